@@ -1,0 +1,66 @@
+/**
+ * @module core/live
+ * The live bus: accepted readings fan out to dashboard sockets. It holds only the
+ * latest reading per device, in memory; nothing here touches disk (ARCHITECTURE.md,
+ * "live bus"). Readings are published only after they are durable.
+ */
+import type { Observations } from '../protocol/frame.js';
+
+export interface LiveReading {
+  dev: string;
+  seq: number;
+  /** Device clock, ms since epoch. */
+  ts: number;
+  obs: Observations;
+  bat?: number;
+  /** Gateway clock when the frame became durable, ms since epoch. */
+  receivedAt: number;
+}
+
+export interface PatientTile {
+  dev: string;
+  /** Display label; the bed/patient binding comes with the sealed-store issue. */
+  label: string;
+  last: LiveReading | null;
+}
+
+export type LiveListener = (reading: LiveReading) => void;
+
+export class LiveHub {
+  readonly #latest = new Map<string, LiveReading>();
+  readonly #known = new Set<string>();
+  readonly #listeners = new Set<LiveListener>();
+
+  /** Makes a device appear on the ward even before its first reading. */
+  addDevice(dev: string): void {
+    this.#known.add(dev);
+  }
+
+  publish(reading: LiveReading): void {
+    this.#known.add(reading.dev);
+    const prev = this.#latest.get(reading.dev);
+    // Live view shows the newest reading by seq; a late gap-filler does not move it back.
+    if (!prev || reading.seq > prev.seq) this.#latest.set(reading.dev, reading);
+    for (const fn of this.#listeners) {
+      try {
+        fn(reading);
+      } catch {
+        // A broken listener must never affect ingest.
+      }
+    }
+  }
+
+  /** Subscribes to readings; returns the unsubscribe function. */
+  subscribe(fn: LiveListener): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  snapshot(): PatientTile[] {
+    return [...this.#known].sort().map((dev) => ({ dev, label: dev, last: this.#latest.get(dev) ?? null }));
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * @module protocol/errors
+ * The one error base class of VitalTrail (STYLE.md §3, after sigstore `BaseError<T>`
+ * and viem `BaseError`): every failure carries a short snake_case `code` from the
+ * registry in `codes.ts` and a human `reason` that never contains vitals, keys or
+ * other attacker-supplied values.
+ */
+
+export class VitalTrailError<C extends string = string> extends Error {
+  override readonly name: string = 'VitalTrailError';
+  readonly code: C;
+  /** A short human explanation; safe to log and to send to the device. */
+  readonly reason: string;
+
+  constructor(code: C, reason: string, options?: { cause?: unknown }) {
+    super(`${code}: ${reason}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.reason = reason;
+  }
+
+  /** Walks the `cause` chain; returns the first error matching `fn`, or the deepest one. */
+  walk(fn?: (err: unknown) => boolean): unknown {
+    let err: unknown = this;
+    for (;;) {
+      if (fn?.(err)) return err;
+      const next = err instanceof Error ? err.cause : undefined;
+      if (next === undefined) return fn ? undefined : err;
+      err = next;
+    }
+  }
+}
+
+/** True when `err` is a VitalTrailError, optionally with one of the given codes. */
+export function isVitalTrailError<C extends string>(err: unknown, ...codes: C[]): err is VitalTrailError<C> {
+  return err instanceof VitalTrailError && (codes.length === 0 || codes.includes(err.code as C));
+}

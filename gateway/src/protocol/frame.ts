@@ -1,0 +1,307 @@
+/**
+ * @module protocol/frame
+ * The device frame of PROTOCOL.md §1: a tagged COSE_Sign1 (RFC 9052 §4.2, CBOR tag 18)
+ * whose payload is one CBOR map, the frame body. This module is the single wire codec
+ * of the project: the gateway, the simulator and the auditor's verifier all import it.
+ * It is pure (no sockets, files or timers) and imports nothing else from `gateway/`.
+ *
+ * Trust: every byte handed to `decodeFrame` is attacker-controlled. Parsing is strict
+ * and every failure becomes `FrameError('malformed', …)`, never a SyntaxError.
+ */
+import { createHash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { decode, encode, Tag } from 'cbor2';
+import { VitalTrailError } from './errors.js';
+
+/** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
+export const COSE_SIGN1_TAG = 18;
+/** COSE header labels (RFC 9052 §3.1). */
+export const COSE_HEADER_ALG = 1;
+export const COSE_HEADER_KID = 4;
+/** COSE algorithm identifiers (RFC 9053 §2.1, §2.2). */
+export const COSE_ALG_ES256 = -7;
+export const COSE_ALG_EDDSA = -8;
+export type CoseAlg = typeof COSE_ALG_ES256 | typeof COSE_ALG_EDDSA;
+
+export const FRAME_VERSION = 1;
+/** PROTOCOL.md §1: decoders MUST reject bodies over 64 KiB. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Largest complete frame we will even try to parse: body + headers + signature. */
+export const MAX_FRAME_BYTES = MAX_BODY_BYTES + 512;
+export const HASH_BYTES = 32;
+export const ZERO_HASH: Uint8Array = new Uint8Array(HASH_BYTES);
+/** PROTOCOL.md §1: 1-64 chars of [A-Za-z0-9._-]. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Observation keys with their units and LOINC codes (PROTOCOL.md §1). */
+export const OBSERVATIONS = {
+  hr: { unit: '/min', display: 'Heart rate', loinc: '8867-4', scale: 1 },
+  spo2: { unit: '%', display: 'Oxygen saturation', loinc: '59408-5', scale: 1 },
+  rr: { unit: '/min', display: 'Respiratory rate', loinc: '9279-1', scale: 1 },
+  temp: { unit: 'Cel', display: 'Body temperature', loinc: '8310-5', scale: 0.01 },
+  sbp: { unit: 'mm[Hg]', display: 'Systolic blood pressure', loinc: '8480-6', scale: 1 },
+  dbp: { unit: 'mm[Hg]', display: 'Diastolic blood pressure', loinc: '8462-4', scale: 1 },
+} as const;
+export type ObservationKey = keyof typeof OBSERVATIONS;
+export type Observations = Partial<Record<ObservationKey, number>>;
+
+export interface Waveform {
+  kind: 'ecg';
+  /** Sampling rate in Hz. */
+  fs: number;
+  /** int16 little-endian samples in microvolts. */
+  s: Uint8Array;
+}
+
+export interface FrameBody {
+  v: 1;
+  dev: string;
+  seq: number;
+  ts: number;
+  prev: Uint8Array;
+  obs: Observations;
+  wf?: Waveform;
+  bat?: number;
+}
+
+export interface DecodedFrame {
+  /** The exact bytes received; never re-encoded (PROTOCOL.md §1). */
+  bytes: Uint8Array;
+  alg: CoseAlg;
+  /** The kid of the protected header, as UTF-8 text. */
+  kid: string;
+  protectedBytes: Uint8Array;
+  payload: Uint8Array;
+  signature: Uint8Array;
+  body: FrameBody;
+}
+
+export class FrameError extends VitalTrailError<'malformed'> {
+  override readonly name = 'FrameError';
+}
+
+const BODY_KEYS = new Set(['v', 'dev', 'seq', 'ts', 'prev', 'obs', 'wf', 'bat']);
+const WF_KEYS = new Set(['kind', 'fs', 's']);
+
+/** Strict decoding: PROTOCOL.md §1 "Decoders MUST reject indefinite-length items, duplicate map keys". */
+const STRICT_DECODE = {
+  rejectStreaming: true,
+  rejectDuplicateKeys: true,
+  rejectUndefined: true,
+  rejectSimple: true,
+  rejectBigInts: true,
+  preferMap: true,
+} as const;
+
+/** RFC 8949 §4.2.1 core deterministic encoding. */
+const DETERMINISTIC_ENCODE = { cde: true } as const;
+
+function malformed(reason: string, cause?: unknown): FrameError {
+  return new FrameError('malformed', reason, cause === undefined ? undefined : { cause });
+}
+
+function strictDecode(bytes: Uint8Array, what: string): unknown {
+  try {
+    return decode(bytes, STRICT_DECODE);
+  } catch (err) {
+    throw malformed(`${what} is not valid CBOR`, err);
+  }
+}
+
+function isUint(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+/** SHA-256 of the complete COSE_Sign1 bytes: what `prev` of the next frame names. */
+export function frameHash(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+/** Sig_structure = ["Signature1", protected, h'', payload] (RFC 9052 §4.4). */
+export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
+  return encode(['Signature1', protectedBytes, new Uint8Array(0), payload], DETERMINISTIC_ENCODE);
+}
+
+/**
+ * Encodes a frame body deterministically.
+ * @throws {TypeError} when the body breaks the v1 schema (see `validateBody`).
+ */
+export function encodeBody(body: FrameBody): Uint8Array {
+  const m = new Map<string, unknown>([
+    ['v', body.v],
+    ['dev', body.dev],
+    ['seq', body.seq],
+    ['ts', body.ts],
+    ['prev', body.prev],
+    ['obs', new Map(Object.entries(body.obs))],
+  ]);
+  if (body.wf) m.set('wf', new Map<string, unknown>(Object.entries(body.wf)));
+  if (body.bat !== undefined) m.set('bat', body.bat);
+  const bytes = encode(m, DETERMINISTIC_ENCODE);
+  try {
+    validateBody(decodeMapToBody(strictDecode(bytes, 'body')), bytes.length);
+  } catch (err) {
+    throw new TypeError(`encodeBody: invalid frame body (${(err as Error).message})`);
+  }
+  return bytes;
+}
+
+export function encodeProtectedHeader(alg: CoseAlg, kid: string): Uint8Array {
+  return encode(
+    new Map<number, unknown>([
+      [COSE_HEADER_ALG, alg],
+      [COSE_HEADER_KID, new TextEncoder().encode(kid)],
+    ]),
+    DETERMINISTIC_ENCODE,
+  );
+}
+
+/**
+ * Signs a frame body into a tagged COSE_Sign1 (ES256 r||s, or Ed25519).
+ * @example
+ * const bytes = signFrame(body, deviceKey); // deviceKey: a P-256 private KeyObject
+ */
+export function signFrame(body: FrameBody, privateKey: KeyObject, alg: CoseAlg = COSE_ALG_ES256): Uint8Array {
+  const payload = encodeBody(body);
+  const protectedBytes = encodeProtectedHeader(alg, body.dev);
+  const toBeSigned = sigStructure(protectedBytes, payload);
+  const signature =
+    alg === COSE_ALG_ES256
+      ? nodeSign('sha256', toBeSigned, { key: privateKey, dsaEncoding: 'ieee-p1363' })
+      : nodeSign(null, toBeSigned, privateKey);
+  return encode(
+    new Tag(COSE_SIGN1_TAG, [protectedBytes, new Map(), payload, new Uint8Array(signature)]),
+    DETERMINISTIC_ENCODE,
+  );
+}
+
+/**
+ * Parses a COSE_Sign1 frame and its body, strictly. Does not check the signature.
+ * @throws {FrameError} code `malformed`, with the first rule broken as the reason.
+ */
+export function decodeFrame(input: Uint8Array): DecodedFrame {
+  if (!(input instanceof Uint8Array)) throw new TypeError('decodeFrame: bytes must be a Uint8Array');
+  if (input.length > MAX_FRAME_BYTES) throw malformed(`frame exceeds ${MAX_FRAME_BYTES} bytes`);
+  const outer = strictDecode(input, 'frame');
+  if (!(outer instanceof Tag) || Number(outer.tag) !== COSE_SIGN1_TAG) {
+    throw malformed('frame is not a CBOR tag 18 COSE_Sign1');
+  }
+  const arr = outer.contents;
+  if (!Array.isArray(arr) || arr.length !== 4) throw malformed('COSE_Sign1 must be an array of 4 items');
+  const [protectedBytes, unprotected, payload, signature] = arr as unknown[];
+  if (!(protectedBytes instanceof Uint8Array)) throw malformed('protected header must be a byte string');
+  if (!(unprotected instanceof Map) || unprotected.size !== 0) {
+    throw malformed('unprotected header must be an empty map');
+  }
+  if (!(payload instanceof Uint8Array)) throw malformed('payload must be a byte string');
+  if (!(signature instanceof Uint8Array)) throw malformed('signature must be a byte string');
+  if (payload.length > MAX_BODY_BYTES) throw malformed(`body exceeds ${MAX_BODY_BYTES} bytes`);
+
+  const hdr = strictDecode(protectedBytes, 'protected header');
+  if (!(hdr instanceof Map) || hdr.size !== 2) throw malformed('protected header must be {1: alg, 4: kid}');
+  const alg = hdr.get(COSE_HEADER_ALG);
+  const kidBytes = hdr.get(COSE_HEADER_KID);
+  if (alg !== COSE_ALG_ES256 && alg !== COSE_ALG_EDDSA)
+    throw malformed('alg must be -7 (ES256) or -8 (EdDSA)');
+  if (!(kidBytes instanceof Uint8Array)) throw malformed('kid must be a byte string');
+  let kid: string;
+  try {
+    kid = new TextDecoder('utf-8', { fatal: true }).decode(kidBytes);
+  } catch (err) {
+    throw malformed('kid is not UTF-8', err);
+  }
+  if (!DEVICE_ID_PATTERN.test(kid)) throw malformed('kid is not a valid device id');
+  const sigLen = alg === COSE_ALG_ES256 ? 64 : 64;
+  if (signature.length !== sigLen) throw malformed(`signature must be ${sigLen} bytes`);
+
+  const body = decodeMapToBody(strictDecode(payload, 'body'));
+  validateBody(body, payload.length);
+  return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
+}
+
+/** Verifies the COSE_Sign1 signature with the device's public key. A bad signature returns false. */
+export function verifyFrameSignature(frame: DecodedFrame, publicKey: KeyObject): boolean {
+  const toBeSigned = sigStructure(frame.protectedBytes, frame.payload);
+  try {
+    if (frame.alg === COSE_ALG_ES256) {
+      if (publicKey.asymmetricKeyType !== 'ec') return false;
+      return nodeVerify('sha256', toBeSigned, { key: publicKey, dsaEncoding: 'ieee-p1363' }, frame.signature);
+    }
+    if (publicKey.asymmetricKeyType !== 'ed25519') return false;
+    return nodeVerify(null, toBeSigned, publicKey, frame.signature);
+  } catch {
+    return false;
+  }
+}
+
+function decodeMapToBody(decoded: unknown): FrameBody {
+  if (!(decoded instanceof Map)) throw malformed('body must be a CBOR map');
+  for (const key of decoded.keys()) {
+    if (typeof key !== 'string') throw malformed('body keys must be text');
+    if (!BODY_KEYS.has(key)) throw malformed('body has an unknown top-level key');
+  }
+  const obs = decoded.get('obs');
+  const wf = decoded.get('wf');
+  const body: Record<string, unknown> = {
+    v: decoded.get('v'),
+    dev: decoded.get('dev'),
+    seq: decoded.get('seq'),
+    ts: decoded.get('ts'),
+    prev: decoded.get('prev'),
+    obs: obs instanceof Map ? mapToObject(obs, 'obs') : obs,
+  };
+  if (decoded.has('wf')) body.wf = wf instanceof Map ? mapToObject(wf, 'wf') : wf;
+  if (decoded.has('bat')) body.bat = decoded.get('bat');
+  return body as unknown as FrameBody;
+}
+
+function mapToObject(m: Map<unknown, unknown>, what: string): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of m) {
+    if (typeof k !== 'string') throw malformed(`${what} keys must be text`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Checks the v1 body schema of PROTOCOL.md §1. */
+function validateBody(body: FrameBody, payloadLength: number): void {
+  if (payloadLength > MAX_BODY_BYTES) throw malformed(`body exceeds ${MAX_BODY_BYTES} bytes`);
+  if (body.v !== FRAME_VERSION) throw malformed('v must be 1');
+  if (typeof body.dev !== 'string' || !DEVICE_ID_PATTERN.test(body.dev))
+    throw malformed('dev is not a valid device id');
+  if (!isUint(body.seq) || body.seq < 1) throw malformed('seq must be an unsigned integer >= 1');
+  if (!isUint(body.ts)) throw malformed('ts must be an unsigned integer (ms since epoch)');
+  if (!(body.prev instanceof Uint8Array) || body.prev.length !== HASH_BYTES)
+    throw malformed('prev must be 32 bytes');
+  if (body.seq === 1 && body.prev.some((b) => b !== 0)) throw malformed('prev must be zero when seq is 1');
+  const obs = body.obs as unknown;
+  if (typeof obs !== 'object' || obs === null || obs instanceof Uint8Array || Array.isArray(obs)) {
+    throw malformed('obs must be a map');
+  }
+  const obsKeys = Object.keys(obs);
+  if (obsKeys.length === 0) throw malformed('obs must hold at least one observation');
+  for (const k of obsKeys) {
+    if (!Object.hasOwn(OBSERVATIONS, k)) throw malformed('obs has an unknown observation key');
+    if (!isUint((obs as Record<string, unknown>)[k]))
+      throw malformed('observations must be unsigned integers');
+  }
+  if (body.wf !== undefined) {
+    const wf = body.wf as unknown as Record<string, unknown>;
+    if (typeof wf !== 'object' || wf === null || wf instanceof Uint8Array)
+      throw malformed('wf must be a map');
+    for (const k of Object.keys(wf)) if (!WF_KEYS.has(k)) throw malformed('wf has an unknown key');
+    if (wf.kind !== 'ecg') throw malformed('wf.kind must be "ecg"');
+    if (!isUint(wf.fs) || wf.fs === 0) throw malformed('wf.fs must be a positive integer');
+    if (!(wf.s instanceof Uint8Array) || wf.s.length % 2 !== 0)
+      throw malformed('wf.s must hold int16 samples');
+  }
+  if (body.bat !== undefined && (!isUint(body.bat) || body.bat > 100)) throw malformed('bat must be 0-100');
+}
+
+/** Reads the int16 little-endian microvolt samples of a waveform chunk. */
+export function waveformSamples(wf: Waveform): Int16Array {
+  const view = new DataView(wf.s.buffer, wf.s.byteOffset, wf.s.byteLength);
+  const out = new Int16Array(wf.s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true);
+  return out;
+}
