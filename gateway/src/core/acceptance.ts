@@ -1,0 +1,124 @@
+/**
+ * @module core/acceptance
+ * The acceptance rules of PROTOCOL.md §1, as pure functions. `checkFrame` holds every
+ * rule that needs only the frame, the device registry and the clock; `classifyAgainstLog`
+ * holds the rules that need what was accepted before ((dev, seq) dedupe and the prev
+ * chain). The I/O shell (`io/ingest.ts`) runs the second inside its commit, so both see
+ * one consistent state.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { RejectionCode } from '../protocol/codes.js';
+import { type DecodedFrame, decodeFrame, FrameError, verifyFrameSignature } from '../protocol/frame.js';
+
+/** PROTOCOL.md §1: `ts` at most 5 minutes ahead of the gateway clock. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+export interface DeviceRecord {
+  dev: string;
+  publicKey: KeyObject;
+  status: 'active' | 'revoked';
+  /** Certificate validity window, ms since epoch. */
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface AcceptancePolicy {
+  /** Frames with `ts` older than now - retentionMs are `too_old`. */
+  retentionMs: number;
+  maxClockSkewMs?: number;
+}
+
+export interface Rejection {
+  ok: false;
+  code: RejectionCode;
+  reason: string;
+  /** Present when the frame parsed far enough to name them (never trusted for routing). */
+  dev?: string;
+  seq?: number;
+}
+
+export type Verdict = { ok: true; frame: DecodedFrame } | Rejection;
+
+function reject(code: RejectionCode, reason: string, frame?: DecodedFrame): Rejection {
+  return frame ? { ok: false, code, reason, dev: frame.body.dev, seq: frame.body.seq } : { ok: false, code, reason };
+}
+
+/**
+ * Checks one frame against every stateless rule, in the order of PROTOCOL.md §1.
+ * @param bytes attacker-controlled frame bytes, exactly as received
+ * @param transportDev the device named by the transport (MQTT topic + identity, or serial binding)
+ */
+export function checkFrame(
+  bytes: Uint8Array,
+  transportDev: string,
+  lookup: (dev: string) => DeviceRecord | undefined,
+  now: number,
+  policy: AcceptancePolicy,
+): Verdict {
+  let frame: DecodedFrame;
+  try {
+    frame = decodeFrame(bytes);
+  } catch (err) {
+    if (err instanceof FrameError) return reject('malformed', err.reason);
+    throw err;
+  }
+  if (frame.kid !== frame.body.dev || frame.body.dev !== transportDev) {
+    return reject('identity_mismatch', 'kid, dev and the transport identity differ', frame);
+  }
+  const device = lookup(frame.body.dev);
+  if (!device) return reject('unknown_device', 'no KGC certificate is known for this device', frame);
+  if (device.status === 'revoked') return reject('revoked_device', 'the device certificate is revoked', frame);
+  if (now < device.notBefore || now > device.notAfter) {
+    return reject('expired_certificate', 'the device certificate is not valid now', frame);
+  }
+  if (!verifyFrameSignature(frame, device.publicKey)) {
+    return reject('bad_signature', 'the signature does not verify with the device key', frame);
+  }
+  if (frame.body.ts > now + (policy.maxClockSkewMs ?? MAX_CLOCK_SKEW_MS)) {
+    return reject('clock_skew', 'ts is more than 5 minutes ahead of the gateway clock', frame);
+  }
+  if (frame.body.ts < now - policy.retentionMs) {
+    return reject('too_old', 'ts is older than the retention horizon', frame);
+  }
+  return { ok: true, frame };
+}
+
+/** What the log already knows around (dev, seq). Hashes are SHA-256 of complete frames. */
+export interface ChainContext {
+  /** The accepted frame with the same (dev, seq), if any. */
+  same?: { hash: Uint8Array };
+  /** The accepted frame (dev, seq - 1), if any. */
+  before?: { hash: Uint8Array };
+  /** The accepted frame (dev, seq + 1), if any: its `prev` must name this frame. */
+  after?: { prev: Uint8Array };
+}
+
+export type ChainVerdict = { kind: 'new' } | { kind: 'duplicate' } | { kind: 'reject'; rejection: Rejection };
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/**
+ * Dedupe and hash-chain rules (PROTOCOL.md §1): the same bytes again are a duplicate;
+ * other bytes for an accepted (dev, seq) are `replay_conflict`; `prev` must match each
+ * accepted neighbour that is known (in-order arrival checks the one before; a frame
+ * filling a gap is checked against both sides).
+ */
+export function classifyAgainstLog(frame: DecodedFrame, hash: Uint8Array, ctx: ChainContext): ChainVerdict {
+  if (ctx.same) {
+    return equalBytes(ctx.same.hash, hash)
+      ? { kind: 'duplicate' }
+      : { kind: 'reject', rejection: reject('replay_conflict', 'other bytes were already accepted for this seq', frame) };
+  }
+  if (ctx.before && !equalBytes(ctx.before.hash, frame.body.prev)) {
+    return { kind: 'reject', rejection: reject('chain_mismatch', 'prev does not match the accepted frame before it', frame) };
+  }
+  if (ctx.after && !equalBytes(ctx.after.prev, hash)) {
+    return {
+      kind: 'reject',
+      rejection: reject('chain_mismatch', 'the accepted frame after it does not name this frame', frame),
+    };
+  }
+  return { kind: 'new' };
+}

@@ -1,0 +1,117 @@
+/**
+ * @module core/envelope
+ * Envelope encryption of stored batches (ARCHITECTURE.md guarantee 4): a JWE in the
+ * General JSON serialization (RFC 7516 §7.2.1) produced by `jose`. Each call to
+ * `sealBatch` makes a fresh AES-256-GCM content key (enc `A256GCM`, RFC 7518 §5.3)
+ * that is wrapped for every recipient: RSA-OAEP-256 for RSA keys (RFC 7518 §4.3) and
+ * ECDH-ES+A256KW for P-256 keys (RFC 7518 §4.6). The gateway needs only public keys to
+ * seal; opening needs one recipient's private key.
+ *
+ * The additional authenticated data binds an envelope to its place in the store
+ * (batch id and first leaf index), so envelopes cannot be swapped between rows.
+ */
+import type { KeyObject } from 'node:crypto';
+import { type FlattenedJWE, flattenedDecrypt, GeneralEncrypt, type GeneralJWE } from 'jose';
+import { VitalTrailError } from '../protocol/errors.js';
+
+export const CONTENT_ENCRYPTION = 'A256GCM';
+
+export interface Recipient {
+  /** Key id written in the JWE recipient header, e.g. "records-2026". */
+  kid: string;
+  publicKey: KeyObject;
+}
+
+export interface RecipientSecret {
+  kid: string;
+  privateKey: KeyObject;
+}
+
+export type EnvelopeErrorCode = 'integrity_error' | 'no_recipient_key' | 'unsupported_key';
+
+export class EnvelopeError extends VitalTrailError<EnvelopeErrorCode> {
+  override readonly name = 'EnvelopeError';
+}
+
+/** Chooses the JWE key-management algorithm for a recipient key (RFC 7518 §4). */
+export function keyManagementAlgorithm(key: KeyObject): 'RSA-OAEP-256' | 'ECDH-ES+A256KW' {
+  if (key.asymmetricKeyType === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 3072) throw new EnvelopeError('unsupported_key', 'RSA recipient keys must be at least 3072 bits');
+    return 'RSA-OAEP-256';
+  }
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+    return 'ECDH-ES+A256KW';
+  }
+  throw new EnvelopeError('unsupported_key', 'recipient keys must be RSA-3072+ or EC P-256');
+}
+
+/**
+ * Seals `plaintext` for every recipient under a fresh content key.
+ * @throws {RangeError} when no recipient is given.
+ */
+export async function sealBatch(
+  plaintext: Uint8Array,
+  recipients: readonly Recipient[],
+  aad: Uint8Array,
+): Promise<string> {
+  if (recipients.length === 0) throw new RangeError('sealBatch: recipients must not be empty');
+  const enc = new GeneralEncrypt(plaintext)
+    .setProtectedHeader({ enc: CONTENT_ENCRYPTION, cty: 'application/vitaltrail-batch+cbor' })
+    .setAdditionalAuthenticatedData(aad);
+  for (const r of recipients) {
+    enc.addRecipient(r.publicKey).setUnprotectedHeader({ alg: keyManagementAlgorithm(r.publicKey), kid: r.kid });
+  }
+  const jwe: GeneralJWE = await enc.encrypt();
+  return JSON.stringify(jwe);
+}
+
+/**
+ * Opens an envelope with one recipient's private key.
+ * @throws {EnvelopeError} `integrity_error` when the envelope was altered (any byte of
+ * ciphertext, tag, IV, wrapped key, headers or AAD), `no_recipient_key` when none of the
+ * given keys is a recipient. Never returns wrong plaintext.
+ */
+export async function openBatch(
+  envelope: string,
+  secrets: readonly RecipientSecret[],
+  aad: Uint8Array,
+): Promise<Uint8Array> {
+  let jwe: GeneralJWE;
+  try {
+    jwe = JSON.parse(envelope) as GeneralJWE;
+  } catch (err) {
+    throw new EnvelopeError('integrity_error', 'envelope is not valid JSON', { cause: err });
+  }
+  if (!jwe || typeof jwe !== 'object' || !Array.isArray(jwe.recipients)) {
+    throw new EnvelopeError('integrity_error', 'envelope is not a general JWE');
+  }
+  for (const secret of secrets) {
+    const r = jwe.recipients.find((x) => x?.header?.kid === secret.kid);
+    if (!r) continue;
+    const flat: FlattenedJWE = {
+      protected: jwe.protected,
+      unprotected: jwe.unprotected,
+      header: r.header,
+      encrypted_key: r.encrypted_key,
+      iv: jwe.iv,
+      ciphertext: jwe.ciphertext,
+      tag: jwe.tag,
+      aad: jwe.aad,
+    };
+    // The stored aad must be the one we expect: compare before decrypting.
+    if (flat.aad !== Buffer.from(aad).toString('base64url')) {
+      throw new EnvelopeError('integrity_error', 'envelope is bound to another place in the store');
+    }
+    try {
+      const { plaintext } = await flattenedDecrypt(flat, secret.privateKey, {
+        keyManagementAlgorithms: ['RSA-OAEP-256', 'ECDH-ES+A256KW'],
+        contentEncryptionAlgorithms: [CONTENT_ENCRYPTION],
+      });
+      return plaintext;
+    } catch (err) {
+      throw new EnvelopeError('integrity_error', 'envelope failed authentication', { cause: err });
+    }
+  }
+  throw new EnvelopeError('no_recipient_key', 'none of the configured keys is a recipient of this envelope');
+}

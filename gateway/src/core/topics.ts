@@ -1,0 +1,36 @@
+/**
+ * @module core/topics
+ * MQTT topic names and the device topic ACL of PROTOCOL.md §2: a device may publish
+ * only to its own frames topic and subscribe only under its own prefix.
+ */
+import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+
+export const TOPIC_ROOT = 'vt/v1/dev';
+export const SHARED_FRAMES_SUBSCRIPTION = `$share/vitaltrail/${TOPIC_ROOT}/+/frames`;
+
+export const framesTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/frames`;
+export const rejectsTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/rejects`;
+export const acksTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/acks`;
+
+/** The device id of a frames topic `vt/v1/dev/{dev}/frames`, or undefined for any other topic. */
+export function deviceOfFramesTopic(topic: string): string | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || parts[0] !== 'vt' || parts[1] !== 'v1' || parts[2] !== 'dev' || parts[4] !== 'frames') {
+    return undefined;
+  }
+  const dev = parts[3] as string;
+  return DEVICE_ID_PATTERN.test(dev) ? dev : undefined;
+}
+
+/** PROTOCOL.md §2: `clientId` may publish only to its own frames topic. */
+export function mayPublish(clientId: string, topic: string): boolean {
+  return deviceOfFramesTopic(topic) === clientId;
+}
+
+/** PROTOCOL.md §2: `clientId` may subscribe only under `vt/v1/dev/{clientId}/`. */
+export function maySubscribe(clientId: string, topicFilter: string): boolean {
+  const prefix = `${TOPIC_ROOT}/${clientId}/`;
+  if (!topicFilter.startsWith(prefix)) return false;
+  // Wildcards after the prefix ('+', '#') stay inside the device's own subtree.
+  return topicFilter.length > prefix.length;
+}

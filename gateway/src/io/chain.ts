@@ -1,0 +1,80 @@
+/**
+ * @module io/chain
+ * The embedded ledger of the demo (ARCHITECTURE.md "Real components"): a local anvil
+ * node whose state is persisted in the data directory, the contracts deployed once
+ * (their addresses kept in `chain/deployment.json`), a KGC account and a gateway account
+ * with keys at rest (0600), the gateway registered for its logId. Starting again on the
+ * same data directory reuses all of it; if the dev chain lost its state, the contracts
+ * are deployed again and the change is reported.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { type AnvilHandle, fundAccount, startAnvil } from '../../../anchor/src/ledger/anvil.js';
+import { deployContracts } from '../../../anchor/src/ledger/deploy.js';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
+import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
+import { type DataPaths, ensureDir, readJson, writeJson, writeSecret } from './datadir.js';
+
+export interface EmbeddedChain {
+  anvil: AnvilHandle;
+  rpcUrl: string;
+  deployment: Deployment;
+  kgcKey: Hex;
+  gatewayKey: Hex;
+  /** True when this start deployed the contracts (first start, or a lost dev chain). */
+  deployed: boolean;
+}
+
+/** Reads a 0x private key file, creating it (0600) if absent. */
+export function ensureAccountKey(path: string): Hex {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim() as Hex;
+  const key = generatePrivateKey();
+  writeSecret(path, `${key}\n`);
+  return key;
+}
+
+export function accountOf(key: Hex): Hex {
+  return privateKeyToAccount(key).address;
+}
+
+async function hasCode(rpcUrl: string, address: Hex): Promise<boolean> {
+  const res = await fetch(rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getCode', params: [address, 'latest'] }),
+  });
+  const body = (await res.json()) as { result?: string };
+  return typeof body.result === 'string' && body.result.length > 2;
+}
+
+/**
+ * Starts the embedded chain for a data directory and makes sure the contracts are
+ * deployed and the gateway account is registered for `logId`.
+ */
+export async function startEmbeddedChain(paths: DataPaths, logId: Hex, opts: { port?: number } = {}): Promise<EmbeddedChain> {
+  ensureDir(paths.chainDir);
+  const kgcKey = ensureAccountKey(paths.kgcAccountKey);
+  const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
+  const anvil = await startAnvil({ stateFile: paths.anvilState, ...(opts.port ? { port: opts.port } : {}) });
+  try {
+    // Dev chain only: fund our accounts from nothing (anvil_setBalance).
+    await fundAccount(anvil.rpcUrl, accountOf(kgcKey));
+    await fundAccount(anvil.rpcUrl, accountOf(gatewayKey));
+    let deployment = readJson<Deployment>(paths.deployment);
+    let deployed = false;
+    if (!deployment || deployment.chainId !== anvil.chainId || !(await hasCode(anvil.rpcUrl, deployment.anchors))) {
+      deployment = await deployContracts({ rpcUrl: anvil.rpcUrl, deployerKey: kgcKey });
+      writeJson(paths.deployment, deployment);
+      deployed = true;
+    }
+    const registry = createViemRegistry({ rpcUrl: anvil.rpcUrl, deployment, privateKey: kgcKey });
+    if (!(await registry.isActiveGateway(accountOf(gatewayKey), logId))) {
+      await registry.registerGateway(accountOf(gatewayKey), logId);
+    }
+    writeJson(paths.endpoint, { rpcUrl: anvil.rpcUrl, pid: anvil.pid });
+    return { anvil, rpcUrl: anvil.rpcUrl, deployment, kgcKey, gatewayKey, deployed };
+  } catch (err) {
+    await anvil.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * @module test/helpers/gateway
+ * A prepared data directory (KGC root, an EC recipient, enrolled devices) and helpers to
+ * sign frames as a device would, for tests that run the real gateway.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { initKgc } from '../../anchor/src/kgc/kgc.js';
+import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
+import { type DataPaths, dataPaths } from '../../gateway/src/io/datadir.js';
+import { enrolDevice } from '../../gateway/src/io/enrol.js';
+import { createRecipientKey } from '../../gateway/src/io/recipients.js';
+import { openStore } from '../../gateway/src/io/store.js';
+import { type FrameBody, frameHash, type Observations, signFrame, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
+
+export async function prepareDataDir(dir: string, devices: string[]): Promise<DataPaths> {
+  const paths = dataPaths(dir);
+  await initKgc(paths.kgcDir);
+  createRecipientKey(paths.recipientsDir, 'records', 'ec');
+  const store = openStore(paths.db);
+  try {
+    for (const d of devices) await enrolDevice(paths, store, d);
+  } finally {
+    store.close();
+  }
+  return paths;
+}
+
+export function deviceKey(paths: DataPaths, dev: string): KeyObject {
+  return readPrivateKey(join(paths.deviceDir(dev), 'device.key.pem'));
+}
+
+export function strangerKey(): KeyObject {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+}
+
+/** Signs a chain of frames as a device would: seq from 1, prev = hash of the previous frame. */
+export class FrameChain {
+  seq = 0;
+  prev: Uint8Array = ZERO_HASH;
+  constructor(
+    readonly dev: string,
+    readonly key: KeyObject,
+  ) {}
+
+  body(over: Partial<FrameBody> = {}, obs: Observations = { hr: 72, spo2: 98 }): FrameBody {
+    return { v: 1, dev: this.dev, seq: this.seq + 1, ts: Date.now(), prev: this.prev, obs, ...over };
+  }
+
+  /** Signs the next frame and advances the chain. */
+  next(over: Partial<FrameBody> = {}, obs?: Observations): Uint8Array {
+    const bytes = signFrame(this.body(over, obs), this.key);
+    this.seq += 1;
+    this.prev = frameHash(bytes);
+    return bytes;
+  }
+}

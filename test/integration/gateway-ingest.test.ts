@@ -1,0 +1,202 @@
+/**
+ * The gateway's ingest path through real parts: the embedded aedes broker on a TCP port,
+ * real mqtt.js clients, the SQLite store on disk. Each documented outcome of
+ * PROTOCOL.md §1-2 is checked from the device's side (PUBACK, rejects topic) and the
+ * store's side (stored once, or not at all).
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { rejectsTopic } from '../../gateway/src/core/topics.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
+import type { DataPaths } from '../../gateway/src/io/datadir.js';
+import { silentLogger } from '../../gateway/src/io/log.js';
+import { openStore } from '../../gateway/src/io/store.js';
+import { frameHash } from '../../gateway/src/protocol/frame.js';
+import { deviceKey, FrameChain, prepareDataDir, strangerKey } from '../helpers/gateway.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+interface RejectMsg {
+  seq: number | null;
+  code: string;
+  reason: string;
+}
+
+async function connect(url: string, clientId: string): Promise<{ client: MqttClient; rejects: RejectMsg[] }> {
+  const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0, protocolVersion: 4 });
+  const rejects: RejectMsg[] = [];
+  client.on('message', (topic, payload) => {
+    if (topic === rejectsTopic(clientId)) rejects.push(JSON.parse(payload.toString()) as RejectMsg);
+  });
+  await client.subscribeAsync(rejectsTopic(clientId), { qos: 1 });
+  return { client, rejects };
+}
+
+async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('gateway ingest over MQTT (aedes + mqtt.js + SQLite)', () => {
+  const tmp = makeTempDir();
+  let paths: DataPaths;
+  let gw: RunningGateway;
+  let dev1: FrameChain;
+  let firstFrame: Uint8Array;
+
+  beforeAll(async () => {
+    paths = await prepareDataDir(tmp.dir, ['wr-0001', 'wr-0002']);
+    gw = await startGateway({ dataDir: tmp.dir, logger: silentLogger, deviceRefreshMs: 200 });
+    dev1 = new FrameChain('wr-0001', deviceKey(paths, 'wr-0001'));
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    tmp.cleanup();
+  });
+
+  test('behavior: a valid frame is PUBACKed only once it is in the store', async () => {
+    const { client } = await connect(gw.broker.url, 'wr-0001');
+    firstFrame = dev1.next();
+    await client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(firstFrame), { qos: 1 });
+    // The PUBACK has arrived: the frame must already be durable, read through a second connection.
+    const other = openStore(paths.db);
+    try {
+      expect(other.getFrame('wr-0001', 1)?.leafIndex).toBe(0);
+    } finally {
+      other.close();
+    }
+    expect(gw.store.size).toBe(1);
+    await client.endAsync();
+  });
+
+  test('behavior: a byte-identical resend is acknowledged and not stored twice', async () => {
+    const { client, rejects } = await connect(gw.broker.url, 'wr-0001');
+    const before = gw.ingest.counters.duplicates;
+    await client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(firstFrame), { qos: 1 });
+    expect(gw.store.size).toBe(1);
+    expect(gw.ingest.counters.duplicates).toBe(before + 1);
+    expect(rejects).toEqual([]);
+    await client.endAsync();
+  });
+
+  test('error: a frame signed with the wrong key is rejected with bad_signature on the rejects topic', async () => {
+    const { client, rejects } = await connect(gw.broker.url, 'wr-0001');
+    const forged = new FrameChain('wr-0001', strangerKey());
+    forged.seq = dev1.seq;
+    forged.prev = dev1.prev;
+    await client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(forged.next()), { qos: 1 });
+    const r = await waitFor(() => rejects[0]);
+    expect(r).toMatchObject({ seq: 2, code: 'bad_signature' });
+    expect(typeof r.reason).toBe('string');
+    expect(gw.store.getFrame('wr-0001', 2)).toBeUndefined();
+    expect(gw.store.size).toBe(1);
+    await client.endAsync();
+  });
+
+  test('error: a frame from a device the KGC never enrolled is rejected with unknown_device', async () => {
+    const { client, rejects } = await connect(gw.broker.url, 'wr-9999');
+    const stranger = new FrameChain('wr-9999', strangerKey());
+    await client.publishAsync('vt/v1/dev/wr-9999/frames', Buffer.from(stranger.next()), { qos: 1 });
+    expect(await waitFor(() => rejects[0])).toMatchObject({ seq: 1, code: 'unknown_device' });
+    expect(gw.store.getFrame('wr-9999', 1)).toBeUndefined();
+    await client.endAsync();
+  });
+
+  test('error: other bytes for an accepted (dev, seq) are replay_conflict; the original stays', async () => {
+    const { client, rejects } = await connect(gw.broker.url, 'wr-0001');
+    const replay = new FrameChain('wr-0001', deviceKey(paths, 'wr-0001'));
+    await client.publishAsync(
+      'vt/v1/dev/wr-0001/frames',
+      Buffer.from(replay.next({ ts: Date.now() - 1000 })),
+      {
+        qos: 1,
+      },
+    );
+    expect(await waitFor(() => rejects[0])).toMatchObject({ seq: 1, code: 'replay_conflict' });
+    expect(Buffer.compare(gw.store.getFrame('wr-0001', 1)!.hash, frameHash(firstFrame))).toBe(0);
+    expect(gw.store.size).toBe(1);
+    await client.endAsync();
+  });
+
+  test('error: garbage is malformed, a frame for another device is identity_mismatch, a broken chain is chain_mismatch', async () => {
+    const { client, rejects } = await connect(gw.broker.url, 'wr-0001');
+    await client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from('not a frame'), { qos: 1 });
+    const other = new FrameChain('wr-0002', deviceKey(paths, 'wr-0002'));
+    await client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(other.next()), { qos: 1 });
+    const broken = new FrameChain('wr-0001', deviceKey(paths, 'wr-0001'));
+    broken.seq = 1;
+    broken.prev = new Uint8Array(32).fill(7);
+    await client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(broken.next()), { qos: 1 });
+    await waitFor(() => (rejects.length >= 3 ? true : undefined));
+    expect(rejects.map((r) => r.code)).toEqual(['malformed', 'identity_mismatch', 'chain_mismatch']);
+    expect(gw.store.size).toBe(1);
+    expect(gw.store.rejectionCounts()).toMatchObject({
+      malformed: 1,
+      identity_mismatch: 1,
+      chain_mismatch: 1,
+    });
+    await client.endAsync();
+  });
+
+  test('error: a device may not publish to another device topic (the broker closes the connection)', async () => {
+    const client = await mqtt.connectAsync(gw.broker.url, { clientId: 'wr-0002', reconnectPeriod: 0 });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.publish('vt/v1/dev/wr-0001/frames', Buffer.from(dev1.next()), { qos: 1 });
+    dev1.seq -= 1; // that frame never reached the log
+    await closed;
+    expect(gw.store.getFrame('wr-0001', 2)).toBeUndefined();
+    client.end(true);
+  });
+
+  test('behavior: a device enrolled while the gateway runs is accepted within seconds', async () => {
+    const { enrolDevice } = await import('../../gateway/src/io/enrol.js');
+    const store = openStore(paths.db);
+    await enrolDevice(paths, store, 'wr-0003');
+    store.close();
+    const d3 = new FrameChain('wr-0003', deviceKey(paths, 'wr-0003'));
+    const { client, rejects } = await connect(gw.broker.url, 'wr-0003');
+    await new Promise((r) => setTimeout(r, 1200)); // past the 1 s negative cache
+    await client.publishAsync('vt/v1/dev/wr-0003/frames', Buffer.from(d3.next()), { qos: 1 });
+    expect(rejects).toEqual([]);
+    expect(gw.store.getFrame('wr-0003', 1)).toBeDefined();
+    await client.endAsync();
+  });
+});
+
+describe('gateway restart', () => {
+  test('behavior: (dev, seq) dedupe and the log survive a restart', async () => {
+    const tmp = makeTempDir();
+    try {
+      const paths = await prepareDataDir(tmp.dir, ['wr-0001']);
+      const chain = new FrameChain('wr-0001', deviceKey(paths, 'wr-0001'));
+      const frames = [chain.next(), chain.next(), chain.next()];
+      let gw = await startGateway({ dataDir: tmp.dir, logger: silentLogger });
+      let c = await connect(gw.broker.url, 'wr-0001');
+      for (const f of frames)
+        await c.client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(f), { qos: 1 });
+      await c.client.endAsync();
+      const root = gw.store.root();
+      await gw.stop();
+
+      gw = await startGateway({ dataDir: tmp.dir, logger: silentLogger });
+      expect(gw.store.size).toBe(3);
+      expect(Buffer.compare(gw.store.root(), root)).toBe(0);
+      c = await connect(gw.broker.url, 'wr-0001');
+      for (const f of frames)
+        await c.client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(f), { qos: 1 });
+      await c.client.publishAsync('vt/v1/dev/wr-0001/frames', Buffer.from(chain.next()), { qos: 1 });
+      expect(gw.ingest.counters.duplicates).toBe(3);
+      expect(gw.store.size).toBe(4);
+      expect(c.rejects).toEqual([]);
+      await c.client.endAsync();
+      await gw.stop();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
