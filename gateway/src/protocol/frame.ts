@@ -107,6 +107,15 @@ function strictDecode(bytes: Uint8Array, what: string): unknown {
   }
 }
 
+/**
+ * A plain Uint8Array view of `b`. cbor2 encodes a Node Buffer as a JSON-like map
+ * ({type: "Buffer", data: […]}) and decodes byte strings inside a Buffer as Buffers,
+ * so every byte string crossing the codec goes through this first.
+ */
+export function plainBytes(b: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 function isUint(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
@@ -118,7 +127,7 @@ export function frameHash(bytes: Uint8Array): Uint8Array {
 
 /** Sig_structure = ["Signature1", protected, h'', payload] (RFC 9052 §4.4). */
 export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return encode(['Signature1', protectedBytes, new Uint8Array(0), payload], DETERMINISTIC_ENCODE);
+  return encode(['Signature1', plainBytes(protectedBytes), new Uint8Array(0), plainBytes(payload)], DETERMINISTIC_ENCODE);
 }
 
 /**
@@ -131,10 +140,13 @@ export function encodeBody(body: FrameBody): Uint8Array {
     ['dev', body.dev],
     ['seq', body.seq],
     ['ts', body.ts],
-    ['prev', body.prev],
+    ['prev', body.prev instanceof Uint8Array ? plainBytes(body.prev) : body.prev],
     ['obs', new Map(Object.entries(body.obs))],
   ]);
-  if (body.wf) m.set('wf', new Map<string, unknown>(Object.entries(body.wf)));
+  if (body.wf) {
+    const s = body.wf.s instanceof Uint8Array ? plainBytes(body.wf.s) : body.wf.s;
+    m.set('wf', new Map<string, unknown>(Object.entries({ ...body.wf, s })));
+  }
   if (body.bat !== undefined) m.set('bat', body.bat);
   const bytes = encode(m, DETERMINISTIC_ENCODE);
   try {
@@ -181,7 +193,7 @@ export function signFrame(body: FrameBody, privateKey: KeyObject, alg: CoseAlg =
 export function decodeFrame(input: Uint8Array): DecodedFrame {
   if (!(input instanceof Uint8Array)) throw new TypeError('decodeFrame: bytes must be a Uint8Array');
   if (input.length > MAX_FRAME_BYTES) throw malformed(`frame exceeds ${MAX_FRAME_BYTES} bytes`);
-  const outer = strictDecode(input, 'frame');
+  const outer = strictDecode(plainBytes(input), 'frame');
   if (!(outer instanceof Tag) || Number(outer.tag) !== COSE_SIGN1_TAG) {
     throw malformed('frame is not a CBOR tag 18 COSE_Sign1');
   }
