@@ -1,0 +1,26 @@
+/**
+ * @module test/helpers/browser
+ * Headless Chromium for the dashboard end-to-end tests (ARCHITECTURE.md test table:
+ * "headless Chromium driven by playwright-core"). Uses Debian's chromium, installed by
+ * `test/setup/system-deps.sh`; flags as measured in STACK-NOTES.md ("Browser tests").
+ */
+import { type Browser, chromium } from 'playwright-core';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/** Launches headless Chromium with no network side channels (no sync, updates, QUIC). */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
