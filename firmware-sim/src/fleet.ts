@@ -1,0 +1,343 @@
+/**
+ * @module firmware-sim/fleet
+ * A simulated ward: many devices, each with its patient model, its persistent chain state
+ * and its own MQTT session (PROTOCOL.md §2), producing frames at a fixed rate, with
+ * statistics (made, acked, rejected by code, still in outboxes, publish → PUBACK latency).
+ *
+ * State saving (see `state.ts`): each device's state is saved at most once per second and
+ * on `stop()`. Crash safety without an fsync per frame comes from seq reservations: before
+ * a device uses a seq beyond its last persisted reservation, the fleet synchronously
+ * persists `reservedThrough = last used seq + 100`. A crash therefore costs at most a gap
+ * of ~100 seqs: after it the device resumes past the reservation (never reusing a seq) and
+ * its first `prev` names the last persisted frame, which is unverifiable across the gap.
+ * Frames still unacknowledged at `stop()` (or at a crash) are not persisted: the gateway
+ * sees them as a gap too.
+ */
+import type { KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { IClientOptions } from 'mqtt';
+import type { Observations } from '../../gateway/src/protocol/frame.js';
+import { SimDevice } from './device.js';
+import { MqttDeviceLink } from './mqtt-transport.js';
+import { createEcgGenerator, createPatientModel, type Scenario } from './physiology.js';
+import { loadDeviceState, saveDeviceState } from './state.js';
+
+export interface FleetDeviceSpec {
+  devId: string;
+  privateKey: KeyObject;
+  /** Where the device's seq/prev state lives; without it the device starts fresh each run. */
+  statePath?: string;
+  /** Default 'steady'. */
+  scenario?: Scenario;
+  /** Default: a hash of devId, so a device is the same patient on every run. */
+  seed?: number;
+}
+
+export interface FleetReading {
+  devId: string;
+  seq: number;
+  ts: number;
+  obs: Observations;
+  bat?: number;
+}
+
+export interface FleetOptions {
+  url: string;
+  devices: FleetDeviceSpec[];
+  /** Frames per second per device, 0 < rateHz ≤ 1000. */
+  rateHz: number;
+  /** Stop making frames after this long; default: until `stop()`. */
+  durationMs?: number;
+  /** Stop making frames after this many per device (this run). */
+  maxFrames?: number;
+  /** Called with each reading as its frame is made (before it is acknowledged). */
+  onReading?: (r: FleetReading) => void;
+  /** Called when a device fails to make a frame (it then stops) or its state cannot be saved. */
+  onError?: (devId: string, err: unknown) => void;
+  /** Physiology time per wall time, default 1 (see `createPatientModel`). */
+  speedup?: number;
+  /** Attach a synthetic ECG chunk (`wf`, 250 Hz) to every frame; default false. */
+  ecg?: boolean;
+  /** mqtt.js options for every device, or per device (e.g. its TLS client certificate). */
+  clientOptions?: IClientOptions | ((devId: string) => IClientOptions);
+  /** External-broker mode: frames are done on the gateway's `/acks`, not on PUBACK (PROTOCOL.md §2). */
+  appAcks?: boolean;
+  /** Outbox capacity per device, default 10000. */
+  maxOutbox?: number;
+  /** Device clock, default Date.now. */
+  now?: () => number;
+}
+
+export interface FleetStats {
+  made: number;
+  acked: number;
+  rejected: Record<string, number>;
+  /** Frames made but neither acknowledged nor rejected yet (summed over the outboxes). */
+  inOutbox: number;
+  resent: number;
+  /** Frames evicted from full outboxes. */
+  dropped: number;
+  /** publish → PUBACK, over the most recent 65536 samples; `count` is every sample. */
+  latencyMs: { p50: number; p95: number; p99: number; count: number };
+}
+
+interface Unit {
+  spec: FleetDeviceSpec;
+  device: SimDevice;
+  link: MqttDeviceLink;
+  /** Frames made this run. */
+  count: number;
+  producing: boolean;
+  /** seq of the last save (skip saving when nothing changed). */
+  savedSeq: number;
+}
+
+const LATENCY_WINDOW = 65_536;
+/** At most this many frames per device per tick, when the event loop has fallen behind. */
+const MAX_BURST = 1000;
+const SAVE_INTERVAL_MS = 1000;
+const DEFAULT_STOP_TIMEOUT_MS = 5000;
+
+/** FNV-1a 32-bit: a stable per-device default seed. Not cryptographic. */
+function seedOf(devId: string): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(devId, 'utf8')) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return h;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+function safeCall<A extends unknown[]>(fn: ((...a: A) => void) | undefined, ...args: A): void {
+  try {
+    fn?.(...args);
+  } catch {
+    // Hooks belong to the caller; they must not stop the fleet.
+  }
+}
+
+/**
+ * Runs a simulated ward against a broker.
+ * @example
+ * const fleet = await Fleet.start({ url, devices, rateHz: 1, durationMs: 60_000 });
+ * await fleet.finished;               // production over
+ * const stats = await fleet.stop();   // waits for outstanding acks, saves states
+ */
+export class Fleet {
+  /** Resolves when no device makes frames any more (durationMs or maxFrames reached, or stop()). */
+  readonly finished: Promise<void>;
+  readonly #opts: FleetOptions;
+  readonly #units: Unit[];
+  readonly #latency = new Float64Array(LATENCY_WINDOW);
+  #latencyCount = 0;
+  #t0 = 0;
+  #ticker: NodeJS.Timeout | undefined;
+  #saver: NodeJS.Timeout | undefined;
+  #finish!: () => void;
+  #stopping: Promise<FleetStats> | undefined;
+
+  private constructor(opts: FleetOptions, units: Unit[]) {
+    this.#opts = opts;
+    this.#units = units;
+    this.finished = new Promise((resolve) => {
+      this.#finish = resolve;
+    });
+  }
+
+  /**
+   * Loads each device's state, connects every device, and starts producing.
+   * @throws {TypeError|RangeError} on invalid options.
+   * @throws {DeviceStateError} when a state file is corrupt; {MqttLinkError} when a device cannot connect
+   *   (the devices already connected are closed again).
+   */
+  static async start(opts: FleetOptions): Promise<Fleet> {
+    if (!(Number.isFinite(opts.rateHz) && opts.rateHz > 0 && opts.rateHz <= 1000)) {
+      throw new RangeError('Fleet: rateHz must be in (0, 1000]');
+    }
+    if (opts.durationMs !== undefined && !(Number.isFinite(opts.durationMs) && opts.durationMs >= 0)) {
+      throw new RangeError('Fleet: durationMs must be a non-negative number');
+    }
+    if (opts.maxFrames !== undefined && !(Number.isSafeInteger(opts.maxFrames) && opts.maxFrames >= 0)) {
+      throw new RangeError('Fleet: maxFrames must be a non-negative integer');
+    }
+    if (!Array.isArray(opts.devices) || opts.devices.length === 0) {
+      throw new TypeError('Fleet: devices must be a non-empty array');
+    }
+    if (new Set(opts.devices.map((d) => d.devId)).size !== opts.devices.length) {
+      throw new TypeError('Fleet: devices must have distinct devIds');
+    }
+    // The links' latency hook needs the fleet, which exists only once they are connected.
+    let fleet: Fleet | undefined;
+    const onLatency = (ms: number) => {
+      if (fleet) fleet.#recordLatency(ms);
+    };
+    const results = await Promise.allSettled(
+      opts.devices.map(async (spec): Promise<Unit> => {
+        const device = Fleet.#makeDevice(spec, opts);
+        const clientOptions =
+          typeof opts.clientOptions === 'function' ? opts.clientOptions(spec.devId) : opts.clientOptions;
+        const link = await MqttDeviceLink.connect({
+          url: opts.url,
+          device,
+          onLatency,
+          ...(clientOptions ? { clientOptions } : {}),
+          ...(opts.appAcks ? { appAcks: true } : {}),
+        });
+        return { spec, device, link, count: 0, producing: true, savedSeq: device.state.seq };
+      }),
+    );
+    const units = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) {
+      await Promise.allSettled(units.map((u) => u.link.close()));
+      throw failure.reason;
+    }
+    fleet = new Fleet(opts, units);
+    fleet.#run();
+    return fleet;
+  }
+
+  static #makeDevice(spec: FleetDeviceSpec, opts: FleetOptions): SimDevice {
+    const seed = spec.seed ?? seedOf(spec.devId);
+    const { statePath } = spec;
+    return new SimDevice({
+      devId: spec.devId,
+      privateKey: spec.privateKey,
+      model: createPatientModel({ seed, scenario: spec.scenario ?? 'steady', speedup: opts.speedup ?? 1 }),
+      ...(statePath
+        ? {
+            state: loadDeviceState(statePath),
+            // Durable before any seq of the new block is used (see the module notes).
+            reserve: (reservedThrough, state) => saveDeviceState(statePath, state, { reservedThrough }),
+          }
+        : {}),
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.maxOutbox !== undefined ? { maxOutbox: opts.maxOutbox } : {}),
+      ...(opts.ecg ? { ecg: createEcgGenerator({ seed }) } : {}),
+    });
+  }
+
+  /** Current totals over all devices. */
+  stats(): FleetStats {
+    const rejected: Record<string, number> = Object.create(null);
+    let made = 0;
+    let acked = 0;
+    let inOutbox = 0;
+    let resent = 0;
+    let dropped = 0;
+    for (const { device } of this.#units) {
+      const s = device.stats;
+      made += s.made;
+      acked += s.acked;
+      resent += s.resent;
+      dropped += s.dropped;
+      inOutbox += device.unackedCount;
+      for (const [code, n] of Object.entries(s.rejected)) rejected[code] = (rejected[code] ?? 0) + n;
+    }
+    const n = Math.min(this.#latencyCount, LATENCY_WINDOW);
+    const sorted = this.#latency.slice(0, n).sort();
+    return {
+      made,
+      acked,
+      rejected: { ...rejected },
+      inOutbox,
+      resent,
+      dropped,
+      latencyMs: {
+        p50: percentile(sorted, 0.5),
+        p95: percentile(sorted, 0.95),
+        p99: percentile(sorted, 0.99),
+        count: this.#latencyCount,
+      },
+    };
+  }
+
+  /**
+   * Stops making frames, waits up to `timeoutMs` (default 5000) for the outboxes to empty,
+   * saves every device's state (a clean stop: no reservation left), and closes the
+   * sessions. Idempotent.
+   */
+  stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<FleetStats> {
+    this.#stopping ??= (async () => {
+      this.#halt();
+      const deadline = performance.now() + timeoutMs;
+      while (this.#units.some((u) => u.device.unackedCount > 0) && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      if (this.#saver) clearInterval(this.#saver);
+      for (const u of this.#units) this.#save(u, true);
+      await Promise.allSettled(this.#units.map((u) => u.link.close()));
+      return this.stats();
+    })();
+    return this.#stopping;
+  }
+
+  #run(): void {
+    this.#t0 = performance.now();
+    const tickMs = Math.min(250, Math.max(5, 1000 / this.#opts.rateHz));
+    this.#ticker = setInterval(() => this.#tick(), tickMs);
+    this.#saver = setInterval(() => {
+      for (const u of this.#units) this.#save(u, false);
+    }, SAVE_INTERVAL_MS);
+    this.#saver.unref();
+    this.#tick();
+  }
+
+  #tick(): void {
+    const { rateHz, durationMs, maxFrames, onReading, onError } = this.#opts;
+    const elapsed = performance.now() - this.#t0;
+    const inTime = durationMs === undefined || elapsed < durationMs;
+    // Frame k (0-based) of a device is due at k / rateHz seconds after the start.
+    let due = Math.floor((elapsed * rateHz) / 1000) + 1;
+    if (durationMs !== undefined) due = Math.min(due, Math.ceil((durationMs * rateHz) / 1000));
+    if (maxFrames !== undefined) due = Math.min(due, maxFrames);
+    for (const u of this.#units) {
+      if (!u.producing) continue;
+      for (let burst = 0; u.count < due && burst < MAX_BURST; burst++) {
+        let frame: ReturnType<SimDevice['makeFrame']>;
+        try {
+          frame = u.device.makeFrame();
+        } catch (err) {
+          u.producing = false;
+          safeCall(onError, u.spec.devId, err);
+          break;
+        }
+        u.count++;
+        const { seq, ts, obs, bat } = frame.body;
+        safeCall(onReading, { devId: u.spec.devId, seq, ts, obs, ...(bat !== undefined ? { bat } : {}) });
+        // A failed send leaves the frame in the outbox; the link resends it after a reconnect.
+        u.link.send(frame).catch(() => {});
+      }
+      if (!inTime || (maxFrames !== undefined && u.count >= maxFrames)) u.producing = false;
+    }
+    if (this.#units.every((u) => !u.producing)) this.#halt();
+  }
+
+  #halt(): void {
+    if (this.#ticker) clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    for (const u of this.#units) u.producing = false;
+    this.#finish();
+  }
+
+  #save(u: Unit, clean: boolean): void {
+    const path = u.spec.statePath;
+    if (!path) return;
+    const state = u.device.state;
+    if (!clean && state.seq === u.savedSeq) return;
+    try {
+      // Mid-run saves keep the reservation; only the final save marks a clean stop.
+      saveDeviceState(path, state, { reservedThrough: clean ? state.seq : u.device.reservedThrough });
+      u.savedSeq = state.seq;
+    } catch (err) {
+      safeCall(this.#opts.onError, u.spec.devId, err);
+    }
+  }
+
+  #recordLatency(ms: number): void {
+    this.#latency[this.#latencyCount % LATENCY_WINDOW] = ms;
+    this.#latencyCount++;
+  }
+}
