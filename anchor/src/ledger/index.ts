@@ -1,0 +1,30 @@
+/**
+ * @module anchor/ledger
+ * The ledger of PROTOCOL.md §4: interfaces and errors, the viem clients, the in-memory client,
+ * deployment, and the embedded anvil dev node.
+ */
+export {
+  ANVIL_CHAIN_ID,
+  ANVIL_DEV_KEY,
+  type AnvilHandle,
+  type AnvilStateOutcome,
+  anvilBinaryPath,
+  fundAccount,
+  type StartAnvilOptions,
+  startAnvil,
+} from './anvil.js';
+export { deployContracts, isDeployed } from './deploy.js';
+export { createMemoryLedger, type MemoryLedger } from './memory.js';
+export {
+  type AnchorParameters,
+  type AnchorRecord,
+  type Deployment,
+  type DeviceStatus,
+  type Hex,
+  LEDGER_ERROR_CODES,
+  type LedgerClient,
+  LedgerError,
+  type LedgerErrorCode,
+  type RegistryClient,
+} from './types.js';
+export { createViemLedger, createViemRegistry, fetchAnchors } from './viem.js';

@@ -1,0 +1,151 @@
+/**
+ * @module anchor/ledger/types
+ * The ledger interfaces of PROTOCOL.md §4: the gateway's view (`LedgerClient`: anchor its own
+ * checkpoints, read anchors) and the KGC's view (`RegistryClient`), their error codes, and the
+ * argument checks every implementation shares. Pure: no I/O.
+ */
+import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+
+/** 0x-prefixed hex string. */
+export type Hex = `0x${string}`;
+
+/** One `Anchored` event as it sits on the chain. */
+export interface AnchorRecord {
+  logId: Hex;
+  treeSize: number;
+  rootHash: Hex;
+  checkpointTime: number;
+  txHash: Hex;
+  blockNumber: number;
+}
+
+/** Where the contracts live; kept by the gateway after the one deployment. */
+export interface Deployment {
+  chainId: number;
+  registry: Hex;
+  anchors: Hex;
+  /** Block of the registry deployment: event scans start here. */
+  deployBlock: number;
+}
+
+/** The arguments of `anchor()` (PROTOCOL.md §4). */
+export interface AnchorParameters {
+  /** SHA-256 of the checkpoint origin line (PROTOCOL.md §3), 32 bytes. */
+  logId: Hex;
+  /** Tree size, a safe integer ≥ 1, strictly above the last anchored one. */
+  treeSize: number;
+  /** RFC 9162 root hash, 32 bytes, not zero. */
+  rootHash: Hex;
+  /** The checkpoint's time, a safe integer ≥ 0 (the unit is the caller's; the contract does not check it). */
+  checkpointTime: number;
+}
+
+/** The gateway's view of the ledger: anchor its own checkpoints, read anchors. */
+export interface LedgerClient {
+  /** The gateway account that signs anchors. */
+  readonly account: Hex;
+  /**
+   * Anchors a checkpoint and waits for its receipt.
+   *
+   * After `ledger_unavailable` the transaction may still land: a retry then gets
+   * `tree_size_not_increasing`, and `latestAnchor`/`getAnchors` tell whether it was this root.
+   * @throws {LedgerError} `tree_size_not_increasing`, `not_active_gateway`, `ledger_unavailable`,
+   *   `contract_missing` or `tx_failed`.
+   * @throws {TypeError|RangeError} on malformed parameters.
+   */
+  anchor(p: AnchorParameters): Promise<{ txHash: Hex; blockNumber: number }>;
+  /** The latest anchor of `logId`, or null when it has none. */
+  latestAnchor(logId: Hex): Promise<{ treeSize: number; rootHash: Hex } | null>;
+  /** Every `Anchored` event of `logId` since the deployment, in chain order. */
+  getAnchors(logId: Hex): Promise<AnchorRecord[]>;
+}
+
+/** Device status in the registry: 0 none, 1 active, 2 revoked on chain. */
+export type DeviceStatus = 'none' | 'active' | 'revoked';
+
+/** The KGC's view of the registry. Writes wait for their receipt and return the tx hash. */
+export interface RegistryClient {
+  /** The KGC account that signs. */
+  readonly account: Hex;
+  /** Registers a device key (SHA-256 of its SubjectPublicKeyInfo) or rotates it. */
+  registerDevice(devId: string, spkiHash: Hex): Promise<Hex>;
+  revokeDevice(devId: string): Promise<Hex>;
+  registerGateway(account: Hex, logId: Hex): Promise<Hex>;
+  setGatewayActive(account: Hex, active: boolean): Promise<Hex>;
+  getDevice(devId: string): Promise<{ spkiHash: Hex; status: DeviceStatus; sinceBlock: number }>;
+  isActiveGateway(account: Hex, logId: Hex): Promise<boolean>;
+}
+
+/** Every code a `LedgerError` can carry; never reused or renamed. */
+export const LEDGER_ERROR_CODES = {
+  tree_size_not_increasing: 'the tree size does not exceed the last anchored one of this log',
+  not_active_gateway: 'the account is not an active gateway registered for this log',
+  not_kgc: 'only the KGC account may write the registry',
+  registry_rejected: 'the registry refused the change (the reason names the rule)',
+  ledger_unavailable: 'the JSON-RPC endpoint did not answer',
+  contract_missing: 'no contract at the deployment address (reset chain, or wrong chain)',
+  tx_failed: 'the transaction failed for another reason',
+  bad_ledger_data: 'the ledger returned a value outside the expected range',
+  anvil_failed: 'the local dev node did not start or stop',
+  artifacts_unavailable: 'no compiled contracts, and no compiler to make them',
+} as const;
+
+export type LedgerErrorCode = keyof typeof LEDGER_ERROR_CODES;
+
+/** A ledger failure. `reason` never holds input values; the underlying (viem) error is `cause`. */
+export class LedgerError extends VitalTrailError<LedgerErrorCode> {
+  override readonly name: string = 'LedgerError';
+}
+
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+/** PROTOCOL.md §1: a device id is 1-64 chars of [A-Za-z0-9._-]. */
+const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const UINT64_MAX = 2n ** 64n - 1n;
+const ZERO32 = `0x${'0'.repeat(64)}`;
+
+/** @throws {TypeError} unless `value` is a 0x-prefixed 32-byte hex string (and not zero when `nonZero`). */
+export function assertBytes32(name: string, value: unknown, nonZero = false): asserts value is Hex {
+  if (typeof value !== 'string' || !BYTES32.test(value))
+    throw new TypeError(`${name} must be 32-byte 0x hex`);
+  if (nonZero && value === ZERO32) throw new RangeError(`${name} must not be zero`);
+}
+
+/** @throws {TypeError} unless `value` is a 0x-prefixed 20-byte hex address. */
+export function assertAddress(name: string, value: unknown): asserts value is Hex {
+  if (typeof value !== 'string' || !ADDRESS.test(value)) throw new TypeError(`${name} must be a 0x address`);
+}
+
+/** @throws {TypeError} unless `value` is a device id of PROTOCOL.md §1. */
+export function assertDeviceId(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || !DEVICE_ID.test(value)) {
+    throw new TypeError(`${name} must be 1-64 chars of [A-Za-z0-9._-]`);
+  }
+}
+
+/** @throws {TypeError|RangeError} unless `value` is a safe integer in [min, 2^53). */
+export function assertSafeUint(name: string, value: unknown, min = 0): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    throw new TypeError(`${name} must be a safe integer`);
+  if (value < min) throw new RangeError(`${name} must be ≥ ${min}`);
+}
+
+/** Checks the arguments of `anchor()` as the contract would, before any I/O. */
+export function assertAnchorParameters(p: AnchorParameters): void {
+  if (typeof p !== 'object' || p === null) throw new TypeError('anchor parameters must be an object');
+  assertBytes32('logId', p.logId, true);
+  assertSafeUint('treeSize', p.treeSize, 1);
+  assertBytes32('rootHash', p.rootHash, true);
+  assertSafeUint('checkpointTime', p.checkpointTime);
+}
+
+/**
+ * Converts a uint64 read from the chain to a number.
+ * @throws {LedgerError} `bad_ledger_data` when it does not fit a safe integer.
+ */
+export function toSafeNumber(value: bigint): number {
+  if (value < 0n || value > UINT64_MAX || value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new LedgerError('bad_ledger_data', 'a uint64 from the ledger exceeds 2^53 - 1');
+  }
+  return Number(value);
+}

@@ -1,0 +1,461 @@
+/**
+ * @module anchor/ledger/viem
+ * `LedgerClient` and `RegistryClient` over any EVM JSON-RPC endpoint with viem 2.57.1
+ * (PROTOCOL.md §4): anvil in the embedded setup, a permissioned QBFT network in production.
+ *
+ * Writes are checked with `eth_estimateGas` before a nonce is taken, so a refused anchor (the
+ * contract's custom errors, decoded) never leaves a nonce gap; each client owns its nonce manager
+ * so concurrent sends from one account are pipelined in call order. viem's errors interpolate
+ * request arguments and URLs: they are kept only as `cause` of a `LedgerError` whose reason is
+ * ours (STYLE.md §3).
+ */
+import {
+  type Abi,
+  type Chain,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type PublicClient,
+  parseAbiItem,
+  parseEventLogs,
+  type TransactionReceipt,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createNonceManager, jsonRpc } from 'viem/nonce';
+import { ANCHORED_EVENT, ANCHORS_ABI, REGISTRY_ABI } from '../contracts/artifacts.js';
+import {
+  type AnchorParameters,
+  type AnchorRecord,
+  assertAddress,
+  assertAnchorParameters,
+  assertBytes32,
+  assertDeviceId,
+  assertSafeUint,
+  type Deployment,
+  type DeviceStatus,
+  type Hex,
+  LEDGER_ERROR_CODES,
+  type LedgerClient,
+  LedgerError,
+  type LedgerErrorCode,
+  type RegistryClient,
+  toSafeNumber,
+} from './types.js';
+
+/** Custom errors of the contracts mapped to ledger error codes; the rest of the registry's are `registry_rejected`. */
+const REVERT_CODES: Record<string, LedgerErrorCode> = {
+  TreeSizeNotIncreasing: 'tree_size_not_increasing',
+  NotActiveGateway: 'not_active_gateway',
+  NotKgc: 'not_kgc',
+  InvalidDeviceId: 'registry_rejected',
+  ZeroValue: 'registry_rejected',
+  KeyUnchanged: 'registry_rejected',
+  KeyRevoked: 'registry_rejected',
+  DeviceNotActive: 'registry_rejected',
+  GatewayAlreadyRegistered: 'registry_rejected',
+  UnknownGateway: 'registry_rejected',
+  LogIdTaken: 'registry_rejected',
+};
+
+const UNAVAILABLE = new Set([
+  'HttpRequestError',
+  'TimeoutError',
+  'SocketClosedError',
+  'WebSocketRequestError',
+  'WaitForTransactionReceiptTimeoutError',
+]);
+
+/** A viem error's name, if it is one. */
+function errName(e: unknown): string | undefined {
+  return e instanceof Error ? e.name : undefined;
+}
+
+/**
+ * Wraps any failure of a viem call as a `LedgerError`; the original error becomes `cause`.
+ * Custom errors of the contracts are decoded into their codes; `action` (a constant of ours)
+ * prefixes the reason.
+ */
+export function toLedgerError(
+  err: unknown,
+  action: string,
+  fallback: LedgerErrorCode = 'tx_failed',
+): LedgerError {
+  if (err instanceof LedgerError) return err;
+  const chain: unknown[] = [];
+  for (
+    let e: unknown = err;
+    e !== undefined && chain.length < 16;
+    e = e instanceof Error ? e.cause : undefined
+  ) {
+    chain.push(e);
+  }
+  for (const e of chain) {
+    if (errName(e) === 'ContractFunctionRevertedError') {
+      const errorName = (e as { data?: { errorName?: string } }).data?.errorName;
+      const code =
+        errorName && Object.hasOwn(REVERT_CODES, errorName) ? REVERT_CODES[errorName]! : 'tx_failed';
+      // The error name is a constant of our contract's ABI, never input.
+      const why =
+        code === 'registry_rejected' || code === 'tx_failed'
+          ? `contract error ${errorName ?? 'unknown'}`
+          : LEDGER_ERROR_CODES[code];
+      return new LedgerError(code, `${action}: ${why}`, { cause: err });
+    }
+    if (errName(e) === 'ContractFunctionZeroDataError') {
+      return new LedgerError('contract_missing', `${action}: ${LEDGER_ERROR_CODES.contract_missing}`, {
+        cause: err,
+      });
+    }
+  }
+  if (chain.some((e) => UNAVAILABLE.has(errName(e) ?? ''))) {
+    return new LedgerError('ledger_unavailable', `${action}: ${LEDGER_ERROR_CODES.ledger_unavailable}`, {
+      cause: err,
+    });
+  }
+  return new LedgerError(fallback, `${action}: ${LEDGER_ERROR_CODES[fallback]}`, { cause: err });
+}
+
+/** The viem chain object for a deployment (so signing needs no `eth_chainId` round trip). */
+function chainFor(chainId: number, rpcUrl: string): Chain {
+  return defineChain({
+    id: chainId,
+    name: `vitaltrail-${chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+}
+
+/** Options shared by every client of this module. */
+const TRANSPORT = { retryCount: 2, timeout: 10_000 } as const;
+const POLLING_MS = 250;
+const RECEIPT_TIMEOUT_MS = 60_000;
+
+/** A read-only client for `rpcUrl`. */
+export function createReadClient(rpcUrl: string, chainId?: number): PublicClient {
+  if (typeof rpcUrl !== 'string' || !/^https?:\/\//.test(rpcUrl))
+    throw new TypeError('rpcUrl must be an http(s) URL');
+  return createPublicClient({
+    ...(chainId === undefined ? {} : { chain: chainFor(chainId, rpcUrl) }),
+    transport: http(rpcUrl, TRANSPORT),
+    pollingInterval: POLLING_MS,
+  }) as PublicClient;
+}
+
+function checkDeployment(d: Deployment): void {
+  if (typeof d !== 'object' || d === null) throw new TypeError('deployment must be an object');
+  assertSafeUint('deployment.chainId', d.chainId, 1);
+  assertAddress('deployment.registry', d.registry);
+  assertAddress('deployment.anchors', d.anchors);
+  assertSafeUint('deployment.deployBlock', d.deployBlock);
+}
+
+interface Sender {
+  readonly account: Hex;
+  readonly reader: PublicClient;
+  /** Resolves once the node's chain id was seen to equal the deployment's (checked once). */
+  ensureChain(action: string): Promise<void>;
+  /** Estimate (decodes refusals, takes no nonce), send, wait for the receipt, check its status. */
+  send(
+    action: string,
+    address: Hex,
+    abi: Abi,
+    functionName: string,
+    args: readonly unknown[],
+  ): Promise<TransactionReceipt>;
+}
+
+function createSender(p: {
+  rpcUrl: string;
+  chainId: number;
+  privateKey: Hex;
+  confirmations?: number;
+}): Sender {
+  assertBytes32('privateKey', p.privateKey, true);
+  const confirmations = p.confirmations ?? 1;
+  assertSafeUint('confirmations', confirmations, 1);
+  const chain = chainFor(p.chainId, p.rpcUrl);
+  const nonceManager = createNonceManager({ source: jsonRpc() }); // one per client: a reset chain cannot poison others
+  let account: ReturnType<typeof privateKeyToAccount>;
+  try {
+    account = privateKeyToAccount(p.privateKey, { nonceManager });
+  } catch {
+    throw new RangeError('privateKey is not a valid secp256k1 key');
+  }
+  const reader = createReadClient(p.rpcUrl, p.chainId);
+  const wallet = createWalletClient({
+    account,
+    chain,
+    transport: http(p.rpcUrl, TRANSPORT),
+    pollingInterval: POLLING_MS,
+  });
+  let chainChecked: Promise<void> | undefined;
+  let queue: Promise<void> = Promise.resolve();
+
+  const ensureChain = (action: string): Promise<void> => {
+    chainChecked ??= (async () => {
+      let id: number;
+      try {
+        id = await reader.getChainId();
+      } catch (err) {
+        throw toLedgerError(err, action, 'ledger_unavailable');
+      }
+      if (id !== p.chainId)
+        throw new LedgerError('contract_missing', `${action}: the node serves another chain id`);
+    })().catch((err: unknown) => {
+      chainChecked = undefined; // check again next time
+      throw err;
+    });
+    return chainChecked;
+  };
+
+  const send: Sender['send'] = async (action, address, abi, functionName, args) => {
+    await ensureChain(action);
+    const call = { address, abi, functionName, args, account } as const;
+    // Estimate and send one call at a time, so nonces follow call order; receipts are awaited
+    // in parallel (pipelining).
+    const sent = queue.then(async (): Promise<Hex> => {
+      try {
+        const gas = await reader.estimateContractGas(call);
+        return await wallet.writeContract({ ...call, chain, gas: (gas * 6n) / 5n });
+      } catch (err) {
+        throw toLedgerError(err, action);
+      }
+    });
+    queue = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    const hash = await sent;
+    let receipt: TransactionReceipt;
+    try {
+      receipt = await reader.waitForTransactionReceipt({ hash, confirmations, timeout: RECEIPT_TIMEOUT_MS });
+    } catch (err) {
+      // The tx may sit behind a nonce the node never saw (its chain was reset): re-read nonces next time.
+      nonceManager.reset({ address: account.address, chainId: p.chainId });
+      throw toLedgerError(err, action, 'ledger_unavailable');
+    }
+    if (receipt.status !== 'success') {
+      // The state changed between estimate and inclusion: replay at that block to learn why.
+      try {
+        await reader.simulateContract({ ...call, blockNumber: receipt.blockNumber });
+      } catch (err) {
+        throw toLedgerError(err, action);
+      }
+      throw new LedgerError('tx_failed', `${action}: the transaction reverted`);
+    }
+    return receipt;
+  };
+
+  return { account: account.address, reader, ensureChain, send };
+}
+
+/**
+ * The gateway's ledger client over JSON-RPC.
+ *
+ * @param p.privateKey The gateway account's key (registered in the registry for its logId).
+ * @param p.confirmations Blocks to wait after inclusion (default 1: the including block).
+ * @throws {TypeError|RangeError} on a malformed deployment or key.
+ * @example
+ * const ledger = createViemLedger({ rpcUrl, deployment, privateKey });
+ * await ledger.anchor({ logId, treeSize: 1024, rootHash, checkpointTime: Date.now() });
+ */
+export function createViemLedger(p: {
+  rpcUrl: string;
+  deployment: Deployment;
+  privateKey: Hex;
+  confirmations?: number;
+}): LedgerClient {
+  checkDeployment(p.deployment);
+  const d = p.deployment;
+  const s = createSender({
+    rpcUrl: p.rpcUrl,
+    chainId: d.chainId,
+    privateKey: p.privateKey,
+    confirmations: p.confirmations,
+  });
+  return {
+    account: s.account,
+    async anchor(a: AnchorParameters) {
+      assertAnchorParameters(a);
+      const args = [a.logId, BigInt(a.treeSize), a.rootHash, BigInt(a.checkpointTime)] as const;
+      const receipt = await s.send('anchor', d.anchors, ANCHORS_ABI, 'anchor', args);
+      // A call to an address without code "succeeds" too: only our event proves the anchor.
+      const events = parseEventLogs({ abi: ANCHORS_ABI, eventName: 'Anchored', logs: receipt.logs });
+      if (!events.some((e) => e.address.toLowerCase() === d.anchors.toLowerCase())) {
+        throw new LedgerError('contract_missing', `anchor: ${LEDGER_ERROR_CODES.contract_missing}`);
+      }
+      return { txHash: receipt.transactionHash, blockNumber: toSafeNumber(receipt.blockNumber) };
+    },
+    async latestAnchor(logId: Hex) {
+      assertBytes32('logId', logId);
+      await s.ensureChain('latestAnchor');
+      let r: readonly [bigint, Hex, bigint, bigint];
+      try {
+        r = await s.reader.readContract({
+          address: d.anchors,
+          abi: ANCHORS_ABI,
+          functionName: 'latest',
+          args: [logId],
+        });
+      } catch (err) {
+        throw toLedgerError(err, 'latestAnchor', 'ledger_unavailable');
+      }
+      return r[0] === 0n ? null : { treeSize: toSafeNumber(r[0]), rootHash: r[1] };
+    },
+    async getAnchors(logId: Hex) {
+      await s.ensureChain('getAnchors');
+      return readAnchors(s.reader, d.anchors, d.deployBlock, logId);
+    },
+  };
+}
+
+/**
+ * The KGC's registry client over JSON-RPC.
+ * @param p.privateKey The KGC account's key (the registry's deployer).
+ * @throws {TypeError|RangeError} on a malformed deployment or key.
+ */
+export function createViemRegistry(p: {
+  rpcUrl: string;
+  deployment: Deployment;
+  privateKey: Hex;
+}): RegistryClient {
+  checkDeployment(p.deployment);
+  const d = p.deployment;
+  const s = createSender({ rpcUrl: p.rpcUrl, chainId: d.chainId, privateKey: p.privateKey });
+  const write = async (action: string, functionName: string, args: readonly unknown[]): Promise<Hex> => {
+    await requireCode(s.reader, d.registry, action); // a write to an empty address would "succeed"
+    const receipt = await s.send(action, d.registry, REGISTRY_ABI, functionName, args);
+    return receipt.transactionHash;
+  };
+  const read = async <T>(action: string, fn: () => Promise<T>): Promise<T> => {
+    await s.ensureChain(action);
+    try {
+      return await fn();
+    } catch (err) {
+      throw toLedgerError(err, action, 'ledger_unavailable');
+    }
+  };
+  return {
+    account: s.account,
+    async registerDevice(devId, spkiHash) {
+      assertDeviceId('devId', devId);
+      assertBytes32('spkiHash', spkiHash, true);
+      return write('registerDevice', 'registerDevice', [devId, spkiHash]);
+    },
+    async revokeDevice(devId) {
+      assertDeviceId('devId', devId);
+      return write('revokeDevice', 'revokeDevice', [devId]);
+    },
+    async registerGateway(account, logId) {
+      assertAddress('account', account);
+      assertBytes32('logId', logId, true);
+      return write('registerGateway', 'registerGateway', [account, logId]);
+    },
+    async setGatewayActive(account, active) {
+      assertAddress('account', account);
+      if (typeof active !== 'boolean') throw new TypeError('active must be a boolean');
+      return write('setGatewayActive', 'setGatewayActive', [account, active]);
+    },
+    async getDevice(devId) {
+      assertDeviceId('devId', devId);
+      const [spkiHash, status, sinceBlock] = await read('getDevice', () =>
+        s.reader.readContract({
+          address: d.registry,
+          abi: REGISTRY_ABI,
+          functionName: 'device',
+          args: [devId],
+        }),
+      );
+      const names: DeviceStatus[] = ['none', 'active', 'revoked'];
+      const name = names[status];
+      if (name === undefined) throw new LedgerError('bad_ledger_data', 'getDevice: unknown device status');
+      return { spkiHash, status: name, sinceBlock: toSafeNumber(sinceBlock) };
+    },
+    async isActiveGateway(account, logId) {
+      assertAddress('account', account);
+      assertBytes32('logId', logId);
+      return read('isActiveGateway', () =>
+        s.reader.readContract({
+          address: d.registry,
+          abi: REGISTRY_ABI,
+          functionName: 'isActiveGateway',
+          args: [account, logId],
+        }),
+      );
+    },
+  };
+}
+
+/** @throws {LedgerError} `contract_missing` when `address` holds no code. */
+async function requireCode(reader: PublicClient, address: Hex, action: string): Promise<void> {
+  let code: Hex | undefined;
+  try {
+    code = await reader.getCode({ address });
+  } catch (err) {
+    throw toLedgerError(err, action, 'ledger_unavailable');
+  }
+  if (code === undefined || code === '0x') {
+    throw new LedgerError('contract_missing', `${action}: ${LEDGER_ERROR_CODES.contract_missing}`);
+  }
+}
+
+const ANCHORED = parseAbiItem(ANCHORED_EVENT);
+/** Blocks per `eth_getLogs` request (public endpoints often cap the range at 10k). */
+const LOG_WINDOW = 10_000n;
+
+async function readAnchors(
+  reader: PublicClient,
+  anchors: Hex,
+  deployBlock: number,
+  logId: Hex,
+): Promise<AnchorRecord[]> {
+  assertBytes32('logId', logId);
+  await requireCode(reader, anchors, 'getAnchors');
+  const out: AnchorRecord[] = [];
+  try {
+    const head = await reader.getBlockNumber();
+    for (let from = BigInt(deployBlock); from <= head; from += LOG_WINDOW) {
+      const to = from + LOG_WINDOW - 1n < head ? from + LOG_WINDOW - 1n : head;
+      const logs = await reader.getLogs({
+        address: anchors,
+        event: ANCHORED,
+        args: { logId },
+        fromBlock: from,
+        toBlock: to,
+      });
+      for (const l of logs) {
+        if (l.removed || l.blockNumber === null || l.transactionHash === null) continue;
+        const { treeSize, rootHash, checkpointTime } = l.args;
+        if (treeSize === undefined || rootHash === undefined || checkpointTime === undefined) continue;
+        out.push({
+          logId: logId.toLowerCase() as Hex,
+          treeSize: toSafeNumber(treeSize),
+          rootHash,
+          checkpointTime: toSafeNumber(checkpointTime),
+          txHash: l.transactionHash,
+          blockNumber: toSafeNumber(l.blockNumber),
+        });
+      }
+    }
+  } catch (err) {
+    throw toLedgerError(err, 'getAnchors', 'ledger_unavailable');
+  }
+  return out; // eth_getLogs returns logs in chain order, and the windows ascend
+}
+
+/**
+ * Every `Anchored` event of `logId` since `deployment.deployBlock`, in chain order; read-only
+ * (the auditor's CLI; PROTOCOL.md §5 "fetch nothing but the anchors from the chain").
+ * @throws {LedgerError} `ledger_unavailable`, `contract_missing` (no code at the address) or
+ *   `bad_ledger_data`.
+ */
+export async function fetchAnchors(p: {
+  rpcUrl: string;
+  deployment: Pick<Deployment, 'anchors' | 'deployBlock'>;
+  logId: Hex;
+}): Promise<AnchorRecord[]> {
+  assertAddress('deployment.anchors', p.deployment.anchors);
+  assertSafeUint('deployment.deployBlock', p.deployment.deployBlock);
+  return readAnchors(createReadClient(p.rpcUrl), p.deployment.anchors, p.deployment.deployBlock, p.logId);
+}
