@@ -75,7 +75,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const log = opts.logger ?? createLogger();
   const paths = dataPaths(opts.dataDir);
   if (!existsSync(paths.kgcRootCert)) {
-    throw new VitalTrailError('config_invalid', 'no KGC root certificate in the data directory: run `vitaltrail kgc init`');
+    throw new VitalTrailError(
+      'config_invalid',
+      'no KGC root certificate in the data directory: run `vitaltrail kgc init`',
+    );
   }
   const recipients = loadRecipients(paths.recipientsDir);
   if (recipients.length === 0) {
@@ -130,7 +133,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       logId,
       intervalMs: opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
       onError: (err) =>
-        log.warn('anchoring failed; will retry', { code: err instanceof VitalTrailError ? err.code : 'unknown' }),
+        log.warn('anchoring failed; will retry', {
+          code: err instanceof VitalTrailError ? err.code : 'unknown',
+        }),
     });
     await anchorer.start();
   }

@@ -5,13 +5,19 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { initKgc } from '../../anchor/src/kgc/kgc.js';
 import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
+import { initKgc } from '../../anchor/src/kgc/kgc.js';
 import { type DataPaths, dataPaths } from '../../gateway/src/io/datadir.js';
 import { enrolDevice } from '../../gateway/src/io/enrol.js';
 import { createRecipientKey } from '../../gateway/src/io/recipients.js';
 import { openStore } from '../../gateway/src/io/store.js';
-import { type FrameBody, frameHash, type Observations, signFrame, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
+import {
+  type FrameBody,
+  frameHash,
+  type Observations,
+  signFrame,
+  ZERO_HASH,
+} from '../../gateway/src/protocol/frame.js';
 
 export async function prepareDataDir(dir: string, devices: string[]): Promise<DataPaths> {
   const paths = dataPaths(dir);

@@ -26,7 +26,8 @@ import {
   ZERO_HASH,
 } from '../../gateway/src/protocol/frame.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/frames/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) =>
+  readFileSync(new URL(`../fixtures/frames/${name}`, import.meta.url), 'utf8');
 const publicKey = createPublicKey(fixture('device-test.pub.pem'));
 const privateKey = createPrivateKey(fixture('device-test.key.pem'));
 const VECTOR = Buffer.from(fixture('wr-0001-seq1.cose.hex').trim(), 'hex'); // a Buffer on purpose: callers pass them
@@ -39,14 +40,33 @@ const EXPECTED_PROTECTED = 'a2' + '0126' + '0447' + '77722d30303031';
 //  "seq": 1, "prev": h'00…00'}
 const EXPECTED_PAYLOAD =
   'a7' +
-  '6176' + '01' +
-  '627473' + '1b0000019b76daa800' +
-  '63626174' + '1857' +
-  '63646576' + '6777722d30303031' +
-  '636f6273' + 'a6' + '626872' + '1848' + '627272' + '0e' + '63646270' + '1850' + '63736270' + '1878' +
-  '6473706f32' + '1862' + '6474656d70' + '190e80' +
-  '63736571' + '01' +
-  '6470726576' + '5820' + '00'.repeat(32);
+  '6176' +
+  '01' +
+  '627473' +
+  '1b0000019b76daa800' +
+  '63626174' +
+  '1857' +
+  '63646576' +
+  '6777722d30303031' +
+  '636f6273' +
+  'a6' +
+  '626872' +
+  '1848' +
+  '627272' +
+  '0e' +
+  '63646270' +
+  '1850' +
+  '63736270' +
+  '1878' +
+  '6473706f32' +
+  '1862' +
+  '6474656d70' +
+  '190e80' +
+  '63736571' +
+  '01' +
+  '6470726576' +
+  '5820' +
+  '00'.repeat(32);
 
 const BODY: FrameBody = {
   v: 1,
@@ -157,7 +177,8 @@ describe('sign, decode, verify', () => {
 });
 
 describe('strict decoding (PROTOCOL.md §1 "Decoders MUST reject")', () => {
-  const good = () => new Map<string, unknown>(Object.entries({ ...BODY, obs: new Map(Object.entries(BODY.obs)) }));
+  const good = () =>
+    new Map<string, unknown>(Object.entries({ ...BODY, obs: new Map(Object.entries(BODY.obs)) }));
 
   test('error: indefinite-length items', () => {
     // {_ "v": 1 …} — an indefinite-length map as the body
@@ -189,8 +210,26 @@ describe('strict decoding (PROTOCOL.md §1 "Decoders MUST reject")', () => {
       [{ dev: 'a/b' }, /dev/],
       [{ dev: 'x'.repeat(65) }, /dev/],
       [{ bat: 101 }, /bat/],
-      [{ wf: new Map<string, unknown>([['kind', 'ppg'], ['fs', 1], ['s', new Uint8Array(2)]]) }, /wf.kind/],
-      [{ wf: new Map<string, unknown>([['kind', 'ecg'], ['fs', 250], ['s', new Uint8Array(3)]]) }, /int16/],
+      [
+        {
+          wf: new Map<string, unknown>([
+            ['kind', 'ppg'],
+            ['fs', 1],
+            ['s', new Uint8Array(2)],
+          ]),
+        },
+        /wf.kind/,
+      ],
+      [
+        {
+          wf: new Map<string, unknown>([
+            ['kind', 'ecg'],
+            ['fs', 250],
+            ['s', new Uint8Array(3)],
+          ]),
+        },
+        /int16/,
+      ],
     ];
     for (const [over, reason] of cases) {
       const m = good();
@@ -201,7 +240,14 @@ describe('strict decoding (PROTOCOL.md §1 "Decoders MUST reject")', () => {
 
   test('error: bodies over 64 KiB', () => {
     const m = good();
-    m.set('wf', new Map<string, unknown>([['kind', 'ecg'], ['fs', 250], ['s', new Uint8Array(MAX_BODY_BYTES)]]));
+    m.set(
+      'wf',
+      new Map<string, unknown>([
+        ['kind', 'ecg'],
+        ['fs', 250],
+        ['s', new Uint8Array(MAX_BODY_BYTES)],
+      ]),
+    );
     expectMalformed(frameWithBody(m), /exceeds/);
   });
 
@@ -214,9 +260,42 @@ describe('strict decoding (PROTOCOL.md §1 "Decoders MUST reject")', () => {
     expectMalformed(encode(new Tag(18, [p, new Map(), payload])), /4 items/);
     expectMalformed(encode(new Tag(18, [p, new Map([[1, -7]]), payload, sig])), /unprotected/);
     expectMalformed(encode(new Tag(18, [p, new Map(), payload, new Uint8Array(70)])), /signature/);
-    expectMalformed(encode(new Tag(18, [encode(new Map([[1, -35], [4, Buffer.from('wr-0001')]])), new Map(), payload, sig])), /alg/);
-    expectMalformed(encode(new Tag(18, [encode(new Map([[1, -7]])), new Map(), payload, sig])), /protected header/);
-    expectMalformed(encode(new Tag(18, [encode(new Map<number, unknown>([[1, -7], [4, 'wr-0001']])), new Map(), payload, sig])), /kid/);
+    expectMalformed(
+      encode(
+        new Tag(18, [
+          encode(
+            new Map<number, unknown>([
+              [1, -35],
+              [4, Buffer.from('wr-0001')],
+            ]),
+          ),
+          new Map(),
+          payload,
+          sig,
+        ]),
+      ),
+      /alg/,
+    );
+    expectMalformed(
+      encode(new Tag(18, [encode(new Map([[1, -7]])), new Map(), payload, sig])),
+      /protected header/,
+    );
+    expectMalformed(
+      encode(
+        new Tag(18, [
+          encode(
+            new Map<number, unknown>([
+              [1, -7],
+              [4, 'wr-0001'],
+            ]),
+          ),
+          new Map(),
+          payload,
+          sig,
+        ]),
+      ),
+      /kid/,
+    );
     // trailing bytes after the frame
     expectMalformed(Buffer.concat([VECTOR, Buffer.from([0x00])]), /not valid CBOR/);
   });

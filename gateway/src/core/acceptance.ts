@@ -40,7 +40,9 @@ export interface Rejection {
 export type Verdict = { ok: true; frame: DecodedFrame } | Rejection;
 
 function reject(code: RejectionCode, reason: string, frame?: DecodedFrame): Rejection {
-  return frame ? { ok: false, code, reason, dev: frame.body.dev, seq: frame.body.seq } : { ok: false, code, reason };
+  return frame
+    ? { ok: false, code, reason, dev: frame.body.dev, seq: frame.body.seq }
+    : { ok: false, code, reason };
 }
 
 /**
@@ -67,7 +69,8 @@ export function checkFrame(
   }
   const device = lookup(frame.body.dev);
   if (!device) return reject('unknown_device', 'no KGC certificate is known for this device', frame);
-  if (device.status === 'revoked') return reject('revoked_device', 'the device certificate is revoked', frame);
+  if (device.status === 'revoked')
+    return reject('revoked_device', 'the device certificate is revoked', frame);
   if (now < device.notBefore || now > device.notAfter) {
     return reject('expired_certificate', 'the device certificate is not valid now', frame);
   }
@@ -109,10 +112,16 @@ export function classifyAgainstLog(frame: DecodedFrame, hash: Uint8Array, ctx: C
   if (ctx.same) {
     return equalBytes(ctx.same.hash, hash)
       ? { kind: 'duplicate' }
-      : { kind: 'reject', rejection: reject('replay_conflict', 'other bytes were already accepted for this seq', frame) };
+      : {
+          kind: 'reject',
+          rejection: reject('replay_conflict', 'other bytes were already accepted for this seq', frame),
+        };
   }
   if (ctx.before && !equalBytes(ctx.before.hash, frame.body.prev)) {
-    return { kind: 'reject', rejection: reject('chain_mismatch', 'prev does not match the accepted frame before it', frame) };
+    return {
+      kind: 'reject',
+      rejection: reject('chain_mismatch', 'prev does not match the accepted frame before it', frame),
+    };
   }
   if (ctx.after && !equalBytes(ctx.after.prev, hash)) {
     return {

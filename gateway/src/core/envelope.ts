@@ -37,7 +37,8 @@ export class EnvelopeError extends VitalTrailError<EnvelopeErrorCode> {
 export function keyManagementAlgorithm(key: KeyObject): 'RSA-OAEP-256' | 'ECDH-ES+A256KW' {
   if (key.asymmetricKeyType === 'rsa') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < 3072) throw new EnvelopeError('unsupported_key', 'RSA recipient keys must be at least 3072 bits');
+    if (bits < 3072)
+      throw new EnvelopeError('unsupported_key', 'RSA recipient keys must be at least 3072 bits');
     return 'RSA-OAEP-256';
   }
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
@@ -60,7 +61,9 @@ export async function sealBatch(
     .setProtectedHeader({ enc: CONTENT_ENCRYPTION, cty: 'application/vitaltrail-batch+cbor' })
     .setAdditionalAuthenticatedData(aad);
   for (const r of recipients) {
-    enc.addRecipient(r.publicKey).setUnprotectedHeader({ alg: keyManagementAlgorithm(r.publicKey), kid: r.kid });
+    enc
+      .addRecipient(r.publicKey)
+      .setUnprotectedHeader({ alg: keyManagementAlgorithm(r.publicKey), kid: r.kid });
   }
   const jwe: GeneralJWE = await enc.encrypt();
   return JSON.stringify(jwe);

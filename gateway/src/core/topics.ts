@@ -15,7 +15,13 @@ export const acksTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/acks`;
 /** The device id of a frames topic `vt/v1/dev/{dev}/frames`, or undefined for any other topic. */
 export function deviceOfFramesTopic(topic: string): string | undefined {
   const parts = topic.split('/');
-  if (parts.length !== 5 || parts[0] !== 'vt' || parts[1] !== 'v1' || parts[2] !== 'dev' || parts[4] !== 'frames') {
+  if (
+    parts.length !== 5 ||
+    parts[0] !== 'vt' ||
+    parts[1] !== 'v1' ||
+    parts[2] !== 'dev' ||
+    parts[4] !== 'frames'
+  ) {
     return undefined;
   }
   const dev = parts[3] as string;

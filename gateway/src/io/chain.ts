@@ -51,7 +51,11 @@ async function hasCode(rpcUrl: string, address: Hex): Promise<boolean> {
  * Starts the embedded chain for a data directory and makes sure the contracts are
  * deployed and the gateway account is registered for `logId`.
  */
-export async function startEmbeddedChain(paths: DataPaths, logId: Hex, opts: { port?: number } = {}): Promise<EmbeddedChain> {
+export async function startEmbeddedChain(
+  paths: DataPaths,
+  logId: Hex,
+  opts: { port?: number } = {},
+): Promise<EmbeddedChain> {
   ensureDir(paths.chainDir);
   const kgcKey = ensureAccountKey(paths.kgcAccountKey);
   const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
@@ -62,7 +66,11 @@ export async function startEmbeddedChain(paths: DataPaths, logId: Hex, opts: { p
     await fundAccount(anvil.rpcUrl, accountOf(gatewayKey));
     let deployment = readJson<Deployment>(paths.deployment);
     let deployed = false;
-    if (!deployment || deployment.chainId !== anvil.chainId || !(await hasCode(anvil.rpcUrl, deployment.anchors))) {
+    if (
+      !deployment ||
+      deployment.chainId !== anvil.chainId ||
+      !(await hasCode(anvil.rpcUrl, deployment.anchors))
+    ) {
       deployment = await deployContracts({ rpcUrl: anvil.rpcUrl, deployerKey: kgcKey });
       writeJson(paths.deployment, deployment);
       deployed = true;

@@ -37,7 +37,8 @@ export async function syncRegistry(store: GatewayStore, registry: RegistryClient
   for (const d of store.listDevices()) {
     if (d.status !== 'active') continue;
     const onChain = await registry.getDevice(d.dev);
-    if (onChain.status === 'active' && onChain.spkiHash.toLowerCase() === d.spkiSha256.toLowerCase()) continue;
+    if (onChain.status === 'active' && onChain.spkiHash.toLowerCase() === d.spkiSha256.toLowerCase())
+      continue;
     await registry.registerDevice(d.dev, d.spkiSha256 as Hex);
     n += 1;
   }

@@ -11,8 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { decode } from 'cbor2';
-import { hashLeaf } from '../../../anchor/src/merkle/index.js';
 import type { Deployment } from '../../../anchor/src/ledger/types.js';
+import { hashLeaf } from '../../../anchor/src/merkle/index.js';
 import { openBatch, type RecipientSecret } from '../core/envelope.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { frameHash } from '../protocol/frame.js';
@@ -70,7 +70,10 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
   if (!device) throw new ExportError('not_found', 'no such device in this gateway');
   const cp = store.latestAnchored();
   if (!cp || cp.txHash === null || cp.blockNumber === null) {
-    throw new ExportError('not_anchored', 'no checkpoint has been anchored yet; try again after the next interval');
+    throw new ExportError(
+      'not_anchored',
+      'no checkpoint has been anchored yet; try again after the next interval',
+    );
   }
   const from = p.from ?? 0;
   const to = p.to ?? Number.MAX_SAFE_INTEGER;
@@ -86,7 +89,9 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
     try {
       plain = await openBatch(b.envelope, p.secrets, batchAad(b.id, b.firstLeaf));
     } catch (err) {
-      throw new ExportError('integrity_error', `stored batch ${batchId} does not authenticate`, { cause: err });
+      throw new ExportError('integrity_error', `stored batch ${batchId} does not authenticate`, {
+        cause: err,
+      });
     }
     let frames: unknown;
     try {
@@ -94,7 +99,11 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
     } catch (err) {
       throw new ExportError('integrity_error', `stored batch ${batchId} does not decode`, { cause: err });
     }
-    if (!Array.isArray(frames) || frames.length !== b.frameCount || !frames.every((f) => f instanceof Uint8Array)) {
+    if (
+      !Array.isArray(frames) ||
+      frames.length !== b.frameCount ||
+      !frames.every((f) => f instanceof Uint8Array)
+    ) {
       throw new ExportError('integrity_error', `stored batch ${batchId} has the wrong shape`);
     }
     if (batchCache.size > 256) batchCache.clear();
@@ -106,9 +115,13 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
   for (const row of rows) {
     const frames = await openCached(row.batchId);
     const bytes = frames[row.batchPos];
-    if (!bytes) throw new ExportError('integrity_error', `stored batch ${row.batchId} lacks entry ${row.leafIndex}`);
+    if (!bytes)
+      throw new ExportError('integrity_error', `stored batch ${row.batchId} lacks entry ${row.leafIndex}`);
     const leaf = hashLeaf(bytes);
-    if (Buffer.compare(leaf, store.getNode(0, row.leafIndex)) !== 0 || Buffer.compare(frameHash(bytes), row.hash) !== 0) {
+    if (
+      Buffer.compare(leaf, store.getNode(0, row.leafIndex)) !== 0 ||
+      Buffer.compare(frameHash(bytes), row.hash) !== 0
+    ) {
       throw new ExportError('integrity_error', `entry ${row.leafIndex} does not match the log`);
     }
     entries.push({
@@ -122,7 +135,10 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
 
   const root = store.root(cp.treeSize);
   if (Buffer.compare(root, cp.root) !== 0) {
-    throw new ExportError('integrity_error', `the log no longer has the anchored root of size ${cp.treeSize}`);
+    throw new ExportError(
+      'integrity_error',
+      `the log no longer has the anchored root of size ${cp.treeSize}`,
+    );
   }
 
   return {

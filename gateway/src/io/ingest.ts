@@ -107,7 +107,11 @@ export class Ingest {
   #rejected(r: Rejection, transportDev: string): IngestResult {
     this.counters.rejected += 1;
     this.#rejections.set(r.code, (this.#rejections.get(r.code) ?? 0) + 1);
-    const out: Extract<IngestResult, { status: 'rejected' }> = { status: 'rejected', code: r.code, reason: r.reason };
+    const out: Extract<IngestResult, { status: 'rejected' }> = {
+      status: 'rejected',
+      code: r.code,
+      reason: r.reason,
+    };
     if (r.dev !== undefined) out.dev = r.dev;
     if (r.seq !== undefined) out.seq = r.seq;
     this.#o.onReject?.(out, transportDev);
@@ -200,7 +204,14 @@ export class Ingest {
         fresh.forEach((p, i) => {
           const { dev, seq, ts, obs, bat } = p.frame.body;
           p.resolve({ status: 'accepted', dev, seq, leafIndex: leaves[i] as number });
-          this.#o.hub?.publish({ dev, seq, ts, obs, ...(bat !== undefined ? { bat } : {}), receivedAt: createdAt });
+          this.#o.hub?.publish({
+            dev,
+            seq,
+            ts,
+            obs,
+            ...(bat !== undefined ? { bat } : {}),
+            receivedAt: createdAt,
+          });
         });
       } else if (rejections.size > 0) {
         store.db.transaction(() => this.#writeRejections(rejections))();
@@ -210,7 +221,9 @@ export class Ingest {
       this.#healthy = false;
       this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';
       const failure =
-        err instanceof StoreError ? err : new StoreError('store_failed', 'the batch could not be written', { cause: err });
+        err instanceof StoreError
+          ? err
+          : new StoreError('store_failed', 'the batch could not be written', { cause: err });
       for (const p of fresh) p.reject(failure);
       // Keep the counts for the next successful commit.
       for (const [code, n] of rejections) this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + n);

@@ -62,7 +62,8 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       done(null, true);
     },
     authorizeSubscribe(client, sub, done) {
-      if (!maySubscribe(client.id, sub.topic)) return done(new TransportError('subscription not allowed'), null);
+      if (!maySubscribe(client.id, sub.topic))
+        return done(new TransportError('subscription not allowed'), null);
       done(null, sub);
     },
     authorizePublish(client, packet, done) {
@@ -108,7 +109,14 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     sendReject(transportDev, r) {
       const body = JSON.stringify({ seq: r.seq ?? null, code: r.code, reason: r.reason });
       aedes.publish(
-        { cmd: 'publish', topic: rejectsTopic(transportDev), payload: Buffer.from(body), qos: 1, retain: false, dup: false },
+        {
+          cmd: 'publish',
+          topic: rejectsTopic(transportDev),
+          payload: Buffer.from(body),
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
         () => {},
       );
     },

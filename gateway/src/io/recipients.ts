@@ -30,7 +30,9 @@ export function loadRecipients(dir: string): Recipient[] {
       keyManagementAlgorithm(publicKey);
       return { kid, publicKey };
     } catch (err) {
-      throw new VitalTrailError('config_invalid', `recipient key ${kid} is not a usable public key`, { cause: err });
+      throw new VitalTrailError('config_invalid', `recipient key ${kid} is not a usable public key`, {
+        cause: err,
+      });
     }
   });
 }

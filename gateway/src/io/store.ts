@@ -220,7 +220,9 @@ export class GatewayStore implements MerkleNodeReader {
         'INSERT INTO batches (id, created_at, first_leaf, frame_count, envelope) VALUES (?, ?, ?, ?, ?)',
       ),
       maxBatch: db.prepare('SELECT coalesce(max(id), 0) FROM batches').pluck(),
-      getBatch: db.prepare('SELECT id, created_at, first_leaf, frame_count, envelope FROM batches WHERE id = ?'),
+      getBatch: db.prepare(
+        'SELECT id, created_at, first_leaf, frame_count, envelope FROM batches WHERE id = ?',
+      ),
       getDevice: db.prepare('SELECT * FROM devices WHERE dev = ?'),
       upsertDevice: db.prepare(
         `INSERT INTO devices (dev, cert_pem, spki_sha256, status, enrolled_at, updated_at)
@@ -246,7 +248,9 @@ export class GatewayStore implements MerkleNodeReader {
         `UPDATE checkpoints SET tx_hash = ?, block_number = ?, anchored_at = ?, state = 'anchored' WHERE tree_size = ?`,
       ),
       markSuperseded: db.prepare(`UPDATE checkpoints SET state = 'superseded' WHERE tree_size = ?`),
-      anchoredCheckpoints: db.prepare(`SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size`),
+      anchoredCheckpoints: db.prepare(
+        `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size`,
+      ),
       latestAnchored: db.prepare(
         `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size DESC LIMIT 1`,
       ),
@@ -307,7 +311,12 @@ export class GatewayStore implements MerkleNodeReader {
    * @returns the leaf index of each frame, in order.
    * @throws {StoreError} `store_failed` when the write fails; nothing is then changed.
    */
-  commitBatch(batch: { id: number; envelope: string; createdAt: number; frames: readonly NewFrame[] }): number[] {
+  commitBatch(batch: {
+    id: number;
+    envelope: string;
+    createdAt: number;
+    frames: readonly NewFrame[];
+  }): number[] {
     const firstLeaf = this.#size;
     const run = this.db.transaction(() => {
       this.#stmts.insertBatch.run(batch.id, batch.createdAt, firstLeaf, batch.frames.length, batch.envelope);
@@ -345,12 +354,24 @@ export class GatewayStore implements MerkleNodeReader {
     return (this.#stmts.maxBatch.get() as number) + 1;
   }
 
-  getBatch(id: number): { id: number; createdAt: number; firstLeaf: number; frameCount: number; envelope: string } {
+  getBatch(id: number): {
+    id: number;
+    createdAt: number;
+    firstLeaf: number;
+    frameCount: number;
+    envelope: string;
+  } {
     const r = this.#stmts.getBatch.get(id) as
       | { id: number; created_at: number; first_leaf: number; frame_count: number; envelope: string }
       | undefined;
     if (!r) throw new StoreError('not_found', `batch ${id} is missing`);
-    return { id: r.id, createdAt: r.created_at, firstLeaf: r.first_leaf, frameCount: r.frame_count, envelope: r.envelope };
+    return {
+      id: r.id,
+      createdAt: r.created_at,
+      firstLeaf: r.first_leaf,
+      frameCount: r.frame_count,
+      envelope: r.envelope,
+    };
   }
 
   /** Frames of a device with from <= ts <= to and leafIndex < beforeLeaf, by seq. */
@@ -360,13 +381,23 @@ export class GatewayStore implements MerkleNodeReader {
 
   // --- devices -----------------------------------------------------------------
 
-  upsertDevice(d: { dev: string; certPem: string; spkiSha256: string; status: 'active' | 'revoked' }, now = Date.now()): void {
+  upsertDevice(
+    d: { dev: string; certPem: string; spkiSha256: string; status: 'active' | 'revoked' },
+    now = Date.now(),
+  ): void {
     this.#stmts.upsertDevice.run({ ...d, now });
   }
 
   getDevice(dev: string): DeviceRow | undefined {
     const r = this.#stmts.getDevice.get(dev) as
-      | { dev: string; cert_pem: string; spki_sha256: string; status: 'active' | 'revoked'; enrolled_at: number; updated_at: number }
+      | {
+          dev: string;
+          cert_pem: string;
+          spki_sha256: string;
+          status: 'active' | 'revoked';
+          enrolled_at: number;
+          updated_at: number;
+        }
       | undefined;
     return r
       ? {

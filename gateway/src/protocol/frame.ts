@@ -113,7 +113,9 @@ function strictDecode(bytes: Uint8Array, what: string): unknown {
  * so every byte string crossing the codec goes through this first.
  */
 export function plainBytes(b: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return Object.getPrototypeOf(b) === Uint8Array.prototype
+    ? b
+    : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function isUint(x: unknown): x is number {
@@ -127,7 +129,10 @@ export function frameHash(bytes: Uint8Array): Uint8Array {
 
 /** Sig_structure = ["Signature1", protected, h'', payload] (RFC 9052 §4.4). */
 export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return encode(['Signature1', plainBytes(protectedBytes), new Uint8Array(0), plainBytes(payload)], DETERMINISTIC_ENCODE);
+  return encode(
+    ['Signature1', plainBytes(protectedBytes), new Uint8Array(0), plainBytes(payload)],
+    DETERMINISTIC_ENCODE,
+  );
 }
 
 /**

@@ -1,0 +1,146 @@
+/**
+ * @module cli/demo
+ * `vitaltrail demo` (`npm start`): the whole system on embedded defaults, in one
+ * process tree — KGC, 20 enrolled wearables, the local anvil chain with the contracts,
+ * the gateway (embedded MQTT broker, sealed store, transparency log, anchoring), the
+ * dashboard, and the simulated ward. Everything lives in the data directory, so
+ * stopping (Ctrl-C) and starting again resumes where it stopped.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { initKgc } from '../../../anchor/src/kgc/kgc.js';
+import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
+import { Fleet } from '../../../firmware-sim/src/fleet.js';
+import type { Scenario } from '../../../firmware-sim/src/physiology.js';
+import { startGateway } from '../gateway.js';
+import { checkpointOrigin, logIdOf } from '../io/anchoring.js';
+import { startEmbeddedChain } from '../io/chain.js';
+import { dataPaths } from '../io/datadir.js';
+import { enrolDevice, syncRegistry } from '../io/enrol.js';
+import { createLogger } from '../io/log.js';
+import { freePort } from '../io/ports.js';
+import { createRecipientKey, loadRecipients } from '../io/recipients.js';
+import { openStore } from '../io/store.js';
+import { deviceIds, fleetSpecs, formatStats } from './sim.js';
+
+export interface DemoParameters {
+  dataDir: string;
+  devices: number;
+  rateHz: number;
+  httpPort: number;
+  mqttPort: number;
+  chainPort: number;
+  checkpointIntervalMs: number;
+  gatewayId: string;
+}
+
+/** The preferred port if it is free, else any free one (so a second demo still starts). */
+async function portOr(preferred: number): Promise<number> {
+  if (preferred === 0) return freePort();
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(freePort()));
+    srv.listen(preferred, '127.0.0.1', () => srv.close(() => resolve(preferred)));
+  });
+}
+
+/** A ward with a few patients who are not steady, so alarms have something to show. */
+export function demoScenario(_id: string, i: number): Scenario {
+  if (i === 2) return 'deteriorating';
+  if (i === 6) return 'arrhythmia';
+  if (i === 11) return 'artefacts';
+  return 'steady';
+}
+
+export async function runDemo(p: DemoParameters): Promise<void> {
+  const log = createLogger({ level: 'warn' });
+  const paths = dataPaths(p.dataDir);
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+
+  await initKgc(paths.kgcDir);
+  if (loadRecipients(paths.recipientsDir).length === 0) {
+    // The demo host plays the records archive too, so it keeps the private key (0600).
+    createRecipientKey(paths.recipientsDir, 'records', 'ec');
+  }
+  const origin = checkpointOrigin(p.gatewayId);
+  const chain = await startEmbeddedChain(paths, logIdOf(origin), { port: await portOr(p.chainPort) });
+
+  const ids = deviceIds('wr-', p.devices);
+  const registry = createViemRegistry({
+    rpcUrl: chain.rpcUrl,
+    deployment: chain.deployment,
+    privateKey: chain.kgcKey,
+  });
+  {
+    const store = openStore(paths.db);
+    try {
+      for (const id of ids) {
+        if (!existsSync(join(paths.deviceDir(id), 'device.key.pem'))) await enrolDevice(paths, store, id);
+      }
+      await syncRegistry(store, registry);
+    } finally {
+      store.close();
+    }
+  }
+
+  const gw = await startGateway({
+    dataDir: p.dataDir,
+    gatewayId: p.gatewayId,
+    mqtt: { port: await portOr(p.mqttPort) },
+    http: { port: await portOr(p.httpPort) },
+    ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
+    checkpointIntervalMs: p.checkpointIntervalMs,
+    logger: log,
+    wardName: 'Demo ward',
+  });
+
+  const fleet =
+    ids.length > 0
+      ? await Fleet.start({
+          url: gw.broker.url,
+          devices: fleetSpecs(paths, ids, demoScenario),
+          rateHz: p.rateHz,
+          onError: (devId) => log.warn('simulated device stopped', { dev: devId }),
+        })
+      : null;
+
+  out('');
+  out('VitalTrail demo is running.');
+  out(`  Dashboard:   ${gw.http.url}/`);
+  out(`  Log in as:   admin, password in ${paths.initialAdminPassword} (mode 0600)`);
+  out(`  MQTT:        ${gw.broker.url}  (plain demo listener; frames on vt/v1/dev/{dev}/frames)`);
+  out(
+    `  Chain RPC:   ${chain.rpcUrl}  (anvil, chain id ${chain.deployment.chainId}${chain.deployed ? ', contracts deployed now' : ''})`,
+  );
+  out(`  Registry:    ${chain.deployment.registry}`);
+  out(`  Anchors:     ${chain.deployment.anchors}`);
+  out(`  Log:         ${origin}  logId ${gw.logId}`);
+  out(`  Data:        ${paths.root}`);
+  out(`  Ward:        ${ids.length} simulated wearables at ${p.rateHz} Hz`);
+  out('  Try:         npx vitaltrail export --device wr-0001 --out bundle.json --data ' + p.dataDir);
+  out(`               npx vitaltrail verify bundle.json --rpc ${chain.rpcUrl}`);
+  out('Press Ctrl-C to stop; run again to resume.');
+  out('');
+
+  const status = setInterval(() => {
+    const a = gw.anchorer?.status();
+    out(
+      `[${new Date().toISOString()}] log size ${gw.store.size}, anchored ${a?.lastAnchoredSize ?? 0}, ` +
+        `pending checkpoints ${a?.pending ?? 0}` +
+        (fleet ? `; ${formatStats(fleet.stats())}` : ''),
+    );
+  }, 30_000);
+  status.unref();
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  out('stopping…');
+  clearInterval(status);
+  if (fleet) await fleet.stop();
+  await gw.stop();
+  await chain.anvil.stop();
+  out('stopped. Run the same command again to resume.');
+}

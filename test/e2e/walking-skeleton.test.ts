@@ -1,0 +1,163 @@
+/**
+ * The walking skeleton, end to end through real parts: simulated wearables (mqtt.js)
+ * → the gateway's embedded aedes broker → acceptance rules → sealed SQLite store and
+ * RFC 9162 log → checkpoints anchored on a real anvil node → `vitaltrail export` →
+ * `vitaltrail verify` against the chain. Then tampering: one byte of a bundle entry,
+ * and one byte of the stored data on disk.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Fleet } from '../../firmware-sim/src/fleet.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
+import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/chain.js';
+import type { DataPaths } from '../../gateway/src/io/datadir.js';
+import { silentLogger } from '../../gateway/src/io/log.js';
+import { runCli } from '../helpers/cli.js';
+import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const DEVICES = ['wr-0001', 'wr-0002'];
+const FRAMES_PER_DEVICE = 40;
+
+async function until(fn: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('walking skeleton: wearable → gateway → anchored log → export → verify', () => {
+  const tmp = makeTempDir();
+  let paths: DataPaths;
+  let chain: EmbeddedChain;
+  let gw: RunningGateway | undefined;
+  const bundlePath = join(tmp.dir, 'bundle.json');
+
+  beforeAll(async () => {
+    paths = await prepareDataDir(tmp.dir, DEVICES);
+    chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin('gw-1')));
+    gw = await startGateway({
+      dataDir: tmp.dir,
+      logger: silentLogger,
+      checkpointIntervalMs: 250,
+      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
+    });
+    const fleet = await Fleet.start({
+      url: gw.broker.url,
+      devices: DEVICES.map((devId) => ({ devId, privateKey: deviceKey(paths, devId) })),
+      rateHz: 50,
+      maxFrames: FRAMES_PER_DEVICE,
+    });
+    await fleet.finished;
+    const stats = await fleet.stop();
+    expect(stats.acked).toBe(DEVICES.length * FRAMES_PER_DEVICE);
+    const running = gw;
+    await until(
+      () =>
+        running.store.size === DEVICES.length * FRAMES_PER_DEVICE &&
+        running.anchorer?.status().lastAnchoredSize === running.store.size,
+      20_000,
+      'every frame anchored',
+    );
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await chain?.anvil.stop();
+    tmp.cleanup();
+  });
+
+  test('behavior: every frame the wearables made is stored once and anchored on chain', async () => {
+    const anchors = await import('../../anchor/src/ledger/viem.js').then((m) =>
+      m.fetchAnchors({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, logId: gw!.logId }),
+    );
+    expect(anchors.length).toBeGreaterThan(0);
+    const last = anchors.at(-1)!;
+    expect(last.treeSize).toBe(DEVICES.length * FRAMES_PER_DEVICE);
+    expect(last.rootHash).toBe(`0x${Buffer.from(gw!.store.root()).toString('hex')}`);
+    // Tree sizes strictly grow, one anchor per checkpoint.
+    for (let i = 1; i < anchors.length; i++)
+      expect(anchors[i]!.treeSize).toBeGreaterThan(anchors[i - 1]!.treeSize);
+  });
+
+  test('behavior: export then verify passes for every entry', async () => {
+    const exp = await runCli(['export', '--data', tmp.dir, '--device', 'wr-0001', '--out', bundlePath]);
+    expect(exp.stderr.replace(/\rexported \d+\/\d+/g, '')).toBe('');
+    expect(exp.code).toBe(0);
+    const bundle = JSON.parse(readFileSync(bundlePath, 'utf8'));
+    expect(bundle.format).toBe('vitaltrail-disclosure/1');
+    expect(bundle.entries).toHaveLength(FRAMES_PER_DEVICE);
+
+    const ver = await runCli(['verify', bundlePath, '--rpc', chain.rpcUrl]);
+    expect(ver.stderr).toBe('');
+    expect(ver.code).toBe(0);
+    expect(ver.stdout).toContain(`${FRAMES_PER_DEVICE}/${FRAMES_PER_DEVICE} entries valid`);
+    expect(ver.stdout).toContain('verdict: VALID');
+  });
+
+  test('error: one byte changed in one bundle entry fails verify naming that entry; the rest still verify', async () => {
+    const bundle = JSON.parse(readFileSync(bundlePath, 'utf8'));
+    const victim = 7;
+    const frame = Buffer.from(bundle.entries[victim].frame, 'base64');
+    frame.writeUInt8(frame.readUInt8(frame.length - 10) ^ 0x01, frame.length - 10); // inside the signature
+    bundle.entries[victim].frame = frame.toString('base64');
+    const tampered = join(tmp.dir, 'tampered.json');
+    writeFileSync(tampered, JSON.stringify(bundle));
+
+    const ver = await runCli(['verify', tampered, '--rpc', chain.rpcUrl, '--json']);
+    expect(ver.code).toBe(1);
+    const report = JSON.parse(ver.stdout);
+    const bad = report.entries.filter((e: { code: string }) => e.code !== 'valid');
+    expect(bad).toHaveLength(1);
+    expect(bad[0]).toMatchObject({ index: victim, code: 'bad_signature', dev: 'wr-0001', seq: victim + 1 });
+    expect(report.summary).toMatchObject({
+      total: FRAMES_PER_DEVICE,
+      valid: FRAMES_PER_DEVICE - 1,
+      invalid: 1,
+    });
+
+    const human = await runCli(['verify', tampered, '--rpc', chain.rpcUrl]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(
+      new RegExp(`FAIL entry ${victim} \\(leaf \\d+, wr-0001 seq ${victim + 1}\\): bad_signature`),
+    );
+    expect(human.stdout).toContain('verdict: INVALID');
+  });
+
+  test('error: a byte changed in the stored data on disk is an integrity error at export, never a valid bundle', async () => {
+    await gw!.stop();
+    gw = undefined;
+    // Find one sealed batch's ciphertext in the database file and change one character of it.
+    const db = new Database(paths.db);
+    const envelope = db
+      .prepare(
+        `SELECT envelope FROM batches WHERE id = (SELECT min(batch_id) FROM frames WHERE dev = 'wr-0001')`,
+      )
+      .pluck()
+      .get() as string;
+    db.close();
+    const ct = (JSON.parse(envelope) as { ciphertext: string }).ciphertext;
+    const needle = ct.slice(4, 40);
+    // The same bytes may also sit in a free page left by a B-tree split: change every copy,
+    // as an attacker editing the file would.
+    const file = readFileSync(paths.db);
+    let copies = 0;
+    for (let at = file.indexOf(needle); at >= 0; at = file.indexOf(needle, at + 1)) {
+      file.writeUInt8(file.readUInt8(at + 10) === 0x41 ? 0x42 : 0x41, at + 10); // another base64url character
+      copies++;
+    }
+    expect(copies).toBeGreaterThan(0);
+    expect(existsSync(`${paths.db}-wal`)).toBe(false); // closed cleanly: everything is in the main file
+    writeFileSync(paths.db, file);
+
+    const out = join(tmp.dir, 'after-tamper.json');
+    const exp = await runCli(['export', '--data', tmp.dir, '--device', 'wr-0001', '--out', out]);
+    expect(exp.code).toBe(2);
+    expect(exp.stderr).toMatch(/integrity_error: stored batch \d+ does not authenticate/);
+    expect(() => readFileSync(out)).toThrow();
+  });
+});

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian tools the test suite drives for real (README "Run the tests").
+# Idempotent: does nothing when every tool is already there. Needs root (or sudo) for apt-get.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "system-deps: installing ${need[*]} with apt-get" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
