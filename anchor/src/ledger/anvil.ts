@@ -84,8 +84,11 @@ function killRunning(): void {
  * handles the signal itself, re-raise it so the default action (termination) still happens.
  */
 function onSignal(signal: NodeJS.Signals): void {
+  // An application that handles the signal shuts down in its own order (it may still need
+  // the chain to anchor a last checkpoint) and stops us itself; 'exit' is the backstop.
+  if (process.listenerCount(signal) > 0) return;
   killRunning();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  process.kill(process.pid, signal);
 }
 function installExitHooks(): void {
   if (exitHookInstalled) return;
@@ -172,7 +175,9 @@ interface Launched {
 }
 
 function launch(bin: string, args: string[]): Launched {
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own process group: a Ctrl-C in the terminal reaches only us, and we stop anvil after the
+  // gateway has drained, instead of both dying at once.
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let tail = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {

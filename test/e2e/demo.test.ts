@@ -1,0 +1,131 @@
+/**
+ * `vitaltrail demo` (what `npm start` runs), as a newcomer uses it: start it, open the
+ * printed dashboard URL in a real browser, log in with the printed credentials, and see
+ * the 20 simulated patients updating live. Then Ctrl-C (SIGINT) and start again on the
+ * same data directory: it resumes — same chain and contracts, the log and each device's
+ * hash chain continue, nothing is rejected.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { afterAll, describe, expect, test } from 'vitest';
+import { launchBrowser } from '../helpers/browser.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+interface Demo {
+  child: ChildProcess;
+  out: () => string;
+  field: (label: string) => string;
+}
+
+async function startDemo(dataDir: string): Promise<Demo> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'demo',
+      '--data',
+      dataDir,
+      '--http-port',
+      '0',
+      '--mqtt-port',
+      '0',
+      '--chain-port',
+      '0',
+      '--checkpoint-interval',
+      '1',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', () => {});
+  const t0 = Date.now();
+  while (!out.includes('Press Ctrl-C to stop')) {
+    if (child.exitCode !== null) throw new Error(`demo exited early:\n${out}`);
+    if (Date.now() - t0 > 60_000) throw new Error(`demo did not start within 60 s:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const field = (label: string) => {
+    const m = out.match(new RegExp(`${label}:\\s+(\\S+)`));
+    if (!m?.[1]) throw new Error(`no ${label} in demo output`);
+    return m[1];
+  };
+  return { child, out: () => out, field };
+}
+
+async function stopDemo(d: Demo): Promise<void> {
+  d.child.kill('SIGINT');
+  await new Promise((r) => d.child.once('close', r));
+}
+
+describe('vitaltrail demo', () => {
+  const tmp = makeTempDir('vt-demo-');
+  const running: Demo[] = [];
+  afterAll(async () => {
+    for (const d of running) if (d.child.exitCode === null) await stopDemo(d);
+    tmp.cleanup();
+  });
+
+  test('behavior: the dashboard shows 20 patients updating live within 60 s; Ctrl-C and a restart resume', async () => {
+    const t0 = Date.now();
+    const demo = await startDemo(tmp.dir);
+    running.push(demo);
+    const url = demo.field('Dashboard');
+    const rpc = demo.field('Chain RPC');
+    const anchors = demo.field('Anchors');
+    expect(demo.out()).toMatch(/Log in as:\s+admin, password in \S+initial-admin-password/);
+    const password = readFileSync(`${tmp.dir}/gateway/initial-admin-password`, 'utf8').trim();
+
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+      await page.goto(url);
+      await page.locator('#login').waitFor({ state: 'visible' });
+      await page.fill('#username', 'admin');
+      await page.fill('#password', password);
+      await page.click('#login-submit');
+      await expect.poll(() => page.locator('.tile').count(), { timeout: 30_000 }).toBe(20);
+      // Live: a heart rate on the ward changes without a reload.
+      const hrs = () => page.locator('.tile [data-field="hr"]').allTextContents();
+      await expect
+        .poll(async () => (await hrs()).filter((t) => /\d/.test(t)).length, { timeout: 20_000 })
+        .toBe(20);
+      const before = (await hrs()).join('|');
+      await expect.poll(async () => (await hrs()).join('|'), { timeout: 20_000 }).not.toBe(before);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      mkdirSync('test-results', { recursive: true });
+      await page.screenshot({ path: 'test-results/demo-ward.png', fullPage: true });
+    } finally {
+      await browser.close();
+    }
+
+    await stopDemo(demo);
+    expect(demo.out()).toContain('stopped. Run the same command again to resume.');
+    const first = JSON.parse((await runCli(['devices', '--data', tmp.dir, '--json'])).stdout) as {
+      dev: string;
+      lastSeq: number;
+      frames: number;
+    }[];
+    expect(first).toHaveLength(20);
+    expect(first.every((d) => d.lastSeq > 0 && d.frames === d.lastSeq)).toBe(true);
+
+    const again = await startDemo(tmp.dir);
+    running.push(again);
+    expect(again.field('Anchors')).toBe(anchors); // contracts deployed once, addresses kept
+    expect(again.out()).not.toContain('contracts deployed now');
+    await new Promise((r) => setTimeout(r, 3000));
+    await stopDemo(again);
+    const second = JSON.parse(
+      (await runCli(['devices', '--data', tmp.dir, '--json'])).stdout,
+    ) as typeof first;
+    for (const d of second) {
+      const prev = first.find((f) => f.dev === d.dev)!;
+      expect(d.lastSeq).toBeGreaterThan(prev.lastSeq); // each device's chain continued
+      expect(d.frames).toBe(d.lastSeq); // no gap, no reuse: the saved state resumed exactly
+    }
+    expect(rpc).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+});
