@@ -114,6 +114,21 @@ describe('known-answer vector', () => {
     );
   });
 
+  test('behavior: sigStructure equals the deterministic CBOR encoding for every length class', () => {
+    for (const [pl, yl] of [
+      [0, 0],
+      [12, 23],
+      [24, 255],
+      [256, 65535],
+      [3, 65536],
+    ] as const) {
+      const p = new Uint8Array(pl).fill(1);
+      const y = new Uint8Array(yl).fill(2);
+      const want = encode(['Signature1', p, new Uint8Array(0), y], { cde: true });
+      expect(Buffer.from(sigStructure(p, y)).equals(Buffer.from(want))).toBe(true);
+    }
+  });
+
   test('behavior: the fixed signature verifies with the test key', () => {
     expect(verifyFrameSignature(decodeFrame(VECTOR), publicKey)).toBe(true);
   });
