@@ -52,15 +52,19 @@ export type { CertificateChecker } from '../kgc/chain.js';
 /** One `Anchored(logId, treeSize, rootHash, checkpointTime)` event, as the ledger client returns it. */
 export type { AnchorRecord } from '../ledger/types.js';
 
-export type EntryCode =
-  | 'valid'
-  | 'malformed'
-  | 'bad_signature'
-  | 'untrusted_certificate'
-  | 'bad_inclusion_proof'
-  | 'checkpoint_not_anchored'
-  | 'inconsistent_checkpoints'
-  | 'unknown_device';
+/** The verdicts of one bundle entry: the registry the README's table is checked against. */
+export const ENTRY_CODES = {
+  valid: 'every check passed',
+  malformed: 'the frame does not parse as a v1 COSE_Sign1 frame (PROTOCOL.md §1)',
+  bad_signature: "the signature does not verify with the device certificate's key",
+  untrusted_certificate: 'the device certificate does not chain to the KGC root, or was not valid at the frame time',
+  bad_inclusion_proof: 'the leaf is not in the tree of the cited checkpoint',
+  checkpoint_not_anchored: 'no Anchored event on chain carries this logId, tree size and root',
+  inconsistent_checkpoints: 'the cited checkpoints are not proven to extend one another',
+  unknown_device: 'the bundle carries no certificate for the device',
+} as const;
+
+export type EntryCode = keyof typeof ENTRY_CODES;
 
 export type CheckpointCode = 'valid' | 'checkpoint_not_anchored' | 'inconsistent_checkpoints';
 

@@ -132,7 +132,13 @@ function bstrHead(length: number): Uint8Array {
   if (length < 24) return Uint8Array.of(0x40 | length);
   if (length < 0x100) return Uint8Array.of(0x58, length);
   if (length < 0x10000) return Uint8Array.of(0x59, length >> 8, length & 0xff);
-  return Uint8Array.of(0x5a, (length >>> 24) & 0xff, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
+  return Uint8Array.of(
+    0x5a,
+    (length >>> 24) & 0xff,
+    (length >>> 16) & 0xff,
+    (length >>> 8) & 0xff,
+    length & 0xff,
+  );
 }
 
 /** 0x84 (array of 4), "Signature1" (text of 10), as RFC 9052 §4.4 lays out Sig_structure. */
