@@ -13,6 +13,8 @@ export interface LiveReading {
   ts: number;
   obs: Observations;
   bat?: number;
+  /** ECG chunk of the frame, if it carried one: sampling rate and microvolt samples. */
+  wf?: { fs: number; samples: Int16Array };
   /** Gateway clock when the frame became durable, ms since epoch. */
   receivedAt: number;
 }
@@ -29,6 +31,7 @@ export type LiveListener = (reading: LiveReading) => void;
 export class LiveHub {
   readonly #latest = new Map<string, LiveReading>();
   readonly #known = new Set<string>();
+  readonly #labels = new Map<string, string>();
   readonly #listeners = new Set<LiveListener>();
 
   /** Makes a device appear on the ward even before its first reading. */
@@ -48,6 +51,12 @@ export class LiveHub {
         // A broken listener must never affect ingest.
       }
     }
+  }
+
+  /** Sets the display label of a device's tile (e.g. its bed and patient after admission). */
+  setLabel(dev: string, label: string | null): void {
+    if (label === null) this.#labels.delete(dev);
+    else this.#labels.set(dev, label);
   }
 
   /** Subscribes to readings; returns the unsubscribe function. */

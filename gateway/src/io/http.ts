@@ -108,7 +108,20 @@ export interface HttpServerOptions {
   secureCookies?: boolean;
   /** Security events for the audit log (ARCHITECTURE.md invariant 7). Must not throw. */
   audit?: (event: HttpAuditEvent) => void;
+  /** Route modules of other areas, registered after the dashboard's own routes. */
+  routes?: readonly HttpRoutes[];
 }
+
+/** What route modules of other areas get to protect their routes (see `HttpServerOptions.routes`). */
+export interface HttpAuth {
+  /** The caller's session, or throws 401 `unauthenticated`. Counts as activity for idle expiry. */
+  requireSession(request: FastifyRequest, reply: FastifyReply): { username: string; role: Role };
+  /** As requireSession, and throws 403 `forbidden` unless the caller has one of `roles`. */
+  requireRole(request: FastifyRequest, reply: FastifyReply, roles: readonly Role[]): { username: string; role: Role };
+}
+
+/** Registers one area's routes (e.g. log proofs, queries, alarms) on the gateway's server. */
+export type HttpRoutes = (app: FastifyInstance, auth: HttpAuth) => void | Promise<void>;
 
 export interface HttpServer {
   url: string;
@@ -545,6 +558,19 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     sessions.endAll('shutdown');
     await app.close();
   };
+
+  const auth: HttpAuth = {
+    requireSession: (request, reply) => {
+      const s = requireSession(request, reply);
+      return { username: s.username, role: s.role };
+    },
+    requireRole: (request, reply, roles) => {
+      const s = requireSession(request, reply);
+      if (!roles.includes(s.role)) throw new HttpError('forbidden');
+      return { username: s.username, role: s.role };
+    },
+  };
+  for (const register of opts.routes ?? []) await register(app, auth);
 
   try {
     await app.listen({ host, port: opts.port ?? 0 });

@@ -25,7 +25,7 @@ import {
 import { type Recipient, sealBatch } from '../core/envelope.js';
 import type { LiveHub } from '../core/live.js';
 import type { RejectionCode } from '../protocol/codes.js';
-import { type DecodedFrame, frameHash } from '../protocol/frame.js';
+import { type DecodedFrame, frameHash, waveformSamples } from '../protocol/frame.js';
 import { type GatewayStore, type NewFrame, StoreError } from './store.js';
 
 export type IngestResult =
