@@ -58,6 +58,8 @@ export interface MqttDeviceLinkOptions {
   ackTimeoutMs?: number;
   /** How long `connect` waits for the first CONNACK, default 10000 ms. */
   connectTimeoutMs?: number;
+  /** Sees each reject report first; returning true claims it (the device never sees it). Used by fault injection. */
+  onReject?: (seq: number, code: string) => boolean;
 }
 
 /** Largest `/rejects` or `/acks` message we parse; real ones are well under 1 KiB. */
@@ -105,6 +107,7 @@ export class MqttDeviceLink {
   readonly #client: MqttClient;
   readonly #topics: ReturnType<typeof deviceTopics>;
   readonly #appAcks: boolean;
+  readonly #onReject: ((seq: number, code: string) => boolean) | undefined;
   readonly #ackTimeoutMs: number;
   readonly #onLatency: ((ms: number) => void) | undefined;
   /** seq -> publishes of it still waiting for their PUBACK. */
@@ -122,6 +125,7 @@ export class MqttDeviceLink {
     this.device = opts.device;
     this.#topics = deviceTopics(opts.device.devId);
     this.#appAcks = opts.appAcks ?? false;
+    this.#onReject = opts.onReject;
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.#onLatency = opts.onLatency;
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
@@ -242,6 +246,15 @@ export class MqttDeviceLink {
   }
 
   /**
+   * Publishes bytes on the device's frames topic (QoS 1) outside the outbox: no ack
+   * bookkeeping, no resend. For fault injection only (firmware-sim/src/faults.ts).
+   */
+  publishRaw(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#client.publish(this.#topics.frames, Buffer.from(bytes), { qos: 1, retain: false }, () => {});
+  }
+
+  /**
    * Republishes, oldest first, every outbox frame that has no publish in flight. Called on
    * every (re)connect; resolves when each of them got its PUBACK or failed (a failed one
    * stays in the outbox for the next attempt).
@@ -315,7 +328,9 @@ export class MqttDeviceLink {
     const { seq, code } = doc as { seq?: unknown; code?: unknown };
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return;
     this.#pubackedAt.delete(seq);
-    if (isReject) this.device.reject(seq, typeof code === 'string' ? code : 'unknown');
-    else this.device.ack(seq); // PROTOCOL.md §2: application ack, the frame is durable at the gateway
+    if (isReject) {
+      const c = typeof code === 'string' ? code : 'unknown';
+      if (!this.#onReject?.(seq, c)) this.device.reject(seq, c);
+    } else this.device.ack(seq); // PROTOCOL.md §2: application ack, the frame is durable at the gateway
   }
 }

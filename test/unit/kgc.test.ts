@@ -58,12 +58,13 @@ function body(dev: string): FrameBody {
 let tmp: { dir: string; cleanup: () => void };
 let kgcDir: string;
 let rootCertPem: string;
+let issuingCertPem: string;
 let rootKey: KeyObject;
 
 beforeAll(async () => {
   tmp = makeTempDir('vt-kgc-');
   kgcDir = join(tmp.dir, 'kgc');
-  ({ rootCertPem } = await initKgc(kgcDir));
+  ({ rootCertPem, issuingCertPem } = await initKgc(kgcDir));
   rootKey = readPrivateKey(kgcPaths(kgcDir).rootKey);
 });
 
@@ -85,7 +86,7 @@ describe('initKgc', () => {
 
   it('behavior: is idempotent, loading the existing root', async () => {
     const again = await initKgc(kgcDir, { commonName: 'Other Root' });
-    expect(again).toEqual({ rootCertPem, created: false });
+    expect(again).toEqual({ rootCertPem, issuingCertPem, created: false });
   });
 
   it('behavior: honours commonName and validityYears for a new root', async () => {
@@ -131,12 +132,12 @@ describe('initKgc', () => {
 });
 
 describe('enrollDevice', () => {
-  it('behavior: issues CN=devId, clientAuth, non-CA, chaining to the root, with the bundle on disk', async () => {
+  it('behavior: issues CN=devId, clientAuth, non-CA, chaining to the root via the issuing CA, with the bundle on disk', async () => {
     const outDir = join(tmp.dir, 'dev-a');
     const e = await enrollDevice(kgcDir, 'ward3-bed12', outDir);
     const cert = new X509Certificate(e.certPem);
     expect(cert.subject).toBe('CN=ward3-bed12');
-    expect(cert.issuer).toBe(new X509Certificate(rootCertPem).subject);
+    expect(cert.issuer).toBe(new X509Certificate(issuingCertPem).subject);
     expect(cert.keyUsage).toEqual([CLIENT_AUTH_OID]); // node names extKeyUsage "keyUsage"
     expect(cert.ca).toBe(false);
     expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
@@ -149,7 +150,7 @@ describe('enrollDevice', () => {
     expect(readFileSync(join(kgcPaths(kgcDir).devicesDir, 'ward3-bed12.cert.pem'), 'utf8')).toBe(e.certPem);
     expect(fileMode(e.keyPath)).toBe(0o600);
 
-    const r = verifyCertificateChain(e.certPem, rootCertPem, [], Date.now());
+    const r = verifyCertificateChain(e.certPem, rootCertPem, [issuingCertPem], Date.now());
     expect(r).toMatchObject({ ok: true, cn: 'ward3-bed12', spkiSha256: e.spkiSha256 });
     if (!r.ok) throw new Error('unreachable');
     expect(r.notBefore).toBe(Date.parse(cert.validFrom));
@@ -174,7 +175,7 @@ describe('enrollDevice', () => {
 
   it('behavior: a frame signed with the device key verifies with the key the chain check returns', async () => {
     const e = await enrollDevice(kgcDir, 'signer-1', join(tmp.dir, 'dev-signer'));
-    const r = verifyCertificateChain(e.certPem, rootCertPem, [], Date.now());
+    const r = verifyCertificateChain(e.certPem, rootCertPem, [issuingCertPem], Date.now());
     if (!r.ok) throw new Error(r.reason);
     const frame = decodeFrame(signFrame(body('signer-1'), readPrivateKey(e.keyPath)));
     expect(verifyFrameSignature(frame, r.publicKey)).toBe(true);
@@ -208,12 +209,14 @@ describe('enrollDevice', () => {
         certPem: a.certPem,
         serial: a.serial,
         notAfter: Date.parse(new X509Certificate(a.certPem).validTo),
+        status: 'active',
       },
       {
         devId: 'b-2',
         certPem: b.certPem,
         serial: b.serial,
         notAfter: Date.parse(new X509Certificate(b.certPem).validTo),
+        status: 'active',
       },
     ]);
   });
@@ -311,13 +314,13 @@ describe('verifyCertificateChain refusals', () => {
     const notBefore = new Date(now() - 10 * DAY);
     const notAfter = new Date(now() - DAY);
     const e = await enrollDevice(kgcDir, 'old-dev', join(tmp.dir, 'dev-old'), { notBefore, notAfter });
-    expect(verifyCertificateChain(e.certPem, rootCertPem, [], now())).toEqual({
+    expect(verifyCertificateChain(e.certPem, rootCertPem, [issuingCertPem], now())).toEqual({
       ok: false,
       code: 'expired_certificate',
       reason: 'certificate has expired',
     });
     // Five days ago the leaf was valid but the root (made 5 minutes ago) was not yet.
-    expect(verifyCertificateChain(e.certPem, rootCertPem, [], now() - 5 * DAY)).toEqual({
+    expect(verifyCertificateChain(e.certPem, rootCertPem, [issuingCertPem], now() - 5 * DAY)).toEqual({
       ok: false,
       code: 'expired_certificate',
       reason: 'an issuing certificate is not yet valid',
@@ -331,7 +334,7 @@ describe('verifyCertificateChain refusals', () => {
       notBefore: new Date(start),
       notAfter: new Date(end),
     });
-    const at = (t: number) => verifyCertificateChain(e.certPem, rootCertPem, [], t);
+    const at = (t: number) => verifyCertificateChain(e.certPem, rootCertPem, [issuingCertPem], t);
     expect(at(start)).toMatchObject({ ok: true, notBefore: start, notAfter: end });
     expect(at(end)).toMatchObject({ ok: true });
     expect(at(start - 1)).toMatchObject({
@@ -344,7 +347,7 @@ describe('verifyCertificateChain refusals', () => {
   it('error: a certificate not yet valid is expired_certificate', async () => {
     const notBefore = new Date(now() + DAY);
     const e = await enrollDevice(kgcDir, 'future-dev', join(tmp.dir, 'dev-future'), { notBefore });
-    expect(verifyCertificateChain(e.certPem, rootCertPem, [], now())).toEqual({
+    expect(verifyCertificateChain(e.certPem, rootCertPem, [issuingCertPem], now())).toEqual({
       ok: false,
       code: 'expired_certificate',
       reason: 'certificate is not yet valid',

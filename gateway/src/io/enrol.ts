@@ -6,7 +6,7 @@
  * SPKI hash is registered on chain (PROTOCOL.md §4) so auditors can see which key was
  * valid when.
  */
-import { enrollDevice } from '../../../anchor/src/kgc/kgc.js';
+import { enrollDevice, revokeDevice } from '../../../anchor/src/kgc/kgc.js';
 import type { Hex, RegistryClient } from '../../../anchor/src/ledger/types.js';
 import type { DataPaths } from './datadir.js';
 import type { GatewayStore } from './store.js';
@@ -43,4 +43,37 @@ export async function syncRegistry(store: GatewayStore, registry: RegistryClient
     n += 1;
   }
   return n;
+}
+
+export interface RevokeResult {
+  devId: string;
+  serial: string;
+  alreadyRevoked: boolean;
+  /** Transaction of the on-chain revocation, when a registry was given and the device was active there. */
+  registryTx: Hex | null;
+}
+
+/**
+ * Revokes a device everywhere the gateway side can: the KGC's record and signed CRL, the
+ * store's device status (a running gateway refuses its frames with `revoked_device` and
+ * closes its sessions within one refresh), and the chain registry when given.
+ * @throws {KgcError} `kgc_unknown_device` when the KGC never issued a certificate to `devId`.
+ * @example
+ * await revokeEnrolledDevice(paths, store, 'wr-0042', registry);
+ */
+export async function revokeEnrolledDevice(
+  paths: DataPaths,
+  store: GatewayStore,
+  devId: string,
+  registry?: RegistryClient,
+): Promise<RevokeResult> {
+  const r = await revokeDevice(paths.kgcDir, devId);
+  const row = store.getDevice(devId);
+  if (row && row.status !== 'revoked') store.upsertDevice({ ...row, status: 'revoked' });
+  let registryTx: Hex | null = null;
+  if (registry) {
+    const onChain = await registry.getDevice(devId);
+    if (onChain.status === 'active') registryTx = await registry.revokeDevice(devId);
+  }
+  return { devId, serial: r.serial, alreadyRevoked: r.alreadyRevoked, registryTx };
 }

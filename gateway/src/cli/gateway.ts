@@ -1,0 +1,132 @@
+/**
+ * @module cli/gateway
+ * `vitaltrail gateway`: the gateway alone on a prepared data directory (KGC, recipients,
+ * enrolled devices), without the demo's chain and simulator (ARCHITECTURE.md "one
+ * frame's journey"). With `--rpc` and a deployment file it anchors and follows registry
+ * revocations. The mutual-TLS listener runs when DATA/gateway/tls holds a server
+ * certificate (`vitaltrail kgc gateway-cert`). Prints one `ready {json}` line on stdout
+ * once listening; SIGINT/SIGTERM stop it gracefully.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import { GATEWAY_CERT_FILE, GATEWAY_KEY_FILE } from '../../../anchor/src/kgc/kgc.js';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
+import { DEFAULT_GATEWAY_ID, startGateway } from '../gateway.js';
+import { dataPaths, readJson } from '../io/datadir.js';
+import { UsageError } from './errors.js';
+import { gatewayTlsDir } from './kgc.js';
+import { runGatewayFromConfig } from './production.js';
+
+function portOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be 0-65535`);
+    return n;
+  };
+}
+
+function msOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 50 || n > 3_600_000)
+      throw new InvalidArgumentError(`${name} must be 50-3600000 ms`);
+    return n;
+  };
+}
+
+/**
+ * Adds `vitaltrail gateway` to the program.
+ * @example
+ * registerGatewayCommands(program, '.vitaltrail/demo');
+ */
+export function registerGatewayCommands(program: Command, defaultDataDir: string): void {
+  program
+    .command('gateway')
+    .description(
+      'run the gateway alone on a prepared data directory (MQTT + mTLS listeners, store, dashboard); ' +
+        'no chain unless --rpc is given',
+    )
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .option('--mqtt-port <port>', 'plain MQTT port (0 = any free port)', portOption('--mqtt-port'), 1883)
+    .option(
+      '--mqtts-port <port>',
+      'mutual-TLS MQTT port (0 = any free port)',
+      portOption('--mqtts-port'),
+      8883,
+    )
+    .option('--http-port <port>', 'dashboard port (0 = any free port)', portOption('--http-port'), 8080)
+    .option('--no-plain', 'do not serve the plain MQTT listener (devices must use mutual TLS)')
+    .option(
+      '--rpc <url>',
+      'JSON-RPC URL of the chain to anchor on (needs DATA/chain/deployment.json and gateway.key)',
+    )
+    .option('--gateway-id <id>', 'gateway id (checkpoint origin vitaltrail/<id>)', DEFAULT_GATEWAY_ID)
+    .option(
+      '--device-refresh <ms>',
+      'how often enrolments and revocations are re-read',
+      msOption('--device-refresh'),
+      2000,
+    )
+    .option(
+      '--revocation-poll <ms>',
+      'how often the CRL and registry events are read',
+      msOption('--revocation-poll'),
+      5000,
+    )
+    .option(
+      '--config <file>',
+      'run from a JSON config file (`vitaltrail config schema`); other options unused',
+    )
+    .action(async (o) => {
+      if (o.config) return runGatewayFromConfig(o.config);
+      const paths = dataPaths(o.data);
+      const tlsDir = gatewayTlsDir(paths);
+      const certPath = join(tlsDir, GATEWAY_CERT_FILE);
+      const keyPath = join(tlsDir, GATEWAY_KEY_FILE);
+      const hasTls = existsSync(certPath) && existsSync(keyPath);
+      if (!o.plain && !hasTls) {
+        throw new UsageError('--no-plain needs a TLS certificate: run `vitaltrail kgc gateway-cert` first');
+      }
+      let ledger: { rpcUrl: string; deployment: Deployment; privateKey: Hex } | undefined;
+      if (o.rpc) {
+        const deployment = readJson<Deployment>(paths.deployment);
+        if (!deployment || !existsSync(paths.gatewayAccountKey)) {
+          throw new UsageError('--rpc needs DATA/chain/deployment.json and DATA/chain/gateway.key');
+        }
+        ledger = {
+          rpcUrl: o.rpc,
+          deployment,
+          privateKey: readFileSync(paths.gatewayAccountKey, 'utf8').trim() as Hex,
+        };
+      }
+      const gw = await startGateway({
+        dataDir: o.data,
+        gatewayId: o.gatewayId,
+        mqtt: { port: o.mqttPort },
+        mqttPlain: Boolean(o.plain),
+        ...(hasTls ? { mqtts: { port: o.mqttsPort, certPath, keyPath } } : {}),
+        http: { port: o.httpPort },
+        deviceRefreshMs: o.deviceRefresh,
+        revocationPollMs: o.revocationPoll,
+        ...(ledger ? { ledger } : {}),
+      });
+      const broker = 'broker' in gw ? gw.broker : null;
+      process.stdout.write(
+        `ready ${JSON.stringify({
+          mqtt: broker && o.plain ? broker.url : null,
+          mqtts: broker?.tlsUrl ?? null,
+          http: gw.http.url,
+        })}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          gw.stop().then(resolve, resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,348 @@
+/**
+ * @module cli/kgc
+ * `vitaltrail kgc …` (the consortium's Key Generation Center: ARCHITECTURE.md "KGC: CLI
+ * commands on local key files"), `vitaltrail audit verify`, and `vitaltrail devices gaps`
+ * (issue 3). Enrolment, revocation and gateway certificates are written to the gateway's
+ * audit log; passphrases come from a file or stdin, never the command line.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type Command, InvalidArgumentError } from 'commander';
+import {
+  exportPkcs12,
+  GATEWAY_CERT_FILE,
+  GATEWAY_KEY_FILE,
+  initKgc,
+  issueGatewayCertificate,
+  listIssued,
+  MIN_P12_PASSPHRASE_LENGTH,
+} from '../../../anchor/src/kgc/kgc.js';
+import type { Deployment, Hex, RegistryClient } from '../../../anchor/src/ledger/types.js';
+import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
+import { AuditLog, verifyAuditLog } from '../io/audit.js';
+import { type DataPaths, dataPaths, readJson } from '../io/datadir.js';
+import { enrolDevice, revokeEnrolledDevice } from '../io/enrol.js';
+import { seqGaps } from '../io/gaps.js';
+import { openStore } from '../io/store.js';
+import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { UsageError } from './errors.js';
+
+/** Where `kgc gateway-cert` writes by default, and `vitaltrail gateway` looks: DATA/gateway/tls. */
+export function gatewayTlsDir(paths: DataPaths): string {
+  return join(paths.gatewayDir, 'tls');
+}
+
+function deviceIdOption(value: string): string {
+  if (!DEVICE_ID_PATTERN.test(value))
+    throw new InvalidArgumentError('device ids are 1-64 chars of [A-Za-z0-9._-]');
+  return value;
+}
+
+/** The chain the data dir's embedded node serves, if it is running. */
+export async function reachableChain(
+  dataDir: string,
+): Promise<{ rpcUrl: string; deployment: Deployment; kgcKey: Hex } | null> {
+  const paths = dataPaths(dataDir);
+  const endpoint = readJson<{ rpcUrl: string }>(paths.endpoint);
+  const deployment = readJson<Deployment>(paths.deployment);
+  if (!endpoint || !deployment) return null;
+  try {
+    const res = await fetch(endpoint.rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+      signal: AbortSignal.timeout(1500),
+    });
+    if (!res.ok) return null;
+  } catch {
+    return null;
+  }
+  const kgcKey = readFileSync(paths.kgcAccountKey, 'utf8').trim() as Hex;
+  return { rpcUrl: endpoint.rpcUrl, deployment, kgcKey };
+}
+
+async function registryOf(dataDir: string): Promise<RegistryClient | undefined> {
+  const chain = await reachableChain(dataDir);
+  return chain
+    ? createViemRegistry({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.kgcKey })
+    : undefined;
+}
+
+/** Appends one event to DATA/gateway/audit.log (shared with a running gateway under its lock). */
+function auditNow(paths: DataPaths, ...event: Parameters<AuditLog['append']>): void {
+  const audit = new AuditLog(paths.gatewayDir);
+  audit.append(...event);
+  audit.flush();
+  audit.close();
+}
+
+/** Reads a passphrase: first line of `file`, or one line of stdin (echo off on a terminal). */
+async function readPassphrase(file: string | undefined): Promise<string> {
+  if (file) return (readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '').toString();
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
+  if (process.stdin.isTTY) {
+    process.stderr.write('PKCS#12 passphrase: ');
+    // Silence the echo of typed characters.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+  }
+  try {
+    for await (const line of rl) return line;
+    return '';
+  } finally {
+    rl.close();
+    if (process.stdin.isTTY) process.stderr.write('\n');
+  }
+}
+
+/**
+ * Adds `kgc init|enroll|revoke|list|gateway-cert|export-p12`, `audit verify` and
+ * `devices gaps` to the program.
+ * @example
+ * registerKgcCommands(program, '.vitaltrail/demo');
+ */
+export function registerKgcCommands(program: Command, defaultDataDir: string): void {
+  const kgc = program
+    .command('kgc')
+    .description(
+      "the consortium's Key Generation Center: root + issuing CA (P-256), device and gateway certificates, CRL",
+    );
+  kgc
+    .command('init')
+    .description(
+      'create the KGC root key (0600), its self-signed certificate and the issuing CA, if not there yet ' +
+        '(adds the issuing CA to a root-only KGC)',
+    )
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .action(async (o) => {
+      const paths = dataPaths(o.data);
+      const r = await initKgc(paths.kgcDir);
+      if (r.created) auditNow(paths, 'kgc_initialized', {});
+      process.stdout.write(
+        `${r.created ? 'created' : 'already initialised'}: KGC root ${paths.kgcRootCert} (issuing CA in ${paths.kgcDir})\n`,
+      );
+    });
+
+  kgc
+    .command('enroll')
+    .description(
+      'issue a device key + certificate (PEM files in DATA/devices/<id>/) and register the device with the ' +
+        'gateway (and on chain when the embedded chain is running); a running gateway accepts it within seconds',
+    )
+    .requiredOption('--device <id>', 'device id, 1-64 chars of [A-Za-z0-9._-]', deviceIdOption)
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .action(async (o) => {
+      const paths = dataPaths(o.data);
+      await initKgc(paths.kgcDir);
+      const store = openStore(paths.db);
+      try {
+        const r = await enrolDevice(paths, store, o.device, await registryOf(o.data));
+        auditNow(paths, 'device_enrolled', { dev: r.devId, source: 'kgc' });
+        process.stdout.write(
+          `enrolled ${r.devId}\n  key and certificate: ${r.deviceDir}\n  SPKI SHA-256: ${r.spkiSha256}\n`,
+        );
+        process.stdout.write(
+          r.registryTx
+            ? `  registered on chain: tx ${r.registryTx}\n`
+            : '  not registered on chain yet (no running chain); the demo registers it at its next start\n',
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  kgc
+    .command('revoke')
+    .description(
+      'revoke a device: KGC record and signed CRL, gateway store (a running gateway refuses its frames and ' +
+        'closes its sessions within seconds), and the chain registry when the chain is reachable',
+    )
+    .requiredOption('--device <id>', 'device id', deviceIdOption)
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .action(async (o) => {
+      const paths = dataPaths(o.data);
+      const store = openStore(paths.db);
+      try {
+        const r = await revokeEnrolledDevice(paths, store, o.device, await registryOf(o.data));
+        auditNow(paths, 'device_revoked', { dev: r.devId, serial: r.serial, source: 'kgc' });
+        process.stdout.write(
+          `${r.alreadyRevoked ? 'already revoked' : 'revoked'} ${r.devId} (certificate serial ${r.serial})\n` +
+            (r.registryTx
+              ? `  revoked on chain: tx ${r.registryTx}\n`
+              : '  not revoked on chain (no running chain, or not active there)\n'),
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  kgc
+    .command('list')
+    .description('list the device certificates the KGC issued: id, status, serial, expiry')
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .option('--json', 'print JSON')
+    .action((o) => {
+      const rows = listIssued(dataPaths(o.data).kgcDir).map((r) => ({
+        dev: r.devId,
+        status: r.status,
+        serial: r.serial,
+        notAfter: new Date(r.notAfter).toISOString(),
+        ...(r.revokedAt ? { revokedAt: new Date(r.revokedAt).toISOString() } : {}),
+      }));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${'DEVICE'.padEnd(24)} ${'STATUS'.padEnd(8)} ${'SERIAL'.padEnd(32)} NOT AFTER\n`);
+      for (const r of rows) {
+        process.stdout.write(
+          `${r.dev.padEnd(24)} ${r.status.padEnd(8)} ${r.serial.padEnd(32)} ${r.notAfter}\n`,
+        );
+      }
+      process.stdout.write(`${rows.length} device certificate(s)\n`);
+    });
+
+  kgc
+    .command('gateway-cert')
+    .description(
+      'issue (or rotate) the gateway TLS server certificate: serverAuth, SAN localhost/127.0.0.1/::1 + names, ' +
+        'and the on-chain account as SAN URI ethereum:0x…; writes server.key.pem (0600), server.cert.pem, ca.cert.pem',
+    )
+    .requiredOption('--name <name...>', 'DNS names or IPv4 addresses the gateway is reached at (first = CN)')
+    .option(
+      '--account <0x…>',
+      "the gateway's on-chain account (default: DATA/chain/gateway.key's, if present)",
+    )
+    .option('--key-type <type>', 'p256 | rsa3072', 'p256')
+    .option('--out <dir>', 'output directory (default DATA/gateway/tls)')
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .action(async (o) => {
+      const paths = dataPaths(o.data);
+      if (o.keyType !== 'p256' && o.keyType !== 'rsa3072')
+        throw new UsageError('--key-type must be p256 or rsa3072');
+      const account = o.account ?? (await defaultGatewayAccount(paths));
+      const out = o.out ?? gatewayTlsDir(paths);
+      try {
+        const g = await issueGatewayCertificate(paths.kgcDir, out, {
+          names: o.name,
+          ...(account ? { account } : {}),
+          keyType: o.keyType,
+        });
+        auditNow(paths, 'gateway_certificate_issued', { serial: g.serial, detail: o.name.join(',') });
+        process.stdout.write(
+          `gateway certificate ${g.serial}\n  key: ${g.keyPath}\n  chain: ${g.certPath}\n  clients trust: ${g.caPath}\n` +
+            `  account: ${g.account ?? '(none)'}\n  a running gateway uses it after a restart\n`,
+        );
+      } catch (err) {
+        if (err instanceof RangeError)
+          throw new UsageError(err.message.replace(/^issueGatewayCertificate: /, ''));
+        throw err;
+      }
+    });
+
+  kgc
+    .command('export-p12')
+    .description(
+      `write the device's key, certificate and KGC chain as PKCS#12 (mode 0600), encrypted with a passphrase ` +
+        `(at least ${MIN_P12_PASSPHRASE_LENGTH} characters) read from --passphrase-file or stdin, never the command line`,
+    )
+    .requiredOption('--device <id>', 'device id', deviceIdOption)
+    .requiredOption('--out <file>', 'output file (.p12)')
+    .option(
+      '--passphrase-file <file>',
+      'read the passphrase from the first line of this file (default: stdin)',
+    )
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .action(async (o) => {
+      const paths = dataPaths(o.data);
+      const passphrase = await readPassphrase(o.passphraseFile);
+      try {
+        exportPkcs12(paths.deviceDir(o.device), o.device, passphrase, o.out);
+      } catch (err) {
+        if (err instanceof RangeError) throw new UsageError(err.message.replace(/^exportPkcs12: /, ''));
+        throw err;
+      }
+      process.stdout.write(`wrote ${o.out} (PKCS#12, mode 0600)\n`);
+    });
+
+  program
+    .command('audit')
+    .description('the gateway audit log (DATA/gateway/audit.log)')
+    .command('verify')
+    .description(
+      'check the audit log hash chain and head: exit 0 when intact, 1 when a line was edited, inserted, ' +
+        'reordered or deleted, or the tail was truncated',
+    )
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .option('--json', 'print JSON')
+    .action((o) => {
+      const r = verifyAuditLog(dataPaths(o.data).gatewayDir);
+      if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else {
+        process.stdout.write(`${r.ok ? 'intact' : 'NOT INTACT'}: ${r.lines} line(s)\n`);
+        for (const p of r.problems) process.stdout.write(`  line ${p.line}: ${p.code}\n`);
+      }
+      process.exitCode = r.ok ? 0 : 1;
+    });
+
+  const devices = program.commands.find((c) => c.name() === 'devices');
+  (devices ?? program.command('devices').description('enrolled devices'))
+    .command('gaps')
+    .description(
+      'missing seq ranges of a device (derived from the accepted frames; a later frame may fill them)',
+    )
+    .requiredOption('--device <id>', 'device id', deviceIdOption)
+    .option('--data <dir>', 'data directory', defaultDataDir)
+    .option('--json', 'print JSON')
+    .action((_o, cmd: Command) => {
+      // `devices` has --data and --json of its own: read the options wherever they were given.
+      const o = cmd.optsWithGlobals<{ device: string; data: string; json?: boolean }>();
+      const store = openStore(dataPaths(o.data).db);
+      try {
+        const gaps = seqGaps(store.db, o.device);
+        if (o.json) process.stdout.write(`${JSON.stringify(gaps)}\n`);
+        else {
+          for (const g of gaps) process.stdout.write(`${g.from === g.to ? g.from : `${g.from}-${g.to}`}\n`);
+          process.stdout.write(`${gaps.length} gap(s)\n`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+}
+
+async function defaultGatewayAccount(paths: DataPaths): Promise<string | undefined> {
+  try {
+    return await accountOf(readFileSync(paths.gatewayAccountKey, 'utf8').trim() as Hex);
+  } catch {
+    return undefined;
+  }
+}
+
+async function accountOf(key: Hex): Promise<string> {
+  const { privateKeyToAccount } = await import('viem/accounts');
+  return privateKeyToAccount(key).address;
+}
+
+/**
+ * The gateway's TLS server certificate in DATA/gateway/tls, issued on first use (names
+ * localhost/127.0.0.1, the gateway's chain account as SAN URI). Used by the demo.
+ * @example
+ * const { certPath, keyPath } = await ensureGatewayCertificate(paths, gatewayKey);
+ */
+export async function ensureGatewayCertificate(
+  paths: DataPaths,
+  gatewayKey?: Hex,
+): Promise<{ certPath: string; keyPath: string; issued: boolean }> {
+  const dir = gatewayTlsDir(paths);
+  const certPath = join(dir, GATEWAY_CERT_FILE);
+  const keyPath = join(dir, GATEWAY_KEY_FILE);
+  if (existsSync(certPath) && existsSync(keyPath)) return { certPath, keyPath, issued: false };
+  const account = gatewayKey ? await accountOf(gatewayKey) : undefined;
+  const g = await issueGatewayCertificate(paths.kgcDir, dir, {
+    names: ['localhost'],
+    ...(account ? { account } : {}),
+  });
+  auditNow(paths, 'gateway_certificate_issued', { serial: g.serial, detail: 'localhost' });
+  return { certPath, keyPath, issued: true };
+}
