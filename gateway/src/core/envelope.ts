@@ -11,7 +11,7 @@
  * (batch id and first leaf index), so envelopes cannot be swapped between rows.
  */
 import type { KeyObject } from 'node:crypto';
-import { type FlattenedJWE, flattenedDecrypt, GeneralEncrypt, type GeneralJWE } from 'jose';
+import { FlattenedEncrypt, type FlattenedJWE, flattenedDecrypt, GeneralEncrypt, type GeneralJWE } from 'jose';
 import { VitalTrailError } from '../protocol/errors.js';
 
 export const CONTENT_ENCRYPTION = 'A256GCM';
@@ -47,18 +47,27 @@ export function keyManagementAlgorithm(key: KeyObject): 'RSA-OAEP-256' | 'ECDH-E
   throw new EnvelopeError('unsupported_key', 'recipient keys must be RSA-3072+ or EC P-256');
 }
 
+/** Content type of the skeleton's batch envelopes (a CBOR array of frames). */
+export const BATCH_CONTENT_TYPE = 'application/vitaltrail-batch+cbor';
+/** Content type of a data-key envelope (the 32 raw bytes of an AES-256-GCM key). */
+export const DATA_KEY_CONTENT_TYPE = 'application/vitaltrail-data-key';
+
 /**
  * Seals `plaintext` for every recipient under a fresh content key.
+ * @param cty the JWE `cty` header naming what is sealed (default: a batch of frames)
  * @throws {RangeError} when no recipient is given.
+ * @example
+ * const jwe = await sealBatch(bytes, recipients, batchAad(7, 1200));
  */
 export async function sealBatch(
   plaintext: Uint8Array,
   recipients: readonly Recipient[],
   aad: Uint8Array,
+  cty: string = BATCH_CONTENT_TYPE,
 ): Promise<string> {
   if (recipients.length === 0) throw new RangeError('sealBatch: recipients must not be empty');
   const enc = new GeneralEncrypt(plaintext)
-    .setProtectedHeader({ enc: CONTENT_ENCRYPTION, cty: 'application/vitaltrail-batch+cbor' })
+    .setProtectedHeader({ enc: CONTENT_ENCRYPTION, cty })
     .setAdditionalAuthenticatedData(aad);
   for (const r of recipients) {
     enc
@@ -117,4 +126,93 @@ export async function openBatch(
     }
   }
   throw new EnvelopeError('no_recipient_key', 'none of the configured keys is a recipient of this envelope');
+}
+
+// ---------------------------------------------------------------------------
+// Per-frame sealing under a data key (issue 4): a flattened JWE (RFC 7516 §7.2.2) with
+// alg "dir" (RFC 7518 §4.5), enc A256GCM and kid = the data key's id. The AAD binds the
+// ciphertext to its place (device, seq, leaf, key); it is not stored but rebuilt by the
+// reader from the index row, so a ciphertext moved to another row fails authentication.
+
+/** A flattened JWE without its `aad` member (the reader supplies it). */
+export interface StoredFrameJwe {
+  protected: string;
+  iv: string;
+  ciphertext: string;
+  tag: string;
+}
+
+/** Imports 32 raw bytes as a non-extractable AES-256-GCM key for jose's "dir" mode. */
+export async function importDataKey(raw: Uint8Array): Promise<CryptoKey> {
+  if (raw.length !== 32) throw new EnvelopeError('integrity_error', 'a data key must be 32 bytes');
+  const copy = new Uint8Array(raw);
+  try {
+    return await crypto.subtle.importKey('raw', copy, { name: 'AES-GCM', length: 256 }, false, [
+      'encrypt',
+      'decrypt',
+    ]);
+  } finally {
+    copy.fill(0);
+  }
+}
+
+/**
+ * Seals one frame under a data key; jose draws a fresh 96-bit IV per call.
+ * @returns the stored JSON (a flattened JWE without `aad`).
+ * @example
+ * const stored = await sealWithDataKey(frameBytes, key, '17', frameAad('wr-1', 5, 99, 17));
+ */
+export async function sealWithDataKey(
+  plaintext: Uint8Array,
+  key: CryptoKey,
+  kid: string,
+  aad: Uint8Array,
+): Promise<string> {
+  const jwe = await new FlattenedEncrypt(plaintext)
+    .setProtectedHeader({ alg: 'dir', enc: CONTENT_ENCRYPTION, kid })
+    .setAdditionalAuthenticatedData(aad)
+    .encrypt(key);
+  const stored: StoredFrameJwe = {
+    protected: jwe.protected as string,
+    iv: jwe.iv as string,
+    ciphertext: jwe.ciphertext,
+    tag: jwe.tag as string,
+  };
+  return JSON.stringify(stored);
+}
+
+/**
+ * Opens a frame sealed by `sealWithDataKey`.
+ * @throws {EnvelopeError} `integrity_error` when any byte was altered, the kid is not
+ * `kid`, or `aad` is not the one it was sealed with. Never returns wrong plaintext.
+ */
+export async function openWithDataKey(
+  stored: string,
+  key: CryptoKey,
+  kid: string,
+  aad: Uint8Array,
+): Promise<Uint8Array> {
+  let s: StoredFrameJwe;
+  try {
+    s = JSON.parse(stored) as StoredFrameJwe;
+  } catch (err) {
+    throw new EnvelopeError('integrity_error', 'sealed frame is not valid JSON', { cause: err });
+  }
+  try {
+    const { plaintext, protectedHeader } = await flattenedDecrypt(
+      {
+        protected: s.protected,
+        iv: s.iv,
+        ciphertext: s.ciphertext,
+        tag: s.tag,
+        aad: Buffer.from(aad).toString('base64url'),
+      },
+      key,
+      { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: [CONTENT_ENCRYPTION] },
+    );
+    if (protectedHeader?.kid !== kid) throw new Error('kid mismatch');
+    return plaintext;
+  } catch (err) {
+    throw new EnvelopeError('integrity_error', 'sealed frame failed authentication', { cause: err });
+  }
 }

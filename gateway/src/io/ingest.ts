@@ -3,8 +3,9 @@
  * The ingest pipeline shared by every transport: stateless checks on arrival, then
  * group commit. Frames that pass `checkFrame` wait in a queue; one flusher at a time
  * takes the whole queue, applies the dedupe and chain rules against the store, seals
- * the new frames into one envelope (a fresh data key per batch), and writes batch,
- * frame index and log nodes in one fsync'd transaction. Only then are the callers'
+ * each new frame under its device's current data key (io/sealed: one AES-256-GCM key per
+ * device and time window, wrapped for the recipients and recorded before first use), and
+ * writes batch row, frame index, sealed frames and log nodes in one fsync'd transaction. Only then are the callers'
  * promises resolved, so a transport acknowledges a frame only once it is durable
  * (ARCHITECTURE.md guarantee 1). While a flush runs, new frames queue for the next one:
  * the batch grows with the load.
@@ -13,7 +14,6 @@
  * error (the transport must not acknowledge it; devices keep and resend their frames),
  * the pipeline reports itself unhealthy, and the next flush tries again.
  */
-import { encode } from 'cbor2';
 import { hashLeaf } from '../../../anchor/src/merkle/index.js';
 import {
   type AcceptancePolicy,
@@ -22,11 +22,14 @@ import {
   type DeviceRecord,
   type Rejection,
 } from '../core/acceptance.js';
-import { type Recipient, sealBatch } from '../core/envelope.js';
+import { type Recipient, sealWithDataKey } from '../core/envelope.js';
 import type { LiveHub } from '../core/live.js';
 import type { RejectionCode } from '../protocol/codes.js';
 import { type DecodedFrame, frameHash, waveformSamples } from '../protocol/frame.js';
+import { DataKeyRing, type DataKeyRingOptions, frameAad, SEALED_FRAMES_MARKER } from './sealed.js';
 import { type GatewayStore, type NewFrame, StoreError } from './store.js';
+
+export { batchAad } from './sealed.js';
 
 export type IngestResult =
   | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
@@ -36,7 +39,10 @@ export type IngestResult =
 export interface IngestOptions {
   store: GatewayStore;
   lookup: (dev: string) => DeviceRecord | undefined;
-  recipients: readonly Recipient[];
+  /** Active envelope recipients; a function is asked again for every new data key. */
+  recipients: readonly Recipient[] | (() => readonly Recipient[]);
+  /** Data-key windows (io/sealed). Defaults: 1 h, rotate after 2^20 frames. */
+  dataKeys?: DataKeyRingOptions;
   policy: AcceptancePolicy;
   hub?: LiveHub;
   now?: () => number;
@@ -53,13 +59,11 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** AAD binding an envelope to its batch id and first leaf index (see core/envelope). */
-export function batchAad(batchId: number, firstLeaf: number): Uint8Array {
-  return new TextEncoder().encode(`vitaltrail-batch/1:${batchId}:${firstLeaf}`);
-}
-
 export class Ingest {
-  readonly #o: Required<Omit<IngestOptions, 'hub' | 'onReject'>> & Pick<IngestOptions, 'hub' | 'onReject'>;
+  readonly #o: Required<Omit<IngestOptions, 'hub' | 'onReject' | 'dataKeys'>> &
+    Pick<IngestOptions, 'hub' | 'onReject'>;
+  readonly #keys: DataKeyRing;
+  readonly #insertSealed;
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
   #rejections = new Map<string, number>();
@@ -69,6 +73,10 @@ export class Ingest {
 
   constructor(opts: IngestOptions) {
     this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
+    this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
+    this.#insertSealed = opts.store.db.prepare(
+      'INSERT INTO sealed_frames (leaf_index, key_id, jwe) VALUES (?, ?, ?)',
+    );
   }
 
   /** False after a failed commit, until a commit succeeds again. */
@@ -182,8 +190,19 @@ export class Ingest {
       if (fresh.length > 0) {
         const batchId = store.nextBatchId();
         const firstLeaf = store.size;
-        const plaintext = encode(fresh.map((p) => p.frame.bytes));
-        const envelope = await sealBatch(plaintext, this.#o.recipients, batchAad(batchId, firstLeaf));
+        const sealedAt = this.#o.now();
+        // Each frame under its device's current data key (recorded durably before use);
+        // keys are taken in order, the sealing itself runs concurrently.
+        const keys: { id: number; key: CryptoKey }[] = [];
+        for (const p of fresh) keys.push(await this.#keys.take(p.frame.body.dev, sealedAt));
+        const sealed = await Promise.all(
+          fresh.map(async (p, i) => {
+            const k = keys[i] as { id: number; key: CryptoKey };
+            const { dev, seq } = p.frame.body;
+            const aad = frameAad(dev, seq, firstLeaf + i, k.id);
+            return { keyId: k.id, jwe: await sealWithDataKey(p.frame.bytes, k.key, String(k.id), aad) };
+          }),
+        );
         const frames: NewFrame[] = fresh.map((p) => ({
           dev: p.frame.body.dev,
           seq: p.frame.body.seq,
@@ -193,16 +212,22 @@ export class Ingest {
           leafHash: hashLeaf(p.frame.bytes),
         }));
         const createdAt = this.#o.now();
-        const leaves = store.db.transaction(() => {
-          this.#writeRejections(rejections);
-          return store.commitBatch({ id: batchId, envelope, createdAt, frames });
-        })();
+        // One transaction (fsync'd): batch row, index, log nodes, sealed frames, counts.
+        const leaves = store.commitBatch(
+          { id: batchId, envelope: SEALED_FRAMES_MARKER, createdAt, frames },
+          () => {
+            this.#writeRejections(rejections);
+            sealed.forEach((f, i) => {
+              this.#insertSealed.run(firstLeaf + i, f.keyId, f.jwe);
+            });
+          },
+        );
         this.counters.accepted += fresh.length;
         this.counters.batches += 1;
         this.#healthy = true;
         this.#lastError = null;
         fresh.forEach((p, i) => {
-          const { dev, seq, ts, obs, bat } = p.frame.body;
+          const { dev, seq, ts, obs, bat, wf } = p.frame.body;
           p.resolve({ status: 'accepted', dev, seq, leafIndex: leaves[i] as number });
           this.#o.hub?.publish({
             dev,
@@ -210,6 +235,7 @@ export class Ingest {
             ts,
             obs,
             ...(bat !== undefined ? { bat } : {}),
+            ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
             receivedAt: createdAt,
           });
         });

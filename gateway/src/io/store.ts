@@ -308,15 +308,21 @@ export class GatewayStore implements MerkleNodeReader {
    * Appends one sealed batch and its frames to the store and the log, in one
    * transaction (fsync'd on return). Leaf indices follow acceptance order.
    * The envelope is produced by the caller for `nextBatchId()` and `size` as AAD.
+   * `alsoInTransaction` runs inside the same transaction (e.g. the sealed frames and
+   * rejection counts), so everything commits or nothing does. Must be the outermost
+   * transaction: `size` moves only once the commit (and its fsync) succeeded.
    * @returns the leaf index of each frame, in order.
    * @throws {StoreError} `store_failed` when the write fails; nothing is then changed.
    */
-  commitBatch(batch: {
-    id: number;
-    envelope: string;
-    createdAt: number;
-    frames: readonly NewFrame[];
-  }): number[] {
+  commitBatch(
+    batch: {
+      id: number;
+      envelope: string;
+      createdAt: number;
+      frames: readonly NewFrame[];
+    },
+    alsoInTransaction?: () => void,
+  ): number[] {
     const firstLeaf = this.#size;
     const run = this.db.transaction(() => {
       this.#stmts.insertBatch.run(batch.id, batch.createdAt, firstLeaf, batch.frames.length, batch.envelope);
@@ -339,6 +345,7 @@ export class GatewayStore implements MerkleNodeReader {
         leaves.push(size);
         size += 1;
       });
+      alsoInTransaction?.();
       return leaves;
     });
     try {

@@ -1,0 +1,62 @@
+/**
+ * @module test/helpers/sealed
+ * A real Ingest on a real SQLite store in a temp dir, with devices known by their public
+ * keys (no KGC needed), for the sealed-store tests (issue 4).
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import type { DeviceRecord } from '../../gateway/src/core/acceptance.js';
+import type { Recipient } from '../../gateway/src/core/envelope.js';
+import { Ingest, type IngestOptions } from '../../gateway/src/io/ingest.js';
+import { type GatewayStore, openStore } from '../../gateway/src/io/store.js';
+import { FrameChain } from './gateway.js';
+
+export interface SealedRig {
+  store: GatewayStore;
+  ingest: Ingest;
+  chains: Map<string, FrameChain>;
+  /** Adds the device to the store's registry (so the query API knows it) and the lookup. */
+  device(dev: string): FrameChain;
+}
+
+export function sealedRig(
+  dir: string,
+  recipients: IngestOptions['recipients'],
+  extra: Partial<IngestOptions> = {},
+): SealedRig {
+  const store = openStore(join(dir, 'gateway', 'gateway.db'));
+  const keys = new Map<string, DeviceRecord>();
+  const chains = new Map<string, FrameChain>();
+  const ingest = new Ingest({
+    store,
+    lookup: (dev) => keys.get(dev),
+    recipients,
+    policy: { retentionMs: 365 * 24 * 3600 * 1000 },
+    ...extra,
+  });
+  return {
+    store,
+    ingest,
+    chains,
+    device(dev) {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      keys.set(dev, { dev, publicKey, status: 'active', notBefore: 0, notAfter: Number.MAX_SAFE_INTEGER });
+      store.upsertDevice({ dev, certPem: 'test', spkiSha256: 'test', status: 'active' });
+      const c = new FrameChain(dev, privateKey);
+      chains.set(dev, c);
+      return c;
+    },
+  };
+}
+
+/** A recipient key pair of either kind. */
+export function recipientPair(
+  kid: string,
+  kind: 'ec' | 'rsa',
+): { recipient: Recipient; privateKey: KeyObject } {
+  const { publicKey, privateKey } =
+    kind === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 3072 });
+  return { recipient: { kid, publicKey }, privateKey };
+}

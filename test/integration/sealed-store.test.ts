@@ -1,0 +1,318 @@
+/**
+ * The sealed time-series store (issue 4) through real parts: the Ingest pipeline, jose
+ * JWEs, SQLite files in temp dirs. Round trips for RSA-3072 and P-256 recipients, data-key
+ * windows and early rotation, recipient rotation, tampering, crypto-shredding (the log's
+ * proofs still verify), and the skeleton's batch format (old data dirs stay readable).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encode } from 'cbor2';
+import { afterEach, describe, expect, test } from 'vitest';
+import { hashLeaf, verifyInclusion } from '../../anchor/src/merkle/index.js';
+import { type RecipientSecret, sealBatch } from '../../gateway/src/core/envelope.js';
+import { batchAad } from '../../gateway/src/io/ingest.js';
+import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/recipients.js';
+import { readFrames, readReadings, SealedReader, shredExpired } from '../../gateway/src/io/sealed.js';
+import { type GatewayStore, openStore } from '../../gateway/src/io/store.js';
+import { frameHash } from '../../gateway/src/protocol/frame.js';
+import { recipientPair, sealedRig } from '../helpers/sealed.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 10, 21, 8, 0, 0);
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+function tmp(): string {
+  const t = makeTempDir('vt-sealed-');
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+function allRows(store: GatewayStore) {
+  return store.db
+    .prepare('SELECT dev FROM frames GROUP BY dev')
+    .pluck()
+    .all()
+    .flatMap((dev) =>
+      store.framesByDevice(dev as string, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+    )
+    .sort((a, b) => a.leafIndex - b.leafIndex);
+}
+
+describe('sealed store', () => {
+  test.each(['ec', 'rsa'] as const)(
+    'behavior: frames round-trip for a %s recipient, one data key per device and window',
+    async (kind) => {
+      const dir = tmp();
+      const r = recipientPair('care', kind);
+      let now = T0;
+      const rig = sealedRig(dir, [r.recipient], { now: () => now });
+      cleanups.push(() => rig.store.close());
+      const a = rig.device('wr-a');
+      const b = rig.device('wr-b');
+      const sent = new Map<number, Uint8Array>();
+      for (let i = 0; i < 20; i++) {
+        for (const c of [a, b]) {
+          const bytes = c.next({ ts: now });
+          const res = await rig.ingest.submit(bytes, c.dev);
+          expect(res.status).toBe('accepted');
+          if (res.status === 'accepted') sent.set(res.leafIndex, bytes);
+        }
+        now += 1000;
+      }
+      const keys = rig.store.db.prepare('SELECT dev, window_start FROM data_keys ORDER BY id').all();
+      expect(keys).toEqual([
+        { dev: 'wr-a', window_start: T0 },
+        { dev: 'wr-b', window_start: T0 },
+      ]);
+      // The skeleton's per-batch envelope is gone; every frame has its own sealed row.
+      expect(rig.store.db.prepare('SELECT count(*) FROM sealed_frames').pluck().get()).toBe(40);
+      const rows = allRows(rig.store);
+      const secrets: RecipientSecret[] = [{ kid: 'care', privateKey: r.privateKey }];
+      const frames = await readFrames(rig.store, secrets, rows);
+      for (const [i, row] of rows.entries()) {
+        expect(Buffer.compare(frames[i] as Uint8Array, sent.get(row.leafIndex) as Uint8Array)).toBe(0);
+      }
+      // A key of someone else opens nothing.
+      const stranger = recipientPair('care', 'ec');
+      await expect(
+        readFrames(rig.store, [{ kid: 'care', privateKey: stranger.privateKey }], rows.slice(0, 1)),
+      ).rejects.toMatchObject({
+        code: 'integrity_error',
+      });
+      await expect(
+        readFrames(rig.store, [{ kid: 'other', privateKey: r.privateKey }], rows.slice(0, 1)),
+      ).rejects.toMatchObject({
+        code: 'no_recipient_key',
+      });
+    },
+  );
+
+  test('behavior: a new window and the frame limit each start a new data key; the key is recorded before use', async () => {
+    const dir = tmp();
+    const r = recipientPair('care', 'ec');
+    let now = T0;
+    const rig = sealedRig(dir, [r.recipient], {
+      now: () => now,
+      dataKeys: { windowMs: HOUR, maxFramesPerKey: 5 },
+    });
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+    for (let i = 0; i < 12; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a'); // 5+5+2
+    now += HOUR;
+    await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+    const keys = rig.store.db.prepare('SELECT id, window_start FROM data_keys ORDER BY id').all() as {
+      id: number;
+      window_start: number;
+    }[];
+    expect(keys.map((k) => k.window_start)).toEqual([T0, T0, T0, T0 + HOUR]);
+    const perKey = rig.store.db
+      .prepare('SELECT key_id, count(*) AS n FROM sealed_frames GROUP BY key_id ORDER BY key_id')
+      .all();
+    expect(perKey.map((x) => (x as { n: number }).n)).toEqual([5, 5, 2, 1]);
+    const frames = await readFrames(
+      rig.store,
+      [{ kid: 'care', privateKey: r.privateKey }],
+      allRows(rig.store),
+    );
+    expect(frames.every((f) => f instanceof Uint8Array)).toBe(true);
+  });
+
+  test('error: a changed ciphertext byte, a moved ciphertext or a changed key envelope is an integrity_error, never a value', async () => {
+    const dir = tmp();
+    const r = recipientPair('care', 'ec');
+    const rig = sealedRig(dir, [r.recipient]);
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+    for (let i = 0; i < 3; i++) await rig.ingest.submit(a.next(), 'wr-a');
+    const secrets = [{ kid: 'care', privateKey: r.privateKey }];
+    const rows = allRows(rig.store);
+    const db = rig.store.db;
+    const jwe = (leaf: number) =>
+      db.prepare('SELECT jwe FROM sealed_frames WHERE leaf_index = ?').pluck().get(leaf) as string;
+    const setJwe = (leaf: number, v: string) =>
+      db.prepare('UPDATE sealed_frames SET jwe = ? WHERE leaf_index = ?').run(v, leaf);
+    const original0 = jwe(0);
+    const original1 = jwe(1);
+
+    // One ciphertext byte flipped (decoded, xor, re-encoded).
+    const s = JSON.parse(original0) as { ciphertext: string };
+    const ct = Buffer.from(s.ciphertext, 'base64url');
+    ct[ct.length >> 1] = (ct[ct.length >> 1] as number) ^ 0x01;
+    setJwe(0, JSON.stringify({ ...s, ciphertext: ct.toString('base64url') }));
+    await expect(readFrames(rig.store, secrets, rows.slice(0, 1))).rejects.toMatchObject({
+      code: 'integrity_error',
+    });
+    // Another row's (valid) ciphertext moved here: the AAD binds it to its own place.
+    setJwe(0, original1);
+    await expect(readFrames(rig.store, secrets, rows.slice(0, 1))).rejects.toMatchObject({
+      code: 'integrity_error',
+    });
+    setJwe(0, original0);
+    expect(await readFrames(rig.store, secrets, rows.slice(0, 1))).toHaveLength(1);
+
+    // The wrapped data key altered.
+    const env = JSON.parse(db.prepare('SELECT envelope FROM data_keys').pluck().get() as string) as {
+      ciphertext: string;
+    };
+    const kc = Buffer.from(env.ciphertext, 'base64url');
+    kc[0] = (kc[0] as number) ^ 0x80;
+    db.prepare('UPDATE data_keys SET envelope = ?').run(
+      JSON.stringify({ ...env, ciphertext: kc.toString('base64url') }),
+    );
+    await expect(readFrames(rig.store, secrets, rows)).rejects.toMatchObject({ code: 'integrity_error' });
+  });
+
+  test('behavior: recipient rotation — new windows are wrapped for the new set only; old data keys stay readable by the old key', async () => {
+    const dir = tmp();
+    const recDir = join(dir, 'gateway', 'recipients');
+    const oldKey = recipientPair('care-2025', 'rsa');
+    const newKey = recipientPair('care-2026', 'ec');
+    addRecipient(
+      recDir,
+      'care-2025',
+      oldKey.recipient.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    );
+    const rig = sealedRig(dir, watchRecipients(recDir));
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+    await rig.ingest.submit(a.next(), 'wr-a');
+    retireRecipient(recDir, 'care-2025');
+    addRecipient(
+      recDir,
+      'care-2026',
+      newKey.recipient.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    );
+    await rig.ingest.submit(a.next(), 'wr-a');
+    const rows = allRows(rig.store);
+    expect(rig.store.db.prepare('SELECT count(*) FROM data_keys').pluck().get()).toBe(2);
+
+    const old = [{ kid: 'care-2025', privateKey: oldKey.privateKey }];
+    const neu = [{ kid: 'care-2026', privateKey: newKey.privateKey }];
+    expect(await readFrames(rig.store, old, rows.slice(0, 1))).toHaveLength(1);
+    await expect(readFrames(rig.store, old, rows.slice(1))).rejects.toMatchObject({
+      code: 'no_recipient_key',
+    });
+    expect(await readFrames(rig.store, neu, rows.slice(1))).toHaveLength(1);
+    await expect(readFrames(rig.store, neu, rows.slice(0, 1))).rejects.toMatchObject({
+      code: 'no_recipient_key',
+    });
+    // A host with both keys reads the whole history.
+    const both = await readFrames(rig.store, [...old, ...neu], rows);
+    expect(both.every((f) => f instanceof Uint8Array)).toBe(true);
+  });
+
+  test('behavior: shredding destroys every wrapped copy of expired windows; those read as shredded, the rest and every proof stay valid', async () => {
+    const dir = tmp();
+    const r = recipientPair('care', 'ec');
+    let now = T0;
+    const rig = sealedRig(dir, [r.recipient], { now: () => now });
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+    for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+    const oldEnvelope = rig.store.db.prepare('SELECT envelope FROM data_keys').pluck().get() as string;
+    now += 3 * HOUR;
+    for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+
+    expect(shredExpired(rig.store, HOUR, now)).toBe(1); // window [T0, T0+1h) ended 2 h ago
+    expect(shredExpired(rig.store, HOUR, now)).toBe(0);
+    const rows = allRows(rig.store);
+    const reader = new SealedReader(rig.store, [{ kid: 'care', privateKey: r.privateKey }]);
+    const frames = await reader.read(rows);
+    expect(frames.slice(0, 5)).toEqual(Array(5).fill('shredded'));
+    expect(frames.slice(5).every((f) => f instanceof Uint8Array)).toBe(true);
+    const { readings, shredded } = await readReadings(rig.store, reader, 'wr-a', 0, Number.MAX_SAFE_INTEGER);
+    expect([readings.length, shredded]).toEqual([5, 5]);
+
+    // The log is untouched: every leaf, shredded or not, still proves against the root.
+    const size = rig.store.size;
+    const root = rig.store.root();
+    for (const row of rows) {
+      const leaf = rig.store.getNode(0, row.leafIndex);
+      expect(() =>
+        verifyInclusion(row.leafIndex, size, leaf, rig.store.inclusionProof(row.leafIndex, size), root),
+      ).not.toThrow();
+    }
+    for (const [i, f] of frames.entries()) {
+      if (f instanceof Uint8Array)
+        expect(
+          Buffer.compare(hashLeaf(f), rig.store.getNode(0, (rows[i] as { leafIndex: number }).leafIndex)),
+        ).toBe(0);
+    }
+    // No wrapped copy of the destroyed key is left in the database files.
+    rig.store.close();
+    const wrapped = (JSON.parse(oldEnvelope) as { recipients: { encrypted_key: string }[] }).recipients[0]
+      ?.encrypted_key as string;
+    const files = ['gateway.db', 'gateway.db-wal'].map((f) => join(dir, 'gateway', f));
+    for (const f of files) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(f);
+      } catch {
+        continue;
+      }
+      expect(bytes.includes(Buffer.from(wrapped))).toBe(false);
+      expect(bytes.includes(Buffer.from(oldEnvelope.slice(0, 200)))).toBe(false);
+    }
+  });
+
+  test('behavior: a store written in the skeleton format (one JWE per batch) still reads, before and beside new frames', async () => {
+    const dir = tmp();
+    const r = recipientPair('records', 'ec');
+    const dbPath = join(dir, 'gateway', 'gateway.db');
+    // The skeleton's write path, verbatim: CBOR array of frames, sealBatch, commitBatch.
+    const oldRig = sealedRig(dir, [r.recipient]);
+    const a = oldRig.device('wr-a');
+    const oldFrames = [a.next(), a.next(), a.next()];
+    const store = oldRig.store;
+    const batchId = store.nextBatchId();
+    const firstLeaf = store.size;
+    const envelope = await sealBatch(encode(oldFrames), [r.recipient], batchAad(batchId, firstLeaf));
+    store.commitBatch({
+      id: batchId,
+      envelope,
+      createdAt: Date.now(),
+      frames: oldFrames.map((bytes, i) => ({
+        dev: 'wr-a',
+        seq: i + 1,
+        hash: frameHash(bytes),
+        prev: i === 0 ? new Uint8Array(32) : frameHash(oldFrames[i - 1] as Uint8Array),
+        ts: Date.now(),
+        leafHash: hashLeaf(bytes),
+      })),
+    });
+    store.close();
+
+    // Reopened by the new code; the chain continues in the new format.
+    const reopened = openStore(dbPath);
+    cleanups.push(() => reopened.close());
+    const secrets = [{ kid: 'records', privateKey: r.privateKey }];
+    const olds = await readFrames(reopened, secrets, allRows(reopened));
+    for (const [i, f] of olds.entries()) {
+      expect(Buffer.compare(f as Uint8Array, oldFrames[i] as Uint8Array)).toBe(0);
+    }
+    reopened.close();
+
+    const rig = sealedRig(dir, [r.recipient]);
+    cleanups.push(() => rig.store.close());
+    const fresh = rig.device('wr-b');
+    expect((await rig.ingest.submit(fresh.next(), 'wr-b')).status).toBe('accepted');
+    const all = await readFrames(rig.store, secrets, allRows(rig.store));
+    expect(all).toHaveLength(4);
+    expect(all.every((f) => f instanceof Uint8Array)).toBe(true);
+    const tampered = JSON.parse(envelope) as { ciphertext: string };
+    tampered.ciphertext =
+      `A${tampered.ciphertext.slice(1)}` === tampered.ciphertext
+        ? `B${tampered.ciphertext.slice(1)}`
+        : `A${tampered.ciphertext.slice(1)}`;
+    rig.store.db
+      .prepare('UPDATE batches SET envelope = ? WHERE id = ?')
+      .run(JSON.stringify(tampered), batchId);
+    await expect(readFrames(rig.store, secrets, allRows(rig.store).slice(0, 1))).rejects.toMatchObject({
+      code: 'integrity_error',
+    });
+  });
+});
