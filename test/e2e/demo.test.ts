@@ -5,73 +5,24 @@
  * same data directory: it resumes — same chain and contracts, the log and each device's
  * hash chain continue, nothing is rejected.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { type DemoProcess, startDemo } from '../helpers/demo.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-interface Demo {
-  child: ChildProcess;
-  out: () => string;
-  field: (label: string) => string;
-}
-
-async function startDemo(dataDir: string): Promise<Demo> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'demo',
-      '--data',
-      dataDir,
-      '--http-port',
-      '0',
-      '--mqtt-port',
-      '0',
-      '--chain-port',
-      '0',
-      '--checkpoint-interval',
-      '1',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout!.on('data', (d) => {
-    out += d;
-  });
-  child.stderr!.on('data', () => {});
-  const t0 = Date.now();
-  while (!out.includes('Press Ctrl-C to stop')) {
-    if (child.exitCode !== null) throw new Error(`demo exited early:\n${out}`);
-    if (Date.now() - t0 > 60_000) throw new Error(`demo did not start within 60 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const field = (label: string) => {
-    const m = out.match(new RegExp(`${label}:\\s+(\\S+)`));
-    if (!m?.[1]) throw new Error(`no ${label} in demo output`);
-    return m[1];
-  };
-  return { child, out: () => out, field };
-}
-
-async function stopDemo(d: Demo): Promise<void> {
-  d.child.kill('SIGINT');
-  await new Promise((r) => d.child.once('close', r));
-}
 
 describe('vitaltrail demo', () => {
   const tmp = makeTempDir('vt-demo-');
-  const running: Demo[] = [];
+  const running: DemoProcess[] = [];
   afterAll(async () => {
-    for (const d of running) if (d.child.exitCode === null) await stopDemo(d);
+    for (const d of running) await d.stop();
     tmp.cleanup();
   });
 
   test('behavior: the dashboard shows 20 patients updating live within 60 s; Ctrl-C and a restart resume', async () => {
     const t0 = Date.now();
-    const demo = await startDemo(tmp.dir);
+    const demo = await startDemo(tmp.dir, ['--checkpoint-interval', '1']);
     running.push(demo);
     const url = demo.field('Dashboard');
     const rpc = demo.field('Chain RPC');
@@ -102,7 +53,7 @@ describe('vitaltrail demo', () => {
       await browser.close();
     }
 
-    await stopDemo(demo);
+    await demo.stop();
     expect(demo.out()).toContain('stopped. Run the same command again to resume.');
     const first = JSON.parse((await runCli(['devices', '--data', tmp.dir, '--json'])).stdout) as {
       dev: string;
@@ -112,12 +63,12 @@ describe('vitaltrail demo', () => {
     expect(first).toHaveLength(20);
     expect(first.every((d) => d.lastSeq > 0 && d.frames === d.lastSeq)).toBe(true);
 
-    const again = await startDemo(tmp.dir);
+    const again = await startDemo(tmp.dir, ['--checkpoint-interval', '1']);
     running.push(again);
     expect(again.field('Anchors')).toBe(anchors); // contracts deployed once, addresses kept
     expect(again.out()).not.toContain('contracts deployed now');
     await new Promise((r) => setTimeout(r, 3000));
-    await stopDemo(again);
+    await again.stop();
     const second = JSON.parse(
       (await runCli(['devices', '--data', tmp.dir, '--json'])).stdout,
     ) as typeof first;

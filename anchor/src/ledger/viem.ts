@@ -172,8 +172,9 @@ function createSender(p: {
   confirmations?: number;
 }): Sender {
   assertBytes32('privateKey', p.privateKey, true);
-  const confirmations = p.confirmations ?? 1;
-  assertSafeUint('confirmations', confirmations, 1);
+  // Blocks to wait after the including one: 0 for BFT-final chains (QBFT); viem counts the including block as 1.
+  const confirmations = p.confirmations ?? 0;
+  assertSafeUint('confirmations', confirmations, 0);
   const chain = chainFor(p.chainId, p.rpcUrl);
   const nonceManager = createNonceManager({ source: jsonRpc() }); // one per client: a reset chain cannot poison others
   let account: ReturnType<typeof privateKeyToAccount>;
@@ -229,7 +230,11 @@ function createSender(p: {
     const hash = await sent;
     let receipt: TransactionReceipt;
     try {
-      receipt = await reader.waitForTransactionReceipt({ hash, confirmations, timeout: RECEIPT_TIMEOUT_MS });
+      receipt = await reader.waitForTransactionReceipt({
+        hash,
+        confirmations: confirmations + 1,
+        timeout: RECEIPT_TIMEOUT_MS + confirmations * 15_000,
+      });
     } catch (err) {
       // The tx may sit behind a nonce the node never saw (its chain was reset): re-read nonces next time.
       nonceManager.reset({ address: account.address, chainId: p.chainId });
@@ -254,7 +259,8 @@ function createSender(p: {
  * The gateway's ledger client over JSON-RPC.
  *
  * @param p.privateKey The gateway account's key (registered in the registry for its logId).
- * @param p.confirmations Blocks to wait after inclusion (default 1: the including block).
+ * @param p.confirmations Blocks to wait after the including block (default 0: the receipt is final,
+ *   as on QBFT/IBFT chains; on a proof-of-work/stake chain pick the depth you trust).
  * @throws {TypeError|RangeError} on a malformed deployment or key.
  * @example
  * const ledger = createViemLedger({ rpcUrl, deployment, privateKey });

@@ -6,12 +6,19 @@
  * with keys at rest (0600), the gateway registered for its logId. Starting again on the
  * same data directory reuses all of it; if the dev chain lost its state, the contracts
  * are deployed again and the change is reported.
+ *
+ * anvil runs in its own process group (so a Ctrl-C reaches the gateway first), which also
+ * means it outlives a SIGKILL of the gateway. The next start finds it through
+ * `chain/endpoint.json` (its pid, checked against /proc to be an anvil on this data
+ * directory's state file) and stops it with SIGTERM, so it saves its state, before starting
+ * a new one: two nodes never write one state file.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { type AnvilHandle, fundAccount, startAnvil } from '../../../anchor/src/ledger/anvil.js';
 import { deployContracts } from '../../../anchor/src/ledger/deploy.js';
-import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
+import { type Deployment, type Hex, LedgerError } from '../../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
 import { type DataPaths, ensureDir, readJson, writeJson, writeSecret } from './datadir.js';
 
@@ -23,6 +30,8 @@ export interface EmbeddedChain {
   gatewayKey: Hex;
   /** True when this start deployed the contracts (first start, or a lost dev chain). */
   deployed: boolean;
+  /** The pid of an anvil left over by a killed gateway on this data directory, stopped first. */
+  staleAnvilStopped: number | null;
 }
 
 /** Reads a 0x private key file, creating it (0600) if absent. */
@@ -47,6 +56,55 @@ async function hasCode(rpcUrl: string, address: Hex): Promise<boolean> {
   return typeof body.result === 'string' && body.result.length > 2;
 }
 
+/** True when `pid` is a live anvil process started on `stateFile` (Linux /proc; false elsewhere). */
+function isAnvilOf(pid: number, stateFile: string): boolean {
+  try {
+    // A zombie or a recycled pid has another (or an empty) command line.
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return /(^|\/)anvil$/.test(argv[0] ?? '') && argv.includes(stateFile);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops an anvil that a previous gateway on this data directory left running (it was
+ * killed with SIGKILL). SIGTERM first (anvil saves its state), SIGKILL after `timeoutMs`.
+ * @returns the stopped pid, or null when there was none.
+ * @example
+ * await stopStaleAnvil(dataPaths(dir)); // before startAnvil on the same state file
+ */
+export async function stopStaleAnvil(paths: DataPaths, timeoutMs = 10_000): Promise<number | null> {
+  let pid: unknown;
+  try {
+    pid = readJson<{ pid?: unknown }>(paths.endpoint)?.pid;
+  } catch {
+    return null; // a torn endpoint.json: nothing to go by
+  }
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) return null;
+  if (!isAnvilOf(pid, paths.anvilState)) return null;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  let deadline = Date.now() + timeoutMs;
+  let killed = false;
+  while (isAnvilOf(pid, paths.anvilState)) {
+    if (Date.now() > deadline) {
+      if (killed) throw new LedgerError('anvil_failed', 'a stale anvil of this data directory does not stop');
+      signal('SIGKILL');
+      killed = true;
+      deadline = Date.now() + 2000;
+    }
+    await sleep(25);
+  }
+  return pid;
+}
+
 /**
  * Starts the embedded chain for a data directory and makes sure the contracts are
  * deployed and the gateway account is registered for `logId`.
@@ -59,6 +117,7 @@ export async function startEmbeddedChain(
   ensureDir(paths.chainDir);
   const kgcKey = ensureAccountKey(paths.kgcAccountKey);
   const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
+  const stale = await stopStaleAnvil(paths);
   const anvil = await startAnvil({ stateFile: paths.anvilState, ...(opts.port ? { port: opts.port } : {}) });
   try {
     // Dev chain only: fund our accounts from nothing (anvil_setBalance).
@@ -80,7 +139,15 @@ export async function startEmbeddedChain(
       await registry.registerGateway(accountOf(gatewayKey), logId);
     }
     writeJson(paths.endpoint, { rpcUrl: anvil.rpcUrl, pid: anvil.pid });
-    return { anvil, rpcUrl: anvil.rpcUrl, deployment, kgcKey, gatewayKey, deployed };
+    return {
+      anvil,
+      rpcUrl: anvil.rpcUrl,
+      deployment,
+      kgcKey,
+      gatewayKey,
+      deployed,
+      staleAnvilStopped: stale,
+    };
   } catch (err) {
     await anvil.stop();
     throw err;
