@@ -12,32 +12,18 @@
  */
 
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startGateway } from '../../gateway/src/gateway.js';
 import { silentLogger } from '../../gateway/src/io/log.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverJob, DriverResult } from './driver.js';
+import { p256VerifyRate } from './reference.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 50);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const FRAMES = Number(process.env.BENCH_FRAMES ?? 20_000);
-
-function p256VerifyRate(ms = 1500): number {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const msg = Buffer.alloc(160, 7); // about one Sig_structure of a vitals frame
-  const sig = sign('sha256', msg, { key: privateKey, dsaEncoding: 'ieee-p1363' });
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    for (let i = 0; i < 100; i++) verify('sha256', msg, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig);
-    n += 100;
-  }
-  return n / ((performance.now() - t0) / 1000);
-}
 
 function drive(job: DriverJob): Promise<DriverResult> {
   return new Promise((resolve, reject) => {

@@ -9,11 +9,12 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verifyCertificateChain } from '../../anchor/src/kgc/chain.js';
+import { spkiSha256, verifyCertificateChain } from '../../anchor/src/kgc/chain.js';
 import { issueCertificate } from '../../anchor/src/kgc/kgc.js';
-import { MemoryMerkleTree } from '../../anchor/src/merkle/index.js';
+import { hashLeaf, MemoryMerkleTree } from '../../anchor/src/merkle/index.js';
 import {
   type AnchorRecord,
+  analyseSequences,
   BundleError,
   type CertificateChecker,
   DISCLOSURE_FORMAT,
@@ -22,6 +23,8 @@ import {
   type Hex,
   logIdOf,
   parseBundle,
+  type RegistryEvent,
+  type SequenceInput,
   type VerifyBundleOptions,
   verifyBundle,
 } from '../../anchor/src/verify/index.js';
@@ -231,15 +234,20 @@ describe('verifyBundle on a real bundle', () => {
     expect(report.summary).toEqual({
       total: VALID_COUNT,
       valid: VALID_COUNT,
+      shredded: 0,
       invalid: 0,
       byCode: { valid: 10 },
     });
+    expect(report.registryChecked).toBe(false);
+    expect(report.sequence).toEqual({ gaps: [], duplicates: 0, conflicts: [] });
     expect(report.checkpoints).toEqual([
       { treeSize: 5, code: 'valid' },
       { treeSize: 12, code: 'valid' },
     ]);
     const first = report.entries[0]!;
-    expect(first).toEqual({ index: 0, leafIndex: 0, dev: 'wr-0001', seq: 1, code: 'valid' });
+    expect(first).toMatchObject({ index: 0, leafIndex: 0, dev: 'wr-0001', seq: 1, ts: T0, code: 'valid' });
+    expect(first.prev).toBe(hex(ZERO_HASH));
+    expect(first.frameHash).toBe(hex(frameHash(fx.frames[0]!.bytes)));
     expect(report.entries.map((e) => e.dev)).toContain('wr-0002');
   });
 
@@ -508,6 +516,179 @@ describe('verifyBundle on a real bundle', () => {
       b.devices.unshift({ dev: 'wr-0001', cert: fx.foreignCert0001 });
     });
     expect(report.ok).toBe(true);
+  });
+});
+
+describe('verifyBundle: shredded entries, registry at time, sequences', () => {
+  /** Entry position of leaf `leaf` in bundleJson().entries. */
+  const at = (b: BundleJson, leaf: number) => b.entries.findIndex((e) => e.leafIndex === leaf);
+  const shred = (b: BundleJson, leaf: number, leafHash?: string) => {
+    const i = at(b, leaf);
+    const e = b.entries[i]!;
+    const bytes = fx.frames[leaf]!.bytes;
+    (b.entries as unknown[])[i] = {
+      leafIndex: e.leafIndex,
+      treeSize: e.treeSize,
+      shredded: true,
+      leafHash: leafHash ?? hex(hashLeaf(bytes)),
+      proof: e.proof,
+    };
+  };
+
+  it('behavior: a shredded entry whose leaf hash is proven is `shredded`, and the bundle still verifies', () => {
+    const report = verifyMutated((b) => shred(b, 2));
+    expect(report.entries.find((e) => e.leafIndex === 2)?.code).toBe('shredded');
+    expect(report.summary).toMatchObject({ valid: VALID_COUNT - 1, shredded: 1, invalid: 0 });
+    expect(report.ok).toBe(true);
+    // The shredded frame leaves a hole in wr-0001's chain, reported with its neighbours.
+    expect(report.sequence.gaps).toEqual([
+      {
+        dev: 'wr-0001',
+        kind: 'missing',
+        fromSeq: 2,
+        toSeq: 2,
+        before: { index: 0, leafIndex: 0, seq: 1, ts: T0 },
+        after: { index: 3, leafIndex: 4, seq: 3, ts: T0 + 4000 },
+      },
+    ]);
+  });
+
+  it('error: a shredded entry with another leaf hash is bad_inclusion_proof, not shredded', () => {
+    const report = verifyMutated((b) => shred(b, 2, hex(new Uint8Array(32).fill(7))));
+    expect(report.entries.find((e) => e.leafIndex === 2)?.code).toBe('bad_inclusion_proof');
+    expect(report.ok).toBe(false);
+  });
+
+  it('error: a shredded entry with a frame, or shredded: false, is refused by parseBundle', () => {
+    const json = bundleJson();
+    (json.entries[0] as Record<string, unknown>).shredded = true;
+    expect(() => parseBundle(json)).toThrow(BundleError);
+    const json2 = bundleJson();
+    (json2.entries[0] as Record<string, unknown>).shredded = false;
+    expect(() => parseBundle(json2)).toThrow(BundleError);
+  });
+
+  const spki = (dev: string) => spkiSha256(fx.certs[dev]!);
+  const reg = (dev: string, blockNumber: number, logIndex = 0, key = spki(dev)): RegistryEvent => ({
+    kind: 'registered',
+    dev,
+    spkiHash: key,
+    blockNumber,
+    logIndex,
+  });
+  const revoke = (dev: string, blockNumber: number, logIndex = 0): RegistryEvent => ({
+    kind: 'revoked',
+    dev,
+    blockNumber,
+    logIndex,
+  });
+  const byLeaf = (report: ReturnType<typeof verifyBundle>) =>
+    Object.fromEntries(report.entries.map((e) => [e.leafIndex, e.code]));
+
+  // Anchors: size 5 in block 10, size 12 in block 11. Leaves 0-4 are first covered at
+  // block 10, leaves 5-11 at block 11.
+  it('behavior: keys registered before the anchoring block and never revoked are valid', () => {
+    const report = verifyMutated(() => {}, anchors(), { registry: [reg('wr-0001', 3), reg('wr-0002', 4)] });
+    expect(report.registryChecked).toBe(true);
+    expect(report.ok).toBe(true);
+  });
+
+  it('error: a revocation at or before the first covering anchor is revoked_at_time; frames anchored earlier stay valid', () => {
+    const report = verifyMutated(() => {}, anchors(), {
+      registry: [reg('wr-0001', 3), reg('wr-0002', 3), revoke('wr-0002', 11)],
+    });
+    const codesByLeaf = byLeaf(report);
+    expect(codesByLeaf[1]).toBe('valid'); // wr-0002, anchored in block 10
+    expect(codesByLeaf[5]).toBe('revoked_at_time'); // first covered by block 11 = the revocation block
+    expect(codesByLeaf[7]).toBe('revoked_at_time');
+    expect(codesByLeaf[11]).toBe('revoked_at_time');
+    expect(codesByLeaf[0]).toBe('valid');
+    expect(codesByLeaf[10]).toBe('valid');
+  });
+
+  it('error: a key registered only after the anchoring block, or rotated away, or never registered, is untrusted_certificate', () => {
+    const late = byLeaf(
+      verifyMutated(() => {}, anchors(), { registry: [reg('wr-0001', 11), reg('wr-0002', 1)] }),
+    );
+    expect([late[0], late[2], late[4]]).toEqual([
+      'untrusted_certificate',
+      'untrusted_certificate',
+      'untrusted_certificate',
+    ]);
+    expect([late[6], late[8], late[10]]).toEqual(['valid', 'valid', 'valid']);
+
+    const other = `0x${'ab'.repeat(32)}` as Hex;
+    const rotated = byLeaf(
+      verifyMutated(() => {}, anchors(), {
+        registry: [reg('wr-0001', 1), reg('wr-0002', 1), reg('wr-0001', 11, 5, other)],
+      }),
+    );
+    expect(rotated[0]).toBe('valid');
+    expect(rotated[6]).toBe('untrusted_certificate');
+
+    const none = verifyMutated(() => {}, anchors(), { registry: [reg('wr-0002', 1)] });
+    expect(none.summary.byCode).toEqual({ valid: 4, untrusted_certificate: 6 });
+  });
+
+  it('behavior: re-registration after a revocation makes the key trusted again from that block on', () => {
+    const report = byLeaf(
+      verifyMutated(() => {}, anchors(), {
+        registry: [reg('wr-0001', 1), reg('wr-0002', 1), revoke('wr-0002', 10, 0), reg('wr-0002', 10, 1)],
+      }),
+    );
+    expect(report[1]).toBe('valid');
+  });
+
+  it('behavior: a dropped entry is reported as a gap with the frames on both sides; a repeated one counts once', () => {
+    const report = verifyMutated((b) => {
+      b.entries.splice(at(b, 5), 1); // wr-0002 seq 2
+      b.entries.push({ ...b.entries[0]! });
+    });
+    expect(report.ok).toBe(true);
+    expect(report.sequence.duplicates).toBe(1);
+    expect(report.sequence.gaps).toEqual([
+      expect.objectContaining({
+        dev: 'wr-0002',
+        kind: 'missing',
+        fromSeq: 2,
+        toSeq: 2,
+        before: expect.objectContaining({ leafIndex: 1, seq: 1 }),
+        after: expect.objectContaining({ leafIndex: 7, seq: 3 }),
+      }),
+    ]);
+  });
+
+  it('behavior: analyseSequences finds prev mismatches and conflicting bytes across bundles', () => {
+    const h = (n: number) => `0x${n.toString(16).padStart(64, '0')}` as Hex;
+    const e = (bundle: number, seq: number, hash: number, prev: number): SequenceInput => ({
+      bundle,
+      index: seq,
+      leafIndex: seq,
+      dev: 'd',
+      seq,
+      ts: seq,
+      frameHash: h(hash),
+      prev: h(prev),
+    });
+    const r = analyseSequences([
+      e(0, 1, 11, 0),
+      e(0, 2, 12, 11),
+      e(1, 2, 12, 11),
+      e(1, 3, 13, 99),
+      e(1, 1, 77, 0),
+    ]);
+    expect(r.duplicates).toBe(1);
+    expect(r.conflicts).toEqual([{ dev: 'd', seq: 1, indexes: [1, 1] }]);
+    expect(r.gaps).toEqual([
+      {
+        dev: 'd',
+        kind: 'prev_mismatch',
+        fromSeq: 3,
+        toSeq: 3,
+        before: { bundle: 0, index: 2, leafIndex: 2, seq: 2, ts: 2 },
+        after: { bundle: 1, index: 3, leafIndex: 3, seq: 3, ts: 3 },
+      },
+    ]);
   });
 });
 

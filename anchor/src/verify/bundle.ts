@@ -42,14 +42,31 @@ export interface DisclosureConsistency {
   proof: Hex[];
 }
 
-export interface DisclosureEntry {
+export interface DisclosureFrameEntry {
   leafIndex: number;
   treeSize: number;
   /** Standard base64 of the exact COSE_Sign1 bytes. */
   frame: string;
   /** Inclusion proof of the leaf in the tree of `treeSize`, leaf level first. */
   proof: Hex[];
+  shredded?: undefined;
 }
+
+/**
+ * A frame whose bytes were destroyed under the retention policy: only its leaf hash
+ * remains, still provably in the log. An additive extension of PROTOCOL.md §5 (a
+ * verifier that does not know it reports the entry `malformed`, never `valid`).
+ */
+export interface DisclosureShreddedEntry {
+  leafIndex: number;
+  treeSize: number;
+  shredded: true;
+  /** The RFC 9162 leaf hash SHA-256(0x00 || frame) the log kept. */
+  leafHash: Hex;
+  proof: Hex[];
+}
+
+export type DisclosureEntry = DisclosureFrameEntry | DisclosureShreddedEntry;
 
 /** PROTOCOL.md §5. */
 export interface DisclosureBundle {
@@ -164,6 +181,18 @@ function parseConsistency(value: unknown, path: string): DisclosureConsistency {
 
 function parseEntry(value: unknown, path: string): DisclosureEntry {
   const o = obj(value, path);
+  const shredded = field(o, 'shredded');
+  if (shredded !== undefined) {
+    if (shredded !== true) throw malformed(`${path}.shredded must be true when present`);
+    if (field(o, 'frame') !== undefined) throw malformed(`${path} is shredded and must not carry a frame`);
+    return {
+      leafIndex: count(field(o, 'leafIndex'), `${path}.leafIndex`),
+      treeSize: count(field(o, 'treeSize'), `${path}.treeSize`, 1),
+      shredded: true,
+      leafHash: hash(field(o, 'leafHash'), `${path}.leafHash`),
+      proof: hashList(field(o, 'proof'), `${path}.proof`),
+    };
+  }
   const frame = text(field(o, 'frame'), `${path}.frame`, BUNDLE_LIMITS.frameChars);
   if (!BASE64.test(frame)) throw malformed(`${path}.frame must be standard base64`);
   return {

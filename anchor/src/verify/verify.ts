@@ -17,24 +17,38 @@
  * 5. the bundle has a checkpoint of the entry's treeSize              [`checkpoint_not_anchored`]
  * 6. hashLeaf(frame) is leaf `leafIndex` of that checkpoint's tree     [`bad_inclusion_proof`]
  * 7. the checkpoint itself is valid (below)                           [its code]
+ * 8. registry at time, when registry events are given: let B be the smallest block of an
+ *    `Anchored` event (chain evidence, not the bundle's claim) of a valid bundle checkpoint
+ *    whose treeSize > leafIndex; the device's registry state after every event in blocks
+ *    <= B, in (block, log index) order, must be "registered with spkiHash = SHA-256 of the
+ *    signing certificate's SubjectPublicKeyInfo"                   [`untrusted_certificate`]
+ *    and not revoked                                                  [`revoked_at_time`]
+ *    (a revocation in block B itself counts: the frame is not proven logged before it).
+ * A shredded entry (`{leafIndex, treeSize, leafHash, shredded: true, proof}`, an additive
+ * extension of §5) gets steps 5-7 on its leaf hash and is `shredded` when they pass.
  *
  * Per checkpoint: an anchor in `anchors` has the bundle's logId, its treeSize and its
- * rootHash, and `log.logId` = SHA-256(origin) [`checkpoint_not_anchored`]; every
- * consistency proof that names it verifies (RFC 9162 §2.1.4), no other checkpoint of the
- * same size has another root, and when the bundle cites several sizes, verified
- * consistency proofs link it to the largest ("a bundle citing several checkpoints of one
- * log carries a chain of them") [`inconsistent_checkpoints`].
+ * rootHash, in the transaction and block the bundle names, and `log.logId` = SHA-256(origin)
+ * [`checkpoint_not_anchored`]; every consistency proof that names it verifies (RFC 9162
+ * §2.1.4), no other checkpoint of the same size has another root, and when the bundle cites
+ * several sizes, verified consistency proofs link it to the largest ("a bundle citing
+ * several checkpoints of one log carries a chain of them") [`inconsistent_checkpoints`].
+ *
+ * Beside the codes, the report's `sequence` lists gaps (missing seqs, or a `prev` that is
+ * not the hash of the frame before) in each device's chain among the valid entries, with
+ * the entries on both sides, and counts an identical (dev, seq) once (`analyseSequences`).
  *
  * Trust: bundle data is attacker-controlled; failures are reported per entry and per
  * checkpoint, never thrown. Reasons are fixed texts: no frame content, identifiers or
- * other bundle values. Not checked offline: revocation (the bundle carries no CRL; check
- * the registry) and the optional checkpoint `note`.
+ * other bundle values. Not checked: the optional checkpoint `note`; revocation when no
+ * registry events are given (`registryChecked: false` in the report).
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import {
   type DecodedFrame,
   decodeFrame,
   FrameError,
+  frameHash,
   verifyFrameSignature,
 } from '../../../gateway/src/protocol/frame.js';
 import {
@@ -57,11 +71,16 @@ export const ENTRY_CODES = {
   valid: 'every check passed',
   malformed: 'the frame does not parse as a v1 COSE_Sign1 frame (PROTOCOL.md §1)',
   bad_signature: "the signature does not verify with the device certificate's key",
-  untrusted_certificate: 'the device certificate does not chain to the KGC root, or was not valid at the frame time',
+  untrusted_certificate:
+    'the device certificate does not chain to the KGC root, or was not valid at the frame time',
   bad_inclusion_proof: 'the leaf is not in the tree of the cited checkpoint',
   checkpoint_not_anchored: 'no Anchored event on chain carries this logId, tree size and root',
   inconsistent_checkpoints: 'the cited checkpoints are not proven to extend one another',
   unknown_device: 'the bundle carries no certificate for the device',
+  revoked_at_time:
+    "the device was revoked in the registry at or before the anchoring block of the first checkpoint covering the frame's log position",
+  shredded:
+    'the frame was destroyed under the retention policy; its leaf hash is proven in the anchored log (not a failure)',
 } as const;
 
 export type EntryCode = keyof typeof ENTRY_CODES;
@@ -75,8 +94,40 @@ export interface EntryResult {
   /** The device id, once the frame decodes. */
   dev?: string;
   seq?: number;
+  /** Device clock (ms), once the frame decodes. */
+  ts?: number;
+  /** SHA-256 of the frame bytes (PROTOCOL.md §1 `prev` of the next frame), once it decodes. */
+  frameHash?: Hex;
+  /** The frame's `prev` (hash of the device's previous frame), once it decodes. */
+  prev?: Hex;
   code: EntryCode;
   reason?: string;
+}
+
+/** One `DeviceRegistered` / `DeviceRevoked` event of the registry (PROTOCOL.md §4), in chain order. */
+export type RegistryEvent =
+  | { kind: 'registered'; dev: string; spkiHash: Hex; blockNumber: number; logIndex: number }
+  | { kind: 'revoked'; dev: string; blockNumber: number; logIndex: number };
+
+/** An entry on one side of a sequence gap. */
+export interface SequenceSide {
+  bundle?: number;
+  index: number;
+  leafIndex: number;
+  seq: number;
+  ts: number;
+}
+
+/** A break in one device's frame chain between two entries of the bundle(s). */
+export interface SequenceGap {
+  dev: string;
+  /** `missing`: seqs between the two are absent; `prev_mismatch`: consecutive seqs whose `prev` is not the hash of the frame before. */
+  kind: 'missing' | 'prev_mismatch';
+  /** First and last missing seq (for `missing`). */
+  fromSeq: number;
+  toSeq: number;
+  before: SequenceSide;
+  after: SequenceSide;
 }
 
 export interface CheckpointResult {
@@ -92,12 +143,33 @@ export interface BundleReport {
   entries: EntryResult[];
   /** One per bundle checkpoint, in bundle order. */
   checkpoints: CheckpointResult[];
-  summary: { total: number; valid: number; invalid: number; byCode: Record<string, number> };
+  summary: {
+    total: number;
+    valid: number;
+    /** Shredded entries whose leaf hash is proven: neither valid readings nor failures. */
+    shredded: number;
+    invalid: number;
+    byCode: Record<string, number>;
+  };
+  /** Whether the device registry at time (PROTOCOL.md §4) was checked: `opts.registry` given. */
+  registryChecked: boolean;
+  /** Gaps, duplicates and conflicts among the valid entries (`analyseSequences`). */
+  sequence: SequenceReport;
 }
 
 export interface VerifyBundleOptions {
   /** Certificate-chain checker; default `verifyCertificateChain` of `anchor/src/kgc/chain.ts`. */
   certificateCheck?: CertificateChecker;
+  /**
+   * The registry's device events (all devices, chain order not required). When given, a
+   * signature counts only if its key was the device's registered, unrevoked key at the
+   * anchoring block of the first valid checkpoint covering the entry (see the module doc).
+   * When absent the registry is not checked and the report says so (`registryChecked`).
+   */
+  registry?: readonly RegistryEvent[];
+  /** Called every `progressEvery` entries and once at the end. */
+  onProgress?: (done: number, total: number) => void;
+  progressEvery?: number;
 }
 
 /** `logId` of PROTOCOL.md §3: SHA-256 of the origin line's UTF-8 bytes, 0x lowercase hex. */
@@ -121,6 +193,8 @@ function sameHex(a: unknown, b: unknown): boolean {
 interface CheckpointState {
   treeSize: number;
   root: Uint8Array | undefined;
+  /** Earliest block of a matching `Anchored` event (chain evidence, not the bundle's claim). */
+  anchorBlock?: number;
   notAnchored?: string;
   inconsistent?: string;
 }
@@ -151,12 +225,20 @@ function checkCheckpoints(
     if (!logIdOk) s.notAnchored = 'the log id is not the SHA-256 of the log origin';
     else if (root?.length !== 32) s.notAnchored = 'the checkpoint root hash is not 32 bytes of hex';
     // PROTOCOL.md §5: "an Anchored event with that logId, treeSize and rootHash".
-    else if (
-      !anchors.some(
-        (a) => sameHex(a.logId, logId) && a.treeSize === cp.treeSize && sameHex(a.rootHash, cp.rootHash),
-      )
-    ) {
-      s.notAnchored = 'no anchor on the ledger has this log id, tree size and root hash';
+    else {
+      let sameEvent = false;
+      for (const a of anchors) {
+        if (sameHex(a.logId, logId) && a.treeSize === cp.treeSize && sameHex(a.rootHash, cp.rootHash)) {
+          s.anchorBlock = Math.min(s.anchorBlock ?? Number.POSITIVE_INFINITY, a.blockNumber);
+          // The bundle names the anchoring transaction and block: they must be this event's.
+          if (sameHex(a.txHash, cp.txHash) && a.blockNumber === cp.blockNumber) sameEvent = true;
+        }
+      }
+      if (s.anchorBlock === undefined) {
+        s.notAnchored = 'no anchor on the ledger has this log id, tree size and root hash';
+      } else if (!sameEvent) {
+        s.notAnchored = 'the anchor on the ledger is in another transaction or block than the bundle names';
+      }
     }
     return s;
   });
@@ -218,7 +300,7 @@ function checkCheckpoints(
 // ---------------------------------------------------------------------------------------
 // Device certificates.
 
-type Trusted = { ok: true; publicKey: KeyObject };
+type Trusted = { ok: true; publicKey: KeyObject; spki: Hex };
 /**
  * `expiredKey`: the chain is trusted but not valid at the frame's time. Since that time is
  * the frame's own (signed) claim, the signature still decides between a forged frame
@@ -238,7 +320,7 @@ class CertificateCache {
   readonly #intermediates: readonly string[];
   readonly #windows = new Map<
     string,
-    { notBefore: number; notAfter: number; publicKey: KeyObject; cn: string }
+    { notBefore: number; notAfter: number; publicKey: KeyObject; cn: string; spkiSha256: Hex }
   >();
 
   constructor(check: CertificateChecker, root: string, intermediates: readonly string[]) {
@@ -282,16 +364,22 @@ class CertificateCache {
       this.#run(certPem, notBefore).ok &&
       this.#run(certPem, notAfter).ok
     ) {
-      this.#windows.set(certPem, { notBefore, notAfter, publicKey: r.publicKey, cn: r.cn });
+      this.#windows.set(certPem, {
+        notBefore,
+        notAfter,
+        publicKey: r.publicKey,
+        cn: r.cn,
+        spkiSha256: r.spkiSha256,
+      });
     }
     return this.#accept(r, dev);
   }
 
-  #accept(r: { publicKey: KeyObject; cn: string }, dev: string): Trusted | Refused {
+  #accept(r: { publicKey: KeyObject; cn: string; spkiSha256: Hex }, dev: string): Trusted | Refused {
     // The certificate must name the device that signed: its CN is the device id (PROTOCOL.md §2).
     if (r.cn !== dev)
       return { ok: false, code: 'untrusted_certificate', reason: 'certificate CN is not the device id' };
-    return { ok: true, publicKey: r.publicKey };
+    return { ok: true, publicKey: r.publicKey, spki: r.spkiSha256.toLowerCase() as Hex };
   }
 }
 
@@ -304,7 +392,7 @@ function checkSignature(
   frame: DecodedFrame,
   candidates: readonly DisclosureDevice[],
   certs: CertificateCache,
-): Outcome | undefined {
+): Outcome | { signer: Hex } {
   if (candidates.length === 0) {
     return { code: 'unknown_device', reason: 'the bundle carries no certificate for this device' };
   }
@@ -315,7 +403,7 @@ function checkSignature(
   for (const d of candidates) {
     const r = certs.check(d.cert, frame.kid, frame.body.ts);
     if (r.ok) {
-      if (verifyFrameSignature(frame, r.publicKey)) return undefined;
+      if (verifyFrameSignature(frame, r.publicKey)) return { signer: r.spki };
       badSignature = true;
     } else if (r.expiredKey) {
       if (verifyFrameSignature(frame, r.expiredKey)) signedOutsideValidity ??= r;
@@ -331,15 +419,121 @@ function checkSignature(
   return { code: 'untrusted_certificate', reason: refused?.reason ?? 'certificate not trusted' };
 }
 
-function checkEntry(
-  entry: DisclosureEntry,
-  result: EntryResult,
-  ctx: {
-    devices: Map<string, DisclosureDevice[]>;
-    certs: CertificateCache;
-    bySize: Map<number, CheckpointState[]>;
-  },
-): Outcome {
+// ---------------------------------------------------------------------------------------
+// Device registry at time (PROTOCOL.md §4).
+
+/**
+ * The registry state of each device as a function of the block number. The state at
+ * block B is the one after every event in blocks <= B, applied in (block, log index)
+ * order: `DeviceRegistered` makes its spkiHash the device's one active key (a rotation
+ * replaces the previous key), `DeviceRevoked` revokes the device.
+ */
+class RegistryAtTime {
+  readonly #byDev = new Map<string, RegistryEvent[]>();
+
+  constructor(events: readonly RegistryEvent[]) {
+    for (const e of events) {
+      const list = this.#byDev.get(e.dev);
+      if (list) list.push(e);
+      else this.#byDev.set(e.dev, [e]);
+    }
+    for (const list of this.#byDev.values()) {
+      list.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+    }
+  }
+
+  check(dev: string, spki: Hex, block: number): Outcome | undefined {
+    let state: RegistryEvent | undefined;
+    for (const e of this.#byDev.get(dev) ?? []) {
+      if (e.blockNumber > block) break;
+      state = e;
+    }
+    if (state?.kind === 'revoked') {
+      return {
+        code: 'revoked_at_time',
+        reason: 'the device was revoked at or before the anchoring block of its log position',
+      };
+    }
+    if (state?.kind !== 'registered' || !sameHex(state.spkiHash, spki)) {
+      return {
+        code: 'untrusted_certificate',
+        reason: "the certificate's key was not the device's registered key at the anchoring block",
+      };
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The earliest anchoring block at which leaf `i` is provably in the log: the minimum
+ * over the bundle's valid checkpoints of size > i (all valid checkpoints are linked by
+ * verified consistency proofs, so leaf i of one is leaf i of every larger one).
+ */
+function anchorBlockIndex(states: readonly CheckpointState[]): (leafIndex: number) => number | undefined {
+  const valid = states
+    .filter((s) => s.anchorBlock !== undefined && checkpointCode(s).code === 'valid')
+    .sort((a, b) => a.treeSize - b.treeSize);
+  // suffixMin[k] = min anchorBlock of valid[k..]
+  const suffixMin = new Array<number>(valid.length);
+  let m = Number.POSITIVE_INFINITY;
+  for (let k = valid.length - 1; k >= 0; k--) {
+    m = Math.min(m, valid[k]!.anchorBlock!);
+    suffixMin[k] = m;
+  }
+  return (leafIndex) => {
+    let lo = 0;
+    let hi = valid.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (valid[mid]!.treeSize > leafIndex) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo < valid.length ? suffixMin[lo] : undefined;
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Entries.
+
+interface EntryContext {
+  devices: Map<string, DisclosureDevice[]>;
+  certs: CertificateCache;
+  bySize: Map<number, CheckpointState[]>;
+  registry: RegistryAtTime | undefined;
+  anchorBlockOf: (leafIndex: number) => number | undefined;
+}
+
+/** RFC 9162 §2.1.3.2 inclusion of `leaf`, then the checkpoint's own verdict. */
+function checkProof(entry: DisclosureEntry, leaf: Uint8Array, ctx: EntryContext): Outcome | undefined {
+  const checkpoint = ctx.bySize.get(entry.treeSize)?.[0];
+  if (!checkpoint?.root) {
+    return { code: 'checkpoint_not_anchored', reason: 'the bundle has no checkpoint of this tree size' };
+  }
+  try {
+    const proof = (entry.proof as unknown[]).map((h) => hexBytes(h) ?? new Uint8Array(0));
+    verifyInclusion(entry.leafIndex, entry.treeSize, leaf, proof, checkpoint.root);
+  } catch (err) {
+    return {
+      code: 'bad_inclusion_proof',
+      reason: err instanceof MerkleError ? err.reason : 'proof not usable',
+    };
+  }
+  const cp = checkpointCode(checkpoint);
+  return cp.code === 'valid' ? undefined : cp;
+}
+
+function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryContext): Outcome {
+  if (entry.shredded === true) {
+    // The bytes are gone; the leaf hash is still proven in the anchored log.
+    const leaf = hexBytes(entry.leafHash);
+    if (leaf?.length !== 32) return { code: 'malformed', reason: 'the leaf hash is not 32 bytes of hex' };
+    return (
+      checkProof(entry, leaf, ctx) ?? {
+        code: 'shredded',
+        reason: 'frame destroyed under the retention policy; its leaf hash is in the anchored log',
+      }
+    );
+  }
   if (typeof entry.frame !== 'string') return { code: 'malformed', reason: 'the frame is not base64 text' };
   let frame: DecodedFrame;
   try {
@@ -353,29 +547,142 @@ function checkEntry(
   }
   result.dev = frame.body.dev;
   result.seq = frame.body.seq;
+  result.ts = frame.body.ts;
+  result.frameHash = hexOf(frameHash(frame.bytes));
+  result.prev = hexOf(frame.body.prev);
   // PROTOCOL.md §1: "dev ... equals kid".
   if (frame.kid !== frame.body.dev)
     return { code: 'malformed', reason: 'kid and body dev name different devices' };
 
   const sig = checkSignature(frame, ctx.devices.get(frame.kid) ?? [], ctx.certs);
-  if (sig) return sig;
+  if ('code' in sig) return sig;
 
-  const checkpoint = ctx.bySize.get(entry.treeSize)?.[0];
-  if (!checkpoint?.root) {
-    return { code: 'checkpoint_not_anchored', reason: 'the bundle has no checkpoint of this tree size' };
+  const proof = checkProof(entry, hashLeaf(frame.bytes), ctx);
+  if (proof) return proof;
+
+  if (ctx.registry) {
+    const block = ctx.anchorBlockOf(entry.leafIndex);
+    if (block === undefined) {
+      return { code: 'checkpoint_not_anchored', reason: 'no valid anchored checkpoint covers this leaf' };
+    }
+    const reg = ctx.registry.check(frame.kid, sig.signer, block);
+    if (reg) return reg;
   }
-  try {
-    // RFC 9162 §2.1.3.2, leaf hash of PROTOCOL.md §3.
-    const proof = (entry.proof as unknown[]).map((h) => hexBytes(h) ?? new Uint8Array(0));
-    verifyInclusion(entry.leafIndex, entry.treeSize, hashLeaf(frame.bytes), proof, checkpoint.root);
-  } catch (err) {
-    return {
-      code: 'bad_inclusion_proof',
-      reason: err instanceof MerkleError ? err.reason : 'proof not usable',
+  return { code: 'valid' };
+}
+
+function hexOf(b: Uint8Array): Hex {
+  return `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sequences (reported beside the per-entry codes; they are not entry failures).
+
+/** What the sequence analysis needs of an entry result, with the frame's `prev`. */
+export interface SequenceInput {
+  /** Which bundle, when several are analysed together. */
+  bundle?: number;
+  index: number;
+  leafIndex: number;
+  dev: string;
+  seq: number;
+  ts: number;
+  frameHash: Hex;
+  prev: Hex;
+}
+
+export interface SequenceReport {
+  /** Breaks in a device's chain between entries that are present. */
+  gaps: SequenceGap[];
+  /** Entries whose (dev, seq) and bytes were already seen (e.g. the same frame in two logs): counted once. */
+  duplicates: number;
+  /** (dev, seq) pairs seen with different bytes. */
+  conflicts: { dev: string; seq: number; indexes: number[] }[];
+}
+
+/** The sequence inputs of a report's valid entries, tagged with `bundle` when given. */
+export function sequenceInputs(entries: readonly EntryResult[], bundle?: number): SequenceInput[] {
+  const out: SequenceInput[] = [];
+  for (const e of entries) {
+    if (e.code !== 'valid' || e.dev === undefined || e.seq === undefined) continue;
+    const s: SequenceInput = {
+      index: e.index,
+      leafIndex: e.leafIndex,
+      dev: e.dev,
+      seq: e.seq,
+      ts: e.ts!,
+      frameHash: e.frameHash!,
+      prev: e.prev!,
     };
+    if (bundle !== undefined) s.bundle = bundle;
+    out.push(s);
   }
-  const cp = checkpointCode(checkpoint);
-  return cp.code === 'valid' ? { code: 'valid' } : cp;
+  return out;
+}
+
+/**
+ * Finds gaps and chain breaks in each device's frames (PROTOCOL.md §1 `seq` and `prev`),
+ * counting an identical (dev, seq) once (ARCHITECTURE.md scale-out: one frame may sit in
+ * two gateways' logs). Pure.
+ * @example
+ * const { gaps } = analyseSequences(inputs);
+ */
+export function analyseSequences(inputs: readonly SequenceInput[]): SequenceReport {
+  const byDev = new Map<string, Map<number, SequenceInput>>();
+  let duplicates = 0;
+  const conflicts = new Map<string, { dev: string; seq: number; indexes: number[] }>();
+  for (const e of inputs) {
+    let seqs = byDev.get(e.dev);
+    if (!seqs) {
+      seqs = new Map();
+      byDev.set(e.dev, seqs);
+    }
+    const seen = seqs.get(e.seq);
+    if (!seen) {
+      seqs.set(e.seq, e);
+    } else if (seen.frameHash === e.frameHash) {
+      duplicates++;
+    } else {
+      const key = `${e.dev}\u0000${e.seq}`;
+      const c = conflicts.get(key) ?? { dev: e.dev, seq: e.seq, indexes: [seen.index] };
+      c.indexes.push(e.index);
+      conflicts.set(key, c);
+    }
+  }
+  const gaps: SequenceGap[] = [];
+  const side = (e: SequenceInput): SequenceSide => {
+    const s: SequenceSide = { index: e.index, leafIndex: e.leafIndex, seq: e.seq, ts: e.ts };
+    if (e.bundle !== undefined) s.bundle = e.bundle;
+    return s;
+  };
+  for (const [dev, seqs] of byDev) {
+    const sorted = [...seqs.values()].sort((a, b) => a.seq - b.seq);
+    for (let k = 1; k < sorted.length; k++) {
+      const a = sorted[k - 1]!;
+      const b = sorted[k]!;
+      if (b.seq > a.seq + 1) {
+        gaps.push({
+          dev,
+          kind: 'missing',
+          fromSeq: a.seq + 1,
+          toSeq: b.seq - 1,
+          before: side(a),
+          after: side(b),
+        });
+      } else if (b.prev !== a.frameHash) {
+        gaps.push({
+          dev,
+          kind: 'prev_mismatch',
+          fromSeq: b.seq,
+          toSeq: b.seq,
+          before: side(a),
+          after: side(b),
+        });
+      }
+    }
+  }
+  gaps.sort((x, y) => (x.dev < y.dev ? -1 : x.dev > y.dev ? 1 : x.fromSeq - y.fromSeq));
+  return { gaps, duplicates, conflicts: [...conflicts.values()] };
 }
 
 /**
@@ -385,6 +692,7 @@ function checkEntry(
  * @param anchors - the `Anchored` events of the bundle's logId, as read from the chain;
  *   hex is compared case-insensitively.
  * @param opts.certificateCheck - default `verifyCertificateChain` (anchor/src/kgc/chain.ts).
+ * @param opts.registry - the registry's device events; absent = registry not checked.
  * @throws {TypeError} when `bundle` or `anchors` is not of the documented shape at all.
  * @example
  * const report = verifyBundle(parseBundle(JSON.parse(text)), await ledger.anchorsOf(logId));
@@ -407,33 +715,46 @@ export function verifyBundle(
     if (list) list.push(d);
     else devices.set(d.dev, [d]);
   }
-  const certs = new CertificateCache(
-    opts.certificateCheck ?? verifyCertificateChain,
-    bundle.kgc.root,
-    bundle.kgc.intermediates,
-  );
+  const ctx: EntryContext = {
+    devices,
+    certs: new CertificateCache(
+      opts.certificateCheck ?? verifyCertificateChain,
+      bundle.kgc.root,
+      bundle.kgc.intermediates,
+    ),
+    bySize,
+    registry: opts.registry ? new RegistryAtTime(opts.registry) : undefined,
+    anchorBlockOf: anchorBlockIndex(states),
+  };
 
+  const total = bundle.entries.length;
+  const every = Math.max(1, opts.progressEvery ?? 1000);
   const entries = bundle.entries.map((entry, index): EntryResult => {
     const result: EntryResult = { index, leafIndex: entry?.leafIndex, code: 'malformed' };
     let outcome: Outcome;
     try {
-      outcome = checkEntry(entry, result, { devices, certs, bySize });
+      outcome = checkEntry(entry, result, ctx);
     } catch {
       outcome = { code: 'malformed', reason: 'the entry does not have the shape of PROTOCOL.md §5' };
     }
     result.code = outcome.code;
     if (outcome.reason !== undefined) result.reason = outcome.reason;
+    if (opts.onProgress && (index + 1) % every === 0) opts.onProgress(index + 1, total);
     return result;
   });
+  opts.onProgress?.(total, total);
 
   const byCode: Record<string, number> = {};
   for (const e of entries) byCode[e.code] = (byCode[e.code] ?? 0) + 1;
   const valid = byCode.valid ?? 0;
+  const shredded = byCode.shredded ?? 0;
   const checkpoints = states.map((s): CheckpointResult => ({ treeSize: s.treeSize, ...checkpointCode(s) }));
   return {
-    ok: valid === entries.length && checkpoints.every((c) => c.code === 'valid'),
+    ok: valid + shredded === entries.length && checkpoints.every((c) => c.code === 'valid'),
     entries,
     checkpoints,
-    summary: { total: entries.length, valid, invalid: entries.length - valid, byCode },
+    summary: { total, valid, shredded, invalid: total - valid - shredded, byCode },
+    registryChecked: opts.registry !== undefined,
+    sequence: analyseSequences(sequenceInputs(entries)),
   };
 }

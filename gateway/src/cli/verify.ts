@@ -1,62 +1,199 @@
 /**
  * @module cli/verify
- * `vitaltrail verify`: the auditor's command. It reads a disclosure bundle, fetches
- * nothing but the `Anchored` events of the bundle's log from the chain (PROTOCOL.md §5),
- * and hands both to the offline verifier library (anchor/src/verify), which trusts
- * nothing in the bundle. Exit 0 when every entry and checkpoint verifies, 1 when any
- * does not, 2 when verification could not run.
+ * `vitaltrail verify`: the auditor's command. It reads one or more disclosure bundles,
+ * takes the chain evidence (the `Anchored` events of each bundle's log and the registry's
+ * device events, PROTOCOL.md §4) either live from `--rpc` or from a saved `--anchors` file,
+ * and hands both to the offline verifier library (anchor/src/verify), which trusts nothing
+ * in the bundle. Exit 0 when every entry and checkpoint verifies (shredded entries whose
+ * leaf hash is proven count as verified), 1 when any does not, 2 when verification could
+ * not run.
  */
 import { readFileSync } from 'node:fs';
 import type { Hex } from '../../../anchor/src/ledger/types.js';
-import { createReadClient, fetchAnchors } from '../../../anchor/src/ledger/viem.js';
-import { parseBundle } from '../../../anchor/src/verify/bundle.js';
-import { type BundleReport, verifyBundle } from '../../../anchor/src/verify/verify.js';
+import { type DisclosureBundle, parseBundle } from '../../../anchor/src/verify/bundle.js';
+import {
+  type ChainEvidence,
+  fetchChainEvidence,
+  parseChainEvidence,
+} from '../../../anchor/src/verify/evidence.js';
+import {
+  analyseSequences,
+  type BundleReport,
+  type SequenceReport,
+  sequenceInputs,
+  verifyBundle,
+} from '../../../anchor/src/verify/verify.js';
 import { UsageError } from './errors.js';
 
-export function formatReport(report: BundleReport): string {
+/** Bundles with at least this many entries get a progress bar (on a TTY). */
+const PROGRESS_MIN_ENTRIES = 1000;
+
+function formatGaps(seq: SequenceReport, file?: (bundle: number | undefined) => string): string[] {
+  const lines: string[] = [];
+  const where = (s: { bundle?: number; index: number; seq: number; leafIndex: number }) =>
+    `${file ? `${file(s.bundle)} ` : ''}entry ${s.index} (seq ${s.seq}, leaf ${s.leafIndex})`;
+  for (const g of seq.gaps) {
+    const what =
+      g.kind === 'missing'
+        ? `seq ${g.fromSeq}${g.toSeq > g.fromSeq ? `-${g.toSeq}` : ''} missing`
+        : `seq ${g.fromSeq} does not chain to the frame before (prev mismatch)`;
+    lines.push(`gap  ${g.dev}: ${what} between ${where(g.before)} and ${where(g.after)}`);
+  }
+  for (const c of seq.conflicts) {
+    lines.push(`CONFLICT ${c.dev} seq ${c.seq}: different frames in entries ${c.indexes.join(', ')}`);
+  }
+  if (seq.duplicates > 0)
+    lines.push(`${seq.duplicates} duplicate entr${seq.duplicates === 1 ? 'y' : 'ies'} counted once`);
+  return lines;
+}
+
+/**
+ * The human report: checkpoints, every entry that is not valid (all entries with
+ * `verbose`), sequence gaps, and the verdict line.
+ */
+export function formatReport(report: BundleReport, verbose = false): string {
   const lines: string[] = [];
   for (const c of report.checkpoints) {
     lines.push(`checkpoint ${c.treeSize}: ${c.code}${c.reason ? ` (${c.reason})` : ''}`);
   }
   for (const e of report.entries) {
-    const who = e.dev !== undefined ? `${e.dev} seq ${e.seq}` : 'unparsed frame';
-    const mark = e.code === 'valid' ? 'ok  ' : 'FAIL';
+    if (e.code === 'valid' && !verbose) continue;
+    const who =
+      e.dev !== undefined
+        ? `${e.dev} seq ${e.seq}`
+        : e.code === 'shredded'
+          ? 'shredded frame'
+          : 'unparsed frame';
+    const mark = e.code === 'valid' ? 'ok  ' : e.code === 'shredded' ? 'shrd' : 'FAIL';
     lines.push(
       `${mark} entry ${e.index} (leaf ${e.leafIndex}, ${who}): ${e.code}${e.reason ? ` - ${e.reason}` : ''}`,
     );
   }
+  lines.push(...formatGaps(report.sequence));
+  if (!report.registryChecked) lines.push('note: the device registry was not checked (no registry events)');
   const s = report.summary;
   const byCode = Object.entries(s.byCode)
-    .filter(([c]) => c !== 'valid')
+    .filter(([c]) => c !== 'valid' && c !== 'shredded')
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
   lines.push(
-    `${s.valid}/${s.total} entries valid${s.invalid > 0 ? `; ${s.invalid} invalid (${byCode})` : ''}; ` +
-      `verdict: ${report.ok ? 'VALID' : 'INVALID'}`,
+    `${s.valid}/${s.total} entries valid${s.shredded > 0 ? `, ${s.shredded} shredded (leaf hash proven)` : ''}` +
+      `${s.invalid > 0 ? `; ${s.invalid} invalid (${byCode})` : ''}; verdict: ${report.ok ? 'VALID' : 'INVALID'}`,
   );
   return `${lines.join('\n')}\n`;
 }
 
-export async function runVerify(p: { file: string; rpcUrl: string; json: boolean }): Promise<number> {
+/** A one-line progress bar on stderr; only when stderr is a terminal. */
+function progressBar(label: string): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  return (done, total) => {
+    const width = 30;
+    const filled = total > 0 ? Math.round((done / total) * width) : width;
+    process.stderr.write(
+      `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`,
+    );
+  };
+}
+
+function readBundle(file: string): DisclosureBundle {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(p.file, 'utf8'));
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
-    throw new UsageError(`cannot read ${p.file} as JSON`);
+    throw new UsageError(`cannot read ${file} as JSON`);
   }
-  const bundle = parseBundle(raw);
-  const chainId = await createReadClient(p.rpcUrl).getChainId();
-  if (chainId !== bundle.chain.chainId) {
+  return parseBundle(raw);
+}
+
+function sameChain(ev: ChainEvidence, b: DisclosureBundle, file: string): void {
+  if (ev.chainId !== b.chain.chainId) {
     throw new UsageError(
-      `the RPC endpoint serves chain ${chainId}, the bundle names chain ${bundle.chain.chainId}`,
+      `the chain evidence is of chain ${ev.chainId}, ${file} names chain ${b.chain.chainId}`,
     );
   }
-  const anchors = await fetchAnchors({
-    rpcUrl: p.rpcUrl,
-    deployment: { anchors: bundle.chain.contract as Hex, deployBlock: 0 },
-    logId: bundle.log.logId as Hex,
-  });
-  const report = verifyBundle(bundle, anchors);
-  process.stdout.write(p.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  return report.ok ? 0 : 1;
+  if (ev.contract.toLowerCase() !== b.chain.contract.toLowerCase()) {
+    throw new UsageError(`the chain evidence is of another anchors contract than ${file} names`);
+  }
+}
+
+export interface VerifyCliParameters {
+  files: string[];
+  rpcUrl?: string;
+  anchorsFile?: string;
+  json: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * Runs `vitaltrail verify`; returns the exit code (0 all valid, 1 some invalid).
+ * @throws {UsageError|VitalTrailError} when it cannot run (exit 2).
+ * @example
+ * process.exitCode = await runVerify({ files: ['bundle.json'], rpcUrl: 'http://127.0.0.1:8545', json: false });
+ */
+export async function runVerify(p: VerifyCliParameters): Promise<number> {
+  if ((p.rpcUrl === undefined) === (p.anchorsFile === undefined)) {
+    throw new UsageError('give exactly one of --rpc URL (live) or --anchors FILE (offline)');
+  }
+  if (p.files.length === 0) throw new UsageError('no bundle file given');
+  const bundles = p.files.map(readBundle);
+  const contracts = new Set(bundles.map((b) => b.chain.contract.toLowerCase()));
+  if (contracts.size > 1) throw new UsageError('the bundles name different anchors contracts');
+
+  let evidence: ChainEvidence;
+  if (p.anchorsFile !== undefined) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(p.anchorsFile, 'utf8'));
+    } catch {
+      throw new UsageError(`cannot read ${p.anchorsFile} as JSON`);
+    }
+    evidence = parseChainEvidence(raw);
+  } else {
+    evidence = await fetchChainEvidence({
+      rpcUrl: p.rpcUrl!,
+      contract: bundles[0]!.chain.contract as Hex,
+      logIds: bundles.map((b) => b.log.logId as Hex),
+    });
+  }
+  for (const [i, b] of bundles.entries()) sameChain(evidence, b, p.files[i]!);
+
+  const reports = bundles.map((b, i) =>
+    verifyBundle(b, evidence.anchors, {
+      registry: evidence.registryEvents,
+      onProgress: b.entries.length >= PROGRESS_MIN_ENTRIES ? progressBar(`verify ${p.files[i]}`) : undefined,
+    }),
+  );
+  const ok = reports.every((r) => r.ok);
+  const source = {
+    source: p.rpcUrl !== undefined ? 'rpc' : 'file',
+    head: evidence.head,
+    fetchedAt: evidence.fetchedAt,
+  };
+
+  if (reports.length === 1) {
+    const r = reports[0]!;
+    process.stdout.write(
+      p.json ? `${JSON.stringify({ ...r, evidence: source }, null, 2)}\n` : formatReport(r, p.verbose),
+    );
+    return ok ? 0 : 1;
+  }
+  // Several bundles (e.g. one per gateway log): sequences are analysed across all of them,
+  // an identical (dev, seq) counted once.
+  const sequence = analyseSequences(reports.flatMap((r, i) => sequenceInputs(r.entries, i)));
+  if (p.json) {
+    const out = {
+      ok,
+      bundles: reports.map((r, i) => ({ file: p.files[i], ...r })),
+      sequence,
+      evidence: source,
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    const parts = reports.map((r, i) => `== ${p.files[i]}\n${formatReport(r, p.verbose)}`);
+    const across = formatGaps(sequence, (b) => p.files[b ?? 0]!);
+    parts.push(`== across all bundles\n${across.length > 0 ? `${across.join('\n')}\n` : 'no gaps\n'}`);
+    parts.push(`verdict: ${ok ? 'VALID' : 'INVALID'}\n`);
+    process.stdout.write(parts.join(''));
+  }
+  return ok ? 0 : 1;
 }

@@ -10,6 +10,7 @@
  */
 import { createHash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { decode, encode, Tag } from 'cbor2';
+import { FALLBACK, fastDecode } from './cbor-fast.js';
 import { VitalTrailError } from './errors.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
@@ -83,7 +84,7 @@ const BODY_KEYS = new Set(['v', 'dev', 'seq', 'ts', 'prev', 'obs', 'wf', 'bat'])
 const WF_KEYS = new Set(['kind', 'fs', 's']);
 
 /** Strict decoding: PROTOCOL.md §1 "Decoders MUST reject indefinite-length items, duplicate map keys". */
-const STRICT_DECODE = {
+export const STRICT_DECODE = {
   rejectStreaming: true,
   rejectDuplicateKeys: true,
   rejectUndefined: true,
@@ -100,6 +101,9 @@ function malformed(reason: string, cause?: unknown): FrameError {
 }
 
 function strictDecode(bytes: Uint8Array, what: string): unknown {
+  // The fast path decides only what it decodes exactly as cbor2 would (protocol/cbor-fast).
+  const fast = fastDecode(bytes);
+  if (fast !== FALLBACK) return fast;
   try {
     return decode(bytes, STRICT_DECODE);
   } catch (err) {

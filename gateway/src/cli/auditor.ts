@@ -1,0 +1,180 @@
+/**
+ * @module cli/auditor
+ * The auditor's commands (PROTOCOL.md §5): `export` (disclosure bundles of devices or of a
+ * time range, streamed to a file), `verify` (offline verification against live or saved
+ * chain evidence) and `verify-anchors-fetch` (save the chain evidence for offline use).
+ */
+import { writeFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
+import { fetchChainEvidence } from '../../../anchor/src/verify/evidence.js';
+import { DEFAULT_GATEWAY_ID } from '../gateway.js';
+import { checkpointOrigin, logIdOf } from '../io/anchoring.js';
+import { Bindings, PATIENT_ID_PATTERN } from '../io/bindings.js';
+import { dataPaths, readJson } from '../io/datadir.js';
+import { exportBundleToFile } from '../io/export.js';
+import { loadRecipientSecrets } from '../io/recipients.js';
+import { openStore } from '../io/store.js';
+import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { UsageError } from './errors.js';
+import { runVerify } from './verify.js';
+
+const DEFAULT_DATA_DIR = '.vitaltrail/demo';
+
+/** Accepts ms since epoch or an ISO 8601 date-time. */
+function timeOption(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected ms since epoch or an ISO 8601 time');
+  return n;
+}
+
+function deviceIdOption(value: string, previous: string[] | undefined): string[] {
+  if (!DEVICE_ID_PATTERN.test(value))
+    throw new InvalidArgumentError('device ids are 1-64 chars of [A-Za-z0-9._-]');
+  return [...(previous ?? []), value];
+}
+
+function patientIdOption(value: string): string {
+  if (!PATIENT_ID_PATTERN.test(value))
+    throw new InvalidArgumentError('patient ids are 1-64 chars of [A-Za-z0-9._:/-]');
+  return value;
+}
+
+function gatewayIdOption(value: string): string {
+  if (!DEVICE_ID_PATTERN.test(value))
+    throw new InvalidArgumentError('gateway ids are 1-64 chars of [A-Za-z0-9._-]');
+  return value;
+}
+
+function hexOption(bytes: number, what: string) {
+  return (value: string): Hex => {
+    if (!new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`).test(value)) {
+      throw new InvalidArgumentError(`${what} must be 0x-prefixed hex of ${bytes} bytes`);
+    }
+    return value as Hex;
+  };
+}
+
+/** Export progress on stderr: a counter that rewrites its line. */
+function exportProgress(done: number, total: number): void {
+  process.stderr.write(`\rexported ${done}/${total}`);
+}
+
+/**
+ * Adds `export`, `verify` and `verify-anchors-fetch` to the program.
+ * @example
+ * registerAuditorCommands(program);
+ */
+export function registerAuditorCommands(program: Command): void {
+  program
+    .command('export')
+    .description(
+      'write a disclosure bundle (PROTOCOL.md §5) of one or more devices, or of every device in a time range; ' +
+        'each entry is proven against the first anchored checkpoint covering it, with consistency proofs up to the latest',
+    )
+    .option('--device <id>', 'device id; repeat for several (default: every device)', deviceIdOption)
+    .option(
+      '--patient <id>',
+      "a patient's frames: every device bound to them, within each binding period (needs a recipient key in --data)",
+      patientIdOption,
+    )
+    .requiredOption('--out <file>', 'output file (JSON, written with mode 0600; streamed)')
+    .option('--from <time>', 'from device time (ms since epoch or ISO 8601), inclusive', timeOption)
+    .option('--to <time>', 'to device time (ms since epoch or ISO 8601), inclusive', timeOption)
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--gateway-id <id>', 'gateway id', gatewayIdOption, DEFAULT_GATEWAY_ID)
+    .action(async (o) => {
+      if (o.device === undefined && o.patient === undefined && o.from === undefined && o.to === undefined) {
+        throw new UsageError('give --device, --patient, or a time range (--from/--to) for every device');
+      }
+      if (o.device !== undefined && o.patient !== undefined)
+        throw new UsageError('give --device or --patient, not both');
+      const paths = dataPaths(o.data);
+      const deployment = readJson<Deployment>(paths.deployment);
+      if (!deployment) throw new UsageError('no chain deployment in the data directory (run the demo first)');
+      const store = openStore(paths.db);
+      try {
+        const origin = checkpointOrigin(o.gatewayId);
+        const secrets = loadRecipientSecrets(paths.recipientsDir);
+        let periods: { dev: string; from: number; to: number | null }[] | undefined;
+        if (o.patient !== undefined) {
+          periods = await new Bindings(store, { secrets }).devicesOf(o.patient);
+          if (periods.length === 0) throw new UsageError('no device was ever bound to this patient');
+        }
+        const r = await exportBundleToFile({
+          store,
+          paths,
+          deployment,
+          origin,
+          logId: logIdOf(origin),
+          devices: o.device ?? [],
+          periods,
+          from: o.from,
+          to: o.to,
+          secrets,
+          out: o.out,
+          onProgress: exportProgress,
+        });
+        if (r.entries > 0 && process.stderr.isTTY) process.stderr.write('\n');
+        process.stdout.write(
+          `wrote ${r.entries} entries to ${o.out} (checkpoints ${r.checkpoints.join(', ')})\n`,
+        );
+        if (r.pendingAnchor > 0) {
+          process.stdout.write(`${r.pendingAnchor} newer frame(s) are not anchored yet and were left out\n`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('verify')
+    .description(
+      'check every entry of disclosure bundles: signature, certificate chain to the KGC root, device key registered ' +
+        'and unrevoked at the anchoring block, inclusion proof, consistency of the cited checkpoints, and their Anchored ' +
+        'events; reports gaps in each device chain. Exit 0 all valid, 1 some invalid, 2 could not run',
+    )
+    .argument(
+      '<bundles...>',
+      'bundle JSON files (several: one per gateway log; sequences are analysed across them)',
+    )
+    .option('--rpc <url>', 'JSON-RPC URL of the consortium chain (live evidence)')
+    .option('--anchors <file>', 'saved chain evidence from `vitaltrail verify-anchors-fetch` (offline)')
+    .option('--json', 'print the report as JSON')
+    .option('--verbose', 'list every entry, not only the failing ones')
+    .action(async (files: string[], o) => {
+      process.exitCode = await runVerify({
+        files,
+        rpcUrl: o.rpc,
+        anchorsFile: o.anchors,
+        json: Boolean(o.json),
+        verbose: Boolean(o.verbose),
+      });
+    });
+
+  program
+    .command('verify-anchors-fetch')
+    .description(
+      'save the chain evidence for offline verification: every Anchored event of the given logs and every device ' +
+        'registry event (read-only; no account needed)',
+    )
+    .requiredOption('--rpc <url>', 'JSON-RPC URL of the consortium chain')
+    .requiredOption(
+      '--contract <address>',
+      'VitalTrailAnchors contract address (the bundle’s chain.contract)',
+      hexOption(20, '--contract'),
+    )
+    .requiredOption(
+      '--log-id <logId>',
+      'log id (the bundle’s log.logId); repeat for several logs',
+      (v: string, prev: Hex[] | undefined) => [...(prev ?? []), hexOption(32, '--log-id')(v)],
+    )
+    .requiredOption('--out <file>', 'output file (JSON, format vitaltrail-anchors/1)')
+    .action(async (o) => {
+      const ev = await fetchChainEvidence({ rpcUrl: o.rpc, contract: o.contract, logIds: o.logId });
+      writeFileSync(o.out, `${JSON.stringify(ev, null, 1)}\n`);
+      process.stdout.write(
+        `wrote ${ev.anchors.length} anchors and ${ev.registryEvents.length} registry events (chain ${ev.chainId}, head ${ev.head}) to ${o.out}\n`,
+      );
+    });
+}

@@ -1,0 +1,132 @@
+/**
+ * @module protocol/cbor-fast
+ * A fast path for the strict CBOR decoding of PROTOCOL.md §1 frames: it decodes the small
+ * subset of CBOR a frame is made of (unsigned and small negative integers, byte strings,
+ * ASCII text, definite-length arrays and maps with integer or text keys, tag 18 at the top)
+ * and answers `FALLBACK` for anything else, so the caller hands those bytes to cbor2 with
+ * the strict options. It never accepts what cbor2 would reject and, when it accepts, yields
+ * the same value cbor2 does (`Map` for maps, `Uint8Array` views for byte strings, `Tag` for
+ * tag 18): test/unit/cbor-fast.test.ts checks both properties with fast-check on random
+ * and mutated frames. So the strict rules (no indefinite lengths, no duplicate keys, no
+ * undefined/simple values, no bigints, nothing after the item) are cbor2's, unchanged: the
+ * fast path gives up on each of them rather than deciding.
+ *
+ * Why: cbor2's generic decoder costs about twice the P-256 signature check per frame.
+ *
+ * Trust: the input is attacker-controlled; every read is bounds-checked and depth is capped.
+ */
+import { Tag } from 'cbor2';
+
+/** The fast path does not decide these bytes: decode them with cbor2. */
+export const FALLBACK: unique symbol = Symbol('cbor-fast fallback');
+
+/** Deeper than any frame: beyond it the fast path gives up. */
+const MAX_DEPTH = 8;
+/** Thrown internally to unwind to `fastDecode`; never escapes. */
+const GIVE_UP = new Error('cbor-fast: fall back');
+
+class Reader {
+  pos = 0;
+  readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+
+  byte(): number {
+    if (this.pos >= this.bytes.length) throw GIVE_UP;
+    return this.bytes[this.pos++]!;
+  }
+
+  /** The argument of a head whose additional info is `ai` (RFC 8949 §3); safe integers only. */
+  argument(ai: number): number {
+    if (ai < 24) return ai;
+    if (ai === 24) return this.byte();
+    if (ai === 25) return this.byte() * 0x100 + this.byte();
+    if (ai === 26)
+      return ((this.byte() << 24) >>> 0) + (this.byte() << 16) + (this.byte() << 8) + this.byte();
+    if (ai === 27) {
+      const hi = ((this.byte() << 24) >>> 0) + (this.byte() << 16) + (this.byte() << 8) + this.byte();
+      const lo = ((this.byte() << 24) >>> 0) + (this.byte() << 16) + (this.byte() << 8) + this.byte();
+      if (hi >= 0x200000) throw GIVE_UP; // above 2^53 - 1: cbor2 yields a bigint
+      return hi * 0x100000000 + lo;
+    }
+    throw GIVE_UP; // 28-30 reserved, 31 indefinite length
+  }
+
+  take(n: number): Uint8Array {
+    if (n > this.bytes.length - this.pos) throw GIVE_UP;
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  item(depth: number): unknown {
+    if (depth > MAX_DEPTH) throw GIVE_UP;
+    const head = this.byte();
+    const mt = head >> 5;
+    const ai = head & 0x1f;
+    switch (mt) {
+      case 0:
+        return this.argument(ai);
+      case 1: {
+        const n = this.argument(ai);
+        if (n > 0xffffffff) throw GIVE_UP;
+        return -1 - n;
+      }
+      case 2:
+        return this.take(this.argument(ai));
+      case 3: {
+        const b = this.take(this.argument(ai));
+        let s = '';
+        for (let i = 0; i < b.length; i++) {
+          const c = b[i]!;
+          if (c > 0x7f) throw GIVE_UP; // non-ASCII: cbor2 decides UTF-8 validity
+          s += String.fromCharCode(c);
+        }
+        return s;
+      }
+      case 4: {
+        const n = this.argument(ai);
+        if (n > this.bytes.length - this.pos) throw GIVE_UP; // each item takes >= 1 byte
+        const out = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) out[i] = this.item(depth + 1);
+        return out;
+      }
+      case 5: {
+        const n = this.argument(ai);
+        if (n * 2 > this.bytes.length - this.pos) throw GIVE_UP;
+        const out = new Map<unknown, unknown>();
+        for (let i = 0; i < n; i++) {
+          const k = this.item(depth + 1);
+          if (typeof k !== 'number' && typeof k !== 'string') throw GIVE_UP;
+          if (out.has(k)) throw GIVE_UP; // duplicates: cbor2 rejects (rejectDuplicateKeys)
+          out.set(k, this.item(depth + 1));
+        }
+        return out;
+      }
+      case 6: {
+        // Only COSE_Sign1 (tag 18) at the top: every other tag is cbor2's to interpret.
+        if (depth !== 0 || ai !== 18) throw GIVE_UP;
+        return new Tag(18, this.item(depth + 1));
+      }
+      default:
+        throw GIVE_UP; // floats, simple values, undefined, null, booleans
+    }
+  }
+}
+
+/**
+ * Decodes `bytes` if they are within the fast subset, else returns `FALLBACK`. Never throws.
+ * @example
+ * const v = fastDecode(bytes);
+ * const value = v === FALLBACK ? decode(bytes, STRICT_DECODE) : v;
+ */
+export function fastDecode(bytes: Uint8Array): unknown | typeof FALLBACK {
+  const r = new Reader(bytes);
+  try {
+    const v = r.item(0);
+    return r.pos === bytes.length ? v : FALLBACK; // trailing bytes: cbor2 rejects
+  } catch {
+    return FALLBACK;
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The reference every benchmark prints its figures beside: node:crypto's P-256 ECDSA
+ * verify rate on one core, measured in the same run (STACK-NOTES.md "Crypto rates").
+ */
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+
+/** P-256 verifies per second of a 160-byte message (about one Sig_structure of a vitals frame). */
+export function p256VerifyRate(ms = 1500): number {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const msg = Buffer.alloc(160, 7);
+  const sig = sign('sha256', msg, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    for (let i = 0; i < 100; i++) verify('sha256', msg, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig);
+    n += 100;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}

@@ -1,0 +1,61 @@
+/**
+ * Verify benchmark (`node dist/test/bench/verify.js`): the auditor's verifier on one core
+ * over a bundle of BENCH_ENTRIES (default 100,000) frames from 20 devices, printed as
+ * entries/s beside node:crypto's P-256 verify rate measured in the same run (the floor:
+ * every entry costs one ECDSA verify). Goal: >= 0.85 x that rate. Also prints the split of
+ * an entry's cost: strict CBOR decode (decodeFrame) and signature verify alone.
+ */
+import { createPublicKey } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { parseBundle } from '../../anchor/src/verify/bundle.js';
+import { verifyBundle } from '../../anchor/src/verify/verify.js';
+import { decodeFrame, verifyFrameSignature } from '../../gateway/src/protocol/frame.js';
+import { buildFixture, fixtureKey } from '../helpers/bundle-fixtures.js';
+import { p256VerifyRate } from './reference.js';
+
+const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 100_000);
+
+function rate(n: number, ms: number): string {
+  return `${Math.round(n / (ms / 1000))} /s`;
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const devices = Array.from({ length: 20 }, (_, i) => `wr-${String(i + 1).padStart(4, '0')}`);
+  const fx = await buildFixture({ entries: ENTRIES, devices, checkpointEvery: 1000 });
+  const json = JSON.parse(JSON.stringify(fx.bundle));
+  process.stderr.write(`built ${ENTRIES} entries in ${Math.round(performance.now() - t0)} ms\n`);
+
+  // The reference is measured before and after the run and averaged: a busy machine moves both.
+  const refBefore = p256VerifyRate();
+  const bundle = parseBundle(json);
+  const t1 = performance.now();
+  const report = verifyBundle(bundle, fx.evidence.anchors, { registry: fx.evidence.registryEvents });
+  const ms = performance.now() - t1;
+  const ref = (refBefore + p256VerifyRate()) / 2;
+  if (!report.ok) throw new Error('bench bundle did not verify');
+  const perSec = ENTRIES / (ms / 1000);
+
+  // The split, on a sample of 10,000 frames.
+  const sample = fx.frames.slice(0, Math.min(10_000, fx.frames.length));
+  const t2 = performance.now();
+  const decoded = sample.map((b) => decodeFrame(b));
+  const decodeMs = performance.now() - t2;
+  const keys = new Map(devices.map((d, i) => [d, createPublicKey(fixtureKey(`device-${i % 8}`))]));
+  const t3 = performance.now();
+  for (const f of decoded) verifyFrameSignature(f, keys.get(f.kid)!);
+  const sigMs = performance.now() - t3;
+
+  const pad = (s: string) => s.padEnd(50);
+  process.stdout.write(`${pad('node:crypto P-256 verify (reference, 1 core)')}${Math.round(ref)} /s\n`);
+  process.stdout.write(
+    `${pad('verifyBundle entries (1 core)')}${Math.round(perSec)} /s = ${(perSec / ref).toFixed(3)} x verify rate  (${ENTRIES} entries, ${report.checkpoints.length} checkpoints, registry checked)\n`,
+  );
+  process.stdout.write(`${pad('  decodeFrame (strict CBOR) alone')}${rate(sample.length, decodeMs)}\n`);
+  process.stdout.write(`${pad('  verifyFrameSignature alone')}${rate(sample.length, sigMs)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+  process.exitCode = 1;
+});
