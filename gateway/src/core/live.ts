@@ -66,7 +66,9 @@ export class LiveHub {
   }
 
   snapshot(): PatientTile[] {
-    return [...this.#known].sort().map((dev) => ({ dev, label: dev, last: this.#latest.get(dev) ?? null }));
+    return [...this.#known]
+      .sort()
+      .map((dev) => ({ dev, label: this.#labels.get(dev) ?? dev, last: this.#latest.get(dev) ?? null }));
   }
 
   get listenerCount(): number {

@@ -67,7 +67,7 @@ export const WS_CLOSE_TRY_AGAIN = 1013;
 const WS_MAX_BUFFERED = 1024 * 1024;
 const WS_PING_INTERVAL_MS = 30_000;
 /** Roles that may see live vitals (ARCHITECTURE.md "Roles": auditors see no live PHI unless granted). */
-export const LIVE_ROLES: ReadonlySet<Role> = new Set<Role>(['admin', 'nurse']);
+export const LIVE_ROLES: ReadonlySet<Role> = new Set<Role>(['admin', 'nurse', 'charge_nurse']);
 
 /**
  * CSP without 'unsafe-inline': the page has no inline scripts or styles (CSP Level 3).
@@ -110,6 +110,8 @@ export interface HttpServerOptions {
   audit?: (event: HttpAuditEvent) => void;
   /** Route modules of other areas, registered after the dashboard's own routes. */
   routes?: readonly HttpRoutes[];
+  /** More live messages (alarms, scores): `snapshot()` is merged into each socket's snapshot, `subscribe` messages go to every live socket. */
+  liveExtras?: LiveExtras;
 }
 
 /** What route modules of other areas get to protect their routes (see `HttpServerOptions.routes`). */
@@ -117,7 +119,17 @@ export interface HttpAuth {
   /** The caller's session, or throws 401 `unauthenticated`. Counts as activity for idle expiry. */
   requireSession(request: FastifyRequest, reply: FastifyReply): { username: string; role: Role };
   /** As requireSession, and throws 403 `forbidden` unless the caller has one of `roles`. */
-  requireRole(request: FastifyRequest, reply: FastifyReply, roles: readonly Role[]): { username: string; role: Role };
+  requireRole(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    roles: readonly Role[],
+  ): { username: string; role: Role };
+}
+
+/** A source of extra live messages (e.g. io/alarm-service). Messages are whitelisted DTOs with a `type`. */
+export interface LiveExtras {
+  snapshot(): Record<string, unknown>;
+  subscribe(fn: (msg: { type: string }) => void): () => void;
 }
 
 /** Registers one area's routes (e.g. log proofs, queries, alarms) on the gateway's server. */
@@ -513,6 +525,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       audit({ type: 'live_view', username: s.username, at: Date.now() });
       socket.send(
         JSON.stringify({
+          ...opts.liveExtras?.snapshot(),
           type: 'snapshot',
           ward: { name: wardName },
           now: Date.now(),
@@ -525,7 +538,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   // One hub subscription for all sockets: each reading is serialised once.
   const unsubscribe = hub.subscribe((reading) => {
     if (liveSockets.size === 0) return;
-    const msg = JSON.stringify({ type: 'reading', ...readingDto(reading) });
+    broadcast(JSON.stringify({ type: 'reading', ...readingDto(reading) }));
+  });
+  const unsubscribeExtras = opts.liveExtras?.subscribe((m) => {
+    if (liveSockets.size > 0) broadcast(JSON.stringify(m));
+  });
+  function broadcast(msg: string): void {
     for (const socket of liveSockets.keys()) {
       if (socket.readyState !== socket.OPEN) continue;
       if (socket.bufferedAmount > WS_MAX_BUFFERED) {
@@ -534,7 +552,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
       socket.send(msg);
     }
-  });
+  }
 
   // Dead peers (no pong for a whole interval) are dropped; the page then reconnects.
   const heartbeat = setInterval(() => {
@@ -554,6 +572,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (closed) return;
     closed = true;
     unsubscribe();
+    unsubscribeExtras?.();
     clearInterval(heartbeat);
     sessions.endAll('shutdown');
     await app.close();

@@ -27,8 +27,14 @@ import {
 import { VitalTrailError } from '../protocol/errors.js';
 import { ensureDir, writeSecret } from './datadir.js';
 
-export type Role = 'admin' | 'nurse' | 'auditor';
-export const ROLES: readonly Role[] = ['admin', 'nurse', 'auditor'];
+/**
+ * Roles (ARCHITECTURE.md "Roles"): `admin` runs the gateway; `nurse` sees the ward's live
+ * and historical vitals and acknowledges alarms (ward-scoped: one ward per gateway for
+ * now); `charge_nurse` is a nurse who also admits and discharges patients and sets alarm
+ * limits; `auditor` reads proofs and bundles, no live PHI.
+ */
+export type Role = 'admin' | 'nurse' | 'charge_nurse' | 'auditor';
+export const ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse', 'auditor'];
 
 export interface User {
   username: string;
@@ -128,7 +134,7 @@ export class UserFile {
     if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) {
       throw new TypeError('UserFile.add: username must be 1-64 chars of [A-Za-z0-9._-]');
     }
-    if (!isRole(role)) throw new TypeError('UserFile.add: role must be admin, nurse or auditor');
+    if (!isRole(role)) throw new TypeError(`UserFile.add: role must be one of ${ROLES.join(', ')}`);
     if (this.get(username)) throw new UserFileError('user_exists', 'a user with this name already exists');
     const passwordHash = await hashPassword(password);
     const run = this.#writes.then(() => {

@@ -1,0 +1,188 @@
+/**
+ * @module core/news2
+ * National Early Warning Score 2 (Royal College of Physicians, "National Early Warning
+ * Score (NEWS) 2", 2017; chart 1 "The NEWS2 scoring system", chart 2 "thresholds and
+ * triggers"). Pure: no clock, no I/O.
+ *
+ * Inputs are the latest observations in PROTOCOL.md §1 units (temperature in 0.01 °C),
+ * the patient's SpO2 scale (1, or 2 for hypercapnic respiratory failure, chosen by a
+ * clinician), whether the patient is on supplemental oxygen, and the consciousness level
+ * (ACVPU) entered by the nurse.
+ *
+ * Missing observations: a parameter that is unknown scores nothing and is listed in
+ * `missing`; the result is then `partial: true`. A partial score is a LOWER BOUND (a
+ * missing parameter can only add points), so it still triggers its band, and it is never
+ * reported as reassuring: the dashboard shows it as incomplete ("≥ n"), never as a plain
+ * low score.
+ */
+
+/** ACVPU: Alert, new Confusion, responds to Voice, to Pain, Unresponsive (RCP 2017 chart 1). */
+export type Consciousness = 'A' | 'C' | 'V' | 'P' | 'U';
+export const CONSCIOUSNESS_LEVELS: readonly Consciousness[] = ['A', 'C', 'V', 'P', 'U'];
+
+export type SpO2Scale = 1 | 2;
+
+export interface News2Input {
+  /** Respiration rate, breaths/min. */
+  rr?: number | undefined;
+  /** SpO2, %. */
+  spo2?: number | undefined;
+  /** Temperature, 0.01 °C (PROTOCOL.md §1). */
+  temp?: number | undefined;
+  /** Systolic blood pressure, mmHg. */
+  sbp?: number | undefined;
+  /** Pulse (heart rate), beats/min. */
+  hr?: number | undefined;
+  /** Entered by the nurse; undefined when not assessed. */
+  consciousness?: Consciousness | undefined;
+  /** Supplemental oxygen (true) or air (false). Per patient; default air. */
+  oxygen?: boolean | undefined;
+  /** Default 1. Scale 2 only for patients with a target range of 88-92 % (RCP 2017). */
+  spo2Scale?: SpO2Scale | undefined;
+}
+
+export type News2Parameter = 'rr' | 'spo2' | 'oxygen' | 'temp' | 'sbp' | 'hr' | 'consciousness';
+export const NEWS2_PARAMETERS: readonly News2Parameter[] = [
+  'rr',
+  'spo2',
+  'oxygen',
+  'temp',
+  'sbp',
+  'hr',
+  'consciousness',
+];
+
+/**
+ * RCP 2017 chart 2 clinical risk: `zero` (aggregate 0), `low` (1-4), `low_medium` (a
+ * single parameter scoring 3, aggregate ≤ 4), `medium` (5-6), `high` (≥ 7).
+ */
+export type News2Band = 'zero' | 'low' | 'low_medium' | 'medium' | 'high';
+
+export interface News2Result {
+  /** Sum of the known parameters' scores (a lower bound when `partial`). */
+  score: number;
+  band: News2Band;
+  /** Scores of the known parameters. */
+  scores: Partial<Record<News2Parameter, number>>;
+  /** Parameters with no observation. */
+  missing: News2Parameter[];
+  partial: boolean;
+}
+
+/** RCP 2017 chart 1, respiration rate: ≤8 → 3; 9-11 → 1; 12-20 → 0; 21-24 → 2; ≥25 → 3. */
+export function scoreRespirationRate(rr: number): number {
+  if (rr <= 8) return 3;
+  if (rr <= 11) return 1;
+  if (rr <= 20) return 0;
+  if (rr <= 24) return 2;
+  return 3;
+}
+
+/**
+ * RCP 2017 chart 1, SpO2. Scale 1: ≤91 → 3; 92-93 → 2; 94-95 → 1; ≥96 → 0.
+ * Scale 2: ≤83 → 3; 84-85 → 2; 86-87 → 1; 88-92 (or ≥93 on air) → 0;
+ * on oxygen 93-94 → 1, 95-96 → 2, ≥97 → 3.
+ */
+export function scoreSpO2(spo2: number, scale: SpO2Scale, oxygen: boolean): number {
+  if (scale === 1) {
+    if (spo2 <= 91) return 3;
+    if (spo2 <= 93) return 2;
+    if (spo2 <= 95) return 1;
+    return 0;
+  }
+  if (spo2 <= 83) return 3;
+  if (spo2 <= 85) return 2;
+  if (spo2 <= 87) return 1;
+  if (spo2 <= 92 || !oxygen) return 0;
+  if (spo2 <= 94) return 1;
+  if (spo2 <= 96) return 2;
+  return 3;
+}
+
+/** RCP 2017 chart 1, air or oxygen: oxygen → 2; air → 0. */
+export function scoreOxygen(oxygen: boolean): number {
+  return oxygen ? 2 : 0;
+}
+
+/**
+ * RCP 2017 chart 1, temperature (°C, one decimal): ≤35.0 → 3; 35.1-36.0 → 1;
+ * 36.1-38.0 → 0; 38.1-39.0 → 1; ≥39.1 → 2. The 0.01 °C reading is first rounded to the
+ * chart's 0.1 °C (half up), so 36.04 °C scores as 36.0.
+ */
+export function scoreTemperature(tempCentiC: number): number {
+  const t = Math.round(tempCentiC / 10); // tenths of a degree
+  if (t <= 350) return 3;
+  if (t <= 360) return 1;
+  if (t <= 380) return 0;
+  if (t <= 390) return 1;
+  return 2;
+}
+
+/** RCP 2017 chart 1, systolic BP: ≤90 → 3; 91-100 → 2; 101-110 → 1; 111-219 → 0; ≥220 → 3. */
+export function scoreSystolicBp(sbp: number): number {
+  if (sbp <= 90) return 3;
+  if (sbp <= 100) return 2;
+  if (sbp <= 110) return 1;
+  if (sbp <= 219) return 0;
+  return 3;
+}
+
+/** RCP 2017 chart 1, pulse: ≤40 → 3; 41-50 → 1; 51-90 → 0; 91-110 → 1; 111-130 → 2; ≥131 → 3. */
+export function scoreHeartRate(hr: number): number {
+  if (hr <= 40) return 3;
+  if (hr <= 50) return 1;
+  if (hr <= 90) return 0;
+  if (hr <= 110) return 1;
+  if (hr <= 130) return 2;
+  return 3;
+}
+
+/** RCP 2017 chart 1, consciousness: Alert → 0; new Confusion, Voice, Pain, Unresponsive → 3. */
+export function scoreConsciousness(c: Consciousness): number {
+  return c === 'A' ? 0 : 3;
+}
+
+const known = (x: number | undefined): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/** The RCP 2017 chart 2 band of an aggregate score and its highest single-parameter score. */
+export function news2Band(score: number, maxSingle: number): News2Band {
+  if (score >= 7) return 'high';
+  if (score >= 5) return 'medium';
+  if (maxSingle >= 3) return 'low_medium';
+  if (score >= 1) return 'low';
+  return 'zero';
+}
+
+/**
+ * Scores the latest observations of one patient.
+ * @throws {RangeError} when `spo2Scale` is not 1 or 2, or `consciousness` is not an ACVPU letter.
+ * @example
+ * news2({ rr: 22, spo2: 95, temp: 3840, sbp: 105, hr: 112, consciousness: 'A' })
+ * // { score: 7, band: 'high', scores: { rr: 2, spo2: 1, oxygen: 0, temp: 1, sbp: 1, hr: 2, consciousness: 0 }, missing: [], partial: false }
+ */
+export function news2(input: News2Input): News2Result {
+  const scale = input.spo2Scale ?? 1;
+  if (scale !== 1 && scale !== 2) throw new RangeError('news2: spo2Scale must be 1 or 2');
+  const c = input.consciousness;
+  if (c !== undefined && !CONSCIOUSNESS_LEVELS.includes(c)) {
+    throw new RangeError('news2: consciousness must be one of A, C, V, P, U');
+  }
+  const oxygen = input.oxygen ?? false;
+  const scores: Partial<Record<News2Parameter, number>> = {};
+  const missing: News2Parameter[] = [];
+  const put = (p: News2Parameter, s: number | undefined) => {
+    if (s === undefined) missing.push(p);
+    else scores[p] = s;
+  };
+  put('rr', known(input.rr) ? scoreRespirationRate(input.rr) : undefined);
+  put('spo2', known(input.spo2) ? scoreSpO2(input.spo2, scale, oxygen) : undefined);
+  put('oxygen', scoreOxygen(oxygen));
+  put('temp', known(input.temp) ? scoreTemperature(input.temp) : undefined);
+  put('sbp', known(input.sbp) ? scoreSystolicBp(input.sbp) : undefined);
+  put('hr', known(input.hr) ? scoreHeartRate(input.hr) : undefined);
+  put('consciousness', c !== undefined ? scoreConsciousness(c) : undefined);
+  const values = Object.values(scores);
+  const score = values.reduce((a, b) => a + b, 0);
+  const band = news2Band(score, Math.max(0, ...values));
+  return { score, band, scores, missing, partial: missing.length > 0 };
+}

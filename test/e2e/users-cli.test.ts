@@ -1,0 +1,96 @@
+/**
+ * @module test/e2e/users-cli
+ * `vitaltrail users add|list` through the built CLI: passwords from a file or stdin,
+ * never argv; the account signs in (scrypt hash in the 0600 users file); the roles
+ * include charge_nurse; errors exit 2 with `error: <code>: <reason>`.
+ */
+import { spawn } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { UserFile } from '../../gateway/src/io/users.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+function runWithStdin(
+  args: string[],
+  stdin: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+describe('vitaltrail users', () => {
+  const tmp = makeTempDir();
+  afterAll(() => tmp.cleanup());
+  const data = ['--data', tmp.dir];
+
+  it('behavior: add from stdin and from a file; list shows names and roles, never hashes', async () => {
+    const a = await runWithStdin(
+      ['users', 'add', '--username', 'nurse.kim', '--role', 'nurse', ...data],
+      'kim-secret-1\n',
+    );
+    expect(a).toMatchObject({ code: 0, stdout: 'added nurse.kim (nurse)\n' });
+    const pwFile = join(tmp.dir, 'pw.txt');
+    writeFileSync(pwFile, 'lee-secret-2\nignored second line\n', { mode: 0o600 });
+    const b = await runCli([
+      'users',
+      'add',
+      '--username',
+      'charge.lee',
+      '--role',
+      'charge_nurse',
+      '--password-file',
+      pwFile,
+      ...data,
+    ]);
+    expect(b).toMatchObject({ code: 0, stdout: 'added charge.lee (charge_nurse)\n' });
+
+    const users = new UserFile(join(tmp.dir, 'gateway/users.json'));
+    expect(statSync(users.path).mode & 0o777).toBe(0o600);
+    expect(await users.authenticate('nurse.kim', 'kim-secret-1')).toMatchObject({ role: 'nurse' });
+    expect(await users.authenticate('charge.lee', 'lee-secret-2')).toMatchObject({ role: 'charge_nurse' });
+
+    const list = await runCli(['users', 'list', '--json', ...data]);
+    expect(list.code).toBe(0);
+    const rows = JSON.parse(list.stdout) as Record<string, unknown>[];
+    expect(rows.map((r) => [r.username, r.role])).toEqual([
+      ['charge.lee', 'charge_nurse'],
+      ['nurse.kim', 'nurse'],
+    ]);
+    expect(list.stdout).not.toContain('scrypt');
+    const table = await runCli(['users', 'list', ...data]);
+    expect(table.stdout).toMatch(/nurse\.kim\s+nurse\s+\d{4}-/);
+    expect(table.stdout).toContain('2 user(s)');
+  }, 30_000);
+
+  it('error: a taken name, an empty password, an unknown role exit 2 with a coded message', async () => {
+    const dup = await runWithStdin(
+      ['users', 'add', '--username', 'nurse.kim', '--role', 'nurse', ...data],
+      'x-secret-3\n',
+    );
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toBe('error: user_exists: a user with this name already exists\n');
+    const empty = await runWithStdin(
+      ['users', 'add', '--username', 'nurse.new', '--role', 'nurse', ...data],
+      '\n',
+    );
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toBe('error: password_missing: no password given on stdin or in the file\n');
+    const role = await runCli(['users', 'add', '--username', 'x', '--role', 'doctor', ...data]);
+    expect(role.code).toBe(2);
+    expect(role.stderr).toContain('role must be one of admin, nurse, charge_nurse, auditor');
+  }, 30_000);
+});
