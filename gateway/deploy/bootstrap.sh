@@ -1,0 +1,81 @@
+#!/bin/sh
+# The KGC bootstrap job of docker-compose.yml (one-shot, idempotent, runs as root in the
+# gateway image, then hands the files to the service users):
+#  1. the KGC (root + issuing CA) and the simulated ward's devices in the KGC volume;
+#  2. one data dir per gateway (same KGC, same enrolments, the envelope recipient's public
+#     key), each with its own ledger account key (0600);
+#  3. the broker's TLS material (a broker CA for the server and gateway client
+#     certificates; devices present their KGC certificates) and the generated Mosquitto
+#     config + ACL (`vitaltrail config mosquitto`: max_queued_messages 0).
+# Secrets never pass through argv or the environment: they are files, mode 0600.
+set -eu
+VT="node /opt/vitaltrail/bin/vitaltrail.js"
+KGC=/vt/kgc
+BROKER=/broker
+DEVICES="${WARD_DEVICES:-20}"
+GATEWAYS="gw-1 gw-2"
+GATEWAY_UID=10001
+MOSQUITTO_UID=1883
+umask 077
+
+newkey() { node -e "process.stdout.write('0x'+require('crypto').randomBytes(32).toString('hex')+'\n')"; }
+
+# 1. KGC and ward devices (wr-0001 …)
+$VT kgc init --data "$KGC"
+i=1
+while [ "$i" -le "$DEVICES" ]; do
+  dev=$(printf 'wr-%04d' "$i")
+  [ -f "$KGC/devices/$dev/device.key.pem" ] || $VT kgc enroll --device "$dev" --data "$KGC"
+  i=$((i + 1))
+done
+[ -f "$KGC/chain/kgc.key" ] || { mkdir -p "$KGC/chain"; newkey > "$KGC/chain/kgc.key"; }
+
+# Envelope recipient: the gateway seals for its public key; the private key belongs offline.
+if [ ! -f "$KGC/records.pub.pem" ]; then
+  openssl ecparam -name prime256v1 -genkey -noout -out "$KGC/records.key.pem"
+  openssl ec -in "$KGC/records.key.pem" -pubout -out "$KGC/records.pub.pem"
+  $VT recipients add --kid records --public-key "$KGC/records.pub.pem" --data "$KGC"
+  echo "move $KGC/records.key.pem to the records office (offline); the gateways never need it"
+fi
+
+# 2. One data dir per gateway: a copy of the KGC's public state and enrolments.
+for gw in $GATEWAYS; do
+  dir="/vt/$gw"
+  if [ ! -f "$dir/gateway/gateway.db" ]; then
+    mkdir -p "$dir"
+    cp -a "$KGC/gateway" "$dir/"
+    mkdir -p "$dir/kgc" && cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"
+  fi
+  mkdir -p "$dir/chain" "$dir/tls"
+  [ -f "$dir/chain/gateway.key" ] || newkey > "$dir/chain/gateway.key"
+done
+
+# 3. Broker TLS: broker CA, server certificate (CN/SAN mosquitto), gateway client certificates.
+# Gateway CNs contain ':' so the KGC (device ids: [A-Za-z0-9._-]) can never issue one.
+mkdir -p "$BROKER/tls"
+if [ ! -f "$BROKER/tls/broker-ca.pem" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=VitalTrail broker CA" -keyout "$BROKER/tls/broker-ca.key" -out "$BROKER/tls/broker-ca.pem"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=mosquitto" \
+    -addext "subjectAltName=DNS:mosquitto" -keyout "$BROKER/tls/server.key" -out "$BROKER/tls/server.csr"
+  openssl x509 -req -in "$BROKER/tls/server.csr" -CA "$BROKER/tls/broker-ca.pem" -CAkey "$BROKER/tls/broker-ca.key" \
+    -CAcreateserial -days 397 -copy_extensions copy -out "$BROKER/tls/server.pem"
+  for gw in $GATEWAYS; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=gateway:$gw" \
+      -keyout "/vt/$gw/tls/client.key" -out "/vt/$gw/tls/client.csr"
+    openssl x509 -req -in "/vt/$gw/tls/client.csr" -CA "$BROKER/tls/broker-ca.pem" -CAkey "$BROKER/tls/broker-ca.key" \
+      -CAcreateserial -days 397 -out "/vt/$gw/tls/client.pem"
+    cp "$BROKER/tls/broker-ca.pem" "/vt/$gw/tls/broker-ca.pem"
+  done
+fi
+# Mosquitto trusts the broker CA (gateways) and the KGC (devices).
+cat "$BROKER/tls/broker-ca.pem" "$KGC"/kgc/*.cert.pem > "$BROKER/tls/client-ca.pem"
+$VT config mosquitto --out "$BROKER/mosquitto.conf" --acl-out "$BROKER/acl" --port 8883 \
+  --cafile /mosquitto/config/tls/client-ca.pem --certfile /mosquitto/config/tls/server.pem \
+  --keyfile /mosquitto/config/tls/server.key --aclfile /mosquitto/config/acl \
+  --persistence /mosquitto/data/ --gateway gateway:gw-1 --gateway gateway:gw-2
+
+chown -R "$GATEWAY_UID" /vt
+chown -R "$MOSQUITTO_UID" "$BROKER"
+chmod 644 "$BROKER/mosquitto.conf" "$BROKER/acl" "$BROKER/tls/server.pem" "$BROKER/tls/client-ca.pem"
+echo "bootstrap done"

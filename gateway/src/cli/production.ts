@@ -1,0 +1,217 @@
+/**
+ * @module cli/production
+ * Commands of the production shape (issue "production shape and scale-out"):
+ * - `vitaltrail config check FILE`: validate a gateway config file and the environment
+ *   overrides, read the files it names; exit 0 and print the effective settings, or exit 2
+ *   with `error: config_invalid: FILE: path: reason; …`.
+ * - `vitaltrail config schema`: the configuration reference (Markdown table).
+ * - `vitaltrail config mosquitto --out FILE [--acl-out FILE --gateway CN …]`: a Mosquitto
+ *   configuration for the external-broker mode (core/mosquitto-config).
+ * - `vitaltrail scaleout count --data DIR …`: frames per gateway, distinct `(dev, seq)`
+ *   across them, duplicates and conflicts (io/scale-out).
+ * - `vitaltrail chain deploy --rpc URL --key-file F --out FILE --gateway ID=KEYFILE …`: the
+ *   one-shot, idempotent contract deployment and gateway registration (io/deploy-job).
+ * `runGatewayFromConfig` runs a gateway from a config file until SIGTERM/SIGINT, for the
+ * `gateway --config FILE` command.
+ */
+import { writeFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { Hex } from '../../../anchor/src/ledger/types.js';
+import { mosquittoAcl, mosquittoConfig } from '../core/mosquitto-config.js';
+import { startGateway } from '../gateway.js';
+import {
+  ConfigError,
+  configReference,
+  envNameOf,
+  gatewayOptionsFromConfig,
+  loadConfigFile,
+  readSecretFile,
+} from '../io/config.js';
+import { dataPaths } from '../io/datadir.js';
+import { runDeployJob } from '../io/deploy-job.js';
+import { createLogger } from '../io/log.js';
+import { countAcrossGateways } from '../io/scale-out.js';
+import { UsageError } from './errors.js';
+
+function portOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('--port must be 1-65535');
+  return n;
+}
+
+const collect = (value: string, prev: string[]): string[] => [...prev, value];
+
+/**
+ * Starts a gateway from a config file and stops it gracefully on SIGTERM or SIGINT
+ * (frames in flight are committed and acknowledged; the rest stays with the devices or
+ * the broker sessions). Resolves once stopped.
+ * @throws {ConfigError} `config_invalid` when the file or a file it names is invalid
+ */
+export async function runGatewayFromConfig(
+  file: string,
+  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<void> {
+  const cfg = loadConfigFile(file);
+  const { logLevel, ...opts } = gatewayOptionsFromConfig(cfg);
+  const log = createLogger({ level: logLevel });
+  for (const name of cfg.unknownEnv) log.warn('unknown configuration variable ignored', { variable: name });
+  const gw = await startGateway({ ...opts, logger: log });
+  out(`gateway ${gw.gatewayId} running: http ${gw.http.url}, mqtt ${gw.broker?.url ?? gw.external?.url}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await gw.stop();
+  out(`gateway ${gw.gatewayId} stopped`);
+}
+
+function readAccountKey(field: string, path: string): Hex {
+  const key = readSecretFile(field, path);
+  if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+    throw new ConfigError([`${field}: must hold a 0x-prefixed 32-byte hex key`], 'chain deploy');
+  return key as Hex;
+}
+
+export function registerProductionCommands(program: Command): void {
+  program
+    .command('chain')
+    .description('the consortium chain (external EVM JSON-RPC, e.g. Besu QBFT)')
+    .command('deploy')
+    .description(
+      'deploy the registry and anchors contracts once (reused when --out names a deployment still on chain) and ' +
+        'register each gateway account with its logId; safe to run again',
+    )
+    .requiredOption('--rpc <url>', 'JSON-RPC URL of the chain')
+    .requiredOption('--key-file <file>', 'file holding the KGC account key (0x hex, mode 0600)')
+    .requiredOption('--out <file>', 'deployment JSON to write (and to reuse when present)')
+    .option(
+      '--gateway <id=keyfile>',
+      'a gateway id and its ledger account key file (repeatable)',
+      collect,
+      [],
+    )
+    .action(async (o: { rpc: string; keyFile: string; out: string; gateway: string[] }) => {
+      const gateways = o.gateway.map((spec) => {
+        const at = spec.indexOf('=');
+        if (at <= 0) throw new UsageError('--gateway must be ID=KEYFILE');
+        return { id: spec.slice(0, at), key: readAccountKey('--gateway', spec.slice(at + 1)) };
+      });
+      const r = await runDeployJob({
+        rpcUrl: o.rpc,
+        deployerKey: readAccountKey('--key-file', o.keyFile),
+        out: o.out,
+        gateways,
+      });
+      process.stdout.write(
+        `${r.deployed ? 'deployed' : 'reused'}: registry ${r.deployment.registry}, anchors ${r.deployment.anchors} ` +
+          `(chain ${r.deployment.chainId})
+registered gateways: ${r.registered.join(', ') || 'none new'}
+`,
+      );
+    });
+
+  const config = program
+    .command('config')
+    .description('gateway configuration files (JSON) and generated broker configs');
+  config
+    .command('check')
+    .description(
+      'validate a gateway config file with the VITALTRAIL_* environment overrides and read the files it names; ' +
+        'exit 0 and print the effective settings, or exit 2 naming every problem (code + field path)',
+    )
+    .argument('<file>', 'config file (JSON)')
+    .option('--json', 'print the effective settings as JSON')
+    .action((file: string, o: { json?: boolean }) => {
+      const cfg = loadConfigFile(file);
+      gatewayOptionsFromConfig(cfg); // reads the named files; throws config_invalid on any problem
+      if (o.json) {
+        process.stdout.write(
+          `${JSON.stringify({ values: cfg.values, sources: cfg.sources, unknownEnv: cfg.unknownEnv }, null, 2)}\n`,
+        );
+        return;
+      }
+      process.stdout.write(`ok: ${file}\n`);
+      for (const [k, v] of Object.entries(cfg.values)) {
+        process.stdout.write(`  ${k.padEnd(28)} ${String(v).padEnd(40)} (${cfg.sources[k]})\n`);
+      }
+      for (const name of cfg.unknownEnv) process.stdout.write(`warning: ${name} names no field; ignored\n`);
+    });
+  config
+    .command('schema')
+    .description('print the configuration reference: every field, its environment variable, type, default')
+    .action(() => {
+      process.stdout.write(
+        `${configReference()}\n\nExample: ${envNameOf('mqtt.sessionExpirySeconds')}=3600\n`,
+      );
+    });
+  config
+    .command('mosquitto')
+    .description(
+      'write a Mosquitto 2 config for the external-broker mode (max_queued_messages 0, persistence) and, with ' +
+        '--acl-out, its ACL; mutual TLS unless --plain',
+    )
+    .requiredOption('--out <file>', 'where to write mosquitto.conf')
+    .option('--port <port>', 'listener port', portOption, 8883)
+    .option('--plain', 'plain anonymous listener (tests only; never in production)')
+    .option('--cafile <path>', 'CA certificate path as seen by mosquitto', '/mosquitto/certs/ca.pem')
+    .option(
+      '--certfile <path>',
+      'server certificate path as seen by mosquitto',
+      '/mosquitto/certs/server.pem',
+    )
+    .option('--keyfile <path>', 'server key path as seen by mosquitto', '/mosquitto/certs/server.key')
+    .option('--aclfile <path>', 'ACL path as seen by mosquitto', '/mosquitto/config/acl')
+    .option('--acl-out <file>', 'also write the ACL file here')
+    .option('--gateway <cn>', 'certificate CN of a gateway (repeatable)', collect, [])
+    .option('--persistence <dir>', 'keep sessions on disk in this directory (as seen by mosquitto)')
+    .action((o) => {
+      const text = mosquittoConfig({
+        port: o.port,
+        ...(o.persistence ? { persistenceLocation: o.persistence } : {}),
+        ...(o.plain
+          ? {}
+          : { tls: { caFile: o.cafile, certFile: o.certfile, keyFile: o.keyfile, aclFile: o.aclfile } }),
+      });
+      writeFileSync(o.out, text);
+      if (o.aclOut) writeFileSync(o.aclOut, mosquittoAcl(o.gateway));
+      process.stdout.write(`wrote ${o.out}${o.aclOut ? ` and ${o.aclOut}` : ''}\n`);
+    });
+
+  program
+    .command('scaleout')
+    .description('several gateways behind one broker')
+    .command('count')
+    .description(
+      'count frames across gateway data dirs: per gateway, distinct (dev, seq) (each counted once), duplicates ' +
+        '(identical copies after a failover) and conflicts (different frames for one (dev, seq))',
+    )
+    .requiredOption('--data <dir>', 'a gateway data directory (repeatable)', collect, [])
+    .option('--json', 'print JSON')
+    .action((o: { data: string[]; json?: boolean }) => {
+      const c = countAcrossGateways(o.data.map((d) => dataPaths(d).db));
+      const report = {
+        perGateway: c.perGateway.map((g, i) => ({ data: o.data[i], frames: g.frames })),
+        distinct: c.distinct,
+        duplicates: c.duplicates,
+        conflicts: c.conflicts,
+        devices: c.perDevice.size,
+      };
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        for (const g of report.perGateway)
+          process.stdout.write(`${String(g.frames).padStart(10)}  ${g.data}\n`);
+        process.stdout.write(
+          `${String(c.distinct).padStart(10)}  distinct (dev, seq) over ${report.devices} device(s)\n` +
+            `${String(c.duplicates).padStart(10)}  duplicates across gateways\n` +
+            `${String(c.conflicts).padStart(10)}  conflicts\n`,
+        );
+      }
+      if (c.conflicts > 0) process.exitCode = 1;
+    });
+}
