@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import type { IClientOptions } from 'mqtt';
 import type { Observations } from '../../gateway/src/protocol/frame.js';
 import { SimDevice } from './device.js';
+import { FaultInjector, type FaultMix, mergeFaultStats, UnknownDeviceProbe } from './faults.js';
 import { MqttDeviceLink } from './mqtt-transport.js';
 import { createEcgGenerator, createPatientModel, type Scenario } from './physiology.js';
 import { loadDeviceState, saveDeviceState } from './state.js';
@@ -31,6 +32,8 @@ export interface FleetDeviceSpec {
   scenario?: Scenario;
   /** Default: a hash of devId, so a device is the same patient on every run. */
   seed?: number;
+  /** Attach a synthetic ECG chunk to this device's frames; default `FleetOptions.ecg`. */
+  ecg?: boolean;
 }
 
 export interface FleetReading {
@@ -62,10 +65,14 @@ export interface FleetOptions {
   clientOptions?: IClientOptions | ((devId: string) => IClientOptions);
   /** External-broker mode: frames are done on the gateway's `/acks`, not on PUBACK (PROTOCOL.md §2). */
   appAcks?: boolean;
+  /** appAcks: resend a frame that got its PUBACK but no application ack after this long, default 10000 ms. */
+  ackTimeoutMs?: number;
   /** Outbox capacity per device, default 10000. */
   maxOutbox?: number;
   /** Device clock, default Date.now. */
   now?: () => number;
+  /** Bad frames mixed among the good ones (firmware-sim/src/faults.ts); their rejections join `rejected`. */
+  faults?: FaultMix;
 }
 
 export interface FleetStats {
@@ -79,6 +86,8 @@ export interface FleetStats {
   dropped: number;
   /** publish → PUBACK, over the most recent 65536 samples; `count` is every sample. */
   latencyMs: { p50: number; p95: number; p99: number; count: number };
+  /** Bad frames injected, by fault kind (only with `FleetOptions.faults`). */
+  faultsSent?: Record<string, number>;
 }
 
 interface Unit {
@@ -90,6 +99,7 @@ interface Unit {
   producing: boolean;
   /** seq of the last save (skip saving when nothing changed). */
   savedSeq: number;
+  faults?: FaultInjector;
 }
 
 const LATENCY_WINDOW = 65_536;
@@ -137,6 +147,7 @@ export class Fleet {
   #saver: NodeJS.Timeout | undefined;
   #finish!: () => void;
   #stopping: Promise<FleetStats> | undefined;
+  #probe: UnknownDeviceProbe | undefined;
 
   private constructor(opts: FleetOptions, units: Unit[]) {
     this.#opts = opts;
@@ -176,6 +187,7 @@ export class Fleet {
     const results = await Promise.allSettled(
       opts.devices.map(async (spec): Promise<Unit> => {
         const device = Fleet.#makeDevice(spec, opts);
+        const faults = opts.faults ? new FaultInjector(spec.privateKey, opts.faults) : undefined;
         const clientOptions =
           typeof opts.clientOptions === 'function' ? opts.clientOptions(spec.devId) : opts.clientOptions;
         const link = await MqttDeviceLink.connect({
@@ -184,8 +196,12 @@ export class Fleet {
           onLatency,
           ...(clientOptions ? { clientOptions } : {}),
           ...(opts.appAcks ? { appAcks: true } : {}),
+          ...(opts.ackTimeoutMs !== undefined ? { ackTimeoutMs: opts.ackTimeoutMs } : {}),
+          ...(faults ? { onReject: (seq: number, code: string) => faults.claim(seq, code) } : {}),
         });
-        return { spec, device, link, count: 0, producing: true, savedSeq: device.state.seq };
+        const unit: Unit = { spec, device, link, count: 0, producing: true, savedSeq: device.state.seq };
+        if (faults) unit.faults = faults;
+        return unit;
       }),
     );
     const units = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -195,6 +211,13 @@ export class Fleet {
       throw failure.reason;
     }
     fleet = new Fleet(opts, units);
+    if ((opts.faults?.unknown ?? 0) > 0) {
+      const probe = new UnknownDeviceProbe();
+      const first = opts.devices[0]?.devId ?? '';
+      const co = typeof opts.clientOptions === 'function' ? opts.clientOptions(first) : opts.clientOptions;
+      await probe.start(opts.url, co);
+      fleet.#probe = probe;
+    }
     fleet.#run();
     return fleet;
   }
@@ -215,7 +238,7 @@ export class Fleet {
         : {}),
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.maxOutbox !== undefined ? { maxOutbox: opts.maxOutbox } : {}),
-      ...(opts.ecg ? { ecg: createEcgGenerator({ seed }) } : {}),
+      ...((spec.ecg ?? opts.ecg) ? { ecg: createEcgGenerator({ seed }) } : {}),
     });
   }
 
@@ -236,6 +259,11 @@ export class Fleet {
       inOutbox += device.unackedCount;
       for (const [code, n] of Object.entries(s.rejected)) rejected[code] = (rejected[code] ?? 0) + n;
     }
+    const faultStats = [
+      ...this.#units.flatMap((u) => (u.faults ? [u.faults.stats] : [])),
+      ...(this.#probe ? [this.#probe.stats] : []),
+    ];
+    const faultsSent = this.#opts.faults ? mergeFaultStats(rejected, faultStats) : undefined;
     const n = Math.min(this.#latencyCount, LATENCY_WINDOW);
     const sorted = this.#latency.slice(0, n).sort();
     return {
@@ -251,6 +279,7 @@ export class Fleet {
         p99: percentile(sorted, 0.99),
         count: this.#latencyCount,
       },
+      ...(faultsSent ? { faultsSent: { ...faultsSent } } : {}),
     };
   }
 
@@ -269,6 +298,7 @@ export class Fleet {
       if (this.#saver) clearInterval(this.#saver);
       for (const u of this.#units) this.#save(u, true);
       await Promise.allSettled(this.#units.map((u) => u.link.close()));
+      await this.#probe?.close();
       return this.stats();
     })();
     return this.#stopping;
@@ -309,6 +339,11 @@ export class Fleet {
         safeCall(onReading, { devId: u.spec.devId, seq, ts, obs, ...(bat !== undefined ? { bat } : {}) });
         // A failed send leaves the frame in the outbox; the link resends it after a reconnect.
         u.link.send(frame).catch(() => {});
+        if (u.faults) {
+          const settled = (seq: number) => !u.device.isUnacked(seq);
+          for (const bad of u.faults.alongside(frame.body, settled)) u.link.publishRaw(bad);
+          if (this.#probe && u.faults.wantsUnknown()) this.#probe.send();
+        }
       }
       if (!inTime || (maxFrames !== undefined && u.count >= maxFrames)) u.producing = false;
     }

@@ -2,7 +2,7 @@
  * @module firmware-sim
  * The wearable simulator (ARCHITECTURE.md, `firmware-sim/`): synthetic patients, the
  * device side of PROTOCOL.md §1-2 (seq, prev hash chain, COSE_Sign1 signing,
- * store-and-forward until acked), its persistent state, the MQTT transport, and a fleet
+ * store-and-forward until acked), its persistent state, the MQTT and serial transports, and a fleet
  * runner. The `vitaltrail sim` command wraps this library.
  */
 export {
@@ -39,6 +39,12 @@ export {
   SCENARIOS,
   type Scenario,
 } from './physiology.js';
+export {
+  SerialDeviceLink,
+  type SerialDeviceLinkOptions,
+  type SerialDeviceLinkStats,
+  type SerialFaults,
+} from './serial-transport.js';
 export {
   DEVICE_STATE_FORMAT,
   type DeviceState,

@@ -4,20 +4,35 @@
  * MQTT ingest → acceptance rules → sealed, fsync'd store + transparency log → ack;
  * accepted readings → live hub → dashboard; checkpoints → anchoring outbox → ledger.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Deployment, Hex } from '../../anchor/src/ledger/types.js';
 import { createViemLedger } from '../../anchor/src/ledger/viem.js';
 import { LiveHub } from './core/live.js';
+import { alarmRoutes } from './io/alarm-routes.js';
+import { AlarmService } from './io/alarm-service.js';
 import { Anchorer, checkpointOrigin, logIdOf } from './io/anchoring.js';
+import type { AuditEventType } from './io/audit.js';
+import { Bindings } from './io/bindings.js';
+import { CheckpointNotes, loadCheckpointSigner } from './io/checkpoints.js';
+import { createDataRoutes } from './io/data-routes.js';
 import { dataPaths } from './io/datadir.js';
-import { DeviceRegistry } from './io/devices.js';
+import type { DeviceRegistry } from './io/devices.js';
 import { type HttpServer, startHttpServer } from './io/http.js';
-import { Ingest } from './io/ingest.js';
+import { createIdentity, type MqttsOptions } from './io/identity.js';
+import type { Ingest } from './io/ingest.js';
 import { createLogger, type Logger } from './io/log.js';
+import { logRoutes } from './io/log-routes.js';
+import { GatewayMetrics, MeteredIngest, opsRoutes } from './io/metrics-routes.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './io/mqtt-broker.js';
-import { loadRecipients } from './io/recipients.js';
+import {
+  type ExternalBrokerOptions,
+  type ExternalMqttIngest,
+  startExternalIngest,
+} from './io/mqtt-client-ingest.js';
+import { loadRecipientSecrets, loadRecipients, watchRecipients } from './io/recipients.js';
+import { type SerialIngest, type SerialPortConfig, startSerialIngest } from './io/serial.js';
 import { type GatewayStore, openStore } from './io/store.js';
 import { ensureInitialAdmin, UserFile } from './io/users.js';
 import { VitalTrailError } from './protocol/errors.js';
@@ -31,15 +46,34 @@ export interface GatewayOptions {
   dataDir: string;
   gatewayId?: string;
   mqtt?: { host?: string; port?: number };
+  /** The mutual-TLS MQTT listener (io/identity); without it only the plain listener runs. */
+  mqtts?: MqttsOptions;
+  /** Serve the plain MQTT listener (default true; set false when `mqtts` is the only way in). */
+  mqttPlain?: boolean;
+  /** How often the KGC's CRL is re-read and registry revocations are polled. Default 5 s. */
+  revocationPollMs?: number;
   http?: { host?: string; port?: number };
   /** The ledger to anchor on; without it checkpoints stay in the outbox. */
-  ledger?: { rpcUrl: string; deployment: Deployment; privateKey: Hex; confirmations?: number };
+  /** `confirmations`: blocks after the including one (default 0: BFT-final); `maxBackoffMs`: retry ceiling (default 30 s). */
+  ledger?: {
+    rpcUrl: string;
+    deployment: Deployment;
+    privateKey: Hex;
+    confirmations?: number;
+    maxBackoffMs?: number;
+  };
   checkpointIntervalMs?: number;
   retentionMs?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */
   deviceRefreshMs?: number;
   logger?: Logger;
+  /** Serial ports, each bound to the device(s) allowed on it (PROTOCOL.md §2 "Serial"). */
+  serial?: SerialPortConfig[];
   wardName?: string;
+  /** External-broker mode (io/mqtt-client-ingest): no embedded broker; `mqtt` is ignored. */
+  externalBroker?: ExternalBrokerOptions;
+  /** Bearer token required by `/metrics` (read from a file by the config); default: open. */
+  metricsToken?: string;
 }
 
 export interface RunningGateway {
@@ -49,11 +83,25 @@ export interface RunningGateway {
   store: GatewayStore;
   ingest: Ingest;
   hub: LiveHub;
+  /** The embedded broker (see RunningExternalGateway for external-broker mode). */
   broker: EmbeddedBroker;
+  external: null;
+  metrics: GatewayMetrics;
   http: HttpServer;
   anchorer: Anchorer | null;
+  serial: SerialIngest | null;
+  /** C2SP verifier key of the signed checkpoints (key name = origin). */
+  checkpointVkey: string;
   devices: DeviceRegistry;
+  /** Alarms and NEWS2 of the ward (io/alarm-service). */
+  alarms: AlarmService;
   stop(): Promise<void>;
+}
+
+/** A gateway in external-broker mode: no embedded broker, an MQTT 5 client instead. */
+export interface RunningExternalGateway extends Omit<RunningGateway, 'broker' | 'external'> {
+  broker: null;
+  external: ExternalMqttIngest;
 }
 
 /** The dashboards/ward directory, from source (vitest) or from dist/. */
@@ -71,7 +119,14 @@ export function wardStaticDir(): string {
  * Starts the gateway on a data directory prepared by `kgc init` (and the demo).
  * @throws {VitalTrailError} `config_invalid` when the KGC root or recipients are missing.
  */
-export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway(
+  opts: GatewayOptions & { externalBroker?: undefined },
+): Promise<RunningGateway>;
+export async function startGateway(
+  opts: GatewayOptions & { externalBroker: ExternalBrokerOptions },
+): Promise<RunningExternalGateway>;
+export async function startGateway(opts: GatewayOptions): Promise<RunningGateway | RunningExternalGateway>;
+export async function startGateway(opts: GatewayOptions): Promise<RunningGateway | RunningExternalGateway> {
   const log = opts.logger ?? createLogger();
   const paths = dataPaths(opts.dataDir);
   if (!existsSync(paths.kgcRootCert)) {
@@ -97,28 +152,72 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   }
 
   const hub = new LiveHub();
-  const devices = new DeviceRegistry(store, readFileSync(paths.kgcRootCert, 'utf8'));
+  const identity = createIdentity({
+    paths,
+    store,
+    log,
+    ...(opts.mqtts ? { mqtts: opts.mqtts } : {}),
+    ...(opts.ledger ? { chain: { rpcUrl: opts.ledger.rpcUrl, deployment: opts.ledger.deployment } } : {}),
+    ...(opts.revocationPollMs ? { revocationPollMs: opts.revocationPollMs } : {}),
+  });
+  const devices = identity.devices;
   devices.refresh();
   for (const d of store.listDevices()) hub.addDevice(d.dev);
 
-  let broker: EmbeddedBroker | undefined;
-  const ingest = new Ingest({
+  let broker: EmbeddedBroker | null = null;
+  let alarms: AlarmService | null = null;
+  let external: ExternalMqttIngest | null = null;
+  let metrics: GatewayMetrics | undefined;
+  const ingest = new MeteredIngest({
     store,
     lookup: (dev) => devices.lookup(dev),
-    recipients,
+    recipients: watchRecipients(paths.recipientsDir),
     policy: { retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS },
     hub,
     onReject: (r, transportDev) => {
       log.warn('frame rejected', { dev: transportDev, seq: r.seq, code: r.code });
-      broker?.sendReject(transportDev, r);
+      identity.onReject(r, transportDev);
+      alarms?.recordReject(transportDev, r.code);
+      (broker ?? external)?.sendReject(transportDev, r);
     },
+    metrics: () => metrics,
   });
-  broker = await startEmbeddedBroker({
-    ingest,
-    host: opts.mqtt?.host ?? '127.0.0.1',
-    port: opts.mqtt?.port ?? 0,
+  if (opts.externalBroker) {
+    external = await startExternalIngest({
+      ...opts.externalBroker,
+      ingest,
+      onLinkError: (lane, err) =>
+        log.warn('external broker link', { lane, code: err instanceof VitalTrailError ? err.code : 'link' }),
+    });
+  } else {
+    broker = await startEmbeddedBroker({
+      ingest,
+      host: opts.mqtt?.host ?? '127.0.0.1',
+      port: opts.mqtt?.port ?? 0,
+      ...identity.brokerOptions,
+      ...(opts.mqttPlain === false ? { plain: false } : {}),
+    });
+    identity.attachBroker(broker);
+  }
+  const activeDevices = (): number =>
+    hub.snapshot().filter((t) => t.last !== null && Date.now() - t.last.receivedAt < 60_000).length;
+  const ready = (): boolean => ingest.healthy && (broker !== null || (external?.connectedLanes() ?? 0) > 0);
+  metrics = new GatewayMetrics({
+    store,
+    dbPath: paths.db,
+    connectedDevices: () => broker?.connectedClients() ?? activeDevices(),
+    ready,
   });
+  const serial = opts.serial?.length
+    ? startSerialIngest({
+        ingest,
+        ports: opts.serial,
+        onState: (port, state) => (state === 'open' ? log.info : log.warn)('serial port', { port, state }),
+      })
+    : null;
 
+  const notes = new CheckpointNotes(store);
+  const signer = loadCheckpointSigner(paths, origin);
   let anchorer: Anchorer | null = null;
   if (opts.ledger) {
     const ledger = createViemLedger({
@@ -132,6 +231,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       ledger,
       logId,
       intervalMs: opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+      notes,
+      signer,
+      ...(opts.ledger.maxBackoffMs !== undefined ? { maxBackoffMs: opts.ledger.maxBackoffMs } : {}),
       onError: (err) =>
         log.warn('anchoring failed; will retry', {
           code: err instanceof VitalTrailError ? err.code : 'unknown',
@@ -140,6 +242,25 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     await anchorer.start();
   }
 
+  const alarmService = new AlarmService({
+    db: store.db,
+    hub,
+    storageHealthy: () => ingest.healthy,
+    anchoring: () => anchorer?.status() ?? null,
+    audit: (e) => {
+      const event = e.type === 'alarm' ? (`alarm_${e.event}` as AuditEventType) : e.type;
+      log.info('audit', { event, dev: e.dev, user: e.user });
+      identity.audit.append(event, {
+        dev: e.dev,
+        ...(e.user !== undefined ? { user: e.user } : {}),
+        ...(e.type === 'alarm' ? { code: e.code, detail: `${e.priority} ${e.alarmId}` } : {}),
+      });
+    },
+  });
+  alarms = alarmService;
+  const secrets = loadRecipientSecrets(paths.recipientsDir);
+  const bindings = new Bindings(store, { secrets });
+  for (const b of bindings.beds()) hub.setLabel(b.dev, b.bed);
   const users = new UserFile(paths.users);
   await ensureInitialAdmin(paths.users, paths.initialAdminPassword);
   const http = await startHttpServer({
@@ -156,7 +277,30 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       devices: hub.snapshot().length,
       anchoring: anchorer?.status() ?? null,
     }),
-    audit: (e) => log.info('audit', { event: e.type, user: 'username' in e ? e.username : undefined }),
+    audit: (e) => {
+      log.info('audit', { event: e.type, user: 'username' in e ? e.username : undefined });
+      identity.httpAudit(e);
+    },
+    liveExtras: alarmService,
+    routes: [
+      alarmRoutes({ alarms: alarmService, hub }),
+      logRoutes({ store, notes, anchoring: () => anchorer?.status() ?? null }),
+      opsRoutes({ metrics, ready, ...(opts.metricsToken ? { token: opts.metricsToken } : {}) }),
+      createDataRoutes({
+        store,
+        bindings,
+        secrets,
+        hub,
+        onAudit: (e) => {
+          log.info('audit', { event: e.type, user: e.username, dev: e.dev, route: e.route });
+          identity.audit.append(e.type, {
+            user: e.username,
+            ...(e.dev !== undefined ? { dev: e.dev } : {}),
+            detail: e.route,
+          });
+        },
+      }),
+    ],
   });
 
   const refresh = setInterval(() => {
@@ -168,11 +312,20 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     }
   }, opts.deviceRefreshMs ?? 2000);
   refresh.unref();
+  identity.audit.append('gateway_started', {
+    detail: `${gatewayId} mqtt=${broker?.url ?? external?.url ?? '-'} mqtts=${broker?.tlsUrl ?? '-'}`,
+  });
 
-  log.info('gateway started', { gateway: gatewayId, mqtt: broker.url, http: http.url, logSize: store.size });
+  log.info('gateway started', {
+    gateway: gatewayId,
+    mqtt: broker?.url ?? external?.url,
+    mqtts: broker?.tlsUrl,
+    http: http.url,
+    logSize: store.size,
+  });
 
   let stopped = false;
-  return {
+  const running = {
     gatewayId,
     origin,
     logId,
@@ -180,24 +333,34 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     ingest,
     hub,
     broker,
+    external,
+    metrics,
     http,
     anchorer,
+    serial,
+    checkpointVkey: signer.vkey,
     devices,
+    alarms: alarmService,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(refresh);
       // Graceful: stop taking frames, answer those in flight, cut a last checkpoint.
-      await broker.close();
+      await broker?.close();
+      await external?.close();
+      await serial?.close();
       await ingest.drain();
       await http.close();
       if (anchorer) {
-        anchorer.checkpointNow();
-        await anchorer.tick();
+        await anchorer.flush();
         await anchorer.stop();
       }
+      alarmService.stop();
+      identity.audit.append('gateway_stopped', { detail: gatewayId });
+      identity.stop();
       store.close();
       log.info('gateway stopped', { gateway: gatewayId });
     },
   };
+  return running as RunningGateway | RunningExternalGateway;
 }

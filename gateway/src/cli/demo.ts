@@ -7,7 +7,7 @@
  * stopping (Ctrl-C) and starting again resumes where it stopped.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { initKgc } from '../../../anchor/src/kgc/kgc.js';
 import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
 import { Fleet } from '../../../firmware-sim/src/fleet.js';
@@ -20,7 +20,9 @@ import { enrolDevice, syncRegistry } from '../io/enrol.js';
 import { createLogger } from '../io/log.js';
 import { freePort } from '../io/ports.js';
 import { createRecipientKey, loadRecipients } from '../io/recipients.js';
+import type { SerialPortConfig } from '../io/serial.js';
 import { openStore } from '../io/store.js';
+import { ensureGatewayCertificate } from './kgc.js';
 import { deviceIds, fleetSpecs, formatStats } from './sim.js';
 
 export interface DemoParameters {
@@ -32,6 +34,8 @@ export interface DemoParameters {
   chainPort: number;
   checkpointIntervalMs: number;
   gatewayId: string;
+  /** Serial ports of the gateway, each bound to enrolled devices (cli/serial.ts). */
+  serial?: SerialPortConfig[];
 }
 
 /** The preferred port if it is free, else any free one (so a second demo still starts). */
@@ -51,6 +55,11 @@ export function demoScenario(_id: string, i: number): Scenario {
   if (i === 6) return 'arrhythmia';
   if (i === 11) return 'artefacts';
   return 'steady';
+}
+
+/** Patients whose wearable also streams ECG (250 Hz chunks): the first, the deteriorating one and the arrhythmia. */
+export function demoEcg(i: number): boolean {
+  return i === 0 || i === 2 || i === 6;
 }
 
 export async function runDemo(p: DemoParameters): Promise<void> {
@@ -84,22 +93,25 @@ export async function runDemo(p: DemoParameters): Promise<void> {
     }
   }
 
+  const tls = await ensureGatewayCertificate(paths, chain.gatewayKey);
   const gw = await startGateway({
     dataDir: p.dataDir,
     gatewayId: p.gatewayId,
     mqtt: { port: await portOr(p.mqttPort) },
+    mqtts: { port: await portOr(p.mqttPort === 0 ? 0 : 8883), certPath: tls.certPath, keyPath: tls.keyPath },
     http: { port: await portOr(p.httpPort) },
     ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
     checkpointIntervalMs: p.checkpointIntervalMs,
     logger: log,
     wardName: 'Demo ward',
+    ...(p.serial?.length ? { serial: p.serial } : {}),
   });
 
   const fleet =
     ids.length > 0
       ? await Fleet.start({
           url: gw.broker.url,
-          devices: fleetSpecs(paths, ids, demoScenario),
+          devices: fleetSpecs(paths, ids, demoScenario).map((spec, i) => ({ ...spec, ecg: demoEcg(i) })),
           rateHz: p.rateHz,
           onError: (devId) => log.warn('simulated device stopped', { dev: devId }),
         })
@@ -110,6 +122,8 @@ export async function runDemo(p: DemoParameters): Promise<void> {
   out(`  Dashboard:   ${gw.http.url}/`);
   out(`  Log in as:   admin, password in ${paths.initialAdminPassword} (mode 0600)`);
   out(`  MQTT:        ${gw.broker.url}  (plain demo listener; frames on vt/v1/dev/{dev}/frames)`);
+  const caPath = join(dirname(tls.certPath), 'ca.cert.pem');
+  out(`  MQTT (mTLS): ${gw.broker.tlsUrl}  (KGC device certificates; clients trust ${caPath})`);
   out(
     `  Chain RPC:   ${chain.rpcUrl}  (anvil, chain id ${chain.deployment.chainId}${chain.deployed ? ', contracts deployed now' : ''})`,
   );

@@ -5,24 +5,25 @@
  * `--data DIR`. Exit codes: 0 success; 1 the command ran and found a problem (e.g. a
  * bundle entry did not verify); 2 it could not run (bad usage, missing files, no chain).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { initKgc } from '../../../anchor/src/kgc/kgc.js';
-import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
-import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
 import { DEFAULT_GATEWAY_ID } from '../gateway.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring.js';
-import { dataPaths, readJson } from '../io/datadir.js';
-import { enrolDevice } from '../io/enrol.js';
-import { exportBundle } from '../io/export.js';
-import { loadRecipientSecrets } from '../io/recipients.js';
+import { dataPaths } from '../io/datadir.js';
+import type { SerialPortConfig } from '../io/serial.js';
 import { openStore } from '../io/store.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { registerAnchorsCommands } from './anchors.js';
+import { registerAuditorCommands } from './auditor.js';
 import { runDemo } from './demo.js';
 import { UsageError } from './errors.js';
+import { faultMixOf, registerFaultOptions } from './faults.js';
+import { registerGatewayCommands } from './gateway.js';
+import { registerKgcCommands } from './kgc.js';
+import { registerProductionCommands } from './production.js';
+import { parseSerialSpec } from './serial.js';
 import { runSim } from './sim.js';
-import { runVerify } from './verify.js';
+import { registerStoreCommands } from './store.js';
+import { registerUsersCommands } from './users.js';
 
 export const DEFAULT_DATA_DIR = '.vitaltrail';
 
@@ -45,40 +46,10 @@ function numberOption(name: string, min: number, max: number) {
   };
 }
 
-/** Accepts ms since epoch or an ISO 8601 date-time. */
-function timeOption(value: string): number {
-  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected ms since epoch or an ISO 8601 time');
-  return n;
-}
-
 function deviceIdOption(value: string): string {
   if (!DEVICE_ID_PATTERN.test(value))
     throw new InvalidArgumentError('device ids are 1-64 chars of [A-Za-z0-9._-]');
   return value;
-}
-
-/** The chain the data dir's embedded node serves, if it is running. */
-async function reachableChain(
-  dataDir: string,
-): Promise<{ rpcUrl: string; deployment: Deployment; kgcKey: Hex } | null> {
-  const paths = dataPaths(dataDir);
-  const endpoint = readJson<{ rpcUrl: string }>(paths.endpoint);
-  const deployment = readJson<Deployment>(paths.deployment);
-  if (!endpoint || !deployment) return null;
-  try {
-    const res = await fetch(endpoint.rpcUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
-      signal: AbortSignal.timeout(1500),
-    });
-    if (!res.ok) return null;
-  } catch {
-    return null;
-  }
-  const kgcKey = readFileSync(paths.kgcAccountKey, 'utf8').trim() as Hex;
-  return { rpcUrl: endpoint.rpcUrl, deployment, kgcKey };
 }
 
 export function buildProgram(): Command {
@@ -124,6 +95,12 @@ export function buildProgram(): Command {
       10,
     )
     .option(
+      '--serial <path=dev[,dev…]>',
+      'also ingest from this serial port, bound to these enrolled devices (repeatable; 115200 8N1)',
+      (v: string, prev: SerialPortConfig[]) => [...prev, parseSerialSpec(v)],
+      [] as SerialPortConfig[],
+    )
+    .option(
       '--gateway-id <id>',
       'gateway id (checkpoint origin vitaltrail/<id>)',
       deviceIdOption,
@@ -139,6 +116,7 @@ export function buildProgram(): Command {
         chainPort: o.chainPort,
         checkpointIntervalMs: Math.round(o.checkpointInterval * 1000),
         gatewayId: o.gatewayId,
+        serial: o.serial,
       });
     });
 
@@ -175,55 +153,6 @@ export function buildProgram(): Command {
       }
     });
 
-  const kgc = program
-    .command('kgc')
-    .description("the consortium's Key Generation Center (minimal: P-256 root, device certificates)");
-  kgc
-    .command('init')
-    .description('create the KGC root key (0600) and self-signed root certificate, if not there yet')
-    .option('--data <dir>', 'data directory', `${DEFAULT_DATA_DIR}/demo`)
-    .action(async (o) => {
-      const paths = dataPaths(o.data);
-      const r = await initKgc(paths.kgcDir);
-      process.stdout.write(
-        `${r.created ? 'created' : 'already initialised'}: KGC root ${paths.kgcRootCert}\n`,
-      );
-    });
-  kgc
-    .command('enroll')
-    .description(
-      'issue a device key + certificate (PEM files in DATA/devices/<id>/) and register the device with the ' +
-        'gateway (and on chain when the embedded chain is running); a running gateway accepts it within seconds',
-    )
-    .requiredOption('--device <id>', 'device id, 1-64 chars of [A-Za-z0-9._-]', deviceIdOption)
-    .option('--data <dir>', 'data directory', `${DEFAULT_DATA_DIR}/demo`)
-    .action(async (o) => {
-      const paths = dataPaths(o.data);
-      await initKgc(paths.kgcDir);
-      const store = openStore(paths.db);
-      try {
-        const chain = await reachableChain(o.data);
-        const registry = chain
-          ? createViemRegistry({
-              rpcUrl: chain.rpcUrl,
-              deployment: chain.deployment,
-              privateKey: chain.kgcKey,
-            })
-          : undefined;
-        const r = await enrolDevice(paths, store, o.device, registry);
-        process.stdout.write(
-          `enrolled ${r.devId}\n  key and certificate: ${r.deviceDir}\n  SPKI SHA-256: ${r.spkiSha256}\n`,
-        );
-        process.stdout.write(
-          r.registryTx
-            ? `  registered on chain: tx ${r.registryTx}\n`
-            : '  not registered on chain yet (no running chain); the demo registers it at its next start\n',
-        );
-      } finally {
-        store.close();
-      }
-    });
-
   program
     .command('sim')
     .description('simulated wearables publishing signed frames over MQTT, keeping each until acknowledged')
@@ -239,8 +168,20 @@ export function buildProgram(): Command {
     .option('--duration <s>', 'stop after this many seconds', numberOption('--duration', 0.1, 1e7))
     .option('--enroll', 'enroll devices that have no key yet (needs the KGC in --data)')
     .option('--scenario <name>', 'steady | deteriorating | arrhythmia | artefacts', 'steady')
+    .option(
+      '--serial <path>',
+      'one wearable (--devices 1) over this serial line instead of MQTT (115200 8N1)',
+    )
+    .option('--faults <list>', 'with --serial: inject noise,split,merge,drop (each 10 % of messages)')
+    .option('--app-acks', "external broker: keep frames until the gateway's ack on /acks (default: PUBACK)")
+    .option('--ca <file>', "mutual TLS: the broker's CA; devices present their KGC certificates")
     .action(async (o) => {
       await runSim({
+        appAcks: Boolean(o.appAcks),
+        caFile: o.ca,
+        faultMix: faultMixOf(o),
+        serial: o.serial,
+        faults: o.faults,
         dataDir: o.data,
         devices: o.devices,
         rateHz: o.rate,
@@ -252,59 +193,17 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('export')
-    .description(
-      'write a disclosure bundle (PROTOCOL.md §5) of one device, proven against the latest anchored checkpoint',
-    )
-    .requiredOption('--device <id>', 'device id', deviceIdOption)
-    .requiredOption('--out <file>', 'output file (JSON)')
-    .option('--from <time>', 'from device time (ms since epoch or ISO 8601), inclusive', timeOption)
-    .option('--to <time>', 'to device time (ms since epoch or ISO 8601), inclusive', timeOption)
-    .option('--data <dir>', 'data directory', `${DEFAULT_DATA_DIR}/demo`)
-    .option('--gateway-id <id>', 'gateway id', deviceIdOption, DEFAULT_GATEWAY_ID)
-    .action(async (o) => {
-      const paths = dataPaths(o.data);
-      const deployment = readJson<Deployment>(paths.deployment);
-      if (!deployment) throw new UsageError('no chain deployment in the data directory (run the demo first)');
-      const store = openStore(paths.db);
-      try {
-        const origin = checkpointOrigin(o.gatewayId);
-        const { bundle, pendingAnchor } = await exportBundle({
-          store,
-          paths,
-          deployment,
-          origin,
-          logId: logIdOf(origin),
-          dev: o.device,
-          from: o.from,
-          to: o.to,
-          secrets: loadRecipientSecrets(paths.recipientsDir),
-          onProgress: (done, total) => process.stderr.write(`\rexported ${done}/${total}`),
-        });
-        writeFileSync(o.out, `${JSON.stringify(bundle, null, 1)}\n`);
-        process.stdout.write(
-          `wrote ${bundle.entries.length} entries of ${o.device} to ${o.out} (checkpoint size ${bundle.checkpoints[0]?.treeSize})\n`,
-        );
-        if (pendingAnchor > 0) {
-          process.stdout.write(`${pendingAnchor} newer frame(s) are not anchored yet and were left out\n`);
-        }
-      } finally {
-        store.close();
-      }
-    });
+  registerAuditorCommands(program);
 
-  program
-    .command('verify')
-    .description(
-      'check every entry of a disclosure bundle: signature, certificate chain to the KGC root, inclusion proof, and the Anchored event on chain; exit 0 only if all pass',
-    )
-    .argument('<bundle>', 'bundle JSON file')
-    .requiredOption('--rpc <url>', 'JSON-RPC URL of the consortium chain')
-    .option('--json', 'print the report as JSON')
-    .action(async (file: string, o) => {
-      process.exitCode = await runVerify({ file, rpcUrl: o.rpc, json: Boolean(o.json) });
-    });
+  registerKgcCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+  registerFaultOptions(program);
+  registerGatewayCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+  registerUsersCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+
+  registerStoreCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+
+  registerProductionCommands(program);
+  registerAnchorsCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 
   return program;
 }

@@ -4,16 +4,19 @@
  * bundles of a data directory (DATA/devices/<id>/device.key.pem) and keeping their
  * seq/prev state there, so a second run continues each device's hash chain.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IClientOptions } from 'mqtt';
 import { readPrivateKey } from '../../../anchor/src/kgc/keys.js';
 import { DEVICE_KEY_FILE } from '../../../anchor/src/kgc/kgc.js';
+import type { FaultMix } from '../../../firmware-sim/src/faults.js';
 import { Fleet, type FleetDeviceSpec, type FleetStats } from '../../../firmware-sim/src/fleet.js';
 import { SCENARIOS, type Scenario } from '../../../firmware-sim/src/physiology.js';
 import { type DataPaths, dataPaths } from '../io/datadir.js';
 import { enrolDevice } from '../io/enrol.js';
 import { openStore } from '../io/store.js';
 import { UsageError } from './errors.js';
+import { parseFaults, runSerialSim } from './serial.js';
 
 export function deviceIds(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(4, '0')}`);
@@ -45,7 +48,9 @@ export function formatStats(s: FleetStats): string {
   const rejected = Object.entries(s.rejected)
     .map(([c, n]) => `${c}=${n}`)
     .join(' ');
-  return `made ${s.made}, acked ${s.acked}, in outbox ${s.inOutbox}, rejected ${rejected || '0'}, PUBACK p50 ${s.latencyMs.p50.toFixed(1)} ms p99 ${s.latencyMs.p99.toFixed(1)} ms`;
+  const sent = Object.entries(s.faultsSent ?? {}).map(([k, n]) => `${k}=${n}`);
+  const faults = s.faultsSent ? `, faults sent ${sent.join(' ') || '0'}` : '';
+  return `made ${s.made}${faults}, acked ${s.acked}, in outbox ${s.inOutbox}, rejected ${rejected || '0'}, PUBACK p50 ${s.latencyMs.p50.toFixed(1)} ms p99 ${s.latencyMs.p99.toFixed(1)} ms`;
 }
 
 export interface SimParameters {
@@ -57,6 +62,25 @@ export interface SimParameters {
   durationMs: number | undefined;
   enroll: boolean;
   scenario: string;
+  /** One device over this serial line instead of MQTT (cli/serial.ts). */
+  serial?: string | undefined;
+  /** Serial fault injection: comma list of noise, split, merge, drop. */
+  faults?: string | undefined;
+  /** External-broker mode: keep each frame until the gateway's `/acks` (PROTOCOL.md §2). */
+  appAcks?: boolean | undefined;
+  /** Mutual TLS: the broker's CA file; each device presents DATA/devices/<id>/device.{cert,key}.pem. */
+  caFile?: string | undefined;
+  /** Bad frames mixed among the good ones (cli/faults.ts, firmware-sim/src/faults.ts). */
+  faultMix?: FaultMix | undefined;
+}
+
+/** mqtt.js options per device for mutual TLS with its KGC certificate (CN = device id). */
+function tlsClientOptions(paths: DataPaths, ca: string): (devId: string) => IClientOptions {
+  return (devId) => ({
+    ca,
+    cert: readFileSync(join(paths.deviceDir(devId), 'device.cert.pem'), 'utf8'),
+    key: readFileSync(join(paths.deviceDir(devId), DEVICE_KEY_FILE), 'utf8'),
+  });
 }
 
 export async function runSim(p: SimParameters): Promise<void> {
@@ -74,11 +98,26 @@ export async function runSim(p: SimParameters): Promise<void> {
       store.close();
     }
   }
+  if (p.serial !== undefined) {
+    if (ids.length !== 1) throw new UsageError('--serial runs one device: use --devices 1');
+    return runSerialSim({
+      paths,
+      devId: ids[0] as string,
+      path: p.serial,
+      rateHz: p.rateHz,
+      durationMs: p.durationMs,
+      scenario: p.scenario as Scenario,
+      faults: parseFaults(p.faults),
+    });
+  }
   const fleet = await Fleet.start({
     url: p.url,
     devices: fleetSpecs(paths, ids, () => p.scenario as Scenario),
     rateHz: p.rateHz,
     ...(p.durationMs !== undefined ? { durationMs: p.durationMs } : {}),
+    ...(p.appAcks ? { appAcks: true } : {}),
+    ...(p.caFile ? { clientOptions: tlsClientOptions(paths, readFileSync(p.caFile, 'utf8')) } : {}),
+    ...(p.faultMix ? { faults: p.faultMix } : {}),
     onError: (devId) => process.stderr.write(`device ${devId} stopped after an error\n`),
   });
   process.stdout.write(`simulating ${ids.length} wearable(s) at ${p.rateHz} Hz against ${p.url}\n`);
