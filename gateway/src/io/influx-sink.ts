@@ -20,9 +20,8 @@
  *   points are counted in `stats.dropped` and `onAlarm('spill_full')` fires: a loss that
  *   is reported, never silent.
  *
- * The transport is `fetch` to the documented v2 write endpoint. `@influxdata/influxdb-client`
- * (the issue's choice) is not installed yet; the transport is one function, to be swapped
- * for its WriteApi once the dependency is added.
+ * The transport is `@influxdata/influxdb-client`'s WriteApi (InfluxDB v2 write API), one
+ * flush awaited per batch.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -34,6 +33,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import {
   DATA_KEY_CONTENT_TYPE,
   importDataKey,
@@ -80,6 +80,10 @@ export interface InfluxSinkOptions {
   onAlarm?: (a: 'server_unreachable' | 'spill_full' | 'recovered') => void;
 }
 
+// The client logs failed writes to the console by default; failures are ours to count and
+// alarm on (stats, onAlarm), and nothing about a write may reach a log.
+setLogger({ error: () => {}, warn: () => {} });
+
 const TAG_ESCAPE = /[,= \\]/g;
 const SPILL_AAD = (n: number) => new TextEncoder().encode(`vitaltrail-influx-spill/1:${n}`);
 
@@ -98,6 +102,7 @@ export function toLineProtocol(p: InfluxPoint): string | null {
 }
 
 export class InfluxSink {
+  readonly #influx: InfluxDB;
   readonly #o: Required<Omit<InfluxSinkOptions, 'token' | 'onAlarm'>> &
     Pick<InfluxSinkOptions, 'token' | 'onAlarm'>;
   #queue: string[] = [];
@@ -121,6 +126,11 @@ export class InfluxSink {
       ...opts,
     };
     if (opts.recipients.length === 0) throw new RangeError('InfluxSink: recipients must not be empty');
+    this.#influx = new InfluxDB({
+      url: opts.url,
+      timeout: this.#o.timeoutMs,
+      ...(opts.token ? { token: opts.token } : {}),
+    });
     // A spill left by an earlier process is kept aside for `readSpill` (its key is sealed).
     if (existsSync(opts.spillFile)) renameSync(opts.spillFile, `${opts.spillFile}.orphan-${Date.now()}`);
     this.#timer = setInterval(() => void this.flush().catch(() => {}), this.#o.flushIntervalMs);
@@ -178,31 +188,29 @@ export class InfluxSink {
   }
 
   async #send(lines: readonly string[]): Promise<boolean> {
-    const u = new URL('/api/v2/write', this.#o.url);
-    u.searchParams.set('org', this.#o.org);
-    u.searchParams.set('bucket', this.#o.bucket);
-    u.searchParams.set('precision', 'ms');
+    // One WriteApi per batch, without the client's own retry buffer: our spill file is the
+    // retry buffer. STACK-NOTES: close() can resolve while a batch still fails later, so we
+    // await flush() and make writeFailed reject it, never trusting a silent resolve.
+    const api = this.#influx.getWriteApi(this.#o.org, this.#o.bucket, 'ms', {
+      batchSize: lines.length + 1,
+      flushInterval: 0,
+      maxRetries: 0,
+      maxBufferLines: lines.length + 1,
+      writeFailed: (err: Error) => Promise.reject(err),
+    });
     try {
-      const res = await fetch(u, {
-        method: 'POST',
-        headers: {
-          'content-type': 'text/plain; charset=utf-8',
-          ...(this.#o.token ? { authorization: `Token ${this.#o.token}` } : {}),
-        },
-        body: `${lines.join('\n')}\n`,
-        signal: AbortSignal.timeout(this.#o.timeoutMs),
-      });
-      await res.arrayBuffer();
-      if (res.status >= 200 && res.status < 300) {
-        if (this.#down) {
-          this.#down = false;
-          this.#o.onAlarm?.('recovered');
-        }
-        this.#retryDelay = 1000;
-        return true;
+      api.writeRecords(lines as string[]);
+      await api.flush();
+      if (this.#down) {
+        this.#down = false;
+        this.#o.onAlarm?.('recovered');
       }
+      this.#retryDelay = 1000;
+      return true;
     } catch {
-      // unreachable or timed out: handled below
+      // unreachable, refused or timed out: handled below
+    } finally {
+      await api.close().catch(() => {});
     }
     this.stats.failures += 1;
     if (!this.#down) {
