@@ -47,6 +47,8 @@ for gw in $GATEWAYS; do
     mkdir -p "$dir/kgc" && cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"
   fi
   mkdir -p "$dir/chain" "$dir/tls"
+  # The InfluxDB sink's token, private to the gateway (its config refuses a readable file).
+  cp /run/secrets/influx-admin-token "$dir/influx.token" && chmod 600 "$dir/influx.token"
   [ -f "$dir/chain/gateway.key" ] || newkey > "$dir/chain/gateway.key"
 done
 

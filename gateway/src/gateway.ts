@@ -14,6 +14,7 @@ import { alarmRoutes } from './io/alarm-routes.js';
 import { AlarmService } from './io/alarm-service.js';
 import { Anchorer, checkpointOrigin, logIdOf } from './io/anchoring.js';
 import type { AuditEventType } from './io/audit.js';
+import { auditorRoutes } from './io/auditor-routes.js';
 import { Bindings } from './io/bindings.js';
 import { CheckpointNotes, loadCheckpointSigner } from './io/checkpoints.js';
 import { createDataRoutes } from './io/data-routes.js';
@@ -21,6 +22,7 @@ import { dataPaths } from './io/datadir.js';
 import type { DeviceRegistry } from './io/devices.js';
 import { type HttpServer, startHttpServer } from './io/http.js';
 import { createIdentity, type MqttsOptions } from './io/identity.js';
+import { InfluxSink } from './io/influx-sink.js';
 import type { Ingest } from './io/ingest.js';
 import { createLogger, type Logger } from './io/log.js';
 import { logRoutes } from './io/log-routes.js';
@@ -44,6 +46,8 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 10_000;
 
 export interface GatewayOptions {
   dataDir: string;
+  /** Optional InfluxDB v2 sink of readings (pseudonymous tags: device and bed). Off by default. */
+  influx?: { url: string; org: string; bucket: string; token?: string };
   gatewayId?: string;
   mqtt?: { host?: string; port?: number };
   /** The mutual-TLS MQTT listener (io/identity); without it only the plain listener runs. */
@@ -285,6 +289,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     routes: [
       alarmRoutes({ alarms: alarmService, hub }),
       logRoutes({ store, notes, anchoring: () => anchorer?.status() ?? null }),
+      auditorRoutes(),
       opsRoutes({ metrics, ready, ...(opts.metricsToken ? { token: opts.metricsToken } : {}) }),
       createDataRoutes({
         store,
@@ -303,10 +308,40 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     ],
   });
 
+  // Readings to InfluxDB for Grafana (ARCHITECTURE.md: production sink), off by default.
+  let influx: InfluxSink | null = null;
+  let bedRefresh: (() => void) | null = null;
+  let unsubscribeInflux: (() => void) | null = null;
+  if (opts.influx) {
+    const sink = new InfluxSink({
+      ...opts.influx,
+      recipients: loadRecipients(paths.recipientsDir),
+      spillFile: join(paths.gatewayDir, 'influx-spill.jwe'),
+      onAlarm: (a) => log.warn('influx sink', { state: a }),
+    });
+    influx = sink;
+    // Beds are the sink's only patient-side tag; re-read with the device refresh below.
+    let beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
+    bedRefresh = () => {
+      beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
+    };
+    unsubscribeInflux = hub.subscribe((r) => {
+      const bed = beds.get(r.dev);
+      sink.write({
+        dev: r.dev,
+        ts: r.ts,
+        obs: r.obs,
+        ...(bed ? { bed } : {}),
+        ...(r.bat !== undefined ? { bat: r.bat } : {}),
+      });
+    });
+  }
+
   const refresh = setInterval(() => {
     try {
       devices.refresh();
       for (const dev of devices.known()) hub.addDevice(dev);
+      bedRefresh?.();
     } catch (err) {
       log.warn('device refresh failed', { code: err instanceof VitalTrailError ? err.code : 'unknown' });
     }
@@ -350,6 +385,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       await external?.close();
       await serial?.close();
       await ingest.drain();
+      unsubscribeInflux?.();
+      await influx?.close();
       await http.close();
       if (anchorer) {
         await anchorer.flush();

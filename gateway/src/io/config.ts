@@ -181,6 +181,30 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     doc: "file holding the gateway's ledger account key (0x… hex, mode 0600)",
   },
   {
+    path: 'influx.url',
+    type: { kind: 'url', schemes: ['http:', 'https:'] },
+    doc: 'InfluxDB v2 base URL for the readings sink (off when absent)',
+  },
+  {
+    path: 'influx.org',
+    type: { kind: 'string' },
+    requiredWhen: (c) => c['influx.url'] !== undefined,
+    requiredText: 'required with influx.url',
+    doc: 'InfluxDB organisation',
+  },
+  {
+    path: 'influx.bucket',
+    type: { kind: 'string' },
+    requiredWhen: (c) => c['influx.url'] !== undefined,
+    requiredText: 'required with influx.url',
+    doc: 'InfluxDB bucket (measurement `vitals`, tags `dev` and `bed`)',
+  },
+  {
+    path: 'influx.tokenFile',
+    type: { kind: 'secretFile' },
+    doc: 'file holding the InfluxDB API token (mode 0600)',
+  },
+  {
     path: 'ledger.confirmations',
     type: { kind: 'int', min: 0, max: 1000 },
     default: 0,
@@ -405,6 +429,16 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     };
   } else {
     opts.mqtt = { host: s('mqtt.host') as string, port: n('mqtt.port') };
+  }
+  const influxUrl = s('influx.url');
+  if (influxUrl) {
+    const tokenFile = s('influx.tokenFile');
+    opts.influx = {
+      url: influxUrl,
+      org: s('influx.org') as string,
+      bucket: s('influx.bucket') as string,
+      ...(tokenFile ? { token: readSecretFile('influx.tokenFile', tokenFile) } : {}),
+    };
   }
   const rpcUrl = s('ledger.rpcUrl');
   if (rpcUrl) {
