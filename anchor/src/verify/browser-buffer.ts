@@ -4,5 +4,4 @@
  * bundle: the verifier and the wire codec (PROTOCOL.md §1, §5) use Node's Buffer for hex
  * and base64; in the page that is the `buffer` package (the same API, pure JS).
  */
-// biome-ignore lint/style/useNodejsImportProtocol: the npm package `buffer` (browser), not node's builtin.
 export { Buffer } from 'buffer';
