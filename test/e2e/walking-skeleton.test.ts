@@ -100,7 +100,7 @@ describe('walking skeleton: wearable → gateway → anchored log → export →
 
   test('behavior: export then verify passes for every entry', async () => {
     const exp = await runCli(['export', '--data', tmp.dir, '--device', 'wr-0001', '--out', bundlePath]);
-    expect(exp.stderr.replace(/\rexported \d+\/\d+/g, '')).toBe('');
+    expect(exp.stderr.replace(/\rexported \d+\/\d+\n?/g, '')).toBe('');
     expect(exp.code).toBe(0);
     const bundle = JSON.parse(readFileSync(bundlePath, 'utf8'));
     expect(bundle.format).toBe('vitaltrail-disclosure/1');

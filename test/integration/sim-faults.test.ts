@@ -46,7 +46,7 @@ describe('fault injection', () => {
       },
     });
     await fleet.finished;
-    let s = await fleet.stop(10_000);
+    const s = await fleet.stop(10_000);
     const sent = s.faultsSent ?? {};
     const want: Record<string, number> = {
       bad_signature: (sent.forge ?? 0) + (sent.wrongKey ?? 0),
@@ -54,17 +54,22 @@ describe('fault injection', () => {
       clock_skew: sent.skew ?? 0,
       unknown_device: sent.unknown ?? 0,
     };
-    const deadline = Date.now() + 5000;
+    // The gateway's own counts are the authority: every bad frame rejected with its code.
     const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
-    while (total(s.rejected) < total(want) && Date.now() < deadline) {
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+      await gw.ingest.drain();
+      if (total(gw.store.rejectionCounts()) >= total(want)) break;
       await new Promise((r) => setTimeout(r, 50));
-      s = fleet.stats();
     }
     for (const kind of ['forge', 'replay', 'skew', 'wrongKey', 'unknown'])
       expect(sent[kind] ?? 0).toBeGreaterThan(0);
     expect(s.made).toBe(120);
     expect(s.acked).toBe(120);
-    expect(s.rejected).toEqual(want);
+    expect(gw.store.rejectionCounts()).toEqual(want);
+    // The devices heard the reports (a report still in flight when the links closed at
+    // stop() is lost to them, never miscounted under another code).
+    for (const [code, n] of Object.entries(s.rejected)) expect(n).toBeLessThanOrEqual(want[code] ?? 0);
+    expect(total(s.rejected)).toBeGreaterThanOrEqual(total(want) - 2);
     expect(gw.store.size).toBe(120);
   }, 30_000);
 });

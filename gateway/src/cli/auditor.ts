@@ -55,9 +55,9 @@ function hexOption(bytes: number, what: string) {
   };
 }
 
-/** Export progress on stderr: a counter that rewrites its line. */
+/** Export progress on stderr: a counter that rewrites its line, ended once complete. */
 function exportProgress(done: number, total: number): void {
-  process.stderr.write(`\rexported ${done}/${total}`);
+  process.stderr.write(`\rexported ${done}/${total}${done === total ? '\n' : ''}`);
 }
 
 /**
