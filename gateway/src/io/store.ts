@@ -150,6 +150,26 @@ function toCheckpoint(r: RawCheckpoint): CheckpointRow {
   };
 }
 
+interface RawDevice {
+  dev: string;
+  cert_pem: string;
+  spki_sha256: string;
+  status: 'active' | 'revoked';
+  enrolled_at: number;
+  updated_at: number;
+}
+
+function toDevice(r: RawDevice): DeviceRow {
+  return {
+    dev: r.dev,
+    certPem: r.cert_pem,
+    spkiSha256: r.spki_sha256,
+    status: r.status,
+    enrolledAt: r.enrolled_at,
+    updatedAt: r.updated_at,
+  };
+}
+
 interface RawFrame {
   dev: string;
   seq: number;
@@ -396,50 +416,14 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   getDevice(dev: string): DeviceRow | undefined {
-    const r = this.#stmts.getDevice.get(dev) as
-      | {
-          dev: string;
-          cert_pem: string;
-          spki_sha256: string;
-          status: 'active' | 'revoked';
-          enrolled_at: number;
-          updated_at: number;
-        }
-      | undefined;
-    return r
-      ? {
-          dev: r.dev,
-          certPem: r.cert_pem,
-          spkiSha256: r.spki_sha256,
-          status: r.status,
-          enrolledAt: r.enrolled_at,
-          updatedAt: r.updated_at,
-        }
-      : undefined;
+    const r = this.#stmts.getDevice.get(dev) as RawDevice | undefined;
+    return r ? toDevice(r) : undefined;
   }
 
   listDevices(): (DeviceRow & { lastSeq: number | null; frameCount: number })[] {
     return (
-      this.#stmts.listDevices.all() as {
-        dev: string;
-        cert_pem: string;
-        spki_sha256: string;
-        status: 'active' | 'revoked';
-        enrolled_at: number;
-        updated_at: number;
-        last_seq: number | null;
-        frame_count: number;
-      }[]
-    ).map((r) => ({
-      dev: r.dev,
-      certPem: r.cert_pem,
-      spkiSha256: r.spki_sha256,
-      status: r.status,
-      enrolledAt: r.enrolled_at,
-      updatedAt: r.updated_at,
-      lastSeq: r.last_seq,
-      frameCount: r.frame_count,
-    }));
+      this.#stmts.listDevices.all() as (RawDevice & { last_seq: number | null; frame_count: number })[]
+    ).map((r) => ({ ...toDevice(r), lastSeq: r.last_seq, frameCount: r.frame_count }));
   }
 
   // --- checkpoints / anchoring outbox -------------------------------------------
