@@ -179,7 +179,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     policy: { retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS },
     hub,
     onReject: (r, transportDev) => {
-      log.warn('frame rejected', { dev: transportDev, seq: r.seq, code: r.code });
+      // The audit log (identity.onReject) is the record of every rejection; the
+      // operational log carries them only at debug level, so a flood of bad frames
+      // is not written twice.
+      log.debug('frame rejected', { dev: transportDev, seq: r.seq, code: r.code });
       identity.onReject(r, transportDev);
       alarms?.recordReject(transportDev, r.code);
       (broker ?? external)?.sendReject(transportDev, r);
@@ -315,7 +318,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   if (opts.influx) {
     const sink = new InfluxSink({
       ...opts.influx,
-      recipients: loadRecipients(paths.recipientsDir),
+      recipients,
       spillFile: join(paths.gatewayDir, 'influx-spill.jwe'),
       onAlarm: (a) => log.warn('influx sink', { state: a }),
     });

@@ -8,20 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
 import { SimDevice } from '../../firmware-sim/src/device.js';
 import { MqttDeviceLink } from '../../firmware-sim/src/mqtt-transport.js';
 import { createPatientModel } from '../../firmware-sim/src/physiology.js';
 import { SerialDeviceLink } from '../../firmware-sim/src/serial-transport.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
-import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/chain.js';
+import type { EmbeddedChain } from '../../gateway/src/io/chain.js';
 import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { syncRegistry } from '../../gateway/src/io/enrol.js';
 import { silentLogger } from '../../gateway/src/io/log.js';
-import { openStore } from '../../gateway/src/io/store.js';
 import { runCli } from '../helpers/cli.js';
-import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
+import { deviceKey, prepareAnchoredDataDir } from '../helpers/gateway.js';
 import { type PtyPair, startPtyPair } from '../helpers/socat.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -40,18 +36,7 @@ describe('serial and MQTT wearables side by side', () => {
   let serialDevice: SimDevice;
 
   beforeAll(async () => {
-    paths = await prepareDataDir(tmp.dir, [SERIAL_DEV, MQTT_DEV]);
-    chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin('gw-1')));
-    // The KGC registers the enrolled devices on chain, as the demo does.
-    const store = openStore(paths.db);
-    try {
-      await syncRegistry(
-        store,
-        createViemRegistry({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.kgcKey }),
-      );
-    } finally {
-      store.close();
-    }
+    ({ paths, chain } = await prepareAnchoredDataDir(tmp.dir, [SERIAL_DEV, MQTT_DEV]));
     pty = await startPtyPair(tmp.dir);
     gw = await startGateway({
       dataDir: tmp.dir,

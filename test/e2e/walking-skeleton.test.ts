@@ -12,15 +12,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
 import { Bindings } from '../../gateway/src/io/bindings.js';
-import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/chain.js';
+import type { EmbeddedChain } from '../../gateway/src/io/chain.js';
 import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { syncRegistry } from '../../gateway/src/io/enrol.js';
 import { silentLogger } from '../../gateway/src/io/log.js';
 import { openStore } from '../../gateway/src/io/store.js';
 import { runCli } from '../helpers/cli.js';
-import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
+import { deviceKey, prepareAnchoredDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DEVICES = ['wr-0001', 'wr-0002'];
@@ -42,18 +40,7 @@ describe('walking skeleton: wearable → gateway → anchored log → export →
   const bundlePath = join(tmp.dir, 'bundle.json');
 
   beforeAll(async () => {
-    paths = await prepareDataDir(tmp.dir, DEVICES);
-    chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin('gw-1')));
-    // The KGC registers the enrolled devices on chain, as the demo does (registry at time).
-    const store = openStore(paths.db);
-    try {
-      await syncRegistry(
-        store,
-        createViemRegistry({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.kgcKey }),
-      );
-    } finally {
-      store.close();
-    }
+    ({ paths, chain } = await prepareAnchoredDataDir(tmp.dir, DEVICES));
     gw = await startGateway({
       dataDir: tmp.dir,
       logger: silentLogger,

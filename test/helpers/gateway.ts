@@ -7,8 +7,11 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
 import { initKgc } from '../../anchor/src/kgc/kgc.js';
+import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
+import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/chain.js';
 import { type DataPaths, dataPaths } from '../../gateway/src/io/datadir.js';
-import { enrolDevice } from '../../gateway/src/io/enrol.js';
+import { enrolDevice, syncRegistry } from '../../gateway/src/io/enrol.js';
 import { createRecipientKey } from '../../gateway/src/io/recipients.js';
 import { openStore } from '../../gateway/src/io/store.js';
 import {
@@ -30,6 +33,29 @@ export async function prepareDataDir(dir: string, devices: string[]): Promise<Da
     store.close();
   }
   return paths;
+}
+
+/**
+ * A prepared data directory plus its embedded chain (contracts deployed, gateway gw-1
+ * registered) with the enrolled devices registered on chain, as the demo does; stop
+ * `chain.anvil` when done.
+ */
+export async function prepareAnchoredDataDir(
+  dir: string,
+  devices: string[],
+): Promise<{ paths: DataPaths; chain: EmbeddedChain }> {
+  const paths = await prepareDataDir(dir, devices);
+  const chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin('gw-1')));
+  const store = openStore(paths.db);
+  try {
+    await syncRegistry(
+      store,
+      createViemRegistry({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.kgcKey }),
+    );
+  } finally {
+    store.close();
+  }
+  return { paths, chain };
 }
 
 export function deviceKey(paths: DataPaths, dev: string): KeyObject {

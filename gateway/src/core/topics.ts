@@ -1,7 +1,8 @@
 /**
  * @module core/topics
- * MQTT topic names and the device topic ACL of PROTOCOL.md §2: a device may publish
- * only to its own frames topic and subscribe only under its own prefix.
+ * MQTT topic names, the device topic ACL and the JSON control payloads (acks, rejects) of
+ * PROTOCOL.md §2: a device may publish only to its own frames topic and subscribe only
+ * under its own prefix.
  */
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 
@@ -39,4 +40,14 @@ export function maySubscribe(clientId: string, topicFilter: string): boolean {
   if (!topicFilter.startsWith(prefix)) return false;
   // Wildcards after the prefix ('+', '#') stay inside the device's own subtree.
   return topicFilter.length > prefix.length;
+}
+
+/** The application ack of PROTOCOL.md §2 (`/acks`) for an accepted or duplicate frame. */
+export function appAckPayload(seq: number): Buffer {
+  return Buffer.from(JSON.stringify({ seq }));
+}
+
+/** The rejection report of PROTOCOL.md §2 (`/rejects`); `seq` is null when the frame did not parse. */
+export function rejectPayload(r: { seq?: number; code: string; reason: string }): Buffer {
+  return Buffer.from(JSON.stringify({ seq: r.seq ?? null, code: r.code, reason: r.reason }));
 }

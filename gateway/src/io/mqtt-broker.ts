@@ -20,10 +20,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
-import { mayPublish, maySubscribe, rejectsTopic } from '../core/topics.js';
+import { mayPublish, maySubscribe, rejectPayload, rejectsTopic } from '../core/topics.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import type { Ingest, IngestResult } from './ingest.js';
-import { rejectPayload } from './mqtt-client-ingest.js';
 
 export interface BrokerOptions {
   ingest: Ingest;

@@ -33,7 +33,14 @@
  * most get its frames rejected, never forge another device's frames.
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { acksTopic, deviceOfFramesTopic, rejectsTopic, SHARED_FRAMES_SUBSCRIPTION } from '../core/topics.js';
+import {
+  acksTopic,
+  appAckPayload,
+  deviceOfFramesTopic,
+  rejectPayload,
+  rejectsTopic,
+  SHARED_FRAMES_SUBSCRIPTION,
+} from '../core/topics.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import type { Ingest, IngestResult } from './ingest.js';
 
@@ -91,16 +98,6 @@ const PUBACK_SUCCESS = 0;
 const DEFAULT_LANES = 8;
 const DEFAULT_SESSION_EXPIRY_S = 86_400;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-
-/** The application ack of PROTOCOL.md §2 for an accepted or duplicate frame. */
-export function appAckPayload(seq: number): Buffer {
-  return Buffer.from(JSON.stringify({ seq }));
-}
-
-/** The rejection report of PROTOCOL.md §2. */
-export function rejectPayload(r: Extract<IngestResult, { status: 'rejected' }>): Buffer {
-  return Buffer.from(JSON.stringify({ seq: r.seq ?? null, code: r.code, reason: r.reason }));
-}
 
 function waitConnack(client: MqttClient, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
