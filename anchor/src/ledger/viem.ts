@@ -420,7 +420,7 @@ async function readAnchors(
   await requireCode(reader, anchors, 'getAnchors');
   const out: AnchorRecord[] = [];
   try {
-    const head = await reader.getBlockNumber();
+    const head = await reader.getBlockNumber({ cacheTime: 0 }); // viem caches the head for ~4 s by default: read it fresh
     for (let from = BigInt(deployBlock); from <= head; from += LOG_WINDOW) {
       const to = from + LOG_WINDOW - 1n < head ? from + LOG_WINDOW - 1n : head;
       const logs = await reader.getLogs({

@@ -84,7 +84,7 @@ export async function fetchChainEvidence(p: {
 }): Promise<ChainEvidence> {
   const reader = createReadClient(p.rpcUrl);
   const chainId = await reader.getChainId();
-  const head = await reader.getBlockNumber();
+  const head = await reader.getBlockNumber({ cacheTime: 0 }); // viem caches the head for ~4 s by default: read it fresh
   const anchors: AnchorRecord[] = [];
   for (const logId of new Set(p.logIds.map((l) => l.toLowerCase() as Hex))) {
     anchors.push(

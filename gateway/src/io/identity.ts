@@ -164,7 +164,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
       }
       if (reader && opts.chain && fromBlock !== undefined) {
         try {
-          const head = await reader.getBlockNumber();
+          const head = await reader.getBlockNumber({ cacheTime: 0 });
           if (head >= fromBlock) {
             const logs = await reader.getLogs({
               address: opts.chain.deployment.registry,
