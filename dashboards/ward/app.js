@@ -103,6 +103,8 @@ const state = {
   tiles: new Map(),
   /** @type {Map<string, any>} id → open alarm (AlarmDto) */
   alarms: new Map(),
+  /** @type {Map<string, string>} id → the comment a nurse is typing, kept across live re-renders */
+  ackDrafts: new Map(),
   /** Gateway clock minus browser clock, from the snapshot, so ages do not depend on this PC's clock. */
   clockOffset: 0,
   /** @type {WebSocket | null} */
@@ -420,6 +422,14 @@ function renderAlarmsOf(dev) {
 }
 
 function renderAlarmList(container, alarms, compact) {
+  // Live updates re-render the list; a comment being typed (and its caret) must survive that.
+  const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+  const focusedId =
+    focused?.dataset.afield === 'comment' && container.contains(focused)
+      ? /** @type {HTMLElement} */ (focused.closest('.alarm-item')).dataset.id
+      : null;
+  const caret = focusedId ? /** @type {HTMLInputElement} */ (focused).selectionStart : null;
+  let refocus = /** @type {HTMLInputElement | null} */ (null);
   container.replaceChildren(
     ...alarms.sort(byUrgency).map((a) => {
       const frag = /** @type {DocumentFragment} */ (ui.alarmTemplate.content.cloneNode(true));
@@ -439,17 +449,29 @@ function renderAlarmList(container, alarms, compact) {
       const comment = /** @type {HTMLInputElement} */ (f('comment'));
       const ack = /** @type {HTMLButtonElement} */ (f('ack'));
       if (a.state !== 'active' || compact) comment.remove();
+      else {
+        comment.value = state.ackDrafts.get(a.id) ?? '';
+        comment.addEventListener('input', () => state.ackDrafts.set(a.id, comment.value));
+        if (a.id === focusedId) refocus = comment;
+      }
       if (a.state !== 'active') ack.remove();
       else
         ack.addEventListener('click', () => acknowledge(a.id, comment.isConnected ? comment.value : '', li));
       return li;
     }),
   );
+  if (refocus) {
+    refocus.focus();
+    if (caret !== null) refocus.setSelectionRange(caret, caret);
+  }
+  for (const id of state.ackDrafts.keys())
+    if (state.alarms.get(id)?.state !== 'active') state.ackDrafts.delete(id);
 }
 
 async function acknowledge(id, comment, li) {
   const res = await api(`/api/alarms/${encodeURIComponent(id)}/ack`, 'POST', comment ? { comment } : {});
-  if (!res.ok && li) li.dataset.error = 'true';
+  if (res.ok) state.ackDrafts.delete(id);
+  else if (li) li.dataset.error = 'true';
 }
 
 function updateAlarmSummary() {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
+import { DEFAULT_LIMITS } from '../../gateway/src/core/alarms.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http.js';
@@ -133,6 +134,20 @@ describe('ward alarms and NEWS2 (headless chromium, real gateway and simulator)'
     await item.waitFor();
     expect(await item.getAttribute('data-state')).toBe('active');
     await item.locator('[data-afield="comment"]').fill('doctor called, sepsis screen');
+    // Live updates re-render the list while she types (here another alarm is raised for this
+    // patient by a limit change); her comment, and the focus, survive the re-render.
+    const typedIn = await item.elementHandle();
+    gw.alarms.updateSettings(
+      SICK,
+      { limits: { temp: { low: DEFAULT_LIMITS.temp.low, high: 1 } } },
+      CHARGE.username,
+    );
+    await expect.poll(() => typedIn!.evaluate((el) => el.isConnected)).toBe(false);
+    await page.locator('#p-alarms .alarm-item[data-code="temp_high"]').waitFor();
+    expect(await item.locator('[data-afield="comment"]').inputValue()).toBe('doctor called, sepsis screen');
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.afield)).toBe('comment');
+    gw.alarms.updateSettings(SICK, { limits: { temp: DEFAULT_LIMITS.temp } }, CHARGE.username);
+    await page.locator('#p-alarms .alarm-item[data-code="temp_high"]').waitFor({ state: 'detached' });
     await item.locator('[data-afield="ack"]').click();
     await expect.poll(() => item.getAttribute('data-state')).toBe('acknowledged');
     expect(await item.locator('[data-afield="meta"]').textContent()).toContain(
