@@ -1,25 +1,37 @@
 /**
- * Scale-out (ARCHITECTURE.md "Scale-out", PROTOCOL.md §2): three gateway processes share
+ * Scale-out (ARCHITECTURE.md "Scale-out", PROTOCOL.md §2-5): three gateway processes share
  * one real Mosquitto through the MQTT 5 shared subscription, each with its own data dir
- * (own store and log, same KGC); a ward of simulated devices in external-broker mode
- * (frames kept until the application ack). One gateway is SIGKILLed mid-stream. Afterwards
- * every frame any device made is stored at least once across the gateways, and the
- * cross-gateway count (union on (dev, seq)) counts each once. A second test SIGTERMs a
- * gateway mid-stream and checks that the graceful stop loses nothing and acks nothing
- * it has not stored.
+ * (own store and log, same KGC) and its own ledger account, anchoring its log on one real
+ * anvil where the deploy job (`vitaltrail chain deploy`, as docker-compose runs it)
+ * registered all three; a ward of simulated devices in external-broker mode (frames kept
+ * until the application ack). One gateway is SIGKILLed mid-stream. Afterwards every frame
+ * any device made is stored at least once across the gateways; the cross-gateway count
+ * (union on (dev, seq)) counts each once, and so does the auditor: each log exported with
+ * `vitaltrail export`, all bundles verified together by `vitaltrail verify --rpc`.
+ * A second test SIGTERMs a gateway mid-stream and checks that the graceful stop loses
+ * nothing and acks nothing it has not stored.
  *
- * Needs the built runner: `npm run build` (npm test builds first).
+ * Needs the built runner and CLI: `npm run build` (npm test builds first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdirSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledger/anvil.js';
+import type { Deployment } from '../../anchor/src/ledger/types.js';
+import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
+import type { BundleReport, SequenceReport } from '../../anchor/src/verify/verify.js';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { framesTopic } from '../../gateway/src/core/topics.js';
-import { type DataPaths, dataPaths } from '../../gateway/src/io/datadir.js';
+import { accountOf, ensureAccountKey } from '../../gateway/src/io/chain.js';
+import { type DataPaths, dataPaths, ensureDir } from '../../gateway/src/io/datadir.js';
+import { syncRegistry } from '../../gateway/src/io/enrol.js';
 import { countAcrossGateways } from '../../gateway/src/io/scale-out.js';
+import { openStore } from '../../gateway/src/io/store.js';
+import { runCli } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -33,16 +45,23 @@ interface GatewayProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
   lines: string[];
+  /** The HTTP base URL from the ready line (`/healthz`). */
+  http: string;
 }
 
-/** Starts one runner process and waits for its ready line. */
+/**
+ * Starts one runner process and waits for its ready line: from positional arguments
+ * (no ledger), or from a gateway config file (`{ config }`, as production runs it).
+ */
 async function spawnGateway(
   id: string,
   dir: string,
-  url: string,
-  sessionExpiryS = 86_400,
+  how: { url: string; sessionExpiryS?: number } | { config: string },
 ): Promise<GatewayProcess> {
-  const args = [RUNNER, dir, id, url, '4', String(sessionExpiryS)];
+  const args =
+    'config' in how
+      ? [RUNNER, '--config', how.config]
+      : [RUNNER, dir, id, how.url, '4', String(how.sessionExpiryS ?? 86_400)];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let stderr = '';
@@ -50,24 +69,40 @@ async function spawnGateway(
     stderr += d;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
+  const http = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        lines.push(buf.slice(0, i));
+        const line = buf.slice(0, i);
+        lines.push(line);
         buf = buf.slice(i + 1);
-        if (lines.at(-1)?.includes('"ready":true')) resolve();
+        if (line.includes('"ready":true')) resolve((JSON.parse(line) as { http: string }).http);
       }
     });
     void exited.then((code) => reject(new Error(`gateway ${id} exited ${code}: ${stderr.slice(0, 400)}`)));
   });
-  return { id, dir, child, exited, lines };
+  return { id, dir, child, exited, lines, http };
 }
 
-async function waitFor(fn: () => boolean, ms: number): Promise<void> {
+/** The gateway's `/healthz`: log size and anchoring status (public, no patient data). */
+async function healthOf(g: GatewayProcess): Promise<{
+  logSize: number;
+  anchoring: { pending: number; lastAnchoredSize: number; lastError: string | null } | null;
+}> {
+  const res = await fetch(`${g.http}/healthz`);
+  return (await res.json()) as Awaited<ReturnType<typeof healthOf>>;
+}
+
+/** Fully anchored: no checkpoint pending and the latest anchored tree covers the whole log. */
+async function fullyAnchored(g: GatewayProcess): Promise<boolean> {
+  const h = await healthOf(g);
+  return h.anchoring !== null && h.anchoring.pending === 0 && h.anchoring.lastAnchoredSize === h.logSize;
+}
+
+async function waitFor(fn: () => boolean | Promise<boolean>, ms: number): Promise<void> {
   const end = Date.now() + ms;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -75,10 +110,25 @@ async function waitFor(fn: () => boolean, ms: number): Promise<void> {
 
 const dbOf = (g: { dir: string }) => dataPaths(g.dir).db;
 
+/** Leaves of a stopped gateway's log beyond its latest anchored checkpoint (store read-only). */
+function unanchoredTail(g: { dir: string }): number {
+  const db = new Database(dbOf(g), { readonly: true, fileMustExist: true });
+  try {
+    const { n } = db.prepare('SELECT COUNT(*) AS n FROM frames').get() as { n: number };
+    const { size } = db
+      .prepare("SELECT COALESCE(MAX(tree_size), 0) AS size FROM checkpoints WHERE state = 'anchored'")
+      .get() as { size: number };
+    return n - size;
+  } finally {
+    db.close();
+  }
+}
+
 describe('several gateways behind one Mosquitto', () => {
   const tmp = makeTempDir();
   let seed: DataPaths;
   let broker: RunningMosquitto;
+  let anvil: AnvilHandle;
   const gateways: GatewayProcess[] = [];
   const toStop: RunningMosquitto[] = [];
 
@@ -90,8 +140,11 @@ describe('several gateways behind one Mosquitto', () => {
   };
 
   beforeAll(async () => {
-    seed = await prepareDataDir(join(tmp.dir, 'seed'), DEVICES);
-    broker = await startMosquitto(tmp.dir);
+    [seed, broker, anvil] = await Promise.all([
+      prepareDataDir(join(tmp.dir, 'seed'), DEVICES),
+      startMosquitto(tmp.dir),
+      startAnvil(),
+    ]);
   });
 
   afterAll(async () => {
@@ -100,14 +153,98 @@ describe('several gateways behind one Mosquitto', () => {
     await Promise.all(gateways.map((g) => g.exited));
     await broker?.stop();
     for (const b of toStop) await b.stop();
+    await anvil?.stop();
     tmp.cleanup();
   });
 
-  test('behavior: load spreads over three gateways; one is SIGKILLed mid-stream; no frame is lost', async () => {
-    // A short session expiry: the broker forgets the killed gateway's sessions (and stops
-    // handing them frames) within seconds; the devices resend what those sessions held.
+  /**
+   * The chain side of the production shape (gateway/deploy/bootstrap.sh and
+   * deploy-contracts.sh) on the test's anvil: a KGC account key and one ledger account key
+   * per gateway (0600 files), the deploy job run as a user would (`vitaltrail chain deploy`,
+   * which registers each gateway account with its logId), the deployment file copied into
+   * each gateway's data dir, and a gateway config file per gateway naming the ledger.
+   * Dev chain only: the accounts are funded with anvil_setBalance (a QBFT network runs at
+   * zero gas price). The ward's devices are registered on chain by the KGC (as
+   * `kgc enroll` does with a reachable chain), so the verifier can check the registry at
+   * the anchoring block.
+   */
+  async function anchoredGateways(ids: string[]): Promise<Map<string, { dir: string; config: string }>> {
+    const kgcDir = ensureDir(join(tmp.dir, 'kgc-chain'));
+    const kgcKeyFile = join(kgcDir, 'kgc.key');
+    const deploymentFile = join(kgcDir, 'deployment.json');
+    const kgcKey = ensureAccountKey(kgcKeyFile);
+    const dirs = new Map(ids.map((id) => [id, dataDirFor(id)]));
+    const accounts = [accountOf(kgcKey)];
+    for (const dir of dirs.values()) {
+      const paths = dataPaths(dir);
+      ensureDir(paths.chainDir);
+      accounts.push(accountOf(ensureAccountKey(paths.gatewayAccountKey)));
+    }
+    await Promise.all(accounts.map((a) => fundAccount(anvil.rpcUrl, a)));
+    const deploy = await runCli([
+      'chain',
+      'deploy',
+      '--rpc',
+      anvil.rpcUrl,
+      '--key-file',
+      kgcKeyFile,
+      '--out',
+      deploymentFile,
+      ...[...dirs].flatMap(([id, dir]) => ['--gateway', `${id}=${dataPaths(dir).gatewayAccountKey}`]),
+    ]);
+    expect(deploy.stderr).toBe('');
+    expect(deploy.code).toBe(0);
+    expect(deploy.stdout).toContain(`registered gateways: ${ids.join(', ')}`);
+    const deployment = JSON.parse(readFileSync(deploymentFile, 'utf8')) as Deployment;
+    const store = openStore(seed.db);
+    try {
+      const registry = createViemRegistry({ rpcUrl: anvil.rpcUrl, deployment, privateKey: kgcKey });
+      expect(await syncRegistry(store, registry)).toBe(DEVICES.length);
+    } finally {
+      store.close();
+    }
+    const gateways = new Map<string, { dir: string; config: string }>();
+    for (const [id, dir] of dirs) {
+      const paths = dataPaths(dir);
+      copyFileSync(deploymentFile, paths.deployment);
+      const config = join(tmp.dir, `${id}.json`);
+      writeFileSync(
+        config,
+        JSON.stringify({
+          dataDir: dir,
+          gatewayId: id,
+          // Short: the tail of each log is anchored within about a second.
+          checkpointIntervalSeconds: 1,
+          log: { level: 'warn' },
+          http: { port: 0 },
+          mqtt: {
+            mode: 'external',
+            url: broker.url,
+            lanes: 4,
+            // Short: the broker forgets a killed gateway's sessions (and stops handing them
+            // frames) within seconds; the devices resend what those sessions held.
+            sessionExpirySeconds: 2,
+          },
+          ledger: {
+            rpcUrl: anvil.rpcUrl,
+            deploymentFile: paths.deployment,
+            privateKeyFile: paths.gatewayAccountKey,
+          },
+        }),
+      );
+      gateways.set(id, { dir, config });
+    }
+    return gateways;
+  }
+
+  test('behavior: load spreads over three gateways; one is SIGKILLed mid-stream; no frame is lost, and the verifier counts each once', async () => {
     const ids = ['gw-a', 'gw-b', 'gw-c'];
-    gateways.push(...(await Promise.all(ids.map((id) => spawnGateway(id, dataDirFor(id), broker.url, 2)))));
+    const setup = await anchoredGateways(ids);
+    const configOf = (id: string) => ({ config: setup.get(id)?.config as string });
+    const running = await Promise.all(
+      ids.map((id) => spawnGateway(id, setup.get(id)?.dir as string, configOf(id))),
+    );
+    gateways.push(...running);
     const fleet = await Fleet.start({
       url: broker.url,
       devices: DEVICES.map((d) => ({ devId: d, privateKey: deviceKey(seed, d) })),
@@ -118,23 +255,84 @@ describe('several gateways behind one Mosquitto', () => {
       clientOptions: { protocolVersion: 5 },
     });
     await new Promise((r) => setTimeout(r, 1500));
-    const victim = gateways[1] as GatewayProcess;
+    const victim = running[1] as GatewayProcess;
     victim.child.kill('SIGKILL');
     expect(await victim.exited).toBe(null);
     await fleet.finished;
     await waitFor(() => fleet.stats().inOutbox === 0, 30_000);
     const stats = await fleet.stop();
+    const victimTailUnanchoredAtKill = unanchoredTail(victim);
 
-    const count = countAcrossGateways(gateways.map(dbOf));
+    // Production behaviour: a killed gateway is restarted on its own data dir (the
+    // orchestrator's restart policy, `restart: unless-stopped` in docker-compose.yml). It
+    // reconciles its checkpoints with the chain, then cuts a checkpoint of the tail it
+    // stored after its last anchored one and anchors it: until then those frames are
+    // stored (and counted by queries) but not provable to an auditor. Its broker sessions
+    // expired meanwhile; the devices had resent what they held to the other gateways.
+    const restarted = await spawnGateway(victim.id, victim.dir, configOf(victim.id));
+    gateways.push(restarted);
+    running[1] = restarted;
+    // Every log fully anchored: the latest anchored checkpoint covers the whole log.
+    await waitFor(async () => (await Promise.all(running.map(fullyAnchored))).every(Boolean), 20_000);
+    for (const g of running) g.child.kill('SIGTERM');
+    for (const g of running) expect(await g.exited).toBe(0);
+
+    // Queries: the union of the stores on (dev, seq).
+    const count = countAcrossGateways(running.map(dbOf));
     const lost = stats.made - count.distinct;
+
+    // The auditor: each gateway's log exported with the CLI, all verified together
+    // against the chain; the verifier counts an identical (dev, seq) once across logs.
+    const bundleDir = ensureDir(join(tmp.dir, 'bundles'));
+    const bundles = running.map((g) => join(bundleDir, `${g.id}.json`));
+    const exports = await Promise.all(
+      running.map((g, i) =>
+        runCli([
+          'export',
+          '--data',
+          g.dir,
+          '--gateway-id',
+          g.id,
+          '--from',
+          '0',
+          '--out',
+          bundles[i] as string,
+        ]),
+      ),
+    );
+    for (const [i, e] of exports.entries()) {
+      expect(e.stderr, running[i]?.id).not.toContain('error');
+      expect(e.code, running[i]?.id).toBe(0);
+      expect(e.stdout, running[i]?.id).not.toContain('not anchored yet');
+    }
+    const verify = await runCli(['verify', '--rpc', anvil.rpcUrl, '--json', ...bundles]);
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+    const report = JSON.parse(verify.stdout) as {
+      ok: boolean;
+      bundles: (BundleReport & { file: string })[];
+      sequence: SequenceReport;
+    };
+    const byVerifier = new Map<string, Set<number>>();
+    for (const b of report.bundles)
+      for (const e of b.entries)
+        if (e.code === 'valid' && e.dev !== undefined && e.seq !== undefined)
+          byVerifier.set(e.dev, (byVerifier.get(e.dev) ?? new Set()).add(e.seq));
+    const verifiedDistinct = [...byVerifier.values()].reduce((n, s) => n + s.size, 0);
+    const verifiedEntries = report.bundles.reduce((n, b) => n + b.summary.valid, 0);
+
     const figures = {
       made: stats.made,
       appAcked: stats.acked,
       resent: stats.resent,
-      framesPerGateway: Object.fromEntries(count.perGateway.map((g, i) => [gateways[i]?.id, g.frames])),
+      framesPerGateway: Object.fromEntries(count.perGateway.map((g, i) => [running[i]?.id, g.frames])),
       distinct: count.distinct,
       duplicatesAcrossGateways: count.duplicates,
       lost,
+      victimTailUnanchoredAtKill,
+      verifiedEntries,
+      duplicatesByVerifier: report.sequence.duplicates,
+      distinctByVerifier: verifiedEntries - report.sequence.duplicates,
     };
     process.stdout.write(`scale-out figures: ${JSON.stringify(figures)}\n`);
 
@@ -145,8 +343,28 @@ describe('several gateways behind one Mosquitto', () => {
     for (const d of DEVICES) expect(count.perDevice.get(d)?.size, d).toBe(80);
     // Load spread: every gateway took a share before the kill.
     for (const g of count.perGateway) expect(g.frames).toBeGreaterThan(0);
-    for (const g of gateways) if (g !== victim) g.child.kill('SIGTERM');
-    for (const g of gateways) if (g !== victim) expect(await g.exited).toBe(0);
+
+    // The verifier: every entry of every bundle valid, every frame a gateway stored is in
+    // its bundle, each (dev, seq) counted once, no gap (seq 1-80 of every device), no conflict.
+    expect(report.ok).toBe(true);
+    for (const [i, b] of report.bundles.entries()) {
+      expect(b.registryChecked, b.file).toBe(true);
+      expect(b.summary, b.file).toMatchObject({ invalid: 0, shredded: 0 });
+      expect(
+        b.checkpoints.every((c) => c.code === 'valid'),
+        b.file,
+      ).toBe(true);
+      expect(b.summary.valid, b.file).toBe(count.perGateway[i]?.frames);
+    }
+    expect(report.sequence.gaps).toEqual([]);
+    expect(report.sequence.conflicts).toEqual([]);
+    expect(report.sequence.duplicates).toBe(count.duplicates);
+    expect(figures.distinctByVerifier).toBe(stats.made);
+    expect(verifiedDistinct).toBe(stats.made);
+    for (const d of DEVICES) {
+      const seqs = [...(byVerifier.get(d) ?? [])].sort((a, b) => a - b);
+      expect(seqs, d).toEqual(Array.from({ length: 80 }, (_, k) => k + 1));
+    }
   });
 
   test('behavior: SIGTERM drains in-flight frames; nothing acknowledged is lost, nothing unstored is acknowledged', async () => {
@@ -157,7 +375,7 @@ describe('several gateways behind one Mosquitto', () => {
     const broker2 = await startMosquitto(join(tmp.dir, 'broker2'));
     toStop.push(broker2);
     const dir = dataDirFor('gw-t');
-    let gw = await spawnGateway('gw-t', dir, broker2.url);
+    let gw = await spawnGateway('gw-t', dir, { url: broker2.url });
     gateways.push(gw);
     const dev = 'wr-0001';
     const chain = new FrameChain(dev, deviceKey(seed, dev));
@@ -182,7 +400,7 @@ describe('several gateways behind one Mosquitto', () => {
     await publishing;
     await client.endAsync();
     // Restart: the persistent sessions hand over everything not PUBACKed before the stop.
-    gw = await spawnGateway('gw-t', dir, broker2.url);
+    gw = await spawnGateway('gw-t', dir, { url: broker2.url });
     gateways.push(gw);
     const stored = () => {
       const s = countAcrossGateways([dbOf(gw)]).perDevice.get(dev);
