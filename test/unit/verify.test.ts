@@ -239,7 +239,7 @@ describe('verifyBundle on a real bundle', () => {
       byCode: { valid: 10 },
     });
     expect(report.registryChecked).toBe(false);
-    expect(report.sequence).toEqual({ gaps: [], duplicates: 0, conflicts: [] });
+    expect(report.sequence).toEqual({ distinct: 10, gaps: [], duplicates: 0, conflicts: [] });
     expect(report.checkpoints).toEqual([
       { treeSize: 5, code: 'valid' },
       { treeSize: 12, code: 'valid' },
@@ -646,6 +646,7 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
     });
     expect(report.ok).toBe(true);
     expect(report.sequence.duplicates).toBe(1);
+    expect(report.sequence.distinct).toBe(report.entries.length - 1);
     expect(report.sequence.gaps).toEqual([
       expect.objectContaining({
         dev: 'wr-0002',
@@ -678,6 +679,7 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
       e(1, 1, 77, 0),
     ]);
     expect(r.duplicates).toBe(1);
+    expect(r.distinct).toBe(3); // seq 1 (conflicting bytes), 2 (twice), 3
     expect(r.conflicts).toEqual([{ dev: 'd', seq: 1, indexes: [1, 1] }]);
     expect(r.gaps).toEqual([
       {

@@ -29,6 +29,13 @@ export type CertificateCheck =
       /** Leaf validity window, milliseconds since the Unix epoch (both ends inclusive). */
       notBefore: number;
       notAfter: number;
+      /**
+       * Where the whole path is valid (the intersection of every certificate's window):
+       * the same check at any time inside it gives the same result. Optional for other
+       * checkers; callers then re-check at the leaf's window ends.
+       */
+      pathNotBefore?: number;
+      pathNotAfter?: number;
     }
   | { ok: false; code: CertificateCheckCode; reason: string };
 
@@ -179,6 +186,8 @@ export const verifyCertificateChain: CertificateChecker = (certPem, rootPem, int
 
   // RFC 5280 §6.1.3 (a)(2): every certificate on the path is valid at the checked time.
   let leafValidity: { notBefore: number; notAfter: number } | undefined;
+  let pathNotBefore = Number.NEGATIVE_INFINITY;
+  let pathNotAfter = Number.POSITIVE_INFINITY;
   for (const [i, cert] of path.entries()) {
     const window = certificateValidity(cert);
     if (!window) return untrusted('certificate validity does not parse');
@@ -186,6 +195,8 @@ export const verifyCertificateChain: CertificateChecker = (certPem, rootPem, int
     if (atMs < window.notBefore) return expired(`${what} is not yet valid`);
     if (atMs > window.notAfter) return expired(`${what} has expired`);
     if (i === 0) leafValidity = window;
+    pathNotBefore = Math.max(pathNotBefore, window.notBefore);
+    pathNotAfter = Math.min(pathNotAfter, window.notAfter);
   }
   if (!leafValidity) return untrusted('certificate validity does not parse');
 
@@ -198,6 +209,8 @@ export const verifyCertificateChain: CertificateChecker = (certPem, rootPem, int
     spkiSha256: spkiHashOf(leaf),
     notBefore: leafValidity.notBefore,
     notAfter: leafValidity.notAfter,
+    pathNotBefore,
+    pathNotAfter,
   };
 };
 

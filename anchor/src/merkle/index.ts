@@ -9,6 +9,7 @@ export {
   HASH_SIZE,
   hashChildren,
   hashLeaf,
+  hashLeafPrefixed,
   RFC6962_LEAF_HASH_PREFIX,
   RFC6962_NODE_HASH_PREFIX,
 } from './hash.js';

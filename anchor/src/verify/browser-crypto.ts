@@ -6,7 +6,7 @@
  * `kgc/chain.ts`, `merkle/hash.ts` and `protocol/frame.ts` run unchanged in a page.
  *
  * It provides exactly what those modules use, synchronously (WebCrypto is async, so it
- * cannot stand in for node's synchronous API): `createHash('sha256')` (@noble/hashes),
+ * cannot stand in for node's synchronous API): `createHash('sha256')` and `hash` (@noble/hashes),
  * `verify` for ES256 (P-256, @noble/curves; low-S not enforced, as OpenSSL) and Ed25519
  * (@noble/curves, strict RFC 8032 like OpenSSL, not ZIP-215), and an `X509Certificate`
  * with the members `kgc/chain.ts` reads (`raw`, `ca`, `validFrom`, `validTo`,
@@ -74,6 +74,12 @@ export function createHash(algorithm: string) {
     },
   };
   return hash;
+}
+
+/** One-shot `hash('sha256', data, 'buffer' | 'hex')`, as node's `crypto.hash` (Node >= 20.12). */
+export function hash(algorithm: string, data: string | Uint8Array, outputEncoding: 'buffer' | 'hex' = 'hex') {
+  const digest = createHash(algorithm).update(data).digest();
+  return outputEncoding === 'hex' ? (digest as Buffer).toString('hex') : digest;
 }
 
 /** A public key as `kgc/chain.ts` and `protocol/frame.ts` handle it: its SPKI DER. */

@@ -48,7 +48,7 @@ import {
   type DecodedFrame,
   decodeFrame,
   FrameError,
-  frameHash,
+  frameHashHex,
   verifyFrameSignature,
 } from '../../../gateway/src/protocol/frame.js';
 import {
@@ -58,7 +58,14 @@ import {
   verifyCertificateChain,
 } from '../kgc/chain.js';
 import type { AnchorRecord, Hex } from '../ledger/types.js';
-import { bytesEqual, hashLeaf, MerkleError, verifyConsistency, verifyInclusion } from '../merkle/index.js';
+import {
+  bytesEqual,
+  hashLeafPrefixed,
+  MerkleError,
+  RFC6962_LEAF_HASH_PREFIX,
+  verifyConsistency,
+} from '../merkle/index.js';
+import { InclusionPathCache } from '../merkle/path-cache.js';
 import type { DisclosureBundle, DisclosureDevice, DisclosureEntry } from './bundle.js';
 
 export type { CertificateChecker } from '../kgc/chain.js';
@@ -177,10 +184,29 @@ export function logIdOf(origin: string): Hex {
   return `0x${createHash('sha256').update(origin, 'utf8').digest('hex')}`;
 }
 
-/** Decodes 0x-hex; `undefined` for anything that is not an even run of hex digits. */
+/** Hex digit values by char code; -1 for every other character. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+/**
+ * Decodes 0x-hex; `undefined` for anything that is not `0x` and an even run of hex digits.
+ * One pass, no regular expression or Buffer: the verifier decodes proof nodes per entry.
+ */
 function hexBytes(value: unknown): Uint8Array | undefined {
-  if (typeof value !== 'string' || !/^0x(?:[0-9a-fA-F]{2})*$/.test(value)) return undefined;
-  return new Uint8Array(Buffer.from(value.slice(2), 'hex'));
+  if (typeof value !== 'string' || value.length % 2 !== 0 || !value.startsWith('0x')) return undefined;
+  const out = new Uint8Array((value.length - 2) / 2);
+  for (let i = 0, j = 2; i < out.length; i++, j += 2) {
+    const a = value.charCodeAt(j);
+    const b = value.charCodeAt(j + 1);
+    const hi = a < 128 ? HEX_VALUE[a]! : -1;
+    const lo = b < 128 ? HEX_VALUE[b]! : -1;
+    if ((hi | lo) < 0) return undefined;
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
 }
 
 function sameHex(a: unknown, b: unknown): boolean {
@@ -310,9 +336,10 @@ type Refused = { ok: false; code: 'untrusted_certificate'; reason: string; expir
 
 /**
  * Chain checks cost a few signature verifications each, and a bundle may hold many frames
- * per certificate. A certificate whose whole path is valid at both ends of the leaf's
- * validity window is valid at every instant between them (each validity period is an
- * interval), so after those two checks any frame time inside the window needs no new check.
+ * per certificate. Validity periods are intervals, so a chain trusted at one instant is
+ * trusted at every instant where all its certificates are valid: the checker's path window
+ * (or, from a checker without one, the leaf's window once both its ends check out). Any
+ * frame time inside that window needs no new check.
  */
 class CertificateCache {
   readonly #check: CertificateChecker;
@@ -320,7 +347,7 @@ class CertificateCache {
   readonly #intermediates: readonly string[];
   readonly #windows = new Map<
     string,
-    { notBefore: number; notAfter: number; publicKey: KeyObject; cn: string; spkiSha256: Hex }
+    { notBefore: number; notAfter: number; cn: string; trusted: Trusted }
   >();
 
   constructor(check: CertificateChecker, root: string, intermediates: readonly string[]) {
@@ -357,29 +384,30 @@ class CertificateCache {
       if (expiredKey) refused.expiredKey = expiredKey;
       return refused;
     }
-    const { notBefore, notAfter } = r;
-    if (
-      Number.isFinite(notBefore) &&
-      Number.isFinite(notAfter) &&
-      this.#run(certPem, notBefore).ok &&
-      this.#run(certPem, notAfter).ok
-    ) {
-      this.#windows.set(certPem, {
-        notBefore,
-        notAfter,
-        publicKey: r.publicKey,
-        cn: r.cn,
-        spkiSha256: r.spkiSha256,
-      });
+    const accepted = {
+      cn: r.cn,
+      trusted: { ok: true, publicKey: r.publicKey, spki: r.spkiSha256.toLowerCase() as Hex } as Trusted,
+    };
+    const window =
+      r.pathNotBefore !== undefined && r.pathNotAfter !== undefined
+        ? { notBefore: r.pathNotBefore, notAfter: r.pathNotAfter }
+        : Number.isFinite(r.notBefore) &&
+            Number.isFinite(r.notAfter) &&
+            this.#run(certPem, r.notBefore).ok &&
+            this.#run(certPem, r.notAfter).ok
+          ? { notBefore: r.notBefore, notAfter: r.notAfter }
+          : undefined;
+    if (window && atMs >= window.notBefore && atMs <= window.notAfter) {
+      this.#windows.set(certPem, { ...window, ...accepted });
     }
-    return this.#accept(r, dev);
+    return this.#accept(accepted, dev);
   }
 
-  #accept(r: { publicKey: KeyObject; cn: string; spkiSha256: Hex }, dev: string): Trusted | Refused {
+  #accept(r: { cn: string; trusted: Trusted }, dev: string): Trusted | Refused {
     // The certificate must name the device that signed: its CN is the device id (PROTOCOL.md §2).
     if (r.cn !== dev)
       return { ok: false, code: 'untrusted_certificate', reason: 'certificate CN is not the device id' };
-    return { ok: true, publicKey: r.publicKey, spki: r.spkiSha256.toLowerCase() as Hex };
+    return r.trusted;
   }
 }
 
@@ -432,7 +460,12 @@ class RegistryAtTime {
   readonly #byDev = new Map<string, RegistryEvent[]>();
 
   constructor(events: readonly RegistryEvent[]) {
-    for (const e of events) {
+    for (const event of events) {
+      // Hex compared as lowercase: normalised once here, not per entry.
+      const e: RegistryEvent =
+        event.kind === 'registered' && typeof event.spkiHash === 'string'
+          ? { ...event, spkiHash: event.spkiHash.toLowerCase() as Hex }
+          : event;
       const list = this.#byDev.get(e.dev);
       if (list) list.push(e);
       else this.#byDev.set(e.dev, [e]);
@@ -454,7 +487,8 @@ class RegistryAtTime {
         reason: 'the device was revoked at or before the anchoring block of its log position',
       };
     }
-    if (state?.kind !== 'registered' || !sameHex(state.spkiHash, spki)) {
+    // `spki` is lowercase (CertificateCache), as are the events' hashes.
+    if (state?.kind !== 'registered' || state.spkiHash !== spki) {
       return {
         code: 'untrusted_certificate',
         reason: "the certificate's key was not the device's registered key at the anchoring block",
@@ -501,6 +535,8 @@ interface EntryContext {
   bySize: Map<number, CheckpointState[]>;
   registry: RegistryAtTime | undefined;
   anchorBlockOf: (leafIndex: number) => number | undefined;
+  /** Inclusion proofs of neighbouring leaves share their upper paths: hashed once. */
+  inclusion: InclusionPathCache;
 }
 
 /** RFC 9162 §2.1.3.2 inclusion of `leaf`, then the checkpoint's own verdict. */
@@ -510,8 +546,7 @@ function checkProof(entry: DisclosureEntry, leaf: Uint8Array, ctx: EntryContext)
     return { code: 'checkpoint_not_anchored', reason: 'the bundle has no checkpoint of this tree size' };
   }
   try {
-    const proof = (entry.proof as unknown[]).map((h) => hexBytes(h) ?? new Uint8Array(0));
-    verifyInclusion(entry.leafIndex, entry.treeSize, leaf, proof, checkpoint.root);
+    ctx.inclusion.verify(entry.leafIndex, entry.treeSize, leaf, entry.proof as unknown[], checkpoint.root);
   } catch (err) {
     return {
       code: 'bad_inclusion_proof',
@@ -535,9 +570,15 @@ function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryConte
     );
   }
   if (typeof entry.frame !== 'string') return { code: 'malformed', reason: 'the frame is not base64 text' };
+  // The frame is decoded one byte into its buffer, behind the leaf prefix: the leaf hash
+  // then needs no copy of it.
+  const text = entry.frame;
+  const buffer = Buffer.allocUnsafe(1 + Math.ceil((text.length * 3) / 4));
+  buffer[0] = RFC6962_LEAF_HASH_PREFIX;
+  const leafInput = buffer.subarray(0, 1 + buffer.write(text, 1, 'base64'));
   let frame: DecodedFrame;
   try {
-    frame = decodeFrame(new Uint8Array(Buffer.from(entry.frame, 'base64')));
+    frame = decodeFrame(leafInput.subarray(1));
   } catch (err) {
     // FrameError reasons name the broken rule, never a value.
     return {
@@ -548,7 +589,7 @@ function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryConte
   result.dev = frame.body.dev;
   result.seq = frame.body.seq;
   result.ts = frame.body.ts;
-  result.frameHash = hexOf(frameHash(frame.bytes));
+  result.frameHash = frameHashHex(frame.bytes);
   result.prev = hexOf(frame.body.prev);
   // PROTOCOL.md §1: "dev ... equals kid".
   if (frame.kid !== frame.body.dev)
@@ -557,7 +598,7 @@ function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryConte
   const sig = checkSignature(frame, ctx.devices.get(frame.kid) ?? [], ctx.certs);
   if ('code' in sig) return sig;
 
-  const proof = checkProof(entry, hashLeaf(frame.bytes), ctx);
+  const proof = checkProof(entry, hashLeafPrefixed(leafInput), ctx);
   if (proof) return proof;
 
   if (ctx.registry) {
@@ -568,8 +609,10 @@ function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryConte
     const reg = ctx.registry.check(frame.kid, sig.signer, block);
     if (reg) return reg;
   }
-  return { code: 'valid' };
+  return VALID;
 }
+
+const VALID: Outcome = Object.freeze({ code: 'valid' });
 
 function hexOf(b: Uint8Array): Hex {
   return `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`;
@@ -592,6 +635,8 @@ export interface SequenceInput {
 }
 
 export interface SequenceReport {
+  /** Distinct (dev, seq) among the valid entries: each reading counted once, however many logs hold it. */
+  distinct: number;
   /** Breaks in a device's chain between entries that are present. */
   gaps: SequenceGap[];
   /** Entries whose (dev, seq) and bytes were already seen (e.g. the same frame in two logs): counted once. */
@@ -605,6 +650,11 @@ export function sequenceInputs(entries: readonly EntryResult[], bundle?: number)
   const out: SequenceInput[] = [];
   for (const e of entries) {
     if (e.code !== 'valid' || e.dev === undefined || e.seq === undefined) continue;
+    if (bundle === undefined) {
+      // A valid entry result carries every field of a SequenceInput: no copy.
+      out.push(e as SequenceInput);
+      continue;
+    }
     const s: SequenceInput = {
       index: e.index,
       leafIndex: e.leafIndex,
@@ -682,7 +732,9 @@ export function analyseSequences(inputs: readonly SequenceInput[]): SequenceRepo
     }
   }
   gaps.sort((x, y) => (x.dev < y.dev ? -1 : x.dev > y.dev ? 1 : x.fromSeq - y.fromSeq));
-  return { gaps, duplicates, conflicts: [...conflicts.values()] };
+  let distinct = 0;
+  for (const seqs of byDev.values()) distinct += seqs.size;
+  return { distinct, gaps, duplicates, conflicts: [...conflicts.values()] };
 }
 
 /**
@@ -725,6 +777,7 @@ export function verifyBundle(
     bySize,
     registry: opts.registry ? new RegistryAtTime(opts.registry) : undefined,
     anchorBlockOf: anchorBlockIndex(states),
+    inclusion: new InclusionPathCache(hexBytes),
   };
 
   const total = bundle.entries.length;

@@ -43,7 +43,9 @@ function formatGaps(seq: SequenceReport, file?: (bundle: number | undefined) => 
     lines.push(`CONFLICT ${c.dev} seq ${c.seq}: different frames in entries ${c.indexes.join(', ')}`);
   }
   if (seq.duplicates > 0)
-    lines.push(`${seq.duplicates} duplicate entr${seq.duplicates === 1 ? 'y' : 'ies'} counted once`);
+    lines.push(
+      `${seq.duplicates} duplicate entr${seq.duplicates === 1 ? 'y' : 'ies'} counted once: ${seq.distinct} distinct readings`,
+    );
   return lines;
 }
 

@@ -8,7 +8,7 @@
  * Trust: every byte handed to `decodeFrame` is attacker-controlled. Parsing is strict
  * and every failure becomes `FrameError('malformed', …)`, never a SyntaxError.
  */
-import { createHash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { hash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { decode, encode, Tag } from 'cbor2';
 import { FALLBACK, fastDecode } from './cbor-fast.js';
 import { VitalTrailError } from './errors.js';
@@ -128,7 +128,13 @@ function isUint(x: unknown): x is number {
 
 /** SHA-256 of the complete COSE_Sign1 bytes: what `prev` of the next frame names. */
 export function frameHash(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest());
+  const d = hash('sha256', bytes, 'buffer');
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** `frameHash` as 0x-prefixed lowercase hex, without the bytes (what reports carry). */
+export function frameHashHex(bytes: Uint8Array): `0x${string}` {
+  return `0x${hash('sha256', bytes, 'hex')}`;
 }
 
 /** CBOR head of a byte string of `length` bytes (RFC 8949 §3.1, major type 2). */
@@ -147,6 +153,8 @@ function bstrHead(length: number): Uint8Array {
 
 /** 0x84 (array of 4), "Signature1" (text of 10), as RFC 9052 §4.4 lays out Sig_structure. */
 const SIG_STRUCTURE_PREFIX = Uint8Array.of(0x84, 0x6a, ...new TextEncoder().encode('Signature1'));
+/** Strict UTF-8 (a bad sequence throws); stateless when not streaming, so shared. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** external_aad: the empty byte string h''. */
 const EMPTY_BSTR = Uint8Array.of(0x40);
 
@@ -157,14 +165,32 @@ const EMPTY_BSTR = Uint8Array.of(0x40);
  * checks it byte for byte against cbor2's deterministic encoding.
  */
 export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return Buffer.concat([
+  return writeSigStructure(protectedBytes, payload, null);
+}
+
+/** Reused by `verifyFrameSignature`, which hands it to a synchronous verify and lets go. */
+let scratch = new Uint8Array(1024);
+
+/** Sig_structure into a new array, or (into = scratch) into the scratch buffer, as a view. */
+function writeSigStructure(protectedBytes: Uint8Array, payload: Uint8Array, into: 'scratch' | null) {
+  const parts = [
     SIG_STRUCTURE_PREFIX,
     bstrHead(protectedBytes.length),
     protectedBytes,
     EMPTY_BSTR,
     bstrHead(payload.length),
     payload,
-  ]);
+  ];
+  let length = 0;
+  for (const p of parts) length += p.length;
+  if (into === 'scratch' && scratch.length < length) scratch = new Uint8Array(length);
+  const out = into === 'scratch' ? scratch.subarray(0, length) : new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /**
@@ -230,7 +256,37 @@ export function signFrame(body: FrameBody, privateKey: KeyObject, alg: CoseAlg =
 export function decodeFrame(input: Uint8Array): DecodedFrame {
   if (!(input instanceof Uint8Array)) throw new TypeError('decodeFrame: bytes must be a Uint8Array');
   if (input.length > MAX_FRAME_BYTES) throw malformed(`frame exceeds ${MAX_FRAME_BYTES} bytes`);
-  const outer = strictDecode(plainBytes(input), 'frame');
+  const bytes = plainBytes(input);
+  const { protectedBytes, payload, signature, alg, kidBytes } = canonicalSign1(bytes) ?? decodeSign1(bytes);
+  if (alg !== COSE_ALG_ES256 && alg !== COSE_ALG_EDDSA)
+    throw malformed('alg must be -7 (ES256) or -8 (EdDSA)');
+  if (!(kidBytes instanceof Uint8Array)) throw malformed('kid must be a byte string');
+  let kid: string;
+  try {
+    kid = UTF8.decode(kidBytes);
+  } catch (err) {
+    throw malformed('kid is not UTF-8', err);
+  }
+  if (!DEVICE_ID_PATTERN.test(kid)) throw malformed('kid is not a valid device id');
+  const sigLen = alg === COSE_ALG_ES256 ? 64 : 64;
+  if (signature.length !== sigLen) throw malformed(`signature must be ${sigLen} bytes`);
+
+  const body = decodeMapToBody(strictDecode(payload, 'body'));
+  validateBody(body, payload.length);
+  return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
+}
+
+interface Sign1Parts {
+  protectedBytes: Uint8Array;
+  payload: Uint8Array;
+  signature: Uint8Array;
+  alg: unknown;
+  kidBytes: unknown;
+}
+
+/** The COSE_Sign1 items and the protected header's alg and kid, by the generic strict decoder. */
+function decodeSign1(bytes: Uint8Array): Sign1Parts {
+  const outer = strictDecode(bytes, 'frame');
   if (!(outer instanceof Tag) || Number(outer.tag) !== COSE_SIGN1_TAG) {
     throw malformed('frame is not a CBOR tag 18 COSE_Sign1');
   }
@@ -247,29 +303,63 @@ export function decodeFrame(input: Uint8Array): DecodedFrame {
 
   const hdr = strictDecode(protectedBytes, 'protected header');
   if (!(hdr instanceof Map) || hdr.size !== 2) throw malformed('protected header must be {1: alg, 4: kid}');
-  const alg = hdr.get(COSE_HEADER_ALG);
-  const kidBytes = hdr.get(COSE_HEADER_KID);
-  if (alg !== COSE_ALG_ES256 && alg !== COSE_ALG_EDDSA)
-    throw malformed('alg must be -7 (ES256) or -8 (EdDSA)');
-  if (!(kidBytes instanceof Uint8Array)) throw malformed('kid must be a byte string');
-  let kid: string;
-  try {
-    kid = new TextDecoder('utf-8', { fatal: true }).decode(kidBytes);
-  } catch (err) {
-    throw malformed('kid is not UTF-8', err);
-  }
-  if (!DEVICE_ID_PATTERN.test(kid)) throw malformed('kid is not a valid device id');
-  const sigLen = alg === COSE_ALG_ES256 ? 64 : 64;
-  if (signature.length !== sigLen) throw malformed(`signature must be ${sigLen} bytes`);
+  return {
+    protectedBytes,
+    payload,
+    signature,
+    alg: hdr.get(COSE_HEADER_ALG),
+    kidBytes: hdr.get(COSE_HEADER_KID),
+  };
+}
 
-  const body = decodeMapToBody(strictDecode(payload, 'body'));
-  validateBody(body, payload.length);
-  return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
+/**
+ * The layout every conforming signer writes (deterministic encoding, PROTOCOL.md §1):
+ * `D2 84 | bstr protected | A0 | bstr payload | 58 40 signature`, with the protected header
+ * `A2 01 26|27 04 bstr(kid)`. Bytes of exactly this shape have one decoding, the one cbor2
+ * gives (tag 18 of [protected, {}, payload, signature]; {1: -7|-8, 4: kid}), so they are
+ * sliced without a generic decode; anything else (`undefined`) goes to `decodeSign1`.
+ */
+function canonicalSign1(bytes: Uint8Array): Sign1Parts | undefined {
+  if (bytes[0] !== 0xd2 || bytes[1] !== 0x84) return undefined;
+  const prot = bstrAt(bytes, 2);
+  if (!prot || bytes[prot.end] !== 0xa0) return undefined;
+  const body = bstrAt(bytes, prot.end + 1);
+  if (!body || body.end + 66 !== bytes.length || bytes[body.end] !== 0x58 || bytes[body.end + 1] !== 0x40)
+    return undefined;
+  // The protected header: {1: alg, 4: kid} in this order, nothing after the kid.
+  const h = bytes.subarray(prot.start, prot.end);
+  if (h[0] !== 0xa2 || h[1] !== 0x01 || (h[2] !== 0x26 && h[2] !== 0x27) || h[3] !== 0x04) return undefined;
+  const kid = bstrAt(h, 4);
+  if (!kid || kid.end !== h.length || body.end - body.start > MAX_BODY_BYTES) return undefined;
+  return {
+    protectedBytes: h,
+    payload: bytes.subarray(body.start, body.end),
+    signature: bytes.subarray(body.end + 2),
+    alg: h[2] === 0x26 ? COSE_ALG_ES256 : COSE_ALG_EDDSA,
+    kidBytes: h.subarray(kid.start, kid.end),
+  };
+}
+
+/** A definite-length byte string head at `at` (lengths below 2^16): where its content lies. */
+function bstrAt(b: Uint8Array, at: number): { start: number; end: number } | undefined {
+  const head = b[at];
+  if (head === undefined || head >> 5 !== 2) return undefined;
+  const ai = head & 0x1f;
+  let start = at + 1;
+  let n: number;
+  if (ai < 24) n = ai;
+  else if (ai === 24 && start < b.length) n = b[start++]!;
+  else if (ai === 25 && start + 1 < b.length) {
+    n = b[start]! * 0x100 + b[start + 1]!;
+    start += 2;
+  } else return undefined;
+  return start + n <= b.length ? { start, end: start + n } : undefined;
 }
 
 /** Verifies the COSE_Sign1 signature with the device's public key. A bad signature returns false. */
 export function verifyFrameSignature(frame: DecodedFrame, publicKey: KeyObject): boolean {
-  const toBeSigned = sigStructure(frame.protectedBytes, frame.payload);
+  // Verification is synchronous: the to-be-signed bytes need no buffer of their own.
+  const toBeSigned = writeSigStructure(frame.protectedBytes, frame.payload, 'scratch');
   try {
     if (frame.alg === COSE_ALG_ES256) {
       if (publicKey.asymmetricKeyType !== 'ec') return false;
