@@ -1,7 +1,9 @@
 #!/bin/sh
 # The KGC bootstrap job of docker-compose.yml (one-shot, idempotent, runs as root in the
 # gateway image, then hands the files to the service users):
-#  1. the KGC (root + issuing CA) and the simulated ward's devices in the KGC volume;
+#  1. the KGC (root + issuing CA), the simulated ward's devices and the KGC's ledger account
+#     key in the KGC volume (no chain runs yet: the registry-sync job, sync-registry.sh,
+#     registers the devices on chain once contracts-deploy is done);
 #  2. one data dir per gateway (same KGC, same enrolments, the envelope recipient's public
 #     key), each with its own ledger account key (0600);
 #  3. the broker's TLS material (a broker CA for the server and gateway client

@@ -1,31 +1,130 @@
 /**
  * docker-compose.yml and every file it references, checked without Docker: well-formed
- * (YAML subset, JSON), every referenced file exists, named volumes/networks/secrets are
- * declared, ports and addresses agree between the compose file and the configs that name
- * them, the gateway configs validate, and every `vitaltrail` command (service commands
- * and the job scripts) exists in our CLI with the options it is given.
+ * (parsed by the `yaml` library, YAML 1.2, strict: duplicate keys, tabs, syntax errors and
+ * several documents fail with file:line:col, and a YAML file must read the same in YAML 1.1;
+ * JSON files strictly too, duplicate keys included), every referenced file exists, named
+ * volumes/networks/secrets are declared, ports, addresses and variables agree between the
+ * compose file and the configs and scripts that name them, the gateway configs validate, the
+ * one-shot jobs run in order (the registry job after the contracts, before the gateways), and
+ * every `vitaltrail` command (service commands and the job scripts) exists in our CLI with the
+ * options it is given.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
+import { parseDocument } from 'yaml';
 import { buildProgram } from '../../gateway/src/cli/main.js';
 import { validateConfig } from '../../gateway/src/io/config.js';
-import { parseYamlSubset, type YamlValue } from '../helpers/yaml-subset.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
-type Obj = Record<string, YamlValue>;
-const obj = (v: YamlValue | undefined): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? v : {});
-const list = (v: YamlValue | undefined): YamlValue[] => (Array.isArray(v) ? v : []);
-const str = (v: YamlValue | undefined): string => (typeof v === 'string' ? v : '');
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-const compose = obj(parseYamlSubset(read('docker-compose.yml')));
+const STRICT = { strict: true, uniqueKeys: true, prettyErrors: true } as const;
+
+/** Every error and warning of a parsed document, as `file:line:col CODE: message`. */
+function problemsOf(doc: ReturnType<typeof parseDocument>, file: string): string[] {
+  return [...doc.errors, ...doc.warnings].map((e) => {
+    const at = e.linePos?.[0];
+    return `${file}:${at?.line ?? '?'}:${at?.col ?? '?'} ${e.code}: ${e.message.split('\n')[0]}`;
+  });
+}
+
+/**
+ * Parses one YAML document strictly (YAML 1.2); any error or warning fails with its position.
+ * The value must be the same under YAML 1.1 (`no`, `on`, `y`, `0755`, `1:30`, `.` are not
+ * strings there), so no setting depends on which parser reads the file.
+ */
+function parseYaml(text: string, file: string): unknown {
+  const doc = parseDocument(text, { ...STRICT, version: '1.2' });
+  const problems = problemsOf(doc, file);
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  const value = doc.toJS() as unknown;
+  const at = differenceAt(value, parseDocument(text, { ...STRICT, version: '1.1' }).toJS(), []);
+  if (at) throw new Error(`${file}: ${at} reads differently in YAML 1.1 (quote the scalar)`);
+  return value;
+}
+
+/** The path of the first place where two parsed values differ, or undefined. */
+function differenceAt(a: unknown, b: unknown, path: string[]): string | undefined {
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = differenceAt((a as Obj)[k], (b as Obj)[k], [...path, k]);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  return Object.is(a, b) ? undefined : path.join('.') || '(document)';
+}
+
+/** A JSON file, strictly: valid JSON, and (read as YAML) no duplicate key, which JSON.parse lets pass. */
+function parseJson(text: string, file: string): unknown {
+  const value = JSON.parse(text) as unknown;
+  const problems = problemsOf(parseDocument(text, STRICT), file);
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  return value;
+}
+
+const compose = obj(parseYaml(read('docker-compose.yml'), 'docker-compose.yml'));
 const services = obj(compose.services);
 const GATEWAY_IMAGE = 'vitaltrail/gateway:0.1.0';
 /** In the gateway image, gateway/deploy/ is /opt/vitaltrail/deploy/ (gateway/Dockerfile). */
 const IMAGE_DEPLOY_DIR = '/opt/vitaltrail/deploy/';
+const GATEWAYS = ['gateway-1', 'gateway-2'];
+
+/** The repository files a service bind-mounts (`./x:/y`), directories expanded. */
+function boundFiles(): string[] {
+  const files = new Set<string>();
+  const walk = (rel: string): void => {
+    if (statSync(join(ROOT, rel)).isDirectory())
+      for (const e of readdirSync(join(ROOT, rel)).sort()) walk(join(rel, e));
+    else files.add(rel);
+  };
+  for (const s of Object.values(services))
+    for (const v of list(obj(s).volumes)) {
+      const source = str(v).split(':')[0] as string;
+      if (source.startsWith('./')) walk(source.slice(2));
+    }
+  return [...files];
+}
+
+/** The names of the networks a service joins (list or map form). */
+function networksOf(service: unknown): string[] {
+  const nets = obj(service).networks;
+  return Array.isArray(nets) ? nets.map(str) : Object.keys(obj(nets));
+}
+
+/** The condition a service waits for on another, or undefined. */
+const waitsFor = (service: string, dep: string): string | undefined =>
+  obj(obj(obj(services[service]).depends_on)[dep]).condition as string | undefined;
+
+/** The value after `--name` in an argument list. */
+function optionValue(args: string[], name: string): string {
+  const at = args.indexOf(name);
+  expect(at, `${args.slice(0, 2).join(' ')} has ${name}`).toBeGreaterThan(-1);
+  return args[at + 1] as string;
+}
+
+/** The deploy script a one-shot service runs (`/bin/sh /opt/vitaltrail/deploy/x.sh`), repository path. */
+function jobScript(service: string): string {
+  const script = list(obj(services[service]).entrypoint)
+    .map(str)
+    .find((e) => e.startsWith(IMAGE_DEPLOY_DIR));
+  expect(script, `${service}: entrypoint runs a deploy script`).toBeDefined();
+  return `gateway/deploy/${(script as string).slice(IMAGE_DEPLOY_DIR.length)}`;
+}
+
+/** The `vitaltrail <command> <sub> …` arguments in the job script of a one-shot service. */
+function jobCall(service: string, command: string, sub: string): string[] {
+  const call = scriptInvocations(read(jobScript(service))).find((c) => c[0] === command && c[1] === sub);
+  expect(call, `${service} runs ${command} ${sub}`).toBeDefined();
+  return call as string[];
+}
 
 /** Resolves `vitaltrail a b --x …` against the CLI; returns the problems. */
 function checkCli(args: string[], where: string): string[] {
@@ -77,6 +176,7 @@ describe('docker-compose.yml (production shape)', () => {
       'besu-3',
       'besu-4',
       'contracts-deploy',
+      'registry-sync',
       'mosquitto',
       'gateway-1',
       'gateway-2',
@@ -105,10 +205,7 @@ describe('docker-compose.yml (production shape)', () => {
         if (source.startsWith('./')) expect(existsSync(join(ROOT, source)), `${name}: ${source}`).toBe(true);
         else expect(volumes[source], `${name}: volume ${source}`).toBeDefined();
       }
-      const nets = obj(s).networks;
-      for (const n of Array.isArray(nets) ? nets.map(str) : Object.keys(obj(nets))) {
-        expect(networks[n], `${name}: network ${n}`).toBeDefined();
-      }
+      for (const n of networksOf(s)) expect(networks[n], `${name}: network ${n}`).toBeDefined();
       for (const sec of list(obj(s).secrets))
         expect(secrets[str(sec)], `${name}: secret ${str(sec)}`).toBeDefined();
       for (const dep of Object.keys(obj(obj(s).depends_on)))
@@ -138,11 +235,8 @@ describe('docker-compose.yml (production shape)', () => {
     const problems: string[] = [];
     for (const [name, s] of Object.entries(services)) {
       if (str(obj(s).image) !== GATEWAY_IMAGE) continue;
-      const entry = list(obj(s).entrypoint).map(str);
-      if (entry.length > 0) {
-        const script = entry.find((e) => e.startsWith(IMAGE_DEPLOY_DIR));
-        expect(script, `${name}: entrypoint runs a deploy script`).toBeDefined();
-        const file = `gateway/deploy/${(script as string).slice(IMAGE_DEPLOY_DIR.length)}`;
+      if (list(obj(s).entrypoint).length > 0) {
+        const file = jobScript(name);
         expect(existsSync(join(ROOT, file)), file).toBe(true);
         const calls = scriptInvocations(read(file));
         expect(calls.length, file).toBeGreaterThan(0);
@@ -218,18 +312,13 @@ describe('docker-compose.yml (production shape)', () => {
   });
 
   test('behavior: Grafana provisioning and dashboards are consistent', () => {
-    const ds = obj(
-      list(
-        obj(parseYamlSubset(read('dashboards/grafana/provisioning/datasources/influxdb.yaml'))).datasources,
-      )[0],
-    );
+    const yamlOf = (f: string) => obj(parseYaml(read(f), f));
+    const ds = obj(list(yamlOf('dashboards/grafana/provisioning/datasources/influxdb.yaml').datasources)[0]);
     expect(str(ds.url)).toBe('http://influxdb:8086');
     expect(str(obj(ds.secureJsonData).token)).toBe('$__file{/run/secrets/influx-admin-token}');
     expect(list(obj(services.grafana).secrets).map(str)).toContain('influx-admin-token');
     const provider = obj(
-      list(
-        obj(parseYamlSubset(read('dashboards/grafana/provisioning/dashboards/vitaltrail.yaml'))).providers,
-      )[0],
+      list(yamlOf('dashboards/grafana/provisioning/dashboards/vitaltrail.yaml').providers)[0],
     );
     const mounts = list(obj(services.grafana).volumes).map(str);
     expect(mounts).toContain(`./dashboards/grafana/dashboards:${str(obj(provider.options).path)}:ro`);
@@ -263,13 +352,117 @@ describe('docker-compose.yml (production shape)', () => {
     for (const s of sources) expect(existsSync(join(ROOT, s)), s).toBe(true);
   });
 
-  test('error: the subset parser refuses what other YAML parsers would read differently', () => {
-    expect(() => parseYamlSubset('a: &x 1\nb: *x\n')).toThrow(/unsupported/);
-    expect(() => parseYamlSubset('a: 1\na: 2\n')).toThrow(/duplicate key/);
-    expect(() => parseYamlSubset('a:\n\t- b\n')).toThrow(/tabs/);
-    expect(() => parseYamlSubset('a: |\n  text\n')).toThrow(/unsupported/);
-    expect(parseYamlSubset('a:\n  - x: "1" # c\n    y: z\n  - w:v\n')).toEqual({
-      a: [{ x: '1', y: 'z' }, 'w:v'],
+  test('behavior: every file the services bind-mount parses strictly: YAML (the same in YAML 1.1) and JSON', () => {
+    const files = boundFiles();
+    const parsed = files.filter((f) => /\.(ya?ml|json)$/.test(f));
+    expect(parsed).toEqual(
+      expect.arrayContaining([
+        'dashboards/grafana/provisioning/datasources/influxdb.yaml',
+        'dashboards/grafana/provisioning/dashboards/vitaltrail.yaml',
+        'dashboards/grafana/dashboards/ward-vitals.json',
+        'anchor/besu/qbft-config.json',
+        'gateway/deploy/gateway-1.json',
+        'gateway/deploy/gateway-2.json',
+      ]),
+    );
+    for (const f of parsed) {
+      const value = f.endsWith('.json') ? parseJson(read(f), f) : parseYaml(read(f), f);
+      expect(value, f).toBeTypeOf('object');
+    }
+    // The rest are scripts and configs of other formats, which the tests above read.
+    expect(files.filter((f) => !parsed.includes(f)).sort()).toEqual([
+      'anchor/besu/generate.sh',
+      'gateway/deploy/telegraf.conf',
+    ]);
+  });
+
+  test("behavior: the registry job writes the KGC's enrolments on chain after the contracts, before any gateway", () => {
+    const job = 'registry-sync';
+    const svc = obj(services[job]);
+    expect(str(svc.image)).toBe(GATEWAY_IMAGE);
+    expect(waitsFor(job, 'contracts-deploy')).toBe('service_completed_successfully');
+    expect(waitsFor('contracts-deploy', 'bootstrap')).toBe('service_completed_successfully');
+    for (const g of GATEWAYS) expect(waitsFor(g, job), g).toBe('service_completed_successfully');
+
+    const sync = jobCall(job, 'kgc', 'sync-registry');
+    const deploy = jobCall('contracts-deploy', 'chain', 'deploy');
+    // The chain, account and deployment of the deploy job, the KGC data dir of the bootstrap job.
+    expect(optionValue(sync, '--rpc')).toBe(optionValue(deploy, '--rpc'));
+    expect(optionValue(sync, '--key-file')).toBe(optionValue(deploy, '--key-file'));
+    expect(optionValue(sync, '--deployment')).toBe(optionValue(deploy, '--out'));
+    expect(read('gateway/deploy/bootstrap.sh')).toContain(`\nKGC=${optionValue(sync, '--data')}\n`);
+    expect(optionValue(sync, '--key-file')).toBe(`${optionValue(sync, '--data')}/chain/kgc.key`);
+    // Each path it names is on a volume it mounts, and the one the other jobs share.
+    const mounts = list(svc.volumes).map(str);
+    for (const k of ['--data', '--deployment', '--key-file']) {
+      const path = optionValue(sync, k);
+      const mount = mounts.find((m) => path === m.split(':')[1] || path.startsWith(`${m.split(':')[1]}/`));
+      expect(mount, `${job}: ${k} ${path} on a volume`).toBeDefined();
+      for (const other of ['bootstrap', 'contracts-deploy'])
+        expect(list(obj(services[other]).volumes).map(str), other).toContain(mount);
+    }
+    // It reaches a validator's RPC on a network it joins: the chain the gateways anchor on
+    // (same genesis as the validators their configs name).
+    const rpc = new URL(optionValue(sync, '--rpc'));
+    const genesisOf = (host: string) => {
+      const cmd = list(obj(services[host]).command).map(str);
+      return cmd.find((a) => a.startsWith('--genesis-file='));
+    };
+    expect(list(obj(services[rpc.hostname]).command).map(str)).toContain(`--rpc-http-port=${rpc.port}`);
+    expect(networksOf(svc).filter((n) => networksOf(services[rpc.hostname]).includes(n))).not.toEqual([]);
+    for (const n of [1, 2]) {
+      const cfg = validateConfig(JSON.parse(read(`gateway/deploy/gateway-${n}.json`)), {}, '/').values;
+      const host = new URL(String(cfg['ledger.rpcUrl'])).hostname;
+      expect(genesisOf(host), host).toBeDefined();
+      expect(genesisOf(host), host).toBe(genesisOf(rpc.hostname));
+    }
+    // A failure stops the gateways from starting; only exit 1 (a key revoked on chain) is let through.
+    expect(read(jobScript(job))).toContain('[ "$rc" -le 1 ] || exit "$rc"');
+  });
+
+  test('behavior: the one-shot jobs and services start in an order that exists (no dependency cycle)', () => {
+    const done = new Set<string>();
+    const visiting = new Set<string>();
+    const visit = (name: string, path: string[]): void => {
+      if (done.has(name)) return;
+      expect(visiting.has(name), `cycle: ${[...path, name].join(' -> ')}`).toBe(false);
+      visiting.add(name);
+      for (const dep of Object.keys(obj(obj(services[name]).depends_on))) visit(dep, [...path, name]);
+      visiting.delete(name);
+      done.add(name);
+    };
+    for (const name of Object.keys(services)) visit(name, []);
+    expect(done.size).toBe(Object.keys(services).length);
+  });
+
+  test('behavior: variables agree: the simulated ward is the ward the bootstrap job enrolled', () => {
+    const devices = str(obj(obj(services.bootstrap).environment).WARD_DEVICES);
+    expect(devices).toMatch(/^[1-9][0-9]*$/);
+    const sim = list(obj(services['ward-sim']).command).map(str);
+    expect(optionValue(sim, '--devices')).toBe(devices);
+    expect(optionValue(sim, '--data')).toBe(
+      optionValue(jobCall('registry-sync', 'kgc', 'sync-registry'), '--data'),
+    );
+  });
+
+  test('error: the strict parse names the file, line and column of what is wrong', () => {
+    expect(() => parseYaml('a: 1\na: 2\n', 'x.yml')).toThrow(
+      /^x\.yml:2:1 DUPLICATE_KEY: Map keys must be unique/,
+    );
+    expect(() => parseYaml('a:\n\t- b\n', 'x.yml')).toThrow(/^x\.yml:2:1 TAB_AS_INDENT: /);
+    expect(() => parseYaml('a: [1\n', 'x.yml')).toThrow(/^x\.yml:2:1 BAD_INDENT: /);
+    expect(() => parseYaml('a: 1\n---\nb: 2\n', 'x.yml')).toThrow(/^x\.yml:\d+:\d+ MULTIPLE_DOCS: /);
+    expect(() => parseYaml('s:\n  restart: no\n', 'x.yml')).toThrow(
+      'x.yml: s.restart reads differently in YAML 1.1',
+    );
+    expect(() => parseYaml('build:\n  context: .\n', 'x.yml')).toThrow(
+      'x.yml: build.context reads differently',
+    );
+    expect(() => parseJson('{"a": 1,\n "a": 2}', 'x.json')).toThrow(/^x\.json:2:2 DUPLICATE_KEY: /);
+    // `y` is a YAML 1.1 boolean: as a key it would become `true` there.
+    expect(() => parseYaml('a:\n  - x: 1\n    y: z\n', 'x.yml')).toThrow('x.yml: a.0.y reads differently');
+    expect(parseYaml('a:\n  - x: "1" # c\n    name: z\n  - w:v\n', 'x.yml')).toEqual({
+      a: [{ x: '1', name: 'z' }, 'w:v'],
     });
   });
 });

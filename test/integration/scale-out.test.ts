@@ -14,23 +14,19 @@
  * Needs the built runner and CLI: `npm run build` (npm test builds first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledger/anvil.js';
-import type { Deployment } from '../../anchor/src/ledger/types.js';
-import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
 import type { BundleReport, SequenceReport } from '../../anchor/src/verify/verify.js';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { framesTopic } from '../../gateway/src/core/topics.js';
 import { accountOf, ensureAccountKey } from '../../gateway/src/io/chain.js';
 import { type DataPaths, dataPaths, ensureDir } from '../../gateway/src/io/datadir.js';
-import { syncRegistry } from '../../gateway/src/io/enrol.js';
 import { countAcrossGateways } from '../../gateway/src/io/scale-out.js';
-import { openStore } from '../../gateway/src/io/store.js';
 import { runCli } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -164,9 +160,9 @@ describe('several gateways behind one Mosquitto', () => {
    * which registers each gateway account with its logId), the deployment file copied into
    * each gateway's data dir, and a gateway config file per gateway naming the ledger.
    * Dev chain only: the accounts are funded with anvil_setBalance (a QBFT network runs at
-   * zero gas price). The ward's devices are registered on chain by the KGC (as
-   * `kgc enroll` does with a reachable chain), so the verifier can check the registry at
-   * the anchoring block.
+   * zero gas price). The ward's devices are registered on chain by the KGC account with
+   * `vitaltrail kgc sync-registry` (docker-compose's registry-sync job), so the verifier can
+   * check the registry at the anchoring block.
    */
   async function anchoredGateways(ids: string[]): Promise<Map<string, { dir: string; config: string }>> {
     const kgcDir = ensureDir(join(tmp.dir, 'kgc-chain'));
@@ -195,14 +191,24 @@ describe('several gateways behind one Mosquitto', () => {
     expect(deploy.stderr).toBe('');
     expect(deploy.code).toBe(0);
     expect(deploy.stdout).toContain(`registered gateways: ${ids.join(', ')}`);
-    const deployment = JSON.parse(readFileSync(deploymentFile, 'utf8')) as Deployment;
-    const store = openStore(seed.db);
-    try {
-      const registry = createViemRegistry({ rpcUrl: anvil.rpcUrl, deployment, privateKey: kgcKey });
-      expect(await syncRegistry(store, registry)).toBe(DEVICES.length);
-    } finally {
-      store.close();
-    }
+    const sync = await runCli([
+      'kgc',
+      'sync-registry',
+      '--data',
+      seed.root,
+      '--rpc',
+      anvil.rpcUrl,
+      '--deployment',
+      deploymentFile,
+      '--key-file',
+      kgcKeyFile,
+      '--json',
+    ]);
+    expect(sync.stderr).toBe('');
+    expect(sync.code).toBe(0);
+    expect(
+      (JSON.parse(sync.stdout) as { registered: { dev: string }[] }).registered.map((w) => w.dev),
+    ).toEqual(DEVICES);
     const gateways = new Map<string, { dir: string; config: string }>();
     for (const [id, dir] of dirs) {
       const paths = dataPaths(dir);

@@ -319,16 +319,24 @@ export function createViemLedger(p: {
 /**
  * The KGC's registry client over JSON-RPC.
  * @param p.privateKey The KGC account's key (the registry's deployer).
+ * @param p.confirmations Blocks to wait after the including block before a write returns
+ *   (default 0, as for `createViemLedger`).
  * @throws {TypeError|RangeError} on a malformed deployment or key.
  */
 export function createViemRegistry(p: {
   rpcUrl: string;
   deployment: Deployment;
   privateKey: Hex;
+  confirmations?: number;
 }): RegistryClient {
   checkDeployment(p.deployment);
   const d = p.deployment;
-  const s = createSender({ rpcUrl: p.rpcUrl, chainId: d.chainId, privateKey: p.privateKey });
+  const s = createSender({
+    rpcUrl: p.rpcUrl,
+    chainId: d.chainId,
+    privateKey: p.privateKey,
+    confirmations: p.confirmations,
+  });
   const write = async (action: string, functionName: string, args: readonly unknown[]): Promise<Hex> => {
     await requireCode(s.reader, d.registry, action); // a write to an empty address would "succeed"
     const receipt = await s.send(action, d.registry, REGISTRY_ABI, functionName, args);

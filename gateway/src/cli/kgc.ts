@@ -4,6 +4,12 @@
  * commands on local key files"), `vitaltrail audit verify`, and `vitaltrail devices gaps`
  * (issue 3). Enrolment, revocation and gateway certificates are written to the gateway's
  * audit log; passphrases come from a file or stdin, never the command line.
+ *
+ * The registry (PROTOCOL.md §4) is written by the KGC account: `enroll` and `revoke` write it
+ * on the embedded chain when it runs (found through DATA/chain/endpoint.json), or on the
+ * external chain named by `--rpc` (deployment and key files as for `kgc sync-registry`, which
+ * brings an external registry in line with every enrolment and revocation at once). Every
+ * registry write is an audit event.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,11 +27,28 @@ import {
 import type { Deployment, Hex, RegistryClient } from '../../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
 import { AuditLog, verifyAuditLog } from '../io/audit.js';
+import { ConfigError } from '../io/config.js';
 import { type DataPaths, dataPaths, readJson } from '../io/datadir.js';
-import { enrolDevice, revokeEnrolledDevice } from '../io/enrol.js';
+import {
+  type EnrolResult,
+  enrolDevice,
+  type RegistryWrite,
+  type RevokeResult,
+  revokeEnrolledDevice,
+  revokeOnRegistry,
+  type SyncRegistryResult,
+  syncRegistry,
+} from '../io/enrol.js';
 import { seqGaps } from '../io/gaps.js';
 import { openStore } from '../io/store.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import {
+  assertRegistryReady,
+  type ExternalRegistry,
+  externalRegistry,
+  type RegistryOptionValues,
+  withRegistryOptions,
+} from './chain-options.js';
 import { UsageError } from './errors.js';
 
 /** Where `kgc gateway-cert` writes by default, and `vitaltrail gateway` looks: DATA/gateway/tls. */
@@ -77,6 +100,27 @@ function auditNow(paths: DataPaths, ...event: Parameters<AuditLog['append']>): v
   audit.close();
 }
 
+/** A write of the KGC account to the chain registry, as an audit event (a key change). */
+function registryWriteEvent(w: RegistryWrite): Parameters<AuditLog['append']> {
+  const event = w.action === 'registered' ? 'device_registered_on_chain' : 'device_revoked_on_chain';
+  return [event, { dev: w.dev, source: 'kgc', detail: `tx ${w.tx}` }];
+}
+
+/**
+ * The chain step of `enroll`/`revoke`, after the local one is done and printed: a failure is
+ * still an error (exit 2), with a line saying what already happened and how to finish.
+ */
+async function onChainStep<T>(step: () => Promise<T>, done: 'enrolled' | 'revoked'): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    process.stderr.write(
+      `${done} here, but not on chain: run \`vitaltrail kgc sync-registry\` once the chain is reachable\n`,
+    );
+    throw err;
+  }
+}
+
 /** Reads a passphrase: first line of `file`, or one line of stdin (echo off on a terminal). */
 async function readPassphrase(file: string | undefined): Promise<string> {
   if (file) return (readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '').toString();
@@ -96,7 +140,7 @@ async function readPassphrase(file: string | undefined): Promise<string> {
 }
 
 /**
- * Adds `kgc init|enroll|revoke|list|gateway-cert|export-p12`, `audit verify` and
+ * Adds `kgc init|enroll|revoke|sync-registry|list|gateway-cert|export-p12`, `audit verify` and
  * `devices gaps` to the program.
  * @example
  * registerKgcCommands(program, '.vitaltrail/demo');
@@ -123,58 +167,139 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       );
     });
 
-  kgc
-    .command('enroll')
-    .description(
-      'issue a device key + certificate (PEM files in DATA/devices/<id>/) and register the device with the ' +
-        'gateway (and on chain when the embedded chain is running); a running gateway accepts it within seconds',
-    )
-    .requiredOption('--device <id>', 'device id, 1-64 chars of [A-Za-z0-9._-]', deviceIdOption)
-    .option('--data <dir>', 'data directory', defaultDataDir)
-    .action(async (o) => {
-      const paths = dataPaths(o.data);
-      await initKgc(paths.kgcDir);
-      const store = openStore(paths.db);
-      try {
-        const r = await enrolDevice(paths, store, o.device, await registryOf(o.data));
-        auditNow(paths, 'device_enrolled', { dev: r.devId, source: 'kgc' });
-        process.stdout.write(
-          `enrolled ${r.devId}\n  key and certificate: ${r.deviceDir}\n  SPKI SHA-256: ${r.spkiSha256}\n`,
-        );
-        process.stdout.write(
-          r.registryTx
-            ? `  registered on chain: tx ${r.registryTx}\n`
-            : '  not registered on chain yet (no running chain); the demo registers it at its next start\n',
-        );
-      } finally {
-        store.close();
-      }
-    });
+  withRegistryOptions(
+    kgc
+      .command('enroll')
+      .description(
+        'issue a device key + certificate (PEM files in DATA/devices/<id>/) and register the device with the ' +
+          'gateway, and on chain: on the external chain of --rpc (checked before anything is issued), else on ' +
+          'the embedded chain when it is running; a running gateway accepts it within seconds',
+      )
+      .requiredOption('--device <id>', 'device id, 1-64 chars of [A-Za-z0-9._-]', deviceIdOption)
+      .option('--data <dir>', 'data directory', defaultDataDir),
+    'optional',
+  ).action(async (o: RegistryOptionValues & { device: string }) => {
+    const paths = dataPaths(o.data);
+    const external = externalRegistry(o, paths, 'kgc enroll');
+    if (external) await assertRegistryReady(external, 'kgc enroll');
+    await initKgc(paths.kgcDir);
+    const store = openStore(paths.db);
+    let r: EnrolResult;
+    try {
+      r = await enrolDevice(paths, store, o.device);
+    } finally {
+      store.close();
+    }
+    auditNow(paths, 'device_enrolled', { dev: r.devId, source: 'kgc' });
+    process.stdout.write(
+      `enrolled ${r.devId}\n  key and certificate: ${r.deviceDir}\n  SPKI SHA-256: ${r.spkiSha256}\n`,
+    );
+    const registry = external?.registry ?? (await registryOf(o.data));
+    if (!registry) {
+      process.stdout.write(
+        '  not registered on chain yet (no running chain); the demo registers it at its next start, ' +
+          '`kgc sync-registry --rpc URL` on an external chain\n',
+      );
+      return;
+    }
+    const tx = await onChainStep(() => registry.registerDevice(r.devId, r.spkiSha256), 'enrolled');
+    auditNow(paths, ...registryWriteEvent({ dev: r.devId, action: 'registered', tx }));
+    process.stdout.write(`  registered on chain: tx ${tx}\n`);
+  });
 
-  kgc
-    .command('revoke')
-    .description(
-      'revoke a device: KGC record and signed CRL, gateway store (a running gateway refuses its frames and ' +
-        'closes its sessions within seconds), and the chain registry when the chain is reachable',
-    )
-    .requiredOption('--device <id>', 'device id', deviceIdOption)
-    .option('--data <dir>', 'data directory', defaultDataDir)
-    .action(async (o) => {
-      const paths = dataPaths(o.data);
-      const store = openStore(paths.db);
-      try {
-        const r = await revokeEnrolledDevice(paths, store, o.device, await registryOf(o.data));
-        auditNow(paths, 'device_revoked', { dev: r.devId, serial: r.serial, source: 'kgc' });
+  withRegistryOptions(
+    kgc
+      .command('revoke')
+      .description(
+        'revoke a device: KGC record and signed CRL, gateway store (a running gateway refuses its frames and ' +
+          'closes its sessions within seconds), then the chain registry: the external chain of --rpc, else the ' +
+          'embedded chain when it is running',
+      )
+      .requiredOption('--device <id>', 'device id', deviceIdOption)
+      .option('--data <dir>', 'data directory', defaultDataDir),
+    'optional',
+  ).action(async (o: RegistryOptionValues & { device: string }) => {
+    const paths = dataPaths(o.data);
+    // Option files first; the chain only after the local revocation, which must not wait for it.
+    const external = externalRegistry(o, paths, 'kgc revoke');
+    const store = openStore(paths.db);
+    let r: RevokeResult;
+    try {
+      r = await revokeEnrolledDevice(paths, store, o.device);
+    } finally {
+      store.close();
+    }
+    auditNow(paths, 'device_revoked', { dev: r.devId, serial: r.serial, source: 'kgc' });
+    process.stdout.write(
+      `${r.alreadyRevoked ? 'already revoked' : 'revoked'} ${r.devId} (certificate serial ${r.serial})\n`,
+    );
+    const registry = external?.registry ?? (await registryOf(o.data));
+    const tx = registry
+      ? await onChainStep(async () => {
+          if (external) await assertRegistryReady(external, 'kgc revoke');
+          return revokeOnRegistry(registry, r.devId);
+        }, 'revoked')
+      : null;
+    if (tx) auditNow(paths, ...registryWriteEvent({ dev: r.devId, action: 'revoked', tx }));
+    process.stdout.write(
+      tx
+        ? `  revoked on chain: tx ${tx}\n`
+        : '  not revoked on chain (no running chain, or not active there)\n',
+    );
+  });
+
+  withRegistryOptions(
+    kgc
+      .command('sync-registry')
+      .description(
+        "bring a chain's registry in line with the enrolments in DATA (the KGC's): register every active device " +
+          'the registry does not hold with its current key, revoke there every device revoked here; safe to run ' +
+          'again (writes nothing when in line); exit 1 when a key active here is revoked on chain',
+      )
+      .option('--data <dir>', 'data directory', defaultDataDir)
+      .option('--json', 'print JSON'),
+    'required',
+  ).action(async (o: RegistryOptionValues & { json?: boolean }) => {
+    const source = 'kgc sync-registry';
+    const paths = dataPaths(o.data);
+    if (!existsSync(paths.db))
+      throw new ConfigError(['--data: no enrolments there (no DATA/gateway/gateway.db)'], source);
+    const chain = externalRegistry(o, paths, source) as ExternalRegistry;
+    await assertRegistryReady(chain, source);
+    const store = openStore(paths.db);
+    let auditFailure: unknown;
+    const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (auditFailure ??= err) });
+    let r: SyncRegistryResult;
+    try {
+      r = await syncRegistry(store, chain.registry, {
+        onWrite: (w) => {
+          if (!o.json) process.stdout.write(`  ${w.action.padEnd(10)} ${w.dev}  tx ${w.tx}\n`);
+          audit.append(...registryWriteEvent(w));
+        },
+      });
+    } finally {
+      store.close();
+      audit.close();
+    }
+    if (auditFailure) throw auditFailure; // the chain writes stand; their audit lines did not
+    if (o.json) {
+      process.stdout.write(
+        `${JSON.stringify({ registry: chain.deployment.registry, chainId: chain.deployment.chainId, ...r }, null, 2)}\n`,
+      );
+    } else {
+      for (const dev of r.revokedOnChain)
         process.stdout.write(
-          `${r.alreadyRevoked ? 'already revoked' : 'revoked'} ${r.devId} (certificate serial ${r.serial})\n` +
-            (r.registryTx
-              ? `  revoked on chain: tx ${r.registryTx}\n`
-              : '  not revoked on chain (no running chain, or not active there)\n'),
+          `  NOT REGISTERED ${dev}: its key is revoked on chain; re-enrol it (kgc enroll) or revoke it here\n`,
         );
-      } finally {
-        store.close();
-      }
-    });
+      process.stdout.write(
+        `registry ${chain.deployment.registry} (chain ${chain.deployment.chainId}): ${r.registered.length} ` +
+          `registered, ${r.revoked.length} revoked, ${r.unchanged} already in line` +
+          (r.revokedOnChain.length ? `, ${r.revokedOnChain.length} revoked on chain but active here` : '') +
+          '\n',
+      );
+    }
+    if (r.revokedOnChain.length > 0) process.exitCode = 1;
+  });
 
   kgc
     .command('list')

@@ -16,21 +16,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Hex } from '../../../anchor/src/ledger/types.js';
 import { mosquittoAcl, mosquittoConfig } from '../core/mosquitto-config.js';
 import { startGateway } from '../gateway.js';
-import {
-  ConfigError,
-  configReference,
-  envNameOf,
-  gatewayOptionsFromConfig,
-  loadConfigFile,
-  readSecretFile,
-} from '../io/config.js';
+import { configReference, envNameOf, gatewayOptionsFromConfig, loadConfigFile } from '../io/config.js';
 import { dataPaths } from '../io/datadir.js';
 import { runDeployJob } from '../io/deploy-job.js';
 import { createLogger } from '../io/log.js';
 import { countAcrossGateways } from '../io/scale-out.js';
+import { readAccountKey } from './chain-options.js';
 import { UsageError } from './errors.js';
 
 function portOption(value: string): number {
@@ -70,13 +63,6 @@ export async function runGatewayFromConfig(
   out(`gateway ${gw.gatewayId} stopped`);
 }
 
-function readAccountKey(field: string, path: string): Hex {
-  const key = readSecretFile(field, path);
-  if (!/^0x[0-9a-fA-F]{64}$/.test(key))
-    throw new ConfigError([`${field}: must hold a 0x-prefixed 32-byte hex key`], 'chain deploy');
-  return key as Hex;
-}
-
 export function registerProductionCommands(program: Command): void {
   program
     .command('chain')
@@ -99,11 +85,14 @@ export function registerProductionCommands(program: Command): void {
       const gateways = o.gateway.map((spec) => {
         const at = spec.indexOf('=');
         if (at <= 0) throw new UsageError('--gateway must be ID=KEYFILE');
-        return { id: spec.slice(0, at), key: readAccountKey('--gateway', spec.slice(at + 1)) };
+        return {
+          id: spec.slice(0, at),
+          key: readAccountKey('--gateway', spec.slice(at + 1), 'chain deploy'),
+        };
       });
       const r = await runDeployJob({
         rpcUrl: o.rpc,
-        deployerKey: readAccountKey('--key-file', o.keyFile),
+        deployerKey: readAccountKey('--key-file', o.keyFile, 'chain deploy'),
         out: o.out,
         gateways,
       });

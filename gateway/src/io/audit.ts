@@ -51,6 +51,9 @@ export type AuditEventType =
   | 'frame_rejected'
   | 'device_enrolled'
   | 'device_revoked'
+  // the KGC's writes to the chain registry (PROTOCOL.md §4): key changes, ARCHITECTURE.md guarantee 7
+  | 'device_registered_on_chain'
+  | 'device_revoked_on_chain'
   | 'session_closed'
   | 'tls_refused'
   | 'connect_refused'
