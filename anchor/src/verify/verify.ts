@@ -575,10 +575,11 @@ function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryConte
   const text = entry.frame;
   const buffer = Buffer.allocUnsafe(1 + Math.ceil((text.length * 3) / 4));
   buffer[0] = RFC6962_LEAF_HASH_PREFIX;
-  const leafInput = buffer.subarray(0, 1 + buffer.write(text, 1, 'base64'));
+  const length = buffer.write(text, 1, 'base64');
+  const leafInput = new Uint8Array(buffer.buffer, buffer.byteOffset, 1 + length);
   let frame: DecodedFrame;
   try {
-    frame = decodeFrame(leafInput.subarray(1));
+    frame = decodeFrame(new Uint8Array(buffer.buffer, buffer.byteOffset + 1, length));
   } catch (err) {
     // FrameError reasons name the broken rule, never a value.
     return {

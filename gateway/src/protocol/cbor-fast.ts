@@ -76,13 +76,17 @@ class Reader {
       case 2:
         return this.take(this.argument(ai));
       case 3: {
-        const b = this.take(this.argument(ai));
+        // Read in place: a view per text string (every map key) would cost more than the text.
+        const n = this.argument(ai);
+        if (n > this.bytes.length - this.pos) throw GIVE_UP;
+        const b = this.bytes;
         let s = '';
-        for (let i = 0; i < b.length; i++) {
+        for (let i = this.pos, end = this.pos + n; i < end; i++) {
           const c = b[i]!;
           if (c > 0x7f) throw GIVE_UP; // non-ASCII: cbor2 decides UTF-8 validity
           s += String.fromCharCode(c);
         }
+        this.pos += n;
         return s;
       }
       case 4: {

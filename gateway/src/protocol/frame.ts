@@ -137,20 +137,6 @@ export function frameHashHex(bytes: Uint8Array): `0x${string}` {
   return `0x${hash('sha256', bytes, 'hex')}`;
 }
 
-/** CBOR head of a byte string of `length` bytes (RFC 8949 §3.1, major type 2). */
-function bstrHead(length: number): Uint8Array {
-  if (length < 24) return Uint8Array.of(0x40 | length);
-  if (length < 0x100) return Uint8Array.of(0x58, length);
-  if (length < 0x10000) return Uint8Array.of(0x59, length >> 8, length & 0xff);
-  return Uint8Array.of(
-    0x5a,
-    (length >>> 24) & 0xff,
-    (length >>> 16) & 0xff,
-    (length >>> 8) & 0xff,
-    length & 0xff,
-  );
-}
-
 /** 0x84 (array of 4), "Signature1" (text of 10), as RFC 9052 §4.4 lays out Sig_structure. */
 const SIG_STRUCTURE_PREFIX = Uint8Array.of(0x84, 0x6a, ...new TextEncoder().encode('Signature1'));
 /** Strict UTF-8 (a bad sequence throws); stateless when not streaming, so shared. */
@@ -171,25 +157,54 @@ export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): U
 /** Reused by `verifyFrameSignature`, which hands it to a synchronous verify and lets go. */
 let scratch = new Uint8Array(1024);
 
+/** Length of the CBOR head of a byte string of `n` bytes. */
+function bstrHeadLength(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+/** Writes the CBOR head of a byte string of `n` bytes at `at`; returns the next offset. */
+function writeBstrHead(out: Uint8Array, at: number, n: number): number {
+  if (n < 24) {
+    out[at] = 0x40 | n;
+    return at + 1;
+  }
+  if (n < 0x100) {
+    out[at] = 0x58;
+    out[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    out[at] = 0x59;
+    out[at + 1] = n >> 8;
+    out[at + 2] = n & 0xff;
+    return at + 3;
+  }
+  out[at] = 0x5a;
+  out[at + 1] = (n >>> 24) & 0xff;
+  out[at + 2] = (n >>> 16) & 0xff;
+  out[at + 3] = (n >>> 8) & 0xff;
+  out[at + 4] = n & 0xff;
+  return at + 5;
+}
+
 /** Sig_structure into a new array, or (into = scratch) into the scratch buffer, as a view. */
 function writeSigStructure(protectedBytes: Uint8Array, payload: Uint8Array, into: 'scratch' | null) {
-  const parts = [
-    SIG_STRUCTURE_PREFIX,
-    bstrHead(protectedBytes.length),
-    protectedBytes,
-    EMPTY_BSTR,
-    bstrHead(payload.length),
-    payload,
-  ];
-  let length = 0;
-  for (const p of parts) length += p.length;
+  const length =
+    SIG_STRUCTURE_PREFIX.length +
+    bstrHeadLength(protectedBytes.length) +
+    protectedBytes.length +
+    EMPTY_BSTR.length +
+    bstrHeadLength(payload.length) +
+    payload.length;
   if (into === 'scratch' && scratch.length < length) scratch = new Uint8Array(length);
   const out = into === 'scratch' ? scratch.subarray(0, length) : new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
+  out.set(SIG_STRUCTURE_PREFIX, 0);
+  let at = writeBstrHead(out, SIG_STRUCTURE_PREFIX.length, protectedBytes.length);
+  out.set(protectedBytes, at);
+  at += protectedBytes.length;
+  out[at++] = EMPTY_BSTR[0]!;
+  at = writeBstrHead(out, at, payload.length);
+  out.set(payload, at);
   return out;
 }
 
