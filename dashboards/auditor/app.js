@@ -1,15 +1,25 @@
 /**
  * @module dashboards/auditor/app
- * The auditor page's controller (issue 6; PROTOCOL.md §5): reads the two files the
- * auditor picks or drops, runs `VitalTrailVerifier.verifyDocuments` (the verifier bundle,
- * the same modules as `vitaltrail verify --anchors FILE`) and renders the verdict, the
- * per-entry and per-checkpoint codes, and a chart of the readings by proof status.
- * Files are read locally: nothing is sent to the server. Text from the files is only
- * ever set as textContent, never as HTML.
+ * The auditor page's controller (issue 6; PROTOCOL.md §5): hands the two files the
+ * auditor picks or drops to the verifier bundle (`/auditor/verifier.js`, the same modules
+ * as `vitaltrail verify --anchors FILE`) running as a Web Worker, which checks the ES256
+ * signatures with WebCrypto and then runs the verifier; the page shows its progress,
+ * then renders the verdict, the per-entry and per-checkpoint codes, how the signatures
+ * were checked, and a chart of the readings by proof status. The main thread never
+ * verifies, so the page stays responsive on large bundles. Files are read locally (in
+ * the worker): nothing is sent to the server. Text from the files is only ever set as
+ * textContent, never as HTML.
  */
 const $ = (id) => document.getElementById(id);
 const files = { bundle: null, anchors: null };
 let last = null;
+const VERIFIER = '/auditor/verifier.js';
+const NOT_LOADED =
+  'the verifier bundle did not load (build it: node dist/anchor/src/verify/build-browser.js)';
+/** The verifier worker, and the run it is working on ({ resolve, reject, onProgress }). */
+let worker = null;
+let pending = null;
+let runs = 0;
 
 const COLORS = { valid: '#3fb950', shredded: '#8b949e', invalid: '#f85149' };
 const statusOf = (code) => (code === 'valid' || code === 'shredded' ? code : 'invalid');
@@ -20,8 +30,98 @@ function showError(text) {
   el.hidden = text === '';
 }
 
-function readText(file) {
-  return file.text();
+function startWorker() {
+  const w = new Worker(VERIFIER);
+  let loaded = false;
+  w.addEventListener('message', (ev) => {
+    const msg = ev.data;
+    if (msg?.type === 'ready') {
+      loaded = true;
+      if (document.body.dataset.state === 'loading') document.body.dataset.state = 'ready';
+    } else if (msg?.type === 'progress') {
+      pending?.onProgress(msg);
+    } else if (msg?.type === 'result') {
+      pending?.resolve(msg.result);
+      pending = null;
+    } else if (msg?.type === 'error') {
+      const err = new Error(msg.message);
+      if (msg.code) Object.assign(err, { code: msg.code, reason: msg.reason });
+      pending?.reject(err);
+      pending = null;
+    }
+  });
+  // The script did not load (404, a syntax error), or the worker died (out of memory).
+  w.addEventListener('error', (ev) => {
+    ev.preventDefault();
+    const text = loaded ? `the verifier stopped (${ev.message})` : NOT_LOADED;
+    if (pending) {
+      pending.reject(new Error(text));
+      pending = null;
+    } else {
+      showError(text);
+      document.body.dataset.state = 'error';
+    }
+  });
+  return w;
+}
+
+/** Verifies in the worker; a run started while another is under way replaces it. */
+function verifyInWorker(bundleFile, anchorsFile, onProgress) {
+  if (pending) {
+    worker.terminate();
+    pending.reject(new Error('superseded'));
+    pending = null;
+    worker = startWorker();
+  }
+  return new Promise((resolve, reject) => {
+    pending = { resolve, reject, onProgress };
+    worker.postMessage({ type: 'verify', bundle: bundleFile, anchors: anchorsFile });
+  });
+}
+
+const PHASES = {
+  reading: 'reading the files',
+  signatures: 'checking signatures (WebCrypto)',
+  entries: 'verifying entries',
+};
+
+/** A bar and "phase done/total" (entries), as the CLI's progress bar. */
+function showProgress({ phase, done, total }) {
+  const p = $('progress');
+  p.hidden = false;
+  p.dataset.phase = phase;
+  p.dataset.done = String(done);
+  p.dataset.total = String(total);
+  const bar = $('progress-bar');
+  bar.max = Math.max(total, 1);
+  bar.value = done;
+  $('progress-text').textContent = phase === 'reading' ? PHASES.reading : `${PHASES[phase]} ${done}/${total}`;
+}
+
+/** How the signatures were checked: beside the report, never in it. */
+function renderSignatures(sig) {
+  const c = sig.counts;
+  const wc = sig.webcrypto;
+  const noble = c.es256Noble + c.ed25519Noble + c.certificateNoble;
+  const el = $('sig-stats');
+  Object.assign(el.dataset, {
+    webcrypto: String(c.es256Prechecked),
+    noble: String(noble),
+    nobleEs256: String(c.es256Noble),
+    nobleEd25519: String(c.ed25519Noble),
+    nobleCertificates: String(c.certificateNoble),
+    webcryptoUsed: String(wc?.webcrypto === true),
+    highS: wc?.webcrypto ? (wc.highS ? 'webcrypto' : 'noble') : 'noble',
+  });
+  const parts = [
+    `signatures: ${c.es256Prechecked} with WebCrypto (ES256 frames), ${noble} with @noble ` +
+      `(${c.es256Noble} ES256 frames, ${c.ed25519Noble} Ed25519 frames, ${c.certificateNoble} certificates)`,
+  ];
+  if (wc && !wc.webcrypto) parts.push(`WebCrypto not used: ${wc.note}`);
+  if (wc?.highSLeft > 0)
+    parts.push(`${wc.highSLeft} high-S signatures left to @noble (this browser's WebCrypto refuses them)`);
+  parts.push(`time: ${wc ? `${wc.ms} ms WebCrypto + ` : ''}${sig.verifyMs} ms verifier`);
+  el.textContent = parts.join('; ');
 }
 
 function cell(tr, text, cls) {
@@ -146,29 +246,36 @@ function drawChart() {
 async function run() {
   showError('');
   if (!files.bundle || !files.anchors) return;
+  const id = ++runs;
   document.body.dataset.state = 'verifying';
+  $('verify').disabled = true;
+  showProgress({ phase: 'reading', done: 0, total: 0 });
   try {
-    let bundle;
-    let anchors;
-    try {
-      bundle = JSON.parse(await readText(files.bundle));
-      anchors = JSON.parse(await readText(files.anchors));
-    } catch {
-      throw new Error('a file is not JSON');
-    }
-    // The same check as the CLI: a failure here is "could not run" (exit 2 there).
-    last = globalThis.VitalTrailVerifier.verifyDocuments(bundle, anchors);
+    // The worker reads and parses both files, then makes the CLI's checks: a failure
+    // there is "could not run" (exit 2 there).
+    const result = await verifyInWorker(files.bundle, files.anchors, (p) => {
+      if (id === runs) showProgress(p);
+    });
+    if (id !== runs) return;
+    last = result;
     renderSummary(last.report);
+    renderSignatures(last.signatures);
     renderTables(last.report);
     fillObservations(last.readings);
     $('result').hidden = false;
     drawChart();
     document.body.dataset.state = 'done';
   } catch (err) {
+    if (id !== runs) return; // replaced by a newer run
     last = null;
     $('result').hidden = true;
     showError(`cannot verify: ${err?.code ? `${err.code}: ${err.reason}` : err?.message}`);
     document.body.dataset.state = 'error';
+  } finally {
+    if (id === runs) {
+      $('progress').hidden = true;
+      $('verify').disabled = !(files.bundle && files.anchors);
+    }
   }
 }
 
@@ -206,6 +313,5 @@ drop.addEventListener('drop', (ev) => {
   drop.classList.remove('over');
   void dropped([...ev.dataTransfer.files]);
 });
-document.body.dataset.state = globalThis.VitalTrailVerifier ? 'ready' : 'error';
-if (!globalThis.VitalTrailVerifier)
-  showError('the verifier bundle did not load (build it: node dist/anchor/src/verify/build-browser.js)');
+document.body.dataset.state = 'loading';
+worker = startWorker();

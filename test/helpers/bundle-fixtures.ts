@@ -94,11 +94,18 @@ async function certificate(
 /**
  * A valid bundle of `entries` frames from `devices` (round robin), checkpoints every
  * `checkpointEvery` leaves (and at the end), anchored at blocks 10, 11, …
+ * `mapFrame` (default none) replaces each signed frame before it is logged (e.g. a
+ * high-S twin or a broken signature); the next frame's `prev` names the replacement.
  * @example
  * const { bundle, evidence } = await buildFixture({ entries: 1000 });
  */
 export async function buildFixture(
-  p: { entries?: number; devices?: readonly string[]; checkpointEvery?: number } = {},
+  p: {
+    entries?: number;
+    devices?: readonly string[];
+    checkpointEvery?: number;
+    mapFrame?: (frame: Uint8Array, leafIndex: number) => Uint8Array;
+  } = {},
 ): Promise<Fixture> {
   const n = p.entries ?? 8;
   const devices = p.devices ?? ['wr-0001', 'wr-0002'];
@@ -143,7 +150,8 @@ export async function buildFixture(
       prev: prev?.hash ?? ZERO_HASH,
       obs: { hr: 60 + (i % 40), spo2: 94 + (i % 6) },
     };
-    const bytes = signFrame(body, key);
+    const signed = signFrame(body, key);
+    const bytes = p.mapFrame ? p.mapFrame(signed, i) : signed;
     last.set(dev, { seq: body.seq, hash: frameHash(bytes) });
     frames.push(bytes);
     tree.appendData(bytes);

@@ -13,6 +13,14 @@
  * `publicKey`, `checkIssued`, `verify`, `toLegacyObject`), parsed by @peculiar/asn1-x509
  * and asn1js. No primitive is hand-rolled.
  *
+ * ES256 verdicts found ahead: the auditor page checks every ES256 frame signature with
+ * WebCrypto (asynchronous) before the synchronous verifier runs (`browser-precheck.ts`) and
+ * records each verdict here with `recordPrecheckedEs256`, keyed by exactly (the key's SPKI
+ * DER, the signed bytes, the signature bytes). `verify` answers an ES256 call from that
+ * table when all three match byte for byte, and asks @noble otherwise; a miss can only cost
+ * time, never change an answer. `takeSignatureCounts` tells how each answer was obtained.
+ * Ed25519 frame signatures and certificate signatures are always checked with @noble.
+ *
  * Differences from node:crypto, by design: certificate signatures are checked for
  * ecdsa-with-SHA256 over P-256 only (the KGC's algorithm, PROTOCOL.md §2); any other
  * algorithm does not verify (→ `untrusted_certificate`). `checkIssued` follows OpenSSL's
@@ -82,6 +90,67 @@ export function hash(algorithm: string, data: string | Uint8Array, outputEncodin
   return outputEncoding === 'hex' ? (digest as Buffer).toString('hex') : digest;
 }
 
+/** How the signature checks of `verify` and `X509Certificate.verify` were answered. */
+export interface SignatureCounts {
+  /** ES256 checks answered from a verdict recorded ahead (`recordPrecheckedEs256`). */
+  es256Prechecked: number;
+  /** ES256 checks computed by @noble/curves (P-256). */
+  es256Noble: number;
+  /** Ed25519 checks computed by @noble/curves. */
+  ed25519Noble: number;
+  /** Certificate signatures (ecdsa-with-SHA256) computed by @noble/curves. */
+  certificateNoble: number;
+}
+
+const counts: SignatureCounts = { es256Prechecked: 0, es256Noble: 0, ed25519Noble: 0, certificateNoble: 0 };
+
+/** The counts since the last call (or since the module loaded), then zeroes them. */
+export function takeSignatureCounts(): SignatureCounts {
+  const out = { ...counts };
+  counts.es256Prechecked = 0;
+  counts.es256Noble = 0;
+  counts.ed25519Noble = 0;
+  counts.certificateNoble = 0;
+  return out;
+}
+
+/** Recorded ES256 verdicts by `precheckKey`. */
+const prechecked = new Map<string, boolean>();
+
+/** The bytes as a one-byte-per-char string (exact, injective for a given length). */
+function latin1(b: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < b.length; i += 4096) {
+    out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
+  }
+  return out;
+}
+
+/** Exactly (SPKI, data, signature): both lengths lead, so no two triples share a key. */
+function precheckKey(spki: Uint8Array, data: Uint8Array, signature: Uint8Array): string {
+  return `${spki.length}.${signature.length}.${latin1(spki)}${latin1(signature)}${latin1(data)}`;
+}
+
+/**
+ * Records the ES256 verdict (SHA-256, signature r||s as COSE and WebCrypto write it) of
+ * `signature` over `data` by the P-256 key whose SubjectPublicKeyInfo DER is `spki`;
+ * `verify` then answers exactly that check from it. The caller vouches that the verdict
+ * is the one @noble/curves (low-S not enforced) would give.
+ */
+export function recordPrecheckedEs256(
+  spki: Uint8Array,
+  data: Uint8Array,
+  signature: Uint8Array,
+  ok: boolean,
+): void {
+  prechecked.set(precheckKey(spki, data, signature), ok);
+}
+
+/** Forgets every recorded verdict (after a bundle is verified: they are only memory then). */
+export function clearPrecheckedEs256(): void {
+  prechecked.clear();
+}
+
 /** A public key as `kgc/chain.ts` and `protocol/frame.ts` handle it: its SPKI DER. */
 export class KeyObject {
   readonly type = 'public';
@@ -109,6 +178,22 @@ export class KeyObject {
 
   export(_opts: { type: 'spki'; format: 'der' }): Buffer {
     return Buffer.from(this.#spki);
+  }
+
+  /** @internal The SubjectPublicKeyInfo DER itself (not a copy): read, never write. */
+  get spkiDer(): Uint8Array {
+    return this.#spki;
+  }
+
+  /** @internal Whether @noble/curves reads the key as a P-256 point (else every ES256 check fails). */
+  isNobleP256(): boolean {
+    if (this.asymmetricKeyType !== 'ec') return false;
+    try {
+      p256.ProjectivePoint.fromHex(this.#point);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** @internal ECDSA / EdDSA verification on the key's raw form. */
@@ -148,8 +233,23 @@ export function verify(
   const k = key instanceof KeyObject ? key : key.key;
   const der = key instanceof KeyObject || key.dsaEncoding !== 'ieee-p1363';
   if (!(k instanceof KeyObject)) return false;
-  if (algorithm === 'sha256') return k.verifyRaw(true, data, signature, der);
-  if (algorithm === null) return k.verifyRaw(false, data, signature, false);
+  if (algorithm === 'sha256') {
+    if (k.asymmetricKeyType !== 'ec') return false;
+    if (!der && prechecked.size > 0) {
+      const known = prechecked.get(precheckKey(k.spkiDer, data, signature));
+      if (known !== undefined) {
+        counts.es256Prechecked++;
+        return known;
+      }
+    }
+    counts.es256Noble++;
+    return k.verifyRaw(true, data, signature, der);
+  }
+  if (algorithm === null) {
+    if (k.asymmetricKeyType !== 'ed25519') return false;
+    counts.ed25519Noble++;
+    return k.verifyRaw(false, data, signature, false);
+  }
   return false;
 }
 
@@ -227,6 +327,7 @@ export class X509Certificate {
   /** The certificate's signature by `publicKey` (ecdsa-with-SHA256 only). */
   verify(publicKey: KeyObject): boolean {
     if (this.#cert.signatureAlgorithm.algorithm !== OID_ECDSA_SHA256) return false;
+    if (publicKey.asymmetricKeyType === 'ec') counts.certificateNoble++;
     return publicKey.verifyRaw(true, this.#parts.tbs, new Uint8Array(this.#cert.signatureValue), true);
   }
 

@@ -3,7 +3,10 @@
  * Builds the auditor page's verifier (issue 6 "an auditor page"; PROTOCOL.md §5): bundles
  * the compiled `browser.js` entry with esbuild into `dist/auditor/verifier.js`, with
  * `node:crypto` aliased to `browser-crypto.js` and `Buffer` injected from the `buffer`
- * package, so the page runs the same verifier modules as `vitaltrail verify`.
+ * package, so the page runs the same verifier modules as `vitaltrail verify`. One file
+ * serves both sides: the page's `app.js` runs it as a classic Web Worker (`browser.ts`
+ * answers the page's messages there), and loaded as a plain script it only defines
+ * `globalThis.VitalTrailVerifier`.
  *
  * Run after `tsc`: `node dist/anchor/src/verify/build-browser.js`.
  */

@@ -6,7 +6,8 @@
  * - `GET /auditor/` (and `/auditor/index.html`, `/auditor/app.js`, `/auditor/style.css`):
  *   the page from `dashboards/auditor/`.
  * - `GET /auditor/verifier.js`: the verifier bundle built by
- *   `node dist/anchor/src/verify/build-browser.js` into `dist/auditor/verifier.js`.
+ *   `node dist/anchor/src/verify/build-browser.js` into `dist/auditor/verifier.js`, which
+ *   the page runs as a Web Worker (same origin, so the CSP's `default-src 'self'` admits it).
  * - `GET /auditor` redirects to `/auditor/`.
  *
  * Access: a session with role auditor or admin (401 `unauthenticated` without one, 403
