@@ -64,6 +64,8 @@ export class InclusionPathCache {
   readonly #fresh = new PathStates();
   readonly #freshLevels = new Int32Array(LEVELS);
   #freshCount = 0;
+  /** The tree asked for last: a bundle's entries cite few checkpoints, in runs. */
+  #last: { size: number; root: Uint8Array; states: PathStates } | undefined;
 
   /**
    * @param decode - turns one proof token (e.g. a bundle's hex string) into its 32 bytes,
@@ -102,7 +104,7 @@ export class InclusionPathCache {
       return false;
     if (!(leaf instanceof Uint8Array) || leaf.length !== HASH_SIZE || !Array.isArray(proof)) return false;
     if (proof.length >= LEVELS) return false;
-    const known = this.#paths.get(size)?.find((p) => bytesEqual(p.root, root))?.states;
+    const known = this.#statesOf(size, root);
     const fresh = this.#fresh;
     this.#freshCount = 0;
     let fn = index;
@@ -156,6 +158,15 @@ export class InclusionPathCache {
     }
     path.take(fresh, this.#freshLevels, this.#freshCount, LEVELS);
     return true;
+  }
+
+  /** The remembered states of the tree of `size` and `root` (the last one asked for first). */
+  #statesOf(size: number, root: Uint8Array): PathStates | undefined {
+    const last = this.#last;
+    if (last !== undefined && last.size === size && bytesEqual(last.root, root)) return last.states;
+    const tree = this.#paths.get(size)?.find((p) => bytesEqual(p.root, root));
+    if (tree !== undefined) this.#last = { size, ...tree };
+    return tree?.states;
   }
 
   /**

@@ -283,8 +283,8 @@ export function decodeFrame(input: Uint8Array): DecodedFrame {
     throw malformed('kid is not UTF-8', err);
   }
   if (!DEVICE_ID_PATTERN.test(kid)) throw malformed('kid is not a valid device id');
-  const sigLen = alg === COSE_ALG_ES256 ? 64 : 64;
-  if (signature.length !== sigLen) throw malformed(`signature must be ${sigLen} bytes`);
+  // ES256 (r||s, RFC 9053 §2.1) and Ed25519 (RFC 8032) signatures are both 64 bytes.
+  if (signature.length !== 64) throw malformed('signature must be 64 bytes');
 
   const body = decodeMapToBody(strictDecode(payload, 'body'));
   validateBody(body, payload.length);
