@@ -4,8 +4,11 @@
 #  1. the KGC (root + issuing CA), the simulated ward's devices and the KGC's ledger account
 #     key in the KGC volume (no chain runs yet: the registry-sync job, sync-registry.sh,
 #     registers the devices on chain once contracts-deploy is done);
-#  2. one data dir per gateway (same KGC, same enrolments, the envelope recipient's public
-#     key), each with its own ledger account key (0600);
+#  2. one data dir per gateway (the KGC's root and issuing CA certificates, the envelope
+#     recipient's public key), each with its own ledger account key (0600); no device is
+#     copied: each gateway imports the KGC's issued certificates from a read-only mount of
+#     $KGC/kgc/issued (kgc.issuedDir in gateway-N.json), at start and within seconds of any
+#     later `kgc enroll --data /vt/kgc`;
 #  3. the broker's TLS material (a broker CA for the server and gateway client
 #     certificates; devices present their KGC certificates) and the generated Mosquitto
 #     config + ACL (`vitaltrail config mosquitto`: max_queued_messages 0).
@@ -40,15 +43,16 @@ if [ ! -f "$KGC/records.pub.pem" ]; then
   echo "move $KGC/records.key.pem to the records office (offline); the gateways never need it"
 fi
 
-# 2. One data dir per gateway: a copy of the KGC's public state and enrolments.
+# The directory the gateways mount read-only (docker-compose.yml: volume subpath kgc/issued).
+mkdir -p "$KGC/kgc/issued"
+
+# 2. One data dir per gateway: the KGC's public trust and the envelope recipient. Devices come
+#    from the issued directory, not from here.
 for gw in $GATEWAYS; do
   dir="/vt/$gw"
-  if [ ! -f "$dir/gateway/gateway.db" ]; then
-    mkdir -p "$dir"
-    cp -a "$KGC/gateway" "$dir/"
-    mkdir -p "$dir/kgc" && cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"
-  fi
-  mkdir -p "$dir/chain" "$dir/tls"
+  mkdir -p "$dir/gateway" "$dir/kgc" "$dir/chain" "$dir/tls"
+  [ -d "$dir/gateway/recipients" ] || cp -a "$KGC/gateway/recipients" "$dir/gateway/"
+  cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"
   # The InfluxDB sink's token, private to the gateway (its config refuses a readable file).
   cp /run/secrets/influx-admin-token "$dir/influx.token" && chmod 600 "$dir/influx.token"
   [ -f "$dir/chain/gateway.key" ] || newkey > "$dir/chain/gateway.key"

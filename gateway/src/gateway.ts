@@ -18,8 +18,9 @@ import { auditorRoutes } from './io/auditor-routes.js';
 import { Bindings } from './io/bindings.js';
 import { CheckpointNotes, loadCheckpointSigner } from './io/checkpoints.js';
 import { createDataRoutes } from './io/data-routes.js';
-import { dataPaths } from './io/datadir.js';
+import { dataPaths, isDirectory } from './io/datadir.js';
 import type { DeviceRegistry } from './io/devices.js';
+import { createEnrolmentFollower, type EnrolmentFollower } from './io/enrolment-follow.js';
 import { type HttpServer, startHttpServer } from './io/http.js';
 import { createIdentity, type MqttsOptions } from './io/identity.js';
 import { InfluxSink } from './io/influx-sink.js';
@@ -70,6 +71,15 @@ export interface GatewayOptions {
   retentionMs?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */
   deviceRefreshMs?: number;
+  /**
+   * The KGC's directory of issued device certificates (config `kgc.issuedDir`), for a
+   * gateway whose data dir is not the KGC's: its certificates are imported at start and
+   * followed (io/enrolment-follow). Default: none (enrolments come from `kgc enroll` on
+   * this data dir only).
+   */
+  kgcIssuedDir?: string;
+  /** How often `kgcIssuedDir` is re-read. Default 5 s. */
+  enrolmentPollMs?: number;
   logger?: Logger;
   /** Serial ports, each bound to the device(s) allowed on it (PROTOCOL.md §2 "Serial"). */
   serial?: SerialPortConfig[];
@@ -139,6 +149,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       'no KGC root certificate in the data directory: run `vitaltrail kgc init`',
     );
   }
+  if (opts.kgcIssuedDir !== undefined && !isDirectory(opts.kgcIssuedDir)) {
+    throw new VitalTrailError('config_invalid', 'kgc.issuedDir is not a directory');
+  }
   const recipients = loadRecipients(paths.recipientsDir);
   if (recipients.length === 0) {
     throw new VitalTrailError('config_invalid', 'no envelope recipients (gateway/recipients/*.pub.pem)');
@@ -189,6 +202,41 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     },
     metrics: () => metrics,
   });
+  const activeDevices = (): number =>
+    hub.snapshot().filter((t) => t.last !== null && Date.now() - t.last.receivedAt < 60_000).length;
+  const ready = (): boolean => ingest.healthy && (broker !== null || (external?.connectedLanes() ?? 0) > 0);
+  metrics = new GatewayMetrics({
+    store,
+    dbPath: paths.db,
+    connectedDevices: () => broker?.connectedClients() ?? activeDevices(),
+    ready,
+  });
+
+  // Devices the KGC enrolled elsewhere: known before the first frame is taken.
+  let follower: EnrolmentFollower | null = null;
+  if (opts.kgcIssuedDir !== undefined) {
+    follower = createEnrolmentFollower({
+      dir: opts.kgcIssuedDir,
+      devices,
+      log,
+      ...(identity.isKeyRevoked ? { isKeyRevoked: identity.isKeyRevoked } : {}),
+      ...(opts.enrolmentPollMs ? { intervalMs: opts.enrolmentPollMs } : {}),
+      onImported: (dev, replaced) => {
+        hub.addDevice(dev);
+        metrics?.enrolmentsImported.inc();
+        identity.audit.append('device_enrolled', {
+          dev,
+          source: 'kgc_issued_dir',
+          ...(replaced ? { detail: 're-enrolment' } : {}),
+        });
+      },
+      onSkipped: (code) => metrics?.enrolmentsSkipped.inc({ code }),
+    });
+    await identity.refreshCrl(); // a serial on the CRL is never imported, not even for a moment
+    await follower.scan();
+    follower.start();
+  }
+
   if (opts.externalBroker) {
     external = await startExternalIngest({
       ...opts.externalBroker,
@@ -206,15 +254,6 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     });
     identity.attachBroker(broker);
   }
-  const activeDevices = (): number =>
-    hub.snapshot().filter((t) => t.last !== null && Date.now() - t.last.receivedAt < 60_000).length;
-  const ready = (): boolean => ingest.healthy && (broker !== null || (external?.connectedLanes() ?? 0) > 0);
-  metrics = new GatewayMetrics({
-    store,
-    dbPath: paths.db,
-    connectedDevices: () => broker?.connectedClients() ?? activeDevices(),
-    ready,
-  });
   const serial = opts.serial?.length
     ? startSerialIngest({
         ingest,
@@ -383,6 +422,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       if (stopped) return;
       stopped = true;
       clearInterval(refresh);
+      follower?.stop();
       // Graceful: stop taking frames, answer those in flight, cut a last checkpoint.
       await broker?.close();
       await external?.close();

@@ -5,18 +5,21 @@
  * JSON files strictly too, duplicate keys included), every referenced file exists, named
  * volumes/networks/secrets are declared, ports, addresses and variables agree between the
  * compose file and the configs and scripts that name them, the gateway configs validate, the
- * one-shot jobs run in order (the registry job after the contracts, before the gateways), and
- * every `vitaltrail` command (service commands and the job scripts) exists in our CLI with the
- * options it is given.
+ * one-shot jobs run in order (the registry job after the contracts, before the gateways), the
+ * gateways follow the KGC's issued certificates through a read-only mount of that directory
+ * alone (named by their `kgc.issuedDir`), and every `vitaltrail` command (service commands, the
+ * job scripts, the documented later enrolment) exists in our CLI with the options it is given.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { parseDocument } from 'yaml';
+import { kgcPaths } from '../../anchor/src/kgc/kgc.js';
 import { buildProgram } from '../../gateway/src/cli/main.js';
 import { validateConfig } from '../../gateway/src/io/config.js';
+import { dataPaths } from '../../gateway/src/io/datadir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -77,6 +80,36 @@ const GATEWAY_IMAGE = 'vitaltrail/gateway:0.1.0';
 const IMAGE_DEPLOY_DIR = '/opt/vitaltrail/deploy/';
 const GATEWAYS = ['gateway-1', 'gateway-2'];
 
+interface Mount {
+  /** A repository path (`./x`) for a bind mount, else a named volume. */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** Long syntax `volume.subpath`: only that directory of the volume is mounted. */
+  subpath?: string;
+}
+
+/** The mounts of a service: short syntax (`source:target[:ro]`) or long (`source`, `target`, `read_only`, `volume.subpath`). */
+function mountsOf(service: unknown): Mount[] {
+  return list(obj(service).volumes).map((v) => {
+    if (typeof v === 'string') {
+      const [source = '', target = '', mode = ''] = v.split(':');
+      return { source, target, readOnly: mode.split(',').includes('ro') };
+    }
+    const subpath = str(obj(obj(v).volume).subpath);
+    return {
+      source: str(obj(v).source),
+      target: str(obj(v).target),
+      readOnly: obj(v).read_only === true,
+      ...(subpath ? { subpath } : {}),
+    };
+  });
+}
+
+/** The mount a path lies on (its target, or below it). */
+const mountHolding = (mounts: Mount[], path: string): Mount | undefined =>
+  mounts.find((m) => path === m.target || path.startsWith(`${m.target}/`));
+
 /** The repository files a service bind-mounts (`./x:/y`), directories expanded. */
 function boundFiles(): string[] {
   const files = new Set<string>();
@@ -86,10 +119,7 @@ function boundFiles(): string[] {
     else files.add(rel);
   };
   for (const s of Object.values(services))
-    for (const v of list(obj(s).volumes)) {
-      const source = str(v).split(':')[0] as string;
-      if (source.startsWith('./')) walk(source.slice(2));
-    }
+    for (const { source } of mountsOf(s)) if (source.startsWith('./')) walk(source.slice(2));
   return [...files];
 }
 
@@ -200,8 +230,8 @@ describe('docker-compose.yml (production shape)', () => {
     const secrets = obj(compose.secrets);
     const makeSecrets = read('gateway/deploy/make-secrets.sh');
     for (const [name, s] of Object.entries(services)) {
-      for (const v of list(obj(s).volumes)) {
-        const source = str(v).split(':')[0] as string;
+      for (const { source, target } of mountsOf(s)) {
+        expect(target, `${name}: mount target`).toMatch(/^\//);
         if (source.startsWith('./')) expect(existsSync(join(ROOT, source)), `${name}: ${source}`).toBe(true);
         else expect(volumes[source], `${name}: volume ${source}`).toBeDefined();
       }
@@ -264,7 +294,7 @@ describe('docker-compose.yml (production shape)', () => {
       expect(cfg['mqtt.url']).toBe('mqtts://mosquitto:8883');
       expect(cfg.gatewayId).toBe(`gw-${n}`);
       // Its data dir and every file it names live on the gateway's own volume.
-      const mounts = list(svc.volumes).map((v) => str(v).split(':')[1] as string);
+      const mounts = mountsOf(svc).map((m) => m.target);
       expect(mounts).toContain(cfg.dataDir);
       for (const k of [
         'mqtt.caFile',
@@ -393,13 +423,12 @@ describe('docker-compose.yml (production shape)', () => {
     expect(read('gateway/deploy/bootstrap.sh')).toContain(`\nKGC=${optionValue(sync, '--data')}\n`);
     expect(optionValue(sync, '--key-file')).toBe(`${optionValue(sync, '--data')}/chain/kgc.key`);
     // Each path it names is on a volume it mounts, and the one the other jobs share.
-    const mounts = list(svc.volumes).map(str);
     for (const k of ['--data', '--deployment', '--key-file']) {
       const path = optionValue(sync, k);
-      const mount = mounts.find((m) => path === m.split(':')[1] || path.startsWith(`${m.split(':')[1]}/`));
+      const mount = mountHolding(mountsOf(svc), path);
       expect(mount, `${job}: ${k} ${path} on a volume`).toBeDefined();
       for (const other of ['bootstrap', 'contracts-deploy'])
-        expect(list(obj(services[other]).volumes).map(str), other).toContain(mount);
+        expect(mountsOf(services[other]), other).toContainEqual(mount);
     }
     // It reaches a validator's RPC on a network it joins: the chain the gateways anchor on
     // (same genesis as the validators their configs name).
@@ -418,6 +447,57 @@ describe('docker-compose.yml (production shape)', () => {
     }
     // A failure stops the gateways from starting; only exit 1 (a key revoked on chain) is let through.
     expect(read(jobScript(job))).toContain('[ "$rc" -le 1 ] || exit "$rc"');
+  });
+
+  test("behavior: each gateway follows the KGC's issued certificates: kgc.issuedDir is a read-only mount of that directory alone", () => {
+    const kgcData = optionValue(jobCall('registry-sync', 'kgc', 'sync-registry'), '--data');
+    const kgcMount = mountHolding(mountsOf(services.bootstrap), kgcData);
+    expect(kgcMount, `bootstrap mounts ${kgcData}`).toBeDefined();
+    const kgcVolume = (kgcMount as Mount).source;
+    // Where `kgc enroll --data <KGC>` records each device's current certificate, inside the volume.
+    const issued = kgcPaths(dataPaths(kgcData).kgcDir).devicesDir;
+    const subpath = relative((kgcMount as Mount).target, issued);
+    expect(subpath).toBe('kgc/issued');
+    for (const [n, g] of GATEWAYS.entries()) {
+      const cfg = validateConfig(JSON.parse(read(`gateway/deploy/gateway-${n + 1}.json`)), {}, '/').values;
+      expect(cfg['kgc.issuedDir'], g).toMatch(/^\//);
+      // The KGC volume holds its private keys: a gateway sees only the issued directory, read-only.
+      expect(
+        mountsOf(services[g]).filter((m) => m.source === kgcVolume),
+        g,
+      ).toEqual([{ source: kgcVolume, target: cfg['kgc.issuedDir'], readOnly: true, subpath }]);
+    }
+    // The bootstrap job (which every gateway waits for) makes the directory a subpath mount
+    // needs, and gives each gateway the KGC trust its chain check uses; it copies no device.
+    const boot = read('gateway/deploy/bootstrap.sh');
+    expect(boot).toContain(`mkdir -p "$KGC/${subpath}"`);
+    expect(boot).toContain('cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"');
+    expect(boot).not.toMatch(/cp -a "\$KGC\/gateway" /);
+  });
+
+  test('behavior: the later enrolment the compose file documents is a real command, run where the KGC volume and the chain are', () => {
+    const text = read('docker-compose.yml');
+    const header = text
+      .slice(0, text.indexOf('\nname:'))
+      .split('\n')
+      .map((l) => l.replace(/^#\s*/, ''))
+      .join('\n')
+      .replace(/\\\n\s*/g, ' ');
+    const line = header.split('\n').find((l) => l.startsWith('docker compose run '));
+    expect(line, 'docker-compose.yml documents `docker compose run … kgc enroll`').toBeDefined();
+    const words = (line as string).trim().split(/\s+/);
+    const service = words[words.indexOf('--entrypoint') + 2] as string;
+    const args = words.slice(words.findIndex((w) => w.endsWith('/bin/vitaltrail.js')) + 1);
+    expect(args.slice(0, 2)).toEqual(['kgc', 'enroll']);
+    expect(checkCli(args, 'docker-compose.yml')).toEqual([]);
+    const sync = jobCall('registry-sync', 'kgc', 'sync-registry');
+    expect(optionValue(args, '--data')).toBe(optionValue(sync, '--data'));
+    expect(optionValue(args, '--rpc')).toBe(optionValue(sync, '--rpc'));
+    expect(mountHolding(mountsOf(services[service]), optionValue(args, '--data')), service).toBeDefined();
+    const rpcHost = new URL(optionValue(args, '--rpc')).hostname;
+    expect(
+      networksOf(services[service]).filter((n) => networksOf(services[rpcHost]).includes(n)),
+    ).not.toEqual([]);
   });
 
   test('behavior: the one-shot jobs and services start in an order that exists (no dependency cycle)', () => {

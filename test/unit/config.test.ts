@@ -3,7 +3,7 @@
  * environment overrides, secrets from files (never values in the file), and the
  * reference generated from the same table.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
@@ -143,6 +143,26 @@ describe('gateway config', () => {
     const bad = join(tmp.dir, 'bad.json');
     writeFileSync(bad, '{ dataDir: ');
     expect(problemsOf(() => loadConfigFile(bad, {}))).toEqual(['(file): is not valid JSON']);
+  });
+
+  test("behavior: kgc.issuedDir names the KGC's issued directory (file or VITALTRAIL_KGC__ISSUED_DIR); error: one that is not a directory", () => {
+    const issued = join(tmp.dir, 'kgc-issued');
+    mkdirSync(issued);
+    const cfg = validateConfig({ dataDir: 'data', kgc: { issuedDir: 'kgc-issued' } }, {}, tmp.dir);
+    expect(cfg.values['kgc.issuedDir']).toBe(issued);
+    expect(gatewayOptionsFromConfig(cfg).kgcIssuedDir).toBe(issued);
+    expect(
+      gatewayOptionsFromConfig(validateConfig({ dataDir: 'data' }, {}, tmp.dir)).kgcIssuedDir,
+    ).toBeUndefined();
+    const aFile = join(tmp.dir, 'issued.pem');
+    writeFileSync(aFile, '');
+    for (const bad of [join(tmp.dir, 'nowhere'), aFile]) {
+      const fromEnv = validateConfig({ dataDir: 'data' }, { VITALTRAIL_KGC__ISSUED_DIR: bad }, tmp.dir);
+      expect(fromEnv.sources['kgc.issuedDir']).toBe('env');
+      expect(problemsOf(() => gatewayOptionsFromConfig(fromEnv))).toEqual([
+        'kgc.issuedDir: directory not found',
+      ]);
+    }
   });
 
   test('behavior: the reference lists every field with its environment variable', () => {

@@ -16,6 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, webcrypto } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   existsSync,
   fchmodSync,
@@ -50,7 +51,7 @@ export interface KgcPaths {
   rootCert: string;
   issuingKey: string;
   issuingCert: string;
-  /** Records of issued device certificates, one `<devId>.cert.pem` each. */
+  /** Records of issued device certificates, one `<devId>.cert.pem` each (the current one; public). */
   devicesDir: string;
   /** Records of gateway TLS certificates, one `<name>.cert.pem` each. */
   gatewaysDir: string;
@@ -389,7 +390,8 @@ function serialOf(certPem: string): string {
 //   it signs device and gateway certificates and its CRL. A KGC made before the issuing CA
 //   existed (root only) gets one at the next `initKgc`/`enrollDevice`; the device
 //   certificates its root signed directly keep verifying (the chain check takes either).
-// - `issued/<devId>.cert.pem`: the latest certificate of each device
+// - `issued/<devId>.cert.pem`: the current certificate of each device (public, 0644, replaced
+//   atomically): the directory gateways with their own data dir follow (`kgc.issuedDir`)
 // - `gateways/<name>.cert.pem`: the latest TLS server certificate of each gateway name
 // - `revoked.json`: revocation records `{devId, serial, issuer, revokedAt}`
 // - `crl.pem`: the CRLs (RFC 5280 §5), one per CA that signed a revoked certificate, re-signed
@@ -609,9 +611,10 @@ export async function enrollDevice(
     extKeyUsage: ['clientAuth'],
   });
 
-  // Record before release: a certificate is never handed out without a KGC record.
+  // Record before release: a certificate is never handed out without a KGC record. Gateways
+  // follow this directory (gateway config `kgc.issuedDir`): replaced whole, never half-written.
   mkdirSync(kgc.paths.devicesDir, { recursive: true });
-  writeFileSync(join(kgc.paths.devicesDir, `${devId}${ISSUED_SUFFIX}`), certPem, { mode: 0o644 });
+  writeFileAtomic(join(kgc.paths.devicesDir, `${devId}${ISSUED_SUFFIX}`), certPem);
 
   const keyPath = join(outDir, DEVICE_KEY_FILE);
   const certPath = join(outDir, DEVICE_CERT_FILE);
@@ -781,10 +784,14 @@ async function writeCrls(kgc: LoadedKgc, records: readonly RevocationRecord[]): 
   return crlPem;
 }
 
-/** Writes a public file by temporary file + rename, so readers never see half of it. */
+/**
+ * Writes a public file (mode 0644 whatever the umask) by temporary file + rename, so
+ * readers never see half of it.
+ */
 function writeFileAtomic(path: string, text: string): void {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o644 });
+  chmodSync(tmp, 0o644);
   renameSync(tmp, path);
 }
 

@@ -21,6 +21,7 @@ import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
 import type { GatewayOptions } from '../gateway.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { isDirectory } from './datadir.js';
 import type { LogLevel } from './log.js';
 
 export class ConfigError extends VitalTrailError<'config_invalid'> {
@@ -209,6 +210,13 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     type: { kind: 'int', min: 0, max: 1000 },
     default: 0,
     doc: 'blocks after the including one before an anchor counts (0: BFT-final, QBFT)',
+  },
+  {
+    path: 'kgc.issuedDir',
+    type: { kind: 'file' },
+    doc:
+      "the KGC's directory of issued device certificates (`<KGC data>/kgc/issued`, read-only is enough): " +
+      'devices enrolled or re-enrolled there are imported at start and within 5 s (off when absent)',
   },
 ];
 
@@ -439,6 +447,11 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       bucket: s('influx.bucket') as string,
       ...(tokenFile ? { token: readSecretFile('influx.tokenFile', tokenFile) } : {}),
     };
+  }
+  const issuedDir = s('kgc.issuedDir');
+  if (issuedDir) {
+    if (!isDirectory(issuedDir)) throw new ConfigError(['kgc.issuedDir: directory not found'], 'config');
+    opts.kgcIssuedDir = issuedDir;
   }
   const rpcUrl = s('ledger.rpcUrl');
   if (rpcUrl) {

@@ -18,7 +18,7 @@
  * DIR/chain/kgc.key, gateway.key  ledger account keys (0600)
  * ```
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export interface DataPaths {
@@ -79,6 +79,15 @@ export function writeJson(path: string, value: unknown, mode = 0o644): void {
 export function writeSecret(path: string, content: string): void {
   writeFileSync(path, content, { mode: 0o600 });
   chmodSync(path, 0o600);
+}
+
+/** Whether `path` is a directory this process can stat (false for anything else, never throws). */
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export function ensureDir(path: string): string {

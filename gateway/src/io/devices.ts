@@ -13,10 +13,20 @@
  * (`kgc revoke`), the KGC's signed CRL (`setRevokedSerials`, read by the gateway from
  * `DATA/kgc/crl.pem`), and the chain registry's `DeviceRevoked` events (the gateway marks
  * the store). A device seen revoked for the first time is reported once to `onRevoked`.
+ *
+ * `importIssued` admits a certificate the KGC issued elsewhere (its `issued/` directory,
+ * followed by io/enrolment-follow): the same store row `kgc enroll` writes, after the same
+ * chain check, unless the device already holds it or something newer, or it is revoked.
  */
 import { X509Certificate } from 'node:crypto';
-import { spkiSha256, verifyCertificateChain } from '../../../anchor/src/kgc/chain.js';
+import {
+  certificateValidity,
+  parseCertificatePem,
+  spkiSha256,
+  verifyCertificateChain,
+} from '../../../anchor/src/kgc/chain.js';
 import type { DeviceRecord } from '../core/acceptance.js';
+import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import type { DeviceRow, GatewayStore } from './store.js';
 
 const NEGATIVE_CACHE_MS = 1000;
@@ -33,6 +43,30 @@ export type PeerCertificateVerdict =
   | { ok: false; code: 'unknown_device' | 'revoked_device' | 'superseded_certificate' };
 
 export type RevocationSource = 'store' | 'crl' | 'registry';
+
+/** Why a certificate offered to `importIssued` is not a device certificate of this KGC, valid now. */
+export type IssuedSkipCode = 'untrusted_certificate' | 'expired_certificate' | 'invalid_device_id';
+
+/** What `importIssued` did with one certificate. */
+export type IssuedImport =
+  /** Written to the store as the device's active certificate (`replaced`: it had another one). */
+  | { outcome: 'imported'; dev: string; replaced: boolean }
+  /** Already the device's certificate here. */
+  | { outcome: 'known'; dev: string }
+  /** Issued before the certificate this gateway holds for the device: a stale copy. */
+  | { outcome: 'older'; dev: string }
+  | { outcome: 'revoked'; dev: string; source: RevocationSource }
+  /** Not imported; `retry`: not valid yet, so the same file may be importable later. */
+  | { outcome: 'skipped'; code: IssuedSkipCode; retry: boolean };
+
+/** A certificate `importIssued` will write, once no registry says its key is revoked. */
+interface IssuedCandidate {
+  outcome: 'new';
+  dev: string;
+  certPem: string;
+  spkiSha256: `0x${string}`;
+  replaced: boolean;
+}
 
 export interface DeviceRegistryOptions {
   now?: () => number;
@@ -136,6 +170,74 @@ export class DeviceRegistry {
       return { ok: false, code: 'superseded_certificate' };
     }
     return { ok: true };
+  }
+
+  /**
+   * Imports a device certificate the KGC issued (PROTOCOL.md §1 "a certificate issued by the
+   * KGC, valid now, not revoked"): writes the row `kgc enroll` writes (certificate, SPKI hash,
+   * status active), replacing an older certificate of the device (a re-enrolment), and
+   * makes it effective at once. Nothing is written when the device already holds this
+   * certificate or a newer one, or when it is revoked: the store holds it revoked, its serial
+   * is on the CRL, or `keyRevoked` (the chain registry) says so.
+   *
+   * Attacker-controlled: `certPem` is whatever the directory holds. Only the chain to this
+   * gateway's KGC root and intermediates (the same check as `lookup`) makes it a device
+   * certificate; its subject CN names the device.
+   * @param keyRevoked asks the chain registry about the key (PROTOCOL.md §4); when it
+   *   rejects, nothing is written and the rejection propagates (try again later).
+   * @example
+   * const r = await devices.importIssued(pem, identity.isKeyRevoked);
+   * if (r.outcome === 'skipped') log.warn('issued certificate skipped', { code: r.code });
+   */
+  async importIssued(
+    certPem: string,
+    keyRevoked?: (spkiSha256: `0x${string}`) => Promise<boolean>,
+  ): Promise<IssuedImport> {
+    let verdict = this.#assessIssued(certPem);
+    if (verdict.outcome !== 'new') return verdict;
+    if (keyRevoked) {
+      if (await keyRevoked(verdict.spkiSha256)) {
+        return { outcome: 'revoked', dev: verdict.dev, source: 'registry' };
+      }
+      verdict = this.#assessIssued(certPem); // the store may have changed while the registry answered
+      if (verdict.outcome !== 'new') return verdict;
+    }
+    const { dev, replaced } = verdict;
+    this.#store.upsertDevice({ dev, certPem, spkiSha256: verdict.spkiSha256, status: 'active' });
+    const row = this.#store.getDevice(dev);
+    const rec = row && this.#toRecord(row);
+    if (rec) this.#cache.set(dev, rec);
+    else this.#cache.delete(dev);
+    this.#misses.delete(dev);
+    this.#revoked.delete(dev); // a new certificate: its revocation, when it comes, is news again
+    return { outcome: 'imported', dev, replaced };
+  }
+
+  #assessIssued(certPem: string): Exclude<IssuedImport, { outcome: 'imported' }> | IssuedCandidate {
+    const now = this.#now();
+    const check = verifyCertificateChain(certPem, this.#trust.rootPem, this.#trust.intermediatesPem, now);
+    if (!check.ok) {
+      const leaf = check.code === 'expired_certificate' ? parseCertificatePem(certPem) : undefined;
+      const notBefore = leaf && certificateValidity(leaf)?.notBefore;
+      return { outcome: 'skipped', code: check.code, retry: notBefore !== undefined && now < notBefore };
+    }
+    const dev = check.cn;
+    if (!DEVICE_ID_PATTERN.test(dev)) return { outcome: 'skipped', code: 'invalid_device_id', retry: false };
+    const cert = new X509Certificate(certPem); // parses: the chain check just did
+    if (this.#revokedSerials.has(cert.serialNumber.toLowerCase()))
+      return { outcome: 'revoked', dev, source: 'crl' };
+    const row = this.#store.getDevice(dev);
+    if (row) {
+      const held = parseCertificatePem(row.certPem);
+      if (held?.raw.equals(cert.raw)) {
+        return row.status === 'revoked'
+          ? { outcome: 'revoked', dev, source: 'store' }
+          : { outcome: 'known', dev };
+      }
+      const heldFrom = held && certificateValidity(held)?.notBefore;
+      if (heldFrom !== undefined && check.notBefore < heldFrom) return { outcome: 'older', dev };
+    }
+    return { outcome: 'new', dev, certPem, spkiSha256: check.spkiSha256, replaced: row !== undefined };
   }
 
   /** Marks a device revoked now (e.g. from a registry event), reporting it once. */

@@ -66,6 +66,13 @@ export interface Identity {
   httpAudit(e: HttpAuditEvent): void;
   /** Re-reads the CRL and polls the registry once (the timers do it periodically). */
   pollRevocations(): Promise<void>;
+  /** Re-reads the KGC's CRL (`DATA/kgc/crl.pem`) once; a CRL that is not usable is logged. */
+  refreshCrl(): Promise<void>;
+  /**
+   * Whether the chain registry holds this SPKI hash revoked (PROTOCOL.md §4); only with a
+   * chain. Rejects when the chain does not answer.
+   */
+  isKeyRevoked?: (spkiSha256: `0x${string}`) => Promise<boolean>;
   stop(): void;
 }
 
@@ -148,21 +155,29 @@ export function createIdentity(opts: IdentityOptions): Identity {
   // Revocation sources beyond the store: the CRL file and the chain registry.
   let reader: PublicClient | undefined;
   let fromBlock: bigint | undefined;
+  let isKeyRevoked: ((spkiSha256: `0x${string}`) => Promise<boolean>) | undefined;
   if (opts.chain) {
-    reader = createReadClient(opts.chain.rpcUrl, opts.chain.deployment.chainId);
+    const client = createReadClient(opts.chain.rpcUrl, opts.chain.deployment.chainId);
+    const address = opts.chain.deployment.registry;
+    reader = client;
     fromBlock = BigInt(opts.chain.deployment.deployBlock);
+    isKeyRevoked = (spkiSha256) =>
+      client.readContract({ address, abi: REGISTRY_ABI, functionName: 'isKeyRevoked', args: [spkiSha256] });
   }
+  const refreshCrl = async (): Promise<void> => {
+    try {
+      devices.setRevokedSerials(await readRevokedSerials(paths.kgcDir));
+    } catch (err) {
+      log.warn('CRL not usable', { code: err instanceof VitalTrailError ? err.code : 'io_error' });
+    }
+  };
   let polling = false;
   const pollRevocations = async (): Promise<void> => {
     if (polling) return;
     polling = true;
     try {
-      try {
-        devices.setRevokedSerials(await readRevokedSerials(paths.kgcDir));
-      } catch (err) {
-        log.warn('CRL not usable', { code: err instanceof VitalTrailError ? err.code : 'io_error' });
-      }
-      if (reader && opts.chain && fromBlock !== undefined) {
+      await refreshCrl();
+      if (reader && isKeyRevoked && opts.chain && fromBlock !== undefined) {
         try {
           const head = await reader.getBlockNumber({ cacheTime: 0 });
           if (head >= fromBlock) {
@@ -178,13 +193,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
               const row = store.getDevice(dev);
               if (!row || row.status === 'revoked') continue;
               // Only the key the registry revoked: a device re-enrolled since keeps its new key.
-              const revoked = await reader.readContract({
-                address: opts.chain.deployment.registry,
-                abi: REGISTRY_ABI,
-                functionName: 'isKeyRevoked',
-                args: [row.spkiSha256 as `0x${string}`],
-              });
-              if (revoked) {
+              if (await isKeyRevoked(row.spkiSha256 as `0x${string}`)) {
                 store.upsertDevice({ ...row, status: 'revoked' });
                 devices.markRevoked(dev, 'registry');
               }
@@ -219,6 +228,8 @@ export function createIdentity(opts: IdentityOptions): Identity {
       audit.append(e.type, 'username' in e ? { user: e.username } : {});
     },
     pollRevocations,
+    refreshCrl,
+    ...(isKeyRevoked ? { isKeyRevoked } : {}),
     stop() {
       clearInterval(timer);
       audit.close();

@@ -14,7 +14,9 @@
  * submit → durable or final decision, i.e. what the transport waits before its ack),
  * `vitaltrail_anchoring_lag_seconds` (age of the oldest checkpoint not yet anchored, 0 when
  * none), `vitaltrail_outbox_depth`, `vitaltrail_connected_devices`, `vitaltrail_store_bytes`,
- * `vitaltrail_log_size`, `vitaltrail_ready`.
+ * `vitaltrail_log_size`, `vitaltrail_ready`, and the KGC issued directory's imports
+ * (io/enrolment-follow; 0 without `kgc.issuedDir`): `vitaltrail_enrolments_imported_total`,
+ * `vitaltrail_enrolments_skipped_total{code}`.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -60,6 +62,14 @@ export class GatewayMetrics {
     'Time from submit to durable commit (or final decision) of a frame.',
     ACK_LATENCY_BUCKETS,
   );
+  readonly enrolmentsImported = new Counter(
+    'vitaltrail_enrolments_imported_total',
+    "Device certificates imported from the KGC's issued directory (kgc.issuedDir): new devices and re-enrolments.",
+  );
+  readonly enrolmentsSkipped = new Counter(
+    'vitaltrail_enrolments_skipped_total',
+    "Files in the KGC's issued directory that are not a device certificate of this KGC valid now, by code.",
+  );
   readonly #all: Metric[];
 
   constructor(src: GatewayMetricsSources) {
@@ -101,6 +111,8 @@ export class GatewayMetrics {
       ),
       new Gauge('vitaltrail_log_size', 'Leaves in the transparency log.', () => src.store.size),
       new Gauge('vitaltrail_ready', '1 when /readyz answers 200.', () => (src.ready() ? 1 : 0)),
+      this.enrolmentsImported,
+      this.enrolmentsSkipped,
     ];
   }
 
