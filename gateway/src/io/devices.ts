@@ -125,13 +125,16 @@ export class DeviceRegistry {
   refresh(): void {
     const since = this.#lastRefresh;
     this.#lastRefresh = Date.now() - 1000; // overlap: rows written during this read are seen next time
-    for (const row of this.#store.listDevices()) {
-      if (row.updatedAt < since) continue;
+    // Only the rows written since (every 2 s: listing every device with its frame counts
+    // would scan the frames of a big store each time).
+    for (const row of this.#store.devicesChangedSince(since)) {
       const rec = this.#toRecord(row);
       if (rec) this.#cache.set(row.dev, rec);
       else this.#cache.delete(row.dev);
       this.#misses.delete(row.dev);
       if (rec?.status === 'revoked') this.#noteRevoked(row.dev, 'store');
+      // Active again (re-enrolled): its next revocation is news again.
+      else if (rec?.status === 'active') this.#revoked.delete(row.dev);
     }
     this.#started = true;
   }

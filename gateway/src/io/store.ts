@@ -420,6 +420,11 @@ export class GatewayStore implements MerkleNodeReader {
     return r ? toDevice(r) : undefined;
   }
 
+  /** Device rows written (enrolled, re-enrolled, revoked) at or after `since` (ms); no frame counts. */
+  devicesChangedSince(since: number): DeviceRow[] {
+    return (this.#stmts.devicesChangedSince.all(since) as RawDevice[]).map(toDevice);
+  }
+
   listDevices(): (DeviceRow & { lastSeq: number | null; frameCount: number })[] {
     return (
       this.#stmts.listDevices.all() as (RawDevice & { last_seq: number | null; frame_count: number })[]
