@@ -338,7 +338,7 @@ describe('several gateways behind one Mosquitto', () => {
       victimTailUnanchoredAtKill,
       verifiedEntries,
       duplicatesByVerifier: report.sequence.duplicates,
-      distinctByVerifier: verifiedEntries - report.sequence.duplicates,
+      distinctByVerifier: report.sequence.distinct,
     };
     process.stdout.write(`scale-out figures: ${JSON.stringify(figures)}\n`);
 
@@ -366,6 +366,7 @@ describe('several gateways behind one Mosquitto', () => {
     expect(report.sequence.conflicts).toEqual([]);
     expect(report.sequence.duplicates).toBe(count.duplicates);
     expect(figures.distinctByVerifier).toBe(stats.made);
+    expect(verifiedEntries - report.sequence.duplicates).toBe(report.sequence.distinct);
     expect(verifiedDistinct).toBe(stats.made);
     for (const d of DEVICES) {
       const seqs = [...(byVerifier.get(d) ?? [])].sort((a, b) => a - b);
