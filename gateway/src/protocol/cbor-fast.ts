@@ -28,8 +28,27 @@ const GIVE_UP = new Error('cbor-fast: fall back');
 class Reader {
   pos = 0;
   readonly bytes: Uint8Array;
-  constructor(bytes: Uint8Array) {
+  /** Maps as plain objects (`fastDecodeObject`): text keys only, else give up. */
+  readonly objects: boolean;
+  constructor(bytes: Uint8Array, objects = false) {
     this.bytes = bytes;
+    this.objects = objects;
+  }
+
+  /**
+   * A map of `n` entries as a plain object. Gives up on a key that is not text, on
+   * `__proto__` (it would set the prototype) and on any key the object already answers,
+   * own (a duplicate: cbor2 rejects) or inherited (`constructor`, `toString`: the Map path
+   * handles those), so the object has exactly the map's entries as own properties.
+   */
+  object(n: number, depth: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const k = this.item(depth + 1);
+      if (typeof k !== 'string' || k === '__proto__' || k in out) throw GIVE_UP;
+      out[k] = this.item(depth + 1);
+    }
+    return out;
   }
 
   byte(): number {
@@ -99,6 +118,7 @@ class Reader {
       case 5: {
         const n = this.argument(ai);
         if (n * 2 > this.bytes.length - this.pos) throw GIVE_UP;
+        if (this.objects) return this.object(n, depth);
         const out = new Map<unknown, unknown>();
         for (let i = 0; i < n; i++) {
           const k = this.item(depth + 1);
@@ -116,6 +136,25 @@ class Reader {
       default:
         throw GIVE_UP; // floats, simple values, undefined, null, booleans
     }
+  }
+}
+
+/**
+ * Like `fastDecode` for a top-level map whose maps, at every depth, have text keys only:
+ * each becomes a plain object with the same entries (own properties) instead of a `Map`,
+ * what a reader of a frame body converts cbor2's Maps to anyway. `FALLBACK` for any other
+ * input, including a key that is not text, `__proto__`, or a name objects inherit. Never throws.
+ * @example
+ * const body = fastDecodeObject(payload); // { v: 1, dev: 'wr-0001', ..., obs: { hr: 72 } }
+ */
+export function fastDecodeObject(bytes: Uint8Array): Record<string, unknown> | typeof FALLBACK {
+  if (bytes.length === 0 || bytes[0]! >> 5 !== 5) return FALLBACK;
+  const r = new Reader(bytes, true);
+  try {
+    const v = r.item(0) as Record<string, unknown>;
+    return r.pos === bytes.length ? v : FALLBACK;
+  } catch {
+    return FALLBACK;
   }
 }
 

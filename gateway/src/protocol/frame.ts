@@ -10,7 +10,7 @@
  */
 import { hash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { decode, encode, Tag } from 'cbor2';
-import { FALLBACK, fastDecode } from './cbor-fast.js';
+import { FALLBACK, fastDecode, fastDecodeObject } from './cbor-fast.js';
 import { VitalTrailError } from './errors.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
@@ -286,7 +286,9 @@ export function decodeFrame(input: Uint8Array): DecodedFrame {
   // ES256 (r||s, RFC 9053 §2.1) and Ed25519 (RFC 8032) signatures are both 64 bytes.
   if (signature.length !== 64) throw malformed('signature must be 64 bytes');
 
-  const body = decodeMapToBody(strictDecode(payload, 'body'));
+  // The body's maps straight into objects when the fast path decides; else cbor2's Maps.
+  const record = fastDecodeObject(payload);
+  const body = record === FALLBACK ? decodeMapToBody(strictDecode(payload, 'body')) : bodyOf(record);
   validateBody(body, payload.length);
   return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
 }
@@ -385,6 +387,24 @@ export function verifyFrameSignature(frame: DecodedFrame, publicKey: KeyObject):
   } catch {
     return false;
   }
+}
+
+/** The body of a map decoded as an object with text keys (its maps objects too). */
+function bodyOf(record: Record<string, unknown>): FrameBody {
+  for (const key of Object.keys(record)) {
+    if (!BODY_KEYS.has(key)) throw malformed('body has an unknown top-level key');
+  }
+  const body: Record<string, unknown> = {
+    v: record.v,
+    dev: record.dev,
+    seq: record.seq,
+    ts: record.ts,
+    prev: record.prev,
+    obs: record.obs,
+  };
+  if ('wf' in record) body.wf = record.wf;
+  if ('bat' in record) body.bat = record.bat;
+  return body as unknown as FrameBody;
 }
 
 function decodeMapToBody(decoded: unknown): FrameBody {
