@@ -5,7 +5,7 @@
  * node (second-preimage resistance). Leaves of the VitalTrail log are the exact
  * COSE_Sign1 bytes of accepted frames (PROTOCOL.md §3). Pure: node:crypto only.
  */
-import { hash } from 'node:crypto';
+import { sha256 } from '../../../gateway/src/protocol/digest.js';
 
 /** RFC 9162 §2.1.1: MTH({d(0)}) = SHA-256(0x00 || d(0)). */
 export const RFC6962_LEAF_HASH_PREFIX = 0x00;
@@ -13,16 +13,6 @@ export const RFC6962_LEAF_HASH_PREFIX = 0x00;
 export const RFC6962_NODE_HASH_PREFIX = 0x01;
 /** Length in bytes of every hash of the log (SHA-256). */
 export const HASH_SIZE = 32;
-
-/**
- * SHA-256 of `data` as a plain Uint8Array (a view of the digest, not a copy). The one-shot
- * `crypto.hash` costs about half of `createHash().update().digest()` on 65-byte inputs, and
- * a verifier hashes once per proof node.
- */
-function sha256(data: Uint8Array): Uint8Array {
-  const d = hash('sha256', data, 'buffer');
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
 
 /** 0x01 || left || right for two 32-byte hashes, reused: hashing is synchronous. */
 const NODE_INPUT = new Uint8Array(1 + 2 * HASH_SIZE);

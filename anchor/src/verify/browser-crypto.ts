@@ -84,10 +84,14 @@ export function createHash(algorithm: string) {
   return hash;
 }
 
-/** One-shot `hash('sha256', data, 'buffer' | 'hex')`, as node's `crypto.hash` (Node >= 20.12). */
-export function hash(algorithm: string, data: string | Uint8Array, outputEncoding: 'buffer' | 'hex' = 'hex') {
-  const digest = createHash(algorithm).update(data).digest();
-  return outputEncoding === 'hex' ? (digest as Buffer).toString('hex') : digest;
+/** One-shot `hash('sha256', data, 'buffer' | 'hex' | 'binary')`, as node's `crypto.hash` (Node >= 20.12). */
+export function hash(
+  algorithm: string,
+  data: string | Uint8Array,
+  outputEncoding: 'buffer' | 'hex' | 'binary' = 'hex',
+) {
+  const digest = createHash(algorithm).update(data).digest() as Buffer;
+  return outputEncoding === 'buffer' ? digest : digest.toString(outputEncoding);
 }
 
 /** How the signature checks of `verify` and `X509Certificate.verify` were answered. */

@@ -45,7 +45,9 @@ class Reader {
     const out: Record<string, unknown> = {};
     for (let i = 0; i < n; i++) {
       const k = this.item(depth + 1);
-      if (typeof k !== 'string' || k === '__proto__' || k in out) throw GIVE_UP;
+      // No decoded value is undefined, and every name objects inherit has a value, so
+      // `!== undefined` is `k in out` here, without the `in` lookup through the prototype.
+      if (typeof k !== 'string' || k === '__proto__' || out[k] !== undefined) throw GIVE_UP;
       out[k] = this.item(depth + 1);
     }
     return out;

@@ -11,6 +11,7 @@
 import { hash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { decode, encode, Tag } from 'cbor2';
 import { FALLBACK, fastDecode, fastDecodeObject } from './cbor-fast.js';
+import { sha256 } from './digest.js';
 import { VitalTrailError } from './errors.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
@@ -128,8 +129,7 @@ function isUint(x: unknown): x is number {
 
 /** SHA-256 of the complete COSE_Sign1 bytes: what `prev` of the next frame names. */
 export function frameHash(bytes: Uint8Array): Uint8Array {
-  const d = hash('sha256', bytes, 'buffer');
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  return sha256(bytes);
 }
 
 /** `frameHash` as 0x-prefixed lowercase hex, without the bytes (what reports carry). */
