@@ -407,25 +407,17 @@ function bodyOf(record: Record<string, unknown>): FrameBody {
   return body as unknown as FrameBody;
 }
 
+/** The body of cbor2's decoding: text keys only, its `obs` and `wf` Maps made objects. */
 function decodeMapToBody(decoded: unknown): FrameBody {
   if (!(decoded instanceof Map)) throw malformed('body must be a CBOR map');
   for (const key of decoded.keys()) {
     if (typeof key !== 'string') throw malformed('body keys must be text');
     if (!BODY_KEYS.has(key)) throw malformed('body has an unknown top-level key');
   }
-  const obs = decoded.get('obs');
-  const wf = decoded.get('wf');
-  const body: Record<string, unknown> = {
-    v: decoded.get('v'),
-    dev: decoded.get('dev'),
-    seq: decoded.get('seq'),
-    ts: decoded.get('ts'),
-    prev: decoded.get('prev'),
-    obs: obs instanceof Map ? mapToObject(obs, 'obs') : obs,
-  };
-  if (decoded.has('wf')) body.wf = wf instanceof Map ? mapToObject(wf, 'wf') : wf;
-  if (decoded.has('bat')) body.bat = decoded.get('bat');
-  return body as unknown as FrameBody;
+  const record = Object.fromEntries(decoded) as Record<string, unknown>;
+  if (record.obs instanceof Map) record.obs = mapToObject(record.obs, 'obs');
+  if (record.wf instanceof Map) record.wf = mapToObject(record.wf, 'wf');
+  return bodyOf(record);
 }
 
 function mapToObject(m: Map<unknown, unknown>, what: string): Record<string, unknown> {
