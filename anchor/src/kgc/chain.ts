@@ -12,7 +12,8 @@
  * is `rootPem`, compared by its exact DER bytes. An issuer *name* that matches the root
  * proves nothing: every link is checked by signature (RFC 5280 §6.1.3 (a)(1)).
  */
-import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
+import { type KeyObject, X509Certificate } from 'node:crypto';
+import { sha256Hex } from '../../../gateway/src/protocol/digest.js';
 import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 
 export type CertificateCheckCode = 'untrusted_certificate' | 'expired_certificate';
@@ -31,11 +32,10 @@ export type CertificateCheck =
       notAfter: number;
       /**
        * Where the whole path is valid (the intersection of every certificate's window):
-       * the same check at any time inside it gives the same result. Optional for other
-       * checkers; callers then re-check at the leaf's window ends.
+       * the same check at any time inside it gives the same result.
        */
-      pathNotBefore?: number;
-      pathNotAfter?: number;
+      pathNotBefore: number;
+      pathNotAfter: number;
     }
   | { ok: false; code: CertificateCheckCode; reason: string };
 
@@ -98,10 +98,6 @@ export function certificateValidity(
   const notAfter = Date.parse(cert.validTo);
   if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) return undefined;
   return { notBefore, notAfter };
-}
-
-function sha256Hex(bytes: Uint8Array): `0x${string}` {
-  return `0x${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 function spkiHashOf(cert: X509Certificate): `0x${string}` {

@@ -337,9 +337,8 @@ type Refused = { ok: false; code: 'untrusted_certificate'; reason: string; expir
 /**
  * Chain checks cost a few signature verifications each, and a bundle may hold many frames
  * per certificate. Validity periods are intervals, so a chain trusted at one instant is
- * trusted at every instant where all its certificates are valid: the checker's path window
- * (or, from a checker without one, the leaf's window once both its ends check out). Any
- * frame time inside that window needs no new check.
+ * trusted at every instant where all its certificates are valid: the checker's path window.
+ * Any frame time inside that window needs no new check.
  */
 class CertificateCache {
   readonly #check: CertificateChecker;
@@ -388,17 +387,9 @@ class CertificateCache {
       cn: r.cn,
       trusted: { ok: true, publicKey: r.publicKey, spki: r.spkiSha256.toLowerCase() as Hex } as Trusted,
     };
-    const window =
-      r.pathNotBefore !== undefined && r.pathNotAfter !== undefined
-        ? { notBefore: r.pathNotBefore, notAfter: r.pathNotAfter }
-        : Number.isFinite(r.notBefore) &&
-            Number.isFinite(r.notAfter) &&
-            this.#run(certPem, r.notBefore).ok &&
-            this.#run(certPem, r.notAfter).ok
-          ? { notBefore: r.notBefore, notAfter: r.notAfter }
-          : undefined;
-    if (window && atMs >= window.notBefore && atMs <= window.notAfter) {
-      this.#windows.set(certPem, { ...window, ...accepted });
+    // A checker's path window must hold the time it accepted; anything else is not cached.
+    if (atMs >= r.pathNotBefore && atMs <= r.pathNotAfter) {
+      this.#windows.set(certPem, { notBefore: r.pathNotBefore, notAfter: r.pathNotAfter, ...accepted });
     }
     return this.#accept(accepted, dev);
   }

@@ -8,10 +8,10 @@
  * Trust: every byte handed to `decodeFrame` is attacker-controlled. Parsing is strict
  * and every failure becomes `FrameError('malformed', …)`, never a SyntaxError.
  */
-import { hash, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { decode, encode, Tag } from 'cbor2';
 import { FALLBACK, fastDecode, fastDecodeObject } from './cbor-fast.js';
-import { sha256 } from './digest.js';
+import { sha256, sha256Hex } from './digest.js';
 import { VitalTrailError } from './errors.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
@@ -104,7 +104,11 @@ function malformed(reason: string, cause?: unknown): FrameError {
 function strictDecode(bytes: Uint8Array, what: string): unknown {
   // The fast path decides only what it decodes exactly as cbor2 would (protocol/cbor-fast).
   const fast = fastDecode(bytes);
-  if (fast !== FALLBACK) return fast;
+  return fast !== FALLBACK ? fast : cbor2Decode(bytes, what);
+}
+
+/** cbor2 with the strict options; a failure is `malformed` naming `what`. */
+function cbor2Decode(bytes: Uint8Array, what: string): unknown {
   try {
     return decode(bytes, STRICT_DECODE);
   } catch (err) {
@@ -134,7 +138,7 @@ export function frameHash(bytes: Uint8Array): Uint8Array {
 
 /** `frameHash` as 0x-prefixed lowercase hex, without the bytes (what reports carry). */
 export function frameHashHex(bytes: Uint8Array): `0x${string}` {
-  return `0x${hash('sha256', bytes, 'hex')}`;
+  return sha256Hex(bytes);
 }
 
 /** 0x84 (array of 4), "Signature1" (text of 10), as RFC 9052 §4.4 lays out Sig_structure. */
@@ -286,9 +290,10 @@ export function decodeFrame(input: Uint8Array): DecodedFrame {
   // ES256 (r||s, RFC 9053 §2.1) and Ed25519 (RFC 8032) signatures are both 64 bytes.
   if (signature.length !== 64) throw malformed('signature must be 64 bytes');
 
-  // The body's maps straight into objects when the fast path decides; else cbor2's Maps.
+  // The body's maps straight into objects when the fast path decides; else cbor2's Maps
+  // directly: every valid body decodes on the object path, so what falls back is rare.
   const record = fastDecodeObject(payload);
-  const body = record === FALLBACK ? decodeMapToBody(strictDecode(payload, 'body')) : bodyOf(record);
+  const body = record === FALLBACK ? decodeMapToBody(cbor2Decode(payload, 'body')) : bodyOf(record);
   validateBody(body, payload.length);
   return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
 }
