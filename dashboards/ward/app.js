@@ -1,8 +1,8 @@
 /**
  * @module dashboards/ward/app
  * The ward dashboard's behaviour: sign-in, the live tile grid fed by the gateway's
- * WebSocket (gateway/src/io/http.ts), NEWS2 scores and IEC 60601-1-8 alarms
- * (gateway/src/io/alarm-service.ts: `snapshot.alarms`, `snapshot.news2`, `{type:'alarm'}`,
+ * WebSocket (gateway/src/io/http/server.ts), NEWS2 scores and IEC 60601-1-8 alarms
+ * (gateway/src/io/clinical/alarm-service.ts: `snapshot.alarms`, `snapshot.news2`, `{type:'alarm'}`,
  * `{type:'news2'}`, `{type:'ecg'}`), tiles sorted by acuity, the patient view
  * (`#/patient/<dev>`: live values, ECG strip, trends, alarms, settings, bindings),
  * reconnection with backoff, and return to the sign-in form when the session ends

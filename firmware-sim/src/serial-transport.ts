@@ -21,7 +21,7 @@
  * is counted; it settles nothing.
  */
 import { performance } from 'node:perf_hooks';
-import { FramedSerialPort, type FramedSerialPortState } from '../../gateway/src/io/serial-port.js';
+import { FramedSerialPort, type FramedSerialPortState } from '../../gateway/src/io/transport/serial-port.js';
 import { decodeSerialReply, MAX_SERIAL_REPLY_BYTES } from '../../gateway/src/protocol/serial-control.js';
 import { encodeSerialMessage, SERIAL_DELIMITER } from '../../gateway/src/protocol/serial-framing.js';
 import type { SimDevice, SimFrame } from './device.js';

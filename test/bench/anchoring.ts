@@ -20,8 +20,8 @@ import {
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
 import { createReadClient } from '../../anchor/src/ledger/viem.js';
-import { DEFAULT_CHECKPOINT_INTERVAL_MS } from '../../gateway/src/gateway.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS } from '../../gateway/src/app/gateway.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
 
 const FRAMES = 1_000_000;
 const RATE_HZ = 1000;

@@ -17,9 +17,9 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
-import { startGateway } from '../../gateway/src/gateway.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
-import { UserFile } from '../../gateway/src/io/users.js';
+import { startGateway } from '../../gateway/src/app/gateway.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';

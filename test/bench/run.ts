@@ -13,8 +13,8 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startGateway } from '../../gateway/src/gateway.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
+import { startGateway } from '../../gateway/src/app/gateway.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverJob, DriverResult } from './driver.js';

@@ -13,7 +13,7 @@ import { createCipheriv, generateKeyPairSync, randomBytes, sign, verify } from '
 import { performance } from 'node:perf_hooks';
 import { importDataKey, sealWithDataKey } from '../../gateway/src/core/envelope.js';
 import { downsample } from '../../gateway/src/core/trend.js';
-import { frameAad, readReadings, SealedReader } from '../../gateway/src/io/sealed.js';
+import { frameAad, readReadings, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -1,7 +1,7 @@
 /**
  * @module test/e2e/dashboard
  * The ward dashboard (dashboards/ward/) in real headless Chromium against the real
- * HTTP/WebSocket server (gateway/src/io/http.ts): sign-in through the form, live tiles
+ * HTTP/WebSocket server (gateway/src/io/http/server.ts): sign-in through the form, live tiles
  * updated over the socket without reload, offline greying, the strict CSP holding
  * (no violations), return to the form on logout and when the server ends the session.
  * Saves test-results/ward.png.
@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
-import { type HttpServer, startHttpServer } from '../../gateway/src/io/http.js';
-import { UserFile } from '../../gateway/src/io/users.js';
+import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

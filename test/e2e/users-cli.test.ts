@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserFile } from '../../gateway/src/io/users.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

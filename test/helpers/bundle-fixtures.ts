@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { spkiSha256 } from '../../anchor/src/kgc/chain.js';
 import { issueCertificate } from '../../anchor/src/kgc/kgc.js';
 import type { AnchorRecord, Hex } from '../../anchor/src/ledger/types.js';
-import { MemoryMerkleTree } from '../../anchor/src/merkle/index.js';
+import { MemoryMerkleTree } from '../../anchor/src/log/index.js';
 import { type ChainEvidence, EVIDENCE_FORMAT } from '../../anchor/src/verify/evidence.js';
 import { logIdOf, type RegistryEvent } from '../../anchor/src/verify/verify.js';
 import { type FrameBody, frameHash, signFrame, ZERO_HASH } from '../../gateway/src/protocol/frame.js';

@@ -13,9 +13,10 @@
  * in the broker sessions; with a ledger a last checkpoint is cut and anchored), then it
  * prints `{"stopped": true}` and exits 0.
  */
-import { type GatewayOptions, startGateway } from '../../gateway/src/gateway.js';
-import { gatewayOptionsFromConfig, loadConfigFile } from '../../gateway/src/io/config.js';
-import { createLogger } from '../../gateway/src/io/log.js';
+
+import { gatewayOptionsFromConfig, loadConfigFile } from '../../gateway/src/app/config.js';
+import { type GatewayOptions, startGateway } from '../../gateway/src/app/gateway.js';
+import { createLogger } from '../../gateway/src/io/ops/log.js';
 
 const USAGE =
   'usage: gateway-runner <dataDir> <gatewayId> <brokerUrl> [lanes] [sessionExpirySeconds]\n' +

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
 import { initKgc } from '../../anchor/src/kgc/kgc.js';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
-import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/chain.js';
-import { type DataPaths, dataPaths } from '../../gateway/src/io/datadir.js';
-import { enrolDevice, syncRegistry } from '../../gateway/src/io/enrol.js';
-import { createRecipientKey } from '../../gateway/src/io/recipients.js';
-import { openStore } from '../../gateway/src/io/store.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
+import { enrolDevice, syncRegistry } from '../../gateway/src/io/identity/enrol.js';
+import { type DataPaths, dataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { createRecipientKey } from '../../gateway/src/io/store/recipients.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import {
   type FrameBody,
   frameHash,

@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../anchor/src/ledger/ports.js';
 import { mosquittoConfig } from '../../gateway/src/core/mosquitto-config.js';
-import { freePort } from '../../gateway/src/io/ports.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 

@@ -7,8 +7,8 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { DeviceRecord } from '../../gateway/src/core/acceptance.js';
 import type { Recipient } from '../../gateway/src/core/envelope.js';
-import { Ingest, type IngestOptions } from '../../gateway/src/io/ingest.js';
-import { type GatewayStore, openStore } from '../../gateway/src/io/store.js';
+import { Ingest, type IngestOptions } from '../../gateway/src/io/ingest/ingest.js';
+import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { FrameChain } from './gateway.js';
 
 export interface SealedRig {

@@ -10,10 +10,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
-import { alarmRoutes } from '../../gateway/src/io/alarm-routes.js';
-import { type AlarmAuditEvent, AlarmService, type LiveMessage } from '../../gateway/src/io/alarm-service.js';
-import { type HttpServer, startHttpServer } from '../../gateway/src/io/http.js';
-import { UserFile } from '../../gateway/src/io/users.js';
+import {
+  type AlarmAuditEvent,
+  AlarmService,
+  type LiveMessage,
+} from '../../gateway/src/io/clinical/alarm-service.js';
+import { alarmRoutes } from '../../gateway/src/io/http/alarm-routes.js';
+import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '../..');

@@ -22,9 +22,9 @@ import {
   fundAccount,
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { makeTempDir } from '../helpers/tmp.js';

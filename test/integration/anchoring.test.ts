@@ -9,7 +9,6 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { openCheckpoint } from '../../anchor/src/checkpoint/note.js';
 import {
   ANVIL_DEV_KEY,
   createMemoryLedger,
@@ -22,17 +21,18 @@ import {
   type LedgerClient,
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
-import { hashLeaf, verifyConsistency, verifyInclusion } from '../../anchor/src/merkle/index.js';
+import { hashLeaf, verifyConsistency, verifyInclusion } from '../../anchor/src/log/index.js';
+import { openCheckpoint } from '../../anchor/src/log/note.js';
+import { wardStaticDir } from '../../gateway/src/app/gateway.js';
 import { checkAnchors } from '../../gateway/src/cli/anchors.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
-import { wardStaticDir } from '../../gateway/src/gateway.js';
-import { Anchorer, type AnchoringOptions, logIdOf, toHex } from '../../gateway/src/io/anchoring.js';
-import { CheckpointNotes, loadCheckpointSigner } from '../../gateway/src/io/checkpoints.js';
-import { dataPaths } from '../../gateway/src/io/datadir.js';
-import { type HttpServer, startHttpServer } from '../../gateway/src/io/http.js';
-import { logRoutes } from '../../gateway/src/io/log-routes.js';
-import { type GatewayStore, openStore } from '../../gateway/src/io/store.js';
-import { UserFile } from '../../gateway/src/io/users.js';
+import { Anchorer, type AnchoringOptions, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { CheckpointNotes, loadCheckpointSigner } from '../../gateway/src/io/anchoring/checkpoints.js';
+import { logRoutes } from '../../gateway/src/io/http/log-routes.js';
+import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
+import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const ORIGIN = 'vitaltrail/gw-test';

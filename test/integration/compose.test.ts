@@ -17,9 +17,9 @@ import type { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { parseDocument } from 'yaml';
 import { kgcPaths } from '../../anchor/src/kgc/kgc.js';
+import { validateConfig } from '../../gateway/src/app/config.js';
 import { buildProgram } from '../../gateway/src/cli/main.js';
-import { validateConfig } from '../../gateway/src/io/config.js';
-import { dataPaths } from '../../gateway/src/io/datadir.js';
+import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -364,7 +364,7 @@ describe('docker-compose.yml (production shape)', () => {
       }
     }
     // The ops dashboards name only series the gateway exports (io/metrics-routes).
-    const routes = read('gateway/src/io/metrics-routes.ts');
+    const routes = read('gateway/src/io/http/metrics-routes.ts');
     for (const f of ['ingest-health', 'anchoring-health']) {
       for (const m of read(`dashboards/grafana/dashboards/${f}.json`).matchAll(
         /_field == \\"(vitaltrail_[a-z_]+?)(_bucket)?\\"/g,

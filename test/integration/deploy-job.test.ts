@@ -7,8 +7,8 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledger/anvil.js';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring.js';
-import { runDeployJob } from '../../gateway/src/io/deploy-job.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { runDeployJob } from '../../gateway/src/io/anchoring/deploy-job.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 describe('contracts deploy job', () => {

@@ -33,12 +33,12 @@ import { ANVIL_DEV_KEY, type AnvilHandle, startAnvil } from '../../anchor/src/le
 import { deployContracts } from '../../anchor/src/ledger/deploy.js';
 import type { Deployment, RegistryClient } from '../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
+import { type GatewayOptions, type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { framesTopic, rejectsTopic } from '../../gateway/src/core/topics.js';
-import { type GatewayOptions, type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import { type DataPaths, dataPaths } from '../../gateway/src/io/datadir.js';
-import { createLogger } from '../../gateway/src/io/log.js';
-import { createRecipientKey } from '../../gateway/src/io/recipients.js';
-import { openStore } from '../../gateway/src/io/store.js';
+import { type DataPaths, dataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { createLogger } from '../../gateway/src/io/ops/log.js';
+import { createRecipientKey } from '../../gateway/src/io/store/recipients.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
 import { runCli } from '../helpers/cli.js';
 import { FrameChain, strangerKey } from '../helpers/gateway.js';

@@ -7,10 +7,10 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
+import { type RunningExternalGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { acksTopic, framesTopic, rejectsTopic } from '../../gateway/src/core/topics.js';
-import { type RunningExternalGateway, startGateway } from '../../gateway/src/gateway.js';
-import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { deviceKey, FrameChain, prepareDataDir, strangerKey } from '../helpers/gateway.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';

@@ -9,9 +9,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FHIR_VITALS, LOINC, UCUM } from '../../gateway/src/core/fhir.js';
-import { logIdOf } from '../../gateway/src/io/anchoring.js';
-import { Bindings } from '../../gateway/src/io/bindings.js';
-import { exportFhir } from '../../gateway/src/io/fhir-export.js';
+import { logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
+import { Bindings } from '../../gateway/src/io/store/bindings.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

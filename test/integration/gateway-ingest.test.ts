@@ -6,11 +6,11 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { rejectsTopic } from '../../gateway/src/core/topics.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
-import { openStore } from '../../gateway/src/io/store.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
 import { deviceKey, FrameChain, prepareDataDir, strangerKey } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -154,7 +154,7 @@ describe('gateway ingest over MQTT (aedes + mqtt.js + SQLite)', () => {
   });
 
   test('behavior: a device enrolled while the gateway runs is accepted within seconds', async () => {
-    const { enrolDevice } = await import('../../gateway/src/io/enrol.js');
+    const { enrolDevice } = await import('../../gateway/src/io/identity/enrol.js');
     const store = openStore(paths.db);
     await enrolDevice(paths, store, 'wr-0003');
     store.close();

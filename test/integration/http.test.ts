@@ -1,6 +1,6 @@
 /**
  * @module test/integration/http
- * The gateway HTTP/WebSocket server (gateway/src/io/http.ts) with real users files in
+ * The gateway HTTP/WebSocket server (gateway/src/io/http/server.ts) with real users files in
  * temp dirs: REST through `app.inject` (fastify), the live socket through a real `ws`
  * client on a loopback port. Covers auth, whitelisting, security headers, backoff,
  * idle expiry (close 4401), and the users file (io/users.ts).
@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
-import { type HttpAuditEvent, type HttpServer, startHttpServer } from '../../gateway/src/io/http.js';
-import { ensureInitialAdmin, UserFile, UserFileError } from '../../gateway/src/io/users.js';
+import { type HttpAuditEvent, type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
+import { ensureInitialAdmin, UserFile, UserFileError } from '../../gateway/src/io/identity/users.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const STATIC_DIR = join(import.meta.dirname, '../../dashboards/ward');

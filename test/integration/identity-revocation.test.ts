@@ -17,11 +17,11 @@ import { ANVIL_DEV_KEY, type AnvilHandle, startAnvil } from '../../anchor/src/le
 import { deployContracts } from '../../anchor/src/ledger/deploy.js';
 import type { Deployment, RegistryClient } from '../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/enrol.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
-import { openStore } from '../../gateway/src/io/store.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -22,10 +22,10 @@ import {
   readPrivateKey,
   revokeDevice,
 } from '../../anchor/src/kgc/index.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import { verifyAuditLog } from '../../gateway/src/io/audit.js';
-import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { verifyAuditLog } from '../../gateway/src/io/ops/audit.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -27,7 +27,7 @@ import {
   type RegistryClient,
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
-import { freePort } from '../../gateway/src/io/ports.js';
+import { freePort } from '../../anchor/src/ledger/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { freshHash, ledgerContract } from './ledger-abstract.js';
 

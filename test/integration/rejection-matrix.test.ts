@@ -15,12 +15,12 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spkiSha256 } from '../../anchor/src/kgc/chain.js';
 import { enrollDevice } from '../../anchor/src/kgc/kgc.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/enrol.js';
-import { seqGaps } from '../../gateway/src/io/gaps.js';
-import type { IngestResult } from '../../gateway/src/io/ingest.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
+import type { IngestResult } from '../../gateway/src/io/ingest/ingest.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { seqGaps } from '../../gateway/src/io/store/gaps.js';
 import {
   COSE_ALG_EDDSA,
   COSE_ALG_ES256,

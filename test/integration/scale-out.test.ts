@@ -24,9 +24,9 @@ import { type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledg
 import type { BundleReport, SequenceReport } from '../../anchor/src/verify/verify.js';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { framesTopic } from '../../gateway/src/core/topics.js';
-import { accountOf, ensureAccountKey } from '../../gateway/src/io/chain.js';
-import { type DataPaths, dataPaths, ensureDir } from '../../gateway/src/io/datadir.js';
-import { countAcrossGateways } from '../../gateway/src/io/scale-out.js';
+import { accountOf, ensureAccountKey } from '../../gateway/src/io/anchoring/chain.js';
+import { type DataPaths, dataPaths, ensureDir } from '../../gateway/src/io/ops/datadir.js';
+import { countAcrossGateways } from '../../gateway/src/io/store/scale-out.js';
 import { runCli } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';

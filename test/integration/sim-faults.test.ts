@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { mulberry32 } from '../../firmware-sim/src/physiology.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/gateway.js';
-import type { DataPaths } from '../../gateway/src/io/datadir.js';
-import { silentLogger } from '../../gateway/src/io/log.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

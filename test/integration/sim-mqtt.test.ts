@@ -10,12 +10,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Aedes, type AedesOptions } from 'aedes';
 import { afterEach, describe, expect, test } from 'vitest';
+import { freePort } from '../../anchor/src/ledger/ports.js';
 import { SimDevice } from '../../firmware-sim/src/device.js';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { deviceTopics, MqttDeviceLink, MqttLinkError } from '../../firmware-sim/src/mqtt-transport.js';
 import { createPatientModel } from '../../firmware-sim/src/physiology.js';
 import { loadDeviceState } from '../../firmware-sim/src/state.js';
-import { freePort } from '../../gateway/src/io/ports.js';
 import { decodeFrame, frameHash, verifyFrameSignature, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -1,13 +1,13 @@
 /**
  * @module test/unit/audit-log
- * The hash-chained audit log (gateway/src/io/audit.ts, issue 3): written in fsync'd
+ * The hash-chained audit log (gateway/src/io/ops/audit.ts, issue 3): written in fsync'd
  * batches with mode 0600, continued across reopen and torn tails; `verifyAuditLog`
  * detects an edited, inserted, reordered or deleted line and a truncated tail.
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AUDIT_HEAD_FILE, AUDIT_LOG_FILE, AuditLog, verifyAuditLog } from '../../gateway/src/io/audit.js';
+import { AUDIT_HEAD_FILE, AUDIT_LOG_FILE, AuditLog, verifyAuditLog } from '../../gateway/src/io/ops/audit.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 let tmp: ReturnType<typeof makeTempDir>;

@@ -23,7 +23,7 @@ import {
   parseVkey,
   rawEd25519PublicKey,
   signNote,
-} from '../../anchor/src/checkpoint/note.js';
+} from '../../anchor/src/log/note.js';
 
 const SKEY_B64 = 'AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'; // 0x01 || Ed25519 seed
 const VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';

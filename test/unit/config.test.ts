@@ -14,7 +14,7 @@ import {
   gatewayOptionsFromConfig,
   loadConfigFile,
   validateConfig,
-} from '../../gateway/src/io/config.js';
+} from '../../gateway/src/app/config.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 function problemsOf(fn: () => unknown): readonly string[] {

@@ -1,6 +1,6 @@
 /**
  * @module test/unit/device-registry
- * The gateway's in-memory view of enrolled devices (gateway/src/io/devices.ts) over a real
+ * The gateway's in-memory view of enrolled devices (gateway/src/io/identity/devices.ts) over a real
  * store and a real KGC on files: `refresh` reads only the rows written since the last one,
  * a revocation is reported once, and a device revoked, re-enrolled and revoked again is
  * reported again (its open sessions must be closed the second time too).
@@ -8,9 +8,9 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readKgcTrust } from '../../anchor/src/kgc/kgc.js';
-import { DeviceRegistry } from '../../gateway/src/io/devices.js';
-import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/enrol.js';
-import { openStore } from '../../gateway/src/io/store.js';
+import { DeviceRegistry } from '../../gateway/src/io/identity/devices.js';
+import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -3,7 +3,7 @@
  * objects included, while identifiers, codes and counts stay readable.
  */
 import { describe, expect, test } from 'vitest';
-import { createLogger } from '../../gateway/src/io/log.js';
+import { createLogger } from '../../gateway/src/io/ops/log.js';
 
 describe('log redaction', () => {
   test('behavior: secret-like and patient-data fields are redacted at any depth; ids and codes stay', () => {

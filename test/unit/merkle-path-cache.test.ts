@@ -1,6 +1,6 @@
 /**
  * @module test/unit/merkle-path-cache
- * The verifier's inclusion cache (anchor/src/merkle/path-cache.ts) gives exactly what
+ * The verifier's inclusion cache (anchor/src/log/path-cache.ts) gives exactly what
  * `verifyInclusion` gives, proof after proof with the cache warm: on the RFC 9162 probes
  * of transparency-dev/merkle, and on random trees with random runs of queries (several
  * tree sizes of one growing log in one cache; valid proofs, mutated nodes, swapped,
@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hashLeaf, MemoryMerkleTree, MerkleError, verifyInclusion } from '../../anchor/src/merkle/index.js';
-import { InclusionPathCache } from '../../anchor/src/merkle/path-cache.js';
+import { hashLeaf, MemoryMerkleTree, MerkleError, verifyInclusion } from '../../anchor/src/log/index.js';
+import { InclusionPathCache } from '../../anchor/src/log/path-cache.js';
 
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/rfc9162/inclusion', import.meta.url));
 const FC = { seed: 6962, numRuns: Number(process.env.MERKLE_FC_RUNS ?? 80) };

@@ -24,7 +24,7 @@ import {
   rootFromInclusionProof,
   verifyConsistency,
   verifyInclusion,
-} from '../../anchor/src/merkle/index.js';
+} from '../../anchor/src/log/index.js';
 
 // Deterministic runs; raise NUM_RUNS locally to explore further.
 const FC = { seed: 9162, numRuns: Number(process.env.MERKLE_FC_RUNS ?? 60) };

@@ -16,7 +16,7 @@ import {
   type MerkleErrorCode,
   verifyConsistency,
   verifyInclusion,
-} from '../../anchor/src/merkle/index.js';
+} from '../../anchor/src/log/index.js';
 
 // shared/ sits beside main/ (also in CI).
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/rfc9162', import.meta.url));

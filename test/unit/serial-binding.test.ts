@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { parseFaults, parseSerialSpec } from '../../gateway/src/cli/serial.js';
-import { serialTransportDevice } from '../../gateway/src/io/serial.js';
+import { serialTransportDevice } from '../../gateway/src/io/transport/serial.js';
 import { FrameChain, strangerKey } from '../helpers/gateway.js';
 
 describe('serial port binding', () => {

@@ -11,7 +11,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spkiSha256, verifyCertificateChain } from '../../anchor/src/kgc/chain.js';
 import { issueCertificate } from '../../anchor/src/kgc/kgc.js';
-import { hashLeaf, MemoryMerkleTree } from '../../anchor/src/merkle/index.js';
+import { hashLeaf, MemoryMerkleTree } from '../../anchor/src/log/index.js';
 import {
   type AnchorRecord,
   analyseSequences,

@@ -707,7 +707,7 @@ export const CRL_VALIDITY_DAYS = 7;
  * Revokes the current certificate of `devId`: records it in `revoked.json` and re-signs
  * the CRLs in `crl.pem`. Idempotent: revoking a revoked certificate changes nothing.
  * The gateway's store, the chain registry and open sessions are the caller's
- * (`gateway/src/io/enrol.ts` `revokeEnrolledDevice`).
+ * (`gateway/src/io/identity/enrol.ts` `revokeEnrolledDevice`).
  * @throws {KgcError} `kgc_not_initialized`; `kgc_unknown_device` when the KGC never issued
  *   a certificate to `devId`.
  * @example

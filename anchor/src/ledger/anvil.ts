@@ -20,8 +20,8 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestClient, http } from 'viem';
-import { freePort } from '../../../gateway/src/io/ports.js';
 import { findRepoRoot } from '../contracts/build.js';
+import { freePort } from './ports.js';
 import { assertAddress, assertSafeUint, type Hex, LedgerError } from './types.js';
 
 /**

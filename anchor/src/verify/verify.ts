@@ -64,8 +64,8 @@ import {
   MerkleError,
   RFC6962_LEAF_HASH_PREFIX,
   verifyConsistency,
-} from '../merkle/index.js';
-import { InclusionPathCache } from '../merkle/path-cache.js';
+} from '../log/index.js';
+import { InclusionPathCache } from '../log/path-cache.js';
 import type { DisclosureBundle, DisclosureDevice, DisclosureEntry } from './bundle.js';
 
 export type { CertificateChecker } from '../kgc/chain.js';

@@ -17,15 +17,15 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { openCheckpoint } from '../../../anchor/src/checkpoint/note.js';
 import type { AnchorRecord, Deployment } from '../../../anchor/src/ledger/types.js';
 import { fetchAnchors } from '../../../anchor/src/ledger/viem.js';
-import { verifyConsistency } from '../../../anchor/src/merkle/index.js';
-import { DEFAULT_GATEWAY_ID } from '../gateway.js';
-import { checkpointOrigin, logIdOf, toHex } from '../io/anchoring.js';
-import { CheckpointNotes, checkpointKeyPath, loadCheckpointSigner } from '../io/checkpoints.js';
-import { type DataPaths, dataPaths, readJson } from '../io/datadir.js';
-import { type GatewayStore, openStore } from '../io/store.js';
+import { verifyConsistency } from '../../../anchor/src/log/index.js';
+import { openCheckpoint } from '../../../anchor/src/log/note.js';
+import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { checkpointOrigin, logIdOf, toHex } from '../io/anchoring/anchoring.js';
+import { CheckpointNotes, checkpointKeyPath, loadCheckpointSigner } from '../io/anchoring/checkpoints.js';
+import { type DataPaths, dataPaths, readJson } from '../io/ops/datadir.js';
+import { type GatewayStore, openStore } from '../io/store/store.js';
 import { VitalTrailError } from '../protocol/errors.js';
 
 /** Problems `verify-chain` reports; never reused or renamed. */

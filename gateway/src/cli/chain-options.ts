@@ -20,8 +20,8 @@ import {
   type RegistryClient,
 } from '../../../anchor/src/ledger/types.js';
 import { createReadClient, createViemRegistry, toLedgerError } from '../../../anchor/src/ledger/viem.js';
-import { ConfigError, readSecretFile } from '../io/config.js';
-import type { DataPaths } from '../io/datadir.js';
+import { ConfigError, readSecretFile } from '../app/config.js';
+import type { DataPaths } from '../io/ops/datadir.js';
 
 /**
  * Reads a ledger account key: `0x` and 32 bytes of hex, in a file of mode 0600.

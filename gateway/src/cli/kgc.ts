@@ -26,9 +26,7 @@ import {
 } from '../../../anchor/src/kgc/kgc.js';
 import type { Deployment, Hex, RegistryClient } from '../../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
-import { AuditLog, verifyAuditLog } from '../io/audit.js';
-import { ConfigError } from '../io/config.js';
-import { type DataPaths, dataPaths, readJson } from '../io/datadir.js';
+import { ConfigError } from '../app/config.js';
 import {
   type EnrolResult,
   enrolDevice,
@@ -38,9 +36,11 @@ import {
   revokeOnRegistry,
   type SyncRegistryResult,
   syncRegistry,
-} from '../io/enrol.js';
-import { seqGaps } from '../io/gaps.js';
-import { openStore } from '../io/store.js';
+} from '../io/identity/enrol.js';
+import { AuditLog, verifyAuditLog } from '../io/ops/audit.js';
+import { type DataPaths, dataPaths, readJson } from '../io/ops/datadir.js';
+import { seqGaps } from '../io/store/gaps.js';
+import { openStore } from '../io/store/store.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import {
   assertRegistryReady,

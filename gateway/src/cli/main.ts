@@ -6,10 +6,10 @@
  * bundle entry did not verify); 2 it could not run (bad usage, missing files, no chain).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_GATEWAY_ID } from '../gateway.js';
-import { dataPaths } from '../io/datadir.js';
-import type { SerialPortConfig } from '../io/serial.js';
-import { openStore } from '../io/store.js';
+import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { dataPaths } from '../io/ops/datadir.js';
+import { openStore } from '../io/store/store.js';
+import type { SerialPortConfig } from '../io/transport/serial.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { registerAnchorsCommands } from './anchors.js';

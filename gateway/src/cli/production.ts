@@ -16,13 +16,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
+import { configReference, envNameOf, gatewayOptionsFromConfig, loadConfigFile } from '../app/config.js';
+import { startGateway } from '../app/gateway.js';
 import { mosquittoAcl, mosquittoConfig } from '../core/mosquitto-config.js';
-import { startGateway } from '../gateway.js';
-import { configReference, envNameOf, gatewayOptionsFromConfig, loadConfigFile } from '../io/config.js';
-import { dataPaths } from '../io/datadir.js';
-import { runDeployJob } from '../io/deploy-job.js';
-import { createLogger } from '../io/log.js';
-import { countAcrossGateways } from '../io/scale-out.js';
+import { runDeployJob } from '../io/anchoring/deploy-job.js';
+import { dataPaths } from '../io/ops/datadir.js';
+import { createLogger } from '../io/ops/log.js';
+import { countAcrossGateways } from '../io/store/scale-out.js';
 import { readAccountKey } from './chain-options.js';
 import { UsageError } from './errors.js';
 

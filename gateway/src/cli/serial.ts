@@ -12,8 +12,8 @@ import { SimDevice } from '../../../firmware-sim/src/device.js';
 import { createPatientModel, type Scenario } from '../../../firmware-sim/src/physiology.js';
 import { SerialDeviceLink, type SerialFaults } from '../../../firmware-sim/src/serial-transport.js';
 import { loadDeviceState, saveDeviceState } from '../../../firmware-sim/src/state.js';
-import type { DataPaths } from '../io/datadir.js';
-import type { SerialPortConfig } from '../io/serial.js';
+import type { DataPaths } from '../io/ops/datadir.js';
+import type { SerialPortConfig } from '../io/transport/serial.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 

@@ -12,9 +12,9 @@ import { DEVICE_KEY_FILE } from '../../../anchor/src/kgc/kgc.js';
 import type { FaultMix } from '../../../firmware-sim/src/faults.js';
 import { Fleet, type FleetDeviceSpec, type FleetStats } from '../../../firmware-sim/src/fleet.js';
 import { SCENARIOS, type Scenario } from '../../../firmware-sim/src/physiology.js';
-import { type DataPaths, dataPaths } from '../io/datadir.js';
-import { enrolDevice } from '../io/enrol.js';
-import { openStore } from '../io/store.js';
+import { enrolDevice } from '../io/identity/enrol.js';
+import { type DataPaths, dataPaths } from '../io/ops/datadir.js';
+import { openStore } from '../io/store/store.js';
 import { UsageError } from './errors.js';
 import { parseFaults, runSerialSim } from './serial.js';
 

@@ -11,14 +11,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment } from '../../../anchor/src/ledger/types.js';
-import { DEFAULT_GATEWAY_ID } from '../gateway.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring.js';
-import { Bindings } from '../io/bindings.js';
-import { dataPaths, readJson } from '../io/datadir.js';
-import { exportFhir } from '../io/fhir-export.js';
-import { addRecipient, listRecipients, loadRecipientSecrets, retireRecipient } from '../io/recipients.js';
-import { DEFAULT_KEY_WINDOW_MS, shredExpired } from '../io/sealed.js';
-import { openStore } from '../io/store.js';
+import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { checkpointOrigin, logIdOf } from '../io/anchoring/anchoring.js';
+import { dataPaths, readJson } from '../io/ops/datadir.js';
+import { exportFhir } from '../io/outbound/fhir-export.js';
+import { Bindings } from '../io/store/bindings.js';
+import {
+  addRecipient,
+  listRecipients,
+  loadRecipientSecrets,
+  retireRecipient,
+} from '../io/store/recipients.js';
+import { DEFAULT_KEY_WINDOW_MS, shredExpired } from '../io/store/sealed.js';
+import { openStore } from '../io/store/store.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 

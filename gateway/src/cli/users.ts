@@ -9,8 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import { dataPaths } from '../io/datadir.js';
-import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/users.js';
+import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/identity/users.js';
+import { dataPaths } from '../io/ops/datadir.js';
 import { VitalTrailError } from '../protocol/errors.js';
 
 export type UsersCliErrorCode = 'password_missing';

@@ -1,0 +1,500 @@
+/**
+ * @module app/config
+ * The gateway's configuration file (JSON), validated at start, with environment
+ * overrides and secrets read from files (issue "production shape"; STYLE.md §8.3: no
+ * secret in source or argv).
+ *
+ * One table, `CONFIG_FIELDS`, drives validation, defaults, the environment mapping and
+ * the documentation (`vitaltrail config schema`). Every problem is reported at once as
+ * `config_invalid` with the field path: `mqtt.port: must be an integer from 0 to 65535`.
+ *
+ * Environment overrides: a field `a.bC` is overridden by `VITALTRAIL_A__B_C` (path
+ * segments joined by `__`, camelCase as UPPER_SNAKE), e.g. `http.port` ←
+ * `VITALTRAIL_HTTP__PORT`, `mqtt.sessionExpirySeconds` ← `VITALTRAIL_MQTT__SESSION_EXPIRY_SECONDS`.
+ * The environment wins over the file. Secrets never go in the file, argv or the
+ * environment: fields ending in `File` name a file holding the secret, which must not be
+ * readable by group or others.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
+import { isDirectory } from '../io/ops/datadir.js';
+import type { LogLevel } from '../io/ops/log.js';
+import { VitalTrailError } from '../protocol/errors.js';
+import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import type { GatewayOptions } from './gateway.js';
+
+export class ConfigError extends VitalTrailError<'config_invalid'> {
+  override readonly name = 'ConfigError';
+  /** Every problem found, `path: reason`. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], source: string) {
+    super('config_invalid', `${source}: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+type FieldType =
+  | { kind: 'string'; pattern?: RegExp; patternText?: string }
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'number'; min: number; max: number }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'file' }
+  | { kind: 'secretFile' }
+  | { kind: 'url'; schemes: readonly string[] };
+
+export interface ConfigField {
+  path: string;
+  type: FieldType;
+  default?: string | number;
+  /** Required when this predicate holds on the merged config (default: never). */
+  requiredWhen?: (c: Flat) => boolean;
+  /** How the reference shows the condition, e.g. "required (external)". */
+  requiredText?: string;
+  doc: string;
+}
+
+type Flat = Record<string, string | number | undefined>;
+
+const ID = {
+  kind: 'string',
+  pattern: DEVICE_ID_PATTERN,
+  patternText: '1-64 chars of [A-Za-z0-9._-]',
+} as const;
+const external = (c: Flat) => c['mqtt.mode'] === 'external';
+
+/** Every configuration field (the documentation is generated from this table). */
+export const CONFIG_FIELDS: readonly ConfigField[] = [
+  {
+    path: 'dataDir',
+    type: { kind: 'file' },
+    requiredWhen: () => true,
+    doc: 'data directory (store, log, keys); relative paths are relative to the config file',
+  },
+  {
+    path: 'gatewayId',
+    type: ID,
+    default: 'gw-1',
+    doc: 'gateway id; checkpoint origin `vitaltrail/<id>`; one data dir per id',
+  },
+  { path: 'wardName', type: { kind: 'string' }, default: 'Ward', doc: 'ward name shown on the dashboard' },
+  {
+    path: 'retentionDays',
+    type: { kind: 'number', min: 1, max: 36500 },
+    default: 30,
+    doc: 'frames older than this are rejected `too_old`',
+  },
+  {
+    path: 'checkpointIntervalSeconds',
+    type: { kind: 'number', min: 0.2, max: 3600 },
+    default: 10,
+    doc: 'seconds between checkpoints',
+  },
+  {
+    path: 'log.level',
+    type: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'] },
+    default: 'info',
+    doc: 'structured log level (JSON lines on stderr)',
+  },
+  {
+    path: 'http.host',
+    type: { kind: 'string' },
+    default: '127.0.0.1',
+    doc: 'dashboard, API, /metrics, /livez, /readyz bind address',
+  },
+  {
+    path: 'http.port',
+    type: { kind: 'int', min: 0, max: 65535 },
+    default: 8080,
+    doc: 'HTTP port (0 = any free port)',
+  },
+  {
+    path: 'http.metricsTokenFile',
+    type: { kind: 'secretFile' },
+    doc: 'file holding the bearer token /metrics requires (default: /metrics is open)',
+  },
+  {
+    path: 'mqtt.mode',
+    type: { kind: 'enum', values: ['embedded', 'external'] },
+    default: 'embedded',
+    doc: '`embedded`: aedes inside the gateway; `external`: MQTT 5 client of a broker cluster',
+  },
+  {
+    path: 'mqtt.host',
+    type: { kind: 'string' },
+    default: '127.0.0.1',
+    doc: 'embedded: listener bind address',
+  },
+  {
+    path: 'mqtt.port',
+    type: { kind: 'int', min: 0, max: 65535 },
+    default: 1883,
+    doc: 'embedded: listener port',
+  },
+  {
+    path: 'mqtt.url',
+    type: { kind: 'url', schemes: ['mqtt:', 'mqtts:'] },
+    requiredWhen: external,
+    requiredText: 'required (external)',
+    doc: 'external: broker URL, `mqtts://host:8883`',
+  },
+  {
+    path: 'mqtt.clientId',
+    type: ID,
+    doc: 'external: base client id of the sessions (default: gatewayId); keep it stable',
+  },
+  {
+    path: 'mqtt.lanes',
+    type: { kind: 'int', min: 1, max: 64 },
+    default: 8,
+    doc: 'external: parallel sessions in the share group; keep it stable',
+  },
+  {
+    path: 'mqtt.sessionExpirySeconds',
+    type: { kind: 'int', min: 0, max: 4294967295 },
+    default: 86400,
+    doc: 'external: how long the broker keeps a session of a stopped gateway',
+  },
+  { path: 'mqtt.caFile', type: { kind: 'file' }, doc: 'external: CA certificate(s) of the broker (PEM)' },
+  { path: 'mqtt.certFile', type: { kind: 'file' }, doc: "external: the gateway's client certificate (PEM)" },
+  {
+    path: 'mqtt.keyFile',
+    type: { kind: 'secretFile' },
+    doc: "external: the gateway's client key (PEM, mode 0600)",
+  },
+  {
+    path: 'ledger.rpcUrl',
+    type: { kind: 'url', schemes: ['http:', 'https:'] },
+    doc: 'JSON-RPC URL of the consortium chain; without it checkpoints stay in the outbox',
+  },
+  {
+    path: 'ledger.deploymentFile',
+    type: { kind: 'file' },
+    requiredWhen: (c) => c['ledger.rpcUrl'] !== undefined,
+    requiredText: 'required with rpcUrl',
+    doc: 'deployment JSON (chainId, contract addresses) written by the deploy job',
+  },
+  {
+    path: 'ledger.privateKeyFile',
+    type: { kind: 'secretFile' },
+    requiredWhen: (c) => c['ledger.rpcUrl'] !== undefined,
+    requiredText: 'required with rpcUrl',
+    doc: "file holding the gateway's ledger account key (0x… hex, mode 0600)",
+  },
+  {
+    path: 'influx.url',
+    type: { kind: 'url', schemes: ['http:', 'https:'] },
+    doc: 'InfluxDB v2 base URL for the readings sink (off when absent)',
+  },
+  {
+    path: 'influx.org',
+    type: { kind: 'string' },
+    requiredWhen: (c) => c['influx.url'] !== undefined,
+    requiredText: 'required with influx.url',
+    doc: 'InfluxDB organisation',
+  },
+  {
+    path: 'influx.bucket',
+    type: { kind: 'string' },
+    requiredWhen: (c) => c['influx.url'] !== undefined,
+    requiredText: 'required with influx.url',
+    doc: 'InfluxDB bucket (measurement `vitals`, tags `dev` and `bed`)',
+  },
+  {
+    path: 'influx.tokenFile',
+    type: { kind: 'secretFile' },
+    doc: 'file holding the InfluxDB API token (mode 0600)',
+  },
+  {
+    path: 'ledger.confirmations',
+    type: { kind: 'int', min: 0, max: 1000 },
+    default: 0,
+    doc: 'blocks after the including one before an anchor counts (0: BFT-final, QBFT)',
+  },
+  {
+    path: 'kgc.issuedDir',
+    type: { kind: 'file' },
+    doc:
+      "the KGC's directory of issued device certificates (`<KGC data>/kgc/issued`, read-only is enough): " +
+      'devices enrolled or re-enrolled there are imported at start and within 5 s (off when absent)',
+  },
+];
+
+const FIELD_BY_PATH = new Map(CONFIG_FIELDS.map((f) => [f.path, f]));
+
+/** `mqtt.sessionExpirySeconds` → `VITALTRAIL_MQTT__SESSION_EXPIRY_SECONDS`. */
+export function envNameOf(path: string): string {
+  return `VITALTRAIL_${path
+    .split('.')
+    .map((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+    .join('__')}`;
+}
+
+/** Flattens a parsed JSON object to dotted paths; non-objects at a nested level are errors. */
+function flatten(doc: unknown, problems: string[], prefix = '', out: Flat = {}): Flat {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    problems.push(`${prefix || '(root)'}: must be an object`);
+    return out;
+  }
+  for (const [k, v] of Object.entries(doc)) {
+    if (prefix === '' && k === '$schema') continue;
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) flatten(v, problems, path, out);
+    else if (!FIELD_BY_PATH.has(path)) problems.push(`${path}: unknown field`);
+    else if (typeof v === 'string' || typeof v === 'number') out[path] = v;
+    else
+      problems.push(
+        `${path}: must be a ${FIELD_BY_PATH.get(path)?.type.kind === 'int' ? 'number' : 'string'}`,
+      );
+  }
+  return out;
+}
+
+function check(
+  f: ConfigField,
+  raw: string | number,
+  fromEnv: boolean,
+): { value?: string | number; problem?: string } {
+  const t = f.type;
+  const bad = (why: string) => ({
+    problem: `${f.path}: ${why}${fromEnv ? ` (from ${envNameOf(f.path)})` : ''}`,
+  });
+  if (t.kind === 'int' || t.kind === 'number') {
+    const n = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
+    const ok = Number.isFinite(n) && n >= t.min && n <= t.max && (t.kind === 'number' || Number.isInteger(n));
+    return ok
+      ? { value: n }
+      : bad(`must be ${t.kind === 'int' ? 'an integer' : 'a number'} from ${t.min} to ${t.max}`);
+  }
+  if (typeof raw !== 'string') return bad('must be a string');
+  if (t.kind === 'enum')
+    return t.values.includes(raw) ? { value: raw } : bad(`must be one of ${t.values.join(', ')}`);
+  if (t.kind === 'string' && t.pattern && !t.pattern.test(raw)) return bad(`must be ${t.patternText}`);
+  if (t.kind === 'url') {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      return bad('must be a URL');
+    }
+    if (!t.schemes.includes(u.protocol)) return bad(`must be a ${t.schemes.join(' or ')} URL`);
+    if (u.username || u.password) return bad('must not carry credentials (use a secret file)');
+  }
+  if (raw === '') return bad('must not be empty');
+  return { value: raw };
+}
+
+export interface GatewayConfig {
+  /** Every field with its value (defaults filled in, file paths absolute). */
+  values: Readonly<Flat>;
+  /** Where each value came from. */
+  sources: Readonly<Record<string, 'file' | 'env' | 'default'>>;
+  /** VITALTRAIL_* variables that name no field (probably typos). */
+  unknownEnv: readonly string[];
+}
+
+/**
+ * Validates a parsed config document and the environment overrides.
+ * @param baseDir relative paths are resolved against it (the config file's directory)
+ * @throws {ConfigError} `config_invalid` listing every problem with its field path
+ * @example
+ * const cfg = validateConfig(JSON.parse(text), process.env, '/etc/vitaltrail');
+ */
+export function validateConfig(
+  doc: unknown,
+  env: Readonly<Record<string, string | undefined>>,
+  baseDir: string,
+  source = 'config',
+): GatewayConfig {
+  const problems: string[] = [];
+  const fromFile = flatten(doc, problems);
+  const merged: Flat = {};
+  const sources: Record<string, 'file' | 'env' | 'default'> = {};
+  const invalid = new Set<string>();
+  for (const f of CONFIG_FIELDS) {
+    const envRaw = env[envNameOf(f.path)];
+    const raw = envRaw !== undefined ? envRaw : fromFile[f.path];
+    if (raw === undefined) {
+      if (f.default !== undefined) {
+        merged[f.path] = f.default;
+        sources[f.path] = 'default';
+      }
+      continue;
+    }
+    const r = check(f, raw, envRaw !== undefined);
+    if (r.problem) {
+      problems.push(r.problem);
+      invalid.add(f.path);
+    } else {
+      let v = r.value as string | number;
+      if (
+        (f.type.kind === 'file' || f.type.kind === 'secretFile') &&
+        typeof v === 'string' &&
+        !isAbsolute(v)
+      ) {
+        v = resolve(baseDir, v);
+      }
+      merged[f.path] = v;
+      sources[f.path] = envRaw !== undefined ? 'env' : 'file';
+    }
+  }
+  for (const f of CONFIG_FIELDS) {
+    if (merged[f.path] === undefined && !invalid.has(f.path) && f.requiredWhen?.(merged))
+      problems.push(`${f.path}: is required`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  const known = new Set(CONFIG_FIELDS.map((f) => envNameOf(f.path)));
+  const unknownEnv = Object.keys(env).filter(
+    (k) => k.startsWith('VITALTRAIL_') && k.includes('__') && !known.has(k),
+  );
+  return { values: merged, sources, unknownEnv };
+}
+
+/**
+ * Reads and validates a config file (JSON) with the environment overrides.
+ * @throws {ConfigError} `config_invalid` when the file is missing, not JSON, or invalid
+ */
+export function loadConfigFile(
+  path: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(['(file): cannot be read'], path);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new ConfigError(['(file): is not valid JSON'], path);
+  }
+  return validateConfig(doc, env, dirname(resolve(path)), path);
+}
+
+/**
+ * Reads a secret from a file: it must exist, be non-empty and not be readable by group
+ * or others. Trailing whitespace is trimmed. The value is never logged.
+ * @throws {ConfigError} `config_invalid` naming the field (never the value)
+ */
+export function readSecretFile(field: string, path: string): string {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    throw new ConfigError([`${field}: file not found`], 'config');
+  }
+  if ((mode & 0o077) !== 0)
+    throw new ConfigError([`${field}: file must not be readable by group or others (chmod 600)`], 'config');
+  const value = readFileSync(path, 'utf8').trim();
+  if (value === '') throw new ConfigError([`${field}: file is empty`], 'config');
+  return value;
+}
+
+function readFileField(field: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError([`${field}: file not found`], 'config');
+  }
+}
+
+/**
+ * Turns a validated config into `startGateway` options, reading the secret and
+ * certificate files it names.
+ * @throws {ConfigError} `config_invalid` when a named file is missing, empty, too open, or malformed
+ */
+export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & { logLevel: LogLevel } {
+  const v = cfg.values;
+  const s = (p: string) => v[p] as string | undefined;
+  const n = (p: string) => v[p] as number;
+  const opts: GatewayOptions & { logLevel: LogLevel } = {
+    dataDir: s('dataDir') as string,
+    gatewayId: s('gatewayId') as string,
+    wardName: s('wardName') as string,
+    retentionMs: Math.round(n('retentionDays') * 86_400_000),
+    checkpointIntervalMs: Math.round(n('checkpointIntervalSeconds') * 1000),
+    http: { host: s('http.host') as string, port: n('http.port') },
+    logLevel: s('log.level') as LogLevel,
+  };
+  const token = s('http.metricsTokenFile');
+  if (token) opts.metricsToken = readSecretFile('http.metricsTokenFile', token);
+  if (s('mqtt.mode') === 'external') {
+    const ca = s('mqtt.caFile');
+    const cert = s('mqtt.certFile');
+    const key = s('mqtt.keyFile');
+    opts.externalBroker = {
+      url: s('mqtt.url') as string,
+      clientId: s('mqtt.clientId') ?? (s('gatewayId') as string),
+      lanes: n('mqtt.lanes'),
+      sessionExpirySeconds: n('mqtt.sessionExpirySeconds'),
+      clientOptions: {
+        ...(ca ? { ca: readFileField('mqtt.caFile', ca) } : {}),
+        ...(cert ? { cert: readFileField('mqtt.certFile', cert) } : {}),
+        ...(key ? { key: readSecretFile('mqtt.keyFile', key) } : {}),
+      },
+    };
+  } else {
+    opts.mqtt = { host: s('mqtt.host') as string, port: n('mqtt.port') };
+  }
+  const influxUrl = s('influx.url');
+  if (influxUrl) {
+    const tokenFile = s('influx.tokenFile');
+    opts.influx = {
+      url: influxUrl,
+      org: s('influx.org') as string,
+      bucket: s('influx.bucket') as string,
+      ...(tokenFile ? { token: readSecretFile('influx.tokenFile', tokenFile) } : {}),
+    };
+  }
+  const issuedDir = s('kgc.issuedDir');
+  if (issuedDir) {
+    if (!isDirectory(issuedDir)) throw new ConfigError(['kgc.issuedDir: directory not found'], 'config');
+    opts.kgcIssuedDir = issuedDir;
+  }
+  const rpcUrl = s('ledger.rpcUrl');
+  if (rpcUrl) {
+    let deployment: Deployment;
+    try {
+      deployment = JSON.parse(
+        readFileField('ledger.deploymentFile', s('ledger.deploymentFile') as string),
+      ) as Deployment;
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(['ledger.deploymentFile: is not valid JSON'], 'config');
+    }
+    const privateKey = readSecretFile('ledger.privateKeyFile', s('ledger.privateKeyFile') as string);
+    if (!/^0x[0-9a-fA-F]{64}$/.test(privateKey)) {
+      throw new ConfigError(['ledger.privateKeyFile: must hold a 0x-prefixed 32-byte hex key'], 'config');
+    }
+    opts.ledger = {
+      rpcUrl,
+      deployment,
+      privateKey: privateKey as Hex,
+      confirmations: n('ledger.confirmations'),
+    };
+  }
+  return opts;
+}
+
+/** The configuration reference as a Markdown table (README, `vitaltrail config schema`). */
+export function configReference(): string {
+  const rows = CONFIG_FIELDS.map((f) => {
+    const t = f.type;
+    const type =
+      t.kind === 'enum'
+        ? t.values.map((x) => `\`${x}\``).join(' \\| ')
+        : t.kind === 'int' || t.kind === 'number'
+          ? `${t.kind} ${t.min}-${t.max}`
+          : t.kind === 'secretFile'
+            ? 'path (secret, 0600)'
+            : t.kind === 'file'
+              ? 'path'
+              : t.kind;
+    const def =
+      f.default === undefined ? (f.requiredWhen ? (f.requiredText ?? 'required') : '—') : `\`${f.default}\``;
+    return `| \`${f.path}\` | \`${envNameOf(f.path)}\` | ${type} | ${def} | ${f.doc} |`;
+  });
+  return ['| field | environment | type | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}

@@ -1,0 +1,254 @@
+/**
+ * @module io/anchoring/anchoring
+ * Checkpoints and their anchoring (ARCHITECTURE.md guarantee 5, PROTOCOL.md §3-4).
+ * Every interval, if the log grew, a checkpoint (tree size, root) is written durably to
+ * the store: that row is the outbox entry. One submitter sends pending checkpoints in
+ * tree-size order, one transaction at a time, with exponential backoff on failure;
+ * ingest never waits for it. The contract refuses a tree size that does not grow, so a
+ * resend after a crash is harmless: on that refusal, and on start (`reconcile`), the
+ * submitter reads the log's anchors from the chain and marks what is already there.
+ *
+ * Robustness (ARCHITECTURE.md guarantee 5):
+ * - Backoff: after a failure the next attempt waits 0.5 s, 1 s, 2 s … up to `maxBackoffMs`,
+ *   each delay drawn uniformly from [d/2, d] ("equal jitter"), so gateways that lost the same
+ *   ledger do not retry in lockstep. Ingest and checkpoint cutting go on meanwhile.
+ * - Idempotent by tree size: the contract refuses a tree size that does not grow
+ *   (`tree_size_not_increasing`), so a resend of a checkpoint that already landed changes
+ *   nothing on chain; the refusal triggers `reconcile`, which marks it anchored with the
+ *   chain's tx hash and block.
+ * - Stuck transactions: a transaction sent but not mined within the viem client's receipt
+ *   timeout is not replaced with the same nonce and higher fees. QBFT consortium chains run
+ *   with zero gas price (a fee bump buys nothing) and anvil mines on arrival; the strictly
+ *   growing rule makes a second transaction for the same tree size harmless instead: whichever
+ *   is mined first anchors it, the other reverts, and `reconcile` settles the row. The cost is
+ *   at most one reverted transaction per stuck anchor; an anchor is never doubled.
+ * - Lost blocks: a dev node restarted from older state has lost the latest anchors.
+ *   `reconcile` (on start, and after every refusal) puts every local checkpoint above the
+ *   chain's largest anchored tree size back in the outbox, so it is resubmitted, in order.
+ */
+import { createHash } from 'node:crypto';
+import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/ledger/types.js';
+import { formatCheckpoint } from '../../../../anchor/src/log/note.js';
+import { isVitalTrailError } from '../../protocol/errors.js';
+import type { CheckpointRow, GatewayStore } from '../store/store.js';
+import type { CheckpointNotes, CheckpointSigner } from './checkpoints.js';
+
+/** PROTOCOL.md §3: origin line of the checkpoint; logId = SHA-256(origin). */
+export function checkpointOrigin(gatewayId: string): string {
+  return `vitaltrail/${gatewayId}`;
+}
+
+export function logIdOf(origin: string): Hex {
+  return `0x${createHash('sha256').update(origin, 'utf8').digest('hex')}`;
+}
+
+export const toHex = (b: Uint8Array): Hex => `0x${Buffer.from(b).toString('hex')}`;
+
+/** PROTOCOL.md §3: the C2SP tlog-checkpoint body. */
+export function checkpointText(origin: string, treeSize: number, root: Uint8Array): string {
+  return formatCheckpoint({ origin, treeSize, rootHash: root });
+}
+
+export interface AnchoringOptions {
+  store: GatewayStore;
+  ledger: LedgerClient;
+  logId: Hex;
+  /** How often a checkpoint is cut (if the log grew). */
+  intervalMs: number;
+  now?: () => number;
+  onError?: (err: unknown) => void;
+  /** Ceiling of the retry backoff. Default 30 s. */
+  maxBackoffMs?: number;
+  /** Where signed notes go, with the checkpoint rows (same transaction). Default: no notes. */
+  notes?: CheckpointNotes;
+  /** Signs each checkpoint (C2SP signed note); needs `notes`. Default: unsigned. */
+  signer?: CheckpointSigner;
+  /** Uniform [0, 1) for the backoff jitter. Default Math.random. */
+  random?: () => number;
+}
+
+/** Floor of the retry backoff. */
+const MIN_BACKOFF_MS = 500;
+
+export interface AnchoringStatus {
+  pending: number;
+  oldestPendingAgeMs: number | null;
+  lastAnchoredSize: number;
+  lastError: string | null;
+}
+
+export class Anchorer {
+  readonly #o: AnchoringOptions;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #backoffMs = 0;
+  #nextTryAt = 0;
+  #lastError: string | null = null;
+  #stopped = false;
+  /** Set once a reconcile succeeded; until then each round starts with one. */
+  #reconciled = false;
+
+  constructor(opts: AnchoringOptions) {
+    this.#o = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Reconciles with the chain, then cuts and submits checkpoints every interval. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    try {
+      await this.reconcile();
+    } catch (err) {
+      this.#fail(err);
+    }
+    this.#timer = setInterval(() => void this.tick(), this.#o.intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+
+  /** One round: cut a checkpoint if the log grew, then submit what is pending (unless a round is running). */
+  tick(): Promise<void> {
+    // Cut even while a submission is in flight: a ledger call can hang for its whole timeout
+    // (an outage), and checkpoints must keep their interval meanwhile.
+    try {
+      this.checkpointNow();
+    } catch (err) {
+      this.#o.onError?.(err); // a store failure: the next interval tries again
+    }
+    if (this.#running) return this.#running;
+    // `.finally` runs after this assignment even when the round never awaits (during a
+    // backoff): clearing inside the round itself would run first and leave a settled
+    // promise in #running for good, and anchoring would never resume.
+    const round = (async () => {
+      if (this.#now() >= this.#nextTryAt) await this.submitPending();
+    })()
+      .catch((err: unknown) => this.#fail(err)) // never an unhandled rejection from the timer
+      .finally(() => {
+        if (this.#running === round) this.#running = null;
+      });
+    this.#running = round;
+    return round;
+  }
+
+  /**
+   * Graceful stop: cuts a last checkpoint, waits for a round in flight (it may not hold the
+   * newest checkpoint), then submits everything pending once, whatever the backoff.
+   */
+  async flush(): Promise<void> {
+    this.checkpointNow();
+    await this.#running;
+    this.#nextTryAt = 0;
+    await this.tick();
+  }
+
+  /** Writes a checkpoint of the current log if it grew since the last one. */
+  checkpointNow(): CheckpointRow | undefined {
+    const { store } = this.#o;
+    const size = store.size;
+    const last = store.lastCheckpoint();
+    if (size === 0 || (last && last.treeSize >= size)) return undefined;
+    // The outbox row (and its signed note) is durable before any submission.
+    if (this.#o.notes) this.#o.notes.addSigned(size, store.root(size), this.#now(), this.#o.signer ?? null);
+    else store.addCheckpoint(size, store.root(size), this.#now());
+    return store.getCheckpoint(size);
+  }
+
+  /** Sends pending checkpoints in order; stops at the first failure and backs off. */
+  async submitPending(): Promise<number> {
+    const { store, ledger, logId } = this.#o;
+    let sent = 0;
+    if (!this.#reconciled) {
+      try {
+        await this.reconcile();
+      } catch (err) {
+        this.#fail(err);
+        return 0;
+      }
+    }
+    for (const c of store.pendingCheckpoints()) {
+      if (this.#stopped) break;
+      // A reconcile earlier in this round may have settled it already.
+      if (store.getCheckpoint(c.treeSize)?.state !== 'pending') continue;
+      try {
+        const r = await ledger.anchor({
+          logId,
+          treeSize: c.treeSize,
+          rootHash: toHex(c.root),
+          checkpointTime: c.createdAt,
+        });
+        store.markAnchored(c.treeSize, r.txHash, r.blockNumber, this.#now());
+        sent += 1;
+      } catch (err) {
+        let failure = err;
+        if (isVitalTrailError(err, 'tree_size_not_increasing')) {
+          // Already there (a resend after a crash), or overtaken: settle it from the chain.
+          try {
+            await this.reconcile();
+            continue;
+          } catch (again) {
+            failure = again;
+          }
+        }
+        this.#fail(failure);
+        return sent;
+      }
+    }
+    this.#backoffMs = 0;
+    this.#nextTryAt = 0;
+    this.#lastError = null;
+    return sent;
+  }
+
+  /**
+   * Marks pending checkpoints that the chain already holds as anchored, and those the
+   * chain has overtaken (a larger anchored tree) as superseded. Run on start: a dev
+   * chain may also have lost recent blocks; checkpoints above the chain's largest anchor
+   * go back to pending (see the module notes).
+   * @returns how many checkpoints went back to pending.
+   */
+  async reconcile(): Promise<number> {
+    const { store, ledger, logId } = this.#o;
+    const anchors: AnchorRecord[] = await ledger.getAnchors(logId);
+    const bySize = new Map(anchors.map((a) => [a.treeSize, a]));
+    const maxOnChain = anchors.reduce((m, a) => Math.max(m, a.treeSize), 0);
+    const reopened = this.#o.notes ? this.#o.notes.reopenAbove(maxOnChain) : 0;
+    this.#reconciled = true;
+    for (const c of store.pendingCheckpoints()) {
+      const a = bySize.get(c.treeSize);
+      if (a && a.rootHash.toLowerCase() === toHex(c.root)) {
+        store.markAnchored(c.treeSize, a.txHash, a.blockNumber, this.#now());
+      } else if (c.treeSize <= maxOnChain) {
+        store.markSuperseded(c.treeSize);
+      }
+    }
+    return reopened;
+  }
+
+  status(): AnchoringStatus {
+    const pending = this.#o.store.pendingCheckpoints();
+    const oldest = pending[0];
+    return {
+      pending: pending.length,
+      oldestPendingAgeMs: oldest ? this.#now() - oldest.createdAt : null,
+      lastAnchoredSize: this.#o.store.latestAnchored()?.treeSize ?? 0,
+      lastError: this.#lastError,
+    };
+  }
+
+  #fail(err: unknown): void {
+    this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, MIN_BACKOFF_MS), this.#o.maxBackoffMs ?? 30_000);
+    // Equal jitter: wait a uniform time in [backoff/2, backoff].
+    this.#nextTryAt = this.#now() + this.#backoffMs * (0.5 + this.#random() / 2);
+    this.#lastError = isVitalTrailError(err) ? err.code : 'ledger_unavailable';
+    this.#o.onError?.(err);
+  }
+}

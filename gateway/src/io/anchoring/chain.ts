@@ -1,0 +1,155 @@
+/**
+ * @module io/anchoring/chain
+ * The embedded ledger of the demo (ARCHITECTURE.md "Real components"): a local anvil
+ * node whose state is persisted in the data directory, the contracts deployed once
+ * (their addresses kept in `chain/deployment.json`), a KGC account and a gateway account
+ * with keys at rest (0600), the gateway registered for its logId. Starting again on the
+ * same data directory reuses all of it; if the dev chain lost its state, the contracts
+ * are deployed again and the change is reported.
+ *
+ * anvil runs in its own process group (so a Ctrl-C reaches the gateway first), which also
+ * means it outlives a SIGKILL of the gateway. The next start finds it through
+ * `chain/endpoint.json` (its pid, checked against /proc to be an anvil on this data
+ * directory's state file) and stops it with SIGTERM, so it saves its state, before starting
+ * a new one: two nodes never write one state file.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { type AnvilHandle, fundAccount, startAnvil } from '../../../../anchor/src/ledger/anvil.js';
+import { deployContracts } from '../../../../anchor/src/ledger/deploy.js';
+import { type Deployment, type Hex, LedgerError } from '../../../../anchor/src/ledger/types.js';
+import { createViemRegistry } from '../../../../anchor/src/ledger/viem.js';
+import { type DataPaths, ensureDir, readJson, writeJson, writeSecret } from '../ops/datadir.js';
+
+export interface EmbeddedChain {
+  anvil: AnvilHandle;
+  rpcUrl: string;
+  deployment: Deployment;
+  kgcKey: Hex;
+  gatewayKey: Hex;
+  /** True when this start deployed the contracts (first start, or a lost dev chain). */
+  deployed: boolean;
+  /** The pid of an anvil left over by a killed gateway on this data directory, stopped first. */
+  staleAnvilStopped: number | null;
+}
+
+/** Reads a 0x private key file, creating it (0600) if absent. */
+export function ensureAccountKey(path: string): Hex {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim() as Hex;
+  const key = generatePrivateKey();
+  writeSecret(path, `${key}\n`);
+  return key;
+}
+
+export function accountOf(key: Hex): Hex {
+  return privateKeyToAccount(key).address;
+}
+
+async function hasCode(rpcUrl: string, address: Hex): Promise<boolean> {
+  const res = await fetch(rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getCode', params: [address, 'latest'] }),
+  });
+  const body = (await res.json()) as { result?: string };
+  return typeof body.result === 'string' && body.result.length > 2;
+}
+
+/** True when `pid` is a live anvil process started on `stateFile` (Linux /proc; false elsewhere). */
+function isAnvilOf(pid: number, stateFile: string): boolean {
+  try {
+    // A zombie or a recycled pid has another (or an empty) command line.
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return /(^|\/)anvil$/.test(argv[0] ?? '') && argv.includes(stateFile);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops an anvil that a previous gateway on this data directory left running (it was
+ * killed with SIGKILL). SIGTERM first (anvil saves its state), SIGKILL after `timeoutMs`.
+ * @returns the stopped pid, or null when there was none.
+ * @example
+ * await stopStaleAnvil(dataPaths(dir)); // before startAnvil on the same state file
+ */
+export async function stopStaleAnvil(paths: DataPaths, timeoutMs = 10_000): Promise<number | null> {
+  let pid: unknown;
+  try {
+    pid = readJson<{ pid?: unknown }>(paths.endpoint)?.pid;
+  } catch {
+    return null; // a torn endpoint.json: nothing to go by
+  }
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) return null;
+  if (!isAnvilOf(pid, paths.anvilState)) return null;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  let deadline = Date.now() + timeoutMs;
+  let killed = false;
+  while (isAnvilOf(pid, paths.anvilState)) {
+    if (Date.now() > deadline) {
+      if (killed) throw new LedgerError('anvil_failed', 'a stale anvil of this data directory does not stop');
+      signal('SIGKILL');
+      killed = true;
+      deadline = Date.now() + 2000;
+    }
+    await sleep(25);
+  }
+  return pid;
+}
+
+/**
+ * Starts the embedded chain for a data directory and makes sure the contracts are
+ * deployed and the gateway account is registered for `logId`.
+ */
+export async function startEmbeddedChain(
+  paths: DataPaths,
+  logId: Hex,
+  opts: { port?: number } = {},
+): Promise<EmbeddedChain> {
+  ensureDir(paths.chainDir);
+  const kgcKey = ensureAccountKey(paths.kgcAccountKey);
+  const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
+  const stale = await stopStaleAnvil(paths);
+  const anvil = await startAnvil({ stateFile: paths.anvilState, ...(opts.port ? { port: opts.port } : {}) });
+  try {
+    // Dev chain only: fund our accounts from nothing (anvil_setBalance).
+    await fundAccount(anvil.rpcUrl, accountOf(kgcKey));
+    await fundAccount(anvil.rpcUrl, accountOf(gatewayKey));
+    let deployment = readJson<Deployment>(paths.deployment);
+    let deployed = false;
+    if (
+      !deployment ||
+      deployment.chainId !== anvil.chainId ||
+      !(await hasCode(anvil.rpcUrl, deployment.anchors))
+    ) {
+      deployment = await deployContracts({ rpcUrl: anvil.rpcUrl, deployerKey: kgcKey });
+      writeJson(paths.deployment, deployment);
+      deployed = true;
+    }
+    const registry = createViemRegistry({ rpcUrl: anvil.rpcUrl, deployment, privateKey: kgcKey });
+    if (!(await registry.isActiveGateway(accountOf(gatewayKey), logId))) {
+      await registry.registerGateway(accountOf(gatewayKey), logId);
+    }
+    writeJson(paths.endpoint, { rpcUrl: anvil.rpcUrl, pid: anvil.pid });
+    return {
+      anvil,
+      rpcUrl: anvil.rpcUrl,
+      deployment,
+      kgcKey,
+      gatewayKey,
+      deployed,
+      staleAnvilStopped: stale,
+    };
+  } catch (err) {
+    await anvil.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * @module io/identity/devices
+ * The gateway's view of the KGC device registry: certificates enrolled in the store
+ * (written by `vitaltrail kgc enroll`, possibly from another process), checked against
+ * the KGC root and its issuing CA once when loaded, then kept in memory for the per-frame
+ * hot path (PROTOCOL.md §1 `unknown_device`, `revoked_device`, `expired_certificate`).
+ *
+ * A lookup miss reads the store (with a short negative cache, so a flood of frames for
+ * unknown ids cannot hammer the database); `refresh()` picks up enrolments and status
+ * changes made since the last call. Both make a new enrolment effective within seconds.
+ *
+ * Revocation has three sources, any one of which suffices: the store's device status
+ * (`kgc revoke`), the KGC's signed CRL (`setRevokedSerials`, read by the gateway from
+ * `DATA/kgc/crl.pem`), and the chain registry's `DeviceRevoked` events (the gateway marks
+ * the store). A device seen revoked for the first time is reported once to `onRevoked`.
+ *
+ * `importIssued` admits a certificate the KGC issued elsewhere (its `issued/` directory,
+ * followed by io/enrolment-follow): the same store row `kgc enroll` writes, after the same
+ * chain check, unless the device already holds it or something newer, or it is revoked.
+ */
+import { X509Certificate } from 'node:crypto';
+import {
+  certificateValidity,
+  parseCertificatePem,
+  spkiSha256,
+  verifyCertificateChain,
+} from '../../../../anchor/src/kgc/chain.js';
+import type { DeviceRecord } from '../../core/acceptance.js';
+import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
+import type { DeviceRow, GatewayStore } from '../store/store.js';
+
+const NEGATIVE_CACHE_MS = 1000;
+
+/** The KGC's public trust material: the root and its intermediates (the issuing CA). */
+export interface KgcTrust {
+  rootPem: string;
+  intermediatesPem: readonly string[];
+}
+
+/** Why a presented client certificate is not the device's current, active one. */
+export type PeerCertificateVerdict =
+  | { ok: true }
+  | { ok: false; code: 'unknown_device' | 'revoked_device' | 'superseded_certificate' };
+
+export type RevocationSource = 'store' | 'crl' | 'registry';
+
+/** Why a certificate offered to `importIssued` is not a device certificate of this KGC, valid now. */
+export type IssuedSkipCode = 'untrusted_certificate' | 'expired_certificate' | 'invalid_device_id';
+
+/** What `importIssued` did with one certificate. */
+export type IssuedImport =
+  /** Written to the store as the device's active certificate (`replaced`: it had another one). */
+  | { outcome: 'imported'; dev: string; replaced: boolean }
+  /** Already the device's certificate here. */
+  | { outcome: 'known'; dev: string }
+  /** Issued before the certificate this gateway holds for the device: a stale copy. */
+  | { outcome: 'older'; dev: string }
+  | { outcome: 'revoked'; dev: string; source: RevocationSource }
+  /** Not imported; `retry`: not valid yet, so the same file may be importable later. */
+  | { outcome: 'skipped'; code: IssuedSkipCode; retry: boolean };
+
+/** A certificate `importIssued` will write, once no registry says its key is revoked. */
+interface IssuedCandidate {
+  outcome: 'new';
+  dev: string;
+  certPem: string;
+  spkiSha256: `0x${string}`;
+  replaced: boolean;
+}
+
+export interface DeviceRegistryOptions {
+  now?: () => number;
+  /** Called once per device when it is first seen revoked (not for devices revoked before start). */
+  onRevoked?: (dev: string, source: RevocationSource) => void;
+}
+
+export class DeviceRegistry {
+  readonly #store: GatewayStore;
+  readonly #trust: KgcTrust;
+  readonly #now: () => number;
+  readonly #onRevoked: ((dev: string, source: RevocationSource) => void) | undefined;
+  readonly #cache = new Map<string, DeviceRecord & { serial: string; spkiSha256: string }>();
+  readonly #misses = new Map<string, number>();
+  /** Devices known revoked (reported already). */
+  readonly #revoked = new Set<string>();
+  #revokedSerials: ReadonlySet<string> = new Set();
+  #lastRefresh = 0;
+  #started = false;
+
+  /**
+   * @param kgc the KGC root PEM, or root + intermediates (a root-only KGC of earlier
+   *   releases signed devices directly; both verify).
+   */
+  constructor(
+    store: GatewayStore,
+    kgc: string | KgcTrust,
+    opts: DeviceRegistryOptions | (() => number) = {},
+  ) {
+    this.#store = store;
+    this.#trust = typeof kgc === 'string' ? { rootPem: kgc, intermediatesPem: [] } : kgc;
+    const o = typeof opts === 'function' ? { now: opts } : opts;
+    this.#now = o.now ?? Date.now;
+    this.#onRevoked = o.onRevoked;
+  }
+
+  lookup(dev: string): DeviceRecord | undefined {
+    const hit = this.#cache.get(dev);
+    if (hit) return hit;
+    const now = this.#now();
+    const missAt = this.#misses.get(dev);
+    if (missAt !== undefined && now - missAt < NEGATIVE_CACHE_MS) return undefined;
+    const row = this.#store.getDevice(dev);
+    const rec = row ? this.#toRecord(row) : undefined;
+    if (rec) {
+      this.#cache.set(dev, rec);
+      this.#misses.delete(dev);
+    } else {
+      if (this.#misses.size > 10_000) this.#misses.clear();
+      this.#misses.set(dev, now);
+    }
+    return rec;
+  }
+
+  /** Reloads devices enrolled or changed since the last refresh. */
+  refresh(): void {
+    const since = this.#lastRefresh;
+    this.#lastRefresh = Date.now() - 1000; // overlap: rows written during this read are seen next time
+    // Only the rows written since (every 2 s: listing every device with its frame counts
+    // would scan the frames of a big store each time).
+    for (const row of this.#store.devicesChangedSince(since)) {
+      const rec = this.#toRecord(row);
+      if (rec) this.#cache.set(row.dev, rec);
+      else this.#cache.delete(row.dev);
+      this.#misses.delete(row.dev);
+      if (rec?.status === 'revoked') this.#noteRevoked(row.dev, 'store');
+      // Active again (re-enrolled): its next revocation is news again.
+      else if (rec?.status === 'active') this.#revoked.delete(row.dev);
+    }
+    this.#started = true;
+  }
+
+  /**
+   * Replaces the set of revoked certificate serials (lowercase hex, from the KGC's CRL).
+   * A cached device whose certificate is listed becomes revoked at once.
+   */
+  setRevokedSerials(serials: ReadonlySet<string>): void {
+    this.#revokedSerials = serials;
+    for (const [dev, rec] of this.#cache) {
+      if (rec.status === 'active' && serials.has(rec.serial)) {
+        this.#cache.set(dev, { ...rec, status: 'revoked' });
+        this.#noteRevoked(dev, 'crl');
+      }
+    }
+  }
+
+  /** Device ids currently known and trusted. */
+  known(): string[] {
+    return [...this.#cache.keys()];
+  }
+
+  /**
+   * Whether a TLS client certificate (already chain-checked) is the current, active
+   * certificate of `dev`: the store's certificate for the device has the same key, and
+   * neither the store, the CRL nor the registry says revoked.
+   */
+  checkPeerCertificate(dev: string, peer: { spkiSha256: string; serial: string }): PeerCertificateVerdict {
+    if (this.#revokedSerials.has(peer.serial.toLowerCase())) return { ok: false, code: 'revoked_device' };
+    this.lookup(dev);
+    const rec = this.#cache.get(dev);
+    if (!rec) return { ok: false, code: 'unknown_device' };
+    if (rec.status === 'revoked') return { ok: false, code: 'revoked_device' };
+    if (rec.spkiSha256.toLowerCase() !== peer.spkiSha256.toLowerCase()) {
+      return { ok: false, code: 'superseded_certificate' };
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Imports a device certificate the KGC issued (PROTOCOL.md §1 "a certificate issued by the
+   * KGC, valid now, not revoked"): writes the row `kgc enroll` writes (certificate, SPKI hash,
+   * status active), replacing an older certificate of the device (a re-enrolment), and
+   * makes it effective at once. Nothing is written when the device already holds this
+   * certificate or a newer one, or when it is revoked: the store holds it revoked, its serial
+   * is on the CRL, or `keyRevoked` (the chain registry) says so.
+   *
+   * Attacker-controlled: `certPem` is whatever the directory holds. Only the chain to this
+   * gateway's KGC root and intermediates (the same check as `lookup`) makes it a device
+   * certificate; its subject CN names the device.
+   * @param keyRevoked asks the chain registry about the key (PROTOCOL.md §4); when it
+   *   rejects, nothing is written and the rejection propagates (try again later).
+   * @example
+   * const r = await devices.importIssued(pem, identity.isKeyRevoked);
+   * if (r.outcome === 'skipped') log.warn('issued certificate skipped', { code: r.code });
+   */
+  async importIssued(
+    certPem: string,
+    keyRevoked?: (spkiSha256: `0x${string}`) => Promise<boolean>,
+  ): Promise<IssuedImport> {
+    let verdict = this.#assessIssued(certPem);
+    if (verdict.outcome !== 'new') return verdict;
+    if (keyRevoked) {
+      if (await keyRevoked(verdict.spkiSha256)) {
+        return { outcome: 'revoked', dev: verdict.dev, source: 'registry' };
+      }
+      verdict = this.#assessIssued(certPem); // the store may have changed while the registry answered
+      if (verdict.outcome !== 'new') return verdict;
+    }
+    const { dev, replaced } = verdict;
+    this.#store.upsertDevice({ dev, certPem, spkiSha256: verdict.spkiSha256, status: 'active' });
+    const row = this.#store.getDevice(dev);
+    const rec = row && this.#toRecord(row);
+    if (rec) this.#cache.set(dev, rec);
+    else this.#cache.delete(dev);
+    this.#misses.delete(dev);
+    this.#revoked.delete(dev); // a new certificate: its revocation, when it comes, is news again
+    return { outcome: 'imported', dev, replaced };
+  }
+
+  #assessIssued(certPem: string): Exclude<IssuedImport, { outcome: 'imported' }> | IssuedCandidate {
+    const now = this.#now();
+    const check = verifyCertificateChain(certPem, this.#trust.rootPem, this.#trust.intermediatesPem, now);
+    if (!check.ok) {
+      const leaf = check.code === 'expired_certificate' ? parseCertificatePem(certPem) : undefined;
+      const notBefore = leaf && certificateValidity(leaf)?.notBefore;
+      return { outcome: 'skipped', code: check.code, retry: notBefore !== undefined && now < notBefore };
+    }
+    const dev = check.cn;
+    if (!DEVICE_ID_PATTERN.test(dev)) return { outcome: 'skipped', code: 'invalid_device_id', retry: false };
+    const cert = new X509Certificate(certPem); // parses: the chain check just did
+    if (this.#revokedSerials.has(cert.serialNumber.toLowerCase()))
+      return { outcome: 'revoked', dev, source: 'crl' };
+    const row = this.#store.getDevice(dev);
+    if (row) {
+      const held = parseCertificatePem(row.certPem);
+      if (held?.raw.equals(cert.raw)) {
+        return row.status === 'revoked'
+          ? { outcome: 'revoked', dev, source: 'store' }
+          : { outcome: 'known', dev };
+      }
+      const heldFrom = held && certificateValidity(held)?.notBefore;
+      if (heldFrom !== undefined && check.notBefore < heldFrom) return { outcome: 'older', dev };
+    }
+    return { outcome: 'new', dev, certPem, spkiSha256: check.spkiSha256, replaced: row !== undefined };
+  }
+
+  /** Marks a device revoked now (e.g. from a registry event), reporting it once. */
+  markRevoked(dev: string, source: RevocationSource): void {
+    const rec = this.#cache.get(dev);
+    if (rec && rec.status !== 'revoked') this.#cache.set(dev, { ...rec, status: 'revoked' });
+    this.#noteRevoked(dev, source);
+  }
+
+  #noteRevoked(dev: string, source: RevocationSource): void {
+    if (this.#revoked.has(dev)) return;
+    this.#revoked.add(dev);
+    if (this.#started) this.#onRevoked?.(dev, source);
+  }
+
+  #toRecord(row: DeviceRow): (DeviceRecord & { serial: string; spkiSha256: string }) | undefined {
+    const { rootPem, intermediatesPem } = this.#trust;
+    const check = verifyCertificateChain(row.certPem, rootPem, intermediatesPem, this.#now());
+    const cert = new X509Certificate(row.certPem);
+    const serial = cert.serialNumber.toLowerCase();
+    const status = row.status === 'revoked' || this.#revokedSerials.has(serial) ? 'revoked' : 'active';
+    if (check.ok) {
+      if (check.cn !== row.dev) return undefined;
+      return {
+        dev: row.dev,
+        publicKey: check.publicKey,
+        status,
+        notBefore: check.notBefore,
+        notAfter: check.notAfter,
+        serial,
+        spkiSha256: check.spkiSha256,
+      };
+    }
+    if (check.code === 'expired_certificate') {
+      // verifyCertificateChain decides trust before time: `expired_certificate` means the
+      // chain to the KGC holds and only the validity window fails. Keep the record so
+      // frames get `expired_certificate` rather than `unknown_device`.
+      const cns = cert.subject.split('\n').filter((l) => l.startsWith('CN='));
+      if (cns.length !== 1 || cns[0] !== `CN=${row.dev}`) return undefined;
+      return {
+        dev: row.dev,
+        publicKey: cert.publicKey,
+        status,
+        notBefore: Date.parse(cert.validFrom),
+        notAfter: Date.parse(cert.validTo),
+        serial,
+        spkiSha256: spkiSha256(row.certPem),
+      };
+    }
+    return undefined;
+  }
+}

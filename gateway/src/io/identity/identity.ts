@@ -1,0 +1,238 @@
+/**
+ * @module io/identity/identity
+ * The gateway's device-identity shell (issue 3; PROTOCOL.md §1 acceptance rules, §2 TLS
+ * port, §4 registry): the device registry checked against the KGC root and issuing CA,
+ * the mutual-TLS listener's options and its per-client admission check, revocation from
+ * three sources (store status, the KGC's signed CRL, the chain registry's
+ * `DeviceRevoked` events) taking effect within one poll and closing the device's open
+ * MQTT sessions, and the audit log of every rejection, refusal, revocation and login.
+ *
+ * `startGateway` composes it; nothing here runs per frame except `onReject`.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type PublicClient, parseAbiItem } from 'viem';
+import { REGISTRY_ABI } from '../../../../anchor/src/contracts/artifacts.js';
+import { verifyCertificateChain } from '../../../../anchor/src/kgc/chain.js';
+import { readKgcTrust, readRevokedSerials } from '../../../../anchor/src/kgc/kgc.js';
+import type { Deployment } from '../../../../anchor/src/ledger/types.js';
+import { createReadClient } from '../../../../anchor/src/ledger/viem.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+import type { HttpAuditEvent } from '../http/server.js';
+import type { IngestResult } from '../ingest/ingest.js';
+import { AuditLog } from '../ops/audit.js';
+import type { DataPaths } from '../ops/datadir.js';
+import type { Logger } from '../ops/log.js';
+import type { GatewayStore } from '../store/store.js';
+import type { BrokerOptions, BrokerSecurityEvent, EmbeddedBroker } from '../transport/mqtt-broker.js';
+import { DeviceRegistry } from './devices.js';
+
+/** Default interval of the CRL re-read and the registry event poll. */
+export const DEFAULT_REVOCATION_POLL_MS = 5000;
+
+const DEVICE_REVOKED_EVENT = parseAbiItem('event DeviceRevoked(bytes32 indexed devIdHash, string devId)');
+
+export interface MqttsOptions {
+  /** 0 picks a free port. Default 8883. */
+  port?: number;
+  host?: string;
+  /** Server certificate chain (leaf + issuing CA) and key, e.g. from `vitaltrail kgc gateway-cert`. */
+  certPath: string;
+  keyPath: string;
+}
+
+export interface IdentityOptions {
+  paths: DataPaths;
+  store: GatewayStore;
+  log: Logger;
+  mqtts?: MqttsOptions;
+  /** The chain whose registry `DeviceRevoked` events are followed. */
+  chain?: { rpcUrl: string; deployment: Deployment };
+  /** CRL re-read and registry poll interval. Default 5 s. */
+  revocationPollMs?: number;
+  now?: () => number;
+}
+
+export interface Identity {
+  devices: DeviceRegistry;
+  audit: AuditLog;
+  /** Options to spread into `startEmbeddedBroker`. */
+  brokerOptions: Pick<BrokerOptions, 'tls' | 'authenticatePeer' | 'onSecurityEvent'>;
+  /** Lets revocations close sessions on this broker. */
+  attachBroker(broker: EmbeddedBroker): void;
+  /** Audits a rejected frame (device, seq, code: never the payload). */
+  onReject(r: Extract<IngestResult, { status: 'rejected' }>, transportDev: string): void;
+  /** The dashboard server's audit hook. */
+  httpAudit(e: HttpAuditEvent): void;
+  /** Re-reads the CRL and polls the registry once (the timers do it periodically). */
+  pollRevocations(): Promise<void>;
+  /** Re-reads the KGC's CRL (`DATA/kgc/crl.pem`) once; a CRL that is not usable is logged. */
+  refreshCrl(): Promise<void>;
+  /**
+   * Whether the chain registry holds this SPKI hash revoked (PROTOCOL.md §4); only with a
+   * chain. Rejects when the chain does not answer.
+   */
+  isKeyRevoked?: (spkiSha256: `0x${string}`) => Promise<boolean>;
+  stop(): void;
+}
+
+/**
+ * Builds the identity shell and starts its revocation timers.
+ * @throws {VitalTrailError} `config_invalid` when the TLS certificate or key cannot be read.
+ * @example
+ * const identity = createIdentity({ paths, store, log, mqtts: { certPath, keyPath } });
+ */
+export function createIdentity(opts: IdentityOptions): Identity {
+  const { paths, store, log } = opts;
+  const now = opts.now ?? Date.now;
+  const trust = readKgcTrust(paths.kgcDir);
+  const audit = new AuditLog(paths.gatewayDir, {
+    onError: (err) =>
+      log.error('audit write failed', { code: err instanceof VitalTrailError ? err.code : 'io_error' }),
+  });
+  let broker: EmbeddedBroker | undefined;
+
+  const closeSessions = (dev: string, source: string) => {
+    const closed = broker?.closeClient(dev) ?? false;
+    audit.append('device_revoked', { dev, source });
+    if (closed) audit.append('session_closed', { dev, reason: 'revoked_device' });
+    log.warn('device revoked', { dev, source, sessionClosed: closed });
+  };
+  const devices = new DeviceRegistry(store, trust, { now, onRevoked: closeSessions });
+
+  const onSecurityEvent = (e: BrokerSecurityEvent) => {
+    if (e.event === 'tls_refused') {
+      audit.append('tls_refused', {
+        reason: e.reason,
+        transport: 'tls',
+        ...(e.remote ? { remote: e.remote } : {}),
+      });
+    } else {
+      audit.append('connect_refused', {
+        reason: e.reason,
+        transport: e.transport,
+        ...(e.dev ? { dev: e.dev } : {}),
+        ...(e.remote ? { remote: e.remote } : {}),
+      });
+    }
+    log.warn('connection refused', { event: e.event, reason: e.reason });
+  };
+
+  const authenticatePeer: BrokerOptions['authenticatePeer'] = (clientId, peerDer) => {
+    // Defence in depth: the handshake already checked the chain; check it again with our
+    // own rules (every link by signature, root by its exact bytes, validity now).
+    let pem: string;
+    try {
+      pem = new X509Certificate(peerDer).toString();
+    } catch {
+      return { ok: false, reason: 'untrusted_certificate' };
+    }
+    const check = verifyCertificateChain(pem, trust.rootPem, trust.intermediatesPem, now());
+    if (!check.ok) return { ok: false, reason: check.code };
+    if (check.cn !== clientId) return { ok: false, reason: 'client_id_mismatch' };
+    const serial = new X509Certificate(peerDer).serialNumber.toLowerCase();
+    const verdict = devices.checkPeerCertificate(clientId, { spkiSha256: check.spkiSha256, serial });
+    return verdict.ok ? { ok: true } : { ok: false, reason: verdict.code };
+  };
+
+  let tls: BrokerOptions['tls'];
+  if (opts.mqtts) {
+    try {
+      tls = {
+        port: opts.mqtts.port ?? 8883,
+        ...(opts.mqtts.host ? { host: opts.mqtts.host } : {}),
+        cert: readFileSync(opts.mqtts.certPath),
+        key: readFileSync(opts.mqtts.keyPath),
+        ca: [trust.rootPem, ...trust.intermediatesPem],
+      };
+    } catch (err) {
+      throw new VitalTrailError('config_invalid', 'the MQTT TLS certificate or key cannot be read', {
+        cause: err,
+      });
+    }
+  }
+
+  // Revocation sources beyond the store: the CRL file and the chain registry.
+  let reader: PublicClient | undefined;
+  let fromBlock: bigint | undefined;
+  let isKeyRevoked: ((spkiSha256: `0x${string}`) => Promise<boolean>) | undefined;
+  if (opts.chain) {
+    const client = createReadClient(opts.chain.rpcUrl, opts.chain.deployment.chainId);
+    const address = opts.chain.deployment.registry;
+    reader = client;
+    fromBlock = BigInt(opts.chain.deployment.deployBlock);
+    isKeyRevoked = (spkiSha256) =>
+      client.readContract({ address, abi: REGISTRY_ABI, functionName: 'isKeyRevoked', args: [spkiSha256] });
+  }
+  const refreshCrl = async (): Promise<void> => {
+    try {
+      devices.setRevokedSerials(await readRevokedSerials(paths.kgcDir));
+    } catch (err) {
+      log.warn('CRL not usable', { code: err instanceof VitalTrailError ? err.code : 'io_error' });
+    }
+  };
+  let polling = false;
+  const pollRevocations = async (): Promise<void> => {
+    if (polling) return;
+    polling = true;
+    try {
+      await refreshCrl();
+      if (reader && isKeyRevoked && opts.chain && fromBlock !== undefined) {
+        try {
+          const head = await reader.getBlockNumber({ cacheTime: 0 });
+          if (head >= fromBlock) {
+            const logs = await reader.getLogs({
+              address: opts.chain.deployment.registry,
+              event: DEVICE_REVOKED_EVENT,
+              fromBlock,
+              toBlock: head,
+            });
+            for (const l of logs) {
+              const dev = l.args.devId;
+              if (typeof dev !== 'string') continue;
+              const row = store.getDevice(dev);
+              if (!row || row.status === 'revoked') continue;
+              // Only the key the registry revoked: a device re-enrolled since keeps its new key.
+              if (await isKeyRevoked(row.spkiSha256 as `0x${string}`)) {
+                store.upsertDevice({ ...row, status: 'revoked' });
+                devices.markRevoked(dev, 'registry');
+              }
+            }
+            fromBlock = head + 1n;
+          }
+        } catch (err) {
+          log.warn('registry poll failed; will retry', { code: err instanceof Error ? err.name : 'unknown' });
+        }
+      }
+    } finally {
+      polling = false;
+    }
+  };
+
+  const timer = setInterval(() => {
+    void pollRevocations();
+  }, opts.revocationPollMs ?? DEFAULT_REVOCATION_POLL_MS);
+  timer.unref();
+
+  return {
+    devices,
+    audit,
+    brokerOptions: { ...(tls ? { tls } : {}), authenticatePeer, onSecurityEvent },
+    attachBroker(b) {
+      broker = b;
+    },
+    onReject(r, transportDev) {
+      audit.append('frame_rejected', { dev: r.dev ?? transportDev, seq: r.seq ?? null, code: r.code });
+    },
+    httpAudit(e) {
+      audit.append(e.type, 'username' in e ? { user: e.username } : {});
+    },
+    pollRevocations,
+    refreshCrl,
+    ...(isKeyRevoked ? { isKeyRevoked } : {}),
+    stop() {
+      clearInterval(timer);
+      audit.close();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * @module io/identity/users
+ * Dashboard user accounts in one JSON file (mode 0600), e.g. `<dataDir>/gateway/users.json`
+ * (ARCHITECTURE.md "Roles": every human user has their own account; no shared logins).
+ *
+ * File format (version 1):
+ * `{"version":1,"users":[{"username","role","passwordHash","createdAt"}]}`.
+ * The file is re-read on every call, so accounts added by the CLI while the gateway
+ * runs are seen at once; writes go to a temp file that is renamed over the old one.
+ *
+ * Trust: the file is written only by us, but it is parsed defensively; a corrupt file
+ * is a coded error (`users_corrupt`), never a SyntaxError. Passwords are never logged
+ * or stored in clear, except the one-off initial admin password file (mode 0600).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  generatePassword,
+  HASH_BYTES,
+  hashPassword,
+  SALT_BYTES,
+  SCRYPT_PARAMS,
+  verifyPassword,
+} from '../../core/passwords.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+import { ensureDir, writeSecret } from '../ops/datadir.js';
+
+/**
+ * Roles (ARCHITECTURE.md "Roles"): `admin` runs the gateway; `nurse` sees the ward's live
+ * and historical vitals and acknowledges alarms (ward-scoped: one ward per gateway for
+ * now); `charge_nurse` is a nurse who also admits and discharges patients and sets alarm
+ * limits; `auditor` reads proofs and bundles, no live PHI.
+ */
+export type Role = 'admin' | 'nurse' | 'charge_nurse' | 'auditor';
+export const ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse', 'auditor'];
+
+export interface User {
+  username: string;
+  role: Role;
+  passwordHash: string;
+  createdAt: number;
+}
+
+/** Usernames: 1-64 chars of [A-Za-z0-9._-], like device ids (PROTOCOL.md §1). */
+export const USERNAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const USERS_FILE_VERSION = 1;
+
+export type UserFileErrorCode = 'users_corrupt' | 'user_exists';
+
+export class UserFileError extends VitalTrailError<UserFileErrorCode> {
+  override readonly name = 'UserFileError';
+}
+
+/**
+ * Verified for unknown usernames so timing does not reveal which names exist: the same
+ * scrypt parameters as real hashes, with random bytes as the "hash", so nothing matches.
+ */
+const DUMMY_HASH = `scrypt$${SCRYPT_PARAMS.N}$${SCRYPT_PARAMS.r}$${SCRYPT_PARAMS.p}$${randomBytes(SALT_BYTES).toString('base64')}$${randomBytes(HASH_BYTES).toString('base64')}`;
+
+function isRole(x: unknown): x is Role {
+  return typeof x === 'string' && (ROLES as readonly string[]).includes(x);
+}
+
+function parseUser(x: unknown): User {
+  if (typeof x !== 'object' || x === null)
+    throw new UserFileError('users_corrupt', 'a user record is not an object');
+  const u = x as Record<string, unknown>;
+  if (typeof u.username !== 'string' || !USERNAME_PATTERN.test(u.username)) {
+    throw new UserFileError('users_corrupt', 'a user record has an invalid username');
+  }
+  if (!isRole(u.role)) throw new UserFileError('users_corrupt', 'a user record has an unknown role');
+  if (typeof u.passwordHash !== 'string') {
+    throw new UserFileError('users_corrupt', 'a user record has no password hash');
+  }
+  if (typeof u.createdAt !== 'number' || !Number.isSafeInteger(u.createdAt)) {
+    throw new UserFileError('users_corrupt', 'a user record has an invalid createdAt');
+  }
+  // Whitelist: unknown fields are dropped, never carried along.
+  return { username: u.username, role: u.role, passwordHash: u.passwordHash, createdAt: u.createdAt };
+}
+
+/**
+ * The users file. Methods are synchronous reads of a small file, except the ones that
+ * hash (`add`, `authenticate`). Writes from one instance are serialised.
+ */
+export class UserFile {
+  readonly path: string;
+  #writes: Promise<void> = Promise.resolve();
+
+  /** @param path the JSON file; need not exist yet (then there are no users). */
+  constructor(path: string) {
+    if (typeof path !== 'string' || path.length === 0)
+      throw new TypeError('UserFile: path must be a non-empty string');
+    this.path = path;
+  }
+
+  /**
+   * Reads all users, sorted by username.
+   * @throws {UserFileError} `users_corrupt` when the file does not parse as a v1 users file.
+   */
+  list(): User[] {
+    if (!existsSync(this.path)) return [];
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readFileSync(this.path, 'utf8'));
+    } catch (err) {
+      throw new UserFileError('users_corrupt', 'the users file is not valid JSON', { cause: err });
+    }
+    if (typeof doc !== 'object' || doc === null)
+      throw new UserFileError('users_corrupt', 'the users file is not an object');
+    const { version, users } = doc as Record<string, unknown>;
+    if (version !== USERS_FILE_VERSION)
+      throw new UserFileError('users_corrupt', 'unsupported users file version');
+    if (!Array.isArray(users)) throw new UserFileError('users_corrupt', 'users must be an array');
+    return users
+      .map(parseUser)
+      .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+  }
+
+  get(username: string): User | undefined {
+    return this.list().find((u) => u.username === username);
+  }
+
+  /**
+   * Creates an account; the password is hashed with scrypt before anything is written.
+   * @throws {TypeError} when `username` breaks USERNAME_PATTERN or `role` is not a role.
+   * @throws {RangeError} when `password` is empty or too long (see `hashPassword`).
+   * @throws {UserFileError} `user_exists` when the username is taken.
+   */
+  async add(username: string, role: Role, password: string): Promise<void> {
+    if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) {
+      throw new TypeError('UserFile.add: username must be 1-64 chars of [A-Za-z0-9._-]');
+    }
+    if (!isRole(role)) throw new TypeError(`UserFile.add: role must be one of ${ROLES.join(', ')}`);
+    if (this.get(username)) throw new UserFileError('user_exists', 'a user with this name already exists');
+    const passwordHash = await hashPassword(password);
+    const run = this.#writes.then(() => {
+      const users = this.list();
+      // Checked again: another add may have landed while we were hashing.
+      if (users.some((u) => u.username === username)) {
+        throw new UserFileError('user_exists', 'a user with this name already exists');
+      }
+      users.push({ username, role, passwordHash, createdAt: Date.now() });
+      this.#write(users);
+    });
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Checks a username/password pair. Unknown users cost the same scrypt work as
+   * known ones, so response time does not tell which usernames exist.
+   * @returns the user, or null when the name is unknown or the password is wrong.
+   */
+  async authenticate(username: string, password: string): Promise<User | null> {
+    if (typeof username !== 'string' || typeof password !== 'string') return null;
+    const user = USERNAME_PATTERN.test(username) ? this.get(username) : undefined;
+    if (!user) {
+      await verifyPassword(password, DUMMY_HASH);
+      return null;
+    }
+    return (await verifyPassword(password, user.passwordHash)) ? user : null;
+  }
+
+  #write(users: User[]): void {
+    ensureDir(dirname(this.path));
+    // Temp file then rename: a crash leaves the old file or the new one, never half of one.
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeSecret(tmp, `${JSON.stringify({ version: USERS_FILE_VERSION, users }, null, 2)}\n`);
+    renameSync(tmp, this.path);
+  }
+}
+
+/**
+ * First start: when the users file has no users, creates `admin` with a generated
+ * password and writes that password to `passwordPath` (mode 0600) for the operator
+ * to read once. The password is never logged.
+ * @returns `{ created: true }` when the admin was created, `{ created: false }` when users existed.
+ * @throws {UserFileError} `users_corrupt` when an existing users file does not parse.
+ */
+export async function ensureInitialAdmin(
+  usersPath: string,
+  passwordPath: string,
+): Promise<{ created: boolean }> {
+  const users = new UserFile(usersPath);
+  if (users.list().length > 0) return { created: false };
+  const password = generatePassword();
+  // Password file first: if adding the user then fails we hold a stale file, never a
+  // locked-out admin whose password was lost.
+  ensureDir(dirname(passwordPath));
+  writeSecret(passwordPath, `${password}\n`);
+  await users.add('admin', 'admin', password);
+  return { created: true };
+}

@@ -1,0 +1,262 @@
+/**
+ * @module io/ingest/ingest
+ * The ingest pipeline shared by every transport: stateless checks on arrival, then
+ * group commit. Frames that pass `checkFrame` wait in a queue; one flusher at a time
+ * takes the whole queue, applies the dedupe and chain rules against the store, seals
+ * each new frame under its device's current data key (io/sealed: one AES-256-GCM key per
+ * device and time window, wrapped for the recipients and recorded before first use), and
+ * writes batch row, frame index, sealed frames and log nodes in one fsync'd transaction. Only then are the callers'
+ * promises resolved, so a transport acknowledges a frame only once it is durable
+ * (ARCHITECTURE.md guarantee 1). While a flush runs, new frames queue for the next one:
+ * the batch grows with the load.
+ *
+ * If the store fails, every frame of that flush is answered with a `store_failed`
+ * error (the transport must not acknowledge it; devices keep and resend their frames),
+ * the pipeline reports itself unhealthy, and the next flush tries again.
+ */
+import { hashLeaf } from '../../../../anchor/src/log/index.js';
+import {
+  type AcceptancePolicy,
+  checkFrame,
+  classifyAgainstLog,
+  type DeviceRecord,
+  type Rejection,
+} from '../../core/acceptance.js';
+import { type Recipient, sealWithDataKey } from '../../core/envelope.js';
+import type { LiveHub } from '../../core/live.js';
+import type { RejectionCode } from '../../protocol/codes.js';
+import { type DecodedFrame, frameHash, waveformSamples } from '../../protocol/frame.js';
+import { DataKeyRing, type DataKeyRingOptions, frameAad, SEALED_FRAMES_MARKER } from '../store/sealed.js';
+import { type GatewayStore, type NewFrame, StoreError } from '../store/store.js';
+
+export { batchAad } from '../store/sealed.js';
+
+export type IngestResult =
+  | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
+  | { status: 'duplicate'; dev: string; seq: number }
+  | { status: 'rejected'; code: RejectionCode; reason: string; dev?: string; seq?: number };
+
+export interface IngestOptions {
+  store: GatewayStore;
+  lookup: (dev: string) => DeviceRecord | undefined;
+  /** Active envelope recipients; a function is asked again for every new data key. */
+  recipients: readonly Recipient[] | (() => readonly Recipient[]);
+  /** Data-key windows (io/sealed). Defaults: 1 h, rotate after 2^20 frames. */
+  dataKeys?: DataKeyRingOptions;
+  policy: AcceptancePolicy;
+  hub?: LiveHub;
+  now?: () => number;
+  /** Upper bound of frames sealed in one batch. Default 2000. */
+  maxBatchFrames?: number;
+  /** Called for every rejection (after it is counted), e.g. to tell the device. */
+  onReject?: (r: Extract<IngestResult, { status: 'rejected' }>, transportDev: string) => void;
+}
+
+interface Pending {
+  frame: DecodedFrame;
+  hash: Uint8Array;
+  resolve: (r: IngestResult) => void;
+  reject: (e: unknown) => void;
+}
+
+export class Ingest {
+  readonly #o: Required<Omit<IngestOptions, 'hub' | 'onReject' | 'dataKeys'>> &
+    Pick<IngestOptions, 'hub' | 'onReject'>;
+  readonly #keys: DataKeyRing;
+  readonly #insertSealed;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | null = null;
+  #rejections = new Map<string, number>();
+  #healthy = true;
+  #lastError: string | null = null;
+  readonly counters = { accepted: 0, duplicates: 0, rejected: 0, storeFailures: 0, batches: 0 };
+
+  constructor(opts: IngestOptions) {
+    this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
+    this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
+    this.#insertSealed = opts.store.db.prepare(
+      'INSERT INTO sealed_frames (leaf_index, key_id, jwe) VALUES (?, ?, ?)',
+    );
+  }
+
+  /** False after a failed commit, until a commit succeeds again. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get lastError(): string | null {
+    return this.#lastError;
+  }
+
+  /**
+   * Checks and (if new) durably stores one frame.
+   * @param bytes the frame exactly as received (attacker-controlled)
+   * @param transportDev the device named by the transport
+   * @returns the outcome; resolves only after an accepted frame is on disk
+   * @throws {StoreError} `store_failed` when the frame could not be made durable (do not ack)
+   */
+  submit(bytes: Uint8Array, transportDev: string): Promise<IngestResult> {
+    const verdict = checkFrame(bytes, transportDev, this.#o.lookup, this.#o.now(), this.#o.policy);
+    if (!verdict.ok) return Promise.resolve(this.#rejected(verdict, transportDev));
+    return new Promise<IngestResult>((resolve, reject) => {
+      this.#queue.push({ frame: verdict.frame, hash: frameHash(bytes), resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Waits until every queued frame has been answered. */
+  async drain(): Promise<void> {
+    while (this.#flushing || this.#queue.length > 0) {
+      if (!this.#flushing) this.#schedule();
+      await this.#flushing;
+    }
+  }
+
+  #rejected(r: Rejection, transportDev: string): IngestResult {
+    this.counters.rejected += 1;
+    this.#rejections.set(r.code, (this.#rejections.get(r.code) ?? 0) + 1);
+    const out: Extract<IngestResult, { status: 'rejected' }> = {
+      status: 'rejected',
+      code: r.code,
+      reason: r.reason,
+    };
+    if (r.dev !== undefined) out.dev = r.dev;
+    if (r.seq !== undefined) out.seq = r.seq;
+    this.#o.onReject?.(out, transportDev);
+    if (!this.#flushing) this.#schedule();
+    return out;
+  }
+
+  #schedule(): void {
+    if (this.#flushing) return;
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#flush())
+      .finally(() => {
+        this.#flushing = null;
+        if (this.#queue.length > 0) this.#schedule();
+      });
+  }
+
+  async #flush(): Promise<void> {
+    const take = this.#queue.splice(0, this.#o.maxBatchFrames);
+    const store = this.#o.store;
+
+    // Dedupe and chain rules against the store and within this batch. Only this
+    // flusher writes frames, so what we read here is what the commit will see.
+    const fresh: Pending[] = [];
+    const inBatch = new Map<string, Pending>();
+    for (const p of take) {
+      const { dev, seq } = p.frame.body;
+      const key = (s: number) => `${dev}\u0000${s}`;
+      const same = inBatch.get(key(seq)) ?? store.getFrame(dev, seq);
+      const before = inBatch.get(key(seq - 1)) ?? store.getFrame(dev, seq - 1);
+      const after = inBatch.get(key(seq + 1)) ?? store.getFrame(dev, seq + 1);
+      const v = classifyAgainstLog(p.frame, p.hash, {
+        ...(same ? { same: { hash: same.hash } } : {}),
+        ...(before ? { before: { hash: before.hash } } : {}),
+        ...(after ? { after: { prev: 'frame' in after ? after.frame.body.prev : after.prev } } : {}),
+      });
+      if (v.kind === 'new') {
+        fresh.push(p);
+        inBatch.set(key(seq), p);
+      } else if (v.kind === 'duplicate') {
+        // Identical bytes: acknowledged, not stored twice. If the first copy is in this
+        // very batch, answer only after the commit so the ack still means durable.
+        this.counters.duplicates += 1;
+        const first = inBatch.get(key(seq));
+        if (first) {
+          const orig = first.resolve;
+          first.resolve = (r) => {
+            orig(r);
+            p.resolve({ status: 'duplicate', dev, seq });
+          };
+          const origRej = first.reject;
+          first.reject = (e) => {
+            origRej(e);
+            p.reject(e);
+          };
+        } else {
+          p.resolve({ status: 'duplicate', dev, seq });
+        }
+      } else {
+        p.resolve(this.#rejected(v.rejection, dev));
+      }
+    }
+
+    // Counted rejections (from arrival and from the rules above) go into this commit.
+    const rejections = this.#rejections;
+    this.#rejections = new Map();
+    try {
+      if (fresh.length > 0) {
+        const batchId = store.nextBatchId();
+        const firstLeaf = store.size;
+        const sealedAt = this.#o.now();
+        // Each frame under its device's current data key (recorded durably before use);
+        // keys are taken in order, the sealing itself runs concurrently.
+        const keys: { id: number; key: CryptoKey }[] = [];
+        for (const p of fresh) keys.push(await this.#keys.take(p.frame.body.dev, sealedAt));
+        const sealed = await Promise.all(
+          fresh.map(async (p, i) => {
+            const k = keys[i] as { id: number; key: CryptoKey };
+            const { dev, seq } = p.frame.body;
+            const aad = frameAad(dev, seq, firstLeaf + i, k.id);
+            return { keyId: k.id, jwe: await sealWithDataKey(p.frame.bytes, k.key, String(k.id), aad) };
+          }),
+        );
+        const frames: NewFrame[] = fresh.map((p) => ({
+          dev: p.frame.body.dev,
+          seq: p.frame.body.seq,
+          hash: p.hash,
+          prev: p.frame.body.prev,
+          ts: p.frame.body.ts,
+          leafHash: hashLeaf(p.frame.bytes),
+        }));
+        const createdAt = this.#o.now();
+        // One transaction (fsync'd): batch row, index, log nodes, sealed frames, counts.
+        const leaves = store.commitBatch(
+          { id: batchId, envelope: SEALED_FRAMES_MARKER, createdAt, frames },
+          () => {
+            this.#writeRejections(rejections);
+            sealed.forEach((f, i) => {
+              this.#insertSealed.run(firstLeaf + i, f.keyId, f.jwe);
+            });
+          },
+        );
+        this.counters.accepted += fresh.length;
+        this.counters.batches += 1;
+        this.#healthy = true;
+        this.#lastError = null;
+        fresh.forEach((p, i) => {
+          const { dev, seq, ts, obs, bat, wf } = p.frame.body;
+          p.resolve({ status: 'accepted', dev, seq, leafIndex: leaves[i] as number });
+          this.#o.hub?.publish({
+            dev,
+            seq,
+            ts,
+            obs,
+            ...(bat !== undefined ? { bat } : {}),
+            ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
+            receivedAt: createdAt,
+          });
+        });
+      } else if (rejections.size > 0) {
+        store.db.transaction(() => this.#writeRejections(rejections))();
+      }
+    } catch (err) {
+      this.counters.storeFailures += 1;
+      this.#healthy = false;
+      this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';
+      const failure =
+        err instanceof StoreError
+          ? err
+          : new StoreError('store_failed', 'the batch could not be written', { cause: err });
+      for (const p of fresh) p.reject(failure);
+      // Keep the counts for the next successful commit.
+      for (const [code, n] of rejections) this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + n);
+    }
+  }
+
+  #writeRejections(counts: Map<string, number>): void {
+    for (const [code, n] of counts) this.#o.store.countRejection(code, n);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * @module io/ops/datadir
+ * The layout of a VitalTrail data directory (`--data DIR`). One place names every file,
+ * so the CLI commands, the gateway and the tests agree on it.
+ *
+ * ```
+ * DIR/kgc/root.key.pem            KGC root key (0600)          — the KGC's, offline in production
+ * DIR/kgc/root.cert.pem           KGC root certificate
+ * DIR/devices/<id>/               a device's enrolment bundle (device.key.pem 0600, device.cert.pem,
+ *                                 kgc-root.cert.pem) and the simulator's state.json
+ * DIR/gateway/gateway.db          the store (SQLite, WAL)
+ * DIR/gateway/users.json          dashboard accounts (0600); initial-admin-password (0600)
+ * DIR/gateway/recipients/*.pub.pem  public keys the gateway seals for
+ * DIR/gateway/recipients/*.key.pem  the matching private keys, where this host may read (0600)
+ * DIR/chain/anvil-state.json      the embedded dev chain's state
+ * DIR/chain/deployment.json       contract addresses and chain id
+ * DIR/chain/endpoint.json         the RPC URL of the running embedded chain
+ * DIR/chain/kgc.key, gateway.key  ledger account keys (0600)
+ * ```
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export interface DataPaths {
+  root: string;
+  kgcDir: string;
+  kgcRootCert: string;
+  devicesDir: string;
+  deviceDir: (dev: string) => string;
+  gatewayDir: string;
+  db: string;
+  users: string;
+  initialAdminPassword: string;
+  recipientsDir: string;
+  chainDir: string;
+  anvilState: string;
+  deployment: string;
+  endpoint: string;
+  kgcAccountKey: string;
+  gatewayAccountKey: string;
+}
+
+export function dataPaths(dir: string): DataPaths {
+  const root = resolve(dir);
+  const kgcDir = join(root, 'kgc');
+  const devicesDir = join(root, 'devices');
+  const gatewayDir = join(root, 'gateway');
+  const chainDir = join(root, 'chain');
+  return {
+    root,
+    kgcDir,
+    kgcRootCert: join(kgcDir, 'root.cert.pem'),
+    devicesDir,
+    deviceDir: (dev) => join(devicesDir, dev),
+    gatewayDir,
+    db: join(gatewayDir, 'gateway.db'),
+    users: join(gatewayDir, 'users.json'),
+    initialAdminPassword: join(gatewayDir, 'initial-admin-password'),
+    recipientsDir: join(gatewayDir, 'recipients'),
+    chainDir,
+    anvilState: join(chainDir, 'anvil-state.json'),
+    deployment: join(chainDir, 'deployment.json'),
+    endpoint: join(chainDir, 'endpoint.json'),
+    kgcAccountKey: join(chainDir, 'kgc.key'),
+    gatewayAccountKey: join(chainDir, 'gateway.key'),
+  };
+}
+
+export function readJson<T>(path: string): T | undefined {
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+export function writeJson(path: string, value: unknown, mode = 0o644): void {
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`, { mode });
+}
+
+/** Writes a secret file with mode 0600 (re-applied in case the umask interfered). */
+export function writeSecret(path: string, content: string): void {
+  writeFileSync(path, content, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** Whether `path` is a directory this process can stat (false for anything else, never throws). */
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function ensureDir(path: string): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  return path;
+}

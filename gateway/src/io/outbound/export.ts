@@ -1,0 +1,296 @@
+/**
+ * @module io/outbound/export
+ * Disclosure bundles (PROTOCOL.md §5): the frames of one or more devices, of a patient
+ * (the devices bound to them, each within its binding periods), or of every device, in a
+ * device-clock time range, each with its inclusion proof, plus the
+ * certificates, the anchored checkpoints and the consistency proofs between them that
+ * let anyone verify them without trusting this gateway.
+ *
+ * Checkpoints: each entry is proven against the FIRST anchored checkpoint that covers it
+ * (the smallest anchored tree size above its leaf index), because that anchor's block is
+ * the earliest on-chain evidence of the frame's log position, the one the registry-at-time
+ * rule and back-dating questions need. The bundle cites those checkpoints plus the latest
+ * anchored one, in ascending size, with a consistency proof between each consecutive pair
+ * ("a bundle citing several checkpoints of one log carries a chain of them", §5).
+ *
+ * Shredded frames (data key destroyed under retention) are emitted as
+ * `{leafIndex, treeSize, leafHash, shredded: true, proof}` with the log's leaf hash: an
+ * additive extension of §5 that the verifier reports as `shredded`.
+ *
+ * Streaming: `exportBundleToFile` writes the entries one by one (memory holds the frame
+ * index rows of the selection and the reader's bounded caches, not the bundle).
+ *
+ * The export trusts nothing it reads back from disk: each envelope must authenticate
+ * (AES-GCM tag, bound to its batch by AAD), and each frame it yields must hash to the
+ * leaf recorded in the log and to the frame hash recorded in the index. Anything else is
+ * an `integrity_error` naming the batch or the entry; nothing is exported as valid.
+ */
+import { once } from 'node:events';
+import { createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readKgcTrust } from '../../../../anchor/src/kgc/kgc.js';
+import type { Deployment } from '../../../../anchor/src/ledger/types.js';
+import type { RecipientSecret } from '../../core/envelope.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+import { toHex } from '../anchoring/anchoring.js';
+import type { DataPaths } from '../ops/datadir.js';
+import { type FrameRead, SealedError, SealedReader } from '../store/sealed.js';
+import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/store.js';
+
+export type ExportErrorCode = 'integrity_error' | 'not_found' | 'not_anchored' | 'shredded';
+
+export class ExportError extends VitalTrailError<ExportErrorCode> {
+  override readonly name = 'ExportError';
+}
+
+/** The JSON document of PROTOCOL.md §5 (with the shredded-entry extension). */
+export interface DisclosureBundleJson {
+  format: 'vitaltrail-disclosure/1';
+  chain: { chainId: number; contract: string };
+  log: { origin: string; logId: string };
+  kgc: { root: string; intermediates: string[] };
+  devices: { dev: string; cert: string }[];
+  checkpoints: { treeSize: number; rootHash: string; txHash: string; blockNumber: number; note?: string }[];
+  consistency: { from: number; to: number; proof: string[] }[];
+  entries: EntryJson[];
+}
+
+export type EntryJson =
+  | { leafIndex: number; treeSize: number; frame: string; proof: string[] }
+  | { leafIndex: number; treeSize: number; leafHash: string; shredded: true; proof: string[] };
+
+export interface ExportParameters {
+  store: GatewayStore;
+  paths: DataPaths;
+  deployment: Pick<Deployment, 'chainId' | 'anchors'>;
+  origin: string;
+  logId: string;
+  /** The devices to export; absent or empty = every device of the store (a time-range export). */
+  devices?: readonly string[];
+  /**
+   * Instead of `devices`: device-clock periods per device (a patient's binding history,
+   * `Bindings.devicesOf`); `to: null` = still bound. Intersected with `from`/`to`.
+   */
+  periods?: readonly { dev: string; from: number; to: number | null }[];
+  /** Inclusive device-clock range, ms since epoch. */
+  from?: number;
+  to?: number;
+  secrets: readonly RecipientSecret[];
+  /** Called every 1000 entries and once at the end. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExportResult {
+  bundle: DisclosureBundleJson;
+  /** Frames of the range accepted after the latest anchored checkpoint (not yet provable). */
+  pendingAnchor: number;
+}
+
+type Head = Omit<DisclosureBundleJson, 'entries'>;
+
+interface ExportPlan {
+  head: Head;
+  total: number;
+  pendingAnchor: number;
+  entries: () => AsyncGenerator<EntryJson>;
+}
+
+/** Rows read per call of the sealed reader: bounds memory, amortises key unwrapping. */
+const READ_CHUNK = 256;
+
+/**
+ * Plans an export: selects the index rows, picks the checkpoints, builds the consistency
+ * chain; `entries()` then reads, authenticates and proves the frames one by one.
+ * @throws {ExportError} `not_found`, `not_anchored`, `integrity_error`.
+ */
+function planExport(p: ExportParameters): ExportPlan {
+  const { store } = p;
+  const from = p.from ?? 0;
+  const to = p.to ?? Number.MAX_SAFE_INTEGER;
+  // The selection: (dev, from, to) windows of the device clock, inclusive.
+  const windows = p.periods
+    ? p.periods.map((w) => ({
+        dev: w.dev,
+        from: Math.max(from, w.from),
+        to: Math.min(to, w.to ?? Number.MAX_SAFE_INTEGER),
+      }))
+    : (p.devices && p.devices.length > 0
+        ? [...new Set(p.devices)]
+        : store.listDevices().map((d) => d.dev)
+      ).map((dev) => ({ dev, from, to }));
+  const wanted = [...new Set(windows.map((w) => w.dev))];
+  const named = (p.devices?.length ?? 0) > 0 || p.periods !== undefined;
+  const certs = new Map<string, string>();
+  for (const dev of wanted) {
+    const device = store.getDevice(dev);
+    if (!device) throw new ExportError('not_found', 'no such device in this gateway');
+    certs.set(dev, device.certPem);
+  }
+  const anchored = store
+    .anchoredCheckpoints()
+    .filter((c) => c.txHash !== null && c.blockNumber !== null)
+    .sort((a, b) => a.treeSize - b.treeSize);
+  const latest = anchored.at(-1);
+  if (!latest) {
+    throw new ExportError(
+      'not_anchored',
+      'no checkpoint has been anchored yet; try again after the next interval',
+    );
+  }
+  const rows: FrameIndexRow[] = [];
+  const seen = new Set<number>(); // overlapping windows of one device select a frame once
+  let pendingAnchor = 0;
+  for (const w of windows) {
+    if (w.from > w.to) continue;
+    for (const r of store.framesByDevice(w.dev, w.from, w.to, Number.MAX_SAFE_INTEGER)) {
+      if (seen.has(r.leafIndex)) continue;
+      seen.add(r.leafIndex);
+      if (r.leafIndex < latest.treeSize) rows.push(r);
+      else pendingAnchor++;
+    }
+  }
+  rows.sort((a, b) => a.leafIndex - b.leafIndex);
+
+  // The first anchored checkpoint covering each row (rows and checkpoints both ascend).
+  const firstCover: number[] = [];
+  const cited = new Map<number, CheckpointRow>([[latest.treeSize, latest]]);
+  let k = 0;
+  for (const row of rows) {
+    while (anchored[k]!.treeSize <= row.leafIndex) k++;
+    firstCover.push(anchored[k]!.treeSize);
+    cited.set(anchored[k]!.treeSize, anchored[k]!);
+  }
+  const checkpoints = [...cited.values()].sort((a, b) => a.treeSize - b.treeSize);
+  for (const cp of checkpoints) {
+    if (Buffer.compare(store.root(cp.treeSize), cp.root) !== 0) {
+      throw new ExportError(
+        'integrity_error',
+        `the log no longer has the anchored root of size ${cp.treeSize}`,
+      );
+    }
+  }
+  const consistency: Head['consistency'] = [];
+  for (let i = 1; i < checkpoints.length; i++) {
+    const a = checkpoints[i - 1]!.treeSize;
+    const b = checkpoints[i]!.treeSize;
+    // RFC 9162 §2.1.4: checkpoint b extends checkpoint a.
+    consistency.push({ from: a, to: b, proof: store.consistencyProof(a, b).map(toHex) });
+  }
+  const present = new Set(rows.map((r) => r.dev));
+
+  const head: Head = {
+    format: 'vitaltrail-disclosure/1',
+    chain: { chainId: p.deployment.chainId, contract: p.deployment.anchors },
+    log: { origin: p.origin, logId: p.logId },
+    kgc: {
+      root: readFileSync(p.paths.kgcRootCert, 'utf8'),
+      intermediates: readKgcTrust(p.paths.kgcDir).intermediatesPem,
+    },
+    // A device asked for by name is listed even without frames in the range.
+    devices: wanted.filter((dev) => present.has(dev) || named).map((dev) => ({ dev, cert: certs.get(dev)! })),
+    checkpoints: checkpoints.map((cp) => ({
+      treeSize: cp.treeSize,
+      rootHash: toHex(cp.root),
+      txHash: cp.txHash!,
+      blockNumber: cp.blockNumber!,
+    })),
+    consistency,
+  };
+
+  async function* entries(): AsyncGenerator<EntryJson> {
+    // Decrypt path (issue 4): io/sealed opens both store formats and checks every frame
+    // against the index and the log; each data key or batch is unwrapped once.
+    const reader = new SealedReader(store, p.secrets);
+    for (let start = 0; start < rows.length; start += READ_CHUNK) {
+      const chunk = rows.slice(start, start + READ_CHUNK);
+      let frames: FrameRead[];
+      try {
+        frames = await reader.read(chunk);
+      } catch (err) {
+        if (err instanceof SealedError && err.code === 'no_recipient_key') {
+          throw new ExportError('not_found', 'no configured recipient key opens this data', { cause: err });
+        }
+        throw new ExportError(
+          'integrity_error',
+          err instanceof SealedError ? err.reason : 'stored data does not authenticate',
+          { cause: err },
+        );
+      }
+      for (let j = 0; j < chunk.length; j++) {
+        const row = chunk[j]!;
+        const bytes = frames[j]!;
+        const treeSize = firstCover[start + j]!;
+        const proof = store.inclusionProof(row.leafIndex, treeSize).map(toHex);
+        if (bytes === 'shredded') {
+          // Shredded under retention: the log's leaf hash stands in (extension of §5).
+          const leafHash = toHex(store.getNode(0, row.leafIndex));
+          yield { leafIndex: row.leafIndex, treeSize, leafHash, shredded: true, proof };
+        } else {
+          yield { leafIndex: row.leafIndex, treeSize, frame: Buffer.from(bytes).toString('base64'), proof };
+        }
+      }
+    }
+  }
+
+  return { head, total: rows.length, pendingAnchor, entries };
+}
+
+/**
+ * Builds a disclosure bundle in memory (small exports; `exportBundleToFile` streams large ones).
+ * @throws {ExportError} `not_found` (unknown device, or no recipient key), `not_anchored`
+ *   (no anchored checkpoint yet), `integrity_error` (stored data does not authenticate or
+ *   match the log).
+ * @example
+ * const { bundle } = await exportBundle({ store, paths, deployment, origin, logId, devices: ['wr-0001'], secrets });
+ */
+export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
+  const plan = planExport(p);
+  const entries: EntryJson[] = [];
+  for await (const e of plan.entries()) {
+    entries.push(e);
+    if (entries.length % 1000 === 0) p.onProgress?.(entries.length, plan.total);
+  }
+  p.onProgress?.(entries.length, plan.total);
+  return { pendingAnchor: plan.pendingAnchor, bundle: { ...plan.head, entries } };
+}
+
+/**
+ * Streams a disclosure bundle to `out` (mode 0600: it holds vital signs), one entry per
+ * line, through `<out>.partial`, renamed into place only when complete.
+ * @throws {ExportError} as `exportBundle`; I/O errors of the output file as they are.
+ * @example
+ * await exportBundleToFile({ ...params, out: 'bundle.json', onProgress: (d, t) => bar(d, t) });
+ */
+export async function exportBundleToFile(
+  p: ExportParameters & { out: string },
+): Promise<{ entries: number; pendingAnchor: number; checkpoints: number[] }> {
+  const plan = planExport(p);
+  const tmp = `${p.out}.partial`;
+  const stream = createWriteStream(tmp, { mode: 0o600 });
+  const write = async (chunk: string): Promise<void> => {
+    if (!stream.write(chunk)) await once(stream, 'drain');
+  };
+  let done = 0;
+  try {
+    const head = JSON.stringify(plan.head);
+    await write(`${head.slice(0, -1)},"entries":[\n`);
+    for await (const e of plan.entries()) {
+      await write(`${done > 0 ? ',\n' : ''}${JSON.stringify(e)}`);
+      done++;
+      if (done % 1000 === 0) p.onProgress?.(done, plan.total);
+    }
+    await write('\n]}\n');
+    stream.end();
+    await once(stream, 'finish');
+  } catch (err) {
+    stream.destroy();
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  renameSync(tmp, p.out);
+  p.onProgress?.(done, plan.total);
+  return {
+    entries: done,
+    pendingAnchor: plan.pendingAnchor,
+    checkpoints: plan.head.checkpoints.map((c) => c.treeSize),
+  };
+}

@@ -1,0 +1,299 @@
+/**
+ * @module io/outbound/influx-sink
+ * Optional InfluxDB sink (issue 4; off by default): readings → the InfluxDB v2 write API
+ * (`POST /api/v2/write?org&bucket&precision=ms`, line protocol,
+ * https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/).
+ *
+ * - Pseudonymous: measurement `vitals`, tags `dev` and (when bound) `bed` only — never a
+ *   patient identity; fields are the PROTOCOL.md §1 observations (integers, `i` suffix).
+ * - Batched: points queue in memory and go out `batchSize` at a time or every
+ *   `flushIntervalMs`; `flush()` resolves only when the server accepted them (2xx) or they
+ *   are safely in the spill file — it never resolves on a silent loss (the trap of
+ *   `WriteApi.close()` in STACK-NOTES.md does not apply: every outcome is awaited here).
+ * - Retry: a failed batch goes to the spill; the spill is retried with exponential backoff
+ *   (1 s … `maxRetryDelayMs`), oldest first, and removed only after a 2xx.
+ * - Bounded spill file: `spillFile`, at most `spillMaxBytes`. It holds vitals, so each
+ *   record is sealed (jose flattened JWE, dir + A256GCM) under a per-process data key whose
+ *   key envelope (General JSON JWE for the recipients, as io/sealed) is the file's first
+ *   line: the gateway itself can resend within its lifetime; after a crash a host with a
+ *   recipient private key can replay the file (`readSpill`). When the bound is reached new
+ *   points are counted in `stats.dropped` and `onAlarm('spill_full')` fires: a loss that
+ *   is reported, never silent.
+ *
+ * The transport is `@influxdata/influxdb-client`'s WriteApi (InfluxDB v2 write API), one
+ * flush awaited per batch.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  existsSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { InfluxDB, setLogger } from '@influxdata/influxdb-client';
+import {
+  DATA_KEY_CONTENT_TYPE,
+  importDataKey,
+  openBatch,
+  openWithDataKey,
+  type Recipient,
+  type RecipientSecret,
+  sealBatch,
+  sealWithDataKey,
+} from '../../core/envelope.js';
+import { OBSERVATION_KEYS } from '../../core/trend.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+import type { Observations } from '../../protocol/frame.js';
+
+export interface InfluxPoint {
+  dev: string;
+  bed?: string;
+  ts: number;
+  obs: Observations;
+  bat?: number;
+}
+
+export interface InfluxSinkOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:8086. */
+  url: string;
+  org: string;
+  bucket: string;
+  /** API token (read from a file by the caller; never argv, never logged). */
+  token?: string;
+  /** Recipients the spill file's key is wrapped for (as the sealed store). */
+  recipients: readonly Recipient[];
+  spillFile: string;
+  /** Default 64 MiB. */
+  spillMaxBytes?: number;
+  /** Default 500 points. */
+  batchSize?: number;
+  /** Default 1000 ms. */
+  flushIntervalMs?: number;
+  /** Default 30 s. */
+  maxRetryDelayMs?: number;
+  /** Default 10 s per request. */
+  timeoutMs?: number;
+  /** Technical alarms: 'server_unreachable' (spilling), 'spill_full' (dropping), 'recovered'. */
+  onAlarm?: (a: 'server_unreachable' | 'spill_full' | 'recovered') => void;
+}
+
+// The client logs failed writes to the console by default; failures are ours to count and
+// alarm on (stats, onAlarm), and nothing about a write may reach a log.
+setLogger({ error: () => {}, warn: () => {} });
+
+const TAG_ESCAPE = /[,= \\]/g;
+const SPILL_AAD = (n: number) => new TextEncoder().encode(`vitaltrail-influx-spill/1:${n}`);
+
+/** One point as a line of line protocol (ms precision). Tags and field keys are ours. */
+export function toLineProtocol(p: InfluxPoint): string | null {
+  const fields: string[] = [];
+  for (const k of OBSERVATION_KEYS) {
+    const v = p.obs[k];
+    if (typeof v === 'number' && Number.isInteger(v)) fields.push(`${k}=${v}i`);
+  }
+  if (typeof p.bat === 'number' && Number.isInteger(p.bat)) fields.push(`bat=${p.bat}i`);
+  if (fields.length === 0) return null;
+  const tags = [`dev=${p.dev.replace(TAG_ESCAPE, (c) => `\\${c}`)}`];
+  if (p.bed) tags.push(`bed=${p.bed.replace(TAG_ESCAPE, (c) => `\\${c}`)}`);
+  return `vitals,${tags.join(',')} ${fields.join(',')} ${Math.trunc(p.ts)}`;
+}
+
+export class InfluxSink {
+  readonly #influx: InfluxDB;
+  readonly #o: Required<Omit<InfluxSinkOptions, 'token' | 'onAlarm'>> &
+    Pick<InfluxSinkOptions, 'token' | 'onAlarm'>;
+  #queue: string[] = [];
+  #spillKey: { key: CryptoKey; kid: string } | null = null;
+  #spillCount = 0;
+  #sending: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+  #retryAt = 0;
+  #retryDelay = 1000;
+  #down = false;
+  #closed = false;
+  readonly stats = { written: 0, spilled: 0, dropped: 0, failures: 0 };
+
+  constructor(opts: InfluxSinkOptions) {
+    this.#o = {
+      spillMaxBytes: 64 * 1024 * 1024,
+      batchSize: 500,
+      flushIntervalMs: 1000,
+      maxRetryDelayMs: 30_000,
+      timeoutMs: 10_000,
+      ...opts,
+    };
+    if (opts.recipients.length === 0) throw new RangeError('InfluxSink: recipients must not be empty');
+    this.#influx = new InfluxDB({
+      url: opts.url,
+      timeout: this.#o.timeoutMs,
+      ...(opts.token ? { token: opts.token } : {}),
+    });
+    // A spill left by an earlier process is kept aside for `readSpill` (its key is sealed).
+    if (existsSync(opts.spillFile)) renameSync(opts.spillFile, `${opts.spillFile}.orphan-${Date.now()}`);
+    this.#timer = setInterval(() => void this.flush().catch(() => {}), this.#o.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Points waiting in memory or in the spill file. */
+  get pending(): number {
+    return this.#queue.length + this.#spillCount;
+  }
+
+  /** True while the server is unreachable (points are spilling). */
+  get down(): boolean {
+    return this.#down;
+  }
+
+  /** Queues one reading; sends a batch when `batchSize` points are waiting. */
+  write(p: InfluxPoint): void {
+    if (this.#closed) throw new VitalTrailError('sink_closed', 'the influx sink is closed');
+    const line = toLineProtocol(p);
+    if (line === null) return;
+    this.#queue.push(line);
+    if (this.#queue.length >= this.#o.batchSize) void this.flush().catch(() => {});
+  }
+
+  /**
+   * Sends what is queued (and, when due, the spill). Resolves when every queued point
+   * was accepted by the server or written to the spill file (or counted as dropped).
+   */
+  flush(): Promise<void> {
+    this.#sending = this.#sending.then(() => this.#flushOnce());
+    return this.#sending;
+  }
+
+  /** Flushes, tries the spill once more, and stops the timer. Spilled points stay on disk. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#retryAt = 0;
+    await this.flush();
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  async #flushOnce(): Promise<void> {
+    if (this.#spillCount > 0 && Date.now() >= this.#retryAt) await this.#drainSpill();
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#o.batchSize);
+      // Keep order: while the spill holds older points, newer ones queue behind them.
+      if (this.#spillCount === 0 && (await this.#send(batch))) {
+        this.stats.written += batch.length;
+        continue;
+      }
+      await this.#spill(batch);
+    }
+  }
+
+  async #send(lines: readonly string[]): Promise<boolean> {
+    // One WriteApi per batch, without the client's own retry buffer: our spill file is the
+    // retry buffer. STACK-NOTES: close() can resolve while a batch still fails later, so we
+    // await flush() and make writeFailed reject it, never trusting a silent resolve.
+    const api = this.#influx.getWriteApi(this.#o.org, this.#o.bucket, 'ms', {
+      batchSize: lines.length + 1,
+      flushInterval: 0,
+      maxRetries: 0,
+      maxBufferLines: lines.length + 1,
+      writeFailed: (err: Error) => Promise.reject(err),
+    });
+    try {
+      api.writeRecords(lines as string[]);
+      await api.flush();
+      if (this.#down) {
+        this.#down = false;
+        this.#o.onAlarm?.('recovered');
+      }
+      this.#retryDelay = 1000;
+      return true;
+    } catch {
+      // unreachable, refused or timed out: handled below
+    } finally {
+      await api.close().catch(() => {});
+    }
+    this.stats.failures += 1;
+    if (!this.#down) {
+      this.#down = true;
+      this.#o.onAlarm?.('server_unreachable');
+    }
+    this.#retryAt = Date.now() + this.#retryDelay;
+    this.#retryDelay = Math.min(this.#o.maxRetryDelayMs, this.#retryDelay * 2);
+    return false;
+  }
+
+  async #spill(lines: string[]): Promise<void> {
+    const file = this.#o.spillFile;
+    const size = existsSync(file) ? statSync(file).size : 0;
+    if (size >= this.#o.spillMaxBytes) {
+      this.stats.dropped += lines.length;
+      this.#o.onAlarm?.('spill_full');
+      return;
+    }
+    if (!this.#spillKey || size === 0) {
+      const raw = randomBytes(32);
+      const kid = `spill-${Date.now()}`;
+      const envelope = await sealBatch(raw, this.#o.recipients, SPILL_AAD(0), DATA_KEY_CONTENT_TYPE);
+      this.#spillKey = { key: await importDataKey(raw), kid };
+      raw.fill(0);
+      writeFileSync(file, `${JSON.stringify({ kid, envelope })}\n`, { mode: 0o600 });
+    }
+    const n = this.#spillCount + 1;
+    const rec = await sealWithDataKey(
+      new TextEncoder().encode(lines.join('\n')),
+      this.#spillKey.key,
+      this.#spillKey.kid,
+      SPILL_AAD(n),
+    );
+    appendFileSync(file, `${JSON.stringify({ n, count: lines.length, rec })}\n`, { mode: 0o600 });
+    this.#spillCount += lines.length;
+    this.stats.spilled += lines.length;
+  }
+
+  /** Resends the spill, oldest first; rewrites the file without what the server accepted. */
+  async #drainSpill(): Promise<void> {
+    const file = this.#o.spillFile;
+    if (!this.#spillKey || !existsSync(file)) return;
+    const [head, ...recs] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    let sent = 0;
+    for (const r of recs) {
+      const { n, rec } = JSON.parse(r) as { n: number; count: number; rec: string };
+      const lines = new TextDecoder()
+        .decode(await openWithDataKey(rec, this.#spillKey.key, this.#spillKey.kid, SPILL_AAD(n)))
+        .split('\n');
+      if (!(await this.#send(lines))) break;
+      this.stats.written += lines.length;
+      this.#spillCount -= lines.length;
+      sent += 1;
+    }
+    if (sent === recs.length) {
+      rmSync(file, { force: true });
+      this.#spillKey = null;
+      this.#spillCount = 0;
+    } else if (sent > 0) {
+      const tmp = `${file}.tmp`;
+      writeFileSync(tmp, `${[head, ...recs.slice(sent)].join('\n')}\n`, { mode: 0o600 });
+      renameSync(tmp, file);
+    }
+  }
+}
+
+/**
+ * Reads a spill file left by a stopped gateway (needs a recipient private key).
+ * @returns the line-protocol lines, oldest first, to resend.
+ * @throws {VitalTrailError} `integrity_error` / `no_recipient_key` as the sealed store.
+ */
+export async function readSpill(file: string, secrets: readonly RecipientSecret[]): Promise<string[]> {
+  const [head, ...recs] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  if (!head) return [];
+  const { kid, envelope } = JSON.parse(head) as { kid: string; envelope: string };
+  const raw = await openBatch(envelope, secrets, SPILL_AAD(0));
+  const key = await importDataKey(raw);
+  raw.fill(0);
+  const out: string[] = [];
+  for (const r of recs) {
+    const { n, rec } = JSON.parse(r) as { n: number; rec: string };
+    out.push(...new TextDecoder().decode(await openWithDataKey(rec, key, kid, SPILL_AAD(n))).split('\n'));
+  }
+  return out;
+}

@@ -1,0 +1,219 @@
+/**
+ * @module io/store/bindings
+ * Patient binding (issue 4, "devices are admitted to a patient/bed and discharged;
+ * readings carry the binding that was active at their time; the history is kept").
+ *
+ * A binding is a row `(dev, bed, from, to)` plus the patient id **sealed**: a General JSON
+ * JWE (core/envelope `sealBatch`, A256GCM, key wrapped for every active recipient) bound
+ * by AAD to its row, device and start. Patient ids never reach the database in clear.
+ * No hash of the id is stored either: patient codes have little entropy (e.g. a 4-digit
+ * suffix), so any hash whose key sat on the same disk could be reversed by trying every
+ * code. Lookups by patient (`devicesOf`) open the bindings with a recipient private key
+ * instead (once each, then cached in memory) — admissions are few, readings are many.
+ *
+ * Beds are stored in clear: they label dashboard tiles and are locations, not identities.
+ */
+import { dirname, join } from 'node:path';
+import { openBatch, type Recipient, type RecipientSecret, sealBatch } from '../../core/envelope.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
+import { loadRecipientSecrets, watchRecipients } from './recipients.js';
+import type { GatewayStore } from './store.js';
+
+export type BindingErrorCode = 'not_admitted' | 'bad_binding' | 'no_recipient_key' | 'integrity_error';
+
+export class BindingError extends VitalTrailError<BindingErrorCode> {
+  override readonly name = 'BindingError';
+}
+
+const PATIENT_CONTENT_TYPE = 'application/vitaltrail-patient-id';
+/** Patient ids: 1-64 chars of [A-Za-z0-9._:/-] (MRNs, study codes). */
+export const PATIENT_ID_PATTERN = /^[A-Za-z0-9._:/-]{1,64}$/;
+/** Beds: 1-32 chars of [A-Za-z0-9 ._/-], e.g. "Bed 12". */
+export const BED_PATTERN = /^[A-Za-z0-9 ._/-]{1,32}$/;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS bindings (
+  id INTEGER PRIMARY KEY,
+  dev TEXT NOT NULL,
+  bed TEXT NOT NULL,
+  patient TEXT NOT NULL,     -- General JSON JWE of the patient id (never in clear)
+  from_ts INTEGER NOT NULL,
+  to_ts INTEGER
+);
+CREATE INDEX IF NOT EXISTS bindings_dev ON bindings (dev, from_ts);
+`;
+
+export interface Binding {
+  patientId: string;
+  bed: string;
+  from: number;
+  to: number | null;
+}
+
+export interface BindingsOptions {
+  /** Active recipients (default: DATA/gateway/recipients next to the store file). */
+  recipients?: readonly Recipient[] | (() => readonly Recipient[]);
+  /** Private keys to open patient ids (default: the `*.key.pem` of that directory). */
+  secrets?: readonly RecipientSecret[];
+  now?: () => number;
+}
+
+interface Row {
+  id: number;
+  dev: string;
+  bed: string;
+  patient: string;
+  from_ts: number;
+  to_ts: number | null;
+}
+
+function patientAad(id: number, dev: string, from: number): Uint8Array {
+  return new TextEncoder().encode(`vitaltrail-binding/1:${id}:${dev}:${from}`);
+}
+
+/**
+ * Admissions and discharges of devices, with history.
+ * @example
+ * const b = new Bindings(store);
+ * await b.admit('wr-0001', 'P-1234', 'Bed 12');
+ * (await b.current('wr-0001'))?.bed; // 'Bed 12'
+ */
+export class Bindings {
+  readonly #store: GatewayStore;
+  readonly #recipients: () => readonly Recipient[];
+  readonly #secrets: readonly RecipientSecret[];
+  readonly #now: () => number;
+  /** Opened patient ids by binding id (memory only). */
+  readonly #ids = new Map<number, string>();
+  readonly #stmts;
+
+  constructor(store: GatewayStore, opts: BindingsOptions = {}) {
+    store.db.exec(SCHEMA);
+    this.#store = store;
+    const dir = join(dirname(store.db.name), 'recipients');
+    const r = opts.recipients ?? watchRecipients(dir);
+    this.#recipients = typeof r === 'function' ? r : () => r;
+    this.#secrets = opts.secrets ?? loadRecipientSecrets(dir);
+    this.#now = opts.now ?? Date.now;
+    const db = store.db;
+    this.#stmts = {
+      open: db.prepare(
+        'SELECT * FROM bindings WHERE dev = ? AND to_ts IS NULL ORDER BY from_ts DESC LIMIT 1',
+      ),
+      close: db.prepare('UPDATE bindings SET to_ts = ? WHERE id = ?'),
+      insert: db.prepare('INSERT INTO bindings (id, dev, bed, patient, from_ts) VALUES (?, ?, ?, ?, ?)'),
+      maxId: db.prepare('SELECT coalesce(max(id), 0) FROM bindings').pluck(),
+      history: db.prepare('SELECT * FROM bindings WHERE dev = ? ORDER BY from_ts, id'),
+      all: db.prepare('SELECT * FROM bindings ORDER BY from_ts, id'),
+      active: db.prepare('SELECT * FROM bindings WHERE to_ts IS NULL ORDER BY dev'),
+      at: db.prepare(
+        'SELECT * FROM bindings WHERE dev = ? AND from_ts <= ? AND (to_ts IS NULL OR to_ts > ?) ORDER BY from_ts DESC LIMIT 1',
+      ),
+    };
+  }
+
+  /**
+   * Admits `dev` to a patient and bed from `at` (default now); an open binding of the
+   * device is closed at `at` first (a transfer).
+   * @throws {BindingError} `bad_binding` for an invalid device id, patient id or bed.
+   */
+  async admit(dev: string, patientId: string, bed: string, at: number = this.#now()): Promise<Binding> {
+    if (!DEVICE_ID_PATTERN.test(dev)) throw new BindingError('bad_binding', 'invalid device id');
+    if (!PATIENT_ID_PATTERN.test(patientId)) throw new BindingError('bad_binding', 'invalid patient id');
+    if (!BED_PATTERN.test(bed)) throw new BindingError('bad_binding', 'invalid bed');
+    const id = (this.#stmts.maxId.get() as number) + 1;
+    const sealed = await sealBatch(
+      new TextEncoder().encode(patientId),
+      this.#recipients(),
+      patientAad(id, dev, at),
+      PATIENT_CONTENT_TYPE,
+    );
+    this.#store.db.transaction(() => {
+      const open = this.#stmts.open.get(dev) as Row | undefined;
+      if (open) this.#stmts.close.run(Math.max(at, open.from_ts), open.id);
+      this.#stmts.insert.run(id, dev, bed, sealed, at);
+    })();
+    this.#ids.set(id, patientId);
+    return { patientId, bed, from: at, to: null };
+  }
+
+  /**
+   * Ends the device's open binding at `at` (default now).
+   * @throws {BindingError} `not_admitted` when the device has no open binding.
+   */
+  discharge(dev: string, at: number = this.#now()): { to: number } {
+    const open = this.#stmts.open.get(dev) as Row | undefined;
+    if (!open) throw new BindingError('not_admitted', 'the device is not admitted');
+    const to = Math.max(at, open.from_ts);
+    this.#stmts.close.run(to, open.id);
+    return { to };
+  }
+
+  /** The open binding of `dev`, if any. @throws {BindingError} as `history`. */
+  async current(dev: string): Promise<Binding | null> {
+    const r = this.#stmts.open.get(dev) as Row | undefined;
+    return r ? this.#binding(r) : null;
+  }
+
+  /** The binding active at device time `ts`, if any. */
+  async at(dev: string, ts: number): Promise<Binding | null> {
+    const r = this.#stmts.at.get(dev, ts, ts) as Row | undefined;
+    return r ? this.#binding(r) : null;
+  }
+
+  /**
+   * Every binding of `dev`, oldest first.
+   * @throws {BindingError} `no_recipient_key` without a private key that opens them,
+   * `integrity_error` when a stored binding was altered.
+   */
+  async history(dev: string): Promise<Binding[]> {
+    const rows = this.#stmts.history.all(dev) as Row[];
+    const out: Binding[] = [];
+    for (const r of rows) out.push(await this.#binding(r));
+    return out;
+  }
+
+  /** Open bindings of all devices, by device. */
+  async active(): Promise<(Binding & { dev: string })[]> {
+    const out: (Binding & { dev: string })[] = [];
+    for (const r of this.#stmts.active.all() as Row[]) out.push({ dev: r.dev, ...(await this.#binding(r)) });
+    return out;
+  }
+
+  /** Beds of the open bindings (no patient id, no key needed): to restore tile labels. */
+  beds(): { dev: string; bed: string }[] {
+    return (this.#stmts.active.all() as Row[]).map((r) => ({ dev: r.dev, bed: r.bed }));
+  }
+
+  /** Every device a patient was bound to, with the periods, oldest first. */
+  async devicesOf(patientId: string): Promise<{ dev: string; from: number; to: number | null }[]> {
+    const out: { dev: string; from: number; to: number | null }[] = [];
+    for (const r of this.#stmts.all.all() as Row[]) {
+      if ((await this.#patient(r)) === patientId) out.push({ dev: r.dev, from: r.from_ts, to: r.to_ts });
+    }
+    return out;
+  }
+
+  async #binding(r: Row): Promise<Binding> {
+    return { patientId: await this.#patient(r), bed: r.bed, from: r.from_ts, to: r.to_ts };
+  }
+
+  async #patient(r: Row): Promise<string> {
+    const hit = this.#ids.get(r.id);
+    if (hit !== undefined) return hit;
+    let plain: Uint8Array;
+    try {
+      plain = await openBatch(r.patient, this.#secrets, patientAad(r.id, r.dev, r.from_ts));
+    } catch (err) {
+      const code =
+        err instanceof VitalTrailError && err.code === 'no_recipient_key'
+          ? 'no_recipient_key'
+          : 'integrity_error';
+      throw new BindingError(code, `binding ${r.id} could not be opened`, { cause: err });
+    }
+    const id = new TextDecoder().decode(plain);
+    this.#ids.set(r.id, id);
+    return id;
+  }
+}

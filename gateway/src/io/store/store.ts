@@ -1,0 +1,491 @@
+/**
+ * @module io/store/store
+ * The gateway's durable store: one SQLite database in WAL mode with `synchronous=FULL`,
+ * so a committed transaction is fsync'd before `commit()` returns (ARCHITECTURE.md
+ * guarantee 1, "ack means durable"). It holds:
+ * - sealed batches (JWE envelopes; no plaintext frame or vital is ever written),
+ * - the frame index (dev, seq, frame hash, prev, ts, leaf index) used for dedupe,
+ *   chain checks and queries,
+ * - the RFC 9162 log as perfect-subtree nodes (O(log n) writes per append and reads per proof),
+ * - checkpoints, which double as the anchoring outbox,
+ * - the device registry written by the KGC, and rejection counts.
+ *
+ * Another process may open the same file (the `kgc enroll` command writes devices while
+ * the gateway runs): WAL allows one writer at a time and readers alongside, and the busy
+ * timeout waits for the other writer rather than failing.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  consistencyProof,
+  inclusionProof,
+  type MerkleNode,
+  type MerkleNodeReader,
+  nodesForAppend,
+  rootAt,
+} from '../../../../anchor/src/log/index.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+
+export type StoreErrorCode = 'store_failed' | 'integrity_error' | 'not_found';
+
+export class StoreError extends VitalTrailError<StoreErrorCode> {
+  override readonly name = 'StoreError';
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+  dev TEXT PRIMARY KEY,
+  cert_pem TEXT NOT NULL,
+  spki_sha256 TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+  enrolled_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+  id INTEGER PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  first_leaf INTEGER NOT NULL,
+  frame_count INTEGER NOT NULL,
+  envelope TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+  dev TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  prev BLOB NOT NULL,
+  ts INTEGER NOT NULL,
+  accepted_at INTEGER NOT NULL,
+  leaf_index INTEGER NOT NULL UNIQUE,
+  batch_id INTEGER NOT NULL REFERENCES batches(id),
+  batch_pos INTEGER NOT NULL,
+  PRIMARY KEY (dev, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS frames_dev_ts ON frames (dev, ts);
+CREATE TABLE IF NOT EXISTS log_nodes (
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+  tree_size INTEGER PRIMARY KEY,
+  root BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  tx_hash TEXT,
+  block_number INTEGER,
+  anchored_at INTEGER,
+  -- pending: in the outbox; anchored: on chain; superseded: the chain already holds a
+  -- larger tree for this log (still provable through a consistency proof).
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'anchored', 'superseded'))
+);
+CREATE TABLE IF NOT EXISTS rejections (
+  code TEXT PRIMARY KEY,
+  count INTEGER NOT NULL
+);
+`;
+
+export interface DeviceRow {
+  dev: string;
+  certPem: string;
+  spkiSha256: string;
+  status: 'active' | 'revoked';
+  enrolledAt: number;
+  updatedAt: number;
+}
+
+export interface FrameIndexRow {
+  dev: string;
+  seq: number;
+  hash: Uint8Array;
+  prev: Uint8Array;
+  ts: number;
+  acceptedAt: number;
+  leafIndex: number;
+  batchId: number;
+  batchPos: number;
+}
+
+export interface NewFrame {
+  dev: string;
+  seq: number;
+  hash: Uint8Array;
+  prev: Uint8Array;
+  ts: number;
+  leafHash: Uint8Array;
+}
+
+export interface CheckpointRow {
+  treeSize: number;
+  root: Uint8Array;
+  createdAt: number;
+  txHash: string | null;
+  blockNumber: number | null;
+  anchoredAt: number | null;
+  state: 'pending' | 'anchored' | 'superseded';
+}
+
+interface RawCheckpoint {
+  state: 'pending' | 'anchored' | 'superseded';
+  tree_size: number;
+  root: Buffer;
+  created_at: number;
+  tx_hash: string | null;
+  block_number: number | null;
+  anchored_at: number | null;
+}
+
+function toCheckpoint(r: RawCheckpoint): CheckpointRow {
+  return {
+    treeSize: r.tree_size,
+    root: new Uint8Array(r.root),
+    createdAt: r.created_at,
+    txHash: r.tx_hash,
+    blockNumber: r.block_number,
+    anchoredAt: r.anchored_at,
+    state: r.state,
+  };
+}
+
+interface RawDevice {
+  dev: string;
+  cert_pem: string;
+  spki_sha256: string;
+  status: 'active' | 'revoked';
+  enrolled_at: number;
+  updated_at: number;
+}
+
+function toDevice(r: RawDevice): DeviceRow {
+  return {
+    dev: r.dev,
+    certPem: r.cert_pem,
+    spkiSha256: r.spki_sha256,
+    status: r.status,
+    enrolledAt: r.enrolled_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+interface RawFrame {
+  dev: string;
+  seq: number;
+  hash: Buffer;
+  prev: Buffer;
+  ts: number;
+  accepted_at: number;
+  leaf_index: number;
+  batch_id: number;
+  batch_pos: number;
+}
+
+function toFrame(r: RawFrame): FrameIndexRow {
+  return {
+    dev: r.dev,
+    seq: r.seq,
+    hash: new Uint8Array(r.hash),
+    prev: new Uint8Array(r.prev),
+    ts: r.ts,
+    acceptedAt: r.accepted_at,
+    leafIndex: r.leaf_index,
+    batchId: r.batch_id,
+    batchPos: r.batch_pos,
+  };
+}
+
+/**
+ * Opens (creating if needed) the store at `path`.
+ * @example
+ * const store = openStore(join(dataDir, 'gateway', 'gateway.db'));
+ */
+export function openStore(path: string): GatewayStore {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  return new GatewayStore(new Database(path));
+}
+
+export class GatewayStore implements MerkleNodeReader {
+  readonly db: Database.Database;
+  #size: number;
+  readonly #stmts;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+    db.pragma('journal_mode = WAL');
+    // FULL: every commit is fsync'd, WAL included; a PUBACK after commit() means on disk.
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    db.exec(SCHEMA);
+    const version = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get() as
+      | string
+      | undefined;
+    if (version === undefined) {
+      db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
+    } else if (Number(version) !== SCHEMA_VERSION) {
+      throw new StoreError('store_failed', `unsupported store schema version ${Number(version)}`);
+    }
+    this.#stmts = {
+      getNode: db.prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?').pluck(),
+      putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
+      countLeaves: db.prepare('SELECT count(*) FROM log_nodes WHERE level = 0').pluck(),
+      getFrame: db.prepare('SELECT * FROM frames WHERE dev = ? AND seq = ?'),
+      insertFrame: db.prepare(
+        `INSERT INTO frames (dev, seq, hash, prev, ts, accepted_at, leaf_index, batch_id, batch_pos)
+         VALUES (@dev, @seq, @hash, @prev, @ts, @acceptedAt, @leafIndex, @batchId, @batchPos)`,
+      ),
+      insertBatch: db.prepare(
+        'INSERT INTO batches (id, created_at, first_leaf, frame_count, envelope) VALUES (?, ?, ?, ?, ?)',
+      ),
+      maxBatch: db.prepare('SELECT coalesce(max(id), 0) FROM batches').pluck(),
+      getBatch: db.prepare(
+        'SELECT id, created_at, first_leaf, frame_count, envelope FROM batches WHERE id = ?',
+      ),
+      getDevice: db.prepare('SELECT * FROM devices WHERE dev = ?'),
+      upsertDevice: db.prepare(
+        `INSERT INTO devices (dev, cert_pem, spki_sha256, status, enrolled_at, updated_at)
+         VALUES (@dev, @certPem, @spkiSha256, @status, @now, @now)
+         ON CONFLICT (dev) DO UPDATE SET cert_pem = excluded.cert_pem, spki_sha256 = excluded.spki_sha256,
+           status = excluded.status, updated_at = excluded.updated_at`,
+      ),
+      listDevices: db.prepare(
+        `SELECT d.*, (SELECT max(seq) FROM frames f WHERE f.dev = d.dev) AS last_seq,
+                (SELECT count(*) FROM frames f WHERE f.dev = d.dev) AS frame_count
+         FROM devices d ORDER BY d.dev`,
+      ),
+      devicesChangedSince: db.prepare('SELECT * FROM devices WHERE updated_at >= ?'),
+      framesByDevice: db.prepare(
+        'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
+      ),
+      addCheckpoint: db.prepare(
+        'INSERT OR IGNORE INTO checkpoints (tree_size, root, created_at) VALUES (?, ?, ?)',
+      ),
+      lastCheckpoint: db.prepare('SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
+      pendingCheckpoints: db.prepare(`SELECT * FROM checkpoints WHERE state = 'pending' ORDER BY tree_size`),
+      markAnchored: db.prepare(
+        `UPDATE checkpoints SET tx_hash = ?, block_number = ?, anchored_at = ?, state = 'anchored' WHERE tree_size = ?`,
+      ),
+      markSuperseded: db.prepare(`UPDATE checkpoints SET state = 'superseded' WHERE tree_size = ?`),
+      anchoredCheckpoints: db.prepare(
+        `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size`,
+      ),
+      latestAnchored: db.prepare(
+        `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size DESC LIMIT 1`,
+      ),
+      getCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE tree_size = ?'),
+      bumpRejection: db.prepare(
+        'INSERT INTO rejections (code, count) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET count = count + excluded.count',
+      ),
+      rejections: db.prepare('SELECT code, count FROM rejections ORDER BY code'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+    this.#size = this.#stmts.countLeaves.get() as number;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // --- the log -----------------------------------------------------------------
+
+  /** Number of leaves in the transparency log. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** MerkleNodeReader over the persisted perfect subtrees. */
+  getNode(level: number, index: number): Uint8Array {
+    const h = this.#stmts.getNode.get(level, index) as Buffer | undefined;
+    if (!h) throw new StoreError('not_found', `log node (${level}, ${index}) is missing`);
+    return new Uint8Array(h);
+  }
+
+  root(size = this.#size): Uint8Array {
+    return rootAt(this, size);
+  }
+
+  inclusionProof(leafIndex: number, treeSize: number): Uint8Array[] {
+    return inclusionProof(this, leafIndex, treeSize);
+  }
+
+  consistencyProof(size1: number, size2: number): Uint8Array[] {
+    return consistencyProof(this, size1, size2);
+  }
+
+  // --- frames ------------------------------------------------------------------
+
+  getFrame(dev: string, seq: number): FrameIndexRow | undefined {
+    const r = this.#stmts.getFrame.get(dev, seq) as RawFrame | undefined;
+    return r ? toFrame(r) : undefined;
+  }
+
+  /**
+   * Appends one sealed batch and its frames to the store and the log, in one
+   * transaction (fsync'd on return). Leaf indices follow acceptance order.
+   * The envelope is produced by the caller for `nextBatchId()` and `size` as AAD.
+   * `alsoInTransaction` runs inside the same transaction (e.g. the sealed frames and
+   * rejection counts), so everything commits or nothing does. Must be the outermost
+   * transaction: `size` moves only once the commit (and its fsync) succeeded.
+   * @returns the leaf index of each frame, in order.
+   * @throws {StoreError} `store_failed` when the write fails; nothing is then changed.
+   */
+  commitBatch(
+    batch: {
+      id: number;
+      envelope: string;
+      createdAt: number;
+      frames: readonly NewFrame[];
+    },
+    alsoInTransaction?: () => void,
+  ): number[] {
+    const firstLeaf = this.#size;
+    const run = this.db.transaction(() => {
+      this.#stmts.insertBatch.run(batch.id, batch.createdAt, firstLeaf, batch.frames.length, batch.envelope);
+      const leaves: number[] = [];
+      let size = firstLeaf;
+      batch.frames.forEach((f, pos) => {
+        const nodes: MerkleNode[] = nodesForAppend(size, f.leafHash, this);
+        for (const n of nodes) this.#stmts.putNode.run(n.level, n.index, n.hash);
+        this.#stmts.insertFrame.run({
+          dev: f.dev,
+          seq: f.seq,
+          hash: f.hash,
+          prev: f.prev,
+          ts: f.ts,
+          acceptedAt: batch.createdAt,
+          leafIndex: size,
+          batchId: batch.id,
+          batchPos: pos,
+        });
+        leaves.push(size);
+        size += 1;
+      });
+      alsoInTransaction?.();
+      return leaves;
+    });
+    try {
+      const leaves = run();
+      this.#size = firstLeaf + batch.frames.length;
+      return leaves;
+    } catch (err) {
+      throw new StoreError('store_failed', 'the batch could not be written', { cause: err });
+    }
+  }
+
+  nextBatchId(): number {
+    return (this.#stmts.maxBatch.get() as number) + 1;
+  }
+
+  getBatch(id: number): {
+    id: number;
+    createdAt: number;
+    firstLeaf: number;
+    frameCount: number;
+    envelope: string;
+  } {
+    const r = this.#stmts.getBatch.get(id) as
+      | { id: number; created_at: number; first_leaf: number; frame_count: number; envelope: string }
+      | undefined;
+    if (!r) throw new StoreError('not_found', `batch ${id} is missing`);
+    return {
+      id: r.id,
+      createdAt: r.created_at,
+      firstLeaf: r.first_leaf,
+      frameCount: r.frame_count,
+      envelope: r.envelope,
+    };
+  }
+
+  /** Frames of a device with from <= ts <= to and leafIndex < beforeLeaf, by seq. */
+  framesByDevice(dev: string, from: number, to: number, beforeLeaf: number): FrameIndexRow[] {
+    return (this.#stmts.framesByDevice.all(dev, from, to, beforeLeaf) as RawFrame[]).map(toFrame);
+  }
+
+  // --- devices -----------------------------------------------------------------
+
+  upsertDevice(
+    d: { dev: string; certPem: string; spkiSha256: string; status: 'active' | 'revoked' },
+    now = Date.now(),
+  ): void {
+    this.#stmts.upsertDevice.run({ ...d, now });
+  }
+
+  getDevice(dev: string): DeviceRow | undefined {
+    const r = this.#stmts.getDevice.get(dev) as RawDevice | undefined;
+    return r ? toDevice(r) : undefined;
+  }
+
+  /** Device rows written (enrolled, re-enrolled, revoked) at or after `since` (ms); no frame counts. */
+  devicesChangedSince(since: number): DeviceRow[] {
+    return (this.#stmts.devicesChangedSince.all(since) as RawDevice[]).map(toDevice);
+  }
+
+  listDevices(): (DeviceRow & { lastSeq: number | null; frameCount: number })[] {
+    return (
+      this.#stmts.listDevices.all() as (RawDevice & { last_seq: number | null; frame_count: number })[]
+    ).map((r) => ({ ...toDevice(r), lastSeq: r.last_seq, frameCount: r.frame_count }));
+  }
+
+  // --- checkpoints / anchoring outbox -------------------------------------------
+
+  /** Records a checkpoint of the current log size, durably (the outbox entry). */
+  addCheckpoint(treeSize: number, root: Uint8Array, createdAt: number): void {
+    this.#stmts.addCheckpoint.run(treeSize, root, createdAt);
+  }
+
+  lastCheckpoint(): CheckpointRow | undefined {
+    const r = this.#stmts.lastCheckpoint.get() as RawCheckpoint | undefined;
+    return r ? toCheckpoint(r) : undefined;
+  }
+
+  getCheckpoint(treeSize: number): CheckpointRow | undefined {
+    const r = this.#stmts.getCheckpoint.get(treeSize) as RawCheckpoint | undefined;
+    return r ? toCheckpoint(r) : undefined;
+  }
+
+  pendingCheckpoints(): CheckpointRow[] {
+    return (this.#stmts.pendingCheckpoints.all() as RawCheckpoint[]).map(toCheckpoint);
+  }
+
+  markAnchored(treeSize: number, txHash: string, blockNumber: number, at: number): void {
+    this.#stmts.markAnchored.run(txHash, blockNumber, at, treeSize);
+  }
+
+  markSuperseded(treeSize: number): void {
+    this.#stmts.markSuperseded.run(treeSize);
+  }
+
+  anchoredCheckpoints(): CheckpointRow[] {
+    return (this.#stmts.anchoredCheckpoints.all() as RawCheckpoint[]).map(toCheckpoint);
+  }
+
+  latestAnchored(): CheckpointRow | undefined {
+    const r = this.#stmts.latestAnchored.get() as RawCheckpoint | undefined;
+    return r ? toCheckpoint(r) : undefined;
+  }
+
+  // --- counters and meta -------------------------------------------------------
+
+  countRejection(code: string, n = 1): void {
+    this.#stmts.bumpRejection.run(code, n);
+  }
+
+  rejectionCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.#stmts.rejections.all() as { code: string; count: number }[]) out[r.code] = r.count;
+    return out;
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.#stmts.getMeta.get(key) as string | undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#stmts.setMeta.run(key, value);
+  }
+}
