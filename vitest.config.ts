@@ -1,8 +1,31 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * Test tiers, one vitest project each (`vitest run --project <name>`):
+ * - unit: pure, in-process, seconds (`npm run test:unit`); fast-check runs capped by
+ *   VT_FC_RUNS (test/helpers/fc-runs.ts), 100 per property unless set;
+ * - slow: the unit tests' full-size runs, a day of simulated vitals, a 1,024-entry bundle,
+ *   production scrypt (`npm run test:slow`);
+ * - integration and e2e: real brokers, chains, browsers and the built CLI.
+ * `npm test` (CI) runs all four, with VT_FC_RUNS=10000 so every property runs its full count.
+ */
+const TIERS = ['unit', 'slow', 'integration', 'e2e'] as const;
+
+// Nothing silently dropped: every test file must sit in a tier's folder.
+const stray = readdirSync(fileURLToPath(new URL('./test', import.meta.url)), {
+  recursive: true,
+  encoding: 'utf8',
+})
+  .map((f) => f.replaceAll('\\', '/'))
+  .filter((f) => f.endsWith('.test.ts') && !TIERS.some((tier) => f.startsWith(`${tier}/`)));
+if (stray.length > 0) {
+  throw new Error(`vitest.config.ts: test files outside ${TIERS.join(', ')}: ${stray.join(', ')}`);
+}
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Integration suites spawn real brokers, chains and browsers: give them room,
     // but keep two workers so the whole suite fits a 2-core machine.
     testTimeout: 60_000,
@@ -10,5 +33,12 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    projects: TIERS.map((tier) => ({
+      extends: true as const,
+      // Every file keeps its own module graph (isolate, the default). Sharing it in the
+      // unit tier (isolate: false) halves the tier's CPU time, but then node:tls's
+      // createSecureContext is sometimes undefined in kgc-ca/kgc-pkcs12 (order-dependent).
+      test: { name: tier, include: [`test/${tier}/**/*.test.ts`] },
+    })),
   },
 });

@@ -22,6 +22,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { ErrorGroupCode } from '../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
 import type { SimDevice, SimFrame } from './device.js';
 
@@ -31,7 +32,7 @@ export function deviceTopics(dev: string): { frames: string; rejects: string; ac
   return { frames: `${base}/frames`, rejects: `${base}/rejects`, acks: `${base}/acks` };
 }
 
-export type MqttLinkErrorCode = 'connect_failed' | 'publish_failed' | 'link_closed';
+export type MqttLinkErrorCode = ErrorGroupCode<'sim_link'>;
 
 export class MqttLinkError extends VitalTrailError<MqttLinkErrorCode> {
   override readonly name = 'MqttLinkError';

@@ -25,6 +25,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { ErrorGroupCode } from '../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
 import { HASH_BYTES, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
 
@@ -45,7 +46,7 @@ export interface SaveDeviceStateOptions {
   reservedThrough?: number;
 }
 
-export class DeviceStateError extends VitalTrailError<'bad_state_file'> {
+export class DeviceStateError extends VitalTrailError<ErrorGroupCode<'sim_state'>> {
   override readonly name = 'DeviceStateError';
 }
 

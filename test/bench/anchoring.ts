@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import {
   ANVIL_DEV_KEY,
+  createReadClient,
   createViemLedger,
   createViemRegistry,
   deployContracts,
@@ -19,7 +20,6 @@ import {
   type Hex,
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
-import { createReadClient } from '../../anchor/src/ledger/viem.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS } from '../../gateway/src/app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
 

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
+import { readPrivateKey } from '../../anchor/src/kgc/index.js';
 import { SimDevice } from '../../firmware-sim/src/device.js';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { MqttDeviceLink } from '../../firmware-sim/src/mqtt-transport.js';

@@ -8,8 +8,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseBundle } from '../../anchor/src/verify/bundle.js';
-import { verifyBundle } from '../../anchor/src/verify/verify.js';
+import { parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { decodeFrame, verifyFrameSignature } from '../../gateway/src/protocol/frame.js';
 import { buildFixture, fixtureKey } from '../helpers/bundle-fixtures.js';
 import { clockMs, p256VerifyRate } from './reference.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub } from '../../gateway/src/core/live.js';
-import { auditorRoutes } from '../../gateway/src/io/http/auditor-routes.js';
+import { auditorRoutes } from '../../gateway/src/io/http/routes/auditor-routes.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { launchBrowser } from '../helpers/browser.js';

@@ -12,12 +12,15 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spkiSha256 } from '../../anchor/src/kgc/chain.js';
-import { issueCertificate } from '../../anchor/src/kgc/kgc.js';
-import type { AnchorRecord, Hex } from '../../anchor/src/ledger/types.js';
+import { issueCertificate, spkiSha256 } from '../../anchor/src/kgc/index.js';
+import type { AnchorRecord, Hex } from '../../anchor/src/ledger/index.js';
 import { MemoryMerkleTree } from '../../anchor/src/log/index.js';
-import { type ChainEvidence, EVIDENCE_FORMAT } from '../../anchor/src/verify/evidence.js';
-import { logIdOf, type RegistryEvent } from '../../anchor/src/verify/verify.js';
+import {
+  type ChainEvidence,
+  EVIDENCE_FORMAT,
+  logIdOf,
+  type RegistryEvent,
+} from '../../anchor/src/verify/index.js';
 import { type FrameBody, frameHash, signFrame, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
 
 const DAY = 24 * 60 * 60 * 1000;

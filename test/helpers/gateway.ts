@@ -5,9 +5,8 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
-import { initKgc } from '../../anchor/src/kgc/kgc.js';
-import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
+import { initKgc, readPrivateKey } from '../../anchor/src/kgc/index.js';
+import { createViemRegistry } from '../../anchor/src/ledger/index.js';
 import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
 import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import { enrolDevice, syncRegistry } from '../../gateway/src/io/identity/enrol.js';

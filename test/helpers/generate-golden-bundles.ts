@@ -12,9 +12,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashLeaf } from '../../anchor/src/log/index.js';
-import { parseBundle } from '../../anchor/src/verify/bundle.js';
-import type { ChainEvidence } from '../../anchor/src/verify/evidence.js';
-import { type BundleReport, verifyBundle } from '../../anchor/src/verify/verify.js';
+import {
+  type BundleReport,
+  type ChainEvidence,
+  parseBundle,
+  verifyBundle,
+} from '../../anchor/src/verify/index.js';
 import {
   type BundleJson,
   buildFixture,

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../../anchor/src/ledger/ports.js';
+import { freePort } from '../../anchor/src/ledger/index.js';
 import { mosquittoConfig } from '../../gateway/src/core/mosquitto-config.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';

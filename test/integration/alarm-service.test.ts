@@ -7,7 +7,7 @@
  * snapshot on the socket, and a history that holds no vital values.
  */
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
 import {
@@ -15,9 +15,10 @@ import {
   AlarmService,
   type LiveMessage,
 } from '../../gateway/src/io/clinical/alarm-service.js';
-import { alarmRoutes } from '../../gateway/src/io/http/alarm-routes.js';
+import { alarmRoutes } from '../../gateway/src/io/http/routes/alarm-routes.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -41,9 +42,10 @@ describe('alarm service and routes', () => {
     hub.publish({ dev, seq: ++seq, ts: clock, obs, bat, receivedAt: clock });
 
   beforeAll(async () => {
-    db = new Database(join(tmp.dir, 'store.db'));
+    const store = openStore(join(tmp.dir, 'store.db'));
+    db = store.db;
     alarms = new AlarmService({
-      db,
+      store,
       hub,
       now: () => clock,
       tickMs: 3_600_000, // ticks are driven by the test

@@ -28,7 +28,7 @@ import { checkAnchors } from '../../gateway/src/cli/anchors.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
 import { Anchorer, type AnchoringOptions, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
 import { CheckpointNotes, loadCheckpointSigner } from '../../gateway/src/io/anchoring/checkpoints.js';
-import { logRoutes } from '../../gateway/src/io/http/log-routes.js';
+import { logRoutes } from '../../gateway/src/io/http/routes/log-routes.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { parseDocument } from 'yaml';
-import { kgcPaths } from '../../anchor/src/kgc/kgc.js';
+import { kgcPaths } from '../../anchor/src/kgc/index.js';
 import { validateConfig } from '../../gateway/src/app/config.js';
 import { buildProgram } from '../../gateway/src/cli/main.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
@@ -363,8 +363,8 @@ describe('docker-compose.yml (production shape)', () => {
         expect(p.targets[0].query).toContain('from(bucket: "vitaltrail")');
       }
     }
-    // The ops dashboards name only series the gateway exports (io/metrics-routes).
-    const routes = read('gateway/src/io/http/metrics-routes.ts');
+    // The ops dashboards name only series the gateway exports (io/ops/metrics).
+    const routes = read('gateway/src/io/ops/metrics.ts');
     for (const f of ['ingest-health', 'anchoring-health']) {
       for (const m of read(`dashboards/grafana/dashboards/${f}.json`).matchAll(
         /_field == \\"(vitaltrail_[a-z_]+?)(_bucket)?\\"/g,

@@ -20,7 +20,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
 import {
   DEVICE_KEY_FILE,
   enrollDevice,
@@ -28,7 +27,8 @@ import {
   issueCertificate,
   kgcPaths,
   revokeDevice,
-} from '../../anchor/src/kgc/kgc.js';
+} from '../../anchor/src/kgc/index.js';
+import { readPrivateKey } from '../../anchor/src/kgc/keys.js';
 import { ANVIL_DEV_KEY, type AnvilHandle, startAnvil } from '../../anchor/src/ledger/anvil.js';
 import { deployContracts } from '../../anchor/src/ledger/deploy.js';
 import type { Deployment, RegistryClient } from '../../anchor/src/ledger/types.js';

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRevokedSerials } from '../../anchor/src/kgc/kgc.js';
+import { readRevokedSerials } from '../../anchor/src/kgc/index.js';
 import { ANVIL_DEV_KEY, type AnvilHandle, startAnvil } from '../../anchor/src/ledger/anvil.js';
 import { deployContracts } from '../../anchor/src/ledger/deploy.js';
 import type { Deployment, RegistryClient } from '../../anchor/src/ledger/types.js';

@@ -14,13 +14,12 @@ import { decode, encode, Tag } from 'cbor2';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spkiSha256 } from '../../anchor/src/kgc/chain.js';
-import { enrollDevice } from '../../anchor/src/kgc/kgc.js';
+import { enrollDevice } from '../../anchor/src/kgc/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
 import type { IngestResult } from '../../gateway/src/io/ingest/ingest.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { seqGaps } from '../../gateway/src/io/store/gaps.js';
 import {
   COSE_ALG_EDDSA,
   COSE_ALG_ES256,
@@ -247,7 +246,7 @@ describe('rejection matrix', () => {
       status: 'rejected',
       code: 'replay_conflict',
     });
-    expect(seqGaps(gw.store.db, 'wr-gaps')).toEqual([{ from: 3, to: 4 }]);
+    expect(gw.store.seqGaps('wr-gaps')).toEqual([{ from: 3, to: 4 }]);
     const badFiller = signFrame(
       { ...decodeFrame(f[2] as Uint8Array).body, prev: new Uint8Array(32).fill(7) },
       deviceKey(paths, 'wr-gaps'),
@@ -258,7 +257,7 @@ describe('rejection matrix', () => {
     });
     expect(await gw.ingest.submit(f[2] as Uint8Array, 'wr-gaps')).toMatchObject({ status: 'accepted' });
     expect(await gw.ingest.submit(f[3] as Uint8Array, 'wr-gaps')).toMatchObject({ status: 'accepted' });
-    expect(seqGaps(gw.store.db, 'wr-gaps')).toEqual([]);
+    expect(gw.store.seqGaps('wr-gaps')).toEqual([]);
   });
 
   it('error: clock_skew, too_old, expired_certificate, revoked_device each with its code', async () => {

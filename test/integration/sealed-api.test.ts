@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { wardStaticDir } from '../../gateway/src/app/gateway.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
-import { createDataRoutes, type DataAuditEvent } from '../../gateway/src/io/http/data-routes.js';
+import { createDataRoutes, type DataAuditEvent } from '../../gateway/src/io/http/routes/data-routes.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { createLogger } from '../../gateway/src/io/ops/log.js';

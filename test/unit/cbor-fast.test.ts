@@ -20,6 +20,7 @@ import {
   signFrame,
   ZERO_HASH,
 } from '../../gateway/src/protocol/frame.js';
+import { fcRuns } from '../helpers/fc-runs.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false };
 
@@ -131,16 +132,16 @@ describe('fast CBOR path against cbor2 (strict)', () => {
         expect(fastDecode(f)).not.toBe(FALLBACK);
         return agree(f);
       }),
-      { numRuns: 300 },
+      { numRuns: fcRuns(300) },
     );
   });
 
   it('error: mutated frames: the fast path never accepts what cbor2 rejects, and agrees on values', () => {
-    fc.assert(fc.property(mutatedFrameArb, agree), { numRuns: 1500 });
+    fc.assert(fc.property(mutatedFrameArb, agree), { numRuns: fcRuns(1500) });
   });
 
   it('error: random bytes and random CBOR values (with non-preferred and non-ASCII encodings) agree', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), agree), { numRuns: 3000 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), agree), { numRuns: fcRuns(3000) });
     fc.assert(
       fc.property(valueArb, (v) => {
         let bytes: Uint8Array;
@@ -151,7 +152,7 @@ describe('fast CBOR path against cbor2 (strict)', () => {
         }
         return agree(bytes);
       }),
-      { numRuns: 2000 },
+      { numRuns: fcRuns(2000) },
     );
     // Hand-made edge cases: non-preferred integer heads, duplicate keys by value and by
     // encoding, indefinite lengths, trailing bytes, other tags, 2^53, negative limits.
@@ -212,7 +213,7 @@ describe('fast CBOR path against cbor2 (strict)', () => {
         }
         return true;
       }),
-      { numRuns: 1000 },
+      { numRuns: fcRuns(1000) },
     );
   });
 });

@@ -24,6 +24,7 @@ import {
   rawEd25519PublicKey,
   signNote,
 } from '../../anchor/src/log/note.js';
+import { fcRuns } from '../helpers/fc-runs.js';
 
 const SKEY_B64 = 'AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'; // 0x01 || Ed25519 seed
 const VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
@@ -132,7 +133,7 @@ describe('signed tlog-checkpoint', () => {
           expect(c.origin).toBe(origin);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: fcRuns(200) },
     );
   });
 

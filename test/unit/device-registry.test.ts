@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readKgcTrust } from '../../anchor/src/kgc/kgc.js';
+import { readKgcTrust } from '../../anchor/src/kgc/index.js';
 import { DeviceRegistry } from '../../gateway/src/io/identity/devices.js';
 import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
 import { openStore } from '../../gateway/src/io/store/store.js';

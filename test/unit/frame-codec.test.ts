@@ -25,6 +25,7 @@ import {
   waveformSamples,
   ZERO_HASH,
 } from '../../gateway/src/protocol/frame.js';
+import { fcRuns } from '../helpers/fc-runs.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../fixtures/frames/${name}`, import.meta.url), 'utf8');
@@ -324,7 +325,7 @@ describe('strict decoding (PROTOCOL.md §1 "Decoders MUST reject")', () => {
           expect(err).toBeInstanceOf(FrameError);
         }
       }),
-      { numRuns: process.env.CI ? 5000 : 1000 },
+      { numRuns: fcRuns(process.env.CI ? 5000 : 1000) },
     );
   });
 

@@ -2,7 +2,8 @@
  * @module test/unit/kgc-ca
  * The KGC as a two-level CA (issue 3): issuing CA, device certificates under it, migration
  * of a root-only KGC, revocation with signed CRLs, gateway TLS certificates carrying the
- * on-chain account, and PKCS#12 bundles made by the system openssl.
+ * on-chain account, and PKCS#12 bundles (made with node-forge; read back by openssl in
+ * `kgc-pkcs12.test.ts`).
  */
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * @module test/unit/merkle-vectors
  * RFC 9162 §2.1.3 / §2.1.4 golden probes of transparency-dev/merkle (`testdata/`,
- * Apache-2.0), read in place from /work/shared/vectors/rfc9162 (see its README for the
+ * Apache-2.0), copied into test/vectors/rfc9162 (see its README for the source, licence,
  * format and edge rules), plus the known-answer roots of the 8-leaf reference tree.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,8 +18,8 @@ import {
   verifyInclusion,
 } from '../../anchor/src/log/index.js';
 
-// shared/ sits beside main/ (also in CI).
-const VECTORS = fileURLToPath(new URL('../../../shared/vectors/rfc9162', import.meta.url));
+// In the checkout (test/vectors/README.md), so CI needs nothing beside it.
+const VECTORS = fileURLToPath(new URL('../vectors/rfc9162', import.meta.url));
 
 function jsonFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })

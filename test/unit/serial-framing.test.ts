@@ -24,6 +24,7 @@ import {
   type SerialLineError,
   serialCrc32,
 } from '../../gateway/src/protocol/serial-framing.js';
+import { fcRuns } from '../helpers/fc-runs.js';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const range = (from: number, to: number) => Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -67,7 +68,7 @@ describe('COBS (Cheshire & Baker 1999)', () => {
         expect(enc.length).toBeLessThanOrEqual(cobsMaxEncodedLength(data.length));
         expect(Buffer.from(cobsDecode(enc) ?? [0xde, 0xad]).equals(Buffer.from(data))).toBe(true);
       }),
-      { numRuns: 300 },
+      { numRuns: fcRuns(300) },
     );
   });
 
@@ -81,7 +82,7 @@ describe('COBS (Cheshire & Baker 1999)', () => {
         const r = cobsDecode(data);
         expect(r === null || r instanceof Uint8Array).toBe(true);
       }),
-      { numRuns: 300 },
+      { numRuns: fcRuns(300) },
     );
   });
 });
@@ -134,7 +135,7 @@ describe('CobsCrcParser', () => {
           expect(parser.bufferedBytes).toBe(0);
         },
       ),
-      { numRuns: 100 },
+      { numRuns: fcRuns(100) },
     );
   });
 
@@ -216,7 +217,7 @@ describe('ack / nak (PROTOCOL.md §2 gateway to device)', () => {
       fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
         expect(() => decodeSerialReply(b)).not.toThrow();
       }),
-      { numRuns: 500 },
+      { numRuns: fcRuns(500) },
     );
   });
 });

@@ -1,8 +1,9 @@
 /**
  * @module test/unit/sim-physiology
  * The simulator's synthetic patients (firmware-sim/src/physiology.ts): determinism per
- * seed, plausible integer vitals in PROTOCOL.md §1 units over a day, the 'deteriorating'
- * scenario reaching a NEWS2 emergency band (RCP 2017), and the synthetic ECG chunk.
+ * seed, plausible integer vitals in PROTOCOL.md §1 units (over 2 h here, over a day in
+ * the slow tier), the 'deteriorating' scenario reaching a NEWS2 emergency band (RCP 2017),
+ * and the synthetic ECG chunk.
  */
 import { describe, expect, test } from 'vitest';
 import {
@@ -13,30 +14,7 @@ import {
   type Scenario,
 } from '../../firmware-sim/src/physiology.js';
 import { waveformSamples } from '../../gateway/src/protocol/frame.js';
-
-const DAY_S = 24 * 3600;
-
-function run(seed: number, scenario: Scenario, steps: number, dtMs = 1000, speedup = 1): PatientReading[] {
-  const m = createPatientModel({ seed, scenario, speedup });
-  return Array.from({ length: steps }, () => m.next(dtMs));
-}
-
-/** NEWS2 (RCP 2017) for the parameters the wearable measures; SpO2 scale 1, on air, alert. */
-function news2(o: PatientReading['obs']): number {
-  const band = (x: number | undefined, f: (x: number) => number) => (x === undefined ? 0 : f(x));
-  return (
-    band(o.rr, (x) => (x <= 8 ? 3 : x <= 11 ? 1 : x <= 20 ? 0 : x <= 24 ? 2 : 3)) +
-    band(o.spo2, (x) => (x <= 91 ? 3 : x <= 93 ? 2 : x <= 95 ? 1 : 0)) +
-    band(o.sbp, (x) => (x <= 90 ? 3 : x <= 100 ? 2 : x <= 110 ? 1 : x <= 219 ? 0 : 3)) +
-    band(o.hr, (x) => (x <= 40 ? 3 : x <= 50 ? 1 : x <= 90 ? 0 : x <= 110 ? 1 : x <= 130 ? 2 : 3)) +
-    band(o.temp, (x) => (x <= 3500 ? 3 : x <= 3600 ? 1 : x <= 3800 ? 0 : x <= 3900 ? 1 : 2))
-  );
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
+import { median, news2, patientSpanTests, run } from './sim-physiology-suite.js';
 
 describe('createPatientModel', () => {
   test('behavior: the same seed and steps give the same readings; another seed differs', () => {
@@ -47,46 +25,8 @@ describe('createPatientModel', () => {
     }
   });
 
-  test('behavior: steady and deteriorating stay plausible over 24 h of 1 Hz steps', () => {
-    const PLAUSIBLE: Record<string, [number, number]> = {
-      hr: [40, 180],
-      spo2: [80, 100],
-      rr: [6, 40],
-      temp: [3500, 4100],
-      sbp: [65, 200],
-      dbp: [35, 130],
-      bat: [0, 100],
-    };
-    for (const scenario of ['steady', 'deteriorating'] as const) {
-      for (const seed of [1, 2, 3]) {
-        // Aggregate first: 86,400 readings × 7 values are too many for one expect() each.
-        const lo: Record<string, number> = {};
-        const hi: Record<string, number> = {};
-        let bad = 0;
-        for (const { obs, bat } of run(seed, scenario, DAY_S)) {
-          if (Object.keys(obs).length !== 6 || (obs.dbp ?? 0) >= (obs.sbp ?? 0)) bad++;
-          for (const [k, v] of Object.entries({ ...obs, bat })) {
-            if (!Number.isInteger(v)) bad++;
-            lo[k] = Math.min(lo[k] ?? Infinity, v);
-            hi[k] = Math.max(hi[k] ?? -Infinity, v);
-          }
-        }
-        expect(bad).toBe(0);
-        for (const [k, [min, max]] of Object.entries(PLAUSIBLE)) {
-          expect(lo[k], `${scenario} ${k} min`).toBeGreaterThanOrEqual(min);
-          expect(hi[k], `${scenario} ${k} max`).toBeLessThanOrEqual(max);
-        }
-      }
-    }
-  });
-
-  test('behavior: a steady patient scores low on NEWS2 all day', () => {
-    for (const seed of [1, 2, 3, 4]) {
-      const scores = run(seed, 'steady', DAY_S).map((r) => news2(r.obs));
-      expect(scores.reduce((a, b) => a + b, 0) / scores.length).toBeLessThan(1.5);
-      expect(median(scores)).toBeLessThanOrEqual(1);
-    }
-  });
+  // The full 24 h runs in the slow tier (test/slow/sim-physiology.test.ts).
+  patientSpanTests({ seconds: 2 * 3600, over: '2 h', throughout: 'over 2 h', artefactSeconds: 2 * 3600 });
 
   test('behavior: deteriorating reaches the sepsis-like zone (NEWS2 ≥ 7) within 30 min, not in the first 2', () => {
     for (const seed of [1, 2, 3, 4, 5]) {
@@ -113,19 +53,6 @@ describe('createPatientModel', () => {
       return d.reduce((a, b) => a + b, 0) / d.length;
     };
     expect(jitter(run(5, 'arrhythmia', 3600))).toBeGreaterThan(5 * jitter(run(5, 'steady', 3600)));
-  });
-
-  test('behavior: artefacts drop and spike readings now and then, never below one observation', () => {
-    const rs = run(11, 'artefacts', 3 * 3600);
-    const dropouts = rs.filter((r) => r.obs.spo2 === undefined).length;
-    const spikes = rs.filter((r) => (r.obs.spo2 ?? 100) < 88 || (r.obs.sbp ?? 0) >= 180).length;
-    expect(dropouts).toBeGreaterThan(20);
-    expect(spikes).toBeGreaterThan(20);
-    expect(dropouts + spikes).toBeLessThan(rs.length * 0.05);
-    for (const r of rs) {
-      expect(Object.keys(r.obs).length).toBeGreaterThan(0);
-      for (const v of Object.values(r.obs)) expect(Number.isInteger(v) && v >= 0).toBe(true);
-    }
   });
 
   test('behavior: the battery drains slowly and never rises', () => {

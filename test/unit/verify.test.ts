@@ -10,7 +10,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spkiSha256, verifyCertificateChain } from '../../anchor/src/kgc/chain.js';
-import { issueCertificate } from '../../anchor/src/kgc/kgc.js';
+import { issueCertificate } from '../../anchor/src/kgc/index.js';
 import { hashLeaf, MemoryMerkleTree } from '../../anchor/src/log/index.js';
 import {
   type AnchorRecord,

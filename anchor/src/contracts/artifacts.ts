@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseAbi } from 'viem';
-import { LedgerError } from '../ledger/types.js';
 import {
   type ContractArtifacts,
   compileContracts,
@@ -18,6 +17,7 @@ import {
   readContractSources,
   writeArtifacts,
 } from './build.js';
+import { LedgerError } from './ledger-error.js';
 
 export type { ContractArtifact, ContractArtifacts, ContractName } from './build.js';
 

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Abi } from 'viem';
-import { type Hex, LedgerError } from '../ledger/types.js';
+import { type Hex, LedgerError } from './ledger-error.js';
 
 /** The contracts, in deployment order. */
 export const CONTRACT_NAMES = ['VitalTrailRegistry', 'VitalTrailAnchors'] as const;

@@ -14,9 +14,10 @@
  */
 import { type KeyObject, X509Certificate } from 'node:crypto';
 import { sha256Hex } from '../../../gateway/src/protocol/digest.js';
+import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 
-export type CertificateCheckCode = 'untrusted_certificate' | 'expired_certificate';
+export type CertificateCheckCode = ErrorGroupCode<'certificate'>;
 
 export type CertificateCheck =
   | {

@@ -1,10 +1,32 @@
 /**
  * @module kgc
  * The Key Generation Center (ARCHITECTURE.md: the consortium CA) and certificate-chain
- * checking (PROTOCOL.md §1 acceptance rules, §2 TLS port, §4 registry SPKI hashes).
- * `chain.ts` is pure and safe to import from the gateway and the auditor's verifier;
- * `kgc.ts` and `keys.ts` work on local key files.
+ * checking (PROTOCOL.md §1 acceptance rules, §2 TLS port, §4 registry SPKI hashes): the one
+ * way into `anchor/src/kgc/` from outside it.
+ *
+ * Rooms: `chain.ts` (pure chain checks; the verifier's browser bundle imports it directly,
+ * since this barrel also reaches node:fs), `keys.ts` (private key files), `layout.ts` (the
+ * KGC directory, its errors, its public trust material), `x509.ts` (loading
+ * @peculiar/x509), `certificate.ts` (issuing one certificate), `ca.ts` (root and issuing
+ * CA), `enrolment.ts` (device certificates), `revocation.ts` (revocation and CRLs),
+ * `gateway-certificate.ts` (TLS server certificates), `pkcs12.ts` (PKCS#12 export).
  */
+export {
+  DEFAULT_ISSUING_COMMON_NAME,
+  DEFAULT_ISSUING_VALIDITY_YEARS,
+  DEFAULT_ROOT_COMMON_NAME,
+  DEFAULT_ROOT_ORGANIZATION,
+  DEFAULT_ROOT_VALIDITY_YEARS,
+  initKgc,
+} from './ca.js';
+export {
+  type CertificateSubject,
+  type ExtKeyUsageName,
+  type IssueCertificateParameters,
+  type IssuedCertificate,
+  issueCertificate,
+  NOT_BEFORE_BACKDATE_MS,
+} from './certificate.js';
 export {
   type CertificateCheck,
   type CertificateCheckCode,
@@ -18,6 +40,27 @@ export {
   verifyCertificateChain,
 } from './chain.js';
 export {
+  DEFAULT_DEVICE_VALIDITY_DAYS,
+  DEVICE_CERT_FILE,
+  DEVICE_ISSUING_CERT_FILE,
+  DEVICE_KEY_FILE,
+  DEVICE_ROOT_CERT_FILE,
+  type DeviceEnrolment,
+  enrollDevice,
+  type IssuedRecord,
+  listIssued,
+} from './enrolment.js';
+export {
+  DEFAULT_GATEWAY_CERT_VALIDITY_DAYS,
+  ETHEREUM_URI_PREFIX,
+  GATEWAY_CA_FILE,
+  GATEWAY_CERT_FILE,
+  GATEWAY_KEY_FILE,
+  type GatewayCertificate,
+  gatewayAccountOf,
+  issueGatewayCertificate,
+} from './gateway-certificate.js';
+export {
   KeyFileError,
   type KeyFileErrorCode,
   PRIVATE_DIR_MODE,
@@ -25,46 +68,7 @@ export {
   readPrivateKey,
   writePrivateKeyPem,
 } from './keys.js';
-export {
-  type CertificateSubject,
-  CRL_VALIDITY_DAYS,
-  DEFAULT_DEVICE_VALIDITY_DAYS,
-  DEFAULT_GATEWAY_CERT_VALIDITY_DAYS,
-  DEFAULT_ISSUING_COMMON_NAME,
-  DEFAULT_ISSUING_VALIDITY_YEARS,
-  DEFAULT_ROOT_COMMON_NAME,
-  DEFAULT_ROOT_ORGANIZATION,
-  DEFAULT_ROOT_VALIDITY_YEARS,
-  DEVICE_CERT_FILE,
-  DEVICE_ISSUING_CERT_FILE,
-  DEVICE_KEY_FILE,
-  DEVICE_ROOT_CERT_FILE,
-  type DeviceEnrolment,
-  ETHEREUM_URI_PREFIX,
-  type ExtKeyUsageName,
-  enrollDevice,
-  exportPkcs12,
-  GATEWAY_CA_FILE,
-  GATEWAY_CERT_FILE,
-  GATEWAY_KEY_FILE,
-  type GatewayCertificate,
-  gatewayAccountOf,
-  type IssueCertificateParameters,
-  type IssuedCertificate,
-  type IssuedRecord,
-  initKgc,
-  issueCertificate,
-  issueGatewayCertificate,
-  KgcError,
-  type KgcErrorCode,
-  type KgcPaths,
-  kgcPaths,
-  listIssued,
-  loadX509,
-  MIN_P12_PASSPHRASE_LENGTH,
-  NOT_BEFORE_BACKDATE_MS,
-  type RevocationRecord,
-  readKgcTrust,
-  readRevokedSerials,
-  revokeDevice,
-} from './kgc.js';
+export { KgcError, type KgcErrorCode, type KgcPaths, kgcPaths, readKgcTrust } from './layout.js';
+export { exportPkcs12, MIN_P12_PASSPHRASE_LENGTH } from './pkcs12.js';
+export { CRL_VALIDITY_DAYS, type RevocationRecord, readRevokedSerials, revokeDevice } from './revocation.js';
+export { loadX509 } from './x509.js';

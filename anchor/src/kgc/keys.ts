@@ -17,9 +17,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 
-export type KeyFileErrorCode = 'key_exists' | 'key_permissions' | 'key_invalid';
+export type KeyFileErrorCode = ErrorGroupCode<'key_file'>;
 
 export class KeyFileError extends VitalTrailError<KeyFileErrorCode> {
   override readonly name = 'KeyFileError';

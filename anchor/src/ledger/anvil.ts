@@ -20,7 +20,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestClient, http } from 'viem';
-import { findRepoRoot } from '../contracts/build.js';
+import { findRepoRoot } from '../contracts/index.js';
 import { freePort } from './ports.js';
 import { assertAddress, assertSafeUint, type Hex, LedgerError } from './types.js';
 

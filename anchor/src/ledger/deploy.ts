@@ -13,7 +13,7 @@ import {
   type ContractArtifacts,
   loadArtifacts,
   REGISTRY_ABI,
-} from '../contracts/artifacts.js';
+} from '../contracts/index.js';
 import {
   assertAddress,
   assertBytes32,

@@ -15,9 +15,15 @@ export {
 } from './anvil.js';
 export { deployContracts, isDeployed } from './deploy.js';
 export { createMemoryLedger, type MemoryLedger } from './memory.js';
+export { freePort } from './ports.js';
 export {
   type AnchorParameters,
   type AnchorRecord,
+  assertAddress,
+  assertAnchorParameters,
+  assertBytes32,
+  assertDeviceId,
+  assertSafeUint,
   type Deployment,
   type DeviceStatus,
   type Hex,
@@ -26,5 +32,12 @@ export {
   LedgerError,
   type LedgerErrorCode,
   type RegistryClient,
+  toSafeNumber,
 } from './types.js';
-export { createViemLedger, createViemRegistry, fetchAnchors } from './viem.js';
+export {
+  createReadClient,
+  createViemLedger,
+  createViemRegistry,
+  fetchAnchors,
+  toLedgerError,
+} from './viem.js';

@@ -4,10 +4,9 @@
  * checkpoints, read anchors) and the KGC's view (`RegistryClient`), their error codes, and the
  * argument checks every implementation shares. Pure: no I/O.
  */
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { type Hex, LedgerError } from '../contracts/index.js';
 
-/** 0x-prefixed hex string. */
-export type Hex = `0x${string}`;
+export { type Hex, LEDGER_ERROR_CODES, LedgerError, type LedgerErrorCode } from '../contracts/index.js';
 
 /** One `Anchored` event as it sits on the chain. */
 export interface AnchorRecord {
@@ -74,27 +73,6 @@ export interface RegistryClient {
   setGatewayActive(account: Hex, active: boolean): Promise<Hex>;
   getDevice(devId: string): Promise<{ spkiHash: Hex; status: DeviceStatus; sinceBlock: number }>;
   isActiveGateway(account: Hex, logId: Hex): Promise<boolean>;
-}
-
-/** Every code a `LedgerError` can carry; never reused or renamed. */
-export const LEDGER_ERROR_CODES = {
-  tree_size_not_increasing: 'the tree size does not exceed the last anchored one of this log',
-  not_active_gateway: 'the account is not an active gateway registered for this log',
-  not_kgc: 'only the KGC account may write the registry',
-  registry_rejected: 'the registry refused the change (the reason names the rule)',
-  ledger_unavailable: 'the JSON-RPC endpoint did not answer',
-  contract_missing: 'no contract at the deployment address (reset chain, or wrong chain)',
-  tx_failed: 'the transaction failed for another reason',
-  bad_ledger_data: 'the ledger returned a value outside the expected range',
-  anvil_failed: 'the local dev node did not start or stop',
-  artifacts_unavailable: 'no compiled contracts, and no compiler to make them',
-} as const;
-
-export type LedgerErrorCode = keyof typeof LEDGER_ERROR_CODES;
-
-/** A ledger failure. `reason` never holds input values; the underlying (viem) error is `cause`. */
-export class LedgerError extends VitalTrailError<LedgerErrorCode> {
-  override readonly name: string = 'LedgerError';
 }
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;

@@ -23,7 +23,7 @@ import {
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createNonceManager, jsonRpc } from 'viem/nonce';
-import { ANCHORED_EVENT, ANCHORS_ABI, REGISTRY_ABI } from '../contracts/artifacts.js';
+import { ANCHORED_EVENT, ANCHORS_ABI, REGISTRY_ABI } from '../contracts/index.js';
 import {
   type AnchorParameters,
   type AnchorRecord,

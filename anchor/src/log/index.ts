@@ -1,7 +1,9 @@
 /**
  * @module log
  * The RFC 9162 §2.1 Merkle log core of VitalTrail (PROTOCOL.md §3): hashing, proof
- * verification, proof generation over a node store, and an in-memory log. Pure.
+ * verification, proof generation over a node store, an in-memory log, the inclusion-path
+ * cache of the verifier, and C2SP signed checkpoint notes (PROTOCOL.md §3). Pure: no
+ * files, sockets or timers (the notes use node:crypto's Ed25519).
  */
 export {
   bytesEqual,
@@ -14,6 +16,29 @@ export {
   RFC6962_NODE_HASH_PREFIX,
 } from './hash.js';
 export { MemoryMerkleTree } from './memory.js';
+export {
+  type CheckpointBody,
+  ED25519_ALG,
+  ed25519KeyId,
+  ed25519PrivateKeyFromSeed,
+  ed25519PublicKeyFromRaw,
+  formatCheckpoint,
+  formatVkey,
+  NOTE_ERROR_CODES,
+  NoteError,
+  type NoteErrorCode,
+  type NoteSignature,
+  type NoteVerifierKey,
+  openCheckpoint,
+  openNote,
+  type ParsedNote,
+  parseCheckpoint,
+  parseNote,
+  parseVkey,
+  rawEd25519PublicKey,
+  signNote,
+} from './note.js';
+export { InclusionPathCache } from './path-cache.js';
 export {
   MerkleError,
   type MerkleErrorCode,

@@ -20,15 +20,12 @@
  * coded `NoteError`, never a `SyntaxError`, and reasons never echo note content.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { type ErrorGroupCode, meaningsOf } from '../../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 
-/** Every code a `NoteError` can carry; never reused or renamed. */
-export const NOTE_ERROR_CODES = {
-  malformed_note: 'the text is not a well-formed signed note or checkpoint',
-  bad_vkey: 'the verifier key is not a C2SP Ed25519 vkey',
-  unverified_note: 'no signature of the given key verifies over the note text',
-} as const;
-export type NoteErrorCode = keyof typeof NOTE_ERROR_CODES;
+/** Every code a `NoteError` can carry (the registry's `note` group, with its meanings); never reused or renamed. */
+export const NOTE_ERROR_CODES = meaningsOf('note');
+export type NoteErrorCode = ErrorGroupCode<'note'>;
 
 export class NoteError extends VitalTrailError<NoteErrorCode> {
   override readonly name: string = 'NoteError';

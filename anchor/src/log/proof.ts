@@ -15,10 +15,11 @@
  * Tree sizes are JavaScript numbers up to 2^53 - 1. Bit operations on them are done on
  * two 32-bit halves, since `>>`, `^` and `&` would truncate to 32 bits.
  */
+import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 import { bytesEqual, HASH_SIZE, hashChildren } from './hash.js';
 
-export type MerkleErrorCode = 'bad_inclusion_proof' | 'bad_consistency_proof';
+export type MerkleErrorCode = ErrorGroupCode<'merkle'>;
 
 /** A Merkle proof that does not verify; `reason` says which rule it broke. */
 export class MerkleError extends VitalTrailError<MerkleErrorCode> {

@@ -3,7 +3,7 @@
  * The browser stand-in for `node:crypto` in the auditor page's bundle of the verifier
  * (issue 6 "an auditor page": the SAME verifier modules, one set of rules). The browser
  * build (`build-browser.ts`) aliases `node:crypto` to this module, so `verify.ts`,
- * `kgc/chain.ts`, `merkle/hash.ts` and `protocol/frame.ts` run unchanged in a page.
+ * `kgc/chain.ts`, `log/hash.ts` and `protocol/frame.ts` run unchanged in a page.
  *
  * It provides exactly what those modules use, synchronously (WebCrypto is async, so it
  * cannot stand in for node's synchronous API): `createHash('sha256')` and `hash` (@noble/hashes),
@@ -25,7 +25,8 @@
  * ecdsa-with-SHA256 over P-256 only (the KGC's algorithm, PROTOCOL.md §2); any other
  * algorithm does not verify (→ `untrusted_certificate`). `checkIssued` follows OpenSSL's
  * X509_check_issued: issuer name (DER bytes equal), authority/subject key identifiers when
- * both are present, keyCertSign when the issuer has keyUsage. `sign` is absent (throws).
+ * both are present, keyCertSign when the issuer has keyUsage. `sign`, `createPrivateKey` and
+ * `createPublicKey` are absent (they throw).
  *
  * `Buffer` is the global one: node's in Node, the `buffer` package injected by
  * `build-browser.ts` in the page.
@@ -260,6 +261,20 @@ export function verify(
 /** Not available in the browser: the verifier never signs. */
 export function sign(): never {
   throw new TypeError('browser-crypto: signing is not available in the auditor page');
+}
+
+/**
+ * Not available in the browser: the verifier never makes keys. `log/note.ts` (signed
+ * checkpoint notes, in the log barrel the verifier imports) names these; its functions
+ * are not called by the verifier, so esbuild drops them from the bundle.
+ */
+export function createPrivateKey(): never {
+  throw new TypeError('browser-crypto: key creation is not available in the auditor page');
+}
+
+/** Not available in the browser (see `createPrivateKey`). */
+export function createPublicKey(): never {
+  throw new TypeError('browser-crypto: key creation is not available in the auditor page');
 }
 
 interface Raw {

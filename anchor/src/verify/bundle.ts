@@ -11,14 +11,15 @@
  * certificates, proofs and anchors are `verifyBundle`'s work, which reports them per
  * entry instead of throwing.
  */
+import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
 import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 import { DEVICE_ID_PATTERN, MAX_FRAME_BYTES } from '../../../gateway/src/protocol/frame.js';
-import type { Hex } from '../ledger/types.js';
+import type { Hex } from '../ledger/index.js';
 
 export const DISCLOSURE_FORMAT = 'vitaltrail-disclosure/1';
 
 /** 0x-prefixed hex; `parseBundle` admits lowercase only (PROTOCOL.md §5). */
-export type { Hex } from '../ledger/types.js';
+export type { Hex } from '../ledger/index.js';
 
 export interface DisclosureDevice {
   dev: string;
@@ -80,7 +81,7 @@ export interface DisclosureBundle {
   entries: DisclosureEntry[];
 }
 
-export class BundleError extends VitalTrailError<'malformed'> {
+export class BundleError extends VitalTrailError<ErrorGroupCode<'bundle'>> {
   override readonly name = 'BundleError';
 }
 

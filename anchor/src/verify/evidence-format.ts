@@ -8,7 +8,7 @@
  * Trust: the document is attacker-controlled like the bundle; `parseChainEvidence`
  * checks its shape only and copies the known fields.
  */
-import type { AnchorRecord, Hex } from '../ledger/types.js';
+import type { AnchorRecord, Hex } from '../ledger/index.js';
 import { BundleError } from './bundle.js';
 import type { RegistryEvent } from './verify.js';
 

@@ -14,10 +14,9 @@
  * This file is the verifier's only network I/O and is not part of the browser bundle.
  */
 import { type PublicClient, parseAbiItem } from 'viem';
-import { ANCHORS_ABI } from '../contracts/artifacts.js';
-import type { AnchorRecord, Hex } from '../ledger/types.js';
-import { toSafeNumber } from '../ledger/types.js';
-import { createReadClient, fetchAnchors } from '../ledger/viem.js';
+import { ANCHORS_ABI } from '../contracts/index.js';
+import type { AnchorRecord, Hex } from '../ledger/index.js';
+import { createReadClient, fetchAnchors, toSafeNumber } from '../ledger/index.js';
 import { type ChainEvidence, EVIDENCE_FORMAT } from './evidence-format.js';
 import type { RegistryEvent } from './verify.js';
 

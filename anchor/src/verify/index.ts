@@ -1,8 +1,15 @@
 /**
  * @module verify
- * The auditor's verifier (PROTOCOL.md §5): a pure, offline library. Parse a disclosure
- * bundle with `parseBundle`, fetch the `Anchored` events of its logId from the chain,
+ * The auditor's verifier (PROTOCOL.md §5): a pure, offline library, and the one way into
+ * `anchor/src/verify/` from outside it. Parse a disclosure bundle with `parseBundle`,
+ * fetch the chain evidence of its logId (`fetchChainEvidence`, the only networked part),
  * then `verifyBundle` reports every entry and checkpoint with a code.
+ *
+ * Rooms: `bundle.ts` (the bundle format), `checkpoints.ts` and `entries.ts` (the checks),
+ * `verify.ts` (the report, sequence analysis and `verifyBundle`), `evidence-format.ts` and
+ * `evidence.ts` (the chain evidence file and its fetch), `browser*.ts` and
+ * `build-browser.ts` (the auditor page's bundle, which imports the files above directly,
+ * never this barrel, so no node-only module reaches it).
  */
 export {
   BUNDLE_LIMITS,
@@ -18,6 +25,7 @@ export {
   type Hex,
   parseBundle,
 } from './bundle.js';
+export { type ChainEvidence, EVIDENCE_FORMAT, fetchChainEvidence, parseChainEvidence } from './evidence.js';
 export {
   type AnchorRecord,
   analyseSequences,

@@ -17,27 +17,25 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { AnchorRecord, Deployment } from '../../../anchor/src/ledger/types.js';
-import { fetchAnchors } from '../../../anchor/src/ledger/viem.js';
-import { verifyConsistency } from '../../../anchor/src/log/index.js';
-import { openCheckpoint } from '../../../anchor/src/log/note.js';
+import { type AnchorRecord, type Deployment, fetchAnchors } from '../../../anchor/src/ledger/index.js';
+import { openCheckpoint, verifyConsistency } from '../../../anchor/src/log/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
-import { checkpointOrigin, logIdOf, toHex } from '../io/anchoring/anchoring.js';
-import { CheckpointNotes, checkpointKeyPath, loadCheckpointSigner } from '../io/anchoring/checkpoints.js';
-import { type DataPaths, dataPaths, readJson } from '../io/ops/datadir.js';
-import { type GatewayStore, openStore } from '../io/store/store.js';
+import {
+  CheckpointNotes,
+  checkpointKeyPath,
+  checkpointOrigin,
+  loadCheckpointSigner,
+  logIdOf,
+  toHex,
+} from '../io/anchoring/index.js';
+import { type DataPaths, dataPaths, readJson } from '../io/ops/index.js';
+import { type GatewayStore, openStore } from '../io/store/index.js';
+import { type ErrorGroupCode, meaningsOf } from '../protocol/error-codes.js';
 import { VitalTrailError } from '../protocol/errors.js';
 
-/** Problems `verify-chain` reports; never reused or renamed. */
-export const CHAIN_CHECK_CODES = {
-  size_not_increasing: 'an anchor does not grow the tree size of the one before it',
-  anchor_beyond_log: 'an anchor names a tree size the local log does not have',
-  root_mismatch: 'an anchored root is not the local log root at that size',
-  inconsistent_anchors: 'the consistency proof between two consecutive anchors does not verify',
-  bad_note: 'the signed checkpoint note does not verify or names another root',
-  missing_on_chain: 'a checkpoint the store calls anchored has no anchor on chain',
-} as const;
-export type ChainCheckCode = keyof typeof CHAIN_CHECK_CODES;
+/** Problems `verify-chain` reports (the registry's `chain_check` group); never reused or renamed. */
+export const CHAIN_CHECK_CODES = meaningsOf('chain_check');
+export type ChainCheckCode = ErrorGroupCode<'chain_check'>;
 
 export interface ChainProblem {
   code: ChainCheckCode;

@@ -6,15 +6,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
-import { fetchChainEvidence } from '../../../anchor/src/verify/evidence.js';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
+import { fetchChainEvidence } from '../../../anchor/src/verify/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring/anchoring.js';
-import { dataPaths, readJson } from '../io/ops/datadir.js';
-import { exportBundleToFile } from '../io/outbound/export.js';
-import { Bindings, PATIENT_ID_PATTERN } from '../io/store/bindings.js';
-import { loadRecipientSecrets } from '../io/store/recipients.js';
-import { openStore } from '../io/store/store.js';
+import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
+import { dataPaths, readJson } from '../io/ops/index.js';
+import { exportBundleToFile } from '../io/outbound/index.js';
+import { Bindings, loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { runVerify } from './verify.js';

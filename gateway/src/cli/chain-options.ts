@@ -8,20 +8,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import { REGISTRY_ABI } from '../../../anchor/src/contracts/artifacts.js';
-import { isDeployed } from '../../../anchor/src/ledger/deploy.js';
+import { REGISTRY_ABI } from '../../../anchor/src/contracts/index.js';
 import {
   assertAddress,
   assertSafeUint,
+  createReadClient,
+  createViemRegistry,
   type Deployment,
   type Hex,
+  isDeployed,
   LEDGER_ERROR_CODES,
   LedgerError,
   type RegistryClient,
-} from '../../../anchor/src/ledger/types.js';
-import { createReadClient, createViemRegistry, toLedgerError } from '../../../anchor/src/ledger/viem.js';
+  toLedgerError,
+} from '../../../anchor/src/ledger/index.js';
 import { ConfigError, readSecretFile } from '../app/config.js';
-import type { DataPaths } from '../io/ops/datadir.js';
+import type { DataPaths } from '../io/ops/index.js';
 
 /**
  * Reads a ledger account key: `0x` and 32 bytes of hex, in a file of mode 0600.

@@ -8,20 +8,16 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { initKgc } from '../../../anchor/src/kgc/kgc.js';
-import { freePort } from '../../../anchor/src/ledger/ports.js';
-import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
+import { initKgc } from '../../../anchor/src/kgc/index.js';
+import { createViemRegistry, freePort } from '../../../anchor/src/ledger/index.js';
 import { Fleet } from '../../../firmware-sim/src/fleet.js';
 import type { Scenario } from '../../../firmware-sim/src/physiology.js';
 import { startGateway } from '../app/gateway.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring/anchoring.js';
-import { startEmbeddedChain } from '../io/anchoring/chain.js';
-import { enrolDevice, syncRegistry } from '../io/identity/enrol.js';
-import { dataPaths } from '../io/ops/datadir.js';
-import { createLogger } from '../io/ops/log.js';
-import { createRecipientKey, loadRecipients } from '../io/store/recipients.js';
-import { openStore } from '../io/store/store.js';
-import type { SerialPortConfig } from '../io/transport/serial.js';
+import { checkpointOrigin, logIdOf, startEmbeddedChain } from '../io/anchoring/index.js';
+import { enrolDevice, syncRegistry } from '../io/identity/index.js';
+import { createLogger, dataPaths } from '../io/ops/index.js';
+import { createRecipientKey, loadRecipients, openStore } from '../io/store/index.js';
+import type { SerialPortConfig } from '../io/transport/index.js';
 import { ensureGatewayCertificate } from './kgc.js';
 import { deviceIds, fleetSpecs, formatStats } from './sim.js';
 

@@ -10,10 +10,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { GATEWAY_CERT_FILE, GATEWAY_KEY_FILE } from '../../../anchor/src/kgc/kgc.js';
-import type { Deployment, Hex } from '../../../anchor/src/ledger/types.js';
+import { GATEWAY_CERT_FILE, GATEWAY_KEY_FILE } from '../../../anchor/src/kgc/index.js';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID, startGateway } from '../app/gateway.js';
-import { dataPaths, readJson } from '../io/ops/datadir.js';
+import { dataPaths, readJson } from '../io/ops/index.js';
 import { UsageError } from './errors.js';
 import { gatewayTlsDir } from './kgc.js';
 import { runGatewayFromConfig } from './production.js';

@@ -23,9 +23,13 @@ import {
   issueGatewayCertificate,
   listIssued,
   MIN_P12_PASSPHRASE_LENGTH,
-} from '../../../anchor/src/kgc/kgc.js';
-import type { Deployment, Hex, RegistryClient } from '../../../anchor/src/ledger/types.js';
-import { createViemRegistry } from '../../../anchor/src/ledger/viem.js';
+} from '../../../anchor/src/kgc/index.js';
+import {
+  createViemRegistry,
+  type Deployment,
+  type Hex,
+  type RegistryClient,
+} from '../../../anchor/src/ledger/index.js';
 import { ConfigError } from '../app/config.js';
 import {
   type EnrolResult,
@@ -36,11 +40,9 @@ import {
   revokeOnRegistry,
   type SyncRegistryResult,
   syncRegistry,
-} from '../io/identity/enrol.js';
-import { AuditLog, verifyAuditLog } from '../io/ops/audit.js';
-import { type DataPaths, dataPaths, readJson } from '../io/ops/datadir.js';
-import { seqGaps } from '../io/store/gaps.js';
-import { openStore } from '../io/store/store.js';
+} from '../io/identity/index.js';
+import { AuditLog, type DataPaths, dataPaths, readJson, verifyAuditLog } from '../io/ops/index.js';
+import { openStore } from '../io/store/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import {
   assertRegistryReady,
@@ -424,7 +426,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       const o = cmd.optsWithGlobals<{ device: string; data: string; json?: boolean }>();
       const store = openStore(dataPaths(o.data).db);
       try {
-        const gaps = seqGaps(store.db, o.device);
+        const gaps = store.seqGaps(o.device);
         if (o.json) process.stdout.write(`${JSON.stringify(gaps)}\n`);
         else {
           for (const g of gaps) process.stdout.write(`${g.from === g.to ? g.from : `${g.from}-${g.to}`}\n`);

@@ -7,9 +7,9 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
-import { dataPaths } from '../io/ops/datadir.js';
-import { openStore } from '../io/store/store.js';
-import type { SerialPortConfig } from '../io/transport/serial.js';
+import { dataPaths } from '../io/ops/index.js';
+import { openStore } from '../io/store/index.js';
+import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { registerAnchorsCommands } from './anchors.js';

@@ -19,10 +19,9 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { configReference, envNameOf, gatewayOptionsFromConfig, loadConfigFile } from '../app/config.js';
 import { startGateway } from '../app/gateway.js';
 import { mosquittoAcl, mosquittoConfig } from '../core/mosquitto-config.js';
-import { runDeployJob } from '../io/anchoring/deploy-job.js';
-import { dataPaths } from '../io/ops/datadir.js';
-import { createLogger } from '../io/ops/log.js';
-import { countAcrossGateways } from '../io/store/scale-out.js';
+import { runDeployJob } from '../io/anchoring/index.js';
+import { createLogger, dataPaths } from '../io/ops/index.js';
+import { countAcrossGateways } from '../io/store/index.js';
 import { readAccountKey } from './chain-options.js';
 import { UsageError } from './errors.js';
 

@@ -6,14 +6,13 @@
  * keeping its seq/prev state in DATA/devices/<id>/state.json like the MQTT fleet.
  */
 import { join } from 'node:path';
-import { readPrivateKey } from '../../../anchor/src/kgc/keys.js';
-import { DEVICE_KEY_FILE } from '../../../anchor/src/kgc/kgc.js';
+import { DEVICE_KEY_FILE, readPrivateKey } from '../../../anchor/src/kgc/index.js';
 import { SimDevice } from '../../../firmware-sim/src/device.js';
 import { createPatientModel, type Scenario } from '../../../firmware-sim/src/physiology.js';
 import { SerialDeviceLink, type SerialFaults } from '../../../firmware-sim/src/serial-transport.js';
 import { loadDeviceState, saveDeviceState } from '../../../firmware-sim/src/state.js';
-import type { DataPaths } from '../io/ops/datadir.js';
-import type { SerialPortConfig } from '../io/transport/serial.js';
+import type { DataPaths } from '../io/ops/index.js';
+import type { SerialPortConfig } from '../io/transport/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 

@@ -7,14 +7,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
-import { readPrivateKey } from '../../../anchor/src/kgc/keys.js';
-import { DEVICE_KEY_FILE } from '../../../anchor/src/kgc/kgc.js';
+import { DEVICE_KEY_FILE, readPrivateKey } from '../../../anchor/src/kgc/index.js';
 import type { FaultMix } from '../../../firmware-sim/src/faults.js';
 import { Fleet, type FleetDeviceSpec, type FleetStats } from '../../../firmware-sim/src/fleet.js';
 import { SCENARIOS, type Scenario } from '../../../firmware-sim/src/physiology.js';
-import { enrolDevice } from '../io/identity/enrol.js';
-import { type DataPaths, dataPaths } from '../io/ops/datadir.js';
-import { openStore } from '../io/store/store.js';
+import { enrolDevice } from '../io/identity/index.js';
+import { type DataPaths, dataPaths } from '../io/ops/index.js';
+import { openStore } from '../io/store/index.js';
 import { UsageError } from './errors.js';
 import { parseFaults, runSerialSim } from './serial.js';
 

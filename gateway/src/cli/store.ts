@@ -10,20 +10,21 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Deployment } from '../../../anchor/src/ledger/types.js';
+import type { Deployment } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring/anchoring.js';
-import { dataPaths, readJson } from '../io/ops/datadir.js';
-import { exportFhir } from '../io/outbound/fhir-export.js';
-import { Bindings } from '../io/store/bindings.js';
+import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
+import { dataPaths, readJson } from '../io/ops/index.js';
+import { exportFhir } from '../io/outbound/index.js';
 import {
   addRecipient,
+  Bindings,
+  DEFAULT_KEY_WINDOW_MS,
   listRecipients,
   loadRecipientSecrets,
+  openStore,
   retireRecipient,
-} from '../io/store/recipients.js';
-import { DEFAULT_KEY_WINDOW_MS, shredExpired } from '../io/store/sealed.js';
-import { openStore } from '../io/store/store.js';
+  shredExpired,
+} from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 

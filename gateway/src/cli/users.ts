@@ -9,11 +9,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/identity/users.js';
-import { dataPaths } from '../io/ops/datadir.js';
+import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/identity/index.js';
+import { dataPaths } from '../io/ops/index.js';
+import type { ErrorGroupCode } from '../protocol/error-codes.js';
 import { VitalTrailError } from '../protocol/errors.js';
 
-export type UsersCliErrorCode = 'password_missing';
+export type UsersCliErrorCode = ErrorGroupCode<'users_cli'>;
 
 export class UsersCliError extends VitalTrailError<UsersCliErrorCode> {
   override readonly name = 'UsersCliError';

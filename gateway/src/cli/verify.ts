@@ -9,20 +9,19 @@
  * not run.
  */
 import { readFileSync } from 'node:fs';
-import type { Hex } from '../../../anchor/src/ledger/types.js';
-import { type DisclosureBundle, parseBundle } from '../../../anchor/src/verify/bundle.js';
-import {
-  type ChainEvidence,
-  fetchChainEvidence,
-  parseChainEvidence,
-} from '../../../anchor/src/verify/evidence.js';
+import type { Hex } from '../../../anchor/src/ledger/index.js';
 import {
   analyseSequences,
   type BundleReport,
+  type ChainEvidence,
+  type DisclosureBundle,
+  fetchChainEvidence,
+  parseBundle,
+  parseChainEvidence,
   type SequenceReport,
   sequenceInputs,
   verifyBundle,
-} from '../../../anchor/src/verify/verify.js';
+} from '../../../anchor/src/verify/index.js';
 import { UsageError } from './errors.js';
 
 /** Bundles with at least this many entries get a progress bar (on a TTY). */

@@ -12,6 +12,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { FlattenedEncrypt, type FlattenedJWE, flattenedDecrypt, GeneralEncrypt, type GeneralJWE } from 'jose';
+import type { ErrorGroupCode } from '../protocol/error-codes.js';
 import { VitalTrailError } from '../protocol/errors.js';
 
 export const CONTENT_ENCRYPTION = 'A256GCM';
@@ -27,7 +28,7 @@ export interface RecipientSecret {
   privateKey: KeyObject;
 }
 
-export type EnvelopeErrorCode = 'integrity_error' | 'no_recipient_key' | 'unsupported_key';
+export type EnvelopeErrorCode = ErrorGroupCode<'envelope'>;
 
 export class EnvelopeError extends VitalTrailError<EnvelopeErrorCode> {
   override readonly name = 'EnvelopeError';

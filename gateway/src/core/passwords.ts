@@ -13,8 +13,15 @@
  */
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 
+/** scrypt cost parameters (RFC 7914 §2): cost N (a power of two), block size r, parallelism p. */
+export interface ScryptParameters {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
 /** RFC 7914 §2: cost N (a power of two), block size r, parallelism p. N = 2^15 ≈ 32 MiB. */
-export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
+export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const satisfies ScryptParameters;
 export const SALT_BYTES = 16;
 export const HASH_BYTES = 32;
 /** Upper bounds accepted when verifying, so a tampered record cannot ask for gigabytes. */
@@ -51,19 +58,42 @@ function checkPassword(password: unknown, fn: string): asserts password is strin
   if (typeof password !== 'string') throw new TypeError(`${fn}: password must be a string`);
 }
 
+/** RFC 7914 §2 (N a power of two above 1), within the bounds `verifyPassword` accepts. */
+function inBounds({ N, r, p }: ScryptParameters): boolean {
+  const int = (x: number, max: number) => Number.isSafeInteger(x) && x >= 1 && x <= max;
+  return int(N, MAX_N) && N >= 2 && (N & (N - 1)) === 0 && int(r, MAX_R) && int(p, MAX_P);
+}
+
+export interface HashPasswordOptions {
+  /**
+   * scrypt cost. Default `SCRYPT_PARAMS` (N=2^15, r=8, p=1), which every account gets; the
+   * gateway never passes another. Tests pass a cheaper set to run fast. Must be a set
+   * `verifyPassword` accepts: N a power of two from 2 to 2^20, r 1-32, p 1-16.
+   */
+  params?: ScryptParameters;
+}
+
 /**
- * Hashes a password with scrypt (N=2^15, r=8, p=1) and a fresh 16-byte random salt.
+ * Hashes a password with scrypt (N=2^15, r=8, p=1 unless `options.params`) and a fresh
+ * 16-byte random salt.
  * @throws {TypeError} when `password` is not a string.
- * @throws {RangeError} when `password` is empty or longer than 1024 characters.
+ * @throws {RangeError} when `password` is empty or longer than 1024 characters, or
+ * `options.params` is outside the bounds above.
  * @example
  * const encoded = await hashPassword('correct horse'); // "scrypt$32768$8$1$…$…"
  */
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, options: HashPasswordOptions = {}): Promise<string> {
   checkPassword(password, 'hashPassword');
   if (password.length === 0 || password.length > MAX_PASSWORD_LENGTH) {
     throw new RangeError(`hashPassword: password must be 1-${MAX_PASSWORD_LENGTH} characters`);
   }
-  const { N, r, p } = SCRYPT_PARAMS;
+  const params = options.params ?? SCRYPT_PARAMS;
+  if (!inBounds(params)) {
+    throw new RangeError(
+      `hashPassword: options.params must have N a power of two in 2-${MAX_N}, r 1-${MAX_R}, p 1-${MAX_P}`,
+    );
+  }
+  const { N, r, p } = params;
   const salt = randomBytes(SALT_BYTES);
   const hash = await scryptAsync(normalise(password), salt, HASH_BYTES, {
     N,
@@ -101,8 +131,7 @@ function parseEncoded(encoded: string): ParsedHash | null {
   const r = parseUint(parts[2]);
   const p = parseUint(parts[3]);
   if (N === null || r === null || p === null) return null;
-  // RFC 7914 §2: N must be a power of two greater than 1.
-  if (N < 2 || N > MAX_N || (N & (N - 1)) !== 0 || r > MAX_R || p > MAX_P) return null;
+  if (!inBounds({ N, r, p })) return null;
   const salt = parseB64(parts[4], SALT_BYTES, 64);
   const hash = parseB64(parts[5], 16, 64);
   if (!salt || !hash) return null;

@@ -2,11 +2,12 @@
  * @module protocol/errors
  * The one error base class of VitalTrail (STYLE.md §3, after sigstore `BaseError<T>`
  * and viem `BaseError`): every failure carries a short snake_case `code` from the
- * registry in `codes.ts` and a human `reason` that never contains vitals, keys or
- * other attacker-supplied values.
+ * registry in `error-codes.ts` (a compile error otherwise) and a human `reason` that never
+ * contains vitals, keys or other attacker-supplied values.
  */
+import type { ErrorCode } from './error-codes.js';
 
-export class VitalTrailError<C extends string = string> extends Error {
+export class VitalTrailError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name: string = 'VitalTrailError';
   readonly code: C;
   /** A short human explanation; safe to log and to send to the device. */
@@ -31,6 +32,9 @@ export class VitalTrailError<C extends string = string> extends Error {
 }
 
 /** True when `err` is a VitalTrailError, optionally with one of the given codes. */
-export function isVitalTrailError<C extends string>(err: unknown, ...codes: C[]): err is VitalTrailError<C> {
+export function isVitalTrailError<C extends ErrorCode>(
+  err: unknown,
+  ...codes: C[]
+): err is VitalTrailError<C> {
   return err instanceof VitalTrailError && (codes.length === 0 || codes.includes(err.code as C));
 }

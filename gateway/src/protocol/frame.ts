@@ -12,6 +12,7 @@ import { type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:cry
 import { decode, encode, Tag } from 'cbor2';
 import { FALLBACK, fastDecode, fastDecodeObject } from './cbor-fast.js';
 import { sha256, sha256Hex } from './digest.js';
+import type { ErrorGroupCode } from './error-codes.js';
 import { VitalTrailError } from './errors.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
@@ -77,7 +78,7 @@ export interface DecodedFrame {
   body: FrameBody;
 }
 
-export class FrameError extends VitalTrailError<'malformed'> {
+export class FrameError extends VitalTrailError<ErrorGroupCode<'frame'>> {
   override readonly name = 'FrameError';
 }
 

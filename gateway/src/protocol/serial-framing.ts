@@ -17,6 +17,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
+import type { ErrorGroupCode } from './error-codes.js';
 import { MAX_FRAME_BYTES } from './frame.js';
 
 /** PROTOCOL.md §2: the message delimiter. */
@@ -29,7 +30,7 @@ export const SERIAL_DEFAULT_BAUD_RATE = 115_200;
 const COBS_MAX_BLOCK = 254;
 
 /** Codes of `lineError` events (line-level failures, not frame rejections). */
-export type SerialLineErrorCode = 'bad_cobs' | 'bad_crc' | 'too_short' | 'oversize';
+export type SerialLineErrorCode = ErrorGroupCode<'serial_line'>;
 
 export interface SerialLineError {
   code: SerialLineErrorCode;

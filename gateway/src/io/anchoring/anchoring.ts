@@ -27,10 +27,10 @@
  *   chain's largest anchored tree size back in the outbox, so it is resubmitted, in order.
  */
 import { createHash } from 'node:crypto';
-import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/ledger/types.js';
-import { formatCheckpoint } from '../../../../anchor/src/log/note.js';
+import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
+import { formatCheckpoint } from '../../../../anchor/src/log/index.js';
 import { isVitalTrailError } from '../../protocol/errors.js';
-import type { CheckpointRow, GatewayStore } from '../store/store.js';
+import type { CheckpointRow, GatewayStore } from '../store/index.js';
 import type { CheckpointNotes, CheckpointSigner } from './checkpoints.js';
 
 /** PROTOCOL.md §3: origin line of the checkpoint; logId = SHA-256(origin). */

@@ -16,11 +16,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { type AnvilHandle, fundAccount, startAnvil } from '../../../../anchor/src/ledger/anvil.js';
-import { deployContracts } from '../../../../anchor/src/ledger/deploy.js';
-import { type Deployment, type Hex, LedgerError } from '../../../../anchor/src/ledger/types.js';
-import { createViemRegistry } from '../../../../anchor/src/ledger/viem.js';
-import { type DataPaths, ensureDir, readJson, writeJson, writeSecret } from '../ops/datadir.js';
+import {
+  type AnvilHandle,
+  createViemRegistry,
+  type Deployment,
+  deployContracts,
+  fundAccount,
+  type Hex,
+  LedgerError,
+  startAnvil,
+} from '../../../../anchor/src/ledger/index.js';
+import { type DataPaths, ensureDir, readJson, writeJson, writeSecret } from '../ops/index.js';
 
 export interface EmbeddedChain {
   anvil: AnvilHandle;

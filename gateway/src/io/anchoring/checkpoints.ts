@@ -17,10 +17,10 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
-import { readPrivateKey, writePrivateKeyPem } from '../../../../anchor/src/kgc/keys.js';
-import { formatCheckpoint, formatVkey, signNote } from '../../../../anchor/src/log/note.js';
-import type { DataPaths } from '../ops/datadir.js';
-import type { CheckpointRow, GatewayStore } from '../store/store.js';
+import { readPrivateKey, writePrivateKeyPem } from '../../../../anchor/src/kgc/index.js';
+import { formatCheckpoint, formatVkey, signNote } from '../../../../anchor/src/log/index.js';
+import type { DataPaths } from '../ops/index.js';
+import type { CheckpointRow, GatewayStore } from '../store/index.js';
 
 /** Where the checkpoint signing key lives in a data directory. */
 export function checkpointKeyPath(paths: DataPaths): string {
@@ -77,28 +77,14 @@ export class CheckpointNotes {
   readonly #put: Statement;
   readonly #get: Statement;
   readonly #latest: Statement;
-  readonly #firstAnchoredAbove: Statement;
-  readonly #reopenAbove: Statement;
 
   constructor(store: GatewayStore) {
     this.#store = store;
     const db = store.db;
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS checkpoint_notes (tree_size INTEGER PRIMARY KEY, note TEXT NOT NULL)',
-    );
     this.#put = db.prepare('INSERT OR IGNORE INTO checkpoint_notes (tree_size, note) VALUES (?, ?)');
     this.#get = db.prepare('SELECT note FROM checkpoint_notes WHERE tree_size = ?').pluck();
     this.#latest = db.prepare(
       'SELECT tree_size AS treeSize, note FROM checkpoint_notes ORDER BY tree_size DESC LIMIT 1',
-    );
-    this.#firstAnchoredAbove = db
-      .prepare(
-        `SELECT tree_size FROM checkpoints WHERE state = 'anchored' AND tree_size > ? ORDER BY tree_size LIMIT 1`,
-      )
-      .pluck();
-    this.#reopenAbove = db.prepare(
-      `UPDATE checkpoints SET state = 'pending', tx_hash = NULL, block_number = NULL, anchored_at = NULL
-       WHERE state IN ('anchored', 'superseded') AND tree_size > ?`,
     );
   }
 
@@ -126,7 +112,7 @@ export class CheckpointNotes {
 
   /** The receipt of leaf `leafIndex`, once a checkpoint containing it is anchored. */
   receipt(leafIndex: number): Receipt | undefined {
-    const size = this.#firstAnchoredAbove.get(leafIndex) as number | undefined;
+    const size = this.#store.checkpoints.firstAnchoredAbove(leafIndex);
     const c: CheckpointRow | undefined = size === undefined ? undefined : this.#store.getCheckpoint(size);
     if (!c || c.txHash === null || c.blockNumber === null) return undefined;
     return { leafIndex, treeSize: c.treeSize, txHash: c.txHash, blockNumber: c.blockNumber };
@@ -137,6 +123,6 @@ export class CheckpointNotes {
    * a dev node restarted from older state). Returns how many were reopened.
    */
   reopenAbove(treeSize: number): number {
-    return this.#reopenAbove.run(treeSize).changes;
+    return this.#store.checkpoints.reopenAbove(treeSize);
   }
 }

@@ -8,9 +8,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { privateKeyToAccount } from 'viem/accounts';
-import { deployContracts, isDeployed } from '../../../../anchor/src/ledger/deploy.js';
-import type { Deployment, Hex } from '../../../../anchor/src/ledger/types.js';
-import { createViemRegistry } from '../../../../anchor/src/ledger/viem.js';
+import {
+  createViemRegistry,
+  type Deployment,
+  deployContracts,
+  type Hex,
+  isDeployed,
+} from '../../../../anchor/src/ledger/index.js';
 import { checkpointOrigin, logIdOf } from './anchoring.js';
 
 export interface DeployJobParameters {

@@ -20,7 +20,6 @@
  * ("consciousness not assessed") until a nurse enters it again.
  */
 import { randomUUID } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import {
   type Alarm,
   AlarmBoard,
@@ -36,57 +35,32 @@ import {
   type TechnicalThresholds,
 } from '../../core/alarms.js';
 import type { LiveHub, LiveReading } from '../../core/live.js';
-import { type Consciousness, type News2Band, news2, type SpO2Scale } from '../../core/news2.js';
+import type {
+  AlarmDto,
+  AlarmEventDto,
+  ClinicalMessage,
+  LiveSnapshotExtras,
+  News2Dto,
+  PatientSettings,
+  PatientSettingsUpdate,
+} from '../../core/live-contract.js';
+import { type Consciousness, news2 } from '../../core/news2.js';
+import type { GatewayStore } from '../store/index.js';
+import { AlarmStore } from './alarm-store.js';
 
 /** Scope of gateway-wide technical alarms. */
 export const GATEWAY_SCOPE = 'gateway';
 const HISTORY_LIMIT = 500;
 
-export interface PatientSettings {
-  spo2Scale: SpO2Scale;
-  oxygen: boolean;
-  /** null = not assessed since the gateway started. */
-  consciousness: Consciousness | null;
-  consciousnessAt: number | null;
-  consciousnessBy: string | null;
-  limits: AlarmLimits;
-}
-
-export type PatientSettingsUpdate = Partial<
-  Pick<PatientSettings, 'spo2Scale' | 'oxygen' | 'consciousness'>
-> & {
-  limits?: Partial<AlarmLimits>;
-};
-
-export interface News2Dto {
-  dev: string;
-  score: number;
-  band: News2Band;
-  partial: boolean;
-  missing: string[];
-  scores: Record<string, number>;
-  at: number;
-}
-
-/** An alarm as sent to the dashboard: its scope is the device (or `gateway`). */
-export type AlarmDto = Omit<Alarm, 'scope' | 'notifiedAt'> & { dev: string };
-
-export interface AlarmEventDto {
-  alarmId: string;
-  dev: string;
-  code: string;
-  kind: string;
-  event: string;
-  priority: string;
-  at: number;
-  by: string | null;
-  comment: string | null;
-}
-
-export type LiveMessage =
-  | { type: 'alarm'; event: string; alarm: AlarmDto }
-  | ({ type: 'news2' } & News2Dto)
-  | { type: 'ecg'; dev: string; seq: number; fs: number; s: string };
+export type {
+  AlarmDto,
+  AlarmEventDto,
+  News2Dto,
+  PatientSettings,
+  PatientSettingsUpdate,
+} from '../../core/live-contract.js';
+/** What the service sends to the live socket (the contract's `ClinicalMessage`). */
+export type LiveMessage = ClinicalMessage;
 
 /** What the service reports for the audit log (alarm transitions, settings changes, patient views). */
 export type AlarmAuditEvent =
@@ -104,8 +78,8 @@ export type AlarmAuditEvent =
   | { type: 'patient_view'; dev: string; user: string; at: number };
 
 export interface AlarmServiceOptions {
-  /** The store's SQLite handle; the service creates its own tables on it. */
-  db: Database.Database;
+  /** The store whose tables hold the settings and the alarm history (io/clinical/alarm-store). */
+  store: GatewayStore;
   hub: LiveHub;
   /** Default Date.now. */
   now?: () => number;
@@ -134,28 +108,6 @@ interface DeviceState {
   badSignatures: number[];
   news2: News2Dto | null;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS dashboard_patient_settings (
-  dev TEXT PRIMARY KEY,
-  settings TEXT NOT NULL,
-  updated_by TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dashboard_alarm_events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  alarm_id TEXT NOT NULL,
-  scope TEXT NOT NULL,
-  code TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  event TEXT NOT NULL,
-  priority TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  by TEXT,
-  comment TEXT
-);
-CREATE INDEX IF NOT EXISTS dashboard_alarm_events_scope ON dashboard_alarm_events(scope, id);
-`;
 
 export function alarmDto(a: Alarm): AlarmDto {
   const out: AlarmDto = {
@@ -193,7 +145,7 @@ function withDefaults(limits: Partial<AlarmLimits> | undefined): AlarmLimits {
 /**
  * Alarms and NEWS2 for the ward served by one gateway.
  * @example
- * const alarms = new AlarmService({ db: store.db, hub, storageHealthy: () => ingest.healthy });
+ * const alarms = new AlarmService({ store, hub, storageHealthy: () => ingest.healthy });
  * alarms.subscribe((msg) => sendToSockets(msg));
  * alarms.acknowledge(id, 'nurse.kim', 'repositioned probe');
  */
@@ -209,7 +161,7 @@ export class AlarmService {
   readonly #settingsCache = new Map<string, PatientSettings>();
   readonly #timer: NodeJS.Timeout;
   readonly #unsubscribe: () => void;
-  readonly #insertEvent: Database.Statement;
+  readonly #db: AlarmStore;
 
   /** @throws {RangeError} when `tickMs` is not a positive integer. */
   constructor(opts: AlarmServiceOptions) {
@@ -224,10 +176,7 @@ export class AlarmService {
     });
     this.#tech = { ...DEFAULT_TECHNICAL, ...opts.technical };
     this.#news2MaxAgeMs = opts.news2MaxAgeMs ?? 5 * 60_000;
-    opts.db.exec(SCHEMA);
-    this.#insertEvent = opts.db.prepare(
-      'INSERT INTO dashboard_alarm_events (alarm_id, scope, code, kind, event, priority, at, by, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.#db = new AlarmStore(opts.store);
     this.#unsubscribe = opts.hub.subscribe((r) => this.#onReading(r));
     this.#timer = setInterval(() => this.tick(), tickMs);
     this.#timer.unref();
@@ -240,7 +189,7 @@ export class AlarmService {
   }
 
   /** What a socket needs on connect: open alarms and the current scores. */
-  snapshot(): { alarms: AlarmDto[]; news2: News2Dto[] } {
+  snapshot(): Required<LiveSnapshotExtras> {
     const scores: News2Dto[] = [];
     for (const d of this.#devices.values()) if (d.news2) scores.push(d.news2);
     return { alarms: this.openAlarms(), news2: scores };
@@ -259,11 +208,7 @@ export class AlarmService {
 
   /** The alarm history of one device (or `gateway`), newest first. */
   history(dev: string, limit = HISTORY_LIMIT): AlarmEventDto[] {
-    return this.#o.db
-      .prepare(
-        'SELECT alarm_id AS alarmId, scope AS dev, code, kind, event, priority, at, by, comment FROM dashboard_alarm_events WHERE scope = ? ORDER BY id DESC LIMIT ?',
-      )
-      .all(dev, Math.min(Math.max(1, limit), HISTORY_LIMIT)) as AlarmEventDto[];
+    return this.#db.history(dev, Math.min(Math.max(1, limit), HISTORY_LIMIT));
   }
 
   /**
@@ -298,11 +243,7 @@ export class AlarmService {
       oxygen: update.oxygen ?? cur.oxygen,
       limits: withDefaults({ ...cur.limits, ...update.limits }),
     };
-    this.#o.db
-      .prepare(
-        'INSERT INTO dashboard_patient_settings (dev, settings, updated_by, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(dev) DO UPDATE SET settings = excluded.settings, updated_by = excluded.updated_by, updated_at = excluded.updated_at',
-      )
-      .run(dev, JSON.stringify(next), username, now);
+    this.#db.putSettingsJson(dev, JSON.stringify(next), username, now);
     this.#settingsCache.set(dev, {
       ...next,
       consciousness: null,
@@ -382,13 +323,11 @@ export class AlarmService {
   }
 
   #loadSettings(dev: string): PatientSettings {
-    const row = this.#o.db
-      .prepare('SELECT settings FROM dashboard_patient_settings WHERE dev = ?')
-      .get(dev) as { settings: string } | undefined;
+    const json = this.#db.settingsJson(dev);
     let stored: Partial<PatientSettings> = {};
-    if (row) {
+    if (json !== undefined) {
       try {
-        stored = JSON.parse(row.settings) as Partial<PatientSettings>;
+        stored = JSON.parse(json) as Partial<PatientSettings>;
       } catch {
         stored = {}; // a corrupt row falls back to the defaults (safe: default limits alarm)
       }
@@ -474,17 +413,18 @@ export class AlarmService {
     for (const t of ts) {
       const a = t.alarm;
       try {
-        this.#insertEvent.run(
-          a.id,
-          a.scope,
-          a.code,
-          a.kind,
-          t.type,
-          a.priority,
-          t.at,
-          t.by ?? null,
-          t.type === 'acknowledged' ? comment : null,
-        );
+        this.#db.addEvent({
+          alarmId: a.id,
+          dev: a.scope,
+          scope: a.scope,
+          code: a.code,
+          kind: a.kind,
+          event: t.type,
+          priority: a.priority,
+          at: t.at,
+          by: t.by ?? null,
+          comment: t.type === 'acknowledged' ? comment : null,
+        });
       } catch {
         // History is best effort (the store may be failing: that is itself an alarm).
       }

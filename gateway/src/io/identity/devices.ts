@@ -24,10 +24,11 @@ import {
   parseCertificatePem,
   spkiSha256,
   verifyCertificateChain,
-} from '../../../../anchor/src/kgc/chain.js';
+} from '../../../../anchor/src/kgc/index.js';
 import type { DeviceRecord } from '../../core/acceptance.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
-import type { DeviceRow, GatewayStore } from '../store/store.js';
+import type { DeviceRow, GatewayStore } from '../store/index.js';
 
 const NEGATIVE_CACHE_MS = 1000;
 
@@ -38,14 +39,12 @@ export interface KgcTrust {
 }
 
 /** Why a presented client certificate is not the device's current, active one. */
-export type PeerCertificateVerdict =
-  | { ok: true }
-  | { ok: false; code: 'unknown_device' | 'revoked_device' | 'superseded_certificate' };
+export type PeerCertificateVerdict = { ok: true } | { ok: false; code: ErrorGroupCode<'peer_certificate'> };
 
 export type RevocationSource = 'store' | 'crl' | 'registry';
 
 /** Why a certificate offered to `importIssued` is not a device certificate of this KGC, valid now. */
-export type IssuedSkipCode = 'untrusted_certificate' | 'expired_certificate' | 'invalid_device_id';
+export type IssuedSkipCode = ErrorGroupCode<'issued_skip'>;
 
 /** What `importIssued` did with one certificate. */
 export type IssuedImport =

@@ -8,10 +8,10 @@
  * of the store at once: the demo at start, `vitaltrail kgc sync-registry` for an external
  * chain (the production shape registers its ward that way).
  */
-import { enrollDevice, revokeDevice } from '../../../../anchor/src/kgc/kgc.js';
-import type { Hex, RegistryClient } from '../../../../anchor/src/ledger/types.js';
-import type { DataPaths } from '../ops/datadir.js';
-import type { GatewayStore } from '../store/store.js';
+import { enrollDevice, revokeDevice } from '../../../../anchor/src/kgc/index.js';
+import type { Hex, RegistryClient } from '../../../../anchor/src/ledger/index.js';
+import type { DataPaths } from '../ops/index.js';
+import type { GatewayStore } from '../store/index.js';
 
 export interface EnrolResult {
   devId: string;

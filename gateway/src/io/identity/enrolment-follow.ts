@@ -22,7 +22,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VitalTrailError } from '../../protocol/errors.js';
-import type { Logger } from '../ops/log.js';
+import type { Logger } from '../ops/index.js';
 import type { DeviceRegistry, IssuedImport, IssuedSkipCode } from './devices.js';
 
 /** Default interval between two reads of the issued directory. */

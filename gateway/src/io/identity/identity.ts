@@ -12,19 +12,18 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type PublicClient, parseAbiItem } from 'viem';
-import { REGISTRY_ABI } from '../../../../anchor/src/contracts/artifacts.js';
-import { verifyCertificateChain } from '../../../../anchor/src/kgc/chain.js';
-import { readKgcTrust, readRevokedSerials } from '../../../../anchor/src/kgc/kgc.js';
-import type { Deployment } from '../../../../anchor/src/ledger/types.js';
-import { createReadClient } from '../../../../anchor/src/ledger/viem.js';
+import { REGISTRY_ABI } from '../../../../anchor/src/contracts/index.js';
+import {
+  readKgcTrust,
+  readRevokedSerials,
+  verifyCertificateChain,
+} from '../../../../anchor/src/kgc/index.js';
+import { createReadClient, type Deployment } from '../../../../anchor/src/ledger/index.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import type { HttpAuditEvent } from '../http/server.js';
-import type { IngestResult } from '../ingest/ingest.js';
-import { AuditLog } from '../ops/audit.js';
-import type { DataPaths } from '../ops/datadir.js';
-import type { Logger } from '../ops/log.js';
-import type { GatewayStore } from '../store/store.js';
-import type { BrokerOptions, BrokerSecurityEvent, EmbeddedBroker } from '../transport/mqtt-broker.js';
+import type { DataPaths, Logger } from '../ops/index.js';
+import { AuditLog } from '../ops/index.js';
+import type { GatewayStore } from '../store/index.js';
+import type { BrokerSecurityEvent, BrokerTlsOptions, PeerAuthenticator } from './broker-security.js';
 import { DeviceRegistry } from './devices.js';
 
 /** Default interval of the CRL re-read and the registry event poll. */
@@ -39,6 +38,12 @@ export interface MqttsOptions {
   /** Server certificate chain (leaf + issuing CA) and key, e.g. from `vitaltrail kgc gateway-cert`. */
   certPath: string;
   keyPath: string;
+}
+
+/** What revocation needs of a broker: closing a device's sessions (io/transport/mqtt-broker). */
+export interface SessionCloser {
+  /** Closes `dev`'s sessions; true when one was open. */
+  closeClient(dev: string): boolean;
 }
 
 export interface IdentityOptions {
@@ -56,14 +61,16 @@ export interface IdentityOptions {
 export interface Identity {
   devices: DeviceRegistry;
   audit: AuditLog;
-  /** Options to spread into `startEmbeddedBroker`. */
-  brokerOptions: Pick<BrokerOptions, 'tls' | 'authenticatePeer' | 'onSecurityEvent'>;
+  /** Options to spread into `startEmbeddedBroker` (io/transport/mqtt-broker). */
+  brokerOptions: {
+    tls?: BrokerTlsOptions;
+    authenticatePeer: PeerAuthenticator;
+    onSecurityEvent: (e: BrokerSecurityEvent) => void;
+  };
   /** Lets revocations close sessions on this broker. */
-  attachBroker(broker: EmbeddedBroker): void;
-  /** Audits a rejected frame (device, seq, code: never the payload). */
-  onReject(r: Extract<IngestResult, { status: 'rejected' }>, transportDev: string): void;
-  /** The dashboard server's audit hook. */
-  httpAudit(e: HttpAuditEvent): void;
+  attachBroker(broker: SessionCloser): void;
+  /** Audits a rejected frame (device, seq, code: never the payload); an ingest `rejected` listener. */
+  onReject(r: { dev?: string; seq?: number; code: string }, transportDev: string): void;
   /** Re-reads the CRL and polls the registry once (the timers do it periodically). */
   pollRevocations(): Promise<void>;
   /** Re-reads the KGC's CRL (`DATA/kgc/crl.pem`) once; a CRL that is not usable is logged. */
@@ -90,7 +97,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     onError: (err) =>
       log.error('audit write failed', { code: err instanceof VitalTrailError ? err.code : 'io_error' }),
   });
-  let broker: EmbeddedBroker | undefined;
+  let broker: SessionCloser | undefined;
 
   const closeSessions = (dev: string, source: string) => {
     const closed = broker?.closeClient(dev) ?? false;
@@ -118,7 +125,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     log.warn('connection refused', { event: e.event, reason: e.reason });
   };
 
-  const authenticatePeer: BrokerOptions['authenticatePeer'] = (clientId, peerDer) => {
+  const authenticatePeer: PeerAuthenticator = (clientId, peerDer) => {
     // Defence in depth: the handshake already checked the chain; check it again with our
     // own rules (every link by signature, root by its exact bytes, validity now).
     let pem: string;
@@ -135,7 +142,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     return verdict.ok ? { ok: true } : { ok: false, reason: verdict.code };
   };
 
-  let tls: BrokerOptions['tls'];
+  let tls: BrokerTlsOptions | undefined;
   if (opts.mqtts) {
     try {
       tls = {
@@ -223,9 +230,6 @@ export function createIdentity(opts: IdentityOptions): Identity {
     },
     onReject(r, transportDev) {
       audit.append('frame_rejected', { dev: r.dev ?? transportDev, seq: r.seq ?? null, code: r.code });
-    },
-    httpAudit(e) {
-      audit.append(e.type, 'username' in e ? { user: e.username } : {});
     },
     pollRevocations,
     refreshCrl,

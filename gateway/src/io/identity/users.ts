@@ -24,8 +24,9 @@ import {
   SCRYPT_PARAMS,
   verifyPassword,
 } from '../../core/passwords.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { ensureDir, writeSecret } from '../ops/datadir.js';
+import { ensureDir, writeSecret } from '../ops/index.js';
 
 /**
  * Roles (ARCHITECTURE.md "Roles"): `admin` runs the gateway; `nurse` sees the ward's live
@@ -48,7 +49,7 @@ export const USERNAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export const USERS_FILE_VERSION = 1;
 
-export type UserFileErrorCode = 'users_corrupt' | 'user_exists';
+export type UserFileErrorCode = ErrorGroupCode<'users'>;
 
 export class UserFileError extends VitalTrailError<UserFileErrorCode> {
   override readonly name = 'UserFileError';

@@ -14,6 +14,8 @@
  * error (the transport must not acknowledge it; devices keep and resend their frames),
  * the pipeline reports itself unhealthy, and the next flush tries again.
  */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
 import {
   type AcceptancePolicy,
@@ -26,10 +28,17 @@ import { type Recipient, sealWithDataKey } from '../../core/envelope.js';
 import type { LiveHub } from '../../core/live.js';
 import type { RejectionCode } from '../../protocol/codes.js';
 import { type DecodedFrame, frameHash, waveformSamples } from '../../protocol/frame.js';
-import { DataKeyRing, type DataKeyRingOptions, frameAad, SEALED_FRAMES_MARKER } from '../store/sealed.js';
-import { type GatewayStore, type NewFrame, StoreError } from '../store/store.js';
+import {
+  DataKeyRing,
+  type DataKeyRingOptions,
+  frameAad,
+  type GatewayStore,
+  type NewFrame,
+  SEALED_FRAMES_MARKER,
+  StoreError,
+} from '../store/index.js';
 
-export { batchAad } from '../store/sealed.js';
+export { batchAad } from '../store/index.js';
 
 export type IngestResult =
   | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
@@ -48,8 +57,22 @@ export interface IngestOptions {
   now?: () => number;
   /** Upper bound of frames sealed in one batch. Default 2000. */
   maxBatchFrames?: number;
-  /** Called for every rejection (after it is counted), e.g. to tell the device. */
-  onReject?: (r: Extract<IngestResult, { status: 'rejected' }>, transportDev: string) => void;
+}
+
+/** A rejected frame's outcome. */
+export type IngestRejection = Extract<IngestResult, { status: 'rejected' }>;
+
+/**
+ * What the pipeline tells its subscribers (metrics, the audit log, alarms, the transport
+ * that answers the device). Listeners run synchronously on the ingest path: they must be
+ * quick and must not throw (a throw is counted in `counters.listenerErrors`, never lets a
+ * frame go unanswered).
+ */
+export interface IngestEvents {
+  /** Every frame's final answer, with the seconds from `submit` to that answer. */
+  outcome: [result: IngestResult, seconds: number, transportDev: string];
+  /** Every rejection, after it is counted (before `outcome`). */
+  rejected: [result: IngestRejection, transportDev: string];
 }
 
 interface Pending {
@@ -59,24 +82,27 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-export class Ingest {
-  readonly #o: Required<Omit<IngestOptions, 'hub' | 'onReject' | 'dataKeys'>> &
-    Pick<IngestOptions, 'hub' | 'onReject'>;
+export class Ingest extends EventEmitter<IngestEvents> {
+  readonly #o: Required<Omit<IngestOptions, 'hub' | 'dataKeys'>> & Pick<IngestOptions, 'hub'>;
   readonly #keys: DataKeyRing;
-  readonly #insertSealed;
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
   #rejections = new Map<string, number>();
   #healthy = true;
   #lastError: string | null = null;
-  readonly counters = { accepted: 0, duplicates: 0, rejected: 0, storeFailures: 0, batches: 0 };
+  readonly counters = {
+    accepted: 0,
+    duplicates: 0,
+    rejected: 0,
+    storeFailures: 0,
+    batches: 0,
+    listenerErrors: 0,
+  };
 
   constructor(opts: IngestOptions) {
+    super();
     this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
-    this.#insertSealed = opts.store.db.prepare(
-      'INSERT INTO sealed_frames (leaf_index, key_id, jwe) VALUES (?, ?, ?)',
-    );
   }
 
   /** False after a failed commit, until a commit succeeds again. */
@@ -96,12 +122,26 @@ export class Ingest {
    * @throws {StoreError} `store_failed` when the frame could not be made durable (do not ack)
    */
   submit(bytes: Uint8Array, transportDev: string): Promise<IngestResult> {
+    const t0 = performance.now();
+    const answered = (r: IngestResult): IngestResult => {
+      this.#tell('outcome', r, (performance.now() - t0) / 1000, transportDev);
+      return r;
+    };
     const verdict = checkFrame(bytes, transportDev, this.#o.lookup, this.#o.now(), this.#o.policy);
-    if (!verdict.ok) return Promise.resolve(this.#rejected(verdict, transportDev));
+    if (!verdict.ok) return Promise.resolve(answered(this.#rejected(verdict, transportDev)));
     return new Promise<IngestResult>((resolve, reject) => {
       this.#queue.push({ frame: verdict.frame, hash: frameHash(bytes), resolve, reject });
       this.#schedule();
-    });
+    }).then(answered);
+  }
+
+  /** Emits to the subscribers; a throwing listener is counted, never lets a frame go unanswered. */
+  #tell<K extends keyof IngestEvents>(event: K, ...args: IngestEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: IngestEvents[K]) => boolean)(event, ...args);
+    } catch {
+      this.counters.listenerErrors += 1;
+    }
   }
 
   /** Waits until every queued frame has been answered. */
@@ -122,7 +162,7 @@ export class Ingest {
     };
     if (r.dev !== undefined) out.dev = r.dev;
     if (r.seq !== undefined) out.seq = r.seq;
-    this.#o.onReject?.(out, transportDev);
+    this.#tell('rejected', out, transportDev);
     if (!this.#flushing) this.#schedule();
     return out;
   }
@@ -218,7 +258,7 @@ export class Ingest {
           () => {
             this.#writeRejections(rejections);
             sealed.forEach((f, i) => {
-              this.#insertSealed.run(firstLeaf + i, f.keyId, f.jwe);
+              this.#keys.putSealedFrame(firstLeaf + i, f.keyId, f.jwe);
             });
           },
         );

@@ -38,6 +38,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 export const AUDIT_LOG_FILE = 'audit.log';
@@ -110,7 +111,7 @@ const FIELD_NAMES: readonly (keyof AuditFields)[] = [
   'detail',
 ];
 
-export type AuditErrorCode = 'audit_locked' | 'audit_corrupt';
+export type AuditErrorCode = ErrorGroupCode<'audit'>;
 
 export class AuditError extends VitalTrailError<AuditErrorCode> {
   override readonly name = 'AuditError';
@@ -315,14 +316,7 @@ function writeHead(dir: string, n: number, hash: string): void {
   renameSync(tmp, path);
 }
 
-export type AuditProblemCode =
-  | 'malformed_line'
-  | 'out_of_sequence'
-  | 'chain_broken'
-  | 'truncated'
-  | 'head_mismatch'
-  | 'head_missing'
-  | 'torn_tail';
+export type AuditProblemCode = ErrorGroupCode<'audit_check'>;
 
 export interface AuditReport {
   ok: boolean;

@@ -27,16 +27,17 @@
  */
 import { once } from 'node:events';
 import { createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
-import { readKgcTrust } from '../../../../anchor/src/kgc/kgc.js';
-import type { Deployment } from '../../../../anchor/src/ledger/types.js';
+import { readKgcTrust } from '../../../../anchor/src/kgc/index.js';
+import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { toHex } from '../anchoring/anchoring.js';
-import type { DataPaths } from '../ops/datadir.js';
-import { type FrameRead, SealedError, SealedReader } from '../store/sealed.js';
-import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/store.js';
+import { toHex } from '../anchoring/index.js';
+import type { DataPaths } from '../ops/index.js';
+import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
+import { type FrameRead, SealedError, SealedReader } from '../store/index.js';
 
-export type ExportErrorCode = 'integrity_error' | 'not_found' | 'not_anchored' | 'shredded';
+export type ExportErrorCode = ErrorGroupCode<'export'>;
 
 export class ExportError extends VitalTrailError<ExportErrorCode> {
   override readonly name = 'ExportError';

@@ -6,14 +6,13 @@
  * bound at its time. Leaves beyond the latest anchored checkpoint are exported without a
  * checkpoint entity and counted as `pendingAnchor`.
  */
-import type { Deployment } from '../../../../anchor/src/ledger/types.js';
+import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
 import { buildFhirBundle, type FhirCheckpoint, type FhirReading } from '../../core/fhir.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { toHex } from '../anchoring/anchoring.js';
-import type { Bindings } from '../store/bindings.js';
-import { readReadings, SealedReader } from '../store/sealed.js';
-import type { GatewayStore } from '../store/store.js';
+import { toHex } from '../anchoring/index.js';
+import type { Bindings, GatewayStore } from '../store/index.js';
+import { readReadings, SealedReader } from '../store/index.js';
 
 export interface FhirExportOptions {
   store: GatewayStore;

@@ -15,12 +15,13 @@
  */
 import { dirname, join } from 'node:path';
 import { openBatch, type Recipient, type RecipientSecret, sealBatch } from '../../core/envelope.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
 import { loadRecipientSecrets, watchRecipients } from './recipients.js';
 import type { GatewayStore } from './store.js';
 
-export type BindingErrorCode = 'not_admitted' | 'bad_binding' | 'no_recipient_key' | 'integrity_error';
+export type BindingErrorCode = ErrorGroupCode<'bindings'>;
 
 export class BindingError extends VitalTrailError<BindingErrorCode> {
   override readonly name = 'BindingError';
@@ -31,18 +32,6 @@ const PATIENT_CONTENT_TYPE = 'application/vitaltrail-patient-id';
 export const PATIENT_ID_PATTERN = /^[A-Za-z0-9._:/-]{1,64}$/;
 /** Beds: 1-32 chars of [A-Za-z0-9 ._/-], e.g. "Bed 12". */
 export const BED_PATTERN = /^[A-Za-z0-9 ._/-]{1,32}$/;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS bindings (
-  id INTEGER PRIMARY KEY,
-  dev TEXT NOT NULL,
-  bed TEXT NOT NULL,
-  patient TEXT NOT NULL,     -- General JSON JWE of the patient id (never in clear)
-  from_ts INTEGER NOT NULL,
-  to_ts INTEGER
-);
-CREATE INDEX IF NOT EXISTS bindings_dev ON bindings (dev, from_ts);
-`;
 
 export interface Binding {
   patientId: string;
@@ -89,7 +78,6 @@ export class Bindings {
   readonly #stmts;
 
   constructor(store: GatewayStore, opts: BindingsOptions = {}) {
-    store.db.exec(SCHEMA);
     this.#store = store;
     const dir = join(dirname(store.db.name), 'recipients');
     const r = opts.recipients ?? watchRecipients(dir);

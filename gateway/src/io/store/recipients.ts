@@ -25,7 +25,7 @@ import {
 import { join } from 'node:path';
 import { keyManagementAlgorithm, type Recipient, type RecipientSecret } from '../../core/envelope.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { ensureDir, writeSecret } from '../ops/datadir.js';
+import { ensureDir, writeSecret } from '../ops/index.js';
 
 const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 

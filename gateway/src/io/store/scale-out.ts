@@ -9,7 +9,7 @@
  *
  * Opens every store read-only; safe while the gateways run (SQLite WAL readers).
  */
-import Database from 'better-sqlite3';
+import { readFrameKeys } from './store.js';
 
 export interface GatewayFrameCount {
   /** The store file as given. */
@@ -43,30 +43,20 @@ export function countAcrossGateways(dbPaths: readonly string[]): CrossGatewayCou
   let duplicates = 0;
   let conflicts = 0;
   for (const path of dbPaths) {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
-    try {
-      let frames = 0;
-      const rows = db.prepare('SELECT dev, seq, hash FROM frames').iterate() as Iterable<{
-        dev: string;
-        seq: number;
-        hash: Buffer;
-      }>;
-      for (const r of rows) {
-        frames += 1;
-        const key = `${r.dev}\u0000${r.seq}`;
-        const hash = r.hash.toString('hex');
-        const prior = seen.get(key);
-        if (prior === undefined) {
-          seen.set(key, hash);
-          const set = perDevice.get(r.dev) ?? new Set<number>();
-          perDevice.set(r.dev, set.add(r.seq));
-        } else if (prior === hash) duplicates += 1;
-        else conflicts += 1;
-      }
-      perGateway.push({ db: path, frames });
-    } finally {
-      db.close();
+    let frames = 0;
+    for (const r of readFrameKeys(path)) {
+      frames += 1;
+      const key = `${r.dev}\u0000${r.seq}`;
+      const hash = r.hash.toString('hex');
+      const prior = seen.get(key);
+      if (prior === undefined) {
+        seen.set(key, hash);
+        const set = perDevice.get(r.dev) ?? new Set<number>();
+        perDevice.set(r.dev, set.add(r.seq));
+      } else if (prior === hash) duplicates += 1;
+      else conflicts += 1;
     }
+    perGateway.push({ db: path, frames });
   }
   return { perGateway, distinct: seen.size, duplicates, conflicts, perDevice };
 }

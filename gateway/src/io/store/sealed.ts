@@ -37,11 +37,12 @@ import {
   type RecipientSecret,
   sealBatch,
 } from '../../core/envelope.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import { type DecodedFrame, decodeFrame, frameHash, type Observations } from '../../protocol/frame.js';
 import type { FrameIndexRow, GatewayStore } from './store.js';
 
-export type SealedErrorCode = 'integrity_error' | 'no_recipient_key' | 'store_failed';
+export type SealedErrorCode = ErrorGroupCode<'sealed'>;
 
 export class SealedError extends VitalTrailError<SealedErrorCode> {
   override readonly name = 'SealedError';
@@ -55,29 +56,6 @@ const READ_CHUNK = 128;
 export const DEFAULT_KEY_WINDOW_MS = 3_600_000;
 /** Default early rotation: 2^20 frames per data key (random 96-bit IVs allow 2^32). */
 export const DEFAULT_MAX_FRAMES_PER_KEY = 1 << 20;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS data_keys (
-  id INTEGER PRIMARY KEY,
-  dev TEXT NOT NULL,
-  window_start INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  -- General JSON JWE of the 32-byte key, wrapped for every recipient; NULL once shredded.
-  envelope TEXT,
-  shredded_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS data_keys_window ON data_keys (window_start);
-CREATE TABLE IF NOT EXISTS sealed_frames (
-  leaf_index INTEGER PRIMARY KEY,
-  key_id INTEGER NOT NULL REFERENCES data_keys(id),
-  jwe TEXT NOT NULL
-);
-`;
-
-/** Creates the sealed-store tables on the store's database if missing. */
-export function ensureSealedSchema(store: GatewayStore): void {
-  store.db.exec(SCHEMA);
-}
 
 /** AAD binding a skeleton batch envelope to its batch id and first leaf index (format 1). */
 export function batchAad(batchId: number, firstLeaf: number): Uint8Array {
@@ -120,6 +98,7 @@ export class DataKeyRing {
   readonly #maxUses: number;
   readonly #open = new Map<string, OpenKey>();
   readonly #insert;
+  readonly #insertFrame;
   #nextId: number;
 
   constructor(
@@ -127,7 +106,6 @@ export class DataKeyRing {
     recipients: readonly Recipient[] | (() => readonly Recipient[]),
     opts: DataKeyRingOptions = {},
   ) {
-    ensureSealedSchema(store);
     this.#recipients = typeof recipients === 'function' ? recipients : () => recipients;
     this.#windowMs = opts.windowMs ?? DEFAULT_KEY_WINDOW_MS;
     this.#maxUses = opts.maxFramesPerKey ?? DEFAULT_MAX_FRAMES_PER_KEY;
@@ -138,12 +116,23 @@ export class DataKeyRing {
     this.#insert = store.db.prepare(
       'INSERT INTO data_keys (id, dev, window_start, created_at, envelope) VALUES (?, ?, ?, ?, ?)',
     );
+    this.#insertFrame = store.db.prepare(
+      'INSERT INTO sealed_frames (leaf_index, key_id, jwe) VALUES (?, ?, ?)',
+    );
     this.#nextId =
       ((store.db.prepare('SELECT max(id) FROM data_keys').pluck().get() as number | null) ?? 0) + 1;
   }
 
   get windowMs(): number {
     return this.#windowMs;
+  }
+
+  /**
+   * Stores the sealed frame of leaf `leafIndex` (a JWE under data key `keyId`); to be run
+   * inside the store's commit of that leaf (`GatewayStore.commitBatch`'s `alsoInTransaction`).
+   */
+  putSealedFrame(leafIndex: number, keyId: number, jwe: string): void {
+    this.#insertFrame.run(leafIndex, keyId, jwe);
   }
 
   /**
@@ -216,7 +205,6 @@ export class SealedReader {
   readonly #stmts;
 
   constructor(store: GatewayStore, secrets: readonly RecipientSecret[]) {
-    ensureSealedSchema(store);
     this.#store = store;
     this.#secrets = secrets;
     this.#stmts = {
@@ -224,7 +212,6 @@ export class SealedReader {
       key: store.db.prepare(
         'SELECT id, dev, window_start, envelope, shredded_at FROM data_keys WHERE id = ?',
       ),
-      batchEnvelope: store.db.prepare('SELECT envelope FROM batches WHERE id = ?').pluck(),
     };
   }
 
@@ -262,7 +249,7 @@ export class SealedReader {
         });
       }
     } else {
-      const envelope = this.#stmts.batchEnvelope.get(row.batchId) as string | undefined;
+      const envelope = this.#batchEnvelope(row.batchId);
       if (envelope === undefined || envelope === SEALED_FRAMES_MARKER) {
         throw new SealedError('integrity_error', `entry ${row.leafIndex} has no sealed frame`);
       }
@@ -315,6 +302,16 @@ export class SealedReader {
       }
     }
     return result;
+  }
+
+  /** The envelope of stored batch `batchId`, or undefined when there is no such batch. */
+  #batchEnvelope(batchId: number): string | undefined {
+    try {
+      return this.#store.getBatch(batchId).envelope;
+    } catch (err) {
+      if (err instanceof VitalTrailError && err.code === 'not_found') return undefined;
+      throw err;
+    }
   }
 
   #batch(batchId: number): Promise<Uint8Array[]> {
@@ -386,7 +383,6 @@ export function shredExpired(
   now: number,
   windowMs: number = DEFAULT_KEY_WINDOW_MS,
 ): number {
-  ensureSealedSchema(store);
   const db = store.db;
   const before = db.pragma('secure_delete', { simple: true }) as number;
   try {

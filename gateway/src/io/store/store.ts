@@ -25,68 +25,24 @@ import {
   nodesForAppend,
   rootAt,
 } from '../../../../anchor/src/log/index.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
+import { type CheckpointRow, CheckpointTable } from './checkpoint-table.js';
+import { migrate } from './schema.js';
 
-export type StoreErrorCode = 'store_failed' | 'integrity_error' | 'not_found';
+export type { CheckpointRow } from './checkpoint-table.js';
+
+export type StoreErrorCode = ErrorGroupCode<'store'>;
 
 export class StoreError extends VitalTrailError<StoreErrorCode> {
   override readonly name = 'StoreError';
 }
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (
-  dev TEXT PRIMARY KEY,
-  cert_pem TEXT NOT NULL,
-  spki_sha256 TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
-  enrolled_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS batches (
-  id INTEGER PRIMARY KEY,
-  created_at INTEGER NOT NULL,
-  first_leaf INTEGER NOT NULL,
-  frame_count INTEGER NOT NULL,
-  envelope TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS frames (
-  dev TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  hash BLOB NOT NULL,
-  prev BLOB NOT NULL,
-  ts INTEGER NOT NULL,
-  accepted_at INTEGER NOT NULL,
-  leaf_index INTEGER NOT NULL UNIQUE,
-  batch_id INTEGER NOT NULL REFERENCES batches(id),
-  batch_pos INTEGER NOT NULL,
-  PRIMARY KEY (dev, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS frames_dev_ts ON frames (dev, ts);
-CREATE TABLE IF NOT EXISTS log_nodes (
-  level INTEGER NOT NULL,
-  idx INTEGER NOT NULL,
-  hash BLOB NOT NULL,
-  PRIMARY KEY (level, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-  tree_size INTEGER PRIMARY KEY,
-  root BLOB NOT NULL,
-  created_at INTEGER NOT NULL,
-  tx_hash TEXT,
-  block_number INTEGER,
-  anchored_at INTEGER,
-  -- pending: in the outbox; anchored: on chain; superseded: the chain already holds a
-  -- larger tree for this log (still provable through a consistency proof).
-  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'anchored', 'superseded'))
-);
-CREATE TABLE IF NOT EXISTS rejections (
-  code TEXT PRIMARY KEY,
-  count INTEGER NOT NULL
-);
-`;
+/** A missing range of seq numbers, inclusive (PROTOCOL.md §1: recorded as a gap). */
+export interface SeqGap {
+  from: number;
+  to: number;
+}
 
 export interface DeviceRow {
   dev: string;
@@ -116,38 +72,6 @@ export interface NewFrame {
   prev: Uint8Array;
   ts: number;
   leafHash: Uint8Array;
-}
-
-export interface CheckpointRow {
-  treeSize: number;
-  root: Uint8Array;
-  createdAt: number;
-  txHash: string | null;
-  blockNumber: number | null;
-  anchoredAt: number | null;
-  state: 'pending' | 'anchored' | 'superseded';
-}
-
-interface RawCheckpoint {
-  state: 'pending' | 'anchored' | 'superseded';
-  tree_size: number;
-  root: Buffer;
-  created_at: number;
-  tx_hash: string | null;
-  block_number: number | null;
-  anchored_at: number | null;
-}
-
-function toCheckpoint(r: RawCheckpoint): CheckpointRow {
-  return {
-    treeSize: r.tree_size,
-    root: new Uint8Array(r.root),
-    createdAt: r.created_at,
-    txHash: r.tx_hash,
-    blockNumber: r.block_number,
-    anchoredAt: r.anchored_at,
-    state: r.state,
-  };
 }
 
 interface RawDevice {
@@ -206,10 +130,30 @@ export function openStore(path: string): GatewayStore {
   return new GatewayStore(new Database(path));
 }
 
+/**
+ * Every accepted (dev, seq, frame hash) of the store file at `path`, opened read-only
+ * (another gateway's store, e.g. for io/store/scale-out's counts). Closes the file when
+ * the iteration ends.
+ */
+export function* readFrameKeys(path: string): Generator<{ dev: string; seq: number; hash: Buffer }> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    yield* db.prepare('SELECT dev, seq, hash FROM frames').iterate() as Iterable<{
+      dev: string;
+      seq: number;
+      hash: Buffer;
+    }>;
+  } finally {
+    db.close();
+  }
+}
+
 export class GatewayStore implements MerkleNodeReader {
   readonly db: Database.Database;
   #size: number;
   readonly #stmts;
+  /** The anchoring outbox (store/checkpoint-table). */
+  readonly checkpoints: CheckpointTable;
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -218,15 +162,7 @@ export class GatewayStore implements MerkleNodeReader {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
-    db.exec(SCHEMA);
-    const version = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get() as
-      | string
-      | undefined;
-    if (version === undefined) {
-      db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
-    } else if (Number(version) !== SCHEMA_VERSION) {
-      throw new StoreError('store_failed', `unsupported store schema version ${Number(version)}`);
-    }
+    migrate(db);
     this.#stmts = {
       getNode: db.prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?').pluck(),
       putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
@@ -242,6 +178,11 @@ export class GatewayStore implements MerkleNodeReader {
       maxBatch: db.prepare('SELECT coalesce(max(id), 0) FROM batches').pluck(),
       getBatch: db.prepare(
         'SELECT id, created_at, first_leaf, frame_count, envelope FROM batches WHERE id = ?',
+      ),
+      seqGaps: db.prepare(
+        `SELECT prev_seq + 1 AS "from", seq - 1 AS "to" FROM (
+           SELECT seq, COALESCE(LAG(seq) OVER (ORDER BY seq), 0) AS prev_seq FROM frames WHERE dev = ?
+         ) WHERE seq > prev_seq + 1 ORDER BY seq LIMIT ?`,
       ),
       getDevice: db.prepare('SELECT * FROM devices WHERE dev = ?'),
       upsertDevice: db.prepare(
@@ -259,22 +200,6 @@ export class GatewayStore implements MerkleNodeReader {
       framesByDevice: db.prepare(
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
-      addCheckpoint: db.prepare(
-        'INSERT OR IGNORE INTO checkpoints (tree_size, root, created_at) VALUES (?, ?, ?)',
-      ),
-      lastCheckpoint: db.prepare('SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
-      pendingCheckpoints: db.prepare(`SELECT * FROM checkpoints WHERE state = 'pending' ORDER BY tree_size`),
-      markAnchored: db.prepare(
-        `UPDATE checkpoints SET tx_hash = ?, block_number = ?, anchored_at = ?, state = 'anchored' WHERE tree_size = ?`,
-      ),
-      markSuperseded: db.prepare(`UPDATE checkpoints SET state = 'superseded' WHERE tree_size = ?`),
-      anchoredCheckpoints: db.prepare(
-        `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size`,
-      ),
-      latestAnchored: db.prepare(
-        `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size DESC LIMIT 1`,
-      ),
-      getCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE tree_size = ?'),
       bumpRejection: db.prepare(
         'INSERT INTO rejections (code, count) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET count = count + excluded.count',
       ),
@@ -285,6 +210,7 @@ export class GatewayStore implements MerkleNodeReader {
       ),
     };
     this.#size = this.#stmts.countLeaves.get() as number;
+    this.checkpoints = new CheckpointTable(db);
   }
 
   close(): void {
@@ -406,6 +332,19 @@ export class GatewayStore implements MerkleNodeReader {
     return (this.#stmts.framesByDevice.all(dev, from, to, beforeLeaf) as RawFrame[]).map(toFrame);
   }
 
+  /**
+   * The gaps of `dev` below its highest accepted seq, in ascending order (at most `limit`).
+   * seq starts at 1, so frames accepted from seq 5 on leave the gap 1-4. Derived from the
+   * frames index (PROTOCOL.md §1: "a seq above the next expected one is accepted and the
+   * missing range is recorded as a gap"), so no extra state can drift: a gap closes when a
+   * frame fills it.
+   * @example
+   * store.seqGaps('wr-0001'); // [{ from: 4, to: 6 }]
+   */
+  seqGaps(dev: string, limit = 1000): SeqGap[] {
+    return this.#stmts.seqGaps.all(dev, limit) as SeqGap[];
+  }
+
   // --- devices -----------------------------------------------------------------
 
   upsertDevice(
@@ -431,42 +370,39 @@ export class GatewayStore implements MerkleNodeReader {
     ).map((r) => ({ ...toDevice(r), lastSeq: r.last_seq, frameCount: r.frame_count }));
   }
 
-  // --- checkpoints / anchoring outbox -------------------------------------------
+  // --- checkpoints / anchoring outbox (the table's statements: store/checkpoint-table) ---
 
   /** Records a checkpoint of the current log size, durably (the outbox entry). */
   addCheckpoint(treeSize: number, root: Uint8Array, createdAt: number): void {
-    this.#stmts.addCheckpoint.run(treeSize, root, createdAt);
+    this.checkpoints.add(treeSize, root, createdAt);
   }
 
   lastCheckpoint(): CheckpointRow | undefined {
-    const r = this.#stmts.lastCheckpoint.get() as RawCheckpoint | undefined;
-    return r ? toCheckpoint(r) : undefined;
+    return this.checkpoints.last();
   }
 
   getCheckpoint(treeSize: number): CheckpointRow | undefined {
-    const r = this.#stmts.getCheckpoint.get(treeSize) as RawCheckpoint | undefined;
-    return r ? toCheckpoint(r) : undefined;
+    return this.checkpoints.get(treeSize);
   }
 
   pendingCheckpoints(): CheckpointRow[] {
-    return (this.#stmts.pendingCheckpoints.all() as RawCheckpoint[]).map(toCheckpoint);
+    return this.checkpoints.pending();
   }
 
   markAnchored(treeSize: number, txHash: string, blockNumber: number, at: number): void {
-    this.#stmts.markAnchored.run(txHash, blockNumber, at, treeSize);
+    this.checkpoints.markAnchored(treeSize, txHash, blockNumber, at);
   }
 
   markSuperseded(treeSize: number): void {
-    this.#stmts.markSuperseded.run(treeSize);
+    this.checkpoints.markSuperseded(treeSize);
   }
 
   anchoredCheckpoints(): CheckpointRow[] {
-    return (this.#stmts.anchoredCheckpoints.all() as RawCheckpoint[]).map(toCheckpoint);
+    return this.checkpoints.anchored();
   }
 
   latestAnchored(): CheckpointRow | undefined {
-    const r = this.#stmts.latestAnchored.get() as RawCheckpoint | undefined;
-    return r ? toCheckpoint(r) : undefined;
+    return this.checkpoints.latestAnchored();
   }
 
   // --- counters and meta -------------------------------------------------------

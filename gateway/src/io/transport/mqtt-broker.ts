@@ -22,7 +22,13 @@ import { createServer as createTlsServer, type TLSSocket, type Server as TlsServ
 import { Aedes, type Client } from 'aedes';
 import { mayPublish, maySubscribe, rejectPayload, rejectsTopic } from '../../core/topics.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
-import type { Ingest, IngestResult } from '../ingest/ingest.js';
+import type {
+  BrokerSecurityEvent,
+  BrokerTlsOptions,
+  ConnectRefusalCode,
+  PeerAuthenticator,
+} from '../identity/index.js';
+import type { Ingest, IngestResult } from '../ingest/index.js';
 
 export interface BrokerOptions {
   ingest: Ingest;
@@ -38,27 +44,12 @@ export interface BrokerOptions {
    * already chain-checked by the handshake). Without it every handshake-valid client whose
    * certificate CN equals its client id is admitted.
    */
-  authenticatePeer?: (clientId: string, peerDer: Buffer) => { ok: true } | { ok: false; reason: string };
+  authenticatePeer?: PeerAuthenticator;
   /** Handshake and CONNACK refusals (reason codes only; never certificate contents). */
   onSecurityEvent?: (e: BrokerSecurityEvent) => void;
   /** Called for every outcome, e.g. for logs and metrics (no payloads). */
   onOutcome?: (r: IngestResult, transportDev: string) => void;
 }
-
-export interface BrokerTlsOptions {
-  /** 0 picks a free port. */
-  port?: number;
-  host?: string;
-  /** Server private key and certificate chain (PEM). */
-  key: string | Buffer;
-  cert: string | Buffer;
-  /** Trust anchors for client certificates: the KGC root and its issuing CA (PEM). */
-  ca: readonly string[];
-}
-
-export type BrokerSecurityEvent =
-  | { event: 'tls_refused'; reason: string; remote?: string }
-  | { event: 'connect_refused'; reason: string; dev?: string; transport: 'tls' | 'plain'; remote?: string };
 
 export interface EmbeddedBroker {
   url: string;
@@ -92,7 +83,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     authenticate(client, _username, _password, done) {
       const tlsConn = isTls(client);
       const transport = tlsConn ? 'tls' : 'plain';
-      const refuse = (reason: string, returnCode: 2 | 5) => {
+      const refuse = (reason: ConnectRefusalCode, returnCode: 2 | 5) => {
         opts.onSecurityEvent?.({
           event: 'connect_refused',
           reason,
@@ -238,7 +229,7 @@ function remoteOf(client: Client): { remote?: string } {
 }
 
 /** OpenSSL X509 verify results (node's `authorizationError`) mapped to our reasons. */
-const VERIFY_REASONS: Record<string, string> = {
+const VERIFY_REASONS: Record<string, ConnectRefusalCode> = {
   CERT_HAS_EXPIRED: 'expired_certificate',
   CERT_NOT_YET_VALID: 'expired_certificate',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'self_signed_certificate',
@@ -260,13 +251,13 @@ const VERIFY_REASONS: Record<string, string> = {
 export function tlsRefusalReason(
   err: Error & { code?: string },
   verifyError?: Error | string | null,
-): string {
+): ConnectRefusalCode {
   const verify =
     typeof verifyError === 'string' ? verifyError : (verifyError as { code?: string } | null)?.code;
   if (verify && VERIFY_REASONS[verify]) return VERIFY_REASONS[verify];
   if (verify) return 'untrusted_certificate';
   const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
-  const table: [RegExp, string][] = [
+  const table: [RegExp, ConnectRefusalCode][] = [
     [/peer did not return a certificate|certificate required/, 'no_client_certificate'],
     [/expired/, 'expired_certificate'],
     [/not yet valid/, 'expired_certificate'],

@@ -41,10 +41,11 @@ import {
   rejectsTopic,
   SHARED_FRAMES_SUBSCRIPTION,
 } from '../../core/topics.js';
+import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import type { Ingest, IngestResult } from '../ingest/ingest.js';
+import type { Ingest, IngestResult } from '../ingest/index.js';
 
-export type ExternalBrokerErrorCode = 'broker_unreachable' | 'subscription_refused';
+export type ExternalBrokerErrorCode = ErrorGroupCode<'external_broker'>;
 
 export class ExternalBrokerError extends VitalTrailError<ExternalBrokerErrorCode> {
   override readonly name = 'ExternalBrokerError';

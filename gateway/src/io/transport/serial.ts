@@ -20,7 +20,7 @@
 import { DEVICE_ID_PATTERN, type DecodedFrame, decodeFrame } from '../../protocol/frame.js';
 import { encodeSerialAck, encodeSerialNak, SERIAL_UNKNOWN_SEQ } from '../../protocol/serial-control.js';
 import type { SerialLineErrorCode } from '../../protocol/serial-framing.js';
-import type { Ingest, IngestResult } from '../ingest/ingest.js';
+import type { Ingest, IngestResult } from '../ingest/index.js';
 import { FramedSerialPort, type FramedSerialPortState } from './serial-port.js';
 
 export interface SerialPortConfig {

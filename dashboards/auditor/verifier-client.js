@@ -1,0 +1,109 @@
+// @ts-check
+/**
+ * @module dashboards/auditor/verifier-client
+ * Runs the verifier bundle (`/auditor/verifier.js`, anchor/src/verify/browser.ts) as a Web
+ * Worker: `{type:'verify', bundle, anchors}` in; `ready`, `progress`, then `result` or
+ * `error` out. A run started while another is under way replaces it (the old worker is
+ * terminated). The main thread never verifies, so the page stays responsive.
+ */
+
+/**
+ * What the worker reports while it works.
+ * @typedef {{phase: 'reading' | 'signatures' | 'entries', done: number, total: number}} Progress
+ */
+/**
+ * The worker's result (anchor/src/verify/browser.ts `PageResult`; only what the page reads).
+ * @typedef {object} PageResult
+ * @property {VerifyReport} report
+ * @property {{index: number, dev: string, ts: number, obs: Record<string, number>}[]} readings
+ * @property {SignatureStats} signatures
+ */
+/**
+ * @typedef {object} VerifyReport
+ * @property {boolean} ok
+ * @property {Record<string, unknown> & {byCode: Record<string, number>}} summary
+ * @property {boolean} registryChecked
+ * @property {{gaps: unknown[]}} sequence
+ * @property {{treeSize: number, code: string, reason?: string}[]} checkpoints
+ * @property {{index: number, leafIndex?: number, dev?: string, seq?: number, ts?: number, code: string, reason?: string}[]} entries
+ */
+/**
+ * @typedef {object} SignatureStats
+ * @property {{es256Prechecked: number, es256Noble: number, ed25519Noble: number, certificateNoble: number}} counts
+ * @property {{webcrypto: boolean, highS?: boolean, highSLeft?: number, note?: string, ms?: number}} [webcrypto]
+ * @property {number} verifyMs
+ */
+
+/** @typedef {{resolve: (r: PageResult) => void, reject: (e: Error) => void, onProgress: (p: Progress) => void}} Run */
+
+export const NOT_LOADED =
+  'the verifier bundle did not load (build it: node dist/anchor/src/verify/build-browser.js)';
+
+/**
+ * A client of the verifier worker at `url`.
+ * @param {string} url
+ * @param {{onReady: () => void, onFailure: (text: string) => void}} hooks `onFailure`: the
+ *   worker failed while no run was waiting (e.g. the script did not load)
+ */
+export function createVerifierClient(url, hooks) {
+  /** @type {Run | null} */
+  let pending = null;
+
+  function startWorker() {
+    const w = new Worker(url);
+    let loaded = false;
+    w.addEventListener('message', (ev) => {
+      const msg = ev.data;
+      if (msg?.type === 'ready') {
+        loaded = true;
+        hooks.onReady();
+      } else if (msg?.type === 'progress') {
+        pending?.onProgress(msg);
+      } else if (msg?.type === 'result') {
+        pending?.resolve(msg.result);
+        pending = null;
+      } else if (msg?.type === 'error') {
+        const err = new Error(msg.message);
+        if (msg.code) Object.assign(err, { code: msg.code, reason: msg.reason });
+        pending?.reject(err);
+        pending = null;
+      }
+    });
+    // The script did not load (404, a syntax error), or the worker died (out of memory).
+    w.addEventListener('error', (ev) => {
+      ev.preventDefault();
+      const text = loaded ? `the verifier stopped (${ev.message})` : NOT_LOADED;
+      if (pending) {
+        pending.reject(new Error(text));
+        pending = null;
+      } else {
+        hooks.onFailure(text);
+      }
+    });
+    return w;
+  }
+
+  let worker = startWorker();
+
+  return {
+    /**
+     * Verifies in the worker; a run started while another is under way replaces it.
+     * @param {File} bundleFile
+     * @param {File} anchorsFile
+     * @param {(p: Progress) => void} onProgress
+     * @returns {Promise<PageResult>}
+     */
+    verify(bundleFile, anchorsFile, onProgress) {
+      if (pending) {
+        worker.terminate();
+        pending.reject(new Error('superseded'));
+        pending = null;
+        worker = startWorker();
+      }
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject, onProgress };
+        worker.postMessage({ type: 'verify', bundle: bundleFile, anchors: anchorsFile });
+      });
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// @ts-check
+/**
+ * @module dashboards/ward/api
+ * The ward page's calls to the gateway: JSON routes (a 401 means the session ended: the
+ * page returns to the sign-in form), sign-in, sign-out and the session check.
+ */
+import { requestJson } from '../common/http.js';
+import { emit, SESSION_ENDED_TEXT, state } from './state.js';
+
+/**
+ * @template T
+ * @typedef {import('../common/http.js').ApiResult<T>} ApiResult
+ */
+
+/**
+ * JSON API call; a 401 while signed in ends the session on the page.
+ * @param {string} url
+ * @param {'GET' | 'POST' | 'PUT'} [method]
+ * @param {unknown} [body]
+ * @returns {Promise<ApiResult<unknown>>}
+ */
+export async function api(url, method = 'GET', body = undefined) {
+  const res = await requestJson(url, method, body);
+  if (res.status === 401 && state.wanted) emit('session-ended', SESSION_ENDED_TEXT);
+  return res;
+}
+
+/**
+ * `POST /api/login`; the caller reads the answer (MeDto, 401, 429 with retry-after).
+ * @param {string} username
+ * @param {string} password
+ * @returns {Promise<Response>} rejects when the gateway is unreachable
+ */
+export function postLogin(username, password) {
+  return fetch('/api/login', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+}
+
+/**
+ * `POST /api/logout`; signed out locally either way (the server session ends on idle).
+ * @returns {Promise<void>}
+ */
+export async function postLogout() {
+  try {
+    await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' });
+  } catch {
+    // Signed out locally either way; the server session ends on idle.
+  }
+}
+
+/**
+ * `GET /api/me`: whether the session still lives (200 MeDto, 401).
+ * @returns {Promise<Response>} rejects when the gateway is unreachable
+ */
+export function getMe() {
+  return fetch('/api/me', { credentials: 'same-origin' });
+}

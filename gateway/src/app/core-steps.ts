@@ -1,0 +1,245 @@
+/**
+ * @module app/core-steps
+ * The gateway's core start steps (app/gateway-steps): data directory, store, identity, live hub,
+ * ingest, metrics, checkpoints and anchoring, the drain at stop, the device refresh.
+ */
+import { existsSync } from 'node:fs';
+import { createViemLedger } from '../../../anchor/src/ledger/index.js';
+import { LiveHub } from '../core/live.js';
+import {
+  Anchorer,
+  CheckpointNotes,
+  checkpointOrigin,
+  loadCheckpointSigner,
+  logIdOf,
+} from '../io/anchoring/index.js';
+import { createIdentity } from '../io/identity/index.js';
+import { Ingest } from '../io/ingest/index.js';
+import { dataPaths, GatewayMetrics, isDirectory } from '../io/ops/index.js';
+import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
+import { VitalTrailError } from '../protocol/errors.js';
+import { code, type GatewayStep, isReady } from './gateway-parts.js';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_GATEWAY_ID, DEFAULT_RETENTION_MS } from './options.js';
+
+/** The data directory holds a KGC root and recipients; the gateway's ids. */
+export const layout: GatewayStep = {
+  name: 'layout',
+  start(p) {
+    const opts = p.get('opts');
+    const paths = p.set('paths', dataPaths(opts.dataDir));
+    if (!existsSync(paths.kgcRootCert)) {
+      throw new VitalTrailError(
+        'config_invalid',
+        'no KGC root certificate in the data directory: run `vitaltrail kgc init`',
+      );
+    }
+    if (opts.kgcIssuedDir !== undefined && !isDirectory(opts.kgcIssuedDir)) {
+      throw new VitalTrailError('config_invalid', 'kgc.issuedDir is not a directory');
+    }
+    const recipients = p.set('recipients', loadRecipients(paths.recipientsDir));
+    if (recipients.length === 0) {
+      throw new VitalTrailError('config_invalid', 'no envelope recipients (gateway/recipients/*.pub.pem)');
+    }
+    const gatewayId = p.set('gatewayId', opts.gatewayId ?? DEFAULT_GATEWAY_ID);
+    const origin = p.set('origin', checkpointOrigin(gatewayId));
+    p.set('logId', logIdOf(origin));
+  },
+};
+
+/** The durable store, which must belong to this gateway id. */
+export const store: GatewayStep = {
+  name: 'store',
+  start(p) {
+    const s = openStore(p.get('paths').db);
+    const storedOrigin = s.getMeta('origin');
+    if (storedOrigin === undefined) s.setMeta('origin', p.get('origin'));
+    else if (storedOrigin !== p.get('origin')) {
+      s.close();
+      throw new VitalTrailError('config_invalid', 'this data directory belongs to another gateway id');
+    }
+    p.set('store', s);
+  },
+  stop(p) {
+    p.get('store').close();
+  },
+};
+
+/** Device identity, revocation and the audit log. */
+export const identity: GatewayStep = {
+  name: 'identity',
+  start(p) {
+    const opts = p.get('opts');
+    const id = createIdentity({
+      paths: p.get('paths'),
+      store: p.get('store'),
+      log: p.get('log'),
+      ...(opts.mqtts ? { mqtts: opts.mqtts } : {}),
+      ...(opts.ledger ? { chain: { rpcUrl: opts.ledger.rpcUrl, deployment: opts.ledger.deployment } } : {}),
+      ...(opts.revocationPollMs ? { revocationPollMs: opts.revocationPollMs } : {}),
+    });
+    p.set('identity', id);
+    id.devices.refresh();
+  },
+  stop(p) {
+    const id = p.get('identity');
+    id.audit.append('gateway_stopped', { detail: p.get('gatewayId') });
+    id.stop();
+  },
+};
+
+/** The live hub of readings, knowing every enrolled device. */
+export const hub: GatewayStep = {
+  name: 'hub',
+  start(p) {
+    const h = p.set('hub', new LiveHub());
+    p.set('onDeviceRefresh', []);
+    for (const d of p.get('store').listDevices()) h.addDevice(d.dev);
+  },
+};
+
+/** The ingest pipeline; every rejection goes to the audit log. */
+export const ingest: GatewayStep = {
+  name: 'ingest',
+  start(p) {
+    const devices = p.get('identity').devices;
+    const i = p.set(
+      'ingest',
+      new Ingest({
+        store: p.get('store'),
+        lookup: (dev) => devices.lookup(dev),
+        recipients: watchRecipients(p.get('paths').recipientsDir),
+        policy: { retentionMs: p.get('opts').retentionMs ?? DEFAULT_RETENTION_MS },
+        hub: p.get('hub'),
+      }),
+    );
+    const log = p.get('log');
+    const id = p.get('identity');
+    i.on('rejected', (r, transportDev) => {
+      // The audit log is the record of every rejection; the operational log carries them
+      // only at debug level, so a flood of bad frames is not written twice.
+      log.debug('frame rejected', { dev: transportDev, seq: r.seq, code: r.code });
+      id.onReject(r, transportDev);
+    });
+  },
+};
+
+/** The metric registry, counting every outcome. */
+export const metrics: GatewayStep = {
+  name: 'metrics',
+  start(p) {
+    const hubOf = p.get('hub');
+    const i = p.get('ingest');
+    const activeDevices = (): number =>
+      hubOf.snapshot().filter((t) => t.last !== null && Date.now() - t.last.receivedAt < 60_000).length;
+    const m = new GatewayMetrics({
+      store: p.get('store'),
+      dbPath: p.get('paths').db,
+      connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
+      ready: () => isReady(p),
+    });
+    m.observe(i);
+    p.set('metrics', m);
+  },
+};
+
+/** Signed checkpoints, and the anchorer when a ledger is configured (started later). */
+export const anchorer: GatewayStep = {
+  name: 'anchorer',
+  start(p) {
+    const opts = p.get('opts');
+    const log = p.get('log');
+    const notes = p.set('notes', new CheckpointNotes(p.get('store')));
+    const signer = p.set('signer', loadCheckpointSigner(p.get('paths'), p.get('origin')));
+    if (!opts.ledger) {
+      p.set('anchorer', null);
+      return;
+    }
+    const ledger = createViemLedger({
+      rpcUrl: opts.ledger.rpcUrl,
+      deployment: opts.ledger.deployment,
+      privateKey: opts.ledger.privateKey,
+      ...(opts.ledger.confirmations !== undefined ? { confirmations: opts.ledger.confirmations } : {}),
+    });
+    p.set(
+      'anchorer',
+      new Anchorer({
+        store: p.get('store'),
+        ledger,
+        logId: p.get('logId'),
+        intervalMs: opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        notes,
+        signer,
+        ...(opts.ledger.maxBackoffMs !== undefined ? { maxBackoffMs: opts.ledger.maxBackoffMs } : {}),
+        onError: (err) => log.warn('anchoring failed; will retry', { code: code(err) }),
+      }),
+    );
+  },
+  async stop(p) {
+    const a = p.get('anchorer');
+    if (!a) return;
+    await a.flush(); // the last checkpoint holds every frame answered (see `drain`)
+    await a.stop();
+  },
+};
+
+/** At stop, after the transports closed: every frame in flight is answered before the last checkpoint. */
+export const drain: GatewayStep = {
+  name: 'drain',
+  start() {},
+  async stop(p) {
+    await p.get('ingest').drain();
+  },
+};
+
+/** Reconciles the outbox with the chain and starts the anchoring timer (devices are already served). */
+export const anchoring: GatewayStep = {
+  name: 'anchoring',
+  async start(p) {
+    await p.get('anchorer')?.start();
+  },
+};
+
+/** Re-reads enrolments and revocations from the store (and the sink's beds) every few seconds. */
+export const deviceRefresh: GatewayStep = {
+  name: 'device-refresh',
+  start(p) {
+    const devices = p.get('identity').devices;
+    const h = p.get('hub');
+    const log = p.get('log');
+    const refreshers = p.get('onDeviceRefresh');
+    const t = setInterval(() => {
+      try {
+        devices.refresh();
+        for (const dev of devices.known()) h.addDevice(dev);
+        for (const r of refreshers) r();
+      } catch (err) {
+        log.warn('device refresh failed', { code: code(err) });
+      }
+    }, p.get('opts').deviceRefreshMs ?? 2000);
+    t.unref();
+    p.set('refreshTimer', t);
+  },
+  stop(p) {
+    clearInterval(p.get('refreshTimer'));
+  },
+};
+
+/** The audit line and the log line of a started gateway. */
+export const announce: GatewayStep = {
+  name: 'announce',
+  start(p) {
+    const broker = p.get('broker');
+    const external = p.get('external');
+    const gatewayId = p.get('gatewayId');
+    p.get('identity').audit.append('gateway_started', {
+      detail: `${gatewayId} mqtt=${broker?.url ?? external?.url ?? '-'} mqtts=${broker?.tlsUrl ?? '-'}`,
+    });
+    p.get('log').info('gateway started', {
+      gateway: gatewayId,
+      mqtt: broker?.url ?? external?.url,
+      mqtts: broker?.tlsUrl,
+      http: p.get('http').url,
+      logSize: p.get('store').size,
+    });
+  },
+};

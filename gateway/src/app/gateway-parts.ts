@@ -1,0 +1,61 @@
+import type { Hex } from '../../../anchor/src/ledger/index.js';
+import type { Recipient } from '../core/envelope.js';
+import type { LiveHub } from '../core/live.js';
+import type { Anchorer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
+import type { AlarmService } from '../io/clinical/index.js';
+import type { HttpServer } from '../io/http/index.js';
+import type { EnrolmentFollower, Identity } from '../io/identity/index.js';
+import type { Ingest } from '../io/ingest/index.js';
+import type { DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
+import type { InfluxSink } from '../io/outbound/index.js';
+import type { Bindings, GatewayStore } from '../io/store/index.js';
+import type { EmbeddedBroker, ExternalMqttIngest, SerialIngest } from '../io/transport/index.js';
+import { VitalTrailError } from '../protocol/errors.js';
+import type { GatewayOptions } from './options.js';
+import { Parts, type Step } from './steps.js';
+
+/** Every part a step makes, by name (absent optional components are `null`). */
+export interface GatewayPartMap {
+  opts: GatewayOptions;
+  log: Logger;
+  staticDir: string;
+  paths: DataPaths;
+  recipients: Recipient[];
+  gatewayId: string;
+  origin: string;
+  logId: Hex;
+  store: GatewayStore;
+  identity: Identity;
+  hub: LiveHub;
+  ingest: Ingest;
+  metrics: GatewayMetrics;
+  notes: CheckpointNotes;
+  signer: CheckpointSigner;
+  anchorer: Anchorer | null;
+  alarms: AlarmService;
+  bindings: Bindings;
+  http: HttpServer;
+  influx: InfluxSink | null;
+  influxUnsubscribe: () => void;
+  follower: EnrolmentFollower | null;
+  broker: EmbeddedBroker | null;
+  external: ExternalMqttIngest | null;
+  serial: SerialIngest | null;
+  /** Re-reads what the device refresh keeps current besides the registry (the sink's beds). */
+  onDeviceRefresh: Array<() => void>;
+  refreshTimer: NodeJS.Timeout;
+}
+
+export class GatewayParts extends Parts<GatewayPartMap> {}
+
+export type GatewayStep = Step<GatewayParts>;
+
+/** An error's code for a log line (never its message: it may name a device or a path). */
+export const code = (err: unknown): string => (err instanceof VitalTrailError ? err.code : 'unknown');
+
+/** Ready: the store commits and the MQTT side is up (embedded listener, or a lane to the broker). */
+export function isReady(p: GatewayParts): boolean {
+  const broker = p.find('broker');
+  const external = p.find('external');
+  return p.get('ingest').healthy && (Boolean(broker) || (external?.connectedLanes() ?? 0) > 0);
+}

@@ -1,0 +1,108 @@
+import { createEnrolmentFollower } from '../io/identity/index.js';
+import { startEmbeddedBroker, startExternalIngest, startSerialIngest } from '../io/transport/index.js';
+import { code, type GatewayStep } from './gateway-parts.js';
+
+/** Devices the KGC enrolled elsewhere (config `kgc.issuedDir`): known before the first frame. */
+export const follower: GatewayStep = {
+  name: 'enrolment-follower',
+  async start(p) {
+    const opts = p.get('opts');
+    if (opts.kgcIssuedDir === undefined) {
+      p.set('follower', null);
+      return;
+    }
+    const id = p.get('identity');
+    const m = p.get('metrics');
+    const h = p.get('hub');
+    const f = p.set(
+      'follower',
+      createEnrolmentFollower({
+        dir: opts.kgcIssuedDir,
+        devices: id.devices,
+        log: p.get('log'),
+        ...(id.isKeyRevoked ? { isKeyRevoked: id.isKeyRevoked } : {}),
+        ...(opts.enrolmentPollMs ? { intervalMs: opts.enrolmentPollMs } : {}),
+        onImported: (dev, replaced) => {
+          h.addDevice(dev);
+          m.enrolmentsImported.inc();
+          id.audit.append('device_enrolled', {
+            dev,
+            source: 'kgc_issued_dir',
+            ...(replaced ? { detail: 're-enrolment' } : {}),
+          });
+        },
+        onSkipped: (c) => m.enrolmentsSkipped.inc({ code: c }),
+      }),
+    );
+    await id.refreshCrl(); // a serial on the CRL is never imported, not even for a moment
+    await f.scan();
+    f.start();
+  },
+  stop(p) {
+    p.get('follower')?.stop();
+  },
+};
+
+/** The MQTT side: the embedded broker, or a client of the external broker. */
+export const transport: GatewayStep = {
+  name: 'transport',
+  async start(p) {
+    const opts = p.get('opts');
+    const log = p.get('log');
+    const i = p.get('ingest');
+    const id = p.get('identity');
+    if (opts.externalBroker) {
+      p.set('broker', null);
+      const external = p.set(
+        'external',
+        await startExternalIngest({
+          ...opts.externalBroker,
+          ingest: i,
+          onLinkError: (lane, err) => log.warn('external broker link', { lane, code: code(err) }),
+        }),
+      );
+      i.on('rejected', (r, transportDev) => external.sendReject(transportDev, r));
+      return;
+    }
+    p.set('external', null);
+    const broker = p.set(
+      'broker',
+      await startEmbeddedBroker({
+        ingest: i,
+        host: opts.mqtt?.host ?? '127.0.0.1',
+        port: opts.mqtt?.port ?? 0,
+        ...id.brokerOptions,
+        ...(opts.mqttPlain === false ? { plain: false } : {}),
+      }),
+    );
+    i.on('rejected', (r, transportDev) => broker.sendReject(transportDev, r));
+    id.attachBroker(broker);
+  },
+  async stop(p) {
+    await p.find('broker')?.close();
+    await p.find('external')?.close();
+  },
+};
+
+/** Serial lines, each bound to the device(s) allowed on it. */
+export const serial: GatewayStep = {
+  name: 'serial',
+  start(p) {
+    const ports = p.get('opts').serial;
+    const log = p.get('log');
+    p.set(
+      'serial',
+      ports?.length
+        ? startSerialIngest({
+            ingest: p.get('ingest'),
+            ports,
+            onState: (port, state) =>
+              (state === 'open' ? log.info : log.warn)('serial port', { port, state }),
+          })
+        : null,
+    );
+  },
+  async stop(p) {
+    await p.get('serial')?.close();
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * @module app/options
+ * What a gateway is started with (`GatewayOptions`: from the config file through
+ * app/config, from the CLI, or from tests) and what a running gateway exposes. Defaults
+ * are named here once.
+ */
+import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
+import type { LiveHub } from '../core/live.js';
+import type { Anchorer } from '../io/anchoring/index.js';
+import type { AlarmService } from '../io/clinical/index.js';
+import type { HttpServer } from '../io/http/index.js';
+import type { DeviceRegistry, MqttsOptions } from '../io/identity/index.js';
+import type { Ingest } from '../io/ingest/index.js';
+import type { GatewayMetrics, Logger } from '../io/ops/index.js';
+import type { GatewayStore } from '../io/store/index.js';
+import type {
+  EmbeddedBroker,
+  ExternalBrokerOptions,
+  ExternalMqttIngest,
+  SerialIngest,
+  SerialPortConfig,
+} from '../io/transport/index.js';
+
+export const DEFAULT_GATEWAY_ID = 'gw-1';
+/** Frames older than this are `too_old` (PROTOCOL.md §1 "retention horizon"). */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 10_000;
+
+export interface GatewayOptions {
+  dataDir: string;
+  /** Optional InfluxDB v2 sink of readings (pseudonymous tags: device and bed). Off by default. */
+  influx?: { url: string; org: string; bucket: string; token?: string };
+  gatewayId?: string;
+  mqtt?: { host?: string; port?: number };
+  /** The mutual-TLS MQTT listener (io/identity); without it only the plain listener runs. */
+  mqtts?: MqttsOptions;
+  /** Serve the plain MQTT listener (default true; set false when `mqtts` is the only way in). */
+  mqttPlain?: boolean;
+  /** How often the KGC's CRL is re-read and registry revocations are polled. Default 5 s. */
+  revocationPollMs?: number;
+  http?: { host?: string; port?: number };
+  /** The ledger to anchor on; without it checkpoints stay in the outbox. */
+  /** `confirmations`: blocks after the including one (default 0: BFT-final); `maxBackoffMs`: retry ceiling (default 30 s). */
+  ledger?: {
+    rpcUrl: string;
+    deployment: Deployment;
+    privateKey: Hex;
+    confirmations?: number;
+    maxBackoffMs?: number;
+  };
+  checkpointIntervalMs?: number;
+  retentionMs?: number;
+  /** How often enrolments and revocations are re-read from the store. Default 2 s. */
+  deviceRefreshMs?: number;
+  /**
+   * The KGC's directory of issued device certificates (config `kgc.issuedDir`), for a
+   * gateway whose data dir is not the KGC's: its certificates are imported at start and
+   * followed (io/enrolment-follow). Default: none (enrolments come from `kgc enroll` on
+   * this data dir only).
+   */
+  kgcIssuedDir?: string;
+  /** How often `kgcIssuedDir` is re-read. Default 5 s. */
+  enrolmentPollMs?: number;
+  logger?: Logger;
+  /** Serial ports, each bound to the device(s) allowed on it (PROTOCOL.md §2 "Serial"). */
+  serial?: SerialPortConfig[];
+  wardName?: string;
+  /** External-broker mode (io/mqtt-client-ingest): no embedded broker; `mqtt` is ignored. */
+  externalBroker?: ExternalBrokerOptions;
+  /** Bearer token required by `/metrics` (read from a file by the config); default: open. */
+  metricsToken?: string;
+}
+
+export interface RunningGateway {
+  gatewayId: string;
+  origin: string;
+  logId: Hex;
+  store: GatewayStore;
+  ingest: Ingest;
+  hub: LiveHub;
+  /** The embedded broker (see RunningExternalGateway for external-broker mode). */
+  broker: EmbeddedBroker;
+  external: null;
+  metrics: GatewayMetrics;
+  http: HttpServer;
+  anchorer: Anchorer | null;
+  serial: SerialIngest | null;
+  /** C2SP verifier key of the signed checkpoints (key name = origin). */
+  checkpointVkey: string;
+  devices: DeviceRegistry;
+  /** Alarms and NEWS2 of the ward (io/alarm-service). */
+  alarms: AlarmService;
+  stop(): Promise<void>;
+}
+
+/** A gateway in external-broker mode: no embedded broker, an MQTT 5 client instead. */
+export interface RunningExternalGateway extends Omit<RunningGateway, 'broker' | 'external'> {
+  broker: null;
+  external: ExternalMqttIngest;
+}

@@ -1,0 +1,163 @@
+import { join } from 'node:path';
+import { AlarmService } from '../io/clinical/index.js';
+import {
+  alarmRoutes,
+  auditorRoutes,
+  createDataRoutes,
+  logRoutes,
+  opsRoutes,
+  startHttpServer,
+} from '../io/http/index.js';
+import { ensureInitialAdmin, UserFile } from '../io/identity/index.js';
+import type { AuditEventType } from '../io/ops/index.js';
+import { InfluxSink } from '../io/outbound/index.js';
+import { Bindings, loadRecipientSecrets } from '../io/store/index.js';
+import { type GatewayStep, isReady } from './gateway-parts.js';
+
+/** Alarms and NEWS2; signature failures and other rejections feed the technical alarms. */
+export const alarms: GatewayStep = {
+  name: 'alarms',
+  start(p) {
+    const log = p.get('log');
+    const id = p.get('identity');
+    const i = p.get('ingest');
+    const a = p.set(
+      'alarms',
+      new AlarmService({
+        store: p.get('store'),
+        hub: p.get('hub'),
+        storageHealthy: () => i.healthy,
+        anchoring: () => p.get('anchorer')?.status() ?? null,
+        audit: (e) => {
+          const event = e.type === 'alarm' ? (`alarm_${e.event}` as AuditEventType) : e.type;
+          log.info('audit', { event, dev: e.dev, user: e.user });
+          id.audit.append(event, {
+            dev: e.dev,
+            ...(e.user !== undefined ? { user: e.user } : {}),
+            ...(e.type === 'alarm' ? { code: e.code, detail: `${e.priority} ${e.alarmId}` } : {}),
+          });
+        },
+      }),
+    );
+    i.on('rejected', (r, transportDev) => a.recordReject(transportDev, r.code));
+  },
+  stop(p) {
+    p.get('alarms').stop();
+  },
+};
+
+/** The ward dashboard, the APIs and the operations endpoints. */
+export const http: GatewayStep = {
+  name: 'http',
+  async start(p) {
+    const opts = p.get('opts');
+    const log = p.get('log');
+    const id = p.get('identity');
+    const s = p.get('store');
+    const h = p.get('hub');
+    const i = p.get('ingest');
+    const secrets = loadRecipientSecrets(p.get('paths').recipientsDir);
+    const bindings = p.set('bindings', new Bindings(s, { secrets }));
+    for (const b of bindings.beds()) h.setLabel(b.dev, b.bed);
+    const users = new UserFile(p.get('paths').users);
+    await ensureInitialAdmin(p.get('paths').users, p.get('paths').initialAdminPassword);
+    const anchoring = () => p.get('anchorer')?.status() ?? null;
+    p.set(
+      'http',
+      await startHttpServer({
+        hub: h,
+        users,
+        host: opts.http?.host ?? '127.0.0.1',
+        port: opts.http?.port ?? 0,
+        staticDir: p.get('staticDir'),
+        ...(opts.wardName ? { wardName: opts.wardName } : {}),
+        status: () => ({
+          gateway: p.get('gatewayId'),
+          store: i.healthy ? 'ok' : 'failing',
+          logSize: s.size,
+          devices: h.snapshot().length,
+          anchoring: anchoring(),
+        }),
+        audit: (e) => {
+          const user = 'username' in e ? e.username : undefined;
+          log.info('audit', { event: e.type, user });
+          id.audit.append(e.type, user !== undefined ? { user } : {});
+        },
+        liveExtras: p.get('alarms'),
+        routes: [
+          alarmRoutes({ alarms: p.get('alarms'), hub: h }),
+          logRoutes({ store: s, notes: p.get('notes'), anchoring }),
+          auditorRoutes(),
+          opsRoutes({
+            metrics: p.get('metrics'),
+            ready: () => isReady(p),
+            ...(opts.metricsToken ? { token: opts.metricsToken } : {}),
+          }),
+          createDataRoutes({
+            store: s,
+            bindings,
+            secrets,
+            hub: h,
+            onAudit: (e) => {
+              log.info('audit', { event: e.type, user: e.username, dev: e.dev, route: e.route });
+              id.audit.append(e.type, {
+                user: e.username,
+                ...(e.dev !== undefined ? { dev: e.dev } : {}),
+                detail: e.route,
+              });
+            },
+          }),
+        ],
+      }),
+    );
+  },
+  async stop(p) {
+    await p.get('http').close();
+  },
+};
+
+/** Readings to InfluxDB for Grafana (ARCHITECTURE.md: production sink), off by default. */
+export const influx: GatewayStep = {
+  name: 'influx',
+  start(p) {
+    const opts = p.get('opts');
+    const refreshers = p.get('onDeviceRefresh');
+    if (!opts.influx) {
+      p.set('influx', null);
+      return;
+    }
+    const log = p.get('log');
+    const bindings = p.get('bindings');
+    const sink = p.set(
+      'influx',
+      new InfluxSink({
+        ...opts.influx,
+        recipients: p.get('recipients'),
+        spillFile: join(p.get('paths').gatewayDir, 'influx-spill.jwe'),
+        onAlarm: (a) => log.warn('influx sink', { state: a }),
+      }),
+    );
+    // Beds are the sink's only patient-side tag; re-read with the device refresh.
+    let beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
+    refreshers.push(() => {
+      beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
+    });
+    const unsubscribe = p.get('hub').subscribe((r) => {
+      const bed = beds.get(r.dev);
+      sink.write({
+        dev: r.dev,
+        ts: r.ts,
+        obs: r.obs,
+        ...(bed ? { bed } : {}),
+        ...(r.bat !== undefined ? { bat: r.bat } : {}),
+      });
+    });
+    p.set('influxUnsubscribe', unsubscribe);
+  },
+  async stop(p) {
+    const sink = p.get('influx');
+    if (!sink) return;
+    p.get('influxUnsubscribe')();
+    await sink.close();
+  },
+};

@@ -1,0 +1,62 @@
+/**
+ * @module io/clinical/alarm-store
+ * The ward's persisted clinical settings and alarm history: per-patient settings
+ * (`dashboard_patient_settings`: SpO2 scale, oxygen, alarm limits, as JSON) and every
+ * alarm transition (`dashboard_alarm_events`). Every statement on these two tables lives
+ * here; the tables are declared in store/schema.
+ */
+import type Database from 'better-sqlite3';
+import type { AlarmEventDto } from '../../core/live-contract.js';
+import type { GatewayStore } from '../store/index.js';
+
+/** One alarm transition as recorded: the history route's row (core/live-contract). */
+export type AlarmEventRow = AlarmEventDto;
+
+export class AlarmStore {
+  readonly #stmts: Record<'insertEvent' | 'history' | 'getSettings' | 'putSettings', Database.Statement>;
+
+  constructor(store: GatewayStore) {
+    const db = store.db;
+    this.#stmts = {
+      insertEvent: db.prepare(
+        'INSERT INTO dashboard_alarm_events (alarm_id, scope, code, kind, event, priority, at, by, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      history: db.prepare(
+        'SELECT alarm_id AS alarmId, scope AS dev, code, kind, event, priority, at, by, comment FROM dashboard_alarm_events WHERE scope = ? ORDER BY id DESC LIMIT ?',
+      ),
+      getSettings: db.prepare('SELECT settings FROM dashboard_patient_settings WHERE dev = ?').pluck(),
+      putSettings: db.prepare(
+        'INSERT INTO dashboard_patient_settings (dev, settings, updated_by, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(dev) DO UPDATE SET settings = excluded.settings, updated_by = excluded.updated_by, updated_at = excluded.updated_at',
+      ),
+    };
+  }
+
+  /** Records one transition of an alarm (scope = device id or `gateway`). */
+  addEvent(e: AlarmEventRow & { scope: string }): void {
+    this.#stmts.insertEvent.run(
+      e.alarmId,
+      e.scope,
+      e.code,
+      e.kind,
+      e.event,
+      e.priority,
+      e.at,
+      e.by,
+      e.comment,
+    );
+  }
+
+  /** The transitions of one scope, newest first. */
+  history(scope: string, limit: number): AlarmEventRow[] {
+    return this.#stmts.history.all(scope, limit) as AlarmEventRow[];
+  }
+
+  /** The stored settings JSON of a patient's device, if any. */
+  settingsJson(dev: string): string | undefined {
+    return this.#stmts.getSettings.get(dev) as string | undefined;
+  }
+
+  putSettingsJson(dev: string, json: string, updatedBy: string, at: number): void {
+    this.#stmts.putSettings.run(dev, json, updatedBy, at);
+  }
+}

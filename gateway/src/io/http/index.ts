@@ -1,0 +1,11 @@
+/**
+ * @module io/http
+ * The dashboard's HTTP/WebSocket server and the route modules other areas register on it.
+ * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ */
+export { alarmRoutes } from './routes/alarm-routes.js';
+export { auditorRoutes } from './routes/auditor-routes.js';
+export { createDataRoutes } from './routes/data-routes.js';
+export { logRoutes } from './routes/log-routes.js';
+export { opsRoutes } from './routes/metrics-routes.js';
+export { type HttpServer, startHttpServer } from './server.js';

@@ -1,0 +1,145 @@
+/**
+ * @module io/http/live-socket
+ * The ward's live socket (ARCHITECTURE.md "live bus ──▶ nurse dashboard (WebSocket)"):
+ * `GET /ws`, authenticated by the session cookie before the upgrade (a refused socket gets
+ * a plain 401/403 and never opens). Each socket first gets a `SnapshotMessage`, then one
+ * `ReadingMessage` per hub reading and every clinical message (core/live-contract). The
+ * socket closes with `WS_CLOSE_SESSION_ENDED` when its session ends (io/http/sessions),
+ * `WS_CLOSE_TRY_AGAIN` when it falls too far behind, and is terminated when it stops
+ * answering pings; the page then reconnects.
+ *
+ * Responses are whitelisted DTOs (STYLE.md §3): only the fields below leave the gateway.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { LiveHub, LiveReading, PatientTile } from '../../core/live.js';
+import {
+  type ObservationKey as ContractObservationKey,
+  type LiveMessage,
+  type ReadingDto,
+  type TileDto,
+  WS_CLOSE_SESSION_ENDED,
+  WS_CLOSE_TRY_AGAIN,
+} from '../../core/live-contract.js';
+import { OBSERVATIONS, type ObservationKey } from '../../protocol/frame.js';
+import type { HttpAuditEvent, LiveExtras } from './route-contract.js';
+import { type SessionGuard, type SessionStore, sessionIdOf } from './sessions.js';
+
+/** Compile-time check: the contract's observation keys are protocol/frame's. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type ObservationKeysMatchContract = Assert<Same<ObservationKey, ContractObservationKey>>;
+
+/** A socket with more than this queued is too slow to follow the ward; it is closed and reconnects. */
+const WS_MAX_BUFFERED = 1024 * 1024;
+const WS_PING_INTERVAL_MS = 30_000;
+
+const OBSERVATION_KEYS = Object.keys(OBSERVATIONS) as ObservationKey[];
+
+export function readingDto(r: LiveReading): ReadingDto {
+  const obs: Partial<Record<ObservationKey, number>> = {};
+  for (const k of OBSERVATION_KEYS) {
+    const v = r.obs[k];
+    if (typeof v === 'number' && Number.isFinite(v)) obs[k] = v;
+  }
+  const out: ReadingDto = { dev: r.dev, seq: r.seq, ts: r.ts, obs, receivedAt: r.receivedAt };
+  if (typeof r.bat === 'number') out.bat = r.bat;
+  return out;
+}
+
+export function tileDto(t: PatientTile): TileDto {
+  return { dev: t.dev, label: t.label, last: t.last ? readingDto(t.last) : null };
+}
+
+export interface LiveSocketDeps {
+  hub: LiveHub;
+  sessions: SessionStore;
+  guard: SessionGuard;
+  wardName: string;
+  liveExtras: LiveExtras | undefined;
+  audit: (event: HttpAuditEvent) => void;
+}
+
+/** Registers `GET /ws` and starts the broadcast and heartbeat; `stop()` ends both. */
+export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): { stop(): void } {
+  const { hub, sessions, guard, wardName, liveExtras, audit } = deps;
+  const liveSockets = new Map<WebSocket, { alive: boolean }>();
+  const send = (socket: WebSocket, msg: LiveMessage): void => socket.send(JSON.stringify(msg));
+
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      // Runs before the upgrade: a refused socket gets a plain 401/403 and never opens.
+      preValidation: async (request, reply) => {
+        guard.requireLive(request, reply);
+      },
+    },
+    (socket, request) => {
+      const s = sessions.get(sessionIdOf(request), false);
+      if (!s) {
+        socket.close(WS_CLOSE_SESSION_ENDED, 'session ended');
+        return;
+      }
+      s.sockets.add(socket);
+      liveSockets.set(socket, { alive: true });
+      socket.on('pong', () => {
+        const st = liveSockets.get(socket);
+        if (st) st.alive = true;
+      });
+      socket.on('close', () => {
+        s.sockets.delete(socket);
+        liveSockets.delete(socket);
+      });
+      // Clients have nothing to say; incoming messages are ignored (maxPayload bounds them).
+      audit({ type: 'live_view', username: s.username, at: Date.now() });
+      send(socket, {
+        ...liveExtras?.snapshot(),
+        type: 'snapshot',
+        ward: { name: wardName },
+        now: Date.now(),
+        patients: hub.snapshot().map(tileDto),
+      });
+    },
+  );
+
+  function broadcast(msg: string): void {
+    for (const socket of liveSockets.keys()) {
+      if (socket.readyState !== socket.OPEN) continue;
+      if (socket.bufferedAmount > WS_MAX_BUFFERED) {
+        socket.close(WS_CLOSE_TRY_AGAIN, 'too slow');
+        continue;
+      }
+      socket.send(msg);
+    }
+  }
+  // One hub subscription for all sockets: each reading is serialised once.
+  const unsubscribe = hub.subscribe((reading) => {
+    if (liveSockets.size === 0) return;
+    broadcast(JSON.stringify({ type: 'reading', ...readingDto(reading) } satisfies LiveMessage));
+  });
+  const unsubscribeExtras = liveExtras?.subscribe((m) => {
+    if (liveSockets.size > 0) broadcast(JSON.stringify(m satisfies LiveMessage));
+  });
+
+  // Dead peers (no pong for a whole interval) are dropped; the page then reconnects.
+  const heartbeat = setInterval(() => {
+    for (const [socket, st] of liveSockets) {
+      if (!st.alive) {
+        socket.terminate();
+        continue;
+      }
+      st.alive = false;
+      socket.ping();
+    }
+  }, WS_PING_INTERVAL_MS);
+  heartbeat.unref();
+
+  return {
+    stop() {
+      unsubscribe();
+      unsubscribeExtras?.();
+      clearInterval(heartbeat);
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * @module io/http/routes/alarm-routes
+ * HTTP routes of the ward's alarms, NEWS2 and per-patient settings (registered through
+ * `HttpServerOptions.routes`, gateway/src/io/http/server.ts). Roles (ARCHITECTURE.md "Roles"):
+ * the live roles (nurse, charge_nurse, admin) read and acknowledge; auditors get 403.
+ * Nurses are ward-scoped: one gateway serves one ward, so every device it knows is on
+ * the nurse's ward.
+ *
+ * - `GET /api/alarms` → `{alarms: AlarmDto[]}` open alarms of the ward (gateway-wide included).
+ * - `POST /api/alarms/:id/ack` `{comment?}` → `{alarm}`; 404 `alarm_not_found`, 409 `alarm_not_active`.
+ * - `GET /api/patients/:dev` → `{dev, settings, news2, alarms, history}`: the patient view; audited
+ *   as `patient_view` with the user.
+ * - `GET /api/patients/:dev/settings` → settings; `PUT` (partial update) → settings.
+ * - `GET /api/patients/:dev/alarms` → `{history: AlarmEventDto[]}` newest first.
+ *
+ * Trust: params and bodies are attacker-controlled: schema-checked (no extra keys,
+ * bounded strings and numbers), never logged; responses are whitelisted DTOs.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AlarmError, LIMIT_VITALS } from '../../../core/alarms.js';
+import type { LiveHub } from '../../../core/live.js';
+import type { AckResponse, AlarmDto, PatientSettings, PatientViewDto } from '../../../core/live-contract.js';
+import { CONSCIOUSNESS_LEVELS } from '../../../core/news2.js';
+import { DEVICE_ID_PATTERN } from '../../../protocol/frame.js';
+import type { AlarmService, PatientSettingsUpdate } from '../../clinical/index.js';
+import type { Role } from '../../identity/index.js';
+import { errorReply, HttpError } from '../errors.js';
+import type { HttpRoutes } from '../route-contract.js';
+
+/** Roles that see and acknowledge alarms and change a patient's alarm settings. */
+export const ALARM_ROLES: readonly Role[] = ['nurse', 'charge_nurse', 'admin'];
+
+const DEV_PARAMS = {
+  type: 'object',
+  required: ['dev'],
+  properties: { dev: { type: 'string', pattern: DEVICE_ID_PATTERN.source } },
+} as const;
+
+const ACK_SCHEMA = {
+  params: {
+    type: 'object',
+    required: ['id'],
+    properties: { id: { type: 'string', pattern: '^[0-9a-f-]{36}$' } },
+  },
+  body: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: { comment: { type: 'string', maxLength: 200 } },
+  },
+} as const;
+
+const LIMIT_VALUE = { type: ['integer', 'null'], minimum: 0, maximum: 10_000 } as const;
+const SETTINGS_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    spo2Scale: { type: 'integer', enum: [1, 2] },
+    oxygen: { type: 'boolean' },
+    consciousness: { type: 'string', enum: [...CONSCIOUSNESS_LEVELS] },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(
+        LIMIT_VITALS.map((v) => [
+          v,
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['low', 'high'],
+            properties: { low: LIMIT_VALUE, high: LIMIT_VALUE },
+          },
+        ]),
+      ),
+    },
+  },
+} as const;
+
+/**
+ * The alarm routes for `startHttpServer({ routes: [alarmRoutes({ alarms, hub })] })`.
+ * @example
+ * const http = await startHttpServer({ ..., routes: [alarmRoutes({ alarms, hub })] });
+ */
+export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpRoutes {
+  const { alarms, hub } = deps;
+  /** A device this gateway's ward knows, or 404 (unknown ids are not echoed). */
+  const knownDev = (request: FastifyRequest): string => {
+    const { dev } = request.params as { dev: string };
+    if (!hub.snapshot().some((t) => t.dev === dev)) throw new HttpError('not_found');
+    return dev;
+  };
+  const alarmError = (reply: FastifyReply, err: AlarmError) => {
+    const e = errorReply(err.code);
+    return reply.code(e.status).send(e.body);
+  };
+
+  return (app, auth) => {
+    app.get('/api/alarms', async (request, reply): Promise<{ alarms: AlarmDto[] }> => {
+      auth.requireRole(request, reply, ALARM_ROLES);
+      return { alarms: alarms.openAlarms() };
+    });
+
+    app.post('/api/alarms/:id/ack', { schema: ACK_SCHEMA }, async (request, reply) => {
+      const user = auth.requireRole(request, reply, ALARM_ROLES);
+      const { id } = request.params as { id: string };
+      const comment = (request.body as { comment?: string } | null)?.comment?.trim() || null;
+      try {
+        return { alarm: alarms.acknowledge(id, user.username, comment) } satisfies AckResponse;
+      } catch (err) {
+        if (err instanceof AlarmError) return alarmError(reply, err);
+        throw err;
+      }
+    });
+
+    app.get(
+      '/api/patients/:dev',
+      { schema: { params: DEV_PARAMS } },
+      async (request, reply): Promise<PatientViewDto> => {
+        const user = auth.requireRole(request, reply, ALARM_ROLES);
+        const dev = knownDev(request);
+        alarms.recordView(dev, user.username);
+        return {
+          dev,
+          settings: alarms.settings(dev),
+          news2: alarms.news2Of(dev),
+          alarms: alarms.openAlarms(dev),
+          history: alarms.history(dev, 100),
+        };
+      },
+    );
+
+    app.get('/api/patients/:dev/settings', { schema: { params: DEV_PARAMS } }, async (request, reply) => {
+      auth.requireRole(request, reply, ALARM_ROLES);
+      return alarms.settings(knownDev(request)) satisfies PatientSettings;
+    });
+
+    app.put(
+      '/api/patients/:dev/settings',
+      { schema: { params: DEV_PARAMS, body: SETTINGS_BODY } },
+      async (request, reply) => {
+        const user = auth.requireRole(request, reply, ALARM_ROLES);
+        const dev = knownDev(request);
+        return alarms.updateSettings(
+          dev,
+          request.body as PatientSettingsUpdate,
+          user.username,
+        ) satisfies PatientSettings;
+      },
+    );
+
+    app.get('/api/patients/:dev/alarms', { schema: { params: DEV_PARAMS } }, async (request, reply) => {
+      auth.requireRole(request, reply, ALARM_ROLES);
+      return { history: alarms.history(knownDev(request)) };
+    });
+  };
+}

@@ -1,0 +1,289 @@
+/**
+ * @module io/http/routes/data-routes
+ * The authenticated query and admission API of the sealed store (issue 4). Contract
+ * (used by the dashboard; keep exactly):
+ * - `POST /api/admissions` `{dev, patientId, bed}` (admin, charge_nurse) → 201 `{dev, patientId, bed, since}`
+ * - `POST /api/discharges` `{dev}` (admin, charge_nurse) → 200 `{dev, until}`
+ * - `GET /api/bindings` → `{bindings:[{dev, patientId, bed, since}]}`
+ * - `GET /api/devices/:dev/bindings` → `{history:[{patientId, bed, from, to}]}`
+ * - `GET /api/devices/:dev/readings?from=ms&to=ms` → `{dev, readings:[{seq, ts, obs, bat?}]}`
+ * - `GET /api/devices/:dev/trend?from=ms&to=ms&bucketMs=N` →
+ *   `{dev, from, to, bucketMs, series:{hr:[{t,min,max,mean,n}], spo2, rr, temp, sbp, dbp}}`
+ * GET routes: roles admin, nurse, charge_nurse.
+ *
+ * Every response that carries patient data is reported to `onAudit` (who, what, which
+ * device and range; never a value). Decryption needs a recipient private key on this
+ * host; without one the data routes answer 503 `no_recipient_key`. Errors are
+ * `{error:{code, reason}}` with fixed reasons that never echo input (STYLE.md §3).
+ */
+import type { FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
+import type { RecipientSecret } from '../../../core/envelope.js';
+import type { LiveHub } from '../../../core/live.js';
+import type {
+  AdmissionDto,
+  BindingHistoryResponse,
+  BindingsResponse,
+  DischargeDto,
+  TrendResponse,
+} from '../../../core/live-contract.js';
+import { downsample, OBSERVATION_KEYS } from '../../../core/trend.js';
+import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes.js';
+import { VitalTrailError } from '../../../protocol/errors.js';
+import type { Observations } from '../../../protocol/frame.js';
+import type { Role } from '../../identity/index.js';
+import type { GatewayStore } from '../../store/index.js';
+import {
+  BED_PATTERN,
+  type Bindings,
+  PATIENT_ID_PATTERN,
+  readReadings,
+  SealedReader,
+} from '../../store/index.js';
+import { errorReply } from '../errors.js';
+import type { HttpAuth, HttpRoutes } from '../route-contract.js';
+
+export interface DataAuditEvent {
+  type: 'patient_data_view' | 'admission' | 'discharge';
+  username: string;
+  route: string;
+  dev?: string;
+  from?: number;
+  to?: number;
+  count?: number;
+}
+
+export interface DataRoutesOptions {
+  store: GatewayStore;
+  bindings: Bindings;
+  /** Recipient private keys of this host; empty = no decryption here. */
+  secrets: readonly RecipientSecret[];
+  hub?: LiveHub;
+  /** Audit sink for views of and changes to patient data. Must not throw. */
+  onAudit?: (e: DataAuditEvent) => void;
+  /** Largest readings range in one request. Default 7 days. */
+  maxRangeMs?: number;
+  /** Largest number of buckets of a trend. Default 10,000. */
+  maxBuckets?: number;
+}
+
+const VIEW_ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse'];
+const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
+
+/** The coded errors these routes answer with their registered status (the registry's `data_http` group). */
+type DataErrorCode = ErrorGroupCode<'data_http'>;
+const DATA_ERROR_CODES: readonly string[] = ERROR_GROUPS.data_http;
+
+class DataError extends VitalTrailError<DataErrorCode> {}
+
+function send(reply: FastifyReply, code: DataErrorCode): FastifyReply {
+  const r = errorReply(code);
+  return reply.code(r.status).send(r.body);
+}
+
+const DEV_PARAM = {
+  type: 'object',
+  required: ['dev'],
+  properties: { dev: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } },
+} as const;
+
+const RANGE_QUERY = {
+  type: 'object',
+  required: ['from', 'to'],
+  additionalProperties: false,
+  properties: {
+    from: { type: 'integer', minimum: 0 },
+    to: { type: 'integer', minimum: 0 },
+    bucketMs: { type: 'integer', minimum: 1000 },
+  },
+} as const;
+
+function obsDto(o: Observations): Observations {
+  const out: Observations = {};
+  for (const k of OBSERVATION_KEYS) if (typeof o[k] === 'number') out[k] = o[k];
+  return out;
+}
+
+/**
+ * The data routes, for `startHttpServer({ routes })`.
+ * @example
+ * startHttpServer({ ..., routes: [createDataRoutes({ store, bindings, secrets, hub })] });
+ */
+export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
+  const { store, bindings, hub } = opts;
+  const maxRangeMs = opts.maxRangeMs ?? 7 * 24 * 3600 * 1000;
+  const maxBuckets = opts.maxBuckets ?? 10_000;
+  const audit = (e: DataAuditEvent): void => {
+    try {
+      opts.onAudit?.(e);
+    } catch {
+      // The audit sink must not break the API.
+    }
+  };
+
+  const readings = async (dev: string, from: number, to: number) => {
+    if (opts.secrets.length === 0) throw new DataError('no_recipient_key', 'no secrets');
+    if (to < from || to - from > maxRangeMs) throw new DataError('bad_request', 'range');
+    if (!store.getDevice(dev)) throw new DataError('not_found', 'device');
+    return (await readReadings(store, new SealedReader(store, opts.secrets), dev, from, to)).readings;
+  };
+
+  /** Runs a handler; maps coded failures to their fixed replies. */
+  const guarded =
+    <Q extends RouteGenericInterface>(
+      roles: readonly Role[],
+      fn: (
+        req: FastifyRequest<Q>,
+        reply: FastifyReply,
+        user: { username: string },
+        auth: HttpAuth,
+      ) => Promise<unknown>,
+    ) =>
+    (auth: HttpAuth) =>
+    async (req: FastifyRequest<Q>, reply: FastifyReply) => {
+      const user = auth.requireRole(req as FastifyRequest, reply, roles);
+      try {
+        return await fn(req, reply, user, auth);
+      } catch (err) {
+        if (err instanceof VitalTrailError && DATA_ERROR_CODES.includes(err.code)) {
+          return send(reply, err.code as DataErrorCode);
+        }
+        throw err;
+      }
+    };
+
+  type DevRange = { Params: { dev: string }; Querystring: { from: number; to: number; bucketMs?: number } };
+
+  const getReadings = guarded<DevRange>(VIEW_ROLES, async (req, _reply, user) => {
+    const { dev } = req.params;
+    const { from, to } = req.query;
+    const rs = await readings(dev, from, to);
+    audit({
+      type: 'patient_data_view',
+      username: user.username,
+      route: 'readings',
+      dev,
+      from,
+      to,
+      count: rs.length,
+    });
+    return {
+      dev,
+      readings: rs.map((r) => ({
+        seq: r.seq,
+        ts: r.ts,
+        obs: obsDto(r.obs),
+        ...(r.bat !== undefined ? { bat: r.bat } : {}),
+      })),
+    };
+  });
+
+  const getTrend = guarded<DevRange>(VIEW_ROLES, async (req, _reply, user) => {
+    const { dev } = req.params;
+    const { from, to } = req.query;
+    const bucketMs = req.query.bucketMs ?? 60_000;
+    if ((to - from) / bucketMs > maxBuckets) throw new DataError('bad_request', 'buckets');
+    const rs = await readings(dev, from, to);
+    audit({
+      type: 'patient_data_view',
+      username: user.username,
+      route: 'trend',
+      dev,
+      from,
+      to,
+      count: rs.length,
+    });
+    return { dev, from, to, bucketMs, series: downsample(rs, from, to, bucketMs) } satisfies TrendResponse;
+  });
+
+  const getBindings = guarded(VIEW_ROLES, async (_req, _reply, user) => {
+    const active = await bindings.active();
+    audit({ type: 'patient_data_view', username: user.username, route: 'bindings', count: active.length });
+    return {
+      bindings: active.map((b) => ({ dev: b.dev, patientId: b.patientId, bed: b.bed, since: b.from })),
+    } satisfies BindingsResponse;
+  });
+
+  const getHistory = guarded<{ Params: { dev: string } }>(VIEW_ROLES, async (req, _reply, user) => {
+    const { dev } = req.params;
+    const history = await bindings.history(dev);
+    audit({
+      type: 'patient_data_view',
+      username: user.username,
+      route: 'binding_history',
+      dev,
+      count: history.length,
+    });
+    return {
+      history: history.map((b) => ({ patientId: b.patientId, bed: b.bed, from: b.from, to: b.to })),
+    } satisfies BindingHistoryResponse;
+  });
+
+  const postAdmission = guarded<{ Body: { dev: string; patientId: string; bed: string } }>(
+    ADMIT_ROLES,
+    async (req, reply, user) => {
+      const { dev, patientId, bed } = req.body;
+      if (!store.getDevice(dev)) throw new DataError('not_found', 'device');
+      const b = await bindings.admit(dev, patientId, bed);
+      hub?.setLabel(dev, bed); // the bed only: a patient id never reaches the ward tiles
+      audit({ type: 'admission', username: user.username, route: 'admissions', dev });
+      return reply
+        .code(201)
+        .send({ dev, patientId: b.patientId, bed: b.bed, since: b.from } satisfies AdmissionDto);
+    },
+  );
+
+  const postDischarge = guarded<{ Body: { dev: string } }>(ADMIT_ROLES, async (req, _reply, user) => {
+    const { dev } = req.body;
+    const { to } = bindings.discharge(dev);
+    hub?.setLabel(dev, null);
+    audit({ type: 'discharge', username: user.username, route: 'discharges', dev });
+    return { dev, until: to } satisfies DischargeDto;
+  });
+
+  return async (app, auth) => {
+    app.get(
+      '/api/devices/:dev/readings',
+      { schema: { params: DEV_PARAM, querystring: RANGE_QUERY } },
+      getReadings(auth),
+    );
+    app.get(
+      '/api/devices/:dev/trend',
+      { schema: { params: DEV_PARAM, querystring: RANGE_QUERY } },
+      getTrend(auth),
+    );
+    app.get('/api/bindings', getBindings(auth));
+    app.get('/api/devices/:dev/bindings', { schema: { params: DEV_PARAM } }, getHistory(auth));
+    app.post(
+      '/api/admissions',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            required: ['dev', 'patientId', 'bed'],
+            additionalProperties: false,
+            properties: {
+              dev: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+              patientId: { type: 'string', pattern: PATIENT_ID_PATTERN.source },
+              bed: { type: 'string', pattern: BED_PATTERN.source },
+            },
+          },
+        },
+      },
+      postAdmission(auth),
+    );
+    app.post(
+      '/api/discharges',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            required: ['dev'],
+            additionalProperties: false,
+            properties: { dev: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } },
+          },
+        },
+      },
+      postDischarge(auth),
+    );
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * @module io/identity
+ * Who may connect and sign in: the device registry and its revocation sources, KGC
+ * enrolment on this data directory and from the KGC's issued directory, the broker's
+ * mutual-TLS peer checks, and dashboard user accounts.
+ * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ */
+export type {
+  BrokerSecurityEvent,
+  BrokerTlsOptions,
+  ConnectRefusalCode,
+  PeerAuthenticator,
+} from './broker-security.js';
+export type { DeviceRegistry } from './devices.js';
+export {
+  type EnrolResult,
+  enrolDevice,
+  type RegistryWrite,
+  type RevokeResult,
+  revokeEnrolledDevice,
+  revokeOnRegistry,
+  type SyncRegistryResult,
+  syncRegistry,
+} from './enrol.js';
+export { createEnrolmentFollower, type EnrolmentFollower } from './enrolment-follow.js';
+export { createIdentity, type Identity, type MqttsOptions } from './identity.js';
+export { ensureInitialAdmin, ROLES, type Role, USERNAME_PATTERN, type User, UserFile } from './users.js';

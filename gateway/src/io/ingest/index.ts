@@ -1,0 +1,7 @@
+/**
+ * @module io/ingest
+ * The ingest pipeline every transport feeds: stateless checks, group commit, and the
+ * `rejected` / `outcome` events its subscribers follow.
+ * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ */
+export { Ingest, type IngestResult } from './ingest.js';

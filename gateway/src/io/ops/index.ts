@@ -1,0 +1,18 @@
+/**
+ * @module io/ops
+ * Operations: the data directory's layout, structured logs, the hash-chained audit log,
+ * and the metric registry. The bottom of io/: imports only protocol/ and core/.
+ * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ */
+export { type AuditEventType, AuditLog, verifyAuditLog } from './audit.js';
+export {
+  type DataPaths,
+  dataPaths,
+  ensureDir,
+  isDirectory,
+  readJson,
+  writeJson,
+  writeSecret,
+} from './datadir.js';
+export { createLogger, type Logger, type LogLevel } from './log.js';
+export { GatewayMetrics } from './metrics.js';

@@ -1,0 +1,143 @@
+/**
+ * @module io/ops/metrics
+ * The gateway's metric registry (served as Prometheus text by io/http/routes/metrics-routes).
+ * Counts, sizes and latencies only, never device payloads. Frame outcomes arrive as the
+ * ingest pipeline's `outcome` events (io/ingest/ingest); gauges read the store and the
+ * transport when scraped.
+ *
+ * Series: `vitaltrail_frames_accepted_total`, `vitaltrail_frames_duplicate_total`,
+ * `vitaltrail_frames_rejected_total{code}`, `vitaltrail_ack_latency_seconds` (histogram,
+ * submit → durable or final decision, i.e. what the transport waits before its ack),
+ * `vitaltrail_anchoring_lag_seconds` (age of the oldest checkpoint not yet anchored, 0 when
+ * none), `vitaltrail_outbox_depth`, `vitaltrail_connected_devices`, `vitaltrail_store_bytes`,
+ * `vitaltrail_log_size`, `vitaltrail_ready`, and the KGC issued directory's imports
+ * (io/identity/enrolment-follow; 0 without `kgc.issuedDir`): `vitaltrail_enrolments_imported_total`,
+ * `vitaltrail_enrolments_skipped_total{code}`.
+ */
+import { statSync } from 'node:fs';
+import { Counter, Gauge, Histogram, type Metric, renderExposition } from '../../core/metrics.js';
+
+/** A frame's outcome as counted (io/ingest `IngestResult`, of which only these fields matter). */
+export type CountedOutcome =
+  | { status: 'accepted' }
+  | { status: 'duplicate' }
+  | { status: 'rejected'; code: string };
+
+/** Where outcomes come from: the ingest pipeline's `outcome` event (io/ingest/ingest). */
+export interface OutcomeSource {
+  on(event: 'outcome', listener: (r: CountedOutcome, seconds: number) => void): unknown;
+  off(event: 'outcome', listener: (r: CountedOutcome, seconds: number) => void): unknown;
+}
+
+/** What the gauges read from the store (io/store/store `GatewayStore`). */
+export interface MetricsStore {
+  readonly size: number;
+  pendingCheckpoints(): readonly { createdAt: number }[];
+}
+
+/** Ack latency buckets in seconds: group commit sits between ~1 ms and a few hundred ms. */
+export const ACK_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface GatewayMetricsSources {
+  store: MetricsStore;
+  /** Path of the SQLite file; `-wal` and `-shm` next to it are counted too. */
+  dbPath: string;
+  /** Devices connected to the embedded broker, or active behind an external one. */
+  connectedDevices: () => number;
+  ready: () => boolean;
+  now?: () => number;
+}
+
+/** The gateway's metric registry. */
+export class GatewayMetrics {
+  readonly accepted = new Counter('vitaltrail_frames_accepted_total', 'Frames accepted and stored durably.');
+  readonly duplicates = new Counter(
+    'vitaltrail_frames_duplicate_total',
+    'Frames identical to an accepted (dev, seq): acknowledged, not stored twice.',
+  );
+  readonly rejected = new Counter(
+    'vitaltrail_frames_rejected_total',
+    'Frames rejected, by PROTOCOL.md code.',
+  );
+  readonly ackLatency = new Histogram(
+    'vitaltrail_ack_latency_seconds',
+    'Time from submit to durable commit (or final decision) of a frame.',
+    ACK_LATENCY_BUCKETS,
+  );
+  readonly enrolmentsImported = new Counter(
+    'vitaltrail_enrolments_imported_total',
+    "Device certificates imported from the KGC's issued directory (kgc.issuedDir): new devices and re-enrolments.",
+  );
+  readonly enrolmentsSkipped = new Counter(
+    'vitaltrail_enrolments_skipped_total',
+    "Files in the KGC's issued directory that are not a device certificate of this KGC valid now, by code.",
+  );
+  readonly #all: Metric[];
+
+  constructor(src: GatewayMetricsSources) {
+    const now = src.now ?? Date.now;
+    const fileSize = (p: string): number => {
+      try {
+        return statSync(p).size;
+      } catch {
+        return 0;
+      }
+    };
+    this.#all = [
+      this.accepted,
+      this.duplicates,
+      this.rejected,
+      this.ackLatency,
+      new Gauge(
+        'vitaltrail_anchoring_lag_seconds',
+        'Age of the oldest checkpoint not yet anchored on the ledger (0 when none).',
+        () => {
+          const oldest = src.store.pendingCheckpoints()[0];
+          return oldest ? Math.max(0, (now() - oldest.createdAt) / 1000) : 0;
+        },
+      ),
+      new Gauge(
+        'vitaltrail_outbox_depth',
+        'Checkpoints in the anchoring outbox.',
+        () => src.store.pendingCheckpoints().length,
+      ),
+      new Gauge(
+        'vitaltrail_connected_devices',
+        'Devices connected (embedded broker) or active in the last minute (external broker).',
+        src.connectedDevices,
+      ),
+      new Gauge(
+        'vitaltrail_store_bytes',
+        'Bytes of the SQLite store (database, WAL and shared memory files).',
+        () => ['', '-wal', '-shm'].reduce((n, s) => n + fileSize(`${src.dbPath}${s}`), 0),
+      ),
+      new Gauge('vitaltrail_log_size', 'Leaves in the transparency log.', () => src.store.size),
+      new Gauge('vitaltrail_ready', '1 when /readyz answers 200.', () => (src.ready() ? 1 : 0)),
+      this.enrolmentsImported,
+      this.enrolmentsSkipped,
+    ];
+  }
+
+  /**
+   * Counts every outcome of `ingest` and its latency from now on (the `outcome` event:
+   * submit → durable commit or final decision, what the transport waits before its ack).
+   * @returns a function that stops counting.
+   */
+  observe(ingest: OutcomeSource): () => void {
+    const onOutcome = (r: CountedOutcome, seconds: number) => this.record(r, seconds);
+    ingest.on('outcome', onOutcome);
+    return () => ingest.off('outcome', onOutcome);
+  }
+
+  /** Counts one outcome and its latency. */
+  record(r: CountedOutcome, seconds: number): void {
+    this.ackLatency.observe(seconds);
+    if (r.status === 'accepted') this.accepted.inc();
+    else if (r.status === 'duplicate') this.duplicates.inc();
+    else this.rejected.inc({ code: r.code });
+  }
+
+  render(): string {
+    return renderExposition(this.#all);
+  }
+}

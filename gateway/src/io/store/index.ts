@@ -1,0 +1,40 @@
+/**
+ * @module io/store
+ * The durable store (one SQLite file): the schema and its migrations (schema.ts), frames,
+ * batches and the log (store.ts), the anchoring outbox (checkpoint-table.ts), sealed frames
+ * and data keys (sealed.ts), patient bindings, envelope recipients, cross-gateway counts.
+ * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ */
+export { BED_PATTERN, Bindings, PATIENT_ID_PATTERN } from './bindings.js';
+export {
+  addRecipient,
+  createRecipientKey,
+  listRecipients,
+  loadRecipientSecrets,
+  loadRecipients,
+  retireRecipient,
+  watchRecipients,
+} from './recipients.js';
+export { countAcrossGateways } from './scale-out.js';
+export {
+  batchAad,
+  DataKeyRing,
+  type DataKeyRingOptions,
+  DEFAULT_KEY_WINDOW_MS,
+  type FrameRead,
+  frameAad,
+  readReadings,
+  SEALED_FRAMES_MARKER,
+  SealedError,
+  SealedReader,
+  shredExpired,
+} from './sealed.js';
+export {
+  type CheckpointRow,
+  type DeviceRow,
+  type FrameIndexRow,
+  type GatewayStore,
+  type NewFrame,
+  openStore,
+  StoreError,
+} from './store.js';

@@ -1,0 +1,197 @@
+/**
+ * @module io/store/schema
+ * Every table and index of the gateway's SQLite database, the schema version, and the
+ * migrations that bring an older data directory up to it. The one place a table is
+ * declared; each table's statements live in the one module named in `TABLE_OWNERS`
+ * (kept so by `test/unit/store-schema.test.ts`).
+ *
+ * Versions (a data directory records its own in `meta.schema_version`):
+ * - 1: the first release. Only the store's own tables were created at open; the sealed
+ *   store, bindings, checkpoint notes and alarm tables were created lazily by their
+ *   modules, so a version-1 file may lack any of them (e.g. one only `kgc enroll` wrote).
+ * - 2: every table is created at open, here.
+ *
+ * A migration runs in one transaction with the version bump, so a crash leaves the file
+ * at the old version or the new one, never between. A file newer than this code is
+ * refused (`store_failed`), never downgraded.
+ */
+import type Database from 'better-sqlite3';
+import { VitalTrailError } from '../../protocol/errors.js';
+
+/** The schema version this code writes and reads. */
+export const SCHEMA_VERSION = 2;
+
+/** Every table, with the module that owns its statements (paths from gateway/src/io/). */
+export const TABLE_OWNERS = {
+  meta: 'store/store.ts',
+  devices: 'store/store.ts',
+  batches: 'store/store.ts',
+  frames: 'store/store.ts',
+  log_nodes: 'store/store.ts',
+  checkpoints: 'store/checkpoint-table.ts',
+  rejections: 'store/store.ts',
+  data_keys: 'store/sealed.ts',
+  sealed_frames: 'store/sealed.ts',
+  bindings: 'store/bindings.ts',
+  checkpoint_notes: 'anchoring/checkpoints.ts',
+  dashboard_patient_settings: 'clinical/alarm-store.ts',
+  dashboard_alarm_events: 'clinical/alarm-store.ts',
+} as const;
+
+export type TableName = keyof typeof TABLE_OWNERS;
+
+const META = 'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);';
+
+/** Version 1: the store's own tables (frames index, batches, log, outbox, devices). */
+const V1 = `
+${META}
+CREATE TABLE IF NOT EXISTS devices (
+  dev TEXT PRIMARY KEY,
+  cert_pem TEXT NOT NULL,
+  spki_sha256 TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+  enrolled_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+  id INTEGER PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  first_leaf INTEGER NOT NULL,
+  frame_count INTEGER NOT NULL,
+  envelope TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+  dev TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  prev BLOB NOT NULL,
+  ts INTEGER NOT NULL,
+  accepted_at INTEGER NOT NULL,
+  leaf_index INTEGER NOT NULL UNIQUE,
+  batch_id INTEGER NOT NULL REFERENCES batches(id),
+  batch_pos INTEGER NOT NULL,
+  PRIMARY KEY (dev, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS frames_dev_ts ON frames (dev, ts);
+CREATE TABLE IF NOT EXISTS log_nodes (
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+  tree_size INTEGER PRIMARY KEY,
+  root BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  tx_hash TEXT,
+  block_number INTEGER,
+  anchored_at INTEGER,
+  -- pending: in the outbox; anchored: on chain; superseded: the chain already holds a
+  -- larger tree for this log (still provable through a consistency proof).
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'anchored', 'superseded'))
+);
+CREATE TABLE IF NOT EXISTS rejections (
+  code TEXT PRIMARY KEY,
+  count INTEGER NOT NULL
+);
+`;
+
+/** Version 2: the tables version 1 created lazily, now created at open. */
+const V2 = `
+CREATE TABLE IF NOT EXISTS data_keys (
+  id INTEGER PRIMARY KEY,
+  dev TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  -- General JSON JWE of the 32-byte key, wrapped for every recipient; NULL once shredded.
+  envelope TEXT,
+  shredded_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS data_keys_window ON data_keys (window_start);
+CREATE TABLE IF NOT EXISTS sealed_frames (
+  leaf_index INTEGER PRIMARY KEY,
+  key_id INTEGER NOT NULL REFERENCES data_keys(id),
+  jwe TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bindings (
+  id INTEGER PRIMARY KEY,
+  dev TEXT NOT NULL,
+  bed TEXT NOT NULL,
+  patient TEXT NOT NULL,     -- General JSON JWE of the patient id (never in clear)
+  from_ts INTEGER NOT NULL,
+  to_ts INTEGER
+);
+CREATE INDEX IF NOT EXISTS bindings_dev ON bindings (dev, from_ts);
+CREATE TABLE IF NOT EXISTS checkpoint_notes (tree_size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dashboard_patient_settings (
+  dev TEXT PRIMARY KEY,
+  settings TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dashboard_alarm_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alarm_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  code TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  event TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  by TEXT,
+  comment TEXT
+);
+CREATE INDEX IF NOT EXISTS dashboard_alarm_events_scope ON dashboard_alarm_events(scope, id);
+`;
+
+interface Migration {
+  /** The version this migration brings the file to. */
+  readonly version: number;
+  readonly sql: string;
+}
+
+/** In order; each brings a file from `version - 1` to `version`. Never edit a released one. */
+const MIGRATIONS: readonly Migration[] = [
+  { version: 1, sql: V1 },
+  { version: 2, sql: V2 },
+];
+
+/** What `migrate` did: the file's version before and after. */
+export interface MigrationReturnType {
+  from: number;
+  to: number;
+}
+
+/** The schema version recorded in the file (0 for a new, empty file). */
+export function schemaVersionOf(db: Database.Database): number {
+  db.exec(META);
+  const v = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get() as
+    | string
+    | undefined;
+  return v === undefined ? 0 : Number(v);
+}
+
+/**
+ * Brings `db` to `SCHEMA_VERSION`, one migration per transaction.
+ * @throws {VitalTrailError} `store_failed` when the file is of a newer (or unreadable) version.
+ * @example
+ * migrate(new Database(path)); // { from: 1, to: 2 } for a first-release data directory
+ */
+export function migrate(db: Database.Database): MigrationReturnType {
+  const from = schemaVersionOf(db);
+  if (!Number.isSafeInteger(from) || from < 0 || from > SCHEMA_VERSION) {
+    throw new VitalTrailError('store_failed', `unsupported store schema version ${from}`);
+  }
+  const setVersion = db.prepare(
+    `INSERT INTO meta (key, value) VALUES ('schema_version', ?)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+  );
+  for (const m of MIGRATIONS) {
+    if (m.version <= from) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      setVersion.run(String(m.version));
+    }).immediate();
+  }
+  return { from, to: SCHEMA_VERSION };
+}

@@ -1,0 +1,385 @@
+/**
+ * @module protocol/error-codes
+ * The one registry of every code VitalTrail raises or returns (STYLE.md §3, after fastify's
+ * `FST_ERR_*`): each code's one meaning and, where it crosses HTTP, its status and the fixed,
+ * input-free reason sent in `{error:{code,reason}}`. `ERROR_GROUPS` names the vocabularies
+ * that use each code (the PROTOCOL.md §1 rejections, the verifier's entry verdicts, one per
+ * error class), and the per-module code types are derived from it, so a module cannot raise
+ * an unregistered code. A code is never renamed, reused with another meaning, or defined a
+ * second time; `test/unit/codes.test.ts` keeps this table, the README and the sources in sync.
+ *
+ * Pure data: imported by gateway/, anchor/ (including the verifier) and firmware-sim/.
+ */
+
+/** One registered code. */
+export interface ErrorCodeSpec {
+  /** What the code means, in every vocabulary that uses it (the README's text). */
+  readonly meaning: string;
+  /** Where the code crosses HTTP: its status and the fixed reason sent with it. */
+  readonly http?: { readonly status: number; readonly reason: string };
+}
+
+export const ERROR_CODES = {
+  // PROTOCOL.md §1 acceptance rules (rejections sent to devices).
+  malformed: {
+    meaning:
+      'the input does not parse as its documented format: a frame as a tagged COSE_Sign1 with a valid v1 body (PROTOCOL.md §1), a bundle or chain-evidence file as its documented shape',
+  },
+  identity_mismatch: { meaning: 'kid, body dev and the transport identity are not the same device' },
+  unknown_device: {
+    meaning:
+      'no certificate is known for the device (the gateway has none enrolled; the verifier finds none in the bundle)',
+  },
+  revoked_device: { meaning: 'the device certificate has been revoked' },
+  expired_certificate: {
+    meaning: 'the device certificate is not valid at this time (expired or not yet valid)',
+  },
+  bad_signature: { meaning: "the signature does not verify with the device certificate's key" },
+  clock_skew: { meaning: 'ts is more than 5 minutes ahead of the gateway clock' },
+  too_old: { meaning: 'ts is older than the retention horizon' },
+  replay_conflict: { meaning: 'different bytes were already accepted for this (dev, seq)' },
+  chain_mismatch: { meaning: 'prev does not match the hash of the neighbouring accepted frame' },
+
+  // The verifier's entry and checkpoint verdicts.
+  valid: { meaning: 'every check passed' },
+  untrusted_certificate: {
+    meaning:
+      'the certificate does not parse or does not chain to the KGC root (the verifier also reports a device certificate that was not valid at the frame time with it)',
+  },
+  bad_inclusion_proof: {
+    meaning:
+      'the inclusion proof does not prove the leaf in the tree of the cited checkpoint (size and root)',
+  },
+  checkpoint_not_anchored: { meaning: 'no Anchored event on chain carries this logId, tree size and root' },
+  inconsistent_checkpoints: { meaning: 'the cited checkpoints are not proven to extend one another' },
+  revoked_at_time: {
+    meaning:
+      "the device was revoked in the registry at or before the anchoring block of the first checkpoint covering the frame's log position",
+  },
+  shredded: {
+    meaning:
+      'the frame was destroyed under the retention policy; its leaf hash is proven in the anchored log (not a failure)',
+  },
+
+  // HTTP API (dashboard, data, alarm, log and metrics routes).
+  bad_request: {
+    meaning: 'the request does not match the API',
+    http: { status: 400, reason: 'the request does not match the API' },
+  },
+  unauthenticated: {
+    meaning: 'the request carries no valid session (or, on /metrics, no metrics token)',
+    http: { status: 401, reason: 'sign in first' },
+  },
+  bad_credentials: {
+    meaning: 'wrong username or password',
+    http: { status: 401, reason: 'wrong username or password' },
+  },
+  forbidden: {
+    meaning: 'the role of the session may not use this route',
+    http: { status: 403, reason: 'this role may not see live patient data' },
+  },
+  bad_origin: {
+    meaning: 'a state-changing request came from another origin',
+    http: { status: 403, reason: 'cross-origin request refused' },
+  },
+  not_found: {
+    meaning: 'the named resource (device, patient, recipient, record or file) does not exist here',
+    http: { status: 404, reason: 'no such resource' },
+  },
+  alarm_not_found: {
+    meaning: 'no open alarm has this id',
+    http: { status: 404, reason: 'no open alarm with this id' },
+  },
+  alarm_not_active: {
+    meaning: 'the alarm is already acknowledged',
+    http: { status: 409, reason: 'the alarm is already acknowledged' },
+  },
+  not_admitted: {
+    meaning: 'the device is not admitted',
+    http: { status: 409, reason: 'the device is not admitted' },
+  },
+  payload_too_large: {
+    meaning: 'the request body is too large',
+    http: { status: 413, reason: 'request body too large' },
+  },
+  unsupported_media_type: {
+    meaning: 'the request body is not application/json',
+    http: { status: 415, reason: 'send application/json' },
+  },
+  too_many_attempts: {
+    meaning: 'too many failed sign-ins for this user; wait and retry (Retry-After)',
+    http: { status: 429, reason: 'too many failed sign-ins; wait and retry' },
+  },
+  internal: {
+    meaning: 'an unexpected failure (the code is logged; no details are sent)',
+    http: { status: 500, reason: 'internal error' },
+  },
+  not_ready: {
+    meaning: 'the store or the MQTT side is not up (readiness probe)',
+    http: { status: 503, reason: 'the store or the MQTT side is not up' },
+  },
+
+  // Sealed store, envelopes, bindings, exports.
+  integrity_error: {
+    meaning: 'stored data does not authenticate or does not match the log',
+    http: { status: 500, reason: 'stored data does not authenticate' },
+  },
+  no_recipient_key: {
+    meaning: 'none of the recipient private keys on this host opens the data',
+    http: { status: 503, reason: 'this host holds no key to open patient data' },
+  },
+  store_failed: {
+    meaning: 'the store could not be written or opened (I/O error, disk full, unsupported schema)',
+  },
+  bad_binding: { meaning: 'an admission names an invalid device id, patient id or bed' },
+  unsupported_key: { meaning: 'a recipient key is not RSA-3072+ or EC P-256' },
+  not_anchored: { meaning: 'no checkpoint has been anchored yet, so nothing can be proven against one' },
+  sink_closed: { meaning: 'the InfluxDB sink is closed' },
+
+  // Configuration, CLI, users, audit log.
+  config_invalid: {
+    meaning: 'the configuration or the data directory is not usable (the reason names what)',
+  },
+  bad_usage: { meaning: 'the command-line options do not fit together' },
+  password_missing: { meaning: 'no password was given on stdin or in the file' },
+  users_corrupt: { meaning: 'the users file does not parse or holds an invalid record' },
+  user_exists: { meaning: 'a user with this name already exists' },
+  audit_locked: { meaning: 'the audit log is locked by another process' },
+  audit_corrupt: { meaning: 'the last line of the audit log does not parse' },
+  malformed_line: { meaning: 'an audit log line is not JSON' },
+  out_of_sequence: { meaning: 'an audit log line does not carry the next number' },
+  chain_broken: { meaning: "an audit log line's prev is not the SHA-256 of the line before" },
+  truncated: { meaning: 'the audit head names more lines than the log has' },
+  head_mismatch: { meaning: 'the audit head does not name a line of this log' },
+  head_missing: { meaning: 'the audit log has lines but no head' },
+  torn_tail: { meaning: 'the last audit log line has no newline (an interrupted write)' },
+
+  // `anchors verify-chain` problems.
+  size_not_increasing: { meaning: 'an anchor does not grow the tree size of the one before it' },
+  anchor_beyond_log: { meaning: 'an anchor names a tree size the local log does not have' },
+  root_mismatch: { meaning: 'an anchored root is not the local log root at that size' },
+  inconsistent_anchors: { meaning: 'the consistency proof between two consecutive anchors does not verify' },
+  bad_note: { meaning: 'the signed checkpoint note does not verify or names another root' },
+  missing_on_chain: { meaning: 'a checkpoint the store calls anchored has no anchor on chain' },
+
+  // Transports: serial lines, MQTT connection refusals, the external broker.
+  bad_cobs: { meaning: 'a serial message does not decode as COBS' },
+  bad_crc: { meaning: 'a serial message fails its CRC-32' },
+  too_short: { meaning: 'a serial message is shorter than its CRC-32 trailer' },
+  oversize: { meaning: 'a serial message is longer than the largest frame allows' },
+  client_id_invalid: { meaning: 'the MQTT client id is not a well-formed device id' },
+  no_client_certificate: { meaning: 'the TLS client presented no certificate' },
+  client_id_mismatch: { meaning: 'the MQTT client id is not the CN of the client certificate' },
+  superseded_certificate: { meaning: "the presented certificate is not the device's current one" },
+  self_signed_certificate: { meaning: 'the TLS client certificate is self-signed' },
+  wrong_certificate_purpose: { meaning: 'the TLS client certificate is not for client authentication' },
+  protocol_version: { meaning: 'the TLS client offered no acceptable protocol version' },
+  handshake_failed: { meaning: 'the TLS handshake failed for another reason' },
+  broker_unreachable: { meaning: 'no CONNACK from the external broker in time' },
+  subscription_refused: { meaning: 'the external broker refused the shared subscription' },
+
+  // Enrolment from the KGC's issued directory.
+  invalid_device_id: { meaning: "the certificate's CN is not a valid device id" },
+  issued_dir_unreadable: { meaning: "the KGC's issued-certificate directory cannot be read" },
+  registry_unavailable: {
+    meaning: 'the device registry on chain cannot be reached; new enrolments wait for it',
+  },
+  io_error: { meaning: 'an import failed with an error that has no code of its own' },
+
+  // Transparency log: proofs and signed notes.
+  bad_consistency_proof: {
+    meaning: 'the consistency proof does not prove that the larger tree extends the smaller',
+  },
+  malformed_note: { meaning: 'the text is not a well-formed signed note or checkpoint' },
+  bad_vkey: { meaning: 'the verifier key is not a C2SP Ed25519 vkey' },
+  unverified_note: { meaning: 'no signature of the given key verifies over the note text' },
+
+  // Ledger clients, the local dev node, contract artifacts.
+  tree_size_not_increasing: { meaning: 'the tree size does not exceed the last anchored one of this log' },
+  not_active_gateway: { meaning: 'the account is not an active gateway registered for this log' },
+  not_kgc: { meaning: 'only the KGC account may write the registry' },
+  registry_rejected: { meaning: 'the registry refused the change (the reason names the rule)' },
+  ledger_unavailable: { meaning: 'the JSON-RPC endpoint did not answer' },
+  contract_missing: { meaning: 'no contract at the deployment address (reset chain, or wrong chain)' },
+  tx_failed: { meaning: 'the transaction failed for another reason' },
+  bad_ledger_data: { meaning: 'the ledger returned a value outside the expected range' },
+  anvil_failed: { meaning: 'the local dev node did not start or stop' },
+  artifacts_unavailable: { meaning: 'no compiled contracts, and no compiler to make them' },
+
+  // KGC and private key files.
+  kgc_not_initialized: { meaning: 'no KGC root in the directory (run vitaltrail kgc init)' },
+  kgc_incomplete: { meaning: 'the KGC directory holds a CA key without its certificate, or the reverse' },
+  kgc_corrupt: {
+    meaning: 'a KGC file (CA certificate or key, issued record, revocations, CRL) does not parse or match',
+  },
+  kgc_unknown_device: { meaning: 'the KGC issued no certificate to this device' },
+  pkcs12_failed: { meaning: 'no PKCS#12 file: the device certificate is missing or does not match the key' },
+  key_exists: { meaning: 'a private key file already exists at this path' },
+  key_permissions: { meaning: 'a private key file is accessible by group or others (needs mode 0600)' },
+  key_invalid: { meaning: 'the file is not a PEM private key' },
+
+  // The device simulator.
+  connect_failed: { meaning: 'the simulator could not connect or set up its MQTT session' },
+  publish_failed: { meaning: "the simulator's publish failed" },
+  link_closed: { meaning: 'the simulator link is closed, or was closed before the PUBACK' },
+  bad_state_file: { meaning: 'the device state file cannot be read or is not a valid state' },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+/** Every registered code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The codes that cross HTTP (those with a status). */
+export type HttpErrorCode = {
+  [K in ErrorCode]: (typeof ERROR_CODES)[K] extends { readonly http: object } ? K : never;
+}[ErrorCode];
+
+/**
+ * The vocabularies that use each code: the protocol's (PROTOCOL.md §1 rejections, verifier
+ * verdicts) and one per error class or result type. A code shared by several groups has the
+ * one meaning above in all of them.
+ */
+export const ERROR_GROUPS = {
+  /** PROTOCOL.md §1: sent to devices on `vt/v1/dev/{dev}/rejects` and in serial naks. */
+  rejection: [
+    'malformed',
+    'identity_mismatch',
+    'unknown_device',
+    'revoked_device',
+    'expired_certificate',
+    'bad_signature',
+    'clock_skew',
+    'too_old',
+    'replay_conflict',
+    'chain_mismatch',
+  ],
+  /** The verifier's verdict for one bundle entry. */
+  entry: [
+    'valid',
+    'malformed',
+    'bad_signature',
+    'untrusted_certificate',
+    'bad_inclusion_proof',
+    'checkpoint_not_anchored',
+    'inconsistent_checkpoints',
+    'unknown_device',
+    'revoked_at_time',
+    'shredded',
+  ],
+  /** The verifier's verdict for one cited checkpoint. */
+  checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints'],
+  /** `HttpError`: the dashboard server and its route modules. */
+  http: [
+    'bad_request',
+    'unauthenticated',
+    'bad_credentials',
+    'forbidden',
+    'bad_origin',
+    'not_found',
+    'payload_too_large',
+    'unsupported_media_type',
+    'too_many_attempts',
+    'internal',
+  ],
+  /** Coded errors the data routes answer with their HTTP status. */
+  data_http: ['bad_request', 'not_found', 'not_admitted', 'integrity_error', 'no_recipient_key'],
+  /** `/readyz` and `/metrics`. */
+  metrics_http: ['not_ready', 'unauthenticated'],
+  alarm: ['alarm_not_found', 'alarm_not_active'],
+  frame: ['malformed'],
+  bundle: ['malformed'],
+  serial_line: ['bad_cobs', 'bad_crc', 'too_short', 'oversize'],
+  config: ['config_invalid'],
+  /** `VitalTrailError`s of the CLI commands. */
+  cli: ['bad_usage', 'config_invalid'],
+  users_cli: ['password_missing'],
+  users: ['users_corrupt', 'user_exists'],
+  audit: ['audit_locked', 'audit_corrupt'],
+  audit_check: [
+    'malformed_line',
+    'out_of_sequence',
+    'chain_broken',
+    'truncated',
+    'head_mismatch',
+    'head_missing',
+    'torn_tail',
+  ],
+  chain_check: [
+    'size_not_increasing',
+    'anchor_beyond_log',
+    'root_mismatch',
+    'inconsistent_anchors',
+    'bad_note',
+    'missing_on_chain',
+  ],
+  store: ['store_failed', 'integrity_error', 'not_found'],
+  sealed: ['integrity_error', 'no_recipient_key', 'store_failed'],
+  bindings: ['not_admitted', 'bad_binding', 'no_recipient_key', 'integrity_error'],
+  envelope: ['integrity_error', 'no_recipient_key', 'unsupported_key'],
+  export: ['integrity_error', 'not_found', 'not_anchored', 'shredded'],
+  fhir_export: ['bad_request', 'not_found'],
+  recipients: ['config_invalid', 'not_found'],
+  influx: ['sink_closed'],
+  external_broker: ['broker_unreachable', 'subscription_refused'],
+  /** Why the MQTT listener refused a connection (TLS handshake or CONNACK). */
+  connect_refusal: [
+    'client_id_invalid',
+    'no_client_certificate',
+    'client_id_mismatch',
+    'unknown_device',
+    'revoked_device',
+    'superseded_certificate',
+    'expired_certificate',
+    'self_signed_certificate',
+    'untrusted_certificate',
+    'wrong_certificate_purpose',
+    'protocol_version',
+    'handshake_failed',
+  ],
+  /** Why a presented client certificate is not the device's current, active one. */
+  peer_certificate: ['unknown_device', 'revoked_device', 'superseded_certificate'],
+  /** Why a file of the KGC's issued directory was not imported. */
+  issued_skip: ['untrusted_certificate', 'expired_certificate', 'invalid_device_id'],
+  enrolment_follow: ['issued_dir_unreadable', 'registry_unavailable', 'io_error'],
+  merkle: ['bad_inclusion_proof', 'bad_consistency_proof'],
+  note: ['malformed_note', 'bad_vkey', 'unverified_note'],
+  ledger: [
+    'tree_size_not_increasing',
+    'not_active_gateway',
+    'not_kgc',
+    'registry_rejected',
+    'ledger_unavailable',
+    'contract_missing',
+    'tx_failed',
+    'bad_ledger_data',
+    'anvil_failed',
+    'artifacts_unavailable',
+  ],
+  kgc: ['kgc_not_initialized', 'kgc_incomplete', 'kgc_corrupt', 'kgc_unknown_device', 'pkcs12_failed'],
+  key_file: ['key_exists', 'key_permissions', 'key_invalid'],
+  /** `CertificateError` and the certificate checks of the KGC chain module. */
+  certificate: ['untrusted_certificate', 'expired_certificate'],
+  sim_link: ['connect_failed', 'publish_failed', 'link_closed'],
+  sim_state: ['bad_state_file'],
+} as const satisfies Record<string, readonly ErrorCode[]>;
+
+export type ErrorGroup = keyof typeof ERROR_GROUPS;
+
+/** The codes of one group, e.g. `type StoreErrorCode = ErrorGroupCode<'store'>`. */
+export type ErrorGroupCode<G extends ErrorGroup> = (typeof ERROR_GROUPS)[G][number];
+
+/** `{ code: meaning }` of one group, in the group's order (the README tables of that group). */
+export function meaningsOf<G extends ErrorGroup>(group: G): { readonly [K in ErrorGroupCode<G>]: string } {
+  const out: Record<string, string> = {};
+  for (const code of ERROR_GROUPS[group]) out[code] = ERROR_CODES[code].meaning;
+  return Object.freeze(out) as { readonly [K in ErrorGroupCode<G>]: string };
+}
+
+/** True when `code` is a registered code (own keys only: `toString` is not a code). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+/** The HTTP status and the fixed reason of a code that crosses HTTP. */
+export function httpStatusOf(code: HttpErrorCode): { readonly status: number; readonly reason: string } {
+  return ERROR_CODES[code].http;
+}

@@ -1,0 +1,197 @@
+/**
+ * @module test/integration/store-migration
+ * A data directory written by the previous release (schema version 1, made by that
+ * release's own gateway and kept in `test/fixtures/datadir-v1/`: two devices with 12
+ * frames each, a patient admitted to Bed 7, alarm settings, signed checkpoints) opens
+ * under this release: the schema is migrated to `SCHEMA_VERSION`, nothing stored is lost
+ * or altered, and ingest resumes every device's chain.
+ *
+ * The fixture was generated with the release before the store schema moved into
+ * io/store/schema (`git show be332c9`): `prepareDataDir`, `startGateway`,
+ * `Bindings.admit('wr-mig-1', 'P-MIG-0001', 'Bed 7')`, `alarms.updateSettings(...)`, 12
+ * `FrameChain` frames per device through `ingest.submit`, two signed checkpoints
+ * (`CheckpointNotes.addSigned` at sizes 12 and 24), then `stop()`.
+ */
+import { chmodSync, cpSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
+import { startGateway } from '../../gateway/src/app/gateway.js';
+import { CheckpointNotes } from '../../gateway/src/io/anchoring/checkpoints.js';
+import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { Bindings } from '../../gateway/src/io/store/bindings.js';
+import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
+import { SCHEMA_VERSION, TABLE_OWNERS } from '../../gateway/src/io/store/schema.js';
+import { readReadings, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
+import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
+import { deviceKey, FrameChain } from '../helpers/gateway.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const FIXTURE = new URL('../fixtures/datadir-v1/', import.meta.url);
+const V2_TABLES = [
+  'sealed_frames',
+  'data_keys',
+  'bindings',
+  'checkpoint_notes',
+  'dashboard_patient_settings',
+  'dashboard_alarm_events',
+];
+
+/** A private copy of the fixture, with the key modes a real data directory has. */
+function copyFixture(dir: string): string {
+  cpSync(FIXTURE, dir, { recursive: true });
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) {
+        chmodSync(p, 0o700);
+        walk(p);
+      } else chmodSync(p, name.endsWith('.key.pem') || name === 'users.json' ? 0o600 : 0o644);
+    }
+  };
+  walk(dir);
+  return join(dir, 'gateway', 'gateway.db');
+}
+
+function rawVersion(db: string): string | undefined {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get() as
+      | string
+      | undefined;
+  } finally {
+    d.close();
+  }
+}
+
+function tables(db: Database.Database): string[] {
+  return (
+    db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+      .pluck()
+      .all() as string[]
+  ).sort();
+}
+
+describe('store migration from the previous release', () => {
+  let cleanup: (() => void) | undefined;
+  afterEach(() => cleanup?.());
+
+  it('behavior: a version-1 data directory opens, migrated, with every frame, binding, setting and note intact', async () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const db = copyFixture(tmp.dir);
+    expect(rawVersion(db)).toBe('1');
+
+    const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
+    try {
+      expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
+      expect(SCHEMA_VERSION).toBe(2);
+      expect(gw.store.size).toBe(24);
+
+      // Every sealed frame opens and decodes to what the devices sent.
+      const reader = new SealedReader(gw.store, loadRecipientSecrets(join(tmp.dir, 'gateway', 'recipients')));
+      for (const dev of ['wr-mig-1', 'wr-mig-2']) {
+        const { readings, shredded } = await readReadings(gw.store, reader, dev, 0, Number.MAX_SAFE_INTEGER);
+        expect(shredded).toBe(0);
+        expect(readings.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        expect(readings.map((r) => r.obs.hr)).toEqual([70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81]);
+      }
+
+      // The sealed patient binding, the alarm settings and the signed checkpoints survive.
+      const binding = await new Bindings(gw.store).current('wr-mig-1');
+      expect(binding).toMatchObject({ patientId: 'P-MIG-0001', bed: 'Bed 7' });
+      expect(gw.alarms.settings('wr-mig-1')).toMatchObject({
+        spo2Scale: 2,
+        limits: { hr: { low: 45, high: 125 } },
+      });
+      const latest = new CheckpointNotes(gw.store).latest();
+      expect(latest?.treeSize).toBe(24);
+
+      // Ingest resumes each device's chain where the previous release left it.
+      const last = gw.store.getFrame('wr-mig-1', 12);
+      expect(last).toBeDefined();
+      const chain = new FrameChain('wr-mig-1', deviceKey(dataPaths(tmp.dir), 'wr-mig-1'));
+      chain.seq = 12;
+      chain.prev = last?.hash ?? new Uint8Array(32);
+      const bytes = chain.next({}, { hr: 90, spo2: 96 });
+      expect(await gw.ingest.submit(bytes, 'wr-mig-1')).toMatchObject({ status: 'accepted', leafIndex: 24 });
+
+      // Leaves of the old release stay provable in the grown tree.
+      const root = gw.store.root(25);
+      const first = gw.store.getFrame('wr-mig-2', 1);
+      expect(first).toBeDefined();
+      const idx = first?.leafIndex ?? -1;
+      const leafBytes = await reader.read(first ? [first] : []);
+      expect(leafBytes[0]).toBeInstanceOf(Uint8Array);
+      expect(() =>
+        verifyInclusion(
+          idx,
+          25,
+          hashLeaf(leafBytes[0] as Uint8Array),
+          gw.store.inclusionProof(idx, 25),
+          root,
+        ),
+      ).not.toThrow();
+    } finally {
+      await gw.stop();
+    }
+    expect(rawVersion(db)).toBe(String(SCHEMA_VERSION));
+  });
+
+  it('behavior: a version-1 file that only `kgc enroll` wrote gains the tables its modules used to create lazily', () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const path = copyFixture(tmp.dir);
+    const raw = new Database(path);
+    for (const t of V2_TABLES) raw.exec(`DROP TABLE ${t}`);
+    expect(tables(raw)).not.toContain('sealed_frames');
+    raw.close();
+
+    const store = openStore(path);
+    try {
+      expect(tables(store.db)).toEqual(Object.keys(TABLE_OWNERS).sort());
+      expect(store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
+      expect(store.listDevices().map((d) => d.dev)).toEqual(['wr-mig-1', 'wr-mig-2']);
+      expect(store.size).toBe(24);
+    } finally {
+      store.close();
+    }
+    // Opening again is a no-op: the migration ran once.
+    const again = openStore(path);
+    expect(again.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
+    again.close();
+  });
+
+  it('behavior: a new file is created at the current version with every table of the schema', () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const store = openStore(join(tmp.dir, 'fresh.db'));
+    try {
+      expect(tables(store.db)).toEqual(Object.keys(TABLE_OWNERS).sort());
+      expect(store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
+    } finally {
+      store.close();
+    }
+  });
+
+  it('error: a file of a newer schema version is refused with store_failed, untouched', () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const path = copyFixture(tmp.dir);
+    const raw = new Database(path);
+    raw.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`).run(String(SCHEMA_VERSION + 1));
+    raw.close();
+    let caught: unknown;
+    try {
+      openStore(path).close();
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(VitalTrailError);
+    expect((caught as VitalTrailError).code).toBe('store_failed');
+    expect(rawVersion(path)).toBe(String(SCHEMA_VERSION + 1));
+  });
+});
