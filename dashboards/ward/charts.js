@@ -51,13 +51,25 @@ export function applyEcg(m) {
   drawEcg();
 }
 
-export function drawEcg() {
-  const c = ui.ecg;
+/**
+ * Fills a canvas with its background colour.
+ * @param {HTMLCanvasElement} c
+ * @param {string} background
+ * @returns {{ g: CanvasRenderingContext2D, w: number, h: number } | null} null without a 2D context
+ */
+function clearCanvas(c, background) {
   const g = c.getContext('2d');
-  if (!g) return;
+  if (!g) return null;
   const { width: w, height: h } = c;
-  g.fillStyle = '#050a06';
+  g.fillStyle = background;
   g.fillRect(0, 0, w, h);
+  return { g, w, h };
+}
+
+export function drawEcg() {
+  const paper = clearCanvas(ui.ecg, '#050a06');
+  if (!paper) return;
+  const { g, w, h } = paper;
   // ECG paper grid: 0.2 s major lines.
   const v = state.view;
   const cap = v ? v.ecg.length : 1250;
@@ -131,12 +143,9 @@ export async function loadTrend() {
  * @param {number} to
  */
 function drawTrend(series, from, to) {
-  const c = ui.trend;
-  const g = c.getContext('2d');
-  if (!g) return;
-  const { width: w, height: h } = c;
-  g.fillStyle = '#0b1017';
-  g.fillRect(0, 0, w, h);
+  const paper = clearCanvas(ui.trend, '#0b1017');
+  if (!paper) return;
+  const { g, w, h } = paper;
   const left = 120;
   const rowH = h / TREND_SERIES.length;
   g.font = '20px system-ui, sans-serif';

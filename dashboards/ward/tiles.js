@@ -29,6 +29,71 @@ const REDUCED_MOTION = matchMedia('(prefers-reduced-motion: reduce)').matches;
 /** Above this many tiles the per-reading flash is off (it would repaint the grid continuously). */
 const FLASH_MAX_TILES = 40;
 
+/**
+ * The vital blocks of a tile, row by row (`main`: the large values): the block's class, its
+ * name and unit, and the `data-field`s of its value (BP shows systolic/diastolic).
+ * @type {readonly { row: string, vitals: readonly { cls: string, name: string, unit: string, fields: readonly string[] }[] }[]}
+ */
+const TILE_VITALS = [
+  {
+    row: 'main',
+    vitals: [
+      { cls: 'hr', name: 'HR', unit: '/min', fields: ['hr'] },
+      { cls: 'spo2', name: 'SpO₂', unit: '%', fields: ['spo2'] },
+    ],
+  },
+  {
+    row: 'sub',
+    vitals: [
+      { cls: 'rr', name: 'RR', unit: '/min', fields: ['rr'] },
+      { cls: 'temp', name: 'Temp', unit: '°C', fields: ['temp'] },
+      { cls: 'bp', name: 'BP', unit: 'mmHg', fields: ['sbp', 'dbp'] },
+    ],
+  },
+];
+
+/**
+ * A `<span>` with a class (or none), a `data-field` (or none) and its text.
+ * @param {string} cls
+ * @param {string} [field]
+ * @param {string} [text]
+ */
+function span(cls, field, text = '—') {
+  const s = document.createElement('span');
+  if (cls) s.className = cls;
+  if (field) s.dataset.field = field;
+  s.textContent = text;
+  return s;
+}
+
+/**
+ * The value of a block: its one field, or its fields separated by "/" (BP).
+ * @param {readonly string[]} fields
+ */
+function vitalValue([first, ...rest]) {
+  if (rest.length === 0) return span('vital-value', first);
+  const value = span('vital-value');
+  value.replaceChildren(span('', first), ...rest.flatMap((f) => [span('sep', '', '/'), span('', f)]));
+  return value;
+}
+
+/** Fills the tile template's `.vitals` with the blocks of TILE_VITALS, once, before any tile is made. */
+function buildVitalBlocks() {
+  const rows = TILE_VITALS.map(({ row, vitals }) => {
+    const rowEl = document.createElement('div');
+    rowEl.className = `vitals-row ${row}`;
+    for (const v of vitals) {
+      const block = document.createElement('div');
+      block.className = `vital ${v.cls}`;
+      block.append(span('vital-name', '', v.name), span('vital-unit', '', v.unit), vitalValue(v.fields));
+      rowEl.append(block);
+    }
+    return rowEl;
+  });
+  ui.template.content.querySelector('.vitals')?.append(...rows);
+}
+buildVitalBlocks();
+
 export function clearTiles() {
   state.tiles.clear();
   state.alarms.clear();

@@ -22,8 +22,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import type { ErrorGroupCode } from '../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../gateway/src/protocol/errors.js';
 import type { SimDevice, SimFrame } from './device.js';
 
 /** Topics of one device (PROTOCOL.md §2). */
@@ -32,11 +31,8 @@ export function deviceTopics(dev: string): { frames: string; rejects: string; ac
   return { frames: `${base}/frames`, rejects: `${base}/rejects`, acks: `${base}/acks` };
 }
 
-export type MqttLinkErrorCode = ErrorGroupCode<'sim_link'>;
-
-export class MqttLinkError extends VitalTrailError<MqttLinkErrorCode> {
-  override readonly name = 'MqttLinkError';
-}
+export class MqttLinkError extends errorClass<'sim_link'>('MqttLinkError') {}
+export type MqttLinkErrorCode = MqttLinkError['code'];
 
 export interface MqttDeviceLinkOptions {
   /** Broker URL, e.g. `mqtt://127.0.0.1:1883` or `mqtts://…`. */

@@ -63,16 +63,6 @@ function gaussian(rand: () => number): () => number {
 type Vital = 'hr' | 'spo2' | 'rr' | 'temp' | 'sbp' | 'dbp';
 const VITALS: readonly Vital[] = ['hr', 'spo2', 'rr', 'temp', 'sbp', 'dbp'];
 
-/** Hard physical limits of the sensor output (after artefacts too). */
-const LIMITS: Record<Vital, [number, number]> = {
-  hr: [25, 230],
-  spo2: [50, 100],
-  rr: [4, 60],
-  temp: [3300, 4300],
-  sbp: [60, 230],
-  dbp: [30, 140],
-};
-
 /**
  * Sepsis-like targets of 'deteriorating': NEWS2 RR ≥ 25 → 3, SpO2 ≤ 91 → 3, temp 38.1-39.0 → 1
  * (39.1+ → 2), SBP ≤ 90 → 3, HR 111-130 → 2; together far above the "≥ 7: emergency" band.
@@ -86,14 +76,17 @@ export const DETERIORATION_TARGET: Record<Vital, number> = {
   dbp: 55,
 };
 
-/** Mean-reversion time constant (s) and noise (units per √s) of each vital. */
-const DYNAMICS: Record<Vital, { tau: number; sigma: number }> = {
-  hr: { tau: 60, sigma: 0.6 },
-  spo2: { tau: 120, sigma: 0.05 },
-  rr: { tau: 90, sigma: 0.1 },
-  temp: { tau: 600, sigma: 0.7 },
-  sbp: { tau: 180, sigma: 0.5 },
-  dbp: { tau: 180, sigma: 0.35 },
+/**
+ * Each vital's model: mean-reversion time constant `tau` (s), noise `sigma` (units per √s)
+ * and `limits`, the hard physical limits of the sensor output (after artefacts too).
+ */
+const DYNAMICS: Record<Vital, { tau: number; sigma: number; limits: readonly [number, number] }> = {
+  hr: { tau: 60, sigma: 0.6, limits: [25, 230] },
+  spo2: { tau: 120, sigma: 0.05, limits: [50, 100] },
+  rr: { tau: 90, sigma: 0.1, limits: [4, 60] },
+  temp: { tau: 600, sigma: 0.7, limits: [3300, 4300] },
+  sbp: { tau: 180, sigma: 0.5, limits: [60, 230] },
+  dbp: { tau: 180, sigma: 0.35, limits: [30, 140] },
 };
 
 /** 'deteriorating': onset after 2 min, full picture after a further 10-20 min (per patient). */
@@ -172,14 +165,14 @@ export function createPatientModel(opts: PatientModelOptions): PatientModel {
     if (raw.dbp > raw.sbp - 20) raw.dbp = raw.sbp - 20;
     const obs: Observations = {};
     for (const v of VITALS) {
-      const [lo, hi] = LIMITS[v];
+      const [lo, hi] = DYNAMICS[v].limits;
       obs[v] = Math.round(clamp(raw[v], lo, hi));
     }
     if (scenario === 'artefacts' && rand() < ARTEFACT_RATE) {
       const kind = rand();
       if (kind < 0.4) {
         // Motion artefact: pulse oximeter double-counts and desaturates.
-        obs.hr = Math.round(clamp((obs.hr ?? 70) * between(1.6, 2.2), ...LIMITS.hr));
+        obs.hr = Math.round(clamp((obs.hr ?? 70) * between(1.6, 2.2), ...DYNAMICS.hr.limits));
         obs.spo2 = Math.round(between(70, 86));
       } else if (kind < 0.7) {
         // Probe off: no pulse oximetry for this reading.

@@ -23,10 +23,10 @@
  * "prev":"<64 hex>","reservedThrough":n}`. Writes are atomic: temp file, fsync, rename,
  * fsync of the directory.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { ErrorGroupCode } from '../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
+import { renameDurably } from '../../gateway/src/io/ops/index.js';
+import { errorClass } from '../../gateway/src/protocol/errors.js';
 import { HASH_BYTES, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
 
 export const DEVICE_STATE_FORMAT = 'vitaltrail-sim-state/1';
@@ -46,9 +46,7 @@ export interface SaveDeviceStateOptions {
   reservedThrough?: number;
 }
 
-export class DeviceStateError extends VitalTrailError<ErrorGroupCode<'sim_state'>> {
-  override readonly name = 'DeviceStateError';
-}
+export class DeviceStateError extends errorClass<'sim_state'>('DeviceStateError') {}
 
 /** A fresh device: no frame yet. */
 export function initialDeviceState(): DeviceState {
@@ -128,12 +126,5 @@ export function saveDeviceState(path: string, s: DeviceState, opts: SaveDeviceSt
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
-  // The rename itself must survive a power cut: fsync the directory entry.
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  renameDurably(tmp, path); // the rename itself must survive a power cut
 }

@@ -245,7 +245,9 @@ describe('vitaltrail kgc sync-registry on an external chain', () => {
       ...chainArgs(),
     ]);
     expect(noStore.code).toBe(2);
-    expect(noStore.stderr).toMatch(/^error: config_invalid: kgc sync-registry: --data: no enrolments there/);
+    // A missing data directory is refused before the command runs (issue 13: never a new, empty store).
+    expect(noStore.stderr).toMatch(/^error: data_dir_missing: /);
+    expect(existsSync(join(tmp.dir, 'nothing'))).toBe(false);
     const badUrl = await sync('--rpc', 'ftp://chain');
     expect(badUrl.code).toBe(2);
     expect(badUrl.stderr).toContain('--rpc must be an http(s) URL');

@@ -79,7 +79,7 @@ describe('vitaltrail users', () => {
   it('error: a taken name, an empty password, an unknown role exit 2 with a coded message', async () => {
     const dup = await runWithStdin(
       ['users', 'add', '--username', 'nurse.kim', '--role', 'nurse', ...data],
-      'x-secret-3\n',
+      'x-secret-3-long\n',
     );
     expect(dup.code).toBe(2);
     expect(dup.stderr).toBe('error: user_exists: a user with this name already exists\n');

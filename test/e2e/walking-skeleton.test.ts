@@ -259,8 +259,8 @@ describe('walking skeleton: wearable → gateway → anchored log → export →
 
     const out = join(tmp.dir, 'after-tamper.json');
     const exp = await runCli(['export', '--data', tmp.dir, '--device', 'wr-0001', '--out', out]);
-    expect(exp.code).toBe(2);
     expect(exp.stderr).toMatch(/integrity_error: /);
+    expect(exp.code).toBe(2);
     expect(() => readFileSync(out)).toThrow();
   });
 });

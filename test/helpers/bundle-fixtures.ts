@@ -21,6 +21,7 @@ import {
   logIdOf,
   type RegistryEvent,
 } from '../../anchor/src/verify/index.js';
+import type { DisclosureBundleJson } from '../../gateway/src/io/outbound/export.js';
 import { type FrameBody, frameHash, signFrame, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -51,19 +52,8 @@ export function fixtureKey(name: string): KeyObject {
   return createPrivateKey(readFileSync(file, 'utf8'));
 }
 
-export interface BundleJson {
-  format: 'vitaltrail-disclosure/1';
-  chain: { chainId: number; contract: string };
-  log: { origin: string; logId: string };
-  kgc: { root: string; intermediates: string[] };
-  devices: { dev: string; cert: string }[];
-  checkpoints: { treeSize: number; rootHash: string; txHash: string; blockNumber: number }[];
-  consistency: { from: number; to: number; proof: string[] }[];
-  entries: (
-    | { leafIndex: number; treeSize: number; frame: string; proof: string[] }
-    | { leafIndex: number; treeSize: number; leafHash: string; shredded: true; proof: string[] }
-  )[];
-}
+/** The bundle document of PROTOCOL.md §5, as `vitaltrail export` writes it. */
+export type BundleJson = DisclosureBundleJson;
 
 export interface Fixture {
   bundle: BundleJson;

@@ -408,7 +408,7 @@ describe('HTTP proof endpoints (app.inject)', () => {
     expect(inc.treeSize).toBe(11);
     expect(inc.leafHash).toBe(toHex(hashLeaf(Buffer.from('wr-0001/4'))));
     verifyInclusion(3, 11, b(inc.leafHash), inc.proof.map(b), b(inc.rootHash));
-    const cons = (await get('/proof/consistency?from=5&to=11', 'nurse.ann')).json() as {
+    const cons = (await get('/proof/consistency?from=5&to=11')).json() as {
       fromRoot: string;
       toRoot: string;
       proof: string[];

@@ -29,13 +29,13 @@ import {
   ANCHORED_EVENT,
   ANCHORS_ABI,
   type ContractArtifacts,
-  loadArtifacts,
   REGISTRY_ABI,
 } from '../../anchor/src/contracts/artifacts.js';
 import {
   compileContracts,
   contractPaths,
   findRepoRoot,
+  loadArtifacts,
   readContractSources,
 } from '../../anchor/src/contracts/build.js';
 import { ANVIL_DEV_KEY, type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledger/anvil.js';

@@ -14,7 +14,7 @@
  * Needs the built runner and CLI: `npm run build` (npm test builds first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -81,19 +81,39 @@ async function spawnGateway(
   return { id, dir, child, exited, lines, http };
 }
 
-/** The gateway's `/healthz`: log size and anchoring status (public, no patient data). */
-async function healthOf(g: GatewayProcess): Promise<{
+/** An admin session cookie per gateway URL (the initial admin password of its data dir). */
+const adminCookies = new Map<string, string>();
+
+/** The gateway's `/anchoring` (admin session; `/healthz` publishes no log size). */
+async function anchoringOf(g: GatewayProcess): Promise<{
+  ledger: boolean;
   logSize: number;
-  anchoring: { pending: number; lastAnchoredSize: number; lastError: string | null } | null;
+  pending: number;
+  lastAnchoredSize: number;
 }> {
-  const res = await fetch(`${g.http}/healthz`);
-  return (await res.json()) as Awaited<ReturnType<typeof healthOf>>;
+  let cookie = adminCookies.get(g.http);
+  if (cookie === undefined) {
+    const password = readFileSync(dataPaths(g.dir).initialAdminPassword, 'utf8').trim();
+    const login = await fetch(`${g.http}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password }),
+    });
+    cookie = String(login.headers.get('set-cookie')).split(';', 1)[0] as string;
+    adminCookies.set(g.http, cookie);
+  }
+  const res = await fetch(`${g.http}/anchoring`, { headers: { cookie } });
+  if (res.status === 401) {
+    adminCookies.delete(g.http); // a restarted gateway on the same port: sign in again
+    return anchoringOf(g);
+  }
+  return (await res.json()) as Awaited<ReturnType<typeof anchoringOf>>;
 }
 
 /** Fully anchored: no checkpoint pending and the latest anchored tree covers the whole log. */
 async function fullyAnchored(g: GatewayProcess): Promise<boolean> {
-  const h = await healthOf(g);
-  return h.anchoring !== null && h.anchoring.pending === 0 && h.anchoring.lastAnchoredSize === h.logSize;
+  const a = await anchoringOf(g);
+  return a.ledger && a.pending === 0 && a.lastAnchoredSize === a.logSize;
 }
 
 async function waitFor(fn: () => boolean | Promise<boolean>, ms: number): Promise<void> {

@@ -43,7 +43,7 @@ async function startBroker(port: number, received: Received, hook: FrameHook = (
       if (!m) return callback(null);
       const dev = m[1]!;
       const bytes = new Uint8Array(packet.payload as Buffer);
-      const seq = decodeFrame(bytes).body.seq;
+      const seq = Number(decodeFrame(bytes).body.seq);
       const perDev = received.get(dev) ?? new Map<number, Uint8Array[]>();
       received.set(dev, perDev);
       perDev.set(seq, [...(perDev.get(seq) ?? []), bytes]);

@@ -163,6 +163,11 @@ describe('house rules', () => {
     expect(big).toEqual([]);
   });
 
+  it('behavior: every source file opens with a @module header', () => {
+    const bare = FILES.filter((f) => !/^\/\*\*\n \* @module \S+/.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(bare).toEqual([]);
+  });
+
   it(`behavior: no source file is longer than ${MAX_LINES} lines`, () => {
     const long = [...FILES, ...sourceFiles(join(ROOT, 'dashboards')).map((f) => relative(ROOT, f))]
       .concat(

@@ -135,7 +135,15 @@ describe('gateway certificates', () => {
     expect(gatewayAccountOf(readFileSync(g.certPath, 'utf8'))).toBe(ACCOUNT.toLowerCase());
     expect(mode(g.keyPath)).toBe(0o600);
     const { rootPem, intermediatesPem } = readKgcTrust(kgcDir);
-    expect(verifyCertificateChain(g.certPem, rootPem, intermediatesPem, Date.now()).ok).toBe(true);
+    // Issued by the KGC's issuing CA, which chains to the root; yet no device certificate
+    // (no clientAuth), so the device chain check refuses it (issue 13).
+    const issuing = new X509Certificate(intermediatesPem[0] as string);
+    expect(cert.checkIssued(issuing) && cert.verify(issuing.publicKey)).toBe(true);
+    expect(verifyCertificateChain(g.certPem, rootPem, intermediatesPem, Date.now())).toMatchObject({
+      ok: false,
+      code: 'untrusted_certificate',
+      reason: 'certificate is not for client authentication (no clientAuth extended key usage)',
+    });
     const firstKey = readFileSync(g.keyPath, 'utf8');
     const rotated = await issueGatewayCertificate(kgcDir, out, {
       names: ['gw1.ward3.example'],

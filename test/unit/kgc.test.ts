@@ -222,7 +222,8 @@ describe('enrollDevice', () => {
   });
 
   it('error: an invalid devId is a RangeError naming devId, and nothing is written', async () => {
-    for (const bad of ['', 'a/b', 'dev id', '../x', 'x'.repeat(65), 'é']) {
+    // '.', '..' and '-x': issue 13 (an id names DATA/devices/<id>/ and a CLI value).
+    for (const bad of ['', 'a/b', 'dev id', '../x', 'x'.repeat(65), 'é', '.', '..', '-x']) {
       const outDir = join(tmp.dir, 'dev-bad');
       await expect(enrollDevice(kgcDir, bad, outDir)).rejects.toThrow(RangeError);
       await expect(enrollDevice(kgcDir, bad, outDir)).rejects.toThrow(/devId/);
@@ -309,6 +310,20 @@ describe('verifyCertificateChain refusals', () => {
     });
     return { certPem, privateKey };
   };
+
+  it('error: a leaf without the clientAuth extended key usage is untrusted_certificate (issue 13)', async () => {
+    const issuer = { privateKey: readPrivateKey(kgcPaths(kgcDir).issuingKey), certPem: issuingCertPem };
+    for (const extKeyUsage of [[], ['serverAuth']] as const) {
+      const { certPem } = await leafOf(issuer, 'wr-no-client-auth', { extKeyUsage });
+      expect(verifyCertificateChain(certPem, rootCertPem, [issuingCertPem], now())).toEqual({
+        ok: false,
+        code: 'untrusted_certificate',
+        reason: 'certificate is not for client authentication (no clientAuth extended key usage)',
+      });
+    }
+    const { certPem } = await leafOf(issuer, 'wr-client-auth'); // the default: clientAuth
+    expect(verifyCertificateChain(certPem, rootCertPem, [issuingCertPem], now()).ok).toBe(true);
+  });
 
   it('error: a certificate whose notAfter has passed is expired_certificate (and ok inside its window)', async () => {
     const notBefore = new Date(now() - 10 * DAY);

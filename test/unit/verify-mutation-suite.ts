@@ -14,6 +14,7 @@ import type { ChainEvidence } from '../../anchor/src/verify/evidence.js';
 import { type EntryCode, verifyBundle } from '../../anchor/src/verify/verify.js';
 import { decodeFrame } from '../../gateway/src/protocol/frame.js';
 import { type BundleJson, buildFixture, clone, type Fixture, flipHex } from '../helpers/bundle-fixtures.js';
+import { coseSign1, encodeRawBody, type IntField, type RawBody } from '../helpers/frame-ints.js';
 
 /** Deterministic sample of `k` distinct integers in [0, n). */
 function sample(n: number, k: number, seed: number): number[] {
@@ -102,6 +103,20 @@ export function describeVerifierMutation(size: MutationBundleSize): void {
           }
         });
         expectOnly(codes, [i], expected);
+      }
+    });
+
+    it('error: an integer field (hr, seq, ts, v) re-encoded as an integral CBOR float is malformed for that entry only', () => {
+      // PROTOCOL.md §6: a float, even 72.0, is malformed: not bad_signature (the bytes changed), not valid.
+      const fields: IntField[] = ['obs.hr', 'seq', 'ts', 'v'];
+      for (const [k, i] of sample(N, fields.length, 11).entries()) {
+        const codes = run((b) => {
+          const e = frameOf(b, i);
+          const f = decodeFrame(new Uint8Array(Buffer.from(e.frame, 'base64')));
+          const payload = encodeRawBody(f.body as unknown as RawBody, fields[k], 'f64');
+          e.frame = Buffer.from(coseSign1(f.protectedBytes, payload, f.signature)).toString('base64');
+        });
+        expectOnly(codes, [i], 'malformed');
       }
     });
 

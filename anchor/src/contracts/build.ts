@@ -1,7 +1,8 @@
 /**
  * @module anchor/contracts/build
  * Compiles the contracts of PROTOCOL.md §4 (`anchor/contracts/*.sol`) with solc-js through the
- * standard JSON interface, and writes `build/contracts.json`. Runnable as a script, which
+ * standard JSON interface, and writes `build/contracts.json`; `loadArtifacts` (for deployment)
+ * reads that file, rebuilding it when the sources changed. Runnable as a script, which
  * `npm run build` does: `node dist/anchor/src/contracts/build.js`.
  *
  * Paths are resolved from the repository root (the nearest folder above this file that holds a
@@ -157,6 +158,62 @@ export function writeArtifacts(
 export function buildContracts(root = findRepoRoot()): ContractArtifacts {
   const { sourcesDir, artifactFile } = contractPaths(root);
   const artifacts = compileContracts(readContractSources(sourcesDir));
+  writeArtifacts(artifacts, artifactFile);
+  return artifacts;
+}
+
+function readArtifactFile(file: string): ContractArtifacts | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    return JSON.parse(text) as ContractArtifacts;
+  } catch {
+    return null; // a torn or hand-edited file is rebuilt like a missing one
+  }
+}
+
+/**
+ * The compiled contracts: `build/contracts.json` when it matches the current `.sol` sources;
+ * otherwise they are compiled now with solc-js (a devDependency, ~1 s) and the file is rewritten.
+ * When the sources are absent (an install without them) the artifact file is used as it is.
+ *
+ * @throws {LedgerError} `artifacts_unavailable` when neither a current artifact nor solc is
+ *   available, or solc fails.
+ * @example
+ * const { VitalTrailRegistry } = loadArtifacts();
+ * await wallet.deployContract({ abi: VitalTrailRegistry.abi, bytecode: VitalTrailRegistry.bytecode });
+ */
+export function loadArtifacts(root = findRepoRoot()): ContractArtifacts {
+  const { sourcesDir, artifactFile } = contractPaths(root);
+  const existing = readArtifactFile(artifactFile);
+  let sources: Record<string, string> | null;
+  try {
+    sources = readContractSources(sourcesDir);
+  } catch {
+    sources = null;
+  }
+  if (sources === null) {
+    if (existing) return existing;
+    throw new LedgerError(
+      'artifacts_unavailable',
+      'neither build/contracts.json nor the contract sources exist',
+    );
+  }
+  if (existing && existing.sourceHash === computeSourceHash(sources)) return existing;
+  const solc = loadSolc();
+  if (!solc) {
+    throw new LedgerError(
+      'artifacts_unavailable',
+      existing
+        ? 'build/contracts.json is stale and solc (a devDependency) is not installed: run npm run build where it is'
+        : 'build/contracts.json is missing and solc (a devDependency) is not installed: run npm ci && npm run build',
+    );
+  }
+  const artifacts = compileContracts(sources, solc);
   writeArtifacts(artifacts, artifactFile);
   return artifacts;
 }

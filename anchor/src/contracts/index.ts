@@ -11,7 +11,6 @@ export {
   type ContractArtifact,
   type ContractArtifacts,
   type ContractName,
-  loadArtifacts,
   REGISTRY_ABI,
 } from './artifacts.js';
 export {
@@ -21,6 +20,7 @@ export {
   computeSourceHash,
   contractPaths,
   findRepoRoot,
+  loadArtifacts,
   loadSolc,
   readContractSources,
   writeArtifacts,

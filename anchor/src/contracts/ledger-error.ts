@@ -7,7 +7,7 @@
  * codes; `ledger/` re-exports it, so it is one class wherever it is caught. Pure.
  */
 import { type ErrorGroupCode, meaningsOf } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 
 /** 0x-prefixed hex string. */
 export type Hex = `0x${string}`;
@@ -18,6 +18,4 @@ export const LEDGER_ERROR_CODES = meaningsOf('ledger');
 export type LedgerErrorCode = ErrorGroupCode<'ledger'>;
 
 /** A ledger failure. `reason` never holds input values; the underlying (viem) error is `cause`. */
-export class LedgerError extends VitalTrailError<LedgerErrorCode> {
-  override readonly name: string = 'LedgerError';
-}
+export class LedgerError extends errorClass<'ledger'>('LedgerError') {}

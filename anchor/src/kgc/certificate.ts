@@ -187,13 +187,6 @@ export async function issueCertificate(params: IssueCertificateParameters): Prom
   ];
   if (generalNames.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(generalNames));
 
-  const signingKey = await webcrypto.subtle.importKey(
-    'pkcs8',
-    issuer.privateKey.export({ type: 'pkcs8', format: 'der' }),
-    EC_P256,
-    false,
-    ['sign'],
-  );
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialHex,
     subject: subjectDn,
@@ -201,12 +194,18 @@ export async function issueCertificate(params: IssueCertificateParameters): Prom
     notBefore,
     notAfter,
     publicKey: subjectSpki,
-    signingKey: signingKey as unknown as CryptoKey,
+    signingKey: await ecdsaSigningKey(issuer.privateKey),
     signingAlgorithm: ECDSA_SHA256,
     extensions,
   });
   const certPem = `${cert.toString('pem').trim()}\n`;
   return { certPem, serial: serialOf(certPem) };
+}
+
+/** A P-256 private key as the WebCrypto signing key @peculiar/x509's generators sign with. */
+export async function ecdsaSigningKey(privateKey: KeyObject): Promise<CryptoKey> {
+  const der = privateKey.export({ type: 'pkcs8', format: 'der' });
+  return (await webcrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign'])) as unknown as CryptoKey;
 }
 
 /** Serial number of a PEM certificate as lowercase hex without leading zero bytes. */

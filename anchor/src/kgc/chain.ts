@@ -15,7 +15,7 @@
 import { type KeyObject, X509Certificate } from 'node:crypto';
 import { sha256Hex } from '../../../gateway/src/protocol/digest.js';
 import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 
 export type CertificateCheckCode = ErrorGroupCode<'certificate'>;
 
@@ -47,13 +47,14 @@ export type CertificateChecker = (
   atMs: number,
 ) => CertificateCheck;
 
+/** RFC 5280 §4.2.1.12 id-kp-clientAuth: the extended key usage every device certificate carries. */
+export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
 /** Longest chain accepted, root excluded: bounds the work an attacker can ask for. */
 export const MAX_INTERMEDIATES = 8;
 
 /** Thrown by `spkiSha256` for input that is not one PEM certificate. */
-export class CertificateError extends VitalTrailError<CertificateCheckCode> {
-  override readonly name = 'CertificateError';
-}
+export class CertificateError extends errorClass<'certificate'>('CertificateError') {}
 
 const PEM_CERT_BEGIN = '-----BEGIN CERTIFICATE-----';
 
@@ -122,8 +123,8 @@ function commonName(cert: X509Certificate): string | undefined {
  * Rules: each link is checked by signature, every issuing certificate is a CA
  * (basicConstraints cA), the top of the chain is `rootPem` byte for byte (DER) and is
  * self-signed; every certificate on the path is valid at `atMs` (RFC 5280 §4.1.2.5, both
- * ends inclusive) else `expired_certificate`; the leaf is not a CA and has exactly one
- * commonName. Trust is decided before time, so an untrusted and expired certificate is
+ * ends inclusive) else `expired_certificate`; the leaf is not a CA, carries the clientAuth
+ * extended key usage (a device certificate) and has exactly one commonName. Trust is decided before time, so an untrusted and expired certificate is
  * reported `untrusted_certificate`. Path building is greedy (root first, then the first
  * intermediate that signed the current certificate); pathLenConstraint is not checked.
  *
@@ -159,6 +160,11 @@ export const verifyCertificateChain: CertificateChecker = (certPem, rootPem, int
   // The trust anchor: self-signed CA (RFC 5280 §6.1.1 (d) trust anchor information).
   if (!root.ca || !isIssuedBy(root, root)) return untrusted('root is not a self-signed CA certificate');
   if (leaf.raw.equals(root.raw) || leaf.ca) return untrusted('leaf certificate is a CA certificate');
+  // RFC 5280 §4.2.1.12: a device certificate is for TLS client authentication (the KGC issues
+  // it with extKeyUsage clientAuth); one without it (e.g. a gateway's serverAuth certificate
+  // of the same KGC) is not a device's.
+  if (!(leaf.keyUsage ?? []).includes(OID_CLIENT_AUTH))
+    return untrusted('certificate is not for client authentication (no clientAuth extended key usage)');
 
   // Build the path leaf -> ... -> root by signatures, never by names alone.
   const path: X509Certificate[] = [leaf];

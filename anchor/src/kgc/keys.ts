@@ -17,14 +17,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 
-export type KeyFileErrorCode = ErrorGroupCode<'key_file'>;
-
-export class KeyFileError extends VitalTrailError<KeyFileErrorCode> {
-  override readonly name = 'KeyFileError';
-}
+export class KeyFileError extends errorClass<'key_file'>('KeyFileError') {}
+export type KeyFileErrorCode = KeyFileError['code'];
 
 /** Owner read/write only. */
 export const PRIVATE_KEY_MODE = 0o600;
@@ -58,7 +54,7 @@ export function writePrivateKeyPem(path: string, pem: string, opts: { overwrite?
 
   if (!opts.overwrite) {
     try {
-      writeNewFile(path, pem);
+      writeOwnerOnlyFile(path, pem);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new KeyFileError('key_exists', 'a private key file already exists at this path', {
@@ -71,7 +67,7 @@ export function writePrivateKeyPem(path: string, pem: string, opts: { overwrite?
   }
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    writeNewFile(tmp, pem);
+    writeOwnerOnlyFile(tmp, pem);
     renameSync(tmp, path); // atomic replace: readers see the old key or the new one
   } catch (err) {
     rmSync(tmp, { force: true });
@@ -80,15 +76,16 @@ export function writePrivateKeyPem(path: string, pem: string, opts: { overwrite?
 }
 
 /**
- * Creates `path` with mode 0600 and writes `text`. 'wx' is O_CREAT | O_EXCL: an existing
- * file (or a planted symlink) is never followed or truncated. The umask applies to the
- * mode given to open; the fchmod pins exactly 0600 on the descriptor whatever it was.
+ * Opens `path` with `flags` and mode 0600 and writes `data`. The default 'wx' is
+ * O_CREAT | O_EXCL: an existing file (or a planted symlink) is never followed or truncated;
+ * 'w' truncates an existing file. The umask applies to the mode given to open; the fchmod
+ * pins exactly 0600 on the descriptor whatever it was.
  */
-function writeNewFile(path: string, text: string): void {
-  const fd = openSync(path, 'wx', PRIVATE_KEY_MODE);
+export function writeOwnerOnlyFile(path: string, data: string | Uint8Array, flags: 'wx' | 'w' = 'wx'): void {
+  const fd = openSync(path, flags, PRIVATE_KEY_MODE);
   try {
     fchmodSync(fd, PRIVATE_KEY_MODE);
-    writeFileSync(fd, text);
+    writeFileSync(fd, data);
   } finally {
     closeSync(fd);
   }

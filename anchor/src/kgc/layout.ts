@@ -9,14 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 
-export type KgcErrorCode = ErrorGroupCode<'kgc'>;
-
-export class KgcError extends VitalTrailError<KgcErrorCode> {
-  override readonly name = 'KgcError';
-}
+export class KgcError extends errorClass<'kgc'>('KgcError') {}
+export type KgcErrorCode = KgcError['code'];
 
 export interface KgcPaths {
   rootKey: string;

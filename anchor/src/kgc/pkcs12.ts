@@ -13,7 +13,7 @@
  * the PFX is assembled here from forge's PBES2, KDF, HMAC and ASN.1 primitives).
  */
 import { createHash, createHmac, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { DEVICE_ID_PATTERN } from '../../../gateway/src/protocol/frame.js';
@@ -24,7 +24,7 @@ import {
   DEVICE_KEY_FILE,
   DEVICE_ROOT_CERT_FILE,
 } from './enrolment.js';
-import { PRIVATE_KEY_MODE, readPrivateKey } from './keys.js';
+import { readPrivateKey, writeOwnerOnlyFile } from './keys.js';
 import { KgcError } from './layout.js';
 
 /** Shortest PKCS#12 passphrase accepted. */
@@ -171,6 +171,16 @@ function chainDer(paths: readonly string[]): Uint8Array[] {
  * exportPkcs12('DATA/devices/wr-0001', 'wr-0001', passphrase, 'wr-0001.p12');
  */
 export function exportPkcs12(deviceDir: string, devId: string, passphrase: string, outPath: string): void {
+  const pfx = devicePkcs12(deviceDir, devId, passphrase);
+  writeOwnerOnlyFile(outPath, pfx, 'w');
+}
+
+/**
+ * The bytes `exportPkcs12` writes, for a caller that writes them itself (the CLI, through
+ * its safe writer of user-named files). Same checks and errors as `exportPkcs12`.
+ * @example writeOutputFile('wr-0001.p12', devicePkcs12('DATA/devices/wr-0001', 'wr-0001', passphrase));
+ */
+export function devicePkcs12(deviceDir: string, devId: string, passphrase: string): Uint8Array {
   if (
     typeof passphrase !== 'string' ||
     passphrase.length < MIN_P12_PASSPHRASE_LENGTH ||
@@ -197,11 +207,5 @@ export function exportPkcs12(deviceDir: string, devId: string, passphrase: strin
     name: devId,
     passphrase,
   });
-  const fd = openSync(outPath, 'w', PRIVATE_KEY_MODE);
-  try {
-    fchmodSync(fd, PRIVATE_KEY_MODE);
-    writeFileSync(fd, pfx);
-  } finally {
-    closeSync(fd);
-  }
+  return pfx;
 }

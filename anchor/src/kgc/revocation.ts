@@ -5,13 +5,12 @@
  * records; `crl.pem` the CRLs signed by each CA that issued a revoked certificate;
  * `readRevokedSerials` is what a gateway reads (public files only, signatures checked).
  */
-import { webcrypto } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { DEVICE_ID_PATTERN } from '../../../gateway/src/protocol/frame.js';
 import { ensureIssuing, type LoadedKgc, openKgc } from './ca.js';
-import { EC_P256, ECDSA_SHA256 } from './certificate.js';
+import { ECDSA_SHA256, ecdsaSigningKey } from './certificate.js';
 import { isIssuedBy, parseCertificatePem } from './chain.js';
 import {
   DAY_MS,
@@ -96,18 +95,11 @@ async function writeCrls(kgc: LoadedKgc, records: readonly RevocationRecord[]): 
     if (which === 'root' && entries.length === 0) continue; // the issuing CA's CRL always exists
     const caCert = new x509.X509Certificate(ca.certPem);
     const ski = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
-    const signingKey = await webcrypto.subtle.importKey(
-      'pkcs8',
-      ca.key.export({ type: 'pkcs8', format: 'der' }),
-      EC_P256,
-      false,
-      ['sign'],
-    );
     const crl = await x509.X509CrlGenerator.create({
       issuer: caCert.subjectName,
       thisUpdate,
       nextUpdate,
-      signingKey: signingKey as unknown as CryptoKey,
+      signingKey: await ecdsaSigningKey(ca.key),
       signingAlgorithm: ECDSA_SHA256,
       ...(ski ? { extensions: [new x509.AuthorityKeyIdentifierExtension(ski.keyId)] } : {}),
       entries: entries.map((r) => ({

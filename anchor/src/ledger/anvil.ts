@@ -70,6 +70,12 @@ export interface StartAnvilOptions {
   blockTime?: number;
   /** How long to wait for `eth_chainId` to answer. Default 15 000 ms. */
   readyTimeoutMs?: number;
+  /**
+   * Called with the process id as soon as anvil is spawned, before it answers: a caller
+   * that must never leave an orphan (the embedded chain of a data directory) records it
+   * here, since a kill -9 may come at any moment after.
+   */
+  onSpawn?: (pid: number) => void;
 }
 
 /** Children still running, killed when this process exits (one set of listeners for all of them). */
@@ -238,6 +244,7 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<AnvilHan
     if (opts.stateFile) args.push('--state', opts.stateFile, '--state-interval', '1');
     if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
     const l = launch(bin, args);
+    if (l.child.pid !== undefined) opts.onSpawn?.(l.child.pid);
     const rpcUrl = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + readyTimeoutMs;
     let ready = false;

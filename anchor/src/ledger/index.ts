@@ -3,6 +3,8 @@
  * The ledger of PROTOCOL.md §4: interfaces and errors, the viem clients, the in-memory client,
  * deployment, and the embedded anvil dev node.
  */
+// The ledger stack's errors, owned by contracts/.
+export { type Hex, LEDGER_ERROR_CODES, LedgerError, type LedgerErrorCode } from '../contracts/index.js';
 export {
   ANVIL_CHAIN_ID,
   ANVIL_DEV_KEY,
@@ -16,22 +18,22 @@ export {
 export { deployContracts, isDeployed } from './deploy.js';
 export { createMemoryLedger, type MemoryLedger } from './memory.js';
 export { freePort } from './ports.js';
+// The interfaces of PROTOCOL.md §4 and their records.
+export type {
+  AnchorParameters,
+  AnchorRecord,
+  Deployment,
+  DeviceStatus,
+  LedgerClient,
+  RegistryClient,
+} from './types.js';
+// The argument checks every client shares.
 export {
-  type AnchorParameters,
-  type AnchorRecord,
   assertAddress,
   assertAnchorParameters,
   assertBytes32,
   assertDeviceId,
   assertSafeUint,
-  type Deployment,
-  type DeviceStatus,
-  type Hex,
-  LEDGER_ERROR_CODES,
-  type LedgerClient,
-  LedgerError,
-  type LedgerErrorCode,
-  type RegistryClient,
   toSafeNumber,
 } from './types.js';
 export {
@@ -40,4 +42,5 @@ export {
   createViemRegistry,
   fetchAnchors,
   toLedgerError,
+  type ViemClientParameters,
 } from './viem.js';

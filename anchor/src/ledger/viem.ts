@@ -165,17 +165,23 @@ interface Sender {
   ): Promise<TransactionReceipt>;
 }
 
-function createSender(p: {
+/** The parameters of `createViemLedger` and `createViemRegistry`. */
+export interface ViemClientParameters {
   rpcUrl: string;
-  chainId: number;
+  deployment: Deployment;
   privateKey: Hex;
   confirmations?: number;
-}): Sender {
+}
+
+/** Checks the deployment and the key, then builds the client's sender. */
+function createSender(p: ViemClientParameters): Sender {
+  checkDeployment(p.deployment);
+  const { chainId } = p.deployment;
   assertBytes32('privateKey', p.privateKey, true);
   // Blocks to wait after the including one: 0 for BFT-final chains (QBFT); viem counts the including block as 1.
   const confirmations = p.confirmations ?? 0;
   assertSafeUint('confirmations', confirmations, 0);
-  const chain = chainFor(p.chainId, p.rpcUrl);
+  const chain = chainFor(chainId, p.rpcUrl);
   const nonceManager = createNonceManager({ source: jsonRpc() }); // one per client: a reset chain cannot poison others
   let account: ReturnType<typeof privateKeyToAccount>;
   try {
@@ -183,7 +189,7 @@ function createSender(p: {
   } catch {
     throw new RangeError('privateKey is not a valid secp256k1 key');
   }
-  const reader = createReadClient(p.rpcUrl, p.chainId);
+  const reader = createReadClient(p.rpcUrl, chainId);
   const wallet = createWalletClient({
     account,
     chain,
@@ -201,7 +207,7 @@ function createSender(p: {
       } catch (err) {
         throw toLedgerError(err, action, 'ledger_unavailable');
       }
-      if (id !== p.chainId)
+      if (id !== chainId)
         throw new LedgerError('contract_missing', `${action}: the node serves another chain id`);
     })().catch((err: unknown) => {
       chainChecked = undefined; // check again next time
@@ -237,7 +243,7 @@ function createSender(p: {
       });
     } catch (err) {
       // The tx may sit behind a nonce the node never saw (its chain was reset): re-read nonces next time.
-      nonceManager.reset({ address: account.address, chainId: p.chainId });
+      nonceManager.reset({ address: account.address, chainId });
       throw toLedgerError(err, action, 'ledger_unavailable');
     }
     if (receipt.status !== 'success') {
@@ -266,20 +272,9 @@ function createSender(p: {
  * const ledger = createViemLedger({ rpcUrl, deployment, privateKey });
  * await ledger.anchor({ logId, treeSize: 1024, rootHash, checkpointTime: Date.now() });
  */
-export function createViemLedger(p: {
-  rpcUrl: string;
-  deployment: Deployment;
-  privateKey: Hex;
-  confirmations?: number;
-}): LedgerClient {
-  checkDeployment(p.deployment);
+export function createViemLedger(p: ViemClientParameters): LedgerClient {
+  const s = createSender(p);
   const d = p.deployment;
-  const s = createSender({
-    rpcUrl: p.rpcUrl,
-    chainId: d.chainId,
-    privateKey: p.privateKey,
-    confirmations: p.confirmations,
-  });
   return {
     account: s.account,
     async anchor(a: AnchorParameters) {
@@ -323,20 +318,9 @@ export function createViemLedger(p: {
  *   (default 0, as for `createViemLedger`).
  * @throws {TypeError|RangeError} on a malformed deployment or key.
  */
-export function createViemRegistry(p: {
-  rpcUrl: string;
-  deployment: Deployment;
-  privateKey: Hex;
-  confirmations?: number;
-}): RegistryClient {
-  checkDeployment(p.deployment);
+export function createViemRegistry(p: ViemClientParameters): RegistryClient {
+  const s = createSender(p);
   const d = p.deployment;
-  const s = createSender({
-    rpcUrl: p.rpcUrl,
-    chainId: d.chainId,
-    privateKey: p.privateKey,
-    confirmations: p.confirmations,
-  });
   const write = async (action: string, functionName: string, args: readonly unknown[]): Promise<Hex> => {
     await requireCode(s.reader, d.registry, action); // a write to an empty address would "succeed"
     const receipt = await s.send(action, d.registry, REGISTRY_ABI, functionName, args);

@@ -46,11 +46,5 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from './proof.js';
-export {
-  consistencyProof,
-  inclusionProof,
-  type MerkleNode,
-  type MerkleNodeReader,
-  nodesForAppend,
-  rootAt,
-} from './tree.js';
+export type { MerkleNode, MerkleNodeReader } from './tree.js';
+export { consistencyProof, inclusionProof, nodesForAppend, rootAt } from './tree.js';

@@ -21,15 +21,13 @@
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import { type ErrorGroupCode, meaningsOf } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 
 /** Every code a `NoteError` can carry (the registry's `note` group, with its meanings); never reused or renamed. */
 export const NOTE_ERROR_CODES = meaningsOf('note');
 export type NoteErrorCode = ErrorGroupCode<'note'>;
 
-export class NoteError extends VitalTrailError<NoteErrorCode> {
-  override readonly name: string = 'NoteError';
-}
+export class NoteError extends errorClass<'note'>('NoteError') {}
 
 /** signed-note: the algorithm byte of Ed25519 keys. */
 export const ED25519_ALG = 0x01;
@@ -150,11 +148,17 @@ export interface ParsedNote {
 }
 
 /** signed-note: text is UTF-8 without control characters other than '\n', and ends in '\n'. */
-function checkText(text: string): void {
+function textProblem(text: string): string | undefined {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
-  if (/[\u0000-\u0009\u000b-\u001f\u007f]/.test(text))
-    throw malformed('the note text has control characters');
-  if (!text.endsWith('\n')) throw malformed('the note text does not end in a newline');
+  if (/[\u0000-\u0009\u000b-\u001f\u007f]/.test(text)) return 'the note text has control characters';
+  if (!text.endsWith('\n')) return 'the note text does not end in a newline';
+  return undefined;
+}
+
+/** @throws {NoteError} `malformed_note` when `text` breaks the rule of `textProblem`. */
+function checkText(text: string): void {
+  const problem = textProblem(text);
+  if (problem !== undefined) throw malformed(problem);
 }
 
 /**
@@ -201,9 +205,7 @@ export function signNote(text: string, name: string, privateKey: KeyObject): str
     throw new TypeError('privateKey must be a private Ed25519 key');
   }
   if (typeof text !== 'string') throw new TypeError('text must be a string');
-  try {
-    checkText(text);
-  } catch {
+  if (textProblem(text) !== undefined) {
     throw new TypeError('text must end in a newline and have no control characters but newlines');
   }
   if (text.includes('\n\n')) throw new TypeError('text must not contain a blank line');

@@ -16,15 +16,13 @@
  * two 32-bit halves, since `>>`, `^` and `&` would truncate to 32 bits.
  */
 import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 import { bytesEqual, HASH_SIZE, hashChildren } from './hash.js';
 
 export type MerkleErrorCode = ErrorGroupCode<'merkle'>;
 
 /** A Merkle proof that does not verify; `reason` says which rule it broke. */
-export class MerkleError extends VitalTrailError<MerkleErrorCode> {
-  override readonly name = 'MerkleError';
-}
+export class MerkleError extends errorClass<'merkle'>('MerkleError') {}
 
 // ---------------------------------------------------------------------------
 // Argument checks shared with tree.ts and memory.ts (not re-exported by index.ts).

@@ -42,8 +42,10 @@ import {
   AuthorityKeyIdentifier,
   BasicConstraints,
   Certificate,
+  ExtendedKeyUsage,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
+  id_ce_extKeyUsage,
   id_ce_keyUsage,
   id_ce_subjectKeyIdentifier,
   KeyUsage,
@@ -307,6 +309,8 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.e
 export class X509Certificate {
   readonly raw: Buffer;
   readonly ca: boolean;
+  /** The extended key usage OIDs, as node:crypto's `keyUsage` (undefined without the extension). */
+  readonly keyUsage: string[] | undefined;
   readonly validFrom: string;
   readonly validTo: string;
   readonly publicKey: KeyObject;
@@ -324,6 +328,8 @@ export class X509Certificate {
     this.validTo = tbs.validity.notAfter.getTime().toISOString();
     const bc = this.#extension(id_ce_basicConstraints, BasicConstraints);
     this.ca = bc?.cA === true;
+    const eku = this.#extension(id_ce_extKeyUsage, ExtendedKeyUsage);
+    this.keyUsage = eku ? eku.map(String) : undefined;
     this.publicKey = new KeyObject(this.#parts.spki);
   }
 

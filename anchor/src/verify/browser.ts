@@ -75,7 +75,8 @@ function readingsOf(entries: readonly DisclosureEntry[]): EntryReading[] {
         const def = OBSERVATIONS[k as ObservationKey];
         if (def && typeof v === 'number') obs[k as ObservationKey] = v * def.scale;
       }
-      out.push({ index, dev: f.body.dev, ts: f.body.ts, obs });
+      // A ts from 2^53 on (a bigint) is no time to chart; its entry is not valid anyway.
+      if (typeof f.body.ts === 'number') out.push({ index, dev: f.body.dev, ts: f.body.ts, obs });
     } catch {
       // not decodable: its entry is reported malformed; nothing to chart
     }

@@ -11,8 +11,7 @@
  * certificates, proofs and anchors are `verifyBundle`'s work, which reports them per
  * entry instead of throwing.
  */
-import type { ErrorGroupCode } from '../../../gateway/src/protocol/error-codes.js';
-import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
+import { errorClass } from '../../../gateway/src/protocol/errors.js';
 import { DEVICE_ID_PATTERN, MAX_FRAME_BYTES } from '../../../gateway/src/protocol/frame.js';
 import type { Hex } from '../ledger/index.js';
 
@@ -81,9 +80,7 @@ export interface DisclosureBundle {
   entries: DisclosureEntry[];
 }
 
-export class BundleError extends VitalTrailError<ErrorGroupCode<'bundle'>> {
-  override readonly name = 'BundleError';
-}
+export class BundleError extends errorClass<'bundle'>('BundleError') {}
 
 /** Bounds on attacker-chosen sizes (work and memory an auditor can be made to spend). */
 export const BUNDLE_LIMITS = {

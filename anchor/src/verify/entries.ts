@@ -13,6 +13,7 @@ import {
   decodeFrame,
   FrameError,
   frameHashHex,
+  MAX_LOG_SEQ,
   verifyFrameSignature,
 } from '../../../gateway/src/protocol/frame.js';
 import { type CertificateCheck, type CertificateChecker, parseCertificatePem } from '../kgc/chain.js';
@@ -40,8 +41,9 @@ export interface EntryResult {
   leafIndex: number;
   /** The device id, once the frame decodes. */
   dev?: string;
+  /** The frame's seq, once it decodes, when below 2^53 (a larger one is `malformed`, unset here). */
   seq?: number;
-  /** Device clock (ms), once the frame decodes. */
+  /** Device clock (ms), once the frame decodes, when below 2^53 (past any certificate). */
   ts?: number;
   /** SHA-256 of the frame bytes (PROTOCOL.md §1 `prev` of the next frame), once it decodes. */
   frameHash?: Hex;
@@ -153,7 +155,8 @@ function checkSignature(
   let badSignature = false;
   // A device may have been re-enrolled: any trusted certificate of it may have signed.
   for (const d of candidates) {
-    const r = certs.check(d.cert, frame.kid, frame.body.ts);
+    // A ts from 2^53 on is a bigint: as a number it still lies past every certificate.
+    const r = certs.check(d.cert, frame.kid, Number(frame.body.ts));
     if (r.ok) {
       if (verifyFrameSignature(frame, r.publicKey)) return { signer: r.spki };
       badSignature = true;
@@ -284,8 +287,8 @@ export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: Ent
     };
   }
   result.dev = frame.body.dev;
-  result.seq = frame.body.seq;
-  result.ts = frame.body.ts;
+  if (typeof frame.body.seq === 'number') result.seq = frame.body.seq;
+  if (typeof frame.body.ts === 'number') result.ts = frame.body.ts;
   result.frameHash = frameHashHex(frame.bytes);
   result.prev = hexOf(frame.body.prev);
   // PROTOCOL.md §1: "dev ... equals kid".
@@ -294,6 +297,9 @@ export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: Ent
 
   const sig = checkSignature(frame, ctx.devices.get(frame.kid) ?? [], ctx.certs);
   if ('code' in sig) return sig;
+  // The gateway's rule (core/acceptance): a seq parses up to 2^64−1 but no log holds one above 2^53−1.
+  if (typeof frame.body.seq !== 'number' || frame.body.seq > MAX_LOG_SEQ)
+    return { code: 'malformed', reason: 'seq is above 2^53-1, the largest seq the log holds' };
 
   const proof = checkProof(entry, hashLeafPrefixed(leafInput), ctx);
   if (proof) return proof;

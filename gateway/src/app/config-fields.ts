@@ -33,161 +33,138 @@ const ID = {
   pattern: DEVICE_ID_PATTERN,
   patternText: '1-64 chars of [A-Za-z0-9._-]',
 } as const;
-const external = (c: Flat) => c['mqtt.mode'] === 'external';
+const str: FieldType = { kind: 'string' };
+const file: FieldType = { kind: 'file' };
+const secretFile: FieldType = { kind: 'secretFile' };
+const int = (min: number, max: number): FieldType => ({ kind: 'int', min, max });
+const num = (min: number, max: number): FieldType => ({ kind: 'number', min, max });
+const oneOf = (...values: string[]): FieldType => ({ kind: 'enum', values });
+const url = (...schemes: string[]): FieldType => ({ kind: 'url', schemes });
+const PORT = int(0, 65535);
+
+/** When a field without a default is required, and how the reference says so. */
+type Requirement = Pick<ConfigField, 'requiredWhen' | 'requiredText'>;
+const required: Requirement = { requiredWhen: () => true };
+const requiredExternal: Requirement = {
+  requiredWhen: (c) => c['mqtt.mode'] === 'external',
+  requiredText: 'required (external)',
+};
+/** The condition of a field that must come with another one (`shown` names it in the reference). */
+const requiredWith = (path: string, shown = path): Requirement => ({
+  requiredWhen: (c: Flat) => c[path] !== undefined,
+  requiredText: `required with ${shown}`,
+});
+
+/** One row of the table: `then` is the field's default, or when it is required (neither: optional). */
+function field(
+  path: string,
+  type: FieldType,
+  doc: string,
+  then?: string | number | Requirement,
+): ConfigField {
+  if (then === undefined) return { path, type, doc };
+  return typeof then === 'object' ? { path, type, ...then, doc } : { path, type, default: then, doc };
+}
 
 /** Every configuration field (the documentation is generated from this table). */
 export const CONFIG_FIELDS: readonly ConfigField[] = [
-  {
-    path: 'dataDir',
-    type: { kind: 'file' },
-    requiredWhen: () => true,
-    doc: 'data directory (store, log, keys); relative paths are relative to the config file',
-  },
-  {
-    path: 'gatewayId',
-    type: ID,
-    default: 'gw-1',
-    doc: 'gateway id; checkpoint origin `vitaltrail/<id>`; one data dir per id',
-  },
-  { path: 'wardName', type: { kind: 'string' }, default: 'Ward', doc: 'ward name shown on the dashboard' },
-  {
-    path: 'retentionDays',
-    type: { kind: 'number', min: 1, max: 36500 },
-    default: 30,
-    doc: 'frames older than this are rejected `too_old`',
-  },
-  {
-    path: 'checkpointIntervalSeconds',
-    type: { kind: 'number', min: 0.2, max: 3600 },
-    default: 10,
-    doc: 'seconds between checkpoints',
-  },
-  {
-    path: 'log.level',
-    type: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'] },
-    default: 'info',
-    doc: 'structured log level (JSON lines on stderr)',
-  },
-  {
-    path: 'http.host',
-    type: { kind: 'string' },
-    default: '127.0.0.1',
-    doc: 'dashboard, API, /metrics, /livez, /readyz bind address',
-  },
-  {
-    path: 'http.port',
-    type: { kind: 'int', min: 0, max: 65535 },
-    default: 8080,
-    doc: 'HTTP port (0 = any free port)',
-  },
-  {
-    path: 'http.metricsTokenFile',
-    type: { kind: 'secretFile' },
-    doc: 'file holding the bearer token /metrics requires (default: /metrics is open)',
-  },
-  {
-    path: 'mqtt.mode',
-    type: { kind: 'enum', values: ['embedded', 'external'] },
-    default: 'embedded',
-    doc: '`embedded`: aedes inside the gateway; `external`: MQTT 5 client of a broker cluster',
-  },
-  {
-    path: 'mqtt.host',
-    type: { kind: 'string' },
-    default: '127.0.0.1',
-    doc: 'embedded: listener bind address',
-  },
-  {
-    path: 'mqtt.port',
-    type: { kind: 'int', min: 0, max: 65535 },
-    default: 1883,
-    doc: 'embedded: listener port',
-  },
-  {
-    path: 'mqtt.url',
-    type: { kind: 'url', schemes: ['mqtt:', 'mqtts:'] },
-    requiredWhen: external,
-    requiredText: 'required (external)',
-    doc: 'external: broker URL, `mqtts://host:8883`',
-  },
-  {
-    path: 'mqtt.clientId',
-    type: ID,
-    doc: 'external: base client id of the sessions (default: gatewayId); keep it stable',
-  },
-  {
-    path: 'mqtt.lanes',
-    type: { kind: 'int', min: 1, max: 64 },
-    default: 8,
-    doc: 'external: parallel sessions in the share group; keep it stable',
-  },
-  {
-    path: 'mqtt.sessionExpirySeconds',
-    type: { kind: 'int', min: 0, max: 4294967295 },
-    default: 86400,
-    doc: 'external: how long the broker keeps a session of a stopped gateway',
-  },
-  { path: 'mqtt.caFile', type: { kind: 'file' }, doc: 'external: CA certificate(s) of the broker (PEM)' },
-  { path: 'mqtt.certFile', type: { kind: 'file' }, doc: "external: the gateway's client certificate (PEM)" },
-  {
-    path: 'mqtt.keyFile',
-    type: { kind: 'secretFile' },
-    doc: "external: the gateway's client key (PEM, mode 0600)",
-  },
-  {
-    path: 'ledger.rpcUrl',
-    type: { kind: 'url', schemes: ['http:', 'https:'] },
-    doc: 'JSON-RPC URL of the consortium chain; without it checkpoints stay in the outbox',
-  },
-  {
-    path: 'ledger.deploymentFile',
-    type: { kind: 'file' },
-    requiredWhen: (c) => c['ledger.rpcUrl'] !== undefined,
-    requiredText: 'required with rpcUrl',
-    doc: 'deployment JSON (chainId, contract addresses) written by the deploy job',
-  },
-  {
-    path: 'ledger.privateKeyFile',
-    type: { kind: 'secretFile' },
-    requiredWhen: (c) => c['ledger.rpcUrl'] !== undefined,
-    requiredText: 'required with rpcUrl',
-    doc: "file holding the gateway's ledger account key (0x… hex, mode 0600)",
-  },
-  {
-    path: 'influx.url',
-    type: { kind: 'url', schemes: ['http:', 'https:'] },
-    doc: 'InfluxDB v2 base URL for the readings sink (off when absent)',
-  },
-  {
-    path: 'influx.org',
-    type: { kind: 'string' },
-    requiredWhen: (c) => c['influx.url'] !== undefined,
-    requiredText: 'required with influx.url',
-    doc: 'InfluxDB organisation',
-  },
-  {
-    path: 'influx.bucket',
-    type: { kind: 'string' },
-    requiredWhen: (c) => c['influx.url'] !== undefined,
-    requiredText: 'required with influx.url',
-    doc: 'InfluxDB bucket (measurement `vitals`, tags `dev` and `bed`)',
-  },
-  {
-    path: 'influx.tokenFile',
-    type: { kind: 'secretFile' },
-    doc: 'file holding the InfluxDB API token (mode 0600)',
-  },
-  {
-    path: 'ledger.confirmations',
-    type: { kind: 'int', min: 0, max: 1000 },
-    default: 0,
-    doc: 'blocks after the including one before an anchor counts (0: BFT-final, QBFT)',
-  },
-  {
-    path: 'kgc.issuedDir',
-    type: { kind: 'file' },
-    doc:
-      "the KGC's directory of issued device certificates (`<KGC data>/kgc/issued`, read-only is enough): " +
+  field(
+    'dataDir',
+    file,
+    'data directory (store, log, keys); relative paths are relative to the config file',
+    required,
+  ),
+  field('gatewayId', ID, 'gateway id; checkpoint origin `vitaltrail/<id>`; one data dir per id', 'gw-1'),
+  field('wardName', str, 'ward name shown on the dashboard', 'Ward'),
+  field('retentionDays', num(1, 36500), 'frames older than this are rejected `too_old`', 30),
+  field('checkpointIntervalSeconds', num(0.2, 3600), 'seconds between checkpoints', 10),
+  field(
+    'log.level',
+    oneOf('debug', 'info', 'warn', 'error'),
+    'structured log level (JSON lines on stderr)',
+    'info',
+  ),
+  field('http.host', str, 'dashboard, API, /metrics, /livez, /readyz bind address', '127.0.0.1'),
+  field('http.port', PORT, 'HTTP port (0 = any free port)', 8080),
+  field(
+    'http.secureCookies',
+    oneOf('auto', 'on', 'off'),
+    'Secure session cookie: `auto` = on unless http.host is loopback; `on` when served over TLS; `off` for plain HTTP off-host (not advised)',
+    'auto',
+  ),
+  field(
+    'http.loginThreads',
+    int(1, 16),
+    'threads hashing sign-in passwords (scrypt), apart from the ingest path',
+    1,
+  ),
+  field(
+    'http.loginQueue',
+    int(1, 1024),
+    'sign-ins checked or waiting at once; more are refused with 503 login_busy',
+    4,
+  ),
+  field(
+    'http.metricsTokenFile',
+    secretFile,
+    'file holding the bearer token /metrics requires (default: /metrics is open)',
+  ),
+  field(
+    'mqtt.mode',
+    oneOf('embedded', 'external'),
+    '`embedded`: aedes inside the gateway; `external`: MQTT 5 client of a broker cluster',
+    'embedded',
+  ),
+  field('mqtt.host', str, 'embedded: listener bind address', '127.0.0.1'),
+  field('mqtt.port', PORT, 'embedded: listener port', 1883),
+  field('mqtt.url', url('mqtt:', 'mqtts:'), 'external: broker URL, `mqtts://host:8883`', requiredExternal),
+  field('mqtt.clientId', ID, 'external: base client id of the sessions (default: gatewayId); keep it stable'),
+  field('mqtt.lanes', int(1, 64), 'external: parallel sessions in the share group; keep it stable', 8),
+  field(
+    'mqtt.sessionExpirySeconds',
+    int(0, 4294967295),
+    'external: how long the broker keeps a session of a stopped gateway',
+    86400,
+  ),
+  field('mqtt.caFile', file, 'external: CA certificate(s) of the broker (PEM)'),
+  field('mqtt.certFile', file, "external: the gateway's client certificate (PEM)"),
+  field('mqtt.keyFile', secretFile, "external: the gateway's client key (PEM, mode 0600)"),
+  field(
+    'ledger.rpcUrl',
+    url('http:', 'https:'),
+    'JSON-RPC URL of the consortium chain; without it checkpoints stay in the outbox',
+  ),
+  field(
+    'ledger.deploymentFile',
+    file,
+    'deployment JSON (chainId, contract addresses) written by the deploy job',
+    requiredWith('ledger.rpcUrl', 'rpcUrl'),
+  ),
+  field(
+    'ledger.privateKeyFile',
+    secretFile,
+    "file holding the gateway's ledger account key (0x… hex, mode 0600)",
+    requiredWith('ledger.rpcUrl', 'rpcUrl'),
+  ),
+  field('influx.url', url('http:', 'https:'), 'InfluxDB v2 base URL for the readings sink (off when absent)'),
+  field('influx.org', str, 'InfluxDB organisation', requiredWith('influx.url')),
+  field(
+    'influx.bucket',
+    str,
+    'InfluxDB bucket (measurement `vitals`, tags `dev` and `bed`)',
+    requiredWith('influx.url'),
+  ),
+  field('influx.tokenFile', secretFile, 'file holding the InfluxDB API token (mode 0600)'),
+  field(
+    'ledger.confirmations',
+    int(0, 1000),
+    'blocks after the including one before an anchor counts (0: BFT-final, QBFT)',
+    0,
+  ),
+  field(
+    'kgc.issuedDir',
+    file,
+    "the KGC's directory of issued device certificates (`<KGC data>/kgc/issued`, read-only is enough): " +
       'devices enrolled or re-enrolled there are imported at start and within 5 s (off when absent)',
-  },
+  ),
 ];

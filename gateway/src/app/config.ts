@@ -20,15 +20,13 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import type { LogLevel } from '../io/ops/index.js';
 import { isDirectory } from '../io/ops/index.js';
-import type { ErrorGroupCode } from '../protocol/error-codes.js';
-import { VitalTrailError } from '../protocol/errors.js';
+import { errorClass } from '../protocol/errors.js';
 import { CONFIG_FIELDS, type ConfigField, type Flat } from './config-fields.js';
 import type { GatewayOptions } from './options.js';
 
 export { CONFIG_FIELDS, type ConfigField } from './config-fields.js';
 
-export class ConfigError extends VitalTrailError<ErrorGroupCode<'config'>> {
-  override readonly name = 'ConfigError';
+export class ConfigError extends errorClass<'config'>('ConfigError') {
   /** Every problem found, `path: reason`. */
   readonly problems: readonly string[];
   constructor(problems: readonly string[], source: string) {
@@ -232,7 +230,13 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     wardName: s('wardName') as string,
     retentionMs: Math.round(n('retentionDays') * 86_400_000),
     checkpointIntervalMs: Math.round(n('checkpointIntervalSeconds') * 1000),
-    http: { host: s('http.host') as string, port: n('http.port') },
+    http: {
+      host: s('http.host') as string,
+      port: n('http.port'),
+      ...(s('http.secureCookies') !== 'auto' ? { secureCookies: s('http.secureCookies') === 'on' } : {}),
+      passwordThreads: n('http.loginThreads'),
+      passwordQueue: n('http.loginQueue'),
+    },
     logLevel: s('log.level') as LogLevel,
   };
   const token = s('http.metricsTokenFile');

@@ -15,9 +15,10 @@ import {
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';
 import { Ingest } from '../io/ingest/index.js';
-import { dataPaths, GatewayMetrics, isDirectory } from '../io/ops/index.js';
+import { dataPaths, GatewayMetrics, isDirectory, lockDataDir } from '../io/ops/index.js';
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
+import { seqForJson } from '../protocol/frame.js';
 import { code, type GatewayStep, isReady } from './gateway-parts.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_GATEWAY_ID, DEFAULT_RETENTION_MS } from './options.js';
 
@@ -43,6 +44,18 @@ export const layout: GatewayStep = {
     const gatewayId = p.set('gatewayId', opts.gatewayId ?? DEFAULT_GATEWAY_ID);
     const origin = p.set('origin', checkpointOrigin(gatewayId));
     p.set('logId', logIdOf(origin));
+  },
+};
+
+/** One running gateway per data directory (io/ops/instance-lock), unless the caller holds the lock. */
+export const instanceLock: GatewayStep = {
+  name: 'instance-lock',
+  start(p) {
+    const held = p.get('opts').dataDirLock;
+    p.set('ownLock', held ? null : lockDataDir(p.get('paths').gatewayDir));
+  },
+  stop(p) {
+    p.get('ownLock')?.release();
   },
 };
 
@@ -117,7 +130,7 @@ export const ingest: GatewayStep = {
     i.on('rejected', (r, transportDev) => {
       // The audit log is the record of every rejection; the operational log carries them
       // only at debug level, so a flood of bad frames is not written twice.
-      log.debug('frame rejected', { dev: transportDev, seq: r.seq, code: r.code });
+      log.debug('frame rejected', { dev: transportDev, seq: seqForJson(r.seq), code: r.code });
       id.onReject(r, transportDev);
     });
   },
@@ -203,10 +216,8 @@ export const anchoring: GatewayStep = {
 export const deviceRefresh: GatewayStep = {
   name: 'device-refresh',
   start(p) {
+    const { hub: h, log, onDeviceRefresh: refreshers } = p.pick('hub', 'log', 'onDeviceRefresh');
     const devices = p.get('identity').devices;
-    const h = p.get('hub');
-    const log = p.get('log');
-    const refreshers = p.get('onDeviceRefresh');
     const t = setInterval(() => {
       try {
         devices.refresh();

@@ -1,3 +1,8 @@
+/**
+ * @module app/gateway-parts
+ * The parts the gateway's start steps make (app/gateway-steps), by name, and what several
+ * steps ask of them (readiness, an error's code for a log line).
+ */
 import type { Hex } from '../../../anchor/src/ledger/index.js';
 import type { Recipient } from '../core/envelope.js';
 import type { LiveHub } from '../core/live.js';
@@ -6,7 +11,7 @@ import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
-import type { DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
+import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { InfluxSink } from '../io/outbound/index.js';
 import type { Bindings, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, SerialIngest } from '../io/transport/index.js';
@@ -20,6 +25,8 @@ export interface GatewayPartMap {
   log: Logger;
   staticDir: string;
   paths: DataPaths;
+  /** The instance lock this gateway took (null when the caller holds it). */
+  ownLock: DataDirLock | null;
   recipients: Recipient[];
   gatewayId: string;
   origin: string;

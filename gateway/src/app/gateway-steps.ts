@@ -21,6 +21,7 @@ import {
   hub,
   identity,
   ingest,
+  instanceLock,
   layout,
   metrics,
   store,
@@ -34,6 +35,7 @@ export { GatewayParts } from './gateway-parts.js';
 /** The whole start list, in order; stop runs it backwards. */
 export const GATEWAY_STEPS: readonly GatewayStep[] = [
   layout,
+  instanceLock,
   store,
   identity,
   hub,

@@ -1,3 +1,8 @@
+/**
+ * @module app/ingress-steps
+ * The start steps that let frames in (app/gateway-steps): devices enrolled elsewhere, the
+ * MQTT side (embedded broker or external-broker client), and serial lines.
+ */
 import { createEnrolmentFollower } from '../io/identity/index.js';
 import { startEmbeddedBroker, startExternalIngest, startSerialIngest } from '../io/transport/index.js';
 import { code, type GatewayStep } from './gateway-parts.js';
@@ -47,10 +52,7 @@ export const follower: GatewayStep = {
 export const transport: GatewayStep = {
   name: 'transport',
   async start(p) {
-    const opts = p.get('opts');
-    const log = p.get('log');
-    const i = p.get('ingest');
-    const id = p.get('identity');
+    const { opts, log, ingest: i, identity: id } = p.pick('opts', 'log', 'ingest', 'identity');
     if (opts.externalBroker) {
       p.set('broker', null);
       const external = p.set(

@@ -11,7 +11,7 @@ import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
 import type { DeviceRegistry, MqttsOptions } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
-import type { GatewayMetrics, Logger } from '../io/ops/index.js';
+import type { DataDirLock, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { GatewayStore } from '../io/store/index.js';
 import type {
   EmbeddedBroker,
@@ -38,7 +38,17 @@ export interface GatewayOptions {
   mqttPlain?: boolean;
   /** How often the KGC's CRL is re-read and registry revocations are polled. Default 5 s. */
   revocationPollMs?: number;
-  http?: { host?: string; port?: number };
+  /**
+   * The dashboard server: `secureCookies` default on unless `host` is loopback;
+   * `passwordThreads` (default 1) and `passwordQueue` (default 4) bound sign-in hashing.
+   */
+  http?: {
+    host?: string;
+    port?: number;
+    secureCookies?: boolean;
+    passwordThreads?: number;
+    passwordQueue?: number;
+  };
   /** The ledger to anchor on; without it checkpoints stay in the outbox. */
   /** `confirmations`: blocks after the including one (default 0: BFT-final); `maxBackoffMs`: retry ceiling (default 30 s). */
   ledger?: {
@@ -69,6 +79,12 @@ export interface GatewayOptions {
   externalBroker?: ExternalBrokerOptions;
   /** Bearer token required by `/metrics` (read from a file by the config); default: open. */
   metricsToken?: string;
+  /**
+   * The data directory's instance lock (io/ops/instance-lock), when the caller already took
+   * it (the demo does, before it starts the embedded chain). Default: the gateway takes it
+   * at start and releases it at stop; a running owner refuses the start (`data_dir_in_use`).
+   */
+  dataDirLock?: DataDirLock;
 }
 
 export interface RunningGateway {

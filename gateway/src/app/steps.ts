@@ -7,8 +7,9 @@
  * leaves no timer, socket or open file behind.
  *
  * The parts a step makes are kept in `Parts`, typed by name; a step reads the parts of
- * earlier steps with `parts.get(name)`, which throws if that step has not run (a wrong
- * order in the list is a programming error caught by the first start).
+ * earlier steps with `parts.get(name)` (or several with `parts.pick(...names)`), which throws
+ * if that step has not run (a wrong order in the list is a programming error caught by the
+ * first start).
  */
 
 /** One start step and its stop step. */
@@ -37,6 +38,13 @@ export class Parts<M extends object> {
   get<K extends keyof M>(name: K): M[K] {
     if (!(name in this.#p)) throw new Error(`gateway part "${String(name)}" is used before its step ran`);
     return this.#p[name] as M[K];
+  }
+
+  /** Several parts at once, each as `get` (for a step that reads many). */
+  pick<K extends keyof M>(...names: K[]): Pick<M, K> {
+    const out: Partial<Pick<M, K>> = {};
+    for (const name of names) out[name] = this.get(name);
+    return out as Pick<M, K>;
   }
 }
 

@@ -1,3 +1,8 @@
+/**
+ * @module app/ward-steps
+ * The start steps of what the ward sees (app/gateway-steps): alarms and NEWS2, the dashboard
+ * and its APIs, and the optional InfluxDB sink for Grafana.
+ */
 import { join } from 'node:path';
 import { AlarmService } from '../io/clinical/index.js';
 import {
@@ -18,9 +23,7 @@ import { type GatewayStep, isReady } from './gateway-parts.js';
 export const alarms: GatewayStep = {
   name: 'alarms',
   start(p) {
-    const log = p.get('log');
-    const id = p.get('identity');
-    const i = p.get('ingest');
+    const { log, identity: id, ingest: i } = p.pick('log', 'identity', 'ingest');
     const a = p.set(
       'alarms',
       new AlarmService({
@@ -50,12 +53,14 @@ export const alarms: GatewayStep = {
 export const http: GatewayStep = {
   name: 'http',
   async start(p) {
-    const opts = p.get('opts');
-    const log = p.get('log');
-    const id = p.get('identity');
-    const s = p.get('store');
-    const h = p.get('hub');
-    const i = p.get('ingest');
+    const {
+      opts,
+      log,
+      identity: id,
+      store: s,
+      hub: h,
+      ingest: i,
+    } = p.pick('opts', 'log', 'identity', 'store', 'hub', 'ingest');
     const secrets = loadRecipientSecrets(p.get('paths').recipientsDir);
     const bindings = p.set('bindings', new Bindings(s, { secrets }));
     for (const b of bindings.beds()) h.setLabel(b.dev, b.bed);
@@ -69,19 +74,18 @@ export const http: GatewayStep = {
         users,
         host: opts.http?.host ?? '127.0.0.1',
         port: opts.http?.port ?? 0,
+        ...(opts.http?.secureCookies !== undefined ? { secureCookies: opts.http.secureCookies } : {}),
+        ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
+        ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
         staticDir: p.get('staticDir'),
         ...(opts.wardName ? { wardName: opts.wardName } : {}),
-        status: () => ({
-          gateway: p.get('gatewayId'),
-          store: i.healthy ? 'ok' : 'failing',
-          logSize: s.size,
-          devices: h.snapshot().length,
-          anchoring: anchoring(),
-        }),
+        // Public: no log size, device count or anchoring figures (they tell an outsider the
+        // ward's activity); those are behind /anchoring (admin, auditor) and /metrics.
+        status: () => ({ gateway: p.get('gatewayId'), store: i.healthy ? 'ok' : 'failing' }),
         audit: (e) => {
-          const user = 'username' in e ? e.username : undefined;
-          log.info('audit', { event: e.type, user });
-          id.audit.append(e.type, user !== undefined ? { user } : {});
+          const remote = 'remote' in e ? e.remote : undefined;
+          log.info('audit', { event: e.type, user: e.username, ...(remote !== undefined ? { remote } : {}) });
+          id.audit.append(e.type, { user: e.username, ...(remote !== undefined ? { remote } : {}) });
         },
         liveExtras: p.get('alarms'),
         routes: [

@@ -30,12 +30,12 @@ import {
 } from '../io/anchoring/index.js';
 import { type DataPaths, dataPaths, readJson } from '../io/ops/index.js';
 import { type GatewayStore, openStore } from '../io/store/index.js';
-import { type ErrorGroupCode, meaningsOf } from '../protocol/error-codes.js';
+import { meaningsOf } from '../protocol/error-codes.js';
 import { VitalTrailError } from '../protocol/errors.js';
 
 /** Problems `verify-chain` reports (the registry's `chain_check` group); never reused or renamed. */
 export const CHAIN_CHECK_CODES = meaningsOf('chain_check');
-export type ChainCheckCode = ErrorGroupCode<'chain_check'>;
+export type ChainCheckCode = keyof typeof CHAIN_CHECK_CODES;
 
 export interface ChainProblem {
   code: ChainCheckCode;

@@ -4,31 +4,23 @@
  * time range, streamed to a file), `verify` (offline verification against live or saved
  * chain evidence) and `verify-anchors-fetch` (save the chain evidence for offline use).
  */
-import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { fetchChainEvidence } from '../../../anchor/src/verify/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
-import { dataPaths, readJson } from '../io/ops/index.js';
+import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportBundleToFile } from '../io/outbound/index.js';
 import { Bindings, loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store/index.js';
-import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
-import { runVerify } from './verify.js';
+import { checkTimeRange, timeOption } from './inputs.js';
+import { DEFAULT_MAX_INPUT_MIB, runVerify } from './verify.js';
 
 const DEFAULT_DATA_DIR = '.vitaltrail/demo';
 
-/** Accepts ms since epoch or an ISO 8601 date-time. */
-function timeOption(value: string): number {
-  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected ms since epoch or an ISO 8601 time');
-  return n;
-}
-
 function deviceIdOption(value: string, previous: string[] | undefined): string[] {
-  if (!DEVICE_ID_PATTERN.test(value))
-    throw new InvalidArgumentError('device ids are 1-64 chars of [A-Za-z0-9._-]');
+  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
   return [...(previous ?? []), value];
 }
 
@@ -87,6 +79,8 @@ export function registerAuditorCommands(program: Command): void {
       }
       if (o.device !== undefined && o.patient !== undefined)
         throw new UsageError('give --device or --patient, not both');
+      checkTimeRange(o.from, o.to);
+      checkOutputPath(o.out); // before any work: a refused --out costs nothing
       const paths = dataPaths(o.data);
       const deployment = readJson<Deployment>(paths.deployment);
       if (!deployment) throw new UsageError('no chain deployment in the data directory (run the demo first)');
@@ -140,6 +134,17 @@ export function registerAuditorCommands(program: Command): void {
     .option('--anchors <file>', 'saved chain evidence from `vitaltrail verify-anchors-fetch` (offline)')
     .option('--json', 'print the report as JSON')
     .option('--verbose', 'list every entry, not only the failing ones')
+    .option(
+      '--max-input-mib <n>',
+      `refuse an input file (bundle or --anchors) larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0 || n > 1_048_576)
+          throw new InvalidArgumentError('--max-input-mib must be a number above 0, at most 1048576');
+        return n;
+      },
+      DEFAULT_MAX_INPUT_MIB,
+    )
     .action(async (files: string[], o) => {
       process.exitCode = await runVerify({
         files,
@@ -147,6 +152,7 @@ export function registerAuditorCommands(program: Command): void {
         anchorsFile: o.anchors,
         json: Boolean(o.json),
         verbose: Boolean(o.verbose),
+        maxInputMiB: o.maxInputMib,
       });
     });
 
@@ -169,8 +175,9 @@ export function registerAuditorCommands(program: Command): void {
     )
     .requiredOption('--out <file>', 'output file (JSON, format vitaltrail-anchors/1)')
     .action(async (o) => {
+      checkOutputPath(o.out);
       const ev = await fetchChainEvidence({ rpcUrl: o.rpc, contract: o.contract, logIds: o.logId });
-      writeFileSync(o.out, `${JSON.stringify(ev, null, 1)}\n`);
+      writeOutputFile(o.out, `${JSON.stringify(ev, null, 1)}\n`);
       process.stdout.write(
         `wrote ${ev.anchors.length} anchors and ${ev.registryEvents.length} registry events (chain ${ev.chainId}, head ${ev.head}) to ${o.out}\n`,
       );

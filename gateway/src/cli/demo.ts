@@ -15,7 +15,14 @@ import type { Scenario } from '../../../firmware-sim/src/physiology.js';
 import { startGateway } from '../app/gateway.js';
 import { checkpointOrigin, logIdOf, startEmbeddedChain } from '../io/anchoring/index.js';
 import { enrolDevice, syncRegistry } from '../io/identity/index.js';
-import { createLogger, dataPaths } from '../io/ops/index.js';
+import {
+  createLogger,
+  type DataDirLock,
+  type DataPaths,
+  dataPaths,
+  type Logger,
+  lockDataDir,
+} from '../io/ops/index.js';
 import { createRecipientKey, loadRecipients, openStore } from '../io/store/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { ensureGatewayCertificate } from './kgc.js';
@@ -63,6 +70,23 @@ export async function runDemo(p: DemoParameters): Promise<void> {
   const paths = dataPaths(p.dataDir);
   const out = (s: string) => process.stdout.write(`${s}\n`);
 
+  // One demo (or gateway) per data directory, taken before the chain starts: a second
+  // start must not touch the first one's anvil (io/ops/instance-lock).
+  const lock = lockDataDir(paths.gatewayDir);
+  try {
+    await runDemoLocked(p, paths, lock, log, out);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runDemoLocked(
+  p: DemoParameters,
+  paths: DataPaths,
+  lock: DataDirLock,
+  log: Logger,
+  out: (s: string) => void,
+): Promise<void> {
   await initKgc(paths.kgcDir);
   if (loadRecipients(paths.recipientsDir).length === 0) {
     // The demo host plays the records archive too, so it keeps the private key (0600).
@@ -99,6 +123,7 @@ export async function runDemo(p: DemoParameters): Promise<void> {
     ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
     checkpointIntervalMs: p.checkpointIntervalMs,
     logger: log,
+    dataDirLock: lock,
     wardName: 'Demo ward',
     ...(p.serial?.length ? { serial: p.serial } : {}),
   });

@@ -1,7 +1,13 @@
 /**
  * @module cli/errors
- * A usage problem the CLI reports in one line and exit code 2 (not a crash).
+ * A usage problem the CLI reports in one line and exit code 2 (not a crash), and the coded
+ * errors of the CLI's own input checks (registry group `cli`).
  */
+import { errorClass } from '../protocol/errors.js';
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
+
+/** `bad_usage`, `time_range_invalid`, `input_too_large`, `data_dir_missing`, `config_invalid`. */
+export class CliError extends errorClass<'cli'>('CliError') {}

@@ -26,6 +26,14 @@ function portOption(name: string) {
   };
 }
 
+/** `auto` (Secure unless the dashboard binds a loopback address), `on` or `off`. */
+function secureCookiesOption(value: string): 'auto' | 'on' | 'off' {
+  if (value !== 'auto' && value !== 'on' && value !== 'off') {
+    throw new InvalidArgumentError('--secure-cookies must be auto, on or off');
+  }
+  return value;
+}
+
 function msOption(name: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -56,6 +64,12 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
       8883,
     )
     .option('--http-port <port>', 'dashboard port (0 = any free port)', portOption('--http-port'), 8080)
+    .option(
+      '--secure-cookies <mode>',
+      'Secure session cookie: auto (unless the dashboard binds loopback), on (served over TLS) or off',
+      secureCookiesOption,
+      'auto',
+    )
     .option('--no-plain', 'do not serve the plain MQTT listener (devices must use mutual TLS)')
     .option(
       '--rpc <url>',
@@ -106,7 +120,10 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
         mqtt: { port: o.mqttPort },
         mqttPlain: Boolean(o.plain),
         ...(hasTls ? { mqtts: { port: o.mqttsPort, certPath, keyPath } } : {}),
-        http: { port: o.httpPort },
+        http: {
+          port: o.httpPort,
+          ...(o.secureCookies !== 'auto' ? { secureCookies: o.secureCookies === 'on' } : {}),
+        },
         deviceRefreshMs: o.deviceRefresh,
         revocationPollMs: o.revocationPoll,
         ...(ledger ? { ledger } : {}),

@@ -13,10 +13,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { type Command, InvalidArgumentError } from 'commander';
 import {
-  exportPkcs12,
+  devicePkcs12,
   GATEWAY_CERT_FILE,
   GATEWAY_KEY_FILE,
   initKgc,
@@ -32,18 +31,24 @@ import {
 } from '../../../anchor/src/ledger/index.js';
 import { ConfigError } from '../app/config.js';
 import {
-  type EnrolResult,
   enrolDevice,
   type RegistryWrite,
-  type RevokeResult,
   revokeEnrolledDevice,
   revokeOnRegistry,
   type SyncRegistryResult,
   syncRegistry,
 } from '../io/identity/index.js';
-import { AuditLog, type DataPaths, dataPaths, readJson, verifyAuditLog } from '../io/ops/index.js';
-import { openStore } from '../io/store/index.js';
-import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import {
+  AuditLog,
+  checkOutputPath,
+  type DataPaths,
+  dataPaths,
+  readJson,
+  verifyAuditLog,
+  writeOutputFile,
+} from '../io/ops/index.js';
+import { type GatewayStore, openStore } from '../io/store/index.js';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import {
   assertRegistryReady,
   type ExternalRegistry,
@@ -52,6 +57,7 @@ import {
   withRegistryOptions,
 } from './chain-options.js';
 import { UsageError } from './errors.js';
+import { readSecretLine } from './inputs.js';
 
 /** Where `kgc gateway-cert` writes by default, and `vitaltrail gateway` looks: DATA/gateway/tls. */
 export function gatewayTlsDir(paths: DataPaths): string {
@@ -59,8 +65,7 @@ export function gatewayTlsDir(paths: DataPaths): string {
 }
 
 function deviceIdOption(value: string): string {
-  if (!DEVICE_ID_PATTERN.test(value))
-    throw new InvalidArgumentError('device ids are 1-64 chars of [A-Za-z0-9._-]');
+  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
   return value;
 }
 
@@ -102,6 +107,16 @@ function auditNow(paths: DataPaths, ...event: Parameters<AuditLog['append']>): v
   audit.close();
 }
 
+/** Runs `fn` on the store at `db` and closes the store, whatever `fn` does. */
+async function withStore<T>(db: string, fn: (store: GatewayStore) => Promise<T>): Promise<T> {
+  const store = openStore(db);
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
 /** A write of the KGC account to the chain registry, as an audit event (a key change). */
 function registryWriteEvent(w: RegistryWrite): Parameters<AuditLog['append']> {
   const event = w.action === 'registered' ? 'device_registered_on_chain' : 'device_revoked_on_chain';
@@ -126,19 +141,7 @@ async function onChainStep<T>(step: () => Promise<T>, done: 'enrolled' | 'revoke
 /** Reads a passphrase: first line of `file`, or one line of stdin (echo off on a terminal). */
 async function readPassphrase(file: string | undefined): Promise<string> {
   if (file) return (readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '').toString();
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  if (process.stdin.isTTY) {
-    process.stderr.write('PKCS#12 passphrase: ');
-    // Silence the echo of typed characters.
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
-  }
-  try {
-    for await (const line of rl) return line;
-    return '';
-  } finally {
-    rl.close();
-    if (process.stdin.isTTY) process.stderr.write('\n');
-  }
+  return readSecretLine('PKCS#12 passphrase: ');
 }
 
 /**
@@ -177,7 +180,11 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
           'gateway, and on chain: on the external chain of --rpc (checked before anything is issued), else on ' +
           'the embedded chain when it is running; a running gateway accepts it within seconds',
       )
-      .requiredOption('--device <id>', 'device id, 1-64 chars of [A-Za-z0-9._-]', deviceIdOption)
+      .requiredOption(
+        '--device <id>',
+        "device id, 1-64 chars of [A-Za-z0-9._-], not '.' or '..', not starting with '-'",
+        deviceIdOption,
+      )
       .option('--data <dir>', 'data directory', defaultDataDir),
     'optional',
   ).action(async (o: RegistryOptionValues & { device: string }) => {
@@ -185,13 +192,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     const external = externalRegistry(o, paths, 'kgc enroll');
     if (external) await assertRegistryReady(external, 'kgc enroll');
     await initKgc(paths.kgcDir);
-    const store = openStore(paths.db);
-    let r: EnrolResult;
-    try {
-      r = await enrolDevice(paths, store, o.device);
-    } finally {
-      store.close();
-    }
+    const r = await withStore(paths.db, (store) => enrolDevice(paths, store, o.device));
     auditNow(paths, 'device_enrolled', { dev: r.devId, source: 'kgc' });
     process.stdout.write(
       `enrolled ${r.devId}\n  key and certificate: ${r.deviceDir}\n  SPKI SHA-256: ${r.spkiSha256}\n`,
@@ -224,13 +225,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     const paths = dataPaths(o.data);
     // Option files first; the chain only after the local revocation, which must not wait for it.
     const external = externalRegistry(o, paths, 'kgc revoke');
-    const store = openStore(paths.db);
-    let r: RevokeResult;
-    try {
-      r = await revokeEnrolledDevice(paths, store, o.device);
-    } finally {
-      store.close();
-    }
+    const r = await withStore(paths.db, (store) => revokeEnrolledDevice(paths, store, o.device));
     auditNow(paths, 'device_revoked', { dev: r.devId, serial: r.serial, source: 'kgc' });
     process.stdout.write(
       `${r.alreadyRevoked ? 'already revoked' : 'revoked'} ${r.devId} (certificate serial ${r.serial})\n`,
@@ -382,9 +377,10 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     .option('--data <dir>', 'data directory', defaultDataDir)
     .action(async (o) => {
       const paths = dataPaths(o.data);
+      checkOutputPath(o.out); // before the passphrase prompt
       const passphrase = await readPassphrase(o.passphraseFile);
       try {
-        exportPkcs12(paths.deviceDir(o.device), o.device, passphrase, o.out);
+        writeOutputFile(o.out, devicePkcs12(paths.deviceDir(o.device), o.device, passphrase));
       } catch (err) {
         if (err instanceof RangeError) throw new UsageError(err.message.replace(/^exportPkcs12: /, ''));
         throw err;

@@ -5,19 +5,20 @@
  * `--data DIR`. Exit codes: 0 success; 1 the command ran and found a problem (e.g. a
  * bundle entry did not verify); 2 it could not run (bad usage, missing files, no chain).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import { dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
-import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { registerAnchorsCommands } from './anchors.js';
 import { registerAuditorCommands } from './auditor.js';
 import { runDemo } from './demo.js';
 import { UsageError } from './errors.js';
 import { faultMixOf, registerFaultOptions } from './faults.js';
 import { registerGatewayCommands } from './gateway.js';
+import { exitQuietlyOnEpipe, keepRunningOnEpipe, requireDataDir } from './inputs.js';
 import { registerKgcCommands } from './kgc.js';
 import { registerProductionCommands } from './production.js';
 import { parseSerialSpec } from './serial.js';
@@ -26,6 +27,11 @@ import { registerStoreCommands } from './store.js';
 import { registerUsersCommands } from './users.js';
 
 export const DEFAULT_DATA_DIR = '.vitaltrail';
+
+/** The commands that create a data directory; every other `--data` must exist (`data_dir_missing`). */
+const DATA_DIR_CREATORS: ReadonlySet<string> = new Set(['demo', 'kgc init']);
+/** The commands that run a gateway: a closed stdout must not stop them (cli/inputs `keepRunningOnEpipe`). */
+const LONG_RUNNING: ReadonlySet<string> = new Set(['demo', 'gateway']);
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -46,9 +52,15 @@ function numberOption(name: string, min: number, max: number) {
   };
 }
 
+/** A `--…-port <port>` option: an integer from 0 to 65535, 0 = any free port. */
+function portOption(flag: string, what: string, port: number): Option {
+  return new Option(`${flag} <port>`, `${what} (0 = any free port)`)
+    .default(port)
+    .argParser(intOption(flag, 0, 65535));
+}
+
 function deviceIdOption(value: string): string {
-  if (!DEVICE_ID_PATTERN.test(value))
-    throw new InvalidArgumentError('device ids are 1-64 chars of [A-Za-z0-9._-]');
+  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
   return value;
 }
 
@@ -61,6 +73,18 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
+  // A mistyped --data must not become a new, empty store: only these create a data directory.
+  program.hook('preAction', (_program, action) => {
+    const name = [action.parent?.name(), action.name()].filter((n) => n && n !== 'vitaltrail').join(' ');
+    if (LONG_RUNNING.has(name)) keepRunningOnEpipe();
+    if (DATA_DIR_CREATORS.has(name)) return;
+    const opts = action.optsWithGlobals();
+    // `gateway --config FILE` takes its data directory from the file, checked by app/config.
+    if (name === 'gateway' && opts.config !== undefined) return;
+    const data = opts.data as unknown;
+    for (const dir of Array.isArray(data) ? data : [data]) if (typeof dir === 'string') requireDataDir(dir);
+  });
+
   program
     .command('demo')
     .description(
@@ -70,24 +94,9 @@ export function buildProgram(): Command {
     .option('--data <dir>', 'data directory', `${DEFAULT_DATA_DIR}/demo`)
     .option('--devices <n>', 'simulated wearables', intOption('--devices', 0, 1000), 20)
     .option('--rate <hz>', 'frames per second per wearable', numberOption('--rate', 0.01, 100), 1)
-    .option(
-      '--http-port <port>',
-      'dashboard port (0 = any free port)',
-      intOption('--http-port', 0, 65535),
-      8080,
-    )
-    .option(
-      '--mqtt-port <port>',
-      'plain MQTT demo port (0 = any free port)',
-      intOption('--mqtt-port', 0, 65535),
-      1883,
-    )
-    .option(
-      '--chain-port <port>',
-      'anvil JSON-RPC port (0 = any free port)',
-      intOption('--chain-port', 0, 65535),
-      8545,
-    )
+    .addOption(portOption('--http-port', 'dashboard port', 8080))
+    .addOption(portOption('--mqtt-port', 'plain MQTT demo port', 1883))
+    .addOption(portOption('--chain-port', 'anvil JSON-RPC port', 8545))
     .option(
       '--checkpoint-interval <s>',
       'seconds between checkpoints',
@@ -209,6 +218,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnEpipe();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

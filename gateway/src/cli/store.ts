@@ -8,12 +8,12 @@
  * keys. Rotation retires the old public key (no new data key is wrapped for it) and keeps
  * its private key where it was, so everything sealed before stays readable.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
-import { dataPaths, readJson } from '../io/ops/index.js';
+import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportFhir } from '../io/outbound/index.js';
 import {
   addRecipient,
@@ -26,19 +26,14 @@ import {
   shredExpired,
 } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
-import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
+import { checkTimeRange, timeOption } from './inputs.js';
 
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
 function kidOption(value: string): string {
   if (!KID.test(value)) throw new InvalidArgumentError('kids are 1-64 chars of [A-Za-z0-9._-]');
   return value;
-}
-
-function timeOption(value: string): number {
-  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected ms since epoch or an ISO 8601 time');
-  return n;
 }
 
 function positive(value: string): number {
@@ -130,8 +125,10 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
           throw new VitalTrailError('bad_usage', 'give exactly one of --device and --patient');
         }
         if (o.device !== undefined && !DEVICE_ID_PATTERN.test(o.device)) {
-          throw new VitalTrailError('bad_usage', 'device ids are 1-64 chars of [A-Za-z0-9._-]');
+          throw new VitalTrailError('bad_usage', DEVICE_ID_RULE);
         }
+        checkTimeRange(o.from, o.to ?? Date.now());
+        checkOutputPath(o.out);
         const paths = dataPaths(o.data);
         const store = openStore(paths.db);
         try {
@@ -147,7 +144,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
             from: o.from ?? 0,
             to: o.to ?? Date.now(),
           });
-          writeFileSync(o.out, `${JSON.stringify(r.bundle, null, 2)}\n`, { mode: 0o600 });
+          writeOutputFile(o.out, `${JSON.stringify(r.bundle, null, 2)}\n`);
           process.stdout.write(
             `wrote ${r.observations} observations to ${o.out}` +
               (r.pendingAnchor > 0

@@ -4,27 +4,41 @@
  * (ARCHITECTURE.md "Roles": every human user has their own account; no shared logins).
  *
  * Secrets never go through argv (STYLE.md §8.3): the password of `users add` is read from
- * `--password-file FILE` or, without it, from standard input (first line). A running
+ * `--password-file FILE` or, without it, from standard input (first line; on a terminal a
+ * prompt with echo off). New passwords follow a minimum policy: at least 12 characters, not
+ * all of one class (`password_weak` otherwise). A running
  * gateway re-reads the file on every login, so a new account works at once.
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
+import { MIN_PASSWORD_LENGTH, passwordPolicyProblem } from '../core/passwords.js';
 import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/identity/index.js';
 import { dataPaths } from '../io/ops/index.js';
-import type { ErrorGroupCode } from '../protocol/error-codes.js';
-import { VitalTrailError } from '../protocol/errors.js';
+import { errorClass } from '../protocol/errors.js';
+import { readSecretLine } from './inputs.js';
 
-export type UsersCliErrorCode = ErrorGroupCode<'users_cli'>;
+export class UsersCliError extends errorClass<'users_cli'>('UsersCliError') {}
 
-export class UsersCliError extends VitalTrailError<UsersCliErrorCode> {
-  override readonly name = 'UsersCliError';
-}
-
-/** Reads all of stdin as UTF-8 (for a password piped in; a TTY is read until EOF, Ctrl-D). */
+/** Reads all of stdin as UTF-8 (a password piped in); on a terminal, one line with echo off. */
 async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return readSecretLine('password: ');
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(Buffer.from(c as Uint8Array));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The password policy of new accounts (`passwordPolicyProblem`, core/passwords.ts).
+ * @throws {UsersCliError} `password_weak`.
+ */
+export function checkPasswordPolicy(password: string): string {
+  const problem = passwordPolicyProblem(password);
+  if (problem !== undefined)
+    throw new UsersCliError(
+      'password_weak',
+      `the password is ${problem}; use at least ${MIN_PASSWORD_LENGTH} characters of two classes or more`,
+    );
+  return password;
 }
 
 /**
@@ -70,7 +84,9 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
     .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
     .option('--data <dir>', 'data directory', defaultDataDir)
     .action(async (o: { username: string; role: Role; passwordFile?: string; data: string }) => {
-      const password = firstLine(o.passwordFile ? readFileSync(o.passwordFile, 'utf8') : await readStdin());
+      const password = checkPasswordPolicy(
+        firstLine(o.passwordFile ? readFileSync(o.passwordFile, 'utf8') : await readStdin()),
+      );
       await new UserFile(dataPaths(o.data).users).add(o.username, o.role, password);
       process.stdout.write(`added ${o.username} (${o.role})\n`);
     });

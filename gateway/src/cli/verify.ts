@@ -8,7 +8,7 @@
  * leaf hash is proven count as verified), 1 when any does not, 2 when verification could
  * not run.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { Hex } from '../../../anchor/src/ledger/index.js';
 import {
   analyseSequences,
@@ -22,7 +22,7 @@ import {
   sequenceInputs,
   verifyBundle,
 } from '../../../anchor/src/verify/index.js';
-import { UsageError } from './errors.js';
+import { CliError, UsageError } from './errors.js';
 
 /** Bundles with at least this many entries get a progress bar (on a TTY). */
 const PROGRESS_MIN_ENTRIES = 1000;
@@ -96,14 +96,42 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
   };
 }
 
-function readBundle(file: string): DisclosureBundle {
-  let raw: unknown;
+/** Default cap on one input file of `verify` (bundle or chain evidence): 256 MiB. */
+export const DEFAULT_MAX_INPUT_MIB = 256;
+
+/**
+ * Reads a file of at most `maxBytes`, checked on the open descriptor before reading, so an
+ * oversized (attacker-supplied) bundle is refused without being read into memory.
+ * @throws {CliError} `input_too_large` over the cap; {UsageError} when it cannot be read.
+ */
+function readCapped(file: string, maxBytes: number): string {
+  let fd: number;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    fd = openSync(file, 'r');
+  } catch {
+    throw new UsageError(`cannot read ${file}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) {
+      throw new CliError(
+        'input_too_large',
+        `an input file is larger than the cap of ${maxBytes} bytes (raise it with --max-input-mib)`,
+      );
+    }
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readJsonCapped(file: string, maxBytes: number): unknown {
+  const text = readCapped(file, maxBytes);
+  try {
+    return JSON.parse(text);
   } catch {
     throw new UsageError(`cannot read ${file} as JSON`);
   }
-  return parseBundle(raw);
 }
 
 function sameChain(ev: ChainEvidence, b: DisclosureBundle, file: string): void {
@@ -123,6 +151,8 @@ export interface VerifyCliParameters {
   anchorsFile?: string;
   json: boolean;
   verbose?: boolean;
+  /** Cap on each input file in MiB (default `DEFAULT_MAX_INPUT_MIB`, 256). */
+  maxInputMiB?: number;
 }
 
 /**
@@ -136,19 +166,14 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
     throw new UsageError('give exactly one of --rpc URL (live) or --anchors FILE (offline)');
   }
   if (p.files.length === 0) throw new UsageError('no bundle file given');
-  const bundles = p.files.map(readBundle);
+  const maxBytes = (p.maxInputMiB ?? DEFAULT_MAX_INPUT_MIB) * 1024 * 1024;
+  const bundles = p.files.map((f) => parseBundle(readJsonCapped(f, maxBytes)));
   const contracts = new Set(bundles.map((b) => b.chain.contract.toLowerCase()));
   if (contracts.size > 1) throw new UsageError('the bundles name different anchors contracts');
 
   let evidence: ChainEvidence;
   if (p.anchorsFile !== undefined) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(p.anchorsFile, 'utf8'));
-    } catch {
-      throw new UsageError(`cannot read ${p.anchorsFile} as JSON`);
-    }
-    evidence = parseChainEvidence(raw);
+    evidence = parseChainEvidence(readJsonCapped(p.anchorsFile, maxBytes));
   } else {
     evidence = await fetchChainEvidence({
       rpcUrl: p.rpcUrl!,

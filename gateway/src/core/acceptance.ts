@@ -8,7 +8,16 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { RejectionCode } from '../protocol/codes.js';
-import { type DecodedFrame, decodeFrame, FrameError, verifyFrameSignature } from '../protocol/frame.js';
+import {
+  type DecodedFrame,
+  decodeFrame,
+  FrameError,
+  isSafeFrame,
+  MAX_LOG_SEQ,
+  type SafeFrame,
+  verifyFrameSignature,
+  type WireUint,
+} from '../protocol/frame.js';
 
 /** PROTOCOL.md §1: `ts` at most 5 minutes ahead of the gateway clock. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -32,12 +41,15 @@ export interface Rejection {
   ok: false;
   code: RejectionCode;
   reason: string;
-  /** Present when the frame parsed far enough to name them (never trusted for routing). */
+  /**
+   * Present when the frame parsed far enough to name them (never trusted for routing); a
+   * seq from 2^53 on is a bigint (PROTOCOL.md §6: any uint up to 2^64−1 parses).
+   */
   dev?: string;
-  seq?: number;
+  seq?: WireUint;
 }
 
-export type Verdict = { ok: true; frame: DecodedFrame } | Rejection;
+export type Verdict = { ok: true; frame: SafeFrame } | Rejection;
 
 function reject(code: RejectionCode, reason: string, frame?: DecodedFrame): Rejection {
   return frame
@@ -61,8 +73,10 @@ export function checkFrame(
   try {
     frame = decodeFrame(bytes);
   } catch (err) {
-    if (err instanceof FrameError) return reject('malformed', err.reason);
-    throw err;
+    if (!(err instanceof FrameError)) throw err;
+    const r = reject('malformed', err.reason);
+    if (err.seq !== undefined) r.seq = err.seq;
+    return r;
   }
   if (frame.kid !== frame.body.dev || frame.body.dev !== transportDev) {
     return reject('identity_mismatch', 'kid, dev and the transport identity differ', frame);
@@ -82,6 +96,12 @@ export function checkFrame(
   }
   if (frame.body.ts < now - policy.retentionMs) {
     return reject('too_old', 'ts is older than the retention horizon', frame);
+  }
+  // The seq rules come last (PROTOCOL.md §1). A seq parses up to 2^64−1 (§6), but the log
+  // holds seqs up to MAX_LOG_SEQ (2^53−1): a device cannot honestly count that far, and a
+  // larger one would be a gap no frame can fill, so it is refused as not a v1 frame.
+  if (!isSafeFrame(frame) || frame.body.seq > MAX_LOG_SEQ) {
+    return reject('malformed', 'seq is above 2^53-1, the largest seq the log holds', frame);
   }
   return { ok: true, frame };
 }
@@ -108,7 +128,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * accepted neighbour that is known (in-order arrival checks the one before; a frame
  * filling a gap is checked against both sides).
  */
-export function classifyAgainstLog(frame: DecodedFrame, hash: Uint8Array, ctx: ChainContext): ChainVerdict {
+export function classifyAgainstLog(frame: SafeFrame, hash: Uint8Array, ctx: ChainContext): ChainVerdict {
   if (ctx.same) {
     return equalBytes(ctx.same.hash, hash)
       ? { kind: 'duplicate' }

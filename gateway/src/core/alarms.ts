@@ -13,8 +13,7 @@
  * high = red, flashing 1.4-2.8 Hz (we use 2 Hz); medium = yellow, flashing 0.4-0.8 Hz
  * (0.5 Hz); low = cyan, steady.
  */
-import type { ErrorGroupCode } from '../protocol/error-codes.js';
-import { VitalTrailError } from '../protocol/errors.js';
+import { errorClass } from '../protocol/errors.js';
 import type { News2Band } from './news2.js';
 
 export type AlarmPriority = 'high' | 'medium' | 'low';
@@ -127,12 +126,8 @@ export interface AlarmBoardOptions {
   newId?: () => string;
 }
 
-export type AlarmErrorCode = ErrorGroupCode<'alarm'>;
-
 /** Thrown by `acknowledge` (mapped to HTTP 404/409 by the routes). */
-export class AlarmError extends VitalTrailError<AlarmErrorCode> {
-  override readonly name = 'AlarmError';
-}
+export class AlarmError extends errorClass<'alarm'>('AlarmError') {}
 
 export const DEFAULT_ESCALATE_AFTER_MS = 120_000;
 

@@ -10,10 +10,9 @@
  * The additional authenticated data binds an envelope to its place in the store
  * (batch id and first leaf index), so envelopes cannot be swapped between rows.
  */
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { FlattenedEncrypt, type FlattenedJWE, flattenedDecrypt, GeneralEncrypt, type GeneralJWE } from 'jose';
-import type { ErrorGroupCode } from '../protocol/error-codes.js';
-import { VitalTrailError } from '../protocol/errors.js';
+import { errorClass } from '../protocol/errors.js';
 
 export const CONTENT_ENCRYPTION = 'A256GCM';
 
@@ -28,11 +27,7 @@ export interface RecipientSecret {
   privateKey: KeyObject;
 }
 
-export type EnvelopeErrorCode = ErrorGroupCode<'envelope'>;
-
-export class EnvelopeError extends VitalTrailError<EnvelopeErrorCode> {
-  override readonly name = 'EnvelopeError';
-}
+export class EnvelopeError extends errorClass<'envelope'>('EnvelopeError') {}
 
 /** Chooses the JWE key-management algorithm for a recipient key (RFC 7518 §4). */
 export function keyManagementAlgorithm(key: KeyObject): 'RSA-OAEP-256' | 'ECDH-ES+A256KW' {
@@ -52,6 +47,15 @@ export function keyManagementAlgorithm(key: KeyObject): 'RSA-OAEP-256' | 'ECDH-E
 export const BATCH_CONTENT_TYPE = 'application/vitaltrail-batch+cbor';
 /** Content type of a data-key envelope (the 32 raw bytes of an AES-256-GCM key). */
 export const DATA_KEY_CONTENT_TYPE = 'application/vitaltrail-data-key';
+
+/** Stored JSON (attacker-controlled once on disk): a coded `integrity_error`, never a SyntaxError. */
+function parseStored<T>(text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new EnvelopeError('integrity_error', `${what} is not valid JSON`, { cause: err });
+  }
+}
 
 /**
  * Seals `plaintext` for every recipient under a fresh content key.
@@ -90,12 +94,7 @@ export async function openBatch(
   secrets: readonly RecipientSecret[],
   aad: Uint8Array,
 ): Promise<Uint8Array> {
-  let jwe: GeneralJWE;
-  try {
-    jwe = JSON.parse(envelope) as GeneralJWE;
-  } catch (err) {
-    throw new EnvelopeError('integrity_error', 'envelope is not valid JSON', { cause: err });
-  }
+  const jwe = parseStored<GeneralJWE>(envelope, 'envelope');
   if (!jwe || typeof jwe !== 'object' || !Array.isArray(jwe.recipients)) {
     throw new EnvelopeError('integrity_error', 'envelope is not a general JWE');
   }
@@ -158,6 +157,43 @@ export async function importDataKey(raw: Uint8Array): Promise<CryptoKey> {
 }
 
 /**
+ * A fresh data key: 32 random bytes sealed for every recipient (`DATA_KEY_CONTENT_TYPE`) and
+ * imported; the raw bytes are zeroed before it returns.
+ * @throws {RangeError} when no recipient is given.
+ * @example
+ * const { key, envelope } = await createDataKey(recipients, dataKeyAad(id, 'wr-1', windowStart));
+ */
+export async function createDataKey(
+  recipients: readonly Recipient[],
+  aad: Uint8Array,
+): Promise<{ key: CryptoKey; envelope: string }> {
+  const raw = randomBytes(32);
+  try {
+    const key = await importDataKey(raw);
+    return { key, envelope: await sealBatch(raw, recipients, aad, DATA_KEY_CONTENT_TYPE) };
+  } finally {
+    raw.fill(0);
+  }
+}
+
+/**
+ * Opens a data key sealed by `createDataKey` and imports it; the raw bytes are zeroed.
+ * @throws {EnvelopeError} as `openBatch`, and `integrity_error` for a key that is not 32 bytes.
+ */
+export async function openDataKey(
+  envelope: string,
+  secrets: readonly RecipientSecret[],
+  aad: Uint8Array,
+): Promise<CryptoKey> {
+  const raw = await openBatch(envelope, secrets, aad);
+  try {
+    return await importDataKey(raw);
+  } finally {
+    raw.fill(0);
+  }
+}
+
+/**
  * Seals one frame under a data key; jose draws a fresh 96-bit IV per call.
  * @returns the stored JSON (a flattened JWE without `aad`).
  * @example
@@ -193,12 +229,7 @@ export async function openWithDataKey(
   kid: string,
   aad: Uint8Array,
 ): Promise<Uint8Array> {
-  let s: StoredFrameJwe;
-  try {
-    s = JSON.parse(stored) as StoredFrameJwe;
-  } catch (err) {
-    throw new EnvelopeError('integrity_error', 'sealed frame is not valid JSON', { cause: err });
-  }
+  const s = parseStored<StoredFrameJwe>(stored, 'sealed frame');
   try {
     const { plaintext, protectedHeader } = await flattenedDecrypt(
       {

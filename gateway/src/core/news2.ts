@@ -69,13 +69,18 @@ export interface News2Result {
   partial: boolean;
 }
 
+/**
+ * One row of RCP 2017 chart 1 as thresholds: the score of the first band whose inclusive upper
+ * bound `upTo[i]` is at least `x`, else the last score (`scores` has one entry more than `upTo`).
+ */
+function scoreBand(x: number, upTo: readonly number[], scores: readonly number[]): number {
+  const i = upTo.findIndex((bound) => x <= bound);
+  return scores[i === -1 ? upTo.length : i]!;
+}
+
 /** RCP 2017 chart 1, respiration rate: ≤8 → 3; 9-11 → 1; 12-20 → 0; 21-24 → 2; ≥25 → 3. */
 export function scoreRespirationRate(rr: number): number {
-  if (rr <= 8) return 3;
-  if (rr <= 11) return 1;
-  if (rr <= 20) return 0;
-  if (rr <= 24) return 2;
-  return 3;
+  return scoreBand(rr, [8, 11, 20, 24], [3, 1, 0, 2, 3]);
 }
 
 /**
@@ -84,19 +89,9 @@ export function scoreRespirationRate(rr: number): number {
  * on oxygen 93-94 → 1, 95-96 → 2, ≥97 → 3.
  */
 export function scoreSpO2(spo2: number, scale: SpO2Scale, oxygen: boolean): number {
-  if (scale === 1) {
-    if (spo2 <= 91) return 3;
-    if (spo2 <= 93) return 2;
-    if (spo2 <= 95) return 1;
-    return 0;
-  }
-  if (spo2 <= 83) return 3;
-  if (spo2 <= 85) return 2;
-  if (spo2 <= 87) return 1;
-  if (spo2 <= 92 || !oxygen) return 0;
-  if (spo2 <= 94) return 1;
-  if (spo2 <= 96) return 2;
-  return 3;
+  if (scale === 1) return scoreBand(spo2, [91, 93, 95], [3, 2, 1, 0]);
+  if (!oxygen) return scoreBand(spo2, [83, 85, 87], [3, 2, 1, 0]);
+  return scoreBand(spo2, [83, 85, 87, 92, 94, 96], [3, 2, 1, 0, 1, 2, 3]);
 }
 
 /** RCP 2017 chart 1, air or oxygen: oxygen → 2; air → 0. */
@@ -111,30 +106,17 @@ export function scoreOxygen(oxygen: boolean): number {
  */
 export function scoreTemperature(tempCentiC: number): number {
   const t = Math.round(tempCentiC / 10); // tenths of a degree
-  if (t <= 350) return 3;
-  if (t <= 360) return 1;
-  if (t <= 380) return 0;
-  if (t <= 390) return 1;
-  return 2;
+  return scoreBand(t, [350, 360, 380, 390], [3, 1, 0, 1, 2]);
 }
 
 /** RCP 2017 chart 1, systolic BP: ≤90 → 3; 91-100 → 2; 101-110 → 1; 111-219 → 0; ≥220 → 3. */
 export function scoreSystolicBp(sbp: number): number {
-  if (sbp <= 90) return 3;
-  if (sbp <= 100) return 2;
-  if (sbp <= 110) return 1;
-  if (sbp <= 219) return 0;
-  return 3;
+  return scoreBand(sbp, [90, 100, 110, 219], [3, 2, 1, 0, 3]);
 }
 
 /** RCP 2017 chart 1, pulse: ≤40 → 3; 41-50 → 1; 51-90 → 0; 91-110 → 1; 111-130 → 2; ≥131 → 3. */
 export function scoreHeartRate(hr: number): number {
-  if (hr <= 40) return 3;
-  if (hr <= 50) return 1;
-  if (hr <= 90) return 0;
-  if (hr <= 110) return 1;
-  if (hr <= 130) return 2;
-  return 3;
+  return scoreBand(hr, [40, 50, 90, 110, 130], [3, 1, 0, 1, 2, 3]);
 }
 
 /** RCP 2017 chart 1, consciousness: Alert → 0; new Confusion, Voice, Pain, Unresponsive → 3. */

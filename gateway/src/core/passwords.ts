@@ -31,12 +31,40 @@ const MAX_P = 16;
 /** Longest password we hash; longer input is treated as a wrong password. */
 export const MAX_PASSWORD_LENGTH = 1024;
 
+/** Shortest password a new account may have (NIST SP 800-63B §5.1.1.2 asks at least 8; we ask 12). */
+export const MIN_PASSWORD_LENGTH = 12;
+
+/**
+ * The policy for a new account's password: at least `MIN_PASSWORD_LENGTH` characters
+ * (Unicode code points) and not all of one class (lowercase, uppercase, digits, other).
+ * Returns what is wrong, or `undefined` when the password is acceptable. Never logs or
+ * returns the password.
+ * @example passwordPolicyProblem('short') // 'shorter than 12 characters'
+ */
+export function passwordPolicyProblem(password: string): string | undefined {
+  if ([...password].length < MIN_PASSWORD_LENGTH) return `shorter than ${MIN_PASSWORD_LENGTH} characters`;
+  const classes = [/\p{Ll}/u, /\p{Lu}/u, /\p{Nd}/u, /[^\p{Ll}\p{Lu}\p{Nd}]/u].filter((c) => c.test(password));
+  if (classes.length < 2) return 'made of one character class only (mix letters, digits or symbols)';
+  return undefined;
+}
+
 const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** RFC 7914 §6: scrypt uses 128·N·r·p bytes; leave headroom above that for node's check. */
 function maxmemFor(N: number, r: number, p: number): number {
   return 128 * N * r * p + 16 * 1024 * 1024;
 }
+
+/**
+ * Derives an scrypt key: node:crypto's `scrypt` (libuv's thread pool) by default; the
+ * gateway passes one that runs on its own password thread (io/identity/password-pool).
+ */
+export type ScryptDerive = (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: ScryptOptions,
+) => Promise<Buffer>;
 
 function scryptAsync(
   password: string,
@@ -140,10 +168,15 @@ function parseEncoded(encoded: string): ParsedHash | null {
 
 /**
  * Checks a password against an encoded scrypt hash in constant time.
- * Returns false for a wrong password and for a malformed `encoded` string.
+ * Returns false for a wrong password, for a malformed `encoded` string and when `derive` fails.
+ * @param derive the scrypt implementation; default node:crypto's on libuv's thread pool
  * @throws {TypeError} when `password` is not a string.
  */
-export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+export async function verifyPassword(
+  password: string,
+  encoded: string,
+  derive: ScryptDerive = scryptAsync,
+): Promise<boolean> {
   checkPassword(password, 'verifyPassword');
   if (typeof encoded !== 'string' || password.length > MAX_PASSWORD_LENGTH) return false;
   const parsed = parseEncoded(encoded);
@@ -151,7 +184,7 @@ export async function verifyPassword(password: string, encoded: string): Promise
   const { N, r, p, salt, hash } = parsed;
   let candidate: Buffer;
   try {
-    candidate = await scryptAsync(normalise(password), salt, hash.length, {
+    candidate = await derive(normalise(password), salt, hash.length, {
       N,
       r,
       p,

@@ -4,7 +4,7 @@
  * PROTOCOL.md §2: a device may publish only to its own frames topic and subscribe only
  * under its own prefix.
  */
-import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
+import { DEVICE_ID_PATTERN, type WireUint } from '../protocol/frame.js';
 
 export const TOPIC_ROOT = 'vt/v1/dev';
 export const SHARED_FRAMES_SUBSCRIPTION = `$share/vitaltrail/${TOPIC_ROOT}/+/frames`;
@@ -47,7 +47,12 @@ export function appAckPayload(seq: number): Buffer {
   return Buffer.from(JSON.stringify({ seq }));
 }
 
-/** The rejection report of PROTOCOL.md §2 (`/rejects`); `seq` is null when the frame did not parse. */
-export function rejectPayload(r: { seq?: number; code: string; reason: string }): Buffer {
-  return Buffer.from(JSON.stringify({ seq: r.seq ?? null, code: r.code, reason: r.reason }));
+/**
+ * The rejection report of PROTOCOL.md §2 (`/rejects`); `seq` is null when the frame did not
+ * parse far enough to name it. A seq from 2^53 on (a bigint) is written as its exact digits,
+ * still a JSON number.
+ */
+export function rejectPayload(r: { seq?: WireUint; code: string; reason: string }): Buffer {
+  const rest = JSON.stringify({ code: r.code, reason: r.reason }).slice(1);
+  return Buffer.from(`{"seq":${r.seq === undefined ? 'null' : r.seq.toString()},${rest}`);
 }

@@ -107,8 +107,13 @@ export const ERROR_CODES = {
     http: { status: 415, reason: 'send application/json' },
   },
   too_many_attempts: {
-    meaning: 'too many failed sign-ins for this user; wait and retry (Retry-After)',
+    meaning:
+      'too many failed sign-ins from this address (for this user, or for any); wait and retry (Retry-After)',
     http: { status: 429, reason: 'too many failed sign-ins; wait and retry' },
+  },
+  login_busy: {
+    meaning: 'too many sign-ins are being checked at once; retry after Retry-After seconds',
+    http: { status: 503, reason: 'too many sign-ins at once; retry shortly' },
   },
   internal: {
     meaning: 'an unexpected failure (the code is logged; no details are sent)',
@@ -140,6 +145,9 @@ export const ERROR_CODES = {
   config_invalid: {
     meaning: 'the configuration or the data directory is not usable (the reason names what)',
   },
+  data_dir_in_use: {
+    meaning: 'another running gateway holds this data directory (its instance lock names the pid)',
+  },
   bad_usage: { meaning: 'the command-line options do not fit together' },
   password_missing: { meaning: 'no password was given on stdin or in the file' },
   users_corrupt: { meaning: 'the users file does not parse or holds an invalid record' },
@@ -153,6 +161,23 @@ export const ERROR_CODES = {
   head_mismatch: { meaning: 'the audit head does not name a line of this log' },
   head_missing: { meaning: 'the audit log has lines but no head' },
   torn_tail: { meaning: 'the last audit log line has no newline (an interrupted write)' },
+  output_path_invalid: {
+    meaning:
+      'an output path (--out) is refused: a directory, a symbolic link (dangling or not), not a regular file, or in a directory that does not exist',
+  },
+  time_range_invalid: {
+    meaning:
+      'a time bound (--from/--to) is not a time, is negative or beyond the largest safe millisecond count, or from is after to',
+  },
+  input_too_large: {
+    meaning: 'an input file is larger than its stated cap (the reason names the cap and its flag)',
+  },
+  data_dir_missing: {
+    meaning: 'the data directory (--data) does not exist; only kgc init and demo create one',
+  },
+  password_weak: {
+    meaning: 'the password is shorter than 12 characters or made of one character class only',
+  },
 
   // `anchors verify-chain` problems.
   size_not_increasing: { meaning: 'an anchor does not grow the tree size of the one before it' },
@@ -278,6 +303,7 @@ export const ERROR_GROUPS = {
     'payload_too_large',
     'unsupported_media_type',
     'too_many_attempts',
+    'login_busy',
     'internal',
   ],
   /** Coded errors the data routes answer with their HTTP status. */
@@ -289,9 +315,13 @@ export const ERROR_GROUPS = {
   bundle: ['malformed'],
   serial_line: ['bad_cobs', 'bad_crc', 'too_short', 'oversize'],
   config: ['config_invalid'],
+  /** The data directory's instance lock (io/ops/instance-lock). */
+  instance: ['data_dir_in_use'],
   /** `VitalTrailError`s of the CLI commands. */
-  cli: ['bad_usage', 'config_invalid'],
-  users_cli: ['password_missing'],
+  cli: ['bad_usage', 'config_invalid', 'time_range_invalid', 'input_too_large', 'data_dir_missing'],
+  users_cli: ['password_missing', 'password_weak'],
+  /** `OutputPathError`: the safe writer of user-named output files (io/ops/safe-write.ts). */
+  output: ['output_path_invalid'],
   users: ['users_corrupt', 'user_exists'],
   audit: ['audit_locked', 'audit_corrupt'],
   audit_check: [

@@ -5,7 +5,7 @@
  * registry in `error-codes.ts` (a compile error otherwise) and a human `reason` that never
  * contains vitals, keys or other attacker-supplied values.
  */
-import type { ErrorCode } from './error-codes.js';
+import type { ErrorCode, ErrorGroup, ErrorGroupCode } from './error-codes.js';
 
 export class VitalTrailError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name: string = 'VitalTrailError';
@@ -37,4 +37,24 @@ export function isVitalTrailError<C extends ErrorCode>(
   ...codes: C[]
 ): err is VitalTrailError<C> {
   return err instanceof VitalTrailError && (codes.length === 0 || codes.includes(err.code as C));
+}
+
+/** The constructor `errorClass` returns: a `VitalTrailError` of one registry group's codes. */
+export type ErrorClass<G extends ErrorGroup> = new (
+  code: ErrorGroupCode<G>,
+  reason: string,
+  options?: { cause?: unknown },
+) => VitalTrailError<ErrorGroupCode<G>>;
+
+/**
+ * The base of one module's error class: the codes of registry group `G` only, and `name`
+ * (a string, so it survives minified bundles). The module still declares its own class, so
+ * `instanceof` and `.name` tell the modules' errors apart.
+ * @example
+ * export class StoreError extends errorClass<'store'>('StoreError') {}
+ */
+export function errorClass<G extends ErrorGroup>(name: string): ErrorClass<G> {
+  return class extends VitalTrailError<ErrorGroupCode<G>> {
+    override readonly name: string = name;
+  };
 }

@@ -12,8 +12,10 @@ import { type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:cry
 import { decode, encode, Tag } from 'cbor2';
 import { FALLBACK, fastDecode, fastDecodeObject } from './cbor-fast.js';
 import { sha256, sha256Hex } from './digest.js';
-import type { ErrorGroupCode } from './error-codes.js';
-import { VitalTrailError } from './errors.js';
+import { errorClass } from './errors.js';
+import { floatReason, inspectBody, isUint, STRICT_DECODE, type WireUint } from './frame-ints.js';
+
+export { MAX_LOG_SEQ, STRICT_DECODE, seqForJson, type WireUint } from './frame-ints.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
 export const COSE_SIGN1_TAG = 18;
@@ -32,8 +34,15 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const MAX_FRAME_BYTES = MAX_BODY_BYTES + 512;
 export const HASH_BYTES = 32;
 export const ZERO_HASH: Uint8Array = new Uint8Array(HASH_BYTES);
-/** PROTOCOL.md §1: 1-64 chars of [A-Za-z0-9._-]. */
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * PROTOCOL.md §1: 1-64 chars of [A-Za-z0-9._-]; and, because a device id names a directory
+ * (DATA/devices/<id>/) and a command-line value, not `.` or `..` and not starting with `-`
+ * (issue 13: `kgc enroll --device ..` wrote keys into the data directory's root).
+ */
+export const DEVICE_ID_PATTERN = /^(?!\.{1,2}$)(?!-)[A-Za-z0-9._-]{1,64}$/;
+/** The device-id rule in words, for usage messages. */
+export const DEVICE_ID_RULE =
+  "device ids are 1-64 chars of [A-Za-z0-9._-], not '.' or '..', not starting with '-'";
 
 /** Observation keys with their units and LOINC codes (PROTOCOL.md §1). */
 export const OBSERVATIONS = {
@@ -55,6 +64,7 @@ export interface Waveform {
   s: Uint8Array;
 }
 
+/** What a device signs, and the body of every frame the gateway accepts (seq, ts safe integers). */
 export interface FrameBody {
   v: 1;
   dev: string;
@@ -66,7 +76,10 @@ export interface FrameBody {
   bat?: number;
 }
 
-export interface DecodedFrame {
+/** A body as decoded: seq and ts bigints from 2^53 on, for the rules to judge (PROTOCOL.md §6). */
+export type DecodedBody = Omit<FrameBody, 'seq' | 'ts'> & { seq: WireUint; ts: WireUint };
+
+export interface DecodedFrame<B extends DecodedBody = DecodedBody> {
   /** The exact bytes received; never re-encoded (PROTOCOL.md §1). */
   bytes: Uint8Array;
   alg: CoseAlg;
@@ -75,25 +88,24 @@ export interface DecodedFrame {
   protectedBytes: Uint8Array;
   payload: Uint8Array;
   signature: Uint8Array;
-  body: FrameBody;
+  body: B;
 }
 
-export class FrameError extends VitalTrailError<ErrorGroupCode<'frame'>> {
-  override readonly name = 'FrameError';
+/** A decoded frame whose seq and ts are safe integers (every frame the gateway accepts). */
+export type SafeFrame = DecodedFrame<FrameBody>;
+
+/** Whether `frame`'s seq and ts are numbers (below 2^53), as the log holds them. */
+export function isSafeFrame(frame: DecodedFrame): frame is SafeFrame {
+  return typeof frame.body.seq === 'number' && typeof frame.body.ts === 'number';
+}
+
+export class FrameError extends errorClass<'frame'>('FrameError') {
+  /** The seq, when the body parsed far enough to read it: the rejection names it (PROTOCOL.md §6). */
+  seq?: WireUint;
 }
 
 const BODY_KEYS = new Set(['v', 'dev', 'seq', 'ts', 'prev', 'obs', 'wf', 'bat']);
 const WF_KEYS = new Set(['kind', 'fs', 's']);
-
-/** Strict decoding: PROTOCOL.md §1 "Decoders MUST reject indefinite-length items, duplicate map keys". */
-export const STRICT_DECODE = {
-  rejectStreaming: true,
-  rejectDuplicateKeys: true,
-  rejectUndefined: true,
-  rejectSimple: true,
-  rejectBigInts: true,
-  preferMap: true,
-} as const;
 
 /** RFC 8949 §4.2.1 core deterministic encoding. */
 const DETERMINISTIC_ENCODE = { cde: true } as const;
@@ -113,7 +125,7 @@ function cbor2Decode(bytes: Uint8Array, what: string): unknown {
   try {
     return decode(bytes, STRICT_DECODE);
   } catch (err) {
-    throw malformed(`${what} is not valid CBOR`, err);
+    throw malformed((what === 'body' && floatReason(bytes)) || `${what} is not valid CBOR`, err);
   }
 }
 
@@ -126,10 +138,6 @@ export function plainBytes(b: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(b) === Uint8Array.prototype
     ? b
     : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-function isUint(x: unknown): x is number {
-  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
 /** SHA-256 of the complete COSE_Sign1 bytes: what `prev` of the next frame names. */
@@ -217,7 +225,7 @@ function writeSigStructure(protectedBytes: Uint8Array, payload: Uint8Array, into
  * Encodes a frame body deterministically.
  * @throws {TypeError} when the body breaks the v1 schema (see `validateBody`).
  */
-export function encodeBody(body: FrameBody): Uint8Array {
+export function encodeBody(body: DecodedBody): Uint8Array {
   const m = new Map<string, unknown>([
     ['v', body.v],
     ['dev', body.dev],
@@ -255,7 +263,11 @@ export function encodeProtectedHeader(alg: CoseAlg, kid: string): Uint8Array {
  * @example
  * const bytes = signFrame(body, deviceKey); // deviceKey: a P-256 private KeyObject
  */
-export function signFrame(body: FrameBody, privateKey: KeyObject, alg: CoseAlg = COSE_ALG_ES256): Uint8Array {
+export function signFrame(
+  body: DecodedBody,
+  privateKey: KeyObject,
+  alg: CoseAlg = COSE_ALG_ES256,
+): Uint8Array {
   const payload = encodeBody(body);
   const protectedBytes = encodeProtectedHeader(alg, body.dev);
   const toBeSigned = sigStructure(protectedBytes, payload);
@@ -278,25 +290,29 @@ export function decodeFrame(input: Uint8Array): DecodedFrame {
   if (input.length > MAX_FRAME_BYTES) throw malformed(`frame exceeds ${MAX_FRAME_BYTES} bytes`);
   const bytes = plainBytes(input);
   const { protectedBytes, payload, signature, alg, kidBytes } = canonicalSign1(bytes) ?? decodeSign1(bytes);
-  if (alg !== COSE_ALG_ES256 && alg !== COSE_ALG_EDDSA)
-    throw malformed('alg must be -7 (ES256) or -8 (EdDSA)');
-  if (!(kidBytes instanceof Uint8Array)) throw malformed('kid must be a byte string');
-  let kid: string;
   try {
-    kid = UTF8.decode(kidBytes);
+    if (alg !== COSE_ALG_ES256 && alg !== COSE_ALG_EDDSA)
+      throw malformed('alg must be -7 (ES256) or -8 (EdDSA)');
+    if (!(kidBytes instanceof Uint8Array)) throw malformed('kid must be a byte string');
+    let kid: string;
+    try {
+      kid = UTF8.decode(kidBytes);
+    } catch (err) {
+      throw malformed('kid is not UTF-8', err);
+    }
+    if (!DEVICE_ID_PATTERN.test(kid)) throw malformed('kid is not a valid device id');
+    // ES256 (r||s, RFC 9053 §2.1) and Ed25519 (RFC 8032) signatures are both 64 bytes.
+    if (signature.length !== 64) throw malformed('signature must be 64 bytes');
+    // The body's maps straight into objects on the fast path; else cbor2's Maps (rare: see cbor-fast).
+    const record = fastDecodeObject(payload);
+    const body = record === FALLBACK ? decodeMapToBody(cbor2Decode(payload, 'body')) : bodyOf(record);
+    validateBody(body, payload.length);
+    return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
   } catch (err) {
-    throw malformed('kid is not UTF-8', err);
+    // PROTOCOL.md §6: a rejection names the seq whenever the frame parsed far enough to read it.
+    if (err instanceof FrameError) err.seq = inspectBody(payload).seq;
+    throw err;
   }
-  if (!DEVICE_ID_PATTERN.test(kid)) throw malformed('kid is not a valid device id');
-  // ES256 (r||s, RFC 9053 §2.1) and Ed25519 (RFC 8032) signatures are both 64 bytes.
-  if (signature.length !== 64) throw malformed('signature must be 64 bytes');
-
-  // The body's maps straight into objects when the fast path decides; else cbor2's Maps
-  // directly: every valid body decodes on the object path, so what falls back is rare.
-  const record = fastDecodeObject(payload);
-  const body = record === FALLBACK ? decodeMapToBody(cbor2Decode(payload, 'body')) : bodyOf(record);
-  validateBody(body, payload.length);
-  return { bytes: input, alg, kid, protectedBytes, payload, signature, body };
 }
 
 interface Sign1Parts {
@@ -396,7 +412,7 @@ export function verifyFrameSignature(frame: DecodedFrame, publicKey: KeyObject):
 }
 
 /** The body of a map decoded as an object with text keys (its maps objects too). */
-function bodyOf(record: Record<string, unknown>): FrameBody {
+function bodyOf(record: Record<string, unknown>): DecodedBody {
   for (const key of Object.keys(record)) {
     if (!BODY_KEYS.has(key)) throw malformed('body has an unknown top-level key');
   }
@@ -410,11 +426,11 @@ function bodyOf(record: Record<string, unknown>): FrameBody {
   };
   if ('wf' in record) body.wf = record.wf;
   if ('bat' in record) body.bat = record.bat;
-  return body as unknown as FrameBody;
+  return body as unknown as DecodedBody;
 }
 
 /** The body of cbor2's decoding: text keys only, its `obs` and `wf` Maps made objects. */
-function decodeMapToBody(decoded: unknown): FrameBody {
+function decodeMapToBody(decoded: unknown): DecodedBody {
   if (!(decoded instanceof Map)) throw malformed('body must be a CBOR map');
   for (const key of decoded.keys()) {
     if (typeof key !== 'string') throw malformed('body keys must be text');
@@ -436,7 +452,7 @@ function mapToObject(m: Map<unknown, unknown>, what: string): Record<string, unk
 }
 
 /** Checks the v1 body schema of PROTOCOL.md §1. */
-function validateBody(body: FrameBody, payloadLength: number): void {
+function validateBody(body: DecodedBody, payloadLength: number): void {
   if (payloadLength > MAX_BODY_BYTES) throw malformed(`body exceeds ${MAX_BODY_BYTES} bytes`);
   if (body.v !== FRAME_VERSION) throw malformed('v must be 1');
   if (typeof body.dev !== 'string' || !DEVICE_ID_PATTERN.test(body.dev))
@@ -454,8 +470,10 @@ function validateBody(body: FrameBody, payloadLength: number): void {
   if (obsKeys.length === 0) throw malformed('obs must hold at least one observation');
   for (const k of obsKeys) {
     if (!Object.hasOwn(OBSERVATIONS, k)) throw malformed('obs has an unknown observation key');
-    if (!isUint((obs as Record<string, unknown>)[k]))
-      throw malformed('observations must be unsigned integers');
+    const o = obs as Record<string, unknown>;
+    if (!isUint(o[k])) throw malformed('observations must be unsigned integers');
+    // No rule reads a measurement beyond its magnitude: from 2^53 on it is carried as a number.
+    if (typeof o[k] === 'bigint') o[k] = Number(o[k]);
   }
   if (body.wf !== undefined) {
     const wf = body.wf as unknown as Record<string, unknown>;
@@ -463,7 +481,8 @@ function validateBody(body: FrameBody, payloadLength: number): void {
       throw malformed('wf must be a map');
     for (const k of Object.keys(wf)) if (!WF_KEYS.has(k)) throw malformed('wf has an unknown key');
     if (wf.kind !== 'ecg') throw malformed('wf.kind must be "ecg"');
-    if (!isUint(wf.fs) || wf.fs === 0) throw malformed('wf.fs must be a positive integer');
+    if (!isUint(wf.fs) || wf.fs < 1) throw malformed('wf.fs must be a positive integer');
+    wf.fs = Number(wf.fs);
     if (!(wf.s instanceof Uint8Array) || wf.s.length % 2 !== 0)
       throw malformed('wf.s must hold int16 samples');
   }

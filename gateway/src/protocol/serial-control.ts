@@ -40,11 +40,15 @@ export function encodeSerialAck(seq: number): Uint8Array {
 
 /**
  * `{"nak": seq, "code": text}` (PROTOCOL.md §2), deterministic CBOR; seq 0 when unknown.
- * @throws {TypeError} when seq is not an integer ≥ 0 or code is not a snake_case code.
+ * A frame's seq may be any CBOR uint (PROTOCOL.md §6): from 2^53 on it is a bigint, and
+ * the nak names it exactly.
+ * @throws {TypeError} when seq is not an integer ≥ 0 (bigint: below 2^64) or code is not a snake_case code.
  * @example encodeSerialNak(17, 'bad_signature')
  */
-export function encodeSerialNak(seq: number, code: string): Uint8Array {
-  checkSeq(seq, 'encodeSerialNak', 0);
+export function encodeSerialNak(seq: number | bigint, code: string): Uint8Array {
+  if (typeof seq !== 'bigint') checkSeq(seq, 'encodeSerialNak', 0);
+  else if (seq < 0n || seq > 0xffff_ffff_ffff_ffffn)
+    throw new TypeError('encodeSerialNak: seq must be an integer ≥ 0 and below 2^64');
   if (typeof code !== 'string' || !CODE_PATTERN.test(code))
     throw new TypeError('encodeSerialNak: code must be snake_case');
   return encode({ nak: seq, code }, { cde: true });

@@ -8,12 +8,13 @@
  * are deployed again and the change is reported.
  *
  * anvil runs in its own process group (so a Ctrl-C reaches the gateway first), which also
- * means it outlives a SIGKILL of the gateway. The next start finds it through
- * `chain/endpoint.json` (its pid, checked against /proc to be an anvil on this data
- * directory's state file) and stops it with SIGTERM, so it saves its state, before starting
- * a new one: two nodes never write one state file.
+ * means it outlives a SIGKILL of the gateway. Its pid goes to `chain/endpoint.json` as soon as
+ * it is spawned; the next start (which holds the data directory's instance lock) finds every
+ * anvil on this data directory's state file, by that pid and by a /proc scan (one killed
+ * before its pid was written), and stops it with SIGTERM, so it saves its state, before
+ * starting a new one: two nodes never write one state file.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import {
@@ -74,32 +75,66 @@ function isAnvilOf(pid: number, stateFile: string): boolean {
 }
 
 /**
- * Stops an anvil that a previous gateway on this data directory left running (it was
- * killed with SIGKILL). SIGTERM first (anvil saves its state), SIGKILL after `timeoutMs`.
- * @returns the stopped pid, or null when there was none.
+ * Every anvil that runs on `stateFile`: the pid recorded in `endpoint.json` and, on Linux,
+ * any other anvil process whose command line names the file (one killed before its pid
+ * could be recorded). The caller holds the data directory's instance lock, so none of
+ * them belongs to a running gateway.
+ */
+function anvilsOn(stateFile: string, recorded: unknown): number[] {
+  const pids = new Set<number>();
+  if (
+    typeof recorded === 'number' &&
+    Number.isSafeInteger(recorded) &&
+    recorded > 1 &&
+    recorded !== process.pid
+  ) {
+    if (isAnvilOf(recorded, stateFile)) pids.add(recorded);
+  }
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    // no /proc: only the recorded pid
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid !== process.pid && isAnvilOf(pid, stateFile)) pids.add(pid);
+  }
+  return [...pids];
+}
+
+/**
+ * Stops every anvil that a previous gateway on this data directory left running (it was
+ * killed with SIGKILL, possibly before it recorded the pid). SIGTERM first (anvil saves its
+ * state), SIGKILL after `timeoutMs`.
+ * @returns the stopped pid (the first, when several), or null when there was none.
  * @example
  * await stopStaleAnvil(dataPaths(dir)); // before startAnvil on the same state file
  */
 export async function stopStaleAnvil(paths: DataPaths, timeoutMs = 10_000): Promise<number | null> {
-  let pid: unknown;
+  let recorded: unknown;
   try {
-    pid = readJson<{ pid?: unknown }>(paths.endpoint)?.pid;
+    recorded = readJson<{ pid?: unknown }>(paths.endpoint)?.pid;
   } catch {
-    return null; // a torn endpoint.json: nothing to go by
+    recorded = undefined; // a torn endpoint.json: the /proc scan still finds it
   }
-  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) return null;
-  if (!isAnvilOf(pid, paths.anvilState)) return null;
+  const pids = anvilsOn(paths.anvilState, recorded);
+  if (pids.length === 0) return null;
   const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(pid, s);
-    } catch {
-      // already gone
+    for (const pid of pids) {
+      try {
+        process.kill(pid, s);
+      } catch {
+        // already gone
+      }
     }
   };
+  const alive = () => pids.some((pid) => isAnvilOf(pid, paths.anvilState));
   signal('SIGTERM');
   let deadline = Date.now() + timeoutMs;
   let killed = false;
-  while (isAnvilOf(pid, paths.anvilState)) {
+  while (alive()) {
     if (Date.now() > deadline) {
       if (killed) throw new LedgerError('anvil_failed', 'a stale anvil of this data directory does not stop');
       signal('SIGKILL');
@@ -108,7 +143,7 @@ export async function stopStaleAnvil(paths: DataPaths, timeoutMs = 10_000): Prom
     }
     await sleep(25);
   }
-  return pid;
+  return pids[0] as number;
 }
 
 /**
@@ -124,7 +159,13 @@ export async function startEmbeddedChain(
   const kgcKey = ensureAccountKey(paths.kgcAccountKey);
   const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
   const stale = await stopStaleAnvil(paths);
-  const anvil = await startAnvil({ stateFile: paths.anvilState, ...(opts.port ? { port: opts.port } : {}) });
+  const anvil = await startAnvil({
+    stateFile: paths.anvilState,
+    ...(opts.port ? { port: opts.port } : {}),
+    // Recorded before anything else, so a start killed at any later point leaves a pid the
+    // next start finds and stops (no orphan anvil rewriting the same state file).
+    onSpawn: (pid) => writeJson(paths.endpoint, { pid }),
+  });
   try {
     // Dev chain only: fund our accounts from nothing (anvil_setBalance).
     await fundAccount(anvil.rpcUrl, accountOf(kgcKey));

@@ -33,7 +33,7 @@ export function errorReply(
 export class HttpError extends VitalTrailError<HttpErrorCode> {
   override readonly name = 'HttpError';
   readonly status: number;
-  /** Seconds for a `Retry-After` header (429 only). */
+  /** Seconds for a `Retry-After` header (429 `too_many_attempts`, 503 `login_busy`). */
   readonly retryAfterS: number | undefined;
 
   constructor(code: HttpErrorCode, retryAfterS?: number) {

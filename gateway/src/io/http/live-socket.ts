@@ -22,12 +22,10 @@ import {
   WS_CLOSE_TRY_AGAIN,
 } from '../../core/live-contract.js';
 import { OBSERVATIONS, type ObservationKey } from '../../protocol/frame.js';
-import type { HttpAuditEvent, LiveExtras } from './route-contract.js';
+import type { Assert, HttpAuditEvent, LiveExtras, Same } from './route-contract.js';
 import { type SessionGuard, type SessionStore, sessionIdOf } from './sessions.js';
 
 /** Compile-time check: the contract's observation keys are protocol/frame's. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Assert<T extends true> = T;
 export type ObservationKeysMatchContract = Assert<Same<ObservationKey, ContractObservationKey>>;
 
 /** A socket with more than this queued is too slow to follow the ward; it is closed and reconnects. */

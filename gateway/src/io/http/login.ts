@@ -6,15 +6,21 @@
  * - `POST /api/logout` → 204; ends the session and clears the cookie.
  * - `GET /api/me` → `MeDto` (core/live-contract), or 401 `unauthenticated`.
  *
- * Failed sign-ins back off per username (no timers: bookkeeping on the clock), so a
- * password cannot be guessed at speed. Trust: bodies are attacker-controlled,
- * schema-checked and never logged; failures are audited without the username.
+ * Failed sign-ins back off per (username, address) and per address (io/http/login-throttle),
+ * so a password cannot be guessed at speed and a guesser cannot lock the rightful user
+ * out; passwords are checked on the password pool's own thread (io/identity/password-pool),
+ * and when its bounded queue is full a sign-in is refused at once with 503 `login_busy`
+ * (Retry-After), so a spray never takes the threads the ingest path needs.
+ * Trust: bodies are attacker-controlled, schema-checked and never logged; a failure is
+ * audited with the username as typed (truncated, control characters replaced) and the
+ * remote address, never the password.
  */
 import type { FastifyInstance } from 'fastify';
 import type { MeDto, UserRole } from '../../core/live-contract.js';
-import type { Role, User, UserFile } from '../identity/index.js';
+import type { PasswordPool, Role, User, UserFile } from '../identity/index.js';
 import { HttpError } from './errors.js';
-import type { HttpAuditEvent } from './route-contract.js';
+import type { LoginThrottle } from './login-throttle.js';
+import type { Assert, HttpAuditEvent, Same } from './route-contract.js';
 import {
   LIVE_ROLES,
   type Session,
@@ -25,53 +31,7 @@ import {
 } from './sessions.js';
 
 /** Compile-time check: the contract's role names are io/identity/users' `Role`. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Assert<T extends true> = T;
 export type RolesMatchContract = Assert<Same<Role, UserRole>>;
-
-/** Failures allowed before any wait; then 1 s, 2 s, 4 s … up to 60 s. */
-const FREE_FAILURES = 3;
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_MAX_MS = 60_000;
-/** Bound on remembered usernames, so random names cannot grow the map without limit. */
-const THROTTLE_MAX_ENTRIES = 10_000;
-
-/** Login backoff per username: pure bookkeeping on the caller's clock. */
-export class LoginThrottle {
-  readonly #failures = new Map<string, { count: number; until: number }>();
-  readonly #inFlight = new Set<string>();
-
-  /** Milliseconds to wait before `username` may try again; 0 when allowed now. */
-  waitMs(username: string, now: number): number {
-    // One verification at a time per username, so a parallel burst cannot skip the backoff.
-    if (this.#inFlight.has(username)) return BACKOFF_BASE_MS;
-    const f = this.#failures.get(username);
-    return f && f.until > now ? f.until - now : 0;
-  }
-
-  begin(username: string): void {
-    this.#inFlight.add(username);
-  }
-
-  end(username: string, ok: boolean, now: number): void {
-    this.#inFlight.delete(username);
-    if (ok) {
-      this.#failures.delete(username);
-      return;
-    }
-    const count = (this.#failures.get(username)?.count ?? 0) + 1;
-    const delay =
-      count <= FREE_FAILURES
-        ? 0
-        : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (count - FREE_FAILURES - 1));
-    this.#failures.delete(username); // re-insert: Map order is then oldest-failure-first
-    this.#failures.set(username, { count, until: now + delay });
-    if (this.#failures.size > THROTTLE_MAX_ENTRIES) {
-      const oldest = this.#failures.keys().next().value;
-      if (oldest !== undefined) this.#failures.delete(oldest);
-    }
-  }
-}
 
 const LOGIN_BODY_SCHEMA = {
   type: 'object',
@@ -87,8 +47,20 @@ export function meDto(s: Session): MeDto {
   return { username: s.username, role: s.role, live: LIVE_ROLES.has(s.role) };
 }
 
+/** The longest username an audit line carries (the body schema's bound). */
+const AUDIT_NAME_MAX = 64;
+
+/** A typed username for the audit log: truncated, control characters replaced (no line tricks). */
+export function auditName(username: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we replace
+  return username.slice(0, AUDIT_NAME_MAX).replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
+}
+
 export interface LoginRoutesDeps {
   users: UserFile;
+  /** Where passwords are hashed; its bound is the global limit on sign-ins being checked. */
+  passwords: PasswordPool;
+  throttle: LoginThrottle;
   sessions: SessionStore;
   guard: SessionGuard;
   /** Add `Secure` to the cookie. */
@@ -98,22 +70,28 @@ export interface LoginRoutesDeps {
 
 /** Registers `/api/login`, `/api/logout` and `/api/me`. */
 export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): void {
-  const { users, sessions, guard, secure, audit } = deps;
-  const throttle = new LoginThrottle();
+  const { users, passwords, throttle, sessions, guard, secure, audit } = deps;
 
   app.post('/api/login', { schema: { body: LOGIN_BODY_SCHEMA } }, async (request, reply): Promise<MeDto> => {
     const { username, password } = request.body as { username: string; password: string };
-    const wait = throttle.waitMs(username, Date.now());
+    // The socket's peer (no proxy headers are trusted).
+    const address = request.socket.remoteAddress ?? request.ip;
+    const wait = throttle.waitMs(username, address, Date.now());
     if (wait > 0) throw new HttpError('too_many_attempts', Math.ceil(wait / 1000));
-    throttle.begin(username);
+    // Addresses with failures or checks in flight wait behind everyone else for the thread;
+    // a clean one (priority 0) also has a reserved thread (io/identity/password-pool).
+    const priority = throttle.priorityOf(address, Date.now());
+    // Global bound: refuse at once rather than queue behind a spray.
+    if (passwords.saturatedFor(priority)) throw new HttpError('login_busy', 1);
+    throttle.begin(username, address);
     let user: User | null = null;
     try {
-      user = await users.authenticate(username, password);
+      user = await users.authenticate(username, password, passwords.deriveWithPriority(priority));
     } finally {
-      throttle.end(username, user !== null, Date.now());
+      throttle.end(username, address, user !== null, Date.now());
     }
     if (!user) {
-      audit({ type: 'login_failed', at: Date.now() });
+      audit({ type: 'login_failed', username: auditName(username), remote: address, at: Date.now() });
       throw new HttpError('bad_credentials');
     }
     // A fresh id on every login (no session fixation); a session this browser held ends.

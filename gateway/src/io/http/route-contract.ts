@@ -11,7 +11,8 @@ import type { Role } from '../identity/index.js';
 
 export type HttpAuditEvent =
   | { type: 'login' | 'logout' | 'session_expired' | 'ward_view' | 'live_view'; username: string; at: number }
-  | { type: 'login_failed'; at: number };
+  /** `username` as typed (truncated), `remote` the peer address; never the password. */
+  | { type: 'login_failed'; username: string; remote: string; at: number };
 
 /** What route modules of other areas get to protect their routes (see `HttpServerOptions.routes`). */
 export interface HttpAuth {
@@ -33,3 +34,8 @@ export interface LiveExtras {
 
 /** Registers one area's routes (e.g. log proofs, queries, alarms) on the gateway's server. */
 export type HttpRoutes = (app: FastifyInstance, auth: HttpAuth) => void | Promise<void>;
+
+/** True when `A` and `B` are the same type; with `Assert`, a compile-time check of one against the other. */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Compiles only for `true`: `type X = Assert<Same<ServerType, ContractType>>`. */
+export type Assert<T extends true> = T;

@@ -11,7 +11,8 @@
  * - `POST /api/login` `{username,password}` → session cookie; `POST /api/logout`; `GET /api/me`
  *   (io/http/login, io/http/sessions).
  * - `GET /api/ward` → `{ward:{name}, now, patients}` (roles admin and nurse).
- * - `GET /healthz` → `{status:'ok', ...status()}`: public, never patient data.
+ * - `GET /healthz` → `{status:'ok', ...status()}`: public, never patient data nor counters
+ *   that tell the ward's activity (log size, devices).
  * - `GET /ws` (io/http/live-socket): `{"type":"snapshot",now,patients}`, then
  *   `{"type":"reading",...}` per hub reading; closed with 4401 when the session ends.
  * The message and DTO shapes are core/live-contract's.
@@ -25,11 +26,13 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LiveHub } from '../../core/live.js';
 import type { WardResponse } from '../../core/live-contract.js';
-import type { UserFile } from '../identity/index.js';
+import { PasswordPool, type UserFile } from '../identity/index.js';
 import { errorBody, HttpError, toHttpError } from './errors.js';
 import { registerLiveSocket, tileDto } from './live-socket.js';
 import { registerLoginRoutes } from './login.js';
+import { type LoginLimits, LoginThrottle } from './login-throttle.js';
 import type { HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
+import { ROUTE_ROLES, routeKey } from './route-roles.js';
 import { createSessionGuard, DEFAULT_SESSION_IDLE_MS, SessionStore } from './sessions.js';
 import { mergeStaticTables, registerStaticFiles, staticFileTable } from './static-files.js';
 
@@ -73,14 +76,24 @@ export interface HttpServerOptions {
   commonDir?: string;
   /** A session ends after this long without an API request. Default 15 min. */
   sessionIdleMs?: number;
-  /** Public, non-PHI health fields merged into `/healthz`, e.g. counts. */
+  /** Public health fields merged into `/healthz`: no PHI and no activity counters (log size, devices). */
   status?: () => Record<string, unknown>;
   /** Fastify request logging (method, URL, status; never bodies or cookies). Default false. */
   logger?: boolean;
   /** Ward name shown in the dashboard header. Default "Ward". */
   wardName?: string;
-  /** Add `Secure` to the session cookie; set it when served over HTTPS (reverse proxy). Default false. */
+  /**
+   * Add `Secure` to the session cookie (RFC 6265 §4.1.2.5). Default: on whenever `host` is
+   * not a loopback address (the page is then reached through TLS, e.g. a reverse proxy);
+   * off on loopback, where browsers treat plain http://127.0.0.1 as a secure context anyway.
+   */
   secureCookies?: boolean;
+  /** Password-hashing threads (io/identity/password-pool). Default 1. */
+  passwordThreads?: number;
+  /** Sign-ins checked or waiting at once; beyond it 503 `login_busy`. Default 4. */
+  passwordQueue?: number;
+  /** Sign-in throttling limits (io/http/login-throttle); defaults `DEFAULT_LOGIN_LIMITS`. */
+  loginLimits?: Partial<LoginLimits>;
   /** Security events for the audit log (ARCHITECTURE.md invariant 7). Must not throw. */
   audit?: (event: HttpAuditEvent) => void;
   /** Route modules of other areas, registered after the dashboard's own routes. */
@@ -94,6 +107,12 @@ export interface HttpServer {
   port: number;
   close(): Promise<void>;
   app: FastifyInstance;
+}
+
+/** True for `localhost` and loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** RFC 6454 §7.3: a browser's Origin must name this host for state changes and upgrades. */
@@ -133,7 +152,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
   const host = opts.host ?? '127.0.0.1';
   const wardName = opts.wardName ?? 'Ward';
-  const secure = opts.secureCookies ?? false;
+  const secure = opts.secureCookies ?? !isLoopbackHost(host);
+  const throttle = new LoginThrottle(opts.loginLimits);
+  const passwords = new PasswordPool({
+    ...(opts.passwordThreads !== undefined ? { threads: opts.passwordThreads } : {}),
+    ...(opts.passwordQueue !== undefined ? { maxQueue: opts.passwordQueue } : {}),
+  });
   const audit = (event: HttpAuditEvent): void => {
     try {
       opts.audit?.(event);
@@ -170,15 +194,25 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('not_found')));
 
+  // Every route must be in the one role table (io/http/route-roles): fail closed at start.
+  const wardFiles = wardStaticFiles(staticDir, opts.commonDir);
+  const pageFiles = new Set(wardFiles.keys());
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      const key = routeKey(method, route.url, pageFiles);
+      if (!(key in ROUTE_ROLES)) throw new TypeError(`startHttpServer: ${key} is missing from ROUTE_ROLES`);
+    }
+  });
+
   // --- static dashboard
-  registerStaticFiles(app, wardStaticFiles(staticDir, opts.commonDir));
+  registerStaticFiles(app, wardFiles);
   app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
 
   // --- health
   app.get('/healthz', async () => ({ status: 'ok', ...opts.status?.() }));
 
   // --- auth
-  registerLoginRoutes(app, { users, sessions, guard, secure, audit });
+  registerLoginRoutes(app, { users, passwords, throttle, sessions, guard, secure, audit });
 
   // --- live data
   app.get('/api/ward', async (request, reply): Promise<WardResponse> => {
@@ -202,6 +236,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     live.stop();
     sessions.endAll('shutdown');
     await app.close();
+    await passwords.close();
   };
 
   const auth: HttpAuth = {

@@ -15,11 +15,12 @@ import type { WebSocket } from 'ws';
 import { WS_CLOSE_GOING_AWAY, WS_CLOSE_SESSION_ENDED } from '../../core/live-contract.js';
 import type { Role, User } from '../identity/index.js';
 import { HttpError } from './errors.js';
+import { WARD_ROLES } from './route-roles.js';
 
 export const SESSION_COOKIE = 'vt_session';
 export const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
 /** Roles that may see live vitals (ARCHITECTURE.md "Roles": auditors see no live PHI unless granted). */
-export const LIVE_ROLES: ReadonlySet<Role> = new Set<Role>(['admin', 'nurse', 'charge_nurse']);
+export const LIVE_ROLES: ReadonlySet<Role> = new Set<Role>(WARD_ROLES);
 
 export interface Session {
   readonly id: string;

@@ -20,6 +20,7 @@ import {
 } from '../../../../anchor/src/kgc/index.js';
 import { createReadClient, type Deployment } from '../../../../anchor/src/ledger/index.js';
 import { VitalTrailError } from '../../protocol/errors.js';
+import { seqForJson, type WireUint } from '../../protocol/frame.js';
 import type { DataPaths, Logger } from '../ops/index.js';
 import { AuditLog } from '../ops/index.js';
 import type { GatewayStore } from '../store/index.js';
@@ -70,7 +71,7 @@ export interface Identity {
   /** Lets revocations close sessions on this broker. */
   attachBroker(broker: SessionCloser): void;
   /** Audits a rejected frame (device, seq, code: never the payload); an ingest `rejected` listener. */
-  onReject(r: { dev?: string; seq?: number; code: string }, transportDev: string): void;
+  onReject(r: { dev?: string; seq?: WireUint; code: string }, transportDev: string): void;
   /** Re-reads the CRL and polls the registry once (the timers do it periodically). */
   pollRevocations(): Promise<void>;
   /** Re-reads the KGC's CRL (`DATA/kgc/crl.pem`) once; a CRL that is not usable is logged. */
@@ -229,7 +230,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
       broker = b;
     },
     onReject(r, transportDev) {
-      audit.append('frame_rejected', { dev: r.dev ?? transportDev, seq: r.seq ?? null, code: r.code });
+      audit.append('frame_rejected', { dev: r.dev ?? transportDev, seq: seqForJson(r.seq), code: r.code });
     },
     pollRevocations,
     refreshCrl,

@@ -12,16 +12,14 @@ export type {
   PeerAuthenticator,
 } from './broker-security.js';
 export type { DeviceRegistry } from './devices.js';
-export {
-  type EnrolResult,
-  enrolDevice,
-  type RegistryWrite,
-  type RevokeResult,
-  revokeEnrolledDevice,
-  revokeOnRegistry,
-  type SyncRegistryResult,
-  syncRegistry,
-} from './enrol.js';
+export type { EnrolResult, RegistryWrite, RevokeResult, SyncRegistryResult } from './enrol.js';
+export { enrolDevice, revokeEnrolledDevice, revokeOnRegistry, syncRegistry } from './enrol.js';
 export { createEnrolmentFollower, type EnrolmentFollower } from './enrolment-follow.js';
 export { createIdentity, type Identity, type MqttsOptions } from './identity.js';
+export {
+  DEFAULT_PASSWORD_QUEUE,
+  DEFAULT_PASSWORD_THREADS,
+  PasswordPool,
+  type PasswordPoolOptions,
+} from './password-pool.js';
 export { ensureInitialAdmin, ROLES, type Role, USERNAME_PATTERN, type User, UserFile } from './users.js';

@@ -22,10 +22,10 @@ import {
   hashPassword,
   SALT_BYTES,
   SCRYPT_PARAMS,
+  type ScryptDerive,
   verifyPassword,
 } from '../../core/passwords.js';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { errorClass } from '../../protocol/errors.js';
 import { ensureDir, writeSecret } from '../ops/index.js';
 
 /**
@@ -49,11 +49,7 @@ export const USERNAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export const USERS_FILE_VERSION = 1;
 
-export type UserFileErrorCode = ErrorGroupCode<'users'>;
-
-export class UserFileError extends VitalTrailError<UserFileErrorCode> {
-  override readonly name = 'UserFileError';
-}
+export class UserFileError extends errorClass<'users'>('UserFileError') {}
 
 /**
  * Verified for unknown usernames so timing does not reveal which names exist: the same
@@ -154,16 +150,17 @@ export class UserFile {
   /**
    * Checks a username/password pair. Unknown users cost the same scrypt work as
    * known ones, so response time does not tell which usernames exist.
+   * @param derive the scrypt implementation (the gateway's password pool); default node:crypto's
    * @returns the user, or null when the name is unknown or the password is wrong.
    */
-  async authenticate(username: string, password: string): Promise<User | null> {
+  async authenticate(username: string, password: string, derive?: ScryptDerive): Promise<User | null> {
     if (typeof username !== 'string' || typeof password !== 'string') return null;
     const user = USERNAME_PATTERN.test(username) ? this.get(username) : undefined;
     if (!user) {
-      await verifyPassword(password, DUMMY_HASH);
+      await verifyPassword(password, DUMMY_HASH, derive);
       return null;
     }
-    return (await verifyPassword(password, user.passwordHash)) ? user : null;
+    return (await verifyPassword(password, user.passwordHash, derive)) ? user : null;
   }
 
   #write(users: User[]): void {

@@ -27,7 +27,7 @@ import {
 import { type Recipient, sealWithDataKey } from '../../core/envelope.js';
 import type { LiveHub } from '../../core/live.js';
 import type { RejectionCode } from '../../protocol/codes.js';
-import { type DecodedFrame, frameHash, waveformSamples } from '../../protocol/frame.js';
+import { frameHash, type SafeFrame, type WireUint, waveformSamples } from '../../protocol/frame.js';
 import {
   DataKeyRing,
   type DataKeyRingOptions,
@@ -43,7 +43,8 @@ export { batchAad } from '../store/index.js';
 export type IngestResult =
   | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
   | { status: 'duplicate'; dev: string; seq: number }
-  | { status: 'rejected'; code: RejectionCode; reason: string; dev?: string; seq?: number };
+  /** `seq` when the frame named one: a bigint from 2^53 on (PROTOCOL.md §6). */
+  | { status: 'rejected'; code: RejectionCode; reason: string; dev?: string; seq?: WireUint };
 
 export interface IngestOptions {
   store: GatewayStore;
@@ -76,7 +77,7 @@ export interface IngestEvents {
 }
 
 interface Pending {
-  frame: DecodedFrame;
+  frame: SafeFrame;
   hash: Uint8Array;
   resolve: (r: IngestResult) => void;
   reject: (e: unknown) => void;

@@ -39,7 +39,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { errorClass } from '../../protocol/errors.js';
+import { pidAlive } from './instance-lock.js';
 
 export const AUDIT_LOG_FILE = 'audit.log';
 export const AUDIT_HEAD_FILE = 'audit.head';
@@ -86,7 +87,8 @@ export type AuditEventType =
 /** The only fields a line may carry besides `n`, `t`, `event`, `prev`. */
 export interface AuditFields {
   dev?: string;
-  seq?: number | null;
+  /** A seq from 2^53 on is its decimal text (a JSON number would lose digits). */
+  seq?: number | string | null;
   code?: string;
   reason?: string;
   user?: string;
@@ -111,11 +113,7 @@ const FIELD_NAMES: readonly (keyof AuditFields)[] = [
   'detail',
 ];
 
-export type AuditErrorCode = ErrorGroupCode<'audit'>;
-
-export class AuditError extends VitalTrailError<AuditErrorCode> {
-  override readonly name = 'AuditError';
-}
+export class AuditError extends errorClass<'audit'>('AuditError') {}
 
 function sha256Hex(s: string): string {
   return createHash('sha256').update(s).digest('hex');
@@ -123,15 +121,6 @@ function sha256Hex(s: string): string {
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Takes the lock file; a lock whose pid is gone is taken over. */

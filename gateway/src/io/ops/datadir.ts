@@ -18,7 +18,7 @@
  * DIR/chain/kgc.key, gateway.key  ledger account keys (0600)
  * ```
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export interface DataPaths {
@@ -72,7 +72,10 @@ export function readJson<T>(path: string): T | undefined {
 }
 
 export function writeJson(path: string, value: unknown, mode = 0o644): void {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`, { mode });
+  // Whole or not at all: a kill mid-write leaves the old file (or none), never a torn one.
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
+  renameSync(tmp, path);
 }
 
 /** Writes a secret file with mode 0600 (re-applied in case the umask interfered). */

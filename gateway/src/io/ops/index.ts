@@ -14,5 +14,16 @@ export {
   writeJson,
   writeSecret,
 } from './datadir.js';
+export { type DataDirLock, INSTANCE_LOCK_FILE, lockDataDir } from './instance-lock.js';
 export { createLogger, type Logger, type LogLevel } from './log.js';
 export { GatewayMetrics } from './metrics.js';
+export {
+  checkOutputPath,
+  OUTPUT_FILE_MODE,
+  OutputPathError,
+  type OutputPathErrorCode,
+  openSafeOutput,
+  renameDurably,
+  type SafeOutput,
+  writeOutputFile,
+} from './safe-write.js';

@@ -26,22 +26,17 @@
  * an `integrity_error` naming the batch or the entry; nothing is exported as valid.
  */
 import { once } from 'node:events';
-import { createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { readKgcTrust } from '../../../../anchor/src/kgc/index.js';
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { errorClass } from '../../protocol/errors.js';
 import { toHex } from '../anchoring/index.js';
-import type { DataPaths } from '../ops/index.js';
+import { type DataPaths, openSafeOutput } from '../ops/index.js';
 import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { type FrameRead, SealedError, SealedReader } from '../store/index.js';
 
-export type ExportErrorCode = ErrorGroupCode<'export'>;
-
-export class ExportError extends VitalTrailError<ExportErrorCode> {
-  override readonly name = 'ExportError';
-}
+export class ExportError extends errorClass<'export'>('ExportError') {}
 
 /** The JSON document of PROTOCOL.md §5 (with the shredded-entry extension). */
 export interface DisclosureBundleJson {
@@ -256,7 +251,10 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
 
 /**
  * Streams a disclosure bundle to `out` (mode 0600: it holds vital signs), one entry per
- * line, through `<out>.partial`, renamed into place only when complete.
+ * line, through a fresh O_EXCL|O_NOFOLLOW temporary file beside it, fsync'd and renamed
+ * into place only when complete (`openSafeOutput`, io/ops/safe-write.ts).
+ * @throws {OutputPathError} `output_path_invalid` for a directory, a symlink or a missing
+ *   directory at `out` (checked before the export starts).
  * @throws {ExportError} as `exportBundle`; I/O errors of the output file as they are.
  * @example
  * await exportBundleToFile({ ...params, out: 'bundle.json', onProgress: (d, t) => bar(d, t) });
@@ -264,9 +262,16 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
 export async function exportBundleToFile(
   p: ExportParameters & { out: string },
 ): Promise<{ entries: number; pendingAnchor: number; checkpoints: number[] }> {
-  const plan = planExport(p);
-  const tmp = `${p.out}.partial`;
-  const stream = createWriteStream(tmp, { mode: 0o600 });
+  const out = openSafeOutput(p.out); // refuses a bad --out before the work
+  let plan: ExportPlan;
+  try {
+    plan = planExport(p);
+  } catch (err) {
+    out.abort();
+    throw err;
+  }
+  // The descriptor is the safe writer's: the stream writes to it, the writer fsyncs and closes it.
+  const stream = createWriteStream('', { fd: out.fd, autoClose: false });
   const write = async (chunk: string): Promise<void> => {
     if (!stream.write(chunk)) await once(stream, 'drain');
   };
@@ -282,12 +287,16 @@ export async function exportBundleToFile(
     await write('\n]}\n');
     stream.end();
     await once(stream, 'finish');
+    out.commit();
   } catch (err) {
+    // Let a write in flight finish (or fail) before the descriptor goes: a late EBADF on a
+    // stream nobody listens to would end the process with a stack trace instead of the code.
+    stream.on('error', () => undefined);
     stream.destroy();
-    rmSync(tmp, { force: true });
+    await once(stream, 'close').catch(() => undefined);
+    out.abort();
     throw err;
   }
-  renameSync(tmp, p.out);
   p.onProgress?.(done, plan.total);
   return {
     entries: done,

@@ -23,7 +23,6 @@
  * The transport is `@influxdata/influxdb-client`'s WriteApi (InfluxDB v2 write API), one
  * flush awaited per batch.
  */
-import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   existsSync,
@@ -35,13 +34,11 @@ import {
 } from 'node:fs';
 import { InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import {
-  DATA_KEY_CONTENT_TYPE,
-  importDataKey,
-  openBatch,
+  createDataKey,
+  openDataKey,
   openWithDataKey,
   type Recipient,
   type RecipientSecret,
-  sealBatch,
   sealWithDataKey,
 } from '../../core/envelope.js';
 import { OBSERVATION_KEYS } from '../../core/trend.js';
@@ -231,11 +228,9 @@ export class InfluxSink {
       return;
     }
     if (!this.#spillKey || size === 0) {
-      const raw = randomBytes(32);
       const kid = `spill-${Date.now()}`;
-      const envelope = await sealBatch(raw, this.#o.recipients, SPILL_AAD(0), DATA_KEY_CONTENT_TYPE);
-      this.#spillKey = { key: await importDataKey(raw), kid };
-      raw.fill(0);
+      const { key, envelope } = await createDataKey(this.#o.recipients, SPILL_AAD(0));
+      this.#spillKey = { key, kid };
       writeFileSync(file, `${JSON.stringify({ kid, envelope })}\n`, { mode: 0o600 });
     }
     const n = this.#spillCount + 1;
@@ -287,9 +282,7 @@ export async function readSpill(file: string, secrets: readonly RecipientSecret[
   const [head, ...recs] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
   if (!head) return [];
   const { kid, envelope } = JSON.parse(head) as { kid: string; envelope: string };
-  const raw = await openBatch(envelope, secrets, SPILL_AAD(0));
-  const key = await importDataKey(raw);
-  raw.fill(0);
+  const key = await openDataKey(envelope, secrets, SPILL_AAD(0));
   const out: string[] = [];
   for (const r of recs) {
     const { n, rec } = JSON.parse(r) as { n: number; rec: string };

@@ -15,17 +15,12 @@
  */
 import { dirname, join } from 'node:path';
 import { openBatch, type Recipient, type RecipientSecret, sealBatch } from '../../core/envelope.js';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { errorClass, VitalTrailError } from '../../protocol/errors.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
 import { loadRecipientSecrets, watchRecipients } from './recipients.js';
 import type { GatewayStore } from './store.js';
 
-export type BindingErrorCode = ErrorGroupCode<'bindings'>;
-
-export class BindingError extends VitalTrailError<BindingErrorCode> {
-  override readonly name = 'BindingError';
-}
+export class BindingError extends errorClass<'bindings'>('BindingError') {}
 
 const PATIENT_CONTENT_TYPE = 'application/vitaltrail-patient-id';
 /** Patient ids: 1-64 chars of [A-Za-z0-9._:/-] (MRNs, study codes). */

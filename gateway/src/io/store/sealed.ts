@@ -24,29 +24,28 @@
  * no old page survives in the WAL); ciphertexts, frame index and log stay, so proofs of
  * other leaves still verify and these leaves read as `'shredded'`.
  */
-import { randomBytes } from 'node:crypto';
 import { decode } from 'cbor2';
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
 import {
-  DATA_KEY_CONTENT_TYPE,
+  createDataKey,
   EnvelopeError,
   importDataKey,
   openBatch,
   openWithDataKey,
   type Recipient,
   type RecipientSecret,
-  sealBatch,
 } from '../../core/envelope.js';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
-import { type DecodedFrame, decodeFrame, frameHash, type Observations } from '../../protocol/frame.js';
+import { errorClass, VitalTrailError } from '../../protocol/errors.js';
+import {
+  decodeFrame,
+  frameHash,
+  isSafeFrame,
+  type Observations,
+  type SafeFrame,
+} from '../../protocol/frame.js';
 import type { FrameIndexRow, GatewayStore } from './store.js';
 
-export type SealedErrorCode = ErrorGroupCode<'sealed'>;
-
-export class SealedError extends VitalTrailError<SealedErrorCode> {
-  override readonly name = 'SealedError';
-}
+export class SealedError extends errorClass<'sealed'>('SealedError') {}
 
 /** `batches.envelope` of a group commit whose frames are sealed one by one. */
 export const SEALED_FRAMES_MARKER = 'vitaltrail-sealed-frames/2';
@@ -164,27 +163,16 @@ export class DataKeyRing {
     recipients: readonly Recipient[],
     recipientsStamp: string,
   ): Promise<OpenKey> {
-    const raw = randomBytes(32);
+    // Reserved synchronously: concurrent creations never share an id.
+    const id = this.#nextId++;
+    const { key, envelope } = await createDataKey(recipients, dataKeyAad(id, dev, windowStart));
     try {
-      const key = await importDataKey(raw);
-      // Reserved synchronously: concurrent creations never share an id.
-      const id = this.#nextId++;
-      const envelope = await sealBatch(
-        raw,
-        recipients,
-        dataKeyAad(id, dev, windowStart),
-        DATA_KEY_CONTENT_TYPE,
-      );
-      try {
-        // Durable before first use: its own fsync'd transaction (synchronous=FULL).
-        this.#insert.run(id, dev, windowStart, now, envelope);
-      } catch (err) {
-        throw new SealedError('store_failed', 'a data key could not be recorded', { cause: err });
-      }
-      return { id, key, windowStart, uses: 0, recipientsStamp };
-    } finally {
-      raw.fill(0);
+      // Durable before first use: its own fsync'd transaction (synchronous=FULL).
+      this.#insert.run(id, dev, windowStart, now, envelope);
+    } catch (err) {
+      throw new SealedError('store_failed', 'a data key could not be recorded', { cause: err });
     }
+    return { id, key, windowStart, uses: 0, recipientsStamp };
   }
 }
 
@@ -433,9 +421,12 @@ export async function readReadings(
       shredded += 1;
       return;
     }
-    let body: DecodedFrame['body'];
+    let body: SafeFrame['body'];
     try {
-      body = decodeFrame(bytes).body;
+      const frame = decodeFrame(bytes);
+      // The gateway accepts no seq or ts from 2^53 on (core/acceptance): a stored one is damage.
+      if (!isSafeFrame(frame)) throw new TypeError('seq or ts beyond 2^53-1');
+      body = frame.body;
     } catch (err) {
       throw new SealedError('integrity_error', `entry ${row.leafIndex} does not decode`, { cause: err });
     }

@@ -25,18 +25,13 @@ import {
   nodesForAppend,
   rootAt,
 } from '../../../../anchor/src/log/index.js';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { errorClass } from '../../protocol/errors.js';
 import { type CheckpointRow, CheckpointTable } from './checkpoint-table.js';
 import { migrate } from './schema.js';
 
 export type { CheckpointRow } from './checkpoint-table.js';
 
-export type StoreErrorCode = ErrorGroupCode<'store'>;
-
-export class StoreError extends VitalTrailError<StoreErrorCode> {
-  override readonly name = 'StoreError';
-}
+export class StoreError extends errorClass<'store'>('StoreError') {}
 
 /** A missing range of seq numbers, inclusive (PROTOCOL.md §1: recorded as a gap). */
 export interface SeqGap {
@@ -74,6 +69,7 @@ export interface NewFrame {
   leafHash: Uint8Array;
 }
 
+/** Rows as SQLite returns them (snake_case columns, BLOBs as Buffers). */
 interface RawDevice {
   dev: string;
   cert_pem: string;
@@ -81,17 +77,6 @@ interface RawDevice {
   status: 'active' | 'revoked';
   enrolled_at: number;
   updated_at: number;
-}
-
-function toDevice(r: RawDevice): DeviceRow {
-  return {
-    dev: r.dev,
-    certPem: r.cert_pem,
-    spkiSha256: r.spki_sha256,
-    status: r.status,
-    enrolledAt: r.enrolled_at,
-    updatedAt: r.updated_at,
-  };
 }
 
 interface RawFrame {
@@ -104,6 +89,18 @@ interface RawFrame {
   leaf_index: number;
   batch_id: number;
   batch_pos: number;
+}
+
+/** The rows in the store's API: camelCase, bytes as Uint8Array. */
+function toDevice(r: RawDevice): DeviceRow {
+  return {
+    dev: r.dev,
+    certPem: r.cert_pem,
+    spkiSha256: r.spki_sha256,
+    status: r.status,
+    enrolledAt: r.enrolled_at,
+    updatedAt: r.updated_at,
+  };
 }
 
 function toFrame(r: RawFrame): FrameIndexRow {

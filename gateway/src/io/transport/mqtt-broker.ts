@@ -18,7 +18,12 @@
  * Handshake refusals and CONNACK refusals are reported to `onSecurityEvent`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import {
+  createServer as createTlsServer,
+  type PeerCertificate,
+  type TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { mayPublish, maySubscribe, rejectPayload, rejectsTopic } from '../../core/topics.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
@@ -76,6 +81,8 @@ class TransportError extends Error {
 
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
+  /** Each TLS connection's peer certificate, read at the handshake (see `trackTls`). */
+  const peerCertificates = new WeakMap<TLSSocket, PeerCertificate>();
   const aedes = await Aedes.createBroker({
     id: 'vitaltrail-gateway',
     // PROTOCOL.md §1: device ids are up to 64 characters, and the client id is the device id.
@@ -96,8 +103,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       // [MQTT-3.1.3-8] identifier rejected: only well-formed device ids connect here.
       if (!DEVICE_ID_PATTERN.test(client.id)) return refuse('client_id_invalid', 2);
       if (tlsConn) {
-        // The handshake already required a certificate chaining to the KGC (rejectUnauthorized).
-        const peer = tlsConn.getPeerCertificate();
+        // The handshake already required a certificate chaining to the KGC (rejectUnauthorized);
+        // its certificate was read then and kept with the connection (see `trackTls`).
+        const peer = peerCertificates.get(tlsConn);
         if (!peer?.raw) return refuse('no_client_certificate', 5);
         // [MQTT-3.1.3-8] identifier rejected: the client id must be the certificate's device.
         if (peer.subject?.CN !== client.id) return refuse('client_id_mismatch', 2);
@@ -137,6 +145,14 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     socket.on('close', () => sockets.delete(socket));
     aedes.handle(socket);
   };
+  // The peer certificate is read once, at the handshake, while the TLS handle certainly
+  // exists, and kept with the connection: reading it later, when CONNECT is processed,
+  // depends on the socket still holding its handle.
+  const trackTls = (socket: TLSSocket) => {
+    const peer = socket.getPeerCertificate();
+    if (peer?.raw) peerCertificates.set(socket, peer);
+    track(socket);
+  };
   const servers: (Server | TlsServer)[] = [];
   let port = 0;
   if (opts.plain ?? true) {
@@ -157,7 +173,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         rejectUnauthorized: true,
         minVersion: 'TLSv1.2',
       },
-      track,
+      trackTls,
     );
     tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
       opts.onSecurityEvent?.({

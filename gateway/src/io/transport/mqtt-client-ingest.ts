@@ -41,15 +41,10 @@ import {
   rejectsTopic,
   SHARED_FRAMES_SUBSCRIPTION,
 } from '../../core/topics.js';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { errorClass } from '../../protocol/errors.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
 
-export type ExternalBrokerErrorCode = ErrorGroupCode<'external_broker'>;
-
-export class ExternalBrokerError extends VitalTrailError<ExternalBrokerErrorCode> {
-  override readonly name = 'ExternalBrokerError';
-}
+export class ExternalBrokerError extends errorClass<'external_broker'>('ExternalBrokerError') {}
 
 export interface ExternalBrokerOptions {
   /** Broker URL: `mqtts://broker:8883` in production (`mqtt://` only for tests). */

@@ -26,9 +26,10 @@ import type { AlarmService, PatientSettingsUpdate } from '../../clinical/index.j
 import type { Role } from '../../identity/index.js';
 import { errorReply, HttpError } from '../errors.js';
 import type { HttpRoutes } from '../route-contract.js';
+import { WARD_ROLES } from '../route-roles.js';
 
-/** Roles that see and acknowledge alarms and change a patient's alarm settings. */
-export const ALARM_ROLES: readonly Role[] = ['nurse', 'charge_nurse', 'admin'];
+/** Roles that see and acknowledge alarms and change a patient's alarm settings (io/http/route-roles). */
+export const ALARM_ROLES: readonly Role[] = WARD_ROLES;
 
 const DEV_PARAMS = {
   type: 'object',

@@ -25,10 +25,11 @@ import type { FastifyReply } from 'fastify';
 import type { Role } from '../../identity/index.js';
 import { HttpError } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
+import { PROOF_ROLES } from '../route-roles.js';
 import { registerStaticFiles, STATIC_TYPES, sendStaticFile, staticFileTable } from '../static-files.js';
 
-/** Roles that may open the auditor page. */
-export const AUDITOR_PAGE_ROLES: readonly Role[] = ['auditor', 'admin'];
+/** Roles that may open the auditor page (io/http/route-roles). */
+export const AUDITOR_PAGE_ROLES: readonly Role[] = PROOF_ROLES;
 
 export interface AuditorRoutesOptions {
   /** Directory with index.html, app.js (and its modules), style.css. Default: `dashboards/auditor` of the checkout. */

@@ -41,6 +41,7 @@ import {
 } from '../../store/index.js';
 import { errorReply } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
+import { ADMIT_ROLES, WARD_ROLES } from '../route-roles.js';
 
 export interface DataAuditEvent {
   type: 'patient_data_view' | 'admission' | 'discharge';
@@ -66,8 +67,7 @@ export interface DataRoutesOptions {
   maxBuckets?: number;
 }
 
-const VIEW_ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse'];
-const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
+const VIEW_ROLES: readonly Role[] = WARD_ROLES;
 
 /** The coded errors these routes answer with their registered status (the registry's `data_http` group). */
 type DataErrorCode = ErrorGroupCode<'data_http'>;

@@ -12,7 +12,8 @@
  *
  * Hashes are 0x-prefixed lowercase hex (as in PROTOCOL.md §5 bundles).
  *
- * Access: every route needs a session with role admin, auditor or nurse. The proofs and
+ * Access: every route needs a session with role admin or auditor (io/http/route-roles;
+ * nurses see vitals, not proofs: ARCHITECTURE.md "Roles"). The proofs and
  * checkpoints carry hashes only (no PHI), but tree sizes reveal the ward's activity and a
  * receipt confirms that a device sent a given reading at a given point of the log: that is
  * metadata about a patient, so none of it is public. Auditors need no live-PHI grant for it.
@@ -29,9 +30,10 @@ import type { Role } from '../../identity/index.js';
 import type { GatewayStore } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
+import { PROOF_ROLES } from '../route-roles.js';
 
-/** Roles that may read checkpoints, proofs, anchoring status and receipts. */
-export const LOG_ROLES: readonly Role[] = ['admin', 'auditor', 'nurse'];
+/** Roles that may read checkpoints, proofs, anchoring status and receipts (io/http/route-roles): no nurses. */
+export const LOG_ROLES: readonly Role[] = PROOF_ROLES;
 
 export interface LogRoutesOptions {
   store: GatewayStore;

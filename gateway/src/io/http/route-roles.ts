@@ -1,0 +1,74 @@
+/**
+ * @module io/http/route-roles
+ * Who may use which route: the one table (ARCHITECTURE.md "Roles"; README "Who may use
+ * which route", checked against this table by test/integration/route-roles.test.ts, which
+ * also calls every route as every role). Route modules take their role lists from here.
+ *
+ * - `nurse`: the ward's live and historical vitals, alarms, NEWS2 and limits; no proofs.
+ * - `charge_nurse`: a nurse who also admits and discharges.
+ * - `admin`: runs the gateway; everything.
+ * - `auditor`: proofs and bundles, no live PHI.
+ *
+ * Access `public` needs nothing; `session` any signed-in role; `token` the metrics bearer
+ * token when one is configured (open otherwise).
+ */
+import type { Role } from '../identity/index.js';
+
+/** Live and historical vitals, alarms, NEWS2 and limits. */
+export const WARD_ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse'];
+/** Admissions and discharges. */
+export const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
+/** Proofs, checkpoints, anchoring status, receipts and the auditor's page. */
+export const PROOF_ROLES: readonly Role[] = ['admin', 'auditor'];
+
+export type RouteAccess = 'public' | 'session' | 'token' | readonly Role[];
+
+/**
+ * Every route of the dashboard server, `METHOD /path` as registered. `GET /<page file>`
+ * stands for the ward page's static files, `GET /auditor/<page file>` for the auditor's.
+ */
+export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
+  'GET /<page file>': 'public',
+  'GET /favicon.ico': 'public',
+  'GET /healthz': 'public',
+  'GET /livez': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'token',
+  'POST /api/login': 'public',
+  'POST /api/logout': 'public',
+  'GET /api/me': 'session',
+  'GET /api/ward': WARD_ROLES,
+  'GET /ws': WARD_ROLES,
+  'GET /api/alarms': WARD_ROLES,
+  'POST /api/alarms/:id/ack': WARD_ROLES,
+  'GET /api/patients/:dev': WARD_ROLES,
+  'GET /api/patients/:dev/settings': WARD_ROLES,
+  'PUT /api/patients/:dev/settings': WARD_ROLES,
+  'GET /api/patients/:dev/alarms': WARD_ROLES,
+  'GET /api/bindings': WARD_ROLES,
+  'GET /api/devices/:dev/bindings': WARD_ROLES,
+  'GET /api/devices/:dev/readings': WARD_ROLES,
+  'GET /api/devices/:dev/trend': WARD_ROLES,
+  'POST /api/admissions': ADMIT_ROLES,
+  'POST /api/discharges': ADMIT_ROLES,
+  'GET /checkpoint': PROOF_ROLES,
+  'GET /proof/inclusion': PROOF_ROLES,
+  'GET /proof/consistency': PROOF_ROLES,
+  'GET /anchoring': PROOF_ROLES,
+  'GET /receipt': PROOF_ROLES,
+  'GET /auditor': PROOF_ROLES,
+  'GET /auditor/<page file>': PROOF_ROLES,
+};
+
+/**
+ * The table's key of a registered route (`HEAD` routes fastify adds go with their `GET`).
+ * @example
+ * routeKey('GET', '/style.css', new Set(['/style.css'])); // 'GET /<page file>'
+ */
+export function routeKey(method: string, url: string, pageFiles: ReadonlySet<string>): string {
+  const m = method === 'HEAD' ? 'GET' : method;
+  if (`${m} ${url}` in ROUTE_ROLES) return `${m} ${url}`;
+  if (m === 'GET' && url.startsWith('/auditor/')) return 'GET /auditor/<page file>';
+  if (m === 'GET' && pageFiles.has(url)) return 'GET /<page file>';
+  return `${m} ${url}`;
+}

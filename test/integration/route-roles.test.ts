@@ -1,0 +1,164 @@
+/**
+ * The one role table (gateway/src/io/http/route-roles.ts), route by route: a real gateway,
+ * one account per role, every route called as every role and without a session; the
+ * README's table is checked against the code's (issue 13).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startGateway } from '../../gateway/src/app/gateway.js';
+import type { RunningGateway } from '../../gateway/src/app/options.js';
+import { ROUTE_ROLES } from '../../gateway/src/io/http/route-roles.js';
+import { ROLES, type Role, UserFile } from '../../gateway/src/io/identity/users.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { prepareDataDir } from '../helpers/gateway.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const DEV = 'wr-0001';
+const ALARM_ID = '00000000-0000-4000-8000-000000000000';
+
+/** A request that passes each route's schema, so only access decides 401/403. */
+const SAMPLE: Record<string, { url: string; body?: object }> = {
+  'GET /<page file>': { url: '/style.css' },
+  'GET /favicon.ico': { url: '/favicon.ico' },
+  'GET /healthz': { url: '/healthz' },
+  'GET /livez': { url: '/livez' },
+  'GET /readyz': { url: '/readyz' },
+  'GET /metrics': { url: '/metrics' },
+  'POST /api/login': { url: '/api/login', body: { username: 'nobody', password: 'x' } },
+  'POST /api/logout': { url: '/api/logout' },
+  'GET /api/me': { url: '/api/me' },
+  'GET /api/ward': { url: '/api/ward' },
+  'GET /ws': { url: '/ws' },
+  'GET /api/alarms': { url: '/api/alarms' },
+  'POST /api/alarms/:id/ack': { url: `/api/alarms/${ALARM_ID}/ack`, body: {} },
+  'GET /api/patients/:dev': { url: `/api/patients/${DEV}` },
+  'GET /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings` },
+  'PUT /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings`, body: {} },
+  'GET /api/patients/:dev/alarms': { url: `/api/patients/${DEV}/alarms` },
+  'GET /api/bindings': { url: '/api/bindings' },
+  'GET /api/devices/:dev/bindings': { url: `/api/devices/${DEV}/bindings` },
+  'GET /api/devices/:dev/readings': { url: `/api/devices/${DEV}/readings?from=0&to=1000` },
+  'GET /api/devices/:dev/trend': { url: `/api/devices/${DEV}/trend?from=0&to=60000` },
+  'POST /api/admissions': { url: '/api/admissions', body: { dev: 'wr-9999', patientId: 'P-1', bed: 'B1' } },
+  'POST /api/discharges': { url: '/api/discharges', body: { dev: 'wr-9999' } },
+  'GET /checkpoint': { url: '/checkpoint' },
+  'GET /proof/inclusion': { url: '/proof/inclusion?leaf=0&size=1' },
+  'GET /proof/consistency': { url: '/proof/consistency?from=1&to=1' },
+  'GET /anchoring': { url: '/anchoring' },
+  'GET /receipt': { url: `/receipt?dev=${DEV}&seq=1` },
+  'GET /auditor': { url: '/auditor' },
+  'GET /auditor/<page file>': { url: '/auditor/index.html' },
+};
+
+describe('route roles: every route as every role', () => {
+  const tmp = makeTempDir();
+  let gw: RunningGateway;
+  const cookies = new Map<Role, string>();
+
+  beforeAll(async () => {
+    const paths = await prepareDataDir(tmp.dir, [DEV]);
+    gw = (await startGateway({ dataDir: paths.root, logger: silentLogger })) as RunningGateway;
+    const users = new UserFile(paths.users);
+    for (const role of ROLES) {
+      if (role !== 'admin') await users.add(`u.${role}`, role, `pw-of-${role}`);
+    }
+    const adminPw = readFileSync(paths.initialAdminPassword, 'utf8').trim();
+    for (const role of ROLES) {
+      const res = await fetch(`${gw.http.url}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(
+          role === 'admin'
+            ? { username: 'admin', password: adminPw }
+            : { username: `u.${role}`, password: `pw-of-${role}` },
+        ),
+      });
+      expect(res.status).toBe(200);
+      cookies.set(role, String(res.headers.get('set-cookie')).split(';', 1)[0] as string);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    tmp.cleanup();
+  });
+
+  async function statusOf(key: string, cookie: string | undefined): Promise<number> {
+    const [method] = key.split(' ', 1) as [string];
+    const sample = SAMPLE[key];
+    if (!sample) throw new Error(`no sample request for ${key}`);
+    if (key === 'GET /ws') {
+      return new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${gw.http.url.replace(/^http/, 'ws')}/ws`, {
+          headers: cookie ? { cookie } : {},
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('error', reject);
+      });
+    }
+    const res = await fetch(`${gw.http.url}${sample.url}`, {
+      method,
+      redirect: 'manual',
+      headers: {
+        ...(cookie ? { cookie } : {}),
+        ...(sample.body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(sample.body ? { body: JSON.stringify(sample.body) } : {}),
+    });
+    const text = await res.text();
+    // A wrong password is 401 too, but coded bad_credentials: only access refusals count.
+    return text.includes('"bad_credentials"') ? 200 : res.status;
+  }
+
+  it('behavior: each role gets exactly the routes the table gives it (403 otherwise; 401 without a session)', async () => {
+    const seen: string[] = [];
+    // Logout last: it ends the session of the role that calls it.
+    const keys = Object.keys(ROUTE_ROLES).sort(
+      (a, b) => Number(a === 'POST /api/logout') - Number(b === 'POST /api/logout'),
+    );
+    for (const key of keys) {
+      const access = ROUTE_ROLES[key] as (typeof ROUTE_ROLES)[string];
+      const anon = await statusOf(key, undefined);
+      if (access === 'public' || access === 'token')
+        expect([key, anon === 401 || anon === 403]).toEqual([key, false]);
+      else expect([key, anon]).toEqual([key, 401]);
+      for (const role of ROLES) {
+        const status = await statusOf(key, cookies.get(role));
+        const allowed = typeof access === 'string' || access.includes(role);
+        if (allowed) expect([key, role, status === 401 || status === 403]).toEqual([key, role, false]);
+        else expect([key, role, status]).toEqual([key, role, 403]);
+        seen.push(`${key} ${role} ${status}`);
+      }
+    }
+    expect(seen.length).toBe(Object.keys(ROUTE_ROLES).length * ROLES.length);
+  }, 120_000);
+
+  it('behavior: nurses and charge nurses get no proofs; auditors no live vitals', () => {
+    for (const key of ['GET /checkpoint', 'GET /proof/inclusion', 'GET /anchoring', 'GET /receipt']) {
+      expect(ROUTE_ROLES[key]).toEqual(['admin', 'auditor']);
+    }
+    expect(ROUTE_ROLES['GET /api/ward']).not.toContain('auditor');
+  });
+
+  it("behavior: the README's route table is the code's", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = readme.slice(
+      readme.indexOf('<!-- route-roles:start -->'),
+      readme.indexOf('<!-- route-roles:end -->'),
+    );
+    const rows = [...block.matchAll(/^\s*\| `([^`]+)` \| ([^|]+) \|$/gm)].map((m) => [
+      m[1],
+      (m[2] as string).trim(),
+    ]);
+    expect(rows).toEqual(
+      Object.entries(ROUTE_ROLES).map(([k, a]) => [k, typeof a === 'string' ? a : a.join(', ')]),
+    );
+  });
+});
