@@ -32,6 +32,7 @@ import { type DataPaths, dataPaths, readJson } from '../io/ops/index.js';
 import { type GatewayStore, openStore } from '../io/store/index.js';
 import { meaningsOf } from '../protocol/error-codes.js';
 import { VitalTrailError } from '../protocol/errors.js';
+import { dataDirOption } from './inputs.js';
 
 /** Problems `verify-chain` reports (the registry's `chain_check` group); never reused or renamed. */
 export const CHAIN_CHECK_CODES = meaningsOf('chain_check');
@@ -137,7 +138,7 @@ export function registerAnchorsCommands(program: Command, defaultDataDir: string
     .description(
       'pending checkpoints, oldest pending age, last anchored tree size; with --rpc the chain side',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--rpc <url>', 'JSON-RPC URL of the chain (default: do not ask the chain)')
     .option('--deployment <file>', 'deployment JSON (default: DATA/chain/deployment.json)')
     .option('--json', 'print JSON')
@@ -195,7 +196,7 @@ export function registerAnchorsCommands(program: Command, defaultDataDir: string
       'check every Anchored event of this log: strictly growing, consistent with each other (RFC 9162 ' +
         'consistency proofs from the local log) and with the local roots and signed notes; exit 1 on any problem',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .requiredOption('--rpc <url>', 'JSON-RPC URL of the chain')
     .option('--deployment <file>', 'deployment JSON (default: DATA/chain/deployment.json)')
     .option('--json', 'print JSON')
@@ -230,7 +231,7 @@ export function registerAnchorsCommands(program: Command, defaultDataDir: string
     .description(
       'print the C2SP verifier key of the signed checkpoints (created with the key on first gateway start)',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action((o: { data: string }) => {
       const { paths, store, origin } = openLog(o.data);
       try {

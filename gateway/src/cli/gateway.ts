@@ -15,6 +15,7 @@ import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID, startGateway } from '../app/gateway.js';
 import { dataPaths, readJson } from '../io/ops/index.js';
 import { UsageError } from './errors.js';
+import { dataDirOption } from './inputs.js';
 import { gatewayTlsDir } from './kgc.js';
 import { runGatewayFromConfig } from './production.js';
 
@@ -55,7 +56,7 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
       'run the gateway alone on a prepared data directory (MQTT + mTLS listeners, store, dashboard); ' +
         'no chain unless --rpc is given',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--mqtt-port <port>', 'plain MQTT port (0 = any free port)', portOption('--mqtt-port'), 1883)
     .option(
       '--mqtts-port <port>',

@@ -9,6 +9,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Option } from 'commander';
 import { CliError } from './errors.js';
 
 /**
@@ -44,6 +45,11 @@ export function checkTimeRange(from: number | undefined, to: number | undefined)
  * Refuses a data directory that does not exist (a typo must not create an empty store).
  * @throws {CliError} `data_dir_missing`.
  */
+/** `--data <dir>` with its default: every command that reads a data directory names it the same way. */
+export function dataDirOption(defaultDir: string): Option {
+  return new Option('--data <dir>', 'data directory').default(defaultDir);
+}
+
 export function requireDataDir(dir: string): void {
   let ok = false;
   try {

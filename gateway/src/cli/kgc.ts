@@ -57,7 +57,7 @@ import {
   withRegistryOptions,
 } from './chain-options.js';
 import { UsageError } from './errors.js';
-import { readSecretLine } from './inputs.js';
+import { dataDirOption, readSecretLine } from './inputs.js';
 
 /** Where `kgc gateway-cert` writes by default, and `vitaltrail gateway` looks: DATA/gateway/tls. */
 export function gatewayTlsDir(paths: DataPaths): string {
@@ -162,7 +162,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       'create the KGC root key (0600), its self-signed certificate and the issuing CA, if not there yet ' +
         '(adds the issuing CA to a root-only KGC)',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action(async (o) => {
       const paths = dataPaths(o.data);
       const r = await initKgc(paths.kgcDir);
@@ -185,7 +185,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
         "device id, 1-64 chars of [A-Za-z0-9._-], not '.' or '..', not starting with '-'",
         deviceIdOption,
       )
-      .option('--data <dir>', 'data directory', defaultDataDir),
+      .addOption(dataDirOption(defaultDataDir)),
     'optional',
   ).action(async (o: RegistryOptionValues & { device: string }) => {
     const paths = dataPaths(o.data);
@@ -219,7 +219,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
           'embedded chain when it is running',
       )
       .requiredOption('--device <id>', 'device id', deviceIdOption)
-      .option('--data <dir>', 'data directory', defaultDataDir),
+      .addOption(dataDirOption(defaultDataDir)),
     'optional',
   ).action(async (o: RegistryOptionValues & { device: string }) => {
     const paths = dataPaths(o.data);
@@ -253,7 +253,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
           'the registry does not hold with its current key, revoke there every device revoked here; safe to run ' +
           'again (writes nothing when in line); exit 1 when a key active here is revoked on chain',
       )
-      .option('--data <dir>', 'data directory', defaultDataDir)
+      .addOption(dataDirOption(defaultDataDir))
       .option('--json', 'print JSON'),
     'required',
   ).action(async (o: RegistryOptionValues & { json?: boolean }) => {
@@ -301,7 +301,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
   kgc
     .command('list')
     .description('list the device certificates the KGC issued: id, status, serial, expiry')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((o) => {
       const rows = listIssued(dataPaths(o.data).kgcDir).map((r) => ({
@@ -337,7 +337,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     )
     .option('--key-type <type>', 'p256 | rsa3072', 'p256')
     .option('--out <dir>', 'output directory (default DATA/gateway/tls)')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action(async (o) => {
       const paths = dataPaths(o.data);
       if (o.keyType !== 'p256' && o.keyType !== 'rsa3072')
@@ -374,7 +374,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       '--passphrase-file <file>',
       'read the passphrase from the first line of this file (default: stdin)',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action(async (o) => {
       const paths = dataPaths(o.data);
       checkOutputPath(o.out); // before the passphrase prompt
@@ -396,7 +396,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       'check the audit log hash chain and head: exit 0 when intact, 1 when a line was edited, inserted, ' +
         'reordered or deleted, or the tail was truncated',
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((o) => {
       const r = verifyAuditLog(dataPaths(o.data).gatewayDir);
@@ -415,7 +415,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       'missing seq ranges of a device (derived from the accepted frames; a later frame may fill them)',
     )
     .requiredOption('--device <id>', 'device id', deviceIdOption)
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((_o, cmd: Command) => {
       // `devices` has --data and --json of its own: read the options wherever they were given.

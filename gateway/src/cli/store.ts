@@ -27,7 +27,7 @@ import {
 } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
-import { checkTimeRange, timeOption } from './inputs.js';
+import { checkTimeRange, dataDirOption, timeOption } from './inputs.js';
 
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -56,7 +56,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
     .description('add a recipient; new data keys (next window of each device) are wrapped for it too')
     .requiredOption('--kid <kid>', 'key id, 1-64 chars of [A-Za-z0-9._-]; never reused', kidOption)
     .requiredOption('--public-key <file>', 'PEM public key (SPKI) of the recipient')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action((o: { kid: string; publicKey: string; data: string }) => {
       addRecipient(dataPaths(o.data).recipientsDir, o.kid, readFileSync(o.publicKey, 'utf8'));
       process.stdout.write(`added recipient ${o.kid}\n`);
@@ -65,7 +65,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
   recipients
     .command('list')
     .description('list recipients: kid, algorithm, SPKI SHA-256, active/retired, private key on this host')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((o: { data: string; json?: boolean }) => {
       const rows = listRecipients(dataPaths(o.data).recipientsDir);
@@ -91,7 +91,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
     .requiredOption('--kid <kid>', 'the recipient to retire', kidOption)
     .requiredOption('--new-kid <kid>', 'the replacement key id', kidOption)
     .requiredOption('--public-key <file>', 'PEM public key of the replacement')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action((o: { kid: string; newKid: string; publicKey: string; data: string }) => {
       const dir = dataPaths(o.data).recipientsDir;
       addRecipient(dir, o.newKid, readFileSync(o.publicKey, 'utf8'));
@@ -110,7 +110,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
     .option('--to <time>', 'end, inclusive (ms or ISO 8601); default: now', timeOption)
     .requiredOption('--out <file>', 'where to write the Bundle JSON (mode 0600: it holds patient data)')
     .option('--gateway-id <id>', 'gateway id (names the log)', DEFAULT_GATEWAY_ID)
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action(
       async (o: {
         device?: string;
@@ -171,7 +171,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
       positive,
       DEFAULT_KEY_WINDOW_MS / 60_000,
     )
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action((o: { retentionDays: number; windowMinutes: number; data: string }) => {
       const store = openStore(dataPaths(o.data).db);
       try {

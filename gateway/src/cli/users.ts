@@ -15,7 +15,7 @@ import { MIN_PASSWORD_LENGTH, passwordPolicyProblem } from '../core/passwords.js
 import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/identity/index.js';
 import { dataPaths } from '../io/ops/index.js';
 import { errorClass } from '../protocol/errors.js';
-import { readSecretLine } from './inputs.js';
+import { dataDirOption, readSecretLine } from './inputs.js';
 
 export class UsersCliError extends errorClass<'users_cli'>('UsersCliError') {}
 
@@ -82,7 +82,7 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
     .requiredOption('--username <name>', 'user name, 1-64 chars of [A-Za-z0-9._-]', usernameOption)
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, roleOption)
     .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .action(async (o: { username: string; role: Role; passwordFile?: string; data: string }) => {
       const password = checkPasswordPolicy(
         firstLine(o.passwordFile ? readFileSync(o.passwordFile, 'utf8') : await readStdin()),
@@ -93,7 +93,7 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
   users
     .command('list')
     .description('list accounts: user name, role, created (never password hashes)')
-    .option('--data <dir>', 'data directory', defaultDataDir)
+    .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((o: { data: string; json?: boolean }) => {
       // Whitelist: the hash never leaves the file.
