@@ -47,22 +47,8 @@ function codedExit2(r: CliResult, code: string): void {
   expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
-function runWithStdin(args: string[], stdin: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+/** The built CLI with `stdin` piped in (as a script or a password manager would). */
+const runWithStdin = (args: string[], stdin: string): Promise<CliResult> => runCli(args, { stdin });
 
 describe('user-named outputs (issue 13, item 4)', () => {
   it('error: export, export-fhir and export-p12 refuse a symlinked, dangling, directory or missing-dir --out; nothing written through them', async () => {

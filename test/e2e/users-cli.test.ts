@@ -4,33 +4,15 @@
  * never argv; the account signs in (scrypt hash in the 0600 users file); the roles
  * include charge_nurse; errors exit 2 with `error: <code>: <reason>`.
  */
-import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-function runWithStdin(
-  args: string[],
-  stdin: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+/** The built CLI with `stdin` piped in (as a script or a password manager would). */
+const runWithStdin = (args: string[], stdin: string): Promise<CliResult> => runCli(args, { stdin });
 
 describe('vitaltrail users', () => {
   const tmp = makeTempDir();

@@ -10,9 +10,14 @@ import { encode } from 'cbor2';
 import { afterEach, describe, expect, test } from 'vitest';
 import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
 import { type RecipientSecret, sealBatch } from '../../gateway/src/core/envelope.js';
-import { batchAad } from '../../gateway/src/io/ingest/ingest.js';
 import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/store/recipients.js';
-import { readFrames, readReadings, SealedReader, shredExpired } from '../../gateway/src/io/store/sealed.js';
+import {
+  batchAad,
+  readFrames,
+  readReadings,
+  SealedReader,
+  shredExpired,
+} from '../../gateway/src/io/store/sealed.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';

@@ -38,8 +38,6 @@ import {
   StoreError,
 } from '../store/index.js';
 
-export { batchAad } from '../store/index.js';
-
 export type IngestResult =
   | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
   | { status: 'duplicate'; dev: string; seq: number }
