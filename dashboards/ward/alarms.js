@@ -27,6 +27,8 @@ const ALARM_TEXT = {
   battery_low: (a) => `Battery low${typeof a.value === 'number' ? ` (${a.value}%)` : ''}`,
   signature_failures: () => 'Repeated signature failures',
   storage_failing: () => 'Storage failing: devices are not acknowledged',
+  ingress_throttled: (a) =>
+    `Frames refused: ${a.value ?? 'a'} client(s) closed for repeated rejected frames (see the audit log)`,
   anchoring_delayed: () => 'Anchoring delayed',
 };
 

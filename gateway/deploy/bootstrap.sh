@@ -8,10 +8,14 @@
 #     recipient's public key), each with its own ledger account key (0600); no device is
 #     copied: each gateway imports the KGC's issued certificates from a read-only mount of
 #     $KGC/kgc/issued (kgc.issuedDir in gateway-N.json), at start and within seconds of any
-#     later `kgc enroll --data /vt/kgc`;
+#     later `kgc enroll --data /vt/kgc`, and reads the KGC's CRL from a read-only mount of
+#     $KGC/kgc/crl at its own DATA/kgc/crl (re-read every 5 s);
 #  3. the broker's TLS material (a broker CA for the server and gateway client
-#     certificates; devices present their KGC certificates) and the generated Mosquitto
-#     config + ACL (`vitaltrail config mosquitto`: max_queued_messages 0).
+#     certificates, and its CRL; devices present their KGC certificates) and the generated
+#     Mosquitto config + ACL (`vitaltrail config mosquitto`: max_queued_messages 0, crlfile
+#     the KGC's CRL, mounted read-only at /kgc-crl).
+# The KGC's CRL is signed again at every run (`kgc crl`): Mosquitto refuses every device once
+# it is past its next update (7 days), so run `kgc crl` daily (README "docker-compose.yml").
 # Secrets never pass through argv or the environment: they are files, mode 0600.
 set -eu
 VT="node /opt/vitaltrail/bin/vitaltrail.js"
@@ -43,8 +47,11 @@ if [ ! -f "$KGC/records.pub.pem" ]; then
   echo "move $KGC/records.key.pem to the records office (offline); the gateways never need it"
 fi
 
-# The directory the gateways mount read-only (docker-compose.yml: volume subpath kgc/issued).
+# The directories the gateways mount read-only (docker-compose.yml: volume subpaths kgc/issued
+# and kgc/crl). The CRL is signed now (the issuing CA's, even with nothing revoked): Mosquitto
+# needs a current one to start and to take any device.
 mkdir -p "$KGC/kgc/issued"
+$VT kgc crl --data "$KGC"
 
 # 2. One data dir per gateway: the KGC's public trust and the envelope recipient. Devices come
 #    from the issued directory, not from here.
@@ -76,11 +83,21 @@ if [ ! -f "$BROKER/tls/broker-ca.pem" ]; then
     cp "$BROKER/tls/broker-ca.pem" "/vt/$gw/tls/broker-ca.pem"
   done
 fi
-# Mosquitto trusts the broker CA (gateways) and the KGC (devices).
-cat "$BROKER/tls/broker-ca.pem" "$KGC"/kgc/*.cert.pem > "$BROKER/tls/client-ca.pem"
+# The broker CA's CRL (nothing revoked, current 10 years): with crlfile set, OpenSSL wants a CRL
+# for the issuer of every client certificate, the gateways' too. Signed again at every run.
+mkdir -p "$BROKER/tls/ca"
+[ -f "$BROKER/tls/ca/index.txt" ] || : > "$BROKER/tls/ca/index.txt"
+printf '[ca]\ndefault_ca=broker\n[broker]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=3650\n' \
+  "$BROKER/tls/ca/index.txt" > "$BROKER/tls/ca/ca.cnf"
+openssl ca -batch -config "$BROKER/tls/ca/ca.cnf" -gencrl -keyfile "$BROKER/tls/broker-ca.key" \
+  -cert "$BROKER/tls/broker-ca.pem" -out "$BROKER/tls/broker-ca.crl.pem"
+# Mosquitto trusts the broker CA (gateways, with its CRL) and the KGC (devices; their CRL is
+# the crlfile, the KGC volume's kgc/crl mounted read-only at /kgc-crl).
+cat "$BROKER/tls/broker-ca.pem" "$BROKER/tls/broker-ca.crl.pem" "$KGC"/kgc/*.cert.pem > "$BROKER/tls/client-ca.pem"
 $VT config mosquitto --out "$BROKER/mosquitto.conf" --acl-out "$BROKER/acl" --port 8883 \
   --cafile /mosquitto/config/tls/client-ca.pem --certfile /mosquitto/config/tls/server.pem \
   --keyfile /mosquitto/config/tls/server.key --aclfile /mosquitto/config/acl \
+  --crlfile /kgc-crl/crl.pem \
   --persistence /mosquitto/data/ --gateway gateway:gw-1 --gateway gateway:gw-2
 
 chown -R "$GATEWAY_UID" /vt

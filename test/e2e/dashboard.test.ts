@@ -92,13 +92,17 @@ describe('ward dashboard (headless chromium)', () => {
     await page.fill('#username', NURSE.username);
     await page.fill('#password', 'wrong');
     await page.click('#login-submit');
-    await expect.poll(() => page.textContent('#login-error')).toContain('Wrong username or password');
+    // Sign-ins are hashed with production scrypt on one thread: under a loaded 2-core CI
+    // machine the answer can take more than expect.poll's default second.
+    await expect
+      .poll(() => page.textContent('#login-error'), { timeout: 15_000 })
+      .toContain('Wrong username or password');
     expect(await page.isVisible('#ward')).toBe(false);
 
     await page.fill('#password', NURSE.password);
     await page.click('#login-submit');
     await page.locator('#conn[data-state="live"]').waitFor();
-    await expect.poll(() => page.locator('.tile').count()).toBe(3);
+    await expect.poll(() => page.locator('.tile').count(), { timeout: 15_000 }).toBe(3);
     expect(await page.isVisible('#login')).toBe(false);
     expect(
       await page.locator('.tile').evaluateAll((els) => els.map((e) => e.getAttribute('data-dev'))),
@@ -160,7 +164,7 @@ describe('ward dashboard (headless chromium)', () => {
   it('behavior: when the server ends the session (4401) the page returns to the form', async () => {
     const page = await newPage();
     await signIn(page);
-    await expect.poll(() => page.locator('.tile').count()).toBe(3);
+    await expect.poll(() => page.locator('.tile').count(), { timeout: 15_000 }).toBe(3);
     const cookies = await page.context().cookies(srv.url);
     const session = cookies.find((c) => c.name === 'vt_session');
     expect(session?.httpOnly).toBe(true);

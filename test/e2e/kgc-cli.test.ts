@@ -31,6 +31,11 @@ describe('vitaltrail kgc', () => {
     const rev = await runCli(['kgc', 'revoke', '--device', 'wr-0001', '--data', data]);
     expect(rev.code, rev.stderr).toBe(0);
     expect(rev.stdout).toMatch(/^revoked wr-0001 \(certificate serial [0-9a-f]+\)/);
+    // `kgc crl` signs the CRL again (no revocation needed) into the public crl/ directory.
+    const crl = await runCli(['kgc', 'crl', '--data', data]);
+    expect(crl.code, crl.stderr).toBe(0);
+    expect(crl.stdout).toMatch(/^signed \S+\/kgc\/crl\/crl\.pem \(next update \d{4}-\d\d-\d\dT/);
+    expect(statSync(join(data, 'kgc', 'crl', 'crl.pem')).mode & 0o777).toBe(0o644);
     const list = await runCli(['kgc', 'list', '--json', '--data', data]);
     expect(
       (JSON.parse(list.stdout) as { dev: string; status: string }[]).map((r) => [r.dev, r.status]),

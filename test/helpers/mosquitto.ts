@@ -39,11 +39,18 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Starts Mosquitto with a config written into `dir`. */
-export async function startMosquitto(dir: string): Promise<RunningMosquitto> {
+/**
+ * Starts Mosquitto with a config written into `dir`: by default the plain loopback one,
+ * else `configOf(port)` (e.g. `mosquittoConfig` with `tls`; then the files it names must be
+ * readable by the `mosquitto` user, which Mosquitto becomes when started as root).
+ */
+export async function startMosquitto(
+  dir: string,
+  configOf: (port: number) => string = (port) => mosquittoConfig({ port, bindAddress: '127.0.0.1' }),
+): Promise<RunningMosquitto> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, mosquittoConfig({ port, bindAddress: '127.0.0.1' }));
+  writeFileSync(conf, configOf(port));
   const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => {

@@ -192,6 +192,74 @@ describe('anchoring outbox (memory ledger)', () => {
   });
 });
 
+describe('anchoring outbox: a node restarted from older state, overtaken before the reconcile (issue 13 item 11)', () => {
+  test('behavior: anchors lost with the node are superseded when a larger one landed first; re-anchored ones take the chain’s tx; the store and the chain agree', async () => {
+    const { tmp, store, notes, signer, anchorer } = fresh('vt-anch-lost-');
+    try {
+      const a = anchorer(memoryLedger());
+      for (const n of [2, 2, 2, 2]) {
+        grow(store, n);
+        await a.tick();
+      }
+      expect(store.anchoredCheckpoints().map((c) => c.treeSize)).toEqual([2, 4, 6, 8]);
+      // The restarted node kept 2 and 4 (its blocks renumbered: other tx hashes) and lost 6 and 8.
+      const other = logIdOf('vitaltrail/someone-else');
+      const restarted = createMemoryLedger({
+        account: privateKeyToAccount(generatePrivateKey()).address,
+        activeLogIds: [LOG_ID, other],
+      });
+      await restarted.anchor({
+        logId: other,
+        treeSize: 1,
+        rootHash: `0x${'01'.repeat(32)}`,
+        checkpointTime: 1,
+      });
+      for (const c of store.anchoredCheckpoints().slice(0, 2)) {
+        await restarted.anchor({
+          logId: LOG_ID,
+          treeSize: c.treeSize,
+          rootHash: toHex(c.root),
+          checkpointTime: 1,
+        });
+      }
+      // A round in flight when the node died lands checkpoint 10 on the new node before any reconcile.
+      grow(store, 2);
+      const ten = a.checkpointNow()!;
+      const landed = await restarted.anchor({
+        logId: LOG_ID,
+        treeSize: 10,
+        rootHash: toHex(ten.root),
+        checkpointTime: ten.createdAt,
+      });
+      store.markAnchored(10, landed.txHash, landed.blockNumber, Date.now());
+      const onChain = await restarted.getAnchors(LOG_ID);
+      expect(checkAnchors(store, notes, signer.vkey, onChain)).toEqual([
+        { code: 'missing_on_chain', treeSize: 6 },
+        { code: 'missing_on_chain', treeSize: 8 },
+      ]);
+
+      const b = anchorer(restarted);
+      b.resync(); // what the chain watchdog does when the node is back
+      await b.tick();
+      // 6 and 8 can never be anchored (10 is on chain): superseded, naming no transaction.
+      expect(store.anchoredCheckpoints().map((c) => c.treeSize)).toEqual([2, 4, 10]);
+      expect([store.getCheckpoint(6), store.getCheckpoint(8)]).toMatchObject([
+        { state: 'superseded', txHash: null, blockNumber: null },
+        { state: 'superseded', txHash: null, blockNumber: null },
+      ]);
+      // 2 and 4 carry the transactions the chain holds now.
+      expect(store.anchoredCheckpoints().map((c) => c.txHash)).toEqual(onChain.map((x) => x.txHash));
+      expect(checkAnchors(store, notes, signer.vkey, onChain)).toEqual([]);
+      // A reading of the superseded range is proven by the next anchored checkpoint.
+      expect(notes.receipt(5)).toMatchObject({ treeSize: 10, txHash: landed.txHash });
+      expect(b.status()).toMatchObject({ pending: 0, lastAnchoredSize: 10, lastError: null });
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
 describe('anchoring outbox: a checkpoint that landed but was not recorded (crash after send)', () => {
   test('behavior: the refused resend is settled from the chain with its tx; nothing is anchored twice', async () => {
     const { tmp, store, anchorer } = fresh('vt-anch-');

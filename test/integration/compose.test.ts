@@ -7,14 +7,18 @@
  * compose file and the configs and scripts that name them, the gateway configs validate, the
  * one-shot jobs run in order (the registry job after the contracts, before the gateways), the
  * gateways follow the KGC's issued certificates through a read-only mount of that directory
- * alone (named by their `kgc.issuedDir`), and every `vitaltrail` command (service commands, the
- * job scripts, the documented later enrolment) exists in our CLI with the options it is given.
+ * alone (named by their `kgc.issuedDir`), the KGC's CRL reaches every gateway and Mosquitto
+ * (its public `kgc/crl` directory mounted read-only where each reads it, signed by the
+ * bootstrap job, Mosquitto's `crlfile` in the generated config and the broker CA's CRL in its
+ * `cafile`), and every `vitaltrail` command (service commands, the job scripts, the documented
+ * later enrolment) exists in our CLI with the options it is given.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { parseDocument } from 'yaml';
 import { kgcPaths } from '../../anchor/src/kgc/index.js';
 import { validateConfig } from '../../gateway/src/app/config.js';
@@ -461,11 +465,16 @@ describe('docker-compose.yml (production shape)', () => {
     for (const [n, g] of GATEWAYS.entries()) {
       const cfg = validateConfig(JSON.parse(read(`gateway/deploy/gateway-${n + 1}.json`)), {}, '/').values;
       expect(cfg['kgc.issuedDir'], g).toMatch(/^\//);
-      // The KGC volume holds its private keys: a gateway sees only the issued directory, read-only.
       expect(
-        mountsOf(services[g]).filter((m) => m.source === kgcVolume),
+        mountsOf(services[g]).filter((m) => m.source === kgcVolume && m.subpath === subpath),
         g,
       ).toEqual([{ source: kgcVolume, target: cfg['kgc.issuedDir'], readOnly: true, subpath }]);
+      // The KGC volume holds its private keys: a gateway sees only its public directories
+      // (issued certificates, the CRL), read-only.
+      for (const m of mountsOf(services[g]).filter((x) => x.source === kgcVolume)) {
+        expect(m.readOnly, `${g}: ${m.target}`).toBe(true);
+        expect(['kgc/issued', 'kgc/crl'], `${g}: ${m.target}`).toContain(m.subpath);
+      }
     }
     // The bootstrap job (which every gateway waits for) makes the directory a subpath mount
     // needs, and gives each gateway the KGC trust its chain check uses; it copies no device.
@@ -473,6 +482,91 @@ describe('docker-compose.yml (production shape)', () => {
     expect(boot).toContain(`mkdir -p "$KGC/${subpath}"`);
     expect(boot).toContain('cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"');
     expect(boot).not.toMatch(/cp -a "\$KGC\/gateway" /);
+  });
+
+  test("behavior: the KGC's CRL reaches every gateway and Mosquitto: its public kgc/crl directory, read-only, where each reads it", async () => {
+    const kgcData = optionValue(jobCall('registry-sync', 'kgc', 'sync-registry'), '--data');
+    const kgcMount = mountHolding(mountsOf(services.bootstrap), kgcData) as Mount;
+    const kgc = kgcPaths(dataPaths(kgcData).kgcDir);
+    // Where `kgc revoke` / `kgc crl --data <KGC>` write the CRL: a directory of its own, no key in it.
+    expect(dirname(kgc.crl)).toBe(kgc.crlDir);
+    for (const key of [kgc.rootKey, kgc.issuingKey]) expect(key.startsWith(`${kgc.crlDir}/`)).toBe(false);
+    const subpath = relative(kgcMount.target, kgc.crlDir);
+    expect(subpath).toBe('kgc/crl');
+    const crlMount = (target: string): Mount => ({
+      source: kgcMount.source,
+      target,
+      readOnly: true,
+      subpath,
+    });
+    /** The innermost mount a path lies on (a mount inside the data dir's volume wins). */
+    const innermost = (mounts: Mount[], path: string) =>
+      mounts
+        .filter((m) => path === m.target || path.startsWith(`${m.target}/`))
+        .sort((a, b) => b.target.length - a.target.length)[0];
+
+    // The bootstrap job signs it (the issuing CA's CRL, even with nothing revoked) before
+    // anything that reads it starts (the gateways wait for it through the chain jobs).
+    expect(optionValue(jobCall('bootstrap', 'kgc', 'crl'), '--data')).toBe('"$KGC"');
+    expect(read('gateway/deploy/bootstrap.sh')).toContain(`\nKGC=${kgcData}\n`);
+    expect(waitsFor('mosquitto', 'bootstrap')).toBe('service_completed_successfully');
+
+    // Each gateway: the file its revocation poll reads (DATA/kgc/crl/crl.pem, every 5 s) lies
+    // on a read-only mount of exactly that directory of the KGC volume.
+    for (const [n, g] of GATEWAYS.entries()) {
+      const cfg = validateConfig(JSON.parse(read(`gateway/deploy/gateway-${n + 1}.json`)), {}, '/').values;
+      const own = kgcPaths(dataPaths(String(cfg.dataDir)).kgcDir);
+      const mounts = mountsOf(services[g]);
+      expect(
+        mounts.filter((m) => m.subpath === subpath),
+        g,
+      ).toEqual([crlMount(own.crlDir)]);
+      expect(innermost(mounts, own.crl), g).toEqual(crlMount(own.crlDir));
+      // The trust the CRL signatures are checked with is the gateway's own copy (bootstrap).
+      expect(innermost(mounts, own.rootCert)?.source, g).toBe(`vt-gw-${n + 1}`);
+    }
+
+    // Mosquitto, the TLS terminator here: the same directory read-only, its crlfile in the
+    // generated config, and the broker CA's CRL in its cafile (OpenSSL's CRL check then wants a
+    // CRL for the gateways' broker CA too, or refuses them).
+    const mq = mountsOf(services.mosquitto);
+    const mqCrl = mq.filter((m) => m.subpath === subpath);
+    expect(mqCrl).toHaveLength(1);
+    expect(mqCrl[0]).toEqual(crlMount((mqCrl[0] as Mount).target));
+    const call = jobCall('bootstrap', 'config', 'mosquitto');
+    expect(optionValue(call, '--crlfile')).toBe(
+      join((mqCrl[0] as Mount).target, relative(kgc.crlDir, kgc.crl)),
+    );
+    const boot = read('gateway/deploy/bootstrap.sh').replace(/\\\n\s*/g, ' ');
+    expect(boot).toMatch(/^openssl ca -batch .*-gencrl .*-out "\$BROKER\/tls\/broker-ca\.crl\.pem"$/m);
+    expect(boot).toMatch(
+      /^cat "\$BROKER\/tls\/broker-ca\.pem" "\$BROKER\/tls\/broker-ca\.crl\.pem" .*> "\$BROKER\/tls\/client-ca\.pem"$/m,
+    );
+    const broker = mountHolding(mountsOf(services.bootstrap), '/broker') as Mount;
+    const mqConfig = mountHolding(mq, '/mosquitto/config') as Mount;
+    expect(mqConfig.source).toBe(broker.source);
+    expect(optionValue(call, '--cafile')).toBe(`${mqConfig.target}/tls/client-ca.pem`);
+    // The generator, run as the bootstrap job runs it, writes both into mosquitto.conf.
+    const out = mkdtempSync(join(tmpdir(), 'vt-compose-'));
+    try {
+      const args = call.slice(2).map((a, i, all) => {
+        if (all[i - 1] === '--out') return join(out, 'mosquitto.conf');
+        if (all[i - 1] === '--acl-out') return join(out, 'acl');
+        return a.replace(/^"(.*)"$/, '$1');
+      });
+      const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      try {
+        await buildProgram().parseAsync(['config', 'mosquitto', ...args], { from: 'user' });
+      } finally {
+        write.mockRestore();
+      }
+      const conf = readFileSync(join(out, 'mosquitto.conf'), 'utf8').split('\n');
+      expect(conf).toContain(`crlfile ${optionValue(call, '--crlfile')}`);
+      expect(conf).toContain(`cafile ${optionValue(call, '--cafile')}`);
+      expect(conf).toContain('require_certificate true');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   test('behavior: the later enrolment the compose file documents is a real command, run where the KGC volume and the chain are', () => {

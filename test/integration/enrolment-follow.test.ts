@@ -14,7 +14,7 @@
  * - a revoked device is not imported again: not when its file changes, not by a fresh gateway
  *   (revoked on the registry only, or on the CRL only).
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
@@ -266,11 +266,13 @@ describe('a gateway with its own data dir follows the KGC issued directory (kgc.
     expect(gw.store.getDevice('wr-gone')?.status).toBe('revoked');
     expect(await send(gw, 'wr-gone', 2, goneChain.next())).toBe('revoked_device');
 
-    // Revoked by the KGC only (record + CRL, no chain); the CRL reaches the new gateway's data dir.
+    // Revoked by the KGC only (record + CRL, no chain). The new gateway's DATA/kgc/crl is the
+    // KGC's public CRL directory itself, as docker-compose.yml mounts it (a symlink here).
     await enrollDevice(kgc.kgcDir, 'wr-crl', kgc.deviceDir('wr-crl'));
+    await enrollDevice(kgc.kgcDir, 'wr-crl-later', kgc.deviceDir('wr-crl-later'));
     await revokeDevice(kgc.kgcDir, 'wr-crl');
     const fresh = gatewayDataDir('gw-2');
-    copyFileSync(join(kgc.kgcDir, 'crl.pem'), join(fresh.kgcDir, 'crl.pem'));
+    symlinkSync(kgcPaths(kgc.kgcDir).crlDir, kgcPaths(fresh.kgcDir).crlDir);
     const gw2 = await startGateway(gatewayOptions(fresh));
     try {
       // Imported at start: every valid, unrevoked certificate, the current one of a re-enrolled device.
@@ -282,7 +284,14 @@ describe('a gateway with its own data dir follows the KGC issued directory (kgc.
       expect(await send(gw2, 'wr-gone', 3, goneChain.next())).toBe('unknown_device');
       const crlFrame = new FrameChain('wr-crl', deviceKeyOf('wr-crl')).next();
       expect(await send(gw2, 'wr-crl', 1, crlFrame)).toBe('unknown_device');
-      expect(await metricsText(gw2)).toMatch(/^vitaltrail_enrolments_imported_total 3$/m);
+      expect(await metricsText(gw2)).toMatch(/^vitaltrail_enrolments_imported_total 4$/m);
+      // A revocation the KGC signs later replaces the file under the running gateway: it
+      // counts from the next CRL read (revocationPollMs), with no restart.
+      const later = new FrameChain('wr-crl-later', deviceKeyOf('wr-crl-later'));
+      expect(await send(gw2, 'wr-crl-later', 1, later.next())).toBe('accepted');
+      await revokeDevice(kgc.kgcDir, 'wr-crl-later');
+      await until(() => gw2.devices.lookup('wr-crl-later')?.status === 'revoked', 5000, 'CRL re-read');
+      expect(await send(gw2, 'wr-crl-later', 2, later.next())).toBe('revoked_device');
     } finally {
       await gw2.stop();
     }

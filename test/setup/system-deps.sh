@@ -8,6 +8,11 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Eclipse Paho for Debian's own interpreter (test/integration/mtls-paho.test.ts runs
+# /usr/bin/python3: a pyenv or venv python3 earlier on PATH does not see Debian's modules).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+"$PY" -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

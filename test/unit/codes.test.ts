@@ -260,6 +260,8 @@ describe('HTTP replies come from the registry', () => {
       [404, 'alarm_not_found', 'no open alarm with this id'],
       [409, 'alarm_not_active', 'the alarm is already acknowledged'],
       [503, 'not_ready', 'the store or the MQTT side is not up'],
+      [503, 'ledger_unavailable', 'the ledger does not answer'],
+      [503, 'anchoring_stalled', 'anchoring makes no progress'],
     ];
     expect(expected.map(([, code]) => wire(code))).toEqual(expected);
     expect(errorReply('unauthenticated', 'a metrics token is required')).toEqual({

@@ -3,7 +3,7 @@
  * environment overrides, secrets from files (never values in the file), and the
  * reference generated from the same table.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
@@ -123,6 +123,10 @@ describe('gateway config', () => {
     expect(opts.metricsToken).toBe('tok-123');
     expect(opts.externalBroker).toMatchObject({ url: 'mqtts://broker:8883', clientId: 'gw-1', lanes: 2 });
     expect(opts.ledger).toMatchObject({ rpcUrl: 'http://besu:8545', privateKey: `0x${'11'.repeat(32)}` });
+    // ledger.stallSeconds: the /readyz threshold of a stuck outbox, 120 s unless set.
+    expect(opts.ledger?.stallMs).toBe(120_000);
+    const env = { VITALTRAIL_LEDGER__STALL_SECONDS: '2.5' };
+    expect(gatewayOptionsFromConfig(loadConfigFile(file, env)).ledger?.stallMs).toBe(2500);
     expect(opts.mqtt).toBeUndefined();
     chmodSync(key, 0o640);
     expect(problemsOf(() => gatewayOptionsFromConfig(loadConfigFile(file, {})))).toEqual([
@@ -170,5 +174,21 @@ describe('gateway config', () => {
     for (const f of CONFIG_FIELDS) expect(ref).toContain(`| \`${f.path}\` | \`${envNameOf(f.path)}\` |`);
     expect(envNameOf('mqtt.sessionExpirySeconds')).toBe('VITALTRAIL_MQTT__SESSION_EXPIRY_SECONDS');
     expect(envNameOf('dataDir')).toBe('VITALTRAIL_DATA_DIR');
+  });
+});
+
+describe('the README reference', () => {
+  test('behavior: the configuration table in the README is exactly `vitaltrail config schema`', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const ref = configReference();
+    const first = ref.split('\n')[0] as string;
+    const at = readme.indexOf(first);
+    expect(at, 'README has the configuration table').toBeGreaterThan(-1);
+    const table = readme
+      .slice(at)
+      .split('\n')
+      .filter((_, i, lines) => lines.slice(0, i + 1).every((l) => l.startsWith('|')))
+      .join('\n');
+    expect(table).toBe(ref);
   });
 });

@@ -6,11 +6,21 @@
  * `kgc-pkcs12.test.ts`).
  */
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CRL_VALIDITY_DAYS,
   enrollDevice,
   exportPkcs12,
   gatewayAccountOf,
@@ -22,6 +32,7 @@ import {
   readKgcTrust,
   readPrivateKey,
   readRevokedSerials,
+  refreshCrls,
   revokeDevice,
   verifyCertificateChain,
 } from '../../anchor/src/kgc/index.js';
@@ -117,9 +128,46 @@ describe('revocation', () => {
     await revokeDevice(other, 'x-1');
     const dir = join(tmp.dir, 'kgc-forged-crl');
     await initKgc(dir);
+    mkdirSync(kgcPaths(dir).crlDir);
     writeFileSync(kgcPaths(dir).crl, readFileSync(kgcPaths(other).crl));
     await expect(readRevokedSerials(dir)).rejects.toMatchObject({ code: 'kgc_corrupt' });
     await expect(revokeDevice(dir, 'never-issued')).rejects.toMatchObject({ code: 'kgc_unknown_device' });
+  });
+});
+
+describe('the public CRL directory', () => {
+  it('behavior: refreshCrls signs the issuing CA CRL with nothing revoked into crl/ (0755, crl.pem 0644, no key), current 7 days', async () => {
+    const dir = join(tmp.dir, 'kgc-crl-dir');
+    await initKgc(dir);
+    const paths = kgcPaths(dir);
+    expect(existsSync(paths.crl)).toBe(false);
+    const before = Date.now();
+    const r = await refreshCrls(dir);
+    expect(r.crlPath).toBe(paths.crl);
+    expect(readdirSync(paths.crlDir)).toEqual(['crl.pem']);
+    expect(mode(paths.crlDir)).toBe(0o755);
+    expect(mode(paths.crl)).toBe(0o644);
+    // One CRL, the issuing CA's, listing nothing; its next update CRL_VALIDITY_DAYS away.
+    const blocks = readFileSync(paths.crl, 'utf8').match(/-----BEGIN X509 CRL-----/g) ?? [];
+    expect(blocks).toHaveLength(1);
+    expect(r.nextUpdate.getTime() - before).toBeGreaterThan((CRL_VALIDITY_DAYS * 86_400 - 60) * 1000);
+    expect(r.nextUpdate.getTime() - before).toBeLessThan((CRL_VALIDITY_DAYS * 86_400 + 60) * 1000);
+    expect((await readRevokedSerials(dir)).size).toBe(0);
+  });
+
+  it('behavior: a crl.pem an earlier release wrote beside the keys is still read, and removed at the next signing', async () => {
+    const dir = join(tmp.dir, 'kgc-crl-legacy');
+    await initKgc(dir);
+    const paths = kgcPaths(dir);
+    const e = await enrollDevice(dir, 'old-lost', join(tmp.dir, 'dev-old-lost'));
+    await revokeDevice(dir, 'old-lost');
+    // The earlier layout: the CRL file beside the keys, no crl/ directory.
+    renameSync(paths.crl, paths.legacyCrl);
+    rmSync(paths.crlDir, { recursive: true });
+    expect((await readRevokedSerials(dir)).has(e.serial)).toBe(true);
+    await refreshCrls(dir);
+    expect(existsSync(paths.legacyCrl)).toBe(false);
+    expect((await readRevokedSerials(dir)).has(e.serial)).toBe(true);
   });
 });
 

@@ -70,5 +70,11 @@ export {
 } from './keys.js';
 export { KgcError, type KgcErrorCode, type KgcPaths, kgcPaths, readKgcTrust } from './layout.js';
 export { devicePkcs12, exportPkcs12, MIN_P12_PASSPHRASE_LENGTH } from './pkcs12.js';
-export { CRL_VALIDITY_DAYS, type RevocationRecord, readRevokedSerials, revokeDevice } from './revocation.js';
+export {
+  CRL_VALIDITY_DAYS,
+  type RevocationRecord,
+  readRevokedSerials,
+  refreshCrls,
+  revokeDevice,
+} from './revocation.js';
 export { loadX509 } from './x509.js';

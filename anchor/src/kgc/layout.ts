@@ -25,8 +25,15 @@ export interface KgcPaths {
   gatewaysDir: string;
   /** Revocation records (JSON). */
   revoked: string;
-  /** The signed CRLs (PEM, one per CA). */
+  /**
+   * The KGC's public CRL directory: `crl.pem` only, no key (0755), so it can be shared alone,
+   * read-only (docker-compose.yml mounts it into every gateway and into Mosquitto).
+   */
+  crlDir: string;
+  /** The signed CRLs (PEM, one per CA), in `crlDir`. */
   crl: string;
+  /** Where releases before the public CRL directory wrote the CRLs (still read, never written). */
+  legacyCrl: string;
 }
 
 /** Suffix of the certificate records in `issued/` and `gateways/`. */
@@ -44,8 +51,12 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 //   atomically): the directory gateways with their own data dir follow (`kgc.issuedDir`)
 // - `gateways/<name>.cert.pem`: the latest TLS server certificate of each gateway name
 // - `revoked.json`: revocation records `{devId, serial, issuer, revokedAt}`
-// - `crl.pem`: the CRLs (RFC 5280 §5), one per CA that signed a revoked certificate, re-signed
-//   at every revocation (the root's only while it has root-signed device certificates revoked).
+// - `crl/crl.pem`: the CRLs (RFC 5280 §5): the issuing CA's always, the root's only while it
+//   has root-signed device certificates revoked; re-signed at every revocation and by
+//   `refreshCrls` (`kgc crl`). `crl/` is public (0755, the file 0644) and holds nothing else:
+//   a gateway with its own data dir, or a TLS terminator, mounts it read-only. Releases
+//   before it wrote `crl.pem` beside the keys; that file is still read and is removed at the
+//   next signing.
 
 /** The file layout of a KGC directory. */
 export function kgcPaths(kgcDir: string): KgcPaths {
@@ -60,7 +71,9 @@ export function kgcPaths(kgcDir: string): KgcPaths {
     devicesDir: join(kgcDir, 'issued'),
     gatewaysDir: join(kgcDir, 'gateways'),
     revoked: join(kgcDir, 'revoked.json'),
-    crl: join(kgcDir, 'crl.pem'),
+    crlDir: join(kgcDir, 'crl'),
+    crl: join(kgcDir, 'crl', 'crl.pem'),
+    legacyCrl: join(kgcDir, 'crl.pem'),
   };
 }
 

@@ -2,10 +2,11 @@
  * @module kgc/revocation
  * Revocation and CRLs (RFC 5280 §5; ARCHITECTURE.md "Identity is the KGC's": revocation
  * reaches the gateway through the CRL or registry events). `revoked.json` holds the
- * records; `crl.pem` the CRLs signed by each CA that issued a revoked certificate;
+ * records; `crl/crl.pem` the CRLs (the issuing CA's always, the root's while it has revoked
+ * certificates), in a public directory of their own that can be shared read-only;
  * `readRevokedSerials` is what a gateway reads (public files only, signatures checked).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { DEVICE_ID_PATTERN } from '../../../gateway/src/protocol/frame.js';
@@ -76,12 +77,35 @@ export async function revokeDevice(
     records.push({ devId, serial, issuer, revokedAt: (opts.at ?? new Date()).getTime() });
     writeFileAtomic(kgc.paths.revoked, `${JSON.stringify(records, null, 2)}\n`);
   }
-  const crlPem = await writeCrls(kgc, records);
+  const { crlPem } = await writeCrls(kgc, records);
   return { serial, alreadyRevoked, crlPem };
 }
 
-/** Signs the CRLs of both CAs from `records` and writes them to `crl.pem`. */
-async function writeCrls(kgc: LoadedKgc, records: readonly RevocationRecord[]): Promise<string> {
+/**
+ * Signs the CRLs again now, from the revocation records: the issuing CA's even when nothing
+ * is revoked. A CRL is current for `CRL_VALIDITY_DAYS`; a TLS terminator that checks CRLs
+ * (Mosquitto's `crlfile`) refuses every device of a CA whose CRL is missing or past its
+ * nextUpdate, so where one does, run this (`kgc crl`) well within that period.
+ * @throws {KgcError} `kgc_not_initialized`, `kgc_corrupt`.
+ * @example
+ * const { nextUpdate } = await refreshCrls(kgcDir);
+ */
+export async function refreshCrls(
+  kgcDir: string,
+): Promise<{ crlPath: string; crlPem: string; nextUpdate: Date }> {
+  const kgc = openKgc(kgcDir);
+  const { crlPem, nextUpdate } = await writeCrls(kgc, readRevocations(kgc.paths));
+  return { crlPath: kgc.paths.crl, crlPem, nextUpdate };
+}
+
+/**
+ * Signs the CRLs of both CAs from `records` and writes them to `crl/crl.pem` (the directory
+ * public: 0755); a CRL file of an earlier release beside the keys is removed after.
+ */
+async function writeCrls(
+  kgc: LoadedKgc,
+  records: readonly RevocationRecord[],
+): Promise<{ crlPem: string; nextUpdate: Date }> {
   const x509 = await loadX509();
   const issuing = await ensureIssuing(kgc);
   const thisUpdate = new Date();
@@ -113,16 +137,21 @@ async function writeCrls(kgc: LoadedKgc, records: readonly RevocationRecord[]): 
     pems.push(`-----BEGIN X509 CRL-----\n${b64}\n-----END X509 CRL-----`);
   }
   const crlPem = `${pems.join('\n')}\n`;
+  mkdirSync(kgc.paths.crlDir, { recursive: true });
+  // Public whatever the umask: others mount it read-only.
+  if ((statSync(kgc.paths.crlDir).mode & 0o777) !== 0o755) chmodSync(kgc.paths.crlDir, 0o755);
   writeFileAtomic(kgc.paths.crl, crlPem);
-  return crlPem;
+  rmSync(kgc.paths.legacyCrl, { force: true });
+  return { crlPem, nextUpdate };
 }
 
 const CRL_PEM_BLOCK = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/g;
 
 /**
- * The serials (lowercase hex) listed in `kgcDir/crl.pem`, after checking every CRL's
- * signature against the KGC root or its issuing CA. What the gateway reads: public files only.
- * No CRL file means nothing is revoked.
+ * The serials (lowercase hex) listed in `kgcDir/crl/crl.pem` (and in `kgcDir/crl.pem`, where
+ * an earlier release wrote it), after checking every CRL's signature against the KGC root or
+ * its issuing CA. What the gateway reads: public files only, every poll (no caching), so a
+ * CRL file replaced under it counts from the next read. No CRL file means nothing is revoked.
  * @throws {KgcError} `kgc_corrupt` when a CRL does not parse or is not signed by a KGC CA.
  * @example
  * if ((await readRevokedSerials(kgcDir)).has(peerSerial)) refuse();
@@ -130,11 +159,13 @@ const CRL_PEM_BLOCK = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/
 export async function readRevokedSerials(kgcDir: string): Promise<Set<string>> {
   const paths = kgcPaths(kgcDir);
   const out = new Set<string>();
-  if (!existsSync(paths.crl)) return out;
+  const files = [paths.crl, paths.legacyCrl].filter((f) => existsSync(f));
+  if (files.length === 0) return out;
   const x509 = await loadX509();
   const { rootPem, intermediatesPem } = readKgcTrust(kgcDir);
   const cas = [rootPem, ...intermediatesPem].map((pem) => new x509.X509Certificate(pem));
-  for (const block of readFileSync(paths.crl, 'utf8').matchAll(CRL_PEM_BLOCK)) {
+  const blocks = files.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(CRL_PEM_BLOCK)]);
+  for (const block of blocks) {
     let crl: X509.X509Crl;
     try {
       crl = new x509.X509Crl(new Uint8Array(Buffer.from(block[1] ?? '', 'base64')));

@@ -55,6 +55,12 @@ export interface AnvilHandle {
   /** The anvil process id (for tests that kill it hard). */
   pid: number;
   state: AnvilStateOutcome;
+  /**
+   * Settles when the process has exited, for any reason (a `stop()`, a crash, a kill -9 from
+   * outside), with how: `signal SIGKILL`, `code 0`, … A supervisor restarts on it
+   * (gateway io/anchoring/chain-watchdog).
+   */
+  readonly exited: Promise<string>;
   /** SIGTERM, then waits for exit (anvil writes its state on the way out); SIGKILL after 10 s. Idempotent. */
   stop(): Promise<void>;
 }
@@ -175,7 +181,7 @@ async function rpcChainId(rpcUrl: string): Promise<number | null> {
 
 interface Launched {
   child: ChildProcess;
-  exited: Promise<void>;
+  exited: Promise<string>;
   exitInfo: () => string | null;
   stderrTail: () => string;
 }
@@ -190,16 +196,16 @@ function launch(bin: string, args: string[]): Launched {
     tail = (tail + s).slice(-2000);
   });
   let info: string | null = null;
-  const exited = new Promise<void>((resolve) => {
+  const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => {
       info = signal ? `signal ${signal}` : `code ${code}`;
       running.delete(child);
-      resolve();
+      resolve(info);
     });
     child.once('error', (err) => {
       info = `spawn error ${(err as NodeJS.ErrnoException).code ?? ''}`;
       running.delete(child);
-      resolve();
+      resolve(info);
     });
   });
   running.add(child);
@@ -281,6 +287,7 @@ function makeHandle(
     chainId,
     pid: l.child.pid as number,
     state,
+    exited: l.exited,
     stop() {
       stopping ??= (async () => {
         if (l.exitInfo() !== null) return;

@@ -57,6 +57,13 @@ export interface LedgerClient {
   latestAnchor(logId: Hex): Promise<{ treeSize: number; rootHash: Hex } | null>;
   /** Every `Anchored` event of `logId` since the deployment, in chain order. */
   getAnchors(logId: Hex): Promise<AnchorRecord[]>;
+  /**
+   * Forgets what the client caches about the node (the account's next nonce, the chain id
+   * check): the node restarted, possibly from older state, so a remembered nonce may lie
+   * ahead of the chain's and a transaction sent with it would never be mined. Optional:
+   * a client without such caches leaves it out.
+   */
+  resync?(): void;
 }
 
 /** Device status in the registry: 0 none, 1 active, 2 revoked on chain. */

@@ -155,6 +155,8 @@ interface Sender {
   readonly reader: PublicClient;
   /** Resolves once the node's chain id was seen to equal the deployment's (checked once). */
   ensureChain(action: string): Promise<void>;
+  /** Forgets the cached nonce and chain id check (the node restarted, maybe from older state). */
+  resync(): void;
   /** Estimate (decodes refusals, takes no nonce), send, wait for the receipt, check its status. */
   send(
     action: string,
@@ -258,7 +260,12 @@ function createSender(p: ViemClientParameters): Sender {
     return receipt;
   };
 
-  return { account: account.address, reader, ensureChain, send };
+  const resync = (): void => {
+    nonceManager.reset({ address: account.address, chainId });
+    chainChecked = undefined;
+  };
+
+  return { account: account.address, reader, ensureChain, resync, send };
 }
 
 /**
@@ -308,6 +315,7 @@ export function createViemLedger(p: ViemClientParameters): LedgerClient {
       await s.ensureChain('getAnchors');
       return readAnchors(s.reader, d.anchors, d.deployBlock, logId);
     },
+    resync: s.resync,
   };
 }
 

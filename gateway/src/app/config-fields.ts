@@ -4,6 +4,7 @@
  * and docs. app/config drives validation, the environment mapping and the generated
  * reference (`vitaltrail config schema`) from it.
  */
+import { DEFAULT_MQTT_LIMITS } from '../io/transport/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 
 export type FieldType =
@@ -117,6 +118,60 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   ),
   field('mqtt.host', str, 'embedded: listener bind address', '127.0.0.1'),
   field('mqtt.port', PORT, 'embedded: listener port', 1883),
+  field(
+    'mqtt.maxConnectBytes',
+    int(64, 1_048_576),
+    'embedded: largest packet before a CONNECT is accepted (refused at its fixed header)',
+    DEFAULT_MQTT_LIMITS.maxConnectBytes,
+  ),
+  field(
+    'mqtt.maxPublishBytes',
+    int(1024, 16_777_216),
+    'embedded: largest PUBLISH (a frame plus its topic; refused at its fixed header)',
+    DEFAULT_MQTT_LIMITS.maxPublishBytes,
+  ),
+  field(
+    'mqtt.connectTimeoutSeconds',
+    num(0.1, 600),
+    'embedded: a connection without a complete CONNECT by then is closed',
+    DEFAULT_MQTT_LIMITS.connectTimeoutMs / 1000,
+  ),
+  field(
+    'mqtt.packetTimeoutSeconds',
+    num(0.1, 600),
+    'embedded: a packet begun and not complete by then closes the connection',
+    DEFAULT_MQTT_LIMITS.packetTimeoutMs / 1000,
+  ),
+  field(
+    'mqtt.ratePerSecond',
+    int(0, 1_000_000),
+    'embedded: PUBLISH packets per second per connection; faster devices are read more slowly, never dropped (0 = off)',
+    DEFAULT_MQTT_LIMITS.rate.perSecond,
+  ),
+  field(
+    'mqtt.rateBurst',
+    int(1, 1_000_000),
+    'embedded: PUBLISH packets allowed at once above the rate',
+    DEFAULT_MQTT_LIMITS.rate.burst,
+  ),
+  field(
+    'mqtt.rejectionLimit',
+    int(0, 1_000_000),
+    'embedded: rejected frames within mqtt.rejectionWindowSeconds that close the connection (0 = off)',
+    DEFAULT_MQTT_LIMITS.rejections.max,
+  ),
+  field(
+    'mqtt.rejectionWindowSeconds',
+    num(1, 86400),
+    'embedded: window of mqtt.rejectionLimit',
+    DEFAULT_MQTT_LIMITS.rejections.windowMs / 1000,
+  ),
+  field(
+    'mqtt.rejectionCooldownSeconds',
+    num(0, 86400),
+    'embedded: how long a client closed for rejections may not reconnect with its id from its address',
+    DEFAULT_MQTT_LIMITS.rejections.cooldownMs / 1000,
+  ),
   field('mqtt.url', url('mqtt:', 'mqtts:'), 'external: broker URL, `mqtts://host:8883`', requiredExternal),
   field('mqtt.clientId', ID, 'external: base client id of the sessions (default: gatewayId); keep it stable'),
   field('mqtt.lanes', int(1, 64), 'external: parallel sessions in the share group; keep it stable', 8),
@@ -160,6 +215,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     int(0, 1000),
     'blocks after the including one before an anchor counts (0: BFT-final, QBFT)',
     0,
+  ),
+  field(
+    'ledger.stallSeconds',
+    num(1, 86400),
+    '/readyz answers 503 `anchoring_stalled` when the oldest checkpoint waiting in the anchoring outbox is older than this',
+    120,
   ),
   field(
     'kgc.issuedDir',

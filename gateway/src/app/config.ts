@@ -20,6 +20,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import type { LogLevel } from '../io/ops/index.js';
 import { isDirectory } from '../io/ops/index.js';
+import { DEFAULT_MQTT_LIMITS } from '../io/transport/index.js';
 import { errorClass } from '../protocol/errors.js';
 import { CONFIG_FIELDS, type ConfigField, type Flat } from './config-fields.js';
 import type { GatewayOptions } from './options.js';
@@ -258,6 +259,19 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     };
   } else {
     opts.mqtt = { host: s('mqtt.host') as string, port: n('mqtt.port') };
+    opts.mqttLimits = {
+      ...DEFAULT_MQTT_LIMITS,
+      maxConnectBytes: n('mqtt.maxConnectBytes'),
+      maxPublishBytes: n('mqtt.maxPublishBytes'),
+      connectTimeoutMs: Math.round(n('mqtt.connectTimeoutSeconds') * 1000),
+      packetTimeoutMs: Math.round(n('mqtt.packetTimeoutSeconds') * 1000),
+      rate: { perSecond: n('mqtt.ratePerSecond'), burst: n('mqtt.rateBurst') },
+      rejections: {
+        max: n('mqtt.rejectionLimit'),
+        windowMs: Math.round(n('mqtt.rejectionWindowSeconds') * 1000),
+        cooldownMs: Math.round(n('mqtt.rejectionCooldownSeconds') * 1000),
+      },
+    };
   }
   const influxUrl = s('influx.url');
   if (influxUrl) {
@@ -294,6 +308,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       deployment,
       privateKey: privateKey as Hex,
       confirmations: n('ledger.confirmations'),
+      stallMs: Math.round(n('ledger.stallSeconds') * 1000),
     };
   }
   return opts;

@@ -19,7 +19,7 @@ import { dataPaths, GatewayMetrics, isDirectory, lockDataDir } from '../io/ops/i
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { seqForJson } from '../protocol/frame.js';
-import { code, type GatewayStep, isReady } from './gateway-parts.js';
+import { code, type GatewayStep, readinessOf } from './gateway-parts.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_GATEWAY_ID, DEFAULT_RETENTION_MS } from './options.js';
 
 /** The data directory holds a KGC root and recipients; the gateway's ids. */
@@ -148,7 +148,7 @@ export const metrics: GatewayStep = {
       store: p.get('store'),
       dbPath: p.get('paths').db,
       connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
-      ready: () => isReady(p),
+      ready: () => readinessOf(p).ready,
     });
     m.observe(i);
     p.set('metrics', m);
@@ -209,6 +209,64 @@ export const anchoring: GatewayStep = {
   name: 'anchoring',
   async start(p) {
     await p.get('anchorer')?.start();
+  },
+};
+
+/**
+ * The embedded chain's watchdog (io/anchoring/chain-watchdog), when the caller runs one: its
+ * events are logged and counted, and the anchorer resyncs (reconcile first, fresh nonce) when
+ * the node goes down and again when it is back, so anchoring resumes without a gateway restart.
+ */
+export const chainWatch: GatewayStep = {
+  name: 'chain-watch',
+  start(p) {
+    const watch = p.get('opts').chainWatch;
+    if (!watch) return;
+    const { log, metrics: m } = p.pick('log', 'metrics');
+    const anchorer = p.get('anchorer');
+    const onDown = (e: { pid: number; exit: string; retryInMs: number }) => {
+      // Every round from now on reconciles first: the next node may lack the last blocks,
+      // and a checkpoint sent to it before the reconcile could overtake a lost anchor.
+      anchorer?.resync();
+      log.warn('embedded chain exited; restarting it', {
+        pid: e.pid,
+        exit: e.exit,
+        retryInMs: Math.round(e.retryInMs),
+      });
+    };
+    const onRestarted = (e: { pid: number; downMs: number; deployed: boolean; sameContracts: boolean }) => {
+      m.chainRestarts.inc({ outcome: 'restarted' });
+      anchorer?.resync();
+      log.warn('embedded chain restarted; anchoring resumes', {
+        pid: e.pid,
+        downMs: Math.round(e.downMs),
+        deployed: e.deployed,
+      });
+      if (!e.sameContracts) {
+        // The ledger client still names the old addresses: only a new start can pick the new ones.
+        log.error('embedded chain lost its contracts; restart the gateway to anchor again', {
+          code: 'contract_missing',
+        });
+      }
+    };
+    const onFailed = (e: { code: string; retryInMs: number }) => {
+      m.chainRestarts.inc({ outcome: 'failed' });
+      log.warn('embedded chain restart failed; will retry', {
+        code: e.code,
+        retryInMs: Math.round(e.retryInMs),
+      });
+    };
+    watch.on('down', onDown);
+    watch.on('restarted', onRestarted);
+    watch.on('restart_failed', onFailed);
+    p.set('chainWatchUnsubscribe', () => {
+      watch.off('down', onDown);
+      watch.off('restarted', onRestarted);
+      watch.off('restart_failed', onFailed);
+    });
+  },
+  stop(p) {
+    p.find('chainWatchUnsubscribe')?.();
   },
 };
 

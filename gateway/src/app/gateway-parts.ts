@@ -5,6 +5,13 @@
  */
 import type { Hex } from '../../../anchor/src/ledger/index.js';
 import type { Recipient } from '../core/envelope.js';
+import {
+  type HealthInputs,
+  type PublicHealth,
+  publicHealth,
+  type Readiness,
+  readiness,
+} from '../core/health.js';
 import type { LiveHub } from '../core/live.js';
 import type { Anchorer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
@@ -16,7 +23,7 @@ import type { InfluxSink } from '../io/outbound/index.js';
 import type { Bindings, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, SerialIngest } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
-import type { GatewayOptions } from './options.js';
+import { DEFAULT_ANCHORING_STALL_MS, type GatewayOptions } from './options.js';
 import { Parts, type Step } from './steps.js';
 
 /** Every part a step makes, by name (absent optional components are `null`). */
@@ -51,6 +58,8 @@ export interface GatewayPartMap {
   /** Re-reads what the device refresh keeps current besides the registry (the sink's beds). */
   onDeviceRefresh: Array<() => void>;
   refreshTimer: NodeJS.Timeout;
+  /** Stops listening to the embedded chain's watchdog (set only when there is one). */
+  chainWatchUnsubscribe: () => void;
 }
 
 export class GatewayParts extends Parts<GatewayPartMap> {}
@@ -60,9 +69,30 @@ export type GatewayStep = Step<GatewayParts>;
 /** An error's code for a log line (never its message: it may name a device or a path). */
 export const code = (err: unknown): string => (err instanceof VitalTrailError ? err.code : 'unknown');
 
-/** Ready: the store commits and the MQTT side is up (embedded listener, or a lane to the broker). */
-export function isReady(p: GatewayParts): boolean {
+/** What core/health judges, read from the parts now. */
+function healthInputs(p: GatewayParts): HealthInputs {
   const broker = p.find('broker');
   const external = p.find('external');
-  return p.get('ingest').healthy && (Boolean(broker) || (external?.connectedLanes() ?? 0) > 0);
+  const opts = p.get('opts');
+  const anchorer = p.find('anchorer') ?? null;
+  return {
+    storeOk: p.get('ingest').healthy,
+    mqttUp: Boolean(broker) || (external?.connectedLanes() ?? 0) > 0,
+    anchoring: anchorer ? anchorer.status() : null,
+    chainUp: opts.chainWatch ? opts.chainWatch.up : null,
+    stallMs: opts.ledger?.stallMs ?? DEFAULT_ANCHORING_STALL_MS,
+  };
+}
+
+/**
+ * `/readyz`: the store commits, the MQTT side is up (embedded listener, or a lane to the
+ * broker) and anchoring makes progress (core/health).
+ */
+export function readinessOf(p: GatewayParts): Readiness {
+  return readiness(healthInputs(p));
+}
+
+/** `/healthz`'s component fields (core/health): words only. */
+export function publicHealthOf(p: GatewayParts): PublicHealth {
+  return publicHealth(healthInputs(p));
 }

@@ -75,6 +75,7 @@ export const transport: GatewayStep = {
         port: opts.mqtt?.port ?? 0,
         ...id.brokerOptions,
         ...(opts.mqttPlain === false ? { plain: false } : {}),
+        ...(opts.mqttLimits ? { limits: opts.mqttLimits } : {}),
       }),
     );
     i.on('rejected', (r, transportDev) => broker.sendReject(transportDev, r));

@@ -6,7 +6,7 @@
  */
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import type { LiveHub } from '../core/live.js';
-import type { Anchorer } from '../io/anchoring/index.js';
+import type { Anchorer, ChainWatch } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
 import type { DeviceRegistry, MqttsOptions } from '../io/identity/index.js';
@@ -17,6 +17,7 @@ import type {
   EmbeddedBroker,
   ExternalBrokerOptions,
   ExternalMqttIngest,
+  MqttLimits,
   SerialIngest,
   SerialPortConfig,
 } from '../io/transport/index.js';
@@ -25,6 +26,8 @@ export const DEFAULT_GATEWAY_ID = 'gw-1';
 /** Frames older than this are `too_old` (PROTOCOL.md §1 "retention horizon"). */
 export const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 10_000;
+/** `/readyz` answers 503 `anchoring_stalled` when the oldest checkpoint in the outbox is older (core/health). */
+export const DEFAULT_ANCHORING_STALL_MS = 120_000;
 
 export interface GatewayOptions {
   dataDir: string;
@@ -36,6 +39,8 @@ export interface GatewayOptions {
   mqtts?: MqttsOptions;
   /** Serve the plain MQTT listener (default true; set false when `mqtts` is the only way in). */
   mqttPlain?: boolean;
+  /** The embedded broker's limits (README "Security" → "Limits"); default `DEFAULT_MQTT_LIMITS`. */
+  mqttLimits?: MqttLimits;
   /** How often the KGC's CRL is re-read and registry revocations are polled. Default 5 s. */
   revocationPollMs?: number;
   /**
@@ -50,14 +55,25 @@ export interface GatewayOptions {
     passwordQueue?: number;
   };
   /** The ledger to anchor on; without it checkpoints stay in the outbox. */
-  /** `confirmations`: blocks after the including one (default 0: BFT-final); `maxBackoffMs`: retry ceiling (default 30 s). */
+  /**
+   * `confirmations`: blocks after the including one (default 0: BFT-final); `maxBackoffMs`:
+   * retry ceiling (default 30 s); `stallMs`: `/readyz` answers 503 `anchoring_stalled` when the
+   * oldest checkpoint in the outbox is older than this (default `DEFAULT_ANCHORING_STALL_MS`, 2 min).
+   */
   ledger?: {
     rpcUrl: string;
     deployment: Deployment;
     privateKey: Hex;
     confirmations?: number;
     maxBackoffMs?: number;
+    stallMs?: number;
   };
+  /**
+   * The watchdog of an embedded chain (io/anchoring/chain-watchdog; the demo's anvil) that
+   * `ledger` points at: while its node is down the health endpoints say `ledger_unavailable`,
+   * and when it is back the anchorer resyncs with it. Default: none (an external ledger).
+   */
+  chainWatch?: ChainWatch;
   checkpointIntervalMs?: number;
   retentionMs?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */

@@ -17,7 +17,7 @@ import { ensureInitialAdmin, UserFile } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
 import { Bindings, loadRecipientSecrets } from '../io/store/index.js';
-import { type GatewayStep, isReady } from './gateway-parts.js';
+import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
 
 /** Alarms and NEWS2; signature failures and other rejections feed the technical alarms. */
 export const alarms: GatewayStep = {
@@ -31,6 +31,7 @@ export const alarms: GatewayStep = {
         hub: p.get('hub'),
         storageHealthy: () => i.healthy,
         anchoring: () => p.get('anchorer')?.status() ?? null,
+        throttledClients: () => p.find('broker')?.throttledClients() ?? 0,
         audit: (e) => {
           const event = e.type === 'alarm' ? (`alarm_${e.event}` as AuditEventType) : e.type;
           log.info('audit', { event, dev: e.dev, user: e.user });
@@ -42,7 +43,7 @@ export const alarms: GatewayStep = {
         },
       }),
     );
-    i.on('rejected', (r, transportDev) => a.recordReject(transportDev, r.code));
+    i.on('rejected', (r, transportDev, via) => a.recordReject(transportDev, r.code, via));
   },
   stop(p) {
     p.get('alarms').stop();
@@ -53,14 +54,7 @@ export const alarms: GatewayStep = {
 export const http: GatewayStep = {
   name: 'http',
   async start(p) {
-    const {
-      opts,
-      log,
-      identity: id,
-      store: s,
-      hub: h,
-      ingest: i,
-    } = p.pick('opts', 'log', 'identity', 'store', 'hub', 'ingest');
+    const { opts, log, identity: id, store: s, hub: h } = p.pick('opts', 'log', 'identity', 'store', 'hub');
     const secrets = loadRecipientSecrets(p.get('paths').recipientsDir);
     const bindings = p.set('bindings', new Bindings(s, { secrets }));
     for (const b of bindings.beds()) h.setLabel(b.dev, b.bed);
@@ -79,9 +73,10 @@ export const http: GatewayStep = {
         ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
         staticDir: p.get('staticDir'),
         ...(opts.wardName ? { wardName: opts.wardName } : {}),
-        // Public: no log size, device count or anchoring figures (they tell an outsider the
-        // ward's activity); those are behind /anchoring (admin, auditor) and /metrics.
-        status: () => ({ gateway: p.get('gatewayId'), store: i.healthy ? 'ok' : 'failing' }),
+        // Public: words only (core/health), no log size, device count or anchoring figures
+        // (they tell an outsider the ward's activity); those are behind /anchoring (admin,
+        // auditor) and /metrics.
+        status: () => ({ gateway: p.get('gatewayId'), ...publicHealthOf(p) }),
         audit: (e) => {
           const remote = 'remote' in e ? e.remote : undefined;
           log.info('audit', { event: e.type, user: e.username, ...(remote !== undefined ? { remote } : {}) });
@@ -94,7 +89,7 @@ export const http: GatewayStep = {
           auditorRoutes(),
           opsRoutes({
             metrics: p.get('metrics'),
-            ready: () => isReady(p),
+            readiness: () => readinessOf(p),
             ...(opts.metricsToken ? { token: opts.metricsToken } : {}),
           }),
           createDataRoutes({

@@ -4,7 +4,9 @@
  * process tree — KGC, 20 enrolled wearables, the local anvil chain with the contracts,
  * the gateway (embedded MQTT broker, sealed store, transparency log, anchoring), the
  * dashboard, and the simulated ward. Everything lives in the data directory, so
- * stopping (Ctrl-C) and starting again resumes where it stopped.
+ * stopping (Ctrl-C) and starting again resumes where it stopped. The chain's node is
+ * watched while the demo runs (io/anchoring/chain-watchdog): if it dies, it is started
+ * again on the same state file and port, and anchoring resumes without a restart.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,7 +15,14 @@ import { createViemRegistry, freePort } from '../../../anchor/src/ledger/index.j
 import { Fleet } from '../../../firmware-sim/src/fleet.js';
 import type { Scenario } from '../../../firmware-sim/src/physiology.js';
 import { startGateway } from '../app/gateway.js';
-import { checkpointOrigin, logIdOf, startEmbeddedChain } from '../io/anchoring/index.js';
+import {
+  type ChainWatchdog,
+  checkpointOrigin,
+  type EmbeddedChain,
+  logIdOf,
+  startEmbeddedChain,
+  watchEmbeddedChain,
+} from '../io/anchoring/index.js';
 import { enrolDevice, syncRegistry } from '../io/identity/index.js';
 import {
   createLogger,
@@ -25,6 +34,7 @@ import {
 } from '../io/ops/index.js';
 import { createRecipientKey, loadRecipients, openStore } from '../io/store/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
+import { isVitalTrailError } from '../protocol/errors.js';
 import { ensureGatewayCertificate } from './kgc.js';
 import { deviceIds, fleetSpecs, formatStats } from './sim.js';
 
@@ -93,25 +103,57 @@ async function runDemoLocked(
     createRecipientKey(paths.recipientsDir, 'records', 'ec');
   }
   const origin = checkpointOrigin(p.gatewayId);
-  const chain = await startEmbeddedChain(paths, logIdOf(origin), { port: await portOr(p.chainPort) });
+  const logId = logIdOf(origin);
+  const chain = await startEmbeddedChain(paths, logId, { port: await portOr(p.chainPort) });
+  // From here on a node that dies is started again (and stopped with the demo).
+  const watch = watchEmbeddedChain(chain, { paths, logId });
+  try {
+    await runDemoOnChain(p, paths, lock, log, out, chain, watch);
+  } finally {
+    await watch.stop();
+  }
+}
 
-  const ids = deviceIds('wr-', p.devices);
+/** Registers every enrolled device of the store in the chain's registry (the demo is its KGC). */
+async function syncDemoRegistry(paths: DataPaths, chain: EmbeddedChain, enrol: string[] = []): Promise<void> {
   const registry = createViemRegistry({
     rpcUrl: chain.rpcUrl,
     deployment: chain.deployment,
     privateKey: chain.kgcKey,
   });
-  {
-    const store = openStore(paths.db);
-    try {
-      for (const id of ids) {
-        if (!existsSync(join(paths.deviceDir(id), 'device.key.pem'))) await enrolDevice(paths, store, id);
-      }
-      await syncRegistry(store, registry);
-    } finally {
-      store.close();
+  const store = openStore(paths.db);
+  try {
+    for (const id of enrol) {
+      if (!existsSync(join(paths.deviceDir(id), 'device.key.pem'))) await enrolDevice(paths, store, id);
     }
+    await syncRegistry(store, registry);
+  } finally {
+    store.close();
   }
+}
+
+async function runDemoOnChain(
+  p: DemoParameters,
+  paths: DataPaths,
+  lock: DataDirLock,
+  log: Logger,
+  out: (s: string) => void,
+  chain: EmbeddedChain,
+  watch: ChainWatchdog,
+): Promise<void> {
+  const origin = checkpointOrigin(p.gatewayId);
+  const ids = deviceIds('wr-', p.devices);
+  await syncDemoRegistry(paths, chain, ids);
+  // A node restarted without its state (a torn state file, no backup) has a new registry:
+  // register the devices there again.
+  watch.on('restarted', (e) => {
+    if (!e.deployed) return;
+    syncDemoRegistry(paths, watch.chain).catch((err: unknown) =>
+      log.warn('device registry not synced after the chain restart', {
+        code: isVitalTrailError(err) ? err.code : 'unknown',
+      }),
+    );
+  });
 
   const tls = await ensureGatewayCertificate(paths, chain.gatewayKey);
   const gw = await startGateway({
@@ -121,6 +163,7 @@ async function runDemoLocked(
     mqtts: { port: await portOr(p.mqttPort === 0 ? 0 : 8883), certPath: tls.certPath, keyPath: tls.keyPath },
     http: { port: await portOr(p.httpPort) },
     ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
+    chainWatch: watch,
     checkpointIntervalMs: p.checkpointIntervalMs,
     logger: log,
     dataDirLock: lock,
@@ -176,6 +219,6 @@ async function runDemoLocked(
   clearInterval(status);
   if (fleet) await fleet.stop();
   await gw.stop();
-  await chain.anvil.stop();
+  await watch.stop(); // the node as it runs now (a restart replaced the first one)
   out('stopped. Run the same command again to resume.');
 }

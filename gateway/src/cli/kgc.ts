@@ -22,6 +22,7 @@ import {
   issueGatewayCertificate,
   listIssued,
   MIN_P12_PASSPHRASE_LENGTH,
+  refreshCrls,
 } from '../../../anchor/src/kgc/index.js';
 import {
   createViemRegistry,
@@ -297,6 +298,19 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     }
     if (r.revokedOnChain.length > 0) process.exitCode = 1;
   });
+
+  kgc
+    .command('crl')
+    .description(
+      'sign the CRLs again now, from the revocation records, into DATA/kgc/crl/crl.pem (public: share that ' +
+        'directory read-only); each is current for 7 days, so where a TLS terminator checks them (Mosquitto ' +
+        'crlfile) run this daily',
+    )
+    .addOption(dataDirOption(defaultDataDir))
+    .action(async (o) => {
+      const r = await refreshCrls(dataPaths(o.data).kgcDir);
+      process.stdout.write(`signed ${r.crlPath} (next update ${r.nextUpdate.toISOString()})\n`);
+    });
 
   kgc
     .command('list')

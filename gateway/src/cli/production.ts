@@ -154,6 +154,11 @@ registered gateways: ${r.registered.join(', ') || 'none new'}
     )
     .option('--keyfile <path>', 'server key path as seen by mosquitto', '/mosquitto/certs/server.key')
     .option('--aclfile <path>', 'ACL path as seen by mosquitto', '/mosquitto/config/acl')
+    .option(
+      '--crlfile <path>',
+      "the KGC's CRL (DATA/kgc/crl/crl.pem) as seen by mosquitto: revoked devices are refused at the " +
+        'handshake; every client CA then needs a current CRL (in --cafile for the others)',
+    )
     .option('--acl-out <file>', 'also write the ACL file here')
     .option('--gateway <cn>', 'certificate CN of a gateway (repeatable)', collect, [])
     .option('--persistence <dir>', 'keep sessions on disk in this directory (as seen by mosquitto)')
@@ -163,7 +168,15 @@ registered gateways: ${r.registered.join(', ') || 'none new'}
         ...(o.persistence ? { persistenceLocation: o.persistence } : {}),
         ...(o.plain
           ? {}
-          : { tls: { caFile: o.cafile, certFile: o.certfile, keyFile: o.keyfile, aclFile: o.aclfile } }),
+          : {
+              tls: {
+                caFile: o.cafile,
+                certFile: o.certfile,
+                keyFile: o.keyfile,
+                aclFile: o.aclfile,
+                ...(o.crlfile ? { crlFile: o.crlfile } : {}),
+              },
+            }),
       });
       writeFileSync(o.out, text);
       if (o.aclOut) writeFileSync(o.aclOut, mosquittoAcl(o.gateway));

@@ -405,13 +405,25 @@ export function deviceConditions(
   return out;
 }
 
-/** Gateway-wide technical conditions (scope `gateway`). */
+/**
+ * Gateway-wide technical conditions (scope `gateway`). `ingress_throttled` (low: an IT
+ * matter, like `anchoring_delayed`) is active while any MQTT client is cooling down after
+ * the rejection limit; the audit log names each one, its address and the rejection code.
+ */
 export function gatewayConditions(
-  g: { storageHealthy: boolean; oldestPendingAgeMs: number | null },
+  g: { storageHealthy: boolean; oldestPendingAgeMs: number | null; throttledClients?: number },
   t: TechnicalThresholds,
 ): AlarmCondition[] {
   const out: AlarmCondition[] = [];
   if (!g.storageHealthy) out.push({ code: 'storage_failing', kind: 'technical', priority: 'high' });
+  if ((g.throttledClients ?? 0) > 0) {
+    out.push({
+      code: 'ingress_throttled',
+      kind: 'technical',
+      priority: 'low',
+      value: g.throttledClients as number,
+    });
+  }
   if (g.oldestPendingAgeMs !== null && g.oldestPendingAgeMs > t.anchoringDelayMs) {
     out.push({ code: 'anchoring_delayed', kind: 'technical', priority: 'low' });
   }

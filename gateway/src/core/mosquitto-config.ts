@@ -19,7 +19,20 @@ export interface MosquittoConfigOptions {
   /** Bind address; default all interfaces. */
   bindAddress?: string;
   /** Mutual TLS (production). Without it the listener is plain and anonymous (tests only). */
-  tls?: { caFile: string; certFile: string; keyFile: string; aclFile: string };
+  tls?: {
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    aclFile: string;
+    /**
+     * The KGC's CRL file (`<KGC data>/kgc/crl/crl.pem`): Mosquitto then refuses revoked
+     * device certificates at the handshake. It turns on OpenSSL's CRL check for every
+     * client of the listener: each client certificate's issuer needs a current CRL, from
+     * this file or `caFile` (a PEM `caFile` may carry CRLs too: put the broker CA's there).
+     * Read at start only (not on SIGHUP, Mosquitto 2.0.11): restart after a revocation.
+     */
+    crlFile?: string;
+  };
   /** Keep sessions on disk across broker restarts; default false. */
   persistenceLocation?: string;
   /** Default 0 = no limit on queued messages per session (see the module notes). */
@@ -61,6 +74,7 @@ export function mosquittoConfig(o: MosquittoConfigOptions): string {
       'use_identity_as_username true',
       'tls_version tlsv1.2',
       `acl_file ${o.tls.aclFile}`,
+      ...(o.tls.crlFile ? [`crlfile ${o.tls.crlFile}`] : []),
     );
   } else {
     lines.push('allow_anonymous true');

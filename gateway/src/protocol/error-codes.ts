@@ -123,6 +123,11 @@ export const ERROR_CODES = {
     meaning: 'the store or the MQTT side is not up (readiness probe)',
     http: { status: 503, reason: 'the store or the MQTT side is not up' },
   },
+  anchoring_stalled: {
+    meaning:
+      'the oldest checkpoint in the anchoring outbox is older than the readiness threshold (anchoring makes no progress)',
+    http: { status: 503, reason: 'anchoring makes no progress' },
+  },
 
   // Sealed store, envelopes, bindings, exports.
   integrity_error: {
@@ -200,6 +205,23 @@ export const ERROR_CODES = {
   wrong_certificate_purpose: { meaning: 'the TLS client certificate is not for client authentication' },
   protocol_version: { meaning: 'the TLS client offered no acceptable protocol version' },
   handshake_failed: { meaning: 'the TLS handshake failed for another reason' },
+  client_id_in_use: {
+    meaning: 'on the plain listener, the client id is already connected (no session takeover there)',
+  },
+  client_cooling_down: {
+    meaning:
+      'the client id was closed for repeated rejected frames and may not reconnect from this address yet',
+  },
+  packet_too_large: { meaning: 'an MQTT packet is larger than its limit (refused at its fixed header)' },
+  malformed_packet: { meaning: 'an MQTT packet does not parse as MQTT 3.1.1' },
+  protocol_violation: { meaning: 'an MQTT packet breaks a MUST of MQTT 3.1.1' },
+  connect_timeout: { meaning: 'no complete CONNECT arrived in time after the connection opened' },
+  packet_timeout: { meaning: 'an MQTT packet was begun and not completed in time' },
+  topic_not_allowed: {
+    meaning:
+      "a client published outside its own frames topic: to another device's, the connection is closed; elsewhere, acknowledged and dropped",
+  },
+  rejection_limit: { meaning: "too many of a client's frames were rejected within the window" },
   broker_unreachable: { meaning: 'no CONNACK from the external broker in time' },
   subscription_refused: { meaning: 'the external broker refused the shared subscription' },
 
@@ -224,7 +246,10 @@ export const ERROR_CODES = {
   not_active_gateway: { meaning: 'the account is not an active gateway registered for this log' },
   not_kgc: { meaning: 'only the KGC account may write the registry' },
   registry_rejected: { meaning: 'the registry refused the change (the reason names the rule)' },
-  ledger_unavailable: { meaning: 'the JSON-RPC endpoint did not answer' },
+  ledger_unavailable: {
+    meaning: 'the JSON-RPC endpoint did not answer',
+    http: { status: 503, reason: 'the ledger does not answer' },
+  },
   contract_missing: { meaning: 'no contract at the deployment address (reset chain, or wrong chain)' },
   tx_failed: { meaning: 'the transaction failed for another reason' },
   bad_ledger_data: { meaning: 'the ledger returned a value outside the expected range' },
@@ -309,7 +334,9 @@ export const ERROR_GROUPS = {
   /** Coded errors the data routes answer with their HTTP status. */
   data_http: ['bad_request', 'not_found', 'not_admitted', 'integrity_error', 'no_recipient_key'],
   /** `/readyz` and `/metrics`. */
-  metrics_http: ['not_ready', 'unauthenticated'],
+  metrics_http: ['not_ready', 'ledger_unavailable', 'anchoring_stalled', 'unauthenticated'],
+  /** Why `/readyz` answers 503 (core/health), in the order they are judged. */
+  readiness: ['not_ready', 'ledger_unavailable', 'anchoring_stalled'],
   alarm: ['alarm_not_found', 'alarm_not_active'],
   frame: ['malformed'],
   bundle: ['malformed'],
@@ -364,6 +391,18 @@ export const ERROR_GROUPS = {
     'wrong_certificate_purpose',
     'protocol_version',
     'handshake_failed',
+    'client_id_in_use',
+    'client_cooling_down',
+  ],
+  /** Why the MQTT broker's edge closed a connection (README "Security" → "Limits"). */
+  mqtt_edge: [
+    'packet_too_large',
+    'malformed_packet',
+    'protocol_violation',
+    'connect_timeout',
+    'packet_timeout',
+    'topic_not_allowed',
+    'rejection_limit',
   ],
   /** Why a presented client certificate is not the device's current, active one. */
   peer_certificate: ['unknown_device', 'revoked_device', 'superseded_certificate'],

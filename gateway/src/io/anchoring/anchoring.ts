@@ -23,8 +23,11 @@
  *   is mined first anchors it, the other reverts, and `reconcile` settles the row. The cost is
  *   at most one reverted transaction per stuck anchor; an anchor is never doubled.
  * - Lost blocks: a dev node restarted from older state has lost the latest anchors.
- *   `reconcile` (on start, and after every refusal) puts every local checkpoint above the
- *   chain's largest anchored tree size back in the outbox, so it is resubmitted, in order.
+ *   `reconcile` (on start, after every refusal, and after `resync` when the embedded chain's
+ *   watchdog saw the node go down or come back) puts every local checkpoint above the chain's
+ *   largest anchored tree size back in the outbox, so it is resubmitted, in order; one the
+ *   chain lost but has already overtaken (a larger anchor landed first) is superseded, so the
+ *   store never names a transaction the chain does not hold.
  */
 import { createHash } from 'node:crypto';
 import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
@@ -220,6 +223,7 @@ export class Anchorer {
     const anchors: AnchorRecord[] = await ledger.getAnchors(logId);
     const bySize = new Map(anchors.map((a) => [a.treeSize, a]));
     const maxOnChain = anchors.reduce((m, a) => Math.max(m, a.treeSize), 0);
+    this.#settleLostAnchors(bySize, maxOnChain);
     const reopened = this.#o.notes ? this.#o.notes.reopenAbove(maxOnChain) : 0;
     this.#reconciled = true;
     for (const c of store.pendingCheckpoints()) {
@@ -231,6 +235,44 @@ export class Anchorer {
       }
     }
     return reopened;
+  }
+
+  /**
+   * A node restarted from older state lost its last blocks, and with them anchors the store
+   * records. Each anchored checkpoint is checked against the chain's anchors (all read by
+   * `reconcile` already; one pass over the rows, streamed): a lost one above the chain's
+   * largest anchor goes back to the outbox (`reopenAbove`, after this); a lost one the chain
+   * has overtaken (a larger anchor landed on the restarted node first) can never be anchored
+   * again, as tree sizes must grow, so it is superseded (still provable through a consistency
+   * proof to the larger anchor); one the chain holds through another transaction (anchored
+   * again) takes that transaction.
+   */
+  #settleLostAnchors(bySize: Map<number, AnchorRecord>, maxOnChain: number): void {
+    const { store } = this.#o;
+    const lost: number[] = [];
+    const moved: { treeSize: number; a: AnchorRecord }[] = [];
+    for (const c of store.checkpoints.anchoredNewestFirst()) {
+      if (c.treeSize > maxOnChain) continue; // reopened by reopenAbove
+      const a = bySize.get(c.treeSize);
+      if (!a || a.rootHash.toLowerCase() !== toHex(c.root)) lost.push(c.treeSize);
+      else if (a.txHash.toLowerCase() !== c.txHash?.toLowerCase()) moved.push({ treeSize: c.treeSize, a });
+    }
+    // After the iteration: the connection runs one statement at a time.
+    for (const size of lost) store.markSuperseded(size);
+    for (const m of moved) store.markAnchored(m.treeSize, m.a.txHash, m.a.blockNumber, this.#now());
+  }
+
+  /**
+   * The ledger's node went down or restarted (the embedded chain's watchdog), maybe from older
+   * state: forget the client's cached nonce, reconcile before the next submission (the node may
+   * have lost recent anchors, which go back to the outbox) and retry at the next tick instead of
+   * waiting out the backoff.
+   */
+  resync(): void {
+    this.#o.ledger.resync?.();
+    this.#reconciled = false;
+    this.#backoffMs = 0;
+    this.#nextTryAt = 0;
   }
 
   status(): AnchoringStatus {

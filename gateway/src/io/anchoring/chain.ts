@@ -13,6 +13,9 @@
  * anvil on this data directory's state file, by that pid and by a /proc scan (one killed
  * before its pid was written), and stops it with SIGTERM, so it saves its state, before
  * starting a new one: two nodes never write one state file.
+ *
+ * While the gateway runs, io/anchoring/chain-watchdog restarts a node that died
+ * (`restartEmbeddedChain`: the same state file, port and accounts).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -199,4 +202,20 @@ export async function startEmbeddedChain(
     await anvil.stop();
     throw err;
   }
+}
+
+/**
+ * Starts the embedded chain again after its node died (io/anchoring/chain-watchdog): on the
+ * same state file and the same port (the gateway's ledger client keeps its RPC URL), with the
+ * same accounts; the contracts are deployed again and the gateway registered again only if
+ * the node lost them (a torn state file with no usable backup).
+ * @throws {LedgerError} `anvil_failed` (the port is taken, the node does not answer),
+ *   `ledger_unavailable`, `tx_failed`.
+ */
+export function restartEmbeddedChain(
+  paths: DataPaths,
+  logId: Hex,
+  previous: EmbeddedChain,
+): Promise<EmbeddedChain> {
+  return startEmbeddedChain(paths, logId, { port: previous.anvil.port });
 }

@@ -95,6 +95,8 @@ export interface AlarmServiceOptions {
   storageHealthy?: () => boolean;
   /** The anchoring outbox status, or null without a ledger. */
   anchoring?: () => { oldestPendingAgeMs: number | null } | null;
+  /** MQTT clients now cooling down after the rejection limit (`ingress_throttled`). */
+  throttledClients?: () => number;
   /** Every transition, settings change and patient view. Must not throw. */
   audit?: (e: AlarmAuditEvent) => void;
 }
@@ -263,9 +265,13 @@ export class AlarmService {
     this.#safeAudit({ type: 'patient_view', dev, user: username, at: this.#now() });
   }
 
-  /** Counts a rejection of a device's frame; `bad_signature` ones feed the signature-failure alarm. */
-  recordReject(dev: string, code: string): void {
-    if (code !== 'bad_signature') return;
+  /**
+   * Counts a rejection of a device's frame; `bad_signature` ones feed the signature-failure
+   * alarm, unless the frame came over the plain listener (`via` `plain`), where the device
+   * name is only a claim: anyone could raise that patient's alarm with garbage.
+   */
+  recordReject(dev: string, code: string, via?: string): void {
+    if (code !== 'bad_signature' || via === 'plain') return;
     const now = this.#now();
     const d = this.#state(dev);
     d.badSignatures.push(now);
@@ -287,6 +293,7 @@ export class AlarmService {
             {
               storageHealthy: this.#o.storageHealthy?.() ?? true,
               oldestPendingAgeMs: anchoring?.oldestPendingAgeMs ?? null,
+              throttledClients: this.#o.throttledClients?.() ?? 0,
             },
             this.#tech,
           ),

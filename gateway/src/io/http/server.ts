@@ -11,8 +11,9 @@
  * - `POST /api/login` `{username,password}` → session cookie; `POST /api/logout`; `GET /api/me`
  *   (io/http/login, io/http/sessions).
  * - `GET /api/ward` → `{ward:{name}, now, patients}` (roles admin and nurse).
- * - `GET /healthz` → `{status:'ok', ...status()}`: public, never patient data nor counters
- *   that tell the ward's activity (log size, devices).
+ * - `GET /healthz` → `{status:'ok', ...status()}` (the gateway's `status()` names its
+ *   components and may say `status: 'degraded'`, core/health): public, never patient data
+ *   nor counters that tell the ward's activity (log size, devices).
  * - `GET /ws` (io/http/live-socket): `{"type":"snapshot",now,patients}`, then
  *   `{"type":"reading",...}` per hub reading; closed with 4401 when the session ends.
  * The message and DTO shapes are core/live-contract's.

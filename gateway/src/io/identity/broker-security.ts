@@ -24,7 +24,27 @@ export type ConnectRefusalCode = ErrorGroupCode<'connect_refusal'>;
 /** A handshake or CONNACK refusal (reason codes only; never certificate contents). */
 export type BrokerSecurityEvent =
   | { event: 'tls_refused'; reason: string; remote?: string }
-  | { event: 'connect_refused'; reason: string; dev?: string; transport: 'tls' | 'plain'; remote?: string };
+  | { event: 'connect_refused'; reason: string; dev?: string; transport: 'tls' | 'plain'; remote?: string }
+  /** The broker's edge closed a connection: `reason` from the `mqtt_edge` group, `rule` the detail. */
+  | {
+      event: 'connection_closed';
+      reason: string;
+      rule: string;
+      dev?: string;
+      transport: 'tls' | 'plain';
+      remote?: string;
+    }
+  /** A client reached the rejection limit: closed, and its id may not reconnect from `remote` for a while. */
+  | {
+      event: 'client_throttled';
+      reason: 'rejection_limit';
+      dev: string;
+      transport: 'tls' | 'plain';
+      remote?: string;
+      /** The most frequent rejection code, and how many rejections within the window. */
+      cause: string;
+      count: number;
+    };
 
 /**
  * Decides whether a TLS client may connect as `clientId` given its certificate (DER,

@@ -11,7 +11,7 @@
  *
  * Revocation has three sources, any one of which suffices: the store's device status
  * (`kgc revoke`), the KGC's signed CRL (`setRevokedSerials`, read by the gateway from
- * `DATA/kgc/crl.pem`), and the chain registry's `DeviceRevoked` events (the gateway marks
+ * `DATA/kgc/crl/crl.pem`), and the chain registry's `DeviceRevoked` events (the gateway marks
  * the store). A device seen revoked for the first time is reported once to `onRevoked`.
  *
  * `importIssued` admits a certificate the KGC issued elsewhere (its `issued/` directory,

@@ -74,7 +74,7 @@ export interface Identity {
   onReject(r: { dev?: string; seq?: WireUint; code: string }, transportDev: string): void;
   /** Re-reads the CRL and polls the registry once (the timers do it periodically). */
   pollRevocations(): Promise<void>;
-  /** Re-reads the KGC's CRL (`DATA/kgc/crl.pem`) once; a CRL that is not usable is logged. */
+  /** Re-reads the KGC's CRL (`DATA/kgc/crl/crl.pem`) once; a CRL that is not usable is logged. */
   refreshCrl(): Promise<void>;
   /**
    * Whether the chain registry holds this SPKI hash revoked (PROTOCOL.md §4); only with a
@@ -109,21 +109,34 @@ export function createIdentity(opts: IdentityOptions): Identity {
   const devices = new DeviceRegistry(store, trust, { now, onRevoked: closeSessions });
 
   const onSecurityEvent = (e: BrokerSecurityEvent) => {
+    const where = {
+      ...('dev' in e && e.dev ? { dev: e.dev } : {}),
+      ...(e.remote ? { remote: e.remote } : {}),
+    };
     if (e.event === 'tls_refused') {
-      audit.append('tls_refused', {
+      audit.append('tls_refused', { reason: e.reason, transport: 'tls', ...where });
+    } else if (e.event === 'connect_refused') {
+      audit.append('connect_refused', { reason: e.reason, transport: e.transport, ...where });
+    } else if (e.event === 'connection_closed') {
+      audit.append('connection_closed', {
         reason: e.reason,
-        transport: 'tls',
-        ...(e.remote ? { remote: e.remote } : {}),
+        detail: e.rule,
+        transport: e.transport,
+        ...where,
       });
     } else {
-      audit.append('connect_refused', {
+      audit.append('client_throttled', {
         reason: e.reason,
+        code: e.cause,
+        detail: `${e.count} rejected frames`,
         transport: e.transport,
-        ...(e.dev ? { dev: e.dev } : {}),
-        ...(e.remote ? { remote: e.remote } : {}),
+        ...where,
       });
     }
-    log.warn('connection refused', { event: e.event, reason: e.reason });
+    log.warn(e.event === 'client_throttled' ? 'client throttled' : 'connection refused', {
+      event: e.event,
+      reason: e.reason,
+    });
   };
 
   const authenticatePeer: PeerAuthenticator = (clientId, peerDer) => {

@@ -4,4 +4,4 @@
  * `rejected` / `outcome` events its subscribers follow.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { Ingest, type IngestResult } from './ingest.js';
+export { Ingest, type IngestResult, type IngressContext, type IngressVia } from './ingest.js';

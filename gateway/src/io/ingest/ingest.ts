@@ -68,15 +68,33 @@ export type IngestRejection = Extract<IngestResult, { status: 'rejected' }>;
  * frame go unanswered).
  */
 export interface IngestEvents {
-  /** Every frame's final answer, with the seconds from `submit` to that answer. */
-  outcome: [result: IngestResult, seconds: number, transportDev: string];
+  /**
+   * Every frame's final answer, with the seconds from the frame's arrival (the socket read
+   * when the transport gives `readAt`, else `submit`) to that answer.
+   */
+  outcome: [result: IngestResult, seconds: number, transportDev: string, via: IngressVia];
   /** Every rejection, after it is counted (before `outcome`). */
-  rejected: [result: IngestRejection, transportDev: string];
+  rejected: [result: IngestRejection, transportDev: string, via: IngressVia];
+}
+
+/**
+ * Which way a frame came in. `plain` (the demo's unauthenticated MQTT listener) is the
+ * one way where the transport's device name is only a claim: its rejections must not
+ * raise a patient's alarms (README "Security" → "The plain listener").
+ */
+export type IngressVia = 'tls' | 'plain' | 'serial' | 'external' | 'local';
+
+/** Where a frame came from, as far as the transport knows. */
+export interface IngressContext {
+  via?: IngressVia;
+  /** performance.now() when the transport read the frame's packet off its socket. */
+  readAt?: number;
 }
 
 interface Pending {
   frame: SafeFrame;
   hash: Uint8Array;
+  via: IngressVia;
   resolve: (r: IngestResult) => void;
   reject: (e: unknown) => void;
 }
@@ -117,19 +135,21 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * Checks and (if new) durably stores one frame.
    * @param bytes the frame exactly as received (attacker-controlled)
    * @param transportDev the device named by the transport
+   * @param from the way the frame came in (default `local`: an in-process caller)
    * @returns the outcome; resolves only after an accepted frame is on disk
    * @throws {StoreError} `store_failed` when the frame could not be made durable (do not ack)
    */
-  submit(bytes: Uint8Array, transportDev: string): Promise<IngestResult> {
-    const t0 = performance.now();
+  submit(bytes: Uint8Array, transportDev: string, from: IngressContext = {}): Promise<IngestResult> {
+    const t0 = from.readAt ?? performance.now();
+    const via = from.via ?? 'local';
     const answered = (r: IngestResult): IngestResult => {
-      this.#tell('outcome', r, (performance.now() - t0) / 1000, transportDev);
+      this.#tell('outcome', r, (performance.now() - t0) / 1000, transportDev, via);
       return r;
     };
     const verdict = checkFrame(bytes, transportDev, this.#o.lookup, this.#o.now(), this.#o.policy);
-    if (!verdict.ok) return Promise.resolve(answered(this.#rejected(verdict, transportDev)));
+    if (!verdict.ok) return Promise.resolve(answered(this.#rejected(verdict, transportDev, via)));
     return new Promise<IngestResult>((resolve, reject) => {
-      this.#queue.push({ frame: verdict.frame, hash: frameHash(bytes), resolve, reject });
+      this.#queue.push({ frame: verdict.frame, hash: frameHash(bytes), via, resolve, reject });
       this.#schedule();
     }).then(answered);
   }
@@ -151,7 +171,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
   }
 
-  #rejected(r: Rejection, transportDev: string): IngestResult {
+  #rejected(r: Rejection, transportDev: string, via: IngressVia): IngestResult {
     this.counters.rejected += 1;
     this.#rejections.set(r.code, (this.#rejections.get(r.code) ?? 0) + 1);
     const out: Extract<IngestResult, { status: 'rejected' }> = {
@@ -161,7 +181,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     };
     if (r.dev !== undefined) out.dev = r.dev;
     if (r.seq !== undefined) out.seq = r.seq;
-    this.#tell('rejected', out, transportDev);
+    this.#tell('rejected', out, transportDev, via);
     if (!this.#flushing) this.#schedule();
     return out;
   }
@@ -218,7 +238,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
           p.resolve({ status: 'duplicate', dev, seq });
         }
       } else {
-        p.resolve(this.#rejected(v.rejection, dev));
+        p.resolve(this.#rejected(v.rejection, dev, p.via));
       }
     }
 

@@ -59,6 +59,9 @@ export type AuditEventType =
   | 'session_closed'
   | 'tls_refused'
   | 'connect_refused'
+  // the MQTT edge closed a connection (a packet limit or rule, a timeout) or throttled a client
+  | 'connection_closed'
+  | 'client_throttled'
   | 'login'
   | 'login_failed'
   | 'logout'

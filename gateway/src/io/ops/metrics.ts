@@ -12,7 +12,9 @@
  * none), `vitaltrail_outbox_depth`, `vitaltrail_connected_devices`, `vitaltrail_store_bytes`,
  * `vitaltrail_log_size`, `vitaltrail_ready`, and the KGC issued directory's imports
  * (io/identity/enrolment-follow; 0 without `kgc.issuedDir`): `vitaltrail_enrolments_imported_total`,
- * `vitaltrail_enrolments_skipped_total{code}`.
+ * `vitaltrail_enrolments_skipped_total{code}`, and the embedded chain's watchdog
+ * (io/anchoring/chain-watchdog; 0 without an embedded chain):
+ * `vitaltrail_chain_restarts_total{outcome}`.
  */
 import { statSync } from 'node:fs';
 import { Counter, Gauge, Histogram, type Metric, renderExposition } from '../../core/metrics.js';
@@ -72,6 +74,10 @@ export class GatewayMetrics {
     'vitaltrail_enrolments_skipped_total',
     "Files in the KGC's issued directory that are not a device certificate of this KGC valid now, by code.",
   );
+  readonly chainRestarts = new Counter(
+    'vitaltrail_chain_restarts_total',
+    "Restarts of the embedded chain's node after it died, by outcome: restarted, failed (another attempt follows).",
+  );
   readonly #all: Metric[];
 
   constructor(src: GatewayMetricsSources) {
@@ -115,6 +121,7 @@ export class GatewayMetrics {
       new Gauge('vitaltrail_ready', '1 when /readyz answers 200.', () => (src.ready() ? 1 : 0)),
       this.enrolmentsImported,
       this.enrolmentsSkipped,
+      this.chainRestarts,
     ];
   }
 

@@ -51,9 +51,16 @@ export class CheckpointTable {
       markAnchored: db.prepare(
         `UPDATE checkpoints SET tx_hash = ?, block_number = ?, anchored_at = ?, state = 'anchored' WHERE tree_size = ?`,
       ),
-      markSuperseded: db.prepare(`UPDATE checkpoints SET state = 'superseded' WHERE tree_size = ?`),
+      // A superseded checkpoint names no transaction: one it named was lost with its block.
+      markSuperseded: db.prepare(
+        `UPDATE checkpoints SET state = 'superseded', tx_hash = NULL, block_number = NULL, anchored_at = NULL
+         WHERE tree_size = ?`,
+      ),
       anchoredCheckpoints: db.prepare(
         `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size`,
+      ),
+      anchoredNewestFirst: db.prepare(
+        `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size DESC`,
       ),
       latestAnchored: db.prepare(
         `SELECT * FROM checkpoints WHERE state = 'anchored' ORDER BY tree_size DESC LIMIT 1`,
@@ -100,6 +107,17 @@ export class CheckpointTable {
 
   anchored(): CheckpointRow[] {
     return (this.#stmts.anchoredCheckpoints.all() as RawCheckpoint[]).map(toCheckpoint);
+  }
+
+  /**
+   * The anchored checkpoints, newest first, read one row at a time (a long history is never
+   * held in memory at once). No other statement may run on the connection until the
+   * iteration ends.
+   */
+  *anchoredNewestFirst(): Generator<CheckpointRow> {
+    for (const r of this.#stmts.anchoredNewestFirst.iterate() as IterableIterator<RawCheckpoint>) {
+      yield toCheckpoint(r);
+    }
   }
 
   latestAnchored(): CheckpointRow | undefined {

@@ -4,7 +4,12 @@
  * (shared subscriptions, application acks), and serial lines.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { type EmbeddedBroker, startEmbeddedBroker } from './mqtt-broker.js';
+export {
+  DEFAULT_MQTT_LIMITS,
+  type EmbeddedBroker,
+  type MqttLimits,
+  startEmbeddedBroker,
+} from './mqtt-broker.js';
 export {
   type ExternalBrokerOptions,
   type ExternalMqttIngest,

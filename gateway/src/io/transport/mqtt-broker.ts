@@ -16,6 +16,14 @@
  * unrevoked one) and, only when configured, the plain listener (the demo), where the
  * client id is the device's claimed identity. Frame signatures are checked on both.
  * Handshake refusals and CONNACK refusals are reported to `onSecurityEvent`.
+ *
+ * Limits (README "Security" → "Limits"): every connection is read through an `MqttEdge`
+ * (packet sizes checked at the fixed header, MQTT 3.1.1 MUSTs, connect and packet
+ * timeouts, a PUBLISH rate); a client whose frames are rejected `rejections.max` times in
+ * `rejections.windowMs` is closed and may not reconnect with that id from that address
+ * for `rejections.cooldownMs`. A forbidden SUBSCRIBE is answered SUBACK 0x80 [MQTT-3.9.3].
+ * On the plain listener a client id already connected is refused (`client_id_in_use`)
+ * instead of taking over the session: there the id is only a claim.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import {
@@ -25,8 +33,25 @@ import {
   type Server as TlsServer,
 } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
-import { mayPublish, maySubscribe, rejectPayload, rejectsTopic } from '../../core/topics.js';
+import {
+  Cooldowns,
+  countsTowardsLimit,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_REJECTION_LIMIT,
+  type RateLimit,
+  type RejectionLimit,
+  RejectionWindow,
+} from '../../core/ingress-limits.js';
+import {
+  acksTopic,
+  deviceOfFramesTopic,
+  mayPublish,
+  maySubscribe,
+  rejectPayload,
+  rejectsTopic,
+} from '../../core/topics.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
+import { DEFAULT_PACKET_LIMITS, type MqttPacketLimits } from '../../protocol/mqtt-framing.js';
 import type {
   BrokerSecurityEvent,
   BrokerTlsOptions,
@@ -34,6 +59,27 @@ import type {
   PeerAuthenticator,
 } from '../identity/index.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
+import { MqttEdge } from './mqtt-edge.js';
+
+/** The broker edge's limits (README "Security" → "Limits"; config `mqtt.limits`). */
+export interface MqttLimits extends MqttPacketLimits {
+  /** A CONNECT must be complete this long after the connection opened. */
+  connectTimeoutMs: number;
+  /** A packet begun must be complete within this. */
+  packetTimeoutMs: number;
+  /** PUBLISH packets per connection (over the rate the socket is read more slowly). */
+  rate: RateLimit;
+  /** Rejected frames that close a connection, and the cool-down after. */
+  rejections: RejectionLimit;
+}
+
+export const DEFAULT_MQTT_LIMITS: Readonly<MqttLimits> = {
+  ...DEFAULT_PACKET_LIMITS,
+  connectTimeoutMs: 10_000,
+  packetTimeoutMs: 10_000,
+  rate: DEFAULT_RATE_LIMIT,
+  rejections: DEFAULT_REJECTION_LIMIT,
+};
 
 export interface BrokerOptions {
   ingest: Ingest;
@@ -54,6 +100,8 @@ export interface BrokerOptions {
   onSecurityEvent?: (e: BrokerSecurityEvent) => void;
   /** Called for every outcome, e.g. for logs and metrics (no payloads). */
   onOutcome?: (r: IngestResult, transportDev: string) => void;
+  /** The edge's limits; default `DEFAULT_MQTT_LIMITS`. */
+  limits?: MqttLimits;
 }
 
 export interface EmbeddedBroker {
@@ -70,6 +118,19 @@ export interface EmbeddedBroker {
   /** Closes every client connection and the listener. */
   close(): Promise<void>;
   connectedClients(): number;
+  /** Clients now cooling down after the rejection limit (the `ingress_throttled` alarm). */
+  throttledClients(): number;
+}
+
+/** What the broker keeps with each connection. */
+interface Connection {
+  edge: MqttEdge;
+  transport: 'tls' | 'plain';
+  /** The TLS peer certificate, read at the handshake. */
+  peer?: PeerCertificate;
+  rejections: RejectionWindow;
+  /** Set at the rejection limit: nothing more from this connection is looked at. */
+  throttled?: boolean;
 }
 
 class TransportError extends Error {
@@ -81,16 +142,20 @@ class TransportError extends Error {
 
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
-  /** Each TLS connection's peer certificate, read at the handshake (see `trackTls`). */
-  const peerCertificates = new WeakMap<TLSSocket, PeerCertificate>();
+  const limits = opts.limits ?? DEFAULT_MQTT_LIMITS;
+  const connections = new WeakMap<object, Connection>();
+  const cooldowns = new Cooldowns();
+  const connOf = (client: Client): Connection | undefined => connections.get(client.conn as object);
+  const cooldownKey = (client: Client) => `${client.id}\u0000${remoteOf(client).remote ?? ''}`;
   const aedes = await Aedes.createBroker({
     id: 'vitaltrail-gateway',
     // PROTOCOL.md §1: device ids are up to 64 characters, and the client id is the device id.
     maxClientsIdLength: 64,
+    connectTimeout: limits.connectTimeoutMs,
     authenticate(client, _username, _password, done) {
-      const tlsConn = isTls(client);
-      const transport = tlsConn ? 'tls' : 'plain';
-      const refuse = (reason: ConnectRefusalCode, returnCode: 2 | 5) => {
+      const conn = connOf(client);
+      const transport = conn?.transport ?? 'plain';
+      const refuse = (reason: ConnectRefusalCode, returnCode: 2 | 3 | 5) => {
         opts.onSecurityEvent?.({
           event: 'connect_refused',
           reason,
@@ -102,61 +167,146 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       };
       // [MQTT-3.1.3-8] identifier rejected: only well-formed device ids connect here.
       if (!DEVICE_ID_PATTERN.test(client.id)) return refuse('client_id_invalid', 2);
-      if (tlsConn) {
+      if (cooldowns.has(cooldownKey(client), Date.now())) return refuse('client_cooling_down', 3);
+      if (transport === 'tls') {
         // The handshake already required a certificate chaining to the KGC (rejectUnauthorized);
         // its certificate was read then and kept with the connection (see `trackTls`).
-        const peer = peerCertificates.get(tlsConn);
+        const peer = conn?.peer;
         if (!peer?.raw) return refuse('no_client_certificate', 5);
         // [MQTT-3.1.3-8] identifier rejected: the client id must be the certificate's device.
         if (peer.subject?.CN !== client.id) return refuse('client_id_mismatch', 2);
         const verdict = opts.authenticatePeer?.(client.id, peer.raw) ?? { ok: true };
         if (!verdict.ok) return refuse(verdict.reason, 5);
+      } else if (clientsOf(aedes)[client.id]) {
+        // On the plain listener the client id is only a claim: it may not take over the
+        // session of the device connected under it (that would be [MQTT-3.1.4-2]).
+        return refuse('client_id_in_use', 2);
       }
       done(null, true);
     },
     authorizeSubscribe(client, sub, done) {
-      if (!maySubscribe(client.id, sub.topic))
-        return done(new TransportError('subscription not allowed'), null);
+      // A forbidden filter is answered with the failure return code 0x80 [MQTT-3.9.3].
+      if (!maySubscribe(client.id, sub.topic)) return done(null, null);
       done(null, sub);
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null);
-      if (!mayPublish(client.id, packet.topic)) return done(new TransportError('publish not allowed'));
+      const conn = connOf(client);
+      const readAt = conn?.edge.takePublishReadAt();
+      // Closed for rejections: what it sent before the close is not looked at (nor acked).
+      if (conn?.throttled) return done(new TransportError('client throttled'));
+      if (!mayPublish(client.id, packet.topic)) {
+        // A frame for another device's topic is an identity claim: close, and say so.
+        if (deviceOfFramesTopic(packet.topic) !== undefined) {
+          reportClosed(client, conn, 'topic_not_allowed', "PUBLISH to another device's frames topic");
+          return done(new TransportError('publish not allowed'));
+        }
+        // Any other topic: acknowledged and dropped [MQTT-3.3.5-2], as Mosquitto does, never
+        // retained or forwarded; it counts towards the rejection limit.
+        packet.retain = false;
+        if (conn) countRejection(client, conn, 'topic_not_allowed');
+        return done(null);
+      }
       const payload = packet.payload;
       const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
       const dev = client.id;
-      opts.ingest.submit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dev).then(
-        (r) => {
-          opts.onOutcome?.(r, dev);
-          done(null);
-        },
-        (err: unknown) => done(err instanceof Error ? err : new Error('store failed')),
-      );
+      opts.ingest
+        .submit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dev, {
+          via: conn?.transport ?? 'plain',
+          ...(readAt === undefined ? {} : { readAt }),
+        })
+        .then(
+          (r) => {
+            opts.onOutcome?.(r, dev);
+            done(null);
+            if (r.status === 'rejected' && conn) countRejection(client, conn, r.code);
+          },
+          (err: unknown) => done(err instanceof Error ? err : new Error('store failed')),
+        );
     },
-    // Frames go to the gateway only; never forward them to other subscribers.
-    authorizeForward(_client, packet) {
-      return packet.topic.endsWith('/frames') ? null : packet;
+    // A client receives only the gateway's reports to it (its rejects and acks topics):
+    // frames go to the gateway only, and dropped publishes go nowhere.
+    authorizeForward(client, packet) {
+      return client && (packet.topic === rejectsTopic(client.id) || packet.topic === acksTopic(client.id))
+        ? packet
+        : null;
     },
   });
 
+  const reportClosed = (
+    client: Client,
+    conn: Connection | undefined,
+    reason: 'topic_not_allowed',
+    rule: string,
+  ) =>
+    opts.onSecurityEvent?.({
+      event: 'connection_closed',
+      reason,
+      rule,
+      transport: conn?.transport ?? 'plain',
+      dev: client.id,
+      ...remoteOf(client),
+    });
+
+  /** Counts a rejected frame; at the limit the client is closed and cools down. */
+  const countRejection = (client: Client, conn: Connection, code: string) => {
+    const now = Date.now();
+    if (conn.throttled || !countsTowardsLimit(code) || !conn.rejections.add(code, now)) return;
+    conn.throttled = true;
+    cooldowns.add(cooldownKey(client), now + limits.rejections.cooldownMs);
+    opts.onSecurityEvent?.({
+      event: 'client_throttled',
+      reason: 'rejection_limit',
+      dev: client.id,
+      transport: conn.transport,
+      cause: conn.rejections.cause,
+      count: conn.rejections.count,
+      ...remoteOf(client),
+    });
+    // After this PUBACK is on its way: the device keeps nothing it was not acknowledged for.
+    setImmediate(() => client.close());
+  };
+
   const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
+  const track = (socket: Socket, transport: 'tls' | 'plain', peer?: PeerCertificate) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    aedes.handle(socket);
+    const edge = new MqttEdge(socket, {
+      limits,
+      connectTimeoutMs: limits.connectTimeoutMs,
+      packetTimeoutMs: limits.packetTimeoutMs,
+      rate: limits.rate,
+      onRefused: (r) => {
+        const client = (edge as unknown as { client?: Client }).client;
+        opts.onSecurityEvent?.({
+          event: 'connection_closed',
+          reason: r.code,
+          rule: r.rule,
+          transport,
+          ...(client?.id && DEVICE_ID_PATTERN.test(client.id) ? { dev: client.id } : {}),
+          ...(socket.remoteAddress ? { remote: socket.remoteAddress } : {}),
+        });
+      },
+    });
+    connections.set(edge, {
+      edge,
+      transport,
+      ...(peer ? { peer } : {}),
+      rejections: new RejectionWindow(limits.rejections),
+    });
+    aedes.handle(edge);
   };
   // The peer certificate is read once, at the handshake, while the TLS handle certainly
   // exists, and kept with the connection: reading it later, when CONNECT is processed,
   // depends on the socket still holding its handle.
   const trackTls = (socket: TLSSocket) => {
     const peer = socket.getPeerCertificate();
-    if (peer?.raw) peerCertificates.set(socket, peer);
-    track(socket);
+    track(socket, 'tls', peer?.raw ? peer : undefined);
   };
   const servers: (Server | TlsServer)[] = [];
   let port = 0;
   if (opts.plain ?? true) {
-    const server: Server = createServer(track);
+    const server: Server = createServer((socket) => track(socket, 'plain'));
     port = await listen(server, opts.port ?? 0, host);
     servers.push(server);
   }
@@ -193,7 +343,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     tlsPort,
     aedes,
     closeClient(id) {
-      const client = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[id];
+      const client = clientsOf(aedes)[id];
       if (!client) return false;
       client.close();
       return true;
@@ -212,6 +362,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       );
     },
     connectedClients: () => aedes.connectedClients,
+    throttledClients: () => cooldowns.active(Date.now()),
     async close() {
       const closed = Promise.all(
         servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
@@ -221,6 +372,11 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     },
   };
+}
+
+/** aedes's table of connected clients by id (not in its typings). */
+function clientsOf(aedes: Aedes): Record<string, Client | undefined> {
+  return (aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
 }
 
 function listen(server: Server | TlsServer, port: number, host: string): Promise<number> {
@@ -234,13 +390,9 @@ function listen(server: Server | TlsServer, port: number, host: string): Promise
   });
 }
 
-function isTls(client: Client): TLSSocket | undefined {
-  const conn = client.conn as unknown as Partial<TLSSocket>;
-  return typeof conn.getPeerCertificate === 'function' ? (conn as TLSSocket) : undefined;
-}
-
 function remoteOf(client: Client): { remote?: string } {
-  const addr = (client.conn as unknown as Partial<Socket>).remoteAddress;
+  const conn = client.conn as unknown as Partial<MqttEdge>;
+  const addr = conn.socket?.remoteAddress;
   return typeof addr === 'string' ? { remote: addr } : {};
 }
 

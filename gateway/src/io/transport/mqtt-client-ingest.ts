@@ -172,7 +172,7 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
         }
         inFlight += 1;
         const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
-        opts.ingest.submit(bytes, dev).then(
+        opts.ingest.submit(bytes, dev, { via: 'external' }).then(
           (r) => {
             done(PUBACK_SUCCESS);
             settled();

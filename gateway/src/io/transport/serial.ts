@@ -133,7 +133,7 @@ export function startSerialIngest(opts: SerialIngestOptions): SerialIngest {
         counts.frames++;
         const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
         const transportDev = serialTransportDevice(bytes, devices);
-        opts.ingest.submit(bytes, transportDev).then(
+        opts.ingest.submit(bytes, transportDev, { via: 'serial' }).then(
           (r) => {
             opts.onOutcome?.(r, transportDev, cfg.path);
             if (r.status === 'rejected') reply(encodeSerialNak(r.seq ?? SERIAL_UNKNOWN_SEQ, r.code), 'naks');

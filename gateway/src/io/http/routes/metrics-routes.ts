@@ -5,13 +5,19 @@
  *   only, never device payloads. Optionally protected by a bearer token (read from a file
  *   by the config, never from argv).
  * - `GET /livez`: 200 while the process serves HTTP (restart it when this fails).
- * - `GET /readyz`: 200 when the store commits (no failed commit since the last good one)
- *   and the MQTT side is up (embedded listener bound, or at least one lane connected to the
- *   external broker); 503 `not_ready` otherwise (take it out of rotation, do not restart).
+ * - `GET /readyz`: 200 `{status:'ok'}` when the store commits (no failed commit since the
+ *   last good one), the MQTT side is up (embedded listener bound, or at least one lane
+ *   connected to the external broker) and anchoring makes progress; otherwise 503
+ *   `{error:{code,reason}}` with the first reason of core/health: `not_ready` (store or
+ *   MQTT; take it out of rotation, do not restart), `ledger_unavailable` (the chain does not
+ *   answer, or the embedded node is being restarted), `anchoring_stalled` (the oldest
+ *   checkpoint in the outbox is older than the stall threshold). Frames are still accepted
+ *   while anchoring is degraded.
  *
  * The series are those of the registry in io/ops/metrics.
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { Readiness } from '../../../core/health.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../../core/metrics.js';
 import type { GatewayMetrics } from '../../ops/index.js';
 import { errorReply } from '../errors.js';
@@ -28,11 +34,12 @@ function tokenMatches(header: string | undefined, token: string): boolean {
  * The `/metrics`, `/livez` and `/readyz` routes.
  * @param opts.token when set, `/metrics` needs `Authorization: Bearer <token>` (401 otherwise)
  * @example
- * startHttpServer({ …, routes: [opsRoutes({ metrics, ready: () => ingest.healthy })] });
+ * startHttpServer({ …, routes: [opsRoutes({ metrics, readiness: () => readiness(inputs()) })] });
  */
 export function opsRoutes(opts: {
   metrics: GatewayMetrics;
-  ready: () => boolean;
+  /** The verdict of core/health `readiness`. */
+  readiness: () => Readiness;
   token?: string;
 }): HttpRoutes {
   return (app) => {
@@ -42,8 +49,9 @@ export function opsRoutes(opts: {
     });
     app.get('/readyz', async (_req, reply) => {
       reply.header('cache-control', 'no-store');
-      if (opts.ready()) return { status: 'ok' };
-      const e = errorReply('not_ready');
+      const r = opts.readiness();
+      if (r.ready) return { status: 'ok' };
+      const e = errorReply(r.code);
       return reply.code(e.status).send(e.body);
     });
     app.get('/metrics', async (req, reply) => {

@@ -1,0 +1,87 @@
+/**
+ * @module core/health
+ * What the gateway's health endpoints say (io/http: `GET /readyz`, `GET /healthz`), decided
+ * from the state of its parts. Pure: the app steps read the parts and call these.
+ *
+ * Anchoring (ARCHITECTURE.md guarantee 5) is degraded when it is not making progress:
+ * - `ledger_unavailable`: the embedded chain's node is down (its watchdog is restarting it,
+ *   io/anchoring/chain-watchdog), or the anchorer's last attempt found the JSON-RPC endpoint
+ *   silent (cleared by its next successful round);
+ * - `anchoring_stalled`: the oldest checkpoint waiting in the outbox is older than the stall
+ *   threshold (the ledger answers but refuses, or anchoring falls ever further behind).
+ *
+ * Frames are still accepted, stored and acknowledged while anchoring is degraded: the outbox
+ * keeps every checkpoint and catches up by itself (io/anchoring/anchoring).
+ */
+import type { ErrorGroupCode } from '../protocol/error-codes.js';
+
+/** The anchoring component as `/healthz` names it: `off` when no ledger is configured. */
+export type AnchoringHealth = 'ok' | 'off' | 'ledger_unavailable' | 'anchoring_stalled';
+
+/** Why `/readyz` answers 503, as a registered HTTP code. */
+export type ReadinessCode = ErrorGroupCode<'readiness'>;
+
+/** The verdict of `/readyz`. */
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly code: ReadinessCode };
+
+/** The anchorer's status as health needs it (io/anchoring `AnchoringStatus`). */
+export interface AnchoringView {
+  /** Age of the oldest checkpoint waiting in the outbox, null when none waits. */
+  readonly oldestPendingAgeMs: number | null;
+  /** Code of the last failed round, null once a round succeeded. */
+  readonly lastError: string | null;
+}
+
+export interface HealthInputs {
+  /** The store commits (no failed commit since the last good one). */
+  readonly storeOk: boolean;
+  /** The MQTT side is up (embedded listener bound, or a lane connected to the external broker). */
+  readonly mqttUp: boolean;
+  /** The anchorer's status, or null when no ledger is configured. */
+  readonly anchoring: AnchoringView | null;
+  /** Whether the embedded chain's node runs, or null when there is none to watch (an external ledger). */
+  readonly chainUp: boolean | null;
+  /** Outbox age beyond which anchoring counts as stalled (ms). */
+  readonly stallMs: number;
+}
+
+/**
+ * The anchoring component's health.
+ * @example
+ * anchoringHealth({ …, anchoring: { oldestPendingAgeMs: 200_000, lastError: null }, chainUp: true, stallMs: 120_000 });
+ * // 'anchoring_stalled'
+ */
+export function anchoringHealth(i: HealthInputs): AnchoringHealth {
+  if (i.anchoring === null) return 'off';
+  if (i.chainUp === false || i.anchoring.lastError === 'ledger_unavailable') return 'ledger_unavailable';
+  const age = i.anchoring.oldestPendingAgeMs;
+  if (age !== null && age > i.stallMs) return 'anchoring_stalled';
+  return 'ok';
+}
+
+/**
+ * `/readyz`: ready when the store commits, the MQTT side is up and anchoring makes progress;
+ * otherwise the first reason in the order of the `readiness` group (store and MQTT first).
+ */
+export function readiness(i: HealthInputs): Readiness {
+  if (!i.storeOk || !i.mqttUp) return { ready: false, code: 'not_ready' };
+  const a = anchoringHealth(i);
+  if (a === 'ledger_unavailable' || a === 'anchoring_stalled') return { ready: false, code: a };
+  return { ready: true };
+}
+
+/** The public fields of `/healthz`: words only, no counts or ages (they tell the ward's activity). */
+export interface PublicHealth {
+  /** `degraded` when a component below is not `ok` (or `off`). */
+  readonly status: 'ok' | 'degraded';
+  readonly store: 'ok' | 'failing';
+  readonly anchoring: AnchoringHealth;
+}
+
+/** `/healthz`'s component fields. */
+export function publicHealth(i: HealthInputs): PublicHealth {
+  const store = i.storeOk ? 'ok' : 'failing';
+  const anchoring = anchoringHealth(i);
+  const fine = store === 'ok' && (anchoring === 'ok' || anchoring === 'off');
+  return { status: fine ? 'ok' : 'degraded', store, anchoring };
+}

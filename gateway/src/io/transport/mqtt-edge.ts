@@ -1,0 +1,232 @@
+/**
+ * @module io/transport/mqtt-edge
+ * The guarded connection the embedded broker (aedes) reads from instead of the raw
+ * socket. Every byte a client sends passes protocol/mqtt-framing first, so:
+ * - a packet over its size limit is refused at its fixed header, before its body is read
+ *   (CONNECT a few KB, PUBLISH a frame plus its topic);
+ * - a packet that breaks a MUST of MQTT 3.1.1 never reaches aedes (protocol/mqtt-rules);
+ * - a packet begun and not finished within `packetTimeoutMs`, or a CONNECT not complete
+ *   within `connectTimeoutMs`, closes the connection;
+ * - after the CONNECT nothing more is read until the broker has answered it (the client
+ *   cannot queue packets behind an authentication in progress);
+ * - PUBLISH packets over the connection's rate are not dropped: they are held, and the
+ *   socket is not read, until the token bucket allows them (TCP flow control slows the
+ *   device down; at most one read's worth of packets is held).
+ * Each PUBLISH's read time is kept, so the ack latency counts from the socket read.
+ *
+ * The edge is a Duplex: aedes writes to it as to the socket, and its reads come out
+ * checked. Closing either side closes both.
+ */
+
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { type RateLimit, TokenBucket } from '../../core/ingress-limits.js';
+import { type EdgeRefusal, MqttFramer, type MqttPacketLimits } from '../../protocol/mqtt-framing.js';
+import { PacketType } from '../../protocol/mqtt-rules.js';
+
+export interface EdgeOptions {
+  limits: MqttPacketLimits;
+  /** A CONNECT must be complete this long after the connection opened. */
+  connectTimeoutMs: number;
+  /** A packet begun must be complete within this. */
+  packetTimeoutMs: number;
+  rate: RateLimit;
+  /** Called once, when the edge closes the connection itself (not when the client leaves). */
+  onRefused: (r: EdgeCloseReason) => void;
+  now?: () => number;
+}
+
+/** Why the edge closed a connection. */
+export type EdgeCloseReason =
+  | EdgeRefusal
+  | { code: 'connect_timeout' | 'packet_timeout'; rule: string; connack?: undefined };
+
+type PauseReason = 'backpressure' | 'connack' | 'rate';
+
+export class MqttEdge extends Duplex {
+  readonly socket: Socket;
+  readonly #o: EdgeOptions;
+  readonly #framer: MqttFramer;
+  readonly #bucket: TokenBucket;
+  readonly #paused = new Set<PauseReason>();
+  /** performance.now() of each PUBLISH passed on and not yet claimed by the broker. */
+  readonly #readAt: number[] = [];
+  /** Checked packets not yet passed on (PUBLISHes over the rate, and what follows them). */
+  readonly #held: { bytes: Uint8Array; readAt: number }[] = [];
+  /** The first bytes aedes writes, until they show the CONNACK's return code. */
+  #firstWrite: number[] | null = [];
+  #connectTimer: NodeJS.Timeout | null;
+  #packetTimer: NodeJS.Timeout | null = null;
+  #rateTimer: NodeJS.Timeout | null = null;
+  #refused = false;
+
+  constructor(socket: Socket, opts: EdgeOptions) {
+    super({ allowHalfOpen: false });
+    this.socket = socket;
+    this.#o = opts;
+    this.#framer = new MqttFramer(opts.limits);
+    this.#bucket = new TokenBucket(opts.rate, this.#now());
+    this.#connectTimer = setTimeout(
+      () => this.#close({ code: 'connect_timeout', rule: `no CONNECT within ${opts.connectTimeoutMs} ms` }),
+      opts.connectTimeoutMs,
+    );
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.push(null));
+    socket.on('error', (err) => this.destroy(err));
+    socket.on('close', () => this.destroy());
+  }
+
+  /** The read time (performance.now()) of the oldest PUBLISH not yet claimed. */
+  takePublishReadAt(): number | undefined {
+    return this.#readAt.shift();
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? Date.now();
+  }
+
+  #onData(chunk: Buffer): void {
+    const readAt = performance.now();
+    const r = this.#framer.feed(chunk);
+    for (const bytes of r.forward) this.#held.push({ bytes, readAt });
+    if (r.connect) {
+      if (this.#connectTimer) clearTimeout(this.#connectTimer);
+      this.#connectTimer = null;
+    }
+    this.#release();
+    if (r.refusal) {
+      this.#close(r.refusal);
+      return;
+    }
+    this.#armPacketTimer();
+  }
+
+  /**
+   * Passes held packets on, in order, as long as the token bucket has a token for each
+   * PUBLISH; the rest wait (and the socket is not read) until one is due. So at most one
+   * read's worth of packets is ever held.
+   */
+  #release(): void {
+    let room = true;
+    while (this.#held.length > 0) {
+      const next = this.#held[0] as { bytes: Uint8Array; readAt: number };
+      const first = next.bytes[0] as number;
+      if (first >> 4 === PacketType.PUBLISH) {
+        const wait = this.#bucket.waitMs(this.#now());
+        if (wait > 0) {
+          this.#pause('rate');
+          this.#rateTimer ??= setTimeout(() => {
+            this.#rateTimer = null;
+            this.#release();
+          }, wait);
+          break;
+        }
+        this.#bucket.take(1, this.#now());
+        this.#readAt.push(next.readAt);
+      }
+      this.#held.shift();
+      room = this.push(next.bytes) && room;
+      // After the CONNECT nothing more is read until the broker has answered it.
+      if (first >> 4 === PacketType.CONNECT && this.#firstWrite) this.#pause('connack');
+    }
+    if (this.#held.length === 0) this.#resume('rate');
+    if (!room) this.#pause('backpressure');
+  }
+
+  #armPacketTimer(): void {
+    if (this.#framer.midPacket) {
+      this.#packetTimer ??= setTimeout(
+        () =>
+          this.#close({
+            code: 'packet_timeout',
+            rule: `a packet stayed incomplete for ${this.#o.packetTimeoutMs} ms`,
+          }),
+        this.#o.packetTimeoutMs,
+      );
+    } else if (this.#packetTimer) {
+      clearTimeout(this.#packetTimer);
+      this.#packetTimer = null;
+    }
+  }
+
+  #pause(why: PauseReason): void {
+    this.#paused.add(why);
+    this.socket.pause();
+  }
+
+  #resume(why: PauseReason): void {
+    this.#paused.delete(why);
+    if (this.#paused.size === 0 && !this.destroyed) this.socket.resume();
+  }
+
+  /** Closes the connection for `reason`, after a CONNACK when the rules ask for one. */
+  #close(reason: EdgeCloseReason): void {
+    if (this.#refused || this.destroyed) return;
+    this.#refused = true;
+    this.#clearTimers();
+    this.#o.onRefused(reason);
+    if (reason.connack !== undefined) {
+      // The CONNACK the rules ask for, then the close; a client that never reads is cut off.
+      const socket = this.socket;
+      socket.end(Buffer.from([0x20, 0x02, 0x00, reason.connack]), () => socket.destroy());
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  #clearTimers(): void {
+    for (const t of [this.#connectTimer, this.#packetTimer, this.#rateTimer]) if (t) clearTimeout(t);
+    this.#connectTimer = this.#packetTimer = this.#rateTimer = null;
+  }
+
+  /** Watches the broker's first bytes for the CONNACK, then lets reading go on. */
+  #watchConnack(chunk: Uint8Array): void {
+    const seen = this.#firstWrite;
+    if (!seen) return;
+    for (const b of chunk) {
+      seen.push(b);
+      if (seen.length === 4) break;
+    }
+    if (seen.length < 4) return;
+    this.#firstWrite = null;
+    // 0x20 = CONNACK; its fourth byte is the return code. A refused client is closed by aedes.
+    if (seen[0] === 0x20 && seen[3] === 0) this.#resume('connack');
+  }
+
+  override _read(): void {
+    this.#resume('backpressure');
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#watchConnack(chunk);
+    if (this.socket.write(chunk)) cb();
+    else this.socket.once('drain', () => cb());
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.socket.cork();
+    let ok = true;
+    for (const { chunk } of chunks) {
+      this.#watchConnack(chunk);
+      ok = this.socket.write(chunk);
+    }
+    this.socket.uncork();
+    if (ok) cb();
+    else this.socket.once('drain', () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.socket.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#clearTimers();
+    this.#readAt.length = 0;
+    this.#held.length = 0;
+    // A refusal closes the socket itself (after its CONNACK, if any); anything else ends now.
+    if (!this.#refused) this.socket.destroy();
+    cb(err);
+  }
+}
