@@ -111,8 +111,15 @@ export async function loadTrend() {
   const v = state.view;
   if (!v) return;
   const to = Date.now() + state.clockOffset;
-  const from = to - v.rangeMs;
-  const bucketMs = Math.max(1000, Math.round(v.rangeMs / 300));
+  // About 300 buckets. From 4 h on they are whole minutes and start on their own grid, so
+  // the store answers them from its sealed rollups (per minute and per 15 minutes) and
+  // reads raw frames only for the minute still running; shorter ranges read raw frames.
+  const bucketMs =
+    v.rangeMs >= 4 * 3_600_000
+      ? Math.ceil(v.rangeMs / 300 / 60_000) * 60_000
+      : Math.max(1000, Math.round(v.rangeMs / 300));
+  const from =
+    v.rangeMs >= 4 * 3_600_000 ? Math.floor((to - v.rangeMs) / bucketMs) * bucketMs : to - v.rangeMs;
   for (const b of ui.ranges.querySelectorAll('button'))
     b.setAttribute('aria-pressed', String(Number(b.dataset.range) === v.rangeMs));
   ui.trendStatus.textContent = 'Loading…';

@@ -1,105 +1,250 @@
 /**
- * Load driver for `npm run bench`, run in its own process so that the simulated devices
- * and the gateway do not share a core. Reads its job from argv[2] (JSON), prints one JSON
- * result line on stdout.
- * - mode "closed": frames are signed first; then each device keeps `window` frames in
- *   flight and sends the next one as soon as a PUBACK arrives: the gateway's durable capacity.
- * - mode "open": the firmware-sim fleet at a fixed rate per device: latency at that load.
+ * Load driver of the ingest benchmarks (test/bench/run.ts), run in processes of its own so
+ * the simulated devices do not share the gateway's event loop. Reads its job from argv[2]
+ * (JSON); prints `{"event": …}` lines while it runs and one JSON result as its last line.
+ * Every frame is signed before the clock starts (test/bench/setup `signChain`): we measure
+ * the gateway and the broker, not the signer. One lean MQTT 3.1.1 session per device
+ * (test/bench/lean-mqtt, TCP_NODELAY), so the driver costs microseconds per frame.
+ *
+ * A frame is done on its PUBACK (embedded broker: the durable ack; plain broker: the
+ * broker has it) or, with `appAcks`, on the gateway's `{"seq": n}` on `vt/v1/dev/{dev}/acks`
+ * (external broker, PROTOCOL.md §2). Latency is from the publish to that moment.
+ * - `closed`: each device keeps `window` frames in flight and sends the next one when one is
+ *   done: durable capacity;
+ * - `open`: a fixed total rate spread over the devices: latency at that load;
+ * - `connections`: many devices connect, then each publishes once every `periodS` seconds
+ *   (a random phase each) for `seconds`: the memory and connection benchmark.
  */
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readPrivateKey } from '../../anchor/src/kgc/index.js';
-import { SimDevice } from '../../firmware-sim/src/device.js';
-import { Fleet } from '../../firmware-sim/src/fleet.js';
-import { MqttDeviceLink } from '../../firmware-sim/src/mqtt-transport.js';
-import { createPatientModel } from '../../firmware-sim/src/physiology.js';
+import { hostPort, LeanClient as Lean, type LeanClient, topicField } from './lean-mqtt.js';
+import { readKeys, signChain } from './setup.js';
 
 export interface DriverJob {
-  mode: 'closed' | 'open';
+  mode: 'closed' | 'open' | 'connections';
   url: string;
-  dataDir: string;
+  keysFile: string;
   devices: string[];
-  seconds: number;
+  /** Done on the application ack instead of the PUBACK. */
+  appAcks?: boolean;
+  /** Frames carry a 1 s ECG chunk (250 Hz). */
+  ecg?: boolean;
+  /** closed: frames in flight per device (default 8) and frames in all (default 20,000). */
   window?: number;
-  /** closed mode: frames in all, signed before the clock starts. */
   frames?: number;
-  rateHz?: number;
+  /** open: frames per second in all; connections: seconds between a device's frames. */
+  rate?: number;
+  periodS?: number;
+  /** open, connections: seconds of sending. */
+  seconds?: number;
+  /** Give up waiting for outstanding acks after this long (default 30 s). */
+  drainTimeoutS?: number;
+  /** connections: sessions being set up at once (default 200). */
+  connectConcurrency?: number;
 }
 
 export interface DriverResult {
-  acked: number;
   made: number;
+  acked: number;
+  /** From the first publish to the last ack (closed), or of the sending period (open). */
   seconds: number;
-  latencyMs: { p50: number; p99: number };
+  /** open: frames published per second, as achieved. */
+  sentRate?: number;
+  connected?: number;
+  connectSeconds?: number;
+  latencyMs: { p50: number; p99: number; p999: number; max: number };
 }
 
-function percentile(sorted: number[], p: number): number {
+interface Dev {
+  id: string;
+  client: LeanClient;
+  topic: Buffer;
+  frames: Uint8Array[];
+  next: number;
+  /** appAcks: seq → (publish time, done). */
+  waiting: Map<number, { t0: number; done: () => void }>;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 }
 
-async function closedLoop(job: DriverJob): Promise<DriverResult> {
-  const latencies: number[] = [];
-  const links = await Promise.all(
-    job.devices.map((devId, i) => {
-      const device = new SimDevice({
-        devId,
-        privateKey: readPrivateKey(join(job.dataDir, 'devices', devId, 'device.key.pem')),
-        model: createPatientModel({ seed: i + 1 }),
-      });
-      return MqttDeviceLink.connect({ url: job.url, device, onLatency: (ms) => latencies.push(ms) });
-    }),
-  );
-  // Sign every frame before the clock starts: we measure the gateway, not the signer.
-  const perDevice = Math.ceil((job.frames ?? 20_000) / links.length);
-  const frames = links.map((l) => Array.from({ length: perDevice }, () => l.device.makeFrame()));
-  let acked = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    links.flatMap((link, d) => {
-      const queue = frames[d] as ReturnType<SimDevice['makeFrame']>[];
-      let next = 0;
-      return Array.from({ length: job.window ?? 8 }, async () => {
-        while (next < queue.length) {
-          const f = queue[next++] as ReturnType<SimDevice['makeFrame']>;
-          await link.send(f);
-          acked++;
-        }
-      });
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  await Promise.all(links.map((l) => l.close()));
-  latencies.sort((a, b) => a - b);
+const latencies: number[] = [];
+let acked = 0;
+
+function summary(): DriverResult['latencyMs'] {
+  const s = Float64Array.from(latencies).sort();
   return {
-    acked,
-    made: perDevice * links.length,
-    seconds,
-    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+    p50: percentile(s, 0.5),
+    p99: percentile(s, 0.99),
+    p999: percentile(s, 0.999),
+    max: s.length ? (s[s.length - 1] as number) : Number.NaN,
   };
+}
+
+async function connectAll(job: DriverJob, framesPer: number, offset = 0): Promise<Dev[]> {
+  const keys = readKeys(job.keysFile, job.devices);
+  const { host, port } = hostPort(job.url);
+  const devs: Dev[] = new Array(job.devices.length);
+  const ts = Date.now();
+  let at = 0;
+  let connected = 0;
+  const worker = async () => {
+    while (at < job.devices.length) {
+      const i = at++;
+      const id = job.devices[i] as string;
+      const waiting = new Map<number, { t0: number; done: () => void }>();
+      const frames = signChain(id, keys[i]!, framesPer, { ecg: job.ecg ?? false, ts: ts + offset }).frames;
+      const client = await Lean.connect({
+        host,
+        port,
+        clientId: id,
+        keepalive: 0,
+        onMessage: (_topic, payload) => {
+          const seq = (JSON.parse(payload.toString('utf8')) as { seq?: number }).seq;
+          const w = seq === undefined ? undefined : waiting.get(seq);
+          if (w && seq !== undefined) {
+            waiting.delete(seq);
+            w.done();
+          }
+        },
+      });
+      if (job.appAcks) await client.subscribe(`vt/v1/dev/${id}/acks`);
+      devs[i] = { id, client, topic: topicField(`vt/v1/dev/${id}/frames`), frames, next: 0, waiting };
+      if (++connected % 1000 === 0 && job.mode === 'connections')
+        process.stdout.write(`${JSON.stringify({ event: 'connecting', connected })}\n`);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(job.connectConcurrency ?? 200, job.devices.length) }, worker),
+  );
+  return devs;
+}
+
+/** Publishes the device's next frame; `after` runs when it is done (PUBACK or app ack). */
+function send(job: DriverJob, d: Dev, after?: () => void): boolean {
+  const bytes = d.frames[d.next];
+  if (bytes === undefined) return false;
+  const seq = d.next + 1;
+  d.next += 1;
+  const t0 = performance.now();
+  const done = () => {
+    latencies.push(performance.now() - t0);
+    acked += 1;
+    after?.();
+  };
+  if (job.appAcks) {
+    d.waiting.set(seq, { t0, done });
+    d.client.publish(d.topic, bytes, () => {});
+  } else d.client.publish(d.topic, bytes, done);
+  return true;
+}
+
+async function waitAll(made: () => number, timeoutS: number): Promise<void> {
+  const end = performance.now() + timeoutS * 1000;
+  while (acked < made() && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
+async function closedLoop(job: DriverJob): Promise<DriverResult> {
+  const total = job.frames ?? 20_000;
+  const per = Math.ceil(total / job.devices.length);
+  const devs = await connectAll(job, per);
+  const window = job.window ?? 8;
+  let made = 0;
+  let last = 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    let open = devs.length;
+    for (const d of devs) {
+      let inFlight = 0;
+      const pump = () => {
+        while (inFlight < window && send(job, d, onDone)) {
+          inFlight += 1;
+          made += 1;
+        }
+        if (inFlight === 0 && --open === 0) resolve();
+      };
+      const onDone = () => {
+        inFlight -= 1;
+        last = performance.now();
+        pump();
+      };
+      pump();
+    }
+    setTimeout(resolve, (job.drainTimeoutS ?? 120) * 1000).unref();
+  });
+  const seconds = ((last || performance.now()) - t0) / 1000;
+  for (const d of devs) d.client.end();
+  return { made, acked, seconds, latencyMs: summary() };
 }
 
 async function openLoop(job: DriverJob): Promise<DriverResult> {
-  const fleet = await Fleet.start({
-    url: job.url,
-    devices: job.devices.map((devId) => ({
-      devId,
-      privateKey: readPrivateKey(join(job.dataDir, 'devices', devId, 'device.key.pem')),
-    })),
-    rateHz: job.rateHz ?? 1,
-    durationMs: job.seconds * 1000,
-  });
+  const rate = job.rate ?? 1000;
+  const seconds = job.seconds ?? 10;
+  const per = Math.ceil((rate * seconds) / job.devices.length) + 1;
+  const devs = await connectAll(job, per);
+  let made = 0;
+  let turn = 0;
   const t0 = performance.now();
-  await fleet.finished;
-  const s = await fleet.stop(10_000);
-  return {
-    acked: s.acked,
-    made: s.made,
-    seconds: (performance.now() - t0) / 1000,
-    latencyMs: { p50: s.latencyMs.p50, p99: s.latencyMs.p99 },
-  };
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = (performance.now() - t0) / 1000;
+      const due = Math.min(Math.floor(elapsed * rate), Math.floor(seconds * rate));
+      while (made < due) {
+        send(job, devs[turn % devs.length] as Dev);
+        turn += 1;
+        made += 1;
+      }
+      if (elapsed >= seconds) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  const sendSeconds = (performance.now() - t0) / 1000;
+  await waitAll(() => made, job.drainTimeoutS ?? 30);
+  for (const d of devs) d.client.end();
+  return { made, acked, seconds: sendSeconds, sentRate: made / sendSeconds, latencyMs: summary() };
+}
+
+async function connections(job: DriverJob): Promise<DriverResult> {
+  const periodS = job.periodS ?? 10;
+  const seconds = job.seconds ?? 30;
+  const per = Math.ceil(seconds / periodS) + 1;
+  const c0 = performance.now();
+  const devs = await connectAll(job, per);
+  const connectSeconds = (performance.now() - c0) / 1000;
+  process.stdout.write(`${JSON.stringify({ event: 'connected', connected: devs.length, connectSeconds })}\n`);
+  let made = 0;
+  const t0 = performance.now();
+  const phases = devs.map(() => Math.random() * periodS * 1000);
+  const sent = new Uint32Array(devs.length);
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - t0;
+      const stopAt = seconds * 1000;
+      for (let i = 0; i < devs.length; i++) {
+        const dueAt = (phases[i] as number) + (sent[i] as number) * periodS * 1000;
+        if (dueAt <= elapsed && dueAt < stopAt) {
+          send(job, devs[i] as Dev);
+          sent[i] = (sent[i] as number) + 1;
+          made += 1;
+        }
+      }
+      if (elapsed >= stopAt) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  await waitAll(() => made, job.drainTimeoutS ?? 30);
+  const connected = devs.filter((d) => d.client.connected).length;
+  for (const d of devs) d.client.end();
+  return { made, acked, seconds, connected, connectSeconds, latencyMs: summary() };
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as DriverJob;
-const result = job.mode === 'closed' ? await closedLoop(job) : await openLoop(job);
+const run = job.mode === 'closed' ? closedLoop : job.mode === 'open' ? openLoop : connections;
+const result = await run(job);
 process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(0);

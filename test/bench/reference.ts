@@ -30,3 +30,11 @@ export function p256VerifyRate(ms = 1500, clock: Clock = 'wall'): number {
   }
   return n / ((clockMs(clock) - t0) / 1000);
 }
+
+/**
+ * The last line of every benchmark: `BENCH ` and one JSON object of its figures and their
+ * references (names in README "Benchmarks"), so runs can be compared by a script.
+ */
+export function benchLine(figures: Record<string, unknown>): string {
+  return `BENCH ${JSON.stringify(figures)}`;
+}

@@ -1,107 +1,360 @@
 /**
- * `npm run bench`: one run of the simulator against the gateway on this machine, with
- * the figures the walking-skeleton issue asks for, each beside a reference measured in
- * the same run:
- * - node:crypto P-256 ECDSA verify rate (the per-frame cost floor of ingest);
- * - frames/s accepted durably (PUBACK after fsync) through aedes + SQLite + sealing + log;
- * - p50/p99 publish → PUBACK latency as seen by the devices.
- * The devices run in a second process (test/bench/driver.ts) so they do not share a core
- * with the gateway. Environment knobs: BENCH_DEVICES (50), BENCH_WINDOW frames in flight
- * per device (8), BENCH_FRAMES for the capacity run (20000), BENCH_SECONDS of the
- * fixed-rate run (5).
+ * `npm run bench:ingest`: the ingest figures of issue 14, each beside a reference measured
+ * in the same run, ending with one `BENCH {json}` line (names in README "Benchmarks").
+ *
+ * Processes: this orchestrator (the references, then it waits); a host (test/bench/host.ts:
+ * the gateway, or the pass-through drain); drivers (test/bench/driver.ts: the devices,
+ * lean MQTT sessions with pre-signed frames); Debian Mosquitto where a phase needs it.
+ * 1. reference: node:crypto P-256 verify rate on one core (before and after the run; mean);
+ * 2. embedded broker: durable verified capacity (closed loop, done on the PUBACK), the same
+ *    with a 1 s ECG chunk per frame, publish → PUBACK p50/p99 at 5,000 and 1,000 frames/s;
+ *    the MQTT edge's PUBLISH rate limit is set explicitly (BENCH_EDGE_RATE, default 100,000/s
+ *    per connection) so that 50 devices are not throttled by the 200/s default;
+ * 3. external Mosquitto, gateway in external mode (shared subscription, app acks): capacity
+ *    (done on the app ack), ratio to the embedded figure; publish → app ack at 5,000/s;
+ * 4. reference: Mosquitto QoS 1 pass-through (no verification, no durability): the same
+ *    driver and frames, a fresh Mosquitto, 8 lean sessions on the shared subscription
+ *    draining them; the gateway's ratios to it;
+ * 5. 10,000 devices connected to one gateway (embedded, default limits), each publishing
+ *    every 10 s: gateway RSS idle and at peak, frames acked.
+ * Knobs: BENCH_DEVICES (50), BENCH_WINDOW (16), BENCH_FRAMES (30000), BENCH_LAT_SECONDS (10),
+ * BENCH_CONN_DEVICES (10000), BENCH_CONN_SECONDS (30), BENCH_CONN_PROCS (2),
+ * BENCH_PHASES (all of: embedded,external,passthrough,connections).
  */
-
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { startGateway } from '../../gateway/src/app/gateway.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { prepareDataDir } from '../helpers/gateway.js';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import type { DriverJob, DriverResult } from './driver.js';
-import { p256VerifyRate } from './reference.js';
+import type { DriverResult } from './driver.js';
+import type { HostStats } from './host.js';
+import { drive, startHost } from './procs.js';
+import { benchLine, p256VerifyRate } from './reference.js';
+import { prepareBenchDataDir } from './setup.js';
 
-const DEVICES = Number(process.env.BENCH_DEVICES ?? 50);
-const WINDOW = Number(process.env.BENCH_WINDOW ?? 8);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const FRAMES = Number(process.env.BENCH_FRAMES ?? 20_000);
+const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
+const DEVICES = env('BENCH_DEVICES', 50);
+const WINDOW = env('BENCH_WINDOW', 16);
+const FRAMES = env('BENCH_FRAMES', 30_000);
+const LAT_SECONDS = env('BENCH_LAT_SECONDS', 10);
+const EDGE_RATE = env('BENCH_EDGE_RATE', 100_000);
+const CONN_DEVICES = env('BENCH_CONN_DEVICES', 10_000);
+const CONN_SECONDS = env('BENCH_CONN_SECONDS', 30);
+const CONN_PERIOD_S = 10;
+const CONN_PROCS = env('BENCH_CONN_PROCS', 2);
+const PASS_LANES = 8;
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'embedded,external,passthrough,connections').split(','));
 
-function drive(job: DriverJob): Promise<DriverResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [fileURLToPath(new URL('./driver.js', import.meta.url)), JSON.stringify(job)],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`bench driver exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as DriverResult);
-    });
-  });
-}
+const ids = (set: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${set}-${String(i + 1).padStart(5, '0')}`);
+const mb = (b: number) => b / 1048576;
+const r0 = (x: number) => Math.round(x);
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const lines: string[] = [];
+const row = (k: string, v: string) => lines.push(`  ${k.padEnd(52)} ${v}`);
+const head = (s: string) => lines.push(s);
+/** Progress on stderr; the figures go to stdout at the end. */
+const progress = (s: string) => process.stderr.write(`${s}\n`);
+const ms = (l: DriverResult['latencyMs']) => `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)} ms`;
 
 async function main(): Promise<void> {
-  const verifyRate = p256VerifyRate();
   const tmp = makeTempDir('vt-bench-');
+  const figures: Record<string, unknown> = {
+    bench: 'ingest',
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+  };
+  const brokers: RunningMosquitto[] = [];
   try {
-    // Two sets of devices: each phase starts fresh device chains at seq 1.
-    const idsOf = (set: string) =>
-      Array.from({ length: DEVICES }, (_, i) => `${set}-${String(i + 1).padStart(4, '0')}`);
-    await prepareDataDir(tmp.dir, [...idsOf('cap'), ...idsOf('lat')]);
-    const gw = await startGateway({ dataDir: tmp.dir, logger: silentLogger });
-    const base = { url: gw.broker.url, dataDir: tmp.dir };
-
-    // 1. Capacity: devices send as fast as durable PUBACKs come back.
-    const size0 = gw.store.size;
-    const batches0 = gw.ingest.counters.batches;
-    const cap = await drive({
-      ...base,
-      devices: idsOf('cap'),
-      mode: 'closed',
-      seconds: SECONDS,
-      window: WINDOW,
-      frames: FRAMES,
-    });
-    const durable = gw.store.size - size0;
-    const fps = durable / cap.seconds;
-    const perBatch = durable / Math.max(1, gw.ingest.counters.batches - batches0);
-
-    // 2. Latency at a quarter of that load, from a fixed-rate fleet signing as it goes.
-    const rateHz = Math.max(1, Math.round(fps / 4 / DEVICES));
-    const lat = await drive({ ...base, devices: idsOf('lat'), mode: 'open', seconds: SECONDS, rateHz });
-    await gw.stop();
-
-    const rows: [string, string][] = [
-      ['node:crypto P-256 verify (reference, 1 core)', `${verifyRate.toFixed(0)} /s`],
-      [
-        'frames accepted durably (capacity)',
-        `${fps.toFixed(0)} /s = ${(fps / verifyRate).toFixed(3)} x verify rate  (${cap.made} frames from ${DEVICES} devices, ${WINDOW} in flight each)`,
-      ],
-      ['  acked / made', `${cap.acked} / ${cap.made}; stored ${durable}`],
-      ['  mean frames per sealed batch (group commit)', perBatch.toFixed(1)],
-      [
-        '  publish -> PUBACK p50 / p99 at capacity',
-        `${cap.latencyMs.p50.toFixed(2)} / ${cap.latencyMs.p99.toFixed(2)} ms`,
-      ],
-      [
-        `publish -> PUBACK p50 / p99 at ${DEVICES * rateHz} frames/s`,
-        `${lat.latencyMs.p50.toFixed(2)} / ${lat.latencyMs.p99.toFixed(2)} ms  (${DEVICES} devices x ${rateHz} Hz; acked ${lat.acked} of ${lat.made})`,
-      ],
-    ];
-    process.stdout.write(
-      '\nVitalTrail ingest benchmark (devices -> aedes -> verify -> seal -> SQLite fsync -> log -> PUBACK)\n',
+    const verifyBefore = p256VerifyRate();
+    const t0 = Date.now();
+    const emb = join(tmp.dir, 'embedded');
+    const ext = join(tmp.dir, 'external');
+    const conn = join(tmp.dir, 'connections');
+    const sets = {
+      cap: ids('cap', DEVICES),
+      ecg: ids('ecg', DEVICES),
+      l5k: ids('l5k', DEVICES),
+      l1k: ids('l1k', DEVICES),
+      xcap: ids('xcap', DEVICES),
+      xlat: ids('xlat', DEVICES),
+      conn: ids('conn', CONN_DEVICES),
+    };
+    const embKeys = await prepareBenchDataDir(emb, [...sets.cap, ...sets.ecg, ...sets.l5k, ...sets.l1k]);
+    const extKeys = await prepareBenchDataDir(ext, [...sets.xcap, ...sets.xlat]);
+    const connKeys = PHASES.has('connections') ? await prepareBenchDataDir(conn, sets.conn) : '';
+    progress(
+      `set-up (enrolment of ${4 * DEVICES + 2 * DEVICES + CONN_DEVICES} devices): ${Date.now() - t0} ms`,
     );
-    for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(50)} ${v}\n`);
-    process.stdout.write('\n');
+    const verifyAfterSetup = p256VerifyRate();
+    const verify0 = (verifyBefore + verifyAfterSetup) / 2;
+
+    let embedded: Embedded | undefined;
+    let embeddedFps = Number.NaN;
+    let externalFps = Number.NaN;
+    const closed = { mode: 'closed' as const, window: WINDOW, frames: FRAMES };
+
+    if (PHASES.has('embedded')) {
+      progress('embedded broker: capacity, ECG capacity, latency at 5,000 and 1,000 frames/s');
+      const gw = await startHost({
+        kind: 'embedded',
+        dataDir: emb,
+        ratePerSecond: EDGE_RATE,
+        rateBurst: EDGE_RATE,
+      });
+      const base = { url: gw.url, keysFile: embKeys };
+      const capacity = async (devices: string[], ecg: boolean) => {
+        const s0 = await gw.stats();
+        const r = await drive({ ...base, ...closed, devices, ecg });
+        const s1 = await gw.stats();
+        const stored = s1.frames - s0.frames;
+        return { r, fps: stored / r.seconds, perCommit: stored / Math.max(1, s1.batches - s0.batches) };
+      };
+      const cap = await capacity(sets.cap, false);
+      const ecg = await capacity(sets.ecg, true);
+      const l5k = await drive({ ...base, mode: 'open', devices: sets.l5k, rate: 5000, seconds: LAT_SECONDS });
+      const l1k = await drive({ ...base, mode: 'open', devices: sets.l1k, rate: 1000, seconds: LAT_SECONDS });
+      await gw.stop();
+      embeddedFps = cap.fps;
+      Object.assign(figures, {
+        edgeRatePerSecond: EDGE_RATE,
+        embeddedCapacity: r0(cap.fps),
+        embeddedFramesPerCommit: r2(cap.perCommit),
+        embeddedCapacityP50Ms: r2(cap.r.latencyMs.p50),
+        embeddedCapacityP99Ms: r2(cap.r.latencyMs.p99),
+        embeddedAcked: cap.r.acked,
+        embeddedMade: cap.r.made,
+        embeddedEcgCapacity: r0(ecg.fps),
+        p50At5000Ms: r2(l5k.latencyMs.p50),
+        p99At5000Ms: r2(l5k.latencyMs.p99),
+        sentRateAt5000: r0(l5k.sentRate ?? 0),
+        ackedAt5000: l5k.acked,
+        madeAt5000: l5k.made,
+        p50At1000Ms: r2(l1k.latencyMs.p50),
+        p99At1000Ms: r2(l1k.latencyMs.p99),
+        sentRateAt1000: r0(l1k.sentRate ?? 0),
+      });
+      embedded = { cap, ecg, l5k, l1k };
+    }
+
+    if (PHASES.has('external')) {
+      progress('external Mosquitto: capacity, latency at 5,000 frames/s');
+      const broker = await startMosquitto(tmp.dir);
+      brokers.push(broker);
+      const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url });
+      const base = { url: broker.url, keysFile: extKeys, appAcks: true };
+      const s0 = await gw.stats();
+      const cap = await drive({ ...base, ...closed, devices: sets.xcap });
+      const s1 = await gw.stats();
+      const stored = s1.frames - s0.frames;
+      const lat = await drive({
+        ...base,
+        mode: 'open',
+        devices: sets.xlat,
+        rate: 5000,
+        seconds: LAT_SECONDS,
+      });
+      await gw.stop();
+      await broker.stop();
+      externalFps = stored / cap.seconds;
+      Object.assign(figures, {
+        externalCapacity: r0(externalFps),
+        externalFramesPerCommit: r2(stored / Math.max(1, s1.batches - s0.batches)),
+        externalCapacityP50Ms: r2(cap.latencyMs.p50),
+        externalCapacityP99Ms: r2(cap.latencyMs.p99),
+        externalAcked: cap.acked,
+        externalMade: cap.made,
+        externalAppAckP50At5000Ms: r2(lat.latencyMs.p50),
+        externalAppAckP99At5000Ms: r2(lat.latencyMs.p99),
+        externalSentRateAt5000: r0(lat.sentRate ?? 0),
+      });
+    }
+
+    if (PHASES.has('passthrough')) {
+      progress('Mosquitto pass-through');
+      const broker = await startMosquitto(join(tmp.dir, 'external'));
+      brokers.push(broker);
+      const drain = await startHost({ kind: 'drain', url: broker.url, lanes: PASS_LANES });
+      const r = await drive({ url: broker.url, keysFile: extKeys, ...closed, devices: sets.xcap });
+      const started = Date.now();
+      let s: HostStats = await drain.stats();
+      while (s.frames < r.made && Date.now() - started < 30_000) {
+        await new Promise((res) => setTimeout(res, 10));
+        s = await drain.stats();
+      }
+      const drainedSeconds = r.seconds + (Date.now() - started) / 1000;
+      await drain.stop();
+      await broker.stop();
+      const fps = s.frames / drainedSeconds;
+      Object.assign(figures, {
+        passThrough: r0(fps),
+        passThroughDrained: s.frames,
+        passThroughMade: r.made,
+        embeddedRatioToPassThrough: r3(embeddedFps / fps),
+        externalRatioToPassThrough: r3(externalFps / fps),
+      });
+    }
+
+    if (PHASES.has('connections')) {
+      progress(`${CONN_DEVICES} connected devices`);
+      const gw = await startHost({
+        kind: 'embedded',
+        dataDir: conn,
+        ratePerSecond: 200, // the defaults (DEFAULT_MQTT_LIMITS): one frame every 10 s is far below
+        rateBurst: 400,
+      });
+      await new Promise((res) => setTimeout(res, 1000));
+      const idle = await gw.stats();
+      let peak = idle;
+      let connectedPeak = 0;
+      let asking = false;
+      const sampler = setInterval(() => {
+        if (asking) return; // a busy gateway answers late: one question at a time
+        asking = true;
+        void gw.stats().then((s) => {
+          asking = false;
+          if (s.rssBytes > peak.rssBytes) peak = s;
+          connectedPeak = Math.max(connectedPeak, s.connections);
+        });
+      }, 500);
+      const per = Math.ceil(CONN_DEVICES / CONN_PROCS);
+      const results = await Promise.all(
+        Array.from({ length: CONN_PROCS }, (_, p) =>
+          drive(
+            {
+              mode: 'connections',
+              url: gw.url,
+              keysFile: connKeys,
+              devices: sets.conn.slice(p * per, (p + 1) * per),
+              periodS: CONN_PERIOD_S,
+              seconds: CONN_SECONDS,
+              connectConcurrency: 100,
+              drainTimeoutS: 180,
+            },
+            (e) => progress(`  driver ${p}: ${JSON.stringify(e)}`),
+          ),
+        ),
+      );
+      clearInterval(sampler);
+      const end = await gw.stats();
+      if (end.rssBytes > peak.rssBytes) peak = end;
+      const stopped = await gw.stop(60_000);
+      const sum = (f: (r: DriverResult) => number) => results.reduce((a, r) => a + f(r), 0);
+      const worst = (f: (r: DriverResult) => number) => Math.max(...results.map(f));
+      Object.assign(figures, {
+        connDevices: CONN_DEVICES,
+        connConnected: sum((r) => r.connected ?? 0),
+        connPeakBrokerConnections: connectedPeak,
+        connConnectSeconds: r2(worst((r) => r.connectSeconds ?? 0)),
+        connMade: sum((r) => r.made),
+        connAcked: sum((r) => r.acked),
+        connStored: end.frames,
+        connStoppedCleanly: stopped,
+        connRssIdleMB: r0(mb(idle.rssBytes)),
+        connRssPeakMB: r0(mb(peak.rssBytes)),
+        connHeapPeakMB: r0(mb(peak.heapUsedBytes)),
+        connP50Ms: r2(worst((r) => r.latencyMs.p50)),
+        connP99Ms: r2(worst((r) => r.latencyMs.p99)),
+      });
+    }
+
+    const verifyAfter = p256VerifyRate();
+    const verify = (verify0 + verifyAfter) / 2;
+    figures.verifyRate = r0(verify);
+    figures.verifyRateBefore = r0(verify0);
+    figures.verifyRateAfter = r0(verifyAfter);
+    report(figures, verify, embedded, externalFps);
   } finally {
+    for (const b of brokers) await b.stop().catch(() => {});
     tmp.cleanup();
   }
+}
+
+interface Embedded {
+  cap: { r: DriverResult; fps: number };
+  ecg: { fps: number };
+  l5k: DriverResult;
+  l1k: DriverResult;
+}
+
+function report(
+  f: Record<string, unknown>,
+  verify: number,
+  e: Embedded | undefined,
+  externalFps: number,
+): void {
+  const n = (k: string) => f[k] as number;
+  const embeddedFps = e?.cap.fps ?? Number.NaN;
+  head(`\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node})`);
+  row(
+    'node:crypto P-256 verify (reference, 1 core)',
+    `${n('verifyRate')} /s  (before ${n('verifyRateBefore')}, after ${n('verifyRateAfter')})`,
+  );
+  if (e) {
+    head(
+      `embedded broker; MQTT edge PUBLISH rate limit set to ${EDGE_RATE}/s per connection here (default 200/s)`,
+    );
+    row(
+      'durable verified capacity (done on PUBACK)',
+      `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit)`,
+    );
+    row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
+    row(
+      '  with a 1 s ECG chunk per frame (250 Hz)',
+      `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate`,
+    );
+    row(
+      'publish -> PUBACK p50 / p99 at 5,000 frames/s',
+      `${ms(e.l5k.latencyMs)}  (sent ${n('sentRateAt5000')}/s, ${DEVICES} devices; acked ${e.l5k.acked} of ${e.l5k.made}; goal p99 <= 50 ms)`,
+    );
+    row(
+      'publish -> PUBACK p50 / p99 at 1,000 frames/s',
+      `${ms(e.l1k.latencyMs)}  (sent ${n('sentRateAt1000')}/s; acked ${e.l1k.acked} of ${e.l1k.made}; goal p50 <= 10 ms)`,
+    );
+  }
+  if (f.externalCapacity !== undefined) {
+    head('external Debian Mosquitto, gateway in external mode (shared subscription, 8 lanes, app acks)');
+    row(
+      'durable verified capacity (done on the app ack)',
+      `${n('externalCapacity')} /s = ${r3(externalFps / embeddedFps)} x embedded (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
+    );
+    row(
+      '  publish -> app ack p50 / p99 at capacity',
+      `${n('externalCapacityP50Ms')} / ${n('externalCapacityP99Ms')} ms`,
+    );
+    row(
+      'publish -> app ack p50 / p99 at 5,000 frames/s',
+      `${n('externalAppAckP50At5000Ms')} / ${n('externalAppAckP99At5000Ms')} ms  (sent ${n('externalSentRateAt5000')}/s)`,
+    );
+  }
+  if (f.passThrough !== undefined) {
+    head('reference: Mosquitto QoS 1 pass-through (no verification, no durability; same driver and frames)');
+    row(
+      'frames through (published, PUBACKed, drained)',
+      `${n('passThrough')} /s  (${n('passThroughDrained')} of ${n('passThroughMade')} drained by ${PASS_LANES} sessions)`,
+    );
+    row(
+      '  gateway / pass-through',
+      `embedded ${n('embeddedRatioToPassThrough')} x, external ${n('externalRatioToPassThrough')} x`,
+    );
+  }
+  if (f.connDevices !== undefined) {
+    head(
+      `${n('connDevices')} devices on one gateway (embedded, default limits), one frame each every ${CONN_PERIOD_S} s`,
+    );
+    row(
+      'connected / frames acked',
+      `${n('connConnected')} (broker saw ${n('connPeakBrokerConnections')}) in ${n('connConnectSeconds')} s / ${n('connAcked')} of ${n('connMade')} (stored ${n('connStored')})`,
+    );
+    row(
+      'gateway RSS: idle -> peak (goal <= 400 MB)',
+      `${n('connRssIdleMB')} MB -> ${n('connRssPeakMB')} MB (${r0(((n('connRssPeakMB') - n('connRssIdleMB')) * 1024) / n('connDevices'))} KB per device; heap ${n('connHeapPeakMB')} MB)`,
+    );
+    row('publish -> PUBACK p50 / p99', `${n('connP50Ms')} / ${n('connP99Ms')} ms`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(`${benchLine(f)}\n`);
 }
 
 await main();

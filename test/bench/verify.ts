@@ -4,14 +4,15 @@
  * entries/s beside node:crypto's P-256 verify rate measured in the same run (the floor:
  * every entry costs one ECDSA verify), both on the process's CPU clock so a busy machine
  * does not skew the ratio. Goal: >= 0.85 x that rate. Also prints the split of
- * an entry's cost: strict CBOR decode (decodeFrame) and signature verify alone.
+ * an entry's cost: strict CBOR decode (decodeFrame) and signature verify alone. Ends with one
+ * `BENCH {json}` line (names in README "Benchmarks").
  */
 import { createPublicKey } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { decodeFrame, verifyFrameSignature } from '../../gateway/src/protocol/frame.js';
 import { buildFixture, fixtureKey } from '../helpers/bundle-fixtures.js';
-import { clockMs, p256VerifyRate } from './reference.js';
+import { benchLine, clockMs, p256VerifyRate } from './reference.js';
 
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 100_000);
 
@@ -58,6 +59,20 @@ async function main(): Promise<void> {
   );
   process.stdout.write(`${pad('  decodeFrame (strict CBOR) alone')}${rate(sample.length, decodeMs)}\n`);
   process.stdout.write(`${pad('  verifyFrameSignature alone')}${rate(sample.length, sigMs)}\n`);
+  process.stdout.write(
+    `${benchLine({
+      bench: 'verify',
+      date: new Date().toISOString(),
+      node: process.version,
+      entries: ENTRIES,
+      verifyRateCpu: Math.round(ref),
+      entriesPerCpuSecond: Math.round(perSec),
+      ratio: Math.round((perSec / ref) * 1000) / 1000,
+      entriesPerWallSecond: Math.round(ENTRIES / (wallMs / 1000)),
+      decodeFramePerSecond: Math.round(sample.length / (decodeMs / 1000)),
+      verifySignaturePerSecond: Math.round(sample.length / (sigMs / 1000)),
+    })}\n`,
+  );
 }
 
 main().catch((err) => {

@@ -272,5 +272,5 @@ describe('vitaltrail kgc sync-registry on an external chain', () => {
     expect(stray.stderr).toBe(
       'error: config_invalid: kgc enroll: --deployment, --key-file and --confirmations need --rpc\n',
     );
-  });
+  }, 180_000); // a dozen CLI processes one after another: slow on a loaded 2-core machine
 });

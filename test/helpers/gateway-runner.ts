@@ -2,7 +2,7 @@
  * @module test/helpers/gateway-runner
  * One gateway process in external-broker mode, for the scale-out and shutdown tests.
  * Two forms:
- * - `node dist/test/helpers/gateway-runner.js <dataDir> <gatewayId> <brokerUrl> [lanes] [sessionExpirySeconds]`:
+ * - `node dist/test/helpers/gateway-runner.js <dataDir> <gatewayId> <brokerUrl> [lanes] [sessionExpirySeconds] [receiveMaximum]`:
  *   no ledger, checkpoints hourly (they stay in the outbox);
  * - `node dist/test/helpers/gateway-runner.js --config FILE`: everything from a gateway
  *   config file as production reads it (io/config, `vitaltrail gateway --config`; e.g.
@@ -19,7 +19,7 @@ import { type GatewayOptions, startGateway } from '../../gateway/src/app/gateway
 import { createLogger } from '../../gateway/src/io/ops/log.js';
 
 const USAGE =
-  'usage: gateway-runner <dataDir> <gatewayId> <brokerUrl> [lanes] [sessionExpirySeconds]\n' +
+  'usage: gateway-runner <dataDir> <gatewayId> <brokerUrl> [lanes] [sessionExpirySeconds] [receiveMaximum]\n' +
   '       gateway-runner --config FILE\n';
 
 /** The gateway options of either form; null on bad usage. */
@@ -30,7 +30,7 @@ function optionsOf(argv: string[]): GatewayOptions | null {
     if (!opts.externalBroker) return null; // this runner is for the external-broker mode
     return { ...opts, logger: createLogger({ level: logLevel }) };
   }
-  const [dataDir, gatewayId, url, lanes, expiry] = argv;
+  const [dataDir, gatewayId, url, lanes, expiry, receiveMaximum] = argv;
   if (!dataDir || !gatewayId || !url) return null;
   return {
     dataDir,
@@ -42,6 +42,7 @@ function optionsOf(argv: string[]): GatewayOptions | null {
       clientId: gatewayId,
       ...(lanes ? { lanes: Number(lanes) } : {}),
       ...(expiry ? { sessionExpirySeconds: Number(expiry) } : {}),
+      ...(receiveMaximum ? { receiveMaximum: Number(receiveMaximum) } : {}),
     },
   };
 }

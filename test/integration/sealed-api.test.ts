@@ -10,11 +10,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { wardStaticDir } from '../../gateway/src/app/gateway.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
+import { downsample } from '../../gateway/src/core/trend.js';
 import { createDataRoutes, type DataAuditEvent } from '../../gateway/src/io/http/routes/data-routes.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { createLogger } from '../../gateway/src/io/ops/log.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
+import { readTrend } from '../../gateway/src/io/store/queries.js';
+import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { encodeBody } from '../../gateway/src/protocol/frame.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -87,6 +90,7 @@ describe('sealed store: sentinel values never at rest, served to authorized call
   let rig: SealedRig;
   let srv: HttpServer;
   let bindings: Bindings;
+  let reader: () => SealedReader;
   const cookies: Record<string, string> = {};
 
   async function login(username: string, password: string): Promise<string> {
@@ -99,6 +103,7 @@ describe('sealed store: sentinel values never at rest, served to authorized call
   beforeAll(async () => {
     const r = recipientPair('care', 'ec');
     const secrets = [{ kid: 'care', privateKey: r.privateKey }];
+    reader = () => new SealedReader(rig.store, secrets);
     rig = sealedRig(tmp.dir, [r.recipient], { now: () => END, hub });
     const log = createLogger({ write: (l) => logLines.push(l) });
     bindings = new Bindings(rig.store, { recipients: [r.recipient], secrets, now: () => START });
@@ -212,6 +217,31 @@ describe('sealed store: sentinel values never at rest, served to authorized call
       expect.arrayContaining(['admissions', 'readings', 'trend', 'bindings', 'binding_history']),
     );
     expect(JSON.stringify(audits)).not.toContain(PATIENT);
+  });
+
+  test('behavior: the trend route answers from the sealed rollups with the values of the raw readings', async () => {
+    const get = async (url: string) =>
+      (await srv.app.inject({ method: 'GET', url, headers: { cookie: cookies.nina as string } })).json() as {
+        readings: { ts: number; obs: typeof OBS }[];
+        series: unknown;
+      };
+    const { readings } = await get(`/api/devices/wr-zz/readings?from=${START}&to=${END}`);
+    const minute = START - (START % 60_000);
+    for (const [from, bucketMs] of [
+      [START, 3_600_000],
+      [minute, 300_000],
+      [minute + 60_000, 60_000],
+      [START + 12_345, 288_000],
+      [END - 3_600_000, 12_000],
+    ] as const) {
+      const t = await get(`/api/devices/wr-zz/trend?from=${from}&to=${END}&bucketMs=${bucketMs}`);
+      expect(t.series).toEqual(downsample(readings, from, END, bucketMs));
+    }
+    // What the route read for the 5-minute trend: rollup rows, raw frames only at the end.
+    const t = await readTrend(rig.store, reader(), 'wr-zz', minute, END, 300_000, { fill: false });
+    expect(t.stats.rollupRows).toBeGreaterThanOrEqual(165);
+    expect(t.stats.rawFrames).toBeLessThanOrEqual(60);
+    expect(t.readings).toBe(N);
   });
 
   test('error: callers without a viewing role or session get no patient data', async () => {

@@ -10,14 +10,9 @@ import { encode } from 'cbor2';
 import { afterEach, describe, expect, test } from 'vitest';
 import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
 import { type RecipientSecret, sealBatch } from '../../gateway/src/core/envelope.js';
+import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/store/recipients.js';
-import {
-  batchAad,
-  readFrames,
-  readReadings,
-  SealedReader,
-  shredExpired,
-} from '../../gateway/src/io/store/sealed.js';
+import { batchAad, readFrames, SealedReader, shredExpired } from '../../gateway/src/io/store/sealed.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
@@ -169,6 +164,41 @@ describe('sealed store', () => {
       JSON.stringify({ ...env, ciphertext: kc.toString('base64url') }),
     );
     await expect(readFrames(rig.store, secrets, rows)).rejects.toMatchObject({ code: 'integrity_error' });
+  });
+
+  test('error: a stored JWE text that is not canonical is an integrity_error; its members in another order still open', async () => {
+    const dir = tmp();
+    const r = recipientPair('care', 'ec');
+    const rig = sealedRig(dir, [r.recipient]);
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+    const sent = a.next();
+    await rig.ingest.submit(sent, 'wr-a');
+    const secrets = [{ kid: 'care', privateKey: r.privateKey }];
+    const rows = allRows(rig.store);
+    const db = rig.store.db;
+    const original = db.prepare('SELECT jwe FROM sealed_frames WHERE leaf_index = 0').pluck().get() as string;
+    const s = JSON.parse(original) as { protected: string; iv: string; ciphertext: string; tag: string };
+    const setJwe = (v: string) => db.prepare('UPDATE sealed_frames SET jwe = ? WHERE leaf_index = 0').run(v);
+    const reordered = JSON.stringify({
+      tag: s.tag,
+      ciphertext: s.ciphertext,
+      iv: s.iv,
+      protected: s.protected,
+    });
+    setJwe(reordered);
+    expect(Buffer.compare((await readFrames(rig.store, secrets, rows))[0] as Uint8Array, sent)).toBe(0);
+    const mid = s.ciphertext.length >> 1;
+    for (const ciphertext of [
+      `${s.ciphertext.slice(0, mid)}$${s.ciphertext.slice(mid)}`, // a stray character
+      `${s.ciphertext}=`, // padding
+      s.ciphertext.replace(/-/g, '+').replace(/_/g, '/'), // the standard alphabet
+      `${s.ciphertext.slice(0, mid)} ${s.ciphertext.slice(mid)}`, // white space
+    ]) {
+      if (ciphertext === s.ciphertext) continue;
+      setJwe(JSON.stringify({ ...s, ciphertext }));
+      await expect(readFrames(rig.store, secrets, rows)).rejects.toMatchObject({ code: 'integrity_error' });
+    }
   });
 
   test('behavior: recipient rotation — new windows are wrapped for the new set only; old data keys stay readable by the old key', async () => {

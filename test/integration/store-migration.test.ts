@@ -18,12 +18,14 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
+import { downsample } from '../../gateway/src/core/trend.js';
 import { CheckpointNotes } from '../../gateway/src/io/anchoring/checkpoints.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
+import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
 import { SCHEMA_VERSION, TABLE_OWNERS } from '../../gateway/src/io/store/schema.js';
-import { readReadings, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
@@ -88,7 +90,7 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(2);
+      expect(SCHEMA_VERSION).toBe(3);
       expect(gw.store.size).toBe(24);
 
       // Every sealed frame opens and decodes to what the devices sent.
@@ -139,6 +141,61 @@ describe('store migration from the previous release', () => {
       await gw.stop();
     }
     expect(rawVersion(db)).toBe(String(SCHEMA_VERSION));
+  });
+
+  it('behavior: rollups of the frames an older release stored are filled by the first trend that needs them; answers are the raw frames’ before and after', async () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const db = copyFixture(tmp.dir);
+    const gw = await startGateway({
+      dataDir: tmp.dir,
+      checkpointIntervalMs: 3_600_000,
+      retentionMs: 10 * 365 * 24 * 3_600_000, // the fixture's frames stay within retention
+    });
+    try {
+      expect(rawVersion(db)).toBe('3');
+      const count = () => gw.store.db.prepare('SELECT count(*) FROM rollups').pluck().get() as number;
+      expect(count()).toBe(0); // no private key at open: nothing can be sealed then
+      const secrets = loadRecipientSecrets(join(tmp.dir, 'gateway', 'recipients'));
+      const reader = () => new SealedReader(gw.store, secrets);
+      const old = gw.store.getFrame('wr-mig-1', 12);
+      if (!old) throw new Error('fixture frame missing');
+      const hour = old.ts - (old.ts % 3_600_000);
+      const to = hour + 3_600_000 - 1;
+      const raw = async (dev: string, bucketMs: number) =>
+        downsample((await readReadings(gw.store, reader(), dev, hour, to)).readings, hour, to, bucketMs);
+
+      // A frame of this release in the same minute as the old ones: its rows exist, theirs not.
+      const chain = new FrameChain('wr-mig-1', deviceKey(dataPaths(tmp.dir), 'wr-mig-1'));
+      chain.seq = 12;
+      chain.prev = old.hash;
+      const late = chain.next({ ts: old.ts + 1 }, { hr: 140, spo2: 91 });
+      expect(await gw.ingest.submit(late, 'wr-mig-1')).toMatchObject({ status: 'accepted' });
+      expect(count()).toBe(2); // its minute and its quarter hour, under the new data key
+
+      const first = await readTrend(gw.store, reader(), 'wr-mig-1', hour, to, 900_000);
+      expect(first.series).toEqual(await raw('wr-mig-1', 900_000));
+      expect(first.series.hr).toEqual([
+        { t: old.ts - (old.ts % 900_000), min: 70, max: 140, mean: 1046 / 13, n: 13 },
+      ]);
+      expect(first.stats).toEqual({ rollupRows: 0, rawFrames: 13, filled: 2 });
+      const second = await readTrend(gw.store, reader(), 'wr-mig-1', hour, to, 900_000);
+      expect(second.series).toEqual(first.series);
+      expect(second.stats).toEqual({ rollupRows: 2, rawFrames: 0, filled: 0 });
+      const minutes = await readTrend(gw.store, reader(), 'wr-mig-1', hour, to, 300_000);
+      expect(minutes.series).toEqual(await raw('wr-mig-1', 300_000));
+      expect(minutes.stats).toEqual({ rollupRows: 2, rawFrames: 0, filled: 0 });
+
+      const other = await readTrend(gw.store, reader(), 'wr-mig-2', hour, to, 300_000);
+      expect(other.series).toEqual(await raw('wr-mig-2', 300_000));
+      expect(other.stats).toEqual({ rollupRows: 0, rawFrames: 12, filled: 1 });
+      const again = await readTrend(gw.store, reader(), 'wr-mig-2', hour, to, 300_000);
+      expect(again.series).toEqual(other.series);
+      expect(again.stats).toEqual({ rollupRows: 1, rawFrames: 0, filled: 0 });
+      expect(count()).toBe(5);
+    } finally {
+      await gw.stop();
+    }
   });
 
   it('behavior: a version-1 file that only `kgc enroll` wrote gains the tables its modules used to create lazily', () => {

@@ -80,6 +80,11 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field('retentionDays', num(1, 36500), 'frames older than this are rejected `too_old`', 30),
   field('checkpointIntervalSeconds', num(0.2, 3600), 'seconds between checkpoints', 10),
   field(
+    'ingest.verifyThreads',
+    int(0, 64),
+    'threads checking frame signatures (default: one per core; 0 = in the event loop)',
+  ),
+  field(
     'log.level',
     oneOf('debug', 'info', 'warn', 'error'),
     'structured log level (JSON lines on stderr)',
@@ -175,6 +180,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field('mqtt.url', url('mqtt:', 'mqtts:'), 'external: broker URL, `mqtts://host:8883`', requiredExternal),
   field('mqtt.clientId', ID, 'external: base client id of the sessions (default: gatewayId); keep it stable'),
   field('mqtt.lanes', int(1, 64), 'external: parallel sessions in the share group; keep it stable', 8),
+  field(
+    'mqtt.receiveMaximum',
+    int(1, 65535),
+    'external: frames each lane may hold un-PUBACKed while they are committed (MQTT 5 Receive Maximum); up to lanes × this share one group commit',
+    256,
+  ),
   field(
     'mqtt.sessionExpirySeconds',
     int(0, 4294967295),

@@ -240,6 +240,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     },
     logLevel: s('log.level') as LogLevel,
   };
+  if (v['ingest.verifyThreads'] !== undefined) opts.verifyThreads = n('ingest.verifyThreads');
   const token = s('http.metricsTokenFile');
   if (token) opts.metricsToken = readSecretFile('http.metricsTokenFile', token);
   if (s('mqtt.mode') === 'external') {
@@ -250,6 +251,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       url: s('mqtt.url') as string,
       clientId: s('mqtt.clientId') ?? (s('gatewayId') as string),
       lanes: n('mqtt.lanes'),
+      receiveMaximum: n('mqtt.receiveMaximum'),
       sessionExpirySeconds: n('mqtt.sessionExpirySeconds'),
       clientOptions: {
         ...(ca ? { ca: readFileField('mqtt.caFile', ca) } : {}),

@@ -123,6 +123,10 @@ export const ingest: GatewayStep = {
         recipients: watchRecipients(p.get('paths').recipientsDir),
         policy: { retentionMs: p.get('opts').retentionMs ?? DEFAULT_RETENTION_MS },
         hub: p.get('hub'),
+        verify: {
+          ...(p.get('opts').verifyThreads !== undefined ? { threads: p.get('opts').verifyThreads } : {}),
+          log: p.get('log'),
+        },
       }),
     );
     const log = p.get('log');
@@ -133,6 +137,10 @@ export const ingest: GatewayStep = {
       log.debug('frame rejected', { dev: transportDev, seq: seqForJson(r.seq), code: r.code });
       id.onReject(r, transportDev);
     });
+  },
+  async stop(p) {
+    // After `drain` (stopped before): nothing is in flight; the verify threads end here.
+    await p.get('ingest').close();
   },
 };
 
@@ -148,6 +156,7 @@ export const metrics: GatewayStep = {
       store: p.get('store'),
       dbPath: p.get('paths').db,
       connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
+      pipeline: () => i.pipeline,
       ready: () => readinessOf(p).ready,
     });
     m.observe(i);

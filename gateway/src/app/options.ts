@@ -76,6 +76,11 @@ export interface GatewayOptions {
   chainWatch?: ChainWatch;
   checkpointIntervalMs?: number;
   retentionMs?: number;
+  /**
+   * Threads checking frame signatures (io/ingest/verify-pool). Default: one per core
+   * (`os.availableParallelism()`); 0 checks them in the event loop.
+   */
+  verifyThreads?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */
   deviceRefreshMs?: number;
   /**

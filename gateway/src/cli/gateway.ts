@@ -44,6 +44,14 @@ function msOption(name: string) {
   };
 }
 
+/** Threads of the verify pool: 0 (signatures checked in the event loop) to 64. */
+function verifyThreadsOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64)
+    throw new InvalidArgumentError('--verify-threads must be 0-64');
+  return n;
+}
+
 /**
  * Adds `vitaltrail gateway` to the program.
  * @example
@@ -90,6 +98,11 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
       5000,
     )
     .option(
+      '--verify-threads <n>',
+      'threads checking frame signatures (default: one per core; 0 = in the event loop)',
+      verifyThreadsOption,
+    )
+    .option(
       '--config <file>',
       'run from a JSON config file (`vitaltrail config schema`); other options unused',
     )
@@ -126,6 +139,7 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
           ...(o.secureCookies !== 'auto' ? { secureCookies: o.secureCookies === 'on' } : {}),
         },
         deviceRefreshMs: o.deviceRefresh,
+        ...(o.verifyThreads !== undefined ? { verifyThreads: o.verifyThreads } : {}),
         revocationPollMs: o.revocationPoll,
         ...(ledger ? { ledger } : {}),
       });

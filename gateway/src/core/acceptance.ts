@@ -1,7 +1,10 @@
 /**
  * @module core/acceptance
  * The acceptance rules of PROTOCOL.md §1, as pure functions. `checkFrame` holds every
- * rule that needs only the frame, the device registry and the clock; `classifyAgainstLog`
+ * rule that needs only the frame, the device registry and the clock, composed of
+ * `checkBeforeSignature` (decode, identity, certificate), the signature's verdict and
+ * `checkAfterSignature` (clock, seq bound), so the signature can be checked elsewhere (a
+ * worker thread) between the two with the same verdicts in the same order; `classifyAgainstLog`
  * holds the rules that need what was accepted before ((dev, seq) dedupe and the prev
  * chain). The I/O shell (`io/ingest.ts`) runs the second inside its commit, so both see
  * one consistent state.
@@ -57,18 +60,28 @@ function reject(code: RejectionCode, reason: string, frame?: DecodedFrame): Reje
     : { ok: false, code, reason };
 }
 
+/** A frame that passed every rule before the signature, with the device record to check it against. */
+export interface SignatureDue {
+  ok: true;
+  frame: DecodedFrame;
+  /** The device as looked up on arrival: its key checks the signature (PROTOCOL.md §1). */
+  device: DeviceRecord;
+}
+
 /**
- * Checks one frame against every stateless rule, in the order of PROTOCOL.md §1.
+ * The stateless rules before the signature, in the order of PROTOCOL.md §1: decode
+ * (`malformed`), identity (`identity_mismatch`), the device's certificate (`unknown_device`,
+ * `revoked_device`, `expired_certificate`). The device is looked up here, once: its record
+ * (status and key) as of arrival is what the rest of the check uses.
  * @param bytes attacker-controlled frame bytes, exactly as received
  * @param transportDev the device named by the transport (MQTT topic + identity, or serial binding)
  */
-export function checkFrame(
+export function checkBeforeSignature(
   bytes: Uint8Array,
   transportDev: string,
   lookup: (dev: string) => DeviceRecord | undefined,
   now: number,
-  policy: AcceptancePolicy,
-): Verdict {
+): SignatureDue | Rejection {
   let frame: DecodedFrame;
   try {
     frame = decodeFrame(bytes);
@@ -88,7 +101,23 @@ export function checkFrame(
   if (now < device.notBefore || now > device.notAfter) {
     return reject('expired_certificate', 'the device certificate is not valid now', frame);
   }
-  if (!verifyFrameSignature(frame, device.publicKey)) {
+  return { ok: true, frame, device };
+}
+
+/**
+ * The signature's verdict (`bad_signature`), then the stateless rules after it, in the
+ * order of PROTOCOL.md §1: the clock (`clock_skew`, `too_old`) and the seq bound.
+ * @param signatureValid whether the signature verifies with the key `checkBeforeSignature`
+ *   returned (`verifyFrameSignature`, here or on a verify-pool thread)
+ * @param now the same clock reading `checkBeforeSignature` was given
+ */
+export function checkAfterSignature(
+  frame: DecodedFrame,
+  signatureValid: boolean,
+  now: number,
+  policy: AcceptancePolicy,
+): Verdict {
+  if (!signatureValid) {
     return reject('bad_signature', 'the signature does not verify with the device key', frame);
   }
   if (frame.body.ts > now + (policy.maxClockSkewMs ?? MAX_CLOCK_SKEW_MS)) {
@@ -104,6 +133,25 @@ export function checkFrame(
     return reject('malformed', 'seq is above 2^53-1, the largest seq the log holds', frame);
   }
   return { ok: true, frame };
+}
+
+/**
+ * Checks one frame against every stateless rule, in the order of PROTOCOL.md §1:
+ * `checkBeforeSignature`, the signature, `checkAfterSignature`. The ingest pipeline runs
+ * the same three steps with the signature on a worker thread (io/ingest/verify-pool).
+ * @param bytes attacker-controlled frame bytes, exactly as received
+ * @param transportDev the device named by the transport (MQTT topic + identity, or serial binding)
+ */
+export function checkFrame(
+  bytes: Uint8Array,
+  transportDev: string,
+  lookup: (dev: string) => DeviceRecord | undefined,
+  now: number,
+  policy: AcceptancePolicy,
+): Verdict {
+  const due = checkBeforeSignature(bytes, transportDev, lookup, now);
+  if (!due.ok) return due;
+  return checkAfterSignature(due.frame, verifyFrameSignature(due.frame, due.device.publicKey), now, policy);
 }
 
 /** What the log already knows around (dev, seq). Hashes are SHA-256 of complete frames. */

@@ -8,6 +8,8 @@
  * silently drops QoS 1 messages queued for a session beyond the bound while the
  * publisher still gets its PUBACK; the frames then exist nowhere. We set it to 0
  * (unbounded): size the broker's memory for the longest gateway outage you must ride out.
+ * For MQTT 5 sessions (the gateway's lanes) Mosquitto takes the client's Receive Maximum in place of
+ * `max_inflight_messages`; `set_tcp_nodelay true` sends every PUBACK and ack at once (no Nagle delay).
  * `max_inflight_messages` bounds the un-PUBACKed frames per gateway lane. Production listeners are mutual TLS with the KGC
  * client certificate as identity (`use_identity_as_username`) and an ACL that lets a
  * device publish only to its own frames topic.
@@ -51,6 +53,8 @@ export function mosquittoConfig(o: MosquittoConfigOptions): string {
     // STACK-NOTES.md: the default (1000) drops QoS 1 bursts silently.
     `max_queued_messages ${o.maxQueuedMessages ?? 0}`,
     `max_inflight_messages ${o.maxInflightMessages ?? 20}`,
+    // The PUBACKs and acks to devices and gateways leave at once, never held back by Nagle.
+    'set_tcp_nodelay true',
     'max_packet_size 131072',
     'log_type error',
     'log_type warning',

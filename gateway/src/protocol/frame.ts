@@ -14,8 +14,10 @@ import { FALLBACK, fastDecode, fastDecodeObject } from './cbor-fast.js';
 import { sha256, sha256Hex } from './digest.js';
 import { errorClass } from './errors.js';
 import { floatReason, inspectBody, isUint, STRICT_DECODE, type WireUint } from './frame-ints.js';
+import { sigStructure, sigStructureScratch } from './sig-structure.js';
 
 export { MAX_LOG_SEQ, STRICT_DECODE, seqForJson, type WireUint } from './frame-ints.js';
+export { sigStructure, sigStructureLength, writeSigStructureAt } from './sig-structure.js';
 
 /** CBOR tag of COSE_Sign1 (RFC 9052 §2). */
 export const COSE_SIGN1_TAG = 18;
@@ -150,76 +152,8 @@ export function frameHashHex(bytes: Uint8Array): `0x${string}` {
   return sha256Hex(bytes);
 }
 
-/** 0x84 (array of 4), "Signature1" (text of 10), as RFC 9052 §4.4 lays out Sig_structure. */
-const SIG_STRUCTURE_PREFIX = Uint8Array.of(0x84, 0x6a, ...new TextEncoder().encode('Signature1'));
 /** Strict UTF-8 (a bad sequence throws); stateless when not streaming, so shared. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
-/** external_aad: the empty byte string h''. */
-const EMPTY_BSTR = Uint8Array.of(0x40);
-
-/**
- * Sig_structure = ["Signature1", protected, h'', payload] (RFC 9052 §4.4), written
- * directly: it is a fixed layout of two byte strings, on the path of every frame, and a
- * generic encoder costs as much as the signature check itself. `test/unit/frame-codec.test.ts`
- * checks it byte for byte against cbor2's deterministic encoding.
- */
-export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return writeSigStructure(protectedBytes, payload, null);
-}
-
-/** Reused by `verifyFrameSignature`, which hands it to a synchronous verify and lets go. */
-let scratch = new Uint8Array(1024);
-
-/** Length of the CBOR head of a byte string of `n` bytes. */
-function bstrHeadLength(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-}
-
-/** Writes the CBOR head of a byte string of `n` bytes at `at`; returns the next offset. */
-function writeBstrHead(out: Uint8Array, at: number, n: number): number {
-  if (n < 24) {
-    out[at] = 0x40 | n;
-    return at + 1;
-  }
-  if (n < 0x100) {
-    out[at] = 0x58;
-    out[at + 1] = n;
-    return at + 2;
-  }
-  if (n < 0x10000) {
-    out[at] = 0x59;
-    out[at + 1] = n >> 8;
-    out[at + 2] = n & 0xff;
-    return at + 3;
-  }
-  out[at] = 0x5a;
-  out[at + 1] = (n >>> 24) & 0xff;
-  out[at + 2] = (n >>> 16) & 0xff;
-  out[at + 3] = (n >>> 8) & 0xff;
-  out[at + 4] = n & 0xff;
-  return at + 5;
-}
-
-/** Sig_structure into a new array, or (into = scratch) into the scratch buffer, as a view. */
-function writeSigStructure(protectedBytes: Uint8Array, payload: Uint8Array, into: 'scratch' | null) {
-  const length =
-    SIG_STRUCTURE_PREFIX.length +
-    bstrHeadLength(protectedBytes.length) +
-    protectedBytes.length +
-    EMPTY_BSTR.length +
-    bstrHeadLength(payload.length) +
-    payload.length;
-  if (into === 'scratch' && scratch.length < length) scratch = new Uint8Array(length);
-  const out = into === 'scratch' ? scratch.subarray(0, length) : new Uint8Array(length);
-  out.set(SIG_STRUCTURE_PREFIX, 0);
-  let at = writeBstrHead(out, SIG_STRUCTURE_PREFIX.length, protectedBytes.length);
-  out.set(protectedBytes, at);
-  at += protectedBytes.length;
-  out[at++] = EMPTY_BSTR[0]!;
-  at = writeBstrHead(out, at, payload.length);
-  out.set(payload, at);
-  return out;
-}
 
 /**
  * Encodes a frame body deterministically.
@@ -395,16 +329,27 @@ function bstrAt(b: Uint8Array, at: number): { start: number; end: number } | und
   return start + n <= b.length ? { start, end: start + n } : undefined;
 }
 
-/** Verifies the COSE_Sign1 signature with the device's public key. A bad signature returns false. */
+/**
+ * Whether `publicKey` is of the kind COSE `alg` needs (ES256: an EC key; EdDSA: Ed25519).
+ * A key of another kind never verifies: `verifyFrameSignature` answers false without trying.
+ */
+export function keyFitsAlg(alg: CoseAlg, publicKey: KeyObject): boolean {
+  return publicKey.asymmetricKeyType === (alg === COSE_ALG_ES256 ? 'ec' : 'ed25519');
+}
+
+/**
+ * Verifies the COSE_Sign1 signature with the device's public key. A bad signature returns false.
+ * The verify pool's workers (io/ingest/verify-pool) make the same node:crypto call on the
+ * same Sig_structure bytes (`writeSigStructureAt`), after the same `keyFitsAlg` check.
+ */
 export function verifyFrameSignature(frame: DecodedFrame, publicKey: KeyObject): boolean {
+  if (!keyFitsAlg(frame.alg, publicKey)) return false;
   // Verification is synchronous: the to-be-signed bytes need no buffer of their own.
-  const toBeSigned = writeSigStructure(frame.protectedBytes, frame.payload, 'scratch');
+  const toBeSigned = sigStructureScratch(frame.protectedBytes, frame.payload);
   try {
     if (frame.alg === COSE_ALG_ES256) {
-      if (publicKey.asymmetricKeyType !== 'ec') return false;
       return nodeVerify('sha256', toBeSigned, { key: publicKey, dsaEncoding: 'ieee-p1363' }, frame.signature);
     }
-    if (publicKey.asymmetricKeyType !== 'ed25519') return false;
     return nodeVerify(null, toBeSigned, publicKey, frame.signature);
   } catch {
     return false;

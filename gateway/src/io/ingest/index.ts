@@ -1,7 +1,9 @@
 /**
  * @module io/ingest
- * The ingest pipeline every transport feeds: stateless checks, group commit, and the
- * `rejected` / `outcome` events its subscribers follow.
+ * The ingest pipeline every transport feeds: stateless checks (signatures on the verify
+ * pool's threads), group commit, and the `rejected` / `outcome` events its subscribers
+ * follow.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export { Ingest, type IngestResult, type IngressContext, type IngressVia } from './ingest.js';
+export { VerifyPool, type VerifyPoolOptions, type VerifyPoolStats } from './verify-pool.js';

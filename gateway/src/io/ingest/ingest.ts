@@ -1,7 +1,13 @@
 /**
  * @module io/ingest/ingest
  * The ingest pipeline shared by every transport: stateless checks on arrival, then
- * group commit. Frames that pass `checkFrame` wait in a queue; one flusher at a time
+ * group commit. Each frame gets the rules before its signature on arrival
+ * (`checkBeforeSignature`: decode, identity, the device's certificate as looked up now),
+ * its signature checked on a thread of the verify pool (io/ingest/verify-pool; in the
+ * event loop with `verify.threads` 0), then the rules after it (`checkAfterSignature`,
+ * with the same clock reading): the verdicts and their order are `checkFrame`'s. A
+ * device's frames leave the signature check in the order they arrived (io/ingest/
+ * device-order), whatever order the threads answer in. Frames that pass wait in a queue; one flusher at a time
  * takes the whole queue, applies the dedupe and chain rules against the store, seals
  * each new frame under its device's current data key (io/sealed: one AES-256-GCM key per
  * device and time window, wrapped for the recipients and recorded before first use), and
@@ -19,12 +25,13 @@ import { performance } from 'node:perf_hooks';
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
 import {
   type AcceptancePolicy,
-  checkFrame,
+  checkAfterSignature,
+  checkBeforeSignature,
   classifyAgainstLog,
   type DeviceRecord,
   type Rejection,
 } from '../../core/acceptance.js';
-import { type Recipient, sealWithDataKey } from '../../core/envelope.js';
+import { type Recipient, sealFramesWithDataKeys } from '../../core/envelope.js';
 import type { LiveHub } from '../../core/live.js';
 import type { RejectionCode } from '../../protocol/codes.js';
 import { frameHash, type SafeFrame, type WireUint, waveformSamples } from '../../protocol/frame.js';
@@ -34,9 +41,12 @@ import {
   frameAad,
   type GatewayStore,
   type NewFrame,
+  RollupWriter,
   SEALED_FRAMES_MARKER,
   StoreError,
 } from '../store/index.js';
+import { DeviceOrder } from './device-order.js';
+import { VerifyPool, type VerifyPoolOptions } from './verify-pool.js';
 
 export type IngestResult =
   | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
@@ -56,6 +66,11 @@ export interface IngestOptions {
   now?: () => number;
   /** Upper bound of frames sealed in one batch. Default 2000. */
   maxBatchFrames?: number;
+  /**
+   * The signature-checking threads (io/ingest/verify-pool). Default: one per core
+   * (`os.availableParallelism()`); `{ threads: 0 }` checks in the event loop.
+   */
+  verify?: VerifyPoolOptions;
 }
 
 /** A rejected frame's outcome. */
@@ -100,8 +115,17 @@ interface Pending {
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
-  readonly #o: Required<Omit<IngestOptions, 'hub' | 'dataKeys'>> & Pick<IngestOptions, 'hub'>;
+  readonly #o: Required<Omit<IngestOptions, 'hub' | 'dataKeys' | 'verify'>> & Pick<IngestOptions, 'hub'>;
   readonly #keys: DataKeyRing;
+  /** Sealed per-window rollups, written in each commit with its frames (io/store/rollups). */
+  readonly #rollups: RollupWriter;
+  readonly #pool: VerifyPool;
+  /** Frames in the signature check, in arrival order per device. */
+  readonly #order = new DeviceOrder();
+  /** Frames verified and queued whose commit has not answered yet. */
+  #uncommitted = 0;
+  /** `drain` callers waiting for the signature check to empty. */
+  #idle: (() => void)[] = [];
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
   #rejections = new Map<string, number>();
@@ -120,6 +144,18 @@ export class Ingest extends EventEmitter<IngestEvents> {
     super();
     this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
+    this.#rollups = new RollupWriter(opts.store);
+    this.#pool = new VerifyPool(opts.verify);
+  }
+
+  /** Frames between arrival and answer: in the signature check, and verified but not yet committed. */
+  get pipeline(): { verifying: number; uncommitted: number } {
+    return { verifying: this.#order.open, uncommitted: this.#uncommitted };
+  }
+
+  /** The signature-checking threads (their stats; tests: their fault injection). */
+  get verifyPool(): VerifyPool {
+    return this.#pool;
   }
 
   /** False after a failed commit, until a commit succeeds again. */
@@ -146,12 +182,71 @@ export class Ingest extends EventEmitter<IngestEvents> {
       this.#tell('outcome', r, (performance.now() - t0) / 1000, transportDev, via);
       return r;
     };
-    const verdict = checkFrame(bytes, transportDev, this.#o.lookup, this.#o.now(), this.#o.policy);
-    if (!verdict.ok) return Promise.resolve(answered(this.#rejected(verdict, transportDev, via)));
+    // One clock reading for the rules before and after the signature, as `checkFrame` has it.
+    // The device (its status and key) is looked up now, on arrival: a revocation that comes
+    // while the signature is being checked does not reach this frame, as it would not have
+    // reached a frame already queued for its commit (README "How a frame travels").
+    const now = this.#o.now();
+    const due = checkBeforeSignature(bytes, transportDev, this.#o.lookup, now);
+    if (!due.ok) return Promise.resolve(answered(this.#rejected(due, transportDev, via)));
+    const dev = due.frame.body.dev;
+    const place = this.#order.enter(dev);
     return new Promise<IngestResult>((resolve, reject) => {
-      this.#queue.push({ frame: verdict.frame, hash: frameHash(bytes), via, resolve, reject });
-      this.#schedule();
+      const next = (valid: boolean) => {
+        try {
+          const verdict = checkAfterSignature(due.frame, valid, now, this.#o.policy);
+          if (!verdict.ok) {
+            resolve(this.#rejected(verdict, transportDev, via));
+            return;
+          }
+          this.#uncommitted += 1;
+          let open = true;
+          const settled = () => {
+            if (open) this.#uncommitted -= 1;
+            open = false;
+          };
+          this.#queue.push({
+            frame: verdict.frame,
+            hash: frameHash(bytes),
+            via,
+            resolve: (r) => {
+              settled();
+              resolve(r);
+            },
+            reject: (e) => {
+              settled();
+              reject(e);
+            },
+          });
+          this.#schedule();
+        } catch (err) {
+          reject(err);
+        } finally {
+          if (this.#order.open === 0) this.#wakeIdle();
+        }
+      };
+      let called = false;
+      try {
+        this.#pool.verify(due.frame, due.device.publicKey, dev, (valid) => {
+          called = true;
+          this.#order.settle(dev, place, () => next(valid));
+        });
+      } catch (err) {
+        // Not checked (a fault of ours, not of the frame): answered as a failure, never accepted.
+        if (!called) {
+          this.#order.settle(dev, place, () => {
+            reject(err);
+            if (this.#order.open === 0) this.#wakeIdle();
+          });
+        }
+      }
     }).then(answered);
+  }
+
+  #wakeIdle(): void {
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const wake of waiting) wake();
   }
 
   /** Emits to the subscribers; a throwing listener is counted, never lets a frame go unanswered. */
@@ -163,12 +258,23 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
   }
 
-  /** Waits until every queued frame has been answered. */
+  /** Waits until every frame handed in (in the signature check or queued) has been answered. */
   async drain(): Promise<void> {
-    while (this.#flushing || this.#queue.length > 0) {
+    for (;;) {
+      if (this.#order.open > 0) {
+        await new Promise<void>((wake) => this.#idle.push(wake));
+        continue;
+      }
+      if (!this.#flushing && this.#queue.length === 0) return;
       if (!this.#flushing) this.#schedule();
       await this.#flushing;
     }
+  }
+
+  /** Answers every frame in flight (`drain`), then stops the verify pool's threads. */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.#pool.close();
   }
 
   #rejected(r: Rejection, transportDev: string, via: IngressVia): IngestResult {
@@ -254,14 +360,20 @@ export class Ingest extends EventEmitter<IngestEvents> {
         // keys are taken in order, the sealing itself runs concurrently.
         const keys: { id: number; key: CryptoKey }[] = [];
         for (const p of fresh) keys.push(await this.#keys.take(p.frame.body.dev, sealedAt));
-        const sealed = await Promise.all(
-          fresh.map(async (p, i) => {
+        // Sealed in bulk, synchronously (node:crypto AES-256-GCM, the same JWE per frame).
+        const jwes = sealFramesWithDataKeys(
+          fresh.map((p, i) => {
             const k = keys[i] as { id: number; key: CryptoKey };
             const { dev, seq } = p.frame.body;
-            const aad = frameAad(dev, seq, firstLeaf + i, k.id);
-            return { keyId: k.id, jwe: await sealWithDataKey(p.frame.bytes, k.key, String(k.id), aad) };
+            return {
+              plaintext: p.frame.bytes,
+              key: k.key,
+              kid: String(k.id),
+              aad: frameAad(dev, seq, firstLeaf + i, k.id),
+            };
           }),
         );
+        const sealed = jwes.map((jwe, i) => ({ keyId: (keys[i] as { id: number }).id, jwe }));
         const frames: NewFrame[] = fresh.map((p) => ({
           dev: p.frame.body.dev,
           seq: p.frame.body.seq,
@@ -271,7 +383,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
           leafHash: hashLeaf(p.frame.bytes),
         }));
         const createdAt = this.#o.now();
-        // One transaction (fsync'd): batch row, index, log nodes, sealed frames, counts.
+        // One transaction (fsync'd): batch row, index, log nodes, sealed frames, their
+        // windows' sealed rollups, counts.
         const leaves = store.commitBatch(
           { id: batchId, envelope: SEALED_FRAMES_MARKER, createdAt, frames },
           () => {
@@ -279,6 +392,18 @@ export class Ingest extends EventEmitter<IngestEvents> {
             sealed.forEach((f, i) => {
               this.#keys.putSealedFrame(firstLeaf + i, f.keyId, f.jwe);
             });
+            this.#rollups.write(
+              fresh.map((p, i) => {
+                const k = keys[i] as { id: number; key: CryptoKey };
+                return {
+                  dev: p.frame.body.dev,
+                  ts: p.frame.body.ts,
+                  obs: p.frame.body.obs,
+                  keyId: k.id,
+                  key: k.key,
+                };
+              }),
+            );
           },
         );
         this.counters.accepted += fresh.length;
@@ -286,22 +411,18 @@ export class Ingest extends EventEmitter<IngestEvents> {
         this.#healthy = true;
         this.#lastError = null;
         fresh.forEach((p, i) => {
-          const { dev, seq, ts, obs, bat, wf } = p.frame.body;
+          const { dev, seq } = p.frame.body;
           p.resolve({ status: 'accepted', dev, seq, leafIndex: leaves[i] as number });
-          this.#o.hub?.publish({
-            dev,
-            seq,
-            ts,
-            obs,
-            ...(bat !== undefined ? { bat } : {}),
-            ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
-            receivedAt: createdAt,
-          });
         });
+        // The live hub (dashboard, alarms, the Influx sink) hears of the batch after the acks
+        // are on their way (they go out in the microtasks before this), never on their path.
+        const hub = this.#o.hub;
+        if (hub) setImmediate(() => this.#publishLive(hub, fresh, createdAt));
       } else if (rejections.size > 0) {
         store.db.transaction(() => this.#writeRejections(rejections))();
       }
     } catch (err) {
+      this.#rollups.forget(); // its cache may hold aggregates this failed commit did not store
       this.counters.storeFailures += 1;
       this.#healthy = false;
       this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';
@@ -312,6 +433,25 @@ export class Ingest extends EventEmitter<IngestEvents> {
       for (const p of fresh) p.reject(failure);
       // Keep the counts for the next successful commit.
       for (const [code, n] of rejections) this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + n);
+    }
+  }
+
+  #publishLive(hub: LiveHub, frames: readonly Pending[], receivedAt: number): void {
+    for (const p of frames) {
+      const { dev, seq, ts, obs, bat, wf } = p.frame.body;
+      try {
+        hub.publish({
+          dev,
+          seq,
+          ts,
+          obs,
+          ...(bat !== undefined ? { bat } : {}),
+          ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
+          receivedAt,
+        });
+      } catch {
+        this.counters.listenerErrors += 1;
+      }
     }
   }
 

@@ -47,6 +47,8 @@ export interface GatewayMetricsSources {
   /** Devices connected to the embedded broker, or active behind an external one. */
   connectedDevices: () => number;
   ready: () => boolean;
+  /** Frames in the ingest pipeline (io/ingest `Ingest.pipeline`); the gauges read 0 without it. */
+  pipeline?: () => { verifying: number; uncommitted: number };
   now?: () => number;
 }
 
@@ -119,6 +121,16 @@ export class GatewayMetrics {
       ),
       new Gauge('vitaltrail_log_size', 'Leaves in the transparency log.', () => src.store.size),
       new Gauge('vitaltrail_ready', '1 when /readyz answers 200.', () => (src.ready() ? 1 : 0)),
+      new Gauge(
+        'vitaltrail_ingest_verifying',
+        'Frames whose signature is being checked (verify pool), not yet answered.',
+        () => src.pipeline?.().verifying ?? 0,
+      ),
+      new Gauge(
+        'vitaltrail_ingest_uncommitted',
+        'Frames verified and waiting for their group commit (not acknowledged yet).',
+        () => src.pipeline?.().uncommitted ?? 0,
+      ),
       this.enrolmentsImported,
       this.enrolmentsSkipped,
       this.chainRestarts,

@@ -2,10 +2,18 @@
  * @module io/store
  * The durable store (one SQLite file): the schema and its migrations (schema.ts), frames,
  * batches and the log (store.ts), the anchoring outbox (checkpoint-table.ts), sealed frames
- * and data keys (sealed.ts), patient bindings, envelope recipients, cross-gateway counts.
+ * and data keys (sealed.ts), sealed per-window rollups (rollups.ts), readings and trends
+ * (queries.ts), patient bindings, envelope recipients, cross-gateway counts.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export { BED_PATTERN, Bindings, PATIENT_ID_PATTERN } from './bindings.js';
+export {
+  readReadings,
+  readTrend,
+  type StoredReading,
+  type TrendRead,
+  type TrendReadOptions,
+} from './queries.js';
 export {
   addRecipient,
   createRecipientKey,
@@ -15,6 +23,7 @@ export {
   retireRecipient,
   watchRecipients,
 } from './recipients.js';
+export { type RollupInput, RollupWriter } from './rollups.js';
 export { countAcrossGateways } from './scale-out.js';
 export {
   batchAad,
@@ -23,7 +32,6 @@ export {
   DEFAULT_KEY_WINDOW_MS,
   type FrameRead,
   frameAad,
-  readReadings,
   SEALED_FRAMES_MARKER,
   SealedError,
   SealedReader,

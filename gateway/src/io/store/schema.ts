@@ -10,6 +10,13 @@
  *   store, bindings, checkpoint notes and alarm tables were created lazily by their
  *   modules, so a version-1 file may lack any of them (e.g. one only `kgc enroll` wrote).
  * - 2: every table is created at open, here.
+ * - 3: `rollups` (issue 14), sealed per-window aggregates for trends. The migration only
+ *   creates the table: rollups of frames stored before it cannot be made at open, since
+ *   sealing one needs the frames' data keys and the gateway holds only the recipients'
+ *   public keys. They are filled lazily (io/store/queries `readTrend`): a reader holding a
+ *   private key answers a window without a complete rollup from its raw frames, exactly,
+ *   and writes the missing rollup back; until then no answer depends on a rollup that
+ *   does not count every frame the index holds for its window.
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -19,7 +26,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -32,6 +39,7 @@ export const TABLE_OWNERS = {
   rejections: 'store/store.ts',
   data_keys: 'store/sealed.ts',
   sealed_frames: 'store/sealed.ts',
+  rollups: 'store/rollups.ts',
   bindings: 'store/bindings.ts',
   checkpoint_notes: 'anchoring/checkpoints.ts',
   dashboard_patient_settings: 'clinical/alarm-store.ts',
@@ -144,6 +152,24 @@ CREATE TABLE IF NOT EXISTS dashboard_alarm_events (
 CREATE INDEX IF NOT EXISTS dashboard_alarm_events_scope ON dashboard_alarm_events(scope, id);
 `;
 
+/**
+ * Version 3: sealed rollups (issue 14). One row per (device, resolution, window of device
+ * time, data key): the aggregate of the frames of that window sealed under that key, itself
+ * sealed under the same key (AES-256-GCM, io/store/rollups), so shredding the key hides it.
+ * `frames` (in clear, bound in the AAD) is what the readers check against the frame index.
+ */
+const V3 = `
+CREATE TABLE IF NOT EXISTS rollups (
+  dev TEXT NOT NULL,
+  res INTEGER NOT NULL,            -- window length, ms: 60000 or 900000
+  window_start INTEGER NOT NULL,   -- device clock, ms, a multiple of res
+  key_id INTEGER NOT NULL REFERENCES data_keys(id),
+  frames INTEGER NOT NULL,         -- frames aggregated (bound in the AAD)
+  sealed BLOB NOT NULL,            -- 12-byte IV || ciphertext || 16-byte tag
+  PRIMARY KEY (dev, res, window_start, key_id)
+) WITHOUT ROWID;
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -154,6 +180,7 @@ interface Migration {
 const MIGRATIONS: readonly Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
+  { version: 3, sql: V3 },
 ];
 
 /** What `migrate` did: the file's version before and after. */
@@ -175,7 +202,7 @@ export function schemaVersionOf(db: Database.Database): number {
  * Brings `db` to `SCHEMA_VERSION`, one migration per transaction.
  * @throws {VitalTrailError} `store_failed` when the file is of a newer (or unreadable) version.
  * @example
- * migrate(new Database(path)); // { from: 1, to: 2 } for a first-release data directory
+ * migrate(new Database(path)); // { from: 1, to: 3 } for a first-release data directory
  */
 export function migrate(db: Database.Database): MigrationReturnType {
   const from = schemaVersionOf(db);

@@ -12,8 +12,11 @@
  *   ECDH-ES+A256KW for P-256). The gateway needs only public keys for this.
  * - each **frame** is a flattened JWE, alg "dir", enc A256GCM, kid = data key id, with AAD
  *   `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` rebuilt by the reader (see
- *   core/envelope `sealWithDataKey`). One row of `sealed_frames` per leaf: a frame is read
- *   with one primary-key lookup; its data key is unwrapped once per reader (cached).
+ *   core/envelope `sealWithDataKey`). One row of `sealed_frames` per leaf; a reader fetches
+ *   a chunk of them with one statement, unwraps each data key once (cached) and opens
+ *   each frame with node:crypto.
+ * - each **rollup** (issue 14, io/store/rollups) is sealed under the data key of the frames
+ *   it aggregates, so shredding that key hides the rollup too.
  *
  * The skeleton's format (one JWE per batch, `batches.envelope`) stays readable: a batch
  * whose envelope is `SEALED_FRAMES_MARKER` has its frames in `sealed_frames`; any other
@@ -22,8 +25,10 @@
  * Crypto-shredding: `shredExpired` deletes every wrapped copy of the data keys of windows
  * older than the retention period (with SQLite `secure_delete`, then a WAL checkpoint so
  * no old page survives in the WAL); ciphertexts, frame index and log stay, so proofs of
- * other leaves still verify and these leaves read as `'shredded'`.
+ * other leaves still verify and these leaves read as `'shredded'`, and the rollups sealed
+ * under those keys can no longer be opened either.
  */
+import { createDecipheriv, KeyObject } from 'node:crypto';
 import { decode } from 'cbor2';
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
 import {
@@ -31,26 +36,24 @@ import {
   EnvelopeError,
   importDataKey,
   openBatch,
-  openWithDataKey,
+  openWithDataKeySync,
   type Recipient,
   type RecipientSecret,
 } from '../../core/envelope.js';
 import { errorClass, VitalTrailError } from '../../protocol/errors.js';
-import {
-  decodeFrame,
-  frameHash,
-  isSafeFrame,
-  type Observations,
-  type SafeFrame,
-} from '../../protocol/frame.js';
-import type { FrameIndexRow, GatewayStore } from './store.js';
+import { frameHash } from '../../protocol/frame.js';
+import type { FrameReadRow, GatewayStore } from './store.js';
 
 export class SealedError extends errorClass<'sealed'>('SealedError') {}
 
 /** `batches.envelope` of a group commit whose frames are sealed one by one. */
 export const SEALED_FRAMES_MARKER = 'vitaltrail-sealed-frames/2';
-/** Frames a reader opens concurrently. */
-const READ_CHUNK = 128;
+/**
+ * Frames a reader fetches with one statement per table (sealed rows, log leaves) and opens
+ * in one go; between chunks it yields to the event loop, so a long read (a day of frames)
+ * never holds up the ingest's acks for more than a chunk's few milliseconds.
+ */
+const READ_CHUNK = 1024;
 /** Default data-key window: one hour of gateway clock. */
 export const DEFAULT_KEY_WINDOW_MS = 3_600_000;
 /** Default early rotation: 2^20 frames per data key (random 96-bit IVs allow 2^32). */
@@ -61,9 +64,11 @@ export function batchAad(batchId: number, firstLeaf: number): Uint8Array {
   return new TextEncoder().encode(`vitaltrail-batch/1:${batchId}:${firstLeaf}`);
 }
 
+const UTF8 = new TextEncoder();
+
 /** AAD of one sealed frame: its place in the store and its key (core/envelope). */
 export function frameAad(dev: string, seq: number, leafIndex: number, keyId: number): Uint8Array {
-  return new TextEncoder().encode(`vitaltrail-frame/2:${dev}:${seq}:${leafIndex}:${keyId}`);
+  return UTF8.encode(`vitaltrail-frame/2:${dev}:${seq}:${leafIndex}:${keyId}`);
 }
 
 /** AAD of a key envelope: binds it to its row, device and window. */
@@ -176,19 +181,49 @@ export class DataKeyRing {
   }
 }
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * base64url (RFC 4648 §5) to bytes only when the text is its canonical form: no padding,
+ * no character outside the alphabet (Buffer's decoder would skip it), no stray bits in the
+ * last character. Cheaper than re-encoding to compare.
+ */
+function canonicalBase64url(text: unknown): Buffer | undefined {
+  if (typeof text !== 'string' || text.includes('+') || text.includes('/') || text.includes('='))
+    return undefined;
+  const b = Buffer.from(text, 'base64url');
+  if (Math.ceil((b.length * 4) / 3) !== text.length) return undefined;
+  const r = b.length % 3;
+  if (r !== 0 && BASE64URL.indexOf(text[text.length - 1] as string) % (r === 1 ? 16 : 4) !== 0)
+    return undefined;
+  return b;
+}
+
 /** What a read yields per row: the frame's COSE bytes, or that its data key was destroyed. */
 export type FrameRead = Uint8Array | 'shredded';
+
+/** A read with the data key that sealed the frame (null: a skeleton batch, no data key). */
+export interface OpenedFrame {
+  frame: FrameRead;
+  keyId: number | null;
+}
 
 /**
  * The reading side: opens frames of both formats with a recipient's private key. Each
  * data key and each skeleton batch is unwrapped once per reader (bounded caches). Every
  * frame is checked against the index (frame hash) and the log (leaf hash).
+ *
+ * Reads are batched (issue 14): per chunk of rows one statement fetches the sealed rows and
+ * one the log leaves, the chunk's data keys are unwrapped together, and each frame is then
+ * opened synchronously with node:crypto (core/envelope `openWithDataKeySync`).
  */
 export class SealedReader {
   readonly #store: GatewayStore;
   readonly #secrets: readonly RecipientSecret[];
   /** Promises, so that concurrent reads of one window unwrap its key once. */
   readonly #keys = new Map<number, Promise<CryptoKey | 'shredded'>>();
+  readonly #keyObjects = new WeakMap<CryptoKey, KeyObject>();
+  readonly #headers = new Map<string, string>();
   readonly #batches = new Map<number, Promise<Uint8Array[]>>();
   readonly #stmts;
 
@@ -196,7 +231,9 @@ export class SealedReader {
     this.#store = store;
     this.#secrets = secrets;
     this.#stmts = {
-      frame: store.db.prepare('SELECT key_id, jwe FROM sealed_frames WHERE leaf_index = ?'),
+      frames: store.db.prepare(
+        'SELECT leaf_index, key_id, jwe FROM sealed_frames WHERE leaf_index IN (SELECT value FROM json_each(?))',
+      ),
       key: store.db.prepare(
         'SELECT id, dev, window_start, envelope, shredded_at FROM data_keys WHERE id = ?',
       ),
@@ -209,54 +246,125 @@ export class SealedReader {
    * does not authenticate or does not match the log; `no_recipient_key` when none of the
    * secrets opens it. Never returns a wrong frame.
    */
-  async read(rows: readonly FrameIndexRow[]): Promise<FrameRead[]> {
-    const out: FrameRead[] = [];
-    // Chunks in flight: jose decrypts on libuv's pool while this thread hashes and checks.
+  async read(rows: readonly FrameReadRow[]): Promise<FrameRead[]> {
+    return (await this.readDetailed(rows)).map((r) => r.frame);
+  }
+
+  /** As `read`, with the id of the data key that sealed each frame. */
+  async readDetailed(rows: readonly FrameReadRow[]): Promise<OpenedFrame[]> {
+    const out: OpenedFrame[] = [];
     for (let i = 0; i < rows.length; i += READ_CHUNK) {
-      out.push(...(await Promise.all(rows.slice(i, i + READ_CHUNK).map((r) => this.#readOne(r)))));
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const chunk = rows.slice(i, i + READ_CHUNK);
+      const leaves = JSON.stringify(chunk.map((r) => r.leafIndex));
+      const sealed = new Map<number, { key_id: number; jwe: string }>();
+      for (const r of this.#stmts.frames.all(leaves) as { leaf_index: number; key_id: number; jwe: string }[])
+        sealed.set(r.leaf_index, r);
+      const logLeaves = this.#store.leafHashes(chunk.map((r) => r.leafIndex));
+      // The chunk's data keys, unwrapped together (each once per reader).
+      const keys = new Map<number, CryptoKey | 'shredded'>();
+      const wanted = new Map<number, string>();
+      for (const row of chunk) {
+        const s = sealed.get(row.leafIndex);
+        if (s && !wanted.has(s.key_id)) wanted.set(s.key_id, row.dev);
+      }
+      await Promise.all(
+        [...wanted].map(async ([id, dev]) => {
+          keys.set(id, await this.dataKey(id, dev));
+        }),
+      );
+      for (const row of chunk) {
+        const s = sealed.get(row.leafIndex);
+        const key = s ? keys.get(s.key_id) : undefined;
+        if (s && key === 'shredded') {
+          out.push({ frame: 'shredded', keyId: s.key_id });
+          continue;
+        }
+        const bytes = s ? this.#open(row, s, key as CryptoKey) : await this.#fromBatch(row);
+        const leaf = logLeaves.get(row.leafIndex) ?? this.#store.getNode(0, row.leafIndex);
+        if (Buffer.compare(hashLeaf(bytes), leaf) !== 0 || Buffer.compare(frameHash(bytes), row.hash) !== 0) {
+          throw new SealedError('integrity_error', `entry ${row.leafIndex} does not match the log`);
+        }
+        out.push({ frame: bytes, keyId: s ? s.key_id : null });
+      }
     }
     return out;
   }
 
-  async #readOne(row: FrameIndexRow): Promise<FrameRead> {
-    const sealed = this.#stmts.frame.get(row.leafIndex) as { key_id: number; jwe: string } | undefined;
-    let bytes: Uint8Array;
-    if (sealed) {
-      const key = await this.#dataKey(sealed.key_id, row.dev);
-      if (key === 'shredded') return 'shredded';
-      try {
-        bytes = await openWithDataKey(
-          sealed.jwe,
-          key,
-          String(sealed.key_id),
-          frameAad(row.dev, row.seq, row.leafIndex, sealed.key_id),
-        );
-      } catch (err) {
-        throw new SealedError('integrity_error', `entry ${row.leafIndex} does not authenticate`, {
-          cause: err,
-        });
-      }
-    } else {
-      const envelope = this.#batchEnvelope(row.batchId);
-      if (envelope === undefined || envelope === SEALED_FRAMES_MARKER) {
-        throw new SealedError('integrity_error', `entry ${row.leafIndex} has no sealed frame`);
-      }
-      const frames = await this.#batch(row.batchId);
-      const b = frames[row.batchPos];
-      if (!b)
-        throw new SealedError('integrity_error', `stored batch ${row.batchId} lacks entry ${row.leafIndex}`);
-      bytes = b;
+  /**
+   * One sealed frame. The JWE this gateway writes (protected header exactly
+   * `{"alg":"dir","enc":"A256GCM","kid":"<key id>"}`, canonical base64url) is opened here
+   * with one AES-256-GCM decipher and no per-frame header parse (RFC 7516 §5.2: the AAD is
+   * `ASCII(protected) || '.' || BASE64URL(aad)`); anything else goes to core/envelope
+   * `openWithDataKeySync`, which opens or refuses it.
+   */
+  #open(row: FrameReadRow, s: { key_id: number; jwe: string }, key: CryptoKey): Uint8Array {
+    const aad = frameAad(row.dev, row.seq, row.leafIndex, s.key_id);
+    try {
+      return this.#openExact(s, key, aad) ?? openWithDataKeySync(s.jwe, key, String(s.key_id), aad);
+    } catch (err) {
+      throw new SealedError('integrity_error', `entry ${row.leafIndex} does not authenticate`, {
+        cause: err,
+      });
     }
-    if (
-      Buffer.compare(hashLeaf(bytes), this.#store.getNode(0, row.leafIndex)) !== 0 ||
-      Buffer.compare(frameHash(bytes), row.hash) !== 0
-    ) {
-      throw new SealedError('integrity_error', `entry ${row.leafIndex} does not match the log`);
-    }
-    return bytes;
   }
 
-  #dataKey(id: number, dev: string): Promise<CryptoKey | 'shredded'> {
+  /**
+   * The fast path of `#open`: the stored text read in place as the exact JSON the sealers
+   * write (`{"protected":"…","iv":"…","ciphertext":"…","tag":"…"}`, base64url members hold
+   * no quote), no parse and no copies; undefined when it is not exactly that.
+   */
+  #openExact(s: { key_id: number; jwe: string }, key: CryptoKey, aad: Uint8Array): Uint8Array | undefined {
+    const kid = String(s.key_id);
+    const header =
+      this.#headers.get(kid) ??
+      Buffer.from(`{"alg":"dir","enc":"A256GCM","kid":"${kid}"}`).toString('base64url');
+    this.#headers.set(kid, header);
+    const text = s.jwe;
+    const head = `{"protected":"${header}","iv":"`;
+    if (!text.startsWith(head) || !text.endsWith('"}')) return undefined;
+    const ivEnd = text.indexOf('"', head.length);
+    if (ivEnd < 0 || !text.startsWith('","ciphertext":"', ivEnd)) return undefined;
+    const ctStart = ivEnd + 16;
+    const ctEnd = text.indexOf('"', ctStart);
+    if (ctEnd < 0 || !text.startsWith('","tag":"', ctEnd)) return undefined;
+    const tagStart = ctEnd + 9;
+    if (text.indexOf('"', tagStart) !== text.length - 2) return undefined;
+    const iv = canonicalBase64url(text.slice(head.length, ivEnd));
+    const ciphertext = canonicalBase64url(text.slice(ctStart, ctEnd));
+    const tag = canonicalBase64url(text.slice(tagStart, text.length - 2));
+    if (iv?.length !== 12 || tag?.length !== 16 || !ciphertext) return undefined;
+    const k = this.#keyObjects.get(key) ?? KeyObject.from(key);
+    this.#keyObjects.set(key, k);
+    const d = createDecipheriv('aes-256-gcm', k, iv, { authTagLength: 16 });
+    const aadText = Buffer.from(aad.buffer, aad.byteOffset, aad.byteLength).toString('base64url');
+    d.setAAD(Buffer.from(`${header}.${aadText}`, 'latin1'));
+    d.setAuthTag(tag);
+    const plain = d.update(ciphertext);
+    const tail = d.final(); // throws when the tag does not authenticate
+    return tail.length === 0 ? plain : Buffer.concat([plain, tail]);
+  }
+
+  /** A frame of a skeleton batch (one JWE per batch). */
+  async #fromBatch(row: FrameReadRow): Promise<Uint8Array> {
+    const envelope = this.#batchEnvelope(row.batchId);
+    if (envelope === undefined || envelope === SEALED_FRAMES_MARKER) {
+      throw new SealedError('integrity_error', `entry ${row.leafIndex} has no sealed frame`);
+    }
+    const frames = await this.#batch(row.batchId);
+    const b = frames[row.batchPos];
+    if (!b)
+      throw new SealedError('integrity_error', `stored batch ${row.batchId} lacks entry ${row.leafIndex}`);
+    return b;
+  }
+
+  /**
+   * Data key `id` of device `dev`, unwrapped once per reader, or `'shredded'` once its
+   * wrapped copies were destroyed.
+   * @throws {SealedError} `integrity_error` when it is missing, belongs to another device
+   * or does not authenticate; `no_recipient_key` when none of the secrets opens it.
+   */
+  dataKey(id: number, dev: string): Promise<CryptoKey | 'shredded'> {
     const hit = this.#keys.get(id);
     if (hit) return hit;
     if (this.#keys.size >= 4096) this.#keys.clear();
@@ -270,26 +378,21 @@ export class SealedReader {
       | { id: number; dev: string; window_start: number; envelope: string | null; shredded_at: number | null }
       | undefined;
     if (!r) throw new SealedError('integrity_error', `data key ${id} is missing`);
-    let result: CryptoKey | 'shredded';
-    if (r.shredded_at !== null || r.envelope === null) {
-      result = 'shredded';
-    } else {
-      if (r.dev !== dev) throw new SealedError('integrity_error', `data key ${id} belongs to another device`);
-      let raw: Uint8Array;
-      try {
-        raw = await openBatch(r.envelope, this.#secrets, dataKeyAad(r.id, r.dev, r.window_start));
-      } catch (err) {
-        throw this.#opened(err, `data key ${id}`);
-      }
-      try {
-        result = await importDataKey(raw);
-      } catch (err) {
-        throw new SealedError('integrity_error', `data key ${id} has the wrong shape`, { cause: err });
-      } finally {
-        raw.fill(0);
-      }
+    if (r.shredded_at !== null || r.envelope === null) return 'shredded';
+    if (r.dev !== dev) throw new SealedError('integrity_error', `data key ${id} belongs to another device`);
+    let raw: Uint8Array;
+    try {
+      raw = await openBatch(r.envelope, this.#secrets, dataKeyAad(r.id, r.dev, r.window_start));
+    } catch (err) {
+      throw this.#opened(err, `data key ${id}`);
     }
-    return result;
+    try {
+      return await importDataKey(raw);
+    } catch (err) {
+      throw new SealedError('integrity_error', `data key ${id} has the wrong shape`, { cause: err });
+    } finally {
+      raw.fill(0);
+    }
   }
 
   /** The envelope of stored batch `batchId`, or undefined when there is no such batch. */
@@ -352,7 +455,7 @@ export class SealedReader {
 export function readFrames(
   store: GatewayStore,
   secrets: readonly RecipientSecret[],
-  rows: readonly FrameIndexRow[],
+  rows: readonly FrameReadRow[],
 ): Promise<FrameRead[]> {
   return new SealedReader(store, secrets).read(rows);
 }
@@ -387,58 +490,4 @@ export function shredExpired(
   } finally {
     db.pragma(`secure_delete = ${before ? 'ON' : 'OFF'}`);
   }
-}
-
-/** One decrypted reading with its place in the log. */
-export interface StoredReading {
-  dev: string;
-  seq: number;
-  ts: number;
-  obs: Observations;
-  bat?: number;
-  leafIndex: number;
-}
-
-/**
- * A device's readings with from <= ts <= to (device clock), by seq, opened by `reader`.
- * Shredded entries are counted, not returned.
- * @throws {SealedError} as `SealedReader.read`.
- */
-export async function readReadings(
-  store: GatewayStore,
-  reader: SealedReader,
-  dev: string,
-  from: number,
-  to: number,
-): Promise<{ readings: StoredReading[]; shredded: number }> {
-  const rows = store.framesByDevice(dev, from, to, Number.MAX_SAFE_INTEGER);
-  const frames = await reader.read(rows);
-  const readings: StoredReading[] = [];
-  let shredded = 0;
-  frames.forEach((bytes, i) => {
-    const row = rows[i] as FrameIndexRow;
-    if (bytes === 'shredded') {
-      shredded += 1;
-      return;
-    }
-    let body: SafeFrame['body'];
-    try {
-      const frame = decodeFrame(bytes);
-      // The gateway accepts no seq or ts from 2^53 on (core/acceptance): a stored one is damage.
-      if (!isSafeFrame(frame)) throw new TypeError('seq or ts beyond 2^53-1');
-      body = frame.body;
-    } catch (err) {
-      throw new SealedError('integrity_error', `entry ${row.leafIndex} does not decode`, { cause: err });
-    }
-    const r: StoredReading = {
-      dev: body.dev,
-      seq: body.seq,
-      ts: body.ts,
-      obs: body.obs,
-      leafIndex: row.leafIndex,
-    };
-    if (body.bat !== undefined) r.bat = body.bat;
-    readings.push(r);
-  });
-  return { readings, shredded };
 }

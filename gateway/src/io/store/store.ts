@@ -60,6 +60,12 @@ export interface FrameIndexRow {
   batchPos: number;
 }
 
+/** What a reader needs of an index row (io/store/sealed `SealedReader.read`). */
+export type FrameReadRow = Pick<
+  FrameIndexRow,
+  'dev' | 'seq' | 'ts' | 'leafIndex' | 'hash' | 'batchId' | 'batchPos'
+>;
+
 export interface NewFrame {
   dev: string;
   seq: number;
@@ -162,6 +168,11 @@ export class GatewayStore implements MerkleNodeReader {
     migrate(db);
     this.#stmts = {
       getNode: db.prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?').pluck(),
+      leafHashes: db
+        .prepare(
+          'SELECT idx, hash FROM log_nodes WHERE level = 0 AND idx IN (SELECT value FROM json_each(?))',
+        )
+        .raw(),
       putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       countLeaves: db.prepare('SELECT count(*) FROM log_nodes WHERE level = 0').pluck(),
       getFrame: db.prepare('SELECT * FROM frames WHERE dev = ? AND seq = ?'),
@@ -197,6 +208,17 @@ export class GatewayStore implements MerkleNodeReader {
       framesByDevice: db.prepare(
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
+      framesToRead: db
+        .prepare(
+          'SELECT seq, ts, leaf_index, hash, batch_id, batch_pos FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? ORDER BY seq',
+        )
+        .raw(),
+      countFrames: db.prepare('SELECT count(*) FROM frames WHERE dev = ? AND ts >= ? AND ts < ?').pluck(),
+      framesPerMinute: db
+        .prepare(
+          'SELECT ts / 60000 AS m, count(*) FROM frames WHERE dev = ? AND ts >= ? AND ts < ? GROUP BY m',
+        )
+        .raw(),
       bumpRejection: db.prepare(
         'INSERT INTO rejections (code, count) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET count = count + excluded.count',
       ),
@@ -226,6 +248,14 @@ export class GatewayStore implements MerkleNodeReader {
     const h = this.#stmts.getNode.get(level, index) as Buffer | undefined;
     if (!h) throw new StoreError('not_found', `log node (${level}, ${index}) is missing`);
     return new Uint8Array(h);
+  }
+
+  /** The leaf hashes (level-0 nodes) of `leaves` that exist, by leaf index: one statement. */
+  leafHashes(leaves: readonly number[]): Map<number, Uint8Array> {
+    const out = new Map<number, Uint8Array>();
+    for (const [idx, hash] of this.#stmts.leafHashes.all(JSON.stringify(leaves)) as [number, Buffer][])
+      out.set(idx, hash);
+    return out;
   }
 
   root(size = this.#size): Uint8Array {
@@ -327,6 +357,47 @@ export class GatewayStore implements MerkleNodeReader {
   /** Frames of a device with from <= ts <= to and leafIndex < beforeLeaf, by seq. */
   framesByDevice(dev: string, from: number, to: number, beforeLeaf: number): FrameIndexRow[] {
     return (this.#stmts.framesByDevice.all(dev, from, to, beforeLeaf) as RawFrame[]).map(toFrame);
+  }
+
+  /**
+   * As `framesByDevice` (no leaf bound), with only what a reader needs: one statement, no
+   * copies (`hash` is the Buffer SQLite returned). For reading many frames at once.
+   */
+  framesToRead(dev: string, from: number, to: number): FrameReadRow[] {
+    const rows = this.#stmts.framesToRead.all(dev, from, to) as [
+      number,
+      number,
+      number,
+      Buffer,
+      number,
+      number,
+    ][];
+    return rows.map(([seq, ts, leafIndex, hash, batchId, batchPos]) => ({
+      dev,
+      seq,
+      ts,
+      leafIndex,
+      hash,
+      batchId,
+      batchPos,
+    }));
+  }
+
+  /** How many frames of `dev` have from <= ts < toExclusive (device time): from the (dev, ts) index. */
+  countFrames(dev: string, from: number, toExclusive: number): number {
+    return this.#stmts.countFrames.get(dev, from, toExclusive) as number;
+  }
+
+  /**
+   * How many frames of `dev` each minute of device time in [from, toExclusive) holds (minutes
+   * without frames are absent), keyed by the minute's start: from the (dev, ts) index alone.
+   * The rollups' coverage check (io/store/rollups).
+   */
+  framesPerMinute(dev: string, from: number, toExclusive: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [m, n] of this.#stmts.framesPerMinute.all(dev, from, toExclusive) as [number, number][])
+      out.set(m * 60_000, n);
+    return out;
   }
 
   /**

@@ -271,6 +271,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const track = (socket: Socket, transport: 'tls' | 'plain', peer?: PeerCertificate) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    // A PUBACK is a few bytes written once the commit is durable: send it now, not after
+    // Nagle's delay waiting for more.
+    socket.setNoDelay(true);
     const edge = new MqttEdge(socket, {
       limits,
       connectTimeoutMs: limits.connectTimeoutMs,

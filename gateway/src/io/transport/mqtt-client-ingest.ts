@@ -6,23 +6,40 @@
  * expiry interval) subscribed at QoS 1 to the shared subscription
  * `$share/vitaltrail/vt/v1/dev/+/frames`, so several gateways split the devices' frames.
  *
- * Acknowledgement: mqtt.js's `customHandleAcks` (MQTT 5 only) holds the PUBACK of each
- * frame until `Ingest.submit` has resolved, i.e. the frame is durable (accepted or
- * duplicate) or finally rejected. Only then does the broker drop it; a gateway that dies
- * before the PUBACK leaves the frame in its session, and the broker redelivers it when the
- * session resumes. After the PUBACK the gateway publishes the application ack
- * `{"seq": n}` on `vt/v1/dev/{dev}/acks` (QoS 1) for accepted and duplicate frames, and
- * `{"seq": n, "code", "reason"}` on `/rejects` for rejections; devices behind an external
- * broker drop a frame only on that application ack. If the store fails, no PUBACK is sent
- * and the lane's connection is dropped: on reconnect the broker redelivers (the session
- * persists), as aedes's closed connection makes a device resend in embedded mode.
+ * Acknowledgement: the PUBACK of each frame is held until `Ingest.submit` has resolved, i.e.
+ * the frame is durable (accepted or duplicate) or finally rejected. Only then does the broker
+ * drop it; a gateway that dies before the PUBACK leaves the frame in its session, and the
+ * broker redelivers it when the session resumes. After the commit the gateway sends the
+ * application ack `{"seq": n}` on `vt/v1/dev/{dev}/acks` for accepted and duplicate frames,
+ * and `{"seq": n, "code", "reason"}` on `/rejects` (QoS 1) for rejections; devices behind an
+ * external broker drop a frame only on that application ack. The application ack goes at
+ * QoS 0 by default, written with the PUBACKs (one write per commit): it is idempotent and
+ * the device keeps and resends every frame it was not acked for, so an ack lost with a
+ * broken connection costs one resend, answered as a duplicate; at QoS 1 (`appAckQos: 1`,
+ * through mqtt.js) it would cost a PUBACK from the broker and one from the device per frame. If the store fails, no PUBACK
+ * is sent and the lane's connection is dropped: on reconnect the broker redelivers (the
+ * session persists), as aedes's closed connection makes a device resend in embedded mode.
  *
- * Lanes: mqtt.js handles incoming packets of one connection strictly one after another and
- * the next one only after the previous PUBACK, so one connection would get one frame per
- * commit (no group commit). The gateway therefore opens `lanes` connections (client ids
- * `<clientId>-<i>`), all members of the same share group: the broker spreads frames over
- * them, and up to `lanes` frames share a commit. Keep `clientId` and `lanes` stable across
- * restarts, so the sessions (and any frames queued for them) are resumed, not orphaned.
+ * Many frames per session in one commit (the design of manual acknowledgement in the Paho
+ * Java and HiveMQ clients): mqtt.js answers an incoming QoS 1 PUBLISH only after its handler
+ * returns and reads the next packet only then, so a PUBACK held in the handler would hold
+ * the whole connection to one frame per fsync. Instead `handleMessage` hands the frame to
+ * the pipeline and returns at once with a "deferred" outcome (mqtt.js then sends no PUBACK
+ * and reads on), and the gateway writes the PUBACKs itself when the frames are durable, in
+ * arrival order, one write per commit (io/transport/mqtt-pubacks). How many frames a lane
+ * may hold un-PUBACKed is the MQTT 5 Receive Maximum it sends in CONNECT
+ * (`receiveMaximum`, default 256; it overrides Mosquitto's `max_inflight_messages` for the
+ * session), so `lanes × receiveMaximum` frames can share one group commit; the broker, not
+ * the gateway, keeps the rest queued in the sessions. A broker that sends more than that
+ * (Mosquitto 2.0.11 does, after a session resume and while PUBACKs stream back) is not read
+ * further until the lane is below its Receive Maximum again: TCP flow control keeps the
+ * surplus in the broker, so a backlog of a long outage never floods the gateway's memory. The sockets have TCP_NODELAY: a PUBACK or an
+ * application ack is never held back for Nagle's algorithm.
+ *
+ * Lanes: `lanes` sessions (client ids `<clientId>-<i>`), all members of the same share
+ * group, so the broker spreads frames over them and one slow connection does not carry the
+ * whole load. Keep `clientId` and `lanes` stable across restarts, so the sessions (and any
+ * frames queued for them) are resumed, not orphaned.
  *
  * Trust: behind an external broker the transport identity of a frame is the device id in
  * its topic. The broker must enforce it: mutual TLS with the device's KGC client
@@ -32,7 +49,8 @@
  * verify with the device's KGC certificate, so a misconfigured broker lets a device at
  * most get its frames rejected, never forge another device's frames.
  */
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { performance } from 'node:perf_hooks';
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import {
   acksTopic,
   appAckPayload,
@@ -43,6 +61,7 @@ import {
 } from '../../core/topics.js';
 import { errorClass } from '../../protocol/errors.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
+import { OrderedPubacks, type PubackSink, qos0Publish } from './mqtt-pubacks.js';
 
 export class ExternalBrokerError extends errorClass<'external_broker'>('ExternalBrokerError') {}
 
@@ -53,6 +72,16 @@ export interface ExternalBrokerOptions {
   clientId: string;
   /** Parallel sessions in the share group (see the module notes). Default 8, 1-64. */
   lanes?: number;
+  /**
+   * Frames one lane may hold un-PUBACKed while they are verified and committed: the MQTT 5
+   * Receive Maximum sent in CONNECT (see the module notes). Default 256, 1-65535.
+   */
+  receiveMaximum?: number;
+  /**
+   * QoS of the application acks (see the module notes). Default 0: written by the gateway
+   * with the PUBACKs; 1: published through mqtt.js and PUBACKed by the broker.
+   */
+  appAckQos?: 0 | 1;
   /** MQTT 5 session expiry in seconds: how long the broker keeps a lane's session. Default 86400. */
   sessionExpirySeconds?: number;
   /** How long `start` waits for every lane's first CONNACK. Default 10000 ms. */
@@ -77,6 +106,8 @@ export interface ExternalMqttIngest {
   connectedLanes(): number;
   /** Frames whose PUBACK is being held until they are durable. */
   inFlight(): number;
+  /** The most frames one lane held un-PUBACKed at once since start (sizing and tests). */
+  peakLaneInFlight(): number;
   /**
    * Stops taking frames and ends the sessions. Frames being committed finish first and are
    * PUBACKed; anything the broker had not delivered stays in the persistent sessions.
@@ -84,14 +115,18 @@ export interface ExternalMqttIngest {
   close(): Promise<void>;
 }
 
-/** Fails mqtt.js's ack handler on purpose: no PUBACK, the frame stays in the session. */
-class HeldFrame extends Error {
-  override readonly name = 'HeldFrame';
+/**
+ * Passed to mqtt.js's `handleMessage` callback: mqtt.js then sends no PUBACK of its own and
+ * reads the next packet (mqtt 5.16.0, handlers/publish.js); the PUBACK is ours to write.
+ * One instance, never thrown.
+ */
+class DeferredPuback extends Error {
+  override readonly name = 'DeferredPuback';
 }
+const DEFERRED = new DeferredPuback('PUBACK deferred until the frame is durable');
 
-/** MQTT 5 PUBACK reason code 0: success (the broker may drop the message). */
-const PUBACK_SUCCESS = 0;
 const DEFAULT_LANES = 8;
+const DEFAULT_RECEIVE_MAXIMUM = 256;
 const DEFAULT_SESSION_EXPIRY_S = 86_400;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -109,6 +144,13 @@ function waitConnack(client: MqttClient, timeoutMs: number): Promise<void> {
   });
 }
 
+const noop = () => {};
+
+/** TCP_NODELAY on a lane's socket (net.Socket or TLSSocket; set before or after it connects). */
+function noDelay(stream: unknown): void {
+  (stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
+}
+
 /**
  * Connects the gateway's lanes to the external broker and starts ingesting.
  * @throws {RangeError} on invalid options.
@@ -124,6 +166,11 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
   const lanes = opts.lanes ?? DEFAULT_LANES;
   if (!(Number.isInteger(lanes) && lanes >= 1 && lanes <= 64))
     throw new RangeError('externalBroker.lanes must be an integer from 1 to 64');
+  const appAckQos = opts.appAckQos ?? 0;
+  if (appAckQos !== 0 && appAckQos !== 1) throw new RangeError('externalBroker.appAckQos must be 0 or 1');
+  const receiveMaximum = opts.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM;
+  if (!(Number.isInteger(receiveMaximum) && receiveMaximum >= 1 && receiveMaximum <= 0xffff))
+    throw new RangeError('externalBroker.receiveMaximum must be an integer from 1 to 65535');
   const expiry = opts.sessionExpirySeconds ?? DEFAULT_SESSION_EXPIRY_S;
   if (!(Number.isInteger(expiry) && expiry >= 0 && expiry <= 0xffffffff))
     throw new RangeError('externalBroker.sessionExpirySeconds must be an integer from 0 to 2^32-1');
@@ -132,68 +179,105 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
 
   let closing = false;
   let inFlight = 0;
+  let peakLane = 0;
   const idle: Array<() => void> = [];
   const settled = () => {
     inFlight -= 1;
     if (inFlight === 0) for (const wake of idle.splice(0)) wake();
   };
   const clients: MqttClient[] = [];
+  const pubacks: (OrderedPubacks | undefined)[] = [];
 
-  const publishControl = (topic: string, payload: Buffer): void => {
-    // Any connected lane will do; mqtt.js queues the publish while it reconnects.
-    const client = clients.find((c) => c.connected) ?? clients[0];
+  const publishControl = (topic: string, payload: Buffer, lane?: number): void => {
+    // The frame's own lane when it is up, else any connected lane; mqtt.js queues the
+    // publish while it reconnects.
+    const own = lane === undefined ? undefined : clients[lane];
+    const client = own?.connected ? own : (clients.find((c) => c.connected) ?? own ?? clients[0]);
     client?.publish(topic, payload, { qos: 1, retain: false }, () => {});
   };
   const sendReject = (dev: string, r: Extract<IngestResult, { status: 'rejected' }>) =>
     publishControl(rejectsTopic(dev), rejectPayload(r));
+  /** PROTOCOL.md §2: the application ack, once the frame is durable in our store. */
+  const sendAppAck = (dev: string, seq: number, lane: number): void => {
+    if (appAckQos === 1) {
+      publishControl(acksTopic(dev), appAckPayload(seq), lane);
+      return;
+    }
+    // QoS 0, with the PUBACKs of a connection that is up (the frame's lane first). With
+    // none up it is dropped: the device resends the frame and gets the ack of the duplicate.
+    const own = pubacks[lane];
+    const via = own?.open ? own : pubacks.find((q) => q?.open);
+    via?.send(qos0Publish(acksTopic(dev), appAckPayload(seq)));
+  };
 
   const makeLane = (lane: number): MqttClient => {
     const client = connect(opts.url, {
       reconnectPeriod: 1000,
       connectTimeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      log: noop, // mqtt.js's `debug` calls cost several % of a frame's time even when off
       ...opts.clientOptions,
       protocolVersion: 5,
       clientId: `${opts.clientId}-${lane}`,
       clean: false, // persistent session: undelivered and un-PUBACKed frames survive a restart
-      properties: { ...opts.clientOptions?.properties, sessionExpiryInterval: expiry },
-      // The PUBACK waits for the durable commit (ARCHITECTURE.md guarantee 1).
-      customHandleAcks: (topic, message, _packet, done) => {
-        const dev = deviceOfFramesTopic(topic);
-        if (closing) {
-          // No PUBACK: the session keeps the frame for the next start. (Failing the
-          // handler, rather than never answering, keeps mqtt.js reading the PUBACKs of
-          // our own acks, which `close` waits for.)
-          done(new HeldFrame());
-          return;
-        }
-        if (dev === undefined) {
-          done(PUBACK_SUCCESS); // not a frames topic: nothing to store, nobody to answer
-          return;
-        }
-        inFlight += 1;
-        const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
-        opts.ingest.submit(bytes, dev, { via: 'external' }).then(
-          (r) => {
-            done(PUBACK_SUCCESS);
-            settled();
-            opts.onOutcome?.(r, dev);
-            // PROTOCOL.md §2: the application ack, once the frame is durable in our store.
-            if (r.status !== 'rejected') publishControl(acksTopic(dev), appAckPayload(r.seq));
-          },
-          (err: unknown) => {
-            // Not durable: no PUBACK. Drop the connection so the broker redelivers on resume.
-            settled();
-            opts.onLinkError?.(lane, err);
-            done(new HeldFrame());
-            client.stream?.destroy();
-          },
-        );
+      properties: {
+        ...opts.clientOptions?.properties,
+        sessionExpiryInterval: expiry,
+        receiveMaximum, // MQTT 5 §3.1.2.11.3: un-PUBACKed PUBLISHes the broker may send at once
       },
     });
-    client.on('error', (err) => {
-      if (!(err instanceof HeldFrame)) opts.onLinkError?.(lane, err);
-    });
+    noDelay(client.stream);
+    /** The PUBACKs of the lane's current connection. */
+    const pubacksOf = (stream: unknown): OrderedPubacks => {
+      const q = pubacks[lane];
+      if (q !== undefined && q.sink === stream) return q;
+      q?.discard(); // an earlier connection: its un-PUBACKed frames are resent by the broker
+      const fresh = new OrderedPubacks(stream as PubackSink);
+      pubacks[lane] = fresh;
+      return fresh;
+    };
+    // The PUBACK waits for the durable commit (ARCHITECTURE.md guarantee 1).
+    client.handleMessage = (packet: IPublishPacket, callback) => {
+      if (packet.cmd !== 'publish' || packet.qos !== 1 || packet.messageId === undefined) {
+        callback(); // nothing of ours (we subscribe at QoS 1): mqtt.js answers as usual
+        return;
+      }
+      const readAt = performance.now();
+      // No PUBACK while closing: the session keeps the frame for the next start.
+      if (closing) return callback(DEFERRED);
+      const queue = pubacksOf(client.stream);
+      const slot = queue.take(packet.messageId);
+      peakLane = Math.max(peakLane, queue.pending);
+      const dev = deviceOfFramesTopic(packet.topic);
+      // mqtt.js reads the next packet only after `callback`: held while the lane is full.
+      const readOn = () => queue.whenBelow(receiveMaximum, () => callback(DEFERRED));
+      if (dev === undefined) {
+        queue.release(slot); // not a frames topic: nothing to store, nobody to answer
+        return readOn();
+      }
+      inFlight += 1;
+      const message = packet.payload as Buffer;
+      const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+      opts.ingest.submit(bytes, dev, { via: 'external', readAt }).then(
+        (r) => {
+          queue.release(slot);
+          settled();
+          opts.onOutcome?.(r, dev);
+          if (r.status !== 'rejected') sendAppAck(dev, r.seq, lane);
+        },
+        (err: unknown) => {
+          // Not durable: no PUBACK (nor any after it on this connection). Drop the
+          // connection so the broker redelivers on resume.
+          queue.discard();
+          settled();
+          opts.onLinkError?.(lane, err);
+          (queue.sink as { destroy?: () => void }).destroy?.();
+        },
+      );
+      readOn();
+    };
+    client.on('error', (err) => opts.onLinkError?.(lane, err));
     client.on('connect', (connack) => {
+      noDelay(client.stream);
       if (connack.sessionPresent) return;
       client.subscribe(SHARED_FRAMES_SUBSCRIPTION, { qos: 1 }, (err, granted) => {
         if (err || granted?.some((g) => g.qos !== 1)) {
@@ -221,11 +305,13 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
     sendReject,
     connectedLanes: () => clients.filter((c) => c.connected).length,
     inFlight: () => inFlight,
+    peakLaneInFlight: () => peakLane,
     async close() {
       if (closing) return;
       closing = true;
       if (inFlight > 0) await new Promise<void>((resolve) => idle.push(resolve));
-      // Give the last PUBACKs and acks a moment to be written, then DISCONNECT.
+      for (const q of pubacks) q?.flush(); // the last PUBACKs, before the DISCONNECT
+      // mqtt.js waits for the broker's PUBACKs of our application acks, then DISCONNECTs.
       await Promise.all(clients.map((c) => c.endAsync(false)));
     },
   };

@@ -26,7 +26,7 @@ import type {
   DischargeDto,
   TrendResponse,
 } from '../../../core/live-contract.js';
-import { downsample, OBSERVATION_KEYS } from '../../../core/trend.js';
+import { OBSERVATION_KEYS } from '../../../core/trend.js';
 import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes.js';
 import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Observations } from '../../../protocol/frame.js';
@@ -37,6 +37,7 @@ import {
   type Bindings,
   PATIENT_ID_PATTERN,
   readReadings,
+  readTrend,
   SealedReader,
 } from '../../store/index.js';
 import { errorReply } from '../errors.js';
@@ -120,10 +121,13 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     }
   };
 
-  const readings = async (dev: string, from: number, to: number) => {
+  const checkRange = (dev: string, from: number, to: number): void => {
     if (opts.secrets.length === 0) throw new DataError('no_recipient_key', 'no secrets');
     if (to < from || to - from > maxRangeMs) throw new DataError('bad_request', 'range');
     if (!store.getDevice(dev)) throw new DataError('not_found', 'device');
+  };
+  const readings = async (dev: string, from: number, to: number) => {
+    checkRange(dev, from, to);
     return (await readReadings(store, new SealedReader(store, opts.secrets), dev, from, to)).readings;
   };
 
@@ -182,7 +186,10 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     const { from, to } = req.query;
     const bucketMs = req.query.bucketMs ?? 60_000;
     if ((to - from) / bucketMs > maxBuckets) throw new DataError('bad_request', 'buckets');
-    const rs = await readings(dev, from, to);
+    checkRange(dev, from, to);
+    // From the sealed rollups where they count every frame, raw frames elsewhere: the same
+    // numbers as core/trend `downsample` over the readings (io/store/queries).
+    const t = await readTrend(store, new SealedReader(store, opts.secrets), dev, from, to, bucketMs);
     audit({
       type: 'patient_data_view',
       username: user.username,
@@ -190,9 +197,9 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       dev,
       from,
       to,
-      count: rs.length,
+      count: t.readings,
     });
-    return { dev, from, to, bucketMs, series: downsample(rs, from, to, bucketMs) } satisfies TrendResponse;
+    return { dev, from, to, bucketMs, series: t.series } satisfies TrendResponse;
   });
 
   const getBindings = guarded(VIEW_ROLES, async (_req, _reply, user) => {

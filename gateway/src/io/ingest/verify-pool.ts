@@ -1,0 +1,494 @@
+/**
+ * @module io/ingest/verify-pool
+ * Frame signatures (PROTOCOL.md §1 `bad_signature`, RFC 9052 §4.4 Sig_structure) checked on
+ * worker threads (issue 14): the P-256 verify (~65 µs per frame with node:crypto) is the
+ * physical limit of ingest, and on the event loop it leaves the broker, the commit and the
+ * acks waiting. The event loop only decodes, queues and commits.
+ *
+ * - Batches: frames handed in during one turn of the event loop are collected and posted
+ *   on `setImmediate`, one message per batch per worker (shares sized to what each worker
+ *   already holds): the Sig_structures and signatures packed into one ArrayBuffer that is
+ *   transferred, not copied. A worker holds at most `MAX_BATCHES_IN_FLIGHT` batches; while
+ *   every worker is that busy, frames wait and the next batches grow with the load (as the
+ *   group commit does), up to `maxBatchFrames`. The verdicts of the batches posted together
+ *   (a round) are handed out together, so frames that arrived together still share one
+ *   group commit instead of one commit per thread.
+ * - Keys: each worker keeps the device public keys it was sent, by (device, SHA-256 of the
+ *   SPKI: the certificate's key fingerprint), so a key is imported once per worker, not
+ *   once per frame; a new certificate (another key) is a new entry.
+ * - Failures: a worker that dies (crash, `terminate`, out of memory) has every frame it held
+ *   checked again here, in the event loop, with `verifyFrameSignature` (never lost, never
+ *   answered unverified), and is replaced after a back-off (core/restart-policy). A worker
+ *   that cannot start (it never reports ready) is not retried: when none can, the pool
+ *   checks every signature in the event loop and says so once in the log (warn).
+ *   A key a worker cannot import is answered "not checked" and checked here too.
+ *
+ * The worker's code is in io/ingest/verify-worker.
+ *
+ * Trust: frame bytes are attacker-controlled; a worker only answers one byte per frame
+ * (valid, invalid, not checked). No frame content or key is logged.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import {
+  DEFAULT_RESTART_POLICY,
+  INITIAL_RESTART_STATE,
+  nextRestart,
+  type RestartPolicy,
+  type RestartState,
+  restartSucceeded,
+} from '../../core/restart-policy.js';
+import { type DecodedFrame, keyFitsAlg, verifyFrameSignature } from '../../protocol/frame.js';
+import type { Logger } from '../ops/index.js';
+import { NOT_CHECKED, packBatch, VALID, VERIFY_WORKER_SOURCE } from './verify-worker.js';
+
+/** Batches a worker holds at once: one being checked, one waiting behind it. */
+export const MAX_BATCHES_IN_FLIGHT = 2;
+/** Default bound on the frames of one batch message. */
+export const DEFAULT_MAX_BATCH_FRAMES = 256;
+/** Keys a worker keeps before its cache is emptied (and refilled as frames come). */
+export const MAX_CACHED_KEYS = 10_000;
+/** A worker's restart back-off: 50-100 ms after a healthy run, growing while it keeps dying. */
+export const VERIFY_RESTART_POLICY: RestartPolicy = Object.freeze({
+  ...DEFAULT_RESTART_POLICY,
+  minDelayMs: 100,
+});
+
+export interface VerifyPoolOptions {
+  /**
+   * Worker threads checking signatures. Default: the number of cores
+   * (`os.availableParallelism()`). 0: every signature is checked in the event loop (what
+   * `checkFrame` does; for tests and one-shot CLI work).
+   */
+  threads?: number;
+  /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */
+  maxBatchFrames?: number;
+  /** Where a worker's death and a pool that cannot start are reported (warn). Default: nowhere. */
+  log?: Logger;
+  /** Back-off of worker restarts. Default `VERIFY_RESTART_POLICY`. */
+  restartPolicy?: RestartPolicy;
+  /** Fault injection (tests only): every worker fails while starting, as a broken thread would. */
+  faultInjection?: { workersFailAtStart?: boolean };
+}
+
+interface KeyRef {
+  /** Device and key fingerprint: what a worker caches the imported key under. */
+  id: string;
+  /** SPKI DER of the key, sent to a worker the first time it needs it. */
+  der: Uint8Array;
+}
+
+interface Job {
+  frame: DecodedFrame;
+  key: KeyObject;
+  ref: KeyRef;
+  done: (valid: boolean) => void;
+}
+
+/**
+ * The batches posted in one dispatch. Their verdicts are handed out together when the last
+ * batch is answered: frames that arrived together reach the group commit together (one
+ * commit, as when they were checked in the event loop), not one commit per thread.
+ */
+interface Round {
+  /** Batches not answered yet. */
+  open: number;
+  /** Per frame its verdict, or null: to be checked in the event loop (not checked, or its worker died). */
+  readonly answers: { job: Job; valid: boolean | null }[];
+}
+
+interface Batch {
+  readonly jobs: Job[];
+  readonly round: Round;
+}
+
+interface Lane {
+  readonly index: number;
+  worker: Worker | null;
+  /** This worker reported ready (its code loaded). */
+  ready: boolean;
+  /** Some worker of this lane was ready once: a death is a crash, restarted with back-off. */
+  everReady: boolean;
+  /** Batches posted and not answered, by id. */
+  readonly batches: Map<number, Batch>;
+  /** Frames in those batches. */
+  frames: number;
+  /** Key ids this worker has been sent (its cache). */
+  sentKeys: Set<string>;
+  restart: RestartState;
+  timer: NodeJS.Timeout | null;
+  /** Given up: it never started. */
+  dead: boolean;
+}
+
+/** What the pool has done, for metrics and tests. */
+export interface VerifyPoolStats {
+  /** Batch messages posted to workers. */
+  batches: number;
+  /** Frames checked on worker threads. */
+  pooled: number;
+  /** Frames checked in the event loop (no worker, a key a worker could not import, a dead worker's frames). */
+  inline: number;
+  /** Workers that died after they had started. */
+  crashes: number;
+  /** Frames a dead worker held, checked again in the event loop. */
+  recovered: number;
+}
+
+/**
+ * A pool of signature-checking threads.
+ * @throws {RangeError} when `threads` or `maxBatchFrames` is out of range
+ * @example
+ * const pool = new VerifyPool({ threads: 2, log });
+ * pool.verify(frame, device.publicKey, (valid) => …);
+ * await pool.close();
+ */
+export class VerifyPool {
+  readonly threads: number;
+  readonly maxBatchFrames: number;
+  readonly stats: VerifyPoolStats = { batches: 0, pooled: 0, inline: 0, crashes: 0, recovered: 0 };
+  readonly #log: Logger | undefined;
+  readonly #policy: RestartPolicy;
+  readonly #source: string;
+  readonly #lanes: Lane[];
+  readonly #refs = new WeakMap<KeyObject, KeyRef | null>();
+  /** The last key seen per device: a device record reloaded with the same key keeps its entry. */
+  readonly #lastByDev = new Map<string, { key: KeyObject; ref: KeyRef }>();
+  #pending: Job[] = [];
+  #scheduled = false;
+  #nextBatch = 1;
+  #closed = false;
+  #warnedInline = false;
+
+  constructor(opts: VerifyPoolOptions = {}) {
+    this.threads = opts.threads ?? availableParallelism();
+    this.maxBatchFrames = opts.maxBatchFrames ?? DEFAULT_MAX_BATCH_FRAMES;
+    if (!Number.isSafeInteger(this.threads) || this.threads < 0 || this.threads > 64) {
+      throw new RangeError('VerifyPool: threads must be an integer from 0 to 64');
+    }
+    if (!Number.isSafeInteger(this.maxBatchFrames) || this.maxBatchFrames < 1) {
+      throw new RangeError('VerifyPool: maxBatchFrames must be a positive integer');
+    }
+    this.#log = opts.log;
+    this.#policy = opts.restartPolicy ?? VERIFY_RESTART_POLICY;
+    this.#source = opts.faultInjection?.workersFailAtStart
+      ? `throw new Error('fault injection: the verify worker fails at start');\n${VERIFY_WORKER_SOURCE}`
+      : VERIFY_WORKER_SOURCE;
+    this.#lanes = Array.from({ length: this.threads }, (_, index) => ({
+      index,
+      worker: null,
+      ready: false,
+      everReady: false,
+      batches: new Map(),
+      frames: 0,
+      sentKeys: new Set<string>(),
+      restart: INITIAL_RESTART_STATE,
+      timer: null,
+      dead: false,
+    }));
+    for (const lane of this.#lanes) this.#spawn(lane);
+  }
+
+  /** Workers running now. */
+  get liveWorkers(): number {
+    return this.#lanes.filter((l) => l.worker !== null).length;
+  }
+
+  /** Workers that have reported ready (their code loaded). */
+  get readyWorkers(): number {
+    return this.#lanes.filter((l) => l.worker !== null && l.ready).length;
+  }
+
+  /** False when every signature is checked in the event loop (0 threads, closed, or no worker could start). */
+  get usesWorkers(): boolean {
+    return !this.#closed && this.#lanes.some((l) => !l.dead);
+  }
+
+  /**
+   * Checks `frame`'s signature with `key`; `done` is called exactly once with the verdict,
+   * synchronously when it is known at once (a key of the wrong kind, no worker), else from a
+   * later turn of the event loop. Verdicts for different frames may come in any order.
+   * @param dev the frame's device (its key is cached under it)
+   */
+  verify(frame: DecodedFrame, key: KeyObject, dev: string, done: (valid: boolean) => void): void {
+    if (!keyFitsAlg(frame.alg, key)) {
+      done(false);
+      return;
+    }
+    const ref = this.#closed || !this.#hasWorker() ? null : this.#refOf(key, dev);
+    if (!ref) {
+      this.#inline(frame, key, done);
+      return;
+    }
+    this.#pending.push({ frame, key, ref, done });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#dispatch());
+    }
+  }
+
+  /**
+   * Fault injection (tests only): terminates worker `index` as a crash would (its frames are
+   * checked again in the event loop, and it is restarted).
+   * @returns the frames the worker held when it was terminated
+   */
+  injectWorkerCrash(index = 0): number {
+    const lane = this.#lanes[index];
+    if (!lane?.worker) return 0;
+    const held = lane.frames;
+    lane.worker.terminate().catch(() => {});
+    return held;
+  }
+
+  /** Frames held by worker `index` (tests: to crash a worker mid-batch). */
+  heldBy(index: number): number {
+    return this.#lanes[index]?.frames ?? 0;
+  }
+
+  /**
+   * Stops the workers. Frames still waiting or held are checked in the event loop first or
+   * as their worker stops, so every `done` is called; later calls check in the event loop.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const waiting = this.#pending;
+    this.#pending = [];
+    for (const job of waiting) this.#inline(job.frame, job.key, job.done);
+    await Promise.all(
+      this.#lanes.map(async (lane) => {
+        if (lane.timer) clearTimeout(lane.timer);
+        lane.timer = null;
+        const w = lane.worker;
+        if (!w) return;
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        await w.terminate();
+        await exited;
+      }),
+    );
+  }
+
+  #hasWorker(): boolean {
+    return this.#lanes.some((l) => l.worker !== null);
+  }
+
+  #inline(frame: DecodedFrame, key: KeyObject, done: (valid: boolean) => void): void {
+    this.stats.inline += 1;
+    done(verifyFrameSignature(frame, key));
+  }
+
+  /**
+   * The key's cache entry, computed once per KeyObject (the device registry makes a new one
+   * when it reloads a device; the same key as before keeps its entry); null if it cannot be
+   * exported (then the frame is checked in the event loop).
+   */
+  #refOf(key: KeyObject, dev: string): KeyRef | null {
+    let ref = this.#refs.get(key);
+    if (ref !== undefined) return ref;
+    const last = this.#lastByDev.get(dev);
+    if (last?.key.equals(key)) ref = last.ref;
+    else {
+      try {
+        const der = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
+        const fp = createHash('sha256').update(der).digest('base64url');
+        ref = { id: `${dev}\u0000${fp}`, der };
+      } catch {
+        ref = null;
+      }
+    }
+    this.#refs.set(key, ref);
+    if (ref) {
+      if (this.#lastByDev.size >= MAX_CACHED_KEYS && !this.#lastByDev.has(dev)) this.#lastByDev.clear();
+      this.#lastByDev.set(dev, { key, ref });
+    }
+    return ref;
+  }
+
+  #spawn(lane: Lane): void {
+    lane.timer = null;
+    if (this.#closed) return;
+    let worker: Worker;
+    try {
+      worker = new Worker(this.#source, { eval: true, name: `vitaltrail-verify-${lane.index}` });
+    } catch {
+      this.#failedStart(lane, 'the worker thread could not be created');
+      return;
+    }
+    worker.unref();
+    lane.worker = worker;
+    lane.ready = false;
+    worker.on('message', (m: { ready?: true; id?: number; out?: Uint8Array }) => {
+      if (lane.worker !== worker) return;
+      if (m.ready) {
+        lane.ready = true;
+        lane.everReady = true;
+        lane.restart = restartSucceeded(lane.restart, Date.now());
+        return;
+      }
+      this.#answered(lane, m.id as number, m.out as Uint8Array);
+    });
+    worker.on('error', () => {
+      // Followed by 'exit', where the worker's frames are checked again; nothing to do here
+      // but keep the error from being unhandled.
+    });
+    worker.once('exit', (code) => this.#exited(lane, worker, code));
+  }
+
+  #answered(lane: Lane, id: number, out: Uint8Array): void {
+    const batch = lane.batches.get(id);
+    if (!batch) return;
+    lane.batches.delete(id);
+    lane.frames -= batch.jobs.length;
+    if (lane.batches.size === 0) lane.worker?.unref();
+    this.#settle(batch, out);
+    if (this.#pending.length > 0) this.#dispatch();
+  }
+
+  /** Records a batch's verdicts (none: all to be checked here); the last batch of a round hands them all out. */
+  #settle(batch: Batch, out: Uint8Array | null): void {
+    const { round } = batch;
+    batch.jobs.forEach((job, i) => {
+      const v = out?.[i];
+      round.answers.push({ job, valid: v === undefined || v === NOT_CHECKED ? null : v === VALID });
+    });
+    round.open -= 1;
+    if (round.open > 0) return;
+    // Every frame of the round is answered even if a caller's `done` throws (rethrown after).
+    let failure: { err: unknown } | null = null;
+    for (const { job, valid } of round.answers) {
+      try {
+        if (valid === null) this.#inline(job.frame, job.key, job.done);
+        else {
+          this.stats.pooled += 1;
+          job.done(valid);
+        }
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
+  }
+
+  #exited(lane: Lane, worker: Worker, code: number): void {
+    if (lane.worker !== worker) return;
+    lane.worker = null;
+    const held = [...lane.batches.values()];
+    lane.batches.clear();
+    lane.frames = 0;
+    lane.sentKeys = new Set();
+    // Never lost, never answered unverified: what the worker held is checked here.
+    const recovered = held.reduce((n, b) => n + b.jobs.length, 0);
+    this.stats.recovered += recovered;
+    for (const batch of held) this.#settle(batch, null);
+    if (this.#closed) return;
+    if (!lane.ready && !lane.everReady) {
+      this.#failedStart(lane, `the worker stopped before it was ready (exit ${code})`);
+    } else {
+      this.stats.crashes += 1;
+      const next = nextRestart(this.#policy, lane.restart, Date.now(), Math.random);
+      lane.restart = next.state;
+      this.#log?.warn('verify worker stopped; its frames were checked in the event loop, restarting', {
+        worker: lane.index,
+        exitCode: code,
+        held: recovered,
+        restartInMs: Math.round(next.delayMs),
+      });
+      lane.timer = setTimeout(() => this.#spawn(lane), next.delayMs);
+      lane.timer.unref();
+    }
+    if (this.#pending.length > 0) this.#dispatch();
+  }
+
+  #failedStart(lane: Lane, reason: string): void {
+    lane.dead = true;
+    lane.worker = null;
+    if (!this.#lanes.some((l) => !l.dead) && !this.#warnedInline) {
+      this.#warnedInline = true;
+      this.#log?.warn('verify pool could not start; signatures are checked in the event loop', {
+        threads: this.threads,
+        reason,
+      });
+    } else {
+      this.#log?.warn('a verify worker could not start; the others go on', { worker: lane.index, reason });
+    }
+  }
+
+  /** Posts waiting frames to workers with room, least loaded first; without workers, checks them here. */
+  #dispatch(): void {
+    this.#scheduled = false;
+    if (this.#pending.length === 0) return;
+    if (!this.#hasWorker()) {
+      const waiting = this.#pending;
+      this.#pending = [];
+      for (const job of waiting) this.#inline(job.frame, job.key, job.done);
+      return;
+    }
+    const open = this.#lanes.filter((l) => l.worker !== null && l.batches.size < MAX_BATCHES_IN_FLIGHT);
+    if (open.length === 0) return; // the next answer dispatches again
+    open.sort((a, b) => a.frames - b.frames);
+    const waiting = this.#pending;
+    const chunks: [Lane, Job[]][] = [];
+    let from = 0;
+    // One batch per worker with room, least loaded first; what is left (more than
+    // maxBatchFrames each) goes in further batches while workers have room.
+    for (let pass = 0; pass < MAX_BATCHES_IN_FLIGHT && from < waiting.length; pass += 1) {
+      const lanes = open.filter((l) => l.batches.size + pass < MAX_BATCHES_IN_FLIGHT);
+      for (let i = 0; i < lanes.length && from < waiting.length; i += 1) {
+        const share = Math.ceil((waiting.length - from) / (lanes.length - i));
+        const n = Math.min(this.maxBatchFrames, share);
+        chunks.push([lanes[i] as Lane, waiting.slice(from, from + n)]);
+        from += n;
+      }
+    }
+    this.#pending = from === waiting.length ? [] : waiting.slice(from);
+    const round: Round = { open: chunks.length, answers: [] };
+    for (const [lane, jobs] of chunks) this.#post(lane, { jobs, round });
+  }
+
+  #post(lane: Lane, batch: Batch): void {
+    const { jobs } = batch;
+    const worker = lane.worker as Worker;
+    // The keys this batch needs that the worker has not been sent.
+    const keyIndex = new Map<string, number>();
+    const keyIds: string[] = [];
+    const fresh: KeyRef[] = [];
+    for (const job of jobs) {
+      if (keyIndex.has(job.ref.id)) continue;
+      keyIndex.set(job.ref.id, keyIds.length);
+      keyIds.push(job.ref.id);
+      if (!lane.sentKeys.has(job.ref.id)) fresh.push(job.ref);
+    }
+    let reset = false;
+    if (lane.sentKeys.size + fresh.length > MAX_CACHED_KEYS) {
+      reset = true;
+      lane.sentKeys = new Set();
+      fresh.length = 0;
+      for (const id of keyIds) fresh.push((jobs.find((j) => j.ref.id === id) as Job).ref);
+    }
+    for (const ref of fresh) lane.sentKeys.add(ref.id);
+
+    const { meta, data } = packBatch(
+      jobs.map((job) => ({ frame: job.frame, key: keyIndex.get(job.ref.id) as number })),
+    );
+
+    const id = this.#nextBatch++;
+    if (lane.batches.size === 0) worker.ref();
+    lane.batches.set(id, batch);
+    lane.frames += jobs.length;
+    this.stats.batches += 1;
+    try {
+      worker.postMessage(
+        { id, reset, keys: fresh.map((r) => ({ id: r.id, der: r.der })), keyIds, meta, data: data.buffer },
+        [meta.buffer, data.buffer],
+      );
+    } catch {
+      // Not posted (the worker is going away): checked here, and the worker starts afresh.
+      lane.batches.delete(id);
+      lane.frames -= jobs.length;
+      lane.sentKeys = new Set();
+      if (lane.batches.size === 0) worker.unref();
+      this.#settle(batch, null);
+    }
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * @module io/store/rollups
+ * Sealed per-window rollups (issue 14; ARCHITECTURE.md guarantee 4, "sealed at rest"): the
+ * `rollups` table, how a row is sealed and opened, and the writer that keeps them in the
+ * same transaction as the frames they aggregate.
+ *
+ * A row is the aggregate (core/rollup: per vital count, min, max, exact sum) of the frames
+ * of one device in one window of device time `[window_start, window_start + res)`, res 1 or
+ * 15 minutes, **that were sealed under one data key** (`key_id`). Its plaintext is sealed
+ * under that same data key: AES-256-GCM (the data key's algorithm; NIST SP 800-38D) with a
+ * fresh random 96-bit IV, stored as `IV || ciphertext || tag`, with the AAD
+ * `vitaltrail-rollup/1:<dev>:<res>:<window_start>:<key_id>:<frames>`, so a row copied to
+ * another device, window, resolution or key, or given another frame count, does not open.
+ * Consequences of one row per (window, key):
+ * - shredding a data key (io/store/sealed `shredExpired`) makes exactly the rollups of the
+ *   frames it sealed unreadable: what stays readable is the aggregate of the frames that
+ *   stay readable, as a raw read would find them;
+ * - a window whose frames were sealed under several keys (an hour boundary of the gateway
+ *   clock, a rotation, a frame arriving late under a newer key) has one row per key, merged
+ *   on read; a late frame for an old window updates that window's row for the current key.
+ *
+ * The writer (`RollupWriter.write`) runs inside the group commit of io/ingest: frames and
+ * their rollups are committed, fsync'd, together or not at all, so after a crash the rows
+ * count exactly the frames stored. It keeps the latest aggregates in memory (only for keys
+ * this process created: no other writer touches their rows) and reads a row back (opened
+ * with the key it holds) only when its cache misses. `frames` is kept in clear (the frame
+ * index already shows how many frames each minute holds) so that readers can check, before
+ * using a row, that the rows of a window count every frame the index holds for it
+ * (io/store/queries). Rollup encryptions use the data key's IV budget: at most two per
+ * frame, far below the 2^32 bound with the ring's 2^20 frames per key.
+ */
+import { createCipheriv, createDecipheriv, KeyObject, randomBytes } from 'node:crypto';
+import {
+  addReading,
+  decodeRollup,
+  emptyWindow,
+  encodeRollup,
+  ROLLUP_RESOLUTIONS,
+  type WindowAgg,
+  windowOf,
+} from '../../core/rollup.js';
+import type { Observations } from '../../protocol/frame.js';
+import { SealedError } from './sealed.js';
+import type { GatewayStore } from './store.js';
+
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+/** Default bound of the writer's in-memory aggregates (about 2 per active device). */
+const DEFAULT_MAX_CACHED = 65_536;
+
+/** AAD of one rollup row: its place (device, resolution, window, data key) and frame count. */
+export function rollupAad(
+  dev: string,
+  res: number,
+  windowStart: number,
+  keyId: number,
+  frames: number,
+): Buffer {
+  return Buffer.from(`vitaltrail-rollup/1:${dev}:${res}:${windowStart}:${keyId}:${frames}`);
+}
+
+/** A data key as node:crypto takes it (the KeyObject under a CryptoKey, kept per key). */
+const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+function keyObjectOf(key: CryptoKey | KeyObject): KeyObject {
+  if (key instanceof KeyObject) return key;
+  let k = keyObjects.get(key);
+  if (!k) {
+    k = KeyObject.from(key);
+    keyObjects.set(key, k);
+  }
+  return k;
+}
+
+/** Seals a rollup under a data key: `iv || ciphertext || tag` (AES-256-GCM). */
+export function sealRollup(
+  key: CryptoKey | KeyObject,
+  w: WindowAgg,
+  aad: Uint8Array,
+  iv: Uint8Array,
+): Buffer {
+  const c = createCipheriv('aes-256-gcm', keyObjectOf(key), iv, { authTagLength: TAG_BYTES });
+  c.setAAD(aad);
+  const body = c.update(encodeRollup(w));
+  const tail = c.final();
+  return Buffer.concat([iv, body, tail, c.getAuthTag()]);
+}
+
+/**
+ * Opens a rollup sealed by `sealRollup`.
+ * @throws {SealedError} `integrity_error` when any byte was altered, the row was moved
+ * (another AAD), or the plaintext is not a rollup of `frames` frames. Never returns a wrong
+ * aggregate.
+ */
+export function openRollup(
+  key: CryptoKey | KeyObject,
+  sealed: Uint8Array,
+  aad: Uint8Array,
+  frames: number,
+): WindowAgg {
+  try {
+    if (sealed.length < IV_BYTES + TAG_BYTES) throw new RangeError('sealed rollup too short');
+    const d = createDecipheriv('aes-256-gcm', keyObjectOf(key), sealed.subarray(0, IV_BYTES), {
+      authTagLength: TAG_BYTES,
+    });
+    d.setAAD(aad);
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    const head = d.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES));
+    const tail = d.final();
+    const w = decodeRollup(tail.length === 0 ? head : Buffer.concat([head, tail]));
+    if (w.frames !== frames) throw new RangeError('rollup frame count does not match its row');
+    return w;
+  } catch (err) {
+    throw new SealedError('integrity_error', 'a rollup does not authenticate', { cause: err });
+  }
+}
+
+/** One stored row, as read. */
+export interface RollupRow {
+  windowStart: number;
+  keyId: number;
+  frames: number;
+  sealed: Buffer;
+}
+
+/** The statements of the `rollups` table (its one owner, io/store/schema `TABLE_OWNERS`). */
+export class RollupTable {
+  readonly #stmts;
+
+  constructor(store: GatewayStore) {
+    const db = store.db;
+    this.#stmts = {
+      get: db.prepare(
+        'SELECT frames, sealed FROM rollups WHERE dev = ? AND res = ? AND window_start = ? AND key_id = ?',
+      ),
+      upsert: db.prepare(
+        `INSERT INTO rollups (dev, res, window_start, key_id, frames, sealed) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (dev, res, window_start, key_id) DO UPDATE SET frames = excluded.frames, sealed = excluded.sealed`,
+      ),
+      insertNew: db.prepare(
+        `INSERT INTO rollups (dev, res, window_start, key_id, frames, sealed) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (dev, res, window_start, key_id) DO NOTHING`,
+      ),
+      range: db
+        .prepare(
+          `SELECT window_start, key_id, frames, sealed FROM rollups
+           WHERE dev = ? AND res = ? AND window_start >= ? AND window_start < ? ORDER BY window_start, key_id`,
+        )
+        .raw(),
+    };
+  }
+
+  get(
+    dev: string,
+    res: number,
+    windowStart: number,
+    keyId: number,
+  ): { frames: number; sealed: Buffer } | undefined {
+    return this.#stmts.get.get(dev, res, windowStart, keyId) as
+      | { frames: number; sealed: Buffer }
+      | undefined;
+  }
+
+  upsert(dev: string, res: number, windowStart: number, keyId: number, frames: number, sealed: Buffer): void {
+    this.#stmts.upsert.run(dev, res, windowStart, keyId, frames, sealed);
+  }
+
+  /** Inserts a row unless one exists for its (dev, res, window, key); true when inserted. */
+  insertNew(
+    dev: string,
+    res: number,
+    windowStart: number,
+    keyId: number,
+    frames: number,
+    sealed: Buffer,
+  ): boolean {
+    return this.#stmts.insertNew.run(dev, res, windowStart, keyId, frames, sealed).changes === 1;
+  }
+
+  /** Rows of `dev` at resolution `res` with from <= window_start < toExclusive, by window. */
+  range(dev: string, res: number, from: number, toExclusive: number): Map<number, RollupRow[]> {
+    const out = new Map<number, RollupRow[]>();
+    for (const [windowStart, keyId, frames, sealed] of this.#stmts.range.all(dev, res, from, toExclusive) as [
+      number,
+      number,
+      number,
+      Buffer,
+    ][]) {
+      const row = { windowStart, keyId, frames, sealed };
+      const list = out.get(windowStart);
+      if (list) list.push(row);
+      else out.set(windowStart, [row]);
+    }
+    return out;
+  }
+}
+
+/** One accepted frame as the writer needs it: where it falls, what it carries, its data key. */
+export interface RollupInput {
+  dev: string;
+  /** Device clock, ms. */
+  ts: number;
+  obs: Observations;
+  keyId: number;
+  /** The data key the frame was sealed with (the ring's CryptoKey, or a KeyObject). */
+  key: CryptoKey | KeyObject;
+}
+
+interface Touched {
+  dev: string;
+  res: number;
+  start: number;
+  keyId: number;
+  key: CryptoKey | KeyObject;
+  agg: WindowAgg;
+}
+
+/**
+ * Keeps the rollups of every frame the ingest commits, in the commit's own transaction.
+ * @example
+ * store.commitBatch(batch, () => { putSealedFrames(); rollups.write(inputs); });
+ */
+export class RollupWriter {
+  readonly #table: RollupTable;
+  readonly #maxCached: number;
+  /** Aggregates as stored, by row; insertion order = least recently used first. */
+  readonly #cache = new Map<string, WindowAgg>();
+
+  constructor(store: GatewayStore, opts: { maxCached?: number } = {}) {
+    this.#table = new RollupTable(store);
+    this.#maxCached = opts.maxCached ?? DEFAULT_MAX_CACHED;
+  }
+
+  /**
+   * Folds `frames` into the rollups of their windows (both resolutions) and writes each row
+   * they change, sealed. Must run inside the transaction that stores these frames; when that
+   * transaction fails, call `forget()` (the cache may then hold aggregates that were not
+   * committed).
+   * @throws the store's error when a row cannot be written (the commit then fails as a whole).
+   */
+  write(frames: readonly RollupInput[]): void {
+    const touched = new Map<string, Touched>();
+    for (const f of frames) {
+      const key = f.key;
+      for (const res of ROLLUP_RESOLUTIONS) {
+        const start = windowOf(f.ts, res);
+        const id = `${f.dev}\u0000${res}\u0000${start}\u0000${f.keyId}`;
+        let t = touched.get(id);
+        if (!t) {
+          const agg = this.#cache.get(id) ?? this.#load(f.dev, res, start, f.keyId, key);
+          t = { dev: f.dev, res, start, keyId: f.keyId, key, agg };
+          touched.set(id, t);
+        }
+        addReading(t.agg, f.obs);
+      }
+    }
+    const ivs = randomBytes(IV_BYTES * touched.size);
+    let i = 0;
+    for (const [id, t] of touched) {
+      const iv = ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES);
+      i += 1;
+      const aad = rollupAad(t.dev, t.res, t.start, t.keyId, t.agg.frames);
+      this.#table.upsert(t.dev, t.res, t.start, t.keyId, t.agg.frames, sealRollup(t.key, t.agg, aad, iv));
+      this.#cache.delete(id);
+      this.#cache.set(id, t.agg);
+    }
+    for (const id of this.#cache.keys()) {
+      if (this.#cache.size <= this.#maxCached) break;
+      this.#cache.delete(id);
+    }
+  }
+
+  /** Drops every cached aggregate (after a failed commit): rows are read back when needed. */
+  forget(): void {
+    this.#cache.clear();
+  }
+
+  /**
+   * The stored aggregate of a row this process keeps writing, or an empty one. A stored row
+   * that does not open (damaged on disk) is started afresh: its count then falls short of
+   * the index, so readers answer its window from the raw frames (io/store/queries).
+   */
+  #load(dev: string, res: number, start: number, keyId: number, key: CryptoKey | KeyObject): WindowAgg {
+    const row = this.#table.get(dev, res, start, keyId);
+    if (!row) return emptyWindow();
+    try {
+      return openRollup(key, row.sealed, rollupAad(dev, res, start, keyId, row.frames), row.frames);
+    } catch {
+      return emptyWindow();
+    }
+  }
+}

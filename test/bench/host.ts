@@ -1,0 +1,115 @@
+/**
+ * The process that holds what the ingest benchmarks measure (test/bench/run.ts), apart
+ * from the orchestrator and the driver, so each one's memory and CPU are its own. Started
+ * with `fork` and a JSON job in argv[2]:
+ * - `embedded`: a gateway with its embedded broker (the benchmark sets the MQTT edge's
+ *   PUBLISH rate limit explicitly);
+ * - `external`: a gateway in external-broker mode (shared subscription, app acks);
+ * - `drain`: no gateway: lean MQTT sessions on the shared subscription that PUBACK every
+ *   frame at once and count them (the Mosquitto pass-through reference).
+ * Sends `{ready, url}`, then answers `{cmd: 'stats'}` with `HostStats` and `{cmd: 'stop'}`
+ * by stopping and exiting.
+ */
+
+import type { RunningExternalGateway, RunningGateway } from '../../gateway/src/app/gateway.js';
+import { startGateway } from '../../gateway/src/app/gateway.js';
+import { SHARED_FRAMES_SUBSCRIPTION } from '../../gateway/src/core/topics.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { DEFAULT_MQTT_LIMITS } from '../../gateway/src/io/transport/index.js';
+import { hostPort, LeanClient } from './lean-mqtt.js';
+
+export type HostJob =
+  | { kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number }
+  | { kind: 'external'; dataDir: string; url: string; lanes?: number; receiveMaximum?: number }
+  | { kind: 'drain'; url: string; lanes: number };
+
+export interface HostStats {
+  /** Frames in the store (gateway) or received (drain). */
+  frames: number;
+  /** Group commits so far (gateway). */
+  batches: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** MQTT connections of the embedded broker. */
+  connections: number;
+}
+
+const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
+const send = (m: unknown) => process.send?.(m);
+
+async function main(): Promise<void> {
+  let stats: () => Omit<HostStats, 'rssBytes' | 'heapUsedBytes'>;
+  let stop: () => Promise<void>;
+  let url: string;
+  if (job.kind === 'drain') {
+    let received = 0;
+    const { host, port } = hostPort(job.url);
+    const lanes = await Promise.all(
+      Array.from({ length: job.lanes }, (_, i) =>
+        LeanClient.connect({
+          host,
+          port,
+          clientId: `bench-drain-${i}`,
+          keepalive: 0,
+          onMessage: () => {
+            received += 1;
+          },
+        }),
+      ),
+    );
+    await Promise.all(lanes.map((l) => l.subscribe(SHARED_FRAMES_SUBSCRIPTION)));
+    url = job.url;
+    stats = () => ({ frames: received, batches: 0, connections: 0 });
+    stop = async () => {
+      for (const l of lanes) l.end();
+    };
+  } else {
+    const gw: RunningGateway | RunningExternalGateway =
+      job.kind === 'embedded'
+        ? await startGateway({
+            dataDir: job.dataDir,
+            logger: silentLogger,
+            http: { port: 0 },
+            mqtt: { port: 0 },
+            mqttLimits: {
+              ...DEFAULT_MQTT_LIMITS,
+              rate: { perSecond: job.ratePerSecond, burst: job.rateBurst },
+            },
+          })
+        : await startGateway({
+            dataDir: job.dataDir,
+            logger: silentLogger,
+            http: { port: 0 },
+            externalBroker: {
+              url: job.url,
+              clientId: 'bench-gw',
+              ...(job.lanes ? { lanes: job.lanes } : {}),
+              ...(job.receiveMaximum ? { receiveMaximum: job.receiveMaximum } : {}),
+            },
+          });
+    url = gw.broker ? gw.broker.url : job.kind === 'external' ? job.url : '';
+    stats = () => ({
+      frames: gw.store.size,
+      batches: gw.ingest.counters.batches,
+      connections: gw.broker ? gw.broker.connectedClients() : 0,
+    });
+    stop = () => gw.stop();
+  }
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'stats') {
+      const mem = process.memoryUsage();
+      send({ stats: { ...stats(), rssBytes: mem.rss, heapUsedBytes: mem.heapUsed } satisfies HostStats });
+    } else if (m.cmd === 'stop') {
+      void stop().then(() => {
+        send({ stopped: true });
+        process.exit(0);
+      });
+    }
+  });
+  send({ ready: true, url });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench host failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,81 @@
+/**
+ * @module test/bench/procs
+ * The processes of the ingest benchmarks: drivers (test/bench/driver.ts, spawned, a JSON
+ * result on stdout) and hosts (test/bench/host.ts, forked, IPC), stopped by their own
+ * handles only.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { DriverJob, DriverResult } from './driver.js';
+import type { HostJob, HostStats } from './host.js';
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+/** Runs one driver process; `onEvent` sees its progress lines. */
+export function drive(job: DriverJob, onEvent?: (e: Record<string, unknown>) => void): Promise<DriverResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [here('./driver.js'), JSON.stringify(job)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (let i = out.indexOf('\n'); i >= 0; i = out.indexOf('\n')) {
+        const line = out.slice(0, i);
+        out = out.slice(i + 1);
+        const msg = JSON.parse(line) as Record<string, unknown>;
+        if ('event' in msg) onEvent?.(msg);
+        else resolve(msg as unknown as DriverResult);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`bench driver exited with ${code}`));
+    });
+  });
+}
+
+export interface Host {
+  url: string;
+  stats(): Promise<HostStats>;
+  /**
+   * Stops the host (the gateway drains what it holds, then stops); after `timeoutMs`
+   * (default 120 s) it is killed. True when it stopped by itself.
+   */
+  stop(timeoutMs?: number): Promise<boolean>;
+}
+
+/** Forks a host process and waits for it to be ready. */
+export function startHost(job: HostJob): Promise<Host> {
+  return new Promise((resolve, reject) => {
+    // BENCH_HOST_PROF=DIR: a V8 CPU profile of each host (the gateway) into DIR.
+    const prof = process.env.BENCH_HOST_PROF;
+    const child: ChildProcess = fork(here('./host.js'), [JSON.stringify(job)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+    });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const pending: ((s: HostStats) => void)[] = [];
+    child.on('message', (m: { ready?: boolean; url?: string; stats?: HostStats }) => {
+      if (m.ready) {
+        resolve({
+          url: m.url as string,
+          stats: () =>
+            new Promise<HostStats>((r) => {
+              pending.push(r);
+              child.send({ cmd: 'stats' });
+            }),
+          stop: async (timeoutMs = 120_000) => {
+            if (child.exitCode !== null || child.signalCode !== null) return true;
+            child.send({ cmd: 'stop' });
+            const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+            await exited;
+            clearTimeout(timer);
+            return child.signalCode === null;
+          },
+        });
+      } else if (m.stats) pending.shift()?.(m.stats);
+    });
+    child.once('exit', (code) => reject(new Error(`bench host exited with ${code} before it was ready`)));
+  });
+}
