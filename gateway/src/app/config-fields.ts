@@ -82,7 +82,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'ingest.verifyThreads',
     int(0, 64),
-    'threads checking frame signatures (default: one per core; 0 = in the event loop)',
+    'threads checking frame signatures; 0 = in the event loop (the default: the pool is opt-in until its latency at low rates is fixed)',
+    0,
   ),
   field(
     'log.level',

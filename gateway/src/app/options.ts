@@ -78,7 +78,7 @@ export interface GatewayOptions {
   retentionMs?: number;
   /**
    * Threads checking frame signatures (io/ingest/verify-pool). Default: one per core
-   * (`os.availableParallelism()`); 0 checks them in the event loop.
+   * (`os.availableParallelism()` for one per core); default 0: in the event loop.
    */
   verifyThreads?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */

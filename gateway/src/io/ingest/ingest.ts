@@ -68,7 +68,7 @@ export interface IngestOptions {
   maxBatchFrames?: number;
   /**
    * The signature-checking threads (io/ingest/verify-pool). Default: one per core
-   * (`os.availableParallelism()`); `{ threads: 0 }` checks in the event loop.
+   * (`os.availableParallelism()` for one per core); default 0: in the event loop.
    */
   verify?: VerifyPoolOptions;
 }
