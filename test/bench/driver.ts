@@ -51,7 +51,9 @@ export interface DriverResult {
   sentRate?: number;
   connected?: number;
   connectSeconds?: number;
+  /** Every frame but a device's first (connections: those are `firstFrameLatencyMs`). */
   latencyMs: { p50: number; p99: number; p999: number; max: number };
+  firstFrameLatencyMs?: { p50: number; p99: number; p999: number; max: number };
 }
 
 interface Dev {
@@ -70,10 +72,12 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 const latencies: number[] = [];
+/** connections: the latencies of each device's first frame (it opens the device's data key). */
+const firstLatencies: number[] = [];
 let acked = 0;
 
-function summary(): DriverResult['latencyMs'] {
-  const s = Float64Array.from(latencies).sort();
+function summary(of: number[] = latencies): DriverResult['latencyMs'] {
+  const s = Float64Array.from(of).sort();
   return {
     p50: percentile(s, 0.5),
     p99: percentile(s, 0.99),
@@ -128,8 +132,9 @@ function send(job: DriverJob, d: Dev, after?: () => void): boolean {
   const seq = d.next + 1;
   d.next += 1;
   const t0 = performance.now();
+  const into = job.mode === 'connections' && seq === 1 ? firstLatencies : latencies;
   const done = () => {
-    latencies.push(performance.now() - t0);
+    into.push(performance.now() - t0);
     acked += 1;
     after?.();
   };
@@ -240,7 +245,15 @@ async function connections(job: DriverJob): Promise<DriverResult> {
   await waitAll(() => made, job.drainTimeoutS ?? 30);
   const connected = devs.filter((d) => d.client.connected).length;
   for (const d of devs) d.client.end();
-  return { made, acked, seconds, connected, connectSeconds, latencyMs: summary() };
+  return {
+    made,
+    acked,
+    seconds,
+    connected,
+    connectSeconds,
+    latencyMs: summary(),
+    firstFrameLatencyMs: summary(firstLatencies),
+  };
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as DriverJob;

@@ -19,8 +19,15 @@ import { DEFAULT_MQTT_LIMITS } from '../../gateway/src/io/transport/index.js';
 import { hostPort, LeanClient } from './lean-mqtt.js';
 
 export type HostJob =
-  | { kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number }
-  | { kind: 'external'; dataDir: string; url: string; lanes?: number; receiveMaximum?: number }
+  | { kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number; verifyThreads?: number }
+  | {
+      kind: 'external';
+      dataDir: string;
+      url: string;
+      lanes?: number;
+      receiveMaximum?: number;
+      verifyThreads?: number;
+    }
   | { kind: 'drain'; url: string; lanes: number };
 
 export interface HostStats {
@@ -64,6 +71,7 @@ async function main(): Promise<void> {
       for (const l of lanes) l.end();
     };
   } else {
+    const threads = job.verifyThreads === undefined ? {} : { verifyThreads: job.verifyThreads };
     const gw: RunningGateway | RunningExternalGateway =
       job.kind === 'embedded'
         ? await startGateway({
@@ -71,6 +79,7 @@ async function main(): Promise<void> {
             logger: silentLogger,
             http: { port: 0 },
             mqtt: { port: 0 },
+            ...threads,
             mqttLimits: {
               ...DEFAULT_MQTT_LIMITS,
               rate: { perSecond: job.ratePerSecond, burst: job.rateBurst },
@@ -80,6 +89,7 @@ async function main(): Promise<void> {
             dataDir: job.dataDir,
             logger: silentLogger,
             http: { port: 0 },
+            ...threads,
             externalBroker: {
               url: job.url,
               clientId: 'bench-gw',
