@@ -77,8 +77,8 @@ export interface GatewayOptions {
   checkpointIntervalMs?: number;
   retentionMs?: number;
   /**
-   * Threads checking frame signatures (io/ingest/verify-pool). Default: one per core
-   * (`os.availableParallelism()` for one per core); default 0: in the event loop.
+   * Threads checking frame signatures (io/ingest/verify-pool). Default 0: every
+   * signature in the event loop; `os.availableParallelism()` gives one thread per core.
    */
   verifyThreads?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */

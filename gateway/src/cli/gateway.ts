@@ -14,6 +14,7 @@ import { GATEWAY_CERT_FILE, GATEWAY_KEY_FILE } from '../../../anchor/src/kgc/ind
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID, startGateway } from '../app/gateway.js';
 import { dataPaths, readJson } from '../io/ops/index.js';
+import { DEFAULT_MQTT_LIMITS } from '../io/transport/index.js';
 import { UsageError } from './errors.js';
 import { dataDirOption } from './inputs.js';
 import { gatewayTlsDir } from './kgc.js';
@@ -49,6 +50,14 @@ function verifyThreadsOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 64)
     throw new InvalidArgumentError('--verify-threads must be 0-64');
+  return n;
+}
+
+/** PUBLISH packets per second per MQTT connection: 0 (off) to 1,000,000, as `mqtt.ratePerSecond`. */
+function mqttRateOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 1_000_000)
+    throw new InvalidArgumentError('--mqtt-rate must be 0-1000000');
   return n;
 }
 
@@ -99,8 +108,13 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
     )
     .option(
       '--verify-threads <n>',
-      'threads checking frame signatures (default: one per core; 0 = in the event loop)',
+      'threads checking frame signatures (default: 0 = in the event loop; the number of cores for one each)',
       verifyThreadsOption,
+    )
+    .option(
+      '--mqtt-rate <n>',
+      `PUBLISH packets per second per MQTT connection, a burst of twice that (0 = off; default ${DEFAULT_MQTT_LIMITS.rate.perSecond})`,
+      mqttRateOption,
     )
     .option(
       '--config <file>',
@@ -140,6 +154,14 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
         },
         deviceRefreshMs: o.deviceRefresh,
         ...(o.verifyThreads !== undefined ? { verifyThreads: o.verifyThreads } : {}),
+        ...(o.mqttRate !== undefined
+          ? {
+              mqttLimits: {
+                ...DEFAULT_MQTT_LIMITS,
+                rate: { perSecond: o.mqttRate, burst: Math.max(1, 2 * o.mqttRate) },
+              },
+            }
+          : {}),
         revocationPollMs: o.revocationPoll,
         ...(ledger ? { ledger } : {}),
       });

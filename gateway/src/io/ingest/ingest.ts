@@ -67,8 +67,8 @@ export interface IngestOptions {
   /** Upper bound of frames sealed in one batch. Default 2000. */
   maxBatchFrames?: number;
   /**
-   * The signature-checking threads (io/ingest/verify-pool). Default: one per core
-   * (`os.availableParallelism()` for one per core); default 0: in the event loop.
+   * The signature-checking threads (io/ingest/verify-pool). Default 0: every
+   * signature in the event loop; `os.availableParallelism()` gives one thread per core.
    */
   verify?: VerifyPoolOptions;
 }
@@ -313,9 +313,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
     for (const p of take) {
       const { dev, seq } = p.frame.body;
       const key = (s: number) => `${dev}\u0000${s}`;
-      const same = inBatch.get(key(seq)) ?? store.getFrame(dev, seq);
-      const before = inBatch.get(key(seq - 1)) ?? store.getFrame(dev, seq - 1);
-      const after = inBatch.get(key(seq + 1)) ?? store.getFrame(dev, seq + 1);
+      const stored = store.neighbours(dev, seq);
+      const same = inBatch.get(key(seq)) ?? stored.same;
+      const before = inBatch.get(key(seq - 1)) ?? stored.before;
+      const after = inBatch.get(key(seq + 1)) ?? stored.after;
       const v = classifyAgainstLog(p.frame, p.hash, {
         ...(same ? { same: { hash: same.hash } } : {}),
         ...(before ? { before: { hash: before.hash } } : {}),
@@ -358,8 +359,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
         const sealedAt = this.#o.now();
         // Each frame under its device's current data key (recorded durably before use);
         // keys are taken in order, the sealing itself runs concurrently.
-        const keys: { id: number; key: CryptoKey }[] = [];
-        for (const p of fresh) keys.push(await this.#keys.take(p.frame.body.dev, sealedAt));
+        const keys = await this.#keys.takeAll(
+          fresh.map((p) => p.frame.body.dev),
+          sealedAt,
+        );
         // Sealed in bulk, synchronously (node:crypto AES-256-GCM, the same JWE per frame).
         const jwes = sealFramesWithDataKeys(
           fresh.map((p, i) => {

@@ -144,16 +144,29 @@ export class DataKeyRing {
    * @throws {SealedError} `store_failed` when a new key could not be recorded durably.
    */
   async take(dev: string, now: number): Promise<{ id: number; key: CryptoKey }> {
+    return (await this.takeAll([dev], now))[0] as { id: number; key: CryptoKey };
+  }
+
+  /**
+   * `take` for each of `devs` in order (a device may repeat: one use each), with the
+   * recipient set read once: what a group commit needs for its frames.
+   * @throws {SealedError} `store_failed` when a new key could not be recorded durably.
+   */
+  async takeAll(devs: readonly string[], now: number): Promise<{ id: number; key: CryptoKey }[]> {
     const recipients = this.#recipients();
     const stamp = recipients.map((r) => r.kid).join('\u0000');
     const windowStart = Math.floor(now / this.#windowMs) * this.#windowMs;
-    let k = this.#open.get(dev);
-    if (!k || k.windowStart !== windowStart || k.uses >= this.#maxUses || k.recipientsStamp !== stamp) {
-      k = await this.#create(dev, windowStart, now, recipients, stamp);
-      this.#open.set(dev, k);
+    const out: { id: number; key: CryptoKey }[] = [];
+    for (const dev of devs) {
+      let k = this.#open.get(dev);
+      if (!k || k.windowStart !== windowStart || k.uses >= this.#maxUses || k.recipientsStamp !== stamp) {
+        k = await this.#create(dev, windowStart, now, recipients, stamp);
+        this.#open.set(dev, k);
+      }
+      k.uses += 1;
+      out.push({ id: k.id, key: k.key });
     }
-    k.uses += 1;
-    return { id: k.id, key: k.key };
+    return out;
   }
 
   /** Forgets every open key: the next frame of each device gets a fresh one. */

@@ -109,6 +109,15 @@ function toDevice(r: RawDevice): DeviceRow {
   };
 }
 
+/** A device's last stored frame: what `neighbours` answers most frames from. */
+interface Tail {
+  seq: number;
+  hash: Uint8Array;
+}
+
+/** Devices whose tails are kept before the cache is emptied (and refilled as frames come). */
+const MAX_CACHED_TAILS = 100_000;
+
 function toFrame(r: RawFrame): FrameIndexRow {
   return {
     dev: r.dev,
@@ -154,6 +163,8 @@ export function* readFrameKeys(path: string): Generator<{ dev: string; seq: numb
 export class GatewayStore implements MerkleNodeReader {
   readonly db: Database.Database;
   #size: number;
+  /** Per device its highest stored seq and that frame's hash (null: none), once read. */
+  readonly #tails = new Map<string, Tail | null>();
   readonly #stmts;
   /** The anchoring outbox (store/checkpoint-table). */
   readonly checkpoints: CheckpointTable;
@@ -176,6 +187,7 @@ export class GatewayStore implements MerkleNodeReader {
       putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       countLeaves: db.prepare('SELECT count(*) FROM log_nodes WHERE level = 0').pluck(),
       getFrame: db.prepare('SELECT * FROM frames WHERE dev = ? AND seq = ?'),
+      tail: db.prepare('SELECT seq, hash FROM frames WHERE dev = ? ORDER BY seq DESC LIMIT 1'),
       insertFrame: db.prepare(
         `INSERT INTO frames (dev, seq, hash, prev, ts, accepted_at, leaf_index, batch_id, batch_pos)
          VALUES (@dev, @seq, @hash, @prev, @ts, @acceptedAt, @leafIndex, @batchId, @batchPos)`,
@@ -278,6 +290,40 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   /**
+   * What the chain rules (PROTOCOL.md §1) need of a frame's stored neighbours: the frames at
+   * `seq` and `seq - 1` (their hashes) and at `seq + 1` (its `prev`). A frame past the
+   * device's last stored one, the usual case, is answered from memory: each device's tail
+   * (highest seq and its hash), read once and moved by every successful commit.
+   */
+  neighbours(
+    dev: string,
+    seq: number,
+  ): { same?: { hash: Uint8Array }; before?: { hash: Uint8Array }; after?: { prev: Uint8Array } } {
+    const tail = this.#tailOf(dev);
+    if (tail === null) return {};
+    if (seq > tail.seq) return seq === tail.seq + 1 ? { before: { hash: tail.hash } } : {};
+    const same = this.getFrame(dev, seq);
+    const before = this.getFrame(dev, seq - 1);
+    const after = this.getFrame(dev, seq + 1);
+    return {
+      ...(same ? { same } : {}),
+      ...(before ? { before } : {}),
+      ...(after ? { after } : {}),
+    };
+  }
+
+  #tailOf(dev: string): Tail | null {
+    let tail = this.#tails.get(dev);
+    if (tail === undefined) {
+      const r = this.#stmts.tail.get(dev) as { seq: number; hash: Buffer } | undefined;
+      tail = r ? { seq: r.seq, hash: new Uint8Array(r.hash) } : null;
+      if (this.#tails.size >= MAX_CACHED_TAILS) this.#tails.clear();
+      this.#tails.set(dev, tail);
+    }
+    return tail;
+  }
+
+  /**
    * Appends one sealed batch and its frames to the store and the log, in one
    * transaction (fsync'd on return). Leaf indices follow acceptance order.
    * The envelope is produced by the caller for `nextBatchId()` and `size` as AAD.
@@ -324,6 +370,11 @@ export class GatewayStore implements MerkleNodeReader {
     try {
       const leaves = run();
       this.#size = firstLeaf + batch.frames.length;
+      for (const f of batch.frames) {
+        const tail = this.#tails.get(f.dev);
+        if (tail === null || (tail !== undefined && f.seq > tail.seq))
+          this.#tails.set(f.dev, { seq: f.seq, hash: f.hash });
+      }
       return leaves;
     } catch (err) {
       throw new StoreError('store_failed', 'the batch could not be written', { cause: err });
