@@ -13,6 +13,15 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
+# The device maker's kit (test/integration/device-kit.test.ts): the Python example client
+# signs with python3-cryptography; the C one is compiled with gcc against libmosquitto,
+# libcbor and OpenSSL (headers checked, since the runtime libraries alone do not build it).
+"$PY" -c 'import cryptography' >/dev/null 2>&1 || need+=(python3-cryptography)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+[ -f /usr/include/stdio.h ] || need+=(libc6-dev)
+[ -f /usr/include/mosquitto.h ] || need+=(libmosquitto-dev)
+[ -f /usr/include/cbor.h ] || need+=(libcbor-dev)
+[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
