@@ -82,7 +82,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'ingest.verifyThreads',
     int(0, 64),
-    'threads checking frame signatures; 0 = in the event loop (the default: the pool is opt-in until its latency at low rates is fixed)',
+    'threads checking frame signatures; 0 = in the event loop (the default; the pool pays where cores are spare: README "Benchmarks")',
     0,
   ),
   field(

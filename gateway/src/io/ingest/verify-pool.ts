@@ -58,8 +58,11 @@ export interface VerifyPoolOptions {
   /**
    * Worker threads checking signatures (`os.availableParallelism()` is one per core).
    * Default 0: every signature is checked in the event loop (what `checkFrame` does). The
-   * pool is opt-in until its answer latency at low rates is fixed: with 2 threads a fleet of
-   * 2 devices at 40 Hz saw PUBACK p50 ~0.9 s against ~27 ms in the event loop.
+   * pool pays where cores are spare; on a 2-core machine that also runs the devices'
+   * driver it did not raise capacity (README "Benchmarks"). (A PUBACK p50 of ~0.9 s seen
+   * once with 2 threads was the load of other work on the machine: 2 devices at 40 Hz
+   * measured 4.6 ms with 2 threads against 4.1 ms without on an idle machine, and 136 ms
+   * against 252 ms with six busy loops beside them.)
    */
   threads?: number;
   /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */
