@@ -339,6 +339,72 @@ export function openWithDataKeySync(
   }
 }
 
+/** The protected header `sealFramesWithDataKeys` writes for a kid, base64url (a few kept). */
+const exactHeaders = new Map<string, string>();
+function exactHeader(kid: string): string {
+  let h = exactHeaders.get(kid);
+  if (h === undefined) {
+    h = Buffer.from(`{"alg":"dir","enc":"${CONTENT_ENCRYPTION}","kid":"${kid}"}`).toString('base64url');
+    if (exactHeaders.size >= 4096) exactHeaders.clear();
+    exactHeaders.set(kid, h);
+  }
+  return h;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * base64url (RFC 4648 §5) to bytes only when the text is its canonical form: no padding,
+ * no character outside the alphabet (Buffer's decoder would skip it), no stray bits in the
+ * last character. Cheaper than re-encoding to compare.
+ */
+function canonicalBase64url(text: string): Buffer | undefined {
+  if (text.includes('+') || text.includes('/') || text.includes('=')) return undefined;
+  const b = Buffer.from(text, 'base64url');
+  if (Math.ceil((b.length * 4) / 3) !== text.length) return undefined;
+  const r = b.length % 3;
+  if (r !== 0 && BASE64URL.indexOf(text[text.length - 1] as string) % (r === 1 ? 16 : 4) !== 0)
+    return undefined;
+  return b;
+}
+
+/**
+ * The fast path of `openWithDataKeySync` for what this gateway writes: the stored text read
+ * in place as the exact JSON `sealFramesWithDataKeys` writes (`{"protected":"…","iv":"…",
+ * "ciphertext":"…","tag":"…"}` with the protected header exactly alg `dir`, enc `A256GCM`
+ * and this kid; base64url members hold no quote), no parse and no copies. Undefined when
+ * the text is not exactly that (then `openWithDataKeySync` opens or refuses it).
+ * @throws {Error} when it is that shape and does not authenticate (GCM tag)
+ */
+export function openExactFrameJwe(
+  text: string,
+  key: CryptoKey,
+  kid: string,
+  aad: Uint8Array,
+): Uint8Array | undefined {
+  const header = exactHeader(kid);
+  const head = `{"protected":"${header}","iv":"`;
+  if (!text.startsWith(head) || !text.endsWith('"}')) return undefined;
+  const ivEnd = text.indexOf('"', head.length);
+  if (ivEnd < 0 || !text.startsWith('","ciphertext":"', ivEnd)) return undefined;
+  const ctStart = ivEnd + 16;
+  const ctEnd = text.indexOf('"', ctStart);
+  if (ctEnd < 0 || !text.startsWith('","tag":"', ctEnd)) return undefined;
+  const tagStart = ctEnd + 9;
+  if (text.indexOf('"', tagStart) !== text.length - 2) return undefined;
+  const iv = canonicalBase64url(text.slice(head.length, ivEnd));
+  const ciphertext = canonicalBase64url(text.slice(ctStart, ctEnd));
+  const tag = canonicalBase64url(text.slice(tagStart, text.length - 2));
+  if (iv?.length !== 12 || tag?.length !== 16 || !ciphertext) return undefined;
+  const d = createDecipheriv('aes-256-gcm', keyObjectOf(key), iv, { authTagLength: 16 });
+  const aadText = Buffer.from(aad.buffer, aad.byteOffset, aad.byteLength).toString('base64url');
+  d.setAAD(Buffer.from(`${header}.${aadText}`, 'latin1'));
+  d.setAuthTag(tag);
+  const plain = d.update(ciphertext);
+  const tail = d.final(); // throws when the tag does not authenticate
+  return tail.length === 0 ? plain : Buffer.concat([plain, tail]);
+}
+
 /**
  * Strict base64url (RFC 4648 §5, no padding, canonical): Buffer's decoder skips characters
  * it does not know, so a stored field with one more character would open as if unaltered.

@@ -28,7 +28,6 @@
  * other leaves still verify and these leaves read as `'shredded'`, and the rollups sealed
  * under those keys can no longer be opened either.
  */
-import { createDecipheriv, KeyObject } from 'node:crypto';
 import { decode } from 'cbor2';
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
 import {
@@ -36,6 +35,7 @@ import {
   EnvelopeError,
   importDataKey,
   openBatch,
+  openExactFrameJwe,
   openWithDataKeySync,
   type Recipient,
   type RecipientSecret,
@@ -194,24 +194,6 @@ export class DataKeyRing {
   }
 }
 
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-/**
- * base64url (RFC 4648 §5) to bytes only when the text is its canonical form: no padding,
- * no character outside the alphabet (Buffer's decoder would skip it), no stray bits in the
- * last character. Cheaper than re-encoding to compare.
- */
-function canonicalBase64url(text: unknown): Buffer | undefined {
-  if (typeof text !== 'string' || text.includes('+') || text.includes('/') || text.includes('='))
-    return undefined;
-  const b = Buffer.from(text, 'base64url');
-  if (Math.ceil((b.length * 4) / 3) !== text.length) return undefined;
-  const r = b.length % 3;
-  if (r !== 0 && BASE64URL.indexOf(text[text.length - 1] as string) % (r === 1 ? 16 : 4) !== 0)
-    return undefined;
-  return b;
-}
-
 /** What a read yields per row: the frame's COSE bytes, or that its data key was destroyed. */
 export type FrameRead = Uint8Array | 'shredded';
 
@@ -235,8 +217,6 @@ export class SealedReader {
   readonly #secrets: readonly RecipientSecret[];
   /** Promises, so that concurrent reads of one window unwrap its key once. */
   readonly #keys = new Map<number, Promise<CryptoKey | 'shredded'>>();
-  readonly #keyObjects = new WeakMap<CryptoKey, KeyObject>();
-  readonly #headers = new Map<string, string>();
   readonly #batches = new Map<number, Promise<Uint8Array[]>>();
   readonly #stmts;
 
@@ -314,48 +294,15 @@ export class SealedReader {
   #open(row: FrameReadRow, s: { key_id: number; jwe: string }, key: CryptoKey): Uint8Array {
     const aad = frameAad(row.dev, row.seq, row.leafIndex, s.key_id);
     try {
-      return this.#openExact(s, key, aad) ?? openWithDataKeySync(s.jwe, key, String(s.key_id), aad);
+      return (
+        openExactFrameJwe(s.jwe, key, String(s.key_id), aad) ??
+        openWithDataKeySync(s.jwe, key, String(s.key_id), aad)
+      );
     } catch (err) {
       throw new SealedError('integrity_error', `entry ${row.leafIndex} does not authenticate`, {
         cause: err,
       });
     }
-  }
-
-  /**
-   * The fast path of `#open`: the stored text read in place as the exact JSON the sealers
-   * write (`{"protected":"…","iv":"…","ciphertext":"…","tag":"…"}`, base64url members hold
-   * no quote), no parse and no copies; undefined when it is not exactly that.
-   */
-  #openExact(s: { key_id: number; jwe: string }, key: CryptoKey, aad: Uint8Array): Uint8Array | undefined {
-    const kid = String(s.key_id);
-    const header =
-      this.#headers.get(kid) ??
-      Buffer.from(`{"alg":"dir","enc":"A256GCM","kid":"${kid}"}`).toString('base64url');
-    this.#headers.set(kid, header);
-    const text = s.jwe;
-    const head = `{"protected":"${header}","iv":"`;
-    if (!text.startsWith(head) || !text.endsWith('"}')) return undefined;
-    const ivEnd = text.indexOf('"', head.length);
-    if (ivEnd < 0 || !text.startsWith('","ciphertext":"', ivEnd)) return undefined;
-    const ctStart = ivEnd + 16;
-    const ctEnd = text.indexOf('"', ctStart);
-    if (ctEnd < 0 || !text.startsWith('","tag":"', ctEnd)) return undefined;
-    const tagStart = ctEnd + 9;
-    if (text.indexOf('"', tagStart) !== text.length - 2) return undefined;
-    const iv = canonicalBase64url(text.slice(head.length, ivEnd));
-    const ciphertext = canonicalBase64url(text.slice(ctStart, ctEnd));
-    const tag = canonicalBase64url(text.slice(tagStart, text.length - 2));
-    if (iv?.length !== 12 || tag?.length !== 16 || !ciphertext) return undefined;
-    const k = this.#keyObjects.get(key) ?? KeyObject.from(key);
-    this.#keyObjects.set(key, k);
-    const d = createDecipheriv('aes-256-gcm', k, iv, { authTagLength: 16 });
-    const aadText = Buffer.from(aad.buffer, aad.byteOffset, aad.byteLength).toString('base64url');
-    d.setAAD(Buffer.from(`${header}.${aadText}`, 'latin1'));
-    d.setAuthTag(tag);
-    const plain = d.update(ciphertext);
-    const tail = d.final(); // throws when the tag does not authenticate
-    return tail.length === 0 ? plain : Buffer.concat([plain, tail]);
   }
 
   /** A frame of a skeleton batch (one JWE per batch). */
