@@ -47,10 +47,14 @@ export async function prepareAnchoredDataDir(
   const chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin('gw-1')));
   const store = openStore(paths.db);
   try {
-    await syncRegistry(
-      store,
-      createViemRegistry({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.kgcKey }),
-    );
+    await syncRegistry(store, {
+      client: createViemRegistry({
+        rpcUrl: chain.rpcUrl,
+        deployment: chain.deployment,
+        privateKey: chain.kgcKey,
+      }),
+      ref: chain.deployment,
+    });
   } finally {
     store.close();
   }

@@ -24,7 +24,9 @@ import {
 } from '../../anchor/src/ledger/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { syncRegistry } from '../../gateway/src/io/identity/enrol.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -59,6 +61,13 @@ test(
     const logId = logIdOf(checkpointOrigin('gw-1'));
     await fundAccount(node.rpcUrl, privateKeyToAccount(gwKey).address);
     await registry.registerGateway(privateKeyToAccount(gwKey).address, logId);
+    // The KGC registers the ward's keys: the gateway accepts no frame it could never prove (issue 17).
+    const store = openStore(paths.db);
+    try {
+      await syncRegistry(store, { client: registry, ref: deployment });
+    } finally {
+      store.close();
+    }
     proxy = await startTcpProxy(node.port);
     gw = await startGateway({
       dataDir: tmp.dir,

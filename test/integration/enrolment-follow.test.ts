@@ -128,7 +128,9 @@ beforeAll(async () => {
   kgc = dataPaths(join(tmp.dir, 'kgc'));
   await initKgc(kgc.kgcDir);
   issuedDir = kgcPaths(kgc.kgcDir).devicesDir;
-  await enrollDevice(kgc.kgcDir, 'wr-early', kgc.deviceDir('wr-early'));
+  const early = await enrollDevice(kgc.kgcDir, 'wr-early', kgc.deviceDir('wr-early'));
+  // The KGC registers the keys it issues on the chain the gateways anchor on (issue 17).
+  await registry.registerDevice('wr-early', early.spkiSha256);
   const logger = createLogger({ write: (line) => logs.push(JSON.parse(line) as LogLine) });
   gwPaths = gatewayDataDir('gw-1');
   gw = await startGateway(gatewayOptions(gwPaths, logger));
@@ -150,9 +152,13 @@ describe('a gateway with its own data dir follows the KGC issued directory (kgc.
     const enrolled = await runCli(['kgc', 'enroll', '--device', 'wr-late', '--data', kgc.root]);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const t0 = Date.now();
+    const lateKey = openStore(kgc.db);
+    const lateSpki = lateKey.getDevice('wr-late')?.spkiSha256 as `0x${string}`;
+    lateKey.close();
+    await registry.registerDevice('wr-late', lateSpki);
     const frame = new FrameChain('wr-late', deviceKeyOf('wr-late')).next();
     let outcome = await send(gw, 'wr-late', 1, frame);
-    while (outcome === 'unknown_device' && Date.now() - t0 < 5000) {
+    while ((outcome === 'unknown_device' || outcome === 'unregistered_device') && Date.now() - t0 < 5000) {
       await sleep(100);
       outcome = await send(gw, 'wr-late', 1, frame); // again, until the gateway has imported it
     }
@@ -230,15 +236,19 @@ describe('a gateway with its own data dir follows the KGC issued directory (kgc.
   });
 
   test('behavior: a re-enrolment replaces the key: frames of the old key are bad_signature, of the new key accepted', async () => {
-    await enrollDevice(kgc.kgcDir, 'wr-re', kgc.deviceDir('wr-re'));
-    await until(() => gw.devices.lookup('wr-re') !== undefined, 3000, 'wr-re imported');
+    const re = await enrollDevice(kgc.kgcDir, 'wr-re', kgc.deviceDir('wr-re'));
+    await registry.registerDevice('wr-re', re.spkiSha256);
+    await until(() => gw.devices.lookup('wr-re')?.registered === true, 3000, 'wr-re imported');
     const oldChain = new FrameChain('wr-re', deviceKeyOf('wr-re'));
     const first = oldChain.next();
     expect(await send(gw, 'wr-re', 1, first)).toBe('accepted');
 
     const again = await enrollDevice(kgc.kgcDir, 'wr-re', kgc.deviceDir('wr-re')); // new key and certificate
+    await registry.registerDevice('wr-re', again.spkiSha256);
     await until(
-      () => gw.store.getDevice('wr-re')?.spkiSha256 === again.spkiSha256,
+      () =>
+        gw.store.getDevice('wr-re')?.spkiSha256 === again.spkiSha256 &&
+        gw.devices.lookup('wr-re')?.registered === true,
       3000,
       'wr-re re-imported',
     );
@@ -254,7 +264,7 @@ describe('a gateway with its own data dir follows the KGC issued directory (kgc.
     // Revoked by a consortium member on the registry only: the gateway follows the registry.
     const gone = await enrollDevice(kgc.kgcDir, 'wr-gone', kgc.deviceDir('wr-gone'));
     await registry.registerDevice('wr-gone', gone.spkiSha256);
-    await until(() => gw.devices.lookup('wr-gone') !== undefined, 3000, 'wr-gone imported');
+    await until(() => gw.devices.lookup('wr-gone')?.registered === true, 3000, 'wr-gone imported');
     const goneChain = new FrameChain('wr-gone', deviceKeyOf('wr-gone'));
     expect(await send(gw, 'wr-gone', 1, goneChain.next())).toBe('accepted');
     await registry.revokeDevice('wr-gone');
@@ -269,7 +279,8 @@ describe('a gateway with its own data dir follows the KGC issued directory (kgc.
     // Revoked by the KGC only (record + CRL, no chain). The new gateway's DATA/kgc/crl is the
     // KGC's public CRL directory itself, as docker-compose.yml mounts it (a symlink here).
     await enrollDevice(kgc.kgcDir, 'wr-crl', kgc.deviceDir('wr-crl'));
-    await enrollDevice(kgc.kgcDir, 'wr-crl-later', kgc.deviceDir('wr-crl-later'));
+    const later0 = await enrollDevice(kgc.kgcDir, 'wr-crl-later', kgc.deviceDir('wr-crl-later'));
+    await registry.registerDevice('wr-crl-later', later0.spkiSha256);
     await revokeDevice(kgc.kgcDir, 'wr-crl');
     const fresh = gatewayDataDir('gw-2');
     symlinkSync(kgcPaths(kgc.kgcDir).crlDir, kgcPaths(fresh.kgcDir).crlDir);

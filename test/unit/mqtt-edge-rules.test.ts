@@ -229,6 +229,7 @@ describe('ingress limits', () => {
       'malformed',
       'bad_signature',
       'unknown_device',
+      'unregistered_device',
       'identity_mismatch',
       'topic_not_allowed',
     ])

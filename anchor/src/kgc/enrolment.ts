@@ -4,7 +4,7 @@
  * clientAuth certificate `CN=<devId>` from the issuing CA, recorded in `issued/` before it
  * is handed out, and the list of what the KGC has issued with its revocation status.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEVICE_ID_PATTERN } from '../../../gateway/src/protocol/frame.js';
@@ -55,30 +55,93 @@ export async function enrollDevice(
   kgcDir: string,
   devId: string,
   outDir: string,
-  opts: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {},
+  opts: DeviceValidityOptions = {},
 ): Promise<DeviceEnrolment> {
-  // PROTOCOL.md §1: device ids are 1-64 chars of [A-Za-z0-9._-]; the CN is the device id (§2).
-  if (typeof devId !== 'string' || !DEVICE_ID_PATTERN.test(devId)) {
-    throw new RangeError('enrollDevice: devId must be 1-64 characters of [A-Za-z0-9._-]');
-  }
   if (typeof outDir !== 'string' || outDir.length === 0) {
     throw new TypeError('enrollDevice: outDir must be a non-empty path string');
   }
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { certPem, serial, issuingCertPem, rootCertPem } = await certifyDeviceKey(
+    kgcDir,
+    devId,
+    publicKey,
+    opts,
+    'enrollDevice',
+  );
+  const keyPath = join(outDir, DEVICE_KEY_FILE);
+  const certPath = join(outDir, DEVICE_CERT_FILE);
+  const rootCertPath = join(outDir, DEVICE_ROOT_CERT_FILE);
+  const issuingCertPath = join(outDir, DEVICE_ISSUING_CERT_FILE);
+  writePrivateKeyPem(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, {
+    overwrite: true,
+  });
+  writeFileSync(certPath, certPem, { mode: 0o644 });
+  writeFileSync(issuingCertPath, issuingCertPem, { mode: 0o644 });
+  writeFileSync(rootCertPath, rootCertPem, { mode: 0o644 });
+  return {
+    devId,
+    certPem,
+    keyPath,
+    certPath,
+    rootCertPath,
+    issuingCertPath,
+    spkiSha256: spkiSha256(certPem),
+    serial,
+  };
+}
+
+/** Validity of a device certificate (`enrollDevice`, `enrollDeviceFromCsr`). */
+export interface DeviceValidityOptions {
+  validityDays?: number;
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+/** A device certificate the KGC issued and recorded, with the chain a device needs to present it. */
+export interface CertifiedDeviceKey {
+  certPem: string;
+  serial: string;
+  issuingCertPem: string;
+  rootCertPem: string;
+}
+
+/**
+ * Certifies a device's P-256 public key: the one issuing step of every device enrolment,
+ * whoever made the key (the KGC in `enrollDevice`, the device in `enrollDeviceFromCsr`).
+ * A certificate `CN=<devId>` (keyUsage digitalSignature, extKeyUsage clientAuth,
+ * basicConstraints cA false, SKI/AKI, random 128-bit serial), recorded as
+ * `kgcDir/issued/<devId>.cert.pem` before it is returned. The KGC never holds the device's
+ * private key here.
+ * @throws {RangeError} when `devId` is not a device id, the window is empty, or the
+ *   certificate would outlive the issuing CA.
+ * @throws {TypeError} when `publicKey` is not a P-256 key.
+ * @throws {KgcError} `kgc_not_initialized` when `kgcDir` holds no root.
+ */
+export async function certifyDeviceKey(
+  kgcDir: string,
+  devId: string,
+  publicKey: KeyObject,
+  opts: DeviceValidityOptions = {},
+  caller = 'certifyDeviceKey',
+): Promise<CertifiedDeviceKey> {
+  // PROTOCOL.md §1: device ids are 1-64 chars of [A-Za-z0-9._-]; the CN is the device id (§2).
+  if (typeof devId !== 'string' || !DEVICE_ID_PATTERN.test(devId)) {
+    throw new RangeError(`${caller}: devId must be 1-64 characters of [A-Za-z0-9._-]`);
+  }
   const days = opts.validityDays ?? DEFAULT_DEVICE_VALIDITY_DAYS;
   if (typeof days !== 'number' || !Number.isFinite(days) || days <= 0) {
-    throw new RangeError('enrollDevice: opts.validityDays must be a positive number');
+    throw new RangeError(`${caller}: opts.validityDays must be a positive number`);
   }
   const notBefore = opts.notBefore ?? new Date(Date.now() - NOT_BEFORE_BACKDATE_MS);
-  if (!(notBefore instanceof Date)) throw new RangeError('enrollDevice: opts.notBefore must be a Date');
+  if (!(notBefore instanceof Date)) throw new RangeError(`${caller}: opts.notBefore must be a Date`);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + days * DAY_MS);
-  if (!(notAfter instanceof Date)) throw new RangeError('enrollDevice: opts.notAfter must be a Date');
+  if (!(notAfter instanceof Date)) throw new RangeError(`${caller}: opts.notAfter must be a Date`);
 
   const kgc = openKgc(kgcDir);
   const issuing = await ensureIssuing(kgc);
   if (notAfter.getTime() > issuing.notAfter) {
-    throw new RangeError('enrollDevice: the certificate would outlive the KGC issuing CA certificate');
+    throw new RangeError(`${caller}: the certificate would outlive the KGC issuing CA certificate`);
   }
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const { certPem, serial } = await issueCertificate({
     subject: { commonName: devId },
     subjectPublicKey: publicKey,
@@ -92,27 +155,7 @@ export async function enrollDevice(
   // follow this directory (gateway config `kgc.issuedDir`): replaced whole, never half-written.
   mkdirSync(kgc.paths.devicesDir, { recursive: true });
   writeFileAtomic(join(kgc.paths.devicesDir, `${devId}${ISSUED_SUFFIX}`), certPem);
-
-  const keyPath = join(outDir, DEVICE_KEY_FILE);
-  const certPath = join(outDir, DEVICE_CERT_FILE);
-  const rootCertPath = join(outDir, DEVICE_ROOT_CERT_FILE);
-  const issuingCertPath = join(outDir, DEVICE_ISSUING_CERT_FILE);
-  writePrivateKeyPem(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, {
-    overwrite: true,
-  });
-  writeFileSync(certPath, certPem, { mode: 0o644 });
-  writeFileSync(issuingCertPath, issuing.certPem, { mode: 0o644 });
-  writeFileSync(rootCertPath, kgc.root.certPem, { mode: 0o644 });
-  return {
-    devId,
-    certPem,
-    keyPath,
-    certPath,
-    rootCertPath,
-    issuingCertPath,
-    spkiSha256: spkiSha256(certPem),
-    serial,
-  };
+  return { certPem, serial, issuingCertPem: issuing.certPem, rootCertPem: kgc.root.certPem };
 }
 
 /** One certificate recorded by the KGC, as `listIssued` returns it. */

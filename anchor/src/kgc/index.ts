@@ -8,7 +8,7 @@
  * since this barrel also reaches node:fs), `keys.ts` (private key files), `layout.ts` (the
  * KGC directory, its errors, its public trust material), `x509.ts` (loading
  * @peculiar/x509), `certificate.ts` (issuing one certificate), `ca.ts` (root and issuing
- * CA), `enrolment.ts` (device certificates), `revocation.ts` (revocation and CRLs),
+ * CA), `enrolment.ts` (device certificates), `csr.ts` (enrolment from a PKCS#10 request), `revocation.ts` (revocation and CRLs),
  * `gateway-certificate.ts` (TLS server certificates), `pkcs12.ts` (PKCS#12 export).
  */
 export {
@@ -40,12 +40,24 @@ export {
   verifyCertificateChain,
 } from './chain.js';
 export {
+  type CheckedCsr,
+  type CsrEnrolment,
+  CsrError,
+  type CsrErrorCode,
+  checkCsr,
+  enrollDeviceFromCsr,
+  MAX_CSR_BYTES,
+} from './csr.js';
+export {
+  type CertifiedDeviceKey,
+  certifyDeviceKey,
   DEFAULT_DEVICE_VALIDITY_DAYS,
   DEVICE_CERT_FILE,
   DEVICE_ISSUING_CERT_FILE,
   DEVICE_KEY_FILE,
   DEVICE_ROOT_CERT_FILE,
   type DeviceEnrolment,
+  type DeviceValidityOptions,
   enrollDevice,
   type IssuedRecord,
   listIssued,

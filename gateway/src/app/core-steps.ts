@@ -77,10 +77,17 @@ export const store: GatewayStep = {
   },
 };
 
-/** Device identity, revocation and the audit log. */
+/**
+ * How long the start waits for the first read of the chain registry's device events (issue
+ * 17: which keys are registered); past it, the gateway starts on what its store recorded and
+ * the poll goes on in the background (a chain outage must not stop ingest).
+ */
+const FIRST_REGISTRY_READ_MS = 3000;
+
+/** Device identity, revocation and registration, and the audit log. */
 export const identity: GatewayStep = {
   name: 'identity',
-  start(p) {
+  async start(p) {
     const opts = p.get('opts');
     const id = createIdentity({
       paths: p.get('paths'),
@@ -92,6 +99,17 @@ export const identity: GatewayStep = {
     });
     p.set('identity', id);
     id.devices.refresh();
+    if (opts.ledger) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        id.pollRevocations(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, FIRST_REGISTRY_READ_MS);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
   },
   stop(p) {
     const id = p.get('identity');

@@ -126,7 +126,8 @@ async function syncDemoRegistry(paths: DataPaths, chain: EmbeddedChain, enrol: s
     for (const id of enrol) {
       if (!existsSync(join(paths.deviceDir(id), 'device.key.pem'))) await enrolDevice(paths, store, id);
     }
-    await syncRegistry(store, registry);
+    // Recorded in the store as well: the gateway accepts the devices from its first frame (issue 17).
+    await syncRegistry(store, { client: registry, ref: chain.deployment });
   } finally {
     store.close();
   }

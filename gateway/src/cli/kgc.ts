@@ -9,11 +9,12 @@
  * on the embedded chain when it runs (found through DATA/chain/endpoint.json), or on the
  * external chain named by `--rpc` (deployment and key files as for `kgc sync-registry`, which
  * brings an external registry in line with every enrolment and revocation at once). Every
- * registry write is an audit event.
+ * registry write is an audit event. `kgc enroll` (with `--csr`, enrolment from the device's
+ * own PKCS#10 request, issue 17) and the helpers these commands share live in cli/kgc-enroll.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import {
   devicePkcs12,
   GATEWAY_CERT_FILE,
@@ -24,16 +25,9 @@ import {
   MIN_P12_PASSPHRASE_LENGTH,
   refreshCrls,
 } from '../../../anchor/src/kgc/index.js';
-import {
-  createViemRegistry,
-  type Deployment,
-  type Hex,
-  type RegistryClient,
-} from '../../../anchor/src/ledger/index.js';
+import type { Hex } from '../../../anchor/src/ledger/index.js';
 import { ConfigError } from '../app/config.js';
 import {
-  enrolDevice,
-  type RegistryWrite,
   revokeEnrolledDevice,
   revokeOnRegistry,
   type SyncRegistryResult,
@@ -44,12 +38,10 @@ import {
   checkOutputPath,
   type DataPaths,
   dataPaths,
-  readJson,
   verifyAuditLog,
   writeOutputFile,
 } from '../io/ops/index.js';
-import { type GatewayStore, openStore } from '../io/store/index.js';
-import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
+import { openStore } from '../io/store/index.js';
 import {
   assertRegistryReady,
   type ExternalRegistry,
@@ -59,84 +51,22 @@ import {
 } from './chain-options.js';
 import { UsageError } from './errors.js';
 import { dataDirOption, readSecretLine } from './inputs.js';
+import {
+  auditNow,
+  chainRegistryOf,
+  deviceIdOption,
+  onChainStep,
+  registerEnrollCommand,
+  registryOf,
+  registryWriteEvent,
+  withStore,
+} from './kgc-enroll.js';
+
+export { reachableChain } from './kgc-enroll.js';
 
 /** Where `kgc gateway-cert` writes by default, and `vitaltrail gateway` looks: DATA/gateway/tls. */
 export function gatewayTlsDir(paths: DataPaths): string {
   return join(paths.gatewayDir, 'tls');
-}
-
-function deviceIdOption(value: string): string {
-  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
-  return value;
-}
-
-/** The chain the data dir's embedded node serves, if it is running. */
-export async function reachableChain(
-  dataDir: string,
-): Promise<{ rpcUrl: string; deployment: Deployment; kgcKey: Hex } | null> {
-  const paths = dataPaths(dataDir);
-  const endpoint = readJson<{ rpcUrl: string }>(paths.endpoint);
-  const deployment = readJson<Deployment>(paths.deployment);
-  if (!endpoint || !deployment) return null;
-  try {
-    const res = await fetch(endpoint.rpcUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
-      signal: AbortSignal.timeout(1500),
-    });
-    if (!res.ok) return null;
-  } catch {
-    return null;
-  }
-  const kgcKey = readFileSync(paths.kgcAccountKey, 'utf8').trim() as Hex;
-  return { rpcUrl: endpoint.rpcUrl, deployment, kgcKey };
-}
-
-async function registryOf(dataDir: string): Promise<RegistryClient | undefined> {
-  const chain = await reachableChain(dataDir);
-  return chain
-    ? createViemRegistry({ rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.kgcKey })
-    : undefined;
-}
-
-/** Appends one event to DATA/gateway/audit.log (shared with a running gateway under its lock). */
-function auditNow(paths: DataPaths, ...event: Parameters<AuditLog['append']>): void {
-  const audit = new AuditLog(paths.gatewayDir);
-  audit.append(...event);
-  audit.flush();
-  audit.close();
-}
-
-/** Runs `fn` on the store at `db` and closes the store, whatever `fn` does. */
-async function withStore<T>(db: string, fn: (store: GatewayStore) => Promise<T>): Promise<T> {
-  const store = openStore(db);
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
-
-/** A write of the KGC account to the chain registry, as an audit event (a key change). */
-function registryWriteEvent(w: RegistryWrite): Parameters<AuditLog['append']> {
-  const event = w.action === 'registered' ? 'device_registered_on_chain' : 'device_revoked_on_chain';
-  return [event, { dev: w.dev, source: 'kgc', detail: `tx ${w.tx}` }];
-}
-
-/**
- * The chain step of `enroll`/`revoke`, after the local one is done and printed: a failure is
- * still an error (exit 2), with a line saying what already happened and how to finish.
- */
-async function onChainStep<T>(step: () => Promise<T>, done: 'enrolled' | 'revoked'): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    process.stderr.write(
-      `${done} here, but not on chain: run \`vitaltrail kgc sync-registry\` once the chain is reachable\n`,
-    );
-    throw err;
-  }
 }
 
 /** Reads a passphrase: first line of `file`, or one line of stdin (echo off on a terminal). */
@@ -173,43 +103,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       );
     });
 
-  withRegistryOptions(
-    kgc
-      .command('enroll')
-      .description(
-        'issue a device key + certificate (PEM files in DATA/devices/<id>/) and register the device with the ' +
-          'gateway, and on chain: on the external chain of --rpc (checked before anything is issued), else on ' +
-          'the embedded chain when it is running; a running gateway accepts it within seconds',
-      )
-      .requiredOption(
-        '--device <id>',
-        "device id, 1-64 chars of [A-Za-z0-9._-], not '.' or '..', not starting with '-'",
-        deviceIdOption,
-      )
-      .addOption(dataDirOption(defaultDataDir)),
-    'optional',
-  ).action(async (o: RegistryOptionValues & { device: string }) => {
-    const paths = dataPaths(o.data);
-    const external = externalRegistry(o, paths, 'kgc enroll');
-    if (external) await assertRegistryReady(external, 'kgc enroll');
-    await initKgc(paths.kgcDir);
-    const r = await withStore(paths.db, (store) => enrolDevice(paths, store, o.device));
-    auditNow(paths, 'device_enrolled', { dev: r.devId, source: 'kgc' });
-    process.stdout.write(
-      `enrolled ${r.devId}\n  key and certificate: ${r.deviceDir}\n  SPKI SHA-256: ${r.spkiSha256}\n`,
-    );
-    const registry = external?.registry ?? (await registryOf(o.data));
-    if (!registry) {
-      process.stdout.write(
-        '  not registered on chain yet (no running chain); the demo registers it at its next start, ' +
-          '`kgc sync-registry --rpc URL` on an external chain\n',
-      );
-      return;
-    }
-    const tx = await onChainStep(() => registry.registerDevice(r.devId, r.spkiSha256), 'enrolled');
-    auditNow(paths, ...registryWriteEvent({ dev: r.devId, action: 'registered', tx }));
-    process.stdout.write(`  registered on chain: tx ${tx}\n`);
-  });
+  registerEnrollCommand(kgc, defaultDataDir);
 
   withRegistryOptions(
     kgc
@@ -231,7 +125,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     process.stdout.write(
       `${r.alreadyRevoked ? 'already revoked' : 'revoked'} ${r.devId} (certificate serial ${r.serial})\n`,
     );
-    const registry = external?.registry ?? (await registryOf(o.data));
+    const registry = external?.registry ?? (await registryOf(o.data))?.client;
     const tx = registry
       ? await onChainStep(async () => {
           if (external) await assertRegistryReady(external, 'kgc revoke');
@@ -269,7 +163,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (auditFailure ??= err) });
     let r: SyncRegistryResult;
     try {
-      r = await syncRegistry(store, chain.registry, {
+      r = await syncRegistry(store, chainRegistryOf(chain), {
         onWrite: (w) => {
           if (!o.json) process.stdout.write(`  ${w.action.padEnd(10)} ${w.dev}  tx ${w.tx}\n`);
           audit.append(...registryWriteEvent(w));

@@ -14,6 +14,7 @@ import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { registerAnchorsCommands } from './anchors.js';
 import { registerAuditorCommands } from './auditor.js';
+import { withRegistryOptions } from './chain-options.js';
 import { runDemo } from './demo.js';
 import { UsageError } from './errors.js';
 import { faultMixOf, registerFaultOptions } from './faults.js';
@@ -162,45 +163,52 @@ export function buildProgram(): Command {
       }
     });
 
-  program
-    .command('sim')
-    .description('simulated wearables publishing signed frames over MQTT, keeping each until acknowledged')
-    .option('--devices <n>', 'number of wearables (wr-0001 …)', intOption('--devices', 1, 10_000), 1)
-    .option('--rate <hz>', 'frames per second per wearable', numberOption('--rate', 0.01, 1000), 1)
-    .option('--mqtt <url>', 'broker URL', 'mqtt://127.0.0.1:1883')
-    .option(
-      '--data <dir>',
-      'data directory holding the device keys (DATA/devices/<id>/)',
-      `${DEFAULT_DATA_DIR}/demo`,
-    )
-    .option('--prefix <p>', 'device id prefix', 'wr-')
-    .option('--duration <s>', 'stop after this many seconds', numberOption('--duration', 0.1, 1e7))
-    .option('--enroll', 'enroll devices that have no key yet (needs the KGC in --data)')
-    .option('--scenario <name>', 'steady | deteriorating | arrhythmia | artefacts', 'steady')
-    .option(
-      '--serial <path>',
-      'one wearable (--devices 1) over this serial line instead of MQTT (115200 8N1)',
-    )
-    .option('--faults <list>', 'with --serial: inject noise,split,merge,drop (each 10 % of messages)')
-    .option('--app-acks', "external broker: keep frames until the gateway's ack on /acks (default: PUBACK)")
-    .option('--ca <file>', "mutual TLS: the broker's CA; devices present their KGC certificates")
-    .action(async (o) => {
-      await runSim({
-        appAcks: Boolean(o.appAcks),
-        caFile: o.ca,
-        faultMix: faultMixOf(o),
-        serial: o.serial,
-        faults: o.faults,
-        dataDir: o.data,
-        devices: o.devices,
-        rateHz: o.rate,
-        url: o.mqtt,
-        prefix: o.prefix,
-        durationMs: o.duration ? o.duration * 1000 : undefined,
-        enroll: Boolean(o.enroll),
-        scenario: o.scenario,
-      });
+  withRegistryOptions(
+    program
+      .command('sim')
+      .description('simulated wearables publishing signed frames over MQTT, keeping each until acknowledged')
+      .option('--devices <n>', 'number of wearables (wr-0001 …)', intOption('--devices', 1, 10_000), 1)
+      .option('--rate <hz>', 'frames per second per wearable', numberOption('--rate', 0.01, 1000), 1)
+      .option('--mqtt <url>', 'broker URL', 'mqtt://127.0.0.1:1883')
+      .option(
+        '--data <dir>',
+        'data directory holding the device keys (DATA/devices/<id>/)',
+        `${DEFAULT_DATA_DIR}/demo`,
+      )
+      .option('--prefix <p>', 'device id prefix', 'wr-')
+      .option('--duration <s>', 'stop after this many seconds', numberOption('--duration', 0.1, 1e7))
+      .option(
+        '--enroll',
+        'enroll devices that have no key yet (needs the KGC in --data) and register them on chain: the ' +
+          'external chain of --rpc, else the embedded chain of --data when it is running',
+      )
+      .option('--scenario <name>', 'steady | deteriorating | arrhythmia | artefacts', 'steady')
+      .option(
+        '--serial <path>',
+        'one wearable (--devices 1) over this serial line instead of MQTT (115200 8N1)',
+      )
+      .option('--faults <list>', 'with --serial: inject noise,split,merge,drop (each 10 % of messages)')
+      .option('--app-acks', "external broker: keep frames until the gateway's ack on /acks (default: PUBACK)")
+      .option('--ca <file>', "mutual TLS: the broker's CA; devices present their KGC certificates"),
+    'optional',
+  ).action(async (o) => {
+    await runSim({
+      registry: { rpc: o.rpc, deployment: o.deployment, keyFile: o.keyFile, confirmations: o.confirmations },
+      appAcks: Boolean(o.appAcks),
+      caFile: o.ca,
+      faultMix: faultMixOf(o),
+      serial: o.serial,
+      faults: o.faults,
+      dataDir: o.data,
+      devices: o.devices,
+      rateHz: o.rate,
+      url: o.mqtt,
+      prefix: o.prefix,
+      durationMs: o.duration ? o.duration * 1000 : undefined,
+      enroll: Boolean(o.enroll),
+      scenario: o.scenario,
     });
+  });
 
   registerAuditorCommands(program);
 

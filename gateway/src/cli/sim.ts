@@ -2,19 +2,29 @@
  * @module cli/sim
  * `vitaltrail sim`: a fleet of simulated wearables (firmware-sim/) using the enrolment
  * bundles of a data directory (DATA/devices/<id>/device.key.pem) and keeping their
- * seq/prev state there, so a second run continues each device's hash chain.
+ * seq/prev state there, so a second run continues each device's hash chain. `--enroll`
+ * enrols the devices that have no key and registers them on the chain (issue 17) before the
+ * first frame.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { DEVICE_KEY_FILE, readPrivateKey } from '../../../anchor/src/kgc/index.js';
+import { createViemRegistry } from '../../../anchor/src/ledger/index.js';
 import type { FaultMix } from '../../../firmware-sim/src/faults.js';
 import { Fleet, type FleetDeviceSpec, type FleetStats } from '../../../firmware-sim/src/fleet.js';
 import { SCENARIOS, type Scenario } from '../../../firmware-sim/src/physiology.js';
-import { enrolDevice } from '../io/identity/index.js';
+import {
+  type ChainRegistry,
+  enrolDevice,
+  type SyncRegistryResult,
+  syncRegistry,
+} from '../io/identity/index.js';
 import { type DataPaths, dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
+import { assertRegistryReady, externalRegistry, type RegistryOptionValues } from './chain-options.js';
 import { UsageError } from './errors.js';
+import { reachableChain } from './kgc-enroll.js';
 import { parseFaults, runSerialSim } from './serial.js';
 
 export function deviceIds(prefix: string, n: number): string[] {
@@ -71,6 +81,62 @@ export interface SimParameters {
   caFile?: string | undefined;
   /** Bad frames mixed among the good ones (cli/faults.ts, firmware-sim/src/faults.ts). */
   faultMix?: FaultMix | undefined;
+  /**
+   * With `enroll`: the external chain whose registry the devices are registered in
+   * (`--rpc`, `--deployment`, `--key-file`, `--confirmations`); default: the data directory's
+   * embedded chain when it is running.
+   */
+  registry?: Omit<RegistryOptionValues, 'data'> | undefined;
+}
+
+/**
+ * The registry `sim --enroll` registers its devices in: the external chain of `--rpc`
+ * (checked first), else the embedded chain of the data directory when it runs, else none.
+ */
+async function enrolmentRegistry(p: SimParameters, paths: DataPaths): Promise<ChainRegistry | undefined> {
+  const external = externalRegistry({ ...p.registry, data: p.dataDir }, paths, 'sim --enroll');
+  if (external) {
+    await assertRegistryReady(external, 'sim --enroll');
+    return { client: external.registry, ref: external.deployment };
+  }
+  const chain = await reachableChain(p.dataDir);
+  if (!chain) return undefined;
+  const client = createViemRegistry({
+    rpcUrl: chain.rpcUrl,
+    deployment: chain.deployment,
+    privateKey: chain.kgcKey,
+  });
+  return { client, ref: chain.deployment };
+}
+
+/**
+ * Enrols the devices that have no key yet and, when a chain is configured or running,
+ * registers every one of them whose current key the registry does not hold (issue 17: a
+ * gateway that anchors on that chain accepts no frame of an unregistered key, since no such
+ * frame could ever be proven), before any frame is sent.
+ */
+export async function enrolSimDevices(
+  p: SimParameters,
+  paths: DataPaths,
+  ids: readonly string[],
+): Promise<SyncRegistryResult | null> {
+  const registry = await enrolmentRegistry(p, paths);
+  const store = openStore(paths.db);
+  try {
+    for (const id of ids) {
+      if (!existsSync(join(paths.deviceDir(id), DEVICE_KEY_FILE))) await enrolDevice(paths, store, id);
+    }
+    if (!registry) return null;
+    const r = await syncRegistry(store, registry, { devices: ids });
+    if (r.revokedOnChain.length > 0) {
+      throw new UsageError(
+        `${r.revokedOnChain.length} device(s) hold a key the registry revoked: re-enrol them (kgc enroll)`,
+      );
+    }
+    return r;
+  } finally {
+    store.close();
+  }
 }
 
 /** mqtt.js options per device for mutual TLS with its KGC certificate (CN = device id). */
@@ -88,14 +154,12 @@ export async function runSim(p: SimParameters): Promise<void> {
   const paths = dataPaths(p.dataDir);
   const ids = deviceIds(p.prefix, p.devices);
   if (p.enroll) {
-    const store = openStore(paths.db);
-    try {
-      for (const id of ids) {
-        if (!existsSync(join(paths.deviceDir(id), DEVICE_KEY_FILE))) await enrolDevice(paths, store, id);
-      }
-    } finally {
-      store.close();
-    }
+    const r = await enrolSimDevices(p, paths, ids);
+    process.stdout.write(
+      r
+        ? `registered on chain: ${r.registered.length} now, ${r.unchanged} already\n`
+        : 'not registered on chain (no chain configured or running): a gateway that anchors will refuse them\n',
+    );
   }
   if (p.serial !== undefined) {
     if (ids.length !== 1) throw new UsageError('--serial runs one device: use --devices 1');

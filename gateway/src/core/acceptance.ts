@@ -32,6 +32,12 @@ export interface DeviceRecord {
   /** Certificate validity window, ms since epoch. */
   notBefore: number;
   notAfter: number;
+  /**
+   * `false` when the gateway anchors on a chain whose registry does not hold this key as
+   * active (PROTOCOL.md §4): its frames could never be proven (`unregistered_device`).
+   * Absent when the gateway anchors nowhere.
+   */
+  registered?: boolean;
 }
 
 export interface AcceptancePolicy {
@@ -71,7 +77,8 @@ export interface SignatureDue {
 /**
  * The stateless rules before the signature, in the order of PROTOCOL.md §1: decode
  * (`malformed`), identity (`identity_mismatch`), the device's certificate (`unknown_device`,
- * `revoked_device`, `expired_certificate`). The device is looked up here, once: its record
+ * `revoked_device`, `expired_certificate`) and, on an anchoring gateway, its key's
+ * registration (`unregistered_device`). The device is looked up here, once: its record
  * (status and key) as of arrival is what the rest of the check uses.
  * @param bytes attacker-controlled frame bytes, exactly as received
  * @param transportDev the device named by the transport (MQTT topic + identity, or serial binding)
@@ -100,6 +107,9 @@ export function checkBeforeSignature(
     return reject('revoked_device', 'the device certificate is revoked', frame);
   if (now < device.notBefore || now > device.notAfter) {
     return reject('expired_certificate', 'the device certificate is not valid now', frame);
+  }
+  if (device.registered === false) {
+    return reject('unregistered_device', 'the device key is not registered on the anchoring chain', frame);
   }
   return { ok: true, frame, device };
 }

@@ -32,8 +32,8 @@ export const DEFAULT_REJECTION_LIMIT: Readonly<RejectionLimit> = {
 
 /**
  * The rejections that count towards the limit: frames the device's current key does not
- * stand behind (garbage, forgeries, another device's or an unknown device's frames) and
- * publishes outside the device's topic. A correctly signed frame rejected for the device's
+ * stand behind (garbage, forgeries, another device's or an unknown or unregistered device's
+ * frames) and publishes outside the device's topic. A correctly signed frame rejected for the device's
  * own state (`clock_skew`, `too_old`, `replay_conflict`, `chain_mismatch`: a wrong clock, a
  * replay after lost state) is a fault to report to it, not a flood: it does not count.
  */
@@ -43,6 +43,7 @@ const COUNTED = new Set([
   'unknown_device',
   'revoked_device',
   'expired_certificate',
+  'unregistered_device',
   'bad_signature',
   'topic_not_allowed',
 ]);

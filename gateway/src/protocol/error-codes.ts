@@ -39,6 +39,10 @@ export const ERROR_CODES = {
   too_old: { meaning: 'ts is older than the retention horizon' },
   replay_conflict: { meaning: 'different bytes were already accepted for this (dev, seq)' },
   chain_mismatch: { meaning: 'prev does not match the hash of the neighbouring accepted frame' },
+  unregistered_device: {
+    meaning:
+      "the gateway anchors on a chain whose registry does not hold the device's current key as active (its frames could never be proven)",
+  },
 
   // The verifier's entry and checkpoint verdicts.
   valid: { meaning: 'every check passed' },
@@ -263,6 +267,19 @@ export const ERROR_CODES = {
     meaning: 'a KGC file (CA certificate or key, issued record, revocations, CRL) does not parse or match',
   },
   kgc_unknown_device: { meaning: 'the KGC issued no certificate to this device' },
+
+  // Enrolment from a certificate signing request (PKCS#10, RFC 2986).
+  csr_malformed: {
+    meaning: 'the certificate signing request does not parse as one PEM or DER PKCS#10 request',
+  },
+  csr_bad_signature: {
+    meaning: "the certificate signing request's signature does not verify with the key it names",
+  },
+  csr_bad_subject: {
+    meaning:
+      'the certificate signing request subject has no single commonName that is a valid device id (or not the one asked for)',
+  },
+  csr_unsupported_key: { meaning: 'the certificate signing request names a key that is not EC P-256' },
   pkcs12_failed: { meaning: 'no PKCS#12 file: the device certificate is missing or does not match the key' },
   key_exists: { meaning: 'a private key file already exists at this path' },
   key_permissions: { meaning: 'a private key file is accessible by group or others (needs mode 0600)' },
@@ -301,6 +318,7 @@ export const ERROR_GROUPS = {
     'too_old',
     'replay_conflict',
     'chain_mismatch',
+    'unregistered_device',
   ],
   /** The verifier's verdict for one bundle entry. */
   entry: [
@@ -424,6 +442,8 @@ export const ERROR_GROUPS = {
     'artifacts_unavailable',
   ],
   kgc: ['kgc_not_initialized', 'kgc_incomplete', 'kgc_corrupt', 'kgc_unknown_device', 'pkcs12_failed'],
+  /** `CsrError`: why the KGC refused a certificate signing request (anchor/src/kgc/csr.ts). */
+  csr: ['csr_malformed', 'csr_bad_signature', 'csr_bad_subject', 'csr_unsupported_key'],
   key_file: ['key_exists', 'key_permissions', 'key_invalid'],
   /** `CertificateError` and the certificate checks of the KGC chain module. */
   certificate: ['untrusted_certificate', 'expired_certificate'],

@@ -14,6 +14,12 @@
  * `DATA/kgc/crl/crl.pem`), and the chain registry's `DeviceRevoked` events (the gateway marks
  * the store). A device seen revoked for the first time is reported once to `onRevoked`.
  *
+ * On a gateway that anchors on a chain (`registration`), a device whose current key is not
+ * recorded registered as active in that chain's registry (io/identity/registration) gets
+ * `registered: false` (PROTOCOL.md §4; issue 17: `unregistered_device`); the record is re-read
+ * from the store, never asked of the chain per frame, so a chain outage stops no device
+ * already known registered.
+ *
  * `importIssued` admits a certificate the KGC issued elsewhere (its `issued/` directory,
  * followed by io/enrolment-follow): the same store row `kgc enroll` writes, after the same
  * chain check, unless the device already holds it or something newer, or it is revoked.
@@ -29,6 +35,7 @@ import type { DeviceRecord } from '../../core/acceptance.js';
 import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
 import type { DeviceRow, GatewayStore } from '../store/index.js';
+import { isRecordedRegistered, type RegistryRef, recordRegistration } from './registration.js';
 
 const NEGATIVE_CACHE_MS = 1000;
 
@@ -71,14 +78,23 @@ export interface DeviceRegistryOptions {
   now?: () => number;
   /** Called once per device when it is first seen revoked (not for devices revoked before start). */
   onRevoked?: (dev: string, source: RevocationSource) => void;
+  /**
+   * The registry of the chain this gateway anchors on (issue 17): a device whose current key
+   * it is not recorded to hold as active (io/identity/registration) gets `registered: false`,
+   * so its frames are `unregistered_device`. Default: none (a gateway that anchors nowhere).
+   */
+  registration?: RegistryRef;
 }
+
+type CachedRecord = DeviceRecord & { serial: string; spkiSha256: string };
 
 export class DeviceRegistry {
   readonly #store: GatewayStore;
   readonly #trust: KgcTrust;
   readonly #now: () => number;
   readonly #onRevoked: ((dev: string, source: RevocationSource) => void) | undefined;
-  readonly #cache = new Map<string, DeviceRecord & { serial: string; spkiSha256: string }>();
+  readonly #registration: RegistryRef | undefined;
+  readonly #cache = new Map<string, CachedRecord>();
   readonly #misses = new Map<string, number>();
   /** Devices known revoked (reported already). */
   readonly #revoked = new Set<string>();
@@ -100,11 +116,17 @@ export class DeviceRegistry {
     const o = typeof opts === 'function' ? { now: opts } : opts;
     this.#now = o.now ?? Date.now;
     this.#onRevoked = o.onRevoked;
+    this.#registration = o.registration;
   }
 
   lookup(dev: string): DeviceRecord | undefined {
     const hit = this.#cache.get(dev);
-    if (hit) return hit;
+    if (hit) {
+      // Not registered when cached: the enrolling process may have registered it since (one
+      // store read per frame of an unregistered device, whose frames the rejection limit
+      // bounds; never a chain call).
+      return hit.registered === false ? this.#recheckRegistration(dev, hit) : hit;
+    }
     const now = this.#now();
     const missAt = this.#misses.get(dev);
     if (missAt !== undefined && now - missAt < NEGATIVE_CACHE_MS) return undefined;
@@ -135,7 +157,30 @@ export class DeviceRegistry {
       // Active again (re-enrolled): its next revocation is news again.
       else if (rec?.status === 'active') this.#revoked.delete(row.dev);
     }
+    for (const [dev, rec] of this.#cache) if (rec.registered === false) this.#recheckRegistration(dev, rec);
     this.#started = true;
+  }
+
+  /**
+   * The chain registry holds `spkiSha256` as `dev`'s active key (a `DeviceRegistered` event,
+   * issue 17): recorded in the store, and the device's frames are accepted at once if it is
+   * its current key. Without a `registration` registry, nothing happens.
+   */
+  noteRegistered(dev: string, spkiSha256: string): void {
+    if (!this.#registration) return;
+    recordRegistration(this.#store, this.#registration, dev, spkiSha256);
+    const rec = this.#cache.get(dev);
+    if (rec && rec.registered === false) this.#recheckRegistration(dev, rec);
+  }
+
+  #recheckRegistration(dev: string, rec: CachedRecord): CachedRecord {
+    const registered =
+      this.#registration === undefined ||
+      isRecordedRegistered(this.#store, this.#registration, dev, rec.spkiSha256);
+    if (registered === rec.registered) return rec;
+    const next = { ...rec, registered };
+    this.#cache.set(dev, next);
+    return next;
   }
 
   /**
@@ -255,7 +300,14 @@ export class DeviceRegistry {
     if (this.#started) this.#onRevoked?.(dev, source);
   }
 
-  #toRecord(row: DeviceRow): (DeviceRecord & { serial: string; spkiSha256: string }) | undefined {
+  #toRecord(row: DeviceRow): CachedRecord | undefined {
+    const rec = this.#toTrustedRecord(row);
+    if (!rec || !this.#registration) return rec;
+    const registered = isRecordedRegistered(this.#store, this.#registration, row.dev, rec.spkiSha256);
+    return { ...rec, registered };
+  }
+
+  #toTrustedRecord(row: DeviceRow): CachedRecord | undefined {
     const { rootPem, intermediatesPem } = this.#trust;
     const check = verifyCertificateChain(row.certPem, rootPem, intermediatesPem, this.#now());
     const cert = new X509Certificate(row.certPem);

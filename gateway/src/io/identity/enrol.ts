@@ -8,10 +8,39 @@
  * of the store at once: the demo at start, `vitaltrail kgc sync-registry` for an external
  * chain (the production shape registers its ward that way).
  */
-import { enrollDevice, revokeDevice } from '../../../../anchor/src/kgc/index.js';
+import { enrollDevice, enrollDeviceFromCsr, revokeDevice } from '../../../../anchor/src/kgc/index.js';
 import type { Hex, RegistryClient } from '../../../../anchor/src/ledger/index.js';
 import type { DataPaths } from '../ops/index.js';
 import type { GatewayStore } from '../store/index.js';
+import { type RegistryRef, recordRegistration } from './registration.js';
+
+/**
+ * A registry to write, with the deployment it belongs to: each registration is then also
+ * recorded in the store (io/identity/registration), so a gateway on this data directory that
+ * anchors on that chain accepts the device at once (issue 17).
+ */
+export interface ChainRegistry {
+  client: RegistryClient;
+  ref: RegistryRef;
+}
+
+/** The client of a `RegistryClient | ChainRegistry`, and its deployment when known. */
+function split(registry: RegistryClient | ChainRegistry): { client: RegistryClient; ref?: RegistryRef } {
+  return 'client' in registry ? registry : { client: registry };
+}
+
+/** Registers `devId`'s key and records the registration (with a known deployment). */
+async function register(
+  store: GatewayStore,
+  registry: RegistryClient | ChainRegistry,
+  devId: string,
+  spki: Hex,
+): Promise<Hex> {
+  const { client, ref } = split(registry);
+  const tx = await client.registerDevice(devId, spki);
+  if (ref) recordRegistration(store, ref, devId, spki);
+  return tx;
+}
 
 export interface EnrolResult {
   devId: string;
@@ -21,16 +50,61 @@ export interface EnrolResult {
   registryTx: Hex | null;
 }
 
+/**
+ * Enrols a device with a key the KGC makes (DATA/devices/<id>/), writes it to the store and,
+ * given a registry, registers its key there (recorded in the store with a `ChainRegistry`).
+ * @throws {LedgerError} from the registry, after the local enrolment is done.
+ */
 export async function enrolDevice(
   paths: DataPaths,
   store: GatewayStore,
   devId: string,
-  registry?: RegistryClient,
+  registry?: RegistryClient | ChainRegistry,
 ): Promise<EnrolResult> {
   const e = await enrollDevice(paths.kgcDir, devId, paths.deviceDir(devId));
   store.upsertDevice({ dev: devId, certPem: e.certPem, spkiSha256: e.spkiSha256, status: 'active' });
-  const registryTx = registry ? await registry.registerDevice(devId, e.spkiSha256) : null;
+  const registryTx = registry ? await register(store, registry, devId, e.spkiSha256) : null;
   return { devId, spkiSha256: e.spkiSha256, deviceDir: paths.deviceDir(devId), registryTx };
+}
+
+export interface CsrEnrolResult {
+  devId: string;
+  spkiSha256: Hex;
+  certPem: string;
+  serial: string;
+  /** The KGC issuing CA and root certificates (the device's TLS chain). */
+  issuingCertPem: string;
+  rootCertPem: string;
+  /** Transaction of the on-chain registration, when a registry was given. */
+  registryTx: Hex | null;
+}
+
+/**
+ * Enrols a device from its PKCS#10 request (anchor/src/kgc/csr; issue 17): the KGC checks
+ * the request and certifies the device's own key, the certificate goes to the store like any
+ * enrolment's, and, given a registry, the key is registered there. No private key is made,
+ * seen or stored.
+ * @param opts.devId the device id expected in the request's commonName
+ * @throws {CsrError} `csr_malformed`, `csr_unsupported_key`, `csr_bad_signature`,
+ *   `csr_bad_subject`: nothing is issued or written.
+ * @throws {LedgerError} from the registry, after the local enrolment is done.
+ * @example
+ * const r = await enrolDeviceFromCsr(paths, store, readFileSync('wr-0042.csr', 'utf8'));
+ */
+export async function enrolDeviceFromCsr(
+  paths: DataPaths,
+  store: GatewayStore,
+  csr: string | Uint8Array,
+  opts: { devId?: string; registry?: RegistryClient | ChainRegistry } = {},
+): Promise<CsrEnrolResult> {
+  const e = await enrollDeviceFromCsr(
+    paths.kgcDir,
+    csr,
+    opts.devId === undefined ? {} : { devId: opts.devId },
+  );
+  store.upsertDevice({ dev: e.devId, certPem: e.certPem, spkiSha256: e.spkiSha256, status: 'active' });
+  const registryTx = opts.registry ? await register(store, opts.registry, e.devId, e.spkiSha256) : null;
+  return { ...e, registryTx };
 }
 
 /** One registry write of `syncRegistry`. */
@@ -69,22 +143,26 @@ const SYNC_BATCH = 32;
  *   `registry_rejected`, `tx_failed`) after the writes in flight have settled; those that
  *   landed were reported to `onWrite`, and a run again does the rest.
  * @example
+ * @param opts.devices only these devices of the store (default: every one)
  * const r = await syncRegistry(store, registry, { onWrite: (w) => audit(w) });
  */
 export async function syncRegistry(
   store: GatewayStore,
-  registry: RegistryClient,
-  opts: { onWrite?: (write: RegistryWrite) => void } = {},
+  chainRegistry: RegistryClient | ChainRegistry,
+  opts: { onWrite?: (write: RegistryWrite) => void; devices?: readonly string[] } = {},
 ): Promise<SyncRegistryResult> {
+  const { client: registry, ref } = split(chainRegistry);
   const result: SyncRegistryResult = { registered: [], revoked: [], revokedOnChain: [], unchanged: 0 };
-  const devices = store.listDevices();
+  const only = opts.devices ? new Set(opts.devices) : undefined;
+  const devices = store.listDevices().filter((d) => only?.has(d.dev) ?? true);
   for (let at = 0; at < devices.length; at += SYNC_BATCH) {
     const batch = devices.slice(at, at + SYNC_BATCH);
     const onChain = await Promise.all(batch.map((d) => registry.getDevice(d.dev)));
     const writes: Promise<RegistryWrite>[] = [];
-    const write = (dev: string, action: RegistryWrite['action'], tx: Promise<Hex>) =>
+    const write = (dev: string, action: RegistryWrite['action'], tx: Promise<Hex>, spki?: Hex) =>
       writes.push(
         tx.then((hash) => {
+          if (spki && ref) recordRegistration(store, ref, dev, spki);
           const w: RegistryWrite = { dev, action, tx: hash };
           opts.onWrite?.(w);
           return w;
@@ -97,11 +175,13 @@ export async function syncRegistry(
         if (chain.status === 'active') write(d.dev, 'revoked', registry.revokeDevice(d.dev));
         else result.unchanged += 1;
       } else if (chain.status === 'active' && sameKey) {
+        if (ref) recordRegistration(store, ref, d.dev, d.spkiSha256);
         result.unchanged += 1;
       } else if (chain.status === 'revoked' && sameKey) {
         result.revokedOnChain.push(d.dev);
       } else {
-        write(d.dev, 'registered', registry.registerDevice(d.dev, d.spkiSha256 as Hex));
+        const spki = d.spkiSha256 as Hex;
+        write(d.dev, 'registered', registry.registerDevice(d.dev, spki), spki);
       }
     }
     const settled = await Promise.allSettled(writes);

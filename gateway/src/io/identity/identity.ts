@@ -31,6 +31,9 @@ import { DeviceRegistry } from './devices.js';
 export const DEFAULT_REVOCATION_POLL_MS = 5000;
 
 const DEVICE_REVOKED_EVENT = parseAbiItem('event DeviceRevoked(bytes32 indexed devIdHash, string devId)');
+const DEVICE_REGISTERED_EVENT = parseAbiItem(
+  'event DeviceRegistered(bytes32 indexed devIdHash, string devId, bytes32 spkiHash)',
+);
 
 export interface MqttsOptions {
   /** 0 picks a free port. Default 8883. */
@@ -52,7 +55,11 @@ export interface IdentityOptions {
   store: GatewayStore;
   log: Logger;
   mqtts?: MqttsOptions;
-  /** The chain whose registry `DeviceRevoked` events are followed. */
+  /**
+   * The chain this gateway anchors on: its registry's `DeviceRevoked` events revoke devices,
+   * its `DeviceRegistered` events admit keys, and a device whose current key it does not hold
+   * as active is `unregistered_device` (issue 17).
+   */
   chain?: { rpcUrl: string; deployment: Deployment };
   /** CRL re-read and registry poll interval. Default 5 s. */
   revocationPollMs?: number;
@@ -72,7 +79,11 @@ export interface Identity {
   attachBroker(broker: SessionCloser): void;
   /** Audits a rejected frame (device, seq, code: never the payload); an ingest `rejected` listener. */
   onReject(r: { dev?: string; seq?: WireUint; code: string }, transportDev: string): void;
-  /** Re-reads the CRL and polls the registry once (the timers do it periodically). */
+  /**
+   * Re-reads the CRL and polls the registry's device events once (the timers do it
+   * periodically): revocations and registrations. Never rejects; a chain that does not
+   * answer is retried at the next poll.
+   */
   pollRevocations(): Promise<void>;
   /** Re-reads the KGC's CRL (`DATA/kgc/crl/crl.pem`) once; a CRL that is not usable is logged. */
   refreshCrl(): Promise<void>;
@@ -106,7 +117,13 @@ export function createIdentity(opts: IdentityOptions): Identity {
     if (closed) audit.append('session_closed', { dev, reason: 'revoked_device' });
     log.warn('device revoked', { dev, source, sessionClosed: closed });
   };
-  const devices = new DeviceRegistry(store, trust, { now, onRevoked: closeSessions });
+  const devices = new DeviceRegistry(store, trust, {
+    now,
+    onRevoked: closeSessions,
+    ...(opts.chain
+      ? { registration: { chainId: opts.chain.deployment.chainId, registry: opts.chain.deployment.registry } }
+      : {}),
+  });
 
   const onSecurityEvent = (e: BrokerSecurityEvent) => {
     const where = {
@@ -204,13 +221,18 @@ export function createIdentity(opts: IdentityOptions): Identity {
           if (head >= fromBlock) {
             const logs = await reader.getLogs({
               address: opts.chain.deployment.registry,
-              event: DEVICE_REVOKED_EVENT,
+              events: [DEVICE_REGISTERED_EVENT, DEVICE_REVOKED_EVENT],
               fromBlock,
               toBlock: head,
             });
             for (const l of logs) {
               const dev = l.args.devId;
               if (typeof dev !== 'string') continue;
+              if (l.eventName === 'DeviceRegistered') {
+                // In chain order: a later revocation of this key still revokes it below.
+                if (typeof l.args.spkiHash === 'string') devices.noteRegistered(dev, l.args.spkiHash);
+                continue;
+              }
               const row = store.getDevice(dev);
               if (!row || row.status === 'revoked') continue;
               // Only the key the registry revoked: a device re-enrolled since keeps its new key.

@@ -12,8 +12,21 @@ export type {
   PeerAuthenticator,
 } from './broker-security.js';
 export type { DeviceRegistry } from './devices.js';
-export type { EnrolResult, RegistryWrite, RevokeResult, SyncRegistryResult } from './enrol.js';
-export { enrolDevice, revokeEnrolledDevice, revokeOnRegistry, syncRegistry } from './enrol.js';
+export type {
+  ChainRegistry,
+  CsrEnrolResult,
+  EnrolResult,
+  RegistryWrite,
+  RevokeResult,
+  SyncRegistryResult,
+} from './enrol.js';
+export {
+  enrolDevice,
+  enrolDeviceFromCsr,
+  revokeEnrolledDevice,
+  revokeOnRegistry,
+  syncRegistry,
+} from './enrol.js';
 export { createEnrolmentFollower, type EnrolmentFollower } from './enrolment-follow.js';
 export { createIdentity, type Identity, type MqttsOptions } from './identity.js';
 export {
@@ -22,4 +35,10 @@ export {
   PasswordPool,
   type PasswordPoolOptions,
 } from './password-pool.js';
+export {
+  isRecordedRegistered,
+  type RegistryRef,
+  recordRegistration,
+  registrationKey,
+} from './registration.js';
 export { ensureInitialAdmin, ROLES, type Role, USERNAME_PATTERN, type User, UserFile } from './users.js';
