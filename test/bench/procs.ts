@@ -45,6 +45,17 @@ export interface Host {
   stop(timeoutMs?: number): Promise<boolean>;
 }
 
+/** The gateway's glibc malloc arenas in the bench: the image's 2 unless BENCH_MALLOC_ARENA_MAX says otherwise. */
+export const HOST_MALLOC_ARENA_MAX =
+  process.env.BENCH_MALLOC_ARENA_MAX ?? process.env.MALLOC_ARENA_MAX ?? '2';
+
+function hostEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (HOST_MALLOC_ARENA_MAX === 'default') delete env.MALLOC_ARENA_MAX;
+  else env.MALLOC_ARENA_MAX = HOST_MALLOC_ARENA_MAX;
+  return env;
+}
+
 /** Forks a host process and waits for it to be ready. */
 export function startHost(job: HostJob): Promise<Host> {
   return new Promise((resolve, reject) => {
@@ -52,6 +63,8 @@ export function startHost(job: HostJob): Promise<Host> {
     const prof = process.env.BENCH_HOST_PROF;
     const child: ChildProcess = fork(here('./host.js'), [JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // As the gateway image runs it (gateway/Dockerfile); BENCH_MALLOC_ARENA_MAX=default: glibc's own.
+      env: hostEnv(),
       execArgv: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
     });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -20,7 +20,8 @@
  * Knobs: BENCH_DEVICES (50), BENCH_WINDOW (16), BENCH_FRAMES (30000), BENCH_LAT_SECONDS (10),
  * BENCH_CONN_DEVICES (10000), BENCH_CONN_SECONDS (30), BENCH_CONN_PROCS (2),
  * BENCH_PHASES (all of: embedded,external,passthrough,connections), BENCH_VERIFY_THREADS (the
- * gateway's `verifyThreads`; unset: its default), BENCH_HOST_PROF=DIR (a CPU profile of each host).
+ * gateway's `verifyThreads`; unset: its default), BENCH_MALLOC_ARENA_MAX (the gateway's glibc
+ * arenas: 2 as its image sets, `default` for glibc's own), BENCH_HOST_PROF=DIR (a CPU profile of each host).
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverResult } from './driver.js';
 import type { HostStats } from './host.js';
-import { drive, startHost } from './procs.js';
+import { drive, HOST_MALLOC_ARENA_MAX, startHost } from './procs.js';
 import { benchLine, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
 
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     node: process.version,
     cpus: cpus().length,
     verifyThreads: VERIFY_THREADS ?? 'default',
+    mallocArenaMax: HOST_MALLOC_ARENA_MAX,
   };
   const brokers: RunningMosquitto[] = [];
   try {
@@ -297,7 +299,7 @@ function report(
   const n = (k: string) => f[k] as number;
   const embeddedFps = e?.cap.fps ?? Number.NaN;
   head(
-    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads})`,
+    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, MALLOC_ARENA_MAX: ${f.mallocArenaMax})`,
   );
   row(
     'node:crypto P-256 verify (reference, 1 core)',

@@ -78,7 +78,8 @@ export function dataKeyAad(id: number, dev: string, windowStart: number): Uint8A
 
 interface OpenKey {
   id: number;
-  key: CryptoKey;
+  /** Null only while it is being made (`takeAll`). */
+  key: CryptoKey | null;
   windowStart: number;
   uses: number;
   recipientsStamp: string;
@@ -101,7 +102,7 @@ export class DataKeyRing {
   readonly #windowMs: number;
   readonly #maxUses: number;
   readonly #open = new Map<string, OpenKey>();
-  readonly #insert;
+  readonly #insertAll: (rows: readonly unknown[][]) => void;
   readonly #insertFrame;
   #nextId: number;
 
@@ -117,9 +118,12 @@ export class DataKeyRing {
     if (!Number.isInteger(this.#maxUses) || this.#maxUses < 1 || this.#maxUses > 2 ** 32 - 1) {
       throw new RangeError('DataKeyRing: maxFramesPerKey must be an integer from 1 to 2^32-1');
     }
-    this.#insert = store.db.prepare(
+    const insert = store.db.prepare(
       'INSERT INTO data_keys (id, dev, window_start, created_at, envelope) VALUES (?, ?, ?, ?, ?)',
     );
+    this.#insertAll = store.db.transaction((rows: readonly unknown[][]) => {
+      for (const r of rows) insert.run(...r);
+    });
     this.#insertFrame = store.db.prepare(
       'INSERT INTO sealed_frames (leaf_index, key_id, jwe) VALUES (?, ?, ?)',
     );
@@ -156,41 +160,45 @@ export class DataKeyRing {
     const recipients = this.#recipients();
     const stamp = recipients.map((r) => r.kid).join('\u0000');
     const windowStart = Math.floor(now / this.#windowMs) * this.#windowMs;
-    const out: { id: number; key: CryptoKey }[] = [];
+    // The keys this call makes, by device (the latest); they join the open keys only once
+    // they are recorded, so a failure leaves no key in use that the store does not hold.
+    const planned = new Map<string, OpenKey>();
+    const made: { dev: string; k: OpenKey }[] = [];
+    const picks: OpenKey[] = [];
     for (const dev of devs) {
-      let k = this.#open.get(dev);
+      let k = planned.get(dev) ?? this.#open.get(dev);
       if (!k || k.windowStart !== windowStart || k.uses >= this.#maxUses || k.recipientsStamp !== stamp) {
-        k = await this.#create(dev, windowStart, now, recipients, stamp);
-        this.#open.set(dev, k);
+        // The id is reserved synchronously: concurrent creations never share one.
+        k = { id: this.#nextId++, key: null, windowStart, uses: 0, recipientsStamp: stamp };
+        planned.set(dev, k);
+        made.push({ dev, k });
       }
       k.uses += 1;
-      out.push({ id: k.id, key: k.key });
+      picks.push(k);
     }
-    return out;
+    if (made.length > 0) {
+      // Wrapped for the recipients concurrently (WebCrypto jobs), then recorded together in
+      // one fsync'd transaction (synchronous=FULL), durable before their first use: a
+      // thousand devices' first frames cost one fsync, not a thousand in a row.
+      const created = await Promise.all(
+        made.map(({ dev, k }) => createDataKey(recipients, dataKeyAad(k.id, dev, windowStart))),
+      );
+      try {
+        this.#insertAll(made.map(({ dev, k }, i) => [k.id, dev, windowStart, now, created[i]?.envelope]));
+      } catch (err) {
+        throw new SealedError('store_failed', 'a data key could not be recorded', { cause: err });
+      }
+      made.forEach(({ k }, i) => {
+        k.key = (created[i] as { key: CryptoKey }).key;
+      });
+      for (const [dev, k] of planned) this.#open.set(dev, k);
+    }
+    return picks.map((k) => ({ id: k.id, key: k.key as CryptoKey }));
   }
 
   /** Forgets every open key: the next frame of each device gets a fresh one. */
   rotateAll(): void {
     this.#open.clear();
-  }
-
-  async #create(
-    dev: string,
-    windowStart: number,
-    now: number,
-    recipients: readonly Recipient[],
-    recipientsStamp: string,
-  ): Promise<OpenKey> {
-    // Reserved synchronously: concurrent creations never share an id.
-    const id = this.#nextId++;
-    const { key, envelope } = await createDataKey(recipients, dataKeyAad(id, dev, windowStart));
-    try {
-      // Durable before first use: its own fsync'd transaction (synchronous=FULL).
-      this.#insert.run(id, dev, windowStart, now, envelope);
-    } catch (err) {
-      throw new SealedError('store_failed', 'a data key could not be recorded', { cause: err });
-    }
-    return { id, key, windowStart, uses: 0, recipientsStamp };
   }
 }
 
