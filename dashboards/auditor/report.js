@@ -104,8 +104,11 @@ export function renderTables(report) {
 /** @param {VerifyReport} report */
 export function renderSummary(report) {
   const verdict = $('verdict');
-  verdict.textContent = report.ok ? 'VALID' : 'INVALID';
+  // VALID, INVALID or INCOMPLETE (nothing failed, but a gap or an unproven end: README
+  // "Completeness"), as the CLI says it.
+  verdict.textContent = report.verdict;
   verdict.dataset.ok = String(report.ok);
+  verdict.dataset.verdict = report.verdict;
   /** @type {Record<string, unknown>} */
   const fields = {
     ...report.summary,

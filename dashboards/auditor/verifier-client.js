@@ -21,6 +21,7 @@
 /**
  * @typedef {object} VerifyReport
  * @property {boolean} ok
+ * @property {'VALID' | 'INVALID' | 'INCOMPLETE'} verdict
  * @property {Record<string, unknown> & {byCode: Record<string, number>}} summary
  * @property {boolean} registryChecked
  * @property {{gaps: unknown[]}} sequence

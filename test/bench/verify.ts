@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const ms = clockMs('cpu') - t1;
   const wallMs = performance.now() - w1;
   const ref = (refBefore + p256VerifyRate(1500, 'cpu')) / 2;
-  if (!report.ok) throw new Error('bench bundle did not verify');
+  if (!report.integrity) throw new Error('bench bundle did not verify');
   const perSec = ENTRIES / (ms / 1000);
 
   // The split, on a sample of 10,000 frames.

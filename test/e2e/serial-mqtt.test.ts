@@ -118,9 +118,12 @@ describe('serial and MQTT wearables side by side', () => {
       expect(exp.code).toBe(0);
       const bundle = JSON.parse(readFileSync(out, 'utf8'));
       expect(bundle.entries).toHaveLength(FRAMES);
-      const ver = await runCli(['verify', out, '--rpc', chain.rpcUrl, '--json']);
+      // The whole device up to its latest anchored frame: an open end (README "Completeness").
+      const ver = await runCli(['verify', out, '--rpc', chain.rpcUrl, '--json', '--allow-gaps']);
       expect(ver.code).toBe(0);
       const report = JSON.parse(ver.stdout);
+      expect(report).toMatchObject({ verdict: 'INCOMPLETE', integrity: true, allowGaps: true });
+      expect(report.sequence).toMatchObject({ gaps: [], conflicts: [], openEnds: 1 });
       expect(report.summary).toMatchObject({ total: FRAMES, valid: FRAMES, invalid: 0 });
       reports[dev] = report.summary;
     }

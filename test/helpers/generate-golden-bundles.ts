@@ -1,9 +1,15 @@
 /**
  * @module test/helpers/generate-golden-bundles
  * Writes the golden disclosure bundles of test/fixtures/bundles (PROTOCOL.md §5): one
- * valid bundle and one per failure kind of the verifier, each with its chain evidence
- * (`vitaltrail-anchors/1`) and the report the verifier gave when it was generated
- * (`<kind>.expected.json`: per-entry and per-checkpoint codes). Keys are the fixed test
+ * valid bundle and one per failure kind of the verifier (`GOLDEN_KINDS`), and one per
+ * completeness case (`COMPLETENESS_KINDS`: entries deleted in the middle, first, last, a
+ * run at the end of the range, a bundle without boundary frames, an empty bundle), each
+ * with its chain evidence (`vitaltrail-anchors/1`) and the report the verifier gave when
+ * it was generated (`<kind>.expected.json`: verdict, per-entry and per-checkpoint codes,
+ * failed links, bundle problems, device ends and gaps). Each is a range of a 16-frame log
+ * (checkpoints 4, 8, 12, 16; wr-0001 even leaves, wr-0002 odd): seq 2-7 of each device,
+ * with seq 1 (leaves 0, 1) as before-boundaries and seq 8 (leaves 14, 15) as
+ * after-boundaries, as `vitaltrail export --from --to` writes it. Keys are the fixed test
  * keys under test/fixtures/bundles/keys. Regenerate (only on purpose: the files are the
  * verifier's regression baseline) with
  *
@@ -29,15 +35,39 @@ import {
   hex,
 } from './bundle-fixtures.js';
 
-/** The golden kinds: each mutates the valid 8-entry bundle (checkpoints 4 and 8; wr-0001 even leaves, wr-0002 odd). */
-export const GOLDEN_KINDS: Record<string, (f: Fixture, b: BundleJson, e: ChainEvidence) => void> = {
+type Mutation = (f: Fixture, b: BundleJson, e: ChainEvidence) => void;
+
+/** Frames in the golden log, and the leaves that are boundary frames of the range. */
+const GOLDEN_FRAMES = 16;
+const BEFORE = [0, 1];
+const AFTER = [14, 15];
+
+/** The golden range: the 16-frame fixture with its boundary frames marked. */
+export async function goldenFixture(): Promise<Fixture> {
+  const f = await buildFixture({ entries: GOLDEN_FRAMES, checkpointEvery: 4 });
+  for (const e of f.bundle.entries) {
+    if (BEFORE.includes(e.leafIndex)) e.boundary = 'before';
+    if (AFTER.includes(e.leafIndex)) e.boundary = 'after';
+  }
+  return f;
+}
+
+/** Deletes the entries of these leaves. */
+const deleteLeaves =
+  (...leaves: number[]): Mutation =>
+  (_f, b) => {
+    b.entries = b.entries.filter((e) => !leaves.includes(e.leafIndex));
+  };
+
+/** The golden kinds, one per verifier code: each mutates the valid range bundle. */
+export const GOLDEN_KINDS: Record<string, Mutation> = {
   valid: () => {},
   malformed: (_f, b) => {
     const e = b.entries[2]!;
     if ('frame' in e) e.frame = Buffer.from('not a COSE_Sign1 frame').toString('base64');
   },
   bad_signature: (_f, b) => {
-    const e = b.entries[1]!;
+    const e = b.entries[5]!;
     if ('frame' in e) e.frame = flipFrameByte(e.frame, -10);
   },
   untrusted_certificate: (f, b) => {
@@ -72,21 +102,72 @@ export const GOLDEN_KINDS: Record<string, (f: Fixture, b: BundleJson, e: ChainEv
   },
 };
 
+/**
+ * The completeness kinds (issue 17): every entry that is present verifies, and the verdict
+ * is INCOMPLETE (a gap or an open end) or, for an empty bundle, INVALID.
+ */
+export const COMPLETENESS_KINDS: Record<string, Mutation> = {
+  /** wr-0001 seq 4 (leaf 6) deleted: a gap between seq 3 and seq 5. */
+  incomplete_middle: deleteLeaves(6),
+  /** wr-0001 seq 2 (leaf 2), the first frame of its range: a gap after the before-boundary. */
+  incomplete_first: deleteLeaves(2),
+  /** wr-0002 seq 7 (leaf 13), the last frame of its range: a gap before the after-boundary. */
+  incomplete_last: deleteLeaves(13),
+  /** wr-0002 seq 5-7 (leaves 9, 11, 13), a run at the end of the range. */
+  incomplete_tail: deleteLeaves(9, 11, 13),
+  /** wr-0002's last frame and its after-boundary (leaves 13, 15): its end is open. */
+  incomplete_open_end: deleteLeaves(13, 15),
+  /** An older export: every frame of both devices, no boundary marks: ends not proven. */
+  edges_unproven: (_f, b) => {
+    for (const e of b.entries) delete e.boundary;
+  },
+  /** `entries: []`: never VALID (PROTOCOL.md §6). */
+  empty: (_f, b) => {
+    b.entries = [];
+  },
+};
+
 /** The part of a report that golden files pin. */
 export function reportDigest(r: BundleReport): unknown {
   return {
     ok: r.ok,
-    entries: r.entries.map((e) => ({ index: e.index, leafIndex: e.leafIndex, code: e.code })),
+    verdict: r.verdict,
+    entries: r.entries.map((e) => ({
+      index: e.index,
+      leafIndex: e.leafIndex,
+      code: e.code,
+      ...(e.boundary ? { boundary: e.boundary } : {}),
+    })),
     checkpoints: r.checkpoints.map((c) => ({ treeSize: c.treeSize, code: c.code })),
+    failedLinks: r.links.filter((l) => l.code !== 'valid').map((l) => ({ from: l.from, to: l.to })),
+    problems: r.problems.map((p) => p.kind),
     summary: r.summary,
-    gaps: r.sequence.gaps.map((g) => ({ dev: g.dev, kind: g.kind, fromSeq: g.fromSeq, toSeq: g.toSeq })),
+    ranges: r.sequence.devices.map((d) => ({
+      dev: d.dev,
+      frames: d.frames,
+      start: d.start,
+      end: d.end,
+      ...(d.first && d.last ? { seqs: [d.first.seq, d.last.seq] } : {}),
+    })),
+    gaps: r.sequence.gaps.map((g) => ({
+      dev: g.dev,
+      kind: g.kind,
+      fromSeq: g.fromSeq,
+      toSeq: g.toSeq,
+      between: [
+        { seq: g.before.seq, ts: g.before.ts },
+        { seq: g.after.seq, ts: g.after.ts },
+      ],
+    })),
   };
 }
 
 async function main(): Promise<void> {
   const dir = fixtureDir();
-  for (const [kind, mutate] of Object.entries(GOLDEN_KINDS)) {
-    const f = await buildFixture();
+  // One log for every kind (ECDSA signatures are randomised): bundles of it can be
+  // verified together against any kind's unmutated evidence.
+  const f = await goldenFixture();
+  for (const [kind, mutate] of [...Object.entries(GOLDEN_KINDS), ...Object.entries(COMPLETENESS_KINDS)]) {
     const bundle = clone(f.bundle);
     const evidence = clone(f.evidence);
     mutate(f, bundle, evidence);
@@ -96,7 +177,7 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, `${kind}.bundle.json`), `${JSON.stringify(bundle, null, 1)}\n`);
     writeFileSync(join(dir, `${kind}.anchors.json`), `${JSON.stringify(evidence, null, 1)}\n`);
     writeFileSync(join(dir, `${kind}.expected.json`), `${JSON.stringify(reportDigest(report), null, 1)}\n`);
-    process.stdout.write(`${kind}: ${JSON.stringify(report.summary.byCode)}\n`);
+    process.stdout.write(`${kind}: ${report.verdict} ${JSON.stringify(report.summary.byCode)}\n`);
   }
 }
 

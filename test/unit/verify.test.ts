@@ -230,7 +230,7 @@ const VALID_COUNT = 10; // 12 frames minus the two of wr-0003
 describe('verifyBundle on a real bundle', () => {
   it('behavior: every entry and checkpoint of an honest bundle is valid', () => {
     const report = verifyMutated(() => {});
-    expect(report.ok).toBe(true);
+    expect(report.integrity).toBe(true);
     expect(report.summary).toEqual({
       total: VALID_COUNT,
       valid: VALID_COUNT,
@@ -239,7 +239,14 @@ describe('verifyBundle on a real bundle', () => {
       byCode: { valid: 10 },
     });
     expect(report.registryChecked).toBe(false);
-    expect(report.sequence).toEqual({ distinct: 10, gaps: [], duplicates: 0, conflicts: [] });
+    expect(report.sequence).toMatchObject({ distinct: 10, gaps: [], duplicates: 0, conflicts: [] });
+    // No boundary frames: each device starts at seq 1, but nothing proves its end.
+    expect(report.sequence.devices.map((d) => [d.dev, d.start, d.end])).toEqual([
+      ['wr-0001', 'genesis', 'open'],
+      ['wr-0002', 'genesis', 'open'],
+    ]);
+    expect(report.verdict).toBe('INCOMPLETE');
+    expect(report.ok).toBe(false);
     expect(report.checkpoints).toEqual([
       { treeSize: 5, code: 'valid' },
       { treeSize: 12, code: 'valid' },
@@ -258,7 +265,7 @@ describe('verifyBundle on a real bundle', () => {
       return verifyCertificateChain(...args);
     };
     const bundle = parseBundle(bundleJson());
-    expect(verifyBundle(bundle, anchors(), { certificateCheck: counting }).ok).toBe(true);
+    expect(verifyBundle(bundle, anchors(), { certificateCheck: counting }).integrity).toBe(true);
     // Few chain checks per certificate: once checked, its path window answers every frame inside it.
     expect(calls).toBeGreaterThan(0);
     expect(calls).toBeLessThanOrEqual(2 * 3);
@@ -290,7 +297,7 @@ describe('verifyBundle on a real bundle', () => {
       expect(['bad_signature', 'malformed']).toContain(c[1]);
       seen.add(c[1]!);
       expect(c.filter((x) => x === 'valid')).toHaveLength(VALID_COUNT - 1);
-      expect(report.ok).toBe(false);
+      expect(report.integrity).toBe(false);
       expect(report.checkpoints.every((cp) => cp.code === 'valid')).toBe(true);
     }
     expect(seen).toEqual(new Set(['bad_signature', 'malformed']));
@@ -370,7 +377,7 @@ describe('verifyBundle on a real bundle', () => {
       ...a,
       rootHash: a.rootHash.toUpperCase().replace('0X', '0x') as Hex,
     }));
-    expect(verifyMutated(() => {}, upper).ok).toBe(true);
+    expect(verifyMutated(() => {}, upper).integrity).toBe(true);
   });
 
   it("error: a logId that is not SHA-256 of the origin anchors nothing, even with the chain's anchors", () => {
@@ -461,16 +468,23 @@ describe('verifyBundle on a real bundle', () => {
     expect(report.summary.byCode.unknown_device).toBe(4);
   });
 
-  it('error: a mutated consistency proof marks both checkpoints and every entry inconsistent', () => {
+  it('error: a mutated consistency proof is reported at its link and marks the checkpoint below it and its entries', () => {
     const report = verifyMutated((b) => {
       b.consistency[0]!.proof[0] = flipHex(b.consistency[0]!.proof[0]!, 10);
     });
-    expect(report.checkpoints.map((c) => c.code)).toEqual([
-      'inconsistent_checkpoints',
-      'inconsistent_checkpoints',
+    expect(report.links).toEqual([
+      {
+        index: 0,
+        from: 5,
+        to: 12,
+        code: 'inconsistent_checkpoints',
+        reason: 'the consistency proof does not verify',
+      },
     ]);
-    expect(report.summary.byCode).toEqual({ inconsistent_checkpoints: VALID_COUNT });
-    expect(report.ok).toBe(false);
+    expect(report.checkpoints.map((c) => c.code)).toEqual(['inconsistent_checkpoints', 'valid']);
+    expect(report.summary.byCode).toEqual({ inconsistent_checkpoints: 4, valid: 6 });
+    expect(report.integrity).toBe(false);
+    expect(report.verdict).toBe('INVALID');
   });
 
   it('error: checkpoints not chained by consistency proofs, or two roots for one size, are inconsistent', () => {
@@ -479,11 +493,12 @@ describe('verifyBundle on a real bundle', () => {
     });
     expect(report.checkpoints.map((c) => c.code)).toEqual(['inconsistent_checkpoints', 'valid']);
     expect(report.summary.byCode).toEqual({ valid: 6, inconsistent_checkpoints: 4 });
-    // A consistency proof naming a size the bundle does not carry.
+    // A consistency proof naming a size the bundle does not carry: a failed link.
     report = verifyMutated((b) => {
       b.consistency.push({ from: 12, to: 16, proof: [] });
     });
-    expect(report.checkpoints[1]!.code).toBe('inconsistent_checkpoints');
+    expect(report.links[1]).toMatchObject({ from: 12, to: 16, code: 'inconsistent_checkpoints' });
+    expect(report.integrity).toBe(false);
     // A second, different root for size 5 (a split view).
     report = verifyMutated((b) => {
       b.checkpoints.push({ ...b.checkpoints[0]!, rootHash: hex(fx.tree.root(4)) });
@@ -515,7 +530,7 @@ describe('verifyBundle on a real bundle', () => {
     const report = verifyMutated((b) => {
       b.devices.unshift({ dev: 'wr-0001', cert: fx.foreignCert0001 });
     });
-    expect(report.ok).toBe(true);
+    expect(report.integrity).toBe(true);
   });
 });
 
@@ -539,7 +554,7 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
     const report = verifyMutated((b) => shred(b, 2));
     expect(report.entries.find((e) => e.leafIndex === 2)?.code).toBe('shredded');
     expect(report.summary).toMatchObject({ valid: VALID_COUNT - 1, shredded: 1, invalid: 0 });
-    expect(report.ok).toBe(true);
+    expect(report.integrity).toBe(true);
     // The shredded frame leaves a hole in wr-0001's chain, reported with its neighbours.
     expect(report.sequence.gaps).toEqual([
       {
@@ -556,16 +571,18 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
   it('error: a shredded entry with another leaf hash is bad_inclusion_proof, not shredded', () => {
     const report = verifyMutated((b) => shred(b, 2, hex(new Uint8Array(32).fill(7))));
     expect(report.entries.find((e) => e.leafIndex === 2)?.code).toBe('bad_inclusion_proof');
-    expect(report.ok).toBe(false);
+    expect(report.integrity).toBe(false);
   });
 
-  it('error: a shredded entry with a frame, or shredded: false, is refused by parseBundle', () => {
-    const json = bundleJson();
-    (json.entries[0] as Record<string, unknown>).shredded = true;
-    expect(() => parseBundle(json)).toThrow(BundleError);
-    const json2 = bundleJson();
-    (json2.entries[0] as Record<string, unknown>).shredded = false;
-    expect(() => parseBundle(json2)).toThrow(BundleError);
+  it('error: a shredded entry with a frame, or shredded: false, is a malformed entry (the others are checked)', () => {
+    for (const shredded of [true, false]) {
+      const json = bundleJson();
+      (json.entries[0] as Record<string, unknown>).shredded = shredded;
+      const parsed = parseBundle(json);
+      expect(parsed.entries[0]!.malformed).toMatch(/^entries\[0\]/);
+      const report = verifyBundle(parsed, anchors());
+      expect(codes(report)).toEqual(['malformed', ...Array(VALID_COUNT - 1).fill('valid')]);
+    }
   });
 
   const spki = (dev: string) => spkiSha256(fx.certs[dev]!);
@@ -590,7 +607,7 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
   it('behavior: keys registered before the anchoring block and never revoked are valid', () => {
     const report = verifyMutated(() => {}, anchors(), { registry: [reg('wr-0001', 3), reg('wr-0002', 4)] });
     expect(report.registryChecked).toBe(true);
-    expect(report.ok).toBe(true);
+    expect(report.integrity).toBe(true);
   });
 
   it('error: a revocation at or before the first covering anchor is revoked_at_time; frames anchored earlier stay valid', () => {
@@ -644,7 +661,12 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
       b.entries.splice(at(b, 5), 1); // wr-0002 seq 2
       b.entries.push({ ...b.entries[0]! });
     });
-    expect(report.ok).toBe(true);
+    // The repeated entry is out of log order: a bundle problem.
+    expect(report.integrity).toBe(false);
+    expect(report.problems).toEqual([
+      expect.objectContaining({ kind: 'order', index: report.entries.length - 1 }),
+    ]);
+    expect(report.verdict).toBe('INVALID');
     expect(report.sequence.duplicates).toBe(1);
     expect(report.sequence.distinct).toBe(report.entries.length - 1);
     expect(report.sequence.gaps).toEqual([
@@ -691,6 +713,65 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
         after: { bundle: 1, index: 3, leafIndex: 3, seq: 3, ts: 3 },
       },
     ]);
+    expect(r.complete).toBe(false);
+  });
+
+  it('behavior: across logs, boundary frames and in-range frames of two bundles make one complete chain', () => {
+    const h = (n: number) => `0x${n.toString(16).padStart(64, '0')}` as Hex;
+    const e = (bundle: number, seq: number, boundary?: 'before' | 'after'): SequenceInput => ({
+      bundle,
+      index: seq,
+      leafIndex: seq,
+      dev: 'd',
+      seq,
+      ts: seq * 1000,
+      frameHash: h(100 + seq),
+      prev: h(100 + seq - 1),
+      ...(boundary ? { boundary } : {}),
+    });
+    // Log 0 holds odd seqs, log 1 even ones; the range is seq 3-6.
+    const both = [
+      e(0, 1, 'before'),
+      e(0, 3),
+      e(0, 5),
+      e(0, 7, 'after'),
+      e(1, 2, 'before'),
+      e(1, 4),
+      e(1, 6),
+      e(1, 8, 'after'),
+    ];
+    const r = analyseSequences(both, ['d']);
+    expect(r.gaps).toEqual([]);
+    expect(r.complete).toBe(true);
+    expect(r.devices).toEqual([
+      expect.objectContaining({ dev: 'd', frames: 4, start: 'proven', end: 'proven' }),
+    ]);
+    expect(r.devices[0]!.first).toMatchObject({ seq: 3 });
+    expect(r.devices[0]!.last).toMatchObject({ seq: 6 });
+    // One log alone has holes (and proven ends).
+    const one = analyseSequences(
+      both.filter((x) => x.bundle === 0),
+      ['d'],
+    );
+    expect(one.gaps.map((g) => [g.fromSeq, g.toSeq])).toEqual([
+      [2, 2],
+      [4, 4],
+      [6, 6],
+    ]);
+    expect(one.complete).toBe(false);
+    // A listed device without a frame: both ends open.
+    expect(analyseSequences(both, ['d', 'other']).devices[1]).toEqual({
+      dev: 'other',
+      frames: 0,
+      start: 'open',
+      end: 'open',
+    });
+    // seq 1 with a prev that is not the zero hash does not prove the start.
+    const bad = analyseSequences([{ ...e(0, 1), prev: h(5) }, e(0, 2, 'after')], ['d']);
+    expect(bad.devices[0]!.start).toBe('open');
+    const good = analyseSequences([{ ...e(0, 1), prev: `0x${'0'.repeat(64)}` as Hex }, e(0, 2, 'after')]);
+    expect(good.devices[0]).toMatchObject({ start: 'genesis', end: 'proven' });
+    expect(good.complete).toBe(true);
   });
 });
 
@@ -722,6 +803,9 @@ describe('parseBundle', () => {
     ['checkpoints[0].note', (b) => Object.assign(b.checkpoints[0]!, { note: 5 })],
     ['consistency[0].proof[0]', (b) => Object.assign(b.consistency[0]!.proof, { 0: 'zz' })],
     ['consistency', (b) => Reflect.deleteProperty(b, 'consistency')],
+    ['entries', (b) => Object.assign(b, { entries: {} })],
+  ];
+  const entryCases: [string, (b: BundleJson) => void][] = [
     ['entries[2].leafIndex', (b) => Object.assign(b.entries[2]!, { leafIndex: 1.5 })],
     ['entries[2].treeSize', (b) => Object.assign(b.entries[2]!, { treeSize: 0 })],
     ['entries[3].frame', (b) => Object.assign(b.entries[3]!, { frame: 'not base64!' })],
@@ -730,8 +814,19 @@ describe('parseBundle', () => {
       (b) => Object.assign(b.entries[3]!, { proof: Array(65).fill(b.entries[3]!.proof[0]) }),
     ],
     ['entries[4]', (b) => Object.assign(b.entries, { 4: [] })],
-    ['entries', (b) => Object.assign(b, { entries: {} })],
+    ['entries[3].boundary', (b) => Object.assign(b.entries[3]!, { boundary: 'inside' })],
   ];
+  it.each(entryCases)('error: a bad %s is kept as a malformed entry, named by its path', (path, mutate) => {
+    const json = bundleJson();
+    mutate(json);
+    const parsed = parseBundle(json);
+    const at = Number(/\[(\d+)\]/.exec(path)![1]);
+    expect(parsed.entries).toHaveLength(json.entries.length);
+    expect(parsed.entries[at]!.malformed?.startsWith(path)).toBe(true);
+    const report = verifyBundle(parsed, anchors());
+    expect(report.entries[at]).toMatchObject({ index: at, code: 'malformed' });
+    expect(codes(report).filter((c) => c !== 'valid')).toEqual(['malformed']);
+  });
   it.each(cases)('error: a bad %s is malformed, named by its path', (path, mutate) => {
     const json = bundleJson();
     mutate(json);

@@ -5,11 +5,20 @@
  *
  * Trust: the whole document is attacker-controlled. `parseBundle` checks every field's
  * JSON shape (types, integer ranges, 0x-prefixed lowercase hex of the right length,
- * base64 frames, bounded sizes), builds a fresh object holding only the known fields
- * (unknown keys are ignored, never copied) and throws `BundleError('malformed')` naming
- * the path of the first bad field, never its value. It checks shape only: signatures,
- * certificates, proofs and anchors are `verifyBundle`'s work, which reports them per
- * entry instead of throwing.
+ * canonical base64 frames, bounded sizes), builds a fresh object holding only the known
+ * fields (unknown keys are ignored, never copied) and throws `BundleError('malformed')`
+ * naming the path of the first bad field, never its value, for anything outside
+ * `entries`. One entry that does not have its canonical shape (PROTOCOL.md §6: "A
+ * non-canonical or unparsable entry is `malformed`; the other entries are still checked")
+ * becomes a `DisclosureMalformedEntry` holding the reason, in its place: the verifier
+ * reports it `malformed` with its index and checks the others. It checks shape only:
+ * signatures, certificates, proofs and anchors are `verifyBundle`'s work, which reports
+ * them per entry instead of throwing.
+ *
+ * Boundary frames (an additive extension of §5, README "Completeness"): an entry may carry
+ * `"boundary": "before"` or `"boundary": "after"`: the device's last frame before the
+ * disclosed range or its first frame after it, proven like any entry, disclosed so that
+ * the seq/prev chain proves both ends of the range.
  */
 import { errorClass } from '../../../gateway/src/protocol/errors.js';
 import { DEVICE_ID_PATTERN, MAX_FRAME_BYTES } from '../../../gateway/src/protocol/frame.js';
@@ -49,8 +58,14 @@ export interface DisclosureFrameEntry {
   frame: string;
   /** Inclusion proof of the leaf in the tree of `treeSize`, leaf level first. */
   proof: Hex[];
+  /** Present on a boundary frame: the device's last frame before the range, or its first after it. */
+  boundary?: EntryBoundary;
   shredded?: undefined;
+  malformed?: undefined;
 }
+
+/** Which end of the disclosed range a boundary frame proves. */
+export type EntryBoundary = 'before' | 'after';
 
 /**
  * A frame whose bytes were destroyed under the retention policy: only its leaf hash
@@ -64,9 +79,26 @@ export interface DisclosureShreddedEntry {
   /** The RFC 9162 leaf hash SHA-256(0x00 || frame) the log kept. */
   leafHash: Hex;
   proof: Hex[];
+  boundary?: EntryBoundary;
+  malformed?: undefined;
 }
 
-export type DisclosureEntry = DisclosureFrameEntry | DisclosureShreddedEntry;
+/**
+ * An entry that does not have its canonical §5 shape (e.g. a base64url frame, uppercase
+ * hex, a missing field): kept in its place so that the verifier reports it `malformed`
+ * with its index and goes on with the others. `leafIndex` is the entry's own when it is
+ * an integer >= 0, else -1.
+ */
+export interface DisclosureMalformedEntry {
+  leafIndex: number;
+  /** Why, naming the field (never its value). */
+  malformed: string;
+  frame?: undefined;
+  shredded?: undefined;
+  boundary?: undefined;
+}
+
+export type DisclosureEntry = DisclosureFrameEntry | DisclosureShreddedEntry | DisclosureMalformedEntry;
 
 /** PROTOCOL.md §5. */
 export interface DisclosureBundle {
@@ -177,6 +209,29 @@ function parseConsistency(value: unknown, path: string): DisclosureConsistency {
   };
 }
 
+const BASE64_VALUE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Standard base64 with padding (RFC 4648 §4) in its one canonical spelling: the alphabet
+ * `A-Z a-z 0-9 + /`, `=` padding to a multiple of 4, and the unused bits of the last
+ * character zero (so that exactly one text encodes the bytes; PROTOCOL.md §6).
+ */
+export function isCanonicalBase64(s: string): boolean {
+  if (!BASE64.test(s)) return false;
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  if (pad === 0) return true;
+  const last = BASE64_VALUE.indexOf(s[s.length - pad - 1]!);
+  // "xx==" carries 8 bits in 12 (4 unused), "xxx=" 16 in 18 (2 unused).
+  return (last & (pad === 2 ? 0x0f : 0x03)) === 0;
+}
+
+function parseBoundary(o: Obj, path: string): { boundary?: EntryBoundary } {
+  const b = field(o, 'boundary');
+  if (b === undefined) return {};
+  if (b !== 'before' && b !== 'after') throw malformed(`${path}.boundary must be "before" or "after"`);
+  return { boundary: b };
+}
+
 function parseEntry(value: unknown, path: string): DisclosureEntry {
   const o = obj(value, path);
   const shredded = field(o, 'shredded');
@@ -189,16 +244,34 @@ function parseEntry(value: unknown, path: string): DisclosureEntry {
       shredded: true,
       leafHash: hash(field(o, 'leafHash'), `${path}.leafHash`),
       proof: hashList(field(o, 'proof'), `${path}.proof`),
+      ...parseBoundary(o, path),
     };
   }
   const frame = text(field(o, 'frame'), `${path}.frame`, BUNDLE_LIMITS.frameChars);
-  if (!BASE64.test(frame)) throw malformed(`${path}.frame must be standard base64`);
+  if (!isCanonicalBase64(frame))
+    throw malformed(`${path}.frame must be canonical standard base64 with padding`);
   return {
     leafIndex: count(field(o, 'leafIndex'), `${path}.leafIndex`),
     treeSize: count(field(o, 'treeSize'), `${path}.treeSize`, 1),
     frame,
     proof: hashList(field(o, 'proof'), `${path}.proof`),
+    ...parseBoundary(o, path),
   };
+}
+
+/** `parseEntry`, with a shape error kept in the entry's place (PROTOCOL.md §6). */
+function parseEntryOrMalformed(value: unknown, path: string): DisclosureEntry {
+  try {
+    return parseEntry(value, path);
+  } catch (err) {
+    if (!(err instanceof BundleError)) throw err;
+    const raw =
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? field(value as Obj, 'leafIndex')
+        : undefined;
+    const leafIndex = typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : -1;
+    return { leafIndex, malformed: err.reason };
+  }
 }
 
 function parseDevice(value: unknown, path: string): DisclosureDevice {
@@ -214,7 +287,8 @@ function parseDevice(value: unknown, path: string): DisclosureDevice {
  * Checks the JSON shape of a disclosure bundle (PROTOCOL.md §5) and returns a fresh,
  * typed copy holding only the known fields.
  * @param json - the output of `JSON.parse` on attacker-supplied text.
- * @throws {BundleError} code `malformed`, naming the path of the first bad field.
+ * @throws {BundleError} code `malformed`, naming the path of the first bad field outside
+ *   `entries` (a bad entry is kept as a `DisclosureMalformedEntry` instead).
  * @example
  * const report = verifyBundle(parseBundle(JSON.parse(text)), anchors);
  */
@@ -251,6 +325,6 @@ export function parseBundle(json: unknown): DisclosureBundle {
     consistency: arr(field(o, 'consistency'), 'consistency').map((c, i) =>
       parseConsistency(c, `consistency[${i}]`),
     ),
-    entries: arr(field(o, 'entries'), 'entries').map((e, i) => parseEntry(e, `entries[${i}]`)),
+    entries: arr(field(o, 'entries'), 'entries').map((e, i) => parseEntryOrMalformed(e, `entries[${i}]`)),
   };
 }

@@ -2,8 +2,9 @@
  * @module verify/checkpoints
  * The checkpoint checks of the auditor's verifier (PROTOCOL.md §5): each bundle checkpoint
  * against the chain's `Anchored` events (PROTOCOL.md §4) and `logId` = SHA-256(origin)
- * [`checkpoint_not_anchored`]; one root per tree size and verified consistency proofs
- * linking every cited size to the largest (RFC 9162 §2.1.4) [`inconsistent_checkpoints`];
+ * [`checkpoint_not_anchored`]; one root per tree size and a verified consistency proof
+ * (RFC 9162 §2.1.4) linking every cited size to the next larger one
+ * [`inconsistent_checkpoints`], each failing proof reported once at its link;
  * and, per leaf, the earliest anchoring block that proves it logged. Pure; bundle data is
  * attacker-controlled and every failure is a verdict, never a throw.
  */
@@ -58,6 +59,16 @@ export interface CheckpointState {
   inconsistent?: string;
 }
 
+/** The verdict on one `consistency` item of the bundle. */
+export interface LinkResult {
+  /** Position in `bundle.consistency`. */
+  index: number;
+  from: number;
+  to: number;
+  code: 'valid' | 'inconsistent_checkpoints';
+  reason?: string;
+}
+
 export function checkpointCode(s: CheckpointState): { code: CheckpointCode; reason?: string } {
   // A fork is the graver finding, so it is reported first.
   if (s.inconsistent !== undefined) return { code: 'inconsistent_checkpoints', reason: s.inconsistent };
@@ -72,7 +83,7 @@ function markInconsistent(states: readonly CheckpointState[] | undefined, reason
 export function checkCheckpoints(
   bundle: DisclosureBundle,
   anchors: readonly AnchorRecord[],
-): { states: CheckpointState[]; bySize: Map<number, CheckpointState[]> } {
+): { states: CheckpointState[]; bySize: Map<number, CheckpointState[]>; links: LinkResult[] } {
   const logId = bundle.log.logId;
   // PROTOCOL.md §3: logId = SHA-256(origin). Anchors are looked up by logId, so a bundle
   // whose logId is not its origin's would borrow another log's anchors.
@@ -116,19 +127,24 @@ export function checkCheckpoints(
     }
   }
 
-  // RFC 9162 §2.1.4.2: every consistency proof; verified ones link their two sizes.
+  // RFC 9162 §2.1.4.2: every consistency proof; verified ones link their two sizes. A proof
+  // that fails is reported once, at its link (`links`), not on every checkpoint it touches.
   const linked = new Map<number, number>(); // union-find over tree sizes
   const find = (x: number): number => {
     let r = x;
     while (linked.has(r) && linked.get(r) !== r) r = linked.get(r)!;
     return r;
   };
-  for (const c of bundle.consistency) {
+  const links: LinkResult[] = bundle.consistency.map((c, index): LinkResult => {
     const from = bySize.get(c.from);
     const to = bySize.get(c.to);
+    const link = { index, from: c.from, to: c.to };
     if (!from || !to) {
-      markInconsistent(from ?? to, 'a consistency proof names a checkpoint the bundle does not carry');
-      continue;
+      return {
+        ...link,
+        code: 'inconsistent_checkpoints',
+        reason: 'the consistency proof names a checkpoint the bundle does not carry',
+      };
     }
     try {
       const proof = (c.proof as unknown[]).map((h) => hexBytes(h) ?? new Uint8Array(0));
@@ -140,26 +156,37 @@ export function checkCheckpoints(
         to[0]!.root ?? new Uint8Array(0),
       );
       linked.set(find(c.from), find(c.to));
+      return { ...link, code: 'valid' };
     } catch {
-      markInconsistent([...from, ...to], 'a consistency proof involving this checkpoint does not verify');
+      return { ...link, code: 'inconsistent_checkpoints', reason: 'the consistency proof does not verify' };
+    }
+  });
+  // "A bundle citing several checkpoints of one log carries a chain of them" (§5, §6: in
+  // increasing order). A checkpoint depends on one link: the proven one to the next larger
+  // cited size. Verified links are transitive, so every checkpoint whose link holds is a
+  // proven prefix of the largest one exactly when no link above it is broken; a break is
+  // reported once at its link (`links`) and marks only the checkpoint below it (whose
+  // entries are not proven to be in the log the later checkpoints extend), not every
+  // smaller one: those are proven prefixes of an anchored checkpoint, and the bundle is not
+  // valid anyway.
+  const sizes = [...bySize.keys()].sort((a, b) => a - b);
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    if (find(sizes[i]!) !== find(sizes[i + 1]!)) {
+      markInconsistent(
+        bySize.get(sizes[i]!),
+        'no verified consistency proof links this checkpoint to the next larger cited one',
+      );
     }
   }
-  // "A bundle citing several checkpoints of one log carries a chain of them."
-  if (bySize.size > 1) {
-    const largest = Math.max(...bySize.keys());
-    for (const [size, same] of bySize) {
-      if (find(size) !== find(largest)) {
-        markInconsistent(same, 'no verified consistency proof links this checkpoint to the largest one');
-      }
-    }
-  }
-  return { states, bySize };
+  return { states, bySize, links };
 }
 
 /**
  * The earliest anchoring block at which leaf `i` is provably in the log: the minimum
- * over the bundle's valid checkpoints of size > i (all valid checkpoints are linked by
- * verified consistency proofs, so leaf i of one is leaf i of every larger one).
+ * over the bundle's valid checkpoints of size > i. Anchored tree sizes grow with every
+ * anchor (PROTOCOL.md §4), so that minimum is the block of the smallest valid checkpoint
+ * covering the leaf, the one `export` proves it against; a valid checkpoint is linked to the
+ * next larger cited one by a verified consistency proof.
  */
 export function anchorBlockIndex(
   states: readonly CheckpointState[],

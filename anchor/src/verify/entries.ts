@@ -24,7 +24,12 @@ import {
   MerkleError,
   RFC6962_LEAF_HASH_PREFIX,
 } from '../log/index.js';
-import type { DisclosureDevice, DisclosureEntry } from './bundle.js';
+import type {
+  DisclosureDevice,
+  DisclosureEntry,
+  DisclosureFrameEntry,
+  DisclosureShreddedEntry,
+} from './bundle.js';
 import { type CheckpointState, checkpointCode, hexBytes } from './checkpoints.js';
 
 /**
@@ -49,6 +54,8 @@ export interface EntryResult {
   frameHash?: Hex;
   /** The frame's `prev` (hash of the device's previous frame), once it decodes. */
   prev?: Hex;
+  /** Set on a boundary frame (the device's last frame before the range, or first after it). */
+  boundary?: 'before' | 'after';
   code: EntryCode;
   reason?: string;
 }
@@ -239,7 +246,11 @@ export interface EntryContext {
 }
 
 /** RFC 9162 §2.1.3.2 inclusion of `leaf`, then the checkpoint's own verdict. */
-function checkProof(entry: DisclosureEntry, leaf: Uint8Array, ctx: EntryContext): Outcome | undefined {
+function checkProof(
+  entry: DisclosureFrameEntry | DisclosureShreddedEntry,
+  leaf: Uint8Array,
+  ctx: EntryContext,
+): Outcome | undefined {
   const checkpoint = ctx.bySize.get(entry.treeSize)?.[0];
   if (!checkpoint?.root) {
     return { code: 'checkpoint_not_anchored', reason: 'the bundle has no checkpoint of this tree size' };
@@ -257,6 +268,8 @@ function checkProof(entry: DisclosureEntry, leaf: Uint8Array, ctx: EntryContext)
 }
 
 export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryContext): Outcome {
+  // PROTOCOL.md §6: a non-canonical or unparsable entry is malformed; the others go on.
+  if (typeof entry.malformed === 'string') return { code: 'malformed', reason: entry.malformed };
   if (entry.shredded === true) {
     // The bytes are gone; the leaf hash is still proven in the anchored log.
     const leaf = hexBytes(entry.leafHash);

@@ -5,7 +5,8 @@
  * fetch the chain evidence of its logId (`fetchChainEvidence`, the only networked part),
  * then `verifyBundle` reports every entry and checkpoint with a code.
  *
- * Rooms: `bundle.ts` (the bundle format), `checkpoints.ts` and `entries.ts` (the checks),
+ * Rooms: `bundle.ts` (the bundle format), `checkpoints.ts`, `entries.ts` and `sequences.ts`
+ * (the checks, and the completeness of each device's chain),
  * `verify.ts` (the report, sequence analysis and `verifyBundle`), `evidence-format.ts` and
  * `evidence.ts` (the chain evidence file and its fetch), `browser*.ts` and
  * `build-browser.ts` (the auditor page's bundle, which imports the files above directly,
@@ -21,7 +22,9 @@ export {
   type DisclosureDevice,
   type DisclosureEntry,
   type DisclosureFrameEntry,
+  type DisclosureMalformedEntry,
   type DisclosureShreddedEntry,
+  type EntryBoundary,
   type Hex,
   parseBundle,
 } from './bundle.js';
@@ -29,13 +32,17 @@ export { type ChainEvidence, EVIDENCE_FORMAT, fetchChainEvidence, parseChainEvid
 export {
   type AnchorRecord,
   analyseSequences,
+  type BundleProblem,
   type BundleReport,
   type CertificateChecker,
   type CheckpointCode,
   type CheckpointResult,
+  type DeviceRange,
   ENTRY_CODES,
   type EntryCode,
   type EntryResult,
+  GENESIS_PREV,
+  type LinkResult,
   logIdOf,
   type RegistryEvent,
   type SequenceGap,
@@ -43,6 +50,8 @@ export {
   type SequenceReport,
   type SequenceSide,
   sequenceInputs,
+  type Verdict,
   type VerifyBundleOptions,
+  verdictOf,
   verifyBundle,
 } from './verify.js';

@@ -4,8 +4,9 @@
  * `Anchored` events of the ledger (PROTOCOL.md §4) without trusting the gateway that
  * produced it. Pure and offline: the caller fetches the anchors; nothing here opens a
  * socket or a file. Imports from `gateway/` only the wire codec (`protocol/`).
- * This file holds the report, the sequence analysis and `verifyBundle`; the checks are in
- * `./checkpoints.ts` (per checkpoint) and `./entries.ts` (per entry).
+ * This file holds the report, the verdict and `verifyBundle`; the checks are in
+ * `./checkpoints.ts` (per checkpoint and consistency link), `./entries.ts` (per entry) and
+ * `./sequences.ts` (completeness of each device's chain in the range).
  *
  * Per entry, in order (the first failure is the entry's code):
  * 1. the frame decodes strictly and its kid equals its body's dev      [`malformed`]
@@ -33,12 +34,16 @@
  * rootHash, in the transaction and block the bundle names, and `log.logId` = SHA-256(origin)
  * [`checkpoint_not_anchored`]; every consistency proof that names it verifies (RFC 9162
  * §2.1.4), no other checkpoint of the same size has another root, and when the bundle cites
- * several sizes, verified consistency proofs link it to the largest ("a bundle citing
- * several checkpoints of one log carries a chain of them") [`inconsistent_checkpoints`].
+ * several sizes, a verified consistency proof links it to the next larger cited size ("a
+ * bundle citing several checkpoints of one log carries a chain of them")
+ * [`inconsistent_checkpoints`]; a proof that does not verify is reported once, in `links`.
  *
- * Beside the codes, the report's `sequence` lists gaps (missing seqs, or a `prev` that is
- * not the hash of the frame before) in each device's chain among the valid entries, with
- * the entries on both sides, and counts an identical (dev, seq) once (`analyseSequences`).
+ * Beside the codes, the report's `sequence` gives each device's range with how its ends are
+ * proven (boundary frames, or seq 1 at the start) and lists gaps (missing seqs, or a `prev`
+ * that is not the hash of the frame before) among the valid entries, with the entries on
+ * both sides, counting an identical (dev, seq) once (`analyseSequences`). The `verdict` is
+ * VALID, INCOMPLETE or INVALID (`Verdict`). A malformed entry (non-canonical encoding
+ * included) is reported with its index; the others are still checked.
  *
  * Trust: bundle data is attacker-controlled; failures are reported per entry and per
  * checkpoint, never thrown. Reasons are fixed texts: no frame content, identifiers or
@@ -48,7 +53,7 @@
 // The pure chain check, not the kgc barrel (which reaches node:fs): this file is in the
 // auditor page's browser bundle.
 import { type CertificateChecker, verifyCertificateChain } from '../kgc/chain.js';
-import type { AnchorRecord, Hex } from '../ledger/index.js';
+import type { AnchorRecord } from '../ledger/index.js';
 import { InclusionPathCache } from '../log/index.js';
 import type { DisclosureBundle, DisclosureDevice } from './bundle.js';
 import {
@@ -57,6 +62,7 @@ import {
   checkCheckpoints,
   checkpointCode,
   hexBytes,
+  type LinkResult,
 } from './checkpoints.js';
 import {
   CertificateCache,
@@ -67,33 +73,61 @@ import {
   RegistryAtTime,
   type RegistryEvent,
 } from './entries.js';
+import { analyseSequences, type SequenceReport, sequenceInputs } from './sequences.js';
 
 export type { CertificateChecker } from '../kgc/chain.js';
 
 /** One `Anchored(logId, treeSize, rootHash, checkpointTime)` event, as the ledger client returns it. */
 export type { AnchorRecord } from '../ledger/index.js';
+export type { LinkResult } from './checkpoints.js';
 export { type CheckpointCode, logIdOf } from './checkpoints.js';
 export { ENTRY_CODES, type EntryCode, type EntryResult, type RegistryEvent } from './entries.js';
+export {
+  analyseSequences,
+  type DeviceRange,
+  GENESIS_PREV,
+  type RangeEnd,
+  type RangeStart,
+  type SequenceGap,
+  type SequenceInput,
+  type SequenceReport,
+  type SequenceSide,
+  sequenceInputs,
+} from './sequences.js';
 
-/** An entry on one side of a sequence gap. */
-export interface SequenceSide {
-  bundle?: number;
-  index: number;
-  leafIndex: number;
-  seq: number;
-  ts: number;
+/**
+ * The bundle's verdict. `VALID`: every entry, checkpoint and consistency proof verifies, no
+ * bundle-level problem, and every device's chain in the range is complete with both ends
+ * proven (`./sequences.ts`). `INVALID`: something does not verify (an entry that is neither
+ * `valid` nor `shredded`, a checkpoint, a consistency proof), a bundle-level problem
+ * (`BundleProblem`), or a (dev, seq) with two different frames. `INCOMPLETE`: nothing failed,
+ * but the chain has a gap or an end that is not proven.
+ */
+export type Verdict = 'VALID' | 'INCOMPLETE' | 'INVALID';
+
+/**
+ * A finding about the bundle as a whole. `empty`: no entries (PROTOCOL.md §6: "An empty
+ * `entries` is not valid"); `order`: entries not in strictly increasing leaf index (the
+ * canonical order `export` writes; one log holds each frame once, so a repeated or moved
+ * entry is not a bundle `export` made); `boundary`: a device with two before- (or
+ * after-) boundary frames, or a boundary frame that is not below (above) every frame of
+ * the device's range.
+ */
+export interface BundleProblem {
+  kind: 'empty' | 'order' | 'boundary';
+  /** The entry where it was found (for `order`). */
+  index?: number;
+  reason: string;
 }
 
-/** A break in one device's frame chain between two entries of the bundle(s). */
-export interface SequenceGap {
-  dev: string;
-  /** `missing`: seqs between the two are absent; `prev_mismatch`: consecutive seqs whose `prev` is not the hash of the frame before. */
-  kind: 'missing' | 'prev_mismatch';
-  /** First and last missing seq (for `missing`). */
-  fromSeq: number;
-  toSeq: number;
-  before: SequenceSide;
-  after: SequenceSide;
+/**
+ * The verdict from its parts: `integrity` is "every entry, checkpoint and link verified and
+ * no bundle problem"; several bundles analysed together combine their integrity and
+ * analyse their sequences as one.
+ */
+export function verdictOf(integrity: boolean, sequence: SequenceReport): Verdict {
+  if (!integrity || sequence.conflicts.length > 0) return 'INVALID';
+  return sequence.complete ? 'VALID' : 'INCOMPLETE';
 }
 
 export interface CheckpointResult {
@@ -103,12 +137,22 @@ export interface CheckpointResult {
 }
 
 export interface BundleReport {
-  /** True when every entry and every checkpoint is valid (vacuously true for none). */
+  /** `verdict === 'VALID'`. */
   ok: boolean;
+  verdict: Verdict;
+  /**
+   * Every entry is `valid` or `shredded`, every checkpoint and consistency proof is valid,
+   * and there is no bundle problem: what the bundle holds verifies (its completeness is
+   * `sequence.complete`).
+   */
+  integrity: boolean;
+  problems: BundleProblem[];
   /** One per bundle entry, in bundle order. */
   entries: EntryResult[];
   /** One per bundle checkpoint, in bundle order. */
   checkpoints: CheckpointResult[];
+  /** One per `consistency` item, in bundle order: a broken link is reported here, once. */
+  links: LinkResult[];
   summary: {
     total: number;
     valid: number;
@@ -119,7 +163,7 @@ export interface BundleReport {
   };
   /** Whether the device registry at time (PROTOCOL.md §4) was checked: `opts.registry` given. */
   registryChecked: boolean;
-  /** Gaps, duplicates and conflicts among the valid entries (`analyseSequences`). */
+  /** Per device range, ends, gaps, duplicates and conflicts among the valid entries (`analyseSequences`). */
   sequence: SequenceReport;
 }
 
@@ -136,125 +180,6 @@ export interface VerifyBundleOptions {
   /** Called every `progressEvery` entries and once at the end. */
   onProgress?: (done: number, total: number) => void;
   progressEvery?: number;
-}
-
-// ---------------------------------------------------------------------------------------
-// Sequences (reported beside the per-entry codes; they are not entry failures).
-
-/** What the sequence analysis needs of an entry result, with the frame's `prev`. */
-export interface SequenceInput {
-  /** Which bundle, when several are analysed together. */
-  bundle?: number;
-  index: number;
-  leafIndex: number;
-  dev: string;
-  seq: number;
-  ts: number;
-  frameHash: Hex;
-  prev: Hex;
-}
-
-export interface SequenceReport {
-  /** Distinct (dev, seq) among the valid entries: each reading counted once, however many logs hold it. */
-  distinct: number;
-  /** Breaks in a device's chain between entries that are present. */
-  gaps: SequenceGap[];
-  /** Entries whose (dev, seq) and bytes were already seen (e.g. the same frame in two logs): counted once. */
-  duplicates: number;
-  /** (dev, seq) pairs seen with different bytes. */
-  conflicts: { dev: string; seq: number; indexes: number[] }[];
-}
-
-/** The sequence inputs of a report's valid entries, tagged with `bundle` when given. */
-export function sequenceInputs(entries: readonly EntryResult[], bundle?: number): SequenceInput[] {
-  const out: SequenceInput[] = [];
-  for (const e of entries) {
-    if (e.code !== 'valid' || e.dev === undefined || e.seq === undefined) continue;
-    if (bundle === undefined) {
-      // A valid entry result carries every field of a SequenceInput: no copy.
-      out.push(e as SequenceInput);
-      continue;
-    }
-    const s: SequenceInput = {
-      index: e.index,
-      leafIndex: e.leafIndex,
-      dev: e.dev,
-      seq: e.seq,
-      ts: e.ts!,
-      frameHash: e.frameHash!,
-      prev: e.prev!,
-    };
-    if (bundle !== undefined) s.bundle = bundle;
-    out.push(s);
-  }
-  return out;
-}
-
-/**
- * Finds gaps and chain breaks in each device's frames (PROTOCOL.md §1 `seq` and `prev`),
- * counting an identical (dev, seq) once (ARCHITECTURE.md scale-out: one frame may sit in
- * two gateways' logs). Pure.
- * @example
- * const { gaps } = analyseSequences(inputs);
- */
-export function analyseSequences(inputs: readonly SequenceInput[]): SequenceReport {
-  const byDev = new Map<string, Map<number, SequenceInput>>();
-  let duplicates = 0;
-  const conflicts = new Map<string, { dev: string; seq: number; indexes: number[] }>();
-  for (const e of inputs) {
-    let seqs = byDev.get(e.dev);
-    if (!seqs) {
-      seqs = new Map();
-      byDev.set(e.dev, seqs);
-    }
-    const seen = seqs.get(e.seq);
-    if (!seen) {
-      seqs.set(e.seq, e);
-    } else if (seen.frameHash === e.frameHash) {
-      duplicates++;
-    } else {
-      const key = `${e.dev}\u0000${e.seq}`;
-      const c = conflicts.get(key) ?? { dev: e.dev, seq: e.seq, indexes: [seen.index] };
-      c.indexes.push(e.index);
-      conflicts.set(key, c);
-    }
-  }
-  const gaps: SequenceGap[] = [];
-  const side = (e: SequenceInput): SequenceSide => {
-    const s: SequenceSide = { index: e.index, leafIndex: e.leafIndex, seq: e.seq, ts: e.ts };
-    if (e.bundle !== undefined) s.bundle = e.bundle;
-    return s;
-  };
-  for (const [dev, seqs] of byDev) {
-    const sorted = [...seqs.values()].sort((a, b) => a.seq - b.seq);
-    for (let k = 1; k < sorted.length; k++) {
-      const a = sorted[k - 1]!;
-      const b = sorted[k]!;
-      if (b.seq > a.seq + 1) {
-        gaps.push({
-          dev,
-          kind: 'missing',
-          fromSeq: a.seq + 1,
-          toSeq: b.seq - 1,
-          before: side(a),
-          after: side(b),
-        });
-      } else if (b.prev !== a.frameHash) {
-        gaps.push({
-          dev,
-          kind: 'prev_mismatch',
-          fromSeq: b.seq,
-          toSeq: b.seq,
-          before: side(a),
-          after: side(b),
-        });
-      }
-    }
-  }
-  gaps.sort((x, y) => (x.dev < y.dev ? -1 : x.dev > y.dev ? 1 : x.fromSeq - y.fromSeq));
-  let distinct = 0;
-  for (const seqs of byDev.values()) distinct += seqs.size;
-  return { distinct, gaps, duplicates, conflicts: [...conflicts.values()] };
 }
 
 /**
@@ -280,7 +205,7 @@ export function verifyBundle(
   }
   if (!Array.isArray(anchors)) throw new TypeError('verifyBundle: anchors must be an array');
 
-  const { states, bySize } = checkCheckpoints(bundle, anchors);
+  const { states, bySize, links } = checkCheckpoints(bundle, anchors);
   const devices = new Map<string, DisclosureDevice[]>();
   for (const d of bundle.devices) {
     const list = devices.get(d.dev);
@@ -304,6 +229,7 @@ export function verifyBundle(
   const every = Math.max(1, opts.progressEvery ?? 1000);
   const entries = bundle.entries.map((entry, index): EntryResult => {
     const result: EntryResult = { index, leafIndex: entry?.leafIndex, code: 'malformed' };
+    if (entry?.boundary === 'before' || entry?.boundary === 'after') result.boundary = entry.boundary;
     let outcome: Outcome;
     try {
       outcome = checkEntry(entry, result, ctx);
@@ -322,12 +248,84 @@ export function verifyBundle(
   const valid = byCode.valid ?? 0;
   const shredded = byCode.shredded ?? 0;
   const checkpoints = states.map((s): CheckpointResult => ({ treeSize: s.treeSize, ...checkpointCode(s) }));
+  const problems = bundleProblems(entries);
+  const integrity =
+    valid + shredded === entries.length &&
+    checkpoints.every((c) => c.code === 'valid') &&
+    links.every((l) => l.code === 'valid') &&
+    problems.length === 0;
+  const sequence = analyseSequences(
+    sequenceInputs(entries),
+    bundle.devices.map((d) => d.dev),
+  );
+  const verdict = verdictOf(integrity, sequence);
   return {
-    ok: valid + shredded === entries.length && checkpoints.every((c) => c.code === 'valid'),
+    ok: verdict === 'VALID',
+    verdict,
+    integrity,
+    problems,
     entries,
     checkpoints,
+    links,
     summary: { total, valid, shredded, invalid: total - valid - shredded, byCode },
     registryChecked: opts.registry !== undefined,
-    sequence: analyseSequences(sequenceInputs(entries)),
+    sequence,
   };
+}
+
+/** Bundle-level findings (`BundleProblem`): an empty bundle, entries out of log order. */
+function bundleProblems(entries: readonly EntryResult[]): BundleProblem[] {
+  if (entries.length === 0) return [{ kind: 'empty', reason: 'the bundle has no entries' }];
+  const problems: BundleProblem[] = [];
+  let last = -1;
+  for (const e of entries) {
+    // An entry whose leaf index could not be read is reported malformed on its own.
+    if (typeof e.leafIndex !== 'number' || e.leafIndex < 0) continue;
+    if (e.leafIndex <= last) {
+      problems.push({
+        kind: 'order',
+        index: e.index,
+        reason:
+          e.leafIndex === last
+            ? 'the same leaf index as the entry before it (each log position is disclosed once)'
+            : 'a leaf index below the entry before it (entries are in increasing log order)',
+      });
+    }
+    last = Math.max(last, e.leafIndex);
+  }
+  problems.push(...boundaryProblems(entries));
+  return problems;
+}
+
+/** One bundle's boundary marks per device: one before, one after, outside the range. */
+function boundaryProblems(entries: readonly EntryResult[]): BundleProblem[] {
+  const byDev = new Map<string, { before: EntryResult[]; after: EntryResult[]; lo: number; hi: number }>();
+  for (const e of entries) {
+    if (e.dev === undefined || e.seq === undefined) continue;
+    let d = byDev.get(e.dev);
+    if (!d) {
+      d = { before: [], after: [], lo: Number.POSITIVE_INFINITY, hi: Number.NEGATIVE_INFINITY };
+      byDev.set(e.dev, d);
+    }
+    if (e.boundary === 'before') d.before.push(e);
+    else if (e.boundary === 'after') d.after.push(e);
+    else {
+      d.lo = Math.min(d.lo, e.seq);
+      d.hi = Math.max(d.hi, e.seq);
+    }
+  }
+  const problems: BundleProblem[] = [];
+  for (const d of byDev.values()) {
+    const bad = (e: EntryResult, reason: string) =>
+      problems.push({ kind: 'boundary', index: e.index, reason });
+    for (const e of d.before.slice(1)) bad(e, 'a second before-boundary frame of the same device');
+    for (const e of d.after.slice(1)) bad(e, 'a second after-boundary frame of the same device');
+    for (const e of d.before)
+      if (e.seq! >= d.lo) bad(e, "a before-boundary frame inside or after the device's range");
+    for (const e of d.after)
+      if (e.seq! <= d.hi) bad(e, "an after-boundary frame inside or before the device's range");
+    const [b, a] = [d.before[0], d.after[0]];
+    if (b && a && b.seq! >= a.seq!) bad(a, 'an after-boundary frame not after the before-boundary frame');
+  }
+  return problems.sort((x, y) => x.index! - y.index!);
 }

@@ -109,7 +109,7 @@ export function registerAuditorCommands(program: Command): void {
         });
         if (r.entries > 0 && process.stderr.isTTY) process.stderr.write('\n');
         process.stdout.write(
-          `wrote ${r.entries} entries to ${o.out} (checkpoints ${r.checkpoints.join(', ')})\n`,
+          `wrote ${r.entries} entries to ${o.out} (${r.boundaries} boundary frame(s); checkpoints ${r.checkpoints.join(', ')})\n`,
         );
         if (r.pendingAnchor > 0) {
           process.stdout.write(`${r.pendingAnchor} newer frame(s) are not anchored yet and were left out\n`);
@@ -124,7 +124,8 @@ export function registerAuditorCommands(program: Command): void {
     .description(
       'check every entry of disclosure bundles: signature, certificate chain to the KGC root, device key registered ' +
         'and unrevoked at the anchoring block, inclusion proof, consistency of the cited checkpoints, and their Anchored ' +
-        'events; reports gaps in each device chain. Exit 0 all valid, 1 some invalid, 2 could not run',
+        'events; and that each device chain in the range is complete (boundary frames prove both ends). ' +
+        'Exit 0 VALID, 1 INVALID, 2 could not run, 3 INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps)',
     )
     .argument(
       '<bundles...>',
@@ -134,6 +135,10 @@ export function registerAuditorCommands(program: Command): void {
     .option('--anchors <file>', 'saved chain evidence from `vitaltrail verify-anchors-fetch` (offline)')
     .option('--json', 'print the report as JSON')
     .option('--verbose', 'list every entry, not only the failing ones')
+    .option(
+      '--allow-gaps',
+      'accept an INCOMPLETE bundle (a deliberately partial disclosure): exit 0 instead of 3; the report says so',
+    )
     .option(
       '--max-input-mib <n>',
       `refuse an input file (bundle or --anchors) larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
@@ -153,6 +158,7 @@ export function registerAuditorCommands(program: Command): void {
         json: Boolean(o.json),
         verbose: Boolean(o.verbose),
         maxInputMiB: o.maxInputMib,
+        allowGaps: Boolean(o.allowGaps),
       });
     });
 

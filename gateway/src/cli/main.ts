@@ -3,7 +3,8 @@
  * The `vitaltrail` command line: a thin shell over the gateway, the KGC, the simulator,
  * the exporter and the auditor's verifier. Every command has `--help`; state lives in
  * `--data DIR`. Exit codes: 0 success; 1 the command ran and found a problem (e.g. a
- * bundle entry did not verify); 2 it could not run (bad usage, missing files, no chain).
+ * bundle entry did not verify); 2 it could not run (bad usage, missing files, no chain);
+ * 3 `verify`: the bundle is INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';

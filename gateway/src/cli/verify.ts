@@ -4,9 +4,11 @@
  * takes the chain evidence (the `Anchored` events of each bundle's log and the registry's
  * device events, PROTOCOL.md §4) either live from `--rpc` or from a saved `--anchors` file,
  * and hands both to the offline verifier library (anchor/src/verify), which trusts nothing
- * in the bundle. Exit 0 when every entry and checkpoint verifies (shredded entries whose
- * leaf hash is proven count as verified), 1 when any does not, 2 when verification could
- * not run.
+ * in the bundle. Exit codes (`VERIFY_EXIT`): 0 VALID (every entry, checkpoint and
+ * consistency proof verifies and every device's chain in the range is complete, both ends
+ * proven), 1 INVALID (something does not verify), 2 verification could not run,
+ * 3 INCOMPLETE (nothing failed, but a device's chain has a gap or an unproven end);
+ * `--allow-gaps` turns 3 into 0 for a deliberately partial disclosure, and the report says so.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { Hex } from '../../../anchor/src/ledger/index.js';
@@ -14,23 +16,40 @@ import {
   analyseSequences,
   type BundleReport,
   type ChainEvidence,
+  type DeviceRange,
   type DisclosureBundle,
   fetchChainEvidence,
   parseBundle,
   parseChainEvidence,
   type SequenceReport,
   sequenceInputs,
+  type Verdict,
+  verdictOf,
   verifyBundle,
 } from '../../../anchor/src/verify/index.js';
 import { CliError, UsageError } from './errors.js';
+
+/** Exit codes of `vitaltrail verify` by verdict (2: it could not run, thrown as a CliError). */
+export const VERIFY_EXIT = { VALID: 0, INVALID: 1, INCOMPLETE: 3 } as const satisfies Record<Verdict, number>;
+
+/** The exit code of a verdict; INCOMPLETE is accepted (0) with `allowGaps`. */
+export function verifyExitCode(verdict: Verdict, allowGaps = false): number {
+  return verdict === 'INCOMPLETE' && allowGaps ? 0 : VERIFY_EXIT[verdict];
+}
+
+/** The verdict line's text: an INCOMPLETE accepted with --allow-gaps says so. */
+function verdictText(verdict: Verdict, allowGaps: boolean): string {
+  return verdict === 'INCOMPLETE' && allowGaps ? 'INCOMPLETE (accepted with --allow-gaps)' : verdict;
+}
 
 /** Bundles with at least this many entries get a progress bar (on a TTY). */
 const PROGRESS_MIN_ENTRIES = 1000;
 
 function formatGaps(seq: SequenceReport, file?: (bundle: number | undefined) => string): string[] {
   const lines: string[] = [];
-  const where = (s: { bundle?: number; index: number; seq: number; leafIndex: number }) =>
-    `${file ? `${file(s.bundle)} ` : ''}entry ${s.index} (seq ${s.seq}, leaf ${s.leafIndex})`;
+  const where = (s: { bundle?: number; index: number; seq: number; leafIndex: number; ts: number }) =>
+    `${file ? `${file(s.bundle)} ` : ''}entry ${s.index} (seq ${s.seq}, leaf ${s.leafIndex}, ts ${isoTime(s.ts)})`;
+  for (const d of seq.devices) lines.push(formatRange(d, where));
   for (const g of seq.gaps) {
     const what =
       g.kind === 'missing'
@@ -48,14 +67,47 @@ function formatGaps(seq: SequenceReport, file?: (bundle: number | undefined) => 
   return lines;
 }
 
+function isoTime(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+/** One device's range: its frames and how each end is proven. */
+function formatRange(
+  d: DeviceRange,
+  where: (s: { bundle?: number; index: number; seq: number; leafIndex: number; ts: number }) => string,
+): string {
+  const span =
+    d.first && d.last
+      ? `${d.frames} frame${d.frames === 1 ? '' : 's'}, seq ${d.first.seq}-${d.last.seq}`
+      : 'no frame in the range';
+  const start =
+    d.start === 'genesis'
+      ? "start proven (seq 1, the device's first frame)"
+      : d.start === 'proven'
+        ? `start proven by boundary ${where(d.before!)}`
+        : 'start OPEN (no boundary frame before the range: an earlier frame may be withheld)';
+  const end =
+    d.end === 'proven'
+      ? `end proven by boundary ${where(d.after!)}`
+      : 'end OPEN (no boundary frame after the range: a later frame may be withheld)';
+  return `range ${d.dev}: ${span}; ${start}; ${end}`;
+}
+
 /**
  * The human report: checkpoints, every entry that is not valid (all entries with
  * `verbose`), sequence gaps, and the verdict line.
  */
-export function formatReport(report: BundleReport, verbose = false): string {
+export function formatReport(report: BundleReport, verbose = false, allowGaps = false): string {
   const lines: string[] = [];
   for (const c of report.checkpoints) {
     lines.push(`checkpoint ${c.treeSize}: ${c.code}${c.reason ? ` (${c.reason})` : ''}`);
+  }
+  for (const l of report.links) {
+    if (l.code !== 'valid') lines.push(`FAIL consistency ${l.from} -> ${l.to}: ${l.code} - ${l.reason}`);
+  }
+  for (const p of report.problems) {
+    lines.push(`FAIL bundle: ${p.kind}${p.index !== undefined ? ` at entry ${p.index}` : ''} - ${p.reason}`);
   }
   for (const e of report.entries) {
     if (e.code === 'valid' && !verbose) continue;
@@ -72,6 +124,12 @@ export function formatReport(report: BundleReport, verbose = false): string {
   }
   lines.push(...formatGaps(report.sequence));
   if (!report.registryChecked) lines.push('note: the device registry was not checked (no registry events)');
+  if (report.entries.length > 0 && !report.entries.some((e) => e.boundary !== undefined)) {
+    lines.push(
+      "note: the bundle carries no boundary frames (an older export, or a range up to each device's latest " +
+        'anchored frame): only a range starting at seq 1 has a proven start, and no end is proven',
+    );
+  }
   const s = report.summary;
   const byCode = Object.entries(s.byCode)
     .filter(([c]) => c !== 'valid' && c !== 'shredded')
@@ -79,7 +137,9 @@ export function formatReport(report: BundleReport, verbose = false): string {
     .join(', ');
   lines.push(
     `${s.valid}/${s.total} entries valid${s.shredded > 0 ? `, ${s.shredded} shredded (leaf hash proven)` : ''}` +
-      `${s.invalid > 0 ? `; ${s.invalid} invalid (${byCode})` : ''}; verdict: ${report.ok ? 'VALID' : 'INVALID'}`,
+      `${s.invalid > 0 ? `; ${s.invalid} invalid (${byCode})` : ''}` +
+      `; ${report.sequence.gaps.length} gap(s), ${report.sequence.openEnds} open end(s)` +
+      `; verdict: ${verdictText(report.verdict, allowGaps)}`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -153,10 +213,13 @@ export interface VerifyCliParameters {
   verbose?: boolean;
   /** Cap on each input file in MiB (default `DEFAULT_MAX_INPUT_MIB`, 256). */
   maxInputMiB?: number;
+  /** Accept INCOMPLETE (exit 0) for a deliberately partial disclosure; default false. */
+  allowGaps?: boolean;
 }
 
 /**
- * Runs `vitaltrail verify`; returns the exit code (0 all valid, 1 some invalid).
+ * Runs `vitaltrail verify`; returns the exit code (`VERIFY_EXIT`: 0 VALID, 1 INVALID,
+ * 3 INCOMPLETE, or 0 for INCOMPLETE with `allowGaps`).
  * @throws {UsageError|VitalTrailError} when it cannot run (exit 2).
  * @example
  * process.exitCode = await runVerify({ files: ['bundle.json'], rpcUrl: 'http://127.0.0.1:8545', json: false });
@@ -189,7 +252,7 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
       onProgress: b.entries.length >= PROGRESS_MIN_ENTRIES ? progressBar(`verify ${p.files[i]}`) : undefined,
     }),
   );
-  const ok = reports.every((r) => r.ok);
+  const allowGaps = p.allowGaps === true;
   const source = {
     source: p.rpcUrl !== undefined ? 'rpc' : 'file',
     head: evidence.head,
@@ -199,16 +262,27 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
   if (reports.length === 1) {
     const r = reports[0]!;
     process.stdout.write(
-      p.json ? `${JSON.stringify({ ...r, evidence: source }, null, 2)}\n` : formatReport(r, p.verbose),
+      p.json
+        ? `${JSON.stringify({ ...r, allowGaps, evidence: source }, null, 2)}\n`
+        : formatReport(r, p.verbose, allowGaps),
     );
-    return ok ? 0 : 1;
+    return verifyExitCode(r.verdict, allowGaps);
   }
   // Several bundles (e.g. one per gateway log): sequences are analysed across all of them,
-  // an identical (dev, seq) counted once.
-  const sequence = analyseSequences(reports.flatMap((r, i) => sequenceInputs(r.entries, i)));
+  // an identical (dev, seq) counted once; one log may hold the frames another lacks.
+  const sequence = analyseSequences(
+    reports.flatMap((r, i) => sequenceInputs(r.entries, i)),
+    bundles.flatMap((b) => b.devices.map((d) => d.dev)),
+  );
+  const integrity = reports.every((r) => r.integrity);
+  const verdict = verdictOf(integrity, sequence);
+  const ok = verdict === 'VALID';
   if (p.json) {
     const out = {
       ok,
+      verdict,
+      integrity,
+      allowGaps,
       bundles: reports.map((r, i) => ({ file: p.files[i], ...r })),
       sequence,
       evidence: source,
@@ -217,9 +291,11 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
   } else {
     const parts = reports.map((r, i) => `== ${p.files[i]}\n${formatReport(r, p.verbose)}`);
     const across = formatGaps(sequence, (b) => p.files[b ?? 0]!);
-    parts.push(`== across all bundles\n${across.length > 0 ? `${across.join('\n')}\n` : 'no gaps\n'}`);
-    parts.push(`verdict: ${ok ? 'VALID' : 'INVALID'}\n`);
+    parts.push(`== across all bundles\n${across.join('\n')}\n`);
+    parts.push(
+      `${sequence.gaps.length} gap(s), ${sequence.openEnds} open end(s) across all bundles; verdict: ${verdictText(verdict, allowGaps)}\n`,
+    );
     process.stdout.write(parts.join(''));
   }
-  return ok ? 0 : 1;
+  return verifyExitCode(verdict, allowGaps);
 }

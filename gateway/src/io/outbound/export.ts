@@ -13,6 +13,20 @@
  * anchored one, in ascending size, with a consistency proof between each consecutive pair
  * ("a bundle citing several checkpoints of one log carries a chain of them", §5).
  *
+ * Completeness (PROTOCOL.md §6; README "Completeness"): per selected device and window,
+ * the range is the seq run from the first to the last selected frame, every anchored frame
+ * of the device in that run included (also one whose device clock lies outside the window,
+ * so the chain has no hole of our making); then the device's last anchored frame before its
+ * first run and its first anchored frame after its last run are added as boundary frames
+ * (`"boundary": "before"` / `"after"`), proven like any entry, so that the verifier proves
+ * both ends from the seq/prev chain (one of each per device: frames between two windows of
+ * a patient export stay undisclosed, a gap the verifier reports). A device asked for by
+ * name without a frame in its window gets the two frames around it as boundaries (proving
+ * it had none there).
+ * No `before` exists when the run starts at the device's first logged frame; no `after`
+ * when it ends at its latest anchored frame (the verifier then reports that end `open`).
+ * Boundary frames are disclosed in full: their readings lie outside the asked range.
+ *
  * Shredded frames (data key destroyed under retention) are emitted as
  * `{leafIndex, treeSize, leafHash, shredded: true, proof}` with the log's leaf hash: an
  * additive extension of §5 that the verifier reports as `shredded`.
@@ -50,9 +64,19 @@ export interface DisclosureBundleJson {
   entries: EntryJson[];
 }
 
+/** Which end of the range a boundary frame proves (README "Completeness"). */
+export type BoundaryJson = 'before' | 'after';
+
 export type EntryJson =
-  | { leafIndex: number; treeSize: number; frame: string; proof: string[] }
-  | { leafIndex: number; treeSize: number; leafHash: string; shredded: true; proof: string[] };
+  | { leafIndex: number; treeSize: number; frame: string; proof: string[]; boundary?: BoundaryJson }
+  | {
+      leafIndex: number;
+      treeSize: number;
+      leafHash: string;
+      shredded: true;
+      proof: string[];
+      boundary?: BoundaryJson;
+    };
 
 export interface ExportParameters {
   store: GatewayStore;
@@ -77,6 +101,8 @@ export interface ExportParameters {
 
 export interface ExportResult {
   bundle: DisclosureBundleJson;
+  /** Boundary frames among the entries (README "Completeness"). */
+  boundaries: number;
   /** Frames of the range accepted after the latest anchored checkpoint (not yet provable). */
   pendingAnchor: number;
 }
@@ -87,6 +113,8 @@ interface ExportPlan {
   head: Head;
   total: number;
   pendingAnchor: number;
+  /** Boundary frames among the entries. */
+  boundaries: number;
   entries: () => AsyncGenerator<EntryJson>;
 }
 
@@ -133,16 +161,69 @@ function planExport(p: ExportParameters): ExportPlan {
     );
   }
   const rows: FrameIndexRow[] = [];
-  const seen = new Set<number>(); // overlapping windows of one device select a frame once
+  const seen = new Set<number>(); // each frame once
+  const boundary = new Map<number, BoundaryJson>(); // leaf index -> role, for boundary frames
+  const add = (r: FrameIndexRow, role?: BoundaryJson): void => {
+    if (seen.has(r.leafIndex)) return;
+    seen.add(r.leafIndex);
+    rows.push(r);
+    if (role) boundary.set(r.leafIndex, role);
+  };
   let pendingAnchor = 0;
+  const pending = new Set<number>(); // frames of the selection not anchored yet, counted once
+  // Per device, its windows (a patient's binding periods may give one device several).
+  const byDevice = new Map<string, { from: number; to: number }[]>();
   for (const w of windows) {
     if (w.from > w.to) continue;
-    for (const r of store.framesByDevice(w.dev, w.from, w.to, Number.MAX_SAFE_INTEGER)) {
-      if (seen.has(r.leafIndex)) continue;
-      seen.add(r.leafIndex);
-      if (r.leafIndex < latest.treeSize) rows.push(r);
-      else pendingAnchor++;
+    const list = byDevice.get(w.dev);
+    if (list) list.push(w);
+    else byDevice.set(w.dev, [w]);
+  }
+  for (const [dev, list] of byDevice) {
+    // The seq runs of the windows: from the first to the last selected frame of each.
+    const spans: { lo: number; hi: number }[] = [];
+    let whole = false;
+    for (const w of list) {
+      const selected: FrameIndexRow[] = [];
+      for (const r of store.framesByDevice(dev, w.from, w.to, Number.MAX_SAFE_INTEGER)) {
+        if (r.leafIndex < latest.treeSize) selected.push(r);
+        else if (!pending.has(r.leafIndex)) {
+          pending.add(r.leafIndex);
+          pendingAnchor++;
+        }
+      }
+      if (selected.length > 0) spans.push({ lo: selected[0]!.seq, hi: selected.at(-1)!.seq });
+      if (w.from <= 0 && w.to >= Number.MAX_SAFE_INTEGER) whole = true;
     }
+    if (spans.length === 0 && !named) continue;
+    // The device's anchored frames by seq (the chain the range and boundaries come from).
+    const chain = store.framesByDevice(dev, 0, Number.MAX_SAFE_INTEGER, latest.treeSize);
+    if (whole) {
+      // Every anchored frame of the device: nothing exists before it; nothing after it is proven.
+      for (const r of chain) add(r);
+      continue;
+    }
+    if (spans.length === 0) {
+      // No frame in any window: the frames around the first window prove there was none.
+      let split = 0;
+      for (const r of chain) if (r.ts < list[0]!.from) split = r.seq;
+      spans.push({ lo: split + 1, hi: split });
+    }
+    const lo = Math.min(...spans.map((x) => x.lo));
+    const hi = Math.max(...spans.map((x) => x.hi));
+    let before: FrameIndexRow | undefined;
+    let after: FrameIndexRow | undefined;
+    for (const r of chain) {
+      if (r.seq < lo) before = r;
+      else if (r.seq > hi) {
+        after = r;
+        break;
+      } else if (spans.some((x) => r.seq >= x.lo && r.seq <= x.hi)) add(r);
+    }
+    // One before and one after per device: the frames between two windows (a device bound
+    // to someone else meanwhile) stay undisclosed, and the verifier reports that gap.
+    if (before) add(before, 'before');
+    if (after) add(after, 'after');
   }
   rows.sort((a, b) => a.leafIndex - b.leafIndex);
 
@@ -216,18 +297,26 @@ function planExport(p: ExportParameters): ExportPlan {
         const bytes = frames[j]!;
         const treeSize = firstCover[start + j]!;
         const proof = store.inclusionProof(row.leafIndex, treeSize).map(toHex);
+        const role = boundary.get(row.leafIndex);
+        const marks = role ? { boundary: role } : {};
         if (bytes === 'shredded') {
           // Shredded under retention: the log's leaf hash stands in (extension of §5).
           const leafHash = toHex(store.getNode(0, row.leafIndex));
-          yield { leafIndex: row.leafIndex, treeSize, leafHash, shredded: true, proof };
+          yield { leafIndex: row.leafIndex, treeSize, leafHash, shredded: true, proof, ...marks };
         } else {
-          yield { leafIndex: row.leafIndex, treeSize, frame: Buffer.from(bytes).toString('base64'), proof };
+          yield {
+            leafIndex: row.leafIndex,
+            treeSize,
+            frame: Buffer.from(bytes).toString('base64'),
+            proof,
+            ...marks,
+          };
         }
       }
     }
   }
 
-  return { head, total: rows.length, pendingAnchor, entries };
+  return { head, total: rows.length, pendingAnchor, boundaries: boundary.size, entries };
 }
 
 /**
@@ -246,7 +335,11 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
     if (entries.length % 1000 === 0) p.onProgress?.(entries.length, plan.total);
   }
   p.onProgress?.(entries.length, plan.total);
-  return { pendingAnchor: plan.pendingAnchor, bundle: { ...plan.head, entries } };
+  return {
+    pendingAnchor: plan.pendingAnchor,
+    boundaries: plan.boundaries,
+    bundle: { ...plan.head, entries },
+  };
 }
 
 /**
@@ -261,7 +354,7 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
  */
 export async function exportBundleToFile(
   p: ExportParameters & { out: string },
-): Promise<{ entries: number; pendingAnchor: number; checkpoints: number[] }> {
+): Promise<{ entries: number; boundaries: number; pendingAnchor: number; checkpoints: number[] }> {
   const out = openSafeOutput(p.out); // refuses a bad --out before the work
   let plan: ExportPlan;
   try {
@@ -300,6 +393,7 @@ export async function exportBundleToFile(
   p.onProgress?.(done, plan.total);
   return {
     entries: done,
+    boundaries: plan.boundaries,
     pendingAnchor: plan.pendingAnchor,
     checkpoints: plan.head.checkpoints.map((c) => c.treeSize),
   };
