@@ -1,16 +1,34 @@
 /**
+ * A gateway on `paths` serving only its mutual-TLS listener (any free port), with a KGC
+ * gateway certificate naming gw-test.local besides localhost, 127.0.0.1 and ::1.
+ */
+export async function startMtlsGateway(paths: DataPaths): Promise<RunningGateway> {
+  const g = await issueGatewayCertificate(paths.kgcDir, join(paths.gatewayDir, 'tls'), {
+    names: ['gw-test.local'],
+  });
+  return (await startGateway({
+    dataDir: paths.root,
+    mqtts: { port: 0, certPath: g.certPath, keyPath: g.keyPath },
+    mqttPlain: false,
+    logger: silentLogger,
+  })) as RunningGateway;
+}
+
+/**
  * @module test/helpers/gateway
  * A prepared data directory (KGC root, an EC recipient, enrolled devices) and helpers to
  * sign frames as a device would, for tests that run the real gateway.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { initKgc, readPrivateKey } from '../../anchor/src/kgc/index.js';
+import { initKgc, issueGatewayCertificate, readPrivateKey } from '../../anchor/src/kgc/index.js';
 import { createViemRegistry } from '../../anchor/src/ledger/index.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
 import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import { enrolDevice, syncRegistry } from '../../gateway/src/io/identity/enrol.js';
 import { type DataPaths, dataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { createRecipientKey } from '../../gateway/src/io/store/recipients.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import {

@@ -18,12 +18,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueGatewayCertificate } from '../../anchor/src/kgc/index.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import type { RunningGateway } from '../../gateway/src/app/gateway.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { decodeFrame, verifyFrameSignature } from '../../gateway/src/protocol/frame.js';
-import { prepareDataDir } from '../helpers/gateway.js';
+import { prepareDataDir, startMtlsGateway } from '../helpers/gateway.js';
 import { DEVICE_KIT_KEY_PATH, DEVICE_VECTORS_DIR } from '../helpers/generate-device-vectors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -189,15 +187,7 @@ beforeAll(async () => {
   if (missing.c.length === 0) await compileC(cBinary).catch((err: Error) => missing.c.push(err.message));
   paths = await prepareDataDir(join(tmp.dir, 'data'), DEVICES);
   // The gateway certificate names localhost and 127.0.0.1 too: the clients check the host name.
-  const g = await issueGatewayCertificate(paths.kgcDir, join(paths.gatewayDir, 'tls'), {
-    names: ['gw-test.local'],
-  });
-  gw = (await startGateway({
-    dataDir: paths.root,
-    mqtts: { port: 0, certPath: g.certPath, keyPath: g.keyPath },
-    mqttPlain: false,
-    logger: silentLogger,
-  })) as RunningGateway;
+  gw = await startMtlsGateway(paths);
 }, 120_000);
 
 afterAll(async () => {

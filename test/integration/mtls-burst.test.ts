@@ -13,11 +13,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueGatewayCertificate } from '../../anchor/src/kgc/index.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import type { RunningGateway } from '../../gateway/src/app/gateway.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { prepareDataDir } from '../helpers/gateway.js';
+import { prepareDataDir, startMtlsGateway } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DEVICES = Array.from({ length: 50 }, (_, i) => `wr-burst-${String(i).padStart(2, '0')}`);
@@ -84,15 +82,7 @@ beforeAll(async () => {
   tmp = makeTempDir('vt-mtls-burst-');
   paths = await prepareDataDir(join(tmp.dir, 'data'), DEVICES);
   rootPem = readFileSync(paths.kgcRootCert, 'utf8');
-  const g = await issueGatewayCertificate(paths.kgcDir, join(paths.gatewayDir, 'tls'), {
-    names: ['gw-test.local'],
-  });
-  gw = (await startGateway({
-    dataDir: paths.root,
-    mqtts: { port: 0, certPath: g.certPath, keyPath: g.keyPath },
-    mqttPlain: false,
-    logger: silentLogger,
-  })) as RunningGateway;
+  gw = await startMtlsGateway(paths);
 }, 120_000);
 
 afterAll(async () => {

@@ -23,11 +23,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueGatewayCertificate } from '../../anchor/src/kgc/index.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import type { RunningGateway } from '../../gateway/src/app/gateway.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { prepareDataDir } from '../helpers/gateway.js';
+import { prepareDataDir, startMtlsGateway } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DEVICES = Array.from({ length: 50 }, (_, i) => `wr-paho-${String(i).padStart(2, '0')}`);
@@ -72,15 +70,7 @@ function runPaho(job: object): Promise<PahoResult[]> {
 beforeAll(async () => {
   tmp = makeTempDir('vt-mtls-paho-');
   paths = await prepareDataDir(join(tmp.dir, 'data'), DEVICES);
-  const g = await issueGatewayCertificate(paths.kgcDir, join(paths.gatewayDir, 'tls'), {
-    names: ['gw-test.local'],
-  });
-  gw = (await startGateway({
-    dataDir: paths.root,
-    mqtts: { port: 0, certPath: g.certPath, keyPath: g.keyPath },
-    mqttPlain: false,
-    logger: silentLogger,
-  })) as RunningGateway;
+  gw = await startMtlsGateway(paths);
 }, 120_000);
 
 afterAll(async () => {
