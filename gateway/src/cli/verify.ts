@@ -11,7 +11,7 @@
  * `--allow-gaps` turns 3 into 0 for a deliberately partial disclosure, and the report says so.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import type { Hex } from '../../../anchor/src/ledger/index.js';
+import { type Hex, toLedgerError } from '../../../anchor/src/ledger/index.js';
 import {
   analyseSequences,
   type BundleReport,
@@ -194,14 +194,27 @@ function readJsonCapped(file: string, maxBytes: number): unknown {
   }
 }
 
-function sameChain(ev: ChainEvidence, b: DisclosureBundle, file: string): void {
+function sameChain(ev: ChainEvidence, b: DisclosureBundle, file: string, fromFile: boolean): void {
   if (ev.chainId !== b.chain.chainId) {
-    throw new UsageError(
+    throw new CliError(
+      'evidence_mismatch',
       `the chain evidence is of chain ${ev.chainId}, ${file} names chain ${b.chain.chainId}`,
     );
   }
   if (ev.contract.toLowerCase() !== b.chain.contract.toLowerCase()) {
-    throw new UsageError(`the chain evidence is of another anchors contract than ${file} names`);
+    throw new CliError(
+      'evidence_mismatch',
+      `the chain evidence is of another anchors contract than ${file} names`,
+    );
+  }
+  // A saved evidence file holds the anchors of the logs it was fetched for; none of this
+  // bundle's log means it was fetched for another (a live read finds what there is).
+  const logId = b.log.logId.toLowerCase();
+  if (fromFile && !ev.anchors.some((a) => a.logId.toLowerCase() === logId)) {
+    throw new CliError(
+      'evidence_mismatch',
+      `the chain evidence holds no anchor of ${file}'s log ${b.log.logId} (fetched for another log? verify-anchors-fetch --log-id)`,
+    );
   }
 }
 
@@ -238,13 +251,18 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
   if (p.anchorsFile !== undefined) {
     evidence = parseChainEvidence(readJsonCapped(p.anchorsFile, maxBytes));
   } else {
-    evidence = await fetchChainEvidence({
-      rpcUrl: p.rpcUrl!,
-      contract: bundles[0]!.chain.contract as Hex,
-      logIds: bundles.map((b) => b.log.logId as Hex),
-    });
+    try {
+      evidence = await fetchChainEvidence({
+        rpcUrl: p.rpcUrl!,
+        contract: bundles[0]!.chain.contract as Hex,
+        logIds: bundles.map((b) => b.log.logId as Hex),
+      });
+    } catch (err) {
+      // One coded line (ledger_unavailable, contract_missing), never the client's dump.
+      throw toLedgerError(err, `reading the chain evidence from ${p.rpcUrl}`, 'ledger_unavailable');
+    }
   }
-  for (const [i, b] of bundles.entries()) sameChain(evidence, b, p.files[i]!);
+  for (const [i, b] of bundles.entries()) sameChain(evidence, b, p.files[i]!, p.anchorsFile !== undefined);
 
   const reports = bundles.map((b, i) =>
     verifyBundle(b, evidence.anchors, {

@@ -181,6 +181,10 @@ export const ERROR_CODES = {
   input_too_large: {
     meaning: 'an input file is larger than its stated cap (the reason names the cap and its flag)',
   },
+  evidence_mismatch: {
+    meaning:
+      "the chain evidence is of another chain or anchors contract than the bundle names, or holds no anchor of the bundle's log (evidence of another log)",
+  },
   data_dir_missing: {
     meaning: 'the data directory (--data) does not exist; only kgc init and demo create one',
   },
@@ -363,7 +367,14 @@ export const ERROR_GROUPS = {
   /** The data directory's instance lock (io/ops/instance-lock). */
   instance: ['data_dir_in_use'],
   /** `VitalTrailError`s of the CLI commands. */
-  cli: ['bad_usage', 'config_invalid', 'time_range_invalid', 'input_too_large', 'data_dir_missing'],
+  cli: [
+    'bad_usage',
+    'config_invalid',
+    'time_range_invalid',
+    'input_too_large',
+    'data_dir_missing',
+    'evidence_mismatch',
+  ],
   users_cli: ['password_missing', 'password_weak'],
   /** `OutputPathError`: the safe writer of user-named output files (io/ops/safe-write.ts). */
   output: ['output_path_invalid'],

@@ -1,0 +1,80 @@
+/**
+ * @module test/e2e/verify-environment
+ * Issue 17: every environment failure of `vitaltrail verify` is one coded line and exit 2,
+ * never a client library's dump or a verdict: the chain node down (`ledger_unavailable`),
+ * evidence of another chain, of another anchors contract or of another log
+ * (`evidence_mismatch`). The golden valid bundle and its saved evidence, edited copies.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureDir } from '../helpers/bundle-fixtures.js';
+import { runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const DIR = fixtureDir();
+const BUNDLE = join(DIR, 'valid.bundle.json');
+const evidence = JSON.parse(readFileSync(join(DIR, 'valid.anchors.json'), 'utf8')) as Record<
+  string,
+  unknown
+> & {
+  anchors: { logId: string }[];
+};
+const tmp = makeTempDir('vt-verify-env-');
+afterAll(() => tmp.cleanup());
+
+function edited(name: string, change: (e: typeof evidence) => unknown): string {
+  const path = join(tmp.dir, `${name}.anchors.json`);
+  writeFileSync(path, JSON.stringify(change(structuredClone(evidence))));
+  return path;
+}
+
+/** A port nothing listens on: bound, then closed. */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe('verify: environment failures are coded', () => {
+  it('error: the chain node down is ledger_unavailable, one line, exit 2', async () => {
+    const url = `http://127.0.0.1:${await deadPort()}`;
+    const r = await runCli(['verify', BUNDLE, '--rpc', url]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `error: ledger_unavailable: reading the chain evidence from ${url}: the JSON-RPC endpoint did not answer`,
+    ]);
+  });
+
+  it('error: evidence of another chain, contract or log is evidence_mismatch, exit 2', async () => {
+    const cases: [string, string, RegExp][] = [
+      ['chain', edited('chain', (e) => ({ ...e, chainId: 4242 })), /of chain 4242, .* names chain 31337/],
+      [
+        'contract',
+        edited('contract', (e) => ({ ...e, contract: `0x${'ab'.repeat(20)}` })),
+        /another anchors contract/,
+      ],
+      [
+        'log',
+        edited('log', (e) => ({
+          ...e,
+          anchors: e.anchors.map((a) => ({ ...a, logId: `0x${'cd'.repeat(32)}` })),
+        })),
+        /holds no anchor of .* log 0x/,
+      ],
+    ];
+    for (const [what, file, reason] of cases) {
+      const r = await runCli(['verify', BUNDLE, '--anchors', file]);
+      expect(r.code, what).toBe(2);
+      expect(r.stdout, what).toBe('');
+      expect(r.stderr, what).toMatch(/^error: evidence_mismatch: /);
+      expect(r.stderr, what).toMatch(reason);
+    }
+    // The untouched evidence still verifies: the edits, not the files, made the refusals.
+    expect((await runCli(['verify', BUNDLE, '--anchors', join(DIR, 'valid.anchors.json')])).code).toBe(0);
+  });
+});
