@@ -681,6 +681,21 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
     ]);
   });
 
+  it('error: a checkpoint note is never ignored: any note (valid-looking, edited or forged) makes the bundle INVALID', () => {
+    const clean = verifyMutated(() => {});
+    expect(clean.problems.filter((p) => p.kind === 'note')).toEqual([]);
+    for (const note of ['vitaltrail/gw-1\n5\nAAAA\n\n— gw x\n', 'anything']) {
+      const report = verifyMutated((b) => {
+        (b.checkpoints[0] as { note?: string }).note = note;
+      });
+      expect(report.verdict, JSON.stringify(note)).toBe('INVALID');
+      expect(report.integrity).toBe(false);
+      expect(report.problems).toEqual([expect.objectContaining({ kind: 'note' })]);
+      // The entries themselves are still judged on their own.
+      expect(report.entries.map((e) => e.code)).toEqual(clean.entries.map((e) => e.code));
+    }
+  });
+
   it('behavior: analyseSequences finds prev mismatches and conflicting bytes across bundles', () => {
     const h = (n: number) => `0x${n.toString(16).padStart(64, '0')}` as Hex;
     const e = (bundle: number, seq: number, hash: number, prev: number): SequenceInput => ({

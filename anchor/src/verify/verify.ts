@@ -111,10 +111,12 @@ export type Verdict = 'VALID' | 'INCOMPLETE' | 'INVALID';
  * canonical order `export` writes; one log holds each frame once, so a repeated or moved
  * entry is not a bundle `export` made); `boundary`: a device with two before- (or
  * after-) boundary frames, or a boundary frame that is not below (above) every frame of
- * the device's range.
+ * the device's range; `note`: a checkpoint carries a `note`, which this verifier does not
+ * check (PROTOCOL.md §6: a note, when present, MUST verify; a bundle never carries a note
+ * that nothing checks; `export` writes none), so the bundle is not valid with it.
  */
 export interface BundleProblem {
-  kind: 'empty' | 'order' | 'boundary';
+  kind: 'empty' | 'order' | 'boundary' | 'note';
   /** The entry where it was found (for `order`). */
   index?: number;
   reason: string;
@@ -248,7 +250,7 @@ export function verifyBundle(
   const valid = byCode.valid ?? 0;
   const shredded = byCode.shredded ?? 0;
   const checkpoints = states.map((s): CheckpointResult => ({ treeSize: s.treeSize, ...checkpointCode(s) }));
-  const problems = bundleProblems(entries);
+  const problems = [...bundleProblems(entries), ...noteProblems(bundle)];
   const integrity =
     valid + shredded === entries.length &&
     checkpoints.every((c) => c.code === 'valid') &&
@@ -271,6 +273,25 @@ export function verifyBundle(
     registryChecked: opts.registry !== undefined,
     sequence,
   };
+}
+
+/**
+ * A checkpoint `note` is never ignored (PROTOCOL.md §6): this verifier has no checkpoint key
+ * bound to the gateway to check a C2SP signed note against, so a bundle carrying one is not
+ * valid (`export` writes none; an auditor who has the gateway's vkey can check the note
+ * with it apart: README "Signed checkpoints and the verifier key").
+ */
+function noteProblems(bundle: DisclosureBundle): BundleProblem[] {
+  return bundle.checkpoints.flatMap((c) =>
+    c.note === undefined
+      ? []
+      : [
+          {
+            kind: 'note' as const,
+            reason: `checkpoint ${c.treeSize} carries a note, which this verifier does not check (a bundle carries no note that nothing checks)`,
+          },
+        ],
+  );
 }
 
 /** Bundle-level findings (`BundleProblem`): an empty bundle, entries out of log order. */
