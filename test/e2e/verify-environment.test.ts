@@ -39,6 +39,22 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+describe('verify: the summary names what was verified', () => {
+  it("behavior: the first line names the log, chain, contract, tree sizes, blocks, devices and the readings' time range", async () => {
+    const r = await runCli(['verify', BUNDLE, '--anchors', join(DIR, 'valid.anchors.json')]);
+    expect(r.code).toBe(0);
+    const bundle = JSON.parse(readFileSync(BUNDLE, 'utf8')) as {
+      log: { origin: string; logId: string };
+      chain: { chainId: number; contract: string };
+    };
+    expect(r.stdout.split('\n')[0]).toBe(
+      `verified: log ${bundle.log.origin} (${bundle.log.logId}) on chain ${bundle.chain.chainId}, contract ${bundle.chain.contract}; ` +
+        'checkpoints of tree size 4-16 anchored in block(s) 10-13; 2 device(s) (wr-0001, wr-0002); ' +
+        'readings of 2025-01-15T08:00:00.000Z to 2025-01-15T08:00:15.000Z',
+    );
+  });
+});
+
 describe('verify: environment failures are coded', () => {
   it('error: the chain node down is ledger_unavailable, one line, exit 2', async () => {
     const url = `http://127.0.0.1:${await deadPort()}`;

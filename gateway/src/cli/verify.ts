@@ -95,6 +95,38 @@ function formatRange(
 }
 
 /**
+ * What a bundle's verification covered, in one line an auditor can sign under: the log,
+ * the chain and contract, the checkpoints' tree sizes and anchoring blocks, the devices and
+ * the device-clock time range of the valid readings.
+ */
+export function scopeLine(b: DisclosureBundle, r: BundleReport): string {
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const e of r.entries) {
+    if (e.code !== 'valid' || e.ts === undefined) continue;
+    from = Math.min(from, e.ts);
+    to = Math.max(to, e.ts);
+  }
+  const span = (xs: number[]) => {
+    if (xs.length === 0) return 'none';
+    const lo = xs.reduce((a, x) => Math.min(a, x));
+    const hi = xs.reduce((a, x) => Math.max(a, x));
+    return lo === hi ? `${lo}` : `${lo}-${hi}`;
+  };
+  const devices = [...new Set(b.devices.map((d) => d.dev))].sort();
+  const shown = devices.length > 5 ? `${devices.slice(0, 5).join(', ')}, …` : devices.join(', ');
+  const readings =
+    from <= to
+      ? `readings of ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`
+      : 'no valid reading';
+  return (
+    `verified: log ${b.log.origin} (${b.log.logId}) on chain ${b.chain.chainId}, contract ${b.chain.contract}; ` +
+    `checkpoints of tree size ${span(b.checkpoints.map((c) => c.treeSize))} anchored in block(s) ` +
+    `${span(b.checkpoints.map((c) => c.blockNumber))}; ${devices.length} device(s) (${shown}); ${readings}`
+  );
+}
+
+/**
  * The human report: checkpoints, every entry that is not valid (all entries with
  * `verbose`), sequence gaps, and the verdict line.
  */
@@ -282,7 +314,7 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
     process.stdout.write(
       p.json
         ? `${JSON.stringify({ ...r, allowGaps, evidence: source }, null, 2)}\n`
-        : formatReport(r, p.verbose, allowGaps),
+        : `${scopeLine(bundles[0]!, r)}\n${formatReport(r, p.verbose, allowGaps)}`,
     );
     return verifyExitCode(r.verdict, allowGaps);
   }
@@ -307,7 +339,9 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {
-    const parts = reports.map((r, i) => `== ${p.files[i]}\n${formatReport(r, p.verbose)}`);
+    const parts = reports.map(
+      (r, i) => `== ${p.files[i]}\n${scopeLine(bundles[i]!, r)}\n${formatReport(r, p.verbose)}`,
+    );
     const across = formatGaps(sequence, (b) => p.files[b ?? 0]!);
     parts.push(`== across all bundles\n${across.join('\n')}\n`);
     parts.push(
