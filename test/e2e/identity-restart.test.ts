@@ -7,7 +7,7 @@
  * rejected `replay_conflict` — the high-water mark and seen-set live in the store.
  * Needs `npm run build` first (npm test does it).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { verifyAuditLog } from '../../gateway/src/io/ops/audit.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { decodeFrame, signFrame } from '../../gateway/src/protocol/frame.js';
-import { BIN } from '../helpers/cli.js';
+import { exitOf, spawnGateway } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -34,33 +34,13 @@ afterAll(() => {
 });
 
 /** Starts `vitaltrail gateway` on the data dir and resolves with its plain MQTT URL once ready. */
-function startChild(): Promise<string> {
-  const c = spawn(
-    process.execPath,
-    [BIN, 'gateway', '--data', paths.root, '--mqtt-port', '0', '--http-port', '0', '--mqtts-port', '0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child = c;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    c.stderr?.on('data', (d) => {
-      err += d;
-    });
-    c.stdout?.on('data', (d) => {
-      out += d;
-      const m = /^ready (\{.*\})$/m.exec(out);
-      if (m) resolve((JSON.parse(m[1] as string) as { mqtt: string }).mqtt);
-    });
-    c.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${err.slice(-500)}`)));
-  });
+async function startChild(): Promise<string> {
+  const g = spawnGateway(['--data', paths.root, '--mqtt-port', '0', '--http-port', '0', '--mqtts-port', '0']);
+  child = g.child;
+  return (await g.ready).mqtt as string;
 }
 
-function exited(c: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) =>
-    c.exitCode !== null ? resolve(c.exitCode) : c.once('exit', (code) => resolve(code)),
-  );
-}
+const exited = exitOf;
 
 async function session(
   url: string,

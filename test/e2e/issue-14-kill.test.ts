@@ -14,7 +14,7 @@
  * device keeps what was not acknowledged). At the end every frame with a PUBACK is in the
  * store with its exact bytes, every device's chain is whole, and nothing was rejected.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -22,7 +22,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
-import { BIN } from '../helpers/cli.js';
+import { exitOf, spawnGateway } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -44,50 +44,29 @@ afterAll(() => {
 });
 
 /** Starts `vitaltrail gateway` with two verify threads; resolves with its MQTT and HTTP URLs. */
-function startChild(): Promise<{ mqtt: string; http: string }> {
-  const c = spawn(
-    process.execPath,
-    [
-      BIN,
-      'gateway',
-      '--data',
-      paths.root,
-      '--mqtt-port',
-      '0',
-      '--http-port',
-      '0',
-      '--mqtts-port',
-      '0',
-      '--verify-threads',
-      '2',
-      // No per-connection PUBLISH rate: the devices publish as fast as PUBACKs come back,
-      // so the pool and the commit queue are busy at once even on a slow, loaded machine.
-      '--mqtt-rate',
-      '0',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child = c;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    c.stderr?.on('data', (d) => {
-      err += d;
-    });
-    c.stdout?.on('data', (d) => {
-      out += d;
-      const m = /^ready (\{.*\})$/m.exec(out);
-      if (m) resolve(JSON.parse(m[1] as string) as { mqtt: string; http: string });
-    });
-    c.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${err.slice(-500)}`)));
-  });
+async function startChild(): Promise<{ mqtt: string; http: string }> {
+  const g = spawnGateway([
+    '--data',
+    paths.root,
+    '--mqtt-port',
+    '0',
+    '--http-port',
+    '0',
+    '--mqtts-port',
+    '0',
+    '--verify-threads',
+    '2',
+    // No per-connection PUBLISH rate: the devices publish as fast as PUBACKs come back,
+    // so the pool and the commit queue are busy at once even on a slow, loaded machine.
+    '--mqtt-rate',
+    '0',
+  ]);
+  child = g.child;
+  const urls = await g.ready;
+  return { mqtt: urls.mqtt as string, http: urls.http };
 }
 
-function exited(c: ChildProcess): Promise<void> {
-  return new Promise((resolve) =>
-    c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve()),
-  );
-}
+const exited = exitOf;
 
 /** One device: its frames by seq, which have a PUBACK, and its link to the current gateway. */
 class Wearable {
