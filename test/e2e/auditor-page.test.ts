@@ -175,6 +175,9 @@ describe('auditor page (headless chromium)', () => {
       expect(cli[i]!.code, kind).toBe({ VALID: 0, INVALID: 1, INCOMPLETE: 3 }[expected.verdict as string]);
       await verifyInPage(join(DIR, `${kind}.bundle.json`), join(DIR, `${kind}.anchors.json`));
       expect(await page.getAttribute('body', 'data-state'), kind).toBe('done');
+      // One of each verdict, for people to look at (test-results/auditor-<kind>.png).
+      if (kind === 'valid' || kind === 'incomplete_middle' || kind === 'bad_signature')
+        await page.screenshot({ path: join(ROOT, `test-results/auditor-${kind}.png`), fullPage: true });
 
       const rows = await page.$$eval('#entries tbody tr', (trs) =>
         trs.map((tr) => [Number((tr as HTMLElement).dataset.index), (tr as HTMLElement).dataset.code]),
