@@ -6,18 +6,23 @@
  * as `vitaltrail verify --anchors FILE`) running as a Web Worker
  * (dashboards/auditor/verifier-client.js), which checks the ES256 signatures with
  * WebCrypto and then runs the verifier; the page shows its progress, then renders the
- * verdict, the per-entry and per-checkpoint codes, how the signatures were checked, and a
- * chart of the readings by proof status (dashboards/auditor/report.js). Files are read
- * locally (in the worker): nothing is sent to the server.
+ * verdict and what was verified (report.js), the gaps and each device's range
+ * (completeness.js), one chart per device (charts.js), how the signatures were checked, and
+ * the per-entry and per-checkpoint codes. The allow-gaps box changes only the verdict's
+ * wording, as `--allow-gaps` does in the CLI. Files are read locally (in the worker):
+ * nothing is sent to the server.
  */
 import { byId as $ } from '../common/dom.js';
 import { errorText } from '../common/format.js';
+import { drawPanels, fillDevices } from './charts.js';
+import { renderCompleteness } from './completeness.js';
 import {
-  drawChart,
   fillObservations,
+  renderScope,
   renderSignatures,
   renderSummary,
   renderTables,
+  renderVerdict,
   showProgress,
 } from './report.js';
 import { createVerifierClient } from './verifier-client.js';
@@ -31,6 +36,7 @@ const files = { bundle: null, anchors: null };
 let last = null;
 let runs = 0;
 const verifyButton = /** @type {HTMLButtonElement} */ ($('verify'));
+const allowGaps = /** @type {HTMLInputElement} */ ($('allow-gaps'));
 
 /** @param {string} text */
 function showError(text) {
@@ -55,11 +61,15 @@ async function run() {
     if (id !== runs) return;
     last = result;
     renderSummary(last.report);
+    renderVerdict(last.report, allowGaps.checked);
+    renderScope(last.scope);
+    renderCompleteness(last.report);
     renderSignatures(last.signatures);
     renderTables(last.report);
     fillObservations(last.readings);
+    fillDevices(last);
     $('result').hidden = false;
-    drawChart(last);
+    drawPanels(last);
     document.body.dataset.state = 'done';
   } catch (err) {
     if (id !== runs) return; // replaced by a newer run
@@ -106,7 +116,11 @@ const fileOf = (ev) => /** @type {HTMLInputElement} */ (ev.target).files?.[0];
 $('bundle-file').addEventListener('change', (ev) => pick('bundle', fileOf(ev)));
 $('anchors-file').addEventListener('change', (ev) => pick('anchors', fileOf(ev)));
 verifyButton.addEventListener('click', () => void run());
-$('obs').addEventListener('change', () => drawChart(last));
+$('obs').addEventListener('change', () => drawPanels(last));
+$('chart-dev').addEventListener('change', () => drawPanels(last));
+allowGaps.addEventListener('change', () => {
+  if (last) renderVerdict(last.report, allowGaps.checked);
+});
 const drop = $('drop');
 drop.addEventListener('dragover', (ev) => {
   ev.preventDefault();

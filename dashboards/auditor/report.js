@@ -1,21 +1,19 @@
 // @ts-check
 /**
  * @module dashboards/auditor/report
- * Renders a verification: the verdict and summary, how the signatures were checked, the
- * per-checkpoint and per-entry codes, the progress bar, and a chart of the readings by
- * proof status. Text from the files is only ever set as textContent, never as HTML.
+ * Renders a verification: what was verified (the CLI's scope line), the verdict (worded as
+ * the CLI's, also with allow-gaps) and summary, how the signatures were checked, the
+ * per-checkpoint and per-entry codes, and the progress bar. The gaps and device ranges are
+ * in completeness.js, the per-device charts in charts.js. Text from the files is only ever
+ * set as textContent, never as HTML.
  */
 import { byId as $, appendCell } from '../common/dom.js';
+import { statusOf } from './charts.js';
 
 /** @typedef {import('./verifier-client.js').PageResult} PageResult */
 /** @typedef {import('./verifier-client.js').VerifyReport} VerifyReport */
 /** @typedef {import('./verifier-client.js').SignatureStats} SignatureStats */
 /** @typedef {import('./verifier-client.js').Progress} Progress */
-
-/** @type {Readonly<Record<'valid' | 'shredded' | 'invalid', string>>} */
-const COLORS = { valid: '#3fb950', shredded: '#8b949e', invalid: '#f85149' };
-/** @param {string} code */
-const statusOf = (code) => (code === 'valid' || code === 'shredded' ? code : 'invalid');
 
 const PHASES = {
   reading: 'reading the files',
@@ -103,12 +101,7 @@ export function renderTables(report) {
 
 /** @param {VerifyReport} report */
 export function renderSummary(report) {
-  const verdict = $('verdict');
-  // VALID, INVALID or INCOMPLETE (nothing failed, but a gap or an unproven end: README
-  // "Completeness"), as the CLI says it.
-  verdict.textContent = report.verdict;
-  verdict.dataset.ok = String(report.ok);
-  verdict.dataset.verdict = report.verdict;
+  renderVerdict(report, false);
   /** @type {Record<string, unknown>} */
   const fields = {
     ...report.summary,
@@ -147,52 +140,27 @@ export function fillObservations(readings) {
 }
 
 /**
- * Readings of one observation over device time; each point coloured by its entry's code.
- * @param {PageResult | null} last
+ * The verdict: VALID, INVALID or INCOMPLETE (nothing failed, but a gap or an unproven end:
+ * README "Completeness"), as the CLI says it; with `allowGaps` (a deliberately partial
+ * disclosure) an INCOMPLETE is worded as `vitaltrail verify --allow-gaps` words it. Only the
+ * wording changes: the report is the same.
+ * @param {VerifyReport} report
+ * @param {boolean} allowGaps
  */
-export function drawChart(last) {
-  const canvas = /** @type {HTMLCanvasElement} */ ($('chart'));
-  const ctx = canvas.getContext('2d');
-  if (!ctx) return;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  if (!last) return;
-  const key = /** @type {HTMLSelectElement} */ ($('obs')).value;
-  const codes = last.report.entries;
-  const pts = last.readings.filter((r) => r.obs[key] !== undefined);
-  if (pts.length === 0) return;
-  /** @param {(typeof pts)[number]} p */
-  const obsValue = (p) => /** @type {number} */ (p.obs[key]);
-  const pad = 36;
-  const xs = pts.map((p) => p.ts);
-  const ys = pts.map(obsValue);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  /** @param {number} x */
-  const sx = (x) => pad + ((x - x0) / (x1 - x0 || 1)) * (canvas.width - 2 * pad);
-  /** @param {number} y */
-  const sy = (y) => canvas.height - pad - ((y - y0) / (y1 - y0 || 1)) * (canvas.height - 2 * pad);
-  ctx.fillStyle = '#8a949e';
-  ctx.font = '12px system-ui, sans-serif';
-  ctx.fillText(`${key} ${y1}`, 4, pad - 8);
-  ctx.fillText(String(y0), 4, canvas.height - pad + 4);
-  ctx.fillText(new Date(x0).toISOString(), pad, canvas.height - 8);
-  /** @type {Map<string, typeof pts>} */
-  const byDev = new Map();
-  for (const p of pts) byDev.set(p.dev, [...(byDev.get(p.dev) ?? []), p]);
-  ctx.strokeStyle = '#2a3138';
-  for (const list of byDev.values()) {
-    ctx.beginPath();
-    list.sort((a, b) => a.ts - b.ts);
-    for (const [i, p] of list.entries()) {
-      if (i === 0) ctx.moveTo(sx(p.ts), sy(obsValue(p)));
-      else ctx.lineTo(sx(p.ts), sy(obsValue(p)));
-    }
-    ctx.stroke();
-  }
-  for (const p of pts) {
-    ctx.fillStyle = COLORS[statusOf(/** @type {{code: string}} */ (codes[p.index]).code)];
-    ctx.beginPath();
-    ctx.arc(sx(p.ts), sy(obsValue(p)), 3, 0, 2 * Math.PI);
-    ctx.fill();
-  }
+export function renderVerdict(report, allowGaps) {
+  const verdict = $('verdict');
+  const accepted = report.verdict === 'INCOMPLETE' && allowGaps;
+  verdict.textContent = accepted ? 'INCOMPLETE (accepted with --allow-gaps)' : report.verdict;
+  verdict.dataset.ok = String(report.ok);
+  verdict.dataset.verdict = report.verdict;
+  verdict.dataset.accepted = String(accepted);
+  $('allow-gaps-note').hidden = !accepted;
+}
+
+/**
+ * What was verified, in the words of the CLI's first line (anchor/src/verify/scope.ts).
+ * @param {string} scope
+ */
+export function renderScope(scope) {
+  $('scope').textContent = scope;
 }

@@ -17,6 +17,7 @@
  * @property {VerifyReport} report
  * @property {{index: number, dev: string, ts: number, obs: Record<string, number>}[]} readings
  * @property {SignatureStats} signatures
+ * @property {string} scope what was verified: the CLI's first line (anchor/src/verify/scope.ts)
  */
 /**
  * @typedef {object} VerifyReport
@@ -24,9 +25,48 @@
  * @property {'VALID' | 'INVALID' | 'INCOMPLETE'} verdict
  * @property {Record<string, unknown> & {byCode: Record<string, number>}} summary
  * @property {boolean} registryChecked
- * @property {{gaps: unknown[]}} sequence
+ * @property {SequenceReport} sequence
  * @property {{treeSize: number, code: string, reason?: string}[]} checkpoints
- * @property {{index: number, leafIndex?: number, dev?: string, seq?: number, ts?: number, code: string, reason?: string}[]} entries
+ * @property {{index: number, leafIndex?: number, dev?: string, seq?: number, ts?: number, code: string, reason?: string, boundary?: 'before' | 'after'}[]} entries
+ */
+/**
+ * The completeness of each device's chain (anchor/src/verify/sequences.ts `SequenceReport`).
+ * @typedef {object} SequenceReport
+ * @property {SequenceGap[]} gaps
+ * @property {DeviceRange[]} devices
+ * @property {{dev: string, seq: number, indexes: number[]}[]} conflicts
+ * @property {number} duplicates
+ * @property {number} distinct
+ * @property {number} openEnds
+ * @property {boolean} complete
+ */
+/**
+ * An entry on one side of a gap, or at an end of a device's range; a shredded frame has no
+ * time (its bytes are gone).
+ * @typedef {{index: number, leafIndex: number, seq: number, ts?: number, boundary?: 'before' | 'after', shredded?: true}} SequenceSide
+ */
+/**
+ * A break in one device's chain: seqs `fromSeq`-`toSeq` missing, or seq `fromSeq` whose
+ * `prev` is not the hash of the frame before.
+ * @typedef {object} SequenceGap
+ * @property {string} dev
+ * @property {'missing' | 'prev_mismatch'} kind
+ * @property {number} fromSeq
+ * @property {number} toSeq
+ * @property {SequenceSide} before
+ * @property {SequenceSide} after
+ */
+/**
+ * One device's disclosed range and how its ends are proven.
+ * @typedef {object} DeviceRange
+ * @property {string} dev
+ * @property {number} frames
+ * @property {SequenceSide} [first]
+ * @property {SequenceSide} [last]
+ * @property {'genesis' | 'proven' | 'open'} start
+ * @property {'proven' | 'open'} end
+ * @property {SequenceSide} [before]
+ * @property {SequenceSide} [after]
  */
 /**
  * @typedef {object} SignatureStats

@@ -6,7 +6,11 @@
  * frame signatures are checked with WebCrypto (in a Web Worker) and the page says so;
  * broken and high-S signatures get the CLI's verdicts; the page stays responsive and
  * shows progress while a few thousand entries are verified; the page is served only to
- * auditors and admins. Needs `npm run build` (which builds the verifier bundle).
+ * auditors and admins. Issue 17: the page shows the CLI's scope line (`#scope`), lists the
+ * CLI's gaps (`#gaps`) and device ranges (`#devices`), words the verdict as `--allow-gaps`
+ * does when asked, and draws one chart per device (`#charts > figure[data-dev]`, at most 24,
+ * one large for a picked device) with each gap as a band. Needs `npm run build` (which
+ * builds the verifier bundle).
  */
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -68,6 +72,52 @@ async function login(base: string, who: { username: string; password: string }):
   });
   expect(res.status).toBe(200);
   return (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+}
+
+type Side = { seq: number; ts?: number; shredded?: true };
+
+/** A frame's device-clock time as the page writes it ("shredded" for a shredded frame: no time). */
+const iso = (s: Side) => (s.ts === undefined ? (s.shredded ? 'shredded' : '') : new Date(s.ts).toISOString());
+
+type Gap = { dev: string; kind: string; fromSeq: number; toSeq: number; before: Side; after: Side };
+type Range = { dev: string; frames: number; start: string; end: string; first?: Side; last?: Side };
+
+/** The `#gaps` rows the page must show for the CLI's gaps: data attributes and cell texts. */
+function expectedGapRows(gaps: readonly Gap[]) {
+  return gaps.map((g) => ({
+    dev: g.dev,
+    kind: g.kind,
+    fromSeq: String(g.fromSeq),
+    toSeq: String(g.toSeq),
+    cells: [
+      g.dev,
+      g.kind === 'missing' ? 'missing' : 'prev mismatch',
+      g.kind === 'missing'
+        ? `${g.fromSeq}${g.toSeq > g.fromSeq ? `-${g.toSeq}` : ''}`
+        : `none; seq ${g.fromSeq} does not chain to the frame before`,
+      String(g.before.seq),
+      iso(g.before),
+      String(g.after.seq),
+      iso(g.after),
+    ],
+  }));
+}
+
+/** The `#devices` rows the page must show for the CLI's device ranges (without the end cells' texts). */
+function expectedDeviceRows(devices: readonly Range[]) {
+  return devices.map((d) => ({
+    dev: d.dev,
+    start: d.start,
+    end: d.end,
+    cells: [
+      d.dev,
+      String(d.frames),
+      d.first ? String(d.first.seq) : '',
+      d.first ? iso(d.first) : '',
+      d.last ? String(d.last.seq) : '',
+      d.last ? iso(d.last) : '',
+    ],
+  }));
 }
 
 /** The CLI's JSON report without `allowGaps` (the CLI's flag, echoed; the page has no such option). */
@@ -134,6 +184,33 @@ describe('auditor page (headless chromium)', () => {
     return page.$eval('#sig-stats', (el) => ({ ...(el as HTMLElement).dataset }));
   }
 
+  /** The page's `#gaps` rows (those of a gap: with data-dev). */
+  function pageGapRows() {
+    return page.$$eval('#gaps tbody tr[data-dev]', (trs) =>
+      trs.map((tr) => {
+        const d = (tr as HTMLElement).dataset;
+        const cells = Array.from((tr as HTMLTableRowElement).cells).map((c) => c.textContent);
+        return { dev: d.dev, kind: d.kind, fromSeq: d.fromSeq, toSeq: d.toSeq, cells };
+      }),
+    );
+  }
+
+  /** The page's `#devices` rows: data attributes, the first six cells, and the open ends' cells. */
+  function pageDeviceRows() {
+    return page.$$eval('#devices tbody tr[data-dev]', (trs) =>
+      trs.map((tr) => {
+        const d = (tr as HTMLElement).dataset;
+        const cells = Array.from((tr as HTMLTableRowElement).cells).map((c) => c.textContent);
+        return { dev: d.dev, start: d.start, end: d.end, cells: cells.slice(0, 6) };
+      }),
+    );
+  }
+
+  /** The chart panels' devices, in page order. */
+  function panelDevices() {
+    return page.$$eval('#charts figure[data-dev]', (figs) => figs.map((f) => (f as HTMLElement).dataset.dev));
+  }
+
   /** Writes a fixture's bundle and evidence under the test's temp dir. */
   function writeFixture(name: string, f: Fixture): { bundle: string; anchors: string } {
     const paths = {
@@ -159,17 +236,15 @@ describe('auditor page (headless chromium)', () => {
 
   it('behavior: every golden bundle gets the same codes, summary and report in the page as from the CLI', async () => {
     expect(KINDS.length).toBeGreaterThanOrEqual(10);
-    const cli = await Promise.all(
-      KINDS.map((kind) =>
-        runCli([
-          'verify',
-          join(DIR, `${kind}.bundle.json`),
-          '--anchors',
-          join(DIR, `${kind}.anchors.json`),
-          '--json',
-        ]),
-      ),
-    );
+    const args = (kind: string) => [
+      'verify',
+      join(DIR, `${kind}.bundle.json`),
+      '--anchors',
+      join(DIR, `${kind}.anchors.json`),
+    ];
+    const cli = await Promise.all(KINDS.map((kind) => runCli([...args(kind), '--json'])));
+    // The human report's first line: what was verified (the page's #scope).
+    const human = await Promise.all(KINDS.map((kind) => runCli(args(kind))));
     for (const [i, kind] of KINDS.entries()) {
       const expected = cliReport(cli[i]!.stdout);
       expect(cli[i]!.code, kind).toBe({ VALID: 0, INVALID: 1, INCOMPLETE: 3 }[expected.verdict as string]);
@@ -203,15 +278,178 @@ describe('auditor page (headless chromium)', () => {
       const sig = await signatureStats();
       expect(sig.webcryptoUsed, kind).toBe('true');
       expect(sig.nobleEs256, kind).toBe('0');
+      // Issue 17: what was verified, the gaps and the device ranges, as the CLI says them.
+      expect(await page.textContent('#scope'), kind).toBe(human[i]!.stdout.split('\n')[0]);
+      expect(human[i]!.stdout.split('\n')[0], kind).toMatch(/^verified: log /);
+      expect(await pageGapRows(), kind).toEqual(expectedGapRows(expected.sequence.gaps));
+      expect(await pageDeviceRows(), kind).toEqual(expectedDeviceRows(expected.sequence.devices));
+      // One chart panel per device (the golden bundles have fewer than 24), one gap band per gap.
+      const devs = [
+        ...new Set([
+          ...expected.sequence.devices.map((d: Range) => d.dev),
+          ...expected.entries.flatMap((e: { dev?: string }) => (e.dev === undefined ? [] : [e.dev])),
+        ]),
+      ].sort();
+      expect(await panelDevices(), kind).toEqual(devs);
+      expect(await page.locator('#charts .gap-band').count(), kind).toBe(expected.sequence.gaps.length);
     }
-    // The chart drew points of each status the last bundle has.
-    const painted = await page.$eval('#chart', (c) => {
-      const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 960, 260).data;
-      let n = 0;
-      for (let k = 3; k < d.length; k += 4) if (d[k]! > 0) n++;
-      return n;
+    // The panels drew the last bundle's readings: one point per decodable frame with an hr.
+    expect(await page.locator('#charts circle.pt').count()).toBeGreaterThan(0);
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+
+  it("behavior: a middle deletion (INCOMPLETE) lists its gap with the frames on both sides, bands it in its device's chart, and allow-gaps words the verdict as the CLI", async () => {
+    const files = {
+      bundle: join(DIR, 'incomplete_middle.bundle.json'),
+      anchors: join(DIR, 'incomplete_middle.anchors.json'),
+    };
+    const [json, human, allowed] = await Promise.all([
+      runCli(['verify', files.bundle, '--anchors', files.anchors, '--json']),
+      runCli(['verify', files.bundle, '--anchors', files.anchors]),
+      runCli(['verify', files.bundle, '--anchors', files.anchors, '--allow-gaps']),
+    ]);
+    expect(json.code).toBe(3);
+    const cli = cliReport(json.stdout);
+    await page.uncheck('#allow-gaps');
+    await verifyInPage(files.bundle, files.anchors);
+    expect(await page.textContent('#verdict')).toBe('INCOMPLETE');
+    expect(await page.isHidden('#allow-gaps-note')).toBe(true);
+
+    // The gap the CLI reports, and (independently of the CLI) the one the fixture deleted:
+    // wr-0001's seq 4, between seq 3 and seq 5.
+    expect(cli.sequence.gaps).toHaveLength(1);
+    const rows = await pageGapRows();
+    expect(rows).toEqual(expectedGapRows(cli.sequence.gaps));
+    expect(rows).toEqual([
+      {
+        dev: 'wr-0001',
+        kind: 'missing',
+        fromSeq: '4',
+        toSeq: '4',
+        cells: ['wr-0001', 'missing', '4', '3', '2025-01-15T08:00:04.000Z', '5', '2025-01-15T08:00:08.000Z'],
+      },
+    ]);
+    // The frames on both sides, named as the CLI names them (the seq and time cells' titles).
+    const where = /^gap {2}wr-0001: seq 4 missing between (entry .*\)) and (entry .*\))$/m.exec(human.stdout);
+    expect(where?.slice(1)).toEqual([
+      'entry 4 (seq 3, leaf 4, ts 2025-01-15T08:00:04.000Z)',
+      'entry 7 (seq 5, leaf 8, ts 2025-01-15T08:00:08.000Z)',
+    ]);
+    const titles = await page.$$eval('#gaps tbody tr[data-dev] td', (tds) =>
+      tds.map((td) => (td as HTMLElement).title),
+    );
+    expect([titles[3], titles[5]]).toEqual(where?.slice(1));
+    // Every device, with its ends (both proven by boundary frames here).
+    expect(await pageDeviceRows()).toEqual(expectedDeviceRows(cli.sequence.devices));
+    expect((await pageDeviceRows()).map((d) => [d.dev, d.start, d.end])).toEqual([
+      ['wr-0001', 'proven', 'proven'],
+      ['wr-0002', 'proven', 'proven'],
+    ]);
+    expect(await page.textContent('#scope')).toBe(human.stdout.split('\n')[0]);
+    expect(await page.textContent('#scope')).toContain('2 device(s) (wr-0001, wr-0002)');
+
+    // One panel per device; the gap is a band in wr-0001's panel only, between its frames
+    // seq 3 and 5, and the line breaks there; the 4 boundary frames are ringed.
+    expect(await panelDevices()).toEqual(['wr-0001', 'wr-0002']);
+    const panels = await page.$$eval('#charts figure[data-dev]', (figs) =>
+      figs.map((f) => ({
+        dev: (f as HTMLElement).dataset.dev,
+        bands: Array.from(f.querySelectorAll('.gap-band')).map((b) => [
+          b.getAttribute('data-from-seq'),
+          b.getAttribute('data-to-seq'),
+          Number(b.getAttribute('x')),
+          Number(b.getAttribute('width')),
+        ]),
+        moves: (f.querySelector('path.line')?.getAttribute('d')?.match(/M/g) ?? []).length,
+        points: f.querySelectorAll('circle.pt').length,
+        boundaries: f.querySelectorAll('circle.boundary').length,
+        label: f.querySelector('svg')?.getAttribute('aria-label'),
+      })),
+    );
+    expect(panels.map((p) => [p.dev, p.bands.map((b) => b.slice(0, 2)), p.moves, p.boundaries])).toEqual([
+      ['wr-0001', [['4', '4']], 2, 2],
+      ['wr-0002', [], 1, 2],
+    ]);
+    // wr-0001: 5 in range + 2 boundaries; wr-0002: 6 + 2 (README fixture: 15 entries).
+    expect(panels.map((p) => p.points)).toEqual([7, 8]);
+    expect(panels[0]!.bands[0]![3]).toBeGreaterThan(10); // a visible band, not a hairline
+    expect(panels[0]!.label).toContain('1 gap(s)');
+
+    // Allow gaps: only the verdict's wording changes, to the CLI's.
+    expect(allowed.code).toBe(0);
+    const cliVerdict = /verdict: (.*)$/m.exec(allowed.stdout)?.[1];
+    expect(cliVerdict).toBe('INCOMPLETE (accepted with --allow-gaps)');
+    const reportBefore = await page.textContent('#report-json');
+    await page.check('#allow-gaps');
+    expect(await page.textContent('#verdict')).toBe(cliVerdict);
+    expect(await page.isVisible('#allow-gaps-note')).toBe(true);
+    expect(await page.textContent('#report-json')).toBe(reportBefore);
+    expect(await pageGapRows()).toEqual(expectedGapRows(cli.sequence.gaps));
+    await page.screenshot({
+      path: join(ROOT, 'test-results/auditor-incomplete_middle-gaps.png'),
+      fullPage: true,
     });
-    expect(painted).toBeGreaterThan(100);
+    await page.uncheck('#allow-gaps');
+    expect(await page.textContent('#verdict')).toBe('INCOMPLETE');
+    // A VALID bundle is not reworded by allow-gaps.
+    await page.check('#allow-gaps');
+    await verifyInPage(join(DIR, 'valid.bundle.json'), join(DIR, 'valid.anchors.json'));
+    expect(await page.textContent('#verdict')).toBe('VALID');
+    expect(await pageGapRows()).toEqual([]);
+    await page.uncheck('#allow-gaps');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('behavior: with 30 devices the page charts 24 and says how many more, lists every device and gap, and shows one picked device large', async () => {
+    const devices = Array.from({ length: 30 }, (_, i) => `wr-${String(i + 1).padStart(4, '0')}`);
+    const f = await buildFixture({ entries: 150, devices, checkpointEvery: 50 });
+    // Delete seq 3 of the 2nd, 7th and 30th device (leaf = (seq - 1) * 30 + device index).
+    const deleted = new Set([61, 66, 89]);
+    f.bundle.entries = f.bundle.entries.filter((e) => !deleted.has((e as { leafIndex: number }).leafIndex));
+    const files = writeFixture('thirty-devices', f);
+    const human = await runCli(['verify', files.bundle, '--anchors', files.anchors]);
+    expect(human.code).toBe(3);
+    const { cli, cliCode, page: report } = await cliAndPage(files);
+    expect(cliCode).toBe(3);
+    expect(report).toEqual(cli);
+    expect(await page.textContent('#scope')).toBe(human.stdout.split('\n')[0]);
+
+    expect(cli.sequence.gaps.map((g: Gap) => [g.dev, g.fromSeq, g.toSeq])).toEqual([
+      ['wr-0002', 3, 3],
+      ['wr-0007', 3, 3],
+      ['wr-0030', 3, 3],
+    ]);
+    expect(await pageGapRows()).toEqual(expectedGapRows(cli.sequence.gaps));
+    const rows = await pageDeviceRows();
+    expect(rows.map((r) => r.dev)).toEqual(devices);
+    expect(rows).toEqual(expectedDeviceRows(cli.sequence.devices));
+    // No after-boundary: every end is open, marked and explained.
+    expect(await page.locator('#devices td.end-open').count()).toBe(30);
+    expect(await page.locator('#devices tbody tr').first().textContent()).toContain(
+      'no proof that no later frame exists',
+    );
+
+    expect(await panelDevices()).toEqual(devices.slice(0, 24));
+    expect(await page.textContent('#charts-more')).toBe('6 more devices — pick one');
+    expect(await page.locator('#charts .gap-band').count()).toBe(2); // wr-0030's is not shown
+    await page.locator('#charts').screenshot({ path: join(ROOT, 'test-results/auditor-panels.png') });
+    const options = await page.$$eval('#chart-dev option', (os) =>
+      os.map((o) => (o as HTMLOptionElement).value),
+    );
+    expect(options).toEqual(['', ...devices]);
+
+    await page.selectOption('#chart-dev', 'wr-0030');
+    expect(await panelDevices()).toEqual(['wr-0030']);
+    expect(await page.getAttribute('#charts figure', 'class')).toContain('large');
+    expect(await page.isHidden('#charts-more')).toBe(true);
+    expect(
+      await page.$$eval('#charts .gap-band', (bs) => bs.map((b) => b.getAttribute('data-from-seq'))),
+    ).toEqual(['3']);
+    expect(await page.locator('#charts circle.pt').count()).toBe(4); // seq 1, 2, 4, 5
+    expect(await page.locator('#charts .open-end[data-end="end"]').count()).toBe(1);
+    await page.locator('#charts').screenshot({ path: join(ROOT, 'test-results/auditor-one-device.png') });
+    await page.selectOption('#chart-dev', '');
+    expect(await panelDevices()).toHaveLength(24);
     expect(pageErrors).toEqual([]);
   });
 

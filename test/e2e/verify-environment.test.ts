@@ -49,7 +49,7 @@ describe('verify: the summary names what was verified', () => {
     };
     expect(r.stdout.split('\n')[0]).toBe(
       `verified: log ${bundle.log.origin} (${bundle.log.logId}) on chain ${bundle.chain.chainId}, contract ${bundle.chain.contract}; ` +
-        'checkpoints of tree size 4-16 anchored in block(s) 10-13; 2 device(s) (wr-0001, wr-0002); ' +
+        'checkpoints of tree size 4-18 anchored in block(s) 10-14; 2 device(s) (wr-0001, wr-0002); ' +
         'readings of 2025-01-15T08:00:00.000Z to 2025-01-15T08:00:15.000Z',
     );
   });

@@ -16,7 +16,12 @@ import { parseChainEvidence } from '../../anchor/src/verify/evidence.js';
 import { ENTRY_CODES, verifyBundle } from '../../anchor/src/verify/verify.js';
 import { fixtureDir } from '../helpers/bundle-fixtures.js';
 import { runCli } from '../helpers/cli.js';
-import { COMPLETENESS_KINDS, GOLDEN_KINDS, reportDigest } from '../helpers/generate-golden-bundles.js';
+import {
+  COMPLETENESS_KINDS,
+  FORGERY_KINDS,
+  GOLDEN_KINDS,
+  reportDigest,
+} from '../helpers/generate-golden-bundles.js';
 
 const dir = fixtureDir();
 const read = (name: string): unknown => JSON.parse(readFileSync(join(dir, name), 'utf8'));
@@ -39,13 +44,42 @@ describe('golden bundles', () => {
       expect(reportDigest(report)).toEqual(read(`${kind}.expected.json`));
       const codes = new Set([...report.entries.map((e) => e.code), ...report.checkpoints.map((c) => c.code)]);
       expect(codes.has(kind as never)).toBe(true);
-      expect(report.ok).toBe(kind === 'valid');
-      // A shredded frame leaves a hole in its device's chain: proven, but not complete.
-      expect(report.verdict).toBe(
-        kind === 'valid' ? 'VALID' : kind === 'shredded' ? 'INCOMPLETE' : 'INVALID',
-      );
+      // A shredded frame listed by an anchored shredding record keeps its seq in the chain.
+      expect(report.ok).toBe(kind === 'valid' || kind === 'shredded');
+      expect(report.verdict).toBe(kind === 'valid' || kind === 'shredded' ? 'VALID' : 'INVALID');
     });
   }
+
+  it('behavior: the shredded golden is VALID with one shredded entry, vouched for by its anchored record', () => {
+    const report = verifyGolden('shredded');
+    expect(report.summary).toMatchObject({ valid: 15, shredded: 1, invalid: 0 });
+    expect(report.shreddings).toEqual([
+      expect.objectContaining({ index: 0, leafIndex: 16, dev: 'wr-0002', frames: 1, code: 'valid' }),
+    ]);
+    expect(report.entries[3]).toMatchObject({ code: 'shredded', dev: 'wr-0002', seq: 2, shreddedBy: 0 });
+    expect(report.sequence.gaps).toEqual([]);
+  });
+
+  it('error: forgeries are INVALID: a shredded entry without a record, a record that shredded early, a forged note', () => {
+    const forged = verifyGolden('shredded_forged');
+    expect(forged.verdict).toBe('INVALID');
+    expect(forged.entries[3]).toMatchObject({ code: 'malformed' });
+    expect(forged.entries[3]!.reason).toMatch(/no valid shredding record/);
+    expect(forged.summary).toMatchObject({ valid: 15, invalid: 1 });
+
+    const early = verifyGolden('shredded_early');
+    expect(early.verdict).toBe('INVALID');
+    expect(early.shreddings.map((x) => x.code)).toEqual(['retention_not_met']);
+    expect(early.entries[2]).toMatchObject({ code: 'malformed' });
+    expect(early.summary.valid).toBe(15);
+
+    const note = verifyGolden('note_forged');
+    expect(note.verdict).toBe('INVALID');
+    expect(note.problems.map((p) => p.kind)).toEqual(['note']);
+    expect(note.entries.every((e) => e.code === 'valid')).toBe(true);
+    for (const kind of Object.keys(FORGERY_KINDS))
+      expect(reportDigest(verifyGolden(kind)), kind).toEqual(read(`${kind}.expected.json`));
+  });
 
   for (const kind of Object.keys(COMPLETENESS_KINDS)) {
     it(`error: ${kind} verifies to its committed report: ${kind === 'empty' ? 'INVALID' : 'INCOMPLETE'}, every present entry valid`, () => {
@@ -92,7 +126,10 @@ describe('golden bundles', () => {
       bad_signature: 1,
       revoked_at_time: 1,
       inconsistent_checkpoints: 1,
-      shredded: 3,
+      shredded: 0,
+      shredded_forged: 1,
+      shredded_early: 1,
+      note_forged: 1,
       incomplete_middle: 3,
       incomplete_first: 3,
       incomplete_last: 3,
@@ -108,7 +145,8 @@ describe('golden bundles', () => {
       expect(allowGaps).toBe(false);
       expect(reportDigest(report), kind).toEqual(read(`${kind}.expected.json`));
     }
-  });
+  }, 240_000);
+
 
   it('behavior: the human report lists each gap with the frames on both sides and their times, and open ends', async () => {
     const middle = await cli('incomplete_middle');

@@ -87,6 +87,7 @@ async function certificate(
 /**
  * A valid bundle of `entries` frames from `devices` (round robin), checkpoints every
  * `checkpointEvery` leaves (and at the end), anchored at blocks 10, 11, …
+ * `extraLeaves` (default none) are logged after the frames, as shredding records are.
  * `mapFrame` (default none) replaces each signed frame before it is logged (e.g. a
  * high-S twin or a broken signature); the next frame's `prev` names the replacement.
  * @example
@@ -98,6 +99,8 @@ export async function buildFixture(
     devices?: readonly string[];
     checkpointEvery?: number;
     mapFrame?: (frame: Uint8Array, leafIndex: number) => Uint8Array;
+    /** Leaves that are not frames (shredding records), appended after the frames. */
+    extraLeaves?: readonly Uint8Array[];
   } = {},
 ): Promise<Fixture> {
   const n = p.entries ?? 8;
@@ -149,9 +152,11 @@ export async function buildFixture(
     frames.push(bytes);
     tree.appendData(bytes);
   }
+  for (const leaf of p.extraLeaves ?? []) tree.appendData(leaf);
+  const size = n + (p.extraLeaves?.length ?? 0);
   const sizes: number[] = [];
-  for (let s = every; s < n; s += every) sizes.push(s);
-  sizes.push(n);
+  for (let s = every; s < size; s += every) sizes.push(s);
+  sizes.push(size);
   const logId = logIdOf(FIXTURE_ORIGIN);
   const anchors: AnchorRecord[] = sizes.map((treeSize, i) => ({
     logId,

@@ -9,7 +9,11 @@
  * failed links, bundle problems, device ends and gaps). Each is a range of a 16-frame log
  * (checkpoints 4, 8, 12, 16; wr-0001 even leaves, wr-0002 odd): seq 2-7 of each device,
  * with seq 1 (leaves 0, 1) as before-boundaries and seq 8 (leaves 14, 15) as
- * after-boundaries, as `vitaltrail export --from --to` writes it. Keys are the fixed test
+ * after-boundaries, as `vitaltrail export --from --to` writes it. Leaves 16 and 17 are
+ * shredding records (README "Shredding records"), anchored by checkpoint 18: leaf 16 of
+ * wr-0002's seq 2 (leaf 3), disclosed by the `shredded` kind; leaf 17 of wr-0001's seq 2
+ * (leaf 2) with its key destroyed a day before its retention had passed (`FORGERY_KINDS`:
+ * that one, a shredded entry without a record, a forged checkpoint note). Keys are the fixed test
  * keys under test/fixtures/bundles/keys. Regenerate (only on purpose: the files are the
  * verifier's regression baseline) with
  *
@@ -24,10 +28,13 @@ import {
   parseBundle,
   verifyBundle,
 } from '../../anchor/src/verify/index.js';
+import { encodeShredRecord, type ShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import {
   type BundleJson,
   buildFixture,
   clone,
+  FIXTURE_ORIGIN,
+  FIXTURE_T0,
   type Fixture,
   fixtureDir,
   flipFrameByte,
@@ -42,9 +49,35 @@ const GOLDEN_FRAMES = 16;
 const BEFORE = [0, 1];
 const AFTER = [14, 15];
 
+const DAY = 86_400_000;
+/** The golden shredding record: wr-0002's key of the hour of seq 2 (leaf 3), destroyed under a 30-day retention. */
+export const GOLDEN_SHRED: ShredRecord = {
+  dev: 'wr-0002',
+  window: { start: FIXTURE_T0, end: FIXTURE_T0 + 3_600_000 },
+  retentionMs: 30 * DAY,
+  at: FIXTURE_T0 + 3_600_000 + 30 * DAY + 60_000,
+  leaves: [3],
+  seqs: [2],
+};
+/** A record logged by a gateway that shredded a day early (leaf 17). */
+const EARLY_SHRED: ShredRecord = {
+  ...GOLDEN_SHRED,
+  dev: 'wr-0001',
+  at: GOLDEN_SHRED.window.end + GOLDEN_SHRED.retentionMs - DAY,
+  leaves: [2],
+  seqs: [2],
+};
+const SHRED_LEAF = GOLDEN_FRAMES;
+/** The checkpoint that anchors both records. */
+const SHRED_TREE_SIZE = GOLDEN_FRAMES + 2;
+
 /** The golden range: the 16-frame fixture with its boundary frames marked. */
 export async function goldenFixture(): Promise<Fixture> {
-  const f = await buildFixture({ entries: GOLDEN_FRAMES, checkpointEvery: 4 });
+  const f = await buildFixture({
+    entries: GOLDEN_FRAMES,
+    checkpointEvery: 4,
+    extraLeaves: [encodeShredRecord(GOLDEN_SHRED), encodeShredRecord(EARLY_SHRED)],
+  });
   for (const e of f.bundle.entries) {
     if (BEFORE.includes(e.leafIndex)) e.boundary = 'before';
     if (AFTER.includes(e.leafIndex)) e.boundary = 'after';
@@ -90,15 +123,45 @@ export const GOLDEN_KINDS: Record<string, Mutation> = {
   revoked_at_time: (_f, _b, e) => {
     e.registryEvents.push({ kind: 'revoked', dev: 'wr-0002', blockNumber: 11, logIndex: 0 });
   },
-  shredded: (f, b) => {
-    const e = b.entries[3]!;
-    b.entries[3] = {
-      leafIndex: e.leafIndex,
-      treeSize: e.treeSize,
-      leafHash: hex(hashLeaf(f.frames[3]!)),
-      shredded: true,
-      proof: e.proof,
-    };
+  shredded: (f, b) => shred(f, b, 3, GOLDEN_SHRED, SHRED_LEAF),
+};
+
+/** Entry `i` shredded; `record` (when given) disclosed as leaf `leaf`, proven by checkpoint 18. */
+function shred(f: Fixture, b: BundleJson, i: number, record?: ShredRecord, leaf = SHRED_LEAF): void {
+  const e = b.entries[i]!;
+  b.entries[i] = {
+    leafIndex: e.leafIndex,
+    treeSize: e.treeSize,
+    leafHash: hex(hashLeaf(f.frames[i]!)),
+    shredded: true,
+    proof: e.proof,
+  };
+  if (!record) return;
+  b.shreddings = [
+    {
+      leafIndex: leaf,
+      treeSize: SHRED_TREE_SIZE,
+      record: Buffer.from(encodeShredRecord(record)).toString('base64'),
+      proof: f.tree.inclusionProof(leaf, SHRED_TREE_SIZE).map(hex),
+    },
+  ];
+}
+
+/**
+ * Forgeries an operator could try (issue 17), each INVALID: a lone `shredded: true` (no
+ * record), a record whose key was destroyed before the retention (its leaf is in the log
+ * and anchored: a gateway that shreds early cannot hide it), and a checkpoint note the
+ * verifier cannot check.
+ */
+export const FORGERY_KINDS: Record<string, Mutation> = {
+  /** Entry 3 marked shredded with no shredding record: `malformed`. */
+  shredded_forged: (f, b) => shred(f, b, 3),
+  /** Entry 2 shredded by the record of leaf 17, destroyed a day early: `retention_not_met`. */
+  shredded_early: (f, b) => shred(f, b, 2, EARLY_SHRED, SHRED_LEAF + 1),
+  /** A note with a random root on checkpoint 16: never ignored, the bundle is INVALID. */
+  note_forged: (_f, b) => {
+    const cp = b.checkpoints.find((c) => c.treeSize === GOLDEN_FRAMES)!;
+    cp.note = `${FIXTURE_ORIGIN}\n${GOLDEN_FRAMES}\n${Buffer.alloc(32, 7).toString('base64')}\n\n— forged AAAA\n`;
   },
 };
 
@@ -142,6 +205,7 @@ export function reportDigest(r: BundleReport): unknown {
     failedLinks: r.links.filter((l) => l.code !== 'valid').map((l) => ({ from: l.from, to: l.to })),
     problems: r.problems.map((p) => p.kind),
     summary: r.summary,
+    shreddings: r.shreddings.map((x) => ({ leafIndex: x.leafIndex, code: x.code })),
     ranges: r.sequence.devices.map((d) => ({
       dev: d.dev,
       frames: d.frames,
@@ -167,7 +231,11 @@ async function main(): Promise<void> {
   // One log for every kind (ECDSA signatures are randomised): bundles of it can be
   // verified together against any kind's unmutated evidence.
   const f = await goldenFixture();
-  for (const [kind, mutate] of [...Object.entries(GOLDEN_KINDS), ...Object.entries(COMPLETENESS_KINDS)]) {
+  for (const [kind, mutate] of [
+    ...Object.entries(GOLDEN_KINDS),
+    ...Object.entries(COMPLETENESS_KINDS),
+    ...Object.entries(FORGERY_KINDS),
+  ]) {
     const bundle = clone(f.bundle);
     const evidence = clone(f.evidence);
     mutate(f, bundle, evidence);

@@ -26,7 +26,8 @@ import {
 import { downsample } from '../../gateway/src/core/trend.js';
 import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
 import { openRollup, RollupTable, rollupAad } from '../../gateway/src/io/store/rollups.js';
-import { SealedReader, shredExpired } from '../../gateway/src/io/store/sealed.js';
+import { SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import type { Observations } from '../../gateway/src/protocol/frame.js';
 import { fcRuns } from '../helpers/fc-runs.js';
@@ -233,7 +234,7 @@ describe('sealed rollups', () => {
     for (let i = 0; i < 6; i++) await r.ingest.submit(d.next({ ts: T0 + i * 1000 }, { hr: 80 }), 'wr-s');
     r.clock.now = T0 + 3 * HOUR;
     for (let i = 0; i < 3; i++) await r.ingest.submit(d.next({ ts: T0 + 40_000 + i }, { hr: 50 }), 'wr-s');
-    expect(shredExpired(r.store, HOUR, r.clock.now)).toBe(1);
+    expect(shredExpired(r.store, HOUR, r.clock.now)).toEqual({ keys: 1, records: 1, frames: 6 });
     const reader = r.reader();
     await expect(reader.dataKey(1, 'wr-s')).resolves.toBe('shredded');
     const stored = await storedRollups(r.store, reader, 'wr-s');

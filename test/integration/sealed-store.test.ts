@@ -12,9 +12,11 @@ import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
 import { type RecipientSecret, sealBatch } from '../../gateway/src/core/envelope.js';
 import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/store/recipients.js';
-import { batchAad, readFrames, SealedReader, shredExpired } from '../../gateway/src/io/store/sealed.js';
+import { batchAad, readFrames, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
+import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -252,8 +254,25 @@ describe('sealed store', () => {
     now += 3 * HOUR;
     for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
 
-    expect(shredExpired(rig.store, HOUR, now)).toBe(1); // window [T0, T0+1h) ended 2 h ago
-    expect(shredExpired(rig.store, HOUR, now)).toBe(0);
+    // Window [T0, T0+1h) ended 2 h ago: its key goes, with one shredding record in the log.
+    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 1, records: 1, frames: 5 });
+    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 0, records: 0, frames: 0 });
+    expect(rig.store.size).toBe(11);
+    const stored = rig.store.db.prepare('SELECT leaf_index, record FROM shred_records').all() as {
+      leaf_index: number;
+      record: Buffer;
+    }[];
+    expect(stored.map((x) => x.leaf_index)).toEqual([10]);
+    const recordBytes = new Uint8Array(stored[0]!.record);
+    expect(Buffer.compare(hashLeaf(recordBytes), rig.store.getNode(0, 10))).toBe(0);
+    expect(decodeShredRecord(recordBytes)).toEqual({
+      dev: 'wr-a',
+      window: { start: T0 - (T0 % HOUR), end: T0 - (T0 % HOUR) + HOUR },
+      retentionMs: HOUR,
+      at: now,
+      leaves: [0, 1, 2, 3, 4],
+      seqs: [1, 2, 3, 4, 5],
+    });
     const rows = allRows(rig.store);
     const reader = new SealedReader(rig.store, [{ kid: 'care', privateKey: r.privateKey }]);
     const frames = await reader.read(rows);

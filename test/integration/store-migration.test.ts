@@ -90,7 +90,9 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(3);
+      expect(SCHEMA_VERSION).toBe(4);
+      // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
+      expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
       expect(gw.store.size).toBe(24);
 
       // Every sealed frame opens and decodes to what the devices sent.
@@ -153,7 +155,7 @@ describe('store migration from the previous release', () => {
       retentionMs: 10 * 365 * 24 * 3_600_000, // the fixture's frames stay within retention
     });
     try {
-      expect(rawVersion(db)).toBe('3');
+      expect(rawVersion(db)).toBe('4');
       const count = () => gw.store.db.prepare('SELECT count(*) FROM rollups').pluck().get() as number;
       expect(count()).toBe(0); // no private key at open: nothing can be sealed then
       const secrets = loadRecipientSecrets(join(tmp.dir, 'gateway', 'recipients'));

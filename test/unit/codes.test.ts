@@ -12,6 +12,7 @@ import { describe, expect, test } from 'vitest';
 import { LEDGER_ERROR_CODES } from '../../anchor/src/contracts/ledger-error.js';
 import { NOTE_ERROR_CODES } from '../../anchor/src/log/note.js';
 import { ENTRY_CODES } from '../../anchor/src/verify/entries.js';
+import { SHREDDING_CODES } from '../../anchor/src/verify/shreddings.js';
 import { errorBody, errorReply, HttpError } from '../../gateway/src/io/http/errors.js';
 import { isRejectionCode, REJECTION_CODES } from '../../gateway/src/protocol/codes.js';
 import {
@@ -187,11 +188,19 @@ describe('one registry of error codes', () => {
     }
     // The README's group tables and its table of every code agree, code by code.
     const all = allCodesTable();
-    for (const heading of ['### Codes a device can receive', '### Codes the verifier reports per entry']) {
+    for (const heading of [
+      '### Codes a device can receive',
+      '### Codes the verifier reports per entry',
+      '### Codes the verifier reports per shredding record',
+    ]) {
       for (const [code, meaning] of Object.entries(tableUnder(heading))) {
         expect(meaning, `${heading}: ${code}`).toBe(all[code]?.meaning);
       }
     }
+  });
+
+  test('behavior: the shredding-record codes and the README table are the same set, same meanings', () => {
+    expect(tableUnder('### Codes the verifier reports per shredding record')).toEqual({ ...SHREDDING_CODES });
   });
 
   test('behavior: the protocol groups are distinct vocabularies of the one registry', () => {

@@ -12,10 +12,12 @@
  * `test/slow/verify-mutation.test.ts` on 1,024.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { hashLeaf } from '../../anchor/src/log/index.js';
 import { parseBundle } from '../../anchor/src/verify/bundle.js';
 import type { ChainEvidence } from '../../anchor/src/verify/evidence.js';
 import { type BundleReport, type EntryCode, verifyBundle } from '../../anchor/src/verify/verify.js';
 import { decodeFrame } from '../../gateway/src/protocol/frame.js';
+import { encodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import { type BundleJson, buildFixture, clone, type Fixture, flipHex } from '../helpers/bundle-fixtures.js';
 import { coseSign1, encodeRawBody, type IntField, type RawBody } from '../helpers/frame-ints.js';
 
@@ -145,7 +147,7 @@ export function describeVerifierMutation(size: MutationBundleSize): void {
     });
 
     it('error: a changed leaf index is bad_inclusion_proof for that entry only', () => {
-      for (const i of sample(N, 4, 13)) {
+      for (const i of sample(N - 1, 4, 13)) {
         const codes = run((b) => {
           const e = b.entries[i]!;
           e.leafIndex = e.leafIndex === 0 ? 1 : e.leafIndex - 1;
@@ -289,7 +291,7 @@ export function describeVerifierMutation(size: MutationBundleSize): void {
           // A gap names the frames on both sides, with their times.
           const gap = r.sequence.gaps[0]!;
           expect(gap).toMatchObject({ kind: 'missing', fromSeq: gap.toSeq });
-          expect(gap.after.ts).toBeGreaterThan(gap.before.ts);
+          expect(gap.after.ts).toBeGreaterThan(gap.before.ts!);
         } else {
           expect(r.sequence.openEnds).toBe(1);
         }
@@ -489,6 +491,53 @@ export function describeVerifierMutation(size: MutationBundleSize): void {
         );
         expect(r.entries[at]!.index, label).toBe(at);
         expect(r.verdict, label).toBe('INVALID');
+      }
+    });
+
+    it('error: shredding forgeries: an entry rewritten as shredded is malformed with no record, or with a record that is not the logged leaf; the others stay valid', () => {
+      for (const i of sample(N - 1, 4, 13)) {
+        const forge = (b: BundleJson) => {
+          const e = frameOf(b, i);
+          const frame = new Uint8Array(Buffer.from(e.frame, 'base64'));
+          (b.entries as unknown[])[i] = {
+            leafIndex: e.leafIndex,
+            treeSize: e.treeSize,
+            leafHash: `0x${Buffer.from(hashLeaf(frame)).toString('hex')}`,
+            shredded: true,
+            proof: e.proof,
+          };
+          return decodeFrame(frame).body;
+        };
+        expectOnly(run(forge), [i], 'malformed');
+        // A record naming the leaf, cited at a leaf it does not occupy (a proof of another leaf).
+        const r = report((b) => {
+          const body = forge(b);
+          const last = b.entries.at(-1)!;
+          b.shreddings = [
+            {
+              leafIndex: last.leafIndex,
+              treeSize: last.treeSize,
+              record: Buffer.from(
+                encodeShredRecord({
+                  dev: body.dev,
+                  window: { start: 0, end: 3_600_000 },
+                  retentionMs: 0,
+                  at: 3_600_000,
+                  leaves: [b.entries[i]!.leafIndex],
+                  seqs: [Number(body.seq)],
+                }),
+              ).toString('base64'),
+              proof: last.proof,
+            },
+          ];
+        });
+        expect(r.shreddings.map((x) => x.code)).toEqual(['bad_inclusion_proof']);
+        expectOnly(
+          r.entries.map((x) => x.code),
+          [i],
+          'malformed',
+        );
+        expect(r.verdict).toBe('INVALID');
       }
     });
 

@@ -550,22 +550,14 @@ describe('verifyBundle: shredded entries, registry at time, sequences', () => {
     };
   };
 
-  it('behavior: a shredded entry whose leaf hash is proven is `shredded`, and the bundle still verifies', () => {
+  it('error: a shredded entry whose leaf hash is proven, with no shredding record, is malformed (PROTOCOL.md §6)', () => {
     const report = verifyMutated((b) => shred(b, 2));
-    expect(report.entries.find((e) => e.leafIndex === 2)?.code).toBe('shredded');
-    expect(report.summary).toMatchObject({ valid: VALID_COUNT - 1, shredded: 1, invalid: 0 });
-    expect(report.integrity).toBe(true);
-    // The shredded frame leaves a hole in wr-0001's chain, reported with its neighbours.
-    expect(report.sequence.gaps).toEqual([
-      {
-        dev: 'wr-0001',
-        kind: 'missing',
-        fromSeq: 2,
-        toSeq: 2,
-        before: { index: 0, leafIndex: 0, seq: 1, ts: T0 },
-        after: { index: 3, leafIndex: 4, seq: 3, ts: T0 + 4000 },
-      },
-    ]);
+    const e = report.entries.find((x) => x.leafIndex === 2)!;
+    expect(e.code).toBe('malformed');
+    expect(e.reason).toMatch(/no valid shredding record/);
+    expect(report.summary).toMatchObject({ valid: VALID_COUNT - 1, shredded: 0, invalid: 1 });
+    expect(report.integrity).toBe(false);
+    expect(report.verdict).toBe('INVALID');
   });
 
   it('error: a shredded entry with another leaf hash is bad_inclusion_proof, not shredded', () => {
@@ -796,7 +788,8 @@ describe('parseBundle', () => {
     const parsed = parseBundle(JSON.parse(JSON.stringify(json)));
     expect(parsed).not.toHaveProperty('extra');
     const { extra: _extra, ...known } = json;
-    expect(parsed).toEqual(known);
+    // An absent `shreddings` reads as none.
+    expect(parsed).toEqual({ ...known, shreddings: [] });
   });
 
   const cases: [string, (b: BundleJson) => void][] = [

@@ -25,6 +25,7 @@ import { clearPrecheckedEs256, type SignatureCounts, takeSignatureCounts } from 
 import { type PrecheckReport, precheckEs256 } from './browser-precheck.js';
 import { BundleError, type DisclosureBundle, type DisclosureEntry, parseBundle } from './bundle.js';
 import { type ChainEvidence, parseChainEvidence } from './evidence-format.js';
+import { scopeLine } from './scope.js';
 import { type BundleReport, ENTRY_CODES, verifyBundle } from './verify.js';
 
 /** One reading of an entry, for the page's chart (device clock, scaled value). */
@@ -51,6 +52,8 @@ export interface PageResult {
   readings: EntryReading[];
   /** Beside the report, never in it. */
   signatures: SignatureStats;
+  /** What was verified: the CLI's first line (`scope.ts`). */
+  scope: string;
 }
 
 export type ProgressPhase = 'signatures' | 'entries';
@@ -129,6 +132,7 @@ function verifyParsed(
     report: { ...report, evidence: { source: 'file', head: evidence.head, fetchedAt: evidence.fetchedAt } },
     readings: readingsOf(bundle.entries),
     signatures,
+    scope: scopeLine(bundle, report),
   };
 }
 

@@ -22,6 +22,7 @@
  */
 import { errorClass } from '../../../gateway/src/protocol/errors.js';
 import { DEVICE_ID_PATTERN, MAX_FRAME_BYTES } from '../../../gateway/src/protocol/frame.js';
+import { MAX_SHRED_RECORD_BYTES } from '../../../gateway/src/protocol/shred-record.js';
 import type { Hex } from '../ledger/index.js';
 
 export const DISCLOSURE_FORMAT = 'vitaltrail-disclosure/1';
@@ -70,7 +71,9 @@ export type EntryBoundary = 'before' | 'after';
 /**
  * A frame whose bytes were destroyed under the retention policy: only its leaf hash
  * remains, still provably in the log. An additive extension of PROTOCOL.md §5 (a
- * verifier that does not know it reports the entry `malformed`, never `valid`).
+ * verifier that does not know it reports the entry `malformed`, never `valid`). It counts
+ * as shredded only when a valid shredding record of the bundle lists its leaf
+ * (`DisclosureShredding`); alone it is `malformed` (PROTOCOL.md §6).
  */
 export interface DisclosureShreddedEntry {
   leafIndex: number;
@@ -100,6 +103,22 @@ export interface DisclosureMalformedEntry {
 
 export type DisclosureEntry = DisclosureFrameEntry | DisclosureShreddedEntry | DisclosureMalformedEntry;
 
+/**
+ * A shredding record of the log (gateway/src/protocol/shred-record), proven like an entry:
+ * an additive extension of §5 (README "Shredding records"). `record` is standard base64 of
+ * the record's bytes, the leaf's input. A shredding item without its canonical shape keeps
+ * its place with `malformed` set, as an entry does.
+ */
+export interface DisclosureShredding {
+  leafIndex: number;
+  treeSize: number;
+  record: string;
+  proof: Hex[];
+  malformed?: undefined;
+}
+
+export type DisclosureShreddingItem = DisclosureShredding | { leafIndex: number; malformed: string };
+
 /** PROTOCOL.md §5. */
 export interface DisclosureBundle {
   format: typeof DISCLOSURE_FORMAT;
@@ -110,6 +129,8 @@ export interface DisclosureBundle {
   checkpoints: DisclosureCheckpoint[];
   consistency: DisclosureConsistency[];
   entries: DisclosureEntry[];
+  /** Shredding records (absent in the bundle: empty). */
+  shreddings: DisclosureShreddingItem[];
 }
 
 export class BundleError extends errorClass<'bundle'>('BundleError') {}
@@ -126,6 +147,8 @@ export const BUNDLE_LIMITS = {
   proofHashes: 64,
   /** Base64 characters of one frame. */
   frameChars: Math.ceil(MAX_FRAME_BYTES / 3) * 4,
+  /** Base64 characters of one shredding record. */
+  recordChars: Math.ceil(MAX_SHRED_RECORD_BYTES / 3) * 4,
 } as const;
 
 const HASH_HEX = /^0x[0-9a-f]{64}$/;
@@ -259,19 +282,36 @@ function parseEntry(value: unknown, path: string): DisclosureEntry {
   };
 }
 
-/** `parseEntry`, with a shape error kept in the entry's place (PROTOCOL.md §6). */
-function parseEntryOrMalformed(value: unknown, path: string): DisclosureEntry {
-  try {
-    return parseEntry(value, path);
-  } catch (err) {
-    if (!(err instanceof BundleError)) throw err;
-    const raw =
-      typeof value === 'object' && value !== null && !Array.isArray(value)
-        ? field(value as Obj, 'leafIndex')
-        : undefined;
-    const leafIndex = typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : -1;
-    return { leafIndex, malformed: err.reason };
-  }
+function parseShredding(value: unknown, path: string): DisclosureShredding {
+  const o = obj(value, path);
+  const record = text(field(o, 'record'), `${path}.record`, BUNDLE_LIMITS.recordChars);
+  if (!isCanonicalBase64(record))
+    throw malformed(`${path}.record must be canonical standard base64 with padding`);
+  return {
+    leafIndex: count(field(o, 'leafIndex'), `${path}.leafIndex`),
+    treeSize: count(field(o, 'treeSize'), `${path}.treeSize`, 1),
+    record,
+    proof: hashList(field(o, 'proof'), `${path}.proof`),
+  };
+}
+
+/** `parse`, with a shape error kept in the item's place (PROTOCOL.md §6). */
+function orMalformed<T>(
+  parse: (value: unknown, path: string) => T,
+): (value: unknown, path: string) => T | { leafIndex: number; malformed: string } {
+  return (value, path) => {
+    try {
+      return parse(value, path);
+    } catch (err) {
+      if (!(err instanceof BundleError)) throw err;
+      const raw =
+        typeof value === 'object' && value !== null && !Array.isArray(value)
+          ? field(value as Obj, 'leafIndex')
+          : undefined;
+      const leafIndex = typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : -1;
+      return { leafIndex, malformed: err.reason };
+    }
+  };
 }
 
 function parseDevice(value: unknown, path: string): DisclosureDevice {
@@ -325,6 +365,14 @@ export function parseBundle(json: unknown): DisclosureBundle {
     consistency: arr(field(o, 'consistency'), 'consistency').map((c, i) =>
       parseConsistency(c, `consistency[${i}]`),
     ),
-    entries: arr(field(o, 'entries'), 'entries').map((e, i) => parseEntryOrMalformed(e, `entries[${i}]`)),
+    entries: arr(field(o, 'entries'), 'entries').map(
+      (e, i): DisclosureEntry => orMalformed(parseEntry)(e, `entries[${i}]`),
+    ),
+    shreddings:
+      field(o, 'shreddings') === undefined
+        ? []
+        : arr(field(o, 'shreddings'), 'shreddings').map((x, i) =>
+            orMalformed(parseShredding)(x, `shreddings[${i}]`),
+          ),
   };
 }

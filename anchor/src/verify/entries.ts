@@ -24,13 +24,9 @@ import {
   MerkleError,
   RFC6962_LEAF_HASH_PREFIX,
 } from '../log/index.js';
-import type {
-  DisclosureDevice,
-  DisclosureEntry,
-  DisclosureFrameEntry,
-  DisclosureShreddedEntry,
-} from './bundle.js';
-import { type CheckpointState, checkpointCode, hexBytes } from './checkpoints.js';
+import type { DisclosureDevice, DisclosureEntry } from './bundle.js';
+import { type CheckpointCode, type CheckpointState, checkpointCode, hexBytes } from './checkpoints.js';
+import type { ShreddedLeaf } from './shreddings.js';
 
 /**
  * The verdicts of one bundle entry: the registry's `entry` group with its meanings (the
@@ -56,6 +52,8 @@ export interface EntryResult {
   prev?: Hex;
   /** Set on a boundary frame (the device's last frame before the range, or first after it). */
   boundary?: 'before' | 'after';
+  /** On a shredded entry: the position in `bundle.shreddings` of the record that lists it. */
+  shreddedBy?: number;
   code: EntryCode;
   reason?: string;
 }
@@ -243,14 +241,19 @@ export interface EntryContext {
   anchorBlockOf: (leafIndex: number) => number | undefined;
   /** Inclusion proofs of neighbouring leaves share their upper paths: hashed once. */
   inclusion: InclusionPathCache;
+  /** The leaves that valid shredding records vouch for (./shreddings). */
+  shredded: ReadonlyMap<number, ShreddedLeaf>;
 }
 
-/** RFC 9162 §2.1.3.2 inclusion of `leaf`, then the checkpoint's own verdict. */
-function checkProof(
-  entry: DisclosureFrameEntry | DisclosureShreddedEntry,
+/**
+ * RFC 9162 §2.1.3.2 inclusion of `leaf`, then the checkpoint's own verdict (steps 5-7, also
+ * for shredding records).
+ */
+export function checkProof(
+  entry: { leafIndex: number; treeSize: number; proof: readonly unknown[] },
   leaf: Uint8Array,
-  ctx: EntryContext,
-): Outcome | undefined {
+  ctx: Pick<EntryContext, 'bySize' | 'inclusion'>,
+): { code: 'checkpoint_not_anchored' | 'bad_inclusion_proof' | CheckpointCode; reason?: string } | undefined {
   const checkpoint = ctx.bySize.get(entry.treeSize)?.[0];
   if (!checkpoint?.root) {
     return { code: 'checkpoint_not_anchored', reason: 'the bundle has no checkpoint of this tree size' };
@@ -271,15 +274,25 @@ export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: Ent
   // PROTOCOL.md §6: a non-canonical or unparsable entry is malformed; the others go on.
   if (typeof entry.malformed === 'string') return { code: 'malformed', reason: entry.malformed };
   if (entry.shredded === true) {
-    // The bytes are gone; the leaf hash is still proven in the anchored log.
+    // The bytes are gone; the leaf hash is still proven in the anchored log, and only an
+    // anchored shredding record listing the leaf makes it shredded (PROTOCOL.md §6).
     const leaf = hexBytes(entry.leafHash);
     if (leaf?.length !== 32) return { code: 'malformed', reason: 'the leaf hash is not 32 bytes of hex' };
-    return (
-      checkProof(entry, leaf, ctx) ?? {
-        code: 'shredded',
-        reason: 'frame destroyed under the retention policy; its leaf hash is in the anchored log',
-      }
-    );
+    const proof = checkProof(entry, leaf, ctx);
+    if (proof) return proof;
+    const by = ctx.shredded.get(entry.leafIndex);
+    if (!by)
+      return {
+        code: 'malformed',
+        reason: 'shredded, but no valid shredding record of the bundle lists this leaf',
+      };
+    result.dev = by.dev;
+    result.seq = by.seq;
+    result.shreddedBy = by.record;
+    return {
+      code: 'shredded',
+      reason: 'frame destroyed under the retention policy; an anchored shredding record lists it',
+    };
   }
   if (typeof entry.frame !== 'string') return { code: 'malformed', reason: 'the frame is not base64 text' };
   // The frame is decoded one byte into its buffer, behind the leaf prefix: the leaf hash

@@ -24,11 +24,14 @@ export {
   type DisclosureFrameEntry,
   type DisclosureMalformedEntry,
   type DisclosureShreddedEntry,
+  type DisclosureShredding,
+  type DisclosureShreddingItem,
   type EntryBoundary,
   type Hex,
   parseBundle,
 } from './bundle.js';
 export { type ChainEvidence, EVIDENCE_FORMAT, fetchChainEvidence, parseChainEvidence } from './evidence.js';
+export { scopeLine } from './scope.js';
 export {
   type AnchorRecord,
   analyseSequences,
@@ -49,6 +52,9 @@ export {
   type SequenceInput,
   type SequenceReport,
   type SequenceSide,
+  SHREDDING_CODES,
+  type ShreddingCode,
+  type ShreddingResult,
   sequenceInputs,
   type Verdict,
   type VerifyBundleOptions,

@@ -38,9 +38,12 @@ export interface SequenceSide {
   index: number;
   leafIndex: number;
   seq: number;
-  ts: number;
+  /** The frame's device clock; absent on a shredded frame (its bytes are gone). */
+  ts?: number;
   /** Set when the frame is a boundary frame. */
   boundary?: 'before' | 'after';
+  /** Set on a shredded frame: a shredding record vouches for its device and seq. */
+  shredded?: true;
 }
 
 /** A break in one device's frame chain between two entries of the bundle(s). */
@@ -82,10 +85,12 @@ export interface SequenceInput {
   leafIndex: number;
   dev: string;
   seq: number;
-  ts: number;
-  frameHash: Hex;
-  prev: Hex;
+  /** Absent on a shredded frame, as `frameHash` and `prev`: the record vouches only for dev and seq. */
+  ts?: number;
+  frameHash?: Hex;
+  prev?: Hex;
   boundary?: 'before' | 'after';
+  shredded?: true;
 }
 
 export interface SequenceReport {
@@ -105,11 +110,29 @@ export interface SequenceReport {
   complete: boolean;
 }
 
-/** The sequence inputs of a report's valid entries, tagged with `bundle` when given. */
+/**
+ * The sequence inputs of a report's valid and shredded entries, tagged with `bundle` when
+ * given. A shredded entry holds its place in the chain by the seq its shredding record
+ * gives; its `prev` link cannot be checked (README "Shredding records").
+ */
 export function sequenceInputs(entries: readonly EntryResult[], bundle?: number): SequenceInput[] {
   const out: SequenceInput[] = [];
   for (const e of entries) {
-    if (e.code !== 'valid' || e.dev === undefined || e.seq === undefined) continue;
+    if (e.dev === undefined || e.seq === undefined) continue;
+    if (e.code === 'shredded') {
+      const s: SequenceInput = {
+        index: e.index,
+        leafIndex: e.leafIndex,
+        dev: e.dev,
+        seq: e.seq,
+        shredded: true,
+      };
+      if (bundle !== undefined) s.bundle = bundle;
+      if (e.boundary !== undefined) s.boundary = e.boundary;
+      out.push(s);
+      continue;
+    }
+    if (e.code !== 'valid') continue;
     if (bundle === undefined) {
       // A valid entry result carries every field of a SequenceInput: no copy.
       out.push(e as SequenceInput);
@@ -140,9 +163,11 @@ interface Seen {
 }
 
 function side(e: SequenceInput): SequenceSide {
-  const s: SequenceSide = { index: e.index, leafIndex: e.leafIndex, seq: e.seq, ts: e.ts };
+  const s: SequenceSide = { index: e.index, leafIndex: e.leafIndex, seq: e.seq };
+  if (e.ts !== undefined) s.ts = e.ts;
   if (e.bundle !== undefined) s.bundle = e.bundle;
   if (e.boundary !== undefined) s.boundary = e.boundary;
+  if (e.shredded) s.shredded = true;
   return s;
 }
 
@@ -173,7 +198,8 @@ export function analyseSequences(
     if (!seen) {
       seen = { e, inRange: false, before: false, after: false };
       seqs.set(e.seq, seen);
-    } else if (seen.e.frameHash === e.frameHash) {
+    } else if (seen.e.frameHash === e.frameHash || seen.e.shredded || e.shredded) {
+      // A shredded frame's bytes are unknown: one at the same (dev, seq) counts as the same.
       duplicates++;
     } else {
       const key = `${e.dev}\u0000${e.seq}`;
@@ -209,7 +235,7 @@ export function analyseSequences(
           before: side(a.e),
           after: side(b.e),
         });
-      } else if (b.e.prev !== a.e.frameHash) {
+      } else if (!a.e.shredded && !b.e.shredded && b.e.prev !== a.e.frameHash) {
         gaps.push({
           dev,
           kind: 'prev_mismatch',
@@ -229,7 +255,7 @@ export function analyseSequences(
           ? 'open'
           : onlyBefore(lowest)
             ? 'proven'
-            : lowest.e.seq === 1 && lowest.e.prev === GENESIS_PREV
+            : lowest.e.seq === 1 && (lowest.e.shredded || lowest.e.prev === GENESIS_PREV)
               ? 'genesis'
               : 'open',
       end: highest !== undefined && onlyAfter(highest) ? 'proven' : 'open',

@@ -28,7 +28,10 @@
  *    and not revoked                                                  [`revoked_at_time`]
  *    (a revocation in block B itself counts: the frame is not proven logged before it).
  * A shredded entry (`{leafIndex, treeSize, leafHash, shredded: true, proof}`, an additive
- * extension of §5) gets steps 5-7 on its leaf hash and is `shredded` when they pass.
+ * extension of §5) gets steps 5-7 on its leaf hash and is `shredded` when they pass and a
+ * valid shredding record of the bundle lists its leaf (`./shreddings.ts`, checked first,
+ * also by steps 5-7, and reported in `shreddings`); otherwise `malformed`. It then takes its
+ * device and seq from the record.
  *
  * Per checkpoint: an anchor in `anchors` has the bundle's logId, its treeSize and its
  * rootHash, in the transaction and block the bundle names, and `log.logId` = SHA-256(origin)
@@ -67,6 +70,7 @@ import {
 import {
   CertificateCache,
   checkEntry,
+  checkProof,
   type EntryContext,
   type EntryResult,
   type Outcome,
@@ -74,6 +78,7 @@ import {
   type RegistryEvent,
 } from './entries.js';
 import { analyseSequences, type SequenceReport, sequenceInputs } from './sequences.js';
+import { checkShreddings, type ShreddingResult } from './shreddings.js';
 
 export type { CertificateChecker } from '../kgc/chain.js';
 
@@ -94,6 +99,7 @@ export {
   type SequenceSide,
   sequenceInputs,
 } from './sequences.js';
+export { SHREDDING_CODES, type ShreddingCode, type ShreddingResult } from './shreddings.js';
 
 /**
  * The bundle's verdict. `VALID`: every entry, checkpoint and consistency proof verifies, no
@@ -143,8 +149,8 @@ export interface BundleReport {
   ok: boolean;
   verdict: Verdict;
   /**
-   * Every entry is `valid` or `shredded`, every checkpoint and consistency proof is valid,
-   * and there is no bundle problem: what the bundle holds verifies (its completeness is
+   * Every entry is `valid` or `shredded`, every checkpoint, consistency proof and shredding
+   * record is valid, and there is no bundle problem: what the bundle holds verifies (its completeness is
    * `sequence.complete`).
    */
   integrity: boolean;
@@ -155,6 +161,8 @@ export interface BundleReport {
   checkpoints: CheckpointResult[];
   /** One per `consistency` item, in bundle order: a broken link is reported here, once. */
   links: LinkResult[];
+  /** One per shredding record (`bundle.shreddings`), in bundle order (`./shreddings.ts`). */
+  shreddings: ShreddingResult[];
   summary: {
     total: number;
     valid: number;
@@ -225,7 +233,10 @@ export function verifyBundle(
     registry: opts.registry ? new RegistryAtTime(opts.registry) : undefined,
     anchorBlockOf: anchorBlockIndex(states),
     inclusion: new InclusionPathCache(hexBytes),
+    shredded: new Map(),
   };
+  const shreddings = checkShreddings(bundle.shreddings ?? [], (item, leaf) => checkProof(item, leaf, ctx));
+  ctx.shredded = shreddings.covered;
 
   const total = bundle.entries.length;
   const every = Math.max(1, opts.progressEvery ?? 1000);
@@ -255,6 +266,7 @@ export function verifyBundle(
     valid + shredded === entries.length &&
     checkpoints.every((c) => c.code === 'valid') &&
     links.every((l) => l.code === 'valid') &&
+    shreddings.results.every((x) => x.code === 'valid') &&
     problems.length === 0;
   const sequence = analyseSequences(
     sequenceInputs(entries),
@@ -269,6 +281,7 @@ export function verifyBundle(
     entries,
     checkpoints,
     links,
+    shreddings: shreddings.results,
     summary: { total, valid, shredded, invalid: total - valid - shredded, byCode },
     registryChecked: opts.registry !== undefined,
     sequence,

@@ -111,6 +111,11 @@ export function registerAuditorCommands(program: Command): void {
         process.stdout.write(
           `wrote ${r.entries} entries to ${o.out} (${r.boundaries} boundary frame(s); checkpoints ${r.checkpoints.join(', ')})\n`,
         );
+        if (r.shreddingPending > 0) {
+          process.stdout.write(
+            `${r.shreddingPending} shredding record(s) are not anchored yet: their shredded entries will verify malformed until an export after the next checkpoint\n`,
+          );
+        }
         if (r.pendingAnchor > 0) {
           process.stdout.write(`${r.pendingAnchor} newer frame(s) are not anchored yet and were left out\n`);
         }

@@ -13,7 +13,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
-import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
+import { checkOutputPath, dataPaths, lockDataDir, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportFhir } from '../io/outbound/index.js';
 import {
   addRecipient,
@@ -173,12 +173,29 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
     )
     .addOption(dataDirOption(defaultDataDir))
     .action((o: { retentionDays: number; windowMinutes: number; data: string }) => {
-      const store = openStore(dataPaths(o.data).db);
+      const paths = dataPaths(o.data);
+      // Each shredding record is a new leaf of the log, which has one writer: a running
+      // gateway holds this lock and the shred is refused (`data_dir_in_use`).
+      const lock = lockDataDir(paths.gatewayDir);
       try {
-        const n = shredExpired(store, o.retentionDays * 86_400_000, Date.now(), o.windowMinutes * 60_000);
-        process.stdout.write(`shredded ${n} data keys\n`);
+        const store = openStore(paths.db);
+        try {
+          const r = shredExpired(
+            store,
+            Math.round(o.retentionDays * 86_400_000),
+            Date.now(),
+            Math.max(1, Math.round(o.windowMinutes * 60_000)),
+          );
+          process.stdout.write(
+            `shredded ${r.keys} data keys (${r.frames} frames); appended ${r.records} shredding records to the log` +
+              (r.records > 0 ? ', anchored with the next checkpoint once the gateway runs' : '') +
+              '\n',
+          );
+        } finally {
+          store.close();
+        }
       } finally {
-        store.close();
+        lock.release();
       }
     });
 }

@@ -22,6 +22,8 @@ import {
   parseBundle,
   parseChainEvidence,
   type SequenceReport,
+  type SequenceSide,
+  scopeLine,
   sequenceInputs,
   type Verdict,
   verdictOf,
@@ -47,8 +49,8 @@ const PROGRESS_MIN_ENTRIES = 1000;
 
 function formatGaps(seq: SequenceReport, file?: (bundle: number | undefined) => string): string[] {
   const lines: string[] = [];
-  const where = (s: { bundle?: number; index: number; seq: number; leafIndex: number; ts: number }) =>
-    `${file ? `${file(s.bundle)} ` : ''}entry ${s.index} (seq ${s.seq}, leaf ${s.leafIndex}, ts ${isoTime(s.ts)})`;
+  const where = (s: SequenceSide) =>
+    `${file ? `${file(s.bundle)} ` : ''}entry ${s.index} (seq ${s.seq}, leaf ${s.leafIndex}, ${s.ts === undefined ? 'shredded' : `ts ${isoTime(s.ts)}`})`;
   for (const d of seq.devices) lines.push(formatRange(d, where));
   for (const g of seq.gaps) {
     const what =
@@ -73,10 +75,7 @@ function isoTime(ms: number): string {
 }
 
 /** One device's range: its frames and how each end is proven. */
-function formatRange(
-  d: DeviceRange,
-  where: (s: { bundle?: number; index: number; seq: number; leafIndex: number; ts: number }) => string,
-): string {
+function formatRange(d: DeviceRange, where: (s: SequenceSide) => string): string {
   const span =
     d.first && d.last
       ? `${d.frames} frame${d.frames === 1 ? '' : 's'}, seq ${d.first.seq}-${d.last.seq}`
@@ -95,38 +94,6 @@ function formatRange(
 }
 
 /**
- * What a bundle's verification covered, in one line an auditor can sign under: the log,
- * the chain and contract, the checkpoints' tree sizes and anchoring blocks, the devices and
- * the device-clock time range of the valid readings.
- */
-export function scopeLine(b: DisclosureBundle, r: BundleReport): string {
-  let from = Number.POSITIVE_INFINITY;
-  let to = Number.NEGATIVE_INFINITY;
-  for (const e of r.entries) {
-    if (e.code !== 'valid' || e.ts === undefined) continue;
-    from = Math.min(from, e.ts);
-    to = Math.max(to, e.ts);
-  }
-  const span = (xs: number[]) => {
-    if (xs.length === 0) return 'none';
-    const lo = xs.reduce((a, x) => Math.min(a, x));
-    const hi = xs.reduce((a, x) => Math.max(a, x));
-    return lo === hi ? `${lo}` : `${lo}-${hi}`;
-  };
-  const devices = [...new Set(b.devices.map((d) => d.dev))].sort();
-  const shown = devices.length > 5 ? `${devices.slice(0, 5).join(', ')}, …` : devices.join(', ');
-  const readings =
-    from <= to
-      ? `readings of ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`
-      : 'no valid reading';
-  return (
-    `verified: log ${b.log.origin} (${b.log.logId}) on chain ${b.chain.chainId}, contract ${b.chain.contract}; ` +
-    `checkpoints of tree size ${span(b.checkpoints.map((c) => c.treeSize))} anchored in block(s) ` +
-    `${span(b.checkpoints.map((c) => c.blockNumber))}; ${devices.length} device(s) (${shown}); ${readings}`
-  );
-}
-
-/**
  * The human report: checkpoints, every entry that is not valid (all entries with
  * `verbose`), sequence gaps, and the verdict line.
  */
@@ -140,6 +107,17 @@ export function formatReport(report: BundleReport, verbose = false, allowGaps = 
   }
   for (const p of report.problems) {
     lines.push(`FAIL bundle: ${p.kind}${p.index !== undefined ? ` at entry ${p.index}` : ''} - ${p.reason}`);
+  }
+  for (const r of report.shreddings) {
+    const what =
+      r.dev !== undefined && r.window && r.at !== undefined && r.retentionMs !== undefined
+        ? `${r.dev} window ${isoTime(r.window.start)}..${isoTime(r.window.end)}, key destroyed ${isoTime(r.at)} ` +
+          `under a ${+(r.retentionMs / 86_400_000).toFixed(3)}-day retention, ${r.frames} frame(s)`
+        : 'unparsed record';
+    lines.push(
+      `${r.code === 'valid' ? 'ok  ' : 'FAIL'} shredding record ${r.index} (leaf ${r.leafIndex}, ${what}): ${r.code}` +
+        `${r.reason ? ` - ${r.reason}` : ''}`,
+    );
   }
   for (const e of report.entries) {
     if (e.code === 'valid' && !verbose) continue;
@@ -168,7 +146,7 @@ export function formatReport(report: BundleReport, verbose = false, allowGaps = 
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
   lines.push(
-    `${s.valid}/${s.total} entries valid${s.shredded > 0 ? `, ${s.shredded} shredded (leaf hash proven)` : ''}` +
+    `${s.valid}/${s.total} entries valid${s.shredded > 0 ? `, ${s.shredded} shredded (leaf hash proven, listed by an anchored shredding record)` : ''}` +
       `${s.invalid > 0 ? `; ${s.invalid} invalid (${byCode})` : ''}` +
       `; ${report.sequence.gaps.length} gap(s), ${report.sequence.openEnds} open end(s)` +
       `; verdict: ${verdictText(report.verdict, allowGaps)}`,

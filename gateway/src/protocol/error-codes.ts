@@ -62,7 +62,11 @@ export const ERROR_CODES = {
   },
   shredded: {
     meaning:
-      'the frame was destroyed under the retention policy; its leaf hash is proven in the anchored log (not a failure)',
+      'the frame was destroyed under the retention policy: its leaf hash is proven in the anchored log and an anchored shredding record lists it (not a failure)',
+  },
+  retention_not_met: {
+    meaning:
+      "a shredding record destroys a data key whose window had not yet aged past the record's retention when it was destroyed",
   },
 
   // HTTP API (dashboard, data, alarm, log and metrics routes).
@@ -336,6 +340,15 @@ export const ERROR_GROUPS = {
     'unknown_device',
     'revoked_at_time',
     'shredded',
+  ],
+  /** The verifier's verdict for one shredding record (protocol/shred-record). */
+  shredding: [
+    'valid',
+    'malformed',
+    'bad_inclusion_proof',
+    'checkpoint_not_anchored',
+    'inconsistent_checkpoints',
+    'retention_not_met',
   ],
   /** The verifier's verdict for one cited checkpoint. */
   checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints'],

@@ -28,8 +28,12 @@
  * Boundary frames are disclosed in full: their readings lie outside the asked range.
  *
  * Shredded frames (data key destroyed under retention) are emitted as
- * `{leafIndex, treeSize, leafHash, shredded: true, proof}` with the log's leaf hash: an
- * additive extension of §5 that the verifier reports as `shredded`.
+ * `{leafIndex, treeSize, leafHash, shredded: true, proof}` with the log's leaf hash, and
+ * the shredding records that list them (io/store/shredding) go in `shreddings` as
+ * `{leafIndex, treeSize, record, proof}` (record: standard base64 of its bytes), proven
+ * against an anchored checkpoint like an entry: additive extensions of §5 (README
+ * "Shredding records"). A record not anchored yet is left out and counted
+ * (`shreddingPending`): its entries then verify `malformed` until the next export.
  *
  * Streaming: `exportBundleToFile` writes the entries one by one (memory holds the frame
  * index rows of the selection and the reader's bounded caches, not the bundle).
@@ -48,7 +52,7 @@ import { errorClass } from '../../protocol/errors.js';
 import { toHex } from '../anchoring/index.js';
 import { type DataPaths, openSafeOutput } from '../ops/index.js';
 import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
-import { type FrameRead, SealedError, SealedReader } from '../store/index.js';
+import { type FrameRead, SealedError, SealedReader, shredRecordsCovering } from '../store/index.js';
 
 export class ExportError extends errorClass<'export'>('ExportError') {}
 
@@ -61,7 +65,18 @@ export interface DisclosureBundleJson {
   devices: { dev: string; cert: string }[];
   checkpoints: { treeSize: number; rootHash: string; txHash: string; blockNumber: number; note?: string }[];
   consistency: { from: number; to: number; proof: string[] }[];
+  /** Shredding records covering the shredded entries (absent when there is none). */
+  shreddings?: ShreddingJson[];
   entries: EntryJson[];
+}
+
+/** A shredding record of the log, proven like an entry (README "Shredding records"). */
+export interface ShreddingJson {
+  leafIndex: number;
+  treeSize: number;
+  /** Standard base64 of the record's bytes (protocol/shred-record). */
+  record: string;
+  proof: string[];
 }
 
 /** Which end of the range a boundary frame proves (README "Completeness"). */
@@ -105,6 +120,8 @@ export interface ExportResult {
   boundaries: number;
   /** Frames of the range accepted after the latest anchored checkpoint (not yet provable). */
   pendingAnchor: number;
+  /** Shredding records of the range not anchored yet (their shredded entries do not verify yet). */
+  shreddingPending: number;
 }
 
 type Head = Omit<DisclosureBundleJson, 'entries'>;
@@ -113,6 +130,7 @@ interface ExportPlan {
   head: Head;
   total: number;
   pendingAnchor: number;
+  shreddingPending: number;
   /** Boundary frames among the entries. */
   boundaries: number;
   entries: () => AsyncGenerator<EntryJson>;
@@ -227,6 +245,23 @@ function planExport(p: ExportParameters): ExportPlan {
   }
   rows.sort((a, b) => a.leafIndex - b.leafIndex);
 
+  // The shredding records that list any selected frame, each proven by the first anchored
+  // checkpoint covering it (README "Shredding records").
+  const leavesByDev = new Map<string, Set<number>>();
+  for (const r of rows) {
+    const set = leavesByDev.get(r.dev);
+    if (set) set.add(r.leafIndex);
+    else leavesByDev.set(r.dev, new Set([r.leafIndex]));
+  }
+  const records: { leafIndex: number; bytes: Uint8Array }[] = [];
+  let shreddingPending = 0;
+  for (const [dev, leaves] of leavesByDev) {
+    for (const rec of shredRecordsCovering(store, dev, leaves)) {
+      if (rec.leafIndex < latest.treeSize) records.push(rec);
+      else shreddingPending++;
+    }
+  }
+
   // The first anchored checkpoint covering each row (rows and checkpoints both ascend).
   const firstCover: number[] = [];
   const cited = new Map<number, CheckpointRow>([[latest.treeSize, latest]]);
@@ -236,6 +271,16 @@ function planExport(p: ExportParameters): ExportPlan {
     firstCover.push(anchored[k]!.treeSize);
     cited.set(anchored[k]!.treeSize, anchored[k]!);
   }
+  const shreddings: ShreddingJson[] = records.map((rec) => {
+    const cover = anchored.find((c) => c.treeSize > rec.leafIndex)!;
+    cited.set(cover.treeSize, cover);
+    return {
+      leafIndex: rec.leafIndex,
+      treeSize: cover.treeSize,
+      record: Buffer.from(rec.bytes).toString('base64'),
+      proof: store.inclusionProof(rec.leafIndex, cover.treeSize).map(toHex),
+    };
+  });
   const checkpoints = [...cited.values()].sort((a, b) => a.treeSize - b.treeSize);
   for (const cp of checkpoints) {
     if (Buffer.compare(store.root(cp.treeSize), cp.root) !== 0) {
@@ -271,6 +316,7 @@ function planExport(p: ExportParameters): ExportPlan {
       blockNumber: cp.blockNumber!,
     })),
     consistency,
+    ...(shreddings.length > 0 ? { shreddings } : {}),
   };
 
   async function* entries(): AsyncGenerator<EntryJson> {
@@ -316,7 +362,7 @@ function planExport(p: ExportParameters): ExportPlan {
     }
   }
 
-  return { head, total: rows.length, pendingAnchor, boundaries: boundary.size, entries };
+  return { head, total: rows.length, pendingAnchor, shreddingPending, boundaries: boundary.size, entries };
 }
 
 /**
@@ -337,6 +383,7 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
   p.onProgress?.(entries.length, plan.total);
   return {
     pendingAnchor: plan.pendingAnchor,
+    shreddingPending: plan.shreddingPending,
     boundaries: plan.boundaries,
     bundle: { ...plan.head, entries },
   };
@@ -352,9 +399,13 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
  * @example
  * await exportBundleToFile({ ...params, out: 'bundle.json', onProgress: (d, t) => bar(d, t) });
  */
-export async function exportBundleToFile(
-  p: ExportParameters & { out: string },
-): Promise<{ entries: number; boundaries: number; pendingAnchor: number; checkpoints: number[] }> {
+export async function exportBundleToFile(p: ExportParameters & { out: string }): Promise<{
+  entries: number;
+  boundaries: number;
+  pendingAnchor: number;
+  shreddingPending: number;
+  checkpoints: number[];
+}> {
   const out = openSafeOutput(p.out); // refuses a bad --out before the work
   let plan: ExportPlan;
   try {
@@ -395,6 +446,7 @@ export async function exportBundleToFile(
     entries: done,
     boundaries: plan.boundaries,
     pendingAnchor: plan.pendingAnchor,
+    shreddingPending: plan.shreddingPending,
     checkpoints: plan.head.checkpoints.map((c) => c.treeSize),
   };
 }

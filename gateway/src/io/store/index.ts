@@ -35,8 +35,13 @@ export {
   SEALED_FRAMES_MARKER,
   SealedError,
   SealedReader,
-  shredExpired,
 } from './sealed.js';
+export {
+  type ShredResult,
+  type StoredShredRecord,
+  shredExpired,
+  shredRecordsCovering,
+} from './shredding.js';
 export {
   type CheckpointRow,
   type DeviceRow,

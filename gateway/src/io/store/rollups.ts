@@ -12,7 +12,7 @@
  * `vitaltrail-rollup/1:<dev>:<res>:<window_start>:<key_id>:<frames>`, so a row copied to
  * another device, window, resolution or key, or given another frame count, does not open.
  * Consequences of one row per (window, key):
- * - shredding a data key (io/store/sealed `shredExpired`) makes exactly the rollups of the
+ * - shredding a data key (io/store/shredding `shredExpired`) makes exactly the rollups of the
  *   frames it sealed unreadable: what stays readable is the aggregate of the frames that
  *   stay readable, as a raw read would find them;
  * - a window whose frames were sealed under several keys (an hour boundary of the gateway

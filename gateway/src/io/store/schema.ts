@@ -18,6 +18,8 @@
  *   and writes the missing rollup back; until then no answer depends on a rollup that
  *   does not count every frame the index holds for its window.
  *
+ * - 4: `shred_records` (issue 17), the shredding records appended to the log by `shred`.
+ *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
  * refused (`store_failed`), never downgraded.
@@ -26,7 +28,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -40,6 +42,7 @@ export const TABLE_OWNERS = {
   data_keys: 'store/sealed.ts',
   sealed_frames: 'store/sealed.ts',
   rollups: 'store/rollups.ts',
+  shred_records: 'store/shredding.ts',
   bindings: 'store/bindings.ts',
   checkpoint_notes: 'anchoring/checkpoints.ts',
   dashboard_patient_settings: 'clinical/alarm-store.ts',
@@ -170,6 +173,24 @@ CREATE TABLE IF NOT EXISTS rollups (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 4: shredding records (issue 17). One row per data key destroyed by `shred`: the
+ * record's leaf in the log, and the record's bytes (protocol/shred-record). Keys shredded by
+ * an earlier release have no record (their frames can no longer be listed: the verifier
+ * reports such entries `malformed`, as a shredded entry no anchored record covers).
+ */
+const V4 = `
+CREATE TABLE IF NOT EXISTS shred_records (
+  leaf_index INTEGER PRIMARY KEY,  -- the record's own leaf in the log
+  key_id INTEGER NOT NULL REFERENCES data_keys(id),
+  dev TEXT NOT NULL,
+  first_leaf INTEGER NOT NULL,     -- the lowest and highest leaf the record lists
+  last_leaf INTEGER NOT NULL,
+  record BLOB NOT NULL             -- deterministic CBOR, hashed as the leaf
+);
+CREATE INDEX IF NOT EXISTS shred_records_dev ON shred_records (dev, last_leaf);
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -181,6 +202,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
   { version: 3, sql: V3 },
+  { version: 4, sql: V4 },
 ];
 
 /** What `migrate` did: the file's version before and after. */

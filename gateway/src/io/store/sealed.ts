@@ -22,9 +22,9 @@
  * whose envelope is `SEALED_FRAMES_MARKER` has its frames in `sealed_frames`; any other
  * batch is opened whole, as the skeleton did.
  *
- * Crypto-shredding: `shredExpired` deletes every wrapped copy of the data keys of windows
- * older than the retention period (with SQLite `secure_delete`, then a WAL checkpoint so
- * no old page survives in the WAL); ciphertexts, frame index and log stay, so proofs of
+ * Crypto-shredding (io/store/shredding `shredExpired`, with `destroyDataKey` here) deletes
+ * every wrapped copy of the data keys of windows older than the retention period, each
+ * with a shredding record in the log; ciphertexts, frame index and log stay, so proofs of
  * other leaves still verify and these leaves read as `'shredded'`, and the rollups sealed
  * under those keys can no longer be opened either.
  */
@@ -428,34 +428,41 @@ export function readFrames(
   return new SealedReader(store, secrets).read(rows);
 }
 
-/**
- * Crypto-shredding: destroys every wrapped copy of the data keys whose window ended at
- * least `retentionMs` before `now`. Secure-delete overwrites the freed bytes and a WAL
- * checkpoint (TRUNCATE) removes the old page images from the WAL.
- * @param windowMs the windows' length (as configured for the ring)
- * @returns the number of data keys destroyed.
- * @throws {SealedError} `store_failed` when the update fails (nothing is then changed).
- */
-export function shredExpired(
-  store: GatewayStore,
-  retentionMs: number,
-  now: number,
-  windowMs: number = DEFAULT_KEY_WINDOW_MS,
-): number {
-  const db = store.db;
-  const before = db.pragma('secure_delete', { simple: true }) as number;
-  try {
-    db.pragma('secure_delete = ON');
-    const n = db
+/** A data key whose window ended at least the retention ago, not destroyed yet. */
+export interface ExpiredDataKey {
+  id: number;
+  dev: string;
+  windowStart: number;
+}
+
+/** The data keys whose window (of `windowMs`) ended at or before `cutoff`, not yet shredded. */
+export function expiredDataKeys(store: GatewayStore, cutoff: number, windowMs: number): ExpiredDataKey[] {
+  return (
+    store.db
       .prepare(
-        'UPDATE data_keys SET envelope = NULL, shredded_at = ? WHERE shredded_at IS NULL AND window_start + ? <= ?',
+        'SELECT id, dev, window_start FROM data_keys WHERE shredded_at IS NULL AND window_start + ? <= ? ORDER BY id',
       )
-      .run(now, windowMs, now - retentionMs).changes;
-    if (n > 0) db.pragma('wal_checkpoint(TRUNCATE)');
-    return n;
-  } catch (err) {
-    throw new SealedError('store_failed', 'data keys could not be shredded', { cause: err });
-  } finally {
-    db.pragma(`secure_delete = ${before ? 'ON' : 'OFF'}`);
-  }
+      .all(windowMs, cutoff) as { id: number; dev: string; window_start: number }[]
+  ).map((r) => ({ id: r.id, dev: r.dev, windowStart: r.window_start }));
+}
+
+/** The log positions of the frames sealed under data key `keyId`, ascending. */
+export function leavesSealedUnder(store: GatewayStore, keyId: number): number[] {
+  return store.db
+    .prepare('SELECT leaf_index FROM sealed_frames WHERE key_id = ? ORDER BY leaf_index')
+    .pluck()
+    .all(keyId) as number[];
+}
+
+/**
+ * Destroys every wrapped copy of data key `id` (inside the caller's transaction: the
+ * shredding record of io/store/shredding is written with it). Run with `secure_delete` on.
+ * @returns whether a key was destroyed (false: already shredded).
+ */
+export function destroyDataKey(store: GatewayStore, id: number, now: number): boolean {
+  return (
+    store.db
+      .prepare('UPDATE data_keys SET envelope = NULL, shredded_at = ? WHERE id = ? AND shredded_at IS NULL')
+      .run(now, id).changes > 0
+  );
 }

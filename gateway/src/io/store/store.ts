@@ -108,6 +108,9 @@ export class GatewayStore implements MerkleNodeReader {
         .raw(),
       putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       countLeaves: db.prepare('SELECT count(*) FROM log_nodes WHERE level = 0').pluck(),
+      seqsOf: db
+        .prepare('SELECT leaf_index, seq FROM frames WHERE leaf_index IN (SELECT value FROM json_each(?))')
+        .raw(),
       getFrame: db.prepare('SELECT * FROM frames WHERE dev = ? AND seq = ?'),
       tail: db.prepare('SELECT seq, hash FROM frames WHERE dev = ? ORDER BY seq DESC LIMIT 1'),
       insertFrame: db.prepare(
@@ -301,6 +304,34 @@ export class GatewayStore implements MerkleNodeReader {
     } catch (err) {
       throw new StoreError('store_failed', 'the batch could not be written', { cause: err });
     }
+  }
+
+  /**
+   * Appends one leaf that is not a frame (a shredding record, protocol/shred-record) to the
+   * log, with `alsoInTransaction`, in one fsync'd transaction; as `commitBatch`, the
+   * outermost one. Only while no ingest runs (the shred CLI holds the instance lock).
+   * @returns the leaf's index.
+   * @throws {StoreError} `store_failed`; nothing is then changed.
+   */
+  appendLeaf(leafHash: Uint8Array, alsoInTransaction: (leafIndex: number) => void): number {
+    const leaf = this.#size;
+    try {
+      this.db.transaction(() => {
+        for (const n of nodesForAppend(leaf, leafHash, this))
+          this.#stmts.putNode.run(n.level, n.index, n.hash);
+        alsoInTransaction(leaf);
+      })();
+    } catch (err) {
+      throw new StoreError('store_failed', 'the leaf could not be written', { cause: err });
+    }
+    this.#size = leaf + 1;
+    return leaf;
+  }
+
+  /** The seq of the frame at each of `leaves` (absent: no frame there). */
+  seqsOfLeaves(leaves: readonly number[]): Map<number, number> {
+    const rows = this.#stmts.seqsOf.all(JSON.stringify(leaves)) as [number, number][];
+    return new Map(rows);
   }
 
   nextBatchId(): number {
