@@ -120,6 +120,25 @@ describe('golden bundles', () => {
       ...flags,
     ]);
 
+  it('behavior: --quiet prints nothing and its exit code is the verdict; a failure line names the reading and its time', async () => {
+    for (const [kind, exit] of [
+      ['valid', 0],
+      ['bad_signature', 1],
+      ['incomplete_middle', 3],
+    ] as const) {
+      const r = await cli(kind, '--quiet');
+      expect([r.code, r.stdout], kind).toEqual([exit, '']);
+    }
+    const both = await cli('valid', '--quiet', '--json');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^error: --quiet prints nothing: not with --json or --verbose/m);
+    // Entry 5 is wr-0002 seq 3, signed at FIXTURE_T0 + 5 s.
+    const human = await cli('bad_signature');
+    expect(human.stdout).toContain(
+      'FAIL entry 5 (leaf 5, wr-0002 seq 3, ts 2025-01-15T08:00:05.000Z): bad_signature',
+    );
+  });
+
   it('behavior: the CLI offline (--anchors) gives the same reports and exit codes 0 VALID, 1 INVALID, 3 INCOMPLETE', async () => {
     const exits: Record<string, number> = {
       valid: 0,

@@ -141,6 +141,10 @@ export function registerAuditorCommands(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--verbose', 'list every entry, not only the failing ones')
     .option(
+      '--quiet',
+      'print nothing on stdout (for scripts): the exit code is the verdict; errors still go to stderr',
+    )
+    .option(
       '--allow-gaps',
       'accept an INCOMPLETE bundle (a deliberately partial disclosure): exit 0 instead of 3; the report says so',
     )
@@ -162,6 +166,7 @@ export function registerAuditorCommands(program: Command): void {
         anchorsFile: o.anchors,
         json: Boolean(o.json),
         verbose: Boolean(o.verbose),
+        quiet: Boolean(o.quiet),
         maxInputMiB: o.maxInputMib,
         allowGaps: Boolean(o.allowGaps),
       });

@@ -9,6 +9,7 @@
  * proven), 1 INVALID (something does not verify), 2 verification could not run,
  * 3 INCOMPLETE (nothing failed, but a device's chain has a gap or an unproven end);
  * `--allow-gaps` turns 3 into 0 for a deliberately partial disclosure, and the report says so.
+ * `--quiet` prints nothing on stdout (the exit code is the verdict; errors still go to stderr).
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { type Hex, toLedgerError } from '../../../anchor/src/ledger/index.js';
@@ -123,10 +124,8 @@ export function formatReport(report: BundleReport, verbose = false, allowGaps = 
     if (e.code === 'valid' && !verbose) continue;
     const who =
       e.dev !== undefined
-        ? `${e.dev} seq ${e.seq}`
-        : e.code === 'shredded'
-          ? 'shredded frame'
-          : 'unparsed frame';
+        ? `${e.dev} seq ${e.seq}${e.ts !== undefined ? `, ts ${isoTime(e.ts)}` : e.code === 'shredded' ? ', shredded' : ''}`
+        : 'unparsed frame';
     const mark = e.code === 'valid' ? 'ok  ' : e.code === 'shredded' ? 'shrd' : 'FAIL';
     lines.push(
       `${mark} entry ${e.index} (leaf ${e.leafIndex}, ${who}): ${e.code}${e.reason ? ` - ${e.reason}` : ''}`,
@@ -234,6 +233,8 @@ export interface VerifyCliParameters {
   anchorsFile?: string;
   json: boolean;
   verbose?: boolean;
+  /** Nothing on stdout and no progress bar: the exit code alone is the verdict (scripts). */
+  quiet?: boolean;
   /** Cap on each input file in MiB (default `DEFAULT_MAX_INPUT_MIB`, 256). */
   maxInputMiB?: number;
   /** Accept INCOMPLETE (exit 0) for a deliberately partial disclosure; default false. */
@@ -252,6 +253,8 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
     throw new UsageError('give exactly one of --rpc URL (live) or --anchors FILE (offline)');
   }
   if (p.files.length === 0) throw new UsageError('no bundle file given');
+  if (p.quiet && (p.json || p.verbose))
+    throw new UsageError('--quiet prints nothing: not with --json or --verbose');
   const maxBytes = (p.maxInputMiB ?? DEFAULT_MAX_INPUT_MIB) * 1024 * 1024;
   const bundles = p.files.map((f) => parseBundle(readJsonCapped(f, maxBytes)));
   const contracts = new Set(bundles.map((b) => b.chain.contract.toLowerCase()));
@@ -277,7 +280,10 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
   const reports = bundles.map((b, i) =>
     verifyBundle(b, evidence.anchors, {
       registry: evidence.registryEvents,
-      onProgress: b.entries.length >= PROGRESS_MIN_ENTRIES ? progressBar(`verify ${p.files[i]}`) : undefined,
+      onProgress:
+        !p.quiet && b.entries.length >= PROGRESS_MIN_ENTRIES
+          ? progressBar(`verify ${p.files[i]}`)
+          : undefined,
     }),
   );
   const allowGaps = p.allowGaps === true;
@@ -289,11 +295,12 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
 
   if (reports.length === 1) {
     const r = reports[0]!;
-    process.stdout.write(
-      p.json
-        ? `${JSON.stringify({ ...r, allowGaps, evidence: source }, null, 2)}\n`
-        : `${scopeLine(bundles[0]!, r)}\n${formatReport(r, p.verbose, allowGaps)}`,
-    );
+    if (!p.quiet)
+      process.stdout.write(
+        p.json
+          ? `${JSON.stringify({ ...r, allowGaps, evidence: source }, null, 2)}\n`
+          : `${scopeLine(bundles[0]!, r)}\n${formatReport(r, p.verbose, allowGaps)}`,
+      );
     return verifyExitCode(r.verdict, allowGaps);
   }
   // Several bundles (e.g. one per gateway log): sequences are analysed across all of them,
@@ -305,7 +312,9 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
   const integrity = reports.every((r) => r.integrity);
   const verdict = verdictOf(integrity, sequence);
   const ok = verdict === 'VALID';
-  if (p.json) {
+  if (p.quiet) {
+    // The exit code alone.
+  } else if (p.json) {
     const out = {
       ok,
       verdict,
