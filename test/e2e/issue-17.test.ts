@@ -14,7 +14,7 @@
  * Needs `npm run build` first (npm test does it).
  */
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -252,6 +252,68 @@ describe('issue 17: no unprovable acceptance', () => {
       const usage = await runCli(['kgc', 'enroll', '--csr', badCn, '--data', tmp.dir]);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toMatch(/^error: --csr needs --out <file>\n$/);
+    });
+
+    test('behavior: a re-enrolled device: one export carries both certificates and every frame of both keys verifies', async () => {
+      const dev = 'wr-csr-reenrol';
+      const stream = async (frames: FrameChain, n: number) => {
+        const { client, rejects } = await connectDevice(gw!.broker.url, dev);
+        const sizeBefore = gw!.store.size;
+        try {
+          for (let i = 0; i < n; i += 1)
+            await client.publishAsync(`vt/v1/dev/${dev}/frames`, Buffer.from(frames.next()), { qos: 1 });
+          await until(() => gw!.store.size === sizeBefore + n, 10_000, `${n} frames accepted`);
+        } finally {
+          await client.endAsync();
+        }
+        expect(rejects).toEqual([]);
+      };
+      const enrol = async (key: KeyObject, name: string) => {
+        const out = join(tmp.dir, `${name}.cert.pem`);
+        const r = await runCli([
+          'kgc',
+          'enroll',
+          '--csr',
+          opensslCsr(key, `/CN=${dev}`, name),
+          '--out',
+          out,
+          '--data',
+          tmp.dir,
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'der' }).toString('base64');
+        const want = spki(createPublicKey(key));
+        await until(
+          () => {
+            const d = gw!.devices.lookup(dev);
+            return d?.registered === true && spki(d.publicKey) === want;
+          },
+          10_000,
+          `${name} seen`,
+        );
+      };
+      const first = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      await enrol(first, 'reenrol-1');
+      const frames = new FrameChain(dev, first);
+      await stream(frames, 4);
+      // Re-enrolled with a new key (a replaced device board): the chain of frames goes on.
+      const second = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      await enrol(second, 'reenrol-2');
+      const after = new FrameChain(dev, second);
+      after.seq = frames.seq;
+      after.prev = frames.prev;
+      await stream(after, 4);
+
+      const report = await exportAndVerify('reenrol', ['--device', dev]);
+      expect(report.entries.filter((e) => e.code !== 'valid')).toEqual([]);
+      expect(report.summary).toMatchObject({ total: 8, valid: 8, invalid: 0 });
+      const bundle = JSON.parse(readFileSync(join(tmp.dir, 'reenrol.json'), 'utf8')) as {
+        devices: { dev: string; cert: string }[];
+      };
+      expect(bundle.devices.map((d) => [d.dev, d.cert])).toEqual([
+        [dev, readFileSync(join(tmp.dir, 'reenrol-1.cert.pem'), 'utf8')],
+        [dev, readFileSync(join(tmp.dir, 'reenrol-2.cert.pem'), 'utf8')],
+      ]);
     });
   });
 

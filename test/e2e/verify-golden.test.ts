@@ -166,7 +166,6 @@ describe('golden bundles', () => {
     }
   }, 240_000);
 
-
   it('behavior: the human report lists each gap with the frames on both sides and their times, and open ends', async () => {
     const middle = await cli('incomplete_middle');
     expect(middle.code).toBe(3);

@@ -11,6 +11,7 @@ export type {
   ConnectRefusalCode,
   PeerAuthenticator,
 } from './broker-security.js';
+export { supersededCertificates } from './device-history.js';
 export type { DeviceRegistry } from './devices.js';
 export type {
   ChainRegistry,

@@ -50,6 +50,7 @@ import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
 import { errorClass } from '../../protocol/errors.js';
 import { toHex } from '../anchoring/index.js';
+import { supersededCertificates } from '../identity/index.js';
 import { type DataPaths, openSafeOutput } from '../ops/index.js';
 import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { type FrameRead, SealedError, SealedReader, shredRecordsCovering } from '../store/index.js';
@@ -308,7 +309,13 @@ function planExport(p: ExportParameters): ExportPlan {
       intermediates: readKgcTrust(p.paths.kgcDir).intermediatesPem,
     },
     // A device asked for by name is listed even without frames in the range.
-    devices: wanted.filter((dev) => present.has(dev) || named).map((dev) => ({ dev, cert: certs.get(dev)! })),
+    // Every certificate the device has had (re-enrolment), oldest first: the verifier checks
+    // each frame against the one whose key signed it (PROTOCOL.md §6).
+    devices: wanted
+      .filter((dev) => present.has(dev) || named)
+      .flatMap((dev) =>
+        [...supersededCertificates(store, dev), certs.get(dev)!].map((cert) => ({ dev, cert })),
+      ),
     checkpoints: checkpoints.map((cp) => ({
       treeSize: cp.treeSize,
       rootHash: toHex(cp.root),

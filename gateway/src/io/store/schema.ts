@@ -18,7 +18,8 @@
  *   and writes the missing rollup back; until then no answer depends on a rollup that
  *   does not count every frame the index holds for its window.
  *
- * - 4: `shred_records` (issue 17), the shredding records appended to the log by `shred`.
+ * - 4: `shred_records` (issue 17), the shredding records appended to the log by `shred`;
+ *   `device_certificates`, the certificates a re-enrolment replaced.
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -43,6 +44,7 @@ export const TABLE_OWNERS = {
   sealed_frames: 'store/sealed.ts',
   rollups: 'store/rollups.ts',
   shred_records: 'store/shredding.ts',
+  device_certificates: 'identity/device-history.ts',
   bindings: 'store/bindings.ts',
   checkpoint_notes: 'anchoring/checkpoints.ts',
   dashboard_patient_settings: 'clinical/alarm-store.ts',
@@ -174,10 +176,12 @@ CREATE TABLE IF NOT EXISTS rollups (
 `;
 
 /**
- * Version 4: shredding records (issue 17). One row per data key destroyed by `shred`: the
+ * Version 4 (issue 17): shredding records, one row per data key destroyed by `shred`: the
  * record's leaf in the log, and the record's bytes (protocol/shred-record). Keys shredded by
  * an earlier release have no record (their frames can no longer be listed: the verifier
- * reports such entries `malformed`, as a shredded entry no anchored record covers).
+ * reports such entries `malformed`, as a shredded entry no anchored record covers). And the
+ * certificates re-enrolments replace, kept by a trigger on `devices` (certificates replaced
+ * before version 4 are gone).
  */
 const V4 = `
 CREATE TABLE IF NOT EXISTS shred_records (
@@ -189,6 +193,21 @@ CREATE TABLE IF NOT EXISTS shred_records (
   record BLOB NOT NULL             -- deterministic CBOR, hashed as the leaf
 );
 CREATE INDEX IF NOT EXISTS shred_records_dev ON shred_records (dev, last_leaf);
+-- Certificates a re-enrolment replaced, kept so that an export of older frames carries the
+-- certificate that signed them (PROTOCOL.md §6: several certificates per device).
+CREATE TABLE IF NOT EXISTS device_certificates (
+  dev TEXT NOT NULL,
+  cert_pem TEXT NOT NULL,
+  spki_sha256 TEXT NOT NULL,
+  superseded_at INTEGER NOT NULL,
+  PRIMARY KEY (dev, cert_pem)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS devices_keep_superseded AFTER UPDATE OF cert_pem ON devices
+  WHEN old.cert_pem <> new.cert_pem
+BEGIN
+  INSERT OR IGNORE INTO device_certificates (dev, cert_pem, spki_sha256, superseded_at)
+  VALUES (old.dev, old.cert_pem, old.spki_sha256, new.updated_at);
+END;
 `;
 
 interface Migration {
