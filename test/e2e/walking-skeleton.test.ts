@@ -131,7 +131,10 @@ describe('walking skeleton: wearable → gateway → anchored log → export →
     const human = await runCli(['verify', tampered, '--rpc', chain.rpcUrl]);
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(
-      new RegExp(`FAIL entry ${victim} \\(leaf \\d+, wr-0001 seq ${victim + 1}\\): bad_signature`),
+      // The failing reading is named with its time (device clock).
+      new RegExp(
+        `FAIL entry ${victim} \\(leaf \\d+, wr-0001 seq ${victim + 1}, ts \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\): bad_signature`,
+      ),
     );
     expect(human.stdout).toContain('verdict: INVALID');
   });

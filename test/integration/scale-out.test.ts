@@ -397,7 +397,7 @@ describe('several gateways behind one Mosquitto', () => {
       const seqs = [...(byVerifier.get(d) ?? [])].sort((a, b) => a - b);
       expect(seqs, d).toEqual(Array.from({ length: 80 }, (_, k) => k + 1));
     }
-  });
+  }, 180_000); // three gateways, Mosquitto and a chain: about 20 s idle, over 60 s on a loaded 2-core runner
 
   test('behavior: SIGTERM drains in-flight frames; nothing acknowledged is lost, nothing unstored is acknowledged', async () => {
     // Frames published exactly once (no device resends): only the broker sessions and the

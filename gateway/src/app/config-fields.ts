@@ -240,4 +240,30 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     "the KGC's directory of issued device certificates (`<KGC data>/kgc/issued`, read-only is enough): " +
       'devices enrolled or re-enrolled there are imported at start and within 5 s (off when absent)',
   ),
+  field(
+    'outbound.mllp.host',
+    str,
+    "host of the hospital's HL7 v2 interface engine (MLLP): vitals as IHE PCD-01 ORU^R01 (off when absent)",
+  ),
+  field('outbound.mllp.port', PORT, 'its MLLP port', requiredWith('outbound.mllp.host')),
+  field('outbound.mllp.receivingApplication', str, 'MSH-5 of the messages', 'EHR'),
+  field('outbound.mllp.receivingFacility', str, 'MSH-6 of the messages', 'HOSPITAL'),
+  field(
+    'outbound.fhir.url',
+    url('http:', 'https:'),
+    'FHIR R4 base URL: vitals pushed as Observations with Provenance, transaction bundles (off when absent)',
+  ),
+  field('outbound.fhir.tokenFile', secretFile, 'file holding a bearer token for the FHIR server (mode 0600)'),
+  field(
+    'outbound.fhir.patientSystem',
+    str,
+    "identifier system of the hospital's patient ids (the Patient is found by it)",
+    'urn:vitaltrail:patient',
+  ),
+  field(
+    'outbound.start',
+    oneOf('now', 'history'),
+    'where a receiver seen for the first time starts: readings accepted from now on, or the whole log',
+    'now',
+  ),
 ];

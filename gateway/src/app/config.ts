@@ -285,6 +285,33 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       ...(tokenFile ? { token: readSecretFile('influx.tokenFile', tokenFile) } : {}),
     };
   }
+  const mllpHost = s('outbound.mllp.host');
+  const fhirUrl = s('outbound.fhir.url');
+  if (mllpHost || fhirUrl) {
+    const tokenFile = s('outbound.fhir.tokenFile');
+    opts.outbound = {
+      start: s('outbound.start') as 'now' | 'history',
+      ...(mllpHost
+        ? {
+            mllp: {
+              host: mllpHost,
+              port: n('outbound.mllp.port'),
+              receivingApplication: s('outbound.mllp.receivingApplication') as string,
+              receivingFacility: s('outbound.mllp.receivingFacility') as string,
+            },
+          }
+        : {}),
+      ...(fhirUrl
+        ? {
+            fhir: {
+              url: fhirUrl,
+              patientSystem: s('outbound.fhir.patientSystem') as string,
+              ...(tokenFile ? { token: readSecretFile('outbound.fhir.tokenFile', tokenFile) } : {}),
+            },
+          }
+        : {}),
+    };
+  }
   const issuedDir = s('kgc.issuedDir');
   if (issuedDir) {
     if (!isDirectory(issuedDir)) throw new ConfigError(['kgc.issuedDir: directory not found'], 'config');

@@ -19,7 +19,7 @@ import type { HttpServer } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
-import type { InfluxSink } from '../io/outbound/index.js';
+import type { DeliveryWorker, InfluxSink } from '../io/outbound/index.js';
 import type { Bindings, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, SerialIngest } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
@@ -51,6 +51,8 @@ export interface GatewayPartMap {
   http: HttpServer;
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;
+  /** The outbound interfaces' delivery workers (issue 19), one per configured receiver. */
+  outbound: DeliveryWorker[];
   follower: EnrolmentFollower | null;
   broker: EmbeddedBroker | null;
   external: ExternalMqttIngest | null;

@@ -29,6 +29,7 @@ import {
 } from './core-steps.js';
 import type { GatewayStep } from './gateway-parts.js';
 import { follower, serial, transport } from './ingress-steps.js';
+import { outbound } from './outbound-steps.js';
 import { alarms, http, influx } from './ward-steps.js';
 
 export { GatewayParts } from './gateway-parts.js';
@@ -47,6 +48,7 @@ export const GATEWAY_STEPS: readonly GatewayStep[] = [
   alarms,
   http,
   influx,
+  outbound,
   drain,
   follower,
   transport,

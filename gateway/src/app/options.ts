@@ -33,6 +33,11 @@ export interface GatewayOptions {
   dataDir: string;
   /** Optional InfluxDB v2 sink of readings (pseudonymous tags: device and bed). Off by default. */
   influx?: { url: string; org: string; bucket: string; token?: string };
+  /**
+   * Outbound interfaces into the hospital's systems (issue 19; io/outbound): HL7 v2 IHE
+   * PCD-01 over MLLP and FHIR R4 push, each with its durable delivery cursor. Off by default.
+   */
+  outbound?: OutboundOptions;
   gatewayId?: string;
   mqtt?: { host?: string; port?: number };
   /** The mutual-TLS MQTT listener (io/identity); without it only the plain listener runs. */
@@ -134,4 +139,16 @@ export interface RunningGateway {
 export interface RunningExternalGateway extends Omit<RunningGateway, 'broker' | 'external'> {
   broker: null;
   external: ExternalMqttIngest;
+}
+
+/** The outbound interfaces (README "Into the hospital's systems"). */
+export interface OutboundOptions {
+  mllp?: { host: string; port: number; receivingApplication?: string; receivingFacility?: string };
+  fhir?: { url: string; token?: string; patientSystem?: string };
+  /** Where a receiver seen for the first time starts (default `now`). */
+  start?: 'now' | 'history';
+  /** Readings per delivery round (default 50). */
+  batch?: number;
+  /** Idle poll interval of the workers, ms (default 250). */
+  pollMs?: number;
 }

@@ -15,6 +15,7 @@ import { createViemRegistry, freePort } from '../../../anchor/src/ledger/index.j
 import { Fleet } from '../../../firmware-sim/src/fleet.js';
 import type { Scenario } from '../../../firmware-sim/src/physiology.js';
 import { startGateway } from '../app/gateway.js';
+import type { OutboundOptions } from '../app/options.js';
 import {
   type ChainWatchdog,
   checkpointOrigin,
@@ -49,6 +50,8 @@ export interface DemoParameters {
   gatewayId: string;
   /** Serial ports of the gateway, each bound to enrolled devices (cli/serial.ts). */
   serial?: SerialPortConfig[];
+  /** Outbound interfaces (issue 19): the readings to an MLLP listener and/or a FHIR server. */
+  outbound?: OutboundOptions;
 }
 
 /** The preferred port if it is free, else any free one (so a second demo still starts). */
@@ -170,6 +173,7 @@ async function runDemoOnChain(
     dataDirLock: lock,
     wardName: 'Demo ward',
     ...(p.serial?.length ? { serial: p.serial } : {}),
+    ...(p.outbound ? { outbound: p.outbound } : {}),
   });
 
   const fleet =

@@ -8,6 +8,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import type { OutboundOptions } from '../app/options.js';
 import { dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
@@ -22,6 +23,7 @@ import { faultMixOf, registerFaultOptions } from './faults.js';
 import { registerGatewayCommands } from './gateway.js';
 import { exitQuietlyOnEpipe, keepRunningOnEpipe, requireDataDir } from './inputs.js';
 import { registerKgcCommands } from './kgc.js';
+import { registerOutboundCommands } from './outbound.js';
 import { registerProductionCommands } from './production.js';
 import { parseSerialSpec } from './serial.js';
 import { runSim } from './sim.js';
@@ -117,8 +119,19 @@ export function buildProgram(): Command {
       deviceIdOption,
       DEFAULT_GATEWAY_ID,
     )
+    .option(
+      '--mllp <host:port>',
+      "send the readings as IHE PCD-01 ORU^R01 to this HL7 interface engine's MLLP port",
+    )
+    .option('--fhir <url>', 'push the readings as FHIR R4 Observations to this FHIR server base URL')
+    .option(
+      '--outbound-from-start',
+      'a receiver seen for the first time gets the whole log, not only new readings',
+    )
     .action(async (o) => {
+      const outbound = outboundOf(o);
       await runDemo({
+        ...(outbound ? { outbound } : {}),
         dataDir: o.data,
         devices: o.devices,
         rateHz: o.rate,
@@ -221,6 +234,7 @@ export function buildProgram(): Command {
   registerStoreCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 
   registerProductionCommands(program);
+  registerOutboundCommands(program, `${DEFAULT_DATA_DIR}/demo`);
   registerAnchorsCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 
   return program;
@@ -247,4 +261,25 @@ export async function main(argv: string[]): Promise<void> {
     }
     process.exitCode = 2;
   }
+}
+
+/** The demo's `--mllp`/`--fhir` options as gateway options (app/options `OutboundOptions`). */
+function outboundOf(o: {
+  mllp?: string;
+  fhir?: string;
+  outboundFromStart?: boolean;
+}): OutboundOptions | undefined {
+  if (!o.mllp && !o.fhir) return undefined;
+  const out: OutboundOptions = { start: o.outboundFromStart ? 'history' : 'now' };
+  if (o.mllp) {
+    const m = /^([^:\s]+):(\d{1,5})$/.exec(o.mllp);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new UsageError('--mllp must be host:port');
+    out.mllp = { host: m[1]!, port };
+  }
+  if (o.fhir) {
+    if (!/^https?:\/\/\S+$/.test(o.fhir)) throw new UsageError('--fhir must be an http(s) URL');
+    out.fhir = { url: o.fhir };
+  }
+  return out;
 }

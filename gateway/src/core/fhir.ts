@@ -35,6 +35,11 @@ export const FHIR_VITALS: Readonly<
   sbp: { loinc: '8480-6', display: 'Systolic blood pressure', ucum: 'mm[Hg]', unit: 'mmHg', scale: 1 },
   dbp: { loinc: '8462-4', display: 'Diastolic blood pressure', ucum: 'mm[Hg]', unit: 'mmHg', scale: 1 },
 };
+/** Provenance.agent.type of the device that measured (R4 provenance-participant-type). */
+export const PROVENANCE_AUTHOR = {
+  system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
+  code: 'author',
+} as const;
 export const BP_PANEL = { loinc: '85354-9', display: 'Blood pressure panel with all children optional' };
 
 export interface FhirReading {
@@ -70,7 +75,7 @@ export interface FhirExportParameters {
 type Json = Record<string, unknown>;
 
 /** A stable urn:uuid from a name (same inputs, same ids: exports diff cleanly). */
-function uuidOf(name: string): string {
+export function uuidOf(name: string): string {
   const h = createHash('sha256').update(name).digest();
   h[6] = ((h[6] as number) & 0x0f) | 0x50; // name-based layout (RFC 9562 §5.5 shape)
   h[8] = ((h[8] as number) & 0x3f) | 0x80;
@@ -90,6 +95,68 @@ function quantity(key: ObservationKey, raw: number): Json {
     system: UCUM,
     code: v.ucum,
   };
+}
+
+/** What the Observations of one reading refer to (export and push differ only in these). */
+export interface VitalObservationRefs {
+  /** Observation.subject (a reference, a logical identifier, or a display). */
+  subject: Json;
+  /** Observation.device. */
+  device: Json;
+  /** The Observation's identifier, from its observation key (`hr` … `temp`, or `bp` for the panel). */
+  identifier: (key: ObservationKey | 'bp') => Json;
+}
+
+/**
+ * The vital-signs Observations of one reading, in the order hr, spo2, rr, temp, then the
+ * blood-pressure panel (85354-9 with its 8480-6/8462-4 components) when sbp or dbp is present.
+ * @example
+ * vitalSignObservations({ ts, obs: { hr: 72 } }, { subject, device, identifier: (k) => ({ system, value: k }) });
+ */
+export function vitalSignObservations(
+  r: { ts: number; obs: Observations },
+  refs: VitalObservationRefs,
+): { key: ObservationKey | 'bp'; resource: Json }[] {
+  const base = (code: Json, key: ObservationKey | 'bp'): Json => ({
+    resourceType: 'Observation',
+    meta: { profile: [VITALSIGNS_PROFILE] },
+    status: 'final',
+    category: [
+      {
+        coding: [{ system: OBSERVATION_CATEGORY, code: 'vital-signs', display: 'Vital Signs' }],
+        text: 'Vital Signs',
+      },
+    ],
+    code,
+    subject: refs.subject,
+    effectiveDateTime: new Date(r.ts).toISOString(),
+    device: refs.device,
+    identifier: [refs.identifier(key)],
+  });
+  const out: { key: ObservationKey | 'bp'; resource: Json }[] = [];
+  for (const key of ['hr', 'spo2', 'rr', 'temp'] as const) {
+    const raw = r.obs[key];
+    if (typeof raw !== 'number') continue;
+    const v = FHIR_VITALS[key];
+    out.push({
+      key,
+      resource: { ...base(coding(v.loinc, v.display), key), valueQuantity: quantity(key, raw) },
+    });
+  }
+  const components: Json[] = [];
+  for (const key of ['sbp', 'dbp'] as const) {
+    const raw = r.obs[key];
+    if (typeof raw !== 'number') continue;
+    const v = FHIR_VITALS[key];
+    components.push({ code: coding(v.loinc, v.display), valueQuantity: quantity(key, raw) });
+  }
+  if (components.length > 0) {
+    out.push({
+      key: 'bp',
+      resource: { ...base(coding(BP_PANEL.loinc, BP_PANEL.display), 'bp'), component: components },
+    });
+  }
+  return out;
 }
 
 /**
@@ -116,45 +183,11 @@ export function buildFhirBundle(p: FhirExportParameters): Json {
       r.patientId !== undefined
         ? { identifier: { system: patientSystem, value: r.patientId } }
         : { display: 'no patient bound to the device at this time' };
-    const base = (code: Json, id: string): Json => ({
-      resourceType: 'Observation',
-      meta: { profile: [VITALSIGNS_PROFILE] },
-      status: 'final',
-      category: [
-        {
-          coding: [{ system: OBSERVATION_CATEGORY, code: 'vital-signs', display: 'Vital Signs' }],
-          text: 'Vital Signs',
-        },
-      ],
-      code,
+    const observations = vitalSignObservations(r, {
       subject,
-      effectiveDateTime: new Date(r.ts).toISOString(),
       device: { reference: deviceUrl },
-      identifier: [{ system: `urn:vitaltrail:log:${p.log.logId}`, value: id }],
-    });
-    const observations: Json[] = [];
-    for (const key of ['hr', 'spo2', 'rr', 'temp'] as const) {
-      const raw = r.obs[key];
-      if (typeof raw !== 'number') continue;
-      const v = FHIR_VITALS[key];
-      observations.push({
-        ...base(coding(v.loinc, v.display), `${r.leafIndex}/${key}`),
-        valueQuantity: quantity(key, raw),
-      });
-    }
-    const components: Json[] = [];
-    for (const key of ['sbp', 'dbp'] as const) {
-      const raw = r.obs[key];
-      if (typeof raw !== 'number') continue;
-      const v = FHIR_VITALS[key];
-      components.push({ code: coding(v.loinc, v.display), valueQuantity: quantity(key, raw) });
-    }
-    if (components.length > 0) {
-      observations.push({
-        ...base(coding(BP_PANEL.loinc, BP_PANEL.display), `${r.leafIndex}/bp`),
-        component: components,
-      });
-    }
+      identifier: (key) => ({ system: `urn:vitaltrail:log:${p.log.logId}`, value: `${r.leafIndex}/${key}` }),
+    }).map((o) => o.resource);
     const cp = p.checkpointFor(r.leafIndex);
     for (const obs of observations) {
       const id = (obs.identifier as { value: string }[])[0]?.value as string;
@@ -189,14 +222,7 @@ export function buildFhirBundle(p: FhirExportParameters): Json {
           recorded: new Date(r.ts).toISOString(),
           agent: [
             {
-              type: {
-                coding: [
-                  {
-                    system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
-                    code: 'author',
-                  },
-                ],
-              },
+              type: { coding: [{ ...PROVENANCE_AUTHOR }] },
               who: { reference: deviceUrl, display: `device ${r.dev}` },
             },
           ],

@@ -10,6 +10,7 @@
  *
  * Pure data: imported by gateway/, anchor/ (including the verifier) and firmware-sim/.
  */
+import { ERROR_GROUPS } from './error-groups.js';
 
 /** One registered code. */
 export interface ErrorCodeSpec {
@@ -63,6 +64,14 @@ export const ERROR_CODES = {
   shredded: {
     meaning:
       'the frame was destroyed under the retention policy: its leaf hash is proven in the anchored log and an anchored shredding record lists it (not a failure)',
+  },
+  receiver_unavailable: {
+    meaning:
+      'an outbound receiver (MLLP, FHIR server, webhook) cannot be reached or did not answer in time; the message is retried with backoff',
+  },
+  receiver_rejected: {
+    meaning:
+      'an outbound receiver refused a message (HL7 ACK AE/AR, FHIR 4xx, webhook 4xx); it is set aside as a dead letter, shown by `vitaltrail outbound status`',
   },
   retention_not_met: {
     meaning:
@@ -308,172 +317,10 @@ export type HttpErrorCode = {
   [K in ErrorCode]: (typeof ERROR_CODES)[K] extends { readonly http: object } ? K : never;
 }[ErrorCode];
 
-/**
- * The vocabularies that use each code: the protocol's (PROTOCOL.md §1 rejections, verifier
- * verdicts) and one per error class or result type. A code shared by several groups has the
- * one meaning above in all of them.
- */
-export const ERROR_GROUPS = {
-  /** PROTOCOL.md §1: sent to devices on `vt/v1/dev/{dev}/rejects` and in serial naks. */
-  rejection: [
-    'malformed',
-    'identity_mismatch',
-    'unknown_device',
-    'revoked_device',
-    'expired_certificate',
-    'bad_signature',
-    'clock_skew',
-    'too_old',
-    'replay_conflict',
-    'chain_mismatch',
-    'unregistered_device',
-  ],
-  /** The verifier's verdict for one bundle entry. */
-  entry: [
-    'valid',
-    'malformed',
-    'bad_signature',
-    'untrusted_certificate',
-    'bad_inclusion_proof',
-    'checkpoint_not_anchored',
-    'inconsistent_checkpoints',
-    'unknown_device',
-    'revoked_at_time',
-    'shredded',
-  ],
-  /** The verifier's verdict for one shredding record (protocol/shred-record). */
-  shredding: [
-    'valid',
-    'malformed',
-    'bad_inclusion_proof',
-    'checkpoint_not_anchored',
-    'inconsistent_checkpoints',
-    'retention_not_met',
-  ],
-  /** The verifier's verdict for one cited checkpoint. */
-  checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints'],
-  /** `HttpError`: the dashboard server and its route modules. */
-  http: [
-    'bad_request',
-    'unauthenticated',
-    'bad_credentials',
-    'forbidden',
-    'bad_origin',
-    'not_found',
-    'payload_too_large',
-    'unsupported_media_type',
-    'too_many_attempts',
-    'login_busy',
-    'internal',
-  ],
-  /** Coded errors the data routes answer with their HTTP status. */
-  data_http: ['bad_request', 'not_found', 'not_admitted', 'integrity_error', 'no_recipient_key'],
-  /** `/readyz` and `/metrics`. */
-  metrics_http: ['not_ready', 'ledger_unavailable', 'anchoring_stalled', 'unauthenticated'],
-  /** Why `/readyz` answers 503 (core/health), in the order they are judged. */
-  readiness: ['not_ready', 'ledger_unavailable', 'anchoring_stalled'],
-  alarm: ['alarm_not_found', 'alarm_not_active'],
-  frame: ['malformed'],
-  bundle: ['malformed'],
-  serial_line: ['bad_cobs', 'bad_crc', 'too_short', 'oversize'],
-  config: ['config_invalid'],
-  /** The data directory's instance lock (io/ops/instance-lock). */
-  instance: ['data_dir_in_use'],
-  /** `VitalTrailError`s of the CLI commands. */
-  cli: [
-    'bad_usage',
-    'config_invalid',
-    'time_range_invalid',
-    'input_too_large',
-    'data_dir_missing',
-    'evidence_mismatch',
-  ],
-  users_cli: ['password_missing', 'password_weak'],
-  /** `OutputPathError`: the safe writer of user-named output files (io/ops/safe-write.ts). */
-  output: ['output_path_invalid'],
-  users: ['users_corrupt', 'user_exists'],
-  audit: ['audit_locked', 'audit_corrupt'],
-  audit_check: [
-    'malformed_line',
-    'out_of_sequence',
-    'chain_broken',
-    'truncated',
-    'head_mismatch',
-    'head_missing',
-    'torn_tail',
-  ],
-  chain_check: [
-    'size_not_increasing',
-    'anchor_beyond_log',
-    'root_mismatch',
-    'inconsistent_anchors',
-    'bad_note',
-    'missing_on_chain',
-  ],
-  store: ['store_failed', 'integrity_error', 'not_found'],
-  sealed: ['integrity_error', 'no_recipient_key', 'store_failed'],
-  bindings: ['not_admitted', 'bad_binding', 'no_recipient_key', 'integrity_error'],
-  envelope: ['integrity_error', 'no_recipient_key', 'unsupported_key'],
-  export: ['integrity_error', 'not_found', 'not_anchored', 'shredded'],
-  fhir_export: ['bad_request', 'not_found'],
-  recipients: ['config_invalid', 'not_found'],
-  influx: ['sink_closed'],
-  external_broker: ['broker_unreachable', 'subscription_refused'],
-  /** Why the MQTT listener refused a connection (TLS handshake or CONNACK). */
-  connect_refusal: [
-    'client_id_invalid',
-    'no_client_certificate',
-    'client_id_mismatch',
-    'unknown_device',
-    'revoked_device',
-    'superseded_certificate',
-    'expired_certificate',
-    'self_signed_certificate',
-    'untrusted_certificate',
-    'wrong_certificate_purpose',
-    'protocol_version',
-    'handshake_failed',
-    'client_id_in_use',
-    'client_cooling_down',
-  ],
-  /** Why the MQTT broker's edge closed a connection (README "Security" → "Limits"). */
-  mqtt_edge: [
-    'packet_too_large',
-    'malformed_packet',
-    'protocol_violation',
-    'connect_timeout',
-    'packet_timeout',
-    'topic_not_allowed',
-    'rejection_limit',
-  ],
-  /** Why a presented client certificate is not the device's current, active one. */
-  peer_certificate: ['unknown_device', 'revoked_device', 'superseded_certificate'],
-  /** Why a file of the KGC's issued directory was not imported. */
-  issued_skip: ['untrusted_certificate', 'expired_certificate', 'invalid_device_id'],
-  enrolment_follow: ['issued_dir_unreadable', 'registry_unavailable', 'io_error'],
-  merkle: ['bad_inclusion_proof', 'bad_consistency_proof'],
-  note: ['malformed_note', 'bad_vkey', 'unverified_note'],
-  ledger: [
-    'tree_size_not_increasing',
-    'not_active_gateway',
-    'not_kgc',
-    'registry_rejected',
-    'ledger_unavailable',
-    'contract_missing',
-    'tx_failed',
-    'bad_ledger_data',
-    'anvil_failed',
-    'artifacts_unavailable',
-  ],
-  kgc: ['kgc_not_initialized', 'kgc_incomplete', 'kgc_corrupt', 'kgc_unknown_device', 'pkcs12_failed'],
-  /** `CsrError`: why the KGC refused a certificate signing request (anchor/src/kgc/csr.ts). */
-  csr: ['csr_malformed', 'csr_bad_signature', 'csr_bad_subject', 'csr_unsupported_key'],
-  key_file: ['key_exists', 'key_permissions', 'key_invalid'],
-  /** `CertificateError` and the certificate checks of the KGC chain module. */
-  certificate: ['untrusted_certificate', 'expired_certificate'],
-  sim_link: ['connect_failed', 'publish_failed', 'link_closed'],
-  sim_state: ['bad_state_file'],
-} as const satisfies Record<string, readonly ErrorCode[]>;
+export { ERROR_GROUPS };
+
+/** Compile-time check: every code a group names is registered above. */
+export const REGISTERED_GROUPS: Readonly<Record<string, readonly ErrorCode[]>> = ERROR_GROUPS;
 
 export type ErrorGroup = keyof typeof ERROR_GROUPS;
 

@@ -19,7 +19,8 @@
  *   does not count every frame the index holds for its window.
  *
  * - 4: `shred_records` (issue 17), the shredding records appended to the log by `shred`;
- *   `device_certificates`, the certificates a re-enrolment replaced.
+ *   `device_certificates`, the certificates a re-enrolment replaced; `outbound_cursors` and
+ *   `outbound_dead_letters`, the outbound interfaces' delivery state (issue 19).
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -45,6 +46,8 @@ export const TABLE_OWNERS = {
   rollups: 'store/rollups.ts',
   shred_records: 'store/shredding.ts',
   device_certificates: 'identity/device-history.ts',
+  outbound_cursors: 'outbound/delivery-state.ts',
+  outbound_dead_letters: 'outbound/delivery-state.ts',
   bindings: 'store/bindings.ts',
   checkpoint_notes: 'anchoring/checkpoints.ts',
   dashboard_patient_settings: 'clinical/alarm-store.ts',
@@ -208,6 +211,25 @@ BEGIN
   INSERT OR IGNORE INTO device_certificates (dev, cert_pem, spki_sha256, superseded_at)
   VALUES (old.dev, old.cert_pem, old.spki_sha256, new.updated_at);
 END;
+-- Outbound interfaces (issue 19): per receiver, the next log position to deliver.
+CREATE TABLE IF NOT EXISTS outbound_cursors (
+  receiver TEXT PRIMARY KEY,
+  next_leaf INTEGER NOT NULL,
+  delivered INTEGER NOT NULL DEFAULT 0,
+  last_ok_at INTEGER,
+  last_error TEXT,
+  last_error_at INTEGER,
+  failures INTEGER NOT NULL DEFAULT 0   -- consecutive failed attempts (the backoff's exponent)
+);
+-- Messages a receiver refused (receiver_rejected): set aside, never retried automatically.
+CREATE TABLE IF NOT EXISTS outbound_dead_letters (
+  id INTEGER PRIMARY KEY,
+  receiver TEXT NOT NULL,
+  reading TEXT NOT NULL,           -- the reading's stable id, <dev>:<seq>
+  leaf_index INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
 `;
 
 interface Migration {

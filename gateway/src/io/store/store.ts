@@ -46,10 +46,7 @@ export type { DeviceRow, FrameIndexRow, FrameReadRow, NewFrame, SeqGap } from '.
 export class StoreError extends errorClass<'store'>('StoreError') {}
 
 /** A device's last stored frame: what `neighbours` answers most frames from. */
-interface Tail {
-  seq: number;
-  hash: Uint8Array;
-}
+type Tail = { seq: number; hash: Uint8Array };
 
 /** Devices whose tails are kept before the cache is emptied (and refilled as frames come). */
 const MAX_CACHED_TAILS = 100_000;
@@ -72,11 +69,8 @@ export function openStore(path: string): GatewayStore {
 export function* readFrameKeys(path: string): Generator<{ dev: string; seq: number; hash: Buffer }> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    yield* db.prepare('SELECT dev, seq, hash FROM frames').iterate() as Iterable<{
-      dev: string;
-      seq: number;
-      hash: Buffer;
-    }>;
+    type Key = { dev: string; seq: number; hash: Buffer };
+    yield* db.prepare('SELECT dev, seq, hash FROM frames').iterate() as Iterable<Key>;
   } finally {
     db.close();
   }
@@ -145,6 +139,7 @@ export class GatewayStore implements MerkleNodeReader {
       framesByDevice: db.prepare(
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
+      framesFrom: db.prepare('SELECT * FROM frames WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?'),
       framesToRead: db
         .prepare(
           'SELECT seq, ts, leaf_index, hash, batch_id, batch_pos FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? ORDER BY seq',
@@ -361,6 +356,11 @@ export class GatewayStore implements MerkleNodeReader {
   /** Frames of a device with from <= ts <= to and leafIndex < beforeLeaf, by seq. */
   framesByDevice(dev: string, from: number, to: number, beforeLeaf: number): FrameIndexRow[] {
     return (this.#stmts.framesByDevice.all(dev, from, to, beforeLeaf) as RawFrame[]).map(toFrame);
+  }
+
+  /** Up to `limit` frames from log position `leaf` on, in log order (the outbound interfaces' source). */
+  framesFrom(leaf: number, limit: number): FrameIndexRow[] {
+    return (this.#stmts.framesFrom.all(leaf, limit) as RawFrame[]).map(toFrame);
   }
 
   /**

@@ -1,0 +1,251 @@
+/**
+ * @module core/hl7/pcd01
+ * One accepted reading as one IHE PCD-01 (Device Enterprise Communication, IHE PCD TF-2 §3.1)
+ * HL7 v2.6 `ORU^R01^ORU_R01` message in ER7 (issue 19). Pure: no I/O, no clock (`now` is given).
+ *
+ * Layout (the README "Into the hospital's systems" section describes each field):
+ * ```
+ * MSH  MSH-9 ORU^R01^ORU_R01, MSH-10 = reading id (<dev>:<seq>, the same on every resend),
+ *      MSH-12 2.6, MSH-15 AL / MSH-16 NE (commit acknowledgement only), MSH-18 UNICODE UTF-8,
+ *      MSH-21 IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO
+ * PID  PID-1 1, PID-3 <patientId>^^^<authority>^PI and PID-5 ^^^^^^U when the device is
+ *      bound; `PID|1` only when it is not (below)
+ * PV1  PV1-1 1, PV1-2 I and PV1-3 ^^<bed> when bound; `PV1|1|U` when not
+ * OBR  OBR-3 <reading id>^^<origin>^L, OBR-4 182777000^monitoring of patient^SCT, OBR-7 = ts
+ * NTE  proof reference: `vitaltrail-log origin=… leaf=…[ tree_size=… root=… tx=… block=…]`
+ * OBX  MDS 1.0.0.0, per VMD: VMD 1.v.0.0, channel 1.v.1.0, metrics 1.v.1.m (NM, MDC + LOINC,
+ *      MDC + UCUM unit, OBX-11 R, OBX-14 = ts, OBX-18 <dev>^^<origin>^L)
+ * ```
+ * An unbound device (no patient bound at `ts`): PID carries no identifier or name, PV1-2 is
+ * `U` (unknown) and PV1-3 is empty; the receiver must not file such a message to a patient
+ * by any other field (OBX-18 names the device, for device-association workflows).
+ * Every text component is escaped (`\` `|` `^` `&` `~` → `\E\` `\F\` `\S\` `\T\` `\R\`,
+ * CR/LF → `\X0D\` `\X0A\`). The message is built with @medplum/core's Hl7Message/Hl7Segment/
+ * Hl7Field (which do not escape: escaping is done here, component by component).
+ */
+import { Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
+import type { Observations } from '../../protocol/frame.js';
+import {
+  LOINC_SYSTEM,
+  MDC_SYSTEM,
+  MDC_VITALS,
+  MDS_TERM,
+  type MdcTerm,
+  PCD01_ORDER,
+  scaledValue,
+  UCUM_SYSTEM,
+  type VmdSpec,
+} from './mdc.js';
+
+/** MSH-21: the IHE PCD-01 message profile. */
+export const PCD01_PROFILE = ['IHE_PCD_001', 'IHE PCD', '1.3.6.1.4.1.19376.1.6.1.1.1', 'ISO'] as const;
+/** OBR-4: "monitoring of patient" (SNOMED CT), as PCD-01 device data uses it. */
+export const PCD01_SERVICE = ['182777000', 'monitoring of patient', 'SCT'] as const;
+/** NTE-4: the (local) comment type of the proof-reference note. */
+export const PROOF_NOTE_TYPE = ['VTLOG', 'VitalTrail transparency-log reference', '99VTL'] as const;
+
+/**
+ * What the message needs of a reading: `OutboundReading` (io/outbound/receiver) has this
+ * shape; it is restated here because core/ does not import io/ (test/unit/house-rules).
+ */
+export interface Pcd01Reading {
+  id: string;
+  dev: string;
+  seq: number;
+  ts: number;
+  obs: Observations;
+  leafIndex: number;
+  anchored?: { treeSize: number; rootHash: string; txHash: string; blockNumber: number };
+  binding?: { bed: string; patientId: string };
+  origin: string;
+}
+
+/** An HD (hierarchic designator): a bare namespace id, or namespace ^ universal id ^ type. */
+export type Hd = string | { namespaceId: string; universalId?: string; universalIdType?: string };
+
+export interface Pcd01Options {
+  /** MSH-3..6. */
+  sendingApp: Hd;
+  sendingFacility: Hd;
+  receivingApp: Hd;
+  receivingFacility: Hd;
+  /** MSH-7. */
+  now: Date;
+  /** PID-3.4: the authority that assigned the patient ids of the bindings (default: empty). */
+  patientIdAuthority?: Hd;
+  /** MSH-11: `P` production (default), `T` training, `D` debugging. */
+  processingId?: 'P' | 'T' | 'D';
+}
+
+const ESCAPES: Record<string, string> = {
+  '\\': '\\E\\',
+  '|': '\\F\\',
+  '^': '\\S\\',
+  '&': '\\T\\',
+  '~': '\\R\\',
+  '\r': '\\X0D\\',
+  '\n': '\\X0A\\',
+};
+
+/** ER7 escaping of one text component (HL7 v2.6 §2.7.4). */
+export function escapeHl7(text: string): string {
+  return text.replace(/[\\|^&~\r\n]/g, (c) => ESCAPES[c] as string);
+}
+
+/** HL7 DTM in UTC with milliseconds: `YYYYMMDDHHMMSS.SSS+0000`. */
+export function hl7Time(ms: number): string {
+  const iso = new Date(ms).toISOString(); // 2026-11-21T08:00:00.005Z
+  return `${iso.slice(0, 19).replace(/[-:T]/g, '')}.${iso.slice(20, 23)}+0000`;
+}
+
+/** A field of one repetition from raw (unescaped) component texts. */
+function field(...components: readonly (string | number | undefined)[]): Hl7Field {
+  return new Hl7Field([components.map((c) => escapeHl7(c === undefined ? '' : String(c)))]);
+}
+
+function hd(v: Hd | undefined): Hl7Field {
+  if (v === undefined) return field('');
+  if (typeof v === 'string') return field(v);
+  return field(v.namespaceId, v.universalId, v.universalIdType);
+}
+
+/** A segment from its fields by number (1-based; gaps stay empty). */
+function segment(name: string, fields: Readonly<Record<number, Hl7Field>>): Hl7Segment {
+  const last = Math.max(0, ...Object.keys(fields).map(Number));
+  const list: Hl7Field[] = [new Hl7Field([[name]])];
+  for (let i = 1; i <= last; i++) list.push(fields[i] ?? field(''));
+  return new Hl7Segment(list);
+}
+
+function term(t: MdcTerm): Hl7Field {
+  return field(t.num, t.refid, MDC_SYSTEM);
+}
+
+/** EI of the device (OBX-18) or of the observation set (OBR-3): id ^^ log origin ^ L(ocal). */
+function ei(id: string, origin: string): Hl7Field {
+  return field(id, '', origin, 'L');
+}
+
+/** The NTE-3 text of the proof reference (README: "Proof reference"). */
+export function proofNote(r: Pcd01Reading): string {
+  const base = `vitaltrail-log origin=${r.origin} leaf=${r.leafIndex}`;
+  const a = r.anchored;
+  if (!a) return base;
+  return `${base} tree_size=${a.treeSize} root=${a.rootHash} tx=${a.txHash} block=${a.blockNumber}`;
+}
+
+/**
+ * The PCD-01 message of one reading, as an Hl7Message (what @medplum/hl7's client sends).
+ * @example
+ * const msg = buildPcd01Message(reading, { sendingApp: 'VITALTRAIL', sendingFacility: 'WARD3',
+ *   receivingApp: 'EHR', receivingFacility: 'HOSP', now: new Date() });
+ */
+export function buildPcd01Message(r: Pcd01Reading, o: Pcd01Options): Hl7Message {
+  const msh = new Hl7Segment([
+    new Hl7Field([['MSH']]),
+    new Hl7Field([['^~\\&']]), // MSH-2 (MSH-1 is the `|` after the name)
+    hd(o.sendingApp), // MSH-3
+    hd(o.sendingFacility),
+    hd(o.receivingApp),
+    hd(o.receivingFacility), // MSH-6
+    field(hl7Time(o.now.getTime())), // MSH-7
+    field(''), // MSH-8 security
+    field('ORU', 'R01', 'ORU_R01'), // MSH-9
+    field(r.id), // MSH-10
+    field(o.processingId ?? 'P'), // MSH-11
+    field('2.6'), // MSH-12
+    field(''), // MSH-13
+    field(''), // MSH-14
+    field('AL'), // MSH-15 accept acknowledgement: always
+    field('NE'), // MSH-16 application acknowledgement: never
+    field(''), // MSH-17
+    field('UNICODE UTF-8'), // MSH-18
+    field(''), // MSH-19
+    field(''), // MSH-20
+    field(...PCD01_PROFILE), // MSH-21
+  ]);
+  const bound = r.binding;
+  const authority =
+    o.patientIdAuthority === undefined
+      ? ''
+      : typeof o.patientIdAuthority === 'string'
+        ? escapeHl7(o.patientIdAuthority)
+        : [
+            o.patientIdAuthority.namespaceId,
+            o.patientIdAuthority.universalId,
+            o.patientIdAuthority.universalIdType,
+          ]
+            .map((c) => escapeHl7(c ?? ''))
+            .join('&'); // HD inside CX-4: subcomponents
+  const pid = segment(
+    'PID',
+    bound
+      ? {
+          1: field(1),
+          3: new Hl7Field([[escapeHl7(bound.patientId), '', '', authority, 'PI']]),
+          5: field('', '', '', '', '', '', 'U'),
+        }
+      : { 1: field(1) },
+  );
+  const pv1 = segment(
+    'PV1',
+    bound ? { 1: field(1), 2: field('I'), 3: field('', '', bound.bed) } : { 1: field(1), 2: field('U') },
+  );
+  const time = hl7Time(r.ts);
+  const obr = segment('OBR', {
+    1: field(1),
+    3: ei(r.id, r.origin),
+    4: field(...PCD01_SERVICE),
+    7: field(time),
+  });
+  const nte = segment('NTE', {
+    1: field(1),
+    2: field('O'),
+    3: field(proofNote(r)),
+    4: field(...PROOF_NOTE_TYPE),
+  });
+
+  const device = ei(r.dev, r.origin);
+  const obx: Hl7Segment[] = [];
+  const deviceObx = (t: MdcTerm, subId: string, equipment?: Hl7Field): void => {
+    const f: Record<number, Hl7Field> = {
+      1: field(obx.length + 1),
+      3: term(t),
+      4: field(subId),
+      11: field('X'),
+    };
+    if (equipment) f[18] = equipment;
+    obx.push(segment('OBX', f));
+  };
+  deviceObx(MDS_TERM, '1.0.0.0', device);
+  let openVmd: VmdSpec | undefined;
+  for (const key of PCD01_ORDER) {
+    const raw = r.obs[key];
+    if (typeof raw !== 'number') continue;
+    const v = MDC_VITALS[key];
+    if (openVmd !== v.vmd) {
+      openVmd = v.vmd;
+      deviceObx(v.vmd.vmd, `1.${v.vmd.index}.0.0`);
+      deviceObx(v.vmd.chan, `1.${v.vmd.index}.1.0`);
+    }
+    obx.push(
+      segment('OBX', {
+        1: field(obx.length + 1),
+        2: field('NM'),
+        3: field(v.metric.num, v.metric.refid, MDC_SYSTEM, v.loinc, v.display, LOINC_SYSTEM),
+        4: field(`1.${v.vmd.index}.1.${v.metricIndex}`),
+        5: field(scaledValue(raw, v.decimals)),
+        6: field(v.unit.num, v.unit.refid, MDC_SYSTEM, v.ucum, v.ucum, UCUM_SYSTEM),
+        11: field('R'),
+        14: field(time),
+        18: device,
+      }),
+    );
+  }
+  return new Hl7Message([msh, pid, pv1, obr, nte, ...obx]);
+}
+
+/** The PCD-01 message of one reading as ER7 text (segments joined by CR, no MLLP framing). */
+export function buildPcd01(r: Pcd01Reading, o: Pcd01Options): string {
+  return buildPcd01Message(r, o).toString();
+}

@@ -1,0 +1,160 @@
+/**
+ * @module io/outbound/delivery
+ * The delivery engine of the outbound interfaces (issue 19): one worker per receiver moves
+ * a durable cursor along the log (io/outbound/delivery-state). Each round reads the next
+ * readings from durable state (io/outbound/reading-source), hands them to the receiver in
+ * log order, and advances the cursor past what the receiver acknowledged, in one fsync'd
+ * write. So:
+ * - nothing is skipped: the source is the append-only log, and the cursor moves only past
+ *   acknowledged readings (or ones the receiver refused, which are kept as dead letters);
+ * - order: one device's readings go in seq order, one patient's in acceptance order, and a
+ *   reading waits for the ones before it (a receiver that is down holds the queue, it does
+ *   not reorder it);
+ * - a receiver down for an hour loses nothing: `receiver_unavailable` is retried with
+ *   exponential backoff (1 s doubling to 60 s), and the readings wait in the log;
+ * - at least once across a crash, effectively once at the receiver: readings acknowledged
+ *   but not yet recorded are sent again with the same identifiers, which the receiver
+ *   de-duplicates (io/outbound/receiver).
+ * Ingest never waits for delivery: the worker reads the store on its own timer.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../ops/index.js';
+import type { CursorRow, DeliveryState } from './delivery-state.js';
+import type { ReadingSource } from './reading-source.js';
+import { DeliveryError, type Receiver } from './receiver.js';
+
+export interface DeliveryOptions {
+  receiver: Receiver;
+  state: DeliveryState;
+  source: ReadingSource;
+  /** Where a receiver seen for the first time starts (e.g. the log's size: only new readings). */
+  startLeaf: number;
+  /** Readings per round (default 50). */
+  batch?: number;
+  /** Idle poll interval, ms (default 250). */
+  pollMs?: number;
+  /** Backoff after a failure: `minMs` doubling up to `maxMs` (default 1 s to 60 s). */
+  backoff?: { minMs: number; maxMs: number };
+  now?: () => number;
+  log?: Pick<Logger, 'warn' | 'info'>;
+}
+
+/** What one worker did since start (for /metrics). */
+export interface DeliveryCounters {
+  delivered: number;
+  failures: number;
+  deadLetters: number;
+}
+
+export class DeliveryWorker {
+  readonly #o: Required<Omit<DeliveryOptions, 'log'>> & Pick<DeliveryOptions, 'log'>;
+  readonly counters: DeliveryCounters = { delivered: 0, failures: 0, deadLetters: 0 };
+  #nextTryAt = 0;
+  #running: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(o: DeliveryOptions) {
+    this.#o = {
+      batch: 50,
+      pollMs: 250,
+      backoff: { minMs: 1000, maxMs: 60_000 },
+      now: Date.now,
+      ...o,
+    };
+  }
+
+  get name(): string {
+    return this.#o.receiver.name;
+  }
+
+  /** The receiver's durable state. */
+  cursor(): CursorRow {
+    return this.#o.state.cursor(this.name, this.#o.startLeaf);
+  }
+
+  /**
+   * One round: delivers the next batch (or waits out the backoff).
+   * @returns the readings the receiver acknowledged in this round.
+   */
+  async tick(): Promise<number> {
+    const o = this.#o;
+    const now = o.now();
+    if (now < this.#nextTryAt) return 0;
+    const cursor = this.cursor();
+    let batch: Awaited<ReturnType<ReadingSource['after']>>;
+    try {
+      batch = await o.source.after(cursor.nextLeaf, o.batch);
+    } catch (err) {
+      this.#failed(`source: ${(err as { code?: string }).code ?? 'error'}`, cursor.failures);
+      return 0;
+    }
+    const { readings, nextLeaf } = batch;
+    if (readings.length === 0) {
+      // Only shredded frames in this stretch: nothing to send, move past them.
+      if (nextLeaf > cursor.nextLeaf) o.state.advance(this.name, nextLeaf, 0, o.now());
+      return 0;
+    }
+    try {
+      await o.receiver.deliver(readings);
+    } catch (err) {
+      const e =
+        err instanceof DeliveryError
+          ? (err as DeliveryError & { delivered?: number })
+          : Object.assign(new DeliveryError('receiver_unavailable', 'the receiver failed', { cause: err }), {
+              delivered: 0,
+            });
+      const done = Math.min(Math.max(e.delivered ?? 0, 0), readings.length);
+      if (done > 0) o.state.advance(this.name, readings[done - 1]!.leafIndex + 1, done, o.now());
+      this.counters.delivered += done;
+      const at = readings[done];
+      if (e.code === 'receiver_rejected' && at) {
+        o.state.deadLetter(this.name, at.id, at.leafIndex, e.reason, o.now());
+        this.counters.deadLetters += 1;
+        o.log?.warn('outbound reading refused, set aside', {
+          receiver: this.name,
+          reading: at.id,
+          code: e.code,
+        });
+        return done;
+      }
+      this.#failed(`${e.code}: ${e.reason}`, cursor.failures);
+      return done;
+    }
+    o.state.advance(this.name, nextLeaf, readings.length, o.now());
+    this.counters.delivered += readings.length;
+    return readings.length;
+  }
+
+  #failed(error: string, failuresBefore: number): void {
+    const o = this.#o;
+    o.state.fail(this.name, error, o.now());
+    this.counters.failures += 1;
+    const wait = Math.min(o.backoff.maxMs, o.backoff.minMs * 2 ** Math.min(failuresBefore, 16));
+    this.#nextTryAt = o.now() + wait;
+    if (failuresBefore === 0)
+      o.log?.warn('outbound receiver unavailable, retrying', { receiver: this.name, error });
+  }
+
+  /** Runs rounds until `stop`: at once after a full round, else every `pollMs`. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = (async () => {
+      while (!this.#stopped) {
+        let n = 0;
+        try {
+          n = await this.tick();
+        } catch (err) {
+          this.#o.log?.warn('outbound round failed', { receiver: this.name, error: String(err) });
+        }
+        if (n < this.#o.batch) await sleep(this.#o.pollMs);
+      }
+    })();
+  }
+
+  /** Stops after the round in flight, and closes the receiver. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#running;
+    await this.#o.receiver.close();
+  }
+}

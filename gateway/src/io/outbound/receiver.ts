@@ -1,0 +1,71 @@
+/**
+ * @module io/outbound/receiver
+ * The contract between the delivery engine (io/outbound/delivery) and one outbound
+ * interface (IHE PCD-01 over MLLP, FHIR R4 push, the alarm webhook). The engine reads what
+ * to send from durable state, in log order, and hands each receiver its messages one batch
+ * at a time; a receiver sends them in order and resolves only once the receiver side has
+ * acknowledged every one of them. Delivery is at least once: after a crash between the
+ * receiver's acknowledgement and the engine's durable cursor, the same messages are sent
+ * again, with the same stable identifiers (`OutboundReading.id`: device and seq), by which
+ * the receiver side de-duplicates (HL7 MSH-10, FHIR conditional create `ifNoneExist`).
+ */
+
+import { errorClass } from '../../protocol/errors.js';
+import type { Observations } from '../../protocol/frame.js';
+
+/** `receiver_unavailable` (retried with backoff) or `receiver_rejected` (set aside as a dead letter). */
+export class DeliveryError extends errorClass<'delivery'>('DeliveryError') {}
+
+/** One accepted reading, as the outbound interfaces need it (decrypted from the sealed store). */
+export interface OutboundReading {
+  /** Stable identifier of the reading: `<dev>:<seq>` (de-duplication key at the receiver). */
+  id: string;
+  dev: string;
+  seq: number;
+  /** Device clock, ms since epoch. */
+  ts: number;
+  /** When the gateway accepted it (gateway clock, ms). */
+  acceptedAt: number;
+  obs: Observations;
+  /** The reading's position in the transparency log. */
+  leafIndex: number;
+  /** The first anchored checkpoint covering it, when there is one yet (the proof reference). */
+  anchored?: { treeSize: number; rootHash: string; txHash: string; blockNumber: number };
+  /** The bed and patient the device was bound to at `ts` (sealed at rest; opened for delivery). */
+  binding?: { bed: string; patientId: string };
+  /** The log's origin (`vitaltrail/<gateway-id>`), for references to the proof. */
+  origin: string;
+}
+
+/** One outbound interface. */
+export interface Receiver {
+  /** The configured name, e.g. `ehr-mllp` (the cursor's key). */
+  readonly name: string;
+  /**
+   * Sends `batch` (log order; one device's readings in seq order) and resolves once every
+   * message was acknowledged.
+   * @throws {DeliveryError} `receiver_unavailable` (nothing after the first unacknowledged
+   *   message counts as delivered: `delivered` says how many were), `receiver_rejected`
+   *   for the message at `delivered`.
+   */
+  deliver(batch: readonly OutboundReading[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Thrown by `Receiver.deliver`: how many messages of the batch were acknowledged before it failed. */
+export function deliveryError(
+  code: 'receiver_unavailable' | 'receiver_rejected',
+  reason: string,
+  delivered: number,
+  cause?: unknown,
+): DeliveryError & { delivered: number } {
+  const err = new DeliveryError(
+    code,
+    reason,
+    cause === undefined ? undefined : { cause },
+  ) as DeliveryError & {
+    delivered: number;
+  };
+  err.delivered = delivered;
+  return err;
+}
