@@ -9,7 +9,6 @@ import { describe, expect, test } from 'vitest';
 import { FHIR_VITALS } from '../../gateway/src/core/fhir.js';
 import {
   DEFAULT_PATIENT_SYSTEM,
-  type PushReading,
   READING_SYSTEM,
   tokenParam,
   transactionBundle,
@@ -46,11 +45,6 @@ const entries = (b: { entry: unknown[] }) =>
   }[];
 
 describe('transactionBundle', () => {
-  test('behavior: an OutboundReading is a PushReading (the receiver passes its batch as is)', () => {
-    const r: PushReading = BATCH[0] as OutboundReading;
-    expect(r.dev).toBe('wr-1');
-  });
-
   test('behavior: same readings, same Bundle, byte for byte (a resend is identical)', () => {
     const a = JSON.stringify(transactionBundle(BATCH));
     const b = JSON.stringify(transactionBundle(structuredClone(BATCH)));

@@ -13,7 +13,6 @@ import {
   escapeHl7,
   hl7Time,
   type Pcd01Options,
-  type Pcd01Reading,
   proofNote,
 } from '../../gateway/src/core/hl7/pcd01.js';
 import type { OutboundReading } from '../../gateway/src/io/outbound/receiver.js';
@@ -55,11 +54,6 @@ function unescapeHl7(s: string): string {
 }
 
 describe('PCD-01 builder', () => {
-  test('behavior: an OutboundReading is a Pcd01Reading (core restates the shape it needs)', () => {
-    const r: Pcd01Reading = reading();
-    expect(r.id).toBe('wr-0001:42');
-  });
-
   test('behavior: escapeHl7 escapes | ^ ~ \\ & and line breaks, and nothing else', () => {
     expect(escapeHl7('a|b^c~d\\e&f')).toBe('a\\F\\b\\S\\c\\R\\d\\E\\e\\T\\f');
     expect(escapeHl7('x\ry\nz')).toBe('x\\X0D\\y\\X0A\\z');

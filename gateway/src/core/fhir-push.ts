@@ -17,28 +17,16 @@
  * same Bundle. MDC (ISO/IEEE 11073-10101) codes are not added here yet (see core/hl7).
  * Pure: no I/O, no clock.
  */
-import type { Observations } from '../protocol/frame.js';
+
 import { PROVENANCE_AUTHOR, uuidOf, vitalSignObservations } from './fhir.js';
+import type { OutboundReading } from './outbound-reading.js';
 
 export const READING_SYSTEM = 'urn:vitaltrail:reading';
 export const DEVICE_SYSTEM = 'urn:vitaltrail:device';
 export const DEFAULT_PATIENT_SYSTEM = 'urn:vitaltrail:patient';
 
-/** The fields of an outbound reading (io/outbound/receiver `OutboundReading`) the push needs. */
-export interface PushReading {
-  dev: string;
-  seq: number;
-  /** Device clock, ms. */
-  ts: number;
-  /** Gateway clock when accepted, ms (Provenance.recorded). */
-  acceptedAt: number;
-  obs: Observations;
-  leafIndex: number;
-  anchored?: { treeSize: number; rootHash: string; txHash: string; blockNumber: number };
-  binding?: { bed: string; patientId: string };
-  /** The transparency log's origin (`vitaltrail/<gateway-id>`). */
-  origin: string;
-}
+/** The fields of an outbound reading (core/outbound-reading) the push needs: all but its id. */
+export type PushReading = Omit<OutboundReading, 'id'>;
 
 export interface TransactionOptions {
   /** System URI of the hospital's patient identifiers. Default `urn:vitaltrail:patient`. */

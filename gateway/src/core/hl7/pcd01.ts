@@ -23,8 +23,9 @@
  * CR/LF → `\X0D\` `\X0A\`). The message is built with @medplum/core's Hl7Message/Hl7Segment/
  * Hl7Field (which do not escape: escaping is done here, component by component).
  */
+
 import { Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
-import type { Observations } from '../../protocol/frame.js';
+import type { OutboundReading } from '../outbound-reading.js';
 import {
   LOINC_SYSTEM,
   MDC_SYSTEM,
@@ -44,21 +45,8 @@ export const PCD01_SERVICE = ['182777000', 'monitoring of patient', 'SCT'] as co
 /** NTE-4: the (local) comment type of the proof-reference note. */
 export const PROOF_NOTE_TYPE = ['VTLOG', 'VitalTrail transparency-log reference', '99VTL'] as const;
 
-/**
- * What the message needs of a reading: `OutboundReading` (io/outbound/receiver) has this
- * shape; it is restated here because core/ does not import io/ (test/unit/house-rules).
- */
-export interface Pcd01Reading {
-  id: string;
-  dev: string;
-  seq: number;
-  ts: number;
-  obs: Observations;
-  leafIndex: number;
-  anchored?: { treeSize: number; rootHash: string; txHash: string; blockNumber: number };
-  binding?: { bed: string; patientId: string };
-  origin: string;
-}
+/** What the message needs of a reading (core/outbound-reading): all but its acceptance time. */
+export type Pcd01Reading = Omit<OutboundReading, 'acceptedAt'>;
 
 /** An HD (hierarchic designator): a bare namespace id, or namespace ^ universal id ^ type. */
 export type Hd = string | { namespaceId: string; universalId?: string; universalIdType?: string };

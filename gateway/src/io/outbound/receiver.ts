@@ -10,32 +10,13 @@
  * the receiver side de-duplicates (HL7 MSH-10, FHIR conditional create `ifNoneExist`).
  */
 
+import type { OutboundReading } from '../../core/outbound-reading.js';
 import { errorClass } from '../../protocol/errors.js';
-import type { Observations } from '../../protocol/frame.js';
 
 /** `receiver_unavailable` (retried with backoff) or `receiver_rejected` (set aside as a dead letter). */
-export class DeliveryError extends errorClass<'delivery'>('DeliveryError') {}
+export type { OutboundReading } from '../../core/outbound-reading.js';
 
-/** One accepted reading, as the outbound interfaces need it (decrypted from the sealed store). */
-export interface OutboundReading {
-  /** Stable identifier of the reading: `<dev>:<seq>` (de-duplication key at the receiver). */
-  id: string;
-  dev: string;
-  seq: number;
-  /** Device clock, ms since epoch. */
-  ts: number;
-  /** When the gateway accepted it (gateway clock, ms). */
-  acceptedAt: number;
-  obs: Observations;
-  /** The reading's position in the transparency log. */
-  leafIndex: number;
-  /** The first anchored checkpoint covering it, when there is one yet (the proof reference). */
-  anchored?: { treeSize: number; rootHash: string; txHash: string; blockNumber: number };
-  /** The bed and patient the device was bound to at `ts` (sealed at rest; opened for delivery). */
-  binding?: { bed: string; patientId: string };
-  /** The log's origin (`vitaltrail/<gateway-id>`), for references to the proof. */
-  origin: string;
-}
+export class DeliveryError extends errorClass<'delivery'>('DeliveryError') {}
 
 /** One outbound interface. */
 export interface Receiver {
