@@ -261,6 +261,17 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     'urn:vitaltrail:patient',
   ),
   field(
+    'outbound.webhook.url',
+    url('http:', 'https:'),
+    'alarm webhook: every alarm transition POSTed as signed JSON (pagers, phones, nurse call; off when absent)',
+  ),
+  field(
+    'outbound.webhook.secretFile',
+    secretFile,
+    'file holding the shared HMAC secret of the webhook and of its acknowledgement callback (mode 0600)',
+    requiredWith('outbound.webhook.url'),
+  ),
+  field(
     'outbound.start',
     oneOf('now', 'history'),
     'where a receiver seen for the first time starts: readings accepted from now on, or the whole log',

@@ -287,7 +287,8 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
   }
   const mllpHost = s('outbound.mllp.host');
   const fhirUrl = s('outbound.fhir.url');
-  if (mllpHost || fhirUrl) {
+  const webhookUrl = s('outbound.webhook.url');
+  if (mllpHost || fhirUrl || webhookUrl) {
     const tokenFile = s('outbound.fhir.tokenFile');
     opts.outbound = {
       start: s('outbound.start') as 'now' | 'history',
@@ -298,6 +299,17 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
               port: n('outbound.mllp.port'),
               receivingApplication: s('outbound.mllp.receivingApplication') as string,
               receivingFacility: s('outbound.mllp.receivingFacility') as string,
+            },
+          }
+        : {}),
+      ...(webhookUrl
+        ? {
+            webhook: {
+              url: webhookUrl,
+              secret: readSecretFile(
+                'outbound.webhook.secretFile',
+                s('outbound.webhook.secretFile') as string,
+              ),
             },
           }
         : {}),

@@ -52,7 +52,7 @@ export interface GatewayPartMap {
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;
   /** The outbound interfaces' delivery workers (issue 19), one per configured receiver. */
-  outbound: DeliveryWorker[];
+  outbound: Pick<DeliveryWorker<unknown>, 'name' | 'start' | 'stop' | 'cursor'>[];
   follower: EnrolmentFollower | null;
   broker: EmbeddedBroker | null;
   external: ExternalMqttIngest | null;

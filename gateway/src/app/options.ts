@@ -145,6 +145,8 @@ export interface RunningExternalGateway extends Omit<RunningGateway, 'broker' | 
 export interface OutboundOptions {
   mllp?: { host: string; port: number; receivingApplication?: string; receivingFacility?: string };
   fhir?: { url: string; token?: string; patientSystem?: string };
+  /** The alarm webhook and its signed acknowledgement callback (`POST /api/outbound/webhook/ack`). */
+  webhook?: { url: string; secret: string };
   /** Where a receiver seen for the first time starts (default `now`). */
   start?: 'now' | 'history';
   /** Readings per delivery round (default 50). */

@@ -12,6 +12,7 @@ import {
   logRoutes,
   opsRoutes,
   startHttpServer,
+  webhookRoutes,
 } from '../io/http/index.js';
 import { ensureInitialAdmin, UserFile } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
@@ -85,6 +86,11 @@ export const http: GatewayStep = {
         liveExtras: p.get('alarms'),
         routes: [
           alarmRoutes({ alarms: p.get('alarms'), hub: h }),
+          webhookRoutes({
+            alarms: p.get('alarms'),
+            user: (u) => users.get(u),
+            ...(opts.outbound?.webhook ? { secret: opts.outbound.webhook.secret } : {}),
+          }),
           logRoutes({ store: s, notes: p.get('notes'), anchoring }),
           auditorRoutes(),
           opsRoutes({

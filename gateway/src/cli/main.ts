@@ -7,6 +7,7 @@
  * 3 `verify`: the bundle is INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readSecretFile } from '../app/config.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import type { OutboundOptions } from '../app/options.js';
 import { dataPaths } from '../io/ops/index.js';
@@ -124,6 +125,14 @@ export function buildProgram(): Command {
       "send the readings as IHE PCD-01 ORU^R01 to this HL7 interface engine's MLLP port",
     )
     .option('--fhir <url>', 'push the readings as FHIR R4 Observations to this FHIR server base URL')
+    .option(
+      '--webhook <url>',
+      'POST every alarm transition, signed, to this URL (pagers, phones, nurse call)',
+    )
+    .option(
+      '--webhook-secret-file <file>',
+      "the webhook's shared HMAC secret (mode 0600); needed with --webhook",
+    )
     .option(
       '--outbound-from-start',
       'a receiver seen for the first time gets the whole log, not only new readings',
@@ -267,15 +276,22 @@ export async function main(argv: string[]): Promise<void> {
 function outboundOf(o: {
   mllp?: string;
   fhir?: string;
+  webhook?: string;
+  webhookSecretFile?: string;
   outboundFromStart?: boolean;
 }): OutboundOptions | undefined {
-  if (!o.mllp && !o.fhir) return undefined;
+  if (!o.mllp && !o.fhir && !o.webhook) return undefined;
   const out: OutboundOptions = { start: o.outboundFromStart ? 'history' : 'now' };
   if (o.mllp) {
     const m = /^([^:\s]+):(\d{1,5})$/.exec(o.mllp);
     const port = Number(m?.[2]);
     if (!m || port < 1 || port > 65535) throw new UsageError('--mllp must be host:port');
     out.mllp = { host: m[1]!, port };
+  }
+  if (o.webhook) {
+    if (!/^https?:\/\/\S+$/.test(o.webhook)) throw new UsageError('--webhook must be an http(s) URL');
+    if (!o.webhookSecretFile) throw new UsageError('--webhook needs --webhook-secret-file');
+    out.webhook = { url: o.webhook, secret: readSecretFile('--webhook-secret-file', o.webhookSecretFile) };
   }
   if (o.fhir) {
     if (!/^https?:\/\/\S+$/.test(o.fhir)) throw new UsageError('--fhir must be an http(s) URL');

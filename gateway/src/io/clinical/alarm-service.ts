@@ -213,6 +213,16 @@ export class AlarmService {
     return this.#db.history(dev, Math.min(Math.max(1, limit), HISTORY_LIMIT));
   }
 
+  /** The id of the latest recorded alarm transition (0: none yet). */
+  lastEventId(): number {
+    return this.#db.lastEventId();
+  }
+
+  /** Every recorded alarm transition from event id `from` on, in order (the outbound alarm feed, io/outbound). */
+  eventsFrom(from: number, limit: number): (AlarmEventDto & { id: number })[] {
+    return this.#db.eventsFrom(from, limit);
+  }
+
   /**
    * Acknowledges an open alarm in the name of a signed-in user.
    * @throws {AlarmError} `alarm_not_found`, `alarm_not_active` (core/alarms).

@@ -13,7 +13,10 @@ import type { GatewayStore } from '../store/index.js';
 export type AlarmEventRow = AlarmEventDto;
 
 export class AlarmStore {
-  readonly #stmts: Record<'insertEvent' | 'history' | 'getSettings' | 'putSettings', Database.Statement>;
+  readonly #stmts: Record<
+    'insertEvent' | 'history' | 'after' | 'lastId' | 'getSettings' | 'putSettings',
+    Database.Statement
+  >;
 
   constructor(store: GatewayStore) {
     const db = store.db;
@@ -24,6 +27,10 @@ export class AlarmStore {
       history: db.prepare(
         'SELECT alarm_id AS alarmId, scope AS dev, code, kind, event, priority, at, by, comment FROM dashboard_alarm_events WHERE scope = ? ORDER BY id DESC LIMIT ?',
       ),
+      after: db.prepare(
+        'SELECT id, alarm_id AS alarmId, scope AS dev, code, kind, event, priority, at, by, comment FROM dashboard_alarm_events WHERE id >= ? ORDER BY id LIMIT ?',
+      ),
+      lastId: db.prepare('SELECT coalesce(max(id), 0) FROM dashboard_alarm_events').pluck(),
       getSettings: db.prepare('SELECT settings FROM dashboard_patient_settings WHERE dev = ?').pluck(),
       putSettings: db.prepare(
         'INSERT INTO dashboard_patient_settings (dev, settings, updated_by, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(dev) DO UPDATE SET settings = excluded.settings, updated_by = excluded.updated_by, updated_at = excluded.updated_at',
@@ -49,6 +56,16 @@ export class AlarmStore {
   /** The transitions of one scope, newest first. */
   history(scope: string, limit: number): AlarmEventRow[] {
     return this.#stmts.history.all(scope, limit) as AlarmEventRow[];
+  }
+
+  /** Every transition from event id `from` on, in the order they happened (the outbound alarm feed). */
+  eventsFrom(from: number, limit: number): (AlarmEventRow & { id: number })[] {
+    return this.#stmts.after.all(from, limit) as (AlarmEventRow & { id: number })[];
+  }
+
+  /** The id of the latest recorded transition (0: none yet). */
+  lastEventId(): number {
+    return this.#stmts.lastId.get() as number;
   }
 
   /** The stored settings JSON of a patient's device, if any. */

@@ -8,4 +8,5 @@ export { auditorRoutes } from './routes/auditor-routes.js';
 export { createDataRoutes } from './routes/data-routes.js';
 export { logRoutes } from './routes/log-routes.js';
 export { opsRoutes } from './routes/metrics-routes.js';
+export { webhookRoutes } from './routes/webhook-routes.js';
 export { type HttpServer, startHttpServer } from './server.js';

@@ -10,7 +10,8 @@
  * - `auditor`: proofs and bundles, no live PHI.
  *
  * Access `public` needs nothing; `session` any signed-in role; `token` the metrics bearer
- * token when one is configured (open otherwise).
+ * token when one is configured (open otherwise); `signed` the alarm webhook's HMAC signature
+ * (io/http/routes/webhook-routes; no session counts, and without a configured secret nothing).
  */
 import type { Role } from '../identity/index.js';
 
@@ -21,7 +22,7 @@ export const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
 /** Proofs, checkpoints, anchoring status, receipts and the auditor's page. */
 export const PROOF_ROLES: readonly Role[] = ['admin', 'auditor'];
 
-export type RouteAccess = 'public' | 'session' | 'token' | readonly Role[];
+export type RouteAccess = 'public' | 'session' | 'token' | 'signed' | readonly Role[];
 
 /**
  * Every route of the dashboard server, `METHOD /path` as registered. `GET /<page file>`
@@ -41,6 +42,7 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /ws': WARD_ROLES,
   'GET /api/alarms': WARD_ROLES,
   'POST /api/alarms/:id/ack': WARD_ROLES,
+  'POST /api/outbound/webhook/ack': 'signed',
   'GET /api/patients/:dev': WARD_ROLES,
   'GET /api/patients/:dev/settings': WARD_ROLES,
   'PUT /api/patients/:dev/settings': WARD_ROLES,

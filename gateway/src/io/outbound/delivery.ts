@@ -20,13 +20,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../ops/index.js';
 import type { CursorRow, DeliveryState } from './delivery-state.js';
-import type { ReadingSource } from './reading-source.js';
-import { DeliveryError, type Receiver } from './receiver.js';
+import { DeliveryError, type DeliverySource, type OutboundReading, type Receiver } from './receiver.js';
 
-export interface DeliveryOptions {
-  receiver: Receiver;
+export interface DeliveryOptions<T = OutboundReading> {
+  receiver: Receiver<T>;
   state: DeliveryState;
-  source: ReadingSource;
+  source: DeliverySource<T>;
   /** Where a receiver seen for the first time starts (e.g. the log's size: only new readings). */
   startLeaf: number;
   /** Readings per round (default 50). */
@@ -46,14 +45,14 @@ export interface DeliveryCounters {
   deadLetters: number;
 }
 
-export class DeliveryWorker {
-  readonly #o: Required<Omit<DeliveryOptions, 'log'>> & Pick<DeliveryOptions, 'log'>;
+export class DeliveryWorker<T = OutboundReading> {
+  readonly #o: Required<Omit<DeliveryOptions<T>, 'log'>> & Pick<DeliveryOptions<T>, 'log'>;
   readonly counters: DeliveryCounters = { delivered: 0, failures: 0, deadLetters: 0 };
   #nextTryAt = 0;
   #running: Promise<void> | null = null;
   #stopped = false;
 
-  constructor(o: DeliveryOptions) {
+  constructor(o: DeliveryOptions<T>) {
     this.#o = {
       batch: 50,
       pollMs: 250,
@@ -81,14 +80,14 @@ export class DeliveryWorker {
     const now = o.now();
     if (now < this.#nextTryAt) return 0;
     const cursor = this.cursor();
-    let batch: Awaited<ReturnType<ReadingSource['after']>>;
+    let batch: { items: T[]; next: number };
     try {
       batch = await o.source.after(cursor.nextLeaf, o.batch);
     } catch (err) {
       this.#failed(`source: ${(err as { code?: string }).code ?? 'error'}`, cursor.failures);
       return 0;
     }
-    const { readings, nextLeaf } = batch;
+    const { items: readings, next: nextLeaf } = batch;
     if (readings.length === 0) {
       // Only shredded frames in this stretch: nothing to send, move past them.
       if (nextLeaf > cursor.nextLeaf) o.state.advance(this.name, nextLeaf, 0, o.now());
@@ -104,15 +103,15 @@ export class DeliveryWorker {
               delivered: 0,
             });
       const done = Math.min(Math.max(e.delivered ?? 0, 0), readings.length);
-      if (done > 0) o.state.advance(this.name, readings[done - 1]!.leafIndex + 1, done, o.now());
+      if (done > 0) o.state.advance(this.name, o.source.positionOf(readings[done - 1]!) + 1, done, o.now());
       this.counters.delivered += done;
       const at = readings[done];
       if (e.code === 'receiver_rejected' && at) {
-        o.state.deadLetter(this.name, at.id, at.leafIndex, e.reason, o.now());
+        o.state.deadLetter(this.name, o.source.idOf(at), o.source.positionOf(at), e.reason, o.now());
         this.counters.deadLetters += 1;
         o.log?.warn('outbound reading refused, set aside', {
           receiver: this.name,
-          reading: at.id,
+          item: o.source.idOf(at),
           code: e.code,
         });
         return done;

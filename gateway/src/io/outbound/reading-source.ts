@@ -15,9 +15,9 @@ import { decodeFrame } from '../../protocol/frame.js';
 import { toHex } from '../anchoring/index.js';
 import type { Bindings, CheckpointRow, GatewayStore } from '../store/index.js';
 import { SealedReader } from '../store/index.js';
-import type { OutboundReading } from './receiver.js';
+import type { DeliverySource, OutboundReading } from './receiver.js';
 
-export class ReadingSource {
+export class ReadingSource implements DeliverySource<OutboundReading> {
   readonly #store: GatewayStore;
   readonly #secrets: readonly RecipientSecret[];
   readonly #bindings: Bindings | null;
@@ -37,14 +37,14 @@ export class ReadingSource {
 
   /**
    * Up to `limit` frames from log position `fromLeaf` on, as readings.
-   * @returns the readings and the log position after the last frame looked at (shredded
-   *   ones included), where the next read starts once these are delivered.
+   * @returns the readings (`items`) and the log position after the last frame looked at
+   *   (shredded ones included), where the next read starts once these are delivered.
    * @throws {SealedError} `no_recipient_key`, `integrity_error` (stored data that does not
    *   authenticate is never sent).
    */
-  async after(fromLeaf: number, limit: number): Promise<{ readings: OutboundReading[]; nextLeaf: number }> {
+  async after(fromLeaf: number, limit: number): Promise<{ items: OutboundReading[]; next: number }> {
     const rows = this.#store.framesFrom(fromLeaf, limit);
-    if (rows.length === 0) return { readings: [], nextLeaf: fromLeaf };
+    if (rows.length === 0) return { items: [], next: fromLeaf };
     const frames = await new SealedReader(this.#store, this.#secrets).read(rows);
     const anchored = this.#store
       .anchoredCheckpoints()
@@ -77,7 +77,15 @@ export class ReadingSource {
       if (b) r.binding = { bed: b.bed, patientId: b.patientId };
       readings.push(r);
     }
-    return { readings, nextLeaf: rows.at(-1)!.leafIndex + 1 };
+    return { items: readings, next: rows.at(-1)!.leafIndex + 1 };
+  }
+
+  positionOf(r: OutboundReading): number {
+    return r.leafIndex;
+  }
+
+  idOf(r: OutboundReading): string {
+    return r.id;
   }
 
   /** Frames of the log at or after `fromLeaf` (pending for a receiver there), and the oldest one's acceptance time. */

@@ -18,8 +18,21 @@ export type { OutboundReading } from '../../core/outbound-reading.js';
 
 export class DeliveryError extends errorClass<'delivery'>('DeliveryError') {}
 
+/**
+ * Where a receiver's messages come from, in order: the log's readings (io/outbound/
+ * reading-source) or the alarm transitions (io/outbound/alarm-source). A position is a
+ * durable cursor value: everything below `next` was looked at.
+ */
+export interface DeliverySource<T> {
+  after(from: number, limit: number): Promise<{ items: T[]; next: number }>;
+  /** The item's position (the cursor moves to position + 1 once it is delivered). */
+  positionOf(item: T): number;
+  /** The item's stable identifier (dead letters, de-duplication). */
+  idOf(item: T): string;
+}
+
 /** One outbound interface. */
-export interface Receiver {
+export interface Receiver<T = OutboundReading> {
   /** The configured name, e.g. `ehr-mllp` (the cursor's key). */
   readonly name: string;
   /**
@@ -29,7 +42,7 @@ export interface Receiver {
    *   message counts as delivered: `delivered` says how many were), `receiver_rejected`
    *   for the message at `delivered`.
    */
-  deliver(batch: readonly OutboundReading[]): Promise<void>;
+  deliver(batch: readonly T[]): Promise<void>;
   close(): Promise<void>;
 }
 
