@@ -6,27 +6,17 @@
  * the order they happened, each with the bed its device is in. A durable source: the cursor
  * is the event id, so a webhook that is down gets every transition later, in order.
  */
+import type { AlarmEventDto } from '../../core/live-contract.js';
 import type { AlarmService } from '../clinical/index.js';
 import type { Bindings } from '../store/index.js';
 import type { DeliverySource } from './receiver.js';
 
-/** One alarm transition as the webhook sends it. */
-export interface OutboundAlarm {
+/** One alarm transition as the webhook sends it: the recorded transition (core/live-contract), its ids and bed. */
+export interface OutboundAlarm extends AlarmEventDto {
   /** Stable id of this transition (`alarm-event:<n>`): the de-duplication key. */
   id: string;
   eventId: number;
-  alarmId: string;
-  /** The device (a patient's wearable) or `gateway`. */
-  dev: string;
   bed: string | null;
-  code: string;
-  kind: string;
-  /** raised, escalated, acknowledged, cleared, … (core/alarms). */
-  event: string;
-  priority: string;
-  at: number;
-  by: string | null;
-  comment: string | null;
 }
 
 export class AlarmSource implements DeliverySource<OutboundAlarm> {
@@ -43,19 +33,11 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
     if (rows.length === 0) return { items: [], next: from };
     const beds = new Map((this.#bindings?.beds() ?? []).map((b) => [b.dev, b.bed]));
     return {
-      items: rows.map((r) => ({
-        id: `alarm-event:${r.id}`,
-        eventId: r.id,
-        alarmId: r.alarmId,
-        dev: r.dev,
-        bed: beds.get(r.dev) ?? null,
-        code: r.code,
-        kind: r.kind,
-        event: r.event,
-        priority: r.priority,
-        at: r.at,
-        by: r.by,
-        comment: r.comment,
+      items: rows.map(({ id, ...event }) => ({
+        ...event,
+        id: `alarm-event:${id}`,
+        eventId: id,
+        bed: beds.get(event.dev) ?? null,
       })),
       next: rows.at(-1)!.id + 1,
     };
