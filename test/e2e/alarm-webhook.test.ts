@@ -169,6 +169,15 @@ describe('alarm webhook', () => {
     }
     expect(ack?.body).toMatchObject({ by: 'nurse.kim' });
     await demo.stop();
+    // The webhook's cursor walks the alarm events, not the log: nothing is pending for it.
+    const status = JSON.parse((await runCli(['outbound', 'status', '--data', tmp.dir, '--json'])).stdout) as {
+      receiver: string;
+      pending: number;
+      delivered: number;
+      deadLetters: number;
+    }[];
+    expect(status).toEqual([expect.objectContaining({ receiver: 'webhook', pending: 0, deadLetters: 0 })]);
+    expect(status[0]!.delivered).toBe(received.length);
     const audit = readFileSync(join(tmp.dir, 'gateway', 'audit.log'), 'utf8');
     expect(audit).toMatch(/"event":"alarm_acknowledged".*"user":"nurse\.kim"/);
   }, 180_000);

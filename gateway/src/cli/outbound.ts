@@ -6,6 +6,7 @@
  * the gateway runs (SQLite WAL readers).
  */
 import type { Command } from 'commander';
+import { AlarmStore } from '../io/clinical/index.js';
 import { dataPaths } from '../io/ops/index.js';
 import { DeliveryState } from '../io/outbound/index.js';
 import { openStore } from '../io/store/index.js';
@@ -30,12 +31,18 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export function outboundStatus(dataDir: string, now = Date.now()): OutboundStatus[] {
   const store = openStore(dataPaths(dataDir).db);
   try {
+    const alarms = new AlarmStore(store);
     return new DeliveryState(store).all().map((c) => {
-      const first = store.framesFrom(c.nextLeaf, 1)[0];
+      // A reading receiver walks the log; the alarm webhook walks the alarm event ids.
+      const [pending, oldestAt] =
+        c.source === 'alarms'
+          ? [alarms.lastEventId() + 1 - c.nextLeaf, alarms.eventsFrom(c.nextLeaf, 1)[0]?.at]
+          : [store.size - c.nextLeaf, store.framesFrom(c.nextLeaf, 1)[0]?.acceptedAt];
       return {
         receiver: c.receiver,
-        pending: Math.max(0, store.size - c.nextLeaf),
-        oldestPendingSeconds: first ? Math.max(0, Math.round((now - first.acceptedAt) / 1000)) : null,
+        pending: Math.max(0, pending),
+        oldestPendingSeconds:
+          oldestAt === undefined ? null : Math.max(0, Math.round((now - oldestAt) / 1000)),
         delivered: c.delivered,
         lastOkAt: iso(c.lastOkAt),
         lastError: c.lastError,

@@ -5,3 +5,4 @@
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export { AlarmService, type PatientSettingsUpdate } from './alarm-service.js';
+export { AlarmStore } from './alarm-store.js';

@@ -20,6 +20,7 @@ export interface OutboundAlarm extends AlarmEventDto {
 }
 
 export class AlarmSource implements DeliverySource<OutboundAlarm> {
+  readonly kind = 'alarms';
   readonly #alarms: AlarmService;
   readonly #bindings: Bindings | null;
 

@@ -14,6 +14,8 @@ import type { GatewayStore } from '../store/index.js';
 /** One receiver's state, as `vitaltrail outbound status` shows it. */
 export interface CursorRow {
   receiver: string;
+  /** What the cursor walks: the log's positions, or the alarm event ids. */
+  source: CursorSource;
   nextLeaf: number;
   delivered: number;
   lastOkAt: number | null;
@@ -23,8 +25,12 @@ export interface CursorRow {
   deadLetters: number;
 }
 
+/** What a cursor walks (io/outbound/receiver `DeliverySource.kind`). */
+export type CursorSource = 'log' | 'alarms';
+
 interface RawCursor {
   receiver: string;
+  source: CursorSource;
   next_leaf: number;
   delivered: number;
   last_ok_at: number | null;
@@ -36,6 +42,7 @@ interface RawCursor {
 
 const toCursor = (r: RawCursor): CursorRow => ({
   receiver: r.receiver,
+  source: r.source,
   nextLeaf: r.next_leaf,
   delivered: r.delivered,
   lastOkAt: r.last_ok_at,
@@ -61,7 +68,9 @@ export class DeliveryState {
   constructor(store: GatewayStore) {
     const db = store.db;
     this.#stmts = {
-      ensure: db.prepare('INSERT OR IGNORE INTO outbound_cursors (receiver, next_leaf) VALUES (?, ?)'),
+      ensure: db.prepare(
+        'INSERT OR IGNORE INTO outbound_cursors (receiver, source, next_leaf) VALUES (?, ?, ?)',
+      ),
       get: db.prepare(
         `SELECT c.*, (SELECT count(*) FROM outbound_dead_letters d WHERE d.receiver = c.receiver) AS dead_letters
          FROM outbound_cursors c WHERE c.receiver = ?`,
@@ -97,8 +106,8 @@ export class DeliveryState {
    * The receiver's state; a receiver seen for the first time starts at `startLeaf` (the
    * configured start: the current end of the log, or 0 to send the whole history).
    */
-  cursor(receiver: string, startLeaf: number): CursorRow {
-    this.#stmts.ensure.run(receiver, startLeaf);
+  cursor(receiver: string, startLeaf: number, source: CursorSource = 'log'): CursorRow {
+    this.#stmts.ensure.run(receiver, source, startLeaf);
     return toCursor(this.#stmts.get.get(receiver) as RawCursor);
   }
 

@@ -38,16 +38,8 @@ export interface DeliveryOptions<T = OutboundReading> {
   log?: Pick<Logger, 'warn' | 'info'>;
 }
 
-/** What one worker did since start (for /metrics). */
-export interface DeliveryCounters {
-  delivered: number;
-  failures: number;
-  deadLetters: number;
-}
-
 export class DeliveryWorker<T = OutboundReading> {
   readonly #o: Required<Omit<DeliveryOptions<T>, 'log'>> & Pick<DeliveryOptions<T>, 'log'>;
-  readonly counters: DeliveryCounters = { delivered: 0, failures: 0, deadLetters: 0 };
   #nextTryAt = 0;
   #running: Promise<void> | null = null;
   #stopped = false;
@@ -68,7 +60,7 @@ export class DeliveryWorker<T = OutboundReading> {
 
   /** The receiver's durable state. */
   cursor(): CursorRow {
-    return this.#o.state.cursor(this.name, this.#o.startLeaf);
+    return this.#o.state.cursor(this.name, this.#o.startLeaf, this.#o.source.kind);
   }
 
   /**
@@ -104,11 +96,9 @@ export class DeliveryWorker<T = OutboundReading> {
             });
       const done = Math.min(Math.max(e.delivered ?? 0, 0), readings.length);
       if (done > 0) o.state.advance(this.name, o.source.positionOf(readings[done - 1]!) + 1, done, o.now());
-      this.counters.delivered += done;
       const at = readings[done];
       if (e.code === 'receiver_rejected' && at) {
         o.state.deadLetter(this.name, o.source.idOf(at), o.source.positionOf(at), e.reason, o.now());
-        this.counters.deadLetters += 1;
         o.log?.warn('outbound reading refused, set aside', {
           receiver: this.name,
           item: o.source.idOf(at),
@@ -120,14 +110,12 @@ export class DeliveryWorker<T = OutboundReading> {
       return done;
     }
     o.state.advance(this.name, nextLeaf, readings.length, o.now());
-    this.counters.delivered += readings.length;
     return readings.length;
   }
 
   #failed(error: string, failuresBefore: number): void {
     const o = this.#o;
     o.state.fail(this.name, error, o.now());
-    this.counters.failures += 1;
     const wait = Math.min(o.backoff.maxMs, o.backoff.minMs * 2 ** Math.min(failuresBefore, 16));
     this.#nextTryAt = o.now() + wait;
     if (failuresBefore === 0)

@@ -18,6 +18,7 @@ import { SealedReader } from '../store/index.js';
 import type { DeliverySource, OutboundReading } from './receiver.js';
 
 export class ReadingSource implements DeliverySource<OutboundReading> {
+  readonly kind = 'log';
   readonly #store: GatewayStore;
   readonly #secrets: readonly RecipientSecret[];
   readonly #bindings: Bindings | null;
@@ -86,15 +87,6 @@ export class ReadingSource implements DeliverySource<OutboundReading> {
 
   idOf(r: OutboundReading): string {
     return r.id;
-  }
-
-  /** Frames of the log at or after `fromLeaf` (pending for a receiver there), and the oldest one's acceptance time. */
-  pending(fromLeaf: number): { count: number; oldestAcceptedAt: number | null } {
-    const first = this.#store.framesFrom(fromLeaf, 1)[0];
-    return {
-      count: Math.max(0, this.#store.size - fromLeaf),
-      oldestAcceptedAt: first ? first.acceptedAt : null,
-    };
   }
 }
 

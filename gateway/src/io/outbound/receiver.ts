@@ -24,6 +24,8 @@ export class DeliveryError extends errorClass<'delivery'>('DeliveryError') {}
  * durable cursor value: everything below `next` was looked at.
  */
 export interface DeliverySource<T> {
+  /** What the positions are: log positions, or alarm event ids (shown by `outbound status`). */
+  readonly kind: 'log' | 'alarms';
   after(from: number, limit: number): Promise<{ items: T[]; next: number }>;
   /** The item's position (the cursor moves to position + 1 once it is delivered). */
   positionOf(item: T): number;

@@ -214,6 +214,8 @@ END;
 -- Outbound interfaces (issue 19): per receiver, the next log position to deliver.
 CREATE TABLE IF NOT EXISTS outbound_cursors (
   receiver TEXT PRIMARY KEY,
+  -- what the cursor walks: 'log' (next_leaf is a log position) or 'alarms' (an alarm event id)
+  source TEXT NOT NULL DEFAULT 'log' CHECK (source IN ('log', 'alarms')),
   next_leaf INTEGER NOT NULL,
   delivered INTEGER NOT NULL DEFAULT 0,
   last_ok_at INTEGER,

@@ -123,8 +123,14 @@ export function shredRecordsCovering(
   leaves: ReadonlySet<number>,
 ): StoredShredRecord[] {
   if (leaves.size === 0) return [];
-  const lo = Math.min(...leaves);
-  const hi = Math.max(...leaves);
+  // A loop, not Math.min(...leaves): a month of one device is millions of leaves, past the
+  // argument limit of a spread call.
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const l of leaves) {
+    if (l < lo) lo = l;
+    if (l > hi) hi = l;
+  }
   const rows = store.db
     .prepare(
       'SELECT leaf_index, record FROM shred_records WHERE dev = ? AND last_leaf >= ? AND first_leaf <= ? ORDER BY leaf_index',

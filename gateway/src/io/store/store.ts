@@ -20,7 +20,6 @@ import Database from 'better-sqlite3';
 import {
   consistencyProof,
   inclusionProof,
-  type MerkleNode,
   type MerkleNodeReader,
   nodesForAppend,
   rootAt,
@@ -268,8 +267,7 @@ export class GatewayStore implements MerkleNodeReader {
       const leaves: number[] = [];
       let size = firstLeaf;
       batch.frames.forEach((f, pos) => {
-        const nodes: MerkleNode[] = nodesForAppend(size, f.leafHash, this);
-        for (const n of nodes) this.#stmts.putNode.run(n.level, n.index, n.hash);
+        this.#putLeaf(size, f.leafHash);
         this.#stmts.insertFrame.run({
           dev: f.dev,
           seq: f.seq,
@@ -312,8 +310,7 @@ export class GatewayStore implements MerkleNodeReader {
     const leaf = this.#size;
     try {
       this.db.transaction(() => {
-        for (const n of nodesForAppend(leaf, leafHash, this))
-          this.#stmts.putNode.run(n.level, n.index, n.hash);
+        this.#putLeaf(leaf, leafHash);
         alsoInTransaction(leaf);
       })();
     } catch (err) {
@@ -323,10 +320,14 @@ export class GatewayStore implements MerkleNodeReader {
     return leaf;
   }
 
+  /** Writes leaf `index` and the subtree roots it completes (inside the caller's transaction). */
+  #putLeaf(index: number, leafHash: Uint8Array): void {
+    for (const n of nodesForAppend(index, leafHash, this)) this.#stmts.putNode.run(n.level, n.index, n.hash);
+  }
+
   /** The seq of the frame at each of `leaves` (absent: no frame there). */
   seqsOfLeaves(leaves: readonly number[]): Map<number, number> {
-    const rows = this.#stmts.seqsOf.all(JSON.stringify(leaves)) as [number, number][];
-    return new Map(rows);
+    return new Map(this.#stmts.seqsOf.all(JSON.stringify(leaves)) as [number, number][]);
   }
 
   nextBatchId(): number {
