@@ -418,8 +418,6 @@ export class GatewayStore implements MerkleNodeReader {
     return this.#stmts.seqGaps.all(dev, limit) as SeqGap[];
   }
 
-  // --- devices -----------------------------------------------------------------
-
   upsertDevice(
     d: { dev: string; certPem: string; spkiSha256: string; status: 'active' | 'revoked' },
     now = Date.now(),
