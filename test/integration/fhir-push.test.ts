@@ -10,8 +10,8 @@
  * with the number of readings acknowledged before it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FhirReceiver } from '../../gateway/src/io/outbound/fhir-receiver.js';
-import { DeliveryError, type OutboundReading } from '../../gateway/src/io/outbound/receiver.js';
+import { FhirReceiver } from '../../gateway/src/io/interfaces/fhir-receiver.js';
+import { DeliveryError, type OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
 import { type FhirTestServer, startFhirServer, validateR4 } from '../helpers/fhir-server.js';
 
 type Json = Record<string, unknown>;

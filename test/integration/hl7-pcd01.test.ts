@@ -9,8 +9,8 @@
  */
 import { type Hl7Message, parseHl7DateTime } from '@medplum/core';
 import { afterEach, describe, expect, test } from 'vitest';
-import { MllpReceiver } from '../../gateway/src/io/outbound/mllp-receiver.js';
-import type { OutboundReading } from '../../gateway/src/io/outbound/receiver.js';
+import { MllpReceiver } from '../../gateway/src/io/interfaces/mllp-receiver.js';
+import type { OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
 import { type ServerAction, startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
 
 const T0 = Date.UTC(2026, 10, 21, 8, 0, 0);

@@ -1,6 +1,6 @@
 /**
  * @module test/integration/outbound-delivery
- * The delivery engine of the outbound interfaces (io/outbound/delivery, issue 19) on a real
+ * The delivery engine of the outbound interfaces (io/interfaces/delivery, issue 19) on a real
  * sealed store and a real MLLP listener (@medplum/hl7's server): the cursor moves only past
  * what the receiver acknowledged; a receiver that is down is retried with backoff and
  * nothing is lost; a refused reading becomes a dead letter and the rest go on; a new
@@ -9,10 +9,10 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { outboundStatus } from '../../gateway/src/cli/outbound.js';
-import { DeliveryWorker } from '../../gateway/src/io/outbound/delivery.js';
-import { DeliveryState } from '../../gateway/src/io/outbound/delivery-state.js';
-import { MllpReceiver } from '../../gateway/src/io/outbound/mllp-receiver.js';
-import { ReadingSource } from '../../gateway/src/io/outbound/reading-source.js';
+import { DeliveryWorker } from '../../gateway/src/io/interfaces/delivery.js';
+import { DeliveryState } from '../../gateway/src/io/interfaces/delivery-state.js';
+import { MllpReceiver } from '../../gateway/src/io/interfaces/mllp-receiver.js';
+import { ReadingSource } from '../../gateway/src/io/interfaces/reading-source.js';
 import { startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';

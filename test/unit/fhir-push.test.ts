@@ -13,7 +13,7 @@ import {
   tokenParam,
   transactionBundle,
 } from '../../gateway/src/core/fhir-push.js';
-import type { OutboundReading } from '../../gateway/src/io/outbound/receiver.js';
+import type { OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
 
 type Json = Record<string, unknown>;
 const T = Date.UTC(2026, 10, 21, 9, 0, 0);

@@ -15,7 +15,7 @@ import {
   type Pcd01Options,
   proofNote,
 } from '../../gateway/src/core/hl7/pcd01.js';
-import type { OutboundReading } from '../../gateway/src/io/outbound/receiver.js';
+import type { OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
 
 const TS = Date.UTC(2026, 10, 21, 8, 0, 0, 5);
 const OPTS: Pcd01Options = {

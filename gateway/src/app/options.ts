@@ -34,7 +34,7 @@ export interface GatewayOptions {
   /** Optional InfluxDB v2 sink of readings (pseudonymous tags: device and bed). Off by default. */
   influx?: { url: string; org: string; bucket: string; token?: string };
   /**
-   * Outbound interfaces into the hospital's systems (issue 19; io/outbound): HL7 v2 IHE
+   * Outbound interfaces into the hospital's systems (issue 19; io/interfaces): HL7 v2 IHE
    * PCD-01 over MLLP and FHIR R4 push, each with its durable delivery cursor. Off by default.
    */
   outbound?: OutboundOptions;

@@ -1,6 +1,6 @@
 /**
  * @module app/outbound-steps
- * The outbound interfaces into the hospital's systems (issue 19; io/outbound): one delivery
+ * The outbound interfaces into the hospital's systems (issue 19; io/interfaces): one delivery
  * worker per configured receiver (HL7 v2 IHE PCD-01 over MLLP, FHIR R4 push), each moving
  * its own durable cursor along the log, and the alarm webhook's worker, moving its cursor
  * along the recorded alarm transitions. They read the sealed store with a recipient private
@@ -15,7 +15,7 @@ import {
   MllpReceiver,
   ReadingSource,
   WebhookReceiver,
-} from '../io/outbound/index.js';
+} from '../io/interfaces/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import type { GatewayStep } from './gateway-parts.js';

@@ -7,8 +7,8 @@
  */
 import type { Command } from 'commander';
 import { AlarmStore } from '../io/clinical/index.js';
+import { DeliveryState } from '../io/interfaces/index.js';
 import { dataPaths } from '../io/ops/index.js';
-import { DeliveryState } from '../io/outbound/index.js';
 import { openStore } from '../io/store/index.js';
 import { dataDirOption } from './inputs.js';
 

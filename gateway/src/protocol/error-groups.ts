@@ -115,7 +115,7 @@ export const ERROR_GROUPS = {
   fhir_export: ['bad_request', 'not_found'],
   recipients: ['config_invalid', 'not_found'],
   influx: ['sink_closed'],
-  /** `DeliveryError`: the outbound interfaces (io/outbound/delivery). */
+  /** `DeliveryError`: the outbound interfaces (io/interfaces/delivery). */
   delivery: ['receiver_unavailable', 'receiver_rejected'],
   external_broker: ['broker_unreachable', 'subscription_refused'],
   /** Why the MQTT listener refused a connection (TLS handshake or CONNACK). */

@@ -218,7 +218,7 @@ export class AlarmService {
     return this.#db.lastEventId();
   }
 
-  /** Every recorded alarm transition from event id `from` on, in order (the outbound alarm feed, io/outbound). */
+  /** Every recorded alarm transition from event id `from` on, in order (the outbound alarm feed, io/interfaces). */
   eventsFrom(from: number, limit: number): (AlarmEventDto & { id: number })[] {
     return this.#db.eventsFrom(from, limit);
   }

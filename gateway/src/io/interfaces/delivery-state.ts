@@ -1,5 +1,5 @@
 /**
- * @module io/outbound/delivery-state
+ * @module io/interfaces/delivery-state
  * The durable state of the outbound interfaces (issue 19), one row per receiver in
  * `outbound_cursors`: the next log position to deliver (everything below it was
  * acknowledged by the receiver or set aside), how many readings were delivered, the last
@@ -7,7 +7,7 @@
  * a receiver refused are kept in `outbound_dead_letters`. Every change is one fsync'd
  * transaction (the store's `synchronous=FULL`): a crash after the receiver's acknowledgement
  * and before `advance` sends those messages again, which the receiver de-duplicates by
- * their stable identifiers (io/outbound/receiver).
+ * their stable identifiers (io/interfaces/receiver).
  */
 import type { GatewayStore } from '../store/index.js';
 
@@ -25,7 +25,7 @@ export interface CursorRow {
   deadLetters: number;
 }
 
-/** What a cursor walks (io/outbound/receiver `DeliverySource.kind`). */
+/** What a cursor walks (io/interfaces/receiver `DeliverySource.kind`). */
 export type CursorSource = 'log' | 'alarms';
 
 interface RawCursor {

@@ -1,8 +1,8 @@
 /**
- * @module io/outbound/delivery
+ * @module io/interfaces/delivery
  * The delivery engine of the outbound interfaces (issue 19): one worker per receiver moves
- * a durable cursor along the log (io/outbound/delivery-state). Each round reads the next
- * readings from durable state (io/outbound/reading-source), hands them to the receiver in
+ * a durable cursor along the log (io/interfaces/delivery-state). Each round reads the next
+ * readings from durable state (io/interfaces/reading-source), hands them to the receiver in
  * log order, and advances the cursor past what the receiver acknowledged, in one fsync'd
  * write. So:
  * - nothing is skipped: the source is the append-only log, and the cursor moves only past
@@ -14,7 +14,7 @@
  *   exponential backoff (1 s doubling to 60 s), and the readings wait in the log;
  * - at least once across a crash, effectively once at the receiver: readings acknowledged
  *   but not yet recorded are sent again with the same identifiers, which the receiver
- *   de-duplicates (io/outbound/receiver).
+ *   de-duplicates (io/interfaces/receiver).
  * Ingest never waits for delivery: the worker reads the store on its own timer.
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,5 +1,5 @@
 /**
- * @module io/outbound/webhook-receiver
+ * @module io/interfaces/webhook-receiver
  * The alarm webhook (issue 19: alarms to pagers, phones, nurse call): every alarm
  * transition POSTed as JSON, one request per transition in order, signed with the shared
  * secret (core/webhook-signature), with `X-VitalTrail-Delivery: <transition id>` for the

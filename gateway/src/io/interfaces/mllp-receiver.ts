@@ -1,5 +1,5 @@
 /**
- * @module io/outbound/mllp-receiver
+ * @module io/interfaces/mllp-receiver
  * The IHE PCD-01 outbound interface (issue 19): one HL7 v2.6 `ORU^R01` message per reading
  * (core/hl7/pcd01) over MLLP (VT … FS CR framing) with @medplum/hl7's `Hl7Client`, one message
  * at a time, each awaiting its acknowledgement before the next is sent.

@@ -1,6 +1,6 @@
 /**
- * @module io/outbound/fhir-receiver
- * FHIR R4 push (issue 19): a `Receiver` (io/outbound/receiver) that posts each batch to a
+ * @module io/interfaces/fhir-receiver
+ * FHIR R4 push (issue 19): a `Receiver` (io/interfaces/receiver) that posts each batch to a
  * hospital FHIR server as `transaction` Bundles of core/fhir-push (`POST <baseUrl>`,
  * `application/fhir+json`), at most `maxReadingsPerRequest` readings per request, in order.
  * Every entry is a conditional create, so a resend (at-least-once delivery) creates nothing new.

@@ -1,6 +1,6 @@
 /**
- * @module io/outbound/receiver
- * The contract between the delivery engine (io/outbound/delivery) and one outbound
+ * @module io/interfaces/receiver
+ * The contract between the delivery engine (io/interfaces/delivery) and one outbound
  * interface (IHE PCD-01 over MLLP, FHIR R4 push, the alarm webhook). The engine reads what
  * to send from durable state, in log order, and hands each receiver its messages one batch
  * at a time; a receiver sends them in order and resolves only once the receiver side has
@@ -19,8 +19,8 @@ export type { OutboundReading } from '../../core/outbound-reading.js';
 export class DeliveryError extends errorClass<'delivery'>('DeliveryError') {}
 
 /**
- * Where a receiver's messages come from, in order: the log's readings (io/outbound/
- * reading-source) or the alarm transitions (io/outbound/alarm-source). A position is a
+ * Where a receiver's messages come from, in order: the log's readings (io/interfaces/
+ * reading-source) or the alarm transitions (io/interfaces/alarm-source). A position is a
  * durable cursor value: everything below `next` was looked at.
  */
 export interface DeliverySource<T> {

@@ -1,5 +1,5 @@
 /**
- * @module io/outbound/alarm-source
+ * @module io/interfaces/alarm-source
  * The alarm feed of the outbound interfaces (issue 19: "every alarm raised, escalated,
  * acknowledged or cleared goes out"): the recorded alarm transitions
  * (`dashboard_alarm_events`, written by the alarm service when a transition happens), in

@@ -1,5 +1,5 @@
 /**
- * @module io/outbound/reading-source
+ * @module io/interfaces/reading-source
  * What the outbound interfaces send, read from durable state (issue 19: "derived from
  * durable state by a job that can never skip one"): the frames of the log from a position
  * on, in log order (so one device's readings in seq order, and one patient's in the order
