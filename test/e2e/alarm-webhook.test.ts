@@ -9,20 +9,49 @@
  * the gateway recorded it. The receiver's signed acknowledgement callback acknowledges the
  * alarm in the name of the nurse who sent it: the next transition the webhook gets is
  * `acknowledged` by her, and the gateway's audit log names her. A callback with a bad
- * signature, or in the name of someone who is not a ward user, is refused. Needs
- * `npm run build`.
+ * signature, or in the name of someone who is not a ward user, is refused.
+ * The same transitions go to an alarm manager as IHE PCD-04 `ORU^R40` over MLLP (a real
+ * @medplum/hl7 server started here), also within 2 s; the manager's PCD-05 `ORU^R41`
+ * ("accepted by endpoint operator", OBX-16 = the nurse) sent to the gateway's MLLP listener
+ * acknowledges a second alarm, and the ward dashboard (headless Chromium) shows it
+ * acknowledged by her. Needs `npm run build`.
  */
 import { createHmac } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Hl7Message as Hl7, type Hl7Message } from '@medplum/core';
+import { Hl7Client } from '@medplum/hl7';
 import { afterAll, describe, expect, test } from 'vitest';
 import { DEFAULT_LIMITS } from '../../gateway/src/core/alarms.js';
+import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { type DemoProcess, startDemo } from '../helpers/demo.js';
+import { startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
 import { makeTempDir } from '../helpers/tmp.js';
+
+/** A free TCP port on 127.0.0.1 (the gateway's PCD-05 listener binds it next). */
+async function freePort(): Promise<number> {
+  const srv = createTcpServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** HL7 DTM `YYYYMMDDHHMMSS.SSS+0000` → ms. */
+const dtm = (t: string) =>
+  Date.UTC(
+    +t.slice(0, 4),
+    +t.slice(4, 6) - 1,
+    +t.slice(6, 8),
+    +t.slice(8, 10),
+    +t.slice(10, 12),
+    +t.slice(12, 14),
+    +t.slice(15, 18),
+  );
 
 interface Received {
   at: number;
@@ -46,9 +75,11 @@ describe('alarm webhook', () => {
   const tmp = makeTempDir('vt-webhook-');
   let demo: DemoProcess | undefined;
   let server: Server | undefined;
+  let manager: TestHl7Server | undefined;
   afterAll(async () => {
     await demo?.stop();
     await new Promise((r) => server?.close(r));
+    await manager?.stop();
     tmp.cleanup();
   });
 
@@ -79,6 +110,14 @@ describe('alarm webhook', () => {
     const secretFile = join(tmp.dir, 'webhook.secret');
     writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
 
+    // The alarm manager: every PCD-04 received, with the time it arrived.
+    const arrivals = new Map<Hl7Message, number>();
+    manager = await startHl7Server((_i, m) => {
+      arrivals.set(m, Date.now());
+      return 'AA';
+    });
+    const acmListen = await freePort();
+
     demo = await startDemo(tmp.dir, [
       '--devices',
       '3',
@@ -88,6 +127,10 @@ describe('alarm webhook', () => {
       url,
       '--webhook-secret-file',
       secretFile,
+      '--acm',
+      `127.0.0.1:${manager.port}`,
+      '--acm-listen',
+      String(acmListen),
     ]);
     const pw = join(tmp.dir, 'pw');
     writeFileSync(pw, 'kim-has-a-long-password-1\n', { mode: 0o600 });
@@ -134,6 +177,25 @@ describe('alarm webhook', () => {
     for (const r of received) expect(r.at - r.body.at, `${r.body.id} latency`).toBeLessThanOrEqual(2000);
     expect(raised!.delivery).toBe(raised!.body.id);
 
+    // The same transition reached the alarm manager as PCD-04, within 2 s of being raised.
+    const pcd04Of = (alarmId: string, phase: string) =>
+      manager!.received.find(
+        (m) =>
+          m.getSegment('OBR')?.getComponent(3, 1) === alarmId &&
+          m
+            .getAllSegments('OBX')
+            .some((o) => o.getComponent(3, 1) === '68481' && o.getField(5)?.toString() === phase),
+      );
+    const pcdEnd = Date.now() + 5_000;
+    while (!pcd04Of(raised!.body.alarmId, 'start') && Date.now() < pcdEnd) await sleep(50);
+    const pcd04 = pcd04Of(raised!.body.alarmId, 'start');
+    expect(pcd04, 'PCD-04 of the raised alarm').toBeDefined();
+    expect(pcd04!.getSegment('MSH')?.getField(9)?.toString()).toBe('ORU^R40^ORU_R40');
+    expect(pcd04!.getSegment('MSH')?.getField(10)?.toString()).toBe(raised!.body.id);
+    expect(
+      arrivals.get(pcd04!)! - dtm(pcd04!.getSegment('OBR')?.getField(7)?.toString() ?? ''),
+    ).toBeLessThanOrEqual(2000);
+
     // The nurse acknowledges it from her phone: the receiver calls back, signed.
     const callback = async (body: object, signature?: string) => {
       const raw = JSON.stringify(body);
@@ -168,6 +230,66 @@ describe('alarm webhook', () => {
       await sleep(100);
     }
     expect(ack?.body).toMatchObject({ by: 'nurse.kim' });
+
+    // A second patient deteriorates; the nurse accepts the page on the alarm manager, which
+    // answers with PCD-05: the gateway acknowledges the alarm in her name.
+    const put2 = await fetch(`${dashboard}/api/patients/wr-0002/settings`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ limits: { temp: { low: DEFAULT_LIMITS.temp.low, high: 1 } } }),
+    });
+    expect(put2.status).toBe(200);
+    const end2 = Date.now() + 60_000;
+    let second: Received | undefined;
+    while (!second && Date.now() < end2) {
+      second = received.find((r) => r.body.event === 'raised' && r.body.dev === 'wr-0002');
+      await sleep(200);
+    }
+    expect(second, 'the second alarm').toBeDefined();
+    const client = new Hl7Client({ host: '127.0.0.1', port: acmListen, connectTimeout: 5000 });
+    const pcd05 = Hl7.parse(
+      [
+        'MSH|^~\\&|AM|HOSPITAL|VITALTRAIL|demo|20261202093010||ORU^R41^ORU_R41|am-1|P|2.6|||AL|NE||UNICODE UTF-8',
+        'PID|1',
+        `OBR|1||${second!.body.alarmId}^^vitaltrail/demo^L|196616^MDC_EVT_ALARM^MDC`,
+        'OBX|1|ST|68487^MDC_ATTR_ALERT_STATUS^MDC|1.0.0.0.1|Accepted by Endpoint Operator||||||F|||||nurse.kim',
+      ].join('\r'),
+    );
+    const reply = await client.sendAndWait(pcd05, { timeoutMs: 5000 });
+    await client.close();
+    expect(reply.getSegment('MSA')?.getField(1)?.toString()).toBe('AA');
+    // It goes back out to the manager as PCD-04 ("alert-acknowledged", OBX-16 the nurse).
+    const ackEnd2 = Date.now() + 5_000;
+    while (!pcd04Of(second!.body.alarmId, 'update') && Date.now() < ackEnd2) await sleep(50);
+    const back = pcd04Of(second!.body.alarmId, 'update');
+    expect(
+      back
+        ?.getAllSegments('OBX')
+        .find((o) => o.getComponent(3, 1) === '68483')
+        ?.getComponent(16, 1),
+    ).toBe('nurse.kim');
+
+    // The ward dashboard shows it acknowledged by her (headless Chromium, signed in as the nurse).
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(dashboard);
+      await page.locator('#login').waitFor({ state: 'visible' });
+      await page.fill('#username', 'nurse.kim');
+      await page.fill('#password', 'kim-has-a-long-password-1');
+      await page.click('#login-submit');
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await page.locator('.tile[data-dev="wr-0002"]').click();
+      await page.locator('#patient').waitFor({ state: 'visible' });
+      const item = page.locator(`#p-alarms .alarm-item[data-code="temp_high"]`);
+      await item.waitFor({ timeout: 15_000 });
+      await expect.poll(() => item.getAttribute('data-state')).toBe('acknowledged');
+      expect(await item.locator('[data-afield="meta"]').textContent()).toContain('acknowledged by nurse.kim');
+      mkdirSync(join(import.meta.dirname, '../../test-results'), { recursive: true });
+      await page.screenshot({ path: join(import.meta.dirname, '../../test-results/alarm-manager-ack.png') });
+    } finally {
+      await browser.close();
+    }
     await demo.stop();
     // The webhook's cursor walks the alarm events, not the log: nothing is pending for it.
     const status = JSON.parse((await runCli(['outbound', 'status', '--data', tmp.dir, '--json'])).stdout) as {
@@ -176,9 +298,18 @@ describe('alarm webhook', () => {
       delivered: number;
       deadLetters: number;
     }[];
-    expect(status).toEqual([expect.objectContaining({ receiver: 'webhook', pending: 0, deadLetters: 0 })]);
-    expect(status[0]!.delivered).toBe(received.length);
+    expect(status).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ receiver: 'webhook', pending: 0, deadLetters: 0 }),
+        expect.objectContaining({ receiver: 'acm', pending: 0, deadLetters: 0 }),
+      ]),
+    );
+    expect(status.find((s) => s.receiver === 'webhook')!.delivered).toBe(received.length);
+    expect(status.find((s) => s.receiver === 'acm')!.delivered).toBe(
+      new Set(manager!.received.map((m) => m.getSegment('MSH')?.getField(10)?.toString())).size,
+    );
     const audit = readFileSync(join(tmp.dir, 'gateway', 'audit.log'), 'utf8');
     expect(audit).toMatch(/"event":"alarm_acknowledged".*"user":"nurse\.kim"/);
+    expect(audit.match(/"event":"alarm_acknowledged"[^\n]*"user":"nurse\.kim"/g)).toHaveLength(2);
   }, 180_000);
 });

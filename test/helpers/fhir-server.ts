@@ -19,7 +19,8 @@
  * strict mode refuses a transaction of more than 8 entries with conditional creates); the
  * validation before processing keeps refusals all or nothing.
  *
- * `requireBearer`: answer 401 to a request without that bearer token.
+ * `requireBearer`: answer 401 to a request without that bearer token (`/metadata` included).
+ * `GET [base]/metadata` answers a CapabilityStatement of FHIR 4.0.1 (validated against R4).
  * `mode`: `ok`, `error500` (every request → 500), `hang` (requests are read and never
  * answered). `stop()` / `start()` close and reopen the listener on the same port, keeping the data.
  */
@@ -189,6 +190,35 @@ export interface FhirTestServer {
 
 const BASE = '/fhir/R4';
 
+/**
+ * `GET [base]/metadata` (R4 http.html#capabilities): FhirRouter has no capabilities
+ * interaction of its own, so the helper states what it serves, checked against R4.
+ */
+function capabilityStatement(): Resource {
+  const cs = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-01-01',
+    kind: 'instance',
+    software: { name: 'VitalTrail test FHIR server (@medplum/fhir-router)', version: '5.0.10' },
+    implementation: { description: 'test/helpers/fhir-server.ts' },
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    rest: [
+      {
+        mode: 'server',
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        resource: ['Patient', 'Device', 'Observation', 'Provenance'].map((type) => ({
+          type,
+          interaction: [{ code: 'create' }, { code: 'read' }, { code: 'search-type' }],
+        })),
+      },
+    ],
+  };
+  validateR4(cs, false);
+  return cs;
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/fhir+json' });
   res.end(JSON.stringify(body));
@@ -256,6 +286,7 @@ export async function startFhirServer(port = 0): Promise<FhirTestServer> {
       }
     }
     const path = url.pathname.slice(BASE.length) || '/';
+    if (req.method === 'GET' && path === '/metadata') return send(res, 200, capabilityStatement());
     if (req.method === 'POST' && path.replace(/\/$/, '') === '') {
       const b = body as Bundle | undefined;
       if (b?.resourceType === 'Bundle' && b.type === 'transaction') {

@@ -4,14 +4,17 @@
  * Observation resource and the vital-signs profile (http://hl7.org/fhir/R4/observation-vitalsigns.html):
  * required elements (status, category vital-signs, code, subject, effective[x], value or
  * component), LOINC codes of PROTOCOL.md §1, UCUM units, the BP panel 85354-9 with
- * components 8480-6/8462-4, and Provenance.target/recorded/agent (required in R4).
- * No network: the checks are written here.
+ * components 8480-6/8462-4, the ISO/IEEE 11073-10101 (MDC) coding after each LOINC one, and
+ * Provenance.target/recorded/agent (required in R4). Every resource is also validated
+ * against the R4 StructureDefinitions and, for the Observations, the vital-signs profile
+ * (@medplum/core `validateResource`, test/helpers/fhir-server `validateR4`). No network.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FHIR_VITALS, LOINC, UCUM } from '../../gateway/src/core/fhir.js';
+import { FHIR_VITALS, LOINC, MDC, UCUM } from '../../gateway/src/core/fhir.js';
 import { logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
+import { validateR4 } from '../helpers/fhir-server.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -25,6 +28,15 @@ const UCUM_OF: Record<string, string> = {
   '8310-5': 'Cel',
   '8480-6': 'mm[Hg]',
   '8462-4': 'mm[Hg]',
+};
+/** LOINC → the MDC term of the same value (README "Codes: MDC, LOINC, UCUM"), written out. */
+const MDC_OF: Record<string, [string, string]> = {
+  '8867-4': ['147842', 'MDC_ECG_HEART_RATE'],
+  '59408-5': ['150456', 'MDC_PULS_OXIM_SAT_O2'],
+  '9279-1': ['151562', 'MDC_RESP_RATE'],
+  '8310-5': ['150344', 'MDC_TEMP'],
+  '8480-6': ['150021', 'MDC_PRESS_BLD_NONINV_SYS'],
+  '8462-4': ['150022', 'MDC_PRESS_BLD_NONINV_DIA'],
 };
 
 /** R4 Observation (vital-signs profile) structural check; returns the problems found. */
@@ -43,8 +55,16 @@ function observationProblems(o: Json): string[] {
     )
   )
     p.push('category');
-  const code = (o.code as { coding?: { system: string; code: string }[] } | undefined)?.coding?.[0];
+  type Coding = { system: string; code: string; display?: string };
+  const code = (o.code as { coding?: Coding[] } | undefined)?.coding?.[0];
   if (code?.system !== LOINC) p.push('code.system');
+  /** The second coding is the MDC term of the LOINC code in the first; nothing else follows. */
+  const checkMdc = (codings: Coding[] | undefined, where: string) => {
+    const [num, refid] = MDC_OF[codings?.[0]?.code as string] ?? [];
+    const mdc = codings?.[1];
+    if (codings?.length !== 2 || mdc?.system !== MDC || mdc.code !== num || mdc.display !== refid)
+      p.push(`${where}.code MDC coding`);
+  };
   const subject = o.subject as Json | undefined;
   if (!subject || !(subject.reference || subject.identifier || subject.display)) p.push('subject');
   if (typeof o.effectiveDateTime !== 'string' || !ISO_DATETIME.test(o.effectiveDateTime))
@@ -66,11 +86,16 @@ function observationProblems(o: Json): string[] {
     }[];
     const codes = comps?.map((c) => c.code.coding[0]?.code).sort();
     if (JSON.stringify(codes) !== JSON.stringify(['8462-4', '8480-6'])) p.push('component codes');
-    for (const c of comps ?? []) checkQ(c.valueQuantity, c.code.coding[0]?.code as string, 'component');
+    for (const c of comps ?? []) {
+      checkQ(c.valueQuantity, c.code.coding[0]?.code as string, 'component');
+      checkMdc(c.code.coding, 'component');
+    }
     if ('valueQuantity' in o) p.push('panel has no value');
+    if ((o.code as { coding: Coding[] }).coding.length !== 1) p.push('panel code is LOINC only');
   } else {
     if (!code || !(code.code in UCUM_OF)) p.push('code');
     checkQ(o.valueQuantity as Json, code?.code as string, 'observation');
+    checkMdc((o.code as { coding?: Coding[] }).coding, 'observation');
   }
   return p;
 }
@@ -140,6 +165,11 @@ describe('FHIR R4 export', () => {
     expect(obs).toHaveLength(30);
     expect(out.observations).toBe(30);
     for (const o of obs) expect(observationProblems(o)).toEqual([]);
+    // R4 base definitions for every resource, and the vital-signs profile the Observations name.
+    for (const e of bundle.entry) expect(() => validateR4(e.resource as never)).not.toThrow();
+    // …and the profile is really applied: without its vital-signs category (optional in the base
+    // resource, required by the profile) the same Observation is refused.
+    expect(() => validateR4({ ...obs[0], category: [{ text: 'Vital Signs' }] } as never)).toThrow();
     const temp = obs.find(
       (o) => (o.code as { coding: { code: string }[] }).coding[0]?.code === FHIR_VITALS.temp.loinc,
     );

@@ -4,7 +4,8 @@
  * resource with `validateResource` against R4 and the vital-signs profile, and resolves
  * conditional references). No mocks: real HTTP on 127.0.0.1, real server-side conditional
  * creates, real validation.
- * Covered: one Observation per observation (BP as one panel), one Provenance each, one
+ * Covered: one Observation per observation (BP as one panel), coded LOINC then MDC (ISO/IEEE
+ * 11073-10101) and found by either code, one Provenance each, one
  * Device per device, Patients resolved by identifier; a resend creates nothing; server down
  * / 500 / hanging / 401 → `receiver_unavailable`; a refused resource → `receiver_rejected`
  * with the number of readings acknowledged before it.
@@ -19,6 +20,25 @@ const T = Date.UTC(2026, 10, 21, 9, 0, 0);
 const MRN = 'http://hospital.example/mrn';
 const ORIGIN = 'vitaltrail/gw-test';
 const PATIENTS: Record<string, string> = { 'wr-0001': 'MRN-1001', 'wr-0002': 'MRN-1002' };
+const MDC = 'urn:iso:std:iso:11073:10101';
+/** Each key's LOINC code and MDC term (README "Codes: MDC, LOINC, UCUM"), written out. */
+const CODES: Record<string, [string, string, string]> = {
+  hr: ['8867-4', '147842', 'MDC_ECG_HEART_RATE'],
+  spo2: ['59408-5', '150456', 'MDC_PULS_OXIM_SAT_O2'],
+  rr: ['9279-1', '151562', 'MDC_RESP_RATE'],
+  temp: ['8310-5', '150344', 'MDC_TEMP'],
+  sbp: ['8480-6', '150021', 'MDC_PRESS_BLD_NONINV_SYS'],
+  dbp: ['8462-4', '150022', 'MDC_PRESS_BLD_NONINV_DIA'],
+};
+type Coding = { system: string; code: string; display?: string };
+/** The LOINC coding, then the MDC one, as stored by the server. */
+const expectCodes = (codings: Coding[] | undefined, key: string) => {
+  const [loinc, num, refid] = CODES[key] as [string, string, string];
+  expect(codings, key).toEqual([
+    expect.objectContaining({ system: 'http://loinc.org', code: loinc }),
+    { system: MDC, code: num, display: refid },
+  ]);
+};
 
 /** Readings of 3 devices in log order: wr-0001 bound (4 vitals), wr-0002 bound (hr, spo2, BP), wr-0003 unbound. */
 function readings(fromSeq: number, toSeq: number, leafBase = 0): OutboundReading[] {
@@ -157,8 +177,15 @@ describe('FHIR R4 push to a real FHIR server', () => {
         }
         expect(o.device.reference).toBe(`Device/${deviceId(r.dev)}`);
         if (key === 'bp') {
-          expect((o.code as { coding: { code: string }[] }).coding[0]?.code).toBe('85354-9');
-          expect(o.component).toHaveLength(2);
+          expect((o.code as { coding: Coding[] }).coding).toEqual([
+            expect.objectContaining({ system: 'http://loinc.org', code: '85354-9' }),
+          ]);
+          const components = o.component as { code: { coding: Coding[] } }[];
+          expect(components).toHaveLength(2);
+          expectCodes(components[0]?.code.coding, 'sbp');
+          expectCodes(components[1]?.code.coding, 'dbp');
+        } else {
+          expectCodes((o.code as { coding: Coding[] }).coding, key);
         }
         const prov = (await get(server, `Provenance?target=Observation/${o.id}`)).entry as {
           resource: Json;
@@ -175,6 +202,11 @@ describe('FHIR R4 push to a real FHIR server', () => {
     }
     // No separate systolic/diastolic Observations: BP is only ever the panel.
     expect((await get(server, 'Observation?code=8480-6')).entry).toBeUndefined();
+    // The server finds the readings by their MDC term as by their LOINC code.
+    const byCode = async (q: string) =>
+      ((await get(server, `Observation?code=${q}&_count=1000`)).entry as unknown[] | undefined)?.length;
+    expect(await byCode(`${MDC}|150456`)).toBe(batch.length); // every reading has spo2
+    expect(await byCode(`${MDC}|150344`)).toBe(batch.filter((r) => 'temp' in r.obs).length);
   });
 
   test('behavior: the same batch again (a resend after a crash) creates nothing new', async () => {

@@ -6,7 +6,8 @@
  * The server-side behaviour (validation, de-duplication) is in test/integration/fhir-push.test.ts.
  */
 import { describe, expect, test } from 'vitest';
-import { FHIR_VITALS } from '../../gateway/src/core/fhir.js';
+import { FHIR_VITALS, LOINC } from '../../gateway/src/core/fhir.js';
+import { buildFhirBundle } from '../../gateway/src/core/fhir-export.js';
 import {
   DEFAULT_PATIENT_SYSTEM,
   READING_SYSTEM,
@@ -108,7 +109,7 @@ describe('transactionBundle', () => {
       component: Json[];
       valueQuantity?: unknown;
     };
-    expect(r.code.coding[0]?.code).toBe('85354-9');
+    expect(r.code.coding).toEqual([expect.objectContaining({ system: LOINC, code: '85354-9' })]);
     expect(r.valueQuantity).toBeUndefined();
     expect(r.component).toEqual([
       expect.objectContaining({
@@ -118,6 +119,66 @@ describe('transactionBundle', () => {
         valueQuantity: expect.objectContaining({ value: 79, code: FHIR_VITALS.dbp.ucum }),
       }),
     ]);
+  });
+
+  test('behavior: each code is LOINC first, then its ISO/IEEE 11073-10101 (MDC) term; BP components both', () => {
+    const e = entries(transactionBundle(BATCH));
+    type Code = { coding: { system: string; code: string; display: string }[]; text: string };
+    const of = (v: string) =>
+      e.find((x) => (x.resource.identifier as { value: string }[] | undefined)?.[0]?.value === v)?.resource as
+        | { code: Code; component?: { code: Code }[] }
+        | undefined;
+    const MDC = 'urn:iso:std:iso:11073:10101';
+    // The codes of the PCD-01 table (README "Codes: MDC, LOINC, UCUM"), written out here.
+    const expected: [string, string, string, string][] = [
+      ['wr-1:1:hr', '8867-4', '147842', 'MDC_ECG_HEART_RATE'],
+      ['wr-1:1:spo2', '59408-5', '150456', 'MDC_PULS_OXIM_SAT_O2'],
+      ['wr-1:2:rr', '9279-1', '151562', 'MDC_RESP_RATE'],
+      ['wr-1:2:temp', '8310-5', '150344', 'MDC_TEMP'],
+    ];
+    for (const [id, loinc, mdc, refid] of expected) {
+      const code = of(id)?.code;
+      expect(code?.coding, id).toEqual([
+        { system: LOINC, code: loinc, display: expect.any(String) },
+        { system: MDC, code: mdc, display: refid },
+      ]);
+      expect(code?.text).toBe(code?.coding[0]?.display);
+    }
+    const bp = of('wr-2:1:bp');
+    expect(bp?.component?.map((c) => c.code.coding)).toEqual([
+      [
+        { system: LOINC, code: '8480-6', display: 'Systolic blood pressure' },
+        { system: MDC, code: '150021', display: 'MDC_PRESS_BLD_NONINV_SYS' },
+      ],
+      [
+        { system: LOINC, code: '8462-4', display: 'Diastolic blood pressure' },
+        { system: MDC, code: '150022', display: 'MDC_PRESS_BLD_NONINV_DIA' },
+      ],
+    ]);
+  });
+
+  test('behavior: the push and the file export code, value and profile an Observation alike (one builder)', () => {
+    const r = BATCH[1] as OutboundReading; // hr and a BP panel
+    const pushed = entries(transactionBundle([r]))
+      .map((x) => x.resource)
+      .filter((x) => x.resourceType === 'Observation');
+    const exported = (
+      buildFhirBundle({
+        readings: [{ ...r, patientId: 'P-1' }],
+        log: { origin: r.origin, logId: 'ab'.repeat(32) },
+        checkpointFor: () => null,
+      }).entry as { resource: Json }[]
+    )
+      .map((x) => x.resource)
+      .filter((x) => x.resourceType === 'Observation');
+    const clinical = (o: Json) => {
+      const { subject, device, identifier, ...rest } = o;
+      return rest;
+    };
+    expect(pushed).toHaveLength(2);
+    expect(exported.map(clinical)).toEqual(pushed.map(clinical));
+    // …and the parts that differ are only what they refer to.
+    expect(exported[0]?.identifier).not.toEqual(pushed[0]?.identifier);
   });
 
   test('behavior: subject is the Patient by identifier when bound, a display otherwise; device is the Device entry', () => {

@@ -9,6 +9,7 @@ import {
   Gauge,
   Histogram,
   renderExposition,
+  SampledMetric,
 } from '../../gateway/src/core/metrics.js';
 
 describe('Prometheus exposition', () => {
@@ -47,6 +48,30 @@ describe('Prometheus exposition', () => {
   test('behavior: an unused counter exposes 0; label values are escaped', () => {
     expect(new Counter('vt_x_total', 'X.').render()).toContain('\nvt_x_total 0');
     expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+  });
+
+  test('behavior: a sampled metric is read at render, one line per label set; none when there is no sample', () => {
+    let rows: { labels: Record<string, string>; value: number }[] = [];
+    const g = new SampledMetric('vt_pending', 'Pending.', 'gauge', () => rows);
+    const c = new SampledMetric('vt_sent_total', 'Sent.', 'counter', () => rows);
+    expect(renderExposition([g])).toBe('# HELP vt_pending Pending.\n# TYPE vt_pending gauge\n');
+    rows = [
+      { labels: { receiver: 'mllp' }, value: 3 },
+      { labels: { receiver: 'we"b\\hook' }, value: 1.5 },
+    ];
+    expect(renderExposition([g, c])).toBe(
+      [
+        '# HELP vt_pending Pending.',
+        '# TYPE vt_pending gauge',
+        'vt_pending{receiver="mllp"} 3',
+        'vt_pending{receiver="we\\"b\\\\hook"} 1.5',
+        '# HELP vt_sent_total Sent.',
+        '# TYPE vt_sent_total counter',
+        'vt_sent_total{receiver="mllp"} 3',
+        'vt_sent_total{receiver="we\\"b\\\\hook"} 1.5',
+        '',
+      ].join('\n'),
+    );
   });
 
   test('error: invalid names, falling counters and unordered buckets are refused', () => {

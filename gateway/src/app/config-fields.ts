@@ -272,6 +272,26 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     requiredWith('outbound.webhook.url'),
   ),
   field(
+    'outbound.acm.host',
+    str,
+    'host of the alarm manager (IHE PCD ACM): every alarm transition as IHE PCD-04 ORU^R40 over MLLP (off when absent)',
+  ),
+  field('outbound.acm.port', PORT, "the alarm manager's MLLP port", requiredWith('outbound.acm.host')),
+  field('outbound.acm.receivingApplication', str, 'MSH-5 of the PCD-04 messages', 'AM'),
+  field('outbound.acm.receivingFacility', str, 'MSH-6 of the PCD-04 messages', 'HOSPITAL'),
+  field(
+    'outbound.acm.listenPort',
+    PORT,
+    "port of the gateway's MLLP listener for the alarm manager's IHE PCD-05 ORU^R41 (an alert accepted on a phone acknowledges the alarm; off when absent)",
+  ),
+  field('outbound.acm.listenHost', str, 'address the PCD-05 listener binds', '127.0.0.1'),
+  field(
+    'outbound.acm.allowFrom',
+    str,
+    'comma-separated peer addresses allowed to send PCD-05 (MLLP has no credential: only these may connect)',
+    requiredWith('outbound.acm.listenPort'),
+  ),
+  field(
     'outbound.start',
     oneOf('now', 'history'),
     'where a receiver seen for the first time starts: readings accepted from now on, or the whole log',

@@ -288,7 +288,9 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
   const mllpHost = s('outbound.mllp.host');
   const fhirUrl = s('outbound.fhir.url');
   const webhookUrl = s('outbound.webhook.url');
-  if (mllpHost || fhirUrl || webhookUrl) {
+  const acmHost = s('outbound.acm.host');
+  const acmListen = v['outbound.acm.listenPort'] as number | undefined;
+  if (mllpHost || fhirUrl || webhookUrl || acmHost || acmListen !== undefined) {
     const tokenFile = s('outbound.fhir.tokenFile');
     opts.outbound = {
       start: s('outbound.start') as 'now' | 'history',
@@ -299,6 +301,32 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
               port: n('outbound.mllp.port'),
               receivingApplication: s('outbound.mllp.receivingApplication') as string,
               receivingFacility: s('outbound.mllp.receivingFacility') as string,
+            },
+          }
+        : {}),
+      ...(acmHost || acmListen !== undefined
+        ? {
+            acm: {
+              ...(acmHost
+                ? {
+                    host: acmHost,
+                    port: n('outbound.acm.port'),
+                    receivingApplication: s('outbound.acm.receivingApplication') as string,
+                    receivingFacility: s('outbound.acm.receivingFacility') as string,
+                  }
+                : {}),
+              ...(acmListen !== undefined
+                ? {
+                    listen: {
+                      host: s('outbound.acm.listenHost') as string,
+                      port: acmListen,
+                      allowFrom: (s('outbound.acm.allowFrom') as string)
+                        .split(',')
+                        .map((a) => a.trim())
+                        .filter(Boolean),
+                    },
+                  }
+                : {}),
             },
           }
         : {}),

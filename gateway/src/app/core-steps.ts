@@ -15,6 +15,7 @@ import {
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';
 import { Ingest } from '../io/ingest/index.js';
+import { deliveryStatus } from '../io/interfaces/index.js';
 import { dataPaths, GatewayMetrics, isDirectory, lockDataDir } from '../io/ops/index.js';
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
@@ -168,14 +169,22 @@ export const metrics: GatewayStep = {
   start(p) {
     const hubOf = p.get('hub');
     const i = p.get('ingest');
+    const store = p.get('store');
     const activeDevices = (): number =>
       hubOf.snapshot().filter((t) => t.last !== null && Date.now() - t.last.receivedAt < 60_000).length;
     const m = new GatewayMetrics({
-      store: p.get('store'),
+      store,
       dbPath: p.get('paths').db,
       connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
       pipeline: () => i.pipeline,
       ready: () => readinessOf(p).ready,
+      // The receivers this gateway runs (the outbound step, later), not every cursor the store keeps.
+      outbound: () => {
+        const running = new Set((p.find('outbound') ?? []).map((w) => w.name));
+        return running.size === 0
+          ? []
+          : deliveryStatus(store, Date.now()).filter((s) => running.has(s.receiver));
+      },
     });
     m.observe(i);
     p.set('metrics', m);

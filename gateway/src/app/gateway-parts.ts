@@ -18,7 +18,7 @@ import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
-import type { DeliveryWorker } from '../io/interfaces/index.js';
+import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { InfluxSink } from '../io/outbound/index.js';
 import type { Bindings, GatewayStore } from '../io/store/index.js';
@@ -54,6 +54,8 @@ export interface GatewayPartMap {
   influxUnsubscribe: () => void;
   /** The outbound interfaces' delivery workers (issue 19), one per configured receiver. */
   outbound: Pick<DeliveryWorker<unknown>, 'name' | 'start' | 'stop' | 'cursor'>[];
+  /** The MLLP listener for the alarm manager's IHE PCD-05 acknowledgements, when configured. */
+  pcd05: Pcd05Listener | null;
   follower: EnrolmentFollower | null;
   broker: EmbeddedBroker | null;
   external: ExternalMqttIngest | null;

@@ -145,6 +145,17 @@ export interface RunningExternalGateway extends Omit<RunningGateway, 'broker' | 
 export interface OutboundOptions {
   mllp?: { host: string; port: number; receivingApplication?: string; receivingFacility?: string };
   fhir?: { url: string; token?: string; patientSystem?: string };
+  /**
+   * IHE PCD ACM: alarm transitions to an alarm manager as PCD-04 (`host`, `port`), and the
+   * gateway's MLLP listener for its PCD-05 acknowledgements (`listen`).
+   */
+  acm?: {
+    host?: string;
+    port?: number;
+    receivingApplication?: string;
+    receivingFacility?: string;
+    listen?: { host: string; port: number; allowFrom: readonly string[] };
+  };
   /** The alarm webhook and its signed acknowledgement callback (`POST /api/outbound/webhook/ack`). */
   webhook?: { url: string; secret: string };
   /** Where a receiver seen for the first time starts (default `now`). */

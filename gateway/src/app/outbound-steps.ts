@@ -2,17 +2,24 @@
  * @module app/outbound-steps
  * The outbound interfaces into the hospital's systems (issue 19; io/interfaces): one delivery
  * worker per configured receiver (HL7 v2 IHE PCD-01 over MLLP, FHIR R4 push), each moving
- * its own durable cursor along the log, and the alarm webhook's worker, moving its cursor
- * along the recorded alarm transitions. They read the sealed store with a recipient private
- * key the gateway holds (DATA/gateway/recipients/*.key.pem): without one the gateway refuses
- * to start with `config_invalid`, rather than run interfaces that can never send.
+ * its own durable cursor along the log; the alarm feeds (IHE PCD-04 to an alarm manager, the
+ * webhook), each moving its cursor along the recorded alarm transitions; and the MLLP
+ * listener for the alarm manager's PCD-05 acknowledgements. The readings and the patient ids
+ * are read with a recipient private key the gateway holds (DATA/gateway/recipients/*.key.pem):
+ * without one the gateway refuses to start with `config_invalid`, rather than run interfaces
+ * that can never send.
  */
+import { buildPcd04Message } from '../core/hl7/pcd04.js';
+import { WARD_ROLES } from '../io/http/index.js';
+import { UserFile } from '../io/identity/index.js';
 import {
   AlarmSource,
   DeliveryState,
   DeliveryWorker,
   FhirReceiver,
   MllpReceiver,
+  type OutboundAlarm,
+  Pcd05Listener,
   ReadingSource,
   WebhookReceiver,
 } from '../io/interfaces/index.js';
@@ -22,18 +29,19 @@ import type { GatewayStep } from './gateway-parts.js';
 
 export const outbound: GatewayStep = {
   name: 'outbound',
-  start(p) {
+  async start(p) {
     const o = p.get('opts').outbound;
-    if (!o || (!o.mllp && !o.fhir && !o.webhook)) {
+    p.set('pcd05', null);
+    if (!o || (!o.mllp && !o.fhir && !o.webhook && !o.acm)) {
       p.set('outbound', []);
       return;
     }
     const store = p.get('store');
     const secrets = loadRecipientSecrets(p.get('paths').recipientsDir);
-    if (secrets.length === 0 && (o.mllp || o.fhir)) {
+    if (secrets.length === 0 && (o.mllp || o.fhir || o.acm?.host)) {
       throw new VitalTrailError(
         'config_invalid',
-        'outbound interfaces need a recipient private key in DATA/gateway/recipients (*.key.pem) to read the sealed readings',
+        'outbound interfaces need a recipient private key in DATA/gateway/recipients (*.key.pem) to read the sealed readings and patient ids',
       );
     }
     const source = new ReadingSource({
@@ -73,19 +81,47 @@ export const outbound: GatewayStep = {
           ]
         : []),
     ];
-    const alarmFeed = o.webhook
-      ? [
-          new DeliveryWorker({
-            receiver: new WebhookReceiver({ name: 'webhook', url: o.webhook.url, secret: o.webhook.secret }),
-            state,
-            source: new AlarmSource(p.get('alarms'), p.get('bindings')),
-            // The alarm feed's cursor is the alarm event id.
-            startLeaf: o.start === 'history' ? 0 : p.get('alarms').lastEventId() + 1,
-            pollMs: Math.min(o.pollMs ?? 250, 250),
-            log,
-          }),
-        ]
-      : [];
+    const alarmWorker = (receiver: WebhookReceiver | MllpReceiver<OutboundAlarm>, withPatient: boolean) =>
+      new DeliveryWorker({
+        receiver,
+        state,
+        source: new AlarmSource(p.get('alarms'), p.get('bindings'), withPatient),
+        // The alarm feed's cursor is the alarm event id.
+        startLeaf: o.start === 'history' ? 0 : p.get('alarms').lastEventId() + 1,
+        pollMs: Math.min(o.pollMs ?? 250, 250),
+        log,
+      });
+    const origin = p.get('origin');
+    const acm = o.acm;
+    const alarmFeed = [
+      ...(o.webhook
+        ? [
+            alarmWorker(
+              new WebhookReceiver({ name: 'webhook', url: o.webhook.url, secret: o.webhook.secret }),
+              false,
+            ),
+          ]
+        : []),
+      ...(acm?.host && acm.port !== undefined
+        ? [
+            alarmWorker(
+              new MllpReceiver<OutboundAlarm>({
+                name: 'acm',
+                host: acm.host,
+                port: acm.port,
+                message: {
+                  sendingApp: 'VITALTRAIL',
+                  sendingFacility: gatewayId,
+                  receivingApp: acm.receivingApplication ?? 'AM',
+                  receivingFacility: acm.receivingFacility ?? 'HOSPITAL',
+                },
+                build: (a, header) => buildPcd04Message(a, origin, header),
+              }),
+              true,
+            ),
+          ]
+        : []),
+    ];
     const workers = p.set('outbound', [
       ...alarmFeed,
       ...receivers.map(
@@ -105,9 +141,24 @@ export const outbound: GatewayStep = {
       w.cursor(); // a new receiver's start is recorded at once, not when it first sends
       w.start();
     }
+    if (acm?.listen) {
+      const users = new UserFile(p.get('paths').users);
+      const listener = new Pcd05Listener({
+        host: acm.listen.host,
+        port: acm.listen.port,
+        allowFrom: acm.listen.allowFrom,
+        alarms: p.get('alarms'),
+        roleOf: (u) => users.get(u)?.role,
+        wardRoles: WARD_ROLES,
+        log,
+      });
+      await listener.start();
+      p.set('pcd05', listener);
+    }
     log.info('outbound interfaces running', { receivers: workers.map((w) => w.name).join(',') });
   },
   async stop(p) {
+    await p.get('pcd05')?.stop();
     await Promise.all(p.get('outbound').map((w) => w.stop()));
   },
 };

@@ -134,6 +134,14 @@ export function buildProgram(): Command {
       "the webhook's shared HMAC secret (mode 0600); needed with --webhook",
     )
     .option(
+      '--acm <host:port>',
+      "send every alarm transition as IHE PCD-04 ORU^R40 to this alarm manager's MLLP port",
+    )
+    .option(
+      '--acm-listen <port>',
+      "accept the alarm manager's IHE PCD-05 acknowledgements on this MLLP port (from 127.0.0.1 only)",
+    )
+    .option(
       '--outbound-from-start',
       'a receiver seen for the first time gets the whole log, not only new readings',
     )
@@ -272,21 +280,31 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-/** The demo's `--mllp`/`--fhir` options as gateway options (app/options `OutboundOptions`). */
+/** The demo's `--mllp`/`--fhir`/`--webhook`/`--acm` options as gateway options (app/options `OutboundOptions`). */
 function outboundOf(o: {
   mllp?: string;
   fhir?: string;
   webhook?: string;
   webhookSecretFile?: string;
+  acm?: string;
+  acmListen?: string;
   outboundFromStart?: boolean;
 }): OutboundOptions | undefined {
-  if (!o.mllp && !o.fhir && !o.webhook) return undefined;
+  if (!o.mllp && !o.fhir && !o.webhook && !o.acm && !o.acmListen) return undefined;
   const out: OutboundOptions = { start: o.outboundFromStart ? 'history' : 'now' };
-  if (o.mllp) {
-    const m = /^([^:\s]+):(\d{1,5})$/.exec(o.mllp);
+  const hostPort = (flag: string, v: string) => {
+    const m = /^([^:\s]+):(\d{1,5})$/.exec(v);
     const port = Number(m?.[2]);
-    if (!m || port < 1 || port > 65535) throw new UsageError('--mllp must be host:port');
-    out.mllp = { host: m[1]!, port };
+    if (!m || port < 1 || port > 65535) throw new UsageError(`${flag} must be host:port`);
+    return { host: m[1]!, port };
+  };
+  if (o.mllp) out.mllp = hostPort('--mllp', o.mllp);
+  if (o.acm) out.acm = hostPort('--acm', o.acm);
+  if (o.acmListen) {
+    const port = Number(o.acmListen);
+    if (!/^\d{1,5}$/.test(o.acmListen) || port < 1 || port > 65535)
+      throw new UsageError('--acm-listen must be a port');
+    out.acm = { ...out.acm, listen: { host: '127.0.0.1', port, allowFrom: ['127.0.0.1'] } };
   }
   if (o.webhook) {
     if (!/^https?:\/\/\S+$/.test(o.webhook)) throw new UsageError('--webhook must be an http(s) URL');

@@ -6,51 +6,36 @@
  * the gateway runs (SQLite WAL readers).
  */
 import type { Command } from 'commander';
-import { AlarmStore } from '../io/clinical/index.js';
-import { DeliveryState } from '../io/interfaces/index.js';
+import { deliveryStatus, type OutboundStatus } from '../io/interfaces/index.js';
 import { dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
 import { dataDirOption } from './inputs.js';
+import { registerOutboundTestCommand } from './outbound-test.js';
 
-/** One receiver's line of `outbound status`. */
-export interface OutboundStatus {
-  receiver: string;
-  pending: number;
-  oldestPendingSeconds: number | null;
-  delivered: number;
+/** One receiver's line of `outbound status` (io/interfaces `OutboundStatus`, times in ISO 8601). */
+export interface OutboundStatusLine extends Omit<OutboundStatus, 'lastOkAt' | 'lastErrorAt'> {
   lastOkAt: string | null;
-  lastError: string | null;
   lastErrorAt: string | null;
-  failures: number;
-  deadLetters: number;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** The status of every receiver the store has seen. */
-export function outboundStatus(dataDir: string, now = Date.now()): OutboundStatus[] {
+/** The status of every receiver the store has seen (io/interfaces `deliveryStatus`). */
+export function outboundStatus(dataDir: string, now = Date.now()): OutboundStatusLine[] {
   const store = openStore(dataPaths(dataDir).db);
   try {
-    const alarms = new AlarmStore(store);
-    return new DeliveryState(store).all().map((c) => {
-      // A reading receiver walks the log; the alarm webhook walks the alarm event ids.
-      const [pending, oldestAt] =
-        c.source === 'alarms'
-          ? [alarms.lastEventId() + 1 - c.nextLeaf, alarms.eventsFrom(c.nextLeaf, 1)[0]?.at]
-          : [store.size - c.nextLeaf, store.framesFrom(c.nextLeaf, 1)[0]?.acceptedAt];
-      return {
-        receiver: c.receiver,
-        pending: Math.max(0, pending),
-        oldestPendingSeconds:
-          oldestAt === undefined ? null : Math.max(0, Math.round((now - oldestAt) / 1000)),
-        delivered: c.delivered,
-        lastOkAt: iso(c.lastOkAt),
-        lastError: c.lastError,
-        lastErrorAt: iso(c.lastErrorAt),
-        failures: c.failures,
-        deadLetters: c.deadLetters,
-      };
-    });
+    // The fields in the order `--json` has always printed them.
+    return deliveryStatus(store, now).map((s) => ({
+      receiver: s.receiver,
+      pending: s.pending,
+      oldestPendingSeconds: s.oldestPendingSeconds,
+      delivered: s.delivered,
+      lastOkAt: iso(s.lastOkAt),
+      lastError: s.lastError,
+      lastErrorAt: iso(s.lastErrorAt),
+      failures: s.failures,
+      deadLetters: s.deadLetters,
+    }));
   } finally {
     store.close();
   }
@@ -59,7 +44,9 @@ export function outboundStatus(dataDir: string, now = Date.now()): OutboundStatu
 export function registerOutboundCommands(program: Command, defaultDataDir: string): void {
   const outbound = program
     .command('outbound')
-    .description('the outbound interfaces (HL7 PCD-01 over MLLP, FHIR R4 push): their delivery state');
+    .description(
+      'the outbound interfaces (HL7 PCD-01 over MLLP, FHIR R4 push, alarm webhook): their delivery state, a connection test',
+    );
   outbound
     .command('status')
     .description('per receiver: readings pending, oldest pending age, delivered, last error, dead letters')
@@ -83,4 +70,5 @@ export function registerOutboundCommands(program: Command, defaultDataDir: strin
         );
       }
     });
+  registerOutboundTestCommand(outbound);
 }

@@ -1,10 +1,10 @@
 /**
  * @module core/fhir-push
  * FHIR R4 push to a hospital FHIR server (issue 19): the `transaction` Bundle of a batch of
- * accepted readings. Per reading, the vital-signs Observations of core/fhir (same LOINC and
- * UCUM table, blood pressure as one 85354-9 panel), each with the identifier
- * `urn:vitaltrail:reading|<dev>:<seq>:<key>` (key = observation key, or `bp` for the panel)
- * and sent as a conditional create (`POST Observation`, `ifNoneExist: identifier=…`), so a
+ * accepted readings. Per reading, the vital-signs Observations of core/fhir-observations (the
+ * file export's too: LOINC and MDC codings, UCUM, blood pressure as one 85354-9 panel), each
+ * with the identifier `urn:vitaltrail:reading|<dev>:<seq>:<key>` (key = observation key, or
+ * `bp` for the panel) and sent as a conditional create (`POST Observation`, `ifNoneExist: identifier=…`), so a
  * resend of the same reading creates nothing new. Each Observation has a Provenance (agent:
  * the device; entities: the log leaf and, once anchored, the checkpoint and the anchoring
  * transaction), also a conditional create, keyed on its target Observation. The device is
@@ -14,11 +14,12 @@
  * `Patient?identifier=<patientSystem>|<patientId>`, resolved by the server to the Patient the
  * hospital already holds (a reading whose patient the server does not know is refused there).
  * Every fullUrl is a urn:uuid hashed from the identifier: the same readings always give the
- * same Bundle. MDC (ISO/IEEE 11073-10101) codes are not added here yet (see core/hl7).
+ * same Bundle.
  * Pure: no I/O, no clock.
  */
 
-import { PROVENANCE_AUTHOR, uuidOf, vitalSignObservations } from './fhir.js';
+import { PROVENANCE_AUTHOR, uuidOf } from './fhir.js';
+import { vitalSignObservations } from './fhir-observations.js';
 import type { OutboundReading } from './outbound-reading.js';
 
 export const READING_SYSTEM = 'urn:vitaltrail:reading';

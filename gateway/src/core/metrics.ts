@@ -80,6 +80,32 @@ export class Gauge extends Metric {
   }
 }
 
+/** One sample of a labelled metric. */
+export interface LabelledSample {
+  readonly labels: Labels;
+  readonly value: number;
+}
+
+/**
+ * A metric whose samples, one per label set, are read when the metrics are rendered: a
+ * gauge, or a counter whose count is kept outside the registry (in the store, so it survives
+ * a restart). A label set without a sample is left out: Prometheus reads a missing series as
+ * "unknown", where a 0 would claim a value.
+ */
+export class SampledMetric extends Metric {
+  constructor(
+    name: string,
+    help: string,
+    readonly type: 'gauge' | 'counter',
+    readonly sample: () => readonly LabelledSample[],
+  ) {
+    super(name, help);
+  }
+  protected samples(): string[] {
+    return this.sample().map((s) => `${this.name}${labelText(s.labels)} ${num(s.value)}`);
+  }
+}
+
 /** Observations counted into fixed cumulative buckets (upper bounds, ascending). */
 export class Histogram extends Metric {
   readonly type = 'histogram';

@@ -19,13 +19,23 @@
  * An unbound device (no patient bound at `ts`): PID carries no identifier or name, PV1-2 is
  * `U` (unknown) and PV1-3 is empty; the receiver must not file such a message to a patient
  * by any other field (OBX-18 names the device, for device-association workflows).
- * Every text component is escaped (`\` `|` `^` `&` `~` → `\E\` `\F\` `\S\` `\T\` `\R\`,
- * CR/LF → `\X0D\` `\X0A\`). The message is built with @medplum/core's Hl7Message/Hl7Segment/
- * Hl7Field (which do not escape: escaping is done here, component by component).
+ * Every text component is escaped (core/hl7/er7: `\` `|` `^` `&` `~` → `\E\` `\F\` `\S\` `\T\`
+ * `\R\`, CR/LF → `\X0D\` `\X0A\`).
  */
 
-import { Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
+import { type Hl7Field, Hl7Message, type Hl7Segment } from '@medplum/core';
 import type { OutboundReading } from '../outbound-reading.js';
+import {
+  ei,
+  field,
+  type HeaderOptions,
+  hl7Time,
+  type MessageKind,
+  msh,
+  patientSegments,
+  segment,
+  term,
+} from './er7.js';
 import {
   LOINC_SYSTEM,
   MDC_SYSTEM,
@@ -38,8 +48,15 @@ import {
   type VmdSpec,
 } from './mdc.js';
 
+export { escapeHl7, type Hd, hl7Time } from './er7.js';
+
+/** MSH-9 and MSH-21: `ORU^R01^ORU_R01`, the IHE PCD-01 message profile. */
+export const PCD01_KIND: MessageKind = {
+  type: ['ORU', 'R01', 'ORU_R01'],
+  profile: ['IHE_PCD_001', 'IHE PCD', '1.3.6.1.4.1.19376.1.6.1.1.1', 'ISO'],
+};
 /** MSH-21: the IHE PCD-01 message profile. */
-export const PCD01_PROFILE = ['IHE_PCD_001', 'IHE PCD', '1.3.6.1.4.1.19376.1.6.1.1.1', 'ISO'] as const;
+export const PCD01_PROFILE = PCD01_KIND.profile;
 /** OBR-4: "monitoring of patient" (SNOMED CT), as PCD-01 device data uses it. */
 export const PCD01_SERVICE = ['182777000', 'monitoring of patient', 'SCT'] as const;
 /** NTE-4: the (local) comment type of the proof-reference note. */
@@ -48,71 +65,8 @@ export const PROOF_NOTE_TYPE = ['VTLOG', 'VitalTrail transparency-log reference'
 /** What the message needs of a reading (core/outbound-reading): all but its acceptance time. */
 export type Pcd01Reading = Omit<OutboundReading, 'acceptedAt'>;
 
-/** An HD (hierarchic designator): a bare namespace id, or namespace ^ universal id ^ type. */
-export type Hd = string | { namespaceId: string; universalId?: string; universalIdType?: string };
-
-export interface Pcd01Options {
-  /** MSH-3..6. */
-  sendingApp: Hd;
-  sendingFacility: Hd;
-  receivingApp: Hd;
-  receivingFacility: Hd;
-  /** MSH-7. */
-  now: Date;
-  /** PID-3.4: the authority that assigned the patient ids of the bindings (default: empty). */
-  patientIdAuthority?: Hd;
-  /** MSH-11: `P` production (default), `T` training, `D` debugging. */
-  processingId?: 'P' | 'T' | 'D';
-}
-
-const ESCAPES: Record<string, string> = {
-  '\\': '\\E\\',
-  '|': '\\F\\',
-  '^': '\\S\\',
-  '&': '\\T\\',
-  '~': '\\R\\',
-  '\r': '\\X0D\\',
-  '\n': '\\X0A\\',
-};
-
-/** ER7 escaping of one text component (HL7 v2.6 §2.7.4). */
-export function escapeHl7(text: string): string {
-  return text.replace(/[\\|^&~\r\n]/g, (c) => ESCAPES[c] as string);
-}
-
-/** HL7 DTM in UTC with milliseconds: `YYYYMMDDHHMMSS.SSS+0000`. */
-export function hl7Time(ms: number): string {
-  const iso = new Date(ms).toISOString(); // 2026-11-21T08:00:00.005Z
-  return `${iso.slice(0, 19).replace(/[-:T]/g, '')}.${iso.slice(20, 23)}+0000`;
-}
-
-/** A field of one repetition from raw (unescaped) component texts. */
-function field(...components: readonly (string | number | undefined)[]): Hl7Field {
-  return new Hl7Field([components.map((c) => escapeHl7(c === undefined ? '' : String(c)))]);
-}
-
-function hd(v: Hd | undefined): Hl7Field {
-  if (v === undefined) return field('');
-  if (typeof v === 'string') return field(v);
-  return field(v.namespaceId, v.universalId, v.universalIdType);
-}
-
-/** A segment from its fields by number (1-based; gaps stay empty). */
-function segment(name: string, fields: Readonly<Record<number, Hl7Field>>): Hl7Segment {
-  const last = Math.max(0, ...Object.keys(fields).map(Number));
-  const list: Hl7Field[] = [new Hl7Field([[name]])];
-  for (let i = 1; i <= last; i++) list.push(fields[i] ?? field(''));
-  return new Hl7Segment(list);
-}
-
-function term(t: MdcTerm): Hl7Field {
-  return field(t.num, t.refid, MDC_SYSTEM);
-}
-
-/** EI of the device (OBX-18) or of the observation set (OBR-3): id ^^ log origin ^ L(ocal). */
-function ei(id: string, origin: string): Hl7Field {
-  return field(id, '', origin, 'L');
-}
+/** MSH-3..7, MSH-11 and the patient-id authority (core/hl7/er7). */
+export type Pcd01Options = HeaderOptions;
 
 /** The NTE-3 text of the proof reference (README: "Proof reference"). */
 export function proofNote(r: Pcd01Reading): string {
@@ -129,56 +83,7 @@ export function proofNote(r: Pcd01Reading): string {
  *   receivingApp: 'EHR', receivingFacility: 'HOSP', now: new Date() });
  */
 export function buildPcd01Message(r: Pcd01Reading, o: Pcd01Options): Hl7Message {
-  const msh = new Hl7Segment([
-    new Hl7Field([['MSH']]),
-    new Hl7Field([['^~\\&']]), // MSH-2 (MSH-1 is the `|` after the name)
-    hd(o.sendingApp), // MSH-3
-    hd(o.sendingFacility),
-    hd(o.receivingApp),
-    hd(o.receivingFacility), // MSH-6
-    field(hl7Time(o.now.getTime())), // MSH-7
-    field(''), // MSH-8 security
-    field('ORU', 'R01', 'ORU_R01'), // MSH-9
-    field(r.id), // MSH-10
-    field(o.processingId ?? 'P'), // MSH-11
-    field('2.6'), // MSH-12
-    field(''), // MSH-13
-    field(''), // MSH-14
-    field('AL'), // MSH-15 accept acknowledgement: always
-    field('NE'), // MSH-16 application acknowledgement: never
-    field(''), // MSH-17
-    field('UNICODE UTF-8'), // MSH-18
-    field(''), // MSH-19
-    field(''), // MSH-20
-    field(...PCD01_PROFILE), // MSH-21
-  ]);
-  const bound = r.binding;
-  const authority =
-    o.patientIdAuthority === undefined
-      ? ''
-      : typeof o.patientIdAuthority === 'string'
-        ? escapeHl7(o.patientIdAuthority)
-        : [
-            o.patientIdAuthority.namespaceId,
-            o.patientIdAuthority.universalId,
-            o.patientIdAuthority.universalIdType,
-          ]
-            .map((c) => escapeHl7(c ?? ''))
-            .join('&'); // HD inside CX-4: subcomponents
-  const pid = segment(
-    'PID',
-    bound
-      ? {
-          1: field(1),
-          3: new Hl7Field([[escapeHl7(bound.patientId), '', '', authority, 'PI']]),
-          5: field('', '', '', '', '', '', 'U'),
-        }
-      : { 1: field(1) },
-  );
-  const pv1 = segment(
-    'PV1',
-    bound ? { 1: field(1), 2: field('I'), 3: field('', '', bound.bed) } : { 1: field(1), 2: field('U') },
-  );
+  const [pid, pv1] = patientSegments(r.binding, o);
   const time = hl7Time(r.ts);
   const obr = segment('OBR', {
     1: field(1),
@@ -230,7 +135,7 @@ export function buildPcd01Message(r: Pcd01Reading, o: Pcd01Options): Hl7Message 
       }),
     );
   }
-  return new Hl7Message([msh, pid, pv1, obr, nte, ...obx]);
+  return new Hl7Message([msh(o, PCD01_KIND, r.id), pid, pv1, obr, nte, ...obx]);
 }
 
 /** The PCD-01 message of one reading as ER7 text (segments joined by CR, no MLLP framing). */

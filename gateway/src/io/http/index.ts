@@ -3,6 +3,8 @@
  * The dashboard's HTTP/WebSocket server and the route modules other areas register on it.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
+
+export { WARD_ROLES } from './route-roles.js';
 export { alarmRoutes } from './routes/alarm-routes.js';
 export { auditorRoutes } from './routes/auditor-routes.js';
 export { createDataRoutes } from './routes/data-routes.js';

@@ -1,8 +1,10 @@
 /**
  * @module io/interfaces/mllp-receiver
- * The IHE PCD-01 outbound interface (issue 19): one HL7 v2.6 `ORU^R01` message per reading
- * (core/hl7/pcd01) over MLLP (VT … FS CR framing) with @medplum/hl7's `Hl7Client`, one message
- * at a time, each awaiting its acknowledgement before the next is sent.
+ * The HL7 v2 outbound interfaces over MLLP (issue 19): IHE PCD-01 (one `ORU^R01` per reading,
+ * core/hl7/pcd01, the default) to the interface engine, and IHE PCD-04 (one `ORU^R40` per
+ * alarm transition, core/hl7/pcd04) to an alarm manager. Sent over MLLP (VT … FS CR framing)
+ * with @medplum/hl7's `Hl7Client`, one message at a time, each awaiting its acknowledgement
+ * before the next is sent.
  *
  * Acknowledgements (MSA-1): `AA` or `CA` → delivered, next message; `AE`, `AR`, `CE`, `CR` →
  * `receiver_rejected` for that message (`delivered` = its index in the batch). No ACK within
@@ -18,10 +20,11 @@
  */
 import { type Hl7Message, OperationOutcomeError } from '@medplum/core';
 import { Hl7Client, type Hl7Connection, type Hl7ErrorEvent, type Hl7MessageEvent } from '@medplum/hl7';
-import { buildPcd01Message, type Pcd01Options } from '../../core/hl7/pcd01.js';
+import type { HeaderOptions } from '../../core/hl7/er7.js';
+import { buildPcd01Message } from '../../core/hl7/pcd01.js';
 import { type DeliveryError, deliveryError, type OutboundReading, type Receiver } from './receiver.js';
 
-export interface MllpReceiverOptions {
+export interface MllpReceiverOptions<T = OutboundReading> {
   /** The configured name (the delivery cursor's key), e.g. `ehr-mllp`. */
   name: string;
   host: string;
@@ -30,8 +33,10 @@ export interface MllpReceiverOptions {
   ackTimeoutMs?: number;
   /** How long a connection attempt may take. Default: `ackTimeoutMs`. */
   connectTimeoutMs?: number;
-  /** MSH-3..6 and the patient-id authority of every message. */
-  message: Omit<Pcd01Options, 'now'>;
+  /** MSH-3..6, MSH-11 and the patient-id authority of every message. */
+  message: Omit<HeaderOptions, 'now'>;
+  /** The message of one item (its MSH-10 is the item's stable id). Default: PCD-01 of a reading. */
+  build?: (item: T, header: HeaderOptions) => Hl7Message;
   /** Largest message sent (UTF-8 bytes); a larger one is `receiver_rejected`. Default 64 KiB. */
   maxMessageBytes?: number;
   /** Most bytes read while awaiting one ACK. Default 64 KiB. */
@@ -45,16 +50,16 @@ const REJECT = new Set(['AE', 'AR', 'CE', 'CR']);
 /** Control ids remembered per connection to tolerate a second ACK of an acknowledged message. */
 const ACKED_MEMORY = 1024;
 
-/** Sends PCD-01 messages to one MLLP receiver (the hospital's interface engine). */
-export class MllpReceiver implements Receiver {
+/** Sends HL7 v2 messages to one MLLP receiver (the interface engine, an alarm manager). */
+export class MllpReceiver<T = OutboundReading> implements Receiver<T> {
   readonly name: string;
-  readonly #o: Required<Omit<MllpReceiverOptions, 'name'>>;
+  readonly #o: Required<Omit<MllpReceiverOptions<T>, 'name'>>;
   #client: Hl7Client | undefined;
   #connection: Hl7Connection | undefined;
   /** Control ids acknowledged on the current connection (insertion order, bounded). */
   #acked = new Set<string>();
 
-  constructor(options: MllpReceiverOptions) {
+  constructor(options: MllpReceiverOptions<T>) {
     this.name = options.name;
     const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
     this.#o = {
@@ -63,15 +68,17 @@ export class MllpReceiver implements Receiver {
       ackTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? ackTimeoutMs,
       message: options.message,
+      // The default is for readings (T = OutboundReading); other items pass their own builder.
+      build: options.build ?? ((r, h) => buildPcd01Message(r as unknown as OutboundReading, h)),
       maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
       maxAckBytes: options.maxAckBytes ?? 64 * 1024,
       now: options.now ?? (() => new Date()),
     };
   }
 
-  async deliver(batch: readonly OutboundReading[]): Promise<void> {
+  async deliver(batch: readonly T[]): Promise<void> {
     for (let i = 0; i < batch.length; i++) {
-      const msg = buildPcd01Message(batch[i] as OutboundReading, { ...this.#o.message, now: this.#o.now() });
+      const msg = this.#o.build(batch[i] as T, { ...this.#o.message, now: this.#o.now() });
       const controlId = msg.getSegment('MSH')?.getField(10)?.toString() ?? '';
       const bytes = Buffer.byteLength(msg.toString(), 'utf8');
       if (bytes > this.#o.maxMessageBytes) {

@@ -32,7 +32,9 @@ export class WebhookReceiver implements Receiver<OutboundAlarm> {
 
   async deliver(batch: readonly OutboundAlarm[]): Promise<void> {
     for (const [i, a] of batch.entries()) {
-      const body = JSON.stringify({ type: 'vitaltrail.alarm/1', ...a });
+      // The bed, never the patient id (pagers and phones are outside the record system).
+      const { binding: _patient, ...alarm } = a;
+      const body = JSON.stringify({ type: 'vitaltrail.alarm/1', ...alarm });
       const ts = this.#o.now();
       let res: Response;
       try {

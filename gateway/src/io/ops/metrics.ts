@@ -14,10 +14,24 @@
  * (io/identity/enrolment-follow; 0 without `kgc.issuedDir`): `vitaltrail_enrolments_imported_total`,
  * `vitaltrail_enrolments_skipped_total{code}`, and the embedded chain's watchdog
  * (io/anchoring/chain-watchdog; 0 without an embedded chain):
- * `vitaltrail_chain_restarts_total{outcome}`.
+ * `vitaltrail_chain_restarts_total{outcome}`, and per running outbound interface (issue 19,
+ * io/interfaces `deliveryStatus`, read from the store once per scrape; no series without
+ * one): `vitaltrail_outbound_pending{receiver}`,
+ * `vitaltrail_outbound_oldest_pending_seconds{receiver}` (absent when nothing is pending),
+ * `vitaltrail_outbound_delivered_total{receiver}`, `vitaltrail_outbound_consecutive_failures{receiver}`,
+ * `vitaltrail_outbound_dead_letters{receiver}`,
+ * `vitaltrail_outbound_last_success_timestamp_seconds{receiver}` (absent before a first success).
  */
 import { statSync } from 'node:fs';
-import { Counter, Gauge, Histogram, type Metric, renderExposition } from '../../core/metrics.js';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  type LabelledSample,
+  type Metric,
+  renderExposition,
+  SampledMetric,
+} from '../../core/metrics.js';
 
 /** A frame's outcome as counted (io/ingest `IngestResult`, of which only these fields matter). */
 export type CountedOutcome =
@@ -37,6 +51,17 @@ export interface MetricsStore {
   pendingCheckpoints(): readonly { createdAt: number }[];
 }
 
+/** What the outbound series read of one receiver (io/interfaces `OutboundStatus`; times in ms). */
+export interface OutboundDelivery {
+  receiver: string;
+  pending: number;
+  oldestPendingSeconds: number | null;
+  delivered: number;
+  lastOkAt: number | null;
+  failures: number;
+  deadLetters: number;
+}
+
 /** Ack latency buckets in seconds: group commit sits between ~1 ms and a few hundred ms. */
 export const ACK_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -49,6 +74,11 @@ export interface GatewayMetricsSources {
   ready: () => boolean;
   /** Frames in the ingest pipeline (io/ingest `Ingest.pipeline`); the gauges read 0 without it. */
   pipeline?: () => { verifying: number; uncommitted: number };
+  /**
+   * The delivery state of the outbound interfaces that run (io/interfaces `deliveryStatus`),
+   * read once per scrape; no `vitaltrail_outbound_*` series without it.
+   */
+  outbound?: () => readonly OutboundDelivery[];
   now?: () => number;
 }
 
@@ -81,8 +111,18 @@ export class GatewayMetrics {
     "Restarts of the embedded chain's node after it died, by outcome: restarted, failed (another attempt follows).",
   );
   readonly #all: Metric[];
+  readonly #readOutbound: () => readonly OutboundDelivery[];
+  /** The outbound delivery state of the scrape being rendered (read once for its six series). */
+  #outbound: readonly OutboundDelivery[] = [];
 
   constructor(src: GatewayMetricsSources) {
+    this.#readOutbound = src.outbound ?? (() => []);
+    /** One series per receiver, left out where `value` is unknown (null). */
+    const perReceiver = (value: (o: OutboundDelivery) => number | null) => (): LabelledSample[] =>
+      this.#outbound.flatMap((o) => {
+        const v = value(o);
+        return v === null ? [] : [{ labels: { receiver: o.receiver }, value: v }];
+      });
     const now = src.now ?? Date.now;
     const fileSize = (p: string): number => {
       try {
@@ -134,6 +174,42 @@ export class GatewayMetrics {
       this.enrolmentsImported,
       this.enrolmentsSkipped,
       this.chainRestarts,
+      new SampledMetric(
+        'vitaltrail_outbound_pending',
+        'Items an outbound receiver has not acknowledged yet: log positions (readings), or alarm transitions for the webhook.',
+        'gauge',
+        perReceiver((o) => o.pending),
+      ),
+      new SampledMetric(
+        'vitaltrail_outbound_oldest_pending_seconds',
+        'Age of the oldest item waiting for an outbound receiver, whole seconds (no sample when none waits).',
+        'gauge',
+        perReceiver((o) => o.oldestPendingSeconds),
+      ),
+      new SampledMetric(
+        'vitaltrail_outbound_delivered_total',
+        'Items an outbound receiver acknowledged, kept in the store across restarts.',
+        'counter',
+        perReceiver((o) => o.delivered),
+      ),
+      new SampledMetric(
+        'vitaltrail_outbound_consecutive_failures',
+        'Failed delivery attempts to an outbound receiver since its last success (the backoff grows with it).',
+        'gauge',
+        perReceiver((o) => o.failures),
+      ),
+      new SampledMetric(
+        'vitaltrail_outbound_dead_letters',
+        'Items an outbound receiver refused, set aside as dead letters.',
+        'gauge',
+        perReceiver((o) => o.deadLetters),
+      ),
+      new SampledMetric(
+        'vitaltrail_outbound_last_success_timestamp_seconds',
+        'Unix time of the last delivery an outbound receiver acknowledged (no sample before the first).',
+        'gauge',
+        perReceiver((o) => (o.lastOkAt === null ? null : o.lastOkAt / 1000)),
+      ),
     ];
   }
 
@@ -157,6 +233,11 @@ export class GatewayMetrics {
   }
 
   render(): string {
-    return renderExposition(this.#all);
+    this.#outbound = this.#readOutbound();
+    try {
+      return renderExposition(this.#all);
+    } finally {
+      this.#outbound = [];
+    }
   }
 }

@@ -145,6 +145,12 @@ export class Bindings {
     return r ? this.#binding(r) : null;
   }
 
+  /** The bed bound at `ts`, if any (no patient id, no key needed): the alarm webhook's bed. */
+  bedAt(dev: string, ts: number): string | null {
+    const r = this.#stmts.at.get(dev, ts, ts) as Row | undefined;
+    return r?.bed ?? null;
+  }
+
   /**
    * Every binding of `dev`, oldest first.
    * @throws {BindingError} `no_recipient_key` without a private key that opens them,
