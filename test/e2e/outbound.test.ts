@@ -18,6 +18,7 @@ import { openStore } from '../../gateway/src/io/store/store.js';
 import { runCli } from '../helpers/cli.js';
 import { type DemoProcess, startDemo } from '../helpers/demo.js';
 import { type FhirTestServer, startFhirServer } from '../helpers/fhir-server.js';
+import { parseWithPythonHl7 } from '../helpers/hl7-py.js';
 import { startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -78,6 +79,7 @@ describe('outbound interfaces: every reading once, in order, across a receiver o
       expect(down.map((s) => s.receiver).sort()).toEqual(['fhir', 'mllp']);
       for (const s of down) expect(s.lastError, s.receiver).toMatch(/receiver_unavailable/);
       const before = hl7.received;
+      const beforeRaw = hl7.raw;
       hl7 = await startHl7Server(() => 'CA', hl7Port);
       await fhir.start(); // same port, same repository
       await sleep(2000);
@@ -112,6 +114,16 @@ describe('outbound interfaces: every reading once, in order, across a receiver o
         (m) => m.getSegment('MSH')?.getField(10)?.toString() ?? '',
       );
       const hl7Unique = new Set(ids);
+      // Every message, read by an independent parser (python-hl7), says the same.
+      const py = parseWithPythonHl7(
+        [...beforeRaw, ...hl7.raw],
+        ['MSH.F9.R1.C2', 'MSH.F10', 'MSH.F21.R1.C1', 'OBR.F4.R1.C1'],
+      );
+      expect(py.map((p) => ('error' in p ? p.error : p.values['MSH.F10']))).toEqual(ids);
+      for (const p of py)
+        expect(
+          'values' in p && [p.values['MSH.F9.R1.C2'], p.values['MSH.F21.R1.C1'], p.values['OBR.F4.R1.C1']],
+        ).toEqual(['ORU^R01^ORU_R01', 'IHE_PCD_001', '182777000']);
       // FHIR: one Observation set per reading, found by its identifier.
       const observations = (await fhir.repo.searchResources({ resourceType: 'Observation' } as never)) as {
         identifier?: { system?: string; value?: string }[];

@@ -25,6 +25,7 @@ import { DeliveryState } from '../../gateway/src/io/interfaces/delivery-state.js
 import { MllpReceiver } from '../../gateway/src/io/interfaces/mllp-receiver.js';
 import { Pcd05Listener } from '../../gateway/src/io/interfaces/pcd05-listener.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
+import { parseWithPythonHl7 } from '../helpers/hl7-py.js';
 import { type ServerAction, startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -186,6 +187,19 @@ describe('IHE PCD ACM: PCD-04 out, PCD-05 back', () => {
         .find((s) => s.getComponent(3, 1) === '68483')
         ?.getComponent(16, 1),
     ).toBe('nurse.kim');
+    // Every PCD-04 the manager got, read by an independent parser (python-hl7), says the same.
+    const py = parseWithPythonHl7(manager.raw, ['MSH.F9.R1.C2', 'MSH.F10', 'OBR.F3.R1.C1']);
+    expect(
+      py.map((p) =>
+        'error' in p ? p.error : [p.values['MSH.F9.R1.C2'], p.values['MSH.F10'], p.values['OBR.F3.R1.C1']],
+      ),
+    ).toEqual(
+      manager.received.map((m) => [
+        'R40',
+        m.getSegment('MSH')?.getField(10)?.toString(),
+        m.getSegment('OBR')?.getComponent(3, 1),
+      ]),
+    );
     // An unknown alarm id is refused.
     expect(
       await sendPcd05('00000000-0000-4000-8000-000000000000', 'Accepted by Endpoint Operator', 'nurse.kim'),

@@ -13,6 +13,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
+# The HL7 tests read every generated message with python-hl7, a parser independent of the
+# gateway's own (test/helpers/hl7-py.ts).
+"$PY" -c 'import hl7' >/dev/null 2>&1 || need+=(python3-hl7)
 # The device maker's kit (test/integration/device-kit.test.ts): the Python example client
 # signs with python3-cryptography; the C one is compiled with gcc against libmosquitto,
 # libcbor and OpenSSL (headers checked, since the runtime libraries alone do not build it).

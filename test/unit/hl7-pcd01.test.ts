@@ -16,6 +16,7 @@ import {
   proofNote,
 } from '../../gateway/src/core/hl7/pcd01.js';
 import type { OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
+import { parseWithPythonHl7 } from '../helpers/hl7-py.js';
 
 const TS = Date.UTC(2026, 10, 21, 8, 0, 0, 5);
 const OPTS: Pcd01Options = {
@@ -213,5 +214,61 @@ describe('PCD-01 builder', () => {
     expect(
       proofNote(reading({ anchored: { treeSize: 9, rootHash: 'r', txHash: 't', blockNumber: 3 } })),
     ).toBe('vitaltrail-log origin=vitaltrail/gw-1 leaf=41 tree_size=9 root=r tx=t block=3');
+  });
+
+  test('behavior: an independent parser (python-hl7) reads every observation set, bound or not, hostile text included', () => {
+    const keys = Object.keys(MDC_VITALS) as (keyof typeof MDC_VITALS)[];
+    // Every non-empty subset of the observations, alternately bound (with delimiters in the
+    // bed and patient id) and unbound.
+    const readings = Array.from({ length: 2 ** keys.length - 1 }, (_, mask) => {
+      const obs = Object.fromEntries(
+        keys.filter((_k, i) => ((mask + 1) >> i) & 1).map((k, i) => [k, k === 'temp' ? 3650 + i : 60 + i]),
+      );
+      return reading({
+        id: `wr-0001:${mask}`,
+        seq: mask,
+        obs,
+        ...(mask % 2 ? { binding: { bed: `B|${mask}^x`, patientId: `P~${mask}` } } : {}),
+      });
+    });
+    const messages = readings.map((r) => buildPcd01(r, OPTS));
+    const obxKeys = Array.from({ length: 20 }, (_, i) => [
+      `OBX${i + 1}.F3.R1.C1`,
+      `OBX${i + 1}.F5`,
+      `OBX${i + 1}.F6.R1.C4`,
+    ]).flat();
+    const parsed = parseWithPythonHl7(messages, [
+      'MSH.F9.R1.C2',
+      'MSH.F10',
+      'PID.F3.R1.C1',
+      'PV1.F3.R1.C3',
+      ...obxKeys,
+    ]);
+    for (const [i, p] of parsed.entries()) {
+      const r = readings[i]!;
+      if ('error' in p) throw new Error(p.error);
+      expect(p.values['MSH.F9.R1.C2']).toBe('R01');
+      expect(p.values['MSH.F10']).toBe(r.id);
+      expect(p.values['PID.F3.R1.C1'] ?? '').toBe(r.binding?.patientId ?? '');
+      expect(p.values['PV1.F3.R1.C3'] ?? '').toBe(r.binding?.bed ?? '');
+      // Each observation once, with its MDC metric, value and UCUM unit.
+      const seen: Record<string, [string | null, string | null]> = {};
+      for (let n = 1; n <= 20; n++) {
+        const code = p.values[`OBX${n}.F3.R1.C1`];
+        const metric = keys.find((k) => String(MDC_VITALS[k].metric.num) === code);
+        if (metric) seen[metric] = [p.values[`OBX${n}.F5`] ?? null, p.values[`OBX${n}.F6.R1.C4`] ?? null];
+      }
+      expect(seen).toEqual(
+        Object.fromEntries(
+          Object.entries(r.obs).map(([k, v]) => [
+            k,
+            [
+              scaledValue(v as number, MDC_VITALS[k as keyof typeof MDC_VITALS].decimals),
+              MDC_VITALS[k as keyof typeof MDC_VITALS].ucum,
+            ],
+          ]),
+        ),
+      );
+    }
   });
 });

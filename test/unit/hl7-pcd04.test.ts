@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import type { HeaderOptions } from '../../gateway/src/core/hl7/er7.js';
 import { alertCoding, buildPcd04Message, type Pcd04Alarm } from '../../gateway/src/core/hl7/pcd04.js';
 import { readPcd05 } from '../../gateway/src/core/hl7/pcd05.js';
+import { parseWithPythonHl7 } from '../helpers/hl7-py.js';
 
 const AT = Date.UTC(2026, 11, 2, 9, 30, 0, 250);
 const ALARM_ID = '0b5c1e2a-7d0f-4c1e-9a55-0f6f2b1d9c11';
@@ -175,6 +176,95 @@ describe('PCD-04 ORU^R40', () => {
     const parsed = Hl7Message.parse(msg);
     expect(parsed.getSegment('PV1')?.getComponent(3, 3)).toBe('B\\F\\7\\S\\x\\T\\y\\R\\z\\E\\w\\X0D\\q');
     expect(parsed.getSegment('PID')?.getComponent(3, 1)).toBe('P\\S\\1');
+  });
+});
+
+describe('PCD-04 read by an independent parser', () => {
+  test('behavior: python-hl7 reads every transition of every kind of alarm, bound or not, with the facets built', () => {
+    const codes = ['spo2_low', 'hr_high', 'signal_loss_temp', 'device_offline', 'news2', 'storage_failing'];
+    const events = ['raised', 'escalated', 'renotified', 'latched', 'reactivated', 'acknowledged', 'cleared'];
+    const alarms = codes.flatMap((code, i) =>
+      events.map((event, j) =>
+        alarm({
+          id: `alarm-event:${i * 10 + j}`,
+          code,
+          event,
+          kind:
+            code.startsWith('signal') || code.endsWith('offline') || code.startsWith('storage')
+              ? 'technical'
+              : 'physiological',
+          priority: (['low', 'medium', 'high'] as const)[(i + j) % 3],
+          by: event === 'acknowledged' ? 'nurse.kim' : null,
+          ...(j % 2 ? { binding: undefined } : { binding: { bed: `B|${j}`, patientId: `MRN^${i}` } }),
+        }),
+      ),
+    );
+    const keys = [
+      'MSH.F9.R1.C2',
+      'MSH.F10',
+      'MSH.F21.R1.C1',
+      'PID.F3.R1.C1',
+      'OBR.F3.R1.C1',
+      'OBR.F4.R1.C1',
+      'OBX1.F5.R1.C1',
+      'OBX1.F8.R1',
+      'OBX1.F8.R2',
+      'OBX2.F5.R1.C1',
+      'OBX3.F5',
+      'OBX4.F5',
+      'OBX5.F5',
+      'OBX5.F16',
+      'OBX6.F5',
+      'OBX7.F5',
+    ];
+    const built = alarms.map((a) => buildPcd04Message(a, ORIGIN, HEADER));
+    const parsed = parseWithPythonHl7(
+      built.map((m) => m.toString()),
+      keys,
+    );
+    for (const [i, p] of parsed.entries()) {
+      const a = alarms[i]!;
+      if ('error' in p) throw new Error(p.error);
+      const c = alertCoding(a.code);
+      const ours = Hl7Message.parse(built[i]!.toString());
+      const facet = (code: number) =>
+        ours
+          .getAllSegments('OBX')
+          .find((o) => o.getComponent(3, 1) === String(code))
+          ?.getField(5)
+          ?.toString();
+      expect(p.segments).toEqual([
+        'MSH',
+        'PID',
+        'PV1',
+        'OBR',
+        'OBX',
+        'OBX',
+        'OBX',
+        'OBX',
+        'OBX',
+        'OBX',
+        'OBX',
+      ]);
+      expect(p.values).toMatchObject({
+        'MSH.F9.R1.C2': 'R40',
+        'MSH.F10': a.id,
+        'MSH.F21.R1.C1': 'IHE_PCD_ACM_001',
+        'OBR.F3.R1.C1': ALARM_ID,
+        'OBR.F4.R1.C1': '196616',
+        'OBX1.F5.R1.C1': c.event.code,
+        'OBX1.F8.R1': { high: 'PH', medium: 'PM', low: 'PL' }[a.priority],
+        'OBX1.F8.R2': a.kind === 'technical' ? 'ST' : 'SP',
+        'OBX2.F5.R1.C1': String(c.source.num),
+        'OBX3.F5': facet(68481),
+        'OBX4.F5': facet(68482),
+        'OBX5.F5': facet(68483),
+        'OBX6.F5': { high: 'PH', medium: 'PM', low: 'PL' }[a.priority],
+        'OBX7.F5': a.kind === 'technical' ? 'ST' : 'SP',
+      });
+      expect(p.values['OBX5.F16'] ?? '').toBe(a.by ?? '');
+      expect(p.values['PID.F3.R1.C1'] ?? '').toBe(a.binding ? `MRN^${Math.floor(i / events.length)}` : '');
+    }
   });
 });
 
