@@ -10,6 +10,7 @@ import { FHIR_VITALS } from '../../gateway/src/core/fhir.js';
 import { MDC_VITALS, scaledValue } from '../../gateway/src/core/hl7/mdc.js';
 import {
   buildPcd01,
+  buildPcd01GroupMessage,
   escapeHl7,
   hl7Time,
   type Pcd01Options,
@@ -270,5 +271,36 @@ describe('PCD-01 builder', () => {
         ),
       );
     }
+  });
+
+  test('behavior: a per-interval message has one MSH/PID/PV1 and one OBR group per reading, OBX numbered per group', () => {
+    const b = { bed: 'B-2', patientId: 'MRN-7' };
+    const rs = [
+      reading({ binding: b }),
+      reading({ id: 'wr-0001:43', seq: 43, leafIndex: 44, obs: { hr: 80 }, binding: b }),
+    ];
+    const segs = segmentsOf(buildPcd01GroupMessage(rs, 'wr-0001:42-43', OPTS).toString());
+    const names = segs.map((f) => f[0]);
+    expect(names.slice(0, 3)).toEqual(['MSH', 'PID', 'PV1']);
+    expect(names.filter((n) => n === 'PID')).toHaveLength(1);
+    expect(segs[0]![9]).toBe('wr-0001:42-43');
+    const obr = segs.filter((f) => f[0] === 'OBR');
+    expect(obr.map((f) => [f[1], f[3]])).toEqual([
+      ['1', 'wr-0001:42^^vitaltrail/gw-1^L'],
+      ['2', 'wr-0001:43^^vitaltrail/gw-1^L'],
+    ]);
+    // The second group: its NTE, then OBX 1 (MDS), 2 (ECG VMD), 3 (channel), 4 (hr 80).
+    const second = segs.slice(names.lastIndexOf('OBR'));
+    expect(second.map((f) => `${f[0]}${f[0] === 'OBX' ? f[1] : ''}`)).toEqual([
+      'OBR',
+      'NTE',
+      'OBX1',
+      'OBX2',
+      'OBX3',
+      'OBX4',
+    ]);
+    expect(second.at(-1)![5]).toBe('80');
+    expect(second[1]![3]).toBe('vitaltrail-log origin=vitaltrail/gw-1 leaf=44');
+    expect(() => buildPcd01GroupMessage([], 'x', OPTS)).toThrow(RangeError);
   });
 });

@@ -249,6 +249,11 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field('outbound.mllp.receivingApplication', str, 'MSH-5 of the messages', 'EHR'),
   field('outbound.mllp.receivingFacility', str, 'MSH-6 of the messages', 'HOSPITAL'),
   field(
+    'outbound.mllp.intervalSeconds',
+    int(5, 3600),
+    'PCD-01 per interval: one ORU^R01 per device and interval of this many seconds (one OBR per reading), sent when the interval closes (absent: one message per reading)',
+  ),
+  field(
     'outbound.fhir.url',
     url('http:', 'https:'),
     'FHIR R4 base URL: vitals pushed as Observations with Provenance, transaction bundles (off when absent)',

@@ -301,6 +301,9 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
               port: n('outbound.mllp.port'),
               receivingApplication: s('outbound.mllp.receivingApplication') as string,
               receivingFacility: s('outbound.mllp.receivingFacility') as string,
+              ...(v['outbound.mllp.intervalSeconds'] !== undefined
+                ? { intervalSeconds: n('outbound.mllp.intervalSeconds') }
+                : {}),
             },
           }
         : {}),

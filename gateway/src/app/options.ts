@@ -143,7 +143,14 @@ export interface RunningExternalGateway extends Omit<RunningGateway, 'broker' | 
 
 /** The outbound interfaces (README "Into the hospital's systems"). */
 export interface OutboundOptions {
-  mllp?: { host: string; port: number; receivingApplication?: string; receivingFacility?: string };
+  /** `intervalSeconds`: PCD-01 per interval (one message per device and interval) instead of per reading. */
+  mllp?: {
+    host: string;
+    port: number;
+    receivingApplication?: string;
+    receivingFacility?: string;
+    intervalSeconds?: number;
+  };
   fhir?: { url: string; token?: string; patientSystem?: string };
   /**
    * IHE PCD ACM: alarm transitions to an alarm manager as PCD-04 (`host`, `port`), and the

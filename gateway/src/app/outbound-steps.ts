@@ -9,18 +9,23 @@
  * without one the gateway refuses to start with `config_invalid`, rather than run interfaces
  * that can never send.
  */
+import { buildPcd01GroupMessage } from '../core/hl7/pcd01.js';
 import { buildPcd04Message } from '../core/hl7/pcd04.js';
 import { WARD_ROLES } from '../io/http/index.js';
 import { UserFile } from '../io/identity/index.js';
 import {
   AlarmSource,
+  type DeliverySource,
   DeliveryState,
   DeliveryWorker,
   FhirReceiver,
+  IntervalReadingSource,
   MllpReceiver,
   type OutboundAlarm,
+  type OutboundReadingGroup,
   Pcd05Listener,
   ReadingSource,
+  type Receiver,
   WebhookReceiver,
 } from '../io/interfaces/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
@@ -44,40 +49,60 @@ export const outbound: GatewayStep = {
         'outbound interfaces need a recipient private key in DATA/gateway/recipients (*.key.pem) to read the sealed readings and patient ids',
       );
     }
-    const source = new ReadingSource({
-      store,
-      secrets,
-      bindings: p.get('bindings'),
-      origin: p.get('origin'),
-    });
+    const parts = { store, secrets, bindings: p.get('bindings'), origin: p.get('origin') };
+    const source = new ReadingSource(parts);
     const state = new DeliveryState(store);
     const startLeaf = o.start === 'history' ? 0 : store.size;
     const log = p.get('log');
     const gatewayId = p.get('gatewayId');
-    const receivers = [
-      ...(o.mllp
+    const readingWorker = <T>(receiver: Receiver<T>, from: DeliverySource<T>) =>
+      new DeliveryWorker<T>({
+        receiver,
+        state,
+        source: from,
+        startLeaf,
+        ...(o.batch ? { batch: o.batch } : {}),
+        ...(o.pollMs ? { pollMs: o.pollMs } : {}),
+        log,
+      });
+    const mllp = o.mllp;
+    const mllpOptions = mllp && {
+      name: 'mllp',
+      host: mllp.host,
+      port: mllp.port,
+      message: {
+        sendingApp: 'VITALTRAIL',
+        sendingFacility: gatewayId,
+        receivingApp: mllp.receivingApplication ?? 'EHR',
+        receivingFacility: mllp.receivingFacility ?? 'HOSPITAL',
+      },
+    };
+    const readingFeed = [
+      ...(mllpOptions && mllp?.intervalSeconds
         ? [
-            new MllpReceiver({
-              name: 'mllp',
-              host: o.mllp.host,
-              port: o.mllp.port,
-              message: {
-                sendingApp: 'VITALTRAIL',
-                sendingFacility: gatewayId,
-                receivingApp: o.mllp.receivingApplication ?? 'EHR',
-                receivingFacility: o.mllp.receivingFacility ?? 'HOSPITAL',
-              },
-            }),
+            // PCD-01 per interval: one message per device, interval and binding.
+            readingWorker(
+              new MllpReceiver<OutboundReadingGroup>({
+                ...mllpOptions,
+                build: (g, header) => buildPcd01GroupMessage(g.readings, g.id, header),
+              }),
+              new IntervalReadingSource({ ...parts, intervalMs: mllp.intervalSeconds * 1000 }),
+            ),
           ]
-        : []),
+        : mllpOptions
+          ? [readingWorker(new MllpReceiver(mllpOptions), source)]
+          : []),
       ...(o.fhir
         ? [
-            new FhirReceiver({
-              name: 'fhir',
-              baseUrl: o.fhir.url,
-              ...(o.fhir.token ? { bearerToken: o.fhir.token } : {}),
-              ...(o.fhir.patientSystem ? { patientSystem: o.fhir.patientSystem } : {}),
-            }),
+            readingWorker(
+              new FhirReceiver({
+                name: 'fhir',
+                baseUrl: o.fhir.url,
+                ...(o.fhir.token ? { bearerToken: o.fhir.token } : {}),
+                ...(o.fhir.patientSystem ? { patientSystem: o.fhir.patientSystem } : {}),
+              }),
+              source,
+            ),
           ]
         : []),
     ];
@@ -122,21 +147,7 @@ export const outbound: GatewayStep = {
           ]
         : []),
     ];
-    const workers = p.set('outbound', [
-      ...alarmFeed,
-      ...receivers.map(
-        (receiver) =>
-          new DeliveryWorker({
-            receiver,
-            state,
-            source,
-            startLeaf,
-            ...(o.batch ? { batch: o.batch } : {}),
-            ...(o.pollMs ? { pollMs: o.pollMs } : {}),
-            log,
-          }),
-      ),
-    ]);
+    const workers = p.set('outbound', [...alarmFeed, ...readingFeed]);
     for (const w of workers) {
       w.cursor(); // a new receiver's start is recorded at once, not when it first sends
       w.start();

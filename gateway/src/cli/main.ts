@@ -124,6 +124,10 @@ export function buildProgram(): Command {
       '--mllp <host:port>',
       "send the readings as IHE PCD-01 ORU^R01 to this HL7 interface engine's MLLP port",
     )
+    .option(
+      '--mllp-interval <seconds>',
+      'with --mllp: one ORU^R01 per device and interval of this many seconds (PCD-01 per interval)',
+    )
     .option('--fhir <url>', 'push the readings as FHIR R4 Observations to this FHIR server base URL')
     .option(
       '--webhook <url>',
@@ -288,6 +292,7 @@ function outboundOf(o: {
   webhookSecretFile?: string;
   acm?: string;
   acmListen?: string;
+  mllpInterval?: string;
   outboundFromStart?: boolean;
 }): OutboundOptions | undefined {
   if (!o.mllp && !o.fhir && !o.webhook && !o.acm && !o.acmListen) return undefined;
@@ -299,6 +304,12 @@ function outboundOf(o: {
     return { host: m[1]!, port };
   };
   if (o.mllp) out.mllp = hostPort('--mllp', o.mllp);
+  if (o.mllpInterval !== undefined) {
+    const s = Number(o.mllpInterval);
+    if (!out.mllp || !/^\d{1,4}$/.test(o.mllpInterval) || s < 5 || s > 3600)
+      throw new UsageError('--mllp-interval must be 5 to 3600 seconds, with --mllp');
+    out.mllp.intervalSeconds = s;
+  }
   if (o.acm) out.acm = hostPort('--acm', o.acm);
   if (o.acmListen) {
     const port = Number(o.acmListen);

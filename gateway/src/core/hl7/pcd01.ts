@@ -76,17 +76,11 @@ export function proofNote(r: Pcd01Reading): string {
   return `${base} tree_size=${a.treeSize} root=${a.rootHash} tx=${a.txHash} block=${a.blockNumber}`;
 }
 
-/**
- * The PCD-01 message of one reading, as an Hl7Message (what @medplum/hl7's client sends).
- * @example
- * const msg = buildPcd01Message(reading, { sendingApp: 'VITALTRAIL', sendingFacility: 'WARD3',
- *   receivingApp: 'EHR', receivingFacility: 'HOSP', now: new Date() });
- */
-export function buildPcd01Message(r: Pcd01Reading, o: Pcd01Options): Hl7Message {
-  const [pid, pv1] = patientSegments(r.binding, o);
+/** The order group of one reading: OBR (OBR-1 = `n`), the proof NTE, its OBX. */
+function readingSegments(r: Pcd01Reading, n: number): Hl7Segment[] {
   const time = hl7Time(r.ts);
   const obr = segment('OBR', {
-    1: field(1),
+    1: field(n),
     3: ei(r.id, r.origin),
     4: field(...PCD01_SERVICE),
     7: field(time),
@@ -135,7 +129,41 @@ export function buildPcd01Message(r: Pcd01Reading, o: Pcd01Options): Hl7Message 
       }),
     );
   }
-  return new Hl7Message([msh(o, PCD01_KIND, r.id), pid, pv1, obr, nte, ...obx]);
+  return [obr, nte, ...obx];
+}
+
+/**
+ * The PCD-01 message of one reading, as an Hl7Message (what @medplum/hl7's client sends).
+ * @example
+ * const msg = buildPcd01Message(reading, { sendingApp: 'VITALTRAIL', sendingFacility: 'WARD3',
+ *   receivingApp: 'EHR', receivingFacility: 'HOSP', now: new Date() });
+ */
+export function buildPcd01Message(r: Pcd01Reading, o: Pcd01Options): Hl7Message {
+  return new Hl7Message([
+    msh(o, PCD01_KIND, r.id),
+    ...patientSegments(r.binding, o),
+    ...readingSegments(r, 1),
+  ]);
+}
+
+/**
+ * "Per interval": one PCD-01 message for several readings of one device and one binding
+ * (core/interval-groups), one OBR group each (OBR-1 1…n, each with its own OBR-3 reading id,
+ * OBR-7 device time and proof NTE), under the group's MSH-10 `id`.
+ * @throws {RangeError} when `readings` is empty
+ */
+export function buildPcd01GroupMessage(
+  readings: readonly Pcd01Reading[],
+  id: string,
+  o: Pcd01Options,
+): Hl7Message {
+  const first = readings[0];
+  if (!first) throw new RangeError('a PCD-01 group needs a reading');
+  return new Hl7Message([
+    msh(o, PCD01_KIND, id),
+    ...patientSegments(first.binding, o),
+    ...readings.flatMap((r, i) => readingSegments(r, i + 1)),
+  ]);
 }
 
 /** The PCD-01 message of one reading as ER7 text (segments joined by CR, no MLLP framing). */

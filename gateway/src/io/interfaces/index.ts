@@ -12,7 +12,13 @@ export { deliveryStatus, type OutboundStatus } from './delivery-status.js';
 export { FhirReceiver, type FhirReceiverOptions } from './fhir-receiver.js';
 export { MllpReceiver, type MllpReceiverOptions } from './mllp-receiver.js';
 export { type Pcd05Counters, Pcd05Listener, type Pcd05ListenerOptions } from './pcd05-listener.js';
-export { ReadingSource } from './reading-source.js';
-export { DeliveryError, deliveryError, type OutboundReading, type Receiver } from './receiver.js';
+export { IntervalReadingSource, type OutboundReadingGroup, ReadingSource } from './reading-source.js';
+export {
+  DeliveryError,
+  type DeliverySource,
+  deliveryError,
+  type OutboundReading,
+  type Receiver,
+} from './receiver.js';
 export { type ProbeResult, type ProbeTargets, probeReceivers, RECEIVER_PROBES } from './receiver-probe.js';
 export { WebhookReceiver, type WebhookReceiverOptions } from './webhook-receiver.js';

@@ -11,74 +11,86 @@
  * (shredding records) are passed over.
  */
 import type { RecipientSecret } from '../../core/envelope.js';
+import { type GroupRow, intervalGroups, intervalOf } from '../../core/interval-groups.js';
 import { decodeFrame } from '../../protocol/frame.js';
 import { toHex } from '../anchoring/index.js';
-import type { Bindings, CheckpointRow, GatewayStore } from '../store/index.js';
+import type { Bindings, CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { SealedReader } from '../store/index.js';
 import type { DeliverySource, OutboundReading } from './receiver.js';
 
+/** What a reading source reads with. */
+export interface ReadingSourceParts {
+  store: GatewayStore;
+  secrets: readonly RecipientSecret[];
+  bindings: Bindings | null;
+  origin: string;
+}
+
+/**
+ * The readings of some log rows, opened, checked and decoded, with their binding and proof
+ * reference; shredded frames are left out.
+ * @throws {SealedError} `no_recipient_key`, `integrity_error` (stored data that does not
+ *   authenticate is never sent).
+ */
+async function openReadings(
+  p: ReadingSourceParts,
+  rows: readonly FrameIndexRow[],
+): Promise<OutboundReading[]> {
+  if (rows.length === 0) return [];
+  const frames = await new SealedReader(p.store, p.secrets).read(rows);
+  const anchored = p.store
+    .anchoredCheckpoints()
+    .filter((c) => c.txHash !== null && c.blockNumber !== null)
+    .sort((a, b) => a.treeSize - b.treeSize);
+  const readings: OutboundReading[] = [];
+  for (const [i, row] of rows.entries()) {
+    const bytes = frames[i]!;
+    if (bytes === 'shredded') continue;
+    const body = decodeFrame(bytes).body;
+    const r: OutboundReading = {
+      id: `${row.dev}:${row.seq}`,
+      dev: row.dev,
+      seq: row.seq,
+      ts: row.ts,
+      acceptedAt: row.acceptedAt,
+      obs: body.obs,
+      leafIndex: row.leafIndex,
+      origin: p.origin,
+    };
+    const cp = coverOf(anchored, row.leafIndex);
+    if (cp)
+      r.anchored = {
+        treeSize: cp.treeSize,
+        rootHash: toHex(cp.root),
+        txHash: cp.txHash!,
+        blockNumber: cp.blockNumber!,
+      };
+    const b = await p.bindings?.at(row.dev, row.ts);
+    if (b) r.binding = { bed: b.bed, patientId: b.patientId };
+    readings.push(r);
+  }
+  return readings;
+}
+
+/** One reading per message (PCD-01 per reading, FHIR). */
 export class ReadingSource implements DeliverySource<OutboundReading> {
   readonly kind = 'log';
-  readonly #store: GatewayStore;
-  readonly #secrets: readonly RecipientSecret[];
-  readonly #bindings: Bindings | null;
-  readonly #origin: string;
+  readonly #p: ReadingSourceParts;
 
-  constructor(p: {
-    store: GatewayStore;
-    secrets: readonly RecipientSecret[];
-    bindings: Bindings | null;
-    origin: string;
-  }) {
-    this.#store = p.store;
-    this.#secrets = p.secrets;
-    this.#bindings = p.bindings;
-    this.#origin = p.origin;
+  constructor(p: ReadingSourceParts) {
+    this.#p = p;
   }
 
   /**
    * Up to `limit` frames from log position `fromLeaf` on, as readings.
    * @returns the readings (`items`) and the log position after the last frame looked at
    *   (shredded ones included), where the next read starts once these are delivered.
-   * @throws {SealedError} `no_recipient_key`, `integrity_error` (stored data that does not
-   *   authenticate is never sent).
+   * @throws {SealedError} as `openReadings`.
    */
   async after(fromLeaf: number, limit: number): Promise<{ items: OutboundReading[]; next: number }> {
-    const rows = this.#store.framesFrom(fromLeaf, limit);
+    const rows = this.#p.store.framesFrom(fromLeaf, limit);
     if (rows.length === 0) return { items: [], next: fromLeaf };
-    const frames = await new SealedReader(this.#store, this.#secrets).read(rows);
-    const anchored = this.#store
-      .anchoredCheckpoints()
-      .filter((c) => c.txHash !== null && c.blockNumber !== null)
-      .sort((a, b) => a.treeSize - b.treeSize);
-    const readings: OutboundReading[] = [];
-    for (const [i, row] of rows.entries()) {
-      const bytes = frames[i]!;
-      if (bytes === 'shredded') continue;
-      const body = decodeFrame(bytes).body;
-      const r: OutboundReading = {
-        id: `${row.dev}:${row.seq}`,
-        dev: row.dev,
-        seq: row.seq,
-        ts: row.ts,
-        acceptedAt: row.acceptedAt,
-        obs: body.obs,
-        leafIndex: row.leafIndex,
-        origin: this.#origin,
-      };
-      const cp = coverOf(anchored, row.leafIndex);
-      if (cp)
-        r.anchored = {
-          treeSize: cp.treeSize,
-          rootHash: toHex(cp.root),
-          txHash: cp.txHash!,
-          blockNumber: cp.blockNumber!,
-        };
-      const b = await this.#bindings?.at(row.dev, row.ts);
-      if (b) r.binding = { bed: b.bed, patientId: b.patientId };
-      readings.push(r);
-    }
-    return { items: readings, next: rows.at(-1)!.leafIndex + 1 };
+    return { items: await openReadings(this.#p, rows), next: rows.at(-1)!.leafIndex + 1 };
   }
 
   positionOf(r: OutboundReading): number {
@@ -87,6 +99,103 @@ export class ReadingSource implements DeliverySource<OutboundReading> {
 
   idOf(r: OutboundReading): string {
     return r.id;
+  }
+}
+
+/** The readings of one PCD-01 "per interval" message (core/interval-groups). */
+export interface OutboundReadingGroup {
+  /** MSH-10: `<dev>:<first seq>-<last seq>`, the same on every resend. */
+  id: string;
+  readings: OutboundReading[];
+  /** Where the cursor may move once this group is delivered. */
+  next: number;
+}
+
+/** Index rows read per page while looking for an interval's end. */
+const PAGE = 5000;
+/** Most index rows one round reads (an interval of a very busy ward is sent over several). */
+const MAX_SCAN = 500_000;
+
+/**
+ * PCD-01 "per interval" (`outbound.mllp.intervalSeconds`): the readings of one device, one
+ * interval of acceptance time and one binding in one message, sent once the interval has
+ * closed (core/interval-groups says which readings, deterministically from the log).
+ */
+export class IntervalReadingSource implements DeliverySource<OutboundReadingGroup> {
+  readonly kind = 'log';
+  readonly #p: ReadingSourceParts;
+  readonly #intervalMs: number;
+  readonly #now: () => number;
+
+  constructor(p: ReadingSourceParts & { intervalMs: number; now?: () => number }) {
+    this.#p = p;
+    this.#intervalMs = p.intervalMs;
+    this.#now = p.now ?? Date.now;
+  }
+
+  async after(fromLeaf: number, limit: number): Promise<{ items: OutboundReadingGroup[]; next: number }> {
+    const now = this.#now(); // before the log is read (core/interval-groups)
+    const store = this.#p.store;
+    const first = store.framesFrom(fromLeaf, 1)[0];
+    const iv = (acceptedAt: number) => intervalOf(acceptedAt, this.#intervalMs);
+    // Nothing to do while the cursor's interval is open (the usual case between intervals).
+    if (!first || now < (iv(first.acceptedAt) + 1) * this.#intervalMs) return { items: [], next: fromLeaf };
+    // Scan forward until a later interval's row than the last closed one, or the log's end.
+    const rows: FrameIndexRow[] = [];
+    let toEnd = false;
+    for (;;) {
+      const page = store.framesFrom(rows.length === 0 ? fromLeaf : rows.at(-1)!.leafIndex + 1, PAGE);
+      rows.push(...page);
+      if (page.length < PAGE) {
+        toEnd = true;
+        break;
+      }
+      const lastIv = iv(page.at(-1)!.acceptedAt);
+      if (now < (lastIv + 1) * this.#intervalMs || rows.length >= MAX_SCAN) break;
+    }
+    // The rows of the cursor's interval before it (their groups were delivered).
+    const before: FrameIndexRow[] = [];
+    for (let to = fromLeaf; to > 0; ) {
+      const from = Math.max(0, to - PAGE);
+      const page = store.framesFrom(from, to - from).filter((r) => r.leafIndex < to);
+      before.unshift(...page.filter((r) => iv(r.acceptedAt) === iv(first.acceptedAt)));
+      if (page.length === 0 || iv(page[0]!.acceptedAt) < iv(first.acceptedAt)) break;
+      to = from;
+    }
+    const asGroupRow = (r: FrameIndexRow): GroupRow & { row: FrameIndexRow } => ({
+      dev: r.dev,
+      seq: r.seq,
+      acceptedAt: r.acceptedAt,
+      leafIndex: r.leafIndex,
+      binding: this.#p.bindings?.idAt(r.dev, r.ts) ?? null,
+      row: r,
+    });
+    const groups = intervalGroups(
+      rows.map(asGroupRow),
+      before.map(asGroupRow),
+      now,
+      this.#intervalMs,
+      toEnd,
+      limit,
+    );
+    const items: OutboundReadingGroup[] = [];
+    for (const g of groups) {
+      const readings = await openReadings(
+        this.#p,
+        g.rows.map((r) => (r as GroupRow & { row: FrameIndexRow }).row),
+      );
+      // A group of shredded frames only sends nothing; the cursor still moves past it.
+      if (readings.length > 0) items.push({ id: g.id, readings, next: g.next });
+    }
+    return { items, next: groups.at(-1)?.next ?? fromLeaf };
+  }
+
+  positionOf(g: OutboundReadingGroup): number {
+    return g.next - 1;
+  }
+
+  idOf(g: OutboundReadingGroup): string {
+    return g.id;
   }
 }
 

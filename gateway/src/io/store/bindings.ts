@@ -145,6 +145,12 @@ export class Bindings {
     return r ? this.#binding(r) : null;
   }
 
+  /** The id of the binding in force at `ts`, if any (no key needed): PCD-01 interval groups. */
+  idAt(dev: string, ts: number): number | null {
+    const r = this.#stmts.at.get(dev, ts, ts) as Row | undefined;
+    return r?.id ?? null;
+  }
+
   /** The bed bound at `ts`, if any (no patient id, no key needed): the alarm webhook's bed. */
   bedAt(dev: string, ts: number): string | null {
     const r = this.#stmts.at.get(dev, ts, ts) as Row | undefined;
