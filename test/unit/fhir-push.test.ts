@@ -5,6 +5,8 @@
  * readings always give the same Bundle, so a resend is byte-identical.
  * The server-side behaviour (validation, de-duplication) is in test/integration/fhir-push.test.ts.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { FHIR_VITALS, LOINC } from '../../gateway/src/core/fhir.js';
 import { buildFhirBundle } from '../../gateway/src/core/fhir-export.js';
@@ -244,5 +246,36 @@ describe('transactionBundle', () => {
 
   test('behavior: an empty batch gives an empty transaction', () => {
     expect(transactionBundle([])).toEqual({ resourceType: 'Bundle', type: 'transaction', entry: [] });
+  });
+});
+
+describe('the README sample', () => {
+  test('behavior: the README "Sample transaction: one reading" is exactly what transactionBundle builds', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const at = readme.indexOf('**Sample transaction: one reading**');
+    const start = readme.indexOf('```json\n', at) + '```json\n'.length;
+    const sample = JSON.parse(readme.slice(start, readme.indexOf('```', start)));
+    const built = transactionBundle(
+      [
+        {
+          dev: 'wr-0001',
+          seq: 4711,
+          ts: Date.parse('2026-11-21T09:00:00.000Z'),
+          acceptedAt: Date.parse('2026-11-21T09:00:00.038Z'),
+          obs: { hr: 72, sbp: 118, dbp: 76 },
+          leafIndex: 90210,
+          origin: 'vitaltrail/gw-ward3',
+          binding: { bed: 'Bed 3', patientId: 'MRN-0012345' },
+          anchored: {
+            treeSize: 90240,
+            rootHash: `3b6f${'0'.repeat(60)}`,
+            txHash: `0x9c1e${'0'.repeat(60)}`,
+            blockNumber: 18234,
+          },
+        },
+      ],
+      { patientSystem: 'http://hospital.example.org/fhir/sid/mrn' },
+    );
+    expect(JSON.parse(JSON.stringify(built))).toEqual(sample);
   });
 });

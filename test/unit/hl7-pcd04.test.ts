@@ -4,6 +4,8 @@
  * and the PCD-05 `ORU^R41` reader (core/hl7/pcd05). Every built message is read back two
  * ways: split by hand on the ER7 delimiters (no library), and with @medplum/core's parser.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Hl7Message } from '@medplum/core';
 import { describe, expect, test } from 'vitest';
 import type { HeaderOptions } from '../../gateway/src/core/hl7/er7.js';
@@ -322,5 +324,37 @@ describe('PCD-05 ORU^R41', () => {
       ack: 'AE',
     });
     expect(readPcd05(pcd05([]))).toMatchObject({ kind: 'invalid', ack: 'AE' });
+  });
+});
+
+describe('the README sample', () => {
+  test('behavior: the README PCD-04 sample is exactly what the builder writes', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const at = readme.indexOf('A raised SpO2-low alarm (`gateway/src/core/hl7/pcd04.ts` builds it');
+    const start = readme.indexOf('```\n', at) + 4;
+    const sample = readme.slice(start, readme.indexOf('```', start)).trimEnd().split('\n');
+    const built = buildPcd04Message(
+      {
+        id: 'alarm-event:42',
+        eventId: 42,
+        alarmId: '6f1c2b7e-3d4a-4c55-9e0b-1a2b3c4d5e6f',
+        dev: 'wr-0003',
+        code: 'spo2_low',
+        kind: 'physiological',
+        event: 'raised',
+        priority: 'high',
+        at: Date.UTC(2026, 11, 2, 9, 30, 0, 101),
+        by: null,
+        binding: { bed: 'Bed 3', patientId: 'MRN-000123' },
+      },
+      'vitaltrail/ward-3',
+      {
+        ...HEADER,
+        receivingFacility: 'HOSPITAL',
+        now: new Date(Date.UTC(2026, 11, 2, 9, 30, 0, 180)),
+        patientIdAuthority: 'HOSP',
+      },
+    );
+    expect(built.toString().split('\r')).toEqual(sample);
   });
 });
