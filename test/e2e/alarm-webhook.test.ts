@@ -19,7 +19,7 @@
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Hl7Message as Hl7, type Hl7Message } from '@medplum/core';
@@ -30,16 +30,8 @@ import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { type DemoProcess, startDemo } from '../helpers/demo.js';
 import { startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
+import { freePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-/** A free TCP port on 127.0.0.1 (the gateway's PCD-05 listener binds it next). */
-async function freePort(): Promise<number> {
-  const srv = createTcpServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** HL7 DTM `YYYYMMDDHHMMSS.SSS+0000` → ms. */
 const dtm = (t: string) =>

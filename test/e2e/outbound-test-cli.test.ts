@@ -10,12 +10,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { type FhirTestServer, startFhirServer } from '../helpers/fhir-server.js';
 import { type ServerAction, startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
+import { freePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const TOKEN = 'fhir-token-of-the-ward-7f3a';
@@ -27,15 +28,6 @@ interface Hook {
   delivery: string;
   verified: boolean;
   raw: string;
-}
-
-/** A port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe('vitaltrail outbound test', () => {
@@ -159,7 +151,7 @@ describe('vitaltrail outbound test', () => {
   });
 
   test('error: nothing listens on the MLLP or the webhook port: receiver_unavailable, exit 1', async () => {
-    const [mllpPort, hookPort] = [await deadPort(), await deadPort()];
+    const [mllpPort, hookPort] = [await freePort(), await freePort()];
     const cfg = config('dead.json', {
       mllp: { host: '127.0.0.1', port: mllpPort },
       webhook: { url: `http://127.0.0.1:${hookPort}${HOOK_PATH}`, secretFile: file('dead.secret', SECRET) },
@@ -265,7 +257,7 @@ describe('vitaltrail outbound test', () => {
       'outbound',
       'test',
       '--config',
-      config('acm-listen.json', { acm: { listenPort: await deadPort(), allowFrom: '127.0.0.1' } }),
+      config('acm-listen.json', { acm: { listenPort: await freePort(), allowFrom: '127.0.0.1' } }),
     ]);
     expect(listenOnly.code).toBe(2);
     expect(listenOnly.stderr).toMatch(/no outbound receiver is configured/);

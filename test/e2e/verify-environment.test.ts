@@ -6,11 +6,11 @@
  * (`evidence_mismatch`). The golden valid bundle and its saved evidence, edited copies.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureDir } from '../helpers/bundle-fixtures.js';
 import { runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DIR = fixtureDir();
@@ -28,15 +28,6 @@ function edited(name: string, change: (e: typeof evidence) => unknown): string {
   const path = join(tmp.dir, `${name}.anchors.json`);
   writeFileSync(path, JSON.stringify(change(structuredClone(evidence))));
   return path;
-}
-
-/** A port nothing listens on: bound, then closed. */
-async function deadPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 describe('verify: the summary names what was verified', () => {
@@ -57,7 +48,7 @@ describe('verify: the summary names what was verified', () => {
 
 describe('verify: environment failures are coded', () => {
   it('error: the chain node down is ledger_unavailable, one line, exit 2', async () => {
-    const url = `http://127.0.0.1:${await deadPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const r = await runCli(['verify', BUNDLE, '--rpc', url]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');

@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,18 +13,11 @@ import { startGateway } from '../../gateway/src/app/gateway.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { InfluxSink, readSpill, toLineProtocol } from '../../gateway/src/io/outbound/influx-sink.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { recipientPair } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const VM = '/usr/bin/victoria-metrics';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function until(fn: () => Promise<boolean>, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;

@@ -334,19 +334,13 @@ describe('the README sample', () => {
     const start = readme.indexOf('```\n', at) + 4;
     const sample = readme.slice(start, readme.indexOf('```', start)).trimEnd().split('\n');
     const built = buildPcd04Message(
-      {
+      alarm({
         id: 'alarm-event:42',
         eventId: 42,
         alarmId: '6f1c2b7e-3d4a-4c55-9e0b-1a2b3c4d5e6f',
-        dev: 'wr-0003',
-        code: 'spo2_low',
-        kind: 'physiological',
-        event: 'raised',
-        priority: 'high',
         at: Date.UTC(2026, 11, 2, 9, 30, 0, 101),
-        by: null,
         binding: { bed: 'Bed 3', patientId: 'MRN-000123' },
-      },
+      }),
       'vitaltrail/ward-3',
       {
         ...HEADER,

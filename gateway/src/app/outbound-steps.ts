@@ -9,6 +9,7 @@
  * without one the gateway refuses to start with `config_invalid`, rather than run interfaces
  * that can never send.
  */
+import { senderHeader } from '../core/hl7/er7.js';
 import { buildPcd01GroupMessage } from '../core/hl7/pcd01.js';
 import { buildPcd04Message } from '../core/hl7/pcd04.js';
 import { WARD_ROLES } from '../io/http/index.js';
@@ -70,12 +71,7 @@ export const outbound: GatewayStep = {
       name: 'mllp',
       host: mllp.host,
       port: mllp.port,
-      message: {
-        sendingApp: 'VITALTRAIL',
-        sendingFacility: gatewayId,
-        receivingApp: mllp.receivingApplication ?? 'EHR',
-        receivingFacility: mllp.receivingFacility ?? 'HOSPITAL',
-      },
+      message: senderHeader(gatewayId, mllp, 'EHR'),
     };
     const readingFeed = [
       ...(mllpOptions && mllp?.intervalSeconds
@@ -134,12 +130,7 @@ export const outbound: GatewayStep = {
                 name: 'acm',
                 host: acm.host,
                 port: acm.port,
-                message: {
-                  sendingApp: 'VITALTRAIL',
-                  sendingFacility: gatewayId,
-                  receivingApp: acm.receivingApplication ?? 'AM',
-                  receivingFacility: acm.receivingFacility ?? 'HOSPITAL',
-                },
+                message: senderHeader(gatewayId, acm, 'AM'),
                 build: (a, header) => buildPcd04Message(a, origin, header),
               }),
               true,

@@ -28,6 +28,23 @@ export interface HeaderOptions {
   processingId?: 'P' | 'T' | 'D';
 }
 
+/**
+ * MSH-3..6 of every message this gateway sends: `VITALTRAIL`, its gateway id, and the
+ * receiver's configured application and facility (`app` and `HOSPITAL` by default).
+ */
+export function senderHeader(
+  gatewayId: string,
+  to: { receivingApplication?: string | undefined; receivingFacility?: string | undefined },
+  app: string,
+): Pick<HeaderOptions, 'sendingApp' | 'sendingFacility' | 'receivingApp' | 'receivingFacility'> {
+  return {
+    sendingApp: 'VITALTRAIL',
+    sendingFacility: gatewayId,
+    receivingApp: to.receivingApplication ?? app,
+    receivingFacility: to.receivingFacility ?? 'HOSPITAL',
+  };
+}
+
 /** A message type (MSH-9) and profile (MSH-21). */
 export interface MessageKind {
   type: readonly [code: string, trigger: string, structure: string];

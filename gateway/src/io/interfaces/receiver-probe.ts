@@ -32,7 +32,7 @@
  */
 import { OperationOutcomeError } from '@medplum/core';
 import { Hl7Client, type Hl7Connection, type Hl7ErrorEvent, type Hl7MessageEvent } from '@medplum/hl7';
-import type { HeaderOptions } from '../../core/hl7/er7.js';
+import { type HeaderOptions, senderHeader } from '../../core/hl7/er7.js';
 import { buildPcd01Message, type Pcd01Reading } from '../../core/hl7/pcd01.js';
 import { buildPcd04Message } from '../../core/hl7/pcd04.js';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../../core/webhook-signature.js';
@@ -160,14 +160,7 @@ function testHeader(
   at: number,
   app: string,
 ): HeaderOptions {
-  return {
-    sendingApp: 'VITALTRAIL',
-    sendingFacility: c.gatewayId,
-    receivingApp: t.receivingApplication ?? app,
-    receivingFacility: t.receivingFacility ?? 'HOSPITAL',
-    now: new Date(at),
-    processingId: 'T',
-  };
+  return { ...senderHeader(c.gatewayId, t, app), now: new Date(at), processingId: 'T' };
 }
 
 /** Sends one message over a fresh MLLP connection and judges its ACK. */
