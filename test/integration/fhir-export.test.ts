@@ -10,7 +10,7 @@
  * (@medplum/core `validateResource`, test/helpers/fhir-server `validateR4`). No network.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FHIR_VITALS, LOINC, MDC, UCUM } from '../../gateway/src/core/fhir.js';
+import { FHIR_VITALS, LOINC, MDC, UCUM } from '../../gateway/src/core/fhir/codes.js';
 import { logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';

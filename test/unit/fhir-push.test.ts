@@ -1,5 +1,5 @@
 /**
- * FHIR R4 push (issue 19), the pure part: `transactionBundle` of core/fhir-push. Shape of
+ * FHIR R4 push (issue 19), the pure part: `transactionBundle` of core/fhir/push. Shape of
  * the transaction (conditional creates keyed on stable identifiers, urn:uuid links, the
  * Patient as a conditional reference, the Device created once), and determinism: the same
  * readings always give the same Bundle, so a resend is byte-identical.
@@ -8,14 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { FHIR_VITALS, LOINC } from '../../gateway/src/core/fhir.js';
-import { buildFhirBundle } from '../../gateway/src/core/fhir-export.js';
+import { FHIR_VITALS, LOINC } from '../../gateway/src/core/fhir/codes.js';
+import { buildFhirBundle } from '../../gateway/src/core/fhir/export.js';
 import {
   DEFAULT_PATIENT_SYSTEM,
   READING_SYSTEM,
   tokenParam,
   transactionBundle,
-} from '../../gateway/src/core/fhir-push.js';
+} from '../../gateway/src/core/fhir/push.js';
 import type { OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
 
 type Json = Record<string, unknown>;

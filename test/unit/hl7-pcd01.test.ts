@@ -6,7 +6,7 @@
  */
 import { Hl7Message } from '@medplum/core';
 import { describe, expect, test } from 'vitest';
-import { FHIR_VITALS } from '../../gateway/src/core/fhir.js';
+import { FHIR_VITALS } from '../../gateway/src/core/fhir/codes.js';
 import { MDC_VITALS, scaledValue } from '../../gateway/src/core/hl7/mdc.js';
 import {
   buildPcd01,

@@ -1,7 +1,7 @@
 /**
  * @module core/outbound-reading
  * One accepted reading as the outbound interfaces send it (issue 19): the one shape the
- * message builders (core/hl7/pcd01, core/fhir-push) and the delivery engine
+ * message builders (core/hl7/pcd01, core/fhir/push) and the delivery engine
  * (io/interfaces) share. Pure data.
  */
 import type { Observations } from '../protocol/frame.js';

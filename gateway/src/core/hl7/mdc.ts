@@ -2,7 +2,7 @@
  * @module core/hl7/mdc
  * IEEE 11073-10101 (MDC) terms of the PROTOCOL.md §1 observations, for IHE PCD-01 (issue 19):
  * each observation key's metric term, its unit as an MDC dimension and as UCUM, its LOINC
- * code (taken from `FHIR_VITALS` of core/fhir, the one LOINC table), and its place in the
+ * code (taken from `FHIR_VITALS` of core/fhir/codes, the one LOINC table), and its place in the
  * containment tree PCD-01 reports (MDS, VMD, channel, metric: OBX-4 `1.<vmd>.<chan>.<metric>`).
  *
  * Context-free MDC codes are `partition × 65536 + term code` (IEEE 11073-10101 §A.1): metrics
@@ -33,7 +33,7 @@
  * Pure data.
  */
 import type { ObservationKey } from '../../protocol/frame.js';
-import { FHIR_VITALS } from '../fhir.js';
+import { FHIR_VITALS } from '../fhir/codes.js';
 
 /** One MDC term: context-free numeric code and reference id (CWE `<num>^<refid>^MDC`). */
 export interface MdcTerm {

@@ -1,7 +1,7 @@
 /**
  * @module io/interfaces/fhir-receiver
  * FHIR R4 push (issue 19): a `Receiver` (io/interfaces/receiver) that posts each batch to a
- * hospital FHIR server as `transaction` Bundles of core/fhir-push (`POST <baseUrl>`,
+ * hospital FHIR server as `transaction` Bundles of core/fhir/push (`POST <baseUrl>`,
  * `application/fhir+json`), at most `maxReadingsPerRequest` readings per request, in order.
  * Every entry is a conditional create, so a resend (at-least-once delivery) creates nothing new.
  *
@@ -20,7 +20,7 @@
  * quote patient identifiers or values): only the HTTP status and the OperationOutcome's
  * issue codes and element paths.
  */
-import { type PushReading, transactionBundle } from '../../core/fhir-push.js';
+import { type PushReading, transactionBundle } from '../../core/fhir/push.js';
 import { deliveryError, type OutboundReading, type Receiver } from './receiver.js';
 
 export interface FhirReceiverOptions {

@@ -1,14 +1,14 @@
 /**
  * @module io/outbound/fhir-export
  * Gathers a device's or a patient's readings from the sealed store and builds the FHIR R4
- * Bundle of core/fhir-export. A patient's readings are those of every device bound to the
+ * Bundle of core/fhir/export. A patient's readings are those of every device bound to the
  * patient, within each binding's period (io/bindings); each reading names the patient
  * bound at its time. Leaves beyond the latest anchored checkpoint are exported without a
  * checkpoint entity and counted as `pendingAnchor`.
  */
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
-import { buildFhirBundle, type FhirCheckpoint, type FhirReading } from '../../core/fhir-export.js';
+import { buildFhirBundle, type FhirCheckpoint, type FhirReading } from '../../core/fhir/export.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import { toHex } from '../anchoring/index.js';
 import type { Bindings, GatewayStore } from '../store/index.js';

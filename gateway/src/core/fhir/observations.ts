@@ -1,10 +1,10 @@
 /**
- * @module core/fhir-observations
+ * @module core/fhir/observations
  * The vital-signs Observations of one reading, the one builder of both FHIR R4 outputs (the
- * file export core/fhir-export and the push core/fhir-push, which differ only in what the
+ * file export core/fhir/export and the push core/fhir/push, which differ only in what the
  * Observations refer to). FHIR R4 vital-signs profile
  * (http://hl7.org/fhir/R4/observation-vitalsigns.html): category `vital-signs`, the LOINC
- * code of PROTOCOL.md §1 (core/fhir `FHIR_VITALS`), UCUM `valueQuantity`, effectiveDateTime =
+ * code of PROTOCOL.md §1 (core/fhir/codes `FHIR_VITALS`), UCUM `valueQuantity`, effectiveDateTime =
  * the device's `ts`; systolic and diastolic blood pressure become one Observation 85354-9
  * with components 8480-6 and 8462-4 (the profile's blood-pressure panel).
  *
@@ -18,9 +18,17 @@
  * The panel itself has only its LOINC code (MDC_VITALS has terms per value, not for the panel).
  * Pure.
  */
-import type { ObservationKey, Observations } from '../protocol/frame.js';
-import { BP_PANEL, FHIR_VITALS, LOINC, MDC, OBSERVATION_CATEGORY, UCUM, VITALSIGNS_PROFILE } from './fhir.js';
-import { MDC_VITALS } from './hl7/mdc.js';
+import type { ObservationKey, Observations } from '../../protocol/frame.js';
+import { MDC_VITALS } from '../hl7/mdc.js';
+import {
+  BP_PANEL,
+  FHIR_VITALS,
+  LOINC,
+  MDC,
+  OBSERVATION_CATEGORY,
+  UCUM,
+  VITALSIGNS_PROFILE,
+} from './codes.js';
 
 type Json = Record<string, unknown>;
 

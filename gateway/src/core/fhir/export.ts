@@ -1,16 +1,16 @@
 /**
- * @module core/fhir-export
+ * @module core/fhir/export
  * FHIR R4 export of readings (issue 4; `vitaltrail export-fhir`): a Bundle of type
- * `collection` holding the vital-signs Observations of each reading (core/fhir-observations:
+ * `collection` holding the vital-signs Observations of each reading (core/fhir/observations:
  * category `vital-signs`, LOINC and MDC codings, UCUM unit, blood pressure as one 85354-9
  * panel). Each Observation has a Provenance naming the device, the transparency log (origin
  * and logId), the leaf index and, once anchored, the checkpoint (tree size, root,
  * transaction) that proves it.
  * Pure: the caller supplies readings, bindings and checkpoints (io/outbound/fhir-export).
  */
-import type { Observations } from '../protocol/frame.js';
-import { PROVENANCE_AUTHOR, uuidOf } from './fhir.js';
-import { vitalSignObservations } from './fhir-observations.js';
+import type { Observations } from '../../protocol/frame.js';
+import { PROVENANCE_AUTHOR, uuidOf } from './codes.js';
+import { vitalSignObservations } from './observations.js';
 
 export interface FhirReading {
   dev: string;

@@ -1,7 +1,7 @@
 /**
- * @module core/fhir-push
+ * @module core/fhir/push
  * FHIR R4 push to a hospital FHIR server (issue 19): the `transaction` Bundle of a batch of
- * accepted readings. Per reading, the vital-signs Observations of core/fhir-observations (the
+ * accepted readings. Per reading, the vital-signs Observations of core/fhir/observations (the
  * file export's too: LOINC and MDC codings, UCUM, blood pressure as one 85354-9 panel), each
  * with the identifier `urn:vitaltrail:reading|<dev>:<seq>:<key>` (key = observation key, or
  * `bp` for the panel) and sent as a conditional create (`POST Observation`, `ifNoneExist: identifier=…`), so a
@@ -18,9 +18,9 @@
  * Pure: no I/O, no clock.
  */
 
-import { PROVENANCE_AUTHOR, uuidOf } from './fhir.js';
-import { vitalSignObservations } from './fhir-observations.js';
-import type { OutboundReading } from './outbound-reading.js';
+import type { OutboundReading } from '../outbound-reading.js';
+import { PROVENANCE_AUTHOR, uuidOf } from './codes.js';
+import { vitalSignObservations } from './observations.js';
 
 export const READING_SYSTEM = 'urn:vitaltrail:reading';
 export const DEVICE_SYSTEM = 'urn:vitaltrail:device';

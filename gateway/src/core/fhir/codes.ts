@@ -1,7 +1,7 @@
 /**
- * @module core/fhir
+ * @module core/fhir/codes
  * The FHIR R4 vocabulary of the readings, one table for every FHIR output (the file export
- * core/fhir-export, the push core/fhir-push, both through core/fhir-observations) and for
+ * core/fhir/export, the push core/fhir/push, both through core/fhir/observations) and for
  * the LOINC alternate codings of IHE PCD-01 (core/hl7/mdc): each observation key's LOINC
  * code (PROTOCOL.md §1) and UCUM unit (FHIR R4 vital-signs profile,
  * http://hl7.org/fhir/R4/observation-vitalsigns.html), the code systems, the blood-pressure
@@ -10,7 +10,7 @@
  * Pure data.
  */
 import { createHash } from 'node:crypto';
-import type { ObservationKey } from '../protocol/frame.js';
+import type { ObservationKey } from '../../protocol/frame.js';
 
 export const LOINC = 'http://loinc.org';
 export const UCUM = 'http://unitsofmeasure.org';
