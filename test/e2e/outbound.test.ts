@@ -123,7 +123,7 @@ describe('outbound interfaces: every reading once, in order, across a receiver o
       for (const p of py)
         expect(
           'values' in p && [p.values['MSH.F9.R1.C2'], p.values['MSH.F21.R1.C1'], p.values['OBR.F4.R1.C1']],
-        ).toEqual(['ORU^R01^ORU_R01', 'IHE_PCD_001', '182777000']);
+        ).toEqual(['R01', 'IHE_PCD_001', '182777000']);
       // FHIR: one Observation set per reading, found by its identifier.
       const observations = (await fhir.repo.searchResources({ resourceType: 'Observation' } as never)) as {
         identifier?: { system?: string; value?: string }[];

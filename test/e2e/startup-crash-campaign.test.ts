@@ -218,8 +218,11 @@ test('behavior: 20 starts killed -9 (process group) at random points of the star
     if (final.exitCode !== null || Date.now() > end) throw new Error(`the final start failed:\n${out()}`);
   }
   // Frames flow again; then exactly one anvil runs on the state file: the recorded one.
-  for (const end = Date.now() + 30_000; wearable.acked.length < ackedInCampaign + 20; await sleep(50)) {
-    if (Date.now() > end) throw new Error('the wearable gets no PUBACKs from the final start');
+  // 60 s, as for the start itself: on a loaded 2-core runner the wearable's reconnect and first
+  // commits after 20 kills took over 30 s once (CI of 42e3ad5; alone the same seed passes).
+  for (const end = Date.now() + 60_000; wearable.acked.length < ackedInCampaign + 20; await sleep(50)) {
+    if (Date.now() > end)
+      throw new Error(`the wearable gets no PUBACKs from the final start:\n${out().slice(-3000)}`);
   }
   const endpoint = JSON.parse(readFileSync(paths.endpoint, 'utf8')) as { pid: number; rpcUrl: string };
   expect(anvilsOn(paths.anvilState)).toEqual([endpoint.pid]);
