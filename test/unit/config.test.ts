@@ -169,6 +169,36 @@ describe('gateway config', () => {
     }
   });
 
+  test('behavior: outbound.acm sends PCD-04 and listens for PCD-05; error: allowFrom must be IP addresses', () => {
+    const acm = (allowFrom: string) =>
+      gatewayOptionsFromConfig(
+        validateConfig(
+          {
+            dataDir: 'data',
+            outbound: { acm: { host: 'am.local', port: 2576, listenPort: 2577, allowFrom } },
+          },
+          {},
+          tmp.dir,
+        ),
+      ).outbound?.acm;
+    expect(acm(' 10.2.0.15, ::1 ')).toEqual({
+      host: 'am.local',
+      port: 2576,
+      receivingApplication: 'AM',
+      receivingFacility: 'HOSPITAL',
+      listen: { host: '127.0.0.1', port: 2577, allowFrom: ['10.2.0.15', '::1'] },
+    });
+    for (const bad of ['am.hospital.local', '10.2.0.15,am', ' , '])
+      expect(problemsOf(() => acm(bad))).toEqual([
+        'outbound.acm.allowFrom: must list IP addresses, comma-separated',
+      ]);
+    expect(
+      problemsOf(() =>
+        validateConfig({ dataDir: 'data', outbound: { acm: { listenPort: 2577 } } }, {}, tmp.dir),
+      ),
+    ).toEqual([expect.stringMatching(/^outbound\.acm\.allowFrom: /)]);
+  });
+
   test('behavior: the reference lists every field with its environment variable', () => {
     const ref = configReference();
     for (const f of CONFIG_FIELDS) expect(ref).toContain(`| \`${f.path}\` | \`${envNameOf(f.path)}\` |`);

@@ -293,7 +293,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'outbound.acm.allowFrom',
     str,
-    'comma-separated peer addresses allowed to send PCD-05 (MLLP has no credential: only these may connect)',
+    'comma-separated peer IP addresses allowed to send PCD-05 (MLLP has no credential: only these may connect)',
     requiredWith('outbound.acm.listenPort'),
   ),
   field(

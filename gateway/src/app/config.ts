@@ -16,6 +16,7 @@
  * readable by group or others.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import type { LogLevel } from '../io/ops/index.js';
@@ -221,6 +222,22 @@ function readFileField(field: string, path: string): string {
  * certificate files it names.
  * @throws {ConfigError} `config_invalid` when a named file is missing, empty, too open, or malformed
  */
+/**
+ * `outbound.acm.allowFrom`: IP addresses only (a peer is matched by the address it connects
+ * from, so a host name would never match and would lock the alarm manager out silently).
+ * @throws {ConfigError} `config_invalid` for an empty list or an entry that is no IP address
+ */
+function peerAddresses(list: string): string[] {
+  const peers = list
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  const bad = peers.filter((a) => isIP(a.replace(/^::ffff:/, '')) === 0);
+  if (peers.length === 0 || bad.length > 0)
+    throw new ConfigError(['outbound.acm.allowFrom: must list IP addresses, comma-separated'], 'config');
+  return peers;
+}
+
 export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & { logLevel: LogLevel } {
   const v = cfg.values;
   const s = (p: string) => v[p] as string | undefined;
@@ -323,10 +340,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
                     listen: {
                       host: s('outbound.acm.listenHost') as string,
                       port: acmListen,
-                      allowFrom: (s('outbound.acm.allowFrom') as string)
-                        .split(',')
-                        .map((a) => a.trim())
-                        .filter(Boolean),
+                      allowFrom: peerAddresses(s('outbound.acm.allowFrom') as string),
                     },
                   }
                 : {}),
