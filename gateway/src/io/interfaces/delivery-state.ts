@@ -71,6 +71,7 @@ export class DeliveryState {
       ensure: db.prepare(
         'INSERT OR IGNORE INTO outbound_cursors (receiver, source, next_leaf) VALUES (?, ?, ?)',
       ),
+      position: db.prepare('SELECT next_leaf AS nextLeaf, failures FROM outbound_cursors WHERE receiver = ?'),
       get: db.prepare(
         `SELECT c.*, (SELECT count(*) FROM outbound_dead_letters d WHERE d.receiver = c.receiver) AS dead_letters
          FROM outbound_cursors c WHERE c.receiver = ?`,
@@ -109,6 +110,19 @@ export class DeliveryState {
   cursor(receiver: string, startLeaf: number, source: CursorSource = 'log'): CursorRow {
     this.#stmts.ensure.run(receiver, source, startLeaf);
     return toCursor(this.#stmts.get.get(receiver) as RawCursor);
+  }
+
+  /**
+   * Only where the receiver's next round starts and its consecutive failures: what a delivery
+   * round needs, every poll, without counting the dead letters as `cursor` does.
+   */
+  position(
+    receiver: string,
+    startLeaf: number,
+    source: CursorSource = 'log',
+  ): Pick<CursorRow, 'nextLeaf' | 'failures'> {
+    this.#stmts.ensure.run(receiver, source, startLeaf);
+    return this.#stmts.position.get(receiver) as Pick<CursorRow, 'nextLeaf' | 'failures'>;
   }
 
   /** Every receiver's state (for `outbound status`). */

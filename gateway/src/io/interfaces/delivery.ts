@@ -71,7 +71,7 @@ export class DeliveryWorker<T = OutboundReading> {
     const o = this.#o;
     const now = o.now();
     if (now < this.#nextTryAt) return 0;
-    const cursor = this.cursor();
+    const cursor = o.state.position(this.name, o.startLeaf, o.source.kind);
     let batch: { items: T[]; next: number };
     try {
       batch = await o.source.after(cursor.nextLeaf, o.batch);

@@ -43,6 +43,15 @@ export interface MllpReceiverOptions<T = OutboundReading> {
   maxAckBytes?: number;
   /** MSH-7 clock. Default `() => new Date()`. */
   now?: () => Date;
+  /** Called with each ACK's MSA-1 (of the message at `index`), before it is judged. */
+  onAck?: (code: string, index: number) => void;
+}
+
+/** The socket's error code (ECONNREFUSED, ETIMEDOUT, …), never text the peer sent. */
+function socketCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code) ? code : 'connection failed';
 }
 
 const ACCEPT = new Set(['AA', 'CA']);
@@ -73,6 +82,7 @@ export class MllpReceiver<T = OutboundReading> implements Receiver<T> {
       maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
       maxAckBytes: options.maxAckBytes ?? 64 * 1024,
       now: options.now ?? (() => new Date()),
+      onAck: options.onAck ?? (() => {}),
     };
   }
 
@@ -101,6 +111,7 @@ export class MllpReceiver<T = OutboundReading> implements Receiver<T> {
         );
       }
       this.#remember(controlId);
+      this.#o.onAck(code, i);
       if (ACCEPT.has(code)) continue;
       if (REJECT.has(code)) {
         throw deliveryError(
@@ -138,7 +149,12 @@ export class MllpReceiver<T = OutboundReading> implements Receiver<T> {
       return this.#connection;
     } catch (err) {
       await this.#drop();
-      throw deliveryError('receiver_unavailable', 'cannot connect to the MLLP receiver', delivered, err);
+      throw deliveryError(
+        'receiver_unavailable',
+        `cannot connect to ${this.#o.host}:${this.#o.port}: ${socketCode(err)}`,
+        delivered,
+        err,
+      );
     }
   }
 
@@ -188,7 +204,7 @@ export class MllpReceiver<T = OutboundReading> implements Receiver<T> {
           cleanup();
           resolve(ack);
         },
-        (err: unknown) => fail(`no ACK for message ${i} within ${this.#o.ackTimeoutMs} ms`, err),
+        (err: unknown) => fail(`no ACK within ${this.#o.ackTimeoutMs} ms`, err),
       );
     }).catch(async (err: DeliveryError) => {
       await this.#drop();

@@ -8,8 +8,8 @@
  * - `mllp`: one IHE PCD-01 (IHE PCD TF-2 §3.1) `ORU^R01` built by core/hl7/pcd01 for a test
  *   device (`vitaltrail-test`, no vital sign, no patient binding: PID-3 empty, PV1-2 `U`),
  *   MSH-11 `T` (training, HL7 v2.6 table 0103), MSH-10 `vitaltrail-test:<ms>`, over a fresh
- *   MLLP connection (@medplum/hl7 `Hl7Client`). The ACK's MSA-1 (HL7 v2.6 §2.9, table 0008)
- *   decides as for the gateway's deliveries (io/interfaces/mllp-receiver): `AA`/`CA` ok;
+ *   MLLP connection by the gateway's own sender (io/interfaces/mllp-receiver), so the ACK's
+ *   MSA-1 (HL7 v2.6 §2.9, table 0008) decides exactly as for real deliveries: `AA`/`CA` ok;
  *   `AE`/`AR`/`CE`/`CR` `receiver_rejected`; no connection, no ACK in time, a closed
  *   connection, an ACK of another message (MSA-2), an unknown MSA-1 or an oversized reply
  *   `receiver_unavailable`.
@@ -30,14 +30,15 @@
  * printable characters (a receiver is not trusted: MSA-3 and OperationOutcome diagnostics are
  * not copied). HTTP redirects are not followed (the token must not travel to another host).
  */
-import { OperationOutcomeError } from '@medplum/core';
-import { Hl7Client, type Hl7Connection, type Hl7ErrorEvent, type Hl7MessageEvent } from '@medplum/hl7';
+import type { Hl7Message } from '@medplum/core';
 import { type HeaderOptions, senderHeader } from '../../core/hl7/er7.js';
 import { buildPcd01Message, type Pcd01Reading } from '../../core/hl7/pcd01.js';
 import { buildPcd04Message } from '../../core/hl7/pcd04.js';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../../core/webhook-signature.js';
 import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { checkpointOrigin } from '../anchoring/index.js';
+import { MllpReceiver } from './mllp-receiver.js';
+import { DeliveryError } from './receiver.js';
 
 /** The receivers a probe exists for, and what each needs (app/options `OutboundOptions` fits). */
 export interface ProbeTargets {
@@ -72,10 +73,6 @@ type Probe<T> = (target: T, c: Required<ProbeContext>) => Promise<Verdict>;
 
 /** The device id of the MLLP test message; never a device of the ward (its PID is empty). */
 export const TEST_DEVICE = 'vitaltrail-test';
-/** Most bytes read while awaiting the test message's ACK. */
-const MAX_ACK_BYTES = 64 * 1024;
-const ACCEPT = new Set(['AA', 'CA']);
-const REJECT = new Set(['AE', 'AR', 'CE', 'CR']);
 
 const ok = (detail: string): Verdict => ({ ok: true, detail });
 const unavailable = (detail: string): Verdict => ({ ok: false, code: 'receiver_unavailable', detail });
@@ -109,50 +106,6 @@ function testReading(at: number, gatewayId: string): Pcd01Reading {
   };
 }
 
-/** Sends `msg` and resolves with the reply that acknowledges it, or why there is none. */
-function awaitAck(
-  conn: Hl7Connection,
-  msg: Parameters<Hl7Connection['send']>[0],
-  controlId: string,
-  waitMs: number,
-  timeoutMs: number,
-): Promise<{ ack: Hl7MessageEvent['message'] } | { fail: string }> {
-  return new Promise((resolve) => {
-    let read = 0;
-    const done = (r: { ack: Hl7MessageEvent['message'] } | { fail: string }): void => {
-      clearTimeout(timer);
-      conn.removeEventListener('close', onClose);
-      conn.removeEventListener('error', onError);
-      conn.removeEventListener('message', onMessage);
-      conn.socket.off('data', onData);
-      resolve(r);
-    };
-    const timer = setTimeout(() => done({ fail: `no ACK within ${timeoutMs} ms` }), waitMs);
-    const onClose = (): void => done({ fail: 'the receiver closed the connection without an ACK' });
-    // An ACK is "for an unknown control id" to medplum (nothing was sent with sendAndWait):
-    // onMessage judges it. Anything else (socket error, unparsable reply) ends the exchange.
-    const onError = (e: Hl7ErrorEvent): void => {
-      if (!(e.error instanceof OperationOutcomeError))
-        done({ fail: 'the connection failed or the reply is not HL7' });
-    };
-    const onMessage = (e: Hl7MessageEvent): void => {
-      const id = e.message.getSegment('MSA')?.getField(2)?.toString();
-      done(
-        id === controlId ? { ack: e.message } : { fail: 'the reply acknowledges another message (MSA-2)' },
-      );
-    };
-    const onData = (chunk: Buffer): void => {
-      read += chunk.length;
-      if (read > MAX_ACK_BYTES) done({ fail: `the reply exceeds ${MAX_ACK_BYTES} bytes` });
-    };
-    conn.addEventListener('close', onClose);
-    conn.addEventListener('error', onError);
-    conn.addEventListener('message', onMessage);
-    conn.socket.on('data', onData);
-    conn.send(msg);
-  });
-}
-
 /** The header of a test message: as the gateway's own, MSH-11 `T` (training). */
 function testHeader(
   t: ProbeTargets['mllp'],
@@ -163,33 +116,37 @@ function testHeader(
   return { ...senderHeader(c.gatewayId, t, app), now: new Date(at), processingId: 'T' };
 }
 
-/** Sends one message over a fresh MLLP connection and judges its ACK. */
+/**
+ * Sends one message over a fresh MLLP connection with the gateway's own sender
+ * (io/interfaces/mllp-receiver: the same framing, ACK rules and limits as real deliveries).
+ */
 async function mllpRoundTrip(
   t: { host: string; port: number },
-  msg: Parameters<Hl7Connection['send']>[0],
+  msg: Hl7Message,
   c: Required<ProbeContext>,
 ): Promise<Verdict> {
-  const controlId = msg.getSegment('MSH')?.getField(10)?.toString() ?? '';
-  const deadline = performance.now() + c.timeoutMs;
-  const client = new Hl7Client({ host: t.host, port: t.port, connectTimeout: c.timeoutMs });
-  client.addEventListener('error', () => {}); // observed on the connection below
+  let ack = '';
+  const sender = new MllpReceiver<Hl7Message>({
+    name: 'probe',
+    host: t.host,
+    port: t.port,
+    ackTimeoutMs: c.timeoutMs,
+    message: { sendingApp: '', sendingFacility: '', receivingApp: '', receivingFacility: '' },
+    build: (m) => m,
+    onAck: (code) => {
+      ack = code;
+    },
+  });
   try {
-    let conn: Hl7Connection;
-    try {
-      conn = await client.connect();
-    } catch (err) {
-      return unavailable(`cannot connect to ${t.host}:${t.port}: ${why(err, c.timeoutMs)}`);
-    }
-    const wait = Math.max(1, deadline - performance.now());
-    const got = await awaitAck(conn, msg, controlId, wait, c.timeoutMs);
-    if ('fail' in got) return unavailable(got.fail);
-    const code = got.ack.getSegment('MSA')?.getField(1)?.toString().toUpperCase() ?? '';
-    if (ACCEPT.has(code)) return ok(`ACK ${code}`);
-    if (REJECT.has(code))
-      return rejected(`ACK ${code} (an engine that refuses training messages, MSH-11 T, answers so too)`);
-    return unavailable('the ACK has no known MSA-1 code');
+    await sender.deliver([msg]);
+    return ok(`ACK ${ack}`);
+  } catch (err) {
+    if (!(err instanceof DeliveryError)) return unavailable('the probe failed');
+    if (err.code === 'receiver_rejected' && ack)
+      return rejected(`ACK ${ack} (an engine that refuses training messages, MSH-11 T, answers so too)`);
+    return { ok: false, code: err.code, detail: err.reason };
   } finally {
-    await client.close().catch(() => {});
+    await sender.close();
   }
 }
 
