@@ -50,7 +50,7 @@ export interface ProbeTargets {
 export type ProbeName = keyof ProbeTargets;
 
 export interface ProbeContext {
-  /** How long one receiver may take, connection and answer together, ms. */
+  /** How long one receiver may take, ms (MLLP: the connection and the wait for the ACK, each). */
   timeoutMs: number;
   /** MSH-4 and the log origin of the test message (as the gateway's own messages). */
   gatewayId: string;
