@@ -25,6 +25,9 @@
 /** @typedef {import('../../gateway/src/core/live-contract.js').News2Message} News2Message */
 /** @typedef {import('../../gateway/src/core/live-contract.js').EcgMessage} EcgMessage */
 /** @typedef {import('../../gateway/src/core/live-contract.js').MeDto} MeDto */
+/** @typedef {import('../../gateway/src/core/live-contract.js').SessionRole} SessionRole */
+/** @typedef {import('../../gateway/src/core/live-contract.js').DisplaySessionRequest} DisplaySessionRequest */
+/** @typedef {import('../../gateway/src/core/live-contract.js').HeartbeatMessage} HeartbeatMessage */
 /** @typedef {import('../../gateway/src/core/live-contract.js').ErrorBody} ErrorBody */
 /** @typedef {import('../../gateway/src/core/live-contract.js').PatientViewDto} PatientViewDto */
 /** @typedef {import('../../gateway/src/core/live-contract.js').PatientSettings} PatientSettings */
@@ -32,6 +35,7 @@
 /** @typedef {import('../../gateway/src/core/live-contract.js').AckRequest} AckRequest */
 /** @typedef {import('../../gateway/src/core/live-contract.js').AdmissionRequest} AdmissionRequest */
 /** @typedef {import('../../gateway/src/core/live-contract.js').BindingsResponse} BindingsResponse */
+/** @typedef {import('../../gateway/src/core/live-contract.js').BedsResponse} BedsResponse */
 /** @typedef {import('../../gateway/src/core/live-contract.js').BindingHistoryResponse} BindingHistoryResponse */
 /** @typedef {import('../../gateway/src/core/live-contract.js').TrendResponse} TrendResponse */
 /** @typedef {import('../../gateway/src/core/live-contract.js').TrendPointDto} TrendPointDto */
@@ -49,3 +53,15 @@ export const WS_CLOSE_SESSION_ENDED = 4401;
  * @type {typeof import('../../gateway/src/core/live-contract.js').NEWS2_BANDS}
  */
 export const NEWS2_BANDS = ['zero', 'low', 'low_medium', 'medium', 'high'];
+
+/**
+ * A socket that was sent nothing this long gets a `{type:'heartbeat', now}`.
+ * @type {typeof import('../../gateway/src/core/live-contract.js').HEARTBEAT_MS}
+ */
+export const HEARTBEAT_MS = 2000;
+
+/**
+ * Nothing heard on the live socket this long: the page shows "connection lost".
+ * @type {typeof import('../../gateway/src/core/live-contract.js').CONNECTION_LOST_MS}
+ */
+export const CONNECTION_LOST_MS = 5000;

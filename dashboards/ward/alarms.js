@@ -1,58 +1,27 @@
 // @ts-check
 /**
  * @module dashboards/ward/alarms
- * IEC 60601-1-8 alarms on the ward page (gateway/src/io/clinical/alarm-service.ts): the
- * gateway-wide list, each tile's top alarm, the patient view's list with acknowledgement
- * (a comment being typed survives live re-renders, with its caret), the alarm history,
- * the header summary, and the optional audible cue.
+ * IEC 60601-1-8 alarms on the ward page (gateway/src/io/clinical/alarm-service.ts): each
+ * tile's top alarm (with its triggering value), the ward alarm list
+ * (dashboards/ward/ward-alarms), the patient view's list with acknowledgement (a comment
+ * being typed survives live re-renders, with its caret), its alarm episodes
+ * (dashboards/ward/episodes), and the header summary. The audible cue and its pause are
+ * dashboards/ward/audio.
  */
-import { tableRow } from '../common/dom.js';
+import { alarmText } from './alarm-text.js';
 import { api } from './api.js';
+import { timeOfDay } from './clock.js';
+import { applyEpisodeEvent } from './episodes.js';
 import { state, ui } from './state.js';
-import { PRIORITY_RANK, VITAL_NAMES } from './vitals.js';
+import { PRIORITY_RANK } from './vitals.js';
+import { renderWardAlarms } from './ward-alarms.js';
+
+export { alarmText } from './alarm-text.js';
 
 /** @typedef {import('../common/contract.js').AlarmDto} AlarmDto */
 /** @typedef {import('../common/contract.js').AlarmMessage} AlarmMessage */
-/** @typedef {import('../common/contract.js').AlarmEventDto} AlarmEventDto */
 /** @typedef {import('../common/contract.js').AlarmPriority} AlarmPriority */
 /** @typedef {import('../common/contract.js').AckRequest} AckRequest */
-/** Text of an alarm: its code and, for limit alarms, the crossed limit. @typedef {{code: string, priority: string, value?: number, limit?: number}} AlarmLike */
-
-/** @type {Readonly<Record<string, (a: AlarmLike) => string>>} */
-const ALARM_TEXT = {
-  // The current score is on the badge; the alarm names the response its band calls for.
-  news2: (a) =>
-    `NEWS2 · ${a.priority === 'high' ? 'emergency response' : a.priority === 'medium' ? 'urgent response' : 'urgent ward review'}`,
-  device_offline: () => 'Device offline',
-  battery_low: (a) => `Battery low${typeof a.value === 'number' ? ` (${a.value}%)` : ''}`,
-  signature_failures: () => 'Repeated signature failures',
-  storage_failing: () => 'Storage failing: devices are not acknowledged',
-  ingress_throttled: (a) =>
-    `Frames refused: ${a.value ?? 'a'} client(s) closed for repeated rejected frames (see the audit log)`,
-  anchoring_delayed: () => 'Anchoring delayed',
-};
-
-/**
- * @param {AlarmLike} a
- * @returns {string}
- */
-export function alarmText(a) {
-  const f = ALARM_TEXT[a.code];
-  if (f) return f(a);
-  const m = /^(hr|spo2|rr|temp|sbp|dbp)_(low|high)$/.exec(a.code);
-  if (m) {
-    const [, vital = '', side] = m;
-    // The crossed limit, not the value at raise time (the live value is on the tile).
-    const l = vital === 'temp' && typeof a.limit === 'number' ? (a.limit / 100).toFixed(1) : a.limit;
-    return `${VITAL_NAMES[vital]} ${side}${l !== undefined ? ` (${side === 'low' ? '<' : '>'} ${l})` : ''}`;
-  }
-  const s = /^signal_loss_(\w+)$/.exec(a.code);
-  if (s) {
-    const vital = s[1] ?? '';
-    return `${VITAL_NAMES[vital] ?? vital} signal lost`;
-  }
-  return a.code;
-}
 
 /** @param {AlarmMessage} msg */
 export function applyAlarm(msg) {
@@ -61,13 +30,7 @@ export function applyAlarm(msg) {
   if (a.state === 'cleared') state.alarms.delete(a.id);
   else state.alarms.set(a.id, a);
   renderAlarmsOf(a.dev);
-  if (state.view?.dev === a.dev)
-    prependHistory({
-      ...a,
-      event: msg.event,
-      at: a.updatedAt,
-      by: msg.event === 'acknowledged' ? a.ackBy : null,
-    });
+  if (state.view?.dev === a.dev) applyEpisodeEvent(msg);
   updateAlarmSummary();
 }
 
@@ -91,15 +54,12 @@ function byUrgency(a, b) {
 }
 
 /**
- * Re-renders the alarms of a device (its tile banner, and the patient view when open) or of
- * the gateway (the list above the grid).
+ * Re-renders the alarms of a device (its tile banner, and the patient view when open);
+ * the gateway's are in the ward alarm list (`updateAlarmSummary`).
  * @param {string} dev
  */
 export function renderAlarmsOf(dev) {
-  if (dev === 'gateway') {
-    renderAlarmList(ui.gwAlarms, alarmsOf('gateway'), true);
-    return;
-  }
+  if (dev === 'gateway') return;
   const tile = state.tiles.get(dev);
   if (tile) {
     const list = alarmsOf(dev).sort(byUrgency);
@@ -110,17 +70,16 @@ export function renderAlarmsOf(dev) {
     banner.textContent = top ? `${alarmText(top)}${list.length > 1 ? `  +${list.length - 1}` : ''}` : '';
     tile.el.dataset.alarm = top && top.state === 'active' ? top.priority : 'none';
     tile.topAlarm = top ?? null;
-    state.sortDirty = true;
   }
-  if (state.view?.dev === dev) renderAlarmList(ui.pAlarms, alarmsOf(dev), false);
+  if (state.view?.dev === dev) renderAlarmList(ui.pAlarms, alarmsOf(dev));
 }
 
 /**
+ * The patient view's open alarms, most urgent first, with *Acknowledge* and a comment field.
  * @param {HTMLElement} container
  * @param {AlarmDto[]} alarms
- * @param {boolean} compact no comment field (the gateway-wide list)
  */
-export function renderAlarmList(container, alarms, compact) {
+export function renderAlarmList(container, alarms) {
   // Live updates re-render the list; a comment being typed (and its caret) must survive that.
   const focused = /** @type {HTMLElement | null} */ (document.activeElement);
   const focusedId =
@@ -140,7 +99,7 @@ export function renderAlarmList(container, alarms, compact) {
       /** @param {string} name */
       const f = (name) => /** @type {HTMLElement} */ (li.querySelector(`[data-afield="${name}"]`));
       f('text').textContent = alarmText(a);
-      const parts = [`${a.priority} · ${a.kind}`, `since ${new Date(a.raisedAt).toLocaleTimeString()}`];
+      const parts = [`${a.priority} · ${a.kind}`, `since ${timeOfDay(a.raisedAt, true)}`];
       if (a.latched) parts.push('latched');
       if (a.escalations > 0) parts.push(`escalated ×${a.escalations}`);
       if (a.state === 'acknowledged')
@@ -148,7 +107,7 @@ export function renderAlarmList(container, alarms, compact) {
       f('meta').textContent = parts.join(' · ');
       const comment = /** @type {HTMLInputElement} */ (f('comment'));
       const ack = /** @type {HTMLButtonElement} */ (f('ack'));
-      if (a.state !== 'active' || compact) comment.remove();
+      if (a.state !== 'active') comment.remove();
       else {
         comment.value = state.ackDrafts.get(a.id) ?? '';
         comment.addEventListener('input', () => state.ackDrafts.set(a.id, comment.value));
@@ -182,6 +141,7 @@ async function acknowledge(id, comment, li) {
   else if (li) li.dataset.error = 'true';
 }
 
+/** The header summary and the ward alarm list, after any alarm change. */
 export function updateAlarmSummary() {
   const active = [...state.alarms.values()].filter((a) => a.state === 'active');
   /** @type {AlarmPriority | 'none'} */
@@ -192,78 +152,5 @@ export function updateAlarmSummary() {
     active.length === 0
       ? 'No active alarms'
       : `${active.length} active alarm${active.length === 1 ? '' : 's'}`;
-}
-
-// --- history (patient view)
-
-/**
- * @param {AlarmLike & {event: string, at: number, by?: string | null, comment?: string | null}} h
- * @returns {HTMLTableRowElement}
- */
-export function historyRow(h) {
-  const tr = tableRow([
-    new Date(h.at).toLocaleTimeString(),
-    alarmText(h),
-    h.priority,
-    h.event + (h.comment ? ` (“${h.comment}”)` : ''),
-    h.by ?? '',
-  ]);
-  tr.dataset.event = h.event;
-  return tr;
-}
-
-/** @param {AlarmDto & {event: string, at: number, by: string | null}} h */
-function prependHistory(h) {
-  ui.pHistory.prepend(historyRow({ ...h, comment: h.event === 'acknowledged' ? h.ackComment : null }));
-}
-
-// --- audible cue (optional, off by default): IEC 60601-1-8-like burst patterns
-
-export function toggleSound() {
-  state.sound = !state.sound;
-  ui.sound.setAttribute('aria-pressed', String(state.sound));
-  ui.sound.textContent = state.sound ? 'Sound on' : 'Sound off';
-  if (state.sound && !state.audio) {
-    try {
-      state.audio = new AudioContext();
-    } catch {
-      state.audio = null;
-    }
-  }
-}
-
-/**
- * @param {number} at AudioContext time, s
- * @param {number} freq Hz
- * @param {number} ms
- */
-function beep(at, freq, ms) {
-  const ctx = state.audio;
-  if (!ctx) return;
-  const osc = ctx.createOscillator();
-  const gain = ctx.createGain();
-  osc.frequency.value = freq;
-  gain.gain.setValueAtTime(0.0001, at);
-  gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
-  gain.gain.exponentialRampToValueAtTime(0.0001, at + ms / 1000);
-  osc.connect(gain).connect(ctx.destination);
-  osc.start(at);
-  osc.stop(at + ms / 1000 + 0.05);
-}
-
-/** @param {number} now */
-export function soundTick(now) {
-  if (!state.sound || !state.audio) return;
-  /** @type {AlarmPriority | 'none'} */
-  let top = 'none';
-  for (const a of state.alarms.values())
-    if (a.state === 'active' && PRIORITY_RANK[a.priority] > PRIORITY_RANK[top]) top = a.priority;
-  if (top === 'none') return;
-  // High: 10 pulses every 5 s (as 3+2 bursts); medium: 3 pulses every 15 s; low: 1 pulse every 30 s.
-  const every = { high: 5000, medium: 15_000, low: 30_000 }[top];
-  if (now - state.lastCue < every) return;
-  state.lastCue = now;
-  const t0 = state.audio.currentTime + 0.05;
-  const pulses = top === 'high' ? [0, 0.2, 0.4, 0.9, 1.1] : top === 'medium' ? [0, 0.25, 0.5] : [0];
-  for (const dt of pulses) beep(t0 + dt, top === 'high' ? 880 : 660, 150);
+  renderWardAlarms();
 }

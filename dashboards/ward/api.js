@@ -2,7 +2,8 @@
 /**
  * @module dashboards/ward/api
  * The ward page's calls to the gateway: JSON routes (a 401 means the session ended: the
- * page returns to the sign-in form), sign-in, sign-out and the session check.
+ * page returns to the sign-in form, or a wall display signs in again with its token),
+ * sign-in, a wall display's sign-in, sign-out and the session check.
  */
 import { requestJson } from '../common/http.js';
 import { emit, SESSION_ENDED_TEXT, state } from './state.js';
@@ -37,6 +38,23 @@ export function postLogin(username, password) {
     credentials: 'same-origin',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password }),
+  });
+}
+
+/**
+ * `POST /api/display/session`: a wall display's token for a session (200 MeDto; 401
+ * `display_token_invalid` when the display was unenrolled; 429 while refusals back off).
+ * @param {string} token
+ * @returns {Promise<Response>} rejects when the gateway is unreachable
+ */
+export function postDisplaySession(token) {
+  /** @type {import('../common/contract.js').DisplaySessionRequest} */
+  const body = { token };
+  return fetch('/api/display/session', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
   });
 }
 

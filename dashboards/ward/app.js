@@ -2,8 +2,9 @@
 /**
  * @module dashboards/ward/app
  * The ward dashboard's entry module: sign-in and sign-out, the once-a-second clock (tile
- * ages, acuity order, the audible cue, the reconnect countdown), and the wiring of the
- * page's modules: the live tile grid fed by the gateway's WebSocket
+ * ages, the sorted view's minute, alarm ages, the audible cue and its pause, the reconnect
+ * countdown), and the wiring of the page's modules: the central station's bed sectors
+ * (dashboards/ward/sectors) and ward alarm list, fed by the gateway's WebSocket
  * (dashboards/ward/live.js, gateway/src/io/http/live-socket.ts), NEWS2 scores and IEC
  * 60601-1-8 alarms (dashboards/ward/alarms.js), the patient view (`#/patient/<dev>`,
  * dashboards/ward/patient.js), and return to the sign-in form when the session ends
@@ -11,14 +12,18 @@
  * data is written with textContent (never HTML). The wire shapes are
  * gateway/src/core/live-contract.ts, checked by dashboards/tsconfig.json.
  */
-import { soundTick, toggleSound } from './alarms.js';
 import { getMe, postLogin, postLogout } from './api.js';
+import { soundTick, toggleAudioPause, toggleSound } from './audio.js';
 import { loadTrend } from './charts.js';
+import { timeOfDay } from './clock.js';
+import { applyDisplayMode, bootDisplay, resumeDisplay } from './display.js';
 import { connect, setConn, showRetryCountdown, stopLive } from './live.js';
-import { admit, discharge, route, saveSettings } from './patient.js';
+import { admit, discharge, initStandby, route, saveSettings } from './patient.js';
+import { initSectors } from './sectors.js';
 import { on, state, ui } from './state.js';
 import { clearTiles, refreshAge, sortTiles } from './tiles.js';
 import { ADMIT_ROLES } from './vitals.js';
+import { refreshWardAlarmAges } from './ward-alarms.js';
 
 /** @typedef {import('../common/contract.js').MeDto} MeDto */
 
@@ -26,6 +31,7 @@ import { ADMIT_ROLES } from './vitals.js';
 // Views
 
 function showLogin(message = '') {
+  if (resumeDisplay()) return; // a wall display signs in again with its token, never by form
   stopLive();
   clearTiles();
   state.me = null;
@@ -41,6 +47,7 @@ function showLogin(message = '') {
 
 /** @param {MeDto} me */
 function showWard(me) {
+  applyDisplayMode(me);
   state.me = me;
   ui.login.hidden = true;
   ui.barMeta.hidden = false;
@@ -65,9 +72,11 @@ function tick() {
   const now = Date.now();
   for (const tile of state.tiles.values()) refreshAge(tile, now);
   sortTiles();
+  refreshWardAlarmAges(now);
   soundTick(now);
   const d = new Date();
-  ui.clock.textContent = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const hhmm = timeOfDay(d);
+  if (ui.clock.textContent !== hhmm) ui.clock.textContent = hhmm;
   ui.clock.dateTime = d.toISOString();
   showRetryCountdown(now);
 }
@@ -111,6 +120,9 @@ async function boot() {
   ui.loginForm.addEventListener('submit', onLogin);
   ui.logout.addEventListener('click', onLogout);
   ui.sound.addEventListener('click', toggleSound);
+  document.getElementById('audio-pause')?.addEventListener('click', () => toggleAudioPause());
+  initSectors();
+  initStandby();
   ui.settingsForm.addEventListener('submit', saveSettings);
   ui.admitForm.addEventListener('submit', admit);
   ui.discharge.addEventListener('click', discharge);
@@ -124,6 +136,7 @@ async function boot() {
   window.addEventListener('hashchange', route);
   setInterval(tick, 1000);
   tick();
+  if (await bootDisplay(showWard)) return;
   let res;
   try {
     res = await getMe();

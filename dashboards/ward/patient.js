@@ -2,30 +2,49 @@
 /**
  * @module dashboards/ward/patient
  * The patient view (`#/patient/<dev>`): live values and NEWS2, the ECG strip and trends
- * (dashboards/ward/charts), alarms and their history, NEWS2 settings and alarm limits,
- * and the bed/patient binding with admission and discharge (roles admin, charge_nurse).
- * Opening it is audited by the gateway as a view of the patient.
+ * (dashboards/ward/charts), alarms and their episodes (dashboards/ward/episodes), standby
+ * (pause the bed's alarms for N minutes, or end standby: `POST /api/patients/:dev/standby`),
+ * NEWS2 settings, alarm limits and policies (dashboards/ward/patient-settings), and the
+ * bed/patient binding with admission and discharge (roles admin, charge_nurse). Opening it
+ * is audited by the gateway as a view of the patient.
  */
-import { tableRow } from '../common/dom.js';
+import { byId as $, tableRow } from '../common/dom.js';
 import { formatAge, show, showTemp } from '../common/format.js';
 import { errorCode } from '../common/http.js';
-import { alarmsOf, historyRow, renderAlarmList } from './alarms.js';
+import { alarmsOf, renderAlarmList } from './alarms.js';
 import { api } from './api.js';
-import { drawEcg, ECG_SECONDS, loadTrend } from './charts.js';
+import { drawEcg, ECG_SECONDS, loadTrend, setTrendLimits } from './charts.js';
+import { dateTime } from './clock.js';
+import { setEpisodes } from './episodes.js';
+import { fillSettings } from './patient-settings.js';
 import { on, state, ui } from './state.js';
+import { applyTileState, modeText, onTileState, tileStateOf } from './tile-state.js';
 import { setLabel } from './tiles.js';
-import { BAND_TEXT, LIMIT_VITALS, news2Text, OFFLINE_AFTER_MS, VITAL_FIELDS, VITAL_NAMES } from './vitals.js';
+import { BAND_TEXT, news2Text, OFFLINE_AFTER_MS, VITAL_FIELDS, VITAL_NAMES } from './vitals.js';
+
+export { saveSettings } from './patient-settings.js';
 
 /** @typedef {import('../common/contract.js').ReadingDto} ReadingDto */
 /** @typedef {import('../common/contract.js').News2Dto} News2Dto */
 /** @typedef {import('../common/contract.js').PatientViewDto} PatientViewDto */
-/** @typedef {import('../common/contract.js').PatientSettings} PatientSettings */
-/** @typedef {import('../common/contract.js').PatientSettingsUpdate} PatientSettingsUpdate */
 /** @typedef {import('../common/contract.js').BindingHistoryResponse} BindingHistoryResponse */
 /** @typedef {import('../common/contract.js').AdmissionRequest} AdmissionRequest */
+/** @typedef {import('../../gateway/src/core/live-contract.js').TileStateDto} TileStateDto */
+/** @typedef {import('../../gateway/src/core/live-contract.js').StandbyRequest} StandbyRequest */
+
+const standby = {
+  form: /** @type {HTMLFormElement} */ ($('standby-form')),
+  state: $('standby-state'),
+  on: /** @type {HTMLButtonElement} */ ($('standby-on')),
+  off: /** @type {HTMLButtonElement} */ ($('standby-off')),
+  status: $('standby-status'),
+};
 
 on('patient-reading', (r) => renderPatientLive(r));
 on('patient-news2', (n) => renderPatientNews2(n));
+onTileState((s) => {
+  if (s.dev === state.view?.dev) renderStandby(s);
+});
 
 /** Follows the location hash: the patient view, or the ward. */
 export function route() {
@@ -60,17 +79,21 @@ async function openPatient(dev) {
   drawEcg();
   renderPatientLive(tile?.last ?? null);
   renderPatientNews2(tile?.news2 ?? null);
-  renderAlarmList(ui.pAlarms, alarmsOf(dev), false);
-  ui.pHistory.replaceChildren();
+  renderAlarmList(ui.pAlarms, alarmsOf(dev));
+  setEpisodes(dev, []);
+  setTrendLimits(dev, null);
+  renderStandby(tileStateOf(dev));
+  standby.status.textContent = '';
   ui.pBindings.replaceChildren();
   // The server audits this request as a view of the patient.
   const res = await api(`/api/patients/${encodeURIComponent(dev)}`);
   if (state.view?.dev !== dev) return;
   if (res.ok) {
     const p = /** @type {PatientViewDto} */ (res.body);
+    if (p.tile) applyTileState(p.tile);
     fillSettings(p.settings);
     if (p.news2) renderPatientNews2(p.news2);
-    ui.pHistory.replaceChildren(...p.history.map(historyRow));
+    setEpisodes(dev, p.episodes);
   } else if (res.status === 404) {
     ui.pLabel.textContent = 'Unknown device';
   }
@@ -110,70 +133,55 @@ function renderPatientNews2(n) {
       : (BAND_TEXT[n.band] ?? n.band);
 }
 
-// --- NEWS2 settings and alarm limits
+// --- standby
 
-/** @param {PatientSettings} s */
-function fillSettings(s) {
-  const f = ui.settingsForm;
-  /** @type {HTMLSelectElement} */ (f.elements.namedItem('spo2Scale')).value = String(s.spo2Scale);
-  /** @type {HTMLInputElement} */ (f.elements.namedItem('oxygen')).checked = s.oxygen;
-  /** @type {HTMLSelectElement} */ (f.elements.namedItem('consciousness')).value = s.consciousness ?? '';
-  ui.limits.replaceChildren(
-    ...LIMIT_VITALS.map((v) => {
-      const tr = document.createElement('tr');
-      const th = document.createElement('th');
-      // Temperature limits are kept in 0.01 °C (PROTOCOL.md §1) and edited in °C.
-      const k = v === 'temp' ? 100 : 1;
-      th.textContent = v === 'temp' ? 'Temp °C' : (VITAL_NAMES[v] ?? v);
-      tr.append(th);
-      for (const side of /** @type {const} */ (['low', 'high'])) {
-        const td = document.createElement('td');
-        const input = document.createElement('input');
-        const limit = s.limits[v][side];
-        input.type = 'number';
-        input.name = `${v}.${side}`;
-        input.min = '0';
-        input.max = String(10000 / k);
-        input.step = k === 1 ? '1' : '0.1';
-        input.value = limit === null ? '' : String(limit / k);
-        input.placeholder = 'off';
-        td.append(input);
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
-  ui.settingsStatus.textContent = s.consciousnessBy
-    ? `ACVPU ${s.consciousness} entered by ${s.consciousnessBy} at ${new Date(s.consciousnessAt ?? 0).toLocaleTimeString()}`
-    : '';
+/**
+ * Shows the bed's standby state and which control applies.
+ * @param {TileStateDto | null} s
+ */
+function renderStandby(s) {
+  const text = modeText(s);
+  const sb = s?.standby ?? null;
+  standby.state.textContent = sb
+    ? `${text}${sb.by ? ` (by ${sb.by})` : ''}`
+    : s?.revoked
+      ? text
+      : 'Alarms on';
+  standby.form.dataset.on = String(sb !== null);
+  standby.on.disabled = sb?.reason === 'discharged';
+  standby.off.disabled = sb === null;
 }
 
-/** @param {SubmitEvent} ev */
-export async function saveSettings(ev) {
-  ev.preventDefault();
-  if (!state.view) return;
-  const f = ui.settingsForm;
-  /** @param {string} n */
-  const val = (n) => /** @type {HTMLInputElement} */ (f.elements.namedItem(n)).value;
-  /** @type {Required<Pick<PatientSettingsUpdate, 'spo2Scale' | 'oxygen' | 'limits'>> & PatientSettingsUpdate} */
-  const body = {
-    spo2Scale: /** @type {1 | 2} */ (Number(val('spo2Scale'))),
-    oxygen: /** @type {HTMLInputElement} */ (f.elements.namedItem('oxygen')).checked,
-    limits: {},
-  };
-  if (val('consciousness'))
-    body.consciousness = /** @type {NonNullable<PatientSettings['consciousness']>} */ (val('consciousness'));
-  for (const v of LIMIT_VITALS) {
-    const k = v === 'temp' ? 100 : 1;
-    /** @param {string} side */
-    const num = (side) => (val(`${v}.${side}`) === '' ? null : Math.round(Number(val(`${v}.${side}`)) * k));
-    body.limits[v] = { low: num('low'), high: num('high') };
+/**
+ * `POST /api/patients/:dev/standby`: pause the bed's alarms for the chosen minutes, or end
+ * standby. The tile state that follows (live, or in the answer) updates tile and view.
+ * @param {StandbyRequest} body
+ */
+async function requestStandby(body) {
+  const v = state.view;
+  if (!v) return;
+  standby.status.textContent = '';
+  const res = await api(`/api/patients/${encodeURIComponent(v.dev)}/standby`, 'POST', body);
+  if (state.view !== v) return;
+  if (!res.ok) {
+    standby.status.textContent = `Not changed (${errorCode(res)}).`;
+    return;
   }
-  const res = await api(`/api/patients/${encodeURIComponent(state.view.dev)}/settings`, 'PUT', body);
-  if (res.ok) fillSettings(/** @type {PatientSettings} */ (res.body));
-  ui.settingsStatus.textContent = res.ok
-    ? `Saved. ${ui.settingsStatus.textContent}`
-    : 'Not saved: check the values.';
+  const t = /** @type {Partial<TileStateDto> | null} */ (res.body);
+  if (t && t.dev === v.dev && t.limits) applyTileState(/** @type {TileStateDto} */ (t));
+  standby.status.textContent = body.on ? `Alarms paused for ${body.minutes} min.` : 'Standby ended.';
+}
+
+/** Wires the standby control of the patient view. */
+export function initStandby() {
+  standby.form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const minutes = Number(
+      /** @type {HTMLSelectElement} */ (standby.form.elements.namedItem('minutes')).value,
+    );
+    requestStandby({ on: true, minutes });
+  });
+  standby.off.addEventListener('click', () => requestStandby({ on: false }));
 }
 
 // --- bed and patient
@@ -189,7 +197,7 @@ async function loadBindings(dev) {
     return;
   }
   /** @param {unknown} t */
-  const fmt = (t) => (typeof t === 'number' ? new Date(t).toLocaleString() : '');
+  const fmt = (t) => (typeof t === 'number' ? dateTime(t) : '');
   const body = /** @type {Partial<BindingHistoryResponse> | null} */ (res.body);
   const hist = Array.isArray(body?.history) ? body.history : [];
   ui.pBindings.replaceChildren(

@@ -2,7 +2,8 @@
 /**
  * @module dashboards/ward/state
  * The ward page's elements, its one state object, and the events its modules talk
- * through (session ended, reconnect scheduled, the open patient's tile changed).
+ * through (session ended, reconnect scheduled, connection lost or back, the open patient's
+ * tile changed).
  */
 import { byId as $ } from '../common/dom.js';
 
@@ -89,6 +90,10 @@ export const state = {
   clockOffset: 0,
   /** @type {WebSocket | null} */
   ws: null,
+  /** When the live socket last delivered a message (or opened), browser clock. */
+  lastMessageAt: 0,
+  /** "Connection lost" is shown: the socket closed, or nothing arrived for CONNECTION_LOST_MS. */
+  connLost: false,
   wanted: false,
   attempt: 0,
   /** @type {ReturnType<typeof setTimeout> | null} */
@@ -110,6 +115,7 @@ export const state = {
  * @typedef {object} WardEvents
  * @property {string} session-ended the session ended; the detail is the message for the sign-in form
  * @property {null} retry-scheduled a reconnect was scheduled (refresh the countdown now)
+ * @property {boolean} connection-lost the live values stopped (true) or are live again (false)
  * @property {ReadingDto} patient-reading the open patient's tile took a reading
  * @property {News2Dto} patient-news2 the open patient's tile took a NEWS2 score
  */

@@ -1,33 +1,26 @@
 // @ts-check
 /**
  * @module dashboards/ward/tiles
- * The ward grid: one tile per device with its latest vitals, battery, signal, age, NEWS2
- * badge and top alarm, sorted by acuity. Live readings are applied once per animation
- * frame. Tile labels (bed numbers) come from the admission API.
+ * The ward grid: one tile per device with its latest vitals (HR and SpO₂ large), battery,
+ * signal, age, NEWS2 badge and top alarm, in its fixed bed sector (dashboards/ward/sectors;
+ * never moved by score or alarm). Live readings are applied once per animation frame.
+ * Tile labels (bed numbers) come from the admission API; limit highlights, alarm-off,
+ * standby and revoked come from the tile state (dashboards/ward/tile-state).
  */
 import { cloneTemplate, setText } from '../common/dom.js';
 import { formatAge, show, showTemp } from '../common/format.js';
 import { updateAlarmSummary } from './alarms.js';
 import { api } from './api.js';
+import { arrange, markSectorsDirty } from './sectors.js';
 import { emit, state, ui } from './state.js';
-import {
-  BAND_RANK,
-  BAND_TEXT,
-  LIMIT_VITALS,
-  news2Text,
-  OFFLINE_AFTER_MS,
-  PRIORITY_RANK,
-  VITAL_FIELDS,
-} from './vitals.js';
+import { clearTileStates, renderLimits, renderTileState } from './tile-state.js';
+import { BAND_TEXT, LIMIT_VITALS, news2Text, OFFLINE_AFTER_MS, VITAL_FIELDS } from './vitals.js';
+import { renderWardAlarms } from './ward-alarms.js';
 
 /** @typedef {import('./state.js').Tile} Tile */
 /** @typedef {import('../common/contract.js').ReadingDto} ReadingDto */
 /** @typedef {import('../common/contract.js').News2Dto} News2Dto */
-/** @typedef {import('../common/contract.js').BindingsResponse} BindingsResponse */
-
-const REDUCED_MOTION = matchMedia('(prefers-reduced-motion: reduce)').matches;
-/** Above this many tiles the per-reading flash is off (it would repaint the grid continuously). */
-const FLASH_MAX_TILES = 40;
+/** @typedef {import('../common/contract.js').BedsResponse} BedsResponse */
 
 /**
  * The vital blocks of a tile, row by row (`main`: the large values): the block's class, its
@@ -67,13 +60,25 @@ function span(cls, field, text = '—') {
 }
 
 /**
+ * A numeric in its box (`data-field` `<vital>-box`, marked `data-out` when beyond a limit)
+ * with its arrow (`<vital>-arrow`: ▲ above the high limit, ▼ below the low one).
+ * @param {string} field
+ */
+function numBox(field) {
+  const box = span('num', `${field}-box`, '');
+  box.append(span('', field), span('arrow', `${field}-arrow`, ''));
+  return box;
+}
+
+/**
  * The value of a block: its one field, or its fields separated by "/" (BP).
  * @param {readonly string[]} fields
  */
-function vitalValue([first, ...rest]) {
-  if (rest.length === 0) return span('vital-value', first);
-  const value = span('vital-value');
-  value.replaceChildren(span('', first), ...rest.flatMap((f) => [span('sep', '', '/'), span('', f)]));
+function vitalValue(fields) {
+  const value = span('vital-value', '', '');
+  value.replaceChildren(
+    ...fields.flatMap((f, i) => (i === 0 ? [numBox(f)] : [span('sep', '', '/'), numBox(f)])),
+  );
   return value;
 }
 
@@ -97,8 +102,10 @@ buildVitalBlocks();
 export function clearTiles() {
   state.tiles.clear();
   state.alarms.clear();
+  clearTileStates();
   ui.grid.replaceChildren();
   ui.gwAlarms.replaceChildren();
+  markSectorsDirty();
   updateCount();
   updateAlarmSummary();
 }
@@ -149,19 +156,25 @@ export function ensureTile(dev, label) {
   });
   state.tiles.set(dev, tile);
   ui.grid.append(el);
-  state.sortDirty = true;
+  renderTileState(tile);
+  markSectorsDirty();
   updateCount();
   return tile;
 }
 
 /**
+ * A new bed label: the tile moves to that bed's sector (at the next arrange).
  * @param {Tile} tile
  * @param {string} label
  */
 export function setLabel(tile, label) {
+  const changed = tile.label !== label;
   tile.label = label;
   tile.fields.label.textContent = label;
   if (state.view?.dev === tile.dev) ui.pLabel.textContent = label;
+  if (!changed) return;
+  markSectorsDirty();
+  renderWardAlarms(); // the list names beds
 }
 
 /** @param {ReadingDto | null | undefined} r */
@@ -184,17 +197,13 @@ export function applyReading(r) {
     setText(tile.fields.bat, '—');
     tile.batFill.style.width = '0';
   }
+  renderLimits(tile);
   // Signal quality: how many of the six vitals the last frame carried.
   const n = LIMIT_VITALS.filter((k) => typeof obs[k] === 'number').length;
   setText(tile.fields.sig, `${n}/6 vitals`);
   tile.fields.sig.dataset.q = n === 6 ? 'good' : n >= 3 ? 'poor' : 'lost';
-  // "Just updated" flash without forcing a layout (Web Animations); only on small wards, where
-  // it cannot keep the whole grid repainting.
-  if (!REDUCED_MOTION && state.tiles.size <= FLASH_MAX_TILES)
-    tile.el.animate?.([{ backgroundColor: '#17263a' }, { backgroundColor: '#10151d' }], {
-      duration: 900,
-      easing: 'ease-out',
-    });
+  // No "just updated" flash: on a central station flashing means an alarm (IEC 60601-1-8
+  // Table 2), and the age beside the values says how fresh they are.
   refreshAge(tile, Date.now());
   if (state.view?.dev === r.dev) emit('patient-reading', r);
 }
@@ -259,48 +268,30 @@ export function applyNews2(n) {
     ? `NEWS2 ${n.score} from incomplete data (missing: ${n.missing.join(', ')}): the true score may be higher`
     : `NEWS2 ${n.score} (${BAND_TEXT[n.band] ?? n.band})`;
   tile.el.dataset.band = n.band;
-  state.sortDirty = true;
   if (state.view?.dev === n.dev) emit('patient-news2', n);
 }
 
 /**
- * Acuity: unacknowledged alarm priority, then NEWS2 band and score; ties by label.
- * @param {Tile} tile
- * @returns {number[]}
+ * Puts the tiles in their places (called every second and after each snapshot): the bed
+ * sectors, or the sorted view re-sorted at most once a minute. Scores and alarms alone
+ * never move a tile in the bed sectors.
  */
-function acuityKey(tile) {
-  const a = tile.topAlarm;
-  const alarmRank = a ? PRIORITY_RANK[a.priority] * (a.state === 'active' ? 2 : 1) : 0;
-  const n = tile.news2;
-  return [alarmRank, n ? BAND_RANK[n.band] : 0, n ? n.score : 0];
-}
-
 export function sortTiles() {
-  if (!state.sortDirty) return;
   state.sortDirty = false;
-  const tiles = [...state.tiles.values()];
-  const keys = new Map(tiles.map((t) => [t, acuityKey(t)]));
-  tiles.sort((x, y) => {
-    const kx = /** @type {number[]} */ (keys.get(x));
-    const ky = /** @type {number[]} */ (keys.get(y));
-    for (let i = 0; i < kx.length; i++) if (ky[i] !== kx[i]) return ky[i] - kx[i];
-    return x.dev < y.dev ? -1 : x.dev > y.dev ? 1 : 0;
-  });
-  const current = [...ui.grid.children];
-  if (tiles.every((t, i) => current[i] === t.el)) return;
-  ui.grid.append(...tiles.map((t) => t.el));
+  arrange(Date.now());
 }
 
 /**
- * Refreshes tile labels (bed numbers) from the admission API, if the gateway has it: on each
+ * Refreshes tile labels (bed numbers) from `GET /api/beds` (beds only, no patient ids, so a
+ * wall display may read it too), if the gateway has it: on each
  * snapshot and after an admission, never on a timer (polling would keep an idle session alive).
  */
 export async function loadLabels() {
-  const res = await api('/api/bindings');
+  const res = await api('/api/beds');
   if (!res.ok) return;
-  const body = /** @type {Partial<BindingsResponse> | null} */ (res.body);
-  if (!Array.isArray(body?.bindings)) return;
-  for (const b of body.bindings) {
+  const body = /** @type {Partial<BedsResponse> | null} */ (res.body);
+  if (!Array.isArray(body?.beds)) return;
+  for (const b of body.beds) {
     const tile = state.tiles.get(b.dev);
     if (tile && typeof b.bed === 'string') setLabel(tile, b.bed);
   }

@@ -27,6 +27,8 @@ export const VITAL_NAMES = {
   dbp: 'Diastolic BP',
   consciousness: 'Consciousness (ACVPU)',
 };
+/** Short names, where space is tight (tiles, the alarm-off indicator). @type {Readonly<Record<string, string>>} */
+export const VITAL_SHORT = { hr: 'HR', spo2: 'SpO₂', rr: 'RR', temp: 'Temp', sbp: 'SBP', dbp: 'DBP' };
 /** @type {Readonly<Record<AlarmPriority | 'none', number>>} */
 export const PRIORITY_RANK = { none: 0, low: 1, medium: 2, high: 3 };
 /** Band rank: its place in the contract's list, lowest first (`none`: no score yet). */

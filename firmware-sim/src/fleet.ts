@@ -109,7 +109,7 @@ const SAVE_INTERVAL_MS = 1000;
 const DEFAULT_STOP_TIMEOUT_MS = 5000;
 
 /** FNV-1a 32-bit: a stable per-device default seed. Not cryptographic. */
-function seedOf(devId: string): number {
+export function seedOf(devId: string): number {
   let h = 0x811c9dc5;
   for (const c of Buffer.from(devId, 'utf8')) h = Math.imul(h ^ c, 0x01000193) >>> 0;
   return h;

@@ -10,14 +10,43 @@
  * non-cryptographic generator: it shapes test data and must never be used for keys.
  *
  * Each vital is an Ornstein-Uhlenbeck process (a mean-reverting random walk) around a
- * target: the patient's baseline, moved by the scenario. 'deteriorating' drifts the
- * targets toward a sepsis-like picture (NEWS2 ≥ 7, Royal College of Physicians 2017).
- * These are plausible shapes for exercising alarms, not clinical truth.
+ * target: the patient's baseline, moved by the scenario. These are plausible shapes for
+ * exercising alarms, not clinical truth:
+ * - 'steady': the baseline, with noise.
+ * - 'deteriorating': the targets drift toward a sepsis-like picture (NEWS2 ≥ 7, Royal
+ *   College of Physicians 2017) from 2 min on.
+ * - 'arrhythmia': an irregularly irregular heart rate with fast episodes.
+ * - 'artefacts': now and then a motion spike, a one-reading probe-off or a wild cuff pressure.
+ * - 'fever': from 2 min on the temperature climbs to 39.4-39.8 °C within 20-40 min and stays
+ *   there; the heart rate follows at about 10/min per °C, the respiratory rate at 1.5/min per °C.
+ * - 'probe_off': after 2 min the pulse oximeter's probe comes off and stays off: frames keep
+ *   coming without `spo2` and without `hr`, which this wearable takes from the same probe
+ *   (as in the artefacts' dropouts); rr, temp, sbp and dbp go on.
+ * - 'battery_drain': steady vitals; the battery falls from its start level to 3 % within
+ *   25-28 min, then drains at the ordinary rate.
+ *
+ * Each scenario's own parameters come from a second generator seeded from the same seed, so
+ * the older scenarios give exactly the readings they gave before the newer ones existed.
  */
 import type { Observations } from '../../gateway/src/protocol/frame.js';
 
-export type Scenario = 'steady' | 'deteriorating' | 'arrhythmia' | 'artefacts';
-export const SCENARIOS: readonly Scenario[] = ['steady', 'deteriorating', 'arrhythmia', 'artefacts'];
+export type Scenario =
+  | 'steady'
+  | 'deteriorating'
+  | 'arrhythmia'
+  | 'artefacts'
+  | 'fever'
+  | 'probe_off'
+  | 'battery_drain';
+export const SCENARIOS: readonly Scenario[] = [
+  'steady',
+  'deteriorating',
+  'arrhythmia',
+  'artefacts',
+  'fever',
+  'probe_off',
+  'battery_drain',
+];
 
 export interface PatientReading {
   obs: Observations;
@@ -95,6 +124,20 @@ const DETERIORATION_ONSET_S = 120;
 const BATTERY_DRAIN_PER_S = 1 / 1800;
 /** 'artefacts': chance per reading of a motion spike or a probe-off dropout. */
 const ARTEFACT_RATE = 0.02;
+/** 'fever': onset after 2 min; the peak (°C × 100) is reached 20-40 min later and held. */
+const FEVER_ONSET_S = 120;
+const FEVER_PEAK: readonly [number, number] = [3940, 3980];
+const FEVER_RISE_S: readonly [number, number] = [1200, 2400];
+/** 'fever': heart rate and respiratory rate per °C above baseline (about 10/min per °C for the heart rate). */
+const FEVER_HR_PER_C = 10;
+const FEVER_RR_PER_C = 1.5;
+/** 'probe_off': the SpO2 probe comes off after 2 min and stays off. */
+const PROBE_OFF_AT_S = 120;
+/** 'battery_drain': down to this percent in 25-28 min, then the ordinary drain. */
+const BATTERY_DRAIN_FLOOR = 3;
+const BATTERY_DRAIN_S: readonly [number, number] = [1500, 1680];
+/** Seeds the second generator (the newer scenarios' parameters) from the patient's seed. */
+const SCENARIO_SEED_SALT = 0x5ce7a210;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
@@ -135,10 +178,39 @@ export function createPatientModel(opts: PatientModelOptions): PatientModel {
   /** Remaining seconds of an arrhythmia episode (irregular, often fast rhythm). */
   let episodeS = 0;
 
+  // The newer scenarios draw from their own generator: `rand`'s sequence stays as it was.
+  const extra = mulberry32(seed ^ SCENARIO_SEED_SALT);
+  const extraBetween = ([lo, hi]: readonly [number, number]) => lo + (hi - lo) * extra();
+  const feverRiseC = (extraBetween(FEVER_PEAK) - baseline.temp) / 100;
+  const feverRiseS = extraBetween(FEVER_RISE_S);
+  const fastDrainPerS = (bat - BATTERY_DRAIN_FLOOR) / extraBetween(BATTERY_DRAIN_S);
+
+  /** 'fever': how far the fever has come, 0-1 (smoothstep: a gentle start and a gentle plateau). */
+  function feverProgress(): number {
+    const x = clamp((tS - FEVER_ONSET_S) / feverRiseS, 0, 1);
+    return x * x * (3 - 2 * x);
+  }
+
   function target(v: Vital): number {
+    if (scenario === 'fever') {
+      const c = feverProgress() * feverRiseC;
+      if (v === 'temp') return baseline.temp + c * 100;
+      if (v === 'hr') return baseline.hr + c * FEVER_HR_PER_C;
+      if (v === 'rr') return baseline.rr + c * FEVER_RR_PER_C;
+      return baseline[v];
+    }
     if (scenario !== 'deteriorating') return baseline[v];
     const p = clamp((tS - DETERIORATION_ONSET_S) / deteriorationS, 0, 1);
     return baseline[v] + p * (DETERIORATION_TARGET[v] - baseline[v]);
+  }
+
+  /** Battery left after `dtS` more seconds: 'battery_drain' runs fast down to its floor. */
+  function drained(dtS: number): number {
+    if (scenario !== 'battery_drain' || batExact <= BATTERY_DRAIN_FLOOR) {
+      return Math.max(0, batExact - dtS * BATTERY_DRAIN_PER_S);
+    }
+    const fastS = Math.min(dtS, (batExact - BATTERY_DRAIN_FLOOR) / fastDrainPerS);
+    return Math.max(0, batExact - fastS * fastDrainPerS - (dtS - fastS) * BATTERY_DRAIN_PER_S);
   }
 
   function step(dtS: number): void {
@@ -150,7 +222,7 @@ export function createPatientModel(opts: PatientModelOptions): PatientModel {
       state[v] = target(v) + (state[v] - target(v)) * decay + sd * normal();
     }
     state.spo2 = Math.min(state.spo2, 100);
-    batExact = Math.max(0, batExact - dtS * BATTERY_DRAIN_PER_S);
+    batExact = drained(dtS);
     bat = Math.round(batExact);
   }
 
@@ -183,6 +255,11 @@ export function createPatientModel(opts: PatientModelOptions): PatientModel {
         obs.sbp = Math.round(between(180, 220));
         obs.dbp = Math.round(between(40, 50));
       }
+    }
+    if (scenario === 'probe_off' && tS >= PROBE_OFF_AT_S) {
+      // The probe stays off: no SpO2 and no pulse rate from it (see the module notes).
+      delete obs.spo2;
+      delete obs.hr;
     }
     return obs;
   }

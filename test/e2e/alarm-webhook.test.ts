@@ -25,7 +25,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Hl7Message as Hl7, type Hl7Message } from '@medplum/core';
 import { Hl7Client } from '@medplum/hl7';
 import { afterAll, describe, expect, test } from 'vitest';
-import { DEFAULT_LIMITS } from '../../gateway/src/core/alarms.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { type DemoProcess, startDemo } from '../helpers/demo.js';
@@ -60,6 +59,11 @@ interface Received {
 }
 
 const SECRET = 'a-webhook-secret-of-the-ward';
+/**
+ * A temperature limit pair inside the physiological range (25.00-26.00 °C) that every reading
+ * breaches, without the default 60 s condition delay: the next reading raises temp_high.
+ */
+const BREACH_TEMP = { limits: { temp: { low: 2500, high: 2600 } }, policies: { temp: { delaySeconds: 0 } } };
 const sign = (ts: number, body: string) =>
   `sha256=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}`;
 
@@ -140,9 +144,9 @@ describe('alarm webhook', () => {
     ]);
     expect(add.code, add.stderr).toBe(0);
 
-    // A charge of the ward tightens wr-0003's temperature limit on the dashboard (the demo's
-    // deteriorating patient needs minutes to cross the defaults): the next reading raises
-    // temp_high, as a deterioration would.
+    // A charge of the ward tightens wr-0003's temperature limit on the dashboard, without its
+    // condition delay (the demo's deteriorating patient needs minutes to cross the defaults):
+    // the next reading raises temp_high, as a deterioration would.
     const dashboard = demo.field('Dashboard').replace(/\/$/, '');
     const adminPw = readFileSync(join(tmp.dir, 'gateway', 'initial-admin-password'), 'utf8').trim();
     const login = await fetch(`${dashboard}/api/login`, {
@@ -155,7 +159,7 @@ describe('alarm webhook', () => {
     const put = await fetch(`${dashboard}/api/patients/wr-0003/settings`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', cookie },
-      body: JSON.stringify({ limits: { temp: { low: DEFAULT_LIMITS.temp.low, high: 1 } } }),
+      body: JSON.stringify(BREACH_TEMP),
     });
     expect(put.status).toBe(200);
     const end = Date.now() + 60_000;
@@ -228,7 +232,7 @@ describe('alarm webhook', () => {
     const put2 = await fetch(`${dashboard}/api/patients/wr-0002/settings`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', cookie },
-      body: JSON.stringify({ limits: { temp: { low: DEFAULT_LIMITS.temp.low, high: 1 } } }),
+      body: JSON.stringify(BREACH_TEMP),
     });
     expect(put2.status).toBe(200);
     const end2 = Date.now() + 60_000;

@@ -65,9 +65,9 @@ describe('ward dashboard (headless chromium)', () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
     page.on('console', (msg) => {
-      // 401 from /api/me before sign-in is expected, and 404 from /api/bindings (this bare server
+      // 401 from /api/me before sign-in is expected, and 404 from /api/beds (this bare server
       // has no admission routes); anything else (CSP violations included) is not.
-      const optional404 = /404/.test(msg.text()) && msg.location().url.endsWith('/api/bindings');
+      const optional404 = /404/.test(msg.text()) && msg.location().url.endsWith('/api/beds');
       if (msg.type() === 'error' && !/401/.test(msg.text()) && !optional404) pageErrors.push(msg.text());
     });
     return page;

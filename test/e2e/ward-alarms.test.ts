@@ -16,7 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../../firmware-sim/src/fleet.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
-import { DEFAULT_LIMITS } from '../../gateway/src/core/alarms.js';
+import { DEFAULT_LIMITS, DEFAULT_POLICIES } from '../../gateway/src/core/alarms/index.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
@@ -87,7 +87,7 @@ describe('ward alarms and NEWS2 (headless chromium, real gateway and simulator)'
 
   const tile = (page: Page, dev: string) => page.locator(`.tile[data-dev="${dev}"]`);
 
-  it('behavior: deterioration → high NEWS2 and alarms, sorted first; the nurse acknowledges; the audit names her', async () => {
+  it('behavior: deterioration → high NEWS2 and alarms, first in the alarm list, tile in its bed; the nurse acknowledges; the audit names her', async () => {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await signIn(page);
@@ -111,13 +111,23 @@ describe('ward alarms and NEWS2 (headless chromium, real gateway and simulator)'
     await expect
       .poll(() => sick.locator('[data-field="news2"]').getAttribute('data-band'), { timeout: 40_000 })
       .toBe('high');
-    // … raises a high-priority alarm (flashing red banner), and moves to the top of the ward.
-    await expect.poll(() => sick.getAttribute('data-alarm'), { timeout: 10_000 }).toBe('high');
+    // … raises a high-priority alarm (flashing red banner), and heads the ward alarm list; its
+    // tile stays in its bed sector (issue 15: tiles never move by score or alarm).
+    // A high alarm: spo2_low after its delay, or NEWS2's once its band has held 30 s
+    // (core/alarms/news2-trigger).
+    await expect.poll(() => sick.getAttribute('data-alarm'), { timeout: 45_000 }).toBe('high');
     expect(await sick.locator('[data-field="alarm"]').getAttribute('data-priority')).toBe('high');
     await expect
-      .poll(() => page.locator('.tile').first().getAttribute('data-dev'), { timeout: 5000 })
+      .poll(() => page.locator('#gw-alarms .wa').first().getAttribute('data-dev'), { timeout: 5000 })
       .toBe(SICK);
+    expect(
+      await page.locator('.tile').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.dev)),
+    ).toEqual(DEVS);
     expect(await page.getAttribute('#alarm-summary', 'data-priority')).toBe('high');
+    // NEWS2's own alarm is at high once the high band has held 30 s (spo2_low may come first).
+    await expect
+      .poll(() => gw.alarms.openAlarms(SICK).find((a) => a.code === 'news2')?.priority, { timeout: 45_000 })
+      .toBe('high');
     const news2Alarm = gw.alarms.openAlarms(SICK).find((a) => a.code === 'news2');
     expect(news2Alarm).toMatchObject({ priority: 'high', state: 'active', kind: 'physiological' });
     expect(news2Alarm!.value).toBeGreaterThanOrEqual(7);
@@ -137,9 +147,14 @@ describe('ward alarms and NEWS2 (headless chromium, real gateway and simulator)'
     // Live updates re-render the list while she types (here another alarm is raised for this
     // patient by a limit change); her comment, and the focus, survive the re-render.
     const typedIn = await item.elementHandle();
+    // (A limit pair inside the physiological range, 25.00-26.00 °C, that any reading breaches;
+    // no delay and no hysteresis for temperature, so it alarms and ends with the next reading.)
     gw.alarms.updateSettings(
       SICK,
-      { limits: { temp: { low: DEFAULT_LIMITS.temp.low, high: 1 } } },
+      {
+        limits: { temp: { low: 2500, high: 2600 } },
+        policies: { temp: { delaySeconds: 0, hysteresis: 0 } },
+      },
       CHARGE.username,
     );
     // The new alarm waits for the next temperature reading and its condition delay; on a busy
@@ -150,6 +165,7 @@ describe('ward alarms and NEWS2 (headless chromium, real gateway and simulator)'
     expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.afield)).toBe('comment');
     gw.alarms.updateSettings(SICK, { limits: { temp: DEFAULT_LIMITS.temp } }, CHARGE.username);
     await page.locator('#p-alarms .alarm-item[data-code="temp_high"]').waitFor({ state: 'detached' });
+    gw.alarms.updateSettings(SICK, { policies: { temp: DEFAULT_POLICIES.temp } }, CHARGE.username);
     await item.locator('[data-afield="ack"]').click();
     await expect.poll(() => item.getAttribute('data-state')).toBe('acknowledged');
     expect(await item.locator('[data-afield="meta"]').textContent()).toContain(

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Hl7Message } from '@medplum/core';
 import { Hl7Client } from '@medplum/hl7';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DEFAULT_POLICIES } from '../../gateway/src/core/alarms/index.js';
 import { buildPcd04Message } from '../../gateway/src/core/hl7/pcd04.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
 import type { OutboundAlarm } from '../../gateway/src/core/outbound-alarm.js';
@@ -72,6 +73,11 @@ describe('IHE PCD ACM: PCD-04 out, PCD-05 back', () => {
       store,
       hub,
       tickMs: 3_600_000,
+      // One reading raises the limit alarms these tests deliver (no averaging, no condition delay).
+      policies: {
+        spo2: { ...DEFAULT_POLICIES.spo2, averageSeconds: 0, delaySeconds: 0 },
+        hr: { ...DEFAULT_POLICIES.hr, delaySeconds: 0 },
+      },
       storageHealthy: () => true,
       anchoring: () => ({ oldestPendingAgeMs: null }),
       audit: (e) => audits.push(e),

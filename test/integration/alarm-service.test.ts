@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_POLICIES, INSTANT_NEWS2_TRIGGER } from '../../gateway/src/core/alarms/index.js';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
 import {
   type AlarmAuditEvent,
@@ -50,6 +51,11 @@ describe('alarm service and routes', () => {
       now: () => clock,
       tickMs: 3_600_000, // ticks are driven by the test
       escalateAfterMs: 60_000,
+      // SpO2 compared reading by reading and without delay, so one reading raises spo2_low here
+      // (the defaults' averaging and delay are test/unit/alarm-filter.test.ts's and alarm-standby's).
+      policies: { spo2: { ...DEFAULT_POLICIES.spo2, averageSeconds: 0, delaySeconds: 0 } },
+      // NEWS2's alarm follows its band at once here (its sustained trigger: test/unit/news2-trigger).
+      news2Trigger: INSTANT_NEWS2_TRIGGER,
       storageHealthy: () => storageOk,
       anchoring: () => ({ oldestPendingAgeMs: pendingAge }),
       audit: (e) => audits.push(e),
@@ -185,7 +191,12 @@ describe('alarm service and routes', () => {
     };
     expect(stored.updated_by).toBe('charge.lee');
     // ACVPU is an observation: held in memory, not written with the configuration.
-    expect(JSON.parse(stored.settings)).toEqual({ spo2Scale: 2, oxygen: false, limits: expect.any(Object) });
+    expect(JSON.parse(stored.settings)).toEqual({
+      spo2Scale: 2,
+      oxygen: false,
+      limits: expect.any(Object),
+      policies: {},
+    });
   });
 
   it('behavior: technical alarms: signal loss, offline, battery, signature failures, storage, anchoring; escalation', () => {
@@ -213,21 +224,25 @@ describe('alarm service and routes', () => {
     ]);
     storageOk = true;
     alarms.tick();
-    // Storage failing is high priority: it latches until acknowledged.
-    expect(alarms.openAlarms('gateway').find((a) => a.code === 'storage_failing')).toMatchObject({
-      latched: true,
-    });
-    // Left unacknowledged for escalateAfterMs, the anchoring alarm goes low → medium.
+    // Storage failing is high priority but technical: it never latches, it clears with its condition.
+    expect(alarms.openAlarms('gateway').map((a) => a.code)).toEqual(['anchoring_delayed']);
+    // Left unacknowledged for escalateAfterMs, the (technical) anchoring alarm is re-notified
+    // at its own priority: it stays low.
     clock += 60_000;
     alarms.tick();
     expect(alarms.openAlarms('gateway').find((a) => a.code === 'anchoring_delayed')).toMatchObject({
-      priority: 'medium',
+      priority: 'low',
       basePriority: 'low',
       escalations: 1,
     });
+    expect(
+      messages.filter((m) => m.type === 'alarm' && m.alarm.code === 'anchoring_delayed').at(-1),
+    ).toMatchObject({
+      event: 'renotified',
+    });
   });
 
-  it('behavior: the socket snapshot carries the open alarms and the scores', async () => {
+  it('behavior: the socket snapshot carries the open alarms, the scores and the tile states', async () => {
     const { WebSocket } = await import('ws');
     const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/ws`, {
       headers: { cookie: cookies['nurse.kim']! },
@@ -238,7 +253,11 @@ describe('alarm service and routes', () => {
     });
     ws.close();
     expect(snap.type).toBe('snapshot');
-    expect((snap.alarms as { code: string }[]).map((a) => a.code)).toContain('storage_failing');
+    expect((snap.alarms as { code: string }[]).map((a) => a.code)).toContain('anchoring_delayed');
+    expect(snap.tileStates).toEqual([
+      expect.objectContaining({ dev: 'wr-1', alarmsOff: [], standby: null, revoked: false }),
+      expect.objectContaining({ dev: 'wr-2', alarmsOff: [], standby: null, revoked: false }),
+    ]);
     expect((snap.news2 as { dev: string }[]).map((n) => n.dev).sort()).toEqual(['wr-1', 'wr-2']);
     expect(snap.patients).toHaveLength(2);
   });

@@ -168,7 +168,7 @@ describe('http server', () => {
     expect(ward.statusCode).toBe(200);
     expect(ward.headers['cache-control']).toBe('no-store');
     const body = ward.json();
-    expect(body.ward).toEqual({ name: 'Ward 7B' });
+    expect(body.ward).toEqual({ name: 'Ward 7B', clock: '24h' });
     expect(typeof body.now).toBe('number');
     expect(body.patients.map((p: { dev: string }) => p.dev)).toEqual(['bed-01', 'bed-02']);
     expect(body.patients[1]).toEqual({
@@ -297,7 +297,7 @@ describe('http server', () => {
     const c = await openWs(srv.url, { cookie, origin: `http://${host}` });
     const snap = await c.next();
     expect(snap.type).toBe('snapshot');
-    expect(snap.ward).toEqual({ name: 'Ward 7B' });
+    expect(snap.ward).toEqual({ name: 'Ward 7B', clock: '24h' });
     const patients = snap.patients as { dev: string; last: { obs: { hr: number } } | null }[];
     expect(patients.map((p) => p.dev)).toEqual(['bed-01', 'bed-02']);
     expect(patients[0]!.last!.obs.hr).toBe(72);
@@ -381,6 +381,24 @@ describe('http server: idle sessions', () => {
     const after = await srv.app.inject({ method: 'GET', url: '/api/ward', headers: { cookie } });
     expect(after.statusCode).toBe(401);
     expect(after.body).not.toContain('bed-09');
+  });
+
+  it('behavior: the ward clock format (config wardClock) reaches the page; 24-hour by default', async () => {
+    const users = new UserFile(join(tmp.dir, 'clock-users.json'));
+    await users.add('clock.cy', 'nurse', 'twelve-hour-clock-1');
+    const s = await startHttpServer({ hub: new LiveHub(), users, staticDir: STATIC_DIR, wardClock: '12h' });
+    try {
+      const login = await s.app.inject({
+        method: 'POST',
+        url: '/api/login',
+        payload: { username: 'clock.cy', password: 'twelve-hour-clock-1' },
+      });
+      const cookie = String(login.headers['set-cookie']).split(';', 1)[0] as string;
+      const ward = await s.app.inject({ method: 'GET', url: '/api/ward', headers: { cookie } });
+      expect(ward.json().ward).toEqual({ name: 'Ward', clock: '12h' });
+    } finally {
+      await s.close();
+    }
   });
 
   it('error: hub listeners are released on close', async () => {

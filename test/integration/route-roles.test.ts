@@ -1,7 +1,8 @@
 /**
  * The one role table (gateway/src/io/http/route-roles.ts), route by route: a real gateway,
- * one account per role, every route called as every role and without a session; the
- * README's table is checked against the code's (issue 13).
+ * one account per role and an enrolled wall display (role `display`, issue 15), every route
+ * called as every role and without a session; the README's table is checked against the
+ * code's (issue 13).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import type { RunningGateway } from '../../gateway/src/app/options.js';
+import type { SessionRole } from '../../gateway/src/core/live-contract.js';
 import { ROUTE_ROLES } from '../../gateway/src/io/http/route-roles.js';
-import { ROLES, type Role, UserFile } from '../../gateway/src/io/identity/users.js';
+import { DisplayRegistry } from '../../gateway/src/io/identity/displays.js';
+import { ROLES, UserFile } from '../../gateway/src/io/identity/users.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -18,6 +21,8 @@ import { makeTempDir } from '../helpers/tmp.js';
 const ROOT = join(import.meta.dirname, '../..');
 const DEV = 'wr-0001';
 const ALARM_ID = '00000000-0000-4000-8000-000000000000';
+/** Every kind of session: the user roles and a wall display. */
+const PRINCIPALS: readonly SessionRole[] = [...ROLES, 'display'];
 
 /** A request that passes each route's schema, so only access decides 401/403. */
 const SAMPLE: Record<string, { url: string; body?: object }> = {
@@ -30,6 +35,11 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'POST /api/login': { url: '/api/login', body: { username: 'nobody', password: 'x' } },
   'POST /api/logout': { url: '/api/logout' },
   'GET /api/me': { url: '/api/me' },
+  // An unknown token: a valid one would replace the caller's session (a fresh id per sign-in).
+  'POST /api/display/session': { url: '/api/display/session', body: { token: 'x'.repeat(43) } },
+  'GET /api/displays': { url: '/api/displays' },
+  'POST /api/displays': { url: '/api/displays', body: { name: 'Route check' } },
+  'POST /api/displays/:id/revoke': { url: '/api/displays/000000000000/revoke', body: {} },
   'GET /api/ward': { url: '/api/ward' },
   'GET /ws': { url: '/ws' },
   'GET /api/alarms': { url: '/api/alarms' },
@@ -41,8 +51,10 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'GET /api/patients/:dev': { url: `/api/patients/${DEV}` },
   'GET /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings` },
   'PUT /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings`, body: {} },
+  'POST /api/patients/:dev/standby': { url: `/api/patients/${DEV}/standby`, body: { on: false } },
   'GET /api/patients/:dev/alarms': { url: `/api/patients/${DEV}/alarms` },
   'GET /api/bindings': { url: '/api/bindings' },
+  'GET /api/beds': { url: '/api/beds' },
   'GET /api/devices/:dev/bindings': { url: `/api/devices/${DEV}/bindings` },
   'GET /api/devices/:dev/readings': { url: `/api/devices/${DEV}/readings?from=0&to=1000` },
   'GET /api/devices/:dev/trend': { url: `/api/devices/${DEV}/trend?from=0&to=60000` },
@@ -60,7 +72,7 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
 describe('route roles: every route as every role', () => {
   const tmp = makeTempDir();
   let gw: RunningGateway;
-  const cookies = new Map<Role, string>();
+  const cookies = new Map<SessionRole, string>();
 
   beforeAll(async () => {
     const paths = await prepareDataDir(tmp.dir, [DEV]);
@@ -83,6 +95,14 @@ describe('route roles: every route as every role', () => {
       expect(res.status).toBe(200);
       cookies.set(role, String(res.headers.get('set-cookie')).split(';', 1)[0] as string);
     }
+    const { token } = new DisplayRegistry(gw.store).enrol('Wall 1', 'admin');
+    const res = await fetch(`${gw.http.url}/api/display/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    expect(res.status).toBe(200);
+    cookies.set('display', String(res.headers.get('set-cookie')).split(';', 1)[0] as string);
   }, 60_000);
 
   afterAll(async () => {
@@ -117,8 +137,8 @@ describe('route roles: every route as every role', () => {
       ...(sample.body ? { body: JSON.stringify(sample.body) } : {}),
     });
     const text = await res.text();
-    // A wrong password is 401 too, but coded bad_credentials: only access refusals count.
-    return text.includes('"bad_credentials"') ? 200 : res.status;
+    // A wrong password (or display token) is 401 too, but coded: only access refusals count.
+    return /"(bad_credentials|display_token_invalid)"/.test(text) ? 200 : res.status;
   }
 
   it('behavior: each role gets exactly the routes the table gives it (403 otherwise; 401 without a session)', async () => {
@@ -133,7 +153,7 @@ describe('route roles: every route as every role', () => {
       if (access === 'public' || access === 'token')
         expect([key, anon === 401 || anon === 403]).toEqual([key, false]);
       else expect([key, anon]).toEqual([key, 401]);
-      for (const role of ROLES) {
+      for (const role of PRINCIPALS) {
         const status = await statusOf(key, cookies.get(role));
         if (access === 'signed') {
           // The webhook signature is the credential: no session counts.
@@ -147,7 +167,7 @@ describe('route roles: every route as every role', () => {
         seen.push(`${key} ${role} ${status}`);
       }
     }
-    expect(seen.length).toBe(Object.keys(ROUTE_ROLES).length * ROLES.length);
+    expect(seen.length).toBe(Object.keys(ROUTE_ROLES).length * PRINCIPALS.length);
   }, 120_000);
 
   it('behavior: nurses and charge nurses get no proofs; auditors no live vitals', () => {
@@ -155,6 +175,18 @@ describe('route roles: every route as every role', () => {
       expect(ROUTE_ROLES[key]).toEqual(['admin', 'auditor']);
     }
     expect(ROUTE_ROLES['GET /api/ward']).not.toContain('auditor');
+  });
+
+  it('behavior: a wall display reads the ward overview and nothing else', () => {
+    const forDisplay = Object.entries(ROUTE_ROLES)
+      .filter(([, access]) => typeof access !== 'string' && access.includes('display'))
+      .map(([key]) => key)
+      .sort();
+    expect(forDisplay).toEqual(['GET /api/alarms', 'GET /api/beds', 'GET /api/ward', 'GET /ws']);
+    expect(ROUTE_ROLES['GET /api/me']).toBe('session');
+    for (const key of ['GET /api/displays', 'POST /api/displays', 'POST /api/displays/:id/revoke']) {
+      expect(ROUTE_ROLES[key]).toEqual(['admin']);
+    }
   });
 
   it("behavior: the README's route table is the code's", () => {

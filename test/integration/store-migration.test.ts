@@ -90,9 +90,11 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(4);
+      expect(SCHEMA_VERSION).toBe(5);
       // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
       expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
+      // Version 5: the wall displays' table exists, empty.
+      expect(gw.store.db.prepare('SELECT count(*) FROM displays').pluck().get()).toBe(0);
       expect(gw.store.size).toBe(24);
 
       // Every sealed frame opens and decodes to what the devices sent.
@@ -155,7 +157,7 @@ describe('store migration from the previous release', () => {
       retentionMs: 10 * 365 * 24 * 3_600_000, // the fixture's frames stay within retention
     });
     try {
-      expect(rawVersion(db)).toBe('4');
+      expect(rawVersion(db)).toBe(String(SCHEMA_VERSION));
       const count = () => gw.store.db.prepare('SELECT count(*) FROM rollups').pluck().get() as number;
       expect(count()).toBe(0); // no private key at open: nothing can be sealed then
       const secrets = loadRecipientSecrets(join(tmp.dir, 'gateway', 'recipients'));

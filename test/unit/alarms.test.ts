@@ -1,6 +1,6 @@
 /**
  * @module test/unit/alarms
- * The IEC 60601-1-8 alarm state machine (gateway/src/core/alarms.ts): raise, acknowledge
+ * The IEC 60601-1-8 alarm state machine (gateway/src/core/alarms/): raise, acknowledge
  * by a named user, clear, latching of high priority, re-activation when worse, escalation
  * of unacknowledged alarms; and the condition rules (limits, NEWS2 bands, technical).
  */
@@ -15,7 +15,7 @@ import {
   deviceConditions,
   gatewayConditions,
   highestPriority,
-} from '../../gateway/src/core/alarms.js';
+} from '../../gateway/src/core/alarms/index.js';
 
 const hrHigh: AlarmCondition = {
   code: 'hr_high',
@@ -115,9 +115,9 @@ describe('AlarmBoard state machine', () => {
     expect(b.get(id)?.priority).toBe('high');
   });
 
-  it('behavior: unacknowledged alarms escalate one step per interval, then re-notify at high', () => {
+  it('behavior: unacknowledged physiological alarms escalate one step per interval, then re-notify at high', () => {
     const b = new AlarmBoard({ escalateAfterMs: 1000 });
-    const low: AlarmCondition = { code: 'battery_low', kind: 'technical', priority: 'low' };
+    const low: AlarmCondition = { code: 'temp_high', kind: 'physiological', priority: 'low', value: 3920 };
     b.evaluate('wr-1', [low], 0);
     expect(b.tick(999)).toEqual([]);
     expect(b.tick(1000)).toMatchObject([
@@ -126,8 +126,8 @@ describe('AlarmBoard state machine', () => {
     expect(b.tick(1500)).toEqual([]);
     expect(b.tick(2000)).toMatchObject([{ type: 'escalated', alarm: { priority: 'high', escalations: 2 } }]);
     expect(b.tick(3000)).toMatchObject([{ type: 'renotified', alarm: { priority: 'high', escalations: 3 } }]);
-    // Escalated to high, it now latches like any high-priority alarm.
-    expect(types(b.evaluate('wr-1', [], 3100))).toEqual(['latched']);
+    // Raised at low priority, it does not latch once escalated (only alarms raised high latch).
+    expect(types(b.evaluate('wr-1', [], 3100))).toEqual(['cleared']);
   });
 
   it('behavior: acknowledged alarms never escalate', () => {

@@ -81,7 +81,7 @@ function sourceFiles(dir: string): string[] {
 
 /** Vocabularies that are not error codes: their `code: '…'` literals are not scanned. */
 const OTHER_VOCABULARIES: Record<string, string> = {
-  'gateway/src/core/alarms.ts': 'alarm condition codes (IEC 60601-1-8), the README Alarms table',
+  'gateway/src/core/alarms/conditions.ts': 'alarm condition codes (IEC 60601-1-8), the README Alarms table',
   'gateway/src/core/fhir/codes.ts': 'FHIR codings (LOINC, HL7 code systems)',
 };
 const BUILTIN_ERRORS = new Set(['Error', 'TypeError', 'RangeError', 'SyntaxError']);

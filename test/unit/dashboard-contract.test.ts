@@ -16,9 +16,23 @@ const PAGE_CONTRACT = pathToFileURL(join(import.meta.dirname, '../../dashboards/
 describe('dashboard contract', () => {
   it("behavior: the page's constants equal the server's", async () => {
     const page = (await import(PAGE_CONTRACT)) as Record<string, unknown>;
-    expect(Object.keys(page).sort()).toEqual(['NEWS2_BANDS', 'WS_CLOSE_SESSION_ENDED']);
+    expect(Object.keys(page).sort()).toEqual([
+      'CONNECTION_LOST_MS',
+      'HEARTBEAT_MS',
+      'NEWS2_BANDS',
+      'WS_CLOSE_SESSION_ENDED',
+    ]);
     expect(page.WS_CLOSE_SESSION_ENDED).toBe(contract.WS_CLOSE_SESSION_ENDED);
     expect(page.NEWS2_BANDS).toEqual(contract.NEWS2_BANDS);
+    expect(page.HEARTBEAT_MS).toBe(contract.HEARTBEAT_MS);
+    expect(page.CONNECTION_LOST_MS).toBe(contract.CONNECTION_LOST_MS);
+  });
+
+  it('behavior: a silent socket is noticed only after more than one heartbeat interval went unheard', () => {
+    // The server's heartbeat comes at most HEARTBEAT_MS + a tick after the last message
+    // (io/http/live-socket); the page must not call a healthy link lost between two.
+    expect(contract.CONNECTION_LOST_MS).toBeGreaterThanOrEqual(2 * contract.HEARTBEAT_MS);
+    expect(contract.CONNECTION_LOST_MS).toBeLessThanOrEqual(5000);
   });
 
   it('behavior: the server closes ended sessions with the contract code', () => {

@@ -77,6 +77,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   ),
   field('gatewayId', ID, 'gateway id; checkpoint origin `vitaltrail/<id>`; one data dir per id', 'gw-1'),
   field('wardName', str, 'ward name shown on the dashboard', 'Ward'),
+  field('wardClock', oneOf('24h', '12h'), 'how the ward pages show times of day', '24h'),
   field('retentionDays', num(1, 36500), 'frames older than this are rejected `too_old`', 30),
   field('checkpointIntervalSeconds', num(0.2, 3600), 'seconds between checkpoints', 10),
   field(

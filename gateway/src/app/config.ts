@@ -246,6 +246,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     dataDir: s('dataDir') as string,
     gatewayId: s('gatewayId') as string,
     wardName: s('wardName') as string,
+    wardClock: s('wardClock') as '24h' | '12h',
     retentionMs: Math.round(n('retentionDays') * 86_400_000),
     checkpointIntervalMs: Math.round(n('checkpointIntervalSeconds') * 1000),
     http: {

@@ -101,6 +101,8 @@ export interface GatewayOptions {
   /** Serial ports, each bound to the device(s) allowed on it (PROTOCOL.md §2 "Serial"). */
   serial?: SerialPortConfig[];
   wardName?: string;
+  /** Times of day on the ward pages (default 24-hour). */
+  wardClock?: '24h' | '12h';
   /** External-broker mode (io/mqtt-client-ingest): no embedded broker; `mqtt` is ignored. */
   externalBroker?: ExternalBrokerOptions;
   /** Bearer token required by `/metrics` (read from a file by the config); default: open. */

@@ -14,7 +14,7 @@ import {
   startHttpServer,
   webhookRoutes,
 } from '../io/http/index.js';
-import { ensureInitialAdmin, UserFile } from '../io/identity/index.js';
+import { DisplayRegistry, ensureInitialAdmin, UserFile } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
 import { Bindings, loadRecipientSecrets } from '../io/store/index.js';
@@ -33,6 +33,8 @@ export const alarms: GatewayStep = {
         storageHealthy: () => i.healthy,
         anchoring: () => p.get('anchorer')?.status() ?? null,
         throttledClients: () => p.find('broker')?.throttledClients() ?? 0,
+        // The identity's device registry knows revocations (store, CRL, chain registry).
+        deviceRevoked: (dev) => id.devices.lookup(dev)?.status === 'revoked',
         audit: (e) => {
           const event = e.type === 'alarm' ? (`alarm_${e.event}` as AuditEventType) : e.type;
           log.info('audit', { event, dev: e.dev, user: e.user });
@@ -40,6 +42,7 @@ export const alarms: GatewayStep = {
             dev: e.dev,
             ...(e.user !== undefined ? { user: e.user } : {}),
             ...(e.type === 'alarm' ? { code: e.code, detail: `${e.priority} ${e.alarmId}` } : {}),
+            ...(e.type === 'standby' ? { detail: `${e.on ? 'on' : 'off'} ${e.reason}` } : {}),
           });
         },
       }),
@@ -67,6 +70,7 @@ export const http: GatewayStep = {
       await startHttpServer({
         hub: h,
         users,
+        displays: new DisplayRegistry(s),
         host: opts.http?.host ?? '127.0.0.1',
         port: opts.http?.port ?? 0,
         ...(opts.http?.secureCookies !== undefined ? { secureCookies: opts.http.secureCookies } : {}),
@@ -74,6 +78,7 @@ export const http: GatewayStep = {
         ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
         staticDir: p.get('staticDir'),
         ...(opts.wardName ? { wardName: opts.wardName } : {}),
+        ...(opts.wardClock ? { wardClock: opts.wardClock } : {}),
         // Public: words only (core/health), no log size, device count or anchoring figures
         // (they tell an outsider the ward's activity); those are behind /anchoring (admin,
         // auditor) and /metrics.
@@ -81,7 +86,11 @@ export const http: GatewayStep = {
         audit: (e) => {
           const remote = 'remote' in e ? e.remote : undefined;
           log.info('audit', { event: e.type, user: e.username, ...(remote !== undefined ? { remote } : {}) });
-          id.audit.append(e.type, { user: e.username, ...(remote !== undefined ? { remote } : {}) });
+          id.audit.append(e.type, {
+            user: e.username,
+            ...(remote !== undefined ? { remote } : {}),
+            ...('detail' in e ? { detail: e.detail } : {}),
+          });
         },
         liveExtras: p.get('alarms'),
         routes: [
@@ -103,6 +112,11 @@ export const http: GatewayStep = {
             bindings,
             secrets,
             hub: h,
+            // A discharge puts the bed in standby (no alarms); the next admission ends it.
+            onBindingChange: (e) =>
+              e.type === 'discharge'
+                ? p.get('alarms').discharged(e.dev, e.username)
+                : p.get('alarms').admitted(e.dev, e.username),
             onAudit: (e) => {
               log.info('audit', { event: e.type, user: e.username, dev: e.dev, route: e.route });
               id.audit.append(e.type, {

@@ -7,6 +7,10 @@
  * stopping (Ctrl-C) and starting again resumes where it stopped. The chain's node is
  * watched while the demo runs (io/anchoring/chain-watchdog): if it dies, it is started
  * again on the same state file and port, and anchoring resumes without a restart.
+ *
+ * The ward's patients follow the mix of `DEMO_WARD` (bed n is wearable wr-000n), or one
+ * `--scenario` for every bed; `--speed` runs their physiology faster than the frames and
+ * `--ids` names the wearables (issue 15).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,7 +41,7 @@ import { createRecipientKey, loadRecipients, openStore } from '../io/store/index
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { ensureGatewayCertificate } from './kgc.js';
-import { deviceIds, fleetSpecs, formatStats } from './sim.js';
+import { deviceIds, fleetSpecs, formatStats, parseScenario } from './sim.js';
 
 export interface DemoParameters {
   dataDir: string;
@@ -52,6 +56,12 @@ export interface DemoParameters {
   serial?: SerialPortConfig[];
   /** Outbound interfaces (issue 19): the readings to an MLLP listener and/or a FHIR server. */
   outbound?: OutboundOptions;
+  /** Physiology time per wall time (`--speed`), 1-600, default 1. */
+  speed?: number;
+  /** The wearables' ids instead of wr-0001 … (`--ids`); `devices` is then ignored. */
+  ids?: readonly string[];
+  /** Every bed runs this scenario; default: the ward's mix (`DEMO_WARD`). */
+  scenario?: Scenario;
 }
 
 /** The preferred port if it is free, else any free one (so a second demo still starts). */
@@ -65,12 +75,36 @@ async function portOr(preferred: number): Promise<number> {
   });
 }
 
-/** A ward with a few patients who are not steady, so alarms have something to show. */
+/**
+ * The demo ward's patients who are not steady, by bed index (0-based: index 2 is Bed 3,
+ * wearable wr-0003), so alarms have something to show; every other bed is 'steady'.
+ */
+export const DEMO_WARD: Readonly<Record<number, Scenario>> = {
+  2: 'deteriorating',
+  4: 'fever',
+  6: 'arrhythmia',
+  9: 'probe_off',
+  11: 'artefacts',
+  15: 'battery_drain',
+};
+
+/** The scenario of the ward's `i`-th wearable, 0-based (`DEMO_WARD`, else 'steady'). */
+export function demoScenarioOf(i: number): Scenario {
+  return DEMO_WARD[i] ?? 'steady';
+}
+
+/** `demoScenarioOf` in the shape of cli/sim `fleetSpecs`' `scenarioOf`. */
 export function demoScenario(_id: string, i: number): Scenario {
-  if (i === 2) return 'deteriorating';
-  if (i === 6) return 'arrhythmia';
-  if (i === 11) return 'artefacts';
-  return 'steady';
+  return demoScenarioOf(i);
+}
+
+/**
+ * Parses the demo's `--scenario`: 'mix' (the ward of `DEMO_WARD`, returned as undefined) or
+ * one scenario for every bed.
+ * @throws {UsageError} on an unknown name.
+ */
+export function parseDemoScenario(value: string): Scenario | undefined {
+  return value === 'mix' ? undefined : parseScenario(value);
 }
 
 /** Patients whose wearable also streams ECG (250 Hz chunks): the first, the deteriorating one and the arrhythmia. */
@@ -146,7 +180,7 @@ async function runDemoOnChain(
   watch: ChainWatchdog,
 ): Promise<void> {
   const origin = checkpointOrigin(p.gatewayId);
-  const ids = deviceIds('wr-', p.devices);
+  const ids = p.ids ? [...p.ids] : deviceIds('wr-', p.devices);
   await syncDemoRegistry(paths, chain, ids);
   // A node restarted without its state (a torn state file, no backup) has a new registry:
   // register the devices there again.
@@ -176,12 +210,16 @@ async function runDemoOnChain(
     ...(p.outbound ? { outbound: p.outbound } : {}),
   });
 
+  const speed = p.speed ?? 1;
+  const only = p.scenario;
+  const scenarioOf = only ? () => only : demoScenario;
   const fleet =
     ids.length > 0
       ? await Fleet.start({
           url: gw.broker.url,
-          devices: fleetSpecs(paths, ids, demoScenario).map((spec, i) => ({ ...spec, ecg: demoEcg(i) })),
+          devices: fleetSpecs(paths, ids, scenarioOf).map((spec, i) => ({ ...spec, ecg: demoEcg(i) })),
           rateHz: p.rateHz,
+          speedup: speed,
           onError: (devId) => log.warn('simulated device stopped', { dev: devId }),
         })
       : null;
@@ -200,8 +238,11 @@ async function runDemoOnChain(
   out(`  Anchors:     ${chain.deployment.anchors}`);
   out(`  Log:         ${origin}  logId ${gw.logId}`);
   out(`  Data:        ${paths.root}`);
-  out(`  Ward:        ${ids.length} simulated wearables at ${p.rateHz} Hz`);
-  out('  Try:         npx vitaltrail export --device wr-0001 --out bundle.json --data ' + p.dataDir);
+  const pace = speed === 1 ? '' : `, physiology ×${speed}`;
+  out(`  Ward:        ${ids.length} simulated wearables at ${p.rateHz} Hz${pace}`);
+  out(
+    `  Try:         npx vitaltrail export --device ${ids[0] ?? 'wr-0001'} --out bundle.json --data ${p.dataDir}`,
+  );
   out(`               npx vitaltrail verify bundle.json --rpc ${chain.rpcUrl}`);
   out('Press Ctrl-C to stop; run again to resume.');
   out('');

@@ -7,6 +7,7 @@
  * 3 `verify`: the bundle is INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { SCENARIOS } from '../../../firmware-sim/src/physiology.js';
 import { readSecretFile } from '../app/config.js';
 import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import type { OutboundOptions } from '../app/options.js';
@@ -18,7 +19,8 @@ import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { registerAnchorsCommands } from './anchors.js';
 import { registerAuditorCommands } from './auditor.js';
 import { withRegistryOptions } from './chain-options.js';
-import { runDemo } from './demo.js';
+import { parseDemoScenario, runDemo } from './demo.js';
+import { registerDisplaysCommands } from './displays.js';
 import { UsageError } from './errors.js';
 import { faultMixOf, registerFaultOptions } from './faults.js';
 import { registerGatewayCommands } from './gateway.js';
@@ -27,7 +29,7 @@ import { registerKgcCommands } from './kgc.js';
 import { registerOutboundCommands } from './outbound.js';
 import { registerProductionCommands } from './production.js';
 import { parseSerialSpec } from './serial.js';
-import { runSim } from './sim.js';
+import { parseDeviceIds, parseSpeed, runSim } from './sim.js';
 import { registerStoreCommands } from './store.js';
 import { registerUsersCommands } from './users.js';
 
@@ -62,6 +64,26 @@ function portOption(flag: string, what: string, port: number): Option {
   return new Option(`${flag} <port>`, `${what} (0 = any free port)`)
     .default(port)
     .argParser(intOption(flag, 0, 65535));
+}
+
+/** `--speed <factor>` (cli/sim `parseSpeed`): the patients' physiology runs this much faster than the frames. */
+function speedOption(): Option {
+  return new Option(
+    '--speed <factor>',
+    "patients' physiology time per real time, 1-600 (60: 20 min of deterioration in 20 s); frames stay real time",
+  )
+    .default(1)
+    .argParser(parseSpeed);
+}
+
+/** `--ids a,b,c` (cli/sim `parseDeviceIds`): any device ids, instead of `--devices` (and `--prefix`). */
+function idsOption(conflicts: string[]): Option {
+  return new Option(
+    '--ids <list>',
+    `comma-separated device ids instead of --${conflicts.join('/--')} (${DEVICE_ID_RULE})`,
+  )
+    .argParser(parseDeviceIds)
+    .conflicts(conflicts);
 }
 
 function deviceIdOption(value: string): string {
@@ -149,10 +171,21 @@ export function buildProgram(): Command {
       '--outbound-from-start',
       'a receiver seen for the first time gets the whole log, not only new readings',
     )
+    .option(
+      '--scenario <name>',
+      `every bed runs this scenario, or mix: the demo ward's mix (${['mix', ...SCENARIOS].join(' | ')})`,
+      'mix',
+    )
+    .addOption(speedOption())
+    .addOption(idsOption(['devices']))
     .action(async (o) => {
       const outbound = outboundOf(o);
+      const scenario = parseDemoScenario(o.scenario);
       await runDemo({
         ...(outbound ? { outbound } : {}),
+        ...(scenario ? { scenario } : {}),
+        ...(o.ids ? { ids: o.ids } : {}),
+        speed: o.speed,
         dataDir: o.data,
         devices: o.devices,
         rateHz: o.rate,
@@ -217,7 +250,9 @@ export function buildProgram(): Command {
         'enroll devices that have no key yet (needs the KGC in --data) and register them on chain: the ' +
           'external chain of --rpc, else the embedded chain of --data when it is running',
       )
-      .option('--scenario <name>', 'steady | deteriorating | arrhythmia | artefacts', 'steady')
+      .option('--scenario <name>', SCENARIOS.join(' | '), 'steady')
+      .addOption(speedOption())
+      .addOption(idsOption(['devices', 'prefix']))
       .option(
         '--serial <path>',
         'one wearable (--devices 1) over this serial line instead of MQTT (115200 8N1)',
@@ -239,6 +274,8 @@ export function buildProgram(): Command {
       rateHz: o.rate,
       url: o.mqtt,
       prefix: o.prefix,
+      ids: o.ids,
+      speed: o.speed,
       durationMs: o.duration ? o.duration * 1000 : undefined,
       enroll: Boolean(o.enroll),
       scenario: o.scenario,
@@ -251,6 +288,7 @@ export function buildProgram(): Command {
   registerFaultOptions(program);
   registerGatewayCommands(program, `${DEFAULT_DATA_DIR}/demo`);
   registerUsersCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+  registerDisplaysCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 
   registerStoreCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 

@@ -53,6 +53,8 @@ export interface SerialSimParameters {
   rateHz: number;
   durationMs: number | undefined;
   scenario: Scenario;
+  /** Physiology time per wall time (`--speed`), default 1. */
+  speed?: number;
   faults: SerialFaults;
 }
 
@@ -87,7 +89,7 @@ export async function runSerialSim(p: SerialSimParameters): Promise<void> {
   const device = new SimDevice({
     devId: p.devId,
     privateKey: key,
-    model: createPatientModel({ seed: 1, scenario: p.scenario }),
+    model: createPatientModel({ seed: 1, scenario: p.scenario, speedup: p.speed ?? 1 }),
     state: loadDeviceState(statePath),
     reserve: (reservedThrough, state) => saveDeviceState(statePath, state, { reservedThrough }),
   });

@@ -4,7 +4,8 @@
  * bundles of a data directory (DATA/devices/<id>/device.key.pem) and keeping their
  * seq/prev state there, so a second run continues each device's hash chain. `--enroll`
  * enrols the devices that have no key and registers them on the chain (issue 17) before the
- * first frame.
+ * first frame. The devices are `--prefix` + 4 digits (`--devices` of them) or any ids
+ * (`--ids a,b,c`); `--speed` runs the patients' physiology faster than the frames (issue 15).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,13 +23,60 @@ import {
 } from '../io/identity/index.js';
 import { type DataPaths, dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { assertRegistryReady, externalRegistry, type RegistryOptionValues } from './chain-options.js';
 import { UsageError } from './errors.js';
 import { reachableChain } from './kgc-enroll.js';
 import { parseFaults, runSerialSim } from './serial.js';
 
+/** `n` device ids: `prefix` + a 4-digit number from 0001. */
 export function deviceIds(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(4, '0')}`);
+}
+
+/** `--speed`: physiology time per wall time, from 1 (real time) to 600 (10 min per second). */
+export const SPEED_MIN = 1;
+export const SPEED_MAX = 600;
+/** `--ids`: at most this many devices, as `--devices`. */
+export const MAX_SIM_IDS = 10_000;
+
+/**
+ * Parses `--speed <factor>`: a number from 1 to 600 (60 turns 20 min of deterioration into 20 s;
+ * frames still come in real time).
+ * @throws {UsageError} when the value is not a number in range.
+ * @example parseSpeed('60') // 60
+ */
+export function parseSpeed(value: string): number {
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= SPEED_MIN && n <= SPEED_MAX)) {
+    throw new UsageError(`--speed must be a number from ${SPEED_MIN} to ${SPEED_MAX}`);
+  }
+  return n;
+}
+
+/**
+ * Parses `--ids a,b,c`: distinct device ids, each matching the protocol's pattern
+ * (PROTOCOL.md §1, `DEVICE_ID_PATTERN`).
+ * @throws {UsageError} on an empty list, an invalid or repeated id, or more than 10000 ids.
+ * @example parseDeviceIds('bed-1,bed-2,icu.7') // ['bed-1', 'bed-2', 'icu.7']
+ */
+export function parseDeviceIds(list: string): string[] {
+  const ids = list.split(',');
+  if (ids.length > MAX_SIM_IDS) throw new UsageError(`--ids takes at most ${MAX_SIM_IDS} device ids`);
+  if (ids.some((id) => !DEVICE_ID_PATTERN.test(id))) throw new UsageError(`--ids: ${DEVICE_ID_RULE}`);
+  if (new Set(ids).size !== ids.length) throw new UsageError('--ids: each device id once');
+  return ids;
+}
+
+/**
+ * Parses `--scenario <name>`, one of `SCENARIOS`.
+ * @throws {UsageError} on an unknown name.
+ */
+export function parseScenario(value: string): Scenario {
+  if (!SCENARIOS.includes(value as Scenario)) {
+    throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+  }
+  return value as Scenario;
 }
 
 /** Fleet specs for enrolled devices; `scenarioOf` picks each patient's physiology. */
@@ -68,6 +116,10 @@ export interface SimParameters {
   rateHz: number;
   url: string;
   prefix: string;
+  /** Any device ids instead of `prefix` + `devices` (issue 15). */
+  ids?: readonly string[] | undefined;
+  /** Physiology time per wall time (`--speed`), 1-600, default 1. */
+  speed?: number | undefined;
   durationMs: number | undefined;
   enroll: boolean;
   scenario: string;
@@ -148,11 +200,18 @@ function tlsClientOptions(paths: DataPaths, ca: string): (devId: string) => ICli
   });
 }
 
+/**
+ * Runs the simulated wearables until the duration ends or SIGINT/SIGTERM.
+ * @throws {UsageError} on an unknown scenario, a speed out of range, invalid ids, or devices not enrolled.
+ */
 export async function runSim(p: SimParameters): Promise<void> {
-  if (!SCENARIOS.includes(p.scenario as Scenario))
-    throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+  const scenario = parseScenario(p.scenario);
+  const speed = p.speed ?? 1;
+  if (!(speed >= SPEED_MIN && speed <= SPEED_MAX)) {
+    throw new UsageError(`--speed must be a number from ${SPEED_MIN} to ${SPEED_MAX}`);
+  }
   const paths = dataPaths(p.dataDir);
-  const ids = deviceIds(p.prefix, p.devices);
+  const ids = p.ids ? parseDeviceIds(p.ids.join(',')) : deviceIds(p.prefix, p.devices);
   if (p.enroll) {
     const r = await enrolSimDevices(p, paths, ids);
     process.stdout.write(
@@ -162,28 +221,31 @@ export async function runSim(p: SimParameters): Promise<void> {
     );
   }
   if (p.serial !== undefined) {
-    if (ids.length !== 1) throw new UsageError('--serial runs one device: use --devices 1');
+    if (ids.length !== 1) throw new UsageError('--serial runs one device: use --devices 1 or one --ids');
     return runSerialSim({
       paths,
       devId: ids[0] as string,
       path: p.serial,
       rateHz: p.rateHz,
       durationMs: p.durationMs,
-      scenario: p.scenario as Scenario,
+      scenario,
+      speed,
       faults: parseFaults(p.faults),
     });
   }
   const fleet = await Fleet.start({
     url: p.url,
-    devices: fleetSpecs(paths, ids, () => p.scenario as Scenario),
+    devices: fleetSpecs(paths, ids, () => scenario),
     rateHz: p.rateHz,
+    speedup: speed,
     ...(p.durationMs !== undefined ? { durationMs: p.durationMs } : {}),
     ...(p.appAcks ? { appAcks: true } : {}),
     ...(p.caFile ? { clientOptions: tlsClientOptions(paths, readFileSync(p.caFile, 'utf8')) } : {}),
     ...(p.faultMix ? { faults: p.faultMix } : {}),
     onError: (devId) => process.stderr.write(`device ${devId} stopped after an error\n`),
   });
-  process.stdout.write(`simulating ${ids.length} wearable(s) at ${p.rateHz} Hz against ${p.url}\n`);
+  const pace = speed === 1 ? '' : `, physiology ×${speed}`;
+  process.stdout.write(`simulating ${ids.length} wearable(s) at ${p.rateHz} Hz${pace} against ${p.url}\n`);
   const timer = setInterval(() => process.stdout.write(`${formatStats(fleet.stats())}\n`), 5000);
   const stop = async () => {
     clearInterval(timer);

@@ -15,10 +15,12 @@
  * needs are copied into `dashboards/common/contract.js`, typed there with this module's
  * literal types and compared by test/unit/dashboard-contract.test.ts.
  */
-import type { Alarm, AlarmLimits, AlarmPriority, AlarmTransitionType, LimitVital } from './alarms.js';
+import type { AlarmLimits, LimitVital } from './alarms/limits.js';
+import type { Alarm, AlarmPriority, AlarmTransitionType } from './alarms/model.js';
+import type { AlarmPolicies, VitalAlarmPolicy } from './alarms/policy.js';
 import type { Consciousness, News2Band, SpO2Scale } from './news2.js';
 
-export type { AlarmPriority, LimitVital, News2Band };
+export type { AlarmPolicies, AlarmPriority, LimitVital, News2Band, VitalAlarmPolicy };
 
 // ---------------------------------------------------------------------------
 // Close codes of the live socket.
@@ -51,6 +53,14 @@ export type ObservationKey = 'hr' | 'spo2' | 'rr' | 'temp' | 'sbp' | 'dbp';
 
 /** Account roles (io/identity/users `Role`, kept equal by a compile-time check in io/http/login.ts). */
 export type UserRole = 'admin' | 'nurse' | 'charge_nurse' | 'auditor';
+/**
+ * The role of a session: a user's role, or `display`, an enrolled wall screen (kiosk):
+ * read-only ward overview, no idle logout, bound to an enrolment an admin can revoke.
+ */
+export type SessionRole = UserRole | 'display';
+
+/** Clock format of the ward pages (config `ward.clock`; 24-hour by default). */
+export type ClockFormat = '24h' | '12h';
 
 /** `{error:{code,reason}}`: every error response; `reason` is fixed text that never echoes input. */
 export interface ErrorBody {
@@ -79,6 +89,34 @@ export interface TileDto {
 
 export interface WardDto {
   name: string;
+  /** How the pages show times of day. */
+  clock: ClockFormat;
+}
+
+/** Why a bed is in standby: no alarms of any kind while it lasts, clearly shown on its tile. */
+export interface StandbyDto {
+  /** `discharged`: set by a discharge, ended by the next admission; `paused`: set by a nurse. */
+  reason: 'discharged' | 'paused';
+  since: number;
+  /** The user who set it. */
+  by: string | null;
+  /** A pause ends by itself at this time (null: until ended by hand or by an admission). */
+  until: number | null;
+}
+
+/**
+ * What a tile shows besides the readings: the limits (numerics beyond one are
+ * highlighted), the vitals whose alarm is switched off (the alarm-off indicator), standby,
+ * and a revoked device (not just "offline"). Sent in the snapshot and on every change.
+ */
+export interface TileStateDto {
+  dev: string;
+  limits: AlarmLimits;
+  /** Vitals with a limit switched off that is on by default. */
+  alarmsOff: LimitVital[];
+  standby: StandbyDto | null;
+  /** The device's certificate is revoked (its frames are refused). */
+  revoked: boolean;
 }
 
 /** A device's NEWS2 score (core/news2), `partial` when observations are missing. */
@@ -94,6 +132,28 @@ export interface News2Dto {
 
 /** An alarm as sent to the dashboard: its scope is the device (or `gateway`). */
 export type AlarmDto = Omit<Alarm, 'scope' | 'notifiedAt'> & { dev: string };
+
+/**
+ * One alarm episode: an alarm from raise to clear, with everything that happened to it
+ * (the history grouped, so raise/clear pairs do not drown the list). Newest first.
+ */
+export interface AlarmEpisodeDto {
+  alarmId: string;
+  dev: string;
+  code: string;
+  kind: string;
+  /** The highest priority it reached. */
+  priority: string;
+  raisedAt: number;
+  /** null while open. */
+  clearedAt: number | null;
+  ackBy: string | null;
+  ackAt: number | null;
+  ackComment: string | null;
+  /** Times it was re-opened within its episode gap, escalated or re-notified. */
+  reactivations: number;
+  escalations: number;
+}
 
 /** One row of an alarm's history (newest first). */
 export interface AlarmEventDto {
@@ -124,6 +184,7 @@ export interface SnapshotMessage extends LiveSnapshotExtras {
 export interface LiveSnapshotExtras {
   alarms?: AlarmDto[];
   news2?: News2Dto[];
+  tileStates?: TileStateDto[];
 }
 
 export type ReadingMessage = { type: 'reading' } & ReadingDto;
@@ -143,20 +204,57 @@ export interface EcgMessage {
   s: string;
 }
 
-/** Messages of the clinical layer (alarms, scores, ECG), merged into the live socket. */
-export type ClinicalMessage = AlarmMessage | News2Message | EcgMessage;
+/** A tile's state changed (limits, alarm off, standby, revoked). */
+export type TileStateMessage = { type: 'tile-state' } & TileStateDto;
+/**
+ * Sent every `HEARTBEAT_MS` on every socket, so a page that hears nothing for
+ * `CONNECTION_LOST_MS` shows "connection lost" (a silent half-open TCP link included).
+ */
+export interface HeartbeatMessage {
+  type: 'heartbeat';
+  now: number;
+}
+export const HEARTBEAT_MS = 2000;
+export const CONNECTION_LOST_MS = 5000;
+
+/** Messages of the clinical layer (alarms, scores, ECG, tile states), merged into the live socket. */
+export type ClinicalMessage = AlarmMessage | News2Message | EcgMessage | TileStateMessage;
 /** Every message the live socket sends. */
-export type LiveMessage = SnapshotMessage | ReadingMessage | ClinicalMessage;
+export type LiveMessage = SnapshotMessage | ReadingMessage | ClinicalMessage | HeartbeatMessage;
 
 // ---------------------------------------------------------------------------
 // HTTP DTOs of the routes the ward page calls.
 
 /** `POST /api/login`, `GET /api/me`. */
 export interface MeDto {
+  /** A user's name, or `display:<name>` for an enrolled wall screen. */
   username: string;
-  role: UserRole;
+  role: SessionRole;
   /** The role may see live vitals. */
   live: boolean;
+  /** The session is a wall display (kiosk): read-only, never idles out. */
+  display?: { id: string; name: string };
+}
+
+/** `POST /api/display/session` body: the enrolment token a wall screen keeps. */
+export interface DisplaySessionRequest {
+  token: string;
+}
+
+/** An enrolled wall display (`GET /api/displays`, admin). The token is never shown again. */
+export interface DisplayDto {
+  id: string;
+  name: string;
+  createdAt: number;
+  createdBy: string;
+  revokedAt: number | null;
+  revokedBy: string | null;
+}
+/** `POST /api/displays` `{name}` answer (201): the only time the token is shown. */
+export interface DisplayEnrolmentDto extends DisplayDto {
+  token: string;
+  /** Path to open on the wall screen once (the token travels in the fragment, never to logs). */
+  path: string;
 }
 
 /** `GET /api/ward`. */
@@ -175,6 +273,8 @@ export interface PatientSettings {
   consciousnessAt: number | null;
   consciousnessBy: string | null;
   limits: AlarmLimits;
+  /** Alarm-fatigue policy per vital (defaults: core/alarms DEFAULT_POLICIES). */
+  policies: AlarmPolicies;
 }
 
 /** `PUT /api/patients/:dev/settings` body (partial update). */
@@ -182,7 +282,14 @@ export type PatientSettingsUpdate = Partial<
   Pick<PatientSettings, 'spo2Scale' | 'oxygen' | 'consciousness'>
 > & {
   limits?: Partial<AlarmLimits>;
+  policies?: Partial<Record<LimitVital, Partial<VitalAlarmPolicy>>>;
 };
+
+/** `POST /api/patients/:dev/standby` body: on (a pause of `minutes`, default until ended) or off. */
+export interface StandbyRequest {
+  on: boolean;
+  minutes?: number;
+}
 
 /** `GET /api/patients/:dev`: the patient view. */
 export interface PatientViewDto {
@@ -191,6 +298,9 @@ export interface PatientViewDto {
   news2: News2Dto | null;
   alarms: AlarmDto[];
   history: AlarmEventDto[];
+  /** The history grouped by episode, newest first. */
+  episodes: AlarmEpisodeDto[];
+  tile: TileStateDto;
 }
 
 /** `POST /api/alarms/:id/ack` body and answer. */
@@ -218,6 +328,11 @@ export interface DischargeDto {
 }
 
 /** `GET /api/bindings`. */
+/** `GET /api/beds`: the bed of each admitted device, no patient ids (tile labels; wall displays may read it). */
+export interface BedsResponse {
+  beds: { dev: string; bed: string }[];
+}
+
 export interface BindingsResponse {
   bindings: AdmissionDto[];
 }

@@ -115,6 +115,24 @@ export const ERROR_CODES = {
     meaning: 'the device is not admitted',
     http: { status: 409, reason: 'the device is not admitted' },
   },
+  limits_invalid: {
+    meaning:
+      'alarm limits or alarm policies refused: a low limit at or above the high one, a limit outside the physiological range of its vital, or a policy value outside its bounds (README "Alarm defaults")',
+    http: { status: 400, reason: 'alarm limits or policies out of range' },
+  },
+  bed_occupied: {
+    meaning: 'the bed is held by another admitted device; discharge it first (one patient per bed)',
+    http: { status: 409, reason: 'the bed is occupied' },
+  },
+  patient_elsewhere: {
+    meaning:
+      'the patient is admitted on another device or bed; discharge or transfer first (one bed per patient)',
+    http: { status: 409, reason: 'the patient is admitted elsewhere' },
+  },
+  display_token_invalid: {
+    meaning: 'the display enrolment token is unknown or was revoked',
+    http: { status: 401, reason: 'this display is not enrolled' },
+  },
   payload_too_large: {
     meaning: 'the request body is too large',
     http: { status: 413, reason: 'request body too large' },

@@ -31,7 +31,7 @@
  * signature failures, gateway health) are local codes of the `99VTL` system.
  */
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
-import type { AlarmPriority } from '../alarms.js';
+import type { AlarmPriority } from '../alarms/index.js';
 import type { OutboundAlarm } from '../outbound-alarm.js';
 import {
   ei,
@@ -96,6 +96,7 @@ const VITAL_TEXT: Readonly<Record<string, string>> = {
 /** The gateway's own alert codes: local code, text. */
 const LOCAL_TEXT: Readonly<Record<string, string>> = {
   device_offline: 'Device offline',
+  device_revoked: 'Device certificate revoked',
   news2: 'NEWS2 trigger',
   battery_low: 'Battery low',
   signature_failures: 'Signature failures',

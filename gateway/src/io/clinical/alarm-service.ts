@@ -2,15 +2,23 @@
  * @module io/clinical/alarm-service
  * The I/O shell around core/alarms and core/news2 (ARCHITECTURE.md "live bus ──▶ alarms
  * (thresholds, NEWS2) ──▶ nurse dashboard"): it follows the live hub, keeps each device's
- * latest value per vital, scores NEWS2 per patient, evaluates physiological and technical
- * alarm conditions on every reading and once a second, and publishes every alarm
- * transition and score change to the dashboard sockets (`{type:'alarm'}`,
- * `{type:'news2'}`, `{type:'ecg'}`), to the audit callback (ARCHITECTURE.md invariant 7:
- * "alarm acknowledgements") and to its own history table.
+ * latest value per vital (io/clinical/device-state), scores NEWS2 per patient, evaluates
+ * physiological and technical alarm conditions on every reading and once a second, and
+ * publishes every alarm transition, score change and tile state to the dashboard sockets
+ * (`{type:'alarm'}`, `{type:'news2'}`, `{type:'ecg'}`, `{type:'tile-state'}`), to the audit
+ * callback (ARCHITECTURE.md invariant 7: "alarm acknowledgements") and to its own history
+ * table.
  *
- * Tables (its own, on the store's SQLite handle):
+ * Alarm fatigue (issue 15, after IEC 60601-1-8 and the AAMI/The Joint Commission
+ * guidance): limit conditions go through each device's filter (averaging, delay,
+ * hysteresis: core/alarms/vital-filter) and episodes (core/alarms/board); a bed in standby
+ * (discharged, or paused by a nurse) has no alarms at all; a revoked device raises
+ * `device_revoked`, not `device_offline`.
+ *
+ * Tables (its own, on the store's SQLite handle, io/clinical/alarm-store):
  * - `dashboard_patient_settings(dev, settings JSON, updated_by, updated_at)`: SpO2 scale,
- *   supplemental oxygen and alarm limits per bed/device. Configuration, no readings.
+ *   supplemental oxygen, alarm limits, alarm policies and standby per bed/device
+ *   (io/clinical/patient-settings). Configuration, no readings.
  * - `dashboard_alarm_events(...)`: every transition (alarm id, scope, code, kind,
  *   priority, state, time, user, comment). No vital values are written (ARCHITECTURE.md
  *   guarantee 4: no plaintext vitals at rest); values travel only on the live socket.
@@ -21,20 +29,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  type Alarm,
   AlarmBoard,
-  type AlarmLimits,
   type AlarmTransition,
-  DEFAULT_LIMITS,
+  alarmsOff,
+  checkAlarmSettings,
+  DEFAULT_NEWS2_TRIGGER,
+  DEFAULT_POLICIES,
   DEFAULT_TECHNICAL,
-  type DeviceAlarmInput,
   deviceConditions,
   gatewayConditions,
-  LIMIT_VITALS,
-  type LimitVital,
+  limitVitalOf,
+  mergePolicies,
+  type News2TriggerPolicy,
   type TechnicalThresholds,
-} from '../../core/alarms.js';
-import type { LiveHub, LiveReading } from '../../core/live.js';
+} from '../../core/alarms/index.js';
+import type { LiveReading } from '../../core/live.js';
 import type {
   AlarmDto,
   AlarmEventDto,
@@ -43,14 +52,21 @@ import type {
   News2Dto,
   PatientSettings,
   PatientSettingsUpdate,
+  StandbyDto,
+  StandbyRequest,
+  TileStateDto,
 } from '../../core/live-contract.js';
-import { type Consciousness, news2 } from '../../core/news2.js';
-import type { GatewayStore } from '../store/index.js';
+import { alarmDto } from './alarm-dto.js';
+import type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
 import { AlarmStore } from './alarm-store.js';
+import { type DeviceState, newDeviceState, scoreNews2, takeReading } from './device-state.js';
+import { PatientSettingsBook } from './patient-settings.js';
 
 /** Scope of gateway-wide technical alarms. */
 export const GATEWAY_SCOPE = 'gateway';
 const HISTORY_LIMIT = 500;
+/** The longest pause a nurse may set (minutes: 24 h). */
+export const MAX_STANDBY_MINUTES = 1440;
 
 export type {
   AlarmDto,
@@ -58,91 +74,13 @@ export type {
   News2Dto,
   PatientSettings,
   PatientSettingsUpdate,
+  StandbyRequest,
+  TileStateDto,
 } from '../../core/live-contract.js';
+export { alarmDto } from './alarm-dto.js';
+export type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
 /** What the service sends to the live socket (the contract's `ClinicalMessage`). */
 export type LiveMessage = ClinicalMessage;
-
-/** What the service reports for the audit log (alarm transitions, settings changes, patient views). */
-export type AlarmAuditEvent =
-  | {
-      type: 'alarm';
-      event: string;
-      alarmId: string;
-      dev: string;
-      code: string;
-      priority: string;
-      user?: string;
-      at: number;
-    }
-  | { type: 'patient_settings'; dev: string; user: string; at: number }
-  | { type: 'patient_view'; dev: string; user: string; at: number };
-
-export interface AlarmServiceOptions {
-  /** The store whose tables hold the settings and the alarm history (io/clinical/alarm-store). */
-  store: GatewayStore;
-  hub: LiveHub;
-  /** Default Date.now. */
-  now?: () => number;
-  /** How often technical conditions and escalation are checked. Default 1000 ms. */
-  tickMs?: number;
-  /** Unacknowledged alarms escalate after this. Default 120 s (core/alarms). */
-  escalateAfterMs?: number;
-  /** Technical thresholds; defaults in core/alarms `DEFAULT_TECHNICAL`. */
-  technical?: Partial<TechnicalThresholds>;
-  /** Observations older than this are left out of NEWS2 (then partial). Default 5 min. */
-  news2MaxAgeMs?: number;
-  /** False while the store fails (ingest.healthy). */
-  storageHealthy?: () => boolean;
-  /** The anchoring outbox status, or null without a ledger. */
-  anchoring?: () => { oldestPendingAgeMs: number | null } | null;
-  /** MQTT clients now cooling down after the rejection limit (`ingress_throttled`). */
-  throttledClients?: () => number;
-  /** Every transition, settings change and patient view. Must not throw. */
-  audit?: (e: AlarmAuditEvent) => void;
-}
-
-interface DeviceState {
-  values: Partial<Record<LimitVital, number>>;
-  seenAt: Partial<Record<LimitVital, number>>;
-  lastFrameAt: number | null;
-  lastSeq: number;
-  bat: number | null;
-  badSignatures: number[];
-  news2: News2Dto | null;
-}
-
-export function alarmDto(a: Alarm): AlarmDto {
-  const out: AlarmDto = {
-    id: a.id,
-    dev: a.scope,
-    code: a.code,
-    kind: a.kind,
-    priority: a.priority,
-    basePriority: a.basePriority,
-    state: a.state,
-    latched: a.latched,
-    raisedAt: a.raisedAt,
-    updatedAt: a.updatedAt,
-    ackBy: a.ackBy,
-    ackAt: a.ackAt,
-    ackComment: a.ackComment,
-    clearedAt: a.clearedAt,
-    escalations: a.escalations,
-  };
-  if (a.value !== undefined) out.value = a.value;
-  if (a.limit !== undefined) out.limit = a.limit;
-  return out;
-}
-
-/** Merges stored limits over the defaults, so a limit added later gets its default. */
-function withDefaults(limits: Partial<AlarmLimits> | undefined): AlarmLimits {
-  const out = { ...DEFAULT_LIMITS } as AlarmLimits;
-  for (const v of LIMIT_VITALS) {
-    const l = limits?.[v];
-    if (l) out[v] = { low: l.low ?? null, high: l.high ?? null };
-  }
-  return out;
-}
 
 /**
  * Alarms and NEWS2 for the ward served by one gateway.
@@ -157,44 +95,63 @@ export class AlarmService {
   readonly #board: AlarmBoard;
   readonly #tech: TechnicalThresholds;
   readonly #news2MaxAgeMs: number;
+  readonly #news2Trigger: News2TriggerPolicy;
   readonly #devices = new Map<string, DeviceState>();
-  readonly #consciousness = new Map<string, { level: Consciousness; at: number; by: string }>();
   readonly #listeners = new Set<(m: LiveMessage) => void>();
-  readonly #settingsCache = new Map<string, PatientSettings>();
   readonly #timer: NodeJS.Timeout;
   readonly #unsubscribe: () => void;
   readonly #db: AlarmStore;
+  readonly #book: PatientSettingsBook;
 
-  /** @throws {RangeError} when `tickMs` is not a positive integer. */
+  /**
+   * @throws {RangeError} when `tickMs` is not a positive integer, or a ward policy is not an
+   *   integer within core/alarms `POLICY_BOUNDS`.
+   */
   constructor(opts: AlarmServiceOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
     const tickMs = opts.tickMs ?? 1000;
     if (!Number.isSafeInteger(tickMs) || tickMs <= 0)
       throw new RangeError('AlarmService: tickMs must be a positive integer');
+    const ward = mergePolicies(DEFAULT_POLICIES, opts.policies);
+    const check = checkAlarmSettings({ policies: ward });
+    if (!check.ok) throw new RangeError(`AlarmService: policies out of bounds (${check.field})`);
     this.#board = new AlarmBoard({
       newId: () => randomUUID(),
+      episodeGapMs: (scope, code) => this.#episodeGapMs(scope, code),
       ...(opts.escalateAfterMs !== undefined ? { escalateAfterMs: opts.escalateAfterMs } : {}),
     });
     this.#tech = { ...DEFAULT_TECHNICAL, ...opts.technical };
     this.#news2MaxAgeMs = opts.news2MaxAgeMs ?? 5 * 60_000;
+    this.#news2Trigger = opts.news2Trigger ?? DEFAULT_NEWS2_TRIGGER;
     this.#db = new AlarmStore(opts.store);
+    this.#book = new PatientSettingsBook(this.#db, ward);
     this.#unsubscribe = opts.hub.subscribe((r) => this.#onReading(r));
     this.#timer = setInterval(() => this.tick(), tickMs);
     this.#timer.unref();
   }
 
-  /** Subscribes to live messages (alarm transitions, NEWS2 changes, ECG chunks); returns the unsubscribe function. */
+  /** Subscribes to live messages (alarm transitions, NEWS2 changes, ECG chunks, tile states); returns the unsubscribe function. */
   subscribe(fn: (m: LiveMessage) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
 
-  /** What a socket needs on connect: open alarms and the current scores. */
+  /** What a socket needs on connect: open alarms, the current scores and every tile's state. */
   snapshot(): Required<LiveSnapshotExtras> {
     const scores: News2Dto[] = [];
     for (const d of this.#devices.values()) if (d.news2) scores.push(d.news2);
-    return { alarms: this.openAlarms(), news2: scores };
+    const devs = new Set([
+      ...this.#o.hub.snapshot().map((t) => t.dev),
+      ...this.#devices.keys(),
+      ...this.#book.devices(),
+    ]);
+    devs.delete(GATEWAY_SCOPE);
+    return {
+      alarms: this.openAlarms(),
+      news2: scores,
+      tileStates: [...devs].sort().map((dev) => this.tileState(dev)),
+    };
   }
 
   openAlarms(dev?: string): AlarmDto[] {
@@ -234,40 +191,80 @@ export class AlarmService {
   }
 
   settings(dev: string): PatientSettings {
-    const cached = this.#settingsCache.get(dev);
-    const base = cached ?? this.#loadSettings(dev);
-    if (!cached) this.#settingsCache.set(dev, base);
-    const c = this.#consciousness.get(dev);
+    return this.#book.settings(dev);
+  }
+
+  /**
+   * Updates a patient's settings and re-evaluates at once. Limits and policies are checked
+   * (core/alarms/validation); a refused change stores nothing.
+   * @throws {AlarmError} `limits_invalid`: a low limit at or above the high one, a limit
+   *   outside the vital's physiological range, a policy value out of bounds or not an integer.
+   */
+  updateSettings(dev: string, update: PatientSettingsUpdate, username: string): PatientSettings {
+    const now = this.#now();
+    const s = this.#book.update(dev, update, username, now);
+    this.#devices.get(dev)?.filter.setPolicies(s.policies);
+    this.#safeAudit({ type: 'patient_settings', dev, user: username, at: now });
+    this.#sendTile(dev);
+    this.#evaluateDevice(dev, now);
+    return this.settings(dev);
+  }
+
+  /** What a device's tile shows besides its readings (core/live-contract `TileStateDto`). */
+  tileState(dev: string): TileStateDto {
+    const limits = this.#book.settings(dev).limits;
     return {
-      ...base,
-      consciousness: c?.level ?? null,
-      consciousnessAt: c?.at ?? null,
-      consciousnessBy: c?.by ?? null,
+      dev,
+      limits,
+      alarmsOff: alarmsOff(limits),
+      standby: this.#book.standby(dev),
+      revoked: this.#isRevoked(dev),
     };
   }
 
-  /** Updates a patient's settings (validated by the route schema) and re-scores at once. */
-  updateSettings(dev: string, update: PatientSettingsUpdate, username: string): PatientSettings {
-    const now = this.#now();
-    const cur = this.settings(dev);
-    const next = {
-      spo2Scale: update.spo2Scale ?? cur.spo2Scale,
-      oxygen: update.oxygen ?? cur.oxygen,
-      limits: withDefaults({ ...cur.limits, ...update.limits }),
-    };
-    this.#db.putSettingsJson(dev, JSON.stringify(next), username, now);
-    this.#settingsCache.set(dev, {
-      ...next,
-      consciousness: null,
-      consciousnessAt: null,
-      consciousnessBy: null,
-    });
-    if (update.consciousness !== undefined && update.consciousness !== null) {
-      this.#consciousness.set(dev, { level: update.consciousness, at: now, by: username });
+  /**
+   * A nurse puts a bed in standby (`on`: paused, for `minutes` or until ended) or ends it.
+   * In standby the device has no alarms at all: its open ones clear at once. A discharged
+   * bed stays in standby until its next admission (`on` changes nothing); `off` ends any standby.
+   * @throws {RangeError} when `minutes` is not an integer from 1 to `MAX_STANDBY_MINUTES`.
+   * @throws {VitalTrailError} `store_failed` when the change cannot be stored.
+   */
+  standby(dev: string, req: StandbyRequest, user: string): TileStateDto {
+    const m = req.minutes;
+    if (m !== undefined && (!Number.isSafeInteger(m) || m < 1 || m > MAX_STANDBY_MINUTES)) {
+      throw new RangeError(
+        `AlarmService.standby: minutes must be an integer from 1 to ${MAX_STANDBY_MINUTES}`,
+      );
     }
-    this.#safeAudit({ type: 'patient_settings', dev, user: username, at: now });
-    this.#evaluateDevice(dev, now);
-    return this.settings(dev);
+    const now = this.#now();
+    const cur = this.#book.standby(dev);
+    if (req.on && cur?.reason !== 'discharged') {
+      const until = m !== undefined ? now + m * 60_000 : null;
+      this.#setStandby(dev, { reason: 'paused', since: now, by: user, until }, user, now, false);
+    } else if (!req.on && cur) {
+      this.#setStandby(dev, null, user, now, false);
+    }
+    return this.tileState(dev);
+  }
+
+  /**
+   * The device's patient was discharged: standby (`discharged`) until the next admission;
+   * its alarms clear (`device_offline` included) and its limit filter forgets the patient.
+   */
+  discharged(dev: string, user: string): TileStateDto {
+    const now = this.#now();
+    if (this.#book.standby(dev)?.reason !== 'discharged') {
+      this.#setStandby(dev, { reason: 'discharged', since: now, by: user, until: null }, user, now, true);
+    }
+    this.#devices.get(dev)?.filter.reset();
+    return this.tileState(dev);
+  }
+
+  /** A patient was admitted on the device: any standby ends. */
+  admitted(dev: string, user?: string): TileStateDto {
+    const now = this.#now();
+    if (this.#book.standby(dev)) this.#setStandby(dev, null, user, now, true);
+    return this.tileState(dev);
   }
 
   /** Records that a user opened a patient's view (ARCHITECTURE.md invariant 7). */
@@ -290,10 +287,14 @@ export class AlarmService {
     this.#evaluateDevice(dev, now);
   }
 
-  /** Checks technical conditions and escalation now (called every `tickMs`). */
+  /** Ends pauses that ran out, checks technical conditions and escalation now (called every `tickMs`). */
   tick(): void {
     const now = this.#now();
     try {
+      for (const dev of this.#book.devices()) {
+        const until = this.#book.standby(dev)?.until;
+        if (until != null && until <= now) this.#setStandby(dev, null, undefined, now, true);
+      }
       for (const dev of this.#devices.keys()) this.#evaluateDevice(dev, now);
       const anchoring = this.#o.anchoring?.() ?? null;
       this.#emit(
@@ -325,105 +326,116 @@ export class AlarmService {
   #state(dev: string): DeviceState {
     let d = this.#devices.get(dev);
     if (!d) {
-      d = {
-        values: {},
-        seenAt: {},
-        lastFrameAt: null,
-        lastSeq: 0,
-        bat: null,
-        badSignatures: [],
-        news2: null,
-      };
+      d = newDeviceState(this.#book.settings(dev).policies, this.#tech.signalLossAfterMs, this.#news2Trigger);
+      d.revoked = this.#isRevoked(dev);
       this.#devices.set(dev, d);
     }
     return d;
   }
 
-  #loadSettings(dev: string): PatientSettings {
-    const json = this.#db.settingsJson(dev);
-    let stored: Partial<PatientSettings> = {};
-    if (json !== undefined) {
-      try {
-        stored = JSON.parse(json) as Partial<PatientSettings>;
-      } catch {
-        stored = {}; // a corrupt row falls back to the defaults (safe: default limits alarm)
-      }
+  #isRevoked(dev: string): boolean {
+    try {
+      return this.#o.deviceRevoked?.(dev) === true;
+    } catch {
+      return false; // the identity store failing is not a revocation
     }
-    return {
-      spo2Scale: stored.spo2Scale === 2 ? 2 : 1,
-      oxygen: stored.oxygen === true,
-      consciousness: null,
-      consciousnessAt: null,
-      consciousnessBy: null,
-      limits: withDefaults(stored.limits),
-    };
+  }
+
+  /** A limit alarm re-opens within its vital's episode gap, `news2` within the NEWS2 trigger's; others never do. */
+  #episodeGapMs(scope: string, code: string): number {
+    if (code === 'news2' && scope !== GATEWAY_SCOPE) return this.#news2Trigger.episodeGapSeconds * 1000;
+    const v = limitVitalOf(code);
+    return v === null || scope === GATEWAY_SCOPE
+      ? 0
+      : this.#book.settings(scope).policies[v].episodeGapSeconds * 1000;
+  }
+
+  /**
+   * Sets or ends (null) a device's standby: stored, its alarms cleared (on), audited, the
+   * tile state sent, and re-evaluated (off). `user` is absent when a pause ran out.
+   */
+  #setStandby(
+    dev: string,
+    next: StandbyDto | null,
+    user: string | undefined,
+    now: number,
+    bestEffort: boolean,
+  ): void {
+    const prev = this.#book.standby(dev);
+    const reason = (next ?? prev)?.reason;
+    if (reason === undefined) return;
+    this.#book.setStandby(dev, next, user, now, bestEffort);
+    if (next) {
+      const cleared = this.#board.clearScope(dev, now);
+      this.#devices.get(dev)?.news2Trigger.reset(); // after standby the score's alarm starts afresh
+      this.#emit(user === undefined ? cleared : cleared.map((t) => ({ ...t, by: user })));
+    }
+    this.#safeAudit({
+      type: 'standby',
+      dev,
+      ...(user !== undefined ? { user } : {}),
+      on: next !== null,
+      reason,
+      at: now,
+    });
+    this.#sendTile(dev);
+    if (!next && this.#devices.has(dev)) this.#evaluateDevice(dev, now);
   }
 
   #onReading(r: LiveReading): void {
     const d = this.#state(r.dev);
-    const now = r.receivedAt;
-    // A late gap-filler is older news: it does not move the latest values.
-    if (r.seq > d.lastSeq) {
-      d.lastSeq = r.seq;
-      d.lastFrameAt = Math.max(d.lastFrameAt ?? 0, r.receivedAt);
-      for (const v of LIMIT_VITALS) {
-        const x = r.obs[v];
-        if (typeof x === 'number') {
-          d.values[v] = x;
-          d.seenAt[v] = r.receivedAt;
-        }
-      }
-      if (typeof r.bat === 'number') d.bat = r.bat;
-      this.#evaluateDevice(r.dev, now);
-    }
+    if (takeReading(d, r)) this.#evaluateDevice(r.dev, r.receivedAt);
     if (r.wf && this.#listeners.size > 0) {
       const s = Buffer.from(r.wf.samples.buffer, r.wf.samples.byteOffset, r.wf.samples.byteLength);
       this.#send({ type: 'ecg', dev: r.dev, seq: r.seq, fs: r.wf.fs, s: s.toString('base64') });
     }
   }
 
-  /** Re-scores NEWS2 (values age out after news2MaxAgeMs) and reconciles the device's alarms. */
+  /**
+   * Re-scores NEWS2 (values age out after news2MaxAgeMs), notes a change of revocation, and
+   * reconciles the device's alarms, unless it is in standby (then it has none).
+   */
   #evaluateDevice(dev: string, now: number): void {
     const d = this.#state(dev);
     const settings = this.settings(dev);
-    const fresh = (v: LimitVital) => {
-      const at = d.seenAt[v];
-      return at !== undefined && now - at <= this.#news2MaxAgeMs ? d.values[v] : undefined;
-    };
-    const r = news2({
-      rr: fresh('rr'),
-      spo2: fresh('spo2'),
-      temp: fresh('temp'),
-      sbp: fresh('sbp'),
-      hr: fresh('hr'),
-      consciousness: settings.consciousness ?? undefined,
-      oxygen: settings.oxygen,
-      spo2Scale: settings.spo2Scale,
-    });
     const prev = d.news2;
-    const next: News2Dto = {
-      dev,
-      score: r.score,
-      band: r.band,
-      partial: r.partial,
-      missing: r.missing,
-      scores: r.scores as Record<string, number>,
-      at: now,
-    };
+    const next = scoreNews2(dev, d, settings, now, this.#news2MaxAgeMs);
     d.news2 = next;
     if (!prev || prev.score !== next.score || prev.band !== next.band || prev.partial !== next.partial) {
       this.#send({ type: 'news2', ...next });
     }
-    const input: DeviceAlarmInput = {
-      values: d.values,
-      seenAt: d.seenAt,
-      lastFrameAt: d.lastFrameAt,
-      bat: d.bat,
-      badSignatures: d.badSignatures,
-      news2Band: d.news2?.band ?? null,
-      news2Score: d.news2?.score ?? null,
-    };
-    this.#emit(this.#board.evaluate(dev, deviceConditions(input, settings.limits, this.#tech, now), now));
+    // Always evaluated, so a breach is timed from its first reading, standby or not.
+    const limitConditions = d.filter.evaluate(settings.limits, now);
+    const news2Priority = d.news2Trigger.updateBand(next.band, now);
+    const revoked = this.#isRevoked(dev);
+    if (revoked !== d.revoked) {
+      d.revoked = revoked;
+      this.#sendTile(dev);
+    }
+    const standby = this.#book.standby(dev);
+    if (standby?.until != null && standby.until <= now) {
+      this.#setStandby(dev, null, undefined, now, true); // re-evaluates without the pause
+      return;
+    }
+    if (standby) return;
+    const conditions = deviceConditions(
+      {
+        values: d.values,
+        seenAt: d.seenAt,
+        lastFrameAt: d.lastFrameAt,
+        bat: d.bat,
+        badSignatures: d.badSignatures,
+        news2Band: next.band,
+        news2Score: next.score,
+        news2Priority,
+        limitConditions,
+        revoked,
+      },
+      settings.limits,
+      this.#tech,
+      now,
+    );
+    this.#emit(this.#board.evaluate(dev, conditions, now));
   }
 
   #emit(ts: readonly AlarmTransition[], comment: string | null = null): void {
@@ -457,6 +469,10 @@ export class AlarmService {
       });
       this.#send({ type: 'alarm', event: t.type, alarm: alarmDto(a) });
     }
+  }
+
+  #sendTile(dev: string): void {
+    if (this.#listeners.size > 0) this.#send({ type: 'tile-state', ...this.tileState(dev) });
   }
 
   #send(m: LiveMessage): void {

@@ -1,8 +1,9 @@
 /**
  * @module io/clinical/alarm-store
  * The ward's persisted clinical settings and alarm history: per-patient settings
- * (`dashboard_patient_settings`: SpO2 scale, oxygen, alarm limits, as JSON) and every
- * alarm transition (`dashboard_alarm_events`). Every statement on these two tables lives
+ * (`dashboard_patient_settings`: SpO2 scale, oxygen, alarm limits, alarm policies and
+ * standby, as JSON: io/clinical/patient-settings) and every alarm transition
+ * (`dashboard_alarm_events`). Every statement on these two tables lives
  * here; the tables are declared in store/schema.
  */
 import type Database from 'better-sqlite3';

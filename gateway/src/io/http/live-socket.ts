@@ -8,6 +8,12 @@
  * `WS_CLOSE_TRY_AGAIN` when it falls too far behind, and is terminated when it stops
  * answering pings; the page then reconnects.
  *
+ * Heartbeat (issue 15): a socket that was sent nothing for `HEARTBEAT_MS` gets a
+ * `HeartbeatMessage`, so every socket hears from the gateway at least every
+ * `HEARTBEAT_MS` + `HEARTBEAT_TICK_MS` and the page can show "connection lost" after
+ * `CONNECTION_LOST_MS` of silence (a gateway gone, or a half-open link no TCP error reveals).
+ * A socket busy with readings needs none, so heartbeats never sit between a burst's messages.
+ *
  * Responses are whitelisted DTOs (STYLE.md §3): only the fields below leave the gateway.
  */
 import type { FastifyInstance } from 'fastify';
@@ -15,9 +21,11 @@ import type { WebSocket } from 'ws';
 import type { LiveHub, LiveReading, PatientTile } from '../../core/live.js';
 import {
   type ObservationKey as ContractObservationKey,
+  HEARTBEAT_MS,
   type LiveMessage,
   type ReadingDto,
   type TileDto,
+  type WardDto,
   WS_CLOSE_SESSION_ENDED,
   WS_CLOSE_TRY_AGAIN,
 } from '../../core/live-contract.js';
@@ -31,6 +39,8 @@ export type ObservationKeysMatchContract = Assert<Same<ObservationKey, ContractO
 /** A socket with more than this queued is too slow to follow the ward; it is closed and reconnects. */
 const WS_MAX_BUFFERED = 1024 * 1024;
 const WS_PING_INTERVAL_MS = 30_000;
+/** How often sockets are checked for a due heartbeat. */
+export const HEARTBEAT_TICK_MS = HEARTBEAT_MS / 4;
 
 const OBSERVATION_KEYS = Object.keys(OBSERVATIONS) as ObservationKey[];
 
@@ -53,15 +63,16 @@ export interface LiveSocketDeps {
   hub: LiveHub;
   sessions: SessionStore;
   guard: SessionGuard;
-  wardName: string;
+  ward: WardDto;
   liveExtras: LiveExtras | undefined;
   audit: (event: HttpAuditEvent) => void;
 }
 
 /** Registers `GET /ws` and starts the broadcast and heartbeat; `stop()` ends both. */
 export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): { stop(): void } {
-  const { hub, sessions, guard, wardName, liveExtras, audit } = deps;
-  const liveSockets = new Map<WebSocket, { alive: boolean }>();
+  const { hub, sessions, guard, ward, liveExtras, audit } = deps;
+  /** Per socket: answered the last ping; when it was last sent a message. */
+  const liveSockets = new Map<WebSocket, { alive: boolean; lastSent: number }>();
   const send = (socket: WebSocket, msg: LiveMessage): void => socket.send(JSON.stringify(msg));
 
   app.get(
@@ -80,7 +91,7 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
         return;
       }
       s.sockets.add(socket);
-      liveSockets.set(socket, { alive: true });
+      liveSockets.set(socket, { alive: true, lastSent: Date.now() });
       socket.on('pong', () => {
         const st = liveSockets.get(socket);
         if (st) st.alive = true;
@@ -94,7 +105,7 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
       send(socket, {
         ...liveExtras?.snapshot(),
         type: 'snapshot',
-        ward: { name: wardName },
+        ward,
         now: Date.now(),
         patients: hub.snapshot().map(tileDto),
       });
@@ -102,13 +113,15 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
   );
 
   function broadcast(msg: string): void {
-    for (const socket of liveSockets.keys()) {
+    const now = Date.now();
+    for (const [socket, st] of liveSockets) {
       if (socket.readyState !== socket.OPEN) continue;
       if (socket.bufferedAmount > WS_MAX_BUFFERED) {
         socket.close(WS_CLOSE_TRY_AGAIN, 'too slow');
         continue;
       }
       socket.send(msg);
+      st.lastSent = now;
     }
   }
   // One hub subscription for all sockets: each reading is serialised once.
@@ -133,11 +146,23 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
   }, WS_PING_INTERVAL_MS);
   heartbeat.unref();
 
+  // The application heartbeat: every socket hears something at least every HEARTBEAT_MS.
+  const heartbeats = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, st] of liveSockets) {
+      if (socket.readyState !== socket.OPEN || now - st.lastSent < HEARTBEAT_MS) continue;
+      send(socket, { type: 'heartbeat', now });
+      st.lastSent = now;
+    }
+  }, HEARTBEAT_TICK_MS);
+  heartbeats.unref();
+
   return {
     stop() {
       unsubscribe();
       unsubscribeExtras?.();
       clearInterval(heartbeat);
+      clearInterval(heartbeats);
     },
   };
 }

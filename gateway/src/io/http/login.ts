@@ -4,7 +4,8 @@
  *
  * - `POST /api/login` `{username,password}` → `MeDto` and a fresh session cookie.
  * - `POST /api/logout` → 204; ends the session and clears the cookie.
- * - `GET /api/me` → `MeDto` (core/live-contract), or 401 `unauthenticated`.
+ * - `GET /api/me` → `MeDto` (core/live-contract), or 401 `unauthenticated`; a wall display's
+ *   session (io/http/displays) answers role `display` and its `display` {id, name}.
  *
  * Failed sign-ins back off per (username, address) and per address (io/http/login-throttle),
  * so a password cannot be guessed at speed and a guesser cannot lock the rightful user
@@ -44,7 +45,9 @@ const LOGIN_BODY_SCHEMA = {
 } as const;
 
 export function meDto(s: Session): MeDto {
-  return { username: s.username, role: s.role, live: LIVE_ROLES.has(s.role) };
+  const me: MeDto = { username: s.username, role: s.role, live: LIVE_ROLES.has(s.role) };
+  if (s.display) me.display = { id: s.display.id, name: s.display.name };
+  return me;
 }
 
 /** The longest username an audit line carries (the body schema's bound). */

@@ -6,24 +6,35 @@
  * than on the server.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ClinicalMessage, LiveSnapshotExtras } from '../../core/live-contract.js';
-import type { Role } from '../identity/index.js';
+import type { ClinicalMessage, LiveSnapshotExtras, SessionRole } from '../../core/live-contract.js';
 
 export type HttpAuditEvent =
   | { type: 'login' | 'logout' | 'session_expired' | 'ward_view' | 'live_view'; username: string; at: number }
   /** `username` as typed (truncated), `remote` the peer address; never the password. */
-  | { type: 'login_failed'; username: string; remote: string; at: number };
+  | { type: 'login_failed'; username: string; remote: string; at: number }
+  /**
+   * A wall display (io/http/displays): `username` the admin who enrolled or revoked it, or
+   * the display's own `display:<name>` for its sign-in; `detail` names the display
+   * (`display <id> <name>`); never the token.
+   */
+  | { type: 'display_enrolled' | 'display_revoked'; username: string; detail: string; at: number }
+  | { type: 'display_session'; username: string; detail: string; remote: string; at: number }
+  /** A display token that is unknown, revoked or malformed; `remote` the peer address. */
+  | { type: 'display_session_refused'; username: string; remote: string; at: number };
 
 /** What route modules of other areas get to protect their routes (see `HttpServerOptions.routes`). */
 export interface HttpAuth {
   /** The caller's session, or throws 401 `unauthenticated`. Counts as activity for idle expiry. */
-  requireSession(request: FastifyRequest, reply: FastifyReply): { username: string; role: Role };
-  /** As requireSession, and throws 403 `forbidden` unless the caller has one of `roles`. */
+  requireSession(request: FastifyRequest, reply: FastifyReply): { username: string; role: SessionRole };
+  /**
+   * As requireSession, and throws 403 `forbidden` unless the caller has one of `roles`. A
+   * wall display's access is io/http/route-roles' table for the route, whatever `roles` says.
+   */
   requireRole(
     request: FastifyRequest,
     reply: FastifyReply,
-    roles: readonly Role[],
-  ): { username: string; role: Role };
+    roles: readonly SessionRole[],
+  ): { username: string; role: SessionRole };
 }
 
 /** A source of extra live messages (e.g. io/clinical/alarm-service), typed by core/live-contract. */

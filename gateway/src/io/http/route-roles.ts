@@ -8,21 +8,30 @@
  * - `charge_nurse`: a nurse who also admits and discharges.
  * - `admin`: runs the gateway; everything.
  * - `auditor`: proofs and bundles, no live PHI.
+ * - `display`: an enrolled wall display (io/http/displays), not a user: reads the ward
+ *   overview (live socket, alarms, beds) and nothing else; never acknowledges, admits or
+ *   opens a patient. For a display session this table is the rule itself: io/http/server
+ *   refuses every route whose list lacks `display`, whatever the route module asks.
  *
  * Access `public` needs nothing; `session` any signed-in role; `token` the metrics bearer
  * token when one is configured (open otherwise); `signed` the alarm webhook's HMAC signature
  * (io/http/routes/webhook-routes; no session counts, and without a configured secret nothing).
  */
+import type { SessionRole } from '../../core/live-contract.js';
 import type { Role } from '../identity/index.js';
 
 /** Live and historical vitals, alarms, NEWS2 and limits. */
 export const WARD_ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse'];
+/** The ward overview, read only: the ward roles and enrolled wall displays. */
+export const WARD_READ_ROLES: readonly SessionRole[] = [...WARD_ROLES, 'display'];
+/** Running the gateway: wall display enrolment. */
+export const ADMIN_ROLES: readonly Role[] = ['admin'];
 /** Admissions and discharges. */
 export const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
 /** Proofs, checkpoints, anchoring status, receipts and the auditor's page. */
 export const PROOF_ROLES: readonly Role[] = ['admin', 'auditor'];
 
-export type RouteAccess = 'public' | 'session' | 'token' | 'signed' | readonly Role[];
+export type RouteAccess = 'public' | 'session' | 'token' | 'signed' | readonly SessionRole[];
 
 /**
  * Every route of the dashboard server, `METHOD /path` as registered. `GET /<page file>`
@@ -38,16 +47,22 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'POST /api/login': 'public',
   'POST /api/logout': 'public',
   'GET /api/me': 'session',
-  'GET /api/ward': WARD_ROLES,
-  'GET /ws': WARD_ROLES,
-  'GET /api/alarms': WARD_ROLES,
+  'POST /api/display/session': 'public',
+  'GET /api/displays': ADMIN_ROLES,
+  'POST /api/displays': ADMIN_ROLES,
+  'POST /api/displays/:id/revoke': ADMIN_ROLES,
+  'GET /api/ward': WARD_READ_ROLES,
+  'GET /ws': WARD_READ_ROLES,
+  'GET /api/alarms': WARD_READ_ROLES,
   'POST /api/alarms/:id/ack': WARD_ROLES,
   'POST /api/outbound/webhook/ack': 'signed',
   'GET /api/patients/:dev': WARD_ROLES,
   'GET /api/patients/:dev/settings': WARD_ROLES,
   'PUT /api/patients/:dev/settings': WARD_ROLES,
+  'POST /api/patients/:dev/standby': WARD_ROLES,
   'GET /api/patients/:dev/alarms': WARD_ROLES,
   'GET /api/bindings': WARD_ROLES,
+  'GET /api/beds': WARD_READ_ROLES,
   'GET /api/devices/:dev/bindings': WARD_ROLES,
   'GET /api/devices/:dev/readings': WARD_ROLES,
   'GET /api/devices/:dev/trend': WARD_ROLES,

@@ -10,12 +10,16 @@
  *   whitelist listed at start-up).
  * - `POST /api/login` `{username,password}` → session cookie; `POST /api/logout`; `GET /api/me`
  *   (io/http/login, io/http/sessions).
- * - `GET /api/ward` → `{ward:{name}, now, patients}` (roles admin and nurse).
+ * - `POST /api/display/session`, `GET|POST /api/displays`, `POST /api/displays/:id/revoke`:
+ *   wall displays (io/http/displays), when `displays` is given. A display session may use
+ *   only the routes io/http/route-roles gives role `display` (checked here for every request).
+ * - `GET /api/ward` → `{ward:{name,clock}, now, patients}` (the ward roles and wall displays).
  * - `GET /healthz` → `{status:'ok', ...status()}` (the gateway's `status()` names its
  *   components and may say `status: 'degraded'`, core/health): public, never patient data
  *   nor counters that tell the ward's activity (log size, devices).
  * - `GET /ws` (io/http/live-socket): `{"type":"snapshot",now,patients}`, then
- *   `{"type":"reading",...}` per hub reading; closed with 4401 when the session ends.
+ *   `{"type":"reading",...}` per hub reading and a heartbeat on a quiet socket; closed with
+ *   4401 when the session ends.
  * The message and DTO shapes are core/live-contract's.
  *
  * Trust: everything in a request is attacker-controlled. Bodies are schema-checked, never
@@ -26,15 +30,16 @@ import { join } from 'node:path';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LiveHub } from '../../core/live.js';
-import type { WardResponse } from '../../core/live-contract.js';
-import { PasswordPool, type UserFile } from '../identity/index.js';
+import type { ClockFormat, WardDto, WardResponse } from '../../core/live-contract.js';
+import { type DisplayRegistry, PasswordPool, type UserFile } from '../identity/index.js';
+import { registerDisplayRoutes } from './displays.js';
 import { errorBody, HttpError, toHttpError } from './errors.js';
 import { registerLiveSocket, tileDto } from './live-socket.js';
 import { registerLoginRoutes } from './login.js';
 import { type LoginLimits, LoginThrottle } from './login-throttle.js';
 import type { HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
 import { ROUTE_ROLES, routeKey } from './route-roles.js';
-import { createSessionGuard, DEFAULT_SESSION_IDLE_MS, SessionStore } from './sessions.js';
+import { createSessionGuard, DEFAULT_SESSION_IDLE_MS, SessionStore, sessionIdOf } from './sessions.js';
 import { mergeStaticTables, registerStaticFiles, staticFileTable } from './static-files.js';
 
 export {
@@ -67,6 +72,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export interface HttpServerOptions {
   hub: LiveHub;
   users: UserFile;
+  /** Enrolled wall displays (io/identity/displays); without it the display routes are absent. */
+  displays?: DisplayRegistry;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 0: a free port chosen by the kernel. */
@@ -75,7 +82,7 @@ export interface HttpServerOptions {
   staticDir: string;
   /** Modules shared by the pages, served under `/common/`. Default: `common` beside `staticDir`. */
   commonDir?: string;
-  /** A session ends after this long without an API request. Default 15 min. */
+  /** A user's session ends after this long without an API request (a display's never). Default 15 min. */
   sessionIdleMs?: number;
   /** Public health fields merged into `/healthz`: no PHI and no activity counters (log size, devices). */
   status?: () => Record<string, unknown>;
@@ -83,6 +90,8 @@ export interface HttpServerOptions {
   logger?: boolean;
   /** Ward name shown in the dashboard header. Default "Ward". */
   wardName?: string;
+  /** Times of day on the ward pages. Default 24-hour. */
+  wardClock?: ClockFormat;
   /**
    * Add `Secure` to the session cookie (RFC 6265 §4.1.2.5). Default: on whenever `host` is
    * not a loopback address (the page is then reached through TLS, e.g. a reverse proxy);
@@ -153,6 +162,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
   const host = opts.host ?? '127.0.0.1';
   const wardName = opts.wardName ?? 'Ward';
+  const ward: WardDto = { name: wardName, clock: opts.wardClock ?? '24h' };
   const secure = opts.secureCookies ?? !isLoopbackHost(host);
   const throttle = new LoginThrottle(opts.loginLimits);
   const passwords = new PasswordPool({
@@ -205,6 +215,19 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   });
 
+  // A wall display's access is the table's, route by route, whatever a route module checks.
+  const displayMay = (request: FastifyRequest): boolean => {
+    const url = request.routeOptions.url;
+    if (url === undefined) return true; // no such route: answered 404
+    const access = ROUTE_ROLES[routeKey(request.method, url, pageFiles)];
+    if (access === undefined) return false;
+    return typeof access === 'string' || access.includes('display');
+  };
+  app.addHook('onRequest', async (request) => {
+    const s = sessions.get(sessionIdOf(request), false);
+    if (s?.role === 'display' && !displayMay(request)) throw new HttpError('forbidden');
+  });
+
   // --- static dashboard
   registerStaticFiles(app, wardFiles);
   app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
@@ -214,18 +237,28 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   // --- auth
   registerLoginRoutes(app, { users, passwords, throttle, sessions, guard, secure, audit });
+  const displayRoutes = opts.displays
+    ? registerDisplayRoutes(app, {
+        displays: opts.displays,
+        sessions,
+        guard,
+        throttle: new LoginThrottle(opts.loginLimits),
+        secure,
+        audit,
+      })
+    : undefined;
 
   // --- live data
   app.get('/api/ward', async (request, reply): Promise<WardResponse> => {
     const s = guard.requireLive(request, reply);
     audit({ type: 'ward_view', username: s.username, at: Date.now() });
-    return { ward: { name: wardName }, now: Date.now(), patients: hub.snapshot().map(tileDto) };
+    return { ward, now: Date.now(), patients: hub.snapshot().map(tileDto) };
   });
   const live = registerLiveSocket(app, {
     hub,
     sessions,
     guard,
-    wardName,
+    ward,
     liveExtras: opts.liveExtras,
     audit,
   });
@@ -235,6 +268,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (closed) return;
     closed = true;
     live.stop();
+    displayRoutes?.stop();
     sessions.endAll('shutdown');
     await app.close();
     await passwords.close();
@@ -247,7 +281,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     },
     requireRole: (request, reply, roles) => {
       const s = guard.requireSession(request, reply);
-      if (!roles.includes(s.role)) throw new HttpError('forbidden');
+      const allowed = s.role === 'display' ? displayMay(request) : roles.includes(s.role);
+      if (!allowed) throw new HttpError('forbidden');
       return { username: s.username, role: s.role };
     },
   };

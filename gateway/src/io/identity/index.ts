@@ -2,7 +2,7 @@
  * @module io/identity
  * Who may connect and sign in: the device registry and its revocation sources, KGC
  * enrolment on this data directory and from the KGC's issued directory, the broker's
- * mutual-TLS peer checks, and dashboard user accounts.
+ * mutual-TLS peer checks, dashboard user accounts and enrolled wall displays.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export type {
@@ -13,6 +13,15 @@ export type {
 } from './broker-security.js';
 export { supersededCertificates } from './device-history.js';
 export type { DeviceRegistry } from './devices.js';
+export {
+  DISPLAY_ID_PATTERN,
+  DISPLAY_NAME_PATTERN,
+  DISPLAY_TOKEN_PATTERN,
+  type DisplayEnrolment,
+  type DisplayRecord,
+  DisplayRegistry,
+  displayPath,
+} from './displays.js';
 export type {
   ChainRegistry,
   CsrEnrolResult,

@@ -19,7 +19,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { type Hl7Message, Hl7Segment } from '@medplum/core';
 import { Hl7Connection } from '@medplum/hl7';
-import { AlarmError } from '../../core/alarms.js';
+import { AlarmError } from '../../core/alarms/index.js';
 import { field } from '../../core/hl7/er7.js';
 import { readPcd05 } from '../../core/hl7/pcd05.js';
 import type { AlarmService } from '../clinical/index.js';

@@ -83,9 +83,17 @@ export type AuditEventType =
   | 'alarm_cleared'
   | 'patient_view'
   | 'patient_settings'
+  // a bed's standby began or ended (discharge, admission, a nurse's pause; detail: on|off and why)
+  | 'standby'
   | 'patient_data_view'
   | 'admission'
-  | 'discharge';
+  | 'discharge'
+  // wall displays (issue 15): enrolment and revocation by an admin or the CLI, and every
+  // sign-in of a display (refused ones with the peer address, as failed logins)
+  | 'display_enrolled'
+  | 'display_revoked'
+  | 'display_session'
+  | 'display_session_refused';
 
 /** The only fields a line may carry besides `n`, `t`, `event`, `prev`. */
 export interface AuditFields {

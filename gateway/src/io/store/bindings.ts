@@ -43,6 +43,11 @@ export interface BindingsOptions {
   now?: () => number;
 }
 
+/** A bed's identity on the ward: "Bed 3", "bed 3" and " Bed  3 " are one bed. */
+export function bedKey(bed: string): string {
+  return bed.trim().replace(/ +/g, ' ').toLowerCase();
+}
+
 interface Row {
   id: number;
   dev: string;
@@ -98,13 +103,24 @@ export class Bindings {
 
   /**
    * Admits `dev` to a patient and bed from `at` (default now); an open binding of the
-   * device is closed at `at` first (a transfer).
-   * @throws {BindingError} `bad_binding` for an invalid device id, patient id or bed.
+   * device is closed at `at` first (a transfer). One patient per bed and one bed per
+   * patient at a time: another device's open binding may hold neither the same bed (beds
+   * compare without case and repeated spaces, so "Bed 3" and "bed  3" are one bed) nor the
+   * same patient. The patient check covers every open binding this host can open (ids it
+   * sealed since start, or any with a recipient private key here); patient ids are never
+   * stored in a form that could be compared without a key (see the module doc).
+   * @throws {BindingError} `bad_binding` for an invalid device id, patient id or bed;
+   *   `bed_occupied`, `patient_elsewhere`.
    */
   async admit(dev: string, patientId: string, bed: string, at: number = this.#now()): Promise<Binding> {
     if (!DEVICE_ID_PATTERN.test(dev)) throw new BindingError('bad_binding', 'invalid device id');
     if (!PATIENT_ID_PATTERN.test(patientId)) throw new BindingError('bad_binding', 'invalid patient id');
     if (!BED_PATTERN.test(bed)) throw new BindingError('bad_binding', 'invalid bed');
+    this.#checkBed(dev, bed);
+    for (const r of this.#stmts.active.all() as Row[]) {
+      if (r.dev !== dev && (await this.#patientIfOpenable(r)) === patientId)
+        throw new BindingError('patient_elsewhere', 'the patient is admitted on another device');
+    }
     const id = (this.#stmts.maxId.get() as number) + 1;
     const sealed = await sealBatch(
       new TextEncoder().encode(patientId),
@@ -113,6 +129,7 @@ export class Bindings {
       PATIENT_CONTENT_TYPE,
     );
     this.#store.db.transaction(() => {
+      this.#checkBed(dev, bed); // again: another admission may have taken it while we sealed
       const open = this.#stmts.open.get(dev) as Row | undefined;
       if (open) this.#stmts.close.run(Math.max(at, open.from_ts), open.id);
       this.#stmts.insert.run(id, dev, bed, sealed, at);
@@ -188,6 +205,24 @@ export class Bindings {
       if ((await this.#patient(r)) === patientId) out.push({ dev: r.dev, from: r.from_ts, to: r.to_ts });
     }
     return out;
+  }
+
+  #checkBed(dev: string, bed: string): void {
+    const key = bedKey(bed);
+    for (const r of this.#stmts.active.all() as Row[]) {
+      if (r.dev !== dev && bedKey(r.bed) === key)
+        throw new BindingError('bed_occupied', 'another device is admitted to this bed');
+    }
+  }
+
+  /** The patient id of a row, or null when no key here opens it (then it cannot be compared). */
+  async #patientIfOpenable(r: Row): Promise<string | null> {
+    try {
+      return await this.#patient(r);
+    } catch (err) {
+      if (err instanceof BindingError && err.code === 'no_recipient_key') return null;
+      throw err;
+    }
   }
 
   async #binding(r: Row): Promise<Binding> {

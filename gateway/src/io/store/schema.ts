@@ -21,6 +21,7 @@
  * - 4: `shred_records` (issue 17), the shredding records appended to the log by `shred`;
  *   `device_certificates`, the certificates a re-enrolment replaced; `outbound_cursors` and
  *   `outbound_dead_letters`, the outbound interfaces' delivery state (issue 19).
+ * - 5: `displays` (issue 15), the enrolled wall displays (kiosks) of the ward page.
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -30,7 +31,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -52,6 +53,7 @@ export const TABLE_OWNERS = {
   checkpoint_notes: 'anchoring/checkpoints.ts',
   dashboard_patient_settings: 'clinical/alarm-store.ts',
   dashboard_alarm_events: 'clinical/alarm-store.ts',
+  displays: 'identity/displays.ts',
 } as const;
 
 export type TableName = keyof typeof TABLE_OWNERS;
@@ -234,6 +236,23 @@ CREATE TABLE IF NOT EXISTS outbound_dead_letters (
 );
 `;
 
+/**
+ * Version 5 (issue 15): enrolled wall displays (io/identity/displays). A display's token is
+ * kept only as its SHA-256 (a stolen database does not let a screen sign in); a revoked
+ * enrolment keeps its row (who enrolled and revoked it, and when).
+ */
+const V5 = `
+CREATE TABLE IF NOT EXISTS displays (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  token_sha256 BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  revoked_at INTEGER,
+  revoked_by TEXT
+);
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -246,6 +265,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 2, sql: V2 },
   { version: 3, sql: V3 },
   { version: 4, sql: V4 },
+  { version: 5, sql: V5 },
 ];
 
 /** What `migrate` did: the file's version before and after. */

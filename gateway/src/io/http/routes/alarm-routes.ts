@@ -8,21 +8,32 @@
  *
  * - `GET /api/alarms` → `{alarms: AlarmDto[]}` open alarms of the ward (gateway-wide included).
  * - `POST /api/alarms/:id/ack` `{comment?}` → `{alarm}`; 404 `alarm_not_found`, 409 `alarm_not_active`.
- * - `GET /api/patients/:dev` → `{dev, settings, news2, alarms, history}`: the patient view; audited
- *   as `patient_view` with the user.
- * - `GET /api/patients/:dev/settings` → settings; `PUT` (partial update) → settings.
+ * - `GET /api/patients/:dev` → `{dev, settings, news2, alarms, history, episodes, tile}`: the
+ *   patient view, its history also grouped by episode; audited as `patient_view` with the user.
+ * - `GET /api/patients/:dev/settings` → settings; `PUT` (partial update: scale, oxygen, ACVPU,
+ *   limits, alarm policies) → settings; 400 `limits_invalid` for a low limit at or above the
+ *   high one, a limit outside the vital's physiological range, a policy out of bounds.
+ * - `POST /api/patients/:dev/standby` `{on, minutes?}` → the tile state: a nurse pauses a
+ *   bed's alarms (1 to 1440 minutes, or until ended) or ends its standby.
  * - `GET /api/patients/:dev/alarms` → `{history: AlarmEventDto[]}` newest first.
  *
  * Trust: params and bodies are attacker-controlled: schema-checked (no extra keys,
  * bounded strings and numbers), never logged; responses are whitelisted DTOs.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AlarmError, LIMIT_VITALS } from '../../../core/alarms.js';
+import { AlarmError, groupEpisodes, LIMIT_VITALS, POLICY_FIELDS } from '../../../core/alarms/index.js';
 import type { LiveHub } from '../../../core/live.js';
-import type { AckResponse, AlarmDto, PatientSettings, PatientViewDto } from '../../../core/live-contract.js';
+import type {
+  AckResponse,
+  AlarmDto,
+  PatientSettings,
+  PatientViewDto,
+  StandbyRequest,
+  TileStateDto,
+} from '../../../core/live-contract.js';
 import { CONSCIOUSNESS_LEVELS } from '../../../core/news2.js';
 import { DEVICE_ID_PATTERN } from '../../../protocol/frame.js';
-import type { AlarmService, PatientSettingsUpdate } from '../../clinical/index.js';
+import { type AlarmService, MAX_STANDBY_MINUTES, type PatientSettingsUpdate } from '../../clinical/index.js';
 import type { Role } from '../../identity/index.js';
 import { errorReply, HttpError } from '../errors.js';
 import type { HttpRoutes } from '../route-contract.js';
@@ -51,6 +62,8 @@ const ACK_SCHEMA = {
 } as const;
 
 const LIMIT_VALUE = { type: ['integer', 'null'], minimum: 0, maximum: 10_000 } as const;
+/** A policy value's shape only: its bounds and integrality are the service's `limits_invalid` check. */
+const POLICY_VALUE = { type: 'number', minimum: -1_000_000, maximum: 1_000_000 } as const;
 const SETTINGS_BODY = {
   type: 'object',
   additionalProperties: false,
@@ -73,6 +86,30 @@ const SETTINGS_BODY = {
         ]),
       ),
     },
+    policies: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(
+        LIMIT_VITALS.map((v) => [
+          v,
+          {
+            type: 'object',
+            additionalProperties: false,
+            properties: Object.fromEntries(POLICY_FIELDS.map((f) => [f, POLICY_VALUE])),
+          },
+        ]),
+      ),
+    },
+  },
+} as const;
+
+const STANDBY_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['on'],
+  properties: {
+    on: { type: 'boolean' },
+    minutes: { type: 'integer', minimum: 1, maximum: MAX_STANDBY_MINUTES },
   },
 } as const;
 
@@ -119,12 +156,15 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
         const user = auth.requireRole(request, reply, ALARM_ROLES);
         const dev = knownDev(request);
         alarms.recordView(dev, user.username);
+        const history = alarms.history(dev, 100);
         return {
           dev,
           settings: alarms.settings(dev),
           news2: alarms.news2Of(dev),
           alarms: alarms.openAlarms(dev),
-          history: alarms.history(dev, 100),
+          history,
+          episodes: groupEpisodes(history),
+          tile: alarms.tileState(dev),
         };
       },
     );
@@ -140,11 +180,26 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
       async (request, reply) => {
         const user = auth.requireRole(request, reply, ALARM_ROLES);
         const dev = knownDev(request);
-        return alarms.updateSettings(
-          dev,
-          request.body as PatientSettingsUpdate,
-          user.username,
-        ) satisfies PatientSettings;
+        try {
+          return alarms.updateSettings(
+            dev,
+            request.body as PatientSettingsUpdate,
+            user.username,
+          ) satisfies PatientSettings;
+        } catch (err) {
+          if (err instanceof AlarmError) return alarmError(reply, err);
+          throw err;
+        }
+      },
+    );
+
+    app.post(
+      '/api/patients/:dev/standby',
+      { schema: { params: DEV_PARAMS, body: STANDBY_BODY } },
+      async (request, reply) => {
+        const user = auth.requireRole(request, reply, ALARM_ROLES);
+        const dev = knownDev(request);
+        return alarms.standby(dev, request.body as StandbyRequest, user.username) satisfies TileStateDto;
       },
     );
 

@@ -2,9 +2,12 @@
  * @module io/http/routes/data-routes
  * The authenticated query and admission API of the sealed store (issue 4). Contract
  * (used by the dashboard; keep exactly):
- * - `POST /api/admissions` `{dev, patientId, bed}` (admin, charge_nurse) → 201 `{dev, patientId, bed, since}`
+ * - `POST /api/admissions` `{dev, patientId, bed}` (admin, charge_nurse) → 201 `{dev, patientId, bed, since}`;
+ *   409 `bed_occupied` when another device holds the bed, `patient_elsewhere` when the
+ *   patient is admitted on another device (io/store/bindings)
  * - `POST /api/discharges` `{dev}` (admin, charge_nurse) → 200 `{dev, until}`
  * - `GET /api/bindings` → `{bindings:[{dev, patientId, bed, since}]}`
+ * - `GET /api/beds` → `{beds:[{dev, bed}]}`: tile labels without patient ids (also wall displays)
  * - `GET /api/devices/:dev/bindings` → `{history:[{patientId, bed, from, to}]}`
  * - `GET /api/devices/:dev/readings?from=ms&to=ms` → `{dev, readings:[{seq, ts, obs, bat?}]}`
  * - `GET /api/devices/:dev/trend?from=ms&to=ms&bucketMs=N` →
@@ -21,9 +24,11 @@ import type { RecipientSecret } from '../../../core/envelope.js';
 import type { LiveHub } from '../../../core/live.js';
 import type {
   AdmissionDto,
+  BedsResponse,
   BindingHistoryResponse,
   BindingsResponse,
   DischargeDto,
+  SessionRole,
   TrendResponse,
 } from '../../../core/live-contract.js';
 import { OBSERVATION_KEYS } from '../../../core/trend.js';
@@ -42,7 +47,7 @@ import {
 } from '../../store/index.js';
 import { errorReply } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
-import { ADMIT_ROLES, WARD_ROLES } from '../route-roles.js';
+import { ADMIT_ROLES, WARD_READ_ROLES, WARD_ROLES } from '../route-roles.js';
 
 export interface DataAuditEvent {
   type: 'patient_data_view' | 'admission' | 'discharge';
@@ -62,6 +67,11 @@ export interface DataRoutesOptions {
   hub?: LiveHub;
   /** Audit sink for views of and changes to patient data. Must not throw. */
   onAudit?: (e: DataAuditEvent) => void;
+  /**
+   * Told of every admission and discharge after it is stored (the alarm service: a
+   * discharge puts the bed in standby, an admission ends it). Must not throw.
+   */
+  onBindingChange?: (e: { type: 'admission' | 'discharge'; dev: string; username: string }) => void;
   /** Largest readings range in one request. Default 7 days. */
   maxRangeMs?: number;
   /** Largest number of buckets of a trend. Default 10,000. */
@@ -69,6 +79,7 @@ export interface DataRoutesOptions {
 }
 
 const VIEW_ROLES: readonly Role[] = WARD_ROLES;
+const LABEL_ROLES: readonly SessionRole[] = WARD_READ_ROLES;
 
 /** The coded errors these routes answer with their registered status (the registry's `data_http` group). */
 type DataErrorCode = ErrorGroupCode<'data_http'>;
@@ -121,6 +132,14 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     }
   };
 
+  const changed: NonNullable<DataRoutesOptions['onBindingChange']> = (e) => {
+    try {
+      opts.onBindingChange?.(e);
+    } catch {
+      // A failing listener must not undo a stored admission.
+    }
+  };
+
   const checkRange = (dev: string, from: number, to: number): void => {
     if (opts.secrets.length === 0) throw new DataError('no_recipient_key', 'no secrets');
     if (to < from || to - from > maxRangeMs) throw new DataError('bad_request', 'range');
@@ -134,7 +153,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
   /** Runs a handler; maps coded failures to their fixed replies. */
   const guarded =
     <Q extends RouteGenericInterface>(
-      roles: readonly Role[],
+      roles: readonly SessionRole[],
       fn: (
         req: FastifyRequest<Q>,
         reply: FastifyReply,
@@ -202,6 +221,9 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     return { dev, from, to, bucketMs, series: t.series } satisfies TrendResponse;
   });
 
+  // Beds only (no key, no patient id): what a tile label needs, so wall displays get no PHI.
+  const getBeds = guarded(LABEL_ROLES, async () => ({ beds: bindings.beds() }) satisfies BedsResponse);
+
   const getBindings = guarded(VIEW_ROLES, async (_req, _reply, user) => {
     const active = await bindings.active();
     audit({ type: 'patient_data_view', username: user.username, route: 'bindings', count: active.length });
@@ -233,6 +255,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       const b = await bindings.admit(dev, patientId, bed);
       hub?.setLabel(dev, bed); // the bed only: a patient id never reaches the ward tiles
       audit({ type: 'admission', username: user.username, route: 'admissions', dev });
+      changed({ type: 'admission', dev, username: user.username });
       return reply
         .code(201)
         .send({ dev, patientId: b.patientId, bed: b.bed, since: b.from } satisfies AdmissionDto);
@@ -244,6 +267,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     const { to } = bindings.discharge(dev);
     hub?.setLabel(dev, null);
     audit({ type: 'discharge', username: user.username, route: 'discharges', dev });
+    changed({ type: 'discharge', dev, username: user.username });
     return { dev, until: to } satisfies DischargeDto;
   });
 
@@ -259,6 +283,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       getTrend(auth),
     );
     app.get('/api/bindings', getBindings(auth));
+    app.get('/api/beds', getBeds(auth));
     app.get('/api/devices/:dev/bindings', { schema: { params: DEV_PARAM } }, getHistory(auth));
     app.post(
       '/api/admissions',

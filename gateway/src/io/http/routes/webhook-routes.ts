@@ -12,7 +12,7 @@
  * 403 `forbidden` (`by` is not a ward user); 404 `alarm_not_found`; 409 `alarm_not_active`;
  * 400 `bad_request` (schema).
  */
-import { AlarmError } from '../../../core/alarms.js';
+import { AlarmError } from '../../../core/alarms/index.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../../../core/webhook-signature.js';
 import type { AlarmService } from '../../clinical/index.js';
 import type { User } from '../../identity/index.js';

@@ -1,0 +1,159 @@
+/**
+ * @module core/alarms/vital-filter
+ * The physiological limit conditions of one device, after its alarm-fatigue policies
+ * (core/alarms/policy; issue 15, after the AAMI Foundation's alarm-fatigue guidance):
+ * - the value compared with the limits is the mean of the readings of the last
+ *   `averageSeconds` (the latest reading when 0), so one motion artefact does not alarm;
+ * - a breach must last `delaySeconds` (reading times) before the condition is present;
+ * - once present, the condition stays until the value is back inside the limit by
+ *   `hysteresis`, so a value hovering at the limit does not toggle the alarm;
+ * - a vital not received for `staleAfterMs` (signal loss: core/alarms/conditions raises
+ *   the technical alarm) gives no physiological condition, and its next reading starts
+ *   afresh.
+ * Pure and clock-free: the I/O shell pushes each reading with its gateway receive time and
+ * evaluates with the time now. Memory is bounded: at most `maxSamples` readings per vital.
+ */
+import { type AlarmLimits, LIMIT_PRIORITY, LIMIT_VITALS, type LimitVital, limitSide } from './limits.js';
+import type { AlarmCondition } from './model.js';
+import type { AlarmPolicies } from './policy.js';
+
+export interface VitalAlarmFilterOptions {
+  /**
+   * A vital not received for this long is stale: no physiological condition, and its next
+   * reading starts afresh. Default 15 s (core/alarms/conditions `signalLossAfterMs`).
+   */
+  staleAfterMs?: number;
+  /** At most this many readings are kept per vital. Default 256. */
+  maxSamples?: number;
+}
+
+type Side = 'low' | 'high';
+
+interface Track {
+  /** Readings within the averaging window, oldest first. */
+  at: number[];
+  values: number[];
+  /** A breach seen but not yet `delaySeconds` long: its side and first reading time. */
+  breach: { side: Side; since: number } | null;
+  /** The side of the present condition. */
+  present: Side | null;
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * One device's limit conditions from its readings.
+ * @example
+ * const f = new VitalAlarmFilter(DEFAULT_POLICIES);
+ * f.push('spo2', receivedAt, 85);
+ * f.evaluate(DEFAULT_LIMITS, now); // spo2_low once the breach has lasted 10 s
+ */
+export class VitalAlarmFilter {
+  #policies: AlarmPolicies;
+  readonly #staleMs: number;
+  readonly #max: number;
+  readonly #tracks = new Map<LimitVital, Track>();
+
+  /** @throws {RangeError} when `staleAfterMs` or `maxSamples` is not a positive integer. */
+  constructor(policies: AlarmPolicies, opts: VitalAlarmFilterOptions = {}) {
+    this.#policies = policies;
+    this.#staleMs = opts.staleAfterMs ?? 15_000;
+    this.#max = opts.maxSamples ?? 256;
+    if (!Number.isSafeInteger(this.#staleMs) || this.#staleMs <= 0)
+      throw new RangeError('VitalAlarmFilter: staleAfterMs must be a positive integer');
+    if (!Number.isSafeInteger(this.#max) || this.#max <= 0)
+      throw new RangeError('VitalAlarmFilter: maxSamples must be a positive integer');
+  }
+
+  /** Changes the policies (a patient's settings changed); they apply from the next evaluation. */
+  setPolicies(policies: AlarmPolicies): void {
+    this.#policies = policies;
+  }
+
+  /** Records one reading of a vital, at its gateway receive time. An older reading than the latest is ignored. */
+  push(vital: LimitVital, at: number, value: number): void {
+    if (!Number.isFinite(value) || !Number.isFinite(at)) return;
+    let t = this.#tracks.get(vital);
+    const last = t?.at.at(-1);
+    if (t && last !== undefined && at < last) return;
+    if (!t || last === undefined || at - last > this.#staleMs) {
+      t = { at: [], values: [], breach: null, present: null };
+      this.#tracks.set(vital, t);
+    }
+    t.at.push(at);
+    t.values.push(value);
+    // Keep the averaging window only (the latest reading at least), and never more than maxSamples.
+    const windowMs = this.#policies[vital].averageSeconds * 1000;
+    let drop = 0;
+    while (drop < t.at.length - 1 && (t.at[drop] as number) <= at - windowMs) drop++;
+    drop = Math.max(drop, t.at.length - this.#max);
+    if (drop > 0) {
+      t.at.splice(0, drop);
+      t.values.splice(0, drop);
+    }
+  }
+
+  /**
+   * Advances each vital's state with its latest readings and returns the limit conditions
+   * present now, with the compared (mean) value. Evaluate after each push: a breach is
+   * timed from the first evaluation that sees it. Evaluating again without a new reading
+   * changes nothing, except that new limits apply at once.
+   */
+  evaluate(limits: AlarmLimits, now: number): AlarmCondition[] {
+    const out: AlarmCondition[] = [];
+    for (const v of LIMIT_VITALS) {
+      const t = this.#tracks.get(v);
+      const lastAt = t?.at.at(-1);
+      if (!t || lastAt === undefined) continue;
+      if (now - lastAt > this.#staleMs) continue; // a stale value raises no physiological alarm
+      const policy = this.#policies[v];
+      const windowMs = policy.averageSeconds * 1000;
+      let sum = 0;
+      let n = 0;
+      for (let i = t.at.length - 1; i >= 0; i--) {
+        if (n > 0 && (t.at[i] as number) <= lastAt - windowMs) break;
+        sum += t.values[i] as number;
+        n++;
+      }
+      const mean = sum / n;
+      const limit = limits[v];
+      if (t.present !== null) {
+        const edge = limit[t.present];
+        // Back inside by the hysteresis margin (or the limit switched off): the condition ends.
+        const inside =
+          edge === null ||
+          (t.present === 'low' ? mean >= edge + policy.hysteresis : mean <= edge - policy.hysteresis);
+        if (inside) {
+          t.present = null;
+          t.breach = null;
+        }
+      }
+      if (t.present === null) {
+        const side = limitSide(mean, limit);
+        if (side === null) t.breach = null;
+        else {
+          if (t.breach?.side !== side) t.breach = { side, since: lastAt };
+          if (lastAt - t.breach.since >= policy.delaySeconds * 1000) {
+            t.present = side;
+            t.breach = null;
+          }
+        }
+      }
+      if (t.present !== null) {
+        out.push({
+          code: `${v}_${t.present}`,
+          kind: 'physiological',
+          priority: LIMIT_PRIORITY[v][t.present],
+          value: round1(mean),
+          limit: limit[t.present] as number,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Forgets every reading and state (e.g. a new patient on the device). */
+  reset(): void {
+    this.#tracks.clear();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * @module io/clinical/alarm-service-options
+ * The options of io/clinical/alarm-service and the events it reports for the audit log
+ * (ARCHITECTURE.md invariant 7: alarm transitions, settings and standby changes, views of
+ * a patient).
+ */
+import type { AlarmPolicies, News2TriggerPolicy, TechnicalThresholds } from '../../core/alarms/index.js';
+import type { LiveHub } from '../../core/live.js';
+import type { StandbyDto } from '../../core/live-contract.js';
+import type { GatewayStore } from '../store/index.js';
+
+/** What the service reports for the audit log (alarm transitions, settings and standby changes, patient views). */
+export type AlarmAuditEvent =
+  | {
+      type: 'alarm';
+      event: string;
+      alarmId: string;
+      dev: string;
+      code: string;
+      priority: string;
+      user?: string;
+      at: number;
+    }
+  | { type: 'patient_settings'; dev: string; user: string; at: number }
+  | { type: 'patient_view'; dev: string; user: string; at: number }
+  /** A bed's standby began (`on`) or ended; no user when a pause ran out by itself. */
+  | { type: 'standby'; dev: string; user?: string; on: boolean; reason: StandbyDto['reason']; at: number };
+
+export interface AlarmServiceOptions {
+  /** The store whose tables hold the settings and the alarm history (io/clinical/alarm-store). */
+  store: GatewayStore;
+  hub: LiveHub;
+  /** Default Date.now. */
+  now?: () => number;
+  /** How often technical conditions, escalation and the end of pauses are checked. Default 1000 ms. */
+  tickMs?: number;
+  /** Unacknowledged alarms escalate (physiological) or re-notify (technical) after this. Default 120 s (core/alarms). */
+  escalateAfterMs?: number;
+  /** Technical thresholds; defaults in core/alarms `DEFAULT_TECHNICAL`. */
+  technical?: Partial<TechnicalThresholds>;
+  /**
+   * The ward's alarm-fatigue policies, per vital, under each patient's own settings.
+   * Default core/alarms `DEFAULT_POLICIES` (the "before" of `bench:alarms`: `NO_FATIGUE_POLICY`
+   * for every vital).
+   */
+  policies?: Partial<AlarmPolicies>;
+  /** Observations older than this are left out of NEWS2 (then partial). Default 5 min. */
+  news2MaxAgeMs?: number;
+  /** How long a NEWS2 band must hold before its alarm follows (core/alarms DEFAULT_NEWS2_TRIGGER). */
+  news2Trigger?: News2TriggerPolicy;
+  /** False while the store fails (ingest.healthy). */
+  storageHealthy?: () => boolean;
+  /** The anchoring outbox status, or null without a ledger. */
+  anchoring?: () => { oldestPendingAgeMs: number | null } | null;
+  /** MQTT clients now cooling down after the rejection limit (`ingress_throttled`). */
+  throttledClients?: () => number;
+  /** Whether a device's certificate is revoked (`device_revoked` instead of `device_offline`). Default: never. */
+  deviceRevoked?: (dev: string) => boolean;
+  /** Every transition, settings and standby change, and patient view. Must not throw. */
+  audit?: (e: AlarmAuditEvent) => void;
+}

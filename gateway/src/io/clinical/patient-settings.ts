@@ -1,0 +1,220 @@
+/**
+ * @module io/clinical/patient-settings
+ * Each bed/device's clinical configuration, as the alarm service reads and changes it: SpO2
+ * scale, supplemental oxygen, alarm limits, alarm-fatigue policies (issue 15) and standby,
+ * persisted as one JSON row per device in `dashboard_patient_settings`
+ * (io/clinical/alarm-store), cached in memory; and the consciousness level (ACVPU), an
+ * observation held in memory only (after a restart NEWS2 is partial until a nurse enters
+ * it again).
+ *
+ * A row stores the limits whole and the policies as the patient's own overrides, merged
+ * over the ward's policies (core/alarms DEFAULT_POLICIES, or the service's `policies`)
+ * when read. A row that does not parse, or a stored policy out of bounds, falls back to
+ * the defaults (safe: default limits alarm).
+ */
+import {
+  AlarmError,
+  type AlarmLimits,
+  type AlarmPolicies,
+  type AlarmPoliciesUpdate,
+  checkAlarmSettings,
+  DEFAULT_LIMITS,
+  LIMIT_VITALS,
+  mergePolicies,
+  POLICY_FIELDS,
+} from '../../core/alarms/index.js';
+import type { PatientSettings, PatientSettingsUpdate, StandbyDto } from '../../core/live-contract.js';
+import type { Consciousness } from '../../core/news2.js';
+import type { AlarmStore } from './alarm-store.js';
+
+/** The JSON of a settings row (every field optional: older rows lack the newer ones). */
+interface StoredSettings {
+  spo2Scale?: unknown;
+  oxygen?: unknown;
+  limits?: Partial<AlarmLimits>;
+  policies?: AlarmPoliciesUpdate;
+  standby?: unknown;
+}
+
+/** The configuration of one device, as cached. */
+interface DeviceSettings {
+  spo2Scale: 1 | 2;
+  oxygen: boolean;
+  limits: AlarmLimits;
+  /** The patient's own policy fields (merged over the ward's when read). */
+  overrides: AlarmPoliciesUpdate;
+  standby: StandbyDto | null;
+}
+
+/** Who writes a row when no user did (a pause that ended by itself). */
+const SYSTEM_USER = 'gateway';
+
+/** Merges stored limits over the defaults, so a limit added later gets its default. */
+function withDefaults(limits: Partial<AlarmLimits> | undefined): AlarmLimits {
+  const out = { ...DEFAULT_LIMITS } as AlarmLimits;
+  for (const v of LIMIT_VITALS) {
+    const l = limits?.[v];
+    if (l) out[v] = { low: l.low ?? null, high: l.high ?? null };
+  }
+  return out;
+}
+
+function standbyOf(x: unknown): StandbyDto | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const s = x as Partial<StandbyDto>;
+  if (s.reason !== 'discharged' && s.reason !== 'paused') return null;
+  if (typeof s.since !== 'number') return null;
+  return {
+    reason: s.reason,
+    since: s.since,
+    by: typeof s.by === 'string' ? s.by : null,
+    until: typeof s.until === 'number' ? s.until : null,
+  };
+}
+
+/** Merges a change of policy fields into the stored overrides (a fresh object). */
+function mergeOverrides(
+  cur: AlarmPoliciesUpdate,
+  update: AlarmPoliciesUpdate | undefined,
+): AlarmPoliciesUpdate {
+  const out: AlarmPoliciesUpdate = {};
+  for (const v of LIMIT_VITALS) {
+    const merged = { ...cur[v], ...update?.[v] };
+    const kept = Object.fromEntries(POLICY_FIELDS.filter((f) => f in merged).map((f) => [f, merged[f]]));
+    if (Object.keys(kept).length > 0) out[v] = kept;
+  }
+  return out;
+}
+
+/**
+ * The settings of the ward's devices.
+ * @example
+ * const book = new PatientSettingsBook(new AlarmStore(store), DEFAULT_POLICIES);
+ * book.update('wr-0001', { limits: { hr: { low: 45, high: 140 } } }, 'charge.lee', Date.now());
+ */
+export class PatientSettingsBook {
+  readonly #db: AlarmStore;
+  readonly #ward: AlarmPolicies;
+  readonly #cache = new Map<string, DeviceSettings>();
+  readonly #consciousness = new Map<string, { level: Consciousness; at: number; by: string }>();
+
+  /** @param ward the ward's policies, under every patient's own. */
+  constructor(db: AlarmStore, ward: AlarmPolicies) {
+    this.#db = db;
+    this.#ward = ward;
+  }
+
+  /** A device's settings, its policies merged over the ward's. */
+  settings(dev: string): PatientSettings {
+    const r = this.#record(dev);
+    const c = this.#consciousness.get(dev);
+    return {
+      spo2Scale: r.spo2Scale,
+      oxygen: r.oxygen,
+      consciousness: c?.level ?? null,
+      consciousnessAt: c?.at ?? null,
+      consciousnessBy: c?.by ?? null,
+      limits: r.limits,
+      policies: mergePolicies(this.#ward, r.overrides),
+    };
+  }
+
+  /**
+   * Checks, stores and applies a change (ACVPU in memory only). Nothing is stored when
+   * the change is refused.
+   * @throws {AlarmError} `limits_invalid` (core/alarms/validation).
+   */
+  update(dev: string, update: PatientSettingsUpdate, username: string, now: number): PatientSettings {
+    const verdict = checkAlarmSettings(update);
+    if (!verdict.ok) throw new AlarmError(verdict.code, `refused alarm setting ${verdict.field}`);
+    const cur = this.#record(dev);
+    const next: DeviceSettings = {
+      ...cur,
+      spo2Scale: update.spo2Scale ?? cur.spo2Scale,
+      oxygen: update.oxygen ?? cur.oxygen,
+      limits: withDefaults({ ...cur.limits, ...update.limits }),
+      overrides: mergeOverrides(cur.overrides, update.policies),
+    };
+    this.#write(dev, next, username, now);
+    if (update.consciousness !== undefined && update.consciousness !== null) {
+      this.#consciousness.set(dev, { level: update.consciousness, at: now, by: username });
+    }
+    return this.settings(dev);
+  }
+
+  standby(dev: string): StandbyDto | null {
+    return this.#record(dev).standby;
+  }
+
+  /**
+   * Sets or ends (null) a device's standby: stored, then applied. With `bestEffort`, a
+   * failing store does not stop it (the device's alarms must follow a discharge even so).
+   * @throws {VitalTrailError} `store_failed` from the store, unless `bestEffort`.
+   */
+  setStandby(
+    dev: string,
+    standby: StandbyDto | null,
+    username: string | undefined,
+    now: number,
+    bestEffort = false,
+  ): void {
+    const next: DeviceSettings = { ...this.#record(dev), standby };
+    try {
+      this.#write(dev, next, username ?? SYSTEM_USER, now);
+    } catch (err) {
+      if (!bestEffort) throw err;
+      this.#cache.set(dev, next);
+    }
+  }
+
+  /** Devices with a stored row or a cached record (their standby may need the clock). */
+  devices(): string[] {
+    return [...this.#cache.keys()];
+  }
+
+  #write(dev: string, r: DeviceSettings, username: string, now: number): void {
+    const json = {
+      spo2Scale: r.spo2Scale,
+      oxygen: r.oxygen,
+      limits: r.limits,
+      policies: r.overrides,
+      ...(r.standby ? { standby: r.standby } : {}),
+    };
+    this.#db.putSettingsJson(dev, JSON.stringify(json), username, now);
+    this.#cache.set(dev, r);
+  }
+
+  #record(dev: string): DeviceSettings {
+    const hit = this.#cache.get(dev);
+    if (hit) return hit;
+    const r = this.#load(dev);
+    this.#cache.set(dev, r);
+    return r;
+  }
+
+  #load(dev: string): DeviceSettings {
+    const json = this.#db.settingsJson(dev);
+    let stored: StoredSettings = {};
+    if (json !== undefined) {
+      try {
+        const parsed: unknown = JSON.parse(json);
+        if (typeof parsed === 'object' && parsed !== null) stored = parsed as StoredSettings;
+      } catch {
+        stored = {}; // a corrupt row falls back to the defaults (safe: default limits alarm)
+      }
+    }
+    const overrides =
+      typeof stored.policies === 'object' &&
+      stored.policies !== null &&
+      checkAlarmSettings({ policies: stored.policies }).ok
+        ? mergeOverrides({}, stored.policies)
+        : {};
+    return {
+      spo2Scale: stored.spo2Scale === 2 ? 2 : 1,
+      oxygen: stored.oxygen === true,
+      limits: withDefaults(stored.limits),
+      overrides,
+      standby: standbyOf(stored.standby),
+    };
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Alarm-fatigue benchmark (issue 15): the same simulated ward, run twice through the real
+ * alarm service (io/clinical/alarm-service on a real SQLite store, core/alarms), and the
+ * alarms a nurse would meet per hour:
+ * - reference ("before"): every vital with the first wave's policy (no averaging, no
+ *   delay, no hysteresis, no episode gap: core/alarms NO_FATIGUE_POLICY) and a NEWS2 alarm
+ *   that follows every change of band at once (INSTANT_NEWS2_TRIGGER);
+ * - the gateway's defaults ("after": DEFAULT_POLICIES, DEFAULT_NEWS2_TRIGGER).
+ * The reference keeps the new technical-alarm rules (they never escalate), so it counts
+ * fewer signals than the first wave did.
+ * The ward is the demo's (`vitaltrail demo`: its beds and scenario mix, firmware-sim's
+ * seeded patient models), one reading per bed per second, for `--minutes` of simulated
+ * time at physiology `--speed`. Time is simulated (an injected clock), so the run takes
+ * seconds and both halves see exactly the same readings.
+ *
+ *   node dist/test/bench/alarms.js [--minutes 30] [--speed 1] [--beds 20]
+ *
+ * Counted per priority: alarms raised (new episodes), re-opened episodes, and every
+ * alarm signal (raised, reactivated, escalated, renotified: each one flashes or sounds).
+ * Ends with one `BENCH {json}` line.
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { seedOf } from '../../firmware-sim/src/fleet.js';
+import { createPatientModel } from '../../firmware-sim/src/physiology.js';
+import { demoScenarioOf } from '../../gateway/src/cli/demo.js';
+import {
+  type AlarmPolicies,
+  DEFAULT_NEWS2_TRIGGER,
+  DEFAULT_POLICIES,
+  INSTANT_NEWS2_TRIGGER,
+  LIMIT_VITALS,
+  type News2TriggerPolicy,
+  NO_FATIGUE_POLICY,
+} from '../../gateway/src/core/alarms/index.js';
+import { LiveHub } from '../../gateway/src/core/live.js';
+import type { ClinicalMessage } from '../../gateway/src/core/live-contract.js';
+import { AlarmService } from '../../gateway/src/io/clinical/index.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    speed: { type: 'string', default: '1' },
+    beds: { type: 'string', default: '20' },
+  },
+});
+const MINUTES = Number(values.minutes);
+const SPEED = Number(values.speed);
+const BEDS = Number(values.beds);
+
+type Counts = Record<'high' | 'medium' | 'low', { raised: number; reopened: number; signals: number }>;
+
+function emptyCounts(): Counts {
+  return {
+    high: { raised: 0, reopened: 0, signals: 0 },
+    medium: { raised: 0, reopened: 0, signals: 0 },
+    low: { raised: 0, reopened: 0, signals: 0 },
+  };
+}
+
+/** One run of the ward under `policies`; returns its counts and the raised alarms by code. */
+function runWard(
+  policies: AlarmPolicies,
+  news2Trigger: News2TriggerPolicy,
+  label: string,
+): { counts: Counts; codes: Map<string, number> } {
+  const tmp = makeTempDir(`vt-alarm-bench-${label}-`);
+  const store = openStore(join(tmp.dir, 'store.db'));
+  const hub = new LiveHub();
+  const start = Date.UTC(2026, 11, 1, 8, 0, 0);
+  let clock = start;
+  const alarms = new AlarmService({
+    store,
+    hub,
+    now: () => clock,
+    tickMs: 3_600_000, // ticked by the loop below, once per simulated second
+    policies,
+    news2Trigger,
+  });
+  const counts = emptyCounts();
+  const codes = new Map<string, number>();
+  alarms.subscribe((m: ClinicalMessage) => {
+    if (m.type !== 'alarm') return;
+    const c = counts[m.alarm.priority];
+    if (m.event === 'raised') {
+      c.raised += 1;
+      codes.set(m.alarm.code, (codes.get(m.alarm.code) ?? 0) + 1);
+    }
+    if (m.event === 'reactivated') c.reopened += 1;
+    if (['raised', 'reactivated', 'escalated', 'renotified'].includes(m.event)) c.signals += 1;
+  });
+  const ids = Array.from({ length: BEDS }, (_, i) => `wr-${String(i + 1).padStart(4, '0')}`);
+  const models = ids.map(
+    (dev, i) => createPatientModel({ seed: seedOf(dev), scenario: demoScenarioOf(i), speedup: SPEED }), // as the demo's fleet
+  );
+  const seqs = ids.map(() => 0);
+  for (let s = 0; s < MINUTES * 60; s++) {
+    clock = start + s * 1000;
+    for (let i = 0; i < ids.length; i++) {
+      const r = (models[i] as ReturnType<typeof createPatientModel>).next(1000);
+      seqs[i] = (seqs[i] as number) + 1;
+      hub.publish({
+        dev: ids[i] as string,
+        seq: seqs[i] as number,
+        ts: clock,
+        obs: r.obs,
+        bat: r.bat,
+        receivedAt: clock,
+      });
+    }
+    alarms.tick();
+  }
+  alarms.stop();
+  store.close();
+  tmp.cleanup();
+  return { counts, codes };
+}
+
+function perHour(n: number): number {
+  return Math.round((n * 60) / MINUTES);
+}
+
+function main(): void {
+  for (const [name, v] of [
+    ['--minutes', MINUTES],
+    ['--speed', SPEED],
+    ['--beds', BEDS],
+  ] as const) {
+    if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} must be a positive number`);
+  }
+  const none = Object.fromEntries(LIMIT_VITALS.map((v) => [v, { ...NO_FATIGUE_POLICY }])) as AlarmPolicies;
+  const before = runWard(none, INSTANT_NEWS2_TRIGGER, 'before');
+  const after = runWard({ ...DEFAULT_POLICIES }, DEFAULT_NEWS2_TRIGGER, 'after');
+  console.log(
+    `alarm bench: the demo ward (${BEDS} beds, scenario mix of vitaltrail demo), ${MINUTES} simulated min at speed ${SPEED}, 1 reading/bed/s`,
+  );
+  console.log('per hour                      before (no fatigue controls)   after (defaults)');
+  const total = (c: Counts, k: 'raised' | 'reopened' | 'signals') => c.high[k] + c.medium[k] + c.low[k];
+  for (const p of ['high', 'medium', 'low'] as const) {
+    console.log(
+      `${`alarms raised, ${p}`.padEnd(30)}${String(perHour(before.counts[p].raised)).padStart(8)}${String(perHour(after.counts[p].raised)).padStart(31)}`,
+    );
+  }
+  for (const k of ['raised', 'reopened', 'signals'] as const) {
+    console.log(
+      `${`${k === 'signals' ? 'alarm signals (all)' : `${k} (all)`}`.padEnd(30)}${String(perHour(total(before.counts, k))).padStart(8)}${String(perHour(total(after.counts, k))).padStart(31)}`,
+    );
+  }
+  const byCode = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ');
+  console.log(`raised by code, before: ${byCode(before.codes) || 'none'}`);
+  console.log(`raised by code, after:  ${byCode(after.codes) || 'none'}`);
+  const ratio =
+    total(before.counts, 'raised') === 0
+      ? null
+      : total(after.counts, 'raised') / total(before.counts, 'raised');
+  console.log(`after / before, alarms raised: ${ratio === null ? 'n/a' : ratio.toFixed(3)}`);
+  console.log(
+    `BENCH ${JSON.stringify({
+      bench: 'alarms',
+      beds: BEDS,
+      minutes: MINUTES,
+      speed: SPEED,
+      before_raised_per_h: perHour(total(before.counts, 'raised')),
+      before_high_per_h: perHour(before.counts.high.raised),
+      before_signals_per_h: perHour(total(before.counts, 'signals')),
+      after_raised_per_h: perHour(total(after.counts, 'raised')),
+      after_high_per_h: perHour(after.counts.high.raised),
+      after_signals_per_h: perHour(total(after.counts, 'signals')),
+      after_reopened_per_h: perHour(total(after.counts, 'reopened')),
+      ratio_raised: ratio,
+    })}`,
+  );
+}
+
+main();
