@@ -27,6 +27,7 @@
 /** @typedef {import('../../gateway/src/core/live-contract.js').MeDto} MeDto */
 /** @typedef {import('../../gateway/src/core/live-contract.js').SessionRole} SessionRole */
 /** @typedef {import('../../gateway/src/core/live-contract.js').DisplaySessionRequest} DisplaySessionRequest */
+/** @typedef {import('../../gateway/src/core/live-contract.js').PasswordChangeRequest} PasswordChangeRequest */
 /** @typedef {import('../../gateway/src/core/live-contract.js').HeartbeatMessage} HeartbeatMessage */
 /** @typedef {import('../../gateway/src/core/live-contract.js').ErrorBody} ErrorBody */
 /** @typedef {import('../../gateway/src/core/live-contract.js').PatientViewDto} PatientViewDto */

@@ -3,7 +3,8 @@
  * @module dashboards/ward/api
  * The ward page's calls to the gateway: JSON routes (a 401 means the session ended: the
  * page returns to the sign-in form, or a wall display signs in again with its token),
- * sign-in, a wall display's sign-in, sign-out and the session check.
+ * sign-in, a wall display's sign-in, sign-out, the session check and a user's own
+ * password change.
  */
 import { requestJson } from '../common/http.js';
 import { emit, SESSION_ENDED_TEXT, state } from './state.js';
@@ -76,4 +77,18 @@ export async function postLogout() {
  */
 export function getMe() {
   return fetch('/api/me', { credentials: 'same-origin' });
+}
+
+/**
+ * `POST /api/password` {current, next}: 200 MeDto; 401 `bad_credentials` (wrong current
+ * password, the session lives on), 400 `password_weak`/`password_unchanged`. Not through
+ * `api()`: that 401 must not end the session on the page.
+ * @param {string} current
+ * @param {string} next
+ * @returns {Promise<ApiResult<unknown>>}
+ */
+export function postPassword(current, next) {
+  /** @type {import('../common/contract.js').PasswordChangeRequest} */
+  const body = { current, next };
+  return requestJson('/api/password', 'POST', body);
 }

@@ -8,7 +8,8 @@
  * (dashboards/ward/live.js, gateway/src/io/http/live-socket.ts), NEWS2 scores and IEC
  * 60601-1-8 alarms (dashboards/ward/alarms.js), the patient view (`#/patient/<dev>`,
  * dashboards/ward/patient.js), and return to the sign-in form when the session ends
- * (close code 4401). Plain browser ES modules, no framework, no external resources; all
+ * (close code 4401). A user who must choose a new password sees that form
+ * (dashboards/ward/password.js) instead of the ward until they have. Plain browser ES modules, no framework, no external resources; all
  * data is written with textContent (never HTML). The wire shapes are
  * gateway/src/core/live-contract.ts, checked by dashboards/tsconfig.json.
  */
@@ -18,6 +19,7 @@ import { loadTrend } from './charts.js';
 import { timeOfDay } from './clock.js';
 import { applyDisplayMode, bootDisplay, resumeDisplay } from './display.js';
 import { connect, setConn, showRetryCountdown, stopLive } from './live.js';
+import { hidePasswordForm, showPasswordForm } from './password.js';
 import { admit, discharge, initStandby, route, saveSettings } from './patient.js';
 import { initSectors } from './sectors.js';
 import { on, state, ui } from './state.js';
@@ -38,6 +40,7 @@ function showLogin(message = '') {
   ui.ward.hidden = true;
   ui.patient.hidden = true;
   ui.barMeta.hidden = true;
+  hidePasswordForm();
   ui.login.hidden = false;
   ui.loginError.textContent = message;
   ui.password.value = '';
@@ -47,6 +50,11 @@ function showLogin(message = '') {
 
 /** @param {MeDto} me */
 function showWard(me) {
+  if (me.mustChangePassword) {
+    ui.login.hidden = true;
+    showPasswordForm(me, showWard, onLogout);
+    return;
+  }
   applyDisplayMode(me);
   state.me = me;
   ui.login.hidden = true;
@@ -97,6 +105,8 @@ async function onLogin(ev) {
       return;
     }
     if (res.status === 401) ui.loginError.textContent = 'Wrong username or password.';
+    else if (res.status === 403)
+      ui.loginError.textContent = 'This account is disabled. Ask an administrator.';
     else if (res.status === 429) {
       const wait = Number(res.headers.get('retry-after')) || 1;
       ui.loginError.textContent = `Too many failed attempts. Try again in ${wait} s.`;

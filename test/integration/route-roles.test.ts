@@ -35,6 +35,11 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'POST /api/login': { url: '/api/login', body: { username: 'nobody', password: 'x' } },
   'POST /api/logout': { url: '/api/logout' },
   'GET /api/me': { url: '/api/me' },
+  // A wrong current password (401 bad_credentials): a right one would change it.
+  'POST /api/password': {
+    url: '/api/password',
+    body: { current: 'not-the-password', next: 'Another-pass-1' },
+  },
   // An unknown token: a valid one would replace the caller's session (a fresh id per sign-in).
   'POST /api/display/session': { url: '/api/display/session', body: { token: 'x'.repeat(43) } },
   'GET /api/displays': { url: '/api/displays' },

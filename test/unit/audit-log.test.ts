@@ -46,7 +46,7 @@ describe('AuditLog', () => {
     const last = JSON.parse(lines().at(-1) as string) as Record<string, unknown>;
     expect(last).toMatchObject({ n: 7, event: 'login', user: 'nurse' });
     expect(last).not.toHaveProperty('payload');
-    expect(verifyAuditLog(tmp.dir)).toEqual({ ok: true, lines: 7, problems: [] });
+    expect(verifyAuditLog(tmp.dir)).toMatchObject({ ok: true, lines: 7, problems: [] });
   });
 
   it('behavior: a torn last line (crash mid-write) is cut and recorded when the log is next written', () => {
@@ -71,7 +71,7 @@ describe('verifyAuditLog', () => {
     writeLines(ls);
     expect(verifyAuditLog(tmp.dir)).toMatchObject({
       ok: false,
-      problems: [{ line: 4, code: 'chain_broken' }],
+      problems: [{ file: 'audit.log', line: 4, code: 'chain_broken' }],
     });
   });
 
@@ -89,8 +89,8 @@ describe('verifyAuditLog', () => {
     const r = verifyAuditLog(tmp.dir);
     expect(r.ok).toBe(false);
     expect(r.problems.slice(0, 2)).toEqual([
-      { line: 4, code: 'out_of_sequence' },
-      { line: 4, code: 'chain_broken' },
+      { file: 'audit.log', line: 4, code: 'out_of_sequence' },
+      { file: 'audit.log', line: 4, code: 'chain_broken' },
     ]);
   });
 
@@ -101,7 +101,7 @@ describe('verifyAuditLog', () => {
     writeLines([ls[0] as string, ls[2] as string, ls[1] as string, ...ls.slice(3)]);
     const r = verifyAuditLog(tmp.dir);
     expect(r.ok).toBe(false);
-    expect(r.problems[0]).toEqual({ line: 2, code: 'out_of_sequence' });
+    expect(r.problems[0]).toEqual({ file: 'audit.log', line: 2, code: 'out_of_sequence' });
   });
 
   it('error: a truncated tail (whole lines removed) is detected through the head', () => {

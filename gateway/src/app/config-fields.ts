@@ -7,7 +7,8 @@
 import { DEFAULT_MQTT_LIMITS } from '../io/transport/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 
-export type FieldType =
+/** The type of one value: of a field, or of a field of each item of a list. */
+export type ScalarType =
   | { kind: 'string'; pattern?: RegExp; patternText?: string }
   | { kind: 'int'; min: number; max: number }
   | { kind: 'number'; min: number; max: number }
@@ -15,6 +16,27 @@ export type FieldType =
   | { kind: 'file' }
   | { kind: 'secretFile' }
   | { kind: 'url'; schemes: readonly string[] };
+
+/** A field of each item of a `list` field, e.g. `serial[].path`; `idList`: a non-empty list of device ids. */
+export interface ItemField {
+  key: string;
+  type: ScalarType | { kind: 'idList' };
+  default?: string | number;
+  required?: boolean;
+  doc: string;
+}
+
+/**
+ * `list`: an array of objects, each checked against `item` (problems named `serial[1].path`);
+ * no two items share the value of their field `unique`.
+ */
+export interface ListType {
+  kind: 'list';
+  item: readonly ItemField[];
+  unique?: string;
+}
+
+export type FieldType = ScalarType | ListType;
 
 export interface ConfigField {
   path: string;
@@ -27,21 +49,39 @@ export interface ConfigField {
   doc: string;
 }
 
-export type Flat = Record<string, string | number | undefined>;
+/** One validated item of a `list` field (defaults filled in, file paths absolute). */
+export type ConfigItem = Readonly<Record<string, string | number | readonly string[]>>;
+
+export type Flat = Record<string, string | number | readonly ConfigItem[] | undefined>;
 
 const ID = {
   kind: 'string',
   pattern: DEVICE_ID_PATTERN,
   patternText: '1-64 chars of [A-Za-z0-9._-]',
 } as const;
-const str: FieldType = { kind: 'string' };
-const file: FieldType = { kind: 'file' };
-const secretFile: FieldType = { kind: 'secretFile' };
-const int = (min: number, max: number): FieldType => ({ kind: 'int', min, max });
-const num = (min: number, max: number): FieldType => ({ kind: 'number', min, max });
-const oneOf = (...values: string[]): FieldType => ({ kind: 'enum', values });
-const url = (...schemes: string[]): FieldType => ({ kind: 'url', schemes });
+const str: ScalarType = { kind: 'string' };
+const file: ScalarType = { kind: 'file' };
+const secretFile: ScalarType = { kind: 'secretFile' };
+const int = (min: number, max: number): ScalarType => ({ kind: 'int', min, max });
+const num = (min: number, max: number): ScalarType => ({ kind: 'number', min, max });
+const oneOf = (...values: string[]): ScalarType => ({ kind: 'enum', values });
+const url = (...schemes: string[]): ScalarType => ({ kind: 'url', schemes });
 const PORT = int(0, 65535);
+/** A list field whose items have these fields, no two with the same `unique` field. */
+const list = (unique: string | undefined, ...item: ItemField[]): FieldType =>
+  unique === undefined ? { kind: 'list', item } : { kind: 'list', item, unique };
+/** A field of a list's items: `then` is its default, or `required`. */
+const item = (
+  key: string,
+  type: ItemField['type'],
+  doc: string,
+  then?: string | number | 'required',
+): ItemField =>
+  then === 'required'
+    ? { key, type, required: true, doc }
+    : then === undefined
+      ? { key, type, doc }
+      : { key, type, default: then, doc };
 
 /** When a field without a default is required, and how the reference says so. */
 type Requirement = Pick<ConfigField, 'requiredWhen' | 'requiredText'>;
@@ -92,12 +132,31 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     'structured log level (JSON lines on stderr)',
     'info',
   ),
+  field(
+    'audit.rotateBytes',
+    int(0, 2 ** 40),
+    'rotate DATA/gateway/audit.log into `audit.log.<first>-<last>` once it holds this many bytes (the chain runs on across files); 0 = never',
+    64 * 1024 * 1024,
+  ),
   field('http.host', str, 'dashboard, API, /metrics, /livez, /readyz bind address', '127.0.0.1'),
   field('http.port', PORT, 'HTTP port (0 = any free port)', 8080),
   field(
+    'http.tls',
+    oneOf('on', 'off'),
+    "`on`: HTTPS (and wss) on http.port for the dashboard, API, /metrics, /livez, /readyz, with the gateway's KGC certificate (DATA/gateway/tls, `kgc gateway-cert`) unless http.certFile is given",
+    'off',
+  ),
+  field(
+    'http.certFile',
+    file,
+    'http.tls: certificate chain to serve instead (PEM, leaf first), e.g. one of the hospital CA',
+    requiredWith('http.keyFile'),
+  ),
+  field('http.keyFile', secretFile, 'its private key (PEM, mode 0600)', requiredWith('http.certFile')),
+  field(
     'http.secureCookies',
     oneOf('auto', 'on', 'off'),
-    'Secure session cookie: `auto` = on unless http.host is loopback; `on` when served over TLS; `off` for plain HTTP off-host (not advised)',
+    'Secure session cookie: `auto` = on when http.tls is on or http.host is not loopback; `on` when served over TLS; `off` for plain HTTP off-host (not advised)',
     'auto',
   ),
   field(
@@ -179,6 +238,34 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     'embedded: how long a client closed for rejections may not reconnect with its id from its address',
     DEFAULT_MQTT_LIMITS.rejections.cooldownMs / 1000,
   ),
+  field(
+    'mqtt.plain',
+    oneOf('on', 'off'),
+    'embedded: serve the plain listener on mqtt.port; `off`: devices must use mutual TLS (mqtt.tls.port)',
+    'on',
+  ),
+  field(
+    'mqtt.tls.port',
+    PORT,
+    'embedded: port of the mutual-TLS listener, devices connect with their KGC certificate (README "The mutual-TLS MQTT listener"; 0 = any free port; off when absent)',
+    {
+      requiredWhen: (c) => c['mqtt.mode'] !== 'external' && c['mqtt.plain'] === 'off',
+      requiredText: 'required with mqtt.plain `off`',
+    },
+  ),
+  field('mqtt.tls.host', str, 'embedded: bind address of the mutual-TLS listener (default: mqtt.host)'),
+  field(
+    'mqtt.tls.certFile',
+    file,
+    "embedded: the mutual-TLS listener's certificate chain (PEM, leaf + issuing CA); default: the gateway's own, DATA/gateway/tls/server.cert.pem (`vitaltrail kgc gateway-cert`)",
+    requiredWith('mqtt.tls.keyFile'),
+  ),
+  field(
+    'mqtt.tls.keyFile',
+    secretFile,
+    "embedded: the mutual-TLS listener's key (PEM, mode 0600); default: DATA/gateway/tls/server.key.pem",
+    requiredWith('mqtt.tls.certFile'),
+  ),
   field('mqtt.url', url('mqtt:', 'mqtts:'), 'external: broker URL, `mqtts://host:8883`', requiredExternal),
   field('mqtt.clientId', ID, 'external: base client id of the sessions (default: gatewayId); keep it stable'),
   field('mqtt.lanes', int(1, 64), 'external: parallel sessions in the share group; keep it stable', 8),
@@ -197,6 +284,26 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field('mqtt.caFile', file, 'external: CA certificate(s) of the broker (PEM)'),
   field('mqtt.certFile', file, "external: the gateway's client certificate (PEM)"),
   field('mqtt.keyFile', secretFile, "external: the gateway's client key (PEM, mode 0600)"),
+  field(
+    'serial',
+    list(
+      'path',
+      item(
+        'path',
+        file,
+        'the port: a stable `/dev/serial/by-id/…` link (better than `/dev/ttyUSB0`, which may change after a replug)',
+        'required',
+      ),
+      item(
+        'devices',
+        { kind: 'idList' },
+        'the device id(s) allowed on the port (several: a bedside hub); a frame of any other device is `identity_mismatch`',
+        'required',
+      ),
+      item('baudRate', int(50, 4_000_000), 'line speed (8N1, no flow control)', 115200),
+    ),
+    'serial ports, each bound to the device(s) allowed on it (README "Serial wearables"); the environment variable holds the list as JSON',
+  ),
   field(
     'ledger.rpcUrl',
     url('http:', 'https:'),

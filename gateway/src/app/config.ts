@@ -11,19 +11,25 @@
  * Environment overrides: a field `a.bC` is overridden by `VITALTRAIL_A__B_C` (path
  * segments joined by `__`, camelCase as UPPER_SNAKE), e.g. `http.port` ←
  * `VITALTRAIL_HTTP__PORT`, `mqtt.sessionExpirySeconds` ← `VITALTRAIL_MQTT__SESSION_EXPIRY_SECONDS`.
+ * A list field (`serial`) is replaced as a whole by its variable, which holds the list as
+ * JSON (`VITALTRAIL_SERIAL`); its items' problems are named `serial[1].path`.
  * The environment wins over the file. Secrets never go in the file, argv or the
  * environment: fields ending in `File` name a file holding the secret, which must not be
  * readable by group or others.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { GATEWAY_CERT_FILE, GATEWAY_KEY_FILE } from '../../../anchor/src/kgc/index.js';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
+import type { MqttsOptions } from '../io/identity/index.js';
 import type { LogLevel } from '../io/ops/index.js';
-import { isDirectory } from '../io/ops/index.js';
+import { dataPaths, isDirectory } from '../io/ops/index.js';
 import { DEFAULT_MQTT_LIMITS } from '../io/transport/index.js';
 import { errorClass } from '../protocol/errors.js';
-import { CONFIG_FIELDS, type ConfigField, type Flat } from './config-fields.js';
+import { checkList, checkValue, resolvedPath, typeText } from './config-check.js';
+import { CONFIG_FIELDS, type ConfigField, type ConfigItem, type Flat } from './config-fields.js';
 import type { GatewayOptions } from './options.js';
 
 export { CONFIG_FIELDS, type ConfigField } from './config-fields.js';
@@ -47,8 +53,11 @@ export function envNameOf(path: string): string {
     .join('__')}`;
 }
 
+/** Values as the file gives them: scalars, and the raw arrays of `list` fields (checked later). */
+type Raw = Record<string, string | number | readonly unknown[]>;
+
 /** Flattens a parsed JSON object to dotted paths; non-objects at a nested level are errors. */
-function flatten(doc: unknown, problems: string[], prefix = '', out: Flat = {}): Flat {
+function flatten(doc: unknown, problems: string[], prefix = '', out: Raw = {}): Raw {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     problems.push(`${prefix || '(root)'}: must be an object`);
     return out;
@@ -56,7 +65,10 @@ function flatten(doc: unknown, problems: string[], prefix = '', out: Flat = {}):
   for (const [k, v] of Object.entries(doc)) {
     if (prefix === '' && k === '$schema') continue;
     const path = prefix ? `${prefix}.${k}` : k;
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) flatten(v, problems, path, out);
+    if (FIELD_BY_PATH.get(path)?.type.kind === 'list') {
+      if (Array.isArray(v)) out[path] = v;
+      else problems.push(`${path}: must be a list of objects`);
+    } else if (typeof v === 'object' && v !== null && !Array.isArray(v)) flatten(v, problems, path, out);
     else if (!FIELD_BY_PATH.has(path)) problems.push(`${path}: unknown field`);
     else if (typeof v === 'string' || typeof v === 'number') out[path] = v;
     else
@@ -67,38 +79,19 @@ function flatten(doc: unknown, problems: string[], prefix = '', out: Flat = {}):
   return out;
 }
 
+/** One field's value from the file or the environment, checked (file paths made absolute). */
 function check(
   f: ConfigField,
-  raw: string | number,
-  fromEnv: boolean,
-): { value?: string | number; problem?: string } {
-  const t = f.type;
-  const bad = (why: string) => ({
-    problem: `${f.path}: ${why}${fromEnv ? ` (from ${envNameOf(f.path)})` : ''}`,
-  });
-  if (t.kind === 'int' || t.kind === 'number') {
-    const n = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
-    const ok = Number.isFinite(n) && n >= t.min && n <= t.max && (t.kind === 'number' || Number.isInteger(n));
-    return ok
-      ? { value: n }
-      : bad(`must be ${t.kind === 'int' ? 'an integer' : 'a number'} from ${t.min} to ${t.max}`);
-  }
-  if (typeof raw !== 'string') return bad('must be a string');
-  if (t.kind === 'enum')
-    return t.values.includes(raw) ? { value: raw } : bad(`must be one of ${t.values.join(', ')}`);
-  if (t.kind === 'string' && t.pattern && !t.pattern.test(raw)) return bad(`must be ${t.patternText}`);
-  if (t.kind === 'url') {
-    let u: URL;
-    try {
-      u = new URL(raw);
-    } catch {
-      return bad('must be a URL');
-    }
-    if (!t.schemes.includes(u.protocol)) return bad(`must be a ${t.schemes.join(' or ')} URL`);
-    if (u.username || u.password) return bad('must not carry credentials (use a secret file)');
-  }
-  if (raw === '') return bad('must not be empty');
-  return { value: raw };
+  raw: Raw[string],
+  baseDir: string,
+  envName: string | undefined,
+): { value?: Flat[string]; problems: readonly string[] } {
+  if (f.type.kind === 'list') return checkList(f.path, f.type, raw, baseDir, envName);
+  if (typeof raw === 'object') return { problems: [`${f.path}: must be a string`] }; // flatten keeps arrays for lists only
+  const r = checkValue(f.path, f.type, raw, envName);
+  return r.value === undefined
+    ? { problems: r.problem ? [r.problem] : [] }
+    : { value: resolvedPath(f.type, r.value, baseDir), problems: [] };
 }
 
 export interface GatewayConfig {
@@ -138,20 +131,12 @@ export function validateConfig(
       }
       continue;
     }
-    const r = check(f, raw, envRaw !== undefined);
-    if (r.problem) {
-      problems.push(r.problem);
+    const r = check(f, raw, baseDir, envRaw !== undefined ? envNameOf(f.path) : undefined);
+    if (r.problems.length > 0) {
+      problems.push(...r.problems);
       invalid.add(f.path);
     } else {
-      let v = r.value as string | number;
-      if (
-        (f.type.kind === 'file' || f.type.kind === 'secretFile') &&
-        typeof v === 'string' &&
-        !isAbsolute(v)
-      ) {
-        v = resolve(baseDir, v);
-      }
-      merged[f.path] = v;
+      merged[f.path] = r.value;
       sources[f.path] = envRaw !== undefined ? 'env' : 'file';
     }
   }
@@ -218,6 +203,62 @@ function readFileField(field: string, path: string): string {
 }
 
 /**
+ * `http.tls`: the certificate and key the dashboard serves, `http.certFile`/`http.keyFile` or
+ * else the gateway's KGC certificate in DATA/gateway/tls (its key must be 0600 as any secret).
+ * @throws {ConfigError} `config_invalid` when a file is missing or too open, the pair does
+ * not parse or match, or a certificate file is given without `http.tls: on`
+ */
+function httpTls(v: Readonly<Flat>): { cert: string; key: string } | undefined {
+  const certFile = v['http.certFile'] as string | undefined;
+  if (v['http.tls'] !== 'on') {
+    if (certFile) throw new ConfigError(['http.certFile: is used only with http.tls on'], 'config');
+    return undefined;
+  }
+  const tlsDir = join(dataPaths(v.dataDir as string).gatewayDir, 'tls');
+  const [certField, keyField] = certFile
+    ? ['http.certFile', 'http.keyFile']
+    : [
+        'http.certFile (default DATA/gateway/tls/server.cert.pem: `vitaltrail kgc gateway-cert`)',
+        'http.keyFile (default DATA/gateway/tls/server.key.pem)',
+      ];
+  const certPath = certFile ?? join(tlsDir, GATEWAY_CERT_FILE);
+  const keyPath = (v['http.keyFile'] as string | undefined) ?? join(tlsDir, GATEWAY_KEY_FILE);
+  const tls = { cert: readFileField(certField, certPath), key: readSecretFile(keyField, keyPath) };
+  try {
+    createSecureContext(tls);
+  } catch {
+    throw new ConfigError([`${certField}: is not a PEM certificate matching its key`], 'config');
+  }
+  return tls;
+}
+
+/**
+ * `mqtt.tls.*`: the embedded broker's mutual-TLS listener, serving `mqtt.tls.certFile`/`keyFile`
+ * or else the gateway's KGC certificate in DATA/gateway/tls; devices are checked against the
+ * KGC of the data dir (io/identity), as on the `vitaltrail gateway` and demo listeners.
+ * @throws {ConfigError} `config_invalid` when a file is missing or too open, or the pair does not match
+ */
+function mqttTls(v: Readonly<Flat>, port: number): MqttsOptions {
+  const certFile = v['mqtt.tls.certFile'] as string | undefined;
+  const tlsDir = join(dataPaths(v.dataDir as string).gatewayDir, 'tls');
+  const [certField, keyField] = certFile
+    ? ['mqtt.tls.certFile', 'mqtt.tls.keyFile']
+    : [
+        'mqtt.tls.certFile (default DATA/gateway/tls/server.cert.pem: `vitaltrail kgc gateway-cert`)',
+        'mqtt.tls.keyFile (default DATA/gateway/tls/server.key.pem)',
+      ];
+  const certPath = certFile ?? join(tlsDir, GATEWAY_CERT_FILE);
+  const keyPath = (v['mqtt.tls.keyFile'] as string | undefined) ?? join(tlsDir, GATEWAY_KEY_FILE);
+  try {
+    createSecureContext({ cert: readFileField(certField, certPath), key: readSecretFile(keyField, keyPath) });
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError([`${certField}: is not a PEM certificate matching its key`], 'config');
+  }
+  return { port, host: (v['mqtt.tls.host'] ?? v['mqtt.host']) as string, certPath, keyPath };
+}
+
+/**
  * Turns a validated config into `startGateway` options, reading the secret and
  * certificate files it names.
  * @throws {ConfigError} `config_invalid` when a named file is missing, empty, too open, or malformed
@@ -249,10 +290,12 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     wardClock: s('wardClock') as '24h' | '12h',
     retentionMs: Math.round(n('retentionDays') * 86_400_000),
     checkpointIntervalMs: Math.round(n('checkpointIntervalSeconds') * 1000),
+    auditRotateBytes: n('audit.rotateBytes'),
     http: {
       host: s('http.host') as string,
       port: n('http.port'),
       ...(s('http.secureCookies') !== 'auto' ? { secureCookies: s('http.secureCookies') === 'on' } : {}),
+      ...(v['http.tls'] === 'on' || v['http.certFile'] ? { tls: httpTls(v) } : {}),
       passwordThreads: n('http.loginThreads'),
       passwordQueue: n('http.loginQueue'),
     },
@@ -279,6 +322,9 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     };
   } else {
     opts.mqtt = { host: s('mqtt.host') as string, port: n('mqtt.port') };
+    const tlsPort = v['mqtt.tls.port'] as number | undefined;
+    if (tlsPort !== undefined) opts.mqtts = mqttTls(v, tlsPort);
+    if (s('mqtt.plain') === 'off') opts.mqttPlain = false;
     opts.mqttLimits = {
       ...DEFAULT_MQTT_LIMITS,
       maxConnectBytes: n('mqtt.maxConnectBytes'),
@@ -370,6 +416,13 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
         : {}),
     };
   }
+  const ports = v.serial as readonly ConfigItem[] | undefined;
+  if (ports?.length)
+    opts.serial = ports.map((p) => ({
+      path: p.path as string,
+      devices: [...(p.devices as readonly string[])],
+      baudRate: p.baudRate as number,
+    }));
   const issuedDir = s('kgc.issuedDir');
   if (issuedDir) {
     if (!isDirectory(issuedDir)) throw new ConfigError(['kgc.issuedDir: directory not found'], 'config');
@@ -403,21 +456,18 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
 
 /** The configuration reference as a Markdown table (README, `vitaltrail config schema`). */
 export function configReference(): string {
-  const rows = CONFIG_FIELDS.map((f) => {
-    const t = f.type;
-    const type =
-      t.kind === 'enum'
-        ? t.values.map((x) => `\`${x}\``).join(' \\| ')
-        : t.kind === 'int' || t.kind === 'number'
-          ? `${t.kind} ${t.min}-${t.max}`
-          : t.kind === 'secretFile'
-            ? 'path (secret, 0600)'
-            : t.kind === 'file'
-              ? 'path'
-              : t.kind;
+  const rows = CONFIG_FIELDS.flatMap((f) => {
     const def =
       f.default === undefined ? (f.requiredWhen ? (f.requiredText ?? 'required') : '—') : `\`${f.default}\``;
-    return `| \`${f.path}\` | \`${envNameOf(f.path)}\` | ${type} | ${def} | ${f.doc} |`;
+    const row = `| \`${f.path}\` | \`${envNameOf(f.path)}\` | ${typeText(f.type)} | ${def} | ${f.doc} |`;
+    if (f.type.kind !== 'list') return [row];
+    return [
+      row,
+      ...f.type.item.map((i) => {
+        const d = i.default === undefined ? (i.required ? 'required' : '—') : `\`${i.default}\``;
+        return `| \`${f.path}[].${i.key}\` | — | ${typeText(i.type)} | ${d} | ${i.doc} |`;
+      }),
+    ];
   });
   return ['| field | environment | type | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }

@@ -8,15 +8,23 @@ import { createViemLedger } from '../../../anchor/src/ledger/index.js';
 import { LiveHub } from '../core/live.js';
 import {
   Anchorer,
+  Checkpointer,
   CheckpointNotes,
   checkpointOrigin,
   loadCheckpointSigner,
   logIdOf,
+  recordLedger,
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';
 import { Ingest } from '../io/ingest/index.js';
 import { deliveryStatus } from '../io/interfaces/index.js';
-import { dataPaths, GatewayMetrics, isDirectory, lockDataDir } from '../io/ops/index.js';
+import {
+  DEFAULT_AUDIT_ROTATE_BYTES,
+  dataPaths,
+  GatewayMetrics,
+  isDirectory,
+  lockDataDir,
+} from '../io/ops/index.js';
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { seqForJson } from '../protocol/frame.js';
@@ -97,6 +105,7 @@ export const identity: GatewayStep = {
       ...(opts.mqtts ? { mqtts: opts.mqtts } : {}),
       ...(opts.ledger ? { chain: { rpcUrl: opts.ledger.rpcUrl, deployment: opts.ledger.deployment } } : {}),
       ...(opts.revocationPollMs ? { revocationPollMs: opts.revocationPollMs } : {}),
+      auditRotateBytes: opts.auditRotateBytes ?? DEFAULT_AUDIT_ROTATE_BYTES,
     });
     p.set('identity', id);
     id.devices.refresh();
@@ -191,7 +200,11 @@ export const metrics: GatewayStep = {
   },
 };
 
-/** Signed checkpoints, and the anchorer when a ledger is configured (started later). */
+/**
+ * Signed checkpoints, and the anchorer when a ledger is configured (started later). Without
+ * a ledger the checkpointer (io/anchoring/checkpointer) cuts the same signed checkpoints into
+ * the outbox, where they wait for the first start with a ledger; health says anchoring `off`.
+ */
 export const anchorer: GatewayStep = {
   name: 'anchorer',
   start(p) {
@@ -199,10 +212,23 @@ export const anchorer: GatewayStep = {
     const log = p.get('log');
     const notes = p.set('notes', new CheckpointNotes(p.get('store')));
     const signer = p.set('signer', loadCheckpointSigner(p.get('paths'), p.get('origin')));
+    const intervalMs = opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+    recordLedger(p.get('store'), opts.ledger ? opts.ledger.deployment.anchors : null);
     if (!opts.ledger) {
       p.set('anchorer', null);
+      p.set(
+        'checkpointer',
+        new Checkpointer({
+          store: p.get('store'),
+          notes,
+          signer,
+          intervalMs,
+          onError: (err) => log.warn('checkpoint failed; will retry', { code: code(err) }),
+        }),
+      );
       return;
     }
+    p.set('checkpointer', null);
     const ledger = createViemLedger({
       rpcUrl: opts.ledger.rpcUrl,
       deployment: opts.ledger.deployment,
@@ -215,7 +241,7 @@ export const anchorer: GatewayStep = {
         store: p.get('store'),
         ledger,
         logId: p.get('logId'),
-        intervalMs: opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        intervalMs,
         notes,
         signer,
         ...(opts.ledger.maxBackoffMs !== undefined ? { maxBackoffMs: opts.ledger.maxBackoffMs } : {}),
@@ -224,6 +250,7 @@ export const anchorer: GatewayStep = {
     );
   },
   async stop(p) {
+    p.find('checkpointer')?.stop(); // its last checkpoint holds every frame answered
     const a = p.get('anchorer');
     if (!a) return;
     await a.flush(); // the last checkpoint holds every frame answered (see `drain`)
@@ -240,10 +267,14 @@ export const drain: GatewayStep = {
   },
 };
 
-/** Reconciles the outbox with the chain and starts the anchoring timer (devices are already served). */
+/**
+ * Reconciles the outbox with the chain and starts the anchoring timer (devices are already
+ * served); without a ledger, starts the checkpoint timer.
+ */
 export const anchoring: GatewayStep = {
   name: 'anchoring',
   async start(p) {
+    p.find('checkpointer')?.start();
     await p.get('anchorer')?.start();
   },
 };

@@ -13,7 +13,7 @@ import {
   readiness,
 } from '../core/health.js';
 import type { LiveHub } from '../core/live.js';
-import type { Anchorer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
+import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity } from '../io/identity/index.js';
@@ -47,6 +47,8 @@ export interface GatewayPartMap {
   notes: CheckpointNotes;
   signer: CheckpointSigner;
   anchorer: Anchorer | null;
+  /** Cuts signed checkpoints into the outbox when no ledger is configured (then `anchorer` is null). */
+  checkpointer: Checkpointer | null;
   alarms: AlarmService;
   bindings: Bindings;
   http: HttpServer;

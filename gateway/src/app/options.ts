@@ -49,12 +49,16 @@ export interface GatewayOptions {
   /** How often the KGC's CRL is re-read and registry revocations are polled. Default 5 s. */
   revocationPollMs?: number;
   /**
-   * The dashboard server: `secureCookies` default on unless `host` is loopback;
-   * `passwordThreads` (default 1) and `passwordQueue` (default 4) bound sign-in hashing.
+   * The dashboard server: `tls` (PEM certificate chain and key: the gateway's KGC certificate
+   * or the hospital's) serves it over HTTPS, the live socket as wss and the operations
+   * endpoints on the same listener (default plain HTTP); `secureCookies` default on with
+   * `tls` or unless `host` is loopback; `passwordThreads` (default 1) and `passwordQueue`
+   * (default 4) bound sign-in hashing.
    */
   http?: {
     host?: string;
     port?: number;
+    tls?: { cert: string | Buffer; key: string | Buffer };
     secureCookies?: boolean;
     passwordThreads?: number;
     passwordQueue?: number;
@@ -86,6 +90,12 @@ export interface GatewayOptions {
    * signature in the event loop; `os.availableParallelism()` gives one thread per core.
    */
   verifyThreads?: number;
+  /**
+   * Rotate `DATA/gateway/audit.log` into an archive once it holds this many bytes (io/ops/
+   * audit-rotation; the chain runs on across files). 0 = never. Default
+   * `DEFAULT_AUDIT_ROTATE_BYTES` (64 MiB).
+   */
+  auditRotateBytes?: number;
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */
   deviceRefreshMs?: number;
   /**

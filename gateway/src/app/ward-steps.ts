@@ -73,6 +73,8 @@ export const http: GatewayStep = {
         displays: new DisplayRegistry(s),
         host: opts.http?.host ?? '127.0.0.1',
         port: opts.http?.port ?? 0,
+        // HTTPS on the one listener: the dashboard, wss, /livez, /readyz and /metrics.
+        ...(opts.http?.tls ? { tls: opts.http.tls } : {}),
         ...(opts.http?.secureCookies !== undefined ? { secureCookies: opts.http.secureCookies } : {}),
         ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
         ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),

@@ -4,7 +4,9 @@
  * PROTOCOL.md §3-4).
  *
  * - `anchors status --data DIR [--rpc URL] [--json]`: the outbox (pending checkpoints, oldest
- *   pending age, last anchored tree size) and, with `--rpc`, the chain's latest anchor of the log.
+ *   pending age, last anchored tree size), the ledger the gateway last ran with (`none`: its
+ *   checkpoints wait in the outbox for the first start with a ledger, io/anchoring/checkpointer)
+ *   and, with `--rpc`, the chain's latest anchor of the log.
  * - `anchors verify-chain --data DIR --rpc URL [--json]`: every `Anchored` event of the log,
  *   checked against each other and against the local log: tree sizes strictly grow, each root
  *   is the local log's root at that size, each anchor extends the previous one (RFC 9162
@@ -26,6 +28,8 @@ import {
   checkpointOrigin,
   loadCheckpointSigner,
   logIdOf,
+  type RecordedLedger,
+  recordedLedger,
   toHex,
 } from '../io/anchoring/index.js';
 import { type DataPaths, dataPaths, readJson } from '../io/ops/index.js';
@@ -123,6 +127,86 @@ const vkeyOf = (paths: DataPaths, origin: string): string | null =>
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
+/** What `anchors status` reports of the local store (without `--rpc`: no chain read). */
+export interface AnchorsStatus {
+  origin: string;
+  logId: string;
+  logSize: number;
+  /**
+   * The ledger the gateway last ran with: `none` (no ledger configured: checkpoints are signed
+   * and kept in the outbox), the anchors contract, or null (not recorded: an older release).
+   */
+  ledger: RecordedLedger;
+  /** `no ledger configured` with `ledger: none`; `anchoring` otherwise. */
+  state: 'no ledger configured' | 'anchoring';
+  pending: number;
+  oldestPendingAgeMs: number | null;
+  lastAnchoredSize: number;
+  lastAnchoredTx: string | null;
+  lastAnchoredBlock: number | null;
+  latestSignedSize: number | null;
+  vkey: string | null;
+  onChainAnchors?: number;
+  onChainLatestSize?: number;
+}
+
+/**
+ * The anchoring state of a data directory's store, read offline.
+ * @example
+ * const s = anchorsStatus(dataPaths(dir), store, 'vitaltrail/gw-1', new CheckpointNotes(store), Date.now());
+ * // { ledger: 'none', state: 'no ledger configured', pending: 3, … }
+ */
+export function anchorsStatus(
+  paths: DataPaths,
+  store: GatewayStore,
+  origin: string,
+  notes: CheckpointNotes,
+  now: number,
+): AnchorsStatus {
+  const pending = store.pendingCheckpoints();
+  const last = store.latestAnchored();
+  const ledger = recordedLedger(store);
+  return {
+    origin,
+    logId: logIdOf(origin),
+    logSize: store.size,
+    ledger,
+    state: ledger === 'none' ? 'no ledger configured' : 'anchoring',
+    pending: pending.length,
+    oldestPendingAgeMs: pending[0] ? now - pending[0].createdAt : null,
+    lastAnchoredSize: last?.treeSize ?? 0,
+    lastAnchoredTx: last?.txHash ?? null,
+    lastAnchoredBlock: last?.blockNumber ?? null,
+    latestSignedSize: notes.latest()?.treeSize ?? null,
+    vkey: vkeyOf(paths, origin),
+  };
+}
+
+/** The human lines of `anchors status`. */
+export function formatAnchorsStatus(s: AnchorsStatus): string[] {
+  const lines = [`log ${s.origin} (logId ${s.logId}), ${s.logSize} leaves`];
+  if (s.ledger === 'none') {
+    lines.push(
+      'ledger: none configured: checkpoints are signed and kept in the outbox; ' +
+        'they are anchored, oldest first, once the gateway runs with a ledger',
+    );
+  } else if (s.ledger !== null) lines.push(`ledger: anchors contract ${s.ledger}`);
+  lines.push(
+    `outbox: ${s.pending} pending` +
+      (s.oldestPendingAgeMs !== null ? `, oldest ${Math.round(s.oldestPendingAgeMs / 1000)} s old` : ''),
+  );
+  if (s.latestSignedSize !== null) lines.push(`latest signed checkpoint: tree size ${s.latestSignedSize}`);
+  lines.push(
+    s.lastAnchoredTx !== null
+      ? `last anchored: tree size ${s.lastAnchoredSize}, tx ${s.lastAnchoredTx}, block ${s.lastAnchoredBlock}`
+      : 'last anchored: none',
+  );
+  if (s.onChainAnchors !== undefined)
+    lines.push(`on chain: ${s.onChainAnchors} anchors, latest tree size ${s.onChainLatestSize}`);
+  if (s.vkey) lines.push(`checkpoint key: ${s.vkey}`);
+  return lines;
+}
+
 /**
  * Adds `vitaltrail anchors status|verify-chain|vkey`.
  * @example
@@ -145,20 +229,7 @@ export function registerAnchorsCommands(program: Command, defaultDataDir: string
     .action(async (o: { data: string; rpc?: string; deployment?: string; json?: boolean }) => {
       const { paths, store, origin, notes } = openLog(o.data);
       try {
-        const pending = store.pendingCheckpoints();
-        const last = store.latestAnchored();
-        const status: Record<string, unknown> = {
-          origin,
-          logId: logIdOf(origin),
-          logSize: store.size,
-          pending: pending.length,
-          oldestPendingAgeMs: pending[0] ? Date.now() - pending[0].createdAt : null,
-          lastAnchoredSize: last?.treeSize ?? 0,
-          lastAnchoredTx: last?.txHash ?? null,
-          lastAnchoredBlock: last?.blockNumber ?? null,
-          latestSignedSize: notes.latest()?.treeSize ?? null,
-          vkey: vkeyOf(paths, origin),
-        };
+        const status = anchorsStatus(paths, store, origin, notes, Date.now());
         if (o.rpc) {
           const chain = await fetchAnchors({
             rpcUrl: o.rpc,
@@ -172,19 +243,7 @@ export function registerAnchorsCommands(program: Command, defaultDataDir: string
           out(JSON.stringify(status, null, 2));
           return;
         }
-        out(`log ${origin} (logId ${status.logId}), ${store.size} leaves`);
-        out(
-          `outbox: ${pending.length} pending` +
-            (pending[0] ? `, oldest ${Math.round((status.oldestPendingAgeMs as number) / 1000)} s old` : ''),
-        );
-        out(
-          last
-            ? `last anchored: tree size ${last.treeSize}, tx ${last.txHash}, block ${last.blockNumber}`
-            : 'last anchored: none',
-        );
-        if (o.rpc)
-          out(`on chain: ${status.onChainAnchors} anchors, latest tree size ${status.onChainLatestSize}`);
-        if (status.vkey) out(`checkpoint key: ${status.vkey}`);
+        for (const line of formatAnchorsStatus(status)) out(line);
       } finally {
         store.close();
       }

@@ -1,9 +1,10 @@
 /**
  * @module cli/kgc
  * `vitaltrail kgc …` (the consortium's Key Generation Center: ARCHITECTURE.md "KGC: CLI
- * commands on local key files"), `vitaltrail audit verify`, and `vitaltrail devices gaps`
- * (issue 3). Enrolment, revocation and gateway certificates are written to the gateway's
- * audit log; passphrases come from a file or stdin, never the command line.
+ * commands on local key files"), `vitaltrail audit verify|rotate` (cli/audit), and
+ * `vitaltrail devices gaps` (issue 3). Enrolment, revocation and gateway certificates are
+ * written to the gateway's audit log; passphrases come from a file or stdin, never the
+ * command line.
  *
  * The registry (PROTOCOL.md §4) is written by the KGC account: `enroll` and `revoke` write it
  * on the embedded chain when it runs (found through DATA/chain/endpoint.json), or on the
@@ -33,15 +34,9 @@ import {
   type SyncRegistryResult,
   syncRegistry,
 } from '../io/identity/index.js';
-import {
-  AuditLog,
-  checkOutputPath,
-  type DataPaths,
-  dataPaths,
-  verifyAuditLog,
-  writeOutputFile,
-} from '../io/ops/index.js';
+import { AuditLog, checkOutputPath, type DataPaths, dataPaths, writeOutputFile } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
+import { registerAuditCommands } from './audit.js';
 import {
   assertRegistryReady,
   type ExternalRegistry,
@@ -76,7 +71,7 @@ async function readPassphrase(file: string | undefined): Promise<string> {
 }
 
 /**
- * Adds `kgc init|enroll|revoke|sync-registry|list|gateway-cert|export-p12`, `audit verify` and
+ * Adds `kgc init|enroll|revoke|sync-registry|list|gateway-cert|export-p12`, `audit verify|rotate` and
  * `devices gaps` to the program.
  * @example
  * registerKgcCommands(program, '.vitaltrail/demo');
@@ -296,25 +291,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       process.stdout.write(`wrote ${o.out} (PKCS#12, mode 0600)\n`);
     });
 
-  program
-    .command('audit')
-    .description('the gateway audit log (DATA/gateway/audit.log)')
-    .command('verify')
-    .description(
-      'check the audit log hash chain and head: exit 0 when intact, 1 when a line was edited, inserted, ' +
-        'reordered or deleted, or the tail was truncated',
-    )
-    .addOption(dataDirOption(defaultDataDir))
-    .option('--json', 'print JSON')
-    .action((o) => {
-      const r = verifyAuditLog(dataPaths(o.data).gatewayDir);
-      if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      else {
-        process.stdout.write(`${r.ok ? 'intact' : 'NOT INTACT'}: ${r.lines} line(s)\n`);
-        for (const p of r.problems) process.stdout.write(`  line ${p.line}: ${p.code}\n`);
-      }
-      process.exitCode = r.ok ? 0 : 1;
-    });
+  registerAuditCommands(program, defaultDataDir);
 
   const devices = program.commands.find((c) => c.name() === 'devices');
   (devices ?? program.command('devices').description('enrolled devices'))

@@ -18,6 +18,7 @@ import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { registerAnchorsCommands } from './anchors.js';
 import { registerAuditorCommands } from './auditor.js';
+import { registerBackupCommands } from './backup.js';
 import { withRegistryOptions } from './chain-options.js';
 import { parseDemoScenario, runDemo } from './demo.js';
 import { registerDisplaysCommands } from './displays.js';
@@ -36,7 +37,7 @@ import { registerUsersCommands } from './users.js';
 export const DEFAULT_DATA_DIR = '.vitaltrail';
 
 /** The commands that create a data directory; every other `--data` must exist (`data_dir_missing`). */
-const DATA_DIR_CREATORS: ReadonlySet<string> = new Set(['demo', 'kgc init']);
+const DATA_DIR_CREATORS: ReadonlySet<string> = new Set(['demo', 'kgc init', 'restore']);
 /** The commands that run a gateway: a closed stdout must not stop them (cli/inputs `keepRunningOnEpipe`). */
 const LONG_RUNNING: ReadonlySet<string> = new Set(['demo', 'gateway']);
 
@@ -295,6 +296,7 @@ export function buildProgram(): Command {
   registerProductionCommands(program);
   registerOutboundCommands(program, `${DEFAULT_DATA_DIR}/demo`);
   registerAnchorsCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+  registerBackupCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 
   return program;
 }

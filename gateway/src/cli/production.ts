@@ -17,10 +17,12 @@
 import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { configReference, envNameOf, gatewayOptionsFromConfig, loadConfigFile } from '../app/config.js';
+import type { ConfigItem } from '../app/config-fields.js';
 import { startGateway } from '../app/gateway.js';
+import type { RunningExternalGateway, RunningGateway } from '../app/options.js';
 import { mosquittoAcl, mosquittoConfig } from '../core/mosquitto-config.js';
 import { runDeployJob } from '../io/anchoring/index.js';
-import { createLogger, dataPaths } from '../io/ops/index.js';
+import { createLogger, dataPaths, type Logger } from '../io/ops/index.js';
 import { countAcrossGateways } from '../io/store/index.js';
 import { readAccountKey } from './chain-options.js';
 import { UsageError } from './errors.js';
@@ -33,6 +35,33 @@ function portOption(value: string): number {
 
 const collect = (value: string, prev: string[]): string[] => [...prev, value];
 
+/** One item of a list field as `config check` prints it: `path=/dev/ttyUSB0 devices=bed-1,bed-2 baudRate=115200`. */
+function itemText(item: ConfigItem): string {
+  return Object.entries(item)
+    .map(([k, x]) => `${k}=${Array.isArray(x) ? x.join(',') : String(x)}`)
+    .join(' ');
+}
+
+/**
+ * Starts a gateway from a config file with the environment overrides: every listener it
+ * configures (MQTT, the mutual-TLS MQTT listener, serial ports, HTTP). The start of
+ * `gateway --config FILE`.
+ * @param logger default: a logger at the file's `log.level`
+ * @throws {ConfigError} `config_invalid` when the file or a file it names is invalid
+ * @example const gw = await startGatewayFromConfig('/etc/vitaltrail/gateway.json');
+ */
+export async function startGatewayFromConfig(
+  file: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  logger?: Logger,
+): Promise<RunningGateway | RunningExternalGateway> {
+  const cfg = loadConfigFile(file, env);
+  const { logLevel, ...opts } = gatewayOptionsFromConfig(cfg);
+  const log = logger ?? createLogger({ level: logLevel });
+  for (const name of cfg.unknownEnv) log.warn('unknown configuration variable ignored', { variable: name });
+  return startGateway({ ...opts, logger: log });
+}
+
 /**
  * Starts a gateway from a config file and stops it gracefully on SIGTERM or SIGINT
  * (frames in flight are committed and acknowledged; the rest stays with the devices or
@@ -43,12 +72,12 @@ export async function runGatewayFromConfig(
   file: string,
   out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): Promise<void> {
-  const cfg = loadConfigFile(file);
-  const { logLevel, ...opts } = gatewayOptionsFromConfig(cfg);
-  const log = createLogger({ level: logLevel });
-  for (const name of cfg.unknownEnv) log.warn('unknown configuration variable ignored', { variable: name });
-  const gw = await startGateway({ ...opts, logger: log });
-  out(`gateway ${gw.gatewayId} running: http ${gw.http.url}, mqtt ${gw.broker?.url ?? gw.external?.url}`);
+  const gw = await startGatewayFromConfig(file);
+  // A broker port of 0 is no listener: `mqtt.plain: off`.
+  const mqtt = gw.broker ? (gw.broker.port === 0 ? 'off' : gw.broker.url) : gw.external?.url;
+  const mqtts = gw.broker?.tlsUrl ? `, mqtts ${gw.broker.tlsUrl}` : '';
+  const serial = gw.serial ? `, serial ${gw.serial.status().length} port(s)` : '';
+  out(`gateway ${gw.gatewayId} running: http ${gw.http.url}, mqtt ${mqtt}${mqtts}${serial}`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);
@@ -125,7 +154,10 @@ registered gateways: ${r.registered.join(', ') || 'none new'}
       }
       process.stdout.write(`ok: ${file}\n`);
       for (const [k, v] of Object.entries(cfg.values)) {
-        process.stdout.write(`  ${k.padEnd(28)} ${String(v).padEnd(40)} (${cfg.sources[k]})\n`);
+        const rows: [string, string][] =
+          typeof v === 'object' ? v.map((item, i) => [`${k}[${i}]`, itemText(item)]) : [[k, String(v)]];
+        for (const [name, text] of rows)
+          process.stdout.write(`  ${name.padEnd(28)} ${text.padEnd(40)} (${cfg.sources[k]})\n`);
       }
       for (const name of cfg.unknownEnv) process.stdout.write(`warning: ${name} names no field; ignored\n`);
     });

@@ -1,7 +1,16 @@
 /**
  * @module cli/users
- * `vitaltrail users add|list`: dashboard accounts in `DATA/gateway/users.json` (mode 0600)
- * (ARCHITECTURE.md "Roles": every human user has their own account; no shared logins).
+ * `vitaltrail users add|list|disable|enable|remove|reset-password`: dashboard accounts in
+ * `DATA/gateway/users.json` (mode 0600) (ARCHITECTURE.md "Roles": every human user has
+ * their own account; no shared logins).
+ *
+ * `add` and `reset-password` make the user choose their own password at the next sign-in
+ * (`mustChangePassword`; `add --no-must-change` for an account whose holder typed the
+ * password themselves): the administrator who set it knows it, and it travelled to the
+ * user out of band. A running gateway ends every session of a disabled or removed
+ * account, or one whose password was reset, within about a second (io/http/sessions
+ * `createAccountSync`); each change is appended to the audit log as `cli:<os user>`
+ * (`user_added`, `user_disabled`, `user_enabled`, `user_removed`, `password_reset`).
  *
  * Secrets never go through argv (STYLE.md §8.3): the password of `users add` is read from
  * `--password-file FILE` or, without it, from standard input (first line; on a terminal a
@@ -12,9 +21,10 @@
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { MIN_PASSWORD_LENGTH, passwordPolicyProblem } from '../core/passwords.js';
-import { ROLES, type Role, USERNAME_PATTERN, UserFile } from '../io/identity/index.js';
-import { dataPaths } from '../io/ops/index.js';
+import { ROLES, type Role, USERNAME_PATTERN, type User, UserFile } from '../io/identity/index.js';
+import { type AuditEventType, AuditLog, dataPaths } from '../io/ops/index.js';
 import { errorClass } from '../protocol/errors.js';
+import { cliActor } from './displays.js';
 import { dataDirOption, readSecretLine } from './inputs.js';
 
 export class UsersCliError extends errorClass<'users_cli'>('UsersCliError') {}
@@ -59,6 +69,39 @@ function usernameOption(value: string): string {
   return value;
 }
 
+/**
+ * Runs one change of the users file and appends its audit line (`user` = `cli:<os user>`,
+ * `detail` = `user <name>`). The change stands if the audit line fails; that failure is
+ * then thrown (exit 2), as `vitaltrail displays` does.
+ */
+async function audited<T>(
+  data: string,
+  event: AuditEventType,
+  username: string,
+  change: (users: UserFile) => Promise<T>,
+): Promise<T> {
+  const paths = dataPaths(data);
+  const result = await change(new UserFile(paths.users));
+  let failure: unknown;
+  const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (failure ??= err) });
+  audit.append(event, { user: cliActor(), detail: `user ${username}` });
+  audit.close();
+  if (failure) throw failure;
+  return result;
+}
+
+/** The password of `add` and `reset-password`: `--password-file`, else stdin (a prompt on a terminal). */
+async function readNewPassword(passwordFile: string | undefined): Promise<string> {
+  return checkPasswordPolicy(
+    firstLine(passwordFile ? readFileSync(passwordFile, 'utf8') : await readStdin()),
+  );
+}
+
+/** An account's state for `users list`: `disabled`, `must-change` or `active`. */
+function statusOf(u: User): string {
+  return u.disabled ? 'disabled' : u.mustChangePassword ? 'must-change' : 'active';
+}
+
 function roleOption(value: string): Role {
   if (!(ROLES as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`role must be one of ${ROLES.join(', ')}`);
@@ -67,7 +110,7 @@ function roleOption(value: string): Role {
 }
 
 /**
- * Registers `users add` and `users list` on the program.
+ * Registers `users add|list|disable|enable|remove|reset-password` on the program.
  * @example registerUsersCommands(program); // vitaltrail users add --username kim --role nurse < pw.txt
  */
 export function registerUsersCommands(program: Command, defaultDataDir = '.vitaltrail/demo'): void {
@@ -82,31 +125,96 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
     .requiredOption('--username <name>', 'user name, 1-64 chars of [A-Za-z0-9._-]', usernameOption)
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, roleOption)
     .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
+    .option('--must-change', 'the user chooses a new password at first sign-in (default)', true)
+    .option('--no-must-change', 'keep this password (the account holder typed it themselves)')
     .addOption(dataDirOption(defaultDataDir))
-    .action(async (o: { username: string; role: Role; passwordFile?: string; data: string }) => {
-      const password = checkPasswordPolicy(
-        firstLine(o.passwordFile ? readFileSync(o.passwordFile, 'utf8') : await readStdin()),
+    .action(
+      async (o: {
+        username: string;
+        role: Role;
+        passwordFile?: string;
+        mustChange: boolean;
+        data: string;
+      }) => {
+        const password = await readNewPassword(o.passwordFile);
+        await audited(o.data, 'user_added', o.username, (u) =>
+          u.add(o.username, o.role, password, { mustChange: o.mustChange }),
+        );
+        process.stdout.write(`added ${o.username} (${o.role})\n`);
+        if (o.mustChange) process.stderr.write(`${o.username} chooses a new password at first sign-in\n`);
+      },
+    );
+  users
+    .command('disable')
+    .description(
+      'disable an account: no sign-in; its sessions on a running gateway end within about a second',
+    )
+    .requiredOption('--username <name>', 'the account', usernameOption)
+    .addOption(dataDirOption(defaultDataDir))
+    .action(async (o: { username: string; data: string }) => {
+      const changed = await audited(o.data, 'user_disabled', o.username, (u) => u.disable(o.username));
+      process.stdout.write(changed ? `disabled ${o.username}\n` : `${o.username} was disabled already\n`);
+    });
+  users
+    .command('enable')
+    .description('enable a disabled account again (with its old password)')
+    .requiredOption('--username <name>', 'the account', usernameOption)
+    .addOption(dataDirOption(defaultDataDir))
+    .action(async (o: { username: string; data: string }) => {
+      const changed = await audited(o.data, 'user_enabled', o.username, (u) => u.enable(o.username));
+      process.stdout.write(changed ? `enabled ${o.username}\n` : `${o.username} was enabled already\n`);
+    });
+  users
+    .command('remove')
+    .description('remove an account; its sessions on a running gateway end within about a second')
+    .requiredOption('--username <name>', 'the account', usernameOption)
+    .addOption(dataDirOption(defaultDataDir))
+    .action(async (o: { username: string; data: string }) => {
+      await audited(o.data, 'user_removed', o.username, (u) => u.remove(o.username));
+      process.stdout.write(`removed ${o.username}\n`);
+    });
+  users
+    .command('reset-password')
+    .description(
+      'set a new password (from --password-file or stdin, never argv); the user must choose their own at the next sign-in, and their sessions end',
+    )
+    .requiredOption('--username <name>', 'the account', usernameOption)
+    .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
+    .addOption(dataDirOption(defaultDataDir))
+    .action(async (o: { username: string; passwordFile?: string; data: string }) => {
+      const users = new UserFile(dataPaths(o.data).users);
+      // Before the password is asked for: a typo in the name costs no prompt.
+      if (!users.find(o.username)) throw new UsersCliError('user_not_found', 'no user with this name');
+      const password = await readNewPassword(o.passwordFile);
+      await audited(o.data, 'password_reset', o.username, (u) =>
+        u.setPassword(o.username, password, { mustChange: true }),
       );
-      await new UserFile(dataPaths(o.data).users).add(o.username, o.role, password);
-      process.stdout.write(`added ${o.username} (${o.role})\n`);
+      process.stdout.write(
+        `reset the password of ${o.username}; they choose a new one at the next sign-in\n`,
+      );
     });
   users
     .command('list')
-    .description('list accounts: user name, role, created (never password hashes)')
+    .description('list accounts: user name, role, created, status (never password hashes)')
     .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((o: { data: string; json?: boolean }) => {
       // Whitelist: the hash never leaves the file.
-      const rows = new UserFile(dataPaths(o.data).users)
-        .list()
-        .map((u) => ({ username: u.username, role: u.role, createdAt: new Date(u.createdAt).toISOString() }));
+      const rows = new UserFile(dataPaths(o.data).users).list().map((u) => ({
+        username: u.username,
+        role: u.role,
+        createdAt: new Date(u.createdAt).toISOString(),
+        status: statusOf(u),
+      }));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
-      process.stdout.write(`${'USERNAME'.padEnd(24)} ${'ROLE'.padEnd(13)} CREATED\n`);
+      process.stdout.write(`${'USERNAME'.padEnd(24)} ${'ROLE'.padEnd(13)} ${'CREATED'.padEnd(24)} STATUS\n`);
       for (const r of rows)
-        process.stdout.write(`${r.username.padEnd(24)} ${r.role.padEnd(13)} ${r.createdAt}\n`);
+        process.stdout.write(
+          `${r.username.padEnd(24)} ${r.role.padEnd(13)} ${r.createdAt.padEnd(24)} ${r.status}\n`,
+        );
       process.stdout.write(`${rows.length} user(s)\n`);
     });
 }

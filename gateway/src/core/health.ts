@@ -8,7 +8,13 @@
  *   io/anchoring/chain-watchdog), or the anchorer's last attempt found the JSON-RPC endpoint
  *   silent (cleared by its next successful round);
  * - `anchoring_stalled`: the oldest checkpoint waiting in the outbox is older than the stall
- *   threshold (the ledger answers but refuses, or anchoring falls ever further behind).
+ *   threshold (the ledger answers but refuses, or anchoring falls ever further behind) and no
+ *   checkpoint was anchored within that threshold either: a backlog that drains (the first
+ *   start with a ledger after a period without one, io/anchoring/checkpointer) is progress.
+ *
+ * A gateway without a ledger is `off`, never degraded: it still cuts signed checkpoints into
+ * the outbox, which are anchored once it runs with a ledger; running without one is a
+ * deliberate configuration, not a fault.
  *
  * Frames are still accepted, stored and acknowledged while anchoring is degraded: the outbox
  * keeps every checkpoint and catches up by itself (io/anchoring/anchoring).
@@ -30,6 +36,8 @@ export interface AnchoringView {
   readonly oldestPendingAgeMs: number | null;
   /** Code of the last failed round, null once a round succeeded. */
   readonly lastError: string | null;
+  /** Time since a checkpoint was last anchored (or the anchorer started); absent = unknown. */
+  readonly sinceProgressMs?: number;
 }
 
 export interface HealthInputs {
@@ -55,7 +63,8 @@ export function anchoringHealth(i: HealthInputs): AnchoringHealth {
   if (i.anchoring === null) return 'off';
   if (i.chainUp === false || i.anchoring.lastError === 'ledger_unavailable') return 'ledger_unavailable';
   const age = i.anchoring.oldestPendingAgeMs;
-  if (age !== null && age > i.stallMs) return 'anchoring_stalled';
+  const progressing = i.anchoring.sinceProgressMs !== undefined && i.anchoring.sinceProgressMs <= i.stallMs;
+  if (age !== null && age > i.stallMs && !progressing) return 'anchoring_stalled';
   return 'ok';
 }
 

@@ -234,6 +234,17 @@ export interface MeDto {
   live: boolean;
   /** The session is a wall display (kiosk): read-only, never idles out. */
   display?: { id: string; name: string };
+  /**
+   * The user must choose a new password (`POST /api/password` {@link PasswordChangeRequest})
+   * before anything but `GET /api/me` answers (403 `password_change_required`). Absent: false.
+   */
+  mustChangePassword?: true;
+}
+
+/** `POST /api/password` body: the signed-in user's current password and the new one. */
+export interface PasswordChangeRequest {
+  current: string;
+  next: string;
 }
 
 /** `POST /api/display/session` body: the enrolment token a wall screen keeps. */

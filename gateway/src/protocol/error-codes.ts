@@ -129,6 +129,15 @@ export const ERROR_CODES = {
       'the patient is admitted on another device or bed; discharge or transfer first (one bed per patient)',
     http: { status: 409, reason: 'the patient is admitted elsewhere' },
   },
+  account_disabled: {
+    meaning: 'the account is disabled (`vitaltrail users disable`); an administrator can enable it',
+    http: { status: 403, reason: 'this account is disabled' },
+  },
+  password_change_required: {
+    meaning:
+      'the account must choose a new password first (`POST /api/password`); until then only `GET /api/me` answers',
+    http: { status: 403, reason: 'choose a new password first' },
+  },
   display_token_invalid: {
     meaning: 'the display enrolment token is unknown or was revoked',
     http: { status: 401, reason: 'this display is not enrolled' },
@@ -192,8 +201,12 @@ export const ERROR_CODES = {
   password_missing: { meaning: 'no password was given on stdin or in the file' },
   users_corrupt: { meaning: 'the users file does not parse or holds an invalid record' },
   user_exists: { meaning: 'a user with this name already exists' },
+  user_not_found: { meaning: 'no user with this name in the users file' },
   audit_locked: { meaning: 'the audit log is locked by another process' },
-  audit_corrupt: { meaning: 'the last line of the audit log does not parse' },
+  audit_corrupt: {
+    meaning:
+      'a line the audit writer must read does not parse (the last one; when rotating, also the first), or the archive name a rotation needs is taken',
+  },
   malformed_line: { meaning: 'an audit log line is not JSON' },
   out_of_sequence: { meaning: 'an audit log line does not carry the next number' },
   chain_broken: { meaning: "an audit log line's prev is not the SHA-256 of the line before" },
@@ -201,9 +214,13 @@ export const ERROR_CODES = {
   head_mismatch: { meaning: 'the audit head does not name a line of this log' },
   head_missing: { meaning: 'the audit log has lines but no head' },
   torn_tail: { meaning: 'the last audit log line has no newline (an interrupted write)' },
+  file_missing: {
+    meaning:
+      'an audit log file is missing from the chain: the first line of the next file (or of the oldest, not 1) skips numbers',
+  },
   output_path_invalid: {
     meaning:
-      'an output path (--out) is refused: a directory, a symbolic link (dangling or not), not a regular file, or in a directory that does not exist',
+      'an output path (--out) is refused: a directory, a symbolic link (dangling or not), not a regular file, or in a directory that does not exist; for backup --out and restore --data: anything but a new or empty directory beside (not inside) the data directory or backup',
   },
   time_range_invalid: {
     meaning:
@@ -217,10 +234,19 @@ export const ERROR_CODES = {
       "the chain evidence is of another chain or anchors contract than the bundle names, or holds no anchor of the bundle's log (evidence of another log)",
   },
   data_dir_missing: {
-    meaning: 'the data directory (--data) does not exist; only kgc init and demo create one',
+    meaning: 'the data directory (--data) does not exist; only kgc init, demo and restore create one',
+  },
+  backup_invalid: {
+    meaning:
+      'a backup cannot be made (the data directory has no store, the copy fails PRAGMA integrity_check or its checkpoints do not match its log) or does not match its manifest (a file missing, added, or of another size or SHA-256; the manifest malformed)',
   },
   password_weak: {
     meaning: 'the password is shorter than 12 characters or made of one character class only',
+    http: { status: 400, reason: 'use at least 12 characters of two classes or more' },
+  },
+  password_unchanged: {
+    meaning: 'the new password is the current one; choose another',
+    http: { status: 400, reason: 'choose a password other than the current one' },
   },
 
   // `anchors verify-chain` problems.

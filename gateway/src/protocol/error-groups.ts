@@ -63,6 +63,10 @@ export const ERROR_GROUPS = {
     'login_busy',
     'internal',
     'display_token_invalid',
+    'account_disabled',
+    'password_change_required',
+    'password_weak',
+    'password_unchanged',
   ],
   /** Coded errors the data routes answer with their HTTP status. */
   data_http: [
@@ -94,10 +98,12 @@ export const ERROR_GROUPS = {
     'data_dir_missing',
     'evidence_mismatch',
   ],
-  users_cli: ['password_missing', 'password_weak'],
+  users_cli: ['password_missing', 'password_weak', 'user_not_found'],
   /** `OutputPathError`: the safe writer of user-named output files (io/ops/safe-write.ts). */
   output: ['output_path_invalid'],
-  users: ['users_corrupt', 'user_exists'],
+  /** `BackupError`: online backup and restore of a data directory (io/ops/backup.ts). */
+  backup: ['backup_invalid', 'output_path_invalid'],
+  users: ['users_corrupt', 'user_exists', 'user_not_found'],
   audit: ['audit_locked', 'audit_corrupt'],
   audit_check: [
     'malformed_line',
@@ -107,6 +113,7 @@ export const ERROR_GROUPS = {
     'head_mismatch',
     'head_missing',
     'torn_tail',
+    'file_missing',
   ],
   chain_check: [
     'size_not_increasing',

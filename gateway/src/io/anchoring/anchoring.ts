@@ -34,6 +34,7 @@ import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/led
 import { formatCheckpoint } from '../../../../anchor/src/log/index.js';
 import { isVitalTrailError } from '../../protocol/errors.js';
 import type { CheckpointRow, GatewayStore } from '../store/index.js';
+import { cutCheckpoint } from './checkpointer.js';
 import type { CheckpointNotes, CheckpointSigner } from './checkpoints.js';
 
 /** PROTOCOL.md §3: origin line of the checkpoint; logId = SHA-256(origin). */
@@ -78,6 +79,12 @@ export interface AnchoringStatus {
   oldestPendingAgeMs: number | null;
   lastAnchoredSize: number;
   lastError: string | null;
+  /**
+   * Time since anchoring last made progress (a checkpoint anchored, or settled from the chain),
+   * or since the anchorer started if it has not yet: a backlog that drains is not a stall
+   * (core/health).
+   */
+  sinceProgressMs: number;
 }
 
 export class Anchorer {
@@ -92,16 +99,20 @@ export class Anchorer {
   #stopped = false;
   /** Set once a reconcile succeeded; until then each round starts with one. */
   #reconciled = false;
+  /** When anchoring last made progress (or the anchorer was made). */
+  #progressAt: number;
 
   constructor(opts: AnchoringOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
+    this.#progressAt = this.#now();
   }
 
   /** Reconciles with the chain, then cuts and submits checkpoints every interval. */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#progressAt = this.#now();
     try {
       await this.reconcile();
     } catch (err) {
@@ -155,14 +166,9 @@ export class Anchorer {
 
   /** Writes a checkpoint of the current log if it grew since the last one. */
   checkpointNow(): CheckpointRow | undefined {
-    const { store } = this.#o;
-    const size = store.size;
-    const last = store.lastCheckpoint();
-    if (size === 0 || (last && last.treeSize >= size)) return undefined;
+    const { store, notes, signer } = this.#o;
     // The outbox row (and its signed note) is durable before any submission.
-    if (this.#o.notes) this.#o.notes.addSigned(size, store.root(size), this.#now(), this.#o.signer ?? null);
-    else store.addCheckpoint(size, store.root(size), this.#now());
-    return store.getCheckpoint(size);
+    return cutCheckpoint({ store, notes, signer, now: this.#now() });
   }
 
   /** Sends pending checkpoints in order; stops at the first failure and backs off. */
@@ -189,6 +195,7 @@ export class Anchorer {
           checkpointTime: c.createdAt,
         });
         store.markAnchored(c.treeSize, r.txHash, r.blockNumber, this.#now());
+        this.#progressAt = this.#now();
         sent += 1;
       } catch (err) {
         let failure = err;
@@ -230,8 +237,10 @@ export class Anchorer {
       const a = bySize.get(c.treeSize);
       if (a && a.rootHash.toLowerCase() === toHex(c.root)) {
         store.markAnchored(c.treeSize, a.txHash, a.blockNumber, this.#now());
+        this.#progressAt = this.#now();
       } else if (c.treeSize <= maxOnChain) {
         store.markSuperseded(c.treeSize);
+        this.#progressAt = this.#now();
       }
     }
     return reopened;
@@ -283,6 +292,7 @@ export class Anchorer {
       oldestPendingAgeMs: oldest ? this.#now() - oldest.createdAt : null,
       lastAnchoredSize: this.#o.store.latestAnchored()?.treeSize ?? 0,
       lastError: this.#lastError,
+      sinceProgressMs: this.#now() - this.#progressAt,
     };
   }
 

@@ -1,7 +1,7 @@
 /**
  * @module io/anchoring
- * Checkpoints and their anchoring: the outbox submitter with reconciliation, signed
- * checkpoint notes and receipts, the embedded anvil chain of the demo and its watchdog,
+ * Checkpoints and their anchoring: the outbox submitter with reconciliation, the
+ * checkpointer of a gateway without a ledger, signed checkpoint notes and receipts, the embedded anvil chain of the demo and its watchdog,
  * the deployment job.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
@@ -14,6 +14,14 @@ export {
   type ChainWatchEvents,
   watchEmbeddedChain,
 } from './chain-watchdog.js';
+export {
+  Checkpointer,
+  cutCheckpoint,
+  LEDGER_META_KEY,
+  type RecordedLedger,
+  recordedLedger,
+  recordLedger,
+} from './checkpointer.js';
 export {
   CheckpointNotes,
   type CheckpointSigner,

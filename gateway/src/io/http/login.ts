@@ -5,7 +5,16 @@
  * - `POST /api/login` `{username,password}` → `MeDto` and a fresh session cookie.
  * - `POST /api/logout` → 204; ends the session and clears the cookie.
  * - `GET /api/me` → `MeDto` (core/live-contract), or 401 `unauthenticated`; a wall display's
- *   session (io/http/displays) answers role `display` and its `display` {id, name}.
+ *   session (io/http/displays) answers role `display` and its `display` {id, name}; a user
+ *   who must choose a new password gets `mustChangePassword: true`.
+ * - `POST /api/password` `{current,next}` → `MeDto`: the signed-in user's own password change
+ *   (401 `bad_credentials` for a wrong `current`, 400 `password_weak` or
+ *   `password_unchanged` for `next`). It clears `mustChangePassword`, keeps this session
+ *   and ends the account's other sessions. Until then io/http/server answers every other
+ *   session route 403 `password_change_required`.
+ *
+ * A disabled account (io/identity/users) is refused with 403 `account_disabled`, and only
+ * after its password checked out, so the code tells nothing to someone who does not know it.
  *
  * Failed sign-ins back off per (username, address) and per address (io/http/login-throttle),
  * so a password cannot be guessed at speed and a guesser cannot lock the rightful user
@@ -18,7 +27,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { MeDto, UserRole } from '../../core/live-contract.js';
-import type { PasswordPool, Role, User, UserFile } from '../identity/index.js';
+import { passwordPolicyProblem } from '../../core/passwords.js';
+import { accountStamp, type PasswordPool, type Role, type User, type UserFile } from '../identity/index.js';
 import { HttpError } from './errors.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { Assert, HttpAuditEvent, Same } from './route-contract.js';
@@ -44,9 +54,20 @@ const LOGIN_BODY_SCHEMA = {
   },
 } as const;
 
+const PASSWORD_BODY_SCHEMA = {
+  type: 'object',
+  required: ['current', 'next'],
+  additionalProperties: false,
+  properties: {
+    current: { type: 'string', minLength: 1, maxLength: 1024 },
+    next: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+} as const;
+
 export function meDto(s: Session): MeDto {
   const me: MeDto = { username: s.username, role: s.role, live: LIVE_ROLES.has(s.role) };
   if (s.display) me.display = { id: s.display.id, name: s.display.name };
+  if (s.mustChangePassword) me.mustChangePassword = true;
   return me;
 }
 
@@ -71,14 +92,25 @@ export interface LoginRoutesDeps {
   audit: (event: HttpAuditEvent) => void;
 }
 
-/** Registers `/api/login`, `/api/logout` and `/api/me`. */
+/**
+ * The account as it is now, if `checked` (read before the scrypt work) still stands: a
+ * disable, removal or reset that landed meanwhile wins (no session on a stale record).
+ */
+function stillCurrent(users: UserFile, checked: User): User | null {
+  const now = users.find(checked.username);
+  return now && accountStamp(now) === accountStamp(checked) ? now : null;
+}
+
+/** Registers `/api/login`, `/api/logout`, `/api/me` and `/api/password`. */
 export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): void {
   const { users, passwords, throttle, sessions, guard, secure, audit } = deps;
 
-  app.post('/api/login', { schema: { body: LOGIN_BODY_SCHEMA } }, async (request, reply): Promise<MeDto> => {
-    const { username, password } = request.body as { username: string; password: string };
-    // The socket's peer (no proxy headers are trusted).
-    const address = request.socket.remoteAddress ?? request.ip;
+  /**
+   * A password check under the sign-in throttle and the password pool's bound (the same
+   * limits for a sign-in and for the current password of a change).
+   * @throws {HttpError} `too_many_attempts`, `login_busy`.
+   */
+  async function checkPassword(username: string, password: string, address: string): Promise<User | null> {
     const wait = throttle.waitMs(username, address, Date.now());
     if (wait > 0) throw new HttpError('too_many_attempts', Math.ceil(wait / 1000));
     // Addresses with failures or checks in flight wait behind everyone else for the thread;
@@ -93,9 +125,27 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps)
     } finally {
       throttle.end(username, address, user !== null, Date.now());
     }
+    return user && stillCurrent(users, user);
+  }
+
+  app.post('/api/login', { schema: { body: LOGIN_BODY_SCHEMA } }, async (request, reply): Promise<MeDto> => {
+    const { username, password } = request.body as { username: string; password: string };
+    // The socket's peer (no proxy headers are trusted).
+    const address = request.socket.remoteAddress ?? request.ip;
+    const user = await checkPassword(username, password, address);
     if (!user) {
       audit({ type: 'login_failed', username: auditName(username), remote: address, at: Date.now() });
       throw new HttpError('bad_credentials');
+    }
+    if (user.disabled) {
+      audit({
+        type: 'login_failed',
+        username: user.username,
+        remote: address,
+        at: Date.now(),
+        detail: 'account_disabled',
+      });
+      throw new HttpError('account_disabled');
     }
     // A fresh id on every login (no session fixation); a session this browser held ends.
     const previous = sessionIdOf(request);
@@ -114,4 +164,39 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps)
   });
 
   app.get('/api/me', async (request, reply): Promise<MeDto> => meDto(guard.requireSession(request, reply)));
+
+  app.post(
+    '/api/password',
+    { schema: { body: PASSWORD_BODY_SCHEMA } },
+    async (request, reply): Promise<MeDto> => {
+      const s = guard.requireSession(request, reply);
+      // A wall display has no password (io/http/server refuses it already: route-roles).
+      if (s.display) throw new HttpError('forbidden');
+      const { current, next } = request.body as { current: string; next: string };
+      const address = request.socket.remoteAddress ?? request.ip;
+      const user = await checkPassword(s.username, current, address);
+      if (!user) {
+        audit({
+          type: 'login_failed',
+          username: s.username,
+          remote: address,
+          at: Date.now(),
+          detail: 'password_change',
+        });
+        throw new HttpError('bad_credentials');
+      }
+      if (user.disabled) throw new HttpError('account_disabled');
+      if (passwordPolicyProblem(next) !== undefined) throw new HttpError('password_weak');
+      if (next === current) throw new HttpError('password_unchanged');
+      const updated = await users.setPassword(user.username, next, { mustChange: false });
+      // The session ended meanwhile (idle, sign-out, the account changed): it stays ended.
+      if (sessions.get(s.id, false) !== s) throw new HttpError('unauthenticated');
+      // This session goes on with the new password; the account's others end (`account`).
+      s.stamp = accountStamp(updated);
+      s.mustChangePassword = false;
+      sessions.endUsersUnless((x) => x.username !== s.username || x.id === s.id, 'account');
+      audit({ type: 'password_changed', username: s.username, at: Date.now() });
+      return meDto(s);
+    },
+  );
 }

@@ -9,9 +9,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClinicalMessage, LiveSnapshotExtras, SessionRole } from '../../core/live-contract.js';
 
 export type HttpAuditEvent =
-  | { type: 'login' | 'logout' | 'session_expired' | 'ward_view' | 'live_view'; username: string; at: number }
-  /** `username` as typed (truncated), `remote` the peer address; never the password. */
-  | { type: 'login_failed'; username: string; remote: string; at: number }
+  | {
+      type: 'login' | 'logout' | 'session_expired' | 'ward_view' | 'live_view' | 'password_changed';
+      username: string;
+      at: number;
+    }
+  /**
+   * `username` as typed (truncated), `remote` the peer address; never the password. `detail`
+   * `account_disabled` (the right password of a disabled account) or `password_change` (a
+   * wrong current password on `POST /api/password`).
+   */
+  | { type: 'login_failed'; username: string; remote: string; at: number; detail?: string }
   /**
    * A wall display (io/http/displays): `username` the admin who enrolled or revoked it, or
    * the display's own `display:<name>` for its sign-in; `detail` names the display

@@ -13,12 +13,15 @@
  *   opens a patient. For a display session this table is the rule itself: io/http/server
  *   refuses every route whose list lacks `display`, whatever the route module asks.
  *
+ * A user who must choose a new password (io/identity/users `mustChangePassword`) may use
+ * only `BEFORE_PASSWORD_CHANGE` and the routes that need no session until they have.
+ *
  * Access `public` needs nothing; `session` any signed-in role; `token` the metrics bearer
  * token when one is configured (open otherwise); `signed` the alarm webhook's HMAC signature
  * (io/http/routes/webhook-routes; no session counts, and without a configured secret nothing).
  */
 import type { SessionRole } from '../../core/live-contract.js';
-import type { Role } from '../identity/index.js';
+import { ROLES, type Role } from '../identity/index.js';
 
 /** Live and historical vitals, alarms, NEWS2 and limits. */
 export const WARD_ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse'];
@@ -30,6 +33,8 @@ export const ADMIN_ROLES: readonly Role[] = ['admin'];
 export const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
 /** Proofs, checkpoints, anchoring status, receipts and the auditor's page. */
 export const PROOF_ROLES: readonly Role[] = ['admin', 'auditor'];
+/** Every user account (a wall display is none): a user's own password. */
+export const USER_ROLES: readonly Role[] = ROLES;
 
 export type RouteAccess = 'public' | 'session' | 'token' | 'signed' | readonly SessionRole[];
 
@@ -47,6 +52,7 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'POST /api/login': 'public',
   'POST /api/logout': 'public',
   'GET /api/me': 'session',
+  'POST /api/password': USER_ROLES,
   'POST /api/display/session': 'public',
   'GET /api/displays': ADMIN_ROLES,
   'POST /api/displays': ADMIN_ROLES,
@@ -76,6 +82,20 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /auditor': PROOF_ROLES,
   'GET /auditor/<page file>': PROOF_ROLES,
 };
+
+/** The session routes a user who must choose a new password may still use. */
+export const BEFORE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['GET /api/me', 'POST /api/password']);
+
+/**
+ * Whether a user who must choose a new password may use the route `key`: the two of
+ * `BEFORE_PASSWORD_CHANGE`, and those that take no session (public, metrics token,
+ * webhook signature). Unknown keys: no.
+ */
+export function mayBeforePasswordChange(key: string): boolean {
+  const access = ROUTE_ROLES[key];
+  if (access === undefined) return false;
+  return BEFORE_PASSWORD_CHANGE.has(key) || access === 'public' || access === 'token' || access === 'signed';
+}
 
 /**
  * The table's key of a registered route (`HEAD` routes fastify adds go with their `GET`).

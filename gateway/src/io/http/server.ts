@@ -8,8 +8,12 @@
  * - `GET /`, `/index.html`, `/<module>.js`, `/style.css` (dashboards/ward) and
  *   `/common/<module>.js` (dashboards/common): the dashboard (io/http/static-files, a fixed
  *   whitelist listed at start-up).
- * - `POST /api/login` `{username,password}` → session cookie; `POST /api/logout`; `GET /api/me`
- *   (io/http/login, io/http/sessions).
+ * - `POST /api/login` `{username,password}` → session cookie; `POST /api/logout`; `GET /api/me`;
+ *   `POST /api/password` `{current,next}` (io/http/login, io/http/sessions). A user who must
+ *   choose a new password gets 403 `password_change_required` from every route that needs a
+ *   session but these two (checked here for every request, io/http/route-roles). A user's
+ *   sessions end when the users file disables, removes or changes the account, also when
+ *   another process (the CLI) changed it (io/http/sessions `createAccountSync`).
  * - `POST /api/display/session`, `GET|POST /api/displays`, `POST /api/displays/:id/revoke`:
  *   wall displays (io/http/displays), when `displays` is given. A display session may use
  *   only the routes io/http/route-roles gives role `display` (checked here for every request).
@@ -21,12 +25,15 @@
  *   `{"type":"reading",...}` per hub reading and a heartbeat on a quiet socket; closed with
  *   4401 when the session ends.
  * The message and DTO shapes are core/live-contract's.
+ * With `tls` every route, the socket (`wss:`) and the operations routes of other areas
+ * (`/livez`, `/readyz`, `/metrics`) are served over HTTPS on the one listener (RFC 9110 §4.2.2).
  *
  * Trust: everything in a request is attacker-controlled. Bodies are schema-checked, never
  * logged; responses are built from explicit field whitelists (STYLE.md §3); errors map to
  * `{error:{code,reason}}` with fixed reasons that never echo input (io/http/errors).
  */
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LiveHub } from '../../core/live.js';
@@ -38,8 +45,14 @@ import { registerLiveSocket, tileDto } from './live-socket.js';
 import { registerLoginRoutes } from './login.js';
 import { type LoginLimits, LoginThrottle } from './login-throttle.js';
 import type { HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
-import { ROUTE_ROLES, routeKey } from './route-roles.js';
-import { createSessionGuard, DEFAULT_SESSION_IDLE_MS, SessionStore, sessionIdOf } from './sessions.js';
+import { mayBeforePasswordChange, ROUTE_ROLES, routeKey } from './route-roles.js';
+import {
+  createAccountSync,
+  createSessionGuard,
+  DEFAULT_SESSION_IDLE_MS,
+  SessionStore,
+  sessionIdOf,
+} from './sessions.js';
 import { mergeStaticTables, registerStaticFiles, staticFileTable } from './static-files.js';
 
 export {
@@ -93,9 +106,17 @@ export interface HttpServerOptions {
   /** Times of day on the ward pages. Default 24-hour. */
   wardClock?: ClockFormat;
   /**
-   * Add `Secure` to the session cookie (RFC 6265 §4.1.2.5). Default: on whenever `host` is
-   * not a loopback address (the page is then reached through TLS, e.g. a reverse proxy);
-   * off on loopback, where browsers treat plain http://127.0.0.1 as a secure context anyway.
+   * Serve HTTPS (and the live socket as wss) with this certificate chain (PEM, leaf first)
+   * and its private key, e.g. the gateway's KGC certificate (DATA/gateway/tls) or the
+   * hospital's. `/livez`, `/readyz`, `/healthz` and `/metrics` are then HTTPS too (one
+   * listener). Default: plain HTTP.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Add `Secure` to the session cookie (RFC 6265 §4.1.2.5). Default: on with `tls`, and
+   * whenever `host` is not a loopback address (the page is then reached through TLS, e.g. a
+   * reverse proxy); off on plain HTTP on loopback, where browsers treat http://127.0.0.1 as
+   * a secure context anyway.
    */
   secureCookies?: boolean;
   /** Password-hashing threads (io/identity/password-pool). Default 1. */
@@ -113,6 +134,7 @@ export interface HttpServerOptions {
 }
 
 export interface HttpServer {
+  /** `http://host:port`, or `https://host:port` with `tls`. */
   url: string;
   port: number;
   close(): Promise<void>;
@@ -142,12 +164,36 @@ export function wardStaticFiles(staticDir: string, commonDir = join(staticDir, '
 }
 
 /**
- * Starts the HTTP/WebSocket server and begins listening.
- * @throws {TypeError} when `hub`, `users` or `staticDir` is missing.
+ * The HTTPS options of the listener, checked before it is built: a certificate and a key
+ * that do not parse or do not match are a `TypeError` naming `tls` (never the PEM text).
+ */
+function httpsOptions(tls: NonNullable<HttpServerOptions['tls']>): {
+  cert: string | Buffer;
+  key: string | Buffer;
+} {
+  const { cert, key } = tls;
+  if (!cert || !key || cert.length === 0 || key.length === 0) {
+    throw new TypeError('startHttpServer: tls needs a cert and a key');
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    throw new TypeError(
+      'startHttpServer: tls.cert and tls.key must be a PEM certificate and its private key',
+    );
+  }
+  return { cert, key };
+}
+
+/**
+ * Starts the HTTP/WebSocket server and begins listening (HTTPS with `tls`).
+ * @throws {TypeError} when `hub`, `users` or `staticDir` is missing, or `tls` is not a matching PEM certificate and key.
  * @throws {RangeError} when `sessionIdleMs` is not a positive integer.
  * @example
  * const srv = await startHttpServer({ hub, users: new UserFile(usersPath), staticDir: 'dashboards/ward' });
  * console.log(srv.url); // http://127.0.0.1:41234
+ * const tls = { cert: readFileSync('DATA/gateway/tls/server.cert.pem'), key: readFileSync('DATA/gateway/tls/server.key.pem') };
+ * (await startHttpServer({ hub, users, staticDir, tls })).url; // https://127.0.0.1:41235
  */
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const { hub, users, staticDir } = opts;
@@ -163,7 +209,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const host = opts.host ?? '127.0.0.1';
   const wardName = opts.wardName ?? 'Ward';
   const ward: WardDto = { name: wardName, clock: opts.wardClock ?? '24h' };
-  const secure = opts.secureCookies ?? !isLoopbackHost(host);
+  const https = opts.tls ? httpsOptions(opts.tls) : undefined;
+  const secure = opts.secureCookies ?? (https !== undefined || !isLoopbackHost(host));
   const throttle = new LoginThrottle(opts.loginLimits);
   const passwords = new PasswordPool({
     ...(opts.passwordThreads !== undefined ? { threads: opts.passwordThreads } : {}),
@@ -182,8 +229,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     else if (reason === 'logout') audit({ type: 'logout', username: s.username, at: Date.now() });
   });
   const guard = createSessionGuard(sessions, secure);
+  // Changes of the users file (also by the CLI) end the sessions they no longer allow.
+  const accounts = createAccountSync(sessions, users);
 
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 16 * 1024, forceCloseConnections: true });
+  const base = { logger: opts.logger ?? false, bodyLimit: 16 * 1024, forceCloseConnections: true };
+  // The route modules take the plain-HTTP instance type; an HTTPS instance has the same API.
+  const app = https ? (Fastify({ ...base, https }) as unknown as FastifyInstance) : Fastify(base);
   // JSON only: a cross-site form can post text/plain without a preflight.
   app.removeContentTypeParser('text/plain');
   await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
@@ -224,8 +275,19 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     return typeof access === 'string' || access.includes('display');
   };
   app.addHook('onRequest', async (request) => {
+    accounts.check(); // a disabled or changed account's session ends before it is looked up
     const s = sessions.get(sessionIdOf(request), false);
     if (s?.role === 'display' && !displayMay(request)) throw new HttpError('forbidden');
+    // A user who must choose a new password: `GET /api/me`, `POST /api/password` and the
+    // routes that need no session, nothing else.
+    const url = request.routeOptions.url;
+    if (
+      s?.mustChangePassword &&
+      url !== undefined &&
+      !mayBeforePasswordChange(routeKey(request.method, url, pageFiles))
+    ) {
+      throw new HttpError('password_change_required');
+    }
   });
 
   // --- static dashboard
@@ -268,6 +330,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (closed) return;
     closed = true;
     live.stop();
+    accounts.stop();
     displayRoutes?.stop();
     sessions.endAll('shutdown');
     await app.close();
@@ -297,5 +360,5 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  return { url: `http://${urlHost}:${port}`, port, close, app };
+  return { url: `${https ? 'https' : 'http'}://${urlHost}:${port}`, port, close, app };
 }

@@ -11,6 +11,13 @@
  * At most `MAX_SESSIONS_PER_DISPLAY` live at once per display (the oldest ends), so a
  * screen that keeps re-exchanging its token cannot grow the store.
  *
+ * A user's session also ends when its account changes (`account`): disabled, removed, its
+ * role changed or its password reset or changed (the session's `stamp`, io/identity/users
+ * `accountStamp`, no longer matches). `createAccountSync` checks the users file's
+ * `signature()` before every request and every `ACCOUNT_SYNC_MS` (1 s), so a change the
+ * CLI makes in another process closes the account's live sockets within about a second,
+ * and its next request is already refused.
+ *
  * Trust: the cookie is attacker-controlled; an id is looked up only when it has the exact
  * shape of one we issued.
  */
@@ -18,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { type SessionRole, WS_CLOSE_GOING_AWAY, WS_CLOSE_SESSION_ENDED } from '../../core/live-contract.js';
-import type { User } from '../identity/index.js';
+import { accountStamp, type User, type UserFile } from '../identity/index.js';
 import { HttpError } from './errors.js';
 import { WARD_READ_ROLES } from './route-roles.js';
 
@@ -26,6 +33,8 @@ export const SESSION_COOKIE = 'vt_session';
 export const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
 /** Live sessions of one display at most; a new one ends the oldest. */
 export const MAX_SESSIONS_PER_DISPLAY = 4;
+/** How often the users file is checked for changes made by another process (the CLI). */
+export const ACCOUNT_SYNC_MS = 1000;
 /**
  * Roles that may see live vitals (ARCHITECTURE.md "Roles": auditors see no live PHI unless
  * granted; a wall display sees the ward overview).
@@ -42,10 +51,17 @@ export interface Session {
   readonly sockets: Set<WebSocket>;
   /** The enrolled display this session belongs to (role `display` only). */
   readonly display?: { readonly id: string; readonly name: string };
+  /** A user's `accountStamp` at sign-in (or at their own password change); none for a display. */
+  stamp?: string;
+  /** The user must choose a new password before anything but `GET /api/me` (io/http/server). */
+  mustChangePassword: boolean;
 }
 
-/** `revoked`: the display's enrolment was revoked. */
-export type SessionEndReason = 'idle' | 'logout' | 'replaced' | 'shutdown' | 'revoked';
+/**
+ * `revoked`: the display's enrolment was revoked; `account`: the user's account was
+ * disabled, removed or changed (role, password).
+ */
+export type SessionEndReason = 'idle' | 'logout' | 'replaced' | 'shutdown' | 'revoked' | 'account';
 
 /** base64url of 32 bytes. */
 const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -60,11 +76,20 @@ export class SessionStore {
     this.#onEnd = onEnd;
   }
 
-  create(user: Pick<User, 'username' | 'role'>): Session {
+  /** A user's session, bound to the account as it is now (`accountStamp`). */
+  create(user: Pick<User, 'username' | 'role' | 'passwordHash' | 'mustChangePassword'>): Session {
     const id = randomBytes(32).toString('base64url');
     const timer = setTimeout(() => this.end(id, 'idle'), this.#idleMs);
     timer.unref();
-    const s: Session = { id, username: user.username, role: user.role, timer, sockets: new Set() };
+    const s: Session = {
+      id,
+      username: user.username,
+      role: user.role,
+      timer,
+      sockets: new Set(),
+      stamp: accountStamp(user),
+      mustChangePassword: user.mustChangePassword === true,
+    };
     this.#sessions.set(id, s);
     return s;
   }
@@ -86,6 +111,7 @@ export class SessionStore {
       timer: null,
       sockets: new Set(),
       display: { id: display.id, name: display.name },
+      mustChangePassword: false,
     };
     this.#sessions.set(id, s);
     return s;
@@ -96,6 +122,20 @@ export class SessionStore {
     let n = 0;
     for (const s of [...this.#sessions.values()]) {
       if (s.display?.id !== displayId) continue;
+      this.end(s.id, reason);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Ends every user session (never a display's) that `keep` rejects, e.g. those of an
+   * account that was disabled; returns how many.
+   */
+  endUsersUnless(keep: (s: Session) => boolean, reason: SessionEndReason): number {
+    let n = 0;
+    for (const s of [...this.#sessions.values()]) {
+      if (s.display || keep(s)) continue;
       this.end(s.id, reason);
       n++;
     }
@@ -136,6 +176,45 @@ export class SessionStore {
   get size(): number {
     return this.#sessions.size;
   }
+}
+
+/** Keeps a store's user sessions in step with the users file (see the module doc). */
+export interface AccountSync {
+  /** Ends the sessions the users file no longer allows, if it changed; returns how many. */
+  check(): number;
+  stop(): void;
+}
+
+/**
+ * Checks `users` for changes at every `check()` (one `stat` while it is unchanged) and every
+ * `intervalMs`. A file that does not parse (an operator's bad edit) ends nothing: it is read
+ * again until it parses, while sign-ins fail with `users_corrupt` meanwhile.
+ * @example const sync = createAccountSync(sessions, users); app.addHook('onRequest', async () => { sync.check(); });
+ */
+export function createAccountSync(
+  sessions: SessionStore,
+  users: Pick<UserFile, 'signature' | 'list'>,
+  intervalMs = ACCOUNT_SYNC_MS,
+): AccountSync {
+  let seen = users.signature();
+  const check = (): number => {
+    const now = users.signature();
+    if (now === seen) return 0;
+    let byName: Map<string, User>;
+    try {
+      byName = new Map(users.list().map((u) => [u.username, u]));
+    } catch {
+      return 0; // corrupt: keep what is signed in, try again next time
+    }
+    seen = now;
+    return sessions.endUsersUnless((s) => {
+      const u = byName.get(s.username);
+      return u !== undefined && !u.disabled && s.stamp === accountStamp(u);
+    }, 'account');
+  };
+  const timer = setInterval(check, intervalMs);
+  timer.unref();
+  return { check, stop: () => clearInterval(timer) };
 }
 
 // ---------------------------------------------------------------------------

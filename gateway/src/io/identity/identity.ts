@@ -63,6 +63,8 @@ export interface IdentityOptions {
   chain?: { rpcUrl: string; deployment: Deployment };
   /** CRL re-read and registry poll interval. Default 5 s. */
   revocationPollMs?: number;
+  /** The audit log's rotation size (io/ops/audit-rotation); default 0: never. */
+  auditRotateBytes?: number;
   now?: () => number;
 }
 
@@ -106,6 +108,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
   const now = opts.now ?? Date.now;
   const trust = readKgcTrust(paths.kgcDir);
   const audit = new AuditLog(paths.gatewayDir, {
+    rotateBytes: opts.auditRotateBytes ?? 0,
     onError: (err) =>
       log.error('audit write failed', { code: err instanceof VitalTrailError ? err.code : 'io_error' }),
   });

@@ -51,4 +51,13 @@ export {
   recordRegistration,
   registrationKey,
 } from './registration.js';
-export { ensureInitialAdmin, ROLES, type Role, USERNAME_PATTERN, type User, UserFile } from './users.js';
+export {
+  accountStamp,
+  ensureInitialAdmin,
+  type PasswordOptions,
+  ROLES,
+  type Role,
+  USERNAME_PATTERN,
+  type User,
+  UserFile,
+} from './users.js';

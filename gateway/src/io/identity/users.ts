@@ -4,17 +4,27 @@
  * (ARCHITECTURE.md "Roles": every human user has their own account; no shared logins).
  *
  * File format (version 1):
- * `{"version":1,"users":[{"username","role","passwordHash","createdAt"}]}`.
+ * `{"version":1,"users":[{"username","role","passwordHash","createdAt","disabled"?,"mustChangePassword"?}]}`.
+ * `disabled: true`: the account may not sign in (403 `account_disabled`) nor act through
+ * the alarm routes that name a user (`get` does not return it); `mustChangePassword: true`:
+ * after signing in the user may only read `GET /api/me` and choose a new password
+ * (`POST /api/password`). Both are written only when true, so a file without them (older
+ * gateways) loads as "enabled, no change required" and stays version 1.
  * The file is re-read on every call, so accounts added by the CLI while the gateway
- * runs are seen at once; writes go to a temp file that is renamed over the old one.
+ * runs are seen at once; writes go to a temp file that is renamed over the old one (a new
+ * inode: `signature()` changes, which is how a running gateway notices a change made by
+ * another process and ends the sessions it no longer allows, io/http/sessions).
+ * Writers in two processes (the CLI and the gateway) are not locked against each other:
+ * each read-modify-write is synchronous and short, but two at the same instant keep the
+ * later one only.
  *
  * Trust: the file is written only by us, but it is parsed defensively; a corrupt file
  * is a coded error (`users_corrupt`), never a SyntaxError. Passwords are never logged
  * or stored in clear, except the one-off initial admin password file (mode 0600).
  */
 
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   generatePassword,
@@ -42,6 +52,16 @@ export interface User {
   role: Role;
   passwordHash: string;
   createdAt: number;
+  /** The account may not sign in; its sessions end. Absent: false. */
+  disabled?: boolean;
+  /** The user must choose a new password before using anything but `GET /api/me`. Absent: false. */
+  mustChangePassword?: boolean;
+}
+
+/** Options of `UserFile.add` and `UserFile.setPassword`. */
+export interface PasswordOptions {
+  /** Require the user to choose a new password at their next sign-in. Default false. */
+  mustChange?: boolean;
 }
 
 /** Usernames: 1-64 chars of [A-Za-z0-9._-], like device ids (PROTOCOL.md §1). */
@@ -75,8 +95,37 @@ function parseUser(x: unknown): User {
   if (typeof u.createdAt !== 'number' || !Number.isSafeInteger(u.createdAt)) {
     throw new UserFileError('users_corrupt', 'a user record has an invalid createdAt');
   }
+  for (const flag of ['disabled', 'mustChangePassword'] as const) {
+    if (u[flag] !== undefined && typeof u[flag] !== 'boolean') {
+      throw new UserFileError('users_corrupt', `a user record has a non-boolean ${flag}`);
+    }
+  }
   // Whitelist: unknown fields are dropped, never carried along.
-  return { username: u.username, role: u.role, passwordHash: u.passwordHash, createdAt: u.createdAt };
+  return withFlags(
+    { username: u.username, role: u.role, passwordHash: u.passwordHash, createdAt: u.createdAt },
+    u.disabled === true,
+    u.mustChangePassword === true,
+  );
+}
+
+/** The record with its flags set only when true (the stored shape: absent means false). */
+function withFlags(base: User, disabled: boolean, mustChangePassword: boolean): User {
+  const { disabled: _d, mustChangePassword: _m, ...rest } = base;
+  return {
+    ...rest,
+    ...(disabled ? { disabled: true } : {}),
+    ...(mustChangePassword ? { mustChangePassword: true } : {}),
+  };
+}
+
+/**
+ * What a session of `user` was granted on: its role and its password hash, digested. A
+ * session whose stamp no longer matches its account (role changed, password reset or
+ * changed) ends (io/http/sessions); the hash itself is never kept in a session.
+ * @example accountStamp(user) === session.stamp // still the account it signed in as
+ */
+export function accountStamp(user: Pick<User, 'role' | 'passwordHash'>): string {
+  return createHash('sha256').update(`${user.role}\0${user.passwordHash}`).digest('base64url');
 }
 
 /**
@@ -117,50 +166,163 @@ export class UserFile {
       .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
   }
 
+  /**
+   * The account `username` if it may act: it exists and is not disabled. Callers that
+   * authorise by user name (the alarm webhook, PCD-05 acknowledgements) get nothing for a
+   * disabled account.
+   */
   get(username: string): User | undefined {
+    const u = this.find(username);
+    return u?.disabled ? undefined : u;
+  }
+
+  /** The record of `username`, disabled or not (the CLI, sign-in's `account_disabled`). */
+  find(username: string): User | undefined {
     return this.list().find((u) => u.username === username);
   }
 
   /**
+   * What identifies the file's current version without reading it: inode, size and mtime
+   * (every write renames a new file in, so a change always gives a new inode); `absent`
+   * when there is no file.
+   */
+  signature(): string {
+    try {
+      const st = statSync(this.path);
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'absent';
+    }
+  }
+
+  /**
    * Creates an account; the password is hashed with scrypt before anything is written.
+   * @param opts `mustChange`: the user must choose a new password at first sign-in (default false)
    * @throws {TypeError} when `username` breaks USERNAME_PATTERN or `role` is not a role.
    * @throws {RangeError} when `password` is empty or too long (see `hashPassword`).
    * @throws {UserFileError} `user_exists` when the username is taken.
    */
-  async add(username: string, role: Role, password: string): Promise<void> {
+  async add(username: string, role: Role, password: string, opts: PasswordOptions = {}): Promise<void> {
     if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) {
       throw new TypeError('UserFile.add: username must be 1-64 chars of [A-Za-z0-9._-]');
     }
     if (!isRole(role)) throw new TypeError(`UserFile.add: role must be one of ${ROLES.join(', ')}`);
-    if (this.get(username)) throw new UserFileError('user_exists', 'a user with this name already exists');
+    if (this.find(username)) throw new UserFileError('user_exists', 'a user with this name already exists');
     const passwordHash = await hashPassword(password);
-    const run = this.#writes.then(() => {
+    const base: User = { username, role, passwordHash, createdAt: Date.now() };
+    const user = withFlags(base, false, opts.mustChange === true);
+    await this.#serial(() => {
       const users = this.list();
       // Checked again: another add may have landed while we were hashing.
       if (users.some((u) => u.username === username)) {
         throw new UserFileError('user_exists', 'a user with this name already exists');
       }
-      users.push({ username, role, passwordHash, createdAt: Date.now() });
+      users.push(user);
       this.#write(users);
     });
-    this.#writes = run.catch(() => undefined);
-    return run;
+  }
+
+  /**
+   * Disables an account: it can no longer sign in, and a running gateway ends its sessions
+   * (io/http/sessions). The record and its password stay, for `enable`.
+   * @returns false when it was disabled already.
+   * @throws {UserFileError} `user_not_found`.
+   */
+  disable(username: string): Promise<boolean> {
+    return this.#update(username, (u) =>
+      u.disabled ? null : withFlags(u, true, u.mustChangePassword === true),
+    );
+  }
+
+  /**
+   * Enables a disabled account again (with its old password).
+   * @returns false when it was enabled already.
+   * @throws {UserFileError} `user_not_found`.
+   */
+  enable(username: string): Promise<boolean> {
+    return this.#update(username, (u) =>
+      u.disabled ? withFlags(u, false, u.mustChangePassword === true) : null,
+    );
+  }
+
+  /**
+   * Removes an account; its name may be added again later, as a new account.
+   * @throws {UserFileError} `user_not_found`.
+   */
+  async remove(username: string): Promise<void> {
+    await this.#serial(() => {
+      const users = this.list();
+      const rest = users.filter((u) => u.username !== username);
+      if (rest.length === users.length) throw new UserFileError('user_not_found', 'no user with this name');
+      this.#write(rest);
+    });
+  }
+
+  /**
+   * Sets a new password (hashed with scrypt first). Its sessions signed in with the old
+   * password end in a running gateway (the account's stamp changes, `accountStamp`).
+   * @param opts `mustChange`: true for an administrator's reset (the user then chooses
+   * their own); false when the user chose it. Default false.
+   * @returns the updated record.
+   * @throws {RangeError} when `password` is empty or too long (see `hashPassword`).
+   * @throws {UserFileError} `user_not_found`.
+   */
+  async setPassword(username: string, password: string, opts: PasswordOptions = {}): Promise<User> {
+    if (!this.find(username)) throw new UserFileError('user_not_found', 'no user with this name');
+    const passwordHash = await hashPassword(password);
+    let updated: User | undefined;
+    await this.#update(username, (u) => {
+      updated = withFlags({ ...u, passwordHash }, u.disabled === true, opts.mustChange === true);
+      return updated;
+    });
+    return updated as User;
   }
 
   /**
    * Checks a username/password pair. Unknown users cost the same scrypt work as
    * known ones, so response time does not tell which usernames exist.
    * @param derive the scrypt implementation (the gateway's password pool); default node:crypto's
-   * @returns the user, or null when the name is unknown or the password is wrong.
+   * @returns the user (disabled or not: check `disabled`), or null when the name is unknown
+   * or the password is wrong.
    */
   async authenticate(username: string, password: string, derive?: ScryptDerive): Promise<User | null> {
     if (typeof username !== 'string' || typeof password !== 'string') return null;
-    const user = USERNAME_PATTERN.test(username) ? this.get(username) : undefined;
+    // `find`: a disabled account is still checked, so sign-in can say `account_disabled`
+    // (only to someone who knows its password).
+    const user = USERNAME_PATTERN.test(username) ? this.find(username) : undefined;
     if (!user) {
       await verifyPassword(password, DUMMY_HASH, derive);
       return null;
     }
     return (await verifyPassword(password, user.passwordHash, derive)) ? user : null;
+  }
+
+  /** Runs one read-modify-write after the ones before it from this instance. */
+  #serial<T>(fn: () => T): Promise<T> {
+    const run = this.#writes.then(fn);
+    this.#writes = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Replaces the record of `username` with `fn(record)`; `null` leaves the file alone.
+   * @returns whether the file was written.
+   */
+  #update(username: string, fn: (u: User) => User | null): Promise<boolean> {
+    return this.#serial(() => {
+      const users = this.list();
+      const i = users.findIndex((u) => u.username === username);
+      const current = users[i];
+      if (current === undefined) throw new UserFileError('user_not_found', 'no user with this name');
+      const next = fn(current);
+      if (next === null) return false;
+      users[i] = next;
+      this.#write(users);
+      return true;
+    });
   }
 
   #write(users: User[]): void {

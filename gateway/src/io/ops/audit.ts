@@ -18,36 +18,41 @@
  * (O_EXCL, holding the writer's pid; a lock of a dead process is taken over), re-reading
  * the chain's tail under the lock.
  *
+ * The chain runs on across rotated files (io/ops/audit-rotation: `audit.log.<first>-<last>`,
+ * when the active file reaches `rotateBytes`, or `vitaltrail audit rotate`); a new file's
+ * first line (`audit_rotated`) continues the numbering and `prev` of the archive's last line,
+ * and `verifyAuditLog` (io/ops/audit-verify) checks every file in order.
+ *
  * Lines never hold payloads, vitals, keys or passwords: only the whitelisted fields of
  * `AuditFields` (ids, seq numbers, codes, our own reasons).
  */
-import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fchmodSync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { errorClass } from '../../protocol/errors.js';
-import { pidAlive } from './instance-lock.js';
+import {
+  AUDIT_LOG_FILE,
+  appendEvents,
+  chainTail,
+  lockAudit,
+  recoverRotation,
+  rotateLocked,
+  writeHead,
+} from './audit-rotation.js';
 
-export const AUDIT_LOG_FILE = 'audit.log';
-export const AUDIT_HEAD_FILE = 'audit.head';
-const LOCK_FILE = 'audit.lock';
-const ZERO_HASH_HEX = '0'.repeat(64);
-const TAIL_READ_BYTES = 64 * 1024;
-const LOCK_WAIT_MS = 5000;
+export {
+  AUDIT_HEAD_FILE,
+  AUDIT_LOG_FILE,
+  AuditError,
+  DEFAULT_AUDIT_ROTATE_BYTES,
+  type RotationResult,
+  rotateAuditLog,
+} from './audit-rotation.js';
+export {
+  type AuditProblem,
+  type AuditProblemCode,
+  type AuditReport,
+  type VerifyAuditOptions,
+  verifyAuditLog,
+} from './audit-verify.js';
 
 export type AuditEventType =
   | 'frame_rejected'
@@ -73,6 +78,8 @@ export type AuditEventType =
   | 'gateway_certificate_issued'
   | 'kgc_initialized'
   | 'audit_tail_repaired'
+  // the first line of a new active file after a rotation (detail: the archive's name)
+  | 'audit_rotated'
   // clinical layer (ARCHITECTURE.md guarantee 7: views of patient data, alarm acknowledgements)
   | 'alarm_raised'
   | 'alarm_escalated'
@@ -93,7 +100,15 @@ export type AuditEventType =
   | 'display_enrolled'
   | 'display_revoked'
   | 'display_session'
-  | 'display_session_refused';
+  | 'display_session_refused'
+  // user accounts (issue 16): lifecycle changes by the CLI (`user` = `cli:<os user>`, the
+  // account in `detail`) and a user's own password change (`user` = the account)
+  | 'user_added'
+  | 'user_disabled'
+  | 'user_enabled'
+  | 'user_removed'
+  | 'password_reset'
+  | 'password_changed';
 
 /** The only fields a line may carry besides `n`, `t`, `event`, `prev`. */
 export interface AuditFields {
@@ -124,92 +139,12 @@ const FIELD_NAMES: readonly (keyof AuditFields)[] = [
   'detail',
 ];
 
-export class AuditError extends errorClass<'audit'>('AuditError') {}
-
-function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Takes the lock file; a lock whose pid is gone is taken over. */
-function lock(dir: string): () => void {
-  const path = join(dir, LOCK_FILE);
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder = Number.NaN;
-    try {
-      holder = Number(readFileSync(path, 'utf8'));
-    } catch {
-      // released meanwhile
-    }
-    if (Number.isSafeInteger(holder) && holder > 0 && !pidAlive(holder)) {
-      rmSync(path, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline)
-      throw new AuditError('audit_locked', 'the audit log is locked by another process');
-    sleepSync(5);
-  }
-}
-
-interface Tail {
-  n: number;
-  hash: string;
-  /** Byte length of the file's complete lines. */
-  size: number;
-  /** The file ended with a partial line (a torn write) that was cut off. */
-  torn: boolean;
-}
-
-/** Reads the last complete line of the open log; cuts a torn tail (no final newline). */
-function readTail(fd: number): Tail {
-  const { size } = fstatSync(fd);
-  if (size === 0) return { n: 0, hash: ZERO_HASH_HEX, size: 0, torn: false };
-  const len = Math.min(size, TAIL_READ_BYTES);
-  const buf = Buffer.alloc(len);
-  readSync(fd, buf, 0, len, size - len);
-  let end = buf.length;
-  let torn = false;
-  if (buf[end - 1] !== 0x0a) {
-    const lastNl = buf.lastIndexOf(0x0a);
-    if (lastNl < 0 && len === size) {
-      ftruncateSync(fd, 0);
-      return { n: 0, hash: ZERO_HASH_HEX, size: 0, torn: true };
-    }
-    if (lastNl < 0) throw new AuditError('audit_corrupt', 'the last audit line is longer than 64 KiB');
-    end = lastNl + 1;
-    torn = true;
-    ftruncateSync(fd, size - len + end);
-  }
-  const start = buf.lastIndexOf(0x0a, end - 2) + 1;
-  const line = buf.subarray(start, end - 1).toString('utf8');
-  if (start === 0 && len < size)
-    throw new AuditError('audit_corrupt', 'the last audit line is longer than 64 KiB');
-  let n: unknown;
-  try {
-    n = (JSON.parse(line) as { n?: unknown }).n;
-  } catch {
-    throw new AuditError('audit_corrupt', 'the last audit line is not JSON');
-  }
-  if (!Number.isSafeInteger(n)) throw new AuditError('audit_corrupt', 'the last audit line has no number');
-  return { n: n as number, hash: sha256Hex(line), size: size - len + end, torn };
-}
-
 /**
  * An appender. `append` buffers; the batch is written, fsync'd and its head recorded on
  * the next turn of the event loop (or at `flush`/`close`). Never throws from `append`:
  * a failing write is reported through `onError` and the events stay buffered for the next try.
+ * With `rotateBytes` > 0 the active file is rotated, under the same lock, after a batch that
+ * brings it to that size (default 0: never; the gateway passes config `audit.rotateBytes`).
  * @example
  * const audit = new AuditLog(paths.gatewayDir);
  * audit.append('frame_rejected', { dev: 'wr-0001', seq: 12, code: 'bad_signature' });
@@ -218,14 +153,22 @@ export class AuditLog {
   readonly #dir: string;
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
+  readonly #rotateBytes: number;
   #pending: { t: number; event: AuditEventType; fields: AuditFields }[] = [];
   #scheduled = false;
   #closed = false;
 
-  constructor(dir: string, opts: { now?: () => number; onError?: (err: unknown) => void } = {}) {
+  constructor(
+    dir: string,
+    opts: { now?: () => number; onError?: (err: unknown) => void; rotateBytes?: number } = {},
+  ) {
+    const rotateBytes = opts.rotateBytes ?? 0;
+    if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0)
+      throw new RangeError('rotateBytes: must be a non-negative integer');
     this.#dir = dir;
     this.#now = opts.now ?? Date.now;
     this.#onError = opts.onError ?? (() => {});
+    this.#rotateBytes = rotateBytes;
   }
 
   get path(): string {
@@ -248,34 +191,40 @@ export class AuditLog {
     }
   }
 
-  /** Writes the buffered events now (one fsync'd batch). */
+  /** Writes the buffered events now (one fsync'd batch), then rotates if the file is full. */
   flush(): void {
     if (this.#pending.length === 0) return;
     const batch = this.#pending;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    const unlock = lock(this.#dir);
+    const unlock = lockAudit(this.#dir);
     try {
+      recoverRotation(this.#dir);
       const fd = openSync(this.path, 'a+', 0o600);
+      let size: number;
       try {
         fchmodSync(fd, 0o600);
-        const tail = readTail(fd);
-        let { n, hash } = tail;
-        const lines: string[] = [];
+        const tail = chainTail(this.#dir, fd);
         const events = tail.torn
           ? [{ t: this.#now(), event: 'audit_tail_repaired' as const, fields: {} }, ...batch]
           : batch;
-        for (const e of events) {
-          n += 1;
-          const line = JSON.stringify({ n, t: e.t, event: e.event, ...pickFields(e.fields), prev: hash });
-          hash = sha256Hex(line);
-          lines.push(line);
-        }
-        writeSync(fd, `${lines.join('\n')}\n`);
-        fsyncSync(fd);
-        writeHead(this.#dir, n, hash);
+        const end = appendEvents(
+          fd,
+          tail,
+          events.map((e) => ({ t: e.t, event: e.event, fields: pickFields(e.fields) })),
+        );
+        writeHead(this.#dir, end);
         this.#pending = [];
+        size = fstatSync(fd).size;
       } finally {
         closeSync(fd);
+      }
+      if (this.#rotateBytes > 0 && size >= this.#rotateBytes) {
+        // the batch stands; a failed rotation is retried after the next batch
+        try {
+          rotateLocked(this.#dir, { now: this.#now });
+        } catch (err) {
+          this.#onError(err);
+        }
       }
     } finally {
       unlock();
@@ -301,84 +250,4 @@ function pickFields(fields: AuditFields): AuditFields {
     else if (typeof v === 'number' || v === null) out[k] = v;
   }
   return out as AuditFields;
-}
-
-function writeHead(dir: string, n: number, hash: string): void {
-  const path = join(dir, AUDIT_HEAD_FILE);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify({ n, hash })}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-export type AuditProblemCode = ErrorGroupCode<'audit_check'>;
-
-export interface AuditReport {
-  ok: boolean;
-  lines: number;
-  /** The first problems found (at most 20), each with its 1-based line number in the file. */
-  problems: { line: number; code: AuditProblemCode }[];
-}
-
-/**
- * Checks an audit log and its head: numbering 1, 2, 3…, every `prev` equal to the
- * SHA-256 of the line before, and the head naming the last line. Pure reading; never throws
- * for bad content.
- * @example
- * const r = verifyAuditLog('DATA/gateway'); if (!r.ok) console.log(r.problems);
- */
-export function verifyAuditLog(dir: string): AuditReport {
-  const logPath = join(dir, AUDIT_LOG_FILE);
-  const problems: AuditReport['problems'] = [];
-  const add = (line: number, code: AuditProblemCode) => {
-    if (problems.length < 20) problems.push({ line, code });
-  };
-  const text = existsSync(logPath) ? readFileSync(logPath, 'utf8') : '';
-  const raw = text.split('\n');
-  if (raw[raw.length - 1] === '') raw.pop();
-  else if (raw.length > 0) add(raw.length, 'torn_tail');
-  let prevHash = ZERO_HASH_HEX;
-  let expectN = 1;
-  const hashes: string[] = [];
-  for (const [i, line] of raw.entries()) {
-    hashes.push(sha256Hex(line));
-    let rec: { n?: unknown; prev?: unknown };
-    try {
-      rec = JSON.parse(line) as { n?: unknown; prev?: unknown };
-    } catch {
-      add(i + 1, 'malformed_line');
-      prevHash = sha256Hex(line);
-      expectN += 1;
-      continue;
-    }
-    if (rec.n !== expectN) add(i + 1, 'out_of_sequence');
-    if (rec.prev !== prevHash) add(i + 1, 'chain_broken');
-    prevHash = sha256Hex(line);
-    expectN = (typeof rec.n === 'number' ? rec.n : expectN) + 1;
-  }
-  const headPath = join(dir, AUDIT_HEAD_FILE);
-  const head = existsSync(headPath)
-    ? (() => {
-        try {
-          return JSON.parse(readFileSync(headPath, 'utf8')) as { n?: unknown; hash?: unknown };
-        } catch {
-          return undefined;
-        }
-      })()
-    : undefined;
-  if (!head) {
-    if (raw.length > 0) add(raw.length, 'head_missing');
-  } else if (typeof head.n === 'number' && head.n > raw.length) {
-    add(raw.length, 'truncated');
-  } else if (typeof head.n !== 'number' || (head.n > 0 && hashes[head.n - 1] !== head.hash)) {
-    // A head behind the log (a crash between the batch's fsync and the head's rename) is
-    // fine as long as it names a line of this log.
-    add(raw.length, 'head_mismatch');
-  }
-  return { ok: problems.length === 0, lines: raw.length, problems };
 }

@@ -1,10 +1,40 @@
 /**
  * @module io/ops
  * Operations: the data directory's layout, structured logs, the hash-chained audit log,
- * and the metric registry. The bottom of io/: imports only protocol/ and core/.
+ * the metric registry, and online backup and restore of a data directory. The bottom of
+ * io/: imports only protocol/ and core/.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { type AuditEventType, AuditLog, verifyAuditLog } from './audit.js';
+export {
+  type AuditEventType,
+  AuditLog,
+  type AuditReport,
+  DEFAULT_AUDIT_ROTATE_BYTES,
+  type RotationResult,
+  rotateAuditLog,
+  verifyAuditLog,
+} from './audit.js';
+export {
+  type BackupOptions,
+  backupDataDir,
+  integrityCheck,
+  type RestoreOptions,
+  restoreBackup,
+  type StoreInspector,
+} from './backup.js';
+export {
+  BACKUP_DATA_DIR,
+  BACKUP_FORMAT,
+  BACKUP_MANIFEST_FILE,
+  type BackupCheckpoint,
+  BackupError,
+  type BackupFileEntry,
+  type BackupManifest,
+  type BackupStoreSummary,
+  invalidBackup,
+  parseManifest,
+  verifyBackup,
+} from './backup-manifest.js';
 export {
   type DataPaths,
   dataPaths,
