@@ -222,7 +222,9 @@ test('behavior: 20 starts killed -9 (process group) at random points of the star
   // commits after 20 kills took over 30 s once (CI of 42e3ad5; alone the same seed passes).
   for (const end = Date.now() + 60_000; wearable.acked.length < ackedInCampaign + 20; await sleep(50)) {
     if (Date.now() > end)
-      throw new Error(`the wearable gets no PUBACKs from the final start:\n${out().slice(-3000)}`);
+      throw new Error(
+        `the wearable gets no PUBACKs from the final start (its last rejections: ${JSON.stringify(wearable.rejected.slice(-5))}):\n${out().slice(-3000)}`,
+      );
   }
   const endpoint = JSON.parse(readFileSync(paths.endpoint, 'utf8')) as { pid: number; rpcUrl: string };
   expect(anvilsOn(paths.anvilState)).toEqual([endpoint.pid]);
