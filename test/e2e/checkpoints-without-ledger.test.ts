@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createViemRegistry, fetchAnchors } from '../../anchor/src/ledger/index.js';
+import { fetchAnchors } from '../../anchor/src/ledger/index.js';
 import { openCheckpoint } from '../../anchor/src/log/note.js';
 import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
@@ -23,12 +23,11 @@ import { anchorsStatus, formatAnchorsStatus } from '../../gateway/src/cli/anchor
 import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
 import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import { CheckpointNotes } from '../../gateway/src/io/anchoring/checkpoints.js';
-import { syncRegistry } from '../../gateway/src/io/identity/enrol.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { exportBundleToFile } from '../../gateway/src/io/outbound/export.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
 import { type CheckpointRow, openStore } from '../../gateway/src/io/store/store.js';
-import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { deviceKey, FrameChain, prepareDataDir, registerDevicesOnChain } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DEVICES = ['wr-0001', 'wr-0002'];
@@ -175,19 +174,7 @@ describe('checkpoints made and kept in the outbox while no ledger is configured'
 
     // --- 2. The consortium chain arrives: contracts deployed, gateway and ward keys registered.
     chain = await startEmbeddedChain(paths, logIdOf(ORIGIN));
-    const reg = openStore(paths.db);
-    try {
-      await syncRegistry(reg, {
-        client: createViemRegistry({
-          rpcUrl: chain.rpcUrl,
-          deployment: chain.deployment,
-          privateKey: chain.kgcKey,
-        }),
-        ref: chain.deployment,
-      });
-    } finally {
-      reg.close();
-    }
+    await registerDevicesOnChain(paths, chain);
     const restartedAt = Date.now();
     gw = (await startGateway({
       dataDir: tmp.dir,

@@ -8,8 +8,11 @@ import { type Browser, chromium } from 'playwright-core';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
-/** Launches headless Chromium with no network side channels (no sync, updates, QUIC). */
-export function launchBrowser(): Promise<Browser> {
+/**
+ * Launches headless Chromium with no network side channels (no sync, updates, QUIC);
+ * `extraArgs` are added to those flags (e.g. a certificate to trust).
+ */
+export function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
@@ -21,6 +24,7 @@ export function launchBrowser(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...extraArgs,
     ],
   });
 }

@@ -63,6 +63,12 @@ export async function prepareAnchoredDataDir(
 ): Promise<{ paths: DataPaths; chain: EmbeddedChain }> {
   const paths = await prepareDataDir(dir, devices);
   const chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin('gw-1')));
+  await registerDevicesOnChain(paths, chain);
+  return { paths, chain };
+}
+
+/** Registers the data dir's enrolled devices in the chain's registry (`kgc sync-registry`). */
+export async function registerDevicesOnChain(paths: DataPaths, chain: EmbeddedChain): Promise<void> {
   const store = openStore(paths.db);
   try {
     await syncRegistry(store, {
@@ -76,7 +82,6 @@ export async function prepareAnchoredDataDir(
   } finally {
     store.close();
   }
-  return { paths, chain };
 }
 
 export function deviceKey(paths: DataPaths, dev: string): KeyObject {
