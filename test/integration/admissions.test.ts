@@ -34,7 +34,7 @@ describe('admissions: one patient per bed, one bed per patient', () => {
   beforeAll(async () => {
     const r = recipientPair('care', 'ec');
     const secrets = [{ kid: 'care', privateKey: r.privateKey }];
-    rig = sealedRig(tmp.dir, [r.recipient], { hub });
+    rig = sealedRig(tmp.dir, [r.recipient], { live: hub });
     for (const d of ['wr-a', 'wr-b', 'wr-c']) rig.device(d);
     bindings = new Bindings(rig.store, { recipients: [r.recipient], secrets });
     const users = new UserFile(join(tmp.dir, 'gateway', 'users.json'));

@@ -104,7 +104,7 @@ describe('sealed store: sentinel values never at rest, served to authorized call
     const r = recipientPair('care', 'ec');
     const secrets = [{ kid: 'care', privateKey: r.privateKey }];
     reader = () => new SealedReader(rig.store, secrets);
-    rig = sealedRig(tmp.dir, [r.recipient], { now: () => END, hub });
+    rig = sealedRig(tmp.dir, [r.recipient], { now: () => END, live: hub });
     const log = createLogger({ write: (l) => logLines.push(l) });
     bindings = new Bindings(rig.store, { recipients: [r.recipient], secrets, now: () => START });
     const users = new UserFile(join(tmp.dir, 'gateway', 'users.json'));

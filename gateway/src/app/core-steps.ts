@@ -150,7 +150,9 @@ export const ingest: GatewayStep = {
         lookup: (dev) => devices.lookup(dev),
         recipients: watchRecipients(p.get('paths').recipientsDir),
         policy: { retentionMs: p.get('opts').retentionMs ?? DEFAULT_RETENTION_MS },
-        hub: p.get('hub'),
+        // The readings of each commit go out on the internal live stream once it runs (the
+        // transport step starts it before the first frame can commit), else to the hub itself.
+        live: { publishAll: (rs) => (p.find('liveStream') ?? p.get('hub')).publishAll(rs) },
         verify: {
           ...(p.get('opts').verifyThreads !== undefined ? { threads: p.get('opts').verifyThreads } : {}),
           log: p.get('log'),
@@ -186,6 +188,7 @@ export const metrics: GatewayStep = {
       dbPath: p.get('paths').db,
       connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
       pipeline: () => i.pipeline,
+      liveStream: () => p.find('liveStream')?.stats() ?? null,
       ready: () => readinessOf(p).ready,
       // The receivers this gateway runs (the outbound step, later), not every cursor the store keeps.
       outbound: () => {

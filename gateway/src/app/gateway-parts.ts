@@ -22,7 +22,7 @@ import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { InfluxSink } from '../io/outbound/index.js';
 import type { Bindings, GatewayStore } from '../io/store/index.js';
-import type { EmbeddedBroker, ExternalMqttIngest, SerialIngest } from '../io/transport/index.js';
+import type { EmbeddedBroker, ExternalMqttIngest, LiveStream, SerialIngest } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEFAULT_ANCHORING_STALL_MS, type GatewayOptions } from './options.js';
 import { Parts, type Step } from './steps.js';
@@ -61,6 +61,8 @@ export interface GatewayPartMap {
   follower: EnrolmentFollower | null;
   broker: EmbeddedBroker | null;
   external: ExternalMqttIngest | null;
+  /** The internal live stream through the broker (issue 16): feeds the hub of every gateway. */
+  liveStream: LiveStream;
   serial: SerialIngest | null;
   /** Re-reads what the device refresh keeps current besides the registry (the sink's beds). */
   onDeviceRefresh: Array<() => void>;

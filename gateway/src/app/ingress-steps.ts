@@ -4,7 +4,14 @@
  * MQTT side (embedded broker or external-broker client), and serial lines.
  */
 import { createEnrolmentFollower } from '../io/identity/index.js';
-import { startEmbeddedBroker, startExternalIngest, startSerialIngest } from '../io/transport/index.js';
+import {
+  aedesLink,
+  LiveStream,
+  mqttLink,
+  startEmbeddedBroker,
+  startExternalIngest,
+  startSerialIngest,
+} from '../io/transport/index.js';
 import { code, type GatewayStep } from './gateway-parts.js';
 
 /** Devices the KGC enrolled elsewhere (config `kgc.issuedDir`): known before the first frame. */
@@ -53,8 +60,20 @@ export const transport: GatewayStep = {
   name: 'transport',
   async start(p) {
     const { opts, log, ingest: i, identity: id } = p.pick('opts', 'log', 'ingest', 'identity');
+    const gatewayId = p.get('gatewayId');
+    const onMalformed = (reason: string) => log.warn('live stream message dropped', { reason });
     if (opts.externalBroker) {
       p.set('broker', null);
+      // The stream first, so the first frame the lanes commit already reaches every gateway.
+      const { url, clientId, clientOptions, connectTimeoutMs } = opts.externalBroker;
+      const link = await mqttLink({
+        url,
+        clientId: `${clientId}-live`,
+        ...(clientOptions ? { clientOptions } : {}),
+        ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+        onLinkError: (err) => log.warn('live stream link', { code: code(err) }),
+      });
+      p.set('liveStream', await LiveStream.start({ link, hub: p.get('hub'), gatewayId, onMalformed }));
       const external = p.set(
         'external',
         await startExternalIngest({
@@ -78,12 +97,17 @@ export const transport: GatewayStep = {
         ...(opts.mqttLimits ? { limits: opts.mqttLimits } : {}),
       }),
     );
+    p.set(
+      'liveStream',
+      await LiveStream.start({ link: aedesLink(broker.aedes), hub: p.get('hub'), gatewayId, onMalformed }),
+    );
     i.on('rejected', (r, transportDev) => broker.sendReject(transportDev, r));
     id.attachBroker(broker);
   },
   async stop(p) {
-    await p.find('broker')?.close();
     await p.find('external')?.close();
+    await p.find('liveStream')?.close();
+    await p.find('broker')?.close();
   },
 };
 

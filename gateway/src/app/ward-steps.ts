@@ -163,7 +163,10 @@ export const influx: GatewayStep = {
     refreshers.push(() => {
       beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
     });
+    const self = p.get('gatewayId');
     const unsubscribe = p.get('hub').subscribe((r) => {
+      // The hub hears every gateway's readings (the live stream); each gateway writes its own.
+      if (r.origin !== undefined && r.origin !== self) return;
       const bed = beds.get(r.dev);
       sink.write({
         dev: r.dev,

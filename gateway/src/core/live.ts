@@ -17,6 +17,16 @@ export interface LiveReading {
   wf?: { fs: number; samples: Int16Array };
   /** Gateway clock when the frame became durable, ms since epoch. */
   receivedAt: number;
+  /** The gateway that accepted the frame (core/live-stream), when it came over the stream. */
+  origin?: string;
+}
+
+/**
+ * Where ingest hands the readings of one commit once they are durable: the live hub itself,
+ * or the internal live stream that feeds every gateway's hub (core/live-stream).
+ */
+export interface LiveSink {
+  publishAll(readings: readonly LiveReading[]): void;
 }
 
 export interface PatientTile {
@@ -28,7 +38,7 @@ export interface PatientTile {
 
 export type LiveListener = (reading: LiveReading) => void;
 
-export class LiveHub {
+export class LiveHub implements LiveSink {
   readonly #latest = new Map<string, LiveReading>();
   readonly #known = new Set<string>();
   readonly #labels = new Map<string, string>();
@@ -51,6 +61,10 @@ export class LiveHub {
         // A broken listener must never affect ingest.
       }
     }
+  }
+
+  publishAll(readings: readonly LiveReading[]): void {
+    for (const r of readings) this.publish(r);
   }
 
   /** Sets the display label of a device's tile (e.g. its bed and patient after admission). */

@@ -32,7 +32,7 @@ import {
   type Rejection,
 } from '../../core/acceptance.js';
 import { type Recipient, sealFramesWithDataKeys } from '../../core/envelope.js';
-import type { LiveHub } from '../../core/live.js';
+import type { LiveReading, LiveSink } from '../../core/live.js';
 import type { RejectionCode } from '../../protocol/codes.js';
 import { frameHash, type SafeFrame, type WireUint, waveformSamples } from '../../protocol/frame.js';
 import {
@@ -62,7 +62,11 @@ export interface IngestOptions {
   /** Data-key windows (io/sealed). Defaults: 1 h, rotate after 2^20 frames. */
   dataKeys?: DataKeyRingOptions;
   policy: AcceptancePolicy;
-  hub?: LiveHub;
+  /**
+   * Where the readings of each commit go once durable: the internal live stream (every
+   * gateway's hub, core/live-stream) or, without one, the live hub itself.
+   */
+  live?: LiveSink;
   now?: () => number;
   /** Upper bound of frames sealed in one batch. Default 2000. */
   maxBatchFrames?: number;
@@ -115,7 +119,7 @@ interface Pending {
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
-  readonly #o: Required<Omit<IngestOptions, 'hub' | 'dataKeys' | 'verify'>> & Pick<IngestOptions, 'hub'>;
+  readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify'>> & Pick<IngestOptions, 'live'>;
   readonly #keys: DataKeyRing;
   /** Sealed per-window rollups, written in each commit with its frames (io/store/rollups). */
   readonly #rollups: RollupWriter;
@@ -417,10 +421,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
           const { dev, seq } = p.frame.body;
           p.resolve({ status: 'accepted', dev, seq, leafIndex: leaves[i] as number });
         });
-        // The live hub (dashboard, alarms, the Influx sink) hears of the batch after the acks
-        // are on their way (they go out in the microtasks before this), never on their path.
-        const hub = this.#o.hub;
-        if (hub) setImmediate(() => this.#publishLive(hub, fresh, createdAt));
+        // The live stream (dashboards, alarms, the Influx sink) hears of the batch after the
+        // acks are on their way (they go out in the microtasks before this), never on their path.
+        const live = this.#o.live;
+        if (live) setImmediate(() => this.#publishLive(live, fresh, createdAt));
       } else if (rejections.size > 0) {
         store.db.transaction(() => this.#writeRejections(rejections))();
       }
@@ -439,22 +443,24 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
   }
 
-  #publishLive(hub: LiveHub, frames: readonly Pending[], receivedAt: number): void {
+  #publishLive(live: LiveSink, frames: readonly Pending[], receivedAt: number): void {
+    const readings: LiveReading[] = [];
     for (const p of frames) {
       const { dev, seq, ts, obs, bat, wf } = p.frame.body;
-      try {
-        hub.publish({
-          dev,
-          seq,
-          ts,
-          obs,
-          ...(bat !== undefined ? { bat } : {}),
-          ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
-          receivedAt,
-        });
-      } catch {
-        this.counters.listenerErrors += 1;
-      }
+      readings.push({
+        dev,
+        seq,
+        ts,
+        obs,
+        ...(bat !== undefined ? { bat } : {}),
+        ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
+        receivedAt,
+      });
+    }
+    try {
+      live.publishAll(readings);
+    } catch {
+      this.counters.listenerErrors += 1;
     }
   }
 

@@ -20,7 +20,9 @@
  * `vitaltrail_outbound_oldest_pending_seconds{receiver}` (absent when nothing is pending),
  * `vitaltrail_outbound_delivered_total{receiver}`, `vitaltrail_outbound_consecutive_failures{receiver}`,
  * `vitaltrail_outbound_dead_letters{receiver}`,
- * `vitaltrail_outbound_last_success_timestamp_seconds{receiver}` (absent before a first success).
+ * `vitaltrail_outbound_last_success_timestamp_seconds{receiver}` (absent before a first success);
+ * of the internal live stream (issue 16): `vitaltrail_live_stream_readings_total{event}` and
+ * `vitaltrail_live_stream_messages_lost_total{reason}`.
  */
 import { statSync } from 'node:fs';
 import {
@@ -79,7 +81,18 @@ export interface GatewayMetricsSources {
    * read once per scrape; no `vitaltrail_outbound_*` series without it.
    */
   outbound?: () => readonly OutboundDelivery[];
+  /** The internal live stream's counts (io/transport `LiveStream.stats`), when it runs. */
+  liveStream?: () => LiveStreamCounts | null;
   now?: () => number;
+}
+
+/** What the live-stream series read (io/transport `LiveStreamStats`). */
+export interface LiveStreamCounts {
+  publishedReadings: number;
+  received: number;
+  duplicates: number;
+  dropped: number;
+  malformed: number;
 }
 
 /** The gateway's metric registry. */
@@ -174,6 +187,35 @@ export class GatewayMetrics {
       this.enrolmentsImported,
       this.enrolmentsSkipped,
       this.chainRestarts,
+      new SampledMetric(
+        'vitaltrail_live_stream_readings_total',
+        "Readings on the internal live stream: published (this gateway's), received (every gateway's, passed to the ward) and duplicate (redelivered, dropped).",
+        'counter',
+        () => {
+          const l = src.liveStream?.();
+          return l
+            ? [
+                { labels: { event: 'published' }, value: l.publishedReadings },
+                { labels: { event: 'received' }, value: l.received },
+                { labels: { event: 'duplicate' }, value: l.duplicates },
+              ]
+            : [];
+        },
+      ),
+      new SampledMetric(
+        'vitaltrail_live_stream_messages_lost_total',
+        'Live-stream messages not passed on: dropped (the broker link was down or behind) and malformed (did not decode).',
+        'counter',
+        () => {
+          const l = src.liveStream?.();
+          return l
+            ? [
+                { labels: { reason: 'dropped' }, value: l.dropped },
+                { labels: { reason: 'malformed' }, value: l.malformed },
+              ]
+            : [];
+        },
+      ),
       new SampledMetric(
         'vitaltrail_outbound_pending',
         'Items an outbound receiver has not acknowledged yet: log positions (readings), or alarm transitions for the webhook.',

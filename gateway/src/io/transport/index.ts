@@ -4,6 +4,14 @@
  * (shared subscriptions, application acks), and serial lines.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
+
+export {
+  aedesLink,
+  LiveStream,
+  type LiveStreamLink,
+  type LiveStreamStats,
+  mqttLink,
+} from './live-stream.js';
 export {
   DEFAULT_MQTT_LIMITS,
   type EmbeddedBroker,

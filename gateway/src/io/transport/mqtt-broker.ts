@@ -122,6 +122,12 @@ export interface EmbeddedBroker {
   throttledClients(): number;
 }
 
+/**
+ * Where a publish to a topic the client may not use is sent instead of its own: a `$` topic
+ * no wildcard matches and no client may subscribe to (core/topics `maySubscribe`).
+ */
+const DROPPED_TOPIC = '$vitaltrail/dropped';
+
 /** What the broker keeps with each connection. */
 interface Connection {
   edge: MqttEdge;
@@ -202,8 +208,11 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
           return done(new TransportError('publish not allowed'));
         }
         // Any other topic: acknowledged and dropped [MQTT-3.3.5-2], as Mosquitto does, never
-        // retained or forwarded; it counts towards the rejection limit.
+        // retained or forwarded; it counts towards the rejection limit. aedes forwards every
+        // publish it is allowed, so the packet goes to a topic no one may subscribe to: never
+        // to another device's acks or rejects, nor onto the internal live stream.
         packet.retain = false;
+        packet.topic = DROPPED_TOPIC;
         if (conn) countRejection(client, conn, 'topic_not_allowed');
         return done(null);
       }

@@ -1,0 +1,257 @@
+/**
+ * @module io/transport/live-stream
+ * The internal live stream on a broker (core/live-stream; issue 16): the accepting gateway
+ * publishes each commit's readings once on `vt/v1/internal/live/<gateway id>` at QoS 1, and
+ * every gateway's hub is fed from the subscription `vt/v1/internal/live/+`, its own readings
+ * included, so every dashboard shows every reading whatever gateway accepted it.
+ *
+ * Two links, one stream: the embedded broker in the same process (aedes's own publish and
+ * subscribe, no socket), or the external broker through one more MQTT 5 connection
+ * (`<clientId>-live`, clean start, the lanes' URL and TLS identity). The stream is live
+ * data, not a record: the readings are durable in the accepting gateway's store before they
+ * are published, so when the link is down a message is dropped and counted (never queued
+ * without bound), and a gateway that reconnects picks up the stream from then on.
+ *
+ * Ordering: one publisher, one connection, QoS 1, so each gateway's messages arrive in the
+ * order it sent them; a device's readings dealt to several gateways by the shared
+ * subscription are put back in seq order (core/live-stream `DeviceOrder`, a reading waits
+ * at most `holdMs` for the one before it), and a reading seen twice (redelivery after a
+ * failover) is passed on once.
+ */
+import type { Aedes, AedesPublishPacket } from 'aedes';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { LiveHub, LiveReading, LiveSink } from '../../core/live.js';
+import {
+  DeviceOrder,
+  decodeLiveBatch,
+  encodeLiveBatch,
+  LIVE_STREAM_SUBSCRIPTION,
+  liveStreamTopic,
+  SeenReadings,
+} from '../../core/live-stream.js';
+
+/** A broker as the stream needs it. */
+export interface LiveStreamLink {
+  /** Sends one message at QoS 1; false when it was dropped (link down, backlog full). */
+  publish(topic: string, payload: Buffer): boolean;
+  /** Subscribes once; every message of `filter` goes to `onMessage`. */
+  subscribe(filter: string, onMessage: (payload: Buffer) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The embedded broker's own publish and subscribe (no socket, no client id). */
+export function aedesLink(aedes: Aedes): LiveStreamLink {
+  let handler: ((packet: AedesPublishPacket, cb: () => void) => void) | null = null;
+  let filter = '';
+  return {
+    publish(topic, payload) {
+      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {});
+      return true;
+    },
+    subscribe(f, onMessage) {
+      filter = f;
+      handler = (packet, cb) => {
+        onMessage(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+        cb();
+      };
+      const h = handler;
+      return new Promise((resolve) => aedes.subscribe(f, h, () => resolve()));
+    },
+    close() {
+      const h = handler;
+      handler = null;
+      if (!h) return Promise.resolve();
+      return new Promise((resolve) => aedes.unsubscribe(filter, h, () => resolve()));
+    },
+  };
+}
+
+export interface MqttLinkOptions {
+  url: string;
+  /** The connection's client id (the gateway's base client id + `-live`). */
+  clientId: string;
+  /** The lanes' TLS identity and credentials. */
+  clientOptions?: IClientOptions;
+  /** How long `mqttLink` waits for the first CONNACK and SUBACK. Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** Messages sent and not yet PUBACKed by the broker, at most. Default 16. */
+  inFlight?: number;
+  /** Messages waiting for an in-flight slot, at most; beyond, dropped. Default 2000. */
+  backlog?: number;
+  onLinkError?: (err: unknown) => void;
+}
+
+/** One more MQTT 5 connection to the external broker for the stream. */
+export async function mqttLink(o: MqttLinkOptions): Promise<LiveStreamLink> {
+  const client: MqttClient = connect(o.url, {
+    reconnectPeriod: 1000,
+    ...o.clientOptions,
+    clientId: o.clientId,
+    clean: true,
+    protocolVersion: 5,
+    // The stream's messages are small batches; a PUBACK at once, never held for Nagle.
+    ...({ noDelay: true } as object),
+  });
+  client.on('error', (err) => o.onLinkError?.(err));
+  const limit = o.inFlight ?? 16;
+  const maxBacklog = o.backlog ?? 2000;
+  const backlog: { topic: string; payload: Buffer }[] = [];
+  let sending = 0;
+  const pump = (): void => {
+    while (sending < limit && backlog.length > 0 && client.connected) {
+      const m = backlog.shift() as { topic: string; payload: Buffer };
+      sending += 1;
+      client.publish(m.topic, m.payload, { qos: 1 }, () => {
+        sending -= 1;
+        pump();
+      });
+    }
+  };
+  client.on('connect', pump);
+  client.on('close', () => {
+    // What was in flight is lost with the connection (a clean session); live data only.
+    sending = 0;
+    backlog.length = 0;
+  });
+  const timeoutMs = o.connectTimeoutMs ?? 10_000;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('live stream: no CONNACK from the broker')), timeoutMs);
+    client.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  }).catch(async (err) => {
+    await client.endAsync(true);
+    throw err;
+  });
+  return {
+    publish(topic, payload) {
+      if (!client.connected || backlog.length >= maxBacklog) return false;
+      backlog.push({ topic, payload });
+      pump();
+      return true;
+    },
+    subscribe(filter, onMessage) {
+      client.on('message', (_topic, payload) => onMessage(payload));
+      // mqtt.js subscribes again after every reconnect (`resubscribe`, on by default).
+      return new Promise((resolve, reject) =>
+        client.subscribe(filter, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+      );
+    },
+    async close() {
+      await client.endAsync();
+    },
+  };
+}
+
+export interface LiveStreamStats {
+  /** Stream messages this gateway sent, and the readings in them. */
+  published: number;
+  publishedReadings: number;
+  /** Messages that could not be sent (link down or backlog full). */
+  dropped: number;
+  /** Readings received (from every gateway) and passed to the hub. */
+  received: number;
+  /** Readings received again (redelivery) and not passed on. */
+  duplicates: number;
+  /** Messages that did not decode, dropped whole. */
+  malformed: number;
+}
+
+export interface LiveStreamOptions {
+  link: LiveStreamLink;
+  hub: LiveHub;
+  /** This gateway's id: its topic and the `origin` of its readings. */
+  gatewayId: string;
+  /** Told once per malformed message, with a short reason (no payload values). */
+  onMalformed?: (reason: string) => void;
+  /** How long a reading waits for the one before it (core/live-stream `DeviceOrder`). */
+  holdMs?: number;
+}
+
+/** The stream: a `LiveSink` for ingest, and the feed of this gateway's hub. */
+export class LiveStream implements LiveSink {
+  readonly #o: LiveStreamOptions;
+  readonly #topic: string;
+  readonly #seen = new SeenReadings();
+  readonly #order: DeviceOrder;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #stats: LiveStreamStats = {
+    published: 0,
+    publishedReadings: 0,
+    dropped: 0,
+    received: 0,
+    duplicates: 0,
+    malformed: 0,
+  };
+
+  private constructor(o: LiveStreamOptions) {
+    this.#o = o;
+    this.#topic = liveStreamTopic(o.gatewayId);
+    this.#order = new DeviceOrder(o.holdMs);
+  }
+
+  /** Subscribes to the whole stream, then returns the stream ready to publish. */
+  static async start(o: LiveStreamOptions): Promise<LiveStream> {
+    const s = new LiveStream(o);
+    await o.link.subscribe(LIVE_STREAM_SUBSCRIPTION, (payload) => s.#onMessage(payload));
+    return s;
+  }
+
+  publishAll(readings: readonly LiveReading[]): void {
+    if (readings.length === 0) return;
+    for (const m of encodeLiveBatch(this.#o.gatewayId, readings)) {
+      if (this.#o.link.publish(this.#topic, m)) this.#stats.published += 1;
+      else this.#stats.dropped += 1;
+    }
+    this.#stats.publishedReadings += readings.length;
+  }
+
+  #onMessage(payload: Buffer): void {
+    const batch = decodeLiveBatch(payload);
+    if ('error' in batch) {
+      this.#stats.malformed += 1;
+      this.#o.onMalformed?.(batch.error);
+      return;
+    }
+    for (const r of batch.readings) {
+      if (!this.#seen.first(r.dev, r.seq)) {
+        this.#stats.duplicates += 1;
+        continue;
+      }
+      this.#stats.received += 1;
+      this.#pass(this.#order.offer(r, Date.now()));
+    }
+    this.#arm();
+  }
+
+  #pass(readings: readonly LiveReading[]): void {
+    for (const r of readings) this.#o.hub.publish(r);
+  }
+
+  /** Wakes up when the first held reading's wait ends. */
+  #arm(): void {
+    if (this.#timer) return;
+    const deadline = this.#order.nextDeadline();
+    if (deadline === null) return;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null;
+        this.#pass(this.#order.due(Date.now()));
+        this.#arm();
+      },
+      Math.max(1, deadline - Date.now()),
+    );
+  }
+
+  stats(): Readonly<LiveStreamStats> {
+    return { ...this.#stats };
+  }
+
+  close(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#pass(this.#order.due(Number.POSITIVE_INFINITY));
+    return this.#o.link.close();
+  }
+}
