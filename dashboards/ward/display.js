@@ -16,8 +16,10 @@
  * shows a full-screen "This display was unenrolled".
  *
  * Connection lost: dashboards/ward/live.js emits `connection-lost` when the socket closes
- * or nothing arrived for `CONNECTION_LOST_MS`; a banner says so and the tiles are greyed
- * until the socket is live again. Elements are created here and styled by display.css.
+ * or nothing arrived for `CONNECTION_LOST_MS`; a banner in its own row under the header
+ * says so (the ward below makes room: it covers no tile), the header's logo dot turns red
+ * with the label "Connection lost", and the tiles are greyed until the socket is live
+ * again. Elements are created here and styled by display.css.
  */
 import { postDisplaySession } from './api.js';
 import { setConnectionLost, stopLive } from './live.js';
@@ -55,16 +57,43 @@ function el(tag, cls, id, text = '') {
 /** @type {HTMLElement | null} */
 let banner = null;
 
+/**
+ * The header's green dot says so too while the connection is lost (red, labelled), and is
+ * the plain logo again once live.
+ * @param {boolean} lost
+ */
+function markLogo(lost) {
+  const logo = document.querySelector('.bar .logo');
+  if (!(logo instanceof HTMLElement)) return;
+  if (lost) {
+    logo.dataset.conn = 'lost';
+    logo.removeAttribute('aria-hidden');
+    logo.setAttribute('role', 'img');
+    logo.setAttribute('aria-label', 'Connection lost');
+    logo.title = 'Connection lost';
+  } else {
+    delete logo.dataset.conn;
+    logo.setAttribute('aria-hidden', 'true');
+    logo.removeAttribute('role');
+    logo.removeAttribute('aria-label');
+    logo.removeAttribute('title');
+  }
+}
+
 /** @param {boolean} lost */
 function showConnectionLost(lost) {
   if (!banner) {
     banner = el('div', 'vt-conn-lost-banner', 'conn-lost', 'Connection lost — values are not live');
     banner.setAttribute('role', 'alert');
     banner.hidden = true;
-    document.body.prepend(banner);
+    // Its own row under the header: the view below gives it room, so it covers no tile.
+    const bar = document.querySelector('body > .bar');
+    if (bar) bar.after(banner);
+    else document.body.prepend(banner);
   }
   banner.hidden = !lost;
   document.body.classList.toggle(LOST_CLASS, lost);
+  markLogo(lost);
 }
 on('connection-lost', showConnectionLost);
 

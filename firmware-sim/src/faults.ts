@@ -16,6 +16,7 @@
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type FrameBody, signFrame, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
+import { mulberry32 } from './physiology.js';
 
 export type FaultKind = 'forge' | 'replay' | 'skew' | 'wrongKey' | 'unknown';
 
@@ -28,8 +29,18 @@ export interface FaultMix {
   skewMs?: number;
   wrongKey?: number;
   unknown?: number;
-  /** Deterministic choice of which frames get faults (default: random). */
+  /**
+   * Deterministic choice of which frames get faults (default: random). In a fleet it is one
+   * generator shared by every device, whose draws interleave as the fleet makes frames; give
+   * `seed` instead for faults that are deterministic per device.
+   */
   random?: () => number;
+  /**
+   * Seeds the injector's own generator (mulberry32) instead of `random`. A fleet gives each
+   * device its own, seeded from this and the device's id (firmware-sim/src/fleet.ts
+   * `deviceFaultMix`), so a device's faults do not depend on how the devices' draws interleave.
+   */
+  seed?: number;
 }
 
 export const DEFAULT_SKEW_MS = 10 * 60_000;
@@ -56,6 +67,12 @@ export function checkFaultMix(mix: FaultMix): void {
   if (mix.skewMs !== undefined && !(Number.isFinite(mix.skewMs) && mix.skewMs > 0)) {
     throw new RangeError('faults.skewMs must be a positive number');
   }
+  if (mix.seed !== undefined && !Number.isSafeInteger(mix.seed)) {
+    throw new RangeError('faults.seed must be a safe integer');
+  }
+  if (mix.seed !== undefined && mix.random !== undefined) {
+    throw new TypeError('faults.seed and faults.random exclude each other');
+  }
 }
 
 function bump(r: Record<string, number>, k: string): void {
@@ -78,7 +95,7 @@ export class FaultInjector {
     checkFaultMix(mix);
     this.#key = deviceKey;
     this.#mix = mix;
-    this.#rand = mix.random ?? Math.random;
+    this.#rand = mix.random ?? (mix.seed !== undefined ? mulberry32(mix.seed) : Math.random);
   }
 
   /**
@@ -96,7 +113,9 @@ export class FaultInjector {
       out.push(this.#note('forge', body.seq, bad));
     }
     const old = this.#history.find((b) => settled(b.seq));
-    if (old && hit('replay')) {
+    // Drawn whether or not a frame is settled yet (acks come when they come), so the
+    // draws per frame, and with a seeded `random` the faults, do not depend on timing.
+    if (hit('replay') && old) {
       const bat = old.bat === undefined ? 1 : (old.bat + 1) % 101;
       out.push(this.#note('replay', old.seq, signFrame({ ...old, bat }, this.#key)));
     }

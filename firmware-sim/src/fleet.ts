@@ -115,6 +115,14 @@ export function seedOf(devId: string): number {
   return h;
 }
 
+/**
+ * A device's fault mix: with `mix.seed`, a seed of its own from `mix.seed` and `seedOf(devId)`
+ * (its injector's draws then do not depend on the other devices' draws).
+ */
+export function deviceFaultMix(mix: FaultMix, devId: string): FaultMix {
+  return mix.seed === undefined ? mix : { ...mix, seed: (mix.seed ^ seedOf(devId)) >>> 0 };
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
@@ -187,7 +195,9 @@ export class Fleet {
     const results = await Promise.allSettled(
       opts.devices.map(async (spec): Promise<Unit> => {
         const device = Fleet.#makeDevice(spec, opts);
-        const faults = opts.faults ? new FaultInjector(spec.privateKey, opts.faults) : undefined;
+        const faults = opts.faults
+          ? new FaultInjector(spec.privateKey, deviceFaultMix(opts.faults, spec.devId))
+          : undefined;
         const clientOptions =
           typeof opts.clientOptions === 'function' ? opts.clientOptions(spec.devId) : opts.clientOptions;
         const link = await MqttDeviceLink.connect({

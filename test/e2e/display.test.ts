@@ -7,8 +7,9 @@
  * is signed out by the idle timeout while the display keeps showing live values; across a
  * gateway restart (same port, in-memory sessions lost) "Connection lost" shows at once, the
  * page signs in again with its token by itself and shows new values, the banner goes; a
- * revocation shows "This display was unenrolled", never the sign-in form. Saves
- * test-results/display.png and display-lost.png.
+ * revocation shows "This display was unenrolled", never the sign-in form. While the
+ * connection is lost the banner covers no tile and the header's green dot is red and
+ * labelled "Connection lost"; both recover. Saves test-results/display.png and display-lost.png.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +32,36 @@ const IDLE_MS = 1500;
 
 const hrOf = (page: Page, dev: string) =>
   page.locator(`.tile[data-dev="${dev}"] [data-field="hr"]`).textContent();
+
+/** The header's logo dot: its connection mark, accessible label, fill and gradient. */
+const logoOf = (page: Page) =>
+  page.locator('.bar .logo').evaluate((e) => ({
+    conn: e.getAttribute('data-conn'),
+    label: e.getAttribute('aria-label'),
+    hidden: e.getAttribute('aria-hidden'),
+    color: getComputedStyle(e).backgroundColor,
+    image: getComputedStyle(e).backgroundImage.startsWith('radial-gradient') ? 'radial-gradient' : 'none',
+  }));
+/** style.css `--bad`. */
+const BAD_RED = 'rgb(255, 77, 94)';
+/** The green logo of a live page: decorative, no label. */
+const LOGO_LIVE = {
+  conn: null,
+  label: null,
+  hidden: 'true',
+  color: 'rgba(0, 0, 0, 0)',
+  image: 'radial-gradient',
+};
+
+type Box = { x: number; y: number; width: number; height: number } | null;
+/** Whether two boxes share any area (touching edges do not count). */
+const overlaps = (a: Box, b: Box) =>
+  a !== null &&
+  b !== null &&
+  a.x < b.x + b.width &&
+  b.x < a.x + a.width &&
+  a.y < b.y + b.height &&
+  b.y < a.y + a.height;
 
 describe('wall display (headless chromium)', () => {
   const tmp = makeTempDir();
@@ -121,6 +152,7 @@ describe('wall display (headless chromium)', () => {
     publish('bed-01', 91);
     await expect.poll(() => hrOf(page, 'bed-01')).toBe('91');
     expect(await page.isVisible('#conn-lost')).toBe(false);
+    expect(await logoOf(page)).toEqual(LOGO_LIVE);
     mkdirSync(join(ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-results/display.png') });
 
@@ -133,6 +165,26 @@ describe('wall display (headless chromium)', () => {
     expect(await page.textContent('#conn-lost')).toBe('Connection lost — values are not live');
     expect(await page.evaluate(() => document.body.classList.contains('vt-conn-lost'))).toBe(true);
     expect(await hrOf(page, 'bed-01')).toBe('91'); // the last values stay, greyed
+    // The banner has its own row: it covers no tile (the first one's header included).
+    const bannerBox = await page.locator('#conn-lost').boundingBox();
+    expect(bannerBox).not.toBeNull();
+    for (const sel of [
+      '.tile[data-dev="bed-01"] .tile-head',
+      '.tile[data-dev="bed-01"]',
+      '.tile[data-dev="bed-02"]',
+    ]) {
+      await expect
+        .poll(async () => overlaps(bannerBox, await page.locator(sel).boundingBox()), { message: sel })
+        .toBe(false);
+    }
+    // The header's dot is no longer green, and says why.
+    expect(await logoOf(page)).toEqual({
+      conn: 'lost',
+      label: 'Connection lost',
+      hidden: null,
+      color: BAD_RED,
+      image: 'none',
+    });
     await page.screenshot({ path: join(ROOT, 'test-results/display-lost.png') });
     srv = await start(port);
     await page.locator('#conn-lost').waitFor({ state: 'hidden', timeout: 20_000 });
@@ -142,6 +194,7 @@ describe('wall display (headless chromium)', () => {
     await expect.poll(() => hrOf(page, 'bed-01')).toBe('104');
     await expect.poll(() => hrOf(page, 'bed-02')).toBe('66');
     expect(await page.evaluate(() => document.body.classList.contains('vt-conn-lost'))).toBe(false);
+    expect(await logoOf(page)).toEqual(LOGO_LIVE);
     expect(await page.isVisible('#login')).toBe(false);
 
     // An admin revokes it: its socket closes and the screen says so, without a sign-in form.

@@ -6,130 +6,87 @@
  * API (named user, 404/409 codes, roles), settings validation and persistence, the
  * snapshot on the socket, and a history that holds no vital values.
  */
-import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICIES, INSTANT_NEWS2_TRIGGER } from '../../gateway/src/core/alarms/index.js';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
-import {
-  type AlarmAuditEvent,
-  AlarmService,
-  type LiveMessage,
-} from '../../gateway/src/io/clinical/alarm-service.js';
-import { alarmRoutes } from '../../gateway/src/io/http/routes/alarm-routes.js';
-import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
-import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { openStore } from '../../gateway/src/io/store/store.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import type { AlarmAuditEvent, AlarmService } from '../../gateway/src/io/clinical/alarm-service.js';
+import { type AlarmRig, startAlarmRig } from '../helpers/alarm-rig.js';
 
-const ROOT = join(import.meta.dirname, '../..');
 const CALM = { hr: 72, spo2: 97, rr: 14, temp: 3700, sbp: 120, dbp: 75 };
 
 describe('alarm service and routes', () => {
-  const tmp = makeTempDir();
   const hub = new LiveHub();
   let clock = 1_000_000;
   let storageOk = true;
   let pendingAge: number | null = null;
-  const messages: LiveMessage[] = [];
   const audits: AlarmAuditEvent[] = [];
   let db: Database.Database;
   let alarms: AlarmService;
-  let srv: HttpServer;
-  const cookies: Record<string, string> = {};
+  let rig: AlarmRig;
   let seq = 0;
 
   const publish = (dev: string, obs: LiveReading['obs'], bat = 80) =>
     hub.publish({ dev, seq: ++seq, ts: clock, obs, bat, receivedAt: clock });
 
   beforeAll(async () => {
-    const store = openStore(join(tmp.dir, 'store.db'));
-    db = store.db;
-    alarms = new AlarmService({
-      store,
+    rig = await startAlarmRig({
       hub,
-      now: () => clock,
-      tickMs: 3_600_000, // ticks are driven by the test
-      escalateAfterMs: 60_000,
-      // SpO2 compared reading by reading and without delay, so one reading raises spo2_low here
-      // (the defaults' averaging and delay are test/unit/alarm-filter.test.ts's and alarm-standby's).
-      policies: { spo2: { ...DEFAULT_POLICIES.spo2, averageSeconds: 0, delaySeconds: 0 } },
-      // NEWS2's alarm follows its band at once here (its sustained trigger: test/unit/news2-trigger).
-      news2Trigger: INSTANT_NEWS2_TRIGGER,
-      storageHealthy: () => storageOk,
-      anchoring: () => ({ oldestPendingAgeMs: pendingAge }),
-      audit: (e) => audits.push(e),
+      devices: ['wr-1', 'wr-2'],
+      users: [
+        ['nurse.kim', 'nurse', 'pw-nurse-kim-1'],
+        ['charge.lee', 'charge_nurse', 'pw-charge-lee-1'],
+        ['audit.ray', 'auditor', 'pw-audit-ray-1'],
+      ],
+      service: (store) => ({
+        store,
+        hub,
+        now: () => clock,
+        tickMs: 3_600_000, // ticks are driven by the test
+        escalateAfterMs: 60_000,
+        // SpO2 compared reading by reading and without delay, so one reading raises spo2_low here
+        // (the defaults' averaging and delay are test/unit/alarm-filter.test.ts's and alarm-standby's).
+        policies: { spo2: { ...DEFAULT_POLICIES.spo2, averageSeconds: 0, delaySeconds: 0 } },
+        // NEWS2's alarm follows its band at once here (its sustained trigger: test/unit/news2-trigger).
+        news2Trigger: INSTANT_NEWS2_TRIGGER,
+        storageHealthy: () => storageOk,
+        anchoring: () => ({ oldestPendingAgeMs: pendingAge }),
+        audit: (e) => audits.push(e),
+      }),
     });
-    alarms.subscribe((m) => messages.push(m));
-    const users = new UserFile(join(tmp.dir, 'users.json'));
-    await users.add('nurse.kim', 'nurse', 'pw-nurse-kim-1');
-    await users.add('charge.lee', 'charge_nurse', 'pw-charge-lee-1');
-    await users.add('audit.ray', 'auditor', 'pw-audit-ray-1');
-    for (const d of ['wr-1', 'wr-2']) hub.addDevice(d);
-    srv = await startHttpServer({
-      hub,
-      users,
-      staticDir: join(ROOT, 'dashboards/ward'),
-      routes: [alarmRoutes({ alarms, hub })],
-      liveExtras: alarms,
-    });
-    for (const [u, p] of [
-      ['nurse.kim', 'pw-nurse-kim-1'],
-      ['charge.lee', 'pw-charge-lee-1'],
-      ['audit.ray', 'pw-audit-ray-1'],
-    ] as const) {
-      const res = await srv.app.inject({
-        method: 'POST',
-        url: '/api/login',
-        payload: { username: u, password: p },
-      });
-      cookies[u] = String(res.headers['set-cookie']).split(';')[0]!;
-    }
+    alarms = rig.alarms;
+    db = rig.store.db;
   });
 
-  afterAll(async () => {
-    alarms.stop();
-    await srv.close();
-    db.close();
-    tmp.cleanup();
-  });
-
-  const req = (user: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) =>
-    srv.app.inject({
-      method,
-      url,
-      headers: { cookie: cookies[user]! },
-      ...(payload !== undefined ? { payload } : {}),
-    });
+  afterAll(() => rig.close());
 
   it('behavior: readings score NEWS2 (partial until ACVPU is entered) and raise limit alarms', () => {
     publish('wr-1', CALM);
-    const n = messages.filter((m) => m.type === 'news2' && m.dev === 'wr-1').at(-1);
+    const n = rig.messages.filter((m) => m.type === 'news2' && m.dev === 'wr-1').at(-1);
     expect(n).toMatchObject({ score: 0, band: 'zero', partial: true, missing: ['consciousness'] });
     publish('wr-1', { ...CALM, spo2: 88 });
     const open = alarms.openAlarms('wr-1');
     expect(open.map((a) => `${a.code}:${a.priority}`)).toEqual(['spo2_low:high', 'news2:low']);
-    expect(messages.filter((m) => m.type === 'alarm').map((m) => (m as { event: string }).event)).toEqual([
-      'raised',
-      'raised',
-    ]);
+    expect(rig.messages.filter((m) => m.type === 'alarm').map((m) => (m as { event: string }).event)).toEqual(
+      ['raised', 'raised'],
+    );
   });
 
   it('behavior: acknowledge through the API names the user; a second ack is 409; an unknown id 404', async () => {
     const id = alarms.openAlarms('wr-1').find((a) => a.code === 'spo2_low')!.id;
-    const res = await req('nurse.kim', 'POST', `/api/alarms/${id}/ack`, { comment: ' probe refitted ' });
+    const res = await rig.req('nurse.kim', 'POST', `/api/alarms/${id}/ack`, { comment: ' probe refitted ' });
     expect(res.statusCode).toBe(200);
     expect(res.json().alarm).toMatchObject({
       state: 'acknowledged',
       ackBy: 'nurse.kim',
       ackComment: 'probe refitted',
     });
-    const again = await req('charge.lee', 'POST', `/api/alarms/${id}/ack`, {});
+    const again = await rig.req('charge.lee', 'POST', `/api/alarms/${id}/ack`, {});
     expect(again.statusCode).toBe(409);
     expect(again.json()).toEqual({
       error: { code: 'alarm_not_active', reason: 'the alarm is already acknowledged' },
     });
-    const missing = await req(
+    const missing = await rig.req(
       'nurse.kim',
       'POST',
       '/api/alarms/00000000-0000-0000-0000-000000000000/ack',
@@ -137,9 +94,9 @@ describe('alarm service and routes', () => {
     );
     expect(missing.statusCode).toBe(404);
     expect(
-      (await req('nurse.kim', 'POST', `/api/alarms/${id}/ack`, { comment: 'x'.repeat(201) })).statusCode,
+      (await rig.req('nurse.kim', 'POST', `/api/alarms/${id}/ack`, { comment: 'x'.repeat(201) })).statusCode,
     ).toBe(400);
-    expect((await req('audit.ray', 'POST', `/api/alarms/${id}/ack`, {})).statusCode).toBe(403);
+    expect((await rig.req('audit.ray', 'POST', `/api/alarms/${id}/ack`, {})).statusCode).toBe(403);
     expect(audits).toContainEqual(
       expect.objectContaining({ type: 'alarm', event: 'acknowledged', user: 'nurse.kim' }),
     );
@@ -152,14 +109,14 @@ describe('alarm service and routes', () => {
   });
 
   it('behavior: the patient view is audited; settings are validated, persisted and re-score at once', async () => {
-    const view = await req('nurse.kim', 'GET', '/api/patients/wr-1');
+    const view = await rig.req('nurse.kim', 'GET', '/api/patients/wr-1');
     expect(view.statusCode).toBe(200);
     expect(view.json()).toMatchObject({ dev: 'wr-1', news2: { dev: 'wr-1' }, settings: { spo2Scale: 1 } });
     expect(audits).toContainEqual(
       expect.objectContaining({ type: 'patient_view', dev: 'wr-1', user: 'nurse.kim' }),
     );
-    expect((await req('nurse.kim', 'GET', '/api/patients/nope')).statusCode).toBe(404);
-    expect((await req('audit.ray', 'GET', '/api/patients/wr-1')).statusCode).toBe(403);
+    expect((await rig.req('nurse.kim', 'GET', '/api/patients/nope')).statusCode).toBe(404);
+    expect((await rig.req('audit.ray', 'GET', '/api/patients/wr-1')).statusCode).toBe(403);
 
     const bad = [
       { spo2Scale: 3 },
@@ -168,12 +125,12 @@ describe('alarm service and routes', () => {
       { oxygen: 'yes' },
     ];
     for (const body of bad)
-      expect((await req('nurse.kim', 'PUT', '/api/patients/wr-1/settings', body)).statusCode).toBe(400);
+      expect((await rig.req('nurse.kim', 'PUT', '/api/patients/wr-1/settings', body)).statusCode).toBe(400);
     // Unknown keys are dropped by the schema (fastify removeAdditional), never stored.
-    const extra = await req('nurse.kim', 'PUT', '/api/patients/wr-1/settings', { extra: 1 });
+    const extra = await rig.req('nurse.kim', 'PUT', '/api/patients/wr-1/settings', { extra: 1 });
     expect(extra.statusCode).toBe(200);
     expect(Object.keys(extra.json())).not.toContain('extra');
-    const put = await req('charge.lee', 'PUT', '/api/patients/wr-1/settings', {
+    const put = await rig.req('charge.lee', 'PUT', '/api/patients/wr-1/settings', {
       spo2Scale: 2,
       consciousness: 'A',
       limits: { spo2: { low: 85, high: null } },
@@ -236,7 +193,7 @@ describe('alarm service and routes', () => {
       escalations: 1,
     });
     expect(
-      messages.filter((m) => m.type === 'alarm' && m.alarm.code === 'anchoring_delayed').at(-1),
+      rig.messages.filter((m) => m.type === 'alarm' && m.alarm.code === 'anchoring_delayed').at(-1),
     ).toMatchObject({
       event: 'renotified',
     });
@@ -244,8 +201,8 @@ describe('alarm service and routes', () => {
 
   it('behavior: the socket snapshot carries the open alarms, the scores and the tile states', async () => {
     const { WebSocket } = await import('ws');
-    const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/ws`, {
-      headers: { cookie: cookies['nurse.kim']! },
+    const ws = new WebSocket(`${rig.srv.url.replace('http', 'ws')}/ws`, {
+      headers: { cookie: rig.cookies['nurse.kim']! },
     });
     const snap = await new Promise<Record<string, unknown>>((resolve, reject) => {
       ws.once('message', (d) => resolve(JSON.parse(String(d))));

@@ -8,7 +8,6 @@
  * `limits_invalid` and nothing saved, patient policies (delay, episodes), the patient view
  * grouped by episode, and the standby route.
  */
-import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
@@ -17,34 +16,24 @@ import {
   type AlarmAuditEvent,
   AlarmService,
   type AlarmServiceOptions,
-  type LiveMessage,
 } from '../../gateway/src/io/clinical/alarm-service.js';
-import { alarmRoutes } from '../../gateway/src/io/http/routes/alarm-routes.js';
-import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
-import { UserFile } from '../../gateway/src/io/identity/users.js';
 import type { GatewayStore } from '../../gateway/src/io/store/index.js';
-import { openStore } from '../../gateway/src/io/store/store.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { type AlarmRig, startAlarmRig } from '../helpers/alarm-rig.js';
 
-const ROOT = join(import.meta.dirname, '../..');
 const CALM = { hr: 72, spo2: 97, rr: 14, temp: 3700, sbp: 120, dbp: 75 };
 const DEVS = ['wr-1', 'wr-2', 'wr-3', 'wr-4'];
 
 describe('alarm service: standby, revoked devices, validated settings, episodes', () => {
-  const tmp = makeTempDir();
   const hub = new LiveHub();
   let clock = 5_000_000;
   const revoked = new Set<string>();
-  const messages: LiveMessage[] = [];
   const audits: AlarmAuditEvent[] = [];
-  let store: GatewayStore;
   let db: Database.Database;
   let alarms: AlarmService;
-  let srv: HttpServer;
-  const cookies: Record<string, string> = {};
+  let rig: AlarmRig;
   let seq = 0;
 
-  const options = (): AlarmServiceOptions => ({
+  const options = (store: GatewayStore): AlarmServiceOptions => ({
     store,
     hub,
     now: () => clock,
@@ -63,53 +52,25 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
   };
   const codes = (dev: string) => alarms.openAlarms(dev).map((a) => a.code);
   const tiles = (dev: string) =>
-    messages.filter(
+    rig.messages.filter(
       (m): m is { type: 'tile-state' } & TileStateDto => m.type === 'tile-state' && m.dev === dev,
     );
 
   beforeAll(async () => {
-    store = openStore(join(tmp.dir, 'store.db'));
-    db = store.db;
-    alarms = new AlarmService(options());
-    alarms.subscribe((m) => messages.push(m));
-    const users = new UserFile(join(tmp.dir, 'users.json'));
-    await users.add('nurse.kim', 'nurse', 'pw-nurse-kim-1');
-    await users.add('audit.ray', 'auditor', 'pw-audit-ray-1');
-    for (const d of DEVS) hub.addDevice(d);
-    srv = await startHttpServer({
+    rig = await startAlarmRig({
       hub,
-      users,
-      staticDir: join(ROOT, 'dashboards/ward'),
-      routes: [alarmRoutes({ alarms, hub })],
-      liveExtras: alarms,
+      devices: DEVS,
+      users: [
+        ['nurse.kim', 'nurse', 'pw-nurse-kim-1'],
+        ['audit.ray', 'auditor', 'pw-audit-ray-1'],
+      ],
+      service: options,
     });
-    for (const [u, p] of [
-      ['nurse.kim', 'pw-nurse-kim-1'],
-      ['audit.ray', 'pw-audit-ray-1'],
-    ] as const) {
-      const res = await srv.app.inject({
-        method: 'POST',
-        url: '/api/login',
-        payload: { username: u, password: p },
-      });
-      cookies[u] = String(res.headers['set-cookie']).split(';')[0]!;
-    }
+    alarms = rig.alarms;
+    db = rig.store.db;
   });
 
-  afterAll(async () => {
-    alarms.stop();
-    await srv.close();
-    db.close();
-    tmp.cleanup();
-  });
-
-  const req = (user: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) =>
-    srv.app.inject({
-      method,
-      url,
-      headers: { cookie: cookies[user]! },
-      ...(payload !== undefined ? { payload } : {}),
-    });
+  afterAll(() => rig.close());
 
   it('behavior: with the default policies a desaturation alarms after the averaging and the delay, with its trigger value', () => {
     feed('wr-1', CALM, 20);
@@ -128,8 +89,8 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
 
   it('behavior: a nurse pauses a bed: its alarms clear at once, nothing new is raised (technical included), the pause ends by itself', async () => {
     expect(codes('wr-1').length).toBeGreaterThan(0);
-    const before = messages.length;
-    const res = await req('nurse.kim', 'POST', '/api/patients/wr-1/standby', { on: true, minutes: 5 });
+    const before = rig.messages.length;
+    const res = await rig.req('nurse.kim', 'POST', '/api/patients/wr-1/standby', { on: true, minutes: 5 });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       dev: 'wr-1',
@@ -139,7 +100,7 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
       revoked: false,
     } satisfies TileStateDto);
     expect(codes('wr-1')).toEqual([]);
-    const sent = messages.slice(before);
+    const sent = rig.messages.slice(before);
     expect(sent.filter((m) => m.type === 'alarm').every((m) => m.event === 'cleared')).toBe(true);
     expect(sent.some((m) => m.type === 'alarm')).toBe(true);
     expect(tiles('wr-1').at(-1)?.standby?.reason).toBe('paused');
@@ -174,12 +135,12 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
   });
 
   it('behavior: a pause without minutes lasts until a nurse ends it', async () => {
-    const on = await req('nurse.kim', 'POST', '/api/patients/wr-1/standby', { on: true });
+    const on = await rig.req('nurse.kim', 'POST', '/api/patients/wr-1/standby', { on: true });
     expect(on.json().standby).toMatchObject({ reason: 'paused', until: null });
     clock += 24 * 3_600_000;
     alarms.tick();
     expect(codes('wr-1')).toEqual([]);
-    const off = await req('nurse.kim', 'POST', '/api/patients/wr-1/standby', { on: false });
+    const off = await rig.req('nurse.kim', 'POST', '/api/patients/wr-1/standby', { on: false });
     expect(off.statusCode).toBe(200);
     expect(off.json().standby).toBeNull();
     expect(codes('wr-1')).toEqual(['device_offline']);
@@ -196,7 +157,7 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
       until: null,
     });
     expect(codes('wr-2')).toEqual([]);
-    expect(messages.filter((m) => m.type === 'alarm' && m.alarm.dev === 'wr-2').at(-1)).toMatchObject({
+    expect(rig.messages.filter((m) => m.type === 'alarm' && m.alarm.dev === 'wr-2').at(-1)).toMatchObject({
       event: 'cleared',
       alarm: { code: 'device_offline', state: 'cleared' },
     });
@@ -204,10 +165,10 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
     alarms.tick();
     expect(codes('wr-2')).toEqual([]);
     // A nurse's pause does not replace a discharge.
-    const on = await req('nurse.kim', 'POST', '/api/patients/wr-2/standby', { on: true, minutes: 1 });
+    const on = await rig.req('nurse.kim', 'POST', '/api/patients/wr-2/standby', { on: true, minutes: 1 });
     expect(on.json().standby).toMatchObject({ reason: 'discharged' });
     // A restart (a second service on the same store) still has the bed in standby.
-    const again = new AlarmService(options());
+    const again = new AlarmService(options(rig.store));
     try {
       expect(again.tileState('wr-2').standby).toMatchObject({ reason: 'discharged', by: 'charge.lee' });
       expect(again.snapshot().tileStates.find((t) => t.dev === 'wr-2')?.standby?.reason).toBe('discharged');
@@ -252,7 +213,7 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
       { oxygen: true, policies: { spo2: { delaySeconds: 121 } } },
       { policies: { hr: { hysteresis: 2.5 } } },
     ]) {
-      const res = await req('nurse.kim', 'PUT', '/api/patients/wr-4/settings', body);
+      const res = await rig.req('nurse.kim', 'PUT', '/api/patients/wr-4/settings', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
       expect(res.json()).toEqual({
         error: { code: 'limits_invalid', reason: 'alarm limits or policies out of range' },
@@ -263,7 +224,7 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
     expect(() =>
       alarms.updateSettings('wr-4', { limits: { spo2: { low: 40, high: null } } }, 'nurse.kim'),
     ).toThrow(expect.objectContaining({ name: 'AlarmError', code: 'limits_invalid' }));
-    const ok = await req('nurse.kim', 'PUT', '/api/patients/wr-4/settings', {
+    const ok = await rig.req('nurse.kim', 'PUT', '/api/patients/wr-4/settings', {
       limits: { spo2: { low: null, high: null } },
       policies: { hr: { delaySeconds: 0 } },
     });
@@ -294,12 +255,12 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
     feed('wr-4', { ...CALM, hr: 135 }, 1);
     expect(hrOf()).toMatchObject([{ id: hr!.id, code: 'hr_high', triggerValue: 135, state: 'active' }]);
     expect(
-      messages
+      rig.messages
         .filter((m) => m.type === 'alarm' && m.alarm.id === hr!.id)
         .map((m) => m.type === 'alarm' && m.event),
     ).toEqual(['raised', 'cleared', 'reactivated']);
     // The patient view groups the history by episode and carries the tile state.
-    const view = await req('nurse.kim', 'GET', '/api/patients/wr-4');
+    const view = await rig.req('nurse.kim', 'GET', '/api/patients/wr-4');
     expect(view.statusCode).toBe(200);
     const episodes = view.json().episodes as { alarmId: string }[];
     expect(episodes.filter((e) => e.alarmId === hr!.id)).toEqual([
@@ -330,12 +291,16 @@ describe('alarm service: standby, revoked devices, validated settings, episodes'
       { on: true, minutes: 1441 },
       { on: true, minutes: 2.5 },
     ]) {
-      const res = await req('nurse.kim', 'POST', '/api/patients/wr-4/standby', body);
+      const res = await rig.req('nurse.kim', 'POST', '/api/patients/wr-4/standby', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
       expect(res.json().error.code).toBe('bad_request');
     }
-    expect((await req('audit.ray', 'POST', '/api/patients/wr-4/standby', { on: true })).statusCode).toBe(403);
-    expect((await req('nurse.kim', 'POST', '/api/patients/wr-9/standby', { on: true })).statusCode).toBe(404);
+    expect((await rig.req('audit.ray', 'POST', '/api/patients/wr-4/standby', { on: true })).statusCode).toBe(
+      403,
+    );
+    expect((await rig.req('nurse.kim', 'POST', '/api/patients/wr-9/standby', { on: true })).statusCode).toBe(
+      404,
+    );
     expect(alarms.tileState('wr-4').standby).toBeNull();
     expect(() => alarms.standby('wr-4', { on: true, minutes: 0 }, 'nurse.kim')).toThrow(RangeError);
   });

@@ -25,43 +25,13 @@ import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { prepareDataDir } from '../helpers/gateway.js';
+import { call, errorCode, type Reply } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const DEV = 'wr-d001';
 const NURSE = { username: 'nurse.ada', password: 'ward-7b-night-shift' };
 const ALARM_ID = '00000000-0000-4000-8000-000000000000';
-
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  cookie: string | undefined;
-}
-
-/** A JSON call with an optional session cookie; `cookie` is the `name=value` the answer set. */
-async function call(
-  base: string,
-  method: string,
-  url: string,
-  cookie?: string,
-  body?: unknown,
-): Promise<Reply> {
-  const res = await fetch(`${base}${url}`, {
-    method,
-    headers: {
-      ...(cookie ? { cookie } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  const setCookie = res.headers.get('set-cookie');
-  return {
-    status: res.status,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-    cookie: setCookie ? (setCookie.split(';', 1)[0] as string) : undefined,
-  };
-}
 
 interface Live {
   ws: WebSocket;
@@ -105,8 +75,6 @@ function openLive(base: string, cookie: string): Promise<Live> {
     );
   });
 }
-
-const errorCode = (r: Reply) => (r.body.error as { code?: string } | undefined)?.code;
 
 describe('wall displays on a real gateway', () => {
   const tmp = makeTempDir();

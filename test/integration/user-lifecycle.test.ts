@@ -21,6 +21,7 @@ import { UserFile } from '../../gateway/src/io/identity/users.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { prepareDataDir } from '../helpers/gateway.js';
+import { call, errorCode, type Reply } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const PW = 'first-password-of-kim-1';
@@ -28,14 +29,6 @@ const PW2 = 'reset-by-the-admin-22';
 const PW3 = 'kims-own-choice-333';
 /** Far beyond the documented 2 s bound (a loaded runner); the socket never closes without the sync. */
 const CLOSE_DEADLINE_MS = 15_000;
-
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  cookie: string | undefined;
-}
-
-const codeOf = (r: Reply) => (r.body.error as { code?: string } | undefined)?.code;
 
 /** `vitaltrail <args>` in this process, as an operator runs it beside the gateway. */
 async function cli(...args: string[]): Promise<void> {
@@ -69,26 +62,8 @@ describe('user lifecycle on a real gateway', () => {
   let base: string;
   let users: UserFile;
 
-  async function call(method: string, url: string, cookie?: string, body?: unknown): Promise<Reply> {
-    const res = await fetch(`${base}${url}`, {
-      method,
-      headers: {
-        ...(cookie ? { cookie } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    const setCookie = res.headers.get('set-cookie');
-    return {
-      status: res.status,
-      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-      cookie: setCookie ? (setCookie.split(';', 1)[0] as string) : undefined,
-    };
-  }
-
   async function signIn(username: string, password: string): Promise<Reply> {
-    return call('POST', '/api/login', undefined, { username, password });
+    return call(base, 'POST', '/api/login', undefined, { username, password });
   }
 
   /** An open live socket of `cookie`'s session, after its snapshot. */
@@ -136,13 +111,17 @@ describe('user lifecycle on a real gateway', () => {
 
     await cli('users', 'disable', '--username', 'kim', '--data', paths.root);
     expect(await closed).toBe(4401);
-    expect((await call('GET', '/api/me', cookie)).status).toBe(401);
+    expect((await call(base, 'GET', '/api/me', cookie)).status).toBe(401);
 
     const refused = await signIn('kim', PW);
-    expect([refused.status, codeOf(refused), refused.cookie]).toEqual([403, 'account_disabled', undefined]);
+    expect([refused.status, errorCode(refused), refused.cookie]).toEqual([
+      403,
+      'account_disabled',
+      undefined,
+    ]);
     // Without the password nothing tells the account is disabled.
     const wrong = await signIn('kim', 'not-the-password-of-kim');
-    expect([wrong.status, codeOf(wrong)]).toEqual([401, 'bad_credentials']);
+    expect([wrong.status, errorCode(wrong)]).toEqual([401, 'bad_credentials']);
 
     await cli('users', 'enable', '--username', 'kim', '--data', paths.root);
     const back = await signIn('kim', PW);
@@ -152,15 +131,15 @@ describe('user lifecycle on a real gateway', () => {
     await cli('users', 'remove', '--username', 'kim', '--data', paths.root);
     expect(await closed2).toBe(4401);
     const gone = await signIn('kim', PW);
-    expect([gone.status, codeOf(gone)]).toEqual([401, 'bad_credentials']);
+    expect([gone.status, errorCode(gone)]).toEqual([401, 'bad_credentials']);
   }, 90_000);
 
   it('behavior: disabled through another UserFile, the next request of the session is refused at once (no wait for the poll)', async () => {
     await users.add('ana', 'auditor', PW);
     const s = await signIn('ana', PW);
-    expect((await call('GET', '/api/me', s.cookie)).status).toBe(200);
+    expect((await call(base, 'GET', '/api/me', s.cookie)).status).toBe(200);
     await new UserFile(paths.users).disable('ana');
-    expect((await call('GET', '/api/me', s.cookie)).status).toBe(401);
+    expect((await call(base, 'GET', '/api/me', s.cookie)).status).toBe(401);
   }, 60_000);
 
   it('behavior: a reset password ends the sessions and forces a change: only /api/me and /api/password until then', async () => {
@@ -181,53 +160,56 @@ describe('user lifecycle on a real gateway', () => {
       paths.root,
     );
     expect(await closed).toBe(4401);
-    expect((await call('GET', '/api/me', before.cookie)).status).toBe(401);
+    expect((await call(base, 'GET', '/api/me', before.cookie)).status).toBe(401);
     expect((await signIn('lee', PW)).status).toBe(401);
 
     const s = await signIn('lee', PW2);
     expect([s.status, s.body.mustChangePassword]).toEqual([200, true]);
     const cookie = s.cookie as string;
     const other = (await signIn('lee', PW2)).cookie as string;
-    expect((await call('GET', '/api/me', cookie)).body).toEqual({
+    expect((await call(base, 'GET', '/api/me', cookie)).body).toEqual({
       username: 'lee',
       role: 'charge_nurse',
       live: true,
       mustChangePassword: true,
     });
     for (const url of ['/api/ward', '/api/alarms', '/api/beds', '/api/bindings']) {
-      const r = await call('GET', url, cookie);
-      expect([url, r.status, codeOf(r)]).toEqual([url, 403, 'password_change_required']);
+      const r = await call(base, 'GET', url, cookie);
+      expect([url, r.status, errorCode(r)]).toEqual([url, 403, 'password_change_required']);
     }
-    const admit = await call('POST', '/api/admissions', cookie, {
+    const admit = await call(base, 'POST', '/api/admissions', cookie, {
       dev: 'wr-9999',
       patientId: 'P-1',
       bed: 'B1',
     });
-    expect([admit.status, codeOf(admit)]).toEqual([403, 'password_change_required']);
+    expect([admit.status, errorCode(admit)]).toEqual([403, 'password_change_required']);
     expect(await upgradeStatus(cookie)).toBe(403);
-    expect((await call('GET', '/healthz', cookie)).status).toBe(200);
+    expect((await call(base, 'GET', '/healthz', cookie)).status).toBe(200);
 
-    const wrong = await call('POST', '/api/password', cookie, { current: 'not-the-current-1', next: PW3 });
-    expect([wrong.status, codeOf(wrong)]).toEqual([401, 'bad_credentials']);
-    expect((await call('GET', '/api/me', cookie)).status).toBe(200); // a wrong current password keeps the session
+    const wrong = await call(base, 'POST', '/api/password', cookie, {
+      current: 'not-the-current-1',
+      next: PW3,
+    });
+    expect([wrong.status, errorCode(wrong)]).toEqual([401, 'bad_credentials']);
+    expect((await call(base, 'GET', '/api/me', cookie)).status).toBe(200); // a wrong current password keeps the session
     for (const next of ['short-1', 'onlyletterslong']) {
-      const weak = await call('POST', '/api/password', cookie, { current: PW2, next });
-      expect([next, weak.status, codeOf(weak)]).toEqual([next, 400, 'password_weak']);
+      const weak = await call(base, 'POST', '/api/password', cookie, { current: PW2, next });
+      expect([next, weak.status, errorCode(weak)]).toEqual([next, 400, 'password_weak']);
     }
-    const same = await call('POST', '/api/password', cookie, { current: PW2, next: PW2 });
-    expect([same.status, codeOf(same)]).toEqual([400, 'password_unchanged']);
+    const same = await call(base, 'POST', '/api/password', cookie, { current: PW2, next: PW2 });
+    expect([same.status, errorCode(same)]).toEqual([400, 'password_unchanged']);
     expect(users.find('lee')?.mustChangePassword).toBe(true);
 
-    const changed = await call('POST', '/api/password', cookie, { current: PW2, next: PW3 });
+    const changed = await call(base, 'POST', '/api/password', cookie, { current: PW2, next: PW3 });
     expect([changed.status, changed.body]).toEqual([
       200,
       { username: 'lee', role: 'charge_nurse', live: true },
     ]);
     expect(users.find('lee')?.mustChangePassword).toBeUndefined();
-    expect((await call('GET', '/api/ward', cookie)).status).toBe(200);
+    expect((await call(base, 'GET', '/api/ward', cookie)).status).toBe(200);
     expect(await upgradeStatus(cookie)).toBe(101);
     // The account's other session (still on the old password) ended; this one goes on.
-    expect((await call('GET', '/api/me', other)).status).toBe(401);
+    expect((await call(base, 'GET', '/api/me', other)).status).toBe(401);
     expect((await signIn('lee', PW2)).status).toBe(401);
     const after = await signIn('lee', PW3);
     expect(after.status).toBe(200);

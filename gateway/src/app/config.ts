@@ -202,67 +202,66 @@ function readFileField(field: string, path: string): string {
   }
 }
 
+/** A certificate and its key, read and checked as a pair, with the files they came from. */
+interface CertificatePair {
+  cert: string;
+  key: string;
+  certPath: string;
+  keyPath: string;
+}
+
 /**
- * `http.tls`: the certificate and key the dashboard serves, `http.certFile`/`http.keyFile` or
- * else the gateway's KGC certificate in DATA/gateway/tls (its key must be 0600 as any secret).
+ * Reads the certificate/key pair of a TLS listener: `<prefix>.certFile`/`<prefix>.keyFile` or
+ * else the gateway's KGC certificate in DATA/gateway/tls (its key must be 0600 as any secret),
+ * and checks that they parse and match.
+ * @throws {ConfigError} `config_invalid` when a file is missing or too open, or the pair does not match
+ */
+function certificatePair(v: Readonly<Flat>, prefix: 'http' | 'mqtt.tls'): CertificatePair {
+  const certFile = v[`${prefix}.certFile`] as string | undefined;
+  const tlsDir = join(dataPaths(v.dataDir as string).gatewayDir, 'tls');
+  const [certField, keyField] = certFile
+    ? [`${prefix}.certFile`, `${prefix}.keyFile`]
+    : [
+        `${prefix}.certFile (default DATA/gateway/tls/server.cert.pem: \`vitaltrail kgc gateway-cert\`)`,
+        `${prefix}.keyFile (default DATA/gateway/tls/server.key.pem)`,
+      ];
+  const certPath = certFile ?? join(tlsDir, GATEWAY_CERT_FILE);
+  const keyPath = (v[`${prefix}.keyFile`] as string | undefined) ?? join(tlsDir, GATEWAY_KEY_FILE);
+  const cert = readFileField(certField, certPath);
+  const key = readSecretFile(keyField, keyPath);
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    throw new ConfigError([`${certField}: is not a PEM certificate matching its key`], 'config');
+  }
+  return { cert, key, certPath, keyPath };
+}
+
+/**
+ * `http.tls`: the certificate and key the dashboard serves (`certificatePair`).
  * @throws {ConfigError} `config_invalid` when a file is missing or too open, the pair does
  * not parse or match, or a certificate file is given without `http.tls: on`
  */
 function httpTls(v: Readonly<Flat>): { cert: string; key: string } | undefined {
-  const certFile = v['http.certFile'] as string | undefined;
   if (v['http.tls'] !== 'on') {
-    if (certFile) throw new ConfigError(['http.certFile: is used only with http.tls on'], 'config');
+    if (v['http.certFile']) throw new ConfigError(['http.certFile: is used only with http.tls on'], 'config');
     return undefined;
   }
-  const tlsDir = join(dataPaths(v.dataDir as string).gatewayDir, 'tls');
-  const [certField, keyField] = certFile
-    ? ['http.certFile', 'http.keyFile']
-    : [
-        'http.certFile (default DATA/gateway/tls/server.cert.pem: `vitaltrail kgc gateway-cert`)',
-        'http.keyFile (default DATA/gateway/tls/server.key.pem)',
-      ];
-  const certPath = certFile ?? join(tlsDir, GATEWAY_CERT_FILE);
-  const keyPath = (v['http.keyFile'] as string | undefined) ?? join(tlsDir, GATEWAY_KEY_FILE);
-  const tls = { cert: readFileField(certField, certPath), key: readSecretFile(keyField, keyPath) };
-  try {
-    createSecureContext(tls);
-  } catch {
-    throw new ConfigError([`${certField}: is not a PEM certificate matching its key`], 'config');
-  }
-  return tls;
+  const { cert, key } = certificatePair(v, 'http');
+  return { cert, key };
 }
 
 /**
- * `mqtt.tls.*`: the embedded broker's mutual-TLS listener, serving `mqtt.tls.certFile`/`keyFile`
- * or else the gateway's KGC certificate in DATA/gateway/tls; devices are checked against the
- * KGC of the data dir (io/identity), as on the `vitaltrail gateway` and demo listeners.
+ * `mqtt.tls.*`: the embedded broker's mutual-TLS listener, serving its `certificatePair`;
+ * devices are checked against the KGC of the data dir (io/identity), as on the
+ * `vitaltrail gateway` and demo listeners.
  * @throws {ConfigError} `config_invalid` when a file is missing or too open, or the pair does not match
  */
 function mqttTls(v: Readonly<Flat>, port: number): MqttsOptions {
-  const certFile = v['mqtt.tls.certFile'] as string | undefined;
-  const tlsDir = join(dataPaths(v.dataDir as string).gatewayDir, 'tls');
-  const [certField, keyField] = certFile
-    ? ['mqtt.tls.certFile', 'mqtt.tls.keyFile']
-    : [
-        'mqtt.tls.certFile (default DATA/gateway/tls/server.cert.pem: `vitaltrail kgc gateway-cert`)',
-        'mqtt.tls.keyFile (default DATA/gateway/tls/server.key.pem)',
-      ];
-  const certPath = certFile ?? join(tlsDir, GATEWAY_CERT_FILE);
-  const keyPath = (v['mqtt.tls.keyFile'] as string | undefined) ?? join(tlsDir, GATEWAY_KEY_FILE);
-  try {
-    createSecureContext({ cert: readFileField(certField, certPath), key: readSecretFile(keyField, keyPath) });
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError([`${certField}: is not a PEM certificate matching its key`], 'config');
-  }
+  const { certPath, keyPath } = certificatePair(v, 'mqtt.tls');
   return { port, host: (v['mqtt.tls.host'] ?? v['mqtt.host']) as string, certPath, keyPath };
 }
 
-/**
- * Turns a validated config into `startGateway` options, reading the secret and
- * certificate files it names.
- * @throws {ConfigError} `config_invalid` when a named file is missing, empty, too open, or malformed
- */
 /**
  * `outbound.acm.allowFrom`: IP addresses only (a peer is matched by the address it connects
  * from, so a host name would never match and would lock the alarm manager out silently).
@@ -279,6 +278,11 @@ function peerAddresses(list: string): string[] {
   return peers;
 }
 
+/**
+ * Turns a validated config into `startGateway` options, reading the secret and
+ * certificate files it names.
+ * @throws {ConfigError} `config_invalid` when a named file is missing, empty, too open, or malformed
+ */
 export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & { logLevel: LogLevel } {
   const v = cfg.values;
   const s = (p: string) => v[p] as string | undefined;
