@@ -13,10 +13,8 @@
  *
  * Needs the built runner and CLI: `npm run build` (npm test builds first).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -29,57 +27,15 @@ import { type DataPaths, dataPaths, ensureDir } from '../../gateway/src/io/ops/d
 import { countAcrossGateways } from '../../gateway/src/io/store/scale-out.js';
 import { runCli } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { type GatewayProcess, type RunnerArgs, spawnGatewayRunner } from '../helpers/gateway-process.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-const RUNNER = fileURLToPath(new URL('../../dist/test/helpers/gateway-runner.js', import.meta.url));
 const DEVICES = Array.from({ length: 12 }, (_, i) => `wr-${String(i + 1).padStart(4, '0')}`);
 
-interface GatewayProcess {
-  id: string;
-  dir: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  lines: string[];
-  /** The HTTP base URL from the ready line (`/healthz`). */
-  http: string;
-}
-
-/**
- * Starts one runner process and waits for its ready line: from positional arguments
- * (no ledger), or from a gateway config file (`{ config }`, as production runs it).
- */
-async function spawnGateway(
-  id: string,
-  dir: string,
-  how: { url: string; sessionExpiryS?: number } | { config: string },
-): Promise<GatewayProcess> {
-  const args =
-    'config' in how
-      ? [RUNNER, '--config', how.config]
-      : [RUNNER, dir, id, how.url, '4', String(how.sessionExpiryS ?? 86_400)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const http = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        lines.push(line);
-        buf = buf.slice(i + 1);
-        if (line.includes('"ready":true')) resolve((JSON.parse(line) as { http: string }).http);
-      }
-    });
-    void exited.then((code) => reject(new Error(`gateway ${id} exited ${code}: ${stderr.slice(0, 400)}`)));
-  });
-  return { id, dir, child, exited, lines, http };
-}
+/** Starts one runner process (4 lanes) and waits for its ready line (test/helpers/gateway-process). */
+const spawnGateway = (id: string, dir: string, how: RunnerArgs): Promise<GatewayProcess> =>
+  spawnGatewayRunner(id, dir, 'config' in how ? how : { lanes: 4, ...how });
 
 /** An admin session cookie per gateway URL (the initial admin password of its data dir). */
 const adminCookies = new Map<string, string>();
