@@ -90,11 +90,15 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(5);
+      expect(SCHEMA_VERSION).toBe(6);
       // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
       expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
       // Version 5: the wall displays' table exists, empty.
       expect(gw.store.db.prepare('SELECT count(*) FROM displays').pluck().get()).toBe(0);
+      // Version 6: the dead letters' replay columns exist.
+      expect(
+        gw.store.db.prepare('SELECT count(*) FROM outbound_dead_letters WHERE replayed_at IS NULL').pluck().get(),
+      ).toBe(0);
       expect(gw.store.size).toBe(24);
 
       // Every sealed frame opens and decodes to what the devices sent.

@@ -2,14 +2,16 @@
  * @module cli/outbound
  * `vitaltrail outbound status --data DIR [--json]`: the state of each outbound interface
  * (issue 19) as an integration engineer checks it: readings pending, the age of the oldest
- * one, delivered, the last success and the last error, dead letters. Reads the store while
- * the gateway runs (SQLite WAL readers).
+ * one, delivered, the last success and the last error, dead letters (not yet replayed). Reads
+ * the store while the gateway runs (SQLite WAL readers). `outbound dead-letters` and
+ * `outbound replay` are in cli/outbound-dead-letters, `outbound test` in cli/outbound-test.
  */
 import type { Command } from 'commander';
 import { deliveryStatus, type OutboundStatus } from '../io/interfaces/index.js';
 import { dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
 import { dataDirOption } from './inputs.js';
+import { registerDeadLetterCommands } from './outbound-dead-letters.js';
 import { registerOutboundTestCommand } from './outbound-test.js';
 
 /** One receiver's line of `outbound status` (io/interfaces `OutboundStatus`, times in ISO 8601). */
@@ -45,11 +47,13 @@ export function registerOutboundCommands(program: Command, defaultDataDir: strin
   const outbound = program
     .command('outbound')
     .description(
-      'the outbound interfaces (HL7 PCD-01 over MLLP, FHIR R4 push, alarm webhook): their delivery state, a connection test',
+      'the outbound interfaces (HL7 PCD-01 over MLLP, FHIR R4 push, alarm webhook): their delivery state, dead letters and their replay, a connection test',
     );
   outbound
     .command('status')
-    .description('per receiver: readings pending, oldest pending age, delivered, last error, dead letters')
+    .description(
+      'per receiver: readings pending, oldest pending age, delivered, last error, dead letters not yet replayed',
+    )
     .addOption(dataDirOption(defaultDataDir))
     .option('--json', 'print JSON')
     .action((o: { data: string; json?: boolean }) => {
@@ -70,5 +74,6 @@ export function registerOutboundCommands(program: Command, defaultDataDir: strin
         );
       }
     });
+  registerDeadLetterCommands(outbound, defaultDataDir);
   registerOutboundTestCommand(outbound);
 }

@@ -35,18 +35,27 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
     const rows = this.#alarms.eventsFrom(from, limit);
     if (rows.length === 0) return { items: [], next: from };
     const items: OutboundAlarm[] = [];
-    for (const { id, ...event } of rows) {
-      // The binding when the transition happened (a gateway-wide alarm has none).
-      const b = this.#withPatient ? await this.#bindings?.at(event.dev, event.at) : null;
-      items.push({
-        ...event,
-        id: `alarm-event:${id}`,
-        eventId: id,
-        bed: b ? b.bed : (this.#bindings?.bedAt(event.dev, event.at) ?? null),
-        ...(b ? { binding: { bed: b.bed, patientId: b.patientId } } : {}),
-      });
-    }
+    for (const row of rows) items.push(await this.#toItem(row));
     return { items, next: rows.at(-1)!.id + 1 };
+  }
+
+  /** The transition with event id `eventId` (a dead letter's replay), or null. */
+  async item(id: string, eventId: number): Promise<OutboundAlarm | null> {
+    const row = this.#alarms.eventsFrom(eventId, 1)[0];
+    if (!row || row.id !== eventId || `alarm-event:${row.id}` !== id) return null;
+    return this.#toItem(row);
+  }
+
+  async #toItem({ id, ...event }: ReturnType<AlarmService['eventsFrom']>[number]): Promise<OutboundAlarm> {
+    // The binding when the transition happened (a gateway-wide alarm has none).
+    const b = this.#withPatient ? await this.#bindings?.at(event.dev, event.at) : null;
+    return {
+      ...event,
+      id: `alarm-event:${id}`,
+      eventId: id,
+      bed: b ? b.bed : (this.#bindings?.bedAt(event.dev, event.at) ?? null),
+      ...(b ? { binding: { bed: b.bed, patientId: b.patientId } } : {}),
+    };
   }
 
   positionOf(a: OutboundAlarm): number {

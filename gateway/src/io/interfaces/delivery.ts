@@ -16,6 +16,14 @@
  *   but not yet recorded are sent again with the same identifiers, which the receiver
  *   de-duplicates (io/interfaces/receiver).
  * Ingest never waits for delivery: the worker reads the store on its own timer.
+ *
+ * Dead letters asked for again (`vitaltrail outbound replay`, io/interfaces/delivery-state
+ * `requestReplay`) go first in a round, one at a time in the order they were set aside,
+ * built again by the source from durable state with their original identifiers (MSH-10,
+ * FHIR identifier, webhook event id: a receiver that already holds one de-duplicates it).
+ * Acknowledged: marked replayed (the row is kept). Refused again: it stays a dead letter
+ * with the new reason. Receiver unavailable: retried with the backoff, before the cursor
+ * moves on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../ops/index.js';
@@ -65,13 +73,66 @@ export class DeliveryWorker<T = OutboundReading> {
 
   /**
    * One round: delivers the next batch (or waits out the backoff).
-   * @returns the readings the receiver acknowledged in this round.
+   * @returns the items the receiver acknowledged in this round (replayed dead letters included).
    */
   async tick(): Promise<number> {
     const o = this.#o;
     const now = o.now();
     if (now < this.#nextTryAt) return 0;
     const cursor = o.state.position(this.name, o.startLeaf, o.source.kind);
+    const replayed = await this.#replay(cursor.failures);
+    if (replayed === null) return 0;
+    return replayed + (await this.#round(cursor));
+  }
+
+  /**
+   * Sends the dead letters asked for again, oldest first (at most a batch).
+   * @returns how many the receiver acknowledged, or null when it was unavailable (backoff).
+   */
+  async #replay(failuresBefore: number): Promise<number | null> {
+    const o = this.#o;
+    let done = 0;
+    for (const d of o.state.replayRequests(this.name, o.batch)) {
+      let item: T | 'shredded' | null;
+      try {
+        item = await o.source.item(d.item, d.position);
+      } catch (err) {
+        this.#failed(`source: ${(err as { code?: string }).code ?? 'error'}`, failuresBefore);
+        return null;
+      }
+      if (item === null || item === 'shredded') {
+        const [code, gone] =
+          item === 'shredded'
+            ? ['shredded', 'its readings were shredded']
+            : ['not_found', 'the store holds no such item for this receiver'];
+        o.state.replayRefused(this.name, d, code, `nothing to replay: ${gone}`, o.now());
+        continue;
+      }
+      try {
+        await o.receiver.deliver([item]);
+      } catch (err) {
+        const e = err instanceof DeliveryError ? err : null;
+        if (e?.code === 'receiver_rejected') {
+          o.state.replayRefused(this.name, d, e.code, e.reason, o.now());
+          o.log?.warn('outbound dead letter refused again', { receiver: this.name, item: d.item });
+          continue;
+        }
+        this.#failed(
+          e ? `${e.code}: ${e.reason}` : 'receiver_unavailable: the receiver failed',
+          failuresBefore,
+        );
+        return null;
+      }
+      o.state.replayed(this.name, d.id, o.now());
+      o.log?.info('outbound dead letter replayed', { receiver: this.name, item: d.item });
+      done++;
+    }
+    return done;
+  }
+
+  /** One round of the cursor (`tick`). */
+  async #round(cursor: { nextLeaf: number; failures: number }): Promise<number> {
+    const o = this.#o;
     let batch: { items: T[]; next: number };
     try {
       batch = await o.source.after(cursor.nextLeaf, o.batch);

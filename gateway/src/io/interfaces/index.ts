@@ -7,7 +7,13 @@
  */
 export { AlarmSource, type OutboundAlarm } from './alarm-source.js';
 export { type DeliveryOptions, DeliveryWorker } from './delivery.js';
-export { type CursorRow, type DeadLetter, DeliveryState } from './delivery-state.js';
+export {
+  type CursorRow,
+  type DeadLetter,
+  type DeadLetterRow,
+  DeliveryState,
+  type ReplayRequest,
+} from './delivery-state.js';
 export { deliveryStatus, type OutboundStatus } from './delivery-status.js';
 export { FhirReceiver, type FhirReceiverOptions } from './fhir-receiver.js';
 export { MllpReceiver, type MllpReceiverOptions } from './mllp-receiver.js';

@@ -100,6 +100,13 @@ export class ReadingSource implements DeliverySource<OutboundReading> {
   idOf(r: OutboundReading): string {
     return r.id;
   }
+
+  /** The reading `<dev>:<seq>` at log position `leaf` (a dead letter's replay). */
+  async item(id: string, leaf: number): Promise<OutboundReading | 'shredded' | null> {
+    const row = this.#p.store.framesFrom(leaf, 1)[0];
+    if (!row || row.leafIndex !== leaf || `${row.dev}:${row.seq}` !== id) return null;
+    return (await openReadings(this.#p, [row]))[0] ?? 'shredded';
+  }
 }
 
 /** The readings of one PCD-01 "per interval" message (core/interval-groups). */
@@ -196,6 +203,34 @@ export class IntervalReadingSource implements DeliverySource<OutboundReadingGrou
 
   idOf(g: OutboundReadingGroup): string {
     return g.id;
+  }
+
+  /**
+   * The group `<dev>:<first seq>-<last seq>` (a dead letter's replay), built again from the
+   * log: every reading of the device, the interval and the binding of its first reading
+   * (one interval is one contiguous stretch of the log, core/interval-groups); null unless
+   * the last of them is `<last seq>`.
+   */
+  async item(id: string, position: number): Promise<OutboundReadingGroup | 'shredded' | null> {
+    const m = /^(.+):(\d+)-(\d+)$/.exec(id);
+    const store = this.#p.store;
+    const head = m ? store.getFrame(m[1]!, Number(m[2])) : undefined;
+    if (!m || !head) return null;
+    const iv = (r: FrameIndexRow) => intervalOf(r.acceptedAt, this.#intervalMs);
+    const bindingOf = (r: FrameIndexRow) => this.#p.bindings?.idAt(r.dev, r.ts) ?? null;
+    const binding = bindingOf(head);
+    const rows: FrameIndexRow[] = [];
+    for (let from = head.leafIndex; ; ) {
+      const page = store.framesFrom(from, PAGE);
+      const end = page.findIndex((r) => iv(r) !== iv(head));
+      for (const r of end < 0 ? page : page.slice(0, end))
+        if (r.dev === head.dev && bindingOf(r) === binding) rows.push(r);
+      if (end >= 0 || page.length < PAGE) break;
+      from = page.at(-1)!.leafIndex + 1;
+    }
+    if (rows.at(-1)?.seq !== Number(m[3])) return null;
+    const readings = await openReadings(this.#p, rows);
+    return readings.length === 0 ? 'shredded' : { id, readings, next: position + 1 };
   }
 }
 

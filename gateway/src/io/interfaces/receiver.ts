@@ -31,6 +31,14 @@ export interface DeliverySource<T> {
   positionOf(item: T): number;
   /** The item's stable identifier (dead letters, de-duplication). */
   idOf(item: T): string;
+  /**
+   * A dead letter's item built again from durable state, exactly as `after` built it (the
+   * same identifier, so the receiver de-duplicates a replay): the item at `position` whose
+   * `idOf` is `id`; `'shredded'` when its readings were destroyed since; null when there is
+   * no such item.
+   * @throws as `after` (a failure to read: retried).
+   */
+  item(id: string, position: number): Promise<T | 'shredded' | null>;
 }
 
 /** One outbound interface. */

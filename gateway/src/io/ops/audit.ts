@@ -108,7 +108,10 @@ export type AuditEventType =
   | 'user_enabled'
   | 'user_removed'
   | 'password_reset'
-  | 'password_changed';
+  | 'password_changed'
+  // a replay of outbound dead letters asked for by `outbound replay` (issue 19; `user` =
+  // `cli:<os user>`, detail: the receiver and the dead letters' ids)
+  | 'outbound_replay_requested';
 
 /** The only fields a line may carry besides `n`, `t`, `event`, `prev`. */
 export interface AuditFields {

@@ -22,6 +22,8 @@
  *   `device_certificates`, the certificates a re-enrolment replaced; `outbound_cursors` and
  *   `outbound_dead_letters`, the outbound interfaces' delivery state (issue 19).
  * - 5: `displays` (issue 15), the enrolled wall displays (kiosks) of the ward page.
+ * - 6: the replay of dead letters (issue 19): `outbound_dead_letters` gains its code, its
+ *   attempts and the replay columns (`vitaltrail outbound replay`).
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -31,7 +33,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -253,6 +255,22 @@ CREATE TABLE IF NOT EXISTS displays (
 );
 `;
 
+/**
+ * Version 6 (issue 19): a dead letter can be sent again once its receiver is fixed. The CLI
+ * marks it (`replay_requested_*`); the receiver's delivery worker sends it and marks it
+ * replayed (the row is kept), or records the new refusal (`code`, `reason`, `attempts`).
+ */
+const V6 = `
+ALTER TABLE outbound_dead_letters ADD COLUMN code TEXT NOT NULL DEFAULT 'receiver_rejected';
+ALTER TABLE outbound_dead_letters ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE outbound_dead_letters ADD COLUMN last_attempt_at INTEGER;
+ALTER TABLE outbound_dead_letters ADD COLUMN replay_requested_at INTEGER;
+ALTER TABLE outbound_dead_letters ADD COLUMN replay_requested_by TEXT;
+ALTER TABLE outbound_dead_letters ADD COLUMN replayed_at INTEGER;
+CREATE INDEX IF NOT EXISTS outbound_dead_letters_replay ON outbound_dead_letters (receiver, id)
+  WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL;
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -266,6 +284,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 3, sql: V3 },
   { version: 4, sql: V4 },
   { version: 5, sql: V5 },
+  { version: 6, sql: V6 },
 ];
 
 /** What `migrate` did: the file's version before and after. */
