@@ -8,6 +8,9 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# PostgreSQL for the state a gateway group shares (test/helpers/postgres.ts starts its own
+# server in a temp dir; the package's cluster is not used, and apt does not start it here).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 # Eclipse Paho for Debian's own interpreter (test/integration/mtls-paho.test.ts runs
 # /usr/bin/python3: a pyenv or venv python3 earlier on PATH does not see Debian's modules).
 PY=/usr/bin/python3

@@ -29,7 +29,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['anchor/src/verify', 'gateway/src/io/ops'],
   ['gateway/src/io/store'],
   ['gateway/src/io/identity', 'gateway/src/io/anchoring', 'gateway/src/io/clinical'],
-  ['gateway/src/io/ingest', 'gateway/src/io/outbound', 'gateway/src/io/interfaces'],
+  ['gateway/src/io/ingest', 'gateway/src/io/outbound', 'gateway/src/io/interfaces', 'gateway/src/io/shared'],
   ['gateway/src/io/transport', 'firmware-sim/src'],
   ['gateway/src/io/http'],
   ['gateway/src/app'],

@@ -1,24 +1,31 @@
 /**
  * @module test/unit/store-schema
- * One owner per table (STYLE.md §9): every table and index is declared in
- * gateway/src/io/store/schema.ts, and every SQL statement that names a table lives in the
- * module `TABLE_OWNERS` gives for it. A static scan of the source text, like
- * verify-imports.test.ts: SQL keywords are upper case in this code base, prose is not.
+ * One owner per table (STYLE.md §9): every table and index of the SQLite store is declared
+ * in gateway/src/io/store/schema.ts, every table of the PostgreSQL state a gateway group
+ * shares in gateway/src/io/shared/schema.ts (issue 16), and every SQL statement that names a
+ * table lives in the module `TABLE_OWNERS` or `PG_TABLE_OWNERS` gives for it. A static scan
+ * of the source text, like verify-imports.test.ts: SQL keywords are upper case in this code
+ * base, prose is not.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TABLE_OWNERS, type TableName } from '../../gateway/src/io/store/schema.js';
+import { PG_TABLE_OWNERS } from '../../gateway/src/io/shared/schema.js';
+import { TABLE_OWNERS } from '../../gateway/src/io/store/schema.js';
 
 const IO = new URL('../../gateway/src/io/', import.meta.url).pathname;
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SOURCES = ['gateway/src', 'anchor/src', 'firmware-sim/src'].map((d) => join(ROOT, d));
 const SCHEMA_FILE = 'store/schema.ts';
+const PG_SCHEMA_FILE = 'shared/schema.ts';
+/** Every table of either database, with its owner (the two sets of names are disjoint). */
+const OWNERS: Readonly<Record<string, string>> = { ...TABLE_OWNERS, ...PG_TABLE_OWNERS };
 
 /** Table names after FROM / INTO / UPDATE / JOIN / TABLE / INDEX … ON, in upper-case SQL. */
 const TABLE_REF =
   /\b(?:FROM|INTO|UPDATE|JOIN|TABLE(?: IF NOT EXISTS)?|INDEX(?: IF NOT EXISTS)? [a-z_]+ ON)\s+([a-z_]+)/g;
-const DDL = /\bCREATE (?:TABLE|INDEX|UNIQUE INDEX|VIEW|TRIGGER)\b|\bALTER TABLE\b|\bDROP TABLE\b/;
+const DDL =
+  /\bCREATE (?:OR REPLACE )?(?:TABLE|INDEX|UNIQUE INDEX|VIEW|TRIGGER|FUNCTION|SEQUENCE)\b|\bALTER TABLE\b|\bDROP (?:TABLE|FUNCTION|TRIGGER|SEQUENCE)\b/;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -39,7 +46,8 @@ function references(): { file: string; table: string }[] {
 }
 
 const ownerOf = (t: string): string | undefined =>
-  Object.hasOwn(TABLE_OWNERS, t) ? `gateway/src/io/${TABLE_OWNERS[t as TableName]}` : undefined;
+  Object.hasOwn(OWNERS, t) ? `gateway/src/io/${OWNERS[t]}` : undefined;
+const SCHEMA_FILES = [SCHEMA_FILE, PG_SCHEMA_FILE].map((f) => `gateway/src/io/${f}`);
 
 describe('store schema ownership', () => {
   const refs = references();
@@ -48,10 +56,16 @@ describe('store schema ownership', () => {
     expect(refs).toContainEqual({ file: 'gateway/src/io/store/store.ts', table: 'frames' });
     expect(refs).toContainEqual({ file: 'gateway/src/io/store/sealed.ts', table: 'sealed_frames' });
     expect(refs).toContainEqual({ file: 'gateway/src/io/store/schema.ts', table: 'dashboard_alarm_events' });
+    expect(refs).toContainEqual({ file: 'gateway/src/io/shared/pg-users.ts', table: 'users' });
+    expect(refs).toContainEqual({ file: 'gateway/src/io/shared/schema.ts', table: 'schema_version' });
+  });
+
+  it('behavior: no table name is used by both databases (each has one owner)', () => {
+    expect(Object.keys(PG_TABLE_OWNERS).filter((t) => Object.hasOwn(TABLE_OWNERS, t))).toEqual([]);
   });
 
   it('behavior: every owner module exists and names its tables', () => {
-    for (const [table, owner] of Object.entries(TABLE_OWNERS)) {
+    for (const [table, owner] of Object.entries(OWNERS)) {
       const src = readFileSync(join(IO, owner), 'utf8');
       expect(src, `${owner} owns ${table}`).toMatch(new RegExp(`\\b${table}\\b`));
     }
@@ -59,10 +73,7 @@ describe('store schema ownership', () => {
 
   it('behavior: every statement naming a table lives in that table’s owner (or the schema)', () => {
     const strays = refs.filter(
-      (r) =>
-        ownerOf(r.table) !== undefined &&
-        r.file !== ownerOf(r.table) &&
-        r.file !== `gateway/src/io/${SCHEMA_FILE}`,
+      (r) => ownerOf(r.table) !== undefined && r.file !== ownerOf(r.table) && !SCHEMA_FILES.includes(r.file),
     );
     expect(strays).toEqual([]);
   });
@@ -75,10 +86,17 @@ describe('store schema ownership', () => {
     expect(unknown).toEqual([]);
   });
 
-  it('behavior: tables and indexes are created, altered or dropped only in the schema module', () => {
+  it('behavior: tables, indexes, triggers and functions are created, altered or dropped only in the two schema modules', () => {
     const ddl = SOURCES.flatMap(sourceFiles)
       .filter((f) => DDL.test(readFileSync(f, 'utf8')))
-      .map((f) => relative(ROOT, f));
-    expect(ddl).toEqual([`gateway/src/io/${SCHEMA_FILE}`]);
+      .map((f) => relative(ROOT, f))
+      .sort();
+    expect(ddl).toEqual([...SCHEMA_FILES].sort());
+  });
+
+  it('error: the DDL rule would catch PostgreSQL DDL outside the schema modules (self-check)', () => {
+    expect(DDL.test('CREATE FUNCTION users_stamp() RETURNS trigger')).toBe(true);
+    expect(DDL.test('CREATE SEQUENCE users_change_no')).toBe(true);
+    expect(DDL.test('create a table of users')).toBe(false);
   });
 });

@@ -67,6 +67,17 @@ const num = (min: number, max: number): ScalarType => ({ kind: 'number', min, ma
 const oneOf = (...values: string[]): ScalarType => ({ kind: 'enum', values });
 const url = (...schemes: string[]): ScalarType => ({ kind: 'url', schemes });
 const PORT = int(0, 65535);
+/**
+ * A PostgreSQL URL without a password (the user name may be there; the password comes from
+ * a secret file): `postgres://user@host:port/db`, optionally `?sslmode=verify-full|disable`.
+ */
+const POSTGRES_URL: ScalarType = {
+  kind: 'string',
+  pattern:
+    /^postgres(?:ql)?:\/\/(?:[A-Za-z0-9._~%!$&'()*+,;=-]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:\/[A-Za-z0-9._~%-]*)?(?:\?sslmode=(?:verify-full|disable))?$/,
+  patternText:
+    'a postgres://user@host:port/database URL without a password (shared.postgres.passwordFile holds it), optionally ?sslmode=verify-full or disable',
+};
 /** A list field whose items have these fields, no two with the same `unique` field. */
 const list = (unique: string | undefined, ...item: ItemField[]): FieldType =>
   unique === undefined ? { kind: 'list', item } : { kind: 'list', item, unique };
@@ -409,5 +420,16 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     oneOf('now', 'history'),
     'where a receiver seen for the first time starts: readings accepted from now on, or the whole log',
     'now',
+  ),
+  field(
+    'shared.postgres.url',
+    POSTGRES_URL,
+    'PostgreSQL of the state the gateways of a group share, `postgres://user@host:5432/db` without a password (for now the dashboard accounts: a user created once signs in on every gateway); off when absent: accounts in DATA/gateway/users.json',
+    requiredWith('shared.postgres.passwordFile'),
+  ),
+  field(
+    'shared.postgres.passwordFile',
+    secretFile,
+    'file holding the password of the shared.postgres.url user (mode 0600); absent: `PGPASSWORD` or `~/.pgpass` as libpq, else none (trust or certificate auth)',
   ),
 ];

@@ -432,6 +432,8 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     if (!isDirectory(issuedDir)) throw new ConfigError(['kgc.issuedDir: directory not found'], 'config');
     opts.kgcIssuedDir = issuedDir;
   }
+  const shared = sharedOptionsFromConfig(cfg);
+  if (shared) opts.shared = shared;
   const rpcUrl = s('ledger.rpcUrl');
   if (rpcUrl) {
     let deployment: Deployment;
@@ -456,6 +458,19 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     };
   }
   return opts;
+}
+
+/**
+ * `shared.postgres.*`: the PostgreSQL the gateways of a group share, with the password read
+ * from its file (for the gateway and for `vitaltrail users --config`).
+ * @throws {ConfigError} `config_invalid` when the password file is missing, empty or too open
+ */
+export function sharedOptionsFromConfig(cfg: GatewayConfig): GatewayOptions['shared'] {
+  const url = cfg.values['shared.postgres.url'] as string | undefined;
+  if (!url) return undefined;
+  const file = cfg.values['shared.postgres.passwordFile'] as string | undefined;
+  const password = file ? readSecretFile('shared.postgres.passwordFile', file) : undefined;
+  return { postgres: { url, ...(password !== undefined ? { password } : {}) } };
 }
 
 /** The configuration reference as a Markdown table (README, `vitaltrail config schema`). */

@@ -16,7 +16,7 @@ import type { LiveHub } from '../core/live.js';
 import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
-import type { EnrolmentFollower, Identity } from '../io/identity/index.js';
+import type { EnrolmentFollower, Identity, UserDirectory } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
 import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
@@ -49,6 +49,10 @@ export interface GatewayPartMap {
   anchorer: Anchorer | null;
   /** Cuts signed checkpoints into the outbox when no ledger is configured (then `anchorer` is null). */
   checkpointer: Checkpointer | null;
+  /** The dashboard accounts (the users file, or the group's shared PostgreSQL directory). */
+  users: UserDirectory;
+  /** Closes `users` (the shared directory's pool and listener). */
+  closeUsers: () => Promise<void>;
   alarms: AlarmService;
   bindings: Bindings;
   http: HttpServer;

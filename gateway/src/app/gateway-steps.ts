@@ -30,7 +30,7 @@ import {
 import type { GatewayStep } from './gateway-parts.js';
 import { follower, serial, transport } from './ingress-steps.js';
 import { outbound } from './outbound-steps.js';
-import { alarms, http, influx } from './ward-steps.js';
+import { alarms, http, influx, users } from './ward-steps.js';
 
 export { GatewayParts } from './gateway-parts.js';
 
@@ -45,6 +45,7 @@ export const GATEWAY_STEPS: readonly GatewayStep[] = [
   metrics,
   anchorer,
   chainWatch,
+  users,
   alarms,
   http,
   influx,

@@ -118,6 +118,13 @@ export interface GatewayOptions {
   /** Bearer token required by `/metrics` (read from a file by the config); default: open. */
   metricsToken?: string;
   /**
+   * The state the gateways of a group share (issue 16; io/shared): `postgres.url` (no
+   * password inside) and `postgres.password` (from `shared.postgres.passwordFile`). Set:
+   * the dashboard accounts are the group's, in PostgreSQL. Default: none (accounts in
+   * `DATA/gateway/users.json`).
+   */
+  shared?: { postgres: { url: string; password?: string } };
+  /**
    * The data directory's instance lock (io/ops/instance-lock), when the caller already took
    * it (the demo does, before it starts the embedded chain). Default: the gateway takes it
    * at start and releases it at stop; a running owner refuses the start (`data_dir_in_use`).

@@ -13,7 +13,6 @@ import { senderHeader } from '../core/hl7/er7.js';
 import { buildPcd01GroupMessage } from '../core/hl7/pcd01.js';
 import { buildPcd04Message } from '../core/hl7/pcd04.js';
 import { WARD_ROLES } from '../io/http/index.js';
-import { UserFile } from '../io/identity/index.js';
 import {
   AlarmSource,
   type DeliverySource,
@@ -144,7 +143,7 @@ export const outbound: GatewayStep = {
       w.start();
     }
     if (acm?.listen) {
-      const users = new UserFile(p.get('paths').users);
+      const users = p.get('users');
       const listener = new Pcd05Listener({
         host: acm.listen.host,
         port: acm.listen.port,

@@ -1,7 +1,7 @@
 /**
  * @module app/ward-steps
- * The start steps of what the ward sees (app/gateway-steps): alarms and NEWS2, the dashboard
- * and its APIs, and the optional InfluxDB sink for Grafana.
+ * The start steps of what the ward sees (app/gateway-steps): the dashboard accounts, alarms
+ * and NEWS2, the dashboard and its APIs, and the optional InfluxDB sink for Grafana.
  */
 import { join } from 'node:path';
 import { AlarmService } from '../io/clinical/index.js';
@@ -14,11 +14,39 @@ import {
   startHttpServer,
   webhookRoutes,
 } from '../io/http/index.js';
-import { DisplayRegistry, ensureInitialAdmin, UserFile } from '../io/identity/index.js';
+import { DisplayRegistry, ensureInitialAdmin } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
+import { openUserDirectory } from '../io/shared/index.js';
 import { Bindings, loadRecipientSecrets } from '../io/store/index.js';
 import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
+
+/**
+ * The dashboard accounts, one directory for every part that reads them (sign-in, the alarm
+ * webhook, the PCD-05 listener): the group's shared PostgreSQL when `opts.shared` names one
+ * (io/shared), else the data dir's users file. The first start of a group (or of a lone
+ * gateway) creates `admin` with a generated password in this data dir's
+ * `initial-admin-password` (io/identity `ensureInitialAdmin`); the other gateways see it.
+ */
+export const users: GatewayStep = {
+  name: 'users',
+  async start(p) {
+    const { opts, log, paths } = p.pick('opts', 'log', 'paths');
+    const dir = await openUserDirectory({ usersPath: paths.users, postgres: opts.shared?.postgres });
+    try {
+      await ensureInitialAdmin(dir.users, paths.initialAdminPassword);
+    } catch (err) {
+      await dir.close();
+      throw err;
+    }
+    p.set('users', dir.users);
+    p.set('closeUsers', dir.close);
+    log.info('dashboard accounts', { store: dir.kind });
+  },
+  async stop(p) {
+    await p.get('closeUsers')();
+  },
+};
 
 /** Alarms and NEWS2; signature failures and other rejections feed the technical alarms. */
 export const alarms: GatewayStep = {
@@ -62,8 +90,7 @@ export const http: GatewayStep = {
     const secrets = loadRecipientSecrets(p.get('paths').recipientsDir);
     const bindings = p.set('bindings', new Bindings(s, { secrets }));
     for (const b of bindings.beds()) h.setLabel(b.dev, b.bed);
-    const users = new UserFile(p.get('paths').users);
-    await ensureInitialAdmin(p.get('paths').users, p.get('paths').initialAdminPassword);
+    const users = p.get('users');
     const anchoring = () => p.get('anchorer')?.status() ?? null;
     p.set(
       'http',

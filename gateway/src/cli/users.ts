@@ -17,15 +17,24 @@
  * prompt with echo off). New passwords follow a minimum policy: at least 12 characters, not
  * all of one class (`password_weak` otherwise). A running
  * gateway re-reads the file on every login, so a new account works at once.
+ *
+ * Where the accounts are: `--data DIR` (default `.vitaltrail/demo`), that data directory's
+ * users file; or `--config FILE`, a gateway's configuration: the PostgreSQL directory its
+ * group shares when the file names `shared.postgres` (io/shared: one account for every
+ * gateway of the group; running gateways see a change within about a second by
+ * notification, 2 s at worst), else the users file of its `dataDir`. Either way the audit
+ * line goes to that data directory's audit log.
  */
 import { readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfigFile, sharedOptionsFromConfig } from '../app/config.js';
 import { MIN_PASSWORD_LENGTH, passwordPolicyProblem } from '../core/passwords.js';
-import { ROLES, type Role, USERNAME_PATTERN, type User, UserFile } from '../io/identity/index.js';
+import { ROLES, type Role, USERNAME_PATTERN, type User, type UserDirectory } from '../io/identity/index.js';
 import { type AuditEventType, AuditLog, dataPaths } from '../io/ops/index.js';
+import { openUserDirectory } from '../io/shared/index.js';
 import { errorClass } from '../protocol/errors.js';
 import { cliActor } from './displays.js';
-import { dataDirOption, readSecretLine } from './inputs.js';
+import { readSecretLine, requireDataDir } from './inputs.js';
 
 export class UsersCliError extends errorClass<'users_cli'>('UsersCliError') {}
 
@@ -69,19 +78,65 @@ function usernameOption(value: string): string {
   return value;
 }
 
+/** `--data DIR` or `--config FILE` (see the module doc). */
+interface StoreFlags {
+  data?: string;
+  config?: string;
+}
+
 /**
- * Runs one change of the users file and appends its audit line (`user` = `cli:<os user>`,
- * `detail` = `user <name>`). The change stands if the audit line fails; that failure is
- * then thrown (exit 2), as `vitaltrail displays` does.
+ * Runs `fn` on the accounts the flags name (module doc), closing them after.
+ * @throws {ConfigError} `config_invalid` for a bad config file; {CliError} `data_dir_missing`;
+ *   {SharedStateError} `shared_unavailable` when the shared database cannot be used
+ */
+async function withUsers<T>(
+  o: StoreFlags,
+  defaultDataDir: string,
+  fn: (users: UserDirectory, dataDir: string) => Promise<T> | T,
+): Promise<T> {
+  let dataDir = o.data ?? defaultDataDir;
+  let postgres: NonNullable<ReturnType<typeof sharedOptionsFromConfig>>['postgres'] | undefined;
+  if (o.config !== undefined) {
+    const cfg = loadConfigFile(o.config);
+    dataDir = cfg.values.dataDir as string;
+    postgres = sharedOptionsFromConfig(cfg)?.postgres;
+  }
+  // A mistyped directory must not become a new, empty users file (as cli/main checks --data).
+  requireDataDir(dataDir);
+  const dir = await openUserDirectory({ usersPath: dataPaths(dataDir).users, postgres });
+  try {
+    return await fn(dir.users, dataDir);
+  } finally {
+    await dir.close();
+  }
+}
+
+/** `--data` (no default here: cli/main checks a given one; `withUsers` the default) and `--config`. */
+function storeOptions(cmd: Command, defaultDataDir: string): Command {
+  return cmd
+    .addOption(
+      new Option('--data <dir>', `data directory (default: "${defaultDataDir}")`).conflicts('config'),
+    )
+    .option(
+      '--config <file>',
+      "a gateway config file: the group's shared accounts when it names shared.postgres, else its dataDir's",
+    );
+}
+
+/**
+ * Runs one change of the accounts and appends its audit line (`user` = `cli:<os user>`,
+ * `detail` = `user <name>`) to the data directory's audit log. The change stands if the
+ * audit line fails; that failure is then thrown (exit 2), as `vitaltrail displays` does.
  */
 async function audited<T>(
+  users: UserDirectory,
   data: string,
   event: AuditEventType,
   username: string,
-  change: (users: UserFile) => Promise<T>,
+  change: (users: UserDirectory) => Promise<T>,
 ): Promise<T> {
   const paths = dataPaths(data);
-  const result = await change(new UserFile(paths.users));
+  const result = await change(users);
   let failure: unknown;
   const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (failure ??= err) });
   audit.append(event, { user: cliActor(), detail: `user ${username}` });
@@ -117,104 +172,106 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
   const users = program
     .command('users')
     .description('dashboard accounts (roles: admin, nurse, charge_nurse, auditor)');
-  users
-    .command('add')
-    .description(
-      'create an account; the password is read from --password-file or from stdin (first line), never from argv',
-    )
-    .requiredOption('--username <name>', 'user name, 1-64 chars of [A-Za-z0-9._-]', usernameOption)
-    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, roleOption)
-    .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
-    .option('--must-change', 'the user chooses a new password at first sign-in (default)', true)
-    .option('--no-must-change', 'keep this password (the account holder typed it themselves)')
-    .addOption(dataDirOption(defaultDataDir))
-    .action(
-      async (o: {
-        username: string;
-        role: Role;
-        passwordFile?: string;
-        mustChange: boolean;
-        data: string;
-      }) => {
-        const password = await readNewPassword(o.passwordFile);
-        await audited(o.data, 'user_added', o.username, (u) =>
-          u.add(o.username, o.role, password, { mustChange: o.mustChange }),
-        );
-        process.stdout.write(`added ${o.username} (${o.role})\n`);
-        if (o.mustChange) process.stderr.write(`${o.username} chooses a new password at first sign-in\n`);
-      },
-    );
-  users
-    .command('disable')
-    .description(
-      'disable an account: no sign-in; its sessions on a running gateway end within about a second',
-    )
-    .requiredOption('--username <name>', 'the account', usernameOption)
-    .addOption(dataDirOption(defaultDataDir))
-    .action(async (o: { username: string; data: string }) => {
-      const changed = await audited(o.data, 'user_disabled', o.username, (u) => u.disable(o.username));
-      process.stdout.write(changed ? `disabled ${o.username}\n` : `${o.username} was disabled already\n`);
-    });
-  users
-    .command('enable')
-    .description('enable a disabled account again (with its old password)')
-    .requiredOption('--username <name>', 'the account', usernameOption)
-    .addOption(dataDirOption(defaultDataDir))
-    .action(async (o: { username: string; data: string }) => {
-      const changed = await audited(o.data, 'user_enabled', o.username, (u) => u.enable(o.username));
-      process.stdout.write(changed ? `enabled ${o.username}\n` : `${o.username} was enabled already\n`);
-    });
-  users
-    .command('remove')
-    .description('remove an account; its sessions on a running gateway end within about a second')
-    .requiredOption('--username <name>', 'the account', usernameOption)
-    .addOption(dataDirOption(defaultDataDir))
-    .action(async (o: { username: string; data: string }) => {
-      await audited(o.data, 'user_removed', o.username, (u) => u.remove(o.username));
-      process.stdout.write(`removed ${o.username}\n`);
-    });
-  users
-    .command('reset-password')
-    .description(
-      'set a new password (from --password-file or stdin, never argv); the user must choose their own at the next sign-in, and their sessions end',
-    )
-    .requiredOption('--username <name>', 'the account', usernameOption)
-    .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
-    .addOption(dataDirOption(defaultDataDir))
-    .action(async (o: { username: string; passwordFile?: string; data: string }) => {
-      const users = new UserFile(dataPaths(o.data).users);
-      // Before the password is asked for: a typo in the name costs no prompt.
-      if (!users.find(o.username)) throw new UsersCliError('user_not_found', 'no user with this name');
+  const store = (cmd: Command): Command => storeOptions(cmd, defaultDataDir);
+  store(
+    users
+      .command('add')
+      .description(
+        'create an account; the password is read from --password-file or from stdin (first line), never from argv',
+      )
+      .requiredOption('--username <name>', 'user name, 1-64 chars of [A-Za-z0-9._-]', usernameOption)
+      .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, roleOption)
+      .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
+      .option('--must-change', 'the user chooses a new password at first sign-in (default)', true)
+      .option('--no-must-change', 'keep this password (the account holder typed it themselves)'),
+  ).action(
+    async (o: StoreFlags & { username: string; role: Role; passwordFile?: string; mustChange: boolean }) => {
       const password = await readNewPassword(o.passwordFile);
-      await audited(o.data, 'password_reset', o.username, (u) =>
+      await withUsers(o, defaultDataDir, (dir, data) =>
+        audited(dir, data, 'user_added', o.username, (u) =>
+          u.add(o.username, o.role, password, { mustChange: o.mustChange }),
+        ),
+      );
+      process.stdout.write(`added ${o.username} (${o.role})\n`);
+      if (o.mustChange) process.stderr.write(`${o.username} chooses a new password at first sign-in\n`);
+    },
+  );
+  store(
+    users
+      .command('disable')
+      .description(
+        'disable an account: no sign-in; its sessions on a running gateway end within about a second',
+      )
+      .requiredOption('--username <name>', 'the account', usernameOption),
+  ).action(async (o: StoreFlags & { username: string }) => {
+    const changed = await withUsers(o, defaultDataDir, (dir, data) =>
+      audited(dir, data, 'user_disabled', o.username, (u) => u.disable(o.username)),
+    );
+    process.stdout.write(changed ? `disabled ${o.username}\n` : `${o.username} was disabled already\n`);
+  });
+  store(
+    users
+      .command('enable')
+      .description('enable a disabled account again (with its old password)')
+      .requiredOption('--username <name>', 'the account', usernameOption),
+  ).action(async (o: StoreFlags & { username: string }) => {
+    const changed = await withUsers(o, defaultDataDir, (dir, data) =>
+      audited(dir, data, 'user_enabled', o.username, (u) => u.enable(o.username)),
+    );
+    process.stdout.write(changed ? `enabled ${o.username}\n` : `${o.username} was enabled already\n`);
+  });
+  store(
+    users
+      .command('remove')
+      .description('remove an account; its sessions on a running gateway end within about a second')
+      .requiredOption('--username <name>', 'the account', usernameOption),
+  ).action(async (o: StoreFlags & { username: string }) => {
+    await withUsers(o, defaultDataDir, (dir, data) =>
+      audited(dir, data, 'user_removed', o.username, (u) => u.remove(o.username)),
+    );
+    process.stdout.write(`removed ${o.username}\n`);
+  });
+  store(
+    users
+      .command('reset-password')
+      .description(
+        'set a new password (from --password-file or stdin, never argv); the user must choose their own at the next sign-in, and their sessions end',
+      )
+      .requiredOption('--username <name>', 'the account', usernameOption)
+      .option('--password-file <file>', 'file whose first line is the password (default: read stdin)'),
+  ).action(async (o: StoreFlags & { username: string; passwordFile?: string }) => {
+    await withUsers(o, defaultDataDir, async (dir, data) => {
+      // Before the password is asked for: a typo in the name costs no prompt.
+      if (!dir.find(o.username)) throw new UsersCliError('user_not_found', 'no user with this name');
+      const password = await readNewPassword(o.passwordFile);
+      await audited(dir, data, 'password_reset', o.username, (u) =>
         u.setPassword(o.username, password, { mustChange: true }),
       );
+    });
+    process.stdout.write(`reset the password of ${o.username}; they choose a new one at the next sign-in\n`);
+  });
+  store(
+    users
+      .command('list')
+      .description('list accounts: user name, role, created, status (never password hashes)')
+      .option('--json', 'print JSON'),
+  ).action(async (o: StoreFlags & { json?: boolean }) => {
+    // Whitelist: the hash never leaves the store.
+    const rows = (await withUsers(o, defaultDataDir, (dir) => dir.list())).map((u) => ({
+      username: u.username,
+      role: u.role,
+      createdAt: new Date(u.createdAt).toISOString(),
+      status: statusOf(u),
+    }));
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`${'USERNAME'.padEnd(24)} ${'ROLE'.padEnd(13)} ${'CREATED'.padEnd(24)} STATUS\n`);
+    for (const r of rows)
       process.stdout.write(
-        `reset the password of ${o.username}; they choose a new one at the next sign-in\n`,
+        `${r.username.padEnd(24)} ${r.role.padEnd(13)} ${r.createdAt.padEnd(24)} ${r.status}\n`,
       );
-    });
-  users
-    .command('list')
-    .description('list accounts: user name, role, created, status (never password hashes)')
-    .addOption(dataDirOption(defaultDataDir))
-    .option('--json', 'print JSON')
-    .action((o: { data: string; json?: boolean }) => {
-      // Whitelist: the hash never leaves the file.
-      const rows = new UserFile(dataPaths(o.data).users).list().map((u) => ({
-        username: u.username,
-        role: u.role,
-        createdAt: new Date(u.createdAt).toISOString(),
-        status: statusOf(u),
-      }));
-      if (o.json) {
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      process.stdout.write(`${'USERNAME'.padEnd(24)} ${'ROLE'.padEnd(13)} ${'CREATED'.padEnd(24)} STATUS\n`);
-      for (const r of rows)
-        process.stdout.write(
-          `${r.username.padEnd(24)} ${r.role.padEnd(13)} ${r.createdAt.padEnd(24)} ${r.status}\n`,
-        );
-      process.stdout.write(`${rows.length} user(s)\n`);
-    });
+    process.stdout.write(`${rows.length} user(s)\n`);
+  });
 }

@@ -202,6 +202,10 @@ export const ERROR_CODES = {
   users_corrupt: { meaning: 'the users file does not parse or holds an invalid record' },
   user_exists: { meaning: 'a user with this name already exists' },
   user_not_found: { meaning: 'no user with this name in the users file' },
+  shared_unavailable: {
+    meaning:
+      'the shared state database of a gateway group (PostgreSQL, `shared.postgres`) cannot be reached, refuses the credentials, or holds a newer schema than this gateway',
+  },
   audit_locked: { meaning: 'the audit log is locked by another process' },
   audit_corrupt: {
     meaning:

@@ -104,6 +104,8 @@ export const ERROR_GROUPS = {
   /** `BackupError`: online backup and restore of a data directory (io/ops/backup.ts). */
   backup: ['backup_invalid', 'output_path_invalid'],
   users: ['users_corrupt', 'user_exists', 'user_not_found'],
+  /** `SharedStateError`: the PostgreSQL state a gateway group shares (io/shared). */
+  shared: ['shared_unavailable'],
   audit: ['audit_locked', 'audit_corrupt'],
   audit_check: [
     'malformed_line',

@@ -28,7 +28,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { MeDto, UserRole } from '../../core/live-contract.js';
 import { passwordPolicyProblem } from '../../core/passwords.js';
-import { accountStamp, type PasswordPool, type Role, type User, type UserFile } from '../identity/index.js';
+import {
+  accountStamp,
+  type PasswordPool,
+  type Role,
+  type User,
+  type UserDirectory,
+} from '../identity/index.js';
 import { HttpError } from './errors.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { Assert, HttpAuditEvent, Same } from './route-contract.js';
@@ -81,7 +87,7 @@ export function auditName(username: string): string {
 }
 
 export interface LoginRoutesDeps {
-  users: UserFile;
+  users: UserDirectory;
   /** Where passwords are hashed; its bound is the global limit on sign-ins being checked. */
   passwords: PasswordPool;
   throttle: LoginThrottle;
@@ -96,7 +102,7 @@ export interface LoginRoutesDeps {
  * The account as it is now, if `checked` (read before the scrypt work) still stands: a
  * disable, removal or reset that landed meanwhile wins (no session on a stale record).
  */
-function stillCurrent(users: UserFile, checked: User): User | null {
+function stillCurrent(users: UserDirectory, checked: User): User | null {
   const now = users.find(checked.username);
   return now && accountStamp(now) === accountStamp(checked) ? now : null;
 }

@@ -12,8 +12,9 @@
  *   `POST /api/password` `{current,next}` (io/http/login, io/http/sessions). A user who must
  *   choose a new password gets 403 `password_change_required` from every route that needs a
  *   session but these two (checked here for every request, io/http/route-roles). A user's
- *   sessions end when the users file disables, removes or changes the account, also when
- *   another process (the CLI) changed it (io/http/sessions `createAccountSync`).
+ *   sessions end when the account store disables, removes or changes the account, also when
+ *   another process (the CLI, another gateway of the group) changed it (io/http/sessions
+ *   `createAccountSync`).
  * - `POST /api/display/session`, `GET|POST /api/displays`, `POST /api/displays/:id/revoke`:
  *   wall displays (io/http/displays), when `displays` is given. A display session may use
  *   only the routes io/http/route-roles gives role `display` (checked here for every request).
@@ -38,7 +39,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LiveHub } from '../../core/live.js';
 import type { ClockFormat, WardDto, WardResponse } from '../../core/live-contract.js';
-import { type DisplayRegistry, PasswordPool, type UserFile } from '../identity/index.js';
+import { type DisplayRegistry, PasswordPool, type UserDirectory } from '../identity/index.js';
 import { registerDisplayRoutes } from './displays.js';
 import { errorBody, HttpError, toHttpError } from './errors.js';
 import { registerLiveSocket, tileDto } from './live-socket.js';
@@ -84,7 +85,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 export interface HttpServerOptions {
   hub: LiveHub;
-  users: UserFile;
+  /** The accounts (io/identity `UserDirectory`: the users file, or the group's shared one). */
+  users: UserDirectory;
   /** Enrolled wall displays (io/identity/displays); without it the display routes are absent. */
   displays?: DisplayRegistry;
   /** Default 127.0.0.1. */

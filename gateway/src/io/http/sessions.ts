@@ -13,10 +13,12 @@
  *
  * A user's session also ends when its account changes (`account`): disabled, removed, its
  * role changed or its password reset or changed (the session's `stamp`, io/identity/users
- * `accountStamp`, no longer matches). `createAccountSync` checks the users file's
- * `signature()` before every request and every `ACCOUNT_SYNC_MS` (1 s), so a change the
- * CLI makes in another process closes the account's live sockets within about a second,
- * and its next request is already refused.
+ * `accountStamp`, no longer matches). `createAccountSync` checks the account store's
+ * `signature()` (io/identity `UserDirectory`: the users file, or the PostgreSQL directory
+ * the gateways of a group share, io/shared) before every request and every
+ * `ACCOUNT_SYNC_MS` (1 s), so a change the CLI or another gateway makes closes the account's
+ * live sockets within about a second of this gateway seeing it, and its next request is
+ * already refused.
  *
  * Trust: the cookie is attacker-controlled; an id is looked up only when it has the exact
  * shape of one we issued.
@@ -25,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { type SessionRole, WS_CLOSE_GOING_AWAY, WS_CLOSE_SESSION_ENDED } from '../../core/live-contract.js';
-import { accountStamp, type User, type UserFile } from '../identity/index.js';
+import { accountStamp, type User, type UserDirectory } from '../identity/index.js';
 import { HttpError } from './errors.js';
 import { WARD_READ_ROLES } from './route-roles.js';
 
@@ -193,7 +195,7 @@ export interface AccountSync {
  */
 export function createAccountSync(
   sessions: SessionStore,
-  users: Pick<UserFile, 'signature' | 'list'>,
+  users: Pick<UserDirectory, 'signature' | 'list'>,
   intervalMs = ACCOUNT_SYNC_MS,
 ): AccountSync {
   let seen = users.signature();

@@ -53,11 +53,16 @@ export {
 } from './registration.js';
 export {
   accountStamp,
+  DUMMY_HASH,
   ensureInitialAdmin,
+  isRole,
   type PasswordOptions,
   ROLES,
   type Role,
   USERNAME_PATTERN,
   type User,
+  type UserDirectory,
   UserFile,
+  UserFileError,
+  withFlags,
 } from './users.js';

@@ -21,10 +21,16 @@
  * Trust: the file is written only by us, but it is parsed defensively; a corrupt file
  * is a coded error (`users_corrupt`), never a SyntaxError. Passwords are never logged
  * or stored in clear, except the one-off initial admin password file (mode 0600).
+ *
+ * `UserDirectory` is what the gateway and the CLI use of an account store: `UserFile` (the
+ * embedded default, this file) and io/shared `PgUserDirectory` (PostgreSQL, shared by the
+ * gateways of a group; issue 16) implement it, and one abstract suite runs against both
+ * (test/integration/user-directory-abstract.ts). Reads are synchronous (sign-in and every
+ * request's session check read them on the hot path); writes and `authenticate` are not.
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   generatePassword,
@@ -58,7 +64,7 @@ export interface User {
   mustChangePassword?: boolean;
 }
 
-/** Options of `UserFile.add` and `UserFile.setPassword`. */
+/** Options of `UserDirectory.add` and `UserDirectory.setPassword`. */
 export interface PasswordOptions {
   /** Require the user to choose a new password at their next sign-in. Default false. */
   mustChange?: boolean;
@@ -75,9 +81,9 @@ export class UserFileError extends errorClass<'users'>('UserFileError') {}
  * Verified for unknown usernames so timing does not reveal which names exist: the same
  * scrypt parameters as real hashes, with random bytes as the "hash", so nothing matches.
  */
-const DUMMY_HASH = `scrypt$${SCRYPT_PARAMS.N}$${SCRYPT_PARAMS.r}$${SCRYPT_PARAMS.p}$${randomBytes(SALT_BYTES).toString('base64')}$${randomBytes(HASH_BYTES).toString('base64')}`;
+export const DUMMY_HASH = `scrypt$${SCRYPT_PARAMS.N}$${SCRYPT_PARAMS.r}$${SCRYPT_PARAMS.p}$${randomBytes(SALT_BYTES).toString('base64')}$${randomBytes(HASH_BYTES).toString('base64')}`;
 
-function isRole(x: unknown): x is Role {
+export function isRole(x: unknown): x is Role {
   return typeof x === 'string' && (ROLES as readonly string[]).includes(x);
 }
 
@@ -109,7 +115,7 @@ function parseUser(x: unknown): User {
 }
 
 /** The record with its flags set only when true (the stored shape: absent means false). */
-function withFlags(base: User, disabled: boolean, mustChangePassword: boolean): User {
+export function withFlags(base: User, disabled: boolean, mustChangePassword: boolean): User {
   const { disabled: _d, mustChangePassword: _m, ...rest } = base;
   return {
     ...rest,
@@ -129,10 +135,36 @@ export function accountStamp(user: Pick<User, 'role' | 'passwordHash'>): string 
 }
 
 /**
+ * An account store as the gateway and the CLI use it (see the module doc). Errors are
+ * `UserFileError` with `users_corrupt`, `user_exists` or `user_not_found` whatever the store;
+ * misuse is a `TypeError`/`RangeError` as documented on `UserFile`.
+ */
+export interface UserDirectory {
+  /** All users, sorted by username. */
+  list(): User[];
+  /** The account if it may act (exists, not disabled). */
+  get(username: string): User | undefined;
+  /** The record, disabled or not. */
+  find(username: string): User | undefined;
+  /** Changes whenever any account changes (io/http/sessions `createAccountSync` watches it). */
+  signature(): string;
+  add(username: string, role: Role, password: string, opts?: PasswordOptions): Promise<void>;
+  /** @returns false when it was disabled already. */
+  disable(username: string): Promise<boolean>;
+  /** @returns false when it was enabled already. */
+  enable(username: string): Promise<boolean>;
+  remove(username: string): Promise<void>;
+  /** @returns the updated record. */
+  setPassword(username: string, password: string, opts?: PasswordOptions): Promise<User>;
+  /** The user (disabled or not) when the password matches; null otherwise, at the same cost. */
+  authenticate(username: string, password: string, derive?: ScryptDerive): Promise<User | null>;
+}
+
+/**
  * The users file. Methods are synchronous reads of a small file, except the ones that
  * hash (`add`, `authenticate`). Writes from one instance are serialised.
  */
-export class UserFile {
+export class UserFile implements UserDirectory {
   readonly path: string;
   #writes: Promise<void> = Promise.resolve();
 
@@ -335,23 +367,33 @@ export class UserFile {
 }
 
 /**
- * First start: when the users file has no users, creates `admin` with a generated
+ * First start: when the account store has no users, creates `admin` with a generated
  * password and writes that password to `passwordPath` (mode 0600) for the operator
- * to read once. The password is never logged.
+ * to read once. The password is never logged. With a store shared by several gateways
+ * (io/shared), the first gateway to start creates the admin; one that loses the race
+ * (`user_exists`) removes the password file it wrote, which names no account, and sees
+ * the winner's admin.
+ * @param users the store, or the path of a users file
  * @returns `{ created: true }` when the admin was created, `{ created: false }` when users existed.
  * @throws {UserFileError} `users_corrupt` when an existing users file does not parse.
  */
 export async function ensureInitialAdmin(
-  usersPath: string,
+  users: UserDirectory | string,
   passwordPath: string,
 ): Promise<{ created: boolean }> {
-  const users = new UserFile(usersPath);
-  if (users.list().length > 0) return { created: false };
+  const dir = typeof users === 'string' ? new UserFile(users) : users;
+  if (dir.list().length > 0) return { created: false };
   const password = generatePassword();
   // Password file first: if adding the user then fails we hold a stale file, never a
   // locked-out admin whose password was lost.
   ensureDir(dirname(passwordPath));
   writeSecret(passwordPath, `${password}\n`);
-  await users.add('admin', 'admin', password);
+  try {
+    await dir.add('admin', 'admin', password);
+  } catch (err) {
+    if (!(err instanceof UserFileError && err.code === 'user_exists')) throw err;
+    rmSync(passwordPath, { force: true }); // another gateway of the group made the admin
+    return { created: false };
+  }
   return { created: true };
 }

@@ -32,7 +32,7 @@ export interface Pcd05ListenerOptions {
   /** Peer addresses allowed to connect (IPv4 or IPv6 text; `::ffff:` prefixes are ignored). */
   allowFrom: readonly string[];
   alarms: Pick<AlarmService, 'acknowledge'>;
-  /** The role of a gateway user, if there is one (io/identity UserFile). */
+  /** The role of a gateway user, if there is one (io/identity `UserDirectory`). */
   roleOf: (username: string) => string | undefined;
   /** Roles that may acknowledge alarms. */
   wardRoles: readonly string[];

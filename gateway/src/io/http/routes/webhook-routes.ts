@@ -33,7 +33,7 @@ const ACK_BODY = {
 
 export interface WebhookRoutesOptions {
   alarms: AlarmService;
-  /** The gateway's users (io/identity UserFile). */
+  /** The gateway's users (io/identity `UserDirectory`). */
   user: (username: string) => Pick<User, 'role'> | undefined;
   /** The shared secret; absent (no webhook configured): every request is 401. */
   secret?: string;

@@ -1,0 +1,13 @@
+/**
+ * @module io/shared
+ * The state the gateways of a group share (issue 16: "shared clinical state in an existing
+ * engine"), in PostgreSQL: for now the dashboard accounts (io/shared/pg-users), behind the
+ * same io/identity `UserDirectory` as the embedded users file. The schema and its owners are
+ * in io/shared/schema. The one way into this folder from the rest of the gateway
+ * (test/unit/house-rules.test.ts).
+ */
+export { SharedStateError } from './errors.js';
+export { DEFAULT_USERS_POLL_MS, PgUserDirectory, type PgUserDirectoryOptions } from './pg-users.js';
+export { openSharedPool, poolConfig, type SharedPostgresOptions } from './postgres.js';
+export { PG_TABLE_OWNERS, type PgTableName, SHARED_SCHEMA_VERSION } from './schema.js';
+export { type OpenUserDirectory, openUserDirectory } from './user-directory.js';

@@ -1,0 +1,103 @@
+/**
+ * @module io/shared/schema
+ * Every table of the PostgreSQL database a gateway group shares (issue 16), its schema
+ * version and the migrations that bring an older database up to it. The one place a shared
+ * table is declared (as io/store/schema is for the SQLite store); each table's statements
+ * live in the one module `PG_TABLE_OWNERS` names (kept so by test/unit/store-schema.test.ts).
+ *
+ * Tables:
+ * - `schema_version`: one row, the version the database is at (this module).
+ * - `users` (io/shared/pg-users): the dashboard accounts, one row per user: the fields of
+ *   io/identity `User`, plus `change_no`, a number drawn from the sequence `users_change_no`
+ *   by a trigger at every insert and update. Since numbers are never reused, the row count
+ *   and the largest `change_no` together change at every write (a removal lowers the count;
+ *   anything else brings a new largest number), which is what `signature()` reports.
+ *   Every statement that changes the table sends `NOTIFY vitaltrail_users` (a statement
+ *   trigger, so an operator's manual edit is seen too).
+ *
+ * Versions:
+ * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
+ *
+ * The migrations run in one transaction under an advisory lock, so gateways starting at
+ * once migrate one after the other and a crash leaves the old version or the new one. A
+ * database newer than this code is refused (`shared_unavailable`), never downgraded.
+ */
+import type pg from 'pg';
+import { ROLES } from '../identity/index.js';
+import { SharedStateError } from './errors.js';
+
+/** The version this code writes and reads. */
+export const SHARED_SCHEMA_VERSION = 1;
+
+/** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
+export const PG_TABLE_OWNERS = {
+  schema_version: 'shared/schema.ts',
+  users: 'shared/pg-users.ts',
+} as const;
+
+export type PgTableName = keyof typeof PG_TABLE_OWNERS;
+
+/** The channel of `users` changes (LISTEN/NOTIFY). */
+export const USERS_CHANNEL = 'vitaltrail_users';
+
+/** Taken for the migration's transaction: one migrating gateway at a time. */
+const MIGRATION_LOCK = 0x5654_5348; // "VTSH"
+
+const roleList = ROLES.map((r) => `'${r}'`).join(', ');
+
+/** Migration `i` brings version `i` to `i + 1`. */
+const MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    'CREATE SEQUENCE users_change_no',
+    `CREATE TABLE users (
+      username text PRIMARY KEY CHECK (username ~ '^[A-Za-z0-9._-]{1,64}$'),
+      role text NOT NULL CHECK (role IN (${roleList})),
+      password_hash text NOT NULL,
+      created_at bigint NOT NULL,
+      disabled boolean NOT NULL DEFAULT false,
+      must_change boolean NOT NULL DEFAULT false,
+      change_no bigint NOT NULL DEFAULT nextval('users_change_no')
+    )`,
+    `CREATE FUNCTION users_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN NEW.change_no := nextval('users_change_no'); RETURN NEW; END $$`,
+    'CREATE TRIGGER users_stamp BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION users_stamp()',
+    `CREATE FUNCTION users_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('${USERS_CHANNEL}', ''); RETURN NULL; END $$`,
+    'CREATE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION users_notify()',
+  ],
+];
+
+/**
+ * Brings the shared database to `SHARED_SCHEMA_VERSION`.
+ * @returns the version it was at before (0: a new database)
+ * @throws {SharedStateError} `shared_unavailable` when the database is newer than this code
+ * @throws whatever `pg` throws when the database cannot be reached (io/shared/postgres wraps it)
+ */
+export async function migrateShared(pool: pg.Pool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)');
+    const r = await client.query<{ version: number }>('SELECT version FROM schema_version');
+    const from = r.rows[0]?.version ?? 0;
+    if (from > SHARED_SCHEMA_VERSION) {
+      throw new SharedStateError(
+        'shared_unavailable',
+        `the shared database is at schema version ${from}, newer than this gateway's ${SHARED_SCHEMA_VERSION}`,
+      );
+    }
+    for (const step of MIGRATIONS.slice(from)) for (const sql of step) await client.query(sql);
+    if (r.rowCount === 0)
+      await client.query('INSERT INTO schema_version (version) VALUES ($1)', [SHARED_SCHEMA_VERSION]);
+    else if (from < SHARED_SCHEMA_VERSION)
+      await client.query('UPDATE schema_version SET version = $1', [SHARED_SCHEMA_VERSION]);
+    await client.query('COMMIT');
+    return from;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
