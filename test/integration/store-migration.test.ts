@@ -97,7 +97,10 @@ describe('store migration from the previous release', () => {
       expect(gw.store.db.prepare('SELECT count(*) FROM displays').pluck().get()).toBe(0);
       // Version 6: the dead letters' replay columns exist.
       expect(
-        gw.store.db.prepare('SELECT count(*) FROM outbound_dead_letters WHERE replayed_at IS NULL').pluck().get(),
+        gw.store.db
+          .prepare('SELECT count(*) FROM outbound_dead_letters WHERE replayed_at IS NULL')
+          .pluck()
+          .get(),
       ).toBe(0);
       expect(gw.store.size).toBe(24);
 
