@@ -62,6 +62,8 @@ for gw in $GATEWAYS; do
   cp "$KGC"/kgc/*.cert.pem "$dir/kgc/"
   # The InfluxDB sink's token, private to the gateway (its config refuses a readable file).
   cp /run/secrets/influx-admin-token "$dir/influx.token" && chmod 600 "$dir/influx.token"
+  # The shared PostgreSQL's password (shared.postgres.passwordFile), private to the gateway.
+  cp /run/secrets/postgres-password "$dir/postgres.password" && chmod 600 "$dir/postgres.password"
   [ -f "$dir/chain/gateway.key" ] || newkey > "$dir/chain/gateway.key"
 done
 

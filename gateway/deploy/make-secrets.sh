@@ -6,7 +6,7 @@ set -eu
 umask 077
 mkdir -p .secrets
 chmod 700 .secrets
-for name in influx-admin-password influx-admin-token grafana-admin-password; do
+for name in influx-admin-password influx-admin-token grafana-admin-password postgres-password; do
   if [ ! -s ".secrets/$name" ]; then
     openssl rand -hex 24 > ".secrets/$name"
     chmod 644 ".secrets/$name"

@@ -211,6 +211,7 @@ describe('docker-compose.yml (production shape)', () => {
       'besu-4',
       'contracts-deploy',
       'registry-sync',
+      'postgres',
       'mosquitto',
       'gateway-1',
       'gateway-2',
@@ -314,6 +315,20 @@ describe('docker-compose.yml (production shape)', () => {
       expect(services[rpc.hostname]).toBeDefined();
       expect(list(obj(services[rpc.hostname]).command).map(str)).toContain(`--rpc-http-port=${rpc.port}`);
       expect(list(svc.networks).map(str)).toEqual(expect.arrayContaining(['mqtt', 'chain', 'ops']));
+      // The shared state (issue 16): the group's PostgreSQL, reached on a network both share,
+      // its password a private copy on the gateway's own volume made by the bootstrap job.
+      const pgUrl = new URL(String(cfg['shared.postgres.url']));
+      const pgSvc = obj(services[pgUrl.hostname]);
+      expect(str(pgSvc.image)).toMatch(/^postgres:/);
+      expect(pgUrl.port).toBe('5432');
+      expect(pgUrl.pathname).toBe(`/${str(obj(pgSvc.environment).POSTGRES_DB)}`);
+      expect(pgUrl.username).toBe(str(obj(pgSvc.environment).POSTGRES_USER));
+      expect(list(svc.networks).map(str)).toEqual(expect.arrayContaining(list(pgSvc.networks).map(str)));
+      expect(String(cfg['shared.postgres.passwordFile']).startsWith(`${cfg.dataDir}/`)).toBe(true);
+      expect(read('gateway/deploy/bootstrap.sh')).toContain(
+        'cp /run/secrets/postgres-password "$dir/postgres.password" && chmod 600',
+      );
+      expect(obj(obj(svc.depends_on).postgres).condition).toBe('service_healthy');
       // Telegraf scrapes its /metrics on the container port.
       expect(read('gateway/deploy/telegraf.conf')).toContain(
         `"http://gateway-${n}:${cfg['http.port']}/metrics"`,
