@@ -172,13 +172,13 @@ export class UnknownDeviceProbe {
     const base = `vt/v1/dev/${this.devId}`;
     try {
       const { cert: _c, key: _k, ...rest } = clientOptions; // a ghost has no KGC certificate
-      this.#client = await mqtt.connectAsync(url, {
-        ...rest,
-        clientId: this.devId,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-        protocolVersion: 4,
-      });
+      // allowRetries false: a connection closed before its CONNACK rejects instead of
+      // leaving connectAsync pending for good (mqtt.js waits for an event that never comes).
+      this.#client = await mqtt.connectAsync(
+        url,
+        { ...rest, clientId: this.devId, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4 },
+        false,
+      );
       this.#client.on('message', (_t, m) => {
         try {
           const { code } = JSON.parse(m.toString()) as { code?: unknown };

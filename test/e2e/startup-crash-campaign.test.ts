@@ -115,12 +115,15 @@ class Wearable {
     while (!this.#stopped) {
       let client: MqttClient | undefined;
       try {
-        client = await mqtt.connectAsync(this.url, {
-          clientId: DEV,
-          reconnectPeriod: 0,
-          connectTimeout: 1000,
-          protocolVersion: 4,
-        });
+        // allowRetries false: a connection closed before its CONNACK (a start killed while
+        // it accepted us) rejects. Without it mqtt.js's connectAsync waits for a 'connect',
+        // 'end' or 'error' that never comes when the socket closes cleanly, and the wearable
+        // hung there for good: the final start then got no frame from it (three CI runs).
+        client = await mqtt.connectAsync(
+          this.url,
+          { clientId: DEV, reconnectPeriod: 0, connectTimeout: 1000, protocolVersion: 4 },
+          false,
+        );
         client.on('message', (_t, m) => this.rejected.push(JSON.parse(m.toString())));
         await client.subscribeAsync(`vt/v1/dev/${DEV}/rejects`, { qos: 1 });
         while (!this.#stopped) {
