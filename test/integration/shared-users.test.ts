@@ -10,41 +10,23 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import type { RunningGateway } from '../../gateway/src/app/options.js';
-import { registerUsersCommands } from '../../gateway/src/cli/users.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { call, errorCode, type Reply } from '../helpers/http-client.js';
 import { type RunningPostgres, startPostgres } from '../helpers/postgres.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { runUsersCommand } from '../helpers/users-command.js';
 
 const PW = 'kims-password-on-every-gw-1';
 /** "Within a few seconds": the account sync's 1 s after the notification, with room for a loaded runner. */
 const END_DEADLINE_MS = 5000;
 
-/** `vitaltrail <args>` in this process, as an operator runs it beside the gateways. */
-async function cli(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerUsersCommands(program);
-  let text = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    text += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await program.parseAsync(['node', 'vitaltrail', ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return text;
-}
+const cli = runUsersCommand;
 
 const signIn = (base: string, username: string, password: string): Promise<Reply> =>
   call(base, 'POST', '/api/login', undefined, { username, password });

@@ -8,25 +8,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
   CONFIG_FIELDS,
-  ConfigError,
   configReference,
   envNameOf,
   gatewayOptionsFromConfig,
   loadConfigFile,
   validateConfig,
 } from '../../gateway/src/app/config.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('config_invalid');
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('gateway config', () => {
   const tmp = makeTempDir();

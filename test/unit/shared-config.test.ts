@@ -9,24 +9,13 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
-  ConfigError,
   gatewayOptionsFromConfig,
   sharedOptionsFromConfig,
   validateConfig,
 } from '../../gateway/src/app/config.js';
 import { poolConfig } from '../../gateway/src/io/shared/index.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('config_invalid');
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const withUrl = (url: string, passwordFile?: string) => ({
   dataDir: '/d',

@@ -10,14 +10,13 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliActor } from '../../gateway/src/cli/displays.js';
-import { registerUsersCommands } from '../../gateway/src/cli/users.js';
 import { createAccountSync, type Session, SessionStore } from '../../gateway/src/io/http/sessions.js';
 import { accountStamp, UserFile } from '../../gateway/src/io/identity/users.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { runUsersCommand } from '../helpers/users-command.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const PW = 'kim-has-a-long-password-1';
@@ -28,24 +27,7 @@ function raw(users: UserFile): Record<string, unknown>[] {
   return (JSON.parse(readFileSync(users.path, 'utf8')) as { users: Record<string, unknown>[] }).users;
 }
 
-/** Runs `vitaltrail <args>` on a program holding only the users commands; returns stdout. */
-async function run(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerUsersCommands(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await program.parseAsync(['node', 'vitaltrail', ...args]);
-  } finally {
-    spy.mockRestore();
-    err.mockRestore();
-  }
-  return out;
-}
+const run = runUsersCommand;
 
 /** The audit log's events with their `user` and `detail`. */
 function auditLines(dir: string): { event: string; user?: string; detail?: string }[] {
