@@ -23,6 +23,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
+import type { LiveReading } from '../../gateway/src/core/live.js';
+import { DeviceOrder, decodeLiveBatch, encodeLiveBatch } from '../../gateway/src/core/live-stream.js';
 import { downsample } from '../../gateway/src/core/trend.js';
 import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
 import { RollupWriter } from '../../gateway/src/io/store/rollups.js';
@@ -108,6 +110,48 @@ async function main(): Promise<void> {
   line('node:crypto AES-256-GCM seal, 200 B (reference, 1 core)', `${gcmSeal.toFixed(0)} /s`);
   line('node:crypto AES-256-GCM open, 200 B (reference, 1 core)', `${gcmOpen.toFixed(0)} /s`);
   line('node:crypto P-256 verify (reference, 1 core)', `${p256.toFixed(0)} /s`);
+
+  // --- the internal live stream (issue 16): what each commit's readings cost to put on the
+  // stream (encode) and to take off it on every gateway (decode + reorder), per reading ---
+  {
+    const batch = (n: number, ecg: boolean): LiveReading[] =>
+      Array.from({ length: n }, (_, i) => ({
+        dev: `wr-${String(i % 200).padStart(4, '0')}`,
+        seq: i + 1,
+        ts: 1_800_000_000_000 + i,
+        obs: { hr: 72, spo2: 97, rr: 16, temp: 3690, sbp: 120, dbp: 80 },
+        bat: 88,
+        ...(ecg ? { wf: { fs: 250, samples: new Int16Array(250) } } : {}),
+        receivedAt: 1_800_000_000_500 + i,
+      }));
+    for (const [name, rs] of [
+      ['vitals', batch(500, false)],
+      ['ecg', batch(500, true)],
+    ] as const) {
+      // Each device's readings arrive in order, as from one gateway: nothing is held.
+      const order = new DeviceOrder();
+      const last = new Map<string, number>();
+      const perBatch = rate(1500, () => {
+        for (const m of encodeLiveBatch('gw-1', rs)) {
+          const b = decodeLiveBatch(m);
+          if ('error' in b) throw new Error(b.error);
+          for (const r of b.readings) {
+            const seq = (last.get(r.dev) ?? 0) + 1;
+            last.set(r.dev, seq);
+            order.offer({ ...r, seq }, 0);
+          }
+        }
+      });
+      // `rate` runs the op in hundreds; one op is a whole batch of 500 readings.
+      const usPerReading = 1e6 / (perBatch * rs.length);
+      bench[`live_stream_${name}_us_per_reading`] = r3(usPerReading);
+      bench[`live_stream_${name}_vs_verify`] = r3(usPerReading / (1e6 / p256));
+      line(
+        `live stream encode+decode+order, ${name}, per reading`,
+        `${usPerReading.toFixed(2)} µs (= ${(usPerReading / (1e6 / p256)).toFixed(3)} × one P-256 verify)`,
+      );
+    }
+  }
 
   const tmp = makeTempDir('vt-bench-store-');
   try {

@@ -2,7 +2,6 @@
  * The internal live stream's pure core (core/live-stream): the message codec and its strict
  * decoding, the size cut of a batch, the dedupe window, and the per-device reordering.
  */
-import { encode } from 'cbor2';
 import { describe, expect, test } from 'vitest';
 import type { LiveReading } from '../../gateway/src/core/live.js';
 import {
@@ -48,10 +47,15 @@ describe('stream messages', () => {
     expect(seqs).toEqual(rs.map((r) => r.seq));
   });
 
+  const encode = (v: unknown) => Buffer.from(JSON.stringify(v));
   test.each([
-    ['not CBOR', Buffer.from([0xff, 0x00])],
+    ['not JSON', Buffer.from([0xff, 0x00])],
     ['a version 2 message', encode({ v: 2, gw: 'gw-a', r: [] })],
     ['a bad gateway id', encode({ v: 1, gw: '../x', r: [] })],
+    [
+      'a reading with a prototype key',
+      Buffer.from('{"v":1,"gw":"gw-a","r":[{"__proto__":{"dev":"d"},"seq":1,"ts":1,"rx":1,"obs":{}}]}'),
+    ],
     ['readings that are not an array', encode({ v: 1, gw: 'gw-a', r: {} })],
     ['a bad device id', encode({ v: 1, gw: 'gw-a', r: [{ dev: 'a/b', seq: 1, ts: 1, rx: 1, obs: {} }] })],
     ['a fractional seq', encode({ v: 1, gw: 'gw-a', r: [{ dev: 'd', seq: 1.5, ts: 1, rx: 1, obs: {} }] })],

@@ -9,10 +9,13 @@
  *
  * What travels is what the live hub carries today (decoded observations, battery, ECG
  * samples, the accepting gateway's receive time), never the sealed bytes, signatures or
- * keys. A message is one deterministic CBOR map `{v: 1, gw, r: [reading…]}`, each reading a
- * map `{dev, seq, ts, rx, obs, bat?, wf?: {fs, s}}` with the ECG samples as int16
- * little-endian bytes (PROTOCOL.md §1's own waveform layout). A batch is split so that no
- * message exceeds `maxBytes` (Mosquitto's `max_packet_size` is 128 KiB in our config).
+ * keys. A message is one JSON object `{"v": 1, "gw", "r": [reading…]}`, each reading
+ * `{"dev", "seq", "ts", "rx", "obs", "bat"?, "wf"?: {"fs", "s"}}` with the ECG samples as
+ * base64 of int16 little-endian bytes (PROTOCOL.md §1's own waveform layout). JSON, not
+ * CBOR: node's own JSON is far faster here than cbor2's encoder (`npm run bench:store`
+ * prints the codec's cost per reading beside a P-256 verify), and the stream runs once per
+ * accepted reading on the accepting gateway and once on every gateway. A batch is split so
+ * that no message exceeds `maxBytes` (Mosquitto's `max_packet_size` is 128 KiB in our config).
  *
  * The stream is internal: only gateways may publish or read it (the embedded broker's edge
  * lets a device publish only to its own frames topic and subscribe only under its own
@@ -20,7 +23,6 @@
  * Still, a message that does not decode strictly is dropped whole and counted, never passed
  * on. Pure: no I/O here (io/transport/live-stream binds it to a broker).
  */
-import { decode, encode } from 'cbor2';
 import { DEVICE_ID_PATTERN, OBSERVATIONS, type Observations } from '../protocol/frame.js';
 import type { LiveReading } from './live.js';
 
@@ -68,13 +70,14 @@ function wireReading(r: LiveReading): Record<string, unknown> {
     rx: r.receivedAt,
     obs: r.obs,
     ...(r.bat !== undefined ? { bat: r.bat } : {}),
-    ...(r.wf ? { wf: { fs: r.wf.fs, s: samplesToBytes(r.wf.samples) } } : {}),
+    ...(r.wf ? { wf: { fs: r.wf.fs, s: Buffer.from(samplesToBytes(r.wf.samples)).toString('base64') } } : {}),
   };
 }
 
 /** A generous size estimate of one reading on the wire, to cut batches before encoding. */
 function estimate(r: LiveReading): number {
-  return 96 + r.dev.length + Object.keys(r.obs).length * 16 + (r.wf ? r.wf.samples.length * 2 + 16 : 0);
+  const wf = r.wf ? Math.ceil((r.wf.samples.length * 8) / 3) + 32 : 0;
+  return 128 + r.dev.length + Object.keys(r.obs).length * 24 + wf;
 }
 
 /**
@@ -93,7 +96,7 @@ export function encodeLiveBatch(
   let size = 32;
   const flush = () => {
     if (group.length === 0) return;
-    out.push(Buffer.from(encode({ v: 1, gw: origin, r: group })));
+    out.push(Buffer.from(JSON.stringify({ v: 1, gw: origin, r: group })));
     group = [];
     size = 32;
   };
@@ -108,7 +111,9 @@ export function encodeLiveBatch(
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Base64 as `Buffer.toString('base64')` writes it (padded), nothing else. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const OBS_KEYS: ReadonlySet<string> = new Set(Object.keys(OBSERVATIONS));
 
@@ -134,10 +139,11 @@ function readReading(v: unknown, origin: string): LiveReading | string {
   const reading: LiveReading = { dev, seq, ts, obs: o, receivedAt: rx, origin };
   if (bat !== undefined) reading.bat = bat as number;
   if (wf !== undefined) {
-    if (!isObject(wf) || !isCount(wf.fs) || wf.fs === 0 || !(wf.s instanceof Uint8Array))
-      return 'bad waveform';
-    if (wf.s.byteLength % 2 !== 0 || wf.s.byteLength > MAX_SAMPLES * 2) return 'bad waveform';
-    reading.wf = { fs: wf.fs, samples: bytesToSamples(wf.s) };
+    if (!isObject(wf) || !isCount(wf.fs) || wf.fs === 0 || typeof wf.s !== 'string') return 'bad waveform';
+    if (wf.s.length > Math.ceil((MAX_SAMPLES * 2) / 3) * 4 || !BASE64.test(wf.s)) return 'bad waveform';
+    const bytes = Buffer.from(wf.s, 'base64');
+    if (bytes.byteLength % 2 !== 0) return 'bad waveform';
+    reading.wf = { fs: wf.fs, samples: bytesToSamples(bytes) };
   }
   return reading;
 }
@@ -149,9 +155,9 @@ function readReading(v: unknown, origin: string): LiveReading | string {
 export function decodeLiveBatch(payload: Uint8Array): LiveBatch | { error: string } {
   let msg: unknown;
   try {
-    msg = decode(payload);
+    msg = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   } catch {
-    return { error: 'not CBOR' };
+    return { error: 'not JSON' };
   }
   if (!isObject(msg) || msg.v !== 1) return { error: 'not a version 1 stream message' };
   const { gw, r } = msg;
