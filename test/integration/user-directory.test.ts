@@ -15,6 +15,7 @@ import {
   PgUserDirectory,
   type PgUserDirectoryOptions,
   poolConfig,
+  SHARED_SCHEMA_VERSION,
   SharedStateError,
 } from '../../gateway/src/io/shared/index.js';
 import { freePort } from '../helpers/ports.js';
@@ -198,6 +199,6 @@ describe('PgUserDirectory across gateways (one PostgreSQL)', () => {
     await dirs[0]?.add('ana', 'nurse', PW);
     await until(() => dirs.every((d) => d.find('ana') !== undefined), 2000, 'all see the account');
     const v = await sql(url, 'SELECT version FROM schema_version');
-    expect(v.rows).toEqual([{ version: 1 }]);
+    expect(v.rows).toEqual([{ version: SHARED_SCHEMA_VERSION }]);
   });
 });

@@ -21,7 +21,7 @@ import type { Ingest } from '../io/ingest/index.js';
 import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { InfluxSink } from '../io/outbound/index.js';
-import type { Bindings, GatewayStore } from '../io/store/index.js';
+import type { BindingBook, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, LiveStream, SerialIngest } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEFAULT_ANCHORING_STALL_MS, type GatewayOptions } from './options.js';
@@ -54,7 +54,10 @@ export interface GatewayPartMap {
   /** Closes `users` (the shared directory's pool and listener). */
   closeUsers: () => Promise<void>;
   alarms: AlarmService;
-  bindings: Bindings;
+  /** The admissions (this data dir's SQLite store, or the group's shared PostgreSQL book). */
+  bindings: BindingBook;
+  /** Stops reacting to binding changes and closes `bindings` (the shared book's pool and listener). */
+  closeBindings: () => Promise<void>;
   http: HttpServer;
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;

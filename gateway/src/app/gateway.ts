@@ -77,6 +77,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     checkpointVkey: p.get('signer').vkey,
     devices: p.get('identity').devices,
     alarms: p.get('alarms'),
+    bindings: p.get('bindings'),
     async stop() {
       await stopSteps();
       log.info('gateway stopped', { gateway: gatewayId });

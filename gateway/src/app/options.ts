@@ -12,7 +12,7 @@ import type { HttpServer } from '../io/http/index.js';
 import type { DeviceRegistry, MqttsOptions } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
 import type { DataDirLock, GatewayMetrics, Logger } from '../io/ops/index.js';
-import type { GatewayStore } from '../io/store/index.js';
+import type { BindingBook, GatewayStore } from '../io/store/index.js';
 import type {
   EmbeddedBroker,
   ExternalBrokerOptions,
@@ -120,8 +120,8 @@ export interface GatewayOptions {
   /**
    * The state the gateways of a group share (issue 16; io/shared): `postgres.url` (no
    * password inside) and `postgres.password` (from `shared.postgres.passwordFile`). Set:
-   * the dashboard accounts are the group's, in PostgreSQL. Default: none (accounts in
-   * `DATA/gateway/users.json`).
+   * the dashboard accounts and the admissions are the group's, in PostgreSQL. Default: none
+   * (accounts in `DATA/gateway/users.json`, admissions in the data dir's SQLite store).
    */
   shared?: { postgres: { url: string; password?: string } };
   /**
@@ -151,6 +151,8 @@ export interface RunningGateway {
   devices: DeviceRegistry;
   /** Alarms and NEWS2 of the ward (io/alarm-service). */
   alarms: AlarmService;
+  /** The admissions (the data dir's SQLite store, or the group's shared PostgreSQL book). */
+  bindings: BindingBook;
   stop(): Promise<void>;
 }
 

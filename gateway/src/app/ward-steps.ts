@@ -1,7 +1,8 @@
 /**
  * @module app/ward-steps
  * The start steps of what the ward sees (app/gateway-steps): the dashboard accounts, alarms
- * and NEWS2, the dashboard and its APIs, and the optional InfluxDB sink for Grafana.
+ * and NEWS2, the admissions, the dashboard and its APIs, and the optional InfluxDB sink for
+ * Grafana.
  */
 import { join } from 'node:path';
 import { AlarmService } from '../io/clinical/index.js';
@@ -17,8 +18,8 @@ import {
 import { DisplayRegistry, ensureInitialAdmin } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
-import { openUserDirectory } from '../io/shared/index.js';
-import { Bindings, loadRecipientSecrets } from '../io/store/index.js';
+import { openBindingBook, openUserDirectory } from '../io/shared/index.js';
+import { loadRecipientSecrets } from '../io/store/index.js';
 import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
 
 /**
@@ -82,14 +83,71 @@ export const alarms: GatewayStep = {
   },
 };
 
+/**
+ * The admissions, one book for every part that reads them (the data routes, the outbound
+ * interfaces, the InfluxDB sink): the group's shared PostgreSQL when `opts.shared` names one
+ * (io/shared), else the data dir's SQLite store. Every admission and discharge, made through
+ * this gateway or another of the group, reaches this gateway once, through the book's
+ * `onChange`: the tile is labelled with the bed (never the patient id) or unlabelled, and a
+ * discharge puts the bed in standby (no alarms) until the next admission ends it.
+ */
+export const bindings: GatewayStep = {
+  name: 'bindings',
+  async start(p) {
+    const {
+      opts,
+      log,
+      paths,
+      store: s,
+      hub: h,
+      alarms: a,
+    } = p.pick('opts', 'log', 'paths', 'store', 'hub', 'alarms');
+    const book = await openBindingBook({
+      store: s,
+      recipientsDir: paths.recipientsDir,
+      secrets: loadRecipientSecrets(paths.recipientsDir),
+      postgres: opts.shared?.postgres,
+    });
+    const unsubscribe = book.bindings.onChange((e) => {
+      if (e.type === 'admission') {
+        h.setLabel(e.dev, e.bed);
+        a.admitted(e.dev, e.by);
+      } else {
+        h.setLabel(e.dev, null);
+        a.discharged(e.dev, e.by ?? 'unknown');
+      }
+    });
+    p.set('closeBindings', async () => {
+      unsubscribe();
+      await book.close();
+    });
+    try {
+      for (const b of book.bindings.beds()) {
+        h.setLabel(b.dev, b.bed);
+        // Admitted on another gateway while this one was down: the discharge's standby ends
+        // here too (as it would have by onChange), so the patient's alarms are not silenced.
+        if (book.kind === 'postgres' && a.tileState(b.dev).standby?.reason === 'discharged')
+          a.admitted(b.dev);
+      }
+    } catch (err) {
+      await p.get('closeBindings')();
+      throw err;
+    }
+    p.set('bindings', book.bindings);
+    log.info('admissions', { store: book.kind });
+  },
+  async stop(p) {
+    await p.get('closeBindings')();
+  },
+};
+
 /** The ward dashboard, the APIs and the operations endpoints. */
 export const http: GatewayStep = {
   name: 'http',
   async start(p) {
     const { opts, log, identity: id, store: s, hub: h } = p.pick('opts', 'log', 'identity', 'store', 'hub');
     const secrets = loadRecipientSecrets(p.get('paths').recipientsDir);
-    const bindings = p.set('bindings', new Bindings(s, { secrets }));
-    for (const b of bindings.beds()) h.setLabel(b.dev, b.bed);
+    const bindings = p.get('bindings');
     const users = p.get('users');
     const anchoring = () => p.get('anchorer')?.status() ?? null;
     p.set(
@@ -141,11 +199,7 @@ export const http: GatewayStep = {
             bindings,
             secrets,
             hub: h,
-            // A discharge puts the bed in standby (no alarms); the next admission ends it.
-            onBindingChange: (e) =>
-              e.type === 'discharge'
-                ? p.get('alarms').discharged(e.dev, e.username)
-                : p.get('alarms').admitted(e.dev, e.username),
+            // Admissions and discharges reach the alarm service through the book (the bindings step).
             onAudit: (e) => {
               log.info('audit', { event: e.type, user: e.username, dev: e.dev, route: e.route });
               id.audit.append(e.type, {
@@ -185,11 +239,14 @@ export const influx: GatewayStep = {
         onAlarm: (a) => log.warn('influx sink', { state: a }),
       }),
     );
-    // Beds are the sink's only patient-side tag; re-read with the device refresh.
+    // Beds are the sink's only patient-side tag: kept by every admission and discharge of the
+    // group (the book's onChange), and re-read with the device refresh.
     let beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
-    refreshers.push(() => {
+    const reread = (): void => {
       beds = new Map(bindings.beds().map((b) => [b.dev, b.bed]));
-    });
+    };
+    refreshers.push(reread);
+    const unsubscribeBeds = bindings.onChange(reread);
     const self = p.get('gatewayId');
     const unsubscribe = p.get('hub').subscribe((r) => {
       // The hub hears every gateway's readings (the live stream); each gateway writes its own.
@@ -203,7 +260,10 @@ export const influx: GatewayStep = {
         ...(r.bat !== undefined ? { bat: r.bat } : {}),
       });
     });
-    p.set('influxUnsubscribe', unsubscribe);
+    p.set('influxUnsubscribe', () => {
+      unsubscribe();
+      unsubscribeBeds();
+    });
   },
   async stop(p) {
     const sink = p.get('influx');

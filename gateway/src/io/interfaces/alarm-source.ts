@@ -9,7 +9,7 @@
  */
 import type { OutboundAlarm } from '../../core/outbound-alarm.js';
 import type { AlarmService } from '../clinical/index.js';
-import type { Bindings } from '../store/index.js';
+import type { BindingBook } from '../store/index.js';
 import type { DeliverySource } from './receiver.js';
 
 export type { OutboundAlarm } from '../../core/outbound-alarm.js';
@@ -17,7 +17,7 @@ export type { OutboundAlarm } from '../../core/outbound-alarm.js';
 export class AlarmSource implements DeliverySource<OutboundAlarm> {
   readonly kind = 'alarms';
   readonly #alarms: AlarmService;
-  readonly #bindings: Bindings | null;
+  readonly #bindings: BindingBook | null;
 
   readonly #withPatient: boolean;
 
@@ -25,7 +25,7 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
    * @param withPatient also open the patient id of each transition's binding (needs a
    *   recipient private key; the PCD-04 feed). Without it only the bed is read (the webhook).
    */
-  constructor(alarms: AlarmService, bindings: Bindings | null, withPatient = false) {
+  constructor(alarms: AlarmService, bindings: BindingBook | null, withPatient = false) {
     this.#alarms = alarms;
     this.#bindings = bindings;
     this.#withPatient = withPatient;

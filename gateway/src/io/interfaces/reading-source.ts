@@ -14,7 +14,7 @@ import type { RecipientSecret } from '../../core/envelope.js';
 import { type GroupRow, intervalGroups, intervalOf } from '../../core/interval-groups.js';
 import { decodeFrame } from '../../protocol/frame.js';
 import { toHex } from '../anchoring/index.js';
-import type { Bindings, CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
+import type { BindingBook, CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { SealedReader } from '../store/index.js';
 import type { DeliverySource, OutboundReading } from './receiver.js';
 
@@ -22,7 +22,7 @@ import type { DeliverySource, OutboundReading } from './receiver.js';
 export interface ReadingSourceParts {
   store: GatewayStore;
   secrets: readonly RecipientSecret[];
-  bindings: Bindings | null;
+  bindings: BindingBook | null;
   origin: string;
 }
 

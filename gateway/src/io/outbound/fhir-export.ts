@@ -11,12 +11,12 @@ import type { RecipientSecret } from '../../core/envelope.js';
 import { buildFhirBundle, type FhirCheckpoint, type FhirReading } from '../../core/fhir/export.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import { toHex } from '../anchoring/index.js';
-import type { Bindings, GatewayStore } from '../store/index.js';
+import type { BindingBook, GatewayStore } from '../store/index.js';
 import { readReadings, SealedReader } from '../store/index.js';
 
 export interface FhirExportOptions {
   store: GatewayStore;
-  bindings: Bindings;
+  bindings: BindingBook;
   secrets: readonly RecipientSecret[];
   log: { origin: string; logId: string };
   deployment?: Pick<Deployment, 'chainId' | 'anchors'> | null;

@@ -14,9 +14,19 @@
  *   anything else brings a new largest number), which is what `signature()` reports.
  *   Every statement that changes the table sends `NOTIFY vitaltrail_users` (a statement
  *   trigger, so an operator's manual edit is seen too).
+ * - `ward_bindings` (io/shared/pg-bindings): the admissions of the group, one row per binding
+ *   of a device to a patient and bed, as io/store `Bindings` keeps them in SQLite: `id` (from
+ *   the sequence `ward_bindings_id`, so two gateways never draw the same), `dev`, `bed` (in
+ *   clear: it labels tiles), `bed_key` (io/store `bedKey` of the bed: "Bed 3" and "bed  3"
+ *   are one bed), `patient` (the patient id SEALED, a JWE bound by AAD to id, device and start;
+ *   never the id in clear, nor a hash of it), `from_ts`, `to_ts` (null while open), who
+ *   admitted and discharged (user names), and `change_no` as in `users`. At most one open
+ *   binding per device and per bed (partial unique indexes, behind the writers' advisory
+ *   lock). Every statement that changes it sends `NOTIFY vitaltrail_bindings`.
  *
  * Versions:
  * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
+ * - 2: `ward_bindings` (issue 16: "an admission made on A is used by B's next readings").
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -27,18 +37,22 @@ import { ROLES } from '../identity/index.js';
 import { SharedStateError } from './errors.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 1;
+export const SHARED_SCHEMA_VERSION = 2;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
   schema_version: 'shared/schema.ts',
   users: 'shared/pg-users.ts',
+  ward_bindings: 'shared/pg-bindings.ts',
 } as const;
 
 export type PgTableName = keyof typeof PG_TABLE_OWNERS;
 
 /** The channel of `users` changes (LISTEN/NOTIFY). */
 export const USERS_CHANNEL = 'vitaltrail_users';
+
+/** The channel of `ward_bindings` changes (LISTEN/NOTIFY). */
+export const BINDINGS_CHANNEL = 'vitaltrail_bindings';
 
 /** Taken for the migration's transaction: one migrating gateway at a time. */
 const MIGRATION_LOCK = 0x5654_5348; // "VTSH"
@@ -64,6 +78,31 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE FUNCTION users_notify() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${USERS_CHANNEL}', ''); RETURN NULL; END $$`,
     'CREATE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION users_notify()',
+  ],
+  [
+    'CREATE SEQUENCE ward_bindings_id',
+    'CREATE SEQUENCE ward_bindings_change_no',
+    `CREATE TABLE ward_bindings (
+      id bigint PRIMARY KEY,
+      dev text NOT NULL CHECK (dev ~ '^[A-Za-z0-9._-]{1,64}$'),
+      bed text NOT NULL CHECK (bed ~ '^[A-Za-z0-9 ._/-]{1,32}$'),
+      bed_key text NOT NULL,
+      patient text NOT NULL,
+      from_ts bigint NOT NULL,
+      to_ts bigint CHECK (to_ts IS NULL OR to_ts >= from_ts),
+      admitted_by text,
+      discharged_by text,
+      change_no bigint NOT NULL DEFAULT nextval('ward_bindings_change_no')
+    )`,
+    'CREATE INDEX ward_bindings_dev ON ward_bindings (dev, from_ts)',
+    'CREATE UNIQUE INDEX ward_bindings_open_dev ON ward_bindings (dev) WHERE to_ts IS NULL',
+    'CREATE UNIQUE INDEX ward_bindings_open_bed ON ward_bindings (bed_key) WHERE to_ts IS NULL',
+    `CREATE FUNCTION ward_bindings_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN NEW.change_no := nextval('ward_bindings_change_no'); RETURN NEW; END $$`,
+    'CREATE TRIGGER ward_bindings_stamp BEFORE INSERT OR UPDATE ON ward_bindings FOR EACH ROW EXECUTE FUNCTION ward_bindings_stamp()',
+    `CREATE FUNCTION ward_bindings_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('${BINDINGS_CHANNEL}', ''); RETURN NULL; END $$`,
+    'CREATE TRIGGER ward_bindings_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ward_bindings FOR EACH STATEMENT EXECUTE FUNCTION ward_bindings_notify()',
   ],
 ];
 

@@ -12,6 +12,14 @@
  * instead (once each, then cached in memory) — admissions are few, readings are many.
  *
  * Beds are stored in clear: they label dashboard tiles and are locations, not identities.
+ *
+ * `BindingBook` is what the gateway uses of a binding store: `Bindings` (this data
+ * directory's SQLite store, the embedded default) and io/shared `PgBindings` (the
+ * PostgreSQL database a gateway group shares; issue 16) implement it, with the same sealing
+ * (`sealPatientId`, `openPatientId`), rules and errors; one abstract suite runs against both
+ * (test/integration/binding-book-abstract.ts). `onChange` tells the gateway's consumers
+ * (tile labels, the alarm service's standby, the InfluxDB sink's beds) of every admission
+ * and discharge, whoever made it.
  */
 import { dirname, join } from 'node:path';
 import { openBatch, type Recipient, type RecipientSecret, sealBatch } from '../../core/envelope.js';
@@ -62,19 +70,117 @@ function patientAad(id: number, dev: string, from: number): Uint8Array {
 }
 
 /**
+ * A patient id sealed for `recipients` (General JSON JWE), bound by AAD to the binding's
+ * id, device and start: the one form in which a patient id is stored, in either store.
+ */
+export function sealPatientId(
+  patientId: string,
+  recipients: readonly Recipient[],
+  id: number,
+  dev: string,
+  from: number,
+): Promise<string> {
+  return sealBatch(
+    new TextEncoder().encode(patientId),
+    recipients,
+    patientAad(id, dev, from),
+    PATIENT_CONTENT_TYPE,
+  );
+}
+
+/**
+ * Opens a sealed patient id with this host's recipient private keys.
+ * @throws {BindingError} `no_recipient_key` when none opens it, `integrity_error` when it
+ *   does not authenticate (altered, or moved to another row, device or start)
+ */
+export async function openPatientId(
+  sealed: string,
+  secrets: readonly RecipientSecret[],
+  id: number,
+  dev: string,
+  from: number,
+): Promise<string> {
+  let plain: Uint8Array;
+  try {
+    plain = await openBatch(sealed, secrets, patientAad(id, dev, from));
+  } catch (err) {
+    const code =
+      err instanceof VitalTrailError && err.code === 'no_recipient_key'
+        ? 'no_recipient_key'
+        : 'integrity_error';
+    throw new BindingError(code, `binding ${id} could not be opened`, { cause: err });
+  }
+  return new TextDecoder().decode(plain);
+}
+
+/** An admission or a discharge, as `BindingBook.onChange` reports it. */
+export type BindingChange =
+  | { type: 'admission'; dev: string; bed: string; at: number; by?: string }
+  | { type: 'discharge'; dev: string; at: number; by?: string };
+
+/**
+ * What the gateway uses of a binding store (see the module doc). Reads that need no key
+ * (`idAt`, `bedAt`, `beds`) are synchronous: they run per reading or per tile.
+ */
+export interface BindingBook {
+  /**
+   * Admits `dev` to a patient and bed from `at` (default now), closing its open binding
+   * first (a transfer); `by` names who did it (reported by `onChange`).
+   * @throws {BindingError} `bad_binding`, `bed_occupied`, `patient_elsewhere`
+   */
+  admit(dev: string, patientId: string, bed: string, at?: number, by?: string): Promise<Binding>;
+  /** Ends the device's open binding. @throws {BindingError} `not_admitted` */
+  discharge(dev: string, at?: number, by?: string): Promise<{ to: number }>;
+  /** The binding active at device time `ts`, if any (opens the patient id). */
+  at(dev: string, ts: number): Promise<Binding | null>;
+  /** The id of the binding in force at `ts`, if any (no key needed). */
+  idAt(dev: string, ts: number): number | null;
+  /** The bed bound at `ts`, if any (no key needed). */
+  bedAt(dev: string, ts: number): string | null;
+  /** Every binding of `dev`, oldest first. */
+  history(dev: string): Promise<Binding[]>;
+  /** Open bindings of all devices, by device. */
+  active(): Promise<(Binding & { dev: string })[]>;
+  /** Beds of the open bindings (no patient id, no key needed). */
+  beds(): { dev: string; bed: string }[];
+  /** Every device a patient was bound to, with the periods, oldest first. */
+  devicesOf(patientId: string): Promise<{ dev: string; from: number; to: number | null }[]>;
+  /**
+   * Calls `fn` once for every admission and discharge stored after this call, whoever made
+   * it (for a shared store: any gateway of the group), after it is stored. Returns the
+   * unsubscribe function. `fn` must not throw (a throw is swallowed).
+   */
+  onChange(fn: (e: BindingChange) => void): () => void;
+}
+
+/** Calls every listener with `e`; a throwing listener neither stops the others nor the caller. */
+export function tellListeners(listeners: Iterable<(e: BindingChange) => void>, e: BindingChange): void {
+  for (const fn of listeners) {
+    try {
+      fn(e);
+    } catch {
+      // A failing consumer must not undo a stored change nor starve the others.
+    }
+  }
+}
+
+/**
  * Admissions and discharges of devices, with history.
  * @example
  * const b = new Bindings(store);
  * await b.admit('wr-0001', 'P-1234', 'Bed 12');
  * (await b.current('wr-0001'))?.bed; // 'Bed 12'
  */
-export class Bindings {
+export class Bindings implements BindingBook {
   readonly #store: GatewayStore;
   readonly #recipients: () => readonly Recipient[];
   readonly #secrets: readonly RecipientSecret[];
   readonly #now: () => number;
   /** Opened patient ids by binding id (memory only). */
   readonly #ids = new Map<number, string>();
+  readonly #listeners = new Set<(e: BindingChange) => void>();
+  /** The last binding id this instance drew. */
+  #lastId = 0;
   readonly #stmts;
 
   constructor(store: GatewayStore, opts: BindingsOptions = {}) {
@@ -108,11 +214,19 @@ export class Bindings {
    * compare without case and repeated spaces, so "Bed 3" and "bed  3" are one bed) nor the
    * same patient. The patient check covers every open binding this host can open (ids it
    * sealed since start, or any with a recipient private key here); patient ids are never
-   * stored in a form that could be compared without a key (see the module doc).
+   * stored in a form that could be compared without a key (see the module doc). Both
+   * checks run again in the write's transaction, so of two admissions at once (one bed, or
+   * one patient) exactly one is stored. `by` names who admitted (told to `onChange`).
    * @throws {BindingError} `bad_binding` for an invalid device id, patient id or bed;
    *   `bed_occupied`, `patient_elsewhere`.
    */
-  async admit(dev: string, patientId: string, bed: string, at: number = this.#now()): Promise<Binding> {
+  async admit(
+    dev: string,
+    patientId: string,
+    bed: string,
+    at: number = this.#now(),
+    by?: string,
+  ): Promise<Binding> {
     if (!DEVICE_ID_PATTERN.test(dev)) throw new BindingError('bad_binding', 'invalid device id');
     if (!PATIENT_ID_PATTERN.test(patientId)) throw new BindingError('bad_binding', 'invalid patient id');
     if (!BED_PATTERN.test(bed)) throw new BindingError('bad_binding', 'invalid bed');
@@ -121,20 +235,24 @@ export class Bindings {
       if (r.dev !== dev && (await this.#patientIfOpenable(r)) === patientId)
         throw new BindingError('patient_elsewhere', 'the patient is admitted on another device');
     }
-    const id = (this.#stmts.maxId.get() as number) + 1;
-    const sealed = await sealBatch(
-      new TextEncoder().encode(patientId),
-      this.#recipients(),
-      patientAad(id, dev, at),
-      PATIENT_CONTENT_TYPE,
-    );
+    // Drawn before sealing (the AAD names it): above every stored id and every id this
+    // instance drew for an admission still sealing, so two admissions at once never share one.
+    const id = Math.max(this.#stmts.maxId.get() as number, this.#lastId) + 1;
+    this.#lastId = id;
+    const sealed = await sealPatientId(patientId, this.#recipients(), id, dev, at);
     this.#store.db.transaction(() => {
-      this.#checkBed(dev, bed); // again: another admission may have taken it while we sealed
+      // Again: another admission may have taken the bed, or the patient, while we sealed.
+      this.#checkBed(dev, bed);
+      for (const r of this.#stmts.active.all() as Row[]) {
+        if (r.dev !== dev && this.#ids.get(r.id) === patientId)
+          throw new BindingError('patient_elsewhere', 'the patient is admitted on another device');
+      }
       const open = this.#stmts.open.get(dev) as Row | undefined;
       if (open) this.#stmts.close.run(Math.max(at, open.from_ts), open.id);
       this.#stmts.insert.run(id, dev, bed, sealed, at);
+      this.#ids.set(id, patientId);
     })();
-    this.#ids.set(id, patientId);
+    tellListeners(this.#listeners, { type: 'admission', dev, bed, at, ...(by !== undefined ? { by } : {}) });
     return { patientId, bed, from: at, to: null };
   }
 
@@ -142,12 +260,22 @@ export class Bindings {
    * Ends the device's open binding at `at` (default now).
    * @throws {BindingError} `not_admitted` when the device has no open binding.
    */
-  discharge(dev: string, at: number = this.#now()): { to: number } {
+  async discharge(dev: string, at: number = this.#now(), by?: string): Promise<{ to: number }> {
     const open = this.#stmts.open.get(dev) as Row | undefined;
     if (!open) throw new BindingError('not_admitted', 'the device is not admitted');
     const to = Math.max(at, open.from_ts);
     this.#stmts.close.run(to, open.id);
+    tellListeners(this.#listeners, { type: 'discharge', dev, at: to, ...(by !== undefined ? { by } : {}) });
     return { to };
+  }
+
+  /**
+   * As `BindingBook.onChange`, for the changes made through this instance: a data dir's
+   * store is written by its one gateway (the CLI reads bindings, it never admits).
+   */
+  onChange(fn: (e: BindingChange) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
   }
 
   /** The open binding of `dev`, if any. @throws {BindingError} as `history`. */
@@ -232,17 +360,7 @@ export class Bindings {
   async #patient(r: Row): Promise<string> {
     const hit = this.#ids.get(r.id);
     if (hit !== undefined) return hit;
-    let plain: Uint8Array;
-    try {
-      plain = await openBatch(r.patient, this.#secrets, patientAad(r.id, r.dev, r.from_ts));
-    } catch (err) {
-      const code =
-        err instanceof VitalTrailError && err.code === 'no_recipient_key'
-          ? 'no_recipient_key'
-          : 'integrity_error';
-      throw new BindingError(code, `binding ${r.id} could not be opened`, { cause: err });
-    }
-    const id = new TextDecoder().decode(plain);
+    const id = await openPatientId(r.patient, this.#secrets, r.id, r.dev, r.from_ts);
     this.#ids.set(r.id, id);
     return id;
   }

@@ -6,7 +6,20 @@
  * (queries.ts), patient bindings, envelope recipients, cross-gateway counts.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { BED_PATTERN, Bindings, PATIENT_ID_PATTERN } from './bindings.js';
+export {
+  BED_PATTERN,
+  type Binding,
+  type BindingBook,
+  type BindingChange,
+  BindingError,
+  Bindings,
+  type BindingsOptions,
+  bedKey,
+  openPatientId,
+  PATIENT_ID_PATTERN,
+  sealPatientId,
+  tellListeners,
+} from './bindings.js';
 export {
   readReadings,
   readTrend,

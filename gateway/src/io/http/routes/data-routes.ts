@@ -39,7 +39,7 @@ import type { Role } from '../../identity/index.js';
 import type { GatewayStore } from '../../store/index.js';
 import {
   BED_PATTERN,
-  type Bindings,
+  type BindingBook,
   PATIENT_ID_PATTERN,
   readReadings,
   readTrend,
@@ -61,15 +61,16 @@ export interface DataAuditEvent {
 
 export interface DataRoutesOptions {
   store: GatewayStore;
-  bindings: Bindings;
+  bindings: BindingBook;
   /** Recipient private keys of this host; empty = no decryption here. */
   secrets: readonly RecipientSecret[];
   hub?: LiveHub;
   /** Audit sink for views of and changes to patient data. Must not throw. */
   onAudit?: (e: DataAuditEvent) => void;
   /**
-   * Told of every admission and discharge after it is stored (the alarm service: a
-   * discharge puts the bed in standby, an admission ends it). Must not throw.
+   * Told of every admission and discharge made through these routes, after it is stored.
+   * Must not throw. (The gateway does not use it: its alarm standby follows the book's
+   * `onChange`, which also hears the changes other gateways of a group make; app/ward-steps.)
    */
   onBindingChange?: (e: { type: 'admission' | 'discharge'; dev: string; username: string }) => void;
   /** Largest readings range in one request. Default 7 days. */
@@ -252,7 +253,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     async (req, reply, user) => {
       const { dev, patientId, bed } = req.body;
       if (!store.getDevice(dev)) throw new DataError('not_found', 'device');
-      const b = await bindings.admit(dev, patientId, bed);
+      const b = await bindings.admit(dev, patientId, bed, undefined, user.username);
       hub?.setLabel(dev, bed); // the bed only: a patient id never reaches the ward tiles
       audit({ type: 'admission', username: user.username, route: 'admissions', dev });
       changed({ type: 'admission', dev, username: user.username });
@@ -264,7 +265,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
 
   const postDischarge = guarded<{ Body: { dev: string } }>(ADMIT_ROLES, async (req, _reply, user) => {
     const { dev } = req.body;
-    const { to } = bindings.discharge(dev);
+    const { to } = await bindings.discharge(dev, undefined, user.username);
     hub?.setLabel(dev, null);
     audit({ type: 'discharge', username: user.username, route: 'discharges', dev });
     changed({ type: 'discharge', dev, username: user.username });

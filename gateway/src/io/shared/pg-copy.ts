@@ -1,0 +1,136 @@
+/**
+ * @module io/shared/pg-copy
+ * Keeps an in-memory copy of a shared table current (issue 16), for a module that owns the
+ * table and serves synchronous reads from its copy (io/shared/pg-bindings): the copy is
+ * loaded at start, reloaded when PostgreSQL notifies a change on the table's channel (sent by
+ * its trigger on every write, whoever makes it) and, as a fallback that makes a missed
+ * notification harmless, whenever a poll every `pollMs` finds the table's signature (row
+ * count and largest change number, io/shared/schema) different from the copy's. A lost
+ * listener connection is re-opened by the poll, which then reloads (changes made while
+ * nobody listened). The same mechanism as io/shared/pg-users, as a part of its own.
+ *
+ * The owner supplies the two statements (`load`, `signature`); this module runs none.
+ */
+import type pg from 'pg';
+import { SharedStateError } from './errors.js';
+import { sqlState } from './postgres.js';
+
+export interface PgCopyOptions {
+  pool: pg.Pool;
+  /** The table's LISTEN/NOTIFY channel (io/shared/schema). */
+  channel: string;
+  /** Fallback poll interval, ms (a missed notification is seen within it). */
+  pollMs: number;
+  /** Reads the table into the owner's copy; resolves with the signature of what it read. */
+  load: () => Promise<string>;
+  /** The table's signature now (a cheap query); compared with the last load's. */
+  signature: () => Promise<string>;
+}
+
+/** The listener, the poll and the coalesced reloads of one table's copy. */
+export class PgCopy {
+  readonly #o: PgCopyOptions;
+  #signature = '';
+  /** The last load, and the one queued after it (coalesced), if any. */
+  #loading: Promise<void> = Promise.resolve();
+  #queued: Promise<void> | null = null;
+  #listener: pg.PoolClient | null = null;
+  #polling = false;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(o: PgCopyOptions) {
+    this.#o = o;
+  }
+
+  /**
+   * Listens, then loads (so no change falls between the two), then starts the poll.
+   * @throws {SharedStateError} `shared_unavailable` when the channel cannot be listened to;
+   *   whatever the first `load` throws
+   */
+  async start(): Promise<void> {
+    await this.#listen();
+    await this.refresh();
+    this.#timer = setInterval(() => void this.#poll(), this.#o.pollMs);
+    this.#timer.unref();
+  }
+
+  /** The signature of the last load. */
+  signature(): string {
+    return this.#signature;
+  }
+
+  /**
+   * Reloads the copy; resolves once a load that began after this call ends (calls while one
+   * is queued share it).
+   */
+  refresh(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    const run = this.#loading.then(async () => {
+      this.#queued = null;
+      if (this.#closed) return;
+      this.#signature = await this.#o.load();
+    });
+    this.#queued = run;
+    this.#loading = run.catch(() => {});
+    return run;
+  }
+
+  /** Ends the poll and the listener, and waits for a load under way. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#listener?.release(true);
+    this.#listener = null;
+    await this.#loading;
+  }
+
+  /** Takes a connection of its own for `LISTEN`; a lost one is re-opened by the poll. */
+  async #listen(): Promise<void> {
+    const client = await this.#o.pool.connect().catch((err: unknown) => {
+      throw new SharedStateError('shared_unavailable', `cannot listen for changes (${sqlState(err)})`, {
+        cause: err,
+      });
+    });
+    if (this.#closed) {
+      client.release(true);
+      return;
+    }
+    const lost = (): void => {
+      if (this.#listener !== client) return;
+      this.#listener = null;
+      client.release(true);
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', () => void this.refresh().catch(() => {}));
+    this.#listener = client;
+    try {
+      await client.query(`LISTEN ${this.#o.channel}`);
+    } catch (err) {
+      lost();
+      throw new SharedStateError('shared_unavailable', `cannot listen for changes (${sqlState(err)})`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** The fallback: re-opens a lost listener, and reloads when the table's signature moved. */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#closed) return;
+    this.#polling = true;
+    try {
+      if (this.#listener === null) {
+        await this.#listen();
+        await this.refresh(); // changes made while nobody listened
+        return;
+      }
+      if ((await this.#o.signature()) !== this.#signature) await this.refresh();
+    } catch {
+      // Unreachable: the copy keeps serving; tried again at the next poll.
+    } finally {
+      this.#polling = false;
+    }
+  }
+}
