@@ -10,8 +10,9 @@
  * admissions of one bed at once: exactly one wins.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type BindingBook, type BindingChange, BindingError } from '../../gateway/src/io/store/bindings.js';
+import { expectCode as expectCodeOf, fixturePerTest } from '../helpers/contract.js';
 import { until } from '../helpers/wait.js';
 
 /** A fresh, empty store, another book on it (another gateway), and its stored text. */
@@ -29,33 +30,13 @@ const T = Date.UTC(2026, 11, 2, 8, 0, 0);
 /** A code of little entropy, as hospitals use: what a hash would not protect. */
 const PATIENT = 'ZZTEST-4711';
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  const err = await rejection(p);
-  expect(err).toBeInstanceOf(BindingError);
-  expect((err as BindingError).code).toBe(code);
-}
+const expectCode = (p: Promise<unknown>, code: string): Promise<void> => expectCodeOf(p, BindingError, code);
 
 /** Registers the suite under `describe(name)`; `open` runs once per test. */
 export function describeBindingBook(name: string, open: () => Promise<BindingBookFixture>): void {
   describe(`BindingBook contract: ${name}`, () => {
-    let fx: BindingBookFixture | undefined;
-    const fresh = async (): Promise<BindingBook> => {
-      fx = await open();
-      return fx.book;
-    };
-    afterEach(async () => {
-      await fx?.close();
-      fx = undefined;
-    });
+    const fx = fixturePerTest(open);
+    const fresh = async (): Promise<BindingBook> => (await fx.fresh()).book;
 
     it('behavior: an empty book has no binding at any time', async () => {
       const book = await fresh();
@@ -172,7 +153,7 @@ export function describeBindingBook(name: string, open: () => Promise<BindingBoo
       const book = await fresh();
       await book.admit('wr-0001', PATIENT, 'Bed 7', T);
       await book.admit('wr-0002', 'MRN-000123', 'Bed 8', T);
-      const text = await (fx as BindingBookFixture).storedText();
+      const text = await fx.current().storedText();
       expect(text).toContain('Bed 7'); // the scan sees the rows
       for (const id of [PATIENT, 'MRN-000123']) {
         expect(text).not.toContain(id);
@@ -187,7 +168,7 @@ export function describeBindingBook(name: string, open: () => Promise<BindingBoo
 
     it('behavior: another book on the same store sees the admissions and opens the patient ids', async () => {
       const book = await fresh();
-      const other = await (fx as BindingBookFixture).twin();
+      const other = await fx.current().twin();
       await book.admit('wr-0001', PATIENT, 'Bed 7', T);
       await until(() => other.bedAt('wr-0001', T + 1) === 'Bed 7', 3000, 'the other book sees the admission');
       expect(await other.at('wr-0001', T + 1)).toEqual({
@@ -209,7 +190,7 @@ export function describeBindingBook(name: string, open: () => Promise<BindingBoo
 
     it('behavior: two admissions of one bed at once, through two books: exactly one wins', async () => {
       const book = await fresh();
-      const other = await (fx as BindingBookFixture).twin();
+      const other = await fx.current().twin();
       for (let round = 0; round < 5; round++) {
         const bed = `Bed ${20 + round}`;
         const at = T + round * 1000;

@@ -11,19 +11,18 @@
  * migrated with its accounts kept.
  */
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RecipientSecret } from '../../gateway/src/core/envelope.js';
 import {
   PgBindings,
   type PgBindingsOptions,
   PgUserDirectory,
-  poolConfig,
   SHARED_SCHEMA_VERSION,
 } from '../../gateway/src/io/shared/index.js';
 import { type BindingChange, Bindings } from '../../gateway/src/io/store/bindings.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
-import { type RunningPostgres, startPostgres } from '../helpers/postgres.js';
+import { closedAfterEach, failsWith } from '../helpers/contract.js';
+import { usePostgres } from '../helpers/pg-suite.js';
 import { recipientPair } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -53,37 +52,12 @@ describeBindingBook('Bindings (SQLite)', async () => {
   };
 });
 
-let server: RunningPostgres | undefined;
-const started = (): RunningPostgres => server as RunningPostgres;
-
-beforeAll(async () => {
-  server = await startPostgres();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const { server: started, sql } = usePostgres();
 
 /** Books opened by a test, closed after it. */
-const opened: { close(): Promise<void> }[] = [];
-async function openPg(url: string, o: Partial<PgBindingsOptions> = {}): Promise<PgBindings> {
-  const b = await PgBindings.open({ url, password: started().password, recipients, secrets, ...o });
-  opened.push(b);
-  return b;
-}
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((d) => d.close()));
-});
-
-/** A plain client on a database of the test server, for what a gateway never does. */
-async function sql(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client(poolConfig({ url, password: started().password }));
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
+const closedAfter = closedAfterEach<PgBindings>();
+const openPg = async (url: string, o: Partial<PgBindingsOptions> = {}): Promise<PgBindings> =>
+  closedAfter(await PgBindings.open({ url, password: started().password, recipients, secrets, ...o }));
 
 describeBindingBook('PgBindings (PostgreSQL)', async () => {
   const url = await started().createDatabase();
@@ -192,14 +166,7 @@ describe('PgBindings across gateways (one PostgreSQL)', () => {
     await sql(url, 'ALTER TABLE ward_bindings DROP CONSTRAINT ward_bindings_dev_check');
     await sql(url, "UPDATE ward_bindings SET dev = '../etc' WHERE dev = 'wr-0001'");
     await until(
-      () => {
-        try {
-          a.beds();
-          return false;
-        } catch (e) {
-          return (e as { code?: string }).code === 'integrity_error';
-        }
-      },
+      failsWith('integrity_error', () => a.beds()),
       3000,
       'reads fail integrity_error',
     );

@@ -6,7 +6,7 @@
  * same rules: records, flags, errors and codes, password checks, and a `signature()` that
  * changes at every write and at no read.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../gateway/src/core/passwords.js';
 import {
   accountStamp,
@@ -14,6 +14,7 @@ import {
   type UserDirectory,
   UserFileError,
 } from '../../gateway/src/io/identity/users.js';
+import { expectCode as expectCodeOf, fixturePerTest, rejection } from '../helpers/contract.js';
 import { until } from '../helpers/wait.js';
 
 /** A fresh, empty store, and another directory on the same store (another gateway or process). */
@@ -27,33 +28,13 @@ export interface UserDirectoryFixture {
 const PW = 'correct horse battery 1';
 const PW2 = 'another staple 22';
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  const err = await rejection(p);
-  expect(err).toBeInstanceOf(UserFileError);
-  expect((err as UserFileError).code).toBe(code);
-}
+const expectCode = (p: Promise<unknown>, code: string): Promise<void> => expectCodeOf(p, UserFileError, code);
 
 /** Registers the suite under `describe(name)`; `open` runs once per test. */
 export function describeUserDirectory(name: string, open: () => Promise<UserDirectoryFixture>): void {
   describe(`UserDirectory contract: ${name}`, () => {
-    let fx: UserDirectoryFixture | undefined;
-    const fresh = async (): Promise<UserDirectory> => {
-      fx = await open();
-      return fx.users;
-    };
-    afterEach(async () => {
-      await fx?.close();
-      fx = undefined;
-    });
+    const fx = fixturePerTest(open);
+    const fresh = async (): Promise<UserDirectory> => (await fx.fresh()).users;
 
     it('behavior: an empty store lists nobody and finds nobody', async () => {
       const users = await fresh();
@@ -210,7 +191,7 @@ export function describeUserDirectory(name: string, open: () => Promise<UserDire
 
     it('behavior: a second directory on the same store sees every change (within 3 s), and its writes are seen back', async () => {
       const users = await fresh();
-      const other = await (fx as UserDirectoryFixture).twin();
+      const other = await fx.current().twin();
       await users.add('ana', 'nurse', PW);
       await until(() => other.find('ana') !== undefined, 3000, 'the twin sees the new account');
       const s = other.signature();

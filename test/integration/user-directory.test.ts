@@ -8,18 +8,17 @@
  * and a database that cannot be used is `shared_unavailable` at open.
  */
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import {
   PgUserDirectory,
   type PgUserDirectoryOptions,
-  poolConfig,
   SHARED_SCHEMA_VERSION,
   SharedStateError,
 } from '../../gateway/src/io/shared/index.js';
+import { closedAfterEach, failsWith } from '../helpers/contract.js';
+import { usePostgres } from '../helpers/pg-suite.js';
 import { freePort } from '../helpers/ports.js';
-import { type RunningPostgres, startPostgres } from '../helpers/postgres.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
 import { describeUserDirectory } from './user-directory-abstract.js';
@@ -36,26 +35,12 @@ describeUserDirectory('UserFile', async () => {
   };
 });
 
-let server: RunningPostgres | undefined;
-const started = (): RunningPostgres => server as RunningPostgres;
-
-beforeAll(async () => {
-  server = await startPostgres();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const { server: started, sql } = usePostgres();
 
 /** Directories opened by a test, closed after it. */
-const opened: PgUserDirectory[] = [];
-async function openPg(o: PgUserDirectoryOptions): Promise<PgUserDirectory> {
-  const d = await PgUserDirectory.open(o);
-  opened.push(d);
-  return d;
-}
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((d) => d.close()));
-});
+const closedAfter = closedAfterEach<PgUserDirectory>();
+const openPg = async (o: PgUserDirectoryOptions): Promise<PgUserDirectory> =>
+  closedAfter(await PgUserDirectory.open(o));
 
 describeUserDirectory('PgUserDirectory (PostgreSQL)', async () => {
   const url = await started().createDatabase();
@@ -63,17 +48,6 @@ describeUserDirectory('PgUserDirectory (PostgreSQL)', async () => {
   const users = await openPg(o);
   return { users, twin: () => openPg(o), close: async () => {} };
 });
-
-/** A plain client on a database of the test server, for what a gateway never does. */
-async function sql(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client(poolConfig({ url, password: started().password }));
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('PgUserDirectory across gateways (one PostgreSQL)', () => {
   it('behavior: a user added through A is seen by B by notification; disabled through B, A refuses her and its signature moved', async () => {
@@ -98,6 +72,19 @@ describe('PgUserDirectory across gateways (one PostgreSQL)', () => {
     expect(a.signature()).not.toBe(beforeDisable);
     expect(a.signature()).not.toBe(sigA);
     expect(await a.authenticate('ana', PW)).toMatchObject({ disabled: true });
+  });
+
+  it('behavior: an account not yet in the copy (no notification yet) still signs in: the table is read again first', async () => {
+    const url = await started().createDatabase();
+    const a = await openPg({ url, password: started().password, pollMs: 60_000 });
+    const b = await openPg({ url, password: started().password, pollMs: 60_000 });
+    // B hears nothing of this account: the notify trigger is off and its poll is a minute away.
+    await sql(url, 'ALTER TABLE users DISABLE TRIGGER users_notify');
+    await a.add('ana', 'nurse', PW);
+    expect(b.find('ana')).toBeUndefined();
+    expect(await b.authenticate('ana', PW)).toMatchObject({ username: 'ana', role: 'nurse' });
+    expect(b.find('ana')).toBeDefined();
+    expect(await b.authenticate('nobody', PW)).toBeNull();
   });
 
   it('behavior: a change that sends no notification is seen by the 2 s poll', async () => {
@@ -147,14 +134,7 @@ describe('PgUserDirectory across gateways (one PostgreSQL)', () => {
     await sql(url, 'ALTER TABLE users DROP CONSTRAINT users_role_check');
     await sql(url, "UPDATE users SET role = 'root' WHERE username = 'ana'");
     await until(
-      () => {
-        try {
-          a.list();
-          return false;
-        } catch (e) {
-          return (e as { code?: string }).code === 'users_corrupt';
-        }
-      },
+      failsWith('users_corrupt', () => a.list()),
       3000,
       'reads fail users_corrupt',
     );

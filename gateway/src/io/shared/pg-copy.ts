@@ -1,13 +1,13 @@
 /**
  * @module io/shared/pg-copy
  * Keeps an in-memory copy of a shared table current (issue 16), for a module that owns the
- * table and serves synchronous reads from its copy (io/shared/pg-bindings): the copy is
- * loaded at start, reloaded when PostgreSQL notifies a change on the table's channel (sent by
- * its trigger on every write, whoever makes it) and, as a fallback that makes a missed
- * notification harmless, whenever a poll every `pollMs` finds the table's signature (row
- * count and largest change number, io/shared/schema) different from the copy's. A lost
- * listener connection is re-opened by the poll, which then reloads (changes made while
- * nobody listened). The same mechanism as io/shared/pg-users, as a part of its own.
+ * table and serves synchronous reads from its copy: io/shared/pg-users (accounts) and
+ * io/shared/pg-bindings (admissions) both use it. The copy is loaded at start, reloaded
+ * when PostgreSQL notifies a change on the table's channel (sent by its trigger on every
+ * write, whoever makes it) and, as a fallback that makes a missed notification harmless,
+ * whenever a poll every `pollMs` finds the table's signature (row count and largest change
+ * number, io/shared/schema) different from the copy's. A lost listener connection is
+ * re-opened by the poll, which then reloads (changes made while nobody listened).
  *
  * The owner supplies the two statements (`load`, `signature`); this module runs none.
  */

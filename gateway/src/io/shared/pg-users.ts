@@ -5,7 +5,8 @@
  * `UserDirectory`, as the embedded users file does, with the same errors and the same
  * password hashing (core/passwords scrypt). Owner of the table `users` (io/shared/schema).
  *
- * Reads are synchronous, from an in-memory copy of the table: loaded at open, reloaded when
+ * Reads are synchronous, from an in-memory copy of the table kept current by
+ * io/shared/pg-copy (as io/shared/pg-bindings keeps its own): loaded at open, reloaded when
  * PostgreSQL notifies a change (`LISTEN vitaltrail_users`, sent by the table's trigger on
  * every write, whoever makes it) and, as a fallback that makes a missed notification
  * harmless, whenever a poll every `pollMs` (2 s) finds the table's signature (row count and
@@ -39,6 +40,7 @@ import {
   withFlags,
 } from '../identity/index.js';
 import { SharedStateError } from './errors.js';
+import { PgCopy } from './pg-copy.js';
 import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
 import { USERS_CHANNEL } from './schema.js';
 
@@ -89,22 +91,29 @@ const byUsername = (a: User, b: User): number =>
  */
 export class PgUserDirectory implements UserDirectory {
   readonly #pool: pg.Pool;
-  readonly #pollMs: number;
+  readonly #copy: PgCopy;
   #users = new Map<string, User>();
   #signature = 'pg:none';
   /** Set while the table holds a row that is no valid account. */
   #failure: UserFileError | null = null;
-  /** The last load, and the one queued after it (coalesced), if any. */
-  #loading: Promise<void> = Promise.resolve();
-  #queued: Promise<void> | null = null;
-  #listener: pg.PoolClient | null = null;
-  #polling = false;
-  #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
   private constructor(pool: pg.Pool, pollMs: number) {
     this.#pool = pool;
-    this.#pollMs = pollMs;
+    this.#copy = new PgCopy({
+      pool,
+      channel: USERS_CHANNEL,
+      pollMs,
+      load: () => this.#load(),
+      signature: async () => {
+        const r = await this.#query<{ n: string; m: string }>(
+          'SELECT count(*) AS n, coalesce(max(change_no), 0) AS m FROM users',
+          [],
+        );
+        const row = r.rows[0];
+        return row ? `pg:${row.n}:${row.m}` : this.#signature;
+      },
+    });
   }
 
   /**
@@ -120,15 +129,12 @@ export class PgUserDirectory implements UserDirectory {
     const pool = await openSharedPool(o);
     const dir = new PgUserDirectory(pool, pollMs);
     try {
-      await dir.#listen(); // before the load: no change falls between the two
-      await dir.refresh();
+      await dir.#copy.start(); // listens before the load: no change falls between the two
       if (dir.#failure) throw dir.#failure;
     } catch (err) {
       await dir.close();
       throw err;
     }
-    dir.#timer = setInterval(() => void dir.#poll(), pollMs);
-    dir.#timer.unref();
     return dir;
   }
 
@@ -198,7 +204,14 @@ export class PgUserDirectory implements UserDirectory {
   async authenticate(username: string, password: string, derive?: ScryptDerive): Promise<User | null> {
     if (typeof username !== 'string' || typeof password !== 'string') return null;
     // As UserFile: unknown names cost the same scrypt work; a disabled account is checked.
-    const user = USERNAME_PATTERN.test(username) ? this.find(username) : undefined;
+    let user = USERNAME_PATTERN.test(username) ? this.find(username) : undefined;
+    if (!user && USERNAME_PATTERN.test(username)) {
+      // An account created through another gateway a moment ago may not have reached this
+      // copy yet (its notification is on the way): read the table once more (coalesced with
+      // any reload under way) before answering that there is no such account.
+      await this.refresh().catch(() => undefined);
+      user = this.find(username);
+    }
     if (!user) {
       await verifyPassword(password, DUMMY_HASH, derive);
       return null;
@@ -212,24 +225,15 @@ export class PgUserDirectory implements UserDirectory {
    * @throws {SharedStateError} `shared_unavailable` when the table cannot be read
    */
   refresh(): Promise<void> {
-    if (this.#queued) return this.#queued;
-    const run = this.#loading.then(() => {
-      this.#queued = null;
-      return this.#load();
-    });
-    this.#queued = run;
-    this.#loading = run.catch(() => {});
-    return run;
+    if (this.#closed) return Promise.reject(closedError());
+    return this.#copy.refresh();
   }
 
   /** Ends the poll, the listener and the pool. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    this.#listener?.release(true);
-    this.#listener = null;
-    await this.#loading;
+    await this.#copy.close();
     await this.#pool.end().catch(() => {});
   }
 
@@ -256,8 +260,7 @@ export class PgUserDirectory implements UserDirectory {
   }
 
   async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
-    if (this.#closed)
-      throw new SharedStateError('shared_unavailable', 'the shared users directory is closed');
+    if (this.#closed) throw closedError();
     try {
       return await this.#pool.query<R>(sql, params);
     } catch (err) {
@@ -269,7 +272,8 @@ export class PgUserDirectory implements UserDirectory {
     }
   }
 
-  async #load(): Promise<void> {
+  /** Reads the table into the copy; returns the copy's signature (unchanged when a row is bad). */
+  async #load(): Promise<string> {
     const r = await this.#query<UserRow & { change_no: string }>(
       `SELECT ${COLUMNS}, change_no FROM users`,
       [],
@@ -279,61 +283,17 @@ export class PgUserDirectory implements UserDirectory {
       users = r.rows.map(userOf).sort(byUsername);
     } catch (err) {
       this.#failure = err as UserFileError;
-      return;
+      return this.#signature;
     }
     let max = 0n;
     for (const row of r.rows) if (BigInt(row.change_no) > max) max = BigInt(row.change_no);
     this.#users = new Map(users.map((u) => [u.username, u]));
     this.#signature = `pg:${r.rows.length}:${max}`;
     this.#failure = null;
+    return this.#signature;
   }
+}
 
-  /** Takes a connection of its own for `LISTEN`; a lost one is re-opened by the poll. */
-  async #listen(): Promise<void> {
-    const client = await this.#pool.connect().catch((err: unknown) => {
-      throw new SharedStateError('shared_unavailable', `cannot listen for changes (${sqlState(err)})`, {
-        cause: err,
-      });
-    });
-    const lost = (): void => {
-      if (this.#listener !== client) return;
-      this.#listener = null;
-      client.release(true);
-    };
-    client.on('error', lost);
-    client.on('end', lost);
-    client.on('notification', () => void this.refresh().catch(() => {}));
-    this.#listener = client;
-    try {
-      await client.query(`LISTEN ${USERS_CHANNEL}`);
-    } catch (err) {
-      lost();
-      throw new SharedStateError('shared_unavailable', `cannot listen for changes (${sqlState(err)})`, {
-        cause: err,
-      });
-    }
-  }
-
-  /** The fallback: re-opens a lost listener, and reloads when the table's signature moved. */
-  async #poll(): Promise<void> {
-    if (this.#polling || this.#closed) return;
-    this.#polling = true;
-    try {
-      if (this.#listener === null) {
-        await this.#listen();
-        await this.refresh(); // changes made while nobody listened
-        return;
-      }
-      const r = await this.#query<{ n: string; m: string }>(
-        'SELECT count(*) AS n, coalesce(max(change_no), 0) AS m FROM users',
-        [],
-      );
-      const row = r.rows[0];
-      if (row && `pg:${row.n}:${row.m}` !== this.#signature) await this.refresh();
-    } catch {
-      // Unreachable: the copy keeps serving; tried again at the next poll.
-    } finally {
-      this.#polling = false;
-    }
-  }
+function closedError(): SharedStateError {
+  return new SharedStateError('shared_unavailable', 'the shared users directory is closed');
 }
