@@ -101,36 +101,53 @@ describe('SeenReadings', () => {
 
 describe('DeviceOrder', () => {
   const seqs = (rs: LiveReading[]) => rs.map((r) => r.seq);
+  /** A device whose reading `seq` has passed (its first reading waits the hold time). */
+  const started = (o: DeviceOrder, dev: string, seq: number): void => {
+    expect(seqs(o.offer(reading(dev, seq), 0))).toEqual([]);
+    expect(seqs(o.due(400))).toEqual([seq]);
+  };
+
+  test("behavior: a device's first reading waits the hold time; the one before it, if it comes, goes first", () => {
+    const o = new DeviceOrder(400);
+    expect(seqs(o.offer(reading('d', 2), 0))).toEqual([]);
+    expect(o.nextDeadline()).toBe(400);
+    expect(seqs(o.offer(reading('d', 1), 100))).toEqual([]);
+    expect(seqs(o.due(399))).toEqual([]);
+    expect(seqs(o.due(400))).toEqual([1, 2]);
+    expect(seqs(o.offer(reading('d', 3), 401))).toEqual([3]);
+  });
 
   test('behavior: readings in order pass at once', () => {
     const o = new DeviceOrder(400);
-    expect(seqs(o.offer(reading('d', 5), 0))).toEqual([5]);
-    expect(seqs(o.offer(reading('d', 6), 1))).toEqual([6]);
+    started(o, 'd', 5);
+    expect(seqs(o.offer(reading('d', 6), 401))).toEqual([6]);
+    expect(seqs(o.offer(reading('d', 7), 402))).toEqual([7]);
     expect(o.nextDeadline()).toBeNull();
   });
 
   test('behavior: a reading that overtook the one before it waits for it', () => {
     const o = new DeviceOrder(400);
-    o.offer(reading('d', 1), 0);
-    expect(seqs(o.offer(reading('d', 3), 10))).toEqual([]);
-    expect(seqs(o.offer(reading('d', 4), 20))).toEqual([]);
-    expect(o.nextDeadline()).toBe(410);
-    expect(seqs(o.offer(reading('e', 1), 30))).toEqual([1]); // other devices are not held
-    expect(seqs(o.offer(reading('d', 2), 50))).toEqual([2, 3, 4]);
+    started(o, 'd', 1);
+    started(o, 'e', 1);
+    expect(seqs(o.offer(reading('d', 3), 410))).toEqual([]);
+    expect(seqs(o.offer(reading('d', 4), 420))).toEqual([]);
+    expect(o.nextDeadline()).toBe(810);
+    expect(seqs(o.offer(reading('e', 2), 430))).toEqual([2]); // other devices are not held
+    expect(seqs(o.offer(reading('d', 2), 450))).toEqual([2, 3, 4]);
     expect(o.nextDeadline()).toBeNull();
   });
 
   test('behavior: the wait ends after the hold time; a late one then passes at once', () => {
     const o = new DeviceOrder(400);
-    o.offer(reading('d', 1), 0);
-    o.offer(reading('d', 3), 10);
-    o.offer(reading('d', 4), 10);
-    o.offer(reading('d', 7), 20);
-    expect(seqs(o.due(409))).toEqual([]);
-    expect(seqs(o.due(410))).toEqual([3, 4]); // up to the next gap
-    expect(o.nextDeadline()).toBe(810); // 7 waits again, from the release on
-    expect(seqs(o.offer(reading('d', 2), 500))).toEqual([2]); // late gap-filler
-    expect(seqs(o.offer(reading('d', 5), 510))).toEqual([5]);
-    expect(seqs(o.offer(reading('d', 6), 520))).toEqual([6, 7]);
+    started(o, 'd', 1);
+    o.offer(reading('d', 3), 410);
+    o.offer(reading('d', 4), 410);
+    o.offer(reading('d', 7), 420);
+    expect(seqs(o.due(809))).toEqual([]);
+    expect(seqs(o.due(810))).toEqual([3, 4]); // up to the next gap
+    expect(o.nextDeadline()).toBe(1210); // 7 waits again, from the release on
+    expect(seqs(o.offer(reading('d', 2), 900))).toEqual([2]); // late gap-filler
+    expect(seqs(o.offer(reading('d', 5), 910))).toEqual([5]);
+    expect(seqs(o.offer(reading('d', 6), 920))).toEqual([6, 7]);
   });
 });

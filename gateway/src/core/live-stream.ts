@@ -213,7 +213,9 @@ const MAX_HELD = 256;
  * it, at most `holdMs` (a jitter buffer, as central stations hold a few hundred milliseconds
  * of waveform); after that the wait ends (the missing one was rejected, or is late) and the
  * held readings go on in order. A reading older than the last one passed on (a late
- * gap-filler) is passed on at once: the hub keeps the newest as the tile's value.
+ * gap-filler) is passed on at once: the hub keeps the newest as the tile's value. A device's
+ * first reading (since this gateway started) waits too, as nothing says which seq comes
+ * before it: so the first readings of a device dealt to two gateways pass in order.
  */
 export class DeviceOrder {
   readonly #next = new Map<string, number>();
@@ -227,11 +229,13 @@ export class DeviceOrder {
   /** Offers one reading; returns what may be passed on now, in order. */
   offer(r: LiveReading, now: number): LiveReading[] {
     const next = this.#next.get(r.dev);
-    if (next === undefined || r.seq === next) {
+    if (next !== undefined && r.seq === next) {
       this.#next.set(r.dev, r.seq + 1);
       return [r, ...this.#release(r.dev, false, now)];
     }
-    if (r.seq < next) return [r];
+    // Older than the last one passed on: a late gap-filler, at once. (A device's first
+    // reading is held like any other: the one before it may still be on its way.)
+    if (next !== undefined && r.seq < next) return [r];
     const held = this.#held.get(r.dev) ?? { since: now, readings: [] };
     held.readings.push(r);
     held.readings.sort((a, b) => a.seq - b.seq);
