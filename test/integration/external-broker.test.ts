@@ -81,7 +81,14 @@ describe('external-broker mode (Mosquitto + MQTT 5 shared subscription)', () => 
     }
     expect(gw.store.size).toBe(120);
 
-    const res = await fetch(`${gw.http.url}/metrics`);
+    // Behind an external broker "connected" counts the devices the ward heard in the last
+    // minute: the live stream brings readings to the hub a moment after the acks (a device's
+    // first reading waits up to 400 ms for one before it), so wait for the ward to hear them.
+    let res = await fetch(`${gw.http.url}/metrics`);
+    for (const end = Date.now() + 5000; Date.now() < end; res = await fetch(`${gw.http.url}/metrics`)) {
+      if (sample(await res.clone().text(), 'vitaltrail_connected_devices') === 3) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(res.headers.get('content-type')).toContain('text/plain; version=0.0.4');
     const text = await res.text();
     expect(sample(text, 'vitaltrail_frames_accepted_total')).toBe(120);
