@@ -466,7 +466,7 @@ describe('ward layout: the central station (headless chromium)', () => {
       feed.tile(d, { alarmsOff: [], standby: null });
     }
     await page.close();
-  }, 90_000);
+  }, 180_000); // 60 s of churn, plus opening 20 beds on a loaded runner (CI: 90 s was once too short)
 
   const tileOf = (page: Page, d: string) => page.locator(`.tile[data-dev="${d}"]`);
   const domOrder = (page: Page) =>
