@@ -181,7 +181,7 @@ describe('ward alarms and NEWS2 (headless chromium, real gateway and simulator)'
       ackComment: 'doctor called, sepsis screen',
     });
     expect(
-      gw.alarms.history(SICK).find((h) => h.event === 'acknowledged' && h.code === 'news2'),
+      (await gw.alarms.history(SICK)).find((h) => h.event === 'acknowledged' && h.code === 'news2'),
     ).toMatchObject({
       by: 'nurse.kim',
     });

@@ -103,7 +103,7 @@ describe('IHE PCD ACM: PCD-04 out, PCD-05 back', () => {
       }),
       state: new DeliveryState(store),
       source: new AlarmSource(alarms, null),
-      startLeaf: alarms.lastEventId() + 1,
+      startLeaf: (await alarms.lastEventId()) + 1,
       pollMs: 50,
       backoff: { minMs: 100, maxMs: 200 },
     });
@@ -219,7 +219,7 @@ describe('IHE PCD ACM: PCD-04 out, PCD-05 back', () => {
     const hr = alarms.openAlarms('wr-1').find((a) => a.code === 'hr_high');
     expect(hr).toBeDefined();
     const start = Date.now();
-    while (worker.cursor().nextLeaf <= alarms.lastEventId()) {
+    while (worker.cursor().nextLeaf <= (await alarms.lastEventId())) {
       expect(Date.now() - start).toBeLessThan(5000);
       await sleep(20);
     }

@@ -58,6 +58,8 @@ export interface GatewayPartMap {
   bindings: BindingBook;
   /** Stops reacting to binding changes and closes `bindings` (the shared book's pool and listener). */
   closeBindings: () => Promise<void>;
+  /** Closes the group's alarm ledger (a no-op for a lone gateway). */
+  closeAlarmLedger: () => Promise<void>;
   http: HttpServer;
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;

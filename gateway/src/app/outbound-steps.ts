@@ -101,13 +101,14 @@ export const outbound: GatewayStep = {
           ]
         : []),
     ];
+    const lastAlarmEvent = await p.get('alarms').lastEventId();
     const alarmWorker = (receiver: WebhookReceiver | MllpReceiver<OutboundAlarm>, withPatient: boolean) =>
       new DeliveryWorker({
         receiver,
         state,
         source: new AlarmSource(p.get('alarms'), p.get('bindings'), withPatient),
         // The alarm feed's cursor is the alarm event id.
-        startLeaf: o.start === 'history' ? 0 : p.get('alarms').lastEventId() + 1,
+        startLeaf: o.start === 'history' ? 0 : lastAlarmEvent + 1,
         pollMs: Math.min(o.pollMs ?? 250, 250),
         log,
       });

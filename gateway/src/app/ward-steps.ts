@@ -18,7 +18,7 @@ import {
 import { DisplayRegistry, ensureInitialAdmin } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
-import { openBindingBook, openUserDirectory } from '../io/shared/index.js';
+import { openBindingBook, openUserDirectory, PgAlarms } from '../io/shared/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
 import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
 
@@ -49,11 +49,18 @@ export const users: GatewayStep = {
   },
 };
 
-/** Alarms and NEWS2; signature failures and other rejections feed the technical alarms. */
+/**
+ * Alarms and NEWS2; signature failures and other rejections feed the technical alarms. In a
+ * group (`opts.shared`) the alarms are decided once for all its gateways, in its PostgreSQL
+ * (io/shared PgAlarms), and each transition audited by the one gateway that recorded it.
+ */
 export const alarms: GatewayStep = {
   name: 'alarms',
-  start(p) {
-    const { log, identity: id, ingest: i } = p.pick('log', 'identity', 'ingest');
+  async start(p) {
+    const { opts, log, identity: id, ingest: i } = p.pick('opts', 'log', 'identity', 'ingest');
+    const pg = opts.shared?.postgres;
+    const ledger = pg ? await PgAlarms.open({ ...pg, gatewayId: p.get('gatewayId') }) : null;
+    p.set('closeAlarmLedger', async () => ledger?.close());
     const a = p.set(
       'alarms',
       new AlarmService({
@@ -62,6 +69,7 @@ export const alarms: GatewayStep = {
         storageHealthy: () => i.healthy,
         anchoring: () => p.get('anchorer')?.status() ?? null,
         throttledClients: () => p.find('broker')?.throttledClients() ?? 0,
+        ...(ledger ? { group: { ledger, gatewayId: p.get('gatewayId') } } : {}),
         // The identity's device registry knows revocations (store, CRL, chain registry).
         deviceRevoked: (dev) => id.devices.lookup(dev)?.status === 'revoked',
         audit: (e) => {
@@ -77,9 +85,18 @@ export const alarms: GatewayStep = {
       }),
     );
     i.on('rejected', (r, transportDev, via) => a.recordReject(transportDev, r.code, via));
+    try {
+      await a.join();
+    } catch (err) {
+      a.stop();
+      await ledger?.close();
+      throw err;
+    }
+    if (ledger) log.info('alarms decided by the group', { store: 'postgres' });
   },
-  stop(p) {
+  async stop(p) {
     p.get('alarms').stop();
+    await p.get('closeAlarmLedger')();
   },
 };
 

@@ -20,6 +20,8 @@ import {
   type AlarmTransition,
   type AlarmTransitionType,
   priorityRank as rank,
+  SHARED_ALARM_FIELDS,
+  type SharedAlarm,
 } from './model.js';
 
 export interface AlarmBoardOptions {
@@ -34,7 +36,21 @@ export interface AlarmBoardOptions {
    * gap, ms; core/alarms/policy `episodeGapSeconds`). Asked when the alarm clears. Default 0: never.
    */
   episodeGapMs?: (scope: string, code: string) => number;
+  /**
+   * How long an alarm taken from the group (`applyShared`) stays foreign when this board does
+   * not see its condition: within it the raising gateway's board was ahead (a filter's delay
+   * began there earlier, or this gateway started later); after it, this board ends it as its
+   * own (the raising gateway may be gone). Default 180 s (the longest alarm delay plus the
+   * longest averaging, core/alarms/policy).
+   */
+  foreignGraceMs?: number;
 }
+
+/**
+ * Conditions only the gateway that observes them can see (the signature failures of the
+ * frames it received): taken from the group, they stay foreign until that gateway ends them.
+ */
+export const LOCALLY_OBSERVED: ReadonlySet<string> = new Set(['signature_failures']);
 
 export const DEFAULT_ESCALATE_AFTER_MS = 120_000;
 
@@ -45,6 +61,10 @@ interface Recent {
 }
 
 const keyOf = (scope: string, code: string) => `${scope}\u0000${code}`;
+
+/** The user of a shared acknowledgement (the transition's `by`); none for other transitions. */
+const ackerOf = (type: AlarmTransitionType, s: SharedAlarm): string | undefined =>
+  type === 'acknowledged' ? (s.ackBy ?? undefined) : undefined;
 
 /**
  * The open alarms of a ward and their transitions.
@@ -58,6 +78,13 @@ export class AlarmBoard {
   readonly #open = new Map<string, Alarm>();
   /** Cleared alarms still within their episode gap, same keys. */
   readonly #recent = new Map<string, Recent>();
+  /**
+   * Keys of open alarms this board holds only because another gateway of its group raised
+   * them (`applyShared`) and whose condition it has not seen itself: `evaluate` never ends
+   * them (the gateway that sees the condition does, and says so).
+   */
+  readonly #foreign = new Map<string, number>();
+  readonly #foreignGraceMs: number;
   readonly #escalateMs: number;
   readonly #latching: ReadonlySet<AlarmPriority>;
   readonly #newId: () => string;
@@ -73,6 +100,7 @@ export class AlarmBoard {
     let n = 0;
     this.#newId = opts.newId ?? (() => `a${++n}`);
     this.#gapMs = opts.episodeGapMs ?? (() => 0);
+    this.#foreignGraceMs = opts.foreignGraceMs ?? 180_000;
   }
 
   /** Open alarms (active or acknowledged), oldest first. */
@@ -100,6 +128,7 @@ export class AlarmBoard {
       if (present.has(key)) continue; // one alarm per code and scope
       present.add(key);
       const a = this.#open.get(key);
+      this.#foreign.delete(key); // seen here now: this board ends it when it goes
       if (!a) {
         out.push(this.#raise(key, scope, c, now));
         continue;
@@ -126,7 +155,8 @@ export class AlarmBoard {
       }
     }
     for (const [key, a] of this.#open) {
-      if (a.scope !== scope || present.has(key)) continue;
+      if (a.scope !== scope || present.has(key) || (this.#foreign.get(key) ?? 0) > now) continue;
+      this.#foreign.delete(key);
       if (a.state === 'active' && this.#latches(a)) {
         if (!a.latched) {
           a.latched = true;
@@ -196,6 +226,42 @@ export class AlarmBoard {
     return out;
   }
 
+  /**
+   * Makes this board's view of an alarm the group's (issue 16, io/clinical/alarm-group): the
+   * open alarm of the same scope and code takes the shared id and state (a raise this
+   * gateway lost, an acknowledgement or escalation decided on another gateway); an alarm
+   * this board does not hold is added, foreign (`foreignGraceMs`, `LOCALLY_OBSERVED`) until
+   * its condition is seen here; one the
+   * group ended ends here (its episode kept). The vital values stay this board's own.
+   * @returns the transition to show on this gateway (of `type`), or null when nothing changed
+   */
+  applyShared(s: SharedAlarm, type: AlarmTransitionType, now: number): AlarmTransition | null {
+    const key = keyOf(s.scope, s.code);
+    const cur = this.#open.get(key);
+    if (s.state === 'cleared') {
+      if (!cur || cur.id !== s.id) return null;
+      return this.#clear(key, cur, now, true);
+    }
+    if (cur) {
+      let changed = false;
+      for (const f of SHARED_ALARM_FIELDS) {
+        if (cur[f] === s[f]) continue;
+        (cur as unknown as Record<string, unknown>)[f] = s[f];
+        changed = true;
+      }
+      return changed ? this.#t(type, cur, now, ackerOf(type, s)) : null;
+    }
+    const recent = this.#recent.get(key);
+    this.#recent.delete(key);
+    const a: Alarm = { ...(recent?.alarm.id === s.id ? recent.alarm : {}), ...s };
+    this.#open.set(key, a);
+    this.#foreign.set(
+      key,
+      LOCALLY_OBSERVED.has(a.code) ? Number.POSITIVE_INFINITY : now + this.#foreignGraceMs,
+    );
+    return this.#t(type, a, now, ackerOf(type, s));
+  }
+
   #latches(a: Alarm): boolean {
     return a.kind === 'physiological' && this.#latching.has(a.basePriority);
   }
@@ -252,6 +318,7 @@ export class AlarmBoard {
   /** Ends an alarm; `episode`: it may re-open within its gap. */
   #clear(key: string, a: Alarm, now: number, episode: boolean): AlarmTransition {
     this.#open.delete(key);
+    this.#foreign.delete(key);
     a.state = 'cleared';
     a.latched = false;
     a.clearedAt = now;

@@ -51,6 +51,31 @@ export interface Alarm extends AlarmCondition {
   notifiedAt: number;
 }
 
+/**
+ * An alarm as the gateways of a group share it (issue 16, "alarms decided once";
+ * io/shared/pg-alarms): every field but the vital values, which never leave a gateway's
+ * memory (ARCHITECTURE.md guarantee 4).
+ */
+export type SharedAlarm = Omit<Alarm, 'value' | 'limit' | 'triggerValue'>;
+
+/** The fields a board takes from the group's copy of an alarm (core/alarms/board `applyShared`). */
+export const SHARED_ALARM_FIELDS = [
+  'id',
+  'kind',
+  'priority',
+  'basePriority',
+  'state',
+  'latched',
+  'raisedAt',
+  'updatedAt',
+  'ackBy',
+  'ackAt',
+  'ackComment',
+  'clearedAt',
+  'escalations',
+  'notifiedAt',
+] as const satisfies readonly (keyof SharedAlarm)[];
+
 export type AlarmTransitionType =
   | 'raised'
   | 'escalated'

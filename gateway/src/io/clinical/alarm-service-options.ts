@@ -7,6 +7,7 @@
 import type { AlarmPolicies, News2TriggerPolicy, TechnicalThresholds } from '../../core/alarms/index.js';
 import type { LiveHub } from '../../core/live.js';
 import type { StandbyDto } from '../../core/live-contract.js';
+import type { AlarmLedger } from './alarm-ledger.js';
 import type { GatewayStore } from '../store/index.js';
 
 /** What the service reports for the audit log (alarm transitions, settings and standby changes, patient views). */
@@ -56,6 +57,12 @@ export interface AlarmServiceOptions {
   throttledClients?: () => number;
   /** Whether a device's certificate is revoked (`device_revoked` instead of `device_offline`). Default: never. */
   deviceRevoked?: (dev: string) => boolean;
+  /**
+   * A gateway group's alarm ledger (issue 16): the group's alarms are decided there, once
+   * (io/clinical/alarm-group), and their history kept there. Call `join()` after construction.
+   * Without it the gateway decides alone and keeps the history in its store.
+   */
+  group?: { ledger: AlarmLedger; gatewayId: string };
   /** Every transition, settings and standby change, and patient view. Must not throw. */
   audit?: (e: AlarmAuditEvent) => void;
 }

@@ -4,28 +4,21 @@
  * (thresholds, NEWS2) ──▶ nurse dashboard"): it follows the live hub, keeps each device's
  * latest value per vital (io/clinical/device-state), scores NEWS2 per patient, evaluates
  * physiological and technical alarm conditions on every reading and once a second, and
- * publishes every alarm transition, score change and tile state to the dashboard sockets
- * (`{type:'alarm'}`, `{type:'news2'}`, `{type:'ecg'}`, `{type:'tile-state'}`), to the audit
- * callback (ARCHITECTURE.md invariant 7: "alarm acknowledgements") and to its own history
- * table.
+ * publishes every alarm transition, score change and tile state to the dashboard sockets,
+ * to the audit callback (ARCHITECTURE.md invariant 7) and to the alarm history.
  *
  * Alarm fatigue (issue 15, after IEC 60601-1-8 and the AAMI/The Joint Commission
- * guidance): limit conditions go through each device's filter (averaging, delay,
- * hysteresis: core/alarms/vital-filter) and episodes (core/alarms/board); a bed in standby
- * (discharged, or paused by a nurse) has no alarms at all; a revoked device raises
- * `device_revoked`, not `device_offline`.
+ * guidance): limit conditions go through each device's filter (core/alarms/vital-filter)
+ * and episodes (core/alarms/board); a bed in standby has no alarms at all; a revoked device
+ * raises `device_revoked`, not `device_offline`.
  *
- * Tables (its own, on the store's SQLite handle, io/clinical/alarm-store):
- * - `dashboard_patient_settings(dev, settings JSON, updated_by, updated_at)`: SpO2 scale,
- *   supplemental oxygen, alarm limits, alarm policies and standby per bed/device
- *   (io/clinical/patient-settings). Configuration, no readings.
- * - `dashboard_alarm_events(...)`: every transition (alarm id, scope, code, kind,
- *   priority, state, time, user, comment). No vital values are written (ARCHITECTURE.md
- *   guarantee 4: no plaintext vitals at rest); values travel only on the live socket.
+ * The history: a lone gateway's in its store (io/clinical/alarm-store, which also keeps the
+ * per-patient settings; no vital values at rest, ARCHITECTURE.md guarantee 4); a group's in
+ * its alarm ledger (`group`: io/clinical/alarm-group), where each transition is decided and
+ * audited once for all its gateways.
  *
- * The consciousness level (ACVPU) entered by a nurse is an observation, not
- * configuration: it is held in memory only, so after a restart NEWS2 is partial
- * ("consciousness not assessed") until a nurse enters it again.
+ * The consciousness level (ACVPU) entered by a nurse is an observation, not configuration:
+ * it is held in memory only, so after a restart NEWS2 is partial until it is entered again.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -57,6 +50,7 @@ import type {
   TileStateDto,
 } from '../../core/live-contract.js';
 import { alarmDto } from './alarm-dto.js';
+import { AlarmGroup } from './alarm-group.js';
 import type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
 import { AlarmStore } from './alarm-store.js';
 import { type DeviceState, newDeviceState, scoreNews2, takeReading } from './device-state.js';
@@ -68,16 +62,7 @@ const HISTORY_LIMIT = 500;
 /** The longest pause a nurse may set (minutes: 24 h). */
 export const MAX_STANDBY_MINUTES = 1440;
 
-export type {
-  AlarmDto,
-  AlarmEventDto,
-  News2Dto,
-  PatientSettings,
-  PatientSettingsUpdate,
-  StandbyRequest,
-  TileStateDto,
-} from '../../core/live-contract.js';
-export { alarmDto } from './alarm-dto.js';
+export type { PatientSettingsUpdate, StandbyRequest, TileStateDto } from '../../core/live-contract.js';
 export type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
 /** What the service sends to the live socket (the contract's `ClinicalMessage`). */
 export type LiveMessage = ClinicalMessage;
@@ -102,6 +87,7 @@ export class AlarmService {
   readonly #unsubscribe: () => void;
   readonly #db: AlarmStore;
   readonly #book: PatientSettingsBook;
+  readonly #group: AlarmGroup | null;
 
   /**
    * @throws {RangeError} when `tickMs` is not a positive integer, or a ward policy is not an
@@ -126,9 +112,23 @@ export class AlarmService {
     this.#news2Trigger = opts.news2Trigger ?? DEFAULT_NEWS2_TRIGGER;
     this.#db = new AlarmStore(opts.store);
     this.#book = new PatientSettingsBook(this.#db, ward);
+    const g = opts.group;
+    this.#group = g
+      ? new AlarmGroup({
+          ...g,
+          board: this.#board,
+          now: this.#now,
+          publish: (t, r, c) => this.#publish(t, r, c),
+        })
+      : null;
     this.#unsubscribe = opts.hub.subscribe((r) => this.#onReading(r));
     this.#timer = setInterval(() => this.tick(), tickMs);
     this.#timer.unref();
+  }
+
+  /** In a group: takes the group's open alarms and follows its decisions. @throws {SharedStateError} */
+  async join(): Promise<void> {
+    await this.#group?.start();
   }
 
   /** Subscribes to live messages (alarm transitions, NEWS2 changes, ECG chunks, tile states); returns the unsubscribe function. */
@@ -165,26 +165,32 @@ export class AlarmService {
     return this.#devices.get(dev)?.news2 ?? null;
   }
 
-  /** The alarm history of one device (or `gateway`), newest first. */
-  history(dev: string, limit = HISTORY_LIMIT): AlarmEventDto[] {
-    return this.#db.history(dev, Math.min(Math.max(1, limit), HISTORY_LIMIT));
+  /** The alarm history of one device (or `gateway`), newest first (a group's: its ledger's). */
+  async history(dev: string, limit = HISTORY_LIMIT): Promise<AlarmEventDto[]> {
+    const n = Math.min(Math.max(1, limit), HISTORY_LIMIT);
+    const g = this.#o.group;
+    if (!g) return this.#db.history(dev, n);
+    return (await g.ledger.history(this.#group?.sharedScope(dev) ?? dev, n)).map((e) =>
+      e.dev.startsWith(`${GATEWAY_SCOPE}:`) ? { ...e, dev: GATEWAY_SCOPE } : e,
+    );
   }
 
   /** The id of the latest recorded alarm transition (0: none yet). */
-  lastEventId(): number {
-    return this.#db.lastEventId();
+  async lastEventId(): Promise<number> {
+    return this.#o.group ? this.#o.group.ledger.lastEventId() : this.#db.lastEventId();
   }
 
   /** Every recorded alarm transition from event id `from` on, in order (the outbound alarm feed, io/interfaces). */
-  eventsFrom(from: number, limit: number): (AlarmEventDto & { id: number })[] {
-    return this.#db.eventsFrom(from, limit);
+  async eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number })[]> {
+    return this.#o.group ? this.#o.group.ledger.eventsFrom(from, limit) : this.#db.eventsFrom(from, limit);
   }
 
   /**
-   * Acknowledges an open alarm in the name of a signed-in user.
+   * Acknowledges an open alarm in the name of a signed-in user (in a group: for the group).
    * @throws {AlarmError} `alarm_not_found`, `alarm_not_active` (core/alarms).
    */
-  acknowledge(id: string, username: string, comment: string | null): AlarmDto {
+  async acknowledge(id: string, username: string, comment: string | null): Promise<AlarmDto> {
+    if (this.#group) return alarmDto((await this.#group.acknowledge(id, username, comment)).alarm);
     const ts = this.#board.acknowledge(id, username, comment, this.#now());
     this.#emit(ts, comment);
     return alarmDto((ts[ts.length - 1] as AlarmTransition).alarm);
@@ -318,6 +324,7 @@ export class AlarmService {
   }
 
   stop(): void {
+    this.#group?.stop();
     clearInterval(this.#timer);
     this.#unsubscribe();
     this.#listeners.clear();
@@ -439,36 +446,27 @@ export class AlarmService {
   }
 
   #emit(ts: readonly AlarmTransition[], comment: string | null = null): void {
-    for (const t of ts) {
-      const a = t.alarm;
+    if (this.#group) this.#group.submit(ts, comment);
+    else for (const t of ts) this.#publish(t, true, comment);
+  }
+
+  /** Shows a transition; `recorded`: this gateway decided it (history, audit). */
+  #publish(t: AlarmTransition, recorded: boolean, comment: string | null): void {
+    const a = t.alarm;
+    const ack = t.type === 'acknowledged' ? comment : null;
+    if (recorded && !this.#group) {
       try {
-        this.#db.addEvent({
-          alarmId: a.id,
-          dev: a.scope,
-          scope: a.scope,
-          code: a.code,
-          kind: a.kind,
-          event: t.type,
-          priority: a.priority,
-          at: t.at,
-          by: t.by ?? null,
-          comment: t.type === 'acknowledged' ? comment : null,
-        });
+        const e = { alarmId: a.id, dev: a.scope, code: a.code, kind: a.kind, priority: a.priority };
+        this.#db.addEvent({ ...e, scope: a.scope, event: t.type, at: t.at, by: t.by ?? null, comment: ack });
       } catch {
         // History is best effort (the store may be failing: that is itself an alarm).
       }
-      this.#safeAudit({
-        type: 'alarm',
-        event: t.type,
-        alarmId: a.id,
-        dev: a.scope,
-        code: a.code,
-        priority: a.priority,
-        ...(t.by !== undefined ? { user: t.by } : {}),
-        at: t.at,
-      });
-      this.#send({ type: 'alarm', event: t.type, alarm: alarmDto(a) });
     }
+    if (recorded) {
+      const e = { alarmId: a.id, dev: a.scope, code: a.code, priority: a.priority, at: t.at };
+      this.#safeAudit({ type: 'alarm', event: t.type, ...e, ...(t.by !== undefined ? { user: t.by } : {}) });
+    }
+    this.#send({ type: 'alarm', event: t.type, alarm: alarmDto(a) });
   }
 
   #sendTile(dev: string): void {

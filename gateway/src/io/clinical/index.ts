@@ -15,4 +15,5 @@ export {
   type StandbyRequest,
   type TileStateDto,
 } from './alarm-service.js';
+export type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from './alarm-ledger.js';
 export { AlarmStore } from './alarm-store.js';

@@ -32,7 +32,7 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
   }
 
   async after(from: number, limit: number): Promise<{ items: OutboundAlarm[]; next: number }> {
-    const rows = this.#alarms.eventsFrom(from, limit);
+    const rows = await this.#alarms.eventsFrom(from, limit);
     if (rows.length === 0) return { items: [], next: from };
     const items: OutboundAlarm[] = [];
     for (const row of rows) items.push(await this.#toItem(row));
@@ -41,12 +41,12 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
 
   /** The transition with event id `eventId` (a dead letter's replay), or null. */
   async item(id: string, eventId: number): Promise<OutboundAlarm | null> {
-    const row = this.#alarms.eventsFrom(eventId, 1)[0];
+    const row = (await this.#alarms.eventsFrom(eventId, 1))[0];
     if (!row || row.id !== eventId || `alarm-event:${row.id}` !== id) return null;
     return this.#toItem(row);
   }
 
-  async #toItem({ id, ...event }: ReturnType<AlarmService['eventsFrom']>[number]): Promise<OutboundAlarm> {
+  async #toItem({ id, ...event }: Awaited<ReturnType<AlarmService['eventsFrom']>>[number]): Promise<OutboundAlarm> {
     // The binding when the transition happened (a gateway-wide alarm has none).
     const b = this.#withPatient ? await this.#bindings?.at(event.dev, event.at) : null;
     return {

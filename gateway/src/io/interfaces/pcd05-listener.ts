@@ -118,17 +118,21 @@ export class Pcd05Listener {
       this.counters.refused++;
       socket.destroy();
     });
+    // One message at a time, answered in order (an acknowledgement may wait for the group's ledger).
+    let queue = Promise.resolve();
     conn.addEventListener('message', (e) => {
-      try {
-        conn.send(this.#handle(e.message));
-      } catch {
-        socket.destroy();
-      }
+      queue = queue.then(async () => {
+        try {
+          conn.send(await this.#handle(e.message));
+        } catch {
+          socket.destroy();
+        }
+      });
     });
   }
 
   /** The ACK of one message, after doing what it asks. */
-  #handle(msg: Hl7Message): Hl7Message {
+  async #handle(msg: Hl7Message): Promise<Hl7Message> {
     const req = readPcd05(msg);
     if (req.kind === 'invalid') return this.#refuse(msg, req.ack, req.reason);
     if (req.kind === 'status') {
@@ -140,7 +144,7 @@ export class Pcd05Listener {
       return this.#refuse(msg, 'AE', 'the operator is not a ward user of this gateway');
     try {
       // Recorded in the alarm's history and the audit log in that user's name.
-      this.#o.alarms.acknowledge(req.alarmId, req.user, 'accepted on the alarm manager (IHE PCD-05)');
+      await this.#o.alarms.acknowledge(req.alarmId, req.user, 'accepted on the alarm manager (IHE PCD-05)');
     } catch (err) {
       if (!(err instanceof AlarmError)) throw err;
       // Already acknowledged (at the station, or a resend of this message): nothing to do.

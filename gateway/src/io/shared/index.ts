@@ -2,13 +2,15 @@
  * @module io/shared
  * The state the gateways of a group share (issue 16: "shared clinical state in an existing
  * engine"), in PostgreSQL: for now the dashboard accounts (io/shared/pg-users), behind the
- * same io/identity `UserDirectory` as the embedded users file, and the admissions
- * (io/shared/pg-bindings), behind the same io/store `BindingBook` as the SQLite store. The schema and its owners are
+ * same io/identity `UserDirectory` as the embedded users file, the admissions
+ * (io/shared/pg-bindings), behind the same io/store `BindingBook` as the SQLite store, and
+ * the alarms, decided once for the group (io/shared/pg-alarms, an io/clinical `AlarmLedger`). The schema and its owners are
  * in io/shared/schema. The one way into this folder from the rest of the gateway
  * (test/unit/house-rules.test.ts).
  */
 export { type OpenBindingBook, openBindingBook } from './binding-book.js';
 export { SharedStateError } from './errors.js';
+export { DEFAULT_ALARMS_POLL_MS, PgAlarms, type PgAlarmsOptions } from './pg-alarms.js';
 export { DEFAULT_BINDINGS_POLL_MS, PgBindings, type PgBindingsOptions } from './pg-bindings.js';
 export { DEFAULT_USERS_POLL_MS, PgUserDirectory, type PgUserDirectoryOptions } from './pg-users.js';
 export { openSharedPool, poolConfig, type SharedPostgresOptions } from './postgres.js';

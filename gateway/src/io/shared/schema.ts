@@ -24,9 +24,21 @@
  *   binding per device and per bed (partial unique indexes, behind the writers' advisory
  *   lock). Every statement that changes it sends `NOTIFY vitaltrail_bindings`.
  *
+ * - `ward_alarms` (io/shared/pg-alarms): the group's alarms (issue 16, "alarms decided
+ *   once"), one row per alarm: id, scope (a device id, or `gateway:<gatewayId>` for a
+ *   gateway-wide technical alarm), code, kind, state, priorities, latched, the
+ *   acknowledgement (who, when, comment), escalations and times. No vital value (the trigger
+ *   value and limit stay in each gateway's memory). At most one open alarm per scope and code
+ *   (a partial unique index: of two gateways raising it at once, one row).
+ * - `ward_alarm_events` (io/shared/pg-alarms): every recorded transition, numbered without
+ *   gaps in the order they were recorded (written under an advisory lock), with the gateway
+ *   that recorded it: the group's alarm history and its outbound alarm feed. Every insert
+ *   sends `NOTIFY vitaltrail_alarms`.
+ *
  * Versions:
  * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
  * - 2: `ward_bindings` (issue 16: "an admission made on A is used by B's next readings").
+ * - 3: `ward_alarms`, `ward_alarm_events` (issue 16: "alarms decided once").
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -37,13 +49,15 @@ import { ROLES } from '../identity/index.js';
 import { SharedStateError } from './errors.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 2;
+export const SHARED_SCHEMA_VERSION = 3;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
   schema_version: 'shared/schema.ts',
   users: 'shared/pg-users.ts',
   ward_bindings: 'shared/pg-bindings.ts',
+  ward_alarms: 'shared/pg-alarms.ts',
+  ward_alarm_events: 'shared/pg-alarms.ts',
 } as const;
 
 export type PgTableName = keyof typeof PG_TABLE_OWNERS;
@@ -53,6 +67,9 @@ export const USERS_CHANNEL = 'vitaltrail_users';
 
 /** The channel of `ward_bindings` changes (LISTEN/NOTIFY). */
 export const BINDINGS_CHANNEL = 'vitaltrail_bindings';
+
+/** The channel of `ward_alarm_events` inserts (LISTEN/NOTIFY). */
+export const ALARMS_CHANNEL = 'vitaltrail_alarms';
 
 /** Taken for the migration's transaction: one migrating gateway at a time. */
 const MIGRATION_LOCK = 0x5654_5348; // "VTSH"
@@ -103,6 +120,44 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE FUNCTION ward_bindings_notify() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${BINDINGS_CHANNEL}', ''); RETURN NULL; END $$`,
     'CREATE TRIGGER ward_bindings_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ward_bindings FOR EACH STATEMENT EXECUTE FUNCTION ward_bindings_notify()',
+  ],
+  [
+    `CREATE TABLE ward_alarms (
+      id text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9-]{1,64}$'),
+      scope text NOT NULL CHECK (scope ~ '^[A-Za-z0-9._:-]{1,80}$'),
+      code text NOT NULL CHECK (code ~ '^[a-z0-9_]{1,40}$'),
+      kind text NOT NULL CHECK (kind IN ('physiological', 'technical')),
+      state text NOT NULL CHECK (state IN ('active', 'acknowledged', 'cleared')),
+      priority text NOT NULL CHECK (priority IN ('low', 'medium', 'high')),
+      base_priority text NOT NULL CHECK (base_priority IN ('low', 'medium', 'high')),
+      latched boolean NOT NULL,
+      raised_at bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      ack_by text,
+      ack_at bigint,
+      ack_comment text CHECK (length(ack_comment) <= 500),
+      cleared_at bigint,
+      escalations integer NOT NULL CHECK (escalations >= 0),
+      notified_at bigint NOT NULL
+    )`,
+    "CREATE UNIQUE INDEX ward_alarms_open ON ward_alarms (scope, code) WHERE state <> 'cleared'",
+    `CREATE TABLE ward_alarm_events (
+      id bigint PRIMARY KEY,
+      alarm_id text NOT NULL REFERENCES ward_alarms (id),
+      scope text NOT NULL,
+      code text NOT NULL,
+      kind text NOT NULL,
+      event text NOT NULL,
+      priority text NOT NULL,
+      at bigint NOT NULL,
+      by text,
+      comment text,
+      gateway text NOT NULL
+    )`,
+    'CREATE INDEX ward_alarm_events_scope ON ward_alarm_events (scope, id)',
+    `CREATE FUNCTION ward_alarm_events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('${ALARMS_CHANNEL}', ''); RETURN NULL; END $$`,
+    'CREATE TRIGGER ward_alarm_events_notify AFTER INSERT ON ward_alarm_events FOR EACH STATEMENT EXECUTE FUNCTION ward_alarm_events_notify()',
   ],
 ];
 

@@ -142,7 +142,7 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
       const { id } = request.params as { id: string };
       const comment = (request.body as { comment?: string } | null)?.comment?.trim() || null;
       try {
-        return { alarm: alarms.acknowledge(id, user.username, comment) } satisfies AckResponse;
+        return { alarm: await alarms.acknowledge(id, user.username, comment) } satisfies AckResponse;
       } catch (err) {
         if (err instanceof AlarmError) return alarmError(reply, err);
         throw err;
@@ -156,7 +156,7 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
         const user = auth.requireRole(request, reply, ALARM_ROLES);
         const dev = knownDev(request);
         alarms.recordView(dev, user.username);
-        const history = alarms.history(dev, 100);
+        const history = await alarms.history(dev, 100);
         return {
           dev,
           settings: alarms.settings(dev),
@@ -205,7 +205,7 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
 
     app.get('/api/patients/:dev/alarms', { schema: { params: DEV_PARAMS } }, async (request, reply) => {
       auth.requireRole(request, reply, ALARM_ROLES);
-      return { history: alarms.history(knownDev(request)) };
+      return { history: await alarms.history(knownDev(request)) };
     });
   };
 }

@@ -80,7 +80,7 @@ export function webhookRoutes(o: WebhookRoutesOptions): HttpRoutes {
         try {
           // The alarm service records it in the alarm's history and the audit log
           // (`alarm_acknowledged`, user = the nurse), as for one made on the dashboard.
-          return { alarm: o.alarms.acknowledge(alarmId, by, comment?.trim() || null) };
+          return { alarm: await o.alarms.acknowledge(alarmId, by, comment?.trim() || null) };
         } catch (err) {
           if (!(err instanceof AlarmError)) throw err;
           const e = errorReply(err.code);
