@@ -7,8 +7,8 @@
 import type { AlarmPolicies, News2TriggerPolicy, TechnicalThresholds } from '../../core/alarms/index.js';
 import type { LiveHub } from '../../core/live.js';
 import type { StandbyDto } from '../../core/live-contract.js';
-import type { AlarmLedger } from './alarm-ledger.js';
 import type { GatewayStore } from '../store/index.js';
+import type { AlarmLedger } from './alarm-ledger.js';
 
 /** What the service reports for the audit log (alarm transitions, settings and standby changes, patient views). */
 export type AlarmAuditEvent =

@@ -5,6 +5,8 @@
  * alarm history.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
+
+export type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from './alarm-ledger.js';
 export {
   type AlarmAuditEvent,
   AlarmService,
@@ -15,5 +17,4 @@ export {
   type StandbyRequest,
   type TileStateDto,
 } from './alarm-service.js';
-export type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from './alarm-ledger.js';
 export { AlarmStore } from './alarm-store.js';

@@ -46,7 +46,10 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
     return this.#toItem(row);
   }
 
-  async #toItem({ id, ...event }: Awaited<ReturnType<AlarmService['eventsFrom']>>[number]): Promise<OutboundAlarm> {
+  async #toItem({
+    id,
+    ...event
+  }: Awaited<ReturnType<AlarmService['eventsFrom']>>[number]): Promise<OutboundAlarm> {
     // The binding when the transition happened (a gateway-wide alarm has none).
     const b = this.#withPatient ? await this.#bindings?.at(event.dev, event.at) : null;
     return {

@@ -17,12 +17,12 @@
  * missed or the listener's connection drop), and read it with the alarm's row as it is now.
  */
 import type pg from 'pg';
-import {
-  type AlarmKind,
-  type AlarmPriority,
-  type AlarmState,
-  type AlarmTransition,
-  type SharedAlarm,
+import type {
+  AlarmKind,
+  AlarmPriority,
+  AlarmState,
+  AlarmTransition,
+  SharedAlarm,
 } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from '../clinical/index.js';
