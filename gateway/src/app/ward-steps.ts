@@ -18,7 +18,7 @@ import {
 import { DisplayRegistry, ensureInitialAdmin } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
-import { openBindingBook, openUserDirectory, PgAlarms } from '../io/shared/index.js';
+import { openBindingBook, openUserDirectory, PgAlarms, PgPatientSettings } from '../io/shared/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
 import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
 
@@ -52,15 +52,26 @@ export const users: GatewayStep = {
 /**
  * Alarms and NEWS2; signature failures and other rejections feed the technical alarms. In a
  * group (`opts.shared`) the alarms are decided once for all its gateways, in its PostgreSQL
- * (io/shared PgAlarms), and each transition audited by the one gateway that recorded it.
+ * (io/shared PgAlarms), and each transition audited by the one gateway that recorded it; the
+ * per-patient settings and ACVPU entries are the group's (io/shared PgPatientSettings).
  */
 export const alarms: GatewayStep = {
   name: 'alarms',
   async start(p) {
     const { opts, log, identity: id, ingest: i } = p.pick('opts', 'log', 'identity', 'ingest');
     const pg = opts.shared?.postgres;
-    const ledger = pg ? await PgAlarms.open({ ...pg, gatewayId: p.get('gatewayId') }) : null;
-    p.set('closeAlarmLedger', async () => ledger?.close());
+    const gatewayId = p.get('gatewayId');
+    const ledger = pg ? await PgAlarms.open({ ...pg, gatewayId }) : null;
+    const settings = pg
+      ? await PgPatientSettings.open({ ...pg, gatewayId }).catch(async (err) => {
+          await ledger?.close();
+          throw err;
+        })
+      : null;
+    p.set('closeAlarmLedger', async () => {
+      await ledger?.close();
+      await settings?.close();
+    });
     const a = p.set(
       'alarms',
       new AlarmService({
@@ -69,7 +80,7 @@ export const alarms: GatewayStep = {
         storageHealthy: () => i.healthy,
         anchoring: () => p.get('anchorer')?.status() ?? null,
         throttledClients: () => p.find('broker')?.throttledClients() ?? 0,
-        ...(ledger ? { group: { ledger, gatewayId: p.get('gatewayId') } } : {}),
+        ...(ledger && settings ? { group: { ledger, gatewayId, settings } } : {}),
         // The identity's device registry knows revocations (store, CRL, chain registry).
         deviceRevoked: (dev) => id.devices.lookup(dev)?.status === 'revoked',
         audit: (e) => {
@@ -89,7 +100,7 @@ export const alarms: GatewayStep = {
       await a.join();
     } catch (err) {
       a.stop();
-      await ledger?.close();
+      await p.get('closeAlarmLedger')();
       throw err;
     }
     if (ledger) log.info('alarms decided by the group', { store: 'postgres' });

@@ -205,6 +205,7 @@ export const ERROR_CODES = {
   shared_unavailable: {
     meaning:
       'the shared state database of a gateway group (PostgreSQL, `shared.postgres`) cannot be reached, refuses the credentials, or holds a newer schema than this gateway',
+    http: { status: 503, reason: "the gateway group's shared database cannot be reached; retry shortly" },
   },
   audit_locked: { meaning: 'the audit log is locked by another process' },
   audit_corrupt: {

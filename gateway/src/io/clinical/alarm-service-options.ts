@@ -9,6 +9,7 @@ import type { LiveHub } from '../../core/live.js';
 import type { StandbyDto } from '../../core/live-contract.js';
 import type { GatewayStore } from '../store/index.js';
 import type { AlarmLedger } from './alarm-ledger.js';
+import type { SharedPatientSettings } from './settings-rows.js';
 
 /** What the service reports for the audit log (alarm transitions, settings and standby changes, patient views). */
 export type AlarmAuditEvent =
@@ -59,10 +60,11 @@ export interface AlarmServiceOptions {
   deviceRevoked?: (dev: string) => boolean;
   /**
    * A gateway group's alarm ledger (issue 16): the group's alarms are decided there, once
-   * (io/clinical/alarm-group), and their history kept there. Call `join()` after construction.
-   * Without it the gateway decides alone and keeps the history in its store.
+   * (io/clinical/alarm-group), and their history kept there; and its per-patient settings
+   * (`settings`, io/clinical/settings-rows) with the ACVPU entries. Call `join()` after
+   * construction. Without it the gateway decides alone and keeps both in its store.
    */
-  group?: { ledger: AlarmLedger; gatewayId: string };
+  group?: { ledger: AlarmLedger; gatewayId: string; settings?: SharedPatientSettings };
   /** Every transition, settings and standby change, and patient view. Must not throw. */
   audit?: (e: AlarmAuditEvent) => void;
 }

@@ -51,6 +51,7 @@ import type {
 } from '../../core/live-contract.js';
 import { alarmDto } from './alarm-dto.js';
 import { AlarmGroup } from './alarm-group.js';
+import { AlarmHistory } from './alarm-history.js';
 import type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
 import { AlarmStore } from './alarm-store.js';
 import { type DeviceState, newDeviceState, scoreNews2, takeReading } from './device-state.js';
@@ -68,11 +69,10 @@ export type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-optio
 export type LiveMessage = ClinicalMessage;
 
 /**
- * Alarms and NEWS2 for the ward served by one gateway.
+ * Alarms and NEWS2 for the ward served by one gateway (or by its group).
  * @example
  * const alarms = new AlarmService({ store, hub, storageHealthy: () => ingest.healthy });
- * alarms.subscribe((msg) => sendToSockets(msg));
- * alarms.acknowledge(id, 'nurse.kim', 'repositioned probe');
+ * alarms.subscribe((msg) => sendToSockets(msg)); await alarms.acknowledge(id, 'nurse.kim', null);
  */
 export class AlarmService {
   readonly #o: AlarmServiceOptions;
@@ -88,6 +88,7 @@ export class AlarmService {
   readonly #db: AlarmStore;
   readonly #book: PatientSettingsBook;
   readonly #group: AlarmGroup | null;
+  readonly #history: AlarmHistory;
 
   /**
    * @throws {RangeError} when `tickMs` is not a positive integer, or a ward policy is not an
@@ -97,7 +98,7 @@ export class AlarmService {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
     const tickMs = opts.tickMs ?? 1000;
-    if (!Number.isSafeInteger(tickMs) || tickMs <= 0)
+    if (!(Number.isSafeInteger(tickMs) && tickMs > 0))
       throw new RangeError('AlarmService: tickMs must be a positive integer');
     const ward = mergePolicies(DEFAULT_POLICIES, opts.policies);
     const check = checkAlarmSettings({ policies: ward });
@@ -111,27 +112,26 @@ export class AlarmService {
     this.#news2MaxAgeMs = opts.news2MaxAgeMs ?? 5 * 60_000;
     this.#news2Trigger = opts.news2Trigger ?? DEFAULT_NEWS2_TRIGGER;
     this.#db = new AlarmStore(opts.store);
-    this.#book = new PatientSettingsBook(this.#db, ward);
+    // A patient's settings (standby: its alarms end) or ACVPU changed on another gateway.
+    this.#book = new PatientSettingsBook(opts.group?.settings ?? this.#db, ward, (dev) => {
+      this.#devices.get(dev)?.filter.setPolicies(this.settings(dev).policies);
+      if (this.#book.standby(dev)) this.#emit(this.#board.clearScope(dev, this.#now()));
+      this.#sendTile(dev);
+      this.#evaluateDevice(dev, this.#now());
+    });
+    this.#history = new AlarmHistory(this.#db, opts.group);
+    const publish = (t: AlarmTransition, r: boolean, c: string | null) => this.#publish(t, r, c);
     const g = opts.group;
-    this.#group = g
-      ? new AlarmGroup({
-          ...g,
-          board: this.#board,
-          now: this.#now,
-          publish: (t, r, c) => this.#publish(t, r, c),
-        })
-      : null;
+    this.#group = g ? new AlarmGroup({ ...g, board: this.#board, now: this.#now, publish }) : null;
     this.#unsubscribe = opts.hub.subscribe((r) => this.#onReading(r));
     this.#timer = setInterval(() => this.tick(), tickMs);
     this.#timer.unref();
   }
 
   /** In a group: takes the group's open alarms and follows its decisions. @throws {SharedStateError} */
-  async join(): Promise<void> {
-    await this.#group?.start();
-  }
+  join = async (): Promise<void> => this.#group?.start();
 
-  /** Subscribes to live messages (alarm transitions, NEWS2 changes, ECG chunks, tile states); returns the unsubscribe function. */
+  /** Subscribes to live messages (alarms, NEWS2, ECG chunks, tile states); returns the unsubscribe. */
   subscribe(fn: (m: LiveMessage) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
@@ -165,24 +165,28 @@ export class AlarmService {
     return this.#devices.get(dev)?.news2 ?? null;
   }
 
-  /** The alarm history of one device (or `gateway`), newest first (a group's: its ledger's). */
-  async history(dev: string, limit = HISTORY_LIMIT): Promise<AlarmEventDto[]> {
-    const n = Math.min(Math.max(1, limit), HISTORY_LIMIT);
-    const g = this.#o.group;
-    if (!g) return this.#db.history(dev, n);
-    return (await g.ledger.history(this.#group?.sharedScope(dev) ?? dev, n)).map((e) =>
-      e.dev.startsWith(`${GATEWAY_SCOPE}:`) ? { ...e, dev: GATEWAY_SCOPE } : e,
-    );
+  /** The alarm history of one device (or `gateway`), newest first (io/clinical/alarm-history). */
+  history(dev: string, limit = HISTORY_LIMIT): Promise<AlarmEventDto[]> {
+    return this.#history.of(dev, Math.min(Math.max(1, limit), HISTORY_LIMIT));
   }
 
   /** The id of the latest recorded alarm transition (0: none yet). */
-  async lastEventId(): Promise<number> {
-    return this.#o.group ? this.#o.group.ledger.lastEventId() : this.#db.lastEventId();
+  lastEventId(): Promise<number> {
+    return this.#history.lastEventId();
   }
 
-  /** Every recorded alarm transition from event id `from` on, in order (the outbound alarm feed, io/interfaces). */
-  async eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number })[]> {
-    return this.#o.group ? this.#o.group.ledger.eventsFrom(from, limit) : this.#db.eventsFrom(from, limit);
+  /** Every recorded transition from event id `from` on, in order (the outbound alarm feed). */
+  eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number })[]> {
+    return this.#history.eventsFrom(from, limit);
+  }
+
+  /**
+   * Waits until the settings and standby changes made here are in the group's database (a
+   * lone gateway's are stored at once).
+   * @throws {SharedStateError} `shared_unavailable` (the change is undone at the next reload)
+   */
+  async settingsSaved(): Promise<void> {
+    await this.#o.group?.settings?.flush();
   }
 
   /**
@@ -325,6 +329,7 @@ export class AlarmService {
 
   stop(): void {
     this.#group?.stop();
+    this.#book.close();
     clearInterval(this.#timer);
     this.#unsubscribe();
     this.#listeners.clear();

@@ -18,3 +18,4 @@ export {
   type TileStateDto,
 } from './alarm-service.js';
 export { AlarmStore } from './alarm-store.js';
+export type { ConsciousnessEntry, PatientSettingsRows, SharedPatientSettings } from './settings-rows.js';

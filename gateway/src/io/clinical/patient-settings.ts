@@ -25,7 +25,7 @@ import {
 } from '../../core/alarms/index.js';
 import type { PatientSettings, PatientSettingsUpdate, StandbyDto } from '../../core/live-contract.js';
 import type { Consciousness } from '../../core/news2.js';
-import type { AlarmStore } from './alarm-store.js';
+import type { PatientSettingsRows, SharedPatientSettings } from './settings-rows.js';
 
 /** The JSON of a settings row (every field optional: older rows lack the newer ones). */
 interface StoredSettings {
@@ -93,15 +93,45 @@ function mergeOverrides(
  * book.update('wr-0001', { limits: { hr: { low: 45, high: 140 } } }, 'charge.lee', Date.now());
  */
 export class PatientSettingsBook {
-  readonly #db: AlarmStore;
+  readonly #db: PatientSettingsRows;
   readonly #ward: AlarmPolicies;
   readonly #cache = new Map<string, DeviceSettings>();
   readonly #consciousness = new Map<string, { level: Consciousness; at: number; by: string }>();
+  readonly #shared: SharedPatientSettings | null;
+  readonly #unsubscribe: (() => void)[] = [];
 
-  /** @param ward the ward's policies, under every patient's own. */
-  constructor(db: AlarmStore, ward: AlarmPolicies) {
+  /**
+   * @param ward the ward's policies, under every patient's own.
+   * @param changedElsewhere with a group's shared rows: told of each device whose settings
+   *   another gateway changed or whose ACVPU it entered (the book already holds the change).
+   */
+  constructor(
+    db: PatientSettingsRows | SharedPatientSettings,
+    ward: AlarmPolicies,
+    changedElsewhere?: (dev: string) => void,
+  ) {
     this.#db = db;
     this.#ward = ward;
+    this.#shared = 'flush' in db ? db : null;
+    if (this.#shared) {
+      const tell = (dev: string) => changedElsewhere?.(dev);
+      this.#unsubscribe.push(
+        this.#shared.onChange((dev) => {
+          this.#cache.delete(dev);
+          tell(dev);
+        }),
+        this.#shared.onConsciousness((e) => {
+          if ((this.#consciousness.get(e.dev)?.at ?? -1) > e.at) return; // an older entry
+          this.#consciousness.set(e.dev, { level: e.level, at: e.at, by: e.by });
+          tell(e.dev);
+        }),
+      );
+    }
+  }
+
+  /** Stops following the group's changes. */
+  close(): void {
+    for (const u of this.#unsubscribe) u();
   }
 
   /** A device's settings, its policies merged over the ward's. */
@@ -138,6 +168,7 @@ export class PatientSettingsBook {
     this.#write(dev, next, username, now);
     if (update.consciousness !== undefined && update.consciousness !== null) {
       this.#consciousness.set(dev, { level: update.consciousness, at: now, by: username });
+      this.#shared?.shareConsciousness({ dev, level: update.consciousness, at: now, by: username });
     }
     return this.settings(dev);
   }

@@ -50,6 +50,9 @@ export function errorBody(code: HttpErrorCode): ErrorBody {
 /** Maps any error to a known code; only codes and statuses, never messages, come from outside. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  // The group's shared database is away (io/shared): nothing was changed; retry shortly.
+  if (err instanceof VitalTrailError && err.code === 'shared_unavailable')
+    return new HttpError('shared_unavailable', 5);
   const e = err as { validation?: unknown; statusCode?: unknown };
   if (e?.validation !== undefined) return new HttpError('bad_request');
   switch (e?.statusCode) {

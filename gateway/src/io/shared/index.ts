@@ -4,7 +4,8 @@
  * engine"), in PostgreSQL: for now the dashboard accounts (io/shared/pg-users), behind the
  * same io/identity `UserDirectory` as the embedded users file, the admissions
  * (io/shared/pg-bindings), behind the same io/store `BindingBook` as the SQLite store, and
- * the alarms, decided once for the group (io/shared/pg-alarms, an io/clinical `AlarmLedger`). The schema and its owners are
+ * the alarms, decided once for the group (io/shared/pg-alarms, an io/clinical `AlarmLedger`),
+ * and the per-patient settings (io/shared/pg-settings, io/clinical `SharedPatientSettings`). The schema and its owners are
  * in io/shared/schema. The one way into this folder from the rest of the gateway
  * (test/unit/house-rules.test.ts).
  */
@@ -12,6 +13,7 @@ export { type OpenBindingBook, openBindingBook } from './binding-book.js';
 export { SharedStateError } from './errors.js';
 export { DEFAULT_ALARMS_POLL_MS, PgAlarms, type PgAlarmsOptions } from './pg-alarms.js';
 export { DEFAULT_BINDINGS_POLL_MS, PgBindings, type PgBindingsOptions } from './pg-bindings.js';
+export { DEFAULT_SETTINGS_POLL_MS, PgPatientSettings, type PgPatientSettingsOptions } from './pg-settings.js';
 export { DEFAULT_USERS_POLL_MS, PgUserDirectory, type PgUserDirectoryOptions } from './pg-users.js';
 export { openSharedPool, poolConfig, type SharedPostgresOptions } from './postgres.js';
 export { PG_TABLE_OWNERS, type PgTableName, SHARED_SCHEMA_VERSION } from './schema.js';

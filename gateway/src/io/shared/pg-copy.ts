@@ -25,6 +25,11 @@ export interface PgCopyOptions {
   load: () => Promise<string>;
   /** The table's signature now (a cheap query); compared with the last load's. */
   signature: () => Promise<string>;
+  /**
+   * A notification with a payload on the channel (the table's trigger sends none): given to
+   * the owner, no reload (io/shared/pg-settings: a nurse's ACVPU entry, never stored).
+   */
+  onPayload?: (payload: string) => void;
 }
 
 /** The listener, the poll and the coalesced reloads of one table's copy. */
@@ -104,7 +109,10 @@ export class PgCopy {
     };
     client.on('error', lost);
     client.on('end', lost);
-    client.on('notification', () => void this.refresh().catch(() => {}));
+    client.on('notification', (n) => {
+      if (n.payload && this.#o.onPayload) this.#o.onPayload(n.payload);
+      else void this.refresh().catch(() => {});
+    });
     this.#listener = client;
     try {
       await client.query(`LISTEN ${this.#o.channel}`);

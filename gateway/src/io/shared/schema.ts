@@ -35,10 +35,17 @@
  *   that recorded it: the group's alarm history and its outbound alarm feed. Every insert
  *   sends `NOTIFY vitaltrail_alarms`.
  *
+ * - `ward_patient_settings` (io/shared/pg-settings): each bed/device's clinical settings
+ *   as io/clinical/patient-settings keeps them (SpO2 scale, oxygen, alarm limits, policies,
+ *   standby: one JSON text per device, configuration, no readings), who changed them last
+ *   and when, and `change_no` as in `users`. Every change sends `NOTIFY vitaltrail_settings`
+ *   (no payload); a nurse's ACVPU entry travels on the same channel as a payload, never stored.
+ *
  * Versions:
  * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
  * - 2: `ward_bindings` (issue 16: "an admission made on A is used by B's next readings").
  * - 3: `ward_alarms`, `ward_alarm_events` (issue 16: "alarms decided once").
+ * - 4: `ward_patient_settings` (issue 16: per-patient alarm limits and NEWS2 settings shared).
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -49,7 +56,7 @@ import { ROLES } from '../identity/index.js';
 import { SharedStateError } from './errors.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 3;
+export const SHARED_SCHEMA_VERSION = 4;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
@@ -58,6 +65,7 @@ export const PG_TABLE_OWNERS = {
   ward_bindings: 'shared/pg-bindings.ts',
   ward_alarms: 'shared/pg-alarms.ts',
   ward_alarm_events: 'shared/pg-alarms.ts',
+  ward_patient_settings: 'shared/pg-settings.ts',
 } as const;
 
 export type PgTableName = keyof typeof PG_TABLE_OWNERS;
@@ -70,6 +78,9 @@ export const BINDINGS_CHANNEL = 'vitaltrail_bindings';
 
 /** The channel of `ward_alarm_events` inserts (LISTEN/NOTIFY). */
 export const ALARMS_CHANNEL = 'vitaltrail_alarms';
+
+/** The channel of `ward_patient_settings` changes and of ACVPU entries (LISTEN/NOTIFY). */
+export const SETTINGS_CHANNEL = 'vitaltrail_settings';
 
 /** Taken for the migration's transaction: one migrating gateway at a time. */
 const MIGRATION_LOCK = 0x5654_5348; // "VTSH"
@@ -158,6 +169,22 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE FUNCTION ward_alarm_events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${ALARMS_CHANNEL}', ''); RETURN NULL; END $$`,
     'CREATE TRIGGER ward_alarm_events_notify AFTER INSERT ON ward_alarm_events FOR EACH STATEMENT EXECUTE FUNCTION ward_alarm_events_notify()',
+  ],
+  [
+    'CREATE SEQUENCE ward_patient_settings_change_no',
+    `CREATE TABLE ward_patient_settings (
+      dev text PRIMARY KEY CHECK (dev ~ '^[A-Za-z0-9._-]{1,64}$'),
+      settings text NOT NULL CHECK (length(settings) <= 16384),
+      updated_by text NOT NULL,
+      updated_at bigint NOT NULL,
+      change_no bigint NOT NULL DEFAULT nextval('ward_patient_settings_change_no')
+    )`,
+    `CREATE FUNCTION ward_patient_settings_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN NEW.change_no := nextval('ward_patient_settings_change_no'); RETURN NEW; END $$`,
+    'CREATE TRIGGER ward_patient_settings_stamp BEFORE INSERT OR UPDATE ON ward_patient_settings FOR EACH ROW EXECUTE FUNCTION ward_patient_settings_stamp()',
+    `CREATE FUNCTION ward_patient_settings_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('${SETTINGS_CHANNEL}', ''); RETURN NULL; END $$`,
+    'CREATE TRIGGER ward_patient_settings_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ward_patient_settings FOR EACH STATEMENT EXECUTE FUNCTION ward_patient_settings_notify()',
   ],
 ];
 

@@ -181,11 +181,9 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
         const user = auth.requireRole(request, reply, ALARM_ROLES);
         const dev = knownDev(request);
         try {
-          return alarms.updateSettings(
-            dev,
-            request.body as PatientSettingsUpdate,
-            user.username,
-          ) satisfies PatientSettings;
+          const s = alarms.updateSettings(dev, request.body as PatientSettingsUpdate, user.username);
+          await alarms.settingsSaved(); // in a group: in its database (else 503 shared_unavailable)
+          return s satisfies PatientSettings;
         } catch (err) {
           if (err instanceof AlarmError) return alarmError(reply, err);
           throw err;
@@ -199,7 +197,9 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
       async (request, reply) => {
         const user = auth.requireRole(request, reply, ALARM_ROLES);
         const dev = knownDev(request);
-        return alarms.standby(dev, request.body as StandbyRequest, user.username) satisfies TileStateDto;
+        const tile = alarms.standby(dev, request.body as StandbyRequest, user.username);
+        await alarms.settingsSaved();
+        return tile satisfies TileStateDto;
       },
     );
 

@@ -1,0 +1,42 @@
+/**
+ * @module io/clinical/alarm-history
+ * The recorded alarm transitions as the routes and the outbound alarm feed read them: a lone
+ * gateway's from its store (io/clinical/alarm-store), a group's from its alarm ledger
+ * (io/clinical/alarm-ledger), where a gateway-wide alarm's scope names its gateway
+ * (`gateway:<id>`): this gateway's own are asked for and shown as `gateway`.
+ */
+import type { AlarmEventDto } from '../../core/live-contract.js';
+import type { AlarmLedger } from './alarm-ledger.js';
+import type { AlarmStore } from './alarm-store.js';
+
+/** The scope of gateway-wide technical alarms on a board. */
+const GATEWAY = 'gateway';
+
+export class AlarmHistory {
+  readonly #db: AlarmStore;
+  readonly #ledger: AlarmLedger | null;
+  readonly #ownScope: string;
+
+  constructor(db: AlarmStore, group?: { ledger: AlarmLedger; gatewayId: string }) {
+    this.#db = db;
+    this.#ledger = group?.ledger ?? null;
+    this.#ownScope = `${GATEWAY}:${group?.gatewayId ?? ''}`;
+  }
+
+  /** One device's (or `gateway`'s) transitions, newest first. */
+  async of(dev: string, limit: number): Promise<AlarmEventDto[]> {
+    if (!this.#ledger) return this.#db.history(dev, limit);
+    const rows = await this.#ledger.history(dev === GATEWAY ? this.#ownScope : dev, limit);
+    return rows.map((e) => (e.dev === this.#ownScope ? { ...e, dev: GATEWAY } : e));
+  }
+
+  /** The id of the latest recorded transition (0: none yet). */
+  async lastEventId(): Promise<number> {
+    return this.#ledger ? this.#ledger.lastEventId() : this.#db.lastEventId();
+  }
+
+  /** Every transition from event id `from` on, in order (the outbound alarm feed). */
+  async eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number })[]> {
+    return this.#ledger ? this.#ledger.eventsFrom(from, limit) : this.#db.eventsFrom(from, limit);
+  }
+}
