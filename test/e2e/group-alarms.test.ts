@@ -14,10 +14,16 @@
  *   shows the alarm (same id, still acknowledged by her), never two open alarms of one
  *   condition, and its history (the group's) holds no second raise of a condition that did
  *   not clear in between.
+ * - Both gateways have the same alarm webhook configured (a receiver started here, checking
+ *   each signature): every transition of the group reaches it once (by its event id), sent by
+ *   the gateway that recorded it; none twice, also across the kill.
  *
  * Needs the built runner and CLI: `npm run build` (npm test builds first).
  */
+import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -44,6 +50,16 @@ const DEVICES = [SICK, 'wr-0002', 'wr-0003'];
 const IDS = ['gw-a', 'gw-b'] as const;
 /** Issue 16: an acknowledgement on B shows on A within 2 s. */
 const SHOWN_WITHIN_MS = 2000;
+const SECRET = 'group-webhook-secret-0123456789abcdef';
+const sign = (ts: number, body: string) =>
+  `sha256=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}`;
+
+/** One POST of the alarm webhook. */
+interface Delivered {
+  id: string;
+  alarmId: string;
+  event: string;
+}
 
 interface AuditLine {
   event: string;
@@ -82,6 +98,9 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
   let broker: RunningMosquitto;
   let browser: Browser;
   let fleet: Fleet | undefined;
+  let webhook: Server | undefined;
+  const delivered: Delivered[] = [];
+  let badSignatures = 0;
   const gateways: GatewayProcess[] = [];
   const configs: string[] = [];
 
@@ -95,6 +114,26 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
     [pgsrv, broker, browser] = [pg, mq, br];
     const pwFile = join(tmp.dir, 'pg-password');
     writeFileSync(pwFile, `${pgsrv.password}\n`, { mode: 0o600 });
+    webhook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        if (
+          req.headers['x-vitaltrail-signature'] !== sign(Number(req.headers['x-vitaltrail-timestamp']), raw)
+        ) {
+          badSignatures++;
+          res.writeHead(401).end();
+          return;
+        }
+        delivered.push(JSON.parse(raw) as Delivered);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => webhook?.listen(0, '127.0.0.1', r));
+    const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alarms`;
+    const secretFile = join(tmp.dir, 'webhook.secret');
+    writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
     for (const id of IDS) {
       const dir = copyDataDir(seed.root, tmp.dir, id);
       const config = join(tmp.dir, `${id}.json`);
@@ -108,6 +147,8 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
           http: { port: 0 },
           mqtt: { mode: 'external', url: broker.url, lanes: 2, sessionExpirySeconds: 2 },
           shared: { postgres: { url: pgsrv.url, passwordFile: pwFile } },
+          // The same alarm webhook on every gateway of the group.
+          outbound: { webhook: { url: webhookUrl, secretFile } },
         }),
       );
       configs.push(config);
@@ -146,6 +187,7 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
     await killGateways(gateways);
     await broker?.stop();
     await pgsrv?.stop();
+    await new Promise((r) => webhook?.close(r));
     tmp.cleanup();
   });
 
@@ -209,6 +251,7 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
     const [owner, survivor, survivorPage] = raisedA === 1 ? [gwA, gwB, pageB] : [gwB, gwA, pageA];
     const ownerPage = raisedA === 1 ? pageA : pageB;
     await ownerPage.close();
+    const killedAt = Date.now();
     owner.child.kill('SIGKILL');
     expect(await owner.exited).toBe(null);
     await new Promise((r) => setTimeout(r, 8000)); // the ward runs on, the patient still deteriorating
@@ -256,6 +299,28 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
     }
     expect(linesOf(audits, id, 'alarm_raised')).toHaveLength(1);
     expect(linesOf(audits, id, 'alarm_acknowledged')).toHaveLength(1);
+
+    // The webhook: every transition of the group once, whichever gateway recorded it (the
+    // ones the killed gateway recorded in its last moment may die with it, unsent).
+    const group = (await call(survivor.http, 'GET', `/api/patients/${SICK}/alarms`, cookie)).body.history as {
+      alarmId: string;
+      event: string;
+      at: number;
+    }[];
+    await expect
+      .poll(
+        () =>
+          group
+            .filter((h) => h.at < killedAt - 2000)
+            .every((h) => delivered.some((d) => d.alarmId === h.alarmId && d.event === h.event)),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    const ids = delivered.map((d) => d.id);
+    expect(new Set(ids).size, `no transition sent twice: ${ids.join(' ')}`).toBe(ids.length);
+    expect(delivered.filter((d) => d.alarmId === id && d.event === 'raised')).toHaveLength(1);
+    expect(delivered.filter((d) => d.alarmId === id && d.event === 'acknowledged')).toHaveLength(1);
+    expect(badSignatures).toBe(0);
     expect(pageErrors).toEqual([]);
   }, 240_000);
 });

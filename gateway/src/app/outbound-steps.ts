@@ -106,7 +106,7 @@ export const outbound: GatewayStep = {
       new DeliveryWorker({
         receiver,
         state,
-        source: new AlarmSource(p.get('alarms'), p.get('bindings'), withPatient),
+        source: new AlarmSource(p.get('alarms'), p.get('bindings'), withPatient, p.get('gatewayId')),
         // The alarm feed's cursor is the alarm event id.
         startLeaf: o.start === 'history' ? 0 : lastAlarmEvent + 1,
         pollMs: Math.min(o.pollMs ?? 250, 250),

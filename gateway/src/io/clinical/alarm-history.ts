@@ -36,7 +36,10 @@ export class AlarmHistory {
   }
 
   /** Every transition from event id `from` on, in order (the outbound alarm feed). */
-  async eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number })[]> {
+  async eventsFrom(
+    from: number,
+    limit: number,
+  ): Promise<(AlarmEventDto & { id: number; gateway?: string })[]> {
     return this.#ledger ? this.#ledger.eventsFrom(from, limit) : this.#db.eventsFrom(from, limit);
   }
 }

@@ -176,7 +176,7 @@ export class AlarmService {
   }
 
   /** Every recorded transition from event id `from` on, in order (the outbound alarm feed). */
-  eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number })[]> {
+  eventsFrom(from: number, limit: number): Promise<(AlarmEventDto & { id: number; gateway?: string })[]> {
     return this.#history.eventsFrom(from, limit);
   }
 

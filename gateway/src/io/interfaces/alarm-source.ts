@@ -6,6 +6,11 @@
  * the order they happened, each with the bed and patient its device was bound to when it
  * happened (io/store Bindings, opened with the gateway's key). A durable source: the cursor
  * is the event id, so a webhook that is down gets every transition later, in order.
+ *
+ * In a gateway group (io/clinical/alarm-group) the event ids are the group's and each
+ * transition was recorded by one gateway: each gateway's feed carries the transitions it
+ * recorded (`gatewayId`), so with the same interfaces configured on every gateway each
+ * transition goes out once, and while one gateway is down the others go on deciding and sending.
  */
 import type { OutboundAlarm } from '../../core/outbound-alarm.js';
 import type { AlarmService } from '../clinical/index.js';
@@ -20,34 +25,43 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
   readonly #bindings: BindingBook | null;
 
   readonly #withPatient: boolean;
+  readonly #gatewayId: string | undefined;
 
   /**
    * @param withPatient also open the patient id of each transition's binding (needs a
    *   recipient private key; the PCD-04 feed). Without it only the bed is read (the webhook).
+   * @param gatewayId this gateway: in a group, only the transitions it recorded are its feed's
    */
-  constructor(alarms: AlarmService, bindings: BindingBook | null, withPatient = false) {
+  constructor(alarms: AlarmService, bindings: BindingBook | null, withPatient = false, gatewayId?: string) {
     this.#alarms = alarms;
     this.#bindings = bindings;
     this.#withPatient = withPatient;
+    this.#gatewayId = gatewayId;
   }
 
   async after(from: number, limit: number): Promise<{ items: OutboundAlarm[]; next: number }> {
     const rows = await this.#alarms.eventsFrom(from, limit);
     if (rows.length === 0) return { items: [], next: from };
     const items: OutboundAlarm[] = [];
-    for (const row of rows) items.push(await this.#toItem(row));
+    for (const row of rows) if (this.#mine(row)) items.push(await this.#toItem(row));
     return { items, next: rows.at(-1)!.id + 1 };
   }
 
   /** The transition with event id `eventId` (a dead letter's replay), or null. */
   async item(id: string, eventId: number): Promise<OutboundAlarm | null> {
     const row = (await this.#alarms.eventsFrom(eventId, 1))[0];
-    if (!row || row.id !== eventId || `alarm-event:${row.id}` !== id) return null;
+    if (!row || row.id !== eventId || `alarm-event:${row.id}` !== id || !this.#mine(row)) return null;
     return this.#toItem(row);
+  }
+
+  /** A lone gateway's transitions are all its own; a group's name the gateway that recorded them. */
+  #mine(row: { gateway?: string }): boolean {
+    return row.gateway === undefined || this.#gatewayId === undefined || row.gateway === this.#gatewayId;
   }
 
   async #toItem({
     id,
+    gateway: _recordedBy,
     ...event
   }: Awaited<ReturnType<AlarmService['eventsFrom']>>[number]): Promise<OutboundAlarm> {
     // The binding when the transition happened (a gateway-wide alarm has none).
