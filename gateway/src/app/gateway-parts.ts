@@ -60,6 +60,8 @@ export interface GatewayPartMap {
   closeBindings: () => Promise<void>;
   /** Closes the group's alarm ledger (a no-op for a lone gateway). */
   closeAlarmLedger: () => Promise<void>;
+  /** Closes the group's shared sessions (a no-op for a lone gateway). */
+  closeSharedSessions: () => Promise<void>;
   http: HttpServer;
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;

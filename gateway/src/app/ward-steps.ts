@@ -18,7 +18,13 @@ import {
 import { DisplayRegistry, ensureInitialAdmin } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
-import { openBindingBook, openUserDirectory, PgAlarms, PgPatientSettings } from '../io/shared/index.js';
+import {
+  openBindingBook,
+  openUserDirectory,
+  PgAlarms,
+  PgPatientSettings,
+  PgSessions,
+} from '../io/shared/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
 import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
 
@@ -178,71 +184,80 @@ export const http: GatewayStep = {
     const bindings = p.get('bindings');
     const users = p.get('users');
     const anchoring = () => p.get('anchorer')?.status() ?? null;
-    p.set(
-      'http',
-      await startHttpServer({
-        hub: h,
-        users,
-        displays: new DisplayRegistry(s),
-        host: opts.http?.host ?? '127.0.0.1',
-        port: opts.http?.port ?? 0,
-        // HTTPS on the one listener: the dashboard, wss, /livez, /readyz and /metrics.
-        ...(opts.http?.tls ? { tls: opts.http.tls } : {}),
-        ...(opts.http?.secureCookies !== undefined ? { secureCookies: opts.http.secureCookies } : {}),
-        ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
-        ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
-        staticDir: p.get('staticDir'),
-        ...(opts.wardName ? { wardName: opts.wardName } : {}),
-        ...(opts.wardClock ? { wardClock: opts.wardClock } : {}),
-        // Public: words only (core/health), no log size, device count or anchoring figures
-        // (they tell an outsider the ward's activity); those are behind /anchoring (admin,
-        // auditor) and /metrics.
-        status: () => ({ gateway: p.get('gatewayId'), ...publicHealthOf(p) }),
-        audit: (e) => {
-          const remote = 'remote' in e ? e.remote : undefined;
-          log.info('audit', { event: e.type, user: e.username, ...(remote !== undefined ? { remote } : {}) });
-          id.audit.append(e.type, {
-            user: e.username,
-            ...(remote !== undefined ? { remote } : {}),
-            ...('detail' in e ? { detail: e.detail } : {}),
-          });
-        },
-        liveExtras: p.get('alarms'),
-        routes: [
-          alarmRoutes({ alarms: p.get('alarms'), hub: h }),
-          webhookRoutes({
-            alarms: p.get('alarms'),
-            user: (u) => users.get(u),
-            ...(opts.outbound?.webhook ? { secret: opts.outbound.webhook.secret } : {}),
-          }),
-          logRoutes({ store: s, notes: p.get('notes'), anchoring }),
-          auditorRoutes(),
-          opsRoutes({
-            metrics: p.get('metrics'),
-            readiness: () => readinessOf(p),
-            ...(opts.metricsToken ? { token: opts.metricsToken } : {}),
-          }),
-          createDataRoutes({
-            store: s,
-            bindings,
-            secrets,
-            hub: h,
-            // Admissions and discharges reach the alarm service through the book (the bindings step).
-            onAudit: (e) => {
-              log.info('audit', { event: e.type, user: e.username, dev: e.dev, route: e.route });
-              id.audit.append(e.type, {
-                user: e.username,
-                ...(e.dev !== undefined ? { dev: e.dev } : {}),
-                detail: e.route,
-              });
-            },
-          }),
-        ],
-      }),
-    );
+    // In a group, the sessions are the group's: a nurse signed in through one gateway is on all.
+    const pg = opts.shared?.postgres;
+    const sharedSessions = pg ? await PgSessions.open(pg) : null;
+    p.set('closeSharedSessions', async () => sharedSessions?.close());
+    const started = startHttpServer({
+      hub: h,
+      users,
+      displays: new DisplayRegistry(s),
+      host: opts.http?.host ?? '127.0.0.1',
+      port: opts.http?.port ?? 0,
+      // HTTPS on the one listener: the dashboard, wss, /livez, /readyz and /metrics.
+      ...(opts.http?.tls ? { tls: opts.http.tls } : {}),
+      ...(opts.http?.secureCookies !== undefined ? { secureCookies: opts.http.secureCookies } : {}),
+      ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
+      ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
+      ...(sharedSessions ? { sharedSessions } : {}),
+      staticDir: p.get('staticDir'),
+      ...(opts.wardName ? { wardName: opts.wardName } : {}),
+      ...(opts.wardClock ? { wardClock: opts.wardClock } : {}),
+      // Public: words only (core/health), no log size, device count or anchoring figures
+      // (they tell an outsider the ward's activity); those are behind /anchoring (admin,
+      // auditor) and /metrics.
+      status: () => ({ gateway: p.get('gatewayId'), ...publicHealthOf(p) }),
+      audit: (e) => {
+        const remote = 'remote' in e ? e.remote : undefined;
+        log.info('audit', { event: e.type, user: e.username, ...(remote !== undefined ? { remote } : {}) });
+        id.audit.append(e.type, {
+          user: e.username,
+          ...(remote !== undefined ? { remote } : {}),
+          ...('detail' in e ? { detail: e.detail } : {}),
+        });
+      },
+      liveExtras: p.get('alarms'),
+      routes: [
+        alarmRoutes({ alarms: p.get('alarms'), hub: h }),
+        webhookRoutes({
+          alarms: p.get('alarms'),
+          user: (u) => users.get(u),
+          ...(opts.outbound?.webhook ? { secret: opts.outbound.webhook.secret } : {}),
+        }),
+        logRoutes({ store: s, notes: p.get('notes'), anchoring }),
+        auditorRoutes(),
+        opsRoutes({
+          metrics: p.get('metrics'),
+          readiness: () => readinessOf(p),
+          ...(opts.metricsToken ? { token: opts.metricsToken } : {}),
+        }),
+        createDataRoutes({
+          store: s,
+          bindings,
+          secrets,
+          hub: h,
+          // Admissions and discharges reach the alarm service through the book (the bindings step).
+          onAudit: (e) => {
+            log.info('audit', { event: e.type, user: e.username, dev: e.dev, route: e.route });
+            id.audit.append(e.type, {
+              user: e.username,
+              ...(e.dev !== undefined ? { dev: e.dev } : {}),
+              detail: e.route,
+            });
+          },
+        }),
+      ],
+    });
+    try {
+      p.set('http', await started);
+    } catch (err) {
+      await sharedSessions?.close();
+      throw err;
+    }
   },
   async stop(p) {
     await p.get('http').close();
+    await p.get('closeSharedSessions')();
   },
 };
 

@@ -12,13 +12,9 @@
  * and episodes (core/alarms/board); a bed in standby has no alarms at all; a revoked device
  * raises `device_revoked`, not `device_offline`.
  *
- * The history: a lone gateway's in its store (io/clinical/alarm-store, which also keeps the
- * per-patient settings; no vital values at rest, ARCHITECTURE.md guarantee 4); a group's in
- * its alarm ledger (`group`: io/clinical/alarm-group), where each transition is decided and
- * audited once for all its gateways.
- *
- * The consciousness level (ACVPU) entered by a nurse is an observation, not configuration:
- * it is held in memory only, so after a restart NEWS2 is partial until it is entered again.
+ * History and settings: a lone gateway's in its store (io/clinical/alarm-store; no vital
+ * values at rest, ARCHITECTURE.md guarantee 4); a group's in its database (`group`:
+ * io/clinical/alarm-group decides and audits each transition once). ACVPU is held in memory.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -112,10 +108,16 @@ export class AlarmService {
     this.#news2MaxAgeMs = opts.news2MaxAgeMs ?? 5 * 60_000;
     this.#news2Trigger = opts.news2Trigger ?? DEFAULT_NEWS2_TRIGGER;
     this.#db = new AlarmStore(opts.store);
-    // A patient's settings (standby: its alarms end) or ACVPU changed on another gateway.
-    this.#book = new PatientSettingsBook(opts.group?.settings ?? this.#db, ward, (dev) => {
+    // A patient's settings or ACVPU changed on another gateway; a standby begun or ended there
+    // is applied (its alarms end) and audited here as one begun or ended here would be.
+    this.#book = new PatientSettingsBook(opts.group?.settings ?? this.#db, ward, (dev, before) => {
       this.#devices.get(dev)?.filter.setPolicies(this.settings(dev).policies);
-      if (this.#book.standby(dev)) this.#emit(this.#board.clearScope(dev, this.#now()));
+      const [after, at] = [this.#book.standby(dev), this.#now()];
+      if (after && !before) this.#emit(this.#board.clearScope(dev, at));
+      const by = after?.by ? { user: after.by } : {};
+      const reason = (after ?? before)?.reason;
+      if (reason && after?.reason !== before?.reason)
+        this.#safeAudit({ type: 'standby', dev, ...by, on: after !== null, reason, at });
       this.#sendTile(dev);
       this.#evaluateDevice(dev, this.#now());
     });
@@ -283,9 +285,8 @@ export class AlarmService {
   }
 
   /**
-   * Counts a rejection of a device's frame; `bad_signature` ones feed the signature-failure
-   * alarm, unless the frame came over the plain listener (`via` `plain`), where the device
-   * name is only a claim: anyone could raise that patient's alarm with garbage.
+   * Counts a rejection; `bad_signature` feeds the signature-failure alarm, unless it came over
+   * the plain listener (`via` `plain`: the device name is only a claim there).
    */
   recordReject(dev: string, code: string, via?: string): void {
     if (code !== 'bad_signature' || via === 'plain') return;

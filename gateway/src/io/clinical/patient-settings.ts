@@ -103,22 +103,24 @@ export class PatientSettingsBook {
   /**
    * @param ward the ward's policies, under every patient's own.
    * @param changedElsewhere with a group's shared rows: told of each device whose settings
-   *   another gateway changed or whose ACVPU it entered (the book already holds the change).
+   *   another gateway changed or whose ACVPU it entered (the book already holds the change),
+   *   with the standby it had before.
    */
   constructor(
     db: PatientSettingsRows | SharedPatientSettings,
     ward: AlarmPolicies,
-    changedElsewhere?: (dev: string) => void,
+    changedElsewhere?: (dev: string, standbyBefore: StandbyDto | null) => void,
   ) {
     this.#db = db;
     this.#ward = ward;
     this.#shared = 'flush' in db ? db : null;
     if (this.#shared) {
-      const tell = (dev: string) => changedElsewhere?.(dev);
+      const tell = (dev: string, before = this.standby(dev)) => changedElsewhere?.(dev, before);
       this.#unsubscribe.push(
         this.#shared.onChange((dev) => {
+          const before = this.#cache.get(dev)?.standby ?? null;
           this.#cache.delete(dev);
-          tell(dev);
+          tell(dev, before);
         }),
         this.#shared.onConsciousness((e) => {
           if ((this.#consciousness.get(e.dev)?.at ?? -1) > e.at) return; // an older entry

@@ -157,6 +157,7 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps)
     const previous = sessionIdOf(request);
     if (previous !== undefined && sessions.get(previous, false)) sessions.end(previous, 'replaced');
     const s = sessions.create(user);
+    await sessions.saved(s); // in a group: good on every gateway before the browser has it
     audit({ type: 'login', username: s.username, at: Date.now() });
     reply.header('set-cookie', sessionCookie(s.id, secure));
     return meDto(s);
@@ -200,6 +201,7 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps)
       // This session goes on with the new password; the account's others end (`account`).
       s.stamp = accountStamp(updated);
       s.mustChangePassword = false;
+      await sessions.saved(s); // the group's copy too (another gateway would refuse the old stamp)
       sessions.endUsersUnless((x) => x.username !== s.username || x.id === s.id, 'account');
       audit({ type: 'password_changed', username: s.username, at: Date.now() });
       return meDto(s);

@@ -39,7 +39,8 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LiveHub } from '../../core/live.js';
 import type { ClockFormat, WardDto, WardResponse } from '../../core/live-contract.js';
-import { type DisplayRegistry, PasswordPool, type UserDirectory } from '../identity/index.js';
+import { accountStamp, type DisplayRegistry, PasswordPool, type UserDirectory } from '../identity/index.js';
+import type { SessionShare, SharedSessionRow } from '../shared/index.js';
 import { registerDisplayRoutes } from './displays.js';
 import { errorBody, HttpError, toHttpError } from './errors.js';
 import { registerLiveSocket, tileDto } from './live-socket.js';
@@ -99,6 +100,8 @@ export interface HttpServerOptions {
   commonDir?: string;
   /** A user's session ends after this long without an API request (a display's never). Default 15 min. */
   sessionIdleMs?: number;
+  /** A gateway group's shared sessions (io/shared PgSessions): a nurse signed in on one is on all. */
+  sharedSessions?: SessionShare;
   /** Public health fields merged into `/healthz`: no PHI and no activity counters (log size, devices). */
   status?: () => Record<string, unknown>;
   /** Fastify request logging (method, URL, status; never bodies or cookies). Default false. */
@@ -226,10 +229,20 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   };
 
-  const sessions = new SessionStore(idleMs, (s, reason) => {
-    if (reason === 'idle') audit({ type: 'session_expired', username: s.username, at: Date.now() });
-    else if (reason === 'logout') audit({ type: 'logout', username: s.username, at: Date.now() });
-  });
+  const share = opts.sharedSessions;
+  // A session of the group is used here only for an account as it is now (stamp, role, enabled).
+  const accept = (row: SharedSessionRow): boolean => {
+    const u = users.get(row.username);
+    return u !== undefined && !u.disabled && u.role === row.role && accountStamp(u) === row.stamp;
+  };
+  const sessions = new SessionStore(
+    idleMs,
+    (s, reason) => {
+      if (reason === 'idle') audit({ type: 'session_expired', username: s.username, at: Date.now() });
+      else if (reason === 'logout') audit({ type: 'logout', username: s.username, at: Date.now() });
+    },
+    share ? { share, accept } : null,
+  );
   const guard = createSessionGuard(sessions, secure);
   // Changes of the users file (also by the CLI) end the sessions they no longer allow.
   const accounts = createAccountSync(sessions, users);
@@ -278,7 +291,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   };
   app.addHook('onRequest', async (request) => {
     accounts.check(); // a disabled or changed account's session ends before it is looked up
-    const s = sessions.get(sessionIdOf(request), false);
+    const s = await sessions.resolve(sessionIdOf(request), false); // in a group: also the group's
     if (s?.role === 'display' && !displayMay(request)) throw new HttpError('forbidden');
     // A user who must choose a new password: `GET /api/me`, `POST /api/password` and the
     // routes that need no session, nothing else.

@@ -20,14 +20,24 @@
  * live sockets within about a second of this gateway seeing it, and its next request is
  * already refused.
  *
+ * In a gateway group (`shared`, io/shared/pg-sessions) a user's session is the group's: one
+ * created here is recorded in the shared database (by the hash of its id); a cookie this
+ * gateway does not know is looked up there (`resolve`, checked against the account as it is
+ * now) and then held here too; a use is told to the group at most every `TOUCH_EVERY_MS`, so
+ * the idle time is the group's (an idle timer here asks the group before ending); a sign-out,
+ * a replaced or idle session ends on every gateway at once (the group's notification; at the
+ * latest at this gateway's next touch of it). A shutdown ends the sessions here only: the
+ * nurse goes on through another gateway. Wall displays' sessions stay their gateway's.
+ *
  * Trust: the cookie is attacker-controlled; an id is looked up only when it has the exact
  * shape of one we issued.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { type SessionRole, WS_CLOSE_GOING_AWAY, WS_CLOSE_SESSION_ENDED } from '../../core/live-contract.js';
 import { accountStamp, type User, type UserDirectory } from '../identity/index.js';
+import type { SessionShare, SharedSessionRow } from '../shared/index.js';
 import { HttpError } from './errors.js';
 import { WARD_READ_ROLES } from './route-roles.js';
 
@@ -35,6 +45,8 @@ export const SESSION_COOKIE = 'vt_session';
 export const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
 /** Live sessions of one display at most; a new one ends the oldest. */
 export const MAX_SESSIONS_PER_DISPLAY = 4;
+/** A shared session's use is told to the group at most this often (ms). */
+export const TOUCH_EVERY_MS = 5000;
 /** How often the users file is checked for changes made by another process (the CLI). */
 export const ACCOUNT_SYNC_MS = 1000;
 /**
@@ -61,9 +73,28 @@ export interface Session {
 
 /**
  * `revoked`: the display's enrolment was revoked; `account`: the user's account was
- * disabled, removed or changed (role, password).
+ * disabled, removed or changed (role, password); `elsewhere`: ended on another gateway of
+ * the group (signed out, replaced or idle there; audited there).
  */
-export type SessionEndReason = 'idle' | 'logout' | 'replaced' | 'shutdown' | 'revoked' | 'account';
+export type SessionEndReason =
+  | 'idle'
+  | 'logout'
+  | 'replaced'
+  | 'shutdown'
+  | 'revoked'
+  | 'account'
+  | 'elsewhere';
+
+/** A gateway group's shared sessions, and which of them this gateway accepts. */
+export interface SharedSessions {
+  share: SessionShare;
+  /** Whether a shared session may be used here (the account exists, is enabled, same stamp). */
+  accept: (row: SharedSessionRow) => boolean;
+}
+
+const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
+/** The ends a group hears of (the others are each gateway's own). */
+const GROUP_ENDS: ReadonlySet<SessionEndReason> = new Set(['logout', 'replaced', 'idle']);
 
 /** base64url of 32 bytes. */
 const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -72,28 +103,111 @@ export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #idleMs: number;
   readonly #onEnd: (s: Session, reason: SessionEndReason) => void;
+  readonly #shared: SharedSessions | null;
+  /** Shared sessions held here: the hash of the id → the id; when each was last told. */
+  readonly #byHash = new Map<string, string>();
+  readonly #toldAt = new Map<string, number>();
+  readonly #unsubscribe: () => void;
 
-  constructor(idleMs: number, onEnd: (s: Session, reason: SessionEndReason) => void) {
+  constructor(
+    idleMs: number,
+    onEnd: (s: Session, reason: SessionEndReason) => void,
+    shared: SharedSessions | null = null,
+  ) {
     this.#idleMs = idleMs;
     this.#onEnd = onEnd;
+    this.#shared = shared;
+    this.#unsubscribe =
+      shared?.share.onRemoved((hash) => {
+        const id = this.#byHash.get(hash);
+        if (id !== undefined) this.end(id, 'elsewhere');
+      }) ?? (() => {});
   }
 
-  /** A user's session, bound to the account as it is now (`accountStamp`). */
+  /** A user's session, bound to the account as it is now (`accountStamp`); `saved` makes it the group's. */
   create(user: Pick<User, 'username' | 'role' | 'passwordHash' | 'mustChangePassword'>): Session {
-    const id = randomBytes(32).toString('base64url');
-    const timer = setTimeout(() => this.end(id, 'idle'), this.#idleMs);
-    timer.unref();
-    const s: Session = {
-      id,
+    return this.#hold(randomBytes(32).toString('base64url'), {
       username: user.username,
       role: user.role,
-      timer,
-      sockets: new Set(),
       stamp: accountStamp(user),
       mustChangePassword: user.mustChangePassword === true,
+    });
+  }
+
+  /**
+   * Records a new session, or its new account stamp or password state, for the group;
+   * resolves once recorded (the sign-in answers after it). Unrecorded (the database away),
+   * the session stays this gateway's alone.
+   */
+  async saved(s: Session): Promise<void> {
+    const share = this.#shared?.share;
+    if (!share || s.display || s.stamp === undefined) return;
+    const now = Date.now();
+    const row = {
+      hash: hashOf(s.id),
+      username: s.username,
+      role: s.role,
+      stamp: s.stamp,
+      mustChange: s.mustChangePassword,
     };
+    await share.put({ ...row, createdAt: now, lastSeen: now }).catch(() => {});
+  }
+
+  /**
+   * The session of a cookie: this gateway's, or (in a group) the group's, then held here too.
+   * Refused when the account changed since (`accept`).
+   */
+  async resolve(id: string | undefined, touch: boolean): Promise<Session | undefined> {
+    const local = this.get(id, touch);
+    if (local || !this.#shared || id === undefined || !SESSION_ID_PATTERN.test(id)) return local;
+    const row = await this.#shared.share.find(hashOf(id), Date.now(), this.#idleMs).catch(() => null);
+    if (!row || !this.#shared.accept(row)) return undefined;
+    const held = this.#sessions.get(id);
+    if (held) return held; // resolved by a request meanwhile
+    return this.#hold(id, {
+      username: row.username,
+      role: row.role,
+      stamp: row.stamp,
+      mustChangePassword: row.mustChange,
+    });
+  }
+
+  #hold(id: string, u: Pick<Session, 'username' | 'role' | 'stamp' | 'mustChangePassword'>): Session {
+    const timer = setTimeout(() => this.#idle(id), this.#idleMs);
+    timer.unref();
+    const s: Session = { id, ...u, timer, sockets: new Set() };
     this.#sessions.set(id, s);
+    if (this.#shared) this.#byHash.set(hashOf(id), id);
     return s;
+  }
+
+  /** The idle timer ran out: in a group, only if the session was idle on every gateway. */
+  #idle(id: string): void {
+    const s = this.#sessions.get(id);
+    const share = this.#shared?.share;
+    if (!s || !share) {
+      this.end(id, 'idle');
+      return;
+    }
+    share
+      .find(hashOf(id), Date.now(), this.#idleMs)
+      .then((row) => (row && this.#sessions.get(id) === s ? s.timer?.refresh() : this.end(id, 'idle')))
+      .catch(() => this.end(id, 'idle'));
+  }
+
+  /** Tells the group of a use, at most every `TOUCH_EVERY_MS`; ends it here if it ended there. */
+  #tell(s: Session): void {
+    const share = this.#shared?.share;
+    if (!share || s.display) return;
+    const now = Date.now();
+    if (now - (this.#toldAt.get(s.id) ?? 0) < TOUCH_EVERY_MS) return;
+    this.#toldAt.set(s.id, now);
+    share
+      .touch(hashOf(s.id), now)
+      .then((last) => {
+        if (last === null) this.end(s.id, 'elsewhere');
+      })
+      .catch(() => {}); // the database away: the session goes on here
   }
 
   /**
@@ -155,7 +269,10 @@ export class SessionStore {
   get(id: string | undefined, touch: boolean): Session | undefined {
     if (id === undefined || !SESSION_ID_PATTERN.test(id)) return undefined;
     const s = this.#sessions.get(id);
-    if (s && touch) s.timer?.refresh();
+    if (s && touch) {
+      s.timer?.refresh();
+      this.#tell(s);
+    }
     return s;
   }
 
@@ -163,6 +280,12 @@ export class SessionStore {
     const s = this.#sessions.get(id);
     if (!s) return;
     this.#sessions.delete(id);
+    this.#toldAt.delete(id);
+    if (this.#shared && !s.display) {
+      const hash = hashOf(id);
+      this.#byHash.delete(hash);
+      if (GROUP_ENDS.has(reason)) this.#shared.share.remove(hash).catch(() => {});
+    }
     if (s.timer) clearTimeout(s.timer);
     for (const socket of s.sockets) {
       socket.close(reason === 'shutdown' ? WS_CLOSE_GOING_AWAY : WS_CLOSE_SESSION_ENDED, 'session ended');
@@ -172,6 +295,7 @@ export class SessionStore {
   }
 
   endAll(reason: SessionEndReason): void {
+    if (reason === 'shutdown') this.#unsubscribe();
     for (const id of [...this.#sessions.keys()]) this.end(id, reason);
   }
 

@@ -13,6 +13,7 @@ export { type OpenBindingBook, openBindingBook } from './binding-book.js';
 export { SharedStateError } from './errors.js';
 export { DEFAULT_ALARMS_POLL_MS, PgAlarms, type PgAlarmsOptions } from './pg-alarms.js';
 export { DEFAULT_BINDINGS_POLL_MS, PgBindings, type PgBindingsOptions } from './pg-bindings.js';
+export { PgSessions, type SessionShare, type SharedSessionRow } from './pg-sessions.js';
 export { DEFAULT_SETTINGS_POLL_MS, PgPatientSettings, type PgPatientSettingsOptions } from './pg-settings.js';
 export { DEFAULT_USERS_POLL_MS, PgUserDirectory, type PgUserDirectoryOptions } from './pg-users.js';
 export { openSharedPool, poolConfig, type SharedPostgresOptions } from './postgres.js';

@@ -40,12 +40,17 @@
  *   standby: one JSON text per device, configuration, no readings), who changed them last
  *   and when, and `change_no` as in `users`. Every change sends `NOTIFY vitaltrail_settings`
  *   (no payload); a nurse's ACVPU entry travels on the same channel as a payload, never stored.
+ * - `ward_sessions` (io/shared/pg-sessions): the group's dashboard sessions, one row per
+ *   session: the SHA-256 of its id (never the id), user, role, account stamp, whether a
+ *   password change is due, created and last used. Deleting a row (sign-out, replaced, idle)
+ *   sends `NOTIFY vitaltrail_sessions` with the hash as payload.
  *
  * Versions:
  * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
  * - 2: `ward_bindings` (issue 16: "an admission made on A is used by B's next readings").
  * - 3: `ward_alarms`, `ward_alarm_events` (issue 16: "alarms decided once").
  * - 4: `ward_patient_settings` (issue 16: per-patient alarm limits and NEWS2 settings shared).
+ * - 5: `ward_sessions` (issue 16: sessions shared; one URL for nurses).
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -56,7 +61,7 @@ import { ROLES } from '../identity/index.js';
 import { SharedStateError } from './errors.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 4;
+export const SHARED_SCHEMA_VERSION = 5;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
@@ -66,6 +71,7 @@ export const PG_TABLE_OWNERS = {
   ward_alarms: 'shared/pg-alarms.ts',
   ward_alarm_events: 'shared/pg-alarms.ts',
   ward_patient_settings: 'shared/pg-settings.ts',
+  ward_sessions: 'shared/pg-sessions.ts',
 } as const;
 
 export type PgTableName = keyof typeof PG_TABLE_OWNERS;
@@ -81,6 +87,9 @@ export const ALARMS_CHANNEL = 'vitaltrail_alarms';
 
 /** The channel of `ward_patient_settings` changes and of ACVPU entries (LISTEN/NOTIFY). */
 export const SETTINGS_CHANNEL = 'vitaltrail_settings';
+
+/** The channel of ended sessions (LISTEN/NOTIFY; payload: the hash of the session id). */
+export const SESSIONS_CHANNEL = 'vitaltrail_sessions';
 
 /** Taken for the migration's transaction: one migrating gateway at a time. */
 const MIGRATION_LOCK = 0x5654_5348; // "VTSH"
@@ -185,6 +194,21 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE FUNCTION ward_patient_settings_notify() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${SETTINGS_CHANNEL}', ''); RETURN NULL; END $$`,
     'CREATE TRIGGER ward_patient_settings_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ward_patient_settings FOR EACH STATEMENT EXECUTE FUNCTION ward_patient_settings_notify()',
+  ],
+  [
+    `CREATE TABLE ward_sessions (
+      id_hash text PRIMARY KEY CHECK (id_hash ~ '^[0-9a-f]{64}$'),
+      username text NOT NULL,
+      role text NOT NULL CHECK (role IN (${roleList})),
+      stamp text NOT NULL,
+      must_change boolean NOT NULL,
+      created_at bigint NOT NULL,
+      last_seen bigint NOT NULL
+    )`,
+    'CREATE INDEX ward_sessions_last_seen ON ward_sessions (last_seen)',
+    `CREATE FUNCTION ward_sessions_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('${SESSIONS_CHANNEL}', OLD.id_hash); RETURN NULL; END $$`,
+    'CREATE TRIGGER ward_sessions_notify AFTER DELETE ON ward_sessions FOR EACH ROW EXECUTE FUNCTION ward_sessions_notify()',
   ],
 ];
 
