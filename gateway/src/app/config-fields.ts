@@ -424,7 +424,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'shared.postgres.url',
     POSTGRES_URL,
-    'PostgreSQL of the state the gateways of a group share, `postgres://user@host:5432/db` without a password (the dashboard accounts, admissions, per-patient alarm settings and the alarms, decided once for the group: a user created once signs in on every gateway, an admission or an alarm acknowledgement made on one holds on all); off when absent: accounts in DATA/gateway/users.json',
+    'PostgreSQL of the state the gateways of a group share, `postgres://user@host:5432/db` without a password (the dashboard accounts and sessions, admissions, per-patient alarm settings and the alarms, decided once for the group: a user signed in on one gateway is signed in on all, an admission or an alarm acknowledgement made on one holds on all); off when absent: accounts in DATA/gateway/users.json',
     requiredWith('shared.postgres.passwordFile'),
   ),
   field(
