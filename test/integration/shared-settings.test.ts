@@ -141,7 +141,13 @@ describe('patient settings shared by a gateway group (PostgreSQL)', () => {
     reading({ hr: 125, spo2: 97 }); // still high, but paused: no alarm on either
     await new Promise((r) => setTimeout(r, 300));
     const events = await b.alarms.eventsFrom(1, 100);
-    const seen = JSON.stringify({ a: a.alarms.openAlarms(DEV), b: b.alarms.openAlarms(DEV), events, sa: a.alarms.tileState(DEV).standby, sb: b.alarms.tileState(DEV).standby });
+    const seen = JSON.stringify({
+      a: a.alarms.openAlarms(DEV),
+      b: b.alarms.openAlarms(DEV),
+      events,
+      sa: a.alarms.tileState(DEV).standby,
+      sb: b.alarms.tileState(DEV).standby,
+    });
     expect(a.alarms.openAlarms(DEV), seen).toEqual([]);
     expect(b.alarms.openAlarms(DEV), seen).toEqual([]);
     expect(events.map((e) => e.event)).toEqual(['raised', 'cleared']);

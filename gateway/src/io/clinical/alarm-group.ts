@@ -11,6 +11,13 @@
  *   (`alarm_not_active`);
  * - what other gateways record (an acknowledgement, an escalation, a clear) reaches this
  *   board through the ledger's `onRemote`, and its sockets within the notification's delay;
+ *   reports read together show as the latest of them (each carries the alarm as the group had
+ *   it when read); one that may have been read before what this board holds of the alarm (a
+ *   transition still to be decided, one recorded since, or the group's alarm as a refusal
+ *   returned it) is set aside and the group's alarm read again once this board's transitions
+ *   of it are decided: a report that arrives late never undoes an acknowledgement or an
+ *   escalation made here;
+ * - a proposal the ledger refused is shown once, as the group has it;
  * - at start the group's open alarms are taken, so an alarm outlives the gateway that raised it.
  * A gateway-wide technical alarm is its gateway's own (scope `gateway:<gatewayId>` in the
  * ledger: the group's history and alarm feed hold it; other boards do not show it).
@@ -23,10 +30,14 @@ import {
   type AlarmTransition,
   type SharedAlarm,
 } from '../../core/alarms/index.js';
-import type { AlarmLedger, RemoteAlarmEvent } from './alarm-ledger.js';
+import type { AlarmDecision, AlarmLedger, RemoteAlarmEvent } from './alarm-ledger.js';
 
 /** The local scope of gateway-wide technical alarms (io/clinical/alarm-service). */
 const GATEWAY = 'gateway';
+/** How many alarms' known event ids are remembered (a late report is late by a moment). */
+const KNOWN_MAX = 10_000;
+
+const keyOf = (a: { scope: string; code: string }) => `${a.scope}\u0000${a.code}`;
 
 export interface AlarmGroupOptions {
   ledger: AlarmLedger;
@@ -45,6 +56,16 @@ export class AlarmGroup {
   readonly #gatewayScope: string;
   /** A raise this board lost: its local id → the group's id (for the transitions that follow). */
   readonly #ids = new Map<string, string>();
+  /** Transitions this board made that are not decided yet, by the group's scope and code. */
+  readonly #pending = new Map<string, number>();
+  /**
+   * By the group's alarm id: an event id this board's view of the alarm is known to include
+   * (the event this gateway recorded, or the latest event when the ledger refused a proposal and
+   * the board took the group's alarm as it was then).
+   */
+  readonly #known = new Map<string, number>();
+  /** Reports set aside because this board was ahead of them: alarm id → latest event type. */
+  readonly #stale = new Map<string, AlarmTransition['type']>();
   #queue: Promise<unknown> = Promise.resolve();
   #unsubscribe: () => void = () => {};
   /** Transitions decided here alone because the ledger could not be reached. */
@@ -61,10 +82,11 @@ export class AlarmGroup {
    */
   async start(): Promise<void> {
     this.#unsubscribe = this.#o.ledger.onRemote((events) => {
-      void this.#enqueue(async () => this.#applyRemote(events));
+      void this.#enqueue(() => this.#applyRemote(events));
     });
-    const open = await this.#o.ledger.openAlarms();
     await this.#enqueue(async () => {
+      // Read in turn: what other gateways record meanwhile is applied after it, never before.
+      const open = await this.#o.ledger.openAlarms();
       for (const a of open) {
         // This gateway's own technical alarms from before its restart end; its board raises
         // them again if their condition holds.
@@ -72,7 +94,7 @@ export class AlarmGroup {
           const at = this.#o.now();
           const cleared = { ...a, state: 'cleared' as const, clearedAt: at, updatedAt: at };
           await this.#o.ledger.record({ type: 'cleared', alarm: { ...cleared }, at }, null);
-        } else this.#applyShared(a, 'raised');
+        } else this.#take(a, 'raised', Number.POSITIVE_INFINITY);
       }
     });
   }
@@ -89,8 +111,21 @@ export class AlarmGroup {
   /** Decides the board's transitions in order, then shows them (see the module). */
   submit(ts: readonly AlarmTransition[], comment: string | null): void {
     if (ts.length === 0) return;
+    // The board already shows them: until they are decided, reports of these alarms are older.
+    const keys = ts.map((t) => keyOf({ scope: this.sharedScope(t.alarm.scope), code: t.alarm.code }));
+    for (const k of keys) this.#pending.set(k, (this.#pending.get(k) ?? 0) + 1);
     void this.#enqueue(async () => {
-      for (const t of ts) await this.#decide(t, comment);
+      const unrecorded = this.unrecorded;
+      try {
+        for (const t of ts) await this.#decide(t, comment);
+      } finally {
+        for (const k of keys) {
+          const n = (this.#pending.get(k) ?? 1) - 1;
+          if (n > 0) this.#pending.set(k, n);
+          else this.#pending.delete(k);
+        }
+      }
+      if (this.unrecorded === unrecorded) await this.#refresh(); // not while the ledger is away
     });
   }
 
@@ -138,8 +173,9 @@ export class AlarmGroup {
       else if (this.#o.board.get(t.alarm.id)) this.#applyShared(d.shared, t.type);
       return;
     }
-    this.#o.publish(t, false, comment);
-    if (d.shared) this.#applyShared(d.shared, t.type);
+    // Shown once: as the group has it when that differs from this board's proposal.
+    const shown = d.shared ? this.#adopt(d.shared, t.type) : null;
+    this.#o.publish(shown ?? t, false, comment);
   }
 
   /** The ledger's decision, or null when it cannot be reached (decided here alone). */
@@ -149,25 +185,91 @@ export class AlarmGroup {
       ...t,
       alarm: { ...t.alarm, id, scope: this.sharedScope(t.alarm.scope) },
     };
+    let d: AlarmDecision;
     try {
-      return await this.#o.ledger.record(shared, comment);
+      d = await this.#o.ledger.record(shared, comment);
     } catch {
       this.unrecorded++;
       return null;
     }
+    if (d.recorded) this.#know(id, d.eventId);
+    else {
+      // The board takes `d.shared`, as new as the latest event (the one that refused this
+      // proposal, at least): reports read before it must not undo it.
+      const latest = await this.#o.ledger.lastEventId().catch(() => 0);
+      this.#know(d.shared?.id ?? id, latest);
+    }
+    return d;
   }
 
-  #applyRemote(events: readonly RemoteAlarmEvent[]): void {
-    for (const { event, alarm } of events) {
+  #know(id: string, eventId: number): void {
+    const v = Math.max(eventId, this.#known.get(id) ?? 0);
+    this.#known.delete(id);
+    this.#known.set(id, v);
+    if (this.#known.size > KNOWN_MAX) this.#known.delete(this.#known.keys().next().value as string);
+  }
+
+  async #applyRemote(events: readonly RemoteAlarmEvent[]): Promise<void> {
+    // Each event comes with its alarm as the group has it now, after the later events of the
+    // batch too: each alarm is applied once, named after its latest event (a raise and its
+    // acknowledgement read together show as the acknowledgement, not as a raise).
+    const latest = new Map<string, RemoteAlarmEvent>();
+    for (const e of events) {
+      latest.delete(e.alarm.id);
+      latest.set(e.alarm.id, e);
+    }
+    for (const { event, alarm } of latest.values()) {
       if (alarm.scope.startsWith(`${GATEWAY}:`)) continue; // another gateway's own technical alarm
-      this.#applyShared(alarm, event.event as AlarmTransition['type']);
+      this.#take(alarm, event.event as AlarmTransition['type'], event.id);
+    }
+    await this.#refresh();
+  }
+
+  /**
+   * Applies the group's copy of an alarm, read with its event `eventId`, unless it may have
+   * been read before what this board holds of it (a transition of it still to be decided, or a
+   * decision about it known to follow that event): then it is set aside for `#refresh`.
+   */
+  #take(a: SharedAlarm, type: AlarmTransition['type'], eventId: number): void {
+    if ((this.#pending.get(keyOf(a)) ?? 0) > 0 || (this.#known.get(a.id) ?? 0) > eventId) {
+      this.#stale.set(a.id, type);
+      return;
+    }
+    this.#stale.delete(a.id);
+    this.#applyShared(a, type);
+  }
+
+  /**
+   * Reads the group's open alarms again for the reports set aside, once this board's own
+   * transitions of them are decided (the read follows them), and applies them. One no longer
+   * open ended since: its clear is reported in turn, or was this board's.
+   */
+  async #refresh(): Promise<void> {
+    if (this.#stale.size === 0) return;
+    let open: SharedAlarm[];
+    try {
+      open = await this.#o.ledger.openAlarms();
+    } catch {
+      return; // the next report or decision tries again
+    }
+    const byId = new Map(open.map((a) => [a.id, a]));
+    for (const [id, type] of this.#stale) {
+      const a = byId.get(id);
+      if (a && (this.#pending.get(keyOf(a)) ?? 0) > 0) continue; // ahead again: after that decision
+      this.#stale.delete(id);
+      if (a) this.#applyShared(a, type);
     }
   }
 
   #applyShared(a: SharedAlarm, type: AlarmTransition['type']): void {
-    if (a.scope.startsWith(`${GATEWAY}:`)) return;
-    const t = this.#o.board.applyShared(a, a.state === 'cleared' ? 'cleared' : type, this.#o.now());
+    const t = this.#adopt(a, type);
     if (t) this.#o.publish(t, false, null);
+  }
+
+  /** The board takes the group's alarm; the transition to show, or null (no change, another gateway's own). */
+  #adopt(a: SharedAlarm, type: AlarmTransition['type']): AlarmTransition | null {
+    if (a.scope.startsWith(`${GATEWAY}:`)) return null;
+    return this.#o.board.applyShared(a, a.state === 'cleared' ? 'cleared' : type, this.#o.now());
   }
 
   #enqueue<T>(job: () => Promise<T>): Promise<T> {

@@ -17,12 +17,13 @@
  * missed or the listener's connection drop), and read it with the alarm's row as it is now.
  */
 import type pg from 'pg';
-import type {
-  AlarmKind,
-  AlarmPriority,
-  AlarmState,
-  AlarmTransition,
-  SharedAlarm,
+import {
+  ALARM_PRIORITIES,
+  type AlarmKind,
+  type AlarmPriority,
+  type AlarmState,
+  type AlarmTransition,
+  type SharedAlarm,
 } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from '../clinical/index.js';
@@ -88,6 +89,10 @@ function eventOf(r: Row): LedgerEvent {
   };
 }
 
+/** A priority's rank in SQL (low lowest), so that an escalation never lowers one. */
+const rank = (p: string): string =>
+  `array_position(ARRAY[${ALARM_PRIORITIES.map((x) => `'${x}'`).join(', ')}]::text[], ${p}::text)`;
+
 /** The conditional statement that applies one transition to `ward_alarms` ($1 is the id). */
 function statementOf(t: AlarmTransition, comment: string | null): [string, unknown[]] {
   const a = t.alarm;
@@ -110,7 +115,9 @@ function statementOf(t: AlarmTransition, comment: string | null): [string, unkno
     case 'escalated':
       return [
         `UPDATE ward_alarms SET priority = $2, base_priority = $3, escalations = $4, notified_at = $5, updated_at = $5
-         WHERE id = $1 AND state = 'active' AND (priority <> $2 OR base_priority <> $3 OR escalations < $4)`,
+         WHERE id = $1 AND state = 'active'
+           AND ${rank('priority')} <= ${rank('$2')} AND ${rank('base_priority')} <= ${rank('$3')} AND escalations <= $4
+           AND (priority <> $2 OR base_priority <> $3 OR escalations < $4)`,
         [a.id, a.priority, a.basePriority, a.escalations, t.at],
       ];
     case 'renotified':
@@ -191,6 +198,10 @@ export class PgAlarms implements AlarmLedger {
     let applied = false;
     let eventId = 0;
     const c = await this.#connect();
+    // A connection lost while checked out emits 'error': without a listener, that would end
+    // the process. The query in flight fails, and the pool drops the client on release.
+    const lost = (): void => {};
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock($1)', [EVENTS_LOCK]);
@@ -211,6 +222,7 @@ export class PgAlarms implements AlarmLedger {
       // Re-opening an alarm the group has since raised anew: that one is the group's.
       if (sqlState(err) !== '23505') throw unavailable(err);
     } finally {
+      c.off('error', lost);
       c.release();
     }
     if (applied) return { recorded: true, eventId };
@@ -293,7 +305,8 @@ export class PgAlarms implements AlarmLedger {
            WHERE e.id > $1 ORDER BY e.id LIMIT $2`,
           [this.#seen, PULL_LIMIT],
         );
-        if (r.rows.length === 0) break;
+        // Nothing new: done, unless a notification came in meanwhile (read again).
+        if (r.rows.length === 0) continue;
         const events = r.rows.map((row) => ({ event: eventOf(row), alarm: sharedOf(row) }));
         this.#seen = (events.at(-1) as RemoteAlarmEvent).event.id;
         const remote = events.filter((e) => e.event.gateway !== this.#self);
@@ -326,18 +339,26 @@ export class PgAlarms implements AlarmLedger {
 
   async #listen(): Promise<void> {
     const c = await this.#connect();
-    c.on('notification', () => void this.#pull().catch(() => {}));
-    c.on('error', () => {
-      if (this.#listener === c) this.#listener = null;
+    if (this.#closed) {
       c.release(true);
-    });
+      return;
+    }
+    // Released once: a connection already given back (by close, or by an earlier error) may
+    // still emit errors (the server's FATAL on shutdown), and a second release would throw.
+    const lost = (): void => {
+      if (this.#listener !== c) return;
+      this.#listener = null;
+      c.release(true);
+    };
+    c.on('error', lost);
+    c.on('notification', () => void this.#pull().catch(() => {}));
+    this.#listener = c;
     try {
       await c.query(`LISTEN ${ALARMS_CHANNEL}`);
     } catch (err) {
-      c.release(true);
+      lost();
       throw unavailable(err);
     }
-    this.#listener = c;
   }
 
   async #connect(): Promise<pg.PoolClient> {

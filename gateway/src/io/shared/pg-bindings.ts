@@ -397,6 +397,10 @@ export class PgBindings implements BindingBook {
     } catch (err) {
       throw unavailable(err);
     }
+    // A connection lost while held emits 'error': unheard, it would end the process. The
+    // statement in flight fails instead, and the pool drops the client on release.
+    const lost = (): void => {};
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
@@ -410,6 +414,7 @@ export class PgBindings implements BindingBook {
       if (sqlState(err) === '23505') throw new BindingError('bed_occupied', 'another device holds the bed');
       throw unavailable(err);
     } finally {
+      c.off('error', lost);
       c.release();
     }
   }
