@@ -702,6 +702,46 @@ describe('a report read before what this board holds of an alarm never undoes it
   });
 });
 
+describe('a raise a board lost, ended before the group told it so', () => {
+  const DEV = 'wr-0010';
+
+  afterEach(async () => {
+    for (const g of [...running]) await g.stop();
+  });
+
+  it("behavior: A raised and ended it before its raise was refused: the clear is recorded and audited under the group's id", async () => {
+    const url = await server().createDatabase();
+    const a = await startGw('gw-a', url);
+    const b = await startGw('gw-b', url);
+    a.ledger.hold(); // A hears of B's raise only at the end
+    feed([b], DEV, TACHY);
+    const id = openOf(b, DEV, 'hr_high')!.id;
+    await until(() => alarmMessages(b, id, 'raised').length === 1, SETTLE_MS, 'B decided its raise');
+    // A's board raises it under its own id and, a reading later, ends it: both proposals are
+    // queued before the ledger refuses the raise.
+    clock += 1000;
+    a.hub.publish({ dev: DEV, seq: ++seq, ts: clock, obs: TACHY, bat: 80, receivedAt: clock });
+    clock += 1000;
+    a.hub.publish({ dev: DEV, seq: ++seq, ts: clock, obs: CALM, bat: 80, receivedAt: clock });
+    await expect
+      .poll(async () => (await ledgerEvents(a)).map((e) => e.event), { timeout: SETTLE_MS })
+      .toContain('cleared');
+    const events = await ledgerEvents(a);
+    expect(events.map((e) => [e.event, e.alarmId, e.gateway])).toEqual([
+      ['raised', id, 'gw-b'],
+      ['cleared', id, 'gw-a'],
+    ]);
+    // Every alarm audit names an id the group knows; the clear is A's, under the group's id.
+    const known = new Set(events.map((e) => e.alarmId));
+    for (const g of [a, b])
+      for (const e of g.audits) if (e.type === 'alarm') expect(known).toContain(e.alarmId);
+    expect(audited([a, b], id, 'cleared')).toEqual([expect.objectContaining({ gateway: 'gw-a' })]);
+    a.ledger.release();
+    await until(() => openOf(b, DEV, 'hr_high') === undefined, SEEN_MS, 'B ends it too');
+    expect(openOf(a, DEV, 'hr_high')).toBeUndefined();
+  });
+});
+
 describe("a gateway-wide technical alarm is its gateway's own", () => {
   afterEach(async () => {
     for (const g of [...running]) await g.stop();

@@ -159,18 +159,22 @@ export class AlarmGroup {
     });
   }
 
-  async #decide(t: AlarmTransition, comment: string | null): Promise<void> {
+  async #decide(proposed: AlarmTransition, comment: string | null): Promise<void> {
+    // Made before this board took the group's id for a raise it lost: shown and audited under
+    // the group's id (the one the ledger, the history and the alarm feed know).
+    const groupId = this.#ids.get(proposed.alarm.id);
+    const t = groupId ? { ...proposed, alarm: { ...proposed.alarm, id: groupId } } : proposed;
     const d = await this.#record(t, comment);
-    if (t.type === 'cleared') this.#ids.delete(t.alarm.id);
+    if (t.type === 'cleared') this.#ids.delete(proposed.alarm.id);
     if (!d || d.recorded) {
       this.#o.publish(t, true, comment);
       return;
     }
     if ((t.type === 'raised' || t.type === 'reactivated') && d.shared && d.shared.id !== t.alarm.id) {
       // Another gateway raised it first: this board shows the group's alarm, not its own.
-      this.#ids.set(t.alarm.id, d.shared.id);
+      this.#ids.set(proposed.alarm.id, d.shared.id);
       if (t.alarm.scope === GATEWAY) this.#o.publish(t, false, comment);
-      else if (this.#o.board.get(t.alarm.id)) this.#applyShared(d.shared, t.type);
+      else if (this.#o.board.get(proposed.alarm.id)) this.#applyShared(d.shared, t.type);
       return;
     }
     // Shown once: as the group has it when that differs from this board's proposal.
