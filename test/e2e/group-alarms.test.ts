@@ -322,5 +322,10 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
     expect(delivered.filter((d) => d.alarmId === id && d.event === 'acknowledged')).toHaveLength(1);
     expect(badSignatures).toBe(0);
     expect(pageErrors).toEqual([]);
+    // The figures, for the README and the notes.
+    console.log(
+      `group-alarms: ${code} ${id} raised by ${owner.id}; acknowledged on B, shown on A after ${shownAfter} ms; ` +
+        `${group.length} transitions in the group's history, ${delivered.length} webhook deliveries, ${ids.length - new Set(ids).size} twice`,
+    );
   }, 240_000);
 });
