@@ -247,6 +247,18 @@ describe('alarms decided once by a group of two gateways (PostgreSQL, Mosquitto,
     const raisedB = linesOf(auditB, id, 'alarm_raised').length;
     expect(raisedA + raisedB, 'the raise audited once across the group').toBe(1);
 
+    // The webhook has the raise and the acknowledgement (each sent by the gateway that recorded
+    // it) before the kill: what a gateway recorded in its last moment may die with it, unsent.
+    await expect
+      .poll(
+        () =>
+          ['raised', 'acknowledged'].every((e) => delivered.some((d) => d.alarmId === id && d.event === e)),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(true);
+
     // The gateway that recorded the raise dies mid-stream; the other's ward keeps the alarm.
     const [owner, survivor, survivorPage] = raisedA === 1 ? [gwA, gwB, pageB] : [gwB, gwA, pageA];
     const ownerPage = raisedA === 1 ? pageA : pageB;

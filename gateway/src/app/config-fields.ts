@@ -432,4 +432,9 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     secretFile,
     'file holding the password of the shared.postgres.url user (mode 0600); absent: `PGPASSWORD` or `~/.pgpass` as libpq, else none (trust or certificate auth)',
   ),
+  field(
+    'shared.peerUrl',
+    url('http:', 'https:'),
+    "this gateway's dashboard URL as the other gateways of the group reach it (e.g. `http://gateway-1:8080`): a trend or raw history asks every gateway for the readings it stored; default: the HTTP listener's own URL (right when it listens on a name or address the others reach, not on 0.0.0.0)",
+  ),
 ];

@@ -470,7 +470,11 @@ export function sharedOptionsFromConfig(cfg: GatewayConfig): GatewayOptions['sha
   if (!url) return undefined;
   const file = cfg.values['shared.postgres.passwordFile'] as string | undefined;
   const password = file ? readSecretFile('shared.postgres.passwordFile', file) : undefined;
-  return { postgres: { url, ...(password !== undefined ? { password } : {}) } };
+  const peerUrl = cfg.values['shared.peerUrl'] as string | undefined;
+  return {
+    postgres: { url, ...(password !== undefined ? { password } : {}) },
+    ...(peerUrl !== undefined ? { peerUrl } : {}),
+  };
 }
 
 /** The configuration reference as a Markdown table (README, `vitaltrail config schema`). */

@@ -123,7 +123,11 @@ export interface GatewayOptions {
    * the dashboard accounts and the admissions are the group's, in PostgreSQL. Default: none
    * (accounts in `DATA/gateway/users.json`, admissions in the data dir's SQLite store).
    */
-  shared?: { postgres: { url: string; password?: string } };
+  shared?: {
+    postgres: { url: string; password?: string };
+    /** This gateway's dashboard URL as the others reach it (trends across gateways); default its listener's. */
+    peerUrl?: string;
+  };
   /**
    * The data directory's instance lock (io/ops/instance-lock), when the caller already took
    * it (the demo does, before it starts the embedded chain). Default: the gateway takes it

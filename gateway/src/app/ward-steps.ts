@@ -23,6 +23,7 @@ import {
   openUserDirectory,
   PgAlarms,
   PgPatientSettings,
+  PgPeers,
   PgSessions,
 } from '../io/shared/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
@@ -187,7 +188,15 @@ export const http: GatewayStep = {
     // In a group, the sessions are the group's: a nurse signed in through one gateway is on all.
     const pg = opts.shared?.postgres;
     const sharedSessions = pg ? await PgSessions.open(pg) : null;
-    p.set('closeSharedSessions', async () => sharedSessions?.close());
+    // In a group, a trend or raw history asks the other gateways too (registered once listening).
+    let peers: PgPeers | null = null;
+    const group = pg
+      ? { gatewayId: p.get('gatewayId'), peers: { peers: async () => (await peers?.peers()) ?? [] } }
+      : null;
+    p.set('closeSharedSessions', async () => {
+      await peers?.close();
+      await sharedSessions?.close();
+    });
     const started = startHttpServer({
       hub: h,
       users,
@@ -235,6 +244,7 @@ export const http: GatewayStep = {
           store: s,
           bindings,
           secrets,
+          ...(group ? { group } : {}),
           hub: h,
           // Admissions and discharges reach the alarm service through the book (the bindings step).
           onAudit: (e) => {
@@ -249,9 +259,16 @@ export const http: GatewayStep = {
       ],
     });
     try {
-      p.set('http', await started);
+      const server = p.set('http', await started);
+      if (pg)
+        peers = await PgPeers.open({
+          ...pg,
+          gatewayId: p.get('gatewayId'),
+          peerUrl: opts.shared?.peerUrl ?? server.url,
+        });
     } catch (err) {
-      await sharedSessions?.close();
+      await p.find('http')?.close();
+      await p.get('closeSharedSessions')();
       throw err;
     }
   },

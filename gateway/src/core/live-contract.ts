@@ -369,4 +369,6 @@ export interface TrendResponse {
   to: number;
   bucketMs: number;
   series: Record<ObservationKey, TrendPointDto[]>;
+  /** In a gateway group: the gateways whose readings it holds, and those that did not answer. */
+  sources?: { gateways: string[]; missing: string[] };
 }

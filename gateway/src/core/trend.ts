@@ -106,3 +106,37 @@ export function downsample(
   for (const r of readings) acc.addReading(r.ts, r.obs);
   return acc.series();
 }
+
+/**
+ * The trends of disjoint sets of readings (each gateway of a group answers for the readings
+ * it stored, issue 16) as one: per bucket the counts add up, min and max are taken, and the
+ * mean is the count-weighted mean of the means (to the float's precision: the exact sums
+ * stay on each gateway).
+ * @example
+ * mergeSeries([a, b]).hr; // buckets of both, one per start time
+ */
+export function mergeSeries(parts: readonly TrendSeries[]): TrendSeries {
+  const out = {} as TrendSeries;
+  for (const k of OBSERVATION_KEYS) {
+    const byT = new Map<number, TrendPoint>();
+    for (const part of parts) {
+      for (const p of part[k] ?? []) {
+        const q = byT.get(p.t);
+        if (!q) {
+          byT.set(p.t, { ...p });
+          continue;
+        }
+        const n = q.n + p.n;
+        byT.set(p.t, {
+          t: p.t,
+          min: Math.min(q.min, p.min),
+          max: Math.max(q.max, p.max),
+          mean: (q.mean * q.n + p.mean * p.n) / n,
+          n,
+        });
+      }
+    }
+    out[k] = [...byT.values()].sort((a, b) => a.t - b.t);
+  }
+  return out;
+}

@@ -9,13 +9,19 @@
  * in io/shared/schema. The one way into this folder from the rest of the gateway
  * (test/unit/house-rules.test.ts).
  */
-export { type OpenBindingBook, openBindingBook } from './binding-book.js';
+
 export { SharedStateError } from './errors.js';
+export {
+  type OpenBindingBook,
+  type OpenUserDirectory,
+  openBindingBook,
+  openUserDirectory,
+} from './open-stores.js';
 export { DEFAULT_ALARMS_POLL_MS, PgAlarms, type PgAlarmsOptions } from './pg-alarms.js';
 export { DEFAULT_BINDINGS_POLL_MS, PgBindings, type PgBindingsOptions } from './pg-bindings.js';
+export { HEARTBEAT_MS, PEER_STALE_MS, type Peer, PgPeers, type PgPeersOptions } from './pg-peers.js';
 export { PgSessions, type SessionShare, type SharedSessionRow } from './pg-sessions.js';
 export { DEFAULT_SETTINGS_POLL_MS, PgPatientSettings, type PgPatientSettingsOptions } from './pg-settings.js';
 export { DEFAULT_USERS_POLL_MS, PgUserDirectory, type PgUserDirectoryOptions } from './pg-users.js';
 export { openSharedPool, poolConfig, type SharedPostgresOptions } from './postgres.js';
 export { PG_TABLE_OWNERS, type PgTableName, SHARED_SCHEMA_VERSION } from './schema.js';
-export { type OpenUserDirectory, openUserDirectory } from './user-directory.js';

@@ -44,6 +44,8 @@
  *   session: the SHA-256 of its id (never the id), user, role, account stamp, whether a
  *   password change is due, created and last used. Deleting a row (sign-out, replaced, idle)
  *   sends `NOTIFY vitaltrail_sessions` with the hash as payload.
+ * - `ward_gateways` (io/shared/pg-peers): the gateways of the group, each with the URL its
+ *   dashboard's API is reached at and its last heartbeat (a trend asks every gateway).
  *
  * Versions:
  * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
@@ -51,6 +53,7 @@
  * - 3: `ward_alarms`, `ward_alarm_events` (issue 16: "alarms decided once").
  * - 4: `ward_patient_settings` (issue 16: per-patient alarm limits and NEWS2 settings shared).
  * - 5: `ward_sessions` (issue 16: sessions shared; one URL for nurses).
+ * - 6: `ward_gateways` (issue 16: trends and history across gateways).
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -61,7 +64,7 @@ import { ROLES } from '../identity/index.js';
 import { SharedStateError } from './errors.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 5;
+export const SHARED_SCHEMA_VERSION = 6;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
@@ -72,6 +75,7 @@ export const PG_TABLE_OWNERS = {
   ward_alarm_events: 'shared/pg-alarms.ts',
   ward_patient_settings: 'shared/pg-settings.ts',
   ward_sessions: 'shared/pg-sessions.ts',
+  ward_gateways: 'shared/pg-peers.ts',
 } as const;
 
 export type PgTableName = keyof typeof PG_TABLE_OWNERS;
@@ -209,6 +213,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE FUNCTION ward_sessions_notify() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${SESSIONS_CHANNEL}', OLD.id_hash); RETURN NULL; END $$`,
     'CREATE TRIGGER ward_sessions_notify AFTER DELETE ON ward_sessions FOR EACH ROW EXECUTE FUNCTION ward_sessions_notify()',
+  ],
+  [
+    `CREATE TABLE ward_gateways (
+      gateway_id text PRIMARY KEY CHECK (gateway_id ~ '^[A-Za-z0-9._-]{1,64}$'),
+      url text NOT NULL CHECK (url ~ '^https?://[^[:space:]]{1,200}$'),
+      seen_at bigint NOT NULL
+    )`,
   ],
 ];
 

@@ -14,6 +14,11 @@
  *   `{dev, from, to, bucketMs, series:{hr:[{t,min,max,mean,n}], spo2, rr, temp, sbp, dbp}}`
  * GET routes: roles admin, nurse, charge_nurse.
  *
+ * In a gateway group (`peers`), readings and trends hold every gateway's readings: the
+ * gateway answers for what it stored and asks the others (io/http/routes/peer-fanout), merging
+ * readings by seq and trend buckets by time; `sources` names the gateways answered for and
+ * those that did not answer (then the answer is partial).
+ *
  * Every response that carries patient data is reported to `onAudit` (who, what, which
  * device and range; never a value). Decryption needs a recipient private key on this
  * host; without one the data routes answer 503 `no_recipient_key`. Errors are
@@ -31,7 +36,7 @@ import type {
   SessionRole,
   TrendResponse,
 } from '../../../core/live-contract.js';
-import { OBSERVATION_KEYS } from '../../../core/trend.js';
+import { mergeSeries, OBSERVATION_KEYS, type TrendSeries } from '../../../core/trend.js';
 import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes.js';
 import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Observations } from '../../../protocol/frame.js';
@@ -46,6 +51,7 @@ import {
   SealedReader,
 } from '../../store/index.js';
 import { errorReply } from '../errors.js';
+import { askPeers, fromPeer, type PeerDirectory } from './peer-fanout.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
 import { ADMIT_ROLES, WARD_READ_ROLES, WARD_ROLES } from '../route-roles.js';
 
@@ -77,6 +83,8 @@ export interface DataRoutesOptions {
   maxRangeMs?: number;
   /** Largest number of buckets of a trend. Default 10,000. */
   maxBuckets?: number;
+  /** In a gateway group: this gateway's id and where the others are (trends and readings of all). */
+  group?: { gatewayId: string; peers: PeerDirectory };
 }
 
 const VIEW_ROLES: readonly Role[] = WARD_ROLES;
@@ -190,14 +198,23 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       to,
       count: rs.length,
     });
+    const mine = rs.map((r) => ({
+      seq: r.seq,
+      ts: r.ts,
+      obs: obsDto(r.obs),
+      ...(r.bat !== undefined ? { bat: r.bat } : {}),
+    }));
+    const group = opts.group;
+    if (!group || fromPeer(req)) return { dev, readings: mine };
+    // Every gateway's readings: a reading two gateways stored (a redelivery) counts once.
+    const { answers, missing } = await askPeers<{ readings: typeof mine }>(group.peers, req, req.url);
+    const bySeq = new Map(mine.map((r) => [r.seq, r]));
+    for (const a of answers)
+      for (const r of a.body.readings ?? []) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
     return {
       dev,
-      readings: rs.map((r) => ({
-        seq: r.seq,
-        ts: r.ts,
-        obs: obsDto(r.obs),
-        ...(r.bat !== undefined ? { bat: r.bat } : {}),
-      })),
+      readings: [...bySeq.values()].sort((p, q) => p.seq - q.seq),
+      sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
     };
   });
 
@@ -219,7 +236,17 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       to,
       count: t.readings,
     });
-    return { dev, from, to, bucketMs, series: t.series } satisfies TrendResponse;
+    const group = opts.group;
+    if (!group || fromPeer(req)) return { dev, from, to, bucketMs, series: t.series } satisfies TrendResponse;
+    const { answers, missing } = await askPeers<{ series: TrendSeries }>(group.peers, req, req.url);
+    return {
+      dev,
+      from,
+      to,
+      bucketMs,
+      series: mergeSeries([t.series, ...answers.map((a) => a.body.series)]),
+      sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
+    } satisfies TrendResponse;
   });
 
   // Beds only (no key, no patient id): what a tile label needs, so wall displays get no PHI.
