@@ -27,8 +27,14 @@ import {
 } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from '../clinical/index.js';
-import { SharedStateError } from './errors.js';
-import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
+import type { SharedStateError } from './errors.js';
+import {
+  openSharedPool,
+  type SharedPostgresOptions,
+  sharedQuery,
+  unavailable as sharedUnavailable,
+  sqlState,
+} from './postgres.js';
 import { ALARMS_CHANNEL } from './schema.js';
 
 /** Default fallback poll of other gateways' transitions (ms). */
@@ -369,22 +375,10 @@ export class PgAlarms implements AlarmLedger {
     }
   }
 
-  async #query(sql: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
-    try {
-      return await this.#pool.query<Row>(sql, params);
-    } catch (err) {
-      throw unavailable(err);
-    }
+  #query(sql: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    return sharedQuery<Row>(this.#pool, "the group's alarm ledger", sql, params);
   }
 }
 
-function unavailable(err: unknown): SharedStateError {
-  if (err instanceof SharedStateError) return err;
-  return new SharedStateError(
-    'shared_unavailable',
-    `the group's alarm ledger cannot be used (${sqlState(err)})`,
-    {
-      cause: err,
-    },
-  );
-}
+/** The failure of the ledger, in words safe to log. */
+const unavailable = (err: unknown): SharedStateError => sharedUnavailable("the group's alarm ledger", err);

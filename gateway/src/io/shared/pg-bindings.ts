@@ -47,7 +47,12 @@ import {
 } from '../store/index.js';
 import { SharedStateError } from './errors.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
+import {
+  openSharedPool,
+  type SharedPostgresOptions,
+  unavailable as sharedUnavailable,
+  sqlState,
+} from './postgres.js';
 import { BINDINGS_CHANNEL } from './schema.js';
 
 /** How often the table's signature is compared with the copy's. */
@@ -429,15 +434,8 @@ export class PgBindings implements BindingBook {
   }
 }
 
-function unavailable(err: unknown): SharedStateError {
-  return new SharedStateError(
-    'shared_unavailable',
-    `the shared bindings table cannot be used (${sqlState(err)})`,
-    {
-      cause: err,
-    },
-  );
-}
+/** The failure of the bindings table, in words safe to log. */
+const unavailable = (err: unknown): SharedStateError => sharedUnavailable('the shared bindings table', err);
 
 /**
  * What changed between two copies, device by device: a new open binding is an admission

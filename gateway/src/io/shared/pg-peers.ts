@@ -8,8 +8,7 @@
  * that time).
  */
 import type pg from 'pg';
-import { SharedStateError } from './errors.js';
-import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
+import { openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
 
 export const HEARTBEAT_MS = 5000;
 export const PEER_STALE_MS = 15_000;
@@ -85,17 +84,7 @@ export class PgPeers {
     );
   }
 
-  async #query(sql: string, params: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {
-    try {
-      return await this.#pool.query<Record<string, unknown>>(sql, params);
-    } catch (err) {
-      throw new SharedStateError(
-        'shared_unavailable',
-        `the group's gateways cannot be read (${sqlState(err)})`,
-        {
-          cause: err,
-        },
-      );
-    }
+  #query(sql: string, params: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {
+    return sharedQuery(this.#pool, "the group's gateways", sql, params);
   }
 }

@@ -18,9 +18,8 @@
  */
 import type pg from 'pg';
 import type { SessionRole } from '../../core/live-contract.js';
-import { SharedStateError } from './errors.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
+import { openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
 import { SESSIONS_CHANNEL } from './schema.js';
 
 /** A shared session as the table holds it. */
@@ -154,17 +153,7 @@ export class PgSessions implements SessionShare {
     await this.#pool.end().catch(() => {});
   }
 
-  async #query(sql: string, params: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {
-    try {
-      return await this.#pool.query<Record<string, unknown>>(sql, params);
-    } catch (err) {
-      throw new SharedStateError(
-        'shared_unavailable',
-        `the group's sessions cannot be used (${sqlState(err)})`,
-        {
-          cause: err,
-        },
-      );
-    }
+  #query(sql: string, params: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {
+    return sharedQuery(this.#pool, "the group's sessions", sql, params);
   }
 }

@@ -91,3 +91,28 @@ export function sqlState(err: unknown): string {
   const e = err as { code?: unknown } | null;
   return typeof e?.code === 'string' ? e.code : err instanceof Error ? err.name : 'unknown';
 }
+
+/** `shared_unavailable` for a failure of `what` (a SharedStateError passes as it is). */
+export function unavailable(what: string, err: unknown): SharedStateError {
+  if (err instanceof SharedStateError) return err;
+  return new SharedStateError('shared_unavailable', `${what} cannot be used (${sqlState(err)})`, {
+    cause: err,
+  });
+}
+
+/**
+ * One statement on the pool; a failure is `shared_unavailable` naming `what`.
+ * @throws {SharedStateError} `shared_unavailable`
+ */
+export async function sharedQuery<R extends pg.QueryResultRow = Record<string, unknown>>(
+  pool: pg.Pool,
+  what: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<pg.QueryResult<R>> {
+  try {
+    return await pool.query<R>(sql, params);
+  } catch (err) {
+    throw unavailable(what, err);
+  }
+}

@@ -51,9 +51,9 @@ import {
   SealedReader,
 } from '../../store/index.js';
 import { errorReply } from '../errors.js';
-import { askPeers, fromPeer, type PeerDirectory } from './peer-fanout.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
 import { ADMIT_ROLES, WARD_READ_ROLES, WARD_ROLES } from '../route-roles.js';
+import { askPeers, fromPeer, type PeerDirectory } from './peer-fanout.js';
 
 export interface DataAuditEvent {
   type: 'patient_data_view' | 'admission' | 'discharge';
