@@ -30,10 +30,15 @@ import {
   type AlarmTransition,
   type SharedAlarm,
 } from '../../core/alarms/index.js';
-import type { AlarmDecision, AlarmLedger, RemoteAlarmEvent } from './alarm-ledger.js';
+import {
+  type AlarmDecision,
+  type AlarmLedger,
+  GATEWAY_SCOPE,
+  gatewayScopeOf,
+  isGatewayScope,
+  type RemoteAlarmEvent,
+} from './alarm-ledger.js';
 
-/** The local scope of gateway-wide technical alarms (io/clinical/alarm-service). */
-const GATEWAY = 'gateway';
 /** How many alarms' known event ids are remembered (a late report is late by a moment). */
 const KNOWN_MAX = 10_000;
 
@@ -73,7 +78,7 @@ export class AlarmGroup {
 
   constructor(o: AlarmGroupOptions) {
     this.#o = o;
-    this.#gatewayScope = `${GATEWAY}:${o.gatewayId}`;
+    this.#gatewayScope = gatewayScopeOf(o.gatewayId);
   }
 
   /**
@@ -105,7 +110,7 @@ export class AlarmGroup {
 
   /** The group's scope of a local one. */
   sharedScope(scope: string): string {
-    return scope === GATEWAY ? this.#gatewayScope : scope;
+    return scope === GATEWAY_SCOPE ? this.#gatewayScope : scope;
   }
 
   /** Decides the board's transitions in order, then shows them (see the module). */
@@ -173,7 +178,7 @@ export class AlarmGroup {
     if ((t.type === 'raised' || t.type === 'reactivated') && d.shared && d.shared.id !== t.alarm.id) {
       // Another gateway raised it first: this board shows the group's alarm, not its own.
       this.#ids.set(proposed.alarm.id, d.shared.id);
-      if (t.alarm.scope === GATEWAY) this.#o.publish(t, false, comment);
+      if (t.alarm.scope === GATEWAY_SCOPE) this.#o.publish(t, false, comment);
       else if (this.#o.board.get(proposed.alarm.id)) this.#applyShared(d.shared, t.type);
       return;
     }
@@ -223,7 +228,7 @@ export class AlarmGroup {
       latest.set(e.alarm.id, e);
     }
     for (const { event, alarm } of latest.values()) {
-      if (alarm.scope.startsWith(`${GATEWAY}:`)) continue; // another gateway's own technical alarm
+      if (isGatewayScope(alarm.scope)) continue; // another gateway's own technical alarm
       this.#take(alarm, event.event as AlarmTransition['type'], event.id);
     }
     await this.#refresh();
@@ -272,7 +277,7 @@ export class AlarmGroup {
 
   /** The board takes the group's alarm; the transition to show, or null (no change, another gateway's own). */
   #adopt(a: SharedAlarm, type: AlarmTransition['type']): AlarmTransition | null {
-    if (a.scope.startsWith(`${GATEWAY}:`)) return null;
+    if (isGatewayScope(a.scope)) return null;
     return this.#o.board.applyShared(a, a.state === 'cleared' ? 'cleared' : type, this.#o.now());
   }
 

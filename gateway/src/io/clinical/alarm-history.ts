@@ -6,11 +6,8 @@
  * (`gateway:<id>`): this gateway's own are asked for and shown as `gateway`.
  */
 import type { AlarmEventDto } from '../../core/live-contract.js';
-import type { AlarmLedger } from './alarm-ledger.js';
+import { type AlarmLedger, GATEWAY_SCOPE, gatewayScopeOf } from './alarm-ledger.js';
 import type { AlarmStore } from './alarm-store.js';
-
-/** The scope of gateway-wide technical alarms on a board. */
-const GATEWAY = 'gateway';
 
 export class AlarmHistory {
   readonly #db: AlarmStore;
@@ -20,14 +17,14 @@ export class AlarmHistory {
   constructor(db: AlarmStore, group?: { ledger: AlarmLedger; gatewayId: string }) {
     this.#db = db;
     this.#ledger = group?.ledger ?? null;
-    this.#ownScope = `${GATEWAY}:${group?.gatewayId ?? ''}`;
+    this.#ownScope = gatewayScopeOf(group?.gatewayId ?? '');
   }
 
   /** One device's (or `gateway`'s) transitions, newest first. */
   async of(dev: string, limit: number): Promise<AlarmEventDto[]> {
     if (!this.#ledger) return this.#db.history(dev, limit);
-    const rows = await this.#ledger.history(dev === GATEWAY ? this.#ownScope : dev, limit);
-    return rows.map((e) => (e.dev === this.#ownScope ? { ...e, dev: GATEWAY } : e));
+    const rows = await this.#ledger.history(dev === GATEWAY_SCOPE ? this.#ownScope : dev, limit);
+    return rows.map((e) => (e.dev === this.#ownScope ? { ...e, dev: GATEWAY_SCOPE } : e));
   }
 
   /** The id of the latest recorded transition (0: none yet). */

@@ -12,6 +12,15 @@
 import type { AlarmTransition, SharedAlarm } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 
+/** The scope of a board's gateway-wide technical alarms (storage failing, anchoring delayed, …). */
+export const GATEWAY_SCOPE = 'gateway';
+
+/** A gateway-wide alarm's scope in the ledger: it names the gateway it belongs to. */
+export const gatewayScopeOf = (gatewayId: string): string => `${GATEWAY_SCOPE}:${gatewayId}`;
+
+/** Whether a ledger scope is some gateway's own (a gateway-wide alarm), not a device's. */
+export const isGatewayScope = (scope: string): boolean => scope.startsWith(`${GATEWAY_SCOPE}:`);
+
 /** What the ledger made of a transition one gateway's board proposed. */
 export type AlarmDecision =
   /** Recorded: this gateway audits it; the group's alarm feed holds it once, as `eventId`. */

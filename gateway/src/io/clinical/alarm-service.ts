@@ -48,13 +48,13 @@ import type {
 import { alarmDto } from './alarm-dto.js';
 import { AlarmGroup } from './alarm-group.js';
 import { AlarmHistory } from './alarm-history.js';
+import { GATEWAY_SCOPE } from './alarm-ledger.js';
 import type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
 import { AlarmStore } from './alarm-store.js';
 import { type DeviceState, newDeviceState, scoreNews2, takeReading } from './device-state.js';
 import { PatientSettingsBook } from './patient-settings.js';
 
-/** Scope of gateway-wide technical alarms. */
-export const GATEWAY_SCOPE = 'gateway';
+
 const HISTORY_LIMIT = 500;
 /** The longest pause a nurse may set (minutes: 24 h). */
 export const MAX_STANDBY_MINUTES = 1440;
