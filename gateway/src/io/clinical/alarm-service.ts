@@ -54,7 +54,6 @@ import { AlarmStore } from './alarm-store.js';
 import { type DeviceState, newDeviceState, scoreNews2, takeReading } from './device-state.js';
 import { PatientSettingsBook } from './patient-settings.js';
 
-
 const HISTORY_LIMIT = 500;
 /** The longest pause a nurse may set (minutes: 24 h). */
 export const MAX_STANDBY_MINUTES = 1440;
