@@ -6,7 +6,8 @@
  * A nurse signs in through A; her cookie is good on B (API and live socket), as a proxy
  * without affinity would send it; signed out through B, her session on A ends at once (the
  * live socket closes 4401); a password change on A keeps her session on B and ends her other
- * sessions on both; with A stopped, B goes on serving her. The database holds only the
+ * sessions on both; an account disabled loses its sessions for the group (enabled again, the
+ * old cookie is still refused); with A stopped, B goes on serving her. The database holds only the
  * SHA-256 of a session id, and a cookie of the right shape that was never issued is refused.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -116,6 +117,41 @@ describe('one session for a gateway group (shared.postgres)', () => {
     expect(end.code).toBe(4401);
     expect(end.at - t0).toBeLessThan(ENDED_WITHIN_MS);
     for (const g of gws) expect((await call(g.http.url, 'GET', '/api/me', cookie)).status).toBe(401);
+  });
+
+  it('behavior: an account disabled ends its sessions for the group; enabled again, the old cookie stays refused on both', async () => {
+    const [a, b] = gws as [RunningGateway, RunningGateway];
+    const users = await PgUserDirectory.open({ url: pgsrv.url, password: pgsrv.password });
+    try {
+      await users.add('lou', 'nurse', 'lous-password-on-every-gw-1');
+      const cookie = (
+        await call(a.http.url, 'POST', '/api/login', undefined, {
+          username: 'lou',
+          password: 'lous-password-on-every-gw-1',
+        })
+      ).cookie as string;
+      for (const g of [a, b]) expect((await call(g.http.url, 'GET', '/api/me', cookie)).status).toBe(200);
+      await users.disable('lou');
+      const rows = async () => {
+        const c = new pg.Client(poolConfig({ url: pgsrv.url, password: pgsrv.password }));
+        await c.connect();
+        try {
+          return (await c.query("SELECT count(*)::int AS n FROM ward_sessions WHERE username = 'lou'"))
+            .rows[0].n;
+        } finally {
+          await c.end();
+        }
+      };
+      const t0 = Date.now();
+      while ((await rows()) > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 100));
+      expect(await rows()).toBe(0);
+      for (const g of [a, b]) expect((await call(g.http.url, 'GET', '/api/me', cookie)).status).toBe(401);
+      await users.enable('lou');
+      await new Promise((r) => setTimeout(r, 1500)); // both copies hold the enabled account
+      for (const g of [a, b]) expect((await call(g.http.url, 'GET', '/api/me', cookie)).status).toBe(401);
+    } finally {
+      await users.close();
+    }
   });
 
   it('behavior: a password change on A keeps that session on B and ends her other sessions on both; with A stopped, B serves her', async () => {

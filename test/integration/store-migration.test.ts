@@ -90,7 +90,7 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(6);
+      expect(SCHEMA_VERSION).toBe(7);
       // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
       expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
       // Version 5: the wall displays' table exists, empty.
@@ -99,6 +99,15 @@ describe('store migration from the previous release', () => {
       expect(
         gw.store.db
           .prepare('SELECT count(*) FROM outbound_dead_letters WHERE replayed_at IS NULL')
+          .pluck()
+          .get(),
+      ).toBe(0);
+      // Version 7: the lone gateway's alarm states and sessions (issue 16), empty; the migrated
+      // settings still read, and the alarm history of the old release is kept.
+      expect(gw.store.db.prepare('SELECT count(*) FROM dashboard_sessions').pluck().get()).toBe(0);
+      expect(
+        gw.store.db
+          .prepare("SELECT count(*) FROM dashboard_alarms WHERE scope LIKE 'wr-mig-%'")
           .pluck()
           .get(),
       ).toBe(0);

@@ -162,7 +162,7 @@ describe('createAccountSync', () => {
       expect(sync.check()).toBe(0); // unchanged file: nothing read, nothing ends
       await users.disable('kim');
       expect(sync.check()).toBe(1);
-      expect(ended).toEqual([['kim', 'account']]);
+      expect(ended).toEqual([['kim', 'disabled']]); // ended for the group too (io/http/sessions)
       expect(store.get(kim.id, false)).toBeUndefined();
       expect(store.get(lee.id, false)).toBe(lee);
       expect(store.get(wall.id, false)).toBe(wall);

@@ -22,7 +22,9 @@
  * A gateway-wide technical alarm is its gateway's own (scope `gateway:<gatewayId>` in the
  * ledger: the group's history and alarm feed hold it; other boards do not show it).
  * While the ledger cannot be reached the board decides alone (alarms are never held back
- * for a database) and `unrecorded` counts what the group's history will miss.
+ * for a database) and `unrecorded` counts what the group's history will miss; so it does, once
+ * the ledger is back, for the alarms it raised meanwhile (the ledger does not hold them: their
+ * acknowledgement, escalation and clear are this board's alone, shown and audited here).
  */
 import {
   type AlarmBoard,
@@ -93,12 +95,15 @@ export class AlarmGroup {
       // Read in turn: what other gateways record meanwhile is applied after it, never before.
       const open = await this.#o.ledger.openAlarms();
       for (const a of open) {
-        // This gateway's own technical alarms from before its restart end; its board raises
-        // them again if their condition holds.
+        // This gateway's own technical alarms from before its restart end (audited here: the
+        // clear is in the history and the alarm feed); its board raises them again if their
+        // condition holds.
         if (a.scope === this.#gatewayScope) {
           const at = this.#o.now();
-          const cleared = { ...a, state: 'cleared' as const, clearedAt: at, updatedAt: at };
-          await this.#o.ledger.record({ type: 'cleared', alarm: { ...cleared }, at }, null);
+          const cleared = { ...a, state: 'cleared' as const, latched: false, clearedAt: at, updatedAt: at };
+          const t: AlarmTransition = { type: 'cleared', alarm: cleared, at };
+          const d = await this.#o.ledger.record(t, null);
+          if (d.recorded) this.#o.publish({ ...t, alarm: { ...cleared, scope: GATEWAY_SCOPE } }, true, null);
         } else this.#take(a, 'raised', Number.POSITIVE_INFINITY);
       }
     });
@@ -153,10 +158,11 @@ export class AlarmGroup {
         by: user,
       };
       const d = await this.#record(proposal, comment);
-      if (d && !d.recorded) {
-        if (d.shared) this.#applyShared(d.shared, 'acknowledged');
+      if (d && !d.recorded && d.shared) {
+        this.#applyShared(d.shared, 'acknowledged');
         throw new AlarmError('alarm_not_active', 'the alarm was acknowledged on another gateway');
       }
+      if (d && !d.recorded) this.unrecorded++; // raised here while the ledger was away
       const [ack, ...rest] = board.acknowledge(id, user, comment, at);
       this.#o.publish(ack as AlarmTransition, true, comment);
       for (const t of rest) await this.#decide(t, null); // a latched alarm clears with it
@@ -172,6 +178,12 @@ export class AlarmGroup {
     const d = await this.#record(t, comment);
     if (t.type === 'cleared') this.#ids.delete(proposed.alarm.id);
     if (!d || d.recorded) {
+      this.#o.publish(t, true, comment);
+      return;
+    }
+    if (!d.shared && t.type !== 'raised') {
+      // The ledger does not hold the alarm: raised here while it was away, decided here alone.
+      this.unrecorded++;
       this.#o.publish(t, true, comment);
       return;
     }

@@ -1,13 +1,16 @@
 /**
  * @module io/clinical/alarm-history
  * The recorded alarm transitions as the routes and the outbound alarm feed read them: a lone
- * gateway's from its store (io/clinical/alarm-store), a group's from its alarm ledger
- * (io/clinical/alarm-ledger), where a gateway-wide alarm's scope names its gateway
- * (`gateway:<id>`): this gateway's own are asked for and shown as `gateway`.
+ * gateway's from its store (io/clinical/alarm-store; its ledger, io/clinical/local-alarm-ledger,
+ * appends them there: read as before, its gateway-wide alarms as `gateway`, no recorder
+ * named), a group's from its alarm ledger (io/clinical/alarm-ledger), where a gateway-wide
+ * alarm's scope names its gateway (`gateway:<id>`): this gateway's own are asked for and shown
+ * as `gateway`.
  */
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import { type AlarmLedger, GATEWAY_SCOPE, gatewayScopeOf } from './alarm-ledger.js';
 import type { AlarmStore } from './alarm-store.js';
+import { LocalAlarmLedger } from './local-alarm-ledger.js';
 
 export class AlarmHistory {
   readonly #db: AlarmStore;
@@ -16,7 +19,7 @@ export class AlarmHistory {
 
   constructor(db: AlarmStore, group?: { ledger: AlarmLedger; gatewayId: string }) {
     this.#db = db;
-    this.#ledger = group?.ledger ?? null;
+    this.#ledger = group && !(group.ledger instanceof LocalAlarmLedger) ? group.ledger : null;
     this.#ownScope = gatewayScopeOf(group?.gatewayId ?? '');
   }
 

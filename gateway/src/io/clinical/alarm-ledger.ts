@@ -6,8 +6,10 @@
  * (the internal live stream), so every gateway's board proposes the same transitions; the
  * ledger records a transition only if the group's alarm is still in the state it leaves, and
  * the one gateway whose proposal was recorded audits it. Implemented on PostgreSQL by
- * io/shared/pg-alarms; io/clinical/alarm-group drives it. A lone gateway has none (its board
- * decides alone, its history in its SQLite store).
+ * io/shared/pg-alarms, and for a lone gateway on its data dir's SQLite store by
+ * io/clinical/local-alarm-ledger (the same rules, so its alarms and acknowledgements outlive a
+ * restart); io/clinical/alarm-group drives either. test/integration/alarm-ledger-abstract.ts
+ * holds both to one behaviour.
  */
 import type { AlarmTransition, SharedAlarm } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';

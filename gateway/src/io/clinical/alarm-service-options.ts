@@ -62,7 +62,9 @@ export interface AlarmServiceOptions {
    * A gateway group's alarm ledger (issue 16): the group's alarms are decided there, once
    * (io/clinical/alarm-group), and their history kept there; and its per-patient settings
    * (`settings`, io/clinical/settings-rows) with the ACVPU entries. Call `join()` after
-   * construction. Without it the gateway decides alone and keeps both in its store.
+   * construction. A lone gateway passes its store's ledger (io/clinical/local-alarm-ledger:
+   * the same decision path, its alarm states outliving a restart) and no `settings` (kept in
+   * its store). Without it the board decides alone, its open alarms in memory only.
    */
   group?: { ledger: AlarmLedger; gatewayId: string; settings?: SharedPatientSettings };
   /** Every transition, settings and standby change, and patient view. Must not throw. */

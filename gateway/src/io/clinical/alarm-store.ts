@@ -3,8 +3,9 @@
  * The ward's persisted clinical settings and alarm history: per-patient settings
  * (`dashboard_patient_settings`: SpO2 scale, oxygen, alarm limits, alarm policies and
  * standby, as JSON: io/clinical/patient-settings) and every alarm transition
- * (`dashboard_alarm_events`). Every statement on these two tables lives
- * here; the tables are declared in store/schema.
+ * (`dashboard_alarm_events`: a lone gateway's alarm ledger appends them,
+ * io/clinical/local-alarm-ledger). Every statement on these two tables lives here; the
+ * tables are declared in store/schema.
  */
 import type Database from 'better-sqlite3';
 import type { AlarmEventDto } from '../../core/live-contract.js';
@@ -15,7 +16,7 @@ export type AlarmEventRow = AlarmEventDto;
 
 export class AlarmStore {
   readonly #stmts: Record<
-    'insertEvent' | 'history' | 'after' | 'lastId' | 'getSettings' | 'putSettings',
+    'insertEvent' | 'history' | 'after' | 'lastId' | 'getSettings' | 'putSettings' | 'allSettings',
     Database.Statement
   >;
 
@@ -33,15 +34,21 @@ export class AlarmStore {
       ),
       lastId: db.prepare('SELECT coalesce(max(id), 0) FROM dashboard_alarm_events').pluck(),
       getSettings: db.prepare('SELECT settings FROM dashboard_patient_settings WHERE dev = ?').pluck(),
+      allSettings: db.prepare(
+        'SELECT dev, settings, updated_by AS updatedBy, updated_at AS updatedAt FROM dashboard_patient_settings ORDER BY dev',
+      ),
       putSettings: db.prepare(
         'INSERT INTO dashboard_patient_settings (dev, settings, updated_by, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(dev) DO UPDATE SET settings = excluded.settings, updated_by = excluded.updated_by, updated_at = excluded.updated_at',
       ),
     };
   }
 
-  /** Records one transition of an alarm (scope = device id or `gateway`). */
-  addEvent(e: AlarmEventRow & { scope: string }): void {
-    this.#stmts.insertEvent.run(
+  /**
+   * Records one transition of an alarm (scope = device id or `gateway`).
+   * @returns its event id (the next in record order; io/clinical/local-alarm-ledger)
+   */
+  addEvent(e: AlarmEventRow & { scope: string }): number {
+    const r = this.#stmts.insertEvent.run(
       e.alarmId,
       e.scope,
       e.code,
@@ -52,6 +59,7 @@ export class AlarmStore {
       e.by,
       e.comment,
     );
+    return Number(r.lastInsertRowid);
   }
 
   /** The transitions of one scope, newest first. */
@@ -76,5 +84,15 @@ export class AlarmStore {
 
   putSettingsJson(dev: string, json: string, updatedBy: string, at: number): void {
     this.#stmts.putSettings.run(dev, json, updatedBy, at);
+  }
+
+  /** Every device's stored settings, with who changed them last and when (`vitaltrail shared import`). */
+  allSettings(): { dev: string; settings: string; updatedBy: string; updatedAt: number }[] {
+    return this.#stmts.allSettings.all() as {
+      dev: string;
+      settings: string;
+      updatedBy: string;
+      updatedAt: number;
+    }[];
   }
 }

@@ -18,4 +18,5 @@ export {
   type TileStateDto,
 } from './alarm-service.js';
 export { AlarmStore } from './alarm-store.js';
+export { LocalAlarmLedger, type LocalAlarmLedgerOptions } from './local-alarm-ledger.js';
 export type { ConsciousnessEntry, PatientSettingsRows, SharedPatientSettings } from './settings-rows.js';

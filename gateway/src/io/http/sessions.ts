@@ -2,9 +2,10 @@
  * @module io/http/sessions
  * Server-side sessions of the gateway's HTTP API (ARCHITECTURE.md "Roles": "idle sessions
  * end"): random 32-byte ids held in an HttpOnly, SameSite=Strict cookie (RFC 6265 §4.1,
- * §5.4), ended by an idle timer, by logout, by a new login in the same browser or by
- * shutdown. Ending a session closes its live sockets with `WS_CLOSE_SESSION_ENDED`
- * (core/live-contract), so the page returns to the sign-in form.
+ * §5.4), ended by an idle timer, by logout or by a new login in the same browser (a shutdown
+ * ends only this process's hold of a user's session: see below). Ending a session closes its
+ * live sockets with `WS_CLOSE_SESSION_ENDED` (core/live-contract), so the page returns to the
+ * sign-in form.
  *
  * A wall display's session (role `display`, io/http/displays) has no idle timer: it lasts
  * until its enrolment is revoked (`endDisplay`), the browser signs in again, or shutdown.
@@ -29,6 +30,15 @@
  * latest at this gateway's next touch of it). A shutdown ends the sessions here only: the
  * nurse goes on through another gateway. Wall displays' sessions stay their gateway's.
  *
+ * A lone gateway keeps its users' sessions the same way in its data dir (io/identity
+ * `SqliteSessions`, share `kind` `sqlite`), so they outlive a restart: a shutdown deletes no
+ * row, and after the restart a cookie is resolved from the table as a group's would be,
+ * against the account as it is now. Being the table's one user, it also deletes the row of a
+ * session ended for its account (`account`) or refused by `accept`, so an account disabled and
+ * enabled again (same stamp) does not bring the session back. (In a group a gateway leaves
+ * those rows: its copy may predate a password change made through another gateway, whose row
+ * holds the new stamp; `accept` refuses the old one.)
+ *
  * Trust: the cookie is attacker-controlled; an id is looked up only when it has the exact
  * shape of one we issued.
  */
@@ -36,8 +46,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { type SessionRole, WS_CLOSE_GOING_AWAY, WS_CLOSE_SESSION_ENDED } from '../../core/live-contract.js';
-import { accountStamp, type User, type UserDirectory } from '../identity/index.js';
-import type { SessionShare, SharedSessionRow } from '../shared/index.js';
+import {
+  accountStamp,
+  type SessionShare,
+  type SharedSessionRow,
+  type User,
+  type UserDirectory,
+} from '../identity/index.js';
 import { HttpError } from './errors.js';
 import { WARD_READ_ROLES } from './route-roles.js';
 
@@ -72,9 +87,10 @@ export interface Session {
 }
 
 /**
- * `revoked`: the display's enrolment was revoked; `account`: the user's account was
- * disabled, removed or changed (role, password); `elsewhere`: ended on another gateway of
- * the group (signed out, replaced or idle there; audited there).
+ * `revoked`: the display's enrolment was revoked; `disabled`: the user's account was
+ * disabled or removed (ended for the group and the data dir too: enabling it again brings no
+ * session back); `account`: the account changed (role, password); `elsewhere`: ended on
+ * another gateway of the group (signed out, replaced or idle there; audited there).
  */
 export type SessionEndReason =
   | 'idle'
@@ -82,10 +98,11 @@ export type SessionEndReason =
   | 'replaced'
   | 'shutdown'
   | 'revoked'
+  | 'disabled'
   | 'account'
   | 'elsewhere';
 
-/** A gateway group's shared sessions, and which of them this gateway accepts. */
+/** The sessions kept beyond memory (a group's, or a lone gateway's data dir), and which this gateway accepts. */
 export interface SharedSessions {
   share: SessionShare;
   /** Whether a shared session may be used here (the account exists, is enabled, same stamp). */
@@ -94,7 +111,7 @@ export interface SharedSessions {
 
 const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
 /** The ends a group hears of (the others are each gateway's own). */
-const GROUP_ENDS: ReadonlySet<SessionEndReason> = new Set(['logout', 'replaced', 'idle']);
+const GROUP_ENDS: ReadonlySet<SessionEndReason> = new Set(['logout', 'replaced', 'idle', 'disabled']);
 
 /** base64url of 32 bytes. */
 const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -161,7 +178,12 @@ export class SessionStore {
     const local = this.get(id, touch);
     if (local || !this.#shared || id === undefined || !SESSION_ID_PATTERN.test(id)) return local;
     const row = await this.#shared.share.find(hashOf(id), Date.now(), this.#idleMs).catch(() => null);
-    if (!row || !this.#shared.accept(row)) return undefined;
+    if (!row) return undefined;
+    if (!this.#shared.accept(row)) {
+      // Alone on the table: the account changed while the session was not held here (a restart).
+      if (this.#shared.share.kind === 'sqlite') await this.#shared.share.remove(row.hash).catch(() => {});
+      return undefined;
+    }
     const held = this.#sessions.get(id);
     if (held) return held; // resolved by a request meanwhile
     return this.#hold(id, {
@@ -284,7 +306,10 @@ export class SessionStore {
     if (this.#shared && !s.display) {
       const hash = hashOf(id);
       this.#byHash.delete(hash);
-      if (GROUP_ENDS.has(reason)) this.#shared.share.remove(hash).catch(() => {});
+      const share = this.#shared.share;
+      if (GROUP_ENDS.has(reason) || (reason === 'account' && share.kind === 'sqlite')) {
+        share.remove(hash).catch(() => {});
+      }
     }
     if (s.timer) clearTimeout(s.timer);
     for (const socket of s.sockets) {
@@ -333,10 +358,16 @@ export function createAccountSync(
       return 0; // corrupt: keep what is signed in, try again next time
     }
     seen = now;
-    return sessions.endUsersUnless((s) => {
+    // A disabled or removed account's sessions end everywhere: the account's state, read from
+    // the directory, not a comparison with a stamp another gateway may have renewed already.
+    const ended = sessions.endUsersUnless((s) => {
       const u = byName.get(s.username);
-      return u !== undefined && !u.disabled && s.stamp === accountStamp(u);
-    }, 'account');
+      return u !== undefined && !u.disabled;
+    }, 'disabled');
+    return (
+      ended +
+      sessions.endUsersUnless((s) => s.stamp === accountStamp(byName.get(s.username) as User), 'account')
+    );
   };
   const timer = setInterval(check, intervalMs);
   timer.unref();

@@ -2,7 +2,8 @@
  * @module io/identity
  * Who may connect and sign in: the device registry and its revocation sources, KGC
  * enrolment on this data directory and from the KGC's issued directory, the broker's
- * mutual-TLS peer checks, dashboard user accounts and enrolled wall displays.
+ * mutual-TLS peer checks, dashboard user accounts, their sessions beyond a gateway's memory
+ * and enrolled wall displays.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export type {
@@ -51,6 +52,14 @@ export {
   recordRegistration,
   registrationKey,
 } from './registration.js';
+export {
+  DEFAULT_SESSION_PRUNE_MS,
+  SESSION_HASH_PATTERN,
+  type SessionShare,
+  type SharedSessionRow,
+  SqliteSessions,
+  type SqliteSessionsOptions,
+} from './session-rows.js';
 export {
   accountStamp,
   DUMMY_HASH,

@@ -24,6 +24,10 @@
  * - 5: `displays` (issue 15), the enrolled wall displays (kiosks) of the ward page.
  * - 6: the replay of dead letters (issue 19): `outbound_dead_letters` gains its code, its
  *   attempts and the replay columns (`vitaltrail outbound replay`).
+ * - 7: the clinical state a lone gateway keeps behind the same interfaces as a group's
+ *   PostgreSQL (issue 16): `dashboard_alarms`, the ward's alarms as decided (so an
+ *   acknowledgement outlives a restart), and `dashboard_sessions`, the signed-in sessions
+ *   (the SHA-256 of each id, never the id).
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -33,7 +37,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -55,6 +59,8 @@ export const TABLE_OWNERS = {
   checkpoint_notes: 'anchoring/checkpoints.ts',
   dashboard_patient_settings: 'clinical/alarm-store.ts',
   dashboard_alarm_events: 'clinical/alarm-store.ts',
+  dashboard_alarms: 'clinical/local-alarm-ledger.ts',
+  dashboard_sessions: 'identity/session-rows.ts',
   displays: 'identity/displays.ts',
 } as const;
 
@@ -271,6 +277,44 @@ CREATE INDEX IF NOT EXISTS outbound_dead_letters_replay ON outbound_dead_letters
   WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL;
 `;
 
+/**
+ * Version 7 (issue 16): the alarm states and sessions a lone gateway keeps in its own
+ * database, behind the interfaces a group keeps in PostgreSQL (io/clinical/alarm-ledger,
+ * io/shared `SessionShare`). Mirrors io/shared/schema's `ward_alarms` and `ward_sessions`.
+ */
+const V7 = `
+CREATE TABLE IF NOT EXISTS dashboard_alarms (
+  id TEXT PRIMARY KEY,
+  scope TEXT NOT NULL,
+  code TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('physiological', 'technical')),
+  state TEXT NOT NULL CHECK (state IN ('active', 'acknowledged', 'cleared')),
+  priority TEXT NOT NULL CHECK (priority IN ('low', 'medium', 'high')),
+  base_priority TEXT NOT NULL CHECK (base_priority IN ('low', 'medium', 'high')),
+  latched INTEGER NOT NULL,
+  raised_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  ack_by TEXT,
+  ack_at INTEGER,
+  ack_comment TEXT,
+  cleared_at INTEGER,
+  escalations INTEGER NOT NULL CHECK (escalations >= 0),
+  notified_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS dashboard_alarms_open ON dashboard_alarms (scope, code)
+  WHERE state <> 'cleared';
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+  id_hash TEXT PRIMARY KEY,
+  username TEXT NOT NULL,
+  role TEXT NOT NULL,
+  stamp TEXT NOT NULL,
+  must_change INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dashboard_sessions_last_seen ON dashboard_sessions (last_seen);
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -285,6 +329,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 4, sql: V4 },
   { version: 5, sql: V5 },
   { version: 6, sql: V6 },
+  { version: 7, sql: V7 },
 ];
 
 /** What `migrate` did: the file's version before and after. */

@@ -1,0 +1,249 @@
+/**
+ * @module io/clinical/local-alarm-ledger
+ * A lone gateway's alarms as decided (issue 16: "one interface, one abstract test suite run
+ * against both"): the io/clinical `AlarmLedger` in the data dir's SQLite store, so a lone
+ * gateway runs the same decision path as a group (io/clinical/alarm-group) and an alarm's
+ * state (an acknowledgement above all) outlives a restart. The alarm rows are the table
+ * `dashboard_alarms` (store/schema version 7; every statement on it is here), the transitions
+ * the alarm history's table, through io/clinical/alarm-store.
+ *
+ * The decision rules are io/shared/pg-alarms' (test/integration/alarm-ledger-abstract.ts
+ * holds both to them): a transition is recorded only if the alarm is in the state it leaves,
+ * by one conditional statement, and its event appended in the same (immediate) transaction:
+ * - `raised` inserts the alarm unless an open one of its scope and code is held (the partial
+ *   unique index `dashboard_alarms_open`); the refused proposal is told the open one;
+ * - `reactivated` re-opens it unless it is active; `escalated` and `renotified` raise its
+ *   priority or escalation count unless they are already that high (never lower); `latched`
+ *   latches an active one; `acknowledged` acknowledges an active one; `cleared` ends an open one.
+ * Event ids are the history table's integer key: in record order, without gaps (a transaction
+ * rolled back draws none). Every call runs to its end synchronously, so one process's
+ * proposals are decided in the order they are made.
+ *
+ * Scopes: the ledger speaks the group's (`gateway:<gatewayId>` for this gateway's own
+ * gateway-wide alarms) and stores this gateway's own as `gateway`, as the history did before
+ * version 7, so the technical alarms recorded before it stay in the history and the alarm feed.
+ * One process holds the data dir (io/ops/instance-lock): `onRemote` never fires.
+ */
+import type Database from 'better-sqlite3';
+import {
+  ALARM_PRIORITIES,
+  type AlarmKind,
+  type AlarmPriority,
+  type AlarmState,
+  type AlarmTransition,
+  type SharedAlarm,
+} from '../../core/alarms/index.js';
+import type { AlarmEventDto } from '../../core/live-contract.js';
+import { type GatewayStore, StoreError } from '../store/index.js';
+import {
+  type AlarmDecision,
+  type AlarmLedger,
+  GATEWAY_SCOPE,
+  gatewayScopeOf,
+  type LedgerEvent,
+  type RemoteAlarmEvent,
+} from './alarm-ledger.js';
+import { AlarmStore } from './alarm-store.js';
+
+export interface LocalAlarmLedgerOptions {
+  /** The data dir's store (its owner closes it; `close` does not). */
+  store: GatewayStore;
+  /** This gateway: its gateway-wide scope, and the recorder every event names. */
+  gatewayId: string;
+}
+
+type Row = Record<string, unknown>;
+type Op = AlarmTransition['type'];
+
+const COLUMNS = `id, scope, code, kind, state, priority, base_priority, latched, raised_at, updated_at,
+  ack_by, ack_at, ack_comment, cleared_at, escalations, notified_at`;
+
+/** A priority's rank in SQL (low lowest), so that an escalation never lowers one. */
+const rank = (p: string): string =>
+  `(CASE ${p} ${ALARM_PRIORITIES.map((x, i) => `WHEN '${x}' THEN ${i}`).join(' ')} END)`;
+
+/** The conditional statement of each transition; `@id` names the alarm (see `paramsOf`). */
+const STATEMENTS: Record<Op, string> = {
+  raised: `INSERT INTO dashboard_alarms (${COLUMNS})
+    VALUES (@id, @scope, @code, @kind, 'active', @priority, @base, 0, @at, @at, NULL, NULL, NULL, NULL, 0, @at)
+    ON CONFLICT (scope, code) WHERE state <> 'cleared' DO NOTHING`,
+  reactivated: `UPDATE dashboard_alarms SET state = 'active', priority = @priority, base_priority = @base,
+    latched = 0, ack_by = NULL, ack_at = NULL, ack_comment = NULL, cleared_at = NULL, notified_at = @at,
+    updated_at = @at WHERE id = @id AND state <> 'active'`,
+  escalated: `UPDATE dashboard_alarms SET priority = @priority, base_priority = @base, escalations = @escalations,
+    notified_at = @at, updated_at = @at
+    WHERE id = @id AND state = 'active'
+      AND ${rank('priority')} <= ${rank('@priority')} AND ${rank('base_priority')} <= ${rank('@base')}
+      AND escalations <= @escalations
+      AND (priority <> @priority OR base_priority <> @base OR escalations < @escalations)`,
+  renotified: `UPDATE dashboard_alarms SET escalations = @escalations, notified_at = @at, updated_at = @at
+    WHERE id = @id AND state = 'active' AND escalations < @escalations`,
+  latched: `UPDATE dashboard_alarms SET latched = 1, updated_at = @at
+    WHERE id = @id AND state = 'active' AND latched = 0`,
+  acknowledged: `UPDATE dashboard_alarms SET state = 'acknowledged', ack_by = @by, ack_at = @at,
+    ack_comment = @comment, updated_at = @at WHERE id = @id AND state = 'active'`,
+  cleared: `UPDATE dashboard_alarms SET state = 'cleared', latched = 0, cleared_at = @at, updated_at = @at
+    WHERE id = @id AND state <> 'cleared'`,
+};
+
+const numOrNull = (v: unknown): number | null => (v === null ? null : Number(v));
+
+/** A unique index refused the statement (a raise of a held id, a re-opening beside a new alarm). */
+const isUniqueViolation = (err: unknown): boolean =>
+  /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(String((err as { code?: unknown })?.code));
+
+/**
+ * The lone gateway's alarm ledger on its SQLite store.
+ * @example
+ * const ledger = new LocalAlarmLedger({ store, gatewayId: 'gw-1' });
+ * new AlarmService({ store, hub, group: { ledger, gatewayId: 'gw-1' } });
+ */
+export class LocalAlarmLedger implements AlarmLedger {
+  readonly #db: Database.Database;
+  readonly #events: AlarmStore;
+  readonly #self: string;
+  readonly #ownScope: string;
+  readonly #apply: Record<Op, Database.Statement>;
+  readonly #openOf: Database.Statement;
+  readonly #byId: Database.Statement;
+  readonly #open: Database.Statement;
+  readonly #record: (t: AlarmTransition, comment: string | null) => number;
+
+  constructor(o: LocalAlarmLedgerOptions) {
+    this.#db = o.store.db;
+    this.#events = new AlarmStore(o.store);
+    this.#self = o.gatewayId;
+    this.#ownScope = gatewayScopeOf(o.gatewayId);
+    this.#apply = Object.fromEntries(
+      Object.entries(STATEMENTS).map(([op, sql]) => [op, this.#db.prepare(sql)]),
+    ) as Record<Op, Database.Statement>;
+    this.#openOf = this.#db.prepare(
+      `SELECT ${COLUMNS} FROM dashboard_alarms WHERE scope = ? AND code = ? AND state <> 'cleared'`,
+    );
+    this.#byId = this.#db.prepare(`SELECT ${COLUMNS} FROM dashboard_alarms WHERE id = ?`);
+    this.#open = this.#db.prepare(
+      `SELECT ${COLUMNS} FROM dashboard_alarms WHERE state <> 'cleared' ORDER BY raised_at, rowid`,
+    );
+    // The alarm row and its event in one transaction: an event id for each applied statement.
+    const tx = this.#db.transaction((t: AlarmTransition, comment: string | null): number => {
+      if (this.#apply[t.type].run(this.#paramsOf(t, comment)).changes !== 1) return 0;
+      const a = t.alarm;
+      return this.#events.addEvent({
+        alarmId: a.id,
+        dev: a.scope,
+        scope: this.#stored(a.scope),
+        code: a.code,
+        kind: a.kind,
+        event: t.type,
+        priority: a.priority,
+        at: t.at,
+        by: t.by ?? null,
+        comment,
+      });
+    });
+    this.#record = (t, comment) => tx.immediate(t, comment);
+  }
+
+  /** @throws {StoreError} `store_failed` when the store cannot be written or read */
+  async record(t: AlarmTransition, comment: string | null): Promise<AlarmDecision> {
+    let eventId = 0;
+    try {
+      eventId = this.#record(t, comment);
+    } catch (err) {
+      // Re-opening an alarm beside one raised anew since: the open one is the answer.
+      if (!isUniqueViolation(err)) throw failed(err);
+    }
+    if (eventId > 0) return { recorded: true, eventId };
+    const a = t.alarm;
+    const open = t.type === 'raised' || t.type === 'reactivated';
+    const row = this.#read(() =>
+      open ? this.#openOf.get(this.#stored(a.scope), a.code) : this.#byId.get(a.id),
+    ) as Row | undefined;
+    return { recorded: false, shared: row ? this.#sharedOf(row) : null };
+  }
+
+  async openAlarms(): Promise<SharedAlarm[]> {
+    return (this.#read(() => this.#open.all()) as Row[]).map((r) => this.#sharedOf(r));
+  }
+
+  async history(scope: string, limit: number): Promise<AlarmEventDto[]> {
+    return this.#read(() => this.#events.history(this.#stored(scope), limit)).map((e) => this.#named(e));
+  }
+
+  async eventsFrom(from: number, limit: number): Promise<LedgerEvent[]> {
+    return this.#read(() => this.#events.eventsFrom(from, limit)).map((e) => ({
+      ...this.#named(e),
+      gateway: this.#self,
+    }));
+  }
+
+  async lastEventId(): Promise<number> {
+    return this.#read(() => this.#events.lastEventId());
+  }
+
+  /** Never fires: one gateway records every transition of its store. */
+  onRemote(_fn: (events: RemoteAlarmEvent[]) => void): () => void {
+    return () => {};
+  }
+
+  /** Nothing to release: the store is its owner's to close. */
+  async close(): Promise<void> {}
+
+  /** The scope as stored: this gateway's own as `gateway`. */
+  #stored(scope: string): string {
+    return scope === this.#ownScope ? GATEWAY_SCOPE : scope;
+  }
+
+  /** An event with its scope as the ledger speaks it. */
+  #named<E extends AlarmEventDto>(e: E): E {
+    return e.dev === GATEWAY_SCOPE ? { ...e, dev: this.#ownScope } : e;
+  }
+
+  #paramsOf(t: AlarmTransition, comment: string | null): Record<string, unknown> {
+    const a = t.alarm;
+    return {
+      id: a.id,
+      scope: this.#stored(a.scope),
+      code: a.code,
+      kind: a.kind,
+      priority: a.priority,
+      base: a.basePriority,
+      escalations: a.escalations,
+      at: t.at,
+      by: t.by ?? a.ackBy,
+      comment,
+    };
+  }
+
+  #sharedOf(r: Row): SharedAlarm {
+    return {
+      id: r.id as string,
+      scope: r.scope === GATEWAY_SCOPE ? this.#ownScope : (r.scope as string),
+      code: r.code as string,
+      kind: r.kind as AlarmKind,
+      state: r.state as AlarmState,
+      priority: r.priority as AlarmPriority,
+      basePriority: r.base_priority as AlarmPriority,
+      latched: r.latched === 1,
+      raisedAt: Number(r.raised_at),
+      updatedAt: Number(r.updated_at),
+      ackBy: (r.ack_by as string | null) ?? null,
+      ackAt: numOrNull(r.ack_at),
+      ackComment: (r.ack_comment as string | null) ?? null,
+      clearedAt: numOrNull(r.cleared_at),
+      escalations: Number(r.escalations),
+      notifiedAt: Number(r.notified_at),
+    };
+  }
+
+  #read<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      throw failed(err);
+    }
+  }
+}
+
+const failed = (err: unknown): StoreError =>
+  new StoreError('store_failed', "the gateway's alarm ledger could not be used", { cause: err });
