@@ -30,7 +30,7 @@ import {
 import type { GatewayStep } from './gateway-parts.js';
 import { follower, serial, transport } from './ingress-steps.js';
 import { outbound } from './outbound-steps.js';
-import { alarms, bindings, http, influx, users } from './ward-steps.js';
+import { alarms, bindings, groupAudit, http, influx, users } from './ward-steps.js';
 
 export { GatewayParts } from './gateway-parts.js';
 
@@ -40,6 +40,7 @@ export const GATEWAY_STEPS: readonly GatewayStep[] = [
   instanceLock,
   store,
   identity,
+  groupAudit,
   hub,
   ingest,
   metrics,

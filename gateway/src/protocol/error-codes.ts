@@ -213,8 +213,14 @@ export const ERROR_CODES = {
       'a line the audit writer must read does not parse (the last one; when rotating, also the first), or the archive name a rotation needs is taken',
   },
   malformed_line: { meaning: 'an audit log line is not JSON' },
-  out_of_sequence: { meaning: 'an audit log line does not carry the next number' },
-  chain_broken: { meaning: "an audit log line's prev is not the SHA-256 of the line before" },
+  out_of_sequence: {
+    meaning:
+      "an audit log line does not carry the next number (in a group's `ward_audit`: a row's id, or a gateway's line number, does not follow)",
+  },
+  chain_broken: {
+    meaning:
+      "an audit log line's prev is not the SHA-256 of the line before (in a group's `ward_audit`: a row's prev, hash or line_hash does not recompute, or differs from the gateway's file line)",
+  },
   truncated: { meaning: 'the audit head names more lines than the log has' },
   head_mismatch: { meaning: 'the audit head does not name a line of this log' },
   head_missing: { meaning: 'the audit log has lines but no head' },

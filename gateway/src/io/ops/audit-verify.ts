@@ -67,26 +67,43 @@ export interface VerifyAuditOptions {
   fromFile?: string;
 }
 
-/** The lines of a file as bytes (without their newline); `torn` when the last has none. */
-function* fileLines(path: string): Generator<{ bytes: Buffer; torn: boolean }> {
+/** One line of an audit file. */
+export interface FileLine {
+  /** The line's bytes, without its newline. */
+  bytes: Buffer;
+  /** The file's last line, without a newline (a torn write, or one being written). */
+  torn: boolean;
+  /** The byte offset just after the line (and its newline): where the next line starts. */
+  end: number;
+}
+
+/**
+ * The lines of a file from byte `from` on (the start of a line), read in 1 MiB chunks.
+ * A missing file has none.
+ */
+export function* fileLines(path: string, from = 0): Generator<FileLine> {
   if (!existsSync(path)) return;
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(CHUNK_BYTES);
     let carry = Buffer.alloc(0);
+    let pos = from;
+    let end = from;
     for (;;) {
-      const got = readSync(fd, buf, 0, buf.length, null);
+      const got = readSync(fd, buf, 0, buf.length, pos);
       if (got === 0) break;
+      pos += got;
       let chunk = Buffer.concat([carry, buf.subarray(0, got)]);
       let nl = chunk.indexOf(0x0a);
       while (nl >= 0) {
-        yield { bytes: chunk.subarray(0, nl), torn: false };
+        end += nl + 1;
+        yield { bytes: chunk.subarray(0, nl), torn: false, end };
         chunk = chunk.subarray(nl + 1);
         nl = chunk.indexOf(0x0a);
       }
       carry = Buffer.from(chunk);
     }
-    if (carry.length > 0) yield { bytes: carry, torn: true };
+    if (carry.length > 0) yield { bytes: carry, torn: true, end: end + carry.length };
   } finally {
     closeSync(fd);
   }

@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import {
   AUDIT_LOG_FILE,
   appendEvents,
+  type ChainEnd,
   chainTail,
   lockAudit,
   recoverRotation,
@@ -45,7 +46,20 @@ export {
   DEFAULT_AUDIT_ROTATE_BYTES,
   type RotationResult,
   rotateAuditLog,
+  sha256Hex,
+  ZERO_HASH_HEX,
 } from './audit-rotation.js';
+export {
+  type AuditTrail,
+  type AuditTrailEntry,
+  type AuditTrailProblem,
+  type AuditTrailReport,
+  type ChainLine,
+  ChainReader,
+  chainLines,
+  FileAuditTrail,
+  lineN,
+} from './audit-trail.js';
 export {
   type AuditProblem,
   type AuditProblemCode,
@@ -158,6 +172,7 @@ export class AuditLog {
   readonly #onError: (err: unknown) => void;
   readonly #rotateBytes: number;
   #pending: { t: number; event: AuditEventType; fields: AuditFields }[] = [];
+  readonly #written = new Set<(end: ChainEnd) => void>();
   #scheduled = false;
   #closed = false;
 
@@ -194,10 +209,21 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Calls `listener` after each batch this appender wrote (the new end of the chain): a
+   * cue for a reader of the file, e.g. the group's shipper (io/shared/pg-audit). Returns its
+   * removal. A throwing listener is reported through `onError`.
+   */
+  onWritten(listener: (end: ChainEnd) => void): () => void {
+    this.#written.add(listener);
+    return () => this.#written.delete(listener);
+  }
+
   /** Writes the buffered events now (one fsync'd batch), then rotates if the file is full. */
   flush(): void {
     if (this.#pending.length === 0) return;
     const batch = this.#pending;
+    let written: ChainEnd | undefined;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     const unlock = lockAudit(this.#dir);
     try {
@@ -216,6 +242,7 @@ export class AuditLog {
           events.map((e) => ({ t: e.t, event: e.event, fields: pickFields(e.fields) })),
         );
         writeHead(this.#dir, end);
+        written = end;
         this.#pending = [];
         size = fstatSync(fd).size;
       } finally {
@@ -231,6 +258,13 @@ export class AuditLog {
       }
     } finally {
       unlock();
+    }
+    for (const listener of this.#written) {
+      try {
+        listener(written as ChainEnd);
+      } catch (err) {
+        this.#onError(err);
+      }
     }
   }
 

@@ -6,13 +6,26 @@
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export {
+  AuditError,
   type AuditEventType,
+  type AuditFields,
   AuditLog,
+  type AuditProblemCode,
   type AuditReport,
+  type AuditTrail,
+  type AuditTrailEntry,
+  type AuditTrailProblem,
+  type AuditTrailReport,
+  ChainReader,
+  chainLines,
   DEFAULT_AUDIT_ROTATE_BYTES,
+  FileAuditTrail,
+  lineN,
   type RotationResult,
   rotateAuditLog,
+  sha256Hex,
   verifyAuditLog,
+  ZERO_HASH_HEX,
 } from './audit.js';
 export {
   type BackupOptions,

@@ -27,10 +27,10 @@ import {
 } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from '../clinical/index.js';
-import type { SharedStateError } from './errors.js';
 import {
   openSharedPool,
   type SharedPostgresOptions,
+  type SharedStateError,
   sharedQuery,
   unavailable as sharedUnavailable,
   sqlState,

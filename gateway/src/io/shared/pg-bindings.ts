@@ -45,11 +45,11 @@ import {
   sealPatientId,
   tellListeners,
 } from '../store/index.js';
-import { SharedStateError } from './errors.js';
 import { PgCopy } from './pg-copy.js';
 import {
   openSharedPool,
   type SharedPostgresOptions,
+  SharedStateError,
   unavailable as sharedUnavailable,
   sqlState,
 } from './postgres.js';

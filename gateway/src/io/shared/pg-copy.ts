@@ -12,8 +12,7 @@
  * The owner supplies the two statements (`load`, `signature`); this module runs none.
  */
 import type pg from 'pg';
-import { SharedStateError } from './errors.js';
-import { sqlState } from './postgres.js';
+import { SharedStateError, sqlState } from './postgres.js';
 
 export interface PgCopyOptions {
   pool: pg.Pool;

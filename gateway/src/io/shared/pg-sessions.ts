@@ -18,41 +18,20 @@
  */
 import type pg from 'pg';
 import type { SessionRole } from '../../core/live-contract.js';
+import type { SessionShare, SharedSessionRow } from '../identity/index.js';
 import { PgCopy } from './pg-copy.js';
 import { openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
 import { SESSIONS_CHANNEL } from './schema.js';
 
-/** A shared session as the table holds it. */
-export interface SharedSessionRow {
-  /** SHA-256 (hex) of the session id. */
-  hash: string;
-  username: string;
-  role: SessionRole;
-  stamp: string;
-  mustChange: boolean;
-  createdAt: number;
-  lastSeen: number;
-}
-
-/** What io/http/sessions needs of a group's shared sessions. */
-export interface SessionShare {
-  /** Records (or updates: a password change) a session. */
-  put(r: SharedSessionRow): Promise<void>;
-  /** The session of `hash` if it was used within `idleMs` of `now`; null otherwise. */
-  find(hash: string, now: number, idleMs: number): Promise<SharedSessionRow | null>;
-  /** Marks a use; resolves with the session's last use across the group, or null if it ended. */
-  touch(hash: string, at: number): Promise<number | null>;
-  /** Ends a session for the group. */
-  remove(hash: string): Promise<void>;
-  /** Tells `fn` of every session another gateway (or this one) ended. */
-  onRemoved(fn: (hash: string) => void): () => void;
-}
+/** The interface and row live with the SQLite implementation (io/identity/session-rows). */
+export type { SessionShare, SharedSessionRow };
 
 const HASH = /^[0-9a-f]{64}$/;
 /** Default fallback poll of the listener (it re-opens a lost one). */
 const POLL_MS = 2000;
 
 export class PgSessions implements SessionShare {
+  readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #copy: PgCopy;
   readonly #listeners = new Set<(hash: string) => void>();

@@ -15,9 +15,8 @@
 import type pg from 'pg';
 import type { Consciousness } from '../../core/news2.js';
 import type { ConsciousnessEntry, SharedPatientSettings } from '../clinical/index.js';
-import { SharedStateError } from './errors.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
+import { openSharedPool, type SharedPostgresOptions, SharedStateError, sqlState } from './postgres.js';
 import { SETTINGS_CHANNEL } from './schema.js';
 
 /** Default fallback poll of the table (ms). */

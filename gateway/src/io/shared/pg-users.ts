@@ -39,9 +39,8 @@ import {
   UserFileError,
   withFlags,
 } from '../identity/index.js';
-import { SharedStateError } from './errors.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, sqlState } from './postgres.js';
+import { openSharedPool, type SharedPostgresOptions, SharedStateError, sqlState } from './postgres.js';
 import { USERS_CHANNEL } from './schema.js';
 
 /** How often the table's signature is compared with the copy's. */
@@ -173,6 +172,22 @@ export class PgUserDirectory implements UserDirectory {
       [username, role, passwordHash, Date.now(), opts.mustChange === true],
     );
     if (r.rowCount === 0) throw new UserFileError('user_exists', 'a user with this name already exists');
+  }
+
+  /**
+   * Copies an account as another directory holds it (its password hash, role, creation time,
+   * disabled and must-change flags: `vitaltrail shared import`), unless the name is taken.
+   * @returns false when an account of that name exists already (it is left as it is)
+   */
+  async importAccount(u: User): Promise<boolean> {
+    if (!USERNAME_PATTERN.test(u.username) || !isRole(u.role))
+      throw new TypeError('PgUserDirectory.importAccount: not a valid account');
+    const r = await this.#write(
+      `INSERT INTO users (username, role, password_hash, created_at, disabled, must_change)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING RETURNING username`,
+      [u.username, u.role, u.passwordHash, u.createdAt, u.disabled === true, u.mustChangePassword === true],
+    );
+    return r.rowCount === 1;
   }
 
   disable(username: string): Promise<boolean> {

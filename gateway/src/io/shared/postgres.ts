@@ -12,8 +12,14 @@
  * CAs and its name) or `?sslmode=disable`. Error reasons never carry the URL or the password.
  */
 import pg from 'pg';
-import { SharedStateError } from './errors.js';
-import { migrateShared } from './schema.js';
+import { errorClass } from '../../protocol/errors.js';
+import { migrateShared, SHARED_SCHEMA_VERSION } from './schema.js';
+
+/**
+ * The error class of the state a gateway group shares (protocol/error-groups `shared`):
+ * `shared_unavailable`, the shared database cannot be reached, used or understood.
+ */
+export class SharedStateError extends errorClass<'shared'>('SharedStateError') {}
 
 /** How to reach the shared database (app/options `shared.postgres`). */
 export interface SharedPostgresOptions {
@@ -70,7 +76,12 @@ export async function openSharedPool(o: SharedPostgresOptions): Promise<pg.Pool>
   // listener the pool's 'error' event would end the process.
   pool.on('error', () => {});
   try {
-    await migrateShared(pool);
+    const from = await migrateShared(pool);
+    if (from > SHARED_SCHEMA_VERSION)
+      throw new SharedStateError(
+        'shared_unavailable',
+        `the shared database is at schema version ${from}, newer than this gateway's ${SHARED_SCHEMA_VERSION}`,
+      );
   } catch (err) {
     await pool.end().catch(() => {});
     if (err instanceof SharedStateError) throw err;

@@ -46,6 +46,12 @@
  *   sends `NOTIFY vitaltrail_sessions` with the hash as payload.
  * - `ward_gateways` (io/shared/pg-peers): the gateways of the group, each with the URL its
  *   dashboard's API is reached at and its last heartbeat (a trend asks every gateway).
+ * - `ward_audit` (io/shared/pg-audit): the group's audit trail, one hash chain over every
+ *   gateway's audit lines as each gateway's shipper copies them from its file log (which
+ *   stays the primary record): `id` (gapless, drawn under an advisory lock), `gateway`, `n`
+ *   (the line's number in that gateway's file chain), `line` (the file line, whitelisted
+ *   audit JSON), `line_hash` (SHA-256 of the line's bytes), `prev` and `hash` (the group
+ *   chain; defined in io/shared/pg-audit). UNIQUE (gateway, n): a line is shipped once.
  *
  * Versions:
  * - 1: `schema_version`, `users` (issue 16, the first slice of the shared state).
@@ -54,17 +60,18 @@
  * - 4: `ward_patient_settings` (issue 16: per-patient alarm limits and NEWS2 settings shared).
  * - 5: `ward_sessions` (issue 16: sessions shared; one URL for nurses).
  * - 6: `ward_gateways` (issue 16: trends and history across gateways).
+ * - 7: `ward_audit` (issue 16: the audit of views and alarm transitions, the group's).
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
- * database newer than this code is refused (`shared_unavailable`), never downgraded.
+ * database newer than this code is left as it is: `migrateShared` returns its version and
+ * io/shared/postgres refuses it (`shared_unavailable`), never downgrading it.
  */
 import type pg from 'pg';
 import { ROLES } from '../identity/index.js';
-import { SharedStateError } from './errors.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 6;
+export const SHARED_SCHEMA_VERSION = 7;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
@@ -76,6 +83,7 @@ export const PG_TABLE_OWNERS = {
   ward_patient_settings: 'shared/pg-settings.ts',
   ward_sessions: 'shared/pg-sessions.ts',
   ward_gateways: 'shared/pg-peers.ts',
+  ward_audit: 'shared/pg-audit.ts',
 } as const;
 
 export type PgTableName = keyof typeof PG_TABLE_OWNERS;
@@ -221,12 +229,24 @@ const MIGRATIONS: readonly (readonly string[])[] = [
       seen_at bigint NOT NULL
     )`,
   ],
+  [
+    `CREATE TABLE ward_audit (
+      id bigint PRIMARY KEY CHECK (id >= 1),
+      gateway text NOT NULL CHECK (gateway ~ '^[A-Za-z0-9._-]{1,64}$'),
+      n bigint NOT NULL CHECK (n >= 1),
+      line text NOT NULL CHECK (length(line) <= 65536),
+      line_hash text NOT NULL CHECK (line_hash ~ '^[0-9a-f]{64}$'),
+      prev text NOT NULL CHECK (prev ~ '^[0-9a-f]{64}$'),
+      hash text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
+      UNIQUE (gateway, n)
+    )`,
+  ],
 ];
 
 /**
  * Brings the shared database to `SHARED_SCHEMA_VERSION`.
- * @returns the version it was at before (0: a new database)
- * @throws {SharedStateError} `shared_unavailable` when the database is newer than this code
+ * @returns the version it was at before (0: a new database); above `SHARED_SCHEMA_VERSION`
+ *   the database is newer than this code and nothing was changed (the caller refuses it)
  * @throws whatever `pg` throws when the database cannot be reached (io/shared/postgres wraps it)
  */
 export async function migrateShared(pool: pg.Pool): Promise<number> {
@@ -238,10 +258,8 @@ export async function migrateShared(pool: pg.Pool): Promise<number> {
     const r = await client.query<{ version: number }>('SELECT version FROM schema_version');
     const from = r.rows[0]?.version ?? 0;
     if (from > SHARED_SCHEMA_VERSION) {
-      throw new SharedStateError(
-        'shared_unavailable',
-        `the shared database is at schema version ${from}, newer than this gateway's ${SHARED_SCHEMA_VERSION}`,
-      );
+      await client.query('ROLLBACK');
+      return from;
     }
     for (const step of MIGRATIONS.slice(from)) for (const sql of step) await client.query(sql);
     if (r.rowCount === 0)
