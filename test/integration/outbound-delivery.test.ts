@@ -106,7 +106,7 @@ describe('outbound delivery engine', () => {
     ]);
     expect(w.cursor()).toMatchObject({ nextLeaf: 10, delivered: 10, failures: 0 });
     expect(await w.tick()).toBe(0); // nothing new
-    const status = outboundStatus(dir);
+    const status = await outboundStatus(dir);
     expect(status).toEqual([
       expect.objectContaining({ receiver: 'mllp', pending: 0, delivered: 10, deadLetters: 0 }),
     ]);
@@ -127,7 +127,7 @@ describe('outbound delivery engine', () => {
     expect(w.cursor().lastError).toMatch(/^receiver_unavailable: /);
     expect(await w.tick()).toBe(0); // inside the backoff: not even tried
     expect(w.cursor().failures).toBe(1);
-    expect(outboundStatus(dir)[0]).toMatchObject({ pending: 6, delivered: 0 });
+    expect((await outboundStatus(dir))[0]).toMatchObject({ pending: 6, delivered: 0 });
 
     const server = await startHl7Server(() => 'CA', port);
     cleanups.push(() => server.stop());
@@ -151,7 +151,7 @@ describe('outbound delivery engine', () => {
     ]);
     expect(await w.tick()).toBe(2);
     expect(ids(server)).toEqual(['wr-a:1', 'wr-b:1', 'wr-a:2', 'wr-b:2', 'wr-a:3', 'wr-b:3']);
-    expect(outboundStatus(dir)[0]).toMatchObject({ pending: 0, delivered: 5, deadLetters: 1 });
-    expect(outboundStatus(dir)[0]!.lastError).toMatch(/^receiver_rejected: /);
+    expect((await outboundStatus(dir))[0]).toMatchObject({ pending: 0, delivered: 5, deadLetters: 1 });
+    expect((await outboundStatus(dir))[0]!.lastError).toMatch(/^receiver_rejected: /);
   });
 });

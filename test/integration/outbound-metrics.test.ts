@@ -108,7 +108,7 @@ describe('outbound delivery state in /metrics', () => {
       ready: () => true,
       outbound: () => deliveryStatus(r.store, scrapeAt),
     });
-    const { samples, types } = parseExposition(metrics.render());
+    const { samples, types } = parseExposition(await metrics.render());
 
     expect(outboundOf(samples, 'mllp')).toEqual({
       pending: 3, // leaves 3, 4, 5
@@ -143,7 +143,7 @@ describe('outbound delivery state in /metrics', () => {
     });
 
     // `outbound status` prints the same state (times in ISO 8601), receivers in name order.
-    const status = outboundStatus(tmp.dir, scrapeAt);
+    const status = await outboundStatus(tmp.dir, scrapeAt);
     expect(status.map((s) => s.receiver)).toEqual(['fhir', 'mllp', 'webhook']);
     expect(status[1]).toEqual({
       receiver: 'mllp',
@@ -169,7 +169,7 @@ describe('outbound delivery state in /metrics', () => {
     ]);
 
     // Without an outbound source (a gateway without outbound interfaces): no series at all.
-    const bare = new GatewayMetrics({
+    const bare = await new GatewayMetrics({
       store: r.store,
       dbPath: '',
       connectedDevices: () => 0,

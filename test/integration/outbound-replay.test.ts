@@ -42,10 +42,14 @@ interface Hook {
   status: number;
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 15_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 15_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
     await sleep(50);
@@ -122,9 +126,9 @@ describe('outbound dead letters: listed and replayed beside a running gateway', 
       await gw.ingest.submit(chain.next({}, { hr: 70 + i, spo2: i === 4 ? 85 : 98 }), DEV);
 
     // Each receiver refused one message: a dead letter each, and nothing pending behind it.
-    const byReceiver = () => new Map(outboundStatus(tmp.dir).map((s) => [s.receiver, s]));
-    await until('every cursor past its refusal', () => {
-      const s = byReceiver();
+    const byReceiver = async () => new Map((await outboundStatus(tmp.dir)).map((s) => [s.receiver, s]));
+    await until('every cursor past its refusal', async () => {
+      const s = await byReceiver();
       return ['mllp', 'fhir', 'webhook'].every((r) => s.get(r)?.pending === 0 && s.get(r)?.deadLetters === 1);
     });
     const refusedHook = hooks.find((h) => h.status === 422)!;
@@ -169,7 +173,7 @@ describe('outbound dead letters: listed and replayed beside a running gateway', 
     expect(still).toEqual([
       expect.objectContaining({ id: idOf('mllp'), state: 'dead', attempts: 2, replayRequestedAt: null }),
     ]);
-    expect(byReceiver().get('mllp')).toMatchObject({ deadLetters: 1, delivered: 4 });
+    expect((await byReceiver()).get('mllp')).toMatchObject({ deadLetters: 1, delivered: 4 });
 
     // The receivers are fixed: each dead letter goes once, with its original identifier.
     refuseMsh10.clear();
@@ -222,9 +226,9 @@ describe('outbound dead letters: listed and replayed beside a running gateway', 
 
     // No dead letter counted; the replayed rows are kept, marked; every cursor at the end.
     for (const r of ['mllp', 'fhir', 'webhook'])
-      expect(byReceiver().get(r)).toMatchObject({ pending: 0, deadLetters: 0, failures: 0 });
-    expect(byReceiver().get('mllp')!.delivered).toBe(5);
-    expect(byReceiver().get('fhir')!.delivered).toBe(5);
+      expect((await byReceiver()).get(r)).toMatchObject({ pending: 0, deadLetters: 0, failures: 0 });
+    expect((await byReceiver()).get('mllp')!.delivered).toBe(5);
+    expect((await byReceiver()).get('fhir')!.delivered).toBe(5);
     expect((await cli('dead-letters')).stdout).toBe('no dead letter waits for a replay\n');
     const kept = JSON.parse((await cli('dead-letters', '--replayed', '--json')).stdout) as DeadLetterLine[];
     expect(kept.map((d) => [d.receiver, d.state]).sort()).toEqual([

@@ -102,7 +102,7 @@ describe('readiness on a stuck outbox', () => {
     });
     const { gateway: _id, ...components } = health.body;
     expect(JSON.stringify(components)).not.toMatch(/\d/); // no figure of the ward's activity
-    expect(gw.metrics.render()).toMatch(/^vitaltrail_ready 0$/m);
+    expect(await gw.metrics.render()).toMatch(/^vitaltrail_ready 0$/m);
     // Ingest does not wait for the ledger: more frames are still acknowledged.
     await client.publishAsync(`vt/v1/dev/${DEV}/frames`, Buffer.from(frames.next()), { qos: 1 });
     expect(gw.store.getFrame(DEV, 6)).toBeDefined();

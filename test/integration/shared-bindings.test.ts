@@ -10,7 +10,7 @@
  * discharges through B: A's bed goes to standby, named after her, and each gateway audits the
  * standby once; re-admitted through A, B's standby ends.
  */
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { PgUserDirectory } from '../../gateway/src/io/shared/index.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
+import { runCli } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { call, type Reply } from '../helpers/http-client.js';
 import { type RunningPostgres, startPostgres } from '../helpers/postgres.js';
@@ -161,6 +162,66 @@ describe('one admissions book for two gateways (shared.postgres)', () => {
     // The admission lives in PostgreSQL only: neither gateway's SQLite store has a binding.
     for (const g of gws)
       expect(g.store.db.prepare('SELECT count(*) AS n FROM bindings').get()).toEqual({ n: 0 });
+
+    // The CLI beside running B: with B's config file, the group's admissions name the patient's
+    // device (FHIR and auditor exports); with B's data dir alone, nobody was ever admitted.
+    const pwFile = join(tmp.dir, 'pg-password');
+    writeFileSync(pwFile, `${pgsrv.password}\n`, { mode: 0o600 });
+    const cfg = join(tmp.dir, 'gw-b.json');
+    const root = (paths[1] as DataPaths).root;
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        dataDir: root,
+        gatewayId: 'gw-b',
+        shared: { postgres: { url: pgsrv.url, passwordFile: pwFile } },
+      }),
+    );
+    const fhirOut = join(tmp.dir, 'b-fhir.json');
+    const fhir = await runCli(['export-fhir', '--config', cfg, '--patient', PATIENT, '--out', fhirOut]);
+    expect(fhir.stderr).toBe('');
+    expect(fhir.stdout).toMatch(/^wrote 2 observations to /); // hr and spo2 of B's one reading
+    const bundle = JSON.parse(readFileSync(fhirOut, 'utf8')) as { entry: { resource: Json }[] };
+    const subjects = bundle.entry
+      .map((e) => e.resource)
+      .filter((x) => x.resourceType === 'Observation')
+      .map((o) => (o.subject as { identifier?: { value?: string } }).identifier?.value);
+    expect(subjects).toEqual([PATIENT, PATIENT]);
+    const alone = await runCli(['export-fhir', '--data', root, '--patient', PATIENT, '--out', fhirOut]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/no device was ever bound to this patient/);
+    const auditorOut = join(tmp.dir, 'b-bundle.json');
+    // The auditor's export: through the group's book the patient's device is found (this data
+    // dir has no chain deployment: the next refusal); through the data dir alone, nobody was.
+    const bundled = await runCli(['export', '--config', cfg, '--patient', PATIENT, '--out', auditorOut]);
+    expect(bundled.code).toBe(2);
+    expect(bundled.stderr).toMatch(/no chain deployment in the data directory/);
+    const aloneBundle = await runCli([
+      'export',
+      '--data',
+      root,
+      '--gateway-id',
+      'gw-b',
+      '--patient',
+      PATIENT,
+      '--out',
+      auditorOut,
+    ]);
+    expect(aloneBundle.code).toBe(2);
+    expect(aloneBundle.stderr).toMatch(/no device was ever bound to this patient/);
+    const both = await runCli([
+      'export',
+      '--config',
+      cfg,
+      '--data',
+      root,
+      '--patient',
+      PATIENT,
+      '--out',
+      auditorOut,
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/cannot be used with/);
   });
 
   it("behavior: discharged through B, A's bed goes to standby named after the nurse, audited once by each gateway; re-admitted through A, B's standby ends", async () => {

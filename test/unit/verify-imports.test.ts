@@ -16,7 +16,10 @@ const IMPORT =
 
 /** Relative imports of one file, resolved to .ts source paths. */
 function importsOf(file: string): string[] {
-  const src = readFileSync(file, 'utf8');
+  // Comments left out: a doc comment may quote an import (core/live-contract does).
+  const src = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const out: string[] = [];
   for (const m of src.matchAll(IMPORT)) {
     const spec = m[1] ?? m[2] ?? m[3]!;

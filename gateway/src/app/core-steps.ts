@@ -17,7 +17,7 @@ import {
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';
 import { Ingest } from '../io/ingest/index.js';
-import { deliveryStatus } from '../io/interfaces/index.js';
+import { type AlarmBacklogOf, AlarmSource, deliveryStatus } from '../io/interfaces/index.js';
 import {
   DEFAULT_AUDIT_ROTATE_BYTES,
   dataPaths,
@@ -28,7 +28,7 @@ import {
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { seqForJson } from '../protocol/frame.js';
-import { code, type GatewayStep, readinessOf } from './gateway-parts.js';
+import { code, type GatewayParts, type GatewayStep, readinessOf } from './gateway-parts.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_GATEWAY_ID, DEFAULT_RETENTION_MS } from './options.js';
 
 /** The data directory holds a KGC root and recipients; the gateway's ids. */
@@ -92,6 +92,17 @@ export const store: GatewayStep = {
  * the poll goes on in the background (a chain outage must not stop ingest).
  */
 const FIRST_REGISTRY_READ_MS = 3000;
+
+/**
+ * In a group the webhook's backlog is the transitions this gateway recorded in the group's
+ * ledger (io/interfaces `AlarmSource.backlog`); a lone gateway's is its store's (the default).
+ */
+function groupAlarmBacklog(p: GatewayParts): AlarmBacklogOf | undefined {
+  const alarms = p.find('alarms');
+  if (!p.get('opts').shared?.postgres || !alarms) return undefined;
+  const feed = new AlarmSource(alarms, null, false, p.get('gatewayId'));
+  return (from) => feed.backlog(from);
+}
 
 /** Device identity, revocation and registration, and the audit log. */
 export const identity: GatewayStep = {
@@ -191,11 +202,12 @@ export const metrics: GatewayStep = {
       liveStream: () => p.find('liveStream')?.stats() ?? null,
       ready: () => readinessOf(p).ready,
       // The receivers this gateway runs (the outbound step, later), not every cursor the store keeps.
-      outbound: () => {
+      outbound: async () => {
         const running = new Set((p.find('outbound') ?? []).map((w) => w.name));
-        return running.size === 0
-          ? []
-          : deliveryStatus(store, Date.now()).filter((s) => running.has(s.receiver));
+        if (running.size === 0) return [];
+        return (await deliveryStatus(store, Date.now(), groupAlarmBacklog(p))).filter((s) =>
+          running.has(s.receiver),
+        );
       },
     });
     m.observe(i);

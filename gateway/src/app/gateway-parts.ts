@@ -53,6 +53,8 @@ export interface GatewayPartMap {
   users: UserDirectory;
   /** Closes `users` (the shared directory's pool and listener). */
   closeUsers: () => Promise<void>;
+  /** Ships the audit log's last lines to the group's chain and closes the shipper (a no-op for a lone gateway). */
+  closeAuditShipper: () => Promise<void>;
   alarms: AlarmService;
   /** The admissions (this data dir's SQLite store, or the group's shared PostgreSQL book). */
   bindings: BindingBook;
@@ -60,7 +62,7 @@ export interface GatewayPartMap {
   closeBindings: () => Promise<void>;
   /** Closes the group's alarm ledger (a no-op for a lone gateway). */
   closeAlarmLedger: () => Promise<void>;
-  /** Closes the group's shared sessions (a no-op for a lone gateway). */
+  /** Closes the sessions kept beyond memory (the group's pool, or the data dir's `SqliteSessions`). */
   closeSharedSessions: () => Promise<void>;
   http: HttpServer;
   influx: InfluxSink | null;

@@ -5,7 +5,7 @@
  * Grafana.
  */
 import { join } from 'node:path';
-import { AlarmService } from '../io/clinical/index.js';
+import { AlarmService, LocalAlarmLedger } from '../io/clinical/index.js';
 import {
   alarmRoutes,
   auditorRoutes,
@@ -15,19 +15,20 @@ import {
   startHttpServer,
   webhookRoutes,
 } from '../io/http/index.js';
-import { DisplayRegistry, ensureInitialAdmin } from '../io/identity/index.js';
+import { DisplayRegistry, ensureInitialAdmin, SqliteSessions } from '../io/identity/index.js';
 import type { AuditEventType } from '../io/ops/index.js';
 import { InfluxSink } from '../io/outbound/index.js';
 import {
   openBindingBook,
   openUserDirectory,
   PgAlarms,
+  PgAuditShipper,
   PgPatientSettings,
   PgPeers,
   PgSessions,
 } from '../io/shared/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
-import { type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
+import { code, type GatewayStep, publicHealthOf, readinessOf } from './gateway-parts.js';
 
 /**
  * The dashboard accounts, one directory for every part that reads them (sign-in, the alarm
@@ -57,10 +58,43 @@ export const users: GatewayStep = {
 };
 
 /**
+ * In a group, this gateway's audit log shipped into the group's one audit chain (io/shared
+ * PgAuditShipper, table `ward_audit`: at each batch the log writes, and every second), from
+ * right after the identity opens the log until every later step has stopped (its stop ships
+ * their last lines). The file log stays the record. A lone gateway has none.
+ */
+export const groupAudit: GatewayStep = {
+  name: 'groupAudit',
+  async start(p) {
+    const { opts, log, paths } = p.pick('opts', 'log', 'paths');
+    const pg = opts.shared?.postgres;
+    const shipper = pg
+      ? await PgAuditShipper.open({
+          ...pg,
+          gatewayId: p.get('gatewayId'),
+          dir: paths.gatewayDir,
+          onError: (err) => log.warn('audit not shipped to the group; retrying', { code: code(err) }),
+        })
+      : null;
+    const unwatch = shipper ? p.get('identity').audit.onWritten(() => shipper.nudge()) : () => {};
+    p.set('closeAuditShipper', async () => {
+      unwatch();
+      await shipper?.close();
+    });
+  },
+  async stop(p) {
+    await p.get('closeAuditShipper')();
+  },
+};
+
+/**
  * Alarms and NEWS2; signature failures and other rejections feed the technical alarms. In a
  * group (`opts.shared`) the alarms are decided once for all its gateways, in its PostgreSQL
  * (io/shared PgAlarms), and each transition audited by the one gateway that recorded it; the
- * per-patient settings and ACVPU entries are the group's (io/shared PgPatientSettings).
+ * per-patient settings and ACVPU entries are the group's (io/shared PgPatientSettings). A
+ * lone gateway decides alike, in its data dir's store (io/clinical LocalAlarmLedger): its open
+ * alarms, acknowledged ones included, are taken back at a restart (each foreign to its board, as
+ * in a group, until its condition is seen again or 180 s pass: the filters start afresh).
  */
 export const alarms: GatewayStep = {
   name: 'alarms',
@@ -68,15 +102,17 @@ export const alarms: GatewayStep = {
     const { opts, log, identity: id, ingest: i } = p.pick('opts', 'log', 'identity', 'ingest');
     const pg = opts.shared?.postgres;
     const gatewayId = p.get('gatewayId');
-    const ledger = pg ? await PgAlarms.open({ ...pg, gatewayId }) : null;
+    const ledger = pg
+      ? await PgAlarms.open({ ...pg, gatewayId })
+      : new LocalAlarmLedger({ store: p.get('store'), gatewayId });
     const settings = pg
       ? await PgPatientSettings.open({ ...pg, gatewayId }).catch(async (err) => {
-          await ledger?.close();
+          await ledger.close();
           throw err;
         })
       : null;
     p.set('closeAlarmLedger', async () => {
-      await ledger?.close();
+      await ledger.close();
       await settings?.close();
     });
     const a = p.set(
@@ -87,7 +123,7 @@ export const alarms: GatewayStep = {
         storageHealthy: () => i.healthy,
         anchoring: () => p.get('anchorer')?.status() ?? null,
         throttledClients: () => p.find('broker')?.throttledClients() ?? 0,
-        ...(ledger && settings ? { group: { ledger, gatewayId, settings } } : {}),
+        group: { ledger, gatewayId, ...(settings ? { settings } : {}) },
         // The identity's device registry knows revocations (store, CRL, chain registry).
         deviceRevoked: (dev) => id.devices.lookup(dev)?.status === 'revoked',
         audit: (e) => {
@@ -110,7 +146,7 @@ export const alarms: GatewayStep = {
       await p.get('closeAlarmLedger')();
       throw err;
     }
-    if (ledger) log.info('alarms decided by the group', { store: 'postgres' });
+    if (pg) log.info('alarms decided by the group', { store: 'postgres' });
   },
   async stop(p) {
     p.get('alarms').stop();
@@ -186,8 +222,10 @@ export const http: GatewayStep = {
     const users = p.get('users');
     const anchoring = () => p.get('anchorer')?.status() ?? null;
     // In a group, the sessions are the group's: a nurse signed in through one gateway is on all.
+    // A lone gateway keeps them in its data dir (only their hashes): they outlive a restart.
     const pg = opts.shared?.postgres;
-    const sharedSessions = pg ? await PgSessions.open(pg) : null;
+    const sharedSessions = pg ? await PgSessions.open(pg) : new SqliteSessions(s);
+    log.info('dashboard sessions', { store: sharedSessions.kind });
     // In a group, a trend or raw history asks the other gateways too (registered once listening).
     let peers: PgPeers | null = null;
     const group = pg
@@ -195,7 +233,7 @@ export const http: GatewayStep = {
       : null;
     p.set('closeSharedSessions', async () => {
       await peers?.close();
-      await sharedSessions?.close();
+      await sharedSessions.close(); // deletes nothing: a restart keeps the sessions
     });
     const started = startHttpServer({
       hub: h,
@@ -208,7 +246,7 @@ export const http: GatewayStep = {
       ...(opts.http?.secureCookies !== undefined ? { secureCookies: opts.http.secureCookies } : {}),
       ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
       ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
-      ...(sharedSessions ? { sharedSessions } : {}),
+      sharedSessions,
       staticDir: p.get('staticDir'),
       ...(opts.wardName ? { wardName: opts.wardName } : {}),
       ...(opts.wardClock ? { wardClock: opts.wardClock } : {}),

@@ -1,7 +1,8 @@
 /**
  * @module cli/auditor
  * The auditor's commands (PROTOCOL.md §5): `export` (disclosure bundles of devices or of a
- * time range, streamed to a file), `verify` (offline verification against live or saved
+ * time range, streamed to a file; `--patient` reads the group's admissions with `--config`
+ * of a group's gateway: cli/gateway-config), `verify` (offline verification against live or saved
  * chain evidence) and `verify-anchors-fetch` (save the chain evidence for offline use).
  */
 import { type Command, InvalidArgumentError } from 'commander';
@@ -11,9 +12,11 @@ import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
 import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportBundleToFile } from '../io/outbound/index.js';
-import { Bindings, loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store/index.js';
+import { openBindingBook } from '../io/shared/index.js';
+import { loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store/index.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
+import { gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
 import { checkTimeRange, timeOption } from './inputs.js';
 import { DEFAULT_MAX_INPUT_MIB, runVerify } from './verify.js';
 
@@ -73,6 +76,7 @@ export function registerAuditorCommands(program: Command): void {
     .option('--to <time>', 'to device time (ms since epoch or ISO 8601), inclusive', timeOption)
     .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
     .option('--gateway-id <id>', 'gateway id', gatewayIdOption, DEFAULT_GATEWAY_ID)
+    .addOption(gatewayConfigOption("the group's admissions for --patient"))
     .action(async (o) => {
       if (o.device === undefined && o.patient === undefined && o.from === undefined && o.to === undefined) {
         throw new UsageError('give --device, --patient, or a time range (--from/--to) for every device');
@@ -81,18 +85,31 @@ export function registerAuditorCommands(program: Command): void {
         throw new UsageError('give --device or --patient, not both');
       checkTimeRange(o.from, o.to);
       checkOutputPath(o.out); // before any work: a refused --out costs nothing
-      const paths = dataPaths(o.data);
-      const deployment = readJson<Deployment>(paths.deployment);
-      if (!deployment) throw new UsageError('no chain deployment in the data directory (run the demo first)');
+      const { dataDir, gatewayId, postgres } = gatewaySourceOf(o);
+      const paths = dataPaths(dataDir);
       const store = openStore(paths.db);
       try {
-        const origin = checkpointOrigin(o.gatewayId);
+        const origin = checkpointOrigin(gatewayId);
         const secrets = loadRecipientSecrets(paths.recipientsDir);
         let periods: { dev: string; from: number; to: number | null }[] | undefined;
         if (o.patient !== undefined) {
-          periods = await new Bindings(store, { secrets }).devicesOf(o.patient);
+          // In a group, the group's admissions: one made through another gateway counts here.
+          const book = await openBindingBook({
+            store,
+            recipientsDir: paths.recipientsDir,
+            secrets,
+            postgres,
+          });
+          try {
+            periods = await book.bindings.devicesOf(o.patient);
+          } finally {
+            await book.close();
+          }
           if (periods.length === 0) throw new UsageError('no device was ever bound to this patient');
         }
+        const deployment = readJson<Deployment>(paths.deployment);
+        if (!deployment)
+          throw new UsageError('no chain deployment in the data directory (run the demo first)');
         const r = await exportBundleToFile({
           store,
           paths,

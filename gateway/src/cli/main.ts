@@ -30,6 +30,7 @@ import { registerKgcCommands } from './kgc.js';
 import { registerOutboundCommands } from './outbound.js';
 import { registerProductionCommands } from './production.js';
 import { parseSerialSpec } from './serial.js';
+import { registerSharedCommands } from './shared-import.js';
 import { parseDeviceIds, parseSpeed, runSim } from './sim.js';
 import { registerStoreCommands } from './store.js';
 import { registerUsersCommands } from './users.js';
@@ -107,8 +108,9 @@ export function buildProgram(): Command {
     if (LONG_RUNNING.has(name)) keepRunningOnEpipe();
     if (DATA_DIR_CREATORS.has(name)) return;
     const opts = action.optsWithGlobals();
-    // `gateway --config FILE` takes its data directory from the file, checked by app/config.
-    if (name === 'gateway' && opts.config !== undefined) return;
+    // `--config FILE` names the data directory: checked by app/config (`gateway`), by
+    // cli/gateway-config (`export`, `export-fhir`, `outbound status`) or cli/users.
+    if (opts.config !== undefined) return;
     const data = opts.data as unknown;
     for (const dir of Array.isArray(data) ? data : [data]) if (typeof dir === 'string') requireDataDir(dir);
   });
@@ -295,6 +297,7 @@ export function buildProgram(): Command {
 
   registerProductionCommands(program);
   registerOutboundCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+  registerSharedCommands(program);
   registerAnchorsCommands(program, `${DEFAULT_DATA_DIR}/demo`);
   registerBackupCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 

@@ -3,13 +3,18 @@
  * `vitaltrail outbound status --data DIR [--json]`: the state of each outbound interface
  * (issue 19) as an integration engineer checks it: readings pending, the age of the oldest
  * one, delivered, the last success and the last error, dead letters (not yet replayed). Reads
- * the store while the gateway runs (SQLite WAL readers). `outbound dead-letters` and
+ * the store while the gateway runs (SQLite WAL readers). `--config FILE` instead of `--data`:
+ * the gateway of that config file; in a group (`shared.postgres`) its alarm webhook's backlog
+ * is counted in the group's alarm ledger (the transitions this gateway recorded), since the
+ * group's transitions are not in the data directory. `outbound dead-letters` and
  * `outbound replay` are in cli/outbound-dead-letters, `outbound test` in cli/outbound-test.
  */
 import type { Command } from 'commander';
-import { deliveryStatus, type OutboundStatus } from '../io/interfaces/index.js';
+import { AlarmSource, deliveryStatus, type OutboundStatus } from '../io/interfaces/index.js';
 import { dataPaths } from '../io/ops/index.js';
+import { PgAlarms } from '../io/shared/index.js';
 import { openStore } from '../io/store/index.js';
+import { type GatewaySource, gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
 import { dataDirOption } from './inputs.js';
 import { registerDeadLetterCommands } from './outbound-dead-letters.js';
 import { registerOutboundTestCommand } from './outbound-test.js';
@@ -22,12 +27,23 @@ export interface OutboundStatusLine extends Omit<OutboundStatus, 'lastOkAt' | 'l
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** The status of every receiver the store has seen (io/interfaces `deliveryStatus`). */
-export function outboundStatus(dataDir: string, now = Date.now()): OutboundStatusLine[] {
+/**
+ * The status of every receiver the store has seen (io/interfaces `deliveryStatus`).
+ * @throws {SharedStateError} `shared_unavailable` when a group's database cannot be used
+ */
+export async function outboundStatus(
+  source: GatewaySource | string,
+  now = Date.now(),
+): Promise<OutboundStatusLine[]> {
+  const { dataDir, gatewayId, postgres } =
+    typeof source === 'string' ? gatewaySourceOf({ data: source }) : source;
   const store = openStore(dataPaths(dataDir).db);
+  const ledger = postgres ? await PgAlarms.open({ ...postgres, gatewayId }) : null;
   try {
+    const feed = ledger ? new AlarmSource(ledger, null, false, gatewayId) : null;
+    const rows = await deliveryStatus(store, now, feed ? (from) => feed.backlog(from) : undefined);
     // The fields in the order `--json` has always printed them.
-    return deliveryStatus(store, now).map((s) => ({
+    return rows.map((s) => ({
       receiver: s.receiver,
       pending: s.pending,
       oldestPendingSeconds: s.oldestPendingSeconds,
@@ -40,6 +56,7 @@ export function outboundStatus(dataDir: string, now = Date.now()): OutboundStatu
     }));
   } finally {
     store.close();
+    await ledger?.close();
   }
 }
 
@@ -55,9 +72,10 @@ export function registerOutboundCommands(program: Command, defaultDataDir: strin
       'per receiver: readings pending, oldest pending age, delivered, last error, dead letters not yet replayed',
     )
     .addOption(dataDirOption(defaultDataDir))
+    .addOption(gatewayConfigOption("the alarm webhook's backlog in the group's alarm ledger"))
     .option('--json', 'print JSON')
-    .action((o: { data: string; json?: boolean }) => {
-      const rows = outboundStatus(o.data);
+    .action(async (o: { data: string; config?: string; json?: boolean }) => {
+      const rows = await outboundStatus(gatewaySourceOf(o));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;

@@ -2,7 +2,11 @@
  * @module cli/store
  * Commands of the sealed store (issue 4):
  * - `vitaltrail recipients add --kid KID --public-key FILE` | `list` | `rotate --kid OLD --new-kid NEW --public-key FILE`
- * - `vitaltrail export-fhir --device ID | --patient ID [--from] [--to] --out FILE`
+ * - `vitaltrail export-fhir --device ID | --patient ID [--from] [--to] --out FILE
+ *   [--data DIR | --config FILE]`: with a gateway's config file, its data directory and, in a
+ *   group (`shared.postgres`), the group's admissions (io/shared `openBindingBook`), so an
+ *   admission made through another gateway of the group names the patient's devices here too.
+ *   Each gateway holds the readings it accepted: a group's full export is one per gateway.
  * - `vitaltrail shred --retention-days N` (crypto-shredding of expired windows)
  * Recipients are public keys: the gateway seals for them and never needs their private
  * keys. Rotation retires the old public key (no new data key is wrapped for it) and keeps
@@ -15,9 +19,9 @@ import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
 import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
 import { checkOutputPath, dataPaths, lockDataDir, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportFhir } from '../io/outbound/index.js';
+import { openBindingBook } from '../io/shared/index.js';
 import {
   addRecipient,
-  Bindings,
   DEFAULT_KEY_WINDOW_MS,
   listRecipients,
   loadRecipientSecrets,
@@ -27,6 +31,7 @@ import {
 } from '../io/store/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
+import { gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
 import { checkTimeRange, dataDirOption, timeOption } from './inputs.js';
 
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -111,6 +116,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
     .requiredOption('--out <file>', 'where to write the Bundle JSON (mode 0600: it holds patient data)')
     .option('--gateway-id <id>', 'gateway id (names the log)', DEFAULT_GATEWAY_ID)
     .addOption(dataDirOption(defaultDataDir))
+    .addOption(gatewayConfigOption("the group's admissions for --patient"))
     .action(
       async (o: {
         device?: string;
@@ -120,6 +126,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
         out: string;
         gatewayId: string;
         data: string;
+        config?: string;
       }) => {
         if ((o.device === undefined) === (o.patient === undefined)) {
           throw new VitalTrailError('bad_usage', 'give exactly one of --device and --patient');
@@ -129,14 +136,24 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
         }
         checkTimeRange(o.from, o.to ?? Date.now());
         checkOutputPath(o.out);
-        const paths = dataPaths(o.data);
+        const { dataDir, gatewayId, postgres } = gatewaySourceOf(o);
+        const paths = dataPaths(dataDir);
         const store = openStore(paths.db);
+        const secrets = loadRecipientSecrets(paths.recipientsDir);
+        const book = await openBindingBook({
+          store,
+          recipientsDir: paths.recipientsDir,
+          secrets,
+          postgres,
+        }).catch((err: unknown) => {
+          store.close();
+          throw err;
+        });
         try {
-          const origin = store.getMeta('origin') ?? checkpointOrigin(o.gatewayId);
-          const secrets = loadRecipientSecrets(paths.recipientsDir);
+          const origin = store.getMeta('origin') ?? checkpointOrigin(gatewayId);
           const r = await exportFhir({
             store,
-            bindings: new Bindings(store, { secrets }),
+            bindings: book.bindings,
             secrets,
             log: { origin, logId: logIdOf(origin) },
             deployment: readJson<Deployment>(paths.deployment),
@@ -154,6 +171,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
               '\n',
           );
         } finally {
+          await book.close();
           store.close();
         }
       },

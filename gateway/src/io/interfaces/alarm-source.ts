@@ -19,9 +19,12 @@ import type { DeliverySource } from './receiver.js';
 
 export type { OutboundAlarm } from '../../core/outbound-alarm.js';
 
+/** Transitions read per page when counting a backlog. */
+const BACKLOG_PAGE = 1000;
+
 export class AlarmSource implements DeliverySource<OutboundAlarm> {
   readonly kind = 'alarms';
-  readonly #alarms: AlarmService;
+  readonly #alarms: Pick<AlarmService, 'eventsFrom'>;
   readonly #bindings: BindingBook | null;
 
   readonly #withPatient: boolean;
@@ -32,7 +35,12 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
    *   recipient private key; the PCD-04 feed). Without it only the bed is read (the webhook).
    * @param gatewayId this gateway: in a group, only the transitions it recorded are its feed's
    */
-  constructor(alarms: AlarmService, bindings: BindingBook | null, withPatient = false, gatewayId?: string) {
+  constructor(
+    alarms: Pick<AlarmService, 'eventsFrom'>,
+    bindings: BindingBook | null,
+    withPatient = false,
+    gatewayId?: string,
+  ) {
     this.#alarms = alarms;
     this.#bindings = bindings;
     this.#withPatient = withPatient;
@@ -52,6 +60,26 @@ export class AlarmSource implements DeliverySource<OutboundAlarm> {
     const row = (await this.#alarms.eventsFrom(eventId, 1))[0];
     if (!row || row.id !== eventId || `alarm-event:${row.id}` !== id || !this.#mine(row)) return null;
     return this.#toItem(row);
+  }
+
+  /**
+   * The transitions from event id `from` on that this feed will send (its own, in a group),
+   * for `outbound status` and `/metrics`: read in pages of the recorded transitions, so a
+   * group's backlog is counted in its ledger.
+   */
+  async backlog(from: number): Promise<{ pending: number; oldestAt: number | null }> {
+    let pending = 0;
+    let oldestAt: number | null = null;
+    for (let next = from; ; ) {
+      const rows = await this.#alarms.eventsFrom(next, BACKLOG_PAGE);
+      for (const row of rows) {
+        if (!this.#mine(row)) continue;
+        pending++;
+        oldestAt ??= row.at;
+      }
+      if (rows.length < BACKLOG_PAGE) return { pending, oldestAt };
+      next = rows.at(-1)!.id + 1;
+    }
   }
 
   /** A lone gateway's transitions are all its own; a group's name the gateway that recorded them. */

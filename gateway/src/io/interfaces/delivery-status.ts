@@ -10,6 +10,10 @@
  * Cheap enough for every `/metrics` scrape: per receiver one row of `outbound_cursors` with
  * its dead-letter count, the log size (held in memory), and one row by primary key or unique
  * index (the oldest pending frame or alarm event), never a scan of the log.
+ *
+ * In a gateway group the alarm transitions are the group's (io/clinical/alarm-ledger), and
+ * each gateway's webhook sends those it recorded: the caller passes `alarmBacklog`
+ * (io/interfaces/alarm-source `AlarmSource.backlog`), which counts them in the group's ledger.
  */
 import { AlarmStore } from '../clinical/index.js';
 import type { GatewayStore } from '../store/index.js';
@@ -34,31 +38,58 @@ export interface OutboundStatus {
   deadLetters: number;
 }
 
+/** What waits behind an alarm cursor: the count and the time of the oldest transition. */
+export interface AlarmBacklog {
+  pending: number;
+  oldestAt: number | null;
+}
+
+/** The alarm transitions from event id `from` on that this gateway's alarm feed will send. */
+export type AlarmBacklogOf = (from: number) => Promise<AlarmBacklog>;
+
+/** A lone gateway's alarm backlog: every transition in its store from `from` on. */
+function localAlarmBacklog(store: GatewayStore): AlarmBacklogOf {
+  const alarms = new AlarmStore(store);
+  return async (from) => ({
+    pending: Math.max(0, alarms.lastEventId() + 1 - from),
+    oldestAt: alarms.eventsFrom(from, 1)[0]?.at ?? null,
+  });
+}
+
 /**
  * The status of every receiver the store has a cursor for (including receivers no longer
  * configured), in receiver-name order.
  * @param now the clock the oldest pending item's age is measured against (ms)
+ * @param alarmBacklog a group's alarm backlog (default: the store's own alarm transitions)
  * @example
- * for (const s of deliveryStatus(store, Date.now())) console.log(s.receiver, s.pending);
+ * for (const s of await deliveryStatus(store, Date.now())) console.log(s.receiver, s.pending);
  */
-export function deliveryStatus(store: GatewayStore, now: number): OutboundStatus[] {
-  const alarms = new AlarmStore(store);
-  return new DeliveryState(store).all().map((c) => {
+export async function deliveryStatus(
+  store: GatewayStore,
+  now: number,
+  alarmBacklog: AlarmBacklogOf = localAlarmBacklog(store),
+): Promise<OutboundStatus[]> {
+  const out: OutboundStatus[] = [];
+  for (const c of new DeliveryState(store).all()) {
     // A reading receiver walks the log; the alarm webhook walks the alarm event ids.
-    const [pending, oldestAt] =
+    const { pending, oldestAt } =
       c.source === 'alarms'
-        ? [alarms.lastEventId() + 1 - c.nextLeaf, alarms.eventsFrom(c.nextLeaf, 1)[0]?.at]
-        : [store.size - c.nextLeaf, store.framesFrom(c.nextLeaf, 1)[0]?.acceptedAt];
-    return {
+        ? await alarmBacklog(c.nextLeaf)
+        : {
+            pending: store.size - c.nextLeaf,
+            oldestAt: store.framesFrom(c.nextLeaf, 1)[0]?.acceptedAt ?? null,
+          };
+    out.push({
       receiver: c.receiver,
       pending: Math.max(0, pending),
-      oldestPendingSeconds: oldestAt === undefined ? null : Math.max(0, Math.round((now - oldestAt) / 1000)),
+      oldestPendingSeconds: oldestAt === null ? null : Math.max(0, Math.round((now - oldestAt) / 1000)),
       delivered: c.delivered,
       lastOkAt: c.lastOkAt,
       lastError: c.lastError,
       lastErrorAt: c.lastErrorAt,
       failures: c.failures,
       deadLetters: c.deadLetters,
-    };
-  });
+    });
+  }
+  return out;
 }

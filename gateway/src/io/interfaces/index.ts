@@ -14,7 +14,12 @@ export {
   DeliveryState,
   type ReplayRequest,
 } from './delivery-state.js';
-export { deliveryStatus, type OutboundStatus } from './delivery-status.js';
+export {
+  type AlarmBacklog,
+  type AlarmBacklogOf,
+  deliveryStatus,
+  type OutboundStatus,
+} from './delivery-status.js';
 export { FhirReceiver, type FhirReceiverOptions } from './fhir-receiver.js';
 export { MllpReceiver, type MllpReceiverOptions } from './mllp-receiver.js';
 export { type Pcd05Counters, Pcd05Listener, type Pcd05ListenerOptions } from './pcd05-listener.js';

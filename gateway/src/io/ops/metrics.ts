@@ -80,7 +80,7 @@ export interface GatewayMetricsSources {
    * The delivery state of the outbound interfaces that run (io/interfaces `deliveryStatus`),
    * read once per scrape; no `vitaltrail_outbound_*` series without it.
    */
-  outbound?: () => readonly OutboundDelivery[];
+  outbound?: () => Promise<readonly OutboundDelivery[]>;
   /** The internal live stream's counts (io/transport `LiveStream.stats`), when it runs. */
   liveStream?: () => LiveStreamCounts | null;
   now?: () => number;
@@ -124,12 +124,12 @@ export class GatewayMetrics {
     "Restarts of the embedded chain's node after it died, by outcome: restarted, failed (another attempt follows).",
   );
   readonly #all: Metric[];
-  readonly #readOutbound: () => readonly OutboundDelivery[];
+  readonly #readOutbound: () => Promise<readonly OutboundDelivery[]>;
   /** The outbound delivery state of the scrape being rendered (read once for its six series). */
   #outbound: readonly OutboundDelivery[] = [];
 
   constructor(src: GatewayMetricsSources) {
-    this.#readOutbound = src.outbound ?? (() => []);
+    this.#readOutbound = src.outbound ?? (async () => []);
     /** One series per receiver, left out where `value` is unknown (null). */
     const perReceiver = (value: (o: OutboundDelivery) => number | null) => (): LabelledSample[] =>
       this.#outbound.flatMap((o) => {
@@ -274,8 +274,11 @@ export class GatewayMetrics {
     else this.rejected.inc({ code: r.code });
   }
 
-  render(): string {
-    this.#outbound = this.#readOutbound();
+  /** The exposition of one scrape (the outbound state read first, then every series at once). */
+  async render(): Promise<string> {
+    const outbound = await this.#readOutbound();
+    // From here on synchronous: a concurrent scrape cannot interleave with this one's series.
+    this.#outbound = outbound;
     try {
       return renderExposition(this.#all);
     } finally {

@@ -199,6 +199,7 @@ export class Bindings implements BindingBook {
       insert: db.prepare('INSERT INTO bindings (id, dev, bed, patient, from_ts) VALUES (?, ?, ?, ?, ?)'),
       maxId: db.prepare('SELECT coalesce(max(id), 0) FROM bindings').pluck(),
       history: db.prepare('SELECT * FROM bindings WHERE dev = ? ORDER BY from_ts, id'),
+      devices: db.prepare('SELECT DISTINCT dev FROM bindings ORDER BY dev').pluck(),
       all: db.prepare('SELECT * FROM bindings ORDER BY from_ts, id'),
       active: db.prepare('SELECT * FROM bindings WHERE to_ts IS NULL ORDER BY dev'),
       at: db.prepare(
@@ -312,6 +313,11 @@ export class Bindings implements BindingBook {
     const out: Binding[] = [];
     for (const r of rows) out.push(await this.#binding(r));
     return out;
+  }
+
+  /** Every device that was ever admitted, in id order (`vitaltrail shared import`). */
+  devices(): string[] {
+    return this.#stmts.devices.all() as string[];
   }
 
   /** Open bindings of all devices, by device. */
