@@ -1,7 +1,8 @@
 /**
  * @module anchor/contracts/artifacts
- * The typed ABI fragments the clients call (`REGISTRY_ABI`, `ANCHORS_ABI`) of the contracts of
- * PROTOCOL.md §4, which a test keeps equal to the compiled ABI (`loadArtifacts` in build.ts).
+ * The typed ABI fragments the clients call (`REGISTRY_ABI`, `ANCHORS_ABI`, `CONSENT_ABI`) of the
+ * contracts of PROTOCOL.md §4 and README "Consent on chain (issue 18)", which a test keeps equal
+ * to the compiled ABI (`loadArtifacts` in build.ts).
  * Clients need only the fragments, so the auditor never needs solc or the artifact file.
  */
 import { parseAbi } from 'viem';
@@ -48,4 +49,61 @@ export const ANCHORS_ABI = parseAbi([
   'error TreeSizeNotIncreasing(uint64 last, uint64 given)',
   'error ZeroRootHash()',
   'error RegistryNotContract()',
+]);
+
+/** README "Consent on chain (issue 18)": the grant event, exactly. */
+export const CONSENT_GRANTED_EVENT =
+  'event ConsentGranted(bytes32 indexed consentId, bytes32 indexed patient, bytes32 indexed doctor, uint8 scope, uint64 dataFrom, uint64 dataUntil, uint64 validFrom, uint64 validUntil, string purpose)';
+
+/** README "Consent on chain (issue 18)": the revocation event, exactly. */
+export const CONSENT_REVOKED_EVENT =
+  'event ConsentRevoked(bytes32 indexed consentId, bytes32 indexed patient, bytes32 indexed doctor)';
+
+/** Every function, event and error of VitalTrailConsent (with those it inherits from OpenZeppelin's EIP712). */
+export const CONSENT_ABI = parseAbi([
+  'struct Consent { bytes32 patient; bytes32 doctor; uint8 scope; uint64 dataFrom; uint64 dataUntil; uint64 validFrom; uint64 validUntil; string purpose; uint256 nonce; }',
+  'struct ConsentRecord { bytes32 patient; bytes32 doctor; uint8 scope; uint64 dataFrom; uint64 dataUntil; uint64 validFrom; uint64 validUntil; string purpose; uint256 nonce; uint64 grantedAt; uint64 grantedBlock; uint64 revokedAt; uint64 revokedBlock; }',
+  'function CONSENT_TYPEHASH() view returns (bytes32)',
+  'function REVOCATION_TYPEHASH() view returns (bytes32)',
+  'function registry() view returns (address)',
+  'function authority() view returns (address)',
+  'function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)',
+  'function registerClinician(bytes32 id, uint8 role)',
+  'function suspendClinician(bytes32 id)',
+  'function reinstateClinician(bytes32 id)',
+  'function clinician(bytes32 id) view returns (uint8 role, bool suspended, uint64 sinceBlock)',
+  'function registerPatientKey(bytes32 patient, address key)',
+  'function patientKey(bytes32 patient) view returns (address)',
+  'function grant(Consent c, bytes signature) returns (bytes32 consentId)',
+  'function revoke(bytes32 consentId, bytes signature)',
+  'function consent(bytes32 consentId) view returns (ConsentRecord)',
+  'event ClinicianRegistered(bytes32 indexed id, uint8 role)',
+  'event ClinicianSuspended(bytes32 indexed id)',
+  'event ClinicianReinstated(bytes32 indexed id)',
+  'event PatientKeyRegistered(bytes32 indexed patient, address indexed key)',
+  CONSENT_GRANTED_EVENT,
+  CONSENT_REVOKED_EVENT,
+  'event EIP712DomainChanged()',
+  'error NotAuthority()',
+  'error RegistryNotContract()',
+  'error ZeroValue()',
+  'error InvalidRole()',
+  'error ClinicianAlreadyRegistered()',
+  'error ClinicianNotRegistered()',
+  'error ClinicianAlreadySuspended()',
+  'error ClinicianNotSuspended()',
+  'error PatientKeyUnchanged()',
+  'error InvalidScope()',
+  'error InvalidWindow()',
+  'error InvalidDataRange()',
+  'error PurposeTooLong()',
+  'error UnknownPatient()',
+  'error NotADoctor()',
+  'error DoctorSuspended()',
+  'error BadSignature()',
+  'error ConsentExists()',
+  'error UnknownConsent()',
+  'error AlreadyRevoked()',
+  'error InvalidShortString()',
+  'error StringTooLong(string str)',
 ]);

@@ -7,17 +7,22 @@
  *
  * Paths are resolved from the repository root (the nearest folder above this file that holds a
  * package.json), so the same code works from `dist/` and from source under vitest.
+ *
+ * Imports of library sources (`import {EIP712} from "@openzeppelin/contracts/…"`) are read from
+ * node_modules (the devDependency `@openzeppelin/contracts`, resolved like a Node import) and
+ * handed to solc with the rest of the input, solc's import callback standing by for anything
+ * else; `sourceHash` covers every imported source, so a library upgrade rebuilds the artifact.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Abi } from 'viem';
 import { type Hex, LedgerError } from './ledger-error.js';
 
 /** The contracts, in deployment order. */
-export const CONTRACT_NAMES = ['VitalTrailRegistry', 'VitalTrailAnchors'] as const;
+export const CONTRACT_NAMES = ['VitalTrailRegistry', 'VitalTrailAnchors', 'VitalTrailConsent'] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface ContractArtifact {
@@ -39,14 +44,18 @@ const SETTINGS = {
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
 } as const;
 
+/** What solc-js's import callback answers: the source, or why there is none. */
+type ImportResult = { contents: string } | { error: string };
+
 /** The subset of the solc-js wrapper used here. */
 interface Solc {
   version(): string;
-  compile(input: string): string;
+  compile(input: string, callbacks?: { import: (path: string) => ImportResult }): string;
 }
 
 interface SolcOutput {
   errors?: { severity: string; formattedMessage?: string; message: string }[];
+  sources?: Record<string, unknown>;
   contracts?: Record<string, Record<string, { abi: Abi; evm: { bytecode: { object: string } } }>>;
 }
 
@@ -82,6 +91,69 @@ export function readContractSources(sourcesDir = contractPaths().sourcesDir): Re
   return sources;
 }
 
+/** A library source unit name: `<package>/<path>.sol`, the package plain or `@scope/name`. */
+const LIBRARY_UNIT = /^(@[a-z0-9][\w.-]*\/[a-z0-9][\w.-]*|[a-z0-9][\w.-]*)\/((?:[\w.-]+\/)*[\w.-]+\.sol)$/i;
+
+/**
+ * Reads a library source unit (`@openzeppelin/contracts/utils/cryptography/EIP712.sol`) from its
+ * package's folder in node_modules, found by Node's module resolution from this file; this is
+ * also solc's import callback. A name with `.` or `..` segments is refused.
+ */
+export function readLibrarySource(unit: string): ImportResult {
+  const m = LIBRARY_UNIT.exec(unit);
+  if (!m || unit.split('/').some((seg) => seg === '.' || seg === '..')) {
+    return { error: `not a library source unit: ${unit}` };
+  }
+  const [, pkg, file] = m as unknown as [string, string, string];
+  let pkgDir: string;
+  try {
+    pkgDir = dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+  } catch {
+    return { error: `package ${pkg} is not installed (run npm ci)` };
+  }
+  try {
+    return { contents: readFileSync(join(pkgDir, file), 'utf8') };
+  } catch {
+    return { error: `${unit} is not in ${pkg}` };
+  }
+}
+
+/** The import paths a Solidity source names (comments stripped first). */
+function importsOf(text: string): string[] {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  return [...code.matchAll(/\bimport\s+(?:[^"';]*?\s)?["']([^"']+)["']/g)].map((m) => m[1] as string);
+}
+
+/** solc's rule: a `./` or `../` path is relative to the importing unit's folder; any other is a unit name. */
+function unitName(importer: string, path: string): string {
+  if (!path.startsWith('./') && !path.startsWith('../')) return path;
+  return posix.normalize(posix.join(posix.dirname(importer), path));
+}
+
+/**
+ * The sources plus every library unit they import, transitively: exactly what is compiled and
+ * what `sourceHash` covers. Sources without imports come back unchanged.
+ * @throws {LedgerError} `artifacts_unavailable` when an import cannot be read (the library is
+ *   not installed).
+ */
+export function withImports(sources: Record<string, string>): Record<string, string> {
+  const all: Record<string, string> = { ...sources };
+  const todo = Object.keys(sources);
+  for (let unit = todo.pop(); unit !== undefined; unit = todo.pop()) {
+    for (const path of importsOf(all[unit] ?? '')) {
+      const name = unitName(unit, path);
+      if (Object.hasOwn(all, name)) continue;
+      const r = readLibrarySource(name);
+      if ('error' in r) {
+        throw new LedgerError('artifacts_unavailable', `cannot read an import of ${unit}: ${r.error}`);
+      }
+      all[name] = r.contents;
+      todo.push(name);
+    }
+  }
+  return all;
+}
+
 function standardInput(sources: Record<string, string>): string {
   const entries = Object.keys(sources)
     .sort()
@@ -89,9 +161,15 @@ function standardInput(sources: Record<string, string>): string {
   return JSON.stringify({ language: 'Solidity', sources: Object.fromEntries(entries), settings: SETTINGS });
 }
 
-/** SHA-256 (hex) of the sources and settings: an artifact with another hash is stale. */
+/**
+ * SHA-256 (hex) of the sources, every library source they import, and the settings: an
+ * artifact with another hash is stale.
+ * @throws {LedgerError} `artifacts_unavailable` when an import cannot be read.
+ */
 export function computeSourceHash(sources: Record<string, string>): string {
-  return createHash('sha256').update(standardInput(sources)).digest('hex');
+  return createHash('sha256')
+    .update(standardInput(withImports(sources)))
+    .digest('hex');
 }
 
 /** Loads solc-js (a devDependency), or returns null when it is not installed. */
@@ -118,11 +196,21 @@ export function compileContracts(
       'solc is not installed (it is a devDependency): run npm ci',
     );
   }
-  const out = JSON.parse(solc.compile(standardInput(sources))) as SolcOutput;
+  const all = withImports(sources);
+  const input = standardInput(all);
+  const out = JSON.parse(solc.compile(input, { import: readLibrarySource })) as SolcOutput;
   const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) {
     const text = errors.map((e) => e.formattedMessage ?? e.message).join('\n');
     throw new LedgerError('artifacts_unavailable', `solc failed:\n${text}`);
+  }
+  // Every unit solc read must be one the hash covers (an import the scan missed would not be).
+  const unhashed = Object.keys(out.sources ?? {}).filter((u) => !Object.hasOwn(all, u));
+  if (unhashed.length > 0) {
+    throw new LedgerError(
+      'artifacts_unavailable',
+      `solc read sources outside the hash: ${unhashed.join(', ')}`,
+    );
   }
   const byName = new Map<string, ContractArtifact>();
   for (const file of Object.values(out.contracts ?? {})) {
@@ -138,8 +226,9 @@ export function compileContracts(
   return {
     VitalTrailRegistry: pick('VitalTrailRegistry'),
     VitalTrailAnchors: pick('VitalTrailAnchors'),
+    VitalTrailConsent: pick('VitalTrailConsent'),
     solcVersion: solc.version(),
-    sourceHash: computeSourceHash(sources),
+    sourceHash: createHash('sha256').update(input).digest('hex'),
   };
 }
 
@@ -203,7 +292,16 @@ export function loadArtifacts(root = findRepoRoot()): ContractArtifacts {
       'neither build/contracts.json nor the contract sources exist',
     );
   }
-  if (existing && existing.sourceHash === computeSourceHash(sources)) return existing;
+  let sourceHash: string;
+  try {
+    sourceHash = computeSourceHash(sources);
+  } catch (err) {
+    // The libraries are devDependencies, like solc: an install without them can neither judge
+    // nor rebuild the artifact, so it uses the one built where they were.
+    if (existing && loadSolc() === null) return existing;
+    throw err;
+  }
+  if (existing && existing.sourceHash === sourceHash) return existing;
   const solc = loadSolc();
   if (!solc) {
     throw new LedgerError(

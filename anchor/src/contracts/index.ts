@@ -1,6 +1,7 @@
 /**
  * @module anchor/contracts
- * The Solidity contracts of PROTOCOL.md §4 as the rest of VitalTrail sees them: the typed
+ * The Solidity contracts of PROTOCOL.md §4 (and the consent contract of README "Consent on chain
+ * (issue 18)") as the rest of VitalTrail sees them: the typed
  * ABI fragments the clients call, the compiled artifacts for deployment, their build with
  * solc-js, and the ledger stack's error vocabulary (`LedgerError`, `Hex`). The lowest room
  * of the ledger stack: it imports no other anchor folder.
@@ -8,6 +9,9 @@
 export {
   ANCHORED_EVENT,
   ANCHORS_ABI,
+  CONSENT_ABI,
+  CONSENT_GRANTED_EVENT,
+  CONSENT_REVOKED_EVENT,
   type ContractArtifact,
   type ContractArtifacts,
   type ContractName,
@@ -23,6 +27,8 @@ export {
   loadArtifacts,
   loadSolc,
   readContractSources,
+  readLibrarySource,
+  withImports,
   writeArtifacts,
 } from './build.js';
 export { type Hex, LEDGER_ERROR_CODES, LedgerError, type LedgerErrorCode } from './ledger-error.js';

@@ -15,7 +15,7 @@ export {
   type StartAnvilOptions,
   startAnvil,
 } from './anvil.js';
-export { deployContracts, isDeployed } from './deploy.js';
+export { deployContracts, ensureConsentContract, isDeployed } from './deploy.js';
 export { createMemoryLedger, type MemoryLedger } from './memory.js';
 export { freePort } from './ports.js';
 // The interfaces of PROTOCOL.md §4 and their records.

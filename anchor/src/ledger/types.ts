@@ -25,6 +25,13 @@ export interface Deployment {
   anchors: Hex;
   /** Block of the registry deployment: event scans start here. */
   deployBlock: number;
+  /**
+   * The consent contract (README "Consent on chain (issue 18)"). Absent from deployments made
+   * before it existed: `ensureConsentContract` adds it to one.
+   */
+  consent?: Hex;
+  /** Block of the consent contract's deployment (its event scans start here); `deployBlock` when absent. */
+  consentDeployBlock?: number;
 }
 
 /** The arguments of `anchor()` (PROTOCOL.md §4). */

@@ -2,7 +2,8 @@
  * @module io/anchoring/deploy-job
  * The one-shot contract deployment of the production shape (docker-compose.yml
  * `contracts-deploy`): deploys the registry and anchors contracts on a consortium chain
- * (PROTOCOL.md §4) once, and registers each gateway's account with its logId. Idempotent:
+ * (PROTOCOL.md §4) once, and registers each gateway's account with its logId (and, issue 18,
+ * the gateway's access-log account with the access logId, when given). Idempotent:
  * run again, it reuses a deployment that is still on chain and skips registered gateways,
  * so a restarted job never redeploys (STYLE.md §8.2 "redeploy on every boot").
  */
@@ -12,10 +13,11 @@ import {
   createViemRegistry,
   type Deployment,
   deployContracts,
+  ensureConsentContract,
   type Hex,
   isDeployed,
 } from '../../../../anchor/src/ledger/index.js';
-import { checkpointOrigin, logIdOf } from './anchoring.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from './anchoring.js';
 
 export interface DeployJobParameters {
   rpcUrl: string;
@@ -24,7 +26,7 @@ export interface DeployJobParameters {
   /** Deployment JSON: read when present, written after a deployment. */
   out: string;
   /** Gateways to register: id (checkpoint origin `vitaltrail/<id>`) and ledger account key. */
-  gateways: readonly { id: string; key: Hex }[];
+  gateways: readonly { id: string; key: Hex; accessKey?: Hex }[];
 }
 
 export interface DeployJobResult {
@@ -32,6 +34,8 @@ export interface DeployJobResult {
   deployed: boolean;
   /** Gateway ids registered by this run (the others were registered already). */
   registered: string[];
+  /** Gateway ids whose access-log account this run registered (issue 18; only when some gateway has an `accessKey`). */
+  registeredAccess?: string[];
 }
 
 /**
@@ -49,15 +53,33 @@ export async function runDeployJob(p: DeployJobParameters): Promise<DeployJobRes
     deployment = await deployContracts({ rpcUrl: p.rpcUrl, deployerKey: p.deployerKey });
     writeFileSync(p.out, `${JSON.stringify(deployment, null, 2)}\n`);
     deployed = true;
+  } else {
+    // A deployment made before issue 18 gets its consent contract (kept when it has one).
+    const c = await ensureConsentContract({ rpcUrl: p.rpcUrl, deployment, deployerKey: p.deployerKey });
+    if (c.deployed) writeFileSync(p.out, `${JSON.stringify(c.deployment, null, 2)}\n`);
+    deployment = c.deployment;
   }
   const registry = createViemRegistry({ rpcUrl: p.rpcUrl, deployment, privateKey: p.deployerKey });
   const registered: string[] = [];
+  const registeredAccess: string[] = [];
   for (const g of p.gateways) {
     const account = privateKeyToAccount(g.key).address;
     const logId = logIdOf(checkpointOrigin(g.id));
-    if (await registry.isActiveGateway(account, logId)) continue;
-    await registry.registerGateway(account, logId);
-    registered.push(g.id);
+    if (!(await registry.isActiveGateway(account, logId))) {
+      await registry.registerGateway(account, logId);
+      registered.push(g.id);
+    }
+    if (g.accessKey === undefined) continue;
+    const accessAccount = privateKeyToAccount(g.accessKey).address;
+    const accessLogId = logIdOf(accessLogOrigin(g.id));
+    if (await registry.isActiveGateway(accessAccount, accessLogId)) continue;
+    await registry.registerGateway(accessAccount, accessLogId);
+    registeredAccess.push(g.id);
   }
-  return { deployment, deployed, registered };
+  return {
+    deployment,
+    deployed,
+    registered,
+    ...(p.gateways.some((g) => g.accessKey !== undefined) ? { registeredAccess } : {}),
+  };
 }
