@@ -167,11 +167,16 @@ describe('anchor/src rooms and doors', () => {
     expect(findCycle(edges)).toBeUndefined();
     // The layering, lowest first: kgc, log and contracts import no other anchor folder.
     expect(edges).toEqual([
+      'consent -> contracts',
+      'consent -> ledger',
       'ledger -> contracts',
       'verify -> contracts',
       'verify -> kgc',
       'verify -> ledger',
       'verify -> log',
+      'verify-access -> ledger',
+      'verify-access -> log',
+      'verify-access -> verify',
     ]);
   });
 

@@ -55,6 +55,21 @@ describe('verifier import graph', () => {
     expect(gateway.filter((f) => !f.startsWith('gateway/src/protocol/'))).toEqual([]);
   });
 
+  it('behavior: anchor/src/verify-access (issue 18) reaches gateway/ only in gateway/src/protocol/', () => {
+    const dir = join(ROOT, 'anchor', 'src', 'verify-access');
+    const files = [
+      ...reachable(
+        readdirSync(dir)
+          .filter((f) => f.endsWith('.ts'))
+          .map((f) => join(dir, f)),
+      ),
+    ].map((f) => relative(ROOT, f));
+    expect(files).toContain('anchor/src/verify-access/verify.ts');
+    expect(files).toContain('anchor/src/verify/checkpoints.ts'); // it reuses the verifier's checks
+    const gateway = files.filter((f) => f.startsWith('gateway/'));
+    expect(gateway.filter((f) => !f.startsWith('gateway/src/protocol/'))).toEqual([]);
+  });
+
   it('error: the walk would catch a gateway import (self-check on a gateway module)', () => {
     const files = [...reachable([join(ROOT, 'gateway', 'src', 'io', 'outbound', 'export.ts')])].map((f) =>
       relative(ROOT, f),

@@ -81,7 +81,8 @@ function markInconsistent(states: readonly CheckpointState[] | undefined, reason
 }
 
 export function checkCheckpoints(
-  bundle: DisclosureBundle,
+  // Only the log, checkpoints and consistency proofs: the access-log bundle (verify-access) has them too.
+  bundle: Pick<DisclosureBundle, 'log' | 'checkpoints' | 'consistency'>,
   anchors: readonly AnchorRecord[],
 ): { states: CheckpointState[]; bySize: Map<number, CheckpointState[]>; links: LinkResult[] } {
   const logId = bundle.log.logId;

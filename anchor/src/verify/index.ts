@@ -30,6 +30,13 @@ export {
   type Hex,
   parseBundle,
 } from './bundle.js';
+export {
+  anchorBlockIndex,
+  type CheckpointState,
+  checkCheckpoints,
+  checkpointCode,
+  hexBytes,
+} from './checkpoints.js';
 export { type ChainEvidence, EVIDENCE_FORMAT, fetchChainEvidence, parseChainEvidence } from './evidence.js';
 export { scopeLine } from './scope.js';
 export {

@@ -95,6 +95,20 @@ export const ERROR_CODES = {
     meaning: 'the role of the session may not use this route',
     http: { status: 403, reason: 'this role may not see live patient data' },
   },
+  consent_required: {
+    meaning:
+      "a doctor asked for a patient's data without a consent of that patient in force for them on the chain now (never granted, expired, not yet valid, or revoked)",
+    http: { status: 403, reason: 'no consent of this patient is in force for you' },
+  },
+  consent_out_of_scope: {
+    meaning:
+      "the patient's consents in force for this doctor do not hold what was asked: the scope (vitals, ECG) or the whole time range",
+    http: { status: 403, reason: 'the consent does not cover this scope or range' },
+  },
+  clinician_suspended: {
+    meaning: 'the doctor is suspended in the consortium registry: no consent opens a patient to them',
+    http: { status: 403, reason: 'your registration is suspended' },
+  },
   bad_origin: {
     meaning: 'a state-changing request came from another origin',
     http: { status: 403, reason: 'cross-origin request refused' },
@@ -317,11 +331,37 @@ export const ERROR_CODES = {
   bad_vkey: { meaning: 'the verifier key is not a C2SP Ed25519 vkey' },
   unverified_note: { meaning: 'no signature of the given key verifies over the note text' },
 
+  // The access log's verifier (issue 18, anchor/src/verify-access), beside the codes above.
+  withheld: {
+    meaning:
+      "another patient's access entry in a patient's access bundle: only its leaf hash is disclosed, proven in the anchored log (not a failure)",
+  },
+  leaf_hash_mismatch: {
+    meaning:
+      'the access entry bytes do not hash to the leaf hash the bundle gives (SHA-256 of 0x00 and the bytes): the entry was altered',
+  },
+  entry_out_of_order: {
+    meaning:
+      'the access entry does not come after the one before it in the bundle in strictly increasing leaf index (a reordered or repeated entry)',
+  },
+  out_of_scope: {
+    meaning:
+      "the access entry lies outside its bundle's scope: another patient or gateway than the bundle's, a leaf index outside its range, or withheld in a bundle of every patient",
+  },
+  entry_missing: {
+    meaning:
+      "a leaf index inside the access bundle's range has no entry, full or withheld: an entry was deleted",
+  },
+
   // Ledger clients, the local dev node, contract artifacts.
   tree_size_not_increasing: { meaning: 'the tree size does not exceed the last anchored one of this log' },
   not_active_gateway: { meaning: 'the account is not an active gateway registered for this log' },
   not_kgc: { meaning: 'only the KGC account may write the registry' },
   registry_rejected: { meaning: 'the registry refused the change (the reason names the rule)' },
+  consent_rejected: {
+    meaning:
+      "the consent contract refused a patient's signed grant or revocation (the reason names the rule)",
+  },
   ledger_unavailable: {
     meaning: 'the JSON-RPC endpoint did not answer',
     http: { status: 503, reason: 'the ledger does not answer' },

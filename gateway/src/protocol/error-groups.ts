@@ -47,6 +47,22 @@ export const ERROR_GROUPS = {
     'inconsistent_checkpoints',
     'retention_not_met',
   ],
+  /** The access log's verifier (issue 18): the verdict for one access-bundle entry or missing index. */
+  access_entry: [
+    'valid',
+    'withheld',
+    'malformed',
+    'leaf_hash_mismatch',
+    'bad_inclusion_proof',
+    'checkpoint_not_anchored',
+    'inconsistent_checkpoints',
+    'bad_note',
+    'entry_out_of_order',
+    'out_of_scope',
+    'entry_missing',
+  ],
+  /** The access log's verifier (issue 18): the verdict for one cited checkpoint (its signed note included). */
+  access_checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints', 'bad_note'],
   /** The verifier's verdict for one cited checkpoint. */
   checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints'],
   /** `HttpError`: the dashboard server and its route modules. */
@@ -78,6 +94,8 @@ export const ERROR_GROUPS = {
     'bed_occupied',
     'patient_elsewhere',
   ],
+  /** A doctor's access to a patient's data (core/consent-policy, issue 18). */
+  consent: ['consent_required', 'consent_out_of_scope', 'clinician_suspended'],
   /** `/readyz` and `/metrics`. */
   metrics_http: ['not_ready', 'ledger_unavailable', 'anchoring_stalled', 'unauthenticated'],
   /** Why `/readyz` answers 503 (core/health), in the order they are judged. */
@@ -182,6 +200,7 @@ export const ERROR_GROUPS = {
     'not_active_gateway',
     'not_kgc',
     'registry_rejected',
+    'consent_rejected',
     'ledger_unavailable',
     'contract_missing',
     'tx_failed',

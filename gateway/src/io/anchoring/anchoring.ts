@@ -33,13 +33,18 @@ import { createHash } from 'node:crypto';
 import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
 import { formatCheckpoint } from '../../../../anchor/src/log/index.js';
 import { isVitalTrailError } from '../../protocol/errors.js';
-import type { CheckpointRow, GatewayStore } from '../store/index.js';
-import { cutCheckpoint } from './checkpointer.js';
-import type { CheckpointNotes, CheckpointSigner } from './checkpoints.js';
+import type { CheckpointRow } from '../store/index.js';
+import { type AnchorableLog, type AnchorableNotes, cutCheckpoint } from './checkpointer.js';
+import type { CheckpointSigner } from './checkpoints.js';
 
 /** PROTOCOL.md §3: origin line of the checkpoint; logId = SHA-256(origin). */
 export function checkpointOrigin(gatewayId: string): string {
   return `vitaltrail/${gatewayId}`;
+}
+
+/** Issue 18: origin of the gateway's access log, its second log (io/access); logId = SHA-256(origin). */
+export function accessLogOrigin(gatewayId: string): string {
+  return `vitaltrail/${gatewayId}/access`;
 }
 
 export function logIdOf(origin: string): Hex {
@@ -54,7 +59,8 @@ export function checkpointText(origin: string, treeSize: number, root: Uint8Arra
 }
 
 export interface AnchoringOptions {
-  store: GatewayStore;
+  /** The log and its outbox: the readings' log (GatewayStore) or the access log (io/access). */
+  store: AnchorableLog;
   ledger: LedgerClient;
   logId: Hex;
   /** How often a checkpoint is cut (if the log grew). */
@@ -64,7 +70,7 @@ export interface AnchoringOptions {
   /** Ceiling of the retry backoff. Default 30 s. */
   maxBackoffMs?: number;
   /** Where signed notes go, with the checkpoint rows (same transaction). Default: no notes. */
-  notes?: CheckpointNotes;
+  notes?: AnchorableNotes;
   /** Signs each checkpoint (C2SP signed note); needs `notes`. Default: unsigned. */
   signer?: CheckpointSigner;
   /** Uniform [0, 1) for the backoff jitter. Default Math.random. */

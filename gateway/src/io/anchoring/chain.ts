@@ -3,7 +3,10 @@
  * The embedded ledger of the demo (ARCHITECTURE.md "Real components"): a local anvil
  * node whose state is persisted in the data directory, the contracts deployed once
  * (their addresses kept in `chain/deployment.json`), a KGC account and a gateway account
- * with keys at rest (0600), the gateway registered for its logId. Starting again on the
+ * with keys at rest (0600), the gateway registered for its logId. Issue 18: a second gateway
+ * account (`chain/gateway-access.key`, 0600) anchors the gateway's access log, registered by
+ * the KGC for the access logId when the caller names it (the registry holds one logId per
+ * account). Starting again on the
  * same data directory reuses all of it; if the dev chain lost its state, the contracts
  * are deployed again and the change is reported.
  *
@@ -18,6 +21,7 @@
  * (`restartEmbeddedChain`: the same state file, port and accounts).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import {
@@ -25,6 +29,7 @@ import {
   createViemRegistry,
   type Deployment,
   deployContracts,
+  ensureConsentContract,
   fundAccount,
   type Hex,
   LedgerError,
@@ -38,6 +43,10 @@ export interface EmbeddedChain {
   deployment: Deployment;
   kgcKey: Hex;
   gatewayKey: Hex;
+  /** Issue 18: the account key that anchors the access log (`accessAccountKeyPath`); set by every start. */
+  accessKey?: Hex;
+  /** The access log's logId its account was registered for; absent when the caller named none. */
+  accessLogId?: Hex;
   /** True when this start deployed the contracts (first start, or a lost dev chain). */
   deployed: boolean;
   /** The pid of an anvil left over by a killed gateway on this data directory, stopped first. */
@@ -50,6 +59,14 @@ export function ensureAccountKey(path: string): Hex {
   const key = generatePrivateKey();
   writeSecret(path, `${key}\n`);
   return key;
+}
+
+/**
+ * Issue 18: the ledger account key of the access log (io/access), beside `gateway.key`; made
+ * (0600) at the first start that needs it, by `ensureAccountKey`.
+ */
+export function accessAccountKeyPath(paths: DataPaths): string {
+  return join(paths.chainDir, 'gateway-access.key');
 }
 
 export function accountOf(key: Hex): Hex {
@@ -156,11 +173,12 @@ export async function stopStaleAnvil(paths: DataPaths, timeoutMs = 10_000): Prom
 export async function startEmbeddedChain(
   paths: DataPaths,
   logId: Hex,
-  opts: { port?: number } = {},
+  opts: { port?: number; accessLogId?: Hex } = {},
 ): Promise<EmbeddedChain> {
   ensureDir(paths.chainDir);
   const kgcKey = ensureAccountKey(paths.kgcAccountKey);
   const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
+  const accessKey = ensureAccountKey(accessAccountKeyPath(paths));
   const stale = await stopStaleAnvil(paths);
   const anvil = await startAnvil({
     stateFile: paths.anvilState,
@@ -173,6 +191,7 @@ export async function startEmbeddedChain(
     // Dev chain only: fund our accounts from nothing (anvil_setBalance).
     await fundAccount(anvil.rpcUrl, accountOf(kgcKey));
     await fundAccount(anvil.rpcUrl, accountOf(gatewayKey));
+    await fundAccount(anvil.rpcUrl, accountOf(accessKey));
     let deployment = readJson<Deployment>(paths.deployment);
     let deployed = false;
     if (
@@ -184,9 +203,23 @@ export async function startEmbeddedChain(
       writeJson(paths.deployment, deployment);
       deployed = true;
     }
+    // Issue 18: a deployment made before the consent contract existed gets it now, from the KGC.
+    const withConsent = await ensureConsentContract({
+      rpcUrl: anvil.rpcUrl,
+      deployment,
+      deployerKey: kgcKey,
+    });
+    if (withConsent.deployed) {
+      deployment = withConsent.deployment;
+      writeJson(paths.deployment, deployment);
+    }
     const registry = createViemRegistry({ rpcUrl: anvil.rpcUrl, deployment, privateKey: kgcKey });
     if (!(await registry.isActiveGateway(accountOf(gatewayKey), logId))) {
       await registry.registerGateway(accountOf(gatewayKey), logId);
+    }
+    // Issue 18: the access log's own account (one logId per registered account).
+    if (opts.accessLogId && !(await registry.isActiveGateway(accountOf(accessKey), opts.accessLogId))) {
+      await registry.registerGateway(accountOf(accessKey), opts.accessLogId);
     }
     writeJson(paths.endpoint, { rpcUrl: anvil.rpcUrl, pid: anvil.pid });
     return {
@@ -195,6 +228,8 @@ export async function startEmbeddedChain(
       deployment,
       kgcKey,
       gatewayKey,
+      accessKey,
+      ...(opts.accessLogId ? { accessLogId: opts.accessLogId } : {}),
       deployed,
       staleAnvilStopped: stale,
     };
@@ -217,5 +252,8 @@ export function restartEmbeddedChain(
   logId: Hex,
   previous: EmbeddedChain,
 ): Promise<EmbeddedChain> {
-  return startEmbeddedChain(paths, logId, { port: previous.anvil.port });
+  return startEmbeddedChain(paths, logId, {
+    port: previous.anvil.port,
+    ...(previous.accessLogId ? { accessLogId: previous.accessLogId } : {}),
+  });
 }

@@ -18,13 +18,45 @@
  */
 import type { Hex } from '../../../../anchor/src/ledger/index.js';
 import type { CheckpointRow, GatewayStore } from '../store/index.js';
-import type { CheckpointNotes, CheckpointSigner } from './checkpoints.js';
+import type { CheckpointSigner } from './checkpoints.js';
+
+/**
+ * What cutting, signing and anchoring checkpoints needs of a log and its outbox. The readings'
+ * log (`GatewayStore`, its `checkpoints` table) is one; the access log (io/access `AccessLog`,
+ * issue 18) is another, with its own tables: one anchorer per log.
+ */
+export interface AnchorableLog {
+  /** Number of leaves. */
+  readonly size: number;
+  /** The RFC 9162 root of the first `size` leaves. */
+  root(size: number): Uint8Array;
+  /** Records a checkpoint durably (the outbox entry); nothing when that size exists. */
+  addCheckpoint(treeSize: number, root: Uint8Array, createdAt: number): void;
+  lastCheckpoint(): CheckpointRow | undefined;
+  getCheckpoint(treeSize: number): CheckpointRow | undefined;
+  pendingCheckpoints(): CheckpointRow[];
+  markAnchored(treeSize: number, txHash: string, blockNumber: number, at: number): void;
+  markSuperseded(treeSize: number): void;
+  latestAnchored(): CheckpointRow | undefined;
+  readonly checkpoints: {
+    /** The anchored checkpoints, newest first (no other statement may run until the iteration ends). */
+    anchoredNewestFirst(): Iterable<CheckpointRow>;
+  };
+}
+
+/** Where a log's signed notes go: io/anchoring `CheckpointNotes` (readings), io/access `AccessLog`. */
+export interface AnchorableNotes {
+  /** Writes a checkpoint and its signed note in one transaction; nothing when that size exists. */
+  addSigned(treeSize: number, root: Uint8Array, createdAt: number, signer: CheckpointSigner | null): void;
+  /** Puts every checkpoint above `treeSize` back in the outbox; returns how many. */
+  reopenAbove(treeSize: number): number;
+}
 
 /** What cutting a checkpoint needs: the store, and the notes table and signer for a signed note. */
 export interface CutCheckpointParameters {
-  store: GatewayStore;
+  store: AnchorableLog;
   /** Where the signed note goes (same transaction as the outbox row). Default: no note. */
-  notes?: CheckpointNotes;
+  notes?: AnchorableNotes;
   /** Signs the checkpoint; needs `notes`. Default: unsigned. */
   signer?: CheckpointSigner;
   /** The checkpoint's creation time (ms). */
@@ -71,8 +103,8 @@ export function recordedLedger(store: GatewayStore): RecordedLedger {
 }
 
 export interface CheckpointerOptions {
-  store: GatewayStore;
-  notes: CheckpointNotes;
+  store: AnchorableLog;
+  notes: AnchorableNotes;
   signer: CheckpointSigner;
   /** How often a checkpoint is cut (if the log grew). */
   intervalMs: number;

@@ -5,8 +5,14 @@
  * the deployment job.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { Anchorer, checkpointOrigin, logIdOf, toHex } from './anchoring.js';
-export { type EmbeddedChain, startEmbeddedChain } from './chain.js';
+export { Anchorer, accessLogOrigin, checkpointOrigin, logIdOf, toHex } from './anchoring.js';
+export {
+  accessAccountKeyPath,
+  accountOf,
+  type EmbeddedChain,
+  ensureAccountKey,
+  startEmbeddedChain,
+} from './chain.js';
 export {
   type ChainWatch,
   ChainWatchdog,
@@ -15,6 +21,8 @@ export {
   watchEmbeddedChain,
 } from './chain-watchdog.js';
 export {
+  type AnchorableLog,
+  type AnchorableNotes,
   Checkpointer,
   cutCheckpoint,
   LEDGER_META_KEY,
@@ -26,6 +34,7 @@ export {
   CheckpointNotes,
   type CheckpointSigner,
   checkpointKeyPath,
+  createCheckpointSigner,
   loadCheckpointSigner,
 } from './checkpoints.js';
 export { runDeployJob } from './deploy-job.js';

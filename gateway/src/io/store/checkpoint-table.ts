@@ -16,7 +16,8 @@ export interface CheckpointRow {
   state: 'pending' | 'anchored' | 'superseded';
 }
 
-interface RawCheckpoint {
+/** A checkpoint row as SQLite returns it (also of io/access's `access_checkpoints`, same columns). */
+export interface RawCheckpoint {
   state: 'pending' | 'anchored' | 'superseded';
   tree_size: number;
   root: Buffer;
@@ -26,7 +27,8 @@ interface RawCheckpoint {
   anchored_at: number | null;
 }
 
-function toCheckpoint(r: RawCheckpoint): CheckpointRow {
+/** The `CheckpointRow` of a raw row (shared with io/access, whose outbox has the same columns). */
+export function toCheckpoint(r: RawCheckpoint): CheckpointRow {
   return {
     treeSize: r.tree_size,
     root: new Uint8Array(r.root),

@@ -20,6 +20,7 @@ export {
   sealPatientId,
   tellListeners,
 } from './bindings.js';
+export { type RawCheckpoint, toCheckpoint } from './checkpoint-table.js';
 export {
   readReadings,
   readTrend,

@@ -28,6 +28,10 @@
  *   PostgreSQL (issue 16): `dashboard_alarms`, the ward's alarms as decided (so an
  *   acknowledgement outlives a restart), and `dashboard_sessions`, the signed-in sessions
  *   (the SHA-256 of each id, never the id).
+ * - 8: the access log (issue 18, io/access): `access_entries` (each view or export of a
+ *   patient's data, its canonical bytes and RFC 9162 leaf hash), `access_nodes` (its Merkle
+ *   tree's perfect subtrees, as `log_nodes`) and `access_checkpoints` (its checkpoints with
+ *   their signed notes, the access log's anchoring outbox, as `checkpoints`).
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -37,7 +41,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -62,6 +66,9 @@ export const TABLE_OWNERS = {
   dashboard_alarms: 'clinical/local-alarm-ledger.ts',
   dashboard_sessions: 'identity/session-rows.ts',
   displays: 'identity/displays.ts',
+  access_entries: 'access/access-log.ts',
+  access_nodes: 'access/access-log.ts',
+  access_checkpoints: 'access/access-log.ts',
 } as const;
 
 export type TableName = keyof typeof TABLE_OWNERS;
@@ -315,6 +322,40 @@ CREATE TABLE IF NOT EXISTS dashboard_sessions (
 CREATE INDEX IF NOT EXISTS dashboard_sessions_last_seen ON dashboard_sessions (last_seen);
 `;
 
+/**
+ * Version 8 (issue 18): the access log, a second RFC 9162 log of the gateway (io/access).
+ * `patient` and `at` repeat the entry's fields for the export's selection; the entry bytes
+ * are what the leaf hashes.
+ */
+const V8 = `
+CREATE TABLE IF NOT EXISTS access_entries (
+  idx INTEGER PRIMARY KEY,
+  entry BLOB NOT NULL,
+  leaf_hash BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  patient TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_entries_patient ON access_entries (patient, idx);
+CREATE INDEX IF NOT EXISTS access_entries_at ON access_entries (at);
+CREATE TABLE IF NOT EXISTS access_nodes (
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_checkpoints (
+  tree_size INTEGER PRIMARY KEY,
+  root BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  note TEXT,
+  tx_hash TEXT,
+  block_number INTEGER,
+  anchored_at INTEGER,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'anchored', 'superseded'))
+);
+CREATE INDEX IF NOT EXISTS access_checkpoints_state ON access_checkpoints (state, tree_size);
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -330,6 +371,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 5, sql: V5 },
   { version: 6, sql: V6 },
   { version: 7, sql: V7 },
+  { version: 8, sql: V8 },
 ];
 
 /** What `migrate` did: the file's version before and after. */

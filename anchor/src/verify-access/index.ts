@@ -1,0 +1,49 @@
+/**
+ * @module verify-access
+ * The access log's leaf format and the auditor's verifier of access-log bundles (issue 18;
+ * README "The access log (issue 18)"): a pure, offline library like anchor/src/verify, whose
+ * checkpoint, anchor and consistency checks it reuses. The one way into this folder.
+ *
+ * Rooms: `entry.ts` (the canonical access entry and its leaf hash, shared with the gateway's
+ * io/access), `bundle.ts` (the bundle format), `verify.ts` (`verifyAccessBundle`).
+ */
+export {
+  ACCESS_BUNDLE_FORMAT,
+  ACCESS_BUNDLE_LIMITS,
+  type AccessBundle,
+  type AccessCheckpoint,
+  type AccessConsistency,
+  type AccessFullItem,
+  type AccessItem,
+  type AccessMalformedItem,
+  type AccessScope,
+  type AccessWithheldItem,
+  parseAccessBundle,
+} from './bundle.js';
+export {
+  ACCESS_ACTIONS,
+  ACCESS_ENTRY_VERSION,
+  ACCESS_ROLES,
+  type AccessAction,
+  type AccessBasis,
+  type AccessEntry,
+  type AccessRole,
+  accessEntryProblem,
+  accessEntryText,
+  accessLeafHash,
+  decodeAccessEntry,
+  encodeAccessEntry,
+  MAX_BREAK_GLASS_REASON,
+} from './entry.js';
+export {
+  ACCESS_ENTRY_CODES,
+  type AccessCheckpointCode,
+  type AccessCheckpointResult,
+  type AccessEntryCode,
+  type AccessEntryResult,
+  type AccessGap,
+  type AccessReport,
+  type ConsentCheck,
+  type VerifyAccessOptions,
+  verifyAccessBundle,
+} from './verify.js';
