@@ -71,8 +71,14 @@ describe('vitaltrail users', () => {
     );
     expect(empty.code).toBe(2);
     expect(empty.stderr).toBe('error: password_missing: no password given on stdin or in the file\n');
-    const role = await runCli(['users', 'add', '--username', 'x', '--role', 'doctor', ...data]);
+    const role = await runCli(['users', 'add', '--username', 'x', '--role', 'root', ...data]);
     expect(role.code).toBe(2);
-    expect(role.stderr).toContain('role must be one of admin, nurse, charge_nurse, auditor');
+    expect(role.stderr).toContain('role must be one of admin, nurse, charge_nurse, auditor, doctor, patient');
+    // A doctor without the clinician id it is registered under on the chain (issue 18).
+    const doctor = await runCli(['users', 'add', '--username', 'x', '--role', 'doctor', ...data], {
+      stdin: 'a-long-password-for-x-1\n',
+    });
+    expect(doctor.code).toBe(2);
+    expect(doctor.stderr).toContain('--role doctor needs --clinician');
   }, 30_000);
 });

@@ -47,6 +47,7 @@ export function describeBindingBook(name: string, open: () => Promise<BindingBoo
       expect(book.idAt('wr-0001', T)).toBeNull();
       expect(book.bedAt('wr-0001', T)).toBeNull();
       expect(await book.devicesOf(PATIENT)).toEqual([]);
+      expect(await book.patients()).toEqual([]);
     });
 
     it('behavior: admit, transfer and discharge keep the history; at/idAt/bedAt give the binding in force', async () => {
@@ -100,6 +101,8 @@ export function describeBindingBook(name: string, open: () => Promise<BindingBoo
         { dev: 'wr-0003', from: T + 60, to: null },
       ]);
       expect(await book.devicesOf('P-nobody')).toEqual([]);
+      // Every patient ever admitted, each once (a discharged one too).
+      expect((await book.patients()).sort()).toEqual(['P-other', PATIENT].sort());
       expect(book.beds()).toEqual([
         { dev: 'wr-0002', bed: 'Bed 2' },
         { dev: 'wr-0003', bed: 'Bed 3' },

@@ -110,6 +110,10 @@ async function rollBack(
     url,
     [
       ...drop.map(([kind, name]) => `DROP ${kind} ${name} CASCADE`),
+      // Version 8 changed the users table in place (issue 18: two roles, a subject): undone.
+      'ALTER TABLE users DROP COLUMN IF EXISTS subject CASCADE',
+      'ALTER TABLE users DROP CONSTRAINT users_role_check',
+      "ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN ('admin', 'nurse', 'charge_nurse', 'auditor'))",
       `UPDATE schema_version SET version = ${version}`,
     ].join('; '),
   );

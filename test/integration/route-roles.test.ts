@@ -21,6 +21,9 @@ import { makeTempDir } from '../helpers/tmp.js';
 const ROOT = join(import.meta.dirname, '../..');
 const DEV = 'wr-0001';
 const ALARM_ID = '00000000-0000-4000-8000-000000000000';
+/** The subjects of the doctor's and the patient's accounts (issue 18). */
+const CLINICIAN = `0x${'d0'.repeat(32)}`;
+const PSEUDONYM = `0x${'0a'.repeat(32)}`;
 /** Every kind of session: the user roles and a wall display. */
 const PRINCIPALS: readonly SessionRole[] = [...ROLES, 'display'];
 
@@ -53,6 +56,11 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
     url: '/api/outbound/webhook/ack',
     body: { alarmId: ALARM_ID, by: 'u.nurse' },
   },
+  // The patient account's own pseudonym: a patient passes the route's access (then 404: not
+  // admitted here), a doctor too (then 503: no consent contract in this test's gateway).
+  'GET /api/care/consents': { url: '/api/care/consents' },
+  'GET /api/care/patients': { url: '/api/care/patients' },
+  'GET /api/care/patients/:patient/readings': { url: `/api/care/patients/${PSEUDONYM}/readings?from=0&to=1` },
   'GET /api/patients/:dev': { url: `/api/patients/${DEV}` },
   'GET /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings` },
   'PUT /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings`, body: {} },
@@ -84,7 +92,8 @@ describe('route roles: every route as every role', () => {
     gw = (await startGateway({ dataDir: paths.root, logger: silentLogger })) as RunningGateway;
     const users = new UserFile(paths.users);
     for (const role of ROLES) {
-      if (role !== 'admin') await users.add(`u.${role}`, role, `pw-of-${role}`);
+      const subject = role === 'doctor' ? CLINICIAN : role === 'patient' ? PSEUDONYM : undefined;
+      if (role !== 'admin') await users.add(`u.${role}`, role, `pw-of-${role}`, subject ? { subject } : {});
     }
     const adminPw = readFileSync(paths.initialAdminPassword, 'utf8').trim();
     for (const role of ROLES) {

@@ -77,6 +77,40 @@ export function describeUserDirectory(name: string, open: () => Promise<UserDire
       expect(users.list().map((u) => u.username)).toEqual(['ana']);
     });
 
+    it('behavior: a doctor names its clinician id and a patient its pseudonym (subject); the stamp covers it', async () => {
+      const users = await fresh();
+      const clinician = `0x${'ab'.repeat(32)}`;
+      const pseudonym = `0x${'0c'.repeat(32)}`;
+      await users.add('dr-a', 'doctor', PW, { subject: clinician });
+      await users.add('pat-7', 'patient', PW, { subject: pseudonym, mustChange: true });
+      expect(users.find('dr-a')).toMatchObject({ role: 'doctor', subject: clinician });
+      expect(users.get('pat-7')).toMatchObject({
+        role: 'patient',
+        subject: pseudonym,
+        mustChangePassword: true,
+      });
+      const doctor = users.find('dr-a') as User;
+      expect(accountStamp(doctor)).not.toBe(accountStamp({ ...doctor, subject: `0x${'cd'.repeat(32)}` }));
+      // A nurse's stamp is as it was before subjects existed (sessions of older releases hold).
+      await users.add('nia', 'nurse', PW);
+      const nia = users.find('nia') as User;
+      expect(nia.subject).toBeUndefined();
+      expect(accountStamp(nia)).toBe(accountStamp({ role: nia.role, passwordHash: nia.passwordHash }));
+    });
+
+    it('error: a doctor or patient without a well-formed subject, or another role with one, is a TypeError; nothing stored', async () => {
+      const users = await fresh();
+      expect(await rejection(users.add('dr-b', 'doctor', PW))).toBeInstanceOf(TypeError);
+      expect(await rejection(users.add('dr-b', 'doctor', PW, { subject: '0xAB' }))).toBeInstanceOf(TypeError);
+      expect(
+        await rejection(users.add('pat-8', 'patient', PW, { subject: `0x${'AB'.repeat(32)}` })),
+      ).toBeInstanceOf(TypeError);
+      expect(
+        await rejection(users.add('nia', 'nurse', PW, { subject: `0x${'ab'.repeat(32)}` })),
+      ).toBeInstanceOf(TypeError);
+      expect(users.list()).toEqual([]);
+    });
+
     it('behavior: two adds of one name at once: one wins, the other is user_exists', async () => {
       const users = await fresh();
       const results = await Promise.allSettled([

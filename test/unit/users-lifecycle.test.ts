@@ -6,12 +6,13 @@
  * (gateway/src/io/http/sessions.ts `createAccountSync`) ends exactly the sessions a change
  * no longer allows; `vitaltrail users disable|enable|remove|reset-password` and
  * `add --must-change` in-process (gateway/src/cli/users.ts), each change in the audit log as
- * `cli:<os user>`.
+ * `cli:<os user>`; `add --role doctor --clinician` and `--role patient --patient` (issue 18).
  */
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliActor } from '../../gateway/src/cli/displays.js';
+import { pseudonymOf } from '../../gateway/src/core/pseudonym.js';
 import { createAccountSync, type Session, SessionStore } from '../../gateway/src/io/http/sessions.js';
 import { accountStamp, UserFile } from '../../gateway/src/io/identity/users.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
@@ -254,6 +255,33 @@ describe('vitaltrail users disable|enable|remove|reset-password', () => {
       ['kim', 'must-change'],
       ['lee', 'active'],
     ]);
+  });
+
+  it("behavior: a doctor is added with its clinician id, a patient with the pseudonym of its id (never the id); each role's option only", async () => {
+    const clinician = `0x${'AB'.repeat(32)}`;
+    const add = (...args: string[]) => run('users', 'add', '--password-file', pwFile, ...args, ...data);
+    await add('--username', 'dr-a', '--role', 'doctor', '--clinician', clinician);
+    expect(users.get('dr-a')).toMatchObject({ role: 'doctor', subject: clinician.toLowerCase() });
+    await add('--username', 'pat-7', '--role', 'patient', '--patient', 'P-0007');
+    const keyFile = dataPaths(tmp.dir).pseudonymKey;
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const key = Uint8Array.from(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'hex'));
+    expect(users.get('pat-7')).toMatchObject({ role: 'patient', subject: pseudonymOf(key, 'P-0007') });
+    expect(readFileSync(users.path, 'utf8')).not.toContain('P-0007');
+    // The same patient again (another account, e.g. a legal proxy): the same pseudonym, same key.
+    await add('--username', 'proxy-7', '--role', 'patient', '--patient', 'P-0007');
+    expect(users.get('proxy-7')?.subject).toBe(users.get('pat-7')?.subject);
+
+    for (const args of [
+      ['--username', 'dr-b', '--role', 'doctor'],
+      ['--username', 'dr-b', '--role', 'doctor', '--clinician', '0x12'],
+      ['--username', 'pat-8', '--role', 'patient'],
+      ['--username', 'pat-8', '--role', 'patient', '--patient', 'bad id!'],
+      ['--username', 'nia', '--role', 'nurse', '--patient', 'P-0007'],
+      ['--username', 'nia', '--role', 'nurse', '--clinician', clinician],
+    ])
+      await expect(add(...args)).rejects.toThrow(/--clinician|--patient/);
+    expect(users.list().map((u) => u.username)).toEqual(['dr-a', 'pat-7', 'proxy-7']);
   });
 
   it('behavior: each command changes the file and appends its audit line as cli:<os user>', async () => {

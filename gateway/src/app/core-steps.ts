@@ -291,6 +291,9 @@ export const anchoring: GatewayStep = {
   async start(p) {
     p.find('checkpointer')?.start();
     await p.get('anchorer')?.start();
+    // The access log's (app/care-steps `accessLog`; issue 18), after the readings'.
+    p.find('access')?.checkpointer?.start();
+    await p.find('access')?.anchorer?.start();
   },
 };
 
@@ -310,6 +313,7 @@ export const chainWatch: GatewayStep = {
       // Every round from now on reconciles first: the next node may lack the last blocks,
       // and a checkpoint sent to it before the reconcile could overtake a lost anchor.
       anchorer?.resync();
+      p.find('access')?.anchorer?.resync();
       log.warn('embedded chain exited; restarting it', {
         pid: e.pid,
         exit: e.exit,
@@ -319,6 +323,7 @@ export const chainWatch: GatewayStep = {
     const onRestarted = (e: { pid: number; downMs: number; deployed: boolean; sameContracts: boolean }) => {
       m.chainRestarts.inc({ outcome: 'restarted' });
       anchorer?.resync();
+      p.find('access')?.anchorer?.resync();
       log.warn('embedded chain restarted; anchoring resumes', {
         pid: e.pid,
         downMs: Math.round(e.downMs),

@@ -13,9 +13,10 @@ import {
   readiness,
 } from '../core/health.js';
 import type { LiveHub } from '../core/live.js';
+import type { AccessAnchoring } from '../io/access/index.js';
 import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
-import type { HttpServer } from '../io/http/index.js';
+import type { HttpRoutes, HttpServer } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity, UserDirectory } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
 import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
@@ -64,6 +65,12 @@ export interface GatewayPartMap {
   closeAlarmLedger: () => Promise<void>;
   /** Closes the sessions kept beyond memory (the group's pool, or the data dir's `SqliteSessions`). */
   closeSharedSessions: () => Promise<void>;
+  /** The access log and what checkpoints or anchors it (app/care-steps `accessLog`; issue 18). */
+  access: AccessAnchoring;
+  /** The doctors' and patients' routes (app/care-steps), served by the http step. */
+  careRoutes: HttpRoutes;
+  /** Stops the consent copy's reads and the pseudonym index (app/care-steps). */
+  closeCare: () => Promise<void>;
   http: HttpServer;
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;

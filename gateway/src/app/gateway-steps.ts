@@ -12,6 +12,8 @@
  * `rejected` and `outcome` (io/ingest/ingest), and the audit log, alarms, metrics and the
  * transport that answers the device each subscribe in their own step.
  */
+
+import { accessLog, care } from './care-steps.js';
 import {
   anchorer,
   anchoring,
@@ -45,10 +47,12 @@ export const GATEWAY_STEPS: readonly GatewayStep[] = [
   ingest,
   metrics,
   anchorer,
+  accessLog,
   chainWatch,
   users,
   alarms,
   bindings,
+  care,
   http,
   influx,
   outbound,

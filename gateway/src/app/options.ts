@@ -99,6 +99,11 @@ export interface GatewayOptions {
   /** How often enrolments and revocations are re-read from the store. Default 2 s. */
   deviceRefreshMs?: number;
   /**
+   * How often the consents and doctors on the chain are re-read (io/care `ConsentBook`, issue
+   * 18). Default 10 s: a revocation or a suspension holds on every gateway within it.
+   */
+  consentRefreshMs?: number;
+  /**
    * The KGC's directory of issued device certificates (config `kgc.issuedDir`), for a
    * gateway whose data dir is not the KGC's: its certificates are imported at start and
    * followed (io/enrolment-follow). Default: none (enrolments come from `kgc enroll` on

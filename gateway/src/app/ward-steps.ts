@@ -278,6 +278,8 @@ export const http: GatewayStep = {
           readiness: () => readinessOf(p),
           ...(opts.metricsToken ? { token: opts.metricsToken } : {}),
         }),
+        // Doctors and patients (app/care-steps; absent in a test that starts without it).
+        ...(p.find('careRoutes') ? [p.get('careRoutes')] : []),
         createDataRoutes({
           store: s,
           bindings,

@@ -21,6 +21,7 @@ import type { Scenario } from '../../../firmware-sim/src/physiology.js';
 import { startGateway } from '../app/gateway.js';
 import type { OutboundOptions } from '../app/options.js';
 import {
+  accessLogOrigin,
   type ChainWatchdog,
   checkpointOrigin,
   type EmbeddedChain,
@@ -141,7 +142,11 @@ async function runDemoLocked(
   }
   const origin = checkpointOrigin(p.gatewayId);
   const logId = logIdOf(origin);
-  const chain = await startEmbeddedChain(paths, logId, { port: await portOr(p.chainPort) });
+  // Both logs' accounts registered: the readings' and the access log's (issue 18).
+  const chain = await startEmbeddedChain(paths, logId, {
+    port: await portOr(p.chainPort),
+    accessLogId: logIdOf(accessLogOrigin(p.gatewayId)),
+  });
   // From here on a node that dies is started again (and stopped with the demo).
   const watch = watchEmbeddedChain(chain, { paths, logId });
   try {

@@ -29,11 +29,21 @@ import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile, sharedOptionsFromConfig } from '../app/config.js';
 import { MIN_PASSWORD_LENGTH, passwordPolicyProblem } from '../core/passwords.js';
-import { ROLES, type Role, USERNAME_PATTERN, type User, type UserDirectory } from '../io/identity/index.js';
-import { type AuditEventType, AuditLog, dataPaths } from '../io/ops/index.js';
+import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../core/pseudonym.js';
+import {
+  ROLES,
+  type Role,
+  SUBJECT_PATTERN,
+  USERNAME_PATTERN,
+  type User,
+  type UserDirectory,
+} from '../io/identity/index.js';
+import { type AuditEventType, AuditLog, dataPaths, keyFile } from '../io/ops/index.js';
 import { openUserDirectory } from '../io/shared/index.js';
+import { PATIENT_ID_PATTERN } from '../io/store/index.js';
 import { errorClass } from '../protocol/errors.js';
 import { cliActor } from './displays.js';
+import { UsageError } from './errors.js';
 import { readSecretLine, requireDataDir } from './inputs.js';
 
 export class UsersCliError extends errorClass<'users_cli'>('UsersCliError') {}
@@ -157,6 +167,35 @@ function statusOf(u: User): string {
   return u.disabled ? 'disabled' : u.mustChangePassword ? 'must-change' : 'active';
 }
 
+/**
+ * The subject of a `doctor` (`--clinician`) or `patient` (`--patient`, its pseudonym under the
+ * data dir's pseudonym key, made at the first use) account; none for the other roles.
+ * @throws {UsageError} when the role's option is missing or another role's is given
+ */
+function subjectOf(
+  o: { role: Role; clinician?: string; patient?: string },
+  dataDir: string,
+): string | undefined {
+  if (o.clinician !== undefined && o.role !== 'doctor')
+    throw new UsageError('--clinician is for --role doctor');
+  if (o.patient !== undefined && o.role !== 'patient')
+    throw new UsageError('--patient is for --role patient');
+  if (o.role === 'doctor') {
+    const id = o.clinician?.toLowerCase();
+    if (id === undefined || !SUBJECT_PATTERN.test(id))
+      throw new UsageError(
+        '--role doctor needs --clinician, 0x and 64 hex digits (the id in the chain registry)',
+      );
+    return id;
+  }
+  if (o.role === 'patient') {
+    if (o.patient === undefined || !PATIENT_ID_PATTERN.test(o.patient))
+      throw new UsageError('--role patient needs --patient, the patient id (1-64 chars of [A-Za-z0-9._:/-])');
+    return pseudonymOf(keyFile(dataPaths(dataDir).pseudonymKey, PSEUDONYM_KEY_BYTES), o.patient);
+  }
+  return undefined;
+}
+
 function roleOption(value: string): Role {
   if (!(ROLES as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`role must be one of ${ROLES.join(', ')}`);
@@ -169,9 +208,7 @@ function roleOption(value: string): Role {
  * @example registerUsersCommands(program); // vitaltrail users add --username kim --role nurse < pw.txt
  */
 export function registerUsersCommands(program: Command, defaultDataDir = '.vitaltrail/demo'): void {
-  const users = program
-    .command('users')
-    .description('dashboard accounts (roles: admin, nurse, charge_nurse, auditor)');
+  const users = program.command('users').description(`dashboard accounts (roles: ${ROLES.join(', ')})`);
   const store = (cmd: Command): Command => storeOptions(cmd, defaultDataDir);
   store(
     users
@@ -183,15 +220,36 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
       .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, roleOption)
       .option('--password-file <file>', 'file whose first line is the password (default: read stdin)')
       .option('--must-change', 'the user chooses a new password at first sign-in (default)', true)
-      .option('--no-must-change', 'keep this password (the account holder typed it themselves)'),
+      .option('--no-must-change', 'keep this password (the account holder typed it themselves)')
+      .option(
+        '--clinician <id>',
+        "a doctor's clinician id in the chain's registry (0x and 64 hex digits; required for --role doctor)",
+      )
+      .option(
+        '--patient <id>',
+        "the patient a patient account is for (required for --role patient): stored as the patient's pseudonym, never the id",
+      ),
   ).action(
-    async (o: StoreFlags & { username: string; role: Role; passwordFile?: string; mustChange: boolean }) => {
+    async (
+      o: StoreFlags & {
+        username: string;
+        role: Role;
+        passwordFile?: string;
+        mustChange: boolean;
+        clinician?: string;
+        patient?: string;
+      },
+    ) => {
       const password = await readNewPassword(o.passwordFile);
-      await withUsers(o, defaultDataDir, (dir, data) =>
-        audited(dir, data, 'user_added', o.username, (u) =>
-          u.add(o.username, o.role, password, { mustChange: o.mustChange }),
-        ),
-      );
+      await withUsers(o, defaultDataDir, (dir, data) => {
+        const subject = subjectOf(o, data);
+        return audited(dir, data, 'user_added', o.username, (u) =>
+          u.add(o.username, o.role, password, {
+            mustChange: o.mustChange,
+            ...(subject !== undefined ? { subject } : {}),
+          }),
+        );
+      });
       process.stdout.write(`added ${o.username} (${o.role})\n`);
       if (o.mustChange) process.stderr.write(`${o.username} chooses a new password at first sign-in\n`);
     },
@@ -253,7 +311,9 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
   store(
     users
       .command('list')
-      .description('list accounts: user name, role, created, status (never password hashes)')
+      .description(
+        "list accounts: user name, role, created, status, a doctor's clinician id or a patient's pseudonym (never password hashes)",
+      )
       .option('--json', 'print JSON'),
   ).action(async (o: StoreFlags & { json?: boolean }) => {
     // Whitelist: the hash never leaves the store.
@@ -262,6 +322,8 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
       role: u.role,
       createdAt: new Date(u.createdAt).toISOString(),
       status: statusOf(u),
+      // A doctor's clinician id or a patient's pseudonym (issue 18): identifiers, no PHI.
+      ...(u.subject !== undefined ? { subject: u.subject } : {}),
     }));
     if (o.json) {
       process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

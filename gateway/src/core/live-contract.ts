@@ -52,7 +52,7 @@ export const NEWS2_BANDS = [
 export type ObservationKey = 'hr' | 'spo2' | 'rr' | 'temp' | 'sbp' | 'dbp';
 
 /** Account roles (io/identity/users `Role`, kept equal by a compile-time check in io/http/login.ts). */
-export type UserRole = 'admin' | 'nurse' | 'charge_nurse' | 'auditor';
+export type UserRole = 'admin' | 'nurse' | 'charge_nurse' | 'auditor' | 'doctor' | 'patient';
 /**
  * The role of a session: a user's role, or `display`, an enrolled wall screen (kiosk):
  * read-only ward overview, no idle logout, bound to an enrolment an admin can revoke.

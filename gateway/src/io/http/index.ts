@@ -4,9 +4,18 @@
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 
+export type { HttpRoutes } from './route-contract.js';
 export { WARD_ROLES } from './route-roles.js';
 export { alarmRoutes } from './routes/alarm-routes.js';
 export { auditorRoutes } from './routes/auditor-routes.js';
+export {
+  type AccessBasis,
+  type CareAccess,
+  type CareConsentDto,
+  type CareRoutesOptions,
+  careRoutes,
+  consentDto,
+} from './routes/care-routes.js';
 export { createDataRoutes } from './routes/data-routes.js';
 export { logRoutes } from './routes/log-routes.js';
 export { opsRoutes } from './routes/metrics-routes.js';

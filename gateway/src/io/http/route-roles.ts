@@ -8,6 +8,9 @@
  * - `charge_nurse`: a nurse who also admits and discharges.
  * - `admin`: runs the gateway; everything.
  * - `auditor`: proofs and bundles, no live PHI.
+ * - `doctor` (issue 18): no ward, alarm or proof route; a patient's data only through the care
+ *   routes, under the patient's consent on chain (io/http/routes/care-routes).
+ * - `patient` (issue 18): their own data and consents only, through the care routes.
  * - `display`: an enrolled wall display (io/http/displays), not a user: reads the ward
  *   overview (live socket, alarms, beds) and nothing else; never acknowledges, admits or
  *   opens a patient. For a display session this table is the rule itself: io/http/server
@@ -33,6 +36,10 @@ export const ADMIN_ROLES: readonly Role[] = ['admin'];
 export const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
 /** Proofs, checkpoints, anchoring status, receipts and the auditor's page. */
 export const PROOF_ROLES: readonly Role[] = ['admin', 'auditor'];
+/** A clinician outside the ward team (issue 18): patients' data only under their consent on chain. */
+export const DOCTOR_ROLES: readonly ('doctor' | 'patient')[] = ['doctor'];
+/** The consent-governed routes: doctors, and patients for their own data (io/http/routes/care-routes). */
+export const CARE_ROLES: readonly ('doctor' | 'patient')[] = ['doctor', 'patient'];
 /** Every user account (a wall display is none): a user's own password. */
 export const USER_ROLES: readonly Role[] = ROLES;
 
@@ -73,6 +80,9 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /api/devices/:dev/readings': WARD_ROLES,
   'GET /api/devices/:dev/trend': WARD_ROLES,
   'POST /api/admissions': ADMIT_ROLES,
+  'GET /api/care/consents': CARE_ROLES,
+  'GET /api/care/patients': DOCTOR_ROLES,
+  'GET /api/care/patients/:patient/readings': CARE_ROLES,
   'POST /api/discharges': ADMIT_ROLES,
   'GET /checkpoint': PROOF_ROLES,
   'GET /proof/inclusion': PROOF_ROLES,

@@ -61,13 +61,17 @@ export {
   type SqliteSessionsOptions,
 } from './session-rows.js';
 export {
+  type AddOptions,
   accountStamp,
+  checkSubject,
   DUMMY_HASH,
   ensureInitialAdmin,
   isRole,
   type PasswordOptions,
   ROLES,
   type Role,
+  SUBJECT_PATTERN,
+  SUBJECT_ROLES,
   USERNAME_PATTERN,
   type User,
   type UserDirectory,

@@ -4,7 +4,10 @@
  * (ARCHITECTURE.md "Roles": every human user has their own account; no shared logins).
  *
  * File format (version 1):
- * `{"version":1,"users":[{"username","role","passwordHash","createdAt","disabled"?,"mustChangePassword"?}]}`.
+ * `{"version":1,"users":[{"username","role","passwordHash","createdAt","disabled"?,"mustChangePassword"?,"subject"?}]}`.
+ * `subject` (issue 18) names whom a `doctor` or `patient` account is on the consortium chain:
+ * a doctor's clinician id in the chain's registry, a patient's pseudonym (io/identity
+ * `pseudonymOf`), each `0x` and 64 lower-case hex digits; the other roles have none.
  * `disabled: true`: the account may not sign in (403 `account_disabled`) nor act through
  * the alarm routes that name a user (`get` does not return it); `mustChangePassword: true`:
  * after signing in the user may only read `GET /api/me` and choose a new password
@@ -48,10 +51,17 @@ import { ensureDir, writeSecret } from '../ops/index.js';
  * Roles (ARCHITECTURE.md "Roles"): `admin` runs the gateway; `nurse` sees the ward's live
  * and historical vitals and acknowledges alarms (ward-scoped: one ward per gateway for
  * now); `charge_nurse` is a nurse who also admits and discharges patients and sets alarm
- * limits; `auditor` reads proofs and bundles, no live PHI.
+ * limits; `auditor` reads proofs and bundles, no live PHI. Issue 18: `doctor`, a clinician
+ * outside the ward team (the patient's cardiologist), who sees a patient's data only under
+ * the patient's consent on chain, with no ward or alarm rights; `patient`, who sees their
+ * own data and grants or revokes doctors.
  */
-export type Role = 'admin' | 'nurse' | 'charge_nurse' | 'auditor';
-export const ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse', 'auditor'];
+export type Role = 'admin' | 'nurse' | 'charge_nurse' | 'auditor' | 'doctor' | 'patient';
+export const ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse', 'auditor', 'doctor', 'patient'];
+/** The roles whose account names a `subject` on the chain (and only they). */
+export const SUBJECT_ROLES: readonly Role[] = ['doctor', 'patient'];
+/** A subject: a clinician id or a patient pseudonym, `0x` and 64 lower-case hex digits. */
+export const SUBJECT_PATTERN = /^0x[0-9a-f]{64}$/;
 
 export interface User {
   username: string;
@@ -62,12 +72,31 @@ export interface User {
   disabled?: boolean;
   /** The user must choose a new password before using anything but `GET /api/me`. Absent: false. */
   mustChangePassword?: boolean;
+  /** A doctor's clinician id or a patient's pseudonym (see the module doc); only for those roles. */
+  subject?: string;
 }
 
 /** Options of `UserDirectory.add` and `UserDirectory.setPassword`. */
 export interface PasswordOptions {
   /** Require the user to choose a new password at their next sign-in. Default false. */
   mustChange?: boolean;
+}
+
+/** Options of `UserDirectory.add`. */
+export interface AddOptions extends PasswordOptions {
+  /** Required for a `doctor` or `patient`, refused for the other roles (`SUBJECT_PATTERN`). */
+  subject?: string;
+}
+
+/**
+ * Checks a role's subject: present and well-formed for `doctor` and `patient`, absent for the rest.
+ * @throws {TypeError} naming what is wrong (`who`: the caller, for the message)
+ */
+export function checkSubject(role: Role, subject: string | undefined, who: string): void {
+  const needs = SUBJECT_ROLES.includes(role);
+  if (needs && (subject === undefined || !SUBJECT_PATTERN.test(subject)))
+    throw new TypeError(`${who}: a ${role} account needs a subject, 0x and 64 lower-case hex digits`);
+  if (!needs && subject !== undefined) throw new TypeError(`${who}: a ${role} account has no subject`);
 }
 
 /** Usernames: 1-64 chars of [A-Za-z0-9._-], like device ids (PROTOCOL.md §1). */
@@ -106,9 +135,23 @@ function parseUser(x: unknown): User {
       throw new UserFileError('users_corrupt', `a user record has a non-boolean ${flag}`);
     }
   }
+  const subject = u.subject;
+  if (subject !== undefined && typeof subject !== 'string')
+    throw new UserFileError('users_corrupt', 'a user record has a non-string subject');
+  try {
+    checkSubject(u.role, subject, 'a user record');
+  } catch (err) {
+    throw new UserFileError('users_corrupt', (err as Error).message);
+  }
   // Whitelist: unknown fields are dropped, never carried along.
   return withFlags(
-    { username: u.username, role: u.role, passwordHash: u.passwordHash, createdAt: u.createdAt },
+    {
+      username: u.username,
+      role: u.role,
+      passwordHash: u.passwordHash,
+      createdAt: u.createdAt,
+      ...(subject !== undefined ? { subject } : {}),
+    },
     u.disabled === true,
     u.mustChangePassword === true,
   );
@@ -130,8 +173,10 @@ export function withFlags(base: User, disabled: boolean, mustChangePassword: boo
  * changed) ends (io/http/sessions); the hash itself is never kept in a session.
  * @example accountStamp(user) === session.stamp // still the account it signed in as
  */
-export function accountStamp(user: Pick<User, 'role' | 'passwordHash'>): string {
-  return createHash('sha256').update(`${user.role}\0${user.passwordHash}`).digest('base64url');
+export function accountStamp(user: Pick<User, 'role' | 'passwordHash' | 'subject'>): string {
+  // The subject only where there is one: the stamps of the older roles stay as they were.
+  const subject = user.subject !== undefined ? `\0${user.subject}` : '';
+  return createHash('sha256').update(`${user.role}\0${user.passwordHash}${subject}`).digest('base64url');
 }
 
 /**
@@ -148,7 +193,7 @@ export interface UserDirectory {
   find(username: string): User | undefined;
   /** Changes whenever any account changes (io/http/sessions `createAccountSync` watches it). */
   signature(): string;
-  add(username: string, role: Role, password: string, opts?: PasswordOptions): Promise<void>;
+  add(username: string, role: Role, password: string, opts?: AddOptions): Promise<void>;
   /** @returns false when it was disabled already. */
   disable(username: string): Promise<boolean>;
   /** @returns false when it was enabled already. */
@@ -234,14 +279,21 @@ export class UserFile implements UserDirectory {
    * @throws {RangeError} when `password` is empty or too long (see `hashPassword`).
    * @throws {UserFileError} `user_exists` when the username is taken.
    */
-  async add(username: string, role: Role, password: string, opts: PasswordOptions = {}): Promise<void> {
+  async add(username: string, role: Role, password: string, opts: AddOptions = {}): Promise<void> {
     if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) {
       throw new TypeError('UserFile.add: username must be 1-64 chars of [A-Za-z0-9._-]');
     }
     if (!isRole(role)) throw new TypeError(`UserFile.add: role must be one of ${ROLES.join(', ')}`);
+    checkSubject(role, opts.subject, 'UserFile.add');
     if (this.find(username)) throw new UserFileError('user_exists', 'a user with this name already exists');
     const passwordHash = await hashPassword(password);
-    const base: User = { username, role, passwordHash, createdAt: Date.now() };
+    const base: User = {
+      username,
+      role,
+      passwordHash,
+      createdAt: Date.now(),
+      ...(opts.subject !== undefined ? { subject: opts.subject } : {}),
+    };
     const user = withFlags(base, false, opts.mustChange === true);
     await this.#serial(() => {
       const users = this.list();

@@ -107,6 +107,8 @@ export type AuditEventType =
   // a bed's standby began or ended (discharge, admission, a nurse's pause; detail: on|off and why)
   | 'standby'
   | 'patient_data_view'
+  // a doctor's or patient's request for a patient's data refused (issue 18; `code`: why)
+  | 'care_access_refused'
   | 'admission'
   | 'discharge'
   // wall displays (issue 15): enrolment and revocation by an admin or the CLI, and every

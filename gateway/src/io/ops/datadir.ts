@@ -18,8 +18,10 @@
  * DIR/chain/kgc.key, gateway.key  ledger account keys (0600)
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { VitalTrailError } from '../../protocol/errors.js';
 
 export interface DataPaths {
   root: string;
@@ -38,6 +40,8 @@ export interface DataPaths {
   endpoint: string;
   kgcAccountKey: string;
   gatewayAccountKey: string;
+  /** The patient-pseudonym key (core/pseudonym; issue 18), 32 random bytes in hex, mode 0600. */
+  pseudonymKey: string;
 }
 
 export function dataPaths(dir: string): DataPaths {
@@ -63,6 +67,7 @@ export function dataPaths(dir: string): DataPaths {
     endpoint: join(chainDir, 'endpoint.json'),
     kgcAccountKey: join(chainDir, 'kgc.key'),
     gatewayAccountKey: join(chainDir, 'gateway.key'),
+    pseudonymKey: join(gatewayDir, 'pseudonym.key'),
   };
 }
 
@@ -91,6 +96,27 @@ export function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The secret key in the file `path` (hex), made of `bytes` random bytes at the first call and
+ * written with mode 0600 (its directory 0700). Exclusive creation: of two processes making it
+ * at once, one writes it and both read the same key.
+ * @throws {VitalTrailError} `config_invalid` when the file holds no key of that size
+ */
+export function keyFile(path: string, bytes: number): Uint8Array {
+  if (!existsSync(path)) {
+    ensureDir(dirname(path));
+    try {
+      writeFileSync(path, `${randomBytes(bytes).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  const hex = readFileSync(path, 'utf8').trim();
+  if (!new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(hex))
+    throw new VitalTrailError('config_invalid', `${path} does not hold a key of ${bytes} bytes in hex`);
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
 export function ensureDir(path: string): string {

@@ -53,6 +53,7 @@ export {
   dataPaths,
   ensureDir,
   isDirectory,
+  keyFile,
   readJson,
   writeJson,
   writeSecret,

@@ -296,6 +296,12 @@ export class PgBindings implements BindingBook {
     return out;
   }
 
+  async patients(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const r of this.#read().rows) ids.add(await this.#patient(r));
+    return [...ids];
+  }
+
   onChange(fn: (e: BindingChange) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);

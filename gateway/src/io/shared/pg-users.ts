@@ -28,6 +28,8 @@
 import type pg from 'pg';
 import { hashPassword, type ScryptDerive, verifyPassword } from '../../core/passwords.js';
 import {
+  type AddOptions,
+  checkSubject,
   DUMMY_HASH,
   isRole,
   type PasswordOptions,
@@ -58,9 +60,10 @@ interface UserRow {
   created_at: unknown;
   disabled: unknown;
   must_change: unknown;
+  subject: unknown;
 }
 
-const COLUMNS = 'username, role, password_hash, created_at, disabled, must_change';
+const COLUMNS = 'username, role, password_hash, created_at, disabled, must_change, subject';
 
 /** A row as io/identity `User`, or `users_corrupt`. */
 function userOf(r: UserRow): User {
@@ -73,11 +76,24 @@ function userOf(r: UserRow): User {
     typeof createdAt !== 'number' ||
     !Number.isSafeInteger(createdAt) ||
     typeof r.disabled !== 'boolean' ||
-    typeof r.must_change !== 'boolean'
+    typeof r.must_change !== 'boolean' ||
+    (r.subject !== null && typeof r.subject !== 'string')
   ) {
     throw new UserFileError('users_corrupt', 'a row of the shared users table is not a valid account');
   }
-  const base = { username: r.username, role: r.role, passwordHash: r.password_hash, createdAt };
+  const subject = r.subject ?? undefined;
+  try {
+    checkSubject(r.role, subject, 'a row of the shared users table');
+  } catch (err) {
+    throw new UserFileError('users_corrupt', (err as Error).message);
+  }
+  const base = {
+    username: r.username,
+    role: r.role,
+    passwordHash: r.password_hash,
+    createdAt,
+    ...(subject !== undefined ? { subject } : {}),
+  };
   return withFlags(base, r.disabled, r.must_change);
 }
 
@@ -158,18 +174,19 @@ export class PgUserDirectory implements UserDirectory {
     return this.#signature;
   }
 
-  async add(username: string, role: Role, password: string, opts: PasswordOptions = {}): Promise<void> {
+  async add(username: string, role: Role, password: string, opts: AddOptions = {}): Promise<void> {
     if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) {
       throw new TypeError('PgUserDirectory.add: username must be 1-64 chars of [A-Za-z0-9._-]');
     }
     if (!isRole(role)) throw new TypeError(`PgUserDirectory.add: role must be one of ${ROLES.join(', ')}`);
+    checkSubject(role, opts.subject, 'PgUserDirectory.add');
     if (this.#users.has(username))
       throw new UserFileError('user_exists', 'a user with this name already exists');
     const passwordHash = await hashPassword(password);
     const r = await this.#write(
-      `INSERT INTO users (username, role, password_hash, created_at, must_change) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (username) DO NOTHING RETURNING username`,
-      [username, role, passwordHash, Date.now(), opts.mustChange === true],
+      `INSERT INTO users (username, role, password_hash, created_at, must_change, subject)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING RETURNING username`,
+      [username, role, passwordHash, Date.now(), opts.mustChange === true, opts.subject ?? null],
     );
     if (r.rowCount === 0) throw new UserFileError('user_exists', 'a user with this name already exists');
   }
@@ -182,10 +199,19 @@ export class PgUserDirectory implements UserDirectory {
   async importAccount(u: User): Promise<boolean> {
     if (!USERNAME_PATTERN.test(u.username) || !isRole(u.role))
       throw new TypeError('PgUserDirectory.importAccount: not a valid account');
+    checkSubject(u.role, u.subject, 'PgUserDirectory.importAccount');
     const r = await this.#write(
-      `INSERT INTO users (username, role, password_hash, created_at, disabled, must_change)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING RETURNING username`,
-      [u.username, u.role, u.passwordHash, u.createdAt, u.disabled === true, u.mustChangePassword === true],
+      `INSERT INTO users (username, role, password_hash, created_at, disabled, must_change, subject)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING RETURNING username`,
+      [
+        u.username,
+        u.role,
+        u.passwordHash,
+        u.createdAt,
+        u.disabled === true,
+        u.mustChangePassword === true,
+        u.subject ?? null,
+      ],
     );
     return r.rowCount === 1;
   }

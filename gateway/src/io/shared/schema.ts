@@ -61,6 +61,8 @@
  * - 5: `ward_sessions` (issue 16: sessions shared; one URL for nurses).
  * - 6: `ward_gateways` (issue 16: trends and history across gateways).
  * - 7: `ward_audit` (issue 16: the audit of views and alarm transitions, the group's).
+ * - 8: the roles `doctor` and `patient` (issue 18) in `users` and `ward_sessions`, and
+ *   `users.subject` (a doctor's clinician id or a patient's pseudonym: exactly those roles).
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -68,10 +70,10 @@
  * io/shared/postgres refuses it (`shared_unavailable`), never downgrading it.
  */
 import type pg from 'pg';
-import { ROLES } from '../identity/index.js';
+import { ROLES, SUBJECT_PATTERN } from '../identity/index.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 7;
+export const SHARED_SCHEMA_VERSION = 8;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
@@ -106,7 +108,13 @@ export const SESSIONS_CHANNEL = 'vitaltrail_sessions';
 /** Taken for the migration's transaction: one migrating gateway at a time. */
 const MIGRATION_LOCK = 0x5654_5348; // "VTSH"
 
-const roleList = ROLES.map((r) => `'${r}'`).join(', ');
+/** The roles of the first releases (versions 1 and 5 check them): released migrations never change. */
+const FIRST_ROLES = ['admin', 'nurse', 'charge_nurse', 'auditor'];
+const roleList = FIRST_ROLES.map((r) => `'${r}'`).join(', ');
+/** Every role of this release (version 8 on). */
+const allRoles = ROLES.map((r) => `'${r}'`).join(', ');
+/** io/identity `SUBJECT_PATTERN` (a POSIX regular expression as it is). */
+const subjectRule = SUBJECT_PATTERN.source;
 
 /** Migration `i` brings version `i` to `i + 1`. */
 const MIGRATIONS: readonly (readonly string[])[] = [
@@ -240,6 +248,14 @@ const MIGRATIONS: readonly (readonly string[])[] = [
       hash text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
       UNIQUE (gateway, n)
     )`,
+  ],
+  [
+    `ALTER TABLE users DROP CONSTRAINT users_role_check,
+      ADD CONSTRAINT users_role_check CHECK (role IN (${allRoles})),
+      ADD COLUMN subject text CHECK (subject IS NULL OR subject ~ '${subjectRule}'),
+      ADD CONSTRAINT users_subject_role CHECK ((subject IS NOT NULL) = (role IN ('doctor', 'patient')))`,
+    `ALTER TABLE ward_sessions DROP CONSTRAINT ward_sessions_role_check,
+      ADD CONSTRAINT ward_sessions_role_check CHECK (role IN (${allRoles}))`,
   ],
 ];
 

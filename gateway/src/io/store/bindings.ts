@@ -145,6 +145,8 @@ export interface BindingBook {
   beds(): { dev: string; bed: string }[];
   /** Every device a patient was bound to, with the periods, oldest first. */
   devicesOf(patientId: string): Promise<{ dev: string; from: number; to: number | null }[]>;
+  /** Every patient ever admitted (the ids opened, each once; issue 18: a pseudonym's patient). */
+  patients(): Promise<string[]>;
   /**
    * Calls `fn` once for every admission and discharge stored after this call, whoever made
    * it (for a shared store: any gateway of the group), after it is stored. Returns the
@@ -339,6 +341,12 @@ export class Bindings implements BindingBook {
       if ((await this.#patient(r)) === patientId) out.push({ dev: r.dev, from: r.from_ts, to: r.to_ts });
     }
     return out;
+  }
+
+  async patients(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const r of this.#stmts.all.all() as Row[]) ids.add(await this.#patient(r));
+    return [...ids];
   }
 
   #checkBed(dev: string, bed: string): void {

@@ -1,0 +1,125 @@
+/**
+ * @module app/care-steps
+ * Patients and doctors (issue 18). `accessLog` (after the readings' anchorer): the access log,
+ * a second transparency log with its own checkpoints and ledger account (io/access), its
+ * checkpointer or anchorer started by the anchoring step and flushed at stop. `care` (before
+ * the dashboard): the index of patients' pseudonyms
+ * (io/care `PatientIndex`, keyed by the data dir's pseudonym key, made at the first start)
+ * and, when the ledger names a consent contract, the gateway's copy of the consents and
+ * doctors on the chain (io/care `ConsentBook`, read-only: the gateway writes no consent here).
+ * They make the care routes (io/http/routes/care-routes) the http step serves; every access
+ * through them is appended to the access log before it is answered (an append that fails
+ * refuses the answer: nothing is served unlogged) and audited (`patient_data_view`, the basis in `detail`), every refusal too
+ * (`care_access_refused`, the code).
+ */
+import { createConsentClient } from '../../../anchor/src/consent/index.js';
+import { PSEUDONYM_KEY_BYTES } from '../core/pseudonym.js';
+import { createAccessAnchoring } from '../io/access/index.js';
+import { ConsentBook, PatientIndex } from '../io/care/index.js';
+import { careRoutes } from '../io/http/index.js';
+import { keyFile } from '../io/ops/index.js';
+import { loadRecipientSecrets } from '../io/store/index.js';
+import { code, type GatewayStep } from './gateway-parts.js';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS } from './options.js';
+
+export const accessLog: GatewayStep = {
+  name: 'accessLog',
+  start(p) {
+    const { opts, log, paths, store } = p.pick('opts', 'log', 'paths', 'store');
+    const l = opts.ledger;
+    p.set(
+      'access',
+      createAccessAnchoring({
+        store,
+        paths,
+        gatewayId: p.get('gatewayId'),
+        intervalMs: opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        ...(l
+          ? {
+              ledger: {
+                rpcUrl: l.rpcUrl,
+                deployment: l.deployment,
+                ...(l.confirmations !== undefined ? { confirmations: l.confirmations } : {}),
+                ...(l.maxBackoffMs !== undefined ? { maxBackoffMs: l.maxBackoffMs } : {}),
+              },
+            }
+          : {}),
+        onError: (err) =>
+          log.warn('access log: checkpoint or anchoring failed; will retry', { code: code(err) }),
+      }),
+    );
+  },
+  async stop(p) {
+    const a = p.get('access');
+    a.checkpointer?.stop(); // its last checkpoint holds every access answered
+    if (!a.anchorer) return;
+    await a.anchorer.flush();
+    await a.anchorer.stop();
+  },
+};
+
+export const care: GatewayStep = {
+  name: 'care',
+  async start(p) {
+    const { opts, log, paths, identity: id } = p.pick('opts', 'log', 'paths', 'identity');
+    const patients = new PatientIndex(p.get('bindings'), keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES));
+    const ledger = opts.ledger;
+    const consents =
+      ledger?.deployment.consent !== undefined
+        ? await ConsentBook.open({
+            source: createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment }),
+            ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
+            onError: (err) => log.warn('consents on the chain not read; retrying', { code: code(err) }),
+          })
+        : null;
+    log.info('care', { consents: consents ? 'chain' : 'none' });
+    p.set('closeCare', async () => {
+      consents?.close();
+      patients.close();
+    });
+    p.set(
+      'careRoutes',
+      careRoutes({
+        store: p.get('store'),
+        bindings: p.get('bindings'),
+        secrets: loadRecipientSecrets(paths.recipientsDir),
+        users: p.get('users'),
+        patients,
+        consents,
+        onAccess: (a) => {
+          // Durable before the answer: a failed append throws, and nothing is served.
+          p.get('access').log.append({
+            v: 1,
+            at: a.at,
+            gateway: p.get('gatewayId'),
+            actor: a.actor,
+            role: a.role,
+            patient: a.patient,
+            dev: null,
+            action: a.action,
+            dataFrom: a.dataFrom,
+            dataUntil: a.dataUntil,
+            basis:
+              a.basis.type === 'consent'
+                ? { type: 'consent', consentId: a.basis.consentId, chainId: ledger?.deployment.chainId ?? 0 }
+                : a.basis,
+          });
+          const basis = a.basis.type === 'consent' ? `consent ${a.basis.consentId}` : a.basis.type;
+          id.audit.append('patient_data_view', {
+            user: a.username,
+            detail: `care ${a.action} of ${a.patient} ${a.dataFrom}-${a.dataUntil} (${a.count}) under ${basis}`,
+          });
+        },
+        onRefused: (r) =>
+          id.audit.append('care_access_refused', {
+            user: r.username,
+            code: r.code,
+            detail: `care of ${r.patient}`,
+          }),
+      }),
+    );
+  },
+  async stop(p) {
+    await p.get('closeCare')();
+  },
+};

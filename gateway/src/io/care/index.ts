@@ -1,0 +1,15 @@
+/**
+ * @module io/care
+ * Patients and doctors (issue 18): the gateway's copy of the consents and doctors on the
+ * consortium chain and the decision on a doctor's request (`ConsentBook`); which patient a
+ * pseudonym names (`PatientIndex`).
+ */
+export {
+  ConsentBook,
+  type ConsentBookOptions,
+  type ConsentSource,
+  DEFAULT_CONSENT_MAX_STALE_MS,
+  DEFAULT_CONSENT_REFRESH_MS,
+  termsOf,
+} from './consent-book.js';
+export { PatientIndex } from './patient-index.js';

@@ -1,0 +1,261 @@
+/**
+ * @module io/http/routes/care-routes
+ * The API of doctors and patients (issue 18). Contract:
+ * - `GET /api/care/consents` (doctor, patient) → `{consents: CareConsentDto[]}`: every consent
+ *   on the chain naming the doctor, or given by the patient, in force or not (`status`).
+ * - `GET /api/care/patients` (doctor) → `{patients: [{patient, patientId, consents}]}`: the
+ *   patients whose consent is in force for the doctor now (a patient admitted here: the
+ *   pseudonym opened to the id through the admissions, io/care `PatientIndex`).
+ * - `GET /api/care/patients/:patient/readings?from=ms&to=ms` (doctor, patient) →
+ *   `{patient, from, to, basis, readings: [{dev, seq, ts, obs}]}`: the patient's readings from
+ *   every device bound to them, each within its binding period. A patient reads only their own
+ *   (`:patient` = their account's pseudonym, `basis: {type: 'self'}`, else 403 `forbidden`);
+ *   a doctor only under a consent in force now that holds vitals and the whole range (io/care
+ *   `ConsentBook`, core/consent-policy; `basis: {type: 'consent', consentId}`), else 403
+ *   `consent_required`, `consent_out_of_scope` or `clinician_suspended`, or 503
+ *   `ledger_unavailable` while the chain cannot be read.
+ * `:patient` is a pseudonym (`0x` + 64 hex), never a patient id. Every answer that carries
+ * patient data is told to `onAccess` (who, role, whose data, what range, under what basis: the
+ * access log) before it is sent, and every refused request for a patient's data to `onRefused`. The ward team's routes are io/http/routes/data-routes.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ConsentRecord } from '../../../../../anchor/src/consent/index.js';
+import { type ConsentTerms, inForce, SCOPE_VITALS } from '../../../core/consent-policy.js';
+import type { RecipientSecret } from '../../../core/envelope.js';
+import { OBSERVATION_KEYS } from '../../../core/trend.js';
+import { VitalTrailError } from '../../../protocol/errors.js';
+import type { Observations } from '../../../protocol/frame.js';
+import { type ConsentBook, type PatientIndex, termsOf } from '../../care/index.js';
+import type { UserDirectory } from '../../identity/index.js';
+import { type BindingBook, type GatewayStore, readReadings, SealedReader } from '../../store/index.js';
+import { errorReply } from '../errors.js';
+import type { HttpRoutes } from '../route-contract.js';
+import { CARE_ROLES, DOCTOR_ROLES } from '../route-roles.js';
+
+/** A consent as the doctor's and the patient's pages show it: its terms and more. */
+export interface CareConsentDto extends ConsentTerms {
+  purpose: string;
+  grantTx: string | null;
+  /** At the time of the request. */
+  status: 'in_force' | 'not_yet' | 'expired' | 'revoked';
+}
+
+/** Why an access was allowed: the ward team's role, the patient's own, or a consent. */
+export type AccessBasis = { type: 'self' } | { type: 'consent'; consentId: string };
+
+/** One access to a patient's data (the access log's input). */
+export interface CareAccess {
+  at: number;
+  /** The account's user name (the gateway's audit names it). */
+  username: string;
+  /** Who on the chain's terms: a doctor's clinician id, a patient's user name. */
+  actor: string;
+  role: 'doctor' | 'patient';
+  patient: string;
+  action: 'readings';
+  dataFrom: number;
+  dataUntil: number;
+  basis: AccessBasis;
+  count: number;
+}
+
+export interface CareRoutesOptions {
+  store: GatewayStore;
+  bindings: BindingBook;
+  secrets: readonly RecipientSecret[];
+  users: Pick<UserDirectory, 'get'>;
+  patients: PatientIndex;
+  /** The chain's consents; null without a consent contract (doctors then get 503). */
+  consents: ConsentBook | null;
+  /** Told of every access before its answer is sent; a throw refuses the answer (500). */
+  onAccess?: (a: CareAccess) => void;
+  /** Told of every refused request for a patient's data (who, whose, the code). Must not throw. */
+  onRefused?: (r: { username: string; role: 'doctor' | 'patient'; patient: string; code: string }) => void;
+  /** Largest readings range in one request. Default 7 days. */
+  maxRangeMs?: number;
+  now?: () => number;
+}
+
+const PATIENT_PARAM = {
+  type: 'object',
+  required: ['patient'],
+  properties: { patient: { type: 'string', pattern: '^0x[0-9a-fA-F]{64}$' } },
+} as const;
+const RANGE_QUERY = {
+  type: 'object',
+  required: ['from', 'to'],
+  additionalProperties: false,
+  properties: { from: { type: 'integer', minimum: 0 }, to: { type: 'integer', minimum: 0 } },
+} as const;
+
+const CARE_CODES = [
+  'bad_request',
+  'forbidden',
+  'not_found',
+  'no_recipient_key',
+  'consent_required',
+  'consent_out_of_scope',
+  'clinician_suspended',
+  'ledger_unavailable',
+] as const;
+type CareCode = (typeof CARE_CODES)[number];
+
+function statusOf(r: ConsentRecord, now: number): CareConsentDto['status'] {
+  if (r.revokedAt !== null && r.revokedAt <= now) return 'revoked';
+  if (now < Number(r.validFrom)) return 'not_yet';
+  if (now >= Number(r.validUntil)) return 'expired';
+  return 'in_force';
+}
+
+/** A chain record as the API shows it. */
+export function consentDto(r: ConsentRecord, now: number): CareConsentDto {
+  return { ...termsOf(r), purpose: r.purpose, grantTx: r.grantTx ?? null, status: statusOf(r, now) };
+}
+
+function obsDto(o: Observations): Observations {
+  const out: Observations = {};
+  for (const k of OBSERVATION_KEYS) if (typeof o[k] === 'number') out[k] = o[k];
+  return out;
+}
+
+/**
+ * The doctors' and patients' routes, for `startHttpServer({ routes })`.
+ * @example startHttpServer({ ..., routes: [careRoutes({ store, bindings, secrets, users, patients, consents })] });
+ */
+export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
+  const now = opts.now ?? Date.now;
+  const maxRangeMs = opts.maxRangeMs ?? 7 * 24 * 3600 * 1000;
+  const fail = (code: CareCode): never => {
+    throw new VitalTrailError(code, code);
+  };
+  /** The caller's account subject (a doctor's clinician id, a patient's pseudonym). */
+  const subjectOf = (username: string): string => {
+    const s = opts.users.get(username)?.subject;
+    return s === undefined ? fail('forbidden') : s.toLowerCase();
+  };
+  const guarded =
+    <Q extends { Params?: unknown; Querystring?: unknown }>(
+      roles: readonly ('doctor' | 'patient')[],
+      fn: (
+        req: FastifyRequest<Q>,
+        user: { username: string; role: 'doctor' | 'patient' },
+      ) => Promise<unknown>,
+    ) =>
+    (auth: Parameters<HttpRoutes>[1]) =>
+    async (req: FastifyRequest<Q>, reply: FastifyReply) => {
+      const user = auth.requireRole(req as FastifyRequest, reply, roles) as {
+        username: string;
+        role: 'doctor' | 'patient';
+      };
+      try {
+        return await fn(req, user);
+      } catch (err) {
+        if (err instanceof VitalTrailError && (CARE_CODES as readonly string[]).includes(err.code)) {
+          const patient = (req.params as { patient?: string } | undefined)?.patient;
+          if (patient !== undefined)
+            try {
+              opts.onRefused?.({
+                username: user.username,
+                role: user.role,
+                patient: patient.toLowerCase(),
+                code: err.code,
+              });
+            } catch {
+              // The audit sink must not change the answer.
+            }
+          const r = errorReply(err.code as CareCode);
+          return reply.code(r.status).send(r.body);
+        }
+        throw err;
+      }
+    };
+
+  const getConsents = guarded(CARE_ROLES, async (_req, user) => {
+    const subject = subjectOf(user.username);
+    if (!opts.consents) return fail('ledger_unavailable');
+    const records = opts.consents.records(
+      user.role === 'doctor' ? { doctor: subject } : { patient: subject },
+    );
+    const t = now();
+    return { consents: records.map((r) => consentDto(r, t)) };
+  });
+
+  const getPatients = guarded(DOCTOR_ROLES, async (_req, user) => {
+    const doctor = subjectOf(user.username);
+    if (!opts.consents) return fail('ledger_unavailable');
+    const t = now();
+    const byPatient = new Map<string, CareConsentDto[]>();
+    for (const r of opts.consents.records({ doctor })) {
+      const dto = consentDto(r, t);
+      if (!inForce(dto, t)) continue;
+      byPatient.set(dto.patient, [...(byPatient.get(dto.patient) ?? []), dto]);
+    }
+    const patients = [];
+    for (const [patient, consents] of byPatient) {
+      const patientId = await opts.patients.patientOf(patient);
+      if (patientId !== null) patients.push({ patient, patientId, consents });
+    }
+    return { patients };
+  });
+
+  type PatientRange = { Params: { patient: string }; Querystring: { from: number; to: number } };
+  const getReadings = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
+    const patient = req.params.patient.toLowerCase();
+    const { from, to } = req.query;
+    if (to < from || to - from > maxRangeMs) return fail('bad_request');
+    const subject = subjectOf(user.username);
+    let basis: AccessBasis;
+    if (user.role === 'patient') {
+      if (subject !== patient) return fail('forbidden');
+      basis = { type: 'self' };
+    } else {
+      if (!opts.consents) return fail('ledger_unavailable');
+      const d = await opts.consents.decide({
+        doctor: subject,
+        patient,
+        scope: SCOPE_VITALS,
+        from,
+        to,
+        now: now(),
+      });
+      if (!d.allowed) return fail(d.code);
+      basis = { type: 'consent', consentId: d.consent.id };
+    }
+    if (opts.secrets.length === 0) return fail('no_recipient_key');
+    const patientId = await opts.patients.patientOf(patient);
+    if (patientId === null) return fail('not_found');
+    const reader = new SealedReader(opts.store, opts.secrets);
+    const readings: { dev: string; seq: number; ts: number; obs: Observations }[] = [];
+    for (const period of await opts.bindings.devicesOf(patientId)) {
+      const a = Math.max(from, period.from);
+      const b = Math.min(to, period.to ?? Number.MAX_SAFE_INTEGER);
+      if (a > b || !opts.store.getDevice(period.dev)) continue;
+      for (const r of (await readReadings(opts.store, reader, period.dev, a, b)).readings)
+        readings.push({ dev: period.dev, seq: r.seq, ts: r.ts, obs: obsDto(r.obs) });
+    }
+    readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
+    opts.onAccess?.({
+      at: now(),
+      username: user.username,
+      actor: user.role === 'doctor' ? subject : user.username,
+      role: user.role,
+      patient,
+      action: 'readings',
+      dataFrom: from,
+      dataUntil: to,
+      basis,
+      count: readings.length,
+    });
+    return { patient, from, to, basis, readings };
+  });
+
+  return async (app, auth) => {
+    app.get('/api/care/consents', getConsents(auth));
+    app.get('/api/care/patients', getPatients(auth));
+    app.get(
+      '/api/care/patients/:patient/readings',
+      { schema: { params: PATIENT_PARAM, querystring: RANGE_QUERY } },
+      getReadings(auth),
+    );
+  };
+}

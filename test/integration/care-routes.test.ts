@@ -1,0 +1,274 @@
+/**
+ * @module test/integration/care-routes
+ * Doctors and patients through the gateway (issue 18), on a real anvil with the real consent
+ * contract, a gateway started in this process with that ledger, real signatures (viem
+ * accounts), and real HTTP:
+ * - the KGC registers two doctors and the patient's key; the patient signs a grant for Dr A
+ *   (vitals, 24 h of history, valid for an hour), submitted by another account (the gateway
+ *   pays gas, the patient holds no ether);
+ * - Dr A reads the patient's readings (every device bound to them, within the binding) under
+ *   that consent, named in the answer; Dr B is refused `consent_required`; Dr A asking beyond
+ *   the consent's range is refused `consent_out_of_scope` (never cut); the patient reads
+ *   their own (`self`) and no one else's (`forbidden`); a nurse has no care route, a doctor
+ *   no ward route;
+ * - Dr A's patient list names the patient by id (opened through the admissions);
+ * - the patient revokes: Dr A is refused within the refresh; a new grant, then Dr A
+ *   suspended in the registry: refused `clinician_suspended` under that valid consent;
+ * - every access is in the access log (io/access) and the audit log with its basis, every
+ *   refusal in the audit log with its code.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CONSENT_TYPES,
+  type ConsentClient,
+  type ConsentMessage,
+  clinicianIdOf,
+  consentDomain,
+  consentIdOf,
+  createConsentClient,
+  REVOCATION_TYPES,
+  SCOPE_VITALS,
+} from '../../anchor/src/consent/index.js';
+import type { Hex } from '../../anchor/src/ledger/index.js';
+import { startGateway } from '../../gateway/src/app/gateway.js';
+import type { RunningGateway } from '../../gateway/src/app/options.js';
+import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
+import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
+import { keyFile } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
+import { call } from '../helpers/http-client.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const DEV = 'wr-0001';
+const PATIENT_ID = 'P-0007';
+const PW = 'care-routes-password-1';
+const H = 3_600_000;
+/** The gateway re-reads the chain's consents this often here (10 s by default). */
+const REFRESH_MS = 300;
+
+describe('care routes: doctors under the patient consent on chain', () => {
+  const tmp = makeTempDir('vt-care-');
+  let chain: EmbeddedChain;
+  let gw: RunningGateway;
+  let kgc: ConsentClient;
+  let relay: ConsentClient;
+  let pseudonym: Hex;
+  const patientAccount = privateKeyToAccount(generatePrivateKey());
+  const drA = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
+  const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
+  const cookies: Record<string, string> = {};
+  let t0 = 0;
+
+  const sign = async (
+    o: Partial<ConsentMessage> = {},
+  ): Promise<{ message: ConsentMessage; signature: Hex }> => {
+    const now = BigInt(Date.now());
+    const message: ConsentMessage = {
+      patient: pseudonym,
+      doctor: drA,
+      scope: SCOPE_VITALS,
+      dataFrom: BigInt(t0 - 24 * H),
+      dataUntil: 0n,
+      validFrom: now - 60_000n,
+      validUntil: now + BigInt(H),
+      purpose: 'cardiology follow-up',
+      nonce: BigInt(Math.floor(Math.random() * 1e9)),
+      ...o,
+    };
+    const domain = consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+    const signature = await patientAccount.signTypedData({
+      domain,
+      types: CONSENT_TYPES,
+      primaryType: 'Consent',
+      message,
+    });
+    return { message, signature };
+  };
+  const readings = (who: string, from = t0 - H, to = Date.now() + 60_000, p: string = pseudonym) =>
+    call(gw.http.url, 'GET', `/api/care/patients/${p}/readings?from=${from}&to=${to}`, cookies[who]);
+  const settle = () => new Promise((r) => setTimeout(r, REFRESH_MS * 3 + 200));
+
+  beforeAll(async () => {
+    t0 = Date.now();
+    const prepared = await prepareAnchoredDataDir(join(tmp.dir, 'd'), [DEV]);
+    chain = prepared.chain;
+    const paths = prepared.paths;
+    pseudonym = pseudonymOf(keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES), PATIENT_ID) as Hex;
+    const users = new UserFile(paths.users);
+    await users.add('dr-a', 'doctor', PW, { subject: drA });
+    await users.add('dr-b', 'doctor', PW, { subject: drB });
+    await users.add('pat', 'patient', PW, { subject: pseudonym });
+    await users.add('nia', 'nurse', PW);
+    await users.add('cn', 'charge_nurse', PW);
+    kgc = createConsentClient({
+      rpcUrl: chain.rpcUrl,
+      deployment: chain.deployment,
+      privateKey: chain.kgcKey,
+    });
+    relay = createConsentClient({
+      rpcUrl: chain.rpcUrl,
+      deployment: chain.deployment,
+      privateKey: chain.gatewayKey,
+    });
+    await kgc.registerClinician(drA, 'doctor');
+    await kgc.registerClinician(drB, 'doctor');
+    await kgc.registerPatientKey(pseudonym, patientAccount.address);
+    gw = (await startGateway({
+      dataDir: paths.root,
+      logger: silentLogger,
+      mqtt: { port: 0 },
+      http: { port: 0 },
+      checkpointIntervalMs: 3_600_000,
+      consentRefreshMs: REFRESH_MS,
+      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
+    })) as RunningGateway;
+    for (const u of ['dr-a', 'dr-b', 'pat', 'nia', 'cn']) {
+      const r = await call(gw.http.url, 'POST', '/api/login', undefined, { username: u, password: PW });
+      expect(r.status).toBe(200);
+      cookies[u] = r.cookie as string;
+    }
+    expect(
+      (
+        await call(gw.http.url, 'POST', '/api/admissions', cookies.cn, {
+          dev: DEV,
+          patientId: PATIENT_ID,
+          bed: 'Bed 7',
+        })
+      ).status,
+    ).toBe(201);
+    const frames = new FrameChain(DEV, deviceKey(paths, DEV));
+    for (let i = 0; i < 4; i++) await gw.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    await chain?.anvil.stop();
+    tmp.cleanup();
+  });
+
+  it('behavior: Dr A reads under the consent named in the answer; Dr B, beyond the range, others: coded refusals', async () => {
+    const { message, signature } = await sign();
+    const granted = await relay.submitGrant(message, signature);
+    const domain = consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+    expect(granted.consentId).toBe(consentIdOf(domain, message));
+    await settle();
+
+    const a = await readings('dr-a');
+    expect(a.status).toBe(200);
+    expect(a.body.basis).toEqual({ type: 'consent', consentId: granted.consentId.toLowerCase() });
+    const rows = a.body.readings as { dev: string; seq: number; obs: { hr: number } }[];
+    expect(rows.map((r) => [r.dev, r.seq, r.obs.hr])).toEqual([
+      [DEV, 1, 70],
+      [DEV, 2, 71],
+      [DEV, 3, 72],
+      [DEV, 4, 73],
+    ]);
+    expect((await readings('dr-b')).body).toMatchObject({ error: { code: 'consent_required' } });
+    expect((await readings('dr-b')).status).toBe(403);
+    const beyond = await readings('dr-a', t0 - 25 * H, t0);
+    expect([beyond.status, (beyond.body.error as { code: string }).code]).toEqual([
+      403,
+      'consent_out_of_scope',
+    ]);
+
+    // The patient: their own (self), nobody else's.
+    const own = await readings('pat');
+    expect([own.status, own.body.basis]).toEqual([200, { type: 'self' }]);
+    expect((own.body.readings as unknown[]).length).toBe(4);
+    const other = await readings('pat', t0 - H, Date.now(), `0x${'ab'.repeat(32)}`);
+    expect([other.status, (other.body.error as { code: string }).code]).toEqual([403, 'forbidden']);
+    // Roles: a nurse has no care route, a doctor no ward route.
+    expect((await readings('nia')).status).toBe(403);
+    expect((await call(gw.http.url, 'GET', '/api/bindings', cookies['dr-a'])).status).toBe(403);
+    expect(
+      (await call(gw.http.url, 'GET', `/api/devices/${DEV}/readings?from=0&to=1`, cookies['dr-a'])).status,
+    ).toBe(403);
+
+    // Dr A's patients: named by id, with the consent.
+    const list = await call(gw.http.url, 'GET', '/api/care/patients', cookies['dr-a']);
+    expect(list.body.patients).toEqual([
+      expect.objectContaining({
+        patient: pseudonym,
+        patientId: PATIENT_ID,
+        consents: [expect.objectContaining({ status: 'in_force' })],
+      }),
+    ]);
+    expect((await call(gw.http.url, 'GET', '/api/care/patients', cookies['dr-b'])).body.patients).toEqual([]);
+    const mine = await call(gw.http.url, 'GET', '/api/care/consents', cookies.pat);
+    expect((mine.body.consents as { id: string }[]).map((c) => c.id)).toEqual([
+      granted.consentId.toLowerCase(),
+    ]);
+  });
+
+  it('behavior: revoked by the patient, Dr A is refused; under a new grant, suspended in the registry, refused too', async () => {
+    const [first] = await kgc.consentsOf({ patient: pseudonym });
+    const domain = consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+    const revocation = await patientAccount.signTypedData({
+      domain,
+      types: REVOCATION_TYPES,
+      primaryType: 'Revocation',
+      message: { consentId: first!.id },
+    });
+    await relay.submitRevocation(first!.id, revocation);
+    await settle();
+    const r = await readings('dr-a');
+    expect([r.status, (r.body.error as { code: string }).code]).toEqual([403, 'consent_required']);
+
+    const again = await sign();
+    await relay.submitGrant(again.message, again.signature);
+    await settle();
+    expect((await readings('dr-a')).status).toBe(200);
+    await kgc.suspendClinician(drA);
+    await settle();
+    const s = await readings('dr-a');
+    expect([s.status, (s.body.error as { code: string }).code]).toEqual([403, 'clinician_suspended']);
+
+    const audit = readFileSync(join(tmp.dir, 'd', 'gateway', 'audit.log'), 'utf8');
+    const care = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; user?: string; detail?: string })
+      .filter((l) => l.detail?.startsWith('care readings'));
+    expect(care.filter((l) => l.user === 'dr-a' && l.detail?.includes(' under consent 0x'))).toHaveLength(2);
+    expect(care.filter((l) => l.user === 'pat' && l.detail?.endsWith(' under self'))).toHaveLength(1);
+    expect(care.every((l) => l.event === 'patient_data_view' && !l.detail?.includes(PATIENT_ID))).toBe(true);
+    // The access log (io/access): each access served, in order, before its answer; no patient id.
+    const entries = (
+      gw.store.db.prepare('SELECT entry FROM access_entries ORDER BY idx').pluck().all() as Buffer[]
+    ).map((b) => JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>);
+    expect(
+      entries.map((e) => [e.actor, e.role, e.patient, e.action, (e.basis as { type: string }).type]),
+    ).toEqual([
+      [drA, 'doctor', pseudonym, 'readings', 'consent'],
+      ['pat', 'patient', pseudonym, 'readings', 'self'],
+      [drA, 'doctor', pseudonym, 'readings', 'consent'],
+    ]);
+    expect(entries[0]?.basis).toEqual({
+      type: 'consent',
+      consentId: first!.id.toLowerCase(),
+      chainId: chain.deployment.chainId,
+    });
+    expect(JSON.stringify(entries)).not.toContain(PATIENT_ID);
+    // Refusals are audited with their code: Dr B once, Dr A beyond range, revoked, suspended; the patient once.
+    const refused = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; user?: string; code?: string })
+      .filter((l) => l.event === 'care_access_refused')
+      .map((l) => `${l.user} ${l.code}`);
+    expect(refused).toEqual(
+      expect.arrayContaining([
+        'dr-b consent_required',
+        'dr-a consent_out_of_scope',
+        'dr-a consent_required',
+        'dr-a clinician_suspended',
+        'pat forbidden',
+      ]),
+    );
+  });
+});
