@@ -15,7 +15,8 @@
  * - the patient revokes: Dr A is refused within the refresh; a new grant, then Dr A
  *   suspended in the registry: refused `clinician_suspended` under that valid consent;
  * - every access is in the access log (io/access) and the audit log with its basis, every
- *   refusal in the audit log with its code.
+ *   refusal in the audit log with its code; a nurse's view of the device (the ward's data
+ *   routes) is in the access log too, basis `ward`, cut to the patient's binding.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,6 +64,7 @@ describe('care routes: doctors under the patient consent on chain', () => {
   const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   const cookies: Record<string, string> = {};
   let t0 = 0;
+  let admittedAt = 0;
 
   const sign = async (
     o: Partial<ConsentMessage> = {},
@@ -132,15 +134,13 @@ describe('care routes: doctors under the patient consent on chain', () => {
       expect(r.status).toBe(200);
       cookies[u] = r.cookie as string;
     }
-    expect(
-      (
-        await call(gw.http.url, 'POST', '/api/admissions', cookies.cn, {
-          dev: DEV,
-          patientId: PATIENT_ID,
-          bed: 'Bed 7',
-        })
-      ).status,
-    ).toBe(201);
+    const admitted = await call(gw.http.url, 'POST', '/api/admissions', cookies.cn, {
+      dev: DEV,
+      patientId: PATIENT_ID,
+      bed: 'Bed 7',
+    });
+    expect(admitted.status).toBe(201);
+    admittedAt = admitted.body.since as number;
     const frames = new FrameChain(DEV, deviceKey(paths, DEV));
     for (let i = 0; i < 4; i++) await gw.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
   }, 120_000);
@@ -237,6 +237,16 @@ describe('care routes: doctors under the patient consent on chain', () => {
     expect(care.filter((l) => l.user === 'dr-a' && l.detail?.includes(' under consent 0x'))).toHaveLength(2);
     expect(care.filter((l) => l.user === 'pat' && l.detail?.endsWith(' under self'))).toHaveLength(1);
     expect(care.every((l) => l.event === 'patient_data_view' && !l.detail?.includes(PATIENT_ID))).toBe(true);
+    // A nurse's view of the device (the ward team's data routes) is in the access log too,
+    // basis `ward`, its range cut to the patient's binding (admitted after the range began).
+    const from = t0 - H;
+    const ward = await call(
+      gw.http.url,
+      'GET',
+      `/api/devices/${DEV}/readings?from=${from}&to=${Date.now()}`,
+      cookies.nia,
+    );
+    expect(ward.status).toBe(200);
     // The access log (io/access): each access served, in order, before its answer; no patient id.
     const entries = (
       gw.store.db.prepare('SELECT entry FROM access_entries ORDER BY idx').pluck().all() as Buffer[]
@@ -247,7 +257,10 @@ describe('care routes: doctors under the patient consent on chain', () => {
       [drA, 'doctor', pseudonym, 'readings', 'consent'],
       ['pat', 'patient', pseudonym, 'readings', 'self'],
       [drA, 'doctor', pseudonym, 'readings', 'consent'],
+      ['nia', 'nurse', pseudonym, 'readings', 'ward'],
     ]);
+    expect(entries[3]).toMatchObject({ dev: DEV, dataFrom: admittedAt, basis: { type: 'ward' } });
+    expect(entries[3]?.dataUntil).toBeGreaterThan(admittedAt);
     expect(entries[0]?.basis).toEqual({
       type: 'consent',
       consentId: first!.id.toLowerCase(),

@@ -9,7 +9,9 @@
  * doctors on the chain (io/care `ConsentBook`, read-only: the gateway writes no consent here).
  * They make the care routes (io/http/routes/care-routes) the http step serves; every access
  * through them is appended to the access log before it is answered (an append that fails
- * refuses the answer: nothing is served unlogged) and audited (`patient_data_view`, the basis in `detail`), every refusal too
+ * refuses the answer: nothing is served unlogged) and audited. The ward team's readings and
+ * trends (the data routes) are appended too (`wardAccess`, basis `ward`), one entry per patient
+ * bound to the device within the range (`patient_data_view`, the basis in `detail`), every refusal too
  * (`care_access_refused`, the code).
  */
 import { createConsentClient } from '../../../anchor/src/consent/index.js';
@@ -73,6 +75,29 @@ export const care: GatewayStep = {
           })
         : null;
     log.info('care', { consents: consents ? 'chain' : 'none' });
+    // The ward team's readings and trends (io/http data routes), in the access log too: one
+    // entry per patient bound to the device within the range, the range cut to the binding.
+    const access = p.get('access');
+    p.set('wardAccess', async (a) => {
+      for (const b of await p.get('bindings').history(a.dev)) {
+        const dataFrom = Math.max(a.from, b.from);
+        const dataUntil = Math.min(a.to, b.to ?? a.to);
+        if (dataFrom > dataUntil) continue;
+        access.log.append({
+          v: 1,
+          at: Date.now(),
+          gateway: p.get('gatewayId'),
+          actor: a.username,
+          role: a.role as 'nurse' | 'charge_nurse' | 'admin',
+          patient: patients.pseudonymOf(b.patientId),
+          dev: a.dev,
+          action: a.action,
+          dataFrom,
+          dataUntil,
+          basis: { type: 'ward' },
+        });
+      }
+    });
     p.set('closeCare', async () => {
       consents?.close();
       patients.close();

@@ -16,7 +16,7 @@ import type { LiveHub } from '../core/live.js';
 import type { AccessAnchoring } from '../io/access/index.js';
 import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
-import type { HttpRoutes, HttpServer } from '../io/http/index.js';
+import type { HttpRoutes, HttpServer, WardAccess } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity, UserDirectory } from '../io/identity/index.js';
 import type { Ingest } from '../io/ingest/index.js';
 import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
@@ -67,6 +67,8 @@ export interface GatewayPartMap {
   closeSharedSessions: () => Promise<void>;
   /** The access log and what checkpoints or anchors it (app/care-steps `accessLog`; issue 18). */
   access: AccessAnchoring;
+  /** Appends a ward-team view to the access log (app/care-steps; the data routes' `onAccess`). */
+  wardAccess: (a: WardAccess) => Promise<void>;
   /** The doctors' and patients' routes (app/care-steps), served by the http step. */
   careRoutes: HttpRoutes;
   /** Stops the consent copy's reads and the pseudonym index (app/care-steps). */

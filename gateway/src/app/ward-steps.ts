@@ -285,6 +285,7 @@ export const http: GatewayStep = {
           bindings,
           secrets,
           ...(group ? { group } : {}),
+          ...(p.find('wardAccess') ? { onAccess: p.get('wardAccess') } : {}),
           hub: h,
           // Admissions and discharges reach the alarm service through the book (the bindings step).
           onAudit: (e) => {

@@ -16,7 +16,7 @@ export {
   careRoutes,
   consentDto,
 } from './routes/care-routes.js';
-export { createDataRoutes } from './routes/data-routes.js';
+export { createDataRoutes, type WardAccess } from './routes/data-routes.js';
 export { logRoutes } from './routes/log-routes.js';
 export { opsRoutes } from './routes/metrics-routes.js';
 export { webhookRoutes } from './routes/webhook-routes.js';

@@ -20,7 +20,8 @@
  * those that did not answer (then the answer is partial).
  *
  * Every response that carries patient data is reported to `onAudit` (who, what, which
- * device and range; never a value). Decryption needs a recipient private key on this
+ * device and range; never a value), and readings and trends to `onAccess` before they are sent
+ * (the access log, issue 18). Decryption needs a recipient private key on this
  * host; without one the data routes answer 503 `no_recipient_key`. Errors are
  * `{error:{code, reason}}` with fixed reasons that never echo input (STYLE.md §3).
  */
@@ -85,6 +86,22 @@ export interface DataRoutesOptions {
   maxBuckets?: number;
   /** In a gateway group: this gateway's id and where the others are (trends and readings of all). */
   group?: { gatewayId: string; peers: PeerDirectory };
+  /**
+   * Told of every readings or trend answer this gateway gives a user (not the part it gives a
+   * peer of its group: the gateway the user asked tells it), awaited before the answer is sent:
+   * the access log (issue 18). A rejection refuses the answer (nothing is served unlogged).
+   */
+  onAccess?: (a: WardAccess) => Promise<void>;
+}
+
+/** One ward-team view of a device's data (the access log's input, app/care-steps). */
+export interface WardAccess {
+  username: string;
+  role: SessionRole;
+  dev: string;
+  action: 'readings' | 'trend';
+  from: number;
+  to: number;
 }
 
 const VIEW_ROLES: readonly Role[] = WARD_ROLES;
@@ -166,7 +183,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       fn: (
         req: FastifyRequest<Q>,
         reply: FastifyReply,
-        user: { username: string },
+        user: { username: string; role: SessionRole },
         auth: HttpAuth,
       ) => Promise<unknown>,
     ) =>
@@ -189,6 +206,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     const { dev } = req.params;
     const { from, to } = req.query;
     const rs = await readings(dev, from, to);
+    if (!fromPeer(req)) await opts.onAccess?.({ ...user, dev, action: 'readings', from, to });
     audit({
       type: 'patient_data_view',
       username: user.username,
@@ -227,6 +245,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     // From the sealed rollups where they count every frame, raw frames elsewhere: the same
     // numbers as core/trend `downsample` over the readings (io/store/queries).
     const t = await readTrend(store, new SealedReader(store, opts.secrets), dev, from, to, bucketMs);
+    if (!fromPeer(req)) await opts.onAccess?.({ ...user, dev, action: 'trend', from, to });
     audit({
       type: 'patient_data_view',
       username: user.username,
