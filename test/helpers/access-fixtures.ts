@@ -4,11 +4,13 @@
  * real SQLite store, the checkpoint key from a fixed seed, so notes are deterministic), with
  * checkpoints marked anchored "at" blocks 10 and 11 and the matching chain evidence. Used by
  * the golden test (regenerates and compares; `VT_REGEN_ACCESS_GOLDEN=1` rewrites) and the
- * mutation test (one mutation per verifier code).
+ * mutation test (one mutation per verifier code). `accessFixtureConsent` is the grant the
+ * fixture's consent entries cite, as the consent contract would hold it (granted in block 9).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ConsentRecord } from '../../anchor/src/consent/index.js';
 import { writePrivateKeyPem } from '../../anchor/src/kgc/index.js';
 import type { AnchorRecord, Hex } from '../../anchor/src/ledger/index.js';
 import { ed25519PrivateKeyFromSeed } from '../../anchor/src/log/index.js';
@@ -63,6 +65,31 @@ const BASES: AccessBasis[] = [
   { type: 'self' },
   { type: 'break_glass', reason: 'cardiac arrest in bed 4 — no consent reachable' },
 ];
+
+/**
+ * The grant cited by the fixture's consent entries (id `0xc3…`, chain 31337): patient A to the
+ * doctor `0xd4…`, vitals, history from T0 - 24 h (open end), valid [T0, T0 + 1 h), granted in
+ * block 9 (the entries are anchored in blocks 10 and 11), not revoked.
+ */
+export function accessFixtureConsent(over: Partial<ConsentRecord> = {}): ConsentRecord {
+  return {
+    id: `0x${'c3'.repeat(32)}`,
+    patient: PATIENT_A,
+    doctor: `0x${'d4'.repeat(20)}`,
+    scope: 1,
+    dataFrom: BigInt(ACCESS_FIXTURE_T0 - 24 * 3_600_000),
+    dataUntil: 0n,
+    validFrom: BigInt(ACCESS_FIXTURE_T0),
+    validUntil: BigInt(ACCESS_FIXTURE_T0 + 3_600_000),
+    purpose: 'cardiology follow-up',
+    nonce: 1n,
+    grantedAt: ACCESS_FIXTURE_T0 - 60_000,
+    grantedBlock: 9,
+    revokedAt: null,
+    revokedBlock: null,
+    ...over,
+  };
+}
 
 export interface AccessFixture {
   /** Every patient's accesses, the whole anchored log. */

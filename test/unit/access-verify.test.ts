@@ -3,7 +3,9 @@
  * Issue 18: the access log's leaf format (canonical JSON, RFC 9162 leaf hash) and the
  * verifier of access-log bundles (anchor/src/verify-access), on the golden bundles of
  * test/fixtures/access-bundles: the honest ones verify, and each mutation is reported with its
- * own code (a deleted entry, an altered entry, a reordered pair, …), the rest still checked.
+ * own code (a deleted entry, an altered entry, a reordered pair, …), the rest still checked;
+ * with the saved grant its consent entries cite (`accessFixtureConsent`), patient A's bundle
+ * passes the consent check (`consentCoverage`) and each mutation of the grants has its code.
  * The README table of the access verifier's codes matches the registry's `access_entry` group.
  */
 
@@ -17,12 +19,19 @@ import {
   type AccessFullItem,
   accessEntryText,
   accessLeafHash,
+  consentCoverage,
   decodeAccessEntry,
   encodeAccessEntry,
   parseAccessBundle,
   verifyAccessBundle,
 } from '../../anchor/src/verify-access/index.js';
-import { accessEntry, PATIENT_A, readAccessFixture } from '../helpers/access-fixtures.js';
+import {
+  ACCESS_FIXTURE_T0,
+  accessEntry,
+  accessFixtureConsent,
+  PATIENT_A,
+  readAccessFixture,
+} from '../helpers/access-fixtures.js';
 
 const fixture = readAccessFixture();
 const clone = (b: AccessBundle): AccessBundle => JSON.parse(JSON.stringify(b)) as AccessBundle;
@@ -244,6 +253,79 @@ describe('access bundle verifier on the golden bundles', () => {
     ]) {
       expect(() => parseAccessBundle(bad)).toThrow(expect.objectContaining({ code: 'malformed' }));
     }
+  });
+});
+
+describe('consent coverage on the golden bundles (saved grants, no chain)', () => {
+  const T0 = ACCESS_FIXTURE_T0;
+  /** Codes of patient A's bundle with `grants` as the consent contract's, on chain 31337. */
+  const codes = (grants = [accessFixtureConsent()], chainId = 31337, bundle: unknown = fixture.patient) =>
+    verifyAccessBundle(parseAccessBundle(bundle), fixture.anchors, {
+      vkey: fixture.vkey,
+      consentCheck: consentCoverage(grants, chainId),
+    });
+
+  test("behavior: patient A's bundle with the grant its consent entry cites is VALID", () => {
+    const r = codes();
+    expect(r.verdict).toBe('VALID');
+    expect(r.entries[1]).toMatchObject({
+      code: 'valid',
+      anchoredBlock: 10,
+      entry: { basis: { type: 'consent' } },
+    });
+  });
+
+  test("error: the bundle of every patient: an access to patient B under patient A's grant is consent_wrong_patient", () => {
+    const r = codes(undefined, undefined, fixture.all);
+    expect(r.verdict).toBe('INVALID');
+    expect(r.entries.map((e) => e.code)).toEqual([
+      ...Array(5).fill('valid'),
+      'consent_wrong_patient',
+      ...Array(3).fill('valid'),
+    ]);
+  });
+
+  test('error: each mutation of the grants is its own code on the consent entry, the rest valid', () => {
+    const cases: [string, ReturnType<typeof codes>, string][] = [
+      ['not on chain (forged)', codes([]), 'consent_not_found'],
+      ['another chain', codes(undefined, 1), 'consent_not_found'],
+      [
+        'another doctor',
+        codes([accessFixtureConsent({ doctor: `0x${'d5'.repeat(20)}` })]),
+        'consent_wrong_doctor',
+      ],
+      [
+        'granted after the anchor',
+        codes([accessFixtureConsent({ grantedBlock: 11 })]),
+        'consent_not_in_force',
+      ],
+      [
+        'window later',
+        codes([accessFixtureConsent({ validFrom: BigInt(T0 + 60_001) })]),
+        'consent_not_in_force',
+      ],
+      [
+        'window over',
+        codes([accessFixtureConsent({ validUntil: BigInt(T0 + 60_000) })]),
+        'consent_not_in_force',
+      ],
+      [
+        'revoked before',
+        codes([accessFixtureConsent({ revokedAt: T0 + 60_000, revokedBlock: 10 })]),
+        'consent_not_in_force',
+      ],
+      ['ECG only', codes([accessFixtureConsent({ scope: 2 })]), 'consent_out_of_scope'],
+      ['range later', codes([accessFixtureConsent({ dataFrom: BigInt(T0) })]), 'consent_out_of_scope'],
+    ];
+    for (const [name, r, code] of cases) {
+      expect(r.verdict, name).toBe('INVALID');
+      expect(
+        r.entries.map((e) => e.code),
+        name,
+      ).toEqual(['valid', code, 'withheld', 'valid', 'valid', 'withheld', 'valid', 'valid', 'withheld']);
+    }
+    // A revocation mined after the entry's anchoring block came after the access: still valid.
+    expect(codes([accessFixtureConsent({ revokedAt: T0, revokedBlock: 11 })]).verdict).toBe('VALID');
   });
 });
 

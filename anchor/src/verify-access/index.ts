@@ -5,7 +5,8 @@
  * checkpoint, anchor and consistency checks it reuses. The one way into this folder.
  *
  * Rooms: `entry.ts` (the canonical access entry and its leaf hash, shared with the gateway's
- * io/access), `bundle.ts` (the bundle format), `verify.ts` (`verifyAccessBundle`).
+ * io/access), `bundle.ts` (the bundle format), `verify.ts` (`verifyAccessBundle`),
+ * `consent.ts` (`consentCoverage`, the consent hook built from the consent contract's grants).
  */
 export {
   ACCESS_BUNDLE_FORMAT,
@@ -20,6 +21,15 @@ export {
   type AccessWithheldItem,
   parseAccessBundle,
 } from './bundle.js';
+export {
+  ACTION_SCOPE,
+  CONSENT_SCOPE_ECG,
+  CONSENT_SCOPE_VITALS,
+  type ConsentCode,
+  type ConsentCoverageRecord,
+  consentCoverage,
+  consentProblem,
+} from './consent.js';
 export {
   ACCESS_ACTIONS,
   ACCESS_ENTRY_VERSION,

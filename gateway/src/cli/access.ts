@@ -1,6 +1,6 @@
 /**
  * @module cli/access
- * `vitaltrail export-access` (issue 18): an access-log bundle (io/access/export;
+ * `vitaltrail export-access` (issue 18; `verify-access` is cli/verify-access): an access-log bundle (io/access/export;
  * anchor/src/verify-access/bundle has the format) of every access, or of one patient
  * pseudonym's, in an access-time range, each entry proven against an anchored checkpoint.
  * Hostile or mistyped input is a coded error, exit 2 (`time_range_invalid` for a bad
@@ -17,6 +17,7 @@ import { openStore } from '../io/store/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { checkTimeRange, timeOption } from './inputs.js';
+import { registerVerifyAccessCommand } from './verify-access.js';
 
 function pseudonymOption(value: string): string {
   if (!/^0x[0-9a-fA-F]{64}$/.test(value))
@@ -31,11 +32,12 @@ function gatewayIdOption(value: string): string {
 }
 
 /**
- * Adds `export-access` to the program.
+ * Adds `export-access` and `verify-access` (cli/verify-access) to the program.
  * @example
  * registerAccessCommands(program, '.vitaltrail/demo');
  */
 export function registerAccessCommands(program: Command, defaultDataDir: string): void {
+  registerVerifyAccessCommand(program);
   program
     .command('export-access')
     .description(

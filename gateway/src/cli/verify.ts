@@ -194,7 +194,11 @@ function readCapped(file: string, maxBytes: number): string {
   }
 }
 
-function readJsonCapped(file: string, maxBytes: number): unknown {
+/**
+ * A JSON input file read with `readCapped` (also `verify-access`'s).
+ * @throws {CliError} `input_too_large`; {UsageError} when it cannot be read or parsed.
+ */
+export function readJsonCapped(file: string, maxBytes: number): unknown {
   const text = readCapped(file, maxBytes);
   try {
     return JSON.parse(text);

@@ -352,6 +352,20 @@ export const ERROR_CODES = {
     meaning:
       "a leaf index inside the access bundle's range has no entry, full or withheld: an entry was deleted",
   },
+  consent_not_found: {
+    meaning:
+      "the access entry's consent is not on the chain of the evidence: no grant with its id in the consent contract (a forged consent signature, which the contract refuses), or another chain",
+  },
+  consent_wrong_patient: {
+    meaning: "the access entry's consent was given by another patient than the entry's",
+  },
+  consent_wrong_doctor: {
+    meaning: "the access entry's consent names another doctor than the entry's actor",
+  },
+  consent_not_in_force: {
+    meaning:
+      "the access entry's consent was not in force for it: granted in a later block than the one that anchored the entry, or the access time before its window, at or after its end, or at or after its revocation",
+  },
 
   // Ledger clients, the local dev node, contract artifacts.
   tree_size_not_increasing: { meaning: 'the tree size does not exceed the last anchored one of this log' },

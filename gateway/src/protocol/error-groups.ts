@@ -60,6 +60,11 @@ export const ERROR_GROUPS = {
     'entry_out_of_order',
     'out_of_scope',
     'entry_missing',
+    'consent_not_found',
+    'consent_wrong_patient',
+    'consent_wrong_doctor',
+    'consent_not_in_force',
+    'consent_out_of_scope',
   ],
   /** The access log's verifier (issue 18): the verdict for one cited checkpoint (its signed note included). */
   access_checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints', 'bad_note'],

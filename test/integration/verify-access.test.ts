@@ -1,0 +1,367 @@
+/**
+ * @module test/integration/verify-access
+ * Issue 18, the auditor's check end to end on a real dev chain (anvil, the real consent
+ * contract, real EIP-712 signatures): a gateway started in this process with a ledger whose
+ * access-log account is registered; the patient grants Dr A, Dr A reads through
+ * `GET /api/care/patients/:p/readings` and the patient reads their own (the gateway appends
+ * both accesses), the access log is anchored, `export-access` writes the bundle and
+ * `verify-access --rpc` says VALID (exit 0), also with the anchors from a saved
+ * `verify-anchors-fetch` file. Then the mutations, each with its own code and exit 1:
+ * - a deleted access entry: `entry_missing`;
+ * - an access after the patient revoked: `consent_not_in_force`;
+ * - an access citing a consent signed by a key that is not the patient's (the contract
+ *   refuses that grant, so it is not on chain): `consent_not_found`;
+ * - an access to patient B under patient A's consent: `consent_wrong_patient`.
+ * The last three are appended directly through the gateway's `AccessLog` and anchored by its
+ * access account: they stand for a dishonest gateway (the care routes never write them). The
+ * log still verifies structurally (no gap, every checkpoint valid): only the consent check
+ * flags them. The CLI runs in this process through `main` (no build).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CONSENT_TYPES,
+  type ConsentClient,
+  type ConsentMessage,
+  clinicianIdOf,
+  consentDomain,
+  consentIdOf,
+  consentRefusalOf,
+  createConsentClient,
+  REVOCATION_TYPES,
+  SCOPE_VITALS,
+} from '../../anchor/src/consent/index.js';
+import type { Hex } from '../../anchor/src/ledger/index.js';
+import type { AccessEntry, AccessReport } from '../../anchor/src/verify-access/index.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { main } from '../../gateway/src/cli/main.js';
+import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
+import { createAccessAnchoring } from '../../gateway/src/io/access/index.js';
+import {
+  accessLogOrigin,
+  checkpointOrigin,
+  type EmbeddedChain,
+  loadCheckpointSigner,
+  logIdOf,
+  startEmbeddedChain,
+} from '../../gateway/src/io/anchoring/index.js';
+import { UserFile } from '../../gateway/src/io/identity/users.js';
+import { type DataPaths, keyFile } from '../../gateway/src/io/ops/index.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { openStore } from '../../gateway/src/io/store/index.js';
+import { deviceKey, FrameChain, prepareDataDir, registerDevicesOnChain } from '../helpers/gateway.js';
+import { call } from '../helpers/http-client.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const GW = 'gw-1';
+const DEV = 'wr-0001';
+const PW = 'verify-access-password-1';
+const H = 3_600_000;
+const REFRESH_MS = 300;
+
+/** Runs `vitaltrail …args` in this process; returns its exit code and output. */
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((s: string) => {
+    out.stdout += s;
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => {
+    out.stderr += s;
+    return true;
+  }) as typeof process.stderr.write;
+  process.exitCode = 0;
+  try {
+    await main(['node', 'vitaltrail', ...args]);
+  } finally {
+    process.stdout.write = write.stdout;
+    process.stderr.write = write.stderr;
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { code, ...out };
+}
+
+describe('vitaltrail verify-access on anvil', () => {
+  const tmp = makeTempDir('vt-verify-access-');
+  let paths: DataPaths;
+  let chain: EmbeddedChain;
+  let gw: RunningGateway | undefined;
+  let relay: ConsentClient;
+  let patientA: Hex;
+  let patientB: Hex;
+  const patientAccount = privateKeyToAccount(generatePrivateKey());
+  const drA = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
+  let firstGrant: Hex;
+
+  const domain = () => consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+  const sign = async (o: Partial<ConsentMessage> = {}, signer = patientAccount) => {
+    const now = BigInt(Date.now());
+    const message: ConsentMessage = {
+      patient: patientA,
+      doctor: drA,
+      scope: SCOPE_VITALS,
+      dataFrom: BigInt(Date.now() - 24 * H),
+      dataUntil: 0n,
+      validFrom: now - 60_000n,
+      validUntil: now + BigInt(H),
+      purpose: 'cardiology follow-up',
+      nonce: BigInt(Math.floor(Math.random() * 1e9)),
+      ...o,
+    };
+    const signature = await signer.signTypedData({
+      domain: domain(),
+      types: CONSENT_TYPES,
+      primaryType: 'Consent',
+      message,
+    });
+    return { message, signature };
+  };
+  const exportAccess = async (name: string, ...range: string[]) => {
+    const out = join(tmp.dir, name);
+    const r = await run(['export-access', '--data', paths.root, '--gateway-id', GW, ...range, '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('not anchored yet');
+    return out;
+  };
+  const verifyAccess = (file: string, ...more: string[]) =>
+    run([
+      'verify-access',
+      file,
+      '--consent',
+      chain.deployment.consent as string,
+      ...(more.includes('--anchors') ? [] : ['--rpc', chain.rpcUrl]),
+      ...more,
+    ]);
+  const report = (stdout: string) => JSON.parse(stdout) as AccessReport;
+
+  beforeAll(async () => {
+    paths = await prepareDataDir(join(tmp.dir, 'd'), [DEV]);
+    chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin(GW)), {
+      accessLogId: logIdOf(accessLogOrigin(GW)),
+    });
+    await registerDevicesOnChain(paths, chain);
+    const key = keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES);
+    patientA = pseudonymOf(key, 'P-0007') as Hex;
+    patientB = pseudonymOf(key, 'P-0008') as Hex;
+    const users = new UserFile(paths.users);
+    await users.add('dr-a', 'doctor', PW, { subject: drA });
+    await users.add('pat', 'patient', PW, { subject: patientA });
+    await users.add('cn', 'charge_nurse', PW);
+    const kgc = createConsentClient({
+      rpcUrl: chain.rpcUrl,
+      deployment: chain.deployment,
+      privateKey: chain.kgcKey,
+    });
+    relay = createConsentClient({
+      rpcUrl: chain.rpcUrl,
+      deployment: chain.deployment,
+      privateKey: chain.gatewayKey,
+    });
+    await kgc.registerClinician(drA, 'doctor');
+    await kgc.registerPatientKey(patientA, patientAccount.address);
+    gw = (await startGateway({
+      dataDir: paths.root,
+      logger: silentLogger,
+      mqtt: { port: 0 },
+      http: { port: 0 },
+      checkpointIntervalMs: 500,
+      consentRefreshMs: REFRESH_MS,
+      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
+    })) as RunningGateway;
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    await chain?.anvil.stop();
+    tmp.cleanup();
+  });
+
+  it('behavior: an honest access bundle of real care-route accesses is VALID (exit 0), live or with saved anchors', async () => {
+    const cookies: Record<string, string> = {};
+    for (const u of ['dr-a', 'pat', 'cn']) {
+      const r = await call(gw!.http.url, 'POST', '/api/login', undefined, { username: u, password: PW });
+      cookies[u] = r.cookie as string;
+    }
+    const admitted = await call(gw!.http.url, 'POST', '/api/admissions', cookies.cn, {
+      dev: DEV,
+      patientId: 'P-0007',
+      bed: 'Bed 7',
+    });
+    expect(admitted.status).toBe(201);
+    const frames = new FrameChain(DEV, deviceKey(paths, DEV));
+    for (let i = 0; i < 2; i++) await gw!.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
+    const { message, signature } = await sign();
+    firstGrant = (await relay.submitGrant(message, signature)).consentId.toLowerCase() as Hex;
+    await new Promise((r) => setTimeout(r, REFRESH_MS * 3 + 200));
+    const url = `/api/care/patients/${patientA}/readings?from=${Date.now() - H}&to=${Date.now() + 60_000}`;
+    const read = await call(gw!.http.url, 'GET', url, cookies['dr-a']);
+    expect([read.status, read.body.basis]).toEqual([200, { type: 'consent', consentId: firstGrant }]);
+    expect((await call(gw!.http.url, 'GET', url, cookies.pat)).status).toBe(200);
+    await gw!.stop(); // flushes the access anchorer: every access answered is anchored
+    gw = undefined;
+
+    const all = await exportAccess('all.json');
+    const r = await verifyAccess(all);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^verified: access log vitaltrail\/gw-1\/access \(0x[0-9a-f]{64}\) on chain 31337/,
+    );
+    expect(r.stdout).toContain('(1 grant(s))');
+    expect(r.stdout).toContain('2 entries (valid 2); verdict: VALID');
+    const json = report((await verifyAccess(all, '--json')).stdout);
+    expect(json.verdict).toBe('VALID');
+    expect(json.coversWholeLog).toBe(true);
+    expect(json.entries.map((e) => [e.code, e.entry?.basis.type])).toEqual([
+      ['valid', 'consent'],
+      ['valid', 'self'],
+    ]);
+
+    // The access log's vkey pinned by the auditor (from the gateway's checkpoint key).
+    const vkey = loadCheckpointSigner(paths, accessLogOrigin(GW)).vkey;
+    const pinned = await verifyAccess(all, '--vkey', vkey);
+    expect([pinned.code, pinned.stdout.includes('; vkey pinned\n')]).toEqual([0, true]);
+
+    // The anchors from a saved file; the consents still live (the file holds none).
+    const anchors = join(tmp.dir, 'anchors.json');
+    const fetched = await run([
+      'verify-anchors-fetch',
+      '--rpc',
+      chain.rpcUrl,
+      '--contract',
+      chain.deployment.anchors,
+      '--log-id',
+      logIdOf(accessLogOrigin(GW)),
+      '--out',
+      anchors,
+    ]);
+    expect(fetched.code).toBe(0);
+    expect((await verifyAccess(all, '--anchors', anchors, '--rpc', chain.rpcUrl)).code).toBe(0);
+    const noRpc = await verifyAccess(all, '--anchors', anchors);
+    expect(noRpc.code).toBe(2);
+    expect(noRpc.stderr).toMatch(/^error: .*--rpc/);
+    // Another contract (the anchors contract, with a registry() of its own) is not a consent contract.
+    const other = await run([
+      'verify-access',
+      all,
+      '--rpc',
+      chain.rpcUrl,
+      '--consent',
+      chain.deployment.anchors,
+    ]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(
+      /^error: evidence_mismatch: the --consent address holds no VitalTrailConsent/,
+    );
+  }, 120_000);
+
+  it('error: a deleted access entry is entry_missing (exit 1), the others still valid', async () => {
+    const bundle = JSON.parse((await import('node:fs')).readFileSync(join(tmp.dir, 'all.json'), 'utf8')) as {
+      entries: unknown[];
+    };
+    bundle.entries.splice(0, 1);
+    const file = join(tmp.dir, 'deleted.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    const r = await verifyAccess(file, '--json');
+    expect(r.code).toBe(1);
+    const rep = report(r.stdout);
+    expect(rep.gaps).toEqual([{ from: 0, to: 0, code: 'entry_missing' }]);
+    expect(rep.entries.map((e) => e.code)).toEqual(['valid']);
+    const human = await verifyAccess(file);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain('FAIL leaves 0-0: entry_missing');
+    expect(human.stdout).toMatch(/verdict: INVALID\n$/);
+  });
+
+  it('error: a dishonest gateway — after the revocation, a forged consent, the wrong patient — each its own code (exit 1)', async () => {
+    // A second grant, in force; the first one revoked by the patient.
+    const second = await sign();
+    const secondId = (await relay.submitGrant(second.message, second.signature)).consentId.toLowerCase();
+    const revocation = await patientAccount.signTypedData({
+      domain: domain(),
+      types: REVOCATION_TYPES,
+      primaryType: 'Revocation',
+      message: { consentId: firstGrant },
+    });
+    await relay.submitRevocation(firstGrant, revocation);
+    const revokedAt = (await relay.consentsOf({ patient: patientA })).find((c) => c.id === firstGrant)!
+      .revokedAt!;
+    // A consent signed by another key than the patient's: the contract refuses it.
+    const forged = await sign({}, privateKeyToAccount(generatePrivateKey()));
+    const refused = await relay.submitGrant(forged.message, forged.signature).catch((e: unknown) => e);
+    expect(consentRefusalOf(refused)).toBe('BadSignature');
+    const forgedId = consentIdOf(domain(), forged.message).toLowerCase();
+
+    const base = Math.max(Date.now(), revokedAt) + 1000;
+    const dishonest = (at: number, patient: Hex, consentId: string): AccessEntry => ({
+      v: 1,
+      at,
+      gateway: GW,
+      actor: drA,
+      role: 'doctor',
+      patient,
+      dev: null,
+      action: 'readings',
+      dataFrom: base - H,
+      dataUntil: base,
+      basis: { type: 'consent', consentId, chainId: chain.deployment.chainId },
+    });
+    const store = openStore(paths.db);
+    try {
+      const access = createAccessAnchoring({
+        store,
+        paths,
+        gatewayId: GW,
+        intervalMs: 1e6,
+        ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment },
+      });
+      await access.anchorer!.reconcile();
+      access.log.append(dishonest(base, patientA, firstGrant)); // after the revocation
+      access.log.append(dishonest(base + 1000, patientA, forgedId)); // not on chain
+      access.log.append(dishonest(base + 2000, patientB, secondId)); // patient A's consent
+      await access.anchorer!.tick();
+      expect(access.log.anchoredCheckpoints().at(-1)?.treeSize).toBe(5);
+    } finally {
+      store.close();
+    }
+
+    const all = await exportAccess('dishonest.json');
+    const r = await verifyAccess(all, '--json');
+    expect(r.code).toBe(1);
+    const rep = report(r.stdout);
+    // Structurally sound: no gap, every checkpoint and link valid; only the consent check flags.
+    expect(rep.gaps).toEqual([]);
+    expect(rep.problems).toEqual([]);
+    expect(rep.checkpoints.every((c) => c.code === 'valid')).toBe(true);
+    // The honest read under the first grant stays valid: anchored before the revocation was mined.
+    expect(rep.entries.map((e) => e.code)).toEqual([
+      'valid',
+      'valid',
+      'consent_not_in_force',
+      'consent_not_found',
+      'consent_wrong_patient',
+    ]);
+    expect(rep.entries[2]?.reason).toBe('the consent was revoked at or before the access');
+
+    // Each mutation alone (a bundle of its access time), each its own code.
+    const alone: [number, string][] = [
+      [base, 'consent_not_in_force'],
+      [base + 1000, 'consent_not_found'],
+      [base + 2000, 'consent_wrong_patient'],
+    ];
+    for (const [at, code] of alone) {
+      const file = await exportAccess(`at-${at}.json`, '--from', String(at), '--to', String(at));
+      const one = await verifyAccess(file);
+      expect(one.code, code).toBe(1);
+      expect(one.stdout).toMatch(
+        new RegExp(`FAIL entry 0 \\(leaf \\d, .* readings by doctor under consent\\): ${code} - `),
+      );
+      expect(one.stdout).toContain(`1 entries (${code} 1); verdict: INVALID`);
+    }
+  }, 120_000);
+});
