@@ -215,7 +215,7 @@ describe('care routes: doctors under the patient consent on chain', () => {
       message: { consentId: first!.id },
     });
     await relay.submitRevocation(first!.id, revocation);
-    await settle();
+    // At once, not after the gateway's next read of the chain: the serving consent is read again.
     const r = await readings('dr-a');
     expect([r.status, (r.body.error as { code: string }).code]).toEqual([403, 'consent_required']);
 

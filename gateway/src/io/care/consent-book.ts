@@ -5,8 +5,9 @@
  * it. The chain is the record (anchor/src/consent, contract VitalTrailConsent): the copy is
  * re-read every `refreshMs` (default 10 s) and at once after a grant or a revocation this
  * gateway submitted (`refresh`), and a doctor's registry status is re-read when older than
- * `refreshMs`; so a revocation or a suspension made anywhere reaches every gateway within
- * `refreshMs` plus a read, well within the issue's 60 s.
+ * `refreshMs`; so a suspension made anywhere reaches every gateway within `refreshMs` plus a
+ * read, well within the issue's 60 s. The consent that would serve a request is read again at
+ * the request, so a revocation counts at once.
  *
  * Fail closed: while the chain cannot be read the copy ages; once it is older than
  * `maxStaleMs` (default 60 s) no doctor's request is allowed (`ledger_unavailable`, HTTP
@@ -25,6 +26,8 @@ import { VitalTrailError } from '../../protocol/errors.js';
 /** What the book reads of the chain (anchor/src/consent `ConsentClient`). */
 export interface ConsentSource {
   consentsOf(filter: ConsentFilter): Promise<ConsentRecord[]>;
+  /** One grant as the chain holds it now (its revocation included), or null. */
+  consent(id: `0x${string}`): Promise<ConsentRecord | null>;
   clinician(id: `0x${string}`): Promise<{ role: 'doctor' | 'nurse'; suspended: boolean } | null>;
 }
 
@@ -125,11 +128,28 @@ export class ConsentBook {
     const suspended = await this.#doctorBarred(r.doctor.toLowerCase(), now);
     if (now - this.#readAt > this.#maxStaleMs)
       throw new VitalTrailError('ledger_unavailable', 'the consents on the chain could not be read lately');
-    return decideAccess(
-      { ...r, doctor: r.doctor.toLowerCase(), patient: r.patient.toLowerCase() },
-      this.#records.map(termsOf),
-      suspended,
-    );
+    const req = { ...r, doctor: r.doctor.toLowerCase(), patient: r.patient.toLowerCase() };
+    const d = decideAccess(req, this.#records.map(termsOf), suspended);
+    if (!d.allowed) return d;
+    // The consent that would serve it, read again now: a revocation made since the copy's last
+    // read counts at once, not after the next refresh (the access log's verifier would flag
+    // an access served after it). A failed read falls back to the copy's answer.
+    let fresh: ConsentRecord | null;
+    try {
+      fresh = await this.#source.consent(d.consent.id as `0x${string}`);
+    } catch (err) {
+      this.#onError(err);
+      return d;
+    }
+    if (fresh === null) return { allowed: false, code: 'consent_required' };
+    const i = this.#records.findIndex((x) => x.id.toLowerCase() === d.consent.id);
+    if (i >= 0)
+      this.#records[i] = {
+        ...this.#records[i],
+        ...fresh,
+        grantTx: this.#records[i]?.grantTx ?? fresh.grantTx,
+      } as ConsentRecord;
+    return decideAccess(req, this.#records.map(termsOf), suspended);
   }
 
   close(): void {
