@@ -168,6 +168,19 @@ describe('care routes: doctors under the patient consent on chain', () => {
       [DEV, 3, 72],
       [DEV, 4, 73],
     ]);
+    // The trend too, per device and binding period; Dr B refused.
+    const trendUrl = (from: number) =>
+      `/api/care/patients/${pseudonym}/trend?from=${from}&to=${Date.now() + 60_000}&bucketMs=60000`;
+    const trend = await call(gw.http.url, 'GET', trendUrl(admittedAt), cookies['dr-a']);
+    expect(trend.status).toBe(200);
+    const devices = trend.body.devices as { dev: string; from: number; series: { hr: { n: number }[] } }[];
+    expect(devices.map((d) => [d.dev, d.from])).toEqual([[DEV, admittedAt]]);
+    expect(devices[0]?.series.hr.reduce((n, b) => n + b.n, 0)).toBe(4);
+    const refusedTrend = await call(gw.http.url, 'GET', trendUrl(admittedAt), cookies['dr-b']);
+    expect([refusedTrend.status, (refusedTrend.body.error as { code: string }).code]).toEqual([
+      403,
+      'consent_required',
+    ]);
     expect((await readings('dr-b')).body).toMatchObject({ error: { code: 'consent_required' } });
     expect((await readings('dr-b')).status).toBe(403);
     const beyond = await readings('dr-a', t0 - 25 * H, t0);
@@ -255,12 +268,13 @@ describe('care routes: doctors under the patient consent on chain', () => {
       entries.map((e) => [e.actor, e.role, e.patient, e.action, (e.basis as { type: string }).type]),
     ).toEqual([
       [drA, 'doctor', pseudonym, 'readings', 'consent'],
+      [drA, 'doctor', pseudonym, 'trend', 'consent'],
       ['pat', 'patient', pseudonym, 'readings', 'self'],
       [drA, 'doctor', pseudonym, 'readings', 'consent'],
       ['nia', 'nurse', pseudonym, 'readings', 'ward'],
     ]);
-    expect(entries[3]).toMatchObject({ dev: DEV, dataFrom: admittedAt, basis: { type: 'ward' } });
-    expect(entries[3]?.dataUntil).toBeGreaterThan(admittedAt);
+    expect(entries[4]).toMatchObject({ dev: DEV, dataFrom: admittedAt, basis: { type: 'ward' } });
+    expect(entries[4]?.dataUntil).toBeGreaterThan(admittedAt);
     expect(entries[0]?.basis).toEqual({
       type: 'consent',
       consentId: first!.id.toLowerCase(),

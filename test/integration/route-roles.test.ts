@@ -61,6 +61,7 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'GET /api/care/consents': { url: '/api/care/consents' },
   'GET /api/care/patients': { url: '/api/care/patients' },
   'GET /api/care/patients/:patient/readings': { url: `/api/care/patients/${PSEUDONYM}/readings?from=0&to=1` },
+  'GET /api/care/patients/:patient/trend': { url: `/api/care/patients/${PSEUDONYM}/trend?from=0&to=60000` },
   'GET /api/patients/:dev': { url: `/api/patients/${DEV}` },
   'GET /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings` },
   'PUT /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings`, body: {} },

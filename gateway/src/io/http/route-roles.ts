@@ -83,6 +83,7 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /api/care/consents': CARE_ROLES,
   'GET /api/care/patients': DOCTOR_ROLES,
   'GET /api/care/patients/:patient/readings': CARE_ROLES,
+  'GET /api/care/patients/:patient/trend': CARE_ROLES,
   'POST /api/discharges': ADMIT_ROLES,
   'GET /checkpoint': PROOF_ROLES,
   'GET /proof/inclusion': PROOF_ROLES,

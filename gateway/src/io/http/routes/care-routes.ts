@@ -14,6 +14,10 @@
  *   `ConsentBook`, core/consent-policy; `basis: {type: 'consent', consentId}`), else 403
  *   `consent_required`, `consent_out_of_scope` or `clinician_suspended`, or 503
  *   `ledger_unavailable` while the chain cannot be read.
+ * - `GET /api/care/patients/:patient/trend?from=ms&to=ms&bucketMs=N` (doctor, patient) →
+ *   `{patient, from, to, bucketMs, basis, devices: [{dev, from, to, series}]}`: the trend of each
+ *   device bound to the patient within the range, cut to its binding period, on its own grid
+ *   from the period's start (a bucket never holds another patient's readings); the same rules.
  * `:patient` is a pseudonym (`0x` + 64 hex), never a patient id. Every answer that carries
  * patient data is told to `onAccess` (who, role, whose data, what range, under what basis: the
  * access log) before it is sent, and every refused request for a patient's data to `onRefused`. The ward team's routes are io/http/routes/data-routes.
@@ -27,7 +31,13 @@ import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Observations } from '../../../protocol/frame.js';
 import { type ConsentBook, type PatientIndex, termsOf } from '../../care/index.js';
 import type { UserDirectory } from '../../identity/index.js';
-import { type BindingBook, type GatewayStore, readReadings, SealedReader } from '../../store/index.js';
+import {
+  type BindingBook,
+  type GatewayStore,
+  readReadings,
+  readTrend,
+  SealedReader,
+} from '../../store/index.js';
 import { errorReply } from '../errors.js';
 import type { HttpRoutes } from '../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES } from '../route-roles.js';
@@ -52,7 +62,7 @@ export interface CareAccess {
   actor: string;
   role: 'doctor' | 'patient';
   patient: string;
-  action: 'readings';
+  action: 'readings' | 'trend';
   dataFrom: number;
   dataUntil: number;
   basis: AccessBasis;
@@ -71,8 +81,10 @@ export interface CareRoutesOptions {
   onAccess?: (a: CareAccess) => void;
   /** Told of every refused request for a patient's data (who, whose, the code). Must not throw. */
   onRefused?: (r: { username: string; role: 'doctor' | 'patient'; patient: string; code: string }) => void;
-  /** Largest readings range in one request. Default 7 days. */
+  /** Largest range in one request. Default 7 days. */
   maxRangeMs?: number;
+  /** Largest number of buckets of a trend. Default 10,000. */
+  maxBuckets?: number;
   now?: () => number;
 }
 
@@ -85,7 +97,11 @@ const RANGE_QUERY = {
   type: 'object',
   required: ['from', 'to'],
   additionalProperties: false,
-  properties: { from: { type: 'integer', minimum: 0 }, to: { type: 'integer', minimum: 0 } },
+  properties: {
+    from: { type: 'integer', minimum: 0 },
+    to: { type: 'integer', minimum: 0 },
+    bucketMs: { type: 'integer', minimum: 1000 },
+  },
 } as const;
 
 const CARE_CODES = [
@@ -125,6 +141,7 @@ function obsDto(o: Observations): Observations {
 export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
   const now = opts.now ?? Date.now;
   const maxRangeMs = opts.maxRangeMs ?? 7 * 24 * 3600 * 1000;
+  const maxBuckets = opts.maxBuckets ?? 10_000;
   const fail = (code: CareCode): never => {
     throw new VitalTrailError(code, code);
   };
@@ -198,10 +215,21 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     return { patients };
   });
 
-  type PatientRange = { Params: { patient: string }; Querystring: { from: number; to: number } };
-  const getReadings = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
-    const patient = req.params.patient.toLowerCase();
-    const { from, to } = req.query;
+  type PatientRange = {
+    Params: { patient: string };
+    Querystring: { from: number; to: number; bucketMs?: number };
+  };
+
+  /**
+   * Who may have `patient`'s vitals over [from, to]: the patient themselves, or a doctor under
+   * a consent in force; then the patient's id and the basis. @throws {VitalTrailError} coded
+   */
+  const authorize = async (
+    patient: string,
+    from: number,
+    to: number,
+    user: { username: string; role: 'doctor' | 'patient' },
+  ): Promise<{ patientId: string; basis: AccessBasis; subject: string }> => {
     if (to < from || to - from > maxRangeMs) return fail('bad_request');
     const subject = subjectOf(user.username);
     let basis: AccessBasis;
@@ -224,29 +252,74 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     if (opts.secrets.length === 0) return fail('no_recipient_key');
     const patientId = await opts.patients.patientOf(patient);
     if (patientId === null) return fail('not_found');
-    const reader = new SealedReader(opts.store, opts.secrets);
-    const readings: { dev: string; seq: number; ts: number; obs: Observations }[] = [];
+    return { patientId, basis, subject };
+  };
+
+  /** The patient's devices over [from, to], each cut to its binding period. */
+  const periodsOf = async (patientId: string, from: number, to: number) => {
+    const out: { dev: string; from: number; to: number }[] = [];
     for (const period of await opts.bindings.devicesOf(patientId)) {
       const a = Math.max(from, period.from);
       const b = Math.min(to, period.to ?? Number.MAX_SAFE_INTEGER);
-      if (a > b || !opts.store.getDevice(period.dev)) continue;
-      for (const r of (await readReadings(opts.store, reader, period.dev, a, b)).readings)
-        readings.push({ dev: period.dev, seq: r.seq, ts: r.ts, obs: obsDto(r.obs) });
+      if (a <= b && opts.store.getDevice(period.dev)) out.push({ dev: period.dev, from: a, to: b });
     }
-    readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
+    return out;
+  };
+
+  const logged = (
+    user: { username: string; role: 'doctor' | 'patient' },
+    a: { subject: string; basis: AccessBasis },
+    patient: string,
+    action: 'readings' | 'trend',
+    from: number,
+    to: number,
+    count: number,
+  ) =>
     opts.onAccess?.({
       at: now(),
       username: user.username,
-      actor: user.role === 'doctor' ? subject : user.username,
+      actor: user.role === 'doctor' ? a.subject : user.username,
       role: user.role,
       patient,
-      action: 'readings',
+      action,
       dataFrom: from,
       dataUntil: to,
-      basis,
-      count: readings.length,
+      basis: a.basis,
+      count,
     });
-    return { patient, from, to, basis, readings };
+
+  const getReadings = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
+    const patient = req.params.patient.toLowerCase();
+    const { from, to } = req.query;
+    const a = await authorize(patient, from, to, user);
+    const reader = new SealedReader(opts.store, opts.secrets);
+    const readings: { dev: string; seq: number; ts: number; obs: Observations }[] = [];
+    for (const p of await periodsOf(a.patientId, from, to))
+      for (const r of (await readReadings(opts.store, reader, p.dev, p.from, p.to)).readings)
+        readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: obsDto(r.obs) });
+    readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
+    logged(user, a, patient, 'readings', from, to, readings.length);
+    return { patient, from, to, basis: a.basis, readings };
+  });
+
+  // Per device and binding period, each on its own grid from the period's start: a bucket never
+  // mixes in another patient's readings of the same device.
+  const getTrend = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
+    const patient = req.params.patient.toLowerCase();
+    const { from, to } = req.query;
+    const bucketMs = req.query.bucketMs ?? 60_000;
+    if ((to - from) / bucketMs > maxBuckets) return fail('bad_request');
+    const a = await authorize(patient, from, to, user);
+    const reader = new SealedReader(opts.store, opts.secrets);
+    const devices = [];
+    let count = 0;
+    for (const p of await periodsOf(a.patientId, from, to)) {
+      const t = await readTrend(opts.store, reader, p.dev, p.from, p.to, bucketMs);
+      count += t.readings;
+      devices.push({ ...p, series: t.series });
+    }
+    logged(user, a, patient, 'trend', from, to, count);
+    return { patient, from, to, bucketMs, basis: a.basis, devices };
   });
 
   return async (app, auth) => {
@@ -256,6 +329,11 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
       '/api/care/patients/:patient/readings',
       { schema: { params: PATIENT_PARAM, querystring: RANGE_QUERY } },
       getReadings(auth),
+    );
+    app.get(
+      '/api/care/patients/:patient/trend',
+      { schema: { params: PATIENT_PARAM, querystring: RANGE_QUERY } },
+      getTrend(auth),
     );
   };
 }
