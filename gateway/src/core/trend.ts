@@ -140,3 +140,10 @@ export function mergeSeries(parts: readonly TrendSeries[]): TrendSeries {
   }
   return out;
 }
+
+/** A reading's observations as the API answers them: the known vitals only, numbers only. */
+export function vitalsOf(o: Observations): Observations {
+  const out: Observations = {};
+  for (const k of OBSERVATION_KEYS) if (typeof o[k] === 'number') out[k] = o[k];
+  return out;
+}

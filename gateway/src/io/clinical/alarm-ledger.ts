@@ -11,7 +11,13 @@
  * restart); io/clinical/alarm-group drives either. test/integration/alarm-ledger-abstract.ts
  * holds both to one behaviour.
  */
-import type { AlarmTransition, SharedAlarm } from '../../core/alarms/index.js';
+import type {
+  AlarmKind,
+  AlarmPriority,
+  AlarmState,
+  AlarmTransition,
+  SharedAlarm,
+} from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 
 /** The scope of a board's gateway-wide technical alarms (storage failing, anchoring delayed, …). */
@@ -22,6 +28,34 @@ export const gatewayScopeOf = (gatewayId: string): string => `${GATEWAY_SCOPE}:$
 
 /** Whether a ledger scope is some gateway's own (a gateway-wide alarm), not a device's. */
 export const isGatewayScope = (scope: string): boolean => scope.startsWith(`${GATEWAY_SCOPE}:`);
+
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/**
+ * A row of a ledger's alarms table (`ward_alarms` in PostgreSQL, `dashboard_alarms` in SQLite:
+ * the same columns) as the group's alarm. Numbers may come as text (PostgreSQL bigint) and the
+ * latch as 0/1 (SQLite); `scope` is the row's scope as the ledger speaks it.
+ */
+export function sharedAlarmOfRow(r: Record<string, unknown>, scope = r.scope as string): SharedAlarm {
+  return {
+    id: r.id as string,
+    scope,
+    code: r.code as string,
+    kind: r.kind as AlarmKind,
+    state: r.state as AlarmState,
+    priority: r.priority as AlarmPriority,
+    basePriority: r.base_priority as AlarmPriority,
+    latched: r.latched === true || r.latched === 1,
+    raisedAt: Number(r.raised_at),
+    updatedAt: Number(r.updated_at),
+    ackBy: (r.ack_by as string | null) ?? null,
+    ackAt: numOrNull(r.ack_at),
+    ackComment: (r.ack_comment as string | null) ?? null,
+    clearedAt: numOrNull(r.cleared_at),
+    escalations: Number(r.escalations),
+    notifiedAt: Number(r.notified_at),
+  };
+}
 
 /** What the ledger made of a transition one gateway's board proposed. */
 export type AlarmDecision =

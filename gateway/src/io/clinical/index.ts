@@ -6,7 +6,13 @@
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 
-export type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from './alarm-ledger.js';
+export {
+  type AlarmDecision,
+  type AlarmLedger,
+  type LedgerEvent,
+  type RemoteAlarmEvent,
+  sharedAlarmOfRow,
+} from './alarm-ledger.js';
 export {
   type AlarmAuditEvent,
   AlarmService,

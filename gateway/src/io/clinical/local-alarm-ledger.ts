@@ -25,14 +25,7 @@
  * One process holds the data dir (io/ops/instance-lock): `onRemote` never fires.
  */
 import type Database from 'better-sqlite3';
-import {
-  ALARM_PRIORITIES,
-  type AlarmKind,
-  type AlarmPriority,
-  type AlarmState,
-  type AlarmTransition,
-  type SharedAlarm,
-} from '../../core/alarms/index.js';
+import { ALARM_PRIORITIES, type AlarmTransition, type SharedAlarm } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import { type GatewayStore, StoreError } from '../store/index.js';
 import {
@@ -42,6 +35,7 @@ import {
   gatewayScopeOf,
   type LedgerEvent,
   type RemoteAlarmEvent,
+  sharedAlarmOfRow,
 } from './alarm-ledger.js';
 import { AlarmStore } from './alarm-store.js';
 
@@ -85,8 +79,6 @@ const STATEMENTS: Record<Op, string> = {
   cleared: `UPDATE dashboard_alarms SET state = 'cleared', latched = 0, cleared_at = @at, updated_at = @at
     WHERE id = @id AND state <> 'cleared'`,
 };
-
-const numOrNull = (v: unknown): number | null => (v === null ? null : Number(v));
 
 /** A unique index refused the statement (a raise of a held id, a re-opening beside a new alarm). */
 const isUniqueViolation = (err: unknown): boolean =>
@@ -216,24 +208,7 @@ export class LocalAlarmLedger implements AlarmLedger {
   }
 
   #sharedOf(r: Row): SharedAlarm {
-    return {
-      id: r.id as string,
-      scope: r.scope === GATEWAY_SCOPE ? this.#ownScope : (r.scope as string),
-      code: r.code as string,
-      kind: r.kind as AlarmKind,
-      state: r.state as AlarmState,
-      priority: r.priority as AlarmPriority,
-      basePriority: r.base_priority as AlarmPriority,
-      latched: r.latched === 1,
-      raisedAt: Number(r.raised_at),
-      updatedAt: Number(r.updated_at),
-      ackBy: (r.ack_by as string | null) ?? null,
-      ackAt: numOrNull(r.ack_at),
-      ackComment: (r.ack_comment as string | null) ?? null,
-      clearedAt: numOrNull(r.cleared_at),
-      escalations: Number(r.escalations),
-      notifiedAt: Number(r.notified_at),
-    };
+    return sharedAlarmOfRow(r, r.scope === GATEWAY_SCOPE ? this.#ownScope : (r.scope as string));
   }
 
   #read<T>(read: () => T): T {

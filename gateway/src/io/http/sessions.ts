@@ -33,11 +33,12 @@
  * A lone gateway keeps its users' sessions the same way in its data dir (io/identity
  * `SqliteSessions`, share `kind` `sqlite`), so they outlive a restart: a shutdown deletes no
  * row, and after the restart a cookie is resolved from the table as a group's would be,
- * against the account as it is now. Being the table's one user, it also deletes the row of a
- * session ended for its account (`account`) or refused by `accept`, so an account disabled and
- * enabled again (same stamp) does not bring the session back. (In a group a gateway leaves
- * those rows: its copy may predate a password change made through another gateway, whose row
- * holds the new stamp; `accept` refuses the old one.)
+ * against the account as it is now. A disabled or removed account's sessions end for the
+ * store, group or data dir alike (`disabled`: their rows are removed), so enabling it again
+ * brings none back. Being the table's one user, a lone gateway also deletes a row `accept`
+ * refuses (an account changed while it was down). (In a group a gateway leaves such rows:
+ * its copy may predate a password change made through another gateway, whose row holds the
+ * new stamp.)
  *
  * Trust: the cookie is attacker-controlled; an id is looked up only when it has the exact
  * shape of one we issued.
@@ -307,7 +308,7 @@ export class SessionStore {
       const hash = hashOf(id);
       this.#byHash.delete(hash);
       const share = this.#shared.share;
-      if (GROUP_ENDS.has(reason) || (reason === 'account' && share.kind === 'sqlite')) {
+      if (GROUP_ENDS.has(reason)) {
         share.remove(hash).catch(() => {});
       }
     }

@@ -17,16 +17,15 @@
  * missed or the listener's connection drop), and read it with the alarm's row as it is now.
  */
 import type pg from 'pg';
-import {
-  ALARM_PRIORITIES,
-  type AlarmKind,
-  type AlarmPriority,
-  type AlarmState,
-  type AlarmTransition,
-  type SharedAlarm,
-} from '../../core/alarms/index.js';
+import { ALARM_PRIORITIES, type AlarmTransition, type SharedAlarm } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
-import type { AlarmDecision, AlarmLedger, LedgerEvent, RemoteAlarmEvent } from '../clinical/index.js';
+import {
+  type AlarmDecision,
+  type AlarmLedger,
+  type LedgerEvent,
+  type RemoteAlarmEvent,
+  sharedAlarmOfRow,
+} from '../clinical/index.js';
 import {
   openSharedPool,
   type SharedPostgresOptions,
@@ -56,28 +55,8 @@ const EVENT_COLUMNS = `e.id AS event_id, e.alarm_id, e.scope AS event_scope, e.c
 
 type Row = Record<string, unknown>;
 const num = (v: unknown): number => Number(v);
-const numOrNull = (v: unknown): number | null => (v === null ? null : Number(v));
 
-function sharedOf(r: Row): SharedAlarm {
-  return {
-    id: r.id as string,
-    scope: r.scope as string,
-    code: r.code as string,
-    kind: r.kind as AlarmKind,
-    state: r.state as AlarmState,
-    priority: r.priority as AlarmPriority,
-    basePriority: r.base_priority as AlarmPriority,
-    latched: r.latched as boolean,
-    raisedAt: num(r.raised_at),
-    updatedAt: num(r.updated_at),
-    ackBy: (r.ack_by as string | null) ?? null,
-    ackAt: numOrNull(r.ack_at),
-    ackComment: (r.ack_comment as string | null) ?? null,
-    clearedAt: numOrNull(r.cleared_at),
-    escalations: num(r.escalations),
-    notifiedAt: num(r.notified_at),
-  };
-}
+const sharedOf = (r: Row): SharedAlarm => sharedAlarmOfRow(r);
 
 function eventOf(r: Row): LedgerEvent {
   return {

@@ -26,7 +26,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsentRecord } from '../../../../../anchor/src/consent/index.js';
 import { type ConsentTerms, inForce, SCOPE_VITALS } from '../../../core/consent-policy.js';
 import type { RecipientSecret } from '../../../core/envelope.js';
-import { OBSERVATION_KEYS } from '../../../core/trend.js';
+import { vitalsOf } from '../../../core/trend.js';
 import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Observations } from '../../../protocol/frame.js';
 import { type ConsentBook, type PatientIndex, termsOf } from '../../care/index.js';
@@ -126,12 +126,6 @@ function statusOf(r: ConsentRecord, now: number): CareConsentDto['status'] {
 /** A chain record as the API shows it. */
 export function consentDto(r: ConsentRecord, now: number): CareConsentDto {
   return { ...termsOf(r), purpose: r.purpose, grantTx: r.grantTx ?? null, status: statusOf(r, now) };
-}
-
-function obsDto(o: Observations): Observations {
-  const out: Observations = {};
-  for (const k of OBSERVATION_KEYS) if (typeof o[k] === 'number') out[k] = o[k];
-  return out;
 }
 
 /**
@@ -296,7 +290,7 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     const readings: { dev: string; seq: number; ts: number; obs: Observations }[] = [];
     for (const p of await periodsOf(a.patientId, from, to))
       for (const r of (await readReadings(opts.store, reader, p.dev, p.from, p.to)).readings)
-        readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: obsDto(r.obs) });
+        readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: vitalsOf(r.obs) });
     readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
     logged(user, a, patient, 'readings', from, to, readings.length);
     return { patient, from, to, basis: a.basis, readings };

@@ -37,10 +37,9 @@ import type {
   SessionRole,
   TrendResponse,
 } from '../../../core/live-contract.js';
-import { mergeSeries, OBSERVATION_KEYS, type TrendSeries } from '../../../core/trend.js';
+import { mergeSeries, type TrendSeries, vitalsOf } from '../../../core/trend.js';
 import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes.js';
 import { VitalTrailError } from '../../../protocol/errors.js';
-import type { Observations } from '../../../protocol/frame.js';
 import type { Role } from '../../identity/index.js';
 import type { GatewayStore } from '../../store/index.js';
 import {
@@ -135,12 +134,6 @@ const RANGE_QUERY = {
   },
 } as const;
 
-function obsDto(o: Observations): Observations {
-  const out: Observations = {};
-  for (const k of OBSERVATION_KEYS) if (typeof o[k] === 'number') out[k] = o[k];
-  return out;
-}
-
 /**
  * The data routes, for `startHttpServer({ routes })`.
  * @example
@@ -219,7 +212,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     const mine = rs.map((r) => ({
       seq: r.seq,
       ts: r.ts,
-      obs: obsDto(r.obs),
+      obs: vitalsOf(r.obs),
       ...(r.bat !== undefined ? { bat: r.bat } : {}),
     }));
     const group = opts.group;
