@@ -22,25 +22,17 @@
  * patient data is told to `onAccess` (who, role, whose data, what range, under what basis: the
  * access log) before it is sent, and every refused request for a patient's data to `onRefused`. The ward team's routes are io/http/routes/data-routes.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsentRecord } from '../../../../../anchor/src/consent/index.js';
-import { type ConsentTerms, inForce, SCOPE_VITALS } from '../../../core/consent-policy.js';
-import type { RecipientSecret } from '../../../core/envelope.js';
+import { type ConsentTerms, inForce } from '../../../core/consent-policy.js';
 import { vitalsOf } from '../../../core/trend.js';
-import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Observations } from '../../../protocol/frame.js';
-import { type ConsentBook, type PatientIndex, termsOf } from '../../care/index.js';
-import type { UserDirectory } from '../../identity/index.js';
-import {
-  type BindingBook,
-  type GatewayStore,
-  readReadings,
-  readTrend,
-  SealedReader,
-} from '../../store/index.js';
-import { errorReply } from '../errors.js';
+import { termsOf } from '../../care/index.js';
+import { readReadings, readTrend, SealedReader } from '../../store/index.js';
 import type { HttpRoutes } from '../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES } from '../route-roles.js';
+import { type CareRoutesOptions, careGuard, PATIENT_PARAM } from './care-guard.js';
+
+export type { AccessBasis, CareAccess, CareRoutesOptions } from './care-guard.js';
 
 /** A consent as the doctor's and the patient's pages show it: its terms and more. */
 export interface CareConsentDto extends ConsentTerms {
@@ -50,49 +42,6 @@ export interface CareConsentDto extends ConsentTerms {
   status: 'in_force' | 'not_yet' | 'expired' | 'revoked';
 }
 
-/** Why an access was allowed: the ward team's role, the patient's own, or a consent. */
-export type AccessBasis = { type: 'self' } | { type: 'consent'; consentId: string };
-
-/** One access to a patient's data (the access log's input). */
-export interface CareAccess {
-  at: number;
-  /** The account's user name (the gateway's audit names it). */
-  username: string;
-  /** Who on the chain's terms: a doctor's clinician id, a patient's user name. */
-  actor: string;
-  role: 'doctor' | 'patient';
-  patient: string;
-  action: 'readings' | 'trend';
-  dataFrom: number;
-  dataUntil: number;
-  basis: AccessBasis;
-  count: number;
-}
-
-export interface CareRoutesOptions {
-  store: GatewayStore;
-  bindings: BindingBook;
-  secrets: readonly RecipientSecret[];
-  users: Pick<UserDirectory, 'get'>;
-  patients: PatientIndex;
-  /** The chain's consents; null without a consent contract (doctors then get 503). */
-  consents: ConsentBook | null;
-  /** Told of every access before its answer is sent; a throw refuses the answer (500). */
-  onAccess?: (a: CareAccess) => void;
-  /** Told of every refused request for a patient's data (who, whose, the code). Must not throw. */
-  onRefused?: (r: { username: string; role: 'doctor' | 'patient'; patient: string; code: string }) => void;
-  /** Largest range in one request. Default 7 days. */
-  maxRangeMs?: number;
-  /** Largest number of buckets of a trend. Default 10,000. */
-  maxBuckets?: number;
-  now?: () => number;
-}
-
-const PATIENT_PARAM = {
-  type: 'object',
-  required: ['patient'],
-  properties: { patient: { type: 'string', pattern: '^0x[0-9a-fA-F]{64}$' } },
-} as const;
 const RANGE_QUERY = {
   type: 'object',
   required: ['from', 'to'],
@@ -103,18 +52,6 @@ const RANGE_QUERY = {
     bucketMs: { type: 'integer', minimum: 1000 },
   },
 } as const;
-
-const CARE_CODES = [
-  'bad_request',
-  'forbidden',
-  'not_found',
-  'no_recipient_key',
-  'consent_required',
-  'consent_out_of_scope',
-  'clinician_suspended',
-  'ledger_unavailable',
-] as const;
-type CareCode = (typeof CARE_CODES)[number];
 
 function statusOf(r: ConsentRecord, now: number): CareConsentDto['status'] {
   if (r.revokedAt !== null && r.revokedAt <= now) return 'revoked';
@@ -133,53 +70,8 @@ export function consentDto(r: ConsentRecord, now: number): CareConsentDto {
  * @example startHttpServer({ ..., routes: [careRoutes({ store, bindings, secrets, users, patients, consents })] });
  */
 export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
-  const now = opts.now ?? Date.now;
-  const maxRangeMs = opts.maxRangeMs ?? 7 * 24 * 3600 * 1000;
+  const { now, fail, subjectOf, guarded, authorize, periodsOf, logged } = careGuard(opts);
   const maxBuckets = opts.maxBuckets ?? 10_000;
-  const fail = (code: CareCode): never => {
-    throw new VitalTrailError(code, code);
-  };
-  /** The caller's account subject (a doctor's clinician id, a patient's pseudonym). */
-  const subjectOf = (username: string): string => {
-    const s = opts.users.get(username)?.subject;
-    return s === undefined ? fail('forbidden') : s.toLowerCase();
-  };
-  const guarded =
-    <Q extends { Params?: unknown; Querystring?: unknown }>(
-      roles: readonly ('doctor' | 'patient')[],
-      fn: (
-        req: FastifyRequest<Q>,
-        user: { username: string; role: 'doctor' | 'patient' },
-      ) => Promise<unknown>,
-    ) =>
-    (auth: Parameters<HttpRoutes>[1]) =>
-    async (req: FastifyRequest<Q>, reply: FastifyReply) => {
-      const user = auth.requireRole(req as FastifyRequest, reply, roles) as {
-        username: string;
-        role: 'doctor' | 'patient';
-      };
-      try {
-        return await fn(req, user);
-      } catch (err) {
-        if (err instanceof VitalTrailError && (CARE_CODES as readonly string[]).includes(err.code)) {
-          const patient = (req.params as { patient?: string } | undefined)?.patient;
-          if (patient !== undefined)
-            try {
-              opts.onRefused?.({
-                username: user.username,
-                role: user.role,
-                patient: patient.toLowerCase(),
-                code: err.code,
-              });
-            } catch {
-              // The audit sink must not change the answer.
-            }
-          const r = errorReply(err.code as CareCode);
-          return reply.code(r.status).send(r.body);
-        }
-        throw err;
-      }
-    };
 
   const getConsents = guarded(CARE_ROLES, async (_req, user) => {
     const subject = subjectOf(user.username);
@@ -213,74 +105,6 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     Params: { patient: string };
     Querystring: { from: number; to: number; bucketMs?: number };
   };
-
-  /**
-   * Who may have `patient`'s vitals over [from, to]: the patient themselves, or a doctor under
-   * a consent in force; then the patient's id and the basis. @throws {VitalTrailError} coded
-   */
-  const authorize = async (
-    patient: string,
-    from: number,
-    to: number,
-    user: { username: string; role: 'doctor' | 'patient' },
-  ): Promise<{ patientId: string; basis: AccessBasis; subject: string }> => {
-    if (to < from || to - from > maxRangeMs) return fail('bad_request');
-    const subject = subjectOf(user.username);
-    let basis: AccessBasis;
-    if (user.role === 'patient') {
-      if (subject !== patient) return fail('forbidden');
-      basis = { type: 'self' };
-    } else {
-      if (!opts.consents) return fail('ledger_unavailable');
-      const d = await opts.consents.decide({
-        doctor: subject,
-        patient,
-        scope: SCOPE_VITALS,
-        from,
-        to,
-        now: now(),
-      });
-      if (!d.allowed) return fail(d.code);
-      basis = { type: 'consent', consentId: d.consent.id };
-    }
-    if (opts.secrets.length === 0) return fail('no_recipient_key');
-    const patientId = await opts.patients.patientOf(patient);
-    if (patientId === null) return fail('not_found');
-    return { patientId, basis, subject };
-  };
-
-  /** The patient's devices over [from, to], each cut to its binding period. */
-  const periodsOf = async (patientId: string, from: number, to: number) => {
-    const out: { dev: string; from: number; to: number }[] = [];
-    for (const period of await opts.bindings.devicesOf(patientId)) {
-      const a = Math.max(from, period.from);
-      const b = Math.min(to, period.to ?? Number.MAX_SAFE_INTEGER);
-      if (a <= b && opts.store.getDevice(period.dev)) out.push({ dev: period.dev, from: a, to: b });
-    }
-    return out;
-  };
-
-  const logged = (
-    user: { username: string; role: 'doctor' | 'patient' },
-    a: { subject: string; basis: AccessBasis },
-    patient: string,
-    action: 'readings' | 'trend',
-    from: number,
-    to: number,
-    count: number,
-  ) =>
-    opts.onAccess?.({
-      at: now(),
-      username: user.username,
-      actor: user.role === 'doctor' ? a.subject : user.username,
-      role: user.role,
-      patient,
-      action,
-      dataFrom: from,
-      dataUntil: to,
-      basis: a.basis,
-      count,
-    });
 
   const getReadings = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
     const patient = req.params.patient.toLowerCase();
