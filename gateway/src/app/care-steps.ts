@@ -18,7 +18,7 @@ import { createConsentClient } from '../../../anchor/src/consent/index.js';
 import { PSEUDONYM_KEY_BYTES } from '../core/pseudonym.js';
 import { createAccessAnchoring } from '../io/access/index.js';
 import { ConsentBook, PatientIndex } from '../io/care/index.js';
-import { careRoutes } from '../io/http/index.js';
+import { type CareRoutesOptions, careRoutes, type HttpRoutes } from '../io/http/index.js';
 import { keyFile } from '../io/ops/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
 import { code, type GatewayStep } from './gateway-parts.js';
@@ -102,47 +102,49 @@ export const care: GatewayStep = {
       consents?.close();
       patients.close();
     });
-    p.set(
-      'careRoutes',
-      careRoutes({
-        store: p.get('store'),
-        bindings: p.get('bindings'),
-        secrets: loadRecipientSecrets(paths.recipientsDir),
-        users: p.get('users'),
-        patients,
-        consents,
-        onAccess: (a) => {
-          // Durable before the answer: a failed append throws, and nothing is served.
-          p.get('access').log.append({
-            v: 1,
-            at: a.at,
-            gateway: p.get('gatewayId'),
-            actor: a.actor,
-            role: a.role,
-            patient: a.patient,
-            dev: null,
-            action: a.action,
-            dataFrom: a.dataFrom,
-            dataUntil: a.dataUntil,
-            basis:
-              a.basis.type === 'consent'
-                ? { type: 'consent', consentId: a.basis.consentId, chainId: ledger?.deployment.chainId ?? 0 }
-                : a.basis,
-          });
-          const basis = a.basis.type === 'consent' ? `consent ${a.basis.consentId}` : a.basis.type;
-          id.audit.append('patient_data_view', {
-            user: a.username,
-            detail: `care ${a.action} of ${a.patient} ${a.dataFrom}-${a.dataUntil} (${a.count}) under ${basis}`,
-          });
-        },
-        onRefused: (r) =>
-          id.audit.append('care_access_refused', {
-            user: r.username,
-            code: r.code,
-            detail: `care of ${r.patient}`,
-          }),
-      }),
-    );
+    const careOpts: CareRoutesOptions = {
+      store: p.get('store'),
+      bindings: p.get('bindings'),
+      secrets: loadRecipientSecrets(paths.recipientsDir),
+      users: p.get('users'),
+      patients,
+      consents,
+      onAccess: (a) => {
+        // Durable before the answer: a failed append throws, and nothing is served.
+        p.get('access').log.append({
+          v: 1,
+          at: a.at,
+          gateway: p.get('gatewayId'),
+          actor: a.actor,
+          role: a.role,
+          patient: a.patient,
+          dev: null,
+          action: a.action,
+          dataFrom: a.dataFrom,
+          dataUntil: a.dataUntil,
+          basis:
+            a.basis.type === 'consent'
+              ? { type: 'consent', consentId: a.basis.consentId, chainId: ledger?.deployment.chainId ?? 0 }
+              : a.basis,
+        });
+        const basis = a.basis.type === 'consent' ? `consent ${a.basis.consentId}` : a.basis.type;
+        id.audit.append('patient_data_view', {
+          user: a.username,
+          detail: `care ${a.action} of ${a.patient} ${a.dataFrom}-${a.dataUntil} (${a.count}) under ${basis}`,
+        });
+      },
+      onRefused: (r) =>
+        id.audit.append('care_access_refused', {
+          user: r.username,
+          code: r.code,
+          detail: `care of ${r.patient}`,
+        }),
+    };
+    // Each care route module over the same options (io/http/routes/care-*.ts).
+    const routes: HttpRoutes[] = [careRoutes(careOpts)];
+    p.set('careRoutes', async (app, auth) => {
+      for (const register of routes) await register(app, auth);
+    });
   },
   async stop(p) {
     await p.get('closeCare')();

@@ -375,6 +375,17 @@ export const ERROR_CODES = {
   consent_rejected: {
     meaning:
       "the consent contract refused a patient's signed grant or revocation (the reason names the rule)",
+    http: { status: 422, reason: 'the consent contract refused it' },
+  },
+  patient_key_exists: {
+    meaning:
+      "another signing key is already registered on the chain for this patient: only the registration authority (the KGC) replaces it",
+    http: { status: 409, reason: 'a different key is already registered for you' },
+  },
+  registrar_unavailable: {
+    meaning:
+      "this gateway holds no registration authority account, so the KGC registers patients' keys itself (`vitaltrail consent register-patient`)",
+    http: { status: 503, reason: 'this gateway cannot register keys; ask the registration office' },
   },
   ledger_unavailable: {
     meaning: 'the JSON-RPC endpoint did not answer',

@@ -100,7 +100,14 @@ export const ERROR_GROUPS = {
     'patient_elsewhere',
   ],
   /** A doctor's access to a patient's data (core/consent-policy, issue 18). */
-  consent: ['consent_required', 'consent_out_of_scope', 'clinician_suspended'],
+  consent: [
+    'consent_required',
+    'consent_out_of_scope',
+    'clinician_suspended',
+    'consent_rejected',
+    'patient_key_exists',
+    'registrar_unavailable',
+  ],
   /** `/readyz` and `/metrics`. */
   metrics_http: ['not_ready', 'ledger_unavailable', 'anchoring_stalled', 'unauthenticated'],
   /** Why `/readyz` answers 503 (core/health), in the order they are judged. */

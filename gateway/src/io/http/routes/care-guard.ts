@@ -69,6 +69,9 @@ export const CARE_CODES = [
   'consent_out_of_scope',
   'clinician_suspended',
   'ledger_unavailable',
+  'consent_rejected',
+  'patient_key_exists',
+  'registrar_unavailable',
 ] as const;
 export type CareCode = (typeof CARE_CODES)[number];
 
@@ -82,8 +85,9 @@ export type CareUser = { username: string; role: 'doctor' | 'patient' };
 export function careGuard(opts: CareRoutesOptions) {
   const now = opts.now ?? Date.now;
   const maxRangeMs = opts.maxRangeMs ?? 7 * 24 * 3600 * 1000;
-  const fail = (code: CareCode): never => {
-    throw new VitalTrailError(code, code);
+  /** Refuses with `code`; `reason` (never PHI) replaces the code's fixed reason in the answer. */
+  const fail = (code: CareCode, reason?: string): never => {
+    throw new VitalTrailError(code, reason ?? code);
   };
   /** The caller's account subject (a doctor's clinician id, a patient's pseudonym). */
   const subjectOf = (username: string): string => {
@@ -120,7 +124,7 @@ export function careGuard(opts: CareRoutesOptions) {
             } catch {
               // The audit sink must not change the answer.
             }
-          const r = errorReply(err.code as CareCode);
+          const r = errorReply(err.code as CareCode, err.message !== err.code ? err.message : undefined);
           return reply.code(r.status).send(r.body);
         }
         throw err;
@@ -136,6 +140,7 @@ export function careGuard(opts: CareRoutesOptions) {
     from: number,
     to: number,
     user: CareUser,
+    scope: number = SCOPE_VITALS,
   ): Promise<{ patientId: string; basis: AccessBasis; subject: string }> => {
     if (to < from || to - from > maxRangeMs) return fail('bad_request');
     const subject = subjectOf(user.username);
@@ -148,7 +153,7 @@ export function careGuard(opts: CareRoutesOptions) {
       const d = await opts.consents.decide({
         doctor: subject,
         patient,
-        scope: SCOPE_VITALS,
+        scope,
         from,
         to,
         now: now(),
