@@ -116,6 +116,12 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
       ofPatient: db.prepare(
         'SELECT idx, entry, leaf_hash FROM access_entries WHERE patient = ? AND idx >= ? ORDER BY idx LIMIT ?',
       ),
+      latestOfPatient: db.prepare(
+        'SELECT idx, entry, leaf_hash FROM access_entries WHERE patient = ? ORDER BY idx DESC LIMIT ?',
+      ),
+      before: db.prepare(
+        'SELECT idx, entry, leaf_hash FROM access_entries WHERE idx < ? ORDER BY idx DESC LIMIT ?',
+      ),
       firstAtOrAfter: db.prepare('SELECT min(idx) FROM access_entries WHERE at >= ?').pluck(),
       lastAtOrBefore: db.prepare('SELECT max(idx) FROM access_entries WHERE at <= ?').pluck(),
       getNode: db.prepare('SELECT hash FROM access_nodes WHERE level = ? AND idx = ?').pluck(),
@@ -229,6 +235,35 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
   /** Up to `limit` entries about one patient pseudonym from leaf `fromIndex` on (a patient's "who saw my data"). */
   entriesOf(patient: string, fromIndex = 0, limit = 1000): StoredAccessEntry[] {
     return (this.#s.ofPatient.all(patient, fromIndex, limit) as RawEntry[]).map(toEntry);
+  }
+
+  /**
+   * The newest `limit` entries about a patient pseudonym, or by an actor (a doctor's clinician
+   * id, a user name), newest first. An actor's are found by reading back from the end, at most
+   * `scanLimit` entries (default 100,000), since no index holds actors.
+   */
+  latest(
+    filter: { patient?: string; actor?: string },
+    limit: number,
+    scanLimit = 100_000,
+  ): StoredAccessEntry[] {
+    if (filter.patient !== undefined)
+      return (this.#s.latestOfPatient.all(filter.patient.toLowerCase(), limit) as RawEntry[]).map(toEntry);
+    const actor = filter.actor?.toLowerCase();
+    const out: StoredAccessEntry[] = [];
+    let next = this.size;
+    for (let scanned = 0; next > 0 && out.length < limit && scanned < scanLimit; ) {
+      const rows = this.#s.before.all(next, 1000) as RawEntry[];
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const e = toEntry(r);
+        if (actor === undefined || e.entry.actor.toLowerCase() === actor) out.push(e);
+        if (out.length === limit) break;
+      }
+      scanned += rows.length;
+      next = (rows.at(-1) as RawEntry).idx;
+    }
+    return out;
   }
 
   /** The smallest leaf index with `at >= time`, or undefined. */

@@ -6,7 +6,7 @@
  * with keys at rest (0600), the gateway registered for its logId. Issue 18: a second gateway
  * account (`chain/gateway-access.key`, 0600) anchors the gateway's access log, registered by
  * the KGC for the access logId when the caller names it (the registry holds one logId per
- * account). Starting again on the
+ * account); a third (`chain/gateway-consent.key`) relays the patients' signed grants (issue 18). Starting again on the
  * same data directory reuses all of it; if the dev chain lost its state, the contracts
  * are deployed again and the change is reported.
  *
@@ -67,6 +67,16 @@ export function ensureAccountKey(path: string): Hex {
  */
 export function accessAccountKeyPath(paths: DataPaths): string {
   return join(paths.chainDir, 'gateway-access.key');
+}
+
+/**
+ * Issue 18: the ledger account that submits the patients' signed grants and revocations to the
+ * consent contract (it pays their gas; it can sign nothing for a patient), beside `gateway.key`;
+ * made (0600) at the first start that needs it. Its own account, so its transactions never race
+ * the anchorers' nonces.
+ */
+export function consentAccountKeyPath(paths: DataPaths): string {
+  return join(paths.chainDir, 'gateway-consent.key');
 }
 
 export function accountOf(key: Hex): Hex {
@@ -179,6 +189,7 @@ export async function startEmbeddedChain(
   const kgcKey = ensureAccountKey(paths.kgcAccountKey);
   const gatewayKey = ensureAccountKey(paths.gatewayAccountKey);
   const accessKey = ensureAccountKey(accessAccountKeyPath(paths));
+  const consentKey = ensureAccountKey(consentAccountKeyPath(paths));
   const stale = await stopStaleAnvil(paths);
   const anvil = await startAnvil({
     stateFile: paths.anvilState,
@@ -192,6 +203,7 @@ export async function startEmbeddedChain(
     await fundAccount(anvil.rpcUrl, accountOf(kgcKey));
     await fundAccount(anvil.rpcUrl, accountOf(gatewayKey));
     await fundAccount(anvil.rpcUrl, accountOf(accessKey));
+    await fundAccount(anvil.rpcUrl, accountOf(consentKey));
     let deployment = readJson<Deployment>(paths.deployment);
     let deployed = false;
     if (

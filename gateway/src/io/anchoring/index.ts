@@ -9,6 +9,7 @@ export { Anchorer, accessLogOrigin, checkpointOrigin, logIdOf, toHex } from './a
 export {
   accessAccountKeyPath,
   accountOf,
+  consentAccountKeyPath,
   type EmbeddedChain,
   ensureAccountKey,
   startEmbeddedChain,

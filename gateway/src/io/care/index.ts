@@ -13,3 +13,4 @@ export {
   termsOf,
 } from './consent-book.js';
 export { PatientIndex } from './patient-index.js';
+export { KEYSTORE_MAX_BYTES, type PatientKeyRow, PatientKeys } from './patient-keys.js';

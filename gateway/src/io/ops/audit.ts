@@ -109,6 +109,11 @@ export type AuditEventType =
   | 'patient_data_view'
   // a doctor's or patient's request for a patient's data refused (issue 18; `code`: why)
   | 'care_access_refused'
+  // a patient's signed grant or revocation relayed to the chain, a patient's key registered
+  // there through the portal (issue 18; detail: pseudonym, consent id or address, transaction)
+  | 'consent_granted'
+  | 'consent_revoked'
+  | 'patient_key_registered'
   | 'admission'
   | 'discharge'
   // wall displays (issue 15): enrolment and revocation by an admin or the CLI, and every
