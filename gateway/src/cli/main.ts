@@ -17,6 +17,7 @@ import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { registerAccessCommands } from './access.js';
+import { registerConsentCommands } from './consent.js';
 import { registerAnchorsCommands } from './anchors.js';
 import { registerAuditorCommands } from './auditor.js';
 import { registerBackupCommands } from './backup.js';
@@ -288,6 +289,7 @@ export function buildProgram(): Command {
 
   registerAuditorCommands(program);
   registerAccessCommands(program, `${DEFAULT_DATA_DIR}/demo`);
+  registerConsentCommands(program, `${DEFAULT_DATA_DIR}/demo`);
 
   registerKgcCommands(program, `${DEFAULT_DATA_DIR}/demo`);
   registerFaultOptions(program);
