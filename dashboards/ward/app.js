@@ -55,6 +55,10 @@ function showWard(me) {
     showPasswordForm(me, showWard, onLogout);
     return;
   }
+  if (me.role === 'doctor' || me.role === 'patient') {
+    location.assign(`/${me.role}/`); // their pages (issue 18): no ward data for them here
+    return;
+  }
   applyDisplayMode(me);
   state.me = me;
   ui.login.hidden = true;

@@ -34,6 +34,7 @@ export {
   consentIdOf,
   consentRuleBroken,
   PURPOSE_MAX_BYTES,
+  patientKeyProofMessage,
   REVOCATION_TYPES,
   type RevocationMessage,
   revocationDigestOf,

@@ -174,6 +174,18 @@ export function revocationDigestOf(domain: ConsentDomain, consentId: Hex): Hex {
 }
 
 /**
+ * The text a patient's new key signs (EIP-191 personal message) to prove, when it is registered
+ * for `patient`, that whoever registers it holds it: both hex values lower-case, one per line.
+ * Pure; no validation beyond the types (the gateway checks the shapes before it compares).
+ * @example
+ * patientKeyProofMessage(pseudonym, account.address)
+ * // 'VitalTrail patient key\npatient: 0xab…\naddress: 0x12…'
+ */
+export function patientKeyProofMessage(patient: Hex, address: Hex): string {
+  return `VitalTrail patient key\npatient: ${patient.toLowerCase()}\naddress: ${address.toLowerCase()}`;
+}
+
+/**
  * A clinician id: SHA-256 of the bytes that name the clinician, as 0x hex. Pass the DER
  * SubjectPublicKeyInfo of their KGC-issued key (bytes, or 0x hex), or their account address
  * (0x + 40 hex: the id is SHA-256 of its 20 bytes, so case does not matter). SHA-256 is viem's,
