@@ -9,7 +9,7 @@ import { VITAL_NAMES } from './vitals.js';
 
 /**
  * The fields of an alarm its text is made of.
- * @typedef {{code: string, priority: string, value?: number, limit?: number, triggerValue?: number}} AlarmLike
+ * @typedef {{code: string, priority: string, value?: number, limit?: number, triggerValue?: number, detail?: string}} AlarmLike
  */
 
 /** @type {Readonly<Record<string, (a: AlarmLike) => string>>} */
@@ -25,6 +25,9 @@ const ALARM_TEXT = {
   ingress_throttled: (a) =>
     `Frames refused: ${a.value ?? 'a'} client(s) closed for repeated rejected frames (see the audit log)`,
   anchoring_delayed: () => 'Anchoring delayed',
+  // Who opened the patient's record without a consent, and why ("dr-a: arrest; dr-b: …").
+  break_glass_access: (a) =>
+    `Break-glass access to this patient's record: ${a.detail ?? 'see the audit log'}`,
 };
 
 const LIMIT_CODE = /^(hr|spo2|rr|temp|sbp|dbp)_(low|high)$/;

@@ -342,6 +342,13 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   ),
   field('influx.tokenFile', secretFile, 'file holding the InfluxDB API token (mode 0600)'),
   field(
+    'care.breakGlassRoles',
+    oneOf('doctor', 'patient', 'doctor,patient', 'none'),
+    "the care roles that may break glass: open a patient's record without a consent, with a mandatory reason, audited and shown to the charge nurse and the patient (README Break-glass)",
+    'doctor',
+  ),
+  field('care.breakGlassMinutes', int(1, 1440), 'how long a break-glass opening lasts, minutes', 60),
+  field(
     'ledger.confirmations',
     int(0, 1000),
     'blocks after the including one before an anchor counts (0: BFT-final, QBFT)',

@@ -23,6 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { GATEWAY_CERT_FILE, GATEWAY_KEY_FILE } from '../../../anchor/src/kgc/index.js';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
+import { careRolesOf } from '../core/break-glass.js';
 import type { MqttsOptions } from '../io/identity/index.js';
 import type { LogLevel } from '../io/ops/index.js';
 import { dataPaths, isDirectory } from '../io/ops/index.js';
@@ -304,6 +305,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       passwordQueue: n('http.loginQueue'),
     },
     logLevel: s('log.level') as LogLevel,
+    breakGlass: { roles: careRolesOf(s('care.breakGlassRoles')!), minutes: n('care.breakGlassMinutes') },
   };
   if (v['ingest.verifyThreads'] !== undefined) opts.verifyThreads = n('ingest.verifyThreads');
   const token = s('http.metricsTokenFile');

@@ -15,6 +15,7 @@ import {
 import type { LiveHub } from '../core/live.js';
 import type { AccessAnchoring } from '../io/access/index.js';
 import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
+import type { BreakGlassAlarms } from '../io/care/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpRoutes, HttpServer, WardAccess } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity, UserDirectory } from '../io/identity/index.js';
@@ -73,6 +74,8 @@ export interface GatewayPartMap {
   careRoutes: HttpRoutes;
   /** Stops the consent copy's reads and the pseudonym index (app/care-steps). */
   closeCare: () => Promise<void>;
+  /** Where the central station shows break-glass openings (app/care-steps; the alarms' `scopedConditions`). */
+  breakGlassAlarms: BreakGlassAlarms;
   http: HttpServer;
   influx: InfluxSink | null;
   influxUnsubscribe: () => void;

@@ -104,6 +104,12 @@ export interface GatewayOptions {
    */
   consentRefreshMs?: number;
   /**
+   * Break-glass (issue 18; config `care.breakGlassRoles`, `care.breakGlassMinutes`): the care
+   * roles that may open a patient's record without a consent (default doctors) and for how
+   * long an opening lasts (minutes, default 60).
+   */
+  breakGlass?: { roles?: readonly ('doctor' | 'patient')[]; minutes?: number };
+  /**
    * The KGC's directory of issued device certificates (config `kgc.issuedDir`), for a
    * gateway whose data dir is not the KGC's: its certificates are imported at start and
    * followed (io/enrolment-follow). Default: none (enrolments come from `kgc enroll` on

@@ -48,9 +48,10 @@ export interface AlarmBoardOptions {
 
 /**
  * Conditions only the gateway that observes them can see (the signature failures of the
- * frames it received): taken from the group, they stay foreign until that gateway ends them.
+ * frames it received; a break-glass opening made on it, io/care/break-glass): taken from the
+ * group, they stay foreign until that gateway ends them.
  */
-export const LOCALLY_OBSERVED: ReadonlySet<string> = new Set(['signature_failures']);
+export const LOCALLY_OBSERVED: ReadonlySet<string> = new Set(['signature_failures', 'break_glass_access']);
 
 export const DEFAULT_ESCALATE_AFTER_MS = 120_000;
 
@@ -313,6 +314,7 @@ export class AlarmBoard {
   #setValue(a: Alarm, c: AlarmCondition): void {
     if (c.value !== undefined) a.value = c.value;
     if (c.limit !== undefined) a.limit = c.limit;
+    if (c.detail !== undefined) a.detail = c.detail;
   }
 
   /** Ends an alarm; `episode`: it may re-open within its gap. */

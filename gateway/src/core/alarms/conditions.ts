@@ -4,7 +4,8 @@
  * conditions (core/alarms/model): limit violations (core/alarms/limits, filtered by
  * core/alarms/vital-filter), NEWS2 triggers (RCP 2017 chart 2), and technical faults
  * (IEC 60601-1-8 technical alarm conditions: device offline or revoked, signal loss,
- * battery, signature failures; gateway storage, anchoring, ingress throttling).
+ * battery, signature failures; gateway storage, anchoring, ingress throttling; a patient's
+ * record opened by break-glass).
  * The codes here are alarm condition codes, a vocabulary apart from the error codes of
  * protocol/error-codes (README "Alarms").
  */
@@ -152,6 +153,50 @@ export function gatewayConditions(
   }
   if (g.oldestPendingAgeMs !== null && g.oldestPendingAgeMs > t.anchoringDelayMs) {
     out.push({ code: 'anchoring_delayed', kind: 'technical', priority: 'low' });
+  }
+  return out;
+}
+
+/** A break-glass opening in force, where the central station shows it (io/care/break-glass-alarms). */
+export interface BreakGlassAlarmInput {
+  /** Who broke the glass (the account's user name). */
+  username: string;
+  reason: string;
+  /** When the opening ends (ms): the condition ends with it. */
+  until: number;
+  /** The devices bound to the patient now (their bed tiles), or [`gateway`] when none shows it. */
+  scopes: readonly string[];
+}
+
+/**
+ * `break_glass_access` on each scope of each opening in force at `now` (one alarm per scope;
+ * several openings of a scope share it, their `detail` joined, oldest first): technical, LOW
+ * priority. IEC 60601-1-8 §6.1.2 (Table 1) sets a priority from the potential result of a
+ * failure to respond: a clinician already treating the patient opened their record, and not
+ * responding harms no patient (the charge nurse checks the access was warranted, which can
+ * wait for the next round), so it calls for operator awareness, the low priority, like
+ * `ingress_throttled`; a medium or high one would compete with the patients' alarms for the
+ * nurse's immediate response (alarm fatigue, issue 15). As a technical alarm it never
+ * latches, and re-notifies at its own priority while nobody acknowledges it (core/alarms/board).
+ * `detail`: "<user>: <reason>", for the ward team (the reason is theirs to read).
+ * @example breakGlassConditions([{ username: 'dr-a', reason: 'arrest', until: 2, scopes: ['wr-1'] }], 1)
+ * // → Map { 'wr-1' => [{ code: 'break_glass_access', kind: 'technical', priority: 'low', detail: 'dr-a: arrest' }] }
+ */
+export function breakGlassConditions(
+  openings: readonly BreakGlassAlarmInput[],
+  now: number,
+): Map<string, AlarmCondition[]> {
+  const byScope = new Map<string, string[]>();
+  for (const o of openings) {
+    if (now >= o.until) continue;
+    for (const scope of new Set(o.scopes))
+      byScope.set(scope, [...(byScope.get(scope) ?? []), `${o.username}: ${o.reason}`]);
+  }
+  const out = new Map<string, AlarmCondition[]>();
+  for (const [scope, who] of byScope) {
+    out.set(scope, [
+      { code: 'break_glass_access', kind: 'technical', priority: 'low', detail: who.join('; ') },
+    ]);
   }
   return out;
 }

@@ -26,6 +26,13 @@ export interface AlarmCondition {
   /** The observed value and the limit crossed, where that applies (never sent to logs). */
   value?: number;
   limit?: number;
+  /**
+   * What the ward team is told beside the code, for a condition that names people rather than
+   * a value (`break_glass_access`: who opened the patient's record, and why). Kept in this
+   * gateway's memory and sent to its dashboards only: never in the history, the group's ledger
+   * or the outbound feeds.
+   */
+  detail?: string;
 }
 
 export interface Alarm extends AlarmCondition {
@@ -56,7 +63,7 @@ export interface Alarm extends AlarmCondition {
  * io/shared/pg-alarms): every field but the vital values, which never leave a gateway's
  * memory (ARCHITECTURE.md guarantee 4).
  */
-export type SharedAlarm = Omit<Alarm, 'value' | 'limit' | 'triggerValue'>;
+export type SharedAlarm = Omit<Alarm, 'value' | 'limit' | 'triggerValue' | 'detail'>;
 
 /** The fields a board takes from the group's copy of an alarm (core/alarms/board `applyShared`). */
 export const SHARED_ALARM_FIELDS = [

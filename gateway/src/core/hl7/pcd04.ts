@@ -103,6 +103,7 @@ const LOCAL_TEXT: Readonly<Record<string, string>> = {
   storage_failing: 'Gateway storage failing',
   ingress_throttled: 'Ingress throttled',
   anchoring_delayed: 'Anchoring delayed',
+  break_glass_access: 'Break-glass access to the record',
 };
 
 /** What the message says about one alarm code: event, source, sub-id, abnormality, text. */

@@ -152,6 +152,15 @@ export class ConsentBook {
     return decideAccess(req, this.#records.map(termsOf), suspended);
   }
 
+  /**
+   * Whether the registry bars the doctor now (suspended, unknown, or not a doctor), read as
+   * `decide` reads it (again when older than `refreshMs`). Break-glass asks it.
+   * @throws {VitalTrailError} `ledger_unavailable` when it could not be read for `maxStaleMs`
+   */
+  doctorBarred(doctor: string): Promise<boolean> {
+    return this.#doctorBarred(doctor.toLowerCase(), this.#now());
+  }
+
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;

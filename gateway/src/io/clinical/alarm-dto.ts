@@ -28,5 +28,6 @@ export function alarmDto(a: Alarm): AlarmDto {
   if (a.value !== undefined) out.value = a.value;
   if (a.limit !== undefined) out.limit = a.limit;
   if (a.triggerValue !== undefined) out.triggerValue = a.triggerValue;
+  if (a.detail !== undefined) out.detail = a.detail;
   return out;
 }

@@ -7,6 +7,7 @@
  * alarm's scope names its gateway (`gateway:<id>`): this gateway's own are asked for and shown
  * as `gateway`.
  */
+import type { AlarmTransition } from '../../core/alarms/index.js';
 import type { AlarmEventDto } from '../../core/live-contract.js';
 import { type AlarmLedger, GATEWAY_SCOPE, gatewayScopeOf } from './alarm-ledger.js';
 import type { AlarmStore } from './alarm-store.js';
@@ -21,6 +22,20 @@ export class AlarmHistory {
     this.#db = db;
     this.#ledger = group && !(group.ledger instanceof LocalAlarmLedger) ? group.ledger : null;
     this.#ownScope = gatewayScopeOf(group?.gatewayId ?? '');
+  }
+
+  /**
+   * Records a transition of a board that decides alone (no ledger given to the alarm service)
+   * in the store's history. Best effort: the store may be failing, which is itself an alarm.
+   */
+  recordAlone(t: AlarmTransition, comment: string | null): void {
+    const a = t.alarm;
+    try {
+      const e = { alarmId: a.id, dev: a.scope, code: a.code, kind: a.kind, priority: a.priority };
+      this.#db.addEvent({ ...e, scope: a.scope, event: t.type, at: t.at, by: t.by ?? null, comment });
+    } catch {
+      // History is best effort.
+    }
   }
 
   /** One device's (or `gateway`'s) transitions, newest first. */

@@ -4,7 +4,12 @@
  * (ARCHITECTURE.md invariant 7: alarm transitions, settings and standby changes, views of
  * a patient).
  */
-import type { AlarmPolicies, News2TriggerPolicy, TechnicalThresholds } from '../../core/alarms/index.js';
+import type {
+  AlarmCondition,
+  AlarmPolicies,
+  News2TriggerPolicy,
+  TechnicalThresholds,
+} from '../../core/alarms/index.js';
 import type { LiveHub } from '../../core/live.js';
 import type { StandbyDto } from '../../core/live-contract.js';
 import type { GatewayStore } from '../store/index.js';
@@ -56,6 +61,12 @@ export interface AlarmServiceOptions {
   anchoring?: () => { oldestPendingAgeMs: number | null } | null;
   /** MQTT clients now cooling down after the rejection limit (`ingress_throttled`). */
   throttledClients?: () => number;
+  /**
+   * Conditions other parts of the gateway raise now, by scope (a device id, or `gateway`): a
+   * patient's record opened by break-glass (io/care/break-glass-alarms). Asked at every tick
+   * and every evaluation, so it must be cheap; a throw counts as none. Default: none.
+   */
+  scopedConditions?: (now: number) => ReadonlyMap<string, readonly AlarmCondition[]>;
   /** Whether a device's certificate is revoked (`device_revoked` instead of `device_offline`). Default: never. */
   deviceRevoked?: (dev: string) => boolean;
   /**
@@ -69,4 +80,13 @@ export interface AlarmServiceOptions {
   group?: { ledger: AlarmLedger; gatewayId: string; settings?: SharedPatientSettings };
   /** Every transition, settings and standby change, and patient view. Must not throw. */
   audit?: (e: AlarmAuditEvent) => void;
+}
+
+/** What the options say of the gateway's health now (core/alarms `gatewayConditions`' input). */
+export function gatewayHealthOf(o: AlarmServiceOptions) {
+  return {
+    storageHealthy: o.storageHealthy?.() ?? true,
+    oldestPendingAgeMs: o.anchoring?.()?.oldestPendingAgeMs ?? null,
+    throttledClients: o.throttledClients?.() ?? 0,
+  };
 }

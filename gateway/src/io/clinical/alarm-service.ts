@@ -10,7 +10,8 @@
  * Alarm fatigue (issue 15, after IEC 60601-1-8 and the AAMI/The Joint Commission
  * guidance): limit conditions go through each device's filter (core/alarms/vital-filter)
  * and episodes (core/alarms/board); a bed in standby has no alarms at all; a revoked device
- * raises `device_revoked`, not `device_offline`.
+ * raises `device_revoked`, not `device_offline`. Other parts of the gateway add conditions by
+ * scope (`scopedConditions`: a patient's record opened by break-glass, io/care/break-glass-alarms).
  *
  * History and settings: a lone gateway's in its store (io/clinical/alarm-store; no vital
  * values at rest, ARCHITECTURE.md guarantee 4); a group's in its database (`group`:
@@ -19,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   AlarmBoard,
+  type AlarmCondition,
   type AlarmTransition,
   alarmsOff,
   checkAlarmSettings,
@@ -49,9 +51,15 @@ import { alarmDto } from './alarm-dto.js';
 import { AlarmGroup } from './alarm-group.js';
 import { AlarmHistory } from './alarm-history.js';
 import { GATEWAY_SCOPE } from './alarm-ledger.js';
-import type { AlarmAuditEvent, AlarmServiceOptions } from './alarm-service-options.js';
+import { type AlarmAuditEvent, type AlarmServiceOptions, gatewayHealthOf } from './alarm-service-options.js';
 import { AlarmStore } from './alarm-store.js';
-import { type DeviceState, newDeviceState, scoreNews2, takeReading } from './device-state.js';
+import {
+  type DeviceState,
+  newDeviceState,
+  noteBadSignature,
+  scoreNews2,
+  takeReading,
+} from './device-state.js';
 import { PatientSettingsBook } from './patient-settings.js';
 
 const HISTORY_LIMIT = 500;
@@ -290,10 +298,7 @@ export class AlarmService {
   recordReject(dev: string, code: string, via?: string): void {
     if (code !== 'bad_signature' || via === 'plain') return;
     const now = this.#now();
-    const d = this.#state(dev);
-    d.badSignatures.push(now);
-    // Keep only the window: a device spraying forgeries cannot grow memory.
-    d.badSignatures = d.badSignatures.filter((at) => now - at <= this.#tech.signatureWindowMs).slice(-1000);
+    noteBadSignature(this.#state(dev), now, this.#tech.signatureWindowMs);
     this.#evaluateDevice(dev, now);
   }
 
@@ -305,21 +310,12 @@ export class AlarmService {
         const until = this.#book.standby(dev)?.until;
         if (until != null && until <= now) this.#setStandby(dev, null, undefined, now, true);
       }
+      // A device whose only condition is raised elsewhere (a bed never heard since the start).
+      for (const dev of this.#scoped(now).keys()) if (dev !== GATEWAY_SCOPE) this.#state(dev);
       for (const dev of this.#devices.keys()) this.#evaluateDevice(dev, now);
-      const anchoring = this.#o.anchoring?.() ?? null;
+      const gateway = gatewayConditions(gatewayHealthOf(this.#o), this.#tech);
       this.#emit(
-        this.#board.evaluate(
-          GATEWAY_SCOPE,
-          gatewayConditions(
-            {
-              storageHealthy: this.#o.storageHealthy?.() ?? true,
-              oldestPendingAgeMs: anchoring?.oldestPendingAgeMs ?? null,
-              throttledClients: this.#o.throttledClients?.() ?? 0,
-            },
-            this.#tech,
-          ),
-          now,
-        ),
+        this.#board.evaluate(GATEWAY_SCOPE, [...gateway, ...this.#scopedOf(GATEWAY_SCOPE, now)], now),
       );
       this.#emit(this.#board.tick(now));
     } catch {
@@ -447,8 +443,19 @@ export class AlarmService {
       this.#tech,
       now,
     );
-    this.#emit(this.#board.evaluate(dev, conditions, now));
+    this.#emit(this.#board.evaluate(dev, [...conditions, ...this.#scopedOf(dev, now)], now));
   }
+
+  /** The conditions raised elsewhere (`scopedConditions`), by scope; none when it throws. */
+  #scoped(now: number): ReadonlyMap<string, readonly AlarmCondition[]> {
+    try {
+      return this.#o.scopedConditions?.(now) ?? new Map();
+    } catch {
+      return new Map();
+    }
+  }
+
+  #scopedOf = (scope: string, now: number) => this.#scoped(now).get(scope) ?? [];
 
   #emit(ts: readonly AlarmTransition[], comment: string | null = null): void {
     if (this.#group) this.#group.submit(ts, comment);
@@ -459,14 +466,7 @@ export class AlarmService {
   #publish(t: AlarmTransition, recorded: boolean, comment: string | null): void {
     const a = t.alarm;
     const ack = t.type === 'acknowledged' ? comment : null;
-    if (recorded && !this.#group) {
-      try {
-        const e = { alarmId: a.id, dev: a.scope, code: a.code, kind: a.kind, priority: a.priority };
-        this.#db.addEvent({ ...e, scope: a.scope, event: t.type, at: t.at, by: t.by ?? null, comment: ack });
-      } catch {
-        // History is best effort (the store may be failing: that is itself an alarm).
-      }
-    }
+    if (recorded && !this.#group) this.#history.recordAlone(t, ack);
     if (recorded) {
       const e = { alarmId: a.id, dev: a.scope, code: a.code, priority: a.priority, at: t.at };
       this.#safeAudit({ type: 'alarm', event: t.type, ...e, ...(t.by !== undefined ? { user: t.by } : {}) });

@@ -33,6 +33,12 @@ export interface DeviceState {
   revoked: boolean;
 }
 
+/** Notes a `bad_signature` rejection at `now`, keeping only the window's (at most 1000): a device spraying forgeries cannot grow memory. */
+export function noteBadSignature(d: DeviceState, now: number, windowMs: number): void {
+  d.badSignatures.push(now);
+  d.badSignatures = d.badSignatures.filter((at) => now - at <= windowMs).slice(-1000);
+}
+
 export function newDeviceState(
   policies: AlarmPolicies,
   staleAfterMs: number,

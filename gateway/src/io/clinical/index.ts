@@ -9,6 +9,7 @@
 export {
   type AlarmDecision,
   type AlarmLedger,
+  GATEWAY_SCOPE,
   type LedgerEvent,
   type RemoteAlarmEvent,
   sharedAlarmOfRow,
