@@ -141,7 +141,7 @@ describe('consentCoverage', () => {
   });
 
   test('error: consent_out_of_scope — the action outside the scope, the data beyond the range', () => {
-    // Vitals for readings, trend and patient_view; ECG for ecg; both for exports.
+    // Vitals for readings, trend, patient_view and the FHIR export; ECG for ecg; both for bundles.
     const code = (scope: number, action: AccessEntry['action']) =>
       check([grant({ scope })], entry({ action }))?.code;
     expect(code(1, 'trend')).toBeUndefined();
@@ -149,7 +149,9 @@ describe('consentCoverage', () => {
     expect(code(2, 'readings')).toBe('consent_out_of_scope');
     expect(code(1, 'ecg')).toBe('consent_out_of_scope');
     expect(code(2, 'ecg')).toBeUndefined();
-    expect(code(1, 'fhir_export')).toBe('consent_out_of_scope');
+    expect(code(1, 'fhir_export')).toBeUndefined();
+    expect(code(2, 'fhir_export')).toBe('consent_out_of_scope');
+    expect(code(1, 'bundle_export')).toBe('consent_out_of_scope');
     expect(code(2, 'bundle_export')).toBe('consent_out_of_scope');
     expect(code(3, 'bundle_export')).toBeUndefined();
     // The whole [dataFrom, dataUntil]: dataFrom ≤ entry.dataFrom, entry.dataUntil ≤ dataUntil.

@@ -47,7 +47,7 @@ export const ACTION_SCOPE: Readonly<Record<AccessAction, number>> = {
   trend: CONSENT_SCOPE_VITALS,
   patient_view: CONSENT_SCOPE_VITALS,
   ecg: CONSENT_SCOPE_ECG,
-  fhir_export: CONSENT_SCOPE_VITALS | CONSENT_SCOPE_ECG,
+  fhir_export: CONSENT_SCOPE_VITALS,
   bundle_export: CONSENT_SCOPE_VITALS | CONSENT_SCOPE_ECG,
 };
 

@@ -127,13 +127,16 @@ export interface ExportResult {
 
 type Head = Omit<DisclosureBundleJson, 'entries'>;
 
-interface ExportPlan {
+/** A planned bundle (`planExport`): the head, and the entries read, authenticated and proven one by one. */
+export interface ExportPlan {
   head: Head;
   total: number;
   pendingAnchor: number;
   shreddingPending: number;
   /** Boundary frames among the entries. */
   boundaries: number;
+  /** The boundary frames by leaf index: device, device time, which end (a care download keeps the patient's own). */
+  edges: ReadonlyMap<number, { dev: string; ts: number; role: BoundaryJson }>;
   entries: () => AsyncGenerator<EntryJson>;
 }
 
@@ -145,7 +148,7 @@ const READ_CHUNK = 256;
  * chain; `entries()` then reads, authenticates and proves the frames one by one.
  * @throws {ExportError} `not_found`, `not_anchored`, `integrity_error`.
  */
-function planExport(p: ExportParameters): ExportPlan {
+export function planExport(p: ExportParameters): ExportPlan {
   const { store } = p;
   const from = p.from ?? 0;
   const to = p.to ?? Number.MAX_SAFE_INTEGER;
@@ -182,11 +185,15 @@ function planExport(p: ExportParameters): ExportPlan {
   const rows: FrameIndexRow[] = [];
   const seen = new Set<number>(); // each frame once
   const boundary = new Map<number, BoundaryJson>(); // leaf index -> role, for boundary frames
+  const edges = new Map<number, { dev: string; ts: number; role: BoundaryJson }>();
   const add = (r: FrameIndexRow, role?: BoundaryJson): void => {
     if (seen.has(r.leafIndex)) return;
     seen.add(r.leafIndex);
     rows.push(r);
-    if (role) boundary.set(r.leafIndex, role);
+    if (role) {
+      boundary.set(r.leafIndex, role);
+      edges.set(r.leafIndex, { dev: r.dev, ts: r.ts, role });
+    }
   };
   let pendingAnchor = 0;
   const pending = new Set<number>(); // frames of the selection not anchored yet, counted once
@@ -369,7 +376,37 @@ function planExport(p: ExportParameters): ExportPlan {
     }
   }
 
-  return { head, total: rows.length, pendingAnchor, shreddingPending, boundaries: boundary.size, entries };
+  return {
+    head,
+    total: rows.length,
+    pendingAnchor,
+    shreddingPending,
+    boundaries: boundary.size,
+    edges,
+    entries,
+  };
+}
+
+/**
+ * The bundle's JSON text, chunk by chunk, as `exportBundleToFile` writes it (the head, then
+ * one entry a line): what a care download streams. `keep` may leave entries out (a
+ * patient's download leaves out the boundary frames of other patients); `onEntry` is called
+ * after each entry written.
+ * @throws {ExportError} as `exportBundle`, from the entry where it happens.
+ */
+export async function* bundleText(
+  plan: ExportPlan,
+  o: { keep?: (e: EntryJson) => boolean; onEntry?: () => void } = {},
+): AsyncGenerator<string> {
+  yield `${JSON.stringify(plan.head).slice(0, -1)},"entries":[\n`;
+  let n = 0;
+  for await (const e of plan.entries()) {
+    if (o.keep && !o.keep(e)) continue;
+    yield `${n > 0 ? ',\n' : ''}${JSON.stringify(e)}`;
+    n++;
+    o.onEntry?.();
+  }
+  yield '\n]}\n';
 }
 
 /**
@@ -427,15 +464,12 @@ export async function exportBundleToFile(p: ExportParameters & { out: string }):
     if (!stream.write(chunk)) await once(stream, 'drain');
   };
   let done = 0;
+  const onEntry = () => {
+    done++;
+    if (done % 1000 === 0) p.onProgress?.(done, plan.total);
+  };
   try {
-    const head = JSON.stringify(plan.head);
-    await write(`${head.slice(0, -1)},"entries":[\n`);
-    for await (const e of plan.entries()) {
-      await write(`${done > 0 ? ',\n' : ''}${JSON.stringify(e)}`);
-      done++;
-      if (done % 1000 === 0) p.onProgress?.(done, plan.total);
-    }
-    await write('\n]}\n');
+    for await (const chunk of bundleText(plan, { onEntry })) await write(chunk);
     stream.end();
     await once(stream, 'finish');
     out.commit();

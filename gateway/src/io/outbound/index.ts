@@ -5,6 +5,13 @@
  * systems are io/interfaces.)
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { exportBundleToFile } from './export.js';
+export {
+  bundleText,
+  type EntryJson,
+  ExportError,
+  type ExportPlan,
+  exportBundleToFile,
+  planExport,
+} from './export.js';
 export { exportFhir } from './fhir-export.js';
 export { InfluxSink } from './influx-sink.js';
