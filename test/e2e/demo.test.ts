@@ -5,11 +5,12 @@
  * same data directory: it resumes — same chain and contracts, the log and each device's
  * hash chain continue, nothing is rejected.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { type DemoProcess, startDemo } from '../helpers/demo.js';
+import { call } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 describe('vitaltrail demo', () => {
@@ -53,6 +54,22 @@ describe('vitaltrail demo', () => {
       await browser.close();
     }
 
+    // Issue 18: the demo's doctor and patient, each with a password file of its own (0600).
+    expect(demo.out()).toMatch(/Doctor:\s+http\S+\/doctor\/\s+as dr-demo, password in \S+dr-demo\.password/);
+    expect(demo.out()).toMatch(/Patient:\s+http\S+\/patient\/\s+as patient-demo \(DEMO-0001, Bed 1\)/);
+    const signIn = async (username: string) => {
+      const file = `${tmp.dir}/gateway/demo-accounts/${username}.password`;
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const password = readFileSync(file, 'utf8').trim();
+      const r = await call(url.replace(/\/$/, ''), 'POST', '/api/login', undefined, { username, password });
+      expect(r.status).toBe(200);
+      return (await call(url.replace(/\/$/, ''), 'GET', '/api/care/me', r.cookie)).body;
+    };
+    const patientMe = await signIn('patient-demo');
+    expect(patientMe).toMatchObject({ role: 'patient', patientKey: { address: null } });
+    expect(JSON.stringify(patientMe)).not.toContain('DEMO-0001'); // the pseudonym only
+    expect(await signIn('dr-demo')).toMatchObject({ role: 'doctor', chain: { chainId: expect.any(Number) } });
+
     await demo.stop();
     expect(demo.out()).toContain('stopped. Run the same command again to resume.');
     const first = JSON.parse((await runCli(['devices', '--data', tmp.dir, '--json'])).stdout) as {
@@ -67,6 +84,7 @@ describe('vitaltrail demo', () => {
     running.push(again);
     expect(again.field('Anchors')).toBe(anchors); // contracts deployed once, addresses kept
     expect(again.out()).not.toContain('contracts deployed now');
+    expect(again.out()).toMatch(/Patient:\s+\S+\s+as patient-demo/); // found again, not made twice
     await new Promise((r) => setTimeout(r, 3000));
     await again.stop();
     const second = JSON.parse(

@@ -53,6 +53,12 @@ describe('outbound interfaces: every reading once, in order, across a receiver o
       hl7 = await startHl7Server(() => 'CA');
       const hl7Port = hl7.port;
       fhir = await startFhirServer();
+      // The demo admits its patient DEMO-0001 (issue 18): the hospital's FHIR server knows them,
+      // so the bound readings' conditional subject reference resolves.
+      await fhir.repo.createResource({
+        resourceType: 'Patient',
+        identifier: [{ system: 'urn:vitaltrail:patient', value: 'DEMO-0001' }],
+      } as never);
       const fhirUrl = fhir.baseUrl;
       const args = (devices: number) => [
         '--devices',

@@ -1,7 +1,7 @@
 /**
  * @module test/integration/care-consent-routes
  * The patient's key, grants and revocations relayed by the gateway, and "who saw my data"
- * (issue 18, io/http/routes/care-consent-routes), on a real anvil with the real consent
+ * (issue 18, io/http/routes/care/care-consent-routes), on a real anvil with the real consent
  * contract (the embedded chain of a prepared data dir: its KGC account is this gateway's
  * registration authority), a gateway in this process and real HTTP:
  * - `GET /api/care/me` names each caller's subject and the chain; a patient without a key;
@@ -169,7 +169,7 @@ describe('care consent routes: the patient key, grants and revocations relayed, 
       patientKey: { address: null, keystore: null },
     });
     const doc = await api('dr-a', 'GET', '/api/care/me');
-    expect(doc.body).toMatchObject({ role: 'doctor', subject: drA, breakGlass: false });
+    expect(doc.body).toMatchObject({ role: 'doctor', subject: drA, breakGlass: true }); // care.breakGlassRoles default
     expect((await api('nia', 'GET', '/api/care/me')).status).toBe(403);
 
     const address = patient.address.toLowerCase();

@@ -62,6 +62,46 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'GET /api/care/patients': { url: '/api/care/patients' },
   'GET /api/care/patients/:patient/readings': { url: `/api/care/patients/${PSEUDONYM}/readings?from=0&to=1` },
   'GET /api/care/patients/:patient/trend': { url: `/api/care/patients/${PSEUDONYM}/trend?from=0&to=60000` },
+  // Break-glass: both care roles are given it below (config care.breakGlassRoles), so each
+  // passes the route's access and is then told 404 (no such patient admitted here).
+  'POST /api/care/patients/:patient/break-glass': {
+    url: `/api/care/patients/${PSEUDONYM}/break-glass`,
+    body: { reason: 'route check' },
+  },
+  'GET /api/care/break-glass': { url: '/api/care/break-glass' },
+  // The consent routes (no consent contract here): a patient passes the access, then a proof
+  // that is not the key's (400) or no chain (503); me, doctors and access answer 200.
+  'GET /api/care/me': { url: '/api/care/me' },
+  'PUT /api/care/me/key': {
+    url: '/api/care/me/key',
+    body: { address: `0x${'11'.repeat(20)}`, keystore: { v: 1 }, proof: `0x${'22'.repeat(65)}` },
+  },
+  'GET /api/care/doctors': { url: '/api/care/doctors' },
+  'POST /api/care/consents': {
+    url: '/api/care/consents',
+    body: {
+      message: {
+        patient: PSEUDONYM,
+        doctor: CLINICIAN,
+        scope: 1,
+        dataFrom: '0',
+        dataUntil: '0',
+        validFrom: '0',
+        validUntil: '1',
+        purpose: 'route check',
+        nonce: '1',
+      },
+      signature: `0x${'33'.repeat(65)}`,
+    },
+  },
+  'POST /api/care/consents/:consentId/revoke': {
+    url: `/api/care/consents/${PSEUDONYM}/revoke`,
+    body: { signature: `0x${'33'.repeat(65)}` },
+  },
+  'GET /api/care/access': { url: '/api/care/access' },
+  'GET /api/care/patients/:patient/ecg': { url: `/api/care/patients/${PSEUDONYM}/ecg?from=0&to=1` },
+  'GET /api/care/patients/:patient/fhir': { url: `/api/care/patients/${PSEUDONYM}/fhir?from=0&to=1` },
+  'GET /api/care/patients/:patient/bundle': { url: `/api/care/patients/${PSEUDONYM}/bundle?from=0&to=1` },
   'GET /api/patients/:dev': { url: `/api/patients/${DEV}` },
   'GET /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings` },
   'PUT /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings`, body: {} },
@@ -81,6 +121,11 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'GET /receipt': { url: `/receipt?dev=${DEV}&seq=1` },
   'GET /auditor': { url: '/auditor' },
   'GET /auditor/<page file>': { url: '/auditor/index.html' },
+  'GET /patient': { url: '/patient' },
+  'GET /patient/<page file>': { url: '/patient/index.html' },
+  'GET /doctor': { url: '/doctor' },
+  'GET /doctor/<page file>': { url: '/doctor/index.html' },
+  'GET /care/consent.js': { url: '/care/consent.js' },
 };
 
 describe('route roles: every route as every role', () => {
@@ -90,7 +135,11 @@ describe('route roles: every route as every role', () => {
 
   beforeAll(async () => {
     const paths = await prepareDataDir(tmp.dir, [DEV]);
-    gw = (await startGateway({ dataDir: paths.root, logger: silentLogger })) as RunningGateway;
+    gw = (await startGateway({
+      dataDir: paths.root,
+      logger: silentLogger,
+      breakGlass: { roles: ['doctor', 'patient'] },
+    })) as RunningGateway;
     const users = new UserFile(paths.users);
     for (const role of ROLES) {
       const subject = role === 'doctor' ? CLINICIAN : role === 'patient' ? PSEUDONYM : undefined;

@@ -7,18 +7,35 @@
  * (io/care `PatientIndex`, keyed by the data dir's pseudonym key, made at the first start)
  * and, when the ledger names a consent contract, the gateway's copy of the consents and
  * doctors on the chain (io/care `ConsentBook`, read-only: the gateway writes no consent here).
- * They make the care routes (io/http/routes/care-routes) the http step serves; every access
+ * They make the care routes (io/http/routes/care/care-routes) the http step serves; every access
  * through them is appended to the access log before it is answered (an append that fails
  * refuses the answer: nothing is served unlogged) and audited. The ward team's readings and
  * trends (the data routes) are appended too (`wardAccess`, basis `ward`), one entry per patient
  * bound to the device within the range (`patient_data_view`, the basis in `detail`), every refusal too
  * (`care_access_refused`, the code).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Hex } from 'viem';
 import { createConsentClient } from '../../../anchor/src/consent/index.js';
 import { PSEUDONYM_KEY_BYTES } from '../core/pseudonym.js';
 import { createAccessAnchoring } from '../io/access/index.js';
-import { ConsentBook, PatientIndex } from '../io/care/index.js';
-import { type CareRoutesOptions, careRoutes, type HttpRoutes } from '../io/http/index.js';
+import { consentAccountKeyPath, ensureAccountKey } from '../io/anchoring/index.js';
+import {
+  BreakGlassAlarms,
+  BreakGlassBook,
+  ConsentBook,
+  PatientIndex,
+  PatientKeys,
+} from '../io/care/index.js';
+import {
+  type CareRoutesOptions,
+  careBreakGlassRoutes,
+  careConsentRoutes,
+  careExportRoutes,
+  carePageRoutes,
+  careRoutes,
+  type HttpRoutes,
+} from '../io/http/index.js';
 import { keyFile } from '../io/ops/index.js';
 import { loadRecipientSecrets } from '../io/store/index.js';
 import { code, type GatewayStep } from './gateway-parts.js';
@@ -74,7 +91,30 @@ export const care: GatewayStep = {
             onError: (err) => log.warn('consents on the chain not read; retrying', { code: code(err) }),
           })
         : null;
-    log.info('care', { consents: consents ? 'chain' : 'none' });
+    // The relay of the patients' signed grants (its own account, funded on the embedded chain),
+    // and the registration authority when this data dir holds one (the embedded chain's KGC).
+    const hasConsent = ledger?.deployment.consent !== undefined;
+    const relay =
+      ledger && hasConsent
+        ? createConsentClient({
+            rpcUrl: ledger.rpcUrl,
+            deployment: ledger.deployment,
+            privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
+          })
+        : null;
+    const registrar =
+      ledger && hasConsent && existsSync(paths.kgcAccountKey)
+        ? createConsentClient({
+            rpcUrl: ledger.rpcUrl,
+            deployment: ledger.deployment,
+            privateKey: readFileSync(paths.kgcAccountKey, 'utf8').trim() as Hex,
+          })
+        : null;
+    log.info('care', {
+      consents: consents ? 'chain' : 'none',
+      relay: relay?.account ?? 'none',
+      registrar: registrar ? 'kgc' : 'none',
+    });
     // The ward team's readings and trends (io/http data routes), in the access log too: one
     // entry per patient bound to the device within the range, the range cut to the binding.
     const access = p.get('access');
@@ -98,7 +138,19 @@ export const care: GatewayStep = {
         });
       }
     });
+    // Break-glass (io/care/break-glass): this gateway's openings, on the central station while in force.
+    const breakGlass = new BreakGlassBook(p.get('store'));
+    const glassAlarms = new BreakGlassAlarms({
+      book: breakGlass,
+      bindings: p.get('bindings'),
+      pseudonymOf: (patientId) => patients.pseudonymOf(patientId),
+      inStandby: (dev) => p.get('alarms').tileState(dev).standby !== null,
+      onError: (err) => log.warn('break-glass alarms: admissions not read; retrying', { code: code(err) }),
+    });
+    p.set('breakGlassAlarms', glassAlarms);
+    await glassAlarms.refresh(); // the openings still in force after a restart
     p.set('closeCare', async () => {
+      glassAlarms.close();
       consents?.close();
       patients.close();
     });
@@ -109,6 +161,14 @@ export const care: GatewayStep = {
       users: p.get('users'),
       patients,
       consents,
+      breakGlass,
+      breakGlassRoles: opts.breakGlass?.roles ?? ['doctor'],
+      ...(opts.breakGlass?.minutes !== undefined ? { breakGlassMinutes: opts.breakGlass.minutes } : {}),
+      onBreakGlass: (o) =>
+        id.audit.append('break_glass', {
+          user: o.username,
+          detail: `${o.patient} until ${o.until}: ${o.reason}`,
+        }),
       onAccess: (a) => {
         // Durable before the answer: a failed append throws, and nothing is served.
         p.get('access').log.append({
@@ -140,8 +200,31 @@ export const care: GatewayStep = {
           detail: `care of ${r.patient}`,
         }),
     };
-    // Each care route module over the same options (io/http/routes/care-*.ts).
-    const routes: HttpRoutes[] = [careRoutes(careOpts)];
+    // Each care route module over the same options (io/http/routes/care/*.ts).
+    const routes: HttpRoutes[] = [
+      careRoutes(careOpts),
+      careBreakGlassRoutes(careOpts), // break-glass (io/http/routes/care/care-break-glass-routes)
+      careExportRoutes({
+        ...careOpts,
+        paths,
+        gatewayId: p.get('gatewayId'),
+        deployment: ledger?.deployment ?? null,
+      }),
+      carePageRoutes(), // the patient portal and the doctor's page (io/http/routes/care/care-page-routes)
+      careConsentRoutes({
+        ...careOpts,
+        users: p.get('users'),
+        chain:
+          hasConsent && ledger
+            ? { chainId: ledger.deployment.chainId, consent: ledger.deployment.consent as string }
+            : null,
+        relay,
+        registrar,
+        keys: new PatientKeys(p.get('store')),
+        access: { latest: (f, n) => access.log.latest(f, n) },
+        onWrite: (w) => id.audit.append(w.event, { user: w.username, detail: w.detail }),
+      }),
+    ];
     p.set('careRoutes', async (app, auth) => {
       for (const register of routes) await register(app, auth);
     });

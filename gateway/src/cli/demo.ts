@@ -41,6 +41,7 @@ import {
 import { createRecipientKey, loadRecipients, openStore } from '../io/store/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
+import { DEMO_PATIENT_ID, seedCareDemo } from './demo-care.js';
 import { ensureGatewayCertificate } from './kgc.js';
 import { deviceIds, fleetSpecs, formatStats, parseScenario } from './sim.js';
 
@@ -229,10 +230,19 @@ async function runDemoOnChain(
         })
       : null;
 
+  const care = await seedCareDemo(paths, chain, gw.bindings, ids[0]);
+
   out('');
   out('VitalTrail demo is running.');
   out(`  Dashboard:   ${gw.http.url}/`);
   out(`  Log in as:   admin, password in ${paths.initialAdminPassword} (mode 0600)`);
+  out(
+    `  Doctor:      ${gw.http.url}/doctor/  as ${care.doctor.username}, password in ${care.doctor.passwordFile}`,
+  );
+  if (care.patient)
+    out(
+      `  Patient:     ${gw.http.url}/patient/  as ${care.patient.username} (${DEMO_PATIENT_ID}, Bed 1), password in ${care.patient.passwordFile}`,
+    );
   out(`  MQTT:        ${gw.broker.url}  (plain demo listener; frames on vt/v1/dev/{dev}/frames)`);
   const caPath = join(dirname(tls.certPath), 'ca.cert.pem');
   out(`  MQTT (mTLS): ${gw.broker.tlsUrl}  (KGC device certificates; clients trust ${caPath})`);

@@ -201,7 +201,10 @@ export const ERROR_CODES = {
   },
   bad_binding: { meaning: 'an admission names an invalid device id, patient id or bed' },
   unsupported_key: { meaning: 'a recipient key is not RSA-3072+ or EC P-256' },
-  not_anchored: { meaning: 'no checkpoint has been anchored yet, so nothing can be proven against one' },
+  not_anchored: {
+    meaning: 'no checkpoint has been anchored yet, so nothing can be proven against one',
+    http: { status: 409, reason: 'nothing is anchored yet; retry after the next checkpoint' },
+  },
   sink_closed: { meaning: 'the InfluxDB sink is closed' },
 
   // Configuration, CLI, users, audit log.
@@ -377,14 +380,45 @@ export const ERROR_CODES = {
       "the consent contract refused a patient's signed grant or revocation (the reason names the rule)",
     http: { status: 422, reason: 'the consent contract refused it' },
   },
+  // The patient portal's keys and signing (anchor/src/consent keystore, browser; issue 18).
+  wrong_passphrase: {
+    meaning: 'the patient portal could not open the keystore with this passphrase (AES-GCM refused it)',
+  },
+  keystore_invalid: {
+    meaning: "a patient keystore is not the portal's format (version, KDF, iteration count, field sizes)",
+  },
+  keystore_mismatch: {
+    meaning:
+      'the key a keystore opens to is not the account the keystore names, or not the key registered for the patient',
+  },
+  passphrase_weak: { meaning: 'the passphrase chosen for a new patient key is shorter than 12 characters' },
+  private_key_invalid: {
+    meaning:
+      'a private key imported into the patient portal is not 32 bytes of hex that make a secp256k1 key',
+  },
+  crypto_unavailable: { meaning: 'the browser offers no WebCrypto (the portal needs https or localhost)' },
+  grant_invalid: {
+    meaning:
+      'the portal refused to sign a grant that breaks a rule of the consent contract (scope, window, range, purpose length)',
+  },
   patient_key_exists: {
     meaning:
-      "another signing key is already registered on the chain for this patient: only the registration authority (the KGC) replaces it",
+      'another signing key is already registered on the chain for this patient: only the registration authority (the KGC) replaces it',
     http: { status: 409, reason: 'a different key is already registered for you' },
+  },
+  break_glass_reason_required: {
+    meaning:
+      'a break-glass request came without a reason (absent, or blank once trimmed): the reason is mandatory',
+    http: { status: 400, reason: 'a reason is required to break the glass' },
+  },
+  break_glass_reason_invalid: {
+    meaning:
+      'the reason of a break-glass request is over 500 Unicode code points, or holds a control character (a line break included) or a lone surrogate',
+    http: { status: 400, reason: 'the reason must be one line of at most 500 characters' },
   },
   registrar_unavailable: {
     meaning:
-      "this gateway holds no registration authority account, so the KGC registers patients' keys itself (`vitaltrail consent register-patient`)",
+      "this gateway holds no registration authority account, so the KGC registers patients' keys itself (`vitaltrail consent register-patient-key`)",
     http: { status: 503, reason: 'this gateway cannot register keys; ask the registration office' },
   },
   ledger_unavailable: {

@@ -107,6 +107,18 @@ export const ERROR_GROUPS = {
     'consent_rejected',
     'patient_key_exists',
     'registrar_unavailable',
+    'break_glass_reason_required',
+    'break_glass_reason_invalid',
+  ],
+  /** The patient portal's keys and signing, in the browser (anchor/src/consent keystore, browser). */
+  consent_key: [
+    'wrong_passphrase',
+    'keystore_invalid',
+    'keystore_mismatch',
+    'passphrase_weak',
+    'private_key_invalid',
+    'crypto_unavailable',
+    'grant_invalid',
   ],
   /** `/readyz` and `/metrics`. */
   metrics_http: ['not_ready', 'ledger_unavailable', 'anchoring_stalled', 'unauthenticated'],

@@ -2,8 +2,11 @@
  * @module io/care
  * Patients and doctors (issue 18): the gateway's copy of the consents and doctors on the
  * consortium chain and the decision on a doctor's request (`ConsentBook`); which patient a
- * pseudonym names (`PatientIndex`).
+ * pseudonym names (`PatientIndex`); break-glass openings (`BreakGlassBook`) and their alarm on
+ * the central station (`BreakGlassAlarms`).
  */
+export { BREAK_GLASS_LIST_MAX, BreakGlassBook } from './break-glass.js';
+export { BreakGlassAlarms, type BreakGlassAlarmsOptions } from './break-glass-alarms.js';
 export {
   ConsentBook,
   type ConsentBookOptions,

@@ -8,6 +8,10 @@ export type { HttpRoutes } from './route-contract.js';
 export { WARD_ROLES } from './route-roles.js';
 export { alarmRoutes } from './routes/alarm-routes.js';
 export { auditorRoutes } from './routes/auditor-routes.js';
+export { careBreakGlassRoutes, DEFAULT_BREAK_GLASS_MINUTES } from './routes/care/care-break-glass-routes.js';
+export { type CareConsentOptions, careConsentRoutes } from './routes/care/care-consent-routes.js';
+export { type CareExportOptions, careExportRoutes } from './routes/care/care-export-routes.js';
+export { type CarePageRoutesOptions, carePageRoutes } from './routes/care/care-page-routes.js';
 export {
   type AccessBasis,
   type CareAccess,
@@ -15,7 +19,7 @@ export {
   type CareRoutesOptions,
   careRoutes,
   consentDto,
-} from './routes/care-routes.js';
+} from './routes/care/care-routes.js';
 export { createDataRoutes, type WardAccess } from './routes/data-routes.js';
 export { logRoutes } from './routes/log-routes.js';
 export { opsRoutes } from './routes/metrics-routes.js';

@@ -9,7 +9,7 @@
  * - `admin`: runs the gateway; everything.
  * - `auditor`: proofs and bundles, no live PHI.
  * - `doctor` (issue 18): no ward, alarm or proof route; a patient's data only through the care
- *   routes, under the patient's consent on chain (io/http/routes/care-routes).
+ *   routes, under the patient's consent on chain (io/http/routes/care/care-routes).
  * - `patient` (issue 18): their own data and consents only, through the care routes.
  * - `display`: an enrolled wall display (io/http/displays), not a user: reads the ward
  *   overview (live socket, alarms, beds) and nothing else; never acknowledges, admits or
@@ -38,8 +38,10 @@ export const ADMIT_ROLES: readonly Role[] = ['admin', 'charge_nurse'];
 export const PROOF_ROLES: readonly Role[] = ['admin', 'auditor'];
 /** A clinician outside the ward team (issue 18): patients' data only under their consent on chain. */
 export const DOCTOR_ROLES: readonly ('doctor' | 'patient')[] = ['doctor'];
-/** The consent-governed routes: doctors, and patients for their own data (io/http/routes/care-routes). */
+/** The consent-governed routes: doctors, and patients for their own data (io/http/routes/care/care-routes). */
 export const CARE_ROLES: readonly ('doctor' | 'patient')[] = ['doctor', 'patient'];
+/** A patient's own key, grants and revocations (io/http/routes/care/care-consent-routes). */
+export const PATIENT_ROLES: readonly ('doctor' | 'patient')[] = ['patient'];
 /** Every user account (a wall display is none): a user's own password. */
 export const USER_ROLES: readonly Role[] = ROLES;
 
@@ -47,7 +49,9 @@ export type RouteAccess = 'public' | 'session' | 'token' | 'signed' | readonly S
 
 /**
  * Every route of the dashboard server, `METHOD /path` as registered. `GET /<page file>`
- * stands for the ward page's static files, `GET /auditor/<page file>` for the auditor's.
+ * stands for the ward page's static files, `GET /auditor/<page file>` for the auditor's,
+ * `GET /patient/<page file>` and `GET /doctor/<page file>` for the patient portal's and the
+ * doctor's page's (io/http/routes/care/care-page-routes).
  */
 export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /<page file>': 'public',
@@ -84,6 +88,18 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /api/care/patients': DOCTOR_ROLES,
   'GET /api/care/patients/:patient/readings': CARE_ROLES,
   'GET /api/care/patients/:patient/trend': CARE_ROLES,
+  // Break-glass: the care roles; only those of config care.breakGlassRoles open (else 403).
+  'POST /api/care/patients/:patient/break-glass': CARE_ROLES,
+  'GET /api/care/break-glass': CARE_ROLES,
+  'GET /api/care/patients/:patient/ecg': CARE_ROLES,
+  'GET /api/care/patients/:patient/fhir': CARE_ROLES,
+  'GET /api/care/patients/:patient/bundle': CARE_ROLES,
+  'GET /api/care/me': CARE_ROLES,
+  'PUT /api/care/me/key': PATIENT_ROLES,
+  'GET /api/care/doctors': PATIENT_ROLES,
+  'POST /api/care/consents': PATIENT_ROLES,
+  'POST /api/care/consents/:consentId/revoke': PATIENT_ROLES,
+  'GET /api/care/access': CARE_ROLES,
   'POST /api/discharges': ADMIT_ROLES,
   'GET /checkpoint': PROOF_ROLES,
   'GET /proof/inclusion': PROOF_ROLES,
@@ -92,6 +108,11 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /receipt': PROOF_ROLES,
   'GET /auditor': PROOF_ROLES,
   'GET /auditor/<page file>': PROOF_ROLES,
+  'GET /patient': PATIENT_ROLES,
+  'GET /patient/<page file>': PATIENT_ROLES,
+  'GET /doctor': DOCTOR_ROLES,
+  'GET /doctor/<page file>': DOCTOR_ROLES,
+  'GET /care/consent.js': CARE_ROLES,
 };
 
 /** The session routes a user who must choose a new password may still use. */
@@ -117,6 +138,8 @@ export function routeKey(method: string, url: string, pageFiles: ReadonlySet<str
   const m = method === 'HEAD' ? 'GET' : method;
   if (`${m} ${url}` in ROUTE_ROLES) return `${m} ${url}`;
   if (m === 'GET' && url.startsWith('/auditor/')) return 'GET /auditor/<page file>';
+  if (m === 'GET' && url.startsWith('/patient/')) return 'GET /patient/<page file>';
+  if (m === 'GET' && url.startsWith('/doctor/')) return 'GET /doctor/<page file>';
   if (m === 'GET' && pageFiles.has(url)) return 'GET /<page file>';
   return `${m} ${url}`;
 }

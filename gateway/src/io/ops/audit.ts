@@ -114,6 +114,8 @@ export type AuditEventType =
   | 'consent_granted'
   | 'consent_revoked'
   | 'patient_key_registered'
+  // a patient's record opened by break-glass (issue 18; detail: pseudonym, end (ms), reason)
+  | 'break_glass'
   | 'admission'
   | 'discharge'
   // wall displays (issue 15): enrolment and revocation by an admin or the CLI, and every

@@ -32,6 +32,11 @@
  *   patient's data, its canonical bytes and RFC 9162 leaf hash), `access_nodes` (its Merkle
  *   tree's perfect subtrees, as `log_nodes`) and `access_checkpoints` (its checkpoints with
  *   their signed notes, the access log's anchoring outbox, as `checkpoints`).
+ * - 9: the patients' keys (issue 18, io/care): `care_patient_keys`, per pseudonym the
+ *   address registered on the chain and the keystore the patient portal sealed with the
+ *   patient's passphrase (which the gateway never sees).
+ * - 10: break-glass openings (issue 18, io/care): `care_break_glass`, who opened which
+ *   patient's record (pseudonym), why, and until when.
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -41,7 +46,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 10;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -69,6 +74,8 @@ export const TABLE_OWNERS = {
   access_entries: 'access/access-log.ts',
   access_nodes: 'access/access-log.ts',
   access_checkpoints: 'access/access-log.ts',
+  care_patient_keys: 'care/patient-keys.ts',
+  care_break_glass: 'care/break-glass.ts',
 } as const;
 
 export type TableName = keyof typeof TABLE_OWNERS;
@@ -356,6 +363,40 @@ CREATE TABLE IF NOT EXISTS access_checkpoints (
 CREATE INDEX IF NOT EXISTS access_checkpoints_state ON access_checkpoints (state, tree_size);
 `;
 
+/**
+ * Version 9 (issue 18): a patient's signing key as the portal made it. `keystore` is the
+ * portal's JSON (anchor/src/consent keystore: PBKDF2 + AES-GCM under the patient's
+ * passphrase), opaque here; `address` the key's account, registered on the chain.
+ */
+const V9 = `
+CREATE TABLE IF NOT EXISTS care_patient_keys (
+  patient TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  keystore TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/**
+ * Version 10 (issue 18): break-glass openings. `patient` is the pseudonym (never a patient id),
+ * `actor` the access log's (a doctor's clinician id), `reason` the user's free text (1-500
+ * code points), `at`/`until` ms.
+ */
+const V10 = `
+CREATE TABLE IF NOT EXISTS care_break_glass (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  until INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS care_break_glass_patient ON care_break_glass (patient, at);
+CREATE INDEX IF NOT EXISTS care_break_glass_user ON care_break_glass (username, at);
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -372,6 +413,8 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 6, sql: V6 },
   { version: 7, sql: V7 },
   { version: 8, sql: V8 },
+  { version: 9, sql: V9 },
+  { version: 10, sql: V10 },
 ];
 
 /** What `migrate` did: the file's version before and after. */

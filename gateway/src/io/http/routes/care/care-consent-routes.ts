@@ -1,5 +1,5 @@
 /**
- * @module io/http/routes/care-consent-routes
+ * @module io/http/routes/care/care-consent-routes
  * What the patient portal and the doctor's page need beyond the data (issue 18): who the
  * caller is on the chain, the patient's key, the relay of the patient's signed grants and
  * revocations to the consent contract (the gateway pays the gas; it can sign nothing for the
@@ -26,13 +26,13 @@ import {
   type ConsentMessage,
   consentRefusalOf,
   patientKeyProofMessage,
-} from '../../../../../anchor/src/consent/index.js';
-import type { AccessEntry } from '../../../../../anchor/src/verify-access/index.js';
-import { VitalTrailError } from '../../../protocol/errors.js';
-import { KEYSTORE_MAX_BYTES, type PatientKeys } from '../../care/index.js';
-import type { UserDirectory } from '../../identity/index.js';
-import type { HttpRoutes } from '../route-contract.js';
-import { CARE_ROLES, PATIENT_ROLES } from '../route-roles.js';
+} from '../../../../../../anchor/src/consent/index.js';
+import type { AccessEntry } from '../../../../../../anchor/src/verify-access/index.js';
+import { VitalTrailError } from '../../../../protocol/errors.js';
+import { KEYSTORE_MAX_BYTES, type PatientKeys } from '../../../care/index.js';
+import type { UserDirectory } from '../../../identity/index.js';
+import type { HttpRoutes } from '../../route-contract.js';
+import { CARE_ROLES, PATIENT_ROLES } from '../../route-roles.js';
 import { type CareRoutesOptions, type CareUser, careGuard } from './care-guard.js';
 import { consentDto } from './care-routes.js';
 

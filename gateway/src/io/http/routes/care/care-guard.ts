@@ -1,23 +1,27 @@
 /**
- * @module io/http/routes/care-guard
- * What every care route (io/http/routes/care-routes and its siblings) shares: the options,
+ * @module io/http/routes/care/care-guard
+ * What every care route (io/http/routes/care/care-routes and its siblings) shares: the options,
  * the role guard that turns a coded refusal into its answer and tells `onRefused`, the
  * decision of who may read a patient's data over a range (the patient themselves, or a doctor
- * under a consent in force: core/consent-policy through io/care `ConsentBook`), the patient's
+ * under a consent in force: core/consent-policy through io/care `ConsentBook`; failing those, a
+ * break-glass opening of the user in force, io/care `BreakGlassBook`), the patient's
  * devices over a range, and the access record told to `onAccess` before an answer is sent.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { SCOPE_VITALS } from '../../../core/consent-policy.js';
-import type { RecipientSecret } from '../../../core/envelope.js';
-import { VitalTrailError } from '../../../protocol/errors.js';
-import type { ConsentBook, PatientIndex } from '../../care/index.js';
-import type { UserDirectory } from '../../identity/index.js';
-import type { BindingBook, GatewayStore } from '../../store/index.js';
-import { errorReply } from '../errors.js';
-import type { HttpRoutes } from '../route-contract.js';
+import { SCOPE_VITALS } from '../../../../core/consent-policy.js';
+import type { RecipientSecret } from '../../../../core/envelope.js';
+import { VitalTrailError } from '../../../../protocol/errors.js';
+import type { BreakGlassBook, ConsentBook, PatientIndex } from '../../../care/index.js';
+import type { UserDirectory } from '../../../identity/index.js';
+import type { BindingBook, GatewayStore } from '../../../store/index.js';
+import { errorReply } from '../../errors.js';
+import type { HttpRoutes } from '../../route-contract.js';
 
-/** Why an access was allowed: the ward team's role, the patient's own, or a consent. */
-export type AccessBasis = { type: 'self' } | { type: 'consent'; consentId: string };
+/** Why an access was allowed: the patient's own, a consent, or a break-glass opening in force. */
+export type AccessBasis =
+  | { type: 'self' }
+  | { type: 'consent'; consentId: string }
+  | { type: 'break_glass'; reason: string };
 
 /** One access to a patient's data (the access log's input). */
 export interface CareAccess {
@@ -28,7 +32,8 @@ export interface CareAccess {
   actor: string;
   role: 'doctor' | 'patient';
   patient: string;
-  action: 'readings' | 'trend';
+  /** The access log leaf's action (anchor/src/verify-access `AccessAction`). */
+  action: 'readings' | 'trend' | 'ecg' | 'fhir_export' | 'bundle_export' | 'patient_view';
   dataFrom: number;
   dataUntil: number;
   basis: AccessBasis;
@@ -51,6 +56,20 @@ export interface CareRoutesOptions {
   maxRangeMs?: number;
   /** Largest number of buckets of a trend. Default 10,000. */
   maxBuckets?: number;
+  /** The care roles that may open a patient's data in an emergency (break-glass). Default none. */
+  breakGlassRoles?: readonly ('doctor' | 'patient')[];
+  /** This gateway's break-glass openings (io/care); absent: none, and none can be made. */
+  breakGlass?: BreakGlassBook;
+  /** How long a break-glass opening lasts (minutes). Default 60. */
+  breakGlassMinutes?: number;
+  /** Told of every break-glass opening before it is stored (the audit); a throw refuses it (500). */
+  onBreakGlass?: (o: {
+    username: string;
+    patient: string;
+    reason: string;
+    at: number;
+    until: number;
+  }) => void;
   now?: () => number;
 }
 
@@ -72,6 +91,8 @@ export const CARE_CODES = [
   'consent_rejected',
   'patient_key_exists',
   'registrar_unavailable',
+  'break_glass_reason_required',
+  'break_glass_reason_invalid',
 ] as const;
 export type CareCode = (typeof CARE_CODES)[number];
 
@@ -95,7 +116,7 @@ export function careGuard(opts: CareRoutesOptions) {
     return s === undefined ? fail('forbidden') : s.toLowerCase();
   };
   const guarded =
-    <Q extends { Params?: unknown; Querystring?: unknown }>(
+    <Q extends { Params?: unknown; Querystring?: unknown; Body?: unknown }>(
       roles: readonly ('doctor' | 'patient')[],
       fn: (
         req: FastifyRequest<Q>,
@@ -132,8 +153,23 @@ export function careGuard(opts: CareRoutesOptions) {
     };
 
   /**
+   * A break-glass opening of the user for `patient` in force now, as the basis, when the user's
+   * role may break glass and the usual rule refused with `code` (not a suspension: a doctor
+   * the registry suspended reads nothing, opening or not); else null.
+   */
+  const breakGlassBasis = (user: CareUser, patient: string, code: string): AccessBasis | null => {
+    if (!['forbidden', 'consent_required', 'consent_out_of_scope', 'ledger_unavailable'].includes(code))
+      return null;
+    if (!(opts.breakGlassRoles ?? []).includes(user.role)) return null;
+    const o = opts.breakGlass?.inForce(user.username, patient, now());
+    return o ? { type: 'break_glass', reason: o.reason } : null;
+  };
+
+  /**
    * Who may have `patient`'s vitals over [from, to]: the patient themselves, or a doctor under
-   * a consent in force; then the patient's id and the basis. @throws {VitalTrailError} coded
+   * a consent in force; then the patient's id and the basis. Failing those, a break-glass
+   * opening of the user in force (io/care/break-glass); a consent that covers the request
+   * wins over it. @throws {VitalTrailError} coded
    */
   const authorize = async (
     patient: string,
@@ -145,21 +181,27 @@ export function careGuard(opts: CareRoutesOptions) {
     if (to < from || to - from > maxRangeMs) return fail('bad_request');
     const subject = subjectOf(user.username);
     let basis: AccessBasis;
-    if (user.role === 'patient') {
-      if (subject !== patient) return fail('forbidden');
-      basis = { type: 'self' };
-    } else {
-      if (!opts.consents) return fail('ledger_unavailable');
-      const d = await opts.consents.decide({
-        doctor: subject,
-        patient,
-        scope,
-        from,
-        to,
-        now: now(),
-      });
-      if (!d.allowed) return fail(d.code);
-      basis = { type: 'consent', consentId: d.consent.id };
+    try {
+      if (user.role === 'patient') {
+        if (subject !== patient) return fail('forbidden');
+        basis = { type: 'self' };
+      } else {
+        if (!opts.consents) return fail('ledger_unavailable');
+        const d = await opts.consents.decide({
+          doctor: subject,
+          patient,
+          scope,
+          from,
+          to,
+          now: now(),
+        });
+        if (!d.allowed) return fail(d.code);
+        basis = { type: 'consent', consentId: d.consent.id };
+      }
+    } catch (err) {
+      const glass = err instanceof VitalTrailError ? breakGlassBasis(user, patient, err.code) : null;
+      if (!glass) throw err;
+      basis = glass;
     }
     if (opts.secrets.length === 0) return fail('no_recipient_key');
     const patientId = await opts.patients.patientOf(patient);
@@ -182,7 +224,7 @@ export function careGuard(opts: CareRoutesOptions) {
     user: CareUser,
     a: { subject: string; basis: AccessBasis },
     patient: string,
-    action: 'readings' | 'trend',
+    action: CareAccess['action'],
     from: number,
     to: number,
     count: number,

@@ -1,5 +1,5 @@
 /**
- * @module io/http/routes/care-routes
+ * @module io/http/routes/care/care-routes
  * The API of doctors and patients (issue 18). Contract:
  * - `GET /api/care/consents` (doctor, patient) → `{consents: CareConsentDto[]}`: every consent
  *   on the chain naming the doctor, or given by the patient, in force or not (`status`).
@@ -22,14 +22,14 @@
  * patient data is told to `onAccess` (who, role, whose data, what range, under what basis: the
  * access log) before it is sent, and every refused request for a patient's data to `onRefused`. The ward team's routes are io/http/routes/data-routes.
  */
-import type { ConsentRecord } from '../../../../../anchor/src/consent/index.js';
-import { type ConsentTerms, inForce } from '../../../core/consent-policy.js';
-import { vitalsOf } from '../../../core/trend.js';
-import type { Observations } from '../../../protocol/frame.js';
-import { termsOf } from '../../care/index.js';
-import { readReadings, readTrend, SealedReader } from '../../store/index.js';
-import type { HttpRoutes } from '../route-contract.js';
-import { CARE_ROLES, DOCTOR_ROLES } from '../route-roles.js';
+import type { ConsentRecord } from '../../../../../../anchor/src/consent/index.js';
+import { type ConsentTerms, inForce } from '../../../../core/consent-policy.js';
+import { vitalsOf } from '../../../../core/trend.js';
+import type { Observations } from '../../../../protocol/frame.js';
+import { termsOf } from '../../../care/index.js';
+import { readReadings, readTrend, SealedReader } from '../../../store/index.js';
+import type { HttpRoutes } from '../../route-contract.js';
+import { CARE_ROLES, DOCTOR_ROLES } from '../../route-roles.js';
 import { type CareRoutesOptions, careGuard, PATIENT_PARAM } from './care-guard.js';
 
 export type { AccessBasis, CareAccess, CareRoutesOptions } from './care-guard.js';
