@@ -177,3 +177,12 @@ export const getTrend = (patient, from, to, bucketMs) =>
  */
 export const postBreakGlass = (patient, reason) =>
   call(`/api/care/patients/${encodeURIComponent(patient)}/break-glass`, 'POST', { reason });
+
+/**
+ * `POST /api/care/break-glass` by the hospital's patient id; the answer names the pseudonym.
+ * @param {string} patientId
+ * @param {string} reason
+ * @returns {Promise<ApiResult<{patient: string, reason: string, at: number, until: number}>>}
+ */
+export const postBreakGlassById = (patientId, reason) =>
+  call('/api/care/break-glass', 'POST', { patientId, reason });

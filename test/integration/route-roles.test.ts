@@ -68,6 +68,10 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
     url: `/api/care/patients/${PSEUDONYM}/break-glass`,
     body: { reason: 'route check' },
   },
+  'POST /api/care/break-glass': {
+    url: '/api/care/break-glass',
+    body: { patientId: 'P-0000', reason: 'route check' },
+  },
   'GET /api/care/break-glass': { url: '/api/care/break-glass' },
   // The consent routes (no consent contract here): a patient passes the access, then a proof
   // that is not the key's (400) or no chain (503); me, doctors and access answer 200.

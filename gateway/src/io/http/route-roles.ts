@@ -90,6 +90,7 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /api/care/patients/:patient/trend': CARE_ROLES,
   // Break-glass: the care roles; only those of config care.breakGlassRoles open (else 403).
   'POST /api/care/patients/:patient/break-glass': CARE_ROLES,
+  'POST /api/care/break-glass': CARE_ROLES,
   'GET /api/care/break-glass': CARE_ROLES,
   'GET /api/care/patients/:patient/ecg': CARE_ROLES,
   'GET /api/care/patients/:patient/fhir': CARE_ROLES,

@@ -16,6 +16,8 @@
  *   emergency in which nothing else works); 404 `not_found` for a pseudonym of no patient
  *   admitted here. Audited (`onBreakGlass`) before it is stored: a failed audit refuses it.
  *   The central station shows it (io/care/break-glass-alarms).
+ * - `POST /api/care/break-glass` (the same roles), body `{patientId, reason}`: the same, by the
+ *   hospital's patient id (what a doctor in an emergency knows); the answer names the pseudonym.
  * - `GET /api/care/break-glass` (doctor, patient) → `{openings: [{username, actor, patient,
  *   reason, at, until}]}`, newest first (at most 500): a patient's, every opening of their
  *   record (the patient portal shows them); anyone else's, the ones they made.
@@ -23,7 +25,7 @@
 import { breakGlassReason } from '../../../../core/break-glass.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES } from '../../route-roles.js';
-import { type CareRoutesOptions, careGuard, PATIENT_PARAM } from './care-guard.js';
+import { type CareRoutesOptions, type CareUser, careGuard, PATIENT_PARAM } from './care-guard.js';
 
 /** Default length of an opening, minutes (config `care.breakGlassMinutes`). */
 export const DEFAULT_BREAK_GLASS_MINUTES = 60;
@@ -35,6 +37,16 @@ const BREAK_GLASS_BODY = {
   properties: { reason: { type: 'string', maxLength: 8000 } },
 } as const;
 
+const BY_ID_BODY = {
+  type: 'object',
+  required: ['patientId'],
+  additionalProperties: false,
+  properties: {
+    patientId: { type: 'string', pattern: '^[A-Za-z0-9._:/-]{1,64}$' },
+    reason: { type: 'string', maxLength: 8000 },
+  },
+} as const;
+
 /**
  * The break-glass routes, for `startHttpServer({ routes })`.
  * @example routes: [careBreakGlassRoutes({ ...careOpts, breakGlass: new BreakGlassBook(store), breakGlassRoles: ['doctor'] })]
@@ -43,32 +55,40 @@ export function careBreakGlassRoutes(opts: CareRoutesOptions): HttpRoutes {
   const { now, fail, subjectOf, guarded } = careGuard(opts);
   const minutes = opts.breakGlassMinutes ?? DEFAULT_BREAK_GLASS_MINUTES;
 
+  /** Opens `patient`'s record for the user (the rules in the module doc). */
+  const open = async (user: CareUser, patient: string, reason: unknown) => {
+    const book = opts.breakGlass;
+    if (!book || !(opts.breakGlassRoles ?? []).includes(user.role)) return fail('forbidden');
+    const r = breakGlassReason(reason);
+    if (!r.ok) return fail(r.code);
+    const subject = subjectOf(user.username);
+    if (user.role === 'doctor' && opts.consents) {
+      let barred = false;
+      try {
+        barred = await opts.consents.doctorBarred(subject);
+      } catch {
+        // The registry cannot be read: the emergency goes on without it (README "Break-glass").
+      }
+      if (barred) return fail('clinician_suspended');
+    }
+    if ((await opts.patients.patientOf(patient)) === null) return fail('not_found');
+    const at = now();
+    const until = at + minutes * 60_000;
+    opts.onBreakGlass?.({ username: user.username, patient, reason: r.reason, at, until });
+    const actor = user.role === 'doctor' ? subject : user.username;
+    book.open({ username: user.username, actor, role: user.role, patient, reason: r.reason, at, until });
+    return { patient, reason: r.reason, at, until };
+  };
+
   const postBreakGlass = guarded<{ Params: { patient: string }; Body: { reason?: string } | undefined }>(
     CARE_ROLES,
-    async (req, user) => {
-      const patient = req.params.patient.toLowerCase();
-      const book = opts.breakGlass;
-      if (!book || !(opts.breakGlassRoles ?? []).includes(user.role)) return fail('forbidden');
-      const r = breakGlassReason(req.body?.reason);
-      if (!r.ok) return fail(r.code);
-      const subject = subjectOf(user.username);
-      if (user.role === 'doctor' && opts.consents) {
-        let barred = false;
-        try {
-          barred = await opts.consents.doctorBarred(subject);
-        } catch {
-          // The registry cannot be read: the emergency goes on without it (README "Break-glass").
-        }
-        if (barred) return fail('clinician_suspended');
-      }
-      if ((await opts.patients.patientOf(patient)) === null) return fail('not_found');
-      const at = now();
-      const until = at + minutes * 60_000;
-      opts.onBreakGlass?.({ username: user.username, patient, reason: r.reason, at, until });
-      const actor = user.role === 'doctor' ? subject : user.username;
-      book.open({ username: user.username, actor, role: user.role, patient, reason: r.reason, at, until });
-      return { patient, reason: r.reason, at, until };
-    },
+    (req, user) => open(user, req.params.patient.toLowerCase(), req.body?.reason),
+  );
+  // By the hospital's patient id, which is what a doctor in an emergency knows (the pseudonym
+  // is computed here; the answer names it, so the page reads on with it).
+  const postBreakGlassById = guarded<{ Body: { patientId: string; reason?: string } }>(
+    CARE_ROLES,
+    (req, user) => open(user, opts.patients.pseudonymOf(req.body.patientId), req.body.reason),
   );
 
   const getOpenings = guarded(CARE_ROLES, async (_req, user) => {
@@ -96,6 +116,11 @@ export function careBreakGlassRoutes(opts: CareRoutesOptions): HttpRoutes {
         return out;
       },
     );
+    app.post('/api/care/break-glass', { schema: { body: BY_ID_BODY } }, async (req, reply) => {
+      const out = await postBreakGlassById(auth)(req as never, reply);
+      if (reply.statusCode === 200 && !reply.sent) reply.code(201);
+      return out;
+    });
     app.get('/api/care/break-glass', getOpenings(auth));
   };
 }
