@@ -25,7 +25,9 @@ import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudon
 import {
   accessLogOrigin,
   checkpointOrigin,
+  consentAccountKeyPath,
   type EmbeddedChain,
+  ensureAccountKey,
   logIdOf,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';
@@ -119,7 +121,8 @@ export async function startCareRig(
   const relay = createConsentClient({
     rpcUrl: chain.rpcUrl,
     deployment: chain.deployment,
-    privateKey: chain.gatewayKey,
+    // The relay's own account (as the gateway's): the anchorer's transactions never race its nonces.
+    privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
   });
   for (const d of more.doctors ?? []) await kgc.registerClinician(d, 'doctor');
   for (const [patient, key] of more.patientKeys ?? []) await kgc.registerPatientKey(patient, key);

@@ -36,7 +36,9 @@ import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudon
 import {
   accessLogOrigin,
   checkpointOrigin,
+  consentAccountKeyPath,
   type EmbeddedChain,
+  ensureAccountKey,
   logIdOf,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';
@@ -142,7 +144,8 @@ describe('break-glass access on anvil', () => {
     relay = createConsentClient({
       rpcUrl: chain.rpcUrl,
       deployment: chain.deployment,
-      privateKey: chain.gatewayKey,
+      // The relay's own account (as the gateway's): the anchorer's transactions never race its nonces.
+      privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
     });
     await kgc.registerClinician(drA, 'doctor');
     await kgc.registerClinician(drS, 'doctor');

@@ -38,6 +38,7 @@ import { startGateway } from '../../gateway/src/app/gateway.js';
 import type { RunningGateway } from '../../gateway/src/app/options.js';
 import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
 import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
+import { consentAccountKeyPath, ensureAccountKey } from '../../gateway/src/io/anchoring/index.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { keyFile } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
@@ -115,7 +116,8 @@ describe('care routes: doctors under the patient consent on chain', () => {
     relay = createConsentClient({
       rpcUrl: chain.rpcUrl,
       deployment: chain.deployment,
-      privateKey: chain.gatewayKey,
+      // The relay's own account (as the gateway's): the anchorer's transactions never race its nonces.
+      privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
     });
     await kgc.registerClinician(drA, 'doctor');
     await kgc.registerClinician(drB, 'doctor');

@@ -42,7 +42,9 @@ import { createAccessAnchoring } from '../../gateway/src/io/access/index.js';
 import {
   accessLogOrigin,
   checkpointOrigin,
+  consentAccountKeyPath,
   type EmbeddedChain,
+  ensureAccountKey,
   loadCheckpointSigner,
   logIdOf,
   startEmbeddedChain,
@@ -160,7 +162,8 @@ describe('vitaltrail verify-access on anvil', () => {
     relay = createConsentClient({
       rpcUrl: chain.rpcUrl,
       deployment: chain.deployment,
-      privateKey: chain.gatewayKey,
+      // The relay's own account (as the gateway's): the anchorer's transactions never race its nonces.
+      privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
     });
     await kgc.registerClinician(drA, 'doctor');
     await kgc.registerPatientKey(patientA, patientAccount.address);

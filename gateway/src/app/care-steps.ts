@@ -115,8 +115,9 @@ export const care: GatewayStep = {
       relay: relay?.account ?? 'none',
       registrar: registrar ? 'kgc' : 'none',
     });
-    // The ward team's readings and trends (io/http data routes), in the access log too: one
-    // entry per patient bound to the device within the range, the range cut to the binding.
+    // The ward team's readings, trends and patient views (io/http data and alarm routes), in
+    // the access log too: one entry per patient bound to the device within the range, the
+    // range cut to the binding.
     const access = p.get('access');
     p.set('wardAccess', async (a) => {
       for (const b of await p.get('bindings').history(a.dev)) {
@@ -137,6 +138,27 @@ export const care: GatewayStep = {
           basis: { type: 'ward' },
         });
       }
+    });
+    // A look at the ward's live board (GET /api/ward, the live socket): one entry per patient
+    // bound now, at the moment it was opened (what the board shows is live). A wall display is
+    // no person: its enrolment and sign-ins are audited instead (io/identity/displays).
+    p.set('wardView', async (v) => {
+      if (v.role === 'display') return;
+      const at = Date.now();
+      for (const b of await p.get('bindings').active())
+        access.log.append({
+          v: 1,
+          at,
+          gateway: p.get('gatewayId'),
+          actor: v.username,
+          role: v.role as 'nurse' | 'charge_nurse' | 'admin',
+          patient: patients.pseudonymOf(b.patientId),
+          dev: b.dev,
+          action: 'patient_view',
+          dataFrom: at,
+          dataUntil: at,
+          basis: { type: 'ward' },
+        });
     });
     // Break-glass (io/care/break-glass): this gateway's openings, on the central station while in force.
     const breakGlass = new BreakGlassBook(p.get('store'));

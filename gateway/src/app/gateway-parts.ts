@@ -13,6 +13,7 @@ import {
   readiness,
 } from '../core/health.js';
 import type { LiveHub } from '../core/live.js';
+import type { SessionRole } from '../core/live-contract.js';
 import type { AccessAnchoring } from '../io/access/index.js';
 import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
 import type { BreakGlassAlarms } from '../io/care/index.js';
@@ -23,6 +24,7 @@ import type { Ingest } from '../io/ingest/index.js';
 import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { InfluxSink } from '../io/outbound/index.js';
+import type { PgPeers } from '../io/shared/index.js';
 import type { BindingBook, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, LiveStream, SerialIngest } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
@@ -66,10 +68,14 @@ export interface GatewayPartMap {
   closeAlarmLedger: () => Promise<void>;
   /** Closes the sessions kept beyond memory (the group's pool, or the data dir's `SqliteSessions`). */
   closeSharedSessions: () => Promise<void>;
+  /** In a group, the other gateways (app/ward-steps `http`, once listening; the data and care routes ask them). */
+  groupPeers: PgPeers;
   /** The access log and what checkpoints or anchors it (app/care-steps `accessLog`; issue 18). */
   access: AccessAnchoring;
   /** Appends a ward-team view to the access log (app/care-steps; the data routes' `onAccess`). */
   wardAccess: (a: WardAccess) => Promise<void>;
+  /** A look at the ward's live board, for the access log (app/care-steps). */
+  wardView: (s: { username: string; role: SessionRole }) => Promise<void>;
   /** The doctors' and patients' routes (app/care-steps), served by the http step. */
   careRoutes: HttpRoutes;
   /** Stops the consent copy's reads and the pseudonym index (app/care-steps). */

@@ -266,8 +266,13 @@ export const http: GatewayStep = {
         });
       },
       liveExtras: p.get('alarms'),
+      ...(p.find('wardView') ? { onWardView: p.get('wardView') } : {}),
       routes: [
-        alarmRoutes({ alarms: p.get('alarms'), hub: h }),
+        alarmRoutes({
+          alarms: p.get('alarms'),
+          hub: h,
+          ...(p.find('wardAccess') ? { onView: p.get('wardAccess') } : {}),
+        }),
         webhookRoutes({
           alarms: p.get('alarms'),
           user: (u) => users.get(u),

@@ -19,6 +19,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { LiveHub, LiveReading, PatientTile } from '../../core/live.js';
+import type { SessionRole } from '../../core/live-contract.js';
 import {
   type ObservationKey as ContractObservationKey,
   HEARTBEAT_MS,
@@ -66,6 +67,8 @@ export interface LiveSocketDeps {
   ward: WardDto;
   liveExtras: LiveExtras | undefined;
   audit: (event: HttpAuditEvent) => void;
+  /** Told of each opening of the ward's live view before the socket opens (the access log); a throw refuses it. */
+  onWardView?: (s: { username: string; role: SessionRole }) => Promise<void>;
 }
 
 /** Registers `GET /ws` and starts the broadcast and heartbeat; `stop()` ends both. */
@@ -81,7 +84,8 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
       websocket: true,
       // Runs before the upgrade: a refused socket gets a plain 401/403 and never opens.
       preValidation: async (request, reply) => {
-        guard.requireLive(request, reply);
+        const s = guard.requireLive(request, reply);
+        await deps.onWardView?.(s);
       },
     },
     (socket, request) => {

@@ -38,7 +38,7 @@ import { createSecureContext } from 'node:tls';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LiveHub } from '../../core/live.js';
-import type { ClockFormat, WardDto, WardResponse } from '../../core/live-contract.js';
+import type { ClockFormat, SessionRole, WardDto, WardResponse } from '../../core/live-contract.js';
 import { accountStamp, type DisplayRegistry, PasswordPool, type UserDirectory } from '../identity/index.js';
 import type { SessionShare, SharedSessionRow } from '../shared/index.js';
 import { registerDisplayRoutes } from './displays.js';
@@ -136,6 +136,11 @@ export interface HttpServerOptions {
   routes?: readonly HttpRoutes[];
   /** More live messages (alarms, scores): `snapshot()` is merged into each socket's snapshot, `subscribe` messages go to every live socket. */
   liveExtras?: LiveExtras;
+  /**
+   * Told of each look at the ward's live board (`GET /api/ward`, the live socket) before it is
+   * answered (issue 18: the access log); a throw refuses it.
+   */
+  onWardView?: (s: { username: string; role: SessionRole }) => Promise<void>;
 }
 
 export interface HttpServer {
@@ -329,6 +334,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   app.get('/api/ward', async (request, reply): Promise<WardResponse> => {
     const s = guard.requireLive(request, reply);
     audit({ type: 'ward_view', username: s.username, at: Date.now() });
+    await opts.onWardView?.(s);
     return { ward, now: Date.now(), patients: hub.snapshot().map(tileDto) };
   });
   const live = registerLiveSocket(app, {
@@ -337,6 +343,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     guard,
     ward,
     liveExtras: opts.liveExtras,
+    ...(opts.onWardView ? { onWardView: opts.onWardView } : {}),
     audit,
   });
 

@@ -38,6 +38,7 @@ import type { Role } from '../../identity/index.js';
 import { errorReply, HttpError } from '../errors.js';
 import type { HttpRoutes } from '../route-contract.js';
 import { WARD_ROLES } from '../route-roles.js';
+import type { WardAccess } from './data-routes.js';
 
 /** Roles that see and acknowledge alarms and change a patient's alarm settings (io/http/route-roles). */
 export const ALARM_ROLES: readonly Role[] = WARD_ROLES;
@@ -118,7 +119,15 @@ const STANDBY_BODY = {
  * @example
  * const http = await startHttpServer({ ..., routes: [alarmRoutes({ alarms, hub })] });
  */
-export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpRoutes {
+export function alarmRoutes(deps: {
+  alarms: AlarmService;
+  hub: LiveHub;
+  /**
+   * Told of each patient view before it is answered (issue 18: the access log, one entry per
+   * patient bound to the device over the alarm history shown); a throw refuses the answer.
+   */
+  onView?: (a: WardAccess) => Promise<void>;
+}): HttpRoutes {
   const { alarms, hub } = deps;
   /** A device this gateway's ward knows, or 404 (unknown ids are not echoed). */
   const knownDev = (request: FastifyRequest): string => {
@@ -157,6 +166,15 @@ export function alarmRoutes(deps: { alarms: AlarmService; hub: LiveHub }): HttpR
         const dev = knownDev(request);
         alarms.recordView(dev, user.username);
         const history = await alarms.history(dev, 100);
+        const now = Date.now();
+        await deps.onView?.({
+          username: user.username,
+          role: user.role,
+          dev,
+          action: 'patient_view',
+          from: Math.min(now, ...history.map((e) => e.at)),
+          to: now,
+        });
         return {
           dev,
           settings: alarms.settings(dev),

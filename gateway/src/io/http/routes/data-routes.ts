@@ -98,7 +98,8 @@ export interface WardAccess {
   username: string;
   role: SessionRole;
   dev: string;
-  action: 'readings' | 'trend';
+  /** `patient_view`: the ward's patient view (io/http/routes/alarm-routes), or the ward board itself. */
+  action: 'readings' | 'trend' | 'patient_view';
   from: number;
   to: number;
 }
