@@ -183,6 +183,16 @@ export const care: GatewayStep = {
       users: p.get('users'),
       patients,
       consents,
+      // In a group, a patient's readings, trend and ECG ask the other gateways too (each
+      // authorizes and logs what it serves); the http step registers this one once listening.
+      ...(opts.shared?.postgres
+        ? {
+            group: {
+              gatewayId: p.get('gatewayId'),
+              peers: { peers: async () => (await p.find('groupPeers')?.peers()) ?? [] },
+            },
+          }
+        : {}),
       breakGlass,
       breakGlassRoles: opts.breakGlass?.roles ?? ['doctor'],
       ...(opts.breakGlass?.minutes !== undefined ? { breakGlassMinutes: opts.breakGlass.minutes } : {}),

@@ -309,11 +309,14 @@ export const http: GatewayStep = {
     try {
       const server = p.set('http', await started);
       if (pg)
-        peers = await PgPeers.open({
-          ...pg,
-          gatewayId: p.get('gatewayId'),
-          peerUrl: opts.shared?.peerUrl ?? server.url,
-        });
+        peers = p.set(
+          'groupPeers', // the care routes ask the group too (app/care-steps)
+          await PgPeers.open({
+            ...pg,
+            gatewayId: p.get('gatewayId'),
+            peerUrl: opts.shared?.peerUrl ?? server.url,
+          }),
+        );
     } catch (err) {
       await p.find('http')?.close();
       await p.get('closeSharedSessions')();

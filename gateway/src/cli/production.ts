@@ -109,15 +109,29 @@ export function registerProductionCommands(program: Command): void {
       collect,
       [],
     )
-    .action(async (o: { rpc: string; keyFile: string; out: string; gateway: string[] }) => {
-      const gateways = o.gateway.map((spec) => {
+    .option(
+      '--access <id=keyfile>',
+      "a gateway's access-log account key file (issue 18: DATA/chain/gateway-access.key), registered for its access logId (repeatable; the id must be a --gateway's)",
+      collect,
+      [],
+    )
+    .action(async (o: { rpc: string; keyFile: string; out: string; gateway: string[]; access: string[] }) => {
+      const split = (flag: string, spec: string) => {
         const at = spec.indexOf('=');
-        if (at <= 0) throw new UsageError('--gateway must be ID=KEYFILE');
-        return {
-          id: spec.slice(0, at),
-          key: readAccountKey('--gateway', spec.slice(at + 1), 'chain deploy'),
-        };
+        if (at <= 0) throw new UsageError(`${flag} must be ID=KEYFILE`);
+        return { id: spec.slice(0, at), key: readAccountKey(flag, spec.slice(at + 1), 'chain deploy') };
+      };
+      const access = new Map(
+        o.access.map((spec) => [split('--access', spec).id, split('--access', spec).key]),
+      );
+      const gateways = o.gateway.map((spec) => {
+        const g = split('--gateway', spec);
+        const accessKey = access.get(g.id);
+        access.delete(g.id);
+        return accessKey === undefined ? g : { ...g, accessKey };
       });
+      if (access.size > 0)
+        throw new UsageError(`--access names no --gateway: ${[...access.keys()].join(', ')}`);
       const r = await runDeployJob({
         rpcUrl: o.rpc,
         deployerKey: readAccountKey('--key-file', o.keyFile, 'chain deploy'),
@@ -128,7 +142,7 @@ export function registerProductionCommands(program: Command): void {
         `${r.deployed ? 'deployed' : 'reused'}: registry ${r.deployment.registry}, anchors ${r.deployment.anchors} ` +
           `(chain ${r.deployment.chainId})
 registered gateways: ${r.registered.join(', ') || 'none new'}
-`,
+${r.registeredAccess ? `registered access logs: ${r.registeredAccess.join(', ') || 'none new'}\n` : ''}`,
       );
     });
 

@@ -21,6 +21,10 @@
  *   force: otherwise that end stays open (the verifier says INCOMPLETE; `--allow-gaps`). The
  *   access logged covers every frame disclosed, boundaries included. 409 `not_anchored`
  *   before the first anchored checkpoint. Access `bundle_export`.
+ * In a gateway group the ECG holds every gateway's strips (`sources: {gateways, missing}`, as
+ * the readings: io/http/routes/care/care-group); the FHIR export and the bundle are this
+ * gateway's readings only (a group's complete export is one per gateway: a bundle is proven
+ * against one gateway's log, and the verifier takes several).
  * The rules of the readings (io/http/routes/care/care-guard `authorize`): a patient only their own,
  * a doctor only under a consent in force holding the scope and the whole range; refusals
  * coded and told to `onRefused`; each access told to `onAccess` before the answer is sent.
@@ -44,6 +48,7 @@ import { type GatewayStore, SealedError, SealedReader } from '../../../store/ind
 import { errorReply } from '../../errors.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES } from '../../route-roles.js';
+import { mergeRows, withPeers } from './care-group.js';
 import { type CareRoutesOptions, type CareUser, careGuard, PATIENT_PARAM } from './care-guard.js';
 
 export interface CareExportOptions extends CareRoutesOptions {
@@ -169,7 +174,11 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
       strips.push(...(await waveformsOf(opts.store, reader, p.dev, p.from, p.to)));
     strips.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
     logged(user, a, patient, 'ecg', from, to, strips.length);
-    return { patient, from, to, basis: a.basis, strips };
+    // In a group, every gateway's strips (io/http/routes/care/care-group); the downloads below stay this gateway's.
+    return withPeers(opts.group, req, { patient, from, to, basis: a.basis, strips }, (mine, theirs) => ({
+      ...mine,
+      strips: mergeRows([mine.strips, ...theirs.map((t) => t.strips)]),
+    }));
   });
 
   const getFhir = download(async (req, user) => {

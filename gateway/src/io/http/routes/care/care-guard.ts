@@ -16,6 +16,7 @@ import type { UserDirectory } from '../../../identity/index.js';
 import type { BindingBook, GatewayStore } from '../../../store/index.js';
 import { errorReply } from '../../errors.js';
 import type { HttpRoutes } from '../../route-contract.js';
+import type { CareGroup } from './care-group.js';
 
 /** Why an access was allowed: the patient's own, a consent, or a break-glass opening in force. */
 export type AccessBasis =
@@ -54,6 +55,11 @@ export interface CareRoutesOptions {
   onRefused?: (r: { username: string; role: 'doctor' | 'patient'; patient: string; code: string }) => void;
   /** Largest range in one request. Default 7 days. */
   maxRangeMs?: number;
+  /**
+   * In a gateway group: this gateway's id and where the others are. A patient's readings,
+   * trend and ECG then hold every gateway's (io/http/routes/care/care-group); absent: this one's.
+   */
+  group?: CareGroup;
   /** Largest number of buckets of a trend. Default 10,000. */
   maxBuckets?: number;
   /** The care roles that may open a patient's data in an emergency (break-glass). Default none. */

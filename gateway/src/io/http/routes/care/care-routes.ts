@@ -18,6 +18,10 @@
  *   `{patient, from, to, bucketMs, basis, devices: [{dev, from, to, series}]}`: the trend of each
  *   device bound to the patient within the range, cut to its binding period, on its own grid
  *   from the period's start (a bucket never holds another patient's readings); the same rules.
+ * In a gateway group (`group`), readings and trend hold every gateway's readings (and the answer
+ * names them, `sources: {gateways, missing}`): this gateway authorizes and answers for what it
+ * stored, then asks the others, which authorize again and answer for theirs
+ * (io/http/routes/care/care-group); each gateway logs what it served.
  * `:patient` is a pseudonym (`0x` + 64 hex), never a patient id. Every answer that carries
  * patient data is told to `onAccess` (who, role, whose data, what range, under what basis: the
  * access log) before it is sent, and every refused request for a patient's data to `onRefused`. The ward team's routes are io/http/routes/data-routes.
@@ -30,6 +34,7 @@ import { termsOf } from '../../../care/index.js';
 import { readReadings, readTrend, SealedReader } from '../../../store/index.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES } from '../../route-roles.js';
+import { mergeDeviceTrends, mergeRows, withPeers } from './care-group.js';
 import { type CareRoutesOptions, careGuard, PATIENT_PARAM } from './care-guard.js';
 
 export type { AccessBasis, CareAccess, CareRoutesOptions } from './care-guard.js';
@@ -117,7 +122,10 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
         readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: vitalsOf(r.obs) });
     readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
     logged(user, a, patient, 'readings', from, to, readings.length);
-    return { patient, from, to, basis: a.basis, readings };
+    return withPeers(opts.group, req, { patient, from, to, basis: a.basis, readings }, (mine, theirs) => ({
+      ...mine,
+      readings: mergeRows([mine.readings, ...theirs.map((t) => t.readings)]),
+    }));
   });
 
   // Per device and binding period, each on its own grid from the period's start: a bucket never
@@ -137,7 +145,15 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
       devices.push({ ...p, series: t.series });
     }
     logged(user, a, patient, 'trend', from, to, count);
-    return { patient, from, to, bucketMs, basis: a.basis, devices };
+    return withPeers(
+      opts.group,
+      req,
+      { patient, from, to, bucketMs, basis: a.basis, devices },
+      (mine, theirs) => ({
+        ...mine,
+        devices: mergeDeviceTrends([mine.devices, ...theirs.map((t) => t.devices)]),
+      }),
+    );
   });
 
   return async (app, auth) => {
