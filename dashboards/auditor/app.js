@@ -8,12 +8,15 @@
  * WebCrypto and then runs the verifier; the page shows its progress, then renders the
  * verdict and what was verified (report.js), the gaps and each device's range
  * (completeness.js), one chart per device (charts.js), how the signatures were checked, and
- * the per-entry and per-checkpoint codes. The allow-gaps box changes only the verdict's
+ * the per-entry and per-checkpoint codes. An access-log bundle (issue 18, with its
+ * `vitaltrail-access-evidence/1`) is verified by the same worker with the CLI's
+ * `verify-access` path and rendered by access-report.js. The allow-gaps box changes only the verdict's
  * wording, as `--allow-gaps` does in the CLI. Files are read locally (in the worker):
  * nothing is sent to the server.
  */
 import { byId as $ } from '../common/dom.js';
 import { errorText } from '../common/format.js';
+import { renderAccess } from './access-report.js';
 import { drawPanels, fillDevices } from './charts.js';
 import { renderCompleteness } from './completeness.js';
 import {
@@ -30,6 +33,8 @@ import { createVerifierClient } from './verifier-client.js';
 /** @typedef {import('./verifier-client.js').PageResult} PageResult */
 
 const VERIFIER = '/auditor/verifier.js';
+/** A dropped file of one of these formats is the evidence (of a disclosure, of an access bundle). */
+const EVIDENCE_FORMATS = new Set(['vitaltrail-anchors/1', 'vitaltrail-access-evidence/1']);
 /** @type {{bundle: File | null, anchors: File | null}} */
 const files = { bundle: null, anchors: null };
 /** @type {PageResult | null} */
@@ -59,6 +64,15 @@ async function run() {
       if (id === runs) showProgress(p);
     });
     if (id !== runs) return;
+    if (result.kind === 'access') {
+      last = null;
+      $('result').hidden = true;
+      renderAccess(result);
+      $('access-result').hidden = false;
+      document.body.dataset.state = 'done';
+      return;
+    }
+    $('access-result').hidden = true;
     last = result;
     renderSummary(last.report);
     renderVerdict(last.report, allowGaps.checked);
@@ -75,6 +89,7 @@ async function run() {
     if (id !== runs) return; // replaced by a newer run
     last = null;
     $('result').hidden = true;
+    $('access-result').hidden = true;
     showError(`cannot verify: ${errorText(err)}`);
     document.body.dataset.state = 'error';
   } finally {
@@ -106,7 +121,7 @@ async function dropped(list) {
     } catch {
       // not JSON: verification will say so
     }
-    pick(format === 'vitaltrail-anchors/1' ? 'anchors' : 'bundle', f);
+    pick(EVIDENCE_FORMATS.has(format) ? 'anchors' : 'bundle', f);
   }
   await run();
 }

@@ -2,7 +2,8 @@
 /**
  * @module dashboards/auditor/verifier-client
  * Runs the verifier bundle (`/auditor/verifier.js`, anchor/src/verify/browser.ts) as a Web
- * Worker: `{type:'verify', bundle, anchors}` in; `ready`, `progress`, then `result` or
+ * Worker: `{type:'verify', bundle, anchors}` in (a disclosure bundle with `vitaltrail-anchors/1`,
+ * or an access-log bundle with `vitaltrail-access-evidence/1`); `ready`, `progress`, then `result` or
  * `error` out. A run started while another is under way replaces it (the old worker is
  * terminated). The main thread never verifies, so the page stays responsive.
  */
@@ -12,13 +13,51 @@
  * @typedef {{phase: 'reading' | 'signatures' | 'entries', done: number, total: number}} Progress
  */
 /**
- * The worker's result (anchor/src/verify/browser.ts `PageResult`; only what the page reads).
+ * The worker's result for a disclosure bundle (anchor/src/verify/browser.ts `PageResult`; only what the page reads).
  * @typedef {object} PageResult
+ * @property {'disclosure'} kind
  * @property {VerifyReport} report
  * @property {{index: number, dev: string, ts: number, obs: Record<string, number>}[]} readings
  * @property {SignatureStats} signatures
  * @property {string} scope what was verified: the CLI's first line (anchor/src/verify/scope.ts)
  */
+/**
+ * The worker's result for an access-log bundle (anchor/src/verify-access/browser.ts `AccessPageResult`).
+ * @typedef {object} AccessPageResult
+ * @property {'access'} kind
+ * @property {AccessReport} report as `vitaltrail verify-access BUNDLE --evidence FILE --json`
+ * @property {string} scope what was verified: the CLI's first line
+ * @property {number} verifyMs
+ */
+/**
+ * @typedef {{type: 'ward'} | {type: 'self'} | {type: 'consent', consentId: string, chainId: number} | {type: 'break_glass', reason: string}} AccessBasis
+ */
+/**
+ * One access-bundle item's verdict, with its decoded entry (anchor/src/verify-access/verify.ts).
+ * @typedef {object} AccessEntryResult
+ * @property {number} index
+ * @property {number} [leafIndex]
+ * @property {string} code
+ * @property {string} [reason]
+ * @property {number} [anchoredBlock]
+ * @property {{at: number, actor: string, role: string, patient: string, dev: string | null, action: string, dataFrom: number, dataUntil: number, basis: AccessBasis}} [entry]
+ */
+/**
+ * @typedef {object} AccessReport
+ * @property {'VALID' | 'INVALID'} verdict
+ * @property {AccessEntryResult[]} entries
+ * @property {{from: number, to: number, code: string}[]} gaps
+ * @property {{treeSize: number, code: string, reason?: string}[]} checkpoints
+ * @property {{from: number, to: number, code: string, reason?: string}[]} links
+ * @property {string[]} problems
+ * @property {boolean} coversWholeLog
+ * @property {boolean} vkeyPinned
+ * @property {Record<string, number>} counts
+ * @property {string} consentContract
+ * @property {number} grants
+ * @property {number} absent
+ */
+/** @typedef {PageResult | AccessPageResult} WorkerResult */
 /**
  * @typedef {object} VerifyReport
  * @property {boolean} ok
@@ -75,7 +114,7 @@
  * @property {number} verifyMs
  */
 
-/** @typedef {{resolve: (r: PageResult) => void, reject: (e: Error) => void, onProgress: (p: Progress) => void}} Run */
+/** @typedef {{resolve: (r: WorkerResult) => void, reject: (e: Error) => void, onProgress: (p: Progress) => void}} Run */
 
 export const NOT_LOADED =
   'the verifier bundle did not load (build it: node dist/anchor/src/verify/build-browser.js)';
@@ -132,7 +171,7 @@ export function createVerifierClient(url, hooks) {
      * @param {File} bundleFile
      * @param {File} anchorsFile
      * @param {(p: Progress) => void} onProgress
-     * @returns {Promise<PageResult>}
+     * @returns {Promise<WorkerResult>}
      */
     verify(bundleFile, anchorsFile, onProgress) {
       if (pending) {

@@ -15,9 +15,13 @@
  * The last three are appended directly through the gateway's `AccessLog` and anchored by its
  * access account: they stand for a dishonest gateway (the care routes never write them). The
  * log still verifies structurally (no gap, every checkpoint valid): only the consent check
- * flags them. The CLI runs in this process through `main` (no build).
+ * flags them. Offline (`verify-access-fetch`, then `verify-access --evidence FILE`, no
+ * network): every bundle above gets exactly the live report and exit code; tampered evidence
+ * (a revocation removed: the revoked access passes, as documented; a cited grant dropped:
+ * `evidence_mismatch`), evidence of another chain, a malformed or oversized file each exit 2
+ * with its code. The CLI runs in this process through `main` (no build).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,6 +144,40 @@ describe('vitaltrail verify-access on anvil', () => {
       ...more,
     ]);
   const report = (stdout: string) => JSON.parse(stdout) as AccessReport;
+  /** `verify-access-fetch` of `file`, then `--evidence`: the same report (but its source) and exit code as live. */
+  const sameOffline = async (file: string) => {
+    const evidence = `${file}.evidence.json`;
+    const consent = chain.deployment.consent as string;
+    const fetch = await run([
+      'verify-access-fetch',
+      file,
+      '--rpc',
+      chain.rpcUrl,
+      '--consent',
+      consent,
+      '--out',
+      evidence,
+    ]);
+    expect([fetch.code, fetch.stderr]).toEqual([0, '']);
+    const live = await verifyAccess(file, '--json');
+    const offline = await run([
+      'verify-access',
+      file,
+      '--evidence',
+      evidence,
+      '--consent',
+      consent,
+      '--json',
+    ]);
+    expect(offline.code).toBe(live.code);
+    const { evidence: liveSource, ...liveReport } = JSON.parse(live.stdout);
+    const { evidence: fileSource, ...fileReport } = JSON.parse(offline.stdout);
+    expect(fileReport).toEqual(liveReport);
+    expect([liveSource.source, fileSource.source]).toEqual(['rpc', 'file']);
+    const human = await run(['verify-access', file, '--evidence', evidence]);
+    expect(human.stdout).toBe((await verifyAccess(file)).stdout);
+    return { evidence, code: offline.code };
+  };
 
   beforeAll(async () => {
     paths = await prepareDataDir(join(tmp.dir, 'd'), [DEV]);
@@ -215,7 +253,7 @@ describe('vitaltrail verify-access on anvil', () => {
     expect(r.stdout).toMatch(
       /^verified: access log vitaltrail\/gw-1\/access \(0x[0-9a-f]{64}\) on chain 31337/,
     );
-    expect(r.stdout).toContain('(1 grant(s))');
+    expect(r.stdout).toContain('(1 of 1 cited consent(s) on chain)');
     expect(r.stdout).toContain('2 entries (valid 2); verdict: VALID');
     const json = report((await verifyAccess(all, '--json')).stdout);
     expect(json.verdict).toBe('VALID');
@@ -261,6 +299,7 @@ describe('vitaltrail verify-access on anvil', () => {
     expect(other.stderr).toMatch(
       /^error: evidence_mismatch: the --consent address holds no VitalTrailConsent/,
     );
+    expect((await sameOffline(all)).code).toBe(0);
   }, 120_000);
 
   it('error: a deleted access entry is entry_missing (exit 1), the others still valid', async () => {
@@ -279,6 +318,7 @@ describe('vitaltrail verify-access on anvil', () => {
     expect(human.code).toBe(1);
     expect(human.stdout).toContain('FAIL leaves 0-0: entry_missing');
     expect(human.stdout).toMatch(/verdict: INVALID\n$/);
+    expect((await sameOffline(file)).code).toBe(1);
   });
 
   it('error: a dishonest gateway — after the revocation, a forged consent, the wrong patient — each its own code (exit 1)', async () => {
@@ -365,6 +405,56 @@ describe('vitaltrail verify-access on anvil', () => {
         new RegExp(`FAIL entry 0 \\(leaf \\d, .* readings by doctor under consent\\): ${code} - `),
       );
       expect(one.stdout).toContain(`1 entries (${code} 1); verdict: INVALID`);
+      expect((await sameOffline(file)).code, code).toBe(1);
+    }
+
+    // Offline, the whole dishonest log: the live report; then what tampered evidence does.
+    const { evidence } = await sameOffline(all);
+    const saved = JSON.parse(readFileSync(evidence, 'utf8'));
+    const offline = async (ev: unknown, ...more: string[]) => {
+      const f = join(tmp.dir, 'tampered.json');
+      writeFileSync(f, typeof ev === 'string' ? ev : JSON.stringify(ev));
+      return run(['verify-access', all, '--evidence', f, ...more]);
+    };
+    // A revocation removed from the file: the revoked access passes. The file is the
+    // auditor's own fetch (README): nothing offline can tell a missing revocation.
+    const unrevoked = structuredClone(saved);
+    const first = unrevoked.consents.find((c: { id: string }) => c.id === firstGrant);
+    [first.revokedAt, first.revokedBlock] = [null, null];
+    const u = await offline(unrevoked, '--json');
+    expect(u.code).toBe(1); // the other two dishonest accesses still fail
+    expect(report(u.stdout).entries.map((e) => e.code)).toEqual([
+      'valid',
+      'valid',
+      'valid',
+      'consent_not_found',
+      'consent_wrong_patient',
+    ]);
+    // A cited grant dropped without listing it absent: evidence of another bundle.
+    const dropped = { ...saved, consents: saved.consents.filter((c: { id: string }) => c.id !== firstGrant) };
+    expect((await offline(dropped)).stderr).toMatch(
+      /^error: evidence_mismatch: the evidence does not account/,
+    );
+    const hostile: [unknown, RegExp, string[]][] = [
+      [{ ...saved, chainId: 1 }, /^error: evidence_mismatch: the evidence is of chain 1/, []],
+      [
+        saved,
+        /^error: evidence_mismatch: the evidence is of another consent contract/,
+        ['--consent', chain.deployment.anchors],
+      ],
+      [{ ...saved, consents: 'all' }, /^error: malformed: access evidence: consents is not/, []],
+      ['{"format": "vitaltrail-access-evidence/1", ', /^error: cannot read .* as JSON/, []],
+      [{ ...saved, pad: 'x'.repeat(1024 * 1024) }, /^error: input_too_large: /, ['--max-input-mib', '1']],
+      [
+        saved,
+        /^error: give --evidence FILE \(offline\) or --rpc URL \(live\), not both/,
+        ['--rpc', chain.rpcUrl],
+      ],
+    ];
+    for (const [ev, message, more] of hostile) {
+      const h = await offline(ev, ...more);
+      expect([h.code, h.stdout], String(message)).toEqual([2, '']);
+      expect(h.stderr).toMatch(message);
     }
   }, 120_000);
 });

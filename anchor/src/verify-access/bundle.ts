@@ -29,7 +29,7 @@
  * Reasons name the JSON path, never a value.
  */
 import type { Hex } from '../ledger/index.js';
-import { BundleError } from '../verify/index.js';
+import { BundleError } from '../verify/bundle.js'; // not the barrel: the auditor page bundles this file
 
 export const ACCESS_BUNDLE_FORMAT = 'vitaltrail-access/1';
 

@@ -6,7 +6,11 @@
  *
  * Rooms: `entry.ts` (the canonical access entry and its leaf hash, shared with the gateway's
  * io/access), `bundle.ts` (the bundle format), `verify.ts` (`verifyAccessBundle`),
- * `consent.ts` (`consentCoverage`, the consent hook built from the consent contract's grants).
+ * `consent.ts` (`consentCoverage`, the consent hook built from the consent contract's grants),
+ * `evidence-format.ts` (the saved chain evidence `vitaltrail-access-evidence/1`), `evidence.ts`
+ * (its live fetch, the only network I/O), `with-evidence.ts` (a bundle checked against it, the
+ * one path of the CLI, live or offline, and of the page), `browser.ts` (the auditor page's
+ * entry, bundled by anchor/src/verify/build-browser with the disclosure verifier).
  */
 export {
   ACCESS_BUNDLE_FORMAT,
@@ -45,6 +49,17 @@ export {
   encodeAccessEntry,
   MAX_BREAK_GLASS_REASON,
 } from './entry.js';
+export { fetchAccessEvidence } from './evidence.js';
+export {
+  ACCESS_EVIDENCE_FORMAT,
+  ACCESS_EVIDENCE_LIMITS,
+  type AccessEvidence,
+  type AccessEvidenceCode,
+  type AccessEvidenceConsent,
+  AccessEvidenceError,
+  accessEvidenceJson,
+  parseAccessEvidence,
+} from './evidence-format.js';
 export {
   ACCESS_ENTRY_CODES,
   type AccessCheckpointCode,
@@ -57,3 +72,10 @@ export {
   type VerifyAccessOptions,
   verifyAccessBundle,
 } from './verify.js';
+export {
+  type AccessEvidenceReport,
+  accessScopeLine,
+  bindAccessEvidence,
+  citedConsentIds,
+  verifyAccessEvidence,
+} from './with-evidence.js';

@@ -41,7 +41,7 @@ import {
   checkpointCode,
   hexBytes,
   type LinkResult,
-} from '../verify/index.js';
+} from '../verify/checkpoints.js'; // not the barrel: the auditor page bundles this file (no network client)
 import type { AccessBundle, AccessItem } from './bundle.js';
 import { type AccessEntry, decodeAccessEntry } from './entry.js';
 

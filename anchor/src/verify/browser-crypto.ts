@@ -274,8 +274,14 @@ export function createPrivateKey(): never {
   throw new TypeError('browser-crypto: key creation is not available in the auditor page');
 }
 
-/** Not available in the browser (see `createPrivateKey`). */
-export function createPublicKey(): never {
+/**
+ * A public key from its SubjectPublicKeyInfo DER, the one form `log/note.ts` reads (the
+ * Ed25519 key of a C2SP vkey, for the access log's signed checkpoint notes); any other form
+ * is not available in the browser (see `createPrivateKey`).
+ */
+export function createPublicKey(opts?: { key?: unknown; format?: string; type?: string }): KeyObject {
+  if (opts?.format === 'der' && opts.type === 'spki' && opts.key instanceof Uint8Array)
+    return new KeyObject(Uint8Array.from(opts.key));
   throw new TypeError('browser-crypto: key creation is not available in the auditor page');
 }
 

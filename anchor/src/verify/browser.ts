@@ -7,10 +7,14 @@
  *
  * The page runs the bundle as a (classic) Web Worker, so that verification never blocks
  * it. Loaded in a worker, the bundle answers one message:
- * - page → worker `{type: 'verify', bundle, anchors}` (each a File/Blob or JSON text);
+ * - page → worker `{type: 'verify', bundle, anchors}` (each a File/Blob or JSON text); an
+ *   access-log bundle (`vitaltrail-access/1`, issue 18) with its `vitaltrail-access-evidence/1`
+ *   is verified by anchor/src/verify-access/browser.ts instead (result `kind: 'access'`), which
+ *   the bundle's entry (build-browser.ts) registers as `globalThis.VitalTrailAccessVerifier`:
+ *   no import between the two rooms, so the access verifier builds on this one, not the reverse;
  * - worker → page `{type: 'progress', phase: 'signatures' | 'entries', done, total}` while
  *   it works, then `{type: 'result', result: PageResult}` or `{type: 'error', code?,
- *   reason?, message}` (`code`/`reason` of a `BundleError`: the CLI exits 2 there);
+ *   reason?, message}` (`code`/`reason` of a coded error: the CLI exits 2 there);
  * - worker → page `{type: 'ready'}` once, when the bundle has loaded.
  * `verifyDocumentsAsync` (what the worker runs) first checks the ES256 frame signatures
  * with WebCrypto (`browser-precheck.ts`), then runs the synchronous verifier, whose ES256
@@ -20,6 +24,7 @@
  * Trust: both documents are attacker-controlled (the page reads them from files the
  * auditor picks); failures become a thrown `BundleError` (cannot run) or per-entry codes.
  */
+import { VitalTrailError } from '../../../gateway/src/protocol/errors.js';
 import { decodeFrame, OBSERVATIONS, type ObservationKey } from '../../../gateway/src/protocol/frame.js';
 import { clearPrecheckedEs256, type SignatureCounts, takeSignatureCounts } from './browser-crypto.js';
 import { type PrecheckReport, precheckEs256 } from './browser-precheck.js';
@@ -46,8 +51,15 @@ export interface SignatureStats {
   verifyMs: number;
 }
 
+/** The access-log verifier the bundle's entry registers (anchor/src/verify-access/browser.ts). */
+interface AccessVerifier {
+  isAccessBundle(json: unknown): boolean;
+  verifyAccessDocuments(bundleJson: unknown, evidenceJson: unknown): unknown;
+}
+
 /** The report as `vitaltrail verify --anchors FILE --json` prints it, and the readings to chart. */
 export interface PageResult {
+  kind: 'disclosure';
   report: BundleReport & { evidence: { source: 'file'; head: number; fetchedAt: string } };
   readings: EntryReading[];
   /** Beside the report, never in it. */
@@ -129,6 +141,7 @@ function verifyParsed(
   const signatures: SignatureStats = { counts: takeSignatureCounts(), verifyMs };
   if (webcrypto) signatures.webcrypto = webcrypto;
   return {
+    kind: 'disclosure',
     report: { ...report, evidence: { source: 'file', head: evidence.head, fetchedAt: evidence.fetchedAt } },
     readings: readingsOf(bundle.entries),
     signatures,
@@ -188,13 +201,16 @@ async function answer(scope: WorkerScope, data: unknown): Promise<void> {
     } catch {
       throw new Error('a file is not JSON');
     }
-    const result = await verifyDocumentsAsync(bundleJson, evidenceJson, {
-      onProgress: (phase, done, total) => scope.postMessage({ type: 'progress', phase, done, total }),
-    });
+    const access = (globalThis as { VitalTrailAccessVerifier?: AccessVerifier }).VitalTrailAccessVerifier;
+    const result = access?.isAccessBundle(bundleJson)
+      ? access.verifyAccessDocuments(bundleJson, evidenceJson)
+      : await verifyDocumentsAsync(bundleJson, evidenceJson, {
+          onProgress: (phase, done, total) => scope.postMessage({ type: 'progress', phase, done, total }),
+        });
     scope.postMessage({ type: 'result', result });
   } catch (err) {
     scope.postMessage(
-      err instanceof BundleError
+      err instanceof VitalTrailError
         ? { type: 'error', code: err.code, reason: err.reason, message: err.message }
         : { type: 'error', message: err instanceof Error ? err.message : String(err) },
     );

@@ -26,7 +26,17 @@ export const VERIFIER_BUNDLE = join(here, '..', '..', '..', 'auditor', 'verifier
  */
 export async function buildBrowserVerifier(outfile = VERIFIER_BUNDLE): Promise<void> {
   await build({
-    entryPoints: [join(here, 'browser.js')],
+    // The disclosure verifier's worker, and the access-log verifier (issue 18) registered where
+    // the worker looks for it: the two rooms meet here, in the bundle, not by an import.
+    stdin: {
+      contents: [
+        "import { isAccessBundle, verifyAccessDocuments } from '../verify-access/browser.js';",
+        "import './browser.js';",
+        'globalThis.VitalTrailAccessVerifier = Object.freeze({ isAccessBundle, verifyAccessDocuments });',
+      ].join('\n'),
+      resolveDir: here,
+      sourcefile: 'auditor-worker.js',
+    },
     bundle: true,
     platform: 'browser',
     format: 'iife',

@@ -18,6 +18,7 @@ import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { checkTimeRange, timeOption } from './inputs.js';
 import { registerVerifyAccessCommand } from './verify-access.js';
+import { registerVerifyAccessFetchCommand } from './verify-access-fetch.js';
 
 function pseudonymOption(value: string): string {
   if (!/^0x[0-9a-fA-F]{64}$/.test(value))
@@ -38,6 +39,7 @@ function gatewayIdOption(value: string): string {
  */
 export function registerAccessCommands(program: Command, defaultDataDir: string): void {
   registerVerifyAccessCommand(program);
+  registerVerifyAccessFetchCommand(program);
   program
     .command('export-access')
     .description(

@@ -259,7 +259,7 @@ export const ERROR_CODES = {
   },
   evidence_mismatch: {
     meaning:
-      "the chain evidence is of another chain or anchors contract than the bundle names, or holds no anchor of the bundle's log (evidence of another log)",
+      "the chain evidence is of another chain or anchors contract than the bundle names, or holds no anchor of the bundle's log (evidence of another log); for an access bundle also: a consent contract that is not of the bundle's registry, or access evidence fetched for another log, consent contract or bundle (a consent the bundle cites that the evidence neither holds nor lists absent)",
   },
   data_dir_missing: {
     meaning: 'the data directory (--data) does not exist; only kgc init, demo and restore create one',

@@ -66,6 +66,8 @@ export const ERROR_GROUPS = {
     'consent_not_in_force',
     'consent_out_of_scope',
   ],
+  /** `AccessEvidenceError`: the saved chain evidence of an access bundle (anchor/src/verify-access/evidence-format). */
+  access_evidence: ['malformed', 'evidence_mismatch'],
   /** The access log's verifier (issue 18): the verdict for one cited checkpoint (its signed note included). */
   access_checkpoint: ['valid', 'checkpoint_not_anchored', 'inconsistent_checkpoints', 'bad_note'],
   /** The verifier's verdict for one cited checkpoint. */
