@@ -361,10 +361,14 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
     );
     expect(await patientPage.isHidden('#break-glass')).toBe(false);
     // The charge nurse's central station: the bed's break_glass_access alarm names who and why.
-    const alarms = await call(gw.http.url, 'GET', '/api/alarms', cookies.cn);
-    const bg = (alarms.body.alarms as { code: string; detail?: string }[]).find(
-      (a) => a.code === 'break_glass_access',
-    );
-    expect(bg?.detail).toContain('unconscious in the emergency department');
+    // (raised at the alarm service's next tick)
+    const detail = async () =>
+      (
+        (await call(gw.http.url, 'GET', '/api/alarms', cookies.cn)).body.alarms as {
+          code: string;
+          detail?: string;
+        }[]
+      ).find((a) => a.code === 'break_glass_access')?.detail ?? '';
+    await expect.poll(detail, { timeout: 10_000 }).toContain('unconscious in the emergency department');
   }, 60_000);
 });

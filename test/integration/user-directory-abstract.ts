@@ -98,6 +98,14 @@ export function describeUserDirectory(name: string, open: () => Promise<UserDire
       expect(accountStamp(nia)).toBe(accountStamp({ role: nia.role, passwordHash: nia.passwordHash }));
     });
 
+    it('behavior: a nurse or charge nurse may name a clinician id (issue 18), read back as stored', async () => {
+      const users = await fresh();
+      await users.add('nia', 'nurse', PW, { subject: `0x${'ab'.repeat(32)}` });
+      await users.add('cn', 'charge_nurse', PW, { subject: `0x${'cd'.repeat(32)}` });
+      expect(users.find('nia')?.subject).toBe(`0x${'ab'.repeat(32)}`);
+      expect(users.find('cn')?.subject).toBe(`0x${'cd'.repeat(32)}`);
+    });
+
     it('error: a doctor or patient without a well-formed subject, or another role with one, is a TypeError; nothing stored', async () => {
       const users = await fresh();
       expect(await rejection(users.add('dr-b', 'doctor', PW))).toBeInstanceOf(TypeError);
@@ -106,8 +114,9 @@ export function describeUserDirectory(name: string, open: () => Promise<UserDire
         await rejection(users.add('pat-8', 'patient', PW, { subject: `0x${'AB'.repeat(32)}` })),
       ).toBeInstanceOf(TypeError);
       expect(
-        await rejection(users.add('nia', 'nurse', PW, { subject: `0x${'ab'.repeat(32)}` })),
+        await rejection(users.add('aud', 'auditor', PW, { subject: `0x${'ab'.repeat(32)}` })),
       ).toBeInstanceOf(TypeError);
+      expect(await rejection(users.add('nia', 'nurse', PW, { subject: '0xAB' }))).toBeInstanceOf(TypeError);
       expect(users.list()).toEqual([]);
     });
 

@@ -6,7 +6,7 @@
  * (gateway/src/io/http/sessions.ts `createAccountSync`) ends exactly the sessions a change
  * no longer allows; `vitaltrail users disable|enable|remove|reset-password` and
  * `add --must-change` in-process (gateway/src/cli/users.ts), each change in the audit log as
- * `cli:<os user>`; `add --role doctor --clinician` and `--role patient --patient` (issue 18).
+ * `cli:<os user>`; `add --role doctor|nurse --clinician` and `--role patient --patient` (issue 18).
  */
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -278,10 +278,14 @@ describe('vitaltrail users disable|enable|remove|reset-password', () => {
       ['--username', 'pat-8', '--role', 'patient'],
       ['--username', 'pat-8', '--role', 'patient', '--patient', 'bad id!'],
       ['--username', 'nia', '--role', 'nurse', '--patient', 'P-0007'],
-      ['--username', 'nia', '--role', 'nurse', '--clinician', clinician],
+      ['--username', 'aud', '--role', 'auditor', '--clinician', clinician],
+      ['--username', 'nia', '--role', 'nurse', '--clinician', '0x12'],
     ])
       await expect(add(...args)).rejects.toThrow(/--clinician|--patient/);
-    expect(users.list().map((u) => u.username)).toEqual(['dr-a', 'pat-7', 'proxy-7']);
+    // A nurse may name her clinician id (issue 18: a suspension on the chain then bars her).
+    await add('--username', 'nia', '--role', 'nurse', '--clinician', clinician);
+    expect(users.get('nia')).toMatchObject({ role: 'nurse', subject: clinician.toLowerCase() });
+    expect(users.list().map((u) => u.username)).toEqual(['dr-a', 'nia', 'pat-7', 'proxy-7']);
   });
 
   it('behavior: each command changes the file and appends its audit line as cli:<os user>', async () => {

@@ -23,6 +23,7 @@ import { consentAccountKeyPath, ensureAccountKey } from '../io/anchoring/index.j
 import {
   BreakGlassAlarms,
   BreakGlassBook,
+  ClinicianBar,
   ConsentBook,
   PatientIndex,
   PatientKeys,
@@ -91,6 +92,25 @@ export const care: GatewayStep = {
             onError: (err) => log.warn('consents on the chain not read; retrying', { code: code(err) }),
           })
         : null;
+    // Nurses with a clinician id: barred while the chain says they are suspended (io/care
+    // ClinicianBar); the dashboard's directory is the bar's view of the accounts (app/ward-steps).
+    const bar =
+      ledger && consents
+        ? await ClinicianBar.open({
+            users: p.get('users'),
+            source: createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment }),
+            ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
+            onError: (err) => log.warn('clinicians on the chain not read; retrying', { code: code(err) }),
+            onChange: (username, barred) =>
+              id.audit.append(barred ? 'clinician_barred' : 'clinician_cleared', {
+                user: username,
+                detail: barred
+                  ? 'suspended or not a nurse in the consent contract'
+                  : 'a nurse in force again',
+              }),
+          })
+        : null;
+    if (bar) p.set('clinicianBar', bar);
     // The relay of the patients' signed grants (its own account, funded on the embedded chain),
     // and the registration authority when this data dir holds one (the embedded chain's KGC).
     const hasConsent = ledger?.deployment.consent !== undefined;
@@ -173,6 +193,7 @@ export const care: GatewayStep = {
     await glassAlarms.refresh(); // the openings still in force after a restart
     p.set('closeCare', async () => {
       glassAlarms.close();
+      bar?.close();
       consents?.close();
       patients.close();
     });

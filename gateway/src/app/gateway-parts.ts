@@ -16,7 +16,7 @@ import type { LiveHub } from '../core/live.js';
 import type { SessionRole } from '../core/live-contract.js';
 import type { AccessAnchoring } from '../io/access/index.js';
 import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
-import type { BreakGlassAlarms } from '../io/care/index.js';
+import type { BreakGlassAlarms, ClinicianBar } from '../io/care/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpRoutes, HttpServer, WardAccess } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity, UserDirectory } from '../io/identity/index.js';
@@ -74,6 +74,8 @@ export interface GatewayPartMap {
   access: AccessAnchoring;
   /** Appends a ward-team view to the access log (app/care-steps; the data routes' `onAccess`). */
   wardAccess: (a: WardAccess) => Promise<void>;
+  /** The ward team's clinicians suspended on the chain (app/care-steps). */
+  clinicianBar: ClinicianBar;
   /** A look at the ward's live board, for the access log (app/care-steps). */
   wardView: (s: { username: string; role: SessionRole }) => Promise<void>;
   /** The doctors' and patients' routes (app/care-steps), served by the http step. */

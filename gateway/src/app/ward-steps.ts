@@ -239,7 +239,8 @@ export const http: GatewayStep = {
     });
     const started = startHttpServer({
       hub: h,
-      users,
+      // Nurses suspended on the chain show as disabled (app/care-steps, io/care ClinicianBar).
+      users: p.find('clinicianBar')?.wrap(users) ?? users,
       displays: new DisplayRegistry(s),
       host: opts.http?.host ?? '127.0.0.1',
       port: opts.http?.port ?? 0,

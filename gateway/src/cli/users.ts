@@ -31,6 +31,7 @@ import { loadConfigFile, sharedOptionsFromConfig } from '../app/config.js';
 import { MIN_PASSWORD_LENGTH, passwordPolicyProblem } from '../core/passwords.js';
 import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../core/pseudonym.js';
 import {
+  CLINICIAN_ID_ROLES,
   ROLES,
   type Role,
   SUBJECT_PATTERN,
@@ -168,7 +169,7 @@ function statusOf(u: User): string {
 }
 
 /**
- * The subject of a `doctor` (`--clinician`) or `patient` (`--patient`, its pseudonym under the
+ * The subject of a `doctor` (`--clinician`), a nurse or charge nurse (`--clinician`, optional) or `patient` (`--patient`, its pseudonym under the
  * data dir's pseudonym key, made at the first use) account; none for the other roles.
  * @throws {UsageError} when the role's option is missing or another role's is given
  */
@@ -176,8 +177,8 @@ function subjectOf(
   o: { role: Role; clinician?: string; patient?: string },
   dataDir: string,
 ): string | undefined {
-  if (o.clinician !== undefined && o.role !== 'doctor')
-    throw new UsageError('--clinician is for --role doctor');
+  if (o.clinician !== undefined && o.role !== 'doctor' && !CLINICIAN_ID_ROLES.includes(o.role))
+    throw new UsageError('--clinician is for --role doctor, nurse or charge_nurse');
   if (o.patient !== undefined && o.role !== 'patient')
     throw new UsageError('--patient is for --role patient');
   if (o.role === 'doctor') {
@@ -186,6 +187,12 @@ function subjectOf(
       throw new UsageError(
         '--role doctor needs --clinician, 0x and 64 hex digits (the id in the chain registry)',
       );
+    return id;
+  }
+  if (o.clinician !== undefined) {
+    const id = o.clinician.toLowerCase();
+    if (!SUBJECT_PATTERN.test(id))
+      throw new UsageError('--clinician is 0x and 64 hex digits (the id in the chain registry)');
     return id;
   }
   if (o.role === 'patient') {
@@ -223,7 +230,7 @@ export function registerUsersCommands(program: Command, defaultDataDir = '.vital
       .option('--no-must-change', 'keep this password (the account holder typed it themselves)')
       .option(
         '--clinician <id>',
-        "a doctor's clinician id in the chain's registry (0x and 64 hex digits; required for --role doctor)",
+        "a clinician id in the chain's registry (0x and 64 hex digits): required for --role doctor, optional for nurse and charge_nurse (a suspension on the chain then bars the account)",
       )
       .option(
         '--patient <id>',

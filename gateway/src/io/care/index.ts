@@ -7,6 +7,7 @@
  */
 export { BREAK_GLASS_LIST_MAX, BreakGlassBook } from './break-glass.js';
 export { BreakGlassAlarms, type BreakGlassAlarmsOptions } from './break-glass-alarms.js';
+export { ClinicianBar, type ClinicianBarOptions, DEFAULT_CLINICIAN_REFRESH_MS } from './clinician-bar.js';
 export {
   ConsentBook,
   type ConsentBookOptions,

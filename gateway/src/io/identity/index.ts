@@ -63,6 +63,7 @@ export {
 export {
   type AddOptions,
   accountStamp,
+  CLINICIAN_ID_ROLES,
   checkSubject,
   DUMMY_HASH,
   ensureInitialAdmin,

@@ -58,8 +58,14 @@ import { ensureDir, writeSecret } from '../ops/index.js';
  */
 export type Role = 'admin' | 'nurse' | 'charge_nurse' | 'auditor' | 'doctor' | 'patient';
 export const ROLES: readonly Role[] = ['admin', 'nurse', 'charge_nurse', 'auditor', 'doctor', 'patient'];
-/** The roles whose account names a `subject` on the chain (and only they). */
+/** The roles whose account names a `subject` on the chain. */
 export const SUBJECT_ROLES: readonly Role[] = ['doctor', 'patient'];
+/**
+ * The ward team's clinicians, whose account may name a clinician id on the chain (issue 18:
+ * nurses are registered there too, and a suspension there ends their sessions, io/care
+ * `ClinicianBar`); without one the account is the gateway's alone.
+ */
+export const CLINICIAN_ID_ROLES: readonly Role[] = ['nurse', 'charge_nurse'];
 /** A subject: a clinician id or a patient pseudonym, `0x` and 64 lower-case hex digits. */
 export const SUBJECT_PATTERN = /^0x[0-9a-f]{64}$/;
 
@@ -72,7 +78,7 @@ export interface User {
   disabled?: boolean;
   /** The user must choose a new password before using anything but `GET /api/me`. Absent: false. */
   mustChangePassword?: boolean;
-  /** A doctor's clinician id or a patient's pseudonym (see the module doc); only for those roles. */
+  /** A doctor's or nurse's clinician id, or a patient's pseudonym (see the module doc). */
   subject?: string;
 }
 
@@ -89,14 +95,18 @@ export interface AddOptions extends PasswordOptions {
 }
 
 /**
- * Checks a role's subject: present and well-formed for `doctor` and `patient`, absent for the rest.
+ * Checks a role's subject: present and well-formed for `doctor` and `patient`, optional for
+ * `nurse` and `charge_nurse` (a clinician id), absent for the rest.
  * @throws {TypeError} naming what is wrong (`who`: the caller, for the message)
  */
 export function checkSubject(role: Role, subject: string | undefined, who: string): void {
   const needs = SUBJECT_ROLES.includes(role);
-  if (needs && (subject === undefined || !SUBJECT_PATTERN.test(subject)))
+  const may = needs || CLINICIAN_ID_ROLES.includes(role);
+  if (needs && subject === undefined)
     throw new TypeError(`${who}: a ${role} account needs a subject, 0x and 64 lower-case hex digits`);
-  if (!needs && subject !== undefined) throw new TypeError(`${who}: a ${role} account has no subject`);
+  if (subject !== undefined && !may) throw new TypeError(`${who}: a ${role} account has no subject`);
+  if (subject !== undefined && !SUBJECT_PATTERN.test(subject))
+    throw new TypeError(`${who}: a subject is 0x and 64 lower-case hex digits`);
 }
 
 /** Usernames: 1-64 chars of [A-Za-z0-9._-], like device ids (PROTOCOL.md §1). */

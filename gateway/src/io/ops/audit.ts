@@ -114,6 +114,9 @@ export type AuditEventType =
   | 'consent_granted'
   | 'consent_revoked'
   | 'patient_key_registered'
+  // a nurse's account barred or cleared by their clinician record on the chain (issue 18)
+  | 'clinician_barred'
+  | 'clinician_cleared'
   // a patient's record opened by break-glass (issue 18; detail: pseudonym, end (ms), reason)
   | 'break_glass'
   | 'admission'

@@ -63,6 +63,8 @@
  * - 7: `ward_audit` (issue 16: the audit of views and alarm transitions, the group's).
  * - 8: the roles `doctor` and `patient` (issue 18) in `users` and `ward_sessions`, and
  *   `users.subject` (a doctor's clinician id or a patient's pseudonym: exactly those roles).
+ * - 9: a nurse's or charge nurse's account may name a clinician id too (issue 18: nurses are
+ *   registered on the chain, and a suspension there ends their sessions).
  *
  * The migrations run in one transaction under an advisory lock, so gateways starting at
  * once migrate one after the other and a crash leaves the old version or the new one. A
@@ -73,7 +75,7 @@ import type pg from 'pg';
 import { ROLES, SUBJECT_PATTERN } from '../identity/index.js';
 
 /** The version this code writes and reads. */
-export const SHARED_SCHEMA_VERSION = 8;
+export const SHARED_SCHEMA_VERSION = 9;
 
 /** Every shared table, with the module that owns its statements (paths from gateway/src/io/). */
 export const PG_TABLE_OWNERS = {
@@ -256,6 +258,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
       ADD CONSTRAINT users_subject_role CHECK ((subject IS NOT NULL) = (role IN ('doctor', 'patient')))`,
     `ALTER TABLE ward_sessions DROP CONSTRAINT ward_sessions_role_check,
       ADD CONSTRAINT ward_sessions_role_check CHECK (role IN (${allRoles}))`,
+  ],
+  [
+    `ALTER TABLE users DROP CONSTRAINT users_subject_role,
+      ADD CONSTRAINT users_subject_role CHECK (
+        (role IN ('doctor', 'patient') AND subject IS NOT NULL)
+        OR (role IN ('nurse', 'charge_nurse'))
+        OR subject IS NULL)`,
   ],
 ];
 
