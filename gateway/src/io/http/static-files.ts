@@ -8,11 +8,26 @@
  * Files are read per request, so a changed module is served without a restart; a file
  * that disappears answers 404 `not_found`.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
+
+/**
+ * A file of the checkout, found from this module up (the same from `gateway/src` and from
+ * `dist`): a page's directory, a built bundle. Undefined when no ancestor holds it.
+ * @example checkoutFile('dist/auditor/verifier.js')
+ */
+export function checkoutFile(rel: string): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    if (existsSync(join(dir, rel))) return join(dir, rel);
+    dir = dirname(dir);
+  }
+  return undefined;
+}
 
 /** Content types by extension; only these extensions are ever served. */
 export const STATIC_TYPES: Readonly<Record<string, string>> = {

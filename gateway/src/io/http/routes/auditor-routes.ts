@@ -18,15 +18,19 @@
  * with `vitaltrail verify --anchors FILE`, or the page's files can be saved and opened
  * from any server they trust.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import type { Role } from '../../identity/index.js';
 import { HttpError } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
 import { PROOF_ROLES } from '../route-roles.js';
-import { registerStaticFiles, STATIC_TYPES, sendStaticFile, staticFileTable } from '../static-files.js';
+import {
+  checkoutFile,
+  registerStaticFiles,
+  STATIC_TYPES,
+  sendStaticFile,
+  staticFileTable,
+} from '../static-files.js';
 
 /** Roles that may open the auditor page (io/http/route-roles). */
 export const AUDITOR_PAGE_ROLES: readonly Role[] = PROOF_ROLES;
@@ -38,16 +42,6 @@ export interface AuditorRoutesOptions {
   verifierFile?: string;
 }
 
-/** The nearest ancestor of this module that holds `rel` (the checkout root, from src or dist). */
-function findUp(rel: string): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    if (existsSync(join(dir, rel))) return join(dir, rel);
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
 /**
  * The auditor page's routes.
  * @example
@@ -56,8 +50,8 @@ function findUp(rel: string): string | undefined {
 export function auditorRoutes(opts: AuditorRoutesOptions = {}): HttpRoutes {
   return (app, auth: HttpAuth) => {
     const pageDir =
-      opts.pageDir ?? findUp(join('dashboards', 'auditor', 'index.html'))?.replace(/index\.html$/, '');
-    const verifierFile = opts.verifierFile ?? findUp(join('dist', 'auditor', 'verifier.js'));
+      opts.pageDir ?? checkoutFile(join('dashboards', 'auditor', 'index.html'))?.replace(/index\.html$/, '');
+    const verifierFile = opts.verifierFile ?? checkoutFile(join('dist', 'auditor', 'verifier.js'));
     const send = async (path: string | undefined, type: string, reply: FastifyReply) => {
       if (path === undefined) throw new HttpError('not_found');
       return sendStaticFile(reply.header('cache-control', 'no-store'), { path, type });

@@ -19,14 +19,18 @@
  * data of their own: they call the care routes (io/http/routes/care/care-routes and the consent
  * routes), which decide what each may see. `cache-control: no-store` on every answer.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Role } from '../../../identity/index.js';
 import { HttpError } from '../../errors.js';
 import type { HttpAuth, HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES, PATIENT_ROLES } from '../../route-roles.js';
-import { registerStaticFiles, STATIC_TYPES, sendStaticFile, staticFileTable } from '../../static-files.js';
+import {
+  checkoutFile,
+  registerStaticFiles,
+  STATIC_TYPES,
+  sendStaticFile,
+  staticFileTable,
+} from '../../static-files.js';
 
 export interface CarePageRoutesOptions {
   /** The portal's directory. Default: `dashboards/patient` of the checkout. */
@@ -37,16 +41,6 @@ export interface CarePageRoutesOptions {
   consentBundle?: string;
 }
 
-/** The nearest ancestor of this module that holds `rel` (the checkout root, from src or dist). */
-function findUp(rel: string): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    if (existsSync(join(dir, rel))) return join(dir, rel);
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
 /**
  * The patient portal's and the doctor's page's routes.
  * @example
@@ -55,7 +49,8 @@ function findUp(rel: string): string | undefined {
 export function carePageRoutes(opts: CarePageRoutesOptions = {}): HttpRoutes {
   return (app, auth: HttpAuth) => {
     const page = (name: 'patient' | 'doctor', dir: string | undefined, roles: readonly Role[]) => {
-      const pageDir = dir ?? findUp(join('dashboards', name, 'index.html'))?.replace(/index\.html$/, '');
+      const pageDir =
+        dir ?? checkoutFile(join('dashboards', name, 'index.html'))?.replace(/index\.html$/, '');
       app.get(`/${name}`, async (request, reply) => {
         auth.requireRole(request, reply, roles);
         return reply.redirect(`/${name}/`);
@@ -69,7 +64,7 @@ export function carePageRoutes(opts: CarePageRoutesOptions = {}): HttpRoutes {
     page('patient', opts.patientDir, PATIENT_ROLES);
     page('doctor', opts.doctorDir, DOCTOR_ROLES);
 
-    const bundle = opts.consentBundle ?? findUp(join('dist', 'care', 'consent.js'));
+    const bundle = opts.consentBundle ?? checkoutFile(join('dist', 'care', 'consent.js'));
     app.get('/care/consent.js', async (request, reply) => {
       auth.requireRole(request, reply, CARE_ROLES);
       if (bundle === undefined) throw new HttpError('not_found');
