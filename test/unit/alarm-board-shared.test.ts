@@ -133,6 +133,26 @@ describe('AlarmBoard.applyShared: an open alarm of the same scope and code', () 
 });
 
 describe('AlarmBoard.applyShared: an alarm this board does not hold (foreign)', () => {
+  it("behavior: a lone gateway's own ledger (ownLedger): a locally observed alarm taken back at a start ends after the grace", () => {
+    // A break-glass opening that ended while the gateway was down: nothing raises it again.
+    for (const ownLedger of [true, false]) {
+      const b = new AlarmBoard({ foreignGraceMs: 1000, ownLedger });
+      b.applyShared(
+        shared({
+          id: 'g-bg',
+          code: 'break_glass_access',
+          kind: 'technical',
+          priority: 'low',
+          basePriority: 'low',
+        }),
+        'raised',
+        0,
+      );
+      expect(b.evaluate('wr-1', [], 999)).toEqual([]);
+      expect(types(b.evaluate('wr-1', [], 1000))).toEqual(ownLedger ? ['cleared'] : []);
+    }
+  });
+
   it('behavior: is added; evaluate without its condition keeps it until foreignGraceMs, then clears it', () => {
     const b = new AlarmBoard({ foreignGraceMs: 1000 });
     const t = b.applyShared(shared(), 'raised', 0);

@@ -125,7 +125,7 @@ export const alarms: GatewayStep = {
         throttledClients: () => p.find('broker')?.throttledClients() ?? 0,
         // Break-glass openings (app/care-steps, a later step): `break_glass_access` on the beds.
         scopedConditions: (now) => p.find('breakGlassAlarms')?.conditions(now) ?? new Map(),
-        group: { ledger, gatewayId, ...(settings ? { settings } : {}) },
+        group: { ledger, gatewayId, alone: !pg, ...(settings ? { settings } : {}) },
         // The identity's device registry knows revocations (store, CRL, chain registry).
         deviceRevoked: (dev) => id.devices.lookup(dev)?.status === 'revoked',
         audit: (e) => {

@@ -44,6 +44,13 @@ export interface AlarmBoardOptions {
    * longest averaging, core/alarms/policy).
    */
   foreignGraceMs?: number;
+  /**
+   * The ledger is this gateway's alone (a lone gateway's, io/clinical LocalAlarmLedger): an
+   * alarm taken from it at a start is this board's own, so even a `LOCALLY_OBSERVED` one ends
+   * after `foreignGraceMs` without its condition (a break-glass opening that ended while the
+   * gateway was down). Default false: a group's ledger, whose other gateways observe their own.
+   */
+  ownLedger?: boolean;
 }
 
 /**
@@ -86,6 +93,7 @@ export class AlarmBoard {
    */
   readonly #foreign = new Map<string, number>();
   readonly #foreignGraceMs: number;
+  readonly #ownLedger: boolean;
   readonly #escalateMs: number;
   readonly #latching: ReadonlySet<AlarmPriority>;
   readonly #newId: () => string;
@@ -102,6 +110,7 @@ export class AlarmBoard {
     this.#newId = opts.newId ?? (() => `a${++n}`);
     this.#gapMs = opts.episodeGapMs ?? (() => 0);
     this.#foreignGraceMs = opts.foreignGraceMs ?? 180_000;
+    this.#ownLedger = opts.ownLedger ?? false;
   }
 
   /** Open alarms (active or acknowledged), oldest first. */
@@ -258,7 +267,9 @@ export class AlarmBoard {
     this.#open.set(key, a);
     this.#foreign.set(
       key,
-      LOCALLY_OBSERVED.has(a.code) ? Number.POSITIVE_INFINITY : now + this.#foreignGraceMs,
+      LOCALLY_OBSERVED.has(a.code) && !this.#ownLedger
+        ? Number.POSITIVE_INFINITY
+        : now + this.#foreignGraceMs,
     );
     return this.#t(type, a, now, ackerOf(type, s));
   }

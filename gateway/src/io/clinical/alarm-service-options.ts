@@ -77,7 +77,8 @@ export interface AlarmServiceOptions {
    * the same decision path, its alarm states outliving a restart) and no `settings` (kept in
    * its store). Without it the board decides alone, its open alarms in memory only.
    */
-  group?: { ledger: AlarmLedger; gatewayId: string; settings?: SharedPatientSettings };
+  /** `alone`: the ledger is this gateway's only (a lone gateway's; core/alarms `ownLedger`). */
+  group?: { ledger: AlarmLedger; gatewayId: string; settings?: SharedPatientSettings; alone?: boolean };
   /** Every transition, settings and standby change, and patient view. Must not throw. */
   audit?: (e: AlarmAuditEvent) => void;
 }

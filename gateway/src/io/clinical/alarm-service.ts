@@ -110,6 +110,7 @@ export class AlarmService {
       newId: () => randomUUID(),
       episodeGapMs: (scope, code) => this.#episodeGapMs(scope, code),
       ...(opts.escalateAfterMs !== undefined ? { escalateAfterMs: opts.escalateAfterMs } : {}),
+      ownLedger: opts.group?.alone === true,
     });
     this.#tech = { ...DEFAULT_TECHNICAL, ...opts.technical };
     this.#news2MaxAgeMs = opts.news2MaxAgeMs ?? 5 * 60_000;
