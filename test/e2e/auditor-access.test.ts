@@ -32,7 +32,9 @@ import { createAccessAnchoring } from '../../gateway/src/io/access/index.js';
 import {
   accessLogOrigin,
   checkpointOrigin,
+  consentAccountKeyPath,
   type EmbeddedChain,
+  ensureAccountKey,
   logIdOf,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';
@@ -82,7 +84,8 @@ describe('auditor page: an access-log bundle on anvil (headless chromium)', () =
     const relay = createConsentClient({
       rpcUrl: chain.rpcUrl,
       deployment: chain.deployment,
-      privateKey: chain.gatewayKey,
+      // The relay's own account (as the gateway's), never the anchorer's.
+      privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
     });
     await kgc.registerClinician(drA, 'doctor');
     await kgc.registerPatientKey(patient, patientAccount.address);

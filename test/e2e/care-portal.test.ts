@@ -31,18 +31,12 @@ import type { Browser, Page } from 'playwright-core';
 import { createPublicClient, http, parseAbiItem } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clinicianIdOf, createConsentClient } from '../../anchor/src/consent/index.js';
+import { clinicianIdOf } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
-import { startGateway } from '../../gateway/src/app/gateway.js';
-import type { RunningGateway } from '../../gateway/src/app/options.js';
-import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
-import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
-import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { keyFile } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { launchBrowser } from '../helpers/browser.js';
-import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
-import { call, errorCode } from '../helpers/http-client.js';
+import { CARE_PW, type CareRig, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
+import { deviceKey, FrameChain } from '../helpers/gateway.js';
+import { errorCode } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -50,7 +44,6 @@ const DOCS = join(ROOT, process.env.VT_UPDATE_DOCS === '1' ? 'dashboards/docs' :
 mkdirSync(DOCS, { recursive: true });
 const DEV = 'wr-0001';
 const PATIENT_ID = 'P-0007';
-const PW = 'care-portal-password-1';
 const PASSPHRASE = 'my own long passphrase 7';
 const READINGS = 12;
 
@@ -64,8 +57,7 @@ const REVOKE_EVENT = parseAbiItem(
 
 describe('patient portal and doctor page: key, grant, read, revoke, in the browser on a real chain', () => {
   const tmp = makeTempDir('vt-care-portal-');
-  let chain: EmbeddedChain;
-  let gw: RunningGateway;
+  let rig: CareRig;
   let browser: Browser;
   let patientPage: Page;
   let doctorPage: Page;
@@ -74,61 +66,46 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
   let admittedAt = 0;
   const drA = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
-  const cookies: Record<string, string> = {};
   /** Every request the patient's page made, with its body: the passphrase must be in none. */
   const sent: string[] = [];
-  const chainLogs = () => createPublicClient({ transport: http(chain.rpcUrl) });
-  const consentAddress = () => chain.deployment.consent as Hex;
+  const chainLogs = () => createPublicClient({ transport: http(rig.chain.rpcUrl) });
+  const consentAddress = () => rig.chain.deployment.consent as Hex;
 
   /** Signs in on the dashboard's form (`/`), which sends a patient or a doctor to their page. */
   async function signIn(page: Page, username: string, lands: string): Promise<void> {
-    await page.goto(`${gw.http.url}/`);
+    await page.goto(`${rig.gw.http.url}/`);
     await page.fill('#username', username);
-    await page.fill('#password', PW);
+    await page.fill('#password', CARE_PW);
     await page.click('#login-submit');
-    await page.waitForURL(`${gw.http.url}${lands}`);
+    await page.waitForURL(`${rig.gw.http.url}${lands}`);
     await page.waitForSelector('body[data-state="ready"]');
   }
 
   beforeAll(async () => {
-    const prepared = await prepareAnchoredDataDir(join(tmp.dir, 'd'), [DEV]);
-    chain = prepared.chain;
-    const paths = prepared.paths;
-    pseudonym = pseudonymOf(keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES), PATIENT_ID) as Hex;
-    const users = new UserFile(paths.users);
-    await users.add('dr-a', 'doctor', PW, { subject: drA });
-    await users.add('dr-b', 'doctor', PW, { subject: drB });
-    await users.add('pat', 'patient', PW, { subject: pseudonym });
-    await users.add('cn', 'charge_nurse', PW);
-    const kgc = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      privateKey: chain.kgcKey,
+    rig = await startCareRig(tmp.dir, { devices: [DEV], users: [], refreshMs: 500 }, (paths) => {
+      pseudonym = pseudonymIn(paths, PATIENT_ID);
+      return {
+        users: [
+          { username: 'dr-a', role: 'doctor', subject: drA },
+          { username: 'dr-b', role: 'doctor', subject: drB },
+          { username: 'pat', role: 'patient', subject: pseudonym },
+          { username: 'cn', role: 'charge_nurse' },
+        ],
+        doctors: [drA, drB],
+      };
     });
-    await kgc.registerClinician(drA, 'doctor');
-    await kgc.registerClinician(drB, 'doctor');
-    gw = (await startGateway({
-      dataDir: paths.root,
-      logger: silentLogger,
-      mqtt: { port: 0 },
-      http: { port: 0 },
-      checkpointIntervalMs: 3_600_000,
-      consentRefreshMs: 500,
-      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
-    })) as RunningGateway;
-    for (const u of ['dr-a', 'dr-b', 'pat', 'cn']) {
-      const r = await call(gw.http.url, 'POST', '/api/login', undefined, { username: u, password: PW });
-      expect(r.status).toBe(200);
-      cookies[u] = r.cookie as string;
-    }
+    await rig.login('dr-a', 'dr-b', 'pat', 'cn');
     // Admitted six hours ago (through the book: the admission route dates it now), so the
     // readings, one every half hour, draw a trend.
     admittedAt = Date.now() - 6 * 3_600_000;
-    await gw.bindings.admit(DEV, PATIENT_ID, 'Bed 7', admittedAt, 'cn');
-    const frames = new FrameChain(DEV, deviceKey(paths, DEV));
+    await rig.gw.bindings.admit(DEV, PATIENT_ID, 'Bed 7', admittedAt, 'cn');
+    const frames = new FrameChain(DEV, deviceKey(rig.paths, DEV));
     for (let i = 0; i < READINGS; i++) {
       const ts = admittedAt + (i + 1) * 1_800_000 - 60_000;
-      await gw.ingest.submit(frames.next({ ts }, { hr: 64 + i, spo2: 95 + (i % 4), rr: 14 + (i % 3) }), DEV);
+      await rig.gw.ingest.submit(
+        frames.next({ ts }, { hr: 64 + i, spo2: 95 + (i % 4), rr: 14 + (i % 3) }),
+        DEV,
+      );
     }
     browser = await launchBrowser();
     patientPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
@@ -137,15 +114,17 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
 
   afterAll(async () => {
     await browser?.close();
-    await gw?.stop();
-    await chain?.anvil.stop();
+    await rig?.stop();
     tmp.cleanup();
   });
 
   it('access: each page only for its role; the signing bundle for both', async () => {
     const status = async (url: string, who?: string) =>
-      (await fetch(`${gw.http.url}${url}`, { headers: who ? { cookie: cookies[who] as string } : {} }))
-        .status;
+      (
+        await fetch(`${rig.gw.http.url}${url}`, {
+          headers: who ? { cookie: rig.cookies[who] as string } : {},
+        })
+      ).status;
     expect(await status('/patient/')).toBe(401);
     expect(await status('/patient/', 'pat')).toBe(200);
     expect(await status('/patient/', 'dr-a')).toBe(403);
@@ -154,8 +133,8 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
     expect(await status('/doctor/', 'pat')).toBe(403);
     expect(await status('/patient/../doctor/app.js', 'pat')).not.toBe(200);
     expect(await status('/patient/nope.js', 'pat')).toBe(404);
-    const bundle = await fetch(`${gw.http.url}/care/consent.js`, {
-      headers: { cookie: cookies.pat as string },
+    const bundle = await fetch(`${rig.gw.http.url}/care/consent.js`, {
+      headers: { cookie: rig.cookies.pat as string },
     });
     expect([bundle.status, bundle.headers.get('content-type')]).toEqual([
       200,
@@ -190,7 +169,7 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
     await patientPage.click('#kc-submit');
     await patientPage.waitForSelector('body[data-key="registered"]', { timeout: 30_000 });
 
-    const me = await call(gw.http.url, 'GET', '/api/care/me', cookies.pat);
+    const me = await rig.get('pat', '/api/care/me');
     const { address, keystore } = me.body.patientKey as { address: Hex; keystore: Record<string, unknown> };
     expect(keystore).toMatchObject({ v: 1, kdf: 'PBKDF2-SHA256', iterations: 600000 });
     expect((keystore.address as string).toLowerCase()).toBe(address.toLowerCase());
@@ -220,7 +199,7 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
     await patientPage.click('#g-submit');
     await patientPage.waitForFunction(() => document.querySelector('#consent-error')?.textContent !== '');
     expect(await patientPage.textContent('#consent-error')).toContain('wrong_passphrase');
-    expect((await call(gw.http.url, 'GET', '/api/care/consents', cookies.pat)).body.consents).toEqual([]);
+    expect((await rig.get('pat', '/api/care/consents')).body.consents).toEqual([]);
 
     const started = Date.now();
     await patientPage.fill('#sign-pass', PASSPHRASE);
@@ -267,7 +246,7 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
     await doctorPage.screenshot({ path: join(DOCS, 'doctor-view.png'), fullPage: true });
 
     const url = `/api/care/patients/${pseudonym}/readings?from=${admittedAt}&to=${Date.now()}`;
-    const drBAnswer = await call(gw.http.url, 'GET', url, cookies['dr-b']);
+    const drBAnswer = await rig.get('dr-b', url);
     expect([drBAnswer.status, errorCode(drBAnswer)]).toEqual([403, 'consent_required']);
   }, 60_000);
 
@@ -339,7 +318,7 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
   }, 60_000);
 
   it('behavior: break-glass: Dr A opens the record by the patient id with a reason; the charge nurse and the patient see it', async () => {
-    const me = await call(gw.http.url, 'GET', '/api/care/me', cookies['dr-a']);
+    const me = await rig.get('dr-a', '/api/care/me');
     expect(me.body.breakGlass).toBe(true); // care.breakGlassRoles: doctors by default
     expect(await doctorPage.isHidden('#break-glass')).toBe(false);
     await doctorPage.fill('#bg-patient', PATIENT_ID); // what a doctor in an emergency knows
@@ -364,7 +343,7 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
     // (raised at the alarm service's next tick)
     const detail = async () =>
       (
-        (await call(gw.http.url, 'GET', '/api/alarms', cookies.cn)).body.alarms as {
+        (await rig.get('cn', '/api/alarms')).body.alarms as {
           code: string;
           detail?: string;
         }[]

@@ -3,10 +3,11 @@
  * What the care-route tests (issue 18) share: a prepared data directory with enrolled devices,
  * its embedded anvil chain (registry, anchors and the real consent contract; devices
  * registered; optionally the access log's account too, so its checkpoints are anchored),
- * accounts with their chain subjects, the KGC's and the gateway's consent clients, a gateway
- * started in this process with that ledger and a short consent refresh, sign-ins over real
- * HTTP, and the patient's EIP-712 grants signed by a real key and relayed by the gateway's
- * account.
+ * accounts with their chain subjects, clinicians registered (doctors, nurses; some suspended)
+ * and patients' keys, the KGC's and the gateway's consent clients, a gateway started in this
+ * process with that ledger, a short consent refresh and its break-glass settings, sign-ins
+ * over real HTTP, and the patient's EIP-712 grants signed by a real key and relayed by the
+ * gateway's account.
  */
 import { join } from 'node:path';
 import type { PrivateKeyAccount } from 'viem/accounts';
@@ -20,7 +21,7 @@ import {
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
-import type { RunningGateway } from '../../gateway/src/app/options.js';
+import type { GatewayOptions, RunningGateway } from '../../gateway/src/app/options.js';
 import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
 import {
   accessLogOrigin,
@@ -39,6 +40,15 @@ import { call } from './http-client.js';
 
 export const CARE_PW = 'care-rig-password-1';
 export const H = 3_600_000;
+/** A patient's keystore as the portal stores it (its content is not checked by the gateway). */
+export const KEYSTORE = {
+  v: 1,
+  kdf: 'PBKDF2-SHA256',
+  iterations: 600000,
+  salt: 'c2FsdA==',
+  iv: 'aXY=',
+  ciphertext: 'eA==',
+};
 
 export interface CareRigOptions {
   devices: string[];
@@ -46,6 +56,10 @@ export interface CareRigOptions {
   users: { username: string; role: Role; subject?: string }[];
   /** Clinician ids the KGC registers as doctors. */
   doctors?: Hex[];
+  /** Clinician ids the KGC registers as nurses. */
+  nurses?: Hex[];
+  /** Of those, the ones the KGC suspends before the gateway starts. */
+  suspended?: Hex[];
   /** Pseudonym → the patient's key the KGC registers. */
   patientKeys?: [Hex, Hex][];
   /** The readings' (and access log's) checkpoint interval. Default 1 h (none in a test). */
@@ -54,6 +68,8 @@ export interface CareRigOptions {
   anchorAccessLog?: boolean;
   /** The gateway's consent refresh. Default 300 ms. */
   refreshMs?: number;
+  /** The gateway's break-glass settings (its defaults if absent). */
+  breakGlass?: GatewayOptions['breakGlass'];
 }
 
 export interface CareRig {
@@ -125,6 +141,8 @@ export async function startCareRig(
     privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
   });
   for (const d of more.doctors ?? []) await kgc.registerClinician(d, 'doctor');
+  for (const n of more.nurses ?? []) await kgc.registerClinician(n, 'nurse');
+  for (const s of more.suspended ?? []) await kgc.suspendClinician(s);
   for (const [patient, key] of more.patientKeys ?? []) await kgc.registerPatientKey(patient, key);
   const refreshMs = more.refreshMs ?? 300;
   const gw = (await startGateway({
@@ -134,6 +152,7 @@ export async function startCareRig(
     http: { port: 0 },
     checkpointIntervalMs: more.checkpointIntervalMs ?? 3_600_000,
     consentRefreshMs: refreshMs,
+    ...(more.breakGlass ? { breakGlass: more.breakGlass } : {}),
     ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
   })) as RunningGateway;
   const cookies: Record<string, string> = {};

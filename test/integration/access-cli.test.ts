@@ -10,37 +10,13 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseAccessBundle, verifyAccessBundle } from '../../anchor/src/verify-access/index.js';
-import { main } from '../../gateway/src/cli/main.js';
 import { AccessLog } from '../../gateway/src/io/access/index.js';
 import { accessLogOrigin, loadCheckpointSigner, toHex } from '../../gateway/src/io/anchoring/index.js';
 import { dataPaths, ensureDir } from '../../gateway/src/io/ops/index.js';
 import { openStore } from '../../gateway/src/io/store/index.js';
 import { accessEntry, ACCESS_FIXTURE_GATEWAY as GW, PATIENT_A } from '../helpers/access-fixtures.js';
+import { runMain as run } from '../helpers/cli-main.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-/** Runs `vitaltrail …args` in this process; returns its exit code and output. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: '', stderr: '' };
-  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
-  process.stdout.write = ((s: string) => {
-    out.stdout += s;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => {
-    out.stderr += s;
-    return true;
-  }) as typeof process.stderr.write;
-  process.exitCode = 0;
-  try {
-    await main(['node', 'vitaltrail', ...args]);
-  } finally {
-    process.stdout.write = write.stdout;
-    process.stderr.write = write.stderr;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, ...out };
-}
 
 describe('vitaltrail export-access', () => {
   const tmp = makeTempDir('vt-access-cli-');

@@ -33,33 +33,16 @@ import {
   SCOPE_VITALS,
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
-import { startGateway } from '../../gateway/src/app/gateway.js';
-import type { RunningGateway } from '../../gateway/src/app/options.js';
-import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
-import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
-import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { keyFile } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
+import { type CareRig, H, KEYSTORE, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
+import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { call } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DEV = 'wr-0001';
-const PW = 'care-consent-password-1';
-const H = 3_600_000;
-const KEYSTORE = {
-  v: 1,
-  kdf: 'PBKDF2-SHA256',
-  iterations: 600000,
-  salt: 'c2FsdA==',
-  iv: 'aXY=',
-  ciphertext: 'eA==',
-};
 
 describe('care consent routes: the patient key, grants and revocations relayed, who saw my data', () => {
   const tmp = makeTempDir('vt-care-consent-');
-  let chain: EmbeddedChain;
-  let gw: RunningGateway;
+  let rig: CareRig;
   let reader: ConsentClient;
   let pseudonym: Hex;
   let other: Hex;
@@ -68,17 +51,16 @@ describe('care consent routes: the patient key, grants and revocations relayed, 
   const stranger = privateKeyToAccount(generatePrivateKey());
   const drA = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
-  const cookies: Record<string, string> = {};
   let t0 = 0;
   let consentId: Hex;
 
   const api = (who: string, method: string, url: string, body?: unknown) =>
-    call(gw.http.url, method, url, cookies[who], body);
+    call(rig.gw.http.url, method, url, rig.cookies[who], body);
   const codeOf = (r: { status: number; body: Record<string, unknown> }) => [
     r.status,
     (r.body.error as { code: string } | undefined)?.code,
   ];
-  const domain = () => consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+  const domain = () => consentDomain(rig.chain.deployment.chainId, rig.chain.deployment.consent as Hex);
   const grantMessage = () => {
     const now = Date.now();
     return {
@@ -106,55 +88,36 @@ describe('care consent routes: the patient key, grants and revocations relayed, 
 
   beforeAll(async () => {
     t0 = Date.now();
-    const prepared = await prepareAnchoredDataDir(join(tmp.dir, 'd'), [DEV]);
-    chain = prepared.chain;
-    const paths = prepared.paths;
-    auditFile = join(paths.root, 'gateway', 'audit.log');
-    const key = keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES);
-    pseudonym = pseudonymOf(key, 'P-0101') as Hex;
-    other = pseudonymOf(key, 'P-0202') as Hex;
-    const users = new UserFile(paths.users);
-    await users.add('dr-a', 'doctor', PW, { subject: drA });
-    await users.add('dr-b', 'doctor', PW, { subject: drB });
-    await users.add('pat', 'patient', PW, { subject: pseudonym });
-    await users.add('pat2', 'patient', PW, { subject: other });
-    await users.add('nia', 'nurse', PW);
-    await users.add('cn', 'charge_nurse', PW);
-    const kgc = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      privateKey: chain.kgcKey,
+    rig = await startCareRig(tmp.dir, { devices: [DEV], users: [], refreshMs: 60_000 }, (paths) => {
+      pseudonym = pseudonymIn(paths, 'P-0101');
+      other = pseudonymIn(paths, 'P-0202');
+      return {
+        users: [
+          { username: 'dr-a', role: 'doctor', subject: drA },
+          { username: 'dr-b', role: 'doctor', subject: drB },
+          { username: 'pat', role: 'patient', subject: pseudonym },
+          { username: 'pat2', role: 'patient', subject: other },
+          { username: 'nia', role: 'nurse' },
+          { username: 'cn', role: 'charge_nurse' },
+        ],
+        doctors: [drA, drB],
+      };
     });
-    await kgc.registerClinician(drA, 'doctor');
-    await kgc.registerClinician(drB, 'doctor');
-    reader = createConsentClient({ rpcUrl: chain.rpcUrl, deployment: chain.deployment });
-    gw = (await startGateway({
-      dataDir: paths.root,
-      logger: silentLogger,
-      mqtt: { port: 0 },
-      http: { port: 0 },
-      checkpointIntervalMs: 3_600_000,
-      consentRefreshMs: 60_000,
-      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
-    })) as RunningGateway;
-    for (const u of ['dr-a', 'dr-b', 'pat', 'pat2', 'nia', 'cn']) {
-      const r = await call(gw.http.url, 'POST', '/api/login', undefined, { username: u, password: PW });
-      expect(r.status).toBe(200);
-      cookies[u] = r.cookie as string;
-    }
+    auditFile = join(rig.paths.root, 'gateway', 'audit.log');
+    reader = createConsentClient({ rpcUrl: rig.chain.rpcUrl, deployment: rig.chain.deployment });
+    await rig.login('dr-a', 'dr-b', 'pat', 'pat2', 'nia', 'cn');
     const admitted = await api('cn', 'POST', '/api/admissions', {
       dev: DEV,
       patientId: 'P-0101',
       bed: 'Bed 3',
     });
     expect(admitted.status).toBe(201);
-    const frames = new FrameChain(DEV, deviceKey(paths, DEV));
-    for (let i = 0; i < 3; i++) await gw.ingest.submit(frames.next({}, { hr: 80 + i, spo2: 96 }), DEV);
+    const frames = new FrameChain(DEV, deviceKey(rig.paths, DEV));
+    for (let i = 0; i < 3; i++) await rig.gw.ingest.submit(frames.next({}, { hr: 80 + i, spo2: 96 }), DEV);
   }, 120_000);
 
   afterAll(async () => {
-    await gw?.stop();
-    await chain?.anvil.stop();
+    await rig?.stop();
     tmp.cleanup();
   });
 
@@ -165,7 +128,7 @@ describe('care consent routes: the patient key, grants and revocations relayed, 
       username: 'pat',
       role: 'patient',
       subject: pseudonym,
-      chain: { chainId: chain.deployment.chainId, consent: chain.deployment.consent },
+      chain: { chainId: rig.chain.deployment.chainId, consent: rig.chain.deployment.consent },
       patientKey: { address: null, keystore: null },
     });
     const doc = await api('dr-a', 'GET', '/api/care/me');

@@ -2,7 +2,7 @@
  * @module test/integration/care-routes
  * Doctors and patients through the gateway (issue 18), on a real anvil with the real consent
  * contract, a gateway started in this process with that ledger, real signatures (viem
- * accounts), and real HTTP:
+ * accounts), and real HTTP (test/helpers/care-rig):
  * - the KGC registers two doctors and the patient's key; the patient signs a grant for Dr A
  *   (vitals, 24 h of history, valid for an hour), submitted by another account (the gateway
  *   pays gas, the patient holds no ether);
@@ -23,142 +23,76 @@ import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CONSENT_TYPES,
-  type ConsentClient,
   type ConsentMessage,
   clinicianIdOf,
   consentDomain,
   consentIdOf,
-  createConsentClient,
   REVOCATION_TYPES,
-  SCOPE_VITALS,
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
-import { startGateway } from '../../gateway/src/app/gateway.js';
-import type { RunningGateway } from '../../gateway/src/app/options.js';
-import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
-import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
-import { consentAccountKeyPath, ensureAccountKey } from '../../gateway/src/io/anchoring/index.js';
-import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { keyFile } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
+import { type CareRig, H, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
+import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { call } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DEV = 'wr-0001';
 const PATIENT_ID = 'P-0007';
-const PW = 'care-routes-password-1';
-const H = 3_600_000;
-/** The gateway re-reads the chain's consents this often here (10 s by default). */
-const REFRESH_MS = 300;
 
 describe('care routes: doctors under the patient consent on chain', () => {
   const tmp = makeTempDir('vt-care-');
-  let chain: EmbeddedChain;
-  let gw: RunningGateway;
-  let kgc: ConsentClient;
-  let relay: ConsentClient;
+  let rig: CareRig;
   let pseudonym: Hex;
   const patientAccount = privateKeyToAccount(generatePrivateKey());
   const drA = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
-  const cookies: Record<string, string> = {};
   let t0 = 0;
   let admittedAt = 0;
 
-  const sign = async (
-    o: Partial<ConsentMessage> = {},
-  ): Promise<{ message: ConsentMessage; signature: Hex }> => {
-    const now = BigInt(Date.now());
-    const message: ConsentMessage = {
-      patient: pseudonym,
-      doctor: drA,
-      scope: SCOPE_VITALS,
-      dataFrom: BigInt(t0 - 24 * H),
-      dataUntil: 0n,
-      validFrom: now - 60_000n,
-      validUntil: now + BigInt(H),
-      purpose: 'cardiology follow-up',
-      nonce: BigInt(Math.floor(Math.random() * 1e9)),
-      ...o,
-    };
-    const domain = consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
-    const signature = await patientAccount.signTypedData({
-      domain,
-      types: CONSENT_TYPES,
-      primaryType: 'Consent',
-      message,
-    });
-    return { message, signature };
-  };
+  /** The patient's grant to Dr A, 24 h of history before the start. */
+  const sign = (o: Partial<ConsentMessage> = {}) =>
+    rig.sign(patientAccount, { patient: pseudonym, doctor: drA, dataFrom: BigInt(t0 - 24 * H), ...o });
   const readings = (who: string, from = t0 - H, to = Date.now() + 60_000, p: string = pseudonym) =>
-    call(gw.http.url, 'GET', `/api/care/patients/${p}/readings?from=${from}&to=${to}`, cookies[who]);
-  const settle = () => new Promise((r) => setTimeout(r, REFRESH_MS * 3 + 200));
+    rig.get(who, `/api/care/patients/${p}/readings?from=${from}&to=${to}`);
 
   beforeAll(async () => {
     t0 = Date.now();
-    const prepared = await prepareAnchoredDataDir(join(tmp.dir, 'd'), [DEV]);
-    chain = prepared.chain;
-    const paths = prepared.paths;
-    pseudonym = pseudonymOf(keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES), PATIENT_ID) as Hex;
-    const users = new UserFile(paths.users);
-    await users.add('dr-a', 'doctor', PW, { subject: drA });
-    await users.add('dr-b', 'doctor', PW, { subject: drB });
-    await users.add('pat', 'patient', PW, { subject: pseudonym });
-    await users.add('nia', 'nurse', PW);
-    await users.add('cn', 'charge_nurse', PW);
-    kgc = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      privateKey: chain.kgcKey,
+    rig = await startCareRig(tmp.dir, { devices: [DEV], users: [] }, (paths) => {
+      pseudonym = pseudonymIn(paths, PATIENT_ID);
+      return {
+        users: [
+          { username: 'dr-a', role: 'doctor', subject: drA },
+          { username: 'dr-b', role: 'doctor', subject: drB },
+          { username: 'pat', role: 'patient', subject: pseudonym },
+          { username: 'nia', role: 'nurse' },
+          { username: 'cn', role: 'charge_nurse' },
+        ],
+        doctors: [drA, drB],
+        patientKeys: [[pseudonym, patientAccount.address]],
+      };
     });
-    relay = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      // The relay's own account (as the gateway's): the anchorer's transactions never race its nonces.
-      privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
-    });
-    await kgc.registerClinician(drA, 'doctor');
-    await kgc.registerClinician(drB, 'doctor');
-    await kgc.registerPatientKey(pseudonym, patientAccount.address);
-    gw = (await startGateway({
-      dataDir: paths.root,
-      logger: silentLogger,
-      mqtt: { port: 0 },
-      http: { port: 0 },
-      checkpointIntervalMs: 3_600_000,
-      consentRefreshMs: REFRESH_MS,
-      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
-    })) as RunningGateway;
-    for (const u of ['dr-a', 'dr-b', 'pat', 'nia', 'cn']) {
-      const r = await call(gw.http.url, 'POST', '/api/login', undefined, { username: u, password: PW });
-      expect(r.status).toBe(200);
-      cookies[u] = r.cookie as string;
-    }
-    const admitted = await call(gw.http.url, 'POST', '/api/admissions', cookies.cn, {
+    await rig.login('dr-a', 'dr-b', 'pat', 'nia', 'cn');
+    const admitted = await call(rig.gw.http.url, 'POST', '/api/admissions', rig.cookies.cn, {
       dev: DEV,
       patientId: PATIENT_ID,
       bed: 'Bed 7',
     });
     expect(admitted.status).toBe(201);
     admittedAt = admitted.body.since as number;
-    const frames = new FrameChain(DEV, deviceKey(paths, DEV));
-    for (let i = 0; i < 4; i++) await gw.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
+    const frames = new FrameChain(DEV, deviceKey(rig.paths, DEV));
+    for (let i = 0; i < 4; i++) await rig.gw.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
   }, 120_000);
 
   afterAll(async () => {
-    await gw?.stop();
-    await chain?.anvil.stop();
+    await rig?.stop();
     tmp.cleanup();
   });
 
   it('behavior: Dr A reads under the consent named in the answer; Dr B, beyond the range, others: coded refusals', async () => {
     const { message, signature } = await sign();
-    const granted = await relay.submitGrant(message, signature);
-    const domain = consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+    const granted = await rig.relay.submitGrant(message, signature);
+    const domain = consentDomain(rig.chain.deployment.chainId, rig.chain.deployment.consent as Hex);
     expect(granted.consentId).toBe(consentIdOf(domain, message));
-    await settle();
+    await rig.settle();
 
     const a = await readings('dr-a');
     expect(a.status).toBe(200);
@@ -173,12 +107,12 @@ describe('care routes: doctors under the patient consent on chain', () => {
     // The trend too, per device and binding period; Dr B refused.
     const trendUrl = (from: number) =>
       `/api/care/patients/${pseudonym}/trend?from=${from}&to=${Date.now() + 60_000}&bucketMs=60000`;
-    const trend = await call(gw.http.url, 'GET', trendUrl(admittedAt), cookies['dr-a']);
+    const trend = await rig.get('dr-a', trendUrl(admittedAt));
     expect(trend.status).toBe(200);
     const devices = trend.body.devices as { dev: string; from: number; series: { hr: { n: number }[] } }[];
     expect(devices.map((d) => [d.dev, d.from])).toEqual([[DEV, admittedAt]]);
     expect(devices[0]?.series.hr.reduce((n, b) => n + b.n, 0)).toBe(4);
-    const refusedTrend = await call(gw.http.url, 'GET', trendUrl(admittedAt), cookies['dr-b']);
+    const refusedTrend = await rig.get('dr-b', trendUrl(admittedAt));
     expect([refusedTrend.status, (refusedTrend.body.error as { code: string }).code]).toEqual([
       403,
       'consent_required',
@@ -199,13 +133,11 @@ describe('care routes: doctors under the patient consent on chain', () => {
     expect([other.status, (other.body.error as { code: string }).code]).toEqual([403, 'forbidden']);
     // Roles: a nurse has no care route, a doctor no ward route.
     expect((await readings('nia')).status).toBe(403);
-    expect((await call(gw.http.url, 'GET', '/api/bindings', cookies['dr-a'])).status).toBe(403);
-    expect(
-      (await call(gw.http.url, 'GET', `/api/devices/${DEV}/readings?from=0&to=1`, cookies['dr-a'])).status,
-    ).toBe(403);
+    expect((await rig.get('dr-a', '/api/bindings')).status).toBe(403);
+    expect((await rig.get('dr-a', `/api/devices/${DEV}/readings?from=0&to=1`)).status).toBe(403);
 
     // Dr A's patients: named by id, with the consent.
-    const list = await call(gw.http.url, 'GET', '/api/care/patients', cookies['dr-a']);
+    const list = await rig.get('dr-a', '/api/care/patients');
     expect(list.body.patients).toEqual([
       expect.objectContaining({
         patient: pseudonym,
@@ -213,33 +145,33 @@ describe('care routes: doctors under the patient consent on chain', () => {
         consents: [expect.objectContaining({ status: 'in_force' })],
       }),
     ]);
-    expect((await call(gw.http.url, 'GET', '/api/care/patients', cookies['dr-b'])).body.patients).toEqual([]);
-    const mine = await call(gw.http.url, 'GET', '/api/care/consents', cookies.pat);
+    expect((await rig.get('dr-b', '/api/care/patients')).body.patients).toEqual([]);
+    const mine = await rig.get('pat', '/api/care/consents');
     expect((mine.body.consents as { id: string }[]).map((c) => c.id)).toEqual([
       granted.consentId.toLowerCase(),
     ]);
   });
 
   it('behavior: revoked by the patient, Dr A is refused; under a new grant, suspended in the registry, refused too', async () => {
-    const [first] = await kgc.consentsOf({ patient: pseudonym });
-    const domain = consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
+    const [first] = await rig.kgc.consentsOf({ patient: pseudonym });
+    const domain = consentDomain(rig.chain.deployment.chainId, rig.chain.deployment.consent as Hex);
     const revocation = await patientAccount.signTypedData({
       domain,
       types: REVOCATION_TYPES,
       primaryType: 'Revocation',
       message: { consentId: first!.id },
     });
-    await relay.submitRevocation(first!.id, revocation);
+    await rig.relay.submitRevocation(first!.id, revocation);
     // At once, not after the gateway's next read of the chain: the serving consent is read again.
     const r = await readings('dr-a');
     expect([r.status, (r.body.error as { code: string }).code]).toEqual([403, 'consent_required']);
 
     const again = await sign();
-    await relay.submitGrant(again.message, again.signature);
-    await settle();
+    await rig.relay.submitGrant(again.message, again.signature);
+    await rig.settle();
     expect((await readings('dr-a')).status).toBe(200);
-    await kgc.suspendClinician(drA);
-    await settle();
+    await rig.kgc.suspendClinician(drA);
+    await rig.settle();
     const s = await readings('dr-a');
     expect([s.status, (s.body.error as { code: string }).code]).toEqual([403, 'clinician_suspended']);
 
@@ -255,16 +187,11 @@ describe('care routes: doctors under the patient consent on chain', () => {
     // A nurse's view of the device (the ward team's data routes) is in the access log too,
     // basis `ward`, its range cut to the patient's binding (admitted after the range began).
     const from = t0 - H;
-    const ward = await call(
-      gw.http.url,
-      'GET',
-      `/api/devices/${DEV}/readings?from=${from}&to=${Date.now()}`,
-      cookies.nia,
-    );
+    const ward = await rig.get('nia', `/api/devices/${DEV}/readings?from=${from}&to=${Date.now()}`);
     expect(ward.status).toBe(200);
     // The access log (io/access): each access served, in order, before its answer; no patient id.
     const entries = (
-      gw.store.db.prepare('SELECT entry FROM access_entries ORDER BY idx').pluck().all() as Buffer[]
+      rig.gw.store.db.prepare('SELECT entry FROM access_entries ORDER BY idx').pluck().all() as Buffer[]
     ).map((b) => JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>);
     expect(
       entries.map((e) => [e.actor, e.role, e.patient, e.action, (e.basis as { type: string }).type]),
@@ -280,7 +207,7 @@ describe('care routes: doctors under the patient consent on chain', () => {
     expect(entries[0]?.basis).toEqual({
       type: 'consent',
       consentId: first!.id.toLowerCase(),
-      chainId: chain.deployment.chainId,
+      chainId: rig.chain.deployment.chainId,
     });
     expect(JSON.stringify(entries)).not.toContain(PATIENT_ID);
     // Refusals are audited with their code: Dr B once, Dr A beyond range, revoked, suspended; the patient once.

@@ -12,31 +12,24 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsentClient, clinicianIdOf, createConsentClient } from '../../anchor/src/consent/index.js';
-import { startGateway } from '../../gateway/src/app/gateway.js';
-import type { RunningGateway } from '../../gateway/src/app/options.js';
-import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
+import { clinicianIdOf } from '../../anchor/src/consent/index.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { prepareAnchoredDataDir } from '../helpers/gateway.js';
+import { CARE_PW, type CareRig, startCareRig } from '../helpers/care-rig.js';
 import { call } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const PW = 'clinician-bar-password-1';
-const REFRESH_MS = 300;
 const idOf = () => clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
 
 describe('nurses suspended on the chain lose the ward', () => {
   const tmp = makeTempDir('vt-clinician-bar-');
-  let chain: EmbeddedChain;
-  let gw: RunningGateway;
-  let kgc: ConsentClient;
+  let rig: CareRig;
   let auditFile = '';
   const nia = idOf();
   const ned = idOf();
 
   const login = (username: string) =>
-    call(gw.http.url, 'POST', '/api/login', undefined, { username, password: PW });
+    call(rig.gw.http.url, 'POST', '/api/login', undefined, { username, password: CARE_PW });
   const codeOf = (r: { status: number; body: Record<string, unknown> }) => [
     r.status,
     (r.body.error as { code?: string } | undefined)?.code,
@@ -50,40 +43,27 @@ describe('nurses suspended on the chain lose the ward', () => {
       .map((l) => [l.event, l.user]);
 
   beforeAll(async () => {
-    const prepared = await prepareAnchoredDataDir(join(tmp.dir, 'd'), ['wr-0001']);
-    chain = prepared.chain;
-    auditFile = join(prepared.paths.root, 'gateway', 'audit.log');
-    const users = new UserFile(prepared.paths.users);
-    await users.add('nia', 'nurse', PW, { subject: nia });
-    await users.add('ned', 'charge_nurse', PW, { subject: ned });
-    await users.add('nora', 'nurse', PW);
-    kgc = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      privateKey: chain.kgcKey,
+    rig = await startCareRig(tmp.dir, {
+      devices: ['wr-0001'],
+      users: [
+        { username: 'nia', role: 'nurse', subject: nia },
+        { username: 'ned', role: 'charge_nurse', subject: ned },
+        { username: 'nora', role: 'nurse' },
+      ],
+      nurses: [nia],
     });
-    await kgc.registerClinician(nia, 'nurse');
-    gw = (await startGateway({
-      dataDir: prepared.paths.root,
-      logger: silentLogger,
-      mqtt: { port: 0 },
-      http: { port: 0 },
-      checkpointIntervalMs: 3_600_000,
-      consentRefreshMs: REFRESH_MS,
-      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
-    })) as RunningGateway;
+    auditFile = join(rig.paths.root, 'gateway', 'audit.log');
   }, 120_000);
 
   afterAll(async () => {
-    await gw?.stop();
-    await chain?.anvil.stop();
+    await rig?.stop();
     tmp.cleanup();
   });
 
   it('behavior: a registered nurse works, an unregistered id cannot sign in, no id: the gateway’s alone', async () => {
     const a = await login('nia');
     expect(a.status).toBe(200);
-    expect((await call(gw.http.url, 'GET', '/api/ward', a.cookie)).status).toBe(200);
+    expect((await call(rig.gw.http.url, 'GET', '/api/ward', a.cookie)).status).toBe(200);
     expect(codeOf(await login('ned'))).toEqual([403, 'account_disabled']);
     expect((await login('nora')).status).toBe(200);
   });
@@ -91,10 +71,10 @@ describe('nurses suspended on the chain lose the ward', () => {
   it('behavior: suspended on the chain, her session ends within the refresh and she cannot sign in; reinstated, she can', async () => {
     const a = await login('nia');
     expect(a.status).toBe(200);
-    await kgc.suspendClinician(nia);
+    await rig.kgc.suspendClinician(nia);
     const t0 = Date.now();
     await expect
-      .poll(async () => (await call(gw.http.url, 'GET', '/api/ward', a.cookie)).status, {
+      .poll(async () => (await call(rig.gw.http.url, 'GET', '/api/ward', a.cookie)).status, {
         timeout: 10_000,
         interval: 100,
       })
@@ -102,7 +82,7 @@ describe('nurses suspended on the chain lose the ward', () => {
     expect(Date.now() - t0).toBeLessThan(60_000);
     expect(codeOf(await login('nia'))).toEqual([403, 'account_disabled']);
     expect((await login('nora')).status).toBe(200); // the others go on
-    await kgc.reinstateClinician(nia);
+    await rig.kgc.reinstateClinician(nia);
     await expect.poll(async () => (await login('nia')).status, { timeout: 10_000, interval: 100 }).toBe(200);
     expect(events()).toEqual([
       ['clinician_barred', 'ned'],

@@ -31,7 +31,7 @@ import {
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import { fetchChainEvidence } from '../../anchor/src/verify/index.js';
 import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/index.js';
-import { type CareRig, H, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
+import { type CareRig, H, KEYSTORE, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { call } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -132,15 +132,7 @@ describe('no PHI on chain: a demo-like run, every block and log scanned', () => 
     // The patient's key, registered through the gateway (the KGC account of the embedded chain).
     const address = patientKey.address.toLowerCase() as Hex;
     const proof = await patientKey.signMessage({ message: patientKeyProofMessage(pseudonym, address) });
-    const keystore = {
-      v: 1,
-      kdf: 'PBKDF2-SHA256',
-      iterations: 600000,
-      salt: 'c2FsdA==',
-      iv: 'aXY=',
-      ciphertext: 'eA==',
-    };
-    const put = await send(PATIENT_USER, 'PUT', '/api/care/me/key', { address, keystore, proof });
+    const put = await send(PATIENT_USER, 'PUT', '/api/care/me/key', { address, keystore: KEYSTORE, proof });
     expect(put.status).toBe(200);
 
     // Two grants relayed by the gateway: the second's purpose carries the planted marker.

@@ -26,109 +26,51 @@ import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CONSENT_TYPES,
-  type ConsentClient,
   type ConsentMessage,
   clinicianIdOf,
   consentDomain,
   consentIdOf,
   consentRefusalOf,
-  createConsentClient,
   REVOCATION_TYPES,
-  SCOPE_VITALS,
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import type { AccessEntry, AccessReport } from '../../anchor/src/verify-access/index.js';
-import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
-import { main } from '../../gateway/src/cli/main.js';
-import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
 import { createAccessAnchoring } from '../../gateway/src/io/access/index.js';
-import {
-  accessLogOrigin,
-  checkpointOrigin,
-  consentAccountKeyPath,
-  type EmbeddedChain,
-  ensureAccountKey,
-  loadCheckpointSigner,
-  logIdOf,
-  startEmbeddedChain,
-} from '../../gateway/src/io/anchoring/index.js';
-import { UserFile } from '../../gateway/src/io/identity/users.js';
-import { type DataPaths, keyFile } from '../../gateway/src/io/ops/index.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { accessLogOrigin, loadCheckpointSigner, logIdOf } from '../../gateway/src/io/anchoring/index.js';
 import { openStore } from '../../gateway/src/io/store/index.js';
-import { deviceKey, FrameChain, prepareDataDir, registerDevicesOnChain } from '../helpers/gateway.js';
+import { type CareRig, H, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
+import { runMain as run } from '../helpers/cli-main.js';
+import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { call } from '../helpers/http-client.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const GW = 'gw-1';
 const DEV = 'wr-0001';
-const PW = 'verify-access-password-1';
-const H = 3_600_000;
-const REFRESH_MS = 300;
-
-/** Runs `vitaltrail …args` in this process; returns its exit code and output. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: '', stderr: '' };
-  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
-  process.stdout.write = ((s: string) => {
-    out.stdout += s;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => {
-    out.stderr += s;
-    return true;
-  }) as typeof process.stderr.write;
-  process.exitCode = 0;
-  try {
-    await main(['node', 'vitaltrail', ...args]);
-  } finally {
-    process.stdout.write = write.stdout;
-    process.stderr.write = write.stderr;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, ...out };
-}
 
 describe('vitaltrail verify-access on anvil', () => {
   const tmp = makeTempDir('vt-verify-access-');
-  let paths: DataPaths;
-  let chain: EmbeddedChain;
-  let gw: RunningGateway | undefined;
-  let relay: ConsentClient;
+  let rig: CareRig;
   let patientA: Hex;
   let patientB: Hex;
   const patientAccount = privateKeyToAccount(generatePrivateKey());
   const drA = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   let firstGrant: Hex;
 
-  const domain = () => consentDomain(chain.deployment.chainId, chain.deployment.consent as Hex);
-  const sign = async (o: Partial<ConsentMessage> = {}, signer = patientAccount) => {
-    const now = BigInt(Date.now());
-    const message: ConsentMessage = {
-      patient: patientA,
-      doctor: drA,
-      scope: SCOPE_VITALS,
-      dataFrom: BigInt(Date.now() - 24 * H),
-      dataUntil: 0n,
-      validFrom: now - 60_000n,
-      validUntil: now + BigInt(H),
-      purpose: 'cardiology follow-up',
-      nonce: BigInt(Math.floor(Math.random() * 1e9)),
-      ...o,
-    };
-    const signature = await signer.signTypedData({
-      domain: domain(),
-      types: CONSENT_TYPES,
-      primaryType: 'Consent',
-      message,
-    });
-    return { message, signature };
-  };
+  const domain = () => consentDomain(rig.chain.deployment.chainId, rig.chain.deployment.consent as Hex);
+  const sign = (o: Partial<ConsentMessage> = {}, signer = patientAccount) =>
+    rig.sign(signer, { patient: patientA, doctor: drA, ...o });
   const exportAccess = async (name: string, ...range: string[]) => {
     const out = join(tmp.dir, name);
-    const r = await run(['export-access', '--data', paths.root, '--gateway-id', GW, ...range, '--out', out]);
+    const r = await run([
+      'export-access',
+      '--data',
+      rig.paths.root,
+      '--gateway-id',
+      GW,
+      ...range,
+      '--out',
+      out,
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('not anchored yet');
@@ -139,20 +81,20 @@ describe('vitaltrail verify-access on anvil', () => {
       'verify-access',
       file,
       '--consent',
-      chain.deployment.consent as string,
-      ...(more.includes('--anchors') ? [] : ['--rpc', chain.rpcUrl]),
+      rig.chain.deployment.consent as string,
+      ...(more.includes('--anchors') ? [] : ['--rpc', rig.chain.rpcUrl]),
       ...more,
     ]);
   const report = (stdout: string) => JSON.parse(stdout) as AccessReport;
   /** `verify-access-fetch` of `file`, then `--evidence`: the same report (but its source) and exit code as live. */
   const sameOffline = async (file: string) => {
     const evidence = `${file}.evidence.json`;
-    const consent = chain.deployment.consent as string;
+    const consent = rig.chain.deployment.consent as string;
     const fetch = await run([
       'verify-access-fetch',
       file,
       '--rpc',
-      chain.rpcUrl,
+      rig.chain.rpcUrl,
       '--consent',
       consent,
       '--out',
@@ -180,71 +122,48 @@ describe('vitaltrail verify-access on anvil', () => {
   };
 
   beforeAll(async () => {
-    paths = await prepareDataDir(join(tmp.dir, 'd'), [DEV]);
-    chain = await startEmbeddedChain(paths, logIdOf(checkpointOrigin(GW)), {
-      accessLogId: logIdOf(accessLogOrigin(GW)),
-    });
-    await registerDevicesOnChain(paths, chain);
-    const key = keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES);
-    patientA = pseudonymOf(key, 'P-0007') as Hex;
-    patientB = pseudonymOf(key, 'P-0008') as Hex;
-    const users = new UserFile(paths.users);
-    await users.add('dr-a', 'doctor', PW, { subject: drA });
-    await users.add('pat', 'patient', PW, { subject: patientA });
-    await users.add('cn', 'charge_nurse', PW);
-    const kgc = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      privateKey: chain.kgcKey,
-    });
-    relay = createConsentClient({
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      // The relay's own account (as the gateway's): the anchorer's transactions never race its nonces.
-      privateKey: ensureAccountKey(consentAccountKeyPath(paths)),
-    });
-    await kgc.registerClinician(drA, 'doctor');
-    await kgc.registerPatientKey(patientA, patientAccount.address);
-    gw = (await startGateway({
-      dataDir: paths.root,
-      logger: silentLogger,
-      mqtt: { port: 0 },
-      http: { port: 0 },
-      checkpointIntervalMs: 500,
-      consentRefreshMs: REFRESH_MS,
-      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
-    })) as RunningGateway;
+    rig = await startCareRig(
+      tmp.dir,
+      { devices: [DEV], users: [], checkpointIntervalMs: 500, anchorAccessLog: true },
+      (paths) => {
+        patientA = pseudonymIn(paths, 'P-0007');
+        patientB = pseudonymIn(paths, 'P-0008');
+        return {
+          users: [
+            { username: 'dr-a', role: 'doctor', subject: drA },
+            { username: 'pat', role: 'patient', subject: patientA },
+            { username: 'cn', role: 'charge_nurse' },
+          ],
+          doctors: [drA],
+          patientKeys: [[patientA, patientAccount.address]],
+        };
+      },
+    );
   }, 120_000);
 
   afterAll(async () => {
-    await gw?.stop();
-    await chain?.anvil.stop();
+    await rig?.stop();
     tmp.cleanup();
   });
 
   it('behavior: an honest access bundle of real care-route accesses is VALID (exit 0), live or with saved anchors', async () => {
-    const cookies: Record<string, string> = {};
-    for (const u of ['dr-a', 'pat', 'cn']) {
-      const r = await call(gw!.http.url, 'POST', '/api/login', undefined, { username: u, password: PW });
-      cookies[u] = r.cookie as string;
-    }
-    const admitted = await call(gw!.http.url, 'POST', '/api/admissions', cookies.cn, {
+    await rig.login('dr-a', 'pat', 'cn');
+    const admitted = await call(rig.gw.http.url, 'POST', '/api/admissions', rig.cookies.cn, {
       dev: DEV,
       patientId: 'P-0007',
       bed: 'Bed 7',
     });
     expect(admitted.status).toBe(201);
-    const frames = new FrameChain(DEV, deviceKey(paths, DEV));
-    for (let i = 0; i < 2; i++) await gw!.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
+    const frames = new FrameChain(DEV, deviceKey(rig.paths, DEV));
+    for (let i = 0; i < 2; i++) await rig.gw.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
     const { message, signature } = await sign();
-    firstGrant = (await relay.submitGrant(message, signature)).consentId.toLowerCase() as Hex;
-    await new Promise((r) => setTimeout(r, REFRESH_MS * 3 + 200));
+    firstGrant = (await rig.relay.submitGrant(message, signature)).consentId.toLowerCase() as Hex;
+    await rig.settle();
     const url = `/api/care/patients/${patientA}/readings?from=${Date.now() - H}&to=${Date.now() + 60_000}`;
-    const read = await call(gw!.http.url, 'GET', url, cookies['dr-a']);
+    const read = await rig.get('dr-a', url);
     expect([read.status, read.body.basis]).toEqual([200, { type: 'consent', consentId: firstGrant }]);
-    expect((await call(gw!.http.url, 'GET', url, cookies.pat)).status).toBe(200);
-    await gw!.stop(); // flushes the access anchorer: every access answered is anchored
-    gw = undefined;
+    expect((await rig.get('pat', url)).status).toBe(200);
+    await rig.stopGateway(); // flushes the access anchorer: every access answered is anchored
 
     const all = await exportAccess('all.json');
     const r = await verifyAccess(all);
@@ -264,7 +183,7 @@ describe('vitaltrail verify-access on anvil', () => {
     ]);
 
     // The access log's vkey pinned by the auditor (from the gateway's checkpoint key).
-    const vkey = loadCheckpointSigner(paths, accessLogOrigin(GW)).vkey;
+    const vkey = loadCheckpointSigner(rig.paths, accessLogOrigin(GW)).vkey;
     const pinned = await verifyAccess(all, '--vkey', vkey);
     expect([pinned.code, pinned.stdout.includes('; vkey pinned\n')]).toEqual([0, true]);
 
@@ -273,16 +192,16 @@ describe('vitaltrail verify-access on anvil', () => {
     const fetched = await run([
       'verify-anchors-fetch',
       '--rpc',
-      chain.rpcUrl,
+      rig.chain.rpcUrl,
       '--contract',
-      chain.deployment.anchors,
+      rig.chain.deployment.anchors,
       '--log-id',
       logIdOf(accessLogOrigin(GW)),
       '--out',
       anchors,
     ]);
     expect(fetched.code).toBe(0);
-    expect((await verifyAccess(all, '--anchors', anchors, '--rpc', chain.rpcUrl)).code).toBe(0);
+    expect((await verifyAccess(all, '--anchors', anchors, '--rpc', rig.chain.rpcUrl)).code).toBe(0);
     const noRpc = await verifyAccess(all, '--anchors', anchors);
     expect(noRpc.code).toBe(2);
     expect(noRpc.stderr).toMatch(/^error: .*--rpc/);
@@ -291,9 +210,9 @@ describe('vitaltrail verify-access on anvil', () => {
       'verify-access',
       all,
       '--rpc',
-      chain.rpcUrl,
+      rig.chain.rpcUrl,
       '--consent',
-      chain.deployment.anchors,
+      rig.chain.deployment.anchors,
     ]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(
@@ -324,19 +243,19 @@ describe('vitaltrail verify-access on anvil', () => {
   it('error: a dishonest gateway — after the revocation, a forged consent, the wrong patient — each its own code (exit 1)', async () => {
     // A second grant, in force; the first one revoked by the patient.
     const second = await sign();
-    const secondId = (await relay.submitGrant(second.message, second.signature)).consentId.toLowerCase();
+    const secondId = (await rig.relay.submitGrant(second.message, second.signature)).consentId.toLowerCase();
     const revocation = await patientAccount.signTypedData({
       domain: domain(),
       types: REVOCATION_TYPES,
       primaryType: 'Revocation',
       message: { consentId: firstGrant },
     });
-    await relay.submitRevocation(firstGrant, revocation);
-    const revokedAt = (await relay.consentsOf({ patient: patientA })).find((c) => c.id === firstGrant)!
+    await rig.relay.submitRevocation(firstGrant, revocation);
+    const revokedAt = (await rig.relay.consentsOf({ patient: patientA })).find((c) => c.id === firstGrant)!
       .revokedAt!;
     // A consent signed by another key than the patient's: the contract refuses it.
     const forged = await sign({}, privateKeyToAccount(generatePrivateKey()));
-    const refused = await relay.submitGrant(forged.message, forged.signature).catch((e: unknown) => e);
+    const refused = await rig.relay.submitGrant(forged.message, forged.signature).catch((e: unknown) => e);
     expect(consentRefusalOf(refused)).toBe('BadSignature');
     const forgedId = consentIdOf(domain(), forged.message).toLowerCase();
 
@@ -352,16 +271,16 @@ describe('vitaltrail verify-access on anvil', () => {
       action: 'readings',
       dataFrom: base - H,
       dataUntil: base,
-      basis: { type: 'consent', consentId, chainId: chain.deployment.chainId },
+      basis: { type: 'consent', consentId, chainId: rig.chain.deployment.chainId },
     });
-    const store = openStore(paths.db);
+    const store = openStore(rig.paths.db);
     try {
       const access = createAccessAnchoring({
         store,
-        paths,
+        paths: rig.paths,
         gatewayId: GW,
         intervalMs: 1e6,
-        ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment },
+        ledger: { rpcUrl: rig.chain.rpcUrl, deployment: rig.chain.deployment },
       });
       await access.anchorer!.reconcile();
       access.log.append(dishonest(base, patientA, firstGrant)); // after the revocation
@@ -440,7 +359,7 @@ describe('vitaltrail verify-access on anvil', () => {
       [
         saved,
         /^error: evidence_mismatch: the evidence is of another consent contract/,
-        ['--consent', chain.deployment.anchors],
+        ['--consent', rig.chain.deployment.anchors],
       ],
       [{ ...saved, consents: 'all' }, /^error: malformed: access evidence: consents is not/, []],
       ['{"format": "vitaltrail-access-evidence/1", ', /^error: cannot read .* as JSON/, []],
@@ -448,7 +367,7 @@ describe('vitaltrail verify-access on anvil', () => {
       [
         saved,
         /^error: give --evidence FILE \(offline\) or --rpc URL \(live\), not both/,
-        ['--rpc', chain.rpcUrl],
+        ['--rpc', rig.chain.rpcUrl],
       ],
     ];
     for (const [ev, message, more] of hostile) {
