@@ -84,10 +84,15 @@ export const care: GatewayStep = {
     const { opts, log, paths, identity: id } = p.pick('opts', 'log', 'paths', 'identity');
     const patients = new PatientIndex(p.get('bindings'), keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES));
     const ledger = opts.ledger;
-    const consents =
+    // One read-only client of the consent contract: the consents' copy and the nurses' bar.
+    const reader =
       ledger?.deployment.consent !== undefined
+        ? createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment })
+        : null;
+    const consents =
+      reader !== null
         ? await ConsentBook.open({
-            source: createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment }),
+            source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
             onError: (err) => log.warn('consents on the chain not read; retrying', { code: code(err) }),
           })
@@ -95,10 +100,10 @@ export const care: GatewayStep = {
     // Nurses with a clinician id: barred while the chain says they are suspended (io/care
     // ClinicianBar); the dashboard's directory is the bar's view of the accounts (app/ward-steps).
     const bar =
-      ledger && consents
+      reader !== null
         ? await ClinicianBar.open({
             users: p.get('users'),
-            source: createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment }),
+            source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
             onError: (err) => log.warn('clinicians on the chain not read; retrying', { code: code(err) }),
             onChange: (username, barred) =>

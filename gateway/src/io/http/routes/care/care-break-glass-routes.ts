@@ -83,6 +83,7 @@ export function careBreakGlassRoutes(opts: CareRoutesOptions): HttpRoutes {
   const postBreakGlass = guarded<{ Params: { patient: string }; Body: { reason?: string } | undefined }>(
     CARE_ROLES,
     (req, user) => open(user, req.params.patient.toLowerCase(), req.body?.reason),
+    201,
   );
   // By the hospital's patient id, which is what a doctor in an emergency knows (the pseudonym
   // is computed here; the answer names it, so the page reads on with it).
@@ -110,17 +111,9 @@ export function careBreakGlassRoutes(opts: CareRoutesOptions): HttpRoutes {
     app.post(
       '/api/care/patients/:patient/break-glass',
       { schema: { params: PATIENT_PARAM, body: BREAK_GLASS_BODY } },
-      async (req, reply) => {
-        const out = await postBreakGlass(auth)(req as never, reply);
-        if (reply.statusCode === 200 && !reply.sent) reply.code(201);
-        return out;
-      },
+      postBreakGlass(auth),
     );
-    app.post('/api/care/break-glass', { schema: { body: BY_ID_BODY } }, async (req, reply) => {
-      const out = await postBreakGlassById(auth)(req as never, reply);
-      if (reply.statusCode === 200 && !reply.sent) reply.code(201);
-      return out;
-    });
+    app.post('/api/care/break-glass', { schema: { body: BY_ID_BODY } }, postBreakGlassById(auth));
     app.get('/api/care/break-glass', getOpenings(auth));
   };
 }

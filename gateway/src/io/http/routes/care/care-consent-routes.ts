@@ -224,39 +224,43 @@ export function careConsentRoutes(opts: CareConsentOptions): HttpRoutes {
     return { doctors };
   });
 
-  const postConsent = guarded<{ Body: GrantBody }>(PATIENT_ROLES, async (req, user) => {
-    const subject = subjectOf(user.username);
-    const m = req.body.message;
-    if (m.patient.toLowerCase() !== subject) return fail('forbidden');
-    if (!opts.relay) return fail('ledger_unavailable');
-    const message: ConsentMessage = {
-      patient: m.patient.toLowerCase() as Hex,
-      doctor: m.doctor.toLowerCase() as Hex,
-      scope: m.scope,
-      dataFrom: BigInt(m.dataFrom),
-      dataUntil: BigInt(m.dataUntil),
-      validFrom: BigInt(m.validFrom),
-      validUntil: BigInt(m.validUntil),
-      purpose: m.purpose,
-      nonce: BigInt(m.nonce),
-    };
-    const relay = opts.relay;
-    const tx = await onChain(() => relay.submitGrant(message, req.body.signature));
-    write({
-      event: 'consent_granted',
-      username: user.username,
-      detail: `consent ${tx.consentId} of ${subject} for ${message.doctor} in tx ${tx.txHash}`,
-    });
-    await opts.consents?.refresh().catch(() => undefined); // the next read shows it
-    const record = await relay.consent(tx.consentId).catch(() => null);
-    return {
-      consent: record
-        ? consentDto({ ...record, grantTx: tx.txHash }, now())
-        : { id: tx.consentId.toLowerCase() },
-      txHash: tx.txHash,
-      block: tx.block,
-    };
-  });
+  const postConsent = guarded<{ Body: GrantBody }>(
+    PATIENT_ROLES,
+    async (req, user) => {
+      const subject = subjectOf(user.username);
+      const m = req.body.message;
+      if (m.patient.toLowerCase() !== subject) return fail('forbidden');
+      if (!opts.relay) return fail('ledger_unavailable');
+      const message: ConsentMessage = {
+        patient: m.patient.toLowerCase() as Hex,
+        doctor: m.doctor.toLowerCase() as Hex,
+        scope: m.scope,
+        dataFrom: BigInt(m.dataFrom),
+        dataUntil: BigInt(m.dataUntil),
+        validFrom: BigInt(m.validFrom),
+        validUntil: BigInt(m.validUntil),
+        purpose: m.purpose,
+        nonce: BigInt(m.nonce),
+      };
+      const relay = opts.relay;
+      const tx = await onChain(() => relay.submitGrant(message, req.body.signature));
+      write({
+        event: 'consent_granted',
+        username: user.username,
+        detail: `consent ${tx.consentId} of ${subject} for ${message.doctor} in tx ${tx.txHash}`,
+      });
+      await opts.consents?.refresh().catch(() => undefined); // the next read shows it
+      const record = await relay.consent(tx.consentId).catch(() => null);
+      return {
+        consent: record
+          ? consentDto({ ...record, grantTx: tx.txHash }, now())
+          : { id: tx.consentId.toLowerCase() },
+        txHash: tx.txHash,
+        block: tx.block,
+      };
+    },
+    201,
+  );
 
   const postRevoke = guarded<{ Params: { consentId: string }; Body: { signature: Hex } }>(
     PATIENT_ROLES,
@@ -291,11 +295,7 @@ export function careConsentRoutes(opts: CareConsentOptions): HttpRoutes {
     app.get('/api/care/me', getMe(auth));
     app.put('/api/care/me/key', { schema: { body: KEY_BODY } }, putKey(auth));
     app.get('/api/care/doctors', getDoctors(auth));
-    app.post('/api/care/consents', { schema: { body: GRANT_BODY } }, async (req, reply) => {
-      const out = await postConsent(auth)(req as never, reply);
-      if (reply.statusCode === 200 && !reply.sent) reply.code(201);
-      return out;
-    });
+    app.post('/api/care/consents', { schema: { body: GRANT_BODY } }, postConsent(auth));
     app.post(
       '/api/care/consents/:consentId/revoke',
       { schema: { params: CONSENT_PARAM, body: REVOKE_BODY } },

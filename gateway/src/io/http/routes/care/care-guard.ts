@@ -128,6 +128,8 @@ export function careGuard(opts: CareRoutesOptions) {
         req: FastifyRequest<Q>,
         user: { username: string; role: 'doctor' | 'patient' },
       ) => Promise<unknown>,
+      /** The status of a success: 201 for a route that creates something. Default 200. */
+      status = 200,
     ) =>
     (auth: Parameters<HttpRoutes>[1]) =>
     async (req: FastifyRequest<Q>, reply: FastifyReply) => {
@@ -136,7 +138,9 @@ export function careGuard(opts: CareRoutesOptions) {
         role: 'doctor' | 'patient';
       };
       try {
-        return await fn(req, user);
+        const out = await fn(req, user);
+        reply.code(status);
+        return out;
       } catch (err) {
         if (err instanceof VitalTrailError && (CARE_CODES as readonly string[]).includes(err.code)) {
           const patient = (req.params as { patient?: string } | undefined)?.patient;
