@@ -59,13 +59,15 @@ function hostEnv(): NodeJS.ProcessEnv {
 /** Forks a host process and waits for it to be ready. */
 export function startHost(job: HostJob): Promise<Host> {
   return new Promise((resolve, reject) => {
-    // BENCH_HOST_PROF=DIR: a V8 CPU profile of each host (the gateway) into DIR.
+    // BENCH_HOST_PROF=DIR: a V8 CPU profile of each host (the gateway) into DIR;
+    // BENCH_HOST_NODE_ARGS: more Node options for the host alone (e.g. `--trace-gc`).
     const prof = process.env.BENCH_HOST_PROF;
+    const extra = (process.env.BENCH_HOST_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     const child: ChildProcess = fork(here('./host.js'), [JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // As the gateway image runs it (gateway/Dockerfile); BENCH_MALLOC_ARENA_MAX=default: glibc's own.
       env: hostEnv(),
-      execArgv: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+      execArgv: [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...extra],
     });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const pending: ((s: HostStats) => void)[] = [];

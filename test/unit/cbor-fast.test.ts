@@ -219,3 +219,50 @@ describe('fast CBOR path against cbor2 (strict)', () => {
     );
   });
 });
+
+describe('short texts from the intern table', () => {
+  /** The table's slot of an ASCII text (the same hash as cbor-fast's `shortText`). */
+  const slotOf = (s: string) => {
+    let h = s.length;
+    for (const c of Buffer.from(s, 'latin1')) h = (Math.imul(h, 31) + c) | 0;
+    return h & 511;
+  };
+  /** Two different 3-letter texts that share a slot (same length: the slot's length check passes). */
+  function collision(): [string, string] {
+    const seen = new Map<number, string>();
+    for (let n = 0; ; n++) {
+      const s = n
+        .toString(26)
+        .padStart(3, '0')
+        .replace(/./g, (d) => String.fromCharCode(97 + Number.parseInt(d, 26)));
+      const other = seen.get(slotOf(s));
+      if (other !== undefined && other !== s) return [other, s];
+      seen.set(slotOf(s), s);
+    }
+  }
+
+  it('behavior: texts that share a slot decode each as itself, in any order, as cbor2 decodes them', () => {
+    const [a, b] = collision();
+    expect(slotOf(a)).toBe(slotOf(b));
+    expect(a.length).toBe(b.length);
+    const bytes = [
+      encode(new Map([[a, b]])),
+      encode(new Map([[b, a]])),
+      encode(new Map([[a, [a, b, a]]])),
+      encode([b, b, a, 'wr-0001', 'wr-0002', 'wr-0001']),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const x of bytes) expect(fastDecode(x)).toStrictEqual(decode(x, STRICT_DECODE));
+    }
+  });
+
+  it('behavior: a text of the table is the same value as one built again; longer texts are not looked up', () => {
+    const long = 'x'.repeat(25);
+    const v1 = fastDecode(encode(['spo2', long])) as string[];
+    const v2 = fastDecode(encode(['spo2', long])) as string[];
+    expect(v1).toStrictEqual(['spo2', long]);
+    expect(v2).toStrictEqual(v1);
+    // Non-ASCII short text still goes to cbor2 (its UTF-8 rules), interned or not.
+    expect(fastDecode(encode(['é']))).toBe(FALLBACK);
+  });
+});

@@ -116,6 +116,10 @@ describe('gateway config', () => {
     expect(opts.ledger?.stallMs).toBe(120_000);
     const env = { VITALTRAIL_LEDGER__STALL_SECONDS: '2.5' };
     expect(gatewayOptionsFromConfig(loadConfigFile(file, env)).ledger?.stallMs).toBe(2500);
+    // memory.heapGrowingPercent (app/heap): 25 unless set; 0 leaves V8's own heuristic.
+    expect(opts.heapGrowingPercent).toBe(25);
+    const heapEnv = { VITALTRAIL_MEMORY__HEAP_GROWING_PERCENT: '0' };
+    expect(gatewayOptionsFromConfig(loadConfigFile(file, heapEnv)).heapGrowingPercent).toBe(0);
     expect(opts.mqtt).toBeUndefined();
     chmodSync(key, 0o640);
     expect(problemsOf(() => gatewayOptionsFromConfig(loadConfigFile(file, {})))).toEqual([

@@ -67,6 +67,7 @@ describe('issuing CA', () => {
     expect(verifyCertificateChain(e.certPem, rootPem, intermediatesPem, Date.now())).toMatchObject({
       ok: true,
       cn: 'ca-dev',
+      serial: cert.serialNumber.toLowerCase(),
     });
     // Without the intermediate the leaf does not reach the root.
     expect(verifyCertificateChain(e.certPem, rootPem, [], Date.now())).toMatchObject({

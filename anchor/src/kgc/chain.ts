@@ -26,6 +26,8 @@ export type CertificateCheck =
       publicKey: KeyObject;
       /** The leaf's subject commonName (the device id for device certificates). */
       cn: string;
+      /** The leaf's serial number, lowercase hex (what a CRL names). */
+      serial: string;
       /** SHA-256 of the leaf's SubjectPublicKeyInfo DER, 0x-prefixed lowercase hex. */
       spkiSha256: `0x${string}`;
       /** Leaf validity window, milliseconds since the Unix epoch (both ends inclusive). */
@@ -73,6 +75,23 @@ export function parseCertificatePem(pem: unknown): X509Certificate | undefined {
   }
 }
 
+/**
+ * The trust anchors (root and intermediates) parsed once: every device's chain check names
+ * the same few, and each parse costs OpenSSL memory that glibc rarely gives back (a
+ * gateway checking 10,000 enrolled devices at start parsed the root 10,000 times).
+ * Certificates are immutable, so a parsed one serves every later check; a handful kept.
+ */
+const anchors = new Map<string, X509Certificate | undefined>();
+const MAX_ANCHORS = 16;
+
+function parseAnchorPem(pem: string): X509Certificate | undefined {
+  if (anchors.has(pem)) return anchors.get(pem);
+  const cert = parseCertificatePem(pem);
+  if (anchors.size >= MAX_ANCHORS) anchors.clear();
+  anchors.set(pem, cert);
+  return cert;
+}
+
 function untrusted(reason: string): CertificateCheck {
   return { ok: false, code: 'untrusted_certificate', reason };
 }
@@ -102,11 +121,11 @@ export function certificateValidity(
   return { notBefore, notAfter };
 }
 
-function spkiHashOf(cert: X509Certificate): `0x${string}` {
+function spkiHashOf(cert: X509Certificate, publicKey = cert.publicKey): `0x${string}` {
   // PROTOCOL.md §4: the registry stores SHA-256 of the certificate's SubjectPublicKeyInfo.
   // node re-encodes the key as SPKI DER; for the KGC's P-256 named-curve keys with
   // uncompressed points this is byte-identical to the certificate's own field.
-  return sha256Hex(cert.publicKey.export({ type: 'spki', format: 'der' }));
+  return sha256Hex(publicKey.export({ type: 'spki', format: 'der' }));
 }
 
 /** The single commonName of the subject, or `undefined` if there is none or several. */
@@ -146,12 +165,12 @@ export const verifyCertificateChain: CertificateChecker = (certPem, rootPem, int
 
   const leaf = parseCertificatePem(certPem);
   if (!leaf) return untrusted('certificate does not parse');
-  const root = parseCertificatePem(rootPem);
+  const root = parseAnchorPem(rootPem);
   if (!root) return untrusted('root certificate does not parse');
   if (intermediatesPem.length > MAX_INTERMEDIATES) return untrusted('too many intermediate certificates');
   const intermediates: X509Certificate[] = [];
   for (const pem of intermediatesPem) {
-    const cert = parseCertificatePem(pem);
+    const cert = typeof pem === 'string' ? parseAnchorPem(pem) : undefined;
     if (!cert) return untrusted('intermediate certificate does not parse');
     // A copy of the root among the intermediates is the root itself.
     if (!cert.raw.equals(root.raw)) intermediates.push(cert);
@@ -205,11 +224,13 @@ export const verifyCertificateChain: CertificateChecker = (certPem, rootPem, int
 
   const cn = commonName(leaf);
   if (cn === undefined) return untrusted('certificate subject has no single commonName');
+  const publicKey = leaf.publicKey; // a new key object per call: made once here
   return {
     ok: true,
-    publicKey: leaf.publicKey,
+    publicKey,
     cn,
-    spkiSha256: spkiHashOf(leaf),
+    serial: leaf.serialNumber.toLowerCase(),
+    spkiSha256: spkiHashOf(leaf, publicKey),
     notBefore: leafValidity.notBefore,
     notAfter: leafValidity.notAfter,
     pathNotBefore,

@@ -138,6 +138,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     0,
   ),
   field(
+    'memory.heapGrowingPercent',
+    int(0, 400),
+    'how far the JS heap may grow past its live set between full collections, in percent; 0 = V8\'s own (up to 4x): README "Sizing"',
+    25,
+  ),
+  field(
     'log.level',
     oneOf('debug', 'info', 'warn', 'error'),
     'structured log level (JSON lines on stderr)',

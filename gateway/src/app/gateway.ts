@@ -12,6 +12,7 @@ import { createLogger } from '../io/ops/index.js';
 import type { ExternalBrokerOptions } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { GATEWAY_STEPS, GatewayParts } from './gateway-steps.js';
+import { applyHeapGrowingPercent, DEFAULT_HEAP_GROWING_PERCENT } from './heap.js';
 import type { GatewayOptions, RunningExternalGateway, RunningGateway } from './options.js';
 import { runSteps } from './steps.js';
 
@@ -52,6 +53,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const log = p.set('log', opts.logger ?? createLogger());
   p.set('opts', opts);
   p.set('staticDir', wardStaticDir());
+  applyHeapGrowingPercent(opts.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT);
   const stopSteps = await runSteps(GATEWAY_STEPS, p);
   const gatewayId = p.get('gatewayId');
   if (process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined) {

@@ -91,6 +91,11 @@ export interface GatewayOptions {
    */
   verifyThreads?: number;
   /**
+   * V8 heap growing factor past the live set, in percent (app/heap): set once per process by
+   * the first gateway started in it. Default `DEFAULT_HEAP_GROWING_PERCENT` (25); 0 = V8's own.
+   */
+  heapGrowingPercent?: number;
+  /**
    * Rotate `DATA/gateway/audit.log` into an archive once it holds this many bytes (io/ops/
    * audit-rotation; the chain runs on across files). 0 = never. Default
    * `DEFAULT_AUDIT_ROTATE_BYTES` (64 MiB).

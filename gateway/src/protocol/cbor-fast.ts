@@ -25,6 +25,12 @@ const MAX_DEPTH = 8;
 /** Thrown internally to unwind to `fastDecode`; never escapes. */
 const GIVE_UP = new Error('cbor-fast: fall back');
 
+/** Texts up to this many bytes are looked up in `interned` (keys and device ids fit). */
+const INTERN_MAX_LENGTH = 24;
+/** Slots of the table (a power of two): the last text seen per hash slot. */
+const INTERN_SLOTS = 512;
+const interned: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+
 class Reader {
   pos = 0;
   readonly bytes: Uint8Array;
@@ -81,6 +87,41 @@ class Reader {
     return out;
   }
 
+  /**
+   * An ASCII text of `n` <= INTERN_MAX_LENGTH bytes at `pos`: the strings a frame repeats
+   * (every map key, the device id) come from a small table instead of being built again,
+   * so decoding makes no garbage for them. A slot holds the last text that hashed to it and
+   * is used only when its characters are exactly these bytes.
+   */
+  shortText(n: number): string {
+    const b = this.bytes;
+    const start = this.pos;
+    const end = start + n;
+    let h = n;
+    for (let i = start; i < end; i++) {
+      const c = b[i]!;
+      if (c > 0x7f) throw GIVE_UP; // non-ASCII: cbor2 decides UTF-8 validity
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+    const slot = h & (INTERN_SLOTS - 1);
+    const hit = interned[slot];
+    this.pos = end;
+    if (hit !== undefined && hit.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (hit.charCodeAt(i) !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return hit;
+    }
+    let s = '';
+    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
+    interned[slot] = s;
+    return s;
+  }
+
   item(depth: number): unknown {
     if (depth > MAX_DEPTH) throw GIVE_UP;
     const head = this.byte();
@@ -101,6 +142,7 @@ class Reader {
         const n = this.argument(ai);
         if (n > this.bytes.length - this.pos) throw GIVE_UP;
         const b = this.bytes;
+        if (n <= INTERN_MAX_LENGTH) return this.shortText(n);
         let s = '';
         for (let i = this.pos, end = this.pos + n; i < end; i++) {
           const c = b[i]!;

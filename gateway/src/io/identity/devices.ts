@@ -310,11 +310,12 @@ export class DeviceRegistry {
   #toTrustedRecord(row: DeviceRow): CachedRecord | undefined {
     const { rootPem, intermediatesPem } = this.#trust;
     const check = verifyCertificateChain(row.certPem, rootPem, intermediatesPem, this.#now());
-    const cert = new X509Certificate(row.certPem);
-    const serial = cert.serialNumber.toLowerCase();
-    const status = row.status === 'revoked' || this.#revokedSerials.has(serial) ? 'revoked' : 'active';
+    const revoked = (serial: string) => row.status === 'revoked' || this.#revokedSerials.has(serial);
     if (check.ok) {
+      // The chain check parsed the leaf: no second parse (10,000 devices at start).
       if (check.cn !== row.dev) return undefined;
+      const serial = check.serial;
+      const status = revoked(serial) ? 'revoked' : 'active';
       return {
         dev: row.dev,
         publicKey: check.publicKey,
@@ -329,6 +330,9 @@ export class DeviceRegistry {
       // verifyCertificateChain decides trust before time: `expired_certificate` means the
       // chain to the KGC holds and only the validity window fails. Keep the record so
       // frames get `expired_certificate` rather than `unknown_device`.
+      const cert = new X509Certificate(row.certPem);
+      const serial = cert.serialNumber.toLowerCase();
+      const status = revoked(serial) ? 'revoked' : 'active';
       const cns = cert.subject.split('\n').filter((l) => l.startsWith('CN='));
       if (cns.length !== 1 || cns[0] !== `CN=${row.dev}`) return undefined;
       return {
