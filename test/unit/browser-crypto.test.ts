@@ -10,9 +10,11 @@
 import {
   generateKeyPairSync,
   type KeyObject as NodeKeyObject,
+  X509Certificate as NodeX509Certificate,
   verify as nodeVerify,
   sign,
 } from 'node:crypto';
+import forge from 'node-forge';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   clearPrecheckedEs256,
@@ -20,6 +22,7 @@ import {
   recordPrecheckedEs256,
   takeSignatureCounts,
   verify,
+  X509Certificate,
 } from '../../anchor/src/verify/browser-crypto.js';
 
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -116,5 +119,28 @@ describe('browser-crypto verify with recorded ES256 verdicts', () => {
     recordPrecheckedEs256(a.spki, data, sig, false);
     clearPrecheckedEs256();
     expect(verify('sha256', data, p1363(a.shim), sig)).toBe(true);
+  });
+});
+
+describe('browser-crypto X509Certificate', () => {
+  /** A self-signed certificate with this serial (hex, as DER's INTEGER content). */
+  function certWithSerial(serialHex: string): string {
+    const keys = forge.pki.rsa.generateKeyPair({ bits: 1024, e: 0x10001 });
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = keys.publicKey;
+    cert.serialNumber = serialHex;
+    cert.validity.notBefore = new Date('2026-01-01T00:00:00Z');
+    cert.validity.notAfter = new Date('2027-01-01T00:00:00Z');
+    cert.setSubject([{ name: 'commonName', value: 'serial-test' }]);
+    cert.setIssuer([{ name: 'commonName', value: 'serial-test' }]);
+    cert.sign(keys.privateKey, forge.md.sha256.create());
+    return forge.pki.certificateToPem(cert);
+  }
+
+  it('behavior: serialNumber is node:crypto’s, with and without a leading sign byte, short and long', () => {
+    for (const serial of ['01', '0a', '00ff01', '7f' + '11'.repeat(19), '00' + '9c'.repeat(16), '1234']) {
+      const pem = certWithSerial(serial);
+      expect(new X509Certificate(pem).serialNumber).toBe(new NodeX509Certificate(pem).serialNumber);
+    }
   });
 });

@@ -319,6 +319,8 @@ export class X509Certificate {
   readonly keyUsage: string[] | undefined;
   readonly validFrom: string;
   readonly validTo: string;
+  /** As node:crypto's: the serial's magnitude in uppercase hex, whole bytes, no leading zero byte. */
+  readonly serialNumber: string;
   readonly publicKey: KeyObject;
   readonly #cert: Certificate;
   readonly #parts: Raw;
@@ -332,6 +334,10 @@ export class X509Certificate {
     const tbs = this.#cert.tbsCertificate;
     this.validFrom = tbs.validity.notBefore.getTime().toISOString();
     this.validTo = tbs.validity.notAfter.getTime().toISOString();
+    const serial = new Uint8Array(tbs.serialNumber);
+    let first = 0;
+    while (first < serial.length - 1 && serial[first] === 0) first++;
+    this.serialNumber = Buffer.from(serial.subarray(first)).toString('hex').toUpperCase();
     const bc = this.#extension(id_ce_basicConstraints, BasicConstraints);
     this.ca = bc?.cA === true;
     const eku = this.#extension(id_ce_extKeyUsage, ExtendedKeyUsage);
