@@ -15,6 +15,7 @@ import {
   hashChildren,
   hashLeaf,
   inclusionProof,
+  leafHashEquals,
   MemoryMerkleTree,
   MerkleError,
   type MerkleErrorCode,
@@ -25,6 +26,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../anchor/src/log/index.js';
+import { sha256Equals } from '../../gateway/src/protocol/digest.js';
 import { fcRuns } from '../helpers/fc-runs.js';
 
 // Deterministic runs: 60 per property in the full run, fewer when VT_FC_RUNS is lower.
@@ -426,5 +428,36 @@ describe('type confusion', () => {
     verifyConsistency(2 ** 32 + 1, 2 ** 32 + 2, [a, b, big], r1, r2);
     // 2^33 -> 2^33 + 1: a power of two, so root1 seeds the proof [leaf].
     verifyConsistency(2 ** 33, 2 ** 33 + 1, [a], big, sha256(Uint8Array.of(1), big, a));
+  });
+});
+
+describe('leaf hashes compared in place', () => {
+  const naive = (d: Uint8Array) =>
+    new Uint8Array(
+      createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(d)
+        .digest(),
+    );
+
+  it('behavior: hashLeaf and leafHashEquals agree with SHA-256(0x00 || d) for any data, small or past the reused buffer', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 600 }), fc.uint8Array({ minLength: 16_380, maxLength: 16_400 })),
+        fc.nat(31),
+        (d, flip) => {
+          const want = naive(d);
+          expect(hashLeaf(d)).toEqual(want);
+          expect(leafHashEquals(d, want)).toBe(true);
+          const wrong = want.slice();
+          wrong[flip] = (wrong[flip] as number) ^ 1;
+          expect(leafHashEquals(d, wrong)).toBe(false);
+          expect(leafHashEquals(d, want.subarray(0, 31))).toBe(false);
+          expect(sha256Equals(d, new Uint8Array(createHash('sha256').update(d).digest()))).toBe(true);
+          return true;
+        },
+      ),
+      { numRuns: fcRuns(200) },
+    );
   });
 });

@@ -5,7 +5,7 @@
  * node (second-preimage resistance). Leaves of the VitalTrail log are the exact
  * COSE_Sign1 bytes of accepted frames (PROTOCOL.md §3). Pure: node:crypto only.
  */
-import { sha256 } from '../../../gateway/src/protocol/digest.js';
+import { sha256, sha256Equals } from '../../../gateway/src/protocol/digest.js';
 
 /** RFC 9162 §2.1.1: MTH({d(0)}) = SHA-256(0x00 || d(0)). */
 export const RFC6962_LEAF_HASH_PREFIX = 0x00;
@@ -32,10 +32,22 @@ export const EMPTY_ROOT: Uint8Array = sha256(new Uint8Array(0));
  */
 export function hashLeaf(data: Uint8Array): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError('hashLeaf: data must be a Uint8Array');
-  const input = new Uint8Array(1 + data.length);
+  return sha256(leafInput(data));
+}
+
+/** Whether `expected` is the leaf hash of `data` (as `hashLeaf`, compared in place). */
+export function leafHashEquals(data: Uint8Array, expected: Uint8Array): boolean {
+  if (!(data instanceof Uint8Array)) throw new TypeError('leafHashEquals: data must be a Uint8Array');
+  return sha256Equals(leafInput(data), expected);
+}
+
+/** 0x00 || data, in a reused buffer for frame-sized data (hashing is synchronous). */
+const LEAF_INPUT = new Uint8Array(1 + 16_384);
+function leafInput(data: Uint8Array): Uint8Array {
+  const input = data.length < LEAF_INPUT.length ? LEAF_INPUT : new Uint8Array(1 + data.length);
   input[0] = RFC6962_LEAF_HASH_PREFIX;
   input.set(data, 1);
-  return sha256(input);
+  return input.subarray(0, 1 + data.length);
 }
 
 /**

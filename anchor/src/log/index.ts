@@ -12,6 +12,7 @@ export {
   hashChildren,
   hashLeaf,
   hashLeafPrefixed,
+  leafHashEquals,
   RFC6962_LEAF_HASH_PREFIX,
   RFC6962_NODE_HASH_PREFIX,
 } from './hash.js';

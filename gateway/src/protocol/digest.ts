@@ -24,6 +24,18 @@ export function sha256(data: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Whether SHA-256 of `data` is `expected`, compared in place: no digest bytes are made (a
+ * reader checking every frame of a day against the log and the index does it twice a frame).
+ */
+export function sha256Equals(data: Uint8Array, expected: Uint8Array): boolean {
+  if (expected.length !== DIGEST_BYTES) return false;
+  const text = hash('sha256', data, 'binary');
+  let diff = 0;
+  for (let i = 0; i < DIGEST_BYTES; i++) diff |= text.charCodeAt(i) ^ (expected[i] as number);
+  return diff === 0;
+}
+
 /** SHA-256 of `data` as 0x-prefixed lowercase hex (text output: no bytes to copy). */
 export function sha256Hex(data: Uint8Array): `0x${string}` {
   return `0x${hash('sha256', data, 'hex')}`;

@@ -29,7 +29,7 @@
  * under those keys can no longer be opened either.
  */
 import { decode } from 'cbor2';
-import { hashLeaf } from '../../../../anchor/src/log/index.js';
+import { leafHashEquals } from '../../../../anchor/src/log/index.js';
 import {
   createDataKey,
   EnvelopeError,
@@ -40,8 +40,8 @@ import {
   type Recipient,
   type RecipientSecret,
 } from '../../core/envelope.js';
+import { sha256Equals } from '../../protocol/digest.js';
 import { errorClass, VitalTrailError } from '../../protocol/errors.js';
-import { frameHash } from '../../protocol/frame.js';
 import type { FrameReadRow, GatewayStore } from './store.js';
 
 export class SealedError extends errorClass<'sealed'>('SealedError') {}
@@ -283,7 +283,7 @@ export class SealedReader {
         }
         const bytes = s ? this.#open(row, s, key as CryptoKey) : await this.#fromBatch(row);
         const leaf = logLeaves.get(row.leafIndex) ?? this.#store.getNode(0, row.leafIndex);
-        if (Buffer.compare(hashLeaf(bytes), leaf) !== 0 || Buffer.compare(frameHash(bytes), row.hash) !== 0) {
+        if (!leafHashEquals(bytes, leaf) || !sha256Equals(bytes, row.hash)) {
           throw new SealedError('integrity_error', `entry ${row.leafIndex} does not match the log`);
         }
         out.push({ frame: bytes, keyId: s ? s.key_id : null });
