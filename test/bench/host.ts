@@ -71,7 +71,11 @@ async function main(): Promise<void> {
       for (const l of lanes) l.end();
     };
   } else {
-    const threads = job.verifyThreads === undefined ? {} : { verifyThreads: job.verifyThreads };
+    const heap = process.env.BENCH_HEAP_GROWING_PERCENT;
+    const threads = {
+      ...(job.verifyThreads === undefined ? {} : { verifyThreads: job.verifyThreads }),
+      ...(heap === undefined ? {} : { heapGrowingPercent: Number(heap) }),
+    };
     const gw: RunningGateway | RunningExternalGateway =
       job.kind === 'embedded'
         ? await startGateway({

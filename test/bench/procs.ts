@@ -49,6 +49,12 @@ export interface Host {
 export const HOST_MALLOC_ARENA_MAX =
   process.env.BENCH_MALLOC_ARENA_MAX ?? process.env.MALLOC_ARENA_MAX ?? '2';
 
+/** The gateway's `heapGrowingPercent` in the bench (BENCH_HEAP_GROWING_PERCENT); unset: its default. */
+export const HOST_HEAP_GROWING_PERCENT =
+  process.env.BENCH_HEAP_GROWING_PERCENT === undefined
+    ? undefined
+    : Number(process.env.BENCH_HEAP_GROWING_PERCENT);
+
 function hostEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   if (HOST_MALLOC_ARENA_MAX === 'default') delete env.MALLOC_ARENA_MAX;

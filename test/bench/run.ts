@@ -20,7 +20,8 @@
  * Knobs: BENCH_DEVICES (50), BENCH_WINDOW (16), BENCH_FRAMES (30000), BENCH_LAT_SECONDS (10),
  * BENCH_CONN_DEVICES (10000), BENCH_CONN_SECONDS (30), BENCH_CONN_PROCS (2),
  * BENCH_PHASES (all of: embedded,external,passthrough,connections), BENCH_VERIFY_THREADS (the
- * gateway's `verifyThreads`; unset: its default), BENCH_MALLOC_ARENA_MAX (the gateway's glibc
+ * gateway's `verifyThreads`; unset: its default), BENCH_HEAP_GROWING_PERCENT (the gateway's
+ * `memory.heapGrowingPercent`; unset: its default), BENCH_MALLOC_ARENA_MAX (the gateway's glibc
  * arenas: 2 as its image sets, `default` for glibc's own), BENCH_HOST_PROF=DIR (a CPU profile of each host).
  */
 import { cpus } from 'node:os';
@@ -29,7 +30,7 @@ import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverResult } from './driver.js';
 import type { HostStats } from './host.js';
-import { drive, HOST_MALLOC_ARENA_MAX, startHost } from './procs.js';
+import { drive, HOST_HEAP_GROWING_PERCENT, HOST_MALLOC_ARENA_MAX, startHost } from './procs.js';
 import { benchLine, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
 
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     verifyThreads: VERIFY_THREADS ?? 'default',
     mallocArenaMax: HOST_MALLOC_ARENA_MAX,
+    heapGrowingPercent: HOST_HEAP_GROWING_PERCENT ?? 'default',
   };
   const brokers: RunningMosquitto[] = [];
   try {
@@ -299,7 +301,7 @@ function report(
   const n = (k: string) => f[k] as number;
   const embeddedFps = e?.cap.fps ?? Number.NaN;
   head(
-    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, MALLOC_ARENA_MAX: ${f.mallocArenaMax})`,
+    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, heapGrowingPercent: ${f.heapGrowingPercent}, MALLOC_ARENA_MAX: ${f.mallocArenaMax})`,
   );
   row(
     'node:crypto P-256 verify (reference, 1 core)',
