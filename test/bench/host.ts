@@ -37,6 +37,9 @@ export interface HostStats {
   batches: number;
   rssBytes: number;
   heapUsedBytes: number;
+  /** V8's committed heap (what of the RSS is JS heap, used or not) and memory outside it that V8 is told of. */
+  heapTotalBytes: number;
+  externalBytes: number;
   /** MQTT connections of the embedded broker. */
   connections: number;
 }
@@ -45,7 +48,7 @@ const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  let stats: () => Omit<HostStats, 'rssBytes' | 'heapUsedBytes'>;
+  let stats: () => Omit<HostStats, 'rssBytes' | 'heapUsedBytes' | 'heapTotalBytes' | 'externalBytes'>;
   let stop: () => Promise<void>;
   let url: string;
   if (job.kind === 'drain') {
@@ -112,7 +115,15 @@ async function main(): Promise<void> {
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
       const mem = process.memoryUsage();
-      send({ stats: { ...stats(), rssBytes: mem.rss, heapUsedBytes: mem.heapUsed } satisfies HostStats });
+      send({
+        stats: {
+          ...stats(),
+          rssBytes: mem.rss,
+          heapUsedBytes: mem.heapUsed,
+          heapTotalBytes: mem.heapTotal,
+          externalBytes: mem.external,
+        } satisfies HostStats,
+      });
     } else if (m.cmd === 'stop') {
       void stop().then(() => {
         send({ stopped: true });

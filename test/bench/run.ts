@@ -266,6 +266,8 @@ async function main(): Promise<void> {
         connRssIdleMB: r0(mb(idle.rssBytes)),
         connRssPeakMB: r0(mb(peak.rssBytes)),
         connHeapPeakMB: r0(mb(peak.heapUsedBytes)),
+        connHeapTotalAtPeakMB: r0(mb(peak.heapTotalBytes)),
+        connExternalAtPeakMB: r0(mb(peak.externalBytes)),
         connP50Ms: r2(worst((r) => r.latencyMs.p50)),
         connP99Ms: r2(worst((r) => r.latencyMs.p99)),
         connFirstFrameP50Ms: r2(worst((r) => r.firstFrameLatencyMs?.p50 ?? Number.NaN)),
@@ -365,7 +367,7 @@ function report(
     );
     row(
       'gateway RSS: idle -> peak (goal <= 400 MB)',
-      `${n('connRssIdleMB')} MB -> ${n('connRssPeakMB')} MB (${r0(((n('connRssPeakMB') - n('connRssIdleMB')) * 1024) / n('connDevices'))} KB per device; heap ${n('connHeapPeakMB')} MB)`,
+      `${n('connRssIdleMB')} MB -> ${n('connRssPeakMB')} MB (${r0(((n('connRssPeakMB') - n('connRssIdleMB')) * 1024) / n('connDevices'))} KB per device; heap ${n('connHeapPeakMB')} MB used of ${n('connHeapTotalAtPeakMB')} MB committed, external ${n('connExternalAtPeakMB')} MB)`,
     );
     row(
       "publish -> PUBACK p50 / p99, a device's first frame",
