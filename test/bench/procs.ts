@@ -49,6 +49,9 @@ export interface Host {
 export const HOST_MALLOC_ARENA_MAX =
   process.env.BENCH_MALLOC_ARENA_MAX ?? process.env.MALLOC_ARENA_MAX ?? '2';
 
+/** The gateway's Node options in the bench: the image's (gateway/Dockerfile `NODE_OPTIONS`) unless BENCH_HOST_NODE_ARGS says otherwise. */
+export const HOST_NODE_ARGS = process.env.BENCH_HOST_NODE_ARGS ?? '--max-semi-space-size=4';
+
 /** The gateway's `heapGrowingPercent` in the bench (BENCH_HEAP_GROWING_PERCENT); unset: its default. */
 export const HOST_HEAP_GROWING_PERCENT =
   process.env.BENCH_HEAP_GROWING_PERCENT === undefined
@@ -66,9 +69,10 @@ function hostEnv(): NodeJS.ProcessEnv {
 export function startHost(job: HostJob): Promise<Host> {
   return new Promise((resolve, reject) => {
     // BENCH_HOST_PROF=DIR: a V8 CPU profile of each host (the gateway) into DIR;
-    // BENCH_HOST_NODE_ARGS: more Node options for the host alone (e.g. `--trace-gc`).
+    // BENCH_HOST_NODE_ARGS: the host's Node options instead of the image's (e.g. `--trace-gc`;
+    // empty: none).
     const prof = process.env.BENCH_HOST_PROF;
-    const extra = (process.env.BENCH_HOST_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const extra = HOST_NODE_ARGS.split(' ').filter((a) => a !== '');
     const child: ChildProcess = fork(here('./host.js'), [JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // As the gateway image runs it (gateway/Dockerfile); BENCH_MALLOC_ARENA_MAX=default: glibc's own.

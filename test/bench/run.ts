@@ -30,7 +30,13 @@ import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverResult } from './driver.js';
 import type { HostStats } from './host.js';
-import { drive, HOST_HEAP_GROWING_PERCENT, HOST_MALLOC_ARENA_MAX, startHost } from './procs.js';
+import {
+  drive,
+  HOST_HEAP_GROWING_PERCENT,
+  HOST_MALLOC_ARENA_MAX,
+  HOST_NODE_ARGS,
+  startHost,
+} from './procs.js';
 import { benchLine, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
 
@@ -74,6 +80,7 @@ async function main(): Promise<void> {
     verifyThreads: VERIFY_THREADS ?? 'default',
     mallocArenaMax: HOST_MALLOC_ARENA_MAX,
     heapGrowingPercent: HOST_HEAP_GROWING_PERCENT ?? 'default',
+    hostNodeArgs: HOST_NODE_ARGS,
   };
   const brokers: RunningMosquitto[] = [];
   try {
@@ -303,7 +310,7 @@ function report(
   const n = (k: string) => f[k] as number;
   const embeddedFps = e?.cap.fps ?? Number.NaN;
   head(
-    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, heapGrowingPercent: ${f.heapGrowingPercent}, MALLOC_ARENA_MAX: ${f.mallocArenaMax})`,
+    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, heapGrowingPercent: ${f.heapGrowingPercent}, MALLOC_ARENA_MAX: ${f.mallocArenaMax}, node ${f.hostNodeArgs || '(no options)'})`,
   );
   row(
     'node:crypto P-256 verify (reference, 1 core)',
