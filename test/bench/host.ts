@@ -19,27 +19,36 @@ import { DEFAULT_MQTT_LIMITS } from '../../gateway/src/io/transport/index.js';
 import { hostPort, LeanClient } from './lean-mqtt.js';
 
 export type HostJob =
-  | { kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number; verifyThreads?: number }
-  | {
+  | ({ kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number } & GatewayTuning)
+  | ({
       kind: 'external';
       dataDir: string;
       url: string;
       lanes?: number;
       receiveMaximum?: number;
-      verifyThreads?: number;
-    }
+    } & GatewayTuning)
   | { kind: 'drain'; url: string; lanes: number };
 
-export interface HostStats {
-  /** Frames in the store (gateway) or received (drain). */
-  frames: number;
-  /** Group commits so far (gateway). */
-  batches: number;
+/** The gateway settings a bench run may set (unset: the gateway's defaults). */
+export interface GatewayTuning {
+  verifyThreads?: number;
+  heapGrowingPercent?: number;
+}
+
+/** The host process's memory (`process.memoryUsage()`). */
+export interface HostMemory {
   rssBytes: number;
   heapUsedBytes: number;
   /** V8's committed heap (what of the RSS is JS heap, used or not) and memory outside it that V8 is told of. */
   heapTotalBytes: number;
   externalBytes: number;
+}
+
+export interface HostStats extends HostMemory {
+  /** Frames in the store (gateway) or received (drain). */
+  frames: number;
+  /** Group commits so far (gateway). */
+  batches: number;
   /** MQTT connections of the embedded broker. */
   connections: number;
 }
@@ -48,7 +57,7 @@ const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  let stats: () => Omit<HostStats, 'rssBytes' | 'heapUsedBytes' | 'heapTotalBytes' | 'externalBytes'>;
+  let stats: () => Omit<HostStats, keyof HostMemory>;
   let stop: () => Promise<void>;
   let url: string;
   if (job.kind === 'drain') {
@@ -74,10 +83,9 @@ async function main(): Promise<void> {
       for (const l of lanes) l.end();
     };
   } else {
-    const heap = process.env.BENCH_HEAP_GROWING_PERCENT;
-    const threads = {
+    const tuning: GatewayTuning = {
       ...(job.verifyThreads === undefined ? {} : { verifyThreads: job.verifyThreads }),
-      ...(heap === undefined ? {} : { heapGrowingPercent: Number(heap) }),
+      ...(job.heapGrowingPercent === undefined ? {} : { heapGrowingPercent: job.heapGrowingPercent }),
     };
     const gw: RunningGateway | RunningExternalGateway =
       job.kind === 'embedded'
@@ -86,7 +94,7 @@ async function main(): Promise<void> {
             logger: silentLogger,
             http: { port: 0 },
             mqtt: { port: 0 },
-            ...threads,
+            ...tuning,
             mqttLimits: {
               ...DEFAULT_MQTT_LIMITS,
               rate: { perSecond: job.ratePerSecond, burst: job.rateBurst },
@@ -96,7 +104,7 @@ async function main(): Promise<void> {
             dataDir: job.dataDir,
             logger: silentLogger,
             http: { port: 0 },
-            ...threads,
+            ...tuning,
             externalBroker: {
               url: job.url,
               clientId: 'bench-gw',

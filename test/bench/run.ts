@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverResult } from './driver.js';
-import type { HostStats } from './host.js';
+import type { GatewayTuning, HostStats } from './host.js';
 import {
   drive,
   HOST_HEAP_GROWING_PERCENT,
@@ -54,7 +54,11 @@ const PASS_LANES = 8;
 /** The gateway's signature-check threads (`verifyThreads`); unset: the gateway's default. */
 const VERIFY_THREADS =
   process.env.BENCH_VERIFY_THREADS === undefined ? undefined : Number(process.env.BENCH_VERIFY_THREADS);
-const threads = VERIFY_THREADS === undefined ? {} : { verifyThreads: VERIFY_THREADS };
+/** What every gateway host of the run is given: verify threads and heap growth, when set. */
+const tuning: GatewayTuning = {
+  ...(VERIFY_THREADS === undefined ? {} : { verifyThreads: VERIFY_THREADS }),
+  ...(HOST_HEAP_GROWING_PERCENT === undefined ? {} : { heapGrowingPercent: HOST_HEAP_GROWING_PERCENT }),
+};
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'embedded,external,passthrough,connections').split(','));
 
 const ids = (set: string, n: number) =>
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
         dataDir: emb,
         ratePerSecond: EDGE_RATE,
         rateBurst: EDGE_RATE,
-        ...threads,
+        ...tuning,
       });
       const base = { url: gw.url, keysFile: embKeys };
       const capacity = async (devices: string[], ecg: boolean) => {
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
       progress('external Mosquitto: capacity, latency at 5,000 frames/s');
       const broker = await startMosquitto(tmp.dir);
       brokers.push(broker);
-      const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...threads });
+      const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
       const s0 = await gw.stats();
       const cap = await drive({ ...base, ...closed, devices: sets.xcap });
@@ -221,7 +225,7 @@ async function main(): Promise<void> {
         dataDir: conn,
         ratePerSecond: 200, // the defaults (DEFAULT_MQTT_LIMITS): one frame every 10 s is far below
         rateBurst: 400,
-        ...threads,
+        ...tuning,
       });
       await new Promise((res) => setTimeout(res, 1000));
       const idle = await gw.stats();
