@@ -1,6 +1,6 @@
 /**
- * The sealed time-series store (issue 4) through real parts: the Ingest pipeline, jose
- * JWEs, SQLite files in temp dirs. Round trips for RSA-3072 and P-256 recipients, data-key
+ * The sealed time-series store (issue 4) through real parts: the Ingest pipeline, COSE_Encrypt0
+ * frames (and jose JWEs of format 2), SQLite files in temp dirs. Round trips for RSA-3072 and P-256 recipients, data-key
  * windows and early rotation, recipient rotation, tampering, crypto-shredding (the log's
  * proofs still verify), and the skeleton's batch format (old data dirs stay readable).
  */
@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { encode } from 'cbor2';
 import { afterEach, describe, expect, test } from 'vitest';
 import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
-import { type RecipientSecret, sealBatch } from '../../gateway/src/core/envelope.js';
+import { type RecipientSecret, sealBatch, sealWithDataKey } from '../../gateway/src/core/envelope.js';
 import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/store/recipients.js';
-import { batchAad, readFrames, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { batchAad, frameAad, readFrames, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
@@ -133,27 +133,32 @@ describe('sealed store', () => {
     const secrets = [{ kid: 'care', privateKey: r.privateKey }];
     const rows = allRows(rig.store);
     const db = rig.store.db;
-    const jwe = (leaf: number) =>
-      db.prepare('SELECT jwe FROM sealed_frames WHERE leaf_index = ?').pluck().get(leaf) as string;
-    const setJwe = (leaf: number, v: string) =>
-      db.prepare('UPDATE sealed_frames SET jwe = ? WHERE leaf_index = ?').run(v, leaf);
-    const original0 = jwe(0);
-    const original1 = jwe(1);
+    const stored = (leaf: number) =>
+      db.prepare('SELECT envelope FROM sealed_frames WHERE leaf_index = ?').pluck().get(leaf) as Buffer;
+    const setStored = (leaf: number, v: Uint8Array | string) =>
+      db.prepare('UPDATE sealed_frames SET envelope = ? WHERE leaf_index = ?').run(v, leaf);
+    const original0 = stored(0);
+    const original1 = stored(1);
+    expect(Buffer.isBuffer(original0)).toBe(true); // a COSE_Encrypt0, not text
 
-    // One ciphertext byte flipped (decoded, xor, re-encoded).
-    const s = JSON.parse(original0) as { ciphertext: string };
-    const ct = Buffer.from(s.ciphertext, 'base64url');
+    // One ciphertext byte flipped.
+    const ct = Buffer.from(original0);
     ct[ct.length >> 1] = (ct[ct.length >> 1] as number) ^ 0x01;
-    setJwe(0, JSON.stringify({ ...s, ciphertext: ct.toString('base64url') }));
+    setStored(0, ct);
+    await expect(readFrames(rig.store, secrets, rows.slice(0, 1))).rejects.toMatchObject({
+      code: 'integrity_error',
+    });
+    // The same bytes as text (a JWE's column type): refused, never guessed at.
+    setStored(0, original0.toString('latin1'));
     await expect(readFrames(rig.store, secrets, rows.slice(0, 1))).rejects.toMatchObject({
       code: 'integrity_error',
     });
     // Another row's (valid) ciphertext moved here: the AAD binds it to its own place.
-    setJwe(0, original1);
+    setStored(0, original1);
     await expect(readFrames(rig.store, secrets, rows.slice(0, 1))).rejects.toMatchObject({
       code: 'integrity_error',
     });
-    setJwe(0, original0);
+    setStored(0, original0);
     expect(await readFrames(rig.store, secrets, rows.slice(0, 1))).toHaveLength(1);
 
     // The wrapped data key altered.
@@ -168,7 +173,7 @@ describe('sealed store', () => {
     await expect(readFrames(rig.store, secrets, rows)).rejects.toMatchObject({ code: 'integrity_error' });
   });
 
-  test('error: a stored JWE text that is not canonical is an integrity_error; its members in another order still open', async () => {
+  test('behavior: a row of format 2 (a JWE text, before schema version 11) still opens; not canonical, it is an integrity_error; its members in another order still open', async () => {
     const dir = tmp();
     const r = recipientPair('care', 'ec');
     const rig = sealedRig(dir, [r.recipient]);
@@ -178,10 +183,18 @@ describe('sealed store', () => {
     await rig.ingest.submit(sent, 'wr-a');
     const secrets = [{ kid: 'care', privateKey: r.privateKey }];
     const rows = allRows(rig.store);
+    const row = rows[0] as (typeof rows)[number];
     const db = rig.store.db;
-    const original = db.prepare('SELECT jwe FROM sealed_frames WHERE leaf_index = 0').pluck().get() as string;
+    // The row as the release before wrote it: jose's flattened JWE under the same data key.
+    const keyId = db.prepare('SELECT key_id FROM sealed_frames WHERE leaf_index = 0').pluck().get() as number;
+    const key = await new SealedReader(rig.store, secrets).dataKey(keyId, 'wr-a');
+    if (key === 'shredded') throw new Error('unexpected');
+    const original = await sealWithDataKey(sent, key, String(keyId), frameAad('wr-a', row.seq, 0, keyId));
+    const setJwe = (v: string) =>
+      db.prepare('UPDATE sealed_frames SET envelope = ? WHERE leaf_index = 0').run(v);
+    setJwe(original);
+    expect(Buffer.compare((await readFrames(rig.store, secrets, rows))[0] as Uint8Array, sent)).toBe(0);
     const s = JSON.parse(original) as { protected: string; iv: string; ciphertext: string; tag: string };
-    const setJwe = (v: string) => db.prepare('UPDATE sealed_frames SET jwe = ? WHERE leaf_index = 0').run(v);
     const reordered = JSON.stringify({
       tag: s.tag,
       ciphertext: s.ciphertext,

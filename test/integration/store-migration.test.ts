@@ -90,7 +90,7 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(10);
+      expect(SCHEMA_VERSION).toBe(11);
       // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
       expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
       // Version 5: the wall displays' table exists, empty.
@@ -140,6 +140,20 @@ describe('store migration from the previous release', () => {
       chain.prev = last?.hash ?? new Uint8Array(32);
       const bytes = chain.next({}, { hr: 90, spo2: 96 });
       expect(await gw.ingest.submit(bytes, 'wr-mig-1')).toMatchObject({ status: 'accepted', leafIndex: 24 });
+      // Version 11: the old release's sealed frames stay JWE texts in the renamed column; the new
+      // frame is a COSE_Encrypt0; both read in one query.
+      const kinds = gw.store.db
+        .prepare('SELECT typeof(envelope), count(*) FROM sealed_frames GROUP BY 1 ORDER BY 1')
+        .raw()
+        .all();
+      expect(kinds).toEqual([
+        ['blob', 1],
+        ['text', 24],
+      ]);
+      const after = await readReadings(gw.store, reader, 'wr-mig-1', 0, Number.MAX_SAFE_INTEGER);
+      expect(after.readings.map((r) => r.obs.hr)).toEqual([
+        70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 90,
+      ]);
 
       // Leaves of the old release stay provable in the grown tree.
       const root = gw.store.root(25);

@@ -10,7 +10,7 @@
  * The additional authenticated data binds an envelope to its place in the store
  * (batch id and first leaf index), so envelopes cannot be swapped between rows.
  */
-import { createCipheriv, createDecipheriv, KeyObject, randomBytes } from 'node:crypto';
+import { createDecipheriv, KeyObject, randomBytes } from 'node:crypto';
 import { FlattenedEncrypt, type FlattenedJWE, flattenedDecrypt, GeneralEncrypt, type GeneralJWE } from 'jose';
 import { errorClass } from '../protocol/errors.js';
 
@@ -249,9 +249,9 @@ export async function openWithDataKey(
   }
 }
 
-/** The node:crypto view of a data key (a CryptoKey has one underneath; kept per key). */
+/** The node:crypto view of a data key (a CryptoKey has one underneath; kept per key), for the sync ciphers. */
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
-function keyObjectOf(key: CryptoKey): KeyObject {
+export function keyObjectOf(key: CryptoKey): KeyObject {
   let k = keyObjects.get(key);
   if (!k) {
     k = KeyObject.from(key);
@@ -260,49 +260,9 @@ function keyObjectOf(key: CryptoKey): KeyObject {
   return k;
 }
 
-/** A frame to seal in bulk: its bytes, its data key and kid, and its AAD (`frameAad`). */
-export interface FrameToSeal {
-  plaintext: Uint8Array;
-  key: CryptoKey;
-  kid: string;
-  aad: Uint8Array;
-}
-
 /**
- * Seals many frames at once, synchronously, with node:crypto's AES-256-GCM: each result is
- * exactly the flattened JWE `sealWithDataKey` stores (RFC 7516 §7.2.2: protected header
- * `{"alg":"dir","enc":"A256GCM","kid"}`, a fresh random 96-bit IV per frame, GCM AAD =
- * ASCII(BASE64URL(protected) || '.' || BASE64URL(aad)) as §5.1 step 14 says), so
- * `openWithDataKey` (jose) and `openWithDataKeySync` open it alike. No WebCrypto job, no
- * promise per frame: the cost is the cipher and base64url. One `randomBytes` for all IVs.
- */
-export function sealFramesWithDataKeys(frames: readonly FrameToSeal[]): string[] {
-  const ivs = randomBytes(12 * frames.length);
-  const headers = new Map<string, string>();
-  return frames.map((f, i) => {
-    let header = headers.get(f.kid);
-    if (header === undefined) {
-      header = Buffer.from(JSON.stringify({ alg: 'dir', enc: CONTENT_ENCRYPTION, kid: f.kid })).toString(
-        'base64url',
-      );
-      headers.set(f.kid, header);
-    }
-    const iv = ivs.subarray(12 * i, 12 * i + 12);
-    const cipher = createCipheriv('aes-256-gcm', keyObjectOf(f.key), iv);
-    cipher.setAAD(Buffer.from(`${header}.${Buffer.from(f.aad).toString('base64url')}`, 'ascii'));
-    const ciphertext = Buffer.concat([cipher.update(f.plaintext), cipher.final()]);
-    const stored: StoredFrameJwe = {
-      protected: header,
-      iv: iv.toString('base64url'),
-      ciphertext: ciphertext.toString('base64url'),
-      tag: cipher.getAuthTag().toString('base64url'),
-    };
-    return JSON.stringify(stored);
-  });
-}
-
-/**
- * Opens a frame sealed by `sealWithDataKey` or `sealFramesWithDataKeys`, synchronously, with
+ * Opens a frame sealed by `sealWithDataKey` (a row of format 2: rows before schema version 11
+ * and the bulk sealer of that release wrote exactly this JWE), synchronously, with
  * the same checks as `openWithDataKey`: the protected header must be exactly alg `dir`, enc
  * `A256GCM` and this kid (no other member: jose would refuse an unknown critical one, and we
  * write none), a 96-bit IV and a 128-bit tag.
@@ -339,7 +299,7 @@ export function openWithDataKeySync(
   }
 }
 
-/** The protected header `sealFramesWithDataKeys` writes for a kid, base64url (a few kept). */
+/** The protected header the bulk sealer of format 2 wrote for a kid, base64url (a few kept). */
 const exactHeaders = new Map<string, string>();
 function exactHeader(kid: string): string {
   let h = exactHeaders.get(kid);
@@ -369,8 +329,9 @@ function canonicalBase64url(text: string): Buffer | undefined {
 }
 
 /**
- * The fast path of `openWithDataKeySync` for what this gateway writes: the stored text read
- * in place as the exact JSON `sealFramesWithDataKeys` writes (`{"protected":"…","iv":"…",
+ * The fast path of `openWithDataKeySync` for the rows of format 2 (before schema version 11)
+ * this gateway wrote: the stored text read in place as the exact JSON its bulk sealer wrote
+ * (`{"protected":"…","iv":"…",
  * "ciphertext":"…","tag":"…"}` with the protected header exactly alg `dir`, enc `A256GCM`
  * and this kid; base64url members hold no quote), no parse and no copies. Undefined when
  * the text is not exactly that (then `openWithDataKeySync` opens or refuses it).

@@ -31,7 +31,8 @@ import {
   type DeviceRecord,
   type Rejection,
 } from '../../core/acceptance.js';
-import { type Recipient, sealFramesWithDataKeys } from '../../core/envelope.js';
+import { sealEncrypt0All } from '../../core/cose-encrypt0.js';
+import { keyObjectOf, type Recipient } from '../../core/envelope.js';
 import type { LiveReading, LiveSink } from '../../core/live.js';
 import type { RejectionCode } from '../../protocol/codes.js';
 import { frameHash, type SafeFrame, type WireUint, waveformSamples } from '../../protocol/frame.js';
@@ -367,20 +368,19 @@ export class Ingest extends EventEmitter<IngestEvents> {
           fresh.map((p) => p.frame.body.dev),
           sealedAt,
         );
-        // Sealed in bulk, synchronously (node:crypto AES-256-GCM, the same JWE per frame).
-        const jwes = sealFramesWithDataKeys(
+        // Sealed in bulk, synchronously: one COSE_Encrypt0 per frame (node:crypto AES-256-GCM,
+        // core/cose-encrypt0), bound to its place in the store by its external AAD.
+        const envelopes = sealEncrypt0All(
           fresh.map((p, i) => {
             const k = keys[i] as { id: number; key: CryptoKey };
             const { dev, seq } = p.frame.body;
             return {
               plaintext: p.frame.bytes,
-              key: k.key,
-              kid: String(k.id),
-              aad: frameAad(dev, seq, firstLeaf + i, k.id),
+              key: keyObjectOf(k.key),
+              externalAad: frameAad(dev, seq, firstLeaf + i, k.id),
             };
           }),
         );
-        const sealed = jwes.map((jwe, i) => ({ keyId: (keys[i] as { id: number }).id, jwe }));
         const frames: NewFrame[] = fresh.map((p) => ({
           dev: p.frame.body.dev,
           seq: p.frame.body.seq,
@@ -396,8 +396,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
           { id: batchId, envelope: SEALED_FRAMES_MARKER, createdAt, frames },
           () => {
             this.#writeRejections(rejections);
-            sealed.forEach((f, i) => {
-              this.#keys.putSealedFrame(firstLeaf + i, f.keyId, f.jwe);
+            envelopes.forEach((envelope, i) => {
+              this.#keys.putSealedFrame(firstLeaf + i, (keys[i] as { id: number }).id, envelope);
             });
             this.#rollups.write(
               fresh.map((p, i) => {

@@ -37,6 +37,10 @@
  *   patient's passphrase (which the gateway never sees).
  * - 10: break-glass openings (issue 18, io/care): `care_break_glass`, who opened which
  *   patient's record (pseudonym), why, and until when.
+ * - 11: sealed frames as COSE_Encrypt0 (issue 14, core/cose-encrypt0): `sealed_frames.jwe`
+ *   is renamed `envelope`. New rows hold a COSE_Encrypt0 (a BLOB); rows written before hold
+ *   their JWE text and stay readable as they are (io/store/sealed tells them by type), so
+ *   the migration rewrites no row.
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -46,7 +50,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 10;
+export const SCHEMA_VERSION = 11;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -397,6 +401,15 @@ CREATE INDEX IF NOT EXISTS care_break_glass_patient ON care_break_glass (patient
 CREATE INDEX IF NOT EXISTS care_break_glass_user ON care_break_glass (username, at);
 `;
 
+/**
+ * Version 11 (issue 14): the sealed frame's column is named for what it holds, a COSE_Encrypt0
+ * (BLOB) from this version on or the JWE (TEXT) of a row written before. Its declared TEXT
+ * affinity leaves a BLOB as it is (SQLite "Datatypes", §3), so no row is rewritten.
+ */
+const V11 = `
+ALTER TABLE sealed_frames RENAME COLUMN jwe TO envelope;
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -415,6 +428,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 8, sql: V8 },
   { version: 9, sql: V9 },
   { version: 10, sql: V10 },
+  { version: 11, sql: V11 },
 ];
 
 /** What `migrate` did: the file's version before and after. */

@@ -10,11 +10,14 @@
  *   envelope**: a General JSON JWE (RFC 7516 §7.2.1, jose) with enc A256GCM whose
  *   plaintext is the key, wrapped for every active recipient (RSA-OAEP-256 for RSA-3072,
  *   ECDH-ES+A256KW for P-256). The gateway needs only public keys for this.
- * - each **frame** is a flattened JWE, alg "dir", enc A256GCM, kid = data key id, with AAD
- *   `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` rebuilt by the reader (see
- *   core/envelope `sealWithDataKey`). One row of `sealed_frames` per leaf; a reader fetches
- *   a chunk of them with one statement, unwraps each data key once (cached) and opens
- *   each frame with node:crypto.
+ * - each **frame** is a COSE_Encrypt0 (RFC 9052, AES-256-GCM; core/cose-encrypt0) under
+ *   the data key of its row's `key_id`, its external AAD
+ *   `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` rebuilt by the reader. Rows written
+ *   before schema version 11 hold a flattened JWE text instead (alg "dir", enc A256GCM,
+ *   kid = data key id, the same string as its JWE AAD; core/envelope `sealWithDataKey`) and
+ *   are read as such: the reader tells the two by the stored type (BLOB or TEXT). One row
+ *   of `sealed_frames` per leaf; a reader fetches a chunk of them with one statement,
+ *   unwraps each data key once (cached) and opens each frame with node:crypto.
  * - each **rollup** (issue 14, io/store/rollups) is sealed under the data key of the frames
  *   it aggregates, so shredding that key hides the rollup too.
  *
@@ -30,10 +33,12 @@
  */
 import { decode } from 'cbor2';
 import { leafHashEquals } from '../../../../anchor/src/log/index.js';
+import { openEncrypt0 } from '../../core/cose-encrypt0.js';
 import {
   createDataKey,
   EnvelopeError,
   importDataKey,
+  keyObjectOf,
   openBatch,
   openExactFrameJwe,
   openWithDataKeySync,
@@ -66,7 +71,7 @@ export function batchAad(batchId: number, firstLeaf: number): Uint8Array {
 
 const UTF8 = new TextEncoder();
 
-/** AAD of one sealed frame: its place in the store and its key (core/envelope). */
+/** The AAD of one sealed frame (COSE external AAD; a format-2 JWE's AAD): its place in the store and its key. */
 export function frameAad(dev: string, seq: number, leafIndex: number, keyId: number): Uint8Array {
   return UTF8.encode(`vitaltrail-frame/2:${dev}:${seq}:${leafIndex}:${keyId}`);
 }
@@ -125,7 +130,7 @@ export class DataKeyRing {
       for (const r of rows) insert.run(...r);
     });
     this.#insertFrame = store.db.prepare(
-      'INSERT INTO sealed_frames (leaf_index, key_id, jwe) VALUES (?, ?, ?)',
+      'INSERT INTO sealed_frames (leaf_index, key_id, envelope) VALUES (?, ?, ?)',
     );
     this.#nextId =
       ((store.db.prepare('SELECT max(id) FROM data_keys').pluck().get() as number | null) ?? 0) + 1;
@@ -136,11 +141,12 @@ export class DataKeyRing {
   }
 
   /**
-   * Stores the sealed frame of leaf `leafIndex` (a JWE under data key `keyId`); to be run
-   * inside the store's commit of that leaf (`GatewayStore.commitBatch`'s `alsoInTransaction`).
+   * Stores the sealed frame of leaf `leafIndex` (a COSE_Encrypt0 under data key `keyId`); to
+   * be run inside the store's commit of that leaf (`GatewayStore.commitBatch`'s
+   * `alsoInTransaction`).
    */
-  putSealedFrame(leafIndex: number, keyId: number, jwe: string): void {
-    this.#insertFrame.run(leafIndex, keyId, jwe);
+  putSealedFrame(leafIndex: number, keyId: number, envelope: Uint8Array): void {
+    this.#insertFrame.run(leafIndex, keyId, envelope);
   }
 
   /**
@@ -202,6 +208,13 @@ export class DataKeyRing {
   }
 }
 
+/** A row of `sealed_frames`: a COSE_Encrypt0 (BLOB), or a JWE (TEXT) written before version 11. */
+interface SealedRow {
+  leaf_index: number;
+  key_id: number;
+  envelope: Uint8Array | string;
+}
+
 /** What a read yields per row: the frame's COSE bytes, or that its data key was destroyed. */
 export type FrameRead = Uint8Array | 'shredded';
 
@@ -218,7 +231,8 @@ export interface OpenedFrame {
  *
  * Reads are batched (issue 14): per chunk of rows one statement fetches the sealed rows and
  * one the log leaves, the chunk's data keys are unwrapped together, and each frame is then
- * opened synchronously with node:crypto (core/envelope `openWithDataKeySync`).
+ * opened synchronously with node:crypto (core/cose-encrypt0 `openEncrypt0`; a format-2 JWE
+ * with core/envelope `openExactFrameJwe` or `openWithDataKeySync`).
  */
 export class SealedReader {
   readonly #store: GatewayStore;
@@ -233,7 +247,7 @@ export class SealedReader {
     this.#secrets = secrets;
     this.#stmts = {
       frames: store.db.prepare(
-        'SELECT leaf_index, key_id, jwe FROM sealed_frames WHERE leaf_index IN (SELECT value FROM json_each(?))',
+        'SELECT leaf_index, key_id, envelope FROM sealed_frames WHERE leaf_index IN (SELECT value FROM json_each(?))',
       ),
       key: store.db.prepare(
         'SELECT id, dev, window_start, envelope, shredded_at FROM data_keys WHERE id = ?',
@@ -258,9 +272,8 @@ export class SealedReader {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const chunk = rows.slice(i, i + READ_CHUNK);
       const leaves = JSON.stringify(chunk.map((r) => r.leafIndex));
-      const sealed = new Map<number, { key_id: number; jwe: string }>();
-      for (const r of this.#stmts.frames.all(leaves) as { leaf_index: number; key_id: number; jwe: string }[])
-        sealed.set(r.leaf_index, r);
+      const sealed = new Map<number, SealedRow>();
+      for (const r of this.#stmts.frames.all(leaves) as SealedRow[]) sealed.set(r.leaf_index, r);
       const logLeaves = this.#store.leafHashes(chunk.map((r) => r.leafIndex));
       // The chunk's data keys, unwrapped together (each once per reader).
       const keys = new Map<number, CryptoKey | 'shredded'>();
@@ -293,18 +306,20 @@ export class SealedReader {
   }
 
   /**
-   * One sealed frame. The JWE this gateway writes (protected header exactly
-   * `{"alg":"dir","enc":"A256GCM","kid":"<key id>"}`, canonical base64url) is opened here
-   * with one AES-256-GCM decipher and no per-frame header parse (RFC 7516 §5.2: the AAD is
-   * `ASCII(protected) || '.' || BASE64URL(aad)`); anything else goes to core/envelope
-   * `openWithDataKeySync`, which opens or refuses it.
+   * One sealed frame: a COSE_Encrypt0 (BLOB), or the JWE text of a row of format 2. Such a
+   * JWE as this gateway wrote it (protected header exactly `{"alg":"dir","enc":"A256GCM",
+   * "kid":"<key id>"}`, canonical base64url) is opened with one AES-256-GCM decipher and no
+   * per-frame header parse (RFC 7516 §5.2: the AAD is `ASCII(protected) || '.' ||
+   * BASE64URL(aad)`); any other text goes to core/envelope `openWithDataKeySync`, which
+   * opens or refuses it.
    */
-  #open(row: FrameReadRow, s: { key_id: number; jwe: string }, key: CryptoKey): Uint8Array {
+  #open(row: FrameReadRow, s: SealedRow, key: CryptoKey): Uint8Array {
     const aad = frameAad(row.dev, row.seq, row.leafIndex, s.key_id);
     try {
+      if (typeof s.envelope !== 'string') return openEncrypt0(s.envelope, keyObjectOf(key), aad);
       return (
-        openExactFrameJwe(s.jwe, key, String(s.key_id), aad) ??
-        openWithDataKeySync(s.jwe, key, String(s.key_id), aad)
+        openExactFrameJwe(s.envelope, key, String(s.key_id), aad) ??
+        openWithDataKeySync(s.envelope, key, String(s.key_id), aad)
       );
     } catch (err) {
       throw new SealedError('integrity_error', `entry ${row.leafIndex} does not authenticate`, {
