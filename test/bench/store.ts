@@ -23,6 +23,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
+import { importDataKey, sealWithDataKey } from '../../gateway/src/core/envelope.js';
 import type { LiveReading } from '../../gateway/src/core/live.js';
 import { DeviceOrder, decodeLiveBatch, encodeLiveBatch } from '../../gateway/src/core/live-stream.js';
 import { downsample } from '../../gateway/src/core/trend.js';
@@ -250,6 +251,41 @@ async function main(): Promise<void> {
       readReadings(rig.store, reader(), 'wr-day', start, end),
     );
     Object.assign(bench, { day_frames: day.readings.length, day_keys: keysOfDay });
+    // What a frame costs on disk: its sealed envelope (a COSE_Encrypt0 since schema 11) and
+    // the database file per stored frame (index, log nodes, rollups, free pages included).
+    const sealedBytes = rig.store.db
+      .prepare(
+        `SELECT avg(length(envelope)) FROM sealed_frames WHERE leaf_index IN (SELECT leaf_index FROM frames WHERE dev = 'wr-day')`,
+      )
+      .pluck()
+      .get() as number;
+    // Reference: the same frame as the JWE text of format 2 (before schema 11).
+    const firstRow = rig.store.framesToRead('wr-day', start, start);
+    const [firstFrame] = await reader().read(firstRow);
+    const jweBytes = Buffer.byteLength(
+      await sealWithDataKey(
+        firstFrame as Uint8Array,
+        await importDataKey(randomBytes(32)),
+        String(keysOfDay),
+        frameAad('wr-day', 1, 0, keysOfDay),
+      ),
+    );
+    const pages = rig.store.db.pragma('page_count', { simple: true }) as number;
+    const pageSize = rig.store.db.pragma('page_size', { simple: true }) as number;
+    const stored = rig.store.size;
+    Object.assign(bench, {
+      day_sealed_bytes_per_frame: r1(sealedBytes),
+      day_jwe_bytes_per_frame: jweBytes,
+      db_bytes_per_frame: r1((pages * pageSize) / stored),
+    });
+    line(
+      'on disk: a 1 Hz frame sealed (COSE_Encrypt0)',
+      `${sealedBytes.toFixed(0)} B (the same frame as a format-2 JWE text: ${jweBytes} B)`,
+    );
+    line(
+      '  the database file per frame stored',
+      `${((pages * pageSize) / stored).toFixed(0)} B (${stored} frames, ${((pages * pageSize) / 1e6).toFixed(1)} MB; index, log, rollups, keys)`,
+    );
     bench.day_raw_ms = r1(dayMs);
     bench.day_raw_us_per_reading = r3((dayMs * 1000) / day.readings.length);
     bench.day_open_floor_ms = r1(floor);

@@ -6,9 +6,10 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { DeviceRecord } from '../../gateway/src/core/acceptance.js';
-import type { Recipient } from '../../gateway/src/core/envelope.js';
+import type { Recipient, RecipientSecret } from '../../gateway/src/core/envelope.js';
 import { Ingest, type IngestOptions } from '../../gateway/src/io/ingest/ingest.js';
-import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
+import { type FrameRead, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { type FrameReadRow, type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { FrameChain } from './gateway.js';
 
 export interface SealedRig {
@@ -59,4 +60,13 @@ export function recipientPair(
       ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
       : generateKeyPairSync('rsa', { modulusLength: 3072 });
   return { recipient: { kid, publicKey }, privateKey };
+}
+
+/** Opens the frames of `rows` with a fresh reader (keys unwrapped once for this call). */
+export function readFrames(
+  store: GatewayStore,
+  secrets: readonly RecipientSecret[],
+  rows: readonly FrameReadRow[],
+): Promise<FrameRead[]> {
+  return new SealedReader(store, secrets).read(rows);
 }

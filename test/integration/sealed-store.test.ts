@@ -12,12 +12,12 @@ import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
 import { type RecipientSecret, sealBatch, sealWithDataKey } from '../../gateway/src/core/envelope.js';
 import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/store/recipients.js';
-import { batchAad, frameAad, readFrames, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { batchAad, frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
 import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
-import { recipientPair, sealedRig } from '../helpers/sealed.js';
+import { readFrames, recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const HOUR = 3_600_000;

@@ -14,10 +14,9 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readFrames } from '../../gateway/src/io/store/sealed.js';
 import { StoreError } from '../../gateway/src/io/store/store.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/src/io/transport/mqtt-broker.js';
-import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
+import { readFrames, recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 function tryMount(dir: string): boolean {

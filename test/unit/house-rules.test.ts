@@ -26,7 +26,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['gateway/src/protocol'],
   ['gateway/src/core', 'anchor/src/contracts', 'anchor/src/log', 'anchor/src/kgc'],
   ['anchor/src/ledger'],
-  ['anchor/src/verify', 'anchor/src/consent', 'gateway/src/io/ops'],
+  ['anchor/src/verify', 'anchor/src/consent', 'gateway/src/io/ops', 'gateway/src/io/reading'],
   ['gateway/src/io/store', 'anchor/src/verify-access'],
   ['gateway/src/io/identity', 'gateway/src/io/anchoring', 'gateway/src/io/clinical'],
   [

@@ -38,45 +38,30 @@ import {
   windowOf,
 } from '../../core/rollup.js';
 import { TrendAccumulator, type TrendSeries } from '../../core/trend.js';
-import { decodeFrame, isSafeFrame, type Observations, type SafeFrame } from '../../protocol/frame.js';
+import type { Observations } from '../../protocol/frame.js';
+import { decodeReading, type ReadPool, type StoredReading, sharedReadPool } from '../reading/index.js';
 import { openRollup, type RollupRow, RollupTable, rollupAad, sealRollup } from './rollups.js';
 import { SealedError, type SealedReader } from './sealed.js';
+
+export type { StoredReading };
+
 import type { FrameReadRow, GatewayStore } from './store.js';
 
 const QUARTER_MS = 900_000;
 /** Frames opened and decoded together (the reader fetches them with one statement). */
 const DECODE_CHUNK = 4096;
-
-/** One decrypted reading with its place in the log. */
-export interface StoredReading {
-  dev: string;
-  seq: number;
-  ts: number;
-  obs: Observations;
-  bat?: number;
-  leafIndex: number;
-}
+/** Frames per chunk handed to a read thread. */
+const POOL_CHUNK = 1024;
+/** Reads of fewer rows stay on the event loop (a thread's start and hand-over cost more). */
+const POOL_MIN_ROWS = 2048;
 
 /** The reading of one opened frame. @throws {SealedError} `integrity_error` when it does not decode. */
 function storedReading(bytes: Uint8Array, row: FrameReadRow): StoredReading {
-  let body: SafeFrame['body'];
   try {
-    const frame = decodeFrame(bytes);
-    // The gateway accepts no seq or ts from 2^53 on (core/acceptance): a stored one is damage.
-    if (!isSafeFrame(frame)) throw new TypeError('seq or ts beyond 2^53-1');
-    body = frame.body;
+    return decodeReading(bytes, row.leafIndex);
   } catch (err) {
     throw new SealedError('integrity_error', `entry ${row.leafIndex} does not decode`, { cause: err });
   }
-  const r: StoredReading = {
-    dev: body.dev,
-    seq: body.seq,
-    ts: body.ts,
-    obs: body.obs,
-    leafIndex: row.leafIndex,
-  };
-  if (body.bat !== undefined) r.bat = body.bat;
-  return r;
 }
 
 /**
@@ -90,8 +75,10 @@ export async function readReadings(
   dev: string,
   from: number,
   to: number,
+  pool: ReadPool = sharedReadPool(),
 ): Promise<{ readings: StoredReading[]; shredded: number }> {
   const rows = store.framesToRead(dev, from, to);
+  if (pool.threads > 0 && rows.length >= POOL_MIN_ROWS) return readOnThreads(rows, reader, pool);
   const readings: StoredReading[] = [];
   let shredded = 0;
   // Chunk by chunk, decoded as opened: no day of frame bytes held at once.
@@ -104,6 +91,55 @@ export async function readReadings(
     });
   }
   return { readings, shredded };
+}
+
+/** What a chunk read by `readOnThreads` yields. */
+type ChunkRead = { readings: StoredReading[]; shredded: number };
+
+/**
+ * `readReadings` of many rows with the read threads (io/reading): here each chunk's rows,
+ * leaves and keys are fetched (SQLite, one statement each) while the threads open, check
+ * and decode the chunks before it; at most `2 × threads` chunks are out at once, and their
+ * answers are taken in order, so the first damaged entry in seq order is the one reported,
+ * with the same code and words as on the event loop. A chunk that is not all
+ * COSE_Encrypt0 rows (format 2, skeleton batches) is read here.
+ */
+async function readOnThreads(
+  rows: readonly FrameReadRow[],
+  reader: SealedReader,
+  pool: ReadPool,
+): Promise<{ readings: StoredReading[]; shredded: number }> {
+  const out: ChunkRead = { readings: [], shredded: 0 };
+  const take = (c: ChunkRead) => {
+    for (const r of c.readings) out.readings.push(r);
+    out.shredded += c.shredded;
+  };
+  const inFlight: Promise<ChunkRead>[] = [];
+  let taken = 0;
+  for (let i = 0; i < rows.length; i += POOL_CHUNK) {
+    const chunk = rows.slice(i, i + POOL_CHUNK);
+    const prepared = await reader.job(chunk);
+    const p: Promise<ChunkRead> = prepared
+      ? pool.run(prepared.job).then((r) => {
+          if ('readings' in r) return { readings: r.readings, shredded: prepared.shredded };
+          const { leafIndex, reason } = r.failed;
+          const what = reason === 'match' ? 'does not match the log' : `does not ${reason}`;
+          throw new SealedError('integrity_error', `entry ${leafIndex} ${what}`);
+        })
+      : reader.read(chunk).then((frames) => {
+          const c: ChunkRead = { readings: [], shredded: 0 };
+          frames.forEach((bytes, j) => {
+            if (bytes === 'shredded') c.shredded += 1;
+            else c.readings.push(storedReading(bytes, chunk[j] as FrameReadRow));
+          });
+          return c;
+        });
+    p.catch(() => {}); // taken, and thrown, in order below
+    inFlight.push(p);
+    while (inFlight.length - taken > 2 * pool.threads) take(await (inFlight[taken++] as Promise<ChunkRead>));
+  }
+  while (taken < inFlight.length) take(await (inFlight[taken++] as Promise<ChunkRead>));
+  return out;
 }
 
 /** What `readTrend` answers. */

@@ -10,14 +10,10 @@
  *   envelope**: a General JSON JWE (RFC 7516 §7.2.1, jose) with enc A256GCM whose
  *   plaintext is the key, wrapped for every active recipient (RSA-OAEP-256 for RSA-3072,
  *   ECDH-ES+A256KW for P-256). The gateway needs only public keys for this.
- * - each **frame** is a COSE_Encrypt0 (RFC 9052, AES-256-GCM; core/cose-encrypt0) under
- *   the data key of its row's `key_id`, its external AAD
- *   `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` rebuilt by the reader. Rows written
- *   before schema version 11 hold a flattened JWE text instead (alg "dir", enc A256GCM,
- *   kid = data key id, the same string as its JWE AAD; core/envelope `sealWithDataKey`) and
- *   are read as such: the reader tells the two by the stored type (BLOB or TEXT). One row
- *   of `sealed_frames` per leaf; a reader fetches a chunk of them with one statement,
- *   unwraps each data key once (cached) and opens each frame with node:crypto.
+ * - each **frame** is a COSE_Encrypt0 (core/cose-encrypt0) under the data key of its row's
+ *   `key_id`, external AAD `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` (io/reading
+ *   `frameAad`). Rows from before schema 11 hold a flattened JWE text (alg "dir", kid = key
+ *   id, the same AAD; core/envelope `sealWithDataKey`); the reader tells them by type.
  * - each **rollup** (issue 14, io/store/rollups) is sealed under the data key of the frames
  *   it aggregates, so shredding that key hides the rollup too.
  *
@@ -31,6 +27,7 @@
  * other leaves still verify and these leaves read as `'shredded'`, and the rollups sealed
  * under those keys can no longer be opened either.
  */
+import type { KeyObject } from 'node:crypto';
 import { decode } from 'cbor2';
 import { leafHashEquals } from '../../../../anchor/src/log/index.js';
 import { openEncrypt0 } from '../../core/cose-encrypt0.js';
@@ -47,7 +44,10 @@ import {
 } from '../../core/envelope.js';
 import { sha256Equals } from '../../protocol/digest.js';
 import { errorClass, VitalTrailError } from '../../protocol/errors.js';
+import { frameAad, type JobFrame, type OpenJob, packJob } from '../reading/index.js';
 import type { FrameReadRow, GatewayStore } from './store.js';
+
+export { frameAad };
 
 export class SealedError extends errorClass<'sealed'>('SealedError') {}
 
@@ -67,13 +67,6 @@ export const DEFAULT_MAX_FRAMES_PER_KEY = 1 << 20;
 /** AAD binding a skeleton batch envelope to its batch id and first leaf index (format 1). */
 export function batchAad(batchId: number, firstLeaf: number): Uint8Array {
   return new TextEncoder().encode(`vitaltrail-batch/1:${batchId}:${firstLeaf}`);
-}
-
-const UTF8 = new TextEncoder();
-
-/** The AAD of one sealed frame (COSE external AAD; a format-2 JWE's AAD): its place in the store and its key. */
-export function frameAad(dev: string, seq: number, leafIndex: number, keyId: number): Uint8Array {
-  return UTF8.encode(`vitaltrail-frame/2:${dev}:${seq}:${leafIndex}:${keyId}`);
 }
 
 /** AAD of a key envelope: binds it to its row, device and window. */
@@ -209,11 +202,7 @@ export class DataKeyRing {
 }
 
 /** A row of `sealed_frames`: a COSE_Encrypt0 (BLOB), or a JWE (TEXT) written before version 11. */
-interface SealedRow {
-  leaf_index: number;
-  key_id: number;
-  envelope: Uint8Array | string;
-}
+type SealedRow = { leaf_index: number; key_id: number; envelope: Uint8Array | string };
 
 /** What a read yields per row: the frame's COSE bytes, or that its data key was destroyed. */
 export type FrameRead = Uint8Array | 'shredded';
@@ -229,10 +218,9 @@ export interface OpenedFrame {
  * data key and each skeleton batch is unwrapped once per reader (bounded caches). Every
  * frame is checked against the index (frame hash) and the log (leaf hash).
  *
- * Reads are batched (issue 14): per chunk of rows one statement fetches the sealed rows and
- * one the log leaves, the chunk's data keys are unwrapped together, and each frame is then
- * opened synchronously with node:crypto (core/cose-encrypt0 `openEncrypt0`; a format-2 JWE
- * with core/envelope `openExactFrameJwe` or `openWithDataKeySync`).
+ * Reads are batched (issue 14): per chunk one statement fetches the sealed rows and one the
+ * log leaves, its data keys are unwrapped together, and each frame is opened synchronously
+ * (core/cose-encrypt0; a format-2 JWE with core/envelope), here or on a read thread (`job`).
  */
 export class SealedReader {
   readonly #store: GatewayStore;
@@ -271,22 +259,7 @@ export class SealedReader {
     for (let i = 0; i < rows.length; i += READ_CHUNK) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const chunk = rows.slice(i, i + READ_CHUNK);
-      const leaves = JSON.stringify(chunk.map((r) => r.leafIndex));
-      const sealed = new Map<number, SealedRow>();
-      for (const r of this.#stmts.frames.all(leaves) as SealedRow[]) sealed.set(r.leaf_index, r);
-      const logLeaves = this.#store.leafHashes(chunk.map((r) => r.leafIndex));
-      // The chunk's data keys, unwrapped together (each once per reader).
-      const keys = new Map<number, CryptoKey | 'shredded'>();
-      const wanted = new Map<number, string>();
-      for (const row of chunk) {
-        const s = sealed.get(row.leafIndex);
-        if (s && !wanted.has(s.key_id)) wanted.set(s.key_id, row.dev);
-      }
-      await Promise.all(
-        [...wanted].map(async ([id, dev]) => {
-          keys.set(id, await this.dataKey(id, dev));
-        }),
-      );
+      const { sealed, logLeaves, keys } = await this.#fetch(chunk);
       for (const row of chunk) {
         const s = sealed.get(row.leafIndex);
         const key = s ? keys.get(s.key_id) : undefined;
@@ -303,6 +276,60 @@ export class SealedReader {
       }
     }
     return out;
+  }
+
+  /**
+   * `chunk` as a job for a read thread (io/reading `openChunk`), frames under a shredded key
+   * counted apart; undefined unless every row is a COSE_Encrypt0 with its leaf in the log
+   * (else `read` opens or refuses the chunk). @throws {SealedError} as `read`.
+   */
+  async job(chunk: readonly FrameReadRow[]): Promise<{ job: OpenJob; shredded: number } | undefined> {
+    const { sealed, logLeaves, keys } = await this.#fetch(chunk);
+    const frames: JobFrame[] = [];
+    const keyIndex = new Map<number, number>();
+    const keyObjects: KeyObject[] = [];
+    const keyIds: number[] = [];
+    let shredded = 0;
+    for (const row of chunk) {
+      const s = sealed.get(row.leafIndex);
+      const leafHash = logLeaves.get(row.leafIndex);
+      if (!s || typeof s.envelope === 'string' || !leafHash) return undefined;
+      const key = keys.get(s.key_id) as CryptoKey | 'shredded';
+      if (key === 'shredded') {
+        shredded += 1;
+        continue;
+      }
+      let k = keyIndex.get(s.key_id);
+      if (k === undefined) {
+        k = keyObjects.push(keyObjectOf(key)) - 1;
+        keyIds.push(s.key_id);
+        keyIndex.set(s.key_id, k);
+      }
+      const { dev, seq, leafIndex, hash: frameHash } = row;
+      frames.push({ dev, seq, leafIndex, key: k, envelope: s.envelope, leafHash, frameHash });
+    }
+    return { job: packJob(frames, keyObjects, keyIds), shredded };
+  }
+
+  /** A chunk's sealed rows and log leaves (one statement each) and its data keys, unwrapped together. */
+  async #fetch(chunk: readonly FrameReadRow[]) {
+    const leaves = JSON.stringify(chunk.map((r) => r.leafIndex));
+    const sealed = new Map<number, SealedRow>();
+    for (const r of this.#stmts.frames.all(leaves) as SealedRow[]) sealed.set(r.leaf_index, r);
+    const logLeaves = this.#store.leafHashes(chunk.map((r) => r.leafIndex));
+    // The chunk's data keys, unwrapped together (each once per reader).
+    const keys = new Map<number, CryptoKey | 'shredded'>();
+    const wanted = new Map<number, string>();
+    for (const row of chunk) {
+      const s = sealed.get(row.leafIndex);
+      if (s && !wanted.has(s.key_id)) wanted.set(s.key_id, row.dev);
+    }
+    await Promise.all(
+      [...wanted].map(async ([id, dev]) => {
+        keys.set(id, await this.dataKey(id, dev));
+      }),
+    );
+    return { sealed, logLeaves, keys };
   }
 
   /**
@@ -427,20 +454,6 @@ export class SealedReader {
     }
     return new SealedError('integrity_error', `${what} does not authenticate`, { cause: err });
   }
-}
-
-/**
- * Opens the frames of `rows` with a fresh reader (keys unwrapped once for this call).
- * @throws {SealedError} as `SealedReader.read`.
- * @example
- * const frames = await readFrames(store, loadRecipientSecrets(dir), store.framesByDevice('wr-1', 0, now, store.size));
- */
-export function readFrames(
-  store: GatewayStore,
-  secrets: readonly RecipientSecret[],
-  rows: readonly FrameReadRow[],
-): Promise<FrameRead[]> {
-  return new SealedReader(store, secrets).read(rows);
 }
 
 /** A data key whose window ended at least the retention ago, not destroyed yet. */

@@ -1,0 +1,18 @@
+/**
+ * @module io/reading
+ * Reading sealed frames into readings (issue 14): the chunk opener shared by the event loop
+ * and the read threads (open-chunk.ts), the pool of read threads (read-pool.ts) and the
+ * threads' code (read-worker.ts, loaded by URL, never imported). The one way into this
+ * folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ */
+export {
+  decodeReading,
+  frameAad,
+  type JobFrame,
+  type OpenJob,
+  type OpenResult,
+  openChunk,
+  packJob,
+  type StoredReading,
+} from './open-chunk.js';
+export { DEFAULT_READ_IDLE_MS, ReadPool, type ReadPoolOptions, sharedReadPool } from './read-pool.js';

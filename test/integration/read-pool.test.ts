@@ -1,0 +1,155 @@
+/**
+ * Long reads on read threads (io/reading/read-pool; issue 14) answer exactly as the event
+ * loop does, through real parts: a sealed store in a temp dir, real worker threads running
+ * the built thread code (dist/, `npm run build`, as `npm test` does first).
+ * - the same readings and shredded count across COSE_Encrypt0 rows, JWE rows of format 2
+ *   and a shredded data key;
+ * - a damaged entry is the same `integrity_error`, naming the same entry;
+ * - a thread that dies holding chunks (a real thread exiting) and a thread whose code does
+ *   not load: every chunk is opened on the event loop, nothing lost or left unchecked.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { sealWithDataKey } from '../../gateway/src/core/envelope.js';
+import { ReadPool } from '../../gateway/src/io/reading/index.js';
+import { readReadings } from '../../gateway/src/io/store/queries.js';
+import { destroyDataKey, frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const BUILT = new URL('../../dist/gateway/src/io/reading/read-worker.js', import.meta.url);
+const FRAMES = 4_500;
+const T0 = Date.UTC(2026, 10, 21, 8, 0, 0);
+
+describe('read threads', () => {
+  const tmp = makeTempDir('vt-read-pool-');
+  const r = recipientPair('care', 'ec');
+  const secrets = [{ kid: 'care', privateKey: r.privateKey }];
+  let rig: SealedRig;
+  const pools: ReadPool[] = [];
+  const pool = (o: ConstructorParameters<typeof ReadPool>[0]) => {
+    const p = new ReadPool(o);
+    pools.push(p);
+    return p;
+  };
+  /** The error of a read on the event loop and on threads: the same code and words. */
+  const sameError = async (words: string) => {
+    const here = (await read(pool({ threads: 0 })).catch((e: unknown) => e)) as Error & { code?: string };
+    const threads = (await read(pool({ threads: 2, workerUrl: BUILT })).catch((e: unknown) => e)) as Error & {
+      code?: string;
+    };
+    expect(here).toMatchObject({ code: 'integrity_error' });
+    expect(here.message).toContain(words);
+    expect([threads.code, threads.message]).toEqual([here.code, here.message]);
+  };
+  const read = (p: ReadPool) =>
+    readReadings(rig.store, new SealedReader(rig.store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, p);
+
+  beforeAll(async () => {
+    // Data keys of 1,000 frames each; one of them shredded; ten rows rewritten as format 2.
+    // A fixed gateway clock: one key window, so keys change every 1,000 frames exactly.
+    rig = sealedRig(tmp.dir, [r.recipient], {
+      dataKeys: { maxFramesPerKey: 1_000 },
+      now: () => T0 + 2 * 3_600_000,
+    });
+    const a = rig.device('wr-a');
+    for (let i = 0; i < FRAMES; i += 500) {
+      const chunk = Array.from({ length: Math.min(500, FRAMES - i) }, (_, j) =>
+        a.next({ ts: T0 + (i + j) * 1000 }, { hr: 50 + ((i + j) % 90), spo2: 97 }),
+      );
+      await Promise.all(chunk.map((f) => rig.ingest.submit(f, 'wr-a')));
+    }
+    const db = rig.store.db;
+    const reader = new SealedReader(rig.store, secrets);
+    const rows = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER);
+    const opened = await reader.readDetailed(rows.slice(3_000, 3_010));
+    for (const [j, row] of rows.slice(3_000, 3_010).entries()) {
+      const { frame, keyId } = opened[j] as { frame: Uint8Array; keyId: number };
+      const key = (await reader.dataKey(keyId, 'wr-a')) as CryptoKey;
+      const jwe = await sealWithDataKey(
+        frame,
+        key,
+        String(keyId),
+        frameAad('wr-a', row.seq, row.leafIndex, keyId),
+      );
+      db.prepare('UPDATE sealed_frames SET envelope = ? WHERE leaf_index = ?').run(jwe, row.leafIndex);
+    }
+    const second = db.prepare('SELECT key_id FROM sealed_frames WHERE leaf_index = ?').pluck().get(1_500);
+    db.transaction(() => destroyDataKey(rig.store, second as number, Date.now()))();
+  }, 120_000);
+  afterAll(async () => {
+    for (const p of pools) await p.close();
+    rig?.store.close();
+    tmp.cleanup();
+  });
+
+  test('behavior: the same readings and shredded count as the event loop, COSE rows, format-2 rows and a shredded key alike', async () => {
+    const here = await read(pool({ threads: 0 }));
+    expect(here.shredded).toBe(1_000);
+    expect(here.readings).toHaveLength(FRAMES - 1_000);
+    const p = pool({ threads: 2, workerUrl: BUILT });
+    expect(p.threads).toBe(2);
+    const threads = await read(p);
+    expect(threads).toEqual(here);
+    // Five chunks of 1,024: the one holding the format-2 rows is read here, the others on threads.
+    expect(p.stats).toEqual({ onThreads: 4, here: 0 });
+    expect(threads.readings.map((x) => x.seq)).toEqual(here.readings.map((x) => x.seq));
+  });
+
+  test('error: a damaged entry is the same integrity_error, naming the same entry, on threads and on the event loop', async () => {
+    const db = rig.store.db;
+    const leaf = 4_100;
+    const original = db
+      .prepare('SELECT envelope FROM sealed_frames WHERE leaf_index = ?')
+      .pluck()
+      .get(leaf) as Buffer;
+    const bad = Buffer.from(original);
+    bad[bad.length - 20] = (bad[bad.length - 20] as number) ^ 0x04;
+    db.prepare('UPDATE sealed_frames SET envelope = ? WHERE leaf_index = ?').run(bad, leaf);
+    try {
+      await sameError(`entry ${leaf} does not authenticate`);
+    } finally {
+      db.prepare('UPDATE sealed_frames SET envelope = ? WHERE leaf_index = ?').run(original, leaf);
+    }
+    // A leaf hash changed in the log: "does not match the log", both ways.
+    const node = db
+      .prepare('SELECT hash FROM log_nodes WHERE level = 0 AND idx = ?')
+      .pluck()
+      .get(leaf) as Buffer;
+    const other = Buffer.from(node);
+    other[0] = (other[0] as number) ^ 0x01;
+    db.prepare('UPDATE log_nodes SET hash = ? WHERE level = 0 AND idx = ?').run(other, leaf);
+    try {
+      await sameError(`entry ${leaf} does not match the log`);
+    } finally {
+      db.prepare('UPDATE log_nodes SET hash = ? WHERE level = 0 AND idx = ?').run(node, leaf);
+    }
+  });
+
+  test('behavior: threads that die holding chunks, or whose code does not load: every chunk is opened here, the answer unchanged', async () => {
+    const here = await read(pool({ threads: 0 }));
+    // A real thread that loads, says it is ready, and exits on its first chunk.
+    const dying = join(tmp.dir, 'dying-worker.mjs');
+    writeFileSync(
+      dying,
+      `import { parentPort } from 'node:worker_threads';
+       parentPort.postMessage({ ready: true });
+       parentPort.on('message', () => process.exit(3));`,
+    );
+    const d = pool({ threads: 2, workerUrl: pathToFileURL(dying) });
+    expect(await read(d)).toEqual(here);
+    expect(d.stats.onThreads).toBe(0);
+    expect(d.stats.here).toBe(4);
+    // A thread whose code throws as it loads: the pool stops trying.
+    const broken = join(tmp.dir, 'broken-worker.mjs');
+    writeFileSync(broken, `throw new Error('cannot load');`);
+    const b = pool({ threads: 2, workerUrl: pathToFileURL(broken) });
+    expect(await read(b)).toEqual(here);
+    expect(b.stats.onThreads).toBe(0);
+    expect(b.threads).toBe(0);
+    // No thread code at all (the sources, unbuilt): no threads.
+    expect(pool({ workerUrl: pathToFileURL(join(tmp.dir, 'missing.js')) }).threads).toBe(0);
+  });
+});
