@@ -36,7 +36,10 @@ export interface FrameIndexRow {
 export type FrameReadRow = Pick<
   FrameIndexRow,
   'dev' | 'seq' | 'ts' | 'leafIndex' | 'hash' | 'batchId' | 'batchPos'
->;
+> & {
+  /** The log's leaf hash, when the query read it with the row (`framesToRead`). */
+  leafHash?: Uint8Array;
+};
 
 export interface NewFrame {
   dev: string;

@@ -316,7 +316,10 @@ export class SealedReader {
     const leaves = JSON.stringify(chunk.map((r) => r.leafIndex));
     const sealed = new Map<number, SealedRow>();
     for (const r of this.#stmts.frames.all(leaves) as SealedRow[]) sealed.set(r.leaf_index, r);
-    const logLeaves = this.#store.leafHashes(chunk.map((r) => r.leafIndex));
+    // The log's leaf hashes, unless every row came with its own (`framesToRead`).
+    const missing = chunk.filter((r) => r.leafHash === undefined).map((r) => r.leafIndex);
+    const logLeaves = missing.length > 0 ? this.#store.leafHashes(missing) : new Map<number, Uint8Array>();
+    for (const r of chunk) if (r.leafHash !== undefined) logLeaves.set(r.leafIndex, r.leafHash);
     // The chunk's data keys, unwrapped together (each once per reader).
     const keys = new Map<number, CryptoKey | 'shredded'>();
     const wanted = new Map<number, string>();

@@ -139,9 +139,12 @@ export class GatewayStore implements MerkleNodeReader {
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
       framesFrom: db.prepare('SELECT * FROM frames WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?'),
+      // With each frame its leaf hash from the log (null when the log lacks it: damage).
       framesToRead: db
         .prepare(
-          'SELECT seq, ts, leaf_index, hash, batch_id, batch_pos FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? ORDER BY seq',
+          `SELECT f.seq, f.ts, f.leaf_index, f.hash, f.batch_id, f.batch_pos, n.hash FROM frames f
+           LEFT JOIN log_nodes n ON n.level = 0 AND n.idx = f.leaf_index
+           WHERE f.dev = ? AND f.ts >= ? AND f.ts <= ? ORDER BY f.seq`,
         )
         .raw(),
       countFrames: db.prepare('SELECT count(*) FROM frames WHERE dev = ? AND ts >= ? AND ts < ?').pluck(),
@@ -369,23 +372,14 @@ export class GatewayStore implements MerkleNodeReader {
    * copies (`hash` is the Buffer SQLite returned). For reading many frames at once.
    */
   framesToRead(dev: string, from: number, to: number): FrameReadRow[] {
-    const rows = this.#stmts.framesToRead.all(dev, from, to) as [
-      number,
-      number,
-      number,
-      Buffer,
-      number,
-      number,
-    ][];
-    return rows.map(([seq, ts, leafIndex, hash, batchId, batchPos]) => ({
-      dev,
-      seq,
-      ts,
-      leafIndex,
-      hash,
-      batchId,
-      batchPos,
-    }));
+    type Row = [number, number, number, Buffer, number, number, Buffer | null];
+    return (this.#stmts.framesToRead.all(dev, from, to) as Row[]).map(
+      ([seq, ts, leafIndex, hash, batchId, batchPos, leaf]) => {
+        const row: FrameReadRow = { dev, seq, ts, leafIndex, hash, batchId, batchPos };
+        if (leaf !== null) row.leafHash = leaf;
+        return row;
+      },
+    );
   }
 
   /** How many frames of `dev` have from <= ts < toExclusive (device time): from the (dev, ts) index. */
