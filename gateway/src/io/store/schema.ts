@@ -404,16 +404,19 @@ CREATE INDEX IF NOT EXISTS care_break_glass_user ON care_break_glass (username, 
 /**
  * Version 11 (issue 14): the sealed frame's column is named for what it holds, a COSE_Encrypt0
  * (BLOB) from this version on or the JWE (TEXT) of a row written before. Its declared TEXT
- * affinity leaves a BLOB as it is (SQLite "Datatypes", §3), so no row is rewritten.
+ * affinity leaves a BLOB as it is (SQLite "Datatypes", §3), so no row is rewritten. Renamed
+ * only where it still has its old name, so that it runs again harmlessly, as the others do.
  */
-const V11 = `
-ALTER TABLE sealed_frames RENAME COLUMN jwe TO envelope;
-`;
+function v11(db: Database.Database): void {
+  const cols = db.pragma('table_info(sealed_frames)') as { name: string }[];
+  if (cols.some((c) => c.name === 'jwe')) db.exec('ALTER TABLE sealed_frames RENAME COLUMN jwe TO envelope');
+}
 
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
-  readonly sql: string;
+  /** Its statements, or a function when one depends on what the file holds. */
+  readonly sql: string | ((db: Database.Database) => void);
 }
 
 /** In order; each brings a file from `version - 1` to `version`. Never edit a released one. */
@@ -428,7 +431,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 8, sql: V8 },
   { version: 9, sql: V9 },
   { version: 10, sql: V10 },
-  { version: 11, sql: V11 },
+  { version: 11, sql: v11 },
 ];
 
 /** What `migrate` did: the file's version before and after. */
@@ -464,7 +467,8 @@ export function migrate(db: Database.Database): MigrationReturnType {
   for (const m of MIGRATIONS) {
     if (m.version <= from) continue;
     db.transaction(() => {
-      db.exec(m.sql);
+      if (typeof m.sql === 'string') db.exec(m.sql);
+      else m.sql(db);
       setVersion.run(String(m.version));
     }).immediate();
   }
