@@ -1,8 +1,8 @@
 /**
  * @module io/store/queries
  * What the query API and the exports read from the sealed store: a device's readings over a
- * time range (`readReadings`, every frame opened) and its trend (`readTrend`, issue 14),
- * answered from the sealed rollups (io/store/rollups) wherever they count every frame.
+ * time range (`readReadings`, every frame opened; a long read on io/reading's threads) and
+ * its trend (`readTrend`, issue 14), from the sealed rollups wherever they count every frame.
  *
  * How a trend is answered, exactly as `downsample` over the raw readings would answer it:
  * 1. core/rollup `planTrend` splits each bucket into whole 15-minute and 1-minute windows
@@ -42,10 +42,9 @@ import type { Observations } from '../../protocol/frame.js';
 import { decodeReading, type ReadPool, type StoredReading, sharedReadPool } from '../reading/index.js';
 import { openRollup, type RollupRow, RollupTable, rollupAad, sealRollup } from './rollups.js';
 import { SealedError, type SealedReader } from './sealed.js';
+import type { FrameReadRow, GatewayStore } from './store.js';
 
 export type { StoredReading };
-
-import type { FrameReadRow, GatewayStore } from './store.js';
 
 const QUARTER_MS = 900_000;
 /** Frames opened and decoded together (the reader fetches them with one statement). */
@@ -97,9 +96,9 @@ export async function readReadings(
 type ChunkRead = { readings: StoredReading[]; shredded: number };
 
 /**
- * `readReadings` of many rows with the read threads (io/reading): here each chunk's rows,
- * leaves and keys are fetched (SQLite, one statement each) while the threads open, check
- * and decode the chunks before it; at most `2 × threads` chunks are out at once, and their
+ * `readReadings` of many rows with the read threads (io/reading): here each chunk's sealed
+ * rows are fetched (one statement; the leaf hashes came with the index rows) and its keys
+ * unwrapped while the threads open, check and decode the chunks before it; at most `2 × threads` chunks are out at once, and their
  * answers are taken in order, so the first damaged entry in seq order is the one reported,
  * with the same code and words as on the event loop. A chunk that is not all
  * COSE_Encrypt0 rows (format 2, skeleton batches) is read here.
