@@ -6,8 +6,11 @@
  *   and a shredded data key;
  * - a damaged entry is the same `integrity_error`, naming the same entry;
  * - a thread that dies holding chunks (a real thread exiting) and a thread whose code does
- *   not load: every chunk is opened on the event loop, nothing lost or left unchecked.
+ *   not load: every chunk is opened on the event loop, nothing lost or left unchecked;
+ * - a process whose only work is a read (a CLI export) waits for its threads' answers and
+ *   then ends: an idle thread does not hold it up until the pool stops it.
  */
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -126,6 +129,41 @@ describe('read threads', () => {
     } finally {
       db.prepare('UPDATE log_nodes SET hash = ? WHERE level = 0 AND idx = ?').run(node, leaf);
     }
+  });
+
+  test('behavior: a process that only reads waits for its threads, then ends at once, not when idle threads stop', async () => {
+    // The built pool, in a child process of its own whose only work is one long read; the
+    // pool's idle stop is set far beyond the test's time, so a thread left ref'd would hang it.
+    const script = join(tmp.dir, 'read-and-end.mjs');
+    const dist = (p: string) => new URL(`../../dist/gateway/src/${p}`, import.meta.url).href;
+    writeFileSync(
+      script,
+      `import { createPrivateKey } from 'node:crypto';
+       import { readFileSync } from 'node:fs';
+       const { ReadPool } = await import(${JSON.stringify(dist('io/reading/index.js'))});
+       const { readReadings } = await import(${JSON.stringify(dist('io/store/queries.js'))});
+       const { SealedReader } = await import(${JSON.stringify(dist('io/store/sealed.js'))});
+       const { openStore } = await import(${JSON.stringify(dist('io/store/store.js'))});
+       const store = openStore(process.argv[2]);
+       const secrets = [{ kid: 'care', privateKey: createPrivateKey(readFileSync(process.argv[3])) }];
+       const pool = new ReadPool({ threads: 2, idleMs: 600000 });
+       const r = await readReadings(store, new SealedReader(store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, pool);
+       console.log(JSON.stringify({ readings: r.readings.length, shredded: r.shredded, onThreads: pool.stats.onThreads }));`,
+    );
+    const pem = join(tmp.dir, 'care.key.pem');
+    writeFileSync(pem, r.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const dbPath = rig.store.db.name;
+    const started = Date.now();
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, [script, dbPath, pem], { timeout: 45_000 }, (err, stdout) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout }),
+      );
+      void child;
+    });
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ readings: FRAMES - 1_000, shredded: 1_000, onThreads: 4 });
+    // It ended with its work: nowhere near the 45 s at which it would have been killed.
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   test('behavior: threads that die holding chunks, or whose code does not load: every chunk is opened here, the answer unchanged', async () => {

@@ -6,8 +6,9 @@
  * thread, so chunks open on every core at once and the event loop stays free for the
  * ingest's acks while a nurse or an export reads a day.
  *
- * - Threads start on the first job and stop after `idleMs` without one (unref'd: they
- *   never keep the process alive). A job goes to the thread with the fewest waiting, which
+ * - Threads start on the first job and stop after `idleMs` without one. A thread keeps the
+ *   process up only while it holds jobs (ref'd), never while idle (a CLI export ends when
+ *   its work does, not 30 s later). A job goes to the thread with the fewest waiting, which
  *   works through its jobs in order; the caller bounds how many it hands in at once.
  * - A job is copied to the thread (its buffers are a chunk's envelopes and hashes, ~250 KB
  *   per 1,024 frames), so when a thread dies with jobs on it, they are opened here, on the
@@ -87,6 +88,7 @@ export class ReadPool {
     if (lane.idle) clearTimeout(lane.idle);
     lane.idle = null;
     const id = this.#nextId++;
+    worker.ref(); // a thread with work keeps the process up until it answers
     return new Promise<OpenResult>((resolve) => {
       lane.pending.set(id, { job, resolve });
       worker.postMessage({ id, job });
@@ -107,7 +109,6 @@ export class ReadPool {
       this.#broken = true;
       return null;
     }
-    worker.unref();
     lane.worker = worker;
     lane.ready = false;
     worker.on('message', (m: { ready?: true; id: number; result: OpenResult }) => {
@@ -120,9 +121,12 @@ export class ReadPool {
       lane.pending.delete(m.id);
       this.stats.onThreads += 1;
       p.resolve(m.result);
-      if (lane.pending.size === 0 && !this.#closed) {
-        lane.idle = setTimeout(() => void this.#stop(lane), this.#idleMs);
-        lane.idle.unref();
+      if (lane.pending.size === 0) {
+        worker.unref(); // an idle thread never keeps the process up
+        if (!this.#closed) {
+          lane.idle = setTimeout(() => void this.#stop(lane), this.#idleMs);
+          lane.idle.unref();
+        }
       }
     });
     worker.on('error', () => {
@@ -133,6 +137,8 @@ export class ReadPool {
       if (!lane.ready) this.#broken = true; // its code never loaded: do not try again
       this.#drain(lane);
     });
+    // Unref'd once its listeners are on (adding one refs it again): see `run`.
+    worker.unref();
     return worker;
   }
 
