@@ -78,41 +78,48 @@ export async function readReadings(
 ): Promise<{ readings: StoredReading[]; shredded: number }> {
   const rows = store.framesToRead(dev, from, to);
   if (pool.threads > 0 && rows.length >= POOL_MIN_ROWS) return readOnThreads(rows, reader, pool);
-  const readings: StoredReading[] = [];
-  let shredded = 0;
   // Chunk by chunk, decoded as opened: no day of frame bytes held at once.
-  for (let i = 0; i < rows.length; i += DECODE_CHUNK) {
-    const chunk = rows.slice(i, i + DECODE_CHUNK);
-    const frames = await reader.read(chunk);
-    frames.forEach((bytes, j) => {
-      if (bytes === 'shredded') shredded += 1;
-      else readings.push(storedReading(bytes, chunk[j] as FrameReadRow));
-    });
-  }
-  return { readings, shredded };
+  const out: ChunkRead = { readings: [], shredded: 0 };
+  for (let i = 0; i < rows.length; i += DECODE_CHUNK)
+    addChunk(out, await readHere(reader, rows.slice(i, i + DECODE_CHUNK)));
+  return out;
 }
 
-/** What a chunk read by `readOnThreads` yields. */
+/** The readings of some rows and how many of them were shredded. */
 type ChunkRead = { readings: StoredReading[]; shredded: number };
+
+function addChunk(out: ChunkRead, c: ChunkRead): void {
+  for (const r of c.readings) out.readings.push(r);
+  out.shredded += c.shredded;
+}
+
+/** `chunk` opened (`SealedReader.read`) and decoded on the event loop. */
+async function readHere(reader: SealedReader, chunk: readonly FrameReadRow[]): Promise<ChunkRead> {
+  const c: ChunkRead = { readings: [], shredded: 0 };
+  (await reader.read(chunk)).forEach((bytes, j) => {
+    if (bytes === 'shredded') c.shredded += 1;
+    else c.readings.push(storedReading(bytes, chunk[j] as FrameReadRow));
+  });
+  return c;
+}
+
+/** The words of a read thread's failure, as `SealedReader` and `storedReading` say them. */
+const FAILED = { authenticate: 'authenticate', match: 'match the log', decode: 'decode' };
 
 /**
  * `readReadings` of many rows with the read threads (io/reading): here each chunk's sealed
  * rows are fetched (one statement; the leaf hashes came with the index rows) and its keys
- * unwrapped while the threads open, check and decode the chunks before it; at most `2 × threads` chunks are out at once, and their
- * answers are taken in order, so the first damaged entry in seq order is the one reported,
- * with the same code and words as on the event loop. A chunk that is not all
- * COSE_Encrypt0 rows (format 2, skeleton batches) is read here.
+ * unwrapped while the threads open, check and decode the chunks before it; at most
+ * `2 × threads` chunks are out at once, and their answers are taken in order, so the first
+ * damaged entry in seq order is the one reported, with the same code and words as on the
+ * event loop. A chunk not all of COSE_Encrypt0 rows (format 2, skeletons) is read here.
  */
 async function readOnThreads(
   rows: readonly FrameReadRow[],
   reader: SealedReader,
   pool: ReadPool,
-): Promise<{ readings: StoredReading[]; shredded: number }> {
+): Promise<ChunkRead> {
   const out: ChunkRead = { readings: [], shredded: 0 };
-  const take = (c: ChunkRead) => {
-    for (const r of c.readings) out.readings.push(r);
-    out.shredded += c.shredded;
-  };
   const inFlight: Promise<ChunkRead>[] = [];
   let taken = 0;
   for (let i = 0; i < rows.length; i += POOL_CHUNK) {
@@ -122,22 +129,15 @@ async function readOnThreads(
       ? pool.run(prepared.job).then((r) => {
           if ('readings' in r) return { readings: r.readings, shredded: prepared.shredded };
           const { leafIndex, reason } = r.failed;
-          const what = reason === 'match' ? 'does not match the log' : `does not ${reason}`;
-          throw new SealedError('integrity_error', `entry ${leafIndex} ${what}`);
+          throw new SealedError('integrity_error', `entry ${leafIndex} does not ${FAILED[reason]}`);
         })
-      : reader.read(chunk).then((frames) => {
-          const c: ChunkRead = { readings: [], shredded: 0 };
-          frames.forEach((bytes, j) => {
-            if (bytes === 'shredded') c.shredded += 1;
-            else c.readings.push(storedReading(bytes, chunk[j] as FrameReadRow));
-          });
-          return c;
-        });
+      : readHere(reader, chunk);
     p.catch(() => {}); // taken, and thrown, in order below
     inFlight.push(p);
-    while (inFlight.length - taken > 2 * pool.threads) take(await (inFlight[taken++] as Promise<ChunkRead>));
+    while (inFlight.length - taken > 2 * pool.threads)
+      addChunk(out, await (inFlight[taken++] as Promise<ChunkRead>));
   }
-  while (taken < inFlight.length) take(await (inFlight[taken++] as Promise<ChunkRead>));
+  while (taken < inFlight.length) addChunk(out, await (inFlight[taken++] as Promise<ChunkRead>));
   return out;
 }
 
