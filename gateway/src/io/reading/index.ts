@@ -7,12 +7,11 @@
  */
 export {
   decodeReading,
-  frameAad,
-  type JobFrame,
+  type JobRow,
   type OpenJob,
   type OpenResult,
   openChunk,
-  packJob,
+  packedJob,
   type StoredReading,
 } from './open-chunk.js';
 export { DEFAULT_READ_IDLE_MS, ReadPool, type ReadPoolOptions, sharedReadPool } from './read-pool.js';

@@ -11,7 +11,7 @@
  *   plaintext is the key, wrapped for every active recipient (RSA-OAEP-256 for RSA-3072,
  *   ECDH-ES+A256KW for P-256). The gateway needs only public keys for this.
  * - each **frame** is a COSE_Encrypt0 (core/cose-encrypt0) under the data key of its row's
- *   `key_id`, external AAD `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` (io/reading
+ *   `key_id`, external AAD `vitaltrail-frame/2:<dev>:<seq>:<leaf>:<key id>` (core/sealed-aad
  *   `frameAad`). Rows from before schema 11 hold a flattened JWE text (alg "dir", kid = key
  *   id, the same AAD; core/envelope `sealWithDataKey`); the reader tells them by type.
  * - each **rollup** (issue 14, io/store/rollups) is sealed under the data key of the frames
@@ -42,12 +42,14 @@ import {
   type Recipient,
   type RecipientSecret,
 } from '../../core/envelope.js';
+import { batchAad, dataKeyAad, frameAad } from '../../core/sealed-aad.js';
 import { sha256Equals } from '../../protocol/digest.js';
 import { errorClass, VitalTrailError } from '../../protocol/errors.js';
-import { frameAad, type JobFrame, type OpenJob, packJob } from '../reading/index.js';
+import { type OpenJob, packedJob } from '../reading/index.js';
+import { splitInts } from './rows.js';
 import type { FrameReadRow, GatewayStore } from './store.js';
 
-export { frameAad };
+export { batchAad, dataKeyAad, frameAad };
 
 export class SealedError extends errorClass<'sealed'>('SealedError') {}
 
@@ -63,16 +65,6 @@ const READ_CHUNK = 1024;
 export const DEFAULT_KEY_WINDOW_MS = 3_600_000;
 /** Default early rotation: 2^20 frames per data key (random 96-bit IVs allow 2^32). */
 export const DEFAULT_MAX_FRAMES_PER_KEY = 1 << 20;
-
-/** AAD binding a skeleton batch envelope to its batch id and first leaf index (format 1). */
-export function batchAad(batchId: number, firstLeaf: number): Uint8Array {
-  return new TextEncoder().encode(`vitaltrail-batch/1:${batchId}:${firstLeaf}`);
-}
-
-/** AAD of a key envelope: binds it to its row, device and window. */
-export function dataKeyAad(id: number, dev: string, windowStart: number): Uint8Array {
-  return new TextEncoder().encode(`vitaltrail-data-key/1:${id}:${dev}:${windowStart}`);
-}
 
 interface OpenKey {
   id: number;
@@ -237,6 +229,14 @@ export class SealedReader {
       frames: store.db.prepare(
         'SELECT leaf_index, key_id, envelope FROM sealed_frames WHERE leaf_index IN (SELECT value FROM json_each(?))',
       ),
+      // A chunk's rows as one row (`job`): in the chunk's order, their envelopes in one BLOB.
+      packed: store.db
+        .prepare(
+          `SELECT count(*), count(*) FILTER (WHERE typeof(s.envelope) = 'blob'), group_concat(s.leaf_index, ','),
+             group_concat(s.key_id, ','), group_concat(length(s.envelope), ','), CAST(group_concat(s.envelope, '') AS BLOB)
+           FROM json_each(?) j JOIN sealed_frames s ON s.leaf_index = j.value`,
+        )
+        .raw(),
       key: store.db.prepare(
         'SELECT id, dev, window_start, envelope, shredded_at FROM data_keys WHERE id = ?',
       ),
@@ -279,36 +279,25 @@ export class SealedReader {
   }
 
   /**
-   * `chunk` as a job for a read thread (io/reading `openChunk`), frames under a shredded key
-   * counted apart; undefined unless every row is a COSE_Encrypt0 with its leaf in the log
-   * (else `read` opens or refuses the chunk). @throws {SealedError} as `read`.
+   * `chunk` as a job for a read thread (io/reading `openChunk`): its sealed rows in one row
+   * (their envelopes one BLOB), frames under a shredded key counted apart. Undefined unless
+   * every row is a COSE_Encrypt0 with its leaf hash read with it (else `read` opens or
+   * refuses the chunk). @throws {SealedError} as `read`.
    */
   async job(chunk: readonly FrameReadRow[]): Promise<{ job: OpenJob; shredded: number } | undefined> {
-    const { sealed, logLeaves, keys } = await this.#fetch(chunk);
-    const frames: JobFrame[] = [];
-    const keyIndex = new Map<number, number>();
-    const keyObjects: KeyObject[] = [];
-    const keyIds: number[] = [];
-    let shredded = 0;
-    for (const row of chunk) {
-      const s = sealed.get(row.leafIndex);
-      const leafHash = logLeaves.get(row.leafIndex);
-      if (!s || typeof s.envelope === 'string' || !leafHash) return undefined;
-      const key = keys.get(s.key_id) as CryptoKey | 'shredded';
-      if (key === 'shredded') {
-        shredded += 1;
-        continue;
-      }
-      let k = keyIndex.get(s.key_id);
-      if (k === undefined) {
-        k = keyObjects.push(keyObjectOf(key)) - 1;
-        keyIds.push(s.key_id);
-        keyIndex.set(s.key_id, k);
-      }
-      const { dev, seq, leafIndex, hash: frameHash } = row;
-      frames.push({ dev, seq, leafIndex, key: k, envelope: s.envelope, leafHash, frameHash });
-    }
-    return { job: packJob(frames, keyObjects, keyIds), shredded };
+    if (chunk.some((r) => r.leafHash === undefined)) return undefined;
+    const leaves = chunk.map((r) => r.leafIndex).join(',');
+    type Packed = [number, number, string | null, string | null, string | null, Buffer | null];
+    const [n, blobs, order, ids, lengths, envelopes] = this.#stmts.packed.get(`[${leaves}]`) as Packed;
+    const keyIds = splitInts(ids, n);
+    const lens = splitInts(lengths, n);
+    // Every row there, in the chunk's order (SQLite's join order is checked, not assumed).
+    if (n !== chunk.length || blobs !== n || order !== leaves || !keyIds || !lens || !envelopes) return;
+    if (lens.reduce((a, b) => a + b, 0) !== envelopes.length) return;
+    const keys = await this.#dataKeys(chunk.map((r, i) => [keyIds[i] as number, r.dev]));
+    const objects = new Map<number, KeyObject | 'shredded'>();
+    for (const [id, k] of keys) objects.set(id, k === 'shredded' ? k : keyObjectOf(k));
+    return packedJob(chunk as readonly Required<FrameReadRow>[], keyIds, lens, envelopes, objects);
   }
 
   /** A chunk's sealed rows and log leaves (one statement each) and its data keys, unwrapped together. */
@@ -320,19 +309,25 @@ export class SealedReader {
     const missing = chunk.filter((r) => r.leafHash === undefined).map((r) => r.leafIndex);
     const logLeaves = missing.length > 0 ? this.#store.leafHashes(missing) : new Map<number, Uint8Array>();
     for (const r of chunk) if (r.leafHash !== undefined) logLeaves.set(r.leafIndex, r.leafHash);
-    // The chunk's data keys, unwrapped together (each once per reader).
-    const keys = new Map<number, CryptoKey | 'shredded'>();
-    const wanted = new Map<number, string>();
+    const used: [number, string][] = [];
     for (const row of chunk) {
       const s = sealed.get(row.leafIndex);
-      if (s && !wanted.has(s.key_id)) wanted.set(s.key_id, row.dev);
+      if (s) used.push([s.key_id, row.dev]);
     }
+    return { sealed, logLeaves, keys: await this.#dataKeys(used) };
+  }
+
+  /** The data keys of `used` (key id, device), unwrapped together, each once per reader. */
+  async #dataKeys(used: readonly [number, string][]): Promise<Map<number, CryptoKey | 'shredded'>> {
+    const wanted = new Map<number, string>();
+    for (const [id, dev] of used) if (!wanted.has(id)) wanted.set(id, dev);
+    const keys = new Map<number, CryptoKey | 'shredded'>();
     await Promise.all(
       [...wanted].map(async ([id, dev]) => {
         keys.set(id, await this.dataKey(id, dev));
       }),
     );
-    return { sealed, logLeaves, keys };
+    return keys;
   }
 
   /**

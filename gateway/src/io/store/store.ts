@@ -2,17 +2,13 @@
  * @module io/store/store
  * The gateway's durable store: one SQLite database in WAL mode with `synchronous=FULL`,
  * so a committed transaction is fsync'd before `commit()` returns (ARCHITECTURE.md
- * guarantee 1, "ack means durable"). It holds:
- * - sealed batches (JWE envelopes; no plaintext frame or vital is ever written),
- * - the frame index (dev, seq, frame hash, prev, ts, leaf index) used for dedupe,
- *   chain checks and queries,
- * - the RFC 9162 log as perfect-subtree nodes (O(log n) writes per append and reads per proof),
- * - checkpoints, which double as the anchoring outbox,
- * - the device registry written by the KGC, and rejection counts.
- *
- * Another process may open the same file (the `kgc enroll` command writes devices while
- * the gateway runs): WAL allows one writer at a time and readers alongside, and the busy
- * timeout waits for the other writer rather than failing.
+ * guarantee 1, "ack means durable"). It holds the group commits (`batches`), the frame
+ * index (dev, seq, frame hash, prev, ts, leaf index: dedupe, chain checks, queries), the
+ * RFC 9162 log as perfect-subtree nodes (O(log n) writes per append and reads per proof),
+ * checkpoints (also the anchoring outbox), the device registry the KGC writes, and
+ * rejection counts; the sealed frames are io/store/sealed's. Another process may open the
+ * file (`kgc enroll` writes devices while the gateway runs): WAL allows one writer and
+ * readers alongside; the busy timeout waits for the other writer rather than failing.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -27,15 +23,22 @@ import {
 import { errorClass } from '../../protocol/errors.js';
 import { type CheckpointRow, CheckpointTable } from './checkpoint-table.js';
 import {
+  type BatchRow,
   type DeviceRow,
   type FrameIndexRow,
   type FrameReadRow,
   type NewFrame,
+  type PackedReadRows,
+  type RawBatch,
   type RawDevice,
   type RawFrame,
+  type RawReadRow,
   type SeqGap,
+  toBatch,
   toDevice,
   toFrame,
+  toReadRow,
+  unpackReadRows,
 } from './rows.js';
 import { migrate } from './schema.js';
 
@@ -49,6 +52,8 @@ type Tail = { seq: number; hash: Uint8Array };
 
 /** Devices whose tails are kept before the cache is emptied (and refilled as frames come). */
 const MAX_CACHED_TAILS = 100_000;
+/** Frames `framesToRead` takes packed (one row; beyond, row by row: SQLite's 1e9-byte values). */
+const MAX_PACKED_ROWS = 1_000_000;
 
 /**
  * Opens (creating if needed) the store at `path`.
@@ -145,6 +150,17 @@ export class GatewayStore implements MerkleNodeReader {
           `SELECT f.seq, f.ts, f.leaf_index, f.hash, f.batch_id, f.batch_pos, n.hash FROM frames f
            LEFT JOIN log_nodes n ON n.level = 0 AND n.idx = f.leaf_index
            WHERE f.dev = ? AND f.ts >= ? AND f.ts <= ? ORDER BY f.seq`,
+        )
+        .raw(),
+      // The same, packed into one row (io/store/rows `PackedReadRows`).
+      framesToReadPacked: db
+        .prepare(
+          `SELECT count(*), count(*) FILTER (WHERE length(fh) = 32 AND length(nh) = 32), group_concat(seq, ','),
+             group_concat(ts, ','), group_concat(li, ','), group_concat(bi, ','), group_concat(bp, ','),
+             CAST(group_concat(fh, '') AS BLOB), CAST(group_concat(nh, '') AS BLOB)
+           FROM (SELECT f.seq, f.ts, f.leaf_index li, f.hash fh, f.batch_id bi, f.batch_pos bp, n.hash nh
+             FROM frames f LEFT JOIN log_nodes n ON n.level = 0 AND n.idx = f.leaf_index
+             WHERE f.dev = ? AND f.ts >= ? AND f.ts <= ? ORDER BY f.seq LIMIT ${MAX_PACKED_ROWS + 1})`,
         )
         .raw(),
       countFrames: db.prepare('SELECT count(*) FROM frames WHERE dev = ? AND ts >= ? AND ts < ?').pluck(),
@@ -337,24 +353,10 @@ export class GatewayStore implements MerkleNodeReader {
     return (this.#stmts.maxBatch.get() as number) + 1;
   }
 
-  getBatch(id: number): {
-    id: number;
-    createdAt: number;
-    firstLeaf: number;
-    frameCount: number;
-    envelope: string;
-  } {
-    const r = this.#stmts.getBatch.get(id) as
-      | { id: number; created_at: number; first_leaf: number; frame_count: number; envelope: string }
-      | undefined;
+  getBatch(id: number): BatchRow {
+    const r = this.#stmts.getBatch.get(id) as RawBatch | undefined;
     if (!r) throw new StoreError('not_found', `batch ${id} is missing`);
-    return {
-      id: r.id,
-      createdAt: r.created_at,
-      firstLeaf: r.first_leaf,
-      frameCount: r.frame_count,
-      envelope: r.envelope,
-    };
+    return toBatch(r);
   }
 
   /** Frames of a device with from <= ts <= to and leafIndex < beforeLeaf, by seq. */
@@ -368,17 +370,15 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   /**
-   * As `framesByDevice` (no leaf bound), with only what a reader needs: one statement, no
-   * copies (`hash` is the Buffer SQLite returned). For reading many frames at once.
+   * As `framesByDevice` (no leaf bound), with only what a reader needs, for reading many
+   * frames at once: one packed row (hashes are views of its BLOBs) unless it cannot be
+   * taken whole (io/store/rows `unpackReadRows`), then one row per frame.
    */
   framesToRead(dev: string, from: number, to: number): FrameReadRow[] {
-    type Row = [number, number, number, Buffer, number, number, Buffer | null];
-    return (this.#stmts.framesToRead.all(dev, from, to) as Row[]).map(
-      ([seq, ts, leafIndex, hash, batchId, batchPos, leaf]) => {
-        const row: FrameReadRow = { dev, seq, ts, leafIndex, hash, batchId, batchPos };
-        if (leaf !== null) row.leafHash = leaf;
-        return row;
-      },
+    const packed = this.#stmts.framesToReadPacked.get(dev, from, to) as PackedReadRows;
+    const rows = packed[0] <= MAX_PACKED_ROWS ? unpackReadRows(dev, packed) : undefined;
+    return (
+      rows ?? (this.#stmts.framesToRead.all(dev, from, to) as RawReadRow[]).map((r) => toReadRow(dev, r))
     );
   }
 
