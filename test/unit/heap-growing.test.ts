@@ -5,15 +5,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { growingPercentFor, MIN_HEAP_HEADROOM_MB } from '../../gateway/src/app/heap.js';
 
 /** The built module (the suite runs after `npm run build`, as the crash children do). */
 const HEAP = new URL('../../dist/gateway/src/app/heap.js', import.meta.url).pathname;
 
 /** Runs `body` in a fresh Node process and returns its stdout. */
 function inChild(body: string): string {
-  const script = `import { applyHeapGrowingPercent } from ${JSON.stringify(HEAP)};\n${body}`;
+  const script = `import { applyHeapGrowingPercent, heapGrowingInForce } from ${JSON.stringify(HEAP)};\n${body}`;
+  // A process the GC observer kept up would fail here on the timeout.
   return execFileSync(process.execPath, ['--input-type=module', '-e', script], {
     encoding: 'utf8',
+    timeout: 60_000,
   }).trim();
 }
 
@@ -43,6 +46,40 @@ describe('applyHeapGrowingPercent', () => {
     const own = peakMb(0);
     expect(tuned).toBeGreaterThan(60);
     expect(tuned).toBeLessThan(own * 0.7);
+  });
+
+  it('behavior: the percent is raised so a small live set gets the minimum headroom, never past 400', () => {
+    const mb = 1_048_576;
+    expect(MIN_HEAP_HEADROOM_MB).toBe(48);
+    expect(growingPercentFor(25, 100 * mb)).toBe(48);
+    expect(growingPercentFor(25, 20 * mb)).toBe(240);
+    expect(growingPercentFor(25, 10 * mb)).toBe(400);
+    expect(growingPercentFor(25, 192 * mb)).toBe(25);
+    expect(growingPercentFor(25, 300 * mb)).toBe(25);
+    expect(growingPercentFor(60, 100 * mb)).toBe(60);
+  });
+
+  it('behavior: after full collections, a process with a small live set runs with the raised percent, one with a large live set with its own', () => {
+    // A live set of `liveMb`, and garbage promoted and dropped, yielding now and then so the
+    // GC observer runs; the percent in force at the end.
+    const inForce = (liveMb: number) =>
+      Number(
+        inChild(`applyHeapGrowingPercent(25);
+          const live = Array.from({ length: ${liveMb} }, () => new Array(131072).fill(1.5));
+          const window = [];
+          for (let r = 0; r < 800; r++) {
+            window.push(Array.from({ length: 8 }, () => new Array(16384).fill(r + 0.5)));
+            if (window.length > 30) window.shift();
+            if (r % 10 === 0) await new Promise((next) => setImmediate(next));
+          }
+          console.log(live.length === ${liveMb} ? heapGrowingInForce() : -1);`),
+      );
+    const small = inForce(5);
+    // ~5 MB kept, ~30 MB of the window and what was made since the collection: 48 MB of
+    // headroom is well above 25 % of that.
+    expect(small).toBeGreaterThan(40);
+    expect(small).toBeLessThanOrEqual(400);
+    expect(inForce(300)).toBe(25);
   });
 
   it('error: a percent outside 0-400 or not an integer is refused before anything is set', () => {

@@ -7,15 +7,46 @@
  * followed. A fixed factor of 1 + percent/100 collects sooner, at the cost of more
  * (incremental, concurrent) marking: README "Sizing" has both figures.
  *
+ * A fixed factor alone taxes a small heap: with ~45 MB live at full ingest, 25 % is 11 MB,
+ * a full collection every ~0.3 s (`--trace-gc`). So the heap may always grow by at least
+ * `MIN_HEAP_HEADROOM_MB` past its live set: after each full collection the factor for the
+ * next one is raised to that while the live set is small (it is exactly `percent` from
+ * ~190 MB live on, where the memory goal is at stake).
+ *
  * The flag is the process's, not one gateway's: the first gateway started in a process sets
  * it (a process runs one gateway outside the test suite), and 0 leaves V8's own heuristic.
  */
-import { setFlagsFromString } from 'node:v8';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 
 /** The default: the heap may grow 25 % past the live set between full collections. */
 export const DEFAULT_HEAP_GROWING_PERCENT = 25;
+/** However small the live set, the heap may grow this far past it between full collections. */
+export const MIN_HEAP_HEADROOM_MB = 48;
 
 let applied: number | undefined;
+/** The percent V8 has now (changes after full collections while the live set is small). */
+let inForce = 0;
+
+/**
+ * The growing percent for a live set of `liveBytes`: `percent`, raised so the headroom is
+ * at least `MIN_HEAP_HEADROOM_MB` (at most 400, the flag's range here).
+ */
+export function growingPercentFor(percent: number, liveBytes: number): number {
+  const floor = Math.ceil(((MIN_HEAP_HEADROOM_MB * 1_048_576) / Math.max(liveBytes, 1)) * 100);
+  return Math.min(400, Math.max(percent, floor));
+}
+
+/** The growing percent in force for this process (0: V8's own heuristic). */
+export function heapGrowingInForce(): number {
+  return inForce;
+}
+
+function setPercent(p: number): void {
+  if (p === inForce) return;
+  setFlagsFromString(`--heap-growing-percent=${p}`);
+  inForce = p;
+}
 
 /**
  * Sets V8's heap growing factor to 1 + `percent`/100 for this process, once: later calls
@@ -27,7 +58,18 @@ export function applyHeapGrowingPercent(percent: number): number {
   if (!Number.isInteger(percent) || percent < 0 || percent > 400) {
     throw new RangeError('heapGrowingPercent must be an integer from 0 to 400');
   }
-  if (percent > 0) setFlagsFromString(`--heap-growing-percent=${percent}`);
   applied = percent;
+  if (percent === 0) return applied;
+  setPercent(percent);
+  // After each full collection (the heap then holds about its live set), the factor V8
+  // uses when it sets the next collection's limit; raised only from there, never before a
+  // live set was seen. Does not keep the process up.
+  new PerformanceObserver((list) => {
+    const major = (e: PerformanceEntry) =>
+      (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ===
+      constants.NODE_PERFORMANCE_GC_MAJOR;
+    if (list.getEntries().some(major))
+      setPercent(growingPercentFor(percent, getHeapStatistics().used_heap_size));
+  }).observe({ entryTypes: ['gc'] });
   return applied;
 }
