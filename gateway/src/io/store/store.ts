@@ -160,7 +160,7 @@ export class GatewayStore implements MerkleNodeReader {
              CAST(group_concat(fh, '') AS BLOB), CAST(group_concat(nh, '') AS BLOB)
            FROM (SELECT f.seq, f.ts, f.leaf_index li, f.hash fh, f.batch_id bi, f.batch_pos bp, n.hash nh
              FROM frames f LEFT JOIN log_nodes n ON n.level = 0 AND n.idx = f.leaf_index
-             WHERE f.dev = ? AND f.ts >= ? AND f.ts <= ? ORDER BY f.seq LIMIT ${MAX_PACKED_ROWS + 1})`,
+             WHERE f.dev = ? AND f.ts >= ? AND f.ts <= ? ORDER BY f.seq)`,
         )
         .raw(),
       countFrames: db.prepare('SELECT count(*) FROM frames WHERE dev = ? AND ts >= ? AND ts < ?').pluck(),
@@ -375,8 +375,10 @@ export class GatewayStore implements MerkleNodeReader {
    * taken whole (io/store/rows `unpackReadRows`), then one row per frame.
    */
   framesToRead(dev: string, from: number, to: number): FrameReadRow[] {
-    const packed = this.#stmts.framesToReadPacked.get(dev, from, to) as PackedReadRows;
-    const rows = packed[0] <= MAX_PACKED_ROWS ? unpackReadRows(dev, packed) : undefined;
+    // (A LIMIT here would make SQLite walk the device's whole seq index instead of its ts range.)
+    const fits = this.countFrames(dev, from, to + 1) <= MAX_PACKED_ROWS;
+    const packed = fits ? (this.#stmts.framesToReadPacked.get(dev, from, to) as PackedReadRows) : undefined;
+    const rows = packed && unpackReadRows(dev, packed);
     return (
       rows ?? (this.#stmts.framesToRead.all(dev, from, to) as RawReadRow[]).map((r) => toReadRow(dev, r))
     );
