@@ -48,14 +48,17 @@ describe('applyHeapGrowingPercent', () => {
     expect(tuned).toBeLessThan(own * 0.7);
   });
 
-  it('behavior: the percent is raised so a small live set gets the minimum headroom, never past 400', () => {
+  it('behavior: the percent is raised so a small live set gets 48 MB of headroom less a quarter of it, never past 400', () => {
     const mb = 1_048_576;
     expect(MIN_HEAP_HEADROOM_MB).toBe(48);
-    expect(growingPercentFor(25, 100 * mb)).toBe(48);
-    expect(growingPercentFor(25, 20 * mb)).toBe(240);
+    // 48 MB less a quarter of the live set: 37 MB at 44 MB live; none left from 192 MB on.
+    expect(growingPercentFor(25, 44 * mb)).toBe(85);
+    expect(growingPercentFor(25, 20 * mb)).toBe(215);
+    expect(growingPercentFor(25, 64 * mb)).toBe(50);
     expect(growingPercentFor(25, 10 * mb)).toBe(400);
-    expect(growingPercentFor(25, 192 * mb)).toBe(25);
-    expect(growingPercentFor(25, 300 * mb)).toBe(25);
+    expect(growingPercentFor(25, 96 * mb)).toBe(25);
+    expect(growingPercentFor(25, 200 * mb)).toBe(25);
+    expect(growingPercentFor(60, 40 * mb)).toBe(95);
     expect(growingPercentFor(60, 100 * mb)).toBe(60);
   });
 

@@ -140,7 +140,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'memory.heapGrowingPercent',
     int(0, 400),
-    'how far the JS heap may grow past its live set between full collections, in percent, and at least 48 MB; 0 = V8\'s own (up to 4x): README "Sizing"',
+    'how far the JS heap may grow past its live set between full collections, in percent (a small heap: at least 48 MB less a quarter of its live set); 0 = V8\'s own (up to 4x): README "Sizing"',
     25,
   ),
   field(
