@@ -12,7 +12,6 @@ import {
   type DecodedFrame,
   decodeFrame,
   FrameError,
-  frameHashHex,
   MAX_LOG_SEQ,
   verifyFrameSignature,
 } from '../../../gateway/src/protocol/frame.js';
@@ -26,6 +25,7 @@ import {
 } from '../log/index.js';
 import type { DisclosureDevice, DisclosureEntry } from './bundle.js';
 import { type CheckpointCode, type CheckpointState, checkpointCode, hexBytes } from './checkpoints.js';
+import type { ChainHashText } from './hash-text.js';
 import type { ShreddedLeaf } from './shreddings.js';
 
 /**
@@ -151,7 +151,7 @@ function checkSignature(
   frame: DecodedFrame,
   candidates: readonly DisclosureDevice[],
   certs: CertificateCache,
-): Outcome | { signer: Hex } {
+): Outcome | Hex {
   if (candidates.length === 0) {
     return { code: 'unknown_device', reason: 'the bundle carries no certificate for this device' };
   }
@@ -163,7 +163,7 @@ function checkSignature(
     // A ts from 2^53 on is a bigint: as a number it still lies past every certificate.
     const r = certs.check(d.cert, frame.kid, Number(frame.body.ts));
     if (r.ok) {
-      if (verifyFrameSignature(frame, r.publicKey)) return { signer: r.spki };
+      if (verifyFrameSignature(frame, r.publicKey)) return r.spki;
       badSignature = true;
     } else if (r.expiredKey) {
       if (verifyFrameSignature(frame, r.expiredKey)) signedOutsideValidity ??= r;
@@ -241,8 +241,12 @@ export interface EntryContext {
   anchorBlockOf: (leafIndex: number) => number | undefined;
   /** Inclusion proofs of neighbouring leaves share their upper paths: hashed once. */
   inclusion: InclusionPathCache;
+  /** `frameHash` and `prev` as text, one string per frame in an unbroken chain. */
+  hashText: ChainHashText;
   /** The leaves that valid shredding records vouch for (./shreddings). */
   shredded: ReadonlyMap<number, ShreddedLeaf>;
+  /** The report line of the entry being checked, once made (`checkEntry`). */
+  line: EntryResult | undefined;
 }
 
 /**
@@ -266,14 +270,35 @@ export function checkProof(
       reason: err instanceof MerkleError ? err.reason : 'proof not usable',
     };
   }
-  const cp = checkpointCode(checkpoint);
-  return cp.code === 'valid' ? undefined : cp;
+  // `checkpointCode` is 'valid' exactly when neither is set: no verdict object per entry.
+  if (checkpoint.inconsistent === undefined && checkpoint.notAnchored === undefined) return undefined;
+  return checkpointCode(checkpoint);
 }
 
-export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: EntryContext): Outcome {
+/**
+ * The report line of `entry` as every check starts it: its place, `malformed` until a
+ * verdict is set, and its boundary mark.
+ */
+export function entryResult(entry: DisclosureEntry | undefined, index: number): EntryResult {
+  const result: EntryResult = { index, leafIndex: entry?.leafIndex as number, code: 'malformed' };
+  if (entry?.boundary === 'before' || entry?.boundary === 'after') result.boundary = entry.boundary;
+  return result;
+}
+
+/**
+ * Steps 1-8 for `entry`, the `index`-th of the bundle: its report line is left in
+ * `ctx.line` as soon as it is made (`entryResult`, or all fields at once for the usual
+ * decoded frame), before anything that could throw, and its verdict is returned.
+ */
+export function checkEntry(entry: DisclosureEntry, index: number, ctx: EntryContext): Outcome {
   // PROTOCOL.md §6: a non-canonical or unparsable entry is malformed; the others go on.
-  if (typeof entry.malformed === 'string') return { code: 'malformed', reason: entry.malformed };
+  if (typeof entry.malformed === 'string') {
+    ctx.line = entryResult(entry, index);
+    return { code: 'malformed', reason: entry.malformed };
+  }
   if (entry.shredded === true) {
+    const result = entryResult(entry, index);
+    ctx.line = result;
     // The bytes are gone; the leaf hash is still proven in the anchored log, and only an
     // anchored shredding record listing the leaf makes it shredded (PROTOCOL.md §6).
     const leaf = hexBytes(entry.leafHash);
@@ -294,37 +319,61 @@ export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: Ent
       reason: 'frame destroyed under the retention policy; an anchored shredding record lists it',
     };
   }
-  if (typeof entry.frame !== 'string') return { code: 'malformed', reason: 'the frame is not base64 text' };
-  // The frame is decoded one byte into its buffer, behind the leaf prefix: the leaf hash
-  // then needs no copy of it.
+  if (typeof entry.frame !== 'string') {
+    ctx.line = entryResult(entry, index);
+    return { code: 'malformed', reason: 'the frame is not base64 text' };
+  }
+  // The frame is decoded one byte into the scratch buffer, behind the leaf prefix: the leaf
+  // hash then needs no copy of it. Nothing keeps a view of it past this call.
   const text = entry.frame;
-  const buffer = Buffer.allocUnsafe(1 + Math.ceil((text.length * 3) / 4));
-  buffer[0] = RFC6962_LEAF_HASH_PREFIX;
-  const length = buffer.write(text, 1, 'base64');
-  const leafInput = new Uint8Array(buffer.buffer, buffer.byteOffset, 1 + length);
+  const scratch = frameScratch(1 + Math.ceil((text.length * 3) / 4));
+  const length = scratch.write(text, 1, 'base64');
+  const leafInput = new Uint8Array(scratch.buffer, scratch.byteOffset, 1 + length);
   let frame: DecodedFrame;
   try {
-    frame = decodeFrame(new Uint8Array(buffer.buffer, buffer.byteOffset + 1, length));
+    frame = decodeFrame(new Uint8Array(scratch.buffer, scratch.byteOffset + 1, length));
   } catch (err) {
+    ctx.line = entryResult(entry, index);
     // FrameError reasons name the broken rule, never a value.
     return {
       code: 'malformed',
       reason: err instanceof FrameError ? err.reason : 'the frame does not decode',
     };
   }
-  result.dev = frame.body.dev;
-  if (typeof frame.body.seq === 'number') result.seq = frame.body.seq;
-  if (typeof frame.body.ts === 'number') result.ts = frame.body.ts;
-  result.frameHash = frameHashHex(frame.bytes);
-  result.prev = hexOf(frame.body.prev);
+  const body = frame.body;
+  // Before this frame's hash replaces it: `prev` is usually the device's last frame hash.
+  const prev = ctx.hashText.prev(body.dev, body.prev);
+  const frameHash = ctx.hashText.frameHash(body.dev, frame.bytes);
+  if (entry.boundary === undefined && typeof body.seq === 'number' && typeof body.ts === 'number') {
+    // The usual line, made whole (the fields in `entryResult`'s order, then the frame's):
+    // one object of one layout, not one grown field by field.
+    const { seq, ts } = body;
+    ctx.line = {
+      index,
+      leafIndex: entry.leafIndex,
+      code: 'malformed',
+      dev: body.dev,
+      seq,
+      ts,
+      frameHash,
+      prev,
+    };
+  } else {
+    const result = entryResult(entry, index);
+    ctx.line = result;
+    result.dev = body.dev;
+    if (typeof body.seq === 'number') result.seq = body.seq;
+    if (typeof body.ts === 'number') result.ts = body.ts;
+    result.frameHash = frameHash;
+    result.prev = prev;
+  }
   // PROTOCOL.md §1: "dev ... equals kid".
-  if (frame.kid !== frame.body.dev)
-    return { code: 'malformed', reason: 'kid and body dev name different devices' };
+  if (frame.kid !== body.dev) return { code: 'malformed', reason: 'kid and body dev name different devices' };
 
-  const sig = checkSignature(frame, ctx.devices.get(frame.kid) ?? [], ctx.certs);
-  if ('code' in sig) return sig;
+  const signer = checkSignature(frame, ctx.devices.get(frame.kid) ?? [], ctx.certs);
+  if (typeof signer !== 'string') return signer;
   // The gateway's rule (core/acceptance): a seq parses up to 2^64−1 but no log holds one above 2^53−1.
-  if (typeof frame.body.seq !== 'number' || frame.body.seq > MAX_LOG_SEQ)
+  if (typeof body.seq !== 'number' || body.seq > MAX_LOG_SEQ)
     return { code: 'malformed', reason: 'seq is above 2^53-1, the largest seq the log holds' };
 
   const proof = checkProof(entry, hashLeafPrefixed(leafInput), ctx);
@@ -335,14 +384,23 @@ export function checkEntry(entry: DisclosureEntry, result: EntryResult, ctx: Ent
     if (block === undefined) {
       return { code: 'checkpoint_not_anchored', reason: 'no valid anchored checkpoint covers this leaf' };
     }
-    const reg = ctx.registry.check(frame.kid, sig.signer, block);
+    const reg = ctx.registry.check(frame.kid, signer, block);
     if (reg) return reg;
   }
   return VALID;
 }
 
-const VALID: Outcome = Object.freeze({ code: 'valid' });
+/** 0x00 and a frame's bytes: reused, grown to the largest frame seen (checks are synchronous). */
+let scratchBuffer = Buffer.alloc(1 + 1024);
+scratchBuffer[0] = RFC6962_LEAF_HASH_PREFIX;
 
-function hexOf(b: Uint8Array): Hex {
-  return `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`;
+/** The scratch buffer, of at least `size` bytes, starting with the leaf prefix 0x00. */
+function frameScratch(size: number): Buffer {
+  if (scratchBuffer.length < size) {
+    scratchBuffer = Buffer.alloc(size);
+    scratchBuffer[0] = RFC6962_LEAF_HASH_PREFIX;
+  }
+  return scratchBuffer;
 }
+
+const VALID: Outcome = Object.freeze({ code: 'valid' });

@@ -6,7 +6,8 @@
  * then `verifyBundle` reports every entry and checkpoint with a code.
  *
  * Rooms: `bundle.ts` (the bundle format), `checkpoints.ts`, `entries.ts` and `sequences.ts`
- * (the checks, and the completeness of each device's chain),
+ * (the checks, and the completeness of each device's chain), `hash-text.ts` (an entry's
+ * `frameHash` and `prev` as text),
  * `verify.ts` (the report, sequence analysis and `verifyBundle`), `evidence-format.ts` and
  * `evidence.ts` (the chain evidence file and its fetch), `browser*.ts` and
  * `build-browser.ts` (the auditor page's bundle, which imports the files above directly,

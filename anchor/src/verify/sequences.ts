@@ -162,6 +162,36 @@ interface Seen {
   after: boolean;
 }
 
+/** Roles of a distinct (dev, seq), as bits: inside the range, before-boundary, after-boundary. */
+const IN_RANGE = 1;
+const BEFORE = 2;
+const AFTER = 4;
+
+function roleOf(e: SequenceInput): number {
+  return e.boundary === 'before' ? BEFORE : e.boundary === 'after' ? AFTER : IN_RANGE;
+}
+
+/**
+ * One device's frames as they arrive. A bundle lists each device's frames in increasing
+ * seq (log order), so while every seq is above the one before, `list` holds them and no
+ * (dev, seq) can repeat; the first one that is not moves them into `seqs`, keyed by seq,
+ * where repeats are counted or reported as conflicts.
+ */
+interface DeviceFrames {
+  list: SequenceInput[];
+  seqs: Map<number, Seen> | undefined;
+}
+
+/** `list` moved into a map, as if each of its (distinct) entries had been seen there first. */
+function toSeen(list: readonly SequenceInput[]): Map<number, Seen> {
+  const seqs = new Map<number, Seen>();
+  for (const e of list) {
+    const role = roleOf(e);
+    seqs.set(e.seq, { e, inRange: role === IN_RANGE, before: role === BEFORE, after: role === AFTER });
+  }
+  return seqs;
+}
+
 function side(e: SequenceInput): SequenceSide {
   const s: SequenceSide = { index: e.index, leafIndex: e.leafIndex, seq: e.seq };
   if (e.ts !== undefined) s.ts = e.ts;
@@ -184,16 +214,25 @@ export function analyseSequences(
   inputs: readonly SequenceInput[],
   listed: Iterable<string> = [],
 ): SequenceReport {
-  const byDev = new Map<string, Map<number, Seen>>();
-  for (const dev of listed) if (!byDev.has(dev)) byDev.set(dev, new Map());
+  const byDev = new Map<string, DeviceFrames>();
+  for (const dev of listed) if (!byDev.has(dev)) byDev.set(dev, { list: [], seqs: undefined });
   let duplicates = 0;
   const conflicts = new Map<string, { dev: string; seq: number; indexes: number[] }>();
   for (const e of inputs) {
-    let seqs = byDev.get(e.dev);
-    if (!seqs) {
-      seqs = new Map();
-      byDev.set(e.dev, seqs);
+    let frames = byDev.get(e.dev);
+    if (!frames) {
+      frames = { list: [], seqs: undefined };
+      byDev.set(e.dev, frames);
     }
+    if (frames.seqs === undefined) {
+      const list = frames.list;
+      if (list.length === 0 || e.seq > list[list.length - 1]!.seq) {
+        list.push(e);
+        continue;
+      }
+      frames.seqs = toSeen(list);
+    }
+    const seqs = frames.seqs;
     let seen = seqs.get(e.seq);
     if (!seen) {
       seen = { e, inRange: false, before: false, after: false };
@@ -215,65 +254,31 @@ export function analyseSequences(
   const gaps: SequenceGap[] = [];
   const devices: DeviceRange[] = [];
   let openEnds = 0;
-  for (const [dev, seqs] of byDev) {
-    const sorted = [...seqs.values()].sort((a, b) => a.e.seq - b.e.seq);
-    const lowest = sorted[0];
-    const highest = sorted.at(-1);
-    const onlyBefore = (s: Seen) => s.before && !s.inRange && !s.after;
-    const onlyAfter = (s: Seen) => s.after && !s.inRange && !s.before;
-    for (let k = 1; k < sorted.length; k++) {
-      const a = sorted[k - 1]!;
-      const b = sorted[k]!;
-      // Outside the range: between two frames before it, or two after it (several logs).
-      if ((onlyBefore(a) && onlyBefore(b)) || (onlyAfter(a) && onlyAfter(b))) continue;
-      if (b.e.seq > a.e.seq + 1) {
-        gaps.push({
-          dev,
-          kind: 'missing',
-          fromSeq: a.e.seq + 1,
-          toSeq: b.e.seq - 1,
-          before: side(a.e),
-          after: side(b.e),
-        });
-      } else if (!a.e.shredded && !b.e.shredded && b.e.prev !== a.e.frameHash) {
-        gaps.push({
-          dev,
-          kind: 'prev_mismatch',
-          fromSeq: b.e.seq,
-          toSeq: b.e.seq,
-          before: side(a.e),
-          after: side(b.e),
-        });
-      }
+  let distinct = 0;
+  for (const [dev, frames] of byDev) {
+    // The device's distinct frames in increasing seq, and the roles of each.
+    let sorted: readonly SequenceInput[];
+    let roles: Uint8Array;
+    if (frames.seqs === undefined) {
+      sorted = frames.list;
+      roles = new Uint8Array(sorted.length);
+      for (let k = 0; k < sorted.length; k++) roles[k] = roleOf(sorted[k]!);
+    } else {
+      const seen = [...frames.seqs.values()].sort((a, b) => a.e.seq - b.e.seq);
+      sorted = seen.map((s) => s.e);
+      roles = Uint8Array.from(
+        seen,
+        (s) => (s.inRange ? IN_RANGE : 0) | (s.before ? BEFORE : 0) | (s.after ? AFTER : 0),
+      );
     }
-    const inRange = sorted.filter((s) => s.inRange);
-    const range: DeviceRange = {
-      dev,
-      frames: inRange.length,
-      start:
-        lowest === undefined
-          ? 'open'
-          : onlyBefore(lowest)
-            ? 'proven'
-            : lowest.e.seq === 1 && (lowest.e.shredded || lowest.e.prev === GENESIS_PREV)
-              ? 'genesis'
-              : 'open',
-      end: highest !== undefined && onlyAfter(highest) ? 'proven' : 'open',
-    };
-    if (inRange.length > 0) {
-      range.first = side(inRange[0]!.e);
-      range.last = side(inRange.at(-1)!.e);
-    }
-    if (range.start === 'proven') range.before = side(lowest!.e);
-    if (range.end === 'proven') range.after = side(highest!.e);
-    if (range.start === 'open') openEnds++;
-    if (range.end === 'open') openEnds++;
-    devices.push(range);
+    distinct += sorted.length;
+    const device = deviceRange(dev, sorted, roles, gaps);
+    if (device.start === 'open') openEnds++;
+    if (device.end === 'open') openEnds++;
+    devices.push(device);
   }
   gaps.sort((x, y) => (x.dev < y.dev ? -1 : x.dev > y.dev ? 1 : x.fromSeq - y.fromSeq));
   devices.sort((x, y) => (x.dev < y.dev ? -1 : x.dev > y.dev ? 1 : 0));
-  let distinct = 0;
-  for (const seqs of byDev.values()) distinct += seqs.size;
   return {
     distinct,
     gaps,
@@ -283,4 +288,73 @@ export function analyseSequences(
     openEnds,
     complete: devices.length > 0 && gaps.length === 0 && conflicts.size === 0 && openEnds === 0,
   };
+}
+
+/**
+ * One device's range and ends, its gaps pushed to `gaps`: `sorted` its distinct frames in
+ * increasing seq, `roles` the roles of each (bits).
+ */
+function deviceRange(
+  dev: string,
+  sorted: readonly SequenceInput[],
+  roles: Uint8Array,
+  gaps: SequenceGap[],
+): DeviceRange {
+  for (let k = 1; k < sorted.length; k++) {
+    const a = sorted[k - 1]!;
+    const b = sorted[k]!;
+    // Outside the range: between two frames before it, or two after it (several logs).
+    if ((roles[k - 1] === BEFORE && roles[k] === BEFORE) || (roles[k - 1] === AFTER && roles[k] === AFTER))
+      continue;
+    if (b.seq > a.seq + 1) {
+      gaps.push({
+        dev,
+        kind: 'missing',
+        fromSeq: a.seq + 1,
+        toSeq: b.seq - 1,
+        before: side(a),
+        after: side(b),
+      });
+    } else if (!a.shredded && !b.shredded && b.prev !== a.frameHash) {
+      gaps.push({
+        dev,
+        kind: 'prev_mismatch',
+        fromSeq: b.seq,
+        toSeq: b.seq,
+        before: side(a),
+        after: side(b),
+      });
+    }
+  }
+  let first = -1;
+  let last = -1;
+  let frames = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    if ((roles[k]! & IN_RANGE) === 0) continue;
+    if (first < 0) first = k;
+    last = k;
+    frames++;
+  }
+  const lowest = sorted[0];
+  const highest = sorted.at(-1);
+  const range: DeviceRange = {
+    dev,
+    frames,
+    start:
+      lowest === undefined
+        ? 'open'
+        : roles[0] === BEFORE
+          ? 'proven'
+          : lowest.seq === 1 && (lowest.shredded || lowest.prev === GENESIS_PREV)
+            ? 'genesis'
+            : 'open',
+    end: highest !== undefined && roles[sorted.length - 1] === AFTER ? 'proven' : 'open',
+  };
+  if (frames > 0) {
+    range.first = side(sorted[first]!);
+    range.last = side(sorted[last]!);
+  }
+  if (range.start === 'proven') range.before = side(lowest!);
+  if (range.end === 'proven') range.after = side(highest!);
+  return range;
 }

@@ -73,10 +73,12 @@ import {
   checkProof,
   type EntryContext,
   type EntryResult,
+  entryResult,
   type Outcome,
   RegistryAtTime,
   type RegistryEvent,
 } from './entries.js';
+import { ChainHashText } from './hash-text.js';
 import { analyseSequences, type SequenceReport, sequenceInputs } from './sequences.js';
 import { checkShreddings, type ShreddingResult } from './shreddings.js';
 
@@ -233,7 +235,9 @@ export function verifyBundle(
     registry: opts.registry ? new RegistryAtTime(opts.registry) : undefined,
     anchorBlockOf: anchorBlockIndex(states),
     inclusion: new InclusionPathCache(hexBytes),
+    hashText: new ChainHashText(),
     shredded: new Map(),
+    line: undefined,
   };
   const shreddings = checkShreddings(bundle.shreddings ?? [], (item, leaf) => checkProof(item, leaf, ctx));
   ctx.shredded = shreddings.covered;
@@ -241,14 +245,15 @@ export function verifyBundle(
   const total = bundle.entries.length;
   const every = Math.max(1, opts.progressEvery ?? 1000);
   const entries = bundle.entries.map((entry, index): EntryResult => {
-    const result: EntryResult = { index, leafIndex: entry?.leafIndex, code: 'malformed' };
-    if (entry?.boundary === 'before' || entry?.boundary === 'after') result.boundary = entry.boundary;
     let outcome: Outcome;
+    ctx.line = undefined;
     try {
-      outcome = checkEntry(entry, result, ctx);
+      outcome = checkEntry(entry, index, ctx);
     } catch {
       outcome = { code: 'malformed', reason: 'the entry does not have the shape of PROTOCOL.md §5' };
     }
+    // What the checks made before a throw stays, as a line grown in place would.
+    const result = ctx.line ?? entryResult(entry, index);
     result.code = outcome.code;
     if (outcome.reason !== undefined) result.reason = outcome.reason;
     if (opts.onProgress && (index + 1) % every === 0) opts.onProgress(index + 1, total);
