@@ -76,7 +76,7 @@ export async function readReadings(
   to: number,
   pool: ReadPool = sharedReadPool(),
 ): Promise<{ readings: StoredReading[]; shredded: number }> {
-  const rows = store.framesToRead(dev, from, to);
+  const rows = store.framesToRead(dev, from, to, pool.threads > 0);
   if (pool.threads > 0 && rows.length >= POOL_MIN_ROWS) return readOnThreads(rows, reader, pool);
   // Chunk by chunk, decoded as opened: no day of frame bytes held at once.
   const out: ChunkRead = { readings: [], shredded: 0 };

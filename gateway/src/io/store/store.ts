@@ -370,15 +370,15 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   /**
-   * As `framesByDevice` (no leaf bound), with only what a reader needs, for reading many
-   * frames at once: one packed row (hashes are views of its BLOBs) unless it cannot be
-   * taken whole (io/store/rows `unpackReadRows`), then one row per frame.
+   * As `framesByDevice` (no leaf bound), with only what a reader needs, one row per frame;
+   * with `packed` (a long read on the read threads) from one packed row, hashes views of its
+   * BLOBs, unless it cannot be taken whole (io/store/rows `unpackReadRows`).
    */
-  framesToRead(dev: string, from: number, to: number): FrameReadRow[] {
+  framesToRead(dev: string, from: number, to: number, packed = false): FrameReadRow[] {
     // (A LIMIT here would make SQLite walk the device's whole seq index instead of its ts range.)
-    const fits = this.countFrames(dev, from, to + 1) <= MAX_PACKED_ROWS;
-    const packed = fits ? (this.#stmts.framesToReadPacked.get(dev, from, to) as PackedReadRows) : undefined;
-    const rows = packed && unpackReadRows(dev, packed);
+    const fits = packed && this.countFrames(dev, from, to + 1) <= MAX_PACKED_ROWS;
+    const pack = fits ? (this.#stmts.framesToReadPacked.get(dev, from, to) as PackedReadRows) : undefined;
+    const rows = pack && unpackReadRows(dev, pack);
     return (
       rows ?? (this.#stmts.framesToRead.all(dev, from, to) as RawReadRow[]).map((r) => toReadRow(dev, r))
     );
