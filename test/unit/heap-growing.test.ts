@@ -78,9 +78,10 @@ describe('applyHeapGrowingPercent', () => {
           console.log(live.length === ${liveMb} ? heapGrowingInForce() : -1);`),
       );
     const small = inForce(5);
-    // ~5 MB kept, ~30 MB of the window and what was made since the collection: 48 MB of
-    // headroom is well above 25 % of that.
-    expect(small).toBeGreaterThan(40);
+    // ~5 MB kept, ~30 MB of the window and what was made since the collection (more on a
+    // busy machine: 38 % was seen in CI) all count as live here: under 96 MB, the floor
+    // raises the percent above 25.
+    expect(small).toBeGreaterThan(25);
     expect(small).toBeLessThanOrEqual(400);
     expect(inForce(300)).toBe(25);
   });
