@@ -93,7 +93,7 @@ describe('packed reads', () => {
       batchPos: x.batch_pos,
       leafHash: new Uint8Array(x.leaf),
     }));
-    const got = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER, true).map((x) => ({
+    const got = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER, 1).map((x) => ({
       ...x,
       hash: new Uint8Array(x.hash),
       leafHash: new Uint8Array(x.leafHash as Uint8Array),
@@ -101,7 +101,7 @@ describe('packed reads', () => {
     expect(got).toHaveLength(BLOCK * BLOCKS);
     expect(got).toEqual(want);
     // Taken from the pack: every hash a view of one BLOB, not a Buffer of its own.
-    const packed = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER, true);
+    const packed = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER, 1);
     expect(packed[1]?.hash.buffer).toBe(packed[0]?.hash.buffer);
     expect((packed[1]?.hash.byteOffset as number) - (packed[0]?.hash.byteOffset as number)).toBe(32);
     // Without `packed` (the event loop's reads), one row and one Buffer per frame, the same rows.
@@ -113,11 +113,11 @@ describe('packed reads', () => {
     expect(leaves.some((l, i) => i > 0 && l < (leaves[i - 1] as number))).toBe(true);
     expect(Math.max(...leaves) - Math.min(...leaves) + 1).toBeGreaterThan(leaves.length);
     // A range inside the day: the same as the filter of the whole.
-    const part = rig.store.framesToRead('wr-a', T0 + 250_000, T0 + 1_249_000, true);
+    const part = rig.store.framesToRead('wr-a', T0 + 250_000, T0 + 1_249_000, 1);
     expect(part.map((x) => x.seq)).toEqual(
       got.filter((x) => x.ts >= T0 + 250_000 && x.ts <= T0 + 1_249_000).map((x) => x.seq),
     );
-    expect(rig.store.framesToRead('wr-none', 0, Number.MAX_SAFE_INTEGER, true)).toEqual([]);
+    expect(rig.store.framesToRead('wr-none', 0, Number.MAX_SAFE_INTEGER, 1)).toEqual([]);
   });
 
   test('behavior: reads on threads and on the event loop give the same readings, in seq order', async () => {
@@ -140,7 +140,7 @@ describe('packed reads', () => {
       .get(leaf) as Buffer;
     db.prepare('DELETE FROM log_nodes WHERE level = 0 AND idx = ?').run(leaf);
     try {
-      const rows = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER, true);
+      const rows = rig.store.framesToRead('wr-a', 0, Number.MAX_SAFE_INTEGER, 1);
       expect(rows).toHaveLength(BLOCK * BLOCKS);
       expect(rows.filter((x) => x.leafHash === undefined).map((x) => x.leafIndex)).toEqual([leaf]);
       const here = await read(0);

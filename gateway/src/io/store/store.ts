@@ -371,12 +371,13 @@ export class GatewayStore implements MerkleNodeReader {
 
   /**
    * As `framesByDevice` (no leaf bound), with only what a reader needs, one row per frame;
-   * with `packed` (a long read on the read threads) from one packed row, hashes views of its
-   * BLOBs, unless it cannot be taken whole (io/store/rows `unpackReadRows`).
+   * from `packFrom` frames on (a long read on the read threads) from one packed row, hashes
+   * views of its BLOBs, unless it cannot be taken whole (io/store/rows `unpackReadRows`).
    */
-  framesToRead(dev: string, from: number, to: number, packed = false): FrameReadRow[] {
+  framesToRead(dev: string, from: number, to: number, packFrom = Number.POSITIVE_INFINITY): FrameReadRow[] {
     // (A LIMIT here would make SQLite walk the device's whole seq index instead of its ts range.)
-    const fits = packed && this.countFrames(dev, from, to + 1) <= MAX_PACKED_ROWS;
+    const n = packFrom <= MAX_PACKED_ROWS ? this.countFrames(dev, from, to + 1) : 0;
+    const fits = n >= packFrom && n <= MAX_PACKED_ROWS;
     const pack = fits ? (this.#stmts.framesToReadPacked.get(dev, from, to) as PackedReadRows) : undefined;
     const rows = pack && unpackReadRows(dev, pack);
     return (
