@@ -51,6 +51,11 @@ export interface HostStats extends HostMemory {
   batches: number;
   /** MQTT connections of the embedded broker. */
   connections: number;
+  /** The verify pool (gateway): frames checked on its threads and in the event loop, threads running now, starts by load. */
+  verifyPooled: number;
+  verifyInline: number;
+  verifyThreadsRunning: number;
+  verifyLoadStarts: number;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
@@ -78,7 +83,8 @@ async function main(): Promise<void> {
     );
     await Promise.all(lanes.map((l) => l.subscribe(SHARED_FRAMES_SUBSCRIPTION)));
     url = job.url;
-    stats = () => ({ frames: received, batches: 0, connections: 0 });
+    const none = { verifyPooled: 0, verifyInline: 0, verifyThreadsRunning: 0, verifyLoadStarts: 0 };
+    stats = () => ({ frames: received, batches: 0, connections: 0, ...none });
     stop = async () => {
       for (const l of lanes) l.end();
     };
@@ -117,6 +123,10 @@ async function main(): Promise<void> {
       frames: gw.store.size,
       batches: gw.ingest.counters.batches,
       connections: gw.broker ? gw.broker.connectedClients() : 0,
+      verifyPooled: gw.ingest.verifyPool.stats.pooled,
+      verifyInline: gw.ingest.verifyPool.stats.inline,
+      verifyThreadsRunning: gw.ingest.verifyPool.liveWorkers,
+      verifyLoadStarts: gw.ingest.verifyPool.stats.loadStarts,
     });
     stop = () => gw.stop();
   }

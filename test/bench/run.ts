@@ -131,7 +131,14 @@ async function main(): Promise<void> {
         const r = await drive({ ...base, ...closed, devices, ecg });
         const s1 = await gw.stats();
         const stored = s1.frames - s0.frames;
-        return { r, fps: stored / r.seconds, perCommit: stored / Math.max(1, s1.batches - s0.batches) };
+        const pooled = s1.verifyPooled - s0.verifyPooled;
+        const checked = pooled + s1.verifyInline - s0.verifyInline;
+        return {
+          r,
+          fps: stored / r.seconds,
+          perCommit: stored / Math.max(1, s1.batches - s0.batches),
+          pooledShare: pooled / Math.max(1, checked),
+        };
       };
       const cap = await capacity(sets.cap, false);
       const ecg = await capacity(sets.ecg, true);
@@ -143,11 +150,13 @@ async function main(): Promise<void> {
         edgeRatePerSecond: EDGE_RATE,
         embeddedCapacity: r0(cap.fps),
         embeddedFramesPerCommit: r2(cap.perCommit),
+        embeddedPooledShare: r3(cap.pooledShare),
         embeddedCapacityP50Ms: r2(cap.r.latencyMs.p50),
         embeddedCapacityP99Ms: r2(cap.r.latencyMs.p99),
         embeddedAcked: cap.r.acked,
         embeddedMade: cap.r.made,
         embeddedEcgCapacity: r0(ecg.fps),
+        embeddedEcgPooledShare: r3(ecg.pooledShare),
         p50At5000Ms: r2(l5k.latencyMs.p50),
         p99At5000Ms: r2(l5k.latencyMs.p99),
         sentRateAt5000: r0(l5k.sentRate ?? 0),
@@ -231,6 +240,7 @@ async function main(): Promise<void> {
       const idle = await gw.stats();
       let peak = idle;
       let connectedPeak = 0;
+      let threadsPeak = 0;
       let asking = false;
       const sampler = setInterval(() => {
         if (asking) return; // a busy gateway answers late: one question at a time
@@ -239,6 +249,7 @@ async function main(): Promise<void> {
           asking = false;
           if (s.rssBytes > peak.rssBytes) peak = s;
           connectedPeak = Math.max(connectedPeak, s.connections);
+          threadsPeak = Math.max(threadsPeak, s.verifyThreadsRunning);
         });
       }, 500);
       const per = Math.ceil(CONN_DEVICES / CONN_PROCS);
@@ -279,6 +290,8 @@ async function main(): Promise<void> {
         connHeapPeakMB: r0(mb(peak.heapUsedBytes)),
         connHeapTotalAtPeakMB: r0(mb(peak.heapTotalBytes)),
         connExternalAtPeakMB: r0(mb(peak.externalBytes)),
+        connVerifyThreadsPeak: Math.max(threadsPeak, end.verifyThreadsRunning),
+        connVerifyLoadStarts: end.verifyLoadStarts,
         connP50Ms: r2(worst((r) => r.latencyMs.p50)),
         connP99Ms: r2(worst((r) => r.latencyMs.p99)),
         connFirstFrameP50Ms: r2(worst((r) => r.firstFrameLatencyMs?.p50 ?? Number.NaN)),
@@ -326,12 +339,12 @@ function report(
     );
     row(
       'durable verified capacity (done on PUBACK)',
-      `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit)`,
+      `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit; ${r0(100 * n('embeddedPooledShare'))} % checked on verify threads)`,
     );
     row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
     row(
       '  with a 1 s ECG chunk per frame (250 Hz)',
-      `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate`,
+      `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate  (${r0(100 * n('embeddedEcgPooledShare'))} % on verify threads)`,
     );
     row(
       'publish -> PUBACK p50 / p99 at 5,000 frames/s',
@@ -378,7 +391,7 @@ function report(
     );
     row(
       'gateway RSS: idle -> peak (goal <= 400 MB)',
-      `${n('connRssIdleMB')} MB -> ${n('connRssPeakMB')} MB (${r0(((n('connRssPeakMB') - n('connRssIdleMB')) * 1024) / n('connDevices'))} KB per device; heap ${n('connHeapPeakMB')} MB used of ${n('connHeapTotalAtPeakMB')} MB committed, external ${n('connExternalAtPeakMB')} MB)`,
+      `${n('connRssIdleMB')} MB -> ${n('connRssPeakMB')} MB (${r0(((n('connRssPeakMB') - n('connRssIdleMB')) * 1024) / n('connDevices'))} KB per device; heap ${n('connHeapPeakMB')} MB used of ${n('connHeapTotalAtPeakMB')} MB committed, external ${n('connExternalAtPeakMB')} MB; verify threads: at most ${n('connVerifyThreadsPeak')} running, started ${n('connVerifyLoadStarts')} times)`,
     );
     row(
       "publish -> PUBACK p50 / p99, a device's first frame",

@@ -334,7 +334,7 @@ describe('verify pool', () => {
     for (let k = 0; k < 300; k += 1) for (const d of devices) all.push(ingest.submit(d.next(), d.dev));
     expect(ingest.pipeline.verifying).toBe(1200);
     await ingest.close();
-    expect(ingest.pipeline).toEqual({ verifying: 0, uncommitted: 0 });
+    expect(ingest.pipeline).toMatchObject({ verifying: 0, uncommitted: 0 });
     expect(ingest.verifyPool.liveWorkers).toBe(0);
     const results = await Promise.all(all);
     expect(results.every((r) => r.status === 'accepted')).toBe(true);

@@ -134,8 +134,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'ingest.verifyThreads',
     int(0, 64),
-    'threads checking frame signatures; 0 = in the event loop (the default; the pool pays where cores are spare: README "Benchmarks")',
-    0,
+    'threads checking frame signatures, always running; 0 = in the event loop; unset (the default): one per core, at most 4, started while the checks take a quarter of the event loop and stopped after 30 s under a tenth (README "Benchmarks")',
   ),
   field(
     'memory.heapGrowingPercent',

@@ -4,6 +4,7 @@
  * ingest, metrics, checkpoints and anchoring, the drain at stop, the device refresh.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createViemLedger } from '../../../anchor/src/ledger/index.js';
 import { LiveHub } from '../core/live.js';
 import {
@@ -16,7 +17,7 @@ import {
   recordLedger,
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';
-import { Ingest } from '../io/ingest/index.js';
+import { Ingest, type VerifyPoolOptions } from '../io/ingest/index.js';
 import { type AlarmBacklogOf, AlarmSource, deliveryStatus } from '../io/interfaces/index.js';
 import {
   DEFAULT_AUDIT_ROTATE_BYTES,
@@ -149,6 +150,17 @@ export const hub: GatewayStep = {
   },
 };
 
+/**
+ * The verify pool's threads: `verifyThreads` unset, one per core (at most 4; none on one
+ * core) run while the load asks for them (README "Benchmarks": at low load the event loop
+ * answers sooner alone, at high load the threads add capacity); a number, that many always.
+ */
+export function verifyThreadsOf(threads: number | undefined): Pick<VerifyPoolOptions, 'threads' | 'start'> {
+  if (threads !== undefined) return { threads };
+  const cores = availableParallelism();
+  return { threads: cores > 1 ? Math.min(4, cores) : 0, start: 'on-load' };
+}
+
 /** The ingest pipeline; every rejection goes to the audit log. */
 export const ingest: GatewayStep = {
   name: 'ingest',
@@ -164,10 +176,7 @@ export const ingest: GatewayStep = {
         // The readings of each commit go out on the internal live stream once it runs (the
         // transport step starts it before the first frame can commit), else to the hub itself.
         live: { publishAll: (rs) => (p.find('liveStream') ?? p.get('hub')).publishAll(rs) },
-        verify: {
-          ...(p.get('opts').verifyThreads !== undefined ? { threads: p.get('opts').verifyThreads } : {}),
-          log: p.get('log'),
-        },
+        verify: { ...verifyThreadsOf(p.get('opts').verifyThreads), log: p.get('log') },
       }),
     );
     const log = p.get('log');

@@ -108,7 +108,7 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
     )
     .option(
       '--verify-threads <n>',
-      'threads checking frame signatures (default: 0 = in the event loop; the number of cores for one each)',
+      'threads checking frame signatures, always running (0 = in the event loop; default: one per core, at most 4, run only under load)',
       verifyThreadsOption,
     )
     .option(

@@ -72,8 +72,8 @@ export interface IngestOptions {
   /** Upper bound of frames sealed in one batch. Default 2000. */
   maxBatchFrames?: number;
   /**
-   * The signature-checking threads (io/ingest/verify-pool). Default 0: every
-   * signature in the event loop; `os.availableParallelism()` gives one thread per core.
+   * The signature-checking threads (io/ingest/verify-pool). Default 0: every signature in
+   * the event loop (the gateway's default: app/core-steps `verifyThreadsOf`).
    */
   verify?: VerifyPoolOptions;
 }
@@ -153,9 +153,16 @@ export class Ingest extends EventEmitter<IngestEvents> {
     this.#pool = new VerifyPool(opts.verify);
   }
 
-  /** Frames between arrival and answer: in the signature check, and verified but not yet committed. */
-  get pipeline(): { verifying: number; uncommitted: number } {
-    return { verifying: this.#order.open, uncommitted: this.#uncommitted };
+  /**
+   * Frames between arrival and answer: in the signature check, and verified but not yet
+   * committed; and the verify pool's threads running now.
+   */
+  get pipeline(): { verifying: number; uncommitted: number; verifyThreads: number } {
+    return {
+      verifying: this.#order.open,
+      uncommitted: this.#uncommitted,
+      verifyThreads: this.#pool.liveWorkers,
+    };
   }
 
   /** The signature-checking threads (their stats; tests: their fault injection). */

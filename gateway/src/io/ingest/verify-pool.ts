@@ -13,9 +13,9 @@
  *   group commit does), up to `maxBatchFrames`. The verdicts of the batches posted together
  *   (a round) are handed out together, so frames that arrived together still share one
  *   group commit instead of one commit per thread.
- * - Keys: each worker keeps the device public keys it was sent, by (device, SHA-256 of the
- *   SPKI: the certificate's key fingerprint), so a key is imported once per worker, not
- *   once per frame; a new certificate (another key) is a new entry.
+ * - Keys: each worker keeps the device public keys it was sent (io/ingest/verify-keys).
+ * - Load (`start: 'on-load'`, the gateway's default): the threads run only while the checks
+ *   would take a share of the event loop (core/thread-demand, io/ingest/demand-meter).
  * - Failures: a worker that dies (crash, `terminate`, out of memory) has every frame it held
  *   checked again here, in the event loop, with `verifyFrameSignature` (never lost, never
  *   answered unverified), and is replaced after a back-off (core/restart-policy). A worker
@@ -28,7 +28,8 @@
  * Trust: frame bytes are attacker-controlled; a worker only answers one byte per frame
  * (valid, invalid, not checked). No frame content or key is logged.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import {
   DEFAULT_RESTART_POLICY,
@@ -38,16 +39,18 @@ import {
   type RestartState,
   restartSucceeded,
 } from '../../core/restart-policy.js';
+import { type DemandPolicy, VERIFY_DEMAND_POLICY } from '../../core/thread-demand.js';
 import { type DecodedFrame, keyFitsAlg, verifyFrameSignature } from '../../protocol/frame.js';
 import type { Logger } from '../ops/index.js';
+import { shareBatches } from './batch-shares.js';
+import { DemandMeter } from './demand-meter.js';
+import { type KeyRef, KeyRefs, keysForBatch } from './verify-keys.js';
 import { NOT_CHECKED, packBatch, VALID, VERIFY_WORKER_SOURCE } from './verify-worker.js';
 
 /** Batches a worker holds at once: one being checked, one waiting behind it. */
 export const MAX_BATCHES_IN_FLIGHT = 2;
 /** Default bound on the frames of one batch message. */
 export const DEFAULT_MAX_BATCH_FRAMES = 256;
-/** Keys a worker keeps before its cache is emptied (and refilled as frames come). */
-export const MAX_CACHED_KEYS = 10_000;
 /** A worker's restart back-off: 50-100 ms after a healthy run, growing while it keeps dying. */
 export const VERIFY_RESTART_POLICY: RestartPolicy = Object.freeze({
   ...DEFAULT_RESTART_POLICY,
@@ -57,14 +60,18 @@ export const VERIFY_RESTART_POLICY: RestartPolicy = Object.freeze({
 export interface VerifyPoolOptions {
   /**
    * Worker threads checking signatures (`os.availableParallelism()` is one per core).
-   * Default 0: every signature is checked in the event loop (what `checkFrame` does). The
-   * pool pays where cores are spare; on a 2-core machine that also runs the devices'
-   * driver it did not raise capacity (README "Benchmarks"). (A PUBACK p50 of ~0.9 s seen
-   * once with 2 threads was the load of other work on the machine: 2 devices at 40 Hz
-   * measured 4.6 ms with 2 threads against 4.1 ms without on an idle machine, and 136 ms
-   * against 252 ms with six busy loops beside them.)
+   * Default 0: every signature is checked in the event loop (what `checkFrame` does).
    */
   threads?: number;
+  /**
+   * When the threads run. `always` (the default): from the start. `on-load`: only while the
+   * signature checks would take a share of the event loop (core/thread-demand
+   * `VERIFY_DEMAND_POLICY`): below it every check is done in the event loop, which answers
+   * sooner and keeps ~8 MB of memory per thread.
+   */
+  start?: 'always' | 'on-load';
+  /** The load rule of `on-load`. Default `VERIFY_DEMAND_POLICY` (tests: short windows). */
+  demand?: DemandPolicy;
   /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */
   maxBatchFrames?: number;
   /** Where a worker's death and a pool that cannot start are reported (warn). Default: nowhere. */
@@ -73,13 +80,6 @@ export interface VerifyPoolOptions {
   restartPolicy?: RestartPolicy;
   /** Fault injection (tests only): every worker fails while starting, as a broken thread would. */
   faultInjection?: { workersFailAtStart?: boolean };
-}
-
-interface KeyRef {
-  /** Device and key fingerprint: what a worker caches the imported key under. */
-  id: string;
-  /** SPKI DER of the key, sent to a worker the first time it needs it. */
-  der: Uint8Array;
 }
 
 interface Job {
@@ -123,6 +123,8 @@ interface Lane {
   timer: NodeJS.Timeout | null;
   /** Given up: it never started. */
   dead: boolean;
+  /** Stopped on purpose (the load fell, `on-load`): its exit is not a crash. */
+  parking: boolean;
 }
 
 /** What the pool has done, for metrics and tests. */
@@ -137,6 +139,9 @@ export interface VerifyPoolStats {
   crashes: number;
   /** Frames a dead worker held, checked again in the event loop. */
   recovered: number;
+  /** Times the threads were started, and stopped, by the load (`on-load`). */
+  loadStarts: number;
+  loadStops: number;
 }
 
 /**
@@ -150,14 +155,24 @@ export interface VerifyPoolStats {
 export class VerifyPool {
   readonly threads: number;
   readonly maxBatchFrames: number;
-  readonly stats: VerifyPoolStats = { batches: 0, pooled: 0, inline: 0, crashes: 0, recovered: 0 };
+  readonly stats: VerifyPoolStats = {
+    batches: 0,
+    pooled: 0,
+    inline: 0,
+    crashes: 0,
+    recovered: 0,
+    loadStarts: 0,
+    loadStops: 0,
+  };
   readonly #log: Logger | undefined;
   readonly #policy: RestartPolicy;
   readonly #source: string;
   readonly #lanes: Lane[];
-  readonly #refs = new WeakMap<KeyObject, KeyRef | null>();
-  /** The last key seen per device: a device record reloaded with the same key keeps its entry. */
-  readonly #lastByDev = new Map<string, { key: KeyObject; ref: KeyRef }>();
+  readonly #refs = new KeyRefs();
+  /** `on-load`: what starts and stops the threads; null: they always run. */
+  readonly #meter: DemandMeter | null;
+  /** The threads are stopped (or stopping) because the load fell, or not started yet. */
+  #parked = false;
   #pending: Job[] = [];
   #scheduled = false;
   #nextBatch = 1;
@@ -167,12 +182,10 @@ export class VerifyPool {
   constructor(opts: VerifyPoolOptions = {}) {
     this.threads = opts.threads ?? 0;
     this.maxBatchFrames = opts.maxBatchFrames ?? DEFAULT_MAX_BATCH_FRAMES;
-    if (!Number.isSafeInteger(this.threads) || this.threads < 0 || this.threads > 64) {
+    if (!Number.isSafeInteger(this.threads) || this.threads < 0 || this.threads > 64)
       throw new RangeError('VerifyPool: threads must be an integer from 0 to 64');
-    }
-    if (!Number.isSafeInteger(this.maxBatchFrames) || this.maxBatchFrames < 1) {
+    if (!Number.isSafeInteger(this.maxBatchFrames) || this.maxBatchFrames < 1)
       throw new RangeError('VerifyPool: maxBatchFrames must be a positive integer');
-    }
     this.#log = opts.log;
     this.#policy = opts.restartPolicy ?? VERIFY_RESTART_POLICY;
     this.#source = opts.faultInjection?.workersFailAtStart
@@ -189,8 +202,14 @@ export class VerifyPool {
       restart: INITIAL_RESTART_STATE,
       timer: null,
       dead: false,
+      parking: false,
     }));
-    for (const lane of this.#lanes) this.#spawn(lane);
+    this.#meter =
+      opts.start === 'on-load' && this.threads > 0
+        ? new DemandMeter(opts.demand ?? VERIFY_DEMAND_POLICY, (c) => this.#onLoad(c))
+        : null;
+    this.#parked = this.#meter !== null;
+    if (!this.#parked) for (const lane of this.#lanes) this.#spawn(lane);
   }
 
   /** Workers running now. */
@@ -219,11 +238,12 @@ export class VerifyPool {
       done(false);
       return;
     }
-    const ref = this.#closed || !this.#hasWorker() ? null : this.#refOf(key, dev);
+    const ref = this.#closed || this.#parked || !this.#hasWorker() ? null : this.#refs.of(key, dev);
     if (!ref) {
       this.#inline(frame, key, done);
       return;
     }
+    this.#meter?.handedOff();
     this.#pending.push({ frame, key, ref, done });
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -231,11 +251,7 @@ export class VerifyPool {
     }
   }
 
-  /**
-   * Fault injection (tests only): terminates worker `index` as a crash would (its frames are
-   * checked again in the event loop, and it is restarted).
-   * @returns the frames the worker held when it was terminated
-   */
+  /** Fault injection (tests only): terminates worker `index` as a crash would; returns the frames it held. */
   injectWorkerCrash(index = 0): number {
     const lane = this.#lanes[index];
     if (!lane?.worker) return 0;
@@ -256,6 +272,7 @@ export class VerifyPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#meter?.close();
     const waiting = this.#pending;
     this.#pending = [];
     for (const job of waiting) this.#inline(job.frame, job.key, job.done);
@@ -273,39 +290,45 @@ export class VerifyPool {
   }
 
   #hasWorker(): boolean {
-    return this.#lanes.some((l) => l.worker !== null);
+    return this.#lanes.some((l) => l.worker !== null && !l.parking);
   }
 
   #inline(frame: DecodedFrame, key: KeyObject, done: (valid: boolean) => void): void {
     this.stats.inline += 1;
-    done(verifyFrameSignature(frame, key));
+    if (!this.#meter) {
+      done(verifyFrameSignature(frame, key));
+      return;
+    }
+    const t0 = performance.now();
+    const valid = verifyFrameSignature(frame, key);
+    this.#meter.measured(performance.now() - t0);
+    done(valid);
   }
 
   /**
-   * The key's cache entry, computed once per KeyObject (the device registry makes a new one
-   * when it reloads a device; the same key as before keeps its entry); null if it cannot be
-   * exported (then the frame is checked in the event loop).
+   * `on-load`: the load rose (the threads start; frames go to them once they exist) or fell
+   * (new frames are checked here; each thread stops once it holds none).
    */
-  #refOf(key: KeyObject, dev: string): KeyRef | null {
-    let ref = this.#refs.get(key);
-    if (ref !== undefined) return ref;
-    const last = this.#lastByDev.get(dev);
-    if (last?.key.equals(key)) ref = last.ref;
-    else {
-      try {
-        const der = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
-        const fp = createHash('sha256').update(der).digest('base64url');
-        ref = { id: `${dev}\u0000${fp}`, der };
-      } catch {
-        ref = null;
+  #onLoad(change: 'start' | 'stop'): void {
+    if (this.#closed) return;
+    this.#parked = change === 'stop';
+    this.stats[this.#parked ? 'loadStops' : 'loadStarts'] += 1;
+    for (const lane of this.#lanes) {
+      if (!this.#parked) {
+        if (!lane.dead && lane.worker === null && lane.timer === null) this.#spawn(lane);
+        continue;
       }
+      if (lane.timer) clearTimeout(lane.timer);
+      lane.timer = null;
+      this.#parkIfIdle(lane);
     }
-    this.#refs.set(key, ref);
-    if (ref) {
-      if (this.#lastByDev.size >= MAX_CACHED_KEYS && !this.#lastByDev.has(dev)) this.#lastByDev.clear();
-      this.#lastByDev.set(dev, { key, ref });
-    }
-    return ref;
+  }
+
+  #parkIfIdle(lane: Lane): void {
+    // With frames waiting, the next dispatch may hand them to this thread.
+    if (!this.#parked || !lane.worker || lane.parking || lane.batches.size + this.#pending.length > 0) return;
+    lane.parking = true;
+    lane.worker.terminate().catch(() => {});
   }
 
   #spawn(lane: Lane): void {
@@ -331,10 +354,8 @@ export class VerifyPool {
       }
       this.#answered(lane, m.id as number, m.out as Uint8Array);
     });
-    worker.on('error', () => {
-      // Followed by 'exit', where the worker's frames are checked again; nothing to do here
-      // but keep the error from being unhandled.
-    });
+    // Followed by 'exit', where the worker's frames are checked again: kept from being unhandled.
+    worker.on('error', () => {});
     worker.once('exit', (code) => this.#exited(lane, worker, code));
   }
 
@@ -346,6 +367,7 @@ export class VerifyPool {
     if (lane.batches.size === 0) lane.worker?.unref();
     this.#settle(batch, out);
     if (this.#pending.length > 0) this.#dispatch();
+    if (this.#parked) for (const l of this.#lanes) this.#parkIfIdle(l);
   }
 
   /** Records a batch's verdicts (none: all to be checked here); the last batch of a round hands them all out. */
@@ -385,7 +407,10 @@ export class VerifyPool {
     this.stats.recovered += recovered;
     for (const batch of held) this.#settle(batch, null);
     if (this.#closed) return;
-    if (!lane.ready && !lane.everReady) {
+    if (lane.parking) {
+      lane.parking = false;
+      if (!this.#parked) this.#spawn(lane); // the load rose again while it stopped
+    } else if (!lane.ready && !lane.everReady) {
       this.#failedStart(lane, `the worker stopped before it was ready (exit ${code})`);
     } else {
       this.stats.crashes += 1;
@@ -427,48 +452,24 @@ export class VerifyPool {
       for (const job of waiting) this.#inline(job.frame, job.key, job.done);
       return;
     }
-    const open = this.#lanes.filter((l) => l.worker !== null && l.batches.size < MAX_BATCHES_IN_FLIGHT);
+    const open = this.#lanes.filter(
+      (l) => l.worker !== null && !l.parking && l.batches.size < MAX_BATCHES_IN_FLIGHT,
+    );
     if (open.length === 0) return; // the next answer dispatches again
-    open.sort((a, b) => a.frames - b.frames);
     const waiting = this.#pending;
-    const chunks: [Lane, Job[]][] = [];
-    let from = 0;
-    // One batch per worker with room, least loaded first; what is left (more than
-    // maxBatchFrames each) goes in further batches while workers have room.
-    for (let pass = 0; pass < MAX_BATCHES_IN_FLIGHT && from < waiting.length; pass += 1) {
-      const lanes = open.filter((l) => l.batches.size + pass < MAX_BATCHES_IN_FLIGHT);
-      for (let i = 0; i < lanes.length && from < waiting.length; i += 1) {
-        const share = Math.ceil((waiting.length - from) / (lanes.length - i));
-        const n = Math.min(this.maxBatchFrames, share);
-        chunks.push([lanes[i] as Lane, waiting.slice(from, from + n)]);
-        from += n;
-      }
-    }
-    this.#pending = from === waiting.length ? [] : waiting.slice(from);
-    const round: Round = { open: chunks.length, answers: [] };
-    for (const [lane, jobs] of chunks) this.#post(lane, { jobs, round });
+    const loads = open.map((l) => ({ held: l.batches.size, frames: l.frames }));
+    const shares = shareBatches(waiting.length, loads, this.maxBatchFrames, MAX_BATCHES_IN_FLIGHT);
+    const taken = shares.at(-1)?.to ?? 0;
+    this.#pending = taken === waiting.length ? [] : waiting.slice(taken);
+    const round: Round = { open: shares.length, answers: [] };
+    for (const b of shares) this.#post(open[b.lane] as Lane, { jobs: waiting.slice(b.from, b.to), round });
   }
 
   #post(lane: Lane, batch: Batch): void {
     const { jobs } = batch;
     const worker = lane.worker as Worker;
-    // The keys this batch needs that the worker has not been sent.
-    const keyIndex = new Map<string, number>();
-    const keyIds: string[] = [];
-    const fresh: KeyRef[] = [];
-    for (const job of jobs) {
-      if (keyIndex.has(job.ref.id)) continue;
-      keyIndex.set(job.ref.id, keyIds.length);
-      keyIds.push(job.ref.id);
-      if (!lane.sentKeys.has(job.ref.id)) fresh.push(job.ref);
-    }
-    let reset = false;
-    if (lane.sentKeys.size + fresh.length > MAX_CACHED_KEYS) {
-      reset = true;
-      lane.sentKeys = new Set();
-      fresh.length = 0;
-      for (const id of keyIds) fresh.push((jobs.find((j) => j.ref.id === id) as Job).ref);
-    }
+    const { keyIndex, keyIds, fresh, reset } = keysForBatch(lane.sentKeys, jobs);
+    if (reset) lane.sentKeys = new Set();
     for (const ref of fresh) lane.sentKeys.add(ref.id);
 
     const { meta, data } = packBatch(

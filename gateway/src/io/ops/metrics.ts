@@ -75,7 +75,7 @@ export interface GatewayMetricsSources {
   connectedDevices: () => number;
   ready: () => boolean;
   /** Frames in the ingest pipeline (io/ingest `Ingest.pipeline`); the gauges read 0 without it. */
-  pipeline?: () => { verifying: number; uncommitted: number };
+  pipeline?: () => { verifying: number; uncommitted: number; verifyThreads: number };
   /**
    * The delivery state of the outbound interfaces that run (io/interfaces `deliveryStatus`),
    * read once per scrape; no `vitaltrail_outbound_*` series without it.
@@ -183,6 +183,11 @@ export class GatewayMetrics {
         'vitaltrail_ingest_uncommitted',
         'Frames verified and waiting for their group commit (not acknowledged yet).',
         () => src.pipeline?.().uncommitted ?? 0,
+      ),
+      new Gauge(
+        'vitaltrail_verify_threads',
+        'Threads of the verify pool running now (by default started only while the load asks for them).',
+        () => src.pipeline?.().verifyThreads ?? 0,
       ),
       this.enrolmentsImported,
       this.enrolmentsSkipped,

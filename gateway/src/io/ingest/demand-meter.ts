@@ -1,0 +1,75 @@
+/**
+ * @module io/ingest/demand-meter
+ * Measures how much of the event loop the signature checks take, window by window, and says
+ * when the verify pool's threads should start or stop (the rule: core/thread-demand).
+ * A check done in the event loop is timed; a check handed to a thread counts at the mean
+ * time of one measured here (what it would have cost the event loop). While the threads
+ * run, a timer closes windows without any frames too, so an idle gateway stops them.
+ */
+import { performance } from 'node:perf_hooks';
+import { closeWindows, type DemandPolicy, type DemandState, IDLE_DEMAND } from '../../core/thread-demand.js';
+
+/** What one P-256 check costs before any is measured, ms (node:crypto on this VM: ~56 µs). */
+const FIRST_COST_MS = 0.06;
+/** Weight of each new measurement in the mean cost. */
+const COST_WEIGHT = 1 / 256;
+
+export class DemandMeter {
+  readonly #policy: DemandPolicy;
+  readonly #onChange: (change: 'start' | 'stop') => void;
+  #state: DemandState = IDLE_DEMAND;
+  #windowStart = performance.now();
+  #busyMs = 0;
+  #costMs = FIRST_COST_MS;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(policy: DemandPolicy, onChange: (change: 'start' | 'stop') => void) {
+    this.#policy = policy;
+    this.#onChange = onChange;
+  }
+
+  /** The threads should run. */
+  get running(): boolean {
+    return this.#state.running;
+  }
+
+  /** Mean event-loop time of one check, ms. */
+  get costMs(): number {
+    return this.#costMs;
+  }
+
+  /** A check done in the event loop took `ms`. */
+  measured(ms: number): void {
+    this.#costMs += (ms - this.#costMs) * COST_WEIGHT;
+    this.#busyMs += ms;
+    this.#tick();
+  }
+
+  /** A check was handed to a thread. */
+  handedOff(): void {
+    this.#busyMs += this.#costMs;
+    this.#tick();
+  }
+
+  /** Stops the window timer (the pool closes). */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const elapsed = now - this.#windowStart;
+    if (elapsed < this.#policy.windowMs) return;
+    const windows = Math.floor(elapsed / this.#policy.windowMs);
+    const { state, change } = closeWindows(this.#policy, this.#state, this.#busyMs, windows - 1);
+    this.#windowStart += windows * this.#policy.windowMs;
+    this.#busyMs = 0;
+    this.#state = state;
+    if (change === 'start' && !this.#timer) {
+      this.#timer = setInterval(() => this.#tick(), this.#policy.windowMs);
+      this.#timer.unref();
+    } else if (change === 'stop') this.close();
+    if (change) this.#onChange(change);
+  }
+}

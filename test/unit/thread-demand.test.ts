@@ -1,0 +1,162 @@
+/**
+ * @module test/unit/thread-demand
+ * The rule that starts and stops the verify pool's threads (core/thread-demand), the batch
+ * shares among its threads (io/ingest/batch-shares) and the gateway's default pool
+ * (app/core-steps `verifyThreadsOf`).
+ */
+import { availableParallelism } from 'node:os';
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { verifyThreadsOf } from '../../gateway/src/app/core-steps.js';
+import {
+  closeWindows,
+  type DemandState,
+  IDLE_DEMAND,
+  VERIFY_DEMAND_POLICY as P,
+} from '../../gateway/src/core/thread-demand.js';
+import { shareBatches } from '../../gateway/src/io/ingest/batch-shares.js';
+
+const runs = Number(process.env.VT_FC_RUNS ?? 200);
+
+/** Feeds windows of `busyMs` each; returns the changes in order. */
+function feed(busy: number[], state: DemandState = IDLE_DEMAND): { changes: string[]; state: DemandState } {
+  const changes: string[] = [];
+  let s = state;
+  for (const b of busy) {
+    const r = closeWindows(P, s, b);
+    s = r.state;
+    if (r.change) changes.push(r.change);
+  }
+  return { changes, state: s };
+}
+
+describe('thread demand', () => {
+  test('behavior: threads start in the first window at a quarter busy, not below it', () => {
+    expect(feed([100, 200, 249]).changes).toEqual([]);
+    expect(feed([100, 250]).changes).toEqual(['start']);
+    expect(feed([1000]).state).toEqual({ running: true, quietWindows: 0 });
+  });
+
+  test('behavior: they stop after 30 windows in a row under a tenth; a busier window between restarts the count; between the edges nothing changes', () => {
+    const on = feed([500]).state;
+    expect(feed(Array(29).fill(99), on).changes).toEqual([]);
+    expect(feed(Array(30).fill(99), on).changes).toEqual(['stop']);
+    expect(feed([...Array(29).fill(0), 100, ...Array(29).fill(0)], on).changes).toEqual([]);
+    // Between a tenth and a quarter: running stays running, stopped stays stopped.
+    expect(feed(Array(100).fill(200), on).changes).toEqual([]);
+    expect(feed(Array(100).fill(200)).changes).toEqual([]);
+  });
+
+  test('behavior: windows with no work at all count as quiet ones (an idle gateway stops them)', () => {
+    const on = feed([500]).state;
+    expect(closeWindows(P, on, 0, 28)).toEqual({ state: { running: true, quietWindows: 29 }, change: null });
+    expect(closeWindows(P, on, 0, 29).change).toBe('stop');
+    // A busy window followed by empty ones: only the empty ones count.
+    expect(closeWindows(P, on, 800, 29)).toEqual({
+      state: { running: true, quietWindows: 29 },
+      change: null,
+    });
+    // Not running: empty windows change nothing; a busy one starts them.
+    expect(closeWindows(P, IDLE_DEMAND, 0, 1000).change).toBeNull();
+    expect(closeWindows(P, IDLE_DEMAND, 300, 1000).change).toBe('start');
+  });
+
+  test('property: start and stop alternate, and a stop follows exactly 30 quiet windows', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 300 }), (busy) => {
+        const { changes } = feed(busy);
+        expect(changes).toEqual(changes.map((_, i) => (i % 2 === 0 ? 'start' : 'stop')));
+        let s: DemandState = IDLE_DEMAND;
+        let quiet = 0;
+        for (const b of busy) {
+          const r = closeWindows(P, s, b);
+          quiet = s.running ? (b < 100 ? quiet + 1 : 0) : 0;
+          if (r.change === 'stop') expect(quiet).toBe(30);
+          if (s.running && r.change === null) expect(quiet).toBeLessThan(30);
+          s = r.state;
+        }
+      }),
+      { numRuns: runs },
+    );
+  });
+});
+
+describe('batch shares', () => {
+  test('behavior: one batch per thread with room, least loaded first, fair shares up to the bound, then second batches', () => {
+    expect(shareBatches(10, [{ held: 0, frames: 0 }], 256, 2)).toEqual([{ lane: 0, from: 0, to: 10 }]);
+    expect(
+      shareBatches(
+        9,
+        [
+          { held: 1, frames: 30 },
+          { held: 0, frames: 0 },
+        ],
+        256,
+        2,
+      ),
+    ).toEqual([
+      { lane: 1, from: 0, to: 5 },
+      { lane: 0, from: 5, to: 9 },
+    ]);
+    // 600 frames, bound 256, two idle threads: 256 + 256, then a second batch on the first.
+    expect(
+      shareBatches(
+        600,
+        [
+          { held: 0, frames: 0 },
+          { held: 0, frames: 0 },
+        ],
+        256,
+        2,
+      ),
+    ).toEqual([
+      { lane: 0, from: 0, to: 256 },
+      { lane: 1, from: 256, to: 512 },
+      { lane: 0, from: 512, to: 556 },
+      { lane: 1, from: 556, to: 600 },
+    ]);
+    // A thread already holding its most gets nothing; what does not fit waits.
+    expect(shareBatches(1000, [{ held: 1, frames: 5 }], 100, 2)).toEqual([{ lane: 0, from: 0, to: 100 }]);
+  });
+
+  test('property: the shares are contiguous from 0, within the bound, and no thread passes its room', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5000 }),
+        fc.array(fc.record({ held: fc.integer({ min: 0, max: 1 }), frames: fc.nat(2000) }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.integer({ min: 1, max: 300 }),
+        (waiting, lanes, bound) => {
+          const out = shareBatches(waiting, lanes, bound, 2);
+          let at = 0;
+          const per = lanes.map((l) => l.held);
+          for (const b of out) {
+            expect(b.from).toBe(at);
+            expect(b.to - b.from).toBeGreaterThan(0);
+            expect(b.to - b.from).toBeLessThanOrEqual(bound);
+            per[b.lane] = (per[b.lane] ?? 0) + 1;
+            at = b.to;
+          }
+          for (const n of per) expect(n).toBeLessThanOrEqual(2);
+          // All taken unless every thread is full.
+          if (at < waiting) expect(out.length).toBe(lanes.reduce((n, l) => n + (2 - l.held), 0));
+        },
+      ),
+      { numRuns: runs },
+    );
+  });
+});
+
+describe("the gateway's verify threads", () => {
+  test('behavior: unset, one per core (at most 4) started by load; a number, that many always', () => {
+    const cores = availableParallelism();
+    expect(verifyThreadsOf(undefined)).toEqual({
+      threads: cores > 1 ? Math.min(4, cores) : 0,
+      start: 'on-load',
+    });
+    expect(verifyThreadsOf(0)).toEqual({ threads: 0 });
+    expect(verifyThreadsOf(3)).toEqual({ threads: 3 });
+  });
+});
