@@ -83,40 +83,22 @@ describe('thread demand', () => {
 
 describe('batch shares', () => {
   test('behavior: one batch per thread with room, least loaded first, fair shares up to the bound, then second batches', () => {
-    expect(shareBatches(10, [{ held: 0, frames: 0 }], 256, 2)).toEqual([{ lane: 0, from: 0, to: 10 }]);
-    expect(
-      shareBatches(
-        9,
-        [
-          { held: 1, frames: 30 },
-          { held: 0, frames: 0 },
-        ],
-        256,
-        2,
-      ),
-    ).toEqual([
+    /** Threads as [batches held, frames held]. */
+    const lanes = (...l: [number, number][]) => l.map(([held, frames]) => ({ held, frames }));
+    expect(shareBatches(10, lanes([0, 0]), 256, 2)).toEqual([{ lane: 0, from: 0, to: 10 }]);
+    expect(shareBatches(9, lanes([1, 30], [0, 0]), 256, 2)).toEqual([
       { lane: 1, from: 0, to: 5 },
       { lane: 0, from: 5, to: 9 },
     ]);
-    // 600 frames, bound 256, two idle threads: 256 + 256, then a second batch on the first.
-    expect(
-      shareBatches(
-        600,
-        [
-          { held: 0, frames: 0 },
-          { held: 0, frames: 0 },
-        ],
-        256,
-        2,
-      ),
-    ).toEqual([
+    // 600 frames, bound 256, two idle threads: 256 + 256, then a second batch each for the rest.
+    expect(shareBatches(600, lanes([0, 0], [0, 0]), 256, 2)).toEqual([
       { lane: 0, from: 0, to: 256 },
       { lane: 1, from: 256, to: 512 },
       { lane: 0, from: 512, to: 556 },
       { lane: 1, from: 556, to: 600 },
     ]);
-    // A thread already holding its most gets nothing; what does not fit waits.
-    expect(shareBatches(1000, [{ held: 1, frames: 5 }], 100, 2)).toEqual([{ lane: 0, from: 0, to: 100 }]);
+    // A thread with room for one more batch gets one; what does not fit waits.
+    expect(shareBatches(1000, lanes([1, 5]), 100, 2)).toEqual([{ lane: 0, from: 0, to: 100 }]);
   });
 
   test('property: the shares are contiguous from 0, within the bound, and no thread passes its room', () => {
