@@ -176,6 +176,42 @@ describe('viem clients', () => {
     }
   });
 
+  it('behavior: resync gives up on a transaction in flight at once (ledger_unavailable), and the next anchor goes through', async () => {
+    // A node restarted from older state never mines what the old one took: without this the
+    // anchor waited out its 60 s receipt timeout (the chain-watchdog e2e test timed out on it).
+    const gw = await newGateway(node.rpcUrl, registry);
+    const ledger = createViemLedger({ rpcUrl: node.rpcUrl, deployment, privateKey: gw.privateKey });
+    const chain = createTestClient({ mode: 'anvil', transport: http(node.rpcUrl) });
+    await chain.setAutomine(false);
+    let mined = false;
+    try {
+      const first = ledger.anchor({
+        logId: gw.logId,
+        treeSize: 1,
+        rootHash: freshHash('r'),
+        checkpointTime: 1,
+      });
+      while ((await chain.getTxpoolStatus()).pending < 1) await sleep(10);
+      ledger.resync?.();
+      // Rejected before anything is mined (the test's own timeout would end a 60 s wait).
+      expect(await codeOf(first)).toBe('ledger_unavailable');
+      expect((await chain.getTxpoolStatus()).pending).toBe(1);
+      await chain.setAutomine(true);
+      await chain.mine({ blocks: 1 }); // the abandoned transaction lands after all
+      mined = true;
+      const next = await ledger.anchor({
+        logId: gw.logId,
+        treeSize: 2,
+        rootHash: freshHash('r'),
+        checkpointTime: 2,
+      });
+      expect(next.blockNumber).toBeGreaterThan(0);
+      expect((await ledger.getAnchors(gw.logId)).map((a) => a.treeSize)).toEqual([1, 2]);
+    } finally {
+      if (!mined) await chain.setAutomine(true);
+    }
+  });
+
   it('behavior: fetchAnchors reads the same records as the gateway client, read-only', async () => {
     const gw = await newGateway(node.rpcUrl, registry);
     const ledger = createViemLedger({ rpcUrl: node.rpcUrl, deployment, privateKey: gw.privateKey });

@@ -67,8 +67,10 @@ export interface LedgerClient {
   /**
    * Forgets what the client caches about the node (the account's next nonce, the chain id
    * check): the node restarted, possibly from older state, so a remembered nonce may lie
-   * ahead of the chain's and a transaction sent with it would never be mined. Optional:
-   * a client without such caches leaves it out.
+   * ahead of the chain's and a transaction sent with it would never be mined; a call still
+   * waiting for its transaction rejects at once with `ledger_unavailable` instead of waiting
+   * out its receipt timeout (the caller reconciles and resends). Optional: a client without
+   * such caches leaves it out.
    */
   resync?(): void;
 }

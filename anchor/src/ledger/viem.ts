@@ -126,6 +126,20 @@ function chainFor(chainId: number, rpcUrl: string): Chain {
   });
 }
 
+/**
+ * A promise that rejects with `ledger_unavailable` when `giveUp` is called, and never
+ * otherwise (no unhandled rejection: it is always observed).
+ */
+function abandonment(): { promise: Promise<never>; giveUp: () => void } {
+  let giveUp = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    giveUp = () =>
+      reject(new LedgerError('ledger_unavailable', 'the node restarted while the transaction was pending'));
+  });
+  promise.catch(() => {});
+  return { promise, giveUp };
+}
+
 /** Options shared by every client of this module. */
 const TRANSPORT = { retryCount: 2, timeout: 10_000 } as const;
 const POLLING_MS = 250;
@@ -155,7 +169,12 @@ interface Sender {
   readonly reader: PublicClient;
   /** Resolves once the node's chain id was seen to equal the deployment's (checked once). */
   ensureChain(action: string): Promise<void>;
-  /** Forgets the cached nonce and chain id check (the node restarted, maybe from older state). */
+  /**
+   * Forgets the cached nonce and chain id check (the node restarted, maybe from older state)
+   * and gives up on the transactions in flight: each `send` still waiting rejects at once
+   * with `ledger_unavailable` (a transaction the old node took may never be mined on the new
+   * one; the caller reconciles and resends, which the strictly growing tree sizes make safe).
+   */
   resync(): void;
   /** Estimate (decodes refusals, takes no nonce), send, wait for the receipt, check its status. */
   send(
@@ -200,6 +219,8 @@ function createSender(p: ViemClientParameters): Sender {
   });
   let chainChecked: Promise<void> | undefined;
   let queue: Promise<void> = Promise.resolve();
+  /** Rejects when `resync` gives up on what is in flight; a new one for each `resync`. */
+  let givenUp = abandonment();
 
   const ensureChain = (action: string): Promise<void> => {
     chainChecked ??= (async () => {
@@ -223,6 +244,7 @@ function createSender(p: ViemClientParameters): Sender {
     const call = { address, abi, functionName, args, account } as const;
     // Estimate and send one call at a time, so nonces follow call order; receipts are awaited
     // in parallel (pipelining).
+    const abandoned = givenUp.promise;
     const sent = queue.then(async (): Promise<Hex> => {
       try {
         const gas = await reader.estimateContractGas(call);
@@ -231,18 +253,22 @@ function createSender(p: ViemClientParameters): Sender {
         throw toLedgerError(err, action);
       }
     });
-    queue = sent.then(
+    // A call hanging on a node that went away does not hold the next ones after a resync.
+    queue = Promise.race([sent, abandoned]).then(
       () => undefined,
       () => undefined,
     );
-    const hash = await sent;
+    const hash = await Promise.race([sent, abandoned]);
     let receipt: TransactionReceipt;
     try {
-      receipt = await reader.waitForTransactionReceipt({
-        hash,
-        confirmations: confirmations + 1,
-        timeout: RECEIPT_TIMEOUT_MS + confirmations * 15_000,
-      });
+      receipt = await Promise.race([
+        reader.waitForTransactionReceipt({
+          hash,
+          confirmations: confirmations + 1,
+          timeout: RECEIPT_TIMEOUT_MS + confirmations * 15_000,
+        }),
+        abandoned,
+      ]);
     } catch (err) {
       // The tx may sit behind a nonce the node never saw (its chain was reset): re-read nonces next time.
       nonceManager.reset({ address: account.address, chainId });
@@ -263,6 +289,8 @@ function createSender(p: ViemClientParameters): Sender {
   const resync = (): void => {
     nonceManager.reset({ address: account.address, chainId });
     chainChecked = undefined;
+    givenUp.giveUp();
+    givenUp = abandonment();
   };
 
   return { account: account.address, reader, ensureChain, resync, send };
