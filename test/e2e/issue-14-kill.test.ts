@@ -159,6 +159,8 @@ test('behavior: kill -9 while the verify pool holds verified-but-uncommitted fra
       const acked = devices.reduce((n, d) => n + d.acked.size, 0) - ackedBefore;
       if (acked >= 200 && verifying > 0) {
         child?.kill('SIGKILL');
+        // `--verify-threads 2` keeps both threads running whatever the load (the gauge shows them).
+        expect(gauge(text, 'vitaltrail_verify_threads')).toBe(2);
         seen.push({ verifying, uncommitted, acked });
         break;
       }
