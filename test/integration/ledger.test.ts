@@ -60,6 +60,21 @@ async function newGateway(
   return { privateKey, address, logId };
 }
 
+/**
+ * A fresh gateway's client, automining switched off, and its first anchor (tree size 1)
+ * waiting in the mempool. The caller switches automining back on.
+ */
+async function firstAnchorInMempool() {
+  const gw = await newGateway(node.rpcUrl, registry);
+  const ledger = createViemLedger({ rpcUrl: node.rpcUrl, deployment, privateKey: gw.privateKey });
+  const chain = createTestClient({ mode: 'anvil', transport: http(node.rpcUrl) });
+  await chain.setAutomine(false);
+  const first = ledger.anchor({ logId: gw.logId, treeSize: 1, rootHash: freshHash('r'), checkpointTime: 1 });
+  first.catch(() => {}); // observed by the caller
+  while ((await chain.getTxpoolStatus()).pending < 1) await sleep(10);
+  return { gw, ledger, chain, first };
+}
+
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   const err = await p.then(
     () => undefined,
@@ -137,19 +152,9 @@ describe('viem clients', () => {
   });
 
   it('error: an anchor that passed its estimate but reverts on chain is still decoded (not_active_gateway)', async () => {
-    const gw = await newGateway(node.rpcUrl, registry);
-    const ledger = createViemLedger({ rpcUrl: node.rpcUrl, deployment, privateKey: gw.privateKey });
-    const chain = createTestClient({ mode: 'anvil', transport: http(node.rpcUrl) });
     const reader = createPublicClient({ transport: http(node.rpcUrl) });
-    await chain.setAutomine(false);
+    const { gw, chain, first: anchored } = await firstAnchorInMempool();
     try {
-      const anchored = ledger.anchor({
-        logId: gw.logId,
-        treeSize: 1,
-        rootHash: freshHash('r'),
-        checkpointTime: 1,
-      });
-      while ((await chain.getTxpoolStatus()).pending < 1) await sleep(10);
       // The KGC deactivates the gateway with a higher tip: anvil orders it first in the block.
       const kgc = createWalletClient({
         account: privateKeyToAccount(ANVIL_DEV_KEY),
@@ -179,19 +184,9 @@ describe('viem clients', () => {
   it('behavior: resync gives up on a transaction in flight at once (ledger_unavailable), and the next anchor goes through', async () => {
     // A node restarted from older state never mines what the old one took: without this the
     // anchor waited out its 60 s receipt timeout (the chain-watchdog e2e test timed out on it).
-    const gw = await newGateway(node.rpcUrl, registry);
-    const ledger = createViemLedger({ rpcUrl: node.rpcUrl, deployment, privateKey: gw.privateKey });
-    const chain = createTestClient({ mode: 'anvil', transport: http(node.rpcUrl) });
-    await chain.setAutomine(false);
+    const { gw, ledger, chain, first } = await firstAnchorInMempool();
     let mined = false;
     try {
-      const first = ledger.anchor({
-        logId: gw.logId,
-        treeSize: 1,
-        rootHash: freshHash('r'),
-        checkpointTime: 1,
-      });
-      while ((await chain.getTxpoolStatus()).pending < 1) await sleep(10);
       ledger.resync?.();
       // Rejected before anything is mined (the test's own timeout would end a 60 s wait).
       expect(await codeOf(first)).toBe('ledger_unavailable');

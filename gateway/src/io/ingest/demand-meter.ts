@@ -38,17 +38,17 @@ export class DemandMeter {
     return this.#costMs;
   }
 
-  /** A check done in the event loop took `ms`. */
-  measured(ms: number): void {
+  /** A check done in the event loop took `ms`, ending at `now` (performance.now(): read once). */
+  measured(ms: number, now: number): void {
     this.#costMs += (ms - this.#costMs) * COST_WEIGHT;
     this.#busyMs += ms;
-    this.#tick();
+    this.#tick(now);
   }
 
-  /** A check was handed to a thread. */
-  handedOff(): void {
-    this.#busyMs += this.#costMs;
-    this.#tick();
+  /** `n` checks were handed to the threads together (one clock reading per batch, not per frame). */
+  handedOff(n: number): void {
+    this.#busyMs += n * this.#costMs;
+    this.#tick(performance.now());
   }
 
   /** Stops the window timer (the pool closes). */
@@ -57,8 +57,7 @@ export class DemandMeter {
     this.#timer = null;
   }
 
-  #tick(): void {
-    const now = performance.now();
+  #tick(now: number): void {
     const elapsed = now - this.#windowStart;
     if (elapsed < this.#policy.windowMs) return;
     const windows = Math.floor(elapsed / this.#policy.windowMs);
@@ -67,7 +66,7 @@ export class DemandMeter {
     this.#busyMs = 0;
     this.#state = state;
     if (change === 'start' && !this.#timer) {
-      this.#timer = setInterval(() => this.#tick(), this.#policy.windowMs);
+      this.#timer = setInterval(() => this.#tick(performance.now()), this.#policy.windowMs);
       this.#timer.unref();
     } else if (change === 'stop') this.close();
     if (change) this.#onChange(change);

@@ -243,7 +243,6 @@ export class VerifyPool {
       this.#inline(frame, key, done);
       return;
     }
-    this.#meter?.handedOff();
     this.#pending.push({ frame, key, ref, done });
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -301,7 +300,8 @@ export class VerifyPool {
     }
     const t0 = performance.now();
     const valid = verifyFrameSignature(frame, key);
-    this.#meter.measured(performance.now() - t0);
+    const t1 = performance.now();
+    this.#meter.measured(t1 - t0, t1);
     done(valid);
   }
 
@@ -461,6 +461,7 @@ export class VerifyPool {
     const shares = shareBatches(waiting.length, loads, this.maxBatchFrames, MAX_BATCHES_IN_FLIGHT);
     const taken = shares.at(-1)?.to ?? 0;
     this.#pending = taken === waiting.length ? [] : waiting.slice(taken);
+    this.#meter?.handedOff(taken);
     const round: Round = { open: shares.length, answers: [] };
     for (const b of shares) this.#post(open[b.lane] as Lane, { jobs: waiting.slice(b.from, b.to), round });
   }
