@@ -42,6 +42,12 @@ export interface FleetReading {
   ts: number;
   obs: Observations;
   bat?: number;
+  /**
+   * ECG samples the frame carries (`wf`), when it carries a chunk. A frame made in the same
+   * millisecond as the one before (a burst that catches up after the driver stalled) has no
+   * time to cover and carries none.
+   */
+  ecgSamples?: number;
 }
 
 export interface FleetOptions {
@@ -345,8 +351,15 @@ export class Fleet {
           break;
         }
         u.count++;
-        const { seq, ts, obs, bat } = frame.body;
-        safeCall(onReading, { devId: u.spec.devId, seq, ts, obs, ...(bat !== undefined ? { bat } : {}) });
+        const { seq, ts, obs, bat, wf } = frame.body;
+        safeCall(onReading, {
+          devId: u.spec.devId,
+          seq,
+          ts,
+          obs,
+          ...(bat !== undefined ? { bat } : {}),
+          ...(wf ? { ecgSamples: wf.s.byteLength / 2 } : {}),
+        });
         // A failed send leaves the frame in the outbox; the link resends it after a reconnect.
         u.link.send(frame).catch(() => {});
         if (u.faults) {

@@ -223,7 +223,8 @@ describe('one ward across three gateways (internal live stream)', () => {
     const [pageA, pageB] = await Promise.all([openWard(gwA), openWard(gwB)]);
 
     // The ward: state files carry each device's chain (seq, prev) from phase 1 into phase 2.
-    const firstOfRun = new Map<string, number[]>();
+    /** The ECG samples each frame carried, by `dev#seq` (frames without a chunk are absent). */
+    const chunkMade = new Map<string, number>();
     const lastObs = new Map<string, Observations>();
     const specs: FleetDeviceSpec[] = DEVICES.map((d) => ({
       devId: d,
@@ -233,7 +234,6 @@ describe('one ward across three gateways (internal live stream)', () => {
     }));
     mkdirSync(join(tmp.dir, 'sim'), { recursive: true });
     const runWard = async (durationMs: number, during?: () => Promise<void>) => {
-      const seen = new Set<string>();
       const fleet = await Fleet.start({
         url: broker.url,
         devices: specs,
@@ -242,12 +242,12 @@ describe('one ward across three gateways (internal live stream)', () => {
         appAcks: true,
         ackTimeoutMs: ACK_TIMEOUT_MS,
         clientOptions: { protocolVersion: 5 },
-        // A run's first frame carries no ECG chunk (no time since a previous frame).
+        // Which frames carry an ECG chunk is the device's to say: not a run's first (no time
+        // since a previous frame), nor one made in the same millisecond as the one before
+        // (the fleet catching up in a burst after its timer was late on a loaded machine).
         onReading: (r) => {
           lastObs.set(r.devId, r.obs);
-          if (seen.has(r.devId)) return;
-          seen.add(r.devId);
-          firstOfRun.set(r.devId, [...(firstOfRun.get(r.devId) ?? []), r.seq]);
+          if (r.ecgSamples !== undefined) chunkMade.set(keyOf(r.devId, r.seq), r.ecgSamples);
         },
       });
       const start = Date.now();
@@ -329,16 +329,17 @@ describe('one ward across three gateways (internal live stream)', () => {
         phase1: longestSilence(logA, d, phase1.start, phase1.end),
         phase2: longestSilence(logA, d, phase2.start, phase2.end),
       };
-      // ECG: every frame of an ECG wearable but a run's first carries a chunk; each chunk
-      // once, and the strip's feed in seq order without holes until the kill (after it, the
-      // frames B's sessions held come late, when the devices resend them).
+      // ECG: every chunk a stored frame carried, with its samples; each once, and the
+      // strip's feed in seq order without holes until the kill (after it, the frames B's
+      // sessions held come late, when the devices resend them).
       const chunks = ecg.filter((e) => e.dev === d);
       if (!ECG_DEVICES.has(d)) {
         if (chunks.length > 0) ecgProblems[d] = { unexpected: chunks.length };
         continue;
       }
-      const firsts = new Set(firstOfRun.get(d) ?? []);
-      const expected = seqsOf(required, d).filter((s) => !firsts.has(s));
+      const expected = seqsOf(required, d).filter((s) => chunkMade.has(keyOf(d, s)));
+      // Only the two runs' first frames, and any a late timer made in a burst, go without.
+      expect(expected.length, `${d}: its frames carried ECG chunks`).toBeGreaterThan(perDevice / 2);
       const arrived = chunks.map((e) => e.seq).filter((s) => !killTail.has(keyOf(d, s)));
       const beforeKill = chunks
         .filter((e) => e.t < killAt && !killTail.has(keyOf(d, e.seq)))
@@ -352,10 +353,8 @@ describe('one ward across three gateways (internal live stream)', () => {
           beforeKillInArrivalOrder: beforeKill.join(' '),
         };
       }
-      expect(
-        chunks.every((e) => (e.n ?? 0) > 0),
-        `${d}: ECG chunks carry samples`,
-      ).toBe(true);
+      const wrongSize = chunks.filter((e) => e.n !== chunkMade.get(keyOf(d, e.seq))).map((e) => e.seq);
+      expect(wrongSize, `${d}: each ECG chunk on the page has the samples its frame carried`).toEqual([]);
     }
     const missingAll = [...required].filter((k) => !readings.some((e) => keyOf(e.dev, e.seq) === k));
     const figures = {
@@ -367,6 +366,7 @@ describe('one ward across three gateways (internal live stream)', () => {
       distinct: union.distinct,
       duplicatesAcrossGateways: union.duplicates,
       pageA: { readings: readings.length, ecg: ecg.length, settled: settled1 && settled2 },
+      ecgChunksMade: chunkMade.size,
       missingOnPageA: missingAll.length,
       missingOnPageAStoredBy: storedBy(missingAll, stores),
       killTail: {
