@@ -3,7 +3,8 @@
  * The process test/integration/rollups.test.ts kills with SIGKILL: a real Ingest on the
  * store of `<dir>` (test/helpers/sealed) commits frames of three devices, one of them
  * sending every fifth frame ten minutes late (its old window is updated), with the gateway
- * clock crossing hour boundaries (new data keys), as fast as it can, and prints the number
+ * clock crossing hour boundaries (new data keys), its rollups written behind every 20 ms, as
+ * fast as it can, and prints the number
  * of acknowledged frames after each group of commits. It never stops by itself.
  * `node dist/test/helpers/rollup-crash-child.js <dir> <recipient public key PEM file>`
  */
@@ -18,8 +19,10 @@ if (!dir || !pub) {
 }
 const T0 = Date.UTC(2026, 10, 21, 8, 0, 0);
 let now = T0;
+// Rollups written behind every 20 ms: the kill falls among commits and flushes.
 const rig = sealedRig(dir, [{ kid: 'care', publicKey: createPublicKey(readFileSync(pub)) }], {
   now: () => now,
+  rollupFlushMs: 20,
 });
 const devs = ['wr-k1', 'wr-k2', 'wr-k3'].map((d) => rig.device(d));
 let acked = 0;

@@ -25,7 +25,7 @@ import {
 } from '../../gateway/src/core/rollup.js';
 import { downsample } from '../../gateway/src/core/trend.js';
 import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
-import { openRollup, RollupTable, rollupAad } from '../../gateway/src/io/store/rollups.js';
+import { openRollup, RollupTable, RollupWriter, rollupAad } from '../../gateway/src/io/store/rollups.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
@@ -163,12 +163,17 @@ describe('sealed rollups', () => {
           }
           const results = await Promise.all(batch);
           expect(results.every((x) => (x as { status: string }).status === 'accepted')).toBe(true);
-          const reader = r.reader();
-          expect(await storedRollups(r.store, reader, 'wr-p')).toEqual(await truth(r.store, reader, 'wr-p'));
           const from = T0 - 2 * HOUR + a;
           const to = from + len;
+          const raw = await rawTrend(r, 'wr-p', from, to, bucketMs);
+          // Written behind: before the flush the windows not yet written are read raw.
+          const early = await readTrend(r.store, r.reader(), 'wr-p', from, to, bucketMs, { fill: false });
+          expect(early.series).toEqual(raw);
+          r.ingest.flushRollups();
+          const reader = r.reader();
+          expect(await storedRollups(r.store, reader, 'wr-p')).toEqual(await truth(r.store, reader, 'wr-p'));
           const t = await readTrend(r.store, r.reader(), 'wr-p', from, to, bucketMs, { fill: false });
-          expect(t.series).toEqual(await rawTrend(r, 'wr-p', from, to, bucketMs));
+          expect(t.series).toEqual(raw);
           expect(t.stats.filled).toBe(0);
           for (const c of cleanups.splice(0).reverse()) await c();
         },
@@ -187,6 +192,7 @@ describe('sealed rollups', () => {
     );
     for (let i = 0; i < N; i += 1000)
       await Promise.all(frames.slice(i, i + 1000).map((f) => r.ingest.submit(f, 'wr-day')));
+    r.ingest.flushRollups();
     const end = T0 + N * 1000 - 1;
     const aligned = await readTrend(r.store, r.reader(), 'wr-day', T0, end, 300_000);
     expect(aligned.series).toEqual(await rawTrend(r, 'wr-day', T0, end, 300_000));
@@ -210,6 +216,7 @@ describe('sealed rollups', () => {
     const d = r.device('wr-late');
     for (let i = 0; i < 5; i++)
       await r.ingest.submit(d.next({ ts: T0 + i * 1000 }, { hr: 70 + i }), 'wr-late');
+    r.ingest.flushRollups();
     const before = await readTrend(r.store, r.reader(), 'wr-late', T0, T0 + HOUR - 1, HOUR);
     expect(before.series.hr).toEqual([{ t: T0, min: 70, max: 74, mean: 72, n: 5 }]);
     // Three hours later (a new data key), a stored-and-forwarded frame from the first minute.
@@ -217,6 +224,7 @@ describe('sealed rollups', () => {
     expect((await r.ingest.submit(d.next({ ts: T0 + 30_000 }, { hr: 200 }), 'wr-late')).status).toBe(
       'accepted',
     );
+    r.ingest.flushRollups();
     const keys = r.store.db.prepare('SELECT count(*) FROM data_keys').pluck().get();
     expect(keys).toBe(2);
     const rows = new RollupTable(r.store).range('wr-late', MIN, T0, T0 + MIN).get(T0) ?? [];
@@ -234,6 +242,7 @@ describe('sealed rollups', () => {
     for (let i = 0; i < 6; i++) await r.ingest.submit(d.next({ ts: T0 + i * 1000 }, { hr: 80 }), 'wr-s');
     r.clock.now = T0 + 3 * HOUR;
     for (let i = 0; i < 3; i++) await r.ingest.submit(d.next({ ts: T0 + 40_000 + i }, { hr: 50 }), 'wr-s');
+    r.ingest.flushRollups();
     expect(shredExpired(r.store, HOUR, r.clock.now)).toEqual({ keys: 1, records: 1, frames: 6 });
     const reader = r.reader();
     await expect(reader.dataKey(1, 'wr-s')).resolves.toBe('shredded');
@@ -253,6 +262,7 @@ describe('sealed rollups', () => {
     const r = rig();
     const d = r.device('wr-t');
     for (let i = 0; i < 90; i++) await r.ingest.submit(d.next({ ts: T0 + i * 1000 }, { hr: 60 + i }), 'wr-t');
+    r.ingest.flushRollups();
     const db = r.store.db;
     const q = (s: string) => db.prepare(s);
     const trend = () => readTrend(r.store, r.reader(), 'wr-t', T0, T0 + 15 * MIN - 1, 5 * MIN);
@@ -301,6 +311,7 @@ describe('sealed rollups', () => {
     );
     for (let i = 0; i < frames.length; i += 60)
       await Promise.all(frames.slice(i, i + 60).map((f) => r.ingest.submit(f, 'wr-q')));
+    r.ingest.flushRollups();
     const to = T0 + HOUR - 1;
     const raw = await rawTrend(r, 'wr-q', T0, to, HOUR);
     expect((await readTrend(r.store, r.reader(), 'wr-q', T0, to, HOUR)).stats).toEqual({
@@ -317,20 +328,20 @@ describe('sealed rollups', () => {
     expect(again.stats).toEqual({ rollupRows: 4, rawFrames: 0, filled: 0 });
   });
 
-  test('behavior: a failed commit stores neither frames nor rollups, and the next commit counts each frame once', async () => {
+  test('behavior: a failed commit folds nothing, and the next commit counts each frame once', async () => {
     const r = rig();
     const d = r.device('wr-f');
     for (let i = 0; i < 3; i++) await r.ingest.submit(d.next({ ts: T0 + i * 1000 }, { hr: 70 }), 'wr-f');
-    // The commit fails inside the rollups' writes, after the frame was folded into both windows.
     r.store.db.exec(
-      `CREATE TEMP TRIGGER fail_rollup BEFORE UPDATE ON rollups WHEN NEW.res = 900000
+      `CREATE TEMP TRIGGER fail_commit BEFORE INSERT ON frames WHEN NEW.seq = 4
        BEGIN SELECT RAISE(ABORT, 'injected'); END`,
     );
     const fourth = d.next({ ts: T0 + 3000 }, { hr: 90 });
     await expect(r.ingest.submit(fourth, 'wr-f')).rejects.toMatchObject({ code: 'store_failed' });
     expect(r.store.getFrame('wr-f', 4)).toBeUndefined();
-    r.store.db.exec('DROP TRIGGER fail_rollup');
+    r.store.db.exec('DROP TRIGGER fail_commit');
     expect((await r.ingest.submit(fourth, 'wr-f')).status).toBe('accepted');
+    r.ingest.flushRollups();
     const reader = r.reader();
     expect(await storedRollups(r.store, reader, 'wr-f')).toEqual(await truth(r.store, reader, 'wr-f'));
     const t = await readTrend(r.store, r.reader(), 'wr-f', T0, T0 + MIN - 1, MIN);
@@ -338,7 +349,34 @@ describe('sealed rollups', () => {
     expect(t.stats.rawFrames).toBe(0);
   });
 
-  test('behavior: killed (SIGKILL) in the middle of its commits, a gateway leaves rollups that count exactly the frames stored', async () => {
+  test('error: a flush the store refuses loses nothing: frames are acknowledged, trends read them raw, the next flush writes every row', async () => {
+    const r = rig();
+    const d = r.device('wr-r');
+    r.store.db.exec(
+      `CREATE TEMP TRIGGER refuse_rollups BEFORE INSERT ON rollups
+       BEGIN SELECT RAISE(ABORT, 'injected'); END`,
+    );
+    for (let i = 0; i < 30; i++)
+      expect((await r.ingest.submit(d.next({ ts: T0 + i * 1000 }, { hr: 60 + i }), 'wr-r')).status).toBe(
+        'accepted',
+      );
+    r.ingest.flushRollups();
+    expect(r.ingest.rollups).toMatchObject({ failures: 1, rowsWritten: 0 });
+    expect(r.ingest.rollups.pending).toBeGreaterThan(0);
+    expect(r.store.db.prepare('SELECT count(*) FROM rollups').pluck().get()).toBe(0);
+    const t = await readTrend(r.store, r.reader(), 'wr-r', T0, T0 + MIN - 1, MIN, { fill: false });
+    expect(t.series.hr).toEqual([{ t: T0, min: 60, max: 89, mean: 74.5, n: 30 }]);
+    expect(t.stats).toMatchObject({ rollupRows: 0, rawFrames: 30 });
+    r.store.db.exec('DROP TRIGGER refuse_rollups');
+    r.ingest.flushRollups();
+    expect(r.ingest.rollups).toMatchObject({ failures: 1, rowsWritten: 2, pending: 0 });
+    const reader = r.reader();
+    expect(await storedRollups(r.store, reader, 'wr-r')).toEqual(await truth(r.store, reader, 'wr-r'));
+    const again = await readTrend(r.store, r.reader(), 'wr-r', T0, T0 + MIN - 1, MIN, { fill: false });
+    expect(again.stats).toMatchObject({ rollupRows: 1, rawFrames: 0 });
+  });
+
+  test('behavior: killed (SIGKILL) in the middle of its commits and flushes, a gateway leaves rollups that never count a frame twice or one not stored; at restart the windows left short are cleared, and a trend writes them again', async () => {
     const t = makeTempDir('vt-rollups-kill-');
     cleanups.push(t.cleanup);
     const r = recipientPair('care', 'ec');
@@ -366,14 +404,37 @@ describe('sealed rollups', () => {
     const reader = new SealedReader(store, [{ kid: 'care', privateKey: r.privateKey }]);
     const stored = store.db.prepare('SELECT count(*) FROM frames').pluck().get() as number;
     expect(stored).toBeGreaterThanOrEqual(acked); // every acknowledged frame, perhaps a batch more
-    for (const dev of ['wr-k1', 'wr-k2', 'wr-k3']) {
-      expect(await storedRollups(store, reader, dev)).toEqual(await truth(store, reader, dev));
-      const from = Date.UTC(2026, 10, 21, 7, 0, 0);
-      const to = from + 12 * HOUR;
+    const devs = ['wr-k1', 'wr-k2', 'wr-k3'];
+    const from = Date.UTC(2026, 10, 21, 7, 0, 0);
+    const to = from + 12 * HOUR;
+    /** Per window, what its rows count against what the index holds: [rows, index]. */
+    const counts = (dev: string) => {
+      const table = new RollupTable(store);
+      const out: [number, number][] = [];
+      for (const res of ROLLUP_RESOLUTIONS)
+        for (const [start, rows] of table.range(dev, res, 0, ALL))
+          out.push([rows.reduce((n, x) => n + x.frames, 0), store.countFrames(dev, start, start + res)]);
+      return out;
+    };
+    for (const dev of devs) {
+      expect(counts(dev).every(([rows, index]) => rows <= index)).toBe(true);
       const trend = await readTrend(store, reader, dev, from, to, 15 * MIN, { fill: false });
-      expect(trend.stats.rawFrames).toBe(0);
       const { readings } = await readReadings(store, reader, dev, from, to);
       expect(trend.series).toEqual(downsample(readings, from, to, 15 * MIN));
+    }
+    // Restarted: the writer finds the frames after its last complete flush and clears their
+    // windows' rows; every window then counts all its frames or has no rows.
+    const writer = new RollupWriter(store);
+    expect(writer.pending).toBe(0);
+    expect(writer.flushedThrough).toBe(store.size - 1);
+    for (const dev of devs) {
+      expect(counts(dev).every(([rows, index]) => rows === index)).toBe(true);
+      const trend = await readTrend(store, reader, dev, from, to, 15 * MIN);
+      const { readings } = await readReadings(store, reader, dev, from, to);
+      expect(trend.series).toEqual(downsample(readings, from, to, 15 * MIN));
+      expect(await storedRollups(store, reader, dev)).toEqual(await truth(store, reader, dev));
+      const again = await readTrend(store, reader, dev, from, to, 15 * MIN, { fill: false });
+      expect(again.stats.rawFrames).toBe(0);
     }
   }, 120_000);
 });

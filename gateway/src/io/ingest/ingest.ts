@@ -43,10 +43,12 @@ import {
   type GatewayStore,
   type NewFrame,
   RollupWriter,
+  type RollupWriterStats,
   SEALED_FRAMES_MARKER,
   StoreError,
 } from '../store/index.js';
 import { DeviceOrder } from './device-order.js';
+import { RollupFlusher } from './rollup-flusher.js';
 import { VerifyPool, type VerifyPoolOptions } from './verify-pool.js';
 
 export type IngestResult =
@@ -71,6 +73,11 @@ export interface IngestOptions {
   now?: () => number;
   /** Upper bound of frames sealed in one batch. Default 2000. */
   maxBatchFrames?: number;
+  /**
+   * How long after a commit its windows' rollups are written (io/ingest/rollup-flusher),
+   * ms. Default 5000; 0: right after each commit, before its frames are answered.
+   */
+  rollupFlushMs?: number;
   /**
    * The signature-checking threads (io/ingest/verify-pool). Default 0: every signature in
    * the event loop (the gateway's default: app/core-steps `verifyThreadsOf`).
@@ -120,10 +127,12 @@ interface Pending {
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
-  readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify'>> & Pick<IngestOptions, 'live'>;
+  readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify' | 'rollupFlushMs'>> &
+    Pick<IngestOptions, 'live'>;
   readonly #keys: DataKeyRing;
-  /** Sealed per-window rollups, written in each commit with its frames (io/store/rollups). */
+  /** Sealed per-window rollups, folded after each commit and written behind (io/store/rollups). */
   readonly #rollups: RollupWriter;
+  readonly #rollupFlusher: RollupFlusher;
   readonly #pool: VerifyPool;
   /** Frames in the signature check, in arrival order per device. */
   readonly #order = new DeviceOrder();
@@ -150,6 +159,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
     this.#rollups = new RollupWriter(opts.store);
+    this.#rollupFlusher = new RollupFlusher(this.#rollups, opts.rollupFlushMs);
     this.#pool = new VerifyPool(opts.verify);
   }
 
@@ -283,10 +293,30 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
   }
 
-  /** Answers every frame in flight (`drain`), then stops the verify pool's threads. */
+  /**
+   * Answers every frame in flight (`drain`), stops the verify pool's threads and writes the
+   * rollups still in memory.
+   */
   async close(): Promise<void> {
     await this.drain();
     await this.#pool.close();
+    this.#rollupFlusher.flushNow();
+  }
+
+  /** Writes the rollups folded so far now, rather than within `rollupFlushMs`. */
+  flushRollups(): void {
+    this.#rollupFlusher.flushNow();
+  }
+
+  /** The rollup writer's figures, and the flushes the store refused. */
+  get rollups(): RollupWriterStats & { pending: number; failures: number; lastError: string | null } {
+    const f = this.#rollupFlusher;
+    return {
+      ...this.#rollups.stats,
+      pending: this.#rollups.pending,
+      failures: f.failures,
+      lastError: f.lastError,
+    };
   }
 
   #rejected(r: Rejection, transportDev: string, via: IngressVia): IngestResult {
@@ -397,8 +427,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
           leafHash: hashLeaf(p.frame.bytes),
         }));
         const createdAt = this.#o.now();
-        // One transaction (fsync'd): batch row, index, log nodes, sealed frames, their
-        // windows' sealed rollups, counts.
+        // One transaction (fsync'd): batch row, index, log nodes, sealed frames, counts.
         const leaves = store.commitBatch(
           { id: batchId, envelope: SEALED_FRAMES_MARKER, createdAt, frames },
           () => {
@@ -406,20 +435,18 @@ export class Ingest extends EventEmitter<IngestEvents> {
             envelopes.forEach((envelope, i) => {
               this.#keys.putSealedFrame(firstLeaf + i, (keys[i] as { id: number }).id, envelope);
             });
-            this.#rollups.write(
-              fresh.map((p, i) => {
-                const k = keys[i] as { id: number; key: CryptoKey };
-                return {
-                  dev: p.frame.body.dev,
-                  ts: p.frame.body.ts,
-                  obs: p.frame.body.obs,
-                  keyId: k.id,
-                  key: k.key,
-                };
-              }),
-            );
           },
         );
+        // Their windows' rollups: in memory now, written behind (io/ingest/rollup-flusher).
+        this.#rollups.fold(
+          fresh.map((p, i) => {
+            const k = keys[i] as { id: number; key: CryptoKey };
+            const { dev, ts, obs } = p.frame.body;
+            return { dev, ts, obs, keyId: k.id, key: k.key };
+          }),
+          leaves[leaves.length - 1] as number,
+        );
+        this.#rollupFlusher.committed();
         this.counters.accepted += fresh.length;
         this.counters.batches += 1;
         this.#healthy = true;
@@ -436,7 +463,6 @@ export class Ingest extends EventEmitter<IngestEvents> {
         store.db.transaction(() => this.#writeRejections(rejections))();
       }
     } catch (err) {
-      this.#rollups.forget(); // its cache may hold aggregates this failed commit did not store
       this.counters.storeFailures += 1;
       this.#healthy = false;
       this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';

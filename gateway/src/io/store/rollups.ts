@@ -19,13 +19,14 @@
  *   clock, a rotation, a frame arriving late under a newer key) has one row per key, merged
  *   on read; a late frame for an old window updates that window's row for the current key.
  *
- * The writer (`RollupWriter.write`) runs inside the group commit of io/ingest: frames and
- * their rollups are committed, fsync'd, together or not at all, so after a crash the rows
- * count exactly the frames stored. It keeps the latest aggregates in memory (only for keys
- * this process created: no other writer touches their rows) and reads a row back (opened
- * with the key it holds) only when its cache misses. `frames` is kept in clear (the frame
- * index already shows how many frames each minute holds) so that readers can check, before
- * using a row, that the rows of a window count every frame the index holds for it
+ * The writer (`RollupWriter`) keeps the latest aggregates in memory and writes them behind
+ * the group commits of io/ingest, every few seconds, in transactions of their own; after a
+ * crash the rows count at most the frames stored, and the windows the crash left short are
+ * found and torn (their rows removed, written again by the first trend that reads them). Its
+ * keys are only those this process created or read back: no other writer touches their rows.
+ * `frames` is kept in clear (the frame index already shows how many frames each minute
+ * holds) so that readers can check, before using a row, that the rows of a window count
+ * every frame the index holds for it
  * (io/store/queries). Rollup encryptions use the data key's IV budget: at most two per
  * frame, far below the 2^32 bound with the ring's 2^20 frames per key.
  */
@@ -129,9 +130,6 @@ export class RollupTable {
   constructor(store: GatewayStore) {
     const db = store.db;
     this.#stmts = {
-      get: db.prepare(
-        'SELECT frames, sealed FROM rollups WHERE dev = ? AND res = ? AND window_start = ? AND key_id = ?',
-      ),
       upsert: db.prepare(
         `INSERT INTO rollups (dev, res, window_start, key_id, frames, sealed) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (dev, res, window_start, key_id) DO UPDATE SET frames = excluded.frames, sealed = excluded.sealed`,
@@ -140,6 +138,10 @@ export class RollupTable {
         `INSERT INTO rollups (dev, res, window_start, key_id, frames, sealed) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (dev, res, window_start, key_id) DO NOTHING`,
       ),
+      window: db
+        .prepare('SELECT key_id, frames, sealed FROM rollups WHERE dev = ? AND res = ? AND window_start = ?')
+        .raw(),
+      deleteWindow: db.prepare('DELETE FROM rollups WHERE dev = ? AND res = ? AND window_start = ?'),
       range: db
         .prepare(
           `SELECT window_start, key_id, frames, sealed FROM rollups
@@ -149,19 +151,25 @@ export class RollupTable {
     };
   }
 
-  get(
-    dev: string,
-    res: number,
-    windowStart: number,
-    keyId: number,
-  ): { frames: number; sealed: Buffer } | undefined {
-    return this.#stmts.get.get(dev, res, windowStart, keyId) as
-      | { frames: number; sealed: Buffer }
-      | undefined;
-  }
-
   upsert(dev: string, res: number, windowStart: number, keyId: number, frames: number, sealed: Buffer): void {
     this.#stmts.upsert.run(dev, res, windowStart, keyId, frames, sealed);
+  }
+
+  /** The rows of one window, by data key id. */
+  window(dev: string, res: number, windowStart: number): Map<number, { frames: number; sealed: Buffer }> {
+    const out = new Map<number, { frames: number; sealed: Buffer }>();
+    for (const [keyId, frames, sealed] of this.#stmts.window.all(dev, res, windowStart) as [
+      number,
+      number,
+      Buffer,
+    ][])
+      out.set(keyId, { frames, sealed });
+    return out;
+  }
+
+  /** Removes every row of one window (all data keys). */
+  deleteWindow(dev: string, res: number, windowStart: number): void {
+    this.#stmts.deleteWindow.run(dev, res, windowStart);
   }
 
   /** Inserts a row unless one exists for its (dev, res, window, key); true when inserted. */
@@ -205,87 +213,286 @@ export interface RollupInput {
   key: CryptoKey | KeyObject;
 }
 
-interface Touched {
-  dev: string;
-  res: number;
-  start: number;
+/** A stored row as the writer reads it back. */
+type StoredRow = { frames: number; sealed: Buffer };
+
+/** One row the writer keeps: its data key and the aggregate of its window's frames under it. */
+interface RowState {
   keyId: number;
   key: CryptoKey | KeyObject;
   agg: WindowAgg;
+  dirty: boolean;
+}
+
+/** One window (device, resolution, start) as the writer keeps it, every frame of it folded. */
+interface WindowState {
+  dev: string;
+  res: number;
+  start: number;
+  /** Rows opened or started by this process, by data key id. */
+  rows: Map<number, RowState>;
+  /** Rows stored under keys not opened yet (opened when a frame under that key comes). */
+  stored: Map<number, StoredRow>;
+}
+
+/** A window whose stored rows do not count its frames: they are removed at the next flush. */
+type Torn = { dev: string; res: number; start: number };
+
+/** `meta` key: every frame up to this leaf index is in the rollups written (RollupWriter). */
+const FLUSHED_THROUGH = 'rollups_flushed_through';
+/** Rows sealed and written per flush transaction: a bounded pause of the event loop. */
+const FLUSH_CHUNK_ROWS = 512;
+
+/** What the writer did, for the gateway's figures. */
+export interface RollupWriterStats {
+  /** Rows written (sealed and upserted) and flush transactions. */
+  rowsWritten: number;
+  flushes: number;
+  /** Windows found not to count their frames (after a crash, a damaged row): their rows removed. */
+  torn: number;
 }
 
 /**
- * Keeps the rollups of every frame the ingest commits, in the commit's own transaction.
+ * Keeps the rollups of every frame the ingest commits, written behind the commits: the
+ * group commit (io/ingest) stores and fsyncs the frames, then hands them to `fold`, which
+ * adds them to the aggregates of their windows in memory; `flush` seals and writes the
+ * windows changed since, in transactions of their own (io/ingest/rollup-flusher: every few
+ * seconds, and at close). So a commit writes no rollup page (a row per device per resolution
+ * per commit was a third of a commit's pages at 50 devices) and a window's row is sealed
+ * once per flush instead of once per commit.
+ *
+ * Nothing is ever answered wrong for it: readers use a window's rows only where they count
+ * exactly the frames the index holds for it (io/store/queries), and answer the rest from the
+ * raw frames (and fill missing rows). What a crash loses is only speed, and it is repaired:
+ * - at open, the frames after the last complete flush (`meta` `rollups_flushed_through`)
+ *   mark their windows torn: their rows, which may count only some of their frames, are
+ *   removed, and the first trend that reads such a window from its frames writes its rows
+ *   again (a window still open is simply carried on by the writer instead);
+ * - a window read back from the table is checked first: its rows must count exactly the
+ *   index's frames for it, less the frames being folded; if not (a damaged row, a row that
+ *   fell short), it is torn the same way.
  * @example
- * store.commitBatch(batch, () => { putSealedFrames(); rollups.write(inputs); });
+ * const leaves = store.commitBatch(batch, putSealedFrames); // fsync'd
+ * rollups.fold(inputs, leaves.at(-1));                     // in memory
+ * while (!rollups.flush()) await setImmediate();            // later, sealed and written
  */
 export class RollupWriter {
+  readonly #store: GatewayStore;
   readonly #table: RollupTable;
   readonly #maxCached: number;
-  /** Aggregates as stored, by row; insertion order = least recently used first. */
-  readonly #cache = new Map<string, WindowAgg>();
+  /** Windows as folded, by `dev\0res\0start`; insertion order = least recently used first. */
+  readonly #cache = new Map<string, WindowState>();
+  /** Windows with rows not yet written. */
+  readonly #dirty = new Set<WindowState>();
+  readonly #torn = new Map<string, Torn>();
+  /** The highest leaf folded, and the leaf every written row counts up to. */
+  #foldedThrough: number;
+  #flushedThrough: number;
+  /** The flush under way: the windows dirty when it began, and the leaf it makes good. */
+  #round: { windows: WindowState[]; through: number } | null = null;
+  readonly stats: RollupWriterStats = { rowsWritten: 0, flushes: 0, torn: 0 };
 
+  /** The leaf the written rows count every frame up to (what `meta` records). */
+  get flushedThrough(): number {
+    return this.#flushedThrough;
+  }
+
+  /** Opens the writer on `store`, repairing what a crash left behind (see the class). */
   constructor(store: GatewayStore, opts: { maxCached?: number } = {}) {
+    this.#store = store;
     this.#table = new RollupTable(store);
     this.#maxCached = opts.maxCached ?? DEFAULT_MAX_CACHED;
+    const mark = store.getMeta(FLUSHED_THROUGH);
+    // A store without the mark wrote its rollups in each commit (before write-behind): whole.
+    const through = mark === undefined ? store.size - 1 : Number(mark);
+    for (let leaf = through + 1; leaf < store.size; ) {
+      const frames = store.framesFrom(leaf, 4096);
+      if (frames.length === 0) break;
+      for (const f of frames)
+        for (const res of ROLLUP_RESOLUTIONS) this.#tear(f.dev, res, windowOf(f.ts, res));
+      leaf = (frames.at(-1) as { leafIndex: number }).leafIndex + 1;
+    }
+    this.#foldedThrough = store.size - 1;
+    this.#flushedThrough = through;
+    try {
+      if (this.#torn.size > 0) while (!this.flush());
+      else if (mark === undefined) store.setMeta(FLUSHED_THROUGH, String(this.#foldedThrough));
+    } catch {
+      // A store that cannot be written now: the first flush tries again.
+    }
+  }
+
+  /** Rows waiting to be written, and torn windows waiting to be cleared. */
+  get pending(): number {
+    return this.#dirty.size + this.#torn.size + (this.#round ? 1 : 0);
   }
 
   /**
-   * Folds `frames` into the rollups of their windows (both resolutions) and writes each row
-   * they change, sealed. Must run inside the transaction that stores these frames; when that
-   * transaction fails, call `forget()` (the cache may then hold aggregates that were not
-   * committed).
-   * @throws the store's error when a row cannot be written (the commit then fails as a whole).
+   * Adds committed `frames` to the aggregates of their windows (both resolutions), in
+   * memory. Call right after the commit that stored them, with the highest leaf it wrote.
+   * Never throws: a window that cannot be read back or opened is torn (see the class).
    */
-  write(frames: readonly RollupInput[]): void {
-    const touched = new Map<string, Touched>();
+  fold(frames: readonly RollupInput[], lastLeaf: number): void {
+    const groups = new Map<string, { dev: string; res: number; start: number; frames: RollupInput[] }>();
     for (const f of frames) {
-      const key = f.key;
       for (const res of ROLLUP_RESOLUTIONS) {
         const start = windowOf(f.ts, res);
-        const id = `${f.dev}\u0000${res}\u0000${start}\u0000${f.keyId}`;
-        let t = touched.get(id);
-        if (!t) {
-          const agg = this.#cache.get(id) ?? this.#load(f.dev, res, start, f.keyId, key);
-          t = { dev: f.dev, res, start, keyId: f.keyId, key, agg };
-          touched.set(id, t);
-        }
-        addReading(t.agg, f.obs);
+        const id = `${f.dev}\u0000${res}\u0000${start}`;
+        const g = groups.get(id);
+        if (g) g.frames.push(f);
+        else groups.set(id, { dev: f.dev, res, start, frames: [f] });
       }
     }
-    const ivs = randomBytes(IV_BYTES * touched.size);
-    let i = 0;
-    for (const [id, t] of touched) {
-      const iv = ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES);
-      i += 1;
-      const aad = rollupAad(t.dev, t.res, t.start, t.keyId, t.agg.frames);
-      this.#table.upsert(t.dev, t.res, t.start, t.keyId, t.agg.frames, sealRollup(t.key, t.agg, aad, iv));
-      this.#cache.delete(id);
-      this.#cache.set(id, t.agg);
+    for (const [id, g] of groups) {
+      let w: WindowState | null | undefined = this.#cache.get(id);
+      if (w) this.#cache.delete(id);
+      else w = this.#load(g.dev, g.res, g.start, g.frames.length);
+      if (!w) {
+        this.#tear(g.dev, g.res, g.start);
+        continue;
+      }
+      this.#cache.set(id, w);
+      try {
+        for (const f of g.frames) addReading(this.#row(w, f).agg, f.obs);
+      } catch {
+        this.#tear(g.dev, g.res, g.start); // a stored row that does not open
+        continue;
+      }
+      this.#torn.delete(id); // its rows count its frames again (e.g. filled by a trend since)
+      this.#dirty.add(w);
     }
-    for (const id of this.#cache.keys()) {
-      if (this.#cache.size <= this.#maxCached) break;
-      this.#cache.delete(id);
-    }
-  }
-
-  /** Drops every cached aggregate (after a failed commit): rows are read back when needed. */
-  forget(): void {
-    this.#cache.clear();
+    this.#foldedThrough = Math.max(this.#foldedThrough, lastLeaf);
+    this.#evict();
   }
 
   /**
-   * The stored aggregate of a row this process keeps writing, or an empty one. A stored row
-   * that does not open (damaged on disk) is started afresh: its count then falls short of
-   * the index, so readers answer its window from the raw frames (io/store/queries).
+   * Writes what `fold` changed: the torn windows' rows removed, then the changed rows sealed
+   * and upserted, at most `maxRows` per transaction (fsync'd). A flush takes the windows
+   * changed when it began; once all are written, `meta` records the leaf they count up to.
+   * @returns true when nothing is left to write, false when another call should follow.
+   * @throws the store's error; nothing written is then lost, the next call tries again.
    */
-  #load(dev: string, res: number, start: number, keyId: number, key: CryptoKey | KeyObject): WindowAgg {
-    const row = this.#table.get(dev, res, start, keyId);
-    if (!row) return emptyWindow();
+  flush(maxRows = FLUSH_CHUNK_ROWS): boolean {
+    if (!this.#round) {
+      if (this.#dirty.size === 0 && this.#torn.size === 0) return true;
+      this.#round = { windows: [...this.#dirty], through: this.#foldedThrough };
+      this.#dirty.clear();
+    }
+    const round = this.#round;
+    const torn = [...this.#torn];
+    const take: [WindowState, RowState][] = [];
+    let w = 0;
+    for (; w < round.windows.length && take.length < maxRows; w++) {
+      const win = round.windows[w] as WindowState;
+      for (const r of win.rows.values()) if (r.dirty) take.push([win, r]);
+    }
+    const done = w === round.windows.length;
+    const ivs = randomBytes(IV_BYTES * take.length);
     try {
-      return openRollup(key, row.sealed, rollupAad(dev, res, start, keyId, row.frames), row.frames);
+      this.#store.db.transaction(() => {
+        // Rows written since that count every frame (a trend's fill) stay.
+        for (const [, t] of torn)
+          if (!this.#counts(t.dev, t.res, t.start, 0)) this.#table.deleteWindow(t.dev, t.res, t.start);
+        take.forEach(([win, r], i) => {
+          const aad = rollupAad(win.dev, win.res, win.start, r.keyId, r.agg.frames);
+          const iv = ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES);
+          this.#table.upsert(
+            win.dev,
+            win.res,
+            win.start,
+            r.keyId,
+            r.agg.frames,
+            sealRollup(r.key, r.agg, aad, iv),
+          );
+        });
+        if (done) this.#store.setMeta(FLUSHED_THROUGH, String(round.through));
+      })();
+    } catch (err) {
+      // Back to waiting: what this round did not write stays to write (rows keep `dirty`).
+      for (const win of round.windows) this.#dirty.add(win);
+      this.#round = null;
+      throw err;
+    }
+    for (const [, r] of take) r.dirty = false;
+    for (const [id] of torn) this.#torn.delete(id);
+    this.stats.rowsWritten += take.length;
+    this.stats.flushes += 1;
+    round.windows.splice(0, w);
+    if (!done) return false;
+    this.#flushedThrough = round.through;
+    this.#round = null;
+    return this.#dirty.size === 0 && this.#torn.size === 0;
+  }
+
+  /** The row of `f`'s key in `w`: opened from the table (with the key the frame brings) or new. */
+  #row(w: WindowState, f: RollupInput): RowState {
+    let row = w.rows.get(f.keyId);
+    if (row) {
+      row.dirty = true;
+      return row;
+    }
+    const s = w.stored.get(f.keyId);
+    const agg = s
+      ? openRollup(f.key, s.sealed, rollupAad(w.dev, w.res, w.start, f.keyId, s.frames), s.frames)
+      : emptyWindow();
+    w.stored.delete(f.keyId);
+    row = { keyId: f.keyId, key: f.key, agg, dirty: true };
+    w.rows.set(f.keyId, row);
+    return row;
+  }
+
+  /**
+   * A window read back from the table, if its rows count exactly the index's frames for it
+   * less the `folding` frames about to be added (already committed); null when not.
+   */
+  #load(dev: string, res: number, start: number, folding: number): WindowState | null {
+    try {
+      const stored = this.#counts(dev, res, start, folding);
+      return stored && { dev, res, start, rows: new Map(), stored };
     } catch {
-      return emptyWindow();
+      return null;
+    }
+  }
+
+  /** A window's stored rows if they count exactly its frames in the index less `folding`, else null. */
+  #counts(dev: string, res: number, start: number, folding: number): Map<number, StoredRow> | null {
+    const stored = this.#table.window(dev, res, start);
+    let counted = 0;
+    for (const r of stored.values()) counted += r.frames;
+    return counted + folding === this.#store.countFrames(dev, start, start + res) ? stored : null;
+  }
+
+  /** Forgets a window and has its rows removed at the next flush. */
+  #tear(dev: string, res: number, start: number): void {
+    const id = `${dev}\u0000${res}\u0000${start}`;
+    const w = this.#cache.get(id);
+    if (w) {
+      this.#cache.delete(id);
+      this.#dirty.delete(w);
+      const i = this.#round?.windows.indexOf(w) ?? -1;
+      if (i >= 0) this.#round?.windows.splice(i, 1);
+    }
+    if (this.#torn.has(id) || this.#torn.size >= this.#maxCached) return;
+    this.#torn.set(id, { dev, res, start });
+    this.stats.torn += 1;
+  }
+
+  /**
+   * Keeps the cache bounded: past `maxCached` windows, everything is written and the least
+   * recently folded tenth goes (a window the store refused to write is torn instead).
+   */
+  #evict(): void {
+    if (this.#cache.size <= this.#maxCached) return;
+    try {
+      while (!this.flush());
+    } catch {
+      // Below: what could not be written is torn rather than kept past the bound.
+    }
+    const keep = Math.floor(this.#maxCached * 0.9);
+    for (const [id, w] of this.#cache) {
+      if (this.#cache.size <= keep) break;
+      if (this.#dirty.has(w)) this.#tear(w.dev, w.res, w.start);
+      else this.#cache.delete(id);
     }
   }
 }

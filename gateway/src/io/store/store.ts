@@ -86,6 +86,8 @@ export class GatewayStore implements MerkleNodeReader {
   /** Per device its highest stored seq and that frame's hash (null: none), once read. */
   readonly #tails = new Map<string, Tail | null>();
   readonly #stmts;
+  /** The highest batch id committed (read once at open; only this instance writes batches). */
+  #lastBatch: number;
   /** The anchoring outbox (store/checkpoint-table). */
   readonly checkpoints: CheckpointTable;
 
@@ -179,6 +181,7 @@ export class GatewayStore implements MerkleNodeReader {
       ),
     };
     this.#size = this.#stmts.countLeaves.get() as number;
+    this.#lastBatch = this.#stmts.maxBatch.get() as number;
     this.checkpoints = new CheckpointTable(db);
   }
 
@@ -307,6 +310,7 @@ export class GatewayStore implements MerkleNodeReader {
     try {
       const leaves = run();
       this.#size = firstLeaf + batch.frames.length;
+      this.#lastBatch = Math.max(this.#lastBatch, batch.id);
       for (const f of batch.frames) {
         const tail = this.#tails.get(f.dev);
         if (tail === null || (tail !== undefined && f.seq > tail.seq))
@@ -350,7 +354,7 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   nextBatchId(): number {
-    return (this.#stmts.maxBatch.get() as number) + 1;
+    return this.#lastBatch + 1;
   }
 
   getBatch(id: number): BatchRow {
