@@ -6,7 +6,6 @@
  */
 
 export {
-  aedesLink,
   LiveStream,
   type LiveStreamLink,
   type LiveStreamStats,

@@ -5,9 +5,9 @@
  * every gateway's hub is fed from the subscription `vt/v1/internal/live/+`, its own readings
  * included, so every dashboard shows every reading whatever gateway accepted it.
  *
- * Two links, one stream: the embedded broker in the same process (aedes's own publish and
- * subscribe, no socket), or the external broker through one more MQTT 5 connection
- * (`<clientId>-live`, clean start, the lanes' URL and TLS identity). The stream is live
+ * The link is one more MQTT 5 connection to the external broker (`<clientId>-live`, clean
+ * start, the lanes' URL and TLS identity). A gateway on its embedded broker has no other
+ * gateway to hear it and feeds its own ward directly (app/ingress-steps). The stream is live
  * data, not a record: the readings are durable in the accepting gateway's store before they
  * are published, so when the link is down a message is dropped and counted (never queued
  * without bound), and a gateway that reconnects picks up the stream from then on.
@@ -18,7 +18,6 @@
  * at most `holdMs` for the one before it), and a reading seen twice (redelivery after a
  * failover) is passed on once.
  */
-import type { Aedes, AedesPublishPacket } from 'aedes';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { LiveHub, LiveReading, LiveSink } from '../../core/live.js';
 import {
@@ -37,33 +36,6 @@ export interface LiveStreamLink {
   /** Subscribes once; every message of `filter` goes to `onMessage`. */
   subscribe(filter: string, onMessage: (payload: Buffer) => void): Promise<void>;
   close(): Promise<void>;
-}
-
-/** The embedded broker's own publish and subscribe (no socket, no client id). */
-export function aedesLink(aedes: Aedes): LiveStreamLink {
-  let handler: ((packet: AedesPublishPacket, cb: () => void) => void) | null = null;
-  let filter = '';
-  return {
-    publish(topic, payload) {
-      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {});
-      return true;
-    },
-    subscribe(f, onMessage) {
-      filter = f;
-      handler = (packet, cb) => {
-        onMessage(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
-        cb();
-      };
-      const h = handler;
-      return new Promise((resolve) => aedes.subscribe(f, h, () => resolve()));
-    },
-    close() {
-      const h = handler;
-      handler = null;
-      if (!h) return Promise.resolve();
-      return new Promise((resolve) => aedes.unsubscribe(filter, h, () => resolve()));
-    },
-  };
 }
 
 export interface MqttLinkOptions {
