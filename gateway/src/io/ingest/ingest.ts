@@ -43,7 +43,6 @@ import {
   type GatewayStore,
   type NewFrame,
   RollupWriter,
-  type RollupWriterStats,
   SEALED_FRAMES_MARKER,
   StoreError,
 } from '../store/index.js';
@@ -131,8 +130,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     Pick<IngestOptions, 'live'>;
   readonly #keys: DataKeyRing;
   /** Sealed per-window rollups, folded after each commit and written behind (io/store/rollups). */
-  readonly #rollups: RollupWriter;
-  readonly #rollupFlusher: RollupFlusher;
+  readonly #rollups: RollupFlusher;
   readonly #pool: VerifyPool;
   /** Frames in the signature check, in arrival order per device. */
   readonly #order = new DeviceOrder();
@@ -158,8 +156,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     super();
     this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
-    this.#rollups = new RollupWriter(opts.store);
-    this.#rollupFlusher = new RollupFlusher(this.#rollups, opts.rollupFlushMs);
+    this.#rollups = new RollupFlusher(new RollupWriter(opts.store), opts.rollupFlushMs);
     this.#pool = new VerifyPool(opts.verify);
   }
 
@@ -300,23 +297,17 @@ export class Ingest extends EventEmitter<IngestEvents> {
   async close(): Promise<void> {
     await this.drain();
     await this.#pool.close();
-    this.#rollupFlusher.flushNow();
+    this.#rollups.flushNow();
   }
 
   /** Writes the rollups folded so far now, rather than within `rollupFlushMs`. */
   flushRollups(): void {
-    this.#rollupFlusher.flushNow();
+    this.#rollups.flushNow();
   }
 
   /** The rollup writer's figures, and the flushes the store refused. */
-  get rollups(): RollupWriterStats & { pending: number; failures: number; lastError: string | null } {
-    const f = this.#rollupFlusher;
-    return {
-      ...this.#rollups.stats,
-      pending: this.#rollups.pending,
-      failures: f.failures,
-      lastError: f.lastError,
-    };
+  get rollups(): ReturnType<RollupFlusher['stats']> {
+    return this.#rollups.stats();
   }
 
   #rejected(r: Rejection, transportDev: string, via: IngressVia): IngestResult {
@@ -438,7 +429,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
           },
         );
         // Their windows' rollups: in memory now, written behind (io/ingest/rollup-flusher).
-        this.#rollups.fold(
+        this.#rollups.committed(
           fresh.map((p, i) => {
             const k = keys[i] as { id: number; key: CryptoKey };
             const { dev, ts, obs } = p.frame.body;
@@ -446,7 +437,6 @@ export class Ingest extends EventEmitter<IngestEvents> {
           }),
           leaves[leaves.length - 1] as number,
         );
-        this.#rollupFlusher.committed();
         this.counters.accepted += fresh.length;
         this.counters.batches += 1;
         this.#healthy = true;

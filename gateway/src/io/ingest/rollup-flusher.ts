@@ -10,7 +10,7 @@
  * nothing is lost meanwhile (the aggregates stay in memory), and readers answer the windows
  * not yet written from the raw frames, as they always may.
  */
-import type { RollupWriter } from '../store/index.js';
+import type { RollupInput, RollupWriter, RollupWriterStats } from '../store/index.js';
 
 /** The default wait before the changed rollups are written. */
 export const ROLLUP_FLUSH_MS = 5000;
@@ -31,8 +31,12 @@ export class RollupFlusher {
     this.#intervalMs = intervalMs;
   }
 
-  /** Tells of a commit whose frames were folded: writes now (interval 0) or schedules it. */
-  committed(): void {
+  /**
+   * After the commit that stored `frames` (its highest leaf `lastLeaf`): folds them into
+   * their windows and writes now (interval 0) or within the interval.
+   */
+  committed(frames: readonly RollupInput[], lastLeaf: number): void {
+    this.#writer.fold(frames, lastLeaf);
     if (this.#intervalMs === 0) {
       if (!this.#immediate) this.#run(true);
       return;
@@ -43,6 +47,12 @@ export class RollupFlusher {
       this.#run(false);
     }, this.#intervalMs);
     this.#timer.unref();
+  }
+
+  /** The writer's figures, what waits, and the flushes the store refused. */
+  stats(): RollupWriterStats & { pending: number; failures: number; lastError: string | null } {
+    const { failures, lastError } = this;
+    return { ...this.#writer.stats, pending: this.#writer.pending, failures, lastError };
   }
 
   /** Writes everything waiting now (e.g. at the gateway's stop); a refusal is counted, not thrown. */
