@@ -11,6 +11,7 @@
  * stored (needs the built helper: `npm run build`).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +25,10 @@ import {
   windowOf,
 } from '../../gateway/src/core/rollup.js';
 import { downsample } from '../../gateway/src/core/trend.js';
+import { RollupWriter } from '../../gateway/src/io/ingest/rollup-writer.js';
 import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
-import { openRollup, RollupTable, RollupWriter, rollupAad } from '../../gateway/src/io/store/rollups.js';
-import { SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { openRollup, RollupTable, rollupAad } from '../../gateway/src/io/store/rollups.js';
+import { DataKeyRing, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import type { Observations } from '../../gateway/src/protocol/frame.js';
@@ -374,6 +376,64 @@ describe('sealed rollups', () => {
     expect(await storedRollups(r.store, reader, 'wr-r')).toEqual(await truth(r.store, reader, 'wr-r'));
     const again = await readTrend(r.store, r.reader(), 'wr-r', T0, T0 + MIN - 1, MIN, { fill: false });
     expect(again.stats).toMatchObject({ rollupRows: 1, rawFrames: 0 });
+  });
+
+  test('behavior: past its bound the writer forgets written windows, never writes on the commit path, and tears the oldest unwritten past twice the bound', async () => {
+    const t = makeTempDir('vt-rollups-bound-');
+    cleanups.push(t.cleanup);
+    const store = openStore(join(t.dir, 'gateway.db'));
+    cleanups.push(() => store.close());
+    const ring = new DataKeyRing(store, [recipientPair('care', 'ec').recipient]);
+    const writer = new RollupWriter(store, { maxCached: 4 }); // windows (2 per device and minute)
+    let batch = 0;
+    const seqs = new Map<string, number>();
+    /** Commits one frame per device at `ts` (index rows only) and folds them. */
+    const commitAndFold = async (devs: string[], ts: number) => {
+      const frames = devs.map((dev) => {
+        const seq = (seqs.get(dev) ?? 0) + 1;
+        seqs.set(dev, seq);
+        return { dev, seq, ts, hash: randomBytes(32), prev: randomBytes(32), leafHash: randomBytes(32) };
+      });
+      batch += 1;
+      const leaves = store.commitBatch({ id: batch, envelope: 'x', createdAt: T0, frames });
+      const keys = await ring.takeAll(devs, T0);
+      writer.fold(
+        devs.map((dev, i) => ({
+          dev,
+          ts,
+          obs: { hr: 60 + i },
+          keyId: keys[i]?.id as number,
+          key: keys[i]?.key as CryptoKey,
+        })),
+        leaves.at(-1) as number,
+      );
+    };
+    const rowsOf = (dev: string) =>
+      [...new RollupTable(store).range(dev, MIN, 0, ALL).values()].flat().map((r) => r.frames);
+
+    // 6 windows folded, over the bound of 4: all wait for the flush, none is written now.
+    await commitAndFold(['d1', 'd2', 'd3'], T0);
+    expect(writer.stats).toEqual({ rowsWritten: 0, flushes: 0, torn: 0 });
+    expect(writer.pending).toBe(6);
+    while (!writer.flush());
+    expect(writer.stats.rowsWritten).toBe(6);
+    // 6 more: the 6 written ones are forgotten instead, still nothing written on the way.
+    const flushes = writer.stats.flushes;
+    await commitAndFold(['d4', 'd5', 'd6'], T0);
+    expect(writer.stats.flushes).toBe(flushes);
+    while (!writer.flush());
+    // A forgotten window is read back, checked against the index and carried on exactly.
+    await commitAndFold(['d1'], T0 + 1000);
+    while (!writer.flush());
+    expect(rowsOf('d1')).toEqual([2]);
+    expect(writer.stats.torn).toBe(0);
+    // 20 windows waiting at once (past twice the bound): the oldest 12 are torn, none wrong.
+    await commitAndFold(['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10'], T0);
+    expect(writer.stats.torn).toBe(12);
+    while (!writer.flush());
+    for (const dev of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6']) expect(rowsOf(dev)).toEqual([]);
+    for (const dev of ['e7', 'e8', 'e9', 'e10']) expect(rowsOf(dev)).toEqual([1]);
+    expect(writer.flushedThrough).toBe(store.size - 1);
   });
 
   test('behavior: killed (SIGKILL) in the middle of its commits and flushes, a gateway leaves rollups that never count a frame twice or one not stored; at restart the windows left short are cleared, and a trend writes them again', async () => {

@@ -42,12 +42,12 @@ import {
   frameAad,
   type GatewayStore,
   type NewFrame,
-  RollupWriter,
   SEALED_FRAMES_MARKER,
   StoreError,
 } from '../store/index.js';
 import { DeviceOrder } from './device-order.js';
 import { RollupFlusher } from './rollup-flusher.js';
+import { RollupWriter } from './rollup-writer.js';
 import { VerifyPool, type VerifyPoolOptions } from './verify-pool.js';
 
 export type IngestResult =

@@ -10,7 +10,7 @@
  * nothing is lost meanwhile (the aggregates stay in memory), and readers answer the windows
  * not yet written from the raw frames, as they always may.
  */
-import type { RollupInput, RollupWriter, RollupWriterStats } from '../store/index.js';
+import type { RollupInput, RollupWriter, RollupWriterStats } from './rollup-writer.js';
 
 /** The default wait before the changed rollups are written. */
 export const ROLLUP_FLUSH_MS = 5000;

@@ -37,7 +37,7 @@ export {
   retireRecipient,
   watchRecipients,
 } from './recipients.js';
-export { type RollupInput, RollupWriter, type RollupWriterStats } from './rollups.js';
+export { openRollup, RollupTable, rollupAad, sealRollup } from './rollups.js';
 export { countAcrossGateways } from './scale-out.js';
 export {
   batchAad,
