@@ -129,7 +129,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
   readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify' | 'rollupFlushMs'>> &
     Pick<IngestOptions, 'live'>;
   readonly #keys: DataKeyRing;
-  /** Sealed per-window rollups, folded after each commit and written behind (io/store/rollups). */
+  /** Sealed per-window rollups, folded after each commit and written behind (io/ingest/rollup-writer). */
   readonly #rollups: RollupFlusher;
   readonly #pool: VerifyPool;
   /** Frames in the signature check, in arrival order per device. */
