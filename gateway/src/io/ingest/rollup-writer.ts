@@ -10,9 +10,15 @@ import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { addReading, emptyWindow, ROLLUP_RESOLUTIONS, type WindowAgg, windowOf } from '../../core/rollup.js';
 import type { Observations } from '../../protocol/frame.js';
-import { type GatewayStore, openRollup, RollupTable, rollupAad, sealRollup } from '../store/index.js';
+import {
+  type GatewayStore,
+  ROLLUP_IV_BYTES as IV_BYTES,
+  openRollup,
+  RollupTable,
+  rollupAad,
+  sealRollup,
+} from '../store/index.js';
 
-const IV_BYTES = 12;
 /** Default bound of the writer's in-memory windows (about 2 per active device). */
 const DEFAULT_MAX_CACHED = 65_536;
 
@@ -38,11 +44,14 @@ interface RowState {
   dirty: boolean;
 }
 
-/** One window (device, resolution, start) as the writer keeps it, every frame of it folded. */
-interface WindowState {
-  dev: string;
-  res: number;
-  start: number;
+/** One window: a device's frames with `start <= ts < start + res` (ms of its clock). */
+type WindowKey = { dev: string; res: number; start: number };
+
+/** The writer's key of a window (cache and torn maps). */
+const windowId = (k: WindowKey): string => `${k.dev}\u0000${k.res}\u0000${k.start}`;
+
+/** One window as the writer keeps it, every frame of it folded. */
+interface WindowState extends WindowKey {
   /**
    * Rows opened or started by this process (an array: one data key per window, seldom two;
    * lighter than a Map for the ~20,000 windows of 10,000 devices).
@@ -53,9 +62,6 @@ interface WindowState {
   /** Folded and not yet written (waiting, or in the flush under way): never evicted. */
   pending: boolean;
 }
-
-/** A window whose stored rows do not count its frames: they are removed at the next flush. */
-type Torn = { dev: string; res: number; start: number };
 
 /** `meta` key: every frame up to this leaf index is in the rollups written (RollupWriter). */
 const FLUSHED_THROUGH = 'rollups_flushed_through';
@@ -78,9 +84,8 @@ export interface RollupWriterStats {
  * group commit (io/ingest) stores and fsyncs the frames, then hands them to `fold`, which
  * adds them to the aggregates of their windows in memory; `flush` seals and writes the
  * windows changed since, in transactions of their own (io/ingest/rollup-flusher: every few
- * seconds, and at close). So a commit writes no rollup page (a row per device per resolution
- * per commit was a third of a commit's pages at 50 devices) and a window's row is sealed
- * once per flush instead of once per commit.
+ * seconds, and at close). So a commit writes no rollup page (it rewrote a row per device
+ * per resolution) and a window's row is sealed once per flush instead of once per commit.
  *
  * Nothing is ever answered wrong for it: readers use a window's rows only where they count
  * exactly the frames the index holds for it (io/store/queries), and answer the rest from the
@@ -105,7 +110,8 @@ export class RollupWriter {
   readonly #cache = new Map<string, WindowState>();
   /** Windows with rows not yet written. */
   readonly #dirty = new Set<WindowState>();
-  readonly #torn = new Map<string, Torn>();
+  /** Windows whose stored rows do not count their frames: removed at the next flush. */
+  readonly #torn = new Map<string, WindowKey>();
   /** The highest leaf folded, and the leaf every written row counts up to. */
   #foldedThrough: number;
   #flushedThrough: number;
@@ -130,7 +136,7 @@ export class RollupWriter {
       const frames = store.framesFrom(leaf, 4096);
       if (frames.length === 0) break;
       for (const f of frames)
-        for (const res of ROLLUP_RESOLUTIONS) this.#tear(f.dev, res, windowOf(f.ts, res));
+        for (const res of ROLLUP_RESOLUTIONS) this.#tear({ dev: f.dev, res, start: windowOf(f.ts, res) });
       leaf = (frames.at(-1) as { leafIndex: number }).leafIndex + 1;
     }
     this.#foldedThrough = store.size - 1;
@@ -154,14 +160,14 @@ export class RollupWriter {
    * Never throws: a window that cannot be read back or opened is torn (see the class).
    */
   fold(frames: readonly RollupInput[], lastLeaf: number): void {
-    const groups = new Map<string, { dev: string; res: number; start: number; frames: RollupInput[] }>();
+    const groups = new Map<string, WindowKey & { frames: RollupInput[] }>();
     for (const f of frames) {
       for (const res of ROLLUP_RESOLUTIONS) {
-        const start = windowOf(f.ts, res);
-        const id = `${f.dev}\u0000${res}\u0000${start}`;
+        const k = { dev: f.dev, res, start: windowOf(f.ts, res) };
+        const id = windowId(k);
         const g = groups.get(id);
         if (g) g.frames.push(f);
-        else groups.set(id, { dev: f.dev, res, start, frames: [f] });
+        else groups.set(id, { ...k, frames: [f] });
       }
     }
     for (const [id, g] of groups) {
@@ -169,14 +175,14 @@ export class RollupWriter {
       if (w) this.#cache.delete(id);
       else w = this.#load(g.dev, g.res, g.start, g.frames.length);
       if (!w) {
-        this.#tear(g.dev, g.res, g.start);
+        this.#tear(g);
         continue;
       }
       this.#cache.set(id, w);
       try {
         for (const f of g.frames) addReading(this.#row(w, f).agg, f.obs);
       } catch {
-        this.#tear(g.dev, g.res, g.start); // a stored row that does not open
+        this.#tear(g); // a stored row that does not open
         continue;
       }
       this.#torn.delete(id); // its rows count its frames again (e.g. filled by a trend since)
@@ -287,8 +293,8 @@ export class RollupWriter {
   }
 
   /** Forgets a window and has its rows removed at the next flush. */
-  #tear(dev: string, res: number, start: number): void {
-    const id = `${dev}\u0000${res}\u0000${start}`;
+  #tear(k: WindowKey): void {
+    const id = windowId(k);
     const w = this.#cache.get(id);
     if (w) {
       this.#cache.delete(id);
@@ -297,7 +303,7 @@ export class RollupWriter {
       if (i >= 0) this.#round?.windows.splice(i, 1);
     }
     if (this.#torn.has(id) || this.#torn.size >= MAX_TORN) return; // beyond: found again when read back
-    this.#torn.set(id, { dev, res, start });
+    this.#torn.set(id, { dev: k.dev, res: k.res, start: k.start }); // a copy: not the window or its frames
     this.stats.torn += 1;
   }
 
@@ -315,7 +321,7 @@ export class RollupWriter {
     }
     for (const w of this.#cache.values()) {
       if (this.#cache.size <= 2 * this.#maxCached) break;
-      this.#tear(w.dev, w.res, w.start);
+      this.#tear(w);
     }
   }
 }

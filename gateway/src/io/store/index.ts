@@ -37,7 +37,7 @@ export {
   retireRecipient,
   watchRecipients,
 } from './recipients.js';
-export { openRollup, RollupTable, rollupAad, sealRollup } from './rollups.js';
+export { openRollup, ROLLUP_IV_BYTES, RollupTable, rollupAad, sealRollup } from './rollups.js';
 export { countAcrossGateways } from './scale-out.js';
 export {
   batchAad,

@@ -35,7 +35,8 @@ import { decodeRollup, encodeRollup, type WindowAgg } from '../../core/rollup.js
 import { SealedError } from './sealed.js';
 import type { GatewayStore } from './store.js';
 
-const IV_BYTES = 12;
+/** Bytes of a rollup's IV (96 bits, fresh per seal: what `sealRollup` is given). */
+export const ROLLUP_IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 /** AAD of one rollup row: its place (device, resolution, window, data key) and frame count. */
@@ -88,13 +89,13 @@ export function openRollup(
   frames: number,
 ): WindowAgg {
   try {
-    if (sealed.length < IV_BYTES + TAG_BYTES) throw new RangeError('sealed rollup too short');
-    const d = createDecipheriv('aes-256-gcm', keyObjectOf(key), sealed.subarray(0, IV_BYTES), {
+    if (sealed.length < ROLLUP_IV_BYTES + TAG_BYTES) throw new RangeError('sealed rollup too short');
+    const d = createDecipheriv('aes-256-gcm', keyObjectOf(key), sealed.subarray(0, ROLLUP_IV_BYTES), {
       authTagLength: TAG_BYTES,
     });
     d.setAAD(aad);
     d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const head = d.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES));
+    const head = d.update(sealed.subarray(ROLLUP_IV_BYTES, sealed.length - TAG_BYTES));
     const tail = d.final();
     const w = decodeRollup(tail.length === 0 ? head : Buffer.concat([head, tail]));
     if (w.frames !== frames) throw new RangeError('rollup frame count does not match its row');
