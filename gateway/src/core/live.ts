@@ -4,7 +4,7 @@
  * latest reading per device, in memory; nothing here touches disk (ARCHITECTURE.md,
  * "live bus"). Readings are published only after they are durable.
  */
-import type { Observations } from '../protocol/frame.js';
+import { type FrameBody, type Observations, waveformSamples } from '../protocol/frame.js';
 
 export interface LiveReading {
   dev: string;
@@ -19,6 +19,19 @@ export interface LiveReading {
   receivedAt: number;
   /** The gateway that accepted the frame (core/live-stream), when it came over the stream. */
   origin?: string;
+}
+
+/** The readings of accepted frames' bodies, stamped with the gateway clock at which they became durable. */
+export function liveReadingsOf(bodies: readonly FrameBody[], receivedAt: number): LiveReading[] {
+  return bodies.map(({ dev, seq, ts, obs, bat, wf }) => ({
+    dev,
+    seq,
+    ts,
+    obs,
+    ...(bat !== undefined ? { bat } : {}),
+    ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
+    receivedAt,
+  }));
 }
 
 /**

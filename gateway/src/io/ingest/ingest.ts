@@ -8,7 +8,7 @@
  * with the same clock reading): the verdicts and their order are `checkFrame`'s. A
  * device's frames leave the signature check in the order they arrived (io/ingest/
  * device-order), whatever order the threads answer in. Frames that pass wait in a queue; one flusher at a time
- * takes the whole queue, applies the dedupe and chain rules against the store, seals
+ * takes the whole queue, applies the dedupe and chain rules (io/ingest/batch-rules), seals
  * each new frame under its device's current data key (io/sealed: one AES-256-GCM key per
  * device and time window, wrapped for the recipients and recorded before first use), and
  * writes batch row, frame index, sealed frames and log nodes in one fsync'd transaction. Only then are the callers'
@@ -27,15 +27,14 @@ import {
   type AcceptancePolicy,
   checkAfterSignature,
   checkBeforeSignature,
-  classifyAgainstLog,
   type DeviceRecord,
   type Rejection,
 } from '../../core/acceptance.js';
 import { sealEncrypt0All } from '../../core/cose-encrypt0.js';
 import { keyObjectOf, type Recipient } from '../../core/envelope.js';
-import type { LiveReading, LiveSink } from '../../core/live.js';
+import { type LiveSink, liveReadingsOf } from '../../core/live.js';
 import type { RejectionCode } from '../../protocol/codes.js';
-import { frameHash, type SafeFrame, type WireUint, waveformSamples } from '../../protocol/frame.js';
+import { frameHash, type WireUint } from '../../protocol/frame.js';
 import {
   DataKeyRing,
   type DataKeyRingOptions,
@@ -45,6 +44,7 @@ import {
   SEALED_FRAMES_MARKER,
   StoreError,
 } from '../store/index.js';
+import { type Queued, sortBatch } from './batch-rules.js';
 import { DeviceOrder } from './device-order.js';
 import { RollupFlusher } from './rollup-flusher.js';
 import { RollupWriter } from './rollup-writer.js';
@@ -117,12 +117,8 @@ export interface IngressContext {
   readAt?: number;
 }
 
-interface Pending {
-  frame: SafeFrame;
-  hash: Uint8Array;
+interface Pending extends Queued<IngestResult> {
   via: IngressVia;
-  resolve: (r: IngestResult) => void;
-  reject: (e: unknown) => void;
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
@@ -339,48 +335,19 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const take = this.#queue.splice(0, this.#o.maxBatchFrames);
     const store = this.#o.store;
 
-    // Dedupe and chain rules against the store and within this batch. Only this
-    // flusher writes frames, so what we read here is what the commit will see.
-    const fresh: Pending[] = [];
-    const inBatch = new Map<string, Pending>();
-    for (const p of take) {
-      const { dev, seq } = p.frame.body;
-      const key = (s: number) => `${dev}\u0000${s}`;
-      const stored = store.neighbours(dev, seq);
-      const same = inBatch.get(key(seq)) ?? stored.same;
-      const before = inBatch.get(key(seq - 1)) ?? stored.before;
-      const after = inBatch.get(key(seq + 1)) ?? stored.after;
-      const v = classifyAgainstLog(p.frame, p.hash, {
-        ...(same ? { same: { hash: same.hash } } : {}),
-        ...(before ? { before: { hash: before.hash } } : {}),
-        ...(after ? { after: { prev: 'frame' in after ? after.frame.body.prev : after.prev } } : {}),
-      });
-      if (v.kind === 'new') {
-        fresh.push(p);
-        inBatch.set(key(seq), p);
-      } else if (v.kind === 'duplicate') {
-        // Identical bytes: acknowledged, not stored twice. If the first copy is in this
-        // very batch, answer only after the commit so the ack still means durable.
-        this.counters.duplicates += 1;
-        const first = inBatch.get(key(seq));
-        if (first) {
-          const orig = first.resolve;
-          first.resolve = (r) => {
-            orig(r);
-            p.resolve({ status: 'duplicate', dev, seq });
-          };
-          const origRej = first.reject;
-          first.reject = (e) => {
-            origRej(e);
-            p.reject(e);
-          };
-        } else {
-          p.resolve({ status: 'duplicate', dev, seq });
-        }
-      } else {
-        p.resolve(this.#rejected(v.rejection, dev, p.via));
-      }
-    }
+    const duplicateOf = ({ frame }: Pending): IngestResult => {
+      return { status: 'duplicate', dev: frame.body.dev, seq: frame.body.seq };
+    };
+    const { fresh, duplicates } = sortBatch(
+      take,
+      store,
+      {
+        duplicateOfStored: (p) => p.resolve(duplicateOf(p)),
+        rejected: (p, r) => p.resolve(this.#rejected(r, p.frame.body.dev, p.via)),
+      },
+      duplicateOf,
+    );
+    this.counters.duplicates += duplicates;
 
     // Counted rejections (from arrival and from the rules above) go into this commit.
     const rejections = this.#rejections;
@@ -467,21 +434,13 @@ export class Ingest extends EventEmitter<IngestEvents> {
   }
 
   #publishLive(live: LiveSink, frames: readonly Pending[], receivedAt: number): void {
-    const readings: LiveReading[] = [];
-    for (const p of frames) {
-      const { dev, seq, ts, obs, bat, wf } = p.frame.body;
-      readings.push({
-        dev,
-        seq,
-        ts,
-        obs,
-        ...(bat !== undefined ? { bat } : {}),
-        ...(wf ? { wf: { fs: wf.fs, samples: waveformSamples(wf) } } : {}),
-        receivedAt,
-      });
-    }
     try {
-      live.publishAll(readings);
+      live.publishAll(
+        liveReadingsOf(
+          frames.map((p) => p.frame.body),
+          receivedAt,
+        ),
+      );
     } catch {
       this.counters.listenerErrors += 1;
     }
