@@ -18,7 +18,6 @@ interface Item {
   hash: Uint8Array;
   resolve: (r: Answer) => void;
   reject: (e: unknown) => void;
-  log: string[];
 }
 
 function item(bytes: Uint8Array, log: string[], name: string): Item {
@@ -27,7 +26,6 @@ function item(bytes: Uint8Array, log: string[], name: string): Item {
     hash: frameHash(bytes),
     resolve: (r) => log.push(`${name}:${r}`),
     reject: () => log.push(`${name}:failed`),
-    log,
   };
 }
 
@@ -40,12 +38,10 @@ describe('sortBatch', () => {
     const a = chain.next();
     const first = item(a, log, 'first');
     const again = item(a, log, 'again');
-    const sorted = sortBatch(
-      [first, again],
-      none,
-      { duplicateOfStored: () => log.push('stored?'), rejected: () => log.push('rejected?') },
-      () => 'dup',
-    );
+    const sorted = sortBatch([first, again], none, {
+      duplicate: () => 'dup',
+      rejected: () => log.push('rejected?'),
+    });
     expect(sorted.fresh).toEqual([first]);
     expect(sorted.duplicates).toBe(1);
     expect(log).toEqual([]);
@@ -56,12 +52,12 @@ describe('sortBatch', () => {
     const b = chain.next();
     const f2 = item(b, log2, 'first');
     const d2 = item(b, log2, 'again');
-    sortBatch([f2, d2], none, { duplicateOfStored: () => {}, rejected: () => {} }, () => 'dup');
+    sortBatch([f2, d2], none, { duplicate: () => 'dup', rejected: () => {} });
     f2.reject(new Error('store_failed'));
     expect(log2).toEqual(['first:failed', 'again:failed']);
   });
 
-  test('behavior: a duplicate of a stored frame goes to duplicateOfStored; other bytes for a stored seq are replay_conflict', () => {
+  test('behavior: a duplicate of a stored frame is answered duplicate at once; other bytes for a stored seq are replay_conflict', () => {
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const chain = new FrameChain('br-2', key);
     const stored = chain.next();
@@ -78,12 +74,15 @@ describe('sortBatch', () => {
       [item(stored, log, 'same'), item(other, log, 'other'), item(next, log, 'next')],
       store,
       {
-        duplicateOfStored: (p) => seen.push(`dup ${p.frame.body.seq}`),
+        duplicate: (p) => {
+          seen.push(`dup ${p.frame.body.seq}`);
+          return 'dup';
+        },
         rejected: (p, r) => seen.push(`${r.code} ${p.frame.body.seq}`),
       },
-      () => 'dup',
     );
     expect(seen).toEqual(['dup 1', 'replay_conflict 1']);
+    expect(log).toEqual(['same:dup']);
     expect(sorted.fresh.map((p) => p.frame.body.seq)).toEqual([2]);
     expect(sorted.duplicates).toBe(1);
   });
@@ -96,12 +95,13 @@ describe('sortBatch', () => {
     forged.next({ ts: 5 }); // a different seq 1: its hash is not what `one` hashes to
     const two = forged.next(); // seq 2, chained to the other seq 1
     const seen: string[] = [];
-    const sorted = sortBatch(
-      [item(one, [], 'one'), item(two, [], 'two')],
-      none,
-      { duplicateOfStored: () => seen.push('dup'), rejected: (_p, r) => seen.push(r.code) },
-      () => 'dup',
-    );
+    const sorted = sortBatch([item(one, [], 'one'), item(two, [], 'two')], none, {
+      duplicate: () => {
+        seen.push('dup');
+        return 'dup';
+      },
+      rejected: (_p, r) => seen.push(r.code),
+    });
     expect(sorted.fresh.map((p) => p.frame.body.seq)).toEqual([1]);
     expect(seen).toEqual(['chain_mismatch']);
   });

@@ -3,9 +3,9 @@
  * The dedupe and hash-chain rules (PROTOCOL.md §1, core/acceptance `classifyAgainstLog`)
  * applied to one group commit's frames, against the store and within the batch. Only the
  * ingest's flusher writes frames, so what is read here is what its commit will see.
- * A duplicate of a frame earlier in the same batch is answered only after that frame's
- * own answer (so its ack still means durable); one of a stored frame and every rejection
- * go to the caller.
+ * A duplicate (the same bytes again) is answered `duplicate`: at once when the first copy
+ * is stored, right after the first copy's own answer when it is earlier in this batch (so
+ * its ack still means durable). Rejections go to the caller.
  */
 import { classifyAgainstLog, type Rejection } from '../../core/acceptance.js';
 import type { SafeFrame } from '../../protocol/frame.js';
@@ -19,24 +19,26 @@ export interface Queued<R> {
   reject: (e: unknown) => void;
 }
 
-/** What the caller does with the frames that are not new. */
-export interface BatchAnswers<P> {
-  /** Identical bytes to a stored frame (it may still wait for its sync). */
-  duplicateOfStored: (p: P) => void;
+/** What a queued frame is answered with. */
+type AnswerOf<P extends Queued<never>> = Parameters<P['resolve']>[0];
+
+/** How the caller answers the frames that are not new. */
+export interface BatchAnswers<P extends Queued<never>> {
+  /** The answer of a duplicate. */
+  duplicate: (p: P) => AnswerOf<P>;
+  /** Answers a frame the rules reject. */
   rejected: (p: P, rejection: Rejection) => void;
 }
 
 /**
- * Sorts `take` (in queue order) into the frames to commit, in order; the others go to
- * `answers` or, for a duplicate within the batch, after the first copy (`duplicate` is the
- * answer it then gets).
+ * Sorts `take` (in queue order) into the frames to commit, in order, and answers the
+ * duplicates (now or after their first copy) and, through `answers`, the rejected.
  * @returns the new frames and how many were duplicates.
  */
-export function sortBatch<R, P extends Queued<R>>(
+export function sortBatch<P extends Queued<never>>(
   take: readonly P[],
   store: Pick<GatewayStore, 'neighbours'>,
   answers: BatchAnswers<P>,
-  duplicate: (p: P) => R,
 ): { fresh: P[]; duplicates: number } {
   const fresh: P[] = [];
   let duplicates = 0;
@@ -63,7 +65,7 @@ export function sortBatch<R, P extends Queued<R>>(
         const orig = first.resolve;
         first.resolve = (r) => {
           orig(r);
-          p.resolve(duplicate(p));
+          p.resolve(answers.duplicate(p));
         };
         const origRej = first.reject;
         first.reject = (e) => {
@@ -71,7 +73,7 @@ export function sortBatch<R, P extends Queued<R>>(
           p.reject(e);
         };
       } else {
-        answers.duplicateOfStored(p);
+        p.resolve(answers.duplicate(p));
       }
     } else {
       answers.rejected(p, v.rejection);

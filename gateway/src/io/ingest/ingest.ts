@@ -335,18 +335,14 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const take = this.#queue.splice(0, this.#o.maxBatchFrames);
     const store = this.#o.store;
 
-    const duplicateOf = ({ frame }: Pending): IngestResult => {
-      return { status: 'duplicate', dev: frame.body.dev, seq: frame.body.seq };
-    };
-    const { fresh, duplicates } = sortBatch(
-      take,
-      store,
-      {
-        duplicateOfStored: (p) => p.resolve(duplicateOf(p)),
-        rejected: (p, r) => p.resolve(this.#rejected(r, p.frame.body.dev, p.via)),
-      },
-      duplicateOf,
-    );
+    const { fresh, duplicates } = sortBatch(take, store, {
+      duplicate: ({ frame: { body } }): IngestResult => ({
+        status: 'duplicate',
+        dev: body.dev,
+        seq: body.seq,
+      }),
+      rejected: (p, r) => p.resolve(this.#rejected(r, p.frame.body.dev, p.via)),
+    });
     this.counters.duplicates += duplicates;
 
     // Counted rejections (from arrival and from the rules above) go into this commit.
