@@ -13,9 +13,9 @@
 
 import type { RunningExternalGateway, RunningGateway } from '../../gateway/src/app/gateway.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
+import { DEFAULT_MQTT_LIMITS } from '../../gateway/src/core/ingress-limits.js';
 import { SHARED_FRAMES_SUBSCRIPTION } from '../../gateway/src/core/topics.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { DEFAULT_MQTT_LIMITS } from '../../gateway/src/io/transport/index.js';
 import { hostPort, LeanClient } from './lean-mqtt.js';
 
 export type HostJob =

@@ -46,7 +46,7 @@ async function vitaltrail(args: string[]): Promise<string> {
     return true;
   }) as typeof process.stdout.write;
   try {
-    await buildProgram().parseAsync(['node', 'vitaltrail', ...args]);
+    await (await buildProgram()).parseAsync(['node', 'vitaltrail', ...args]);
   } finally {
     process.stdout.write = write;
   }

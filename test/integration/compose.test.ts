@@ -161,8 +161,11 @@ function jobCall(service: string, command: string, sub: string): string[] {
 }
 
 /** Resolves `vitaltrail a b --x …` against the CLI; returns the problems. */
+/** The whole CLI, every command loaded (cli/main `buildProgram`). */
+const program: Command = await buildProgram();
+
 function checkCli(args: string[], where: string): string[] {
-  let cmd: Command = buildProgram();
+  let cmd: Command = program;
   const words = args.filter((a) => !a.startsWith('-'));
   let consumed = 0;
   for (const w of words) {
@@ -571,7 +574,7 @@ describe('docker-compose.yml (production shape)', () => {
       });
       const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
       try {
-        await buildProgram().parseAsync(['config', 'mosquitto', ...args], { from: 'user' });
+        await (await buildProgram()).parseAsync(['config', 'mosquitto', ...args], { from: 'user' });
       } finally {
         write.mockRestore();
       }

@@ -98,7 +98,7 @@ describe('wiring in buildProgram', () => {
 
   /** Parses `argv` for `command` with its action replaced; returns the options it would have run with. */
   async function optionsOf(command: 'sim' | 'demo', argv: string[]): Promise<Record<string, unknown>> {
-    const program = buildProgram();
+    const program = await buildProgram();
     const cmd = program.commands.find((c) => c.name() === command) as Command;
     let seen: Record<string, unknown> = {};
     for (const c of [program, cmd]) c.configureOutput({ writeOut: () => {}, writeErr: () => {} });

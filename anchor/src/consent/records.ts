@@ -6,7 +6,8 @@
  * patients, doctors and auditors see them. Times on chain are block timestamps in seconds;
  * records carry milliseconds like every other VitalTrail time.
  */
-import { type PublicClient, parseAbiItem } from 'viem';
+import { parseAbiItem } from 'abitype';
+import type { PublicClient } from 'viem';
 import { CONSENT_ABI, CONSENT_GRANTED_EVENT, CONSENT_REVOKED_EVENT } from '../contracts/index.js';
 import { assertBytes32, type Hex, LedgerError, toSafeNumber } from '../ledger/index.js';
 import { toConsentError } from './errors.js';

@@ -5,7 +5,7 @@
  * to the compiled ABI (`loadArtifacts` in build.ts).
  * Clients need only the fragments, so the auditor never needs solc or the artifact file.
  */
-import { parseAbi } from 'viem';
+import { parseAbi } from 'abitype';
 
 export type { ContractArtifact, ContractArtifacts, ContractName } from './build.js';
 

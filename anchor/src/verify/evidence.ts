@@ -13,10 +13,11 @@
  *
  * This file is the verifier's only network I/O and is not part of the browser bundle.
  */
-import { type PublicClient, parseAbiItem } from 'viem';
+import { parseAbiItem } from 'abitype';
+import type { PublicClient } from 'viem';
 import { ANCHORS_ABI } from '../contracts/index.js';
 import type { AnchorRecord, Hex } from '../ledger/index.js';
-import { createReadClient, fetchAnchors, toSafeNumber } from '../ledger/index.js';
+import { toSafeNumber } from '../ledger/types.js';
 import { type ChainEvidence, EVIDENCE_FORMAT } from './evidence-format.js';
 import type { RegistryEvent } from './verify.js';
 
@@ -81,6 +82,9 @@ export async function fetchChainEvidence(p: {
   contract: Hex;
   logIds: readonly Hex[];
 }): Promise<ChainEvidence> {
+  // The chain client (viem: some 400 modules) is loaded here, not with the verifier:
+  // `vitaltrail verify --anchors` never reads a chain and starts without it.
+  const { createReadClient, fetchAnchors } = await import('../ledger/index.js');
   const reader = createReadClient(p.rpcUrl);
   const chainId = await reader.getChainId();
   const head = await reader.getBlockNumber({ cacheTime: 0 }); // viem caches the head for ~4 s by default: read it fresh

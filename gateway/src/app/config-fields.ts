@@ -4,7 +4,7 @@
  * and docs. app/config drives validation, the environment mapping and the generated
  * reference (`vitaltrail config schema`) from it.
  */
-import { DEFAULT_MQTT_LIMITS } from '../io/transport/index.js';
+import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 
 /** The type of one value: of a field, or of a field of each item of a list. */

@@ -5,6 +5,7 @@
  * are named here once.
  */
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
+import type { MqttLimits } from '../core/ingress-limits.js';
 import type { LiveHub } from '../core/live.js';
 import type { Anchorer, ChainWatch } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
@@ -17,7 +18,6 @@ import type {
   EmbeddedBroker,
   ExternalBrokerOptions,
   ExternalMqttIngest,
-  MqttLimits,
   SerialIngest,
   SerialPortConfig,
 } from '../io/transport/index.js';

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment } from '../../../anchor/src/ledger/index.js';
-import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { DEFAULT_GATEWAY_ID } from '../app/options.js';
 import { AccessLog, exportAccessBundleToFile } from '../io/access/index.js';
 import { accessLogOrigin, checkpointKeyPath, loadCheckpointSigner } from '../io/anchoring/index.js';
 import { checkOutputPath, dataPaths, readJson } from '../io/ops/index.js';

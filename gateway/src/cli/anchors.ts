@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type AnchorRecord, type Deployment, fetchAnchors } from '../../../anchor/src/ledger/index.js';
 import { openCheckpoint, verifyConsistency } from '../../../anchor/src/log/index.js';
-import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { DEFAULT_GATEWAY_ID } from '../app/options.js';
 import {
   CheckpointNotes,
   checkpointKeyPath,

@@ -8,7 +8,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { fetchChainEvidence } from '../../../anchor/src/verify/index.js';
-import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { DEFAULT_GATEWAY_ID } from '../app/options.js';
 import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
 import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportBundleToFile } from '../io/outbound/index.js';
@@ -18,7 +18,6 @@ import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
 import { checkTimeRange, timeOption } from './inputs.js';
-import { DEFAULT_MAX_INPUT_MIB, runVerify } from './verify.js';
 
 const DEFAULT_DATA_DIR = '.vitaltrail/demo';
 
@@ -54,7 +53,7 @@ function exportProgress(done: number, total: number): void {
 }
 
 /**
- * Adds `export`, `verify` and `verify-anchors-fetch` to the program.
+ * Adds `export` and `verify-anchors-fetch` to the program (`verify` is cli/verify's).
  * @example
  * registerAuditorCommands(program);
  */
@@ -139,54 +138,6 @@ export function registerAuditorCommands(program: Command): void {
       } finally {
         store.close();
       }
-    });
-
-  program
-    .command('verify')
-    .description(
-      'check every entry of disclosure bundles: signature, certificate chain to the KGC root, device key registered ' +
-        'and unrevoked at the anchoring block, inclusion proof, consistency of the cited checkpoints, and their Anchored ' +
-        'events; and that each device chain in the range is complete (boundary frames prove both ends). ' +
-        'Exit 0 VALID, 1 INVALID, 2 could not run, 3 INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps)',
-    )
-    .argument(
-      '<bundles...>',
-      'bundle JSON files (several: one per gateway log; sequences are analysed across them)',
-    )
-    .option('--rpc <url>', 'JSON-RPC URL of the consortium chain (live evidence)')
-    .option('--anchors <file>', 'saved chain evidence from `vitaltrail verify-anchors-fetch` (offline)')
-    .option('--json', 'print the report as JSON')
-    .option('--verbose', 'list every entry, not only the failing ones')
-    .option(
-      '--quiet',
-      'print nothing on stdout (for scripts): the exit code is the verdict; errors still go to stderr',
-    )
-    .option(
-      '--allow-gaps',
-      'accept an INCOMPLETE bundle (a deliberately partial disclosure): exit 0 instead of 3; the report says so',
-    )
-    .option(
-      '--max-input-mib <n>',
-      `refuse an input file (bundle or --anchors) larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isFinite(n) || n <= 0 || n > 1_048_576)
-          throw new InvalidArgumentError('--max-input-mib must be a number above 0, at most 1048576');
-        return n;
-      },
-      DEFAULT_MAX_INPUT_MIB,
-    )
-    .action(async (files: string[], o) => {
-      process.exitCode = await runVerify({
-        files,
-        rpcUrl: o.rpc,
-        anchorsFile: o.anchors,
-        json: Boolean(o.json),
-        verbose: Boolean(o.verbose),
-        quiet: Boolean(o.quiet),
-        maxInputMiB: o.maxInputMib,
-        allowGaps: Boolean(o.allowGaps),
-      });
     });
 
   program

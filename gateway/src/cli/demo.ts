@@ -14,12 +14,14 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
 import { initKgc } from '../../../anchor/src/kgc/index.js';
 import { createViemRegistry, freePort } from '../../../anchor/src/ledger/index.js';
 import { Fleet } from '../../../firmware-sim/src/fleet.js';
-import type { Scenario } from '../../../firmware-sim/src/physiology.js';
+import { SCENARIOS, type Scenario } from '../../../firmware-sim/src/physiology.js';
+import { readSecretFile } from '../app/config.js';
 import { startGateway } from '../app/gateway.js';
-import type { OutboundOptions } from '../app/options.js';
+import { DEFAULT_GATEWAY_ID, type OutboundOptions } from '../app/options.js';
 import {
   accessLogOrigin,
   type ChainWatchdog,
@@ -42,8 +44,11 @@ import { createRecipientKey, loadRecipients, openStore } from '../io/store/index
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEMO_PATIENT_ID, seedCareDemo } from './demo-care.js';
+import { UsageError } from './errors.js';
+import { DEFAULT_DATA_DIR, deviceIdOption, intOption, numberOption, portOption } from './inputs.js';
 import { ensureGatewayCertificate } from './kgc.js';
-import { deviceIds, fleetSpecs, formatStats, parseScenario } from './sim.js';
+import { parseSerialSpec } from './serial.js';
+import { deviceIds, fleetSpecs, formatStats, idsOption, parseScenario, speedOption } from './sim.js';
 
 export interface DemoParameters {
   dataDir: string;
@@ -282,4 +287,142 @@ async function runDemoOnChain(
   await gw.stop();
   await watch.stop(); // the node as it runs now (a restart replaced the first one)
   out('stopped. Run the same command again to resume.');
+}
+
+/**
+ * Adds `demo` to the program.
+ * @example
+ * registerDemoCommand(program);
+ */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'run the whole system on embedded defaults: gateway (embedded MQTT broker), local anvil chain with the ' +
+        'contracts, embedded store, dashboard, and a simulated ward; Ctrl-C stops, running again resumes',
+    )
+    .option('--data <dir>', 'data directory', DEFAULT_DATA_DIR)
+    .option('--devices <n>', 'simulated wearables', intOption('--devices', 0, 1000), 20)
+    .option('--rate <hz>', 'frames per second per wearable', numberOption('--rate', 0.01, 100), 1)
+    .addOption(portOption('--http-port', 'dashboard port', 8080))
+    .addOption(portOption('--mqtt-port', 'plain MQTT demo port', 1883))
+    .addOption(portOption('--chain-port', 'anvil JSON-RPC port', 8545))
+    .option(
+      '--checkpoint-interval <s>',
+      'seconds between checkpoints',
+      numberOption('--checkpoint-interval', 0.2, 3600),
+      10,
+    )
+    .option(
+      '--serial <path=dev[,dev…]>',
+      'also ingest from this serial port, bound to these enrolled devices (repeatable; 115200 8N1)',
+      (v: string, prev: SerialPortConfig[]) => [...prev, parseSerialSpec(v)],
+      [] as SerialPortConfig[],
+    )
+    .option(
+      '--gateway-id <id>',
+      'gateway id (checkpoint origin vitaltrail/<id>)',
+      deviceIdOption,
+      DEFAULT_GATEWAY_ID,
+    )
+    .option(
+      '--mllp <host:port>',
+      "send the readings as IHE PCD-01 ORU^R01 to this HL7 interface engine's MLLP port",
+    )
+    .option(
+      '--mllp-interval <seconds>',
+      'with --mllp: one ORU^R01 per device and interval of this many seconds (PCD-01 per interval)',
+    )
+    .option('--fhir <url>', 'push the readings as FHIR R4 Observations to this FHIR server base URL')
+    .option(
+      '--webhook <url>',
+      'POST every alarm transition, signed, to this URL (pagers, phones, nurse call)',
+    )
+    .option(
+      '--webhook-secret-file <file>',
+      "the webhook's shared HMAC secret (mode 0600); needed with --webhook",
+    )
+    .option(
+      '--acm <host:port>',
+      "send every alarm transition as IHE PCD-04 ORU^R40 to this alarm manager's MLLP port",
+    )
+    .option(
+      '--acm-listen <port>',
+      "accept the alarm manager's IHE PCD-05 acknowledgements on this MLLP port (from 127.0.0.1 only)",
+    )
+    .option(
+      '--outbound-from-start',
+      'a receiver seen for the first time gets the whole log, not only new readings',
+    )
+    .option(
+      '--scenario <name>',
+      `every bed runs this scenario, or mix: the demo ward's mix (${['mix', ...SCENARIOS].join(' | ')})`,
+      'mix',
+    )
+    .addOption(speedOption())
+    .addOption(idsOption(['devices']))
+    .action(async (o) => {
+      const outbound = outboundOf(o);
+      const scenario = parseDemoScenario(o.scenario);
+      await runDemo({
+        ...(outbound ? { outbound } : {}),
+        ...(scenario ? { scenario } : {}),
+        ...(o.ids ? { ids: o.ids } : {}),
+        speed: o.speed,
+        dataDir: o.data,
+        devices: o.devices,
+        rateHz: o.rate,
+        httpPort: o.httpPort,
+        mqttPort: o.mqttPort,
+        chainPort: o.chainPort,
+        checkpointIntervalMs: Math.round(o.checkpointInterval * 1000),
+        gatewayId: o.gatewayId,
+        serial: o.serial,
+      });
+    });
+}
+
+/** The demo's `--mllp`/`--fhir`/`--webhook`/`--acm` options as gateway options (app/options `OutboundOptions`). */
+function outboundOf(o: {
+  mllp?: string;
+  fhir?: string;
+  webhook?: string;
+  webhookSecretFile?: string;
+  acm?: string;
+  acmListen?: string;
+  mllpInterval?: string;
+  outboundFromStart?: boolean;
+}): OutboundOptions | undefined {
+  if (!o.mllp && !o.fhir && !o.webhook && !o.acm && !o.acmListen) return undefined;
+  const out: OutboundOptions = { start: o.outboundFromStart ? 'history' : 'now' };
+  const hostPort = (flag: string, v: string) => {
+    const m = /^([^:\s]+):(\d{1,5})$/.exec(v);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new UsageError(`${flag} must be host:port`);
+    return { host: m[1]!, port };
+  };
+  if (o.mllp) out.mllp = hostPort('--mllp', o.mllp);
+  if (o.mllpInterval !== undefined) {
+    const s = Number(o.mllpInterval);
+    if (!out.mllp || !/^\d{1,4}$/.test(o.mllpInterval) || s < 5 || s > 3600)
+      throw new UsageError('--mllp-interval must be 5 to 3600 seconds, with --mllp');
+    out.mllp.intervalSeconds = s;
+  }
+  if (o.acm) out.acm = hostPort('--acm', o.acm);
+  if (o.acmListen) {
+    const port = Number(o.acmListen);
+    if (!/^\d{1,5}$/.test(o.acmListen) || port < 1 || port > 65535)
+      throw new UsageError('--acm-listen must be a port');
+    out.acm = { ...out.acm, listen: { host: '127.0.0.1', port, allowFrom: ['127.0.0.1'] } };
+  }
+  if (o.webhook) {
+    if (!/^https?:\/\/\S+$/.test(o.webhook)) throw new UsageError('--webhook must be an http(s) URL');
+    if (!o.webhookSecretFile) throw new UsageError('--webhook needs --webhook-secret-file');
+    out.webhook = { url: o.webhook, secret: readSecretFile('--webhook-secret-file', o.webhookSecretFile) };
+  }
+  if (o.fhir) {
+    if (!/^https?:\/\/\S+$/.test(o.fhir)) throw new UsageError('--fhir must be an http(s) URL');
+    out.fhir = { url: o.fhir };
+  }
+  return out;
 }

@@ -9,8 +9,46 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { CliError } from './errors.js';
+
+/** Where the commands keep state unless `--data` says otherwise: the demo's data directory. */
+export const DEFAULT_DATA_DIR = '.vitaltrail/demo';
+
+/** An option's parser: an integer from `min` to `max`. */
+export function intOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+/** An option's parser: a finite number from `min` to `max`. */
+export function numberOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** A `--…-port <port>` option: an integer from 0 to 65535, 0 = any free port. */
+export function portOption(flag: string, what: string, port: number): Option {
+  return new Option(`${flag} <port>`, `${what} (0 = any free port)`)
+    .default(port)
+    .argParser(intOption(flag, 0, 65535));
+}
+
+/** An option's parser: a device id (PROTOCOL.md §1 `dev`). */
+export function deviceIdOption(value: string): string {
+  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
+  return value;
+}
 
 /**
  * Parses a time bound: ms since the epoch (digits only) or an ISO 8601 date-time, from 0

@@ -10,7 +10,7 @@
  * gateway anchoring on that chain accepts its first frame.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { initKgc, MAX_CSR_BYTES } from '../../../anchor/src/kgc/index.js';
 import { createViemRegistry, type Deployment, type Hex } from '../../../anchor/src/ledger/index.js';
 import {
@@ -29,7 +29,6 @@ import {
   writeOutputFile,
 } from '../io/ops/index.js';
 import { type GatewayStore, openStore } from '../io/store/index.js';
-import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import {
   assertRegistryReady,
   type ExternalRegistry,
@@ -38,12 +37,7 @@ import {
   withRegistryOptions,
 } from './chain-options.js';
 import { CliError, UsageError } from './errors.js';
-import { dataDirOption } from './inputs.js';
-
-export function deviceIdOption(value: string): string {
-  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
-  return value;
-}
+import { dataDirOption, deviceIdOption } from './inputs.js';
 
 /** The chain the data dir's embedded node serves, if it is running. */
 export async function reachableChain(

@@ -1,8 +1,7 @@
 /**
  * @module cli/kgc
  * `vitaltrail kgc …` (the consortium's Key Generation Center: ARCHITECTURE.md "KGC: CLI
- * commands on local key files"), `vitaltrail audit verify|rotate` (cli/audit), and
- * `vitaltrail devices gaps` (issue 3). Enrolment, revocation and gateway certificates are
+ * commands on local key files"). Enrolment, revocation and gateway certificates are
  * written to the gateway's audit log; passphrases come from a file or stdin, never the
  * command line.
  *
@@ -36,7 +35,6 @@ import {
 } from '../io/identity/index.js';
 import { AuditLog, checkOutputPath, type DataPaths, dataPaths, writeOutputFile } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
-import { registerAuditCommands } from './audit.js';
 import {
   assertRegistryReady,
   type ExternalRegistry,
@@ -45,11 +43,10 @@ import {
   withRegistryOptions,
 } from './chain-options.js';
 import { UsageError } from './errors.js';
-import { dataDirOption, readSecretLine } from './inputs.js';
+import { dataDirOption, deviceIdOption, readSecretLine } from './inputs.js';
 import {
   auditNow,
   chainRegistryOf,
-  deviceIdOption,
   onChainStep,
   registerEnrollCommand,
   registryOf,
@@ -71,8 +68,7 @@ async function readPassphrase(file: string | undefined): Promise<string> {
 }
 
 /**
- * Adds `kgc init|enroll|revoke|sync-registry|list|gateway-cert|export-p12`, `audit verify|rotate` and
- * `devices gaps` to the program.
+ * Adds `kgc init|enroll|revoke|sync-registry|list|gateway-cert|export-p12` to the program.
  * @example
  * registerKgcCommands(program, '.vitaltrail/demo');
  */
@@ -289,33 +285,6 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
         throw err;
       }
       process.stdout.write(`wrote ${o.out} (PKCS#12, mode 0600)\n`);
-    });
-
-  registerAuditCommands(program, defaultDataDir);
-
-  const devices = program.commands.find((c) => c.name() === 'devices');
-  (devices ?? program.command('devices').description('enrolled devices'))
-    .command('gaps')
-    .description(
-      'missing seq ranges of a device (derived from the accepted frames; a later frame may fill them)',
-    )
-    .requiredOption('--device <id>', 'device id', deviceIdOption)
-    .addOption(dataDirOption(defaultDataDir))
-    .option('--json', 'print JSON')
-    .action((_o, cmd: Command) => {
-      // `devices` has --data and --json of its own: read the options wherever they were given.
-      const o = cmd.optsWithGlobals<{ device: string; data: string; json?: boolean }>();
-      const store = openStore(dataPaths(o.data).db);
-      try {
-        const gaps = store.seqGaps(o.device);
-        if (o.json) process.stdout.write(`${JSON.stringify(gaps)}\n`);
-        else {
-          for (const g of gaps) process.stdout.write(`${g.from === g.to ? g.from : `${g.from}-${g.to}`}\n`);
-          process.stdout.write(`${gaps.length} gap(s)\n`);
-        }
-      } finally {
-        store.close();
-      }
     });
 }
 

@@ -13,7 +13,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { gatewayOptionsFromConfig, loadConfigFile } from '../app/config.js';
-import { DEFAULT_GATEWAY_ID } from '../app/gateway.js';
+import { DEFAULT_GATEWAY_ID } from '../app/options.js';
 import {
   type ProbeResult,
   type ProbeTargets,

@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Command, Option } from 'commander';
 import type { IClientOptions } from 'mqtt';
 import { DEVICE_KEY_FILE, readPrivateKey } from '../../../anchor/src/kgc/index.js';
 import { createViemRegistry } from '../../../anchor/src/ledger/index.js';
@@ -24,8 +25,15 @@ import {
 import { type DataPaths, dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
-import { assertRegistryReady, externalRegistry, type RegistryOptionValues } from './chain-options.js';
+import {
+  assertRegistryReady,
+  externalRegistry,
+  type RegistryOptionValues,
+  withRegistryOptions,
+} from './chain-options.js';
 import { UsageError } from './errors.js';
+import { faultMixOf, registerFaultOptions } from './faults.js';
+import { DEFAULT_DATA_DIR, intOption, numberOption } from './inputs.js';
 import { reachableChain } from './kgc-enroll.js';
 import { parseFaults, runSerialSim } from './serial.js';
 
@@ -256,4 +264,79 @@ export async function runSim(p: SimParameters): Promise<void> {
   process.once('SIGTERM', () => void stop());
   await fleet.finished;
   await stop();
+}
+
+/** `--speed <factor>` (cli/sim `parseSpeed`): the patients' physiology runs this much faster than the frames. */
+export function speedOption(): Option {
+  return new Option(
+    '--speed <factor>',
+    "patients' physiology time per real time, 1-600 (60: 20 min of deterioration in 20 s); frames stay real time",
+  )
+    .default(1)
+    .argParser(parseSpeed);
+}
+
+/** `--ids a,b,c` (cli/sim `parseDeviceIds`): any device ids, instead of `--devices` (and `--prefix`). */
+export function idsOption(conflicts: string[]): Option {
+  return new Option(
+    '--ids <list>',
+    `comma-separated device ids instead of --${conflicts.join('/--')} (${DEVICE_ID_RULE})`,
+  )
+    .argParser(parseDeviceIds)
+    .conflicts(conflicts);
+}
+
+/**
+ * Adds `sim` (with the fault-injection flags of cli/faults) to the program.
+ * @example
+ * registerSimCommand(program);
+ */
+export function registerSimCommand(program: Command): void {
+  withRegistryOptions(
+    program
+      .command('sim')
+      .description('simulated wearables publishing signed frames over MQTT, keeping each until acknowledged')
+      .option('--devices <n>', 'number of wearables (wr-0001 …)', intOption('--devices', 1, 10_000), 1)
+      .option('--rate <hz>', 'frames per second per wearable', numberOption('--rate', 0.01, 1000), 1)
+      .option('--mqtt <url>', 'broker URL', 'mqtt://127.0.0.1:1883')
+      .option('--data <dir>', 'data directory holding the device keys (DATA/devices/<id>/)', DEFAULT_DATA_DIR)
+      .option('--prefix <p>', 'device id prefix', 'wr-')
+      .option('--duration <s>', 'stop after this many seconds', numberOption('--duration', 0.1, 1e7))
+      .option(
+        '--enroll',
+        'enroll devices that have no key yet (needs the KGC in --data) and register them on chain: the ' +
+          'external chain of --rpc, else the embedded chain of --data when it is running',
+      )
+      .option('--scenario <name>', SCENARIOS.join(' | '), 'steady')
+      .addOption(speedOption())
+      .addOption(idsOption(['devices', 'prefix']))
+      .option(
+        '--serial <path>',
+        'one wearable (--devices 1) over this serial line instead of MQTT (115200 8N1)',
+      )
+      .option('--faults <list>', 'with --serial: inject noise,split,merge,drop (each 10 % of messages)')
+      .option('--app-acks', "external broker: keep frames until the gateway's ack on /acks (default: PUBACK)")
+      .option('--ca <file>', "mutual TLS: the broker's CA; devices present their KGC certificates"),
+    'optional',
+  ).action(async (o) => {
+    await runSim({
+      registry: { rpc: o.rpc, deployment: o.deployment, keyFile: o.keyFile, confirmations: o.confirmations },
+      appAcks: Boolean(o.appAcks),
+      caFile: o.ca,
+      faultMix: faultMixOf(o),
+      serial: o.serial,
+      faults: o.faults,
+      dataDir: o.data,
+      devices: o.devices,
+      rateHz: o.rate,
+      url: o.mqtt,
+      prefix: o.prefix,
+      ids: o.ids,
+      speed: o.speed,
+      durationMs: o.duration ? o.duration * 1000 : undefined,
+      enroll: Boolean(o.enroll),
+      scenario: o.scenario,
+    });
+  });
+  registerFaultOptions(program);
 }

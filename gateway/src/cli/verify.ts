@@ -12,7 +12,8 @@
  * `--quiet` prints nothing on stdout (the exit code is the verdict; errors still go to stderr).
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { type Hex, toLedgerError } from '../../../anchor/src/ledger/index.js';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { Hex } from '../../../anchor/src/ledger/index.js';
 import {
   analyseSequences,
   type BundleReport,
@@ -276,6 +277,7 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
       });
     } catch (err) {
       // One coded line (ledger_unavailable, contract_missing), never the client's dump.
+      const { toLedgerError } = await import('../../../anchor/src/ledger/index.js');
       throw toLedgerError(err, `reading the chain evidence from ${p.rpcUrl}`, 'ledger_unavailable');
     }
   }
@@ -341,4 +343,59 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
     process.stdout.write(parts.join(''));
   }
   return verifyExitCode(verdict, allowGaps);
+}
+
+/**
+ * Adds `verify` to the program.
+ * @example
+ * registerVerifyCommand(program);
+ */
+export function registerVerifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description(
+      'check every entry of disclosure bundles: signature, certificate chain to the KGC root, device key registered ' +
+        'and unrevoked at the anchoring block, inclusion proof, consistency of the cited checkpoints, and their Anchored ' +
+        'events; and that each device chain in the range is complete (boundary frames prove both ends). ' +
+        'Exit 0 VALID, 1 INVALID, 2 could not run, 3 INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps)',
+    )
+    .argument(
+      '<bundles...>',
+      'bundle JSON files (several: one per gateway log; sequences are analysed across them)',
+    )
+    .option('--rpc <url>', 'JSON-RPC URL of the consortium chain (live evidence)')
+    .option('--anchors <file>', 'saved chain evidence from `vitaltrail verify-anchors-fetch` (offline)')
+    .option('--json', 'print the report as JSON')
+    .option('--verbose', 'list every entry, not only the failing ones')
+    .option(
+      '--quiet',
+      'print nothing on stdout (for scripts): the exit code is the verdict; errors still go to stderr',
+    )
+    .option(
+      '--allow-gaps',
+      'accept an INCOMPLETE bundle (a deliberately partial disclosure): exit 0 instead of 3; the report says so',
+    )
+    .option(
+      '--max-input-mib <n>',
+      `refuse an input file (bundle or --anchors) larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0 || n > 1_048_576)
+          throw new InvalidArgumentError('--max-input-mib must be a number above 0, at most 1048576');
+        return n;
+      },
+      DEFAULT_MAX_INPUT_MIB,
+    )
+    .action(async (files: string[], o) => {
+      process.exitCode = await runVerify({
+        files,
+        rpcUrl: o.rpc,
+        anchorsFile: o.anchors,
+        json: Boolean(o.json),
+        verbose: Boolean(o.verbose),
+        quiet: Boolean(o.quiet),
+        maxInputMiB: o.maxInputMib,
+        allowGaps: Boolean(o.allowGaps),
+      });
+    });
 }

@@ -7,6 +7,7 @@
  * (a client closed for rejections may not reconnect from the same address for a while).
  * Pure: every call takes `now` (milliseconds).
  */
+import { DEFAULT_PACKET_LIMITS, type MqttPacketLimits } from '../protocol/mqtt-framing.js';
 
 export interface RateLimit {
   /** Sustained PUBLISH packets per second; 0 turns the limit off. */
@@ -28,6 +29,26 @@ export const DEFAULT_REJECTION_LIMIT: Readonly<RejectionLimit> = {
   max: 50,
   windowMs: 10_000,
   cooldownMs: 60_000,
+};
+
+/** The broker edge's limits (README "Security" → "Limits"; config `mqtt.limits`). */
+export interface MqttLimits extends MqttPacketLimits {
+  /** A CONNECT must be complete this long after the connection opened. */
+  connectTimeoutMs: number;
+  /** A packet begun must be complete within this. */
+  packetTimeoutMs: number;
+  /** PUBLISH packets per connection (over the rate the socket is read more slowly). */
+  rate: RateLimit;
+  /** Rejected frames that close a connection, and the cool-down after. */
+  rejections: RejectionLimit;
+}
+
+export const DEFAULT_MQTT_LIMITS: Readonly<MqttLimits> = {
+  ...DEFAULT_PACKET_LIMITS,
+  connectTimeoutMs: 10_000,
+  packetTimeoutMs: 10_000,
+  rate: DEFAULT_RATE_LIMIT,
+  rejections: DEFAULT_REJECTION_LIMIT,
 };
 
 /**

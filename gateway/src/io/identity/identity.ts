@@ -11,7 +11,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type PublicClient, parseAbiItem } from 'viem';
+import { parseAbiItem } from 'abitype';
+import type { PublicClient } from 'viem';
 import { REGISTRY_ABI } from '../../../../anchor/src/contracts/index.js';
 import {
   readKgcTrust,

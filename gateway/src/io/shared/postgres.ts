@@ -11,7 +11,7 @@
  * optionally `?sslmode=verify-full` (TLS, the server's certificate checked against Node's
  * CAs and its name) or `?sslmode=disable`. Error reasons never carry the URL or the password.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { errorClass } from '../../protocol/errors.js';
 import { migrateShared, SHARED_SCHEMA_VERSION } from './schema.js';
 
@@ -71,7 +71,9 @@ export function poolConfig(o: SharedPostgresOptions): pg.PoolConfig {
  * @example const pool = await openSharedPool({ url: 'postgres://vitaltrail@db/vitaltrail', password });
  */
 export async function openSharedPool(o: SharedPostgresOptions): Promise<pg.Pool> {
-  const pool = new pg.Pool(poolConfig(o));
+  // The client is loaded with the first pool: a lone gateway and most CLI commands never need it.
+  const { default: pgClient } = await import('pg');
+  const pool = new pgClient.Pool(poolConfig(o));
   // An idle connection that drops emits here; the next query opens a new one. Without a
   // listener the pool's 'error' event would end the process.
   pool.on('error', () => {});

@@ -11,12 +11,7 @@ export {
   type LiveStreamStats,
   mqttLink,
 } from './live-stream.js';
-export {
-  DEFAULT_MQTT_LIMITS,
-  type EmbeddedBroker,
-  type MqttLimits,
-  startEmbeddedBroker,
-} from './mqtt-broker.js';
+export { type EmbeddedBroker, startEmbeddedBroker } from './mqtt-broker.js';
 export {
   type ExternalBrokerOptions,
   type ExternalMqttIngest,

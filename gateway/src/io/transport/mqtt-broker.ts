@@ -36,10 +36,8 @@ import { Aedes, type Client } from 'aedes';
 import {
   Cooldowns,
   countsTowardsLimit,
-  DEFAULT_RATE_LIMIT,
-  DEFAULT_REJECTION_LIMIT,
-  type RateLimit,
-  type RejectionLimit,
+  DEFAULT_MQTT_LIMITS,
+  type MqttLimits,
   RejectionWindow,
 } from '../../core/ingress-limits.js';
 import {
@@ -51,7 +49,6 @@ import {
   rejectsTopic,
 } from '../../core/topics.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
-import { DEFAULT_PACKET_LIMITS, type MqttPacketLimits } from '../../protocol/mqtt-framing.js';
 import type {
   BrokerSecurityEvent,
   BrokerTlsOptions,
@@ -60,26 +57,6 @@ import type {
 } from '../identity/index.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
 import { MqttEdge } from './mqtt-edge.js';
-
-/** The broker edge's limits (README "Security" → "Limits"; config `mqtt.limits`). */
-export interface MqttLimits extends MqttPacketLimits {
-  /** A CONNECT must be complete this long after the connection opened. */
-  connectTimeoutMs: number;
-  /** A packet begun must be complete within this. */
-  packetTimeoutMs: number;
-  /** PUBLISH packets per connection (over the rate the socket is read more slowly). */
-  rate: RateLimit;
-  /** Rejected frames that close a connection, and the cool-down after. */
-  rejections: RejectionLimit;
-}
-
-export const DEFAULT_MQTT_LIMITS: Readonly<MqttLimits> = {
-  ...DEFAULT_PACKET_LIMITS,
-  connectTimeoutMs: 10_000,
-  packetTimeoutMs: 10_000,
-  rate: DEFAULT_RATE_LIMIT,
-  rejections: DEFAULT_REJECTION_LIMIT,
-};
 
 export interface BrokerOptions {
   ingest: Ingest;
