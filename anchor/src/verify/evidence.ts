@@ -17,7 +17,6 @@ import { parseAbiItem } from 'abitype';
 import type { PublicClient } from 'viem';
 import { ANCHORS_ABI } from '../contracts/index.js';
 import type { AnchorRecord, Hex } from '../ledger/index.js';
-import { toSafeNumber } from '../ledger/types.js';
 import { type ChainEvidence, EVIDENCE_FORMAT } from './evidence-format.js';
 import type { RegistryEvent } from './verify.js';
 
@@ -32,6 +31,7 @@ const LOG_WINDOW = 10_000n;
 
 /** Every `DeviceRegistered` / `DeviceRevoked` event of `registry`, in chain order. */
 async function readRegistryEvents(
+  toSafeNumber: (n: bigint) => number,
   reader: PublicClient,
   registry: Hex,
   head: bigint,
@@ -84,7 +84,7 @@ export async function fetchChainEvidence(p: {
 }): Promise<ChainEvidence> {
   // The chain client (viem: some 400 modules) is loaded here, not with the verifier:
   // `vitaltrail verify --anchors` never reads a chain and starts without it.
-  const { createReadClient, fetchAnchors } = await import('../ledger/index.js');
+  const { createReadClient, fetchAnchors, toSafeNumber } = await import('../ledger/index.js');
   const reader = createReadClient(p.rpcUrl);
   const chainId = await reader.getChainId();
   const head = await reader.getBlockNumber({ cacheTime: 0 }); // viem caches the head for ~4 s by default: read it fresh
@@ -111,6 +111,6 @@ export async function fetchChainEvidence(p: {
     head: toSafeNumber(head),
     fetchedAt: new Date().toISOString(),
     anchors,
-    registryEvents: await readRegistryEvents(reader, registry, head),
+    registryEvents: await readRegistryEvents(toSafeNumber, reader, registry, head),
   };
 }
