@@ -11,8 +11,8 @@
 import type { Command } from 'commander';
 import { accessEvidenceJson, parseAccessBundle } from '../../../anchor/src/verify-access/index.js';
 import { checkOutputPath, writeOutputFile } from '../io/ops/index.js';
-import { readJsonCapped } from './verify.js';
-import { address, liveAccessEvidence, maxInputOption } from './verify-access.js';
+import { maxInputOption, readJsonCapped } from './verify.js';
+import { address, liveAccessEvidence } from './verify-access.js';
 
 /**
  * Fetches and writes the access evidence of one bundle; returns the summary line.

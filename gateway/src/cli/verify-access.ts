@@ -33,7 +33,7 @@ import {
   verifyAccessEvidence,
 } from '../../../anchor/src/verify-access/index.js';
 import { CliError, UsageError } from './errors.js';
-import { DEFAULT_MAX_INPUT_MIB, readJsonCapped } from './verify.js';
+import { DEFAULT_MAX_INPUT_MIB, maxInputOption, readJsonCapped } from './verify.js';
 
 /** Exit codes of `vitaltrail verify-access` by verdict (2: it could not run, thrown). */
 export const VERIFY_ACCESS_EXIT = { VALID: 0, INVALID: 1 } as const;
@@ -162,21 +162,6 @@ export const address = (value: string): Hex => {
     throw new InvalidArgumentError('--consent must be an address (0x + 40 hex)');
   return value as Hex;
 };
-
-/** `--max-input-mib`, as `verify`'s (the arguments of commander's `.option`). */
-export function maxInputOption() {
-  return [
-    '--max-input-mib <n>',
-    `refuse an input file larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
-    (v: string) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0 || n > 1_048_576)
-        throw new InvalidArgumentError('--max-input-mib must be a number above 0, at most 1048576');
-      return n;
-    },
-    DEFAULT_MAX_INPUT_MIB,
-  ] as const;
-}
 
 /**
  * Adds `verify-access` to the program.

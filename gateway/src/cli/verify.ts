@@ -346,6 +346,24 @@ export async function runVerify(p: VerifyCliParameters): Promise<number> {
 }
 
 /**
+ * `--max-input-mib` of `verify` and `verify-access[-fetch]` (the arguments of commander's `.option`).
+ * @param inputs what the input files are, for the help text
+ */
+export function maxInputOption(inputs = '') {
+  return [
+    '--max-input-mib <n>',
+    `refuse an input file ${inputs}larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
+    (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0 || n > 1_048_576)
+        throw new InvalidArgumentError('--max-input-mib must be a number above 0, at most 1048576');
+      return n;
+    },
+    DEFAULT_MAX_INPUT_MIB,
+  ] as const;
+}
+
+/**
  * Adds `verify` to the program.
  * @example
  * registerVerifyCommand(program);
@@ -375,17 +393,7 @@ export function registerVerifyCommand(program: Command): void {
       '--allow-gaps',
       'accept an INCOMPLETE bundle (a deliberately partial disclosure): exit 0 instead of 3; the report says so',
     )
-    .option(
-      '--max-input-mib <n>',
-      `refuse an input file (bundle or --anchors) larger than this, before reading it (default ${DEFAULT_MAX_INPUT_MIB})`,
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isFinite(n) || n <= 0 || n > 1_048_576)
-          throw new InvalidArgumentError('--max-input-mib must be a number above 0, at most 1048576');
-        return n;
-      },
-      DEFAULT_MAX_INPUT_MIB,
-    )
+    .option(...maxInputOption('(bundle or --anchors) '))
     .action(async (files: string[], o) => {
       process.exitCode = await runVerify({
         files,
