@@ -10,7 +10,8 @@
  * the break-glass reason, whose and when, and a JSON report identical to `vitaltrail
  * verify-access BUNDLE --evidence FILE --json`; a bundle with an entry deleted shows
  * `entry_missing` for that leaf, INVALID, as the CLI (exit 1). Evidence of another chain
- * cannot be verified (the CLI exits 2). Screenshot: dashboards/docs/auditor-access.png.
+ * cannot be verified (the CLI exits 2). Screenshot: test-results/auditor-access.png
+ * (dashboards/docs/ with VT_UPDATE_DOCS=1).
  * Needs `npm run build` (the CLI and the verifier bundle).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -50,7 +51,13 @@ import { makeTempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const VERIFIER = join(ROOT, 'dist', 'auditor', 'verifier.js');
-const SCREENSHOT = join(ROOT, 'dashboards', 'docs', 'auditor-access.png');
+// Redrawn in the docs only on request (VT_UPDATE_DOCS=1, as the ward's screenshots): a test run
+// must not change a tracked file.
+const SCREENSHOT = join(
+  ROOT,
+  process.env.VT_UPDATE_DOCS === '1' ? 'dashboards/docs' : 'test-results',
+  'auditor-access.png',
+);
 const GW = 'gw-1';
 const H = 3_600_000;
 const AUDITOR = { username: 'audrey', password: 'correct horse auditor 42' };
