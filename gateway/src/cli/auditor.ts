@@ -17,9 +17,7 @@ import { loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
-import { checkTimeRange, timeOption } from './inputs.js';
-
-const DEFAULT_DATA_DIR = '.vitaltrail/demo';
+import { checkTimeRange, DEFAULT_DATA_DIR, timeOption } from './inputs.js';
 
 function deviceIdOption(value: string, previous: string[] | undefined): string[] {
   if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);

@@ -16,17 +16,12 @@ import { DEFAULT_GATEWAY_ID, startGateway } from '../app/gateway.js';
 import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import { dataPaths, readJson } from '../io/ops/index.js';
 import { UsageError } from './errors.js';
-import { dataDirOption } from './inputs.js';
+import { dataDirOption, intOption } from './inputs.js';
 import { gatewayTlsDir } from './kgc.js';
 import { runGatewayFromConfig } from './production.js';
 
-function portOption(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be 0-65535`);
-    return n;
-  };
-}
+/** A `--…-port` value: 0-65535 (cli/inputs `intOption`). */
+const portOption = (name: string) => intOption(name, 0, 65535);
 
 /** `auto` (Secure unless the dashboard binds a loopback address), `on` or `off`. */
 function secureCookiesOption(value: string): 'auto' | 'on' | 'off' {
