@@ -77,6 +77,30 @@ export function describeSettingsRows(name: string, open: () => Promise<SettingsR
       expect(bookOf(await f.twin()).standby(DEV)).toBeNull();
     });
 
+    it("behavior: devices without settings of their own share the ward's, frozen; one patient's policies reach that patient alone", async () => {
+      const f = await fx.fresh();
+      const book = bookOf(f.rows);
+      const a = book.settings(DEV);
+      const b = book.settings('wr-0002');
+      // One object for every such device (issue 14: 10,000 devices kept a copy each).
+      expect(a.policies).toBe(b.policies);
+      expect(a.limits).toBe(b.limits);
+      expect(a.policies).toEqual(DEFAULT_POLICIES);
+      expect(a.limits).toEqual(DEFAULT_LIMITS);
+      // Shared, so nothing may change it in place.
+      expect(() => {
+        a.policies.hr.delaySeconds = 0;
+      }).toThrow(TypeError);
+      expect(() => {
+        a.limits.hr = { low: 0, high: 300 };
+      }).toThrow(TypeError);
+      book.update(DEV, { policies: { spo2: { delaySeconds: 0 } } }, 'charge.lee', T);
+      expect(book.settings(DEV).policies.spo2).toEqual({ ...DEFAULT_POLICIES.spo2, delaySeconds: 0 });
+      expect(book.settings('wr-0002').policies).toBe(b.policies);
+      expect(book.settings('wr-0002').policies.spo2.delaySeconds).toBe(10);
+      expect(bookOf(await f.twin()).settings(DEV).policies.spo2.delaySeconds).toBe(0);
+    });
+
     it('behavior: what is stored is configuration: no ACVPU entry, no reading', async () => {
       const f = await fx.fresh();
       bookOf(f.rows).update(

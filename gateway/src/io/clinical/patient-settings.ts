@@ -41,22 +41,38 @@ interface DeviceSettings {
   spo2Scale: 1 | 2;
   oxygen: boolean;
   limits: AlarmLimits;
-  /** The patient's own policy fields (merged over the ward's when read). */
+  /** The patient's own policy fields. */
   overrides: AlarmPoliciesUpdate;
+  /** `overrides` merged over the ward's, once (the ward's own object when there are none). */
+  policies: Readonly<AlarmPolicies>;
   standby: StandbyDto | null;
 }
 
 /** Who writes a row when no user did (a pause that ended by itself). */
 const SYSTEM_USER = 'gateway';
 
+/**
+ * Freezes `o` and the objects it holds (one level): the settings a device without a row of
+ * its own reads are one object shared by every such device (10,000 devices kept a copy
+ * each: issue 14's memory bench), so nothing may change them in place.
+ */
+function frozen<T extends object>(o: T): Readonly<T> {
+  for (const x of Object.values(o)) if (typeof x === 'object' && x !== null) Object.freeze(x);
+  return Object.freeze(o);
+}
+
+/** The default limits, shared by every device that has no limits of its own. */
+const SHARED_DEFAULT_LIMITS: Readonly<AlarmLimits> = frozen(structuredClone(DEFAULT_LIMITS) as AlarmLimits);
+
 /** Merges stored limits over the defaults, so a limit added later gets its default. */
 function withDefaults(limits: Partial<AlarmLimits> | undefined): AlarmLimits {
-  const out = { ...DEFAULT_LIMITS } as AlarmLimits;
+  if (!LIMIT_VITALS.some((v) => limits?.[v])) return SHARED_DEFAULT_LIMITS;
+  const out = { ...SHARED_DEFAULT_LIMITS } as AlarmLimits;
   for (const v of LIMIT_VITALS) {
     const l = limits?.[v];
     if (l) out[v] = { low: l.low ?? null, high: l.high ?? null };
   }
-  return out;
+  return frozen(out);
 }
 
 function standbyOf(x: unknown): StandbyDto | null {
@@ -94,7 +110,9 @@ function mergeOverrides(
  */
 export class PatientSettingsBook {
   readonly #db: PatientSettingsRows;
-  readonly #ward: AlarmPolicies;
+  readonly #ward: Readonly<AlarmPolicies>;
+  /** The record of a device without a row of its own, shared by all of them. */
+  readonly #defaults: Readonly<DeviceSettings>;
   readonly #cache = new Map<string, DeviceSettings>();
   readonly #consciousness = new Map<string, { level: Consciousness; at: number; by: string }>();
   readonly #shared: SharedPatientSettings | null;
@@ -112,7 +130,15 @@ export class PatientSettingsBook {
     changedElsewhere?: (dev: string, standbyBefore: StandbyDto | null) => void,
   ) {
     this.#db = db;
-    this.#ward = ward;
+    this.#ward = frozen(mergePolicies(ward));
+    this.#defaults = Object.freeze({
+      spo2Scale: 1,
+      oxygen: false,
+      limits: SHARED_DEFAULT_LIMITS,
+      overrides: Object.freeze({}),
+      policies: this.#ward,
+      standby: null,
+    });
     this.#shared = 'flush' in db ? db : null;
     if (this.#shared) {
       const tell = (dev: string, before = this.standby(dev)) => changedElsewhere?.(dev, before);
@@ -147,7 +173,7 @@ export class PatientSettingsBook {
       consciousnessAt: c?.at ?? null,
       consciousnessBy: c?.by ?? null,
       limits: r.limits,
-      policies: mergePolicies(this.#ward, r.overrides),
+      policies: r.policies,
     };
   }
 
@@ -160,12 +186,14 @@ export class PatientSettingsBook {
     const verdict = checkAlarmSettings(update);
     if (!verdict.ok) throw new AlarmError(verdict.code, `refused alarm setting ${verdict.field}`);
     const cur = this.#record(dev);
+    const overrides = mergeOverrides(cur.overrides, update.policies);
     const next: DeviceSettings = {
       ...cur,
       spo2Scale: update.spo2Scale ?? cur.spo2Scale,
       oxygen: update.oxygen ?? cur.oxygen,
       limits: withDefaults({ ...cur.limits, ...update.limits }),
-      overrides: mergeOverrides(cur.overrides, update.policies),
+      overrides,
+      policies: this.#policiesOf(overrides),
     };
     this.#write(dev, next, username, now);
     if (update.consciousness !== undefined && update.consciousness !== null) {
@@ -225,8 +253,14 @@ export class PatientSettingsBook {
     return r;
   }
 
+  /** The ward's policies under `overrides` (the ward's own object when there are none). */
+  #policiesOf(overrides: AlarmPoliciesUpdate): Readonly<AlarmPolicies> {
+    return Object.keys(overrides).length === 0 ? this.#ward : frozen(mergePolicies(this.#ward, overrides));
+  }
+
   #load(dev: string): DeviceSettings {
     const json = this.#db.settingsJson(dev);
+    if (json === undefined) return this.#defaults;
     let stored: StoredSettings = {};
     if (json !== undefined) {
       try {
@@ -247,6 +281,7 @@ export class PatientSettingsBook {
       oxygen: stored.oxygen === true,
       limits: withDefaults(stored.limits),
       overrides,
+      policies: this.#policiesOf(overrides),
       standby: standbyOf(stored.standby),
     };
   }
