@@ -29,15 +29,31 @@ export interface VitalAlarmFilterOptions {
 
 type Side = 'low' | 'high';
 
-interface Track {
-  /** Readings within the averaging window, oldest first. */
-  at: number[];
-  values: number[];
+/**
+ * One vital's readings and state. Readings are one array of pairs (time, value, time, value,
+ * …), oldest first: a ward of 10,000 devices keeps six tracks each, mostly of one reading,
+ * and two arrays per track were most of their memory (issue 14's memory bench).
+ */
+class Track {
+  /** Readings within the averaging window: times at even indexes, each value after its time. */
+  samples: number[];
   /** A breach seen but not yet `delaySeconds` long: its side and first reading time. */
-  breach: { side: Side; since: number } | null;
+  breach: { side: Side; since: number } | null = null;
   /** The side of the present condition. */
-  present: Side | null;
+  present: Side | null = null;
+
+  constructor(at: number, value: number) {
+    this.samples = [at, value];
+  }
+
+  /** The time of the latest reading. */
+  get lastAt(): number {
+    return this.samples[this.samples.length - 2] as number;
+  }
 }
+
+/** Each vital's place in a filter's tracks. */
+const VITAL_INDEX = new Map<LimitVital, number>(LIMIT_VITALS.map((v, i) => [v, i]));
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
@@ -52,7 +68,8 @@ export class VitalAlarmFilter {
   #policies: AlarmPolicies;
   readonly #staleMs: number;
   readonly #max: number;
-  readonly #tracks = new Map<LimitVital, Track>();
+  /** By the vital's index in LIMIT_VITALS; a vital never received has none. */
+  readonly #tracks: (Track | undefined)[] = [];
 
   /** @throws {RangeError} when `staleAfterMs` or `maxSamples` is not a positive integer. */
   constructor(policies: AlarmPolicies, opts: VitalAlarmFilterOptions = {}) {
@@ -73,26 +90,25 @@ export class VitalAlarmFilter {
   /** Records one reading of a vital, at its gateway receive time. An older reading than the latest is ignored. */
   push(vital: LimitVital, at: number, value: number): void {
     if (!Number.isFinite(value) || !Number.isFinite(at)) return;
-    const t = this.#tracks.get(vital);
-    const last = t?.at.at(-1);
-    if (t && last !== undefined && at < last) return;
-    if (!t || last === undefined || at - last > this.#staleMs) {
-      this.#tracks.set(vital, { at: [at], values: [value], breach: null, present: null });
+    const i = VITAL_INDEX.get(vital);
+    if (i === undefined) return;
+    const t = this.#tracks[i];
+    if (t && at < t.lastAt) return;
+    if (!t || at - t.lastAt > this.#staleMs) {
+      while (this.#tracks.length < i) this.#tracks.push(undefined); // packed, not holey
+      this.#tracks[i] = new Track(at, value);
       return;
     }
-    t.at.push(at);
-    t.values.push(value);
+    const s = t.samples;
+    s.push(at, value);
     // Keep the averaging window only (the latest reading at least), and never more than maxSamples.
     const windowMs = this.#policies[vital].averageSeconds * 1000;
+    const n = s.length / 2;
     let drop = 0;
-    while (drop < t.at.length - 1 && (t.at[drop] as number) <= at - windowMs) drop++;
-    drop = Math.max(drop, t.at.length - this.#max);
-    if (drop > 0) {
-      // Copies of exactly the kept length: `push` leaves 16 spare slots, and a ward of
-      // 10,000 devices keeps six tracks each, mostly of one reading (issue 14's memory bench).
-      t.at = t.at.slice(drop);
-      t.values = t.values.slice(drop);
-    }
+    while (drop < n - 1 && (s[2 * drop] as number) <= at - windowMs) drop++;
+    drop = Math.max(drop, n - this.#max);
+    // A copy of exactly the kept length: `push` leaves spare slots.
+    if (drop > 0) t.samples = s.slice(2 * drop);
   }
 
   /**
@@ -103,18 +119,19 @@ export class VitalAlarmFilter {
    */
   evaluate(limits: AlarmLimits, now: number): AlarmCondition[] {
     const out: AlarmCondition[] = [];
-    for (const v of LIMIT_VITALS) {
-      const t = this.#tracks.get(v);
-      const lastAt = t?.at.at(-1);
-      if (!t || lastAt === undefined) continue;
-      if (now - lastAt > this.#staleMs) continue; // a stale value raises no physiological alarm
+    LIMIT_VITALS.forEach((v, vi) => {
+      const t = this.#tracks[vi];
+      if (!t) return;
+      const lastAt = t.lastAt;
+      if (now - lastAt > this.#staleMs) return; // a stale value raises no physiological alarm
       const policy = this.#policies[v];
       const windowMs = policy.averageSeconds * 1000;
+      const s = t.samples;
       let sum = 0;
       let n = 0;
-      for (let i = t.at.length - 1; i >= 0; i--) {
-        if (n > 0 && (t.at[i] as number) <= lastAt - windowMs) break;
-        sum += t.values[i] as number;
+      for (let i = s.length - 2; i >= 0; i -= 2) {
+        if (n > 0 && (s[i] as number) <= lastAt - windowMs) break;
+        sum += s[i + 1] as number;
         n++;
       }
       const mean = sum / n;
@@ -150,12 +167,12 @@ export class VitalAlarmFilter {
           limit: limit[t.present] as number,
         });
       }
-    }
+    });
     return out;
   }
 
   /** Forgets every reading and state (e.g. a new patient on the device). */
   reset(): void {
-    this.#tracks.clear();
+    this.#tracks.length = 0;
   }
 }
