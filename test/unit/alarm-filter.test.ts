@@ -6,6 +6,7 @@
  * keeps the condition), stale values, bounded memory, and, with the alarm board's episode
  * gap, a heart rate hovering at its limit for ten minutes making one episode.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   AlarmBoard,
@@ -19,6 +20,7 @@ import {
   uniformPolicies,
   VitalAlarmFilter,
 } from '../../gateway/src/core/alarms/index.js';
+import { fcRuns } from '../helpers/fc-runs.js';
 
 const T0 = 1_000_000;
 const sec = (s: number) => T0 + s * 1000;
@@ -98,6 +100,44 @@ describe('VitalAlarmFilter', () => {
     // Back after 20 s still at 140: a new breach, timed from its first reading.
     const back = run(f, 'hr', Array(11).fill(140), 30);
     expect(back.findIndex((c) => c.length > 0)).toBe(10);
+  });
+
+  it('behavior: the value compared is the mean of the window (at most maxSamples readings, none from before a gap), however readings come', () => {
+    // A model of the window: the readings since the last gap of more than staleAfterMs,
+    // those within averageSeconds of the latest (the latest always), the last maxSamples.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 30 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(
+          fc.record({ dt: fc.integer({ min: 0, max: 20_000 }), v: fc.integer({ min: 0, max: 300 }) }),
+          {
+            minLength: 1,
+            maxLength: 40,
+          },
+        ),
+        (averageSeconds, maxSamples, steps) => {
+          const policy = { averageSeconds, delaySeconds: 0, hysteresis: 0, episodeGapSeconds: 0 };
+          const f = new VitalAlarmFilter(uniformPolicies(policy), { maxSamples, staleAfterMs: 15_000 });
+          const always = { ...DEFAULT_LIMITS, hr: { low: null, high: -1000 } }; // present at any value
+          let at = T0;
+          let kept: [number, number][] = [];
+          for (const { dt, v } of steps) {
+            at += dt;
+            if (kept.length > 0 && at - (kept.at(-1) as [number, number])[0] > 15_000) kept = [];
+            kept.push([at, v]);
+            kept = kept
+              .filter(([t], i) => i === kept.length - 1 || t > at - averageSeconds * 1000)
+              .slice(-maxSamples);
+            f.push('hr', at, v);
+            const mean = kept.reduce((a, [, x]) => a + x, 0) / kept.length;
+            const c = f.evaluate(always, at).find((x) => x.code === 'hr_high');
+            expect(c?.value).toBe(Math.round(mean * 10) / 10);
+          }
+        },
+      ),
+      { numRuns: fcRuns(300) },
+    );
   });
 
   it('behavior: memory is bounded (maxSamples readings per vital); older readings than the latest are ignored', () => {

@@ -100,15 +100,25 @@ export class VitalAlarmFilter {
       return;
     }
     const s = t.samples;
-    s.push(at, value);
-    // Keep the averaging window only (the latest reading at least), and never more than maxSamples.
     const windowMs = this.#policies[vital].averageSeconds * 1000;
+    if (t.lastAt <= at - windowMs || this.#max === 1) {
+      // The usual case (no averaging, or readings further apart than the window): the new
+      // reading is the only one kept. Written in place: no allocation per reading.
+      s[0] = at;
+      s[1] = value;
+      if (s.length > 2) s.length = 2;
+      return;
+    }
+    // Keep the averaging window only (the latest reading at least), and never more than maxSamples.
+    s.push(at, value);
     const n = s.length / 2;
     let drop = 0;
     while (drop < n - 1 && (s[2 * drop] as number) <= at - windowMs) drop++;
     drop = Math.max(drop, n - this.#max);
-    // A copy of exactly the kept length: `push` leaves spare slots.
-    if (drop > 0) t.samples = s.slice(2 * drop);
+    if (drop > 0) {
+      s.copyWithin(0, 2 * drop);
+      s.length -= 2 * drop;
+    }
   }
 
   /**
