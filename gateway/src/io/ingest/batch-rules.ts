@@ -7,7 +7,7 @@
  * is stored, right after the first copy's own answer when it is earlier in this batch (so
  * its ack still means durable). Rejections go to the caller.
  */
-import { classifyAgainstLog, type Rejection } from '../../core/acceptance.js';
+import { type ChainContext, classifyAgainstLog, type Rejection } from '../../core/acceptance.js';
 import type { SafeFrame } from '../../protocol/frame.js';
 import type { GatewayStore } from '../store/index.js';
 
@@ -42,25 +42,27 @@ export function sortBatch<P extends Queued<never>>(
 ): { fresh: P[]; duplicates: number } {
   const fresh: P[] = [];
   let duplicates = 0;
-  const inBatch = new Map<string, P>();
+  // This batch's new frames by device, then seq (no key string made per frame).
+  const inBatch = new Map<string, Map<number, P>>();
   for (const p of take) {
     const { dev, seq } = p.frame.body;
-    const key = (s: number) => `${dev}\u0000${s}`;
+    let mine = inBatch.get(dev);
     const stored = store.neighbours(dev, seq);
-    const same = inBatch.get(key(seq)) ?? stored.same;
-    const before = inBatch.get(key(seq - 1)) ?? stored.before;
-    const after = inBatch.get(key(seq + 1)) ?? stored.after;
-    const v = classifyAgainstLog(p.frame, p.hash, {
-      ...(same ? { same: { hash: same.hash } } : {}),
-      ...(before ? { before: { hash: before.hash } } : {}),
-      ...(after ? { after: { prev: 'frame' in after ? after.frame.body.prev : after.prev } } : {}),
-    });
+    const same = mine?.get(seq) ?? stored.same;
+    const before = mine?.get(seq - 1) ?? stored.before;
+    const after = mine?.get(seq + 1) ?? stored.after;
+    const chain: ChainContext = {};
+    if (same) chain.same = same;
+    if (before) chain.before = before;
+    if (after) chain.after = { prev: 'frame' in after ? after.frame.body.prev : after.prev };
+    const v = classifyAgainstLog(p.frame, p.hash, chain);
     if (v.kind === 'new') {
       fresh.push(p);
-      inBatch.set(key(seq), p);
+      if (!mine) inBatch.set(dev, (mine = new Map()));
+      mine.set(seq, p);
     } else if (v.kind === 'duplicate') {
       duplicates += 1;
-      const first = inBatch.get(key(seq));
+      const first = mine?.get(seq);
       if (first) {
         const orig = first.resolve;
         first.resolve = (r) => {

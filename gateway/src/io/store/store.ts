@@ -115,7 +115,7 @@ export class GatewayStore implements MerkleNodeReader {
       tail: db.prepare('SELECT seq, hash FROM frames WHERE dev = ? ORDER BY seq DESC LIMIT 1'),
       insertFrame: db.prepare(
         `INSERT INTO frames (dev, seq, hash, prev, ts, accepted_at, leaf_index, batch_id, batch_pos)
-         VALUES (@dev, @seq, @hash, @prev, @ts, @acceptedAt, @leafIndex, @batchId, @batchPos)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, // positional: no object, no name lookups per frame
       ),
       insertBatch: db.prepare(
         'INSERT INTO batches (id, created_at, first_leaf, frame_count, envelope) VALUES (?, ?, ?, ?, ?)',
@@ -290,17 +290,7 @@ export class GatewayStore implements MerkleNodeReader {
       let size = firstLeaf;
       batch.frames.forEach((f, pos) => {
         this.#putLeaf(size, f.leafHash);
-        this.#stmts.insertFrame.run({
-          dev: f.dev,
-          seq: f.seq,
-          hash: f.hash,
-          prev: f.prev,
-          ts: f.ts,
-          acceptedAt: batch.createdAt,
-          leafIndex: size,
-          batchId: batch.id,
-          batchPos: pos,
-        });
+        this.#stmts.insertFrame.run(f.dev, f.seq, f.hash, f.prev, f.ts, batch.createdAt, size, batch.id, pos);
         leaves.push(size);
         size += 1;
       });
