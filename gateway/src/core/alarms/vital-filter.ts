@@ -35,8 +35,10 @@ type Side = 'low' | 'high';
  * and two arrays per track were most of their memory (issue 14's memory bench).
  */
 class Track {
-  /** Readings within the averaging window: times at even indexes, each value after its time. */
+  /** Readings, times at even indexes, each value after its time; those from `head` on are kept. */
   samples: number[];
+  /** Where the kept readings begin (even): older ones are dropped by moving it, not by copying. */
+  head = 0;
   /** A breach seen but not yet `delaySeconds` long: its side and first reading time. */
   breach: { side: Side; since: number } | null = null;
   /** The side of the present condition. */
@@ -107,18 +109,23 @@ export class VitalAlarmFilter {
       s[0] = at;
       s[1] = value;
       if (s.length > 2) s.length = 2;
+      t.head = 0;
       return;
     }
     // Keep the averaging window only (the latest reading at least), and never more than maxSamples.
     s.push(at, value);
-    const n = s.length / 2;
-    let drop = 0;
-    while (drop < n - 1 && (s[2 * drop] as number) <= at - windowMs) drop++;
-    drop = Math.max(drop, n - this.#max);
-    if (drop > 0) {
-      s.copyWithin(0, 2 * drop);
-      s.length -= 2 * drop;
+    const oldest = s.length - 2 * this.#max;
+    let head = t.head;
+    while (head < s.length - 2 && ((s[head] as number) <= at - windowMs || head < oldest)) head += 2;
+    if (2 * head >= s.length) {
+      // Half the array dropped: move the rest to the front (amortised O(1) per reading; a
+      // copy loop, since copyWithin allocates a number per element of a double array).
+      const rest = s.length - head;
+      for (let k = 0; k < rest; k++) s[k] = s[head + k] as number;
+      s.length = rest;
+      head = 0;
     }
+    t.head = head;
   }
 
   /**
@@ -139,7 +146,7 @@ export class VitalAlarmFilter {
       const s = t.samples;
       let sum = 0;
       let n = 0;
-      for (let i = s.length - 2; i >= 0; i -= 2) {
+      for (let i = s.length - 2; i >= t.head; i -= 2) {
         if (n > 0 && (s[i] as number) <= lastAt - windowMs) break;
         sum += s[i + 1] as number;
         n++;
