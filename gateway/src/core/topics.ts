@@ -29,9 +29,21 @@ export function deviceOfFramesTopic(topic: string): string | undefined {
   return DEVICE_ID_PATTERN.test(dev) ? dev : undefined;
 }
 
-/** PROTOCOL.md §2: `clientId` may publish only to its own frames topic. */
+const FRAMES_PREFIX = `${TOPIC_ROOT}/`;
+const FRAMES_SUFFIX = '/frames';
+
+/**
+ * PROTOCOL.md §2: `clientId` may publish only to its own frames topic. The same answer as
+ * `deviceOfFramesTopic(topic) === clientId`, without splitting the topic (asked per frame).
+ */
 export function mayPublish(clientId: string, topic: string): boolean {
-  return deviceOfFramesTopic(topic) === clientId;
+  return (
+    topic.length === FRAMES_PREFIX.length + clientId.length + FRAMES_SUFFIX.length &&
+    topic.startsWith(FRAMES_PREFIX) &&
+    topic.startsWith(clientId, FRAMES_PREFIX.length) &&
+    topic.endsWith(FRAMES_SUFFIX) &&
+    DEVICE_ID_PATTERN.test(clientId)
+  );
 }
 
 /** PROTOCOL.md §2: `clientId` may subscribe only under `vt/v1/dev/{clientId}/`. */
