@@ -15,6 +15,7 @@ import {
   VERIFY_DEMAND_POLICY as P,
 } from '../../gateway/src/core/thread-demand.js';
 import { shareBatches } from '../../gateway/src/io/ingest/batch-shares.js';
+import { DemandMeter, OUTLIER_FACTOR } from '../../gateway/src/io/ingest/demand-meter.js';
 
 const runs = Number(process.env.VT_FC_RUNS ?? 200);
 
@@ -78,6 +79,39 @@ describe('thread demand', () => {
       }),
       { numRuns: runs },
     );
+  });
+});
+
+describe('demand meter', () => {
+  /** A meter fed `seconds` windows of checks: per window, `n` of `ms` each, then `waits` preempted ones of `waitMs`. */
+  function meter(n: number, ms: number, waits = 0, waitMs = 0, seconds = 3): string[] {
+    const changes: string[] = [];
+    const m = new DemandMeter(P, (c) => changes.push(c));
+    const t0 = performance.now();
+    for (let w = 0; w < seconds; w++) {
+      const all = n + waits;
+      const every = waits > 0 ? Math.floor(all / waits) : 0; // every k-th check waited
+      for (let i = 0; i < all; i++) {
+        const at = t0 + w * P.windowMs + ((i + 1) * P.windowMs) / (all + 1);
+        m.measured(every > 0 && i % every === 0 ? waitMs : ms, at);
+      }
+    }
+    m.measured(ms, t0 + seconds * P.windowMs + 1); // closes the last window
+    m.close();
+    return changes;
+  }
+
+  test('behavior: checks that take a quarter of the event loop start the threads', () => {
+    expect(meter(5000, 0.06)).toEqual(['start']); // 300 ms a second
+    expect(meter(1000, 0.06)).toEqual([]); // 60 ms a second: a ward of 1,000 at 1 Hz
+  });
+
+  test('behavior: checks that waited for a core (preempted) count as work at most OUTLIER_FACTOR x the mean', () => {
+    // 1,000 checks a second, 50 of them preempted for 5 ms: 60 ms of work, 310 ms of wall time.
+    expect(meter(950, 0.06, 50, 5)).toEqual([]);
+    // A uniformly slower core is still measured: 2,000 checks of 0.15 ms are 300 ms a second.
+    expect(meter(2000, 0.15)).toEqual(['start']);
+    expect(OUTLIER_FACTOR).toBeGreaterThanOrEqual(2);
   });
 });
 
