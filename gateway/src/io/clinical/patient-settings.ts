@@ -262,13 +262,11 @@ export class PatientSettingsBook {
     const json = this.#db.settingsJson(dev);
     if (json === undefined) return this.#defaults;
     let stored: StoredSettings = {};
-    if (json !== undefined) {
-      try {
-        const parsed: unknown = JSON.parse(json);
-        if (typeof parsed === 'object' && parsed !== null) stored = parsed as StoredSettings;
-      } catch {
-        stored = {}; // a corrupt row falls back to the defaults (safe: default limits alarm)
-      }
+    try {
+      const parsed: unknown = JSON.parse(json);
+      if (typeof parsed === 'object' && parsed !== null) stored = parsed as StoredSettings;
+    } catch {
+      stored = {}; // a corrupt row falls back to the defaults (safe: default limits alarm)
     }
     const overrides =
       typeof stored.policies === 'object' &&
