@@ -58,7 +58,10 @@ export function sortBatch<P extends Queued<never>>(
     const v = classifyAgainstLog(p.frame, p.hash, chain);
     if (v.kind === 'new') {
       fresh.push(p);
-      if (!mine) inBatch.set(dev, (mine = new Map()));
+      if (!mine) {
+        mine = new Map();
+        inBatch.set(dev, mine);
+      }
       mine.set(seq, p);
     } else if (v.kind === 'duplicate') {
       duplicates += 1;
