@@ -1,11 +1,13 @@
 /**
- * core/topics: the device topic ACL of PROTOCOL.md §2. `mayPublish` is asked for every
- * frame and no longer splits the topic; it must give exactly the answer of the frames
- * topic's parser (`deviceOfFramesTopic(topic) === clientId`) for any client id and topic.
+ * core/topics: the device topic ACL of PROTOCOL.md §2. The frames topic's parser
+ * (`deviceOfFramesTopic`, asked for every frame) no longer splits the topic; it must answer
+ * as the five-level reading of `vt/v1/dev/{dev}/frames` does for any topic, and `mayPublish`
+ * as `deviceOfFramesTopic(topic) === clientId` for any client id and topic.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deviceOfFramesTopic, framesTopic, mayPublish } from '../../gateway/src/core/topics.js';
+import { DEVICE_ID_PATTERN } from '../../gateway/src/protocol/frame.js';
 import { fcRuns } from '../helpers/fc-runs.js';
 
 const idChars = fc.constantFrom(...'ab.-_/+#9Z'.split(''));
@@ -30,7 +32,33 @@ const topicFor = (id: string) =>
     fc.string({ maxLength: 40 }),
   );
 
+/** The model: the topic's five levels, `vt`, `v1`, `dev`, a device id, `frames`. */
+function modelDeviceOf(topic: string): string | undefined {
+  const [vt, v1, d, dev, frames, ...rest] = topic.split('/');
+  if (rest.length > 0 || vt !== 'vt' || v1 !== 'v1' || d !== 'dev' || frames !== 'frames') return undefined;
+  return dev !== undefined && DEVICE_ID_PATTERN.test(dev) ? dev : undefined;
+}
+
 describe('core/topics', () => {
+  it('behavior: deviceOfFramesTopic answers as the five-level model of the frames topic, for any topic', () => {
+    fc.assert(
+      fc.property(
+        clientId.chain((id) => topicFor(id)),
+        (topic) => {
+          expect(deviceOfFramesTopic(topic)).toBe(modelDeviceOf(topic));
+        },
+      ),
+      { numRuns: fcRuns(2000) },
+    );
+    for (const t of [
+      'vt/v1/dev/frames',
+      'vt/v1/dev//frames',
+      'vt/v1/dev/a/b/frames',
+      'vt/v1/dev/wr-1/frames',
+    ])
+      expect(deviceOfFramesTopic(t)).toBe(modelDeviceOf(t));
+  });
+
   it('behavior: mayPublish answers as deviceOfFramesTopic(topic) === clientId, for any id and topic', () => {
     fc.assert(
       fc.property(

@@ -14,14 +14,14 @@ import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops
 import { exportBundleToFile } from '../io/outbound/index.js';
 import { openBindingBook } from '../io/shared/index.js';
 import { loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store/index.js';
-import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
+import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
-import { checkTimeRange, DEFAULT_DATA_DIR, timeOption } from './inputs.js';
+import { checkTimeRange, DEFAULT_DATA_DIR, deviceIdOption, timeOption } from './inputs.js';
 
-function deviceIdOption(value: string, previous: string[] | undefined): string[] {
-  if (!DEVICE_ID_PATTERN.test(value)) throw new InvalidArgumentError(DEVICE_ID_RULE);
-  return [...(previous ?? []), value];
+/** A repeatable `--device`: each value checked by cli/inputs `deviceIdOption`. */
+function deviceIdsOption(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), deviceIdOption(value)];
 }
 
 function patientIdOption(value: string): string {
@@ -62,7 +62,7 @@ export function registerAuditorCommands(program: Command): void {
       'write a disclosure bundle (PROTOCOL.md §5) of one or more devices, or of every device in a time range; ' +
         'each entry is proven against the first anchored checkpoint covering it, with consistency proofs up to the latest',
     )
-    .option('--device <id>', 'device id; repeat for several (default: every device)', deviceIdOption)
+    .option('--device <id>', 'device id; repeat for several (default: every device)', deviceIdsOption)
     .option(
       '--patient <id>',
       "a patient's frames: every device bound to them, within each binding period (needs a recipient key in --data)",

@@ -16,12 +16,9 @@ import { DEFAULT_GATEWAY_ID, startGateway } from '../app/gateway.js';
 import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import { dataPaths, readJson } from '../io/ops/index.js';
 import { UsageError } from './errors.js';
-import { dataDirOption, intOption } from './inputs.js';
+import { dataDirOption, portOption } from './inputs.js';
 import { gatewayTlsDir } from './kgc.js';
 import { runGatewayFromConfig } from './production.js';
-
-/** A `--…-port` value: 0-65535 (cli/inputs `intOption`). */
-const portOption = (name: string) => intOption(name, 0, 65535);
 
 /** `auto` (Secure unless the dashboard binds a loopback address), `on` or `off`. */
 function secureCookiesOption(value: string): 'auto' | 'on' | 'off' {
@@ -69,14 +66,9 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
         'no chain unless --rpc is given',
     )
     .addOption(dataDirOption(defaultDataDir))
-    .option('--mqtt-port <port>', 'plain MQTT port (0 = any free port)', portOption('--mqtt-port'), 1883)
-    .option(
-      '--mqtts-port <port>',
-      'mutual-TLS MQTT port (0 = any free port)',
-      portOption('--mqtts-port'),
-      8883,
-    )
-    .option('--http-port <port>', 'dashboard port (0 = any free port)', portOption('--http-port'), 8080)
+    .addOption(portOption('--mqtt-port', 'plain MQTT port', 1883))
+    .addOption(portOption('--mqtts-port', 'mutual-TLS MQTT port', 8883))
+    .addOption(portOption('--http-port', 'dashboard port', 8080))
     .option(
       '--secure-cookies <mode>',
       'Secure session cookie: auto (unless the dashboard binds loopback), on (served over TLS) or off',

@@ -9,41 +9,27 @@ import { DEVICE_ID_PATTERN, type WireUint } from '../protocol/frame.js';
 export const TOPIC_ROOT = 'vt/v1/dev';
 export const SHARED_FRAMES_SUBSCRIPTION = `$share/vitaltrail/${TOPIC_ROOT}/+/frames`;
 
-export const framesTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/frames`;
-export const rejectsTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/rejects`;
-export const acksTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/acks`;
-
-/** The device id of a frames topic `vt/v1/dev/{dev}/frames`, or undefined for any other topic. */
-export function deviceOfFramesTopic(topic: string): string | undefined {
-  const parts = topic.split('/');
-  if (
-    parts.length !== 5 ||
-    parts[0] !== 'vt' ||
-    parts[1] !== 'v1' ||
-    parts[2] !== 'dev' ||
-    parts[4] !== 'frames'
-  ) {
-    return undefined;
-  }
-  const dev = parts[3] as string;
-  return DEVICE_ID_PATTERN.test(dev) ? dev : undefined;
-}
-
 const FRAMES_PREFIX = `${TOPIC_ROOT}/`;
 const FRAMES_SUFFIX = '/frames';
 
+export const framesTopic = (dev: string): string => `${FRAMES_PREFIX}${dev}${FRAMES_SUFFIX}`;
+export const rejectsTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/rejects`;
+export const acksTopic = (dev: string): string => `${TOPIC_ROOT}/${dev}/acks`;
+
 /**
- * PROTOCOL.md §2: `clientId` may publish only to its own frames topic. The same answer as
- * `deviceOfFramesTopic(topic) === clientId`, without splitting the topic (asked per frame).
+ * The device id of a frames topic `vt/v1/dev/{dev}/frames`, or undefined for any other topic.
+ * Asked for every frame (the ACL, the external lanes): no split, one slice. A device id has no
+ * `/`, so what lies between the prefix and the suffix is one topic level.
  */
+export function deviceOfFramesTopic(topic: string): string | undefined {
+  if (!topic.startsWith(FRAMES_PREFIX) || !topic.endsWith(FRAMES_SUFFIX)) return undefined;
+  const dev = topic.slice(FRAMES_PREFIX.length, topic.length - FRAMES_SUFFIX.length);
+  return DEVICE_ID_PATTERN.test(dev) ? dev : undefined;
+}
+
+/** PROTOCOL.md §2: `clientId` may publish only to its own frames topic. */
 export function mayPublish(clientId: string, topic: string): boolean {
-  return (
-    topic.length === FRAMES_PREFIX.length + clientId.length + FRAMES_SUFFIX.length &&
-    topic.startsWith(FRAMES_PREFIX) &&
-    topic.startsWith(clientId, FRAMES_PREFIX.length) &&
-    topic.endsWith(FRAMES_SUFFIX) &&
-    DEVICE_ID_PATTERN.test(clientId)
-  );
+  return deviceOfFramesTopic(topic) === clientId;
 }
 
 /** PROTOCOL.md §2: `clientId` may subscribe only under `vt/v1/dev/{clientId}/`. */

@@ -103,7 +103,7 @@ export class VitalAlarmFilter {
     }
     const s = t.samples;
     const windowMs = this.#policies[vital].averageSeconds * 1000;
-    if (t.lastAt <= at - windowMs || this.#max === 1) {
+    if (t.lastAt <= at - windowMs) {
       // The usual case (no averaging, or readings further apart than the window): the new
       // reading is the only one kept. Written in place: no allocation per reading.
       s[0] = at;
