@@ -5,8 +5,9 @@
  * 1 s) so the test runs in seconds; every step waits on the pool's state, not on time.
  * - Light load: every signature is checked in the event loop, no thread starts.
  * - A burst: the threads start, later frames are checked on them, verdicts unchanged.
- * - Quiet: the threads stop (on their own, no frame needed) and no frame in flight is lost;
- *   checks go back to the event loop; a new burst starts them again.
+ * - Quiet: a light load goes back to the event loop while the threads wind down; they stop
+ *   (on their own, no frame needed) and no frame in flight is lost; a new burst starts them
+ *   again.
  * The rule itself (shares, hysteresis) is tested in test/unit/thread-demand.test.ts.
  */
 import { afterEach, describe, expect, test } from 'vitest';
@@ -95,10 +96,17 @@ describe('verify pool started by load', () => {
     expect(pool.stats.inline).toBe(inlineAfterStart); // all 500 on the threads
     expect(pool.stats.pooled + pool.stats.inline).toBe(4530);
 
-    // Quiet: the threads stop by themselves, with nothing lost on the way.
+    // Quiet: the threads stop by themselves, with nothing lost on the way. While they wind
+    // down (2 s here), a light load is checked in the event loop again.
     const inFlight = burst(pool, all, 300);
-    await until(() => pool.stats.loadStops === 1 && pool.liveWorkers === 0);
     expect(await inFlight).toEqual([]);
+    await new Promise((r) => setTimeout(r, 3 * SHORT.windowMs)); // quiet windows close
+    const pooledQuiet = pool.stats.pooled;
+    expect(await burst(pool, all, 5)).toEqual([]);
+    expect(pool.stats.pooled).toBe(pooledQuiet);
+    expect(pool.liveWorkers).toBe(2); // still up, not stopped yet
+    expect(pool.stats.loadStops).toBe(0);
+    await until(() => pool.stats.loadStops === 1 && pool.liveWorkers === 0);
     expect(pool.stats.crashes).toBe(0);
     expect(pool.stats.recovered).toBe(0);
     const pooled = pool.stats.pooled;

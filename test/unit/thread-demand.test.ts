@@ -13,6 +13,8 @@ import {
   type DemandState,
   IDLE_DEMAND,
   VERIFY_DEMAND_POLICY as P,
+  startEarly,
+  useThreads,
 } from '../../gateway/src/core/thread-demand.js';
 import { shareBatches } from '../../gateway/src/io/ingest/batch-shares.js';
 import { DemandMeter, OUTLIER_FACTOR } from '../../gateway/src/io/ingest/demand-meter.js';
@@ -62,6 +64,27 @@ describe('thread demand', () => {
     expect(closeWindows(P, IDLE_DEMAND, 300, 1000).change).toBe('start');
   });
 
+  test('behavior: a window starts them as soon as its work reaches a quarter of it, not only when it closes', () => {
+    expect(startEarly(P, IDLE_DEMAND, 249)).toEqual({ state: IDLE_DEMAND, change: null });
+    expect(startEarly(P, IDLE_DEMAND, 250)).toEqual({
+      state: { running: true, quietWindows: 0 },
+      change: 'start',
+    });
+    const on = feed([500]).state;
+    expect(startEarly(P, on, 900).change).toBeNull(); // already running
+  });
+
+  test('behavior: running threads get work unless the load has gone quiet (last window under a tenth, this one so far too)', () => {
+    const on = feed([500]).state;
+    expect(useThreads(P, on, 0)).toBe(true);
+    const quiet = feed([60], on).state; // a ward's 1,000 frames/s after a burst
+    expect(quiet).toEqual({ running: true, quietWindows: 1 });
+    expect(useThreads(P, quiet, 99)).toBe(false);
+    expect(useThreads(P, quiet, 100)).toBe(true); // this window is past a tenth already
+    expect(useThreads(P, feed([150], quiet).state, 0)).toBe(true); // between the edges: the threads
+    expect(useThreads(P, IDLE_DEMAND, 900)).toBe(false); // not running
+  });
+
   test('property: start and stop alternate, and a stop follows exactly 30 quiet windows', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 300 }), (busy) => {
@@ -104,6 +127,39 @@ describe('demand meter', () => {
   test('behavior: checks that take a quarter of the event loop start the threads', () => {
     expect(meter(5000, 0.06)).toEqual(['start']); // 300 ms a second
     expect(meter(1000, 0.06)).toEqual([]); // 60 ms a second: a ward of 1,000 at 1 Hz
+  });
+
+  test('behavior: a burst starts the threads once a quarter of the window is spent on it, within that window', () => {
+    const starts: number[] = [];
+    let at = 0;
+    const m = new DemandMeter(P, () => starts.push(at));
+    const t0 = performance.now();
+    // 16,000 checks a second of 0.06 ms each: a quarter of a window's time after ~4,200 of them.
+    for (let i = 0; i < 16_000 && starts.length === 0; i++) {
+      at = t0 + i / 16;
+      m.measured(0.06, at);
+    }
+    m.close();
+    expect(starts).toHaveLength(1);
+    expect((starts[0] as number) - t0).toBeLessThan(P.windowMs / 2);
+    expect(m.running).toBe(true);
+  });
+
+  test('behavior: after a burst a light load goes back to the event loop while the threads wind down, and to them again when it grows', () => {
+    const m = new DemandMeter(P, () => {});
+    const t0 = performance.now();
+    for (let i = 0; i < 5000; i++) m.measured(0.06, t0 + i / 5); // 300 ms in the first second
+    expect(m.running).toBe(true);
+    expect(m.useThreads).toBe(true);
+    // The next second: 1,000 checks (60 ms), then the window closes quiet: a tenth not reached.
+    for (let i = 0; i < 1000; i++) m.measured(0.06, t0 + P.windowMs + i);
+    m.measured(0.06, t0 + 2 * P.windowMs + 1);
+    expect(m.running).toBe(true);
+    expect(m.useThreads).toBe(false);
+    // The load grows within the window: past a tenth of it so far, the threads again.
+    for (let i = 0; i < 1700; i++) m.measured(0.06, t0 + 2 * P.windowMs + 2 + i / 10);
+    expect(m.useThreads).toBe(true);
+    m.close();
   });
 
   test('behavior: checks that waited for a core (preempted) count as work at most OUTLIER_FACTOR x the mean', () => {

@@ -7,7 +7,9 @@
  * took (or would have taken) over the window's length. Threads start after one window at or
  * above `startShare` and stop after `stopAfterWindows` windows in a row under `stopShare`
  * (the gap between the two keeps a load near one edge from starting and stopping them in
- * turn, as a thermostat's does).
+ * turn, as a thermostat's does). A window that reaches `startShare` before it ends starts
+ * them then (`startEarly`); while they run, a quiet load is still done in the event loop
+ * (`useThreads`) until they stop.
  *
  * Pure: the caller measures and acts (io/ingest/verify-pool).
  */
@@ -44,6 +46,35 @@ export interface DemandState {
 }
 
 export const IDLE_DEMAND: DemandState = Object.freeze({ running: false, quietWindows: 0 });
+
+/**
+ * Within a window not yet closed, with `busyMsSoFar` of work in it so far: the threads start
+ * as soon as that work reaches `startShare` of the window, which would start them when it
+ * closes anyway, rather than at its end. A burst (a ward's devices reconnecting after an
+ * outage and resending what they kept, the bench's capacity phase) has them up to three
+ * quarters of a window sooner.
+ * @returns the state, and `change` 'start' when they are to start now
+ */
+export function startEarly(
+  policy: DemandPolicy,
+  state: DemandState,
+  busyMsSoFar: number,
+): { state: DemandState; change: 'start' | null } {
+  if (state.running || busyMsSoFar < policy.startShare * policy.windowMs) return { state, change: null };
+  return { state: { running: true, quietWindows: 0 }, change: 'start' };
+}
+
+/**
+ * Whether work should go to the threads now: they run, and the load has not gone quiet (the
+ * last window under `stopShare` and this one so far too). While they wind down towards their
+ * stop, a light load is done in the event loop, as before they started: one frame alone on a
+ * thread costs a round trip each way (at 1,000 frames/s the gateway took ~1.1 cores with
+ * every frame on a thread, ~0.6 with none) and answers later. A window that reaches
+ * `stopShare` so far sends work to them again at once.
+ */
+export function useThreads(policy: DemandPolicy, state: DemandState, busyMsSoFar: number): boolean {
+  return state.running && (state.quietWindows === 0 || busyMsSoFar >= policy.stopShare * policy.windowMs);
+}
 
 /**
  * The state after windows have closed: the first with `busyMs` of work, then `emptyAfter`

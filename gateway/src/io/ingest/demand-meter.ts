@@ -14,7 +14,14 @@
  * `OUTLIER_FACTOR` times the mean of the checks before it.
  */
 import { performance } from 'node:perf_hooks';
-import { closeWindows, type DemandPolicy, type DemandState, IDLE_DEMAND } from '../../core/thread-demand.js';
+import {
+  closeWindows,
+  type DemandPolicy,
+  type DemandState,
+  IDLE_DEMAND,
+  startEarly,
+  useThreads,
+} from '../../core/thread-demand.js';
 
 /** What one P-256 check costs before any is measured, ms (node:crypto on this VM: ~56 µs). */
 const FIRST_COST_MS = 0.06;
@@ -42,6 +49,11 @@ export class DemandMeter {
     return this.#state.running;
   }
 
+  /** Checks should go to the threads now (core/thread-demand `useThreads`). */
+  get useThreads(): boolean {
+    return useThreads(this.#policy, this.#state, this.#busyMs);
+  }
+
   /** Mean event-loop time of one check, ms. */
   get costMs(): number {
     return this.#costMs;
@@ -53,6 +65,11 @@ export class DemandMeter {
     this.#costMs += (work - this.#costMs) * COST_WEIGHT;
     this.#busyMs += work;
     this.#tick(now);
+    const early = startEarly(this.#policy, this.#state, this.#busyMs);
+    if (early.change) {
+      this.#state = early.state;
+      this.#changed(early.change);
+    }
   }
 
   /** `n` checks were handed to the threads together (one clock reading per batch, not per frame). */
@@ -75,10 +92,14 @@ export class DemandMeter {
     this.#windowStart += windows * this.#policy.windowMs;
     this.#busyMs = 0;
     this.#state = state;
+    if (change) this.#changed(change);
+  }
+
+  #changed(change: 'start' | 'stop'): void {
     if (change === 'start' && !this.#timer) {
       this.#timer = setInterval(() => this.#tick(performance.now()), this.#policy.windowMs);
       this.#timer.unref();
     } else if (change === 'stop') this.close();
-    if (change) this.#onChange(change);
+    this.#onChange(change);
   }
 }

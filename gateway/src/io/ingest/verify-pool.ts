@@ -14,16 +14,15 @@
  *   (a round) are handed out together, so frames that arrived together still share one
  *   group commit instead of one commit per thread.
  * - Keys: each worker keeps the device public keys it was sent (io/ingest/verify-keys).
- * - Load (`start: 'on-load'`, the gateway's default): the threads run only while the checks
- *   would take a share of the event loop (core/thread-demand, io/ingest/demand-meter).
+ * - Load (`start: 'on-load'`, the default): threads run while checks would take a share of
+ *   the event loop, idle while a quiet load winds them down (core/thread-demand, demand-meter).
  * - Failures: a worker that dies (crash, `terminate`, out of memory) has every frame it held
  *   checked again here, in the event loop, with `verifyFrameSignature` (never lost, never
  *   answered unverified), and is replaced after a back-off (core/restart-policy). A worker
  *   that cannot start (it never reports ready) is not retried: when none can, the pool
  *   checks every signature in the event loop and says so once in the log (warn).
  *   A key a worker cannot import is answered "not checked" and checked here too.
- *
- * The worker's code is in io/ingest/verify-worker.
+ *   The worker's code is in io/ingest/verify-worker.
  *
  * Trust: frame bytes are attacker-controlled; a worker only answers one byte per frame
  * (valid, invalid, not checked). No frame content or key is logged.
@@ -238,7 +237,8 @@ export class VerifyPool {
       done(false);
       return;
     }
-    const ref = this.#closed || this.#parked || !this.#hasWorker() ? null : this.#refs.of(key, dev);
+    const here = this.#closed || this.#parked || !this.#hasWorker() || this.#meter?.useThreads === false;
+    const ref = here ? null : this.#refs.of(key, dev);
     if (!ref) {
       this.#inline(frame, key, done);
       return;
