@@ -157,6 +157,8 @@ async function closedLoop(job: DriverJob): Promise<DriverResult> {
   const window = job.window ?? 8;
   let made = 0;
   let last = 0;
+  // Connected and signed: the caller may read the gateway's CPU from here (run.ts).
+  process.stdout.write(`${JSON.stringify({ event: 'sending' })}\n`);
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     let open = devs.length;

@@ -56,13 +56,15 @@ export interface HostStats extends HostMemory {
   verifyInline: number;
   verifyThreadsRunning: number;
   verifyLoadStarts: number;
+  /** CPU time of the whole process (all its threads: event loop, verify and read threads, GC, libuv) so far, µs. */
+  cpuMicros: number;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  let stats: () => Omit<HostStats, keyof HostMemory>;
+  let stats: () => Omit<HostStats, keyof HostMemory | 'cpuMicros'>;
   let stop: () => Promise<void>;
   let url: string;
   if (job.kind === 'drain') {
@@ -133,9 +135,11 @@ async function main(): Promise<void> {
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
       const mem = process.memoryUsage();
+      const cpu = process.cpuUsage();
       send({
         stats: {
           ...stats(),
+          cpuMicros: cpu.user + cpu.system,
           rssBytes: mem.rss,
           heapUsedBytes: mem.heapUsed,
           heapTotalBytes: mem.heapTotal,

@@ -35,6 +35,7 @@ import {
   HOST_HEAP_GROWING_PERCENT,
   HOST_MALLOC_ARENA_MAX,
   HOST_NODE_ARGS,
+  type Host,
   startHost,
 } from './procs.js';
 import { benchLine, p256VerifyRate } from './reference.js';
@@ -65,6 +66,7 @@ const ids = (set: string, n: number) =>
   Array.from({ length: n }, (_, i) => `${set}-${String(i + 1).padStart(5, '0')}`);
 const mb = (b: number) => b / 1048576;
 const r0 = (x: number) => Math.round(x);
+const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const lines: string[] = [];
@@ -128,7 +130,8 @@ async function main(): Promise<void> {
       const base = { url: gw.url, keysFile: embKeys };
       const capacity = async (devices: string[], ecg: boolean) => {
         const s0 = await gw.stats();
-        const r = await drive({ ...base, ...closed, devices, ecg });
+        const cpu = cpuFrom(gw);
+        const r = await drive({ ...base, ...closed, devices, ecg }, cpu.onEvent);
         const s1 = await gw.stats();
         const stored = s1.frames - s0.frames;
         const pooled = s1.verifyPooled - s0.verifyPooled;
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
           fps: stored / r.seconds,
           perCommit: stored / Math.max(1, s1.batches - s0.batches),
           pooledShare: pooled / Math.max(1, checked),
+          cpuUsPerFrame: ((await cpu.until(s1)) ?? Number.NaN) / Math.max(1, stored),
         };
       };
       const cap = await capacity(sets.cap, false);
@@ -155,8 +159,10 @@ async function main(): Promise<void> {
         embeddedCapacityP99Ms: r2(cap.r.latencyMs.p99),
         embeddedAcked: cap.r.acked,
         embeddedMade: cap.r.made,
+        embeddedCpuUsPerFrame: r1(cap.cpuUsPerFrame),
         embeddedEcgCapacity: r0(ecg.fps),
         embeddedEcgPooledShare: r3(ecg.pooledShare),
+        embeddedEcgCpuUsPerFrame: r1(ecg.cpuUsPerFrame),
         p50At5000Ms: r2(l5k.latencyMs.p50),
         p99At5000Ms: r2(l5k.latencyMs.p99),
         sentRateAt5000: r0(l5k.sentRate ?? 0),
@@ -176,9 +182,11 @@ async function main(): Promise<void> {
       const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
       const s0 = await gw.stats();
-      const cap = await drive({ ...base, ...closed, devices: sets.xcap });
+      const cpu = cpuFrom(gw);
+      const cap = await drive({ ...base, ...closed, devices: sets.xcap }, cpu.onEvent);
       const s1 = await gw.stats();
       const stored = s1.frames - s0.frames;
+      const externalCpu = ((await cpu.until(s1)) ?? Number.NaN) / Math.max(1, stored);
       const lat = await drive({
         ...base,
         mode: 'open',
@@ -191,6 +199,7 @@ async function main(): Promise<void> {
       externalFps = stored / cap.seconds;
       Object.assign(figures, {
         externalCapacity: r0(externalFps),
+        externalCpuUsPerFrame: r1(externalCpu),
         externalFramesPerCommit: r2(stored / Math.max(1, s1.batches - s0.batches)),
         externalCapacityP50Ms: r2(cap.latencyMs.p50),
         externalCapacityP99Ms: r2(cap.latencyMs.p99),
@@ -311,6 +320,29 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * The gateway's CPU (its whole process) from the driver's `sending` event (connected, frames
+ * signed: the gateway idle before it) to `end`, in µs; undefined when no event came.
+ */
+function cpuFrom(gw: Host): {
+  onEvent: (e: Record<string, unknown>) => void;
+  until: (end: HostStats) => Promise<number | undefined>;
+} {
+  let start: Promise<HostStats> | undefined;
+  return {
+    onEvent: (e) => {
+      if (e.event === 'sending' && start === undefined) start = gw.stats();
+    },
+    until: async (end) => (start === undefined ? undefined : end.cpuMicros - (await start).cpuMicros),
+  };
+}
+
+/** A frame's CPU in the gateway beside the reference: one P-256 verify on one core, µs. */
+function cpuPerFrame(us: number, verify: number): string {
+  const ref = 1e6 / verify;
+  return `${us} µs = ${r2(us / ref)} x one P-256 verify (${r1(ref)} µs); 2 cores / this = ${r0(2e6 / us)} frames/s at most`;
+}
+
 interface Embedded {
   cap: { r: DriverResult; fps: number };
   ecg: { fps: number };
@@ -342,10 +374,12 @@ function report(
       `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit; ${r0(100 * n('embeddedPooledShare'))} % checked on verify threads)`,
     );
     row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
+    row('  gateway CPU per frame (all its threads)', cpuPerFrame(n('embeddedCpuUsPerFrame'), verify));
     row(
       '  with a 1 s ECG chunk per frame (250 Hz)',
       `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate  (${r0(100 * n('embeddedEcgPooledShare'))} % on verify threads)`,
     );
+    row('    gateway CPU per frame, ECG', cpuPerFrame(n('embeddedEcgCpuUsPerFrame'), verify));
     row(
       'publish -> PUBACK p50 / p99 at 5,000 frames/s',
       `${ms(e.l5k.latencyMs)}  (sent ${n('sentRateAt5000')}/s, ${DEVICES} devices; acked ${e.l5k.acked} of ${e.l5k.made}; goal p99 <= 50 ms)`,
@@ -361,6 +395,7 @@ function report(
       'durable verified capacity (done on the app ack)',
       `${n('externalCapacity')} /s = ${r3(externalFps / embeddedFps)} x embedded (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
     );
+    row('  gateway CPU per frame (all its threads)', cpuPerFrame(n('externalCpuUsPerFrame'), verify));
     row(
       '  publish -> app ack p50 / p99 at capacity',
       `${n('externalCapacityP50Ms')} / ${n('externalCapacityP99Ms')} ms`,
