@@ -141,7 +141,7 @@ async function main(): Promise<void> {
           fps: stored / r.seconds,
           perCommit: stored / Math.max(1, s1.batches - s0.batches),
           pooledShare: pooled / Math.max(1, checked),
-          cpuUsPerFrame: ((await cpu.until(s1)) ?? Number.NaN) / Math.max(1, stored),
+          cpuUsPerFrame: await cpu.perFrame(s1, stored),
         };
       };
       const cap = await capacity(sets.cap, false);
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
       const cap = await drive({ ...base, ...closed, devices: sets.xcap }, cpu.onEvent);
       const s1 = await gw.stats();
       const stored = s1.frames - s0.frames;
-      const externalCpu = ((await cpu.until(s1)) ?? Number.NaN) / Math.max(1, stored);
+      const externalCpu = await cpu.perFrame(s1, stored);
       const lat = await drive({
         ...base,
         mode: 'open',
@@ -322,25 +322,26 @@ async function main(): Promise<void> {
 
 /**
  * The gateway's CPU (its whole process) from the driver's `sending` event (connected, frames
- * signed: the gateway idle before it) to `end`, in µs; undefined when no event came.
+ * signed: the gateway idle before it) to `end`, per frame stored, µs; NaN when no event came.
  */
 function cpuFrom(gw: Host): {
   onEvent: (e: Record<string, unknown>) => void;
-  until: (end: HostStats) => Promise<number | undefined>;
+  perFrame: (end: HostStats, frames: number) => Promise<number>;
 } {
   let start: Promise<HostStats> | undefined;
   return {
     onEvent: (e) => {
       if (e.event === 'sending' && start === undefined) start = gw.stats();
     },
-    until: async (end) => (start === undefined ? undefined : end.cpuMicros - (await start).cpuMicros),
+    perFrame: async (end, frames) =>
+      start === undefined ? Number.NaN : (end.cpuMicros - (await start).cpuMicros) / Math.max(1, frames),
   };
 }
 
-/** A frame's CPU in the gateway beside the reference: one P-256 verify on one core, µs. */
-function cpuPerFrame(us: number, verify: number): string {
+/** A frame's CPU in the gateway beside the reference (one P-256 verify on one core), and what this host's cores could carry at that cost. */
+function cpuPerFrame(us: number, verify: number, cores: number): string {
   const ref = 1e6 / verify;
-  return `${us} µs = ${r2(us / ref)} x one P-256 verify (${r1(ref)} µs); 2 cores / this = ${r0(2e6 / us)} frames/s at most`;
+  return `${us} µs = ${r2(us / ref)} x one P-256 verify (${r1(ref)} µs); ${cores} cores / this = ${r0((cores * 1e6) / us)} frames/s at most`;
 }
 
 interface Embedded {
@@ -374,12 +375,15 @@ function report(
       `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit; ${r0(100 * n('embeddedPooledShare'))} % checked on verify threads)`,
     );
     row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
-    row('  gateway CPU per frame (all its threads)', cpuPerFrame(n('embeddedCpuUsPerFrame'), verify));
+    row(
+      '  gateway CPU per frame (all its threads)',
+      cpuPerFrame(n('embeddedCpuUsPerFrame'), verify, n('cpus')),
+    );
     row(
       '  with a 1 s ECG chunk per frame (250 Hz)',
       `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate  (${r0(100 * n('embeddedEcgPooledShare'))} % on verify threads)`,
     );
-    row('    gateway CPU per frame, ECG', cpuPerFrame(n('embeddedEcgCpuUsPerFrame'), verify));
+    row('    gateway CPU per frame, ECG', cpuPerFrame(n('embeddedEcgCpuUsPerFrame'), verify, n('cpus')));
     row(
       'publish -> PUBACK p50 / p99 at 5,000 frames/s',
       `${ms(e.l5k.latencyMs)}  (sent ${n('sentRateAt5000')}/s, ${DEVICES} devices; acked ${e.l5k.acked} of ${e.l5k.made}; goal p99 <= 50 ms)`,
@@ -395,7 +399,10 @@ function report(
       'durable verified capacity (done on the app ack)',
       `${n('externalCapacity')} /s = ${r3(externalFps / embeddedFps)} x embedded (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
     );
-    row('  gateway CPU per frame (all its threads)', cpuPerFrame(n('externalCpuUsPerFrame'), verify));
+    row(
+      '  gateway CPU per frame (all its threads)',
+      cpuPerFrame(n('externalCpuUsPerFrame'), verify, n('cpus')),
+    );
     row(
       '  publish -> app ack p50 / p99 at capacity',
       `${n('externalCapacityP50Ms')} / ${n('externalCapacityP99Ms')} ms`,

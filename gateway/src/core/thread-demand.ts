@@ -46,6 +46,8 @@ export interface DemandState {
 }
 
 export const IDLE_DEMAND: DemandState = Object.freeze({ running: false, quietWindows: 0 });
+/** The state the threads start in. */
+const STARTED: DemandState = Object.freeze({ running: true, quietWindows: 0 });
 
 /**
  * Within a window not yet closed, with `busyMsSoFar` of work in it so far: the threads start
@@ -61,7 +63,7 @@ export function startEarly(
   busyMsSoFar: number,
 ): { state: DemandState; change: 'start' | null } {
   if (state.running || busyMsSoFar < policy.startShare * policy.windowMs) return { state, change: null };
-  return { state: { running: true, quietWindows: 0 }, change: 'start' };
+  return { state: STARTED, change: 'start' };
 }
 
 /**
@@ -89,9 +91,7 @@ export function closeWindows(
 ): { state: DemandState; change: 'start' | 'stop' | null } {
   const share = busyMs / policy.windowMs;
   if (!state.running) {
-    return share >= policy.startShare
-      ? { state: { running: true, quietWindows: 0 }, change: 'start' }
-      : { state, change: null };
+    return share >= policy.startShare ? { state: STARTED, change: 'start' } : { state, change: null };
   }
   const quiet = share < policy.stopShare ? state.quietWindows + 1 + emptyAfter : emptyAfter;
   if (quiet >= policy.stopAfterWindows) return { state: IDLE_DEMAND, change: 'stop' };

@@ -15,7 +15,7 @@
  *   group commit instead of one commit per thread.
  * - Keys: each worker keeps the device public keys it was sent (io/ingest/verify-keys).
  * - Load (`start: 'on-load'`, the default): threads run while checks would take a share of
- *   the event loop, idle while a quiet load winds them down (core/thread-demand, demand-meter).
+ *   the event loop, idle while a quiet load winds them down (core/thread-demand; its meter).
  * - Failures: a worker that dies (crash, `terminate`, out of memory) has every frame it held
  *   checked again here, in the event loop, with `verifyFrameSignature` (never lost, never
  *   answered unverified), and is replaced after a back-off (core/restart-policy). A worker
