@@ -6,4 +6,5 @@
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export { Ingest, type IngestResult, type IngressContext, type IngressVia } from './ingest.js';
-export { VerifyPool, type VerifyPoolOptions, type VerifyPoolStats } from './verify-pool.js';
+export { VerifyPool } from './verify-pool.js';
+export type { VerifyPoolOptions, VerifyPoolStats } from './verify-pool-options.js';

@@ -48,7 +48,8 @@ import { type Queued, sortBatch } from './batch-rules.js';
 import { DeviceOrder } from './device-order.js';
 import { RollupFlusher } from './rollup-flusher.js';
 import { RollupWriter } from './rollup-writer.js';
-import { VerifyPool, type VerifyPoolOptions } from './verify-pool.js';
+import { VerifyPool } from './verify-pool.js';
+import type { VerifyPoolOptions } from './verify-pool-options.js';
 
 export type IngestResult =
   | { status: 'accepted'; dev: string; seq: number; leafIndex: number }

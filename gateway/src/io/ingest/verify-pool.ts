@@ -14,8 +14,9 @@
  *   (a round) are handed out together, so frames that arrived together still share one
  *   group commit instead of one commit per thread.
  * - Keys: each worker keeps the device public keys it was sent (io/ingest/verify-keys).
- * - Load (`start: 'on-load'`, the default): threads run while checks would take a share of
- *   the event loop, idle while a quiet load winds them down (core/thread-demand; its meter).
+ * - Load (`start: 'on-load'`, the gateway's choice; the pool's own default is `always`):
+ *   threads run while checks would take a share of the event loop, idle while a quiet load
+ *   winds them down (core/thread-demand; its meter).
  * - Failures: a worker that dies (crash, `terminate`, out of memory) has every frame it held
  *   checked again here, in the event loop, with `verifyFrameSignature` (never lost, never
  *   answered unverified), and is replaced after a back-off (core/restart-policy). A worker
@@ -31,55 +32,26 @@ import type { KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import {
-  DEFAULT_RESTART_POLICY,
   INITIAL_RESTART_STATE,
   nextRestart,
   type RestartPolicy,
   type RestartState,
   restartSucceeded,
 } from '../../core/restart-policy.js';
-import { type DemandPolicy, VERIFY_DEMAND_POLICY } from '../../core/thread-demand.js';
+import { VERIFY_DEMAND_POLICY } from '../../core/thread-demand.js';
 import { type DecodedFrame, keyFitsAlg, verifyFrameSignature } from '../../protocol/frame.js';
 import type { Logger } from '../ops/index.js';
 import { shareBatches } from './batch-shares.js';
 import { DemandMeter } from './demand-meter.js';
 import { type KeyRef, KeyRefs, keysForBatch } from './verify-keys.js';
+import {
+  DEFAULT_MAX_BATCH_FRAMES,
+  MAX_BATCHES_IN_FLIGHT,
+  VERIFY_RESTART_POLICY,
+  type VerifyPoolOptions,
+  type VerifyPoolStats,
+} from './verify-pool-options.js';
 import { NOT_CHECKED, packBatch, VALID, VERIFY_WORKER_SOURCE } from './verify-worker.js';
-
-/** Batches a worker holds at once: one being checked, one waiting behind it. */
-export const MAX_BATCHES_IN_FLIGHT = 2;
-/** Default bound on the frames of one batch message. */
-export const DEFAULT_MAX_BATCH_FRAMES = 256;
-/** A worker's restart back-off: 50-100 ms after a healthy run, growing while it keeps dying. */
-export const VERIFY_RESTART_POLICY: RestartPolicy = Object.freeze({
-  ...DEFAULT_RESTART_POLICY,
-  minDelayMs: 100,
-});
-
-export interface VerifyPoolOptions {
-  /**
-   * Worker threads checking signatures (`os.availableParallelism()` is one per core).
-   * Default 0: every signature is checked in the event loop (what `checkFrame` does).
-   */
-  threads?: number;
-  /**
-   * When the threads run. `always` (the default): from the start. `on-load`: only while the
-   * signature checks would take a share of the event loop (core/thread-demand
-   * `VERIFY_DEMAND_POLICY`): below it every check is done in the event loop, which answers
-   * sooner and keeps ~8 MB of memory per thread.
-   */
-  start?: 'always' | 'on-load';
-  /** The load rule of `on-load`. Default `VERIFY_DEMAND_POLICY` (tests: short windows). */
-  demand?: DemandPolicy;
-  /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */
-  maxBatchFrames?: number;
-  /** Where a worker's death and a pool that cannot start are reported (warn). Default: nowhere. */
-  log?: Logger;
-  /** Back-off of worker restarts. Default `VERIFY_RESTART_POLICY`. */
-  restartPolicy?: RestartPolicy;
-  /** Fault injection (tests only): every worker fails while starting, as a broken thread would. */
-  faultInjection?: { workersFailAtStart?: boolean };
-}
 
 interface Job {
   frame: DecodedFrame;
@@ -124,23 +96,6 @@ interface Lane {
   dead: boolean;
   /** Stopped on purpose (the load fell, `on-load`): its exit is not a crash. */
   parking: boolean;
-}
-
-/** What the pool has done, for metrics and tests. */
-export interface VerifyPoolStats {
-  /** Batch messages posted to workers. */
-  batches: number;
-  /** Frames checked on worker threads. */
-  pooled: number;
-  /** Frames checked in the event loop (no worker, a key a worker could not import, a dead worker's frames). */
-  inline: number;
-  /** Workers that died after they had started. */
-  crashes: number;
-  /** Frames a dead worker held, checked again in the event loop. */
-  recovered: number;
-  /** Times the threads were started, and stopped, by the load (`on-load`). */
-  loadStarts: number;
-  loadStops: number;
 }
 
 /**

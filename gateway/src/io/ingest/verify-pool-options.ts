@@ -1,0 +1,61 @@
+/**
+ * @module io/ingest/verify-pool-options
+ * What a verify pool (io/ingest/verify-pool) is given and what it counts: its options with
+ * their defaults, and its stats. The gateway's own choice of threads and start rule is
+ * `verifyThreadsOf` (app/core-steps).
+ */
+import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../../core/restart-policy.js';
+import type { DemandPolicy } from '../../core/thread-demand.js';
+import type { Logger } from '../ops/index.js';
+
+/** Batches a worker holds at once: one being checked, one waiting behind it. */
+export const MAX_BATCHES_IN_FLIGHT = 2;
+/** Default bound on the frames of one batch message. */
+export const DEFAULT_MAX_BATCH_FRAMES = 256;
+/** A worker's restart back-off: 50-100 ms after a healthy run, growing while it keeps dying. */
+export const VERIFY_RESTART_POLICY: RestartPolicy = Object.freeze({
+  ...DEFAULT_RESTART_POLICY,
+  minDelayMs: 100,
+});
+
+export interface VerifyPoolOptions {
+  /**
+   * Worker threads checking signatures (`os.availableParallelism()` is one per core).
+   * Default 0: every signature is checked in the event loop (what `checkFrame` does).
+   */
+  threads?: number;
+  /**
+   * When the threads run. `always` (the default): from the start. `on-load`: only while the
+   * signature checks would take a share of the event loop (core/thread-demand
+   * `VERIFY_DEMAND_POLICY`): below it every check is done in the event loop, which answers
+   * sooner and keeps ~8 MB of memory per thread.
+   */
+  start?: 'always' | 'on-load';
+  /** The load rule of `on-load`. Default `VERIFY_DEMAND_POLICY` (tests: short windows). */
+  demand?: DemandPolicy;
+  /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */
+  maxBatchFrames?: number;
+  /** Where a worker's death and a pool that cannot start are reported (warn). Default: nowhere. */
+  log?: Logger;
+  /** Back-off of worker restarts. Default `VERIFY_RESTART_POLICY`. */
+  restartPolicy?: RestartPolicy;
+  /** Fault injection (tests only): every worker fails while starting, as a broken thread would. */
+  faultInjection?: { workersFailAtStart?: boolean };
+}
+
+/** What the pool has done, for metrics and tests. */
+export interface VerifyPoolStats {
+  /** Batch messages posted to workers. */
+  batches: number;
+  /** Frames checked on worker threads. */
+  pooled: number;
+  /** Frames checked in the event loop (no worker, a key a worker could not import, a dead worker's frames). */
+  inline: number;
+  /** Workers that died after they had started. */
+  crashes: number;
+  /** Frames a dead worker held, checked again in the event loop. */
+  recovered: number;
+  /** Times the threads were started, and stopped, by the load (`on-load`). */
+  loadStarts: number;
+  loadStops: number;
+}
