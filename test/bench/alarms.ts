@@ -17,14 +17,20 @@
  *
  * Counted per priority: alarms raised (new episodes), re-opened episodes, and every
  * alarm signal (raised, reactivated, escalated, renotified: each one flashes or sounds).
+ * Then the alarm board's cost per reading (core/alarms AlarmBoard `evaluate` of one bed with
+ * an alarm of its own) while 1,000 and 10,000 other beds have an alarm open, beside the same
+ * with none (the reference, same run): a bed's reading must cost the same on any ward.
  * Ends with one `BENCH {json}` line.
  */
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { seedOf } from '../../firmware-sim/src/fleet.js';
 import { createPatientModel } from '../../firmware-sim/src/physiology.js';
 import { demoScenarioOf } from '../../gateway/src/cli/demo.js';
 import {
+  AlarmBoard,
+  type AlarmCondition,
   type AlarmPolicies,
   DEFAULT_NEWS2_TRIGGER,
   DEFAULT_POLICIES,
@@ -118,6 +124,22 @@ function runWard(
   return { counts, codes };
 }
 
+/** µs per `evaluate` of one bed holding its own alarm, while `others` beds each hold one. */
+function boardEvaluateUs(others: number): number {
+  const board = new AlarmBoard();
+  const offline: AlarmCondition = { code: 'device_offline', kind: 'technical', priority: 'medium' };
+  for (let i = 0; i < others; i++) board.evaluate(`wr-${i}`, [offline], 0);
+  const spo2: AlarmCondition = { code: 'spo2_low', kind: 'physiological', priority: 'medium', value: 88 };
+  const rounds = 100_000;
+  let us = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    const t0 = performance.now();
+    for (let i = 0; i < rounds; i++) board.evaluate('bed', [spo2], i);
+    us = ((performance.now() - t0) * 1000) / rounds; // the second pass: warm
+  }
+  return us;
+}
+
 function perHour(n: number): number {
   return Math.round((n * 60) / MINUTES);
 }
@@ -160,6 +182,12 @@ function main(): void {
       ? null
       : total(after.counts, 'raised') / total(before.counts, 'raised');
   console.log(`after / before, alarms raised: ${ratio === null ? 'n/a' : ratio.toFixed(3)}`);
+  const empty = boardEvaluateUs(0);
+  const open1k = boardEvaluateUs(1000);
+  const open10k = boardEvaluateUs(10_000);
+  const x = (us: number) => `${us.toFixed(3)} µs = ${(us / empty).toFixed(2)} x`;
+  console.log(`alarm board, one bed's reading: no other alarm open (reference) ${empty.toFixed(3)} µs`);
+  console.log(`  1,000 other beds with an alarm open ${x(open1k)};  10,000: ${x(open10k)}`);
   console.log(
     `BENCH ${JSON.stringify({
       bench: 'alarms',
@@ -174,6 +202,10 @@ function main(): void {
       after_signals_per_h: perHour(total(after.counts, 'signals')),
       after_reopened_per_h: perHour(total(after.counts, 'reopened')),
       ratio_raised: ratio,
+      board_eval_us_empty: Math.round(empty * 1000) / 1000,
+      board_eval_us_1000_open: Math.round(open1k * 1000) / 1000,
+      board_eval_us_10000_open: Math.round(open10k * 1000) / 1000,
+      board_eval_ratio_10000: Math.round((open10k / empty) * 100) / 100,
     })}`,
   );
 }

@@ -269,3 +269,69 @@ describe('conditions of a revoked device; the alarm-off list', () => {
     ).toEqual(['hr', 'spo2']);
   });
 });
+
+describe('AlarmBoard: a scope is evaluated on its own alarms', () => {
+  /**
+   * Counts the entries every Map iterator hands out while `fn` runs (the board keeps its
+   * alarms in Maps): the work of one evaluation, measured without a clock.
+   */
+  function mapEntriesWalked(fn: () => void): number {
+    const proto = Map.prototype as unknown as Record<symbol, () => Iterator<unknown>>;
+    const original = proto[Symbol.iterator] as () => Iterator<unknown>;
+    let walked = 0;
+    proto[Symbol.iterator] = function (this: Map<unknown, unknown>) {
+      const it = original.call(this);
+      return {
+        next: () => {
+          const r = it.next();
+          if (!r.done) walked++;
+          return r;
+        },
+        [Symbol.iterator]() {
+          return this;
+        },
+      } as Iterator<unknown>;
+    };
+    try {
+      fn();
+    } finally {
+      proto[Symbol.iterator] = original;
+    }
+    return walked;
+  }
+
+  it('behavior: a reading of one bed does not walk the ward: work independent of the other beds’ open alarms', () => {
+    // A ward of 2,000 beds, each with an open alarm (e.g. after a shift change, every
+    // wearable off its patient): one bed's next reading, which clears its own, walks its own.
+    const b = new AlarmBoard();
+    for (let i = 0; i < 2000; i++) b.evaluate(`wr-${i}`, [cond('device_offline', 'technical', 'medium')], 0);
+    expect(b.open()).toHaveLength(2000);
+    let out: { type: string; alarm: { scope: string } }[] = [];
+    const walked = mapEntriesWalked(() => {
+      out = b.evaluate('wr-7', [], 1000);
+    });
+    expect(out.map((t) => `${t.type}:${t.alarm.scope}`)).toEqual(['cleared:wr-7']);
+    expect(walked).toBeLessThan(10);
+    // The others are untouched; standby of one bed clears that bed alone.
+    expect(b.open()).toHaveLength(1999);
+    expect(b.clearScope('wr-8', 2000).map((t) => t.alarm.scope)).toEqual(['wr-8']);
+    expect(b.open()).toHaveLength(1998);
+  });
+
+  it('behavior: a scope’s alarms end in the order they were raised, whichever scopes came between', () => {
+    const b = new AlarmBoard();
+    b.evaluate('wr-1', [cond('spo2_low', 'physiological', 'medium', 88)], 0);
+    b.evaluate('wr-2', [cond('device_offline', 'technical', 'medium')], 0);
+    b.evaluate(
+      'wr-1',
+      [cond('spo2_low', 'physiological', 'medium', 88), cond('battery_low', 'technical', 'low')],
+      1,
+    );
+    b.evaluate('wr-2', [], 2);
+    expect(b.evaluate('wr-1', [], 3).map((t) => `${t.type}:${t.alarm.code}`)).toEqual([
+      'cleared:spo2_low',
+      'cleared:battery_low',
+    ]);
+    expect(b.open()).toEqual([]);
+  });
+});

@@ -70,6 +70,8 @@ interface Recent {
 
 const keyOf = (scope: string, code: string) => `${scope}\u0000${code}`;
 
+const NO_ALARMS: ReadonlyMap<string, Alarm> = new Map();
+
 /** The user of a shared acknowledgement (the transition's `by`); none for other transitions. */
 const ackerOf = (type: AlarmTransitionType, s: SharedAlarm): string | undefined =>
   type === 'acknowledged' ? (s.ackBy ?? undefined) : undefined;
@@ -84,6 +86,11 @@ const ackerOf = (type: AlarmTransitionType, s: SharedAlarm): string | undefined 
 export class AlarmBoard {
   /** Open (not cleared) alarms by `${scope}\u0000${code}`. */
   readonly #open = new Map<string, Alarm>();
+  /**
+   * The same alarms by scope, in the same order: a scope's evaluation (every reading of its
+   * device, every tick) walks its own alarms, not the ward's (`#put`, `#drop` keep both).
+   */
+  readonly #byScope = new Map<string, Map<string, Alarm>>();
   /** Cleared alarms still within their episode gap, same keys. */
   readonly #recent = new Map<string, Recent>();
   /**
@@ -164,8 +171,8 @@ export class AlarmBoard {
         }
       }
     }
-    for (const [key, a] of this.#open) {
-      if (a.scope !== scope || present.has(key) || (this.#foreign.get(key) ?? 0) > now) continue;
+    for (const [key, a] of this.#byScope.get(scope) ?? NO_ALARMS) {
+      if (present.has(key) || (this.#foreign.get(key) ?? 0) > now) continue;
       this.#foreign.delete(key);
       if (a.state === 'active' && this.#latches(a)) {
         if (!a.latched) {
@@ -186,7 +193,7 @@ export class AlarmBoard {
    */
   clearScope(scope: string, now: number): AlarmTransition[] {
     const out: AlarmTransition[] = [];
-    for (const [key, a] of this.#open) if (a.scope === scope) out.push(this.#clear(key, a, now, false));
+    for (const [key, a] of this.#byScope.get(scope) ?? NO_ALARMS) out.push(this.#clear(key, a, now, false));
     for (const [key, r] of this.#recent) if (r.alarm.scope === scope) this.#recent.delete(key);
     return out;
   }
@@ -264,7 +271,7 @@ export class AlarmBoard {
     const recent = this.#recent.get(key);
     this.#recent.delete(key);
     const a: Alarm = { ...(recent?.alarm.id === s.id ? recent.alarm : {}), ...s };
-    this.#open.set(key, a);
+    this.#put(key, a);
     this.#foreign.set(
       key,
       LOCALLY_OBSERVED.has(a.code) && !this.#ownLedger
@@ -298,7 +305,7 @@ export class AlarmBoard {
       } satisfies Partial<Alarm>);
       this.#setValue(a, c);
       if (c.value !== undefined) a.triggerValue = c.value;
-      this.#open.set(key, a);
+      this.#put(key, a);
       return this.#t('reactivated', a, now);
     }
     const alarm: Alarm = {
@@ -318,7 +325,7 @@ export class AlarmBoard {
       escalations: 0,
       notifiedAt: now,
     };
-    this.#open.set(key, alarm);
+    this.#put(key, alarm);
     return this.#t('raised', alarm, now);
   }
 
@@ -328,9 +335,22 @@ export class AlarmBoard {
     if (c.detail !== undefined) a.detail = c.detail;
   }
 
+  #put(key: string, a: Alarm): void {
+    this.#open.set(key, a);
+    let mine = this.#byScope.get(a.scope);
+    if (!mine) {
+      mine = new Map();
+      this.#byScope.set(a.scope, mine);
+    }
+    mine.set(key, a);
+  }
+
   /** Ends an alarm; `episode`: it may re-open within its gap. */
   #clear(key: string, a: Alarm, now: number, episode: boolean): AlarmTransition {
     this.#open.delete(key);
+    const mine = this.#byScope.get(a.scope);
+    mine?.delete(key);
+    if (mine?.size === 0) this.#byScope.delete(a.scope);
     this.#foreign.delete(key);
     a.state = 'cleared';
     a.latched = false;
