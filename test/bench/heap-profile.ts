@@ -1,0 +1,67 @@
+/**
+ * Reads a sampling heap profile (`test/bench/heap-sampler.ts` writes them): the bytes sampled,
+ * then the functions by the share of those bytes allocated with them on the stack.
+ *
+ *   node dist/test/bench/heap-profile.js FILE [TOP]
+ *
+ * `byFunction` is pure (`test/unit/heap-profile.test.ts`); `main` only reads and prints.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The parts of a `.heapprofile` (DevTools protocol `HeapProfiler.SamplingHeapProfile`) read here. */
+export interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  /** Bytes sampled as allocated by this frame itself. */
+  selfSize: number;
+  children: HeapProfileNode[];
+}
+
+export interface ByteShare {
+  name: string;
+  /** Share of every sampled byte allocated with this function on the stack, 0..1. */
+  share: number;
+}
+
+function frameName(n: HeapProfileNode): string {
+  const url = n.callFrame.url
+    .replace(/.*node_modules\//, 'nm:')
+    .replace(/.*\/dist\//, '')
+    .replace(/^node:/, '');
+  return `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber}`;
+}
+
+/** Sampled bytes in all, and each function's inclusive share (a recursion counted once). */
+export function byFunction(head: HeapProfileNode): { bytes: number; functions: ByteShare[] } {
+  const inclusive = new Map<string, number>();
+  let bytes = 0;
+  const walk = (n: HeapProfileNode, stack: readonly string[]): void => {
+    const here = [...stack, frameName(n)];
+    if (n.selfSize > 0) {
+      bytes += n.selfSize;
+      for (const name of new Set(here)) inclusive.set(name, (inclusive.get(name) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) walk(c, here);
+  };
+  walk(head, []);
+  const functions = [...inclusive]
+    .map(([name, b]) => ({ name, share: bytes ? b / bytes : 0 }))
+    .sort((a, b) => b.share - a.share);
+  return { bytes, functions };
+}
+
+function main(argv: readonly string[]): void {
+  const [file, top] = argv;
+  if (!file) {
+    process.stderr.write('usage: heap-profile FILE [TOP]\n');
+    process.exitCode = 2;
+    return;
+  }
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapProfileNode };
+  const { bytes, functions } = byFunction(profile.head);
+  process.stdout.write(`sampled ${(bytes / 1e6).toFixed(1)} MB\n`);
+  for (const f of functions.slice(0, Number(top ?? 40)))
+    process.stdout.write(`${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main(process.argv.slice(2));
