@@ -51,6 +51,11 @@ export function byFunction(head: HeapProfileNode): { bytes: number; functions: B
 }
 
 function main(argv: readonly string[]): void {
+  // Read through `head`: a closed pipe ends the listing, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const [file, top] = argv;
   if (!file) {
     process.stderr.write('usage: heap-profile FILE [TOP]\n');

@@ -152,6 +152,11 @@ export function callers(p: CpuProfile, fromS: number, toS: number, fn: string, d
 const pct = (x: number): string => `${(x * 100).toFixed(1).padStart(5)} %`;
 
 function main(argv: readonly string[]): void {
+  // Read through `head`: a closed pipe ends the listing, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const [command, file, ...rest] = argv;
   if (!command || !file || !['timeline', 'window', 'callers'].includes(command)) {
     process.stderr.write(

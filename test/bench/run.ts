@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const extKeys = await prepareBenchDataDir(ext, [...sets.xcap, ...sets.xlat]);
     const connKeys = PHASES.has('connections') ? await prepareBenchDataDir(conn, sets.conn) : '';
     progress(
-      `set-up (enrolment of ${4 * DEVICES + 2 * DEVICES + CONN_DEVICES} devices): ${Date.now() - t0} ms`,
+      `set-up (enrolment of ${6 * DEVICES + (connKeys ? CONN_DEVICES : 0)} devices): ${Date.now() - t0} ms`,
     );
     const verifyAfterSetup = p256VerifyRate();
     const verify0 = (verifyBefore + verifyAfterSetup) / 2;
