@@ -6,12 +6,12 @@
  *
  * `byFunction` is pure (`test/unit/heap-profile.test.ts`); `main` only reads and prints.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { type CallFrame, callFrameName, readProfile } from './v8-profile.js';
 
 /** The parts of a `.heapprofile` (DevTools protocol `HeapProfiler.SamplingHeapProfile`) read here. */
 export interface HeapProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   /** Bytes sampled as allocated by this frame itself. */
   selfSize: number;
   children: HeapProfileNode[];
@@ -23,20 +23,12 @@ export interface ByteShare {
   share: number;
 }
 
-function frameName(n: HeapProfileNode): string {
-  const url = n.callFrame.url
-    .replace(/.*node_modules\//, 'nm:')
-    .replace(/.*\/dist\//, '')
-    .replace(/^node:/, '');
-  return `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber}`;
-}
-
 /** Sampled bytes in all, and each function's inclusive share (a recursion counted once). */
 export function byFunction(head: HeapProfileNode): { bytes: number; functions: ByteShare[] } {
   const inclusive = new Map<string, number>();
   let bytes = 0;
   const walk = (n: HeapProfileNode, stack: readonly string[]): void => {
-    const here = [...stack, frameName(n)];
+    const here = [...stack, callFrameName(n.callFrame)];
     if (n.selfSize > 0) {
       bytes += n.selfSize;
       for (const name of new Set(here)) inclusive.set(name, (inclusive.get(name) ?? 0) + n.selfSize);
@@ -62,7 +54,8 @@ function main(argv: readonly string[]): void {
     process.exitCode = 2;
     return;
   }
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapProfileNode };
+  const profile = readProfile<{ head: HeapProfileNode }>('heap-profile', file);
+  if (!profile) return;
   const { bytes, functions } = byFunction(profile.head);
   process.stdout.write(`sampled ${(bytes / 1e6).toFixed(1)} MB\n`);
   for (const f of functions.slice(0, Number(top ?? 40)))

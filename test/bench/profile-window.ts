@@ -15,14 +15,14 @@
  * The analysis is pure (a parsed profile in, rows out: `test/unit/profile-window.test.ts`);
  * `main` only reads the file and prints.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { type CallFrame, callFrameName, readProfile } from './v8-profile.js';
 
 /** The parts of a `.cpuprofile` (Chrome DevTools protocol `Profiler.Profile`) read here. */
 export interface CpuProfile {
   nodes: {
     id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
+    callFrame: CallFrame;
     children?: number[];
   }[];
   /** µs, the profiler's clock. */
@@ -40,15 +40,6 @@ export interface Share {
 }
 
 type Node = CpuProfile['nodes'][number];
-
-/** `functionName path:line`, paths cut to the package (`nm:`) or to the build's tree. */
-export function frameName(node: Node): string {
-  const url = node.callFrame.url
-    .replace(/.*node_modules\//, 'nm:')
-    .replace(/.*\/dist\//, '')
-    .replace(/^node:/, '');
-  return `${node.callFrame.functionName || '(anonymous)'} ${url}:${node.callFrame.lineNumber}`;
-}
 
 interface Sample {
   node: Node;
@@ -114,11 +105,11 @@ export function windowShares(
     all += s.weight;
     if (s.node.callFrame.functionName === IDLE) continue;
     busy += s.weight;
-    const name = frameName(s.node);
+    const name = callFrameName(s.node.callFrame);
     self.set(name, (self.get(name) ?? 0) + s.weight);
     const seen = new Set<string>();
     for (let n: Node | undefined = s.node; n; n = up.get(n.id)) {
-      const k = frameName(n);
+      const k = callFrameName(n.callFrame);
       if (seen.has(k)) continue;
       seen.add(k);
       inclusive.set(k, (inclusive.get(k) ?? 0) + s.weight);
@@ -140,7 +131,7 @@ export function callers(p: CpuProfile, fromS: number, toS: number, fn: string, d
     let n: Node | undefined = s.node;
     while (n && n.callFrame.functionName !== fn) n = up.get(n.id);
     const chain: string[] = [];
-    for (; n && chain.length < depth; n = up.get(n.id)) chain.push(frameName(n));
+    for (; n && chain.length < depth; n = up.get(n.id)) chain.push(callFrameName(n.callFrame));
     const key = chain.join(' < ');
     if (key) paths.set(key, (paths.get(key) ?? 0) + s.weight);
   }
@@ -165,7 +156,8 @@ function main(argv: readonly string[]): void {
     process.exitCode = 2;
     return;
   }
-  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const p = readProfile<CpuProfile>('profile-window', file);
+  if (!p) return;
   const out = (line: string): boolean => process.stdout.write(`${line}\n`);
   if (command === 'timeline') {
     for (const b of timeline(p, Number(rest[0] ?? 0.5)))

@@ -88,7 +88,7 @@ export class AlarmBoard {
   readonly #open = new Map<string, Alarm>();
   /**
    * The same alarms by scope, in the same order: a scope's evaluation (every reading of its
-   * device, every tick) walks its own alarms, not the ward's (`#put`, `#drop` keep both).
+   * device, every tick) walks its own alarms, not the ward's (`#put` and `#clear` keep both).
    */
   readonly #byScope = new Map<string, Map<string, Alarm>>();
   /** Cleared alarms still within their episode gap, same keys. */
