@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICIES } from '../../gateway/src/core/alarms/index.js';
 import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
+import { JOBS_PER_TURN } from '../../gateway/src/io/clinical/alarm-group.js';
 import {
   type AlarmAuditEvent,
   AlarmService,
@@ -238,6 +239,45 @@ describe('LocalAlarmLedger: what only a lone gateway has', () => {
       expect(service.openAlarms('wr-0001')).toEqual([]);
       // What the board decided alone is not the ledger's.
       expect(await ledger.openAlarms()).toEqual([]);
+    } finally {
+      service.stop();
+    }
+  });
+
+  it('behavior: a burst of decisions (every bed offline at once) lets the event loop turn between them, and all are decided', async () => {
+    const { store, ledger } = await fx.fresh();
+    const hub = new LiveHub();
+    let clock = T;
+    const service = new AlarmService({
+      store,
+      hub,
+      now: () => clock,
+      tickMs: 3_600_000, // ticks are driven by the test
+      group: { ledger, gatewayId: GW },
+    });
+    const beds = 4 * JOBS_PER_TURN;
+    let decided = 0;
+    service.subscribe((m) => {
+      if (m.type === 'alarm' && m.event === 'raised' && m.alarm.code === 'device_offline') decided++;
+    });
+    try {
+      await service.join();
+      const obs = { hr: 72, spo2: 97, rr: 16, temp: 36.8, sbp: 120, dbp: 80 };
+      for (let i = 0; i < beds; i++)
+        hub.publish({ dev: `wr-${i}`, seq: 1, ts: clock, obs, bat: 80, receivedAt: clock });
+      clock += 31_000; // past the 30 s offline threshold: every bed's alarm in one tick
+      let decidedAtTurn = -1;
+      // Queued before the burst: the next turn of the event loop. Before, the whole burst ran
+      // first, as one chain of promises that no socket could interrupt.
+      setImmediate(() => {
+        decidedAtTurn = decided;
+      });
+      service.tick();
+      await until(() => decided === beds, 10_000, 'every bed decided');
+      expect(decidedAtTurn).toBeGreaterThanOrEqual(0);
+      expect(decidedAtTurn).toBeLessThan(beds);
+      expect(decidedAtTurn).toBeLessThanOrEqual(JOBS_PER_TURN);
+      expect((await ledger.openAlarms()).filter((a) => a.code === 'device_offline')).toHaveLength(beds);
     } finally {
       service.stop();
     }
