@@ -13,13 +13,17 @@
  * time at physiology `--speed`. Time is simulated (an injected clock), so the run takes
  * seconds and both halves see exactly the same readings.
  *
- *   node dist/test/bench/alarms.js [--minutes 30] [--speed 1] [--beds 20]
+ *   node dist/test/bench/alarms.js [--minutes 30] [--speed 1] [--beds 20] [--ward-beds 10000]
  *
  * Counted per priority: alarms raised (new episodes), re-opened episodes, and every
  * alarm signal (raised, reactivated, escalated, renotified: each one flashes or sounds).
  * Then the alarm board's cost per reading (core/alarms AlarmBoard `evaluate` of one bed with
  * an alarm of its own) while 1,000 and 10,000 other beds have an alarm open, beside the same
- * with none (the reference, same run): a bed's reading must cost the same on any ward.
+ * with none (the reference, same run): a bed's reading must cost the same on any ward. And the
+ * alarm service's tick (every second) on a ward of `--ward-beds` (10,000) beds, as the gateway
+ * runs it (a lone gateway's ledger, io/clinical LocalAlarmLedger): with readings flowing and no
+ * alarm (the reference), the tick in which every bed goes offline at once (an outage), and the
+ * ticks after it with every bed in alarm.
  * Ends with one `BENCH {json}` line.
  */
 import { join } from 'node:path';
@@ -41,7 +45,7 @@ import {
 } from '../../gateway/src/core/alarms/index.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
 import type { ClinicalMessage } from '../../gateway/src/core/live-contract.js';
-import { AlarmService } from '../../gateway/src/io/clinical/index.js';
+import { AlarmService, LocalAlarmLedger } from '../../gateway/src/io/clinical/index.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -50,11 +54,13 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '30' },
     speed: { type: 'string', default: '1' },
     beds: { type: 'string', default: '20' },
+    'ward-beds': { type: 'string', default: '10000' },
   },
 });
 const MINUTES = Number(values.minutes);
 const SPEED = Number(values.speed);
 const BEDS = Number(values.beds);
+const WARD_BEDS = Number(values['ward-beds']);
 
 type Counts = Record<'high' | 'medium' | 'low', { raised: number; reopened: number; signals: number }>;
 
@@ -140,15 +146,105 @@ function boardEvaluateUs(others: number): number {
   return us;
 }
 
+/**
+ * Turns of the event loop until `count` (the decisions shown so far) has not moved for 20 of
+ * them: the ledger's queue lets the loop turn every 64 decisions (io/clinical/alarm-group).
+ * @returns the longest wait for a turn (ms): how long a socket would have waited
+ */
+async function settle(count: () => number): Promise<number> {
+  let last = -1;
+  let longest = 0;
+  let at = performance.now();
+  for (let still = 0; still < 20; ) {
+    await new Promise((r) => setImmediate(r));
+    longest = Math.max(longest, performance.now() - at);
+    at = performance.now();
+    const now = count();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return longest;
+}
+
+/**
+ * The alarm service's tick on a ward of `beds`, ms: with readings flowing (no alarm), the tick
+ * in which every bed goes offline (its synchronous part, then the ledger's decisions after
+ * it), and a tick with every bed's alarms open.
+ */
+async function wardTickMs(beds: number): Promise<{
+  flowing: number;
+  outage: number;
+  decided: number;
+  longestWait: number;
+  open: number;
+  alarms: number;
+}> {
+  const tmp = makeTempDir('vt-alarm-bench-ward-');
+  const store = openStore(join(tmp.dir, 'store.db'));
+  const hub = new LiveHub();
+  let clock = Date.UTC(2026, 11, 1, 8, 0, 0);
+  const ledger = new LocalAlarmLedger({ store, gatewayId: 'gw-bench' });
+  const alarms = new AlarmService({
+    store,
+    hub,
+    now: () => clock,
+    tickMs: 3_600_000, // ticked below
+    group: { ledger, gatewayId: 'gw-bench', alone: true },
+  });
+  let shown = 0;
+  alarms.subscribe((m) => {
+    if (m.type === 'alarm') shown++;
+  });
+  const decidedSoFar = (): number => shown;
+  const timed = (): number => {
+    const t0 = performance.now();
+    alarms.tick();
+    return performance.now() - t0;
+  };
+  const obs = { hr: 72, spo2: 97, rr: 16, temp: 36.8, sbp: 120, dbp: 80 };
+  let flowing = 0;
+  for (let s = 1; s <= 3; s++) {
+    for (let i = 0; i < beds; i++)
+      hub.publish({ dev: `ward-${i}`, seq: s, ts: clock, obs, bat: 90, receivedAt: clock });
+    clock += 1000;
+    flowing = timed(); // the last: warm
+    await settle(decidedSoFar);
+  }
+  // Silence: the tick past the offline threshold raises every bed's alarms at once.
+  let outage = 0;
+  let decided = 0;
+  let longestWait = 0;
+  for (let s = 0; s < 31; s++) {
+    clock += 1000;
+    const ms = timed();
+    const t1 = performance.now();
+    const wait = await settle(decidedSoFar);
+    if (ms > outage) {
+      outage = ms;
+      decided = performance.now() - t1;
+      longestWait = wait;
+    }
+  }
+  clock += 1000;
+  const open = timed();
+  const count = alarms.openAlarms().length;
+  alarms.stop();
+  await ledger.close();
+  store.close();
+  tmp.cleanup();
+  return { flowing, outage, decided, longestWait, open, alarms: count };
+}
+
 function perHour(n: number): number {
   return Math.round((n * 60) / MINUTES);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   for (const [name, v] of [
     ['--minutes', MINUTES],
     ['--speed', SPEED],
     ['--beds', BEDS],
+    ['--ward-beds', WARD_BEDS],
   ] as const) {
     if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} must be a positive number`);
   }
@@ -188,6 +284,16 @@ function main(): void {
   const x = (us: number) => `${us.toFixed(3)} µs = ${(us / empty).toFixed(2)} x`;
   console.log(`alarm board, one bed's reading: no other alarm open (reference) ${empty.toFixed(3)} µs`);
   console.log(`  1,000 other beds with an alarm open ${x(open1k)};  10,000: ${x(open10k)}`);
+  const ward = await wardTickMs(WARD_BEDS);
+  console.log(
+    `alarm service tick, ${WARD_BEDS} beds: readings flowing, no alarm (reference) ${ward.flowing.toFixed(1)} ms`,
+  );
+  console.log(
+    `  every bed offline at once: ${ward.outage.toFixed(1)} ms (= ${(ward.outage / ward.flowing).toFixed(1)} x), then ${ward.decided.toFixed(0)} ms of the ledger's decisions in later turns (the loop waited at most ${ward.longestWait.toFixed(0)} ms for a turn)`,
+  );
+  console.log(
+    `  with ${ward.alarms} alarms open: ${ward.open.toFixed(1)} ms (= ${(ward.open / ward.flowing).toFixed(1)} x)`,
+  );
   console.log(
     `BENCH ${JSON.stringify({
       bench: 'alarms',
@@ -206,8 +312,18 @@ function main(): void {
       board_eval_us_1000_open: Math.round(open1k * 1000) / 1000,
       board_eval_us_10000_open: Math.round(open10k * 1000) / 1000,
       board_eval_ratio_10000: Math.round((open10k / empty) * 100) / 100,
+      ward_beds: WARD_BEDS,
+      ward_tick_ms_flowing: Math.round(ward.flowing * 10) / 10,
+      ward_tick_ms_outage: Math.round(ward.outage * 10) / 10,
+      ward_outage_decided_ms: Math.round(ward.decided),
+      ward_outage_longest_wait_ms: Math.round(ward.longestWait),
+      ward_tick_ms_all_open: Math.round(ward.open * 10) / 10,
+      ward_open_alarms: ward.alarms,
     })}`,
   );
 }
 
-main();
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+  process.exitCode = 1;
+});
