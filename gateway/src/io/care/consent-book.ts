@@ -70,6 +70,8 @@ export class ConsentBook {
   #records: ConsentRecord[] = [];
   #readAt = Number.NEGATIVE_INFINITY;
   #reading: Promise<void> | null = null;
+  /** The read that follows the one under way (`refresh`). */
+  #again: Promise<void> | null = null;
   readonly #doctors = new Map<string, { suspended: boolean; registered: boolean; at: number }>();
   #timer: NodeJS.Timeout | null = null;
 
@@ -93,9 +95,29 @@ export class ConsentBook {
     return book;
   }
 
-  /** Re-reads every consent (coalesced with a read under way). @throws what the source throws */
+  /**
+   * Re-reads every consent. A read already under way may have begun before what the caller
+   * just wrote (a grant this gateway submitted): then one more read follows it, shared by every
+   * call made meanwhile, so the copy after `await refresh()` holds everything written before
+   * the call. @throws what the source throws
+   */
   refresh(): Promise<void> {
-    this.#reading ??= (async () => {
+    if (!this.#reading) return this.#read();
+    this.#again ??= this.#reading
+      .then(
+        () => {},
+        () => {},
+      )
+      .then(() => {
+        this.#again = null;
+        // A read begun since that one ended began after this call too.
+        return this.#reading ?? this.#read();
+      });
+    return this.#again;
+  }
+
+  #read(): Promise<void> {
+    this.#reading = (async () => {
       try {
         const started = this.#now();
         this.#records = await this.#source.consentsOf({});
