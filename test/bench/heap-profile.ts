@@ -7,6 +7,7 @@
  * `byFunction` is pure (`test/unit/heap-profile.test.ts`); `main` only reads and prints.
  */
 import { fileURLToPath } from 'node:url';
+import { exitQuietlyOnEpipe } from '../../gateway/src/cli/inputs.js';
 import { type CallFrame, callFrameName, readProfile } from './v8-profile.js';
 
 /** The parts of a `.heapprofile` (DevTools protocol `HeapProfiler.SamplingHeapProfile`) read here. */
@@ -43,11 +44,7 @@ export function byFunction(head: HeapProfileNode): { bytes: number; functions: B
 }
 
 function main(argv: readonly string[]): void {
-  // Read through `head`: a closed pipe ends the listing, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  exitQuietlyOnEpipe(); // read through `head`: a closed pipe ends the listing quietly
   const [file, top] = argv;
   if (!file) {
     process.stderr.write('usage: heap-profile FILE [TOP]\n');

@@ -16,6 +16,7 @@
  * `main` only reads the file and prints.
  */
 import { fileURLToPath } from 'node:url';
+import { exitQuietlyOnEpipe } from '../../gateway/src/cli/inputs.js';
 import { type CallFrame, callFrameName, readProfile } from './v8-profile.js';
 
 /** The parts of a `.cpuprofile` (Chrome DevTools protocol `Profiler.Profile`) read here. */
@@ -143,11 +144,7 @@ export function callers(p: CpuProfile, fromS: number, toS: number, fn: string, d
 const pct = (x: number): string => `${(x * 100).toFixed(1).padStart(5)} %`;
 
 function main(argv: readonly string[]): void {
-  // Read through `head`: a closed pipe ends the listing, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  exitQuietlyOnEpipe(); // read through `head`: a closed pipe ends the listing quietly
   const [command, file, ...rest] = argv;
   if (!command || !file || !['timeline', 'window', 'callers'].includes(command)) {
     process.stderr.write(

@@ -104,12 +104,16 @@ async function main(): Promise<void> {
       xlat: ids('xlat', DEVICES),
       conn: ids('conn', CONN_DEVICES),
     };
-    const embKeys = await prepareBenchDataDir(emb, [...sets.cap, ...sets.ecg, ...sets.l5k, ...sets.l1k]);
-    const extKeys = await prepareBenchDataDir(ext, [...sets.xcap, ...sets.xlat]);
-    const connKeys = PHASES.has('connections') ? await prepareBenchDataDir(conn, sets.conn) : '';
-    progress(
-      `set-up (enrolment of ${6 * DEVICES + (connKeys ? CONN_DEVICES : 0)} devices): ${Date.now() - t0} ms`,
-    );
+    const enrolled = {
+      emb: [...sets.cap, ...sets.ecg, ...sets.l5k, ...sets.l1k],
+      ext: [...sets.xcap, ...sets.xlat],
+      conn: PHASES.has('connections') ? sets.conn : [],
+    };
+    const embKeys = await prepareBenchDataDir(emb, enrolled.emb);
+    const extKeys = await prepareBenchDataDir(ext, enrolled.ext);
+    const connKeys = enrolled.conn.length > 0 ? await prepareBenchDataDir(conn, enrolled.conn) : '';
+    const count = enrolled.emb.length + enrolled.ext.length + enrolled.conn.length;
+    progress(`set-up (enrolment of ${count} devices): ${Date.now() - t0} ms`);
     const verifyAfterSetup = p256VerifyRate();
     const verify0 = (verifyBefore + verifyAfterSetup) / 2;
 

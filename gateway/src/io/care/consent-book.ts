@@ -104,10 +104,7 @@ export class ConsentBook {
   refresh(): Promise<void> {
     if (!this.#reading) return this.#read();
     this.#again ??= this.#reading
-      .then(
-        () => {},
-        () => {},
-      )
+      .catch(() => {}) // its caller is told; this one reads again either way
       .then(() => {
         this.#again = null;
         // A read begun since that one ended began after this call too.
