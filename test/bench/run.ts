@@ -441,7 +441,7 @@ function report(
     );
     row(
       "publish -> PUBACK p50 / p99, a device's first frame",
-      `${n('connFirstFrameP50Ms')} / ${n('connFirstFrameP99Ms')} ms  (it opens the device's data key)`,
+      `${n('connFirstFrameP50Ms')} / ${n('connFirstFrameP99Ms')} ms  (its data key is made when it connects: io/data-keys/ahead)`,
     );
     row('publish -> PUBACK p50 / p99, the frames after it', `${n('connP50Ms')} / ${n('connP99Ms')} ms`);
   }

@@ -27,11 +27,12 @@ import { importDataKey, sealWithDataKey } from '../../gateway/src/core/envelope.
 import type { LiveReading } from '../../gateway/src/core/live.js';
 import { DeviceOrder, decodeLiveBatch, encodeLiveBatch } from '../../gateway/src/core/live-stream.js';
 import { downsample } from '../../gateway/src/core/trend.js';
+import { DataKeyRing } from '../../gateway/src/io/data-keys/ring.js';
 import { ROLLUP_FLUSH_MS } from '../../gateway/src/io/ingest/rollup-flusher.js';
 import { RollupWriter } from '../../gateway/src/io/ingest/rollup-writer.js';
 import { ReadPool, sharedReadPool } from '../../gateway/src/io/reading/index.js';
 import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
-import { DataKeyRing, frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';

@@ -25,10 +25,11 @@ import {
   windowOf,
 } from '../../gateway/src/core/rollup.js';
 import { downsample } from '../../gateway/src/core/trend.js';
+import { DataKeyRing } from '../../gateway/src/io/data-keys/ring.js';
 import { RollupWriter } from '../../gateway/src/io/ingest/rollup-writer.js';
 import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
 import { openRollup, RollupTable, rollupAad } from '../../gateway/src/io/store/rollups.js';
-import { DataKeyRing, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import type { Observations } from '../../gateway/src/protocol/frame.js';

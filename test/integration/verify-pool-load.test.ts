@@ -13,8 +13,8 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { checkBeforeSignature } from '../../gateway/src/core/acceptance.js';
 import type { DemandPolicy } from '../../gateway/src/core/thread-demand.js';
-import { VerifyPool } from '../../gateway/src/io/ingest/verify-pool.js';
 import { createLogger } from '../../gateway/src/io/ops/log.js';
+import { VerifyPool } from '../../gateway/src/io/verify/verify-pool.js';
 import { keyFitsAlg, verifyFrameSignature } from '../../gateway/src/protocol/frame.js';
 import { acceptanceCorpus, CORPUS_NOW } from '../helpers/acceptance-corpus.js';
 

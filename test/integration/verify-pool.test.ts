@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { checkBeforeSignature, type DeviceRecord } from '../../gateway/src/core/acceptance.js';
 import { Ingest, type IngestResult } from '../../gateway/src/io/ingest/ingest.js';
-import { VerifyPool } from '../../gateway/src/io/ingest/verify-pool.js';
 import { createLogger } from '../../gateway/src/io/ops/log.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
+import { VerifyPool } from '../../gateway/src/io/verify/verify-pool.js';
 import {
   COSE_ALG_EDDSA,
   type CoseAlg,

@@ -27,8 +27,13 @@ const LAYERS: readonly (readonly string[])[] = [
   ['gateway/src/core', 'anchor/src/contracts', 'anchor/src/log', 'anchor/src/kgc'],
   ['anchor/src/ledger'],
   ['anchor/src/verify', 'anchor/src/consent', 'gateway/src/io/ops', 'gateway/src/io/reading'],
-  ['gateway/src/io/store', 'anchor/src/verify-access'],
-  ['gateway/src/io/identity', 'gateway/src/io/anchoring', 'gateway/src/io/clinical'],
+  ['gateway/src/io/store', 'anchor/src/verify-access', 'gateway/src/io/verify'],
+  [
+    'gateway/src/io/identity',
+    'gateway/src/io/anchoring',
+    'gateway/src/io/clinical',
+    'gateway/src/io/data-keys',
+  ],
   [
     'gateway/src/io/ingest',
     'gateway/src/io/outbound',

@@ -1,7 +1,7 @@
 /**
  * @module test/unit/thread-demand
  * The rule that starts and stops the verify pool's threads (core/thread-demand), the batch
- * shares among its threads (io/ingest/batch-shares) and the gateway's default pool
+ * shares among its threads (io/verify/batch-shares) and the gateway's default pool
  * (app/core-steps `verifyThreadsOf`).
  */
 import { availableParallelism } from 'node:os';
@@ -16,8 +16,8 @@ import {
   startEarly,
   useThreads,
 } from '../../gateway/src/core/thread-demand.js';
-import { shareBatches } from '../../gateway/src/io/ingest/batch-shares.js';
-import { DemandMeter, OUTLIER_FACTOR } from '../../gateway/src/io/ingest/demand-meter.js';
+import { shareBatches } from '../../gateway/src/io/verify/batch-shares.js';
+import { DemandMeter, OUTLIER_FACTOR } from '../../gateway/src/io/verify/demand-meter.js';
 
 const runs = Number(process.env.VT_FC_RUNS ?? 200);
 

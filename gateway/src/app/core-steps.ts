@@ -17,7 +17,7 @@ import {
   recordLedger,
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';
-import { Ingest, type VerifyPoolOptions } from '../io/ingest/index.js';
+import { Ingest } from '../io/ingest/index.js';
 import { type AlarmBacklogOf, AlarmSource, deliveryStatus } from '../io/interfaces/index.js';
 import {
   DEFAULT_AUDIT_ROTATE_BYTES,
@@ -27,6 +27,7 @@ import {
   lockDataDir,
 } from '../io/ops/index.js';
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
+import type { VerifyPoolOptions } from '../io/verify/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { seqForJson } from '../protocol/frame.js';
 import { code, type GatewayParts, type GatewayStep, readinessOf } from './gateway-parts.js';
@@ -208,6 +209,7 @@ export const metrics: GatewayStep = {
       dbPath: p.get('paths').db,
       connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
       pipeline: () => i.pipeline,
+      dataKeys: () => i.dataKeys,
       liveStream: () => p.find('liveStream')?.stats() ?? null,
       ready: () => readinessOf(p).ready,
       // The receivers this gateway runs (the outbound step, later), not every cursor the store keeps.

@@ -86,7 +86,7 @@ export interface GatewayOptions {
   checkpointIntervalMs?: number;
   retentionMs?: number;
   /**
-   * Threads checking frame signatures (io/ingest/verify-pool), always running; 0: every
+   * Threads checking frame signatures (io/verify/verify-pool), always running; 0: every
    * signature in the event loop. Default: one per core, at most 4, run only while the load
    * asks for them (app/core-steps `verifyThreadsOf`).
    */

@@ -148,7 +148,7 @@ export function checkAfterSignature(
 /**
  * Checks one frame against every stateless rule, in the order of PROTOCOL.md §1:
  * `checkBeforeSignature`, the signature, `checkAfterSignature`. The ingest pipeline runs
- * the same three steps with the signature on a worker thread (io/ingest/verify-pool).
+ * the same three steps with the signature on a worker thread (io/verify/verify-pool).
  * @param bytes attacker-controlled frame bytes, exactly as received
  * @param transportDev the device named by the transport (MQTT topic + identity, or serial binding)
  */

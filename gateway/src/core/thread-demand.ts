@@ -11,7 +11,7 @@
  * them then (`startEarly`); while they run, a quiet load is still done in the event loop
  * (`useThreads`) until they stop.
  *
- * Pure: the caller measures and acts (io/ingest/verify-pool).
+ * Pure: the caller measures and acts (io/verify/verify-pool).
  */
 
 export interface DemandPolicy {

@@ -339,7 +339,7 @@ export function keyFitsAlg(alg: CoseAlg, publicKey: KeyObject): boolean {
 
 /**
  * Verifies the COSE_Sign1 signature with the device's public key. A bad signature returns false.
- * The verify pool's workers (io/ingest/verify-pool) make the same node:crypto call on the
+ * The verify pool's workers (io/verify/verify-pool) make the same node:crypto call on the
  * same Sig_structure bytes (`writeSigStructureAt`), after the same `keyFitsAlg` check.
  */
 export function verifyFrameSignature(frame: DecodedFrame, publicKey: KeyObject): boolean {

@@ -3,7 +3,7 @@
  * The COSE_Sign1 to-be-signed bytes of a device frame (PROTOCOL.md §1, RFC 9052 §4.4):
  * Sig_structure = ["Signature1", protected, h'', payload], written directly, into a new
  * array, a reused scratch buffer, or at an offset of a caller's buffer (the verify pool
- * packs a batch of them into one transferable buffer, io/ingest/verify-worker). Pure.
+ * packs a batch of them into one transferable buffer, io/verify/verify-worker). Pure.
  * protocol/frame re-exports what its importers use.
  */
 
@@ -69,7 +69,7 @@ export function sigStructureLength(protectedBytes: Uint8Array, payload: Uint8Arr
 
 /**
  * Writes the Sig_structure at offset `at` of `out` (which must hold `sigStructureLength`
- * bytes from there), as the verify pool packs a batch (io/ingest/verify-pool).
+ * bytes from there), as the verify pool packs a batch (io/verify/verify-pool).
  * @returns the offset just after it
  */
 export function writeSigStructureAt(

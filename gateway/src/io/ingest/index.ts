@@ -6,5 +6,3 @@
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export { Ingest, type IngestResult, type IngressContext, type IngressVia } from './ingest.js';
-export { VerifyPool } from './verify-pool.js';
-export type { VerifyPoolOptions, VerifyPoolStats } from './verify-pool-options.js';

@@ -3,7 +3,7 @@
  * The ingest pipeline shared by every transport: stateless checks on arrival, then
  * group commit. Each frame gets the rules before its signature on arrival
  * (`checkBeforeSignature`: decode, identity, the device's certificate as looked up now),
- * its signature checked on a thread of the verify pool (io/ingest/verify-pool; in the
+ * its signature checked on a thread of the verify pool (io/verify/verify-pool; in the
  * event loop with `verify.threads` 0), then the rules after it (`checkAfterSignature`,
  * with the same clock reading): the verdicts and their order are `checkFrame`'s. A
  * device's frames leave the signature check in the order they arrived (io/ingest/
@@ -23,109 +23,46 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
-import {
-  type AcceptancePolicy,
-  checkAfterSignature,
-  checkBeforeSignature,
-  type DeviceRecord,
-  type Rejection,
-} from '../../core/acceptance.js';
+import { checkAfterSignature, checkBeforeSignature, type Rejection } from '../../core/acceptance.js';
 import { sealEncrypt0All } from '../../core/cose-encrypt0.js';
-import { keyObjectOf, type Recipient } from '../../core/envelope.js';
+import { keyObjectOf } from '../../core/envelope.js';
 import { type LiveSink, liveReadingsOf } from '../../core/live.js';
-import type { RejectionCode } from '../../protocol/codes.js';
-import { frameHash, type WireUint } from '../../protocol/frame.js';
-import {
-  DataKeyRing,
-  type DataKeyRingOptions,
-  frameAad,
-  type GatewayStore,
-  type NewFrame,
-  SEALED_FRAMES_MARKER,
-  StoreError,
-} from '../store/index.js';
+import { frameHash } from '../../protocol/frame.js';
+import { DataKeyRing, KeyGate, KeysAhead } from '../data-keys/index.js';
+import { frameAad, type NewFrame, SEALED_FRAMES_MARKER, StoreError } from '../store/index.js';
+import { VerifyPool } from '../verify/index.js';
 import { type Queued, sortBatch } from './batch-rules.js';
 import { DeviceOrder } from './device-order.js';
+import type {
+  IngestEvents,
+  IngestOptions,
+  IngestResult,
+  IngressContext,
+  IngressVia,
+} from './ingest-options.js';
 import { RollupFlusher } from './rollup-flusher.js';
 import { RollupWriter } from './rollup-writer.js';
-import { VerifyPool } from './verify-pool.js';
-import type { VerifyPoolOptions } from './verify-pool-options.js';
 
-export type IngestResult =
-  | { status: 'accepted'; dev: string; seq: number; leafIndex: number }
-  | { status: 'duplicate'; dev: string; seq: number }
-  /** `seq` when the frame named one: a bigint from 2^53 on (PROTOCOL.md §6). */
-  | { status: 'rejected'; code: RejectionCode; reason: string; dev?: string; seq?: WireUint };
-
-export interface IngestOptions {
-  store: GatewayStore;
-  lookup: (dev: string) => DeviceRecord | undefined;
-  /** Active envelope recipients; a function is asked again for every new data key. */
-  recipients: readonly Recipient[] | (() => readonly Recipient[]);
-  /** Data-key windows (io/sealed). Defaults: 1 h, rotate after 2^20 frames. */
-  dataKeys?: DataKeyRingOptions;
-  policy: AcceptancePolicy;
-  /**
-   * Where the readings of each commit go once durable: the internal live stream (every
-   * gateway's hub, core/live-stream) or, without one, the live hub itself.
-   */
-  live?: LiveSink;
-  now?: () => number;
-  /** Upper bound of frames sealed in one batch. Default 2000. */
-  maxBatchFrames?: number;
-  /**
-   * How long after a commit its windows' rollups are written (io/ingest/rollup-flusher),
-   * ms. Default 5000; 0: right after each commit, before its frames are answered.
-   */
-  rollupFlushMs?: number;
-  /**
-   * The signature-checking threads (io/ingest/verify-pool). Default 0: every signature in
-   * the event loop (the gateway's default: app/core-steps `verifyThreadsOf`).
-   */
-  verify?: VerifyPoolOptions;
-}
-
-/** A rejected frame's outcome. */
-export type IngestRejection = Extract<IngestResult, { status: 'rejected' }>;
-
-/**
- * What the pipeline tells its subscribers (metrics, the audit log, alarms, the transport
- * that answers the device). Listeners run synchronously on the ingest path: they must be
- * quick and must not throw (a throw is counted in `counters.listenerErrors`, never lets a
- * frame go unanswered).
- */
-export interface IngestEvents {
-  /**
-   * Every frame's final answer, with the seconds from the frame's arrival (the socket read
-   * when the transport gives `readAt`, else `submit`) to that answer.
-   */
-  outcome: [result: IngestResult, seconds: number, transportDev: string, via: IngressVia];
-  /** Every rejection, after it is counted (before `outcome`). */
-  rejected: [result: IngestRejection, transportDev: string, via: IngressVia];
-}
-
-/**
- * Which way a frame came in. `plain` (the demo's unauthenticated MQTT listener) is the
- * one way where the transport's device name is only a claim: its rejections must not
- * raise a patient's alarms (README "Security" → "The plain listener").
- */
-export type IngressVia = 'tls' | 'plain' | 'serial' | 'external' | 'local';
-
-/** Where a frame came from, as far as the transport knows. */
-export interface IngressContext {
-  via?: IngressVia;
-  /** performance.now() when the transport read the frame's packet off its socket. */
-  readAt?: number;
-}
+export type {
+  IngestEvents,
+  IngestOptions,
+  IngestRejection,
+  IngestResult,
+  IngressContext,
+  IngressVia,
+} from './ingest-options.js';
 
 interface Pending extends Queued<IngestResult> {
   via: IngressVia;
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
-  readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify' | 'rollupFlushMs'>> &
+  readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify' | 'rollupFlushMs' | 'keysAhead'>> &
     Pick<IngestOptions, 'live'>;
   readonly #keys: DataKeyRing;
+  /** Frames whose devices' keys are being made wait here, not in a commit (io/data-keys/gate). */
+  readonly #gate: KeyGate<Pending>;
+  readonly #ahead: KeysAhead | null;
   /** Sealed per-window rollups, folded after each commit and written behind (io/ingest/rollup-writer). */
   readonly #rollups: RollupFlusher;
   readonly #pool: VerifyPool;
@@ -153,6 +90,24 @@ export class Ingest extends EventEmitter<IngestEvents> {
     super();
     this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
+    this.#gate = new KeyGate<Pending>(
+      this.#keys,
+      (frames) => {
+        this.#queue = frames.concat(this.#queue);
+        this.#schedule();
+      },
+      (frames, err) => this.#failed(frames, err),
+    );
+    this.#ahead =
+      opts.keysAhead === false
+        ? null
+        : new KeysAhead(
+            this.#keys,
+            () => this.#o.now(),
+            (dev) => this.#o.lookup(dev)?.status === 'active',
+            opts.keysAhead,
+          );
+    this.#ahead?.start();
     this.#rollups = new RollupFlusher(new RollupWriter(opts.store), opts.rollupFlushMs);
     this.#pool = new VerifyPool(opts.verify);
   }
@@ -162,6 +117,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * committed; and the verify pool's threads running now.
    */
   get pipeline(): { verifying: number; uncommitted: number; verifyThreads: number } {
+    // `uncommitted` includes the frames waiting for their devices' keys (io/data-keys/gate).
     return {
       verifying: this.#order.open,
       uncommitted: this.#uncommitted,
@@ -172,6 +128,28 @@ export class Ingest extends EventEmitter<IngestEvents> {
   /** The signature-checking threads (their stats; tests: their fault injection). */
   get verifyPool(): VerifyPool {
     return this.#pool;
+  }
+
+  /** The data keys made so far: for their window, ahead of it, and made ahead then used. */
+  get dataKeys(): DataKeyRing['stats'] & { parked: number; aheadFailures: number } {
+    return {
+      ...this.#keys.stats,
+      parked: this.#gate.parked,
+      aheadFailures: this.#ahead?.stats.failures ?? 0,
+    };
+  }
+
+  /**
+   * Device `dev` has connected: its data key is made now rather than with its first frame
+   * (io/data-keys/ahead; only for an enrolled, active device).
+   */
+  expect(dev: string): void {
+    this.#ahead?.expect(dev);
+  }
+
+  /** Makes the data keys now due ahead (io/data-keys/ahead; its timer does this by itself). */
+  prepareKeys(): Promise<void> {
+    return this.#ahead?.run() ?? Promise.resolve();
   }
 
   /** False after a failed commit, until a commit succeeds again. */
@@ -281,6 +259,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
         await new Promise<void>((wake) => this.#idle.push(wake));
         continue;
       }
+      if (this.#gate.parked > 0) {
+        await this.#gate.settled();
+        continue;
+      }
       if (!this.#flushing && this.#queue.length === 0) return;
       if (!this.#flushing) this.#schedule();
       await this.#flushing;
@@ -292,6 +274,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * rollups still in memory.
    */
   async close(): Promise<void> {
+    await this.#ahead?.stop();
     await this.drain();
     await this.#pool.close();
     this.#rollups.flushNow();
@@ -333,8 +316,11 @@ export class Ingest extends EventEmitter<IngestEvents> {
   }
 
   async #flush(): Promise<void> {
-    const take = this.#queue.splice(0, this.#o.maxBatchFrames);
     const store = this.#o.store;
+    const sealedAt = this.#o.now();
+    // Only frames whose devices have their data key for now: the others wait for theirs
+    // outside this commit (io/data-keys/gate), and come back to the head of the queue.
+    const take = this.#gate.admit(this.#queue.splice(0, this.#o.maxBatchFrames), sealedAt);
 
     const { fresh, duplicates } = sortBatch(take, store, {
       duplicate: ({ frame: { body } }): IngestResult => ({
@@ -353,7 +339,6 @@ export class Ingest extends EventEmitter<IngestEvents> {
       if (fresh.length > 0) {
         const batchId = store.nextBatchId();
         const firstLeaf = store.size;
-        const sealedAt = this.#o.now();
         // Each frame under its device's current data key (recorded durably before use);
         // keys are taken in order, the sealing itself runs concurrently.
         const keys = await this.#keys.takeAll(
@@ -417,17 +402,22 @@ export class Ingest extends EventEmitter<IngestEvents> {
         store.db.transaction(() => this.#writeRejections(rejections))();
       }
     } catch (err) {
-      this.counters.storeFailures += 1;
-      this.#healthy = false;
-      this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';
-      const failure =
-        err instanceof StoreError
-          ? err
-          : new StoreError('store_failed', 'the batch could not be written', { cause: err });
-      for (const p of fresh) p.reject(failure);
+      this.#failed(fresh, err);
       // Keep the counts for the next successful commit.
       for (const [code, n] of rejections) this.#rejections.set(code, (this.#rejections.get(code) ?? 0) + n);
     }
+  }
+
+  /** Answers `frames` as not stored (the transport must not ack them); the pipeline is unhealthy. */
+  #failed(frames: readonly Pending[], err: unknown): void {
+    this.counters.storeFailures += 1;
+    this.#healthy = false;
+    this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';
+    const failure =
+      err instanceof StoreError
+        ? err
+        : new StoreError('store_failed', 'the batch could not be written', { cause: err });
+    for (const p of frames) p.reject(failure);
   }
 
   #publishLive(live: LiveSink, frames: readonly Pending[], receivedAt: number): void {

@@ -22,7 +22,8 @@
  * `vitaltrail_outbound_dead_letters{receiver}`,
  * `vitaltrail_outbound_last_success_timestamp_seconds{receiver}` (absent before a first success);
  * of the internal live stream (issue 16): `vitaltrail_live_stream_readings_total{event}` and
- * `vitaltrail_live_stream_messages_lost_total{reason}`.
+ * `vitaltrail_live_stream_messages_lost_total{reason}`; of the data keys (issue 14):
+ * `vitaltrail_data_keys_made_total{made}` and `vitaltrail_ingest_waiting_for_key`.
  */
 import { statSync } from 'node:fs';
 import {
@@ -76,6 +77,8 @@ export interface GatewayMetricsSources {
   ready: () => boolean;
   /** Frames in the ingest pipeline (io/ingest `Ingest.pipeline`); the gauges read 0 without it. */
   pipeline?: () => { verifying: number; uncommitted: number; verifyThreads: number };
+  /** The data keys made (io/ingest `Ingest.dataKeys`); no `vitaltrail_data_keys_*` series without it. */
+  dataKeys?: () => { made: number; madeAhead: number; parked: number };
   /**
    * The delivery state of the outbound interfaces that run (io/interfaces `deliveryStatus`),
    * read once per scrape; no `vitaltrail_outbound_*` series without it.
@@ -188,6 +191,29 @@ export class GatewayMetrics {
         'vitaltrail_verify_threads',
         'Threads of the verify pool running now (by default started only while the load asks for them).',
         () => src.pipeline?.().verifyThreads ?? 0,
+      ),
+      new SampledMetric(
+        'vitaltrail_data_keys_made_total',
+        "Data keys made (io/data-keys): on_demand (a device's first frame of a window, or its connection) and ahead (the next window's, before it begins).",
+        'counter',
+        () => {
+          const k = src.dataKeys?.();
+          return k
+            ? [
+                { labels: { made: 'on_demand' }, value: k.made },
+                { labels: { made: 'ahead' }, value: k.madeAhead },
+              ]
+            : [];
+        },
+      ),
+      new SampledMetric(
+        'vitaltrail_ingest_waiting_for_key',
+        'Frames verified and set aside until their device’s data key is made (not acknowledged yet; counted in vitaltrail_ingest_uncommitted too).',
+        'gauge',
+        () => {
+          const k = src.dataKeys?.();
+          return k ? [{ labels: {}, value: k.parked }] : [];
+        },
       ),
       this.enrolmentsImported,
       this.enrolmentsSkipped,

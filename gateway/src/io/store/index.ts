@@ -41,14 +41,14 @@ export { openRollup, ROLLUP_IV_BYTES, RollupTable, rollupAad, sealRollup } from 
 export { countAcrossGateways } from './scale-out.js';
 export {
   batchAad,
-  DataKeyRing,
-  type DataKeyRingOptions,
   DEFAULT_KEY_WINDOW_MS,
+  dataKeyAad,
   type FrameRead,
   frameAad,
   SEALED_FRAMES_MARKER,
   SealedError,
   SealedReader,
+  sealingStatements,
 } from './sealed.js';
 export {
   type ShredResult,

@@ -1,6 +1,8 @@
 /**
  * @module io/store/sealed
- * The sealed time-series store (issue 4; ARCHITECTURE.md guarantee 4, "sealed at rest").
+ * The sealed time-series store (issue 4; ARCHITECTURE.md guarantee 4, "sealed at rest"): the
+ * reading side (`SealedReader`), and the statements of its two tables for the sealing side
+ * (io/data-keys/ring).
  *
  * Key hierarchy:
  * - a **data key** per (device, time window): 32 random bytes for AES-256-GCM, made when
@@ -32,14 +34,12 @@ import { decode } from 'cbor2';
 import { leafHashEquals } from '../../../../anchor/src/log/index.js';
 import { openEncrypt0 } from '../../core/cose-encrypt0.js';
 import {
-  createDataKey,
   EnvelopeError,
   importDataKey,
   keyObjectOf,
   openBatch,
   openExactFrameJwe,
   openWithDataKeySync,
-  type Recipient,
   type RecipientSecret,
 } from '../../core/envelope.js';
 import { batchAad, dataKeyAad, frameAad } from '../../core/sealed-aad.js';
@@ -53,6 +53,9 @@ export { batchAad, dataKeyAad, frameAad };
 
 export class SealedError extends errorClass<'sealed'>('SealedError') {}
 
+/** Default data-key window (io/data-keys/ring): one hour of gateway clock. */
+export const DEFAULT_KEY_WINDOW_MS = 3_600_000;
+
 /** `batches.envelope` of a group commit whose frames are sealed one by one. */
 export const SEALED_FRAMES_MARKER = 'vitaltrail-sealed-frames/2';
 /**
@@ -61,136 +64,24 @@ export const SEALED_FRAMES_MARKER = 'vitaltrail-sealed-frames/2';
  * never holds up the ingest's acks for more than a chunk's few milliseconds.
  */
 const READ_CHUNK = 1024;
-/** Default data-key window: one hour of gateway clock. */
-export const DEFAULT_KEY_WINDOW_MS = 3_600_000;
-/** Default early rotation: 2^20 frames per data key (random 96-bit IVs allow 2^32). */
-export const DEFAULT_MAX_FRAMES_PER_KEY = 1 << 20;
-
-interface OpenKey {
-  id: number;
-  /** Null only while it is being made (`takeAll`). */
-  key: CryptoKey | null;
-  windowStart: number;
-  uses: number;
-  recipientsStamp: string;
-}
-
-export interface DataKeyRingOptions {
-  /** Window of one data key, gateway clock. Default 1 h. */
-  windowMs?: number;
-  /** Rotate a data key early after this many frames. Default 2^20. */
-  maxFramesPerKey?: number;
-}
-
 /**
- * The sealing side: hands out the current data key of a device, making (and durably
- * recording) a new one at a window boundary, after `maxFramesPerKey` frames, or when the
- * recipient set has changed. Holds raw keys only in memory, as non-extractable CryptoKeys.
+ * The statements that write data keys and sealed frames (this module owns `data_keys` and
+ * `sealed_frames`), for io/data-keys/ring `DataKeyRing`.
  */
-export class DataKeyRing {
-  readonly #recipients: () => readonly Recipient[];
-  readonly #windowMs: number;
-  readonly #maxUses: number;
-  readonly #open = new Map<string, OpenKey>();
-  readonly #insertAll: (rows: readonly unknown[][]) => void;
-  readonly #insertFrame;
-  #nextId: number;
-
-  constructor(
-    store: GatewayStore,
-    recipients: readonly Recipient[] | (() => readonly Recipient[]),
-    opts: DataKeyRingOptions = {},
-  ) {
-    this.#recipients = typeof recipients === 'function' ? recipients : () => recipients;
-    this.#windowMs = opts.windowMs ?? DEFAULT_KEY_WINDOW_MS;
-    this.#maxUses = opts.maxFramesPerKey ?? DEFAULT_MAX_FRAMES_PER_KEY;
-    if (!(this.#windowMs > 0)) throw new RangeError('DataKeyRing: windowMs must be positive');
-    if (!Number.isInteger(this.#maxUses) || this.#maxUses < 1 || this.#maxUses > 2 ** 32 - 1) {
-      throw new RangeError('DataKeyRing: maxFramesPerKey must be an integer from 1 to 2^32-1');
-    }
-    const insert = store.db.prepare(
-      'INSERT INTO data_keys (id, dev, window_start, created_at, envelope) VALUES (?, ?, ?, ?, ?)',
-    );
-    this.#insertAll = store.db.transaction((rows: readonly unknown[][]) => {
-      for (const r of rows) insert.run(...r);
-    });
-    this.#insertFrame = store.db.prepare(
+export function sealingStatements(store: GatewayStore) {
+  const insertKey = store.db.prepare(
+    'INSERT INTO data_keys (id, dev, window_start, created_at, envelope) VALUES (?, ?, ?, ?, ?)',
+  );
+  return {
+    /** Records key rows `[id, dev, window_start, created_at, envelope]` in one transaction. */
+    insertKeys: store.db.transaction((rows: readonly unknown[][]) => {
+      for (const r of rows) insertKey.run(...r);
+    }),
+    insertFrame: store.db.prepare(
       'INSERT INTO sealed_frames (leaf_index, key_id, envelope) VALUES (?, ?, ?)',
-    );
-    this.#nextId =
-      ((store.db.prepare('SELECT max(id) FROM data_keys').pluck().get() as number | null) ?? 0) + 1;
-  }
-
-  get windowMs(): number {
-    return this.#windowMs;
-  }
-
-  /**
-   * Stores the sealed frame of leaf `leafIndex` (a COSE_Encrypt0 under data key `keyId`); to
-   * be run inside the store's commit of that leaf (`GatewayStore.commitBatch`'s
-   * `alsoInTransaction`).
-   */
-  putSealedFrame(leafIndex: number, keyId: number, envelope: Uint8Array): void {
-    this.#insertFrame.run(leafIndex, keyId, envelope);
-  }
-
-  /**
-   * Reserves one use of the current data key of `dev` at gateway time `now`.
-   * @throws {SealedError} `store_failed` when a new key could not be recorded durably.
-   */
-  async take(dev: string, now: number): Promise<{ id: number; key: CryptoKey }> {
-    return (await this.takeAll([dev], now))[0] as { id: number; key: CryptoKey };
-  }
-
-  /**
-   * `take` for each of `devs` in order (a device may repeat: one use each), with the
-   * recipient set read once: what a group commit needs for its frames.
-   * @throws {SealedError} `store_failed` when a new key could not be recorded durably.
-   */
-  async takeAll(devs: readonly string[], now: number): Promise<{ id: number; key: CryptoKey }[]> {
-    const recipients = this.#recipients();
-    const stamp = recipients.map((r) => r.kid).join('\u0000');
-    const windowStart = Math.floor(now / this.#windowMs) * this.#windowMs;
-    // The keys this call makes, by device (the latest); they join the open keys only once
-    // they are recorded, so a failure leaves no key in use that the store does not hold.
-    const planned = new Map<string, OpenKey>();
-    const made: { dev: string; k: OpenKey }[] = [];
-    const picks: OpenKey[] = [];
-    for (const dev of devs) {
-      let k = planned.get(dev) ?? this.#open.get(dev);
-      if (!k || k.windowStart !== windowStart || k.uses >= this.#maxUses || k.recipientsStamp !== stamp) {
-        // The id is reserved synchronously: concurrent creations never share one.
-        k = { id: this.#nextId++, key: null, windowStart, uses: 0, recipientsStamp: stamp };
-        planned.set(dev, k);
-        made.push({ dev, k });
-      }
-      k.uses += 1;
-      picks.push(k);
-    }
-    if (made.length > 0) {
-      // Wrapped for the recipients concurrently (WebCrypto jobs), then recorded together in
-      // one fsync'd transaction (synchronous=FULL), durable before their first use: a
-      // thousand devices' first frames cost one fsync, not a thousand in a row.
-      const created = await Promise.all(
-        made.map(({ dev, k }) => createDataKey(recipients, dataKeyAad(k.id, dev, windowStart))),
-      );
-      try {
-        this.#insertAll(made.map(({ dev, k }, i) => [k.id, dev, windowStart, now, created[i]?.envelope]));
-      } catch (err) {
-        throw new SealedError('store_failed', 'a data key could not be recorded', { cause: err });
-      }
-      made.forEach(({ k }, i) => {
-        k.key = (created[i] as { key: CryptoKey }).key;
-      });
-      for (const [dev, k] of planned) this.#open.set(dev, k);
-    }
-    return picks.map((k) => ({ id: k.id, key: k.key as CryptoKey }));
-  }
-
-  /** Forgets every open key: the next frame of each device gets a fresh one. */
-  rotateAll(): void {
-    this.#open.clear();
-  }
+    ),
+    lastKeyId: () => (store.db.prepare('SELECT max(id) FROM data_keys').pluck().get() as number | null) ?? 0,
+  };
 }
 
 /** A row of `sealed_frames`: a COSE_Encrypt0 (BLOB), or a JWE (TEXT) written before version 11. */

@@ -220,6 +220,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     },
   });
 
+  // A device's data key is made when it connects, not with its first frame (io/data-keys/ahead).
+  aedes.on('client', (client) => opts.ingest.expect(client.id));
+
   const reportClosed = (
     client: Client,
     conn: Connection | undefined,

@@ -1,5 +1,5 @@
 /**
- * @module io/ingest/verify-pool
+ * @module io/verify/verify-pool
  * Frame signatures (PROTOCOL.md §1 `bad_signature`, RFC 9052 §4.4 Sig_structure) checked on
  * worker threads (issue 14): the P-256 verify (~65 µs per frame with node:crypto) is the
  * physical limit of ingest, and on the event loop it leaves the broker, the commit and the
@@ -13,7 +13,7 @@
  *   group commit does), up to `maxBatchFrames`. The verdicts of the batches posted together
  *   (a round) are handed out together, so frames that arrived together still share one
  *   group commit instead of one commit per thread.
- * - Keys: each worker keeps the device public keys it was sent (io/ingest/verify-keys).
+ * - Keys: each worker keeps the device public keys it was sent (io/verify/verify-keys).
  * - Load (`start: 'on-load'`, the gateway's choice; the pool's own default is `always`):
  *   threads run while checks would take a share of the event loop, idle while a quiet load
  *   winds them down (core/thread-demand; its meter).
@@ -23,7 +23,7 @@
  *   that cannot start (it never reports ready) is not retried: when none can, the pool
  *   checks every signature in the event loop and says so once in the log (warn).
  *   A key a worker cannot import is answered "not checked" and checked here too.
- *   The worker's code is in io/ingest/verify-worker.
+ *   The worker's code is in io/verify/verify-worker.
  *
  * Trust: frame bytes are attacker-controlled; a worker only answers one byte per frame
  * (valid, invalid, not checked). No frame content or key is logged.

@@ -1,6 +1,6 @@
 /**
- * @module io/ingest/verify-worker
- * The code of a verify-pool thread (io/ingest/verify-pool; issue 14), as a fixed CommonJS
+ * @module io/verify/verify-worker
+ * The code of a verify-pool thread (io/verify/verify-pool; issue 14), as a fixed CommonJS
  * string run with `eval: true` (as io/identity/password-pool's), so the same code runs from
  * the TypeScript sources and from dist/ without a second entry file.
  *

@@ -1,5 +1,5 @@
 /**
- * @module io/ingest/verify-keys
+ * @module io/verify/verify-keys
  * The names under which the verify pool's threads cache device public keys: (device,
  * SHA-256 of the SPKI, the certificate's key fingerprint), so a key is imported once per
  * thread, not once per frame, and a new certificate (another key) is a new entry.

@@ -1,5 +1,5 @@
 /**
- * @module io/ingest/batch-shares
+ * @module io/verify/batch-shares
  * How the verify pool shares out waiting frames among its workers: one batch per worker
  * with room, least loaded first, each a fair share of what is left up to the batch bound;
  * what is left after (more than `maxBatchFrames` each) goes in further batches while

@@ -1,5 +1,5 @@
 /**
- * @module io/ingest/demand-meter
+ * @module io/verify/demand-meter
  * Measures how much of the event loop the signature checks take, window by window, and says
  * when the verify pool's threads should start or stop (the rule: core/thread-demand).
  * A check done in the event loop is timed; a check handed to a thread counts at the mean

@@ -1,6 +1,6 @@
 /**
- * @module io/ingest/verify-pool-options
- * What a verify pool (io/ingest/verify-pool) is given and what it counts: its options with
+ * @module io/verify/verify-pool-options
+ * What a verify pool (io/verify/verify-pool) is given and what it counts: its options with
  * their defaults, and its stats. The gateway's own choice of threads and start rule is
  * `verifyThreadsOf` (app/core-steps).
  */
