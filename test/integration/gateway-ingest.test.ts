@@ -166,6 +166,39 @@ describe('gateway ingest over MQTT (aedes + mqtt.js + SQLite)', () => {
     expect(gw.store.getFrame('wr-0003', 1)).toBeDefined();
     await client.endAsync();
   });
+
+  test('behavior: frames and dropped publishes end at the broker (none retained, none delivered); the gateway’s rejects still reach the device', async () => {
+    const delivered: string[] = [];
+    const onPublish = (packet: { topic: string }, client: unknown) => {
+      if (client) delivered.push(packet.topic);
+    };
+    gw.broker.aedes.on('publish', onPublish);
+    try {
+      const dev2 = new FrameChain('wr-0002', deviceKey(paths, 'wr-0002'));
+      const { client, rejects } = await connect(gw.broker.url, 'wr-0002');
+      await client.publishAsync('vt/v1/dev/wr-0002/frames', Buffer.from(dev2.next()), {
+        qos: 1,
+        retain: true,
+      });
+      await client.publishAsync('wards/3/notes', Buffer.from('not a frame'), { qos: 1, retain: true });
+      const forged = new FrameChain('wr-0002', strangerKey());
+      forged.seq = dev2.seq;
+      forged.prev = dev2.prev;
+      await client.publishAsync('vt/v1/dev/wr-0002/frames', Buffer.from(forged.next()), { qos: 1 });
+      expect((await waitFor(() => rejects[0])).code).toBe('bad_signature');
+      expect(gw.store.getFrame('wr-0002', 1)).toBeDefined();
+      const retained: string[] = [];
+      const { persistence } = gw.broker.aedes as unknown as {
+        persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> };
+      };
+      for await (const p of persistence.createRetainedStream('#')) retained.push(p.topic);
+      expect(retained).toEqual([]);
+      expect(delivered).toEqual([]);
+      await client.endAsync();
+    } finally {
+      gw.broker.aedes.off('publish', onPublish);
+    }
+  });
 });
 
 describe('gateway restart', () => {

@@ -159,7 +159,8 @@ export class DataKeyRing {
     const stamp = this.#stamp();
     const picks: OpenKey[] = new Array(devs.length);
     let todo = devs.map((_, i) => i);
-    // A second round only for the devices whose key ran out of uses during the first.
+    // The frames whose devices have no usable key get one made, then are picked in the next
+    // round (another only if a key runs out of uses on the way: maxFramesPerKey).
     for (let round = 0; todo.length > 0; round += 1) {
       const short: number[] = [];
       for (const i of todo) {
