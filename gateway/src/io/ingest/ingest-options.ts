@@ -22,7 +22,7 @@ export interface IngestOptions {
   lookup: (dev: string) => DeviceRecord | undefined;
   /** Active envelope recipients; a function is asked again for every new data key. */
   recipients: readonly Recipient[] | (() => readonly Recipient[]);
-  /** Data-key windows (io/sealed). Defaults: 1 h, rotate after 2^20 frames. */
+  /** Data-key windows (io/data-keys/ring). Defaults: 1 h, rotate after 2^20 frames. */
   dataKeys?: DataKeyRingOptions;
   policy: AcceptancePolicy;
   /**
@@ -39,7 +39,7 @@ export interface IngestOptions {
    */
   rollupFlushMs?: number;
   /**
-   * The signature-checking threads (io/ingest/verify-pool). Default 0: every signature in
+   * The signature-checking threads (io/verify/verify-pool). Default 0: every signature in
    * the event loop (the gateway's default: app/core-steps `verifyThreadsOf`).
    */
   verify?: VerifyPoolOptions;
