@@ -12,7 +12,8 @@
  * - A key the store cannot record: the frames waiting for it are answered `store_failed`
  *   (not acknowledged), the other devices' frames are committed meanwhile, and the next try
  *   succeeds.
- * - A device's key is made when it connects (an enrolled device only; not for an unknown id).
+ * - A device's key is made when it connects (an enrolled device only; not for an unknown id),
+ *   and `/metrics` counts it.
  */
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -181,6 +182,11 @@ describe('data keys off the commit path', () => {
     await expect.poll(() => (gw as RunningGateway).ingest.dataKeys.made, { timeout: 5000 }).toBe(1);
     expect(keysOf('wr-0001')).toBe(1 + gw.ingest.dataKeys.madeAhead);
     expect(keysOf('wr-9999')).toBe(0);
+    // And so /metrics says.
+    const metrics = await (await fetch(`${gw.http.url}/metrics`)).text();
+    expect(metrics).toMatch(/^vitaltrail_data_keys_made_total\{made="on_demand"\} 1$/m);
+    expect(metrics).toMatch(/^vitaltrail_data_keys_made_total\{made="ahead"\} \d+$/m);
+    expect(metrics).toMatch(/^vitaltrail_ingest_waiting_for_key 0$/m);
     await stranger.endAsync();
     await device.endAsync();
   });

@@ -187,12 +187,6 @@ export class DataKeyRing {
     return picks.map((k) => ({ id: k.id, key: k.key }));
   }
 
-  /** Forgets every key: the next frame of each device gets a fresh one. */
-  rotateAll(): void {
-    this.#open.clear();
-    this.#ahead.clear();
-  }
-
   #stamp(): string {
     return this.#recipients()
       .map((r) => r.kid)
