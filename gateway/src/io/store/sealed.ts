@@ -5,8 +5,9 @@
  * (io/data-keys/ring).
  *
  * Key hierarchy:
- * - a **data key** per (device, time window): 32 random bytes for AES-256-GCM, made when
- *   the window's first frame arrives, rotated early after `maxFramesPerKey` frames (far
+ * - a **data key** per (device, time window): 32 random bytes for AES-256-GCM, made before
+ *   the window's first frame needs it (near the end of the window before, at the device's
+ *   connection, or at the latest with that frame: io/data-keys), rotated early after `maxFramesPerKey` frames (far
  *   below the 2^32 random-IV bound of NIST SP 800-38D §8.3) or when the recipient set
  *   changes. Before its first use it is written durably to `data_keys` as a **key
  *   envelope**: a General JSON JWE (RFC 7516 §7.2.1, jose) with enc A256GCM whose
