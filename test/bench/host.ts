@@ -8,7 +8,9 @@
  * - `drain`: no gateway: lean MQTT sessions on the shared subscription that PUBACK every
  *   frame at once and count them (the Mosquitto pass-through reference).
  * Sends `{ready, url}`, then answers `{cmd: 'stats'}` with `HostStats` and `{cmd: 'stop'}`
- * by stopping and exiting.
+ * by stopping and exiting. A gateway also times every frame from its socket read to its
+ * answer (the ingest's `outcome`), and each `stats` gives the percentiles of the frames
+ * answered since the one before (`answerMs`).
  */
 
 import type { RunningExternalGateway, RunningGateway } from '../../gateway/src/app/gateway.js';
@@ -58,6 +60,16 @@ export interface HostStats extends HostMemory {
   verifyLoadStarts: number;
   /** CPU time of the whole process (all its threads: event loop, verify and read threads, GC, libuv) so far, µs. */
   cpuMicros: number;
+  /** Gateway: the frames answered since the last `stats`, socket read → answer (ms). */
+  answerMs?: { count: number; p50: number; p99: number };
+}
+
+/** p50 and p99 of `ms`, which it empties. */
+function answerPercentiles(ms: number[]): HostStats['answerMs'] {
+  const sorted = Float64Array.from(ms).sort();
+  ms.length = 0;
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99) };
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
@@ -65,6 +77,7 @@ const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
   let stats: () => Omit<HostStats, keyof HostMemory | 'cpuMicros'>;
+  const answers: number[] = [];
   let stop: () => Promise<void>;
   let url: string;
   if (job.kind === 'drain') {
@@ -121,6 +134,9 @@ async function main(): Promise<void> {
             },
           });
     url = gw.broker ? gw.broker.url : job.kind === 'external' ? job.url : '';
+    gw.ingest.on('outcome', (_r, seconds) => {
+      if (answers.length < 4_000_000) answers.push(seconds * 1000);
+    });
     stats = () => ({
       frames: gw.store.size,
       batches: gw.ingest.counters.batches,
@@ -129,6 +145,7 @@ async function main(): Promise<void> {
       verifyInline: gw.ingest.verifyPool.stats.inline,
       verifyThreadsRunning: gw.ingest.verifyPool.liveWorkers,
       verifyLoadStarts: gw.ingest.verifyPool.stats.loadStarts,
+      answerMs: answerPercentiles(answers),
     });
     stop = () => gw.stop();
   }
