@@ -93,7 +93,13 @@ describe('verify pool started by load', () => {
     expect(pool.stats.pooled).toBeGreaterThan(0);
     const inlineAfterStart = pool.stats.inline;
     expect(await burst(pool, all, 500)).toEqual([]);
-    expect(pool.stats.inline).toBe(inlineAfterStart); // all 500 on the threads
+    // On the threads, all but at most a tenth of a window's worth: when the first burst's
+    // answers took longer than a window (a loaded machine), that window closed quiet, and
+    // the rule (core/thread-demand `useThreads`) checks in the event loop until this window's
+    // work reaches a tenth of it (5 ms here, ~80 checks), then hands the rest to the threads.
+    const inlineNow = pool.stats.inline - inlineAfterStart;
+    expect(inlineNow).toBeLessThanOrEqual((SHORT.stopShare * SHORT.windowMs) / 0.02);
+    expect(500 - inlineNow).toBeGreaterThanOrEqual(250);
     expect(pool.stats.pooled + pool.stats.inline).toBe(4530);
 
     // Quiet: the threads stop by themselves, with nothing lost on the way. While they wind
