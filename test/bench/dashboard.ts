@@ -23,6 +23,7 @@ import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { percentile } from './percentile.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +38,6 @@ const RATE_HZ = Number(values.rate);
 const WARMUP_S = Math.min(10, Math.max(2, DURATION_S / 6));
 const SAMPLE_EVERY_S = Math.min(10, Math.max(1, DURATION_S / 6));
 const NURSE = { username: 'bench.nurse', password: 'bench-password-1' };
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-}
 
 const mib = (b: number) => (b / 1024 / 1024).toFixed(1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

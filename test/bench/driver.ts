@@ -17,6 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { hostPort, LeanClient as Lean, type LeanClient, topicField } from './lean-mqtt.js';
+import { percentile } from './percentile.js';
 import { readKeys, signChain } from './setup.js';
 
 export interface DriverJob {
@@ -64,11 +65,6 @@ interface Dev {
   next: number;
   /** appAcks: seq → (publish time, done). */
   waiting: Map<number, { t0: number; done: () => void }>;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 }
 
 const latencies: number[] = [];

@@ -19,6 +19,7 @@ import { DEFAULT_MQTT_LIMITS } from '../../gateway/src/core/ingress-limits.js';
 import { SHARED_FRAMES_SUBSCRIPTION } from '../../gateway/src/core/topics.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { hostPort, LeanClient } from './lean-mqtt.js';
+import { percentile } from './percentile.js';
 
 export type HostJob =
   | ({ kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number } & GatewayTuning)
@@ -68,8 +69,7 @@ export interface HostStats extends HostMemory {
 function answerPercentiles(ms: number[]): HostStats['answerMs'] {
   const sorted = Float64Array.from(ms).sort();
   ms.length = 0;
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99) };
+  return { count: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;

@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import type { FrameChain } from '../helpers/gateway.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { percentile } from './percentile.js';
 
 const { values } = parseArgs({ options: { devices: { type: 'string', default: '1000,5000' } } });
 const SIZES = String(values.devices)
@@ -46,8 +47,6 @@ interface RoundFigures {
   loopMaxMs: number;
 }
 
-const pct = (sorted: readonly number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** One frame of every device at gateway time `at`, spread over one second of real time. */
@@ -75,8 +74,8 @@ async function round(rig: SealedRig, chains: readonly FrameChain[], at: number, 
   loop.disable();
   lat.sort((a, b) => a - b);
   return {
-    p50Ms: r2(pct(lat, 0.5)),
-    p99Ms: r2(pct(lat, 0.99)),
+    p50Ms: r2(percentile(lat, 0.5)),
+    p99Ms: r2(percentile(lat, 0.99)),
     maxMs: r2(lat[lat.length - 1] as number),
     loopMaxMs: r2(loop.max / 1e6),
   } satisfies RoundFigures;

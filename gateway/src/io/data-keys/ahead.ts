@@ -117,7 +117,7 @@ export class KeysAhead {
             devs.push(dev);
           }
           for (const dev of devs) this.#expected.delete(dev);
-          await this.#ring.prepare(this.#ring.missing(devs, this.#now()), this.#now());
+          await this.#ring.prepare(devs, this.#now()); // those with a key already are skipped
           made = devs.length;
         } else if (ahead) {
           made = await this.#ring.prepareAhead(this.#now(), this.#leadMs, this.#chunk);
