@@ -188,6 +188,8 @@ async function openLoop(job: DriverJob): Promise<DriverResult> {
   const devs = await connectAll(job, per);
   let made = 0;
   let turn = 0;
+  // Connected and signed: the caller may read the gateway's CPU from here (run.ts).
+  process.stdout.write(`${JSON.stringify({ event: 'sending' })}\n`);
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {

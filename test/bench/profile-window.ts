@@ -10,7 +10,11 @@
  *     in that window: busy share, then the TOP (default 40) functions by self time and by
  *     inclusive time, as shares of the window;
  *   node dist/test/bench/profile-window.js callers FILE FROM_S TO_S FUNCTION
- *     the call paths (six frames up) through which FUNCTION spent that window's time.
+ *     the call paths (six frames up) through which FUNCTION spent that window's time;
+ *   node dist/test/bench/profile-window.js streaks FILE FROM_S TO_S [MIN_MS]
+ *     the event loop's busy streaks (no idle sample) of at least MIN_MS (default 20) in that
+ *     window, longest first, each with what ran in it: a frame read during a streak waits
+ *     for its end, so these are where a latency phase's p99 comes from.
  *
  * The analysis is pure (a parsed profile in, rows out: `test/unit/profile-window.test.ts`);
  * `main` only reads the file and prints.
@@ -141,14 +145,66 @@ export function callers(p: CpuProfile, fromS: number, toS: number, fn: string, d
     .sort((a, b) => b.share - a.share);
 }
 
+export interface Streak {
+  /** Seconds from the profile's start. */
+  from: number;
+  ms: number;
+  gcShare: number;
+  /** Inclusive time per function within the streak, largest first. */
+  inclusive: Share[];
+}
+
+/**
+ * Maximal runs of samples with no idle one among them, in [fromS, toS), of at least `minMs`,
+ * longest first. An idle sample is the event loop waiting in the OS for work.
+ */
+export function streaks(p: CpuProfile, fromS: number, toS: number, minMs = 20): Streak[] {
+  const up = parents(p);
+  const found: Streak[] = [];
+  let run: Sample[] = [];
+  const close = (): void => {
+    const us = run.reduce((a, s) => a + s.weight, 0);
+    if (run.length > 0 && us >= minMs * 1000) {
+      const inclusive = new Map<string, number>();
+      let gc = 0;
+      for (const s of run) {
+        if (s.node.callFrame.functionName === GC) gc += s.weight;
+        const seen = new Set<string>();
+        for (let n: Node | undefined = s.node; n; n = up.get(n.id)) {
+          const k = callFrameName(n.callFrame);
+          if (seen.has(k)) continue;
+          seen.add(k);
+          inclusive.set(k, (inclusive.get(k) ?? 0) + s.weight);
+        }
+      }
+      found.push({
+        from: run[0]?.at ?? 0,
+        ms: us / 1000,
+        gcShare: gc / us,
+        inclusive: [...inclusive]
+          .map(([name, w]) => ({ name, share: w / us }))
+          .sort((a, b) => b.share - a.share),
+      });
+    }
+    run = [];
+  };
+  for (const s of samplesOf(p)) {
+    if (s.at < fromS || s.at >= toS) continue;
+    if (s.node.callFrame.functionName === IDLE) close();
+    else run.push(s);
+  }
+  close();
+  return found.sort((a, b) => b.ms - a.ms);
+}
+
 const pct = (x: number): string => `${(x * 100).toFixed(1).padStart(5)} %`;
 
 function main(argv: readonly string[]): void {
   exitQuietlyOnEpipe(); // read through `head`: a closed pipe ends the listing quietly
   const [command, file, ...rest] = argv;
-  if (!command || !file || !['timeline', 'window', 'callers'].includes(command)) {
+  if (!command || !file || !['timeline', 'window', 'callers', 'streaks'].includes(command)) {
     process.stderr.write(
-      'usage: profile-window timeline FILE [BIN_S] | window FILE FROM_S TO_S [TOP] | callers FILE FROM_S TO_S FUNCTION\n',
+      'usage: profile-window timeline FILE [BIN_S] | window FILE FROM_S TO_S [TOP] | callers FILE FROM_S TO_S FUNCTION | streaks FILE FROM_S TO_S [MIN_MS]\n',
     );
     process.exitCode = 2;
     return;
@@ -169,6 +225,18 @@ function main(argv: readonly string[]): void {
   }
   if (command === 'callers') {
     for (const c of callers(p, from, to, rest[2] ?? '').slice(0, 10)) out(`${pct(c.share)}  ${c.name}`);
+    return;
+  }
+  if (command === 'streaks') {
+    const all = streaks(p, from, to, Number(rest[2] ?? 20));
+    const ms = all.reduce((a, s) => a + s.ms, 0);
+    out(`${all.length} busy streaks, ${ms.toFixed(0)} ms in all`);
+    for (const s of all.slice(0, 30)) {
+      // The four frames every sample of a streak shares say nothing: (root), the loop, …
+      const what = s.inclusive.filter((f) => f.share < 0.999).slice(0, 6);
+      out(`${s.from.toFixed(3).padStart(8)} s  ${s.ms.toFixed(1).padStart(6)} ms  gc ${pct(s.gcShare)}`);
+      for (const f of what) out(`      ${pct(f.share)}  ${f.name}`);
+    }
     return;
   }
   const top = Number(rest[2] ?? 40);

@@ -148,12 +148,26 @@ async function main(): Promise<void> {
           cpuUsPerFrame: await cpu.perFrame(s1, stored),
         };
       };
+      // A fixed rate: latency, and what a frame costs the gateway at that load (the batches
+      // are smaller than at capacity, so each commit and thread message carries fewer frames).
+      const rated = async (devices: string[], rate: number) => {
+        const s0 = await gw.stats();
+        const cpu = cpuFrom(gw); // its first stats call also starts the gateway's answer times
+        const r = await drive({ ...base, mode: 'open', devices, rate, seconds: LAT_SECONDS }, cpu.onEvent);
+        const s1 = await gw.stats();
+        const stored = s1.frames - s0.frames;
+        return {
+          r,
+          answerMs: s1.answerMs,
+          cpuUsPerFrame: await cpu.perFrame(s1, stored),
+          perCommit: stored / Math.max(1, s1.batches - s0.batches),
+        };
+      };
       const cap = await capacity(sets.cap, false);
       const ecg = await capacity(sets.ecg, true);
-      await gw.stats(); // the gateway's own answer times from here
-      const l5k = await drive({ ...base, mode: 'open', devices: sets.l5k, rate: 5000, seconds: LAT_SECONDS });
-      const g5k = (await gw.stats()).answerMs;
-      const l1k = await drive({ ...base, mode: 'open', devices: sets.l1k, rate: 1000, seconds: LAT_SECONDS });
+      const at5k = await rated(sets.l5k, 5000);
+      const at1k = await rated(sets.l1k, 1000);
+      const [l5k, l1k, g5k] = [at5k.r, at1k.r, at5k.answerMs];
       await gw.stop();
       embeddedFps = cap.fps;
       Object.assign(figures, {
@@ -174,11 +188,15 @@ async function main(): Promise<void> {
         sentRateAt5000: r0(l5k.sentRate ?? 0),
         gatewayAnswerP50At5000Ms: r2(g5k?.p50 ?? Number.NaN),
         gatewayAnswerP99At5000Ms: r2(g5k?.p99 ?? Number.NaN),
+        cpuUsPerFrameAt5000: r1(at5k.cpuUsPerFrame),
+        framesPerCommitAt5000: r2(at5k.perCommit),
         ackedAt5000: l5k.acked,
         madeAt5000: l5k.made,
         p50At1000Ms: r2(l1k.latencyMs.p50),
         p99At1000Ms: r2(l1k.latencyMs.p99),
         sentRateAt1000: r0(l1k.sentRate ?? 0),
+        cpuUsPerFrameAt1000: r1(at1k.cpuUsPerFrame),
+        framesPerCommitAt1000: r2(at1k.perCommit),
       });
       embedded = { cap, ecg, l5k, l1k };
     }
@@ -401,8 +419,16 @@ function report(
       `${n('gatewayAnswerP50At5000Ms')} / ${n('gatewayAnswerP99At5000Ms')} ms  (the rest: the PUBACK's way back, the driver and the OS on the same cores)`,
     );
     row(
+      '  gateway CPU per frame at 5,000 frames/s',
+      `${cpuPerFrame(n('cpuUsPerFrameAt5000'), verify, n('cpus'))}  (${n('framesPerCommitAt5000')} frames/commit)`,
+    );
+    row(
       'publish -> PUBACK p50 / p99 at 1,000 frames/s',
       `${ms(e.l1k.latencyMs)}  (sent ${n('sentRateAt1000')}/s; acked ${e.l1k.acked} of ${e.l1k.made}; goal p50 <= 10 ms)`,
+    );
+    row(
+      '  gateway CPU per frame at 1,000 frames/s',
+      `${cpuPerFrame(n('cpuUsPerFrameAt1000'), verify, n('cpus'))}  (${n('framesPerCommitAt1000')} frames/commit)`,
     );
   }
   if (f.externalCapacity !== undefined) {

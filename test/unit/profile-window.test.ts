@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CpuProfile, callers, timeline, windowShares } from '../bench/profile-window.js';
+import { type CpuProfile, callers, streaks, timeline, windowShares } from '../bench/profile-window.js';
 
 /**
  * A made-up profile: root → main → {work → hash, (garbage collector)}, plus (idle). Samples
@@ -61,5 +61,30 @@ describe('profile-window (the bench tool that cuts a CPU profile to one phase)',
     expect(c[0]?.name).toBe('hash internal/crypto/hash:1 < work nm:lib/w.js:1 < main gateway/src/a.js:1');
     expect(c[0]?.share).toBeCloseTo(5 / 9, 6);
     expect(callers(profile(), 1, 2, 'nothing')).toEqual([]);
+  });
+
+  it('streaks: runs of busy samples between idle ones, longest first, with what ran in each', () => {
+    // The second second: idle at 1.0 s, then 800 ms busy (hash 500, work 200, gc 100).
+    const [one, ...none] = streaks(profile(), 0, 2, 20);
+    expect(none).toEqual([]);
+    expect(one?.from).toBeCloseTo(1.1, 6);
+    expect(one?.ms).toBeCloseTo(800, 6);
+    expect(one?.gcShare).toBeCloseTo(1 / 8, 6);
+    const incl = new Map(one?.inclusive.map((s) => [s.name, s.share]));
+    expect(incl.get('main gateway/src/a.js:1')).toBeCloseTo(1, 6);
+    expect(incl.get('work nm:lib/w.js:1')).toBeCloseTo(7 / 8, 6);
+    expect(incl.get('hash internal/crypto/hash:1')).toBeCloseTo(5 / 8, 6);
+    // Nothing but idle in the first second.
+    expect(streaks(profile(), 0, 1, 0)).toEqual([]);
+
+    // Two streaks split by an idle sample (10 ms apart): 20 ms of hash, then 10 ms of work.
+    const p = profile();
+    p.samples = [2, 7, 7, 2, 4, 2];
+    p.timeDeltas = p.samples.map((_, i) => (i === 0 ? 0 : 10_000));
+    expect(streaks(p, 0, 1, 5).map((s) => [s.ms, s.from])).toEqual([
+      [20, 0.01],
+      [10, 0.04],
+    ]);
+    expect(streaks(p, 0, 1, 15).map((s) => s.ms)).toEqual([20]);
   });
 });
