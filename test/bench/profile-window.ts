@@ -90,6 +90,17 @@ function parents(p: CpuProfile): Map<number, Node> {
   return up;
 }
 
+/** Adds a sample's weight to every function on its stack, once each (a recursion counts once). */
+function chargeStack(s: Sample, up: Map<number, Node>, inclusive: Map<string, number>): void {
+  const seen = new Set<string>();
+  for (let n: Node | undefined = s.node; n; n = up.get(n.id)) {
+    const k = callFrameName(n.callFrame);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    inclusive.set(k, (inclusive.get(k) ?? 0) + s.weight);
+  }
+}
+
 /**
  * Self and inclusive time per function in [fromS, toS), as shares of the window (idle
  * included in the window, left out of the functions). A function on the stack twice (a
@@ -112,13 +123,7 @@ export function windowShares(
     busy += s.weight;
     const name = callFrameName(s.node.callFrame);
     self.set(name, (self.get(name) ?? 0) + s.weight);
-    const seen = new Set<string>();
-    for (let n: Node | undefined = s.node; n; n = up.get(n.id)) {
-      const k = callFrameName(n.callFrame);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      inclusive.set(k, (inclusive.get(k) ?? 0) + s.weight);
-    }
+    chargeStack(s, up, inclusive);
   }
   const rank = (m: Map<string, number>): Share[] =>
     [...m].map(([name, us]) => ({ name, share: all ? us / all : 0 })).sort((a, b) => b.share - a.share);
@@ -169,13 +174,7 @@ export function streaks(p: CpuProfile, fromS: number, toS: number, minMs = 20): 
       let gc = 0;
       for (const s of run) {
         if (s.node.callFrame.functionName === GC) gc += s.weight;
-        const seen = new Set<string>();
-        for (let n: Node | undefined = s.node; n; n = up.get(n.id)) {
-          const k = callFrameName(n.callFrame);
-          if (seen.has(k)) continue;
-          seen.add(k);
-          inclusive.set(k, (inclusive.get(k) ?? 0) + s.weight);
-        }
+        chargeStack(s, up, inclusive);
       }
       found.push({
         from: run[0]?.at ?? 0,
