@@ -4,7 +4,9 @@
  * own tables (io/store `openStore`, a temp file), with no gateway around it. Each batch
  * is what `Ingest` writes for its frames: the log's nodes, the frame index row and the
  * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope), then `COMMIT`,
- * each stage timed on its own (µs per frame), with the WAL pages each commit wrote.
+ * each stage timed on its own (µs per frame), with the WAL pages each commit wrote. The
+ * statements are those of `GatewayStore.commitBatch` and `DataKeyRing.putSealedFrame`,
+ * written out here so each stage can be timed: keep them alike.
  *
  * Rows: the gateway as it runs (`synchronous = FULL`, SQLite's auto-checkpoint every 1,000
  * pages); the same without checkpoints (what a checkpoint thread would leave on the event
