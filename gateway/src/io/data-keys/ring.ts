@@ -56,6 +56,7 @@ export interface DataKeyRingStats {
 
 export class DataKeyRing {
   readonly #recipients: () => readonly Recipient[];
+  #stampOf: { set: readonly Recipient[]; stamp: string } | null = null;
   readonly #windowMs: number;
   readonly #maxUses: number;
   /** The key each device uses now. */
@@ -187,10 +188,15 @@ export class DataKeyRing {
     return picks.map((k) => ({ id: k.id, key: k.key }));
   }
 
+  /** The recipient set's kids, joined: recomputed only when the set itself is another one. */
   #stamp(): string {
-    return this.#recipients()
-      .map((r) => r.kid)
-      .join('\u0000');
+    const set = this.#recipients();
+    if (this.#stampOf?.set !== set)
+      this.#stampOf = {
+        set,
+        stamp: set.map((r) => r.kid).join('\u0000'),
+      };
+    return this.#stampOf.stamp;
   }
 
   /** The key of `dev` for `windowStart` with uses left, taking one made ahead when it is due. */

@@ -91,7 +91,7 @@ export function watchRecipients(dir: string): () => readonly Recipient[] {
   let stamp = -1;
   let cached: readonly Recipient[] = [];
   return () => {
-    const m = existsSync(dir) ? statSync(dir).mtimeMs : 0;
+    const m = statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0; // one call per use: it runs per commit
     if (m !== stamp) {
       cached = loadRecipients(dir);
       stamp = m;
