@@ -5,8 +5,10 @@
  * is what `Ingest` writes for its frames: the log's nodes, the frame index row and the
  * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope), then `COMMIT`,
  * each stage timed on its own (µs per frame), with the WAL pages each commit wrote. The
- * statements are those of `GatewayStore.commitBatch` and `DataKeyRing.putSealedFrame`,
- * written out here so each stage can be timed: keep them alike.
+ * sealed frames go through the data-key ring's own statements (io/store `sealingStatements`)
+ * and the log's neighbours are read through the store itself; `GatewayStore.commitBatch`'s
+ * batch, frame and node inserts are private to it, so they are written out here, alike, to
+ * time each stage.
  *
  * Rows: the gateway as it runs (`synchronous = FULL`, SQLite's auto-checkpoint every 1,000
  * pages); the same without checkpoints (what a checkpoint thread would leave on the event
@@ -23,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { nodesForAppend } from '../../anchor/src/log/index.js';
-import { openStore } from '../../gateway/src/io/store/index.js';
+import { openStore, sealingStatements } from '../../gateway/src/io/store/index.js';
 
 const FRAMES = Number(process.env.BENCH_COMMIT_FRAMES ?? 40_000);
 /** Frames committed before the timing starts: the trees have their depth, the caches are warm. */
@@ -56,9 +58,9 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
     const db = store.db;
     db.pragma(`synchronous = ${mode.synchronous}`);
     db.pragma(`wal_autocheckpoint = ${mode.autoCheckpoint ? 1000 : 0}`);
-    db.prepare(
-      "INSERT INTO data_keys (id, dev, window_start, created_at, envelope) VALUES (1, 'k', 0, 0, 'e')",
-    ).run();
+    const sealing = sealingStatements(store); // DataKeyRing's own statements
+    sealing.insertKeys([[1, 'k', 0, 0, 'e']]);
+    // GatewayStore.commitBatch's statements are its own (private): written out here, alike.
     const sql = {
       batch: db.prepare(
         'INSERT INTO batches (id, created_at, first_leaf, frame_count, envelope) VALUES (?, ?, ?, ?, ?)',
@@ -66,12 +68,8 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
       frame: db.prepare(
         'INSERT INTO frames (dev, seq, hash, prev, ts, accepted_at, leaf_index, batch_id, batch_pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      sealed: db.prepare('INSERT INTO sealed_frames (leaf_index, key_id, envelope) VALUES (?, ?, ?)'),
+      sealed: sealing.insertFrame,
       node: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
-      getNode: db.prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?').pluck(),
-    };
-    const reader = {
-      getNode: (level: number, idx: number) => new Uint8Array(sql.getNode.get(level, idx) as Buffer),
     };
     const sealed = randomBytes(SEALED_BYTES);
     const seqs = new Array<number>(devices).fill(0);
@@ -93,7 +91,7 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
         const d = (round * batch + i) % devices;
         seqs[d] = (seqs[d] as number) + 1;
         let at = performance.now();
-        for (const n of nodesForAppend(leaf, randomBytes(32), reader)) sql.node.run(n.level, n.index, n.hash);
+        for (const n of nodesForAppend(leaf, randomBytes(32), store)) sql.node.run(n.level, n.index, n.hash);
         let now = performance.now();
         if (timed) t.nodes += now - at;
         at = now;

@@ -28,7 +28,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import type { DriverResult } from './driver.js';
+import type { DriverJob, DriverResult } from './driver.js';
 import type { GatewayTuning, HostStats } from './host.js';
 import {
   drive,
@@ -132,37 +132,11 @@ async function main(): Promise<void> {
         ...tuning,
       });
       const base = { url: gw.url, keysFile: embKeys };
-      const capacity = async (devices: string[], ecg: boolean) => {
-        const s0 = await gw.stats();
-        const cpu = cpuFrom(gw);
-        const r = await drive({ ...base, ...closed, devices, ecg }, cpu.onEvent);
-        const s1 = await gw.stats();
-        const stored = s1.frames - s0.frames;
-        const pooled = s1.verifyPooled - s0.verifyPooled;
-        const checked = pooled + s1.verifyInline - s0.verifyInline;
-        return {
-          r,
-          fps: stored / r.seconds,
-          perCommit: stored / Math.max(1, s1.batches - s0.batches),
-          pooledShare: pooled / Math.max(1, checked),
-          cpuUsPerFrame: await cpu.perFrame(s1, stored),
-        };
-      };
+      const capacity = (devices: string[], ecg: boolean) => measure(gw, { ...base, ...closed, devices, ecg });
       // A fixed rate: latency, and what a frame costs the gateway at that load (the batches
       // are smaller than at capacity, so each commit and thread message carries fewer frames).
-      const rated = async (devices: string[], rate: number) => {
-        const s0 = await gw.stats();
-        const cpu = cpuFrom(gw); // its first stats call also starts the gateway's answer times
-        const r = await drive({ ...base, mode: 'open', devices, rate, seconds: LAT_SECONDS }, cpu.onEvent);
-        const s1 = await gw.stats();
-        const stored = s1.frames - s0.frames;
-        return {
-          r,
-          answerMs: s1.answerMs,
-          cpuUsPerFrame: await cpu.perFrame(s1, stored),
-          perCommit: stored / Math.max(1, s1.batches - s0.batches),
-        };
-      };
+      const rated = (devices: string[], rate: number) =>
+        measure(gw, { ...base, mode: 'open', devices, rate, seconds: LAT_SECONDS });
       const cap = await capacity(sets.cap, false);
       const ecg = await capacity(sets.ecg, true);
       const at5k = await rated(sets.l5k, 5000);
@@ -207,12 +181,8 @@ async function main(): Promise<void> {
       brokers.push(broker);
       const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
-      const s0 = await gw.stats();
-      const cpu = cpuFrom(gw);
-      const cap = await drive({ ...base, ...closed, devices: sets.xcap }, cpu.onEvent);
-      const s1 = await gw.stats();
-      const stored = s1.frames - s0.frames;
-      const externalCpu = await cpu.perFrame(s1, stored);
+      const xcap = await measure(gw, { ...base, ...closed, devices: sets.xcap });
+      const cap = xcap.r;
       const lat = await drive({
         ...base,
         mode: 'open',
@@ -222,11 +192,11 @@ async function main(): Promise<void> {
       });
       await gw.stop();
       await broker.stop();
-      externalFps = stored / cap.seconds;
+      externalFps = xcap.fps;
       Object.assign(figures, {
         externalCapacity: r0(externalFps),
-        externalCpuUsPerFrame: r1(externalCpu),
-        externalFramesPerCommit: r2(stored / Math.max(1, s1.batches - s0.batches)),
+        externalCpuUsPerFrame: r1(xcap.cpuUsPerFrame),
+        externalFramesPerCommit: r2(xcap.perCommit),
         externalCapacityP50Ms: r2(cap.latencyMs.p50),
         externalCapacityP99Ms: r2(cap.latencyMs.p99),
         externalAcked: cap.acked,
@@ -350,6 +320,30 @@ async function main(): Promise<void> {
  * The gateway's CPU (its whole process) from the driver's `sending` event (connected, frames
  * signed: the gateway idle before it) to `end`, per frame stored, µs; NaN when no event came.
  */
+/**
+ * Drives `job` against the gateway `gw` and reads what it did meanwhile: frames stored (and
+ * per second of the driver's run), frames per group commit, the share of signature checks
+ * on the verify threads, its CPU per frame from the driver's `sending` on, and its own
+ * socket-read → answer times.
+ */
+async function measure(gw: Host, job: DriverJob) {
+  const s0 = await gw.stats();
+  const cpu = cpuFrom(gw); // its stats call at `sending` also starts the gateway's answer times
+  const r = await drive(job, cpu.onEvent);
+  const s1 = await gw.stats();
+  const stored = s1.frames - s0.frames;
+  const pooled = s1.verifyPooled - s0.verifyPooled;
+  const checked = pooled + s1.verifyInline - s0.verifyInline;
+  return {
+    r,
+    fps: stored / r.seconds,
+    perCommit: stored / Math.max(1, s1.batches - s0.batches),
+    pooledShare: pooled / Math.max(1, checked),
+    cpuUsPerFrame: await cpu.perFrame(s1, stored),
+    answerMs: s1.answerMs,
+  };
+}
+
 function cpuFrom(gw: Host): {
   onEvent: (e: Record<string, unknown>) => void;
   perFrame: (end: HostStats, frames: number) => Promise<number>;
