@@ -3,8 +3,9 @@
  * real parts: two gateways in external-broker mode on one real Mosquitto split the devices'
  * frames through the shared subscription, and each gateway's live hub (what its dashboard,
  * alarms and NEWS2 hear) gets every reading of every device once, whatever gateway stored
- * it. A malformed stream message is dropped whole and counted. On the embedded broker a
- * device can neither publish on the stream nor read it.
+ * it; the broker does not send a gateway its own messages back (No Local), its own readings
+ * reach its ward directly. A malformed stream message is dropped whole and counted. On the
+ * embedded broker a device can neither publish on the stream nor read it.
  */
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import {
   type RunningGateway,
   startGateway,
 } from '../../gateway/src/app/gateway.js';
-import type { LiveReading } from '../../gateway/src/core/live.js';
+import { LiveHub, type LiveReading } from '../../gateway/src/core/live.js';
 import {
   encodeLiveBatch,
   LIVE_STREAM_SUBSCRIPTION,
@@ -25,6 +26,7 @@ import {
 import { acksTopic, rejectsTopic } from '../../gateway/src/core/topics.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { LiveStream, type LiveStreamLink, mqttLink } from '../../gateway/src/io/transport/index.js';
 import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -145,6 +147,56 @@ describe('internal live stream across gateways (real Mosquitto, shared subscript
     expect(got.slice(before).map((r) => r.seq)).toEqual([10_003]);
     const metrics = await (await fetch(`${gw0.http.url}/metrics`)).text();
     expect(sample(metrics, 'vitaltrail_live_stream_messages_lost_total{reason="malformed"}')).toBe(2);
+  });
+
+  test('behavior: the broker does not send a gateway its own stream back (No Local); its ward hears its own readings once, directly', async () => {
+    // One LiveStream on its own link to the real Mosquitto, and every message the broker
+    // delivers to that link counted on the way in.
+    const real = await mqttLink({ url: broker.url, clientId: 'gw-solo-live' });
+    const delivered: string[] = [];
+    const link: LiveStreamLink = {
+      publish: (topic, payload) => real.publish(topic, payload),
+      subscribe: (filter, onMessage) =>
+        real.subscribe(filter, (payload) => {
+          delivered.push(JSON.parse(payload.toString()).gw);
+          onMessage(payload);
+        }),
+      close: () => real.close(),
+    };
+    const hub = new LiveHub();
+    const got: LiveReading[] = [];
+    hub.subscribe((r) => got.push(r));
+    const stream = await LiveStream.start({ link, hub, gatewayId: 'gw-solo', holdMs: 0 });
+    // Another party on the stream sees what gw-solo publishes: it is on the broker for the others.
+    const other = await mqtt.connectAsync(broker.url, { clientId: 'other-gw', reconnectPeriod: 0 });
+    const seenByOther: string[] = [];
+    other.on('message', (_t, payload) => seenByOther.push(JSON.parse(payload.toString()).gw));
+    await other.subscribeAsync(liveStreamTopic('gw-solo'), { qos: 1 });
+    const now = Date.now();
+    stream.publishAll(
+      [1, 2, 3].map((seq) => ({ dev: 'wr-0901', seq, ts: now, obs: { hr: 70 }, receivedAt: now })),
+    );
+    // Its own readings reach its ward, named as its own (a device's first reading waits
+    // the jitter buffer's hold, here 0 ms, so they come on the next timer).
+    await until(() => got.length === 3, 10_000, 'its own readings heard');
+    expect(got.map((r) => [r.seq, r.origin])).toEqual([
+      [1, 'gw-solo'],
+      [2, 'gw-solo'],
+      [3, 'gw-solo'],
+    ]);
+    await until(() => seenByOther.length === 1, 10_000, 'the other gateway heard the message');
+    // A message of another gateway still comes through the link, after ours: so the broker has
+    // delivered everything it would send by then, and none of it was our own.
+    const [theirs] = encodeLiveBatch('gw-x2', [
+      { dev: 'wr-0902', seq: 1, ts: now, obs: { hr: 71 }, receivedAt: now },
+    ]);
+    await other.publishAsync(liveStreamTopic('gw-x2'), theirs as Buffer, { qos: 1 });
+    await until(() => got.length === 4, 10_000, "the other gateway's reading heard");
+    expect(delivered).toEqual(['gw-x2']);
+    expect(got[3]).toMatchObject({ dev: 'wr-0902', origin: 'gw-x2' });
+    expect(stream.stats()).toMatchObject({ publishedReadings: 3, received: 4, duplicates: 0 });
+    await other.endAsync();
+    await stream.close();
   });
 });
 

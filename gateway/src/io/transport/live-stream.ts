@@ -2,8 +2,13 @@
  * @module io/transport/live-stream
  * The internal live stream on a broker (core/live-stream; issue 16): the accepting gateway
  * publishes each commit's readings once on `vt/v1/internal/live/<gateway id>` at QoS 1, and
- * every gateway's hub is fed from the subscription `vt/v1/internal/live/+`, its own readings
- * included, so every dashboard shows every reading whatever gateway accepted it.
+ * every gateway's hub is fed from the subscription `vt/v1/internal/live/+`, so every
+ * dashboard shows every reading whatever gateway accepted it. A gateway's own readings go
+ * to its hub directly, through the same dedupe and per-device order as the others': the
+ * link subscribes with MQTT 5's No Local option (§3.8.3.1), so the broker does not send a
+ * gateway its own messages back (that echo cost the event loop a decode of every reading
+ * and the broker a delivery of every message; a message with our own origin that still
+ * comes is dropped unread).
  *
  * The link is one more MQTT 5 connection to the external broker (`<clientId>-live`, clean
  * start, the lanes' URL and TLS identity). A gateway on its embedded broker has no other
@@ -33,7 +38,7 @@ import {
 export interface LiveStreamLink {
   /** Sends one message at QoS 1; false when it was dropped (link down, backlog full). */
   publish(topic: string, payload: Buffer): boolean;
-  /** Subscribes once; every message of `filter` goes to `onMessage`. */
+  /** Subscribes once, without this link's own messages (No Local); every other message of `filter` goes to `onMessage`. */
   subscribe(filter: string, onMessage: (payload: Buffer) => void): Promise<void>;
   close(): Promise<void>;
 }
@@ -107,7 +112,7 @@ export async function mqttLink(o: MqttLinkOptions): Promise<LiveStreamLink> {
       client.on('message', (_topic, payload) => onMessage(payload));
       // mqtt.js subscribes again after every reconnect (`resubscribe`, on by default).
       return new Promise((resolve, reject) =>
-        client.subscribe(filter, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+        client.subscribe(filter, { qos: 1, nl: true }, (err) => (err ? reject(err) : resolve())),
       );
     },
     async close() {
@@ -122,7 +127,7 @@ export interface LiveStreamStats {
   publishedReadings: number;
   /** Messages that could not be sent (link down or backlog full). */
   dropped: number;
-  /** Readings received (from every gateway) and passed to the hub. */
+  /** Readings passed to the hub: this gateway's own and those received from the others. */
   received: number;
   /** Readings received again (redelivery) and not passed on. */
   duplicates: number;
@@ -177,6 +182,9 @@ export class LiveStream implements LiveSink {
       else this.#stats.dropped += 1;
     }
     this.#stats.publishedReadings += readings.length;
+    // Our own readings, straight to the hub (the broker does not echo them: No Local).
+    const origin = this.#o.gatewayId;
+    this.#take(readings.map((r) => ({ ...r, origin })));
   }
 
   #onMessage(payload: Buffer): void {
@@ -186,13 +194,21 @@ export class LiveStream implements LiveSink {
       this.#o.onMalformed?.(batch.error);
       return;
     }
-    for (const r of batch.readings) {
+    // Our own, sent back by a broker that ignored No Local: passed on when we published it.
+    if (batch.origin === this.#o.gatewayId) return;
+    this.#take(batch.readings);
+  }
+
+  /** Readings of any gateway: each passed on once, a device's in seq order. */
+  #take(readings: readonly LiveReading[]): void {
+    const now = Date.now();
+    for (const r of readings) {
       if (!this.#seen.first(r.dev, r.seq)) {
         this.#stats.duplicates += 1;
         continue;
       }
       this.#stats.received += 1;
-      this.#pass(this.#order.offer(r, Date.now()));
+      this.#pass(this.#order.offer(r, now));
     }
     this.#arm();
   }
