@@ -6,18 +6,22 @@
  * the gateway, or the pass-through drain); drivers (test/bench/driver.ts: the devices,
  * lean MQTT sessions with pre-signed frames); Debian Mosquitto where a phase needs it.
  * 1. reference: node:crypto P-256 verify rate on one core (before and after the run; mean);
- * 2. embedded broker: durable verified capacity (closed loop, done on the PUBACK), the same
+ * 2. embedded broker, after a warm-up (BENCH_WARM_FRAMES frames from devices of its own, not
+ *    counted, its figures printed: the JIT, the verify threads and the caches are then as a
+ *    gateway running for a while has them): durable verified capacity (closed loop, done on the PUBACK), the same
  *    with a 1 s ECG chunk per frame, publish → PUBACK p50/p99 at 5,000 and 1,000 frames/s;
  *    the MQTT edge's PUBLISH rate limit is set explicitly (BENCH_EDGE_RATE, default 100,000/s
  *    per connection) so that 50 devices are not throttled by the 200/s default;
- * 3. external Mosquitto, gateway in external mode (shared subscription, app acks): capacity
- *    (done on the app ack), ratio to the embedded figure; publish → app ack at 5,000/s;
+ * 3. external Mosquitto, gateway in external mode (shared subscription, app acks), after the
+ *    same warm-up: capacity (done on the app ack), ratio to the embedded figure; publish →
+ *    app ack at 5,000/s;
  * 4. reference: Mosquitto QoS 1 pass-through (no verification, no durability): the same
  *    driver and frames, a fresh Mosquitto, 8 lean sessions on the shared subscription
  *    draining them; the gateway's ratios to it;
  * 5. 10,000 devices connected to one gateway (embedded, default limits), each publishing
  *    every 10 s: gateway RSS idle and at peak, frames acked.
- * Knobs: BENCH_DEVICES (50), BENCH_WINDOW (16), BENCH_FRAMES (30000), BENCH_LAT_SECONDS (10),
+ * Knobs: BENCH_DEVICES (50), BENCH_WINDOW (16), BENCH_FRAMES (30000), BENCH_WARM_FRAMES (10000;
+ * 0: no warm-up), BENCH_LAT_SECONDS (10),
  * BENCH_CONN_DEVICES (10000), BENCH_CONN_SECONDS (30), BENCH_CONN_PROCS (2),
  * BENCH_PHASES (all of: embedded,external,passthrough,connections), BENCH_VERIFY_THREADS (the
  * gateway's `verifyThreads`; unset: its default), BENCH_HEAP_GROWING_PERCENT (the gateway's
@@ -45,6 +49,7 @@ const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const DEVICES = env('BENCH_DEVICES', 50);
 const WINDOW = env('BENCH_WINDOW', 16);
 const FRAMES = env('BENCH_FRAMES', 30_000);
+const WARM_FRAMES = env('BENCH_WARM_FRAMES', 10_000);
 const LAT_SECONDS = env('BENCH_LAT_SECONDS', 10);
 const EDGE_RATE = env('BENCH_EDGE_RATE', 100_000);
 const CONN_DEVICES = env('BENCH_CONN_DEVICES', 10_000);
@@ -96,6 +101,8 @@ async function main(): Promise<void> {
     const ext = join(tmp.dir, 'external');
     const conn = join(tmp.dir, 'connections');
     const sets = {
+      warm: WARM_FRAMES > 0 ? ids('warm', DEVICES) : [],
+      xwarm: WARM_FRAMES > 0 ? ids('xwarm', DEVICES) : [],
       cap: ids('cap', DEVICES),
       ecg: ids('ecg', DEVICES),
       l5k: ids('l5k', DEVICES),
@@ -105,8 +112,8 @@ async function main(): Promise<void> {
       conn: ids('conn', CONN_DEVICES),
     };
     const enrolled = {
-      emb: [...sets.cap, ...sets.ecg, ...sets.l5k, ...sets.l1k],
-      ext: [...sets.xcap, ...sets.xlat],
+      emb: [...sets.warm, ...sets.cap, ...sets.ecg, ...sets.l5k, ...sets.l1k],
+      ext: [...sets.xwarm, ...sets.xcap, ...sets.xlat],
       conn: PHASES.has('connections') ? sets.conn : [],
     };
     const embKeys = await prepareBenchDataDir(emb, enrolled.emb);
@@ -137,6 +144,7 @@ async function main(): Promise<void> {
       // are smaller than at capacity, so each commit and thread message carries fewer frames).
       const rated = (devices: string[], rate: number) =>
         measure(gw, { ...base, mode: 'open', devices, rate, seconds: LAT_SECONDS });
+      const warm = await warmUp(gw, { ...base, ...closed, frames: WARM_FRAMES, devices: sets.warm });
       const cap = await capacity(sets.cap, false);
       const ecg = await capacity(sets.ecg, true);
       const at5k = await rated(sets.l5k, 5000);
@@ -146,6 +154,9 @@ async function main(): Promise<void> {
       embeddedFps = cap.fps;
       Object.assign(figures, {
         edgeRatePerSecond: EDGE_RATE,
+        ...(warm
+          ? { embeddedWarmUp: r0(warm.fps), embeddedWarmUpCpuUsPerFrame: r1(warm.cpuUsPerFrame) }
+          : {}),
         embeddedCapacity: r0(cap.fps),
         embeddedFramesPerCommit: r2(cap.perCommit),
         embeddedPooledShare: r3(cap.pooledShare),
@@ -181,6 +192,7 @@ async function main(): Promise<void> {
       brokers.push(broker);
       const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
+      const xwarm = await warmUp(gw, { ...base, ...closed, frames: WARM_FRAMES, devices: sets.xwarm });
       const xcap = await measure(gw, { ...base, ...closed, devices: sets.xcap });
       const cap = xcap.r;
       const lat = await drive({
@@ -194,6 +206,9 @@ async function main(): Promise<void> {
       await broker.stop();
       externalFps = xcap.fps;
       Object.assign(figures, {
+        ...(xwarm
+          ? { externalWarmUp: r0(xwarm.fps), externalWarmUpCpuUsPerFrame: r1(xwarm.cpuUsPerFrame) }
+          : {}),
         externalCapacity: r0(externalFps),
         externalCpuUsPerFrame: r1(xcap.cpuUsPerFrame),
         externalFramesPerCommit: r2(xcap.perCommit),
@@ -344,6 +359,20 @@ async function measure(gw: Host, job: DriverJob) {
   };
 }
 
+/**
+ * The warm-up before a gateway's capacity phase (BENCH_WARM_FRAMES frames, closed loop, from
+ * devices of its own): what it measured, or undefined when there is none. A gateway just
+ * started runs its first seconds unoptimised by the JIT, with its verify threads still to be
+ * started (`verifyThreads` on load) and cold caches; the capacity is the gateway's steady
+ * state, as benchmarks warm up before they measure.
+ */
+async function warmUp(gw: Host, job: DriverJob): Promise<Awaited<ReturnType<typeof measure>> | undefined> {
+  if (WARM_FRAMES <= 0) return undefined;
+  const w = await measure(gw, job);
+  if (w.r.acked !== w.r.made) throw new Error(`warm-up: ${w.r.acked} of ${w.r.made} frames acked`);
+  return w;
+}
+
 function cpuFrom(gw: Host): {
   onEvent: (e: Record<string, unknown>) => void;
   perFrame: (end: HostStats, frames: number) => Promise<number>;
@@ -356,6 +385,16 @@ function cpuFrom(gw: Host): {
     perFrame: async (end, frames) =>
       start === undefined ? Number.NaN : (end.cpuMicros - (await start).cpuMicros) / Math.max(1, frames),
   };
+}
+
+/** The warm-up's row, when there was one: the same gateway just started, not counted. */
+function warmUpRow(f: Record<string, unknown>, kind: 'embedded' | 'external', verify: number): void {
+  const fps = f[`${kind}WarmUp`] as number | undefined;
+  if (fps === undefined) return;
+  row(
+    '  its warm-up before (just started; not counted)',
+    `${fps} /s = ${r3(fps / verify)} x verify rate, ${f[`${kind}WarmUpCpuUsPerFrame`]} µs CPU a frame  (${WARM_FRAMES} frames from ${DEVICES} devices of its own)`,
+  );
 }
 
 /** A frame's CPU in the gateway beside the reference (one P-256 verify on one core), and what this host's cores could carry at that cost. */
@@ -394,6 +433,7 @@ function report(
       'durable verified capacity (done on PUBACK)',
       `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit; ${r0(100 * n('embeddedPooledShare'))} % checked on verify threads)`,
     );
+    warmUpRow(f, 'embedded', verify);
     row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
     row(
       '  gateway CPU per frame (all its threads)',
@@ -431,6 +471,7 @@ function report(
       'durable verified capacity (done on the app ack)',
       `${n('externalCapacity')} /s = ${r3(externalFps / embeddedFps)} x embedded (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
     );
+    warmUpRow(f, 'external', verify);
     row(
       '  gateway CPU per frame (all its threads)',
       cpuPerFrame(n('externalCpuUsPerFrame'), verify, n('cpus')),
