@@ -55,6 +55,12 @@ export interface DriverResult {
   /** Every frame but a device's first (connections: those are `firstFrameLatencyMs`). */
   latencyMs: { p50: number; p99: number; p999: number; max: number };
   firstFrameLatencyMs?: { p50: number; p99: number; p999: number; max: number };
+  /**
+   * open: the same split by when a frame was sent: in the rate's first second (the devices
+   * just connected, the load up from nothing at once) and after it (the steady rate).
+   */
+  firstSecondLatencyMs?: { p50: number; p99: number; p999: number; max: number };
+  afterFirstSecondLatencyMs?: { p50: number; p99: number; p999: number; max: number };
 }
 
 interface Dev {
@@ -68,6 +74,11 @@ interface Dev {
 }
 
 const latencies: number[] = [];
+/** open: the latencies of the frames sent in the rate's first second, and after it. */
+const firstSecond: number[] = [];
+const afterFirstSecond: number[] = [];
+/** open: when the rate started (performance.now()); NaN otherwise. */
+let rateStart = Number.NaN;
 /** connections: the latencies of each device's first frame (it opens the device's data key). */
 const firstLatencies: number[] = [];
 let acked = 0;
@@ -130,7 +141,10 @@ function send(job: DriverJob, d: Dev, after?: () => void): boolean {
   const t0 = performance.now();
   const into = job.mode === 'connections' && seq === 1 ? firstLatencies : latencies;
   const done = () => {
-    into.push(performance.now() - t0);
+    const ms = performance.now() - t0;
+    into.push(ms);
+    if (t0 - rateStart < 1000) firstSecond.push(ms);
+    else if (t0 - rateStart >= 1000) afterFirstSecond.push(ms);
     acked += 1;
     after?.();
   };
@@ -191,6 +205,7 @@ async function openLoop(job: DriverJob): Promise<DriverResult> {
   // Connected and signed: the caller may read the gateway's CPU from here (run.ts).
   process.stdout.write(`${JSON.stringify({ event: 'sending' })}\n`);
   const t0 = performance.now();
+  rateStart = t0;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const elapsed = (performance.now() - t0) / 1000;
@@ -209,7 +224,15 @@ async function openLoop(job: DriverJob): Promise<DriverResult> {
   const sendSeconds = (performance.now() - t0) / 1000;
   await waitAll(() => made, job.drainTimeoutS ?? 30);
   for (const d of devs) d.client.end();
-  return { made, acked, seconds: sendSeconds, sentRate: made / sendSeconds, latencyMs: summary() };
+  return {
+    made,
+    acked,
+    seconds: sendSeconds,
+    sentRate: made / sendSeconds,
+    latencyMs: summary(),
+    firstSecondLatencyMs: summary(firstSecond),
+    afterFirstSecondLatencyMs: summary(afterFirstSecond),
+  };
 }
 
 async function connections(job: DriverJob): Promise<DriverResult> {
