@@ -38,7 +38,10 @@ import {
 export interface LiveStreamLink {
   /** Sends one message at QoS 1; false when it was dropped (link down, backlog full). */
   publish(topic: string, payload: Buffer): boolean;
-  /** Subscribes once, without this link's own messages (No Local); every other message of `filter` goes to `onMessage`. */
+  /**
+   * Subscribes once, without this link's own messages (No Local); every other message of
+   * `filter` goes to `onMessage`.
+   */
   subscribe(filter: string, onMessage: (payload: Buffer) => void): Promise<void>;
   close(): Promise<void>;
 }
