@@ -53,14 +53,22 @@ export interface DriverResult {
   connected?: number;
   connectSeconds?: number;
   /** Every frame but a device's first (connections: those are `firstFrameLatencyMs`). */
-  latencyMs: { p50: number; p99: number; p999: number; max: number };
-  firstFrameLatencyMs?: { p50: number; p99: number; p999: number; max: number };
+  latencyMs: Latencies;
+  firstFrameLatencyMs?: Latencies;
   /**
    * open: the same split by when a frame was sent: in the rate's first second (the devices
    * just connected, the load up from nothing at once) and after it (the steady rate).
    */
-  firstSecondLatencyMs?: { p50: number; p99: number; p999: number; max: number };
-  afterFirstSecondLatencyMs?: { p50: number; p99: number; p999: number; max: number };
+  firstSecondLatencyMs?: Latencies;
+  afterFirstSecondLatencyMs?: Latencies;
+}
+
+/** Publish → ack latencies of a set of frames, ms. */
+export interface Latencies {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
 }
 
 interface Dev {
@@ -83,7 +91,7 @@ let rateStart = Number.NaN;
 const firstLatencies: number[] = [];
 let acked = 0;
 
-function summary(of: number[] = latencies): DriverResult['latencyMs'] {
+function summary(of: number[] = latencies): Latencies {
   const s = Float64Array.from(of).sort();
   return {
     p50: percentile(s, 0.5),
@@ -143,8 +151,7 @@ function send(job: DriverJob, d: Dev, after?: () => void): boolean {
   const done = () => {
     const ms = performance.now() - t0;
     into.push(ms);
-    if (t0 - rateStart < 1000) firstSecond.push(ms);
-    else if (t0 - rateStart >= 1000) afterFirstSecond.push(ms);
+    if (!Number.isNaN(rateStart)) (t0 - rateStart < 1000 ? firstSecond : afterFirstSecond).push(ms);
     acked += 1;
     after?.();
   };

@@ -8,8 +8,8 @@
  * 1. reference: node:crypto P-256 verify rate on one core (before and after the run; mean);
  * 2. embedded broker, after a warm-up (BENCH_WARM_FRAMES frames from devices of its own, not
  *    counted, its figures printed: the JIT, the verify threads and the caches are then as a
- *    gateway running for a while has them): durable verified capacity (closed loop, done on the PUBACK), the same
- *    with a 1 s ECG chunk per frame, publish → PUBACK p50/p99 at 5,000 and 1,000 frames/s;
+ *    gateway running for a while has them): durable verified capacity (closed loop, done on
+ *    the PUBACK), the same with a 1 s ECG chunk per frame, publish → PUBACK p50/p99 at 5,000 and 1,000 frames/s;
  *    the MQTT edge's PUBLISH rate limit is set explicitly (BENCH_EDGE_RATE, default 100,000/s
  *    per connection) so that 50 devices are not throttled by the 200/s default;
  * 3. external Mosquitto, gateway in external mode (shared subscription, app acks), after the
@@ -336,17 +336,23 @@ async function main(): Promise<void> {
   }
 }
 
-/**
- * The gateway's CPU (its whole process) from the driver's `sending` event (connected, frames
- * signed: the gateway idle before it) to `end`, per frame stored, µs; NaN when no event came.
- */
+interface Measured {
+  r: DriverResult;
+  /** Frames stored per second of the driver's run. */
+  fps: number;
+  perCommit: number;
+  pooledShare: number;
+  cpuUsPerFrame: number;
+  answerMs: HostStats['answerMs'];
+}
+
 /**
  * Drives `job` against the gateway `gw` and reads what it did meanwhile: frames stored (and
  * per second of the driver's run), frames per group commit, the share of signature checks
  * on the verify threads, its CPU per frame from the driver's `sending` on, and its own
  * socket-read → answer times.
  */
-async function measure(gw: Host, job: DriverJob) {
+async function measure(gw: Host, job: DriverJob): Promise<Measured> {
   const s0 = await gw.stats();
   const cpu = cpuFrom(gw); // its stats call at `sending` also starts the gateway's answer times
   const r = await drive(job, cpu.onEvent);
@@ -371,13 +377,17 @@ async function measure(gw: Host, job: DriverJob) {
  * started (`verifyThreads` on load) and cold caches; the capacity is the gateway's steady
  * state, as benchmarks warm up before they measure.
  */
-async function warmUp(gw: Host, job: DriverJob): Promise<Awaited<ReturnType<typeof measure>> | undefined> {
+async function warmUp(gw: Host, job: DriverJob): Promise<Measured | undefined> {
   if (WARM_FRAMES <= 0) return undefined;
   const w = await measure(gw, job);
   if (w.r.acked !== w.r.made) throw new Error(`warm-up: ${w.r.acked} of ${w.r.made} frames acked`);
   return w;
 }
 
+/**
+ * The gateway's CPU (its whole process) from the driver's `sending` event (connected, frames
+ * signed: the gateway idle before it) to `end`, per frame stored, µs; NaN when no event came.
+ */
 function cpuFrom(gw: Host): {
   onEvent: (e: Record<string, unknown>) => void;
   perFrame: (end: HostStats, frames: number) => Promise<number>;

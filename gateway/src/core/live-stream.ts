@@ -3,9 +3,11 @@
  * The internal live stream (issue 16, ARCHITECTURE.md "Scale-out"): every gateway publishes
  * the readings it accepted, once they are durable, on `vt/v1/internal/live/<gateway id>`
  * through the broker the deployment already runs, and every gateway feeds its own live hub
- * (tiles, ECG strips, alarms, NEWS2) from the whole stream, its own readings included. So a
- * nurse sees every reading of every patient whatever gateway accepted it and whatever gateway
- * her browser reaches. In the embedded demo the same stream runs through the embedded broker.
+ * (tiles, ECG strips, alarms, NEWS2) from the others' stream and from its own readings
+ * directly (io/transport/live-stream: the broker does not send a gateway its own messages
+ * back). So a nurse sees every reading of every patient whatever gateway accepted it and
+ * whatever gateway her browser reaches. A gateway on its embedded broker has no other gateway
+ * to hear: it feeds its ward directly and runs no stream (app/ingress-steps).
  *
  * What travels is what the live hub carries today (decoded observations, battery, ECG
  * samples, the accepting gateway's receive time), never the sealed bytes, signatures or
