@@ -6,7 +6,7 @@
  * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope), then `COMMIT`,
  * each stage timed on its own (µs per frame), with the WAL pages each commit wrote. The
  * sealed frames go through the data-key ring's own statements (io/store `sealingStatements`)
- * and the log's neighbours are read through the store itself; `GatewayStore.commitBatch`'s
+ * and the log's neighbours come from a frontier over the store, as the store's own do; `GatewayStore.commitBatch`'s
  * batch, frame and node inserts are private to it, so they are written out here, alike, to
  * time each stage.
  *
@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { nodesForAppend } from '../../anchor/src/log/index.js';
+import { LogFrontier, nodesForAppend } from '../../anchor/src/log/index.js';
 import { openStore, sealingStatements } from '../../gateway/src/io/store/index.js';
 
 const FRAMES = Number(process.env.BENCH_COMMIT_FRAMES ?? 40_000);
@@ -71,6 +71,7 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
       sealed: sealing.insertFrame,
       node: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
     };
+    const frontier = new LogFrontier(store); // the store's own way to its log's neighbours
     const sealed = randomBytes(SEALED_BYTES);
     const seqs = new Array<number>(devices).fill(0);
     const t = { nodes: 0, frames: 0, sealed: 0, commit: 0 };
@@ -91,7 +92,9 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
         const d = (round * batch + i) % devices;
         seqs[d] = (seqs[d] as number) + 1;
         let at = performance.now();
-        for (const n of nodesForAppend(leaf, randomBytes(32), store)) sql.node.run(n.level, n.index, n.hash);
+        const nodes = nodesForAppend(leaf, randomBytes(32), frontier);
+        for (const n of nodes) sql.node.run(n.level, n.index, n.hash);
+        frontier.remember(nodes);
         let now = performance.now();
         if (timed) t.nodes += now - at;
         at = now;

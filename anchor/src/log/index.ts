@@ -16,6 +16,7 @@ export {
   RFC6962_LEAF_HASH_PREFIX,
   RFC6962_NODE_HASH_PREFIX,
 } from './hash.js';
+export { LogFrontier } from './frontier.js';
 export { MemoryMerkleTree } from './memory.js';
 export {
   type CheckpointBody,

@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import {
   consistencyProof,
   inclusionProof,
+  LogFrontier,
   type MerkleNodeReader,
   nodesForAppend,
   rootAt,
@@ -86,6 +87,8 @@ export class GatewayStore implements MerkleNodeReader {
   /** Per device its highest stored seq and that frame's hash (null: none), once read. */
   readonly #tails = new Map<string, Tail | null>();
   readonly #stmts;
+  /** The log's right edge, so an append reads no node back (anchor/src/log/frontier). */
+  readonly #frontier = new LogFrontier(this);
   /** The highest batch id committed (read once at open; only this instance writes batches). */
   #lastBatch: number;
   /** The anchoring outbox (store/checkpoint-table). */
@@ -335,7 +338,9 @@ export class GatewayStore implements MerkleNodeReader {
 
   /** Writes leaf `index` and the subtree roots it completes (inside the caller's transaction). */
   #putLeaf(index: number, leafHash: Uint8Array): void {
-    for (const n of nodesForAppend(index, leafHash, this)) this.#stmts.putNode.run(n.level, n.index, n.hash);
+    const nodes = nodesForAppend(index, leafHash, this.#frontier);
+    for (const n of nodes) this.#stmts.putNode.run(n.level, n.index, n.hash);
+    this.#frontier.remember(nodes);
   }
 
   /** The seq of the frame at each of `leaves` (absent: no frame there). */
