@@ -6,9 +6,9 @@
  * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope), then `COMMIT`,
  * each stage timed on its own (µs per frame), with the WAL pages each commit wrote. The
  * sealed frames go through the data-key ring's own statements (io/store `sealingStatements`)
- * and the log's neighbours come from a frontier over the store, as the store's own do; `GatewayStore.commitBatch`'s
- * batch, frame and node inserts are private to it, so they are written out here, alike, to
- * time each stage.
+ * and the log's neighbours come from a frontier over the store, as the store's own do;
+ * `GatewayStore.commitBatch`'s batch, frame and node inserts are private to it, so they are
+ * written out here, alike, to time each stage.
  *
  * Rows: the gateway as it runs (`synchronous = FULL`, SQLite's auto-checkpoint every 1,000
  * pages); the same without checkpoints (what a checkpoint thread would leave on the event

@@ -1,10 +1,12 @@
 /**
  * @module log
  * The RFC 9162 §2.1 Merkle log core of VitalTrail (PROTOCOL.md §3): hashing, proof
- * verification, proof generation over a node store, an in-memory log, the inclusion-path
- * cache of the verifier, and C2SP signed checkpoint notes (PROTOCOL.md §3). Pure: no
+ * verification, proof generation over a node store, its frontier, an in-memory log, the
+ * inclusion-path cache of the verifier, and C2SP signed checkpoint notes (PROTOCOL.md §3). Pure: no
  * files, sockets or timers (the notes use node:crypto's Ed25519).
  */
+
+export { LogFrontier } from './frontier.js';
 export {
   bytesEqual,
   EMPTY_ROOT,
@@ -16,7 +18,6 @@ export {
   RFC6962_LEAF_HASH_PREFIX,
   RFC6962_NODE_HASH_PREFIX,
 } from './hash.js';
-export { LogFrontier } from './frontier.js';
 export { MemoryMerkleTree } from './memory.js';
 export {
   type CheckpointBody,
