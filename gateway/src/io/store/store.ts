@@ -110,7 +110,9 @@ export class GatewayStore implements MerkleNodeReader {
         )
         .raw(),
       putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
-      countLeaves: db.prepare('SELECT count(*) FROM log_nodes WHERE level = 0').pluck(),
+      // The leaves are 0..n-1 (appended in order): one index probe, where count(*) read every
+      // leaf at each open (123 ms for 3 million warm, 315 ms cold; a ward's shift is tens of millions).
+      countLeaves: db.prepare('SELECT COALESCE(max(idx) + 1, 0) FROM log_nodes WHERE level = 0').pluck(),
       seqsOf: db
         .prepare('SELECT leaf_index, seq FROM frames WHERE leaf_index IN (SELECT value FROM json_each(?))')
         .raw(),
