@@ -13,6 +13,8 @@
  * - `onRemote` never fires (one process holds a data dir);
  * - an alarm the alarm service raised while the store refused the ledger's writes is
  *   acknowledged and cleared once the store is back, by the board alone, each audited once;
+ * - the transitions of one turn of the event loop share one fsync, taken on the next turn;
+ *   an acknowledgement is fsync'd before it is answered, the alarm feed before it reads;
  * - a store that cannot be used fails with `store_failed`.
  */
 import { join } from 'node:path';
@@ -280,6 +282,56 @@ describe('LocalAlarmLedger: what only a lone gateway has', () => {
       expect((await ledger.openAlarms()).filter((a) => a.code === 'device_offline')).toHaveLength(beds);
     } finally {
       service.stop();
+    }
+  });
+
+  it('behavior: the transitions of one turn share one fsync, on the next turn; an acknowledgement and the alarm feed wait for theirs', async () => {
+    const { store, path } = await fx.fresh();
+    // A counting stand-in for the WAL's fsync (what it protects from, a power loss, cannot be
+    // produced here); the default, a real fdatasync, runs in every other test of this file.
+    let syncs = 0;
+    let failNext = false;
+    const ledger = new LocalAlarmLedger({
+      store,
+      gatewayId: GW,
+      sync: () => {
+        if (failNext) {
+          failNext = false;
+          throw new Error('EIO');
+        }
+        syncs++;
+      },
+    });
+    const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const other = openStore(path); // another connection: what is committed, not what is cached
+    try {
+      const burst = Array.from({ length: JOBS_PER_TURN }, (_, i) => alarm({ scope: `wr-${i}` }));
+      for (const a of burst) expect((await ledger.record(raise(a), null)).recorded).toBe(true);
+      expect(syncs).toBe(0); // committed, each on its own, and not one fsync yet
+      expect(rowsOf(other, 'SELECT count(*) AS n FROM dashboard_alarm_events')[0]?.n).toBe(JOBS_PER_TURN);
+      await turn();
+      expect(syncs).toBe(1); // the whole turn's
+      await turn();
+      expect(syncs).toBe(1); // nothing new: no fsync
+      // The feed fsyncs what is pending before it reads: a sent event is a durable one.
+      await ledger.record(raise(alarm({ scope: 'wr-feed' })), null);
+      expect(await ledger.eventsFrom(1, 1_000)).toHaveLength(JOBS_PER_TURN + 1);
+      expect(syncs).toBe(2);
+      await turn();
+      expect(syncs).toBe(2);
+      // An acknowledgement is answered to its nurse only once fsync'd.
+      const [ack] = acknowledge(burst[0] as ReturnType<typeof alarm>, 'nurse.a', null, T + 1);
+      expect((await ledger.record(ack, null)).recorded).toBe(true);
+      expect(syncs).toBe(3);
+      // An fsync that fails stays pending: the feed reads nothing until one succeeds.
+      await ledger.record(clear(burst[1] as ReturnType<typeof alarm>, T + 2)[0], null);
+      failNext = true;
+      await expectCode(ledger.eventsFrom(1, 1_000), StoreError, 'store_failed');
+      expect(await ledger.eventsFrom(1, 1_000)).toHaveLength(JOBS_PER_TURN + 3);
+      expect(syncs).toBe(4);
+    } finally {
+      other.close();
+      await ledger.close();
     }
   });
 
