@@ -90,7 +90,7 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(11);
+      expect(SCHEMA_VERSION).toBe(12);
       // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
       expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
       // Version 5: the wall displays' table exists, empty.
@@ -267,6 +267,36 @@ describe('store migration from the previous release', () => {
     try {
       expect(tables(store.db)).toEqual(Object.keys(TABLE_OWNERS).sort());
       expect(store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
+    } finally {
+      store.close();
+    }
+  });
+
+  it('behavior: what a long-running gateway reads again and again is found by an index, not by a scan of a table that only grows (version 12)', () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const store = openStore(join(tmp.dir, 'plans.db'));
+    const plan = (sql: string) =>
+      (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    try {
+      // The anchoring status (every second, every /metrics scrape) and the anchored checkpoint
+      // holding a leaf (each proof): one checkpoint more every 10 s, for ever.
+      expect(plan(`SELECT * FROM checkpoints WHERE state = 'pending' ORDER BY tree_size`)).toMatch(
+        /^SEARCH checkpoints USING INDEX checkpoints_state \(state=\?\)$/,
+      );
+      expect(
+        plan(
+          `SELECT tree_size FROM checkpoints WHERE state = 'anchored' AND tree_size > 5 ORDER BY tree_size LIMIT 1`,
+        ),
+      ).toMatch(/^SEARCH checkpoints USING COVERING INDEX checkpoints_state \(state=\? AND tree_size>\?\)$/);
+      // A receiver's dead letters not yet replayed (its delivery state).
+      expect(
+        plan(
+          `SELECT count(*) FROM outbound_dead_letters d WHERE d.receiver = 'pcd01' AND d.replayed_at IS NULL`,
+        ),
+      ).toMatch(/USING (COVERING )?INDEX outbound_dead_letters_open \(receiver=\?\)/);
     } finally {
       store.close();
     }

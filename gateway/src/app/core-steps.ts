@@ -147,7 +147,7 @@ export const hub: GatewayStep = {
   start(p) {
     const h = p.set('hub', new LiveHub());
     p.set('onDeviceRefresh', []);
-    for (const d of p.get('store').listDevices()) h.addDevice(d.dev);
+    for (const d of p.get('store').devices()) h.addDevice(d.dev);
   },
 };
 

@@ -154,7 +154,7 @@ export async function syncRegistry(
   const { client: registry, ref } = split(chainRegistry);
   const result: SyncRegistryResult = { registered: [], revoked: [], revokedOnChain: [], unchanged: 0 };
   const only = opts.devices ? new Set(opts.devices) : undefined;
-  const devices = store.listDevices().filter((d) => only?.has(d.dev) ?? true);
+  const devices = store.devices().filter((d) => only?.has(d.dev) ?? true);
   for (let at = 0; at < devices.length; at += SYNC_BATCH) {
     const batch = devices.slice(at, at + SYNC_BATCH);
     const onChain = await Promise.all(batch.map((d) => registry.getDevice(d.dev)));

@@ -159,10 +159,9 @@ export function planExport(p: ExportParameters): ExportPlan {
         from: Math.max(from, w.from),
         to: Math.min(to, w.to ?? Number.MAX_SAFE_INTEGER),
       }))
-    : (p.devices && p.devices.length > 0
-        ? [...new Set(p.devices)]
-        : store.listDevices().map((d) => d.dev)
-      ).map((dev) => ({ dev, from, to }));
+    : (p.devices && p.devices.length > 0 ? [...new Set(p.devices)] : store.devices().map((d) => d.dev)).map(
+        (dev) => ({ dev, from, to }),
+      );
   const wanted = [...new Set(windows.map((w) => w.dev))];
   const named = (p.devices?.length ?? 0) > 0 || p.periods !== undefined;
   const certs = new Map<string, string>();

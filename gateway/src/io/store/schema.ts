@@ -41,6 +41,12 @@
  *   is renamed `envelope`. New rows hold a COSE_Encrypt0 (a BLOB); rows written before hold
  *   their JWE text and stay readable as they are (io/store/sealed tells them by type), so
  *   the migration rewrites no row.
+ * - 12: indexes for what a long-running gateway reads again and again (issue 14): the
+ *   anchoring outbox by state (`checkpoints_state`: the pending checkpoints are read every
+ *   second, by the alarm tick's anchoring status and each `/metrics` scrape, and one is added
+ *   every 10 s, so without it each read scanned every checkpoint since the first) and the
+ *   dead letters not yet replayed by receiver (`outbound_dead_letters_open`, counted per
+ *   receiver at start and by `outbound status`).
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -50,7 +56,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 11;
+export const SCHEMA_VERSION = 12;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -412,6 +418,13 @@ function v11(db: Database.Database): void {
   if (cols.some((c) => c.name === 'jwe')) db.exec('ALTER TABLE sealed_frames RENAME COLUMN jwe TO envelope');
 }
 
+/** Version 12: see the module notes. Built once at the migration (a year's outbox: ~3 million rows). */
+const V12 = `
+CREATE INDEX IF NOT EXISTS checkpoints_state ON checkpoints (state, tree_size);
+CREATE INDEX IF NOT EXISTS outbound_dead_letters_open ON outbound_dead_letters (receiver)
+  WHERE replayed_at IS NULL;
+`;
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -432,6 +445,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 9, sql: V9 },
   { version: 10, sql: V10 },
   { version: 11, sql: v11 },
+  { version: 12, sql: V12 },
 ];
 
 /** What `migrate` did: the file's version before and after. */
