@@ -291,6 +291,17 @@ describe('store migration from the previous release', () => {
           `SELECT tree_size FROM checkpoints WHERE state = 'anchored' AND tree_size > 5 ORDER BY tree_size LIMIT 1`,
         ),
       ).toMatch(/^SEARCH checkpoints USING COVERING INDEX checkpoints_state \(state=\? AND tree_size>\?\)$/);
+      // The device rows written since the registry's last look (every 2 s), the admissions
+      // still open, the break-glass openings in force (every 10 s).
+      expect(plan('SELECT * FROM devices WHERE updated_at >= 5')).toMatch(
+        /^SEARCH devices USING INDEX devices_updated \(updated_at>\?\)$/,
+      );
+      expect(plan('SELECT * FROM bindings WHERE to_ts IS NULL ORDER BY dev')).toMatch(
+        /^SCAN bindings USING INDEX bindings_open$/,
+      );
+      expect(plan('SELECT id FROM care_break_glass WHERE at <= 5 AND until > 5 ORDER BY at, id')).toMatch(
+        /^SEARCH care_break_glass USING INDEX care_break_glass_until \(until>\?\)/,
+      );
       // A receiver's dead letters not yet replayed (its delivery state).
       expect(
         plan(

@@ -44,9 +44,11 @@
  * - 12: indexes for what a long-running gateway reads again and again (issue 14): the
  *   anchoring outbox by state (`checkpoints_state`: the pending checkpoints are read every
  *   second, by the alarm tick's anchoring status and each `/metrics` scrape, and one is added
- *   every 10 s, so without it each read scanned every checkpoint since the first) and the
- *   dead letters not yet replayed by receiver (`outbound_dead_letters_open`, counted per
- *   receiver at start and by `outbound status`).
+ *   every 10 s, so without it each read scanned every checkpoint since the first); the
+ *   devices by when their row was written (`devices_updated`: the registry reads the rows
+ *   changed since its last look every 2 s); the admissions still open (`bindings_open`), the
+ *   break-glass openings by their end (`care_break_glass_until`, read every 10 s) and the dead
+ *   letters not yet replayed by receiver (`outbound_dead_letters_open`, counted per receiver).
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -421,6 +423,9 @@ function v11(db: Database.Database): void {
 /** Version 12: see the module notes. Built once at the migration (a year's outbox: ~3 million rows). */
 const V12 = `
 CREATE INDEX IF NOT EXISTS checkpoints_state ON checkpoints (state, tree_size);
+CREATE INDEX IF NOT EXISTS devices_updated ON devices (updated_at);
+CREATE INDEX IF NOT EXISTS bindings_open ON bindings (dev) WHERE to_ts IS NULL;
+CREATE INDEX IF NOT EXISTS care_break_glass_until ON care_break_glass (until);
 CREATE INDEX IF NOT EXISTS outbound_dead_letters_open ON outbound_dead_letters (receiver)
   WHERE replayed_at IS NULL;
 `;

@@ -144,7 +144,7 @@ export class GatewayStore implements MerkleNodeReader {
                 (SELECT count(*) FROM frames f WHERE f.dev = d.dev) AS frame_count
          FROM devices d ORDER BY d.dev`,
       ),
-      devicesChangedSince: db.prepare('SELECT * FROM devices WHERE updated_at >= ? ORDER BY dev'),
+      devicesChangedSince: db.prepare('SELECT * FROM devices WHERE updated_at >= ?'),
       framesByDevice: db.prepare(
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
@@ -433,7 +433,7 @@ export class GatewayStore implements MerkleNodeReader {
 
   /** Every device row, by id; without `listDevices`' counts, which read every frame stored. */
   devices(): DeviceRow[] {
-    return this.devicesChangedSince(0);
+    return this.devicesChangedSince(0).sort((a, b) => (a.dev < b.dev ? -1 : a.dev > b.dev ? 1 : 0));
   }
 
   listDevices(): (DeviceRow & { lastSeq: number | null; frameCount: number })[] {
