@@ -49,7 +49,7 @@ describe('gateway ingest over MQTT (aedes + mqtt.js + SQLite)', () => {
   let firstFrame: Uint8Array;
 
   beforeAll(async () => {
-    paths = await prepareDataDir(tmp.dir, ['wr-0001', 'wr-0002']);
+    paths = await prepareDataDir(tmp.dir, ['wr-0001', 'wr-0002', 'wr-0004']);
     gw = await startGateway({ dataDir: tmp.dir, logger: silentLogger, deviceRefreshMs: 200 });
     dev1 = new FrameChain('wr-0001', deviceKey(paths, 'wr-0001'));
   });
@@ -198,6 +198,35 @@ describe('gateway ingest over MQTT (aedes + mqtt.js + SQLite)', () => {
     } finally {
       gw.broker.aedes.off('publish', onPublish);
     }
+  });
+
+  test('behavior: a backlog is committed in group commits of at most 256 frames, each answered before the next is written', async () => {
+    const chain = new FrameChain('wr-0004', deviceKey(paths, 'wr-0004'));
+    const frames = Array.from({ length: 700 }, () => chain.next());
+    const firstBatch = gw.store.nextBatchId();
+    // Each frame, once answered: its group commit, and the last commit written by then.
+    const seen: { batch: number; last: number }[] = [];
+    const results = await Promise.all(
+      frames.map((bytes) =>
+        gw.ingest.submit(bytes, 'wr-0004').then((r) => {
+          if (r.status === 'accepted')
+            seen.push({
+              batch: gw.store.getFrame('wr-0004', r.seq)?.batchId ?? -1,
+              last: gw.store.nextBatchId() - 1,
+            });
+          return r;
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(frames.map(() => 'accepted'));
+    const sizes = gw.store.db
+      .prepare('SELECT frame_count FROM batches WHERE id >= ? ORDER BY id')
+      .pluck()
+      .all(firstBatch) as number[];
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(700);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(256); // was one commit of 700 (at most 2,000)
+    // No frame waited for a later commit than its own: its answer came before the next one.
+    expect(seen.filter((x) => x.batch !== x.last)).toEqual([]);
   });
 });
 

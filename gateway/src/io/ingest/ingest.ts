@@ -88,7 +88,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
 
   constructor(opts: IngestOptions) {
     super();
-    this.#o = { now: Date.now, maxBatchFrames: 2000, ...opts };
+    this.#o = { now: Date.now, maxBatchFrames: 256, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
     this.#gate = new KeyGate<Pending>(
       this.#keys,
