@@ -153,15 +153,14 @@ export function planExport(p: ExportParameters): ExportPlan {
   const from = p.from ?? 0;
   const to = p.to ?? Number.MAX_SAFE_INTEGER;
   // The selection: (dev, from, to) windows of the device clock, inclusive.
+  const selected = () => (p.devices?.length ? [...new Set(p.devices)] : store.devices().map((d) => d.dev));
   const windows = p.periods
     ? p.periods.map((w) => ({
         dev: w.dev,
         from: Math.max(from, w.from),
         to: Math.min(to, w.to ?? Number.MAX_SAFE_INTEGER),
       }))
-    : (p.devices && p.devices.length > 0 ? [...new Set(p.devices)] : store.devices().map((d) => d.dev)).map(
-        (dev) => ({ dev, from, to }),
-      );
+    : selected().map((dev) => ({ dev, from, to }));
   const wanted = [...new Set(windows.map((w) => w.dev))];
   const named = (p.devices?.length ?? 0) > 0 || p.periods !== undefined;
   const certs = new Map<string, string>();
