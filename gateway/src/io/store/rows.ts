@@ -125,6 +125,16 @@ export function toFrame(r: RawFrame): FrameIndexRow {
   };
 }
 
+/** What the chain rules need of a frame's stored neighbours (`GatewayStore.neighbours`). */
+export type Neighbours = {
+  same?: { hash: Uint8Array };
+  before?: { hash: Uint8Array };
+  after?: { prev: Uint8Array };
+};
+
+/** A row of `neighbours`' one range of the (dev, seq) key, seq - 1 to seq + 1: seq, hash, prev. */
+export type RawAround = [number, Buffer, Buffer];
+
 /** A row of the row-by-row `framesToRead` statement: seq, ts, leaf index, hash, batch id and position, leaf hash. */
 export type RawReadRow = [number, number, number, Buffer, number, number, Buffer | null];
 

@@ -28,8 +28,10 @@ import {
   type DeviceRow,
   type FrameIndexRow,
   type FrameReadRow,
+  type Neighbours,
   type NewFrame,
   type PackedReadRows,
+  type RawAround,
   type RawBatch,
   type RawDevice,
   type RawFrame,
@@ -44,7 +46,7 @@ import {
 import { migrate } from './schema.js';
 
 export type { CheckpointRow } from './checkpoint-table.js';
-export type { DeviceRow, FrameIndexRow, FrameReadRow, NewFrame, SeqGap } from './rows.js';
+export type { DeviceRow, FrameIndexRow, FrameReadRow, Neighbours, NewFrame, SeqGap } from './rows.js';
 
 export class StoreError extends errorClass<'store'>('StoreError') {}
 
@@ -115,6 +117,7 @@ export class GatewayStore implements MerkleNodeReader {
         .prepare('SELECT leaf_index, seq FROM frames WHERE leaf_index IN (SELECT value FROM json_each(?))')
         .raw(),
       getFrame: db.prepare('SELECT * FROM frames WHERE dev = ? AND seq = ?'),
+      around: db.prepare('SELECT seq, hash, prev FROM frames WHERE dev = ? AND seq BETWEEN ? AND ?').raw(),
       tail: db.prepare('SELECT seq, hash FROM frames WHERE dev = ? ORDER BY seq DESC LIMIT 1'),
       insertFrame: db.prepare(
         `INSERT INTO frames (dev, seq, hash, prev, ts, accepted_at, leaf_index, batch_id, batch_pos)
@@ -239,21 +242,16 @@ export class GatewayStore implements MerkleNodeReader {
    * device's last stored one, the usual case, is answered from memory: each device's tail
    * (highest seq and its hash), read once and moved by every successful commit.
    */
-  neighbours(
-    dev: string,
-    seq: number,
-  ): { same?: { hash: Uint8Array }; before?: { hash: Uint8Array }; after?: { prev: Uint8Array } } {
+  neighbours(dev: string, seq: number): Neighbours {
     const tail = this.#tailOf(dev);
     if (tail === null) return {};
     if (seq > tail.seq) return seq === tail.seq + 1 ? { before: { hash: tail.hash } } : {};
-    const same = this.getFrame(dev, seq);
-    const before = this.getFrame(dev, seq - 1);
-    const after = this.getFrame(dev, seq + 1);
-    return {
-      ...(same ? { same } : {}),
-      ...(before ? { before } : {}),
-      ...(after ? { after } : {}),
-    };
+    const found: Neighbours = {};
+    for (const [at, hash, prev] of this.#stmts.around.all(dev, seq - 1, seq + 1) as RawAround[])
+      if (at === seq) found.same = { hash };
+      else if (at < seq) found.before = { hash };
+      else found.after = { prev };
+    return found;
   }
 
   #tailOf(dev: string): Tail | null {
