@@ -50,6 +50,11 @@ export interface DriverResult {
   seconds: number;
   /** open: frames published per second, as achieved. */
   sentRate?: number;
+  /**
+   * closed, open: this driver's CPU (user + system, µs) from its `sending` event to its
+   * last ack or the end of its drain: what the devices' side costs the shared cores.
+   */
+  cpuUs?: number;
   connected?: number;
   connectSeconds?: number;
   /** Every frame but a device's first (connections: those are `firstFrameLatencyMs`). */
@@ -162,6 +167,12 @@ function send(job: DriverJob, d: Dev, after?: () => void): boolean {
   return true;
 }
 
+/** This process's CPU (user + system) since `from`, µs. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(from);
+  return c.user + c.system;
+}
+
 async function waitAll(made: () => number, timeoutS: number): Promise<void> {
   const end = performance.now() + timeoutS * 1000;
   while (acked < made() && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
@@ -176,6 +187,7 @@ async function closedLoop(job: DriverJob): Promise<DriverResult> {
   let last = 0;
   // Connected and signed: the caller may read the gateway's CPU from here (run.ts).
   process.stdout.write(`${JSON.stringify({ event: 'sending' })}\n`);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     let open = devs.length;
@@ -198,8 +210,9 @@ async function closedLoop(job: DriverJob): Promise<DriverResult> {
     setTimeout(resolve, (job.drainTimeoutS ?? 120) * 1000).unref();
   });
   const seconds = ((last || performance.now()) - t0) / 1000;
+  const cpuUs = cpuSince(c0);
   for (const d of devs) d.client.end();
-  return { made, acked, seconds, latencyMs: summary() };
+  return { made, acked, seconds, cpuUs, latencyMs: summary() };
 }
 
 async function openLoop(job: DriverJob): Promise<DriverResult> {
@@ -211,6 +224,7 @@ async function openLoop(job: DriverJob): Promise<DriverResult> {
   let turn = 0;
   // Connected and signed: the caller may read the gateway's CPU from here (run.ts).
   process.stdout.write(`${JSON.stringify({ event: 'sending' })}\n`);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   rateStart = t0;
   await new Promise<void>((resolve) => {
@@ -230,12 +244,14 @@ async function openLoop(job: DriverJob): Promise<DriverResult> {
   });
   const sendSeconds = (performance.now() - t0) / 1000;
   await waitAll(() => made, job.drainTimeoutS ?? 30);
+  const cpuUs = cpuSince(c0);
   for (const d of devs) d.client.end();
   return {
     made,
     acked,
     seconds: sendSeconds,
     sentRate: made / sendSeconds,
+    cpuUs,
     latencyMs: summary(),
     firstSecondLatencyMs: summary(firstSecond),
     afterFirstSecondLatencyMs: summary(afterFirstSecond),

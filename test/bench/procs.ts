@@ -5,6 +5,7 @@
  * handles only.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DriverJob, DriverResult } from './driver.js';
 import type { HostJob, HostStats } from './host.js';
@@ -104,3 +105,23 @@ export function startHost(job: HostJob): Promise<Host> {
     child.once('exit', (code) => reject(new Error(`bench host exited with ${code} before it was ready`)));
   });
 }
+
+/**
+ * The CPU (user + system) a process has used so far, µs, from /proc/PID/stat (Linux; clock
+ * ticks of 10 ms on this kernel's USER_HZ of 100): for a process the bench did not write, e.g.
+ * Mosquitto. NaN when it cannot be read.
+ */
+export function processCpuMicros(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start at its closing parenthesis.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Linux's USER_HZ (`getconf CLK_TCK`), the unit of /proc's CPU times: 100 on every architecture Node runs on here. */
+const USER_HZ = 100;

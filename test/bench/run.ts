@@ -40,6 +40,7 @@ import {
   HOST_MALLOC_ARENA_MAX,
   HOST_NODE_ARGS,
   type Host,
+  processCpuMicros,
   startHost,
 } from './procs.js';
 import { benchLine, p256VerifyRate } from './reference.js';
@@ -165,6 +166,8 @@ async function main(): Promise<void> {
         embeddedAcked: cap.r.acked,
         embeddedMade: cap.r.made,
         embeddedCpuUsPerFrame: r1(cap.cpuUsPerFrame),
+        embeddedDriverCpuUsPerFrame: r1(cap.driverCpuUsPerFrame),
+        embeddedMachineBound: r0(machineBound(cap)),
         embeddedEcgCapacity: r0(ecg.fps),
         embeddedEcgPooledShare: r3(ecg.pooledShare),
         embeddedEcgCpuUsPerFrame: r1(ecg.cpuUsPerFrame),
@@ -198,7 +201,7 @@ async function main(): Promise<void> {
       const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
       const xwarm = await warmUp(gw, { ...base, ...closed, frames: WARM_FRAMES, devices: sets.xwarm });
-      const xcap = await measure(gw, { ...base, ...closed, devices: sets.xcap });
+      const xcap = await measure(gw, { ...base, ...closed, devices: sets.xcap }, broker.process.pid);
       const cap = xcap.r;
       const lat = await drive({
         ...base,
@@ -216,6 +219,9 @@ async function main(): Promise<void> {
           : {}),
         externalCapacity: r0(externalFps),
         externalCpuUsPerFrame: r1(xcap.cpuUsPerFrame),
+        externalDriverCpuUsPerFrame: r1(xcap.driverCpuUsPerFrame),
+        externalBrokerCpuUsPerFrame: r1(xcap.brokerCpuUsPerFrame),
+        externalMachineBound: r0(machineBound(xcap)),
         externalFramesPerCommit: r2(xcap.perCommit),
         externalCapacityP50Ms: r2(cap.latencyMs.p50),
         externalCapacityP99Ms: r2(cap.latencyMs.p99),
@@ -343,6 +349,10 @@ interface Measured {
   perCommit: number;
   pooledShare: number;
   cpuUsPerFrame: number;
+  /** The devices' driver's CPU per frame stored, µs (from its `sending` on). */
+  driverCpuUsPerFrame: number;
+  /** The external broker's CPU per frame stored, µs (the same span; NaN without one). */
+  brokerCpuUsPerFrame: number;
   answerMs: HostStats['answerMs'];
 }
 
@@ -350,12 +360,18 @@ interface Measured {
  * Drives `job` against the gateway `gw` and reads what it did meanwhile: frames stored (and
  * per second of the driver's run), frames per group commit, the share of signature checks
  * on the verify threads, its CPU per frame from the driver's `sending` on, and its own
- * socket-read → answer times.
+ * socket-read → answer times; beside it, the CPU per frame of the driver and of the broker
+ * `brokerPid` (external mode): what else the shared cores carried.
  */
-async function measure(gw: Host, job: DriverJob): Promise<Measured> {
+async function measure(gw: Host, job: DriverJob, brokerPid?: number): Promise<Measured> {
   const s0 = await gw.stats();
   const cpu = cpuFrom(gw); // its stats call at `sending` also starts the gateway's answer times
-  const r = await drive(job, cpu.onEvent);
+  let broker0 = Number.NaN;
+  const r = await drive(job, (e) => {
+    if (e.event === 'sending' && Number.isNaN(broker0)) broker0 = processCpuMicros(brokerPid);
+    cpu.onEvent(e);
+  });
+  const broker = processCpuMicros(brokerPid) - broker0;
   const s1 = await gw.stats();
   const stored = s1.frames - s0.frames;
   const pooled = s1.verifyPooled - s0.verifyPooled;
@@ -366,6 +382,8 @@ async function measure(gw: Host, job: DriverJob): Promise<Measured> {
     perCommit: stored / Math.max(1, s1.batches - s0.batches),
     pooledShare: pooled / Math.max(1, checked),
     cpuUsPerFrame: await cpu.perFrame(s1, stored),
+    driverCpuUsPerFrame: (r.cpuUs ?? Number.NaN) / Math.max(1, stored),
+    brokerCpuUsPerFrame: broker / Math.max(1, stored),
     answerMs: s1.answerMs,
   };
 }
@@ -400,6 +418,16 @@ function cpuFrom(gw: Host): {
     perFrame: async (end, frames) =>
       start === undefined ? Number.NaN : (end.cpuMicros - (await start).cpuMicros) / Math.max(1, frames),
   };
+}
+
+/**
+ * The most frames a second this machine's cores could carry at a phase's measured costs:
+ * the gateway's CPU per frame, the driver's and (external mode) the broker's, all on the
+ * same cores, with no idle moment anywhere.
+ */
+function machineBound(m: Measured): number {
+  const broker = Number.isNaN(m.brokerCpuUsPerFrame) ? 0 : m.brokerCpuUsPerFrame;
+  return (cpus().length * 1e6) / (m.cpuUsPerFrame + m.driverCpuUsPerFrame + broker);
 }
 
 /** The warm-up's row, when there was one: the same gateway just started, not counted. */
@@ -455,6 +483,10 @@ function report(
       cpuPerFrame(n('embeddedCpuUsPerFrame'), verify, n('cpus')),
     );
     row(
+      "    the devices' driver beside it",
+      `${n('embeddedDriverCpuUsPerFrame')} µs a frame; ${n('cpus')} cores / (gateway + driver) = ${n('embeddedMachineBound')} frames/s = ${r3(n('embeddedMachineBound') / verify)} x verify rate at most`,
+    );
+    row(
       '  with a 1 s ECG chunk per frame (250 Hz)',
       `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate  (${r0(100 * n('embeddedEcgPooledShare'))} % on verify threads)`,
     );
@@ -494,6 +526,10 @@ function report(
     row(
       '  gateway CPU per frame (all its threads)',
       cpuPerFrame(n('externalCpuUsPerFrame'), verify, n('cpus')),
+    );
+    row(
+      '    the driver and Mosquitto beside it',
+      `${n('externalDriverCpuUsPerFrame')} + ${n('externalBrokerCpuUsPerFrame')} µs a frame; ${n('cpus')} cores / (gateway + driver + Mosquitto) = ${n('externalMachineBound')} frames/s at most${f.embeddedMachineBound === undefined ? '' : ` = ${r3(n('externalMachineBound') / n('embeddedMachineBound'))} x the embedded bound`}`,
     );
     row(
       '  publish -> app ack p50 / p99 at capacity',
