@@ -90,6 +90,44 @@ describe('access log: append, proofs, durability', () => {
     }
   });
 
+  test('behavior: two connections appending in turn (a CLI beside the gateway) keep one RFC 9162 tree; each appends from its frontier', () => {
+    const { paths, open } = fresh();
+    const a = open();
+    const b = open();
+    try {
+      const logs = [new AccessLog({ store: a, gatewayId: GW }), new AccessLog({ store: b, gatewayId: GW })];
+      const ref = new MemoryMerkleTree();
+      // Runs of 1, 2, 3, … appends by one connection, then the other: each one's frontier holds
+      // nodes the other's appends have since left behind, and siblings only the other wrote.
+      let i = 0;
+      for (let run = 1; i < 90; run += 1)
+        for (let k = 0; k < run && i < 90; k += 1, i += 1) {
+          const e = accessEntry({ at: 5000 + i });
+          expect(logs[run % 2]!.append(e).index).toBe(i);
+          ref.appendData(encodeAccessEntry(e));
+        }
+      for (const log of logs) {
+        expect(log.size).toBe(90);
+        expect(log.root()).toEqual(ref.root());
+        for (const n of [1, 2, 7, 33, 64, 90]) expect(log.root(n)).toEqual(ref.root(n));
+      }
+      const nodes = a.db.prepare('SELECT level, idx, hash FROM access_nodes ORDER BY level, idx').all();
+      const c = openStore(`${paths.db}-one-writer.db`);
+      try {
+        const one = new AccessLog({ store: c, gatewayId: GW });
+        for (let j = 0; j < 90; j += 1) one.append(accessEntry({ at: 5000 + j }));
+        expect(c.db.prepare('SELECT level, idx, hash FROM access_nodes ORDER BY level, idx').all()).toEqual(
+          nodes,
+        );
+      } finally {
+        c.close();
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   test('behavior: appends are durable (a reopened store has them, and the tree goes on); an append is cheap', () => {
     const { open } = fresh();
     let store = open();

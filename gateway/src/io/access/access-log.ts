@@ -26,6 +26,8 @@ import type { Hex } from '../../../../anchor/src/ledger/index.js';
 import {
   consistencyProof,
   inclusionProof,
+  LogFrontier,
+  type MerkleNode,
   type MerkleNodeReader,
   nodesForAppend,
   rootAt,
@@ -91,6 +93,13 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
   readonly #store: GatewayStore;
   readonly #signer: CheckpointSigner | undefined;
   readonly #s;
+  /**
+   * The tree's right edge as this connection last committed it, so an append reads no node
+   * back (anchor/src/log/frontier). Only committed nodes go in: a node once committed never
+   * changes, so an append by another connection (a CLI beside the gateway) leaves it true,
+   * and a sibling that connection wrote is read from the table (the frontier holds another index).
+   */
+  readonly #frontier = new LogFrontier(this);
   /** AnchorableLog: the outbox reads the anchorer needs beyond the row accessors. */
   readonly checkpoints: { anchoredNewestFirst(): Iterable<CheckpointRow> };
 
@@ -191,19 +200,22 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
     if (db.inTransaction) throw new TypeError('AccessLog.append must not run inside another transaction');
     const leafHash = accessLeafHash(bytes);
     let index: number;
+    let nodes: MerkleNode[] = [];
     try {
       // IMMEDIATE: the write lock is taken before the next index is read.
       index = db
         .transaction(() => {
           const i = this.size;
           this.#s.putEntry.run(i, bytes, leafHash, entry.at, entry.patient);
-          for (const n of nodesForAppend(i, leafHash, this)) this.#s.putNode.run(n.level, n.index, n.hash);
+          nodes = nodesForAppend(i, leafHash, this.#frontier);
+          for (const n of nodes) this.#s.putNode.run(n.level, n.index, n.hash);
           return i;
         })
         .immediate();
     } catch (err) {
       throw new StoreError('store_failed', 'the access entry could not be written', { cause: err });
     }
+    this.#frontier.remember(nodes); // committed
     return { index, leafHash };
   }
 
