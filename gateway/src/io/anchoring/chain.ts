@@ -35,7 +35,8 @@ import {
   LedgerError,
   startAnvil,
 } from '../../../../anchor/src/ledger/index.js';
-import { type DataPaths, ensureDir, readJson, writeJson, writeSecret } from '../ops/index.js';
+import { VitalTrailError } from '../../protocol/errors.js';
+import { createSecret, type DataPaths, ensureDir, readJson, writeJson, writeSecret } from '../ops/index.js';
 
 export interface EmbeddedChain {
   anvil: AnvilHandle;
@@ -53,12 +54,22 @@ export interface EmbeddedChain {
   staleAnvilStopped: number | null;
 }
 
-/** Reads a 0x private key file, creating it (0600) if absent. */
+/**
+ * Reads a 0x private key file, creating it (0600, whole or not at all) if absent. An empty
+ * file is what a start killed mid-write left before secret files were written whole: that key
+ * was never used (its start died first), so a new one is made.
+ * @throws {VitalTrailError} `config_invalid` when the file holds anything but such a key
+ */
 export function ensureAccountKey(path: string): Hex {
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim() as Hex;
-  const key = generatePrivateKey();
-  writeSecret(path, `${key}\n`);
-  return key;
+  if (!existsSync(path)) createSecret(path, `${generatePrivateKey()}\n`);
+  else if (readFileSync(path, 'utf8').trim() === '') writeSecret(path, `${generatePrivateKey()}\n`);
+  const key = readFileSync(path, 'utf8').trim();
+  if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+    throw new VitalTrailError(
+      'config_invalid',
+      `${path} does not hold a ledger account key (0x and 64 hex digits)`,
+    );
+  return key as Hex;
 }
 
 /**

@@ -19,7 +19,21 @@
  * ```
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VitalTrailError } from '../../protocol/errors.js';
 
@@ -83,10 +97,45 @@ export function writeJson(path: string, value: unknown, mode = 0o644): void {
   renameSync(tmp, path);
 }
 
-/** Writes a secret file with mode 0600 (re-applied in case the umask interfered). */
+/** `content` in a new file beside `path` (mode 0600, whatever the umask), on disk; its name. */
+function secretBeside(path: string, content: string): string {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(tmp, 0o600);
+  return tmp;
+}
+
+/**
+ * Writes a secret file with mode 0600, whole or not at all: the content goes to a file beside
+ * it, fsync'd, then renamed over it, so a kill mid-write leaves the old file (or none), never a
+ * torn one that the next start would read as a key.
+ */
 export function writeSecret(path: string, content: string): void {
-  writeFileSync(path, content, { mode: 0o600 });
-  chmodSync(path, 0o600);
+  renameSync(secretBeside(path, content), path);
+}
+
+/**
+ * Creates the secret file `path` (0600) with `content`, whole or not at all, unless it exists:
+ * of two processes creating it at once one wins, and a kill mid-write leaves no file.
+ * @returns false when the file already existed (nothing written)
+ */
+export function createSecret(path: string, content: string): boolean {
+  const tmp = secretBeside(path, content);
+  try {
+    linkSync(tmp, path); // atomic and exclusive: EEXIST when it is there
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 /** Whether `path` is a directory this process can stat (false for anything else, never throws). */
@@ -107,11 +156,7 @@ export function isDirectory(path: string): boolean {
 export function keyFile(path: string, bytes: number): Uint8Array {
   if (!existsSync(path)) {
     ensureDir(dirname(path));
-    try {
-      writeFileSync(path, `${randomBytes(bytes).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    createSecret(path, `${randomBytes(bytes).toString('hex')}\n`);
   }
   const hex = readFileSync(path, 'utf8').trim();
   if (!new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(hex))

@@ -49,6 +49,7 @@ export {
   verifyBackup,
 } from './backup-manifest.js';
 export {
+  createSecret,
   type DataPaths,
   dataPaths,
   ensureDir,

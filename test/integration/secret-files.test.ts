@@ -1,0 +1,89 @@
+/**
+ * @module test/integration/secret-files
+ * Secret files are written whole or not at all (io/ops/datadir `writeSecret`, `createSecret`;
+ * io/anchoring/chain `ensureAccountKey`). The start-up crash campaign met a demo killed between
+ * creating a ledger account key file and writing it: the next start read the empty file as a
+ * key and exited ("invalid private key"). Real files and real kills (SIGKILL of a writing
+ * process; it needs the build, `npm run build`).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ensureAccountKey } from '../../gateway/src/io/anchoring/chain.js';
+import { createSecret, writeSecret } from '../../gateway/src/io/ops/datadir.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const DATADIR_JS = fileURLToPath(new URL('../../dist/gateway/src/io/ops/datadir.js', import.meta.url));
+
+let tmp: ReturnType<typeof makeTempDir> | undefined;
+afterEach(() => {
+  tmp?.cleanup();
+  tmp = undefined;
+});
+const dir = () => {
+  tmp = makeTempDir('vt-secret-');
+  return tmp.dir;
+};
+const mode = (p: string) => statSync(p).mode & 0o777;
+
+describe('secret files', () => {
+  it('behavior: writeSecret replaces a file whole, mode 0600, and leaves no file beside it', () => {
+    const d = dir();
+    const p = join(d, 'a.key');
+    writeSecret(p, 'one\n');
+    writeSecret(p, 'two\n');
+    expect(readFileSync(p, 'utf8')).toBe('two\n');
+    expect(mode(p)).toBe(0o600);
+    expect(readdirSync(d)).toEqual(['a.key']);
+  });
+
+  it('behavior: createSecret writes once; a second call (another process, a second start) leaves it', () => {
+    const d = dir();
+    const p = join(d, 'b.key');
+    expect(createSecret(p, 'first\n')).toBe(true);
+    expect(createSecret(p, 'second\n')).toBe(false);
+    expect(readFileSync(p, 'utf8')).toBe('first\n');
+    expect(mode(p)).toBe(0o600);
+    expect(readdirSync(d)).toEqual(['b.key']);
+  });
+
+  it('behavior: an empty account key file (a start killed mid-write) gets a new key, kept from then on', () => {
+    const d = dir();
+    const p = join(d, 'gateway.key');
+    writeFileSync(p, '', { mode: 0o600 });
+    const key = ensureAccountKey(p);
+    expect(key).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(ensureAccountKey(p)).toBe(key);
+    expect(mode(p)).toBe(0o600);
+    const fresh = join(d, 'other.key');
+    expect(ensureAccountKey(fresh)).toBe(ensureAccountKey(fresh));
+  });
+
+  it('error: an account key file holding something else is config_invalid, and is left as it is', () => {
+    const p = join(dir(), 'gateway.key');
+    writeFileSync(p, '0x1234\n', { mode: 0o600 });
+    expect(() => ensureAccountKey(p)).toThrow(expect.objectContaining({ code: 'config_invalid' }));
+    expect(readFileSync(p, 'utf8')).toBe('0x1234\n');
+  });
+
+  it('behavior: a process killed (SIGKILL) at 12 points while it writes a secret leaves it whole or absent, never torn', async () => {
+    const d = dir();
+    const p = join(d, 'big.key');
+    const size = 4 << 20; // 4 MiB a write: most kills land inside one
+    const script = `import { writeSecret } from ${JSON.stringify(DATADIR_JS)};
+      for (let i = 0; ; i++) writeSecret(${JSON.stringify(p)}, String.fromCharCode(97 + (i % 26)).repeat(${size}));`;
+    for (let k = 0; k < 12; k++) {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 150 + ((k * 37) % 100))); // its start-up, then writes
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      if (!existsSync(p)) continue;
+      const body = readFileSync(p, 'latin1');
+      expect(body.length, `kill ${k}`).toBe(size);
+      expect(body, `kill ${k}`).toBe(body.charAt(0).repeat(size));
+    }
+    expect(existsSync(p)).toBe(true); // some write finished in 12 tries
+  });
+});
