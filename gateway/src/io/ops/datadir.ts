@@ -31,7 +31,6 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -90,34 +89,35 @@ export function readJson<T>(path: string): T | undefined {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
-export function writeJson(path: string, value: unknown, mode = 0o644): void {
-  // Whole or not at all: a kill mid-write leaves the old file (or none), never a torn one.
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
-  renameSync(tmp, path);
-}
-
-/** `content` in a new file beside `path` (mode 0600, whatever the umask), on disk; its name. */
-function secretBeside(path: string, content: string): string {
+/** `content` in a new file beside `path` (`mode`, whatever the umask), on disk; its name. */
+function fileBeside(path: string, content: string, mode: number): string {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
+  const fd = openSync(tmp, 'wx', mode);
   try {
     writeSync(fd, content);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  chmodSync(tmp, 0o600);
+  chmodSync(tmp, mode);
   return tmp;
 }
 
 /**
- * Writes a secret file with mode 0600, whole or not at all: the content goes to a file beside
- * it, fsync'd, then renamed over it, so a kill mid-write leaves the old file (or none), never a
- * torn one that the next start would read as a key.
+ * Writes `path` whole or not at all: the content goes to a file beside it, fsync'd, then
+ * renamed over it, so a kill mid-write leaves the old file (or none), never a torn one.
  */
+function writeWhole(path: string, content: string, mode: number): void {
+  renameSync(fileBeside(path, content, mode), path);
+}
+
+export function writeJson(path: string, value: unknown, mode = 0o644): void {
+  writeWhole(path, `${JSON.stringify(value, null, 2)}\n`, mode);
+}
+
+/** Writes a secret file with mode 0600, whole or not at all (a torn key would be read as one). */
 export function writeSecret(path: string, content: string): void {
-  renameSync(secretBeside(path, content), path);
+  writeWhole(path, content, 0o600);
 }
 
 /**
@@ -126,7 +126,7 @@ export function writeSecret(path: string, content: string): void {
  * @returns false when the file already existed (nothing written)
  */
 export function createSecret(path: string, content: string): boolean {
-  const tmp = secretBeside(path, content);
+  const tmp = fileBeside(path, content, 0o600);
   try {
     linkSync(tmp, path); // atomic and exclusive: EEXIST when it is there
     return true;
