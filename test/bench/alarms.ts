@@ -20,10 +20,11 @@
  * Then the alarm board's cost per reading (core/alarms AlarmBoard `evaluate` of one bed with
  * an alarm of its own) while 1,000 and 10,000 other beds have an alarm open, beside the same
  * with none (the reference, same run): a bed's reading must cost the same on any ward. And the
- * alarm service's tick (every second) on a ward of `--ward-beds` (10,000) beds, as the gateway
- * runs it (a lone gateway's ledger, io/clinical LocalAlarmLedger): with readings flowing and no
- * alarm (the reference), the tick in which every bed goes offline at once (an outage), and the
- * ticks after it with every bed in alarm.
+ * alarm service's pass over the ward (every second) on a ward of `--ward-beds` (10,000) beds, as
+ * a lone gateway runs it (its ledger, io/clinical LocalAlarmLedger): with readings flowing and no
+ * alarm, the pass in which every bed goes offline at once (an outage), and the passes after it
+ * with every bed in alarm; each first in one go (`tick()`, the reference) and then as the
+ * service's timer runs it, in slices (io/clinical/ward-sweep): the longest it held the loop.
  * Ends with one `BENCH {json}` line.
  */
 import { join } from 'node:path';
@@ -166,17 +167,50 @@ async function settle(count: () => number): Promise<number> {
   return longest;
 }
 
+/** One pass of the alarm service over the ward: how long it took, and the longest it held the event loop (ms). */
+type Pass = (alarms: AlarmService) => Promise<{ ms: number; held: number }>;
+
+/** `tick()`: the whole ward in one go (the reference; the service's timer before it sliced the pass). */
+const inOneGo: Pass = async (alarms) => {
+  const t0 = performance.now();
+  alarms.tick();
+  const ms = performance.now() - t0;
+  return { ms, held: ms };
+};
+
 /**
- * The alarm service's tick on a ward of `beds`, ms: with readings flowing (no alarm), the tick
- * in which every bed goes offline (its synchronous part, then the ledger's decisions after
- * it), and a tick with every bed's alarms open.
+ * The timer's pass (io/clinical/ward-sweep): its first slice in this turn, the rest in later
+ * ones. A probe takes one turn after another meanwhile; the longest gap between two is the
+ * longest a socket or a frame would have waited (the pass's slices and whatever else ran).
  */
-async function wardTickMs(beds: number): Promise<{
-  flowing: number;
-  outage: number;
+const inSlices: Pass = async (alarms) => {
+  const t0 = performance.now();
+  alarms.sweep.request();
+  let at = performance.now();
+  let held = at - t0;
+  while (alarms.sweep.running) {
+    await new Promise((r) => setImmediate(r));
+    const t = performance.now();
+    held = Math.max(held, t - at);
+    at = t;
+  }
+  return { ms: performance.now() - t0, held };
+};
+
+/**
+ * The alarm service's pass (`pass`) on a ward of `beds`: with readings flowing (no alarm), the
+ * pass in which every bed goes offline (then the ledger's decisions after it), and a pass with
+ * every bed's alarms open.
+ */
+async function wardPasses(
+  beds: number,
+  pass: Pass,
+): Promise<{
+  flowing: { ms: number; held: number };
+  outage: { ms: number; held: number };
   decided: number;
   longestWait: number;
-  open: number;
+  open: { ms: number; held: number };
   alarms: number;
 }> {
   const tmp = makeTempDir('vt-alarm-bench-ward-');
@@ -188,7 +222,7 @@ async function wardTickMs(beds: number): Promise<{
     store,
     hub,
     now: () => clock,
-    tickMs: 3_600_000, // ticked below
+    tickMs: 3_600_000, // passes are run below
     group: { ledger, gatewayId: 'gw-bench', alone: true },
   });
   let shown = 0;
@@ -196,37 +230,32 @@ async function wardTickMs(beds: number): Promise<{
     if (m.type === 'alarm') shown++;
   });
   const decidedSoFar = (): number => shown;
-  const timed = (): number => {
-    const t0 = performance.now();
-    alarms.tick();
-    return performance.now() - t0;
-  };
   const obs = { hr: 72, spo2: 97, rr: 16, temp: 36.8, sbp: 120, dbp: 80 };
-  let flowing = 0;
+  let flowing = { ms: 0, held: 0 };
   for (let s = 1; s <= 3; s++) {
     for (let i = 0; i < beds; i++)
       hub.publish({ dev: `ward-${i}`, seq: s, ts: clock, obs, bat: 90, receivedAt: clock });
     clock += 1000;
-    flowing = timed(); // the last: warm
+    flowing = await pass(alarms); // the last: warm
     await settle(decidedSoFar);
   }
-  // Silence: the tick past the offline threshold raises every bed's alarms at once.
-  let outage = 0;
+  // Silence: the pass past the offline threshold raises every bed's alarms at once.
+  let outage = { ms: 0, held: 0 };
   let decided = 0;
   let longestWait = 0;
   for (let s = 0; s < 31; s++) {
     clock += 1000;
-    const ms = timed();
+    const p = await pass(alarms);
     const t1 = performance.now();
     const wait = await settle(decidedSoFar);
-    if (ms > outage) {
-      outage = ms;
+    if (p.ms > outage.ms) {
+      outage = p;
       decided = performance.now() - t1;
       longestWait = wait;
     }
   }
   clock += 1000;
-  const open = timed();
+  const open = await pass(alarms);
   const count = alarms.openAlarms().length;
   alarms.stop();
   await ledger.close();
@@ -234,6 +263,8 @@ async function wardTickMs(beds: number): Promise<{
   tmp.cleanup();
   return { flowing, outage, decided, longestWait, open, alarms: count };
 }
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
 
 function perHour(n: number): number {
   return Math.round((n * 60) / MINUTES);
@@ -284,16 +315,25 @@ async function main(): Promise<void> {
   const x = (us: number) => `${us.toFixed(3)} µs = ${(us / empty).toFixed(2)} x`;
   console.log(`alarm board, one bed's reading: no other alarm open (reference) ${empty.toFixed(3)} µs`);
   console.log(`  1,000 other beds with an alarm open ${x(open1k)};  10,000: ${x(open10k)}`);
-  const ward = await wardTickMs(WARD_BEDS);
+  const ward = await wardPasses(WARD_BEDS, inOneGo);
   console.log(
-    `alarm service tick, ${WARD_BEDS} beds: readings flowing, no alarm (reference) ${ward.flowing.toFixed(1)} ms`,
+    `alarm service tick, ${WARD_BEDS} beds, in one go: readings flowing, no alarm (reference) ${ward.flowing.ms.toFixed(1)} ms`,
   );
   console.log(
-    `  every bed offline at once: ${ward.outage.toFixed(1)} ms (= ${(ward.outage / ward.flowing).toFixed(1)} x), then ${ward.decided.toFixed(0)} ms of the ledger's decisions in later turns (the loop waited at most ${ward.longestWait.toFixed(0)} ms for a turn)`,
+    `  every bed offline at once: ${ward.outage.ms.toFixed(1)} ms (= ${(ward.outage.ms / ward.flowing.ms).toFixed(1)} x), then ${ward.decided.toFixed(0)} ms of the ledger's decisions in later turns (the loop waited at most ${ward.longestWait.toFixed(0)} ms for a turn)`,
   );
   console.log(
-    `  with ${ward.alarms} alarms open: ${ward.open.toFixed(1)} ms (= ${(ward.open / ward.flowing).toFixed(1)} x)`,
+    `  with ${ward.alarms} alarms open: ${ward.open.ms.toFixed(1)} ms (= ${(ward.open.ms / ward.flowing.ms).toFixed(1)} x)`,
   );
+  const sliced = await wardPasses(WARD_BEDS, inSlices);
+  const held = (p: { ms: number; held: number }, ref: { ms: number }) =>
+    `the loop held at most ${p.held.toFixed(1)} ms (= ${(p.held / ref.ms).toFixed(2)} x the tick in one go), the pass ${p.ms.toFixed(0)} ms`;
+  console.log("the same ward, the timer's pass in slices (io/clinical/ward-sweep):");
+  console.log(`  readings flowing: ${held(sliced.flowing, ward.flowing)}`);
+  console.log(
+    `  every bed offline at once: ${held(sliced.outage, ward.outage)}; then ${sliced.decided.toFixed(0)} ms of decisions (a turn waited at most ${sliced.longestWait.toFixed(0)} ms)`,
+  );
+  console.log(`  with ${sliced.alarms} alarms open: ${held(sliced.open, ward.open)}`);
   console.log(
     `BENCH ${JSON.stringify({
       bench: 'alarms',
@@ -313,12 +353,21 @@ async function main(): Promise<void> {
       board_eval_us_10000_open: Math.round(open10k * 1000) / 1000,
       board_eval_ratio_10000: Math.round((open10k / empty) * 100) / 100,
       ward_beds: WARD_BEDS,
-      ward_tick_ms_flowing: Math.round(ward.flowing * 10) / 10,
-      ward_tick_ms_outage: Math.round(ward.outage * 10) / 10,
+      ward_tick_ms_flowing: r1(ward.flowing.ms),
+      ward_tick_ms_outage: r1(ward.outage.ms),
       ward_outage_decided_ms: Math.round(ward.decided),
       ward_outage_longest_wait_ms: Math.round(ward.longestWait),
-      ward_tick_ms_all_open: Math.round(ward.open * 10) / 10,
+      ward_tick_ms_all_open: r1(ward.open.ms),
       ward_open_alarms: ward.alarms,
+      ward_sliced_held_ms_flowing: r1(sliced.flowing.held),
+      ward_sliced_pass_ms_flowing: r1(sliced.flowing.ms),
+      ward_sliced_held_ms_outage: r1(sliced.outage.held),
+      ward_sliced_pass_ms_outage: r1(sliced.outage.ms),
+      ward_sliced_outage_decided_ms: Math.round(sliced.decided),
+      ward_sliced_outage_longest_wait_ms: Math.round(sliced.longestWait),
+      ward_sliced_held_ms_all_open: r1(sliced.open.held),
+      ward_sliced_pass_ms_all_open: r1(sliced.open.ms),
+      ward_sliced_open_alarms: sliced.alarms,
     })}`,
   );
 }

@@ -2,7 +2,7 @@
  * @module io/clinical/alarm-service-options
  * The options of io/clinical/alarm-service and the events it reports for the audit log
  * (ARCHITECTURE.md invariant 7: alarm transitions, settings and standby changes, views of
- * a patient).
+ * a patient), and what the options' callbacks say, each guarded so a throw never stops alarms.
  */
 import type {
   AlarmCondition,
@@ -91,3 +91,35 @@ export function gatewayHealthOf(o: AlarmServiceOptions) {
     throttledClients: o.throttledClients?.() ?? 0,
   };
 }
+
+/** The conditions raised elsewhere (`scopedConditions`) at `now`, by scope; none when it throws. */
+export function scopedOf(
+  o: AlarmServiceOptions,
+  now: number,
+): ReadonlyMap<string, readonly AlarmCondition[]> {
+  try {
+    return o.scopedConditions?.(now) ?? NONE;
+  } catch {
+    return NONE;
+  }
+}
+
+/** Whether `dev`'s certificate is revoked; the identity store failing is not a revocation. */
+export function revokedOf(o: AlarmServiceOptions, dev: string): boolean {
+  try {
+    return o.deviceRevoked?.(dev) === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reports `e` to the audit callback; if that throws, alarms go on. */
+export function auditOf(o: AlarmServiceOptions, e: AlarmAuditEvent): void {
+  try {
+    o.audit?.(e);
+  } catch {
+    // The audit callback must not throw; nothing here depends on it.
+  }
+}
+
+const NONE: ReadonlyMap<string, readonly AlarmCondition[]> = new Map();

@@ -3,7 +3,8 @@
  * The I/O shell around core/alarms and core/news2 (ARCHITECTURE.md "live bus ──▶ alarms
  * (thresholds, NEWS2) ──▶ nurse dashboard"): it follows the live hub, keeps each device's
  * latest value per vital (io/clinical/device-state), scores NEWS2 per patient, evaluates
- * physiological and technical alarm conditions on every reading and once a second, and
+ * physiological and technical alarm conditions on every reading and once a second (a pass
+ * over the ward in slices of a few ms, io/clinical/ward-sweep), and
  * publishes every alarm transition, score change and tile state to the dashboard sockets,
  * to the audit callback (ARCHITECTURE.md invariant 7) and to the alarm history.
  *
@@ -20,8 +21,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   AlarmBoard,
-  type AlarmCondition,
   type AlarmTransition,
+  alarmDto,
   alarmsOff,
   checkAlarmSettings,
   DEFAULT_NEWS2_TRIGGER,
@@ -47,11 +48,16 @@ import type {
   StandbyRequest,
   TileStateDto,
 } from '../../core/live-contract.js';
-import { alarmDto } from './alarm-dto.js';
 import { AlarmGroup } from './alarm-group.js';
 import { AlarmHistory } from './alarm-history.js';
 import { GATEWAY_SCOPE } from './alarm-ledger.js';
-import { type AlarmAuditEvent, type AlarmServiceOptions, gatewayHealthOf } from './alarm-service-options.js';
+import {
+  type AlarmServiceOptions,
+  auditOf,
+  gatewayHealthOf,
+  revokedOf,
+  scopedOf,
+} from './alarm-service-options.js';
 import { AlarmStore } from './alarm-store.js';
 import {
   type DeviceState,
@@ -61,6 +67,7 @@ import {
   takeReading,
 } from './device-state.js';
 import { PatientSettingsBook } from './patient-settings.js';
+import { type SweepPass, WardSweep } from './ward-sweep.js';
 
 const HISTORY_LIMIT = 500;
 /** The longest pause a nurse may set (minutes: 24 h). */
@@ -92,6 +99,8 @@ export class AlarmService {
   readonly #book: PatientSettingsBook;
   readonly #group: AlarmGroup | null;
   readonly #history: AlarmHistory;
+  /** The timer's pass over the ward, in slices (its progress: `running`, `stats`). */
+  readonly sweep: WardSweep;
 
   /**
    * @throws {RangeError} when `tickMs` is not a positive integer, or a ward policy is not an
@@ -125,7 +134,7 @@ export class AlarmService {
       const by = after?.by ? { user: after.by } : {};
       const reason = (after ?? before)?.reason;
       if (reason && after?.reason !== before?.reason)
-        this.#safeAudit({ type: 'standby', dev, ...by, on: after !== null, reason, at });
+        auditOf(this.#o, { type: 'standby', dev, ...by, on: after !== null, reason, at });
       this.#sendTile(dev);
       this.#evaluateDevice(dev, this.#now());
     });
@@ -134,7 +143,8 @@ export class AlarmService {
     const g = opts.group;
     this.#group = g ? new AlarmGroup({ ...g, board: this.#board, now: this.#now, publish }) : null;
     this.#unsubscribe = opts.hub.subscribe((r) => this.#onReading(r));
-    this.#timer = setInterval(() => this.tick(), tickMs);
+    this.sweep = new WardSweep({ begin: (now) => this.#beginPass(now), now: this.#now });
+    this.#timer = setInterval(() => this.sweep.request(), tickMs);
     this.#timer.unref();
   }
 
@@ -224,7 +234,7 @@ export class AlarmService {
     const now = this.#now();
     const s = this.#book.update(dev, update, username, now);
     this.#devices.get(dev)?.filter.setPolicies(s.policies);
-    this.#safeAudit({ type: 'patient_settings', dev, user: username, at: now });
+    auditOf(this.#o, { type: 'patient_settings', dev, user: username, at: now });
     this.#sendTile(dev);
     this.#evaluateDevice(dev, now);
     return this.settings(dev);
@@ -238,7 +248,7 @@ export class AlarmService {
       limits,
       alarmsOff: alarmsOff(limits),
       standby: this.#book.standby(dev),
-      revoked: this.#isRevoked(dev),
+      revoked: revokedOf(this.#o, dev),
     };
   }
 
@@ -289,7 +299,7 @@ export class AlarmService {
 
   /** Records that a user opened a patient's view (ARCHITECTURE.md invariant 7). */
   recordView(dev: string, username: string): void {
-    this.#safeAudit({ type: 'patient_view', dev, user: username, at: this.#now() });
+    auditOf(this.#o, { type: 'patient_view', dev, user: username, at: this.#now() });
   }
 
   /**
@@ -303,28 +313,20 @@ export class AlarmService {
     this.#evaluateDevice(dev, now);
   }
 
-  /** Ends pauses that ran out, checks technical conditions and escalation now (called every `tickMs`). */
+  /** The timer's pass (`sweep`) in one go, now: pauses that ran out, every bed, escalation. */
   tick(): void {
     const now = this.#now();
     try {
-      for (const dev of this.#book.devices()) {
-        const until = this.#book.standby(dev)?.until;
-        if (until != null && until <= now) this.#setStandby(dev, null, undefined, now, true);
-      }
-      // A device whose only condition is raised elsewhere (a bed never heard since the start).
-      for (const dev of this.#scoped(now).keys()) if (dev !== GATEWAY_SCOPE) this.#state(dev);
-      for (const dev of this.#devices.keys()) this.#evaluateDevice(dev, now);
-      const gateway = gatewayConditions(gatewayHealthOf(this.#o), this.#tech);
-      this.#emit(
-        this.#board.evaluate(GATEWAY_SCOPE, [...gateway, ...this.#scopedOf(GATEWAY_SCOPE, now)], now),
-      );
-      this.#emit(this.#board.tick(now));
+      const pass = this.#beginPass(now);
+      for (const dev of pass.beds) pass.visit(dev, now);
+      pass.finish(now);
     } catch {
       // The next tick tries again; a failing history write must not stop alarms.
     }
   }
 
   stop(): void {
+    this.sweep.stop();
     this.#group?.stop();
     this.#book.close();
     clearInterval(this.#timer);
@@ -336,18 +338,10 @@ export class AlarmService {
     let d = this.#devices.get(dev);
     if (!d) {
       d = newDeviceState(this.#book.settings(dev).policies, this.#tech.signalLossAfterMs, this.#news2Trigger);
-      d.revoked = this.#isRevoked(dev);
+      d.revoked = revokedOf(this.#o, dev);
       this.#devices.set(dev, d);
     }
     return d;
-  }
-
-  #isRevoked(dev: string): boolean {
-    try {
-      return this.#o.deviceRevoked?.(dev) === true;
-    } catch {
-      return false; // the identity store failing is not a revocation
-    }
   }
 
   /** A limit alarm re-opens within its vital's episode gap, `news2` within the NEWS2 trigger's; others never do. */
@@ -379,7 +373,7 @@ export class AlarmService {
       this.#devices.get(dev)?.news2Trigger.reset(); // after standby the score's alarm starts afresh
       this.#emit(user === undefined ? cleared : cleared.map((t) => ({ ...t, by: user })));
     }
-    this.#safeAudit({
+    auditOf(this.#o, {
       type: 'standby',
       dev,
       ...(user !== undefined ? { user } : {}),
@@ -404,7 +398,7 @@ export class AlarmService {
    * Re-scores NEWS2 (values age out after news2MaxAgeMs), notes a change of revocation, and
    * reconciles the device's alarms, unless it is in standby (then it has none).
    */
-  #evaluateDevice(dev: string, now: number): void {
+  #evaluateDevice(dev: string, now: number, scoped = scopedOf(this.#o, now)): void {
     const d = this.#state(dev);
     const settings = this.settings(dev);
     const prev = d.news2;
@@ -416,7 +410,7 @@ export class AlarmService {
     // Always evaluated, so a breach is timed from its first reading, standby or not.
     const limitConditions = d.filter.evaluate(settings.limits, now);
     const news2Priority = d.news2Trigger.updateBand(next.band, now);
-    const revoked = this.#isRevoked(dev);
+    const revoked = revokedOf(this.#o, dev);
     if (revoked !== d.revoked) {
       d.revoked = revoked;
       this.#sendTile(dev);
@@ -444,19 +438,32 @@ export class AlarmService {
       this.#tech,
       now,
     );
-    this.#emit(this.#board.evaluate(dev, [...conditions, ...this.#scopedOf(dev, now)], now));
+    this.#emit(this.#board.evaluate(dev, [...conditions, ...(scoped.get(dev) ?? [])], now));
   }
 
-  /** The conditions raised elsewhere (`scopedConditions`), by scope; none when it throws. */
-  #scoped(now: number): ReadonlyMap<string, readonly AlarmCondition[]> {
-    try {
-      return this.#o.scopedConditions?.(now) ?? new Map();
-    } catch {
-      return new Map();
+  /**
+   * A pass over the ward at `now`: pauses that ran out end; then each bed (with the conditions
+   * raised elsewhere as they stood at `now`); then the gateway's own line and escalation.
+   */
+  #beginPass(now: number): SweepPass {
+    for (const dev of this.#book.devices()) {
+      const until = this.#book.standby(dev)?.until;
+      if (until != null && until <= now) this.#setStandby(dev, null, undefined, now, true);
     }
+    const scoped = scopedOf(this.#o, now);
+    // A device whose only condition is raised elsewhere (a bed never heard since the start).
+    for (const dev of scoped.keys()) if (dev !== GATEWAY_SCOPE) this.#state(dev);
+    return {
+      beds: [...this.#devices.keys()],
+      visit: (dev, at) => this.#evaluateDevice(dev, at, scoped),
+      finish: (at) => {
+        const gateway = gatewayConditions(gatewayHealthOf(this.#o), this.#tech);
+        const own = scopedOf(this.#o, at).get(GATEWAY_SCOPE) ?? [];
+        this.#emit(this.#board.evaluate(GATEWAY_SCOPE, [...gateway, ...own], at));
+        this.#emit(this.#board.tick(at));
+      },
+    };
   }
-
-  #scopedOf = (scope: string, now: number) => this.#scoped(now).get(scope) ?? [];
 
   #emit(ts: readonly AlarmTransition[], comment: string | null = null): void {
     if (this.#group) this.#group.submit(ts, comment);
@@ -470,7 +477,7 @@ export class AlarmService {
     if (recorded && !this.#group) this.#history.recordAlone(t, ack);
     if (recorded) {
       const e = { alarmId: a.id, dev: a.scope, code: a.code, priority: a.priority, at: t.at };
-      this.#safeAudit({ type: 'alarm', event: t.type, ...e, ...(t.by !== undefined ? { user: t.by } : {}) });
+      auditOf(this.#o, { type: 'alarm', event: t.type, ...e, ...(t.by !== undefined ? { user: t.by } : {}) });
     }
     this.#send({ type: 'alarm', event: t.type, alarm: alarmDto(a) });
   }
@@ -486,14 +493,6 @@ export class AlarmService {
       } catch {
         // A broken listener must never affect ingest.
       }
-    }
-  }
-
-  #safeAudit(e: AlarmAuditEvent): void {
-    try {
-      this.#o.audit?.(e);
-    } catch {
-      // The audit callback must not throw; if it does, alarms go on.
     }
   }
 }

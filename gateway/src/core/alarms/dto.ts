@@ -1,10 +1,11 @@
 /**
- * @module io/clinical/alarm-dto
+ * @module core/alarms/dto
  * An alarm as the dashboard and the routes see it (core/live-contract `AlarmDto`): a
  * whitelist of the board's alarm, its scope as `dev`, without the escalation clock.
  */
-import type { Alarm } from '../../core/alarms/index.js';
-import type { AlarmDto } from '../../core/live-contract.js';
+
+import type { AlarmDto } from '../live-contract.js';
+import type { Alarm } from './model.js';
 
 /** The DTO of an alarm (fields copied one by one: nothing else reaches a socket). */
 export function alarmDto(a: Alarm): AlarmDto {
