@@ -4,12 +4,15 @@
  * PROTOCOL.md §1-2 is checked from the device's side (PUBACK, rejects topic) and the
  * store's side (stored once, or not at all).
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { rejectsTopic } from '../../gateway/src/core/topics.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
-import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { createLogger, silentLogger } from '../../gateway/src/io/ops/log.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
 import { deviceKey, FrameChain, prepareDataDir, strangerKey } from '../helpers/gateway.js';
@@ -231,7 +234,7 @@ describe('gateway ingest over MQTT (aedes + mqtt.js + SQLite)', () => {
 });
 
 describe('gateway restart', () => {
-  test('behavior: (dev, seq) dedupe and the log survive a restart', async () => {
+  test('behavior: (dev, seq) dedupe and the log survive a restart; files a killed writer left are removed at the start', async () => {
     const tmp = makeTempDir();
     try {
       const paths = await prepareDataDir(tmp.dir, ['wr-0001']);
@@ -245,7 +248,22 @@ describe('gateway restart', () => {
       const root = gw.store.root();
       await gw.stop();
 
-      gw = await startGateway({ dataDir: tmp.dir, logger: silentLogger });
+      // Files a killed writer left beside the secret and state files go at the start; a
+      // writer still running (here, this process) keeps its own.
+      const { pid: gone } = spawnSync(process.execPath, ['-e', '']);
+      const dirs = { gateway: paths.gatewayDir, recipients: paths.recipientsDir, chain: paths.chainDir };
+      const stale = Object.values(dirs).map((d) => join(d, `x.json.${gone}.0123abcd.tmp`));
+      const alive = join(paths.gatewayDir, `users.json.${process.pid}.89abcdef.tmp`);
+      for (const f of [...stale, alive]) writeFileSync(f, 'secret copy', { mode: 0o600 });
+      const logged: string[] = [];
+      gw = await startGateway({
+        dataDir: tmp.dir,
+        logger: createLogger({ level: 'warn', write: (l) => logged.push(l) }),
+      });
+      expect(stale.filter((f) => existsSync(f))).toEqual([]);
+      expect(existsSync(alive)).toBe(true);
+      const removed = logged.map((l) => JSON.parse(l)).filter((l) => l.msg.startsWith('removed files left'));
+      expect(removed.map((l) => l.dir).sort()).toEqual(Object.values(dirs).sort());
       expect(gw.store.size).toBe(3);
       expect(Buffer.compare(gw.store.root(), root)).toBe(0);
       c = await connect(gw.broker.url, 'wr-0001');

@@ -3,7 +3,8 @@
  * Secret files are written whole or not at all (io/ops/datadir `writeSecret`, `createSecret`;
  * io/anchoring/chain `ensureAccountKey`). The start-up crash campaign met a demo killed between
  * creating a ledger account key file and writing it: the next start read the empty file as a
- * key and exited ("invalid private key"). Real files and real kills (SIGKILL of a writing
+ * key and exited ("invalid private key"); what a killed writer leaves beside a file is swept at
+ * the next start (`sweepStaleTemps`). Real files and real kills (SIGKILL of a writing
  * process; it needs the build, `npm run build`).
  */
 import { spawn } from 'node:child_process';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureAccountKey } from '../../gateway/src/io/anchoring/chain.js';
-import { createSecret, writeSecret } from '../../gateway/src/io/ops/datadir.js';
+import { createSecret, sweepStaleTemps, writeSecret } from '../../gateway/src/io/ops/datadir.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const DATADIR_JS = fileURLToPath(new URL('../../dist/gateway/src/io/ops/datadir.js', import.meta.url));
@@ -79,11 +80,41 @@ describe('secret files', () => {
       await new Promise((r) => setTimeout(r, 150 + ((k * 37) % 100))); // its start-up, then writes
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
+      // What the killed writer left beside it goes at the next sweep (a gateway's start).
+      sweepStaleTemps(d);
+      expect(
+        readdirSync(d).filter((n) => n !== 'big.key'),
+        `kill ${k}`,
+      ).toEqual([]);
       if (!existsSync(p)) continue;
       const body = readFileSync(p, 'latin1');
       expect(body.length, `kill ${k}`).toBe(size);
       expect(body, `kill ${k}`).toBe(body.charAt(0).repeat(size));
     }
     expect(existsSync(p)).toBe(true); // some write finished in 12 tries
+  });
+
+  it('behavior: sweepStaleTemps removes the files of writers that are gone, and only those', async () => {
+    const d = dir();
+    const gone = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    await new Promise((r) => gone.once('exit', r));
+    const alive = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      const files = {
+        stale: `users.json.${gone.pid}.0a1b2c3d.tmp`,
+        ownWrite: `gateway.key.${process.pid}.deadbeef.tmp`,
+        otherWrite: `kgc.key.${alive.pid}.01234567.tmp`,
+        notOurs: 'notes.tmp',
+        target: 'users.json',
+      };
+      for (const name of Object.values(files)) writeFileSync(join(d, name), 'x', { mode: 0o600 });
+      expect(sweepStaleTemps(d)).toEqual([files.stale]);
+      expect(readdirSync(d).sort()).toEqual(
+        [files.ownWrite, files.otherWrite, files.notOurs, files.target].sort(),
+      );
+      expect(sweepStaleTemps(join(d, 'missing'))).toEqual([]);
+    } finally {
+      alive.kill('SIGKILL');
+    }
   });
 });

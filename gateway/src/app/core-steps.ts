@@ -25,6 +25,7 @@ import {
   GatewayMetrics,
   isDirectory,
   lockDataDir,
+  sweepStaleTemps,
 } from '../io/ops/index.js';
 import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import type { VerifyPoolOptions } from '../io/verify/index.js';
@@ -58,12 +59,20 @@ export const layout: GatewayStep = {
   },
 };
 
-/** One running gateway per data directory (io/ops/instance-lock), unless the caller holds the lock. */
+/**
+ * One running gateway per data directory (io/ops/instance-lock), unless the caller holds the
+ * lock; then what a process killed mid-write left beside the secret and state files goes.
+ */
 export const instanceLock: GatewayStep = {
   name: 'instance-lock',
   start(p) {
-    const held = p.get('opts').dataDirLock;
-    p.set('ownLock', held ? null : lockDataDir(p.get('paths').gatewayDir));
+    const [held, paths] = [p.get('opts').dataDirLock, p.get('paths')];
+    p.set('ownLock', held ? null : lockDataDir(paths.gatewayDir));
+    for (const dir of [paths.gatewayDir, paths.recipientsDir, paths.chainDir]) {
+      const removed = sweepStaleTemps(dir);
+      if (removed.length > 0)
+        p.get('log').warn('removed files left by a write that was killed', { dir, removed });
+    }
   },
   stop(p) {
     p.get('ownLock')?.release();

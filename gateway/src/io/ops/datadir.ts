@@ -27,6 +27,7 @@ import {
   linkSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -89,6 +90,9 @@ export function readJson<T>(path: string): T | undefined {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
+/** The name `fileBeside` gives its file: the target's, the writer's pid, 8 hex digits, `.tmp`. */
+const BESIDE = /^.+\.(\d{1,10})\.[0-9a-f]{8}\.tmp$/;
+
 /** `content` in a new file beside `path` (`mode`, whatever the umask), on disk; its name. */
 function fileBeside(path: string, content: string, mode: number): string {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -135,6 +139,41 @@ export function createSecret(path: string, content: string): boolean {
     throw err;
   } finally {
     rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * Removes from `dir` the files a write whole (`writeJson`, `writeSecret`, `createSecret`) left
+ * beside its target when its process was killed mid-write: a copy of a key or of the accounts
+ * (mode 0600) that nothing reads and nothing would ever remove. A file whose writer still runs
+ * is left alone; a directory that does not exist has none.
+ * @returns the names of the files removed
+ */
+export function sweepStaleTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = BESIDE.exec(name)?.[1];
+    if (pid === undefined || running(Number(pid))) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Whether a process `pid` runs (one of another user's counts: it cannot be signalled, but it is there). */
+function running(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

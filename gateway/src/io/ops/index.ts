@@ -56,6 +56,7 @@ export {
   isDirectory,
   keyFile,
   readJson,
+  sweepStaleTemps,
   writeJson,
   writeSecret,
 } from './datadir.js';
