@@ -19,7 +19,10 @@
  *    driver and frames, a fresh Mosquitto, 8 lean sessions on the shared subscription
  *    draining them; the gateway's ratios to it;
  * 5. 10,000 devices connected to one gateway (embedded, default limits), each publishing
- *    every 10 s: gateway RSS idle and at peak, frames acked.
+ *    every 10 s: gateway RSS idle and at peak, frames acked; once the load is steady (a period
+ *    after the last connection, and the phase's second half at least) its RSS at the start
+ *    and end and its slope (MB an hour: with BENCH_CONN_SECONDS=900, whether memory still
+ *    grows over a quarter-hour of a 10,000-device ward; the default 30 s is too short to tell).
  * Knobs: BENCH_DEVICES (50), BENCH_WINDOW (16), BENCH_FRAMES (30000), BENCH_WARM_FRAMES (10000;
  * 0: no warm-up), BENCH_LAT_SECONDS (10),
  * BENCH_CONN_DEVICES (10000), BENCH_CONN_SECONDS (30), BENCH_CONN_PROCS (2),
@@ -34,6 +37,7 @@ import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverJob, DriverResult } from './driver.js';
 import type { GatewayTuning, HostStats } from './host.js';
+import { type MemorySample, memoryTrend } from './memory-trend.js';
 import {
   drive,
   HOST_HEAP_GROWING_PERCENT,
@@ -273,17 +277,22 @@ async function main(): Promise<void> {
       let connectedPeak = 0;
       let threadsPeak = 0;
       let asking = false;
+      const rss: MemorySample[] = [];
+      let allConnectedAt = Number.POSITIVE_INFINITY;
       const sampler = setInterval(() => {
         if (asking) return; // a busy gateway answers late: one question at a time
         asking = true;
         void gw.stats().then((s) => {
           asking = false;
           if (s.rssBytes > peak.rssBytes) peak = s;
+          rss.push({ t: performance.now(), bytes: s.rssBytes });
+          if (s.connections >= CONN_DEVICES) allConnectedAt = Math.min(allConnectedAt, performance.now());
           connectedPeak = Math.max(connectedPeak, s.connections);
           threadsPeak = Math.max(threadsPeak, s.verifyThreadsRunning);
         });
       }, 500);
       const per = Math.ceil(CONN_DEVICES / CONN_PROCS);
+      const phaseFrom = performance.now();
       const results = await Promise.all(
         Array.from({ length: CONN_PROCS }, (_, p) =>
           drive(
@@ -302,6 +311,13 @@ async function main(): Promise<void> {
         ),
       );
       clearInterval(sampler);
+      // From a period after the last connection (every device sending) or the phase's second
+      // half, whichever is later: memory once the load is steady (a long run: a shift's frames).
+      const steadyFrom = Math.max(
+        allConnectedAt + CONN_PERIOD_S * 1000,
+        phaseFrom + (CONN_SECONDS * 1000) / 2,
+      );
+      const trend = memoryTrend(rss, steadyFrom);
       const end = await gw.stats();
       if (end.rssBytes > peak.rssBytes) peak = end;
       const stopped = await gw.stop(60_000);
@@ -321,6 +337,10 @@ async function main(): Promise<void> {
         connHeapPeakMB: r0(mb(peak.heapUsedBytes)),
         connHeapTotalAtPeakMB: r0(mb(peak.heapTotalBytes)),
         connExternalAtPeakMB: r0(mb(peak.externalBytes)),
+        connRssSteadySeconds: trend ? r0((performance.now() - steadyFrom) / 1000) : 0,
+        connRssSteadyStartMB: trend ? r0(trend.startMB) : null,
+        connRssSteadyEndMB: trend ? r0(trend.endMB) : null,
+        connRssSlopeMBPerHour: trend ? r1(trend.slopeMBPerHour) : null,
         connVerifyThreadsPeak: Math.max(threadsPeak, end.verifyThreadsRunning),
         connVerifyLoadStarts: end.verifyLoadStarts,
         connP50Ms: r2(worst((r) => r.latencyMs.p50)),
@@ -568,6 +588,12 @@ function report(
       `${n('connFirstFrameP50Ms')} / ${n('connFirstFrameP99Ms')} ms  (its data key is made when it connects: io/data-keys/ahead)`,
     );
     row('publish -> PUBACK p50 / p99, the frames after it', `${n('connP50Ms')} / ${n('connP99Ms')} ms`);
+    row(
+      "gateway RSS once steady (every device sending; the phase's second half at least)",
+      f.connRssSlopeMBPerHour === null
+        ? 'too few samples to tell'
+        : `${n('connRssSteadyStartMB')} MB -> ${n('connRssSteadyEndMB')} MB over ${n('connRssSteadySeconds')} s, ${n('connRssSlopeMBPerHour')} MB an hour (least squares; run long with BENCH_CONN_SECONDS)`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   process.stdout.write(`${benchLine(f)}\n`);
