@@ -278,6 +278,7 @@ async function main(): Promise<void> {
       let threadsPeak = 0;
       let asking = false;
       const rss: MemorySample[] = [];
+      const heap: MemorySample[] = [];
       let allConnectedAt = Number.POSITIVE_INFINITY;
       const sampler = setInterval(() => {
         if (asking) return; // a busy gateway answers late: one question at a time
@@ -286,6 +287,7 @@ async function main(): Promise<void> {
           asking = false;
           if (s.rssBytes > peak.rssBytes) peak = s;
           rss.push({ t: performance.now(), bytes: s.rssBytes });
+          heap.push({ t: performance.now(), bytes: s.heapUsedBytes });
           if (s.connections >= CONN_DEVICES) allConnectedAt = Math.min(allConnectedAt, performance.now());
           connectedPeak = Math.max(connectedPeak, s.connections);
           threadsPeak = Math.max(threadsPeak, s.verifyThreadsRunning);
@@ -318,6 +320,13 @@ async function main(): Promise<void> {
         phaseFrom + (CONN_SECONDS * 1000) / 2,
       );
       const trend = memoryTrend(rss, steadyFrom);
+      const heapTrend = memoryTrend(heap, steadyFrom);
+      // The highest RSS of each minute since the devices began (how it climbs, where it levels).
+      const byMinute: number[] = [];
+      for (const x of rss) {
+        const m = Math.floor((x.t - phaseFrom) / 60_000);
+        byMinute[m] = Math.max(byMinute[m] ?? 0, r0(mb(x.bytes)));
+      }
       const end = await gw.stats();
       if (end.rssBytes > peak.rssBytes) peak = end;
       const stopped = await gw.stop(60_000);
@@ -341,6 +350,10 @@ async function main(): Promise<void> {
         connRssSteadyStartMB: trend ? r0(trend.startMB) : null,
         connRssSteadyEndMB: trend ? r0(trend.endMB) : null,
         connRssSlopeMBPerHour: trend ? r1(trend.slopeMBPerHour) : null,
+        connHeapSteadyStartMB: heapTrend ? r0(heapTrend.startMB) : null,
+        connHeapSteadyEndMB: heapTrend ? r0(heapTrend.endMB) : null,
+        connHeapSlopeMBPerHour: heapTrend ? r1(heapTrend.slopeMBPerHour) : null,
+        connRssByMinuteMB: Array.from(byMinute, (x) => x ?? null),
         connVerifyThreadsPeak: Math.max(threadsPeak, end.verifyThreadsRunning),
         connVerifyLoadStarts: end.verifyLoadStarts,
         connP50Ms: r2(worst((r) => r.latencyMs.p50)),
@@ -592,7 +605,11 @@ function report(
       "gateway RSS once steady (every device sending; the phase's second half at least)",
       f.connRssSlopeMBPerHour === null
         ? 'too few samples to tell'
-        : `${n('connRssSteadyStartMB')} MB -> ${n('connRssSteadyEndMB')} MB over ${n('connRssSteadySeconds')} s, ${n('connRssSlopeMBPerHour')} MB an hour (least squares; run long with BENCH_CONN_SECONDS)`,
+        : `${n('connRssSteadyStartMB')} MB -> ${n('connRssSteadyEndMB')} MB over ${n('connRssSteadySeconds')} s, ${n('connRssSlopeMBPerHour')} MB an hour (least squares; run long with BENCH_CONN_SECONDS); JS heap used ${n('connHeapSteadyStartMB')} -> ${n('connHeapSteadyEndMB')} MB, ${n('connHeapSlopeMBPerHour')} MB an hour`,
+    );
+    row(
+      'gateway RSS, the highest of each minute from the first connection',
+      `${(f.connRssByMinuteMB as number[]).join(', ')} MB`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
