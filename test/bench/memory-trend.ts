@@ -26,12 +26,17 @@ export const EDGE = 10;
 const MB = 1024 * 1024;
 
 /**
- * The trend of the samples read at or after `fromMs` (in time order).
- * @returns null with fewer than 2 * `EDGE` samples there, or all at one instant
+ * The trend of the samples read at or after `fromMs` (in time order), if they span at least
+ * `minSpanMs` (over a shorter span the collector's saw-tooth is the slope).
+ * @returns null with fewer than 2 * `EDGE` samples there, a shorter span, or all at one instant
  */
-export function memoryTrend(samples: readonly MemorySample[], fromMs: number): MemoryTrend | null {
+export function memoryTrend(
+  samples: readonly MemorySample[],
+  fromMs: number,
+  minSpanMs = 0,
+): MemoryTrend | null {
   const s = samples.filter((x) => x.t >= fromMs);
-  if (s.length < 2 * EDGE) return null;
+  if (s.length < 2 * EDGE || (s.at(-1) as MemorySample).t - (s[0] as MemorySample).t < minSpanMs) return null;
   const n = s.length;
   const mt = s.reduce((a, x) => a + x.t, 0) / n;
   const mb = s.reduce((a, x) => a + x.bytes, 0) / n;

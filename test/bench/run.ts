@@ -60,6 +60,8 @@ const EDGE_RATE = env('BENCH_EDGE_RATE', 100_000);
 const CONN_DEVICES = env('BENCH_CONN_DEVICES', 10_000);
 const CONN_SECONDS = env('BENCH_CONN_SECONDS', 30);
 const CONN_PERIOD_S = 10;
+/** The shortest steady stretch whose memory trend is reported (shorter: the collector's saw-tooth). */
+const STEADY_MIN_MS = 300_000;
 const CONN_PROCS = env('BENCH_CONN_PROCS', 2);
 const PASS_LANES = 8;
 /** The gateway's signature-check threads (`verifyThreads`); unset: the gateway's default. */
@@ -319,8 +321,8 @@ async function main(): Promise<void> {
         allConnectedAt + CONN_PERIOD_S * 1000,
         phaseFrom + (CONN_SECONDS * 1000) / 2,
       );
-      const trend = memoryTrend(rss, steadyFrom);
-      const heapTrend = memoryTrend(heap, steadyFrom);
+      const trend = memoryTrend(rss, steadyFrom, STEADY_MIN_MS);
+      const heapTrend = memoryTrend(heap, steadyFrom, STEADY_MIN_MS);
       // The highest RSS of each minute since the devices began (how it climbs, where it levels).
       const byMinute: number[] = [];
       for (const x of rss) {
@@ -604,7 +606,7 @@ function report(
     row(
       "gateway RSS once steady (every device sending; the phase's second half at least)",
       f.connRssSlopeMBPerHour === null
-        ? 'too few samples to tell'
+        ? `under ${STEADY_MIN_MS / 60_000} minutes steady: too short to tell (BENCH_CONN_SECONDS=900 for a trend)`
         : `${n('connRssSteadyStartMB')} MB -> ${n('connRssSteadyEndMB')} MB over ${n('connRssSteadySeconds')} s, ${n('connRssSlopeMBPerHour')} MB an hour (least squares; run long with BENCH_CONN_SECONDS); JS heap used ${n('connHeapSteadyStartMB')} -> ${n('connHeapSteadyEndMB')} MB, ${n('connHeapSlopeMBPerHour')} MB an hour`,
     );
     row(

@@ -29,7 +29,7 @@ describe('bench memory trend', () => {
     expect(memoryTrend(ramp, 50_000)).toEqual({ n: 50, startMB: 300, endMB: 300, slopeMBPerHour: 0 });
   });
 
-  it('error: too few samples, or all at one instant, give no trend', () => {
+  it('error: too few samples, too short a span, or all at one instant, give no trend', () => {
     const few = Array.from({ length: 2 * EDGE - 1 }, (_, i) => ({ t: i, bytes: MB }));
     expect(memoryTrend(few, 0)).toBeNull();
     expect(
