@@ -29,13 +29,13 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   statSync,
   writeSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VitalTrailError } from '../../protocol/errors.js';
+import { renameDurably } from './safe-write.js';
 
 export interface DataPaths {
   root: string;
@@ -98,7 +98,8 @@ function fileBeside(path: string, content: string, mode: number): string {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', mode);
   try {
-    writeSync(fd, content);
+    const bytes = Buffer.from(content, 'utf8');
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -109,10 +110,11 @@ function fileBeside(path: string, content: string, mode: number): string {
 
 /**
  * Writes `path` whole or not at all: the content goes to a file beside it, fsync'd, then
- * renamed over it, so a kill mid-write leaves the old file (or none), never a torn one.
+ * renamed over it and the directory fsync'd (io/ops/safe-write `renameDurably`), so a kill
+ * mid-write leaves the old file (or none), never a torn one, and the new one outlives a crash.
  */
 function writeWhole(path: string, content: string, mode: number): void {
-  renameSync(fileBeside(path, content, mode), path);
+  renameDurably(fileBeside(path, content, mode), path);
 }
 
 export function writeJson(path: string, value: unknown, mode = 0o644): void {
