@@ -38,12 +38,15 @@ export interface WardSweepOptions {
   onError?: (err: unknown) => void;
   sliceMs?: number;
   sliceBeds?: number;
+  /** The clock a slice is timed by, ms (default `performance.now`). */
+  elapsed?: () => number;
 }
 
 export class WardSweep {
   readonly #o: WardSweepOptions;
   readonly #sliceMs: number;
   readonly #sliceBeds: number;
+  readonly #elapsed: () => number;
   #pass: SweepPass | null = null;
   #next = 0;
   #again = false;
@@ -56,6 +59,7 @@ export class WardSweep {
     this.#o = o;
     this.#sliceMs = o.sliceMs ?? SWEEP_SLICE_MS;
     this.#sliceBeds = o.sliceBeds ?? SWEEP_SLICE_BEDS;
+    this.#elapsed = o.elapsed ?? (() => performance.now());
     if (!(this.#sliceMs > 0 && Number.isSafeInteger(this.#sliceBeds) && this.#sliceBeds > 0))
       throw new RangeError('WardSweep: sliceMs must be positive and sliceBeds a positive integer');
   }
@@ -95,13 +99,13 @@ export class WardSweep {
     const pass = this.#pass;
     if (!pass) return;
     this.stats.slices += 1;
-    const t0 = performance.now();
+    const t0 = this.#elapsed();
     const end = Math.min(pass.beds.length, this.#next + this.#sliceBeds);
     try {
       const now = this.#o.now();
       while (this.#next < end) {
         pass.visit(pass.beds[this.#next++] as string, now);
-        if (performance.now() - t0 >= this.#sliceMs) break;
+        if (this.#elapsed() - t0 >= this.#sliceMs) break;
       }
       if (this.#next < pass.beds.length) {
         this.#immediate = setImmediate(() => this.#slice());
