@@ -2,7 +2,8 @@
  * @module test/bench/commit-cost
  * `npm run bench:commit`: where the time of the ingest's group commit goes, on the store's
  * own tables (io/store `openStore`, a temp file), with no gateway around it. Each batch
- * is what `Ingest` writes for its frames: the log's nodes, the frame index row and the
+ * is what `Ingest` writes for its frames: the log's nodes (those of its kept levels,
+ * anchor/src/log/strata), the frame index row and the
  * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope), then `COMMIT`,
  * each stage timed on its own (µs per frame), with the WAL pages each commit wrote. The
  * sealed frames go through the data-key ring's own statements (io/store `sealingStatements`)
@@ -24,7 +25,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LogFrontier, nodesForAppend } from '../../anchor/src/log/index.js';
+import { keptNodes, LogFrontier, nodesForAppend } from '../../anchor/src/log/index.js';
 import { openStore, sealingStatements } from '../../gateway/src/io/store/index.js';
 
 const FRAMES = Number(process.env.BENCH_COMMIT_FRAMES ?? 40_000);
@@ -93,7 +94,7 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
         seqs[d] = (seqs[d] as number) + 1;
         let at = performance.now();
         const nodes = nodesForAppend(leaf, randomBytes(32), frontier);
-        for (const n of nodes) sql.node.run(n.level, n.index, n.hash);
+        for (const n of keptNodes(nodes)) sql.node.run(n.level, n.index, n.hash);
         frontier.remember(nodes);
         let now = performance.now();
         if (timed) t.nodes += now - at;

@@ -16,9 +16,11 @@ import { chmodSync, cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
+import { hashLeaf, MemoryMerkleTree, verifyInclusion } from '../../anchor/src/log/index.js';
+import { encodeAccessEntry } from '../../anchor/src/verify-access/index.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import { downsample } from '../../gateway/src/core/trend.js';
+import { AccessLog } from '../../gateway/src/io/access/index.js';
 import { CheckpointNotes } from '../../gateway/src/io/anchoring/checkpoints.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
@@ -28,6 +30,7 @@ import { SCHEMA_VERSION, TABLE_OWNERS } from '../../gateway/src/io/store/schema.
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
+import { ACCESS_FIXTURE_GATEWAY, accessEntry } from '../helpers/access-fixtures.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -90,7 +93,11 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(12);
+      expect(SCHEMA_VERSION).toBe(13);
+      // Version 13: the log keeps every fourth level; the fixture's 24 leaves, levels 0 and 4.
+      expect(gw.store.db.prepare('SELECT count(*) FROM log_nodes WHERE level % 4 != 0').pluck().get()).toBe(
+        0,
+      );
       // Version 4: the shredding records' table exists, empty (no key of the old release has a record).
       expect(gw.store.db.prepare('SELECT count(*) FROM shred_records').pluck().get()).toBe(0);
       // Version 5: the wall displays' table exists, empty.
@@ -308,6 +315,69 @@ describe('store migration from the previous release', () => {
           `SELECT count(*) FROM outbound_dead_letters d WHERE d.receiver = 'pcd01' AND d.replayed_at IS NULL`,
         ),
       ).toMatch(/USING (COVERING )?INDEX outbound_dead_letters_open \(receiver=\?\)/);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('behavior: version 13 keeps every fourth level of both logs; a log written with every level keeps its roots and proofs', () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const path = join(tmp.dir, 'gw.db');
+    const leaf = (i: number) => hashLeaf(new TextEncoder().encode(`leaf ${i}`));
+    const readings = new MemoryMerkleTree();
+    const access = new MemoryMerkleTree();
+    let store = openStore(path);
+    for (let b = 0; b < 10; b++) {
+      const frames = Array.from({ length: 37 }, (_, k) => {
+        const i = readings.appendLeafHash(leaf(b * 37 + k));
+        return { dev: 'wr-v13', seq: i + 1, hash: leaf(-i), prev: leaf(-i - 1), ts: i, leafHash: leaf(i) };
+      });
+      store.commitBatch({ id: store.nextBatchId(), envelope: 'test', createdAt: 1, frames });
+    }
+    const accessLog = new AccessLog({ store, gatewayId: ACCESS_FIXTURE_GATEWAY });
+    for (let i = 0; i < 70; i++) {
+      const e = accessEntry({ at: 1_000 + i });
+      accessLog.append(e);
+      access.appendData(encodeAccessEntry(e));
+    }
+    // As version 12 wrote them: every level of both trees, and the file at version 12.
+    const raw = store.db;
+    for (const [table, tree] of [
+      ['log_nodes', readings],
+      ['access_nodes', access],
+    ] as const) {
+      const put = raw.prepare(`INSERT INTO ${table} (level, idx, hash) VALUES (?, ?, ?)`);
+      for (let level = 1; 2 ** level <= tree.size; level++)
+        for (let idx = 0; (idx + 1) * 2 ** level <= tree.size; idx++)
+          if (level % 4 !== 0) put.run(level, idx, tree.getNode(level, idx));
+    }
+    raw.prepare(`UPDATE meta SET value = '12' WHERE key = 'schema_version'`).run();
+    const between = (db: Database.Database, table: string) =>
+      db.prepare(`SELECT count(*) FROM ${table} WHERE level % 4 != 0`).pluck().get();
+    // 370 leaves: 185 + 92 + 46 + 23 + 11 + 5 + 2 + 1 nodes above them, 23 and 1 of them kept.
+    expect(between(raw, 'log_nodes')).toBe(365 - 24);
+    // 70 leaves: 35 + 17 + 8 + 4 + 2 + 1 above them, 4 kept (level 4).
+    expect(between(raw, 'access_nodes')).toBe(67 - 4);
+    store.close();
+
+    store = openStore(path);
+    try {
+      expect(rawVersion(path)).toBe(String(SCHEMA_VERSION));
+      expect(between(store.db, 'log_nodes')).toBe(0);
+      expect(between(store.db, 'access_nodes')).toBe(0);
+      const migrated = new AccessLog({ store, gatewayId: ACCESS_FIXTURE_GATEWAY });
+      for (const [log, tree] of [
+        [store, readings],
+        [migrated, access],
+      ] as const) {
+        for (const n of [1, 16, 33, tree.size]) {
+          expect(log.root(n)).toEqual(tree.root(n));
+          for (const i of [0, n - 1, Math.floor(n / 3)])
+            expect(log.inclusionProof(i, n)).toEqual(tree.inclusionProof(i, n));
+          expect(log.consistencyProof(n, tree.size)).toEqual(tree.consistencyProof(n, tree.size));
+        }
+      }
     } finally {
       store.close();
     }

@@ -4,7 +4,7 @@
  * nodes read back: its roots and proofs must stay those of the reference log
  * (`MemoryMerkleTree`) through commits of every size, a commit that fails half way (its
  * nodes rolled back, so the frontier must forget them), a leaf that is not a frame and a
- * reopen (an empty frontier, filled from the file).
+ * reopen (an empty frontier, filled from the file); the table holds the kept levels only.
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,6 +97,46 @@ describe('the store log frontier', () => {
       seq += n;
       expectSameLog(store, ref);
     }
+    // Only the kept levels are written (anchor/src/log/strata): every node of levels 0 and 4.
+    const levels = store.db.prepare('SELECT level, count(*) FROM log_nodes GROUP BY level').raw().all();
+    expect(ref.size).toBe(248);
+    expect(levels).toEqual([
+      [0, 248],
+      [4, 15],
+    ]);
+    expect(hex(store.getNode(3, 1))).toBe(hex(ref.getNode(3, 1)));
+    store.close();
+  });
+
+  it('behavior: a node read inside a commit that is then rolled back is not kept for the reads after it', () => {
+    tmp = makeTempDir('vt-frontier-');
+    const store = openStore(join(tmp.dir, 'gw.db'));
+    const frames = (salt: number) =>
+      Array.from({ length: 32 }, (_, k) => ({
+        dev: 'wr-b',
+        seq: k + 1,
+        hash: leafOf(salt + k),
+        prev: leafOf(salt + k - 1),
+        ts: k,
+        leafHash: leafOf(salt + 100 + k),
+      }));
+    // Inside the commit a proof needs node (3, 1), hashed up from leaves 8-15 of this very
+    // commit (the frontier holds (3, 3) by then); the commit then fails and is rolled back.
+    expect(() =>
+      store.commitBatch(
+        { id: store.nextBatchId(), envelope: 'test', createdAt: 1, frames: frames(0) },
+        () => {
+          expect(store.inclusionProof(0, 32)).toHaveLength(5);
+          throw new Error('the commit fails after it');
+        },
+      ),
+    ).toThrow(/could not be written/);
+    const ref = new MemoryMerkleTree();
+    const again = frames(5000);
+    store.commitBatch({ id: store.nextBatchId(), envelope: 'test', createdAt: 1, frames: again });
+    for (const f of again) ref.appendLeafHash(f.leafHash);
+    expect(store.inclusionProof(0, 32).map(hex)).toEqual(ref.inclusionProof(0, 32).map(hex));
+    expect(hex(store.root())).toBe(hex(ref.root()));
     store.close();
   });
 

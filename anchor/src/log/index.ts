@@ -1,7 +1,7 @@
 /**
  * @module log
  * The RFC 9162 §2.1 Merkle log core of VitalTrail (PROTOCOL.md §3): hashing, proof
- * verification, proof generation over a node store, its frontier, an in-memory log, the
+ * verification, proof generation over a node store, the levels a store keeps (strata), its frontier, an in-memory log, the
  * inclusion-path cache of the verifier, and C2SP signed checkpoint notes (PROTOCOL.md §3). Pure: no
  * files, sockets or timers (the notes use node:crypto's Ed25519).
  */
@@ -49,5 +49,13 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from './proof.js';
+export {
+  isKeptLevel,
+  keptNodes,
+  STRATA_CACHE_NODES,
+  STRATUM_HEIGHT,
+  StrataNodeReader,
+  type StratumReader,
+} from './strata.js';
 export type { MerkleNode, MerkleNodeReader } from './tree.js';
 export { consistencyProof, inclusionProof, nodesForAppend, rootAt } from './tree.js';

@@ -4,8 +4,9 @@
  * patient's data, appended to an RFC 9162 Merkle log of its own, separate from the readings'
  * log, with origin `vitaltrail/<gatewayId>/access` and logId = SHA-256(origin). Leaves are
  * the canonical bytes of an access entry (anchor/src/verify-access/entry), leaf hash
- * SHA-256(0x00 || bytes); the tree and its proofs are anchor/src/log's, over perfect-subtree
- * nodes kept in `access_nodes` exactly as the readings' log keeps `log_nodes`.
+ * SHA-256(0x00 || bytes); the tree and its proofs are anchor/src/log's, over the perfect-subtree
+ * nodes of every fourth level (anchor/src/log/strata) kept in `access_nodes` exactly as the
+ * readings' log keeps `log_nodes`.
  *
  * Durable: `append` is one SQLite transaction on the store's connection (WAL,
  * `synchronous=FULL`), committed and fsync'd before it returns, so a view is never served
@@ -26,11 +27,13 @@ import type { Hex } from '../../../../anchor/src/ledger/index.js';
 import {
   consistencyProof,
   inclusionProof,
+  keptNodes,
   LogFrontier,
   type MerkleNode,
   type MerkleNodeReader,
   nodesForAppend,
   rootAt,
+  StrataNodeReader,
 } from '../../../../anchor/src/log/index.js';
 import {
   type AccessEntry,
@@ -100,6 +103,12 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
    * and a sibling that connection wrote is read from the table (the frontier holds another index).
    */
   readonly #frontier = new LogFrontier(this);
+  /** The tree's nodes from its kept levels (anchor/src/log/strata), as the readings' log. */
+  readonly #nodes = new StrataNodeReader(
+    { readStratum: (level, first, count) => this.#s.stratum.all(level, first, first + count) as Buffer[] },
+    () => new StoreError('not_found', 'an access log node is missing'),
+    () => !this.#store.db.inTransaction,
+  );
   /** AnchorableLog: the outbox reads the anchorer needs beyond the row accessors. */
   readonly checkpoints: { anchoredNewestFirst(): Iterable<CheckpointRow> };
 
@@ -133,7 +142,9 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
       ),
       firstAtOrAfter: db.prepare('SELECT min(idx) FROM access_entries WHERE at >= ?').pluck(),
       lastAtOrBefore: db.prepare('SELECT max(idx) FROM access_entries WHERE at <= ?').pluck(),
-      getNode: db.prepare('SELECT hash FROM access_nodes WHERE level = ? AND idx = ?').pluck(),
+      stratum: db
+        .prepare('SELECT hash FROM access_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx')
+        .pluck(),
       putNode: db.prepare('INSERT INTO access_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       addCheckpoint: db.prepare(
         'INSERT OR IGNORE INTO access_checkpoints (tree_size, root, created_at, note) VALUES (?, ?, ?, ?)',
@@ -208,7 +219,7 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
           const i = this.size;
           this.#s.putEntry.run(i, bytes, leafHash, entry.at, entry.patient);
           nodes = nodesForAppend(i, leafHash, this.#frontier);
-          for (const n of nodes) this.#s.putNode.run(n.level, n.index, n.hash);
+          for (const n of keptNodes(nodes)) this.#s.putNode.run(n.level, n.index, n.hash);
           return i;
         })
         .immediate();
@@ -290,11 +301,9 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
 
   // --- the tree (anchor/src/log over access_nodes) --------------------------------------
 
-  /** MerkleNodeReader over the persisted perfect subtrees. */
+  /** MerkleNodeReader over the persisted perfect subtrees; `not_found` beyond the log. */
   getNode(level: number, index: number): Uint8Array {
-    const h = this.#s.getNode.get(level, index) as Buffer | undefined;
-    if (!h) throw new StoreError('not_found', 'an access log node is missing');
-    return new Uint8Array(h);
+    return new Uint8Array(this.#nodes.getNode(level, index));
   }
 
   root(size = this.size): Uint8Array {

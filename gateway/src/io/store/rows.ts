@@ -50,6 +50,14 @@ export interface NewFrame {
   leafHash: Uint8Array;
 }
 
+/** A group commit to write (`GatewayStore.commitBatch`): its id, envelope, time and frames. */
+export interface NewBatch {
+  id: number;
+  envelope: string;
+  createdAt: number;
+  frames: readonly NewFrame[];
+}
+
 /** A group commit (`batches`): its envelope is a skeleton JWE or io/store/sealed's marker. */
 export interface BatchRow {
   id: number;

@@ -49,6 +49,7 @@
  *   changed since its last look every 2 s); the admissions still open (`bindings_open`), the
  *   break-glass openings by their end (`care_break_glass_until`, read every 10 s) and the dead
  *   letters not yet replayed by receiver (`outbound_dead_letters_open`, counted per receiver).
+ * - 13: both Merkle logs keep every fourth level only (anchor/src/log/strata); the rows between go.
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
@@ -58,7 +59,7 @@ import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 12;
+export const SCHEMA_VERSION = 13;
 
 /** Every table, with the module that owns its statements (paths from gateway/src/io/). */
 export const TABLE_OWNERS = {
@@ -430,6 +431,9 @@ CREATE INDEX IF NOT EXISTS outbound_dead_letters_open ON outbound_dead_letters (
   WHERE replayed_at IS NULL;
 `;
 
+/** Version 13: see the module notes; 4 is anchor/src/log/strata's `STRATUM_HEIGHT`. */
+const V13 = 'DELETE FROM log_nodes WHERE level % 4 != 0; DELETE FROM access_nodes WHERE level % 4 != 0;';
+
 interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -451,6 +455,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 10, sql: V10 },
   { version: 11, sql: v11 },
   { version: 12, sql: V12 },
+  { version: 13, sql: V13 },
 ];
 
 /** What `migrate` did: the file's version before and after. */
@@ -462,9 +467,7 @@ export interface MigrationReturnType {
 /** The schema version recorded in the file (0 for a new, empty file). */
 export function schemaVersionOf(db: Database.Database): number {
   db.exec(META);
-  const v = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get() as
-    | string
-    | undefined;
+  const v: unknown = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get();
   return v === undefined ? 0 : Number(v);
 }
 

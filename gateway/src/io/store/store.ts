@@ -4,7 +4,7 @@
  * so a committed transaction is fsync'd before `commit()` returns (ARCHITECTURE.md
  * guarantee 1, "ack means durable"). It holds the group commits (`batches`), the frame
  * index (dev, seq, frame hash, prev, ts, leaf index: dedupe, chain checks, queries), the
- * RFC 9162 log as perfect-subtree nodes (O(log n) writes per append and reads per proof),
+ * RFC 9162 log as the perfect-subtree nodes of every fourth level (anchor/src/log/strata),
  * checkpoints (also the anchoring outbox), the device registry the KGC writes, and
  * rejection counts; the sealed frames are io/store/sealed's. Another process may open the
  * file (`kgc enroll` writes devices while the gateway runs): WAL allows one writer and
@@ -16,10 +16,12 @@ import Database from 'better-sqlite3';
 import {
   consistencyProof,
   inclusionProof,
+  keptNodes,
   LogFrontier,
   type MerkleNodeReader,
   nodesForAppend,
   rootAt,
+  StrataNodeReader,
 } from '../../../../anchor/src/log/index.js';
 import { errorClass } from '../../protocol/errors.js';
 import { type CheckpointRow, CheckpointTable } from './checkpoint-table.js';
@@ -29,7 +31,7 @@ import {
   type FrameIndexRow,
   type FrameReadRow,
   type Neighbours,
-  type NewFrame,
+  type NewBatch,
   type PackedReadRows,
   type RawAround,
   type RawBatch,
@@ -89,8 +91,16 @@ export class GatewayStore implements MerkleNodeReader {
   /** Per device its highest stored seq and that frame's hash (null: none), once read. */
   readonly #tails = new Map<string, Tail | null>();
   readonly #stmts;
-  /** The log's right edge, so an append reads no node back (anchor/src/log/frontier). */
+  /** The log's right edge: an append reads no node back, a root or proof ends on it (anchor/src/log/frontier). */
   readonly #frontier = new LogFrontier(this);
+  /** The log's nodes from its kept levels (anchor/src/log/strata). */
+  readonly #nodes = new StrataNodeReader(
+    {
+      readStratum: (level, first, count) => this.#stmts.stratum.all(level, first, first + count) as Buffer[],
+    },
+    (level, index) => new StoreError('not_found', `log node (${level}, ${index}) is missing`),
+    () => !this.db.inTransaction,
+  );
   /** The highest batch id committed (read once at open; only this instance writes batches). */
   #lastBatch: number;
   /** The anchoring outbox (store/checkpoint-table). */
@@ -105,7 +115,9 @@ export class GatewayStore implements MerkleNodeReader {
     db.pragma('foreign_keys = ON');
     migrate(db);
     this.#stmts = {
-      getNode: db.prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?').pluck(),
+      stratum: db
+        .prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx')
+        .pluck(),
       leafHashes: db
         .prepare(
           'SELECT idx, hash FROM log_nodes WHERE level = 0 AND idx IN (SELECT value FROM json_each(?))',
@@ -202,11 +214,9 @@ export class GatewayStore implements MerkleNodeReader {
     return this.#size;
   }
 
-  /** MerkleNodeReader over the persisted perfect subtrees. */
+  /** MerkleNodeReader over the persisted perfect subtrees; `not_found` beyond the log. */
   getNode(level: number, index: number): Uint8Array {
-    const h = this.#stmts.getNode.get(level, index) as Buffer | undefined;
-    if (!h) throw new StoreError('not_found', `log node (${level}, ${index}) is missing`);
-    return new Uint8Array(h);
+    return new Uint8Array(this.#nodes.getNode(level, index));
   }
 
   /** The leaf hashes (level-0 nodes) of `leaves` that exist, by leaf index: one statement. */
@@ -218,15 +228,15 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   root(size = this.#size): Uint8Array {
-    return rootAt(this, size);
+    return rootAt(this.#frontier, size).slice(); // copies: the frontier's and the reader's hashes stay theirs
   }
 
   inclusionProof(leafIndex: number, treeSize: number): Uint8Array[] {
-    return inclusionProof(this, leafIndex, treeSize);
+    return inclusionProof(this.#frontier, leafIndex, treeSize).map((h) => h.slice());
   }
 
   consistencyProof(size1: number, size2: number): Uint8Array[] {
-    return consistencyProof(this, size1, size2);
+    return consistencyProof(this.#frontier, size1, size2).map((h) => h.slice());
   }
 
   // --- frames ------------------------------------------------------------------
@@ -275,15 +285,7 @@ export class GatewayStore implements MerkleNodeReader {
    * @returns the leaf index of each frame, in order.
    * @throws {StoreError} `store_failed` when the write fails; nothing is then changed.
    */
-  commitBatch(
-    batch: {
-      id: number;
-      envelope: string;
-      createdAt: number;
-      frames: readonly NewFrame[];
-    },
-    alsoInTransaction?: () => void,
-  ): number[] {
+  commitBatch(batch: NewBatch, alsoInTransaction?: () => void): number[] {
     const firstLeaf = this.#size;
     const run = this.db.transaction(() => {
       this.#stmts.insertBatch.run(batch.id, batch.createdAt, firstLeaf, batch.frames.length, batch.envelope);
@@ -337,7 +339,7 @@ export class GatewayStore implements MerkleNodeReader {
   /** Writes leaf `index` and the subtree roots it completes (inside the caller's transaction). */
   #putLeaf(index: number, leafHash: Uint8Array): void {
     const nodes = nodesForAppend(index, leafHash, this.#frontier);
-    for (const n of nodes) this.#stmts.putNode.run(n.level, n.index, n.hash);
+    for (const n of keptNodes(nodes)) this.#stmts.putNode.run(n.level, n.index, n.hash);
     this.#frontier.remember(nodes);
   }
 
