@@ -15,7 +15,8 @@
  * pages); the same without checkpoints (what a checkpoint thread would leave on the event
  * loop); `synchronous = NORMAL` without checkpoints (no fsync in the commit: what an fsync
  * after the commit, off the event loop, would leave); and the reference, `synchronous = OFF`
- * without checkpoints: the same SQL with no disk sync at all. Each at 10, 40 and 400 frames
+ * without checkpoints: the same SQL with no disk sync at all; beside `NORMAL`, the same with every
+ * level of the log written, as before schema 13 (the log's reference). Each at 10, 40 and 400 frames
  * a commit from 50 devices (the 1,000 frames/s, 5,000 frames/s and capacity regimes of
  * `bench:ingest`), and at 40 from one device. README "Benchmarks" → "`bench:commit`".
  * Knob: `BENCH_COMMIT_FRAMES` (frames timed per row, default 40,000).
@@ -37,6 +38,8 @@ export interface Mode {
   name: string;
   synchronous: 'FULL' | 'NORMAL' | 'OFF';
   autoCheckpoint: boolean;
+  /** Every level of the log written, as before schema 13 kept every fourth only (anchor/src/log/strata). */
+  everyLevel?: boolean;
 }
 
 export interface CommitCost {
@@ -94,7 +97,7 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
         seqs[d] = (seqs[d] as number) + 1;
         let at = performance.now();
         const nodes = nodesForAppend(leaf, randomBytes(32), frontier);
-        for (const n of keptNodes(nodes)) sql.node.run(n.level, n.index, n.hash);
+        for (const n of mode.everyLevel ? nodes : keptNodes(nodes)) sql.node.run(n.level, n.index, n.hash);
         frontier.remember(nodes);
         let now = performance.now();
         if (timed) t.nodes += now - at;
@@ -136,6 +139,12 @@ const MODES: readonly Mode[] = [
   { name: 'as the gateway runs (FULL, auto-checkpoint)', synchronous: 'FULL', autoCheckpoint: true },
   { name: 'FULL, no checkpoint in the commit', synchronous: 'FULL', autoCheckpoint: false },
   { name: 'NORMAL (no fsync), no checkpoint', synchronous: 'NORMAL', autoCheckpoint: false },
+  {
+    name: 'the same, every log level (before schema 13)',
+    synchronous: 'NORMAL',
+    autoCheckpoint: false,
+    everyLevel: true,
+  },
   { name: 'reference: OFF, no checkpoint', synchronous: 'OFF', autoCheckpoint: false },
 ];
 const SHAPES: readonly { batch: number; devices: number; key: string }[] = [
@@ -144,7 +153,7 @@ const SHAPES: readonly { batch: number; devices: number; key: string }[] = [
   { batch: 400, devices: 50, key: 'B400' },
   { batch: 40, devices: 1, key: 'B40OneDevice' },
 ];
-const MODE_KEYS = ['Full', 'FullNoCheckpoint', 'Normal', 'Off'] as const;
+const MODE_KEYS = ['Full', 'FullNoCheckpoint', 'Normal', 'NormalEveryLevel', 'Off'] as const;
 
 function main(): void {
   const f1 = (x: number) => x.toFixed(1).padStart(6);
