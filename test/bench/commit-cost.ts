@@ -26,7 +26,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { keptNodes, LogFrontier, nodesForAppend } from '../../anchor/src/log/index.js';
+import { isKeptLevel, LogFrontier, nodesForAppend } from '../../anchor/src/log/index.js';
 import { openStore, sealingStatements } from '../../gateway/src/io/store/index.js';
 
 const FRAMES = Number(process.env.BENCH_COMMIT_FRAMES ?? 40_000);
@@ -97,7 +97,8 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
         seqs[d] = (seqs[d] as number) + 1;
         let at = performance.now();
         const nodes = nodesForAppend(leaf, randomBytes(32), frontier);
-        for (const n of mode.everyLevel ? nodes : keptNodes(nodes)) sql.node.run(n.level, n.index, n.hash);
+        for (const n of nodes)
+          if (mode.everyLevel || isKeptLevel(n.level)) sql.node.run(n.level, n.index, n.hash);
         frontier.remember(nodes);
         let now = performance.now();
         if (timed) t.nodes += now - at;

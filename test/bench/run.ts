@@ -288,8 +288,9 @@ async function main(): Promise<void> {
         void gw.stats().then((s) => {
           asking = false;
           if (s.rssBytes > peak.rssBytes) peak = s;
-          rss.push({ t: performance.now(), bytes: s.rssBytes });
-          heap.push({ t: performance.now(), bytes: s.heapUsedBytes });
+          const t = performance.now();
+          rss.push({ t, bytes: s.rssBytes });
+          heap.push({ t, bytes: s.heapUsedBytes });
           if (s.connections >= CONN_DEVICES) allConnectedAt = Math.min(allConnectedAt, performance.now());
           connectedPeak = Math.max(connectedPeak, s.connections);
           threadsPeak = Math.max(threadsPeak, s.verifyThreadsRunning);

@@ -10,9 +10,9 @@ import {
   consistencyProof,
   inclusionProof,
   isKeptLevel,
-  keptNodes,
   LogFrontier,
   MemoryMerkleTree,
+  type MerkleNode,
   nodesForAppend,
   rootAt,
   STRATA_CACHE_NODES,
@@ -27,6 +27,9 @@ const leafOf = (i: number) => {
   b[31] = i & 0xff;
   return b;
 };
+
+/** The nodes of an append a store writes. */
+const keptNodes = (nodes: readonly MerkleNode[]) => nodes.filter((n) => isKeptLevel(n.level));
 
 /** A log kept as a store keeps it: the kept nodes of each append in a map, the rest dropped. */
 function keptLog(size: number) {

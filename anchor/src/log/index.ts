@@ -51,7 +51,6 @@ export {
 } from './proof.js';
 export {
   isKeptLevel,
-  keptNodes,
   STRATA_CACHE_NODES,
   STRATUM_HEIGHT,
   StrataNodeReader,

@@ -12,19 +12,17 @@
  * hashes come from changes. Pure: the kept rows come from the caller's `StratumReader`.
  */
 import { hashChildren } from './hash.js';
-import type { MerkleNode, MerkleNodeReader } from './tree.js';
+import type { MerkleNodeReader } from './tree.js';
 
 /** Every this many levels a level is kept (0, 4, 8, …). */
 export const STRATUM_HEIGHT = 4;
 
-/** Whether a store keeps the nodes of `level`. */
+/**
+ * Whether a store keeps the nodes of `level`: of an append's nodes (`nodesForAppend`) it
+ * writes those, and its frontier remembers them all.
+ */
 export function isKeptLevel(level: number): boolean {
   return level % STRATUM_HEIGHT === 0;
-}
-
-/** The nodes of an append (`nodesForAppend`'s answer) a store writes. */
-export function keptNodes(nodes: readonly MerkleNode[]): MerkleNode[] {
-  return nodes.filter((n) => isKeptLevel(n.level));
 }
 
 /** Nodes above the leaves a reader keeps once read, at most (then it starts afresh). */

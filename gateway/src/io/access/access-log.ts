@@ -27,7 +27,7 @@ import type { Hex } from '../../../../anchor/src/ledger/index.js';
 import {
   consistencyProof,
   inclusionProof,
-  keptNodes,
+  isKeptLevel,
   LogFrontier,
   type MerkleNode,
   type MerkleNodeReader,
@@ -219,7 +219,7 @@ export class AccessLog implements MerkleNodeReader, AnchorableLog, AnchorableNot
           const i = this.size;
           this.#s.putEntry.run(i, bytes, leafHash, entry.at, entry.patient);
           nodes = nodesForAppend(i, leafHash, this.#frontier);
-          for (const n of keptNodes(nodes)) this.#s.putNode.run(n.level, n.index, n.hash);
+          for (const n of nodes) if (isKeptLevel(n.level)) this.#s.putNode.run(n.level, n.index, n.hash);
           return i;
         })
         .immediate();

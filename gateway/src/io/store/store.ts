@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import {
   consistencyProof,
   inclusionProof,
-  keptNodes,
+  isKeptLevel,
   LogFrontier,
   type MerkleNodeReader,
   nodesForAppend,
@@ -336,10 +336,10 @@ export class GatewayStore implements MerkleNodeReader {
     return leaf;
   }
 
-  /** Writes leaf `index` and the subtree roots it completes (inside the caller's transaction). */
+  /** Writes leaf `index` and the kept subtree roots it completes (in the caller's transaction). */
   #putLeaf(index: number, leafHash: Uint8Array): void {
     const nodes = nodesForAppend(index, leafHash, this.#frontier);
-    for (const n of keptNodes(nodes)) this.#stmts.putNode.run(n.level, n.index, n.hash);
+    for (const n of nodes) if (isKeptLevel(n.level)) this.#stmts.putNode.run(n.level, n.index, n.hash);
     this.#frontier.remember(nodes);
   }
 
