@@ -24,7 +24,13 @@ afterEach(async () => {
 });
 
 /** 50 ms windows; stopped after 2 s quiet (long beside a thread's start, so a slow start is not a stop). */
-const SHORT: DemandPolicy = { windowMs: 50, startShare: 0.25, stopShare: 0.1, stopAfterWindows: 40 };
+const SHORT: DemandPolicy = {
+  windowMs: 50,
+  startShare: 0.25,
+  stopShare: 0.1,
+  stopAfterWindows: 40,
+  wakeMs: 10,
+};
 
 async function until(cond: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -97,7 +103,8 @@ describe('verify pool started by load', () => {
     // answers took longer than a window (a loaded machine), that window closed quiet, and
     // the rule (core/thread-demand `useThreads`) checks in the event loop until this window's
     // work reaches a tenth of it (5 ms here: ~80 checks of ~60 µs; at most 250 even at
-    // FASTEST_CHECK_MS), then hands the rest to the threads.
+    // FASTEST_CHECK_MS), or a short window's a quarter (`wakeEarly`: 2.5 ms, sooner), then
+    // hands the rest to the threads.
     const FASTEST_CHECK_MS = 0.02; // no P-256 check with node:crypto takes less than 20 µs
     const inlineNow = pool.stats.inline - inlineAfterStart;
     expect(inlineNow).toBeLessThanOrEqual((SHORT.stopShare * SHORT.windowMs) / FASTEST_CHECK_MS);

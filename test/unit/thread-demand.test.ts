@@ -15,6 +15,7 @@ import {
   VERIFY_DEMAND_POLICY as P,
   startEarly,
   useThreads,
+  wakeEarly,
 } from '../../gateway/src/core/thread-demand.js';
 import { shareBatches } from '../../gateway/src/io/verify/batch-shares.js';
 import { DemandMeter, OUTLIER_FACTOR } from '../../gateway/src/io/verify/demand-meter.js';
@@ -83,6 +84,20 @@ describe('thread demand', () => {
     expect(useThreads(P, quiet, 100)).toBe(true); // this window is past a tenth already
     expect(useThreads(P, feed([150], quiet).state, 0)).toBe(true); // between the edges: the threads
     expect(useThreads(P, IDLE_DEMAND, 900)).toBe(false); // not running
+  });
+
+  test('behavior: running threads that went quiet get the load back once a short window is a quarter busy', () => {
+    const on = feed([500]).state;
+    const quiet = feed([60, 60], on).state;
+    expect(quiet).toEqual({ running: true, quietWindows: 2 });
+    expect(wakeEarly(P, quiet, 0.25 * P.wakeMs - 0.01)).toBe(quiet);
+    expect(wakeEarly(P, quiet, 0.25 * P.wakeMs)).toEqual({ running: true, quietWindows: 0 });
+    expect(useThreads(P, wakeEarly(P, quiet, 0.25 * P.wakeMs), 0)).toBe(true);
+    // Nothing to wake: not running (starting is startEarly's), or not quiet.
+    expect(wakeEarly(P, IDLE_DEMAND, P.wakeMs)).toBe(IDLE_DEMAND);
+    expect(wakeEarly(P, on, P.wakeMs)).toBe(on);
+    // The short window is shorter than the long one, so a quarter of it is a burst, not a load.
+    expect(P.wakeMs).toBeLessThan(P.windowMs / 10);
   });
 
   test('property: start and stop alternate, and a stop follows exactly 30 quiet windows', () => {
@@ -160,6 +175,32 @@ describe('demand meter', () => {
     for (let i = 0; i < 1700; i++) m.measured(0.06, t0 + 2 * P.windowMs + 2 + i / 10);
     expect(m.useThreads).toBe(true);
     m.close();
+  });
+
+  test('behavior: a burst after a quiet spell goes to the running threads within a short window; a steady light load stays in the event loop', () => {
+    const m = new DemandMeter(P, () => {});
+    const t0 = performance.now();
+    for (let i = 0; i < 5000; i++) m.measured(0.06, t0 + i / 5); // starts them
+    let at = t0 + P.windowMs;
+    // Two seconds of 1,000 checks a second, in clumps of 10 every 10 ms: quiet windows.
+    for (let i = 0; i < 2000; i++) {
+      at = t0 + P.windowMs + Math.floor(i / 10) * 10;
+      m.measured(0.06, at);
+      if (at - t0 >= 2 * P.windowMs) expect(m.useThreads).toBe(false);
+    }
+    expect(m.running).toBe(true);
+    expect(m.useThreads).toBe(false);
+    // 5,000 checks a second from now: back on the threads within about one short window
+    // (a quarter of it is ~210 checks of 0.06 ms), not after a tenth of the long one (~1,670).
+    const from = at + 1;
+    let handed = -1;
+    for (let i = 0; i < 3000 && handed < 0; i++) {
+      m.measured(0.06, from + i / 5);
+      if (m.useThreads) handed = i;
+    }
+    m.close();
+    expect(handed).toBeGreaterThan(0);
+    expect(handed / 5).toBeLessThanOrEqual(2 * P.wakeMs);
   });
 
   test('behavior: checks that waited for a core (preempted) count as work at most OUTLIER_FACTOR x the mean', () => {

@@ -21,6 +21,7 @@ import {
   IDLE_DEMAND,
   startEarly,
   useThreads,
+  wakeEarly,
 } from '../../core/thread-demand.js';
 
 /** What one P-256 check costs before any is measured, ms (node:crypto on this VM: ~56 µs). */
@@ -36,6 +37,9 @@ export class DemandMeter {
   #state: DemandState = IDLE_DEMAND;
   #windowStart = performance.now();
   #busyMs = 0;
+  /** The short window's start and its work so far (core/thread-demand `wakeEarly`). */
+  #burstStart = performance.now();
+  #burstMs = 0;
   #costMs = FIRST_COST_MS;
   #timer: NodeJS.Timeout | null = null;
 
@@ -70,6 +74,12 @@ export class DemandMeter {
       this.#state = early.state;
       this.#changed(early.change);
     }
+    if (now - this.#burstStart >= this.#policy.wakeMs) {
+      this.#burstStart = now;
+      this.#burstMs = 0;
+    }
+    this.#burstMs += work;
+    this.#state = wakeEarly(this.#policy, this.#state, this.#burstMs);
   }
 
   /** `n` checks were handed to the threads together (one clock reading per batch, not per frame). */
