@@ -5,9 +5,11 @@
  * creating a ledger account key file and writing it: the next start read the empty file as a
  * key and exited ("invalid private key"); what a killed writer leaves beside a file is swept at
  * the next start (`sweepStaleTemps`). Real files and real kills (SIGKILL of a writing
- * process; it needs the build, `npm run build`).
+ * process; it needs the build, `npm run build`). That a new name is made durable (its
+ * directory fsync'd after the link or rename) is read from the system calls themselves, traced
+ * with strace: a power cut, which would show it otherwise, cannot be made here.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +69,34 @@ describe('secret files', () => {
     writeFileSync(p, '0x1234\n', { mode: 0o600 });
     expect(() => ensureAccountKey(p)).toThrow(expect.objectContaining({ code: 'config_invalid' }));
     expect(readFileSync(p, 'utf8')).toBe('0x1234\n');
+  });
+
+  it("behavior: a secret file's new name is made durable: its directory is fsync'd after the link (createSecret) or the rename (writeSecret)", () => {
+    const d = dir();
+    const calls = 'trace=openat,link,linkat,rename,renameat,renameat2,fsync,fdatasync';
+    for (const fn of ['createSecret', 'writeSecret']) {
+      const p = join(d, `${fn}.key`);
+      const trace = join(d, `${fn}.trace`);
+      const script = `import(${JSON.stringify(DATADIR_JS)}).then((m) => m.${fn}(${JSON.stringify(p)}, 'k\\n'))`;
+      const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', calls, process.execPath, '-e', script], {
+        encoding: 'utf8',
+      });
+      expect(r.status, `${fn}: ${r.stderr}`).toBe(0);
+      expect(readFileSync(p, 'utf8')).toBe('k\n');
+      const lines = readFileSync(trace, 'utf8').split('\n');
+      const named = lines.findIndex(
+        (l) => /\b(link|linkat|rename|renameat2?)\(/.test(l) && l.includes(`"${p}"`) && / = 0$/.test(l),
+      );
+      expect(named, `${fn}: the link or rename onto the file`).toBeGreaterThanOrEqual(0);
+      let dirFd: string | undefined;
+      let synced = false;
+      for (const l of lines.slice(named + 1)) {
+        const opened = l.includes(`openat(AT_FDCWD, "${d}", `) ? / = (\d+)$/.exec(l) : null;
+        if (opened) dirFd = opened[1];
+        if (dirFd !== undefined && new RegExp(`\\bfsync\\(${dirFd}\\)\\s+= 0$`).test(l)) synced = true;
+      }
+      expect(synced, `${fn}: the directory fsync'd after the new name`).toBe(true);
+    }
   });
 
   it('behavior: a process killed (SIGKILL) at 12 points while it writes a secret leaves it whole or absent, never torn', async () => {

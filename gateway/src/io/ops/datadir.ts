@@ -35,7 +35,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { renameDurably } from './safe-write.js';
+import { fsyncDir, renameDurably } from './safe-write.js';
 
 export interface DataPaths {
   root: string;
@@ -128,20 +128,23 @@ export function writeSecret(path: string, content: string): void {
 
 /**
  * Creates the secret file `path` (0600) with `content`, whole or not at all, unless it exists:
- * of two processes creating it at once one wins, and a kill mid-write leaves no file.
+ * of two processes creating it at once one wins, and a kill mid-write leaves no file. Once
+ * created, its directory is fsync'd, so the new name outlives a power cut as its content does.
  * @returns false when the file already existed (nothing written)
  */
 export function createSecret(path: string, content: string): boolean {
   const tmp = fileBeside(path, content, 0o600);
+  let created = false;
   try {
     linkSync(tmp, path); // atomic and exclusive: EEXIST when it is there
-    return true;
+    created = true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   } finally {
     rmSync(tmp, { force: true });
   }
+  if (created) fsyncDir(dirname(path));
+  return created;
 }
 
 /**

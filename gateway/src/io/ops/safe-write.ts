@@ -37,17 +37,25 @@ export class OutputPathError extends errorClass<'output'>('OutputPathError') {}
 export const OUTPUT_FILE_MODE = 0o600;
 
 /**
- * Renames `tmp` over `path`, then fsyncs their directory so the rename itself survives a
- * power cut (both must be in one directory).
+ * Fsyncs the directory `dir`, so the names created, renamed or removed in it so far survive
+ * a power cut (a file's own fsync covers its content, not its name: fsync(2)).
  */
-export function renameDurably(tmp: string, path: string): void {
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
+export function fsyncDir(dir: string): void {
+  const dfd = openSync(dir, 'r');
   try {
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
   }
+}
+
+/**
+ * Renames `tmp` over `path`, then fsyncs their directory so the rename itself survives a
+ * power cut (both must be in one directory).
+ */
+export function renameDurably(tmp: string, path: string): void {
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
 }
 
 function invalid(reason: string, cause?: unknown): OutputPathError {
