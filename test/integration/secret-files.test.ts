@@ -10,7 +10,7 @@
  * with strace: a power cut, which would show it otherwise, cannot be made here.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -76,14 +76,19 @@ describe('secret files', () => {
     const calls = 'trace=openat,link,linkat,rename,renameat,renameat2,fsync,fdatasync';
     for (const fn of ['createSecret', 'writeSecret']) {
       const p = join(d, `${fn}.key`);
-      const trace = join(d, `${fn}.trace`);
+      const traces = join(d, `${fn}-traces`);
+      mkdirSync(traces);
       const script = `import(${JSON.stringify(DATADIR_JS)}).then((m) => m.${fn}(${JSON.stringify(p)}, 'k\\n'))`;
-      const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', calls, process.execPath, '-e', script], {
-        encoding: 'utf8',
-      });
+      // -ff: a file per thread, so the main thread's calls are whole lines in their order.
+      const args = ['-ff', '-qq', '-o', join(traces, 't'), '-e', calls, process.execPath, '-e', script];
+      const r = spawnSync('strace', args, { encoding: 'utf8' });
       expect(r.status, `${fn}: ${r.stderr}`).toBe(0);
       expect(readFileSync(p, 'utf8')).toBe('k\n');
-      const lines = readFileSync(trace, 'utf8').split('\n');
+      const lines = readdirSync(traces)
+        .map((t) => readFileSync(join(traces, t), 'utf8'))
+        .filter((t) => t.includes(`"${p}"`))
+        .join('\n')
+        .split('\n');
       const named = lines.findIndex(
         (l) => /\b(link|linkat|rename|renameat2?)\(/.test(l) && l.includes(`"${p}"`) && / = 0$/.test(l),
       );
