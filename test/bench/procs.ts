@@ -50,8 +50,9 @@ export interface Host {
 export const HOST_MALLOC_ARENA_MAX =
   process.env.BENCH_MALLOC_ARENA_MAX ?? process.env.MALLOC_ARENA_MAX ?? '2';
 
-/** The gateway's Node options in the bench: the image's (gateway/Dockerfile `NODE_OPTIONS`) unless BENCH_HOST_NODE_ARGS says otherwise. */
-export const HOST_NODE_ARGS = process.env.BENCH_HOST_NODE_ARGS ?? '--max-semi-space-size=4';
+/** The gateway's Node options in the bench: the image's (gateway/Dockerfile `NODE_OPTIONS` and its ENTRYPOINT's) unless BENCH_HOST_NODE_ARGS says otherwise. */
+export const HOST_NODE_ARGS =
+  process.env.BENCH_HOST_NODE_ARGS ?? '--max-semi-space-size=4 --no-memory-reducer';
 
 /** The gateway's `heapGrowingPercent` in the bench (BENCH_HEAP_GROWING_PERCENT); unset: its default. */
 export const HOST_HEAP_GROWING_PERCENT =

@@ -396,6 +396,24 @@ describe('docker-compose.yml (production shape)', () => {
     }
   });
 
+  test('behavior: the gateway runs with the same Node options in the image, under npm start and in bench:ingest', () => {
+    const docker = read('gateway/Dockerfile');
+    const envOptions = /^ENV NODE_OPTIONS=(.+)$/m.exec(docker)?.[1]?.split(/\s+/) ?? [];
+    const entry = JSON.parse(/^ENTRYPOINT (\[.+\])$/m.exec(docker)?.[1] ?? '[]') as string[];
+    const image = [...envOptions, ...entry.slice(entry.indexOf('node') + 1, -1)];
+    const start =
+      (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start ?? '';
+    const npmStart = /\bnode ((?:--\S+ )*)bin\/vitaltrail\.js demo/.exec(start)?.[1]?.trim().split(' ') ?? [];
+    const bench =
+      /BENCH_HOST_NODE_ARGS \?\? '([^']*)'/.exec(read('test/bench/procs.ts'))?.[1]?.split(' ') ?? [];
+    expect(entry.at(-1)).toBe('/opt/vitaltrail/bin/vitaltrail.js');
+    // The young generation kept small (10,000 connections' memory) and V8's memory reducer off
+    // (a burst after a quiet spell starts on a heap shrunk while idle): README "Sizing".
+    expect(image.sort()).toEqual(['--max-semi-space-size=4', '--no-memory-reducer']);
+    expect(npmStart.sort()).toEqual(image);
+    expect(bench.sort()).toEqual(image);
+  });
+
   test('behavior: every COPY source of the gateway Dockerfile exists', () => {
     const sources = [...read('gateway/Dockerfile').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
       (m[1] as string).split(/\s+/),
