@@ -13,6 +13,7 @@
  * `cafile`), and every `vitaltrail` command (service commands, the job scripts, the documented
  * later enrolment) exists in our CLI with the options it is given.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -412,6 +413,11 @@ describe('docker-compose.yml (production shape)', () => {
     expect(image.sort()).toEqual(['--max-semi-space-size=4', '--no-memory-reducer']);
     expect(npmStart.sort()).toEqual(image);
     expect(bench.sort()).toEqual(image);
+    // V8 flags are not Node's stable interface: a Node that no longer knows one refuses to
+    // start ("bad option", exit 9). This one must take them.
+    const run = spawnSync(process.execPath, [...image, '-e', '0'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 
   test('behavior: every COPY source of the gateway Dockerfile exists', () => {
