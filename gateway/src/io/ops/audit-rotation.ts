@@ -49,7 +49,7 @@ import {
 import { join } from 'node:path';
 import { errorClass } from '../../protocol/errors.js';
 import { pidAlive } from './instance-lock.js';
-import { renameDurably } from './safe-write.js';
+import { fsyncPath, renameDurably } from './safe-write.js';
 
 export const AUDIT_LOG_FILE = 'audit.log';
 export const AUDIT_HEAD_FILE = 'audit.head';
@@ -190,15 +190,6 @@ export function listArchives(dir: string): AuditArchive[] {
     if (m) out.push({ name, first: Number(m[1]), last: Number(m[2]) });
   }
   return out.sort((a, b) => a.first - b.first || a.last - b.last);
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -344,7 +335,7 @@ export function rotateLocked(dir: string, opts: RotateOptions = {}): RotationRes
   } finally {
     closeSync(nfd);
   }
-  fsyncDir(dir);
+  fsyncPath(dir);
   step('next-written');
   renameSync(logPath, join(dir, name));
   step('archived');

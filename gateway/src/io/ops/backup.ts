@@ -36,13 +36,10 @@
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
-  closeSync,
   copyFileSync,
   existsSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -67,6 +64,7 @@ import {
   verifyBackup,
 } from './backup-manifest.js';
 import { INSTANCE_LOCK_FILE } from './instance-lock.js';
+import { fsyncPath } from './safe-write.js';
 
 /** The store file, relative to a data directory. */
 const DB = 'gateway/gateway.db';
@@ -123,15 +121,6 @@ function stagingFor(target: string): string {
   );
   mkdirSync(dir, { mode: 0o700 });
   return dir;
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Renames the built directory into place (rename(2) replaces an empty directory) and makes it durable. */

@@ -35,7 +35,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { fsyncDir, renameDurably } from './safe-write.js';
+import { fsyncPath, renameDurably } from './safe-write.js';
 
 export interface DataPaths {
   root: string;
@@ -143,7 +143,7 @@ export function createSecret(path: string, content: string): boolean {
   } finally {
     rmSync(tmp, { force: true });
   }
-  if (created) fsyncDir(dirname(path));
+  if (created) fsyncPath(dirname(path));
   return created;
 }
 

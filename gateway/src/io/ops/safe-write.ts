@@ -37,11 +37,12 @@ export class OutputPathError extends errorClass<'output'>('OutputPathError') {}
 export const OUTPUT_FILE_MODE = 0o600;
 
 /**
- * Fsyncs the directory `dir`, so the names created, renamed or removed in it so far survive
- * a power cut (a file's own fsync covers its content, not its name: fsync(2)).
+ * Fsyncs the file or directory at `path`. For a directory: the names created, renamed or
+ * removed in it so far survive a power cut (a file's own fsync covers its content, not its
+ * name: fsync(2)).
  */
-export function fsyncDir(dir: string): void {
-  const dfd = openSync(dir, 'r');
+export function fsyncPath(path: string): void {
+  const dfd = openSync(path, 'r');
   try {
     fsyncSync(dfd);
   } finally {
@@ -55,7 +56,7 @@ export function fsyncDir(dir: string): void {
  */
 export function renameDurably(tmp: string, path: string): void {
   renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  fsyncPath(dirname(path));
 }
 
 function invalid(reason: string, cause?: unknown): OutputPathError {
