@@ -13,6 +13,7 @@ import {
 import {
   DEFAULT_PACKET_LIMITS,
   MqttFramer,
+  qos1PublishTo,
   readFixedHeader,
 } from '../../gateway/src/protocol/mqtt-framing.js';
 import { checkPacket, validUtf8 } from '../../gateway/src/protocol/mqtt-rules.js';
@@ -44,6 +45,45 @@ const publish = (topic: string, payload: Uint8Array, qos = 1, id = 1) =>
   );
 const framer = () => new MqttFramer(DEFAULT_PACKET_LIMITS);
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
+
+describe('qos1PublishTo: the broker’s own path reads a frame PUBLISH', () => {
+  const topic = Buffer.from('vt/v1/dev/wr-0001/frames');
+
+  test('property: a QoS 1 PUBLISH on the topic gives its packet id and exact payload, as a view', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 20_000 }),
+        fc.integer({ min: 1, max: 0xffff }),
+        fc.boolean(),
+        fc.boolean(),
+        (payload, id, dup, retain) => {
+          const p = publish('vt/v1/dev/wr-0001/frames', payload, 1, id);
+          p[0] = (p[0] as number) | (dup ? 0x08 : 0) | (retain ? 0x01 : 0);
+          const r = qos1PublishTo(p, topic);
+          expect(r?.packetId).toBe(id);
+          expect(Buffer.from(r?.payload ?? []).equals(Buffer.from(payload))).toBe(true);
+          expect(r?.payload.buffer).toBe(p.buffer); // no copy
+        },
+      ),
+      { numRuns: fcRuns(1000), seed: 29 },
+    );
+  });
+
+  test('behavior: anything else is left to aedes (null)', () => {
+    const body = new Uint8Array(40).fill(5);
+    expect(qos1PublishTo(publish('vt/v1/dev/wr-0001/frames', body, 0), topic)).toBeNull(); // QoS 0
+    expect(qos1PublishTo(publish('vt/v1/dev/wr-0001/frames', body, 2), topic)).toBeNull(); // QoS 2
+    expect(qos1PublishTo(publish('vt/v1/dev/wr-0002/frames', body), topic)).toBeNull(); // another device
+    expect(qos1PublishTo(publish('vt/v1/dev/wr-0001/frame', body), topic)).toBeNull(); // a shorter topic
+    expect(qos1PublishTo(publish('vt/v1/dev/wr-0001/framesx', body), topic)).toBeNull(); // a longer one
+    expect(qos1PublishTo(publish('vt/v1/dev/wr-0001/frames', body, 1, 0), topic)).toBeNull(); // id 0
+    expect(qos1PublishTo(hex('c0 00'), topic)).toBeNull(); // PINGREQ
+    const p = publish('vt/v1/dev/wr-0001/frames', body);
+    expect(qos1PublishTo(p.subarray(0, p.length - 1), topic)).toBeNull(); // shorter than it says
+    expect(qos1PublishTo(Uint8Array.from([...p, 0]), topic)).toBeNull(); // longer than it says
+    expect(qos1PublishTo(new Uint8Array(0), topic)).toBeNull();
+  });
+});
 
 describe('MqttFramer', () => {
   test('behavior: a CONNECT then PUBLISHes in one chunk pass through as one view, counted', () => {

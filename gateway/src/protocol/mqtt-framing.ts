@@ -201,3 +201,35 @@ export function readFixedHeader(
   }
   return 'malformed';
 }
+
+/** The parts of a QoS 1 PUBLISH the embedded broker's own path needs (io/transport/mqtt-edge). */
+export interface Qos1Publish {
+  /** The Packet Identifier its PUBACK must carry (§3.3.2.2), 1-65535. */
+  packetId: number;
+  /** The application message: a view of `packet`, not a copy. */
+  payload: Uint8Array;
+}
+
+/**
+ * The packet identifier and payload of `packet` when it is one whole QoS 1 PUBLISH (MQTT 3.1.1
+ * §3.3: fixed header, topic name, Packet Identifier, payload) to exactly `topic` (its UTF-8
+ * bytes, compared byte by byte: no string is made); null for anything else, which then takes
+ * the broker's general path. DUP and RETAIN are not looked at. Reads only; the packet has
+ * passed protocol/mqtt-rules, but its lengths are checked again here, never trusted.
+ */
+export function qos1PublishTo(packet: Uint8Array, topic: Uint8Array): Qos1Publish | null {
+  const first = packet[0];
+  if (first === undefined || first >> 4 !== PacketType.PUBLISH || ((first >> 1) & 3) !== 1) return null;
+  const h = readFixedHeader(packet);
+  if (typeof h !== 'object' || h.headerLength + h.remainingLength !== packet.length) return null;
+  let at = h.headerLength;
+  const n = topic.length;
+  if (packet.length < at + 2 + n + 2) return null;
+  if ((((packet[at] as number) << 8) | (packet[at + 1] as number)) !== n) return null;
+  at += 2;
+  for (let i = 0; i < n; i++) if (packet[at + i] !== topic[i]) return null;
+  at += n;
+  const packetId = ((packet[at] as number) << 8) | (packet[at + 1] as number);
+  if (packetId === 0) return null;
+  return { packetId, payload: packet.subarray(at + 2) };
+}

@@ -1,11 +1,14 @@
 /**
  * @module io/transport/mqtt-broker
- * The embedded MQTT broker (aedes, MQTT 3.1.1). aedes writes the PUBACK before it
- * emits `published`, so the durable write happens inside `authorizePublish`
- * (ARCHITECTURE.md guarantee 1): the callback runs only after `Ingest.submit` has
- * committed the frame, or decided it is a duplicate or a rejection. A store failure
- * returns an error to aedes, which then closes the connection without a PUBACK: the
- * device keeps the frame and resends it after reconnecting.
+ * The embedded MQTT broker (aedes, MQTT 3.1.1). A PUBACK is written only after
+ * `Ingest.submit` has committed the frame, or decided it is a duplicate or a rejection
+ * (ARCHITECTURE.md guarantee 1). A store failure closes the connection without a PUBACK:
+ * the device keeps the frame and resends it after reconnecting.
+ *
+ * A device's frame takes the broker's own path (io/transport/frame-path): a QoS 1 PUBLISH
+ * on the connected client's own topic is taken from the edge and PUBACKed in the order
+ * read, without aedes parsing it again; everything else goes through aedes, where
+ * `authorizePublish` applies the same rules.
  *
  * Rejected frames are acknowledged too (the decision is final and resending cannot
  * change it) and reported on `vt/v1/dev/{dev}/rejects` (PROTOCOL.md §2).
@@ -56,6 +59,7 @@ import type {
   PeerAuthenticator,
 } from '../identity/index.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
+import { type FramePathConnection, framePath } from './frame-path.js';
 import { leanParser } from './lean-parser.js';
 import { MqttEdge } from './mqtt-edge.js';
 
@@ -107,14 +111,11 @@ export interface EmbeddedBroker {
 const DROPPED_TOPIC = '$vitaltrail/dropped';
 
 /** What the broker keeps with each connection. */
-interface Connection {
+interface Connection extends FramePathConnection {
   edge: MqttEdge;
-  transport: 'tls' | 'plain';
   /** The TLS peer certificate, read at the handshake. */
   peer?: PeerCertificate;
   rejections: RejectionWindow;
-  /** Set at the rejection limit: nothing more from this connection is looked at. */
-  throttled?: boolean;
 }
 
 class TransportError extends Error {
@@ -258,6 +259,12 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     setImmediate(() => client.close());
   };
 
+  const takeFrame = framePath<Connection>({
+    ingest: opts.ingest,
+    ...(opts.onOutcome ? { onOutcome: opts.onOutcome } : {}),
+    countRejection,
+  });
+
   const sockets = new Set<Socket>();
   const track = (socket: Socket, transport: 'tls' | 'plain', peer?: PeerCertificate) => {
     sockets.add(socket);
@@ -265,6 +272,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     // A PUBACK is a few bytes written once the commit is durable: send it now, not after
     // Nagle's delay waiting for more.
     socket.setNoDelay(true);
+    let conn: Connection | undefined;
     const edge = new MqttEdge(socket, {
       limits,
       connectTimeoutMs: limits.connectTimeoutMs,
@@ -281,14 +289,17 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
           ...(socket.remoteAddress ? { remote: socket.remoteAddress } : {}),
         });
       },
+      takePublish: (packet, readAt, answered) => (conn ? takeFrame(conn, packet, readAt, answered) : false),
     });
-    connections.set(edge, {
+    conn = {
       edge,
       transport,
       ...(peer ? { peer } : {}),
       rejections: new RejectionWindow(limits.rejections),
-    });
-    leanParser(aedes.handle(edge)); // ~1.2 KB less per connection (io/transport/lean-parser)
+    };
+    connections.set(edge, conn);
+    conn.client = aedes.handle(edge);
+    leanParser(conn.client); // ~1.2 KB less per connection (io/transport/lean-parser)
   };
   // The peer certificate is read once, at the handshake, while the TLS handle certainly
   // exists, and kept with the connection: reading it later, when CONNECT is processed,

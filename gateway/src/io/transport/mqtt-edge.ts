@@ -14,6 +14,14 @@
  *   device down; at most one read's worth of packets is held).
  * Each PUBLISH's read time is kept, so the ack latency counts from the socket read.
  *
+ * A device's frames need not go through aedes at all: the broker may take a PUBLISH itself
+ * (`takePublish`: a QoS 1 frame on the device's own topic, io/transport/mqtt-broker), which
+ * saves aedes' second parse of bytes the framer has already split and checked. It is offered
+ * a PUBLISH only when aedes has read every packet passed on before it, so the two paths never
+ * reorder what a client sent; and at most `maxTaken` taken PUBLISHes may wait for their
+ * answer, after which the socket is not read (as aedes reads no further while a batch of its
+ * own is unanswered).
+ *
  * The edge is a Duplex: aedes writes to it as to the socket, and its reads come out
  * checked. Closing either side closes both.
  */
@@ -34,6 +42,13 @@ export interface EdgeOptions {
   /** Called once, when the edge closes the connection itself (not when the client leaves). */
   onRefused: (r: EdgeCloseReason) => void;
   now?: () => number;
+  /**
+   * Takes a checked PUBLISH instead of passing it on to aedes (true), or declines it (false:
+   * aedes gets it). `answered` is to be called once, when the PUBLISH has been answered.
+   */
+  takePublish?: (packet: Uint8Array, readAt: number, answered: () => void) => boolean;
+  /** Taken PUBLISHes waiting for their answer, at most (default 64). */
+  maxTaken?: number;
 }
 
 /** Why the edge closed a connection. */
@@ -42,7 +57,7 @@ export type EdgeCloseReason =
   | { code: 'connect_timeout' | 'packet_timeout'; rule: string; connack?: undefined };
 
 /** Why the socket is not read: each reason one bit of `#paused` (a Set per connection cost ~120 bytes). */
-const PAUSE = { backpressure: 1, connack: 2, rate: 4 } as const;
+const PAUSE = { backpressure: 1, connack: 2, rate: 4, taken: 8 } as const;
 type PauseReason = keyof typeof PAUSE;
 
 export class MqttEdge extends Duplex {
@@ -61,6 +76,17 @@ export class MqttEdge extends Duplex {
   #packetTimer: NodeJS.Timeout | null = null;
   #rateTimer: NodeJS.Timeout | null = null;
   #refused = false;
+  /** PUBLISHes taken by the broker (`takePublish`) and not yet answered. */
+  #taken = 0;
+  readonly #maxTaken: number;
+  /** Given with each taken PUBLISH; called once, when it is answered. */
+  readonly #answered = (): void => {
+    this.#taken -= 1;
+    if (this.#paused & PAUSE.taken && this.#taken < this.#maxTaken) {
+      this.#resume('taken');
+      this.#release();
+    }
+  };
 
   constructor(socket: Socket, opts: EdgeOptions) {
     super({ allowHalfOpen: false });
@@ -68,6 +94,7 @@ export class MqttEdge extends Duplex {
     this.#o = opts;
     this.#framer = new MqttFramer(opts.limits);
     this.#bucket = new TokenBucket(opts.rate, this.#now());
+    this.#maxTaken = opts.maxTaken ?? 64;
     this.#connectTimer = setTimeout(
       () => this.#close({ code: 'connect_timeout', rule: `no CONNECT within ${opts.connectTimeoutMs} ms` }),
       opts.connectTimeoutMs,
@@ -118,6 +145,10 @@ export class MqttEdge extends Duplex {
       const next = this.#held[0] as { bytes: Uint8Array; readAt: number };
       const first = next.bytes[0] as number;
       if (first >> 4 === PacketType.PUBLISH) {
+        if (this.#taken >= this.#maxTaken) {
+          this.#pause('taken');
+          break;
+        }
         const wait = this.#bucket.waitMs(this.#now());
         if (wait > 0) {
           this.#pause('rate');
@@ -128,7 +159,15 @@ export class MqttEdge extends Duplex {
           break;
         }
         this.#bucket.take(1, this.#now());
+        this.#held.shift();
+        // Only once aedes has read all that went before it: the paths never reorder packets.
+        this.#taken += 1; // first: `answered` may come at once
+        if (this.readableLength === 0 && this.#o.takePublish?.(next.bytes, next.readAt, this.#answered))
+          continue;
+        this.#taken -= 1;
         this.#readAt.push(next.readAt);
+        room = this.push(next.bytes) && room;
+        continue;
       }
       this.#held.shift();
       room = this.push(next.bytes) && room;

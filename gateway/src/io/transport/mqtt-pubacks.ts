@@ -1,8 +1,9 @@
 /**
  * @module io/transport/mqtt-pubacks
- * The PUBACKs of one MQTT 5 connection of the external-broker client
- * (io/transport/mqtt-client-ingest), written by the gateway itself once each frame is
- * durable, so that many frames of one session can wait for the same group commit.
+ * The PUBACKs of one connection, written by the gateway itself once each frame is durable,
+ * so that many frames of one session can wait for the same group commit: an MQTT 5 lane of
+ * the external-broker client (io/transport/mqtt-client-ingest), or a device's MQTT 3.1.1
+ * connection to the embedded broker (io/transport/frame-path).
  *
  * - Order: a client MUST send PUBACK packets in the order in which the corresponding
  *   PUBLISH packets were received [MQTT-4.6.0-2]. Each PUBLISH takes a slot when it is read;
@@ -24,6 +25,7 @@
  *
  * Packet (MQTT 5 §3.4): fixed header 0x40, Remaining Length 2, the Packet Identifier; the
  * Reason Code and Property Length are omitted for Success with no properties [MQTT 5 §3.4.2.1].
+ * The same four bytes are MQTT 3.1.1's PUBACK (§3.4).
  */
 
 /** Where the PUBACKs go: the connection's socket (net.Socket or tls.TLSSocket). */

@@ -1,0 +1,92 @@
+/**
+ * @module io/transport/frame-path
+ * The embedded broker's own path for a device's frame, the one packet that comes thousands
+ * of times a second (issue 14). Once the client is connected, a QoS 1 PUBLISH on its own
+ * frames topic is taken from the edge (io/transport/mqtt-edge `takePublish`) as the bytes
+ * the framer has already split and checked, submitted to the ingest, and PUBACKed by the
+ * gateway once answered: in the order the PUBLISHes were read [MQTT-4.6.0-2], the PUBACKs
+ * released in one turn of the event loop (a commit's) in one write (io/transport/mqtt-pubacks).
+ * aedes never parses it again, runs it through its handlers or builds its PUBACK: its parse
+ * and publish path was ~28 % of the bytes the gateway allocated a frame (README "Where the
+ * bytes go").
+ *
+ * Everything else stays with aedes (io/transport/mqtt-broker): the CONNECT, subscriptions,
+ * pings, a publish to any other topic, QoS 0 or 2, a packet behind one aedes has not read
+ * yet, and every PUBLISH of a connection closed for its rejections; `authorizePublish`
+ * there applies the same rules, and a frame's PUBACK waits there for the same commit.
+ *
+ * As aedes does for every packet it reads, a frame refreshes the client's keep-alive timer
+ * (a device that only publishes sends no PINGREQ). A store failure closes the connection
+ * without a PUBACK, as an error from aedes' `authorizePublish` does: the device keeps the
+ * frame and resends it after reconnecting.
+ */
+import type { Client } from 'aedes';
+import { framesTopic } from '../../core/topics.js';
+import { qos1PublishTo } from '../../protocol/mqtt-framing.js';
+import type { Ingest, IngestResult } from '../ingest/index.js';
+import { OrderedPubacks, type PubackSink } from './mqtt-pubacks.js';
+
+/** What the frame path reads and keeps of one connection of the broker. */
+export interface FramePathConnection {
+  readonly transport: 'tls' | 'plain';
+  readonly edge: { readonly socket: PubackSink };
+  /** The aedes client reading this connection. */
+  client?: Client;
+  /** Set at the rejection limit: its frames go to aedes, which closes the connection. */
+  throttled?: boolean;
+  /** Its own frames topic (UTF-8) and the PUBACKs of the frames taken, once it has sent one. */
+  own?: { topic: Buffer; pubacks: OrderedPubacks };
+}
+
+export interface FramePathOptions<C extends FramePathConnection> {
+  ingest: Ingest;
+  onOutcome?: (r: IngestResult, transportDev: string) => void;
+  /** Counts a rejected frame towards the connection's rejection limit. */
+  countRejection: (client: Client, conn: C, code: string) => void;
+}
+
+/** aedes' keep-alive state of a client (not in its typings): refreshed by every packet read. */
+interface KeepAlive {
+  _keepaliveInterval?: number;
+  _keepaliveTimer?: { refresh(): unknown };
+}
+
+/** The function the edge calls with each checked PUBLISH: true when taken, false to leave it to aedes. */
+export type TakeFrame<C extends FramePathConnection> = (
+  conn: C,
+  packet: Uint8Array,
+  readAt: number,
+  answered: () => void,
+) => boolean;
+
+export function framePath<C extends FramePathConnection>(opts: FramePathOptions<C>): TakeFrame<C> {
+  return (conn, packet, readAt, answered) => {
+    const client = conn.client;
+    if (!client?.connected || conn.throttled) return false;
+    conn.own ??= {
+      topic: Buffer.from(framesTopic(client.id), 'utf8'),
+      pubacks: new OrderedPubacks(conn.edge.socket),
+    };
+    const own = conn.own;
+    const publish = qos1PublishTo(packet, own.topic);
+    if (!publish) return false;
+    const keepAlive = client as unknown as KeepAlive;
+    if ((keepAlive._keepaliveInterval ?? 0) > 0) keepAlive._keepaliveTimer?.refresh(); // as aedes does
+    const slot = own.pubacks.take(publish.packetId);
+    const dev = client.id;
+    opts.ingest.submit(publish.payload, dev, { via: conn.transport, readAt }).then(
+      (r) => {
+        opts.onOutcome?.(r, dev);
+        own.pubacks.release(slot);
+        answered();
+        if (r.status === 'rejected') opts.countRejection(client, conn, r.code);
+      },
+      (err: unknown) => {
+        answered();
+        own.pubacks.discard(); // nothing more is acked on this connection
+        client.emit('error', err instanceof Error ? err : new Error('store failed'));
+      },
+    );
+    return true;
+  };
+}
