@@ -12,7 +12,9 @@ const UTF8 = new TextEncoder();
  * of a COSE_Encrypt0 (schema 11 on), the JWE AAD of a row of format 2.
  */
 export function frameAad(dev: string, seq: number, leafIndex: number, keyId: number): Uint8Array {
-  return UTF8.encode(`vitaltrail-frame/2:${dev}:${seq}:${leafIndex}:${keyId}`);
+  // Once per frame sealed or opened (86,400 for a day's raw readings): a slice of Node's
+  // buffer pool, where `TextEncoder.encode` allocates a backing store of its own each time.
+  return Buffer.from(`vitaltrail-frame/2:${dev}:${seq}:${leafIndex}:${keyId}`, 'utf8');
 }
 
 /** AAD binding a skeleton batch envelope to its batch id and first leaf index (format 1). */
