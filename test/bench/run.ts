@@ -556,7 +556,7 @@ function report(
     head('external Debian Mosquitto, gateway in external mode (shared subscription, 8 lanes, app acks)');
     row(
       'durable verified capacity (done on the app ack)',
-      `${n('externalCapacity')} /s = ${r3(externalFps / embeddedFps)} x embedded (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
+      `${n('externalCapacity')} /s = ${Number.isFinite(embeddedFps) ? `${r3(externalFps / embeddedFps)} x embedded` : 'no embedded phase this run, so no ratio to it'} (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
     );
     warmUpRow(f, 'external', verify);
     row(
