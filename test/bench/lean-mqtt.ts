@@ -10,6 +10,7 @@
  * Writes made within one tick are corked into one send; every socket has TCP_NODELAY.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { mqttString, remainingLength } from '../helpers/mqtt-packets.js';
 
 export interface LeanOptions {
   host: string;
@@ -28,25 +29,6 @@ const PUBLISH = 3;
 const PUBACK = 4;
 const SUBACK = 9;
 const PINGRESP = 13;
-
-/** MQTT 3.1.1 §2.2.3: the remaining length, 1-4 bytes of 7 bits. */
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-function utf8Field(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  const len = Buffer.allocUnsafe(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
 
 /** The bytes of a QoS 1 PUBLISH of `payload` on a topic given as its length-prefixed field. */
 export function publishPacket(topicField: Buffer, packetId: number, payload: Uint8Array): Buffer {
@@ -103,10 +85,10 @@ export class LeanClient {
         else reject(new Error(`CONNACK ${rc}`));
       };
       const vh = Buffer.concat([
-        utf8Field('MQTT'),
+        mqttString('MQTT'),
         Buffer.from([4, 0x02]), // protocol level 4 (3.1.1), clean session
         Buffer.from([((opts.keepalive ?? 60) >> 8) & 0xff, (opts.keepalive ?? 60) & 0xff]),
-        utf8Field(opts.clientId),
+        mqttString(opts.clientId),
       ]);
       socket.write(Buffer.concat([Buffer.from([0x10]), remainingLength(vh.length), vh]));
     });
@@ -125,7 +107,7 @@ export class LeanClient {
   subscribe(filter: string): Promise<void> {
     return new Promise((resolve) => {
       this.#onSuback = resolve;
-      const body = Buffer.concat([Buffer.from([0, 1]), utf8Field(filter), Buffer.from([1])]);
+      const body = Buffer.concat([Buffer.from([0, 1]), mqttString(filter), Buffer.from([1])]);
       this.#send(Buffer.concat([Buffer.from([0x82]), remainingLength(body.length), body]));
     });
   }
@@ -233,7 +215,7 @@ export class LeanClient {
 
 /** A topic as the length-prefixed field PUBLISH carries (computed once per device). */
 export function topicField(topic: string): Buffer {
-  return utf8Field(topic);
+  return mqttString(topic);
 }
 
 /** host and port of an `mqtt://host:port` URL. */

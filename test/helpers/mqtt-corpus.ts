@@ -45,6 +45,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mqttString, remainingLength } from './mqtt-packets.js';
 
 /** The size of the v3.1.1 selection (ver 4 groups plus REGRESSIONS) of the current corpus. */
 export const CORPUS_V311_CASES = 268;
@@ -221,24 +222,6 @@ export function loadCorpus(dir: string = DEFAULT_CORPUS_DIR): CorpusCase[] {
 
 // ---------------------------------------------------------------------------------------
 // Packets, as mosq_test generates them (v3.1 and v3.1.1)
-
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-function mqttString(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
 
 /** mosq_test.gen_connect(clientId, keepalive, proto_ver) with clean session, no will, no credentials. */
 export function genConnect(clientId: string, keepalive = 60, protoVer = 4): Buffer {

@@ -16,29 +16,10 @@ import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { MqttEdge } from '../../gateway/src/io/transport/mqtt-edge.js';
 import { DEFAULT_PACKET_LIMITS } from '../../gateway/src/protocol/mqtt-framing.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { connectPacket, publishPacket } from '../helpers/mqtt-packets.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
 
-const str = (s: string): Buffer => {
-  const b = Buffer.from(s, 'utf8');
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-/** A packet: its first byte, the remaining length, the body. */
-function packet(first: number, body: Buffer): Buffer {
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let d = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) d |= 0x80;
-    len.push(d);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([first, ...len]), body]);
-}
-const connectPacket = (clientId: string, keepAliveS: number): Buffer =>
-  packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([0x04, 0x02, 0, keepAliveS]), str(clientId)]));
-const publishPacket = (topic: string, id: number, payload: Uint8Array): Buffer =>
-  packet(0x32, Buffer.concat([str(topic), Buffer.from([id >> 8, id & 0xff]), payload]));
 const PINGREQ = Buffer.from([0xc0, 0x00]);
 
 /** A raw MQTT connection that collects the packet ids of the PUBACKs it receives. */

@@ -23,31 +23,17 @@ import { framesTopic } from '../../gateway/src/core/topics.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { deviceKey, FrameChain, prepareDataDir, strangerKey } from '../helpers/gateway.js';
+import { connectPacket, mqttString, remainingLength } from '../helpers/mqtt-packets.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
 
 const DEVICES = ['wr-0001', 'wr-0002', 'wr-0003', 'wr-0004', 'wr-0005', 'wr-0006'];
 const MB = 1024 * 1024;
 
-const str = (s: string): Buffer => {
-  const b = Buffer.from(s, 'utf8');
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-const connectPacket = (clientId: string): Buffer => {
-  const body = Buffer.concat([str('MQTT'), Buffer.from([0x04, 0x02, 0x00, 0x3c]), str(clientId)]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-};
+const str = mqttString;
 /** A fixed header announcing `n` bytes of remaining length. */
-function header(first: number, n: number): Buffer {
-  const out = [first];
-  do {
-    let d = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) d |= 0x80;
-    out.push(d);
-  } while (n > 0);
-  return Buffer.from(out);
-}
+const header = (first: number, n: number): Buffer =>
+  Buffer.concat([Buffer.from([first]), remainingLength(n)]);
 
 let tmp: ReturnType<typeof makeTempDir>;
 let paths: DataPaths;

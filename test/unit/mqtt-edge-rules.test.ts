@@ -18,31 +18,13 @@ import {
 } from '../../gateway/src/protocol/mqtt-framing.js';
 import { checkPacket, validUtf8 } from '../../gateway/src/protocol/mqtt-rules.js';
 import { fcRuns } from '../helpers/fc-runs.js';
+import { connectPacket, mqttString, packet, publishPacket } from '../helpers/mqtt-packets.js';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replaceAll(' ', ''), 'hex'));
-const str = (s: string | Uint8Array) => {
-  const b = typeof s === 'string' ? Buffer.from(s) : Buffer.from(s);
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-/** A packet with a correct remaining length. */
-function packet(first: number, body: Uint8Array): Uint8Array {
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let d = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) d |= 0x80;
-    len.push(d);
-  } while (n > 0);
-  return Uint8Array.from([first, ...len, ...body]);
-}
-const connect = (clientId = 'wr-0001', flags = 0x02) =>
-  packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, flags, 0, 60]), str(clientId)]));
-const publish = (topic: string, payload: Uint8Array, qos = 1, id = 1) =>
-  packet(
-    0x30 | (qos << 1),
-    Buffer.concat([str(topic), qos > 0 ? Buffer.from([id >> 8, id & 0xff]) : Buffer.alloc(0), payload]),
-  );
+const str = mqttString;
+const connect = (clientId = 'wr-0001', flags = 0x02) => connectPacket(clientId, 60, 4, flags);
+const publish = (topic: string, payload: Uint8Array, qos: 0 | 1 | 2 = 1, id = 1) =>
+  publishPacket(topic, id, payload, qos);
 const framer = () => new MqttFramer(DEFAULT_PACKET_LIMITS);
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
 
