@@ -112,45 +112,57 @@ describe('the broker’s own path for frames (a real gateway)', () => {
   });
 });
 
+/** A bare `MqttEdge` on a real TCP connection, past its CONNECT, taking PUBLISHes of at most 100 bytes. */
+async function bareEdge(o: { maxTaken: number; packetTimeoutMs: number }) {
+  const answers: (() => void)[] = [];
+  let onSocket: (s: Socket) => void = () => {};
+  const accepted = new Promise<Socket>((resolve) => {
+    onSocket = resolve;
+  });
+  const server: Server = createServer((s) => onSocket(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const device = netConnect({ host: '127.0.0.1', port });
+  device.on('error', () => {});
+  const refused: string[] = [];
+  const edge = new MqttEdge(await accepted, {
+    limits: DEFAULT_PACKET_LIMITS,
+    connectTimeoutMs: 5000,
+    packetTimeoutMs: o.packetTimeoutMs,
+    rate: { perSecond: 10_000, burst: 10_000 },
+    onRefused: (r) => refused.push(r.code),
+    maxTaken: o.maxTaken,
+    takePublish: (p, _readAt, answered) => {
+      if (p.length > 100) return false; // declines the large ones
+      answers.push(answered);
+      return true;
+    },
+  });
+  edge.pause(); // read by hand below, as aedes reads it
+  device.write(connectPacket('wr-0001', 60));
+  await until(() => edge.readableLength > 0, 5000, 'the CONNECT passed on');
+  edge.read();
+  edge.write(Buffer.from([0x20, 0x02, 0x00, 0x00])); // the broker's CONNACK: reading goes on
+  const close = async () => {
+    device.destroy();
+    edge.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return { edge, device, answers, refused, close };
+}
+
 describe('MqttEdge: taken PUBLISHes (a bare edge on a real TCP connection)', () => {
-  let server: Server;
   let edge: MqttEdge;
   let device: Socket;
-  const answers: (() => void)[] = [];
+  let answers: (() => void)[];
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    const accepted = new Promise<Socket>((resolve) => {
-      server = createServer(resolve);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    device = netConnect({ host: '127.0.0.1', port });
-    device.on('error', () => {});
-    const socket = await accepted;
-    edge = new MqttEdge(socket, {
-      limits: DEFAULT_PACKET_LIMITS,
-      connectTimeoutMs: 5000,
-      packetTimeoutMs: 5000,
-      rate: { perSecond: 10_000, burst: 10_000 },
-      onRefused: () => {},
-      maxTaken: 4,
-      takePublish: (p, _readAt, answered) => {
-        if (p.length > 100) return false; // declines the large ones
-        answers.push(answered);
-        return true;
-      },
-    });
-    edge.pause(); // read by hand below, as aedes reads it
-    device.write(connectPacket('wr-0001', 60));
-    await until(() => edge.readableLength > 0, 5000, 'the CONNECT passed on');
-    edge.read();
-    edge.write(Buffer.from([0x20, 0x02, 0x00, 0x00])); // the broker's CONNACK: reading goes on
+    ({ edge, device, answers, close } = await bareEdge({ maxTaken: 4, packetTimeoutMs: 5000 }));
   });
 
   afterAll(async () => {
-    device?.destroy();
-    edge?.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
+    await close?.();
   });
 
   it('behavior: at most maxTaken wait for their answers, the socket unread meanwhile; the rest follow the answers', async () => {
@@ -181,5 +193,29 @@ describe('MqttEdge: taken PUBLISHes (a bare edge on a real TCP connection)', () 
     device.write(publishPacket('t', 23, Buffer.from('z')));
     await until(() => answers.length === 1, 5000, 'taken');
     for (const a of answers.splice(0)) a();
+  });
+});
+
+describe('MqttEdge: the packet timeout runs only while the edge reads', () => {
+  it('behavior: a packet left half-sent while the edge holds the socket for unanswered PUBLISHes is not cut off; once read again, its time runs', async () => {
+    const e = await bareEdge({ maxTaken: 1, packetTimeoutMs: 200 });
+    try {
+      const second = publishPacket('t', 2, Buffer.from('b'));
+      const third = publishPacket('t', 3, Buffer.from('c'));
+      // One taken and unanswered, one held behind it, half of a third: the edge stops reading.
+      e.device.write(Buffer.concat([publishPacket('t', 1, Buffer.from('a')), second, third.subarray(0, 4)]));
+      await until(() => e.answers.length === 1, 5000, 'the first taken');
+      await new Promise((r) => setTimeout(r, 600)); // three packet timeouts
+      expect(e.refused).toEqual([]);
+      expect(e.edge.destroyed).toBe(false);
+      // Answered: the edge reads again, takes the second, and the half packet's time runs.
+      for (const a of e.answers.splice(0)) a();
+      await until(() => e.answers.length === 1, 5000, 'the second taken');
+      for (const a of e.answers.splice(0)) a();
+      await until(() => e.refused.length > 0, 5000, 'the half packet timed out');
+      expect(e.refused).toEqual(['packet_timeout']);
+    } finally {
+      await e.close();
+    }
   });
 });

@@ -16,26 +16,38 @@
  * there applies the same rules, and a frame's PUBACK waits there for the same commit.
  *
  * As aedes does for every packet it reads, a frame refreshes the client's keep-alive timer
- * (a device that only publishes sends no PINGREQ). A store failure closes the connection
+ * (a device that only publishes sends no PINGREQ). And as aedes reads no further while a
+ * PUBACK of its own waits for the socket's 'drain', a frame counts as answered to the edge
+ * (which then reads on, up to its bound) only while the socket takes writes: a device that
+ * does not read its PUBACKs is not read either (TCP flow control), and its PUBACKs never pile
+ * up in the gateway's memory. A store failure closes the connection
  * without a PUBACK, as an error from aedes' `authorizePublish` does: the device keeps the
  * frame and resends it after reconnecting.
  */
+import type { Socket } from 'node:net';
 import type { Client } from 'aedes';
 import { framesTopic } from '../../core/topics.js';
 import { qos1PublishTo } from '../../protocol/mqtt-framing.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
-import { OrderedPubacks, type PubackSink } from './mqtt-pubacks.js';
+import { OrderedPubacks } from './mqtt-pubacks.js';
 
 /** What the frame path reads and keeps of one connection of the broker. */
 export interface FramePathConnection {
   readonly transport: 'tls' | 'plain';
-  readonly edge: { readonly socket: PubackSink };
+  readonly edge: { readonly socket: Socket };
   /** The aedes client reading this connection. */
   client?: Client;
   /** Set at the rejection limit: its frames go to aedes, which closes the connection. */
   throttled?: boolean;
   /** Its own frames topic (UTF-8) and the PUBACKs of the frames taken, once it has sent one. */
-  own?: { topic: Buffer; pubacks: OrderedPubacks };
+  own?: Own;
+}
+
+interface Own {
+  topic: Buffer;
+  pubacks: OrderedPubacks;
+  /** Frames answered while the socket's writes were backed up: told to the edge on 'drain'. */
+  afterDrain: (() => void)[];
 }
 
 export interface FramePathOptions<C extends FramePathConnection> {
@@ -66,6 +78,7 @@ export function framePath<C extends FramePathConnection>(opts: FramePathOptions<
     conn.own ??= {
       topic: Buffer.from(framesTopic(client.id), 'utf8'),
       pubacks: new OrderedPubacks(conn.edge.socket),
+      afterDrain: [],
     };
     const own = conn.own;
     const publish = qos1PublishTo(packet, own.topic);
@@ -78,7 +91,7 @@ export function framePath<C extends FramePathConnection>(opts: FramePathOptions<
       (r) => {
         opts.onOutcome?.(r, dev);
         own.pubacks.release(slot);
-        answered();
+        answerWhenDrained(conn.edge.socket, own, answered);
         if (r.status === 'rejected') opts.countRejection(client, conn, r.code);
       },
       (err: unknown) => {
@@ -89,4 +102,28 @@ export function framePath<C extends FramePathConnection>(opts: FramePathOptions<
     );
     return true;
   };
+}
+
+/**
+ * Tells the edge a frame is answered now, or once the socket has drained its backed-up
+ * writes (one 'drain' listener for all the frames that wait for it).
+ */
+export function answerWhenDrained(
+  socket: {
+    readonly writableNeedDrain: boolean;
+    readonly destroyed: boolean;
+    once(e: 'drain', f: () => void): unknown;
+  },
+  own: Pick<Own, 'afterDrain'>,
+  answered: () => void,
+): void {
+  if (!socket.writableNeedDrain || socket.destroyed) {
+    answered();
+    return;
+  }
+  own.afterDrain.push(answered);
+  if (own.afterDrain.length === 1)
+    socket.once('drain', () => {
+      for (const a of own.afterDrain.splice(0)) a();
+    });
 }

@@ -182,7 +182,7 @@ export class MqttEdge extends Duplex {
   }
 
   #armPacketTimer(): void {
-    if (this.#framer.midPacket) {
+    if (this.#framer.midPacket && this.#paused === 0) {
       this.#packetTimer ??= setTimeout(
         () =>
           this.#close({
@@ -200,11 +200,20 @@ export class MqttEdge extends Duplex {
   #pause(why: PauseReason): void {
     this.#paused |= PAUSE[why];
     this.socket.pause();
+    // A packet cannot be completed while the gateway does not read: its time runs only while
+    // the socket is read (a device held back by its rate or its unread PUBACKs is not cut off).
+    if (this.#packetTimer) {
+      clearTimeout(this.#packetTimer);
+      this.#packetTimer = null;
+    }
   }
 
   #resume(why: PauseReason): void {
     this.#paused &= ~PAUSE[why];
-    if (this.#paused === 0 && !this.destroyed) this.socket.resume();
+    if (this.#paused === 0 && !this.destroyed) {
+      this.socket.resume();
+      this.#armPacketTimer();
+    }
   }
 
   /** Closes the connection for `reason`, after a CONNACK when the rules ask for one. */
