@@ -6,16 +6,11 @@
  * given (a test may ask for a packet the rules refuse, e.g. packet id 0).
  */
 
-/** §2.2.3: the remaining length, 1-4 bytes of 7 bits. */
+import { encodeRemainingLength } from '../../gateway/src/protocol/mqtt-framing.js';
+
+/** §2.2.3: the remaining length, 1-4 bytes of 7 bits (the gateway's own encoder). */
 export function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
+  return Buffer.from(encodeRemainingLength(n));
 }
 
 /** §1.5.3: a UTF-8 string (or raw bytes) behind its 2-byte length. */

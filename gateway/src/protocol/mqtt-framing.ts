@@ -181,6 +181,18 @@ export class MqttFramer {
   }
 }
 
+/** The remaining length `n` as MQTT writes it (§2.2.3): 1-4 bytes of 7 bits, lowest first. */
+export function encodeRemainingLength(n: number): Uint8Array {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Uint8Array.from(out);
+}
+
 /**
  * Reads a fixed header (§2.2): `short` when more bytes are needed, `malformed` when the
  * remaining length runs past four bytes.

@@ -42,11 +42,11 @@ export const OUTPUT_FILE_MODE = 0o600;
  * name: fsync(2)).
  */
 export function fsyncPath(path: string): void {
-  const dfd = openSync(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    fsyncSync(dfd);
+    fsyncSync(fd);
   } finally {
-    closeSync(dfd);
+    closeSync(fd);
   }
 }
 

@@ -28,7 +28,6 @@ import type { Socket } from 'node:net';
 import type { Client } from 'aedes';
 import { framesTopic } from '../../core/topics.js';
 import { qos1PublishTo } from '../../protocol/mqtt-framing.js';
-import type { Ingest, IngestResult } from '../ingest/index.js';
 import { OrderedPubacks } from './mqtt-pubacks.js';
 
 /** What the frame path reads and keeps of one connection of the broker. */
@@ -50,12 +49,19 @@ interface Own {
   afterDrain: (() => void)[];
 }
 
-export interface FramePathOptions<C extends FramePathConnection> {
-  ingest: Ingest;
-  onOutcome?: (r: IngestResult, transportDev: string) => void;
-  /** Counts a rejected frame towards the connection's rejection limit. */
-  countRejection: (client: Client, conn: C, code: string) => void;
-}
+/**
+ * How the broker submits a device's frame, on this path and on aedes' alike
+ * (io/transport/mqtt-broker `submitFrame`): `ack` once it is answered (durable, a duplicate
+ * or rejected), `fail` when the store failed.
+ */
+export type SubmitFrame<C extends FramePathConnection> = (
+  client: Client,
+  conn: C,
+  bytes: Uint8Array,
+  readAt: number,
+  ack: () => void,
+  fail: (err: Error) => void,
+) => void;
 
 /** aedes' keep-alive state of a client (not in its typings): refreshed by every packet read. */
 interface KeepAlive {
@@ -71,7 +77,7 @@ export type TakeFrame<C extends FramePathConnection> = (
   answered: () => void,
 ) => boolean;
 
-export function framePath<C extends FramePathConnection>(opts: FramePathOptions<C>): TakeFrame<C> {
+export function framePath<C extends FramePathConnection>(submit: SubmitFrame<C>): TakeFrame<C> {
   return (conn, packet, readAt, answered) => {
     const client = conn.client;
     if (!client?.connected || conn.throttled) return false;
@@ -86,18 +92,19 @@ export function framePath<C extends FramePathConnection>(opts: FramePathOptions<
     const keepAlive = client as unknown as KeepAlive;
     if ((keepAlive._keepaliveInterval ?? 0) > 0) keepAlive._keepaliveTimer?.refresh(); // as aedes does
     const slot = own.pubacks.take(publish.packetId);
-    const dev = client.id;
-    opts.ingest.submit(publish.payload, dev, { via: conn.transport, readAt }).then(
-      (r) => {
-        opts.onOutcome?.(r, dev);
+    submit(
+      client,
+      conn,
+      publish.payload,
+      readAt,
+      () => {
         own.pubacks.release(slot);
         answerWhenDrained(conn.edge.socket, own, answered);
-        if (r.status === 'rejected') opts.countRejection(client, conn, r.code);
       },
-      (err: unknown) => {
+      (err) => {
         answered();
         own.pubacks.discard(); // nothing more is acked on this connection
-        client.emit('error', err instanceof Error ? err : new Error('store failed'));
+        client.emit('error', err); // as aedes does with a handler's error: the connection closes
       },
     );
     return true;

@@ -8,7 +8,7 @@
  * A device's frame takes the broker's own path (io/transport/frame-path): a QoS 1 PUBLISH
  * on the connected client's own topic is taken from the edge and PUBACKed in the order
  * read, without aedes parsing it again; everything else goes through aedes, where
- * `authorizePublish` applies the same rules.
+ * `authorizePublish` applies the same rules. Both submit a frame through one `submitFrame`.
  *
  * Rejected frames are acknowledged too (the decision is final and resending cannot
  * change it) and reported on `vt/v1/dev/{dev}/rejects` (PROTOCOL.md §2).
@@ -197,20 +197,14 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       }
       const payload = packet.payload;
       const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      const dev = client.id;
-      opts.ingest
-        .submit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dev, {
-          via: conn?.transport ?? 'plain',
-          ...(readAt === undefined ? {} : { readAt }),
-        })
-        .then(
-          (r) => {
-            opts.onOutcome?.(r, dev);
-            done(null);
-            if (r.status === 'rejected' && conn) countRejection(client, conn, r.code);
-          },
-          (err: unknown) => done(err instanceof Error ? err : new Error('store failed')),
-        );
+      submitFrame(
+        client,
+        conn,
+        new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        readAt,
+        () => done(null),
+        done,
+      );
     },
     // A client receives only the gateway's reports to it (its rejects and acks topics):
     // frames go to the gateway only, and dropped publishes go nowhere.
@@ -259,11 +253,33 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     setImmediate(() => client.close());
   };
 
-  const takeFrame = framePath<Connection>({
-    ingest: opts.ingest,
-    ...(opts.onOutcome ? { onOutcome: opts.onOutcome } : {}),
-    countRejection,
-  });
+  /**
+   * A device's frame to the ingest, on either path (aedes' `authorizePublish`, or the frame
+   * path): once answered, its outcome is told, then `ack` sends its PUBACK, then a rejection
+   * counts towards the limit (the close comes after that PUBACK is on its way). A store
+   * failure goes to `fail`: no PUBACK, the connection closes.
+   */
+  const submitFrame = (
+    client: Client,
+    conn: Connection | undefined,
+    bytes: Uint8Array,
+    readAt: number | undefined,
+    ack: () => void,
+    fail: (err: Error) => void,
+  ): void => {
+    const dev = client.id;
+    const via = conn?.transport ?? 'plain';
+    opts.ingest.submit(bytes, dev, readAt === undefined ? { via } : { via, readAt }).then(
+      (r) => {
+        opts.onOutcome?.(r, dev);
+        ack();
+        if (r.status === 'rejected' && conn) countRejection(client, conn, r.code);
+      },
+      (err: unknown) => fail(err instanceof Error ? err : new Error('store failed')),
+    );
+  };
+
+  const takeFrame = framePath<Connection>(submitFrame);
 
   const sockets = new Set<Socket>();
   const track = (socket: Socket, transport: 'tls' | 'plain', peer?: PeerCertificate) => {

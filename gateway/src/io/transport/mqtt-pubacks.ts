@@ -28,6 +28,8 @@
  * The same four bytes are MQTT 3.1.1's PUBACK (§3.4).
  */
 
+import { encodeRemainingLength } from '../../protocol/mqtt-framing.js';
+
 /** Where the PUBACKs go: the connection's socket (net.Socket or tls.TLSSocket). */
 export interface PubackSink {
   write(chunk: Uint8Array): unknown;
@@ -191,14 +193,7 @@ export function qos0Publish(topic: string, payload: Uint8Array): Buffer {
   const t = Buffer.from(topic, 'utf8');
   if (t.length > 0xffff) throw new RangeError('topic must be at most 65535 bytes');
   const rest = 2 + t.length + 1 + payload.length;
-  const rl: number[] = [];
-  let n = rest;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    rl.push(b);
-  } while (n > 0);
+  const rl = encodeRemainingLength(rest);
   const out = Buffer.allocUnsafe(1 + rl.length + rest);
   out[0] = 0x30;
   out.set(rl, 1);
