@@ -15,6 +15,8 @@ export interface PostgresSuite {
   server(): RunningPostgres;
   /** One statement on a database of the server, by a plain client of its own. */
   sql(url: string, text: string, params?: unknown[]): Promise<pg.QueryResult>;
+  /** A plain client of its own, connected, for a session that spans statements (the caller ends it). */
+  connect(url: string): Promise<pg.Client>;
 }
 
 /**
@@ -30,11 +32,16 @@ export function usePostgres(): PostgresSuite {
   afterAll(async () => {
     await running?.stop();
   });
+  const connect = async (url: string): Promise<pg.Client> => {
+    const c = new pg.Client(poolConfig({ url, password: server().password }));
+    await c.connect();
+    return c;
+  };
   return {
     server,
+    connect,
     async sql(url, text, params = []) {
-      const c = new pg.Client(poolConfig({ url, password: server().password }));
-      await c.connect();
+      const c = await connect(url);
       try {
         return await c.query(text, params);
       } finally {

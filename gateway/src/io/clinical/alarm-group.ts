@@ -18,6 +18,12 @@
  *   of it are decided: a report that arrives late never undoes an acknowledgement or an
  *   escalation made here;
  * - a proposal the ledger refused is shown once, as the group has it;
+ * - a settings change made here (a pause, new limits: io/clinical/settings-rows) is in the
+ *   group's database before the transitions it caused are recorded, and a clear recorded
+ *   elsewhere is applied once this gateway has read the settings again: otherwise a board that
+ *   learnt of the clear before the pause behind it would re-open the alarm (a `reactivated`
+ *   for the group, then a second clear) while the patient is paused. A write held up longer
+ *   than `SETTINGS_WAIT_MS` holds the transitions up no longer;
  * - at start the group's open alarms are taken, so an alarm outlives the gateway that raised it.
  * A gateway-wide technical alarm is its gateway's own (scope `gateway:<gatewayId>` in the
  * ledger: the group's history and alarm feed hold it; other boards do not show it).
@@ -43,12 +49,33 @@ import {
   isGatewayScope,
   type RemoteAlarmEvent,
 } from './alarm-ledger.js';
+import type { SharedPatientSettings } from './settings-rows.js';
 
 /**
  * Queued jobs run back to back before the queue lets the event loop turn (its sockets, the
  * ingest): a local ledger's job takes ~0.1 ms (20,000 in ~2 s), so a few tens of ms at a time.
  */
 export const JOBS_PER_TURN = 64;
+
+/**
+ * The longest a transition waits for a settings write of this gateway still on its way (one
+ * held up by a lock on the table): then it is recorded anyway, so no alarm is held back on
+ * this gateway's screens for a setting. A write normally lands in milliseconds.
+ */
+export const SETTINGS_WAIT_MS = 2000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((done) => {
+    timer = setTimeout(done, ms);
+  });
+  try {
+    await Promise.race([p.catch(() => {}), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** How many alarms' known event ids are remembered (a late report is late by a moment). */
 const KNOWN_MAX = 10_000;
@@ -65,6 +92,12 @@ export interface AlarmGroupOptions {
    * (audit it). Must not throw.
    */
   publish: (t: AlarmTransition, recorded: boolean, comment: string | null) => void;
+  /**
+   * The group's per-patient settings (io/clinical/settings-rows), when it shares them: a
+   * transition a settings change made here caused is recorded after that change, and a clear
+   * another gateway recorded is applied only once this gateway holds the settings it followed.
+   */
+  settings?: Pick<SharedPatientSettings, 'settled' | 'catchUp'>;
 }
 
 export class AlarmGroup {
@@ -135,9 +168,14 @@ export class AlarmGroup {
     // The board already shows them: until they are decided, reports of these alarms are older.
     const keys = ts.map((t) => keyOf({ scope: this.sharedScope(t.alarm.scope), code: t.alarm.code }));
     for (const k of keys) this.#pending.set(k, (this.#pending.get(k) ?? 0) + 1);
+    // A settings change made here (a pause, new limits) is in the group's database before the
+    // transitions it caused: a gateway that reads the transition finds the change too
+    // (within SETTINGS_WAIT_MS: after it the transition is recorded anyway).
+    const settled = this.#o.settings?.settled();
     void this.#enqueue(async () => {
       const unrecorded = this.unrecorded;
       try {
+        if (settled) await within(settled, SETTINGS_WAIT_MS);
         for (const t of ts) await this.#decide(t, comment);
       } finally {
         for (const k of keys) {
@@ -250,6 +288,11 @@ export class AlarmGroup {
       latest.delete(e.alarm.id);
       latest.set(e.alarm.id, e);
     }
+    // A clear recorded elsewhere may follow a settings change there (a pause, wider limits)
+    // whose notification is still on its way: without it this board, still seeing the breach,
+    // would re-open the alarm it just ended. Unreachable settings: applied as they are.
+    if (this.#o.settings && [...latest.values()].some((e) => e.alarm.state === 'cleared'))
+      await this.#o.settings.catchUp().catch(() => {});
     for (const { event, alarm } of latest.values()) {
       if (isGatewayScope(alarm.scope)) continue; // another gateway's own technical alarm
       this.#take(alarm, event.event as AlarmTransition['type'], event.id);

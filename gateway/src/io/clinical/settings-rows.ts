@@ -33,6 +33,18 @@ export interface SharedPatientSettings extends PatientSettingsRows {
    *   returns to the shared rows at its next reload: the change is undone everywhere)
    */
   flush(): Promise<void>;
+  /**
+   * Waits until this gateway's writes so far have landed or failed (never throws: `flush`
+   * reports a failure). A transition one of them caused is recorded after it (io/clinical/alarm-group).
+   */
+  settled(): Promise<void>;
+  /**
+   * Reloads the rows now if the shared table changed since this gateway last read it: another
+   * gateway's change may have caused what it just recorded, and its notification can come
+   * later than the record's, or be lost. Tells `onChange` of every device that changed.
+   * @throws {SharedStateError} `shared_unavailable`
+   */
+  catchUp(): Promise<void>;
   /** Tells the other gateways of an ACVPU entry made here. */
   shareConsciousness(e: ConsciousnessEntry): void;
   /** Tells `fn` of ACVPU entries made on other gateways. */

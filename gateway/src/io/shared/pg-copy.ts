@@ -7,7 +7,9 @@
  * write, whoever makes it) and, as a fallback that makes a missed notification harmless,
  * whenever a poll every `pollMs` finds the table's signature (row count and largest change
  * number, io/shared/schema) different from the copy's. A lost listener connection is
- * re-opened by the poll, which then reloads (changes made while nobody listened).
+ * re-opened by the poll, which then reloads (changes made while nobody listened). An owner
+ * that must hold a change it learnt of by another way (io/shared/pg-settings: a clear another
+ * gateway recorded because of it) makes the poll's check at once (`catchUp`).
  *
  * The owner supplies the two statements (`load`, `signature`); this module runs none.
  */
@@ -80,6 +82,16 @@ export class PgCopy {
     return run;
   }
 
+  /**
+   * Reloads now if the table's signature moved since the last load (a change whose
+   * notification has not come yet, or was lost); resolves once the copy holds it.
+   * @throws whatever the signature query or the load throws
+   */
+  async catchUp(): Promise<void> {
+    if (this.#closed) return;
+    if ((await this.#o.signature()) !== this.#signature) await this.refresh();
+  }
+
   /** Ends the poll and the listener, and waits for a load under way. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -133,7 +145,7 @@ export class PgCopy {
         await this.refresh(); // changes made while nobody listened
         return;
       }
-      if ((await this.#o.signature()) !== this.#signature) await this.refresh();
+      await this.catchUp();
     } catch {
       // Unreachable: the copy keeps serving; tried again at the next poll.
     } finally {

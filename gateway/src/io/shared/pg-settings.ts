@@ -147,6 +147,20 @@ export class PgPatientSettings implements SharedPatientSettings {
     }
   }
 
+  settled(): Promise<void> {
+    return this.#writes;
+  }
+
+  async catchUp(): Promise<void> {
+    try {
+      await this.#copy.catchUp();
+    } catch (err) {
+      throw new SharedStateError('shared_unavailable', `cannot read the shared settings (${sqlState(err)})`, {
+        cause: err,
+      });
+    }
+  }
+
   onChange(fn: (dev: string) => void): () => void {
     this.#changeListeners.add(fn);
     return () => this.#changeListeners.delete(fn);
