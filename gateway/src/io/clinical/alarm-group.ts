@@ -59,8 +59,9 @@ export const JOBS_PER_TURN = 64;
 
 /**
  * The longest a transition waits for a settings write of this gateway still on its way (one
- * held up by a lock on the table): then it is recorded anyway, so no alarm is held back on
- * this gateway's screens for a setting. A write normally lands in milliseconds.
+ * held up by a lock on the table), and a clear another gateway recorded for this gateway's
+ * read of the settings: then it is recorded or applied anyway, so no alarm is held back on
+ * this gateway's screens for a setting. A write or a read normally takes milliseconds.
  */
 export const SETTINGS_WAIT_MS = 2000;
 
@@ -290,9 +291,10 @@ export class AlarmGroup {
     }
     // A clear recorded elsewhere may follow a settings change there (a pause, wider limits)
     // whose notification is still on its way: without it this board, still seeing the breach,
-    // would re-open the alarm it just ended. Unreachable settings: applied as they are.
+    // would re-open the alarm it just ended. Settings unreachable, or slower than
+    // SETTINGS_WAIT_MS: applied as they are.
     if (this.#o.settings && [...latest.values()].some((e) => e.alarm.state === 'cleared'))
-      await this.#o.settings.catchUp().catch(() => {});
+      await within(this.#o.settings.catchUp(), SETTINGS_WAIT_MS);
     for (const { event, alarm } of latest.values()) {
       if (isGatewayScope(alarm.scope)) continue; // another gateway's own technical alarm
       this.#take(alarm, event.event as AlarmTransition['type'], event.id);
