@@ -108,11 +108,30 @@ describe('secret files', () => {
     const d = dir();
     const p = join(d, 'big.key');
     const size = 4 << 20; // 4 MiB a write: most kills land inside one
+    // The writer says when it starts writing (`s`) and when each write is done (`w`), so the
+    // kills land in its writes however slow the machine is to start a process.
     const script = `import { writeSecret } from ${JSON.stringify(DATADIR_JS)};
-      for (let i = 0; ; i++) writeSecret(${JSON.stringify(p)}, String.fromCharCode(97 + (i % 26)).repeat(${size}));`;
+      process.stdout.write('s');
+      for (let i = 0; ; i++) {
+        writeSecret(${JSON.stringify(p)}, String.fromCharCode(97 + (i % 26)).repeat(${size}));
+        process.stdout.write('w');
+      }`;
     for (let k = 0; k < 12; k++) {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 150 + ((k * 37) % 100))); // its start-up, then writes
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      // The first kill comes after a whole write (the file then exists for every kill after
+      // it: each replaces a whole secret); the others anywhere from the writer's start on.
+      const token = k === 0 ? 'w' : 's';
+      await new Promise<void>((started, failed) => {
+        let seen = '';
+        child.stdout.on('data', (b: Buffer) => {
+          seen += b.toString('latin1');
+          if (seen.includes(token)) started();
+        });
+        child.once('exit', () => failed(new Error(`kill ${k}: the writer exited by itself`)));
+      });
+      await new Promise((r) => setTimeout(r, (k * 37) % 100));
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       // What the killed writer left beside it goes at the next sweep (a gateway's start).
@@ -126,7 +145,7 @@ describe('secret files', () => {
       expect(body.length, `kill ${k}`).toBe(size);
       expect(body, `kill ${k}`).toBe(body.charAt(0).repeat(size));
     }
-    expect(existsSync(p)).toBe(true); // some write finished in 12 tries
+    expect(existsSync(p)).toBe(true); // the first writer finished one
   });
 
   it('behavior: sweepStaleTemps removes the files of writers that are gone, and only those', async () => {
