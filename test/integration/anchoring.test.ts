@@ -10,13 +10,9 @@ import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  ANVIL_DEV_KEY,
   createMemoryLedger,
   createViemLedger,
-  createViemRegistry,
-  deployContracts,
   fetchAnchors,
-  fundAccount,
   type Hex,
   type LedgerClient,
   startAnvil,
@@ -32,22 +28,12 @@ import { logRoutes } from '../../gateway/src/io/http/routes/log-routes.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
-import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
+import { grow, memoryLedgerFor, registeredGateway } from '../helpers/anchoring.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const ORIGIN = 'vitaltrail/gw-test';
 const LOG_ID = logIdOf(ORIGIN);
-
-/** Appends `n` leaves (frames of device `dev`) to the log, as one committed batch. */
-function grow(store: GatewayStore, n: number, dev = 'wr-0001'): void {
-  const frames = Array.from({ length: n }, () => {
-    const seq = (store.getMeta(`seq-${dev}`) ? Number(store.getMeta(`seq-${dev}`)) : 0) + 1;
-    store.setMeta(`seq-${dev}`, String(seq));
-    const hash = new Uint8Array(32).fill(seq % 251);
-    return { dev, seq, hash, prev: hash, ts: seq, leafHash: hashLeaf(Buffer.from(`${dev}/${seq}`)) };
-  });
-  store.commitBatch({ id: store.nextBatchId(), envelope: 'sealed', createdAt: Date.now(), frames });
-}
 
 function fresh(prefix: string) {
   const tmp = makeTempDir(prefix);
@@ -61,12 +47,7 @@ function fresh(prefix: string) {
   return { tmp, paths, store, notes, signer, anchorer };
 }
 
-function memoryLedger() {
-  return createMemoryLedger({
-    account: privateKeyToAccount(generatePrivateKey()).address,
-    activeLogIds: [LOG_ID],
-  });
-}
+const memoryLedger = () => memoryLedgerFor(LOG_ID);
 
 describe('anchoring outbox (memory ledger)', () => {
   test('behavior: each checkpoint is stored with a signed note that opens with the vkey', async () => {
@@ -334,16 +315,14 @@ describe('anchoring on a real anvil', () => {
     const stateFile = join(tmp.dir, 'anvil-state.json');
     const older = join(tmp.dir, 'anvil-state.older.json');
     const { store, anchorer } = fresh('vt-anch-store-');
-    const gwKey = generatePrivateKey();
     let node = await startAnvil({ stateFile });
     try {
-      const deployment = await deployContracts({ rpcUrl: node.rpcUrl, deployerKey: ANVIL_DEV_KEY });
-      const registry = createViemRegistry({ rpcUrl: node.rpcUrl, deployment, privateKey: ANVIL_DEV_KEY });
-      await fundAccount(node.rpcUrl, privateKeyToAccount(gwKey).address);
-      await registry.registerGateway(privateKeyToAccount(gwKey).address, LOG_ID);
+      const { deployment, gwKey } = await registeredGateway(node.rpcUrl, LOG_ID);
       const anchorWith = async (rpcUrl: string, rounds: number) => {
         const ledger: LedgerClient = createViemLedger({ rpcUrl, deployment, privateKey: gwKey });
-        const a = anchorer(ledger);
+        // With the mark the gateway keeps (io/anchoring `marks`): read after the mark when the
+        // older state kept the block it names, whole when not, 9 and 12 are found gone.
+        const a = anchorer(ledger, { marks: { meta: store, ledger: 'anvil' } });
         await a.start();
         for (let i = 0; i < rounds; i++) {
           grow(store, 3);
@@ -380,11 +359,7 @@ describe('anchoring on a real anvil', () => {
   test('behavior: confirmations N waits for N blocks after the including one; 0 takes the receipt', async () => {
     const node = await startAnvil({ blockTime: 1 });
     try {
-      const deployment = await deployContracts({ rpcUrl: node.rpcUrl, deployerKey: ANVIL_DEV_KEY });
-      const registry = createViemRegistry({ rpcUrl: node.rpcUrl, deployment, privateKey: ANVIL_DEV_KEY });
-      const gwKey = generatePrivateKey();
-      await fundAccount(node.rpcUrl, privateKeyToAccount(gwKey).address);
-      await registry.registerGateway(privateKeyToAccount(gwKey).address, LOG_ID);
+      const { deployment, gwKey } = await registeredGateway(node.rpcUrl, LOG_ID);
       const root = (n: number) => `0x${n.toString(16).padStart(64, '0')}` as Hex;
       const head = async () =>
         Number.parseInt(

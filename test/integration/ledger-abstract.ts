@@ -69,6 +69,26 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFixtur
       expect(await ledger.latestAnchor(logId)).toEqual({ treeSize: 1000, rootHash: sent[3]?.rootHash });
     });
 
+    it('behavior: head names the newest block and blockHash its hash (null past it); getAnchors from a block lists the anchors from it on', async () => {
+      const { ledger, logId } = await factory();
+      const h0 = await ledger.head();
+      expect(h0.hash).toMatch(/^0x[0-9a-f]{64}$/);
+      for (const treeSize of [1, 2, 3])
+        await ledger.anchor({ logId, treeSize, rootHash: freshHash('root'), checkpointTime: treeSize });
+      const h1 = await ledger.head();
+      expect(h1.number).toBeGreaterThanOrEqual(h0.number + 3);
+      expect(await ledger.blockHash(h1.number)).toBe(h1.hash);
+      expect(await ledger.blockHash(h0.number)).toBe(h0.hash); // the history before it did not change
+      expect(await ledger.blockHash(h1.number + 1000)).toBeNull();
+      const all = await ledger.getAnchors(logId);
+      expect(await ledger.getAnchors(logId, 0)).toEqual(all);
+      expect(await ledger.getAnchors(logId, all[1]?.blockNumber as number)).toEqual(all.slice(1));
+      expect(await ledger.getAnchors(logId, h1.number + 1)).toEqual([]);
+      await expect(ledger.blockHash(-1)).rejects.toThrow(RangeError);
+      await expect(ledger.blockHash(1.5)).rejects.toThrow(/must be a safe integer/);
+      await expect(ledger.getAnchors(logId, -1)).rejects.toThrow(/fromBlock/);
+    });
+
     it('behavior: anchors sent concurrently in increasing order all land, in that order', async () => {
       const { ledger, logId } = await factory();
       const roots = [freshHash('root'), freshHash('root'), freshHash('root')];

@@ -25,7 +25,8 @@ import {
   type Hex,
   LedgerError,
 } from './types.js';
-import { createReadClient, toLedgerError } from './viem.js';
+import { createReadClient } from './viem.js';
+import { toLedgerError } from './viem-errors.js';
 
 type Deployed = { address: Hex; block: bigint };
 

@@ -22,6 +22,7 @@ export { freePort } from './ports.js';
 export type {
   AnchorParameters,
   AnchorRecord,
+  BlockRef,
   Deployment,
   DeviceStatus,
   LedgerClient,
@@ -41,6 +42,6 @@ export {
   createViemLedger,
   createViemRegistry,
   fetchAnchors,
-  toLedgerError,
   type ViemClientParameters,
 } from './viem.js';
+export { toLedgerError } from './viem-errors.js';

@@ -11,6 +11,7 @@ import {
   assertAddress,
   assertAnchorParameters,
   assertBytes32,
+  assertSafeUint,
   type Hex,
   LEDGER_ERROR_CODES,
   type LedgerClient,
@@ -26,6 +27,9 @@ export interface MemoryLedger extends LedgerClient {
   /** The block height: one block per anchor. */
   readonly blockNumber: number;
 }
+
+/** A fresh chain's salt: two memory ledgers never share a block hash (each its own history). */
+let chains = 0;
 
 /**
  * @param opts.account The gateway account.
@@ -44,6 +48,9 @@ export function createMemoryLedger(opts: { account: Hex; activeLogIds: Hex[] }):
   const anchors = new Map<string, AnchorRecord[]>();
   let available = true;
   let block = 0;
+  const chain = `${process.pid}-${++chains}-${Date.now()}`;
+  const hashOf = (n: number): Hex =>
+    `0x${createHash('sha256').update(`memory-ledger-block-${chain}-${n}`).digest('hex')}` as Hex;
 
   const up = (action: string): void => {
     if (!available)
@@ -100,10 +107,21 @@ export function createMemoryLedger(opts: { account: Hex; activeLogIds: Hex[] }):
       const last = anchors.get(logId.toLowerCase())?.at(-1);
       return last ? { treeSize: last.treeSize, rootHash: last.rootHash } : null;
     },
-    async getAnchors(logId) {
+    async getAnchors(logId, fromBlock = 0) {
       assertBytes32('logId', logId);
+      assertSafeUint('fromBlock', fromBlock);
       up('getAnchors');
-      return (anchors.get(logId.toLowerCase()) ?? []).map((r) => ({ ...r }));
+      const list = anchors.get(logId.toLowerCase()) ?? [];
+      return list.filter((r) => r.blockNumber >= fromBlock).map((r) => ({ ...r }));
+    },
+    async head() {
+      up('head');
+      return { number: block, hash: hashOf(block) };
+    },
+    async blockHash(n) {
+      assertSafeUint('n', n);
+      up('blockHash');
+      return n <= block ? hashOf(n) : null;
     },
   };
 }

@@ -18,6 +18,12 @@ export interface AnchorRecord {
   blockNumber: number;
 }
 
+/** A block of the chain as the node has it now. */
+export interface BlockRef {
+  number: number;
+  hash: Hex;
+}
+
 /** Where the contracts live; kept by the gateway after the one deployment. */
 export interface Deployment {
   chainId: number;
@@ -62,8 +68,24 @@ export interface LedgerClient {
   anchor(p: AnchorParameters): Promise<{ txHash: Hex; blockNumber: number }>;
   /** The latest anchor of `logId`, or null when it has none. */
   latestAnchor(logId: Hex): Promise<{ treeSize: number; rootHash: Hex } | null>;
-  /** Every `Anchored` event of `logId` since the deployment, in chain order. */
-  getAnchors(logId: Hex): Promise<AnchorRecord[]>;
+  /**
+   * Every `Anchored` event of `logId` in chain order: since the deployment, or from block
+   * `fromBlock` on (a safe integer ≥ 0; below the deployment reads from the deployment).
+   */
+  getAnchors(logId: Hex, fromBlock?: number): Promise<AnchorRecord[]>;
+  /**
+   * The chain's newest block, to compare later with `blockHash`: a block hash names the
+   * whole history up to it, so an unchanged hash means no block up to it changed.
+   * @throws {LedgerError} `ledger_unavailable`
+   */
+  head(): Promise<BlockRef>;
+  /**
+   * The hash of block `n` as the chain has it now, or null when the chain has no such block
+   * (a node restarted from older state, not grown back yet).
+   * @throws {LedgerError} `ledger_unavailable`
+   * @throws {RangeError} when `n` is not a safe integer ≥ 0
+   */
+  blockHash(n: number): Promise<Hex | null>;
   /**
    * Forgets what the client caches about the node (the account's next nonce, the chain id
    * check): the node restarted, possibly from older state, so a remembered nonce may lie

@@ -5,12 +5,12 @@
  *
  * Writes are checked with `eth_estimateGas` before a nonce is taken, so a refused anchor (the
  * contract's custom errors, decoded) never leaves a nonce gap; each client owns its nonce manager
- * so concurrent sends from one account are pipelined in call order. viem's errors interpolate
- * request arguments and URLs: they are kept only as `cause` of a `LedgerError` whose reason is
- * ours (STYLE.md §3).
+ * so concurrent sends from one account are pipelined in call order. viem's errors become
+ * `LedgerError`s in ./viem-errors (kept only as `cause`: they interpolate arguments and URLs).
  */
 import {
   type Abi,
+  BlockNotFoundError,
   type Chain,
   createPublicClient,
   createWalletClient,
@@ -38,83 +38,10 @@ import {
   LEDGER_ERROR_CODES,
   type LedgerClient,
   LedgerError,
-  type LedgerErrorCode,
   type RegistryClient,
   toSafeNumber,
 } from './types.js';
-
-/** Custom errors of the contracts mapped to ledger error codes; the rest of the registry's are `registry_rejected`. */
-const REVERT_CODES: Record<string, LedgerErrorCode> = {
-  TreeSizeNotIncreasing: 'tree_size_not_increasing',
-  NotActiveGateway: 'not_active_gateway',
-  NotKgc: 'not_kgc',
-  InvalidDeviceId: 'registry_rejected',
-  ZeroValue: 'registry_rejected',
-  KeyUnchanged: 'registry_rejected',
-  KeyRevoked: 'registry_rejected',
-  DeviceNotActive: 'registry_rejected',
-  GatewayAlreadyRegistered: 'registry_rejected',
-  UnknownGateway: 'registry_rejected',
-  LogIdTaken: 'registry_rejected',
-};
-
-const UNAVAILABLE = new Set([
-  'HttpRequestError',
-  'TimeoutError',
-  'SocketClosedError',
-  'WebSocketRequestError',
-  'WaitForTransactionReceiptTimeoutError',
-]);
-
-/** A viem error's name, if it is one. */
-function errName(e: unknown): string | undefined {
-  return e instanceof Error ? e.name : undefined;
-}
-
-/**
- * Wraps any failure of a viem call as a `LedgerError`; the original error becomes `cause`.
- * Custom errors of the contracts are decoded into their codes; `action` (a constant of ours)
- * prefixes the reason.
- */
-export function toLedgerError(
-  err: unknown,
-  action: string,
-  fallback: LedgerErrorCode = 'tx_failed',
-): LedgerError {
-  if (err instanceof LedgerError) return err;
-  const chain: unknown[] = [];
-  for (
-    let e: unknown = err;
-    e !== undefined && chain.length < 16;
-    e = e instanceof Error ? e.cause : undefined
-  ) {
-    chain.push(e);
-  }
-  for (const e of chain) {
-    if (errName(e) === 'ContractFunctionRevertedError') {
-      const errorName = (e as { data?: { errorName?: string } }).data?.errorName;
-      const code =
-        errorName && Object.hasOwn(REVERT_CODES, errorName) ? REVERT_CODES[errorName]! : 'tx_failed';
-      // The error name is a constant of our contract's ABI, never input.
-      const why =
-        code === 'registry_rejected' || code === 'tx_failed'
-          ? `contract error ${errorName ?? 'unknown'}`
-          : LEDGER_ERROR_CODES[code];
-      return new LedgerError(code, `${action}: ${why}`, { cause: err });
-    }
-    if (errName(e) === 'ContractFunctionZeroDataError') {
-      return new LedgerError('contract_missing', `${action}: ${LEDGER_ERROR_CODES.contract_missing}`, {
-        cause: err,
-      });
-    }
-  }
-  if (chain.some((e) => UNAVAILABLE.has(errName(e) ?? ''))) {
-    return new LedgerError('ledger_unavailable', `${action}: ${LEDGER_ERROR_CODES.ledger_unavailable}`, {
-      cause: err,
-    });
-  }
-  return new LedgerError(fallback, `${action}: ${LEDGER_ERROR_CODES[fallback]}`, { cause: err });
-}
+import { toLedgerError } from './viem-errors.js';
 
 /** The viem chain object for a deployment (so signing needs no `eth_chainId` round trip). */
 function chainFor(chainId: number, rpcUrl: string): Chain {
@@ -339,9 +266,31 @@ export function createViemLedger(p: ViemClientParameters): LedgerClient {
       }
       return r[0] === 0n ? null : { treeSize: toSafeNumber(r[0]), rootHash: r[1] };
     },
-    async getAnchors(logId: Hex) {
+    async getAnchors(logId: Hex, fromBlock = 0) {
+      assertSafeUint('fromBlock', fromBlock);
       await s.ensureChain('getAnchors');
-      return readAnchors(s.reader, d.anchors, d.deployBlock, logId);
+      return readAnchors(s.reader, d.anchors, Math.max(d.deployBlock, fromBlock), logId);
+    },
+    async head() {
+      await s.ensureChain('head');
+      try {
+        const b = await s.reader.getBlock({ blockTag: 'latest' });
+        if (b.hash === null || b.number === null) throw new Error('the latest block has no hash');
+        return { number: toSafeNumber(b.number), hash: b.hash };
+      } catch (err) {
+        throw toLedgerError(err, 'head', 'ledger_unavailable');
+      }
+    },
+    async blockHash(n: number) {
+      assertSafeUint('n', n);
+      await s.ensureChain('blockHash');
+      try {
+        const b = await s.reader.getBlock({ blockNumber: BigInt(n) });
+        return b.hash;
+      } catch (err) {
+        if (err instanceof BlockNotFoundError) return null;
+        throw toLedgerError(err, 'blockHash', 'ledger_unavailable');
+      }
     },
     resync: s.resync,
   };

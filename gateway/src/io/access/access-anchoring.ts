@@ -27,6 +27,7 @@ import {
   accountOf,
   Checkpointer,
   ensureAccountKey,
+  ledgerMarkOf,
   loadCheckpointSigner,
 } from '../anchoring/index.js';
 import { type DataPaths, ensureDir } from '../ops/index.js';
@@ -105,6 +106,7 @@ export function createAccessAnchoring(p: AccessAnchoringParameters): AccessAncho
     intervalMs: p.intervalMs,
     notes: log,
     signer,
+    marks: { meta: p.store, ledger: ledgerMarkOf(p.ledger.deployment) },
     ...(p.ledger.maxBackoffMs !== undefined ? { maxBackoffMs: p.ledger.maxBackoffMs } : {}),
     ...(p.onError ? { onError: p.onError } : {}),
   });

@@ -30,7 +30,7 @@
  *   store never names a transaction the chain does not hold.
  */
 import { createHash } from 'node:crypto';
-import type { AnchorRecord, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
+import type { AnchorRecord, Deployment, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
 import { formatCheckpoint } from '../../../../anchor/src/log/index.js';
 import { isVitalTrailError } from '../../protocol/errors.js';
 import type { CheckpointRow } from '../store/index.js';
@@ -52,6 +52,11 @@ export function logIdOf(origin: string): Hex {
 }
 
 export const toHex = (b: Uint8Array): Hex => `0x${Buffer.from(b).toString('hex')}`;
+
+/** The name of a deployment's anchors for a reconcile's mark (`AnchoringOptions.marks`). */
+export function ledgerMarkOf(d: Deployment): string {
+  return `${d.chainId}:${d.anchors.toLowerCase()}`;
+}
 
 /** PROTOCOL.md §3: the C2SP tlog-checkpoint body. */
 export function checkpointText(origin: string, treeSize: number, root: Uint8Array): string {
@@ -75,6 +80,22 @@ export interface AnchoringOptions {
   signer?: CheckpointSigner;
   /** Uniform [0, 1) for the backoff jitter. Default Math.random. */
   random?: () => number;
+  /**
+   * Where the reconcile keeps its mark (`reconcile`): `meta`, io/store `GatewayStore`'s meta
+   * table, under `anchor_mark:<ledger>:<logId>`, where `ledger` names the chain and the anchors
+   * contract (another deployment starts without a mark). Default: none, so every reconcile
+   * reads the chain since the deployment.
+   */
+  marks?: {
+    meta: { getMeta(key: string): string | undefined; setMeta(key: string, value: string): void };
+    ledger: string;
+  };
+}
+
+/** The chain's head when a reconcile last completed (its number and hash). */
+interface ReconcileMark {
+  n: number;
+  hash: string;
 }
 
 /** Floor of the retry backoff. */
@@ -229,14 +250,26 @@ export class Anchorer {
    * chain has overtaken (a larger anchored tree) as superseded. Run on start: a dev
    * chain may also have lost recent blocks; checkpoints above the chain's largest anchor
    * go back to pending (see the module notes).
+   *
+   * With `marks`, a reconcile reads only what the chain added since the last one: it keeps
+   * the chain's head (number and hash) as its mark, and when the chain still has that block
+   * with that hash, no block up to it changed (a hash names the whole history before it), so
+   * the anchors and the store's anchored rows up to it were settled against this same history
+   * then. Otherwise (a node restarted from older state, a reorg past the mark, no mark yet)
+   * it reads the chain since the deployment, as without marks.
    * @returns how many checkpoints went back to pending.
    */
   async reconcile(): Promise<number> {
     const { store, ledger, logId } = this.#o;
-    const anchors: AnchorRecord[] = await ledger.getAnchors(logId);
+    const since = await this.#unchangedUpTo();
+    // Read before the anchors: whatever lands meanwhile lies after it and is read again next time.
+    const head = this.#o.marks ? await ledger.head() : null;
+    const anchors: AnchorRecord[] =
+      since === null ? await ledger.getAnchors(logId) : await ledger.getAnchors(logId, since + 1);
     const bySize = new Map(anchors.map((a) => [a.treeSize, a]));
-    const maxOnChain = anchors.reduce((m, a) => Math.max(m, a.treeSize), 0);
-    this.#settleLostAnchors(bySize, maxOnChain);
+    let maxOnChain = anchors.reduce((m, a) => Math.max(m, a.treeSize), 0);
+    if (since !== null) maxOnChain = Math.max(maxOnChain, (await ledger.latestAnchor(logId))?.treeSize ?? 0);
+    this.#settleLostAnchors(bySize, maxOnChain, since);
     const reopened = this.#o.notes ? this.#o.notes.reopenAbove(maxOnChain) : 0;
     this.#reconciled = true;
     for (const c of store.pendingCheckpoints()) {
@@ -249,24 +282,47 @@ export class Anchorer {
         this.#progressAt = this.#now();
       }
     }
+    if (head)
+      this.#o.marks?.meta.setMeta(this.#markKey(), JSON.stringify({ n: head.number, hash: head.hash }));
     return reopened;
+  }
+
+  #markKey(): string {
+    return `anchor_mark:${this.#o.marks?.ledger}:${this.#o.logId.toLowerCase()}`;
+  }
+
+  /** The block of the last reconcile's mark when the chain still has it unchanged, else null. */
+  async #unchangedUpTo(): Promise<number | null> {
+    const text = this.#o.marks?.meta.getMeta(this.#markKey());
+    if (text === undefined) return null;
+    let mark: ReconcileMark;
+    try {
+      mark = JSON.parse(text) as ReconcileMark;
+    } catch {
+      return null; // not ours to trust: read everything
+    }
+    if (!Number.isSafeInteger(mark.n) || mark.n < 0 || typeof mark.hash !== 'string') return null;
+    const hash = await this.#o.ledger.blockHash(mark.n);
+    return hash !== null && hash.toLowerCase() === mark.hash.toLowerCase() ? mark.n : null;
   }
 
   /**
    * A node restarted from older state lost its last blocks, and with them anchors the store
    * records. Each anchored checkpoint is checked against the chain's anchors (all read by
-   * `reconcile` already; one pass over the rows, streamed): a lost one above the chain's
-   * largest anchor goes back to the outbox (`reopenAbove`, after this); a lost one the chain
-   * has overtaken (a larger anchor landed on the restarted node first) can never be anchored
-   * again, as tree sizes must grow, so it is superseded (still provable through a consistency
-   * proof to the larger anchor); one the chain holds through another transaction (anchored
-   * again) takes that transaction.
+   * `reconcile` already; one pass over the rows, streamed, newest first): a lost one above the
+   * chain's largest anchor goes back to the outbox (`reopenAbove`, after this); a lost one the
+   * chain has overtaken (a larger anchor landed on the restarted node first) can never be
+   * anchored again, as tree sizes must grow, so it is superseded (still provable through a
+   * consistency proof to the larger anchor); one the chain holds through another transaction
+   * (anchored again) takes that transaction. Rows in blocks up to `since` (the last reconcile's
+   * mark, unchanged) were settled against this same history and end the pass.
    */
-  #settleLostAnchors(bySize: Map<number, AnchorRecord>, maxOnChain: number): void {
+  #settleLostAnchors(bySize: Map<number, AnchorRecord>, maxOnChain: number, since: number | null): void {
     const { store } = this.#o;
     const lost: number[] = [];
     const moved: { treeSize: number; a: AnchorRecord }[] = [];
     for (const c of store.checkpoints.anchoredNewestFirst()) {
+      if (since !== null && c.blockNumber !== null && c.blockNumber <= since) break;
       if (c.treeSize > maxOnChain) continue; // reopened by reopenAbove
       const a = bySize.get(c.treeSize);
       if (!a || a.rootHash.toLowerCase() !== toHex(c.root)) lost.push(c.treeSize);
