@@ -4,7 +4,7 @@
  * tests of the anchoring outbox: the same refusals, plus switches to take the ledger down and to
  * deactivate the gateway. Passes the same abstract suite as the viem client.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type AnchorParameters,
   type AnchorRecord,
@@ -28,9 +28,6 @@ export interface MemoryLedger extends LedgerClient {
   readonly blockNumber: number;
 }
 
-/** A fresh chain's salt: two memory ledgers never share a block hash (each its own history). */
-let chains = 0;
-
 /**
  * @param opts.account The gateway account.
  * @param opts.activeLogIds The logIds this account may anchor.
@@ -48,7 +45,8 @@ export function createMemoryLedger(opts: { account: Hex; activeLogIds: Hex[] }):
   const anchors = new Map<string, AnchorRecord[]>();
   let available = true;
   let block = 0;
-  const chain = `${process.pid}-${++chains}-${Date.now()}`;
+  // Each ledger is a history of its own: two never share a block hash.
+  const chain = randomUUID();
   const hashOf = (n: number): Hex =>
     `0x${createHash('sha256').update(`memory-ledger-block-${chain}-${n}`).digest('hex')}` as Hex;
 

@@ -264,8 +264,7 @@ export class Anchorer {
     const since = await this.#unchangedUpTo();
     // Read before the anchors: whatever lands meanwhile lies after it and is read again next time.
     const head = this.#o.marks ? await ledger.head() : null;
-    const anchors: AnchorRecord[] =
-      since === null ? await ledger.getAnchors(logId) : await ledger.getAnchors(logId, since + 1);
+    const anchors = await ledger.getAnchors(logId, since === null ? undefined : since + 1);
     const bySize = new Map(anchors.map((a) => [a.treeSize, a]));
     let maxOnChain = anchors.reduce((m, a) => Math.max(m, a.treeSize), 0);
     if (since !== null) maxOnChain = Math.max(maxOnChain, (await ledger.latestAnchor(logId))?.treeSize ?? 0);
