@@ -9,7 +9,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { fetchChainEvidence } from '../../../anchor/src/verify/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/options.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
+import { checkpointOrigin, logIdOf } from '../core/log-names.js';
 import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportBundleToFile } from '../io/outbound/index.js';
 import { openBindingBook } from '../io/shared/index.js';

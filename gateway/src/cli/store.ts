@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/options.js';
-import { checkpointOrigin, logIdOf } from '../io/anchoring/index.js';
+import { checkpointOrigin, logIdOf } from '../core/log-names.js';
 import { checkOutputPath, dataPaths, lockDataDir, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportFhir } from '../io/outbound/index.js';
 import { openBindingBook } from '../io/shared/index.js';

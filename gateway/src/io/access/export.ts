@@ -25,8 +25,8 @@ import {
   type AccessItem,
   accessLeafHash,
 } from '../../../../anchor/src/verify-access/index.js';
+import { toHex } from '../../core/log-names.js';
 import { errorClass } from '../../protocol/errors.js';
-import { toHex } from '../anchoring/index.js';
 import { writeOutputFile } from '../ops/index.js';
 import type { AccessLog } from './access-log.js';
 

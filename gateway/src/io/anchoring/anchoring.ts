@@ -29,29 +29,15 @@
  *   chain lost but has already overtaken (a larger anchor landed first) is superseded, so the
  *   store never names a transaction the chain does not hold.
  */
-import { createHash } from 'node:crypto';
 import type { AnchorRecord, Deployment, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
 import { formatCheckpoint } from '../../../../anchor/src/log/index.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf, toHex } from '../../core/log-names.js';
 import { isVitalTrailError } from '../../protocol/errors.js';
 import type { CheckpointRow } from '../store/index.js';
 import { type AnchorableLog, type AnchorableNotes, cutCheckpoint } from './checkpointer.js';
 import type { CheckpointSigner } from './checkpoints.js';
 
-/** PROTOCOL.md §3: origin line of the checkpoint; logId = SHA-256(origin). */
-export function checkpointOrigin(gatewayId: string): string {
-  return `vitaltrail/${gatewayId}`;
-}
-
-/** Issue 18: origin of the gateway's access log, its second log (io/access); logId = SHA-256(origin). */
-export function accessLogOrigin(gatewayId: string): string {
-  return `vitaltrail/${gatewayId}/access`;
-}
-
-export function logIdOf(origin: string): Hex {
-  return `0x${createHash('sha256').update(origin, 'utf8').digest('hex')}`;
-}
-
-export const toHex = (b: Uint8Array): Hex => `0x${Buffer.from(b).toString('hex')}`;
+export { accessLogOrigin, checkpointOrigin, logIdOf, toHex };
 
 /** The name of a deployment's anchors for a reconcile's mark (`AnchoringOptions.marks`). */
 export function ledgerMarkOf(d: Deployment): string {

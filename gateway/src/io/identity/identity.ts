@@ -19,7 +19,7 @@ import {
   readRevokedSerials,
   verifyCertificateChain,
 } from '../../../../anchor/src/kgc/index.js';
-import { createReadClient, type Deployment } from '../../../../anchor/src/ledger/index.js';
+import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import { seqForJson, type WireUint } from '../../protocol/frame.js';
 import type { DataPaths, Logger } from '../ops/index.js';
@@ -195,16 +195,27 @@ export function createIdentity(opts: IdentityOptions): Identity {
   }
 
   // Revocation sources beyond the store: the CRL file and the chain registry.
-  let reader: PublicClient | undefined;
+  // The ledger's client (viem) is loaded at the first poll, not with this module: every CLI
+  // command that opens the device registry loads this file, and most never talk to a chain.
+  let chainReader: (() => Promise<PublicClient>) | undefined;
   let fromBlock: bigint | undefined;
   let isKeyRevoked: ((spkiSha256: `0x${string}`) => Promise<boolean>) | undefined;
   if (opts.chain) {
-    const client = createReadClient(opts.chain.rpcUrl, opts.chain.deployment.chainId);
-    const address = opts.chain.deployment.registry;
-    reader = client;
-    fromBlock = BigInt(opts.chain.deployment.deployBlock);
-    isKeyRevoked = (spkiSha256) =>
-      client.readContract({ address, abi: REGISTRY_ABI, functionName: 'isKeyRevoked', args: [spkiSha256] });
+    const { rpcUrl, deployment } = opts.chain;
+    let loaded: Promise<PublicClient> | undefined;
+    const reader = (): Promise<PublicClient> =>
+      (loaded ??= import('../../../../anchor/src/ledger/index.js').then((l) =>
+        l.createReadClient(rpcUrl, deployment.chainId),
+      ));
+    chainReader = reader;
+    fromBlock = BigInt(deployment.deployBlock);
+    isKeyRevoked = async (spkiSha256) =>
+      (await reader()).readContract({
+        address: deployment.registry,
+        abi: REGISTRY_ABI,
+        functionName: 'isKeyRevoked',
+        args: [spkiSha256],
+      });
   }
   const refreshCrl = async (): Promise<void> => {
     try {
@@ -219,8 +230,9 @@ export function createIdentity(opts: IdentityOptions): Identity {
     polling = true;
     try {
       await refreshCrl();
-      if (reader && isKeyRevoked && opts.chain && fromBlock !== undefined) {
+      if (chainReader && isKeyRevoked && opts.chain && fromBlock !== undefined) {
         try {
+          const reader = await chainReader();
           const head = await reader.getBlockNumber({ cacheTime: 0 });
           if (head >= fromBlock) {
             const logs = await reader.getLogs({

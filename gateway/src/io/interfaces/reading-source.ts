@@ -12,8 +12,8 @@
  */
 import type { RecipientSecret } from '../../core/envelope.js';
 import { type GroupRow, intervalGroups, intervalOf } from '../../core/interval-groups.js';
+import { toHex } from '../../core/log-names.js';
 import { decodeFrame } from '../../protocol/frame.js';
-import { toHex } from '../anchoring/index.js';
 import type { BindingBook, CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { SealedReader } from '../store/index.js';
 import type { DeliverySource, OutboundReading } from './receiver.js';

@@ -34,9 +34,9 @@ import type { Hl7Message } from '@medplum/core';
 import { type HeaderOptions, senderHeader } from '../../core/hl7/er7.js';
 import { buildPcd01Message, type Pcd01Reading } from '../../core/hl7/pcd01.js';
 import { buildPcd04Message } from '../../core/hl7/pcd04.js';
+import { checkpointOrigin } from '../../core/log-names.js';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../../core/webhook-signature.js';
 import type { ErrorGroupCode } from '../../protocol/error-codes.js';
-import { checkpointOrigin } from '../anchoring/index.js';
 import { MllpReceiver } from './mllp-receiver.js';
 import { DeliveryError } from './receiver.js';
 

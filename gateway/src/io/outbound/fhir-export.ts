@@ -9,8 +9,8 @@
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
 import { buildFhirBundle, type FhirCheckpoint, type FhirReading } from '../../core/fhir/export.js';
+import { toHex } from '../../core/log-names.js';
 import { VitalTrailError } from '../../protocol/errors.js';
-import { toHex } from '../anchoring/index.js';
 import type { BindingBook, GatewayStore } from '../store/index.js';
 import { readReadings, SealedReader } from '../store/index.js';
 

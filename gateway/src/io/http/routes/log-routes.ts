@@ -23,9 +23,9 @@
  * unknown reading is 404 `not_found`. Responses are built field by field.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { toHex } from '../../../core/log-names.js';
 import { DEVICE_ID_PATTERN } from '../../../protocol/frame.js';
 import type { CheckpointNotes } from '../../anchoring/index.js';
-import { toHex } from '../../anchoring/index.js';
 import type { Role } from '../../identity/index.js';
 import type { GatewayStore } from '../../store/index.js';
 import { HttpError } from '../errors.js';

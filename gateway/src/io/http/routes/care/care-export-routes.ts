@@ -33,9 +33,9 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deployment } from '../../../../../../anchor/src/ledger/index.js';
 import { SCOPE_ECG, SCOPE_VITALS } from '../../../../core/consent-policy.js';
+import { checkpointOrigin, logIdOf } from '../../../../core/log-names.js';
 import { VitalTrailError } from '../../../../protocol/errors.js';
 import { decodeFrame, isSafeFrame } from '../../../../protocol/frame.js';
-import { checkpointOrigin, logIdOf } from '../../../anchoring/index.js';
 import type { DataPaths } from '../../../ops/index.js';
 import {
   bundleText,
