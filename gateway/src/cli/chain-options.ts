@@ -9,21 +9,22 @@
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { REGISTRY_ABI } from '../../../anchor/src/contracts/index.js';
+// The ledger's types and argument checks only: its clients (viem, ~350 modules) are loaded
+// with import() once a command talks to a chain (test/unit/cli-load.test.ts).
 import {
   assertAddress,
   assertSafeUint,
-  createReadClient,
-  createViemRegistry,
   type Deployment,
   type Hex,
-  isDeployed,
   LEDGER_ERROR_CODES,
   LedgerError,
   type RegistryClient,
-  toLedgerError,
-} from '../../../anchor/src/ledger/index.js';
+} from '../../../anchor/src/ledger/types.js';
 import { ConfigError, readSecretFile } from '../app/config.js';
 import type { DataPaths } from '../io/ops/index.js';
+
+/** The ledger's clients, loaded when a command first talks to a chain. */
+export const ledgerClients = () => import('../../../anchor/src/ledger/index.js');
 
 /**
  * Reads a ledger account key: `0x` and 32 bytes of hex, in a file of mode 0600.
@@ -137,11 +138,11 @@ export interface ExternalRegistry {
  * @throws {ConfigError} `config_invalid` for `--deployment`/`--key-file`/`--confirmations`
  *   without `--rpc`, or a missing or malformed deployment or key file
  */
-export function externalRegistry(
+export async function externalRegistry(
   o: RegistryOptionValues,
   paths: DataPaths,
   source: string,
-): ExternalRegistry | undefined {
+): Promise<ExternalRegistry | undefined> {
   if (!o.rpc) {
     if (o.deployment !== undefined || o.keyFile !== undefined || o.confirmations !== undefined)
       throw new ConfigError(['--deployment, --key-file and --confirmations need --rpc'], source);
@@ -152,7 +153,7 @@ export function externalRegistry(
   return {
     rpcUrl: o.rpc,
     deployment,
-    registry: createViemRegistry({
+    registry: (await ledgerClients()).createViemRegistry({
       rpcUrl: o.rpc,
       deployment,
       privateKey,
@@ -168,6 +169,7 @@ export function externalRegistry(
  *   file or chain), `not_kgc` (the key is another account's)
  */
 export async function assertRegistryReady(chain: ExternalRegistry, source: string): Promise<void> {
+  const { createReadClient, isDeployed, toLedgerError } = await ledgerClients();
   if (!(await isDeployed({ rpcUrl: chain.rpcUrl, deployment: chain.deployment })))
     throw new LedgerError(
       'contract_missing',

@@ -12,7 +12,7 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { initKgc, MAX_CSR_BYTES } from '../../../anchor/src/kgc/index.js';
-import { createViemRegistry, type Deployment, type Hex } from '../../../anchor/src/ledger/index.js';
+import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import {
   type ChainRegistry,
   enrolDevice,
@@ -33,6 +33,7 @@ import {
   assertRegistryReady,
   type ExternalRegistry,
   externalRegistry,
+  ledgerClients,
   type RegistryOptionValues,
   withRegistryOptions,
 } from './chain-options.js';
@@ -66,7 +67,7 @@ export async function registryOf(dataDir: string): Promise<ChainRegistry | undef
   const chain = await reachableChain(dataDir);
   return chain
     ? {
-        client: createViemRegistry({
+        client: (await ledgerClients()).createViemRegistry({
           rpcUrl: chain.rpcUrl,
           deployment: chain.deployment,
           privateKey: chain.kgcKey,
@@ -185,7 +186,7 @@ export function registerEnrollCommand(kgc: Command, defaultDataDir: string): voi
     if (o.csr !== undefined && o.out === undefined) throw new UsageError('--csr needs --out <file>');
     if (o.csr === undefined && o.out !== undefined) throw new UsageError('--out goes with --csr');
     const paths = dataPaths(o.data);
-    const external = externalRegistry(o, paths, 'kgc enroll');
+    const external = await externalRegistry(o, paths, 'kgc enroll');
     const csr = o.csr === undefined ? undefined : readCsrFile(o.csr);
     if (o.out !== undefined) checkOutputPath(o.out); // before anything is issued
     if (external) await assertRegistryReady(external, 'kgc enroll');

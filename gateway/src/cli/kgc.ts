@@ -110,7 +110,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
   ).action(async (o: RegistryOptionValues & { device: string }) => {
     const paths = dataPaths(o.data);
     // Option files first; the chain only after the local revocation, which must not wait for it.
-    const external = externalRegistry(o, paths, 'kgc revoke');
+    const external = await externalRegistry(o, paths, 'kgc revoke');
     const r = await withStore(paths.db, (store) => revokeEnrolledDevice(paths, store, o.device));
     auditNow(paths, 'device_revoked', { dev: r.devId, serial: r.serial, source: 'kgc' });
     process.stdout.write(
@@ -147,7 +147,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     const paths = dataPaths(o.data);
     if (!existsSync(paths.db))
       throw new ConfigError(['--data: no enrolments there (no DATA/gateway/gateway.db)'], source);
-    const chain = externalRegistry(o, paths, source) as ExternalRegistry;
+    const chain = (await externalRegistry(o, paths, source)) as ExternalRegistry;
     await assertRegistryReady(chain, source);
     const store = openStore(paths.db);
     let auditFailure: unknown;

@@ -154,7 +154,7 @@ export interface SimParameters {
  * (checked first), else the embedded chain of the data directory when it runs, else none.
  */
 async function enrolmentRegistry(p: SimParameters, paths: DataPaths): Promise<ChainRegistry | undefined> {
-  const external = externalRegistry({ ...p.registry, data: p.dataDir }, paths, 'sim --enroll');
+  const external = await externalRegistry({ ...p.registry, data: p.dataDir }, paths, 'sim --enroll');
   if (external) {
     await assertRegistryReady(external, 'sim --enroll');
     return { client: external.registry, ref: external.deployment };
