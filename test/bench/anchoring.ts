@@ -21,7 +21,7 @@ import {
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS } from '../../gateway/src/app/gateway.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 
 const FRAMES = 1_000_000;
 const RATE_HZ = 1000;

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, expect, test } from 'vitest';
 import { type Deployment, fetchAnchors, startAnvil } from '../../anchor/src/ledger/index.js';
-import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/core/log-names.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { runCli } from '../helpers/cli.js';

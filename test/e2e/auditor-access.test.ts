@@ -29,14 +29,12 @@ import {
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import type { AccessEntry } from '../../anchor/src/verify-access/index.js';
 import { LiveHub } from '../../gateway/src/core/live.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { createAccessAnchoring } from '../../gateway/src/io/access/index.js';
 import {
-  accessLogOrigin,
-  checkpointOrigin,
   consentAccountKeyPath,
   type EmbeddedChain,
   ensureAccountKey,
-  logIdOf,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';
 import { auditorRoutes } from '../../gateway/src/io/http/routes/auditor-routes.js';

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledger/anvil.js';
 import type { Deployment } from '../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { accountOf, ensureAccountKey } from '../../gateway/src/io/anchoring/chain.js';
-import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/index.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

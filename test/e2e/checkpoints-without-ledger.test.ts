@@ -20,7 +20,7 @@ import { openCheckpoint } from '../../anchor/src/log/note.js';
 import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { anchorsStatus, formatAnchorsStatus } from '../../gateway/src/cli/anchors.js';
-import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/core/log-names.js';
 import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import { CheckpointNotes } from '../../gateway/src/io/anchoring/checkpoints.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';

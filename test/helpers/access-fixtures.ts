@@ -15,13 +15,9 @@ import { writePrivateKeyPem } from '../../anchor/src/kgc/index.js';
 import type { AnchorRecord, Hex } from '../../anchor/src/ledger/index.js';
 import { ed25519PrivateKeyFromSeed } from '../../anchor/src/log/index.js';
 import type { AccessBasis, AccessBundle, AccessEntry } from '../../anchor/src/verify-access/index.js';
+import { accessLogOrigin, toHex } from '../../gateway/src/core/log-names.js';
 import { AccessLog, exportAccessBundle } from '../../gateway/src/io/access/index.js';
-import {
-  accessLogOrigin,
-  checkpointKeyPath,
-  loadCheckpointSigner,
-  toHex,
-} from '../../gateway/src/io/anchoring/index.js';
+import { checkpointKeyPath, loadCheckpointSigner } from '../../gateway/src/io/anchoring/index.js';
 import { dataPaths, ensureDir } from '../../gateway/src/io/ops/index.js';
 import { openStore } from '../../gateway/src/io/store/index.js';
 import { makeTempDir } from './tmp.js';

@@ -22,14 +22,12 @@ import {
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import type { GatewayOptions, RunningGateway } from '../../gateway/src/app/options.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { PSEUDONYM_KEY_BYTES, pseudonymOf } from '../../gateway/src/core/pseudonym.js';
 import {
-  accessLogOrigin,
-  checkpointOrigin,
   consentAccountKeyPath,
   type EmbeddedChain,
   ensureAccountKey,
-  logIdOf,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';
 import { type Role, UserFile } from '../../gateway/src/io/identity/users.js';

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { initKgc, issueGatewayCertificate, readPrivateKey } from '../../anchor/src/kgc/index.js';
 import { createViemRegistry } from '../../anchor/src/ledger/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { type EmbeddedChain, startEmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import { enrolDevice, syncRegistry } from '../../gateway/src/io/identity/enrol.js';
 import { type DataPaths, dataPaths } from '../../gateway/src/io/ops/datadir.js';

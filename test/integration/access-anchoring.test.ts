@@ -19,16 +19,14 @@ import {
 import { hashLeaf } from '../../anchor/src/log/index.js';
 import { fetchChainEvidence } from '../../anchor/src/verify/index.js';
 import { parseAccessBundle, verifyAccessBundle } from '../../anchor/src/verify-access/index.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { createAccessAnchoring, exportAccessBundle } from '../../gateway/src/io/access/index.js';
 import {
   Anchorer,
-  accessLogOrigin,
   accountOf,
   CheckpointNotes,
-  checkpointOrigin,
   type EmbeddedChain,
   loadCheckpointSigner,
-  logIdOf,
   runDeployJob,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';

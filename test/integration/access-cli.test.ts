@@ -10,8 +10,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseAccessBundle, verifyAccessBundle } from '../../anchor/src/verify-access/index.js';
+import { accessLogOrigin, toHex } from '../../gateway/src/core/log-names.js';
 import { AccessLog } from '../../gateway/src/io/access/index.js';
-import { accessLogOrigin, loadCheckpointSigner, toHex } from '../../gateway/src/io/anchoring/index.js';
+import { loadCheckpointSigner } from '../../gateway/src/io/anchoring/index.js';
 import { dataPaths, ensureDir } from '../../gateway/src/io/ops/index.js';
 import { openStore } from '../../gateway/src/io/store/index.js';
 import { accessEntry, ACCESS_FIXTURE_GATEWAY as GW, PATIENT_A } from '../helpers/access-fixtures.js';

@@ -16,8 +16,9 @@ import {
   verifyInclusion,
 } from '../../anchor/src/log/index.js';
 import { encodeAccessEntry } from '../../anchor/src/verify-access/index.js';
+import { accessLogOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { AccessLog, createAccessAnchoring } from '../../gateway/src/io/access/index.js';
-import { accessLogOrigin, loadCheckpointSigner, logIdOf } from '../../gateway/src/io/anchoring/index.js';
+import { loadCheckpointSigner } from '../../gateway/src/io/anchoring/index.js';
 import { dataPaths } from '../../gateway/src/io/ops/index.js';
 import { openStore } from '../../gateway/src/io/store/index.js';
 import { SCHEMA_VERSION } from '../../gateway/src/io/store/schema.js';

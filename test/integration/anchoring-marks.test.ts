@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createViemLedger, type Hex, type LedgerClient, startAnvil } from '../../anchor/src/ledger/index.js';
-import { Anchorer, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { logIdOf, toHex } from '../../gateway/src/core/log-names.js';
+import { Anchorer } from '../../gateway/src/io/anchoring/anchoring.js';
 import { CheckpointNotes } from '../../gateway/src/io/anchoring/checkpoints.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { grow, memoryLedgerFor, registeredGateway } from '../helpers/anchoring.js';

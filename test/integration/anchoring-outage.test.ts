@@ -23,7 +23,7 @@ import {
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
-import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf, toHex } from '../../gateway/src/core/log-names.js';
 import { syncRegistry } from '../../gateway/src/io/identity/enrol.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { openStore } from '../../gateway/src/io/store/store.js';

@@ -32,13 +32,12 @@ import {
 import { createViemRegistry, fundAccount, type Hex } from '../../anchor/src/ledger/index.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import type { RunningGateway } from '../../gateway/src/app/options.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import {
   accountOf,
-  checkpointOrigin,
   consentAccountKeyPath,
   type EmbeddedChain,
   ensureAccountKey,
-  logIdOf,
   startEmbeddedChain,
 } from '../../gateway/src/io/anchoring/index.js';
 import { type DataPaths, dataPaths } from '../../gateway/src/io/ops/index.js';

@@ -54,7 +54,8 @@ import {
   LedgerError,
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
-import { checkpointOrigin, logIdOf, startEmbeddedChain } from '../../gateway/src/io/anchoring/index.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
+import { startEmbeddedChain } from '../../gateway/src/io/anchoring/index.js';
 import { dataPaths } from '../../gateway/src/io/ops/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

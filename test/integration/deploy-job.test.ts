@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type AnvilHandle, fundAccount, startAnvil } from '../../anchor/src/ledger/anvil.js';
 import type { Deployment } from '../../anchor/src/ledger/types.js';
 import { createViemRegistry } from '../../anchor/src/ledger/viem.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { runDeployJob } from '../../gateway/src/io/anchoring/deploy-job.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import { analyseSequences, type SequenceInput } from '../../anchor/src/verify/sequences.js';
-import { logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { logIdOf } from '../../gateway/src/core/log-names.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { type EntryJson, exportBundle } from '../../gateway/src/io/outbound/export.js';
 import { decodeFrame, frameHashHex } from '../../gateway/src/protocol/frame.js';

@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FHIR_VITALS, LOINC, MDC, UCUM } from '../../gateway/src/core/fhir/codes.js';
-import { logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { logIdOf } from '../../gateway/src/core/log-names.js';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
 import { validateR4 } from '../helpers/fhir-server.js';

@@ -30,7 +30,7 @@ import {
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import { fetchChainEvidence } from '../../anchor/src/verify/index.js';
-import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/index.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { type CareRig, H, KEYSTORE, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { call } from '../helpers/http-client.js';

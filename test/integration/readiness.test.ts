@@ -11,7 +11,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createViemRegistry, freePort, fundAccount } from '../../anchor/src/ledger/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
-import { checkpointOrigin, logIdOf } from '../../gateway/src/io/anchoring/anchoring.js';
+import { checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';

@@ -35,8 +35,9 @@ import {
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
 import type { AccessEntry, AccessReport } from '../../anchor/src/verify-access/index.js';
+import { accessLogOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
 import { createAccessAnchoring } from '../../gateway/src/io/access/index.js';
-import { accessLogOrigin, loadCheckpointSigner, logIdOf } from '../../gateway/src/io/anchoring/index.js';
+import { loadCheckpointSigner } from '../../gateway/src/io/anchoring/index.js';
 import { openStore } from '../../gateway/src/io/store/index.js';
 import { type CareRig, H, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
 import { runMain as run } from '../helpers/cli-main.js';

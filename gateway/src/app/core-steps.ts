@@ -7,14 +7,13 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createViemLedger } from '../../../anchor/src/ledger/index.js';
 import { LiveHub } from '../core/live.js';
+import { checkpointOrigin, logIdOf } from '../core/log-names.js';
 import {
   Anchorer,
   Checkpointer,
   CheckpointNotes,
-  checkpointOrigin,
   ledgerMarkOf,
   loadCheckpointSigner,
-  logIdOf,
   recordLedger,
 } from '../io/anchoring/index.js';
 import { createIdentity } from '../io/identity/index.js';

@@ -22,15 +22,13 @@ import type { Command } from 'commander';
 import { type AnchorRecord, type Deployment, fetchAnchors } from '../../../anchor/src/ledger/index.js';
 import { openCheckpoint, verifyConsistency } from '../../../anchor/src/log/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/options.js';
+import { checkpointOrigin, logIdOf, toHex } from '../core/log-names.js';
 import {
   CheckpointNotes,
   checkpointKeyPath,
-  checkpointOrigin,
   loadCheckpointSigner,
-  logIdOf,
   type RecordedLedger,
   recordedLedger,
-  toHex,
 } from '../io/anchoring/index.js';
 import { type DataPaths, dataPaths, readJson } from '../io/ops/index.js';
 import { type GatewayStore, openStore } from '../io/store/index.js';

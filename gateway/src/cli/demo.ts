@@ -22,12 +22,10 @@ import { SCENARIOS, type Scenario } from '../../../firmware-sim/src/physiology.j
 import { readSecretFile } from '../app/config.js';
 import { startGateway } from '../app/gateway.js';
 import { DEFAULT_GATEWAY_ID, type OutboundOptions } from '../app/options.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../core/log-names.js';
 import {
-  accessLogOrigin,
   type ChainWatchdog,
-  checkpointOrigin,
   type EmbeddedChain,
-  logIdOf,
   startEmbeddedChain,
   watchEmbeddedChain,
 } from '../io/anchoring/index.js';

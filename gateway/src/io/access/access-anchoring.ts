@@ -20,10 +20,10 @@
  */
 import type { Deployment, Hex } from '../../../../anchor/src/ledger/index.js';
 import { createViemLedger } from '../../../../anchor/src/ledger/index.js';
+import { accessLogOrigin } from '../../core/log-names.js';
 import {
   Anchorer,
   accessAccountKeyPath,
-  accessLogOrigin,
   accountOf,
   Checkpointer,
   ensureAccountKey,

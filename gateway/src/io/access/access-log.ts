@@ -41,13 +41,12 @@ import {
   decodeAccessEntry,
   encodeAccessEntry,
 } from '../../../../anchor/src/verify-access/index.js';
+import { accessLogOrigin, logIdOf } from '../../core/log-names.js';
 import {
   type AnchorableLog,
   type AnchorableNotes,
-  accessLogOrigin,
   type CheckpointSigner,
   cutCheckpoint,
-  logIdOf,
 } from '../anchoring/index.js';
 import {
   type CheckpointRow,

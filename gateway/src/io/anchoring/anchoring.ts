@@ -31,13 +31,11 @@
  */
 import type { AnchorRecord, Deployment, Hex, LedgerClient } from '../../../../anchor/src/ledger/index.js';
 import { formatCheckpoint } from '../../../../anchor/src/log/index.js';
-import { accessLogOrigin, checkpointOrigin, logIdOf, toHex } from '../../core/log-names.js';
+import { toHex } from '../../core/log-names.js';
 import { isVitalTrailError } from '../../protocol/errors.js';
 import type { CheckpointRow } from '../store/index.js';
 import { type AnchorableLog, type AnchorableNotes, cutCheckpoint } from './checkpointer.js';
 import type { CheckpointSigner } from './checkpoints.js';
-
-export { accessLogOrigin, checkpointOrigin, logIdOf, toHex };
 
 /** The name of a deployment's anchors for a reconcile's mark (`AnchoringOptions.marks`). */
 export function ledgerMarkOf(d: Deployment): string {

@@ -17,7 +17,7 @@ import {
   type Hex,
   isDeployed,
 } from '../../../../anchor/src/ledger/index.js';
-import { accessLogOrigin, checkpointOrigin, logIdOf } from './anchoring.js';
+import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../core/log-names.js';
 
 export interface DeployJobParameters {
   rpcUrl: string;

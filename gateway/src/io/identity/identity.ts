@@ -104,6 +104,31 @@ export interface Identity {
  * @example
  * const identity = createIdentity({ paths, store, log, mqtts: { certPath, keyPath } });
  */
+/**
+ * The chain registry's read side. Its client (viem) is loaded at the first call, not with this
+ * module: every CLI command that opens the device registry loads this file, and most never
+ * talk to a chain (test/unit/cli-load.test.ts).
+ */
+function registryReader(chain: { rpcUrl: string; deployment: Deployment }) {
+  let loaded: Promise<PublicClient> | undefined;
+  const client = (): Promise<PublicClient> =>
+    (loaded ??= import('../../../../anchor/src/ledger/index.js').then((l) =>
+      l.createReadClient(chain.rpcUrl, chain.deployment.chainId),
+    ));
+  const address = chain.deployment.registry;
+  return {
+    address,
+    client,
+    isKeyRevoked: async (spkiSha256: `0x${string}`): Promise<boolean> =>
+      (await client()).readContract({
+        address,
+        abi: REGISTRY_ABI,
+        functionName: 'isKeyRevoked',
+        args: [spkiSha256],
+      }),
+  };
+}
+
 export function createIdentity(opts: IdentityOptions): Identity {
   const { paths, store, log } = opts;
   const now = opts.now ?? Date.now;
@@ -195,28 +220,8 @@ export function createIdentity(opts: IdentityOptions): Identity {
   }
 
   // Revocation sources beyond the store: the CRL file and the chain registry.
-  // The ledger's client (viem) is loaded at the first poll, not with this module: every CLI
-  // command that opens the device registry loads this file, and most never talk to a chain.
-  let chainReader: (() => Promise<PublicClient>) | undefined;
-  let fromBlock: bigint | undefined;
-  let isKeyRevoked: ((spkiSha256: `0x${string}`) => Promise<boolean>) | undefined;
-  if (opts.chain) {
-    const { rpcUrl, deployment } = opts.chain;
-    let loaded: Promise<PublicClient> | undefined;
-    const reader = (): Promise<PublicClient> =>
-      (loaded ??= import('../../../../anchor/src/ledger/index.js').then((l) =>
-        l.createReadClient(rpcUrl, deployment.chainId),
-      ));
-    chainReader = reader;
-    fromBlock = BigInt(deployment.deployBlock);
-    isKeyRevoked = async (spkiSha256) =>
-      (await reader()).readContract({
-        address: deployment.registry,
-        abi: REGISTRY_ABI,
-        functionName: 'isKeyRevoked',
-        args: [spkiSha256],
-      });
-  }
+  const registry = opts.chain ? registryReader(opts.chain) : undefined;
+  let fromBlock = opts.chain ? BigInt(opts.chain.deployment.deployBlock) : 0n;
   const refreshCrl = async (): Promise<void> => {
     try {
       devices.setRevokedSerials(await readRevokedSerials(paths.kgcDir));
@@ -230,13 +235,13 @@ export function createIdentity(opts: IdentityOptions): Identity {
     polling = true;
     try {
       await refreshCrl();
-      if (chainReader && isKeyRevoked && opts.chain && fromBlock !== undefined) {
+      if (registry) {
         try {
-          const reader = await chainReader();
+          const reader = await registry.client();
           const head = await reader.getBlockNumber({ cacheTime: 0 });
           if (head >= fromBlock) {
             const logs = await reader.getLogs({
-              address: opts.chain.deployment.registry,
+              address: registry.address,
               events: [DEVICE_REGISTERED_EVENT, DEVICE_REVOKED_EVENT],
               fromBlock,
               toBlock: head,
@@ -252,7 +257,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
               const row = store.getDevice(dev);
               if (!row || row.status === 'revoked') continue;
               // Only the key the registry revoked: a device re-enrolled since keeps its new key.
-              if (await isKeyRevoked(row.spkiSha256 as `0x${string}`)) {
+              if (await registry.isKeyRevoked(row.spkiSha256 as `0x${string}`)) {
                 store.upsertDevice({ ...row, status: 'revoked' });
                 devices.markRevoked(dev, 'registry');
               }
@@ -285,7 +290,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     },
     pollRevocations,
     refreshCrl,
-    ...(isKeyRevoked ? { isKeyRevoked } : {}),
+    ...(registry ? { isKeyRevoked: registry.isKeyRevoked } : {}),
     stop() {
       clearInterval(timer);
       audit.close();
