@@ -196,6 +196,7 @@ async function main(): Promise<void> {
         sentRateAt1000: r0(l1k.sentRate ?? 0),
         cpuUsPerFrameAt1000: r1(at1k.cpuUsPerFrame),
         framesPerCommitAt1000: r2(at1k.perCommit),
+        pooledShareAt1000: r3(at1k.pooledShare),
       });
       embedded = { cap, ecg, l5k, l1k };
     }
@@ -549,7 +550,7 @@ function report(
     );
     row(
       '  gateway CPU per frame at 1,000 frames/s',
-      `${cpuPerFrame(n('cpuUsPerFrameAt1000'), verify, n('cpus'))}  (${n('framesPerCommitAt1000')} frames/commit)`,
+      `${cpuPerFrame(n('cpuUsPerFrameAt1000'), verify, n('cpus'))}  (${n('framesPerCommitAt1000')} frames/commit; ${r0(100 * n('pooledShareAt1000'))} % checked on verify threads)`,
     );
   }
   if (f.externalCapacity !== undefined) {
