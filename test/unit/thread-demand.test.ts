@@ -210,6 +210,56 @@ describe('demand meter', () => {
     expect(meter(2000, 0.15)).toEqual(['start']);
     expect(OUTLIER_FACTOR).toBeGreaterThanOrEqual(2);
   });
+
+  test('behavior: the cost of a check does not creep up with waits, so a light load on a busy host goes quiet', () => {
+    const m = new DemandMeter(P, () => {});
+    const t0 = performance.now();
+    // A second of 5,000 checks, every third of which waited for a core (0.3 ms by the clock):
+    // the threads start, as soon as the time the checks held reaches a quarter of it.
+    let started = -1;
+    for (let i = 0; i < 5000; i++) {
+      m.measured(i % 3 === 0 ? 0.3 : 0.06, t0 + i / 5);
+      if (started < 0 && m.running) started = i;
+    }
+    expect(started).toBeGreaterThan(0);
+    expect(started).toBeLessThan(2500); // held ~0.12 ms a check: well before the second's end
+    // Then three seconds of 1,000 checks a second (a ward of 1,000 wearables at 1 Hz), every
+    // other one waiting (0.2 ms): 60 ms of work a second, under the tenth that makes a window
+    // quiet, so from the second window on they stay in the event loop. With the cost a mean
+    // of the readings capped at four times itself, it crept to ~0.13 ms: 13 % a second, never
+    // quiet, every frame on a thread (`bench:ingest`'s `pooledShareAt1000` 0.62-0.92).
+    const from = t0 + P.windowMs;
+    for (let i = 0; i < 3000; i++) {
+      const at = from + i;
+      m.measured(i % 2 === 0 ? 0.2 : 0.06, at);
+      if (at - from >= 2 * P.windowMs) expect(m.useThreads).toBe(false);
+    }
+    expect(m.costMs).toBeGreaterThan(0.055);
+    expect(m.costMs).toBeLessThan(0.065);
+    m.close();
+  });
+
+  test('behavior: checks handed to the threads count at the cost of one, so 1,000 a second go quiet and 5,000 do not', () => {
+    /** After a busy second's readings (every other check waited), `perSecond` handed off for 3 s. */
+    const handedOff = (perSecond: number): boolean[] => {
+      const m = new DemandMeter(P, () => {});
+      const t0 = performance.now();
+      for (let i = 0; i < 5000; i++) m.measured(i % 2 === 0 ? 0.3 : 0.06, t0 + i / 5);
+      expect(m.running).toBe(true);
+      const use: boolean[] = [];
+      for (let s = 1; s <= 3; s++) {
+        for (let i = 1; i <= perSecond; i++)
+          m.handedOff(1, t0 + s * P.windowMs + (i * P.windowMs) / perSecond);
+        use.push(m.useThreads);
+      }
+      m.close();
+      return use;
+    };
+    // 60 ms of work a second: the windows are quiet, the light load back in the event loop.
+    // With the cost crept up (~0.18 ms a check here) they read 18 % and it stayed on the threads.
+    expect(handedOff(1000)).toEqual([false, false, false]);
+    expect(handedOff(5000)).toEqual([true, true, true]);
+  });
 });
 
 describe('batch shares', () => {
