@@ -99,12 +99,6 @@ export interface Identity {
 }
 
 /**
- * Builds the identity shell and starts its revocation timers.
- * @throws {VitalTrailError} `config_invalid` when the TLS certificate or key cannot be read.
- * @example
- * const identity = createIdentity({ paths, store, log, mqtts: { certPath, keyPath } });
- */
-/**
  * The chain registry's read side. Its client (viem) is loaded at the first call, not with this
  * module: every CLI command that opens the device registry loads this file, and most never
  * talk to a chain (test/unit/cli-load.test.ts).
@@ -118,6 +112,8 @@ function registryReader(chain: { rpcUrl: string; deployment: Deployment }) {
   const address = chain.deployment.registry;
   return {
     address,
+    /** The block the registry was deployed in: where the first poll of its events starts. */
+    firstBlock: BigInt(chain.deployment.deployBlock),
     client,
     isKeyRevoked: async (spkiSha256: `0x${string}`): Promise<boolean> =>
       (await client()).readContract({
@@ -129,6 +125,12 @@ function registryReader(chain: { rpcUrl: string; deployment: Deployment }) {
   };
 }
 
+/**
+ * Builds the identity shell and starts its revocation timers.
+ * @throws {VitalTrailError} `config_invalid` when the TLS certificate or key cannot be read.
+ * @example
+ * const identity = createIdentity({ paths, store, log, mqtts: { certPath, keyPath } });
+ */
 export function createIdentity(opts: IdentityOptions): Identity {
   const { paths, store, log } = opts;
   const now = opts.now ?? Date.now;
@@ -221,7 +223,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
 
   // Revocation sources beyond the store: the CRL file and the chain registry.
   const registry = opts.chain ? registryReader(opts.chain) : undefined;
-  let fromBlock = opts.chain ? BigInt(opts.chain.deployment.deployBlock) : 0n;
+  let fromBlock = registry?.firstBlock ?? 0n;
   const refreshCrl = async (): Promise<void> => {
     try {
       devices.setRevokedSerials(await readRevokedSerials(paths.kgcDir));
