@@ -90,6 +90,10 @@ export class FaultInjector {
   readonly #history: FrameBody[] = [];
   /** seq → rejects still expected for bad frames of that seq. */
   readonly #expecting = new Map<number, number>();
+  /** Replays drawn before any earlier frame was settled: owed until one is. */
+  #owedReplays = 0;
+  /** Replays made so far: each one's `bat` differs from the frame it replays and from the last. */
+  #replaysMade = 0;
 
   constructor(deviceKey: KeyObject, mix: FaultMix) {
     checkFaultMix(mix);
@@ -101,7 +105,8 @@ export class FaultInjector {
   /**
    * The bad frames (possibly none) to publish next to the genuine frame `body`. A replay
    * targets only a seq `settled(seq)` says the gateway has already decided (else the
-   * "replay", validly signed, could be accepted in place of the genuine frame).
+   * "replay", validly signed, could be accepted in place of the genuine frame); one drawn
+   * while none is settled yet is owed, and made alongside a later frame or by `payOwed`.
    */
   alongside(body: FrameBody, settled: (seq: number) => boolean = () => true): Uint8Array[] {
     const out: Uint8Array[] = [];
@@ -112,13 +117,11 @@ export class FaultInjector {
       bad.set(randomBytes(64), bad.length - 64); // ES256 r||s is the last 64 bytes
       out.push(this.#note('forge', body.seq, bad));
     }
-    const old = this.#history.find((b) => settled(b.seq));
-    // Drawn whether or not a frame is settled yet (acks come when they come), so the
-    // draws per frame, and with a seeded `random` the faults, do not depend on timing.
-    if (hit('replay') && old) {
-      const bat = old.bat === undefined ? 1 : (old.bat + 1) % 101;
-      out.push(this.#note('replay', old.seq, signFrame({ ...old, bat }, this.#key)));
-    }
+    // Drawn whether or not a frame is settled yet (acks come when they come), and owed
+    // until one is, so the draws per frame, and with a seeded `random` the faults sent, do
+    // not depend on timing (a burst of frames made before any ack still gets its replays).
+    if (hit('replay')) this.#owedReplays += 1;
+    out.push(...this.#replays(settled));
     if (hit('skew')) {
       const ts = body.ts + (this.#mix.skewMs ?? DEFAULT_SKEW_MS);
       out.push(this.#note('skew', body.seq, signFrame({ ...body, ts }, this.#key)));
@@ -126,6 +129,34 @@ export class FaultInjector {
     if (hit('wrongKey')) out.push(this.#note('wrongKey', body.seq, signFrame(body, this.#stranger)));
     this.#history.push(body);
     if (this.#history.length > 16) this.#history.shift();
+    return out;
+  }
+
+  /**
+   * The replays still owed, made now if an earlier frame is settled (none otherwise). The
+   * fleet calls this when it stops, once its outbox is empty.
+   */
+  payOwed(settled: (seq: number) => boolean): Uint8Array[] {
+    return this.#replays(settled);
+  }
+
+  /** Reject reports still expected for the bad frames sent (the fleet's stop waits for them). */
+  get awaited(): number {
+    let n = 0;
+    for (const v of this.#expecting.values()) n += v;
+    return n;
+  }
+
+  #replays(settled: (seq: number) => boolean): Uint8Array[] {
+    if (this.#owedReplays === 0) return [];
+    const old = this.#history.find((b) => settled(b.seq));
+    if (!old) return [];
+    const out: Uint8Array[] = [];
+    for (; this.#owedReplays > 0; this.#owedReplays--) {
+      // bat in 0..100, never the replayed frame's own (k < 100 steps past it, mod 101)
+      const bat = ((old.bat ?? -1) + 1 + (this.#replaysMade++ % 100)) % 101;
+      out.push(this.#note('replay', old.seq, signFrame({ ...old, bat }, this.#key)));
+    }
     return out;
   }
 
@@ -209,6 +240,12 @@ export class UnknownDeviceProbe {
     this.#client.publish(`vt/v1/dev/${this.devId}/frames`, Buffer.from(signFrame(body, this.#key)), {
       qos: 1,
     });
+  }
+
+  /** Reject reports still expected for the frames sent (the fleet's stop waits for them). */
+  get awaited(): number {
+    const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    return this.#client ? Math.max(0, total(this.stats.sent) - total(this.stats.rejected)) : 0;
   }
 
   async close(): Promise<void> {

@@ -300,17 +300,27 @@ export class Fleet {
   }
 
   /**
-   * Stops making frames, waits up to `timeoutMs` (default 5000) for the outboxes to empty,
-   * saves every device's state (a clean stop: no reservation left), and closes the
+   * Stops making frames, waits up to `timeoutMs` (default 5000) for the outboxes to empty
+   * and, with faults, for the gateway's reports on the bad frames (the owed replays sent
+   * first), saves every device's state (a clean stop: no reservation left), and closes the
    * sessions. Idempotent.
    */
   stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<FleetStats> {
     this.#stopping ??= (async () => {
       this.#halt();
       const deadline = performance.now() + timeoutMs;
-      while (this.#units.some((u) => u.device.unackedCount > 0) && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
+      const until = async (done: () => boolean) => {
+        while (!done() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      };
+      await until(() => this.#units.every((u) => u.device.unackedCount === 0));
+      // The bad frames still owed (replays drawn before any frame was acked), then the
+      // gateway's reports on every bad frame, so the summary counts them all.
+      for (const u of this.#units) {
+        for (const bad of u.faults?.payOwed((seq) => !u.device.isUnacked(seq)) ?? []) u.link.publishRaw(bad);
       }
+      await until(
+        () => this.#units.every((u) => (u.faults?.awaited ?? 0) === 0) && (this.#probe?.awaited ?? 0) === 0,
+      );
       if (this.#saver) clearInterval(this.#saver);
       for (const u of this.#units) this.#save(u, true);
       await Promise.allSettled(this.#units.map((u) => u.link.close()));
