@@ -74,15 +74,17 @@ function viaPort(url: string, port: number): string {
 
 /**
  * A proxy to the PostgreSQL server for one ledger: it answers `answerDelayMs` late on every
- * connection but one that LISTENs (notifications come at once, query results late), and
- * `hold()` stops forwarding what the ledger sends (the server never hears it again).
+ * connection but one that LISTENs (notifications come at once, query results late; `slow`
+ * changes the delay from then on), and `hold()` stops forwarding what the ledger sends (the
+ * server never hears it again).
  */
 async function pgProxy(
   targetPort: number,
   answerDelayMs = 0,
-): Promise<{ port: number; hold(): void; close(): Promise<void> }> {
+): Promise<{ port: number; hold(): void; slow(ms: number): void; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let held = false;
+  let delay = answerDelayMs;
   // Half-open allowed: a client's goodbye (its FIN) held back leaves its answers flowing.
   const server = createServer({ allowHalfOpen: true }, (client) => {
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
@@ -108,7 +110,7 @@ async function pgProxy(
     });
     upstream.on('end', () => client.end());
     upstream.on('data', (d: Buffer) => {
-      due = Math.max(due, Date.now() + (listening ? 0 : answerDelayMs));
+      due = Math.max(due, Date.now() + (listening ? 0 : delay));
       setTimeout(() => client.writable && client.write(d), due - Date.now());
     });
   });
@@ -117,6 +119,9 @@ async function pgProxy(
     port: (server.address() as { port: number }).port,
     hold: () => {
       held = true;
+    },
+    slow: (ms) => {
+      delay = ms;
     },
     close: () => {
       for (const s of sockets) s.destroy();
@@ -387,6 +392,42 @@ describe('PgAlarms when the database is away', () => {
     await until(() => heardA.length === 1, 1000, 'A hears B again');
     expect(heardA[0]?.event).toMatchObject({ id: 2, alarmId: z.id, gateway: 'gw-b' });
     expect(heardB).toHaveLength(1);
+    expect(crashes).toEqual([]);
+  });
+
+  it('error: a listener re-opened over a slow link is opened once, however many polls come round meanwhile', async () => {
+    const url = await started().createDatabase();
+    const a = await openLedger(url, 'gw-a');
+    const proxy = await pgProxy(started().port);
+    try {
+      const b = await openLedger(viaPort(url, proxy.port), 'gw-b', 20);
+      // From now on every answer on B's link comes 150 ms late until it LISTENs: re-opening
+      // its listener (connect, authenticate, LISTEN) takes many polls of 20 ms.
+      proxy.slow(150);
+      const heard: RemoteAlarmEvent[] = [];
+      b.onRemote((es) => heard.push(...es));
+      expect(await listeners(url)).toBe(2);
+      // Both listeners ended: A's stays closed (A polls once a minute), B's polls re-open B's.
+      const ended = await sql(
+        url,
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN vitaltrail_alarms'`,
+      );
+      expect(ended.rows[0].n).toBe(2);
+      const deadline = Date.now() + 10_000;
+      while ((await listeners(url)) !== 1 && Date.now() < deadline) await sleep(50);
+      await sleep(1000); // fifty polls more
+      expect(await listeners(url)).toBe(1);
+      // B's pool still serves it (no connection lost checked out), and it hears A.
+      const x = alarm();
+      expect(await a.record(raise(x), null)).toEqual({ recorded: true, eventId: 1 });
+      await until(() => heard.length === 1, 3000, 'B hears the raise');
+      expect(heard).toHaveLength(1);
+      expect(await b.record(clear(x, T + 1_000)[0], null)).toEqual({ recorded: true, eventId: 2 });
+      await b.close();
+    } finally {
+      await proxy.close();
+    }
     expect(crashes).toEqual([]);
   });
 

@@ -26,6 +26,7 @@ import {
   type RemoteAlarmEvent,
   sharedAlarmOfRow,
 } from '../clinical/index.js';
+import { PgListener } from './pg-listener.js';
 import {
   openSharedPool,
   type SharedPostgresOptions,
@@ -142,8 +143,9 @@ export class PgAlarms implements AlarmLedger {
   readonly #self: string;
   readonly #pollMs: number;
   readonly #listeners = new Set<(events: RemoteAlarmEvent[]) => void>();
-  #listener: pg.PoolClient | null = null;
+  readonly #listener: PgListener;
   #timer: NodeJS.Timeout | null = null;
+  #polling = false;
   /** The last event id told to the listeners. */
   #seen = 0;
   #pulling: Promise<void> | null = null;
@@ -154,6 +156,12 @@ export class PgAlarms implements AlarmLedger {
     this.#pool = pool;
     this.#self = o.gatewayId;
     this.#pollMs = o.pollMs ?? DEFAULT_ALARMS_POLL_MS;
+    this.#listener = new PgListener({
+      pool,
+      channel: ALARMS_CHANNEL,
+      what: "the group's alarm ledger",
+      onNotification: () => void this.#pull().catch(() => {}),
+    });
   }
 
   /**
@@ -167,7 +175,7 @@ export class PgAlarms implements AlarmLedger {
     const pool = await openSharedPool(o);
     const ledger = new PgAlarms(pool, o);
     try {
-      await ledger.#listen();
+      await ledger.#listener.open();
       ledger.#seen = await ledger.lastEventId();
     } catch (err) {
       await ledger.close();
@@ -258,8 +266,7 @@ export class PgAlarms implements AlarmLedger {
     if (this.#timer) clearInterval(this.#timer);
     this.#listeners.clear();
     await this.#pulling?.catch(() => {});
-    this.#listener?.release(true);
-    this.#listener = null;
+    this.#listener.close();
     await this.#pool.end().catch(() => {});
   }
 
@@ -312,37 +319,17 @@ export class PgAlarms implements AlarmLedger {
     return this.#pulling;
   }
 
+  /** The fallback: re-opens a lost listener and reads what it missed. One at a time. */
   async #poll(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#polling || this.#closed) return;
+    this.#polling = true;
     try {
-      if (!this.#listener) await this.#listen();
+      await this.#listener.open();
       await this.#pull();
     } catch {
       // The database is away: the next poll tries again (the alarms go on on each board).
-    }
-  }
-
-  async #listen(): Promise<void> {
-    const c = await this.#connect();
-    if (this.#closed) {
-      c.release(true);
-      return;
-    }
-    // Released once: a connection already given back (by close, or by an earlier error) may
-    // still emit errors (the server's FATAL on shutdown), and a second release would throw.
-    const lost = (): void => {
-      if (this.#listener !== c) return;
-      this.#listener = null;
-      c.release(true);
-    };
-    c.on('error', lost);
-    c.on('notification', () => void this.#pull().catch(() => {}));
-    this.#listener = c;
-    try {
-      await c.query(`LISTEN ${ALARMS_CHANNEL}`);
-    } catch (err) {
-      lost();
-      throw unavailable(err);
+    } finally {
+      this.#polling = false;
     }
   }
 

@@ -14,7 +14,7 @@
  * The owner supplies the two statements (`load`, `signature`); this module runs none.
  */
 import type pg from 'pg';
-import { SharedStateError, sqlState } from './postgres.js';
+import { PgListener } from './pg-listener.js';
 
 export interface PgCopyOptions {
   pool: pg.Pool;
@@ -40,13 +40,22 @@ export class PgCopy {
   /** The last load, and the one queued after it (coalesced), if any. */
   #loading: Promise<void> = Promise.resolve();
   #queued: Promise<void> | null = null;
-  #listener: pg.PoolClient | null = null;
+  readonly #listener: PgListener;
   #polling = false;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
   constructor(o: PgCopyOptions) {
     this.#o = o;
+    this.#listener = new PgListener({
+      pool: o.pool,
+      channel: o.channel,
+      what: `the listener on ${o.channel}`,
+      onNotification: (payload) => {
+        if (payload && o.onPayload) o.onPayload(payload);
+        else void this.refresh().catch(() => {});
+      },
+    });
   }
 
   /**
@@ -55,7 +64,7 @@ export class PgCopy {
    *   whatever the first `load` throws
    */
   async start(): Promise<void> {
-    await this.#listen();
+    await this.#listener.open();
     await this.refresh();
     this.#timer = setInterval(() => void this.#poll(), this.#o.pollMs);
     this.#timer.unref();
@@ -97,42 +106,8 @@ export class PgCopy {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    this.#listener?.release(true);
-    this.#listener = null;
+    this.#listener.close();
     await this.#loading;
-  }
-
-  /** Takes a connection of its own for `LISTEN`; a lost one is re-opened by the poll. */
-  async #listen(): Promise<void> {
-    const client = await this.#o.pool.connect().catch((err: unknown) => {
-      throw new SharedStateError('shared_unavailable', `cannot listen for changes (${sqlState(err)})`, {
-        cause: err,
-      });
-    });
-    if (this.#closed) {
-      client.release(true);
-      return;
-    }
-    const lost = (): void => {
-      if (this.#listener !== client) return;
-      this.#listener = null;
-      client.release(true);
-    };
-    client.on('error', lost);
-    client.on('end', lost);
-    client.on('notification', (n) => {
-      if (n.payload && this.#o.onPayload) this.#o.onPayload(n.payload);
-      else void this.refresh().catch(() => {});
-    });
-    this.#listener = client;
-    try {
-      await client.query(`LISTEN ${this.#o.channel}`);
-    } catch (err) {
-      lost();
-      throw new SharedStateError('shared_unavailable', `cannot listen for changes (${sqlState(err)})`, {
-        cause: err,
-      });
-    }
   }
 
   /** The fallback: re-opens a lost listener, and reloads when the table's signature moved. */
@@ -140,8 +115,8 @@ export class PgCopy {
     if (this.#polling || this.#closed) return;
     this.#polling = true;
     try {
-      if (this.#listener === null) {
-        await this.#listen();
+      if (!this.#listener.isOpen) {
+        await this.#listener.open();
         await this.refresh(); // changes made while nobody listened
         return;
       }
