@@ -26,9 +26,9 @@ import {
   type RemoteAlarmEvent,
   sharedAlarmOfRow,
 } from '../clinical/index.js';
-import { PgListener } from './pg-listener.js';
 import {
   openSharedPool,
+  PgListener,
   type SharedPostgresOptions,
   type SharedStateError,
   sharedQuery,

@@ -14,7 +14,7 @@
  * The owner supplies the two statements (`load`, `signature`); this module runs none.
  */
 import type pg from 'pg';
-import { PgListener } from './pg-listener.js';
+import { PgListener } from './postgres.js';
 
 export interface PgCopyOptions {
   pool: pg.Pool;
