@@ -255,11 +255,14 @@ export async function runSim(p: SimParameters): Promise<void> {
   const pace = speed === 1 ? '' : `, physiology ×${speed}`;
   process.stdout.write(`simulating ${ids.length} wearable(s) at ${p.rateHz} Hz${pace} against ${p.url}\n`);
   const timer = setInterval(() => process.stdout.write(`${formatStats(fleet.stats())}\n`), 5000);
-  const stop = async () => {
-    clearInterval(timer);
-    const s = await fleet.stop();
-    process.stdout.write(`stopped: ${formatStats(s)}\n`);
-  };
+  // Ctrl-C ends the run, and so does its end: one stop and one summary either way.
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      clearInterval(timer);
+      const s = await fleet.stop();
+      process.stdout.write(`stopped: ${formatStats(s)}\n`);
+    })());
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
   await fleet.finished;

@@ -1,0 +1,125 @@
+/**
+ * @module test/e2e/sim-attacks
+ * README "Simulated attacks" as a user runs it: the built `vitaltrail sim` with the fault
+ * flags against a real gateway. The summary's bad frames sent and rejections by code agree
+ * with each other and with the gateway's own counts, and every good frame is acked; a sim
+ * stopped with Ctrl-C (SIGINT) says so once and exits 0.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { prepareDataDir } from '../helpers/gateway.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+let tmp: ReturnType<typeof makeTempDir>;
+let paths: DataPaths;
+let gw: RunningGateway;
+
+beforeAll(async () => {
+  tmp = makeTempDir('vt-sim-attacks-');
+  paths = await prepareDataDir(join(tmp.dir, 'data'), ['wr-0001', 'wr-0002', 'wr-0003']);
+  gw = (await startGateway({ dataDir: paths.root, logger: silentLogger })) as RunningGateway;
+});
+afterAll(async () => {
+  await gw?.stop();
+  tmp.cleanup();
+});
+
+/** `k=n k=n …` → counts. */
+const countsOf = (s: string | undefined): Record<string, number> =>
+  Object.fromEntries(
+    (s ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((kv) => kv.includes('='))
+      .map((kv) => [kv.split('=')[0] as string, Number(kv.split('=')[1])]),
+  );
+
+describe('vitaltrail sim with simulated attacks', () => {
+  it('behavior: the summary counts the bad frames sent and their rejections by code, and the two agree with the gateway', async () => {
+    const r = await runCli(
+      [
+        'sim',
+        '--devices',
+        '2',
+        '--rate',
+        '20',
+        '--duration',
+        '2',
+        '--forge',
+        '0.2',
+        '--replay',
+        '0.2',
+        '--skew',
+        '600000',
+        '--skew-fraction',
+        '0.2',
+        '--wrong-key',
+        '0.2',
+        '--unknown',
+        '0.1',
+        '--mqtt',
+        gw.broker.url,
+        '--data',
+        paths.root,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const m =
+      /stopped: made (\d+), faults sent ([^,]*), acked (\d+), in outbox (\d+), rejected ([^,]*),/.exec(
+        r.stdout,
+      );
+    expect(m, r.stdout).not.toBeNull();
+    const [, made, sentText, acked, inOutbox, rejectedText] = m as RegExpExecArray;
+    expect(Number(made)).toBe(80); // 2 devices, 20 Hz, 2 s
+    expect(Number(acked)).toBe(80);
+    expect(Number(inOutbox)).toBe(0);
+    const sent = countsOf(sentText);
+    for (const kind of ['forge', 'replay', 'skew', 'wrongKey', 'unknown'])
+      expect(sent[kind], kind).toBeGreaterThan(0);
+    const want = {
+      bad_signature: (sent.forge ?? 0) + (sent.wrongKey ?? 0),
+      clock_skew: sent.skew,
+      replay_conflict: sent.replay,
+      unknown_device: sent.unknown,
+    };
+    expect(countsOf(rejectedText)).toEqual(want);
+    await gw.ingest.drain();
+    expect(gw.store.rejectionCounts()).toEqual(want);
+  }, 90_000);
+
+  it('behavior: Ctrl-C stops the sim once: one summary, exit 0, every frame made acked', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'sim', '--ids', 'wr-0003', '--rate', '10', '--mqtt', gw.broker.url, '--data', paths.root],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((started, failed) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('simulating 1 wearable')) started();
+      });
+      child.once('close', () => failed(new Error(`the sim exited before it started: ${stderr}`)));
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(0);
+    const stops = stdout.split('\n').filter((l) => l.startsWith('stopped: '));
+    expect(stops, stdout).toHaveLength(1);
+    const m = /stopped: made (\d+), acked (\d+), in outbox 0, rejected 0,/.exec(stops[0] as string);
+    expect(m, stops[0]).not.toBeNull();
+    expect(Number(m?.[1])).toBeGreaterThan(0);
+    expect(m?.[2]).toBe(m?.[1]);
+  }, 60_000);
+});
