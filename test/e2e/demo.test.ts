@@ -5,7 +5,8 @@
  * same data directory: it resumes — same chain and contracts, the log and each device's
  * hash chain continue, nothing is rejected.
  */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
@@ -97,4 +98,29 @@ describe('vitaltrail demo', () => {
     }
     expect(rpc).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
+
+  test('error: a torn device state file stops the demo with its code and the file named, and nothing is left running', async () => {
+    const torn = makeTempDir('vt-demo-torn-');
+    try {
+      const state = join(torn.dir, 'devices', 'wr-0002', 'state.json');
+      mkdirSync(join(torn.dir, 'devices', 'wr-0002'), { recursive: true });
+      writeFileSync(state, '{"format":');
+      // It fails once the gateway is up (the ward's devices start after it): the gateway and
+      // the chain are stopped before the error is told and the process ends.
+      const args = ['demo', '--data', torn.dir, '--http-port', '0', '--mqtt-port', '0', '--chain-port', '0'];
+      const r = await runCli([...args, '--devices', '3'], { timeoutMs: 120_000 });
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toContain(`error: bad_state_file: ${state}: the device state file is not JSON`);
+      expect(r.stdout).not.toContain('Press Ctrl-C');
+      // The data directory was let go: with the file mended, the same command starts.
+      rmSync(state);
+      const again = await startDemo(torn.dir, ['--devices', '3'], 90_000);
+      running.push(again);
+      expect(again.out()).toContain('Ward:        3 simulated wearables');
+      await again.stop();
+      expect(again.child.exitCode).toBe(0);
+    } finally {
+      torn.cleanup();
+    }
+  }, 240_000);
 });

@@ -222,18 +222,25 @@ async function runDemoOnChain(
   const speed = p.speed ?? 1;
   const only = p.scenario;
   const scenarioOf = only ? () => only : demoScenario;
-  const fleet =
-    ids.length > 0
-      ? await Fleet.start({
-          url: gw.broker.url,
-          devices: fleetSpecs(paths, ids, scenarioOf).map((spec, i) => ({ ...spec, ecg: demoEcg(i) })),
-          rateHz: p.rateHz,
-          speedup: speed,
-          onError: (devId) => log.warn('simulated device stopped', { dev: devId }),
-        })
-      : null;
-
-  const care = await seedCareDemo(paths, chain, gw.bindings, ids[0]);
+  // What fails from here on (a device's torn state file, the care seed) stops what started
+  // before the error is told: the data directory's lock is released only after the gateway.
+  let fleet: Fleet | null = null;
+  let care: Awaited<ReturnType<typeof seedCareDemo>>;
+  try {
+    if (ids.length > 0)
+      fleet = await Fleet.start({
+        url: gw.broker.url,
+        devices: fleetSpecs(paths, ids, scenarioOf).map((spec, i) => ({ ...spec, ecg: demoEcg(i) })),
+        rateHz: p.rateHz,
+        speedup: speed,
+        onError: (devId) => log.warn('simulated device stopped', { dev: devId }),
+      });
+    care = await seedCareDemo(paths, chain, gw.bindings, ids[0]);
+  } catch (err) {
+    await fleet?.stop().catch(() => {});
+    await gw.stop().catch(() => {});
+    throw err;
+  }
 
   out('');
   out('VitalTrail demo is running.');

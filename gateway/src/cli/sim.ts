@@ -24,6 +24,7 @@ import {
 } from '../io/identity/index.js';
 import { type DataPaths, dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
+import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import {
   assertRegistryReady,
@@ -241,6 +242,7 @@ export async function runSim(p: SimParameters): Promise<void> {
       faults: parseFaults(p.faults),
     });
   }
+  let failed = false;
   const fleet = await Fleet.start({
     url: p.url,
     devices: fleetSpecs(paths, ids, () => scenario),
@@ -250,7 +252,15 @@ export async function runSim(p: SimParameters): Promise<void> {
     ...(p.appAcks ? { appAcks: true } : {}),
     ...(p.caFile ? { clientOptions: tlsClientOptions(paths, readFileSync(p.caFile, 'utf8')) } : {}),
     ...(p.faultMix ? { faults: p.faultMix } : {}),
-    onError: (devId) => process.stderr.write(`device ${devId} stopped after an error\n`),
+    // A device that cannot make a frame stops; one whose state cannot be saved goes on. Either
+    // is told with its reason, and the run then exits 1 after its summary.
+    onError: (devId, err) => {
+      failed = true;
+      const why = isVitalTrailError(err)
+        ? `${err.code}: ${err.reason}`
+        : ((err as Error)?.message ?? String(err));
+      process.stderr.write(`device ${devId}: ${why}\n`);
+    },
   });
   const pace = speed === 1 ? '' : `, physiology ×${speed}`;
   process.stdout.write(`simulating ${ids.length} wearable(s) at ${p.rateHz} Hz${pace} against ${p.url}\n`);
@@ -262,6 +272,7 @@ export async function runSim(p: SimParameters): Promise<void> {
       clearInterval(timer);
       const s = await fleet.stop();
       process.stdout.write(`stopped: ${formatStats(s)}\n`);
+      if (failed) process.exitCode = 1;
     })());
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());

@@ -1,11 +1,13 @@
 /**
- * @module test/e2e/sim-attacks
- * README "Simulated attacks" as a user runs it: the built `vitaltrail sim` with the fault
- * flags against a real gateway. The summary's bad frames sent and rejections by code agree
- * with each other and with the gateway's own counts, and every good frame is acked; a sim
- * stopped with Ctrl-C (SIGINT) says so once and exits 0.
+ * @module test/e2e/sim-cli
+ * The built `vitaltrail sim` as a user runs it against a real gateway. README "Simulated
+ * attacks": the summary's bad frames sent and rejections by code agree with each other and
+ * with the gateway's own counts, and every good frame is acked. A sim stopped with Ctrl-C
+ * (SIGINT) says so once and exits 0. A device whose state cannot be saved is told with its
+ * reason, and the run exits 1.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
@@ -39,7 +41,38 @@ const countsOf = (s: string | undefined): Record<string, number> =>
       .map((kv) => [kv.split('=')[0] as string, Number(kv.split('=')[1])]),
   );
 
-describe('vitaltrail sim with simulated attacks', () => {
+/** Starts the built `vitaltrail sim` with `args`; resolves once it says it is simulating. */
+async function startSim(args: string[]): Promise<{
+  child: ChildProcessWithoutNullStreams;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+}> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'sim', '--mqtt', gw.broker.url, '--data', paths.root, ...args],
+    {
+      env: { ...process.env, NO_COLOR: '1' },
+    },
+  );
+  child.stdin.end();
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await new Promise<void>((started, failed) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('simulating ')) started();
+    });
+    child.once('close', () => failed(new Error(`the sim exited before it started: ${stderr}`)));
+  });
+  return { child, out: () => stdout, err: () => stderr, exited };
+}
+
+describe('vitaltrail sim', () => {
   it('behavior: the summary counts the bad frames sent and their rejections by code, and the two agree with the gateway', async () => {
     const r = await runCli(
       [
@@ -94,32 +127,48 @@ describe('vitaltrail sim with simulated attacks', () => {
   }, 90_000);
 
   it('behavior: Ctrl-C stops the sim once: one summary, exit 0, every frame made acked', async () => {
-    const child = spawn(
-      process.execPath,
-      [BIN, 'sim', '--ids', 'wr-0003', '--rate', '10', '--mqtt', gw.broker.url, '--data', paths.root],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await new Promise<void>((started, failed) => {
-      child.stdout.on('data', (d) => {
-        stdout += d;
-        if (stdout.includes('simulating 1 wearable')) started();
-      });
-      child.once('close', () => failed(new Error(`the sim exited before it started: ${stderr}`)));
-    });
+    const { child, out: stdout, err: stderr, exited } = await startSim(['--ids', 'wr-0003', '--rate', '10']);
     await new Promise((r) => setTimeout(r, 1000));
     child.kill('SIGINT');
-    expect(await exited, stderr).toBe(0);
-    const stops = stdout.split('\n').filter((l) => l.startsWith('stopped: '));
-    expect(stops, stdout).toHaveLength(1);
+    expect(await exited, stderr()).toBe(0);
+    const stops = stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('stopped: '));
+    expect(stops, stdout()).toHaveLength(1);
     const m = /stopped: made (\d+), acked (\d+), in outbox 0, rejected 0,/.exec(stops[0] as string);
     expect(m, stops[0]).not.toBeNull();
     expect(Number(m?.[1])).toBeGreaterThan(0);
     expect(m?.[2]).toBe(m?.[1]);
+  }, 60_000);
+
+  it('error: a device whose state cannot be saved is told with its reason, and the run exits 1 after its summary', async () => {
+    const state = join(paths.deviceDir('wr-0002'), 'state.json');
+    const { out, err, exited } = await startSim(['--ids', 'wr-0002', '--rate', '100', '--duration', '3']);
+    // The state file becomes a directory (a save renames onto it: EISDIR, even for root): the
+    // next reservation of seqs, at frame 101, cannot be made durable, so the device stops.
+    for (;;) {
+      rmSync(state, { force: true });
+      try {
+        mkdirSync(state);
+        break;
+      } catch {
+        // a save put the file back in between: again
+      }
+    }
+    try {
+      expect(await exited, out()).toBe(1);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+    const told = err()
+      .split('\n')
+      .filter((l) => l.startsWith('device wr-0002: '));
+    expect(told.length, err()).toBeGreaterThanOrEqual(1);
+    expect(told[0]).toMatch(/EISDIR|directory/i);
+    const stops = out()
+      .split('\n')
+      .filter((l) => l.startsWith('stopped: '));
+    expect(stops, out()).toHaveLength(1);
+    expect(stops[0]).toMatch(/^stopped: made (\d+), acked \1, in outbox 0, rejected 0,/);
   }, 60_000);
 });
