@@ -4,7 +4,8 @@
  * attacks": the summary's bad frames sent and rejections by code agree with each other and
  * with the gateway's own counts, and every good frame is acked. A sim stopped with Ctrl-C
  * (SIGINT) says so once and exits 0. A device whose state cannot be saved is told with its
- * reason, and the run exits 1.
+ * reason, and the run exits 1 after its summary; the same for one on a serial line (`--serial`,
+ * a pty pair made by socat), whose run ends there instead of crashing.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -15,19 +16,29 @@ import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { prepareDataDir } from '../helpers/gateway.js';
+import { type PtyPair, startPtyPair } from '../helpers/socat.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof makeTempDir>;
 let paths: DataPaths;
 let gw: RunningGateway;
+/** The serial line of wr-0004: the gateway on `a`, the simulated wearable on `b`. */
+let pty: PtyPair;
 
 beforeAll(async () => {
-  tmp = makeTempDir('vt-sim-attacks-');
-  paths = await prepareDataDir(join(tmp.dir, 'data'), ['wr-0001', 'wr-0002', 'wr-0003']);
-  gw = (await startGateway({ dataDir: paths.root, logger: silentLogger })) as RunningGateway;
+  tmp = makeTempDir('vt-sim-cli-');
+  paths = await prepareDataDir(join(tmp.dir, 'data'), ['wr-0001', 'wr-0002', 'wr-0003', 'wr-0004']);
+  pty = await startPtyPair(tmp.dir);
+  gw = (await startGateway({
+    dataDir: paths.root,
+    logger: silentLogger,
+    serial: [{ path: pty.a, devices: ['wr-0004'] }],
+  })) as RunningGateway;
 });
 afterAll(async () => {
   await gw?.stop();
+  await pty?.stop();
   tmp.cleanup();
 });
 
@@ -71,6 +82,23 @@ async function startSim(args: string[]): Promise<{
   });
   return { child, out: () => stdout, err: () => stderr, exited };
 }
+
+/** The summary lines (`stopped: …`) a run printed. */
+const summaries = (stdout: string): string[] => stdout.split('\n').filter((l) => l.startsWith('stopped: '));
+
+/** Makes a device's state file a directory: its next save fails (EISDIR, even for root). */
+const tearState = (devId: string): string => {
+  const state = join(paths.deviceDir(devId), 'state.json');
+  for (;;) {
+    rmSync(state, { force: true });
+    try {
+      mkdirSync(state);
+      return state;
+    } catch {
+      // a save put the file back in between: again
+    }
+  }
+};
 
 describe('vitaltrail sim', () => {
   it('behavior: the summary counts the bad frames sent and their rejections by code, and the two agree with the gateway', async () => {
@@ -131,9 +159,7 @@ describe('vitaltrail sim', () => {
     await new Promise((r) => setTimeout(r, 1000));
     child.kill('SIGINT');
     expect(await exited, stderr()).toBe(0);
-    const stops = stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('stopped: '));
+    const stops = summaries(stdout());
     expect(stops, stdout()).toHaveLength(1);
     const m = /stopped: made (\d+), acked (\d+), in outbox 0, rejected 0,/.exec(stops[0] as string);
     expect(m, stops[0]).not.toBeNull();
@@ -142,19 +168,9 @@ describe('vitaltrail sim', () => {
   }, 60_000);
 
   it('error: a device whose state cannot be saved is told with its reason, and the run exits 1 after its summary', async () => {
-    const state = join(paths.deviceDir('wr-0002'), 'state.json');
     const { out, err, exited } = await startSim(['--ids', 'wr-0002', '--rate', '100', '--duration', '3']);
-    // The state file becomes a directory (a save renames onto it: EISDIR, even for root): the
-    // next reservation of seqs, at frame 101, cannot be made durable, so the device stops.
-    for (;;) {
-      rmSync(state, { force: true });
-      try {
-        mkdirSync(state);
-        break;
-      } catch {
-        // a save put the file back in between: again
-      }
-    }
+    // The next reservation of seqs, at frame 101, cannot be made durable: the device stops.
+    const state = tearState('wr-0002');
     try {
       expect(await exited, out()).toBe(1);
     } finally {
@@ -165,10 +181,49 @@ describe('vitaltrail sim', () => {
       .filter((l) => l.startsWith('device wr-0002: '));
     expect(told.length, err()).toBeGreaterThanOrEqual(1);
     expect(told[0]).toMatch(/EISDIR|directory/i);
-    const stops = out()
-      .split('\n')
-      .filter((l) => l.startsWith('stopped: '));
+    const stops = summaries(out());
     expect(stops, out()).toHaveLength(1);
     expect(stops[0]).toMatch(/^stopped: made (\d+), acked \1, in outbox 0, rejected 0,/);
+  }, 60_000);
+
+  it('behavior: a serial wearable stopped with Ctrl-C says so once and exits 0, every frame acked', async () => {
+    const before = gw.store.size;
+    const { child, out, err, exited } = await startSim([
+      '--ids',
+      'wr-0004',
+      '--serial',
+      pty.b,
+      '--rate',
+      '10',
+    ]);
+    await until(() => gw.store.size > before, 10_000, 'a serial frame stored');
+    child.kill('SIGINT');
+    expect(await exited, err()).toBe(0);
+    const stops = summaries(out());
+    expect(stops, out()).toHaveLength(1);
+    expect(stops[0]).toMatch(/^stopped: made (\d+), acked \1, in outbox 0, rejected 0,/);
+  }, 60_000);
+
+  it('error: a serial wearable whose state cannot be saved ends its run with the reason and its summary, exit 1, no crash', async () => {
+    const { out, err, exited } = await startSim([
+      '--ids',
+      'wr-0004',
+      '--serial',
+      pty.b,
+      '--rate',
+      '100',
+      '--duration',
+      '20',
+    ]);
+    const state = tearState('wr-0004');
+    try {
+      expect(await exited, out() + err()).toBe(1);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+    expect(err()).toMatch(/^device wr-0004: .*(EISDIR|directory)/im);
+    expect(err()).not.toMatch(/^\s+at /m); // no stack trace
+    const stops = summaries(out());
+    expect(stops, out()).toHaveLength(1);
   }, 60_000);
 });

@@ -3,7 +3,7 @@
  * A usage problem the CLI reports in one line and exit code 2 (not a crash), and the coded
  * errors of the CLI's own input checks (registry group `cli`).
  */
-import { errorClass } from '../protocol/errors.js';
+import { errorClass, isVitalTrailError } from '../protocol/errors.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -11,3 +11,9 @@ export class UsageError extends Error {
 
 /** `bad_usage`, `time_range_invalid`, `input_too_large`, `data_dir_missing`, `config_invalid`. */
 export class CliError extends errorClass<'cli'>('CliError') {}
+
+/** An error in one line, as the CLI tells it: `code: reason` when coded, else its message. */
+export function errorText(err: unknown): string {
+  if (isVitalTrailError(err)) return `${err.code}: ${err.reason}`;
+  return (err as Error)?.message ?? String(err);
+}

@@ -7,9 +7,8 @@
  * 3 `verify`: the bundle is INCOMPLETE (a gap or an unproven end; 0 with --allow-gaps).
  */
 import { Command } from 'commander';
-import { isVitalTrailError } from '../protocol/errors.js';
 import { COMMAND_MODULES, type CommandModule, commandModulesFor } from './commands.js';
-import { UsageError } from './errors.js';
+import { errorText } from './errors.js';
 import { exitQuietlyOnEpipe, keepRunningOnEpipe, requireDataDir } from './inputs.js';
 
 /** The commands that create a data directory; every other `--data` must exist (`data_dir_missing`). */
@@ -60,13 +59,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (err instanceof UsageError) {
-      process.stderr.write(`error: ${err.message}\n`);
-    } else if (isVitalTrailError(err)) {
-      process.stderr.write(`error: ${err.code}: ${err.reason}\n`);
-    } else {
-      process.stderr.write(`error: ${(err as Error)?.message ?? String(err)}\n`);
-    }
+    process.stderr.write(`error: ${errorText(err)}\n`);
     process.exitCode = 2;
   }
 }

@@ -14,7 +14,7 @@ import { loadDeviceState, saveDeviceState } from '../../../firmware-sim/src/stat
 import type { DataPaths } from '../io/ops/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
-import { UsageError } from './errors.js';
+import { errorText, UsageError } from './errors.js';
 
 /** Fault kinds of `--faults`, each injected with this probability per message. */
 export const SIM_FAULT_KINDS = ['noise', 'split', 'merge', 'drop'] as const;
@@ -70,8 +70,9 @@ function formatSerialStats(d: SimDevice, link: SerialDeviceLink): string {
 }
 
 /**
- * Runs one simulated wearable on a serial line until the duration ends or SIGINT/SIGTERM;
- * on stop it waits up to 5 s for outstanding acks and saves its state.
+ * Runs one simulated wearable on a serial line until the duration ends, SIGINT/SIGTERM, or
+ * a frame cannot be made; on stop it waits up to 5 s for outstanding acks and saves its
+ * state. A device error is told on stderr with its reason, and the run then exits 1.
  * @throws {UsageError} when the device is not enrolled.
  * @throws {Error} when the port does not open within 10 s.
  */
@@ -95,23 +96,49 @@ export async function runSerialSim(p: SerialSimParameters): Promise<void> {
   });
   const link = await SerialDeviceLink.open({ path: p.path, device, faults: p.faults });
   process.stdout.write(`simulating ${p.devId} at ${p.rateHz} Hz on serial ${p.path}\n`);
-  const tick = setInterval(() => {
-    device.makeFrame();
-    link.send();
-  }, 1000 / p.rateHz);
+  // A frame that cannot be made (its seqs cannot be reserved durably) ends the run like
+  // Ctrl-C, told with its reason; the summary follows and the run exits 1.
+  let failed = false;
+  const fail = (err: unknown) => {
+    failed = true;
+    process.stderr.write(`device ${p.devId}: ${errorText(err)}\n`);
+  };
+  let tick: NodeJS.Timeout | undefined;
   const report = setInterval(() => process.stdout.write(`${formatSerialStats(device, link)}\n`), 5000);
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-    if (p.durationMs !== undefined) setTimeout(resolve, p.durationMs).unref();
+    const end = () => {
+      // Once ended, Ctrl-C is Node's again: a second one during the wait for acks ends the process.
+      process.off('SIGINT', end);
+      process.off('SIGTERM', end);
+      resolve();
+    };
+    process.once('SIGINT', end);
+    process.once('SIGTERM', end);
+    if (p.durationMs !== undefined) setTimeout(end, p.durationMs).unref();
+    tick = setInterval(() => {
+      try {
+        device.makeFrame();
+      } catch (err) {
+        clearInterval(tick);
+        fail(err);
+        end();
+        return;
+      }
+      link.send();
+    }, 1000 / p.rateHz);
   });
   clearInterval(tick);
   clearInterval(report);
   await link.flushed(5000).catch(() => undefined);
   await link.close();
   const clean = device.unackedCount === 0;
-  saveDeviceState(statePath, device.state, {
-    reservedThrough: clean ? device.state.seq : device.reservedThrough,
-  });
+  try {
+    saveDeviceState(statePath, device.state, {
+      reservedThrough: clean ? device.state.seq : device.reservedThrough,
+    });
+  } catch (err) {
+    fail(err);
+  }
   process.stdout.write(`stopped: ${formatSerialStats(device, link)}\n`);
+  if (failed) process.exitCode = 1;
 }

@@ -24,7 +24,6 @@ import {
 } from '../io/identity/index.js';
 import { type DataPaths, dataPaths } from '../io/ops/index.js';
 import { openStore } from '../io/store/index.js';
-import { isVitalTrailError } from '../protocol/errors.js';
 import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../protocol/frame.js';
 import {
   assertRegistryReady,
@@ -32,7 +31,7 @@ import {
   type RegistryOptionValues,
   withRegistryOptions,
 } from './chain-options.js';
-import { UsageError } from './errors.js';
+import { errorText, UsageError } from './errors.js';
 import { faultMixOf, registerFaultOptions } from './faults.js';
 import { DEFAULT_DATA_DIR, intOption, numberOption } from './inputs.js';
 import { reachableChain } from './kgc-enroll.js';
@@ -256,10 +255,7 @@ export async function runSim(p: SimParameters): Promise<void> {
     // is told with its reason, and the run then exits 1 after its summary.
     onError: (devId, err) => {
       failed = true;
-      const why = isVitalTrailError(err)
-        ? `${err.code}: ${err.reason}`
-        : ((err as Error)?.message ?? String(err));
-      process.stderr.write(`device ${devId}: ${why}\n`);
+      process.stderr.write(`device ${devId}: ${errorText(err)}\n`);
     },
   });
   const pace = speed === 1 ? '' : `, physiology ×${speed}`;
