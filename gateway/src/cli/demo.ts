@@ -43,7 +43,14 @@ import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEMO_PATIENT_ID, seedCareDemo } from './demo-care.js';
 import { UsageError } from './errors.js';
-import { DEFAULT_DATA_DIR, deviceIdOption, intOption, numberOption, portOption } from './inputs.js';
+import {
+  DEFAULT_DATA_DIR,
+  deviceIdOption,
+  intOption,
+  numberOption,
+  portOption,
+  stopSignal,
+} from './inputs.js';
 import { ensureGatewayCertificate } from './kgc.js';
 import { parseSerialSpec } from './serial.js';
 import { deviceIds, fleetSpecs, formatStats, idsOption, parseScenario, speedOption } from './sim.js';
@@ -282,10 +289,7 @@ async function runDemoOnChain(
   }, 30_000);
   status.unref();
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal().done;
   out('stopping…');
   clearInterval(status);
   if (fleet) await fleet.stop();

@@ -16,7 +16,7 @@ import { DEFAULT_GATEWAY_ID, startGateway } from '../app/gateway.js';
 import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import { dataPaths, readJson } from '../io/ops/index.js';
 import { UsageError } from './errors.js';
-import { dataDirOption, portOption } from './inputs.js';
+import { dataDirOption, portOption, stopSignal } from './inputs.js';
 import { gatewayTlsDir } from './kgc.js';
 import { runGatewayFromConfig } from './production.js';
 
@@ -160,14 +160,8 @@ export function registerGatewayCommands(program: Command, defaultDataDir: string
           http: gw.http.url,
         })}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          gw.stop().then(resolve, resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopSignal().done;
+      // A failed stop still exits 0 here; `gateway --config` tells it (exit 2).
+      await gw.stop().catch(() => {});
     });
 }

@@ -105,6 +105,36 @@ export function requireDataDir(dir: string): void {
 let epipeHandled = false;
 let epipeMode: 'exit' | 'ignore' = 'exit';
 
+/** The end of a long-running command's run: its first SIGINT (Ctrl-C) or SIGTERM, or `end()`. */
+export interface StopSignal {
+  /** Resolves once, at the first of them. */
+  readonly done: Promise<void>;
+  /** Ends the run from the command itself (its duration is over, a device failed). */
+  end(): void;
+}
+
+/**
+ * Waits for a long-running command's stop. Once it came, both listeners are gone: a second
+ * Ctrl-C (during the wait for acks, a drain) is Node's again and ends the process.
+ * @example
+ * const signal = stopSignal();
+ * await signal.done;
+ * await gw.stop();
+ */
+export function stopSignal(): StopSignal {
+  let end!: () => void;
+  const done = new Promise<void>((resolve) => {
+    end = () => {
+      process.off('SIGINT', end);
+      process.off('SIGTERM', end);
+      resolve();
+    };
+  });
+  process.on('SIGINT', end);
+  process.on('SIGTERM', end);
+  return { done, end };
+}
+
 /**
  * Quiet exit when stdout's reader went away (`vitaltrail kgc list | head -1`): EPIPE ends
  * the process with the exit code set so far (0 unless a command set one), no stack trace.

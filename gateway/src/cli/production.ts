@@ -26,6 +26,7 @@ import { createLogger, dataPaths, type Logger } from '../io/ops/index.js';
 import { countAcrossGateways } from '../io/store/index.js';
 import { readAccountKey } from './chain-options.js';
 import { UsageError } from './errors.js';
+import { stopSignal } from './inputs.js';
 
 function portOption(value: string): number {
   const n = Number(value);
@@ -78,15 +79,7 @@ export async function runGatewayFromConfig(
   const mqtts = gw.broker?.tlsUrl ? `, mqtts ${gw.broker.tlsUrl}` : '';
   const serial = gw.serial ? `, serial ${gw.serial.status().length} port(s)` : '';
   out(`gateway ${gw.gatewayId} running: http ${gw.http.url}, mqtt ${mqtt}${mqtts}${serial}`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await stopSignal().done;
   await gw.stop();
   out(`gateway ${gw.gatewayId} stopped`);
 }

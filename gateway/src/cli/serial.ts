@@ -15,6 +15,7 @@ import type { DataPaths } from '../io/ops/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { errorText, UsageError } from './errors.js';
+import { stopSignal } from './inputs.js';
 
 /** Fault kinds of `--faults`, each injected with this probability per message. */
 export const SIM_FAULT_KINDS = ['noise', 'split', 'merge', 'drop'] as const;
@@ -103,30 +104,21 @@ export async function runSerialSim(p: SerialSimParameters): Promise<void> {
     failed = true;
     process.stderr.write(`device ${p.devId}: ${errorText(err)}\n`);
   };
-  let tick: NodeJS.Timeout | undefined;
   const report = setInterval(() => process.stdout.write(`${formatSerialStats(device, link)}\n`), 5000);
-  await new Promise<void>((resolve) => {
-    const end = () => {
-      // Once ended, Ctrl-C is Node's again: a second one during the wait for acks ends the process.
-      process.off('SIGINT', end);
-      process.off('SIGTERM', end);
-      resolve();
-    };
-    process.once('SIGINT', end);
-    process.once('SIGTERM', end);
-    if (p.durationMs !== undefined) setTimeout(end, p.durationMs).unref();
-    tick = setInterval(() => {
-      try {
-        device.makeFrame();
-      } catch (err) {
-        clearInterval(tick);
-        fail(err);
-        end();
-        return;
-      }
-      link.send();
-    }, 1000 / p.rateHz);
-  });
+  const signal = stopSignal();
+  if (p.durationMs !== undefined) setTimeout(signal.end, p.durationMs).unref();
+  const tick = setInterval(() => {
+    try {
+      device.makeFrame();
+    } catch (err) {
+      clearInterval(tick);
+      fail(err);
+      signal.end();
+      return;
+    }
+    link.send();
+  }, 1000 / p.rateHz);
+  await signal.done;
   clearInterval(tick);
   clearInterval(report);
   await link.flushed(5000).catch(() => undefined);

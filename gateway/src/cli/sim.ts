@@ -33,7 +33,7 @@ import {
 } from './chain-options.js';
 import { errorText, UsageError } from './errors.js';
 import { faultMixOf, registerFaultOptions } from './faults.js';
-import { DEFAULT_DATA_DIR, intOption, numberOption } from './inputs.js';
+import { DEFAULT_DATA_DIR, intOption, numberOption, stopSignal } from './inputs.js';
 import { reachableChain } from './kgc-enroll.js';
 import { parseFaults, runSerialSim } from './serial.js';
 
@@ -262,18 +262,13 @@ export async function runSim(p: SimParameters): Promise<void> {
   process.stdout.write(`simulating ${ids.length} wearable(s) at ${p.rateHz} Hz${pace} against ${p.url}\n`);
   const timer = setInterval(() => process.stdout.write(`${formatStats(fleet.stats())}\n`), 5000);
   // Ctrl-C ends the run, and so does its end: one stop and one summary either way.
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      clearInterval(timer);
-      const s = await fleet.stop();
-      process.stdout.write(`stopped: ${formatStats(s)}\n`);
-      if (failed) process.exitCode = 1;
-    })());
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-  await fleet.finished;
-  await stop();
+  const signal = stopSignal();
+  await Promise.race([signal.done, fleet.finished]);
+  signal.end();
+  clearInterval(timer);
+  const s = await fleet.stop();
+  process.stdout.write(`stopped: ${formatStats(s)}\n`);
+  if (failed) process.exitCode = 1;
 }
 
 /** `--speed <factor>` (cli/sim `parseSpeed`): the patients' physiology runs this much faster than the frames. */
