@@ -5,12 +5,11 @@
  * itself unhealthy with a reason (the technical alarm the dashboard shows), and once the
  * space is freed the device's resend is stored and acknowledged, with no restart.
  *
- * Mounting needs root (CAP_SYS_ADMIN). Where it is refused, the same test runs with a
+ * Mounting needs root (CAP_SYS_ADMIN) or passwordless sudo (test/helpers/tmpfs). Where it is refused, the same test runs with a
  * write failure INJECTED AT THE STORAGE BOUNDARY (commitBatch throws SQLITE_FULL), named
  * as such in the test title.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -18,20 +17,12 @@ import { StoreError } from '../../gateway/src/io/store/store.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/src/io/transport/mqtt-broker.js';
 import { readFrames, recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-function tryMount(dir: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m,mode=0700', 'tmpfs', dir], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { fillFileSystem, tryMountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 
 const tmp = makeTempDir('vt-diskfull-');
 const mnt = join(tmp.dir, 'mnt');
 mkdirSync(mnt);
-const mounted = tryMount(mnt);
+const mounted = tryMountTmpfs(mnt, '3m');
 const filler = join(mnt, 'filler');
 
 /** Fills the file system (real) or arms the injected failure. */
@@ -46,15 +37,7 @@ function fillDisk(rig: SealedRig): void {
     };
     return;
   }
-  const fd = openSync(filler, 'w');
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
+  fillFileSystem(mnt);
 }
 function freeDisk(): void {
   if (mounted) rmSync(filler);
@@ -74,7 +57,7 @@ describe(`fail safe on a full disk (${mounted ? 'real tmpfs' : 'write failure IN
   afterAll(async () => {
     await broker?.close();
     rig?.store.close();
-    if (mounted) execFileSync('umount', [mnt]);
+    if (mounted) unmountTmpfs(mnt);
     tmp.cleanup();
   });
 

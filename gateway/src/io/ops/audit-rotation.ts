@@ -30,7 +30,7 @@
  * audit verify` reads them uncompressed, and `--from-file NAME` starts at an archive
  * when older ones were moved away.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -38,12 +38,15 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
+  linkSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
   renameSync,
   rmSync,
+  statSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -75,29 +78,58 @@ function sleepSync(ms: number): void {
 }
 
 /**
- * Takes the audit lock file of `dir` (O_EXCL, holding our pid); a lock whose pid is gone is
- * taken over. Returns its release.
+ * The lock file, with our pid in it, or nothing: the pid is written to a file beside it,
+ * then linked into place (exclusive: EEXIST while another holds it). A lock created empty
+ * and then written (O_EXCL, then write) was left empty when the write failed (a full disk)
+ * and, its pid unreadable, kept every later writer waiting out the whole wait.
+ * @returns false when the lock is held (by anyone)
+ */
+function createLockFile(path: string): boolean {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, String(process.pid), { flag: 'wx', mode: 0o600 });
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * Whether the lock file at `path` is stale: its holder's pid no longer runs, or it names
+ * none (empty or foreign: a writer of an older version whose pid write failed) and is
+ * older than the wait, so no live writer can still be about to fill it in.
+ */
+function lockStale(path: string): boolean {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = readFileSync(path, 'utf8');
+    mtimeMs = statSync(path).mtimeMs;
+  } catch {
+    return false; // released meanwhile: the next attempt takes it
+  }
+  const holder = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
+  if (Number.isSafeInteger(holder) && holder > 0) return !pidAlive(holder);
+  return Date.now() - mtimeMs > LOCK_WAIT_MS;
+}
+
+/**
+ * Takes the audit lock file of `dir` (holding our pid, never empty); a lock whose pid is
+ * gone, or that names none and is older than the wait, is taken over. Returns its release.
  * @throws {AuditError} `audit_locked` when another live process holds it for 5 s
+ * @throws the file system's error (e.g. ENOSPC) when the lock cannot be written; no lock
+ *   file is then left behind
  */
 export function lockAudit(dir: string): () => void {
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder = Number.NaN;
-    try {
-      holder = Number(readFileSync(path, 'utf8'));
-    } catch {
-      // released meanwhile
-    }
-    if (Number.isSafeInteger(holder) && holder > 0 && !pidAlive(holder)) {
+    if (createLockFile(path)) return () => rmSync(path, { force: true });
+    if (lockStale(path)) {
       rmSync(path, { force: true });
       continue;
     }

@@ -15,8 +15,9 @@
  *
  * Several processes may append (the gateway, and `vitaltrail kgc …` commands on the same
  * data directory): each batch is written under an exclusive lock file `audit.lock`
- * (O_EXCL, holding the writer's pid; a lock of a dead process is taken over), re-reading
- * the chain's tail under the lock.
+ * (holding the writer's pid, linked into place so it is never empty; a lock of a dead
+ * process, or an empty one older than the wait, is taken over), re-reading the chain's
+ * tail under the lock.
  *
  * The chain runs on across rotated files (io/ops/audit-rotation: `audit.log.<first>-<last>`,
  * when the active file reaches `rotateBytes`, or `vitaltrail audit rotate`); a new file's
@@ -92,6 +93,9 @@ export type AuditEventType =
   | 'gateway_certificate_issued'
   | 'kgc_initialized'
   | 'audit_tail_repaired'
+  // events not kept while no batch could be written (a full disk) beyond `maxPending`;
+  // detail: how many of each type, after the events kept
+  | 'audit_events_dropped'
   // the first line of a new active file after a rotation (detail: the archive's name)
   | 'audit_rotated'
   // clinical layer (ARCHITECTURE.md guarantee 7: views of patient data, alarm acknowledgements)
@@ -171,7 +175,12 @@ const FIELD_NAMES: readonly (keyof AuditFields)[] = [
 /**
  * An appender. `append` buffers; the batch is written, fsync'd and its head recorded on
  * the next turn of the event loop (or at `flush`/`close`). Never throws from `append`:
- * a failing write is reported through `onError` and the events stay buffered for the next try.
+ * a failing write is reported through `onError` and the events stay buffered for the next try,
+ * which comes after `retryMs` (not on every turn: a full disk is not hammered, nor the log
+ * flooded with its errors) or at an explicit `flush`/`close`. At most `maxPending` events
+ * wait; the ones past it are counted by type and written as one `audit_events_dropped`
+ * line after the kept ones, so a flood of rejections during a long outage cannot exhaust
+ * memory and the gap is on the record.
  * With `rotateBytes` > 0 the active file is rotated, under the same lock, after a batch that
  * brings it to that size (default 0: never; the gateway passes config `audit.rotateBytes`).
  * @example
@@ -183,18 +192,38 @@ export class AuditLog {
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
   readonly #rotateBytes: number;
+  readonly #maxPending: number;
+  readonly #retryMs: number;
   #pending: { t: number; event: AuditEventType; fields: AuditFields }[] = [];
+  /** Events not kept past `maxPending`, by type, since the last batch written. */
+  #dropped = new Map<AuditEventType, number>();
   readonly #written = new Set<(end: ChainEnd) => void>();
   #scheduled = false;
+  /** The next try after a failed write; appends meanwhile only buffer. */
+  #retry: NodeJS.Timeout | null = null;
   #closed = false;
 
   constructor(
     dir: string,
-    opts: { now?: () => number; onError?: (err: unknown) => void; rotateBytes?: number } = {},
+    opts: {
+      now?: () => number;
+      onError?: (err: unknown) => void;
+      rotateBytes?: number;
+      /** Events buffered at most while no batch can be written. Default 100,000 (~20 MB). */
+      maxPending?: number;
+      /** How long after a failed write the next try waits. Default 1000 ms. */
+      retryMs?: number;
+    } = {},
   ) {
     const rotateBytes = opts.rotateBytes ?? 0;
     if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0)
       throw new RangeError('rotateBytes: must be a non-negative integer');
+    this.#maxPending = opts.maxPending ?? 100_000;
+    this.#retryMs = opts.retryMs ?? 1000;
+    if (!Number.isSafeInteger(this.#maxPending) || this.#maxPending < 1)
+      throw new RangeError('maxPending: must be a positive integer');
+    if (!Number.isSafeInteger(this.#retryMs) || this.#retryMs < 1)
+      throw new RangeError('retryMs: must be a positive integer');
     this.#dir = dir;
     this.#now = opts.now ?? Date.now;
     this.#onError = opts.onError ?? (() => {});
@@ -207,17 +236,30 @@ export class AuditLog {
 
   append(event: AuditEventType, fields: AuditFields = {}): void {
     if (this.#closed) return;
-    this.#pending.push({ t: this.#now(), event, fields });
-    if (!this.#scheduled) {
+    if (this.#pending.length < this.#maxPending) this.#pending.push({ t: this.#now(), event, fields });
+    else this.#dropped.set(event, (this.#dropped.get(event) ?? 0) + 1);
+    if (!this.#scheduled && !this.#retry) {
       this.#scheduled = true;
       setImmediate(() => {
         this.#scheduled = false;
-        try {
-          this.flush();
-        } catch (err) {
-          this.#onError(err);
-        }
+        this.#tryFlush();
       });
+    }
+  }
+
+  /** A flush from the event loop: a failure is reported, and the next try waits `retryMs`. */
+  #tryFlush(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.#onError(err);
+      if (!this.#closed && !this.#retry) {
+        this.#retry = setTimeout(() => {
+          this.#retry = null;
+          this.#tryFlush();
+        }, this.#retryMs);
+        this.#retry.unref();
+      }
     }
   }
 
@@ -234,7 +276,7 @@ export class AuditLog {
   /** Writes the buffered events now (one fsync'd batch), then rotates if the file is full. */
   flush(): void {
     if (this.#pending.length === 0) return;
-    const batch = this.#pending;
+    const batch = this.#dropped.size === 0 ? this.#pending : [...this.#pending, this.#droppedLine()];
     let written: ChainEnd | undefined;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     const unlock = lockAudit(this.#dir);
@@ -256,6 +298,9 @@ export class AuditLog {
         writeHead(this.#dir, end);
         written = end;
         this.#pending = [];
+        this.#dropped = new Map();
+        if (this.#retry) clearTimeout(this.#retry); // written: appends go out on the next turn again
+        this.#retry = null;
         size = fstatSync(fd).size;
       } finally {
         closeSync(fd);
@@ -280,7 +325,19 @@ export class AuditLog {
     }
   }
 
+  /** The line that records the events not kept, by type (most first). */
+  #droppedLine(): { t: number; event: AuditEventType; fields: AuditFields } {
+    const byType = [...this.#dropped].sort((a, b) => b[1] - a[1]);
+    const total = byType.reduce((n, [, k]) => n + k, 0);
+    const detail = `${total} events not kept while the log could not be written: ${byType
+      .map(([e, k]) => `${e} ${k}`)
+      .join(', ')}`;
+    return { t: this.#now(), event: 'audit_events_dropped', fields: { detail } };
+  }
+
   close(): void {
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
     try {
       this.flush();
     } catch (err) {
