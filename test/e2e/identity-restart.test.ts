@@ -15,7 +15,7 @@ import { verifyAuditLog } from '../../gateway/src/io/ops/audit.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { decodeFrame, signFrame } from '../../gateway/src/protocol/frame.js';
-import { exitOf, spawnGateway } from '../helpers/cli.js';
+import { ANY_PORTS, exitOf, spawnGateway } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -35,7 +35,7 @@ afterAll(() => {
 
 /** Starts `vitaltrail gateway` on the data dir and resolves with its plain MQTT URL once ready. */
 async function startChild(): Promise<string> {
-  const g = spawnGateway(['--data', paths.root, '--mqtt-port', '0', '--http-port', '0', '--mqtts-port', '0']);
+  const g = spawnGateway(['--data', paths.root, ...ANY_PORTS]);
   child = g.child;
   return (await g.ready).mqtt as string;
 }

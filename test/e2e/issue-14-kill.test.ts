@@ -22,7 +22,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { frameHash } from '../../gateway/src/protocol/frame.js';
-import { exitOf, spawnGateway } from '../helpers/cli.js';
+import { ANY_PORTS, exitOf, spawnGateway } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -48,12 +48,7 @@ async function startChild(): Promise<{ mqtt: string; http: string }> {
   const g = spawnGateway([
     '--data',
     paths.root,
-    '--mqtt-port',
-    '0',
-    '--http-port',
-    '0',
-    '--mqtts-port',
-    '0',
+    ...ANY_PORTS,
     '--verify-threads',
     '2',
     // No per-connection PUBLISH rate: the devices publish as fast as PUBACKs come back,

@@ -42,6 +42,9 @@ export function runCli(
   });
 }
 
+/** `vitaltrail gateway`'s listeners each on a free port (the `ready` line names them). */
+export const ANY_PORTS: readonly string[] = ['--mqtt-port', '0', '--http-port', '0', '--mqtts-port', '0'];
+
 /** The URLs `vitaltrail gateway` prints on its `ready {json}` line. */
 export interface GatewayUrls {
   mqtt: string | null;

@@ -68,8 +68,7 @@ function withRegistry<T>(data: string, fn: (displays: DisplayRegistry, audit: Au
       'no gateway store in the data directory (start the gateway on it once; check --data)',
     );
   }
-  let auditFailure: unknown;
-  const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (auditFailure ??= err) });
+  const audit = new AuditLog(paths.gatewayDir);
   let store: GatewayStore | undefined;
   let result: T;
   try {
@@ -80,7 +79,7 @@ function withRegistry<T>(data: string, fn: (displays: DisplayRegistry, audit: Au
     audit.close();
   }
   // The change stands; its audit line did not: say so (exit 2).
-  if (auditFailure) throw auditFailure;
+  audit.closeOrThrow();
   return result;
 }
 

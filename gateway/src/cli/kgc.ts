@@ -150,8 +150,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
     const chain = (await externalRegistry(o, paths, source)) as ExternalRegistry;
     await assertRegistryReady(chain, source);
     const store = openStore(paths.db);
-    let auditFailure: unknown;
-    const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (auditFailure ??= err) });
+    const audit = new AuditLog(paths.gatewayDir);
     let r: SyncRegistryResult;
     try {
       r = await syncRegistry(store, chainRegistryOf(chain), {
@@ -164,7 +163,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       store.close();
       audit.close();
     }
-    if (auditFailure) throw auditFailure; // the chain writes stand; their audit lines did not
+    audit.closeOrThrow(); // the chain writes stand; their audit lines did not: say so (exit 2)
     if (o.json) {
       process.stdout.write(
         `${JSON.stringify({ registry: chain.deployment.registry, chainId: chain.deployment.chainId, ...r }, null, 2)}\n`,

@@ -163,15 +163,12 @@ export function requestDeadLetterReplay(
     );
   }
   if (r.requested.length > 0) {
-    let failure: unknown;
-    const audit = new AuditLog(dataPaths(dataDir).gatewayDir, { onError: (err) => (failure ??= err) });
+    const audit = new AuditLog(dataPaths(dataDir).gatewayDir);
     audit.append(REPLAY_REQUESTED, {
       user: actor,
       detail: `receiver ${receiver}, dead letters ${r.requested.join(',')}`,
     });
-    audit.close();
-    // The request stands; its audit line did not: say so (exit 2).
-    if (failure) throw failure;
+    audit.closeOrThrow(); // the request stands; its audit line did not: say so (exit 2)
   }
   return r;
 }

@@ -130,13 +130,14 @@ export async function importIntoGroup(source: GatewaySource, dryRun = false): Pr
       }
       report.settings.copied.push(row.dev);
     }
-    return report;
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     log?.close();
     store.close();
     lock.release();
   }
+  log?.closeOrThrow(); // the copies stand; their audit lines did not: say so (exit 2)
+  return report;
 }
 
 /** The report as an engineer reads it. */

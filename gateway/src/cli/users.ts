@@ -148,11 +148,9 @@ async function audited<T>(
 ): Promise<T> {
   const paths = dataPaths(data);
   const result = await change(users);
-  let failure: unknown;
-  const audit = new AuditLog(paths.gatewayDir, { onError: (err) => (failure ??= err) });
+  const audit = new AuditLog(paths.gatewayDir);
   audit.append(event, { user: cliActor(), detail: `user ${username}` });
-  audit.close();
-  if (failure) throw failure;
+  audit.closeOrThrow();
   return result;
 }
 

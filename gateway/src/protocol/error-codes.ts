@@ -7,7 +7,6 @@
  * error class), and the per-module code types are derived from it, so a module cannot raise
  * an unregistered code. A code is never renamed, reused with another meaning, or defined a
  * second time; `test/unit/codes.test.ts` keeps this table, the README and the sources in sync.
- *
  * Pure data: imported by gateway/, anchor/ (including the verifier) and firmware-sim/.
  */
 import { ERROR_GROUPS } from './error-groups.js';
@@ -225,6 +224,7 @@ export const ERROR_CODES = {
     http: { status: 503, reason: "the gateway group's shared database cannot be reached; retry shortly" },
   },
   audit_locked: { meaning: 'the audit log is locked by another process' },
+  audit_write_failed: { meaning: 'audit events could not be written before the writer stopped' },
   audit_corrupt: {
     meaning:
       'a line the audit writer must read does not parse (the last one; when rotating, also the first), or the archive name a rotation needs is taken',

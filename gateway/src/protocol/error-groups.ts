@@ -150,7 +150,7 @@ export const ERROR_GROUPS = {
   users: ['users_corrupt', 'user_exists', 'user_not_found'],
   /** `SharedStateError`: the PostgreSQL state a gateway group shares (io/shared). */
   shared: ['shared_unavailable'],
-  audit: ['audit_locked', 'audit_corrupt'],
+  audit: ['audit_locked', 'audit_corrupt', 'audit_write_failed'],
   audit_check: [
     'malformed_line',
     'out_of_sequence',

@@ -95,6 +95,10 @@ export interface Identity {
    * chain. Rejects when the chain does not answer.
    */
   isKeyRevoked?: (spkiSha256: `0x${string}`) => Promise<boolean>;
+  /**
+   * Stops the revocation timers and writes the audit events still buffered.
+   * @throws {AuditError} `audit_write_failed` when some could not be written (a full disk)
+   */
   stop(): void;
 }
 
@@ -295,7 +299,9 @@ export function createIdentity(opts: IdentityOptions): Identity {
     ...(registry ? { isKeyRevoked: registry.isKeyRevoked } : {}),
     stop() {
       clearInterval(timer);
-      audit.close();
+      // The events still buffered (`gateway_stopped` among them) must reach the file or the
+      // stop fails with how many did not (`audit_write_failed`): a full disk, say.
+      audit.closeOrThrow();
     },
   };
 }

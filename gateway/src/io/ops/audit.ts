@@ -31,6 +31,7 @@ import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AUDIT_LOG_FILE,
+  AuditError,
   appendEvents,
   type ChainEnd,
   chainTail,
@@ -191,6 +192,8 @@ export class AuditLog {
   readonly #dir: string;
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
+  /** The last batch's failure, while events wait (`closeOrThrow` tells it). */
+  #lastError: unknown = null;
   readonly #rotateBytes: number;
   readonly #maxPending: number;
   readonly #retryMs: number;
@@ -252,6 +255,7 @@ export class AuditLog {
     try {
       this.flush();
     } catch (err) {
+      this.#lastError = err;
       this.#onError(err);
       if (!this.#closed && !this.#retry) {
         this.#retry = setTimeout(() => {
@@ -325,6 +329,33 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Events appended and not yet written, kept or counted (0 when every one is on disk):
+   * after `close`, what the file will never hold.
+   */
+  get unwritten(): number {
+    let n = this.#pending.length;
+    for (const k of this.#dropped.values()) n += k;
+    return n;
+  }
+
+  /**
+   * `close`, then the error of a writer that must not end silently short of its record.
+   * @throws {AuditError} `audit_write_failed` when events could not be written (how many,
+   *   and the last failure's message)
+   */
+  closeOrThrow(): void {
+    this.close();
+    const n = this.unwritten;
+    if (n > 0) {
+      const why = this.#lastError instanceof Error ? this.#lastError.message : String(this.#lastError);
+      throw new AuditError(
+        'audit_write_failed',
+        `${n} audit event${n === 1 ? '' : 's'} could not be written (${why})`,
+      );
+    }
+  }
+
   /** The line that records the events not kept, by type (most first). */
   #droppedLine(): { t: number; event: AuditEventType; fields: AuditFields } {
     const byType = [...this.#dropped].sort((a, b) => b[1] - a[1]);
@@ -341,6 +372,7 @@ export class AuditLog {
     try {
       this.flush();
     } catch (err) {
+      this.#lastError = err;
       this.#onError(err);
     }
     this.#closed = true;
