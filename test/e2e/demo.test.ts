@@ -86,8 +86,27 @@ describe('vitaltrail demo', () => {
     expect(again.field('Anchors')).toBe(anchors); // contracts deployed once, addresses kept
     expect(again.out()).not.toContain('contracts deployed now');
     expect(again.out()).toMatch(/Patient:\s+\S+\s+as patient-demo/); // found again, not made twice
-    await new Promise((r) => setTimeout(r, 3000));
+    // A device whose state cannot be saved (here a directory where its file was; a full disk
+    // in the field) is told once, with its reason, not at every save (one a second).
+    const state3 = join(tmp.dir, 'devices', 'wr-0003', 'state.json');
+    for (;;) {
+      rmSync(state3, { force: true });
+      try {
+        mkdirSync(state3);
+        break;
+      } catch {
+        // a save put the file back in between: again
+      }
+    }
+    await new Promise((r) => setTimeout(r, 3500));
     await again.stop();
+    rmSync(state3, { recursive: true });
+    const told = again
+      .out()
+      .split('\n')
+      .filter((l) => l.includes('"simulated device error"') && l.includes('"dev":"wr-0003"'));
+    expect(told, again.out()).toHaveLength(1);
+    expect(told[0]).toMatch(/"reason":"EISDIR/);
     const second = JSON.parse(
       (await runCli(['devices', '--data', tmp.dir, '--json'])).stdout,
     ) as typeof first;

@@ -191,6 +191,13 @@ export const ingest: GatewayStep = {
     );
     const log = p.get('log');
     const id = p.get('identity');
+    // Told once when commits start failing (a full disk: no frame is acknowledged meanwhile)
+    // and once when they succeed again, so the operator's log says what the dashboard shows.
+    i.on('storage', (h) => {
+      if (h.ok)
+        log.warn('store writable again; frames are acknowledged'); // seen wherever the failure was
+      else log.error('store write failed; no frame is acknowledged until it succeeds', h);
+    });
     i.on('rejected', (r, transportDev) => {
       // The audit log is the record of every rejection; the operational log carries them
       // only at debug level, so a flood of bad frames is not written twice.

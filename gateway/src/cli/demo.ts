@@ -42,7 +42,7 @@ import { createRecipientKey, loadRecipients, openStore } from '../io/store/index
 import type { SerialPortConfig } from '../io/transport/index.js';
 import { isVitalTrailError } from '../protocol/errors.js';
 import { DEMO_PATIENT_ID, seedCareDemo } from './demo-care.js';
-import { UsageError } from './errors.js';
+import { errorText, UsageError } from './errors.js';
 import {
   DEFAULT_DATA_DIR,
   deviceIdOption,
@@ -232,6 +232,15 @@ async function runDemoOnChain(
   // What fails from here on (a device's torn state file, the care seed) stops what started
   // before the error is told: the data directory's lock is released only after the gateway.
   let fleet: Fleet | null = null;
+  // A device's error is logged with its reason when it differs from the last one told: a
+  // state file that cannot be saved (a full disk) fails at every save, not worth a line each.
+  const told = new Map<string, string>();
+  const onDeviceError = (dev: string, err: unknown): void => {
+    const reason = errorText(err);
+    if (told.get(dev) === reason) return;
+    told.set(dev, reason);
+    log.warn('simulated device error', { dev, reason });
+  };
   let care: Awaited<ReturnType<typeof seedCareDemo>>;
   try {
     if (ids.length > 0)
@@ -240,7 +249,7 @@ async function runDemoOnChain(
         devices: fleetSpecs(paths, ids, scenarioOf).map((spec, i) => ({ ...spec, ecg: demoEcg(i) })),
         rateHz: p.rateHz,
         speedup: speed,
-        onError: (devId) => log.warn('simulated device stopped', { dev: devId }),
+        onError: onDeviceError,
       });
     care = await seedCareDemo(paths, chain, gw.bindings, ids[0]);
   } catch (err) {

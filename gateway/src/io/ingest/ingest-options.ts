@@ -73,6 +73,12 @@ export interface IngestEvents {
   outcome: [result: IngestResult, seconds: number, transportDev: string, via: IngressVia];
   /** Every rejection, after it is counted (before `outcome`). */
   rejected: [result: IngestRejection, transportDev: string, via: IngressVia];
+  /**
+   * The store's health changed: a commit failed after the last one succeeded (`ok` false,
+   * with the reason and the store's own message, e.g. SQLite's "database or disk is full"),
+   * or one succeeded after failures (`ok` true). Once per change, not per failed commit.
+   */
+  storage: [health: { ok: true } | { ok: false; reason: string; cause: string }];
 }
 
 /**

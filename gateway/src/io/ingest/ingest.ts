@@ -388,6 +388,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
         );
         this.counters.accepted += fresh.length;
         this.counters.batches += 1;
+        if (!this.#healthy) this.#tell('storage', { ok: true });
         this.#healthy = true;
         this.#lastError = null;
         fresh.forEach((p, i) => {
@@ -411,8 +412,17 @@ export class Ingest extends EventEmitter<IngestEvents> {
   /** Answers `frames` as not stored (the transport must not ack them); the pipeline is unhealthy. */
   #failed(frames: readonly Pending[], err: unknown): void {
     this.counters.storeFailures += 1;
+    const reason = err instanceof StoreError ? err.reason : 'the store could not be written';
+    if (this.#healthy) {
+      const cause = err instanceof StoreError && err.cause !== undefined ? err.cause : err;
+      this.#tell('storage', {
+        ok: false,
+        reason,
+        cause: cause instanceof Error ? cause.message : String(cause),
+      });
+    }
     this.#healthy = false;
-    this.#lastError = err instanceof StoreError ? err.reason : 'the store could not be written';
+    this.#lastError = reason;
     const failure =
       err instanceof StoreError
         ? err
