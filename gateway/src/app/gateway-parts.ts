@@ -108,8 +108,19 @@ export class GatewayParts extends Parts<GatewayPartMap> {}
 
 export type GatewayStep = Step<GatewayParts>;
 
-/** An error's code for a log line (never its message: it may name a device or a path). */
-export const code = (err: unknown): string => (err instanceof VitalTrailError ? err.code : 'unknown');
+/**
+ * An error's code for a log line (never its message: it may name a device or a path): ours,
+ * else the system's or SQLite's own (`ENOSPC`, `SQLITE_FULL`, `ECONNREFUSED`), on the error
+ * or its cause; `unknown` when there is none.
+ */
+export function code(err: unknown): string {
+  if (err instanceof VitalTrailError) return err.code;
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const c = (e as { code?: unknown }).code;
+    if (typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c)) return c;
+  }
+  return 'unknown';
+}
 
 /** What core/health judges, read from the parts now. */
 function healthInputs(p: GatewayParts): HealthInputs {
