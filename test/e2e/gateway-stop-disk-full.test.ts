@@ -9,29 +9,14 @@
  * just ends before the lost events.
  * Needs `npm run build` first (npm test does it), and root or passwordless sudo to mount.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ANY_PORTS, exitOf, runCli, spawnGateway } from '../helpers/cli.js';
 import { prepareDataDir } from '../helpers/gateway.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { fillFileSystem, tryMountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
+import { fillFileSystem, tmpfsForTests } from '../helpers/tmpfs.js';
 
-const tmp = makeTempDir('vt-stop-full-');
-const mnt = join(tmp.dir, 'mnt');
-
-beforeAll(() => {
-  mkdirSync(mnt);
-  if (!tryMountTmpfs(mnt, '16m'))
-    throw new Error('this test mounts a 16 MiB tmpfs: it needs root or passwordless sudo');
-});
-afterAll(() => {
-  try {
-    unmountTmpfs(mnt);
-  } finally {
-    tmp.cleanup();
-  }
-});
+const mnt = tmpfsForTests('vt-stop-full-', '16m');
 
 describe('a gateway stopped on a full disk', () => {
   it('behavior: exits 2 naming audit_write_failed and how many events were lost; the audit log verifies once space is freed', async () => {

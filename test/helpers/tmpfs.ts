@@ -4,9 +4,11 @@
  * test/setup/system-deps.sh uses for apt-get), filled to its last byte with a file.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { makeTempDir } from './tmp.js';
 
 function sys(cmd: string, args: string[]): void {
   if (userInfo().uid === 0) execFileSync(cmd, args, { stdio: 'pipe' });
@@ -41,4 +43,27 @@ export function fillFileSystem(dir: string): string {
     closeSync(fd);
   }
   return filler;
+}
+
+/**
+ * A tmpfs of `size` for the test file that calls this: mounted before its tests, let go
+ * after them (with the temp directory under it). Fails the file when mounting is refused.
+ * @returns the mount point
+ */
+export function tmpfsForTests(prefix: string, size: string, mode = '0700'): string {
+  const tmp = makeTempDir(prefix);
+  const mnt = join(tmp.dir, 'mnt');
+  beforeAll(() => {
+    mkdirSync(mnt);
+    if (!tryMountTmpfs(mnt, size, mode))
+      throw new Error(`this test mounts a ${size} tmpfs: it needs root or passwordless sudo`);
+  });
+  afterAll(() => {
+    try {
+      unmountTmpfs(mnt);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+  return mnt;
 }

@@ -12,28 +12,13 @@
  * Mounting needs root (CAP_SYS_ADMIN); the test uses `sudo -n` when not root, as
  * test/setup/system-deps.sh does for apt-get.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AUDIT_LOG_FILE, AuditLog, verifyAuditLog } from '../../gateway/src/io/ops/audit.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { fillFileSystem, tryMountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
+import { fillFileSystem, tmpfsForTests } from '../helpers/tmpfs.js';
 
-const tmp = makeTempDir('vt-audit-full-');
-const mnt = join(tmp.dir, 'mnt');
-
-beforeAll(() => {
-  mkdirSync(mnt);
-  if (!tryMountTmpfs(mnt, '1m', '0777'))
-    throw new Error('this test mounts a 1 MiB tmpfs: it needs root or passwordless sudo');
-});
-afterAll(() => {
-  try {
-    unmountTmpfs(mnt);
-  } finally {
-    tmp.cleanup();
-  }
-});
+const mnt = tmpfsForTests('vt-audit-full-', '1m', '0777');
 
 const fillDisk = (): string => fillFileSystem(mnt);
 
@@ -121,7 +106,7 @@ describe('the audit log on a full disk', () => {
   });
 
   it('behavior: an empty lock (left by an older version whose pid write failed) older than the wait is taken over', () => {
-    const dir = join(tmp.dir, 'old-lock');
+    const dir = join(mnt, 'old-lock');
     const log = new AuditLog(dir);
     log.append('gateway_started', { detail: 'gw-1' });
     log.flush();

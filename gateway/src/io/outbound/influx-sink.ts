@@ -16,9 +16,11 @@
  *   record is sealed (jose flattened JWE, dir + A256GCM) under a per-process data key whose
  *   key envelope (General JSON JWE for the recipients, as io/sealed) is the file's first
  *   line: the gateway itself can resend within its lifetime; after a crash a host with a
- *   recipient private key can replay the file (`readSpill`). When the bound is reached new
- *   points are counted in `stats.dropped` and `onAlarm('spill_full')` fires: a loss that
- *   is reported, never silent.
+ *   recipient private key can replay the file (`readSpill`). When the bound is reached, or
+ *   the disk is too full to write a record, new points are counted in `stats.dropped` and
+ *   `onAlarm('spill_full')` fires: a loss that is reported, never silent. A record a full
+ *   disk tore is cut off again, and a torn last record (a crash mid-append) is skipped when
+ *   the file is read, so the records before it are never lost with it.
  *
  * The transport is `@influxdata/influxdb-client`'s WriteApi (InfluxDB v2 write API), one
  * flush awaited per batch.
@@ -30,6 +32,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { InfluxDB, setLogger } from '@influxdata/influxdb-client';
@@ -158,8 +161,11 @@ export class InfluxSink {
    * was accepted by the server or written to the spill file (or counted as dropped).
    */
   flush(): Promise<void> {
-    this.#sending = this.#sending.then(() => this.#flushOnce());
-    return this.#sending;
+    // Each flush after the one before, whatever its outcome: one failure must not fail
+    // every later flush (a rejected link in the chain did, and the queue then only grew).
+    const next = this.#sending.catch(() => {}).then(() => this.#flushOnce());
+    this.#sending = next;
+    return next;
   }
 
   /** Flushes, tries the spill once more, and stops the timer. Spilled points stay on disk. */
@@ -172,7 +178,14 @@ export class InfluxSink {
   }
 
   async #flushOnce(): Promise<void> {
-    if (this.#spillCount > 0 && Date.now() >= this.#retryAt) await this.#drainSpill();
+    if (this.#spillCount > 0 && Date.now() >= this.#retryAt) {
+      // A spill that cannot be read or rewritten (a full disk) is tried again after the
+      // backoff; the queue still goes on (to the server, or behind it to the spill).
+      await this.#drainSpill().catch(() => {
+        this.#retryAt = Date.now() + this.#retryDelay;
+        this.#retryDelay = Math.min(this.#o.maxRetryDelayMs, this.#retryDelay * 2);
+      });
+    }
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#o.batchSize);
       // Keep order: while the spill holds older points, newer ones queue behind them.
@@ -227,20 +240,30 @@ export class InfluxSink {
       this.#o.onAlarm?.('spill_full');
       return;
     }
-    if (!this.#spillKey || size === 0) {
-      const kid = `spill-${Date.now()}`;
-      const { key, envelope } = await createDataKey(this.#o.recipients, SPILL_AAD(0));
-      this.#spillKey = { key, kid };
-      writeFileSync(file, `${JSON.stringify({ kid, envelope })}\n`, { mode: 0o600 });
+    try {
+      if (!this.#spillKey || size === 0) {
+        const kid = `spill-${Date.now()}`;
+        const { key, envelope } = await createDataKey(this.#o.recipients, SPILL_AAD(0));
+        this.#spillKey = { key, kid };
+        writeFileSync(file, `${JSON.stringify({ kid, envelope })}\n`, { mode: 0o600 });
+      }
+      const n = this.#spillCount + 1;
+      const rec = await sealWithDataKey(
+        new TextEncoder().encode(lines.join('\n')),
+        this.#spillKey.key,
+        this.#spillKey.kid,
+        SPILL_AAD(n),
+      );
+      appendFileSync(file, `${JSON.stringify({ n, count: lines.length, rec })}\n`, { mode: 0o600 });
+    } catch {
+      // A disk too full for the record (or any write failure): the batch is dropped and
+      // told, as when the spill is full, and what a failed append left is cut off again.
+      if (size > 0) truncateQuietly(file, size);
+      else rmSync(file, { force: true });
+      this.stats.dropped += lines.length;
+      this.#o.onAlarm?.('spill_full');
+      return;
     }
-    const n = this.#spillCount + 1;
-    const rec = await sealWithDataKey(
-      new TextEncoder().encode(lines.join('\n')),
-      this.#spillKey.key,
-      this.#spillKey.kid,
-      SPILL_AAD(n),
-    );
-    appendFileSync(file, `${JSON.stringify({ n, count: lines.length, rec })}\n`, { mode: 0o600 });
     this.#spillCount += lines.length;
     this.stats.spilled += lines.length;
   }
@@ -249,7 +272,7 @@ export class InfluxSink {
   async #drainSpill(): Promise<void> {
     const file = this.#o.spillFile;
     if (!this.#spillKey || !existsSync(file)) return;
-    const [head, ...recs] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const [head, ...recs] = spillLines(file);
     let sent = 0;
     for (const r of recs) {
       const { n, rec } = JSON.parse(r) as { n: number; count: number; rec: string };
@@ -273,13 +296,29 @@ export class InfluxSink {
   }
 }
 
+/** The complete lines of a spill file: a torn last one (a crash mid-append) is left out. */
+function spillLines(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const whole = text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1);
+  return whole.split('\n').filter(Boolean);
+}
+
+/** Cuts `file` back to `size` bytes; a failure leaves it as it is (read as a torn tail). */
+function truncateQuietly(file: string, size: number): void {
+  try {
+    truncateSync(file, size);
+  } catch {
+    // spillLines skips a torn last record
+  }
+}
+
 /**
  * Reads a spill file left by a stopped gateway (needs a recipient private key).
  * @returns the line-protocol lines, oldest first, to resend.
  * @throws {VitalTrailError} `integrity_error` / `no_recipient_key` as the sealed store.
  */
 export async function readSpill(file: string, secrets: readonly RecipientSecret[]): Promise<string[]> {
-  const [head, ...recs] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const [head, ...recs] = spillLines(file);
   if (!head) return [];
   const { kid, envelope } = JSON.parse(head) as { kid: string; envelope: string };
   const key = await openDataKey(envelope, secrets, SPILL_AAD(0));
