@@ -1,13 +1,16 @@
 /**
  * @module test/unit/log-code
  * The code a log line carries for an error (app/gateway-parts `code`): ours, else the
- * system's or SQLite's own, so "anchoring failed; will retry" on a full disk says
- * SQLITE_FULL or ENOSPC, not `unknown`. Real errors from node:fs and better-sqlite3.
+ * system's or SQLite's own (protocol/errors `systemCode`), so "anchoring failed; will retry"
+ * on a full disk says SQLITE_FULL or ENOSPC, not `unknown`; and the CLI's one line for an
+ * error (cli/errors `errorText`) leads with that code. Real errors from node:fs and
+ * better-sqlite3.
  */
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { code } from '../../gateway/src/app/gateway-parts.js';
+import { errorText } from '../../gateway/src/cli/errors.js';
 import { StoreError } from '../../gateway/src/io/store/store.js';
 
 const thrown = (f: () => unknown): unknown => {
@@ -39,5 +42,16 @@ describe('code', () => {
     expect(code(Object.assign(new Error('x'), { code: 42 }))).toBe('unknown');
     expect(code('ENOSPC')).toBe('unknown');
     expect(code(undefined)).toBe('unknown');
+  });
+
+  it('behavior: the CLI line leads with the SQLite code; a node:fs message already starts with its own', () => {
+    expect(errorText(sqliteError)).toBe('SQLITE_CONSTRAINT_PRIMARYKEY: UNIQUE constraint failed: t.k');
+    expect(errorText(fsError)).toMatch(
+      /^ENOENT: no such file or directory, open '\/nonexistent\/vitaltrail'$/,
+    );
+    expect(errorText(new StoreError('store_failed', 'the batch could not be written'))).toBe(
+      'store_failed: the batch could not be written',
+    );
+    expect(errorText(new Error('plain'))).toBe('plain');
   });
 });

@@ -27,7 +27,7 @@ import type { InfluxSink } from '../io/outbound/index.js';
 import type { PgPeers } from '../io/shared/index.js';
 import type { BindingBook, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, LiveStream, SerialIngest } from '../io/transport/index.js';
-import { VitalTrailError } from '../protocol/errors.js';
+import { systemCode, VitalTrailError } from '../protocol/errors.js';
 import { DEFAULT_ANCHORING_STALL_MS, type GatewayOptions } from './options.js';
 import { Parts, type Step } from './steps.js';
 
@@ -114,12 +114,7 @@ export type GatewayStep = Step<GatewayParts>;
  * or its cause; `unknown` when there is none.
  */
 export function code(err: unknown): string {
-  if (err instanceof VitalTrailError) return err.code;
-  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    const c = (e as { code?: unknown }).code;
-    if (typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c)) return c;
-  }
-  return 'unknown';
+  return err instanceof VitalTrailError ? err.code : (systemCode(err) ?? 'unknown');
 }
 
 /** What core/health judges, read from the parts now. */

@@ -39,6 +39,18 @@ export function isVitalTrailError<C extends ErrorCode>(
   return err instanceof VitalTrailError && (codes.length === 0 || codes.includes(err.code as C));
 }
 
+/**
+ * The system's or SQLite's own code of an error that is not ours (`ENOSPC`, `SQLITE_FULL`,
+ * `ECONNREFUSED`), on it or on its cause; null when there is none.
+ */
+export function systemCode(err: unknown): string | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const c = (e as { code?: unknown }).code;
+    if (typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c)) return c;
+  }
+  return null;
+}
+
 /** The constructor `errorClass` returns: a `VitalTrailError` of one registry group's codes. */
 export type ErrorClass<G extends ErrorGroup> = new (
   code: ErrorGroupCode<G>,
