@@ -30,7 +30,7 @@
  * audit verify` reads them uncompressed, and `--from-file NAME` starts at an archive
  * when older ones were moved away.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -38,7 +38,6 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  linkSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -46,13 +45,12 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { errorClass } from '../../protocol/errors.js';
 import { pidAlive } from './instance-lock.js';
-import { fsyncPath, renameDurably } from './safe-write.js';
+import { createWhole, fsyncPath, renameDurably } from './safe-write.js';
 
 export const AUDIT_LOG_FILE = 'audit.log';
 export const AUDIT_HEAD_FILE = 'audit.head';
@@ -75,27 +73,6 @@ export function sha256Hex(s: string | Buffer): string {
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * The lock file, with our pid in it, or nothing: the pid is written to a file beside it,
- * then linked into place (exclusive: EEXIST while another holds it). A lock created empty
- * and then written (O_EXCL, then write) was left empty when the write failed (a full disk)
- * and, its pid unreadable, kept every later writer waiting out the whole wait.
- * @returns false when the lock is held (by anyone)
- */
-function createLockFile(path: string): boolean {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, String(process.pid), { flag: 'wx', mode: 0o600 });
-    linkSync(tmp, path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    rmSync(tmp, { force: true });
-  }
 }
 
 /**
@@ -128,7 +105,8 @@ export function lockAudit(dir: string): () => void {
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
-    if (createLockFile(path)) return () => rmSync(path, { force: true });
+    // Whole or not at all: an empty lock (its pid write failed) kept every writer waiting.
+    if (createWhole(path, String(process.pid))) return () => rmSync(path, { force: true });
     if (lockStale(path)) {
       rmSync(path, { force: true });
       continue;

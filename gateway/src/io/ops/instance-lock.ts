@@ -3,7 +3,8 @@
  * One data directory, one running gateway (issue 13 item 11: "a second `npm start` on the
  * same data dir is not refused and kills the running demo's chain"). The owner writes
  * `gateway/instance.lock` (mode 0600) with its pid and the start time of its process,
- * created with O_EXCL so two starters cannot both win. A lock whose process no longer
+ * written beside it and linked into place (io/ops/safe-write `createWhole`), so two starters
+ * cannot both win and no starter ever sees a lock that is there but empty. A lock whose process no longer
  * runs (a kill -9, a crash) is stale and taken over; a live one refuses the start with
  * `data_dir_in_use`, naming the pid. The process start time (Linux /proc) guards against
  * a recycled pid, as PostgreSQL's postmaster.pid does with its own checks.
@@ -12,9 +13,10 @@
  * `demo`, `run`); CLI commands that write the store alongside a running gateway
  * (`kgc enroll`) rely on SQLite's own locking, by design.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { VitalTrailError } from '../../protocol/errors.js';
+import { createWhole } from './safe-write.js';
 
 /** The file that records the running owner of a data directory. */
 export const INSTANCE_LOCK_FILE = 'instance.lock';
@@ -86,11 +88,8 @@ export function lockDataDir(gatewayDir: string): DataDirLock {
   const me: Owner = { pid: process.pid, startTicks: startTicksOf(process.pid) };
   const body = `${JSON.stringify(me)}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx', 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Whole or not at all: never an empty lock that a second starter could take as stale.
+    if (!createWhole(path, body)) {
       const owner = readOwner(path);
       if (owner && ownerAlive(owner)) {
         throw new VitalTrailError(
@@ -106,11 +105,6 @@ export function lockDataDir(gatewayDir: string): DataDirLock {
         // another starter moved it first: try again
       }
       continue;
-    }
-    try {
-      writeSync(fd, body);
-    } finally {
-      closeSync(fd);
     }
     let released = false;
     return {

@@ -11,6 +11,9 @@
  * fchmod whatever the umask), is fsync'd, renamed over the target (atomic: a reader sees
  * the old file or the whole new one) and the directory is fsync'd (the rename survives a
  * crash). A failure removes the temporary file and leaves the target as it was.
+ *
+ * Beside it, the steps the data directory's own files share: `fsyncPath`, `renameDurably`,
+ * and `createWhole`, which the lock files (io/ops/instance-lock, the audit log's) are made by.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -18,11 +21,13 @@ import {
   constants,
   fchmodSync,
   fsyncSync,
+  linkSync,
   lstatSync,
   openSync,
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -57,6 +62,28 @@ export function fsyncPath(path: string): void {
 export function renameDurably(tmp: string, path: string): void {
   renameSync(tmp, path);
   fsyncPath(dirname(path));
+}
+
+/**
+ * Creates `path` with `content`, whole or not at all, unless it exists (exclusive): written
+ * beside it (`NAME.PID.HEX.tmp`, mode 0600), then linked into place. For lock files, which
+ * must never be seen empty (a write that failed, a full disk, left them so when they were
+ * created first and written after) and need not outlive a power cut: no fsync.
+ * @returns false when `path` exists (nothing written)
+ * @throws the file system's error (e.g. ENOSPC); nothing is then left behind
+ */
+export function createWhole(path: string, content: string): boolean {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, content, { flag: 'wx', mode: OUTPUT_FILE_MODE });
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 function invalid(reason: string, cause?: unknown): OutputPathError {
