@@ -61,7 +61,11 @@ export interface FleetOptions {
   maxFrames?: number;
   /** Called with each reading as its frame is made (before it is acknowledged). */
   onReading?: (r: FleetReading) => void;
-  /** Called when a device fails to make a frame (it then stops) or its state cannot be saved. */
+  /**
+   * Called when a device cannot make a frame (its seqs cannot be reserved durably: it makes
+   * none, and tries again at the next tick) or its state cannot be saved: once when either
+   * trouble starts, and again only after it was over (a frame made, the state saved).
+   */
   onError?: (devId: string, err: unknown) => void;
   /** Physiology time per wall time, default 1 (see `createPatientModel`). */
   speedup?: number;
@@ -105,6 +109,8 @@ interface Unit {
   producing: boolean;
   /** seq of the last save (skip saving when nothing changed). */
   savedSeq: number;
+  /** The troubles `onError` was told of and not yet over (no frame made, no save since). */
+  troubled: { make: boolean; save: boolean };
   faults?: FaultInjector;
 }
 
@@ -215,7 +221,15 @@ export class Fleet {
           ...(opts.ackTimeoutMs !== undefined ? { ackTimeoutMs: opts.ackTimeoutMs } : {}),
           ...(faults ? { onReject: (seq: number, code: string) => faults.claim(seq, code) } : {}),
         });
-        const unit: Unit = { spec, device, link, count: 0, producing: true, savedSeq: device.state.seq };
+        const unit: Unit = {
+          spec,
+          device,
+          link,
+          count: 0,
+          producing: true,
+          savedSeq: device.state.seq,
+          troubled: { make: false, save: false },
+        };
         if (faults) unit.faults = faults;
         return unit;
       }),
@@ -342,7 +356,7 @@ export class Fleet {
   }
 
   #tick(): void {
-    const { rateHz, durationMs, maxFrames, onReading, onError } = this.#opts;
+    const { rateHz, durationMs, maxFrames, onReading } = this.#opts;
     const elapsed = performance.now() - this.#t0;
     const inTime = durationMs === undefined || elapsed < durationMs;
     // Frame k (0-based) of a device is due at k / rateHz seconds after the start.
@@ -356,10 +370,12 @@ export class Fleet {
         try {
           frame = u.device.makeFrame();
         } catch (err) {
-          u.producing = false;
-          safeCall(onError, u.spec.devId, err);
+          // No durable reservation, no frame (a seq must never be used twice, across a crash
+          // too); as a wearable does, it tries again at the next tick (a full disk is freed).
+          this.#trouble(u, 'make', err);
           break;
         }
+        u.troubled.make = false;
         u.count++;
         const { seq, ts, obs, bat, wf } = frame.body;
         safeCall(onReading, {
@@ -399,9 +415,17 @@ export class Fleet {
       // Mid-run saves keep the reservation; only the final save marks a clean stop.
       saveDeviceState(path, state, { reservedThrough: clean ? state.seq : u.device.reservedThrough });
       u.savedSeq = state.seq;
+      u.troubled.save = false;
     } catch (err) {
-      safeCall(this.#opts.onError, u.spec.devId, err);
+      this.#trouble(u, 'save', err);
     }
+  }
+
+  /** Tells `onError` of a device's trouble once, until that trouble is over. */
+  #trouble(u: Unit, kind: 'make' | 'save', err: unknown): void {
+    if (u.troubled[kind]) return;
+    u.troubled[kind] = true;
+    safeCall(this.#opts.onError, u.spec.devId, err);
   }
 
   #recordLatency(ms: number): void {

@@ -12,7 +12,7 @@ import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { type DemoProcess, startDemo } from '../helpers/demo.js';
 import { call } from '../helpers/http-client.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { blockFile, makeTempDir } from '../helpers/tmp.js';
 
 describe('vitaltrail demo', () => {
   const tmp = makeTempDir('vt-demo-');
@@ -89,15 +89,7 @@ describe('vitaltrail demo', () => {
     // A device whose state cannot be saved (here a directory where its file was; a full disk
     // in the field) is told once, with its reason, not at every save (one a second).
     const state3 = join(tmp.dir, 'devices', 'wr-0003', 'state.json');
-    for (;;) {
-      rmSync(state3, { force: true });
-      try {
-        mkdirSync(state3);
-        break;
-      } catch {
-        // a save put the file back in between: again
-      }
-    }
+    blockFile(state3);
     await new Promise((r) => setTimeout(r, 3500));
     await again.stop();
     rmSync(state3, { recursive: true });

@@ -8,7 +8,7 @@
  * a pty pair made by socat), whose run ends there instead of crashing.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
@@ -17,7 +17,7 @@ import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { type PtyPair, startPtyPair } from '../helpers/socat.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { blockFile, makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof makeTempDir>;
@@ -89,15 +89,8 @@ const summaries = (stdout: string): string[] => stdout.split('\n').filter((l) =>
 /** Makes a device's state file a directory: its next save fails (EISDIR, even for root). */
 const tearState = (devId: string): string => {
   const state = join(paths.deviceDir(devId), 'state.json');
-  for (;;) {
-    rmSync(state, { force: true });
-    try {
-      mkdirSync(state);
-      return state;
-    } catch {
-      // a save put the file back in between: again
-    }
-  }
+  blockFile(state);
+  return state;
 };
 
 describe('vitaltrail sim', () => {

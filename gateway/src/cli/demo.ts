@@ -232,15 +232,9 @@ async function runDemoOnChain(
   // What fails from here on (a device's torn state file, the care seed) stops what started
   // before the error is told: the data directory's lock is released only after the gateway.
   let fleet: Fleet | null = null;
-  // A device's error is logged with its reason when it differs from the last one told: a
-  // state file that cannot be saved (a full disk) fails at every save, not worth a line each.
-  const told = new Map<string, string>();
-  const onDeviceError = (dev: string, err: unknown): void => {
-    const reason = errorText(err);
-    if (told.get(dev) === reason) return;
-    told.set(dev, reason);
-    log.warn('simulated device error', { dev, reason });
-  };
+  // Told once per trouble by the fleet (a state file that cannot be saved fails at every save).
+  const onDeviceError = (dev: string, err: unknown): void =>
+    log.warn('simulated device error', { dev, reason: errorText(err) });
   let care: Awaited<ReturnType<typeof seedCareDemo>>;
   try {
     if (ids.length > 0)

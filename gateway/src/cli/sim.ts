@@ -251,8 +251,9 @@ export async function runSim(p: SimParameters): Promise<void> {
     ...(p.appAcks ? { appAcks: true } : {}),
     ...(p.caFile ? { clientOptions: tlsClientOptions(paths, readFileSync(p.caFile, 'utf8')) } : {}),
     ...(p.faultMix ? { faults: p.faultMix } : {}),
-    // A device that cannot make a frame stops; one whose state cannot be saved goes on. Either
-    // is told with its reason, and the run then exits 1 after its summary.
+    // A device that cannot make a frame (no durable seq reservation) waits and tries again at
+    // each tick; one whose state cannot be saved goes on. Either is told once, with its reason,
+    // and the run then exits 1 after its summary.
     onError: (devId, err) => {
       failed = true;
       process.stderr.write(`device ${devId}: ${errorText(err)}\n`);
