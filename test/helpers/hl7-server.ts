@@ -9,6 +9,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Hl7Message } from '@medplum/core';
 import { Hl7Server } from '@medplum/hl7';
+import { MllpReceiver } from '../../gateway/src/io/interfaces/mllp-receiver.js';
 
 export type ServerAction = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR' | 'stray' | 'silent' | 'close';
 
@@ -70,4 +71,15 @@ export async function startHl7Server(
   state.port = address.port;
   state.stop = () => server.stop({ forceDrainTimeoutMs: 0 });
   return state;
+}
+
+/** The gateway's MLLP receiver `mllp` to a test server's port (2 s for each ACK). */
+export function mllpReceiverTo(port: number): MllpReceiver {
+  return new MllpReceiver({
+    name: 'mllp',
+    host: '127.0.0.1',
+    port,
+    ackTimeoutMs: 2000,
+    message: { sendingApp: 'VT', sendingFacility: 'gw-1', receivingApp: 'EHR', receivingFacility: 'H' },
+  });
 }

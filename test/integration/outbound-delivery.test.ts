@@ -11,9 +11,8 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { outboundStatus } from '../../gateway/src/cli/outbound.js';
 import { DeliveryWorker } from '../../gateway/src/io/interfaces/delivery.js';
 import { DeliveryState } from '../../gateway/src/io/interfaces/delivery-state.js';
-import { MllpReceiver } from '../../gateway/src/io/interfaces/mllp-receiver.js';
 import { ReadingSource } from '../../gateway/src/io/interfaces/reading-source.js';
-import { startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
+import { mllpReceiverTo, startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -60,13 +59,7 @@ describe('outbound delivery engine', () => {
   ): { w: DeliveryWorker; advance: (ms: number) => void } {
     let clock = T0 + 3_600_000;
     const w = new DeliveryWorker({
-      receiver: new MllpReceiver({
-        name: 'mllp',
-        host: '127.0.0.1',
-        port,
-        ackTimeoutMs: 2000,
-        message: { sendingApp: 'VT', sendingFacility: 'gw-1', receivingApp: 'EHR', receivingFacility: 'H' },
-      }),
+      receiver: mllpReceiverTo(port),
       state: new DeliveryState(r.store),
       source,
       startLeaf,

@@ -20,7 +20,12 @@ import {
   type OutboundReadingGroup,
   ReadingSource,
 } from '../../gateway/src/io/interfaces/reading-source.js';
-import { type ServerAction, startHl7Server, type TestHl7Server } from '../helpers/hl7-server.js';
+import {
+  mllpReceiverTo,
+  type ServerAction,
+  startHl7Server,
+  type TestHl7Server,
+} from '../helpers/hl7-server.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -140,13 +145,7 @@ describe('dead letter replay in the delivery worker', () => {
     cleanups.push(() => server.stop());
     let clock = T0 + 3_600_000;
     const w = new DeliveryWorker({
-      receiver: new MllpReceiver({
-        name: 'mllp',
-        host: '127.0.0.1',
-        port: server.port,
-        ackTimeoutMs: 2000,
-        message: HEADER,
-      }),
+      receiver: mllpReceiverTo(server.port),
       state,
       source: new ReadingSource(parts),
       startLeaf: 0,
@@ -188,13 +187,7 @@ describe('dead letter replay in the delivery worker', () => {
     cleanups.push(() => server.stop());
     const clock = T0 + 3_600_000;
     const w = new DeliveryWorker({
-      receiver: new MllpReceiver({
-        name: 'mllp',
-        host: '127.0.0.1',
-        port: server.port,
-        ackTimeoutMs: 2000,
-        message: HEADER,
-      }),
+      receiver: mllpReceiverTo(server.port),
       state,
       source: new ReadingSource(parts),
       startLeaf: 2,

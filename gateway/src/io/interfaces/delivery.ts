@@ -26,6 +26,7 @@
  * moves on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isVitalTrailError, systemCode } from '../../protocol/errors.js';
 import type { Logger } from '../ops/index.js';
 import type { CursorRow, DeliveryState } from './delivery-state.js';
 import { DeliveryError, type DeliverySource, type OutboundReading, type Receiver } from './receiver.js';
@@ -49,6 +50,8 @@ export interface DeliveryOptions<T = OutboundReading> {
 export class DeliveryWorker<T = OutboundReading> {
   readonly #o: Required<Omit<DeliveryOptions<T>, 'log'>> & Pick<DeliveryOptions<T>, 'log'>;
   #nextTryAt = 0;
+  /** Rounds in a row whose state could not be read or written (`tick`). */
+  #stateFailures = 0;
   #running: Promise<void> | null = null;
   #stopped = false;
 
@@ -79,10 +82,35 @@ export class DeliveryWorker<T = OutboundReading> {
     const o = this.#o;
     const now = o.now();
     if (now < this.#nextTryAt) return 0;
-    const cursor = o.state.position(this.name, o.startLeaf, o.source.kind);
-    const replayed = await this.#replay(cursor.failures);
-    if (replayed === null) return 0;
-    return replayed + (await this.#round(cursor));
+    try {
+      const cursor = o.state.position(this.name, o.startLeaf, o.source.kind);
+      const replayed = await this.#replay(cursor.failures);
+      if (replayed === null) return 0;
+      const n = replayed + (await this.#round(cursor));
+      if (this.#stateFailures > 0)
+        o.log?.info('outbound state writable again', { receiver: this.name, after: this.#stateFailures });
+      this.#stateFailures = 0;
+      return n;
+    } catch (err) {
+      // Its own state could not be read or written (a full disk: SQLITE_FULL). What the
+      // receiver acknowledged meanwhile goes again once it can be recorded (the receiver
+      // de-duplicates), after the backoff of a receiver that is down: not at every poll,
+      // and told once.
+      if (this.#stateFailures === 0)
+        o.log?.warn('outbound state could not be written; retrying with backoff', {
+          receiver: this.name,
+          code: isVitalTrailError(err) ? err.code : (systemCode(err) ?? 'unknown'),
+        });
+      this.#nextTryAt = o.now() + this.#backoff(this.#stateFailures);
+      this.#stateFailures++;
+      throw err;
+    }
+  }
+
+  /** The wait after `failures` failures in a row: `minMs` doubling up to `maxMs`. */
+  #backoff(failures: number): number {
+    const { minMs, maxMs } = this.#o.backoff;
+    return Math.min(maxMs, minMs * 2 ** Math.min(failures, 16));
   }
 
   /**
@@ -176,9 +204,8 @@ export class DeliveryWorker<T = OutboundReading> {
 
   #failed(error: string, failuresBefore: number): void {
     const o = this.#o;
+    this.#nextTryAt = o.now() + this.#backoff(failuresBefore);
     o.state.fail(this.name, error, o.now());
-    const wait = Math.min(o.backoff.maxMs, o.backoff.minMs * 2 ** Math.min(failuresBefore, 16));
-    this.#nextTryAt = o.now() + wait;
     if (failuresBefore === 0)
       o.log?.warn('outbound receiver unavailable, retrying', { receiver: this.name, error });
   }
@@ -191,8 +218,8 @@ export class DeliveryWorker<T = OutboundReading> {
         let n = 0;
         try {
           n = await this.tick();
-        } catch (err) {
-          this.#o.log?.warn('outbound round failed', { receiver: this.name, error: String(err) });
+        } catch {
+          // told by `tick`, which waits out the backoff before the next round
         }
         if (n < this.#o.batch) await sleep(this.#o.pollMs);
       }
