@@ -11,6 +11,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { ANY_PORTS, exitOf, runCli, spawnGateway } from '../helpers/cli.js';
 import { prepareDataDir } from '../helpers/gateway.js';
@@ -18,8 +19,16 @@ import { fillFileSystem, tmpfsForTests } from '../helpers/tmpfs.js';
 
 const mnt = tmpfsForTests('vt-stop-full-', '16m');
 
+async function until(ok: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('a gateway stopped on a full disk', () => {
-  it('behavior: exits 2 naming audit_write_failed and how many events were lost; the audit log verifies once space is freed', async () => {
+  it('behavior: a full disk is told once in the log and once when over; stopped on one, it exits 2 naming audit_write_failed and how many events were lost; the audit log verifies once space is freed', async () => {
     const paths = await prepareDataDir(join(mnt, 'data'), ['wr-0001']);
     const g = spawnGateway(['--data', paths.root, ...ANY_PORTS]);
     let stderr = '';
@@ -27,8 +36,31 @@ describe('a gateway stopped on a full disk', () => {
       stderr += d;
     });
     try {
-      await g.ready;
-      const filler = fillFileSystem(mnt);
+      const { mqtt: url } = await g.ready;
+      // While the disk is full, rejected frames keep adding audit events, each batch retried
+      // every second and failing: the log tells it once, and once when it is over.
+      const device = await mqtt.connectAsync(url as string, {
+        clientId: 'wr-0001',
+        reconnectPeriod: 0,
+        protocolVersion: 4,
+      });
+      let filler = fillFileSystem(mnt);
+      for (let i = 0; i < 12; i++) {
+        device.publish('vt/v1/dev/wr-0001/frames', Buffer.from('not a frame'), { qos: 0 });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      rmSync(filler);
+      await until(() => stderr.includes('audit log writable again')).catch(() => undefined);
+      expect(stderr).toContain('audit log writable again'); // the next retry, a second on
+      const lines = stderr
+        .split('\n')
+        .filter((l) => l.includes('"level":"error"') && l.includes('audit write failed'));
+      expect(lines, stderr).toHaveLength(1);
+      expect(lines[0]).toContain('"code":"ENOSPC"');
+      expect(stderr.split('audit log writable again')).toHaveLength(2);
+
+      await device.endAsync(true);
+      filler = fillFileSystem(mnt);
       g.child.kill('SIGTERM');
       expect(await exitOf(g.child)).toBe(2);
       expect(stderr).toMatch(/^error: audit_write_failed: \d+ audit events? could not be written \(ENOSPC/m);

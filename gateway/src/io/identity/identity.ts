@@ -20,7 +20,7 @@ import {
   verifyCertificateChain,
 } from '../../../../anchor/src/kgc/index.js';
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
-import { VitalTrailError } from '../../protocol/errors.js';
+import { systemCode, VitalTrailError } from '../../protocol/errors.js';
 import { seqForJson, type WireUint } from '../../protocol/frame.js';
 import type { DataPaths, Logger } from '../ops/index.js';
 import { AuditLog } from '../ops/index.js';
@@ -139,10 +139,22 @@ export function createIdentity(opts: IdentityOptions): Identity {
   const { paths, store, log } = opts;
   const now = opts.now ?? Date.now;
   const trust = readKgcTrust(paths.kgcDir);
+  // Told once when batches start failing (a full disk: retried every second meanwhile) and
+  // once when one is written again, not at every try.
+  let auditFailing = false;
   const audit = new AuditLog(paths.gatewayDir, {
     rotateBytes: opts.auditRotateBytes ?? 0,
-    onError: (err) =>
-      log.error('audit write failed', { code: err instanceof VitalTrailError ? err.code : 'io_error' }),
+    onError: (err) => {
+      if (auditFailing) return;
+      auditFailing = true;
+      const code = err instanceof VitalTrailError ? err.code : (systemCode(err) ?? 'io_error');
+      log.error('audit write failed; its events wait in memory and are retried', { code });
+    },
+  });
+  audit.onWritten(() => {
+    if (!auditFailing) return;
+    auditFailing = false;
+    log.warn('audit log writable again');
   });
   let broker: SessionCloser | undefined;
 
