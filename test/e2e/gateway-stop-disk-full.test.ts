@@ -16,16 +16,9 @@ import { describe, expect, it } from 'vitest';
 import { ANY_PORTS, exitOf, runCli, spawnGateway } from '../helpers/cli.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { fillFileSystem, tmpfsForTests } from '../helpers/tmpfs.js';
+import { until } from '../helpers/wait.js';
 
 const mnt = tmpfsForTests('vt-stop-full-', '16m');
-
-async function until(ok: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a gateway stopped on a full disk', () => {
   it('behavior: a full disk is told once in the log and once when over; stopped on one, it exits 2 naming audit_write_failed and how many events were lost; the audit log verifies once space is freed', async () => {
@@ -50,7 +43,9 @@ describe('a gateway stopped on a full disk', () => {
         await new Promise((r) => setTimeout(r, 250));
       }
       rmSync(filler);
-      await until(() => stderr.includes('audit log writable again')).catch(() => undefined);
+      await until(() => stderr.includes('audit log writable again'), 15_000, 'the end told').catch(
+        () => undefined,
+      );
       expect(stderr).toContain('audit log writable again'); // the next retry, a second on
       const lines = stderr
         .split('\n')

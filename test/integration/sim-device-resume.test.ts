@@ -15,6 +15,7 @@ import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { deviceKey, prepareDataDir } from '../helpers/gateway.js';
 import { blockFile, makeTempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof makeTempDir>;
 let paths: DataPaths;
@@ -30,14 +31,6 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-async function until(ok: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('a simulated wearable that cannot reserve its seqs', () => {
   it('behavior: makes no frame meanwhile, is told once, and makes frames again once its state can be written', async () => {
     const statePath = join(tmp.dir, 'wr-0001.state.json');
@@ -49,25 +42,29 @@ describe('a simulated wearable that cannot reserve its seqs', () => {
       onError: (dev, err) => errors.push(`${dev}: ${(err as Error).message}`),
     });
     try {
-      await until(() => fleet.stats().made >= 10);
+      await until(() => fleet.stats().made >= 10, 20_000, 'the first frames');
       blockFile(statePath);
       // The next reservation of seqs (and the saves meanwhile) fail: once the reservation in
       // hand (at most 100 seqs) is used up, no frame is made.
-      await until(() => errors.some((e) => /EISDIR/.test(e)));
+      await until(() => errors.some((e) => /EISDIR/.test(e)), 20_000, 'the trouble told');
       let stalled = -1;
       let stableSince = Date.now();
-      await until(() => {
-        const made = fleet.stats().made;
-        if (made !== stalled) {
-          stalled = made;
-          stableSince = Date.now();
-        }
-        return Date.now() - stableSince >= 1000;
-      }, 30_000);
+      await until(
+        () => {
+          const made = fleet.stats().made;
+          if (made !== stalled) {
+            stalled = made;
+            stableSince = Date.now();
+          }
+          return Date.now() - stableSince >= 1000;
+        },
+        30_000,
+        'no frame made for 1 s',
+      );
       expect(errors.length).toBeLessThanOrEqual(2); // the reservation's and the saves', once each
 
       rmSync(statePath, { recursive: true });
-      await until(() => fleet.stats().made > stalled + 50);
+      await until(() => fleet.stats().made > stalled + 50, 20_000, 'frames again');
     } finally {
       const s = await fleet.stop(10_000);
       expect(s.acked).toBe(s.made);

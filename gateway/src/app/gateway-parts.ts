@@ -27,7 +27,6 @@ import type { InfluxSink } from '../io/outbound/index.js';
 import type { PgPeers } from '../io/shared/index.js';
 import type { BindingBook, GatewayStore } from '../io/store/index.js';
 import type { EmbeddedBroker, ExternalMqttIngest, LiveStream, SerialIngest } from '../io/transport/index.js';
-import { systemCode, VitalTrailError } from '../protocol/errors.js';
 import { DEFAULT_ANCHORING_STALL_MS, type GatewayOptions } from './options.js';
 import { Parts, type Step } from './steps.js';
 
@@ -108,14 +107,8 @@ export class GatewayParts extends Parts<GatewayPartMap> {}
 
 export type GatewayStep = Step<GatewayParts>;
 
-/**
- * An error's code for a log line (never its message: it may name a device or a path): ours,
- * else the system's or SQLite's own (`ENOSPC`, `SQLITE_FULL`, `ECONNREFUSED`), on the error
- * or its cause; `unknown` when there is none.
- */
-export function code(err: unknown): string {
-  return err instanceof VitalTrailError ? err.code : (systemCode(err) ?? 'unknown');
-}
+/** An error's code for a log line: protocol/errors `logCode`, under the name the steps use. */
+export { logCode as code } from '../protocol/errors.js';
 
 /** What core/health judges, read from the parts now. */
 function healthInputs(p: GatewayParts): HealthInputs {

@@ -79,7 +79,7 @@ function withRegistry<T>(data: string, fn: (displays: DisplayRegistry, audit: Au
     audit.close();
   }
   // The change stands; its audit line did not: say so (exit 2).
-  audit.closeOrThrow();
+  audit.throwIfUnwritten();
   return result;
 }
 

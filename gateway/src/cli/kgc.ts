@@ -163,7 +163,7 @@ export function registerKgcCommands(program: Command, defaultDataDir: string): v
       store.close();
       audit.close();
     }
-    audit.closeOrThrow(); // the chain writes stand; their audit lines did not: say so (exit 2)
+    audit.throwIfUnwritten(); // the chain writes stand; their audit lines did not: say so (exit 2)
     if (o.json) {
       process.stdout.write(
         `${JSON.stringify({ registry: chain.deployment.registry, chainId: chain.deployment.chainId, ...r }, null, 2)}\n`,

@@ -136,7 +136,7 @@ export async function importIntoGroup(source: GatewaySource, dryRun = false): Pr
     store.close();
     lock.release();
   }
-  log?.closeOrThrow(); // the copies stand; their audit lines did not: say so (exit 2)
+  log?.throwIfUnwritten(); // the copies stand; their audit lines did not: say so (exit 2)
   return report;
 }
 

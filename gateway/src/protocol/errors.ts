@@ -51,6 +51,14 @@ export function systemCode(err: unknown): string | null {
   return null;
 }
 
+/**
+ * An error's code for a log line (never its message: it may name a device or a path): ours,
+ * else the system's or SQLite's own (`systemCode`); `unknown` when there is none.
+ */
+export function logCode(err: unknown): string {
+  return err instanceof VitalTrailError ? err.code : (systemCode(err) ?? 'unknown');
+}
+
 /** The constructor `errorClass` returns: a `VitalTrailError` of one registry group's codes. */
 export type ErrorClass<G extends ErrorGroup> = new (
   code: ErrorGroupCode<G>,

@@ -20,7 +20,7 @@ import {
   verifyCertificateChain,
 } from '../../../../anchor/src/kgc/index.js';
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
-import { systemCode, VitalTrailError } from '../../protocol/errors.js';
+import { logCode, VitalTrailError } from '../../protocol/errors.js';
 import { seqForJson, type WireUint } from '../../protocol/frame.js';
 import type { DataPaths, Logger } from '../ops/index.js';
 import { AuditLog } from '../ops/index.js';
@@ -147,8 +147,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     onError: (err) => {
       if (auditFailing) return;
       auditFailing = true;
-      const code = err instanceof VitalTrailError ? err.code : (systemCode(err) ?? 'io_error');
-      log.error('audit write failed; its events wait in memory and are retried', { code });
+      log.error('audit write failed; its events wait in memory and are retried', { code: logCode(err) });
     },
   });
   audit.onWritten(() => {
@@ -244,7 +243,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     try {
       devices.setRevokedSerials(await readRevokedSerials(paths.kgcDir));
     } catch (err) {
-      log.warn('CRL not usable', { code: err instanceof VitalTrailError ? err.code : 'io_error' });
+      log.warn('CRL not usable', { code: logCode(err) });
     }
   };
   let polling = false;

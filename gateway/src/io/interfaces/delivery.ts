@@ -26,7 +26,7 @@
  * moves on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isVitalTrailError, systemCode } from '../../protocol/errors.js';
+import { logCode } from '../../protocol/errors.js';
 import type { Logger } from '../ops/index.js';
 import type { CursorRow, DeliveryState } from './delivery-state.js';
 import { DeliveryError, type DeliverySource, type OutboundReading, type Receiver } from './receiver.js';
@@ -99,7 +99,7 @@ export class DeliveryWorker<T = OutboundReading> {
       if (this.#stateFailures === 0)
         o.log?.warn('outbound state could not be written; retrying with backoff', {
           receiver: this.name,
-          code: isVitalTrailError(err) ? err.code : (systemCode(err) ?? 'unknown'),
+          code: logCode(err),
         });
       this.#nextTryAt = o.now() + this.#backoff(this.#stateFailures);
       this.#stateFailures++;

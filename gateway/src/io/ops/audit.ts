@@ -346,6 +346,15 @@ export class AuditLog {
    */
   closeOrThrow(): void {
     this.close();
+    this.throwIfUnwritten();
+  }
+
+  /**
+   * After `close` (in a `finally`, say), the error of a writer that must not end silently
+   * short of its record.
+   * @throws {AuditError} `audit_write_failed`, as `closeOrThrow`
+   */
+  throwIfUnwritten(): void {
     const n = this.unwritten;
     if (n > 0) {
       const why = this.#lastError instanceof Error ? this.#lastError.message : String(this.#lastError);

@@ -68,7 +68,8 @@ export function renameDurably(tmp: string, path: string): void {
  * Creates `path` with `content`, whole or not at all, unless it exists (exclusive): written
  * beside it (`NAME.PID.HEX.tmp`, mode 0600), then linked into place. For lock files, which
  * must never be seen empty (a write that failed, a full disk, left them so when they were
- * created first and written after) and need not outlive a power cut: no fsync.
+ * created first and written after) and need not outlive a power cut: no fsync (its durable
+ * twin, for secrets: io/ops/datadir `createSecret`).
  * @returns false when `path` exists (nothing written)
  * @throws the file system's error (e.g. ENOSPC); nothing is then left behind
  */

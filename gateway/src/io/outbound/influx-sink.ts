@@ -181,10 +181,7 @@ export class InfluxSink {
     if (this.#spillCount > 0 && Date.now() >= this.#retryAt) {
       // A spill that cannot be read or rewritten (a full disk) is tried again after the
       // backoff; the queue still goes on (to the server, or behind it to the spill).
-      await this.#drainSpill().catch(() => {
-        this.#retryAt = Date.now() + this.#retryDelay;
-        this.#retryDelay = Math.min(this.#o.maxRetryDelayMs, this.#retryDelay * 2);
-      });
+      await this.#drainSpill().catch(() => this.#backOff());
     }
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#o.batchSize);
@@ -227,9 +224,14 @@ export class InfluxSink {
       this.#down = true;
       this.#o.onAlarm?.('server_unreachable');
     }
+    this.#backOff();
+    return false;
+  }
+
+  /** The spill's next try after a failure: 1 s doubling up to `maxRetryDelayMs`. */
+  #backOff(): void {
     this.#retryAt = Date.now() + this.#retryDelay;
     this.#retryDelay = Math.min(this.#o.maxRetryDelayMs, this.#retryDelay * 2);
-    return false;
   }
 
   async #spill(lines: string[]): Promise<void> {
