@@ -250,6 +250,8 @@ export const http: GatewayStep = {
       ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
       ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
       sharedSessions,
+      // A download the client stopped taking (a laptop asleep) is ended: its body freed.
+      onStalled: (st) => log.warn('http response stalled; connection closed', { ...st }),
       staticDir: p.get('staticDir'),
       ...(opts.wardName ? { wardName: opts.wardName } : {}),
       ...(opts.wardClock ? { wardClock: opts.wardClock } : {}),

@@ -48,6 +48,7 @@ import { registerLoginRoutes } from './login.js';
 import { type LoginLimits, LoginThrottle } from './login-throttle.js';
 import type { HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
 import { mayBeforePasswordChange, ROUTE_ROLES, routeKey } from './route-roles.js';
+import { DEFAULT_SEND_TIMEOUT_MS, registerSendTimeout, type StalledResponse } from './send-timeout.js';
 import {
   createAccountSync,
   createSessionGuard,
@@ -132,6 +133,13 @@ export interface HttpServerOptions {
   loginLimits?: Partial<LoginLimits>;
   /** Security events for the audit log (ARCHITECTURE.md invariant 7). Must not throw. */
   audit?: (event: HttpAuditEvent) => void;
+  /**
+   * A response the client takes no byte of for this long is ended and its connection closed
+   * (io/http/send-timeout). Default 60 s, nginx's `send_timeout`; 0: never.
+   */
+  sendTimeoutMs?: number;
+  /** Told of each response ended so. Must not throw. */
+  onStalled?: (s: StalledResponse) => void;
   /** Route modules of other areas, registered after the dashboard's own routes. */
   routes?: readonly HttpRoutes[];
   /** More live messages (alarms, scores): `snapshot()` is merged into each socket's snapshot, `subscribe` messages go to every live socket. */
@@ -258,6 +266,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   // JSON only: a cross-site form can post text/plain without a preflight.
   app.removeContentTypeParser('text/plain');
   await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+  registerSendTimeout(app, {
+    ms: opts.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+    ...(opts.onStalled ? { onStalled: opts.onStalled } : {}),
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
