@@ -10,6 +10,8 @@
  * / 500 / hanging / 401 → `receiver_unavailable`; a refused resource → `receiver_rejected`
  * with the number of readings acknowledged before it.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FhirReceiver } from '../../gateway/src/io/interfaces/fhir-receiver.js';
 import { DeliveryError, type OutboundReading } from '../../gateway/src/io/interfaces/receiver.js';
@@ -297,6 +299,29 @@ describe('FHIR R4 push to a real FHIR server', () => {
     expect(err.code).toBe('receiver_rejected');
     expect(err.delivered).toBe(0);
     expect(err.reason).not.toMatch(/MRN-9999/);
+  });
+
+  test('error: a hanging server is given up at the timeout while the collector runs (Node 20 AbortSignal.any)', async () => {
+    server.mode = 'hang';
+    const impatient = new FhirReceiver({ baseUrl: server.baseUrl, patientSystem: MRN, timeoutMs: 500 });
+    // A collection every 100 ms, as a busy gateway has them: the timeout must survive them.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collecting = setInterval(gc, 100);
+    try {
+      const t0 = Date.now();
+      const hung = await Promise.race([
+        failure(impatient.deliver(readings(13, 13))),
+        new Promise<null>((r) => setTimeout(() => r(null), 8_000)),
+      ]);
+      expect(hung?.code).toBe('receiver_unavailable');
+      expect(hung?.reason).toMatch(/within 500 ms/);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      clearInterval(collecting);
+      await impatient.close();
+      server.mode = 'ok';
+    }
   });
 
   test('behavior: close() makes later deliveries unavailable, never silently dropped', async () => {

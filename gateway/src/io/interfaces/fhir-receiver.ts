@@ -130,12 +130,23 @@ export class FhirReceiver implements Receiver {
     );
     let status: number;
     let body: unknown;
+    // One controller for the deadline and for close(). Not `AbortSignal.any([AbortSignal.timeout(…),
+    // …])`: on Node 20 a collection can take the timeout's signal, and a server that never
+    // answers then holds the delivery for good (measured: not aborted after 15 s of a 2 s
+    // timeout, with a collection every 200 ms).
+    const ctl = new AbortController();
+    const timer = setTimeout(
+      () => ctl.abort(new DOMException(`no answer within ${this.#timeoutMs} ms`, 'TimeoutError')),
+      this.#timeoutMs,
+    );
+    const onClose = () => ctl.abort(this.#closing.signal.reason);
+    this.#closing.signal.addEventListener('abort', onClose, { once: true });
     try {
       const res = await fetch(this.#url, {
         method: 'POST',
         headers: this.#headers,
         body: JSON.stringify(bundle),
-        signal: AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing.signal]),
+        signal: ctl.signal,
       });
       status = res.status;
       const text = await res.text();
@@ -153,6 +164,9 @@ export class FhirReceiver implements Receiver {
           : 'the FHIR server cannot be reached',
         cause: err,
       };
+    } finally {
+      clearTimeout(timer);
+      this.#closing.signal.removeEventListener('abort', onClose);
     }
     if (status >= 200 && status < 300) return this.#judge(body, bundle.entry.length);
     if (status >= 400 && status < 500 && !RETRYABLE_4XX.has(status)) {
