@@ -78,6 +78,27 @@ describe('OrderedPubacks', () => {
     expect(seen).toEqual(Array.from({ length: 7500 }, (_, i) => (i % 65535) + 1));
   });
 
+  test('behavior: a quiet connection keeps no answered slot (a wearable at 1 Hz over a shift)', async () => {
+    const s = sink();
+    const q = new OrderedPubacks(s);
+    for (let i = 0; i < 5_000; i++) {
+      q.release(q.take((i % 65535) + 1));
+      await tick();
+      expect(q.held).toBe(0);
+    }
+    // Behind a frame still waiting for its commit: held until it is answered.
+    q.release(q.take(1));
+    const waiting = q.take(2);
+    q.release(q.take(3));
+    await tick();
+    expect(q.pending).toBe(2);
+    q.release(waiting);
+    await tick();
+    expect([q.held, q.pending]).toEqual([0, 0]);
+    expect(s.writes.slice(-2).map(idsOf)).toEqual([[1], [2, 3]]);
+    expect(q.written).toBe(5_003);
+  });
+
   test('behavior: nothing is written once the connection is destroyed or discarded', async () => {
     const s = sink();
     const q = new OrderedPubacks(s);

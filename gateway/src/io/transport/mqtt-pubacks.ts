@@ -75,6 +75,11 @@ export class OrderedPubacks {
     return !this.#discarded && !this.#sink.destroyed;
   }
 
+  /** Slots held in memory: those not yet answered, and answered ones not yet dropped. */
+  get held(): number {
+    return this.#slots.length;
+  }
+
   /** PUBLISHes read and not yet answered. */
   get pending(): number {
     return this.#slots.length - this.#head;
@@ -161,7 +166,13 @@ export class OrderedPubacks {
     this.#extra = [];
     this.#extraBytes = 0;
     this.#head = end;
-    if (this.#head >= COMPACT_AT && this.#head * 2 >= slots.length) {
+    if (end === slots.length) {
+      // Every slot answered (a wearable at 1 Hz, after each frame): none is kept. Before, a
+      // quiet connection's answered slots piled up to COMPACT_AT (4,096 objects, ~170 KB of
+      // heap a connection: 1.7 GB on a 10,000-device gateway once each had sent 4,096 frames).
+      this.#slots = [];
+      this.#head = 0;
+    } else if (this.#head >= COMPACT_AT && this.#head * 2 >= slots.length) {
       this.#slots = slots.slice(this.#head);
       this.#head = 0;
     }
