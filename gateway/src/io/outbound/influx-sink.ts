@@ -21,9 +21,15 @@
  *   `onAlarm('spill_full')` fires: a loss that is reported, never silent. A record a full
  *   disk tore is cut off again, and a torn last record (a crash mid-append) is skipped when
  *   the file is read, so the records before it are never lost with it.
+ * - Bounded: every write has an overall deadline (`timeoutMs`, request and answer together),
+ *   not only the client's idle timeout (a peer trickling a byte now and then held one write,
+ *   and every flush queued behind it, for minutes). At the deadline the request and its
+ *   socket are destroyed and the write counts as failed (spill, backoff); `close()` cuts what
+ *   is still in flight after one deadline and spills it, so a hung server never holds the
+ *   gateway's stop, and its sockets (the sink's own keep-alive agent) are closed.
  *
  * The transport is `@influxdata/influxdb-client`'s WriteApi (InfluxDB v2 write API), one
- * flush awaited per batch.
+ * flush awaited per batch, over the client's Node transport wrapped in `DeadlineTransport`.
  */
 import {
   appendFileSync,
@@ -35,6 +41,8 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import {
   createDataKey,
@@ -47,6 +55,7 @@ import {
 import { OBSERVATION_KEYS } from '../../core/trend.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import type { Observations } from '../../protocol/frame.js';
+import { DeadlineTransport } from './influx-transport.js';
 
 export interface InfluxPoint {
   dev: string;
@@ -74,7 +83,11 @@ export interface InfluxSinkOptions {
   flushIntervalMs?: number;
   /** Default 30 s. */
   maxRetryDelayMs?: number;
-  /** Default 10 s per request. */
+  /**
+   * Default 10 s: the deadline of each write, from its request to the end of the answer;
+   * then its request and socket are destroyed and the write counts as failed. `close()`
+   * gives what is in flight one such deadline.
+   */
   timeoutMs?: number;
   /** Technical alarms: 'server_unreachable' (spilling), 'spill_full' (dropping), 'recovered'. */
   onAlarm?: (a: 'server_unreachable' | 'spill_full' | 'recovered') => void;
@@ -103,6 +116,8 @@ export function toLineProtocol(p: InfluxPoint): string | null {
 
 export class InfluxSink {
   readonly #influx: InfluxDB;
+  readonly #transport: DeadlineTransport;
+  readonly #agent: HttpAgent;
   readonly #o: Required<Omit<InfluxSinkOptions, 'token' | 'onAlarm'>> &
     Pick<InfluxSinkOptions, 'token' | 'onAlarm'>;
   #queue: string[] = [];
@@ -114,6 +129,8 @@ export class InfluxSink {
   #retryDelay = 1000;
   #down = false;
   #closed = false;
+  /** Set by `close()` after its deadline: every send fails at once (its batch is spilled). */
+  #cut = false;
   readonly stats = { written: 0, spilled: 0, dropped: 0, failures: 0 };
 
   constructor(opts: InfluxSinkOptions) {
@@ -126,11 +143,16 @@ export class InfluxSink {
       ...opts,
     };
     if (opts.recipients.length === 0) throw new RangeError('InfluxSink: recipients must not be empty');
-    this.#influx = new InfluxDB({
+    // The sink's own keep-alive agent, so that close() can close its idle sockets too.
+    this.#agent = new (opts.url.startsWith('https:') ? HttpsAgent : HttpAgent)({ keepAlive: true });
+    const base = new InfluxDB({
       url: opts.url,
       timeout: this.#o.timeoutMs,
+      transportOptions: { agent: this.#agent },
       ...(opts.token ? { token: opts.token } : {}),
-    });
+    }).transport;
+    this.#transport = new DeadlineTransport(base, this.#o.timeoutMs);
+    this.#influx = new InfluxDB({ url: opts.url, transport: this.#transport });
     // A spill left by an earlier process is kept aside for `readSpill` (its key is sealed).
     if (existsSync(opts.spillFile)) renameSync(opts.spillFile, `${opts.spillFile}.orphan-${Date.now()}`);
     this.#timer = setInterval(() => void this.flush().catch(() => {}), this.#o.flushIntervalMs);
@@ -168,13 +190,26 @@ export class InfluxSink {
     return next;
   }
 
-  /** Flushes, tries the spill once more, and stops the timer. Spilled points stay on disk. */
+  /**
+   * Flushes, tries the spill once more, and stops the timer. Spilled points stay on disk.
+   * Bounded: after `timeoutMs` the writes still in flight are aborted and every batch not
+   * yet sent goes to the spill (nothing accepted is lost), so a hung server cannot hold it.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#retryAt = 0;
-    await this.flush();
+    const cut = setTimeout(() => {
+      this.#cut = true;
+      this.#transport.abortAll('the influx sink is closing');
+    }, this.#o.timeoutMs);
+    try {
+      await this.flush();
+    } finally {
+      clearTimeout(cut);
+    }
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    this.#agent.destroy();
   }
 
   async #flushOnce(): Promise<void> {
@@ -195,6 +230,7 @@ export class InfluxSink {
   }
 
   async #send(lines: readonly string[]): Promise<boolean> {
+    if (this.#cut) return false;
     // One WriteApi per batch, without the client's own retry buffer: our spill file is the
     // retry buffer. STACK-NOTES: close() can resolve while a batch still fails later, so we
     // await flush() and make writeFailed reject it, never trusting a silent resolve.
