@@ -89,6 +89,40 @@ async function waitReady(cfg: pg.ClientConfig, child: ChildProcess, log: () => s
 }
 
 /**
+ * Freezes a running server as a hung host would be: SIGSTOP to the postmaster (no new
+ * session is started), then to each of its processes (the backends and the auxiliary ones).
+ * The kernel still accepts and acknowledges on its sockets; nothing answers. Returns the
+ * thaw (SIGCONT to all of them; idempotent): call it in a `finally`.
+ */
+export function freezePostgres(server: RunningPostgres): () => void {
+  const pid = server.process.pid as number;
+  process.kill(pid, 'SIGSTOP');
+  let kids: number[] = [];
+  try {
+    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // pgrep exits 1 when the postmaster has no child
+  }
+  for (const k of kids) process.kill(k, 'SIGSTOP');
+  let thawed = false;
+  return () => {
+    if (thawed) return;
+    thawed = true;
+    for (const k of kids) {
+      try {
+        process.kill(k, 'SIGCONT');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    process.kill(pid, 'SIGCONT');
+  };
+}
+
+/**
  * Starts a PostgreSQL server in a temp dir with database `vitaltrail` (owner `vitaltrail`).
  * @example const pgsrv = await startPostgres(); … await pgsrv.stop();
  */

@@ -141,7 +141,11 @@ export interface GatewayOptions {
    * (accounts in `DATA/gateway/users.json`, admissions in the data dir's SQLite store).
    */
   shared?: {
-    postgres: { url: string; password?: string };
+    /**
+     * `queryTimeoutMs` and `closeTimeoutMs`: the bounds on one statement and on the close of
+     * each shared part (io/shared `SharedPostgresOptions`; defaults 10 s and 2 s).
+     */
+    postgres: { url: string; password?: string; queryTimeoutMs?: number; closeTimeoutMs?: number };
     /** This gateway's dashboard URL as the others reach it (trends across gateways); default its listener's. */
     peerUrl?: string;
   };

@@ -27,8 +27,10 @@ import {
   sharedAlarmOfRow,
 } from '../clinical/index.js';
 import {
+  closeSharedPool,
   openSharedPool,
   PgListener,
+  rollBack,
   type SharedPostgresOptions,
   type SharedStateError,
   sharedQuery,
@@ -195,6 +197,7 @@ export class PgAlarms implements AlarmLedger {
     // the process. The query in flight fails, and the pool drops the client on release.
     const lost = (): void => {};
     c.on('error', lost);
+    let drop: Error | undefined;
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock($1)', [EVENTS_LOCK]);
@@ -211,12 +214,12 @@ export class PgAlarms implements AlarmLedger {
       }
       await c.query(applied ? 'COMMIT' : 'ROLLBACK');
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
+      drop = await rollBack(c, err); // a connection the server did not answer is dropped
       // Re-opening an alarm the group has since raised anew: that one is the group's.
       if (sqlState(err) !== '23505') throw unavailable(err);
     } finally {
       c.off('error', lost);
-      c.release();
+      c.release(drop);
     }
     if (applied) return { recorded: true, eventId };
     const open = t.type === 'raised' || t.type === 'reactivated';
@@ -265,9 +268,11 @@ export class PgAlarms implements AlarmLedger {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#listeners.clear();
-    await this.#pulling?.catch(() => {});
     this.#listener.close();
-    await this.#pool.end().catch(() => {});
+    // A read under way is not waited for: the pool's end (bounded) fails it if it hangs.
+    const pulling = this.#pulling;
+    await closeSharedPool(this.#pool);
+    await pulling?.catch(() => {});
   }
 
   async #openOf(a: { scope: string; code: string }): Promise<SharedAlarm | null> {

@@ -47,7 +47,15 @@ import {
   sha256Hex,
   ZERO_HASH_HEX,
 } from '../ops/index.js';
-import { openSharedPool, type SharedPostgresOptions, sharedQuery, unavailable } from './postgres.js';
+import {
+  closeSharedPool,
+  openSharedPool,
+  rollBack,
+  type SharedPostgresOptions,
+  SharedStateError,
+  sharedQuery,
+  unavailable,
+} from './postgres.js';
 
 /** Lines shipped per transaction at most. */
 export const DEFAULT_AUDIT_SHIP_BATCH = 500;
@@ -280,7 +288,7 @@ export class PgAuditTrail implements AuditTrail {
   }
 
   async close(): Promise<void> {
-    await this.#pool.end().catch(() => {});
+    await closeSharedPool(this.#pool);
   }
 }
 
@@ -377,13 +385,28 @@ export class PgAuditShipper {
     this.#failing = false;
   }
 
-  /** Stops the poll, ships what is left (a failure goes to `onError`) and closes the pool. */
+  /**
+   * Stops the poll, ships what is left (a failure goes to `onError`) and closes the pool,
+   * within the pool's `closeTimeoutMs`: what is not shipped by then stays in the file log,
+   * the record, and is shipped from the cursor at the next start.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    await this.#serial(() => this.#drain()).catch((err) => this.#onError(err));
-    await this.#pool.end().catch(() => {});
+    let told = false;
+    const tell = (err: unknown): void => {
+      if (!told) this.#onError(err);
+      told = true;
+    };
+    const last = (): Promise<void> => this.#serial(() => this.#drain()).catch(tell);
+    if (!(await closeSharedPool(this.#pool, last)))
+      tell(
+        new SharedStateError(
+          'shared_unavailable',
+          'the group audit: the last lines were not shipped in time',
+        ),
+      );
   }
 
   /** Runs `fn` after every shipping before it: one at a time. */
@@ -451,12 +474,11 @@ export class PgAuditShipper {
       this.#cursor = last.n;
       return lines.length;
     } catch (err) {
-      failed = err;
-      await client.query('ROLLBACK').catch(() => {});
+      failed = (await rollBack(client, err)) ?? err; // a failed connection is not reused
       throw err;
     } finally {
       client.off('error', dropped);
-      client.release(failed instanceof Error ? failed : undefined); // a failed connection is not reused
+      client.release(failed instanceof Error ? failed : undefined);
     }
   }
 }

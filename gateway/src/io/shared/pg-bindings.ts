@@ -47,7 +47,9 @@ import {
 } from '../store/index.js';
 import { PgCopy } from './pg-copy.js';
 import {
+  closeSharedPool,
   openSharedPool,
+  rollBack,
   type SharedPostgresOptions,
   SharedStateError,
   unavailable as sharedUnavailable,
@@ -316,8 +318,9 @@ export class PgBindings implements BindingBook {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#copy.close();
-    await this.#pool.end().catch(() => {});
+    const copy = this.#copy.close(); // a load under way ends with the pool (bounded)
+    await closeSharedPool(this.#pool);
+    await copy;
   }
 
   /** The copy, or `integrity_error` while the table holds a row that is no binding. */
@@ -412,6 +415,7 @@ export class PgBindings implements BindingBook {
     // statement in flight fails instead, and the pool drops the client on release.
     const lost = (): void => {};
     c.on('error', lost);
+    let drop: Error | undefined;
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
@@ -419,14 +423,14 @@ export class PgBindings implements BindingBook {
       await c.query('COMMIT');
       return out;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
+      drop = await rollBack(c, err); // a connection the server did not answer is dropped
       if (err instanceof BindingError) throw err;
       // The unique indexes: a write that did not take the lock (an operator's) got there first.
       if (sqlState(err) === '23505') throw new BindingError('bed_occupied', 'another device holds the bed');
       throw unavailable(err);
     } finally {
       c.off('error', lost);
-      c.release();
+      c.release(drop);
     }
   }
 

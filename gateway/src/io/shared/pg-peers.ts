@@ -8,7 +8,13 @@
  * that time).
  */
 import type pg from 'pg';
-import { openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
+import {
+  closeSharedPool,
+  endSharedPool,
+  openSharedPool,
+  type SharedPostgresOptions,
+  sharedQuery,
+} from './postgres.js';
 
 export const HEARTBEAT_MS = 5000;
 export const PEER_STALE_MS = 15_000;
@@ -50,7 +56,7 @@ export class PgPeers {
     try {
       await p.#beat();
     } catch (err) {
-      await pool.end().catch(() => {});
+      await endSharedPool(pool);
       throw err;
     }
     p.#timer = setInterval(() => void p.#beat().catch(() => {}), HEARTBEAT_MS);
@@ -72,8 +78,9 @@ export class PgPeers {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    await this.#query('DELETE FROM ward_gateways WHERE gateway_id = $1', [this.#o.gatewayId]).catch(() => {});
-    await this.#pool.end().catch(() => {});
+    await closeSharedPool(this.#pool, () =>
+      this.#query('DELETE FROM ward_gateways WHERE gateway_id = $1', [this.#o.gatewayId]),
+    );
   }
 
   async #beat(): Promise<void> {

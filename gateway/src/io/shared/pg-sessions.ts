@@ -20,7 +20,7 @@ import type pg from 'pg';
 import type { SessionRole } from '../../core/live-contract.js';
 import type { SessionShare, SharedSessionRow } from '../identity/index.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
+import { closeSharedPool, openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
 import { SESSIONS_CHANNEL } from './schema.js';
 
 /** The interface and row live with the SQLite implementation (io/identity/session-rows). */
@@ -128,8 +128,9 @@ export class PgSessions implements SessionShare {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    await this.#copy.close();
-    await this.#pool.end().catch(() => {});
+    const copy = this.#copy.close(); // the listener only: ends with the pool (bounded)
+    await closeSharedPool(this.#pool);
+    await copy;
   }
 
   #query(sql: string, params: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {

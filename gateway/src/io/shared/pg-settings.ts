@@ -16,7 +16,13 @@ import type pg from 'pg';
 import type { Consciousness } from '../../core/news2.js';
 import type { ConsciousnessEntry, SharedPatientSettings } from '../clinical/index.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, SharedStateError, sqlState } from './postgres.js';
+import {
+  closeSharedPool,
+  openSharedPool,
+  type SharedPostgresOptions,
+  SharedStateError,
+  sqlState,
+} from './postgres.js';
 import { SETTINGS_CHANNEL } from './schema.js';
 
 /** Default fallback poll of the table (ms). */
@@ -178,15 +184,18 @@ export class PgPatientSettings implements SharedPatientSettings {
     return () => this.#entryListeners.delete(fn);
   }
 
-  /** Waits for the writes on their way, ends the listener, the poll and the pool. Idempotent. */
+  /**
+   * Waits for the writes on their way (at most the pool's `closeTimeoutMs`: one not in by
+   * then may or may not land), ends the listener, the poll and the pool. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#writes;
+    const copy = this.#copy.close(); // a load under way ends with the pool (bounded)
+    await closeSharedPool(this.#pool, () => this.#writes);
     this.#changeListeners.clear();
     this.#entryListeners.clear();
-    await this.#copy.close();
-    await this.#pool.end().catch(() => {});
+    await copy;
   }
 
   private onWrite(fn: (dev: string) => void): () => void {

@@ -42,7 +42,13 @@ import {
   withFlags,
 } from '../identity/index.js';
 import { PgCopy } from './pg-copy.js';
-import { openSharedPool, type SharedPostgresOptions, SharedStateError, sqlState } from './postgres.js';
+import {
+  closeSharedPool,
+  openSharedPool,
+  type SharedPostgresOptions,
+  SharedStateError,
+  sqlState,
+} from './postgres.js';
 import { USERS_CHANNEL } from './schema.js';
 
 /** How often the table's signature is compared with the copy's. */
@@ -274,8 +280,9 @@ export class PgUserDirectory implements UserDirectory {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#copy.close();
-    await this.#pool.end().catch(() => {});
+    const copy = this.#copy.close(); // a load under way ends with the pool (bounded)
+    await closeSharedPool(this.#pool);
+    await copy;
   }
 
   async #setDisabled(username: string, disabled: boolean): Promise<boolean> {

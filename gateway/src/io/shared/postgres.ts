@@ -20,6 +20,18 @@
  * before a slow connect ends (a loaded server, a slow link) must not open a second one: the
  * first would be lost still checked out of the pool, a slot gone for good and a session
  * that hears every notification twice.
+ *
+ * Bounds (a server that hangs, e.g. frozen, or a link that drops packets, must not hold a
+ * gateway's requests, polls or stop): every statement has `queryTimeoutMs` (default 10 s)
+ * on the client (`query_timeout`: the statement fails with `shared_unavailable`, reason
+ * `query_timeout`, and its connection is dropped) and nine tenths of it on the server
+ * (`statement_timeout`, lock waits included: a statement that is merely slow is cancelled
+ * there, SQLSTATE 57014, and its connection stays usable); a session idle inside a
+ * transaction for as long is ended by the server (`idle_in_transaction_session_timeout`: a
+ * gateway frozen mid-transaction does not keep the group's advisory locks). The sockets have
+ * TCP keepalive (a peer gone without a word is noticed on an idle connection, a held
+ * `LISTEN` one included). A part's close (`closeSharedPool`) waits at most `closeTimeoutMs`
+ * (default 2 s) for its last statements and the pool's end, then destroys the sockets left.
  */
 import type pg from 'pg';
 import { errorClass } from '../../protocol/errors.js';
@@ -41,7 +53,34 @@ export interface SharedPostgresOptions {
   max?: number;
   /** How long a connection attempt may take. Default 5 s. */
   connectTimeoutMs?: number;
+  /** The bound on one statement (module doc). Default `DEFAULT_QUERY_TIMEOUT_MS`. */
+  queryTimeoutMs?: number;
+  /** The bound on a part's close: its last statements and its pool's end. Default `DEFAULT_CLOSE_TIMEOUT_MS`. */
+  closeTimeoutMs?: number;
 }
+
+/**
+ * The bound on one statement (ms). The slowest statements the gateways run are the full
+ * reloads of a table's copy (`ward_bindings` holds every admission ever made), a shipment of
+ * 500 audit lines, and a wait for a group's advisory lock behind another gateway's short
+ * transaction: milliseconds on a LAN, and still far under this on a loaded server.
+ */
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+/** The bound on a part's close (ms): its last statements, then the pool's end. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
+/** How long an ended pool's connections may take to be closed by the server before theirs are destroyed. */
+const END_GRACE_MS = 500;
+/** Idle time before the first keepalive probe on a connection. */
+const KEEPALIVE_MS = 10_000;
+
+/** The connections of each pool opened here (for a bounded end) and its close bound. */
+const pools = new WeakMap<pg.Pool, { clients: Set<pg.Client>; closeMs: number }>();
+
+const bound = (name: string, v: number | undefined, dflt: number): number => {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v < 10) throw new RangeError(`shared.postgres: ${name} must be >= 10`);
+  return Math.round(v);
+};
 
 /**
  * The pool's settings from the URL, parsed here: `pg`'s own parsing of a connection string
@@ -60,6 +99,7 @@ export function poolConfig(o: SharedPostgresOptions): pg.PoolConfig {
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
     throw new SharedStateError('shared_unavailable', 'shared.postgres.url must be a postgres:// URL');
   if (u.password) throw new SharedStateError('shared_unavailable', 'shared.postgres.url carries a password');
+  const queryMs = bound('queryTimeoutMs', o.queryTimeoutMs, DEFAULT_QUERY_TIMEOUT_MS);
   const sslmode = u.searchParams.get('sslmode');
   return {
     host: decodeURIComponent(u.hostname.replace(/^\[(.*)\]$/, '$1')),
@@ -70,6 +110,11 @@ export function poolConfig(o: SharedPostgresOptions): pg.PoolConfig {
     ...(sslmode === 'verify-full' ? { ssl: true } : {}),
     max: o.max ?? 4,
     connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
+    query_timeout: queryMs,
+    statement_timeout: Math.max(1, Math.floor(queryMs * 0.9)),
+    idle_in_transaction_session_timeout: queryMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_MS,
     application_name: 'vitaltrail',
   };
 }
@@ -83,7 +128,20 @@ export function poolConfig(o: SharedPostgresOptions): pg.PoolConfig {
 export async function openSharedPool(o: SharedPostgresOptions): Promise<pg.Pool> {
   // The client is loaded with the first pool: a lone gateway and most CLI commands never need it.
   const { default: pgClient } = await import('pg');
-  const pool = new pgClient.Pool(poolConfig(o));
+  const config = poolConfig(o);
+  const closeMs = bound('closeTimeoutMs', o.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS);
+  // Every connection of the pool, from its first byte to its end: a close that finds the
+  // server silent destroys their sockets (pg's own end waits for the server to close them).
+  const clients = new Set<pg.Client>();
+  class TrackedClient extends pgClient.Client {
+    constructor(c?: pg.ClientConfig) {
+      super(c);
+      clients.add(this);
+      this.once('end', () => clients.delete(this));
+    }
+  }
+  const pool = new pgClient.Pool({ ...config, Client: TrackedClient });
+  pools.set(pool, { clients, closeMs });
   // An idle connection that drops emits here; the next query opens a new one. Without a
   // listener the pool's 'error' event would end the process.
   pool.on('error', () => {});
@@ -95,7 +153,7 @@ export async function openSharedPool(o: SharedPostgresOptions): Promise<pg.Pool>
         `the shared database is at schema version ${from}, newer than this gateway's ${SHARED_SCHEMA_VERSION}`,
       );
   } catch (err) {
-    await pool.end().catch(() => {});
+    await endSharedPool(pool);
     if (err instanceof SharedStateError) throw err;
     throw new SharedStateError(
       'shared_unavailable',
@@ -106,13 +164,87 @@ export async function openSharedPool(o: SharedPostgresOptions): Promise<pg.Pool>
   return pool;
 }
 
+/** Whether `p` settles within `ms` (it is not stopped when it does not). */
+async function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * What went wrong, in words safe to log: the SQLSTATE or the socket error code (never the
- * server's message, which may name the user or the database).
+ * Ends a pool opened by `openSharedPool` within `graceMs` (default 500 ms): pg's end sends
+ * each connection's goodbye and waits for the server to close it, forever when the server
+ * hangs; after the grace the sockets still open are destroyed (statements in flight fail,
+ * the server rolls their transactions back when it sees the close). Never throws.
+ */
+export async function endSharedPool(pool: pg.Pool, graceMs = END_GRACE_MS): Promise<void> {
+  if (pool.ending) return;
+  const ended = pool.end().catch(() => {});
+  if (await settles(ended, graceMs)) return;
+  for (const c of pools.get(pool)?.clients ?? []) c.connection.stream.destroy();
+  await settles(ended, END_GRACE_MS);
+}
+
+/**
+ * A part's close, bounded by its pool's `closeTimeoutMs`: waits for `last` (its last
+ * statements: the audit's last shipment, a heartbeat row's removal) until then, abandons it
+ * after, and ends the pool (`endSharedPool`, within what is left of the bound, at most its
+ * grace). Resolves whether `last` settled in time. Never throws.
+ */
+export async function closeSharedPool(pool: pg.Pool, last?: () => Promise<unknown>): Promise<boolean> {
+  const ms = pools.get(pool)?.closeMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+  const deadline = Date.now() + ms;
+  const work = last ? last() : null;
+  const done = work ? await settles(work, ms) : true;
+  await endSharedPool(pool, Math.max(0, Math.min(END_GRACE_MS, deadline - Date.now())));
+  return done;
+}
+
+/**
+ * Whether the server answered `err` (a pg DatabaseError, with its SQLSTATE): the connection
+ * is then in a known state. Else (a timeout, a lost connection) it is not to be used again.
+ */
+export function serverAnswered(err: unknown): boolean {
+  return typeof (err as { severity?: unknown } | null)?.severity === 'string';
+}
+
+/**
+ * After a failed statement in a transaction on `client`: ROLLBACK when the server answered the
+ * failure, so the connection can be reused; else none (it would wait out another timeout on a
+ * server that does not answer): the connection is to be dropped, and the server rolls back
+ * when it sees it closed. Returns what to give `release` (an error: drop the connection).
+ */
+export async function rollBack(client: pg.PoolClient, err: unknown): Promise<Error | undefined> {
+  if (!serverAnswered(err)) return err instanceof Error ? err : new Error('statement failed');
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e : new Error('rollback failed');
+  }
+}
+
+/**
+ * What went wrong, in words safe to log: the SQLSTATE, the socket error code, or
+ * `query_timeout` (never the server's message, which may name the user or the database).
  */
 export function sqlState(err: unknown): string {
-  const e = err as { code?: unknown } | null;
-  return typeof e?.code === 'string' ? e.code : err instanceof Error ? err.name : 'unknown';
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (typeof e?.code === 'string') return e.code;
+  if (e?.message === 'Query read timeout') return 'query_timeout';
+  return err instanceof Error ? err.name : 'unknown';
 }
 
 /** `shared_unavailable` for a failure of `what` (a SharedStateError passes as it is). */

@@ -276,6 +276,7 @@ const MIGRATIONS: readonly (readonly string[])[] = [
  */
 export async function migrateShared(pool: pg.Pool): Promise<number> {
   const client = await pool.connect();
+  let drop: Error | undefined;
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -294,9 +295,16 @@ export async function migrateShared(pool: pg.Pool): Promise<number> {
     await client.query('COMMIT');
     return from;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    // ROLLBACK only when the server answered the failure (a DatabaseError); a connection it
+    // did not answer (a timeout, a lost link) is dropped instead, as io/shared/postgres `rollBack`.
+    drop = err instanceof Error ? err : new Error('migration failed');
+    if (typeof (err as { severity?: unknown } | null)?.severity === 'string')
+      drop = await client.query('ROLLBACK').then(
+        () => undefined,
+        (e: unknown) => (e instanceof Error ? e : new Error('rollback failed')),
+      );
     throw err;
   } finally {
-    client.release();
+    client.release(drop);
   }
 }
