@@ -119,6 +119,7 @@ describe('a response the client stops taking', () => {
     await until(() => text.includes('</title>'), 5_000, 'the page');
 
     const login = await srv.app.inject({ method: 'POST', url: '/api/login', payload: NURSE });
+    expect(login.statusCode).toBe(200);
     const cookie = String(login.headers['set-cookie']).split(';', 1)[0] as string;
     const ws = new WebSocket(`${srv.url.replace(/^http/, 'ws')}/ws`, { headers: { cookie } });
     let wsClosed = false;

@@ -38,7 +38,8 @@ export function registerSendTimeout(
   app.addHook('onSend', async (request, reply, payload) => {
     const socket = request.raw.socket;
     const res = reply.raw;
-    if (!socket || socket.destroyed) return payload;
+    // `app.inject` has a stand-in socket with no timeout: nothing is sent over a network.
+    if (!socket || socket.destroyed || typeof socket.setTimeout !== 'function') return payload;
     // Node's HTTP server emits `timeout` on the response in flight, and destroys the socket
     // itself only when nobody listens: this listener ends it, and tells it once.
     res.once('timeout', () => {
