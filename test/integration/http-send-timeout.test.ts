@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LiveHub } from '../../gateway/src/core/live.js';
-import type { StalledResponse } from '../../gateway/src/io/http/send-timeout.js';
+import type { DroppedClient } from '../../gateway/src/io/http/send-timeout.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
 
 const SEND_TIMEOUT_MS = 1000;
+const LIVE_PING_MS = 400;
 const BIG = 24 * 1024 * 1024;
 const NURSE = { username: 'nurse.jo', password: 'ward-7-night-shift' };
 
@@ -52,7 +53,7 @@ function stalledGet(port: number, path: string): Promise<RawGet> {
 
 describe('a response the client stops taking', () => {
   const tmp = makeTempDir();
-  const stalled: StalledResponse[] = [];
+  const stalled: DroppedClient[] = [];
   let srv: HttpServer;
 
   beforeAll(async () => {
@@ -67,7 +68,8 @@ describe('a response the client stops taking', () => {
       users,
       staticDir: pages,
       sendTimeoutMs: SEND_TIMEOUT_MS,
-      onStalled: (s) => stalled.push(s),
+      onDropped: (s) => stalled.push(s),
+      livePingMs: LIVE_PING_MS,
     });
   });
 
@@ -87,7 +89,8 @@ describe('a response the client stops taking', () => {
     await get.closed;
     expect(get.received()).toBeLessThan(BIG);
     expect(stalled.slice(before)).toHaveLength(1);
-    const s = stalled[before] as StalledResponse;
+    const s = stalled[before] as DroppedClient;
+    expect(s.reason).toBe('send_timeout');
     expect(s.route).toBe('/big.js');
     expect(s.method).toBe('GET');
     expect(s.unsent).toBeGreaterThan(0); // the body the gateway held
@@ -136,5 +139,43 @@ describe('a response the client stops taking', () => {
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.close();
     idle.destroy();
+  });
+
+  it('error: a live socket that reads nothing but sends pongs of its own is dropped (no_pong)', async () => {
+    const login = await srv.app.inject({ method: 'POST', url: '/api/login', payload: NURSE });
+    expect(login.statusCode).toBe(200);
+    const cookie = String(login.headers['set-cookie']).split(';', 1)[0] as string;
+    const open = async () => {
+      const ws = new WebSocket(`${srv.url.replace(/^http/, 'ws')}/ws`, { headers: { cookie } });
+      let closed = false;
+      ws.on('close', () => {
+        closed = true;
+      });
+      ws.on('error', () => {});
+      await new Promise((r) => ws.once('open', r));
+      return { ws, closed: () => closed };
+    };
+    const before = stalled.length;
+    // A client that stopped reading (its socket paused: no ping is ever read, so none is
+    // echoed) and still sends unsolicited pongs, which the gateway used to take as alive.
+    const hostile = await open();
+    const raw = (hostile.ws as unknown as { _socket: Socket })._socket;
+    raw.pause();
+    const pongs = setInterval(() => hostile.ws.pong(), LIVE_PING_MS / 4);
+    // A page that reads: it answers each ping with its payload (ws does, as browsers do).
+    const page = await open();
+    try {
+      await until(() => stalled.length > before, LIVE_PING_MS * 6, 'the silent socket dropped');
+      expect(stalled.slice(before)).toEqual([
+        { reason: 'no_pong', route: '/ws', method: 'GET', unsent: expect.any(Number) },
+      ]);
+      await new Promise((r) => setTimeout(r, LIVE_PING_MS * 3));
+      expect(page.closed()).toBe(false);
+      expect(stalled.length).toBe(before + 1);
+    } finally {
+      clearInterval(pongs);
+      hostile.ws.terminate();
+      page.ws.close();
+    }
   });
 });

@@ -250,8 +250,8 @@ export const http: GatewayStep = {
       ...(opts.http?.passwordThreads !== undefined ? { passwordThreads: opts.http.passwordThreads } : {}),
       ...(opts.http?.passwordQueue !== undefined ? { passwordQueue: opts.http.passwordQueue } : {}),
       sharedSessions,
-      // A download the client stopped taking (a laptop asleep) is ended: its body freed.
-      onStalled: (st) => log.warn('http response stalled; connection closed', { ...st }),
+      // A download or live socket the client stopped taking (a laptop asleep) is dropped.
+      onDropped: (d) => log.warn('http client not reading; connection closed', { ...d }),
       staticDir: p.get('staticDir'),
       ...(opts.wardName ? { wardName: opts.wardName } : {}),
       ...(opts.wardClock ? { wardClock: opts.wardClock } : {}),

@@ -16,6 +16,7 @@
  *
  * Responses are whitelisted DTOs (STYLE.md §3): only the fields below leave the gateway.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { LiveHub, LiveReading, PatientTile } from '../../core/live.js';
@@ -32,6 +33,7 @@ import {
 } from '../../core/live-contract.js';
 import { OBSERVATIONS, type ObservationKey } from '../../protocol/frame.js';
 import type { Assert, HttpAuditEvent, LiveExtras, Same } from './route-contract.js';
+import type { DroppedClient } from './send-timeout.js';
 import { type SessionGuard, type SessionStore, sessionIdOf } from './sessions.js';
 
 /** Compile-time check: the contract's observation keys are protocol/frame's. */
@@ -69,13 +71,23 @@ export interface LiveSocketDeps {
   audit: (event: HttpAuditEvent) => void;
   /** Told of each opening of the ward's live view before the socket opens (the access log); a throw refuses it. */
   onWardView?: (s: { username: string; role: SessionRole }) => Promise<void>;
+  /** Told of each socket dropped: no answer to a ping, or too far behind. Must not throw. */
+  onDropped?: (d: DroppedClient) => void;
+  /** Ping interval. Default `WS_PING_INTERVAL_MS`. */
+  pingMs?: number;
 }
 
 /** Registers `GET /ws` and starts the broadcast and heartbeat; `stop()` ends both. */
 export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): { stop(): void } {
   const { hub, sessions, guard, ward, liveExtras, audit } = deps;
-  /** Per socket: answered the last ping; when it was last sent a message. */
-  const liveSockets = new Map<WebSocket, { alive: boolean; lastSent: number }>();
+  /**
+   * Per socket: answered the last ping; when it was last sent a message; the last ping's
+   * payload. Only a pong that echoes it counts (RFC 6455 §5.5.3; browsers do): an unsolicited
+   * pong, which a client can send without reading a byte, keeps no socket alive.
+   */
+  const liveSockets = new Map<WebSocket, { alive: boolean; lastSent: number; ping: Buffer | null }>();
+  const dropped = (socket: WebSocket, reason: DroppedClient['reason']) =>
+    deps.onDropped?.({ reason, route: '/ws', method: 'GET', unsent: socket.bufferedAmount });
   const send = (socket: WebSocket, msg: LiveMessage): void => socket.send(JSON.stringify(msg));
 
   app.get(
@@ -95,10 +107,10 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
         return;
       }
       s.sockets.add(socket);
-      liveSockets.set(socket, { alive: true, lastSent: Date.now() });
-      socket.on('pong', () => {
+      liveSockets.set(socket, { alive: true, lastSent: Date.now(), ping: null });
+      socket.on('pong', (data: Buffer) => {
         const st = liveSockets.get(socket);
-        if (st) st.alive = true;
+        if (st?.ping && data.equals(st.ping)) st.alive = true;
       });
       socket.on('close', () => {
         s.sockets.delete(socket);
@@ -121,6 +133,7 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
     for (const [socket, st] of liveSockets) {
       if (socket.readyState !== socket.OPEN) continue;
       if (socket.bufferedAmount > WS_MAX_BUFFERED) {
+        dropped(socket, 'too_slow');
         socket.close(WS_CLOSE_TRY_AGAIN, 'too slow');
         continue;
       }
@@ -141,13 +154,16 @@ export function registerLiveSocket(app: FastifyInstance, deps: LiveSocketDeps): 
   const heartbeat = setInterval(() => {
     for (const [socket, st] of liveSockets) {
       if (!st.alive) {
+        dropped(socket, 'no_pong');
         socket.terminate();
+        liveSockets.delete(socket); // no second report before its 'close'
         continue;
       }
       st.alive = false;
-      socket.ping();
+      st.ping = randomBytes(8);
+      socket.ping(st.ping);
     }
-  }, WS_PING_INTERVAL_MS);
+  }, deps.pingMs ?? WS_PING_INTERVAL_MS);
   heartbeat.unref();
 
   // The application heartbeat: every socket hears something at least every HEARTBEAT_MS.

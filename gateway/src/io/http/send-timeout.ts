@@ -17,12 +17,17 @@ import type { FastifyInstance } from 'fastify';
 /** nginx's default `send_timeout`. */
 export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
-/** A response closed because the client took none of it for the timeout. */
-export interface StalledResponse {
+/**
+ * A client the gateway dropped for not taking what it is sent: a response it took none of
+ * for the send timeout (`send_timeout`), or a live socket that did not answer a ping
+ * (`no_pong`) or fell more than its bound behind (`too_slow`, io/http/live-socket).
+ */
+export interface DroppedClient {
+  reason: 'send_timeout' | 'no_pong' | 'too_slow';
   /** The route's pattern (e.g. `/api/care/patients/:patient/fhir`): no ids, no query. */
   route: string;
   method: string;
-  /** Bytes of the response still held by the gateway when it was closed. */
+  /** Bytes still held by the gateway for it when it was dropped. */
   unsent: number;
 }
 
@@ -32,7 +37,7 @@ export interface StalledResponse {
  */
 export function registerSendTimeout(
   app: FastifyInstance,
-  o: { ms: number; onStalled?: (s: StalledResponse) => void },
+  o: { ms: number; onStalled?: (s: DroppedClient) => void },
 ): void {
   if (!(o.ms > 0)) return;
   app.addHook('onSend', async (request, reply, payload) => {
@@ -44,6 +49,7 @@ export function registerSendTimeout(
     // itself only when nobody listens: this listener ends it, and tells it once.
     res.once('timeout', () => {
       o.onStalled?.({
+        reason: 'send_timeout',
         route: request.routeOptions.url ?? '',
         method: request.method,
         unsent: socket.writableLength,

@@ -48,7 +48,7 @@ import { registerLoginRoutes } from './login.js';
 import { type LoginLimits, LoginThrottle } from './login-throttle.js';
 import type { HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
 import { mayBeforePasswordChange, ROUTE_ROLES, routeKey } from './route-roles.js';
-import { DEFAULT_SEND_TIMEOUT_MS, registerSendTimeout, type StalledResponse } from './send-timeout.js';
+import { DEFAULT_SEND_TIMEOUT_MS, type DroppedClient, registerSendTimeout } from './send-timeout.js';
 import {
   createAccountSync,
   createSessionGuard,
@@ -138,8 +138,10 @@ export interface HttpServerOptions {
    * (io/http/send-timeout). Default 60 s, nginx's `send_timeout`; 0: never.
    */
   sendTimeoutMs?: number;
-  /** Told of each response ended so. Must not throw. */
-  onStalled?: (s: StalledResponse) => void;
+  /** Told of each client dropped for not taking what it is sent (a response, a live socket). Must not throw. */
+  onDropped?: (d: DroppedClient) => void;
+  /** How often the live socket pings its clients (a client that does not answer is dropped). Default 30 s. */
+  livePingMs?: number;
   /** Route modules of other areas, registered after the dashboard's own routes. */
   routes?: readonly HttpRoutes[];
   /** More live messages (alarms, scores): `snapshot()` is merged into each socket's snapshot, `subscribe` messages go to every live socket. */
@@ -268,7 +270,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
   registerSendTimeout(app, {
     ms: opts.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
-    ...(opts.onStalled ? { onStalled: opts.onStalled } : {}),
+    ...(opts.onDropped ? { onStalled: opts.onDropped } : {}),
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -356,6 +358,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     ward,
     liveExtras: opts.liveExtras,
     ...(opts.onWardView ? { onWardView: opts.onWardView } : {}),
+    ...(opts.onDropped ? { onDropped: opts.onDropped } : {}),
+    ...(opts.livePingMs !== undefined ? { pingMs: opts.livePingMs } : {}),
     audit,
   });
 
