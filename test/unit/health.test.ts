@@ -7,6 +7,8 @@
 import { describe, expect, test } from 'vitest';
 import {
   anchoringHealth,
+  brokerAnswering,
+  DEFAULT_BROKER_KEEPALIVE_S,
   type HealthInputs,
   publicHealth,
   readiness,
@@ -85,5 +87,15 @@ describe('health', () => {
     }
     const h = publicHealth(withAnchoring({ oldestPendingAgeMs: 999_999 }));
     expect(Object.values(h).every((v) => typeof v === 'string' && !/\d/.test(v))).toBe(true);
+  });
+
+  test('behavior: a broker connection answers while last heard within 1.5 × its keepalive (MQTT 5 §3.1.2.10)', () => {
+    expect(DEFAULT_BROKER_KEEPALIVE_S).toBe(15);
+    // A healthy idle connection hears a PINGRESP a keepalive (plus a round trip) apart.
+    expect(brokerAnswering(15_050, 15)).toBe(true);
+    expect(brokerAnswering(22_500, 15)).toBe(true);
+    expect(brokerAnswering(22_501, 15)).toBe(false);
+    expect(brokerAnswering(3001, 2)).toBe(false);
+    expect(brokerAnswering(Number.POSITIVE_INFINITY, 15)).toBe(false); // never heard
   });
 });

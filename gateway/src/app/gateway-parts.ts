@@ -118,7 +118,8 @@ function healthInputs(p: GatewayParts): HealthInputs {
   const anchorer = p.find('anchorer') ?? null;
   return {
     storeOk: p.get('ingest').healthy,
-    mqttUp: Boolean(broker) || (external?.connectedLanes() ?? 0) > 0,
+    // Behind an external broker: a lane connected and heard from the broker within 1.5 × its keepalive.
+    mqttUp: Boolean(broker) || (external?.liveLanes() ?? 0) > 0,
     anchoring: anchorer ? anchorer.status() : null,
     chainUp: opts.chainWatch ? opts.chainWatch.up : null,
     stallMs: opts.ledger?.stallMs ?? DEFAULT_ANCHORING_STALL_MS,
@@ -127,7 +128,7 @@ function healthInputs(p: GatewayParts): HealthInputs {
 
 /**
  * `/readyz`: the store commits, the MQTT side is up (embedded listener, or a lane to the
- * broker) and anchoring makes progress (core/health).
+ * broker that it answered within 1.5 × the keepalive) and anchoring makes progress (core/health).
  */
 export function readinessOf(p: GatewayParts): Readiness {
   return readiness(healthInputs(p));

@@ -64,12 +64,15 @@ export const transport: GatewayStep = {
     if (opts.externalBroker) {
       p.set('broker', null);
       // The stream first, so the first frame the lanes commit already reaches every gateway.
-      const { url, clientId, clientOptions, connectTimeoutMs } = opts.externalBroker;
+      const { url, clientId, clientOptions, connectTimeoutMs, keepaliveSeconds, closeTimeoutMs } =
+        opts.externalBroker;
       const link = await mqttLink({
         url,
         clientId: `${clientId}-live`,
         ...(clientOptions ? { clientOptions } : {}),
         ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+        ...(keepaliveSeconds !== undefined ? { keepaliveSeconds } : {}),
+        ...(closeTimeoutMs !== undefined ? { closeTimeoutMs } : {}),
         onLinkError: (err) => log.warn('live stream link', { code: code(err) }),
       });
       p.set('liveStream', await LiveStream.start({ link, hub: p.get('hub'), gatewayId, onMalformed }));

@@ -21,6 +21,29 @@
  */
 import type { ErrorGroupCode } from '../protocol/error-codes.js';
 
+/**
+ * Default MQTT keepalive of the gateway's connections to an external broker, in seconds.
+ * 15 s: a broker that stops answering is noticed within 22.5 s of its last answer (mqtt.js
+ * waits half the keepalive for the PINGRESP, and `brokerAnswering` allows 1.5 ×), inside the
+ * 30 s an orchestrator's readiness probe takes to act at the usual 10 s period and 3 failures.
+ * mqtt.js's own 60 s let a frozen broker go unnoticed for up to 90 s; Paho Go notices within
+ * its keepalive and ping timeout, 30 + 10 s; broker bridges (Mosquitto, EMQX) keep 60 s.
+ * It costs one 2-byte PINGREQ and PINGRESP a connection every 15 s.
+ */
+export const DEFAULT_BROKER_KEEPALIVE_S = 15;
+
+/**
+ * Whether a connection to the external broker last heard from it `sinceHeardMs` ago still
+ * counts as answering: within 1.5 × its keepalive, the measure MQTT 5 §3.1.2.10 gives a server
+ * for a silent client. A healthy idle connection hears a PINGRESP every keepalive.
+ * @example
+ * brokerAnswering(20_000, 15); // true
+ * brokerAnswering(23_000, 15); // false
+ */
+export function brokerAnswering(sinceHeardMs: number, keepaliveS: number): boolean {
+  return sinceHeardMs <= keepaliveS * 1500;
+}
+
 /** The anchoring component as `/healthz` names it: `off` when no ledger is configured. */
 export type AnchoringHealth = 'ok' | 'off' | 'ledger_unavailable' | 'anchoring_stalled';
 
@@ -43,7 +66,10 @@ export interface AnchoringView {
 export interface HealthInputs {
   /** The store commits (no failed commit since the last good one). */
   readonly storeOk: boolean;
-  /** The MQTT side is up (embedded listener bound, or a lane connected to the external broker). */
+  /**
+   * The MQTT side is up: the embedded listener bound, or a lane connected to the external
+   * broker and heard from it within 1.5 × its keepalive (a frozen broker is not up).
+   */
   readonly mqttUp: boolean;
   /** The anchorer's status, or null when no ledger is configured. */
   readonly anchoring: AnchoringView | null;

@@ -11,7 +11,8 @@
  * comes is dropped unread).
  *
  * The link is one more MQTT 5 connection to the external broker (`<clientId>-live`, clean
- * start, the lanes' URL and TLS identity). A gateway on its embedded broker has no other
+ * start, the lanes' URL, TLS identity and keepalive; a close bounded as theirs,
+ * io/transport/mqtt-end). A gateway on its embedded broker has no other
  * gateway to hear it and feeds its own ward directly (app/ingress-steps). The stream is live
  * data, not a record: the readings are durable in the accepting gateway's store before they
  * are published, so when the link is down a message is dropped and counted (never queued
@@ -24,6 +25,7 @@
  * failover) is passed on once.
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { DEFAULT_BROKER_KEEPALIVE_S } from '../../core/health.js';
 import type { LiveHub, LiveReading, LiveSink } from '../../core/live.js';
 import {
   DeviceOrder,
@@ -33,6 +35,8 @@ import {
   liveStreamTopic,
   SeenReadings,
 } from '../../core/live-stream.js';
+import { brokerLinkError, ExternalBrokerError } from './mqtt-client-ingest.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS, endWithin } from './mqtt-end.js';
 
 /** A broker as the stream needs it. */
 export interface LiveStreamLink {
@@ -54,6 +58,10 @@ export interface MqttLinkOptions {
   clientOptions?: IClientOptions;
   /** How long `mqttLink` waits for the first CONNACK and SUBACK. Default 10000 ms. */
   connectTimeoutMs?: number;
+  /** MQTT keepalive in seconds, the lanes' (io/transport/mqtt-client-ingest). Default 15. */
+  keepaliveSeconds?: number;
+  /** How long `close` waits for the broker to end the connection before destroying it. Default 2000 ms. */
+  closeTimeoutMs?: number;
   /** Messages sent and not yet PUBACKed by the broker, at most. Default 16. */
   inFlight?: number;
   /** Messages waiting for an in-flight slot, at most; beyond, dropped. Default 2000. */
@@ -63,16 +71,19 @@ export interface MqttLinkOptions {
 
 /** One more MQTT 5 connection to the external broker for the stream. */
 export async function mqttLink(o: MqttLinkOptions): Promise<LiveStreamLink> {
+  const timeoutMs = o.connectTimeoutMs ?? 10_000;
   const client: MqttClient = connect(o.url, {
     reconnectPeriod: 1000,
+    connectTimeout: timeoutMs, // a reconnect to a silent broker is given up as the lanes' is
     ...o.clientOptions,
+    keepalive: o.keepaliveSeconds ?? DEFAULT_BROKER_KEEPALIVE_S,
     clientId: o.clientId,
     clean: true,
     protocolVersion: 5,
     // The stream's messages are small batches; a PUBACK at once, never held for Nagle.
     ...({ noDelay: true } as object),
   });
-  client.on('error', (err) => o.onLinkError?.(err));
+  client.on('error', (err) => o.onLinkError?.(brokerLinkError(err)));
   const limit = o.inFlight ?? 16;
   const maxBacklog = o.backlog ?? 2000;
   const backlog: { topic: string; payload: Buffer }[] = [];
@@ -93,9 +104,17 @@ export async function mqttLink(o: MqttLinkOptions): Promise<LiveStreamLink> {
     sending = 0;
     backlog.length = 0;
   });
-  const timeoutMs = o.connectTimeoutMs ?? 10_000;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('live stream: no CONNACK from the broker')), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new ExternalBrokerError(
+            'broker_unreachable',
+            'live stream: no CONNACK from the external broker in time',
+          ),
+        ),
+      timeoutMs,
+    );
     client.once('connect', () => {
       clearTimeout(timer);
       resolve();
@@ -119,7 +138,13 @@ export async function mqttLink(o: MqttLinkOptions): Promise<LiveStreamLink> {
       );
     },
     async close() {
-      await client.endAsync();
+      if ((await endWithin(client, o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS)) === 'forced')
+        o.onLinkError?.(
+          new ExternalBrokerError(
+            'broker_unreachable',
+            'the external broker did not end the connection in time',
+          ),
+        );
     },
   };
 }

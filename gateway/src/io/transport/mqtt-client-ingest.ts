@@ -41,6 +41,19 @@
  * whole load. Keep `clientId` and `lanes` stable across restarts, so the sessions (and any
  * frames queued for them) are resumed, not orphaned.
  *
+ * A broker that stops answering: each lane sends MQTT keepalive PINGREQs every
+ * `keepaliveSeconds` (default 15, core/health; mqtt.js's 60 s let a frozen broker go unnoticed
+ * for up to 90 s), and a lane that heard nothing from the broker (no PINGRESP, frame or
+ * acknowledgement) for 1.5 × that is dropped (logged as `broker_unreachable`) and reconnects;
+ * mqtt.js alone would also drop a lane whose PINGRESP waits behind unread frames. A lane counts as live
+ * (`liveLanes`, which `/readyz` reads) while it is connected and heard from the broker within
+ * 1.5 × its keepalive (the MQTT 5 §3.1.2.10 measure of a silent peer), and only once the
+ * broker answered on that connection beyond the handshake: each lane sends a PINGREQ right
+ * after its CONNACK, so a peer that answers CONNECT and SUBSCRIBE and then nothing (the
+ * black-hole probe's `mqtt-stall`, which accepted every reconnect) never counts. A close waits
+ * at most `closeTimeoutMs` for the broker to end each connection, then destroys the socket
+ * (io/transport/mqtt-end): a frozen broker never ends it, and the stop waited for it forever.
+ *
  * Trust: behind an external broker the transport identity of a frame is the device id in
  * its topic. The broker must enforce it: mutual TLS with the device's KGC client
  * certificate (CN = device id = client id) and an ACL letting a client publish only to
@@ -51,6 +64,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { brokerAnswering, DEFAULT_BROKER_KEEPALIVE_S } from '../../core/health.js';
 import {
   acksTopic,
   appAckPayload,
@@ -61,6 +75,7 @@ import {
 } from '../../core/topics.js';
 import { errorClass } from '../../protocol/errors.js';
 import type { Ingest, IngestResult } from '../ingest/index.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS, endWithin } from './mqtt-end.js';
 import { OrderedPubacks, type PubackSink, qos0Publish } from './mqtt-pubacks.js';
 
 export class ExternalBrokerError extends errorClass<'external_broker'>('ExternalBrokerError') {}
@@ -86,6 +101,13 @@ export interface ExternalBrokerOptions {
   sessionExpirySeconds?: number;
   /** How long `start` waits for every lane's first CONNACK. Default 10000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * MQTT keepalive of each connection in seconds: a PINGREQ after that long, the lane dropped
+   * without an answer within 1.5 × (see the module notes). Default 15, 1-65535.
+   */
+  keepaliveSeconds?: number;
+  /** How long `close` waits for the broker to end each connection before destroying it. Default 2000 ms. */
+  closeTimeoutMs?: number;
   /** Extra mqtt.js options: TLS `ca`/`cert`/`key`, `username`/`password`, `reconnectPeriod`. */
   clientOptions?: IClientOptions;
 }
@@ -104,6 +126,12 @@ export interface ExternalMqttIngest {
   sendReject(transportDev: string, r: Extract<IngestResult, { status: 'rejected' }>): void;
   /** Lanes currently connected. */
   connectedLanes(): number;
+  /**
+   * Lanes that can take frames now: connected, answered by the broker on this connection
+   * beyond the handshake (a PINGRESP, a frame, a PUBACK: each lane sends a PINGREQ right after
+   * its CONNACK), and heard from it (any packet) within 1.5 × their keepalive.
+   */
+  liveLanes(): number;
   /** Frames whose PUBACK is being held until they are durable. */
   inFlight(): number;
   /** The most frames one lane held un-PUBACKed at once since start (sizing and tests). */
@@ -129,6 +157,23 @@ const DEFAULT_LANES = 8;
 const DEFAULT_RECEIVE_MAXIMUM = 256;
 const DEFAULT_SESSION_EXPIRY_S = 86_400;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** mqtt.js 5.16's errors (plain `Error`s, told apart by message) for a broker that does not answer. */
+const SILENT_BROKER = new Map([
+  ['Keepalive timeout', 'no answer from the external broker within 1.5 × the keepalive'],
+  ['connack timeout', 'no CONNACK from the external broker in time'],
+]);
+
+/**
+ * An mqtt.js error of a connection to the external broker, for the log: mqtt.js's keepalive
+ * and CONNACK timeouts as `broker_unreachable` (else they are logged as `unknown`).
+ */
+export function brokerLinkError(err: unknown): unknown {
+  const reason =
+    err instanceof Error && !(err instanceof ExternalBrokerError)
+      ? SILENT_BROKER.get(err.message)
+      : undefined;
+  return reason === undefined ? err : new ExternalBrokerError('broker_unreachable', reason, { cause: err });
+}
 
 function waitConnack(client: MqttClient, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -176,6 +221,10 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
     throw new RangeError('externalBroker.sessionExpirySeconds must be an integer from 0 to 2^32-1');
   if (typeof opts.clientId !== 'string' || opts.clientId === '')
     throw new RangeError('externalBroker.clientId must be a non-empty string');
+  const keepalive = opts.keepaliveSeconds ?? DEFAULT_BROKER_KEEPALIVE_S;
+  if (!(Number.isInteger(keepalive) && keepalive >= 1 && keepalive <= 0xffff))
+    throw new RangeError('externalBroker.keepaliveSeconds must be an integer from 1 to 65535');
+  const closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
 
   let closing = false;
   let inFlight = 0;
@@ -187,6 +236,13 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
   };
   const clients: MqttClient[] = [];
   const pubacks: (OrderedPubacks | undefined)[] = [];
+  /** When each lane last read a packet from the broker (performance.now()). */
+  const heardAt: number[] = [];
+  /**
+   * Whether the broker answered on the lane's current connection beyond the handshake (see
+   * `liveLanes`): a peer that sends CONNACK and SUBACK and then nothing is not a broker.
+   */
+  const answered: boolean[] = [];
 
   const publishControl = (topic: string, payload: Buffer, lane?: number): void => {
     // The frame's own lane when it is up, else any connected lane; mqtt.js queues the
@@ -216,6 +272,7 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
       connectTimeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       log: noop, // mqtt.js's `debug` calls cost several % of a frame's time even when off
       ...opts.clientOptions,
+      keepalive,
       protocolVersion: 5,
       clientId: `${opts.clientId}-${lane}`,
       clean: false, // persistent session: undelivered and un-PUBACKed frames survive a restart
@@ -226,6 +283,25 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
       },
     });
     noDelay(client.stream);
+    heardAt[lane] = Number.NEGATIVE_INFINITY;
+    answered[lane] = false;
+    client.on('packetreceive', (packet) => {
+      heardAt[lane] = performance.now();
+      if (packet.cmd !== 'connack' && packet.cmd !== 'suback') answered[lane] = true;
+    });
+    client.on('close', () => {
+      answered[lane] = false;
+    });
+    // mqtt.js 5.16 drops the connection when no PINGRESP or acknowledgement came within 1.5 ×
+    // the keepalive, even while frames stream in (a PUBLISH does not count, and the PINGRESP
+    // waits behind the frames a full lane has not read yet). A lane heard from within that
+    // time is alive: ping again instead (as Paho counts any packet received).
+    const dropSilent = client.onKeepaliveTimeout.bind(client);
+    client.onKeepaliveTimeout = () => {
+      if (brokerAnswering(performance.now() - (heardAt[lane] ?? 0), client.keepalive))
+        client.reschedulePing(true);
+      else dropSilent();
+    };
     /** The PUBACKs of the lane's current connection. */
     const pubacksOf = (stream: unknown): OrderedPubacks => {
       const q = pubacks[lane];
@@ -275,9 +351,11 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
       );
       readOn();
     };
-    client.on('error', (err) => opts.onLinkError?.(lane, err));
+    client.on('error', (err) => opts.onLinkError?.(lane, brokerLinkError(err)));
     client.on('connect', (connack) => {
       noDelay(client.stream);
+      // An answer at once, not a keepalive later: the lane counts as live from its PINGRESP.
+      client.sendPing();
       if (connack.sessionPresent) return;
       client.subscribe(SHARED_FRAMES_SUBSCRIPTION, { qos: 1 }, (err, granted) => {
         if (err || granted?.some((g) => g.qos !== 1)) {
@@ -304,6 +382,12 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
     url: opts.url,
     sendReject,
     connectedLanes: () => clients.filter((c) => c.connected).length,
+    liveLanes: () => {
+      const now = performance.now();
+      return clients.filter(
+        (c, i) => c.connected && answered[i] && brokerAnswering(now - (heardAt[i] ?? 0), c.keepalive),
+      ).length;
+    },
     inFlight: () => inFlight,
     peakLaneInFlight: () => peakLane,
     async close() {
@@ -311,8 +395,19 @@ export async function startExternalIngest(opts: ExternalIngestOptions): Promise<
       closing = true;
       if (inFlight > 0) await new Promise<void>((resolve) => idle.push(resolve));
       for (const q of pubacks) q?.flush(); // the last PUBACKs, before the DISCONNECT
-      // mqtt.js waits for the broker's PUBACKs of our application acks, then DISCONNECTs.
-      await Promise.all(clients.map((c) => c.endAsync(false)));
+      // mqtt.js waits for the broker's PUBACKs of our application acks, then DISCONNECTs; a
+      // broker that does not end the connection in time has its socket destroyed.
+      const ends = await Promise.all(clients.map((c) => endWithin(c, closeTimeoutMs)));
+      ends.forEach((how, lane) => {
+        if (how === 'forced')
+          opts.onLinkError?.(
+            lane,
+            new ExternalBrokerError(
+              'broker_unreachable',
+              'the external broker did not end the connection in time',
+            ),
+          );
+      });
     },
   };
 }
