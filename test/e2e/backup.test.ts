@@ -22,8 +22,7 @@ import type { EmbeddedChain } from '../../gateway/src/io/anchoring/chain.js';
 import { integrityCheck } from '../../gateway/src/io/ops/backup.js';
 import { type DataPaths, dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { readFrameKeys } from '../../gateway/src/io/store/scale-out.js';
-import { openStore } from '../../gateway/src/io/store/store.js';
+import { openStore, readFrameKeys } from '../../gateway/src/io/store/store.js';
 import { deviceKey, prepareAnchoredDataDir, prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -1,6 +1,6 @@
 /**
  * @module test/integration/http-send-timeout
- * A response the client stops taking is ended (io/http/send-timeout): the real HTTP server
+ * A response the client stops taking is ended (io/http/server `registerSendTimeout`): the real HTTP server
  * on a loopback port, real sockets. A page file of 24 MB stands for a large download (a
  * 6-hour FHIR export is of that size): more than the kernel's buffers on both ends hold, so
  * a client that stops reading leaves most of it in the gateway's memory. Before the timeout
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LiveHub } from '../../gateway/src/core/live.js';
-import type { DroppedClient } from '../../gateway/src/io/http/send-timeout.js';
+import type { DroppedClient } from '../../gateway/src/io/http/route-contract.js';
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { makeTempDir } from '../helpers/tmp.js';

@@ -32,8 +32,7 @@ import {
   WS_CLOSE_TRY_AGAIN,
 } from '../../core/live-contract.js';
 import { OBSERVATIONS, type ObservationKey } from '../../protocol/frame.js';
-import type { Assert, HttpAuditEvent, LiveExtras, Same } from './route-contract.js';
-import type { DroppedClient } from './send-timeout.js';
+import type { Assert, DroppedClient, HttpAuditEvent, LiveExtras, Same } from './route-contract.js';
 import { type SessionGuard, type SessionStore, sessionIdOf } from './sessions.js';
 
 /** Compile-time check: the contract's observation keys are protocol/frame's. */

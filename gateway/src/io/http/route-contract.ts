@@ -58,3 +58,17 @@ export type HttpRoutes = (app: FastifyInstance, auth: HttpAuth) => void | Promis
 export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Compiles only for `true`: `type X = Assert<Same<ServerType, ContractType>>`. */
 export type Assert<T extends true> = T;
+
+/**
+ * A client the gateway dropped for not taking what it is sent: a response it took none of
+ * for the send timeout (`send_timeout`), or a live socket that did not answer a ping
+ * (`no_pong`) or fell more than its bound behind (`too_slow`, io/http/live-socket).
+ */
+export interface DroppedClient {
+  reason: 'send_timeout' | 'no_pong' | 'too_slow';
+  /** The route's pattern (e.g. `/api/care/patients/:patient/fhir`): no ids, no query. */
+  route: string;
+  method: string;
+  /** Bytes still held by the gateway for it when it was dropped. */
+  unsent: number;
+}

@@ -46,9 +46,8 @@ import { errorBody, HttpError, toHttpError } from './errors.js';
 import { registerLiveSocket, tileDto } from './live-socket.js';
 import { registerLoginRoutes } from './login.js';
 import { type LoginLimits, LoginThrottle } from './login-throttle.js';
-import type { HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
+import type { DroppedClient, HttpAuditEvent, HttpAuth, HttpRoutes, LiveExtras } from './route-contract.js';
 import { mayBeforePasswordChange, ROUTE_ROLES, routeKey } from './route-roles.js';
-import { DEFAULT_SEND_TIMEOUT_MS, type DroppedClient, registerSendTimeout } from './send-timeout.js';
 import {
   createAccountSync,
   createSessionGuard,
@@ -135,7 +134,7 @@ export interface HttpServerOptions {
   audit?: (event: HttpAuditEvent) => void;
   /**
    * A response the client takes no byte of for this long is ended and its connection closed
-   * (io/http/send-timeout). Default 60 s, nginx's `send_timeout`; 0: never.
+   * (`registerSendTimeout` below). Default 60 s, nginx's `send_timeout`; 0: never.
    */
   sendTimeoutMs?: number;
   /** Told of each client dropped for not taking what it is sent (a response, a live socket). Must not throw. */
@@ -399,4 +398,44 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return { url: `${https ? 'https' : 'http'}://${urlHost}:${port}`, port, close, app };
+}
+
+/** nginx's default `send_timeout`. */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
+
+/**
+ * The send timeout: a response the client stops taking is ended, as nginx's `send_timeout`
+ * ends one. Once a response starts to be sent, its connection is closed when `ms` pass with
+ * no byte of it taken by the client (no write completing, nothing read). A laptop asleep in
+ * a download, or a client that reads the headers and never the body, would otherwise hold
+ * the whole unsent body in the gateway's memory for as long as it keeps the connection open
+ * (a 6-hour FHIR export is tens of MB). Only the sending is timed: a handler slow to build
+ * its answer is not cut off, nor an idle keep-alive connection (Node's `keepAliveTimeout`
+ * takes over once a response is sent whole), nor the live socket (an upgrade has no
+ * response; the WebSocket library clears the socket's timeout, io/http/live-socket pings).
+ */
+function registerSendTimeout(
+  app: FastifyInstance,
+  o: { ms: number; onStalled?: (s: DroppedClient) => void },
+): void {
+  if (!(o.ms > 0)) return;
+  app.addHook('onSend', async (request, reply, payload) => {
+    const socket = request.raw.socket;
+    const res = reply.raw;
+    // `app.inject` has a stand-in socket with no timeout: nothing is sent over a network.
+    if (!socket || socket.destroyed || typeof socket.setTimeout !== 'function') return payload;
+    // Node's HTTP server emits `timeout` on the response in flight, and destroys the socket
+    // itself only when nobody listens: this listener ends it, and tells it once.
+    res.once('timeout', () => {
+      o.onStalled?.({
+        reason: 'send_timeout',
+        route: request.routeOptions.url ?? '',
+        method: request.method,
+        unsent: socket.writableLength,
+      });
+      socket.destroy();
+    });
+    socket.setTimeout(o.ms);
+    return payload;
+  });
 }

@@ -215,3 +215,6 @@ export function unpackReadRows(dev: string, p: PackedReadRows): FrameReadRow[] |
   }
   return rows;
 }
+
+/** One accepted frame's key and hash (io/store/store `readFrameKeys`). */
+export type FrameKey = { dev: string; seq: number; hash: Buffer };

@@ -9,21 +9,7 @@
  *
  * Opens every store read-only; safe while the gateways run (SQLite WAL readers).
  */
-import Database from 'better-sqlite3';
-
-/**
- * Every accepted (dev, seq, frame hash) of the store file at `path`, opened read-only
- * (another gateway's store). Closes the file when the iteration ends.
- */
-export function* readFrameKeys(path: string): Generator<{ dev: string; seq: number; hash: Buffer }> {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  try {
-    type Key = { dev: string; seq: number; hash: Buffer };
-    yield* db.prepare('SELECT dev, seq, hash FROM frames').iterate() as Iterable<Key>;
-  } finally {
-    db.close();
-  }
-}
+import { readFrameKeys } from './store.js';
 
 export interface GatewayFrameCount {
   /** The store file as given. */

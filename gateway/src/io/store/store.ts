@@ -29,6 +29,7 @@ import {
   type BatchRow,
   type DeviceRow,
   type FrameIndexRow,
+  type FrameKey,
   type FrameReadRow,
   type Neighbours,
   type NewBatch,
@@ -60,7 +61,7 @@ const MAX_CACHED_TAILS = 100_000;
 /** Frames `framesToRead` takes packed (one row; beyond, row by row: SQLite's 1e9-byte values). */
 const MAX_PACKED_ROWS = 1_000_000;
 
-/** The most the store's WAL file keeps once a checkpoint lets it start over, bytes. */
+/** What the WAL file is cut back to once it starts over (grown behind a long reader: a backup). */
 export const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 /**
@@ -71,6 +72,16 @@ export const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 export function openStore(path: string): GatewayStore {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   return new GatewayStore(new Database(path));
+}
+
+/** Each accepted frame's key of the store at `path`, opened read-only (io/store/scale-out), then closed. */
+export function* readFrameKeys(path: string): Generator<FrameKey> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    yield* db.prepare('SELECT dev, seq, hash FROM frames').iterate() as Iterable<FrameKey>;
+  } finally {
+    db.close();
+  }
 }
 
 export class GatewayStore implements MerkleNodeReader {
@@ -101,11 +112,7 @@ export class GatewayStore implements MerkleNodeReader {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
-    // The WAL grows while a reader holds an old snapshot (a `vitaltrail backup` of a big store
-    // takes minutes), and SQLite keeps the file at its largest ever: truncated back to this
-    // once it starts over. A frame load's WAL stays far below it (~4 MB at the 1,000-page
-    // auto-checkpoint).
-    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`); // else kept at its largest ever
     migrate(db);
     this.#stmts = {
       stratum: db
