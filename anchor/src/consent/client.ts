@@ -97,6 +97,8 @@ export interface ConsentClientParameters {
   privateKey?: Hex;
   /** Blocks to wait after the including one before a write returns (default 0: BFT-final chains). */
   confirmations?: number;
+  /** When it aborts, the client's reads in flight are aborted and later ones fail at once. */
+  signal?: AbortSignal;
 }
 
 const TRANSPORT = { retryCount: 2, timeout: 10_000 } as const;
@@ -152,7 +154,7 @@ export function createConsentClient(p: ConsentClientParameters): ConsentClient {
   const fromBlock = d.consentDeployBlock ?? d.deployBlock;
   const confirmations = p.confirmations ?? 0;
   assertSafeUint('confirmations', confirmations, 0);
-  const reader = createReadClient(p.rpcUrl, d.chainId);
+  const reader = createReadClient(p.rpcUrl, d.chainId, p.signal);
   const send =
     p.privateKey === undefined ? null : createSend(p.rpcUrl, d.chainId, p.privateKey, reader, confirmations);
 

@@ -72,13 +72,46 @@ const TRANSPORT = { retryCount: 2, timeout: 10_000 } as const;
 const POLLING_MS = 250;
 const RECEIPT_TIMEOUT_MS = 60_000;
 
-/** A read-only client for `rpcUrl`. */
-export function createReadClient(rpcUrl: string, chainId?: number): PublicClient {
+/**
+ * `fetch` whose requests also end when `signal` aborts: one in flight is aborted, a later one
+ * fails at once (so viem's retries end quickly too). viem's own timeout signal still applies.
+ * No `AbortSignal.any`: a signal it returns can be garbage-collected while the request runs.
+ */
+function abortableFetch(signal: AbortSignal): typeof fetch {
+  return async (input, init) => {
+    signal.throwIfAborted();
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    const own = init?.signal ?? null;
+    const onOwnAbort = () => ac.abort(own?.reason);
+    if (own?.aborted) ac.abort(own.reason);
+    own?.addEventListener('abort', onOwnAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await fetch(input, { ...init, signal: ac.signal });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      own?.removeEventListener('abort', onOwnAbort);
+    }
+  };
+}
+
+/** The transport options for `rpcUrl`; with `signal`, every call ends when it aborts. */
+function transportOptions(signal: AbortSignal | undefined) {
+  return signal ? { ...TRANSPORT, fetchFn: abortableFetch(signal) } : TRANSPORT;
+}
+
+/**
+ * A read-only client for `rpcUrl`.
+ * @param signal when it aborts, the calls in flight are aborted and later ones fail at once
+ *   (a gateway stopping with a chain that does not answer).
+ */
+export function createReadClient(rpcUrl: string, chainId?: number, signal?: AbortSignal): PublicClient {
   if (typeof rpcUrl !== 'string' || !/^https?:\/\//.test(rpcUrl))
     throw new TypeError('rpcUrl must be an http(s) URL');
   return createPublicClient({
     ...(chainId === undefined ? {} : { chain: chainFor(chainId, rpcUrl) }),
-    transport: http(rpcUrl, TRANSPORT),
+    transport: http(rpcUrl, transportOptions(signal)),
     pollingInterval: POLLING_MS,
   }) as PublicClient;
 }
@@ -119,6 +152,8 @@ export interface ViemClientParameters {
   deployment: Deployment;
   privateKey: Hex;
   confirmations?: number;
+  /** When it aborts, the client's calls in flight are aborted and later ones fail at once. */
+  signal?: AbortSignal;
 }
 
 /** Checks the deployment and the key, then builds the client's sender. */
@@ -137,11 +172,11 @@ function createSender(p: ViemClientParameters): Sender {
   } catch {
     throw new RangeError('privateKey is not a valid secp256k1 key');
   }
-  const reader = createReadClient(p.rpcUrl, chainId);
+  const reader = createReadClient(p.rpcUrl, chainId, p.signal);
   const wallet = createWalletClient({
     account,
     chain,
-    transport: http(p.rpcUrl, TRANSPORT),
+    transport: http(p.rpcUrl, transportOptions(p.signal)),
     pollingInterval: POLLING_MS,
   });
   let chainChecked: Promise<void> | undefined;

@@ -61,6 +61,7 @@ export const accessLog: GatewayStep = {
                 deployment: l.deployment,
                 ...(l.confirmations !== undefined ? { confirmations: l.confirmations } : {}),
                 ...(l.maxBackoffMs !== undefined ? { maxBackoffMs: l.maxBackoffMs } : {}),
+                signal: p.get('chainCalls').signal,
               },
             }
           : {}),
@@ -84,17 +85,20 @@ export const care: GatewayStep = {
     const { opts, log, paths, identity: id } = p.pick('opts', 'log', 'paths', 'identity');
     const patients = new PatientIndex(p.get('bindings'), keyFile(paths.pseudonymKey, PSEUDONYM_KEY_BYTES));
     const ledger = opts.ledger;
+    const chain = p.get('chainCalls');
     // One read-only client of the consent contract: the consents' copy and the nurses' bar.
     const reader =
       ledger?.deployment.consent !== undefined
-        ? createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment })
+        ? createConsentClient({ rpcUrl: ledger.rpcUrl, deployment: ledger.deployment, signal: chain.signal })
         : null;
     const consents =
       reader !== null
         ? await ConsentBook.open({
             source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
-            onError: (err) => log.warn('consents on the chain not read; retrying', { code: code(err) }),
+            // Not after the stop aborted the chain's calls: a read it ended is no outage.
+            onError: (err) =>
+              chain.aborted || log.warn('consents on the chain not read; retrying', { code: code(err) }),
           })
         : null;
     // Nurses with a clinician id: barred while the chain says they are suspended (io/care
@@ -105,7 +109,8 @@ export const care: GatewayStep = {
             users: p.get('users'),
             source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
-            onError: (err) => log.warn('clinicians on the chain not read; retrying', { code: code(err) }),
+            onError: (err) =>
+              chain.aborted || log.warn('clinicians on the chain not read; retrying', { code: code(err) }),
             onChange: (username, barred) =>
               id.audit.append(barred ? 'clinician_barred' : 'clinician_cleared', {
                 user: username,

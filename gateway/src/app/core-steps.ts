@@ -10,6 +10,7 @@ import { LiveHub } from '../core/live.js';
 import { checkpointOrigin, logIdOf } from '../core/log-names.js';
 import {
   Anchorer,
+  ChainCalls,
   Checkpointer,
   CheckpointNotes,
   ledgerMarkOf,
@@ -98,6 +99,22 @@ export const store: GatewayStep = {
 };
 
 /**
+ * Every call to the chain (io/anchoring/chain-calls): the gateway's stop (app/gateway) gives
+ * them `ledger.stopTimeoutMs`, then aborts them; this step's stop, after the anchorers' last
+ * flush and the identity's, aborts whatever is left before the store closes, so no chain call
+ * outlives the stop.
+ */
+export const chainCalls: GatewayStep = {
+  name: 'chain-calls',
+  start(p) {
+    p.set('chainCalls', new ChainCalls());
+  },
+  stop(p) {
+    p.get('chainCalls').abort();
+  },
+};
+
+/**
  * How long the start waits for the first read of the chain registry's device events (issue
  * 17: which keys are registered); past it, the gateway starts on what its store recorded and
  * the poll goes on in the background (a chain outage must not stop ingest).
@@ -125,7 +142,15 @@ export const identity: GatewayStep = {
       store: p.get('store'),
       log: p.get('log'),
       ...(opts.mqtts ? { mqtts: opts.mqtts } : {}),
-      ...(opts.ledger ? { chain: { rpcUrl: opts.ledger.rpcUrl, deployment: opts.ledger.deployment } } : {}),
+      ...(opts.ledger
+        ? {
+            chain: {
+              rpcUrl: opts.ledger.rpcUrl,
+              deployment: opts.ledger.deployment,
+              signal: p.get('chainCalls').signal,
+            },
+          }
+        : {}),
       ...(opts.revocationPollMs ? { revocationPollMs: opts.revocationPollMs } : {}),
       auditRotateBytes: opts.auditRotateBytes ?? DEFAULT_AUDIT_ROTATE_BYTES,
     });
@@ -276,6 +301,7 @@ export const anchorer: GatewayStep = {
       deployment: opts.ledger.deployment,
       privateKey: opts.ledger.privateKey,
       ...(opts.ledger.confirmations !== undefined ? { confirmations: opts.ledger.confirmations } : {}),
+      signal: p.get('chainCalls').signal,
     });
     p.set(
       'anchorer',

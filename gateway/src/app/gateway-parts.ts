@@ -15,7 +15,13 @@ import {
 import type { LiveHub } from '../core/live.js';
 import type { SessionRole } from '../core/live-contract.js';
 import type { AccessAnchoring } from '../io/access/index.js';
-import type { Anchorer, Checkpointer, CheckpointNotes, CheckpointSigner } from '../io/anchoring/index.js';
+import type {
+  Anchorer,
+  ChainCalls,
+  Checkpointer,
+  CheckpointNotes,
+  CheckpointSigner,
+} from '../io/anchoring/index.js';
 import type { BreakGlassAlarms, ClinicianBar } from '../io/care/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpRoutes, HttpServer, WardAccess } from '../io/http/index.js';
@@ -43,6 +49,8 @@ export interface GatewayPartMap {
   origin: string;
   logId: Hex;
   store: GatewayStore;
+  /** Every call to the chain, aborted at stop (io/anchoring/chain-calls). */
+  chainCalls: ChainCalls;
   identity: Identity;
   hub: LiveHub;
   ingest: Ingest;

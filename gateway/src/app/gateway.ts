@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHAIN_STOP_MS } from '../io/anchoring/index.js';
 import { createLogger } from '../io/ops/index.js';
 import type { ExternalBrokerOptions } from '../io/transport/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
@@ -81,6 +82,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     alarms: p.get('alarms'),
     bindings: p.get('bindings'),
     async stop() {
+      // A chain that never answers cannot hold the stop: its calls are aborted past this.
+      p.get('chainCalls').abortAfter(opts.ledger?.stopTimeoutMs ?? DEFAULT_CHAIN_STOP_MS);
       await stopSteps();
       log.info('gateway stopped', { gateway: gatewayId });
     },

@@ -76,6 +76,12 @@ export interface GatewayOptions {
     confirmations?: number;
     maxBackoffMs?: number;
     stallMs?: number;
+    /**
+     * How long a stop waits for the chain (the last checkpoints' anchors) before it aborts every
+     * call still in flight; default `DEFAULT_CHAIN_STOP_MS` (5 s). The checkpoints not anchored
+     * wait in the outbox for the next start.
+     */
+    stopTimeoutMs?: number;
   };
   /**
    * The watchdog of an embedded chain (io/anchoring/chain-watchdog; the demo's anvil) that

@@ -50,6 +50,8 @@ export interface AccessAnchoringParameters {
     privateKey?: Hex;
     confirmations?: number;
     maxBackoffMs?: number;
+    /** When it aborts, the ledger's calls in flight are aborted (the gateway's stop). */
+    signal?: AbortSignal;
   };
   /** A failed cut or submission; the next interval tries again. */
   onError?: (err: unknown) => void;
@@ -98,6 +100,7 @@ export function createAccessAnchoring(p: AccessAnchoringParameters): AccessAncho
     deployment: p.ledger.deployment,
     privateKey: key,
     ...(p.ledger.confirmations !== undefined ? { confirmations: p.ledger.confirmations } : {}),
+    ...(p.ledger.signal ? { signal: p.ledger.signal } : {}),
   });
   const anchorer = new Anchorer({
     store: log,

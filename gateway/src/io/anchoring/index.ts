@@ -14,6 +14,7 @@ export {
   ensureAccountKey,
   startEmbeddedChain,
 } from './chain.js';
+export { ChainCalls, DEFAULT_CHAIN_STOP_MS } from './chain-calls.js';
 export {
   type ChainWatch,
   ChainWatchdog,

@@ -59,9 +59,10 @@ export interface IdentityOptions {
   /**
    * The chain this gateway anchors on: its registry's `DeviceRevoked` events revoke devices,
    * its `DeviceRegistered` events admit keys, and a device whose current key it does not hold
-   * as active is `unregistered_device` (issue 17).
+   * as active is `unregistered_device` (issue 17). `signal` aborts the registry's calls in
+   * flight (the gateway's stop).
    */
-  chain?: { rpcUrl: string; deployment: Deployment };
+  chain?: { rpcUrl: string; deployment: Deployment; signal?: AbortSignal };
   /** CRL re-read and registry poll interval. Default 5 s. */
   revocationPollMs?: number;
   /** The audit log's rotation size (io/ops/audit-rotation); default 0: never. */
@@ -96,7 +97,8 @@ export interface Identity {
    */
   isKeyRevoked?: (spkiSha256: `0x${string}`) => Promise<boolean>;
   /**
-   * Stops the revocation timers and writes the audit events still buffered.
+   * Stops the revocation timers and writes the audit events still buffered. A registry poll
+   * in flight ends at its next step without touching the store or logging.
    * @throws {AuditError} `audit_write_failed` when some could not be written (a full disk)
    */
   stop(): void;
@@ -107,11 +109,12 @@ export interface Identity {
  * module: every CLI command that opens the device registry loads this file, and most never
  * talk to a chain (test/unit/cli-load.test.ts).
  */
-function registryReader(chain: { rpcUrl: string; deployment: Deployment }) {
+function registryReader(chain: { rpcUrl: string; deployment: Deployment; signal?: AbortSignal }) {
   let loaded: Promise<PublicClient> | undefined;
+  const ledger = () => import('../../../../anchor/src/ledger/index.js');
   const client = (): Promise<PublicClient> =>
-    (loaded ??= import('../../../../anchor/src/ledger/index.js').then((l) =>
-      l.createReadClient(chain.rpcUrl, chain.deployment.chainId),
+    (loaded ??= ledger().then((l) =>
+      l.createReadClient(chain.rpcUrl, chain.deployment.chainId, chain.signal),
     ));
   const address = chain.deployment.registry;
   return {
@@ -119,6 +122,9 @@ function registryReader(chain: { rpcUrl: string; deployment: Deployment }) {
     /** The block the registry was deployed in: where the first poll of its events starts. */
     firstBlock: BigInt(chain.deployment.deployBlock),
     client,
+    /** The code of a failed read for the log (`ledger_unavailable` for a node that does not answer). */
+    codeOf: async (err: unknown): Promise<string> =>
+      logCode((await ledger()).toLedgerError(err, 'registry poll', 'ledger_unavailable')),
     isKeyRevoked: async (spkiSha256: `0x${string}`): Promise<boolean> =>
       (await client()).readContract({
         address,
@@ -247,15 +253,18 @@ export function createIdentity(opts: IdentityOptions): Identity {
     }
   };
   let polling = false;
+  /** Set by `stop`: a poll in flight checks it after each wait, before it reads or writes the store. */
+  let stopped = false;
   const pollRevocations = async (): Promise<void> => {
-    if (polling) return;
+    if (polling || stopped) return;
     polling = true;
     try {
       await refreshCrl();
-      if (registry) {
+      if (registry && !stopped) {
         try {
           const reader = await registry.client();
           const head = await reader.getBlockNumber({ cacheTime: 0 });
+          if (stopped) return;
           if (head >= fromBlock) {
             const logs = await reader.getLogs({
               address: registry.address,
@@ -264,6 +273,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
               toBlock: head,
             });
             for (const l of logs) {
+              if (stopped) return;
               const dev = l.args.devId;
               if (typeof dev !== 'string') continue;
               if (l.eventName === 'DeviceRegistered') {
@@ -274,15 +284,20 @@ export function createIdentity(opts: IdentityOptions): Identity {
               const row = store.getDevice(dev);
               if (!row || row.status === 'revoked') continue;
               // Only the key the registry revoked: a device re-enrolled since keeps its new key.
-              if (await registry.isKeyRevoked(row.spkiSha256 as `0x${string}`)) {
+              const revoked = await registry.isKeyRevoked(row.spkiSha256 as `0x${string}`);
+              if (stopped) return;
+              if (revoked) {
                 store.upsertDevice({ ...row, status: 'revoked' });
                 devices.markRevoked(dev, 'registry');
               }
             }
+            if (stopped) return;
             fromBlock = head + 1n;
           }
         } catch (err) {
-          log.warn('registry poll failed; will retry', { code: err instanceof Error ? err.name : 'unknown' });
+          // After the stop (its calls aborted), a failure is no outage to tell.
+          const code = await registry.codeOf(err);
+          if (!stopped) log.warn('registry poll failed; will retry', { code });
         }
       }
     } finally {
@@ -309,6 +324,7 @@ export function createIdentity(opts: IdentityOptions): Identity {
     refreshCrl,
     ...(registry ? { isKeyRevoked: registry.isKeyRevoked } : {}),
     stop() {
+      stopped = true;
       clearInterval(timer);
       // The events still buffered (`gateway_stopped` among them) must reach the file or the
       // stop fails with how many did not (`audit_write_failed`): a full disk, say.
