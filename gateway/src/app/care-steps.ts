@@ -61,6 +61,7 @@ export const accessLog: GatewayStep = {
                 deployment: l.deployment,
                 ...(l.confirmations !== undefined ? { confirmations: l.confirmations } : {}),
                 ...(l.maxBackoffMs !== undefined ? { maxBackoffMs: l.maxBackoffMs } : {}),
+                ...(l.firstContactMs !== undefined ? { firstContactMs: l.firstContactMs } : {}),
                 signal: p.get('chainCalls').signal,
               },
             }
@@ -96,6 +97,7 @@ export const care: GatewayStep = {
         ? await ConsentBook.open({
             source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
+            ...(ledger?.firstContactMs !== undefined ? { firstReadMs: ledger.firstContactMs } : {}),
             // Not after the stop aborted the chain's calls: a read it ended is no outage.
             onError: (err) =>
               chain.aborted || log.warn('consents on the chain not read; retrying', { code: code(err) }),
@@ -109,6 +111,7 @@ export const care: GatewayStep = {
             users: p.get('users'),
             source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
+            ...(ledger?.firstContactMs !== undefined ? { firstReadMs: ledger.firstContactMs } : {}),
             onError: (err) =>
               chain.aborted || log.warn('clinicians on the chain not read; retrying', { code: code(err) }),
             onChange: (username, barred) =>

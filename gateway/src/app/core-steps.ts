@@ -161,7 +161,7 @@ export const identity: GatewayStep = {
       await Promise.race([
         id.pollRevocations(),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, FIRST_REGISTRY_READ_MS);
+          timer = setTimeout(resolve, opts.ledger?.firstContactMs ?? FIRST_REGISTRY_READ_MS);
           timer.unref();
         }),
       ]);
@@ -314,6 +314,7 @@ export const anchorer: GatewayStep = {
         signer,
         marks: { meta: p.get('store'), ledger: ledgerMarkOf(opts.ledger.deployment) },
         ...(opts.ledger.maxBackoffMs !== undefined ? { maxBackoffMs: opts.ledger.maxBackoffMs } : {}),
+        ...(opts.ledger.firstContactMs !== undefined ? { firstContactMs: opts.ledger.firstContactMs } : {}),
         onError: (err) => log.warn('anchoring failed; will retry', { code: code(err) }),
       }),
     );

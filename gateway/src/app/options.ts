@@ -82,6 +82,13 @@ export interface GatewayOptions {
      * wait in the outbox for the next start.
      */
     stopTimeoutMs?: number;
+    /**
+     * How long the start waits for each first read of the chain (the anchorers' reconcile, the
+     * registry's device events, the consents and clinicians) before it goes on without it, the
+     * read going on in the background; default 3 s. Until the anchorers' reconcile answers,
+     * `/readyz` is 503 `ledger_unavailable`; frames are accepted all along.
+     */
+    firstContactMs?: number;
   };
   /**
    * The watchdog of an embedded chain (io/anchoring/chain-watchdog; the demo's anvil) that

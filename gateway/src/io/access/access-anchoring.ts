@@ -52,6 +52,8 @@ export interface AccessAnchoringParameters {
     maxBackoffMs?: number;
     /** When it aborts, the ledger's calls in flight are aborted (the gateway's stop). */
     signal?: AbortSignal;
+    /** The anchorer's `firstContactMs` (io/anchoring `AnchoringOptions`). */
+    firstContactMs?: number;
   };
   /** A failed cut or submission; the next interval tries again. */
   onError?: (err: unknown) => void;
@@ -111,6 +113,7 @@ export function createAccessAnchoring(p: AccessAnchoringParameters): AccessAncho
     signer,
     marks: { meta: p.store, ledger: ledgerMarkOf(p.ledger.deployment) },
     ...(p.ledger.maxBackoffMs !== undefined ? { maxBackoffMs: p.ledger.maxBackoffMs } : {}),
+    ...(p.ledger.firstContactMs !== undefined ? { firstContactMs: p.ledger.firstContactMs } : {}),
     ...(p.onError ? { onError: p.onError } : {}),
   });
   return { ...common, anchorer, checkpointer: null };

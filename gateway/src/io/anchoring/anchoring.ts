@@ -62,6 +62,13 @@ export interface AnchoringOptions {
   notes?: AnchorableNotes;
   /** Signs each checkpoint (C2SP signed note); needs `notes`. Default: unsigned. */
   signer?: CheckpointSigner;
+  /**
+   * How long `start` waits for the first reconcile: past it the start returns, the status says
+   * `ledger_unavailable`, and the reconcile goes on in the background (a chain that accepts
+   * connections and never answers must not hold the gateway's start for viem's 30 s per call).
+   * Default `DEFAULT_FIRST_CONTACT_MS` (3 s).
+   */
+  firstContactMs?: number;
   /** Uniform [0, 1) for the backoff jitter. Default Math.random. */
   random?: () => number;
   /**
@@ -81,6 +88,9 @@ interface ReconcileMark {
   n: number;
   hash: string;
 }
+
+/** Default of `AnchoringOptions.firstContactMs`. */
+export const DEFAULT_FIRST_CONTACT_MS = 3000;
 
 /** Floor of the retry backoff. */
 const MIN_BACKOFF_MS = 500;
@@ -120,17 +130,38 @@ export class Anchorer {
     this.#progressAt = this.#now();
   }
 
-  /** Reconciles with the chain, then cuts and submits checkpoints every interval. */
+  /**
+   * Reconciles with the chain, waiting for it at most `firstContactMs`, and cuts and submits
+   * checkpoints every interval. A reconcile that outlasts the wait goes on as the round in
+   * flight (the ticks cut checkpoints meanwhile and submit once it ends); until it answers the
+   * status says `ledger_unavailable`.
+   */
   async start(): Promise<void> {
     this.#stopped = false;
     this.#progressAt = this.#now();
-    try {
-      await this.reconcile();
-    } catch (err) {
-      this.#fail(err);
-    }
+    const first: Promise<void> = (async () => {
+      try {
+        await this.reconcile();
+        this.#lastError = null; // the chain answered (after the start gave up waiting, maybe)
+      } catch (err) {
+        this.#fail(err);
+      }
+    })().finally(() => {
+      if (this.#running === first) this.#running = null;
+    });
+    this.#running = first;
     this.#timer = setInterval(() => void this.tick(), this.#o.intervalMs);
     this.#timer.unref();
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      first.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.#o.firstContactMs ?? DEFAULT_FIRST_CONTACT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!answered) this.#lastError = 'ledger_unavailable'; // not ready until the chain answers
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,7 @@
 import type { Hex } from 'viem';
 import { CLINICIAN_ID_ROLES, type User, type UserDirectory } from '../identity/index.js';
 import type { ConsentSource } from './consent-book.js';
+import { DEFAULT_FIRST_READ_MS, settledWithin } from './first-read.js';
 
 export interface ClinicianBarOptions {
   users: Pick<UserDirectory, 'list'>;
@@ -27,6 +28,8 @@ export interface ClinicianBarOptions {
   onError?: (err: unknown) => void;
   /** Told when an account becomes barred or free again. Must not throw. */
   onChange?: (username: string, barred: boolean) => void;
+  /** How long `open` waits for the first read (ms, default `DEFAULT_FIRST_READ_MS`, 3 s). */
+  firstReadMs?: number;
 }
 
 export const DEFAULT_CLINICIAN_REFRESH_MS = 10_000;
@@ -44,10 +47,13 @@ export class ClinicianBar {
     this.#timer.unref();
   }
 
-  /** Reads every clinician account's record once, then every `refreshMs`. */
+  /**
+   * Reads every clinician account's record once (waiting for it at most `firstReadMs`; a read
+   * not done by then goes on in the background), then every `refreshMs`.
+   */
   static async open(o: ClinicianBarOptions): Promise<ClinicianBar> {
     const bar = new ClinicianBar(o);
-    await bar.refresh();
+    await settledWithin(bar.refresh(), o.firstReadMs ?? DEFAULT_FIRST_READ_MS);
     return bar;
   }
 

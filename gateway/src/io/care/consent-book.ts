@@ -22,6 +22,7 @@ import {
   decideAccess,
 } from '../../core/consent-policy.js';
 import { VitalTrailError } from '../../protocol/errors.js';
+import { DEFAULT_FIRST_READ_MS, settledWithin } from './first-read.js';
 
 /** What the book reads of the chain (anchor/src/consent `ConsentClient`). */
 export interface ConsentSource {
@@ -40,6 +41,8 @@ export interface ConsentBookOptions {
   now?: () => number;
   /** Told of a failed read (the copy stays; the next read tries again). */
   onError?: (err: unknown) => void;
+  /** How long `open` waits for the first read (ms, default `DEFAULT_FIRST_READ_MS`, 3 s). */
+  firstReadMs?: number;
 }
 
 export const DEFAULT_CONSENT_REFRESH_MS = 10_000;
@@ -84,14 +87,16 @@ export class ConsentBook {
   }
 
   /**
-   * Reads the chain once and keeps the copy fresh until `close`. A first read that fails
-   * leaves an empty, stale copy (doctors refused) and is retried at the next interval.
+   * Reads the chain once (waiting for it at most `firstReadMs`) and keeps the copy fresh until
+   * `close`. A first read that fails, or is not done in time, leaves an empty, stale copy
+   * (doctors refused) until a read succeeds: the one under way, or the next interval's.
    */
   static async open(o: ConsentBookOptions): Promise<ConsentBook> {
     const book = new ConsentBook(o);
-    await book.refresh().catch((err) => book.#onError(err));
+    const first = book.refresh().catch((err) => book.#onError(err));
     book.#timer = setInterval(() => void book.refresh().catch((err) => book.#onError(err)), book.#refreshMs);
     book.#timer.unref();
+    await settledWithin(first, o.firstReadMs ?? DEFAULT_FIRST_READ_MS);
     return book;
   }
 
