@@ -345,10 +345,10 @@ export const anchoring: GatewayStep = {
   name: 'anchoring',
   async start(p) {
     p.find('checkpointer')?.start();
-    await p.get('anchorer')?.start();
-    // The access log's (app/care-steps `accessLog`; issue 18), after the readings'.
+    // The access log's (app/care-steps `accessLog`; issue 18) beside the readings' (their own
+    // accounts and logs): a chain that does not answer holds the start one `firstContactMs`.
     p.find('access')?.checkpointer?.start();
-    await p.find('access')?.anchorer?.start();
+    await Promise.all([p.get('anchorer')?.start(), p.find('access')?.anchorer?.start()]);
   },
 };
 
