@@ -19,7 +19,7 @@ import type { Hex } from 'viem';
 import { createConsentClient } from '../../../anchor/src/consent/index.js';
 import { PSEUDONYM_KEY_BYTES } from '../core/pseudonym.js';
 import { createAccessAnchoring } from '../io/access/index.js';
-import { consentAccountKeyPath, ensureAccountKey } from '../io/anchoring/index.js';
+import { consentAccountKeyPath, DEFAULT_FIRST_CONTACT_MS, ensureAccountKey } from '../io/anchoring/index.js';
 import {
   BreakGlassAlarms,
   BreakGlassBook,
@@ -97,7 +97,7 @@ export const care: GatewayStep = {
         ? await ConsentBook.open({
             source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
-            ...(ledger?.firstContactMs !== undefined ? { firstReadMs: ledger.firstContactMs } : {}),
+            firstReadMs: chain.firstWaitMs(ledger?.firstContactMs ?? DEFAULT_FIRST_CONTACT_MS),
             // Not after the stop aborted the chain's calls: a read it ended is no outage.
             onError: (err) =>
               chain.aborted || log.warn('consents on the chain not read; retrying', { code: code(err) }),
@@ -111,7 +111,7 @@ export const care: GatewayStep = {
             users: p.get('users'),
             source: reader,
             ...(opts.consentRefreshMs !== undefined ? { refreshMs: opts.consentRefreshMs } : {}),
-            ...(ledger?.firstContactMs !== undefined ? { firstReadMs: ledger.firstContactMs } : {}),
+            firstReadMs: chain.firstWaitMs(ledger?.firstContactMs ?? DEFAULT_FIRST_CONTACT_MS),
             onError: (err) =>
               chain.aborted || log.warn('clinicians on the chain not read; retrying', { code: code(err) }),
             onChange: (username, barred) =>

@@ -13,6 +13,7 @@ import {
   ChainCalls,
   Checkpointer,
   CheckpointNotes,
+  DEFAULT_FIRST_CONTACT_MS,
   ledgerMarkOf,
   loadCheckpointSigner,
   recordLedger,
@@ -158,14 +159,15 @@ export const identity: GatewayStep = {
     id.devices.refresh();
     if (opts.ledger) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        id.pollRevocations(),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, opts.ledger?.firstContactMs ?? FIRST_REGISTRY_READ_MS);
+      const answered = await Promise.race([
+        id.pollRevocations().then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), opts.ledger?.firstContactMs ?? FIRST_REGISTRY_READ_MS);
           timer.unref();
         }),
       ]);
       clearTimeout(timer);
+      if (!answered) p.get('chainCalls').noteUnanswered(); // the start's later first reads do not wait
     }
   },
   stop(p) {
@@ -348,7 +350,10 @@ export const anchoring: GatewayStep = {
     // The access log's (app/care-steps `accessLog`; issue 18) beside the readings' (their own
     // accounts and logs): a chain that does not answer holds the start one `firstContactMs`.
     p.find('access')?.checkpointer?.start();
-    await Promise.all([p.get('anchorer')?.start(), p.find('access')?.anchorer?.start()]);
+    const ms = p
+      .get('chainCalls')
+      .firstWaitMs(p.get('opts').ledger?.firstContactMs ?? DEFAULT_FIRST_CONTACT_MS);
+    await Promise.all([p.get('anchorer')?.start(ms), p.find('access')?.anchorer?.start(ms)]);
   },
 };
 

@@ -131,12 +131,13 @@ export class Anchorer {
   }
 
   /**
-   * Reconciles with the chain, waiting for it at most `firstContactMs`, and cuts and submits
+   * Reconciles with the chain, waiting for it at most `firstContactMs` (the option's, unless
+   * given), and cuts and submits
    * checkpoints every interval. A reconcile that outlasts the wait goes on as the round in
    * flight (the ticks cut checkpoints meanwhile and submit once it ends); until it answers the
    * status says `ledger_unavailable`.
    */
-  async start(): Promise<void> {
+  async start(firstContactMs = this.#o.firstContactMs ?? DEFAULT_FIRST_CONTACT_MS): Promise<void> {
     this.#stopped = false;
     this.#progressAt = this.#now();
     const first: Promise<void> = (async () => {
@@ -156,7 +157,7 @@ export class Anchorer {
     const answered = await Promise.race([
       first.then(() => true),
       new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), this.#o.firstContactMs ?? DEFAULT_FIRST_CONTACT_MS);
+        timer = setTimeout(() => resolve(false), firstContactMs);
         timer.unref();
       }),
     ]);

@@ -5,7 +5,7 @@
  * the deployment job.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
-export { Anchorer, ledgerMarkOf } from './anchoring.js';
+export { Anchorer, DEFAULT_FIRST_CONTACT_MS, ledgerMarkOf } from './anchoring.js';
 export {
   accessAccountKeyPath,
   accountOf,
