@@ -269,6 +269,29 @@ describe('http server', () => {
     await login();
   });
 
+  it('error: sign-ins beyond the ones in flight from one address are 503 login_busy, not a failure', async () => {
+    // Nurses behind one NAT signing in at the same moment: none has failed, so none may be
+    // told "too many failed sign-ins" (429), which they were before.
+    const names = ['night.a', 'night.b', 'night.c', 'night.d'];
+    for (const n of names) await users.add(n, 'nurse', `pw-${n}-1234`);
+    const answers = await Promise.all(
+      names.map((n) =>
+        srv.app.inject({
+          method: 'POST',
+          url: '/api/login',
+          payload: { username: n, password: `pw-${n}-1234` },
+        }),
+      ),
+    );
+    const codes = answers.map((a) => (a.statusCode === 200 ? 'ok' : a.json().error.code));
+    expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(1);
+    expect(codes.filter((c) => c === 'login_busy').length).toBeGreaterThanOrEqual(1);
+    expect(codes.filter((c) => c !== 'ok' && c !== 'login_busy')).toEqual([]);
+    for (const a of answers.filter((x) => x.statusCode !== 200)) expect(a.headers['retry-after']).toBe('1');
+    // Told to retry, they sign in.
+    for (const n of names.filter((_, i) => codes[i] !== 'ok')) await login(n, `pw-${n}-1234`);
+  });
+
   it('error: an auditor signs in but gets 403 on live data (no live PHI)', async () => {
     const cookie = await login('audit.al', 'proofs-not-pulses');
     const me = await srv.app.inject({ method: 'GET', url: '/api/me', headers: { cookie } });

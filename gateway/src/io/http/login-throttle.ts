@@ -112,14 +112,25 @@ export class LoginThrottle {
     this.#byAddress = new FailureMap(l.addressFreeFailures, l);
   }
 
-  /** Milliseconds before `username` may be tried from `address`; 0 when allowed now. */
+  /**
+   * Whether a check of `username` from `address` must wait for the ones in flight: one at a
+   * time per (user, address), so a parallel burst cannot skip the backoff, and at most
+   * `addressInFlight` per address. Not a failure: the route answers it `login_busy` (three
+   * nurses behind one NAT signing in at once were told "too many failed sign-ins").
+   */
+  busy(username: string, address: string): boolean {
+    return (
+      this.#userInFlight.has(pairKey(username, address)) ||
+      (this.#addressInFlight.get(address) ?? 0) >= this.limits.addressInFlight
+    );
+  }
+
+  /** Milliseconds of backoff, for its failures, before `username` may be tried from `address`; 0 when allowed now. */
   waitMs(username: string, address: string, now: number): number {
-    const pair = pairKey(username, address);
-    // One check at a time per (user, address), so a parallel burst cannot skip the backoff.
-    if (this.#userInFlight.has(pair)) return this.limits.backoffBaseMs;
-    if ((this.#addressInFlight.get(address) ?? 0) >= this.limits.addressInFlight)
-      return this.limits.backoffBaseMs;
-    return Math.max(this.#byUser.waitMs(pair, now), this.#byAddress.waitMs(address, now));
+    return Math.max(
+      this.#byUser.waitMs(pairKey(username, address), now),
+      this.#byAddress.waitMs(address, now),
+    );
   }
 
   /**

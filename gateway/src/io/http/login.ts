@@ -119,6 +119,7 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginRoutesDeps)
   async function checkPassword(username: string, password: string, address: string): Promise<User | null> {
     const wait = throttle.waitMs(username, address, Date.now());
     if (wait > 0) throw new HttpError('too_many_attempts', Math.ceil(wait / 1000));
+    if (throttle.busy(username, address)) throw new HttpError('login_busy', 1);
     // Addresses with failures or checks in flight wait behind everyone else for the thread;
     // a clean one (priority 0) also has a reserved thread (io/identity/password-pool).
     const priority = throttle.priorityOf(address, Date.now());
