@@ -27,12 +27,14 @@ import {
   sharedAlarmOfRow,
 } from '../clinical/index.js';
 import {
+  CLOSE_GRACE_MS,
   closeSharedPool,
   openSharedPool,
   PgListener,
   rollBack,
   type SharedPostgresOptions,
   type SharedStateError,
+  settles,
   sharedQuery,
   unavailable as sharedUnavailable,
   sqlState,
@@ -272,7 +274,7 @@ export class PgAlarms implements AlarmLedger {
     // A read under way is not waited for: the pool's end (bounded) fails it if it hangs.
     const pulling = this.#pulling;
     await closeSharedPool(this.#pool);
-    await pulling?.catch(() => {});
+    if (pulling) await settles(pulling, CLOSE_GRACE_MS);
   }
 
   async #openOf(a: { scope: string; code: string }): Promise<SharedAlarm | null> {

@@ -47,11 +47,13 @@ import {
 } from '../store/index.js';
 import { PgCopy } from './pg-copy.js';
 import {
+  CLOSE_GRACE_MS,
   closeSharedPool,
   openSharedPool,
   rollBack,
   type SharedPostgresOptions,
   SharedStateError,
+  settles,
   unavailable as sharedUnavailable,
   sqlState,
 } from './postgres.js';
@@ -320,7 +322,7 @@ export class PgBindings implements BindingBook {
     this.#closed = true;
     const copy = this.#copy.close(); // a load under way ends with the pool (bounded)
     await closeSharedPool(this.#pool);
-    await copy;
+    await settles(copy, CLOSE_GRACE_MS);
   }
 
   /** The copy, or `integrity_error` while the table holds a row that is no binding. */

@@ -20,7 +20,14 @@ import type pg from 'pg';
 import type { SessionRole } from '../../core/live-contract.js';
 import type { SessionShare, SharedSessionRow } from '../identity/index.js';
 import { PgCopy } from './pg-copy.js';
-import { closeSharedPool, openSharedPool, type SharedPostgresOptions, sharedQuery } from './postgres.js';
+import {
+  CLOSE_GRACE_MS,
+  closeSharedPool,
+  openSharedPool,
+  type SharedPostgresOptions,
+  settles,
+  sharedQuery,
+} from './postgres.js';
 import { SESSIONS_CHANNEL } from './schema.js';
 
 /** The interface and row live with the SQLite implementation (io/identity/session-rows). */
@@ -130,7 +137,7 @@ export class PgSessions implements SessionShare {
     this.#listeners.clear();
     const copy = this.#copy.close(); // the listener only: ends with the pool (bounded)
     await closeSharedPool(this.#pool);
-    await copy;
+    await settles(copy, CLOSE_GRACE_MS);
   }
 
   #query(sql: string, params: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {

@@ -17,10 +17,12 @@ import type { Consciousness } from '../../core/news2.js';
 import type { ConsciousnessEntry, SharedPatientSettings } from '../clinical/index.js';
 import { PgCopy } from './pg-copy.js';
 import {
+  CLOSE_GRACE_MS,
   closeSharedPool,
   openSharedPool,
   type SharedPostgresOptions,
   SharedStateError,
+  settles,
   sqlState,
 } from './postgres.js';
 import { SETTINGS_CHANNEL } from './schema.js';
@@ -195,7 +197,7 @@ export class PgPatientSettings implements SharedPatientSettings {
     await closeSharedPool(this.#pool, () => this.#writes);
     this.#changeListeners.clear();
     this.#entryListeners.clear();
-    await copy;
+    await settles(copy, CLOSE_GRACE_MS);
   }
 
   private onWrite(fn: (dev: string) => void): () => void {

@@ -43,10 +43,12 @@ import {
 } from '../identity/index.js';
 import { PgCopy } from './pg-copy.js';
 import {
+  CLOSE_GRACE_MS,
   closeSharedPool,
   openSharedPool,
   type SharedPostgresOptions,
   SharedStateError,
+  settles,
   sqlState,
 } from './postgres.js';
 import { USERS_CHANNEL } from './schema.js';
@@ -282,7 +284,7 @@ export class PgUserDirectory implements UserDirectory {
     this.#closed = true;
     const copy = this.#copy.close(); // a load under way ends with the pool (bounded)
     await closeSharedPool(this.#pool);
-    await copy;
+    await settles(copy, CLOSE_GRACE_MS);
   }
 
   async #setDisabled(username: string, disabled: boolean): Promise<boolean> {

@@ -70,6 +70,8 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
 /** How long an ended pool's connections may take to be closed by the server before theirs are destroyed. */
 const END_GRACE_MS = 500;
+/** How long a part's close waits, after its pool's end, for its background work to settle. */
+export const CLOSE_GRACE_MS = 1000;
 /** Idle time before the first keepalive probe on a connection. */
 const KEEPALIVE_MS = 10_000;
 
@@ -164,8 +166,13 @@ export async function openSharedPool(o: SharedPostgresOptions): Promise<pg.Pool>
   return pool;
 }
 
-/** Whether `p` settles within `ms` (it is not stopped when it does not). */
-async function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
+/**
+ * Whether `p` settles within `ms` (it is not stopped when it does not). A close awaits a part's
+ * background work (a copy's load, a pull) this way after the pool's end: work the end left
+ * waiting on the pool can never settle, and with no socket or timer left a CLI would exit 13
+ * (an unsettled top-level await) instead of closing.
+ */
+export async function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
