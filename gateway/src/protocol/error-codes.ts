@@ -9,6 +9,7 @@
  * second time; `test/unit/codes.test.ts` keeps this table, the README and the sources in sync.
  * Pure data: imported by gateway/, anchor/ (including the verifier) and firmware-sim/.
  */
+import { KEY_ERROR_CODES } from './error-codes-keys.js';
 import { ERROR_GROUPS } from './error-groups.js';
 
 /** One registered code. */
@@ -380,27 +381,7 @@ export const ERROR_CODES = {
       "the consent contract refused a patient's signed grant or revocation (the reason names the rule)",
     http: { status: 422, reason: 'the consent contract refused it' },
   },
-  // The patient portal's keys and signing (anchor/src/consent keystore, browser; issue 18).
-  wrong_passphrase: {
-    meaning: 'the patient portal could not open the keystore with this passphrase (AES-GCM refused it)',
-  },
-  keystore_invalid: {
-    meaning: "a patient keystore is not the portal's format (version, KDF, iteration count, field sizes)",
-  },
-  keystore_mismatch: {
-    meaning:
-      'the key a keystore opens to is not the account the keystore names, or not the key registered for the patient',
-  },
-  passphrase_weak: { meaning: 'the passphrase chosen for a new patient key is shorter than 12 characters' },
-  private_key_invalid: {
-    meaning:
-      'a private key imported into the patient portal is not 32 bytes of hex that make a secp256k1 key',
-  },
-  crypto_unavailable: { meaning: 'the browser offers no WebCrypto (the portal needs https or localhost)' },
-  grant_invalid: {
-    meaning:
-      'the portal refused to sign a grant that breaks a rule of the consent contract (scope, window, range, purpose length)',
-  },
+  // The patient portal's registration and break-glass (issue 18; its keystore codes: protocol/error-codes-keys).
   patient_key_exists: {
     meaning:
       'another signing key is already registered on the chain for this patient: only the registration authority (the KGC) replaces it',
@@ -431,30 +412,8 @@ export const ERROR_CODES = {
   anvil_failed: { meaning: 'the local dev node did not start or stop' },
   artifacts_unavailable: { meaning: 'no compiled contracts, and no compiler to make them' },
 
-  // KGC and private key files.
-  kgc_not_initialized: { meaning: 'no KGC root in the directory (run vitaltrail kgc init)' },
-  kgc_incomplete: { meaning: 'the KGC directory holds a CA key without its certificate, or the reverse' },
-  kgc_corrupt: {
-    meaning: 'a KGC file (CA certificate or key, issued record, revocations, CRL) does not parse or match',
-  },
-  kgc_unknown_device: { meaning: 'the KGC issued no certificate to this device' },
-
-  // Enrolment from a certificate signing request (PKCS#10, RFC 2986).
-  csr_malformed: {
-    meaning: 'the certificate signing request does not parse as one PEM or DER PKCS#10 request',
-  },
-  csr_bad_signature: {
-    meaning: "the certificate signing request's signature does not verify with the key it names",
-  },
-  csr_bad_subject: {
-    meaning:
-      'the certificate signing request subject has no single commonName that is a valid device id (or not the one asked for)',
-  },
-  csr_unsupported_key: { meaning: 'the certificate signing request names a key that is not EC P-256' },
-  pkcs12_failed: { meaning: 'no PKCS#12 file: the device certificate is missing or does not match the key' },
-  key_exists: { meaning: 'a private key file already exists at this path' },
-  key_permissions: { meaning: 'a private key file is accessible by group or others (needs mode 0600)' },
-  key_invalid: { meaning: 'the file is not a PEM private key' },
+  // Keys and key files: protocol/error-codes-keys.
+  ...KEY_ERROR_CODES,
 
   // The device simulator.
   connect_failed: { meaning: 'the simulator could not connect or set up its MQTT session' },
