@@ -145,7 +145,7 @@ describe('FHIR R4 export', () => {
       from: 0,
       to: Number.MAX_SAFE_INTEGER,
     });
-    const bundle = out.bundle as {
+    const bundle = JSON.parse([...out.text()].join('')) as {
       resourceType: string;
       type: string;
       timestamp: string;
@@ -164,6 +164,8 @@ describe('FHIR R4 export', () => {
     // 6 readings × (hr, spo2, rr, temp, BP panel)
     expect(obs).toHaveLength(30);
     expect(out.observations).toBe(30);
+    // The CLI's indented text is the same Bundle, laid out as JSON.stringify lays it out.
+    expect([...out.text(2)].join('')).toBe(JSON.stringify(bundle, null, 2));
     for (const o of obs) expect(observationProblems(o)).toEqual([]);
     // R4 base definitions for every resource, and the vital-signs profile the Observations name.
     for (const e of bundle.entry) expect(() => validateR4(e.resource as never)).not.toThrow();
@@ -213,7 +215,7 @@ describe('FHIR R4 export', () => {
       from: 0,
       to: Number.MAX_SAFE_INTEGER,
     });
-    const obs = (out.bundle.entry as { resource: Json }[])
+    const obs = (JSON.parse([...out.text()].join('')).entry as { resource: Json }[])
       .map((e) => e.resource)
       .filter((x) => x.resourceType === 'Observation');
     const hr = obs

@@ -149,7 +149,7 @@ describe('one admissions book for two gateways (shared.postgres)', () => {
     const byDevice = await exportFhir({ ...base, dev: 'wr-0001', from: 0, to: Date.now() + 60_000 });
     const byPatient = await exportFhir({ ...base, patientId: PATIENT, from: 0, to: Date.now() + 60_000 });
     for (const r of [byDevice, byPatient]) {
-      const observations = ((r.bundle.entry as Json[]) ?? [])
+      const observations = ((JSON.parse([...r.text()].join('')).entry as Json[]) ?? [])
         .map((e) => e.resource as Json)
         .filter((x) => x.resourceType === 'Observation');
       expect(observations.length).toBeGreaterThan(0);

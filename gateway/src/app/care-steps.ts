@@ -35,6 +35,7 @@ import {
   careExportRoutes,
   carePageRoutes,
   careRoutes,
+  defaultDownloadSlots,
   type HttpRoutes,
 } from '../io/http/index.js';
 import { keyFile } from '../io/ops/index.js';
@@ -275,6 +276,7 @@ export const care: GatewayStep = {
         paths,
         gatewayId: p.get('gatewayId'),
         deployment: ledger?.deployment ?? null,
+        downloads: defaultDownloadSlots(opts.http?.downloads),
       }),
       carePageRoutes(), // the patient portal and the doctor's page (io/http/routes/care/care-page-routes)
       careConsentRoutes({

@@ -188,6 +188,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     4,
   ),
   field(
+    'http.downloads',
+    int(1, 64),
+    'downloads (ECG, FHIR export, disclosure bundle) made at once, at most one per user; more are refused with 503 export_busy',
+    2,
+  ),
+  field(
     'http.metricsTokenFile',
     secretFile,
     'file holding the bearer token /metrics requires (default: /metrics is open)',

@@ -26,8 +26,7 @@ import type { Deployment, Hex } from '../../../anchor/src/ledger/index.js';
 import { careRolesOf } from '../core/break-glass.js';
 import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import type { MqttsOptions } from '../io/identity/index.js';
-import type { LogLevel } from '../io/ops/index.js';
-import { dataPaths, isDirectory } from '../io/ops/index.js';
+import { dataPaths, isDirectory, type LogLevel } from '../io/ops/index.js';
 import { errorClass } from '../protocol/errors.js';
 import { checkList, checkValue, resolvedPath, typeText } from './config-check.js';
 import { CONFIG_FIELDS, type ConfigField, type ConfigItem, type Flat } from './config-fields.js';
@@ -303,6 +302,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       ...(v['http.tls'] === 'on' || v['http.certFile'] ? { tls: httpTls(v) } : {}),
       passwordThreads: n('http.loginThreads'),
       passwordQueue: n('http.loginQueue'),
+      downloads: n('http.downloads'),
     },
     logLevel: s('log.level') as LogLevel,
     breakGlass: { roles: careRolesOf(s('care.breakGlassRoles')!), minutes: n('care.breakGlassMinutes') },

@@ -53,7 +53,8 @@ export interface GatewayOptions {
    * or the hospital's) serves it over HTTPS, the live socket as wss and the operations
    * endpoints on the same listener (default plain HTTP); `secureCookies` default on with
    * `tls` or unless `host` is loopback; `passwordThreads` (default 1) and `passwordQueue`
-   * (default 4) bound sign-in hashing.
+   * (default 4) bound sign-in hashing; `downloads` (default 2) bounds the downloads (ECG,
+   * FHIR export, disclosure bundle) made at once, one per user.
    */
   http?: {
     host?: string;
@@ -62,6 +63,7 @@ export interface GatewayOptions {
     secureCookies?: boolean;
     passwordThreads?: number;
     passwordQueue?: number;
+    downloads?: number;
   };
   /** The ledger to anchor on; without it checkpoints stay in the outbox. */
   /**

@@ -161,7 +161,13 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
             from: o.from ?? 0,
             to: o.to ?? Date.now(),
           });
-          writeOutputFile(o.out, `${JSON.stringify(r.bundle, null, 2)}\n`);
+          writeOutputFile(
+            o.out,
+            (function* () {
+              yield* r.text(2);
+              yield '\n';
+            })(),
+          );
           process.stdout.write(
             `wrote ${r.observations} observations to ${o.out}` +
               (r.pendingAnchor > 0

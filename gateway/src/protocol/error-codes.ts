@@ -173,6 +173,11 @@ export const ERROR_CODES = {
     meaning: 'too many sign-ins are being checked at once; retry after Retry-After seconds',
     http: { status: 503, reason: 'too many sign-ins at once; retry shortly' },
   },
+  export_busy: {
+    meaning:
+      'as many downloads (FHIR export, disclosure bundle, ECG) are being built as the gateway allows at once, in all or for this user; retry after Retry-After seconds',
+    http: { status: 503, reason: 'too many downloads at once; retry shortly' },
+  },
   internal: {
     meaning: 'an unexpected failure (the code is logged; no details are sent)',
     http: { status: 500, reason: 'internal error' },

@@ -84,6 +84,7 @@ export const ERROR_GROUPS = {
     'unsupported_media_type',
     'too_many_attempts',
     'login_busy',
+    'export_busy',
     'internal',
     'display_token_invalid',
     'account_disabled',

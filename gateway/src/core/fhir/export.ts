@@ -44,82 +44,121 @@ export interface FhirExportParameters {
 
 type Json = Record<string, unknown>;
 
+/** The patient system of `p` (its default). */
+const patientSystemOf = (p: FhirExportParameters): string => p.patientSystem ?? 'urn:vitaltrail:patient';
+
+/**
+ * The Bundle entries of one reading, in Bundle order: its device's Device entry the first
+ * time `seen` meets the device, then each vital-sign Observation followed by its Provenance.
+ */
+function entriesOf(p: FhirExportParameters, r: FhirReading, seen: Set<string>): Json[] {
+  const entries: Json[] = [];
+  const deviceUrl = uuidOf(`device:${r.dev}`);
+  if (!seen.has(r.dev)) {
+    seen.add(r.dev);
+    entries.push({
+      fullUrl: deviceUrl,
+      resource: { resourceType: 'Device', identifier: [{ system: 'urn:vitaltrail:device', value: r.dev }] },
+    });
+  }
+  const subject =
+    r.patientId !== undefined
+      ? { identifier: { system: patientSystemOf(p), value: r.patientId } }
+      : { display: 'no patient bound to the device at this time' };
+  const observations = vitalSignObservations(r, {
+    subject,
+    device: { reference: deviceUrl },
+    identifier: (key) => ({ system: `urn:vitaltrail:log:${p.log.logId}`, value: `${r.leafIndex}/${key}` }),
+  }).map((o) => o.resource);
+  const cp = p.checkpointFor(r.leafIndex);
+  for (const obs of observations) {
+    const id = (obs.identifier as { value: string }[])[0]?.value as string;
+    const obsUrl = uuidOf(`observation:${p.log.logId}:${id}`);
+    entries.push({ fullUrl: obsUrl, resource: obs });
+    const entity: Json[] = [
+      {
+        role: 'source',
+        what: {
+          identifier: { system: `urn:vitaltrail:log:${p.log.logId}`, value: `leaf/${r.leafIndex}` },
+          display: `leaf ${r.leafIndex} of the transparency log ${p.log.origin} (device ${r.dev}, seq ${r.seq})`,
+        },
+      },
+    ];
+    if (cp) {
+      entity.push({
+        role: 'quotation',
+        what: {
+          identifier: {
+            system: `urn:vitaltrail:checkpoint:${p.log.logId}`,
+            value: `${cp.treeSize}:${cp.rootHash}`,
+          },
+          display: `checkpoint of tree size ${cp.treeSize} anchored on chain ${cp.chainId} (contract ${cp.contract}) in tx ${cp.txHash}, block ${cp.blockNumber}`,
+        },
+      });
+    }
+    entries.push({
+      fullUrl: uuidOf(`provenance:${p.log.logId}:${id}`),
+      resource: {
+        resourceType: 'Provenance',
+        target: [{ reference: obsUrl }],
+        recorded: new Date(r.ts).toISOString(),
+        agent: [
+          {
+            type: { coding: [{ ...PROVENANCE_AUTHOR }] },
+            who: { reference: deviceUrl, display: `device ${r.dev}` },
+          },
+        ],
+        entity,
+      },
+    });
+  }
+  return entries;
+}
+
+/** The Bundle without its entries. */
+function bundleHead(p: FhirExportParameters): Json {
+  let newest = 0;
+  for (const r of p.readings) newest = Math.max(newest, r.ts);
+  return { resourceType: 'Bundle', type: 'collection', timestamp: new Date(p.now ?? newest).toISOString() };
+}
+
 /**
  * Builds the Bundle.
  * @example
  * const bundle = buildFhirBundle({ readings, log: { origin, logId }, checkpointFor: () => null });
  */
 export function buildFhirBundle(p: FhirExportParameters): Json {
-  const entries: Json[] = [];
-  const devices = new Set<string>();
-  const patientSystem = p.patientSystem ?? 'urn:vitaltrail:patient';
-  let newest = 0;
+  const seen = new Set<string>();
+  const entry: Json[] = [];
+  for (const r of p.readings) for (const e of entriesOf(p, r, seen)) entry.push(e);
+  return { ...bundleHead(p), entry };
+}
+
+/**
+ * The Bundle's JSON text in pieces, one reading's entries at a time, built as they are taken:
+ * joined, exactly `JSON.stringify(buildFhirBundle(p), null, indent)`, without the whole
+ * Bundle (~830 bytes of JSON per Observation and its Provenance) ever in memory. A consumer
+ * that takes the pieces as a stream (`Readable.from`) builds the export between its writes,
+ * so a large export never holds the event loop for long.
+ * @example
+ * for (const piece of fhirBundleText(p, 2)) out.write(piece);
+ */
+export function* fhirBundleText(p: FhirExportParameters, indent: 0 | 2 = 0): Generator<string> {
+  // The head as JSON.stringify lays it out, cut at the empty entry array's brackets.
+  const whole = JSON.stringify({ ...bundleHead(p), entry: [] }, null, indent);
+  const at = whole.lastIndexOf('[]');
+  yield whole.slice(0, at + 1);
+  const pad = indent === 0 ? '' : `\n${' '.repeat(2 * indent)}`;
+  const seen = new Set<string>();
+  let first = true;
   for (const r of p.readings) {
-    newest = Math.max(newest, r.ts);
-    const deviceUrl = uuidOf(`device:${r.dev}`);
-    if (!devices.has(r.dev)) {
-      devices.add(r.dev);
-      entries.push({
-        fullUrl: deviceUrl,
-        resource: { resourceType: 'Device', identifier: [{ system: 'urn:vitaltrail:device', value: r.dev }] },
-      });
+    let piece = '';
+    for (const e of entriesOf(p, r, seen)) {
+      const text = JSON.stringify(e, null, indent);
+      piece += `${first ? '' : ','}${pad}${indent === 0 ? text : text.replaceAll('\n', pad)}`;
+      first = false;
     }
-    const subject =
-      r.patientId !== undefined
-        ? { identifier: { system: patientSystem, value: r.patientId } }
-        : { display: 'no patient bound to the device at this time' };
-    const observations = vitalSignObservations(r, {
-      subject,
-      device: { reference: deviceUrl },
-      identifier: (key) => ({ system: `urn:vitaltrail:log:${p.log.logId}`, value: `${r.leafIndex}/${key}` }),
-    }).map((o) => o.resource);
-    const cp = p.checkpointFor(r.leafIndex);
-    for (const obs of observations) {
-      const id = (obs.identifier as { value: string }[])[0]?.value as string;
-      const obsUrl = uuidOf(`observation:${p.log.logId}:${id}`);
-      entries.push({ fullUrl: obsUrl, resource: obs });
-      const entity: Json[] = [
-        {
-          role: 'source',
-          what: {
-            identifier: { system: `urn:vitaltrail:log:${p.log.logId}`, value: `leaf/${r.leafIndex}` },
-            display: `leaf ${r.leafIndex} of the transparency log ${p.log.origin} (device ${r.dev}, seq ${r.seq})`,
-          },
-        },
-      ];
-      if (cp) {
-        entity.push({
-          role: 'quotation',
-          what: {
-            identifier: {
-              system: `urn:vitaltrail:checkpoint:${p.log.logId}`,
-              value: `${cp.treeSize}:${cp.rootHash}`,
-            },
-            display: `checkpoint of tree size ${cp.treeSize} anchored on chain ${cp.chainId} (contract ${cp.contract}) in tx ${cp.txHash}, block ${cp.blockNumber}`,
-          },
-        });
-      }
-      entries.push({
-        fullUrl: uuidOf(`provenance:${p.log.logId}:${id}`),
-        resource: {
-          resourceType: 'Provenance',
-          target: [{ reference: obsUrl }],
-          recorded: new Date(r.ts).toISOString(),
-          agent: [
-            {
-              type: { coding: [{ ...PROVENANCE_AUTHOR }] },
-              who: { reference: deviceUrl, display: `device ${r.dev}` },
-            },
-          ],
-          entity,
-        },
-      });
-    }
+    if (piece !== '') yield piece;
   }
-  return {
-    resourceType: 'Bundle',
-    type: 'collection',
-    timestamp: new Date(p.now ?? newest).toISOString(),
-    entry: entries,
-  };
+  yield `${first || indent === 0 ? '' : `\n${' '.repeat(indent)}`}${whole.slice(at + 1)}`;
 }

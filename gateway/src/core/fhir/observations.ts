@@ -112,3 +112,13 @@ export function vitalSignObservations(
   }
   return out;
 }
+
+/**
+ * How many Observations `vitalSignObservations` makes of `obs`, without making them: one per
+ * vital of hr, spo2, rr and temp present, and one blood-pressure panel when sbp or dbp is.
+ */
+export function vitalSignCount(obs: Observations): number {
+  let n = 0;
+  for (const key of ['hr', 'spo2', 'rr', 'temp'] as const) if (typeof obs[key] === 'number') n += 1;
+  return typeof obs.sbp === 'number' || typeof obs.dbp === 'number' ? n + 1 : n;
+}

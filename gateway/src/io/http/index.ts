@@ -10,7 +10,11 @@ export { alarmRoutes } from './routes/alarm-routes.js';
 export { auditorRoutes } from './routes/auditor-routes.js';
 export { careBreakGlassRoutes, DEFAULT_BREAK_GLASS_MINUTES } from './routes/care/care-break-glass-routes.js';
 export { type CareConsentOptions, careConsentRoutes } from './routes/care/care-consent-routes.js';
-export { type CareExportOptions, careExportRoutes } from './routes/care/care-export-routes.js';
+export {
+  type CareExportOptions,
+  careExportRoutes,
+  defaultDownloadSlots,
+} from './routes/care/care-export-routes.js';
 export { type CarePageRoutesOptions, carePageRoutes } from './routes/care/care-page-routes.js';
 export {
   type AccessBasis,

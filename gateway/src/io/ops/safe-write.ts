@@ -183,16 +183,21 @@ export function openSafeOutput(path: string): SafeOutput {
 }
 
 /**
- * Writes `data` to the user-named `path` the safe way (see the module header).
+ * Writes `data` to the user-named `path` the safe way (see the module header): bytes, a
+ * text, or a text in pieces (each written as it is taken, so the whole is never in memory).
  * @throws {OutputPathError} `output_path_invalid` for a refused path.
  * @example writeOutputFile('bundle.fhir.json', JSON.stringify(bundle));
  */
-export function writeOutputFile(path: string, data: string | Uint8Array): void {
+export function writeOutputFile(path: string, data: string | Uint8Array | Iterable<string>): void {
   const out = openSafeOutput(path);
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const write = (bytes: Uint8Array): void => {
     let off = 0;
     while (off < bytes.length) off += writeSync(out.fd, bytes, off, bytes.length - off);
+  };
+  try {
+    if (typeof data === 'string') write(Buffer.from(data, 'utf8'));
+    else if (data instanceof Uint8Array) write(data);
+    else for (const piece of data) write(Buffer.from(piece, 'utf8'));
     out.commit();
   } catch (err) {
     out.abort();

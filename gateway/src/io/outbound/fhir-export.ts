@@ -4,11 +4,14 @@
  * Bundle of core/fhir/export. A patient's readings are those of every device bound to the
  * patient, within each binding's period (io/bindings); each reading names the patient
  * bound at its time. Leaves beyond the latest anchored checkpoint are exported without a
- * checkpoint entity and counted as `pendingAnchor`.
+ * checkpoint entity and counted as `pendingAnchor`. The Bundle is handed over as text made
+ * piece by piece (core/fhir/export `fhirBundleText`): a 6-hour export of one 1 Hz device is
+ * ~180 MB of JSON, which neither the gateway's heap nor its event loop should hold at once.
  */
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
-import { buildFhirBundle, type FhirCheckpoint, type FhirReading } from '../../core/fhir/export.js';
+import { type FhirCheckpoint, type FhirReading, fhirBundleText } from '../../core/fhir/export.js';
+import { vitalSignCount } from '../../core/fhir/observations.js';
 import { toHex } from '../../core/log-names.js';
 import { VitalTrailError } from '../../protocol/errors.js';
 import type { BindingBook, GatewayStore } from '../store/index.js';
@@ -27,16 +30,26 @@ export interface FhirExportOptions {
   to: number;
 }
 
+/** An export, read and counted: its Bundle not yet made. */
+export interface FhirExport {
+  /** Observations the Bundle holds. */
+  observations: number;
+  /** Readings beyond the latest anchored checkpoint (no checkpoint in their Provenance). */
+  pendingAnchor: number;
+  /** Readings left out because their data key was shredded. */
+  shredded: number;
+  /**
+   * The Bundle's JSON text in pieces, made as they are taken (compact, or indented by 2);
+   * joined, `JSON.stringify(bundle, null, indent)`. Each call starts it anew.
+   */
+  text(indent?: 0 | 2): Generator<string>;
+}
+
 /**
  * @throws {VitalTrailError} `not_found` (unknown device or patient), `bad_request` (both or
  * neither selector), and the sealed store's `integrity_error` / `no_recipient_key`.
  */
-export async function exportFhir(o: FhirExportOptions): Promise<{
-  bundle: Record<string, unknown>;
-  observations: number;
-  pendingAnchor: number;
-  shredded: number;
-}> {
+export async function exportFhir(o: FhirExportOptions): Promise<FhirExport> {
   if ((o.dev === undefined) === (o.patientId === undefined)) {
     throw new VitalTrailError('bad_request', 'name exactly one of a device and a patient');
   }
@@ -84,12 +97,10 @@ export async function exportFhir(o: FhirExportOptions): Promise<{
         }
       : null;
   const checkpointFor = (leaf: number) => (anchored && leaf < anchored.treeSize ? anchored : null);
-  const bundle = buildFhirBundle({ readings, log: o.log, checkpointFor });
-  const entries = bundle.entry as { resource: { resourceType: string } }[];
   return {
-    bundle,
-    observations: entries.filter((e) => e.resource.resourceType === 'Observation').length,
+    observations: readings.reduce((n, r) => n + vitalSignCount(r.obs), 0),
     pendingAnchor: readings.filter((r) => checkpointFor(r.leafIndex) === null).length,
     shredded,
+    text: (indent = 0) => fhirBundleText({ readings, log: o.log, checkpointFor }, indent),
   };
 }

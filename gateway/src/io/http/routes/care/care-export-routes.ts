@@ -34,6 +34,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deployment } from '../../../../../../anchor/src/ledger/index.js';
 import { SCOPE_ECG, SCOPE_VITALS } from '../../../../core/consent-policy.js';
 import { checkpointOrigin, logIdOf } from '../../../../core/log-names.js';
+import { Slots } from '../../../../core/slots.js';
 import { VitalTrailError } from '../../../../protocol/errors.js';
 import { decodeFrame, isSafeFrame } from '../../../../protocol/frame.js';
 import type { DataPaths } from '../../../ops/index.js';
@@ -42,10 +43,11 @@ import {
   type EntryJson,
   type ExportPlan,
   exportFhir,
+  inTimeSlices,
   planExport,
 } from '../../../outbound/index.js';
 import { type GatewayStore, SealedError, SealedReader } from '../../../store/index.js';
-import { errorReply } from '../../errors.js';
+import { errorReply, HttpError } from '../../errors.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES } from '../../route-roles.js';
 import { mergeRows, withPeers } from './care-group.js';
@@ -62,7 +64,19 @@ export interface CareExportOptions extends CareRoutesOptions {
   maxEcgRangeMs?: number;
   /** Largest FHIR export range in one request. Default 6 h. */
   maxFhirRangeMs?: number;
+  /**
+   * The downloads (ECG, FHIR export, disclosure bundle) made at once: in all, and per user.
+   * Default `defaultDownloadSlots()`; share one among every route set of a gateway.
+   */
+  downloads?: Slots;
 }
+
+/** Downloads made at once by default: 2 in all, 1 per user (`http.downloads`). */
+export const DEFAULT_DOWNLOADS = 2;
+/** The Retry-After of a download refused `export_busy`, in seconds. */
+export const DOWNLOAD_RETRY_S = 5;
+/** The default bound on downloads made at once. */
+export const defaultDownloadSlots = (total = DEFAULT_DOWNLOADS): Slots => new Slots(total, 1);
 
 const RANGE_QUERY = {
   type: 'object',
@@ -133,6 +147,7 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
   const maxFhirRangeMs = opts.maxFhirRangeMs ?? 6 * 3_600_000;
   const origin = checkpointOrigin(opts.gatewayId);
   const log = { origin, logId: logIdOf(origin) };
+  const slots = opts.downloads ?? defaultDownloadSlots();
 
   type PatientRange = { Params: { patient: string }; Querystring: { from: number; to: number } };
   const rangeOf = (req: FastifyRequest<PatientRange>) => ({
@@ -140,6 +155,33 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
     from: req.query.from,
     to: req.query.to,
   });
+
+  /**
+   * `handler` run in one of the caller's download slots (at most 2 downloads made at once in
+   * all, 1 per user, by default): each holds the event loop's time, the read threads and up to
+   * hours of readings in memory, and one patient must not stall the ward's ingest or take the
+   * doctors' turn. Refused at once with 503 `export_busy` and Retry-After, never queued. The
+   * slot is given back when the answer is sent, fails, or its connection is gone.
+   */
+  const slotted =
+    <Q extends PatientRange>(
+      auth: Parameters<HttpRoutes>[1],
+      handler: (req: FastifyRequest<Q>, reply: FastifyReply) => Promise<unknown>,
+    ) =>
+    async (req: FastifyRequest<Q>, reply: FastifyReply) => {
+      const user = auth.requireRole(req as FastifyRequest, reply, CARE_ROLES);
+      const release = slots.take(user.username);
+      if (!release) throw new HttpError('export_busy', DOWNLOAD_RETRY_S);
+      reply.raw.once('finish', release);
+      reply.raw.once('close', release);
+      if (req.raw.socket?.destroyed) release(); // gone already: no 'close' is left to come
+      try {
+        return await handler(req, reply);
+      } catch (err) {
+        release();
+        throw err;
+      }
+    };
 
   /** A guarded route whose success is a file: sent with its type and as an attachment. */
   const download =
@@ -199,7 +241,7 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
     return new Download(
       'application/fhir+json',
       `vitaltrail-fhir-${patient.slice(2, 10)}-${from}-${to}.json`,
-      JSON.stringify(r.bundle),
+      Readable.from(inTimeSlices(r.text())),
     );
   });
 
@@ -258,14 +300,14 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
     return new Download(
       'application/json',
       `vitaltrail-bundle-${patient.slice(2, 10)}-${from}-${to}.json`,
-      Readable.from(bundleText(plan, { keep })),
+      Readable.from(inTimeSlices(bundleText(plan, { keep }))),
     );
   });
 
   return async (app, auth) => {
     const schema = { params: PATIENT_PARAM, querystring: RANGE_QUERY };
-    app.get('/api/care/patients/:patient/ecg', { schema }, getEcg(auth));
-    app.get('/api/care/patients/:patient/fhir', { schema }, getFhir(auth));
-    app.get('/api/care/patients/:patient/bundle', { schema }, getBundle(auth));
+    app.get('/api/care/patients/:patient/ecg', { schema }, slotted(auth, getEcg(auth)));
+    app.get('/api/care/patients/:patient/fhir', { schema }, slotted(auth, getFhir(auth)));
+    app.get('/api/care/patients/:patient/bundle', { schema }, slotted(auth, getBundle(auth)));
   };
 }
