@@ -8,10 +8,12 @@
  * stored out of seq order, so neither leaf indexes nor the log's order line up with seq:
  * - the packed index is exactly the row-by-row one;
  * - reads on threads and on the event loop give the same readings, in seq order;
+ * - a read over hours is fetched an hour of device time at a time (io/reading/windows), with
+ *   the same readings;
  * - a frame whose leaf the log lacks makes the index fall back to rows, and the read
  *   refuses that frame by name, on threads as on the event loop.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { ReadPool } from '../../gateway/src/io/reading/index.js';
 import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
@@ -129,6 +131,35 @@ describe('packed reads', () => {
     expect({ ...threads, stats: undefined }).toEqual({ ...here, stats: undefined });
     // Three chunks of 1,024 (the last one short): every one opened on a thread.
     expect('stats' in threads && threads.stats).toEqual({ onThreads: 3, here: 0 });
+  });
+
+  test('behavior: a read over hours is fetched an hour of device time at a time, the same readings in seq order', async () => {
+    // The frames span 40 minutes from T0; a range from 2 h before to 2 h after is four windows
+    // (a turn of the event loop between each: io/reading/windows), where it was one statement.
+    const whole = await read(2);
+    const spy = vi.spyOn(rig.store, 'framesToRead');
+    try {
+      for (const threads of [0, 2]) {
+        spy.mockClear();
+        const p = new ReadPool({ threads, workerUrl: BUILT });
+        pools.push(p);
+        const got = await readReadings(
+          rig.store,
+          new SealedReader(rig.store, secrets),
+          'wr-a',
+          T0 - 2 * 3_600_000,
+          T0 + 2 * 3_600_000 - 1,
+          p,
+        );
+        expect(spy).toHaveBeenCalledTimes(4);
+        expect({ readings: got.readings, shredded: got.shredded }).toEqual({
+          readings: 'readings' in whole ? whole.readings : [],
+          shredded: 0,
+        });
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test('error: a frame whose leaf the log lacks: the index falls back to rows and the read refuses that frame', async () => {

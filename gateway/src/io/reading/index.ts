@@ -2,8 +2,9 @@
  * @module io/reading
  * Reading sealed frames into readings (issue 14): the chunk opener shared by the event loop
  * and the read threads (open-chunk.ts), the pool of read threads (read-pool.ts) and the
- * threads' code (read-worker.ts, loaded by URL, never imported). The one way into this
- * folder from the rest of the gateway (test/unit/house-rules.test.ts).
+ * threads' code (read-worker.ts, loaded by URL, never imported), and ranged reads fetched
+ * an hour at a time (windows.ts). The one way into this folder from the rest of the gateway
+ * (test/unit/house-rules.test.ts).
  */
 export {
   decodeReading,
@@ -15,3 +16,4 @@ export {
   type StoredReading,
 } from './open-chunk.js';
 export { DEFAULT_READ_IDLE_MS, ReadPool, type ReadPoolOptions, sharedReadPool } from './read-pool.js';
+export { inWindows, READ_WINDOW_MS } from './windows.js';

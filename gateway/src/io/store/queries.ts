@@ -39,7 +39,8 @@ import {
 } from '../../core/rollup.js';
 import { TrendAccumulator, type TrendSeries } from '../../core/trend.js';
 import type { Observations } from '../../protocol/frame.js';
-import { decodeReading, type ReadPool, type StoredReading, sharedReadPool } from '../reading/index.js';
+import type { ReadPool, StoredReading } from '../reading/index.js';
+import { decodeReading, inWindows, sharedReadPool } from '../reading/index.js';
 import { openRollup, type RollupRow, RollupTable, rollupAad, sealRollup } from './rollups.js';
 import { SealedError, type SealedReader } from './sealed.js';
 import type { FrameReadRow, GatewayStore } from './store.js';
@@ -77,7 +78,8 @@ export async function readReadings(
   pool: ReadPool = sharedReadPool(),
 ): Promise<{ readings: StoredReading[]; shredded: number }> {
   // Packed only where the read goes to the threads (on the event loop rows were faster).
-  const rows = store.framesToRead(dev, from, to, pool.threads > 0 ? POOL_MIN_ROWS : undefined);
+  const packFrom = pool.threads > 0 ? POOL_MIN_ROWS : undefined;
+  const rows = await inWindows((a, b) => store.framesToRead(dev, a, b, packFrom), from, to);
   if (pool.threads > 0 && rows.length >= POOL_MIN_ROWS) return readOnThreads(rows, reader, pool);
   // Chunk by chunk, decoded as opened: no day of frame bytes held at once.
   const out: ChunkRead = { readings: [], shredded: 0 };

@@ -1,0 +1,35 @@
+/**
+ * @module io/reading/windows
+ * A ranged read of frame rows fetched an hour of device time at a time, with a turn of the
+ * event loop between (io/store/queries `readReadings`): one statement over a day of a 1 Hz
+ * device held the gateway's event loop ~160 ms, over the week the query API allows ~1 s, and
+ * no frame was acknowledged meanwhile.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+/** Device time whose rows one fetch takes. */
+export const READ_WINDOW_MS = 3_600_000;
+/** Ranges up to this long are fetched window by window; longer ones (a CLI export) at once. */
+export const WINDOWED_MAX_MS = 8 * 24 * 3_600_000;
+
+/**
+ * The rows `fetch(from, to)` would answer (both ends inclusive, by seq), fetched window by
+ * window. A frame's ts is not monotonic in its seq (PROTOCOL.md §1 bounds only its skew), so
+ * rows of neighbouring windows are put back in seq order when they interleave.
+ * @example const rows = await inWindows((a, b) => store.framesToRead(dev, a, b), from, to);
+ */
+export async function inWindows<R extends { seq: number }>(
+  fetch: (from: number, to: number) => R[],
+  from: number,
+  to: number,
+): Promise<R[]> {
+  if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) return fetch(from, to);
+  const rows: R[] = [];
+  for (let start = from; start <= to; start += READ_WINDOW_MS) {
+    if (start > from) await nextTurn();
+    for (const r of fetch(start, Math.min(to, start + READ_WINDOW_MS - 1))) rows.push(r);
+  }
+  for (let i = 1; i < rows.length; i++)
+    if ((rows[i] as R).seq < (rows[i - 1] as R).seq) return rows.sort((a, b) => a.seq - b.seq);
+  return rows;
+}
