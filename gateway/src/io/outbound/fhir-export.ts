@@ -8,6 +8,7 @@
  * piece by piece (core/fhir/export `fhirBundleText`): a 6-hour export of one 1 Hz device is
  * ~180 MB of JSON, which neither the gateway's heap nor its event loop should hold at once.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Deployment } from '../../../../anchor/src/ledger/index.js';
 import type { RecipientSecret } from '../../core/envelope.js';
 import { type FhirCheckpoint, type FhirReading, fhirBundleText } from '../../core/fhir/export.js';
@@ -60,6 +61,8 @@ export async function exportFhir(o: FhirExportOptions): Promise<FhirExport> {
     const got = await readReadings(o.store, reader, dev, from, to);
     shredded += got.shredded;
     for (const r of got.readings) {
+      // A device's readings each look up their binding: a turn of the event loop now and then.
+      if (patientId === undefined && readings.length % 4096 === 4095) await nextTurn();
       const pid = patientId ?? (await o.bindings.at(dev, r.ts))?.patientId;
       readings.push({
         dev,
