@@ -10,7 +10,7 @@
  * - `GET /api/care/patients/:patient/fhir?from=ms&to=ms` → a FHIR R4 Bundle
  *   (`application/fhir+json`, a download) of the patient's vital-sign Observations, the same
  *   as `vitaltrail export-fhir --patient` over that range (io/outbound `exportFhir`); at most
- *   `maxFhirRangeMs` (6 h: the Bundle is built in memory) per request. Vitals scope (a FHIR
+ *   `maxFhirRangeMs` (6 h: its readings are read whole) per request. Vitals scope (a FHIR
  *   export holds no waveform). Access `fhir_export`.
  * - `GET /api/care/patients/:patient/bundle?from=ms&to=ms` → the disclosure bundle
  *   (PROTOCOL.md §5, as `vitaltrail export --patient`, verified by `vitaltrail verify`;
@@ -21,6 +21,10 @@
  *   force: otherwise that end stays open (the verifier says INCOMPLETE; `--allow-gaps`). The
  *   access logged covers every frame disclosed, boundaries included. 409 `not_anchored`
  *   before the first anchored checkpoint. Access `bundle_export`.
+ * The three are downloads: at most `downloads` (default 2, `http.downloads`) are made at once,
+ * one per user; another is refused at once with 503 `export_busy` and `Retry-After: 5`. The
+ * FHIR Bundle and the disclosure bundle are streamed as they are made, in 10 ms slices of the
+ * event loop (io/outbound/time-slices), so a long one never holds the ingest up.
  * In a gateway group the ECG holds every gateway's strips (`sources: {gateways, missing}`, as
  * the readings: io/http/routes/care/care-group); the FHIR export and the bundle are this
  * gateway's readings only (a group's complete export is one per gateway: a bundle is proven
