@@ -116,6 +116,21 @@ describe('gateway config', () => {
     expect(opts.ledger?.stallMs).toBe(120_000);
     const env = { VITALTRAIL_LEDGER__STALL_SECONDS: '2.5' };
     expect(gatewayOptionsFromConfig(loadConfigFile(file, env)).ledger?.stallMs).toBe(2500);
+    // The deadlines on peers that stop answering (2026-12-06): the broker's keepalive, the
+    // chain's first contact and stop, defaults unless set.
+    expect(opts.externalBroker?.keepaliveSeconds).toBe(15);
+    expect(opts.ledger).toMatchObject({ firstContactMs: 3000, stopTimeoutMs: 5000 });
+    const deadlines = {
+      VITALTRAIL_MQTT__KEEPALIVE_SECONDS: '5',
+      VITALTRAIL_LEDGER__FIRST_CONTACT_SECONDS: '0.5',
+      VITALTRAIL_LEDGER__STOP_TIMEOUT_SECONDS: '20',
+    };
+    const tuned = gatewayOptionsFromConfig(loadConfigFile(file, deadlines));
+    expect(tuned.externalBroker?.keepaliveSeconds).toBe(5);
+    expect(tuned.ledger).toMatchObject({ firstContactMs: 500, stopTimeoutMs: 20_000 });
+    expect(problemsOf(() => loadConfigFile(file, { VITALTRAIL_MQTT__KEEPALIVE_SECONDS: '0' }))).toEqual([
+      'mqtt.keepaliveSeconds: must be an integer from 1 to 65535 (from VITALTRAIL_MQTT__KEEPALIVE_SECONDS)',
+    ]);
     // memory.heapGrowingPercent (app/heap): 25 unless set; 0 leaves V8's own heuristic.
     expect(opts.heapGrowingPercent).toBe(25);
     const heapEnv = { VITALTRAIL_MEMORY__HEAP_GROWING_PERCENT: '0' };

@@ -36,13 +36,20 @@ describe('shared.postgres config', () => {
     ]) {
       const cfg = validateConfig(withUrl(url, pw), {}, '/');
       expect(gatewayOptionsFromConfig(cfg).shared).toEqual({
-        postgres: { url, password: 's3cret-of-the-db' },
+        postgres: { url, password: 's3cret-of-the-db', queryTimeoutMs: 10_000 },
       });
     }
     const noPw = validateConfig(withUrl('postgres://vitaltrail@db/vitaltrail'), {}, '/');
     expect(sharedOptionsFromConfig(noPw)).toEqual({
-      postgres: { url: 'postgres://vitaltrail@db/vitaltrail' },
+      postgres: { url: 'postgres://vitaltrail@db/vitaltrail', queryTimeoutMs: 10_000 },
     });
+    // shared.postgres.queryTimeoutSeconds: the bound on one statement (io/shared), 10 s unless set.
+    const slow = validateConfig(
+      withUrl('postgres://vitaltrail@db/vitaltrail'),
+      { VITALTRAIL_SHARED__POSTGRES__QUERY_TIMEOUT_SECONDS: '2.5' },
+      '/',
+    );
+    expect(sharedOptionsFromConfig(slow)?.postgres.queryTimeoutMs).toBe(2500);
     expect(gatewayOptionsFromConfig(validateConfig({ dataDir: '/d' }, {}, '/')).shared).toBeUndefined();
   });
 

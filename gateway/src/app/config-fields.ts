@@ -298,6 +298,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     256,
   ),
   field(
+    'mqtt.keepaliveSeconds',
+    int(1, 65535),
+    "external: MQTT keepalive of the gateway's sessions; a broker silent for 1.5 × this is taken as gone (the lanes reconnect; /readyz 503 until one answers)",
+    15,
+  ),
+  field(
     'mqtt.sessionExpirySeconds',
     int(0, 4294967295),
     'external: how long the broker keeps a session of a stopped gateway',
@@ -370,6 +376,18 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     num(1, 86400),
     '/readyz answers 503 `anchoring_stalled` when the oldest checkpoint waiting in the anchoring outbox is older than this',
     120,
+  ),
+  field(
+    'ledger.firstContactSeconds',
+    num(0.1, 600),
+    'how long the start waits for each first read of the chain before it goes on without it (the read goes on behind; frames are accepted all along)',
+    3,
+  ),
+  field(
+    'ledger.stopTimeoutSeconds',
+    num(0.1, 600),
+    'how long a stop waits for chain calls in flight (the last anchors) before it aborts them; what is not anchored waits in the outbox',
+    5,
   ),
   field(
     'kgc.issuedDir',
@@ -449,6 +467,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     'shared.postgres.passwordFile',
     secretFile,
     'file holding the password of the shared.postgres.url user (mode 0600); absent: `PGPASSWORD` or `~/.pgpass` as libpq, else none (trust or certificate auth)',
+  ),
+  field(
+    'shared.postgres.queryTimeoutSeconds',
+    num(0.1, 3600),
+    'the bound on one statement against the shared PostgreSQL (also its server-side statement_timeout); a statement over it fails and is retried as any outage',
+    10,
   ),
   field(
     'shared.peerUrl',

@@ -28,11 +28,13 @@ import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import type { MqttsOptions } from '../io/identity/index.js';
 import { dataPaths, isDirectory, type LogLevel } from '../io/ops/index.js';
 import { errorClass } from '../protocol/errors.js';
-import { checkList, checkValue, resolvedPath, typeText } from './config-check.js';
+import { checkList, checkValue, resolvedPath } from './config-check.js';
 import { CONFIG_FIELDS, type ConfigField, type ConfigItem, type Flat } from './config-fields.js';
+import { envNameOf } from './config-reference.js';
 import type { GatewayOptions } from './options.js';
 
 export { CONFIG_FIELDS, type ConfigField } from './config-fields.js';
+export { configReference, envNameOf } from './config-reference.js';
 
 export class ConfigError extends errorClass<'config'>('ConfigError') {
   /** Every problem found, `path: reason`. */
@@ -44,14 +46,6 @@ export class ConfigError extends errorClass<'config'>('ConfigError') {
 }
 
 const FIELD_BY_PATH = new Map(CONFIG_FIELDS.map((f) => [f.path, f]));
-
-/** `mqtt.sessionExpirySeconds` → `VITALTRAIL_MQTT__SESSION_EXPIRY_SECONDS`. */
-export function envNameOf(path: string): string {
-  return `VITALTRAIL_${path
-    .split('.')
-    .map((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
-    .join('__')}`;
-}
 
 /** Values as the file gives them: scalars, and the raw arrays of `list` fields (checked later). */
 type Raw = Record<string, string | number | readonly unknown[]>;
@@ -321,6 +315,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       lanes: n('mqtt.lanes'),
       receiveMaximum: n('mqtt.receiveMaximum'),
       sessionExpirySeconds: n('mqtt.sessionExpirySeconds'),
+      keepaliveSeconds: n('mqtt.keepaliveSeconds'),
       clientOptions: {
         ...(ca ? { ca: readFileField('mqtt.caFile', ca) } : {}),
         ...(cert ? { cert: readFileField('mqtt.certFile', cert) } : {}),
@@ -458,6 +453,8 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       privateKey: privateKey as Hex,
       confirmations: n('ledger.confirmations'),
       stallMs: Math.round(n('ledger.stallSeconds') * 1000),
+      firstContactMs: Math.round(n('ledger.firstContactSeconds') * 1000),
+      stopTimeoutMs: Math.round(n('ledger.stopTimeoutSeconds') * 1000),
     };
   }
   return opts;
@@ -475,25 +472,11 @@ export function sharedOptionsFromConfig(cfg: GatewayConfig): GatewayOptions['sha
   const password = file ? readSecretFile('shared.postgres.passwordFile', file) : undefined;
   const peerUrl = cfg.values['shared.peerUrl'] as string | undefined;
   return {
-    postgres: { url, ...(password !== undefined ? { password } : {}) },
+    postgres: {
+      url,
+      ...(password !== undefined ? { password } : {}),
+      queryTimeoutMs: Math.round((cfg.values['shared.postgres.queryTimeoutSeconds'] as number) * 1000),
+    },
     ...(peerUrl !== undefined ? { peerUrl } : {}),
   };
-}
-
-/** The configuration reference as a Markdown table (README, `vitaltrail config schema`). */
-export function configReference(): string {
-  const rows = CONFIG_FIELDS.flatMap((f) => {
-    const def =
-      f.default === undefined ? (f.requiredWhen ? (f.requiredText ?? 'required') : '—') : `\`${f.default}\``;
-    const row = `| \`${f.path}\` | \`${envNameOf(f.path)}\` | ${typeText(f.type)} | ${def} | ${f.doc} |`;
-    if (f.type.kind !== 'list') return [row];
-    return [
-      row,
-      ...f.type.item.map((i) => {
-        const d = i.default === undefined ? (i.required ? 'required' : '—') : `\`${i.default}\``;
-        return `| \`${f.path}[].${i.key}\` | — | ${typeText(i.type)} | ${d} | ${i.doc} |`;
-      }),
-    ];
-  });
-  return ['| field | environment | type | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
