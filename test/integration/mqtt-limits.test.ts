@@ -10,6 +10,7 @@
  *   and bad signatures there raise no alarm on the patient (over TLS they still do).
  * - A device over its PUBLISH rate is slowed down, never dropped.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -251,6 +252,36 @@ describe('rejections, takeover, rate', () => {
     expect(audit()).toContainEqual(
       expect.objectContaining({ event: 'connect_refused', reason: 'client_id_in_use' }),
     );
+  });
+
+  it('behavior: a device connection has TCP keepalive on (both listeners), so a peer gone without a FIN is found even at MQTT keepalive 0', async () => {
+    // MQTT keepalive 0 turns the broker's own check off ([MQTT-3.1.2-24] needs none): only
+    // the kernel's TCP keepalive then finds a wearable whose network vanished. `ss` shows a
+    // keepalive timer on each server-side socket that has SO_KEEPALIVE set.
+    const sockets = [await open('plain', 'wr-0005'), await open('tls', 'wr-0006')];
+    try {
+      for (const [i, s] of sockets.entries()) {
+        const connack = new Promise<Buffer>((r) => s.once('data', r));
+        s.write(connectPacket(i === 0 ? 'wr-0005' : 'wr-0006', 0));
+        expect([...(await connack)]).toEqual([0x20, 2, 0, 0]);
+      }
+      // The server side of each of these two connections (its peer port is our local one).
+      // While bytes it sent are unacknowledged (the CONNACK, until the delayed ACK) `ss` shows
+      // the retransmission timer instead: wait for the keepalive one.
+      for (const s of sockets) {
+        const serverSide = () =>
+          execFileSync('ss', ['-tnoH', 'state', 'established', `( dport = :${s.localPort} )`], {
+            encoding: 'utf8',
+          }).trim();
+        await until(
+          () => /timer:\(keepalive,/.test(serverSide()),
+          3000,
+          `a keepalive timer on the gateway's socket to port ${s.localPort}: ${serverSide()}`,
+        ).catch((err: Error) => expect.fail(err.message));
+      }
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 
   it('security: bad signatures over the plain listener raise no patient alarm; over mutual TLS they do', async () => {

@@ -10,6 +10,8 @@ command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # strace: test/integration/secret-files.test.ts reads the directory fsync after a key file's link.
 command -v strace >/dev/null 2>&1 || need+=(strace)
+# ss (iproute2): test/integration/mqtt-limits.test.ts reads the TCP keepalive timer of the broker's sockets.
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
 # PostgreSQL for the state a gateway group shares (test/helpers/postgres.ts starts its own
 # server in a temp dir; the package's cluster is not used, and apt does not start it here).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)

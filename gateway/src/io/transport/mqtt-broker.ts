@@ -110,6 +110,9 @@ export interface EmbeddedBroker {
  */
 const DROPPED_TOPIC = '$vitaltrail/dropped';
 
+/** Idle time of a device's connection before the kernel's TCP keepalive probes begin. */
+export const TCP_KEEPALIVE_IDLE_MS = 60_000;
+
 /** What the broker keeps with each connection. */
 interface Connection extends FramePathConnection {
   edge: MqttEdge;
@@ -288,6 +291,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     // A PUBACK is a few bytes written once the commit is durable: send it now, not after
     // Nagle's delay waiting for more.
     socket.setNoDelay(true);
+    // A device whose network vanished sends no FIN; with MQTT keepalive 0 (allowed: no
+    // PINGREQ is ever due) aedes would keep its connection for good. TCP keepalive lets the
+    // kernel find the dead peer (probes after a minute idle; Linux's 9 unanswered probes).
+    socket.setKeepAlive(true, TCP_KEEPALIVE_IDLE_MS);
     let conn: Connection | undefined;
     const edge = new MqttEdge(socket, {
       limits,
