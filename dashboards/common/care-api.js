@@ -64,7 +64,7 @@ import { requestJson } from './http.js';
 /** @typedef {{patient: string, patientId: string, consents: CareConsent[]}} ConsentedPatient */
 /** @typedef {Partial<Record<import('./contract.js').ObservationKey, number>>} Obs */
 /** @typedef {{dev: string, seq: number, ts: number, obs: Obs}} CareReading */
-/** @typedef {{patient: string, from: number, to: number, basis: AccessBasis, readings: CareReading[]}} ReadingsAnswer */
+/** @typedef {{patient: string, from: number, to: number, basis: AccessBasis, readings: CareReading[], total?: number}} ReadingsAnswer */
 /** @typedef {import('./contract.js').TrendPointDto} TrendPoint */
 /** @typedef {{dev: string, from: number, to: number, series: Partial<Record<string, TrendPoint[]>>}} DeviceTrend */
 /** @typedef {{patient: string, from: number, to: number, bucketMs: number, basis: AccessBasis, devices: DeviceTrend[]}} TrendAnswer */
@@ -155,10 +155,13 @@ export const postRevoke = (consentId, signature) =>
  * @param {string} patient pseudonym
  * @param {number} from ms
  * @param {number} to ms
+ * @param {number} [limit] only the latest `limit` readings, and `total` (the frames of the range)
  * @returns {Promise<ApiResult<ReadingsAnswer>>}
  */
-export const getReadings = (patient, from, to) =>
-  call(`/api/care/patients/${encodeURIComponent(patient)}/readings?from=${from}&to=${to}`);
+export const getReadings = (patient, from, to, limit) =>
+  call(
+    `/api/care/patients/${encodeURIComponent(patient)}/readings?from=${from}&to=${to}${limit ? `&limit=${limit}` : ''}`,
+  );
 
 /**
  * @param {string} patient pseudonym

@@ -3,8 +3,8 @@
  * @module dashboards/common/care-vitals
  * A patient's readings and trend on the patient portal and the doctor's page (issue 18): one
  * range, two calls (`…/readings` and `…/trend`, the same range, so both are judged by the same
- * consent and both logged), drawn into a readings table (common/care-tables) and an SVG trend
- * (common/care-chart). A refusal (e.g. `consent_required` after a revocation) clears both and
+ * consent and both logged), drawn into a readings table of the latest 20 (only those are read
+ * and sent, `&limit=20`, with the range's count) and an SVG trend (common/care-chart). A refusal (e.g. `consent_required` after a revocation) clears both and
  * is returned, so the page shows it plainly.
  */
 import { getReadings, getTrend, refusalText } from './care-api.js';
@@ -13,6 +13,9 @@ import { fillReadings } from './care-tables.js';
 import { errorCode } from './http.js';
 
 /** @typedef {import('./care-api.js').AccessBasis} AccessBasis */
+
+/** Rows of the readings table: the latest of the range. */
+const READINGS_SHOWN = 20;
 
 /**
  * A bucket that gives at most about 150 points over `span` ms, in whole minutes.
@@ -28,7 +31,8 @@ export const bucketFor = (span) => Math.max(60_000, Math.ceil(span / 150 / 60_00
  */
 export async function loadVitals(o) {
   const [readings, trend] = await Promise.all([
-    getReadings(o.patient, o.from, o.to),
+    // The table shows the latest rows: only those are read and sent, with the range's count.
+    getReadings(o.patient, o.from, o.to, READINGS_SHOWN),
     getTrend(o.patient, o.from, o.to, bucketFor(o.to - o.from)),
   ]);
   if (!readings.ok || !trend.ok) {
@@ -37,7 +41,8 @@ export async function loadVitals(o) {
     o.trend.replaceChildren();
     return { ok: false, code: String(errorCode(bad)), text: refusalText(bad) };
   }
-  fillReadings(o.tbody, readings.body.readings);
+  fillReadings(o.tbody, readings.body.readings, READINGS_SHOWN);
   drawTrend(o.trend, trend.body);
-  return { ok: true, count: readings.body.readings.length, basis: readings.body.basis };
+  const count = readings.body.total ?? readings.body.readings.length;
+  return { ok: true, count, basis: readings.body.basis };
 }

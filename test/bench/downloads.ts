@@ -7,7 +7,8 @@
  * - 6 hours of one 1 Hz device (21,600 frames, six vitals) read as the query routes read it
  *   (io/store/queries `readReadings`: the index an hour at a time, the frames on the read
  *   threads): the longest wait of a 1 ms timer, beside the reference: the same index fetched
- *   in one statement (its time is the loop's);
+ *   in one statement (its time is the loop's); and the latest 20 of them, as the care pages
+ *   read them (`&limit=20`: the last hour's index, 20 frames opened);
  * - the same 6 hours as the FHIR export a patient downloads (~180 MB), served over real HTTP
  *   to `curl` in another process (a client that reads as fast as it is sent, so a stream's
  *   backpressure never pauses it): the longest wait with the gateway's 10 ms slices
@@ -98,6 +99,16 @@ async function main(): Promise<void> {
     line(
       `${FRAMES} readings of one device, read (${reading.out.readings.length})`,
       `${reading.ms} ms; longest stall ${reading.longestMs} ms (reference: its index in one statement ${oneStatementMs} ms)`,
+    );
+
+    // What the care pages read since they show the latest 20 rows (`&limit=20`).
+    const latest = await stalls(() =>
+      readReadings(rig.store, new SealedReader(rig.store, secrets), DEV, from, to, undefined, 20),
+    );
+    Object.assign(bench, { read_last20_ms: latest.ms, read_last20_longest_stall_ms: latest.longestMs });
+    line(
+      `  the latest 20 of them (the care pages' table)`,
+      `${latest.ms} ms; longest stall ${latest.longestMs} ms (${latest.out.readings.length} readings)`,
     );
 
     // --- the FHIR export a patient downloads -------------------------------------------

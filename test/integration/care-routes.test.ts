@@ -104,6 +104,17 @@ describe('care routes: doctors under the patient consent on chain', () => {
       [DEV, 3, 72],
       [DEV, 4, 73],
     ]);
+    // The latest rows only (`limit`: what the pages show) and the range's count of frames.
+    const last2 = await rig.get(
+      'dr-a',
+      `/api/care/patients/${pseudonym}/readings?from=${t0 - H}&to=${Date.now() + 60_000}&limit=2`,
+    );
+    expect(last2.status).toBe(200);
+    expect((last2.body.readings as { seq: number }[]).map((r) => r.seq)).toEqual([3, 4]);
+    expect(last2.body.total).toBe(4);
+    expect(a.body.total).toBeUndefined();
+    const badLimit = await rig.get('dr-a', `/api/care/patients/${pseudonym}/readings?from=0&to=1&limit=0`);
+    expect(badLimit.status).toBe(400);
     // The trend too, per device and binding period; Dr B refused.
     const trendUrl = (from: number) =>
       `/api/care/patients/${pseudonym}/trend?from=${from}&to=${Date.now() + 60_000}&bucketMs=60000`;
@@ -181,7 +192,11 @@ describe('care routes: doctors under the patient consent on chain', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { event: string; user?: string; detail?: string })
       .filter((l) => l.detail?.startsWith('care readings'));
-    expect(care.filter((l) => l.user === 'dr-a' && l.detail?.includes(' under consent 0x'))).toHaveLength(2);
+    // Dr A's readings under a consent: the range, its last two (`limit`, logged with its count
+    // of 2), and the read after a new grant.
+    const byDrA = care.filter((l) => l.user === 'dr-a' && l.detail?.includes(' under consent 0x'));
+    expect(byDrA).toHaveLength(3);
+    expect(byDrA.filter((l) => l.detail?.includes(' (2) under '))).toHaveLength(1);
     expect(care.filter((l) => l.user === 'pat' && l.detail?.endsWith(' under self'))).toHaveLength(1);
     expect(care.every((l) => l.event === 'patient_data_view' && !l.detail?.includes(PATIENT_ID))).toBe(true);
     // A nurse's view of the device (the ward team's data routes) is in the access log too,
@@ -197,13 +212,14 @@ describe('care routes: doctors under the patient consent on chain', () => {
       entries.map((e) => [e.actor, e.role, e.patient, e.action, (e.basis as { type: string }).type]),
     ).toEqual([
       [drA, 'doctor', pseudonym, 'readings', 'consent'],
+      [drA, 'doctor', pseudonym, 'readings', 'consent'], // its last two (`limit`)
       [drA, 'doctor', pseudonym, 'trend', 'consent'],
       ['pat', 'patient', pseudonym, 'readings', 'self'],
       [drA, 'doctor', pseudonym, 'readings', 'consent'],
       ['nia', 'nurse', pseudonym, 'readings', 'ward'],
     ]);
-    expect(entries[4]).toMatchObject({ dev: DEV, dataFrom: admittedAt, basis: { type: 'ward' } });
-    expect(entries[4]?.dataUntil).toBeGreaterThan(admittedAt);
+    expect(entries[5]).toMatchObject({ dev: DEV, dataFrom: admittedAt, basis: { type: 'ward' } });
+    expect(entries[5]?.dataUntil).toBeGreaterThan(admittedAt);
     expect(entries[0]?.basis).toEqual({
       type: 'consent',
       consentId: first!.id.toLowerCase(),

@@ -6,7 +6,7 @@
  * one too long to window (a CLI export to the end of time), are fetched at once.
  */
 import { describe, expect, test } from 'vitest';
-import { inWindows, READ_WINDOW_MS } from '../../gateway/src/io/reading/index.js';
+import { inWindows, lastInWindows, READ_WINDOW_MS } from '../../gateway/src/io/reading/index.js';
 
 const H = READ_WINDOW_MS;
 type Row = { seq: number; ts: number };
@@ -70,5 +70,21 @@ describe('inWindows', () => {
       expect(f.calls).toEqual([[from, to]]);
       expect(rows).toEqual(f.fetch(from as number, to as number));
     }
+  });
+
+  test('behavior: the latest n by ts, fetched backwards from the end only as far as needed, by seq', async () => {
+    const f = fetcher();
+    // The last two by ts: seq 7 (3H - 1) and 8 (3H), both in the last hour: one fetch.
+    expect((await lastInWindows(f.fetch, 0, 3 * H, 2)).map((r) => r.seq)).toEqual([7, 8]);
+    expect(f.calls).toEqual([[2 * H + 1, 3 * H]]);
+    // Across the edge where ts runs backwards: the 5 latest by ts are seqs 3, 4, 6, 7, 8
+    // (seq 5's ts is before seq 3's), returned by seq.
+    expect((await lastInWindows(fetcher().fetch, 0, 3 * H, 5)).map((r) => r.seq)).toEqual([3, 4, 6, 7, 8]);
+    // More than the range holds: every row, the fetches down to `from`.
+    const all = fetcher();
+    expect((await lastInWindows(all.fetch, 0, 3 * H, 100)).map((r) => r.seq)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8,
+    ]);
+    expect(all.calls.at(-1)).toEqual([0, 0]);
   });
 });

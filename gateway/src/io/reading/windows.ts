@@ -33,3 +33,30 @@ export async function inWindows<R extends { seq: number }>(
     if ((rows[i] as R).seq < (rows[i - 1] as R).seq) return rows.sort((a, b) => a.seq - b.seq);
   return rows;
 }
+
+/**
+ * The `n` rows with the latest ts of those `fetch(from, to)` would answer (ties by seq), by
+ * seq: fetched an hour at a time backwards from `to`, stopping once `n` are in hand (every
+ * row of a later window has a later ts than every row of an earlier one), so the last
+ * readings of a day cost the day's last hour, not the day. A range too long to window is
+ * fetched at once.
+ * @example const rows = await lastInWindows((a, b) => store.framesToRead(dev, a, b), from, to, 20);
+ */
+export async function lastInWindows<R extends { seq: number; ts: number }>(
+  fetch: (from: number, to: number) => R[],
+  from: number,
+  to: number,
+  n: number,
+): Promise<R[]> {
+  let rows: R[] = [];
+  if (to - from > WINDOWED_MAX_MS) rows = fetch(from, to);
+  else
+    for (let end = to; end >= from && rows.length < n; end -= READ_WINDOW_MS) {
+      if (end < to) await nextTurn();
+      rows = fetch(Math.max(from, end - READ_WINDOW_MS + 1), end).concat(rows);
+    }
+  return rows
+    .sort((a, b) => a.ts - b.ts || a.seq - b.seq)
+    .slice(-n)
+    .sort((a, b) => a.seq - b.seq);
+}

@@ -40,7 +40,7 @@ import {
 import { TrendAccumulator, type TrendSeries } from '../../core/trend.js';
 import type { Observations } from '../../protocol/frame.js';
 import type { ReadPool, StoredReading } from '../reading/index.js';
-import { decodeReading, inWindows, sharedReadPool } from '../reading/index.js';
+import { decodeReading, inWindows, lastInWindows, sharedReadPool } from '../reading/index.js';
 import { openRollup, type RollupRow, RollupTable, rollupAad, sealRollup } from './rollups.js';
 import { SealedError, type SealedReader } from './sealed.js';
 import type { FrameReadRow, GatewayStore } from './store.js';
@@ -48,10 +48,8 @@ import type { FrameReadRow, GatewayStore } from './store.js';
 export type { StoredReading };
 
 const QUARTER_MS = 900_000;
-/** Frames opened and decoded together (the reader fetches them with one statement). */
-const DECODE_CHUNK = 4096;
-/** Frames per chunk handed to a read thread. */
-const POOL_CHUNK = 1024;
+/** Frames opened and decoded together (one statement), and per chunk handed to a read thread. */
+const [DECODE_CHUNK, POOL_CHUNK] = [4096, 1024];
 /** Reads of fewer rows stay on the event loop (a thread's start and hand-over cost more). */
 const POOL_MIN_ROWS = 2048;
 
@@ -65,9 +63,9 @@ function storedReading(bytes: Uint8Array, row: FrameReadRow): StoredReading {
 }
 
 /**
- * A device's readings with from <= ts <= to (device clock), by seq, opened by `reader`.
- * Shredded entries are counted, not returned.
- * @throws {SealedError} as `SealedReader.read`.
+ * A device's readings with from <= ts <= to (device clock), by seq, opened by `reader`; with
+ * `last`, only the `last` latest by ts (io/reading `lastInWindows`). Shredded entries are
+ * counted, not returned. @throws {SealedError} as `SealedReader.read`.
  */
 export async function readReadings(
   store: GatewayStore,
@@ -76,10 +74,12 @@ export async function readReadings(
   from: number,
   to: number,
   pool: ReadPool = sharedReadPool(),
+  last?: number,
 ): Promise<{ readings: StoredReading[]; shredded: number }> {
   // Packed only where the read goes to the threads (on the event loop rows were faster).
   const packFrom = pool.threads > 0 ? POOL_MIN_ROWS : undefined;
-  const rows = await inWindows((a, b) => store.framesToRead(dev, a, b, packFrom), from, to);
+  const fetch = (a: number, b: number) => store.framesToRead(dev, a, b, packFrom);
+  const rows = await (last === undefined ? inWindows(fetch, from, to) : lastInWindows(fetch, from, to, last));
   if (pool.threads > 0 && rows.length >= POOL_MIN_ROWS) return readOnThreads(rows, reader, pool);
   // Chunk by chunk, decoded as opened: no day of frame bytes held at once.
   const out: ChunkRead = { readings: [], shredded: 0 };
