@@ -27,6 +27,7 @@ import { sharedReadPool } from '../../gateway/src/io/reading/index.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
 import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { loopStalls } from '../helpers/loop-stalls.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -36,26 +37,6 @@ const run = promisify(execFile);
 
 function line(label: string, value: string): void {
   process.stdout.write(`${label.padEnd(58)} ${value}\n`);
-}
-
-/** `fn`'s result, the longest wait of a 1 ms timer while it ran (and 20 ms after), its time. */
-async function stalls<T>(fn: () => Promise<T>): Promise<{ out: T; longestMs: number; ms: number }> {
-  let longestMs = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longestMs = Math.max(longestMs, now - last);
-    last = now;
-  }, 1);
-  const t0 = performance.now();
-  try {
-    const out = await fn();
-    const ms = performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 20)); // a stall at the very end is still seen
-    return { out, longestMs: Math.round(longestMs), ms: Math.round(ms) };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 async function main(): Promise<void> {
@@ -86,7 +67,7 @@ async function main(): Promise<void> {
     // --- the read the query routes make ----------------------------------------------
     const read = () => readReadings(rig.store, new SealedReader(rig.store, secrets), DEV, from, to);
     await read(); // the read threads started, as after a first long read
-    const reading = await stalls(read);
+    const reading = await loopStalls(read);
     const t = performance.now();
     rig.store.framesToRead(DEV, from, to, 2048);
     const oneStatementMs = Math.round(performance.now() - t);
@@ -102,7 +83,7 @@ async function main(): Promise<void> {
     );
 
     // What the care pages read since they show the latest 20 rows (`&limit=20`).
-    const latest = await stalls(() =>
+    const latest = await loopStalls(() =>
       readReadings(rig.store, new SealedReader(rig.store, secrets), DEV, from, to, undefined, 20),
     );
     Object.assign(bench, { read_last20_ms: latest.ms, read_last20_longest_stall_ms: latest.longestMs });
@@ -137,7 +118,7 @@ async function main(): Promise<void> {
         const got: Record<string, { longestMs: number; ms: number; bytes: number }> = {};
         for (const mode of ['unsliced', 'sliced'] as const) {
           sliced = mode === 'sliced';
-          const s = await stalls(() => Promise.all(Array.from({ length: n }, curl)));
+          const s = await loopStalls(() => Promise.all(Array.from({ length: n }, curl)));
           got[mode] = { longestMs: s.longestMs, ms: s.ms, bytes: s.out[0] as number };
         }
         const a = got.sliced as { longestMs: number; ms: number; bytes: number };

@@ -25,6 +25,7 @@ import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { CARE_PW, H, pseudonymIn } from '../helpers/care-rig.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { call, errorCode } from '../helpers/http-client.js';
+import { loopStalls } from '../helpers/loop-stalls.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
@@ -107,34 +108,28 @@ describe('care downloads: made in slices, and bounded', () => {
   });
 
   it('behavior: a long FHIR export is made in slices of the event loop, not in one turn', async () => {
-    let longest = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }, 1);
-    const t0 = performance.now();
-    let out: { stdout: string };
-    try {
-      out = await run(
-        'curl',
-        [
-          '-s',
-          '-o',
-          '-',
-          '-w',
-          '\n%{http_code}',
-          '-H',
-          `cookie: ${cookies['pat-1']}`,
-          `${gw.http.url}${fhirUrl('pat-1')}`,
-        ],
-        { maxBuffer: 256 * 1024 * 1024 },
-      );
-    } finally {
-      clearInterval(timer);
-    }
-    const took = performance.now() - t0;
+    const {
+      out,
+      longestMs: longest,
+      ms: took,
+    } = await loopStalls(
+      () =>
+        run(
+          'curl',
+          [
+            '-s',
+            '-o',
+            '-',
+            '-w',
+            '\n%{http_code}',
+            '-H',
+            `cookie: ${cookies['pat-1']}`,
+            `${gw.http.url}${fhirUrl('pat-1')}`,
+          ],
+          { maxBuffer: 256 * 1024 * 1024 },
+        ),
+      0,
+    );
     const cut = out.stdout.lastIndexOf('\n');
     expect(out.stdout.slice(cut + 1)).toBe('200');
     const body = out.stdout.slice(0, cut);

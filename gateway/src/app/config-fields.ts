@@ -4,6 +4,7 @@
  * and docs. app/config drives validation, the environment mapping and the generated
  * reference (`vitaltrail config schema`) from it.
  */
+import { DEFAULT_BROKER_KEEPALIVE_S } from '../core/health.js';
 import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 
@@ -301,7 +302,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     'mqtt.keepaliveSeconds',
     int(1, 65535),
     "external: MQTT keepalive of the gateway's sessions; a broker silent for 1.5 × this is taken as gone (the lanes reconnect; /readyz 503 until one answers)",
-    15,
+    DEFAULT_BROKER_KEEPALIVE_S,
   ),
   field(
     'mqtt.sessionExpirySeconds',
