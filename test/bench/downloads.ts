@@ -5,7 +5,7 @@
  * printed beside a reference measured in the same run, and the last line is `BENCH {json}`
  * (names in README "Benchmarks"):
  * - 6 hours of one 1 Hz device (21,600 frames, six vitals) read as the query routes read it
- *   (io/store/queries `readReadings`: the index an hour at a time, the frames on the read
+ *   (io/queries `readReadings`: the index an hour at a time, the frames on the read
  *   threads): the longest wait of a 1 ms timer, beside the reference: the same index fetched
  *   in one statement (its time is the loop's); and the latest 20 of them, as the care pages
  *   read them (`&limit=20`: the last hour's index, 20 frames opened);
@@ -23,9 +23,9 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { inTimeSlices } from '../../gateway/src/io/outbound/index.js';
+import { readReadings } from '../../gateway/src/io/queries/index.js';
 import { sharedReadPool } from '../../gateway/src/io/reading/index.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
-import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { loopStalls } from '../helpers/loop-stalls.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
 
     // What the care pages read since they show the latest 20 rows (`&limit=20`).
     const latest = await loopStalls(() =>
-      readReadings(rig.store, new SealedReader(rig.store, secrets), DEV, from, to, undefined, 20),
+      readReadings(rig.store, new SealedReader(rig.store, secrets), DEV, from, to, { last: 20 }),
     );
     Object.assign(bench, { read_last20_ms: latest.ms, read_last20_longest_stall_ms: latest.longestMs });
     line(

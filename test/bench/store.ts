@@ -30,8 +30,8 @@ import { downsample } from '../../gateway/src/core/trend.js';
 import { DataKeyRing } from '../../gateway/src/io/data-keys/ring.js';
 import { ROLLUP_FLUSH_MS } from '../../gateway/src/io/ingest/rollup-flusher.js';
 import { RollupWriter } from '../../gateway/src/io/ingest/rollup-writer.js';
+import { readReadings, readTrend } from '../../gateway/src/io/queries/index.js';
 import { ReadPool, sharedReadPool } from '../../gateway/src/io/reading/index.js';
-import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
 import { frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
@@ -263,9 +263,9 @@ async function main(): Promise<void> {
       readReadings(rig.store, reader(), 'wr-day', start, end),
     );
     const loop = new ReadPool({ threads: 0 });
-    await readReadings(rig.store, reader(), 'wr-day', start, end, loop);
+    await readReadings(rig.store, reader(), 'wr-day', start, end, { pool: loop });
     const [, dayLoopMs] = await median(RUNS_RAW, () =>
-      readReadings(rig.store, reader(), 'wr-day', start, end, loop),
+      readReadings(rig.store, reader(), 'wr-day', start, end, { pool: loop }),
     );
     Object.assign(bench, { day_frames: day.readings.length, day_keys: keysOfDay });
     // What a frame costs on disk: its sealed envelope (a COSE_Encrypt0 since schema 11) and

@@ -68,6 +68,8 @@ export interface CareRigOptions {
   refreshMs?: number;
   /** The gateway's break-glass settings (its defaults if absent). */
   breakGlass?: GatewayOptions['breakGlass'];
+  /** The gateway's dashboard server settings beside its free port (its defaults if absent). */
+  http?: Omit<NonNullable<GatewayOptions['http']>, 'port'>;
 }
 
 export interface CareRig {
@@ -147,7 +149,7 @@ export async function startCareRig(
     dataDir: paths.root,
     logger: silentLogger,
     mqtt: { port: 0 },
-    http: { port: 0 },
+    http: { ...more.http, port: 0 },
     checkpointIntervalMs: more.checkpointIntervalMs ?? 3_600_000,
     consentRefreshMs: refreshMs,
     ...(more.breakGlass ? { breakGlass: more.breakGlass } : {}),

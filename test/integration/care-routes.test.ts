@@ -47,6 +47,7 @@ describe('care routes: doctors under the patient consent on chain', () => {
   const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   let t0 = 0;
   let admittedAt = 0;
+  let frames: FrameChain;
 
   /** The patient's grant to Dr A, 24 h of history before the start. */
   const sign = (o: Partial<ConsentMessage> = {}) =>
@@ -56,7 +57,8 @@ describe('care routes: doctors under the patient consent on chain', () => {
 
   beforeAll(async () => {
     t0 = Date.now();
-    rig = await startCareRig(tmp.dir, { devices: [DEV], users: [] }, (paths) => {
+    // At most 5 frames a readings answer: the 4 of these tests fit, the last test passes it.
+    rig = await startCareRig(tmp.dir, { devices: [DEV], users: [], http: { maxReadings: 5 } }, (paths) => {
       pseudonym = pseudonymIn(paths, PATIENT_ID);
       return {
         users: [
@@ -78,7 +80,7 @@ describe('care routes: doctors under the patient consent on chain', () => {
     });
     expect(admitted.status).toBe(201);
     admittedAt = admitted.body.since as number;
-    const frames = new FrameChain(DEV, deviceKey(rig.paths, DEV));
+    frames = new FrameChain(DEV, deviceKey(rig.paths, DEV));
     for (let i = 0; i < 4; i++) await rig.gw.ingest.submit(frames.next({}, { hr: 70 + i, spo2: 97 }), DEV);
   }, 120_000);
 
@@ -242,5 +244,35 @@ describe('care routes: doctors under the patient consent on chain', () => {
         'pat forbidden',
       ]),
     );
+  });
+
+  it('error: a range holding more frames than `http.maxReadings` is refused 422 too_many_readings; its latest N are not', async () => {
+    for (let i = 0; i < 6; i++) await rig.gw.ingest.submit(frames.next({}, { hr: 80 + i, spo2: 96 }), DEV);
+    // 4 + 6 frames of the patient's device in range: past the bound of 5, on the care and the ward routes.
+    const whole = await readings('pat');
+    expect(whole.status).toBe(422);
+    expect(whole.body).toMatchObject({ error: { code: 'too_many_readings' } });
+    const ward = await rig.get(
+      'nia',
+      `/api/devices/${DEV}/readings?from=${t0 - H}&to=${Date.now() + 60_000}`,
+    );
+    expect(ward.status).toBe(422);
+    expect(ward.body).toMatchObject({ error: { code: 'too_many_readings' } });
+    const last = await rig.get(
+      'pat',
+      `/api/care/patients/${pseudonym}/readings?from=${t0 - H}&to=${Date.now() + 60_000}&limit=2`,
+    );
+    expect(last.status).toBe(200);
+    expect((last.body.readings as { obs: { hr: number } }[]).map((r) => r.obs.hr)).toEqual([84, 85]);
+    expect(last.body.total).toBe(10);
+    const audit = readFileSync(join(rig.paths.root, 'gateway', 'audit.log'), 'utf8');
+    expect(audit).toContain('"care_access_refused"');
+    expect(
+      audit
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string; user?: string; code?: string })
+        .some((l) => l.event === 'care_access_refused' && l.user === 'pat' && l.code === 'too_many_readings'),
+    ).toBe(true);
   });
 });

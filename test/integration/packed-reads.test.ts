@@ -14,8 +14,8 @@
  *   refuses that frame by name, on threads as on the event loop.
  */
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { readReadings } from '../../gateway/src/io/queries/index.js';
 import { ReadPool } from '../../gateway/src/io/reading/index.js';
-import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -37,14 +37,9 @@ describe('packed reads', () => {
   const read = (threads: number) => {
     const p = new ReadPool({ threads, workerUrl: BUILT });
     pools.push(p);
-    return readReadings(
-      rig.store,
-      new SealedReader(rig.store, secrets),
-      'wr-a',
-      0,
-      Number.MAX_SAFE_INTEGER,
-      p,
-    )
+    return readReadings(rig.store, new SealedReader(rig.store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, {
+      pool: p,
+    })
       .then((x) => ({ ...x, stats: { ...p.stats } }))
       .catch((e: Error & { code?: string }) => ({ code: e.code, message: e.message }));
   };
@@ -149,7 +144,7 @@ describe('packed reads', () => {
           'wr-a',
           T0 - 2 * 3_600_000,
           T0 + 2 * 3_600_000 - 1,
-          p,
+          { pool: p },
         );
         expect(spy).toHaveBeenCalledTimes(4);
         expect({ readings: got.readings, shredded: got.shredded }).toEqual({

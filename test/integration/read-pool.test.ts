@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sealWithDataKey } from '../../gateway/src/core/envelope.js';
+import { readReadings } from '../../gateway/src/io/queries/index.js';
 import { ReadPool } from '../../gateway/src/io/reading/index.js';
-import { readReadings } from '../../gateway/src/io/store/queries.js';
 import { destroyDataKey, frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -48,7 +48,9 @@ describe('read threads', () => {
     expect([threads.code, threads.message]).toEqual([here.code, here.message]);
   };
   const read = (p: ReadPool) =>
-    readReadings(rig.store, new SealedReader(rig.store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, p);
+    readReadings(rig.store, new SealedReader(rig.store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, {
+      pool: p,
+    });
 
   beforeAll(async () => {
     // Data keys of 1,000 frames each; one of them shredded; ten rows rewritten as format 2.
@@ -141,13 +143,13 @@ describe('read threads', () => {
       `import { createPrivateKey } from 'node:crypto';
        import { readFileSync } from 'node:fs';
        const { ReadPool } = await import(${JSON.stringify(dist('io/reading/index.js'))});
-       const { readReadings } = await import(${JSON.stringify(dist('io/store/queries.js'))});
+       const { readReadings } = await import(${JSON.stringify(dist('io/queries/index.js'))});
        const { SealedReader } = await import(${JSON.stringify(dist('io/store/sealed.js'))});
        const { openStore } = await import(${JSON.stringify(dist('io/store/store.js'))});
        const store = openStore(process.argv[2]);
        const secrets = [{ kid: 'care', privateKey: createPrivateKey(readFileSync(process.argv[3])) }];
        const pool = new ReadPool({ threads: 2, idleMs: 600000 });
-       const r = await readReadings(store, new SealedReader(store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, pool);
+       const r = await readReadings(store, new SealedReader(store, secrets), 'wr-a', 0, Number.MAX_SAFE_INTEGER, { pool });
        console.log(JSON.stringify({ readings: r.readings.length, shredded: r.shredded, onThreads: pool.stats.onThreads }));`,
     );
     const pem = join(tmp.dir, 'care.key.pem');

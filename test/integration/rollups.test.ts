@@ -27,7 +27,7 @@ import {
 import { downsample } from '../../gateway/src/core/trend.js';
 import { DataKeyRing } from '../../gateway/src/io/data-keys/ring.js';
 import { RollupWriter } from '../../gateway/src/io/ingest/rollup-writer.js';
-import { readReadings, readTrend } from '../../gateway/src/io/store/queries.js';
+import { readReadings, readTrend } from '../../gateway/src/io/queries/index.js';
 import { openRollup, RollupTable, rollupAad } from '../../gateway/src/io/store/rollups.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';

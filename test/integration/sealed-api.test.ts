@@ -15,8 +15,8 @@ import { createDataRoutes, type DataAuditEvent } from '../../gateway/src/io/http
 import { type HttpServer, startHttpServer } from '../../gateway/src/io/http/server.js';
 import { UserFile } from '../../gateway/src/io/identity/users.js';
 import { createLogger } from '../../gateway/src/io/ops/log.js';
+import { readTrend } from '../../gateway/src/io/queries/index.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
-import { readTrend } from '../../gateway/src/io/store/queries.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { encodeBody } from '../../gateway/src/protocol/frame.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';

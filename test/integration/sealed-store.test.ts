@@ -10,7 +10,7 @@ import { encode } from 'cbor2';
 import { afterEach, describe, expect, test } from 'vitest';
 import { hashLeaf, verifyInclusion } from '../../anchor/src/log/index.js';
 import { type RecipientSecret, sealBatch, sealWithDataKey } from '../../gateway/src/core/envelope.js';
-import { readReadings } from '../../gateway/src/io/store/queries.js';
+import { readReadings } from '../../gateway/src/io/queries/index.js';
 import { addRecipient, retireRecipient, watchRecipients } from '../../gateway/src/io/store/recipients.js';
 import { batchAad, frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';

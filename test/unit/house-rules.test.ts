@@ -33,6 +33,7 @@ const LAYERS: readonly (readonly string[])[] = [
     'gateway/src/io/anchoring',
     'gateway/src/io/clinical',
     'gateway/src/io/data-keys',
+    'gateway/src/io/queries',
   ],
   [
     'gateway/src/io/ingest',

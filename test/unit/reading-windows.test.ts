@@ -3,7 +3,8 @@
  * io/reading/windows `inWindows`: a ranged read fetched an hour of device time at a time, a
  * turn of the event loop between fetches, both ends inclusive, no row twice or lost, rows
  * by seq even where a frame's ts runs backwards across a window's edge; a short range, and
- * one too long to window (a CLI export to the end of time), are fetched at once.
+ * one too long to window (a CLI export to the end of time), are fetched at once; a bounded
+ * read stops at the first window past its bound.
  */
 import { describe, expect, test } from 'vitest';
 import { inWindows, lastInWindows, READ_WINDOW_MS } from '../../gateway/src/io/reading/index.js';
@@ -58,6 +59,21 @@ describe('inWindows', () => {
     };
     await inWindows(fetch, 0, 3 * H);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1] as number);
+  });
+
+  test('behavior: with a bound, the fetching stops at the first window that passes it', async () => {
+    const f = fetcher();
+    // 3 rows in the first hour, 2 in the second: past a bound of 4 after two fetches, not four.
+    const rows = await inWindows(f.fetch, 0, 3 * H, 4);
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(f.calls).toEqual([
+      [0, H - 1],
+      [H, 2 * H - 1],
+    ]);
+    // A bound the range keeps: every window, every row.
+    const g = fetcher();
+    expect((await inWindows(g.fetch, 0, 3 * H, 8)).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(g.calls).toHaveLength(4);
   });
 
   test('behavior: a range under an hour, or over 8 days, is one fetch', async () => {

@@ -218,6 +218,7 @@ export const care: GatewayStep = {
       users: p.get('users'),
       patients,
       consents,
+      ...(opts.http?.maxReadings !== undefined ? { maxReadings: opts.http.maxReadings } : {}),
       // In a group, a patient's readings, trend and ECG ask the other gateways too (each
       // authorizes and logs what it serves); the http step registers this one once listening.
       ...(opts.shared?.postgres

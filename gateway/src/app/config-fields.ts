@@ -195,6 +195,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     2,
   ),
   field(
+    'http.maxReadings',
+    int(100, 1_000_000),
+    'raw readings one readings answer may carry (the frames its range holds); a longer range is refused with 422 too_many_readings',
+    100_000,
+  ),
+  field(
     'http.metricsTokenFile',
     secretFile,
     'file holding the bearer token /metrics requires (default: /metrics is open)',

@@ -297,6 +297,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
       passwordThreads: n('http.loginThreads'),
       passwordQueue: n('http.loginQueue'),
       downloads: n('http.downloads'),
+      maxReadings: n('http.maxReadings'),
     },
     logLevel: s('log.level') as LogLevel,
     breakGlass: { roles: careRolesOf(s('care.breakGlassRoles')!), minutes: n('care.breakGlassMinutes') },

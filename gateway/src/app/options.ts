@@ -54,7 +54,8 @@ export interface GatewayOptions {
    * endpoints on the same listener (default plain HTTP); `secureCookies` default on with
    * `tls` or unless `host` is loopback; `passwordThreads` (default 1) and `passwordQueue`
    * (default 4) bound sign-in hashing; `downloads` (default 2) bounds the downloads (ECG,
-   * FHIR export, disclosure bundle) made at once, one per user.
+   * FHIR export, disclosure bundle) made at once, one per user; `maxReadings` (default
+   * 100,000) bounds the frames one readings answer may carry (422 `too_many_readings`).
    */
   http?: {
     host?: string;
@@ -64,6 +65,7 @@ export interface GatewayOptions {
     passwordThreads?: number;
     passwordQueue?: number;
     downloads?: number;
+    maxReadings?: number;
   };
   /** The ledger to anchor on; without it checkpoints stay in the outbox. */
   /**

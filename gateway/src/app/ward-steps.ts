@@ -294,6 +294,7 @@ export const http: GatewayStep = {
           store: s,
           bindings,
           secrets,
+          ...(opts.http?.maxReadings !== undefined ? { maxReadings: opts.http.maxReadings } : {}),
           ...(group ? { group } : {}),
           ...(p.find('wardAccess') ? { onAccess: p.get('wardAccess') } : {}),
           hub: h,

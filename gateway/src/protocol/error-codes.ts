@@ -178,6 +178,15 @@ export const ERROR_CODES = {
       'as many downloads (FHIR export, disclosure bundle, ECG) are being built as the gateway allows at once, in all or for this user; retry after Retry-After seconds',
     http: { status: 503, reason: 'too many downloads at once; retry shortly' },
   },
+  too_many_readings: {
+    meaning:
+      'the range holds more readings than one answer carries (100,000 by default): ask for a shorter range, the latest N (limit) or the trend',
+    http: {
+      status: 422,
+      reason:
+        'too many readings for one answer; shorten the range, or ask for the latest (limit) or the trend',
+    },
+  },
   internal: {
     meaning: 'an unexpected failure (the code is logged; no details are sent)',
     http: { status: 500, reason: 'internal error' },

@@ -96,6 +96,7 @@ export const ERROR_GROUPS = {
   data_http: [
     'bad_request',
     'not_found',
+    'too_many_readings',
     'not_admitted',
     'integrity_error',
     'no_recipient_key',

@@ -1,7 +1,7 @@
 /**
  * @module io/ingest/rollup-writer
  * The writer of the sealed per-window rollups (issue 14; the table, its sealing and its
- * readers: io/store/rollups and io/store/queries): it folds each commit's frames into their
+ * readers: io/store/rollups and io/queries): it folds each commit's frames into their
  * windows in memory and writes the windows changed since, behind the commits
  * (io/ingest/rollup-flusher says when).
  */
@@ -88,7 +88,7 @@ export interface RollupWriterStats {
  * per resolution) and a window's row is sealed once per flush instead of once per commit.
  *
  * Nothing is ever answered wrong for it: readers use a window's rows only where they count
- * exactly the frames the index holds for it (io/store/queries), and answer the rest from the
+ * exactly the frames the index holds for it (io/queries), and answer the rest from the
  * raw frames (and fill missing rows). What a crash loses is only speed, and it is repaired:
  * - at open, the frames after the last complete flush (`meta` `rollups_flushed_through`)
  *   mark their windows torn: their rows, which may count only some of their frames, are

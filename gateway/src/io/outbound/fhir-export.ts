@@ -15,8 +15,9 @@ import { type FhirCheckpoint, type FhirReading, fhirBundleText } from '../../cor
 import { vitalSignCount } from '../../core/fhir/observations.js';
 import { toHex } from '../../core/log-names.js';
 import { VitalTrailError } from '../../protocol/errors.js';
+import { readReadings } from '../queries/index.js';
 import type { BindingBook, GatewayStore } from '../store/index.js';
-import { readReadings, SealedReader } from '../store/index.js';
+import { SealedReader } from '../store/index.js';
 
 export interface FhirExportOptions {
   store: GatewayStore;

@@ -15,4 +15,4 @@ export {
 } from './export.js';
 export { exportFhir } from './fhir-export.js';
 export { InfluxSink } from './influx-sink.js';
-export { inTimeSlices, SLICE_MS } from './time-slices.js';
+export { inTimeSlices, SLICE_MS, SLICED_JSON_FROM, slicedJson } from './time-slices.js';

@@ -1,7 +1,7 @@
 /**
  * @module io/reading/windows
  * A ranged read of frame rows fetched an hour of device time at a time, with a turn of the
- * event loop between (io/store/queries `readReadings`): one statement over a day of a 1 Hz
+ * event loop between (io/queries `readReadings`): one statement over a day of a 1 Hz
  * device held the gateway's event loop ~160 ms, over the week the query API allows ~1 s, and
  * no frame was acknowledged meanwhile.
  */
@@ -15,17 +15,20 @@ export const WINDOWED_MAX_MS = 8 * 24 * 3_600_000;
 /**
  * The rows `fetch(from, to)` would answer (both ends inclusive, by seq), fetched window by
  * window. A frame's ts is not monotonic in its seq (PROTOCOL.md §1 bounds only its skew), so
- * rows of neighbouring windows are put back in seq order when they interleave.
+ * rows of neighbouring windows are put back in seq order when they interleave. With `max`,
+ * the fetching stops once more than `max` rows are in hand (the caller refuses such a range),
+ * so a bounded read of a long range costs at most one window past its bound.
  * @example const rows = await inWindows((a, b) => store.framesToRead(dev, a, b), from, to);
  */
 export async function inWindows<R extends { seq: number }>(
   fetch: (from: number, to: number) => R[],
   from: number,
   to: number,
+  max = Number.POSITIVE_INFINITY,
 ): Promise<R[]> {
   if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) return fetch(from, to);
   const rows: R[] = [];
-  for (let start = from; start <= to; start += READ_WINDOW_MS) {
+  for (let start = from; start <= to && rows.length <= max; start += READ_WINDOW_MS) {
     if (start > from) await nextTurn();
     for (const r of fetch(start, Math.min(to, start + READ_WINDOW_MS - 1))) rows.push(r);
   }

@@ -2,8 +2,8 @@
  * @module io/store
  * The durable store (one SQLite file): the schema and its migrations (schema.ts), frames,
  * batches and the log (store.ts), the anchoring outbox (checkpoint-table.ts), sealed frames
- * and data keys (sealed.ts), sealed per-window rollups (rollups.ts), readings and trends
- * (queries.ts), patient bindings, envelope recipients, cross-gateway counts.
+ * and data keys (sealed.ts), sealed per-window rollups (rollups.ts), patient bindings,
+ * envelope recipients, cross-gateway counts. Readings and trends are read through io/queries.
  * The one way into this folder from the rest of the gateway (test/unit/house-rules.test.ts).
  */
 export {
@@ -22,13 +22,6 @@ export {
 } from './bindings.js';
 export { type RawCheckpoint, toCheckpoint } from './checkpoint-table.js';
 export {
-  readReadings,
-  readTrend,
-  type StoredReading,
-  type TrendRead,
-  type TrendReadOptions,
-} from './queries.js';
-export {
   addRecipient,
   createRecipientKey,
   listRecipients,
@@ -37,7 +30,14 @@ export {
   retireRecipient,
   watchRecipients,
 } from './recipients.js';
-export { openRollup, ROLLUP_IV_BYTES, RollupTable, rollupAad, sealRollup } from './rollups.js';
+export {
+  openRollup,
+  ROLLUP_IV_BYTES,
+  type RollupRow,
+  RollupTable,
+  rollupAad,
+  sealRollup,
+} from './rollups.js';
 export { countAcrossGateways } from './scale-out.js';
 export {
   batchAad,
@@ -60,6 +60,7 @@ export {
   type CheckpointRow,
   type DeviceRow,
   type FrameIndexRow,
+  type FrameReadRow,
   type GatewayStore,
   type NewFrame,
   openStore,

@@ -27,7 +27,7 @@
  * `frames` is kept in clear (the frame index already shows how many frames each minute
  * holds) so that readers can check, before using a row, that the rows of a window count
  * every frame the index holds for it
- * (io/store/queries). Rollup encryptions use the data key's IV budget: at most two per
+ * (io/queries). Rollup encryptions use the data key's IV budget: at most two per
  * frame, far below the 2^32 bound with the ring's 2^20 frames per key.
  */
 import { createCipheriv, createDecipheriv, KeyObject } from 'node:crypto';

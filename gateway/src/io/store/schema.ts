@@ -13,7 +13,7 @@
  * - 3: `rollups` (issue 14), sealed per-window aggregates for trends. The migration only
  *   creates the table: rollups of frames stored before it cannot be made at open, since
  *   sealing one needs the frames' data keys and the gateway holds only the recipients'
- *   public keys. They are filled lazily (io/store/queries `readTrend`): a reader holding a
+ *   public keys. They are filled lazily (io/queries `readTrend`): a reader holding a
  *   private key answers a window without a complete rollup from its raw frames, exactly,
  *   and writes the missing rollup back; until then no answer depends on a rollup that
  *   does not count every frame the index holds for its window.

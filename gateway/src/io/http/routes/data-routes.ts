@@ -9,7 +9,12 @@
  * - `GET /api/bindings` → `{bindings:[{dev, patientId, bed, since}]}`
  * - `GET /api/beds` → `{beds:[{dev, bed}]}`: tile labels without patient ids (also wall displays)
  * - `GET /api/devices/:dev/bindings` → `{history:[{patientId, bed, from, to}]}`
- * - `GET /api/devices/:dev/readings?from=ms&to=ms` → `{dev, readings:[{seq, ts, obs, bat?}]}`
+ * - `GET /api/devices/:dev/readings?from=ms&to=ms[&limit=N]` → `{dev, readings:[{seq, ts, obs, bat?}]}`;
+ *   a range holding more than `maxReadings` frames (100,000 by default) is refused with 422
+ *   `too_many_readings` (its index read an hour at a time and stopped there, no frame opened);
+ *   with `limit` (1-10,000) only the N latest readings, and `total`: the frames the range
+ *   holds (from the index; shredded ones included). A long answer is sent in slices of the
+ *   event loop's time (io/outbound `slicedJson`).
  * - `GET /api/devices/:dev/trend?from=ms&to=ms&bucketMs=N` →
  *   `{dev, from, to, bucketMs, series:{hr:[{t,min,max,mean,n}], spo2, rr, temp, sbp, dbp}}`
  * GET routes: roles admin, nurse, charge_nurse.
@@ -41,15 +46,10 @@ import { mergeSeries, type TrendSeries, vitalsOf } from '../../../core/trend.js'
 import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes.js';
 import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Role } from '../../identity/index.js';
+import { slicedJson } from '../../outbound/index.js';
+import { DEFAULT_MAX_READINGS, readReadings, readTrend, TooManyReadings } from '../../queries/index.js';
 import type { GatewayStore } from '../../store/index.js';
-import {
-  BED_PATTERN,
-  type BindingBook,
-  PATIENT_ID_PATTERN,
-  readReadings,
-  readTrend,
-  SealedReader,
-} from '../../store/index.js';
+import { BED_PATTERN, type BindingBook, PATIENT_ID_PATTERN, SealedReader } from '../../store/index.js';
 import { errorReply } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
 import { ADMIT_ROLES, WARD_READ_ROLES, WARD_ROLES } from '../route-roles.js';
@@ -83,6 +83,8 @@ export interface DataRoutesOptions {
   maxRangeMs?: number;
   /** Largest number of buckets of a trend. Default 10,000. */
   maxBuckets?: number;
+  /** Most frames a readings range may hold (`too_many_readings` past it). Default 100,000. */
+  maxReadings?: number;
   /** In a gateway group: this gateway's id and where the others are (trends and readings of all). */
   group?: { gatewayId: string; peers: PeerDirectory };
   /**
@@ -132,6 +134,7 @@ const RANGE_QUERY = {
     from: { type: 'integer', minimum: 0 },
     to: { type: 'integer', minimum: 0 },
     bucketMs: { type: 'integer', minimum: 1000 },
+    limit: { type: 'integer', minimum: 1, maximum: 10_000 },
   },
 } as const;
 
@@ -144,6 +147,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
   const { store, bindings, hub } = opts;
   const maxRangeMs = opts.maxRangeMs ?? 7 * 24 * 3600 * 1000;
   const maxBuckets = opts.maxBuckets ?? 10_000;
+  const maxReadings = opts.maxReadings ?? DEFAULT_MAX_READINGS;
   const audit = (e: DataAuditEvent): void => {
     try {
       opts.onAudit?.(e);
@@ -165,9 +169,10 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     if (to < from || to - from > maxRangeMs) throw new DataError('bad_request', 'range');
     if (!store.getDevice(dev)) throw new DataError('not_found', 'device');
   };
-  const readings = async (dev: string, from: number, to: number) => {
+  const readings = async (dev: string, from: number, to: number, last: number | undefined) => {
     checkRange(dev, from, to);
-    return (await readReadings(store, new SealedReader(store, opts.secrets), dev, from, to)).readings;
+    const reader = new SealedReader(store, opts.secrets);
+    return (await readReadings(store, reader, dev, from, to, { last, maxRows: maxReadings })).readings;
   };
 
   /** Runs a handler; maps coded failures to their fixed replies. */
@@ -194,12 +199,16 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       }
     };
 
-  type DevRange = { Params: { dev: string }; Querystring: { from: number; to: number; bucketMs?: number } };
+  type DevRange = {
+    Params: { dev: string };
+    Querystring: { from: number; to: number; bucketMs?: number; limit?: number };
+  };
 
-  const getReadings = guarded<DevRange>(VIEW_ROLES, async (req, _reply, user) => {
+  const getReadings = guarded<DevRange>(VIEW_ROLES, async (req, reply, user) => {
     const { dev } = req.params;
-    const { from, to } = req.query;
-    const rs = await readings(dev, from, to);
+    const { from, to, limit } = req.query;
+    const rs = await readings(dev, from, to, limit);
+    const total = limit === undefined ? undefined : store.countFrames(dev, from, to + 1);
     if (!fromPeer(req)) await opts.onAccess?.({ ...user, dev, action: 'readings', from, to });
     audit({
       type: 'patient_data_view',
@@ -217,17 +226,34 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       ...(r.bat !== undefined ? { bat: r.bat } : {}),
     }));
     const group = opts.group;
-    if (!group || fromPeer(req)) return { dev, readings: mine };
+    if (!group || fromPeer(req))
+      return slicedJson(
+        { dev, readings: mine, ...(total === undefined ? {} : { total }) },
+        'readings',
+        reply,
+      );
     // Every gateway's readings: a reading two gateways stored (a redelivery) counts once.
-    const { answers, missing } = await askPeers<{ readings: typeof mine }>(group.peers, req, req.url);
+    type Part = { readings: typeof mine; total?: number };
+    const { answers, missing } = await askPeers<Part>(group.peers, req, req.url);
     const bySeq = new Map(mine.map((r) => [r.seq, r]));
     for (const a of answers)
       for (const r of a.body.readings ?? []) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
-    return {
-      dev,
-      readings: [...bySeq.values()].sort((p, q) => p.seq - q.seq),
-      sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
-    };
+    let all = [...bySeq.values()];
+    // Each gateway kept within the bound; together they may not (each stored a share).
+    if (limit === undefined && all.length > maxReadings) throw new TooManyReadings(maxReadings);
+    if (limit !== undefined) all = all.sort((p, q) => p.ts - q.ts || p.seq - q.seq).slice(-limit);
+    const sources = { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing };
+    const sum = (n: number) => answers.reduce((s, a) => s + (a.body.total ?? 0), n);
+    return slicedJson(
+      {
+        dev,
+        readings: all.sort((p, q) => p.seq - q.seq),
+        ...(total === undefined ? {} : { total: sum(total) }),
+        sources,
+      },
+      'readings',
+      reply,
+    );
   });
 
   const getTrend = guarded<DevRange>(VIEW_ROLES, async (req, _reply, user) => {
@@ -237,7 +263,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     if ((to - from) / bucketMs > maxBuckets) throw new DataError('bad_request', 'buckets');
     checkRange(dev, from, to);
     // From the sealed rollups where they count every frame, raw frames elsewhere: the same
-    // numbers as core/trend `downsample` over the readings (io/store/queries).
+    // numbers as core/trend `downsample` over the readings (io/queries).
     const t = await readTrend(store, new SealedReader(store, opts.secrets), dev, from, to, bucketMs);
     if (!fromPeer(req)) await opts.onAccess?.({ ...user, dev, action: 'trend', from, to });
     audit({

@@ -62,6 +62,8 @@ export interface CareRoutesOptions {
   group?: CareGroup;
   /** Largest number of buckets of a trend. Default 10,000. */
   maxBuckets?: number;
+  /** Most frames a readings range may hold (`too_many_readings` past it). Default 100,000. */
+  maxReadings?: number;
   /** The care roles that may open a patient's data in an emergency (break-glass). Default none. */
   breakGlassRoles?: readonly ('doctor' | 'patient')[];
   /** This gateway's break-glass openings (io/care); absent: none, and none can be made. */
@@ -87,6 +89,7 @@ export const PATIENT_PARAM = {
 
 export const CARE_CODES = [
   'bad_request',
+  'too_many_readings',
   'forbidden',
   'not_found',
   'no_recipient_key',
@@ -127,6 +130,7 @@ export function careGuard(opts: CareRoutesOptions) {
       fn: (
         req: FastifyRequest<Q>,
         user: { username: string; role: 'doctor' | 'patient' },
+        reply: FastifyReply,
       ) => Promise<unknown>,
       /** The status of a success: 201 for a route that creates something. Default 200. */
       status = 200,
@@ -138,7 +142,7 @@ export function careGuard(opts: CareRoutesOptions) {
         role: 'doctor' | 'patient';
       };
       try {
-        const out = await fn(req, user);
+        const out = await fn(req, user, reply);
         reply.code(status);
         return out;
       } catch (err) {

@@ -16,7 +16,10 @@
  *   `ledger_unavailable` while the chain cannot be read. With `&limit=N` (1-10,000) only the N
  *   latest readings of the range, read from its last hours alone, and `total`: the frames the
  *   range holds (from the index; shredded ones included): what a page showing the last rows
- *   and a count needs, without a day of readings (~11 MB at 1 Hz) read and sent.
+ *   and a count needs, without a day of readings (~11 MB at 1 Hz) read and sent. Without it,
+ *   a range holding more than `maxReadings` frames (100,000 by default, on all the patient's
+ *   devices) is refused with 422 `too_many_readings` before a frame is opened; a long answer
+ *   is sent in slices of the event loop's time (io/outbound `slicedJson`).
  * - `GET /api/care/patients/:patient/trend?from=ms&to=ms&bucketMs=N` (doctor, patient) →
  *   `{patient, from, to, bucketMs, basis, devices: [{dev, from, to, series}]}`: the trend of each
  *   device bound to the patient within the range, cut to its binding period, on its own grid
@@ -34,7 +37,9 @@ import { type ConsentTerms, inForce } from '../../../../core/consent-policy.js';
 import { vitalsOf } from '../../../../core/trend.js';
 import type { Observations } from '../../../../protocol/frame.js';
 import { termsOf } from '../../../care/index.js';
-import { readReadings, readTrend, SealedReader } from '../../../store/index.js';
+import { slicedJson } from '../../../outbound/index.js';
+import { DEFAULT_MAX_READINGS, readReadings, readTrend, TooManyReadings } from '../../../queries/index.js';
+import { SealedReader } from '../../../store/index.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES } from '../../route-roles.js';
 import { mergeDeviceTrends, mergeRows, withPeers } from './care-group.js';
@@ -81,6 +86,7 @@ export function consentDto(r: ConsentRecord, now: number): CareConsentDto {
 export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
   const { now, fail, subjectOf, guarded, authorize, periodsOf, logged } = careGuard(opts);
   const maxBuckets = opts.maxBuckets ?? 10_000;
+  const maxReadings = opts.maxReadings ?? DEFAULT_MAX_READINGS;
 
   const getConsents = guarded(CARE_ROLES, async (_req, user) => {
     const subject = subjectOf(user.username);
@@ -115,28 +121,34 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     Querystring: { from: number; to: number; bucketMs?: number; limit?: number };
   };
 
-  const getReadings = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
+  const getReadings = guarded<PatientRange>(CARE_ROLES, async (req, user, reply) => {
     const patient = req.params.patient.toLowerCase();
     const { from, to, limit } = req.query;
     const a = await authorize(patient, from, to, user);
     const reader = new SealedReader(opts.store, opts.secrets);
     let readings: { dev: string; seq: number; ts: number; obs: Observations }[] = [];
     let total = 0;
+    let held = 0; // frames read so far, shredded ones included: the bound is on all periods
     for (const p of await periodsOf(a.patientId, from, to)) {
-      const got = await readReadings(opts.store, reader, p.dev, p.from, p.to, undefined, limit);
+      const maxRows = maxReadings - held;
+      const got = await readReadings(opts.store, reader, p.dev, p.from, p.to, { last: limit, maxRows });
       for (const r of got.readings) readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: vitalsOf(r.obs) });
+      held += got.readings.length + got.shredded;
       if (limit !== undefined) total += opts.store.countFrames(p.dev, p.from, p.to + 1);
     }
     readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
     if (limit !== undefined) readings = readings.slice(-limit);
     logged(user, a, patient, 'readings', from, to, readings.length);
     const mine = { patient, from, to, basis: a.basis, readings, ...(limit !== undefined ? { total } : {}) };
-    return withPeers(opts.group, req, mine, (m, theirs) => {
+    const answer = await withPeers(opts.group, req, mine, (m, theirs) => {
       const all = mergeRows([m.readings, ...theirs.map((t) => t.readings)]);
+      // Each gateway kept within the bound; together they may not (each stored a share).
+      if (limit === undefined && all.length > maxReadings) throw new TooManyReadings(maxReadings);
       if (limit === undefined) return { ...m, readings: all };
       // Each gateway counted the frames it stored (a redelivery stored twice counts twice).
       return { ...m, readings: all.slice(-limit), total: theirs.reduce((n, t) => n + (t.total ?? 0), total) };
     });
+    return slicedJson(answer, 'readings', reply);
   });
 
   // Per device and binding period, each on its own grid from the period's start: a bucket never

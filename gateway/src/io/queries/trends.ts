@@ -1,8 +1,7 @@
 /**
- * @module io/store/queries
- * What the query API and the exports read from the sealed store: a device's readings over a
- * time range (`readReadings`, every frame opened; a long read on io/reading's threads) and
- * its trend (`readTrend`, issue 14), from the sealed rollups wherever they count every frame.
+ * @module io/queries/trends
+ * A device's trend over a time range, as the query API reads it (`readTrend`, issue 14): from
+ * the sealed rollups wherever they count every frame, raw frames elsewhere.
  *
  * How a trend is answered, exactly as `downsample` over the raw readings would answer it:
  * 1. core/rollup `planTrend` splits each bucket into whole 15-minute and 1-minute windows
@@ -39,110 +38,20 @@ import {
 } from '../../core/rollup.js';
 import { TrendAccumulator, type TrendSeries } from '../../core/trend.js';
 import type { Observations } from '../../protocol/frame.js';
-import type { ReadPool, StoredReading } from '../reading/index.js';
-import { decodeReading, inWindows, lastInWindows, sharedReadPool } from '../reading/index.js';
-import { openRollup, type RollupRow, RollupTable, rollupAad, sealRollup } from './rollups.js';
-import { SealedError, type SealedReader } from './sealed.js';
-import type { FrameReadRow, GatewayStore } from './store.js';
-
-export type { StoredReading };
+import {
+  type FrameReadRow,
+  type GatewayStore,
+  openRollup,
+  type RollupRow,
+  RollupTable,
+  rollupAad,
+  SealedError,
+  type SealedReader,
+  sealRollup,
+} from '../store/index.js';
+import { DECODE_CHUNK, storedReading } from './readings.js';
 
 const QUARTER_MS = 900_000;
-/** Frames opened and decoded together (one statement), and per chunk handed to a read thread. */
-const [DECODE_CHUNK, POOL_CHUNK] = [4096, 1024];
-/** Reads of fewer rows stay on the event loop (a thread's start and hand-over cost more). */
-const POOL_MIN_ROWS = 2048;
-
-/** The reading of one opened frame. @throws {SealedError} `integrity_error` when it does not decode. */
-function storedReading(bytes: Uint8Array, row: FrameReadRow): StoredReading {
-  try {
-    return decodeReading(bytes, row.leafIndex);
-  } catch (err) {
-    throw new SealedError('integrity_error', `entry ${row.leafIndex} does not decode`, { cause: err });
-  }
-}
-
-/**
- * A device's readings with from <= ts <= to (device clock), by seq, opened by `reader`; with
- * `last`, only the `last` latest by ts (io/reading `lastInWindows`). Shredded entries are
- * counted, not returned. @throws {SealedError} as `SealedReader.read`.
- */
-export async function readReadings(
-  store: GatewayStore,
-  reader: SealedReader,
-  dev: string,
-  from: number,
-  to: number,
-  pool: ReadPool = sharedReadPool(),
-  last?: number,
-): Promise<{ readings: StoredReading[]; shredded: number }> {
-  // Packed only where the read goes to the threads (on the event loop rows were faster).
-  const packFrom = pool.threads > 0 ? POOL_MIN_ROWS : undefined;
-  const fetch = (a: number, b: number) => store.framesToRead(dev, a, b, packFrom);
-  const rows = await (last === undefined ? inWindows(fetch, from, to) : lastInWindows(fetch, from, to, last));
-  if (pool.threads > 0 && rows.length >= POOL_MIN_ROWS) return readOnThreads(rows, reader, pool);
-  // Chunk by chunk, decoded as opened: no day of frame bytes held at once.
-  const out: ChunkRead = { readings: [], shredded: 0 };
-  for (let i = 0; i < rows.length; i += DECODE_CHUNK)
-    addChunk(out, await readHere(reader, rows.slice(i, i + DECODE_CHUNK)));
-  return out;
-}
-
-/** The readings of some rows and how many of them were shredded. */
-type ChunkRead = { readings: StoredReading[]; shredded: number };
-
-function addChunk(out: ChunkRead, c: ChunkRead): void {
-  for (const r of c.readings) out.readings.push(r);
-  out.shredded += c.shredded;
-}
-
-/** `chunk` opened (`SealedReader.read`) and decoded on the event loop. */
-async function readHere(reader: SealedReader, chunk: readonly FrameReadRow[]): Promise<ChunkRead> {
-  const c: ChunkRead = { readings: [], shredded: 0 };
-  (await reader.read(chunk)).forEach((bytes, j) => {
-    if (bytes === 'shredded') c.shredded += 1;
-    else c.readings.push(storedReading(bytes, chunk[j] as FrameReadRow));
-  });
-  return c;
-}
-
-/** The words of a read thread's failure, as `SealedReader` and `storedReading` say them. */
-const FAILED = { authenticate: 'authenticate', match: 'match the log', decode: 'decode' };
-
-/**
- * `readReadings` of many rows with the read threads (io/reading): here each chunk's sealed
- * rows are fetched (one statement; the leaf hashes came with the index rows) and its keys
- * unwrapped while the threads open, check and decode the chunks before it; at most
- * `2 × threads` chunks are out at once, and their answers are taken in order, so the first
- * damaged entry in seq order is the one reported, with the same code and words as on the
- * event loop. A chunk not all of COSE_Encrypt0 rows (format 2, skeletons) is read here.
- */
-async function readOnThreads(
-  rows: readonly FrameReadRow[],
-  reader: SealedReader,
-  pool: ReadPool,
-): Promise<ChunkRead> {
-  const out: ChunkRead = { readings: [], shredded: 0 };
-  const inFlight: Promise<ChunkRead>[] = [];
-  let taken = 0;
-  for (let i = 0; i < rows.length; i += POOL_CHUNK) {
-    const chunk = rows.slice(i, i + POOL_CHUNK);
-    const prepared = await reader.job(chunk);
-    const p: Promise<ChunkRead> = prepared
-      ? pool.run(prepared.job).then((r) => {
-          if ('readings' in r) return { readings: r.readings, shredded: prepared.shredded };
-          const { leafIndex, reason } = r.failed;
-          throw new SealedError('integrity_error', `entry ${leafIndex} does not ${FAILED[reason]}`);
-        })
-      : readHere(reader, chunk);
-    p.catch(() => {}); // taken, and thrown, in order below
-    inFlight.push(p);
-    while (inFlight.length - taken > 2 * pool.threads)
-      addChunk(out, await (inFlight[taken++] as Promise<ChunkRead>));
-  }
-  while (taken < inFlight.length) addChunk(out, await (inFlight[taken++] as Promise<ChunkRead>));
-  return out;
-}
 
 /** What `readTrend` answers. */
 export interface TrendRead {
