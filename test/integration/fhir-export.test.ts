@@ -14,6 +14,7 @@ import { FHIR_VITALS, LOINC, MDC, UCUM } from '../../gateway/src/core/fhir/codes
 import { logIdOf } from '../../gateway/src/core/log-names.js';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { Bindings } from '../../gateway/src/io/store/bindings.js';
+import { joined } from '../helpers/async-text.js';
 import { validateR4 } from '../helpers/fhir-server.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -145,7 +146,7 @@ describe('FHIR R4 export', () => {
       from: 0,
       to: Number.MAX_SAFE_INTEGER,
     });
-    const bundle = JSON.parse([...out.text()].join('')) as {
+    const bundle = JSON.parse(await joined(out.text())) as {
       resourceType: string;
       type: string;
       timestamp: string;
@@ -165,7 +166,7 @@ describe('FHIR R4 export', () => {
     expect(obs).toHaveLength(30);
     expect(out.observations).toBe(30);
     // The CLI's indented text is the same Bundle, laid out as JSON.stringify lays it out.
-    expect([...out.text(2)].join('')).toBe(JSON.stringify(bundle, null, 2));
+    expect(await joined(out.text(2))).toBe(JSON.stringify(bundle, null, 2));
     for (const o of obs) expect(observationProblems(o)).toEqual([]);
     // R4 base definitions for every resource, and the vital-signs profile the Observations name.
     for (const e of bundle.entry) expect(() => validateR4(e.resource as never)).not.toThrow();
@@ -215,7 +216,7 @@ describe('FHIR R4 export', () => {
       from: 0,
       to: Number.MAX_SAFE_INTEGER,
     });
-    const obs = (JSON.parse([...out.text()].join('')).entry as { resource: Json }[])
+    const obs = (JSON.parse(await joined(out.text())).entry as { resource: Json }[])
       .map((e) => e.resource)
       .filter((x) => x.resourceType === 'Observation');
     const hr = obs
@@ -223,6 +224,53 @@ describe('FHIR R4 export', () => {
       .map((o) => (o.valueQuantity as { value: number }).value)
       .sort((x, y) => x - y);
     expect(hr).toEqual([63, 64, 65, 80, 81, 82]); // wr-a before T+3s, wr-b from T+3s
+  });
+
+  test('behavior: a long export is read a day at a time; read again for its text past the readings kept, the same text', async () => {
+    const c = rig.device('wr-c');
+    const DAY = 86_400_000;
+    // Two readings on each of three days, the last day's ts running backwards once.
+    const at = [T - 2 * DAY, T - 2 * DAY + 5000, T - DAY, T - DAY + 5000, T + 9000, T + 7000];
+    for (const [i, ts] of at.entries()) await rig.ingest.submit(c.next({ ts }, { hr: 100 + i }), 'wr-c');
+    const exported = (keptReadings?: number) =>
+      exportFhir({
+        store: rig.store,
+        bindings,
+        secrets,
+        log: { origin, logId: logIdOf(origin) },
+        dev: 'wr-c',
+        from: 0,
+        to: Number.MAX_SAFE_INTEGER,
+        ...(keptReadings !== undefined ? { keptReadings } : {}),
+      });
+    // The index reads the store answers (the real method, its calls recorded).
+    const reads: [number, number][] = [];
+    const framesToRead = rig.store.framesToRead.bind(rig.store);
+    rig.store.framesToRead = (dev, from, to, packFrom) => {
+      if (dev === 'wr-c') reads.push([from, to]);
+      return framesToRead(dev, from, to, packFrom);
+    };
+    const kept = await exported();
+    expect(reads.length).toBeGreaterThanOrEqual(3); // a day at a time, never the whole range
+    for (const [from, to] of reads) expect(to - from).toBeLessThan(DAY);
+    reads.length = 0;
+    const text = await joined(kept.text(2));
+    expect(reads).toEqual([]); // 6 readings: kept from the counting pass
+    const reread = await exported(2);
+    reads.length = 0;
+    expect(await joined(reread.text(2))).toBe(text);
+    expect(reads.length).toBeGreaterThanOrEqual(3); // past the 2 kept: read again for the text
+    expect(await joined(reread.text(2))).toBe(text); // each call reads anew
+    rig.store.framesToRead = framesToRead;
+    expect([reread.observations, reread.pendingAnchor]).toEqual([kept.observations, kept.pendingAnchor]);
+    const bundle = JSON.parse(text) as { timestamp: string; entry: { resource: Json }[] };
+    expect(bundle.timestamp).toBe(new Date(T + 9000).toISOString()); // the newest reading
+    const hr = bundle.entry
+      .map((e) => e.resource)
+      .filter((x) => x.resourceType === 'Observation')
+      .map((o) => (o.valueQuantity as { value: number }).value);
+    expect(hr).toEqual([100, 101, 102, 103, 104, 105]); // day by day, by seq within a day
+    expect(kept.observations).toBe(6);
   });
 
   test('error: neither or both selectors, or an unknown patient, are refused', async () => {

@@ -21,6 +21,7 @@ import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { exportFhir } from '../../gateway/src/io/outbound/fhir-export.js';
 import { PgUserDirectory } from '../../gateway/src/io/shared/index.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
+import { joined } from '../helpers/async-text.js';
 import { runCli } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
 import { call, type Reply } from '../helpers/http-client.js';
@@ -149,7 +150,7 @@ describe('one admissions book for two gateways (shared.postgres)', () => {
     const byDevice = await exportFhir({ ...base, dev: 'wr-0001', from: 0, to: Date.now() + 60_000 });
     const byPatient = await exportFhir({ ...base, patientId: PATIENT, from: 0, to: Date.now() + 60_000 });
     for (const r of [byDevice, byPatient]) {
-      const observations = ((JSON.parse([...r.text()].join('')).entry as Json[]) ?? [])
+      const observations = ((JSON.parse(await joined(r.text())).entry as Json[]) ?? [])
         .map((e) => e.resource as Json)
         .filter((x) => x.resourceType === 'Observation');
       expect(observations.length).toBeGreaterThan(0);

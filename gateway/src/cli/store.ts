@@ -17,7 +17,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Deployment } from '../../../anchor/src/ledger/index.js';
 import { DEFAULT_GATEWAY_ID } from '../app/options.js';
 import { checkpointOrigin, logIdOf } from '../core/log-names.js';
-import { checkOutputPath, dataPaths, lockDataDir, readJson, writeOutputFile } from '../io/ops/index.js';
+import { checkOutputPath, dataPaths, lockDataDir, readJson, writeOutputFileFrom } from '../io/ops/index.js';
 import { exportFhir } from '../io/outbound/index.js';
 import { openBindingBook } from '../io/shared/index.js';
 import {
@@ -161,9 +161,9 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
             from: o.from ?? 0,
             to: o.to ?? Date.now(),
           });
-          writeOutputFile(
+          await writeOutputFileFrom(
             o.out,
-            (function* () {
+            (async function* () {
               yield* r.text(2);
               yield '\n';
             })(),

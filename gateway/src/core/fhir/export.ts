@@ -134,6 +134,46 @@ export function buildFhirBundle(p: FhirExportParameters): Json {
   return { ...bundleHead(p), entry };
 }
 
+/** The Bundle's JSON text as its head, each reading's piece in turn, and its tail. */
+export interface FhirBundleParts {
+  /** Everything before the first entry. */
+  head: string;
+  /** The text of one reading's entries, with the comma before them ('' when it has none). */
+  piece(r: FhirReading): string;
+  /** Everything after the last entry (call once, after the last `piece`). */
+  tail(): string;
+}
+
+/**
+ * The Bundle's JSON text made reading by reading, for readings that are not all at hand at
+ * once (io/outbound/fhir-export reads a long export a day at a time): `head`, then `piece` of
+ * each reading in order, then `tail`, joined, are `fhirBundleText` of those readings.
+ * `p.readings` is not read: give `p.now` (the newest reading's ts, as `fhirBundleText`
+ * takes it).
+ * @example const b = fhirBundleParts({ readings: [], now, log, checkpointFor }, 2); out(b.head); for (const r of day) out(b.piece(r)); out(b.tail());
+ */
+export function fhirBundleParts(p: FhirExportParameters, indent: 0 | 2 = 0): FhirBundleParts {
+  // The head as JSON.stringify lays it out, cut at the empty entry array's brackets.
+  const whole = JSON.stringify({ ...bundleHead(p), entry: [] }, null, indent);
+  const at = whole.lastIndexOf('[]');
+  const pad = indent === 0 ? '' : `\n${' '.repeat(2 * indent)}`;
+  const seen = new Set<string>();
+  let first = true;
+  return {
+    head: whole.slice(0, at + 1),
+    piece(r) {
+      let piece = '';
+      for (const e of entriesOf(p, r, seen)) {
+        const text = JSON.stringify(e, null, indent);
+        piece += `${first ? '' : ','}${pad}${indent === 0 ? text : text.replaceAll('\n', pad)}`;
+        first = false;
+      }
+      return piece;
+    },
+    tail: () => `${first || indent === 0 ? '' : `\n${' '.repeat(indent)}`}${whole.slice(at + 1)}`,
+  };
+}
+
 /**
  * The Bundle's JSON text in pieces, one reading's entries at a time, built as they are taken:
  * joined, exactly `JSON.stringify(buildFhirBundle(p), null, indent)`, without the whole
@@ -144,21 +184,11 @@ export function buildFhirBundle(p: FhirExportParameters): Json {
  * for (const piece of fhirBundleText(p, 2)) out.write(piece);
  */
 export function* fhirBundleText(p: FhirExportParameters, indent: 0 | 2 = 0): Generator<string> {
-  // The head as JSON.stringify lays it out, cut at the empty entry array's brackets.
-  const whole = JSON.stringify({ ...bundleHead(p), entry: [] }, null, indent);
-  const at = whole.lastIndexOf('[]');
-  yield whole.slice(0, at + 1);
-  const pad = indent === 0 ? '' : `\n${' '.repeat(2 * indent)}`;
-  const seen = new Set<string>();
-  let first = true;
+  const b = fhirBundleParts(p, indent);
+  yield b.head;
   for (const r of p.readings) {
-    let piece = '';
-    for (const e of entriesOf(p, r, seen)) {
-      const text = JSON.stringify(e, null, indent);
-      piece += `${first ? '' : ','}${pad}${indent === 0 ? text : text.replaceAll('\n', pad)}`;
-      first = false;
-    }
+    const piece = b.piece(r);
     if (piece !== '') yield piece;
   }
-  yield `${first || indent === 0 ? '' : `\n${' '.repeat(indent)}`}${whole.slice(at + 1)}`;
+  yield b.tail();
 }

@@ -72,4 +72,5 @@ export {
   renameDurably,
   type SafeOutput,
   writeOutputFile,
+  writeOutputFileFrom,
 } from './safe-write.js';

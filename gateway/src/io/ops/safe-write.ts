@@ -183,24 +183,43 @@ export function openSafeOutput(path: string): SafeOutput {
 }
 
 /**
- * Writes `data` to the user-named `path` the safe way (see the module header): bytes, a
- * text, or a text in pieces (each written as it is taken, so the whole is never in memory).
+ * Writes `data` to the user-named `path` the safe way (see the module header): bytes or a
+ * text (a text in pieces: `writeOutputFileFrom`).
  * @throws {OutputPathError} `output_path_invalid` for a refused path.
  * @example writeOutputFile('bundle.fhir.json', JSON.stringify(bundle));
  */
-export function writeOutputFile(path: string, data: string | Uint8Array | Iterable<string>): void {
+export function writeOutputFile(path: string, data: string | Uint8Array): void {
   const out = openSafeOutput(path);
-  const write = (bytes: Uint8Array): void => {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(out.fd, bytes, off, bytes.length - off);
-  };
   try {
-    if (typeof data === 'string') write(Buffer.from(data, 'utf8'));
-    else if (data instanceof Uint8Array) write(data);
-    else for (const piece of data) write(Buffer.from(piece, 'utf8'));
+    writeAll(out.fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     out.commit();
   } catch (err) {
     out.abort();
     throw err;
   }
+}
+
+/**
+ * As `writeOutputFile`, for a text whose pieces come as they are made (a long export read
+ * from the store a day at a time): each written as it is taken, the file in place only once
+ * the last is written.
+ * @throws {OutputPathError} `output_path_invalid` for a refused path; whatever `pieces` throws
+ *   (nothing is left at `path` then).
+ * @example await writeOutputFileFrom('obs.json', r.text(2));
+ */
+export async function writeOutputFileFrom(path: string, pieces: AsyncIterable<string>): Promise<void> {
+  const out = openSafeOutput(path);
+  try {
+    for await (const piece of pieces) writeAll(out.fd, Buffer.from(piece, 'utf8'));
+    out.commit();
+  } catch (err) {
+    out.abort();
+    throw err;
+  }
+}
+
+/** All of `bytes` written to `fd` (a write may take part of them). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
 }
