@@ -13,6 +13,8 @@
  * - Dr B, without a consent, is refused by A, and B is never asked (nothing in B's access log
  *   or audit); after breaking glass on A (an opening A keeps, B does not), A answers its own
  *   share and names B missing: B's refusal is never counted as data;
+ * - each gateway within `http.maxReadings`, their merged readings past it: A refuses 422
+ *   `too_many_readings` and its access log holds no view of it (B's holds the share it served);
  * - B gone (its registry row left, as a killed gateway leaves it): A answers its own share and
  *   names B missing.
  */
@@ -80,6 +82,7 @@ describe('care routes across a gateway group: every gateway asked, each authoriz
   const drB = clinicianIdOf(privateKeyToAccount(generatePrivateKey()).address);
   let consentId = '';
   let from = 0;
+  let frames: FrameChain;
 
   const url = (what: string, extra = '') =>
     `/api/care/patients/${pseudonym}/${what}?from=${from}&to=${Date.now() + 60_000}${extra}`;
@@ -131,7 +134,8 @@ describe('care routes across a gateway group: every gateway asked, each authoriz
           gatewayId: id,
           logger: silentLogger,
           mqtt: { port: 0 },
-          http: { port: 0 },
+          // Each gateway's 3 readings, and the 6 merged, fit; a seventh on B passes the bound together.
+          http: { port: 0, maxReadings: 6 },
           checkpointIntervalMs: 3_600_000,
           consentRefreshMs: REFRESH_MS,
           ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: key },
@@ -163,7 +167,7 @@ describe('care routes across a gateway group: every gateway asked, each authoriz
     expect(admitted.status).toBe(201);
     from = admitted.body.since as number;
     // Seq 1-3 reach A, 4-6 reach B (one ECG chunk each side: seq 2 and 5).
-    const frames = new FrameChain(DEV, deviceKey(seed, DEV));
+    frames = new FrameChain(DEV, deviceKey(seed, DEV));
     for (let i = 0; i < 6; i++) {
       await sleep(5);
       const over = i === 1 || i === 4 ? { wf: ecg(100 * (i + 1)) } : {};
@@ -338,6 +342,47 @@ describe('care routes across a gateway group: every gateway asked, each authoriz
         .filter((e) => e.actor === drB)
         .map((e) => [e.gateway, e.action, e.basis.type]),
     ).toEqual([['gw-a', 'readings', 'break_glass']]);
+  });
+
+  it('error: each gateway within `http.maxReadings`, the merged answer past it: refused 422, not logged as served by A', async () => {
+    const [a, b] = gws as [RunningGateway, RunningGateway];
+    expect(await b.ingest.submit(frames.next({}, { hr: 76, spo2: 97 }), DEV)).toMatchObject({
+      status: 'accepted',
+    });
+    const served = (g: RunningGateway) =>
+      accessLog(g).filter((e) => e.actor === drA && e.action === 'readings').length;
+    const [beforeA, beforeB] = [served(a), served(b)];
+    const r = await get(a, 'dr-a', url('readings'));
+    expect([r.status, errorCode(r)]).toEqual([422, 'too_many_readings']);
+    // A refused the merged answer (3 + 4 readings): nothing of it reached Dr A, so nothing is
+    // in A's access log; B served its share to A (4, within the bound) and logged that.
+    expect(served(a)).toBe(beforeA);
+    expect(served(b)).toBe(beforeB + 1);
+    expect(
+      auditOf(0).some(
+        (l) => l.event === 'care_access_refused' && l.user === 'dr-a' && l.code === 'too_many_readings',
+      ),
+    ).toBe(true);
+    // The ward team's route the same way: the device's merged readings refused, no view logged by A.
+    const byNurse = (g: RunningGateway) =>
+      (g.store.db.prepare('SELECT entry FROM access_entries').pluck().all() as Buffer[])
+        .map((b) => JSON.parse(Buffer.from(b).toString('utf8')) as Entry)
+        .filter((e) => e.actor === 'cn' && e.action === 'readings').length;
+    const nurseBefore = byNurse(a);
+    const ward = await get(a, 'cn', `/api/devices/${DEV}/readings?from=${from}&to=${Date.now() + 60_000}`);
+    expect([ward.status, errorCode(ward)]).toEqual([422, 'too_many_readings']);
+    expect(byNurse(a)).toBe(nurseBefore);
+    const last = await get(
+      a,
+      'cn',
+      `/api/devices/${DEV}/readings?from=${from}&to=${Date.now() + 60_000}&limit=2`,
+    );
+    expect([last.status, (last.body.readings as Row[]).map((x) => x.seq), last.body.total]).toEqual([
+      200,
+      [6, 7],
+      7,
+    ]);
+    expect(byNurse(a)).toBe(nurseBefore + 1);
   });
 
   it('error: B gone without leaving the registry (killed), A answers its own share and names B missing', async () => {

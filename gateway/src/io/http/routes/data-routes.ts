@@ -53,7 +53,7 @@ import { BED_PATTERN, type BindingBook, PATIENT_ID_PATTERN, SealedReader } from 
 import { errorReply } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
 import { ADMIT_ROLES, WARD_READ_ROLES, WARD_ROLES } from '../route-roles.js';
-import { askPeers, fromPeer, type PeerDirectory } from './peer-fanout.js';
+import { askPeers, fromPeer, type PeerDirectory, type PeerSources } from './peer-fanout.js';
 
 export interface DataAuditEvent {
   type: 'patient_data_view' | 'admission' | 'discharge';
@@ -209,6 +209,18 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     const { from, to, limit } = req.query;
     const rs = await readings(dev, from, to, limit);
     const total = limit === undefined ? undefined : store.countFrames(dev, from, to + 1);
+    const mine = rs.map((r) => ({
+      seq: r.seq,
+      ts: r.ts,
+      obs: vitalsOf(r.obs),
+      ...(r.bat !== undefined ? { bat: r.bat } : {}),
+    }));
+    const answer = await withPeerReadings(
+      req,
+      { dev, readings: mine, ...(total === undefined ? {} : { total }) },
+      limit,
+    );
+    // Logged once the answer stands (a group's merged answer past the bound is refused unlogged), before it is sent.
     if (!fromPeer(req)) await opts.onAccess?.({ ...user, dev, action: 'readings', from, to });
     audit({
       type: 'patient_data_view',
@@ -219,42 +231,42 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       to,
       count: rs.length,
     });
-    const mine = rs.map((r) => ({
-      seq: r.seq,
-      ts: r.ts,
-      obs: vitalsOf(r.obs),
-      ...(r.bat !== undefined ? { bat: r.bat } : {}),
-    }));
+    return slicedJson(answer, 'readings', reply);
+  });
+
+  type Reading = { seq: number; ts: number; obs: ReturnType<typeof vitalsOf>; bat?: number };
+  type ReadingsAnswer = { dev: string; readings: Reading[]; total?: number; sources?: PeerSources };
+  /**
+   * `mine` alone for a lone gateway or a peer's request; else merged with every peer's answer
+   * to the same request: a reading two gateways stored (a redelivery) once, by seq; with
+   * `limit`, the latest by ts and the gateways' totals summed. @throws {TooManyReadings} when
+   * the merged readings pass the bound (each gateway kept within it; together they may not).
+   */
+  const withPeerReadings = async (
+    req: FastifyRequest,
+    mine: ReadingsAnswer,
+    limit: number | undefined,
+  ): Promise<ReadingsAnswer> => {
     const group = opts.group;
-    if (!group || fromPeer(req))
-      return slicedJson(
-        { dev, readings: mine, ...(total === undefined ? {} : { total }) },
-        'readings',
-        reply,
-      );
-    // Every gateway's readings: a reading two gateways stored (a redelivery) counts once.
-    type Part = { readings: typeof mine; total?: number };
-    const { answers, missing } = await askPeers<Part>(group.peers, req, req.url);
-    const bySeq = new Map(mine.map((r) => [r.seq, r]));
+    if (!group || fromPeer(req)) return mine;
+    const { answers, missing } = await askPeers<ReadingsAnswer>(group.peers, req, req.url);
+    const bySeq = new Map(mine.readings.map((r) => [r.seq, r]));
     for (const a of answers)
       for (const r of a.body.readings ?? []) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
     let all = [...bySeq.values()];
-    // Each gateway kept within the bound; together they may not (each stored a share).
     if (limit === undefined && all.length > maxReadings) throw new TooManyReadings(maxReadings);
     if (limit !== undefined) all = all.sort((p, q) => p.ts - q.ts || p.seq - q.seq).slice(-limit);
-    const sources = { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing };
-    const sum = (n: number) => answers.reduce((s, a) => s + (a.body.total ?? 0), n);
-    return slicedJson(
-      {
-        dev,
-        readings: all.sort((p, q) => p.seq - q.seq),
-        ...(total === undefined ? {} : { total: sum(total) }),
-        sources,
-      },
-      'readings',
-      reply,
-    );
-  });
+    const total =
+      mine.total === undefined
+        ? {}
+        : { total: answers.reduce((s, a) => s + (a.body.total ?? 0), mine.total) };
+    return {
+      dev: mine.dev,
+      readings: all.sort((p, q) => p.seq - q.seq),
+      ...total,
+      sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
+    };
+  };
 
   const getTrend = guarded<DevRange>(VIEW_ROLES, async (req, _reply, user) => {
     const { dev } = req.params;

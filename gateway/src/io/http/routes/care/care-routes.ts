@@ -138,7 +138,6 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     }
     readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
     if (limit !== undefined) readings = readings.slice(-limit);
-    logged(user, a, patient, 'readings', from, to, readings.length);
     const mine = { patient, from, to, basis: a.basis, readings, ...(limit !== undefined ? { total } : {}) };
     const answer = await withPeers(opts.group, req, mine, (m, theirs) => {
       const all = mergeRows([m.readings, ...theirs.map((t) => t.readings)]);
@@ -148,6 +147,8 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
       // Each gateway counted the frames it stored (a redelivery stored twice counts twice).
       return { ...m, readings: all.slice(-limit), total: theirs.reduce((n, t) => n + (t.total ?? 0), total) };
     });
+    // Logged once the answer stands (a group's merged answer past the bound is refused unlogged), before it is sent.
+    logged(user, a, patient, 'readings', from, to, readings.length);
     return slicedJson(answer, 'readings', reply);
   });
 
