@@ -274,5 +274,27 @@ describe('care routes: doctors under the patient consent on chain', () => {
         .map((l) => JSON.parse(l) as { event: string; user?: string; code?: string })
         .some((l) => l.event === 'care_access_refused' && l.user === 'pat' && l.code === 'too_many_readings'),
     ).toBe(true);
+    // Discharged and admitted again: two binding periods. The latest 4 of both fit the bound
+    // of 5 (the bound is on the answer, not on each period's latest N added up).
+    const out = await call(rig.gw.http.url, 'POST', '/api/discharges', rig.cookies.cn, { dev: DEV });
+    expect(out.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 5));
+    const back = await call(rig.gw.http.url, 'POST', '/api/admissions', rig.cookies.cn, {
+      dev: DEV,
+      patientId: PATIENT_ID,
+      bed: 'Bed 7',
+    });
+    expect(back.status).toBe(201);
+    for (let i = 0; i < 2; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      await rig.gw.ingest.submit(frames.next({}, { hr: 90 + i, spo2: 96 }), DEV);
+    }
+    const two = await rig.get(
+      'pat',
+      `/api/care/patients/${pseudonym}/readings?from=${t0 - H}&to=${Date.now() + 60_000}&limit=4`,
+    );
+    expect(two.status).toBe(200);
+    expect((two.body.readings as { obs: { hr: number } }[]).map((r) => r.obs.hr)).toEqual([84, 85, 90, 91]);
+    expect(two.body.total).toBe(12);
   });
 });

@@ -128,9 +128,11 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
     const reader = new SealedReader(opts.store, opts.secrets);
     let readings: { dev: string; seq: number; ts: number; obs: Observations }[] = [];
     let total = 0;
-    let held = 0; // frames read so far, shredded ones included: the bound is on all periods
+    // The bound is on the answer: frames read so far count (shredded ones included), except
+    // with `limit`, where each period's latest N are cut to N in all below.
+    let held = 0;
     for (const p of await periodsOf(a.patientId, from, to)) {
-      const maxRows = maxReadings - held;
+      const maxRows = limit === undefined ? maxReadings - held : maxReadings;
       const got = await readReadings(opts.store, reader, p.dev, p.from, p.to, { last: limit, maxRows });
       for (const r of got.readings) readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: vitalsOf(r.obs) });
       held += got.readings.length + got.shredded;
