@@ -7,7 +7,12 @@
  * read stops at the first window past its bound.
  */
 import { describe, expect, test } from 'vitest';
-import { inWindows, lastInWindows, READ_WINDOW_MS } from '../../gateway/src/io/reading/index.js';
+import {
+  countInWindows,
+  inWindows,
+  lastInWindows,
+  READ_WINDOW_MS,
+} from '../../gateway/src/io/reading/index.js';
 
 const H = READ_WINDOW_MS;
 type Row = { seq: number; ts: number };
@@ -102,5 +107,40 @@ describe('inWindows', () => {
       1, 2, 3, 4, 5, 6, 7, 8,
     ]);
     expect(all.calls.at(-1)).toEqual([0, 0]);
+  });
+});
+
+describe('countInWindows', () => {
+  test('behavior: the same count as one, an hour a count, with a turn of the event loop between', async () => {
+    const calls: [number, number][] = [];
+    const turnsSeen: number[] = [];
+    let turns = 0;
+    const tick = () => {
+      turns += 1;
+      if (turns < 100) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const count = (a: number, b: number) => {
+      calls.push([a, b]);
+      turnsSeen.push(turns);
+      return ROWS.filter((r) => r.ts >= a && r.ts <= b).length;
+    };
+    expect(await countInWindows(count, 0, 3 * H)).toBe(ROWS.length);
+    expect(calls).toEqual([
+      [0, H - 1],
+      [H, 2 * H - 1],
+      [2 * H, 3 * H - 1],
+      [3 * H, 3 * H],
+    ]);
+    for (let i = 1; i < turnsSeen.length; i++)
+      expect(turnsSeen[i]).toBeGreaterThan(turnsSeen[i - 1] as number);
+    // A range under an hour, or over 8 days, at once.
+    calls.length = 0;
+    expect(await countInWindows(count, 10, H - 1)).toBe(3); // seqs 2, 3 and 5
+    expect(await countInWindows(count, 0, Number.MAX_SAFE_INTEGER)).toBe(ROWS.length);
+    expect(calls).toEqual([
+      [10, H - 1],
+      [0, Number.MAX_SAFE_INTEGER],
+    ]);
   });
 });

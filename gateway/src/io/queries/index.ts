@@ -7,6 +7,7 @@
  * (test/unit/house-rules.test.ts).
  */
 export {
+  countReadings,
   DEFAULT_MAX_READINGS,
   type ReadReadingsOptions,
   readReadings,

@@ -8,7 +8,7 @@
  */
 import { VitalTrailError } from '../../protocol/errors.js';
 import type { ReadPool, StoredReading } from '../reading/index.js';
-import { decodeReading, inWindows, lastInWindows, sharedReadPool } from '../reading/index.js';
+import { countInWindows, decodeReading, inWindows, lastInWindows, sharedReadPool } from '../reading/index.js';
 import { type FrameReadRow, type GatewayStore, SealedError, type SealedReader } from '../store/index.js';
 
 export type { StoredReading };
@@ -82,6 +82,15 @@ export async function readReadings(
   for (let i = 0; i < rows.length; i += DECODE_CHUNK)
     addChunk(out, await readHere(reader, rows.slice(i, i + DECODE_CHUNK)));
   return out;
+}
+
+/**
+ * How many frames of `dev` have from <= ts <= to (device clock), shredded ones included: from
+ * the frame index, an hour of device time at a time (io/reading `countInWindows`).
+ * @example const total = await countReadings(store, 'wr-0001', from, to);
+ */
+export function countReadings(store: GatewayStore, dev: string, from: number, to: number): Promise<number> {
+  return countInWindows((a, b) => store.countFrames(dev, a, b + 1), from, to);
 }
 
 /** The readings of some rows and how many of them were shredded. */

@@ -16,4 +16,4 @@ export {
   type StoredReading,
 } from './open-chunk.js';
 export { DEFAULT_READ_IDLE_MS, ReadPool, type ReadPoolOptions, sharedReadPool } from './read-pool.js';
-export { inWindows, lastInWindows, READ_WINDOW_MS } from './windows.js';
+export { countInWindows, inWindows, lastInWindows, READ_WINDOW_MS } from './windows.js';

@@ -63,3 +63,24 @@ export async function lastInWindows<R extends { seq: number; ts: number }>(
     .slice(-n)
     .sort((a, b) => a.seq - b.seq);
 }
+
+/**
+ * How many rows `count(from, to)` would count (both ends inclusive), counted window by window
+ * with a turn of the event loop between: one count over a week of one 1 Hz device's index
+ * held the loop 22 ms, 163 ms with its pages not yet in the OS cache. A range too long to
+ * window is counted at once.
+ * @example const total = await countInWindows((a, b) => store.countFrames(dev, a, b + 1), from, to);
+ */
+export async function countInWindows(
+  count: (from: number, to: number) => number,
+  from: number,
+  to: number,
+): Promise<number> {
+  if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) return count(from, to);
+  let total = 0;
+  for (let start = from; start <= to; start += READ_WINDOW_MS) {
+    if (start > from) await nextTurn();
+    total += count(start, Math.min(to, start + READ_WINDOW_MS - 1));
+  }
+  return total;
+}

@@ -47,7 +47,13 @@ import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes
 import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Role } from '../../identity/index.js';
 import { slicedJson } from '../../outbound/index.js';
-import { DEFAULT_MAX_READINGS, readReadings, readTrend, TooManyReadings } from '../../queries/index.js';
+import {
+  countReadings,
+  DEFAULT_MAX_READINGS,
+  readReadings,
+  readTrend,
+  TooManyReadings,
+} from '../../queries/index.js';
 import type { GatewayStore } from '../../store/index.js';
 import { BED_PATTERN, type BindingBook, PATIENT_ID_PATTERN, SealedReader } from '../../store/index.js';
 import { errorReply } from '../errors.js';
@@ -208,7 +214,7 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
     const { dev } = req.params;
     const { from, to, limit } = req.query;
     const rs = await readings(dev, from, to, limit);
-    const total = limit === undefined ? undefined : store.countFrames(dev, from, to + 1);
+    const total = limit === undefined ? undefined : await countReadings(store, dev, from, to);
     const mine = rs.map((r) => ({
       seq: r.seq,
       ts: r.ts,

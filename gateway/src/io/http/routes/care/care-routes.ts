@@ -38,7 +38,13 @@ import { vitalsOf } from '../../../../core/trend.js';
 import type { Observations } from '../../../../protocol/frame.js';
 import { termsOf } from '../../../care/index.js';
 import { slicedJson } from '../../../outbound/index.js';
-import { DEFAULT_MAX_READINGS, readReadings, readTrend, TooManyReadings } from '../../../queries/index.js';
+import {
+  countReadings,
+  DEFAULT_MAX_READINGS,
+  readReadings,
+  readTrend,
+  TooManyReadings,
+} from '../../../queries/index.js';
 import { SealedReader } from '../../../store/index.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES } from '../../route-roles.js';
@@ -136,7 +142,7 @@ export function careRoutes(opts: CareRoutesOptions): HttpRoutes {
       const got = await readReadings(opts.store, reader, p.dev, p.from, p.to, { last: limit, maxRows });
       for (const r of got.readings) readings.push({ dev: p.dev, seq: r.seq, ts: r.ts, obs: vitalsOf(r.obs) });
       held += got.readings.length + got.shredded;
-      if (limit !== undefined) total += opts.store.countFrames(p.dev, p.from, p.to + 1);
+      if (limit !== undefined) total += await countReadings(opts.store, p.dev, p.from, p.to);
     }
     readings.sort((p, q) => p.ts - q.ts || (p.dev < q.dev ? -1 : 1) || p.seq - q.seq);
     if (limit !== undefined) readings = readings.slice(-limit);
