@@ -182,4 +182,38 @@ describe('export: boundary frames prove both ends of the range', () => {
     expect(inputs(bundle.entries).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(bundle.entries.some((e) => e.boundary !== undefined)).toBe(false);
   });
+
+  test("behavior: a ranged export reads the device's frames by seq where it needs them, never its whole history", async () => {
+    // wr-c: seq 3 was sent late (store-and-forward), its ts before the range; its seq is inside.
+    const c = rig.device('wr-c');
+    for (const [i, ts] of [T, T + 1000, T - 50_000, T + 3000, T + 4000].entries())
+      await rig.ingest.submit(c.next({ ts }, { hr: 90 + i }), 'wr-c');
+    const size = rig.store.size;
+    rig.store.addCheckpoint(size, rig.store.root(size), T + 30_000);
+    rig.store.markAnchored(size, `0x${'cd'.repeat(32)}`, 43, T + 31_000);
+    // The store's reads by ts (the real method, its calls recorded).
+    const byTs: [number, number][] = [];
+    const framesByDevice = rig.store.framesByDevice.bind(rig.store);
+    rig.store.framesByDevice = (dev, from, to, beforeLeaf) => {
+      byTs.push([from, to]);
+      return framesByDevice(dev, from, to, beforeLeaf);
+    };
+    try {
+      const { bundle, boundaries } = await exportOf({ devices: ['wr-c'], from: T + 1000, to: T + 3000 });
+      expect(inputs(bundle.entries).map((e) => [e.seq, e.boundary ?? 'in'])).toEqual([
+        [1, 'before'],
+        [2, 'in'],
+        [3, 'in'], // by seq, whatever its ts
+        [4, 'in'],
+        [5, 'after'],
+      ]);
+      expect(boundaries).toBe(2);
+      // Only the range itself was read by ts; before, every anchored frame of the device was.
+      expect(byTs).toEqual([[T + 1000, T + 3000]]);
+      const seq = analyseSequences(inputs(bundle.entries), ['wr-c']);
+      expect(seq.complete).toBe(true);
+    } finally {
+      rig.store.framesByDevice = framesByDevice;
+    }
+  });
 });

@@ -205,7 +205,7 @@ export function planExport(p: ExportParameters): ExportPlan {
   }
   for (const [dev, list] of byDevice) {
     // The seq runs of the windows: from the first to the last selected frame of each.
-    const spans: { lo: number; hi: number }[] = [];
+    const spans: { lo: number; hi: number; rows: FrameIndexRow[] }[] = [];
     let whole = false;
     for (const w of list) {
       const selected: FrameIndexRow[] = [];
@@ -216,38 +216,34 @@ export function planExport(p: ExportParameters): ExportPlan {
           pendingAnchor++;
         }
       }
-      if (selected.length > 0) spans.push({ lo: selected[0]!.seq, hi: selected.at(-1)!.seq });
+      if (selected.length > 0) spans.push({ lo: selected[0]!.seq, hi: selected.at(-1)!.seq, rows: selected });
       if (w.from <= 0 && w.to >= Number.MAX_SAFE_INTEGER) whole = true;
     }
     if (spans.length === 0 && !named) continue;
-    // The device's anchored frames by seq (the chain the range and boundaries come from).
-    const chain = store.framesByDevice(dev, 0, Number.MAX_SAFE_INTEGER, latest.treeSize);
     if (whole) {
       // Every anchored frame of the device: nothing exists before it; nothing after it is proven.
-      for (const r of chain) add(r);
+      for (const r of store.framesByDevice(dev, 0, Number.MAX_SAFE_INTEGER, latest.treeSize)) add(r);
       continue;
     }
+    // From here on, the device's anchored frames are read by seq where the export needs them,
+    // never its whole history (a week of one device read whole held the event loop ~5 s).
     if (spans.length === 0) {
       // No frame in any window: the frames around the first window prove there was none.
-      let split = 0;
-      for (const r of chain) if (r.ts < list[0]!.from) split = r.seq;
-      spans.push({ lo: split + 1, hi: split });
+      const split = store.lastSeqBefore(dev, list[0]!.from, latest.treeSize);
+      spans.push({ lo: split + 1, hi: split, rows: [] });
     }
-    const lo = Math.min(...spans.map((x) => x.lo));
-    const hi = Math.max(...spans.map((x) => x.hi));
-    let before: FrameIndexRow | undefined;
-    let after: FrameIndexRow | undefined;
-    for (const r of chain) {
-      if (r.seq < lo) before = r;
-      else if (r.seq > hi) {
-        after = r;
-        break;
-      } else if (spans.some((x) => r.seq >= x.lo && r.seq <= x.hi)) add(r);
-    }
+    // Every anchored frame of each window's seq span, whatever its ts: read by seq only where
+    // the window's own rows do not already hold every seq of it (a frame sent late, a gap).
+    for (const x of spans)
+      for (const r of x.rows.length === x.hi - x.lo + 1
+        ? x.rows
+        : store.framesBySeq(dev, x.lo, x.hi, latest.treeSize))
+        add(r);
     // One before and one after per device: the frames between two windows (a device bound
     // to someone else meanwhile) stay undisclosed, and the verifier reports that gap.
-    if (before) add(before, 'before');
-    if (after) add(after, 'after');
+    const lo = Math.min(...spans.map((x) => x.lo));
+    const hi = Math.max(...spans.map((x) => x.hi));
+    for (const r of store.framesBeside(dev, lo, hi, latest.treeSize)) add(r, r.seq < lo ? 'before' : 'after');
   }
   rows.sort((a, b) => a.leafIndex - b.leafIndex);
 

@@ -24,7 +24,7 @@ import {
   StrataNodeReader,
 } from '../../../../anchor/src/log/index.js';
 import { errorClass } from '../../protocol/errors.js';
-import { type CheckpointRow, CheckpointTable } from './checkpoint-table.js';
+import { CheckpointTable } from './checkpoint-table.js';
 import {
   type BatchRow,
   type DeviceRow,
@@ -164,6 +164,16 @@ export class GatewayStore implements MerkleNodeReader {
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
       framesFrom: db.prepare('SELECT * FROM frames WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?'),
+      bySeq: db.prepare(
+        'SELECT * FROM frames WHERE dev = ? AND seq BETWEEN ? AND ? AND leaf_index < ? ORDER BY seq',
+      ),
+      beside: db.prepare(
+        `SELECT * FROM (SELECT * FROM frames WHERE dev = @dev AND seq < @lo AND leaf_index < @leaf ORDER BY seq DESC LIMIT 1)
+         UNION ALL SELECT * FROM (SELECT * FROM frames WHERE dev = @dev AND seq > @hi AND leaf_index < @leaf ORDER BY seq LIMIT 1)`,
+      ),
+      lastSeqBefore: db
+        .prepare('SELECT max(seq) FROM frames WHERE dev = ? AND ts < ? AND leaf_index < ?')
+        .pluck(),
       // With each frame its leaf hash from the log (null when the log lacks it: damage).
       framesToRead: db
         .prepare(
@@ -363,6 +373,21 @@ export class GatewayStore implements MerkleNodeReader {
     return (this.#stmts.framesByDevice.all(dev, from, to, beforeLeaf) as RawFrame[]).map(toFrame);
   }
 
+  /** Frames of `dev` with lo <= seq <= hi and leafIndex < beforeLeaf, by seq (an export's seq span). */
+  framesBySeq(dev: string, lo: number, hi: number, beforeLeaf: number): FrameIndexRow[] {
+    return (this.#stmts.bySeq.all(dev, lo, hi, beforeLeaf) as RawFrame[]).map(toFrame);
+  }
+
+  /** Of the frames of `dev` with leafIndex < beforeLeaf, the highest seq below `lo` and the lowest above `hi`. */
+  framesBeside(dev: string, lo: number, hi: number, beforeLeaf: number): FrameIndexRow[] {
+    return (this.#stmts.beside.all({ dev, lo, hi, leaf: beforeLeaf }) as RawFrame[]).map(toFrame);
+  }
+
+  /** The highest seq of `dev` with ts < `ts` and leafIndex < beforeLeaf; 0 when there is none. */
+  lastSeqBefore(dev: string, ts: number, beforeLeaf: number): number {
+    return (this.#stmts.lastSeqBefore.get(dev, ts, beforeLeaf) as number | null) ?? 0;
+  }
+
   /** Up to `limit` frames from log position `leaf` on, in log order (the outbound interfaces' source). */
   framesFrom(leaf: number, limit: number): FrameIndexRow[] {
     return (this.#stmts.framesFrom.all(leaf, limit) as RawFrame[]).map(toFrame);
@@ -443,42 +468,17 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   // --- checkpoints / anchoring outbox (the table's statements: store/checkpoint-table) ---
-
   /** Records a checkpoint of the current log size, durably (the outbox entry). */
-  addCheckpoint(treeSize: number, root: Uint8Array, createdAt: number): void {
-    this.checkpoints.add(treeSize, root, createdAt);
-  }
-
-  lastCheckpoint(): CheckpointRow | undefined {
-    return this.checkpoints.last();
-  }
-
-  getCheckpoint(treeSize: number): CheckpointRow | undefined {
-    return this.checkpoints.get(treeSize);
-  }
-
-  pendingCheckpoints(): CheckpointRow[] {
-    return this.checkpoints.pending();
-  }
-
-  markAnchored(treeSize: number, txHash: string, blockNumber: number, at: number): void {
-    this.checkpoints.markAnchored(treeSize, txHash, blockNumber, at);
-  }
-
-  markSuperseded(treeSize: number): void {
-    this.checkpoints.markSuperseded(treeSize);
-  }
-
-  anchoredCheckpoints(): CheckpointRow[] {
-    return this.checkpoints.anchored();
-  }
-
-  latestAnchored(): CheckpointRow | undefined {
-    return this.checkpoints.latestAnchored();
-  }
+  readonly addCheckpoint: CheckpointTable['add'] = (...a) => this.checkpoints.add(...a);
+  readonly markAnchored: CheckpointTable['markAnchored'] = (...a) => this.checkpoints.markAnchored(...a);
+  readonly lastCheckpoint = () => this.checkpoints.last();
+  readonly getCheckpoint = (treeSize: number) => this.checkpoints.get(treeSize);
+  readonly pendingCheckpoints = () => this.checkpoints.pending();
+  readonly markSuperseded = (treeSize: number) => this.checkpoints.markSuperseded(treeSize);
+  readonly anchoredCheckpoints = () => this.checkpoints.anchored();
+  readonly latestAnchored = () => this.checkpoints.latestAnchored();
 
   // --- counters and meta -------------------------------------------------------
-
   countRejection(code: string, n = 1): void {
     this.#stmts.bumpRejection.run(code, n);
   }
