@@ -56,6 +56,7 @@ describe('export: boundary frames prove both ends of the range', () => {
     periods?: { dev: string; from: number; to: number | null }[];
     from?: number;
     to?: number;
+    maxRows?: number;
   }) {
     const { bundle, boundaries, pendingAnchor } = await exportBundle({
       store: rig.store,
@@ -67,6 +68,20 @@ describe('export: boundary frames prove both ends of the range', () => {
       ...p,
     });
     return { bundle, boundaries, pendingAnchor };
+  }
+
+  /** The store's reads by ts from now on (the real method, its calls recorded), until `restore`. */
+  function recordReadsByTs(): { byTs: [number, number][]; restore: () => void } {
+    const byTs: [number, number][] = [];
+    const framesByDevice = rig.store.framesByDevice.bind(rig.store);
+    rig.store.framesByDevice = (dev, from, to, beforeLeaf) => {
+      byTs.push([from, to]);
+      return framesByDevice(dev, from, to, beforeLeaf);
+    };
+    const restore = () => {
+      rig.store.framesByDevice = framesByDevice;
+    };
+    return { byTs, restore };
   }
 
   /** The frames' chain data, as the verifier's sequence analysis reads valid entries. */
@@ -191,13 +206,7 @@ describe('export: boundary frames prove both ends of the range', () => {
     const size = rig.store.size;
     rig.store.addCheckpoint(size, rig.store.root(size), T + 30_000);
     rig.store.markAnchored(size, `0x${'cd'.repeat(32)}`, 43, T + 31_000);
-    // The store's reads by ts (the real method, its calls recorded).
-    const byTs: [number, number][] = [];
-    const framesByDevice = rig.store.framesByDevice.bind(rig.store);
-    rig.store.framesByDevice = (dev, from, to, beforeLeaf) => {
-      byTs.push([from, to]);
-      return framesByDevice(dev, from, to, beforeLeaf);
-    };
+    const { byTs, restore } = recordReadsByTs();
     try {
       const { bundle, boundaries } = await exportOf({ devices: ['wr-c'], from: T + 1000, to: T + 3000 });
       expect(inputs(bundle.entries).map((e) => [e.seq, e.boundary ?? 'in'])).toEqual([
@@ -213,7 +222,24 @@ describe('export: boundary frames prove both ends of the range', () => {
       const seq = analyseSequences(inputs(bundle.entries), ['wr-c']);
       expect(seq.complete).toBe(true);
     } finally {
-      rig.store.framesByDevice = framesByDevice;
+      restore();
     }
+  });
+
+  test('behavior: a window is read an hour of device time at a time; past `maxRows`, too_many_readings', async () => {
+    const { byTs, restore } = recordReadsByTs();
+    try {
+      const { bundle } = await exportOf({ devices: ['wr-a'], from: T - 3_600_000, to: T + 3_600_000 });
+      // All 10 anchored since the test before (its checkpoint covers every leaf).
+      expect(inputs(bundle.entries).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // Three reads of an hour or less (a turn of the event loop between), not one of two hours.
+      expect(byTs.map(([a, b]) => b - a)).toEqual([3_599_999, 3_599_999, 0]);
+    } finally {
+      restore();
+    }
+    // wr-a's window holds 10 frames: a bound of 9 refuses, 10 does not.
+    const window = { devices: ['wr-a'], from: T, to: T + 9000 };
+    await expect(exportOf({ ...window, maxRows: 9 })).rejects.toMatchObject({ code: 'too_many_readings' });
+    expect((await exportOf({ ...window, maxRows: 10 })).bundle.entries.length).toBeGreaterThan(0);
   });
 });

@@ -52,6 +52,8 @@ import { toHex } from '../../core/log-names.js';
 import { errorClass } from '../../protocol/errors.js';
 import { supersededCertificates } from '../identity/index.js';
 import { type DataPaths, openSafeOutput } from '../ops/index.js';
+import { TooManyReadings } from '../queries/index.js';
+import { inWindows } from '../reading/index.js';
 import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { type FrameRead, SealedError, SealedReader, shredRecordsCovering } from '../store/index.js';
 
@@ -113,6 +115,8 @@ export interface ExportParameters {
   secrets: readonly RecipientSecret[];
   /** Called every 1000 entries and once at the end. */
   onProgress?: (done: number, total: number) => void;
+  /** The most frames the windows may hold (a download's bound): past it, `too_many_readings`. */
+  maxRows?: number;
 }
 
 export interface ExportResult {
@@ -144,11 +148,13 @@ export interface ExportPlan {
 const READ_CHUNK = 256;
 
 /**
- * Plans an export: selects the index rows, picks the checkpoints, builds the consistency
- * chain; `entries()` then reads, authenticates and proves the frames one by one.
- * @throws {ExportError} `not_found`, `not_anchored`, `integrity_error`.
+ * Plans an export: selects the index rows (each window's an hour of device time at a time,
+ * with a turn of the event loop between: io/reading `inWindows`), picks the checkpoints,
+ * builds the consistency chain; `entries()` then reads, authenticates and proves the frames
+ * one by one.
+ * @throws {ExportError} `not_found`, `not_anchored`, `integrity_error`; {TooManyReadings} past `maxRows`.
  */
-export function planExport(p: ExportParameters): ExportPlan {
+export async function planExport(p: ExportParameters): Promise<ExportPlan> {
   const { store } = p;
   const from = p.from ?? 0;
   const to = p.to ?? Number.MAX_SAFE_INTEGER;
@@ -195,6 +201,8 @@ export function planExport(p: ExportParameters): ExportPlan {
   };
   let pendingAnchor = 0;
   const pending = new Set<number>(); // frames of the selection not anchored yet, counted once
+  const maxRows = p.maxRows ?? Number.POSITIVE_INFINITY;
+  let held = 0; // frames of the windows read so far
   // Per device, its windows (a patient's binding periods may give one device several).
   const byDevice = new Map<string, { from: number; to: number }[]>();
   for (const w of windows) {
@@ -209,7 +217,11 @@ export function planExport(p: ExportParameters): ExportPlan {
     let whole = false;
     for (const w of list) {
       const selected: FrameIndexRow[] = [];
-      for (const r of store.framesByDevice(dev, w.from, w.to, Number.MAX_SAFE_INTEGER)) {
+      const fetch = (a: number, b: number) => store.framesByDevice(dev, a, b, Number.MAX_SAFE_INTEGER);
+      const inWindow = await inWindows(fetch, w.from, w.to, maxRows - held);
+      held += inWindow.length;
+      if (held > maxRows) throw new TooManyReadings(maxRows);
+      for (const r of inWindow) {
         if (r.leafIndex < latest.treeSize) selected.push(r);
         else if (!pending.has(r.leafIndex)) {
           pending.add(r.leafIndex);
@@ -412,7 +424,7 @@ export async function* bundleText(
  * const { bundle } = await exportBundle({ store, paths, deployment, origin, logId, devices: ['wr-0001'], secrets });
  */
 export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
-  const plan = planExport(p);
+  const plan = await planExport(p);
   const entries: EntryJson[] = [];
   for await (const e of plan.entries()) {
     entries.push(e);
@@ -447,7 +459,7 @@ export async function exportBundleToFile(p: ExportParameters & { out: string }):
   const out = openSafeOutput(p.out); // refuses a bad --out before the work
   let plan: ExportPlan;
   try {
-    plan = planExport(p);
+    plan = await planExport(p);
   } catch (err) {
     out.abort();
     throw err;

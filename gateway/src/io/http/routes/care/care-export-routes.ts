@@ -51,6 +51,7 @@ import {
   inTimeSlices,
   planExport,
 } from '../../../outbound/index.js';
+import { DEFAULT_MAX_READINGS } from '../../../queries/index.js';
 import { type GatewayStore, SealedError, SealedReader } from '../../../store/index.js';
 import { errorReply, HttpError } from '../../errors.js';
 import type { HttpRoutes } from '../../route-contract.js';
@@ -269,7 +270,7 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
       from: p.from,
       to: p.to === null ? null : p.to - 1,
     }));
-    const plan: ExportPlan = planExport({
+    const plan: ExportPlan = await planExport({
       store: opts.store,
       paths: opts.paths,
       deployment: opts.deployment,
@@ -278,6 +279,8 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
       from,
       to,
       secrets: opts.secrets,
+      // Its rows are held while it is sent: at most a readings answer's (422 too_many_readings).
+      maxRows: opts.maxReadings ?? DEFAULT_MAX_READINGS,
     });
     // Boundary frames: the patient's own only; outside the range, for a doctor, only when a
     // consent in force also holds the span they widen the disclosure to.
