@@ -1,6 +1,6 @@
 /**
  * @module test/unit/fhir-export-text
- * The FHIR export made piece by piece (core/fhir/export `fhirBundleText`, since 2026-12-06:
+ * The FHIR export made piece by piece (core/fhir/export `fhirBundleParts`, since 2026-12-06:
  * a 6-hour export of one 1 Hz device is ~180 MB of JSON, which the gateway built whole and
  * stringified in one go, holding its event loop 2.3 s). Joined, the pieces are exactly
  * `JSON.stringify(buildFhirBundle(p), null, indent)`, compact and indented, with no reading,
@@ -8,7 +8,7 @@
  * the Observations `vitalSignObservations` makes, for every combination of vitals.
  */
 import { describe, expect, test } from 'vitest';
-import { buildFhirBundle, type FhirReading, fhirBundleText } from '../../gateway/src/core/fhir/export.js';
+import { buildFhirBundle, type FhirReading, fhirBundleParts } from '../../gateway/src/core/fhir/export.js';
 import { vitalSignCount, vitalSignObservations } from '../../gateway/src/core/fhir/observations.js';
 import type { Observations } from '../../gateway/src/protocol/frame.js';
 
@@ -41,6 +41,18 @@ const params = (rs: readonly FhirReading[]) => ({
   log: LOG,
   checkpointFor: (leaf: number) => (leaf < CP.treeSize ? CP : null),
 });
+
+/** The Bundle's text as io/outbound/fhir-export hands it out: the head, each reading's piece (none empty), the tail. */
+function* fhirBundleText(p: ReturnType<typeof params>, indent: 0 | 2 = 0): Generator<string> {
+  const newest = p.readings.reduce((n, r) => Math.max(n, r.ts), 0);
+  const b = fhirBundleParts({ ...p, readings: [], now: newest }, indent);
+  yield b.head;
+  for (const r of p.readings) {
+    const piece = b.piece(r);
+    if (piece !== '') yield piece;
+  }
+  yield b.tail();
+}
 
 describe('the FHIR export as text', () => {
   test('behavior: joined, the pieces are JSON.stringify of the Bundle, compact and indented', () => {

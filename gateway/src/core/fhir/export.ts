@@ -145,11 +145,12 @@ export interface FhirBundleParts {
 }
 
 /**
- * The Bundle's JSON text made reading by reading, for readings that are not all at hand at
- * once (io/outbound/fhir-export reads a long export a day at a time): `head`, then `piece` of
- * each reading in order, then `tail`, joined, are `fhirBundleText` of those readings.
- * `p.readings` is not read: give `p.now` (the newest reading's ts, as `fhirBundleText`
- * takes it).
+ * The Bundle's JSON text made reading by reading, without the whole Bundle (~830 bytes of
+ * JSON per Observation and its Provenance) ever in memory, for readings that are not all at
+ * hand at once (io/outbound/fhir-export reads a long export a day at a time): `head`, then
+ * `piece` of each reading in order, then `tail`, joined, are exactly
+ * `JSON.stringify(buildFhirBundle(p), null, indent)`. `p.readings` is not read: give `p.now`
+ * (the newest reading's ts, the Bundle's timestamp).
  * @example const b = fhirBundleParts({ readings: [], now, log, checkpointFor }, 2); out(b.head); for (const r of day) out(b.piece(r)); out(b.tail());
  */
 export function fhirBundleParts(p: FhirExportParameters, indent: 0 | 2 = 0): FhirBundleParts {
@@ -172,23 +173,4 @@ export function fhirBundleParts(p: FhirExportParameters, indent: 0 | 2 = 0): Fhi
     },
     tail: () => `${first || indent === 0 ? '' : `\n${' '.repeat(indent)}`}${whole.slice(at + 1)}`,
   };
-}
-
-/**
- * The Bundle's JSON text in pieces, one reading's entries at a time, built as they are taken:
- * joined, exactly `JSON.stringify(buildFhirBundle(p), null, indent)`, without the whole
- * Bundle (~830 bytes of JSON per Observation and its Provenance) ever in memory. A consumer
- * that takes the pieces as a stream (`Readable.from`) builds the export between its writes,
- * so a large export never holds the event loop for long.
- * @example
- * for (const piece of fhirBundleText(p, 2)) out.write(piece);
- */
-export function* fhirBundleText(p: FhirExportParameters, indent: 0 | 2 = 0): Generator<string> {
-  const b = fhirBundleParts(p, indent);
-  yield b.head;
-  for (const r of p.readings) {
-    const piece = b.piece(r);
-    if (piece !== '') yield piece;
-  }
-  yield b.tail();
 }

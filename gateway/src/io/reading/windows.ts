@@ -26,11 +26,10 @@ export async function inWindows<R extends { seq: number }>(
   to: number,
   max = Number.POSITIVE_INFINITY,
 ): Promise<R[]> {
-  if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) return fetch(from, to);
   const rows: R[] = [];
-  for (let start = from; start <= to && rows.length <= max; start += READ_WINDOW_MS) {
-    if (start > from) await nextTurn();
-    for (const r of fetch(start, Math.min(to, start + READ_WINDOW_MS - 1))) rows.push(r);
+  for await (const [a, b] of windowsOf(from, to)) {
+    if (rows.length > max) break;
+    for (const r of fetch(a, b)) rows.push(r);
   }
   for (let i = 1; i < rows.length; i++)
     if ((rows[i] as R).seq < (rows[i - 1] as R).seq) return rows.sort((a, b) => a.seq - b.seq);
@@ -76,11 +75,23 @@ export async function countInWindows(
   from: number,
   to: number,
 ): Promise<number> {
-  if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) return count(from, to);
   let total = 0;
+  for await (const [a, b] of windowsOf(from, to)) total += count(a, b);
+  return total;
+}
+
+/**
+ * The windows of [from, to] (both ends inclusive) of `READ_WINDOW_MS` each, a turn of the
+ * event loop between two; a range under a window, or one too long to window (over
+ * `WINDOWED_MAX_MS`: a CLI export to the end of time), is one window.
+ */
+async function* windowsOf(from: number, to: number): AsyncGenerator<[number, number]> {
+  if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) {
+    yield [from, to];
+    return;
+  }
   for (let start = from; start <= to; start += READ_WINDOW_MS) {
     if (start > from) await nextTurn();
-    total += count(start, Math.min(to, start + READ_WINDOW_MS - 1));
+    yield [start, Math.min(to, start + READ_WINDOW_MS - 1)];
   }
-  return total;
 }

@@ -42,7 +42,7 @@ import type {
   SessionRole,
   TrendResponse,
 } from '../../../core/live-contract.js';
-import { mergeSeries, type TrendSeries, vitalsOf } from '../../../core/trend.js';
+import { mergeSeries, vitalsOf } from '../../../core/trend.js';
 import { ERROR_GROUPS, type ErrorGroupCode } from '../../../protocol/error-codes.js';
 import { VitalTrailError } from '../../../protocol/errors.js';
 import type { Role } from '../../identity/index.js';
@@ -59,7 +59,7 @@ import { BED_PATTERN, type BindingBook, PATIENT_ID_PATTERN, SealedReader } from 
 import { errorReply } from '../errors.js';
 import type { HttpAuth, HttpRoutes } from '../route-contract.js';
 import { ADMIT_ROLES, WARD_READ_ROLES, WARD_ROLES } from '../route-roles.js';
-import { askPeers, fromPeer, type PeerDirectory, type PeerSources } from './peer-fanout.js';
+import { fromPeer, type PeerGroup, withPeers } from './peer-fanout.js';
 
 export interface DataAuditEvent {
   type: 'patient_data_view' | 'admission' | 'discharge';
@@ -92,7 +92,7 @@ export interface DataRoutesOptions {
   /** Most frames a readings range may hold (`too_many_readings` past it). Default 100,000. */
   maxReadings?: number;
   /** In a gateway group: this gateway's id and where the others are (trends and readings of all). */
-  group?: { gatewayId: string; peers: PeerDirectory };
+  group?: PeerGroup;
   /**
    * Told of every readings or trend answer this gateway gives a user (not the part it gives a
    * peer of its group: the gateway the user asked tells it), awaited before the answer is sent:
@@ -221,10 +221,11 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       obs: vitalsOf(r.obs),
       ...(r.bat !== undefined ? { bat: r.bat } : {}),
     }));
-    const answer = await withPeerReadings(
+    const answer = await withPeers(
+      opts.group,
       req,
       { dev, readings: mine, ...(total === undefined ? {} : { total }) },
-      limit,
+      (m, theirs) => mergedReadings(m, theirs, limit),
     );
     // Logged once the answer stands (a group's merged answer past the bound is refused unlogged), before it is sent.
     if (!fromPeer(req)) await opts.onAccess?.({ ...user, dev, action: 'readings', from, to });
@@ -241,37 +242,26 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
   });
 
   type Reading = { seq: number; ts: number; obs: ReturnType<typeof vitalsOf>; bat?: number };
-  type ReadingsAnswer = { dev: string; readings: Reading[]; total?: number; sources?: PeerSources };
+  type ReadingsAnswer = { dev: string; readings: Reading[]; total?: number };
   /**
-   * `mine` alone for a lone gateway or a peer's request; else merged with every peer's answer
-   * to the same request: a reading two gateways stored (a redelivery) once, by seq; with
-   * `limit`, the latest by ts and the gateways' totals summed. @throws {TooManyReadings} when
-   * the merged readings pass the bound (each gateway kept within it; together they may not).
+   * This gateway's readings and the peers' (`withPeers`): a reading two gateways stored (a
+   * redelivery) once, by seq; with `limit`, the latest by ts and the gateways' totals summed.
+   * @throws {TooManyReadings} when the merged readings pass the bound (each gateway kept
+   * within it; together they may not).
    */
-  const withPeerReadings = async (
-    req: FastifyRequest,
+  const mergedReadings = (
     mine: ReadingsAnswer,
+    theirs: ReadingsAnswer[],
     limit: number | undefined,
-  ): Promise<ReadingsAnswer> => {
-    const group = opts.group;
-    if (!group || fromPeer(req)) return mine;
-    const { answers, missing } = await askPeers<ReadingsAnswer>(group.peers, req, req.url);
+  ): ReadingsAnswer => {
     const bySeq = new Map(mine.readings.map((r) => [r.seq, r]));
-    for (const a of answers)
-      for (const r of a.body.readings ?? []) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
+    for (const t of theirs) for (const r of t.readings ?? []) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
     let all = [...bySeq.values()];
     if (limit === undefined && all.length > maxReadings) throw new TooManyReadings(maxReadings);
     if (limit !== undefined) all = all.sort((p, q) => p.ts - q.ts || p.seq - q.seq).slice(-limit);
     const total =
-      mine.total === undefined
-        ? {}
-        : { total: answers.reduce((s, a) => s + (a.body.total ?? 0), mine.total) };
-    return {
-      dev: mine.dev,
-      readings: all.sort((p, q) => p.seq - q.seq),
-      ...total,
-      sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
-    };
+      mine.total === undefined ? {} : { total: theirs.reduce((n, t) => n + (t.total ?? 0), mine.total) };
+    return { dev: mine.dev, readings: all.sort((p, q) => p.seq - q.seq), ...total };
   };
 
   const getTrend = guarded<DevRange>(VIEW_ROLES, async (req, _reply, user) => {
@@ -293,17 +283,11 @@ export function createDataRoutes(opts: DataRoutesOptions): HttpRoutes {
       to,
       count: t.readings,
     });
-    const group = opts.group;
-    if (!group || fromPeer(req)) return { dev, from, to, bucketMs, series: t.series } satisfies TrendResponse;
-    const { answers, missing } = await askPeers<{ series: TrendSeries }>(group.peers, req, req.url);
-    return {
-      dev,
-      from,
-      to,
-      bucketMs,
-      series: mergeSeries([t.series, ...answers.map((a) => a.body.series)]),
-      sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
-    } satisfies TrendResponse;
+    const mine: TrendResponse = { dev, from, to, bucketMs, series: t.series };
+    return withPeers(opts.group, req, mine, (m, theirs) => ({
+      ...m,
+      series: mergeSeries([m.series, ...theirs.map((p) => p.series)]),
+    }));
   });
 
   // Beds only (no key, no patient id): what a tile label needs, so wall displays get no PHI.

@@ -66,3 +66,31 @@ export async function askPeers<T>(
     missing: results.filter((r) => r.body === null).map((r) => r.gatewayId),
   };
 }
+
+/** This gateway's id and where the group's others are. */
+export interface PeerGroup {
+  gatewayId: string;
+  peers: PeerDirectory;
+}
+
+/**
+ * `mine` alone for a lone gateway or a peer's request; else `mine` merged with every peer's
+ * answer to the same request, with `sources` (the gateways answered for, and those asked that
+ * did not answer or refused). The ward's data routes and the care routes answer this way.
+ */
+export async function withPeers<B extends object>(
+  group: PeerGroup | undefined,
+  req: FastifyRequest,
+  mine: B,
+  merge: (mine: B, theirs: B[]) => B,
+): Promise<B | (B & { sources: PeerSources })> {
+  if (!group || fromPeer(req)) return mine;
+  const { answers, missing } = await askPeers<B>(group.peers, req, req.url);
+  return {
+    ...merge(
+      mine,
+      answers.map((a) => a.body),
+    ),
+    sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
+  };
+}

@@ -56,7 +56,8 @@ import { type GatewayStore, SealedError, SealedReader } from '../../../store/ind
 import { errorReply, HttpError } from '../../errors.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES } from '../../route-roles.js';
-import { mergeRows, withPeers } from './care-group.js';
+import { withPeers } from '../peer-fanout.js';
+import { mergeRows } from './care-group.js';
 import { type CareRoutesOptions, type CareUser, careGuard, PATIENT_PARAM } from './care-guard.js';
 
 export interface CareExportOptions extends CareRoutesOptions {

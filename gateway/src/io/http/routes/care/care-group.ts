@@ -2,7 +2,7 @@
  * @module io/http/routes/care/care-group
  * A patient's readings, trend and ECG across a gateway group (issues 16 and 18): each gateway
  * stores the frames the broker gave it, so the care routes ask every peer as the ward's data
- * routes do (io/http/routes/peer-fanout), with the caller's session cookie and `PEER_HEADER`.
+ * routes do (io/http/routes/peer-fanout `withPeers`), with the caller's session cookie and `PEER_HEADER`.
  * The difference is who decides and who logs: the answering gateway authorizes first (a
  * refusal there asks no peer), and each peer authorizes the request again by itself (the
  * same chain's consents, its own break-glass openings) and appends its own access-log entry
@@ -10,37 +10,11 @@
  * `missing`, never counted as data. Merged as the ward's: readings and ECG strips once per
  * (dev, seq), by time; trend buckets per device and binding period by core/trend `mergeSeries`.
  */
-import type { FastifyRequest } from 'fastify';
 import { mergeSeries, type TrendSeries } from '../../../../core/trend.js';
-import { askPeers, fromPeer, type PeerDirectory, type PeerSources } from '../peer-fanout.js';
+import type { PeerGroup } from '../peer-fanout.js';
 
-/** This gateway's id and where the group's others are. */
-export interface CareGroup {
-  gatewayId: string;
-  peers: PeerDirectory;
-}
-
-/**
- * `mine` alone for a lone gateway or a peer's request; else `mine` merged with every peer's
- * answer to the same request, with `sources` (the gateways answered for, and those asked that
- * did not answer or refused).
- */
-export async function withPeers<B extends object>(
-  group: CareGroup | undefined,
-  req: FastifyRequest,
-  mine: B,
-  merge: (mine: B, theirs: B[]) => B,
-): Promise<B | (B & { sources: PeerSources })> {
-  if (!group || fromPeer(req)) return mine;
-  const { answers, missing } = await askPeers<B>(group.peers, req, req.url);
-  return {
-    ...merge(
-      mine,
-      answers.map((a) => a.body),
-    ),
-    sources: { gateways: [group.gatewayId, ...answers.map((a) => a.gatewayId)], missing },
-  };
-}
+/** This gateway's id and where the group's others are (io/http/routes/peer-fanout `PeerGroup`). */
+export type CareGroup = PeerGroup;
 
 /** A row of a device's frames: a reading or an ECG strip. */
 type FrameRow = { dev: string; seq: number; ts: number };

@@ -48,7 +48,8 @@ import {
 import { SealedReader } from '../../../store/index.js';
 import type { HttpRoutes } from '../../route-contract.js';
 import { CARE_ROLES, DOCTOR_ROLES } from '../../route-roles.js';
-import { mergeDeviceTrends, mergeRows, withPeers } from './care-group.js';
+import { withPeers } from '../peer-fanout.js';
+import { mergeDeviceTrends, mergeRows } from './care-group.js';
 import { type CareRoutesOptions, careGuard, PATIENT_PARAM } from './care-guard.js';
 
 export type { AccessBasis, CareAccess, CareRoutesOptions } from './care-guard.js';
