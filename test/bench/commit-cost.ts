@@ -4,7 +4,8 @@
  * own tables (io/store `openStore`, a temp file), with no gateway around it. Each batch
  * is what `Ingest` writes for its frames: the log's nodes (those of its kept levels,
  * anchor/src/log/strata), the frame index row and the
- * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope), then `COMMIT`,
+ * sealed frame (330 random bytes, the size of a 1 Hz vitals frame's envelope, under its
+ * device's own data key, as the gateway seals them), then `COMMIT`,
  * each stage timed on its own (µs per frame), with the WAL pages each commit wrote. The
  * sealed frames go through the data-key ring's own statements (io/store `sealingStatements`)
  * and the log's neighbours come from a frontier over the store, as the store's own do;
@@ -63,7 +64,8 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
     db.pragma(`synchronous = ${mode.synchronous}`);
     db.pragma(`wal_autocheckpoint = ${mode.autoCheckpoint ? 1000 : 0}`);
     const sealing = sealingStatements(store); // DataKeyRing's own statements
-    sealing.insertKeys([[1, 'k', 0, 0, 'e']]);
+    // One data key per device, as the gateway seals each device's frames under its own.
+    sealing.insertKeys(Array.from({ length: devices }, (_, d) => [d + 1, `wr-${d}`, 0, 0, 'e'] as const));
     // GatewayStore.commitBatch's statements are its own (private): written out here, alike.
     const sql = {
       batch: db.prepare(
@@ -107,7 +109,7 @@ export function measure(mode: Mode, batch: number, devices: number, frames = FRA
         now = performance.now();
         if (timed) t.frames += now - at;
         at = now;
-        sql.sealed.run(leaf, 1, sealed);
+        sql.sealed.run(leaf, d + 1, sealed);
         if (timed) t.sealed += performance.now() - at;
         leaf += 1;
       }

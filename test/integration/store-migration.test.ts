@@ -93,7 +93,16 @@ describe('store migration from the previous release', () => {
     const gw = await startGateway({ dataDir: tmp.dir, checkpointIntervalMs: 3_600_000 });
     try {
       expect(gw.store.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(13);
+      expect(SCHEMA_VERSION).toBe(14);
+      // Version 14: the shred's indexes (the data keys not destroyed, the sealed frames by key).
+      expect(
+        gw.store.db
+          .prepare(
+            `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('data_keys', 'sealed_frames') ORDER BY name`,
+          )
+          .pluck()
+          .all(),
+      ).toEqual(['data_keys_unshredded', 'sealed_frames_key']);
       // Version 13: the log keeps every fourth level; the fixture's 24 leaves, levels 0 and 4.
       expect(gw.store.db.prepare('SELECT count(*) FROM log_nodes WHERE level % 4 != 0').pluck().get()).toBe(
         0,

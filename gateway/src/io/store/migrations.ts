@@ -49,6 +49,12 @@
  *   break-glass openings by their end (`care_break_glass_until`, read every 10 s) and the dead
  *   letters not yet replayed by receiver (`outbound_dead_letters_open`, counted per receiver).
  * - 13: both Merkle logs keep every fourth level only (anchor/src/log/strata); the rows between go.
+ * - 14: indexes for crypto-shredding at scale (io/store/shredding): the sealed frames by data
+ *   key (`sealed_frames_key`: each destroyed key's frames were found by reading every sealed
+ *   frame of the store, 143 ms a key at a million frames, so a month of a ward took days),
+ *   and the data keys not yet destroyed by window (`data_keys_unshredded`, partial: the
+ *   expired ones are found without passing every key destroyed before them);
+ *   `data_keys_window`, which no statement used, goes.
  *
  * Never edit a released migration: a data directory records the version it is at, and a
  * change needs a new one.
@@ -395,6 +401,13 @@ CREATE INDEX IF NOT EXISTS outbound_dead_letters_open ON outbound_dead_letters (
 /** Version 13: see the module notes; 4 is anchor/src/log/strata's `STRATUM_HEIGHT`. */
 const V13 = 'DELETE FROM log_nodes WHERE level % 4 != 0; DELETE FROM access_nodes WHERE level % 4 != 0;';
 
+/** Version 14: see the module notes. Built once at the migration, from every sealed frame. */
+const V14 = `
+CREATE INDEX IF NOT EXISTS sealed_frames_key ON sealed_frames (key_id);
+CREATE INDEX IF NOT EXISTS data_keys_unshredded ON data_keys (window_start) WHERE shredded_at IS NULL;
+DROP INDEX IF EXISTS data_keys_window;
+`;
+
 export interface Migration {
   /** The version this migration brings the file to. */
   readonly version: number;
@@ -417,4 +430,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 11, sql: v11 },
   { version: 12, sql: V12 },
   { version: 13, sql: V13 },
+  { version: 14, sql: V14 },
 ];

@@ -353,21 +353,33 @@ export interface ExpiredDataKey {
   windowStart: number;
 }
 
-/** The data keys whose window (of `windowMs`) ended at or before `cutoff`, not yet shredded. */
-export function expiredDataKeys(store: GatewayStore, cutoff: number, windowMs: number): ExpiredDataKey[] {
+/**
+ * The data keys whose window (of `windowMs`) ended at or before `cutoff`, not yet shredded,
+ * oldest window first: at most `limit`. Read through the partial index of the keys not yet
+ * destroyed (schema 14), so the keys destroyed before are never passed again.
+ */
+export function expiredDataKeys(
+  store: GatewayStore,
+  cutoff: number,
+  windowMs: number,
+  limit = Number.MAX_SAFE_INTEGER,
+): ExpiredDataKey[] {
   return (
     store.db
       .prepare(
-        'SELECT id, dev, window_start FROM data_keys WHERE shredded_at IS NULL AND window_start + ? <= ? ORDER BY id',
+        `SELECT id, dev, window_start FROM data_keys INDEXED BY data_keys_unshredded
+         WHERE shredded_at IS NULL AND window_start <= @last ORDER BY window_start, id LIMIT @limit`,
       )
-      .all(windowMs, cutoff) as { id: number; dev: string; window_start: number }[]
+      .all({ last: cutoff - windowMs, limit }) as { id: number; dev: string; window_start: number }[]
   ).map((r) => ({ id: r.id, dev: r.dev, windowStart: r.window_start }));
 }
 
 /** The log positions of the frames sealed under data key `keyId`, ascending. */
 export function leavesSealedUnder(store: GatewayStore, keyId: number): number[] {
   return store.db
-    .prepare('SELECT leaf_index FROM sealed_frames WHERE key_id = ? ORDER BY leaf_index')
+    .prepare(
+      'SELECT leaf_index FROM sealed_frames INDEXED BY sealed_frames_key WHERE key_id = ? ORDER BY leaf_index',
+    )
     .pluck()
     .all(keyId) as number[];
 }
