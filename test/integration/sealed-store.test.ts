@@ -268,8 +268,8 @@ describe('sealed store', () => {
     for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
 
     // Window [T0, T0+1h) ended 2 h ago: its key goes, with one shredding record in the log.
-    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 1, records: 1, frames: 5 });
-    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 0, records: 0, frames: 0 });
+    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 1, records: 1, frames: 5, more: false });
+    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 0, records: 0, frames: 0, more: false });
     expect(rig.store.size).toBe(11);
     const stored = rig.store.db.prepare('SELECT leaf_index, record FROM shred_records').all() as {
       leaf_index: number;

@@ -131,6 +131,11 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field('wardName', str, 'ward name shown on the dashboard', 'Ward'),
   field('wardClock', oneOf('24h', '12h'), 'how the ward pages show times of day', '24h'),
   field('retentionDays', num(1, 36500), 'frames older than this are rejected `too_old`', 30),
+  field(
+    'shredAfterDays',
+    num(1, 36500),
+    'crypto-shredding while running: the data keys of windows (of the gateway clock) that ended this many days ago are destroyed, each with its shredding record in the log (README "Retention"); unset (the default): keys stay until `vitaltrail shred`',
+  ),
   field('checkpointIntervalSeconds', num(0.2, 3600), 'seconds between checkpoints', 10),
   field(
     'ingest.verifyThreads',

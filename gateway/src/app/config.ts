@@ -287,6 +287,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     wardName: s('wardName') as string,
     wardClock: s('wardClock') as '24h' | '12h',
     retentionMs: Math.round(n('retentionDays') * 86_400_000),
+    ...(v.shredAfterDays !== undefined ? { shredAfterMs: Math.round(n('shredAfterDays') * 86_400_000) } : {}),
     checkpointIntervalMs: Math.round(n('checkpointIntervalSeconds') * 1000),
     auditRotateBytes: n('audit.rotateBytes'),
     http: {

@@ -210,6 +210,7 @@ export const ingest: GatewayStep = {
         lookup: (dev) => devices.lookup(dev),
         recipients: watchRecipients(p.get('paths').recipientsDir),
         policy: { retentionMs: p.get('opts').retentionMs ?? DEFAULT_RETENTION_MS },
+        ...(p.get('opts').dataKeyWindowMs ? { dataKeys: { windowMs: p.get('opts').dataKeyWindowMs } } : {}),
         // The readings of each commit go out on the internal live stream once it runs (the
         // transport step starts it before the first frame can commit), else to the hub itself.
         live: { publishAll: (rs) => (p.find('liveStream') ?? p.get('hub')).publishAll(rs) },
@@ -254,6 +255,7 @@ export const metrics: GatewayStep = {
       pipeline: () => i.pipeline,
       dataKeys: () => i.dataKeys,
       liveStream: () => p.find('liveStream')?.stats() ?? null,
+      retention: () => p.find('retention')?.stats ?? null,
       ready: () => readinessOf(p).ready,
       // The receivers this gateway runs (the outbound step, later), not every cursor the store keeps.
       outbound: async () => {

@@ -26,7 +26,7 @@ import type { BreakGlassAlarms, ClinicianBar } from '../io/care/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpRoutes, HttpServer, WardAccess } from '../io/http/index.js';
 import type { EnrolmentFollower, Identity, UserDirectory } from '../io/identity/index.js';
-import type { Ingest } from '../io/ingest/index.js';
+import type { Ingest, RetentionShredder } from '../io/ingest/index.js';
 import type { DeliveryWorker, Pcd05Listener } from '../io/interfaces/index.js';
 import type { DataDirLock, DataPaths, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { InfluxSink } from '../io/outbound/index.js';
@@ -55,6 +55,8 @@ export interface GatewayPartMap {
   hub: LiveHub;
   ingest: Ingest;
   metrics: GatewayMetrics;
+  /** Crypto-shredding while running (app/retention-steps), null when not configured. */
+  retention: RetentionShredder | null;
   notes: CheckpointNotes;
   signer: CheckpointSigner;
   anchorer: Anchorer | null;

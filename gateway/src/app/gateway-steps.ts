@@ -33,6 +33,7 @@ import {
 import type { GatewayStep } from './gateway-parts.js';
 import { follower, serial, transport } from './ingress-steps.js';
 import { outbound } from './outbound-steps.js';
+import { retention } from './retention-steps.js';
 import { alarms, bindings, groupAudit, http, influx, users } from './ward-steps.js';
 
 export { GatewayParts } from './gateway-parts.js';
@@ -49,6 +50,7 @@ export const GATEWAY_STEPS: readonly GatewayStep[] = [
   ingest,
   metrics,
   anchorer,
+  retention,
   accessLog,
   chainWatch,
   users,

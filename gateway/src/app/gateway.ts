@@ -81,6 +81,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     devices: p.get('identity').devices,
     alarms: p.get('alarms'),
     bindings: p.get('bindings'),
+    retention: p.get('retention'),
     async stop() {
       // A chain that never answers cannot hold the stop: its calls are aborted past this.
       p.get('chainCalls').abortAfter(opts.ledger?.stopTimeoutMs ?? DEFAULT_CHAIN_STOP_MS);

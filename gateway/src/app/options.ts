@@ -11,7 +11,7 @@ import type { Anchorer, ChainWatch } from '../io/anchoring/index.js';
 import type { AlarmService } from '../io/clinical/index.js';
 import type { HttpServer } from '../io/http/index.js';
 import type { DeviceRegistry, MqttsOptions } from '../io/identity/index.js';
-import type { Ingest } from '../io/ingest/index.js';
+import type { Ingest, RetentionShredder } from '../io/ingest/index.js';
 import type { DataDirLock, GatewayMetrics, Logger } from '../io/ops/index.js';
 import type { BindingBook, GatewayStore } from '../io/store/index.js';
 import type {
@@ -101,7 +101,21 @@ export interface GatewayOptions {
    */
   chainWatch?: ChainWatch;
   checkpointIntervalMs?: number;
+  /** Frames whose device time is older than this are rejected `too_old` (PROTOCOL.md §1). */
   retentionMs?: number;
+  /**
+   * Crypto-shredding while the gateway runs (io/ingest/retention; config `shredAfterDays`): the
+   * data keys of windows that ended this long ago are destroyed, with their shredding records
+   * in the log. Default: none (the keys stay until `vitaltrail shred` with the gateway stopped).
+   */
+  shredAfterMs?: number;
+  /** Between the shredder's turns once nothing is left to shred. Default 60,000 ms. */
+  shredIntervalMs?: number;
+  /**
+   * The data keys' window (io/data-keys/ring), ms. Default and in production: one hour, which
+   * `vitaltrail shred --window-minutes` must match; shorter only for tests of the shredding.
+   */
+  dataKeyWindowMs?: number;
   /**
    * Threads checking frame signatures (io/verify/verify-pool), always running; 0: every
    * signature in the event loop. Default: one per core, at most 4, run only while the load
@@ -195,6 +209,8 @@ export interface RunningGateway {
   alarms: AlarmService;
   /** The admissions (the data dir's SQLite store, or the group's shared PostgreSQL book). */
   bindings: BindingBook;
+  /** Crypto-shredding while running (`shredAfterMs`); null when off. */
+  retention: RetentionShredder | null;
   stop(): Promise<void>;
 }
 

@@ -204,12 +204,9 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
       try {
         const store = openStore(paths.db);
         try {
-          const r = shredExpired(
-            store,
-            Math.round(o.retentionDays * 86_400_000),
-            Date.now(),
-            Math.max(1, Math.round(o.windowMinutes * 60_000)),
-          );
+          const r = shredExpired(store, Math.round(o.retentionDays * 86_400_000), Date.now(), {
+            windowMs: Math.max(1, Math.round(o.windowMinutes * 60_000)),
+          });
           process.stdout.write(
             `shredded ${r.keys} data keys (${r.frames} frames); appended ${r.records} shredding records to the log` +
               (r.records > 0 ? ', anchored with the next checkpoint once the gateway runs' : '') +

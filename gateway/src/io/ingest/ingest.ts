@@ -74,6 +74,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
   #idle: (() => void)[] = [];
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
+  /** Work that must not run inside a commit's flush (`betweenFlushes`), run when it ends. */
+  #between: (() => void)[] = [];
   #rejections = new Map<string, number>();
   #healthy = true;
   #lastError: string | null = null;
@@ -252,6 +254,28 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
   }
 
+  /**
+   * Runs `fn` where no group commit is under way: at once when none is, else as soon as the
+   * one under way has ended and before the next one starts (so a steady load never starves
+   * it). A flush reads the log's size before it awaits its data keys and seals its frames
+   * to leaf indices from there, so the log's other writer (the shredding records of
+   * io/ingest/retention) appends only here. `fn` runs synchronously; its result or error
+   * settles the promise.
+   */
+  betweenFlushes<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const run = () => {
+        try {
+          resolve(fn());
+        } catch (err) {
+          reject(err);
+        }
+      };
+      if (this.#flushing) this.#between.push(run);
+      else run();
+    });
+  }
+
   /** Waits until every frame handed in (in the signature check or queued) has been answered. */
   async drain(): Promise<void> {
     for (;;) {
@@ -311,6 +335,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
       .then(() => this.#flush())
       .finally(() => {
         this.#flushing = null;
+        for (const run of this.#between.splice(0)) run();
         if (this.#queue.length > 0) this.#schedule();
       });
   }

@@ -142,7 +142,10 @@ export type AuditEventType =
   | 'password_changed'
   // a replay of outbound dead letters asked for by `outbound replay` (issue 19; `user` =
   // `cli:<os user>`, detail: the receiver and the dead letters' ids)
-  | 'outbound_replay_requested';
+  | 'outbound_replay_requested'
+  // data keys destroyed under retention by a running gateway (io/ingest/retention), one line
+  // a turn (detail: keys, frames, records, the retention in ms); each key's record is in the log
+  | 'data_keys_shredded';
 
 /** The only fields a line may carry besides `n`, `t`, `event`, `prev`. */
 export interface AuditFields {

@@ -86,7 +86,17 @@ export interface GatewayMetricsSources {
   outbound?: () => Promise<readonly OutboundDelivery[]>;
   /** The internal live stream's counts (io/transport `LiveStream.stats`), when it runs. */
   liveStream?: () => LiveStreamCounts | null;
+  /** The shredding while running (io/ingest `RetentionShredder.stats`), when it is on. */
+  retention?: () => RetentionCounts | null;
   now?: () => number;
+}
+
+/** What the retention series read (io/ingest `RetentionStats`). */
+export interface RetentionCounts {
+  keys: number;
+  records: number;
+  frames: number;
+  failures: number;
 }
 
 /** What the live-stream series read (io/transport `LiveStreamStats`). */
@@ -231,6 +241,30 @@ export class GatewayMetrics {
                 { labels: { event: 'duplicate' }, value: l.duplicates },
               ]
             : [];
+        },
+      ),
+      new SampledMetric(
+        'vitaltrail_retention_shredded_total',
+        'Crypto-shredding while running (config shredAfterDays): data keys destroyed, the frames they sealed, and the shredding records appended to the log.',
+        'counter',
+        () => {
+          const r = src.retention?.();
+          return r
+            ? [
+                { labels: { what: 'keys' }, value: r.keys },
+                { labels: { what: 'frames' }, value: r.frames },
+                { labels: { what: 'records' }, value: r.records },
+              ]
+            : [];
+        },
+      ),
+      new SampledMetric(
+        'vitaltrail_retention_failures_total',
+        'Shredding turns that failed (nothing of them changed; tried again a minute later).',
+        'counter',
+        () => {
+          const r = src.retention?.();
+          return r ? [{ labels: {}, value: r.failures }] : [];
         },
       ),
       new SampledMetric(

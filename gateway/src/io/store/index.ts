@@ -51,6 +51,7 @@ export {
   sealingStatements,
 } from './sealed.js';
 export {
+  type ShredOptions,
   type ShredResult,
   type StoredShredRecord,
   shredExpired,

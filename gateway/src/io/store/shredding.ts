@@ -20,6 +20,7 @@ import { decodeShredRecord, encodeShredRecord, type ShredRecord } from '../../pr
 import {
   DEFAULT_KEY_WINDOW_MS,
   destroyDataKey,
+  type ExpiredDataKey,
   expiredDataKeys,
   leavesSealedUnder,
   SealedError,
@@ -34,69 +35,101 @@ export interface ShredResult {
   records: number;
   /** Frames whose data are now unreadable. */
   frames: number;
+  /** Whether expired keys remain (the call stopped at `maxKeys` or `maxFrames`). */
+  more: boolean;
 }
+
+/** How much one call of `shredExpired` does, and how. */
+export interface ShredOptions {
+  /** The windows' length (as configured for the ring), whole milliseconds. Default 1 h. */
+  windowMs?: number;
+  /** Keys destroyed in one transaction (one fsync). Default 256. */
+  keysPerCommit?: number;
+  /** Keys destroyed by this call at most. Default: every expired key. */
+  maxKeys?: number;
+  /**
+   * Frames listed by this call at most: a key is taken only while its frames fit, but the
+   * call's first key always is (a running gateway's turn, io/ingest/retention). Default: no bound.
+   */
+  maxFrames?: number;
+  /**
+   * `truncate` (default): a WAL checkpoint (TRUNCATE) after, so the old page images leave the
+   * WAL at once (the CLI, nothing else running); `none`: a running gateway's own checkpoints
+   * recycle the WAL.
+   */
+  checkpoint?: 'truncate' | 'none';
+}
+
+const whole = (n: number | undefined, min: number): boolean =>
+  n === undefined || (Number.isSafeInteger(n) && n >= min);
 
 /**
  * Destroys the data keys of windows that ended at least `retentionMs` before `now`, each
- * with its shredding record in the log (module doc).
+ * with its shredding record in the log (module doc), oldest window first.
  * @param retentionMs whole milliseconds (the record holds integers)
- * @param windowMs the windows' length (as configured for the ring), whole milliseconds
- * @throws {TypeError} when `retentionMs` or `windowMs` is not a whole number >= 0 (> 0).
- * @throws {SealedError} `store_failed` when a write fails (the keys done so far stay done
- *   and recorded; the failing one is unchanged).
+ * @throws {TypeError} when `retentionMs` is not a whole number >= 0, or an option is not a
+ *   whole number (`windowMs`, `keysPerCommit`, `maxKeys`, `maxFrames`: >= 1).
+ * @throws {SealedError} `store_failed` when a write fails (the transactions done so far stay
+ *   done and recorded; the failing one changes nothing).
  * @example shredExpired(store, 30 * 86_400_000, Date.now())
  */
 export function shredExpired(
   store: GatewayStore,
   retentionMs: number,
   now: number,
-  windowMs: number = DEFAULT_KEY_WINDOW_MS,
+  opts: ShredOptions = {},
 ): ShredResult {
-  if (
-    !Number.isSafeInteger(retentionMs) ||
-    retentionMs < 0 ||
-    !Number.isSafeInteger(windowMs) ||
-    windowMs < 1
-  )
-    throw new TypeError('shredExpired: retentionMs and windowMs must be whole milliseconds');
+  const { windowMs = DEFAULT_KEY_WINDOW_MS, keysPerCommit = 256, maxKeys, maxFrames } = opts;
+  if (!whole(retentionMs, 0) || ![windowMs, keysPerCommit, maxKeys, maxFrames].every((n) => whole(n, 1)))
+    throw new TypeError('shredExpired: retentionMs and the options must be whole numbers');
   const db = store.db;
-  const result: ShredResult = { keys: 0, records: 0, frames: 0 };
+  const cutoff = now - retentionMs;
+  const result: ShredResult = { keys: 0, records: 0, frames: 0, more: false };
   const before = db.pragma('secure_delete', { simple: true }) as number;
   const insert = db.prepare(
     'INSERT INTO shred_records (leaf_index, key_id, dev, first_leaf, last_leaf, record) VALUES (?, ?, ?, ?, ?, ?)',
   );
+  const keysLeft = () => (maxKeys ?? Number.MAX_SAFE_INTEGER) - result.keys;
+  const framesLeft = () => (maxFrames ?? Number.MAX_SAFE_INTEGER) - result.frames;
   try {
     db.pragma('secure_delete = ON');
-    for (const key of expiredDataKeys(store, now - retentionMs, windowMs)) {
-      const leaves = leavesSealedUnder(store, key.id);
-      if (leaves.length === 0) {
-        if (db.transaction(() => destroyDataKey(store, key.id, now))()) result.keys++;
-        continue;
+    let stopped = false;
+    while (keysLeft() > 0 && framesLeft() > 0 && !stopped) {
+      const keys = expiredDataKeys(store, cutoff, windowMs, Math.min(keysPerCommit, keysLeft()));
+      if (keys.length === 0) break;
+      const done: { key: ExpiredDataKey; leaves: number[]; bytes: Uint8Array | null }[] = [];
+      let listed = 0;
+      for (const key of keys) {
+        const leaves = leavesSealedUnder(store, key.id);
+        if (result.keys + done.length > 0 && listed + leaves.length > framesLeft()) {
+          stopped = true;
+          break;
+        }
+        listed += leaves.length;
+        done.push({
+          key,
+          leaves,
+          bytes: leaves.length > 0 ? recordOf(store, key, leaves, retentionMs, now, windowMs) : null,
+        });
       }
-      const seqOf = store.seqsOfLeaves(leaves);
-      const record: ShredRecord = {
-        dev: key.dev,
-        window: { start: key.windowStart, end: key.windowStart + windowMs },
-        retentionMs,
-        at: now,
-        leaves,
-        seqs: leaves.map((l) => {
-          const seq = seqOf.get(l);
-          if (seq === undefined)
-            throw new SealedError('integrity_error', `sealed frame ${l} has no index row`);
-          return seq;
-        }),
-      };
-      const bytes = encodeShredRecord(record);
-      store.appendLeaf(hashLeaf(bytes), (leafIndex) => {
-        insert.run(leafIndex, key.id, key.dev, leaves[0], leaves.at(-1), bytes);
-        destroyDataKey(store, key.id, now);
-      });
-      result.keys++;
-      result.records++;
-      result.frames += leaves.length;
+      const recorded = done.filter((d) => d.bytes !== null);
+      // One transaction: every record a leaf of the log and a row, every key destroyed.
+      store.appendLeaves(
+        recorded.map((d) => hashLeaf(d.bytes as Uint8Array)),
+        (firstLeaf) => {
+          recorded.forEach((d, i) => {
+            insert.run(firstLeaf + i, d.key.id, d.key.dev, d.leaves[0], d.leaves.at(-1), d.bytes);
+          });
+          for (const d of done) destroyDataKey(store, d.key.id, now);
+        },
+      );
+      result.keys += done.length;
+      result.records += recorded.length;
+      result.frames += listed;
+      if (keys.length < Math.min(keysPerCommit, keysLeft() + done.length)) break;
     }
-    if (result.keys > 0) db.pragma('wal_checkpoint(TRUNCATE)');
+    result.more = expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
+    if (result.keys > 0 && opts.checkpoint !== 'none') db.pragma('wal_checkpoint(TRUNCATE)');
     return result;
   } catch (err) {
     if (err instanceof SealedError && err.code === 'integrity_error') throw err;
@@ -104,6 +137,31 @@ export function shredExpired(
   } finally {
     db.pragma(`secure_delete = ${before ? 'ON' : 'OFF'}`);
   }
+}
+
+/** The shredding record of `key`, which sealed the frames at `leaves` (ascending). */
+function recordOf(
+  store: GatewayStore,
+  key: ExpiredDataKey,
+  leaves: number[],
+  retentionMs: number,
+  now: number,
+  windowMs: number,
+): Uint8Array {
+  const seqOf = store.seqsOfLeaves(leaves);
+  const record: ShredRecord = {
+    dev: key.dev,
+    window: { start: key.windowStart, end: key.windowStart + windowMs },
+    retentionMs,
+    at: now,
+    leaves,
+    seqs: leaves.map((l) => {
+      const seq = seqOf.get(l);
+      if (seq === undefined) throw new SealedError('integrity_error', `sealed frame ${l} has no index row`);
+      return seq;
+    }),
+  };
+  return encodeShredRecord(record);
 }
 
 /** A shredding record of the log: where it is, its bytes and what it says. */

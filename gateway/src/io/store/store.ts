@@ -326,25 +326,31 @@ export class GatewayStore implements MerkleNodeReader {
   }
 
   /**
-   * Appends one leaf that is not a frame (a shredding record, protocol/shred-record) to the
-   * log, with `alsoInTransaction`, in one fsync'd transaction; as `commitBatch`, the
-   * outermost one. Only while no ingest runs (the shred CLI holds the instance lock).
-   * @returns the leaf's index.
+   * Appends leaves that are not frames (shredding records, protocol/shred-record) to the log,
+   * with `alsoInTransaction` (given the first one's index), in one fsync'd transaction; as
+   * `commitBatch`, the outermost one, and never during a commit's flush: the log has one
+   * writer (the shred CLI holds the instance lock; a gateway runs between its commits,
+   * io/ingest `Ingest.betweenFlushes`).
+   * @returns the first leaf's index.
    * @throws {StoreError} `store_failed`; nothing is then changed.
    */
-  appendLeaf(leafHash: Uint8Array, alsoInTransaction: (leafIndex: number) => void): number {
-    const leaf = this.#size;
+  appendLeaves(leafHashes: readonly Uint8Array[], alsoInTransaction: (firstLeaf: number) => void): number {
+    const first = this.#size;
     try {
       this.db.transaction(() => {
-        this.#putLeaf(leaf, leafHash);
-        alsoInTransaction(leaf);
+        for (const [i, h] of leafHashes.entries()) this.#putLeaf(first + i, h);
+        alsoInTransaction(first);
       })();
     } catch (err) {
-      throw new StoreError('store_failed', 'the leaf could not be written', { cause: err });
+      throw new StoreError('store_failed', 'the leaves could not be written', { cause: err });
     }
-    this.#size = leaf + 1;
-    return leaf;
+    this.#size = first + leafHashes.length;
+    return first;
   }
+
+  /** `appendLeaves` of one leaf; @returns its index. */
+  appendLeaf = (leafHash: Uint8Array, also: (leafIndex: number) => void): number =>
+    this.appendLeaves([leafHash], also);
 
   /** Writes leaf `index` and the kept subtree roots it completes (in the caller's transaction). */
   #putLeaf(index: number, leafHash: Uint8Array): void {
@@ -358,9 +364,7 @@ export class GatewayStore implements MerkleNodeReader {
     return new Map(this.#stmts.seqsOf.all(JSON.stringify(leaves)) as [number, number][]);
   }
 
-  nextBatchId(): number {
-    return this.#lastBatch + 1;
-  }
+  readonly nextBatchId = (): number => this.#lastBatch + 1;
 
   getBatch(id: number): BatchRow {
     const r = this.#stmts.getBatch.get(id) as RawBatch | undefined;
@@ -489,11 +493,6 @@ export class GatewayStore implements MerkleNodeReader {
     return out;
   }
 
-  getMeta(key: string): string | undefined {
-    return this.#stmts.getMeta.get(key) as string | undefined;
-  }
-
-  setMeta(key: string, value: string): void {
-    this.#stmts.setMeta.run(key, value);
-  }
+  readonly getMeta = (key: string) => this.#stmts.getMeta.get(key) as string | undefined;
+  readonly setMeta = (key: string, value: string): void => void this.#stmts.setMeta.run(key, value);
 }

@@ -1,0 +1,214 @@
+/**
+ * Crypto-shredding in a running gateway (io/ingest/retention, `shredAfterMs`; README
+ * "Retention"): the gateway destroys the data keys of windows that ended the retention ago,
+ * each with its shredding record in the log, while devices keep sending. The log has one
+ * writer, so the shred runs only between the ingest's group commits
+ * (`Ingest.betweenFlushes`). Real parts: a real Ingest and SQLite store; a real gateway on its
+ * embedded broker with mqtt.js devices; the frames read back with the recipient's key.
+ * Short windows (`dataKeyWindowMs`) stand in for the production hour.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, test } from 'vitest';
+import { hashLeaf } from '../../anchor/src/log/index.js';
+import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
+import { SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
+import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { recipientPair, sealedRig } from '../helpers/sealed.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('Ingest.betweenFlushes', () => {
+  test('behavior: runs at once when no commit is under way, else right after the commit, before the next', async () => {
+    const t = makeTempDir('vt-between-');
+    cleanups.push(t.cleanup);
+    const r = recipientPair('care', 'ec');
+    const rig = sealedRig(t.dir, [r.recipient]);
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+
+    // Idle: synchronously, on the caller's turn.
+    let ran = false;
+    const idle = rig.ingest.betweenFlushes(() => {
+      ran = true;
+      return rig.store.size;
+    });
+    expect(ran).toBe(true);
+    expect(await idle).toBe(0);
+
+    // Asked during a commit (its frames' answers are told inside it): after the commit has
+    // ended, never inside it.
+    const during: { sync: boolean; size: number; inTransaction: boolean; leaf: number }[] = [];
+    const told: Promise<unknown>[] = [];
+    rig.ingest.on('outcome', (res) => {
+      if (res.status !== 'accepted' || told.length >= 5) return;
+      let sync = true;
+      told.push(
+        rig.ingest.betweenFlushes(() =>
+          during.push({
+            sync,
+            size: rig.store.size,
+            inTransaction: rig.store.db.inTransaction,
+            leaf: res.leafIndex,
+          }),
+        ),
+      );
+      sync = false;
+    });
+    // Under load: and none of them starves behind the commits that follow.
+    const acks = Array.from({ length: 300 }, () => rig.ingest.submit(a.next(), 'wr-a'));
+    await Promise.all(acks);
+    await Promise.all(told);
+    expect(during).toHaveLength(5);
+    for (const d of during) {
+      expect(d.sync, 'deferred past the commit').toBe(false);
+      expect(d.inTransaction).toBe(false);
+      expect(d.size).toBeGreaterThan(d.leaf);
+    }
+    expect(rig.store.size).toBe(300);
+
+    // A throwing task rejects its own promise only.
+    await expect(
+      rig.ingest.betweenFlushes(() => {
+        throw new Error('task failed');
+      }),
+    ).rejects.toThrow('task failed');
+    await rig.ingest.close();
+  });
+});
+
+describe('crypto-shredding in a running gateway', () => {
+  test('behavior: while devices keep sending, the expired keys are destroyed with their records in the log; every other frame still opens, every acknowledged frame is kept', async () => {
+    const t = makeTempDir('vt-retention-');
+    cleanups.push(t.cleanup);
+    const devs = ['wr-0001', 'wr-0002'];
+    const paths = await prepareDataDir(t.dir, devs);
+    const WINDOW = 400;
+    const RETENTION = 800;
+    const gw = (await startGateway({
+      dataDir: paths.root,
+      logger: silentLogger,
+      mqtt: { port: 0 },
+      http: { port: 0 },
+      checkpointIntervalMs: 300,
+      dataKeyWindowMs: WINDOW,
+      shredAfterMs: RETENTION,
+      shredIntervalMs: 100,
+    })) as RunningGateway;
+    let stopped = false;
+    cleanups.push(async () => {
+      if (!stopped) await gw.stop();
+    });
+    expect(gw.retention).not.toBeNull();
+
+    // Two devices, a frame every 20 ms each, for `ms`: the early windows expire while frames
+    // still come in (each frame PUBACKed: durable).
+    const chains = new Map(devs.map((dev) => [dev, new FrameChain(dev, deviceKey(paths, dev))]));
+    const send = (ms: number) =>
+      Promise.all(
+        devs.map(async (dev) => {
+          const client = await mqtt.connectAsync(gw.broker.url, { clientId: dev, reconnectPeriod: 0 });
+          const chain = chains.get(dev) as FrameChain;
+          const end = Date.now() + ms;
+          while (Date.now() < end) {
+            await client.publishAsync(`vt/v1/dev/${dev}/frames`, Buffer.from(chain.next()), { qos: 1 });
+            await new Promise((res) => setTimeout(res, 20));
+          }
+          await client.endAsync();
+        }),
+      );
+    await send(3000);
+    const retention = gw.retention as NonNullable<RunningGateway['retention']>;
+    expect(retention.stats.keys, 'keys destroyed while the devices were sending').toBeGreaterThan(0);
+    // Then every window that ended the retention ago goes.
+    const lastFrameAt = Date.now();
+    await until(() => Date.now() > lastFrameAt + WINDOW + RETENTION, 5000, 'the last window expired');
+    for (let turn = 0; ; turn++) {
+      const r = await retention.runOnce();
+      if (!r.more) break;
+      expect(turn, 'turns to catch up').toBeLessThan(100);
+    }
+    expect(retention.stats.failures).toBe(0);
+    await retention.stop(); // so that nothing more expires while the store is read below
+    // And the devices go on: their new window's frames are not due yet.
+    await send(200);
+    const sent = new Map(devs.map((dev) => [dev, (chains.get(dev) as FrameChain).seq]));
+
+    const store = gw.store;
+    const db = store.db;
+    // Every acknowledged frame is in the index and the log.
+    let frames = 0;
+    for (const dev of devs) {
+      const rows = store.framesByDevice(dev, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+      expect(rows.map((r) => r.seq)).toEqual(
+        Array.from({ length: sent.get(dev) as number }, (_, i) => i + 1),
+      );
+      frames += rows.length;
+    }
+    const records = db
+      .prepare('SELECT leaf_index, key_id, dev, record FROM shred_records ORDER BY leaf_index')
+      .all() as { leaf_index: number; key_id: number; dev: string; record: Buffer }[];
+    const destroyed = db
+      .prepare('SELECT id FROM data_keys WHERE shredded_at IS NOT NULL AND envelope IS NULL')
+      .pluck()
+      .all() as number[];
+    expect(records.length).toBeGreaterThan(0);
+    expect(store.size).toBe(frames + records.length);
+
+    // Each record is a leaf of the log and lists exactly the frames its key sealed, with their seqs.
+    const hashes = store.leafHashes(records.map((r) => r.leaf_index));
+    const shreddedLeaves = new Set<number>();
+    for (const r of records) {
+      expect(destroyed).toContain(r.key_id);
+      expect(Buffer.from(hashes.get(r.leaf_index) as Uint8Array)).toEqual(Buffer.from(hashLeaf(r.record)));
+      const rec = decodeShredRecord(new Uint8Array(r.record));
+      const sealed = db
+        .prepare('SELECT leaf_index FROM sealed_frames WHERE key_id = ? ORDER BY leaf_index')
+        .pluck()
+        .all(r.key_id) as number[];
+      expect(rec.leaves).toEqual(sealed);
+      expect(rec.dev).toBe(r.dev);
+      expect(rec.retentionMs).toBe(RETENTION);
+      expect(rec.window.end - rec.window.start).toBe(WINDOW);
+      expect(rec.window.end + RETENTION).toBeLessThanOrEqual(rec.at);
+      const seqOf = store.seqsOfLeaves(rec.leaves);
+      expect(rec.seqs).toEqual(rec.leaves.map((l) => seqOf.get(l)));
+      for (const l of rec.leaves) shreddedLeaves.add(l);
+    }
+
+    // Read back with the recipient's key: the shredded frames say so, every other one opens.
+    const reader = new SealedReader(store, loadRecipientSecrets(paths.recipientsDir));
+    let opened = 0;
+    for (const dev of devs) {
+      const rows = store.framesToRead(dev, 0, Number.MAX_SAFE_INTEGER);
+      const read = await reader.read(rows);
+      read.forEach((f, i) => {
+        const leaf = (rows[i] as { leafIndex: number }).leafIndex;
+        if (shreddedLeaves.has(leaf)) expect(f).toBe('shredded');
+        else {
+          expect(f).toBeInstanceOf(Uint8Array);
+          opened += 1;
+        }
+      });
+    }
+    expect(opened).toBe(frames - shreddedLeaves.size);
+    expect(opened).toBeGreaterThan(0);
+
+    // The operator sees it: a line of the audit log a turn, and the metrics.
+    const metrics = await (await fetch(`${gw.http.url}/metrics`)).text();
+    expect(metrics).toMatch(/vitaltrail_retention_shredded_total\{what="keys"\} [1-9]/);
+    await gw.stop();
+    stopped = true;
+    const audit = readFileSync(join(paths.gatewayDir, 'audit.log'), 'utf8');
+    expect(audit).toMatch(/"event":"data_keys_shredded"/);
+  }, 60_000);
+});
