@@ -335,7 +335,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
       .then(() => this.#flush())
       .finally(() => {
         this.#flushing = null;
-        for (const run of this.#between.splice(0)) run();
+        if (this.#between.length > 0) for (const run of this.#between.splice(0)) run();
         if (this.#queue.length > 0) this.#schedule();
       });
   }
