@@ -4,7 +4,8 @@
  * each with its shredding record in the log, while devices keep sending. The log has one
  * writer, so the shred runs only between the ingest's group commits
  * (`Ingest.betweenFlushes`). Real parts: a real Ingest and SQLite store; a real gateway on its
- * embedded broker with mqtt.js devices; the frames read back with the recipient's key.
+ * embedded broker with mqtt.js devices, anchoring on a real anvil; the frames read back with
+ * the recipient's key, and each device's export verified as an auditor does, against the chain.
  * Short windows (`dataKeyWindowMs`) stand in for the production hour.
  */
 import { readFileSync } from 'node:fs';
@@ -12,12 +13,14 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, test } from 'vitest';
 import { hashLeaf } from '../../anchor/src/log/index.js';
+import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
+import { exportBundle } from '../../gateway/src/io/outbound/export.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
-import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -91,7 +94,8 @@ describe('crypto-shredding in a running gateway', () => {
     const t = makeTempDir('vt-retention-');
     cleanups.push(t.cleanup);
     const devs = ['wr-0001', 'wr-0002'];
-    const paths = await prepareDataDir(t.dir, devs);
+    const { paths, chain } = await prepareAnchoredDataDir(t.dir, devs);
+    cleanups.push(() => chain.anvil.stop());
     const WINDOW = 400;
     const RETENTION = 800;
     const gw = (await startGateway({
@@ -100,6 +104,7 @@ describe('crypto-shredding in a running gateway', () => {
       mqtt: { port: 0 },
       http: { port: 0 },
       checkpointIntervalMs: 300,
+      ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
       dataKeyWindowMs: WINDOW,
       shredAfterMs: RETENTION,
       shredIntervalMs: 100,
@@ -202,6 +207,47 @@ describe('crypto-shredding in a running gateway', () => {
     }
     expect(opened).toBe(frames - shreddedLeaves.size);
     expect(opened).toBeGreaterThan(0);
+
+    // The auditor: once the log is anchored up to its end, each device's export verifies with
+    // the shredded frames reported `shredded` under valid records, every other frame valid,
+    // and no gap in the chain of seqs.
+    const secrets = loadRecipientSecrets(paths.recipientsDir);
+    const end = Date.now() + 20_000;
+    while ((store.latestAnchored()?.treeSize ?? 0) < store.size) {
+      expect(Date.now(), 'anchored up to the end of the log').toBeLessThan(end);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    for (const dev of devs) {
+      const { bundle } = await exportBundle({
+        store,
+        paths,
+        deployment: chain.deployment,
+        origin: gw.origin,
+        logId: gw.logId,
+        devices: [dev],
+        secrets,
+      });
+      const parsed = parseBundle(JSON.parse(JSON.stringify(bundle)));
+      const evidence = await fetchChainEvidence({
+        rpcUrl: chain.rpcUrl,
+        contract: chain.deployment.anchors,
+        logIds: [parsed.log.logId],
+      });
+      const report = verifyBundle(parsed, evidence.anchors, { registry: evidence.registryEvents });
+      const shredded = store
+        .framesByDevice(dev, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+        .filter((r) => shreddedLeaves.has(r.leafIndex)).length;
+      expect(shredded).toBeGreaterThan(0);
+      expect(report.summary).toMatchObject({
+        total: sent.get(dev),
+        shredded,
+        valid: (sent.get(dev) as number) - shredded,
+        invalid: 0,
+      });
+      expect(report.shreddings.length).toBeGreaterThan(0);
+      expect(report.shreddings.every((x) => x.code === 'valid')).toBe(true);
+      expect(report.sequence.gaps).toEqual([]);
+    }
 
     // The operator sees it: a line of the audit log a turn, and the metrics.
     const metrics = await (await fetch(`${gw.http.url}/metrics`)).text();
