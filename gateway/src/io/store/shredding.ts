@@ -2,18 +2,21 @@
  * @module io/store/shredding
  * Crypto-shredding under retention, recorded in the log (PROTOCOL.md §6: "An entry may be
  * reported as shredded only when the destruction of its data key is itself recorded in the
- * anchored log"). For every data key whose window ended at least the retention ago,
- * `shredExpired` writes, in one fsync'd transaction per key: the shredding record
- * (protocol/shred-record: device, window, retention, time, and the log positions and seqs
- * of the frames the key sealed) as a new leaf of the log, its row in `shred_records`, and
- * the destruction of every wrapped copy of the key. A crash leaves a key either destroyed
- * and recorded or neither. The record is anchored with the gateway's next checkpoint, and
- * `export` discloses it beside the shredded entries it covers (`shredRecordsCovering`).
+ * anchored log"). For every data key whose window ended at least the retention ago, oldest
+ * first, `shredExpired` writes, in one fsync'd transaction per batch of keys (256 by
+ * default): each key's shredding record (protocol/shred-record: device, window, retention,
+ * time, and the log positions and seqs of the frames the key sealed) as a new leaf of the
+ * log, its row in `shred_records`, and the destruction of every wrapped copy of the key. A
+ * crash leaves a key either destroyed and recorded or neither. The record is anchored with
+ * the gateway's next checkpoint, and `export` discloses it beside the shredded entries it
+ * covers (`shredRecordsCovering`). Each key and its frames are found by index (schema 14),
+ * so the cost follows the keys destroyed, not the size of the store.
  *
  * The log has one writer: the shred CLI holds the data directory's instance lock, so it
- * runs only while no gateway does (a running gateway refuses it with `data_dir_in_use`).
- * Secure-delete overwrites the freed bytes and a WAL checkpoint (TRUNCATE) removes the old
- * page images from the WAL.
+ * runs only while no gateway does (a running gateway refuses it with `data_dir_in_use`),
+ * and a running gateway shreds between its own commits (io/ingest/retention), in bounded
+ * turns (`maxFrames`). Secure-delete overwrites the freed bytes; the CLI's WAL checkpoint
+ * (TRUNCATE) removes the old page images from the WAL at once.
  */
 import { hashLeaf } from '../../../../anchor/src/log/index.js';
 import { decodeShredRecord, encodeShredRecord, type ShredRecord } from '../../protocol/shred-record.js';
