@@ -8,17 +8,20 @@
  * the recipient's key, and each device's export verified as an auditor does, against the chain.
  * Short windows (`dataKeyWindowMs`) stand in for the production hour.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, test } from 'vitest';
 import { hashLeaf } from '../../anchor/src/log/index.js';
 import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
+import { logIdOf } from '../../gateway/src/core/log-names.js';
+import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
-import { exportBundle } from '../../gateway/src/io/outbound/export.js';
+import { exportBundle, planExport } from '../../gateway/src/io/outbound/export.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
 import { recipientPair, sealedRig } from '../helpers/sealed.js';
@@ -257,4 +260,59 @@ describe('crypto-shredding in a running gateway', () => {
     const audit = readFileSync(join(paths.gatewayDir, 'audit.log'), 'utf8');
     expect(audit).toMatch(/"event":"data_keys_shredded"/);
   }, 60_000);
+});
+
+describe('an export while the gateway shreds', () => {
+  test('behavior: entries whose keys are destroyed after the plan are read shredded and counted, never passed off as vouched for', async () => {
+    const t = makeTempDir('vt-export-shred-');
+    cleanups.push(t.cleanup);
+    const paths = dataPaths(t.dir);
+    mkdirSync(paths.kgcDir, { recursive: true });
+    writeFileSync(paths.kgcRootCert, '-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n');
+    const r = recipientPair('care', 'ec');
+    const WINDOW = 1000;
+    let now = Date.UTC(2026, 11, 7, 9, 0, 0);
+    const rig = sealedRig(t.dir, [r.recipient], { now: () => now, dataKeys: { windowMs: WINDOW } });
+    cleanups.push(() => rig.store.close());
+    const dev = rig.device('wr-x');
+    for (let w = 0; w < 2; w++) {
+      for (let i = 0; i < 5; i++) await rig.ingest.submit(dev.next({ ts: now }), 'wr-x');
+      now += WINDOW;
+    }
+    await rig.ingest.close();
+    const anchor = () => {
+      const size = rig.store.size;
+      rig.store.addCheckpoint(size, rig.store.root(size), now);
+      rig.store.markAnchored(size, `0x${'ab'.repeat(32)}`, 42, now);
+    };
+    anchor();
+    const params = {
+      store: rig.store,
+      paths,
+      deployment: { chainId: 31337, anchors: '0x00000000000000000000000000000000000000aa' as const },
+      origin: 'vitaltrail/gw-1',
+      logId: logIdOf('vitaltrail/gw-1'),
+      secrets: [{ kid: 'care', privateKey: r.privateKey }],
+      devices: ['wr-x'],
+    };
+
+    // Planned, then the first window's key destroyed (a turn between two of the reads), then read.
+    const plan = await planExport(params);
+    expect(shredExpired(rig.store, WINDOW, now, { windowMs: WINDOW, checkpoint: 'none' })).toMatchObject({
+      keys: 1,
+      frames: 5,
+    });
+    const entries = [];
+    for await (const e of plan.entries()) entries.push(e);
+    expect(entries.filter((e) => 'shredded' in e)).toHaveLength(5);
+    expect(plan.head.shreddings).toBeUndefined();
+    expect(plan.shreddedUnrecorded()).toBe(5);
+
+    // Once the record is anchored, the next export carries it: nothing unrecorded.
+    anchor();
+    const again = await exportBundle(params);
+    expect(again.shreddedUnrecorded).toBe(0);
+    expect(again.shreddingPending).toBe(0);
+    expect(again.bundle.shreddings).toHaveLength(1);
+  });
 });

@@ -130,6 +130,11 @@ export function registerAuditorCommands(program: Command): void {
             `${r.shreddingPending} shredding record(s) are not anchored yet: their shredded entries will verify malformed until an export after the next checkpoint\n`,
           );
         }
+        if (r.shreddedUnrecorded > 0) {
+          process.stdout.write(
+            `${r.shreddedUnrecorded} entr${r.shreddedUnrecorded === 1 ? 'y was' : 'ies were'} shredded by the running gateway while the export ran: their records are not in it, so they will verify malformed; export again after the next checkpoint\n`,
+          );
+        }
         if (r.pendingAnchor > 0) {
           process.stdout.write(`${r.pendingAnchor} newer frame(s) are not anchored yet and were left out\n`);
         }

@@ -56,45 +56,11 @@ import { TooManyReadings } from '../queries/index.js';
 import { inWindows } from '../reading/index.js';
 import type { CheckpointRow, FrameIndexRow, GatewayStore } from '../store/index.js';
 import { type FrameRead, SealedError, SealedReader, shredRecordsCovering } from '../store/index.js';
+import type { BoundaryJson, DisclosureBundleJson, EntryJson, ShreddingJson } from './bundle-json.js';
 
 export class ExportError extends errorClass<'export'>('ExportError') {}
 
-/** The JSON document of PROTOCOL.md §5 (with the shredded-entry extension). */
-export interface DisclosureBundleJson {
-  format: 'vitaltrail-disclosure/1';
-  chain: { chainId: number; contract: string };
-  log: { origin: string; logId: string };
-  kgc: { root: string; intermediates: string[] };
-  devices: { dev: string; cert: string }[];
-  checkpoints: { treeSize: number; rootHash: string; txHash: string; blockNumber: number; note?: string }[];
-  consistency: { from: number; to: number; proof: string[] }[];
-  /** Shredding records covering the shredded entries (absent when there is none). */
-  shreddings?: ShreddingJson[];
-  entries: EntryJson[];
-}
-
-/** A shredding record of the log, proven like an entry (README "Shredding records"). */
-export interface ShreddingJson {
-  leafIndex: number;
-  treeSize: number;
-  /** Standard base64 of the record's bytes (protocol/shred-record). */
-  record: string;
-  proof: string[];
-}
-
-/** Which end of the range a boundary frame proves (README "Completeness"). */
-export type BoundaryJson = 'before' | 'after';
-
-export type EntryJson =
-  | { leafIndex: number; treeSize: number; frame: string; proof: string[]; boundary?: BoundaryJson }
-  | {
-      leafIndex: number;
-      treeSize: number;
-      leafHash: string;
-      shredded: true;
-      proof: string[];
-      boundary?: BoundaryJson;
-    };
+export type { BoundaryJson, DisclosureBundleJson, EntryJson, ShreddingJson } from './bundle-json.js';
 
 export interface ExportParameters {
   store: GatewayStore;
@@ -127,6 +93,8 @@ export interface ExportResult {
   pendingAnchor: number;
   /** Shredding records of the range not anchored yet (their shredded entries do not verify yet). */
   shreddingPending: number;
+  /** Entries shredded while the export ran, their records not in it (`ExportPlan.shreddedUnrecorded`). */
+  shreddedUnrecorded: number;
 }
 
 type Head = Omit<DisclosureBundleJson, 'entries'>;
@@ -137,6 +105,12 @@ export interface ExportPlan {
   total: number;
   pendingAnchor: number;
   shreddingPending: number;
+  /**
+   * Entries read `shredded` whose record is not in the bundle (nor pending): their keys were
+   * destroyed after the plan, while the export ran. They verify `malformed` until an export
+   * after the next checkpoint. Known once `entries` is done.
+   */
+  shreddedUnrecorded: () => number;
   /** Boundary frames among the entries. */
   boundaries: number;
   /** The boundary frames by leaf index: device, device time, which end (a care download keeps the patient's own). */
@@ -269,12 +243,16 @@ export async function planExport(p: ExportParameters): Promise<ExportPlan> {
   }
   const records: { leafIndex: number; bytes: Uint8Array }[] = [];
   let shreddingPending = 0;
+  /** The leaves some record (in the bundle, or counted pending) lists: see `entries`. */
+  const recorded = new Set<number>();
   for (const [dev, leaves] of leavesByDev) {
     for (const rec of shredRecordsCovering(store, dev, leaves)) {
       if (rec.leafIndex < latest.treeSize) records.push(rec);
       else shreddingPending++;
+      for (const l of rec.record.leaves) recorded.add(l);
     }
   }
+  let shreddedUnrecorded = 0;
 
   // The first anchored checkpoint covering each row (rows and checkpoints both ascend).
   const firstCover: number[] = [];
@@ -366,7 +344,10 @@ export async function planExport(p: ExportParameters): Promise<ExportPlan> {
         const role = boundary.get(row.leafIndex);
         const marks = role ? { boundary: role } : {};
         if (bytes === 'shredded') {
-          // Shredded under retention: the log's leaf hash stands in (extension of §5).
+          // Shredded under retention: the log's leaf hash stands in (extension of §5). Shredded
+          // after the plan (a running gateway shreds between its commits): no record of it in
+          // the head, already written; counted, so the caller says so.
+          if (!recorded.has(row.leafIndex)) shreddedUnrecorded++;
           const leafHash = toHex(store.getNode(0, row.leafIndex));
           yield { leafIndex: row.leafIndex, treeSize, leafHash, shredded: true, proof, ...marks };
         } else {
@@ -387,6 +368,7 @@ export async function planExport(p: ExportParameters): Promise<ExportPlan> {
     total: rows.length,
     pendingAnchor,
     shreddingPending,
+    shreddedUnrecorded: () => shreddedUnrecorded,
     boundaries: boundary.size,
     edges,
     entries,
@@ -434,6 +416,7 @@ export async function exportBundle(p: ExportParameters): Promise<ExportResult> {
   return {
     pendingAnchor: plan.pendingAnchor,
     shreddingPending: plan.shreddingPending,
+    shreddedUnrecorded: plan.shreddedUnrecorded(),
     boundaries: plan.boundaries,
     bundle: { ...plan.head, entries },
   };
@@ -454,6 +437,7 @@ export async function exportBundleToFile(p: ExportParameters & { out: string }):
   boundaries: number;
   pendingAnchor: number;
   shreddingPending: number;
+  shreddedUnrecorded: number;
   checkpoints: number[];
 }> {
   const out = openSafeOutput(p.out); // refuses a bad --out before the work
@@ -494,6 +478,7 @@ export async function exportBundleToFile(p: ExportParameters & { out: string }):
     boundaries: plan.boundaries,
     pendingAnchor: plan.pendingAnchor,
     shreddingPending: plan.shreddingPending,
+    shreddedUnrecorded: plan.shreddedUnrecorded(),
     checkpoints: plan.head.checkpoints.map((c) => c.treeSize),
   };
 }
