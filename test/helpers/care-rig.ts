@@ -70,6 +70,8 @@ export interface CareRigOptions {
   breakGlass?: GatewayOptions['breakGlass'];
   /** The gateway's dashboard server settings beside its free port (its defaults if absent). */
   http?: Omit<NonNullable<GatewayOptions['http']>, 'port'>;
+  /** The gateway's shredding while running (`shredAfterMs`); off if absent. */
+  shredAfterMs?: number;
 }
 
 export interface CareRig {
@@ -153,6 +155,7 @@ export async function startCareRig(
     checkpointIntervalMs: more.checkpointIntervalMs ?? 3_600_000,
     consentRefreshMs: refreshMs,
     ...(more.breakGlass ? { breakGlass: more.breakGlass } : {}),
+    ...(more.shredAfterMs !== undefined ? { shredAfterMs: more.shredAfterMs } : {}),
     ledger: { rpcUrl: chain.rpcUrl, deployment: chain.deployment, privateKey: chain.gatewayKey },
   })) as RunningGateway;
   const cookies: Record<string, string> = {};

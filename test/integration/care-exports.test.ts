@@ -79,7 +79,9 @@ describe('care exports: ECG, FHIR and bundles under consent', () => {
   };
 
   beforeAll(async () => {
-    rig = await startCareRig(tmp.dir, { devices: [DEV], users: [], checkpointIntervalMs: 300 }, (paths) => {
+    // Shredding on (a year: nothing expires here), so a bundle download holds it while it reads.
+    const o = { devices: [DEV], users: [], checkpointIntervalMs: 300, shredAfterMs: 365 * 86_400_000 };
+    rig = await startCareRig(tmp.dir, o, (paths) => {
       pseudonym = pseudonymIn(paths, PATIENT_ID);
       return {
         users: [
@@ -218,8 +220,23 @@ describe('care exports: ECG, FHIR and bundles under consent', () => {
     expect((await download('dr-e', url('bundle', ts[5]! + 1, ts[8]!))).status).toBe(200);
 
     // The patient, frames 4-8: both boundary frames are theirs, so the bundle is complete.
+    // The download holds the gateway's shredding from its plan to its last entry sent.
+    const hold = rig.gw.retention?.hold;
+    if (!hold) throw new Error('the rig runs the shredding');
+    const take = hold.take.bind(hold);
+    const held: (number | null)[] = [];
+    hold.take = () => {
+      const release = take();
+      held.push(hold.heldSince);
+      return release;
+    };
     const own = await download('pat', url('bundle', ts[4]!, ts[8]!));
     expect(own.status).toBe(200);
+    expect(held).toHaveLength(1);
+    expect(held[0]).not.toBeNull();
+    const end = Date.now() + 2000;
+    while (hold.heldSince !== null && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
+    expect(hold.heldSince, 'released once sent').toBeNull();
     expect(seqsOf(own.body)).toEqual([
       [3, 'before'],
       [4, ''],

@@ -16,6 +16,7 @@ import { hashLeaf } from '../../anchor/src/log/index.js';
 import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { logIdOf } from '../../gateway/src/core/log-names.js';
+import { RetentionShredder } from '../../gateway/src/io/ingest/index.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { exportBundle, planExport } from '../../gateway/src/io/outbound/export.js';
@@ -314,5 +315,67 @@ describe('an export while the gateway shreds', () => {
     expect(again.shreddedUnrecorded).toBe(0);
     expect(again.shreddingPending).toBe(0);
     expect(again.bundle.shreddings).toHaveLength(1);
+  });
+});
+
+describe('the shredding held by an export', () => {
+  test("behavior: the timer's turns wait while an export of the process holds them, at most maxHoldMs without a break", async () => {
+    const t = makeTempDir('vt-shred-hold-');
+    cleanups.push(t.cleanup);
+    const r = recipientPair('care', 'ec');
+    const WINDOW = 1000;
+    let now = Date.UTC(2026, 11, 7, 10, 0, 0);
+    const rig = sealedRig(t.dir, [r.recipient], { now: () => now, dataKeys: { windowMs: WINDOW } });
+    cleanups.push(() => rig.store.close());
+    const dev = rig.device('wr-h');
+    for (let w = 0; w < 3; w++) {
+      for (let i = 0; i < 3; i++) await rig.ingest.submit(dev.next({ ts: now }), 'wr-h');
+      now += WINDOW;
+    }
+    const shredder = new RetentionShredder({
+      ingest: rig.ingest,
+      store: rig.store,
+      retentionMs: WINDOW,
+      windowMs: WINDOW,
+      intervalMs: 20,
+      maxHoldMs: 5000,
+      now: () => now,
+    });
+    cleanups.push(() => shredder.stop());
+    const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
+    const waitFor = async (ok: () => boolean, what: string) => {
+      const end = Date.now() + 5000;
+      while (!ok()) {
+        expect(Date.now(), what).toBeLessThan(end);
+        await settle(10);
+      }
+    };
+
+    // Held: expired keys wait (the clock the shredder reads stands still here).
+    const release = shredder.hold.take();
+    const second = shredder.hold.take();
+    shredder.start();
+    await waitFor(() => shredder.stats.held >= 3, 'turns put off');
+    expect(shredder.stats.keys).toBe(0);
+    release();
+    release(); // once only: the other holder still holds
+    await settle(100);
+    expect(shredder.stats.keys).toBe(0);
+    // Released by every holder: the next turn shreds.
+    second();
+    expect(shredder.hold.heldSince).toBeNull();
+    await waitFor(() => shredder.stats.keys === 2, 'the two expired windows shredded');
+
+    // Held past maxHoldMs without a break: shredded anyway (retention is a duty too).
+    const late = shredder.hold.take();
+    now += 2 * WINDOW; // the third window expires, and the hold is as old as the clock says
+    await settle(100);
+    expect(shredder.stats.keys).toBe(2);
+    now += 5000;
+    await waitFor(() => shredder.stats.keys === 3, 'shredded past the longest hold');
+    expect(shredder.hold.heldSince).not.toBeNull();
+    late();
+    await shredder.stop();
+    await rig.ingest.close();
   });
 });

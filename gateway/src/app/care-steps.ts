@@ -278,6 +278,8 @@ export const care: GatewayStep = {
         gatewayId: p.get('gatewayId'),
         deployment: ledger?.deployment ?? null,
         downloads: defaultDownloadSlots(opts.http?.downloads),
+        // A bundle download holds the gateway's shredding while it reads (io/ingest/retention).
+        shredHold: p.find('retention')?.hold ?? null,
       }),
       carePageRoutes(), // the patient portal and the doctor's page (io/http/routes/care/care-page-routes)
       careConsentRoutes({

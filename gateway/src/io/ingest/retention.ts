@@ -13,7 +13,9 @@
  * the event loop, and frames wait behind a turn at most once in five); then every
  * `intervalMs`. The WAL's old page images are recycled by the gateway's own checkpoints (the
  * CLI truncates the WAL at once: it has the store to itself). A turn that fails (a full
- * disk) changes nothing and is tried again after `intervalMs`.
+ * disk) changes nothing and is tried again after `intervalMs`. While an export of this
+ * process reads (`hold`, the care routes' bundle download), the timer's turns wait, at most
+ * `maxHoldMs` without a break.
  */
 import { performance } from 'node:perf_hooks';
 import { type GatewayStore, type ShredResult, shredExpired } from '../store/index.js';
@@ -32,6 +34,12 @@ export interface RetentionOptions {
   framesPerTurn?: number;
   /** The pause after a turn while keys are left, as a multiple of its time. Default 4. */
   pauseFactor?: number;
+  /**
+   * The longest the timer's turns wait while the exports of this process hold the shredding
+   * (`hold`) without a break; past it they shred anyway and the exports count what they
+   * missed. Default 60,000 ms.
+   */
+  maxHoldMs?: number;
   now?: () => number;
   /** After each turn that destroyed a key: what it did and how long it held the event loop. */
   onShred?: (r: ShredResult, ms: number) => void;
@@ -42,13 +50,51 @@ export interface RetentionOptions {
 /** What the shredder has done since the gateway started (the `vitaltrail_retention_*` metrics). */
 export interface RetentionStats {
   turns: number;
+  /** Turns of the timer put off while an export held the shredding. */
+  held: number;
   keys: number;
   records: number;
   frames: number;
   failures: number;
 }
 
+/**
+ * Holds the shredding while an export in this process reads (README "An export meanwhile"):
+ * a bundle's head, with its shredding records, is written before its entries are read, and a
+ * key destroyed in between would leave entries shredded with no record. Taken by the care
+ * routes' bundle download for as long as it streams.
+ */
+export class ShredHold {
+  readonly #now: () => number;
+  #holders = 0;
+  #since: number | null = null;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Takes the hold; the function given back releases it (once). */
+  take(): () => void {
+    if (this.#holders++ === 0) this.#since = this.#now();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.#holders === 0) this.#since = null;
+    };
+  }
+
+  /** Since when the hold has been taken without a break (ms); null while nobody holds it. */
+  get heldSince(): number | null {
+    return this.#since;
+  }
+}
+
 const DEFAULT_INTERVAL_MS = 60_000;
+/** The longest the shredding waits for the exports holding it: retention is a duty too. */
+const DEFAULT_MAX_HOLD_MS = 60_000;
+/** How soon a held turn looks again. */
+const HELD_RETRY_MS = 1000;
 const DEFAULT_FRAMES_PER_TURN = 8192;
 const DEFAULT_PAUSE_FACTOR = 4;
 
@@ -65,7 +111,9 @@ export class RetentionShredder {
   #timer: NodeJS.Timeout | null = null;
   #turn: Promise<void> | null = null;
   #stopped = true;
-  readonly stats: RetentionStats = { turns: 0, keys: 0, records: 0, frames: 0, failures: 0 };
+  readonly stats: RetentionStats = { turns: 0, held: 0, keys: 0, records: 0, frames: 0, failures: 0 };
+  /** Taken by this process's exports while they read (`ShredHold`). */
+  readonly hold: ShredHold;
 
   /** @throws {RangeError} when a duration or bound is not a positive whole number. */
   constructor(opts: RetentionOptions) {
@@ -74,12 +122,17 @@ export class RetentionShredder {
       intervalMs: DEFAULT_INTERVAL_MS,
       framesPerTurn: DEFAULT_FRAMES_PER_TURN,
       pauseFactor: DEFAULT_PAUSE_FACTOR,
+      maxHoldMs: DEFAULT_MAX_HOLD_MS,
       now: Date.now,
       ...opts,
     };
-    const { retentionMs, windowMs, intervalMs, framesPerTurn, pauseFactor } = this.#o;
-    if (![retentionMs, windowMs, intervalMs, framesPerTurn].every(positive) || !(pauseFactor >= 0))
+    const { retentionMs, windowMs, intervalMs, framesPerTurn, pauseFactor, maxHoldMs } = this.#o;
+    if (
+      ![retentionMs, windowMs, intervalMs, framesPerTurn].every(positive) ||
+      !(pauseFactor >= 0 && maxHoldMs >= 0)
+    )
       throw new RangeError('RetentionShredder: durations and bounds must be positive whole numbers');
+    this.hold = new ShredHold(this.#o.now);
   }
 
   /** Starts the turns: the first after `intervalMs`. */
@@ -133,6 +186,12 @@ export class RetentionShredder {
   }
 
   async #next(): Promise<void> {
+    const since = this.hold.heldSince;
+    if (since !== null && this.#o.now() - since < this.#o.maxHoldMs) {
+      this.stats.held += 1;
+      this.#schedule(Math.min(HELD_RETRY_MS, this.#o.intervalMs));
+      return;
+    }
     let wait = this.#o.intervalMs;
     try {
       const r = await this.runOnce();

@@ -76,6 +76,11 @@ export interface CareExportOptions extends CareRoutesOptions {
    * Default `defaultDownloadSlots()`; share one among every route set of a gateway.
    */
   downloads?: Slots;
+  /**
+   * The gateway's shredding, held by a bundle download while it reads (io/ingest `ShredHold`):
+   * its head, with the shredding records, goes before its entries. Null: no shredding runs.
+   */
+  shredHold?: { take(): () => void } | null;
 }
 
 /** Downloads made at once by default: 2 in all, 1 per user (`http.downloads`). */
@@ -271,48 +276,57 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
       from: p.from,
       to: p.to === null ? null : p.to - 1,
     }));
-    const plan: ExportPlan = await planExport({
-      store: opts.store,
-      paths: opts.paths,
-      deployment: opts.deployment,
-      ...log,
-      periods,
-      from,
-      to,
-      secrets: opts.secrets,
-      // Its rows are held while it is sent: at most a readings answer's (422 too_many_readings).
-      maxRows: opts.maxReadings ?? DEFAULT_MAX_READINGS,
-    });
-    // Boundary frames: the patient's own only; outside the range, for a doctor, only when a
-    // consent in force also holds the span they widen the disclosure to.
-    const own: number[] = [];
-    for (const [leaf, e] of plan.edges)
-      if ((await opts.bindings.at(e.dev, e.ts))?.patientId === a.patientId) own.push(leaf);
-    let spanFrom = Math.min(from, ...own.map((l) => plan.edges.get(l)?.ts ?? from));
-    let spanTo = Math.max(to, ...own.map((l) => plan.edges.get(l)?.ts ?? to));
-    let kept = new Set(own);
-    if (user.role === 'doctor' && (spanFrom < from || spanTo > to)) {
-      try {
-        a = await authorize(patient, spanFrom, spanTo, user, BUNDLE_SCOPE);
-      } catch (err) {
-        if (!(err instanceof VitalTrailError)) throw err;
-        kept = new Set(
-          own.filter((l) => {
-            const ts = plan.edges.get(l)?.ts ?? -1;
-            return ts >= from && ts <= to;
-          }),
-        );
-        [spanFrom, spanTo] = [from, to];
+    // Held from the plan to the last entry sent (or the connection gone).
+    const release = opts.shredHold?.take() ?? (() => {});
+    try {
+      const plan: ExportPlan = await planExport({
+        store: opts.store,
+        paths: opts.paths,
+        deployment: opts.deployment,
+        ...log,
+        periods,
+        from,
+        to,
+        secrets: opts.secrets,
+        // Its rows are held while it is sent: at most a readings answer's (422 too_many_readings).
+        maxRows: opts.maxReadings ?? DEFAULT_MAX_READINGS,
+      });
+      // Boundary frames: the patient's own only; outside the range, for a doctor, only when a
+      // consent in force also holds the span they widen the disclosure to.
+      const own: number[] = [];
+      for (const [leaf, e] of plan.edges)
+        if ((await opts.bindings.at(e.dev, e.ts))?.patientId === a.patientId) own.push(leaf);
+      let spanFrom = Math.min(from, ...own.map((l) => plan.edges.get(l)?.ts ?? from));
+      let spanTo = Math.max(to, ...own.map((l) => plan.edges.get(l)?.ts ?? to));
+      let kept = new Set(own);
+      if (user.role === 'doctor' && (spanFrom < from || spanTo > to)) {
+        try {
+          a = await authorize(patient, spanFrom, spanTo, user, BUNDLE_SCOPE);
+        } catch (err) {
+          if (!(err instanceof VitalTrailError)) throw err;
+          kept = new Set(
+            own.filter((l) => {
+              const ts = plan.edges.get(l)?.ts ?? -1;
+              return ts >= from && ts <= to;
+            }),
+          );
+          [spanFrom, spanTo] = [from, to];
+        }
       }
+      const keep = (e: EntryJson) => !plan.edges.has(e.leafIndex) || kept.has(e.leafIndex);
+      const count = plan.total - (plan.edges.size - kept.size);
+      logged(user, a, patient, 'bundle_export', spanFrom, spanTo, count);
+      const body = Readable.from(inTimeSlices(bundleText(plan, { keep })));
+      body.once('close', release); // sent, failed or abandoned
+      return new Download(
+        'application/json',
+        `vitaltrail-bundle-${patient.slice(2, 10)}-${from}-${to}.json`,
+        body,
+      );
+    } catch (err) {
+      release();
+      throw err;
     }
-    const keep = (e: EntryJson) => !plan.edges.has(e.leafIndex) || kept.has(e.leafIndex);
-    const count = plan.total - (plan.edges.size - kept.size);
-    logged(user, a, patient, 'bundle_export', spanFrom, spanTo, count);
-    return new Download(
-      'application/json',
-      `vitaltrail-bundle-${patient.slice(2, 10)}-${from}-${to}.json`,
-      Readable.from(inTimeSlices(bundleText(plan, { keep }))),
-    );
   });
 
   return async (app, auth) => {
