@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DeviceRecord } from '../../gateway/src/core/acceptance.js';
 import type { Recipient, RecipientSecret } from '../../gateway/src/core/envelope.js';
 import { Ingest, type IngestOptions } from '../../gateway/src/io/ingest/ingest.js';
+import { type RetentionOptions, RetentionShredder } from '../../gateway/src/io/ingest/retention.js';
 import { type FrameRead, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { type FrameReadRow, type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { FrameChain } from './gateway.js';
@@ -69,4 +70,47 @@ export function readFrames(
   rows: readonly FrameReadRow[],
 ): Promise<FrameRead[]> {
   return new SealedReader(store, secrets).read(rows);
+}
+
+/** A clock a test moves by hand (ms since the epoch). */
+export interface TestClock {
+  now: number;
+}
+
+/**
+ * A sealed rig on a clock the test moves, its data-key windows `windowMs` long, with `frames`
+ * frames of device `dev` sealed in each of `windows` windows; the clock is left at the end of
+ * the last one (io/ingest/retention's tests).
+ */
+export async function windowedRig(
+  dir: string,
+  recipient: Recipient,
+  o: { dev: string; windows: number; frames: number; windowMs: number; start: number },
+): Promise<{ rig: SealedRig; device: FrameChain; clock: TestClock }> {
+  const clock: TestClock = { now: o.start };
+  const rig = sealedRig(dir, [recipient], { now: () => clock.now, dataKeys: { windowMs: o.windowMs } });
+  const device = rig.device(o.dev);
+  for (let w = 0; w < o.windows; w++) {
+    for (let i = 0; i < o.frames; i++) await rig.ingest.submit(device.next({ ts: clock.now }), o.dev);
+    clock.now += o.windowMs;
+  }
+  return { rig, device, clock };
+}
+
+/** The shredder of a running gateway on `rig`, on `clock`: retention one window, turns every 20 ms. */
+export function shredderOf(
+  rig: SealedRig,
+  clock: TestClock,
+  windowMs: number,
+  extra: Partial<RetentionOptions> = {},
+): RetentionShredder {
+  return new RetentionShredder({
+    ingest: rig.ingest,
+    store: rig.store,
+    retentionMs: windowMs,
+    windowMs,
+    intervalMs: 20,
+    now: () => clock.now,
+    ...extra,
+  });
 }

@@ -12,9 +12,15 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { RetentionShredder } from '../../gateway/src/io/ingest/index.js';
 import { StoreError } from '../../gateway/src/io/store/store.js';
-import { readFrames, recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
+import {
+  readFrames,
+  recipientPair,
+  type SealedRig,
+  sealedRig,
+  shredderOf,
+  type TestClock,
+} from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { fillFileSystem, tryMountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 
@@ -48,10 +54,10 @@ describe(`shredding on a full disk (${mounted ? 'real tmpfs' : 'write failure IN
   const r = recipientPair('care', 'ec');
   const secrets = [{ kid: 'care', privateKey: r.privateKey }];
   let rig: SealedRig;
-  let now = T0;
+  const clock: TestClock = { now: T0 };
 
   beforeAll(() => {
-    rig = sealedRig(mnt, [r.recipient], { now: () => now, dataKeys: { windowMs: WINDOW } });
+    rig = sealedRig(mnt, [r.recipient], { now: () => clock.now, dataKeys: { windowMs: WINDOW } });
   });
 
   afterAll(async () => {
@@ -65,19 +71,11 @@ describe(`shredding on a full disk (${mounted ? 'real tmpfs' : 'write failure IN
     const dev = rig.device('wr-sd');
     // Three windows of 20 frames: the first two expire (retention one window).
     for (let w = 0; w < 3; w++) {
-      for (let i = 0; i < 20; i++) await rig.ingest.submit(dev.next({ ts: now }), 'wr-sd');
-      now += WINDOW;
+      for (let i = 0; i < 20; i++) await rig.ingest.submit(dev.next({ ts: clock.now }), 'wr-sd');
+      clock.now += WINDOW;
     }
     const errors: unknown[] = [];
-    const shredder = new RetentionShredder({
-      ingest: rig.ingest,
-      store: rig.store,
-      retentionMs: WINDOW,
-      windowMs: WINDOW,
-      intervalMs: 20,
-      now: () => now,
-      onError: (err) => errors.push(err),
-    });
+    const shredder = shredderOf(rig, clock, WINDOW, { onError: (err) => errors.push(err) });
     const db = rig.store.db;
     const state = () => ({
       size: rig.store.size,
@@ -114,7 +112,7 @@ describe(`shredding on a full disk (${mounted ? 'real tmpfs' : 'write failure IN
     const read = await readFrames(rig.store, secrets, rows);
     expect(read.filter((f) => f === 'shredded')).toHaveLength(40);
     expect(read.slice(40).every((f) => f instanceof Uint8Array)).toBe(true);
-    expect(await rig.ingest.submit(dev.next({ ts: now }), 'wr-sd')).toMatchObject({
+    expect(await rig.ingest.submit(dev.next({ ts: clock.now }), 'wr-sd')).toMatchObject({
       status: 'accepted',
       leafIndex: 62,
     });

@@ -16,7 +16,6 @@ import { hashLeaf } from '../../anchor/src/log/index.js';
 import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/app/gateway.js';
 import { logIdOf } from '../../gateway/src/core/log-names.js';
-import { RetentionShredder } from '../../gateway/src/io/ingest/index.js';
 import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { exportBundle, planExport } from '../../gateway/src/io/outbound/export.js';
@@ -25,7 +24,7 @@ import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
-import { recipientPair, sealedRig } from '../helpers/sealed.js';
+import { recipientPair, sealedRig, shredderOf, windowedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
 
@@ -272,19 +271,19 @@ describe('an export while the gateway shreds', () => {
     writeFileSync(paths.kgcRootCert, '-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n');
     const r = recipientPair('care', 'ec');
     const WINDOW = 1000;
-    let now = Date.UTC(2026, 11, 7, 9, 0, 0);
-    const rig = sealedRig(t.dir, [r.recipient], { now: () => now, dataKeys: { windowMs: WINDOW } });
+    const { rig, clock } = await windowedRig(t.dir, r.recipient, {
+      dev: 'wr-x',
+      windows: 2,
+      frames: 5,
+      windowMs: WINDOW,
+      start: Date.UTC(2026, 11, 7, 9, 0, 0),
+    });
     cleanups.push(() => rig.store.close());
-    const dev = rig.device('wr-x');
-    for (let w = 0; w < 2; w++) {
-      for (let i = 0; i < 5; i++) await rig.ingest.submit(dev.next({ ts: now }), 'wr-x');
-      now += WINDOW;
-    }
     await rig.ingest.close();
     const anchor = () => {
       const size = rig.store.size;
-      rig.store.addCheckpoint(size, rig.store.root(size), now);
-      rig.store.markAnchored(size, `0x${'ab'.repeat(32)}`, 42, now);
+      rig.store.addCheckpoint(size, rig.store.root(size), clock.now);
+      rig.store.markAnchored(size, `0x${'ab'.repeat(32)}`, 42, clock.now);
     };
     anchor();
     const params = {
@@ -299,7 +298,9 @@ describe('an export while the gateway shreds', () => {
 
     // Planned, then the first window's key destroyed (a turn between two of the reads), then read.
     const plan = await planExport(params);
-    expect(shredExpired(rig.store, WINDOW, now, { windowMs: WINDOW, checkpoint: 'none' })).toMatchObject({
+    expect(
+      shredExpired(rig.store, WINDOW, clock.now, { windowMs: WINDOW, checkpoint: 'none' }),
+    ).toMatchObject({
       keys: 1,
       frames: 5,
     });
@@ -324,23 +325,15 @@ describe('the shredding held by an export', () => {
     cleanups.push(t.cleanup);
     const r = recipientPair('care', 'ec');
     const WINDOW = 1000;
-    let now = Date.UTC(2026, 11, 7, 10, 0, 0);
-    const rig = sealedRig(t.dir, [r.recipient], { now: () => now, dataKeys: { windowMs: WINDOW } });
-    cleanups.push(() => rig.store.close());
-    const dev = rig.device('wr-h');
-    for (let w = 0; w < 3; w++) {
-      for (let i = 0; i < 3; i++) await rig.ingest.submit(dev.next({ ts: now }), 'wr-h');
-      now += WINDOW;
-    }
-    const shredder = new RetentionShredder({
-      ingest: rig.ingest,
-      store: rig.store,
-      retentionMs: WINDOW,
+    const { rig, clock } = await windowedRig(t.dir, r.recipient, {
+      dev: 'wr-h',
+      windows: 3,
+      frames: 3,
       windowMs: WINDOW,
-      intervalMs: 20,
-      maxHoldMs: 5000,
-      now: () => now,
+      start: Date.UTC(2026, 11, 7, 10, 0, 0),
     });
+    cleanups.push(() => rig.store.close());
+    const shredder = shredderOf(rig, clock, WINDOW, { maxHoldMs: 5000 });
     cleanups.push(() => shredder.stop());
     const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
     const waitFor = async (ok: () => boolean, what: string) => {
@@ -368,10 +361,10 @@ describe('the shredding held by an export', () => {
 
     // Held past maxHoldMs without a break: shredded anyway (retention is a duty too).
     const late = shredder.hold.take();
-    now += 2 * WINDOW; // the third window expires, and the hold is as old as the clock says
+    clock.now += 2 * WINDOW; // the third window expires, and the hold is as old as the clock says
     await settle(100);
     expect(shredder.stats.keys).toBe(2);
-    now += 5000;
+    clock.now += 5000;
     await waitFor(() => shredder.stats.keys === 3, 'shredded past the longest hold');
     expect(shredder.hold.heldSince).not.toBeNull();
     late();

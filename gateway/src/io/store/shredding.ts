@@ -96,29 +96,26 @@ export function shredExpired(
   const framesLeft = () => (maxFrames ?? Number.MAX_SAFE_INTEGER) - result.frames;
   try {
     db.pragma('secure_delete = ON');
-    let stopped = false;
-    while (keysLeft() > 0 && framesLeft() > 0 && !stopped) {
-      const keys = expiredDataKeys(store, cutoff, windowMs, Math.min(keysPerCommit, keysLeft()));
+    for (let bounded = false; !bounded; ) {
+      const want = Math.min(keysPerCommit, keysLeft());
+      const keys = want > 0 && framesLeft() > 0 ? expiredDataKeys(store, cutoff, windowMs, want) : [];
       if (keys.length === 0) break;
-      const done: { key: ExpiredDataKey; leaves: number[]; bytes: Uint8Array | null }[] = [];
+      // The keys whose frames fit what is left of `maxFrames` (the call's first key always).
+      const done: { key: ExpiredDataKey; leaves: number[] }[] = [];
       let listed = 0;
       for (const key of keys) {
         const leaves = leavesSealedUnder(store, key.id);
-        if (result.keys + done.length > 0 && listed + leaves.length > framesLeft()) {
-          stopped = true;
-          break;
-        }
+        bounded = result.keys + done.length > 0 && listed + leaves.length > framesLeft();
+        if (bounded) break;
         listed += leaves.length;
-        done.push({
-          key,
-          leaves,
-          bytes: leaves.length > 0 ? recordOf(store, key, leaves, retentionMs, now, windowMs) : null,
-        });
+        done.push({ key, leaves });
       }
-      const recorded = done.filter((d) => d.bytes !== null);
+      const recorded = done
+        .filter((d) => d.leaves.length > 0)
+        .map((d) => ({ ...d, bytes: recordOf(store, d.key, d.leaves, retentionMs, now, windowMs) }));
       // One transaction: every record a leaf of the log and a row, every key destroyed.
       store.appendLeaves(
-        recorded.map((d) => hashLeaf(d.bytes as Uint8Array)),
+        recorded.map((d) => hashLeaf(d.bytes)),
         (firstLeaf) => {
           recorded.forEach((d, i) => {
             insert.run(firstLeaf + i, d.key.id, d.key.dev, d.leaves[0], d.leaves.at(-1), d.bytes);
@@ -129,7 +126,7 @@ export function shredExpired(
       result.keys += done.length;
       result.records += recorded.length;
       result.frames += listed;
-      if (keys.length < Math.min(keysPerCommit, keysLeft() + done.length)) break;
+      if (keys.length < want) break; // no more expired keys
     }
     result.more = expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
     if (result.keys > 0 && opts.checkpoint !== 'none') db.pragma('wal_checkpoint(TRUNCATE)');
