@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sealWithDataKey } from '../../gateway/src/core/envelope.js';
 import { readReadings } from '../../gateway/src/io/queries/index.js';
 import { ReadPool } from '../../gateway/src/io/reading/index.js';
-import { destroyDataKey, frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -81,8 +82,9 @@ describe('read threads', () => {
       );
       db.prepare('UPDATE sealed_frames SET envelope = ? WHERE leaf_index = ?').run(jwe, row.leafIndex);
     }
-    const second = db.prepare('SELECT key_id FROM sealed_frames WHERE leaf_index = ?').pluck().get(1_500);
-    db.transaction(() => destroyDataKey(rig.store, second as number, Date.now()))();
+    // The first key shredded as retention does (its record in the log, its rows deleted): the
+    // first chunk holds 1,000 frames with no sealed row and 24 that open.
+    expect(shredExpired(rig.store, 0, T0 + 4 * 3_600_000, { maxKeys: 1 })).toMatchObject({ frames: 1_000 });
   }, 120_000);
   afterAll(async () => {
     for (const p of pools) await p.close();

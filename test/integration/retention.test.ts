@@ -255,6 +255,8 @@ describe('crypto-shredding in a running gateway', () => {
     // The operator sees it: a line of the audit log a turn, and the metrics.
     const metrics = await (await fetch(`${gw.http.url}/metrics`)).text();
     expect(metrics).toMatch(/vitaltrail_retention_shredded_total\{what="keys"\} [1-9]/);
+    expect(metrics).toMatch(/vitaltrail_retention_shredded_total\{what="ciphertexts"\} \d+/);
+    expect(metrics).toMatch(/^vitaltrail_store_free_bytes \d+$/m);
     await gw.stop();
     stopped = true;
     const audit = readFileSync(join(paths.gatewayDir, 'audit.log'), 'utf8');

@@ -246,7 +246,13 @@ describe('sealed rollups', () => {
     r.clock.now = T0 + 3 * HOUR;
     for (let i = 0; i < 3; i++) await r.ingest.submit(d.next({ ts: T0 + 40_000 + i }, { hr: 50 }), 'wr-s');
     r.ingest.flushRollups();
-    expect(shredExpired(r.store, HOUR, r.clock.now)).toEqual({ keys: 1, records: 1, frames: 6, more: false });
+    expect(shredExpired(r.store, HOUR, r.clock.now)).toEqual({
+      keys: 1,
+      records: 1,
+      frames: 6,
+      deleted: 6,
+      more: false,
+    });
     const reader = r.reader();
     await expect(reader.dataKey(1, 'wr-s')).resolves.toBe('shredded');
     const stored = await storedRollups(r.store, reader, 'wr-s');

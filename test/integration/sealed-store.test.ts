@@ -33,6 +33,24 @@ function tmp(): string {
   return t.dir;
 }
 
+/**
+ * One device's `n` frames in a window and `n` more three hours later, on a clock that stands
+ * at the second window; `between` sees the database after the first.
+ */
+async function twoWindows(n: number, between: (db: GatewayStore['db']) => void = () => {}) {
+  const dir = tmp();
+  const r = recipientPair('care', 'ec');
+  let now = T0;
+  const rig = sealedRig(dir, [r.recipient], { now: () => now });
+  cleanups.push(() => rig.store.close());
+  const a = rig.device('wr-a');
+  for (let i = 0; i < n; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+  between(rig.store.db);
+  now += 3 * HOUR;
+  for (let i = 0; i < n; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+  return { rig, r, now, dir };
+}
+
 function allRows(store: GatewayStore) {
   return store.db
     .prepare('SELECT dev FROM frames GROUP BY dev')
@@ -256,21 +274,38 @@ describe('sealed store', () => {
   });
 
   test('behavior: shredding destroys every wrapped copy of expired windows; those read as shredded, the rest and every proof stay valid', async () => {
-    const dir = tmp();
-    const r = recipientPair('care', 'ec');
-    let now = T0;
-    const rig = sealedRig(dir, [r.recipient], { now: () => now });
-    cleanups.push(() => rig.store.close());
-    const a = rig.device('wr-a');
-    for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
-    const oldEnvelope = rig.store.db.prepare('SELECT envelope FROM data_keys').pluck().get() as string;
-    now += 3 * HOUR;
-    for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+    let oldEnvelope = '';
+    let oldCiphertexts: Buffer[] = [];
+    const { rig, r, now, dir } = await twoWindows(5, (db) => {
+      oldEnvelope = db.prepare('SELECT envelope FROM data_keys').pluck().get() as string;
+      const sealedOf = db.prepare('SELECT envelope FROM sealed_frames WHERE leaf_index = ?').pluck();
+      oldCiphertexts = [0, 4].map((leaf) => sealedOf.get(leaf) as Buffer);
+    });
 
     // Window [T0, T0+1h) ended 2 h ago: its key goes, with one shredding record in the log.
-    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 1, records: 1, frames: 5, more: false });
-    expect(shredExpired(rig.store, HOUR, now)).toEqual({ keys: 0, records: 0, frames: 0, more: false });
+    expect(shredExpired(rig.store, HOUR, now)).toEqual({
+      keys: 1,
+      records: 1,
+      frames: 5,
+      deleted: 5,
+      more: false,
+    });
+    expect(shredExpired(rig.store, HOUR, now)).toEqual({
+      keys: 0,
+      records: 0,
+      frames: 0,
+      deleted: 0,
+      more: false,
+    });
     expect(rig.store.size).toBe(11);
+    // Its ciphertexts went after it: its rows are tombstones (its key id, no envelope); the
+    // other window's stay whole.
+    expect(
+      rig.store.db
+        .prepare('SELECT leaf_index, length(envelope) > 0 FROM sealed_frames ORDER BY leaf_index')
+        .raw()
+        .all(),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((l) => [l, l >= 5 ? 1 : 0]));
     const stored = rig.store.db.prepare('SELECT leaf_index, record FROM shred_records').all() as {
       leaf_index: number;
       record: Buffer;
@@ -288,8 +323,13 @@ describe('sealed store', () => {
     });
     const rows = allRows(rig.store);
     const reader = new SealedReader(rig.store, [{ kid: 'care', privateKey: r.privateKey }]);
-    const frames = await reader.read(rows);
+    const detailed = await reader.readDetailed(rows);
+    const frames = detailed.map((d) => d.frame);
     expect(frames.slice(0, 5)).toEqual(Array(5).fill('shredded'));
+    // The destroyed key's id, from its record, as it was from the sealed row before.
+    expect(new Set(detailed.slice(0, 5).map((d) => d.keyId))).toEqual(
+      new Set([rig.store.db.prepare('SELECT key_id FROM shred_records').pluck().get()]),
+    );
     expect(frames.slice(5).every((f) => f instanceof Uint8Array)).toBe(true);
     const { readings, shredded } = await readReadings(rig.store, reader, 'wr-a', 0, Number.MAX_SAFE_INTEGER);
     expect([readings.length, shredded]).toEqual([5, 5]);
@@ -309,7 +349,7 @@ describe('sealed store', () => {
           Buffer.compare(hashLeaf(f), rig.store.getNode(0, (rows[i] as { leafIndex: number }).leafIndex)),
         ).toBe(0);
     }
-    // No wrapped copy of the destroyed key is left in the database files.
+    // No wrapped copy of the destroyed key, and no ciphertext it sealed, is left in the database files.
     rig.store.close();
     const wrapped = (JSON.parse(oldEnvelope) as { recipients: { encrypted_key: string }[] }).recipients[0]
       ?.encrypted_key as string;
@@ -323,6 +363,7 @@ describe('sealed store', () => {
       }
       expect(bytes.includes(Buffer.from(wrapped))).toBe(false);
       expect(bytes.includes(Buffer.from(oldEnvelope.slice(0, 200)))).toBe(false);
+      for (const c of oldCiphertexts) expect(bytes.includes(c.subarray(0, 64))).toBe(false);
     }
   });
 

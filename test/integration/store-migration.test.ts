@@ -28,10 +28,12 @@ import { Bindings } from '../../gateway/src/io/store/bindings.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
 import { SCHEMA_VERSION, TABLE_OWNERS } from '../../gateway/src/io/store/schema.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
+import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { VitalTrailError } from '../../gateway/src/protocol/errors.js';
 import { ACCESS_FIXTURE_GATEWAY, accessEntry } from '../helpers/access-fixtures.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
+import { recipientPair, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const FIXTURE = new URL('../fixtures/datadir-v1/', import.meta.url);
@@ -387,6 +389,73 @@ describe('store migration from the previous release', () => {
           expect(log.consistencyProof(n, tree.size)).toEqual(tree.consistencyProof(n, tree.size));
         }
       }
+    } finally {
+      store.close();
+    }
+  });
+
+  it('behavior: the ciphertexts an earlier release kept under destroyed keys are deleted by the next shred, with a record or without (before version 4); every frame reads as before', async () => {
+    const tmp = makeTempDir();
+    cleanup = tmp.cleanup;
+    const r = recipientPair('care', 'ec');
+    const HOUR = 3_600_000;
+    let now = Date.UTC(2026, 10, 21, 8, 0, 0);
+    const rig = sealedRig(tmp.dir, [r.recipient], { now: () => now });
+    const devices = ['wr-a', 'wr-b'].map((d) => [d, rig.device(d)] as const);
+    for (let w = 0; w < 2; w++) {
+      for (let i = 0; i < 3; i++)
+        for (const [dev, chain] of devices) await rig.ingest.submit(chain.next({ ts: now }), dev);
+      now += HOUR;
+    }
+    await rig.ingest.close();
+    const db = rig.store.db;
+    // The file as an earlier release left it: the first window's first key shredded with its
+    // record and its ciphertexts kept; the other destroyed by a release before version 4 (no
+    // record), its ciphertexts kept too.
+    const [keyA, keyB] = db
+      .prepare('SELECT id FROM data_keys ORDER BY window_start, id')
+      .pluck()
+      .all() as number[];
+    const whole = db.prepare('SELECT leaf_index, envelope FROM sealed_frames WHERE key_id = ?').all(keyA);
+    expect(whole).toHaveLength(3);
+    expect(shredExpired(rig.store, HOUR, now, { maxKeys: 1 })).toMatchObject({ keys: 1, records: 1 });
+    const restore = db.prepare(
+      'UPDATE sealed_frames SET envelope = @envelope WHERE leaf_index = @leaf_index',
+    );
+    for (const row of whole) restore.run(row);
+    db.prepare(`DELETE FROM meta WHERE key = 'shred_swept_to'`).run();
+    db.prepare('UPDATE data_keys SET envelope = NULL, shredded_at = 1 WHERE id = ?').run(keyB);
+    rig.store.close();
+
+    const store = openStore(join(tmp.dir, 'gateway', 'gateway.db'));
+    try {
+      const whole = () =>
+        store.db
+          .prepare(
+            'SELECT key_id, count(*) FROM sealed_frames WHERE length(envelope) > 0 GROUP BY key_id ORDER BY key_id',
+          )
+          .raw()
+          .all() as [number, number][];
+      const reader = new SealedReader(store, [{ kid: 'care', privateKey: r.privateKey }]);
+      const readBoth = async () => {
+        for (const [dev] of devices) {
+          const read = await reader.read(store.framesToRead(dev, 0, Number.MAX_SAFE_INTEGER));
+          expect(read.slice(0, 3)).toEqual(Array(3).fill('shredded'));
+          expect(read.slice(3).every((f) => f instanceof Uint8Array)).toBe(true);
+        }
+      };
+      expect(whole().filter(([k]) => k === keyA || k === keyB)).toEqual([
+        [keyA, 3],
+        [keyB, 3],
+      ]);
+      await readBoth();
+      // The next shred (nothing new expired) deletes both keys' ciphertexts; their rows stay
+      // as tombstones, and the second window's are whole.
+      expect(shredExpired(store, 10 * HOUR, now)).toMatchObject({ keys: 0, deleted: 6, more: false });
+      expect(whole().filter(([k]) => k === keyA || k === keyB)).toEqual([]);
+      expect(whole().reduce((n, [, c]) => n + c, 0)).toBe(6);
+      expect(store.db.prepare('SELECT count(*) FROM sealed_frames').pluck().get()).toBe(12);
+      await readBoth();
     } finally {
       store.close();
     }

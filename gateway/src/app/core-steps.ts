@@ -29,7 +29,7 @@ import {
   lockDataDir,
   sweepStaleTemps,
 } from '../io/ops/index.js';
-import { loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
+import { freeBytes, loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
 import type { VerifyPoolOptions } from '../io/verify/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { seqForJson } from '../protocol/frame.js';
@@ -251,6 +251,7 @@ export const metrics: GatewayStep = {
     const m = new GatewayMetrics({
       store,
       dbPath: p.get('paths').db,
+      freeBytes: () => freeBytes(store.db),
       connectedDevices: () => p.find('broker')?.connectedClients() ?? activeDevices(),
       pipeline: () => i.pipeline,
       dataKeys: () => i.dataKeys,

@@ -26,7 +26,7 @@ export const retention: GatewayStep = {
       ...(opts.dataKeyWindowMs ? { windowMs: opts.dataKeyWindowMs } : {}),
       ...(opts.shredIntervalMs ? { intervalMs: opts.shredIntervalMs } : {}),
       onShred: (r, ms) => {
-        const detail = `keys ${r.keys}, frames ${r.frames}, records ${r.records}, retention ${retentionMs} ms`;
+        const detail = `keys ${r.keys}, frames ${r.frames}, records ${r.records}, ciphertexts deleted ${r.deleted}, retention ${retentionMs} ms`;
         audit.append('data_keys_shredded', { detail });
         log.info('data keys shredded under retention', { ...r, ms: Math.round(ms) });
       },

@@ -23,6 +23,7 @@ import { openBindingBook } from '../io/shared/index.js';
 import {
   addRecipient,
   DEFAULT_KEY_WINDOW_MS,
+  freeBytes,
   listRecipients,
   loadRecipientSecrets,
   openStore,
@@ -186,7 +187,7 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
   program
     .command('shred')
     .description(
-      'crypto-shredding: destroy the data keys of windows older than the retention; the log and proofs stay',
+      'crypto-shredding: destroy the data keys of windows older than the retention and the frames they sealed; the log and proofs stay',
     )
     .requiredOption('--retention-days <n>', 'keep windows that ended less than this many days ago', positive)
     .option(
@@ -207,10 +208,12 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
           const r = shredExpired(store, Math.round(o.retentionDays * 86_400_000), Date.now(), {
             windowMs: Math.max(1, Math.round(o.windowMinutes * 60_000)),
           });
+          // The ciphertexts went with their keys: their pages are free for the frames to come.
+          const free = freeBytes(store.db) / 1_048_576;
           process.stdout.write(
             `shredded ${r.keys} data keys (${r.frames} frames); appended ${r.records} shredding records to the log` +
               (r.records > 0 ? ', anchored with the next checkpoint once the gateway runs' : '') +
-              '\n',
+              `\n${free.toFixed(1)} MiB of the store are free for new frames\n`,
           );
         } finally {
           store.close();

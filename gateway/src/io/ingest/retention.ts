@@ -5,15 +5,18 @@
  * record in the log (io/store/shredding), by the gateway itself, with no stop. The log has
  * one writer, so every turn runs between the ingest's group commits (`Ingest.betweenFlushes`).
  *
- * A turn lists at most `framesPerTurn` frames (8,192 by default: about two hours of a 1 Hz
- * device, some tens of milliseconds of the event loop), in one fsync'd transaction. While
+ * A turn lists at most `framesPerTurn` frames (4,096 by default: about an hour of a 1 Hz
+ * device, some tens of milliseconds of the event loop), in one fsync'd transaction, then
+ * deletes the ciphertexts of destroyed keys in at most as many log positions (io/store/sealed
+ * `sweepShredded`, in log order, so their pages are freed whole for new frames). While
  * expired keys are left (a backlog: the first start with shredding on, or the top of an
  * hour, when a whole ward's keys of one window expire together) the next turn follows after
  * `pauseFactor` times the turn's own time (4 by default: the backlog takes at most a fifth of
  * the event loop, and frames wait behind a turn at most once in five); then every
  * `intervalMs`. The WAL's old page images are recycled by the gateway's own checkpoints (the
  * CLI truncates the WAL at once: it has the store to itself). A turn that fails (a full
- * disk) changes nothing and is tried again after `intervalMs`. While an export of this
+ * disk) leaves each key destroyed and recorded or neither, and is tried again after
+ * `intervalMs` (ciphertexts it did not delete are deleted by a later turn). While an export of this
  * process reads (`hold`, the care routes' bundle download), the timer's turns wait, at most
  * `maxHoldMs` without a break.
  */
@@ -30,7 +33,7 @@ export interface RetentionOptions {
   windowMs?: number;
   /** Between turns once no expired key is left. Default 60,000 ms. */
   intervalMs?: number;
-  /** Frames one turn lists at most (its first key is always done). Default 8,192. */
+  /** Frames one turn lists at most (its first key is always done). Default 4,096. */
   framesPerTurn?: number;
   /** The pause after a turn while keys are left, as a multiple of its time. Default 4. */
   pauseFactor?: number;
@@ -55,6 +58,8 @@ export interface RetentionStats {
   keys: number;
   records: number;
   frames: number;
+  /** Ciphertexts of destroyed keys deleted (their space free for new frames). */
+  deleted: number;
   failures: number;
 }
 
@@ -95,7 +100,7 @@ const DEFAULT_INTERVAL_MS = 60_000;
 const DEFAULT_MAX_HOLD_MS = 60_000;
 /** How soon a held turn looks again. */
 const HELD_RETRY_MS = 1000;
-const DEFAULT_FRAMES_PER_TURN = 8192;
+export const DEFAULT_FRAMES_PER_TURN = 4096;
 const DEFAULT_PAUSE_FACTOR = 4;
 
 const positive = (n: number) => Number.isSafeInteger(n) && n >= 1;
@@ -111,7 +116,15 @@ export class RetentionShredder {
   #timer: NodeJS.Timeout | null = null;
   #turn: Promise<void> | null = null;
   #stopped = true;
-  readonly stats: RetentionStats = { turns: 0, held: 0, keys: 0, records: 0, frames: 0, failures: 0 };
+  readonly stats: RetentionStats = {
+    turns: 0,
+    held: 0,
+    keys: 0,
+    records: 0,
+    frames: 0,
+    deleted: 0,
+    failures: 0,
+  };
   /** Taken by this process's exports while they read (`ShredHold`). */
   readonly hold: ShredHold;
 
@@ -162,7 +175,8 @@ export class RetentionShredder {
     this.stats.keys += r.keys;
     this.stats.records += r.records;
     this.stats.frames += r.frames;
-    if (r.keys > 0) o.onShred?.(r, ms);
+    this.stats.deleted += r.deleted;
+    if (r.keys + r.deleted > 0) o.onShred?.(r, ms);
     return { ...r, ms };
   }
 

@@ -10,6 +10,7 @@
  * submit → durable or final decision, i.e. what the transport waits before its ack),
  * `vitaltrail_anchoring_lag_seconds` (age of the oldest checkpoint not yet anchored, 0 when
  * none), `vitaltrail_outbox_depth`, `vitaltrail_connected_devices`, `vitaltrail_store_bytes`,
+ * `vitaltrail_store_free_bytes`,
  * `vitaltrail_log_size`, `vitaltrail_ready`, and the KGC issued directory's imports
  * (io/identity/enrolment-follow; 0 without `kgc.issuedDir`): `vitaltrail_enrolments_imported_total`,
  * `vitaltrail_enrolments_skipped_total{code}`, and the embedded chain's watchdog
@@ -72,6 +73,8 @@ export interface GatewayMetricsSources {
   store: MetricsStore;
   /** Path of the SQLite file; `-wal` and `-shm` next to it are counted too. */
   dbPath: string;
+  /** Bytes of the database's free pages (io/store `freeBytes`); no `vitaltrail_store_free_bytes` without it. */
+  freeBytes?: () => number;
   /** Devices connected to the embedded broker, or active behind an external one. */
   connectedDevices: () => number;
   ready: () => boolean;
@@ -96,6 +99,7 @@ export interface RetentionCounts {
   keys: number;
   records: number;
   frames: number;
+  deleted: number;
   failures: number;
 }
 
@@ -185,6 +189,12 @@ export class GatewayMetrics {
         'Bytes of the SQLite store (database, WAL and shared memory files).',
         () => ['', '-wal', '-shm'].reduce((n, s) => n + fileSize(`${src.dbPath}${s}`), 0),
       ),
+      new SampledMetric(
+        'vitaltrail_store_free_bytes',
+        'Bytes of the SQLite database on its free list (what crypto-shredding deleted), written again by new frames.',
+        'gauge',
+        () => (src.freeBytes ? [{ labels: {}, value: src.freeBytes() }] : []),
+      ),
       new Gauge('vitaltrail_log_size', 'Leaves in the transparency log.', () => src.store.size),
       new Gauge('vitaltrail_ready', '1 when /readyz answers 200.', () => (src.ready() ? 1 : 0)),
       new Gauge(
@@ -245,7 +255,7 @@ export class GatewayMetrics {
       ),
       new SampledMetric(
         'vitaltrail_retention_shredded_total',
-        'Crypto-shredding while running (config shredAfterDays): data keys destroyed, the frames they sealed, and the shredding records appended to the log.',
+        'Crypto-shredding while running (config shredAfterDays): data keys destroyed, the frames they sealed, the shredding records appended to the log, and the ciphertexts deleted.',
         'counter',
         () => {
           const r = src.retention?.();
@@ -254,6 +264,7 @@ export class GatewayMetrics {
                 { labels: { what: 'keys' }, value: r.keys },
                 { labels: { what: 'frames' }, value: r.frames },
                 { labels: { what: 'records' }, value: r.records },
+                { labels: { what: 'ciphertexts' }, value: r.deleted },
               ]
             : [];
         },

@@ -7,7 +7,7 @@
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
- * refused (`store_failed`), never downgraded.
+ * refused (`store_failed`), never downgraded. And `freeBytes`, the file's free pages.
  */
 import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
@@ -85,4 +85,16 @@ export function migrate(db: Database.Database): MigrationReturnType {
     }).immediate();
   }
   return { from, to: SCHEMA_VERSION };
+}
+
+/**
+ * Bytes of the file's free pages: what deletes freed (crypto-shredding's ciphertexts,
+ * io/store/sealed `sweepShredded`), written again by later commits before the file grows.
+ * The file never shrinks by them.
+ */
+export function freeBytes(db: Database.Database): number {
+  return (
+    (db.pragma('freelist_count', { simple: true }) as number) *
+    (db.pragma('page_size', { simple: true }) as number)
+  );
 }

@@ -26,9 +26,11 @@
  *
  * Crypto-shredding (io/store/shredding `shredExpired`, with `destroyDataKey` here) deletes
  * every wrapped copy of the data keys of windows older than the retention period, each
- * with a shredding record in the log; ciphertexts, frame index and log stay, so proofs of
- * other leaves still verify and these leaves read as `'shredded'`, and the rollups sealed
- * under those keys can no longer be opened either.
+ * with a shredding record in the log, then the ciphertexts they sealed (`sweepShredded`: each
+ * row stays as a tombstone, its key id and an empty envelope, so its pages are freed for new
+ * frames); the frame index and log stay, so proofs of other leaves still verify and these
+ * leaves read as `'shredded'`, and the rollups sealed under those keys can no longer be
+ * opened either.
  */
 import type { KeyObject } from 'node:crypto';
 import { decode } from 'cbor2';
@@ -387,6 +389,7 @@ export function leavesSealedUnder(store: GatewayStore, keyId: number): number[] 
 /**
  * Destroys every wrapped copy of data key `id` (inside the caller's transaction: the
  * shredding record of io/store/shredding is written with it). Run with `secure_delete` on.
+ * The ciphertexts it sealed go later, in log order (`sweepShredded`).
  * @returns whether a key was destroyed (false: already shredded).
  */
 export function destroyDataKey(store: GatewayStore, id: number, now: number): boolean {
@@ -395,4 +398,57 @@ export function destroyDataKey(store: GatewayStore, id: number, now: number): bo
       .prepare('UPDATE data_keys SET envelope = NULL, shredded_at = ? WHERE id = ? AND shredded_at IS NULL')
       .run(now, id).changes > 0
   );
+}
+
+/** `meta` key: the log position below which no frame of a destroyed key holds its ciphertext. */
+const SWEPT_TO = 'shred_swept_to';
+/** Log positions a sweep takes per transaction. */
+const SWEEP_SPAN = 8192;
+
+/**
+ * Empties the sealed frames of destroyed keys, in log order from where the last sweep
+ * stopped, spans of at most 8,192 positions a transaction (the caller's `secure_delete`
+ * applies), `maxSpan` positions in all; it stops at the first frame whose key is not
+ * destroyed yet. Each row is deleted and written again as a tombstone (its key id, an empty
+ * envelope: it reads as shredded by its key, as before), so its pages go to SQLite's free
+ * list for later commits: a row merely shortened would leave its pages as they were. In log
+ * order, not key by key: a window's keys share their pages (a ward's devices interleave in
+ * every commit), so a key at a time would write each page of the window once per key.
+ * @returns the ciphertexts deleted, and whether the sweep stopped at `maxSpan` with more to see
+ */
+export function sweepShredded(store: GatewayStore, maxSpan: number): { deleted: number; more: boolean } {
+  const db = store.db;
+  const last = db.prepare('SELECT max(leaf_index) FROM sealed_frames').pluck().get() as number | null;
+  const emptied = db.prepare(
+    `DELETE FROM sealed_frames WHERE leaf_index >= @from AND leaf_index < @to AND length(envelope) > 0
+       AND EXISTS (SELECT 1 FROM data_keys WHERE data_keys.id = sealed_frames.key_id AND data_keys.shredded_at IS NOT NULL)
+     RETURNING leaf_index, key_id`,
+  );
+  const tombstone = db.prepare(
+    `INSERT INTO sealed_frames (leaf_index, key_id, envelope) VALUES (@leaf_index, @key_id, X'')`,
+  );
+  const firstLive = db
+    .prepare(
+      `SELECT min(sealed_frames.leaf_index) FROM sealed_frames JOIN data_keys ON data_keys.id = sealed_frames.key_id
+        WHERE sealed_frames.leaf_index >= @from AND sealed_frames.leaf_index < @to AND data_keys.shredded_at IS NULL`,
+    )
+    .pluck();
+  let at = Number(store.getMeta(SWEPT_TO) ?? 0);
+  let deleted = 0;
+  for (let spent = 0; last !== null && at <= last; ) {
+    if (spent >= maxSpan) return { deleted, more: true };
+    const span = { from: at, to: at + Math.min(SWEEP_SPAN, maxSpan - spent) };
+    const live = db.transaction(() => {
+      const rows = emptied.all(span);
+      for (const r of rows) tombstone.run(r);
+      deleted += rows.length;
+      const stop = firstLive.get(span) as number | null;
+      store.setMeta(SWEPT_TO, String(stop ?? span.to));
+      return stop;
+    })();
+    if (live !== null) break;
+    spent += span.to - span.from;
+    at = span.to;
+  }
+  return { deleted, more: false };
 }

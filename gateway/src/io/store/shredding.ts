@@ -7,7 +7,10 @@
  * default): each key's shredding record (protocol/shred-record: device, window, retention,
  * time, and the log positions and seqs of the frames the key sealed) as a new leaf of the
  * log, its row in `shred_records`, and the destruction of every wrapped copy of the key. A
- * crash leaves a key either destroyed and recorded or neither. The record is anchored with
+ * crash leaves a key either destroyed and recorded or neither. Then the ciphertexts of the
+ * destroyed keys are deleted, in log order (io/store/sealed `sweepShredded`: their space is
+ * written again by later commits, so a store kept under retention stops growing by them;
+ * those a crash or a bound left are deleted by the next call). The record is anchored with
  * the gateway's next checkpoint, and `export` discloses it beside the shredded entries it
  * covers (`shredRecordsCovering`). Each key and its frames are found by index (schema 14),
  * so the cost follows the keys destroyed, not the size of the store.
@@ -27,6 +30,7 @@ import {
   expiredDataKeys,
   leavesSealedUnder,
   SealedError,
+  sweepShredded,
 } from './sealed.js';
 import type { GatewayStore } from './store.js';
 
@@ -38,7 +42,9 @@ export interface ShredResult {
   records: number;
   /** Frames whose data are now unreadable. */
   frames: number;
-  /** Whether expired keys remain (the call stopped at `maxKeys` or `maxFrames`). */
+  /** Ciphertexts of destroyed keys deleted (their rows kept as tombstones). */
+  deleted: number;
+  /** Whether work remains (the call stopped at `maxKeys` or `maxFrames`). */
   more: boolean;
 }
 
@@ -52,7 +58,8 @@ export interface ShredOptions {
   maxKeys?: number;
   /**
    * Frames listed by this call at most: a key is taken only while its frames fit, but the
-   * call's first key always is (a running gateway's turn, io/ingest/retention). Default: no bound.
+   * call's first key always is (a running gateway's turn, io/ingest/retention); and log
+   * positions the deletion of ciphertexts takes, at most. Default: no bound.
    */
   maxFrames?: number;
   /**
@@ -87,7 +94,7 @@ export function shredExpired(
     throw new TypeError('shredExpired: retentionMs and the options must be whole numbers');
   const db = store.db;
   const cutoff = now - retentionMs;
-  const result: ShredResult = { keys: 0, records: 0, frames: 0, more: false };
+  const result: ShredResult = { keys: 0, records: 0, frames: 0, deleted: 0, more: false };
   const before = db.pragma('secure_delete', { simple: true }) as number;
   const insert = db.prepare(
     'INSERT INTO shred_records (leaf_index, key_id, dev, first_leaf, last_leaf, record) VALUES (?, ?, ?, ?, ?, ?)',
@@ -128,8 +135,10 @@ export function shredExpired(
       result.frames += listed;
       if (keys.length < want) break; // no more expired keys
     }
-    result.more = expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
-    if (result.keys > 0 && opts.checkpoint !== 'none') db.pragma('wal_checkpoint(TRUNCATE)');
+    const swept = sweepShredded(store, maxFrames ?? Number.MAX_SAFE_INTEGER);
+    result.deleted = swept.deleted;
+    result.more = swept.more || expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
+    if (result.keys + result.deleted > 0 && opts.checkpoint !== 'none') db.pragma('wal_checkpoint(TRUNCATE)');
     return result;
   } catch (err) {
     if (err instanceof SealedError && err.code === 'integrity_error') throw err;
