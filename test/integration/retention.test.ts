@@ -192,6 +192,16 @@ describe('crypto-shredding in a running gateway', () => {
       expect(rec.seqs).toEqual(rec.leaves.map((l) => seqOf.get(l)));
       for (const l of rec.leaves) shreddedLeaves.add(l);
     }
+    // Their ciphertexts went after them, every one (the turns ran until none was left):
+    // each row a tombstone (the key id, no envelope), counted.
+    const underDestroyed = db
+      .prepare(
+        'SELECT length(envelope) FROM sealed_frames WHERE key_id IN (SELECT id FROM data_keys WHERE shredded_at IS NOT NULL)',
+      )
+      .pluck()
+      .all() as number[];
+    expect(underDestroyed).toEqual(Array(shreddedLeaves.size).fill(0));
+    expect(retention.stats.deleted).toBe(shreddedLeaves.size);
 
     // Read back with the recipient's key: the shredded frames say so, every other one opens.
     const reader = new SealedReader(store, loadRecipientSecrets(paths.recipientsDir));

@@ -140,6 +140,30 @@ describe('crypto-shredding at scale', () => {
     }
   });
 
+  test('behavior: once every frame is swept, the frames sealed after are swept when their keys go (the sweep never passes the last sealed frame)', async () => {
+    const t = makeTempDir('vt-shred-sweep-');
+    cleanups.push(t.cleanup);
+    const r = recipientPair('care', 'ec');
+    let now = T0;
+    const rig = sealedRig(t.dir, [r.recipient], { now: () => now });
+    cleanups.push(() => rig.store.close());
+    const a = rig.device('wr-a');
+    const whole = rig.store.db
+      .prepare('SELECT count(*) FROM sealed_frames WHERE length(envelope) > 0')
+      .pluck();
+    for (const _ of [1, 2]) {
+      for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
+      now += 2 * HOUR;
+      expect(shredExpired(rig.store, HOUR, now)).toMatchObject({
+        keys: 1,
+        frames: 5,
+        deleted: 5,
+        more: false,
+      });
+      expect(whole.get()).toBe(0);
+    }
+  });
+
   test("behavior: a bounded call (a running gateway's turn) does the oldest keys first, says what is left, and the log keeps every record in order", async () => {
     const { file, now } = await threeWindows();
     const store = new GatewayStore(new Database(file));

@@ -443,7 +443,8 @@ export function sweepShredded(store: GatewayStore, maxSpan: number): { deleted: 
       for (const r of rows) tombstone.run(r);
       deleted += rows.length;
       const stop = firstLive.get(span) as number | null;
-      store.setMeta(SWEPT_TO, String(stop ?? span.to));
+      // Never past the last sealed frame: the frames to come are sealed after it.
+      store.setMeta(SWEPT_TO, String(stop ?? Math.min(span.to, last + 1)));
       return stop;
     })();
     if (live !== null) break;
