@@ -20,8 +20,10 @@ import { dataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { exportBundle, planExport } from '../../gateway/src/io/outbound/export.js';
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
+import { readSnapshot } from '../../gateway/src/io/store/schema.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
+import { openStore } from '../../gateway/src/io/store/store.js';
 import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
 import { recipientPair, sealedRig, shredderOf, windowedRig } from '../helpers/sealed.js';
@@ -275,7 +277,8 @@ describe('crypto-shredding in a running gateway', () => {
 });
 
 describe('an export while the gateway shreds', () => {
-  test('behavior: entries whose keys are destroyed after the plan are read shredded and counted, never passed off as vouched for', async () => {
+  /** A device's two windows of 5 frames, anchored; the first window expired. */
+  async function exportRig() {
     const t = makeTempDir('vt-export-shred-');
     cleanups.push(t.cleanup);
     const paths = dataPaths(t.dir);
@@ -307,15 +310,15 @@ describe('an export while the gateway shreds', () => {
       secrets: [{ kid: 'care', privateKey: r.privateKey }],
       devices: ['wr-x'],
     };
+    const shred = () => shredExpired(rig.store, WINDOW, clock.now, { windowMs: WINDOW, checkpoint: 'none' });
+    return { rig, anchor, params, shred, dbPath: paths.db };
+  }
 
+  test('behavior: entries whose keys are destroyed after the plan are read shredded and counted, never passed off as vouched for', async () => {
+    const { anchor, params, shred } = await exportRig();
     // Planned, then the first window's key destroyed (a turn between two of the reads), then read.
     const plan = await planExport(params);
-    expect(
-      shredExpired(rig.store, WINDOW, clock.now, { windowMs: WINDOW, checkpoint: 'none' }),
-    ).toMatchObject({
-      keys: 1,
-      frames: 5,
-    });
+    expect(shred()).toMatchObject({ keys: 1, frames: 5 });
     const entries = [];
     for await (const e of plan.entries()) entries.push(e);
     expect(entries.filter((e) => 'shredded' in e)).toHaveLength(5);
@@ -328,6 +331,37 @@ describe('an export while the gateway shreds', () => {
     expect(again.shreddedUnrecorded).toBe(0);
     expect(again.shreddingPending).toBe(0);
     expect(again.bundle.shreddings).toHaveLength(1);
+  });
+
+  test('behavior: an export command reads one snapshot on a connection of its own: a shred by the running gateway between its plan and its entries is not in it, and every entry opens', async () => {
+    const { params, shred, dbPath } = await exportRig();
+    const own = openStore(dbPath); // as `vitaltrail export` opens the data directory beside the gateway
+    cleanups.push(() => own.close());
+    const entries = await readSnapshot(own.db, async () => {
+      const plan = await planExport({ ...params, store: own });
+      expect(shred()).toMatchObject({ keys: 1, frames: 5, deleted: 5 }); // the gateway's connection
+      const out = [];
+      for await (const e of plan.entries()) out.push(e);
+      expect(plan.shreddedUnrecorded()).toBe(0);
+      return out;
+    });
+    expect(entries).toHaveLength(10);
+    expect(entries.filter((e) => 'shredded' in e)).toEqual([]);
+    // After it, the same connection sees the shred.
+    const after = await planExport({ ...params, store: own });
+    const read = [];
+    for await (const e of after.entries()) read.push(e);
+    expect(read.filter((e) => 'shredded' in e)).toHaveLength(5);
+    // A snapshot is refused inside a transaction, and one that fails leaves none open.
+    own.db.exec('BEGIN');
+    await expect(readSnapshot(own.db, async () => 1)).rejects.toMatchObject({ code: 'store_failed' });
+    own.db.exec('ROLLBACK');
+    await expect(
+      readSnapshot(own.db, async () => {
+        throw new Error('export failed');
+      }),
+    ).rejects.toThrow('export failed');
+    expect(own.db.inTransaction).toBe(false);
   });
 });
 

@@ -13,7 +13,7 @@ import { checkpointOrigin, logIdOf } from '../core/log-names.js';
 import { checkOutputPath, dataPaths, readJson, writeOutputFile } from '../io/ops/index.js';
 import { exportBundleToFile } from '../io/outbound/index.js';
 import { openBindingBook } from '../io/shared/index.js';
-import { loadRecipientSecrets, openStore, PATIENT_ID_PATTERN } from '../io/store/index.js';
+import { loadRecipientSecrets, openStore, PATIENT_ID_PATTERN, readSnapshot } from '../io/store/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 import { UsageError } from './errors.js';
 import { gatewayConfigOption, gatewaySourceOf } from './gateway-config.js';
@@ -107,20 +107,24 @@ export function registerAuditorCommands(program: Command): void {
         const deployment = readJson<Deployment>(paths.deployment);
         if (!deployment)
           throw new UsageError('no chain deployment in the data directory (run the demo first)');
-        const r = await exportBundleToFile({
-          store,
-          paths,
-          deployment,
-          origin,
-          logId: logIdOf(origin),
-          devices: o.device ?? [],
-          periods,
-          from: o.from,
-          to: o.to,
-          secrets,
-          out: o.out,
-          onProgress: exportProgress,
-        });
+        // One snapshot: what a running gateway commits or shreds meanwhile is not in it, so the
+        // bundle's plan, its shredding records and its entries agree.
+        const r = await readSnapshot(store.db, () =>
+          exportBundleToFile({
+            store,
+            paths,
+            deployment,
+            origin,
+            logId: logIdOf(origin),
+            devices: o.device ?? [],
+            periods,
+            from: o.from,
+            to: o.to,
+            secrets,
+            out: o.out,
+            onProgress: exportProgress,
+          }),
+        );
         if (r.entries > 0 && process.stderr.isTTY) process.stderr.write('\n');
         process.stdout.write(
           `wrote ${r.entries} entries to ${o.out} (${r.boundaries} boundary frame(s); checkpoints ${r.checkpoints.join(', ')})\n`,

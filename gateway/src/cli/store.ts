@@ -27,6 +27,7 @@ import {
   listRecipients,
   loadRecipientSecrets,
   openStore,
+  readSnapshot,
   retireRecipient,
   shredExpired,
 } from '../io/store/index.js';
@@ -152,23 +153,28 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
         });
         try {
           const origin = store.getMeta('origin') ?? checkpointOrigin(gatewayId);
-          const r = await exportFhir({
-            store,
-            bindings: book.bindings,
-            secrets,
-            log: { origin, logId: logIdOf(origin) },
-            deployment: readJson<Deployment>(paths.deployment),
-            ...(o.device !== undefined ? { dev: o.device } : { patientId: o.patient as string }),
-            from: o.from ?? 0,
-            to: o.to ?? Date.now(),
+          // One snapshot for the count and the text, read again past 100,000 readings: what a
+          // running gateway stores or shreds meanwhile is in neither.
+          const r = await readSnapshot(store.db, async () => {
+            const r = await exportFhir({
+              store,
+              bindings: book.bindings,
+              secrets,
+              log: { origin, logId: logIdOf(origin) },
+              deployment: readJson<Deployment>(paths.deployment),
+              ...(o.device !== undefined ? { dev: o.device } : { patientId: o.patient as string }),
+              from: o.from ?? 0,
+              to: o.to ?? Date.now(),
+            });
+            await writeOutputFileFrom(
+              o.out,
+              (async function* () {
+                yield* r.text(2);
+                yield '\n';
+              })(),
+            );
+            return r;
           });
-          await writeOutputFileFrom(
-            o.out,
-            (async function* () {
-              yield* r.text(2);
-              yield '\n';
-            })(),
-          );
           process.stdout.write(
             `wrote ${r.observations} observations to ${o.out}` +
               (r.pendingAnchor > 0

@@ -39,7 +39,7 @@ export {
   sealRollup,
 } from './rollups.js';
 export { countAcrossGateways } from './scale-out.js';
-export { freeBytes } from './schema.js';
+export { freeBytes, readSnapshot } from './schema.js';
 export {
   batchAad,
   DEFAULT_KEY_WINDOW_MS,

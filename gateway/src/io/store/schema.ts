@@ -7,7 +7,9 @@
  *
  * A migration runs in one transaction with the version bump, so a crash leaves the file
  * at the old version or the new one, never between. A file newer than this code is
- * refused (`store_failed`), never downgraded. And `freeBytes`, the file's free pages.
+ * refused (`store_failed`), never downgraded. And two things of the file as a whole:
+ * `freeBytes`, its free pages, and `readSnapshot`, one consistent view of it for a reader of
+ * its own (the export commands).
  */
 import type Database from 'better-sqlite3';
 import { VitalTrailError } from '../../protocol/errors.js';
@@ -97,4 +99,25 @@ export function freeBytes(db: Database.Database): number {
     (db.pragma('freelist_count', { simple: true }) as number) *
     (db.pragma('page_size', { simple: true }) as number)
   );
+}
+
+/**
+ * Runs `read` on one snapshot of the database: a read transaction held from its first read
+ * to its end, so every statement of `read` sees the file as it was then, whatever a running
+ * gateway commits meanwhile (frames stored, keys shredded), as pg_dump's snapshot does. For
+ * a connection of the caller's own (the `export` and `export-fhir` commands): a running
+ * gateway's connection writes, and its commits would join the transaction. While it is held
+ * the WAL cannot be checkpointed past it, so it grows by what the gateway writes meanwhile.
+ * `read` must not write. @throws {VitalTrailError} `store_failed` when a transaction is open.
+ */
+export async function readSnapshot<T>(db: Database.Database, read: () => Promise<T>): Promise<T> {
+  if (db.inTransaction)
+    throw new VitalTrailError('store_failed', 'a read snapshot needs a connection of its own');
+  db.exec('BEGIN');
+  try {
+    db.prepare('SELECT count(*) FROM sqlite_schema').get(); // the snapshot starts at a first read
+    return await read();
+  } finally {
+    if (db.inTransaction) db.exec('ROLLBACK');
+  }
 }
