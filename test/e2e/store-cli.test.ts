@@ -129,7 +129,7 @@ describe('store CLI', () => {
     ]);
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/shredded 1 data keys/);
-    expect(s.stdout).toMatch(/^\d+\.\d MiB of the store are free for new frames$/m);
+    expect(s.stdout).toMatch(/^deleted 1 ciphertexts; \d+\.\d MiB of the store are free for new frames$/m);
     const after = await runCli(['export-fhir', '--device', 'wr-cli', '--out', out, '--data', data]);
     expect(after.stdout).toMatch(/wrote 0 observations .*1 readings shredded/);
     expect(existsSync(out)).toBe(true);

@@ -214,12 +214,12 @@ export function registerStoreCommands(program: Command, defaultDataDir = '.vital
           const r = shredExpired(store, Math.round(o.retentionDays * 86_400_000), Date.now(), {
             windowMs: Math.max(1, Math.round(o.windowMinutes * 60_000)),
           });
-          // The ciphertexts went with their keys: their pages are free for the frames to come.
+          // The ciphertexts were deleted after their keys: their pages are free for the frames to come.
           const free = freeBytes(store.db) / 1_048_576;
           process.stdout.write(
             `shredded ${r.keys} data keys (${r.frames} frames); appended ${r.records} shredding records to the log` +
               (r.records > 0 ? ', anchored with the next checkpoint once the gateway runs' : '') +
-              `\n${free.toFixed(1)} MiB of the store are free for new frames\n`,
+              `\ndeleted ${r.deleted} ciphertexts; ${free.toFixed(1)} MiB of the store are free for new frames\n`,
           );
         } finally {
           store.close();
