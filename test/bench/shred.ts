@@ -16,7 +16,7 @@
  * one `BENCH {json}` line: `frames`, `keys`, `expiredKeysMs` (all expired keys),
  * `keyLookupMs` and `keyScanMs` (one key, the median of its runs), `allKeysS` and
  * `allKeysScanS` (every key, either way), `speedup`, `turnMs` and `turnUsPerFrame` (a turn,
- * the median of `turns`), `turnMaxMs` (the longest); and the space (schema 15: the shredded
+ * the median of `turns`), `turnMaxMs` (the longest); and the space (the shredded
  * frames' ciphertexts are deleted, in log order): `deleted` (ciphertexts the turns deleted),
  * `storeBytesPerFrame` (the file before, the reference), `freedBytesPerFrame`
  * (SQLite's free list after the turns, per frame deleted), `regrowBytesPerFrame` (the

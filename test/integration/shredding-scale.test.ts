@@ -1,8 +1,8 @@
 /**
- * Crypto-shredding at scale (io/store/shredding, schemas 14 and 15): every statement the shred
- * runs on the data keys and the sealed frames is an index search, never a scan of the table;
- * and the space of the frames it shreds is written again, so a store kept under retention
- * stops growing by their ciphertexts. Before
+ * Crypto-shredding at scale (io/store/shredding, schema 14, and io/store/sealed
+ * `sweepShredded`): every statement the shred runs on the data keys and the sealed frames is
+ * an index search, never a scan of the table; and the space of the frames it shreds is
+ * written again, so a store kept under retention stops growing by their ciphertexts. Before
  * schema 14 each destroyed key's frames were found by reading every sealed frame of the
  * store (143 ms a key at a million frames: a month of a ward took days; the figures are in
  * README "Retention"). Real parts: the Ingest seals real frames into a SQLite file; the

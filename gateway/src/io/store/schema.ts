@@ -115,7 +115,7 @@ export async function readSnapshot<T>(db: Database.Database, read: () => Promise
     throw new VitalTrailError('store_failed', 'a read snapshot needs a connection of its own');
   db.exec('BEGIN');
   try {
-    db.prepare('SELECT count(*) FROM sqlite_schema').get(); // the snapshot starts at a first read
+    db.prepare('SELECT count(*) FROM sqlite_master').get(); // the snapshot starts at a first read
     return await read();
   } finally {
     if (db.inTransaction) db.exec('ROLLBACK');
