@@ -22,7 +22,7 @@ import { exportBundle, planExport } from '../../gateway/src/io/outbound/export.j
 import { loadRecipientSecrets } from '../../gateway/src/io/store/recipients.js';
 import { readSnapshot } from '../../gateway/src/io/store/schema.js';
 import { SealedReader } from '../../gateway/src/io/store/sealed.js';
-import { shredExpired } from '../../gateway/src/io/store/shredding.js';
+import { type ShredResult, shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { decodeShredRecord } from '../../gateway/src/protocol/shred-record.js';
 import { deviceKey, FrameChain, prepareAnchoredDataDir } from '../helpers/gateway.js';
@@ -276,24 +276,34 @@ describe('crypto-shredding in a running gateway', () => {
   }, 60_000);
 });
 
+/** The data-key window of the rigs below: a second of a clock the test moves. */
+const RIG_WINDOW = 1000;
+
+/**
+ * A windowed rig (io/ingest/retention's tests: `windowedRig`, windows of `RIG_WINDOW`) in a temp
+ * directory, with its recipient; closed after the test.
+ */
+async function shredRig(prefix: string, o: { dev: string; windows: number; frames: number; start: number }) {
+  const t = makeTempDir(prefix);
+  cleanups.push(t.cleanup);
+  const r = recipientPair('care', 'ec');
+  const made = await windowedRig(t.dir, r.recipient, { ...o, windowMs: RIG_WINDOW });
+  cleanups.push(() => made.rig.store.close());
+  return { ...made, dir: t.dir, r };
+}
+
 describe('an export while the gateway shreds', () => {
   /** A device's two windows of 5 frames, anchored; the first window expired. */
   async function exportRig() {
-    const t = makeTempDir('vt-export-shred-');
-    cleanups.push(t.cleanup);
-    const paths = dataPaths(t.dir);
-    mkdirSync(paths.kgcDir, { recursive: true });
-    writeFileSync(paths.kgcRootCert, '-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n');
-    const r = recipientPair('care', 'ec');
-    const WINDOW = 1000;
-    const { rig, clock } = await windowedRig(t.dir, r.recipient, {
+    const { rig, clock, dir, r } = await shredRig('vt-export-shred-', {
       dev: 'wr-x',
       windows: 2,
       frames: 5,
-      windowMs: WINDOW,
       start: Date.UTC(2026, 11, 7, 9, 0, 0),
     });
-    cleanups.push(() => rig.store.close());
+    const paths = dataPaths(dir);
+    mkdirSync(paths.kgcDir, { recursive: true });
+    writeFileSync(paths.kgcRootCert, '-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n');
     await rig.ingest.close();
     const anchor = () => {
       const size = rig.store.size;
@@ -310,7 +320,8 @@ describe('an export while the gateway shreds', () => {
       secrets: [{ kid: 'care', privateKey: r.privateKey }],
       devices: ['wr-x'],
     };
-    const shred = () => shredExpired(rig.store, WINDOW, clock.now, { windowMs: WINDOW, checkpoint: 'none' });
+    const shred = () =>
+      shredExpired(rig.store, RIG_WINDOW, clock.now, { windowMs: RIG_WINDOW, checkpoint: 'none' });
     return { rig, anchor, params, shred, dbPath: paths.db };
   }
 
@@ -367,19 +378,13 @@ describe('an export while the gateway shreds', () => {
 
 describe('the shredding held by an export', () => {
   test("behavior: the timer's turns wait while an export of the process holds them, at most maxHoldMs without a break", async () => {
-    const t = makeTempDir('vt-shred-hold-');
-    cleanups.push(t.cleanup);
-    const r = recipientPair('care', 'ec');
-    const WINDOW = 1000;
-    const { rig, clock } = await windowedRig(t.dir, r.recipient, {
+    const { rig, clock } = await shredRig('vt-shred-hold-', {
       dev: 'wr-h',
       windows: 3,
       frames: 3,
-      windowMs: WINDOW,
       start: Date.UTC(2026, 11, 7, 10, 0, 0),
     });
-    cleanups.push(() => rig.store.close());
-    const shredder = shredderOf(rig, clock, WINDOW, { maxHoldMs: 5000 });
+    const shredder = shredderOf(rig, clock, RIG_WINDOW, { maxHoldMs: 5000 });
     cleanups.push(() => shredder.stop());
     const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
     const waitFor = async (ok: () => boolean, what: string) => {
@@ -407,7 +412,7 @@ describe('the shredding held by an export', () => {
 
     // Held past maxHoldMs without a break: shredded anyway (retention is a duty too).
     const late = shredder.hold.take();
-    clock.now += 2 * WINDOW; // the third window expires, and the hold is as old as the clock says
+    clock.now += 2 * RIG_WINDOW; // the third window expires, and the hold is as old as the clock says
     await settle(100);
     expect(shredder.stats.keys).toBe(2);
     clock.now += 5000;
@@ -416,5 +421,35 @@ describe('the shredding held by an export', () => {
     late();
     await shredder.stop();
     await rig.ingest.close();
+  });
+});
+
+describe('a turn whose deletion of ciphertexts fails', () => {
+  test('error: the keys it destroyed are counted and told all the same, and their ciphertexts go with the next turn', async () => {
+    const { rig, clock } = await shredRig('vt-sweep-fault-', {
+      dev: 'wr-f',
+      windows: 2,
+      frames: 4,
+      start: Date.UTC(2026, 11, 7, 11, 0, 0),
+    });
+    const told: ShredResult[] = [];
+    const shredder = shredderOf(rig, clock, RIG_WINDOW, { onShred: (x) => told.push(x) });
+    // An injected fault, not a real one: a write failing between the keys' transaction and the
+    // deletion after it (a disk that fills up exactly there) cannot be had on cue, so SQLite is
+    // made to refuse every delete of a sealed frame.
+    rig.store.db.exec(
+      `CREATE TEMP TRIGGER injected_fault BEFORE DELETE ON sealed_frames BEGIN SELECT RAISE(FAIL, 'injected fault'); END`,
+    );
+    await expect(shredder.runOnce()).rejects.toMatchObject({ code: 'store_failed' });
+    expect(shredder.stats).toMatchObject({ keys: 1, records: 1, frames: 4, deleted: 0 });
+    expect(told).toMatchObject([{ keys: 1, records: 1, frames: 4, deleted: 0 }]);
+    const whole = rig.store.db
+      .prepare('SELECT count(*) FROM sealed_frames WHERE length(envelope) > 0')
+      .pluck();
+    expect(whole.get()).toBe(8);
+    rig.store.db.exec('DROP TRIGGER injected_fault');
+    await expect(shredder.runOnce()).resolves.toMatchObject({ keys: 0, deleted: 4, more: false });
+    expect(whole.get()).toBe(4);
+    expect(shredder.stats).toMatchObject({ keys: 1, deleted: 4 });
   });
 });

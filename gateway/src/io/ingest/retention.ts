@@ -16,12 +16,13 @@
  * `intervalMs`. The WAL's old page images are recycled by the gateway's own checkpoints (the
  * CLI truncates the WAL at once: it has the store to itself). A turn that fails (a full
  * disk) leaves each key destroyed and recorded or neither, and is tried again after
- * `intervalMs` (ciphertexts it did not delete are deleted by a later turn). While an export of this
+ * `intervalMs` (ciphertexts it did not delete are deleted by a later turn; the keys it did
+ * destroy are counted and told first). While an export of this
  * process reads (`hold`, the care routes' bundle download), the timer's turns wait, at most
  * `maxHoldMs` without a break.
  */
 import { performance } from 'node:perf_hooks';
-import { type GatewayStore, type ShredResult, shredExpired } from '../store/index.js';
+import { type GatewayStore, type ShredResult, shredExpired, sweepExpired } from '../store/index.js';
 import type { Ingest } from './ingest.js';
 
 export interface RetentionOptions {
@@ -155,18 +156,31 @@ export class RetentionShredder {
     this.#schedule(this.#o.intervalMs);
   }
 
-  /** Runs one turn now (between the ingest's commits): what it did, and the ms it took. */
+  /**
+   * Runs one turn now (between the ingest's commits): what it did, and the ms it took. The
+   * keys destroyed are counted and told even when the deletion of ciphertexts after them
+   * fails (then it throws, after).
+   */
   async runOnce(): Promise<ShredResult & { ms: number }> {
     const o = this.#o;
     let ms = 0;
+    let failed: unknown;
     const r = await o.ingest.betweenFlushes(() => {
       const t0 = performance.now();
       try {
-        return shredExpired(o.store, o.retentionMs, o.now(), {
+        const done = shredExpired(o.store, o.retentionMs, o.now(), {
           windowMs: o.windowMs,
           maxFrames: o.framesPerTurn,
           checkpoint: 'none',
+          sweep: false,
         });
+        try {
+          const swept = sweepExpired(o.store, o.framesPerTurn);
+          return { ...done, deleted: swept.deleted, more: done.more || swept.more };
+        } catch (err) {
+          failed = err;
+          return done;
+        }
       } finally {
         ms = performance.now() - t0;
       }
@@ -177,6 +191,7 @@ export class RetentionShredder {
     this.stats.frames += r.frames;
     this.stats.deleted += r.deleted;
     if (r.keys + r.deleted > 0) o.onShred?.(r, ms);
+    if (failed !== undefined) throw failed;
     return { ...r, ms };
   }
 

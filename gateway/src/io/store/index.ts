@@ -57,6 +57,7 @@ export {
   type StoredShredRecord,
   shredExpired,
   shredRecordsCovering,
+  sweepExpired,
 } from './shredding.js';
 export {
   type CheckpointRow,

@@ -63,6 +63,12 @@ export interface ShredOptions {
    */
   maxFrames?: number;
   /**
+   * `false`: the keys and their records only; the caller deletes their ciphertexts
+   * (`sweepExpired`), so that a failure there does not hide the keys destroyed (a running
+   * gateway's turn counts and tells them first). Default `true`.
+   */
+  sweep?: boolean;
+  /**
    * `truncate` (default): a WAL checkpoint (TRUNCATE) after, so the old page images leave the
    * WAL at once (the CLI, nothing else running); `none`: a running gateway's own checkpoints
    * recycle the WAL.
@@ -95,54 +101,83 @@ export function shredExpired(
   const db = store.db;
   const cutoff = now - retentionMs;
   const result: ShredResult = { keys: 0, records: 0, frames: 0, deleted: 0, more: false };
-  const before = db.pragma('secure_delete', { simple: true }) as number;
   const insert = db.prepare(
     'INSERT INTO shred_records (leaf_index, key_id, dev, first_leaf, last_leaf, record) VALUES (?, ?, ?, ?, ?, ?)',
   );
   const keysLeft = () => (maxKeys ?? Number.MAX_SAFE_INTEGER) - result.keys;
   const framesLeft = () => (maxFrames ?? Number.MAX_SAFE_INTEGER) - result.frames;
   try {
-    db.pragma('secure_delete = ON');
-    for (let bounded = false; !bounded; ) {
-      const want = Math.min(keysPerCommit, keysLeft());
-      const keys = want > 0 && framesLeft() > 0 ? expiredDataKeys(store, cutoff, windowMs, want) : [];
-      if (keys.length === 0) break;
-      // The keys whose frames fit what is left of `maxFrames` (the call's first key always).
-      const done: { key: ExpiredDataKey; leaves: number[] }[] = [];
-      let listed = 0;
-      for (const key of keys) {
-        const leaves = leavesSealedUnder(store, key.id);
-        bounded = result.keys + done.length > 0 && listed + leaves.length > framesLeft();
-        if (bounded) break;
-        listed += leaves.length;
-        done.push({ key, leaves });
+    return securely(db, () => {
+      for (let bounded = false; !bounded; ) {
+        const want = Math.min(keysPerCommit, keysLeft());
+        const keys = want > 0 && framesLeft() > 0 ? expiredDataKeys(store, cutoff, windowMs, want) : [];
+        if (keys.length === 0) break;
+        // The keys whose frames fit what is left of `maxFrames` (the call's first key always).
+        const done: { key: ExpiredDataKey; leaves: number[] }[] = [];
+        let listed = 0;
+        for (const key of keys) {
+          const leaves = leavesSealedUnder(store, key.id);
+          bounded = result.keys + done.length > 0 && listed + leaves.length > framesLeft();
+          if (bounded) break;
+          listed += leaves.length;
+          done.push({ key, leaves });
+        }
+        const recorded = done
+          .filter((d) => d.leaves.length > 0)
+          .map((d) => ({ ...d, bytes: recordOf(store, d.key, d.leaves, retentionMs, now, windowMs) }));
+        // One transaction: every record a leaf of the log and a row, every key destroyed.
+        store.appendLeaves(
+          recorded.map((d) => hashLeaf(d.bytes)),
+          (firstLeaf) => {
+            recorded.forEach((d, i) => {
+              insert.run(firstLeaf + i, d.key.id, d.key.dev, d.leaves[0], d.leaves.at(-1), d.bytes);
+            });
+            for (const d of done) destroyDataKey(store, d.key.id, now);
+          },
+        );
+        result.keys += done.length;
+        result.records += recorded.length;
+        result.frames += listed;
+        if (keys.length < want) break; // no more expired keys
       }
-      const recorded = done
-        .filter((d) => d.leaves.length > 0)
-        .map((d) => ({ ...d, bytes: recordOf(store, d.key, d.leaves, retentionMs, now, windowMs) }));
-      // One transaction: every record a leaf of the log and a row, every key destroyed.
-      store.appendLeaves(
-        recorded.map((d) => hashLeaf(d.bytes)),
-        (firstLeaf) => {
-          recorded.forEach((d, i) => {
-            insert.run(firstLeaf + i, d.key.id, d.key.dev, d.leaves[0], d.leaves.at(-1), d.bytes);
-          });
-          for (const d of done) destroyDataKey(store, d.key.id, now);
-        },
-      );
-      result.keys += done.length;
-      result.records += recorded.length;
-      result.frames += listed;
-      if (keys.length < want) break; // no more expired keys
-    }
-    const swept = sweepShredded(store, maxFrames ?? Number.MAX_SAFE_INTEGER);
-    result.deleted = swept.deleted;
-    result.more = swept.more || expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
-    if (result.keys + result.deleted > 0 && opts.checkpoint !== 'none') db.pragma('wal_checkpoint(TRUNCATE)');
-    return result;
+      const swept =
+        opts.sweep === false
+          ? { deleted: 0, more: false }
+          : sweepShredded(store, maxFrames ?? Number.MAX_SAFE_INTEGER);
+      result.deleted = swept.deleted;
+      result.more = swept.more || expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
+      if (result.keys + result.deleted > 0 && opts.checkpoint !== 'none')
+        db.pragma('wal_checkpoint(TRUNCATE)');
+      return result;
+    });
   } catch (err) {
     if (err instanceof SealedError && err.code === 'integrity_error') throw err;
     throw new SealedError('store_failed', 'data keys could not be shredded', { cause: err });
+  }
+}
+
+/**
+ * Deletes the ciphertexts of destroyed keys (io/store/sealed `sweepShredded`, with
+ * `secure_delete` on), over at most `maxSpan` log positions: a running gateway's turn, after
+ * `shredExpired` with `sweep: false`.
+ * @throws {SealedError} `store_failed` when a write fails (the spans done so far stay done).
+ */
+export function sweepExpired(store: GatewayStore, maxSpan: number): { deleted: number; more: boolean } {
+  try {
+    return securely(store.db, () => sweepShredded(store, maxSpan));
+  } catch (err) {
+    throw new SealedError('store_failed', 'the ciphertexts of destroyed keys could not be deleted', {
+      cause: err,
+    });
+  }
+}
+
+/** `fn` with SQLite's `secure_delete` on (the bytes it frees overwritten), as it was after. */
+function securely<T>(db: GatewayStore['db'], fn: () => T): T {
+  const before = db.pragma('secure_delete', { simple: true }) as number;
+  try {
+    db.pragma('secure_delete = ON');
+    return fn();
   } finally {
     db.pragma(`secure_delete = ${before ? 'ON' : 'OFF'}`);
   }
