@@ -53,6 +53,17 @@ async function threeWindows(): Promise<{ file: string; now: number }> {
   return { file: join(t.dir, 'gateway', 'gateway.db'), now };
 }
 
+/** A sealed rig in a temp directory on a clock the test moves (from `T0`), closed after the test. */
+function clockedRig(prefix: string) {
+  const t = makeTempDir(prefix);
+  cleanups.push(t.cleanup);
+  const r = recipientPair('care', 'ec');
+  const clock = { now: T0 };
+  const rig = sealedRig(t.dir, [r.recipient], { now: () => clock.now });
+  cleanups.push(() => rig.store.close());
+  return { rig, r, clock };
+}
+
 describe('crypto-shredding at scale', () => {
   test('behavior: the shred finds expired keys and their frames by index, never by reading the tables whole', async () => {
     // Two windows expire an hour after their end; the third does not.
@@ -94,12 +105,7 @@ describe('crypto-shredding at scale', () => {
   });
 
   test('behavior: the space of the frames shredded is written again: a store kept under retention stops growing by their ciphertexts', async () => {
-    const t = makeTempDir('vt-shred-space-');
-    cleanups.push(t.cleanup);
-    const r = recipientPair('care', 'ec');
-    let now = T0;
-    const rig = sealedRig(t.dir, [r.recipient], { now: () => now });
-    cleanups.push(() => rig.store.close());
+    const { rig, r, clock } = clockedRig('vt-shred-space-');
     const devices = ['wr-a', 'wr-b', 'wr-c'].map((d) => [d, rig.device(d)] as const);
     const db = rig.store.db;
     const pages = () => db.pragma('page_count', { simple: true }) as number;
@@ -109,10 +115,10 @@ describe('crypto-shredding at scale', () => {
         const sent: Promise<unknown>[] = [];
         for (let j = 0; j < 50; j++)
           for (const [dev, chain] of devices)
-            sent.push(rig.ingest.submit(chain.next({ ts: now + i + j }), dev));
+            sent.push(rig.ingest.submit(chain.next({ ts: clock.now + i + j }), dev));
         for (const s of await Promise.all(sent)) expect(s).toMatchObject({ status: 'accepted' });
       }
-      now += HOUR;
+      clock.now += HOUR;
     };
     await window();
     await window();
@@ -120,7 +126,11 @@ describe('crypto-shredding at scale', () => {
     await window(); // the third window, nothing shredded yet: the file grows by all of it
     const grown = pages() - before;
     // The first window expires and goes (1,800 frames), then a fourth window is written.
-    expect(shredExpired(rig.store, 2 * HOUR, now)).toMatchObject({ keys: 3, frames: 1_800, more: false });
+    expect(shredExpired(rig.store, 2 * HOUR, clock.now)).toMatchObject({
+      keys: 3,
+      frames: 1_800,
+      more: false,
+    });
     const free = db.pragma('freelist_count', { simple: true }) as number;
     const atShred = pages();
     await window();
@@ -141,20 +151,15 @@ describe('crypto-shredding at scale', () => {
   });
 
   test('behavior: once every frame is swept, the frames sealed after are swept when their keys go (the sweep never passes the last sealed frame)', async () => {
-    const t = makeTempDir('vt-shred-sweep-');
-    cleanups.push(t.cleanup);
-    const r = recipientPair('care', 'ec');
-    let now = T0;
-    const rig = sealedRig(t.dir, [r.recipient], { now: () => now });
-    cleanups.push(() => rig.store.close());
+    const { rig, clock } = clockedRig('vt-shred-sweep-');
     const a = rig.device('wr-a');
     const whole = rig.store.db
       .prepare('SELECT count(*) FROM sealed_frames WHERE length(envelope) > 0')
       .pluck();
     for (const _ of [1, 2]) {
-      for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: now }), 'wr-a');
-      now += 2 * HOUR;
-      expect(shredExpired(rig.store, HOUR, now)).toMatchObject({
+      for (let i = 0; i < 5; i++) await rig.ingest.submit(a.next({ ts: clock.now }), 'wr-a');
+      clock.now += 2 * HOUR;
+      expect(shredExpired(rig.store, HOUR, clock.now)).toMatchObject({
         keys: 1,
         frames: 5,
         deleted: 5,

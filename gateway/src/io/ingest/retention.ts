@@ -45,7 +45,10 @@ export interface RetentionOptions {
    */
   maxHoldMs?: number;
   now?: () => number;
-  /** After each turn that destroyed a key: what it did and how long it held the event loop. */
+  /**
+   * After each turn that destroyed a key or deleted a ciphertext (also when the deletion then
+   * failed): what it did and how long it held the event loop.
+   */
   onShred?: (r: ShredResult, ms: number) => void;
   /** A turn that failed (nothing of it changed); tried again after `intervalMs`. */
   onError?: (err: unknown) => void;

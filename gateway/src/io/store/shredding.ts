@@ -143,7 +143,7 @@ export function shredExpired(
       const swept =
         opts.sweep === false
           ? { deleted: 0, more: false }
-          : sweepShredded(store, maxFrames ?? Number.MAX_SAFE_INTEGER);
+          : sweepExpired(store, maxFrames ?? Number.MAX_SAFE_INTEGER);
       result.deleted = swept.deleted;
       result.more = swept.more || expiredDataKeys(store, cutoff, windowMs, 1).length > 0;
       if (result.keys + result.deleted > 0 && opts.checkpoint !== 'none')
@@ -151,24 +151,26 @@ export function shredExpired(
       return result;
     });
   } catch (err) {
-    if (err instanceof SealedError && err.code === 'integrity_error') throw err;
+    if (err instanceof SealedError) throw err;
     throw new SealedError('store_failed', 'data keys could not be shredded', { cause: err });
   }
 }
 
 /**
  * Deletes the ciphertexts of destroyed keys (io/store/sealed `sweepShredded`, with
- * `secure_delete` on), over at most `maxSpan` log positions: a running gateway's turn, after
- * `shredExpired` with `sweep: false`.
+ * `secure_delete` on), over at most `maxSpan` log positions: `shredExpired`'s last step, or
+ * a running gateway's turn after `shredExpired` with `sweep: false`.
  * @throws {SealedError} `store_failed` when a write fails (the spans done so far stay done).
  */
 export function sweepExpired(store: GatewayStore, maxSpan: number): { deleted: number; more: boolean } {
   try {
     return securely(store.db, () => sweepShredded(store, maxSpan));
   } catch (err) {
-    throw new SealedError('store_failed', 'the ciphertexts of destroyed keys could not be deleted', {
-      cause: err,
-    });
+    throw new SealedError(
+      'store_failed',
+      'the ciphertexts of destroyed keys could not be deleted (the keys destroyed so far stay destroyed and recorded; the next shred deletes them)',
+      { cause: err },
+    );
   }
 }
 
