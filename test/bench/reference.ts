@@ -31,6 +31,34 @@ export function p256VerifyRate(ms = 1500, clock: Clock = 'wall'): number {
   return n / ((clockMs(clock) - t0) / 1000);
 }
 
+/** A phase's result with the reference measured right before and right after it. */
+export interface Around<T> {
+  value: T;
+  before: number;
+  after: number;
+  /** The mean of `before` and `after`. */
+  rate: number;
+}
+
+/**
+ * Runs `phase` between two measurements of the reference (`p256VerifyRate(ms, clock)`), so
+ * that its figure can be read beside the host's speed at that moment: on a shared host the
+ * reference drifts by 10-20 % over minutes (2026-12-07: 12,758 to 15,078/s within eight
+ * minutes of one idle machine), and a phase of a few seconds compared with a reference taken
+ * minutes away reads that drift as its own. Nothing else should run during the two
+ * measurements.
+ */
+export async function aroundReference<T>(
+  phase: () => Promise<T>,
+  ms = 1500,
+  clock: Clock = 'wall',
+): Promise<Around<T>> {
+  const before = p256VerifyRate(ms, clock);
+  const value = await phase();
+  const after = p256VerifyRate(ms, clock);
+  return { value, before, after, rate: (before + after) / 2 };
+}
+
 /**
  * The last line of every benchmark: `BENCH ` and one JSON object of its figures and their
  * references (names in README "Benchmarks"), so runs can be compared by a script.

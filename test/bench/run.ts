@@ -47,7 +47,7 @@ import {
   processCpuMicros,
   startHost,
 } from './procs.js';
-import { benchLine, p256VerifyRate } from './reference.js';
+import { aroundReference, benchLine, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
 
 const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
@@ -134,6 +134,8 @@ async function main(): Promise<void> {
     let embedded: Embedded | undefined;
     let embeddedFps = Number.NaN;
     let externalFps = Number.NaN;
+    /** The embedded capacity ÷ the reference measured around it. */
+    let embeddedToVerifyAround = Number.NaN;
     const closed = { mode: 'closed' as const, window: WINDOW, frames: FRAMES };
 
     if (PHASES.has('embedded')) {
@@ -152,19 +154,26 @@ async function main(): Promise<void> {
       const rated = (devices: string[], rate: number) =>
         measure(gw, { ...base, mode: 'open', devices, rate, seconds: LAT_SECONDS });
       const warm = await warmUp(gw, { ...base, ...closed, frames: WARM_FRAMES, devices: sets.warm });
-      const cap = await capacity(sets.cap, false);
+      // The reference again right before and after the capacity phase: the host's speed drifts.
+      const around = await aroundReference(() => capacity(sets.cap, false));
+      const cap = around.value;
       const ecg = await capacity(sets.ecg, true);
       const at5k = await rated(sets.l5k, 5000);
       const at1k = await rated(sets.l1k, 1000);
       const [l5k, l1k, g5k] = [at5k.r, at1k.r, at5k.answerMs];
       await gw.stop();
       embeddedFps = cap.fps;
+      embeddedToVerifyAround = cap.fps / around.rate;
       Object.assign(figures, {
         edgeRatePerSecond: EDGE_RATE,
         ...(warm
           ? { embeddedWarmUp: r0(warm.fps), embeddedWarmUpCpuUsPerFrame: r1(warm.cpuUsPerFrame) }
           : {}),
         embeddedCapacity: r0(cap.fps),
+        verifyRateAroundCapacity: r0(around.rate),
+        verifyRateAroundCapacityBefore: r0(around.before),
+        verifyRateAroundCapacityAfter: r0(around.after),
+        embeddedCapacityToVerifyAround: r3(cap.fps / around.rate),
         embeddedFramesPerCommit: r2(cap.perCommit),
         embeddedPooledShare: r3(cap.pooledShare),
         embeddedCapacityP50Ms: r2(cap.r.latencyMs.p50),
@@ -208,7 +217,10 @@ async function main(): Promise<void> {
       const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
       const xwarm = await warmUp(gw, { ...base, ...closed, frames: WARM_FRAMES, devices: sets.xwarm });
-      const xcap = await measure(gw, { ...base, ...closed, devices: sets.xcap }, broker.process.pid);
+      const xaround = await aroundReference(() =>
+        measure(gw, { ...base, ...closed, devices: sets.xcap }, broker.process.pid),
+      );
+      const xcap = xaround.value;
       const cap = xcap.r;
       const lat = await drive({
         ...base,
@@ -225,6 +237,11 @@ async function main(): Promise<void> {
           ? { externalWarmUp: r0(xwarm.fps), externalWarmUpCpuUsPerFrame: r1(xwarm.cpuUsPerFrame) }
           : {}),
         externalCapacity: r0(externalFps),
+        verifyRateAroundExternal: r0(xaround.rate),
+        externalToVerifyAround: r3(externalFps / xaround.rate),
+        ...(Number.isFinite(embeddedToVerifyAround)
+          ? { externalToEmbeddedAround: r3(externalFps / xaround.rate / embeddedToVerifyAround) }
+          : {}),
         externalCpuUsPerFrame: r1(xcap.cpuUsPerFrame),
         externalDriverCpuUsPerFrame: r1(xcap.driverCpuUsPerFrame),
         externalBrokerCpuUsPerFrame: r1(xcap.brokerCpuUsPerFrame),
@@ -513,6 +530,10 @@ function report(
       'durable verified capacity (done on PUBACK)',
       `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit; ${r0(100 * n('embeddedPooledShare'))} % checked on verify threads)`,
     );
+    row(
+      '  beside the reference measured around it',
+      `${n('verifyRateAroundCapacity')} /s (right before ${n('verifyRateAroundCapacityBefore')}, right after ${n('verifyRateAroundCapacityAfter')}): capacity = ${n('embeddedCapacityToVerifyAround')} x verify rate`,
+    );
     warmUpRow(f, 'embedded', verify);
     row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
     row(
@@ -558,6 +579,10 @@ function report(
     row(
       'durable verified capacity (done on the app ack)',
       `${n('externalCapacity')} /s = ${Number.isFinite(embeddedFps) ? `${r3(externalFps / embeddedFps)} x embedded` : 'no embedded phase this run, so no ratio to it'} (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
+    );
+    row(
+      '  beside the reference measured around it',
+      `${n('verifyRateAroundExternal')} /s: capacity = ${n('externalToVerifyAround')} x verify rate${f.externalToEmbeddedAround === undefined ? '' : `; each capacity against its own: ${n('externalToEmbeddedAround')} x embedded`}`,
     );
     warmUpRow(f, 'external', verify);
     row(
