@@ -2,10 +2,13 @@
  * `npm run bench:ingest`: the ingest figures of issue 14, each beside a reference measured
  * in the same run, ending with one `BENCH {json}` line (names in README "Benchmarks").
  *
+ * The figures are printed by test/bench/ingest-report.
+ *
  * Processes: this orchestrator (the references, then it waits); a host (test/bench/host.ts:
  * the gateway, or the pass-through drain); drivers (test/bench/driver.ts: the devices,
  * lean MQTT sessions with pre-signed frames); Debian Mosquitto where a phase needs it.
- * 1. reference: node:crypto P-256 verify rate on one core (before and after the run; mean);
+ * 1. reference: node:crypto P-256 verify rate on one core (before and after the run; mean),
+ *    and again right before and after each capacity phase (the host's speed drifts);
  * 2. embedded broker, after a warm-up (BENCH_WARM_FRAMES frames from devices of its own, not
  *    counted, its figures printed: the JIT, the verify threads and the caches are then as a
  *    gateway running for a while has them): durable verified capacity (closed loop, done on
@@ -37,6 +40,7 @@ import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { DriverJob, DriverResult } from './driver.js';
 import type { GatewayTuning, HostStats } from './host.js';
+import { type Embedded, r0, r1, r2, r3, report } from './ingest-report.js';
 import { type MemorySample, memoryTrend } from './memory-trend.js';
 import {
   drive,
@@ -47,7 +51,7 @@ import {
   processCpuMicros,
   startHost,
 } from './procs.js';
-import { aroundReference, benchLine, p256VerifyRate } from './reference.js';
+import { aroundReference, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
 
 const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
@@ -77,16 +81,8 @@ const PHASES = new Set((process.env.BENCH_PHASES ?? 'embedded,external,passthrou
 const ids = (set: string, n: number) =>
   Array.from({ length: n }, (_, i) => `${set}-${String(i + 1).padStart(5, '0')}`);
 const mb = (b: number) => b / 1048576;
-const r0 = (x: number) => Math.round(x);
-const r1 = (x: number) => Math.round(x * 10) / 10;
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
-const lines: string[] = [];
-const row = (k: string, v: string) => lines.push(`  ${k.padEnd(52)} ${v}`);
-const head = (s: string) => lines.push(s);
 /** Progress on stderr; the figures go to stdout at the end. */
 const progress = (s: string) => process.stderr.write(`${s}\n`);
-const ms = (l: DriverResult['latencyMs']) => `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)} ms`;
 
 async function main(): Promise<void> {
   const tmp = makeTempDir('vt-bench-');
@@ -389,7 +385,15 @@ async function main(): Promise<void> {
     figures.verifyRate = r0(verify);
     figures.verifyRateBefore = r0(verify0);
     figures.verifyRateAfter = r0(verifyAfter);
-    report(figures, verify, embedded, externalFps);
+    report(figures, verify, embedded, externalFps, {
+      devices: DEVICES,
+      window: WINDOW,
+      edgeRate: EDGE_RATE,
+      warmFrames: WARM_FRAMES,
+      connPeriodS: CONN_PERIOD_S,
+      steadyMinMs: STEADY_MIN_MS,
+      passLanes: PASS_LANES,
+    });
   } finally {
     for (const b of brokers) await b.stop().catch(() => {});
     tmp.cleanup();
@@ -482,167 +486,6 @@ function cpuFrom(gw: Host): {
 function machineBound(m: Measured): number {
   const broker = Number.isNaN(m.brokerCpuUsPerFrame) ? 0 : m.brokerCpuUsPerFrame;
   return (cpus().length * 1e6) / (m.cpuUsPerFrame + m.driverCpuUsPerFrame + broker);
-}
-
-/** The warm-up's row, when there was one: the same gateway just started, not counted. */
-function warmUpRow(f: Record<string, unknown>, kind: 'embedded' | 'external', verify: number): void {
-  const fps = f[`${kind}WarmUp`] as number | undefined;
-  if (fps === undefined) return;
-  row(
-    '  its warm-up before (just started; not counted)',
-    `${fps} /s = ${r3(fps / verify)} x verify rate, ${f[`${kind}WarmUpCpuUsPerFrame`]} µs CPU a frame  (${WARM_FRAMES} frames from ${DEVICES} devices of its own)`,
-  );
-}
-
-/** A frame's CPU in the gateway beside the reference (one P-256 verify on one core), and what this host's cores could carry at that cost. */
-function cpuPerFrame(us: number, verify: number, cores: number): string {
-  const ref = 1e6 / verify;
-  return `${us} µs = ${r2(us / ref)} x one P-256 verify (${r1(ref)} µs); ${cores} cores / this = ${r0((cores * 1e6) / us)} frames/s at most`;
-}
-
-interface Embedded {
-  cap: { r: DriverResult; fps: number };
-  ecg: { fps: number };
-  l5k: DriverResult;
-  l1k: DriverResult;
-}
-
-function report(
-  f: Record<string, unknown>,
-  verify: number,
-  e: Embedded | undefined,
-  externalFps: number,
-): void {
-  const n = (k: string) => f[k] as number;
-  const embeddedFps = e?.cap.fps ?? Number.NaN;
-  head(
-    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, heapGrowingPercent: ${f.heapGrowingPercent}, MALLOC_ARENA_MAX: ${f.mallocArenaMax}, node ${f.hostNodeArgs || '(no options)'})`,
-  );
-  row(
-    'node:crypto P-256 verify (reference, 1 core)',
-    `${n('verifyRate')} /s  (before ${n('verifyRateBefore')}, after ${n('verifyRateAfter')})`,
-  );
-  if (e) {
-    head(
-      `embedded broker; MQTT edge PUBLISH rate limit set to ${EDGE_RATE}/s per connection here (default 200/s)`,
-    );
-    row(
-      'durable verified capacity (done on PUBACK)',
-      `${n('embeddedCapacity')} /s = ${r3(embeddedFps / verify)} x verify rate  (${e.cap.r.made} frames, ${DEVICES} devices x ${WINDOW} in flight, ${n('embeddedFramesPerCommit')} frames/commit; ${r0(100 * n('embeddedPooledShare'))} % checked on verify threads)`,
-    );
-    row(
-      '  beside the reference measured around it',
-      `${n('verifyRateAroundCapacity')} /s (right before ${n('verifyRateAroundCapacityBefore')}, right after ${n('verifyRateAroundCapacityAfter')}): capacity = ${n('embeddedCapacityToVerifyAround')} x verify rate`,
-    );
-    warmUpRow(f, 'embedded', verify);
-    row('  publish -> PUBACK p50 / p99 at capacity', ms(e.cap.r.latencyMs));
-    row(
-      '  gateway CPU per frame (all its threads)',
-      cpuPerFrame(n('embeddedCpuUsPerFrame'), verify, n('cpus')),
-    );
-    row(
-      "    the devices' driver beside it",
-      `${n('embeddedDriverCpuUsPerFrame')} µs a frame; ${n('cpus')} cores / (gateway + driver) = ${n('embeddedMachineBound')} frames/s = ${r3(n('embeddedMachineBound') / verify)} x verify rate at most`,
-    );
-    row(
-      '  with a 1 s ECG chunk per frame (250 Hz)',
-      `${n('embeddedEcgCapacity')} /s = ${r3(e.ecg.fps / verify)} x verify rate  (${r0(100 * n('embeddedEcgPooledShare'))} % on verify threads)`,
-    );
-    row('    gateway CPU per frame, ECG', cpuPerFrame(n('embeddedEcgCpuUsPerFrame'), verify, n('cpus')));
-    row(
-      'publish -> PUBACK p50 / p99 at 5,000 frames/s',
-      `${ms(e.l5k.latencyMs)}  (sent ${n('sentRateAt5000')}/s, ${DEVICES} devices; acked ${e.l5k.acked} of ${e.l5k.made}; goal p99 <= 50 ms)`,
-    );
-    row(
-      '  frames sent in its first second / after it',
-      `${n('p50At5000FirstSecondMs')} / ${n('p99At5000FirstSecondMs')} ms; ${n('p50At5000AfterFirstSecondMs')} / ${n('p99At5000AfterFirstSecondMs')} ms  (the devices just connected, the load up from nothing at once; then the steady rate)`,
-    );
-    row(
-      '  in the gateway: socket read -> answer p50 / p99',
-      `${n('gatewayAnswerP50At5000Ms')} / ${n('gatewayAnswerP99At5000Ms')} ms  (the rest: the PUBACK's way back, the driver and the OS on the same cores)`,
-    );
-    row(
-      '  gateway CPU per frame at 5,000 frames/s',
-      `${cpuPerFrame(n('cpuUsPerFrameAt5000'), verify, n('cpus'))}  (${n('framesPerCommitAt5000')} frames/commit; ${r0(100 * n('pooledShareAt5000'))} % checked on verify threads)`,
-    );
-    row(
-      'publish -> PUBACK p50 / p99 at 1,000 frames/s',
-      `${ms(e.l1k.latencyMs)}  (sent ${n('sentRateAt1000')}/s; acked ${e.l1k.acked} of ${e.l1k.made}; goal p50 <= 10 ms)`,
-    );
-    row(
-      '  gateway CPU per frame at 1,000 frames/s',
-      `${cpuPerFrame(n('cpuUsPerFrameAt1000'), verify, n('cpus'))}  (${n('framesPerCommitAt1000')} frames/commit; ${r0(100 * n('pooledShareAt1000'))} % checked on verify threads)`,
-    );
-  }
-  if (f.externalCapacity !== undefined) {
-    head('external Debian Mosquitto, gateway in external mode (shared subscription, 8 lanes, app acks)');
-    row(
-      'durable verified capacity (done on the app ack)',
-      `${n('externalCapacity')} /s = ${Number.isFinite(embeddedFps) ? `${r3(externalFps / embeddedFps)} x embedded` : 'no embedded phase this run, so no ratio to it'} (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,
-    );
-    row(
-      '  beside the reference measured around it',
-      `${n('verifyRateAroundExternal')} /s: capacity = ${n('externalToVerifyAround')} x verify rate${f.externalToEmbeddedAround === undefined ? '' : `; each capacity against its own: ${n('externalToEmbeddedAround')} x embedded`}`,
-    );
-    warmUpRow(f, 'external', verify);
-    row(
-      '  gateway CPU per frame (all its threads)',
-      cpuPerFrame(n('externalCpuUsPerFrame'), verify, n('cpus')),
-    );
-    row(
-      '    the driver and Mosquitto beside it',
-      `${n('externalDriverCpuUsPerFrame')} + ${n('externalBrokerCpuUsPerFrame')} µs a frame; ${n('cpus')} cores / (gateway + driver + Mosquitto) = ${n('externalMachineBound')} frames/s at most${f.embeddedMachineBound === undefined ? '' : ` = ${r3(n('externalMachineBound') / n('embeddedMachineBound'))} x the embedded bound`}`,
-    );
-    row(
-      '  publish -> app ack p50 / p99 at capacity',
-      `${n('externalCapacityP50Ms')} / ${n('externalCapacityP99Ms')} ms`,
-    );
-    row(
-      'publish -> app ack p50 / p99 at 5,000 frames/s',
-      `${n('externalAppAckP50At5000Ms')} / ${n('externalAppAckP99At5000Ms')} ms  (sent ${n('externalSentRateAt5000')}/s)`,
-    );
-  }
-  if (f.passThrough !== undefined) {
-    head('reference: Mosquitto QoS 1 pass-through (no verification, no durability; same driver and frames)');
-    row(
-      'frames through (published, PUBACKed, drained)',
-      `${n('passThrough')} /s  (${n('passThroughDrained')} of ${n('passThroughMade')} drained by ${PASS_LANES} sessions)`,
-    );
-    row(
-      '  gateway / pass-through',
-      `embedded ${n('embeddedRatioToPassThrough')} x, external ${n('externalRatioToPassThrough')} x`,
-    );
-  }
-  if (f.connDevices !== undefined) {
-    head(
-      `${n('connDevices')} devices on one gateway (embedded, default limits), one frame each every ${CONN_PERIOD_S} s`,
-    );
-    row(
-      'connected / frames acked',
-      `${n('connConnected')} (broker saw ${n('connPeakBrokerConnections')}) in ${n('connConnectSeconds')} s / ${n('connAcked')} of ${n('connMade')} (stored ${n('connStored')})`,
-    );
-    row(
-      'gateway RSS: idle -> peak (goal <= 400 MB)',
-      `${n('connRssIdleMB')} MB -> ${n('connRssPeakMB')} MB (${r0(((n('connRssPeakMB') - n('connRssIdleMB')) * 1024) / n('connDevices'))} KB per device; heap ${n('connHeapPeakMB')} MB used of ${n('connHeapTotalAtPeakMB')} MB committed, external ${n('connExternalAtPeakMB')} MB; verify threads: at most ${n('connVerifyThreadsPeak')} running, started ${n('connVerifyLoadStarts')} times)`,
-    );
-    row(
-      "publish -> PUBACK p50 / p99, a device's first frame",
-      `${n('connFirstFrameP50Ms')} / ${n('connFirstFrameP99Ms')} ms  (its data key is made when it connects: io/data-keys/ahead)`,
-    );
-    row('publish -> PUBACK p50 / p99, the frames after it', `${n('connP50Ms')} / ${n('connP99Ms')} ms`);
-    row(
-      "gateway RSS once steady (every device sending; the phase's second half at least)",
-      f.connRssSlopeMBPerHour === null
-        ? `under ${STEADY_MIN_MS / 60_000} minutes steady: too short to tell (BENCH_CONN_SECONDS=900 for a trend)`
-        : `${n('connRssSteadyStartMB')} MB -> ${n('connRssSteadyEndMB')} MB over ${n('connRssSteadySeconds')} s, ${n('connRssSlopeMBPerHour')} MB an hour (least squares; run long with BENCH_CONN_SECONDS); JS heap used ${n('connHeapSteadyStartMB')} -> ${n('connHeapSteadyEndMB')} MB, ${n('connHeapSlopeMBPerHour')} MB an hour`,
-    );
-    row(
-      'gateway RSS, the highest of each minute from the first connection',
-      `${(f.connRssByMinuteMB as number[]).join(', ')} MB`,
-    );
-  }
-  process.stdout.write(`${lines.join('\n')}\n`);
-  process.stdout.write(`${benchLine(f)}\n`);
 }
 
 await main();
