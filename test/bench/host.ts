@@ -35,6 +35,7 @@ export type HostJob =
 /** The gateway settings a bench run may set (unset: the gateway's defaults). */
 export interface GatewayTuning {
   verifyThreads?: number;
+  verifyNice?: number;
   heapGrowingPercent?: number;
 }
 
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
   } else {
     const tuning: GatewayTuning = {
       ...(job.verifyThreads === undefined ? {} : { verifyThreads: job.verifyThreads }),
+      ...(job.verifyNice === undefined ? {} : { verifyNice: job.verifyNice }),
       ...(job.heapGrowingPercent === undefined ? {} : { heapGrowingPercent: job.heapGrowingPercent }),
     };
     const gw: RunningGateway | RunningExternalGateway =

@@ -67,7 +67,7 @@ export function report(
   const n = (k: string) => f[k] as number;
   const embeddedFps = e?.cap.fps ?? Number.NaN;
   head(
-    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, heapGrowingPercent: ${f.heapGrowingPercent}, MALLOC_ARENA_MAX: ${f.mallocArenaMax}, node ${f.hostNodeArgs || '(no options)'})`,
+    `\nVitalTrail ingest benchmark (${f.cpus} cores, Node ${f.node}; gateway verifyThreads: ${f.verifyThreads}, verifyNice: ${f.verifyNice}, heapGrowingPercent: ${f.heapGrowingPercent}, MALLOC_ARENA_MAX: ${f.mallocArenaMax}, node ${f.hostNodeArgs || '(no options)'})`,
   );
   row(
     'node:crypto P-256 verify (reference, 1 core)',

@@ -30,7 +30,8 @@
  * 0: no warm-up), BENCH_LAT_SECONDS (10),
  * BENCH_CONN_DEVICES (10000), BENCH_CONN_SECONDS (30), BENCH_CONN_PROCS (2),
  * BENCH_PHASES (all of: embedded,external,passthrough,connections), BENCH_VERIFY_THREADS (the
- * gateway's `verifyThreads`; unset: its default), BENCH_HEAP_GROWING_PERCENT (the gateway's
+ * gateway's `verifyThreads`; unset: its default), BENCH_VERIFY_NICE (their nice value,
+ * `ingest.verifyNice`; unset: its default), BENCH_HEAP_GROWING_PERCENT (the gateway's
  * `memory.heapGrowingPercent`; unset: its default), BENCH_MALLOC_ARENA_MAX (the gateway's glibc
  * arenas: 2 as its image sets, `default` for glibc's own), BENCH_HOST_PROF=DIR (a CPU profile of each host).
  */
@@ -71,9 +72,13 @@ const PASS_LANES = 8;
 /** The gateway's signature-check threads (`verifyThreads`); unset: the gateway's default. */
 const VERIFY_THREADS =
   process.env.BENCH_VERIFY_THREADS === undefined ? undefined : Number(process.env.BENCH_VERIFY_THREADS);
-/** What every gateway host of the run is given: verify threads and heap growth, when set. */
+/** The verify threads' nice value (`ingest.verifyNice`); unset: the gateway's default. */
+const VERIFY_NICE =
+  process.env.BENCH_VERIFY_NICE === undefined ? undefined : Number(process.env.BENCH_VERIFY_NICE);
+/** What every gateway host of the run is given: verify threads, their nice value and heap growth, when set. */
 const tuning: GatewayTuning = {
   ...(VERIFY_THREADS === undefined ? {} : { verifyThreads: VERIFY_THREADS }),
+  ...(VERIFY_NICE === undefined ? {} : { verifyNice: VERIFY_NICE }),
   ...(HOST_HEAP_GROWING_PERCENT === undefined ? {} : { heapGrowingPercent: HOST_HEAP_GROWING_PERCENT }),
 };
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'embedded,external,passthrough,connections').split(','));
@@ -92,6 +97,7 @@ async function main(): Promise<void> {
     node: process.version,
     cpus: cpus().length,
     verifyThreads: VERIFY_THREADS ?? 'default',
+    verifyNice: VERIFY_NICE ?? 'default',
     mallocArenaMax: HOST_MALLOC_ARENA_MAX,
     heapGrowingPercent: HOST_HEAP_GROWING_PERCENT ?? 'default',
     hostNodeArgs: HOST_NODE_ARGS,

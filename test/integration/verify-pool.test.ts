@@ -13,15 +13,21 @@
  * - `close` answers every frame in flight, then stops the threads; a revocation that
  *   arrives while a frame's signature is being checked does not reach that frame (its
  *   device was looked up on arrival, as before the pool).
+ * - Its threads run at the nice value asked (Linux keeps one per thread), the thread that
+ *   made the pool at its own; a gateway's verify threads at `DEFAULT_VERIFY_NICE`.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { startGateway } from '../../gateway/src/app/gateway.js';
 import { checkBeforeSignature, type DeviceRecord } from '../../gateway/src/core/acceptance.js';
 import { Ingest, type IngestResult } from '../../gateway/src/io/ingest/ingest.js';
-import { createLogger } from '../../gateway/src/io/ops/log.js';
+import { createLogger, silentLogger } from '../../gateway/src/io/ops/log.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { VerifyPool } from '../../gateway/src/io/verify/verify-pool.js';
+import { DEFAULT_VERIFY_NICE } from '../../gateway/src/io/verify/verify-pool-options.js';
 import {
   COSE_ALG_EDDSA,
   type CoseAlg,
@@ -33,6 +39,7 @@ import {
   ZERO_HASH,
 } from '../../gateway/src/protocol/frame.js';
 import { acceptanceCorpus, CORPUS_NOW } from '../helpers/acceptance-corpus.js';
+import { prepareDataDir } from '../helpers/gateway.js';
 import { recipientPair } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -42,6 +49,16 @@ afterEach(async () => {
 });
 
 const NOW = Date.now();
+
+/** The nice value of each thread of this process (/proc/self/task/TID/stat, field 19). */
+const threadNices = (): number[] =>
+  readdirSync('/proc/self/task').map((tid) =>
+    Number(
+      readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+        .replace(/^.*\) /s, '')
+        .split(' ')[16],
+    ),
+  );
 const recipient = recipientPair('care', 'ec').recipient;
 
 /** A device: its key pair and a hash chain of frames, ES256 or EdDSA. */
@@ -352,5 +369,49 @@ describe('verify pool', () => {
     const after = ingest.submit(d.next(), d.dev);
     expect((await inPool).status).toBe('accepted');
     expect(await after).toMatchObject({ status: 'rejected', code: 'revoked_device', seq: 2 });
+  });
+
+  test('behavior: its threads run at the nice value asked, the thread that made the pool at its own; out of 0-19 is refused', async () => {
+    const nices = threadNices;
+    const own = getPriority(0);
+    const RARE = 13; // no other thread of the test process runs at it
+    expect(nices().filter((n) => n === RARE)).toHaveLength(0);
+    const pool = new VerifyPool({ threads: 2, nice: RARE });
+    cleanups.push(() => pool.close());
+    await until(() => pool.readyWorkers === 2);
+    expect(nices().filter((n) => n === RARE)).toHaveLength(2);
+    expect(getPriority(0)).toBe(own);
+    await pool.close();
+    await until(() => nices().filter((n) => n === RARE).length === 0);
+    expect(() => new VerifyPool({ threads: 1, nice: 20 })).toThrow(RangeError);
+    expect(() => new VerifyPool({ threads: 1, nice: -1 })).toThrow(RangeError);
+    // A pool at 0 leaves its threads as the process runs them.
+    const plain = new VerifyPool({ threads: 1 });
+    cleanups.push(() => plain.close());
+    await until(() => plain.readyWorkers === 1);
+    expect(nices().filter((n) => n !== own)).toHaveLength(0);
+  });
+
+  test('behavior: a gateway runs its verify threads at DEFAULT_VERIFY_NICE, and at `verifyNice` when set', async () => {
+    const threadsAt = (nice: number) => threadNices().filter((n) => n === nice).length;
+    expect(DEFAULT_VERIFY_NICE).toBeGreaterThan(0);
+    const before = threadsAt(DEFAULT_VERIFY_NICE);
+    const tmp = makeTempDir('vt-verify-nice-');
+    cleanups.push(() => tmp.cleanup());
+    await prepareDataDir(tmp.dir, ['wr-0001']);
+    const opts = {
+      dataDir: tmp.dir,
+      logger: silentLogger,
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+    };
+    const gw = await startGateway({ ...opts, verifyThreads: 2 });
+    await until(() => gw.ingest.verifyPool.readyWorkers === 2);
+    expect(threadsAt(DEFAULT_VERIFY_NICE) - before).toBe(2);
+    await gw.stop();
+    const set = await startGateway({ ...opts, verifyThreads: 1, verifyNice: 11 });
+    cleanups.push(() => set.stop());
+    await until(() => set.ingest.verifyPool.readyWorkers === 1);
+    expect(threadsAt(11)).toBe(1);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_BROKER_KEEPALIVE_S } from '../core/health.js';
 import { DEFAULT_MQTT_LIMITS } from '../core/ingress-limits.js';
+import { DEFAULT_VERIFY_NICE } from '../io/verify/index.js';
 import { DEVICE_ID_PATTERN } from '../protocol/frame.js';
 
 /** The type of one value: of a field, or of a field of each item of a list. */
@@ -68,10 +69,7 @@ const num = (min: number, max: number): ScalarType => ({ kind: 'number', min, ma
 const oneOf = (...values: string[]): ScalarType => ({ kind: 'enum', values });
 const url = (...schemes: string[]): ScalarType => ({ kind: 'url', schemes });
 const PORT = int(0, 65535);
-/**
- * A PostgreSQL URL without a password (the user name may be there; the password comes from
- * a secret file): `postgres://user@host:port/db`, optionally `?sslmode=verify-full|disable`.
- */
+/** A PostgreSQL URL without a password (a secret file holds it), `?sslmode=verify-full|disable` allowed. */
 const POSTGRES_URL: ScalarType = {
   kind: 'string',
   pattern:
@@ -141,6 +139,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     'ingest.verifyThreads',
     int(0, 64),
     'threads checking frame signatures, always running; 0 = in the event loop; unset (the default): one per core, at most 4, started while the checks take a quarter of the event loop and stopped after 30 s under a tenth (README "Benchmarks")',
+  ),
+  field(
+    'ingest.verifyNice',
+    int(0, 19),
+    'the nice value of those threads (Linux, each thread its own): under contention for the cores the event loop, which parses, commits and answers every frame, runs first; 0 = as the gateway\'s process (README "Benchmarks")',
+    DEFAULT_VERIFY_NICE,
   ),
   field(
     'memory.heapGrowingPercent',

@@ -304,6 +304,7 @@ export function gatewayOptionsFromConfig(cfg: GatewayConfig): GatewayOptions & {
     breakGlass: { roles: careRolesOf(s('care.breakGlassRoles')!), minutes: n('care.breakGlassMinutes') },
   };
   if (v['ingest.verifyThreads'] !== undefined) opts.verifyThreads = n('ingest.verifyThreads');
+  opts.verifyNice = n('ingest.verifyNice');
   if (v['memory.heapGrowingPercent'] !== undefined) opts.heapGrowingPercent = n('memory.heapGrowingPercent');
   const token = s('http.metricsTokenFile');
   if (token) opts.metricsToken = readSecretFile('http.metricsTokenFile', token);

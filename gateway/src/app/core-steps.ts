@@ -30,7 +30,7 @@ import {
   sweepStaleTemps,
 } from '../io/ops/index.js';
 import { freeBytes, loadRecipients, openStore, watchRecipients } from '../io/store/index.js';
-import type { VerifyPoolOptions } from '../io/verify/index.js';
+import { DEFAULT_VERIFY_NICE, type VerifyPoolOptions } from '../io/verify/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { seqForJson } from '../protocol/frame.js';
 import { code, type GatewayParts, type GatewayStep, readinessOf } from './gateway-parts.js';
@@ -214,7 +214,11 @@ export const ingest: GatewayStep = {
         // The readings of each commit go out on the internal live stream once it runs (the
         // transport step starts it before the first frame can commit), else to the hub itself.
         live: { publishAll: (rs) => (p.find('liveStream') ?? p.get('hub')).publishAll(rs) },
-        verify: { ...verifyThreadsOf(p.get('opts').verifyThreads), log: p.get('log') },
+        verify: {
+          ...verifyThreadsOf(p.get('opts').verifyThreads),
+          nice: p.get('opts').verifyNice ?? DEFAULT_VERIFY_NICE,
+          log: p.get('log'),
+        },
       }),
     );
     const log = p.get('log');

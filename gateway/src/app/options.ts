@@ -123,6 +123,11 @@ export interface GatewayOptions {
    */
   verifyThreads?: number;
   /**
+   * The verify threads' nice value, 0-19 (Linux; io/verify/verify-pool-options `nice`): the
+   * event loop runs first when the cores are contended. Default `DEFAULT_VERIFY_NICE` (7).
+   */
+  verifyNice?: number;
+  /**
    * V8 heap growing factor past the live set, in percent (app/heap): set once per process by
    * the first gateway started in it. Default `DEFAULT_HEAP_GROWING_PERCENT` (25); 0 = V8's own.
    */

@@ -7,3 +7,4 @@
  */
 export { VerifyPool } from './verify-pool.js';
 export type { VerifyPoolOptions, VerifyPoolStats } from './verify-pool-options.js';
+export { DEFAULT_VERIFY_NICE } from './verify-pool-options.js';

@@ -10,6 +10,13 @@ import type { Logger } from '../ops/index.js';
 
 /** Batches a worker holds at once: one being checked, one waiting behind it. */
 export const MAX_BATCHES_IN_FLIGHT = 2;
+/**
+ * The gateway's verify threads' nice value (app/core-steps `verifyThreadsOf`). At 7 a
+ * contending thread weighs ~1/5 of one at 0 in Linux's scheduler: six alternating runs of
+ * `BENCH_PHASES=embedded node dist/test/bench/run.js` (2026-12-07) read 0.838-0.879× the
+ * reference around the capacity phase at 7 against 0.796-0.841× at 0 (README "Benchmarks").
+ */
+export const DEFAULT_VERIFY_NICE = 7;
 /** Default bound on the frames of one batch message. */
 export const DEFAULT_MAX_BATCH_FRAMES = 256;
 /** A worker's restart back-off: 50-100 ms after a healthy run, growing while it keeps dying. */
@@ -33,6 +40,14 @@ export interface VerifyPoolOptions {
   start?: 'always' | 'on-load';
   /** The load rule of `on-load`. Default `VERIFY_DEMAND_POLICY` (tests: short windows). */
   demand?: DemandPolicy;
+  /**
+   * The threads' nice value (Linux: the nice value is each thread's own; 0-19), so that under
+   * contention for the cores the event loop, the pipeline's one serial stage (parse, commit,
+   * answer), runs first and the threads take what it leaves. Default 0 (as the gateway's
+   * process); the gateway's own default is `DEFAULT_VERIFY_NICE`. Ignored on other systems,
+   * where a thread cannot be niced alone.
+   */
+  nice?: number;
   /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */
   maxBatchFrames?: number;
   /** Where a worker's death and a pool that cannot start are reported (warn). Default: nowhere. */

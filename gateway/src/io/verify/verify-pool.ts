@@ -118,6 +118,8 @@ export class VerifyPool {
     loadStarts: 0,
     loadStops: 0,
   };
+  /** The threads' nice value (`VerifyPoolOptions.nice`). */
+  readonly #nice: number;
   readonly #log: Logger | undefined;
   readonly #policy: RestartPolicy;
   readonly #source: string;
@@ -140,6 +142,9 @@ export class VerifyPool {
       throw new RangeError('VerifyPool: threads must be an integer from 0 to 64');
     if (!Number.isSafeInteger(this.maxBatchFrames) || this.maxBatchFrames < 1)
       throw new RangeError('VerifyPool: maxBatchFrames must be a positive integer');
+    this.#nice = opts.nice ?? 0;
+    if (!Number.isSafeInteger(this.#nice) || this.#nice < 0 || this.#nice > 19)
+      throw new RangeError('VerifyPool: nice must be an integer from 0 to 19');
     this.#log = opts.log;
     this.#policy = opts.restartPolicy ?? VERIFY_RESTART_POLICY;
     this.#source = opts.faultInjection?.workersFailAtStart
@@ -291,7 +296,11 @@ export class VerifyPool {
     if (this.#closed) return;
     let worker: Worker;
     try {
-      worker = new Worker(this.#source, { eval: true, name: `vitaltrail-verify-${lane.index}` });
+      worker = new Worker(this.#source, {
+        eval: true,
+        name: `vitaltrail-verify-${lane.index}`,
+        workerData: { nice: this.#nice },
+      });
     } catch {
       this.#failedStart(lane, 'the worker thread could not be created');
       return;

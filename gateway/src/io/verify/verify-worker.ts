@@ -54,8 +54,13 @@ export const VALID = 1;
 export const NOT_CHECKED = 2;
 
 export const VERIFY_WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
+// Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) sets the calling
+// thread's alone (man 2 setpriority, NOTES); elsewhere it would renice the whole process.
+if (workerData && workerData.nice > 0 && process.platform === 'linux') {
+  try { require('node:os').setPriority(0, workerData.nice); } catch {}
+}
 let keys = new Map();
 parentPort.on('message', (m) => {
   if (m.reset) keys = new Map();
