@@ -18,7 +18,9 @@ import { benchLine, clockMs, p256VerifyRate } from './reference.js';
 
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 100_000);
 /** Times the bundle is verified, each between two measurements of the reference. */
-const ROUNDS = Math.max(1, Number(process.env.BENCH_VERIFY_ROUNDS ?? 3));
+const ROUNDS = Number(process.env.BENCH_VERIFY_ROUNDS ?? 3);
+if (!Number.isSafeInteger(ROUNDS) || ROUNDS < 1)
+  throw new RangeError('BENCH_VERIFY_ROUNDS must be a whole number >= 1');
 
 function rate(n: number, ms: number): string {
   return `${Math.round(n / (ms / 1000))} /s`;

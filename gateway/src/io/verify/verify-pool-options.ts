@@ -11,7 +11,7 @@ import type { Logger } from '../ops/index.js';
 /** Batches a worker holds at once: one being checked, one waiting behind it. */
 export const MAX_BATCHES_IN_FLIGHT = 2;
 /**
- * The gateway's verify threads' nice value (app/core-steps `verifyThreadsOf`). At 7 a
+ * The gateway's verify threads' nice value (app/core-steps, its `ingest` step). At 7 a
  * contending thread weighs ~1/5 of one at 0 in Linux's scheduler: six alternating runs of
  * `BENCH_PHASES=embedded node dist/test/bench/run.js` (2026-12-07) read 0.838-0.879× the
  * reference around the capacity phase at 7 against 0.796-0.841× at 0 (README "Benchmarks").
