@@ -143,7 +143,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'ingest.verifyNice',
     int(0, 19),
-    'the nice value of those threads (Linux, each thread its own): under contention for the cores the event loop, which parses, commits and answers every frame, runs first; 0 = as the gateway\'s process (README "Benchmarks")',
+    'how many nice steps those threads run below the gateway\'s (Linux, each thread its own; at most 19): under contention for the cores the event loop, which parses, commits and answers every frame, runs first; 0 = as the gateway\'s process (README "Benchmarks")',
     DEFAULT_VERIFY_NICE,
   ),
   field(

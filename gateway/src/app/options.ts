@@ -123,8 +123,8 @@ export interface GatewayOptions {
    */
   verifyThreads?: number;
   /**
-   * The verify threads' nice value, 0-19 (Linux; io/verify/verify-pool-options `nice`): the
-   * event loop runs first when the cores are contended. Default `DEFAULT_VERIFY_NICE` (7).
+   * How many nice steps, 0-19, the verify threads run below the gateway (Linux;
+   * io/verify/verify-pool-options `nice`): the event loop runs first when the cores are contended. Default `DEFAULT_VERIFY_NICE` (7).
    */
   verifyNice?: number;
   /**

@@ -41,11 +41,12 @@ export interface VerifyPoolOptions {
   /** The load rule of `on-load`. Default `VERIFY_DEMAND_POLICY` (tests: short windows). */
   demand?: DemandPolicy;
   /**
-   * The threads' nice value (Linux: the nice value is each thread's own; 0-19), so that under
-   * contention for the cores the event loop, the pipeline's one serial stage (parse, commit,
-   * answer), runs first and the threads take what it leaves. Default 0 (as the gateway's
-   * process); the gateway's own default is `DEFAULT_VERIFY_NICE`. Ignored on other systems,
-   * where a thread cannot be niced alone.
+   * How many nice steps (0-19) the threads run below the thread that made the pool (Linux:
+   * the nice value is each thread's own; at most 19), so that under contention for the cores
+   * the event loop, the pipeline's one serial stage (parse, commit, answer), runs first and
+   * the threads take what it leaves. Default 0 (as the gateway's process); the gateway's own
+   * default is `DEFAULT_VERIFY_NICE`. Ignored on other systems, where a thread cannot be
+   * niced alone.
    */
   nice?: number;
   /** Most frames in one batch message. Default `DEFAULT_MAX_BATCH_FRAMES` (256). */

@@ -58,8 +58,13 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
 // Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) sets the calling
 // thread's alone (man 2 setpriority, NOTES); elsewhere it would renice the whole process.
+// Relative to the value this thread was made with (its maker's): always allowed, as only
+// a lower priority is asked.
 if (workerData && workerData.nice > 0 && process.platform === 'linux') {
-  try { require('node:os').setPriority(0, workerData.nice); } catch {}
+  try {
+    const os = require('node:os');
+    os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.nice));
+  } catch {}
 }
 let keys = new Map();
 parentPort.on('message', (m) => {
