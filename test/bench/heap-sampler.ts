@@ -9,7 +9,8 @@
  *   kill -USR2 <the host's pid>   # starts sampling; a second USR2 writes
  *                                 # $HEAP_SAMPLING_DIR (default the cwd)/heap-<pid>-<n>.heapprofile
  *
- * `node dist/test/bench/heap-profile.js FILE` reads what it wrote.
+ * `node dist/test/bench/heap-profile.js FILE` reads what it wrote. With HEAP_SAMPLING_PROMOTED=1
+ * it counts only the objects that outlived the young generation (promoted, freed later or not).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -26,7 +27,9 @@ function installSampler(): void {
       session.post('HeapProfiler.startSampling', {
         samplingInterval: 8192,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        // HEAP_SAMPLING_PROMOTED=1: only what survived the scavenges (promoted to the old
+        // generation, whose marking and sweeping the collector's helper threads pay for).
+        includeObjectsCollectedByMinorGC: process.env.HEAP_SAMPLING_PROMOTED !== '1',
       });
       on = true;
       return;

@@ -54,6 +54,7 @@ import {
 } from './procs.js';
 import { aroundReference, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
+import type { ThreadCpu } from './thread-cpu.js';
 
 const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const DEVICES = env('BENCH_DEVICES', 50);
@@ -183,6 +184,9 @@ async function main(): Promise<void> {
         embeddedAcked: cap.r.acked,
         embeddedMade: cap.r.made,
         embeddedCpuUsPerFrame: r1(cap.cpuUsPerFrame),
+        embeddedLoopCpuUsPerFrame: r1(cap.threads.loop),
+        embeddedVerifyThreadsCpuUsPerFrame: r1(cap.threads.verify),
+        embeddedOtherThreadsCpuUsPerFrame: r1(cap.threads.other),
         embeddedDriverCpuUsPerFrame: r1(cap.driverCpuUsPerFrame),
         embeddedMachineBound: r0(machineBound(cap)),
         embeddedEcgCapacity: r0(ecg.fps),
@@ -245,6 +249,9 @@ async function main(): Promise<void> {
           ? { externalToEmbeddedAround: r3(externalFps / xaround.rate / embeddedToVerifyAround) }
           : {}),
         externalCpuUsPerFrame: r1(xcap.cpuUsPerFrame),
+        externalLoopCpuUsPerFrame: r1(xcap.threads.loop),
+        externalVerifyThreadsCpuUsPerFrame: r1(xcap.threads.verify),
+        externalOtherThreadsCpuUsPerFrame: r1(xcap.threads.other),
         externalDriverCpuUsPerFrame: r1(xcap.driverCpuUsPerFrame),
         externalBrokerCpuUsPerFrame: r1(xcap.brokerCpuUsPerFrame),
         externalMachineBound: r0(machineBound(xcap)),
@@ -413,6 +420,8 @@ interface Measured {
   perCommit: number;
   pooledShare: number;
   cpuUsPerFrame: number;
+  /** The same by the gateway's thread roles (test/bench/thread-cpu), µs a frame; NaN off Linux. */
+  threads: ThreadCpu;
   /** The devices' driver's CPU per frame stored, µs (from its `sending` on). */
   driverCpuUsPerFrame: number;
   /** The external broker's CPU per frame stored, µs (the same span; NaN without one). */
@@ -446,6 +455,7 @@ async function measure(gw: Host, job: DriverJob, brokerPid?: number): Promise<Me
     perCommit: stored / Math.max(1, s1.batches - s0.batches),
     pooledShare: pooled / Math.max(1, checked),
     cpuUsPerFrame: await cpu.perFrame(s1, stored),
+    threads: await cpu.threadsPerFrame(s1, stored),
     driverCpuUsPerFrame: (r.cpuUs ?? Number.NaN) / Math.max(1, stored),
     brokerCpuUsPerFrame: broker / Math.max(1, stored),
     answerMs: s1.answerMs,
@@ -473,6 +483,7 @@ async function warmUp(gw: Host, job: DriverJob): Promise<Measured | undefined> {
 function cpuFrom(gw: Host): {
   onEvent: (e: Record<string, unknown>) => void;
   perFrame: (end: HostStats, frames: number) => Promise<number>;
+  threadsPerFrame: (end: HostStats, frames: number) => Promise<ThreadCpu>;
 } {
   let start: Promise<HostStats> | undefined;
   return {
@@ -481,6 +492,12 @@ function cpuFrom(gw: Host): {
     },
     perFrame: async (end, frames) =>
       start === undefined ? Number.NaN : (end.cpuMicros - (await start).cpuMicros) / Math.max(1, frames),
+    threadsPerFrame: async (end, frames) => {
+      const a = start === undefined ? undefined : (await start).threadMicros;
+      const b = end.threadMicros;
+      const per = (k: keyof ThreadCpu) => (a && b ? (b[k] - a[k]) / Math.max(1, frames) : Number.NaN);
+      return { loop: per('loop'), verify: per('verify'), other: per('other') };
+    },
   };
 }
 
