@@ -134,7 +134,9 @@ export function report(
     );
   }
   if (f.externalCapacity !== undefined) {
-    head('external Debian Mosquitto, gateway in external mode (shared subscription, 8 lanes, app acks)');
+    head(
+      `external Debian Mosquitto, gateway in external mode (shared subscription, 8 lanes, app acks; receive maximum ${f.receiveMaximum === 'default' ? 'the default' : f.receiveMaximum} a lane)`,
+    );
     row(
       'durable verified capacity (done on the app ack)',
       `${n('externalCapacity')} /s = ${Number.isFinite(embeddedFps) ? `${r3(externalFps / embeddedFps)} x embedded` : 'no embedded phase this run, so no ratio to it'} (goal >= 0.8); = ${r3(externalFps / verify)} x verify rate  (${n('externalFramesPerCommit')} frames/commit; acked ${n('externalAcked')} of ${n('externalMade')})`,

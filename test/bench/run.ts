@@ -33,7 +33,9 @@
  * gateway's `verifyThreads`; unset: its default), BENCH_VERIFY_NICE (their nice value,
  * `ingest.verifyNice`; unset: its default), BENCH_HEAP_GROWING_PERCENT (the gateway's
  * `memory.heapGrowingPercent`; unset: its default), BENCH_MALLOC_ARENA_MAX (the gateway's glibc
- * arenas: 2 as its image sets, `default` for glibc's own), BENCH_HOST_PROF=DIR (a CPU profile of each host).
+ * arenas: 2 as its image sets, `default` for glibc's own), BENCH_RECEIVE_MAXIMUM (the external
+ * gateway's `externalBroker.receiveMaximum`, un-PUBACKed frames a lane may hold; unset: its
+ * default), BENCH_HOST_PROF=DIR (a CPU profile of each host).
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +78,9 @@ const VERIFY_THREADS =
 /** The verify threads' nice value (`ingest.verifyNice`); unset: the gateway's default. */
 const VERIFY_NICE =
   process.env.BENCH_VERIFY_NICE === undefined ? undefined : Number(process.env.BENCH_VERIFY_NICE);
+/** Un-PUBACKed frames each lane of the external gateway may hold (`receiveMaximum`); unset: its default. */
+const RECEIVE_MAXIMUM =
+  process.env.BENCH_RECEIVE_MAXIMUM === undefined ? undefined : Number(process.env.BENCH_RECEIVE_MAXIMUM);
 /** What every gateway host of the run is given: verify threads, their nice value and heap growth, when set. */
 const tuning: GatewayTuning = {
   ...(VERIFY_THREADS === undefined ? {} : { verifyThreads: VERIFY_THREADS }),
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     verifyThreads: VERIFY_THREADS ?? 'default',
     verifyNice: VERIFY_NICE ?? 'default',
+    receiveMaximum: RECEIVE_MAXIMUM ?? 'default',
     mallocArenaMax: HOST_MALLOC_ARENA_MAX,
     heapGrowingPercent: HOST_HEAP_GROWING_PERCENT ?? 'default',
     hostNodeArgs: HOST_NODE_ARGS,
@@ -220,7 +226,13 @@ async function main(): Promise<void> {
       progress('external Mosquitto: capacity, latency at 5,000 frames/s');
       const broker = await startMosquitto(tmp.dir);
       brokers.push(broker);
-      const gw = await startHost({ kind: 'external', dataDir: ext, url: broker.url, ...tuning });
+      const gw = await startHost({
+        kind: 'external',
+        dataDir: ext,
+        url: broker.url,
+        ...tuning,
+        ...(RECEIVE_MAXIMUM === undefined ? {} : { receiveMaximum: RECEIVE_MAXIMUM }),
+      });
       const base = { url: broker.url, keysFile: extKeys, appAcks: true };
       const xwarm = await warmUp(gw, { ...base, ...closed, frames: WARM_FRAMES, devices: sets.xwarm });
       const xaround = await aroundReference(() =>
