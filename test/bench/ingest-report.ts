@@ -40,14 +40,22 @@ function warmUpRow(
   );
 }
 
-/** A frame's CPU in the gateway beside the reference (one P-256 verify on one core), and what this host's cores could carry at that cost. */
-/** The gateway's CPU a frame by thread role (`<kind>LoopCpuUsPerFrame`, …), beside one P-256 verify. */
-function threadRow(f: Record<string, unknown>, kind: 'embedded' | 'external', verify: number): string {
+/**
+ * The gateway's CPU a frame by thread role (`<kind>LoopCpuUsPerFrame`, …), beside one P-256
+ * verify; undefined when the run could not read them (not Linux).
+ */
+function threadRow(
+  f: Record<string, unknown>,
+  kind: 'embedded' | 'external',
+  verify: number,
+): string | undefined {
   const v = (k: string) => f[`${kind}${k}CpuUsPerFrame`];
+  if (!Number.isFinite(v('Loop'))) return undefined;
   const ref = 1e6 / verify;
   return `event loop ${v('Loop')}, verify threads ${v('VerifyThreads')} (${r2(Number(v('VerifyThreads')) / ref)} x one verify), other threads (V8's GC and compiler helpers, libuv) ${v('OtherThreads')} µs`;
 }
 
+/** A frame's CPU in the gateway beside the reference (one P-256 verify on one core), and what this host's cores could carry at that cost. */
 function cpuPerFrame(us: number, verify: number, cores: number): string {
   const ref = 1e6 / verify;
   return `${us} µs = ${r2(us / ref)} x one P-256 verify (${r1(ref)} µs); ${cores} cores / this = ${r0((cores * 1e6) / us)} frames/s at most`;
@@ -98,7 +106,8 @@ export function report(
       '  gateway CPU per frame (all its threads)',
       cpuPerFrame(n('embeddedCpuUsPerFrame'), verify, n('cpus')),
     );
-    row('    of it, by thread', threadRow(f, 'embedded', verify));
+    const emThreads = threadRow(f, 'embedded', verify);
+    if (emThreads) row('    of it, by thread', emThreads);
     row(
       "    the devices' driver beside it",
       `${n('embeddedDriverCpuUsPerFrame')} µs a frame; ${n('cpus')} cores / (gateway + driver) = ${n('embeddedMachineBound')} frames/s = ${r3(n('embeddedMachineBound') / verify)} x verify rate at most`,
@@ -150,7 +159,8 @@ export function report(
       '  gateway CPU per frame (all its threads)',
       cpuPerFrame(n('externalCpuUsPerFrame'), verify, n('cpus')),
     );
-    row('    of it, by thread', threadRow(f, 'external', verify));
+    const exThreads = threadRow(f, 'external', verify);
+    if (exThreads) row('    of it, by thread', exThreads);
     row(
       '    the driver and Mosquitto beside it',
       `${n('externalDriverCpuUsPerFrame')} + ${n('externalBrokerCpuUsPerFrame')} µs a frame; ${n('cpus')} cores / (gateway + driver + Mosquitto) = ${n('externalMachineBound')} frames/s at most${f.embeddedMachineBound === undefined ? '' : ` = ${r3(n('externalMachineBound') / n('embeddedMachineBound'))} x the embedded bound`}`,

@@ -4,7 +4,10 @@
  * statistics (`/proc/self/task/<tid>/schedstat`: time on a CPU, ns; `stat`: the nice value):
  * the event loop (the thread whose id is the process id), the verify threads (the threads
  * niced below the event loop: only they are, `ingest.verifyNice`) and the rest (V8's GC and
- * compiler helper threads, libuv's pool, the read threads). Undefined off Linux.
+ * compiler helper threads, libuv's pool, the read threads). Undefined off Linux. A thread that
+ * ends between two readings takes its time with it: the split of a span misses it, while the
+ * whole process's figure (`process.cpuUsage()`) keeps it; the verify threads stop only after
+ * 30 s of little load, so a capacity phase keeps them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
