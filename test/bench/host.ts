@@ -20,7 +20,7 @@ import { SHARED_FRAMES_SUBSCRIPTION } from '../../gateway/src/core/topics.js';
 import { silentLogger } from '../../gateway/src/io/ops/log.js';
 import { hostPort, LeanClient } from './lean-mqtt.js';
 import { percentile } from './percentile.js';
-import { type ThreadCpu, threadCpu } from './thread-cpu.js';
+import { type ThreadTime, threadTimes } from './thread-cpu.js';
 
 export type HostJob =
   | ({ kind: 'embedded'; dataDir: string; ratePerSecond: number; rateBurst: number } & GatewayTuning)
@@ -63,8 +63,8 @@ export interface HostStats extends HostMemory {
   verifyLoadStarts: number;
   /** CPU time of the whole process (all its threads: event loop, verify and read threads, GC, libuv) so far, µs. */
   cpuMicros: number;
-  /** The same by thread role (test/bench/thread-cpu), µs so far; absent off Linux. */
-  threadMicros?: ThreadCpu;
+  /** Each thread's CPU time so far and its role (test/bench/thread-cpu); absent off Linux. */
+  threads?: ThreadTime[];
   /** Gateway: the frames answered since the last `stats`, socket read → answer (ms). */
   answerMs?: { count: number; p50: number; p99: number };
 }
@@ -80,7 +80,7 @@ const job = JSON.parse(process.argv[2] ?? '{}') as HostJob;
 const send = (m: unknown) => process.send?.(m);
 
 async function main(): Promise<void> {
-  let stats: () => Omit<HostStats, keyof HostMemory | 'cpuMicros' | 'threadMicros'>;
+  let stats: () => Omit<HostStats, keyof HostMemory | 'cpuMicros' | 'threads'>;
   const answers: number[] = [];
   let stop: () => Promise<void>;
   let url: string;
@@ -158,12 +158,12 @@ async function main(): Promise<void> {
     if (m.cmd === 'stats') {
       const mem = process.memoryUsage();
       const cpu = process.cpuUsage();
-      const threads = threadCpu();
+      const threads = threadTimes();
       send({
         stats: {
           ...stats(),
           cpuMicros: cpu.user + cpu.system,
-          ...(threads ? { threadMicros: threads } : {}),
+          ...(threads ? { threads } : {}),
           rssBytes: mem.rss,
           heapUsedBytes: mem.heapUsed,
           heapTotalBytes: mem.heapTotal,

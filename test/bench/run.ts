@@ -56,7 +56,7 @@ import {
 } from './procs.js';
 import { aroundReference, p256VerifyRate } from './reference.js';
 import { prepareBenchDataDir } from './setup.js';
-import type { ThreadCpu } from './thread-cpu.js';
+import { cpuBetween, type ThreadCpu } from './thread-cpu.js';
 
 const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const DEVICES = env('BENCH_DEVICES', 50);
@@ -505,10 +505,12 @@ function cpuFrom(gw: Host): {
     perFrame: async (end, frames) =>
       start === undefined ? Number.NaN : (end.cpuMicros - (await start).cpuMicros) / Math.max(1, frames),
     threadsPerFrame: async (end, frames) => {
-      const a = start === undefined ? undefined : (await start).threadMicros;
-      const b = end.threadMicros;
-      const per = (k: keyof ThreadCpu) => (a && b ? (b[k] - a[k]) / Math.max(1, frames) : Number.NaN);
-      return { loop: per('loop'), verify: per('verify'), other: per('other') };
+      const a = start === undefined ? undefined : (await start).threads;
+      const b = end.threads;
+      if (!a || !b) return { loop: Number.NaN, verify: Number.NaN, other: Number.NaN };
+      const t = cpuBetween(a, b);
+      const n = Math.max(1, frames);
+      return { loop: t.loop / n, verify: t.verify / n, other: t.other / n };
     },
   };
 }

@@ -3,19 +3,29 @@
  * The CPU time of this process's threads by role, read from Linux's per-thread scheduler
  * statistics (`/proc/self/task/<tid>/schedstat`: time on a CPU, ns; `stat`: the nice value):
  * the event loop (the thread whose id is the process id), the verify threads (the threads
- * niced below the event loop: only they are, `ingest.verifyNice`) and the rest (V8's GC and
- * compiler helper threads, libuv's pool, the read threads). Undefined off Linux. A thread that
- * ends between two readings takes its time with it: the split of a span misses it, while the
- * whole process's figure (`process.cpuUsage()`) keeps it; the verify threads stop only after
- * 30 s of little load, so a capacity phase keeps them.
+ * niced below the event loop: the verify threads, `ingest.verifyNice`, and since 2026-12-07
+ * the read threads, io/reading/read-pool, which a capacity phase does not start) and the rest
+ * (V8's GC and compiler helper threads, libuv's pool). Undefined off Linux.
+ *
+ * A span's time is counted thread by thread (`cpuBetween`): a thread made during the span
+ * counts from nothing, and a thread that ended during it is missing from the split (the whole
+ * process's figure, `process.cpuUsage()`, keeps it). The verify threads stop only after 30 s
+ * of little load, so a capacity phase keeps them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ThreadCpu {
-  /** µs on a CPU so far: the event loop, the verify threads, every other thread. */
+  /** µs on a CPU: the event loop, the verify threads, every other thread. */
   loop: number;
   verify: number;
   other: number;
+}
+
+/** One thread's time on a CPU so far (µs) and its role. */
+export interface ThreadTime {
+  tid: number;
+  us: number;
+  role: keyof ThreadCpu;
 }
 
 /** The nice value in a `/proc/<pid>/task/<tid>/stat` line (its 19th field). */
@@ -25,26 +35,33 @@ export function niceOf(statLine: string): number {
   return Number(fields[16]);
 }
 
-/** Sums the threads' CPU by role; `threads` gives each thread's id, schedstat and stat text. */
-export function sumThreadCpu(
+/** Each thread's time and role; `threads` gives each thread's id, schedstat and stat text. */
+export function classify(
   pid: number,
   threads: { tid: number; schedstat: string; stat: string }[],
-): ThreadCpu {
+): ThreadTime[] {
   const loop = threads.find((t) => t.tid === pid);
   const loopNice = loop ? niceOf(loop.stat) : 0;
-  const out: ThreadCpu = { loop: 0, verify: 0, other: 0 };
+  const out: ThreadTime[] = [];
   for (const t of threads) {
     const us = Number(t.schedstat.split(' ')[0]) / 1000;
     if (!Number.isFinite(us)) continue;
-    if (t.tid === pid) out.loop += us;
-    else if (niceOf(t.stat) > loopNice) out.verify += us;
-    else out.other += us;
+    const role = t.tid === pid ? 'loop' : niceOf(t.stat) > loopNice ? 'verify' : 'other';
+    out.push({ tid: t.tid, us, role });
   }
   return out;
 }
 
-/** This process's threads' CPU by role now; undefined where `/proc` has no per-thread schedstat. */
-export function threadCpu(): ThreadCpu | undefined {
+/** The time each role spent between two readings, thread by thread (see the module's comment). */
+export function cpuBetween(a: readonly ThreadTime[], b: readonly ThreadTime[]): ThreadCpu {
+  const before = new Map(a.map((t) => [t.tid, t.us]));
+  const out: ThreadCpu = { loop: 0, verify: 0, other: 0 };
+  for (const t of b) out[t.role] += Math.max(0, t.us - (before.get(t.tid) ?? 0));
+  return out;
+}
+
+/** This process's threads now; undefined where `/proc` has no per-thread schedstat. */
+export function threadTimes(): ThreadTime[] | undefined {
   if (process.platform !== 'linux') return undefined;
   const threads: { tid: number; schedstat: string; stat: string }[] = [];
   try {
@@ -62,5 +79,5 @@ export function threadCpu(): ThreadCpu | undefined {
   } catch {
     return undefined;
   }
-  return sumThreadCpu(process.pid, threads);
+  return classify(process.pid, threads);
 }

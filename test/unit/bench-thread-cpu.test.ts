@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { niceOf, sumThreadCpu, threadCpu } from '../bench/thread-cpu.js';
+import { classify, cpuBetween, niceOf, threadTimes } from '../bench/thread-cpu.js';
 
 // A /proc/<pid>/task/<tid>/stat line: pid, (comm), state, then fields 4-52; field 19 is nice.
 const stat = (tid: number, comm: string, nice: number) =>
@@ -14,19 +14,39 @@ describe('bench thread CPU by role', () => {
     expect(niceOf(stat(9, 'x', -5))).toBe(-5);
   });
 
-  it('counts the thread named by the pid as the event loop, niced threads as verify threads, the rest as other', () => {
-    const sum = sumThreadCpu(100, [
+  it('names the thread of the pid the event loop, threads niced below it verify threads, the rest other', () => {
+    const times = classify(100, [
       { tid: 100, schedstat: '5000000 10 3\n', stat: stat(100, 'node', 2) },
       { tid: 101, schedstat: '2000000 10 3\n', stat: stat(101, 'node', 2) },
       { tid: 102, schedstat: '3000000 10 3\n', stat: stat(102, 'node', 9) },
       { tid: 103, schedstat: '4000000 10 3\n', stat: stat(103, 'node', 9) },
       { tid: 104, schedstat: 'garbage', stat: stat(104, 'node', 9) },
     ]);
-    expect(sum).toEqual({ loop: 5000, verify: 7000, other: 2000 });
+    expect(times).toEqual([
+      { tid: 100, us: 5000, role: 'loop' },
+      { tid: 101, us: 2000, role: 'other' },
+      { tid: 102, us: 3000, role: 'verify' },
+      { tid: 103, us: 4000, role: 'verify' },
+    ]);
+    expect(cpuBetween([], times)).toEqual({ loop: 5000, verify: 7000, other: 2000 });
+  });
+
+  it('counts a span thread by thread: a thread made in it from nothing, a thread ended in it not at all', () => {
+    const a = [
+      { tid: 1, us: 100, role: 'loop' as const },
+      { tid: 2, us: 500, role: 'verify' as const },
+      { tid: 3, us: 900, role: 'verify' as const }, // ends before b
+    ];
+    const b = [
+      { tid: 1, us: 150, role: 'loop' as const },
+      { tid: 2, us: 520, role: 'verify' as const },
+      { tid: 4, us: 30, role: 'other' as const }, // made after a
+    ];
+    expect(cpuBetween(a, b)).toEqual({ loop: 50, verify: 20, other: 30 });
   });
 
   it("reads this process's threads: the event loop's and a niced thread's time as each worked", async () => {
-    const a = threadCpu();
+    const a = threadTimes();
     if (process.platform !== 'linux') {
       expect(a).toBeUndefined();
       return;
@@ -36,16 +56,13 @@ describe('bench thread CPU by role', () => {
     // loaded machine a thread gets less CPU than the wall time it spins. A running thread's
     // schedstat may lag by up to a scheduler tick (it is brought up to date at the tick or
     // when the thread stops), hence the margins below.
-    const spinCpuMs = (ms: number) => {
-      const own = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-      const end = own() + ms;
-      while (own() < end) {
-        // spin
-      }
-    };
-    spinCpuMs(25);
-    const b = threadCpu()!;
-    expect(b.loop - a!.loop).toBeGreaterThanOrEqual(15_000);
+    const own = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+    const end = own() + 25;
+    while (own() < end) {
+      // spin
+    }
+    const b = threadTimes() as NonNullable<typeof a>;
+    expect(cpuBetween(a as NonNullable<typeof a>, b).loop).toBeGreaterThanOrEqual(15_000);
     // A worker that lowers its own priority, as the verify threads do, counts as a verify thread.
     const w = new Worker(
       `const os = require('node:os'); const fs = require('node:fs'); const { parentPort } = require('node:worker_threads');
@@ -56,12 +73,11 @@ describe('bench thread CPU by role', () => {
       { eval: true },
     );
     await new Promise((resolve) => w.once('message', resolve));
-    const c = threadCpu()!;
+    const c = threadTimes() as NonNullable<typeof a>;
     w.postMessage('spin');
     await new Promise((resolve) => w.once('message', resolve));
-    const d = threadCpu()!;
+    const d = threadTimes() as NonNullable<typeof a>;
     await w.terminate();
-    expect(d.verify - c.verify).toBeGreaterThanOrEqual(30_000);
-    expect(d.verify).toBeGreaterThan(b.verify);
+    expect(cpuBetween(c, d).verify).toBeGreaterThanOrEqual(30_000);
   });
 });
