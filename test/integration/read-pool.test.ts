@@ -8,16 +8,19 @@
  * - a thread that dies holding chunks (a real thread exiting) and a thread whose code does
  *   not load: every chunk is opened on the event loop, nothing lost or left unchecked;
  * - a process whose only work is a read (a CLI export) waits for its threads' answers and
- *   then ends: an idle thread does not hold it up until the pool stops it.
+ *   then ends: an idle thread does not hold it up until the pool stops it;
+ * - the threads run behind the event loop (Linux: their own nice value, read from
+ *   /proc/self/task), the event loop as it was.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sealWithDataKey } from '../../gateway/src/core/envelope.js';
 import { readReadings } from '../../gateway/src/io/queries/index.js';
-import { ReadPool } from '../../gateway/src/io/reading/index.js';
+import { DEFAULT_READ_NICE, ReadPool } from '../../gateway/src/io/reading/index.js';
 import { frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
@@ -193,5 +196,40 @@ describe('read threads', () => {
     expect(b.threads).toBe(0);
     // No thread code at all (the sources, unbuilt): no threads.
     expect(pool({ workerUrl: pathToFileURL(join(tmp.dir, 'missing.js')) }).threads).toBe(0);
+  });
+
+  test('behavior: the read threads run behind the event loop (`nice` steps, default 7), the event loop as it was', async () => {
+    const niceOfThreads = (): number[] =>
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+        } catch {
+          return []; // a thread that ended while listed
+        }
+      });
+    const own = getPriority(0);
+    const at = (n: number) => niceOfThreads().filter((v) => v === Math.min(19, own + n)).length;
+    const rare = 13; // no other thread of this test process runs there
+    expect(at(rare)).toBe(0);
+    const p = pool({ threads: 2, workerUrl: BUILT, nice: rare });
+    const here = await read(pool({ threads: 0 }));
+    expect(await read(p)).toEqual(here);
+    expect(p.stats.onThreads).toBe(4);
+    expect(at(rare)).toBe(2);
+    expect(getPriority(0)).toBe(own);
+    await p.close();
+    expect(at(rare)).toBe(0);
+    // The default.
+    expect(DEFAULT_READ_NICE).toBeGreaterThan(0);
+    const before = at(DEFAULT_READ_NICE);
+    const d = pool({ threads: 1, workerUrl: BUILT });
+    expect(await read(d)).toEqual(here);
+    expect(at(DEFAULT_READ_NICE)).toBe(before + 1);
+    await d.close();
+    // 0 leaves them as the process runs them; outside 0-19 is refused.
+    expect(() => new ReadPool({ nice: 20 })).toThrow(RangeError);
+    expect(() => new ReadPool({ nice: -1 })).toThrow(RangeError);
+    expect(() => new ReadPool({ nice: 1.5 })).toThrow(RangeError);
   });
 });

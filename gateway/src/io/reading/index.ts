@@ -15,5 +15,11 @@ export {
   packedJob,
   type StoredReading,
 } from './open-chunk.js';
-export { DEFAULT_READ_IDLE_MS, ReadPool, type ReadPoolOptions, sharedReadPool } from './read-pool.js';
+export {
+  DEFAULT_READ_IDLE_MS,
+  DEFAULT_READ_NICE,
+  ReadPool,
+  type ReadPoolOptions,
+  sharedReadPool,
+} from './read-pool.js';
 export { countInWindows, inWindows, lastInWindows, READ_WINDOW_MS } from './windows.js';

@@ -17,6 +17,12 @@
  *   as the tests do) or a thread fails to start, every job is opened here, as before the
  *   pool.
  *
+ * - The threads run `nice` steps behind the thread that made them (default 7, as the verify
+ *   threads: io/verify/verify-pool-options): on a busy machine the event loop, which answers
+ *   every frame and raises every alarm, is not kept waiting by a history being read. On an
+ *   idle machine it changes nothing. Linux only (a thread's own nice value); elsewhere they
+ *   run as the process does.
+ *
  * The thread's code is io/reading/read-worker. Nothing about a frame is logged.
  */
 import { existsSync } from 'node:fs';
@@ -28,6 +34,9 @@ import { type OpenJob, type OpenResult, openChunk } from './open-chunk.js';
 /** Default idle time before the read threads stop. */
 export const DEFAULT_READ_IDLE_MS = 30_000;
 
+/** Default nice steps of the read threads behind the thread that made them (0-19). */
+export const DEFAULT_READ_NICE = 7;
+
 export interface ReadPoolOptions {
   /** Read threads. Default: the cores (`os.availableParallelism()`), at most 4; 0: none. */
   threads?: number;
@@ -35,6 +44,8 @@ export interface ReadPoolOptions {
   workerUrl?: URL;
   /** Threads stop after this long without a job. Default 30 s. */
   idleMs?: number;
+  /** Nice steps of the threads behind the thread that made them, 0-19 (0: the same). Default 7. */
+  nice?: number;
 }
 
 interface Pending {
@@ -52,6 +63,7 @@ interface Lane {
 export class ReadPool {
   readonly #url: URL | null;
   readonly #idleMs: number;
+  readonly #nice: number;
   readonly #lanes: Lane[];
   #nextId = 1;
   /** A thread could not start: every job is opened here from then on. */
@@ -64,6 +76,9 @@ export class ReadPool {
     const url = opts.workerUrl ?? new URL('./read-worker.js', import.meta.url);
     this.#url = existsSync(fileURLToPath(url)) ? url : null;
     this.#idleMs = opts.idleMs ?? DEFAULT_READ_IDLE_MS;
+    this.#nice = opts.nice ?? DEFAULT_READ_NICE;
+    if (!(Number.isInteger(this.#nice) && this.#nice >= 0 && this.#nice <= 19))
+      throw new RangeError('ReadPool: nice must be an integer from 0 to 19');
     const n = Math.max(0, Math.floor(opts.threads ?? Math.min(4, availableParallelism())));
     this.#lanes = Array.from({ length: n }, () => ({
       worker: null,
@@ -104,7 +119,7 @@ export class ReadPool {
   #spawn(lane: Lane): Worker | null {
     let worker: Worker;
     try {
-      worker = new Worker(this.#url as URL, { name: 'vitaltrail-read' });
+      worker = new Worker(this.#url as URL, { name: 'vitaltrail-read', workerData: { nice: this.#nice } });
     } catch {
       this.#broken = true;
       return null;

@@ -3,10 +3,24 @@
  * The code of a read thread (io/reading/read-pool; issue 14): each message is one chunk to
  * open (`{ id, job }`, io/reading/open-chunk `OpenJob`), each answer its `OpenResult` under
  * the same id. It says `{ ready: true }` once its code has loaded, so a pool whose threads
- * cannot load it opens every chunk on the event loop instead.
+ * cannot load it opens every chunk on the event loop instead. It first lowers its own
+ * priority by `workerData.nice` steps (io/reading/read-pool).
  */
-import { parentPort } from 'node:worker_threads';
+import { getPriority, setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { type OpenJob, openChunk } from './open-chunk.js';
+
+// Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) from a thread sets
+// its own alone (man 2 setpriority, NOTES); elsewhere it would renice the whole process.
+// Counted from the value this thread was made with: only a lower priority is asked.
+const nice = (workerData as { nice?: number } | null)?.nice ?? 0;
+if (nice > 0 && process.platform === 'linux') {
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + nice));
+  } catch {
+    // Not allowed here: the thread runs as the process does.
+  }
+}
 
 const port = parentPort;
 if (port) {
