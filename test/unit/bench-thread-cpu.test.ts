@@ -68,7 +68,9 @@ describe('bench thread CPU by role', () => {
       `const os = require('node:os'); const fs = require('node:fs'); const { parentPort } = require('node:worker_threads');
        os.setPriority(0, Math.min(19, os.getPriority(0) + 5));
        const own = () => Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-       parentPort.once('message', () => { const e = own() + 40; while (own() < e) {} parentPort.postMessage('spun'); });
+       // \`on\`, not \`once\`: a listener keeps the thread alive until it is terminated, after
+       // the reading below (with \`once\` it could end, and take its time with it, before).
+       parentPort.on('message', () => { const e = own() + 40; while (own() < e) {} parentPort.postMessage('spun'); });
        parentPort.postMessage('ready');`,
       { eval: true },
     );
