@@ -13,6 +13,7 @@
  * of little load, so a capacity phase keeps them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { niceOf } from '../helpers/threads.js';
 
 export interface ThreadCpu {
   /** µs on a CPU: the event loop, the verify threads, every other thread. */
@@ -26,13 +27,6 @@ export interface ThreadTime {
   tid: number;
   us: number;
   role: keyof ThreadCpu;
-}
-
-/** The nice value in a `/proc/<pid>/task/<tid>/stat` line (its 19th field). */
-export function niceOf(statLine: string): number {
-  // The command name (field 2) may hold spaces and parentheses: count from its last ')'.
-  const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[16]);
 }
 
 /** Each thread's time and role; `threads` gives each thread's id, schedstat and stat text. */

@@ -13,7 +13,7 @@
  *   /proc/self/task), the event loop as it was.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +24,7 @@ import { DEFAULT_READ_NICE, ReadPool } from '../../gateway/src/io/reading/index.
 import { frameAad, SealedReader } from '../../gateway/src/io/store/sealed.js';
 import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
+import { tidsAtNice } from '../helpers/threads.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const BUILT = new URL('../../dist/gateway/src/io/reading/read-worker.js', import.meta.url);
@@ -202,15 +203,7 @@ describe('read threads', () => {
     const own = getPriority(0);
     // By thread id: the verify threads run at the same default, and one of another file of
     // this worker could end meanwhile.
-    const tidsAt = (n: number) =>
-      readdirSync('/proc/self/task').filter((tid) => {
-        try {
-          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === Math.min(19, own + n);
-        } catch {
-          return false; // a thread that ended while listed
-        }
-      });
+    const tidsAt = (n: number) => tidsAtNice(Math.min(19, own + n));
     const at = (n: number) => tidsAt(n).length;
     const rare = 13; // no other thread of this test process runs there
     expect(at(rare)).toBe(0);

@@ -17,7 +17,6 @@
  *   made the pool at its own; a gateway's verify threads at `DEFAULT_VERIFY_NICE`.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -41,6 +40,7 @@ import {
 import { acceptanceCorpus, CORPUS_NOW } from '../helpers/acceptance-corpus.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { recipientPair } from '../helpers/sealed.js';
+import { threadNices, tidsAtNice } from '../helpers/threads.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -50,15 +50,6 @@ afterEach(async () => {
 
 const NOW = Date.now();
 
-/** The nice value of each thread of this process (/proc/self/task/TID/stat, field 19). */
-const threadNices = (): number[] =>
-  readdirSync('/proc/self/task').map((tid) =>
-    Number(
-      readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-        .replace(/^.*\) /s, '')
-        .split(' ')[16],
-    ),
-  );
 const recipient = recipientPair('care', 'ec').recipient;
 
 /** A device: its key pair and a hash chain of frames, ES256 or EdDSA. */
@@ -372,7 +363,7 @@ describe('verify pool', () => {
   });
 
   test('behavior: its threads run at the nice value asked, the thread that made the pool at its own; out of 0-19 is refused', async () => {
-    const nices = threadNices;
+    const nices = () => threadNices().map((t) => t.nice);
     const own = getPriority(0);
     const RARE = Math.min(19, own + 13); // no other thread of the test process runs at it
     expect(nices().filter((n) => n === RARE)).toHaveLength(0);
@@ -395,15 +386,7 @@ describe('verify pool', () => {
   test('behavior: a gateway runs its verify threads at DEFAULT_VERIFY_NICE, and at `verifyNice` when set', async () => {
     // By thread id: the read threads run at the same default (io/reading/read-pool), and one
     // of another file of this worker could end meanwhile.
-    const tidsAt = (nice: number) =>
-      readdirSync('/proc/self/task').filter((tid) => {
-        try {
-          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === nice;
-        } catch {
-          return false; // ended while listed
-        }
-      });
+    const tidsAt = tidsAtNice;
     const threadsAt = (nice: number) => tidsAt(nice).length;
     expect(DEFAULT_VERIFY_NICE).toBeGreaterThan(0);
     const own = getPriority(0);

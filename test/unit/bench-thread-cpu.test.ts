@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { classify, cpuBetween, niceOf, threadTimes } from '../bench/thread-cpu.js';
+import { classify, cpuBetween, threadTimes } from '../bench/thread-cpu.js';
+import { niceOf } from '../helpers/threads.js';
 
 // A /proc/<pid>/task/<tid>/stat line: pid, (comm), state, then fields 4-52; field 19 is nice.
 const stat = (tid: number, comm: string, nice: number) =>

@@ -17,11 +17,10 @@
  *   as the tests do) or a thread fails to start, every job is opened here, as before the
  *   pool.
  *
- * - The threads run `nice` steps behind the thread that made them (default 7, as the verify
- *   threads: io/verify/verify-pool-options): on a busy machine the event loop, which answers
- *   every frame and raises every alarm, is not kept waiting by a history being read. On an
- *   idle machine it changes nothing. Linux only (a thread's own nice value); elsewhere they
- *   run as the process does.
+ * - The threads run `nice` steps behind the thread that made them (core/thread-nice, default
+ *   7 as the verify threads'): on a busy machine the event loop, which answers every frame
+ *   and raises every alarm, is not kept waiting by a history being read. On an idle machine
+ *   it changes nothing.
  *
  * The thread's code is io/reading/read-worker. Nothing about a frame is logged.
  */
@@ -29,13 +28,14 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { BEHIND_EVENT_LOOP_NICE, niceSteps } from '../../core/thread-nice.js';
 import { type OpenJob, type OpenResult, openChunk } from './open-chunk.js';
 
 /** Default idle time before the read threads stop. */
 export const DEFAULT_READ_IDLE_MS = 30_000;
 
-/** Default nice steps of the read threads behind the thread that made them (0-19). */
-export const DEFAULT_READ_NICE = 7;
+/** Default nice steps of the read threads behind the thread that made them (core/thread-nice). */
+export const DEFAULT_READ_NICE = BEHIND_EVENT_LOOP_NICE;
 
 export interface ReadPoolOptions {
   /** Read threads. Default: the cores (`os.availableParallelism()`), at most 4; 0: none. */
@@ -76,9 +76,7 @@ export class ReadPool {
     const url = opts.workerUrl ?? new URL('./read-worker.js', import.meta.url);
     this.#url = existsSync(fileURLToPath(url)) ? url : null;
     this.#idleMs = opts.idleMs ?? DEFAULT_READ_IDLE_MS;
-    this.#nice = opts.nice ?? DEFAULT_READ_NICE;
-    if (!(Number.isInteger(this.#nice) && this.#nice >= 0 && this.#nice <= 19))
-      throw new RangeError('ReadPool: nice must be an integer from 0 to 19');
+    this.#nice = niceSteps(opts.nice ?? DEFAULT_READ_NICE, 'ReadPool');
     const n = Math.max(0, Math.floor(opts.threads ?? Math.min(4, availableParallelism())));
     this.#lanes = Array.from({ length: n }, () => ({
       worker: null,

@@ -10,9 +10,11 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type OpenJob, openChunk } from './open-chunk.js';
 
-// Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) from a thread sets
-// its own alone (man 2 setpriority, NOTES); elsewhere it would renice the whole process.
-// Counted from the value this thread was made with: only a lower priority is asked.
+// core/thread-nice. Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0)
+// from a thread sets its own alone (man 2 setpriority, NOTES); elsewhere it would renice the
+// whole process. Counted from the value this thread was made with: only a lower priority is
+// asked. The verify threads do the same in their code (io/verify/verify-worker), which runs
+// from a string and so cannot import a helper.
 const nice = (workerData as { nice?: number } | null)?.nice ?? 0;
 if (nice > 0 && process.platform === 'linux') {
   try {

@@ -6,17 +6,18 @@
  */
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../../core/restart-policy.js';
 import type { DemandPolicy } from '../../core/thread-demand.js';
+import { BEHIND_EVENT_LOOP_NICE } from '../../core/thread-nice.js';
 import type { Logger } from '../ops/index.js';
 
 /** Batches a worker holds at once: one being checked, one waiting behind it. */
 export const MAX_BATCHES_IN_FLIGHT = 2;
 /**
- * The gateway's verify threads' nice value (app/core-steps, its `ingest` step). At 7 a
- * contending thread weighs ~1/5 of one at 0 in Linux's scheduler: six alternating runs of
- * `BENCH_PHASES=embedded node dist/test/bench/run.js` (2026-12-07) read 0.838-0.879× the
- * reference around the capacity phase at 7 against 0.796-0.841× at 0 (README "Benchmarks").
+ * The gateway's verify threads' nice steps (app/core-steps, its `ingest` step; core/thread-nice):
+ * six alternating runs of `BENCH_PHASES=embedded node dist/test/bench/run.js` (2026-12-07)
+ * read 0.838-0.879× the reference around the capacity phase at 7 against 0.796-0.841× at 0
+ * (README "Benchmarks").
  */
-export const DEFAULT_VERIFY_NICE = 7;
+export const DEFAULT_VERIFY_NICE = BEHIND_EVENT_LOOP_NICE;
 /** Default bound on the frames of one batch message. */
 export const DEFAULT_MAX_BATCH_FRAMES = 256;
 /** A worker's restart back-off: 50-100 ms after a healthy run, growing while it keeps dying. */

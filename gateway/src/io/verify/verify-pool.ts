@@ -39,6 +39,7 @@ import {
   restartSucceeded,
 } from '../../core/restart-policy.js';
 import { VERIFY_DEMAND_POLICY } from '../../core/thread-demand.js';
+import { niceSteps } from '../../core/thread-nice.js';
 import { type DecodedFrame, keyFitsAlg, verifyFrameSignature } from '../../protocol/frame.js';
 import type { Logger } from '../ops/index.js';
 import { shareBatches } from './batch-shares.js';
@@ -142,9 +143,7 @@ export class VerifyPool {
       throw new RangeError('VerifyPool: threads must be an integer from 0 to 64');
     if (!Number.isSafeInteger(this.maxBatchFrames) || this.maxBatchFrames < 1)
       throw new RangeError('VerifyPool: maxBatchFrames must be a positive integer');
-    this.#nice = opts.nice ?? 0;
-    if (!Number.isSafeInteger(this.#nice) || this.#nice < 0 || this.#nice > 19)
-      throw new RangeError('VerifyPool: nice must be an integer from 0 to 19');
+    this.#nice = niceSteps(opts.nice ?? 0, 'VerifyPool');
     this.#log = opts.log;
     this.#policy = opts.restartPolicy ?? VERIFY_RESTART_POLICY;
     this.#source = opts.faultInjection?.workersFailAtStart

@@ -56,7 +56,7 @@ export const NOT_CHECKED = 2;
 export const VERIFY_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
-// Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) sets the calling
+// core/thread-nice. Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) sets the calling
 // thread's alone (man 2 setpriority, NOTES); elsewhere it would renice the whole process.
 // Relative to the value this thread was made with (its maker's): always allowed, as only
 // a lower priority is asked.
