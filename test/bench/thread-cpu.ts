@@ -1,11 +1,13 @@
 /**
  * @module test/bench/thread-cpu
  * The CPU time of this process's threads by role, read from Linux's per-thread scheduler
- * statistics (`/proc/self/task/<tid>/schedstat`: time on a CPU, ns; `stat`: the nice value):
- * the event loop (the thread whose id is the process id), the verify threads (the threads
- * niced below the event loop: the verify threads, `ingest.verifyNice`, and since 2026-12-07
- * the read threads, io/reading/read-pool, which a capacity phase does not start) and the rest
- * (V8's GC and compiler helper threads, libuv's pool). Undefined off Linux.
+ * statistics (`/proc/self/task/<tid>/schedstat`: time on a CPU, ns; `comm`: the thread's
+ * name): the event loop (the thread whose id is the process id), the verify threads (named
+ * `vt-verify` by their code, core/thread-nice) and the rest (V8's GC and compiler helper
+ * threads, libuv's pool, and the read threads, io/reading, which a capacity phase does not
+ * start). Until 2026-12-07 13:00 the verify threads were told by their nice value, below
+ * the event loop's; since then V8's and libuv's threads run at it too (app/helper-threads).
+ * Undefined off Linux.
  *
  * A span's time is counted thread by thread (`cpuBetween`): a thread made during the span
  * counts from nothing, and a thread that ended during it is missing from the split (the whole
@@ -13,7 +15,7 @@
  * of little load, so a capacity phase keeps them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { niceOf } from '../helpers/threads.js';
+import { VERIFY_THREAD_NAME } from '../../gateway/src/core/thread-nice.js';
 
 export interface ThreadCpu {
   /** µs on a CPU: the event loop, the verify threads, every other thread. */
@@ -29,18 +31,16 @@ export interface ThreadTime {
   role: keyof ThreadCpu;
 }
 
-/** Each thread's time and role; `threads` gives each thread's id, schedstat and stat text. */
+/** Each thread's time and role; `threads` gives each thread's id, schedstat text and name (`comm`). */
 export function classify(
   pid: number,
-  threads: { tid: number; schedstat: string; stat: string }[],
+  threads: { tid: number; schedstat: string; comm: string }[],
 ): ThreadTime[] {
-  const loop = threads.find((t) => t.tid === pid);
-  const loopNice = loop ? niceOf(loop.stat) : 0;
   const out: ThreadTime[] = [];
   for (const t of threads) {
     const us = Number(t.schedstat.split(' ')[0]) / 1000;
     if (!Number.isFinite(us)) continue;
-    const role = t.tid === pid ? 'loop' : niceOf(t.stat) > loopNice ? 'verify' : 'other';
+    const role = t.tid === pid ? 'loop' : t.comm.trim() === VERIFY_THREAD_NAME ? 'verify' : 'other';
     out.push({ tid: t.tid, us, role });
   }
   return out;
@@ -57,14 +57,14 @@ export function cpuBetween(a: readonly ThreadTime[], b: readonly ThreadTime[]): 
 /** This process's threads now; undefined where `/proc` has no per-thread schedstat. */
 export function threadTimes(): ThreadTime[] | undefined {
   if (process.platform !== 'linux') return undefined;
-  const threads: { tid: number; schedstat: string; stat: string }[] = [];
+  const threads: { tid: number; schedstat: string; comm: string }[] = [];
   try {
     for (const name of readdirSync('/proc/self/task')) {
       try {
         threads.push({
           tid: Number(name),
           schedstat: readFileSync(`/proc/self/task/${name}/schedstat`, 'utf8'),
-          stat: readFileSync(`/proc/self/task/${name}/stat`, 'utf8'),
+          comm: readFileSync(`/proc/self/task/${name}/comm`, 'utf8'),
         });
       } catch {
         // The thread ended between the listing and the read: its time is gone with it.

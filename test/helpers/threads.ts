@@ -1,7 +1,7 @@
 /**
- * The threads of this process and their nice values, from Linux's `/proc/self/task` (each
- * thread's `stat`, field 19), for the tests and benchmarks of the threads that run behind the
- * event loop (core/thread-nice).
+ * The threads of this process, their nice values and names, from Linux's `/proc/self/task`
+ * (each thread's `stat`, field 19, and `comm`), for the tests and benchmarks of the threads
+ * that run behind the event loop (core/thread-nice, app/helper-threads).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -11,20 +11,21 @@ export function niceOf(statLine: string): number {
   return Number(statLine.slice(statLine.lastIndexOf(')') + 2).split(' ')[16]);
 }
 
-/** Each thread of this process now, with its nice value (a thread that ends while listed is left out). */
-export function threadNices(): { tid: string; nice: number }[] {
+/** Each thread of this process now, with its nice value and name (a thread that ends while listed is left out). */
+export function threadNices(): { tid: string; nice: number; name: string }[] {
   return readdirSync('/proc/self/task').flatMap((tid) => {
     try {
-      return [{ tid, nice: niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')) }];
+      const nice = niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
+      return [{ tid, nice, name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() }];
     } catch {
       return [];
     }
   });
 }
 
-/** The ids of this process's threads at nice value `nice` now. */
-export function tidsAtNice(nice: number): string[] {
+/** The ids of this process's threads at nice value `nice` now (only those named `name`, when given). */
+export function tidsAtNice(nice: number, name?: string): string[] {
   return threadNices()
-    .filter((t) => t.nice === nice)
+    .filter((t) => t.nice === nice && (name === undefined || t.name === name))
     .map((t) => t.tid);
 }

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import { checkBeforeSignature, type DeviceRecord } from '../../gateway/src/core/acceptance.js';
+import { VERIFY_THREAD_NAME } from '../../gateway/src/core/thread-nice.js';
 import { Ingest, type IngestResult } from '../../gateway/src/io/ingest/ingest.js';
 import { createLogger, silentLogger } from '../../gateway/src/io/ops/log.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
@@ -383,14 +384,18 @@ describe('verify pool', () => {
     expect(nices().filter((n) => n !== own)).toHaveLength(0);
   });
 
-  test('behavior: a gateway runs its verify threads at DEFAULT_VERIFY_NICE, and at `verifyNice` when set', async () => {
-    // By thread id: the read threads run at the same default (io/reading/read-pool), and one
-    // of another file of this worker could end meanwhile.
-    const tidsAt = tidsAtNice;
+  test("behavior: a gateway runs its verify threads at DEFAULT_VERIFY_NICE, and at `verifyNice` when set; the runtime's helper threads at the first one's", async () => {
+    // By name (core/thread-nice): the runtime's helper threads run at the same value since
+    // app/helper-threads, and a verify thread of another file of this worker could end meanwhile.
+    const tidsAt = (nice: number) => tidsAtNice(nice, VERIFY_THREAD_NAME);
     const threadsAt = (nice: number) => tidsAt(nice).length;
     expect(DEFAULT_VERIFY_NICE).toBeGreaterThan(0);
     const own = getPriority(0);
     const at = (steps: number) => Math.min(19, own + steps);
+    // V8's and libuv's threads: every thread but this one (the event loop) and the gateway's own.
+    const helpers = () =>
+      threadNices().filter((t) => t.tid !== String(process.pid) && !t.name.startsWith('vt-'));
+    expect(helpers().filter((t) => t.nice === at(DEFAULT_VERIFY_NICE))).toHaveLength(0);
     const before = new Set(tidsAt(at(DEFAULT_VERIFY_NICE)));
     const tmp = makeTempDir('vt-verify-nice-');
     cleanups.push(() => tmp.cleanup());
@@ -404,10 +409,19 @@ describe('verify pool', () => {
     const gw = await startGateway({ ...opts, verifyThreads: 2 });
     await until(() => gw.ingest.verifyPool.readyWorkers === 2);
     expect(tidsAt(at(DEFAULT_VERIFY_NICE)).filter((tid) => !before.has(tid))).toHaveLength(2);
+    // V8's platform workers (the collector's helpers) at least, behind the event loop with them.
+    const behind = helpers().filter((t) => t.nice === at(DEFAULT_VERIFY_NICE));
+    expect(behind.length).toBeGreaterThanOrEqual(2);
+    expect(getPriority(0)).toBe(own);
     await gw.stop();
     const set = await startGateway({ ...opts, verifyThreads: 1, verifyNice: 11 });
     cleanups.push(() => set.stop());
     await until(() => set.ingest.verifyPool.readyWorkers === 1);
     expect(threadsAt(at(11))).toBe(1);
+    // Once per process: the second gateway leaves the helpers where the first put them.
+    for (const t of behind)
+      expect(threadNices().find((x) => x.tid === t.tid)?.nice ?? at(DEFAULT_VERIFY_NICE)).toBe(
+        at(DEFAULT_VERIFY_NICE),
+      );
   });
 });

@@ -143,7 +143,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   field(
     'ingest.verifyNice',
     int(0, 19),
-    'how many nice steps those threads run below the gateway\'s (Linux, each thread its own; at most 19): under contention for the cores the event loop, which parses, commits and answers every frame, runs first; 0 = as the gateway\'s process (README "Benchmarks")',
+    "how many nice steps those threads, and the runtime's helper threads (V8's garbage collector, libuv's pool), run below the gateway's event loop (Linux, each thread its own; at most 19): under contention for the cores the event loop, which parses, commits and answers every frame, runs first; 0 = as the gateway's process (README \"Benchmarks\")",
     DEFAULT_VERIFY_NICE,
   ),
   field(

@@ -8,12 +8,15 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { niceSteps } from '../core/thread-nice.js';
 import { DEFAULT_CHAIN_STOP_MS } from '../io/anchoring/index.js';
 import { createLogger } from '../io/ops/index.js';
 import type { ExternalBrokerOptions } from '../io/transport/index.js';
+import { DEFAULT_VERIFY_NICE } from '../io/verify/index.js';
 import { VitalTrailError } from '../protocol/errors.js';
 import { GATEWAY_STEPS, GatewayParts } from './gateway-steps.js';
 import { applyHeapGrowingPercent, DEFAULT_HEAP_GROWING_PERCENT } from './heap.js';
+import { niceHelperThreads } from './helper-threads.js';
 import type { GatewayOptions, RunningExternalGateway, RunningGateway } from './options.js';
 import { runSteps } from './steps.js';
 
@@ -55,7 +58,11 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   p.set('opts', opts);
   p.set('staticDir', wardStaticDir());
   applyHeapGrowingPercent(opts.heapGrowingPercent ?? DEFAULT_HEAP_GROWING_PERCENT);
+  const helperNice = niceSteps(opts.verifyNice ?? DEFAULT_VERIFY_NICE, 'verifyNice');
   const stopSteps = await runSteps(GATEWAY_STEPS, p);
+  // The runtime's helper threads behind the event loop with the verify threads, once the
+  // start has made those it needs (libuv's pool on its first use; app/helper-threads).
+  niceHelperThreads(helperNice);
   const gatewayId = p.get('gatewayId');
   if (process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined) {
     // Measured (README "Sizing"): 4,000 connected devices took the RSS from 202 to 731 MB

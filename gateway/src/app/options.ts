@@ -125,6 +125,8 @@ export interface GatewayOptions {
   /**
    * How many nice steps, 0-19, the verify threads run below the gateway (Linux;
    * io/verify/verify-pool-options `nice`): the event loop runs first when the cores are contended. Default `DEFAULT_VERIFY_NICE` (7).
+   * The runtime's helper threads (V8's collector, libuv's pool) are put there too, by the
+   * first gateway started in a process (app/helper-threads); 0 leaves every thread as it is.
    */
   verifyNice?: number;
   /**

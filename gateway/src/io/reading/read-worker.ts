@@ -6,8 +6,10 @@
  * cannot load it opens every chunk on the event loop instead. It first lowers its own
  * priority by `workerData.nice` steps (io/reading/read-pool).
  */
+import { writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { READ_THREAD_NAME } from '../../core/thread-nice.js';
 import { type OpenJob, openChunk } from './open-chunk.js';
 
 // core/thread-nice. Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0)
@@ -16,9 +18,14 @@ import { type OpenJob, openChunk } from './open-chunk.js';
 // asked. The verify threads do the same in their code (io/verify/verify-worker), which runs
 // from a string and so cannot import a helper.
 const nice = (workerData as { nice?: number } | null)?.nice ?? 0;
-if (nice > 0 && process.platform === 'linux') {
+if (process.platform === 'linux') {
   try {
-    setPriority(0, Math.min(19, getPriority(0) + nice));
+    writeFileSync('/proc/thread-self/comm', READ_THREAD_NAME); // its name in `top -H` (core/thread-nice)
+  } catch {
+    // No name: only how it shows.
+  }
+  try {
+    if (nice > 0) setPriority(0, Math.min(19, getPriority(0) + nice));
   } catch {
     // Not allowed here: the thread runs as the process does.
   }

@@ -14,6 +14,7 @@
  * same key check (`keyFitsAlg`) before. test/integration/verify-pool.test.ts holds both to
  * the same verdicts. A key-type mismatch is caught as false, as there.
  */
+import { VERIFY_THREAD_NAME } from '../../core/thread-nice.js';
 import {
   COSE_ALG_ES256,
   type DecodedFrame,
@@ -59,12 +60,15 @@ const { createPublicKey, verify } = require('node:crypto');
 // core/thread-nice. Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, 0) sets the calling
 // thread's alone (man 2 setpriority, NOTES); elsewhere it would renice the whole process.
 // Relative to the value this thread was made with (its maker's): always allowed, as only
-// a lower priority is asked.
-if (workerData && workerData.nice > 0 && process.platform === 'linux') {
-  try {
-    const os = require('node:os');
-    os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.nice));
-  } catch {}
+// a lower priority is asked. Named first, so \`top -H\` tells it apart.
+if (process.platform === 'linux') {
+  try { require('node:fs').writeFileSync('/proc/thread-self/comm', '${VERIFY_THREAD_NAME}'); } catch {}
+  if (workerData && workerData.nice > 0) {
+    try {
+      const os = require('node:os');
+      os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.nice));
+    } catch {}
+  }
 }
 let keys = new Map();
 parentPort.on('message', (m) => {
