@@ -3,8 +3,9 @@
  * The code of a read thread (io/reading/read-pool; issue 14): each message is one chunk to
  * open (`{ id, job }`, io/reading/open-chunk `OpenJob`), each answer its `OpenResult` under
  * the same id. It says `{ ready: true }` once its code has loaded, so a pool whose threads
- * cannot load it opens every chunk on the event loop instead. It first lowers its own
- * priority by `workerData.nice` steps (io/reading/read-pool).
+ * cannot load it opens every chunk on the event loop instead. It first names itself
+ * (`vt-read`, core/thread-nice) and lowers its own priority by `workerData.nice` steps
+ * (io/reading/read-pool).
  */
 import { writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
