@@ -14,8 +14,8 @@
  * process's figure, `process.cpuUsage()`, keeps it). The verify threads stop only after 30 s
  * of little load, so a capacity phase keeps them.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { VERIFY_THREAD_NAME } from '../../gateway/src/core/thread-nice.js';
+import { eachThread } from '../helpers/threads.js';
 
 export interface ThreadCpu {
   /** µs on a CPU: the event loop, the verify threads, every other thread. */
@@ -57,21 +57,15 @@ export function cpuBetween(a: readonly ThreadTime[], b: readonly ThreadTime[]): 
 /** This process's threads now; undefined where `/proc` has no per-thread schedstat. */
 export function threadTimes(): ThreadTime[] | undefined {
   if (process.platform !== 'linux') return undefined;
-  const threads: { tid: number; schedstat: string; comm: string }[] = [];
   try {
-    for (const name of readdirSync('/proc/self/task')) {
-      try {
-        threads.push({
-          tid: Number(name),
-          schedstat: readFileSync(`/proc/self/task/${name}/schedstat`, 'utf8'),
-          comm: readFileSync(`/proc/self/task/${name}/comm`, 'utf8'),
-        });
-      } catch {
-        // The thread ended between the listing and the read: its time is gone with it.
-      }
-    }
+    // A thread that ends between the listing and the read is left out: its time is gone with it.
+    const threads = eachThread((tid, file) => ({
+      tid: Number(tid),
+      schedstat: file('schedstat'),
+      comm: file('comm'),
+    }));
+    return classify(process.pid, threads);
   } catch {
     return undefined;
   }
-  return classify(process.pid, threads);
 }

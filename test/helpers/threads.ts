@@ -11,16 +11,23 @@ export function niceOf(statLine: string): number {
   return Number(statLine.slice(statLine.lastIndexOf(')') + 2).split(' ')[16]);
 }
 
-/** Each thread of this process now, with its nice value and name (a thread that ends while listed is left out). */
-export function threadNices(): { tid: string; nice: number; name: string }[] {
+/**
+ * `read(tid, file)` for each thread of this process now, `file(name)` reading its
+ * `/proc/self/task/<tid>/<name>`; a thread that ends while it is read is left out.
+ */
+export function eachThread<T>(read: (tid: string, file: (name: string) => string) => T): T[] {
   return readdirSync('/proc/self/task').flatMap((tid) => {
     try {
-      const nice = niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
-      return [{ tid, nice, name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() }];
+      return [read(tid, (name) => readFileSync(`/proc/self/task/${tid}/${name}`, 'utf8'))];
     } catch {
       return [];
     }
   });
+}
+
+/** Each thread of this process now, with its nice value and name. */
+export function threadNices(): { tid: string; nice: number; name: string }[] {
+  return eachThread((tid, file) => ({ tid, nice: niceOf(file('stat')), name: file('comm').trim() }));
 }
 
 /** The ids of this process's threads at nice value `nice` now (only those named `name`, when given). */

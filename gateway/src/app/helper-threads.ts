@@ -22,7 +22,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { niceSteps, OWN_THREAD_PREFIX } from '../core/thread-nice.js';
 
-let applied: number | undefined;
+/** Whether a gateway of this process has placed the threads already (once per process). */
+let applied = false;
 
 /**
  * Lowers every other thread of this process (but the gateway's own) to `steps` nice steps
@@ -32,8 +33,8 @@ let applied: number | undefined;
  */
 export function niceHelperThreads(steps: number): number {
   niceSteps(steps, 'helper threads');
-  if (applied !== undefined || process.platform !== 'linux') return 0;
-  applied = steps;
+  if (applied || process.platform !== 'linux') return 0;
+  applied = true;
   if (steps === 0) return 0;
   const target = Math.min(19, getPriority(0) + steps);
   let moved = 0;
