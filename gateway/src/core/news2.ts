@@ -73,14 +73,29 @@ export interface News2Result {
  * One row of RCP 2017 chart 1 as thresholds: the score of the first band whose inclusive upper
  * bound `upTo[i]` is at least `x`, else the last score (`scores` has one entry more than `upTo`).
  */
-function scoreBand(x: number, upTo: readonly number[], scores: readonly number[]): number {
-  const i = upTo.findIndex((bound) => x <= bound);
-  return scores[i === -1 ? upTo.length : i]!;
+interface Bands {
+  upTo: readonly number[];
+  scores: readonly number[];
+}
+
+/** The rows of chart 1, made once (scored for every frame of every bed: nothing allocated per call). */
+const RR: Bands = { upTo: [8, 11, 20, 24], scores: [3, 1, 0, 2, 3] };
+const SPO2_SCALE_1: Bands = { upTo: [91, 93, 95], scores: [3, 2, 1, 0] };
+const SPO2_SCALE_2_AIR: Bands = { upTo: [83, 85, 87], scores: [3, 2, 1, 0] };
+const SPO2_SCALE_2_OXYGEN: Bands = { upTo: [83, 85, 87, 92, 94, 96], scores: [3, 2, 1, 0, 1, 2, 3] };
+const TEMP: Bands = { upTo: [350, 360, 380, 390], scores: [3, 1, 0, 1, 2] };
+const SBP: Bands = { upTo: [90, 100, 110, 219], scores: [3, 2, 1, 0, 3] };
+const HR: Bands = { upTo: [40, 50, 90, 110, 130], scores: [3, 1, 0, 1, 2, 3] };
+
+function scoreBand(x: number, { upTo, scores }: Bands): number {
+  let i = 0;
+  while (i < upTo.length && !(x <= upTo[i]!)) i += 1; // as findIndex(x <= bound): NaN scores last
+  return scores[i]!;
 }
 
 /** RCP 2017 chart 1, respiration rate: ≤8 → 3; 9-11 → 1; 12-20 → 0; 21-24 → 2; ≥25 → 3. */
 export function scoreRespirationRate(rr: number): number {
-  return scoreBand(rr, [8, 11, 20, 24], [3, 1, 0, 2, 3]);
+  return scoreBand(rr, RR);
 }
 
 /**
@@ -89,9 +104,8 @@ export function scoreRespirationRate(rr: number): number {
  * on oxygen 93-94 → 1, 95-96 → 2, ≥97 → 3.
  */
 export function scoreSpO2(spo2: number, scale: SpO2Scale, oxygen: boolean): number {
-  if (scale === 1) return scoreBand(spo2, [91, 93, 95], [3, 2, 1, 0]);
-  if (!oxygen) return scoreBand(spo2, [83, 85, 87], [3, 2, 1, 0]);
-  return scoreBand(spo2, [83, 85, 87, 92, 94, 96], [3, 2, 1, 0, 1, 2, 3]);
+  if (scale === 1) return scoreBand(spo2, SPO2_SCALE_1);
+  return scoreBand(spo2, oxygen ? SPO2_SCALE_2_OXYGEN : SPO2_SCALE_2_AIR);
 }
 
 /** RCP 2017 chart 1, air or oxygen: oxygen → 2; air → 0. */
@@ -106,17 +120,17 @@ export function scoreOxygen(oxygen: boolean): number {
  */
 export function scoreTemperature(tempCentiC: number): number {
   const t = Math.round(tempCentiC / 10); // tenths of a degree
-  return scoreBand(t, [350, 360, 380, 390], [3, 1, 0, 1, 2]);
+  return scoreBand(t, TEMP);
 }
 
 /** RCP 2017 chart 1, systolic BP: ≤90 → 3; 91-100 → 2; 101-110 → 1; 111-219 → 0; ≥220 → 3. */
 export function scoreSystolicBp(sbp: number): number {
-  return scoreBand(sbp, [90, 100, 110, 219], [3, 2, 1, 0, 3]);
+  return scoreBand(sbp, SBP);
 }
 
 /** RCP 2017 chart 1, pulse: ≤40 → 3; 41-50 → 1; 51-90 → 0; 91-110 → 1; 111-130 → 2; ≥131 → 3. */
 export function scoreHeartRate(hr: number): number {
-  return scoreBand(hr, [40, 50, 90, 110, 130], [3, 1, 0, 1, 2, 3]);
+  return scoreBand(hr, HR);
 }
 
 /** RCP 2017 chart 1, consciousness: Alert → 0; new Confusion, Voice, Pain, Unresponsive → 3. */
@@ -152,9 +166,16 @@ export function news2(input: News2Input): News2Result {
   const oxygen = input.oxygen ?? false;
   const scores: Partial<Record<News2Parameter, number>> = {};
   const missing: News2Parameter[] = [];
+  let score = 0;
+  let maxSingle = 0;
   const put = (p: News2Parameter, s: number | undefined) => {
-    if (s === undefined) missing.push(p);
-    else scores[p] = s;
+    if (s === undefined) {
+      missing.push(p);
+      return;
+    }
+    scores[p] = s;
+    score += s;
+    if (s > maxSingle) maxSingle = s;
   };
   put('rr', known(input.rr) ? scoreRespirationRate(input.rr) : undefined);
   put('spo2', known(input.spo2) ? scoreSpO2(input.spo2, scale, oxygen) : undefined);
@@ -163,8 +184,6 @@ export function news2(input: News2Input): News2Result {
   put('sbp', known(input.sbp) ? scoreSystolicBp(input.sbp) : undefined);
   put('hr', known(input.hr) ? scoreHeartRate(input.hr) : undefined);
   put('consciousness', c !== undefined ? scoreConsciousness(c) : undefined);
-  const values = Object.values(scores);
-  const score = values.reduce((a, b) => a + b, 0);
-  const band = news2Band(score, Math.max(0, ...values));
+  const band = news2Band(score, maxSingle);
   return { score, band, scores, missing, partial: missing.length > 0 };
 }
