@@ -61,6 +61,44 @@ interface WindowState extends WindowKey {
   stored: StoredRow[] | null;
   /** Folded and not yet written (waiting, or in the flush under way): never evicted. */
   pending: boolean;
+  /** Folded again since the eviction last passed it (its second chance: `#evict`). */
+  used: boolean;
+}
+
+/** The frames of one commit that fall in one window. */
+type FoldGroup = WindowKey & { frames: RollupInput[] };
+
+/**
+ * The windows `frames` fall in, each with its frames, in the order first met. Grouped by
+ * device first: a commit holds a device's frames of one window per resolution, seldom two,
+ * so no key is built per frame (this runs for every frame at the ingest's full rate).
+ */
+function windowsOf(frames: readonly RollupInput[]): FoldGroup[] {
+  const byDev = new Map<string, FoldGroup[]>();
+  const groups: FoldGroup[] = [];
+  for (const f of frames) {
+    let mine = byDev.get(f.dev);
+    if (mine === undefined) {
+      mine = [];
+      byDev.set(f.dev, mine);
+    }
+    for (const res of ROLLUP_RESOLUTIONS) {
+      const start = windowOf(f.ts, res);
+      let g: FoldGroup | undefined;
+      for (const x of mine)
+        if (x.res === res && x.start === start) {
+          g = x;
+          break;
+        }
+      if (g === undefined) {
+        g = { dev: f.dev, res, start, frames: [] };
+        mine.push(g);
+        groups.push(g);
+      }
+      g.frames.push(f);
+    }
+  }
+  return groups;
 }
 
 /** `meta` key: every frame up to this leaf index is in the rollups written (RollupWriter). */
@@ -106,7 +144,10 @@ export class RollupWriter {
   readonly #store: GatewayStore;
   readonly #table: RollupTable;
   readonly #maxCached: number;
-  /** Windows as folded, by `dev\0res\0start`; insertion order = least recently used first. */
+  /**
+   * Windows as folded, by `dev\0res\0start`, in the order they came in (`#evict` gives the
+   * ones folded since a second chance: a hit costs no reordering of the map).
+   */
   readonly #cache = new Map<string, WindowState>();
   /** Windows with rows not yet written. */
   readonly #dirty = new Set<WindowState>();
@@ -160,25 +201,18 @@ export class RollupWriter {
    * Never throws: a window that cannot be read back or opened is torn (see the class).
    */
   fold(frames: readonly RollupInput[], lastLeaf: number): void {
-    const groups = new Map<string, WindowKey & { frames: RollupInput[] }>();
-    for (const f of frames) {
-      for (const res of ROLLUP_RESOLUTIONS) {
-        const k = { dev: f.dev, res, start: windowOf(f.ts, res) };
-        const id = windowId(k);
-        const g = groups.get(id);
-        if (g) g.frames.push(f);
-        else groups.set(id, { ...k, frames: [f] });
-      }
-    }
-    for (const [id, g] of groups) {
+    for (const g of windowsOf(frames)) {
+      const id = windowId(g);
       let w: WindowState | null | undefined = this.#cache.get(id);
-      if (w) this.#cache.delete(id);
-      else w = this.#load(g.dev, g.res, g.start, g.frames.length);
-      if (!w) {
-        this.#tear(g);
-        continue;
+      if (w) w.used = true;
+      else {
+        w = this.#load(g.dev, g.res, g.start, g.frames.length);
+        if (!w) {
+          this.#tear(g);
+          continue;
+        }
+        this.#cache.set(id, w);
       }
-      this.#cache.set(id, w);
       try {
         for (const f of g.frames) addReading(this.#row(w, f).agg, f.obs);
       } catch {
@@ -277,7 +311,15 @@ export class RollupWriter {
     try {
       const stored = this.#counts(dev, res, start, folding);
       return (
-        stored && { dev, res, start, rows: [], stored: stored.length > 0 ? stored : null, pending: false }
+        stored && {
+          dev,
+          res,
+          start,
+          rows: [],
+          stored: stored.length > 0 ? stored : null,
+          pending: false,
+          used: false,
+        }
       );
     } catch {
       return null;
@@ -308,16 +350,24 @@ export class RollupWriter {
   }
 
   /**
-   * Keeps the cache bounded without a pause: past `maxCached` windows, the least recently
-   * folded tenth that is written goes (a window waiting for the flush stays; it goes next
-   * time). Past twice the bound (flushes refused for long), the oldest waiting ones are torn.
+   * Keeps the cache bounded without a pause: past `maxCached` windows, written windows go
+   * until a tenth is gone, the longest-held first (CLOCK, the second-chance approximation of
+   * least recently used that page caches use: a window folded since it was last passed goes
+   * to the back instead, once). A window waiting for the flush stays; it goes next time. Past
+   * twice the bound (flushes refused for long), the oldest waiting ones are torn.
    */
   #evict(): void {
     if (this.#cache.size <= this.#maxCached) return;
     const keep = Math.floor(this.#maxCached * 0.9);
+    let visits = this.#cache.size; // each window once a pass (one sent back is met again after)
     for (const [id, w] of this.#cache) {
-      if (this.#cache.size <= keep) break;
-      if (!w.pending) this.#cache.delete(id);
+      if (this.#cache.size <= keep || visits-- <= 0) break;
+      if (w.pending) continue;
+      this.#cache.delete(id);
+      if (w.used) {
+        w.used = false;
+        this.#cache.set(id, w);
+      }
     }
     for (const w of this.#cache.values()) {
       if (this.#cache.size <= 2 * this.#maxCached) break;
