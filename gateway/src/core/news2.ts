@@ -69,10 +69,7 @@ export interface News2Result {
   partial: boolean;
 }
 
-/**
- * One row of RCP 2017 chart 1 as thresholds: the score of the first band whose inclusive upper
- * bound `upTo[i]` is at least `x`, else the last score (`scores` has one entry more than `upTo`).
- */
+/** One row of RCP 2017 chart 1 as thresholds (`scores` has one entry more than `upTo`). */
 interface Bands {
   upTo: readonly number[];
   scores: readonly number[];
@@ -87,6 +84,7 @@ const TEMP: Bands = { upTo: [350, 360, 380, 390], scores: [3, 1, 0, 1, 2] };
 const SBP: Bands = { upTo: [90, 100, 110, 219], scores: [3, 2, 1, 0, 3] };
 const HR: Bands = { upTo: [40, 50, 90, 110, 130], scores: [3, 1, 0, 1, 2, 3] };
 
+/** The score of the first band whose inclusive upper bound `upTo[i]` is at least `x`, else the last. */
 function scoreBand(x: number, { upTo, scores }: Bands): number {
   let i = 0;
   while (i < upTo.length && !(x <= upTo[i]!)) i += 1; // as findIndex(x <= bound): NaN scores last

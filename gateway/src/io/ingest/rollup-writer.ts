@@ -354,7 +354,7 @@ export class RollupWriter {
    * until a tenth is gone, the longest-held first (CLOCK, the second-chance approximation of
    * least recently used that page caches use: a window folded since it was last passed goes
    * to the back instead, once). A window waiting for the flush stays; it goes next time. Past
-   * twice the bound (flushes refused for long), the oldest waiting ones are torn.
+   * twice the bound (flushes refused for long), the longest-held waiting ones are torn.
    */
   #evict(): void {
     if (this.#cache.size <= this.#maxCached) return;
