@@ -11,7 +11,6 @@
  * stored (needs the built helper: `npm run build`).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +24,6 @@ import {
   windowOf,
 } from '../../gateway/src/core/rollup.js';
 import { downsample } from '../../gateway/src/core/trend.js';
-import { DataKeyRing } from '../../gateway/src/io/data-keys/ring.js';
 import { RollupWriter } from '../../gateway/src/io/ingest/rollup-writer.js';
 import { readReadings, readTrend } from '../../gateway/src/io/queries/index.js';
 import { openRollup, RollupTable, rollupAad } from '../../gateway/src/io/store/rollups.js';
@@ -34,6 +32,7 @@ import { shredExpired } from '../../gateway/src/io/store/shredding.js';
 import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import type { Observations } from '../../gateway/src/protocol/frame.js';
 import { fcRuns } from '../helpers/fc-runs.js';
+import { rollupWriterRig } from '../helpers/rollup-writer-rig.js';
 import { recipientPair, type SealedRig, sealedRig } from '../helpers/sealed.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -386,37 +385,8 @@ describe('sealed rollups', () => {
   });
 
   test('behavior: past its bound the writer forgets written windows, never writes on the commit path, and tears the oldest unwritten past twice the bound', async () => {
-    const t = makeTempDir('vt-rollups-bound-');
-    cleanups.push(t.cleanup);
-    const store = openStore(join(t.dir, 'gateway.db'));
-    cleanups.push(() => store.close());
-    const ring = new DataKeyRing(store, [recipientPair('care', 'ec').recipient]);
-    const writer = new RollupWriter(store, { maxCached: 4 }); // windows (2 per device and minute)
-    let batch = 0;
-    const seqs = new Map<string, number>();
-    /** Commits one frame per device at `ts` (index rows only) and folds them. */
-    const commitAndFold = async (devs: string[], ts: number) => {
-      const frames = devs.map((dev) => {
-        const seq = (seqs.get(dev) ?? 0) + 1;
-        seqs.set(dev, seq);
-        return { dev, seq, ts, hash: randomBytes(32), prev: randomBytes(32), leafHash: randomBytes(32) };
-      });
-      batch += 1;
-      const leaves = store.commitBatch({ id: batch, envelope: 'x', createdAt: T0, frames });
-      const keys = await ring.takeAll(devs, T0);
-      writer.fold(
-        devs.map((dev, i) => ({
-          dev,
-          ts,
-          obs: { hr: 60 + i },
-          keyId: keys[i]?.id as number,
-          key: keys[i]?.key as CryptoKey,
-        })),
-        leaves.at(-1) as number,
-      );
-    };
-    const rowsOf = (dev: string) =>
-      [...new RollupTable(store).range(dev, MIN, 0, ALL).values()].flat().map((r) => r.frames);
+    const { store, writer, commitAndFold, rowsOf, done } = rollupWriterRig(4, T0); // windows (2 per device and minute)
+    cleanups.push(done);
 
     // 6 windows folded, over the bound of 4: all wait for the flush, none is written now.
     await commitAndFold(['d1', 'd2', 'd3'], T0);
