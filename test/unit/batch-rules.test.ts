@@ -57,6 +57,40 @@ describe('sortBatch', () => {
     expect(log2).toEqual(['first:failed', 'again:failed']);
   });
 
+  test('behavior: a first copy that answers by its own methods (io/ingest/submission) still answers, and its duplicate after it', () => {
+    class Queued {
+      readonly hash: Uint8Array;
+      readonly frame: SafeFrame;
+      readonly #log: string[];
+      readonly #name: string;
+      constructor(bytes: Uint8Array, log: string[], name: string) {
+        this.frame = decodeFrame(bytes) as SafeFrame;
+        this.hash = frameHash(bytes);
+        this.#log = log;
+        this.#name = name;
+      }
+      resolve(r: Answer): void {
+        this.#log.push(`${this.#name}:${r}`);
+      }
+      reject(): void {
+        this.#log.push(`${this.#name}:failed`);
+      }
+    }
+    const chain = new FrameChain('br-m', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const a = chain.next();
+    const log: string[] = [];
+    const first = new Queued(a, log, 'first');
+    sortBatch([first, new Queued(a, log, 'again')], none, { duplicate: () => 'dup', rejected: () => {} });
+    first.resolve('accepted');
+    expect(log).toEqual(['first:accepted', 'again:dup']);
+    const b = chain.next();
+    const log2: string[] = [];
+    const f2 = new Queued(b, log2, 'first');
+    sortBatch([f2, new Queued(b, log2, 'again')], none, { duplicate: () => 'dup', rejected: () => {} });
+    f2.reject();
+    expect(log2).toEqual(['first:failed', 'again:failed']);
+  });
+
   test('behavior: a duplicate of a stored frame is answered duplicate at once; other bytes for a stored seq are replay_conflict', () => {
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const chain = new FrameChain('br-2', key);

@@ -67,14 +67,15 @@ export function sortBatch<P extends Queued<never>>(
       duplicates += 1;
       const first = mine?.get(seq);
       if (first) {
+        // Its answer follows the first copy's (called on it: a queued frame may answer by its methods).
         const orig = first.resolve;
         first.resolve = (r) => {
-          orig(r);
+          orig.call(first, r);
           p.resolve(answers.duplicate(p));
         };
         const origRej = first.reject;
         first.reject = (e) => {
-          origRej(e);
+          origRej.call(first, e);
           p.reject(e);
         };
       } else {

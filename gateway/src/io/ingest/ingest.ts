@@ -31,7 +31,7 @@ import { frameHash } from '../../protocol/frame.js';
 import { DataKeyRing, KeyGate, KeysAhead } from '../data-keys/index.js';
 import { frameAad, type NewFrame, SEALED_FRAMES_MARKER, StoreError } from '../store/index.js';
 import { VerifyPool } from '../verify/index.js';
-import { type Queued, sortBatch } from './batch-rules.js';
+import { sortBatch } from './batch-rules.js';
 import { DeviceOrder } from './device-order.js';
 import type {
   IngestEvents,
@@ -42,6 +42,7 @@ import type {
 } from './ingest-options.js';
 import { RollupFlusher } from './rollup-flusher.js';
 import { RollupWriter } from './rollup-writer.js';
+import { Submission, type SubmissionOwner } from './submission.js';
 
 export type {
   IngestEvents,
@@ -52,9 +53,7 @@ export type {
   IngressVia,
 } from './ingest-options.js';
 
-interface Pending extends Queued<IngestResult> {
-  via: IngressVia;
-}
+type Pending = Submission;
 
 export class Ingest extends EventEmitter<IngestEvents> {
   readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify' | 'rollupFlushMs' | 'keysAhead'>> &
@@ -77,6 +76,13 @@ export class Ingest extends EventEmitter<IngestEvents> {
   /** Work that must not run inside a commit's flush (`betweenFlushes`), run when it ends. */
   #between: (() => void)[] = [];
   #rejections = new Map<string, number>();
+  /** What a queued frame's answer does here (io/ingest/submission). */
+  readonly #owner: SubmissionOwner = {
+    settled: () => {
+      this.#uncommitted -= 1;
+    },
+    outcome: (r, s) => this.#outcome(r, s.readAt, s.transportDev, s.via),
+  };
   #healthy = true;
   #lastError: string | null = null;
   readonly counters = {
@@ -174,49 +180,39 @@ export class Ingest extends EventEmitter<IngestEvents> {
   submit(bytes: Uint8Array, transportDev: string, from: IngressContext = {}): Promise<IngestResult> {
     const t0 = from.readAt ?? performance.now();
     const via = from.via ?? 'local';
-    const answered = (r: IngestResult): IngestResult => {
-      this.#tell('outcome', r, (performance.now() - t0) / 1000, transportDev, via);
-      return r;
-    };
     // One clock reading for the rules before and after the signature, as `checkFrame` has it.
     // The device (its status and key) is looked up now, on arrival: a revocation that comes
     // while the signature is being checked does not reach this frame, as it would not have
     // reached a frame already queued for its commit (README "How a frame travels").
     const now = this.#o.now();
     const due = checkBeforeSignature(bytes, transportDev, this.#o.lookup, now);
-    if (!due.ok) return Promise.resolve(answered(this.#rejected(due, transportDev, via)));
+    if (!due.ok) {
+      const r = this.#rejected(due, transportDev, via);
+      this.#outcome(r, t0, transportDev, via);
+      return Promise.resolve(r);
+    }
     const dev = due.frame.body.dev;
     const place = this.#order.enter(dev);
-    return new Promise<IngestResult>((resolve, reject) => {
+    return new Promise<IngestResult>((fulfil, fail) => {
       const next = (valid: boolean) => {
         try {
           const verdict = checkAfterSignature(due.frame, valid, now, this.#o.policy);
           if (!verdict.ok) {
-            resolve(this.#rejected(verdict, transportDev, via));
+            const r = this.#rejected(verdict, transportDev, via);
+            this.#outcome(r, t0, transportDev, via);
+            fulfil(r);
             return;
           }
           this.#uncommitted += 1;
-          let open = true;
-          const settled = () => {
-            if (open) this.#uncommitted -= 1;
-            open = false;
-          };
-          this.#queue.push({
-            frame: verdict.frame,
-            hash: frameHash(bytes),
-            via,
-            resolve: (r) => {
-              settled();
-              resolve(r);
-            },
-            reject: (e) => {
-              settled();
-              reject(e);
-            },
-          });
+          this.#queue.push(
+            new Submission(
+              { frame: verdict.frame, hash: frameHash(bytes), via, transportDev, readAt: t0 },
+              { fulfil, fail, owner: this.#owner },
+            ),
+          );
           this.#schedule();
         } catch (err) {
-          reject(err);
+          fail(err);
         } finally {
           if (this.#order.open === 0) this.#wakeIdle();
         }
@@ -231,12 +227,17 @@ export class Ingest extends EventEmitter<IngestEvents> {
         // Not checked (a fault of ours, not of the frame): answered as a failure, never accepted.
         if (!called) {
           this.#order.settle(dev, place, () => {
-            reject(err);
+            fail(err);
             if (this.#order.open === 0) this.#wakeIdle();
           });
         }
       }
-    }).then(answered);
+    });
+  }
+
+  /** Tells a frame's answer to the `outcome` subscribers, with its time since it was read. */
+  #outcome(r: IngestResult, readAt: number, transportDev: string, via: IngressVia): void {
+    this.#tell('outcome', r, (performance.now() - readAt) / 1000, transportDev, via);
   }
 
   #wakeIdle(): void {
