@@ -19,11 +19,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, expect, test } from 'vitest';
-import { freePort } from '../../anchor/src/ledger/index.js';
 import type { DataPaths } from '../../gateway/src/io/ops/datadir.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
 import { BIN } from '../helpers/cli.js';
 import { deviceKey, FrameChain, prepareDataDir } from '../helpers/gateway.js';
+import { restartablePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const STARTS = 20;
@@ -195,7 +195,7 @@ test('behavior: 20 starts killed -9 (process group) at random points of the star
   const t0 = Date.now();
   const data = join(tmp.dir, 'demo');
   paths = await prepareDataDir(data, [DEV]); // KGC, recipient and the wearable; no chain yet
-  const mqttPort = await freePort();
+  const mqttPort = await restartablePort(); // 21 starts on it: below the ephemeral range
   const wearable = new Wearable(`mqtt://127.0.0.1:${mqttPort}`, new FrameChain(DEV, deviceKey(paths, DEV)));
 
   const delays: number[] = [];
