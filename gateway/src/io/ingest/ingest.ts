@@ -53,14 +53,12 @@ export type {
   IngressVia,
 } from './ingest-options.js';
 
-type Pending = Submission;
-
 export class Ingest extends EventEmitter<IngestEvents> {
   readonly #o: Required<Omit<IngestOptions, 'live' | 'dataKeys' | 'verify' | 'rollupFlushMs' | 'keysAhead'>> &
     Pick<IngestOptions, 'live'>;
   readonly #keys: DataKeyRing;
   /** Frames whose devices' keys are being made wait here, not in a commit (io/data-keys/gate). */
-  readonly #gate: KeyGate<Pending>;
+  readonly #gate: KeyGate<Submission>;
   readonly #ahead: KeysAhead | null;
   /** Sealed per-window rollups, folded after each commit and written behind (io/ingest/rollup-writer). */
   readonly #rollups: RollupFlusher;
@@ -71,7 +69,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
   #uncommitted = 0;
   /** `drain` callers waiting for the signature check to empty. */
   #idle: (() => void)[] = [];
-  #queue: Pending[] = [];
+  #queue: Submission[] = [];
   #flushing: Promise<void> | null = null;
   /** Work that must not run inside a commit's flush (`betweenFlushes`), run when it ends. */
   #between: (() => void)[] = [];
@@ -98,7 +96,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     super();
     this.#o = { now: Date.now, maxBatchFrames: 256, ...opts };
     this.#keys = new DataKeyRing(opts.store, opts.recipients, opts.dataKeys);
-    this.#gate = new KeyGate<Pending>(
+    this.#gate = new KeyGate<Submission>(
       this.#keys,
       (frames) => {
         this.#queue = frames.concat(this.#queue);
@@ -436,7 +434,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
   }
 
   /** Answers `frames` as not stored (the transport must not ack them); the pipeline is unhealthy. */
-  #failed(frames: readonly Pending[], err: unknown): void {
+  #failed(frames: readonly Submission[], err: unknown): void {
     this.counters.storeFailures += 1;
     const reason = err instanceof StoreError ? err.reason : 'the store could not be written';
     if (this.#healthy) {
@@ -456,7 +454,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     for (const p of frames) p.reject(failure);
   }
 
-  #publishLive(live: LiveSink, frames: readonly Pending[], receivedAt: number): void {
+  #publishLive(live: LiveSink, frames: readonly Submission[], receivedAt: number): void {
     try {
       live.publishAll(
         liveReadingsOf(
