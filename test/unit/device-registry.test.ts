@@ -6,11 +6,13 @@
  * reported again (its open sessions must be closed the second time too). On a gateway that
  * anchors on a chain (issue 17), a device is `registered` only with the key the store
  * recorded registered on that chain's registry: a re-enrolment's new key is not, until it is.
+ * A refresh in slices (what a running gateway does) reloads a known device's status first,
+ * does not check an unchanged certificate again, and can be stopped without losing a row.
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readKgcTrust } from '../../anchor/src/kgc/index.js';
-import { DeviceRegistry } from '../../gateway/src/io/identity/devices.js';
+import { DeviceRegistry, type RefreshSliceOptions } from '../../gateway/src/io/identity/devices.js';
 import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
 import { recordRegistration } from '../../gateway/src/io/identity/registration.js';
 import { openStore } from '../../gateway/src/io/store/store.js';
@@ -21,15 +23,21 @@ describe('DeviceRegistry', () => {
   const tmp = makeTempDir('vt-devreg-');
   afterAll(() => tmp.cleanup());
 
-  it('behavior: revoked, re-enrolled and revoked again: reported each time; refresh sees new rows only', async () => {
-    const paths = await prepareDataDir(join(tmp.dir, 'data'), ['wr-0001', 'wr-0002']);
+  /** Two enrolled devices, refreshed once; `reported` lists each revocation told. */
+  const reportingRegistry = async (dir: string) => {
+    const paths = await prepareDataDir(join(tmp.dir, dir), ['wr-0001', 'wr-0002']);
     const store = openStore(paths.db);
+    const reported: string[] = [];
+    const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
+      onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
+    });
+    devices.refresh();
+    return { paths, store, devices, reported };
+  };
+
+  it('behavior: revoked, re-enrolled and revoked again: reported each time; refresh sees new rows only', async () => {
+    const { paths, store, devices, reported } = await reportingRegistry('data');
     try {
-      const reported: string[] = [];
-      const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
-        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
-      });
-      devices.refresh();
       expect(devices.lookup('wr-0001')?.status).toBe('active');
 
       await revokeEnrolledDevice(paths, store, 'wr-0001');
@@ -80,6 +88,65 @@ describe('DeviceRegistry', () => {
       const fresh = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), { registration: chain });
       expect(fresh.lookup('wr-0002')?.registered).toBe(true); // recorded: survives a restart
       expect(fresh.lookup('wr-0001')?.registered).toBe(false);
+    } finally {
+      store.close();
+    }
+  });
+  /** A clock that moves 1 ms each time a slice reads it: with `sliceMs: 2`, two devices a slice. */
+  const twoPerSlice = (): RefreshSliceOptions => {
+    let t = 0;
+    return { sliceMs: 2, elapsed: () => (t += 1) };
+  };
+  const turn = () => new Promise<void>((r) => setImmediate(r));
+  const fresh = ['wr-0101', 'wr-0102', 'wr-0103', 'wr-0104', 'wr-0105', 'wr-0106'];
+
+  it('behavior: in slices, a known device revoked is reloaded first, new certificates a slice a turn, an unchanged one not checked again', async () => {
+    const { paths, store, devices, reported } = await reportingRegistry('slices');
+    try {
+      const kept = devices.lookup('wr-0001');
+      for (const dev of fresh) await enrolDevice(paths, store, dev);
+      await revokeEnrolledDevice(paths, store, 'wr-0002');
+      const row = store.getDevice('wr-0001')!;
+      store.upsertDevice({ ...row, status: 'active' }); // written again, the same certificate
+      await new Promise((r) => setTimeout(r, 5));
+
+      const done = devices.refreshInSlices(twoPerSlice());
+      // The first slice ran in the call: the two known devices (same key), not a new one yet.
+      expect(reported).toEqual(['wr-0002:store']);
+      expect(devices.known().sort()).toEqual(['wr-0001', 'wr-0002']);
+      expect(devices.refreshInSlices()).toBe(done); // one at a time
+      await turn();
+      const between = devices.known().length;
+      expect(between).toBeGreaterThan(2);
+      expect(between).toBeLessThan(2 + fresh.length);
+      expect(await done).toBe(true);
+      expect(devices.known().sort()).toEqual(['wr-0001', 'wr-0002', ...fresh]);
+      expect(devices.lookup('wr-0103')?.status).toBe('active');
+      // wr-0001's row was read again, its certificate the one checked before: the same
+      // record, not a second chain check.
+      expect(devices.lookup('wr-0001')).toBe(kept);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('behavior: a refresh in slices stopped part way resolves false, and the next refresh reads what it had not reached', async () => {
+    const paths = await prepareDataDir(join(tmp.dir, 'stopped'), ['wr-0001']);
+    const store = openStore(paths.db);
+    try {
+      const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir));
+      devices.refresh();
+      for (const dev of fresh) await enrolDevice(paths, store, dev);
+      await new Promise((r) => setTimeout(r, 5));
+      const done = devices.refreshInSlices(twoPerSlice());
+      const first = devices.known().length;
+      devices.stopRefreshing();
+      expect(await done).toBe(false);
+      await turn();
+      expect(devices.known().length).toBe(first); // no slice after the stop
+      expect(first).toBeLessThan(1 + fresh.length);
+      expect(await devices.refreshInSlices()).toBe(true);
+      expect(devices.known().sort()).toEqual(['wr-0001', ...fresh]);
     } finally {
       store.close();
     }

@@ -424,26 +424,38 @@ export const chainWatch: GatewayStep = {
   },
 };
 
-/** Re-reads enrolments and revocations from the store (and the sink's beds) every few seconds. */
+/**
+ * Re-reads enrolments and revocations from the store (and the sink's beds) every few
+ * seconds, in slices (io/identity/devices `refreshInSlices`): frames keep flowing while a
+ * big enrolment is read. A tick that finds the last refresh still under way waits for the next.
+ */
 export const deviceRefresh: GatewayStep = {
   name: 'device-refresh',
   start(p) {
     const { hub: h, log, onDeviceRefresh: refreshers } = p.pick('hub', 'log', 'onDeviceRefresh');
     const devices = p.get('identity').devices;
+    let running = false;
     const t = setInterval(() => {
-      try {
-        devices.refresh();
-        for (const dev of devices.known()) h.addDevice(dev);
-        for (const r of refreshers) r();
-      } catch (err) {
-        log.warn('device refresh failed', { code: code(err) });
-      }
+      if (running) return;
+      running = true;
+      devices
+        .refreshInSlices()
+        .then((complete) => {
+          if (!complete) return; // stopped
+          for (const dev of devices.known()) h.addDevice(dev);
+          for (const r of refreshers) r();
+        })
+        .catch((err: unknown) => log.warn('device refresh failed', { code: code(err) }))
+        .finally(() => {
+          running = false;
+        });
     }, p.get('opts').deviceRefreshMs ?? 2000);
     t.unref();
     p.set('refreshTimer', t);
   },
   stop(p) {
     clearInterval(p.get('refreshTimer'));
+    p.get('identity').devices.stopRefreshing();
   },
 };
 

@@ -159,7 +159,8 @@ export class GatewayStore implements MerkleNodeReader {
                 (SELECT count(*) FROM frames f WHERE f.dev = d.dev) AS frame_count
          FROM devices d ORDER BY d.dev`,
       ),
-      devicesChangedSince: db.prepare('SELECT * FROM devices WHERE updated_at >= ?'),
+      changed: db.prepare('SELECT dev, spki_sha256 AS spkiSha256 FROM devices WHERE updated_at >= ?'),
+      allDevices: db.prepare('SELECT * FROM devices ORDER BY dev'),
       framesByDevice: db.prepare(
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
       ),
@@ -455,14 +456,14 @@ export class GatewayStore implements MerkleNodeReader {
     return r ? toDevice(r) : undefined;
   }
 
-  /** Device rows written (enrolled, re-enrolled, revoked) at or after `since` (ms); no frame counts. */
-  devicesChangedSince(since: number): DeviceRow[] {
-    return (this.#stmts.devicesChangedSince.all(since) as RawDevice[]).map(toDevice);
+  /** The devices whose rows were written (enrolled, re-enrolled, revoked) at or after `since` (ms), and the key each holds. */
+  devicesChangedSince(since: number): { dev: string; spkiSha256: string }[] {
+    return this.#stmts.changed.all(since) as { dev: string; spkiSha256: string }[];
   }
 
   /** Every device row, by id; without `listDevices`' counts, which read every frame stored. */
   devices(): DeviceRow[] {
-    return this.devicesChangedSince(0).sort((a, b) => (a.dev < b.dev ? -1 : a.dev > b.dev ? 1 : 0));
+    return (this.#stmts.allDevices.all() as RawDevice[]).map(toDevice);
   }
 
   listDevices(): (DeviceRow & { lastSeq: number | null; frameCount: number })[] {
