@@ -41,6 +41,13 @@ export interface DriverJob {
   drainTimeoutS?: number;
   /** connections: sessions being set up at once (default 200). */
   connectConcurrency?: number;
+  /**
+   * connections: once every frame is answered, say `drained` and wait for a line on stdin
+   * before the devices disconnect, so that the drivers of one phase disconnect only when all
+   * of them are done (run.ts): thousands of devices leaving at once hold the gateway's event
+   * loop (~0.14 ms each) and would delay another driver's last frames.
+   */
+  holdBeforeEnd?: boolean;
 }
 
 export interface DriverResult {
@@ -290,6 +297,12 @@ async function connections(job: DriverJob): Promise<DriverResult> {
   });
   await waitAll(() => made, job.drainTimeoutS ?? 30);
   const connected = devs.filter((d) => d.client.connected).length;
+  if (job.holdBeforeEnd) {
+    process.stdout.write(`${JSON.stringify({ event: 'drained' })}\n`);
+    // The line, or the end of stdin (the bench gone): never waits for good.
+    await new Promise((resolve) => process.stdin.once('data', resolve).once('end', resolve));
+    process.stdin.pause();
+  }
   for (const d of devs) d.client.end();
   return {
     made,

@@ -12,12 +12,20 @@ import type { HostJob, HostStats } from './host.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-/** Runs one driver process; `onEvent` sees its progress lines. */
-export function drive(job: DriverJob, onEvent?: (e: Record<string, unknown>) => void): Promise<DriverResult> {
+/**
+ * Runs one driver process; `onEvent` sees its progress lines, with `release` to send the
+ * line a driver that holds before its end (`holdBeforeEnd`) waits for.
+ */
+export function drive(
+  job: DriverJob,
+  onEvent?: (e: Record<string, unknown>, release: () => void) => void,
+): Promise<DriverResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [here('./driver.js'), JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    const release = () => child.stdin.end('end\n');
+    if (!job.holdBeforeEnd) child.stdin.end();
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -25,7 +33,7 @@ export function drive(job: DriverJob, onEvent?: (e: Record<string, unknown>) => 
         const line = out.slice(0, i);
         out = out.slice(i + 1);
         const msg = JSON.parse(line) as Record<string, unknown>;
-        if ('event' in msg) onEvent?.(msg);
+        if ('event' in msg) onEvent?.(msg, release);
         else resolve(msg as unknown as DriverResult);
       }
     });

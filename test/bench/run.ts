@@ -337,6 +337,9 @@ async function main(): Promise<void> {
       }, 500);
       const per = Math.ceil(CONN_DEVICES / CONN_PROCS);
       const phaseFrom = performance.now();
+      // The devices disconnect once every driver's frames are answered (`holdBeforeEnd`): the
+      // phase measures a ward that stays connected, not the bench's own teardown.
+      const drained: (() => void)[] = [];
       const results = await Promise.all(
         Array.from({ length: CONN_PROCS }, (_, p) =>
           drive(
@@ -349,8 +352,12 @@ async function main(): Promise<void> {
               seconds: CONN_SECONDS,
               connectConcurrency: 100,
               drainTimeoutS: 180,
+              holdBeforeEnd: true,
             },
-            (e) => progress(`  driver ${p}: ${JSON.stringify(e)}`),
+            (e, release) => {
+              progress(`  driver ${p}: ${JSON.stringify(e)}`);
+              if (e.event === 'drained' && drained.push(release) === CONN_PROCS) for (const r of drained) r();
+            },
           ),
         ),
       );
