@@ -28,6 +28,7 @@ import {
   startAnvil,
 } from '../../anchor/src/ledger/index.js';
 import { freePort } from '../../anchor/src/ledger/ports.js';
+import { restartablePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { freshHash, ledgerContract } from './ledger-abstract.js';
 
@@ -265,7 +266,8 @@ describe('viem clients', () => {
 describe('anvil persistence', () => {
   /** Deploys, registers one gateway and anchors size 1 on a node with state in `file`. */
   async function setUp(file: string) {
-    const n = await startAnvil({ stateFile: file });
+    // Started again on the same port (below): one below the ephemeral range.
+    const n = await startAnvil({ stateFile: file, port: await restartablePort() });
     const d = await deployContracts({ rpcUrl: n.rpcUrl, deployerKey: ANVIL_DEV_KEY });
     const reg = createViemRegistry({ rpcUrl: n.rpcUrl, deployment: d, privateKey: ANVIL_DEV_KEY });
     const gw = await newGateway(n.rpcUrl, reg);

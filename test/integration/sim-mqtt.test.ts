@@ -17,6 +17,7 @@ import { deviceTopics, MqttDeviceLink, MqttLinkError } from '../../firmware-sim/
 import { createPatientModel } from '../../firmware-sim/src/physiology.js';
 import { loadDeviceState } from '../../firmware-sim/src/state.js';
 import { decodeFrame, frameHash, verifyFrameSignature, ZERO_HASH } from '../../gateway/src/protocol/frame.js';
+import { restartablePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const FRAMES_TOPIC = /^vt\/v1\/dev\/([^/]+)\/frames$/;
@@ -198,7 +199,7 @@ describe('MqttDeviceLink against aedes', () => {
   });
 
   test('behavior: a broker restart mid-stream loses nothing, including a frame whose PUBACK never came', async () => {
-    const port = await freePort();
+    const port = await restartablePort(); // started again on it: below the ephemeral range
     const received: Received = new Map();
     const restarted: { broker?: TestBroker } = {};
     let first: TestBroker | undefined;
