@@ -48,7 +48,7 @@ import { isRecordedRegistered, type RegistryRef, recordRegistration } from './re
 const NEGATIVE_CACHE_MS = 1000;
 
 /** A refresh in slices hands the event loop back once a slice has taken this long (ms). */
-export const REFRESH_SLICE_MS = 8;
+const REFRESH_SLICE_MS = 8;
 
 export interface RefreshSliceOptions {
   /** Default `REFRESH_SLICE_MS`. */
@@ -279,7 +279,7 @@ export class DeviceRegistry {
     const status: CachedRecord['status'] =
       row.status === 'revoked' || this.#revokedSerials.has(held.serial) ? 'revoked' : 'active';
     const rec = status === held.status ? held : { ...held, status };
-    return this.#registration ? this.#recheckRegistration(row.dev, rec, false) : rec;
+    return this.#registration ? this.#recheckRegistration(row.dev, rec) : rec;
   }
 
   /** After a refresh: devices not registered yet are asked again. */
@@ -300,13 +300,13 @@ export class DeviceRegistry {
     if (rec && rec.registered === false) this.#recheckRegistration(dev, rec);
   }
 
-  #recheckRegistration(dev: string, rec: CachedRecord, cache = true): CachedRecord {
+  #recheckRegistration(dev: string, rec: CachedRecord): CachedRecord {
     const registered =
       this.#registration === undefined ||
       isRecordedRegistered(this.#store, this.#registration, dev, rec.spkiSha256);
     if (registered === rec.registered) return rec;
     const next = { ...rec, registered };
-    if (cache) this.#cache.set(dev, next);
+    this.#cache.set(dev, next);
     return next;
   }
 
