@@ -26,7 +26,13 @@ const LAYERS: readonly (readonly string[])[] = [
   ['gateway/src/protocol'],
   ['gateway/src/core', 'anchor/src/contracts', 'anchor/src/log', 'anchor/src/kgc'],
   ['anchor/src/ledger'],
-  ['anchor/src/verify', 'anchor/src/consent', 'gateway/src/io/ops', 'gateway/src/io/reading'],
+  [
+    'anchor/src/verify',
+    'anchor/src/consent',
+    'gateway/src/io/ops',
+    'gateway/src/io/reading',
+    'gateway/src/io/loop',
+  ],
   ['gateway/src/io/store', 'anchor/src/verify-access', 'gateway/src/io/verify'],
   [
     'gateway/src/io/identity',

@@ -13,7 +13,7 @@
  * A pass asked for while one runs starts as soon as it ends (never two at once); `stop` ends
  * the pass under way at its current slice.
  */
-import { performance } from 'node:perf_hooks';
+import { SlicedVisit } from '../loop/index.js';
 
 /** A slice ends once it has taken this long (ms) ... */
 export const SWEEP_SLICE_MS = 4;
@@ -46,9 +46,7 @@ export class WardSweep {
   readonly #o: WardSweepOptions;
   readonly #sliceMs: number;
   readonly #sliceBeds: number;
-  readonly #elapsed: () => number;
-  #pass: SweepPass | null = null;
-  #next = 0;
+  #run: SlicedVisit<string> | null = null;
   #again = false;
   #stopped = false;
   #immediate: NodeJS.Immediate | null = null;
@@ -59,65 +57,68 @@ export class WardSweep {
     this.#o = o;
     this.#sliceMs = o.sliceMs ?? SWEEP_SLICE_MS;
     this.#sliceBeds = o.sliceBeds ?? SWEEP_SLICE_BEDS;
-    this.#elapsed = o.elapsed ?? (() => performance.now());
     if (!(this.#sliceMs > 0 && Number.isSafeInteger(this.#sliceBeds) && this.#sliceBeds > 0))
       throw new RangeError('WardSweep: sliceMs must be positive and sliceBeds a positive integer');
   }
 
   /** A pass is under way. */
   get running(): boolean {
-    return this.#pass !== null;
+    return this.#run !== null;
   }
 
   /** Starts a pass now, its first slice in this turn; while one runs, the next right after it. */
   request(): void {
+    this.#immediate = null;
     if (this.#stopped) return;
-    if (this.#pass) {
+    if (this.#run) {
       this.#again = true;
       return;
     }
+    let pass: SweepPass;
     try {
-      this.#pass = this.#o.begin(this.#o.now());
+      pass = this.#o.begin(this.#o.now());
     } catch (err) {
       this.#o.onError?.(err);
       return;
     }
-    this.#next = 0;
-    this.#slice();
+    let now = 0;
+    const run = new SlicedVisit(pass.beds, {
+      visit: (bed) => pass.visit(bed, now),
+      onSlice: () => {
+        this.stats.slices += 1;
+        now = this.#o.now();
+      },
+      onEnd: ({ complete, err }) => this.#ended(pass, complete, err),
+      sliceMs: this.#sliceMs,
+      sliceItems: this.#sliceBeds,
+      ...(this.#o.elapsed ? { elapsed: this.#o.elapsed } : {}),
+    });
+    this.#run = run;
+    run.start();
   }
 
-  /** Ends the pass under way (no slice runs after this) and any later one. */
+  /** Ends the pass under way (no bed is visited after this) and any later one. */
   stop(): void {
     this.#stopped = true;
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#immediate = null;
-    this.#pass = null;
+    const run = this.#run;
+    this.#run = null;
+    run?.halt();
   }
 
-  #slice(): void {
-    this.#immediate = null;
-    const pass = this.#pass;
-    if (!pass) return;
-    this.stats.slices += 1;
-    const t0 = this.#elapsed();
-    const end = Math.min(pass.beds.length, this.#next + this.#sliceBeds);
-    try {
-      const now = this.#o.now();
-      while (this.#next < end) {
-        pass.visit(pass.beds[this.#next++] as string, now);
-        if (this.#elapsed() - t0 >= this.#sliceMs) break;
+  #ended(pass: SweepPass, complete: boolean, err: unknown): void {
+    this.#run = null;
+    if (this.#stopped) return;
+    if (err !== undefined) this.#o.onError?.(err);
+    else if (complete)
+      try {
+        pass.finish(this.#o.now());
+        this.stats.passes += 1;
+      } catch (e) {
+        this.#o.onError?.(e);
       }
-      if (this.#next < pass.beds.length) {
-        this.#immediate = setImmediate(() => this.#slice());
-        return;
-      }
-      pass.finish(this.#o.now());
-      this.stats.passes += 1;
-    } catch (err) {
-      this.#o.onError?.(err);
-    }
-    this.#pass = null;
-    if (this.#again && !this.#stopped) {
+    if (this.#again) {
       this.#again = false;
       this.#immediate = setImmediate(() => this.request());
     }

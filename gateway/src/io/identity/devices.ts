@@ -32,7 +32,6 @@
  * chain check, unless the device already holds it or something newer, or it is revoked.
  */
 import { hash, X509Certificate } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import {
   certificateValidity,
   parseCertificatePem,
@@ -42,6 +41,7 @@ import {
 import type { DeviceRecord } from '../../core/acceptance.js';
 import type { ErrorGroupCode } from '../../protocol/error-codes.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/frame.js';
+import { SlicedVisit } from '../loop/index.js';
 import type { DeviceRow, GatewayStore } from '../store/index.js';
 import { isRecordedRegistered, type RegistryRef, recordRegistration } from './registration.js';
 
@@ -123,7 +123,7 @@ export class DeviceRegistry {
   #lastRefresh = 0;
   #started = false;
   /** The refresh in slices under way. */
-  #slicing: { done: Promise<boolean>; halt: () => void } | null = null;
+  #slicing: { done: Promise<boolean>; run: SlicedVisit<string> } | null = null;
 
   /**
    * @param kgc the KGC root PEM, or root + intermediates (a root-only KGC of earlier
@@ -181,8 +181,6 @@ export class DeviceRegistry {
    */
   refreshInSlices(o: RefreshSliceOptions = {}): Promise<boolean> {
     if (this.#slicing) return this.#slicing.done;
-    const sliceMs = o.sliceMs ?? REFRESH_SLICE_MS;
-    const elapsed = o.elapsed ?? (() => performance.now());
     const since = this.#lastRefresh;
     let devs: string[];
     try {
@@ -190,55 +188,38 @@ export class DeviceRegistry {
     } catch (err) {
       return Promise.reject(err);
     }
-    let next = 0;
-    let immediate: NodeJS.Immediate | undefined;
-    let answer!: (complete: boolean) => void;
-    let fail!: (err: unknown) => void;
-    const done = new Promise<boolean>((resolve, reject) => {
-      answer = resolve;
-      fail = reject;
+    let resolve!: (complete: boolean) => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<boolean>((yes, no) => {
+      resolve = yes;
+      reject = no;
     });
-    const state = {
-      done,
-      halt: () => {
-        if (immediate) clearImmediate(immediate);
-        end(false);
+    const run = new SlicedVisit(devs, {
+      visit: (dev) => this.#reload(dev),
+      onEnd: ({ complete, err }) => {
+        this.#slicing = null;
+        if (!complete)
+          this.#lastRefresh = Math.min(this.#lastRefresh, since); // the rest read again
+        else
+          try {
+            this.#reloaded();
+          } catch (e) {
+            err = e;
+          }
+        if (err === undefined) resolve(complete);
+        else reject(err);
       },
-    };
-    const end = (complete: boolean, err?: unknown) => {
-      if (this.#slicing !== state) return;
-      this.#slicing = null;
-      if (next < devs.length) this.#lastRefresh = Math.min(this.#lastRefresh, since); // read again
-      if (err === undefined) answer(complete);
-      else fail(err);
-    };
-    const slice = () => {
-      immediate = undefined;
-      try {
-        const t0 = elapsed();
-        while (next < devs.length) {
-          this.#reload(devs[next] as string);
-          next += 1;
-          if (elapsed() - t0 >= sliceMs) break;
-        }
-        if (next < devs.length) {
-          immediate = setImmediate(slice);
-          return;
-        }
-        this.#reloaded();
-        end(true);
-      } catch (err) {
-        end(false, err);
-      }
-    };
-    this.#slicing = state;
-    slice();
+      sliceMs: o.sliceMs ?? REFRESH_SLICE_MS,
+      ...(o.elapsed ? { elapsed: o.elapsed } : {}),
+    });
+    this.#slicing = { done, run };
+    run.start();
     return done;
   }
 
   /** Ends the refresh in slices under way, if any, at its current slice (its promise resolves false). */
   stopRefreshing(): void {
-    this.#slicing?.halt();
+    this.#slicing?.run.halt();
   }
 
   /**
