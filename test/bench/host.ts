@@ -7,7 +7,7 @@
  * - `external`: a gateway in external-broker mode (shared subscription, app acks);
  * - `drain`: no gateway: lean MQTT sessions on the shared subscription that PUBACK every
  *   frame at once and count them (the Mosquitto pass-through reference).
- * Sends `{ready, url}`, then answers `{cmd: 'stats'}` with `HostStats` and `{cmd: 'stop'}`
+ * Sends `{ready, url, startMs}` (`startMs`: the gateway's `startGateway`, ms), then answers `{cmd: 'stats'}` with `HostStats` and `{cmd: 'stop'}`
  * by stopping and exiting. A gateway also times every frame from its socket read to its
  * answer (the ingest's `outcome`), and each `stats` gives the percentiles of the frames
  * answered since the one before (`answerMs`).
@@ -65,6 +65,8 @@ export interface HostStats extends HostMemory {
   cpuMicros: number;
   /** Each thread's CPU time so far and its role (test/bench/thread-cpu); absent off Linux. */
   threads?: ThreadTime[];
+  /** Gateway: the enrolled devices it has read (their certificates checked) so far. */
+  devicesKnown?: number;
   /** Gateway: the frames answered since the last `stats`, socket read → answer (ms). */
   answerMs?: { count: number; p50: number; p99: number };
 }
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
   const answers: number[] = [];
   let stop: () => Promise<void>;
   let url: string;
+  let startMs = 0;
   if (job.kind === 'drain') {
     let received = 0;
     const { host, port } = hostPort(job.url);
@@ -113,6 +116,7 @@ async function main(): Promise<void> {
       ...(job.verifyNice === undefined ? {} : { verifyNice: job.verifyNice }),
       ...(job.heapGrowingPercent === undefined ? {} : { heapGrowingPercent: job.heapGrowingPercent }),
     };
+    const startAt = performance.now();
     const gw: RunningGateway | RunningExternalGateway =
       job.kind === 'embedded'
         ? await startGateway({
@@ -138,6 +142,7 @@ async function main(): Promise<void> {
               ...(job.receiveMaximum ? { receiveMaximum: job.receiveMaximum } : {}),
             },
           });
+    startMs = performance.now() - startAt;
     url = gw.broker ? gw.broker.url : job.kind === 'external' ? job.url : '';
     gw.ingest.on('outcome', (_r, seconds) => {
       if (answers.length < 4_000_000) answers.push(seconds * 1000);
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
       verifyInline: gw.ingest.verifyPool.stats.inline,
       verifyThreadsRunning: gw.ingest.verifyPool.liveWorkers,
       verifyLoadStarts: gw.ingest.verifyPool.stats.loadStarts,
+      devicesKnown: gw.devices.known().length,
       answerMs: answerPercentiles(answers),
     });
     stop = () => gw.stop();
@@ -177,7 +183,7 @@ async function main(): Promise<void> {
       });
     }
   });
-  send({ ready: true, url });
+  send({ ready: true, url, startMs });
 }
 
 main().catch((err: unknown) => {

@@ -190,6 +190,10 @@ export function report(
       `${n('connDevices')} devices on one gateway (embedded, default limits), one frame each every ${s.connPeriodS} s`,
     );
     row(
+      `gateway start with ${n('connDevices')} devices enrolled`,
+      `${n('connGatewayStartMs')} ms to listening${f.embeddedStartMs === undefined ? '' : ` (with ${n('embeddedEnrolled')}: ${n('embeddedStartMs')} ms, the embedded phase's)`}; every device read ${f.connDevicesReadSeconds === null ? 'not within the phase' : `${n('connDevicesReadSeconds')} s after it (in slices, answering meanwhile)`}`,
+    );
+    row(
       'connected / frames acked',
       `${n('connConnected')} (broker saw ${n('connPeakBrokerConnections')}) in ${n('connConnectSeconds')} s / ${n('connAcked')} of ${n('connMade')} (stored ${n('connStored')})`,
     );

@@ -46,6 +46,8 @@ export function drive(
 
 export interface Host {
   url: string;
+  /** The gateway's start (`startGateway`), ms; 0 for the pass-through's drain. */
+  startMs: number;
   stats(): Promise<HostStats>;
   /**
    * Stops the host (the gateway drains what it holds, then stops); after `timeoutMs`
@@ -91,10 +93,11 @@ export function startHost(job: HostJob): Promise<Host> {
     });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const pending: ((s: HostStats) => void)[] = [];
-    child.on('message', (m: { ready?: boolean; url?: string; stats?: HostStats }) => {
+    child.on('message', (m: { ready?: boolean; url?: string; startMs?: number; stats?: HostStats }) => {
       if (m.ready) {
         resolve({
           url: m.url as string,
+          startMs: m.startMs ?? 0,
           stats: () =>
             new Promise<HostStats>((r) => {
               pending.push(r);

@@ -156,6 +156,8 @@ async function main(): Promise<void> {
         rateBurst: EDGE_RATE,
         ...tuning,
       });
+      figures.embeddedStartMs = r0(gw.startMs);
+      figures.embeddedEnrolled = enrolled.emb.length;
       const base = { url: gw.url, keysFile: embKeys };
       const capacity = (devices: string[], ecg: boolean) => measure(gw, { ...base, ...closed, devices, ecg });
       // A fixed rate: latency, and what a frame costs the gateway at that load (the batches
@@ -312,6 +314,7 @@ async function main(): Promise<void> {
         rateBurst: 400,
         ...tuning,
       });
+      const readyAt = performance.now();
       await new Promise((res) => setTimeout(res, 1000));
       const idle = await gw.stats();
       let peak = idle;
@@ -321,6 +324,8 @@ async function main(): Promise<void> {
       const rss: MemorySample[] = [];
       const heap: MemorySample[] = [];
       let allConnectedAt = Number.POSITIVE_INFINITY;
+      /** When the gateway had read every enrolled device (its start reads them in slices). */
+      let allReadAt = (idle.devicesKnown ?? 0) >= CONN_DEVICES ? performance.now() : Number.POSITIVE_INFINITY;
       const sampler = setInterval(() => {
         if (asking) return; // a busy gateway answers late: one question at a time
         asking = true;
@@ -331,6 +336,7 @@ async function main(): Promise<void> {
           rss.push({ t, bytes: s.rssBytes });
           heap.push({ t, bytes: s.heapUsedBytes });
           if (s.connections >= CONN_DEVICES) allConnectedAt = Math.min(allConnectedAt, performance.now());
+          if ((s.devicesKnown ?? 0) >= CONN_DEVICES) allReadAt = Math.min(allReadAt, performance.now());
           connectedPeak = Math.max(connectedPeak, s.connections);
           threadsPeak = Math.max(threadsPeak, s.verifyThreadsRunning);
         });
@@ -386,6 +392,8 @@ async function main(): Promise<void> {
         connConnected: sum((r) => r.connected ?? 0),
         connPeakBrokerConnections: connectedPeak,
         connConnectSeconds: r2(worst((r) => r.connectSeconds ?? 0)),
+        connGatewayStartMs: r0(gw.startMs),
+        connDevicesReadSeconds: Number.isFinite(allReadAt) ? r2((allReadAt - readyAt) / 1000) : null,
         connMade: sum((r) => r.made),
         connAcked: sum((r) => r.acked),
         connStored: end.frames,

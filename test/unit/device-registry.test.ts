@@ -6,8 +6,10 @@
  * reported again (its open sessions must be closed the second time too). On a gateway that
  * anchors on a chain (issue 17), a device is `registered` only with the key the store
  * recorded registered on that chain's registry: a re-enrolment's new key is not, until it is.
- * A refresh in slices (what a running gateway does) reloads a known device's status first,
- * does not check an unchanged certificate again, and can be stopped without losing a row.
+ * A refresh in slices (what a running gateway does, the first at its start) reloads a known
+ * device's status first, does not check an unchanged certificate again, and can be stopped
+ * without losing a row; at the start, a revocation made before it is not news, one made
+ * while it runs is.
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -147,6 +149,36 @@ describe('DeviceRegistry', () => {
       expect(first).toBeLessThan(1 + fresh.length);
       expect(await devices.refreshInSlices()).toBe(true);
       expect(devices.known().sort()).toEqual(['wr-0001', ...fresh]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('behavior: the start read in slices: a device answered before its turn; revoked before the start, not news; revoked during it, news once', async () => {
+    const paths = await prepareDataDir(join(tmp.dir, 'start'), ['wr-0001', 'wr-0002', ...fresh]);
+    const store = openStore(paths.db);
+    try {
+      await revokeEnrolledDevice(paths, store, 'wr-0002'); // before this gateway starts
+      const reported: string[] = [];
+      const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
+        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
+      });
+      const done = devices.refreshInSlices(twoPerSlice()); // what the start does
+      expect(devices.known().length).toBe(2); // one slice so far
+      const last = fresh.at(-1) as string;
+      expect(devices.lookup(last)?.status).toBe('active'); // its frame before its turn: read now
+      const checked = devices.lookup(last);
+      // A device the pass has not reached yet is revoked while it runs.
+      const unread = fresh.find((d) => !devices.known().includes(d)) as string;
+      store.upsertDevice({ ...store.getDevice(unread)!, status: 'revoked' }); // as `kgc revoke` writes it
+      expect(await done).toBe(true);
+      expect(devices.lookup(unread)?.status).toBe('revoked');
+      expect(devices.lookup('wr-0002')?.status).toBe('revoked');
+      expect(reported).toEqual([`${unread}:store`]); // wr-0002's revocation was told before this start
+      expect(devices.lookup(last)).toBe(checked); // reached in its turn: not checked again
+      await new Promise((r) => setTimeout(r, 5));
+      devices.refresh();
+      expect(reported).toEqual([`${unread}:store`]); // once
     } finally {
       store.close();
     }

@@ -9,12 +9,15 @@
  * unknown ids cannot hammer the database); `refresh()` picks up enrolments and status
  * changes made since the last call. Both make a new enrolment effective within seconds.
  *
- * A running gateway refreshes in slices (`refreshInSlices`): a certificate's chain check costs
- * ~0.8 ms (node:crypto's X509 parse, signature check and key export), so 5,020 devices
- * enrolled at once held the event loop 3.7-4.0 s in one `refresh`, and every frame of the
- * ward waited behind it. A slice ends after `REFRESH_SLICE_MS`; a certificate already checked
- * (a row re-read for its status, or again in the next refresh's overlap) is not checked
- * again; and the devices that keep their key (a revocation) go before new certificates.
+ * A running gateway refreshes in slices (`refreshInSlices`), its start's first read of every
+ * device included: a certificate's chain check costs ~0.8 ms (node:crypto's X509 parse,
+ * signature check and key export), so 5,020 devices enrolled at once held the event loop
+ * 3.7-4.0 s in one `refresh`, and 10,000 held a gateway's start 7.7 s before it listened. A
+ * slice ends after `REFRESH_SLICE_MS`; a device whose frame comes before its turn is read by
+ * that lookup; a certificate already checked (a row re-read for its status, or again in the
+ * next refresh's overlap) is not checked again; and the devices that keep their key (a
+ * revocation) go before new certificates. The first read takes the devices revoked in the
+ * store as known (`onRevoked` told them before this start); a revocation after it is news.
  *
  * Revocation has three sources, any one of which suffices: the store's device status
  * (`kgc revoke`), the KGC's signed CRL (`setRevokedSerials`, read by the gateway from
@@ -165,7 +168,7 @@ export class DeviceRegistry {
     return rec;
   }
 
-  /** Reloads devices enrolled or changed since the last refresh, in one go (at start). */
+  /** Reloads devices enrolled or changed since the last refresh, in one go (tests, tools). */
   refresh(): void {
     for (const dev of this.#changed()) this.#reload(dev);
     this.#reloaded();
@@ -230,10 +233,14 @@ export class DeviceRegistry {
   #changed(): string[] {
     const since = this.#lastRefresh;
     this.#lastRefresh = Date.now() - 1000; // overlap: rows written during this read are seen next time
+    const first = !this.#started;
+    this.#started = true; // a revocation from here on is news (the first read's, below, are not)
     const same: string[] = [];
     const other: string[] = [];
-    for (const { dev, spkiSha256 } of this.#store.devicesChangedSince(since))
+    for (const { dev, spkiSha256, status } of this.#store.devicesChangedSince(since)) {
+      if (first && status === 'revoked') this.#revoked.add(dev); // revoked before this start
       (this.#cache.get(dev)?.spkiSha256 === spkiSha256 ? same : other).push(dev);
+    }
     return other.length === 0 ? same : same.concat(other);
   }
 
@@ -266,7 +273,6 @@ export class DeviceRegistry {
   /** After a refresh: devices not registered yet are asked again. */
   #reloaded(): void {
     for (const [dev, rec] of this.#cache) if (rec.registered === false) this.#recheckRegistration(dev, rec);
-    this.#started = true;
   }
 
   /**

@@ -82,7 +82,8 @@ export class SlicedVisit<T> {
   halt(): void {
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#immediate = undefined;
-    if (this.#visiting) this.#halted = true; // told once that visit has returned
+    // From within a visit: `onEnd` is told once that visit has returned.
+    if (this.#visiting) this.#halted = true;
     else this.#end(undefined);
   }
 

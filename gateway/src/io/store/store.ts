@@ -159,7 +159,7 @@ export class GatewayStore implements MerkleNodeReader {
                 (SELECT count(*) FROM frames f WHERE f.dev = d.dev) AS frame_count
          FROM devices d ORDER BY d.dev`,
       ),
-      changed: db.prepare('SELECT dev, spki_sha256 AS spkiSha256 FROM devices WHERE updated_at >= ?'),
+      changed: db.prepare('SELECT dev, spki_sha256 AS spkiSha256, status FROM devices WHERE updated_at >= ?'),
       allDevices: db.prepare('SELECT * FROM devices ORDER BY dev'),
       framesByDevice: db.prepare(
         'SELECT * FROM frames WHERE dev = ? AND ts >= ? AND ts <= ? AND leaf_index < ? ORDER BY seq',
@@ -456,9 +456,9 @@ export class GatewayStore implements MerkleNodeReader {
     return r ? toDevice(r) : undefined;
   }
 
-  /** The devices whose rows were written (enrolled, re-enrolled, revoked) at or after `since` (ms), and the key each holds. */
-  devicesChangedSince(since: number): { dev: string; spkiSha256: string }[] {
-    return this.#stmts.changed.all(since) as { dev: string; spkiSha256: string }[];
+  /** The devices whose rows were written (enrolled, re-enrolled, revoked) at or after `since` (ms): the key each holds, and its status. */
+  devicesChangedSince(since: number): Pick<DeviceRow, 'dev' | 'spkiSha256' | 'status'>[] {
+    return this.#stmts.changed.all(since) as Pick<DeviceRow, 'dev' | 'spkiSha256' | 'status'>[];
   }
 
   /** Every device row, by id; without `listDevices`' counts, which read every frame stored. */
