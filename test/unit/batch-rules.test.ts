@@ -1,33 +1,49 @@
 /**
  * @module test/unit/batch-rules
  * One group commit's dedupe and chain rules (io/ingest/batch-rules, PROTOCOL.md §1): real
- * signed frames (FrameChain); the store's `neighbours` is given as what it would answer
- * (the function takes only that of the store).
+ * signed frames (FrameChain) queued as the ingest queues them (io/ingest/submission); the
+ * store's `neighbours` is given as what it would answer (the function takes only that of the
+ * store).
  */
 
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { sortBatch } from '../../gateway/src/io/ingest/batch-rules.js';
+import type { IngestResult } from '../../gateway/src/io/ingest/ingest-options.js';
+import { Submission } from '../../gateway/src/io/ingest/submission.js';
 import type { GatewayStore } from '../../gateway/src/io/store/index.js';
 import { decodeFrame, frameHash, type SafeFrame } from '../../gateway/src/protocol/frame.js';
 import { FrameChain } from '../helpers/gateway.js';
 
-type Answer = string;
-interface Item {
-  frame: SafeFrame;
-  hash: Uint8Array;
-  resolve: (r: Answer) => void;
-  reject: (e: unknown) => void;
+/** A queued frame as the ingest makes it (io/ingest/submission), its answers written to `log`. */
+function item(bytes: Uint8Array, log: string[], name: string): Submission {
+  const frame = decodeFrame(bytes) as SafeFrame;
+  return new Submission(
+    { frame, hash: frameHash(bytes), via: 'local', transportDev: frame.body.dev, readAt: 0 },
+    {
+      fulfil: (r) => log.push(`${name}:${r.status === 'duplicate' ? 'dup' : r.status}`),
+      fail: () => log.push(`${name}:failed`),
+      owner: { settled: () => {}, outcome: () => {} },
+    },
+  );
 }
-
-function item(bytes: Uint8Array, log: string[], name: string): Item {
-  return {
-    frame: decodeFrame(bytes) as SafeFrame,
-    hash: frameHash(bytes),
-    resolve: (r) => log.push(`${name}:${r}`),
-    reject: () => log.push(`${name}:failed`),
-  };
-}
+const accepted = (p: Submission): IngestResult => ({
+  status: 'accepted',
+  dev: p.frame.body.dev,
+  seq: p.frame.body.seq,
+  leafIndex: 0,
+});
+const dup = (p: Submission): IngestResult => ({
+  status: 'duplicate',
+  dev: p.frame.body.dev,
+  seq: p.frame.body.seq,
+});
+const rejectedAs = (p: Submission, code: string): IngestResult => ({
+  status: 'rejected',
+  code: code as 'replay_conflict',
+  reason: code,
+  dev: p.frame.body.dev,
+});
 
 const none: Pick<GatewayStore, 'neighbours'> = { neighbours: () => ({}) };
 
@@ -39,55 +55,22 @@ describe('sortBatch', () => {
     const first = item(a, log, 'first');
     const again = item(a, log, 'again');
     const sorted = sortBatch([first, again], none, {
-      duplicate: () => 'dup',
+      duplicate: dup,
       rejected: () => log.push('rejected?'),
     });
     expect(sorted.fresh).toEqual([first]);
     expect(sorted.duplicates).toBe(1);
     expect(log).toEqual([]);
-    first.resolve('accepted');
+    first.resolve(accepted(first));
+    first.resolve(accepted(first)); // answered once: its duplicate too
     expect(log).toEqual(['first:accepted', 'again:dup']);
     // A failed first copy fails its duplicate too.
     const log2: string[] = [];
     const b = chain.next();
     const f2 = item(b, log2, 'first');
     const d2 = item(b, log2, 'again');
-    sortBatch([f2, d2], none, { duplicate: () => 'dup', rejected: () => {} });
+    sortBatch([f2, d2], none, { duplicate: dup, rejected: () => {} });
     f2.reject(new Error('store_failed'));
-    expect(log2).toEqual(['first:failed', 'again:failed']);
-  });
-
-  test('behavior: a first copy that answers by its own methods (io/ingest/submission) still answers, and its duplicate after it', () => {
-    class Queued {
-      readonly hash: Uint8Array;
-      readonly frame: SafeFrame;
-      readonly #log: string[];
-      readonly #name: string;
-      constructor(bytes: Uint8Array, log: string[], name: string) {
-        this.frame = decodeFrame(bytes) as SafeFrame;
-        this.hash = frameHash(bytes);
-        this.#log = log;
-        this.#name = name;
-      }
-      resolve(r: Answer): void {
-        this.#log.push(`${this.#name}:${r}`);
-      }
-      reject(): void {
-        this.#log.push(`${this.#name}:failed`);
-      }
-    }
-    const chain = new FrameChain('br-m', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
-    const a = chain.next();
-    const log: string[] = [];
-    const first = new Queued(a, log, 'first');
-    sortBatch([first, new Queued(a, log, 'again')], none, { duplicate: () => 'dup', rejected: () => {} });
-    first.resolve('accepted');
-    expect(log).toEqual(['first:accepted', 'again:dup']);
-    const b = chain.next();
-    const log2: string[] = [];
-    const f2 = new Queued(b, log2, 'first');
-    sortBatch([f2, new Queued(b, log2, 'again')], none, { duplicate: () => 'dup', rejected: () => {} });
-    f2.reject();
     expect(log2).toEqual(['first:failed', 'again:failed']);
   });
 
@@ -110,13 +93,16 @@ describe('sortBatch', () => {
       {
         duplicate: (p) => {
           seen.push(`dup ${p.frame.body.seq}`);
-          return 'dup';
+          return dup(p);
         },
-        rejected: (p, r) => seen.push(`${r.code} ${p.frame.body.seq}`),
+        rejected: (p, r) => {
+          seen.push(`${r.code} ${p.frame.body.seq}`);
+          p.resolve(rejectedAs(p, r.code));
+        },
       },
     );
     expect(seen).toEqual(['dup 1', 'replay_conflict 1']);
-    expect(log).toEqual(['same:dup']);
+    expect(log).toEqual(['same:dup', 'other:rejected']);
     expect(sorted.fresh.map((p) => p.frame.body.seq)).toEqual([2]);
     expect(sorted.duplicates).toBe(1);
   });
@@ -130,9 +116,9 @@ describe('sortBatch', () => {
     const two = forged.next(); // seq 2, chained to the other seq 1
     const seen: string[] = [];
     const sorted = sortBatch([item(one, [], 'one'), item(two, [], 'two')], none, {
-      duplicate: () => {
+      duplicate: (p) => {
         seen.push('dup');
-        return 'dup';
+        return dup(p);
       },
       rejected: (_p, r) => seen.push(r.code),
     });

@@ -13,10 +13,15 @@ import type { GatewayStore } from '../store/index.js';
 
 /** A verified frame waiting for its commit, and how it is answered. */
 export interface Queued<R> {
-  frame: SafeFrame;
-  hash: Uint8Array;
-  resolve: (r: R) => void;
-  reject: (e: unknown) => void;
+  readonly frame: SafeFrame;
+  readonly hash: Uint8Array;
+  resolve(r: R): void;
+  reject(e: unknown): void;
+  /**
+   * Calls `next` right after this frame's own answer (before it, nothing): `ok` after
+   * `resolve`, else with what `reject` was given. Asked before it is answered.
+   */
+  follow(next: (ok: boolean, err?: unknown) => void): void;
 }
 
 /** What a queued frame is answered with. */
@@ -67,17 +72,8 @@ export function sortBatch<P extends Queued<never>>(
       duplicates += 1;
       const first = mine?.get(seq);
       if (first) {
-        // Its answer follows the first copy's (called on it: a queued frame may answer by its methods).
-        const orig = first.resolve;
-        first.resolve = (r) => {
-          orig.call(first, r);
-          p.resolve(answers.duplicate(p));
-        };
-        const origRej = first.reject;
-        first.reject = (e) => {
-          origRej.call(first, e);
-          p.reject(e);
-        };
+        // Its answer follows the first copy's: durable once that one is, failed if it fails.
+        first.follow((ok, err) => (ok ? p.resolve(answers.duplicate(p)) : p.reject(err)));
       } else {
         p.resolve(answers.duplicate(p));
       }

@@ -31,6 +31,8 @@ export class Submission implements Queued<IngestResult> {
   readonly #fail: (e: unknown) => void;
   readonly #owner: SubmissionOwner;
   #open = true;
+  /** Told right after its answer (a copy of it later in the same commit: io/ingest/batch-rules). */
+  #followers: ((ok: boolean, err?: unknown) => void)[] | null = null;
 
   constructor(
     at: { frame: SafeFrame; hash: Uint8Array; via: IngressVia; transportDev: string; readAt: number },
@@ -46,17 +48,25 @@ export class Submission implements Queued<IngestResult> {
     this.#owner = answer.owner;
   }
 
-  /** Answers it (the first answer counts). */
+  /** Answers it (the first answer counts), then its followers. */
   resolve(r: IngestResult): void {
     if (!this.#close()) return;
     this.#owner.outcome(r, this);
     this.#fulfil(r);
+    if (this.#followers) for (const next of this.#followers) next(true);
   }
 
-  /** Answers it as not stored (the first answer counts). */
+  /** Answers it as not stored (the first answer counts), then its followers. */
   reject(e: unknown): void {
     if (!this.#close()) return;
     this.#fail(e);
+    if (this.#followers) for (const next of this.#followers) next(false, e);
+  }
+
+  /** `next` is told right after its answer (io/ingest/batch-rules `Queued.follow`). */
+  follow(next: (ok: boolean, err?: unknown) => void): void {
+    if (this.#followers) this.#followers.push(next);
+    else this.#followers = [next];
   }
 
   #close(): boolean {
