@@ -4,7 +4,7 @@
  * with a real deployment; plus the registry client, error wrapping, and anvil persistence
  * (clean stop, SIGKILL, torn state file).
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createPublicClient, createTestClient, createWalletClient, http } from 'viem';
@@ -317,6 +317,34 @@ describe('anvil persistence', () => {
       ).toEqual([1]);
     } finally {
       await again.stop();
+    }
+  });
+
+  it('behavior: the state file is written when the chain moves, whole (a new file renamed over it), never while it is idle', async () => {
+    const file = join(tmp.dir, 'idle.json');
+    const { n } = await setUp(file);
+    try {
+      const blockOf = () =>
+        Number(
+          (JSON.parse(readFileSync(file, 'utf8')) as { best_block_number: number | string })
+            .best_block_number,
+        );
+      const head = async () =>
+        Number(await createPublicClient({ transport: http(n.rpcUrl) }).getBlockNumber());
+      const deadline = Date.now() + 10_000;
+      while (!(existsSync(file) && blockOf() === (await head())) && Date.now() < deadline) await sleep(100);
+      expect(blockOf()).toBe(await head()); // the anchor's block is on disk
+      const before = statSync(file);
+      await sleep(2500); // idle: anvil's own --state-interval 1 rewrote it twice meanwhile
+      const idle = statSync(file);
+      expect([idle.ino, idle.mtimeMs, idle.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+      await createTestClient({ mode: 'anvil', transport: http(n.rpcUrl) }).mine({ blocks: 1 });
+      const mined = await head();
+      while (blockOf() !== mined && Date.now() < deadline + 5_000) await sleep(100);
+      expect(blockOf()).toBe(mined);
+      expect(statSync(file).ino).not.toBe(before.ino); // replaced by rename, never torn in place
+    } finally {
+      await n.stop();
     }
   });
 

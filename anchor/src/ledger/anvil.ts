@@ -1,8 +1,11 @@
 /**
  * @module anchor/ledger/anvil
  * The embedded dev ledger (ARCHITECTURE.md "Real components"): Foundry's `anvil` from the npm
- * package `@foundry-rs/anvil`, bound to 127.0.0.1, state persisted to a file (STACK-NOTES.md:
- * `--state FILE --state-interval 1`, or a SIGKILL loses everything since start).
+ * package `@foundry-rs/anvil`, bound to 127.0.0.1, state persisted to a file: anvil loads it
+ * and writes it on exit (`--state FILE`), and while it runs the file is written whenever the
+ * chain has moved, by temporary file and rename (anchor/ledger/state-keeper: anvil's own
+ * `--state-interval 1` rewrote the whole state every second, idle or not; without either, a
+ * SIGKILL loses everything since start, STACK-NOTES.md).
  *
  * anvil rewrites its state file in place (open with O_TRUNC, then write), so a SIGKILL during a
  * dump can leave a torn file that anvil refuses to load. `startAnvil` therefore checks the file
@@ -22,6 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestClient, http } from 'viem';
 import { findRepoRoot } from '../contracts/index.js';
 import { freePort } from './ports.js';
+import { StateKeeper } from './state-keeper.js';
 import { assertAddress, assertSafeUint, type Hex, LedgerError } from './types.js';
 
 /**
@@ -66,7 +70,7 @@ export interface AnvilHandle {
 }
 
 export interface StartAnvilOptions {
-  /** Persist the chain here (`--state FILE --state-interval 1`). Default: in memory only. */
+  /** Persist the chain here (`--state FILE`, and written while it runs when the chain moved). Default: in memory only. */
   stateFile?: string;
   /** Default: a free loopback port. */
   port?: number;
@@ -247,7 +251,7 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<AnvilHan
       continue;
     }
     const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--quiet'];
-    if (opts.stateFile) args.push('--state', opts.stateFile, '--state-interval', '1');
+    if (opts.stateFile) args.push('--state', opts.stateFile);
     if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
     const l = launch(bin, args);
     if (l.child.pid !== undefined) opts.onSpawn?.(l.child.pid);
@@ -259,7 +263,12 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<AnvilHan
       if (id === chainId) ready = true;
       else await sleep(40);
     }
-    if (ready && l.exitInfo() === null) return makeHandle(l, rpcUrl, port, chainId, state);
+    if (ready && l.exitInfo() === null) {
+      const keeper = opts.stateFile ? new StateKeeper({ rpcUrl, file: opts.stateFile }) : undefined;
+      keeper?.start();
+      void l.exited.then(() => keeper?.stop());
+      return makeHandle(l, rpcUrl, port, chainId, state, keeper);
+    }
     const cause = new Error(l.stderrTail() || 'anvil wrote nothing to stderr');
     if (l.exitInfo() === null) {
       l.child.kill('SIGKILL');
@@ -279,6 +288,7 @@ function makeHandle(
   port: number,
   chainId: number,
   state: AnvilStateOutcome,
+  keeper: StateKeeper | undefined,
 ): AnvilHandle {
   let stopping: Promise<void> | undefined;
   return {
@@ -290,6 +300,7 @@ function makeHandle(
     exited: l.exited,
     stop() {
       stopping ??= (async () => {
+        await keeper?.stop(); // its write under way first: anvil's own on exit comes last
         if (l.exitInfo() !== null) return;
         l.child.kill('SIGTERM');
         const timer = setTimeout(() => l.child.kill('SIGKILL'), 10_000);
