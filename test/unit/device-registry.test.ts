@@ -183,4 +183,37 @@ describe('DeviceRegistry', () => {
       store.close();
     }
   });
+
+  it('error: a refresh whose read of the store fails changes nothing: the next one reads every row since the last good read', async () => {
+    const paths = await prepareDataDir(join(tmp.dir, 'failed-read'), ['wr-0001', 'wr-0002']);
+    const store = openStore(paths.db);
+    try {
+      await revokeEnrolledDevice(paths, store, 'wr-0002');
+      await new Promise((r) => setTimeout(r, 1100)); // the rows older than a refresh's overlap
+      // Stands in for a read error of the store (SQLITE_IOERR), which cannot be produced on demand.
+      let failNext = true;
+      const flaky = new Proxy(store, {
+        get(target, key, receiver) {
+          if (key === 'devicesChangedSince' && failNext) {
+            failNext = false;
+            return () => {
+              throw new Error('disk I/O error');
+            };
+          }
+          const v = Reflect.get(target, key, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const reported: string[] = [];
+      const devices = new DeviceRegistry(flaky, readKgcTrust(paths.kgcDir), {
+        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
+      });
+      await expect(devices.refreshInSlices()).rejects.toThrow('disk I/O error');
+      expect(await devices.refreshInSlices()).toBe(true);
+      expect(devices.known().sort()).toEqual(['wr-0001', 'wr-0002']);
+      expect(reported).toEqual([]); // revoked before this start: not news
+    } finally {
+      store.close();
+    }
+  });
 });

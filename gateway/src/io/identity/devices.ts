@@ -232,12 +232,14 @@ export class DeviceRegistry {
    */
   #changed(): string[] {
     const since = this.#lastRefresh;
-    this.#lastRefresh = Date.now() - 1000; // overlap: rows written during this read are seen next time
+    const readAt = Date.now() - 1000; // overlap: rows written during this read are seen next time
+    const rows = this.#store.devicesChangedSince(since); // a read that fails changes nothing
+    this.#lastRefresh = readAt;
     const first = !this.#started;
     this.#started = true; // a revocation from here on is news (the first read's, below, are not)
     const same: string[] = [];
     const other: string[] = [];
-    for (const { dev, spkiSha256, status } of this.#store.devicesChangedSince(since)) {
+    for (const { dev, spkiSha256, status } of rows) {
       if (first && status === 'revoked') this.#revoked.add(dev); // revoked before this start
       (this.#cache.get(dev)?.spkiSha256 === spkiSha256 ? same : other).push(dev);
     }
