@@ -72,6 +72,8 @@ export interface AnvilHandle {
 export interface StartAnvilOptions {
   /** Persist the chain here (`--state FILE`, and written while it runs when the chain moved). Default: in memory only. */
   stateFile?: string;
+  /** Told once when the state file can no longer be written while anvil runs (a full disk); tried again at each poll. */
+  onStateError?: (err: unknown) => void;
   /** Default: a free loopback port. */
   port?: number;
   /** Default 31337. */
@@ -264,7 +266,13 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<AnvilHan
       else await sleep(40);
     }
     if (ready && l.exitInfo() === null) {
-      const keeper = opts.stateFile ? new StateKeeper({ rpcUrl, file: opts.stateFile }) : undefined;
+      const keeper = opts.stateFile
+        ? new StateKeeper({
+            rpcUrl,
+            file: opts.stateFile,
+            ...(opts.onStateError ? { onError: opts.onStateError } : {}),
+          })
+        : undefined;
       keeper?.start();
       void l.exited.then(() => keeper?.stop());
       return makeHandle(l, rpcUrl, port, chainId, state, keeper);

@@ -29,7 +29,7 @@ export interface StateKeeperOptions {
   /** The file anvil loads at start (`--state`). */
   file: string;
   intervalMs?: number;
-  /** A poll or a write that failed (the next poll tries again). */
+  /** Told once when polls or writes start failing (each next poll tries again), not at every one. */
   onError?: (err: unknown) => void;
 }
 
@@ -71,6 +71,7 @@ export class StateKeeper {
   #tick: Promise<void> | null = null;
   #written: string | null = null;
   #stopped = false;
+  #failing = false;
   /** Polls made and state files written (tests). */
   readonly stats = { polls: 0, writes: 0 };
 
@@ -102,8 +103,11 @@ export class StateKeeper {
       await replaceFile(this.#o.file, json);
       this.#written = block;
       this.stats.writes += 1;
+      this.#failing = false;
     } catch (err) {
-      if (!this.#stopped) this.#o.onError?.(err);
+      if (this.#stopped || this.#failing) return;
+      this.#failing = true;
+      this.#o.onError?.(err);
     }
   }
 

@@ -40,7 +40,7 @@ import {
 } from '../io/ops/index.js';
 import { createRecipientKey, loadRecipients, openStore } from '../io/store/index.js';
 import type { SerialPortConfig } from '../io/transport/index.js';
-import { isVitalTrailError } from '../protocol/errors.js';
+import { isVitalTrailError, logCode } from '../protocol/errors.js';
 import { DEMO_PATIENT_ID, seedCareDemo } from './demo-care.js';
 import { errorText, UsageError } from './errors.js';
 import {
@@ -157,6 +157,10 @@ async function runDemoLocked(
   const chain = await startEmbeddedChain(paths, logId, {
     port: await portOr(p.chainPort),
     accessLogId: logIdOf(accessLogOrigin(p.gatewayId)),
+    onStateError: (err) =>
+      log.warn('embedded chain state not written; tried again each second while the chain moves', {
+        code: logCode(err),
+      }),
   });
   // From here on a node that dies is started again (and stopped with the demo).
   const watch = watchEmbeddedChain(chain, { paths, logId });

@@ -52,6 +52,8 @@ export interface EmbeddedChain {
   deployed: boolean;
   /** The pid of an anvil left over by a killed gateway on this data directory, stopped first. */
   staleAnvilStopped: number | null;
+  /** Told once when the node's state file can no longer be written (kept for a restart). */
+  onStateError?: (err: unknown) => void;
 }
 
 /**
@@ -194,7 +196,7 @@ export async function stopStaleAnvil(paths: DataPaths, timeoutMs = 10_000): Prom
 export async function startEmbeddedChain(
   paths: DataPaths,
   logId: Hex,
-  opts: { port?: number; accessLogId?: Hex } = {},
+  opts: { port?: number; accessLogId?: Hex; onStateError?: (err: unknown) => void } = {},
 ): Promise<EmbeddedChain> {
   ensureDir(paths.chainDir);
   const kgcKey = ensureAccountKey(paths.kgcAccountKey);
@@ -205,6 +207,7 @@ export async function startEmbeddedChain(
   const anvil = await startAnvil({
     stateFile: paths.anvilState,
     ...(opts.port ? { port: opts.port } : {}),
+    ...(opts.onStateError ? { onStateError: opts.onStateError } : {}),
     // Recorded before anything else, so a start killed at any later point leaves a pid the
     // next start finds and stops (no orphan anvil rewriting the same state file).
     onSpawn: (pid) => writeJson(paths.endpoint, { pid }),
@@ -255,6 +258,7 @@ export async function startEmbeddedChain(
       ...(opts.accessLogId ? { accessLogId: opts.accessLogId } : {}),
       deployed,
       staleAnvilStopped: stale,
+      ...(opts.onStateError ? { onStateError: opts.onStateError } : {}),
     };
   } catch (err) {
     await anvil.stop();
@@ -278,5 +282,6 @@ export function restartEmbeddedChain(
   return startEmbeddedChain(paths, logId, {
     port: previous.anvil.port,
     ...(previous.accessLogId ? { accessLogId: previous.accessLogId } : {}),
+    ...(previous.onStateError ? { onStateError: previous.onStateError } : {}),
   });
 }
