@@ -11,7 +11,7 @@
  * have in one go: tens of milliseconds on a ward of 10,000 beds, against a tick of a second).
  *
  * A pass asked for while one runs starts as soon as it ends (never two at once); `stop` ends
- * the pass under way at its current slice.
+ * the pass under way at its current bed.
  */
 import { SlicedVisit } from '../loop/index.js';
 
