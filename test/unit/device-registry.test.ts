@@ -11,6 +11,7 @@
  * without losing a row; at the start, a revocation made before it is not news, one made
  * while it runs is.
  */
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readKgcTrust } from '../../anchor/src/kgc/index.js';
@@ -99,6 +100,14 @@ describe('DeviceRegistry', () => {
     let t = 0;
     return { sliceMs: 2, elapsed: () => (t += 1) };
   };
+  /** A clock that ends every slice after one device. */
+  const onePerSlice = (): RefreshSliceOptions => ({
+    sliceMs: 1,
+    elapsed: (() => {
+      let t = 0;
+      return () => (t += 1);
+    })(),
+  });
   const turn = () => new Promise<void>((r) => setImmediate(r));
   const fresh = ['wr-0101', 'wr-0102', 'wr-0103', 'wr-0104', 'wr-0105', 'wr-0106'];
 
@@ -212,6 +221,26 @@ describe('DeviceRegistry', () => {
       expect(await devices.refreshInSlices()).toBe(true);
       expect(devices.known().sort()).toEqual(['wr-0001', 'wr-0002']);
       expect(reported).toEqual([]); // revoked before this start: not news
+    } finally {
+      store.close();
+    }
+  });
+
+  it('behavior: a device read after the CRL lists it, its store row active, is told revoked by the CRL', async () => {
+    const paths = await prepareDataDir(join(tmp.dir, 'crl-first'), ['wr-0001', 'wr-0002']);
+    const store = openStore(paths.db);
+    try {
+      const reported: string[] = [];
+      const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
+        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
+      });
+      const done = devices.refreshInSlices(onePerSlice()); // the start: one device read so far
+      const unread = ['wr-0001', 'wr-0002'].find((d) => !devices.known().includes(d)) as string;
+      const serial = new X509Certificate(store.getDevice(unread)!.certPem).serialNumber.toLowerCase();
+      devices.setRevokedSerials(new Set([serial])); // the CRL read meanwhile (pollRevocations)
+      expect(await done).toBe(true);
+      expect(devices.lookup(unread)?.status).toBe('revoked');
+      expect(reported).toEqual([`${unread}:crl`]);
     } finally {
       store.close();
     }

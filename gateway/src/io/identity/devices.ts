@@ -259,7 +259,7 @@ export class DeviceRegistry {
     if (rec) this.#cache.set(dev, rec);
     else this.#cache.delete(dev);
     this.#misses.delete(dev);
-    if (rec?.status === 'revoked') this.#noteRevoked(dev, 'store');
+    if (rec?.status === 'revoked') this.#noteRevoked(dev, row?.status === 'revoked' ? 'store' : 'crl');
     // Active again (re-enrolled): its next revocation is news again.
     else if (rec?.status === 'active') this.#revoked.delete(dev);
   }
