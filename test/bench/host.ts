@@ -155,7 +155,7 @@ async function main(): Promise<void> {
       verifyInline: gw.ingest.verifyPool.stats.inline,
       verifyThreadsRunning: gw.ingest.verifyPool.liveWorkers,
       verifyLoadStarts: gw.ingest.verifyPool.stats.loadStarts,
-      devicesKnown: gw.devices.known().length,
+      devicesKnown: gw.devices.size,
       answerMs: answerPercentiles(answers),
     });
     stop = () => gw.stop();

@@ -18,7 +18,7 @@ import { readKgcTrust } from '../../anchor/src/kgc/index.js';
 import { DeviceRegistry, type RefreshSliceOptions } from '../../gateway/src/io/identity/devices.js';
 import { enrolDevice, revokeEnrolledDevice } from '../../gateway/src/io/identity/enrol.js';
 import { recordRegistration } from '../../gateway/src/io/identity/registration.js';
-import { openStore } from '../../gateway/src/io/store/store.js';
+import { type GatewayStore, openStore } from '../../gateway/src/io/store/store.js';
 import { prepareDataDir } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -26,14 +26,20 @@ describe('DeviceRegistry', () => {
   const tmp = makeTempDir('vt-devreg-');
   afterAll(() => tmp.cleanup());
 
+  /** A registry over `store` (or what stands in for it) whose `reported` lists each revocation told. */
+  const reporting = (store: GatewayStore, kgcDir: string) => {
+    const reported: string[] = [];
+    const devices = new DeviceRegistry(store, readKgcTrust(kgcDir), {
+      onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
+    });
+    return { devices, reported };
+  };
+
   /** Two enrolled devices, refreshed once; `reported` lists each revocation told. */
   const reportingRegistry = async (dir: string) => {
     const paths = await prepareDataDir(join(tmp.dir, dir), ['wr-0001', 'wr-0002']);
     const store = openStore(paths.db);
-    const reported: string[] = [];
-    const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
-      onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
-    });
+    const { devices, reported } = reporting(store, paths.kgcDir);
     devices.refresh();
     return { paths, store, devices, reported };
   };
@@ -168,10 +174,7 @@ describe('DeviceRegistry', () => {
     const store = openStore(paths.db);
     try {
       await revokeEnrolledDevice(paths, store, 'wr-0002'); // before this gateway starts
-      const reported: string[] = [];
-      const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
-        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
-      });
+      const { devices, reported } = reporting(store, paths.kgcDir);
       const done = devices.refreshInSlices(twoPerSlice()); // what the start does
       expect(devices.known().length).toBe(2); // one slice so far
       const last = fresh.at(-1) as string;
@@ -213,10 +216,7 @@ describe('DeviceRegistry', () => {
           return typeof v === 'function' ? v.bind(target) : v;
         },
       });
-      const reported: string[] = [];
-      const devices = new DeviceRegistry(flaky, readKgcTrust(paths.kgcDir), {
-        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
-      });
+      const { devices, reported } = reporting(flaky, paths.kgcDir);
       await expect(devices.refreshInSlices()).rejects.toThrow('disk I/O error');
       expect(await devices.refreshInSlices()).toBe(true);
       expect(devices.known().sort()).toEqual(['wr-0001', 'wr-0002']);
@@ -230,10 +230,7 @@ describe('DeviceRegistry', () => {
     const paths = await prepareDataDir(join(tmp.dir, 'crl-first'), ['wr-0001', 'wr-0002']);
     const store = openStore(paths.db);
     try {
-      const reported: string[] = [];
-      const devices = new DeviceRegistry(store, readKgcTrust(paths.kgcDir), {
-        onRevoked: (dev, source) => reported.push(`${dev}:${source}`),
-      });
+      const { devices, reported } = reporting(store, paths.kgcDir);
       const done = devices.refreshInSlices(onePerSlice()); // the start: one device read so far
       const unread = ['wr-0001', 'wr-0002'].find((d) => !devices.known().includes(d)) as string;
       const serial = new X509Certificate(store.getDevice(unread)!.certPem).serialNumber.toLowerCase();

@@ -7,8 +7,8 @@
  * `--state-interval 1` rewrote the whole state every second, idle or not; without either, a
  * SIGKILL loses everything since start, STACK-NOTES.md).
  *
- * anvil rewrites its state file in place (open with O_TRUNC, then write), so a SIGKILL during a
- * dump can leave a torn file that anvil refuses to load. `startAnvil` therefore checks the file
+ * anvil's own write on exit is in place (open with O_TRUNC, then write), so a SIGKILL during it
+ * can leave a torn file that anvil refuses to load. `startAnvil` therefore checks the file
  * before launching: a good file is copied to `<file>.bak`; a torn one is moved aside to
  * `<file>.corrupt-<ms>` and the backup is restored (`handle.state` says which happened). The
  * chain then lacks what came after the backup; the anchoring outbox reconciles (ARCHITECTURE.md

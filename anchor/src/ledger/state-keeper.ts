@@ -72,8 +72,6 @@ export class StateKeeper {
   #written: string | null = null;
   #stopped = false;
   #failing = false;
-  /** Polls made and state files written (tests). */
-  readonly stats = { polls: 0, writes: 0 };
 
   constructor(o: StateKeeperOptions) {
     this.#o = o;
@@ -93,7 +91,6 @@ export class StateKeeper {
   /** Writes the state now if the chain moved since the last write (also what each poll does). */
   async #poll(): Promise<void> {
     try {
-      this.stats.polls += 1;
       const block = String(await rpc(this.#o.rpcUrl, 'eth_blockNumber'));
       if (block === this.#written || this.#stopped) return;
       const dump = await rpc(this.#o.rpcUrl, 'anvil_dumpState');
@@ -102,7 +99,6 @@ export class StateKeeper {
       if (this.#stopped) return;
       await replaceFile(this.#o.file, json);
       this.#written = block;
-      this.stats.writes += 1;
       this.#failing = false;
     } catch (err) {
       if (this.#stopped || this.#failing) return;

@@ -68,7 +68,6 @@ export class WardSweep {
 
   /** Starts a pass now, its first slice in this turn; while one runs, the next right after it. */
   request(): void {
-    this.#immediate = null;
     if (this.#stopped) return;
     if (this.#run) {
       this.#again = true;
@@ -120,7 +119,10 @@ export class WardSweep {
       }
     if (this.#again) {
       this.#again = false;
-      this.#immediate = setImmediate(() => this.request());
+      this.#immediate = setImmediate(() => {
+        this.#immediate = null;
+        this.request();
+      });
     }
   }
 }

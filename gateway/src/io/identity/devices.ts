@@ -201,16 +201,16 @@ export class DeviceRegistry {
       visit: (dev) => this.#reload(dev),
       onEnd: ({ complete, err }) => {
         this.#slicing = null;
-        if (!complete)
-          this.#lastRefresh = Math.min(this.#lastRefresh, since); // the rest read again
+        if (!complete) this.#lastRefresh = Math.min(this.#lastRefresh, since); // the rest read again
+        if (err !== undefined) reject(err);
+        else if (!complete) resolve(false);
         else
           try {
             this.#reloaded();
+            resolve(true);
           } catch (e) {
-            err = e;
+            reject(e);
           }
-        if (err === undefined) resolve(complete);
-        else reject(err);
       },
       sliceMs: o.sliceMs ?? REFRESH_SLICE_MS,
       ...(o.elapsed ? { elapsed: o.elapsed } : {}),
@@ -311,6 +311,11 @@ export class DeviceRegistry {
         this.#noteRevoked(dev, 'crl');
       }
     }
+  }
+
+  /** How many devices are known and trusted (`known().length` without the list). */
+  get size(): number {
+    return this.#cache.size;
   }
 
   /** Device ids currently known and trusted. */
