@@ -9,7 +9,8 @@
  * A refresh in slices (what a running gateway does, the first at its start) reloads a known
  * device's status first, does not check an unchanged certificate again, and can be stopped
  * without losing a row; at the start, a revocation made before it is not news, one made
- * while it runs is.
+ * while it runs is. A revocation by the CRL alone marks the store row, so the next start does
+ * not tell it again.
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
@@ -238,6 +239,46 @@ describe('DeviceRegistry', () => {
       expect(await done).toBe(true);
       expect(devices.lookup(unread)?.status).toBe('revoked');
       expect(reported).toEqual([`${unread}:crl`]);
+    } finally {
+      store.close();
+    }
+  });
+  it('behavior: a device the CRL alone revokes is told once, not again at the next start (the store row marked)', async () => {
+    const paths = await prepareDataDir(join(tmp.dir, 'crl-restart'), ['wr-0001', 'wr-0002', 'wr-0003']);
+    const store = openStore(paths.db);
+    try {
+      const serialOf = (dev: string) =>
+        new X509Certificate(store.getDevice(dev)!.certPem).serialNumber.toLowerCase();
+      // The KGC's CRL, published elsewhere (the store rows stay active), lists wr-0002 when the
+      // gateway starts (read by the start's pass), then wr-0001 too (held in memory by then).
+      const first = reporting(store, paths.kgcDir);
+      first.devices.setRevokedSerials(new Set([serialOf('wr-0002')]));
+      first.devices.refresh(); // the start
+      expect(first.reported).toEqual(['wr-0002:crl']);
+      first.devices.setRevokedSerials(new Set([serialOf('wr-0001'), serialOf('wr-0002')]));
+      expect(first.reported.sort()).toEqual(['wr-0001:crl', 'wr-0002:crl']);
+      expect(store.getDevice('wr-0001')?.status).toBe('revoked');
+      expect(store.getDevice('wr-0002')?.status).toBe('revoked');
+      expect(store.getDevice('wr-0003')?.status).toBe('active');
+      first.devices.refresh(); // the marks read back: told once all the same
+      expect(first.reported).toHaveLength(2);
+
+      // A restart: the CRL read again at its start, then the devices.
+      const second = reporting(store, paths.kgcDir);
+      second.devices.setRevokedSerials(new Set([serialOf('wr-0001'), serialOf('wr-0002')]));
+      expect(await second.devices.refreshInSlices()).toBe(true);
+      expect(second.devices.lookup('wr-0001')?.status).toBe('revoked');
+      expect(second.devices.lookup('wr-0002')?.status).toBe('revoked');
+      expect(second.devices.lookup('wr-0003')?.status).toBe('active');
+      expect(second.reported).toEqual([]); // revoked before this start: not news
+
+      // Re-enrolled with a new certificate: active, and the CRL (listing the old one) leaves it so.
+      await enrolDevice(paths, store, 'wr-0001');
+      await new Promise((r) => setTimeout(r, 5));
+      second.devices.refresh();
+      second.devices.setRevokedSerials(new Set([serialOf('wr-0002')]));
+      expect(second.devices.lookup('wr-0001')?.status).toBe('active');
+      expect(store.getDevice('wr-0001')?.status).toBe('active');
     } finally {
       store.close();
     }

@@ -21,8 +21,9 @@
  *
  * Revocation has three sources, any one of which suffices: the store's device status
  * (`kgc revoke`), the KGC's signed CRL (`setRevokedSerials`, read by the gateway from
- * `DATA/kgc/crl/crl.pem`), and the chain registry's `DeviceRevoked` events (the gateway marks
- * the store). A device seen revoked for the first time is reported once to `onRevoked`.
+ * `DATA/kgc/crl/crl.pem`), and the chain registry's `DeviceRevoked` events. The CRL's and the
+ * registry's revocations mark the store row too, so a restart does not tell them again. A
+ * device seen revoked for the first time is reported once to `onRevoked`.
  *
  * On a gateway that anchors on a chain (`registration`), a device whose current key is not
  * recorded registered as active in that chain's registry (io/identity/registration) gets
@@ -250,16 +251,20 @@ export class DeviceRegistry {
   #reload(dev: string): void {
     const row = this.#store.getDevice(dev);
     const held = this.#cache.get(dev);
+    const pemSha256 = row && pemDigest(row.certPem);
     const rec =
-      row === undefined
+      row === undefined || pemSha256 === undefined
         ? undefined
-        : held !== undefined && held.pemSha256 === pemDigest(row.certPem)
+        : held !== undefined && held.pemSha256 === pemSha256
           ? this.#restated(held, row)
-          : this.#toRecord(row);
+          : this.#toRecord(row, pemSha256);
     if (rec) this.#cache.set(dev, rec);
     else this.#cache.delete(dev);
     this.#misses.delete(dev);
-    if (rec?.status === 'revoked') this.#noteRevoked(dev, row?.status === 'revoked' ? 'store' : 'crl');
+    if (rec?.status === 'revoked') {
+      if (row?.status === 'revoked') this.#noteRevoked(dev, 'store');
+      else this.#crlRevoked(dev, rec);
+    }
     // Active again (re-enrolled): its next revocation is news again.
     else if (rec?.status === 'active') this.#revoked.delete(dev);
   }
@@ -308,7 +313,7 @@ export class DeviceRegistry {
     for (const [dev, rec] of this.#cache) {
       if (rec.status === 'active' && serials.has(rec.serial)) {
         this.#cache.set(dev, { ...rec, status: 'revoked' });
-        this.#noteRevoked(dev, 'crl');
+        this.#crlRevoked(dev, rec);
       }
     }
   }
@@ -415,20 +420,40 @@ export class DeviceRegistry {
     this.#noteRevoked(dev, source);
   }
 
+  /**
+   * A device the CRL revokes while its store row is active: the row is marked revoked too (as
+   * `kgc revoke` and the chain registry's events mark it), so the next start takes it as
+   * revoked before it, not as news told again at every start. Only the row that still holds
+   * the listed certificate (`pemSha256`) is marked; a re-enrolment's new one is not. The mark is
+   * best effort: a store that cannot be written leaves the revocation in memory, in force, and
+   * told again by the next start as before.
+   */
+  #crlRevoked(dev: string, rec: CachedRecord): void {
+    try {
+      const row = this.#store.getDevice(dev);
+      if (row?.status === 'active' && pemDigest(row.certPem) === rec.pemSha256)
+        this.#store.upsertDevice({ ...row, status: 'revoked' });
+    } catch {
+      // In force in memory all the same (the caller's cache); only the next start tells it again.
+    }
+    this.#noteRevoked(dev, 'crl');
+  }
+
   #noteRevoked(dev: string, source: RevocationSource): void {
     if (this.#revoked.has(dev)) return;
     this.#revoked.add(dev);
     if (this.#started) this.#onRevoked?.(dev, source);
   }
 
-  #toRecord(row: DeviceRow): CachedRecord | undefined {
-    const rec = this.#toTrustedRecord(row);
+  /** `pemSha256`: the row's PEM digest, when the caller has it already. */
+  #toRecord(row: DeviceRow, pemSha256 = pemDigest(row.certPem)): CachedRecord | undefined {
+    const rec = this.#toTrustedRecord(row, pemSha256);
     if (!rec || !this.#registration) return rec;
     const registered = isRecordedRegistered(this.#store, this.#registration, row.dev, rec.spkiSha256);
     return { ...rec, registered };
   }
 
-  #toTrustedRecord(row: DeviceRow): CachedRecord | undefined {
+  #toTrustedRecord(row: DeviceRow, pemSha256: string): CachedRecord | undefined {
     const { rootPem, intermediatesPem } = this.#trust;
     const check = verifyCertificateChain(row.certPem, rootPem, intermediatesPem, this.#now());
     const revoked = (serial: string) => row.status === 'revoked' || this.#revokedSerials.has(serial);
@@ -445,7 +470,7 @@ export class DeviceRegistry {
         notAfter: check.notAfter,
         serial,
         spkiSha256: check.spkiSha256,
-        pemSha256: pemDigest(row.certPem),
+        pemSha256,
       };
     }
     if (check.code === 'expired_certificate') {
@@ -465,7 +490,7 @@ export class DeviceRegistry {
         notAfter: Date.parse(cert.validTo),
         serial,
         spkiSha256: spkiSha256(row.certPem),
-        pemSha256: pemDigest(row.certPem),
+        pemSha256,
       };
     }
     return undefined;
