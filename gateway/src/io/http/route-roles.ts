@@ -95,6 +95,7 @@ export const ROUTE_ROLES: Readonly<Record<string, RouteAccess>> = {
   'GET /api/care/patients/:patient/ecg': CARE_ROLES,
   'GET /api/care/patients/:patient/fhir': CARE_ROLES,
   'GET /api/care/patients/:patient/bundle': CARE_ROLES,
+  'GET /api/care/patients/:patient/bundle/parts': CARE_ROLES,
   'GET /api/care/me': CARE_ROLES,
   'PUT /api/care/me/key': PATIENT_ROLES,
   'GET /api/care/doctors': PATIENT_ROLES,

@@ -22,4 +22,11 @@ export {
   type ReadPoolOptions,
   sharedReadPool,
 } from './read-pool.js';
-export { countInWindows, inWindows, lastInWindows, READ_WINDOW_MS } from './windows.js';
+export {
+  countInWindows,
+  inWindows,
+  lastInWindows,
+  READ_WINDOW_MS,
+  WINDOWED_MAX_MS,
+  windowsOf,
+} from './windows.js';

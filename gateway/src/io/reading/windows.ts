@@ -85,7 +85,7 @@ export async function countInWindows(
  * event loop between two; a range under a window, or one too long to window (over
  * `WINDOWED_MAX_MS`: a CLI export to the end of time), is one window.
  */
-async function* windowsOf(from: number, to: number): AsyncGenerator<[number, number]> {
+export async function* windowsOf(from: number, to: number): AsyncGenerator<[number, number]> {
   if (to - from < READ_WINDOW_MS || to - from > WINDOWED_MAX_MS) {
     yield [from, to];
     return;

@@ -21,6 +21,13 @@
  *   force: otherwise that end stays open (the verifier says INCOMPLETE; `--allow-gaps`). The
  *   access logged covers every frame disclosed, boundaries included. 409 `not_anchored`
  *   before the first anchored checkpoint. Access `bundle_export`.
+ * - `GET /api/care/patients/:patient/bundle/parts?from=ms&to=ms` → `{patient, from, to,
+ *   maxReadings, parts: [{from, to, frames}]}`: where to cut the range so that each part's
+ *   bundle holds at most `maxReadings` frames (the bound the bundle is refused past, 422
+ *   `too_many_readings`), counted from the frame index (io/queries `bundleParts`; no frame
+ *   read, nothing disclosed but the counts, so no access is logged; the same rules as the
+ *   bundle; at most 8 days per request, 400 `bad_request` beyond). The patient portal asks it
+ *   when the bundle is refused for its size and downloads the parts. Not a download slot.
  * The three are downloads: at most `downloads` (default 2, `http.downloads`) are made at once,
  * one per user; another is refused at once with 503 `export_busy` and `Retry-After: 5`. The
  * FHIR Bundle and the disclosure bundle are streamed as they are made, in 10 ms slices of the
@@ -51,7 +58,8 @@ import {
   inTimeSlices,
   planExport,
 } from '../../../outbound/index.js';
-import { DEFAULT_MAX_READINGS } from '../../../queries/index.js';
+import { bundleParts, DEFAULT_MAX_READINGS } from '../../../queries/index.js';
+import { WINDOWED_MAX_MS } from '../../../reading/index.js';
 import { type GatewayStore, SealedError, SealedReader } from '../../../store/index.js';
 import { errorReply, HttpError } from '../../errors.js';
 import type { HttpRoutes } from '../../route-contract.js';
@@ -329,8 +337,20 @@ export function careExportRoutes(opts: CareExportOptions): HttpRoutes {
     }
   });
 
+  const getBundleParts = guarded<PatientRange>(CARE_ROLES, async (req, user) => {
+    const { patient, from, to } = rangeOf(req);
+    if (to < from) return fail('bad_request', 'to must not be before from');
+    if (to - from > WINDOWED_MAX_MS) return fail('bad_request', 'at most 8 days of parts per request');
+    const a = await authorize(patient, from, to, user, BUNDLE_SCOPE);
+    const maxReadings = opts.maxReadings ?? DEFAULT_MAX_READINGS;
+    const periods = await periodsOf(a.patientId, from, to);
+    const parts = await bundleParts(opts.store, periods, from, to, maxReadings);
+    return { patient, from, to, maxReadings, parts };
+  });
+
   return async (app, auth) => {
     const schema = { params: PATIENT_PARAM, querystring: RANGE_QUERY };
+    app.get('/api/care/patients/:patient/bundle/parts', { schema }, getBundleParts(auth));
     app.get('/api/care/patients/:patient/ecg', { schema }, slotted(auth, getEcg(auth)));
     app.get('/api/care/patients/:patient/fhir', { schema }, slotted(auth, getFhir(auth)));
     app.get('/api/care/patients/:patient/bundle', { schema }, slotted(auth, getBundle(auth)));
