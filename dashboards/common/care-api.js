@@ -65,6 +65,9 @@ import { requestJson } from './http.js';
 /** @typedef {Partial<Record<import('./contract.js').ObservationKey, number>>} Obs */
 /** @typedef {{dev: string, seq: number, ts: number, obs: Obs}} CareReading */
 /** @typedef {{patient: string, from: number, to: number, basis: AccessBasis, readings: CareReading[], total?: number}} ReadingsAnswer */
+/** One ECG chunk: `s` base64 of its int16 little-endian samples (µV), `fs` Hz, `ts` its first sample (device clock). */
+/** @typedef {{dev: string, seq: number, ts: number, fs: number, s: string}} EcgStrip */
+/** @typedef {{patient: string, from: number, to: number, basis: AccessBasis, strips: EcgStrip[]}} EcgAnswer */
 /** @typedef {import('./contract.js').TrendPointDto} TrendPoint */
 /** @typedef {{dev: string, from: number, to: number, series: Partial<Record<string, TrendPoint[]>>}} DeviceTrend */
 /** @typedef {{patient: string, from: number, to: number, bucketMs: number, basis: AccessBasis, devices: DeviceTrend[]}} TrendAnswer */
@@ -162,6 +165,16 @@ export const getReadings = (patient, from, to, limit) =>
   call(
     `/api/care/patients/${encodeURIComponent(patient)}/readings?from=${from}&to=${to}${limit ? `&limit=${limit}` : ''}`,
   );
+
+/**
+ * The ECG chunks of a range (at most an hour; a consent holding ECG).
+ * @param {string} patient pseudonym
+ * @param {number} from ms
+ * @param {number} to ms
+ * @returns {Promise<ApiResult<EcgAnswer>>}
+ */
+export const getEcg = (patient, from, to) =>
+  call(`/api/care/patients/${encodeURIComponent(patient)}/ecg?from=${from}&to=${to}`);
 
 /**
  * @param {string} patient pseudonym

@@ -5,9 +5,11 @@
  * page"): the session (common/sign-in, as on the ward page), who the doctor is (`GET
  * /api/care/me`), their patients (patients.js), one patient's readings and trend within the
  * consent's data range and the last 24 h (common/care-vitals; a refusal such as
- * `consent_required` after a revocation is shown plainly and the data cleared), their own
- * accesses (`GET /api/care/access`), and the break-glass form when `breakGlass` is true
- * (break-glass.js). The open view and the lists are read again every 15 s. Plain browser ES
+ * `consent_required` after a revocation is shown plainly and the data cleared), the patient's
+ * latest ECG seconds under a consent that holds ECG (ecg.js), the FHIR export and the
+ * disclosure bundle of the range shown (common/downloads: a bundle too large for one file in
+ * parts), their own accesses (`GET /api/care/access`), and the break-glass form when
+ * `breakGlass` is true (break-glass.js). The open view and the lists are read again every 15 s. Plain browser ES
  * modules, no framework; text only (textContent).
  */
 import { careHooks, getAccess, getCareMe, getPatients, refusalText } from '../common/care-api.js';
@@ -15,10 +17,12 @@ import { basisText, rangeText, shortId } from '../common/care-format.js';
 import { fillAccess } from '../common/care-tables.js';
 import { loadVitals } from '../common/care-vitals.js';
 import { byId } from '../common/dom.js';
+import { downloadBundle, downloadFile, FHIR_MAX_MS } from '../common/downloads.js';
 import { formatDateTime } from '../common/format.js';
 import { homeOf, showSignIn, signOut, wireSignIn } from '../common/sign-in.js';
 import { wireBreakGlass } from './break-glass.js';
-import { clampRange, renderPatients, VIEW_MS, vitalsConsent } from './patients.js';
+import { loadEcg } from './ecg.js';
+import { clampRange, renderPatients, scopeConsent, VIEW_MS, vitalsConsent } from './patients.js';
 
 /** @typedef {import('../common/care-api.js').CareMe} CareMe */
 /** @typedef {import('../common/care-api.js').CareConsent} CareConsent */
@@ -27,8 +31,11 @@ const REFRESH_MS = 15_000;
 const page = byId('page');
 /** @type {CareMe | null} */
 let me = null;
-/** The open view: a patient under a consent, or under break-glass (`consent` null). */
-/** @type {{patient: string, label: string, consent: CareConsent | null} | null} */
+/**
+ * The open view: a patient under a consent (`consent`, the one for vital signs, and all the
+ * patient's `consents` to this doctor), or under break-glass (both null).
+ */
+/** @type {{patient: string, label: string, consent: CareConsent | null, consents: CareConsent[] | null} | null} */
 let view = null;
 /** @type {ReturnType<typeof setInterval> | undefined} */
 let timer;
@@ -39,13 +46,19 @@ async function loadPatients() {
   if (!res.ok) return;
   renderPatients(res.body.patients, (p) => {
     const consent = vitalsConsent(p.consents) ?? null;
-    view = { patient: p.patient, label: `${p.patientId} (${shortId(p.patient)})`, consent };
+    view = {
+      patient: p.patient,
+      label: `${p.patientId} (${shortId(p.patient)})`,
+      consent,
+      consents: p.consents,
+    };
     void loadView();
   });
   // a view under a consent follows its patient's consents as they are now
   if (view?.consent) {
     const now = res.body.patients.find((p) => p.patient === view?.patient);
     view.consent = (now && vitalsConsent(now.consents)) ?? view.consent;
+    if (now) view.consents = now.consents;
   }
 }
 
@@ -95,7 +108,44 @@ async function loadView() {
     section.dataset.code = r.code;
     section.dataset.state = 'refused';
   }
+  await loadEcg(v.patient, v.consents, now);
+  if (view !== v) return;
   await loadAccess();
+}
+
+/** The range a download of the open view asks for, under the consent holding `scope`; null if none does. */
+function downloadRange(/** @type {number} */ scope) {
+  if (!view) return null;
+  const now = Date.now();
+  if (!view.consents) return { from: now - VIEW_MS, to: now }; // break-glass
+  const consent = scopeConsent(view.consents, scope);
+  return consent ? clampRange(consent, now) : null;
+}
+
+function wireDownloads() {
+  const out = { status: byId('dl-status'), error: byId('dl-error') };
+  const base = () => `/api/care/patients/${encodeURIComponent(view?.patient ?? '')}`;
+  const name = (/** @type {string} */ what) =>
+    `vitaltrail-${what}-${(view?.patient ?? '').slice(2, 10)}-${new Date().toISOString().slice(0, 10)}.json`;
+  byId('dl-fhir').addEventListener('click', () => {
+    const r = downloadRange(1);
+    if (!r) {
+      out.error.textContent = 'Not downloaded: your consent does not hold vital signs for this range.';
+      return;
+    }
+    const from = Math.max(r.from, r.to - FHIR_MAX_MS);
+    void downloadFile(`${base()}/fhir?from=${from}&to=${r.to}`, name('fhir'), out);
+  });
+  byId('dl-bundle').addEventListener('click', () => {
+    const r = downloadRange(3);
+    if (!r) {
+      out.status.textContent = '';
+      out.error.textContent =
+        'Not downloaded: the bundle needs a consent that holds vital signs and ECG (a signed frame cannot be cut).';
+      return;
+    }
+    void downloadBundle(base(), r.from, r.to, name('bundle'), out);
+  });
 }
 
 async function refresh() {
@@ -147,8 +197,9 @@ wireSignIn((who) => {
   if (who.role !== 'doctor') location.assign(homeOf(who.role));
   else void start();
 });
+wireDownloads();
 wireBreakGlass((patient) => {
-  view = { patient, label: `${shortId(patient)} (break-glass)`, consent: null };
+  view = { patient, label: `${shortId(patient)} (break-glass)`, consent: null, consents: null };
   void loadView();
 });
 byId('view-refresh').addEventListener('click', () => void refresh());

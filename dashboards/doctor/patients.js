@@ -17,13 +17,26 @@ import { appendCell, byId } from '../common/dom.js';
 export const VIEW_MS = 24 * 3_600_000;
 
 /**
+ * The consent holding every bit of `scope` (1 vitals, 2 ECG, 3 both) that covers the most
+ * recent data.
+ * @param {CareConsent[]} consents
+ * @param {number} scope
+ * @returns {CareConsent | undefined}
+ */
+export function scopeConsent(consents, scope) {
+  const end = (/** @type {CareConsent} */ c) => (c.dataUntil === 0 ? Number.POSITIVE_INFINITY : c.dataUntil);
+  return consents
+    .filter((c) => (c.scope & scope) === scope)
+    .sort((a, b) => end(b) - end(a) || a.dataFrom - b.dataFrom)[0];
+}
+
+/**
  * The consent that serves a view of vital signs: the one covering the most recent data.
  * @param {CareConsent[]} consents
  * @returns {CareConsent | undefined}
  */
 export function vitalsConsent(consents) {
-  const end = (/** @type {CareConsent} */ c) => (c.dataUntil === 0 ? Number.POSITIVE_INFINITY : c.dataUntil);
-  return consents.filter((c) => c.scope & 1).sort((a, b) => end(b) - end(a) || a.dataFrom - b.dataFrom)[0];
+  return scopeConsent(consents, 1);
 }
 
 /**

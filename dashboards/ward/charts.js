@@ -7,6 +7,7 @@
  * on the ward's clock, the patient's alarm limits as dashed lines and the alarm episodes
  * as spans shaded in their priority colour (in the vital's row and in the alarm strip).
  */
+import { drawEcgPaper } from '../common/ecg-paper.js';
 import { errorCode } from '../common/http.js';
 import { alarmText } from './alarm-text.js';
 import { api } from './api.js';
@@ -75,42 +76,8 @@ function clearCanvas(c, background) {
 }
 
 export function drawEcg() {
-  const paper = clearCanvas(ui.ecg, '#050a06');
-  if (!paper) return;
-  const { g, w, h } = paper;
-  // ECG paper grid: 0.2 s major lines.
   const v = state.view;
-  const cap = v ? v.ecg.length : 1250;
-  const fs = v ? v.ecgFs : 250;
-  g.strokeStyle = '#12301c';
-  g.lineWidth = 1;
-  for (let t = 0; t <= cap; t += fs / 5) {
-    const x = (t / cap) * w;
-    g.beginPath();
-    g.moveTo(x, 0);
-    g.lineTo(x, h);
-    g.stroke();
-  }
-  for (let y = 0; y <= h; y += w / ((cap / fs) * 5)) {
-    g.beginPath();
-    g.moveTo(0, y);
-    g.lineTo(w, y);
-    g.stroke();
-  }
-  if (!v || v.ecgLen === 0) return;
-  // −1 mV … +1.5 mV over the height.
-  /** @param {number} uv */
-  const y = (uv) => h * (1 - (uv + 1000) / 2500);
-  g.strokeStyle = '#3ee07a';
-  g.lineWidth = 2;
-  g.beginPath();
-  const start = cap - v.ecgLen;
-  for (let i = start; i < cap; i++) {
-    const x = (i / (cap - 1)) * w;
-    if (i === start) g.moveTo(x, y(v.ecg[i] ?? 0));
-    else g.lineTo(x, y(v.ecg[i] ?? 0));
-  }
-  g.stroke();
+  drawEcgPaper(ui.ecg, v ? v.ecg : null, v ? v.ecgLen : 0, v ? v.ecgFs : 250);
 }
 
 // --- trends (GET /api/devices/:dev/trend, drawn on canvas)

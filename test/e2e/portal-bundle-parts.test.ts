@@ -18,9 +18,8 @@ import { readFile } from 'node:fs/promises';
 import type { Browser, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hex } from '../../anchor/src/ledger/index.js';
-import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { decodeFrame } from '../../gateway/src/protocol/frame.js';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, signInOnPage } from '../helpers/browser.js';
 import { CARE_PW, type CareRig, H, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -56,19 +55,11 @@ describe('patient portal: a bundle too large for one file comes in parts that ea
       const ts = first + i * 800;
       await rig.gw.ingest.submit(frames.next({ ts }, { hr: 60 + (i % 30), spo2: 97 }), DEV);
     }
-    const deadline = Date.now() + 60_000;
-    while ((rig.gw.store.latestAnchored()?.treeSize ?? 0) < FRAMES && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
-    expect(rig.gw.store.latestAnchored()?.treeSize).toBeGreaterThanOrEqual(FRAMES);
+    await rig.anchored(FRAMES);
     browser = await launchBrowser();
     const context = await browser.newContext({ acceptDownloads: true });
     page = await context.newPage();
-    await page.goto(`${rig.gw.http.url}/`);
-    await page.fill('#username', 'pat');
-    await page.fill('#password', CARE_PW);
-    await page.click('#login-submit');
-    await page.waitForURL(`${rig.gw.http.url}/patient/`);
-    await page.waitForSelector('body[data-state="ready"]');
+    await signInOnPage(page, rig.gw.http.url, 'pat', CARE_PW, '/patient/');
   }, 180_000);
 
   afterAll(async () => {
@@ -121,13 +112,7 @@ describe('patient portal: a bundle too large for one file comes in parts that ea
         entries: { frame?: string; boundary?: string }[];
       };
       expect(json.entries.length).toBeLessThanOrEqual(MAX_READINGS + 2); // its frames and two boundaries
-      const parsed = parseBundle(json);
-      const evidence = await fetchChainEvidence({
-        rpcUrl: rig.chain.rpcUrl,
-        contract: rig.chain.deployment.anchors,
-        logIds: [parsed.log.logId],
-      });
-      const report = verifyBundle(parsed, evidence.anchors, { registry: evidence.registryEvents });
+      const report = await rig.verify(json);
       expect(report.integrity).toBe(true);
       // In time order: each part's own frames after the last part's.
       const own = json.entries.filter((e) => e.boundary === undefined);

@@ -4,7 +4,7 @@
  * "headless Chromium driven by playwright-core"). Uses Debian's chromium, installed by
  * `test/setup/system-deps.sh`; flags as measured in STACK-NOTES.md ("Browser tests").
  */
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -27,4 +27,23 @@ export function launchBrowser(extraArgs: readonly string[] = []): Promise<Browse
       ...extraArgs,
     ],
   });
+}
+
+/**
+ * Signs `username` in on the dashboard's form at `baseUrl`/ and waits for the page it sends
+ * them to (`lands`, e.g. `/doctor/`) to be ready (`body[data-state="ready"]`).
+ */
+export async function signInOnPage(
+  page: Page,
+  baseUrl: string,
+  username: string,
+  password: string,
+  lands: string,
+): Promise<void> {
+  await page.goto(`${baseUrl}/`);
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('#login-submit');
+  await page.waitForURL(`${baseUrl}${lands}`);
+  await page.waitForSelector('body[data-state="ready"]');
 }

@@ -20,6 +20,7 @@ import {
   SCOPE_VITALS,
 } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
+import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { startGateway } from '../../gateway/src/app/gateway.js';
 import type { GatewayOptions, RunningGateway } from '../../gateway/src/app/options.js';
 import { accessLogOrigin, checkpointOrigin, logIdOf } from '../../gateway/src/core/log-names.js';
@@ -103,6 +104,10 @@ export interface CareRig {
   ): Promise<Hex>;
   /** Waits for the gateway's next reads of the chain's consents. */
   settle(): Promise<void>;
+  /** Waits (60 s at most) until a checkpoint of at least `treeSize` leaves is anchored; throws if none is. */
+  anchored(treeSize: number): Promise<void>;
+  /** A downloaded disclosure bundle as the auditor checks it: parsed, against this chain's anchors and registry. */
+  verify(bundle: unknown): Promise<ReturnType<typeof verifyBundle>>;
   /** Stops the gateway (flushing its anchorers); the chain runs on. */
   stopGateway(): Promise<void>;
   /** Stops the gateway, if running, and the chain. */
@@ -207,6 +212,22 @@ export async function startCareRig(
       return (await relay.submitGrant(message, signature)).consentId.toLowerCase() as Hex;
     },
     settle: () => new Promise((r) => setTimeout(r, refreshMs * 3 + 200)),
+    async anchored(treeSize) {
+      const deadline = Date.now() + 60_000;
+      while ((gw.store.latestAnchored()?.treeSize ?? 0) < treeSize) {
+        if (Date.now() > deadline) throw new Error(`no checkpoint of ${treeSize} leaves anchored in 60 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async verify(bundle) {
+      const parsed = parseBundle(bundle);
+      const evidence = await fetchChainEvidence({
+        rpcUrl: chain.rpcUrl,
+        contract: chain.deployment.anchors,
+        logIds: [parsed.log.logId],
+      });
+      return verifyBundle(parsed, evidence.anchors, { registry: evidence.registryEvents });
+    },
     stopGateway,
     async stop() {
       await stopGateway();

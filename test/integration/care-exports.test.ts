@@ -19,7 +19,6 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clinicianIdOf, SCOPE_ECG, SCOPE_VITALS } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
-import { fetchChainEvidence, parseBundle, verifyBundle } from '../../anchor/src/verify/index.js';
 import { decodeFrame } from '../../gateway/src/protocol/frame.js';
 import { type CareRig, H, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
 import { validateR4 } from '../helpers/fhir-server.js';
@@ -68,15 +67,7 @@ describe('care exports: ECG, FHIR and bundles under consent', () => {
       Number(decodeFrame(Buffer.from(e.frame as string, 'base64')).body.seq),
       e.boundary ?? '',
     ]);
-  const verify = async (bundle: Json) => {
-    const parsed = parseBundle(bundle);
-    const evidence = await fetchChainEvidence({
-      rpcUrl: rig.chain.rpcUrl,
-      contract: rig.chain.deployment.anchors,
-      logIds: [parsed.log.logId],
-    });
-    return verifyBundle(parsed, evidence.anchors, { registry: evidence.registryEvents });
-  };
+  const verify = (bundle: Json) => rig.verify(bundle);
 
   beforeAll(async () => {
     // Shredding on (a year: nothing expires here), so a bundle download holds it while it reads.
@@ -131,9 +122,7 @@ describe('care exports: ECG, FHIR and bundles under consent', () => {
       [false, 76],
     ] as const)
       await send(wf, hr);
-    const deadline = Date.now() + 30_000;
-    while ((rig.gw.store.latestAnchored()?.treeSize ?? 0) < 9 && Date.now() < deadline) await sleep(100);
-    expect(rig.gw.store.latestAnchored()?.treeSize).toBeGreaterThanOrEqual(9);
+    await rig.anchored(9);
     consentA = await rig.grant(patientKey, { patient: pseudonym, doctor: drA, scope: SCOPE_VITALS });
     consentE = await rig.grant(patientKey, {
       patient: pseudonym,
