@@ -106,6 +106,9 @@ const SAMPLE: Record<string, { url: string; body?: object }> = {
   'GET /api/care/patients/:patient/ecg': { url: `/api/care/patients/${PSEUDONYM}/ecg?from=0&to=1` },
   'GET /api/care/patients/:patient/fhir': { url: `/api/care/patients/${PSEUDONYM}/fhir?from=0&to=1` },
   'GET /api/care/patients/:patient/bundle': { url: `/api/care/patients/${PSEUDONYM}/bundle?from=0&to=1` },
+  'GET /api/care/patients/:patient/bundle/parts': {
+    url: `/api/care/patients/${PSEUDONYM}/bundle/parts?from=0&to=1`,
+  },
   'GET /api/patients/:dev': { url: `/api/patients/${DEV}` },
   'GET /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings` },
   'PUT /api/patients/:dev/settings': { url: `/api/patients/${DEV}/settings`, body: {} },
