@@ -9,8 +9,8 @@
  * latest ECG seconds under a consent that holds ECG (ecg.js), the FHIR export and the
  * disclosure bundle of the range shown (common/downloads: a bundle too large for one file in
  * parts), their own accesses (`GET /api/care/access`), and the break-glass form when
- * `breakGlass` is true (break-glass.js). The open view and the lists are read again every 15 s. Plain browser ES
- * modules, no framework; text only (textContent).
+ * `breakGlass` is true (break-glass.js). The open view and the lists are read again every
+ * 15 s. Plain browser ES modules, no framework; text only (textContent).
  */
 import { careHooks, getAccess, getCareMe, getPatients, refusalText } from '../common/care-api.js';
 import { basisText, rangeText, shortId } from '../common/care-format.js';
@@ -46,13 +46,12 @@ async function loadPatients() {
   if (!res.ok) return;
   renderPatients(res.body.patients, (p) => {
     const consent = vitalsConsent(p.consents) ?? null;
-    view = {
+    openView({
       patient: p.patient,
       label: `${p.patientId} (${shortId(p.patient)})`,
       consent,
       consents: p.consents,
-    };
-    void loadView();
+    });
   });
   // a view under a consent follows its patient's consents as they are now
   if (view?.consent) {
@@ -71,6 +70,14 @@ async function loadAccess() {
       res.body.entries,
       new Map(me ? [[me.subject.toLowerCase(), me.username]] : []),
     );
+}
+
+/** Opens `next` in the view: the last patient's download messages go with it. */
+function openView(/** @type {NonNullable<typeof view>} */ next) {
+  view = next;
+  byId('dl-status').textContent = '';
+  byId('dl-error').textContent = '';
+  void loadView();
 }
 
 async function loadView() {
@@ -199,8 +206,7 @@ wireSignIn((who) => {
 });
 wireDownloads();
 wireBreakGlass((patient) => {
-  view = { patient, label: `${shortId(patient)} (break-glass)`, consent: null, consents: null };
-  void loadView();
+  openView({ patient, label: `${shortId(patient)} (break-glass)`, consent: null, consents: null });
 });
 byId('view-refresh').addEventListener('click', () => void refresh());
 byId('logout').addEventListener('click', async () => {
