@@ -106,6 +106,13 @@ interface Unit {
   link: MqttDeviceLink;
   /** Frames made this run. */
   count: number;
+  /**
+   * Where in each period this device sends, as a share of it in [0, 1): frame k is due
+   * (k + phase) / rate seconds after the start. The ward's devices are spread evenly over the
+   * period, as wearables switched on at different moments are, instead of every device sending
+   * at the same instant.
+   */
+  phase: number;
   producing: boolean;
   /** seq of the last save (skip saving when nothing changed). */
   savedSeq: number;
@@ -172,6 +179,9 @@ export class Fleet {
   private constructor(opts: FleetOptions, units: Unit[]) {
     this.#opts = opts;
     this.#units = units;
+    units.forEach((u, i) => {
+      u.phase = i / units.length;
+    });
     this.finished = new Promise((resolve) => {
       this.#finish = resolve;
     });
@@ -226,6 +236,7 @@ export class Fleet {
           device,
           link,
           count: 0,
+          phase: 0,
           producing: true,
           savedSeq: device.state.seq,
           troubled: { make: false, save: false },
@@ -346,7 +357,8 @@ export class Fleet {
 
   #run(): void {
     this.#t0 = performance.now();
-    const tickMs = Math.min(250, Math.max(5, 1000 / this.#opts.rateHz));
+    // Fine enough that each tick sends about one device's frame (the phases spread them).
+    const tickMs = Math.min(250, Math.max(5, 1000 / (this.#opts.rateHz * Math.max(1, this.#units.length))));
     this.#ticker = setInterval(() => this.#tick(), tickMs);
     this.#saver = setInterval(() => {
       for (const u of this.#units) this.#save(u, false);
@@ -359,12 +371,13 @@ export class Fleet {
     const { rateHz, durationMs, maxFrames, onReading } = this.#opts;
     const elapsed = performance.now() - this.#t0;
     const inTime = durationMs === undefined || elapsed < durationMs;
-    // Frame k (0-based) of a device is due at k / rateHz seconds after the start.
-    let due = Math.floor((elapsed * rateHz) / 1000) + 1;
-    if (durationMs !== undefined) due = Math.min(due, Math.ceil((durationMs * rateHz) / 1000));
-    if (maxFrames !== undefined) due = Math.min(due, maxFrames);
+    const periods = (elapsed * rateHz) / 1000;
+    const last = durationMs === undefined ? Number.POSITIVE_INFINITY : Math.ceil((durationMs * rateHz) / 1000);
     for (const u of this.#units) {
       if (!u.producing) continue;
+      // Frame k (0-based) of a device is due at (k + phase) / rateHz seconds after the start.
+      let due = Math.min(Math.floor(periods - u.phase) + 1, last);
+      if (maxFrames !== undefined) due = Math.min(due, maxFrames);
       for (let burst = 0; u.count < due && burst < MAX_BURST; burst++) {
         let frame: ReturnType<SimDevice['makeFrame']>;
         try {

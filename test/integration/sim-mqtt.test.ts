@@ -3,7 +3,8 @@
  * The simulator's MQTT transport and fleet against a real in-process aedes broker on a
  * loopback port (PROTOCOL.md §2): QoS 1 frames on vt/v1/dev/{dev}/frames, PUBACK = done,
  * JSON rejects on /rejects, application acks on /acks, and a broker restart mid-stream
- * that must lose nothing (at least once on the wire).
+ * that must lose nothing (at least once on the wire); a ward's devices send spread over the
+ * period, as wearables switched on at different moments do, not all at one instant.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -317,5 +318,38 @@ describe('Fleet against aedes', () => {
     await again.finished;
     expect((await again.stop()).acked).toBe(15);
     for (const id of ids) expectCompleteChain(received.get(id), 105, key.publicKey);
+  });
+  test("behavior: a ward's devices send spread evenly over the period, each at its own rate", async () => {
+    const port = await freePort();
+    const received: Received = new Map();
+    /** When the broker got each device's frames, ms. */
+    const at = new Map<string, number[]>();
+    const broker = await startBroker(port, received, (f, done) => {
+      at.set(f.dev, [...(at.get(f.dev) ?? []), performance.now()]);
+      done();
+    });
+    toClose.push(broker);
+    const ids = Array.from({ length: 10 }, (_, i) => `wr-s${i}`);
+    const fleet = await Fleet.start({
+      url: `mqtt://127.0.0.1:${port}`,
+      devices: ids.map((devId) => ({ devId, privateKey: key.privateKey })),
+      rateHz: 2,
+      maxFrames: 3,
+    });
+    toClose.push({ close: () => fleet.stop() });
+    await fleet.finished;
+    expect((await fleet.stop(8000)).acked).toBe(30);
+    // First frames: device i at i/10 of the 500 ms period, so they span ~450 ms (all within a
+    // few ms when every device sent at one instant).
+    const firsts = ids.map((id) => (at.get(id) as number[])[0] as number).sort((a, b) => a - b);
+    expect(firsts.at(-1)! - firsts[0]!).toBeGreaterThan(300);
+    const gaps = firsts.slice(1).map((t, i) => t - (firsts[i] as number));
+    expect(Math.max(...gaps)).toBeLessThan(200);
+    // Each device keeps its rate: its frames ~500 ms apart.
+    for (const id of ids) {
+      const t = at.get(id) as number[];
+      expect(t).toHaveLength(3);
+      for (let k = 1; k < 3; k++) expect((t[k] as number) - (t[k - 1] as number)).toBeGreaterThan(350);
+    }
   });
 });
