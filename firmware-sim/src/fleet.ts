@@ -372,7 +372,8 @@ export class Fleet {
     const elapsed = performance.now() - this.#t0;
     const inTime = durationMs === undefined || elapsed < durationMs;
     const periods = (elapsed * rateHz) / 1000;
-    const last = durationMs === undefined ? Number.POSITIVE_INFINITY : Math.ceil((durationMs * rateHz) / 1000);
+    const last =
+      durationMs === undefined ? Number.POSITIVE_INFINITY : Math.ceil((durationMs * rateHz) / 1000);
     for (const u of this.#units) {
       if (!u.producing) continue;
       // Frame k (0-based) of a device is due at (k + phase) / rateHz seconds after the start.
