@@ -89,6 +89,18 @@ describe('vitaltrail demo', () => {
     // A device whose state cannot be saved (here a directory where its file was; a full disk
     // in the field) is told once, with its reason, not at every save (one a second).
     const state3 = join(tmp.dir, 'devices', 'wr-0003', 'state.json');
+    // Blocked once wr-0003 has sent again: its first frame after the restart reserves its next
+    // seqs (a save of its own, told as a failure to make a frame if it cannot be written). The
+    // wearables of a ward send spread over the second, so that frame may come up to 1 s after
+    // the start; blocked before it, the device would tell that failure too.
+    const sentAgain = async () => {
+      const rows = JSON.parse(
+        (await runCli(['devices', '--data', tmp.dir, '--json'])).stdout,
+      ) as typeof first;
+      const was = first.find((d) => d.dev === 'wr-0003')?.lastSeq ?? 0;
+      return (rows.find((d) => d.dev === 'wr-0003')?.lastSeq ?? 0) > was;
+    };
+    await expect.poll(sentAgain, { timeout: 15_000, interval: 250 }).toBe(true);
     blockFile(state3);
     await new Promise((r) => setTimeout(r, 3500));
     await again.stop();
