@@ -60,7 +60,7 @@ export function latestSamples(strips, seconds) {
     out.set(chunk.subarray(chunk.length - n), at - n);
     at -= n;
   }
-  const lastSamples = ecgSamples(last.s).length;
+  const lastSamples = /** @type {Int16Array} */ (taken.at(-1)).length; // the last strip, decoded above
   return {
     dev: last.dev,
     fs: last.fs,

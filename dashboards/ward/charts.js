@@ -7,7 +7,7 @@
  * on the ward's clock, the patient's alarm limits as dashed lines and the alarm episodes
  * as spans shaded in their priority colour (in the vital's row and in the alarm strip).
  */
-import { drawEcgPaper } from '../common/ecg-paper.js';
+import { drawEcgPaper, ecgSamples } from '../common/ecg-paper.js';
 import { errorCode } from '../common/http.js';
 import { alarmText } from './alarm-text.js';
 import { api } from './api.js';
@@ -39,8 +39,8 @@ const TREND_SERIES = [
 export function applyEcg(m) {
   const v = state.view;
   if (!v || m.dev !== v.dev || typeof m.s !== 'string') return;
-  const bin = atob(m.s);
-  const n = bin.length >> 1;
+  const samples = ecgSamples(m.s);
+  const n = samples.length;
   if (m.fs !== v.ecgFs) {
     v.ecgFs = m.fs;
     v.ecg = new Int16Array(m.fs * ECG_SECONDS);
@@ -50,11 +50,7 @@ export function applyEcg(m) {
   const cap = v.ecg.length;
   const take = Math.min(n, cap);
   v.ecg.copyWithin(0, take);
-  for (let i = 0; i < take; i++) {
-    const j = (n - take + i) * 2;
-    const u = bin.charCodeAt(j) | (bin.charCodeAt(j + 1) << 8);
-    v.ecg[cap - take + i] = u >= 0x8000 ? u - 0x10000 : u;
-  }
+  v.ecg.set(samples.subarray(n - take), cap - take);
   v.ecgLen = Math.min(cap, v.ecgLen + take);
   ui.ecgNone.hidden = true;
   drawEcg();

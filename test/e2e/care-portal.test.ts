@@ -33,7 +33,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clinicianIdOf } from '../../anchor/src/consent/index.js';
 import type { Hex } from '../../anchor/src/ledger/index.js';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, signInOnPage } from '../helpers/browser.js';
 import { CARE_PW, type CareRig, pseudonymIn, startCareRig } from '../helpers/care-rig.js';
 import { deviceKey, FrameChain } from '../helpers/gateway.js';
 import { errorCode } from '../helpers/http-client.js';
@@ -72,14 +72,8 @@ describe('patient portal and doctor page: key, grant, read, revoke, in the brows
   const consentAddress = () => rig.chain.deployment.consent as Hex;
 
   /** Signs in on the dashboard's form (`/`), which sends a patient or a doctor to their page. */
-  async function signIn(page: Page, username: string, lands: string): Promise<void> {
-    await page.goto(`${rig.gw.http.url}/`);
-    await page.fill('#username', username);
-    await page.fill('#password', CARE_PW);
-    await page.click('#login-submit');
-    await page.waitForURL(`${rig.gw.http.url}${lands}`);
-    await page.waitForSelector('body[data-state="ready"]');
-  }
+  const signIn = (page: Page, username: string, lands: string): Promise<void> =>
+    signInOnPage(page, rig.gw.http.url, username, CARE_PW, lands);
 
   beforeAll(async () => {
     rig = await startCareRig(tmp.dir, { devices: [DEV], users: [], refreshMs: 500 }, (paths) => {
